@@ -1,0 +1,267 @@
+"""Per-layer numbers of a graph: output shape, weights, biases, buffers, activations, MACs.
+
+Layer types answer what varies by type; everything else (activation counts, bytes, totals,
+the peak of live activations, collapsing blocks into one row) is derived here, generically.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Mapping, Sequence
+
+from .errors import CnncalcError, LayerError, StrictError, Where
+from .graph import INPUT, Graph
+from .layers import Shape
+
+
+class DType(str, Enum):
+    """Element types for byte counts; the value is how users spell it."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    BF16 = "bf16"
+    FP64 = "fp64"
+    INT8 = "int8"
+
+    @property
+    def bytes(self) -> int:
+        return {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1}[self.value]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the table: a leaf layer, the input, or a block collapsed by `depth`."""
+
+    name: str
+    type: str
+    output_shape: Shape
+    activations: int  # elements of the output, for one sample
+    weights: int
+    biases: int
+    buffers: int
+    macs: int  # multiply-accumulates, one sample
+    inputs: tuple[str, ...] = ()
+    leaves: int = 1  # leaf layers this row stands for
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+
+@dataclass(frozen=True)
+class FitWarning:
+    """A layer whose stride does not tile its input: legal, but part of the input is never read."""
+
+    layer: str
+    where: Where
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Totals:
+    weights: int
+    biases: int
+    params: int
+    buffers: int
+    activations: int  # sum over layers, input excluded
+    activations_with_input: int
+    macs: int
+    flops: int
+    peak_activations: int  # most elements alive at once during inference
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything `cnncalc` prints for one network; rows[0] is the input."""
+
+    name: str
+    input_shape: Shape
+    rows: tuple[Row, ...]
+    totals: Totals
+    warnings: tuple[FitWarning, ...] = ()
+    batch: int = 1
+    dtype: DType = DType.FP32
+    containers: Mapping[str, str] | None = None
+
+    def bytes_of(self, activations: int) -> int:
+        """Bytes of that many activations for the whole batch."""
+        return activations * self.batch * self.dtype.bytes
+
+    @property
+    def param_bytes(self) -> int:
+        return self.totals.params * self.dtype.bytes
+
+    @property
+    def buffer_bytes(self) -> int:
+        return self.totals.buffers * self.dtype.bytes
+
+
+_RANK_SUFFIX = re.compile(r"([123])d$")
+
+
+def analyze(
+    graph: Graph,
+    *,
+    input_shape: Shape | None = None,
+    batch: int = 1,
+    dtype: DType = DType.FP32,
+    strict: bool = False,
+) -> Report:
+    """Compute every row of `graph`; raises CnncalcError located at the failing layer."""
+    if batch < 1:
+        raise CnncalcError("batch must be a positive integer", received=batch)
+    shape_in = tuple(input_shape) if input_shape is not None else graph.input_shape
+    shapes: list[Shape] = []
+    rows: list[Row] = []
+    warnings: list[FitWarning] = []
+    for node in graph.nodes:
+        if node.layer is None:
+            shapes.append(shape_in)
+            rows.append(Row(INPUT, INPUT, shape_in, _count(shape_in), 0, 0, 0, 0))
+            continue
+        ins = [shapes[i] for i in node.inputs]
+        try:
+            _check_rank(node.written, ins[0])
+            layer = node.layer
+            out = layer.output_shape(ins)
+            if any(size < 1 for size in out):
+                raise LayerError("output size is zero or less", received=f"output {list(out)} from input {list(ins[0])}",
+                                 expected="positive sizes on every axis", hint="check kernel, stride and padding")  # fmt: skip
+            row = Row(
+                node.name,
+                node.kind,
+                out,
+                _count(out),
+                layer.weights(ins),
+                layer.biases(ins),
+                layer.buffers(ins),
+                layer.macs(ins, out),
+                tuple(graph.nodes[i].name for i in node.inputs),
+            )
+            warnings.extend(FitWarning(node.name, node.where, message) for message in layer.fit_warnings(ins))
+        except CnncalcError as err:
+            raise err.located(node.where) from None
+        shapes.append(out)
+        rows.append(row)
+    if strict and warnings:
+        raise StrictError(
+            f"{len(warnings)} layer(s) do not tile their input exactly (--strict)",
+            where=warnings[0].where,
+            received=warnings[0].message,
+            hint="fix the padding or stride, or drop --strict to allow it",
+        )
+    report_rows = tuple(rows)
+    return Report(graph.name, shape_in, report_rows, _totals(report_rows, _peak(graph, report_rows)),
+                  tuple(warnings), batch, dtype, graph.containers)  # fmt: skip
+
+
+def _count(shape: Sequence[int]) -> int:
+    total = 1
+    for size in shape:
+        total *= size
+    return total
+
+
+def _check_rank(written: str, shape: Shape) -> None:
+    """`conv2d` and friends must meet an input with that many spatial axes (`1d` also takes [C])."""
+    match = _RANK_SUFFIX.search(written)
+    if match is None:
+        return
+    wanted, rank = int(match.group(1)), len(shape) - 1
+    if rank != wanted and not (wanted == 1 and rank == 0):
+        raise LayerError(
+            f"{written} expects {wanted} spatial axis(es), but its input has {rank}",
+            received=f"input of shape {list(shape)}",
+            hint=f"write the type without the suffix ({written[:-2]}) to follow the input's rank",
+        )
+
+
+def _peak(graph: Graph, rows: Sequence[Row]) -> int:
+    """Most activation elements alive at once when the graph runs in order (inference).
+
+    A tensor lives from the layer that makes it to the last layer that reads it; the final output
+    lives to the end. Views (flatten, identity, dropout at inference) share their input's storage.
+    """
+    n = len(graph.nodes)
+    storage = list(range(n))
+    for i, node in enumerate(graph.nodes):
+        if node.layer is not None and node.layer.aliases_input:
+            storage[i] = storage[node.inputs[0]]
+    last_use = list(range(n))
+    last_use[storage[n - 1]] = n
+    for i, node in enumerate(graph.nodes):
+        for j in node.inputs:
+            last_use[storage[j]] = max(last_use[storage[j]], i)
+    change = [0] * (n + 2)
+    for s in set(storage):
+        change[s] += rows[s].activations
+        change[last_use[s] + 1] -= rows[s].activations
+    peak = live = 0
+    for delta in change:
+        live += delta
+        peak = max(peak, live)
+    return peak
+
+
+def _totals(rows: Sequence[Row], peak: int) -> Totals:
+    layers = rows[1:]
+    weights = sum(r.weights for r in layers)
+    biases = sum(r.biases for r in layers)
+    macs = sum(r.macs for r in layers)
+    activations = sum(r.activations for r in layers)
+    return Totals(
+        weights=weights,
+        biases=biases,
+        params=weights + biases,
+        buffers=sum(r.buffers for r in layers),
+        activations=activations,
+        activations_with_input=activations + rows[0].activations,
+        macs=macs,
+        flops=2 * macs,
+        peak_activations=peak,
+    )
+
+
+def collapse(report: Report, depth: int) -> Report:
+    """Rows for blocks at most `depth` names deep: deeper layers are summed into their block's row.
+
+    A block row's shape is that of its last layer; its activations, parameters and MACs are the
+    sums of its layers, so rows still add up to the totals.
+    """
+    if depth < 1:
+        raise CnncalcError("depth must be at least 1", received=depth)
+    containers = report.containers or {}
+    rows: list[Row] = []
+    open_group: str | None = None  # the block whose row is rows[-1], while its layers keep coming
+    for row in report.rows:
+        parts = row.name.split(".")
+        if len(parts) <= depth:
+            rows.append(row)
+            open_group = None
+            continue
+        prefix = ".".join(parts[:depth])
+        if open_group == prefix:
+            last = rows[-1]
+            rows[-1] = replace(
+                last,
+                output_shape=row.output_shape,
+                activations=last.activations + row.activations,
+                weights=last.weights + row.weights,
+                biases=last.biases + row.biases,
+                buffers=last.buffers + row.buffers,
+                macs=last.macs + row.macs,
+                leaves=last.leaves + 1,
+            )
+        else:
+            rows.append(replace(row, name=prefix, type=containers.get(prefix, "group"), leaves=1))
+            open_group = prefix
+    return replace(report, rows=tuple(rows))

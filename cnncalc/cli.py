@@ -1,0 +1,283 @@
+"""The `cnncalc` command line. It renders what the library returns and chooses exit codes.
+
+Nothing here imports torch: the static commands must start instantly.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from enum import IntEnum
+from typing import Iterator, List, Optional, Sequence
+
+import typer
+from typing_extensions import Annotated
+
+from . import __version__, library, spec
+from .analysis import DType, Report, analyze, collapse
+from .errors import CnncalcError, StrictError
+from .render import Columns, Format, Layout, csv_text, human, json_text, markdown, rich_table, shape_text, totals_lines
+
+
+class ExitCode(IntEnum):
+    """Exit codes of every command (also listed in the README)."""
+
+    OK = 0
+    INVALID = 1  # the spec, a file or an option value is invalid; the message says why
+    USAGE = 2  # the command line itself is malformed (unknown option, missing argument)
+    STRICT = 3  # --strict and a layer whose stride does not tile its input
+
+
+CONVENTIONS = """\
+Counting conventions (docs/conventions.md):
+output size floor((W - F + 2P)/S) + 1 per axis, F the dilated kernel D(F-1)+1; pooling in ceil_mode
+drops a last window that would start in the right padding (PyTorch's rule); transposed convolution
+(W-1)S - 2P + D(F-1) + output_padding + 1.
+Weights and biases are separate: `params` counts weights only unless --biases, like the lecture's
+VGG table; totals always show both. Batch norm: gamma is a weight, beta a bias, running mean/var
+(and PyTorch's num_batches_tracked) are buffers.
+Activations are the elements of each layer's output for one sample; bytes = activations x dtype
+size x batch. MACs count convolution, transposed convolution and linear layers (bias adds not
+included); FLOPs = 2 x MACs.
+"""
+
+app = typer.Typer(
+    name="cnncalc",
+    help="Shapes, parameters, memory and MACs of convolutional networks, layer by layer, from a YAML spec.\n\n"
+    + CONVENTIONS,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+SpecArg = Annotated[str, typer.Argument(help="A spec file, or a built-in architecture name (see `cnncalc list`).", show_default=False)]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+InputOpt = Annotated[Optional[str], typer.Option("--input", help="Override the spec's input, channels first: 3x227x227.", show_default=False)]
+BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for byte counts.")]
+LayoutOpt = Annotated[Layout, typer.Option("--layout", help="How shapes print: hwc (224x224x64, the lecture tables) or chw.")]
+DepthOpt = Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Collapse blocks nested deeper than N names into one row each.", show_default=False)]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat a stride that does not tile its input as an error.")]
+DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Element type for byte counts.")]
+
+_err_console = None
+
+
+def _stderr():  # rich console for messages, created on first use
+    global _err_console
+    if _err_console is None:
+        from rich.console import Console
+
+        _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+    return _err_console
+
+
+@contextmanager
+def _reported_errors() -> Iterator[None]:
+    """Turn the library's exceptions into one message on stderr and an exit code."""
+    try:
+        yield
+    except StrictError as err:
+        _print_error(err)
+        raise typer.Exit(ExitCode.STRICT) from None
+    except CnncalcError as err:
+        _print_error(err)
+        raise typer.Exit(ExitCode.INVALID) from None
+
+
+def _print_error(err: CnncalcError) -> None:
+    from rich.markup import escape
+
+    first, *rest = err.lines()
+    console = _stderr()
+    console.print(f"[bold red]error:[/] {escape(first)}")
+    for line in rest:
+        console.print(f"  {escape(line)}")
+
+
+def _parse_input(text: str) -> tuple[int, ...]:
+    parts = text.lower().replace("×", "x").replace(",", "x").replace(" ", "").split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        raise CnncalcError("cannot read --input", received=text, expected="channels first, e.g. 3x227x227 or 1x28x28") from None
+    if not 1 <= len(shape) <= 4 or any(s < 1 for s in shape):
+        raise CnncalcError("malformed --input", received=text, expected="1 to 4 positive sizes, channels first: 3x227x227")
+    return shape
+
+
+def _report(source: str, input: str | None = None, batch: int = 1, dtype: DType = DType.FP32,
+            strict: bool = False, depth: int | None = None) -> Report:  # fmt: skip
+    graph = spec.load(library.resolve(source))
+    shape = _parse_input(input) if input else None
+    report = analyze(graph, input_shape=shape, batch=batch, dtype=dtype, strict=strict)
+    _print_warnings(report)
+    return collapse(report, depth) if depth else report
+
+
+def _print_warnings(report: Report) -> None:
+    from rich.markup import escape
+
+    for warning in report.warnings:
+        _stderr().print(f"[yellow]warning:[/] {escape(str(warning))}")
+
+
+def _emit(report: Report, columns: Sequence[Columns], fmt: Format, layout: Layout) -> None:
+    if fmt is Format.JSON:
+        sys.stdout.write(json_text(report))
+    elif fmt is Format.CSV:
+        sys.stdout.write(csv_text(report, columns, layout))
+    elif fmt is Format.MARKDOWN:
+        sys.stdout.write(markdown(report, columns, layout))
+    else:
+        _print_table(rich_table(report, columns, layout), totals_lines(report))
+
+
+def _print_table(table: object, footer: Sequence[str], wide: bool = True) -> None:
+    from rich.console import Console
+
+    # Never crop numbers: a table wider than the terminal prints wide (the terminal wraps it).
+    width = max(Console().width, 400) if wide else None
+    console = Console(highlight=False, width=width)
+    console.print(table)
+    for line in footer:
+        console.print(line, soft_wrap=True)
+
+
+@app.command()
+def shapes(spec_file: SpecArg, format: FormatOpt = Format.TABLE, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
+           depth: DepthOpt = None, strict: StrictOpt = False) -> None:  # fmt: skip
+    """Output shape of every layer: floor((W - F + 2P)/S) + 1 per axis."""
+    with _reported_errors():
+        report = _report(spec_file, input, strict=strict, depth=depth)
+        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], format, layout)
+
+
+@app.command()
+def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", help="Add biases (and weights + biases) to the columns.")] = False,
+           format: FormatOpt = Format.TABLE, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
+           depth: DepthOpt = None, strict: StrictOpt = False) -> None:  # fmt: skip
+    """Learned parameters per layer: weights only, like the lecture's VGG table, or with --biases."""
+    with _reported_errors():
+        report = _report(spec_file, input, strict=strict, depth=depth)
+        columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.WEIGHTS]
+        if biases:
+            columns += [Columns.BIASES, Columns.PARAMS]
+        _emit(report, columns, format, layout)
+
+
+@app.command()
+def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TABLE,
+           input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
+           strict: StrictOpt = False) -> None:  # fmt: skip
+    """Activations per layer (elements of its output) and their bytes at --batch and --dtype."""
+    with _reported_errors():
+        report = _report(spec_file, input, batch, dtype, strict, depth)
+        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES], format, layout)
+
+
+@app.command()
+def flops(spec_file: SpecArg, format: FormatOpt = Format.TABLE, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
+          depth: DepthOpt = None, strict: StrictOpt = False) -> None:  # fmt: skip
+    """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
+    with _reported_errors():
+        report = _report(spec_file, input, strict=strict, depth=depth)
+        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS], format, layout)
+
+
+@app.command()
+def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TABLE,
+            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
+            strict: StrictOpt = False) -> None:  # fmt: skip
+    """The whole VGG-style table: shape, activations ("memory"), weights, biases and MACs."""
+    with _reported_errors():
+        report = _report(spec_file, input, batch, dtype, strict, depth)
+        columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.WEIGHTS, Columns.BIASES, Columns.MACS]
+        _emit(report, columns, format, layout)
+
+
+@app.command("list")
+def list_architectures(format: Annotated[Format, typer.Option("--format", "-f", help="table, markdown, csv or json.")] = Format.TABLE) -> None:
+    """The built-in architectures with their input, parameters and MACs."""
+    import json
+
+    with _reported_errors():
+        rows = []
+        for name in library.builtin_names():
+            graph = spec.load(library.builtin_path(name))
+            t = analyze(graph).totals
+            rows.append({"name": name, "title": graph.name, "input": list(graph.input_shape), "layers": len(graph.nodes) - 1,
+                         "params": t.params, "macs": t.macs})  # fmt: skip
+    if format is Format.JSON:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    headers = ["name", "network", "input", "layers", "params", "MACs"]
+    cells = [[r["name"], r["title"], shape_text(r["input"], Layout.CHW), f"{r['layers']:,}",
+              f"{r['params']:,} ({human(r['params'])})", f"{r['macs']:,} ({human(r['macs'])})"] for r in rows]  # fmt: skip
+    if format is Format.CSV:
+        sys.stdout.write("\n".join(",".join(map(str, [r[k] for k in ("name", "title", "input", "layers", "params", "macs")])).replace("[", "").replace("]", "").replace(", ", "x") for r in rows) + "\n")
+    elif format is Format.MARKDOWN:
+        lines = ["| " + " | ".join(headers) + " |", "|---|---|---|---:|---:|---:|"]
+        lines += ["| " + " | ".join(c) + " |" for c in cells]
+        sys.stdout.write("\n".join(lines) + "\n")
+    else:
+        from rich.table import Table
+
+        table = Table(title="built-in architectures (input channels first)", title_justify="left", header_style="bold")
+        for i, h in enumerate(headers):
+            table.add_column(h, justify="right" if i >= 3 else "left", no_wrap=True)
+        for c in cells:
+            table.add_row(*c)
+        _print_table(table, ["use any name with every command: cnncalc summary vgg16"])
+
+
+@app.command()
+def layers() -> None:
+    """The layer types a spec can use, their other spellings and arguments."""
+    from dataclasses import MISSING, fields
+
+    from rich.table import Table
+
+    from .layers import ALIASES, REGISTRY
+
+    table = Table(title="layer types", title_justify="left", header_style="bold", show_lines=False)
+    for h in ("type", "also written", "arguments (default)", "what it is"):
+        table.add_column(h)
+    for kind, cls in sorted(REGISTRY.items()):
+        aliases = ", ".join(a for a, k in sorted(ALIASES.items()) if k == kind)
+        args = ", ".join(f.name if f.default is MISSING else f"{f.name} ({f.default})" for f in fields(cls))
+        table.add_row(kind, aliases, args or "-", cls.summary)
+    table.add_row("sequential", "", "layers", "a named group of layers")
+    table.add_row("residual", "", "body, shortcut, after", "body + shortcut (identity if none), added; then `after`")
+    table.add_row("parallel", "", "branches, merge (concat)", "branches from one input, concatenated on channels or added")
+    _print_table(table, ["every item also takes name, repeat and from; see docs/spec.md"], wide=False)
+
+
+@app.command()
+def validate(spec_files: Annotated[List[str], typer.Argument(help="Spec files or built-in names.", show_default=False)],
+             strict: StrictOpt = False) -> None:  # fmt: skip
+    """Check specs; print nothing but problems. Exit code 0 when every spec is valid."""
+    worst = ExitCode.OK
+    for source in spec_files:
+        try:
+            with _reported_errors():
+                _report(source, strict=strict)
+        except typer.Exit as stop:
+            worst = max(worst, ExitCode(stop.exit_code))
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"cnncalc {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False) -> None:
+    pass
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,101 @@
+"""A small, whitelisted evaluator for the integer arithmetic allowed in block arguments.
+
+`$out * 4`, `$width // 2 + 1`, `($c + 7) // 8 * 8`: integers, block arguments written `$name`,
++ - * // % and exact /, unary minus, parentheses. Nothing else is accepted: no calls, no
+attributes, no `eval`.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+from typing import Mapping
+
+from .errors import SpecError, did_you_mean
+
+_NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_MAX_DIGITS = 30  # refuse absurd intermediate values rather than burn memory on them
+
+_BINARY = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+
+
+def is_expression(value: object) -> bool:
+    """True for a string that refers to a block argument (`$name`)."""
+    return isinstance(value, str) and "$" in value
+
+
+def evaluate(text: str, scope: Mapping[str, object]) -> object:
+    """The value of `text` with `$name` taken from `scope`.
+
+    A bare reference (`$kernel`) returns the argument as it is (an int, a list, a bool);
+    anything else must be integer arithmetic.
+    """
+    bare = _NAME.fullmatch(text.strip())
+    if bare:
+        return _lookup(bare.group(1), scope, text)
+    source = _NAME.sub(lambda m: m.group(1), text)
+    if "$" in source:
+        raise SpecError("a '$' must be followed by an argument name", received=text, expected="$name, e.g. $out * 4")
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        raise SpecError(
+            "cannot read this expression", received=text, expected="integer arithmetic such as `$out * 4`"
+        ) from None
+    return _eval(tree.body, scope, text)
+
+
+def _lookup(name: str, scope: Mapping[str, object], text: str) -> object:
+    if name not in scope:
+        raise SpecError(
+            f"unknown argument '${name}'",
+            received=text,
+            expected="one of " + (", ".join(f"${k}" for k in scope) or "(this block takes no arguments)"),
+            hint=did_you_mean(name, scope),
+        )
+    return scope[name]
+
+
+def _eval(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    if isinstance(node, ast.Name):
+        value = _lookup(node.id, scope, text)
+        if type(value) is not int:
+            raise SpecError(
+                f"argument '${node.id}' is used in arithmetic but is not an integer",
+                received=value,
+                expected="an integer",
+            )
+        return value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _eval(node.operand, scope, text)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.BinOp):
+        left, right = _eval(node.left, scope, text), _eval(node.right, scope, text)
+        if isinstance(node.op, (ast.FloorDiv, ast.Mod, ast.Div)) and right == 0:
+            raise SpecError("division by zero", received=text)
+        if isinstance(node.op, ast.Div):
+            if left % right:
+                raise SpecError(
+                    "'/' must divide exactly", received=f"{text} = {left}/{right}", hint="use // for floor division"
+                )
+            return left // right
+        op = _BINARY.get(type(node.op))
+        if op is not None:
+            result = op(left, right)
+            if len(str(abs(result))) > _MAX_DIGITS:
+                raise SpecError("expression value is too large", received=text)
+            return result
+    raise SpecError(
+        "only integer arithmetic is allowed here",
+        received=text,
+        expected="integers, $arguments, + - * // % / and parentheses",
+    )

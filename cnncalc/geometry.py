@@ -1,0 +1,78 @@
+"""Shared window arithmetic: the output-size formula of convolution and pooling, once.
+
+Each function works on one spatial axis; layers map them over as many axes as their input has
+(1-D, 2-D and 3-D alike). The rules follow PyTorch's (aten/src/ATen/native/Pool.h and
+ConvUtils.h) so that our shapes agree with the framework to the last element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import LayerError
+
+
+def effective_kernel(kernel: int, dilation: int = 1) -> int:
+    """Span of a dilated kernel: D(F - 1) + 1."""
+    return dilation * (kernel - 1) + 1
+
+
+@dataclass(frozen=True)
+class Window:
+    """One axis of a sliding window: size in, and kernel, stride, padding (left, right), dilation."""
+
+    size: int
+    kernel: int
+    stride: int = 1
+    pad_left: int = 0
+    pad_right: int = 0
+    dilation: int = 1
+    ceil_mode: bool = False
+
+    @property
+    def span(self) -> int:
+        """Numerator of the formula: W + P_l + P_r - D(F - 1) - 1."""
+        return self.size + self.pad_left + self.pad_right - effective_kernel(self.kernel, self.dilation)
+
+    @property
+    def remainder(self) -> int:
+        """What the stride leaves over: (W - F + 2P) mod S; non-zero means the windows do not tile the input."""
+        return self.span % self.stride if self.span >= 0 else 0
+
+    def fraction(self) -> str:
+        """The unfloored result, written as the lecture notes do: (7 - 3)/3 + 1 = 2.33."""
+        return f"{self.span / self.stride + 1:.2f}".rstrip("0").rstrip(".")
+
+
+def window_output_size(w: Window) -> int:
+    """floor((W + 2P - D(F-1) - 1)/S) + 1, or with ceil in ceil_mode.
+
+    In ceil_mode the last window must start inside the input or the left padding (PyTorch's rule),
+    otherwise it is dropped.
+    """
+    if w.span < 0:
+        raise LayerError(
+            "kernel is larger than the padded input",
+            received=f"input {w.size} + padding {w.pad_left + w.pad_right} < kernel span {effective_kernel(w.kernel, w.dilation)}",
+            expected="a kernel span D(F-1)+1 no larger than W + 2P",
+            hint="reduce the kernel or dilation, add padding, or check the layers before this one",
+        )
+    # [out] = floor_or_ceil([W + P_l + P_r - D(F-1) - 1] / S) + 1
+    out = -(-w.span // w.stride) + 1 if w.ceil_mode else w.span // w.stride + 1
+    if w.ceil_mode and (out - 1) * w.stride >= w.size + w.pad_left:
+        out -= 1
+    return out
+
+
+def transposed_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, output_padding: int = 0
+) -> int:
+    """(W - 1)S - 2P + D(F - 1) + output_padding + 1, PyTorch's ConvTranspose rule."""
+    # [out] = (W - 1) * S - 2P + D(F-1) + output_padding + 1
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+
+
+def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
+    """Left and right padding for padding='same' at stride 1: D(F-1) split, the extra on the right."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2

@@ -1,0 +1,45 @@
+"""The layer graph: leaf layers in execution order, each naming the nodes it reads from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from .errors import Where
+from .layers import Layer, Shape
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One leaf layer (or the input) of the graph.
+
+    `name` is the unique dotted path (`layer1.0.conv1`), `written` the type as the spec spelt it
+    (`conv2d`), `inputs` the indices of the nodes it reads, all earlier than its own.
+    """
+
+    name: str
+    kind: str
+    written: str
+    layer: Layer | None
+    inputs: tuple[int, ...]
+    where: Where
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A network: its input shape and its nodes in execution order (`nodes[0]` is the input)."""
+
+    name: str
+    input_shape: Shape
+    nodes: tuple[Node, ...]
+    # dotted prefix -> what made it (`sequential`, `residual`, `parallel` or a block's name)
+    containers: Mapping[str, str] = field(default_factory=dict)
+    file: str | None = None
+
+    def index(self, name: str) -> int:
+        for i, node in enumerate(self.nodes):
+            if node.name == name:
+                return i
+        raise KeyError(name)

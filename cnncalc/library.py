@@ -1,0 +1,45 @@
+"""The built-in architectures shipped inside the package, and resolving what a user typed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import SpecError, Where, did_you_mean
+
+ARCHITECTURES = Path(__file__).parent / "architectures"
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in architectures (`vgg16`, `examples/mnist_cnn`), sorted."""
+    found = [p.relative_to(ARCHITECTURES).with_suffix("").as_posix() for p in ARCHITECTURES.rglob("*.yaml")]
+    return sorted(found)
+
+
+def builtin_path(name: str) -> Path:
+    return ARCHITECTURES / f"{name}.yaml"
+
+
+def resolve(source: str) -> Path:
+    """The spec file a user means: an existing path, else a built-in name (with or without .yaml).
+
+    `architectures/vgg16.yaml` works from any directory, as does `vgg16`; an unknown name lists
+    close matches.
+    """
+    path = Path(source)
+    if path.exists():
+        return path
+    stem = source[:-5] if source.endswith(".yaml") else source[:-4] if source.endswith(".yml") else source
+    candidates = [stem]
+    if path.parent.name == "architectures":
+        candidates.append(Path(stem).name)
+    names = builtin_names()
+    for candidate in candidates:
+        if candidate in names:
+            return builtin_path(candidate)
+    hint = did_you_mean(Path(stem).name, names)
+    raise SpecError(
+        f"no such file, and no built-in architecture named '{stem}'",
+        where=Where(file=source),
+        expected="a path to a .yaml spec, or one of: " + ", ".join(n for n in names if "/" not in n),
+        hint=hint or "run `cnncalc list` for the built-in architectures",
+    )

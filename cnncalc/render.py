@@ -1,0 +1,201 @@
+"""Reports as text: rich tables, Markdown, CSV and the JSON contract. Free of torch.
+
+Functions here return strings or rich renderables; the CLI decides where they go.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Sequence
+
+from .analysis import Report, Row, Totals
+
+
+class Format(str, Enum):
+    TABLE = "table"
+    MARKDOWN = "markdown"
+    CSV = "csv"
+    JSON = "json"
+
+
+class Layout(str, Enum):
+    """How shapes print: `224x224x64` (hwc, the lecture tables) or `64x224x224` (chw, PyTorch)."""
+
+    HWC = "hwc"
+    CHW = "chw"
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[Row, Report], Any]
+    total: Callable[[Totals, Report], Any] | None = None
+    numeric: bool = True
+
+
+class Columns(Enum):
+    """Every column a table can show; each command picks its own list."""
+
+    NAME = Column("Layer", lambda r, rep: r.name, lambda t, rep: "total", numeric=False)
+    TYPE = Column("Type", lambda r, rep: r.type, numeric=False)
+    SHAPE = Column("Output", lambda r, rep: r.output_shape, numeric=False)
+    ACTIVATIONS = Column("Activations", lambda r, rep: r.activations, lambda t, rep: t.activations)
+    BYTES = Column("Act. bytes", lambda r, rep: rep.bytes_of(r.activations), lambda t, rep: rep.bytes_of(t.activations))
+    WEIGHTS = Column("Weights", lambda r, rep: r.weights, lambda t, rep: t.weights)
+    BIASES = Column("Biases", lambda r, rep: r.biases, lambda t, rep: t.biases)
+    PARAMS = Column("Params", lambda r, rep: r.params, lambda t, rep: t.params)
+    BUFFERS = Column("Buffers", lambda r, rep: r.buffers, lambda t, rep: t.buffers)
+    MACS = Column("MACs", lambda r, rep: r.macs, lambda t, rep: t.macs)
+    FLOPS = Column("FLOPs (2xMACs)", lambda r, rep: r.flops, lambda t, rep: t.flops)
+
+
+def shape_text(shape: Sequence[int], layout: Layout) -> str:
+    """`224x224x64` for hwc, `64x224x224` for chw; a flat vector prints as its length."""
+    if len(shape) == 1:
+        return str(shape[0])
+    ordered = (*shape[1:], shape[0]) if layout is Layout.HWC else tuple(shape)
+    return "x".join(str(s) for s in ordered)
+
+
+def human(value: int) -> str:
+    """138357544 -> 138.4M; small numbers as they are."""
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return str(value)
+
+
+def human_bytes(value: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value} B"
+
+
+def _cell(value: Any, layout: Layout) -> str:
+    if isinstance(value, tuple):
+        return shape_text(value, layout)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def totals_lines(report: Report) -> list[str]:
+    """The totals under every table: always both weights and biases, exact and short."""
+    t = report.totals
+
+    def both(v: int) -> str:
+        return f"{v:,} ({human(v)})" if v >= 1000 else f"{v:,}"
+
+    dtype = report.dtype.value
+    return [
+        f"params: {both(t.params)} = weights {both(t.weights)} + biases {both(t.biases)}; buffers {t.buffers:,}",
+        f"activations: {both(t.activations)} without the input, {both(t.activations_with_input)} with it; "
+        f"peak live (inference) {both(t.peak_activations)}",
+        f"MACs: {both(t.macs)}; FLOPs (2 x MACs): {both(t.flops)}   (per sample)",
+        f"memory at batch {report.batch}, {dtype}: activations {human_bytes(report.bytes_of(t.activations_with_input))}, "
+        f"peak live {human_bytes(report.bytes_of(t.peak_activations))}, parameters {human_bytes(report.param_bytes)}",
+    ]
+
+
+def title(report: Report, layout: Layout) -> str:
+    return f"{report.name}  (input {shape_text(report.input_shape, layout)}, {layout.value})"
+
+
+def rich_table(report: Report, columns: Sequence[Columns], layout: Layout) -> Any:
+    """A rich Table with a totals row; rich is imported here, not at module import."""
+    from rich.table import Table
+
+    table = Table(title=title(report, layout), title_justify="left", show_footer=True, header_style="bold")
+    for col in columns:
+        c = col.value
+        footer = _cell(c.total(report.totals, report), layout) if c.total else ""
+        table.add_column(c.header, footer=footer, justify="right" if c.numeric else "left", no_wrap=True)
+    for row in report.rows:
+        table.add_row(*(_cell(col.value.value(row, report), layout) for col in columns))
+    return table
+
+
+def markdown(report: Report, columns: Sequence[Columns], layout: Layout) -> str:
+    lines = [f"### {title(report, layout)}", ""]
+    lines.append("| " + " | ".join(col.value.header for col in columns) + " |")
+    lines.append("|" + "|".join("---:" if col.value.numeric else "---" for col in columns) + "|")
+    for row in report.rows:
+        lines.append("| " + " | ".join(_cell(col.value.value(row, report), layout) for col in columns) + " |")
+    total = [_cell(col.value.total(report.totals, report), layout) if col.value.total else "" for col in columns]
+    lines.append("| " + " | ".join(f"**{v}**" if v else "" for v in total) + " |")
+    lines.append("")
+    lines.extend(f"- {line}" for line in totals_lines(report))
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(report: Report, columns: Sequence[Columns], layout: Layout) -> str:
+    """Plain integers (no separators) so spreadsheets read them as numbers."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(col.value.header for col in columns)
+
+    def plain(value: Any) -> Any:
+        return shape_text(value, layout) if isinstance(value, tuple) else value
+
+    for row in report.rows:
+        writer.writerow(plain(col.value.value(row, report)) for col in columns)
+    writer.writerow(plain(col.value.total(report.totals, report)) if col.value.total else "" for col in columns)
+    return out.getvalue()
+
+
+def json_data(report: Report) -> dict[str, Any]:
+    """The JSON contract (README and docs/spec.md): shapes as [C, ...spatial], counts per sample."""
+    rows = []
+    for r in report.rows:
+        rows.append(
+            {
+                "name": r.name,
+                "type": r.type,
+                "output_shape": list(r.output_shape),
+                "inputs": list(r.inputs),
+                "activations": r.activations,
+                "activation_bytes": report.bytes_of(r.activations),
+                "weights": r.weights,
+                "biases": r.biases,
+                "params": r.params,
+                "buffers": r.buffers,
+                "macs": r.macs,
+                "flops": r.flops,
+                "leaves": r.leaves,
+            }
+        )
+    t = report.totals
+    totals = {
+        "weights": t.weights,
+        "biases": t.biases,
+        "params": t.params,
+        "buffers": t.buffers,
+        "activations": t.activations,
+        "activations_with_input": t.activations_with_input,
+        "macs": t.macs,
+        "flops": t.flops,
+        "peak_activations": t.peak_activations,
+        "activation_bytes": report.bytes_of(t.activations_with_input),
+        "peak_activation_bytes": report.bytes_of(t.peak_activations),
+        "param_bytes": report.param_bytes,
+        "buffer_bytes": report.buffer_bytes,
+    }
+    warnings = [{"layer": w.layer, "line": w.where.line, "message": w.message} for w in report.warnings]
+    return {
+        "name": report.name,
+        "input": list(report.input_shape),
+        "batch": report.batch,
+        "dtype": report.dtype.value,
+        "layers": rows,
+        "totals": totals,
+        "warnings": warnings,
+    }
+
+
+def json_text(report: Report) -> str:
+    return json.dumps(json_data(report), indent=2) + "\n"
