@@ -263,16 +263,18 @@ class Windowed(Layer):
         return tuple(window_output_size(w) for w in self.windows(shape))
 
     def fit_warnings(self, inputs: Sequence[Shape]) -> list[str]:
-        out = []
-        for axis, w in enumerate(self.windows(inputs[0])):
+        by_text: dict[str, list[str]] = {}
+        windows = self.windows(inputs[0])
+        names = _AXIS_NAMES[len(windows)]
+        for axis, w in zip(names, windows):
             if w.remainder and not w.ceil_mode:
                 span = effective_kernel(w.kernel, w.dilation)
-                out.append(
-                    f"stride {w.stride} does not tile spatial axis {axis}: "
-                    f"({w.size} - {span} + {w.pad_left + w.pad_right})/{w.stride} + 1 = {w.fraction()}; "
+                text = (
+                    f"({w.size} - {span} + {w.pad_left + w.pad_right})/{w.stride} + 1 = {w.fraction()}: "
                     f"floor drops the last {w.remainder} input position(s)"
                 )
-        return out
+                by_text.setdefault(text, []).append(axis)
+        return [f"stride does not tile the input ({' and '.join(axes)}): {text}" for text, axes in by_text.items()]
 
     def torch_window_kwargs(self, shape: Shape) -> dict[str, Any]:
         kernel, stride, padding, dilation, _ = self.window_args()
@@ -283,6 +285,9 @@ class Windowed(Layer):
         }
         kwargs["padding"] = padding if isinstance(padding, str) else per_axis(padding, rank, "padding")
         return kwargs
+
+
+_AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
 
 
 def _check_groups(channels_in: int, channels_out: int, groups: int, layer: str) -> None:

@@ -30,8 +30,9 @@ from .yaml_lines import LineDict, LineList, load_file, load_text
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
 MAX_NESTING = 64  # structures inside structures; deeper means a self-referencing YAML alias
 TOP_LEVEL_KEYS = ("name", "description", "input", "blocks", "layers")
-ITEM_KEYS = ("name", "repeat", "from")  # allowed on every item besides its own arguments
-BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "description")
+ITEM_KEYS = ("name", "repeat", "from", "when")  # allowed on every item besides its own arguments
+BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "branches", "merge", "description")
+BLOCK_BODIES = ("layers", "body", "branches")  # a block is a chain, a residual or a parallel
 STRUCTURES = ("sequential", "residual", "parallel")
 REQUIRED = object()
 
@@ -169,8 +170,9 @@ def _read_blocks(data: LineDict, file: str | None) -> dict[str, _BlockDef]:
             if key not in BLOCK_KEYS:
                 raise SpecError(f"unknown key '{key}' in block '{name}'", where=_at(body, key, file, f"blocks.{name}"),
                                 received=key, expected="one of " + ", ".join(BLOCK_KEYS), hint=did_you_mean(str(key), BLOCK_KEYS))  # fmt: skip
-        if ("layers" in body) == ("body" in body):
-            raise SpecError(f"block '{name}' needs either 'layers' (a chain) or 'body' (a residual block)", where=where)
+        if sum(key in body for key in BLOCK_BODIES) != 1:
+            raise SpecError(f"block '{name}' needs exactly one of 'layers' (a chain), 'body' (a residual block) "
+                            "or 'branches' (parallel branches)", where=where, received="keys " + ", ".join(map(str, body)))  # fmt: skip
         args = body.get("args") or {}
         if not isinstance(args, dict):
             raise SpecError(f"'args' of block '{name}' must be a mapping of argument names to defaults",
@@ -216,6 +218,11 @@ class _Expander:
         name = args.pop("name", None)
         repeat = args.pop("repeat", 1)
         source = args.pop("from", None)
+        when = args.pop("when", True)
+        if type(when) is not bool:
+            raise SpecError("'when' must be true or false (usually a block argument: when: $down)", where=where, received=when)
+        if not when:
+            return prev, position
         if name is not None and (not isinstance(name, (str, int)) or isinstance(name, bool) or not str(name)):
             raise SpecError("'name' must be text", where=where, received=name)
         if type(repeat) is not int or repeat < 1:
@@ -378,8 +385,9 @@ class _Expander:
             merged = self.chain(args["after"], after_ctx, merged, default_prefix="after.")
         return merged
 
-    def parallel(self, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context) -> _Input:
-        self.structure_args(args, ("branches", "merge"), ("branches",), "parallel", where)
+    def parallel(self, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context,
+                 kind: str = "parallel") -> _Input:  # fmt: skip
+        self.structure_args(args, ("branches", "merge"), ("branches",), kind, where)
         merge = args.get("merge", "concat")
         if merge not in ("concat", "add"):
             raise SpecError("'merge' of parallel must be concat or add", where=where, received=merge)
@@ -387,7 +395,7 @@ class _Expander:
         if not isinstance(branches, list) or len(branches) < 2:
             raise SpecError("parallel needs a list of at least two branches", where=where, received=branches,
                             expected="branches: [[...layers...], [...layers...]]")  # fmt: skip
-        self.containers[name] = "parallel"
+        self.containers[name] = kind
         outputs: list[_Input] = []
         for i, branch in enumerate(branches):
             branch_name, items = f"branch{i + 1}", branch
@@ -417,14 +425,13 @@ class _Expander:
         path = f"blocks.{block.name}"
         inner = ctx.inner(name + ".", path, scope=scope, blocks_in_use=(*ctx.blocks_in_use, block.name))
         block_where = Where(self.file, block.line, f"{where.path} -> {path}")
-        if "body" in block.raw:
-            evaluated = {k: block.raw[k] for k in ("body", "shortcut", "after") if k in block.raw}
-            result = self.residual(evaluated, name, prev, block_where, inner, kind=block.name)
-        else:
+        if "layers" in block.raw:
             self.containers[name] = block.name
-            result = self.chain(block.raw["layers"], _Context(inner.prefix, inner.scope, f"{path}.layers",
-                                                              inner.blocks_in_use, inner.depth), prev)  # fmt: skip
-        return result
+            return self.chain(block.raw["layers"], _Context(inner.prefix, inner.scope, f"{path}.layers",
+                                                            inner.blocks_in_use, inner.depth), prev)  # fmt: skip
+        structure = self.residual if "body" in block.raw else self.parallel
+        keys = ("body", "shortcut", "after") if "body" in block.raw else ("branches", "merge")
+        return structure({k: block.raw[k] for k in keys if k in block.raw}, name, prev, block_where, inner, kind=block.name)
 
     # -- references -----------------------------------------------------------------------
 
