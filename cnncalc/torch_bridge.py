@@ -1,0 +1,139 @@
+"""The one door to PyTorch: a graph built as real `torch.nn` modules.
+
+Only this module imports torch; the CLI and the core import it lazily, inside what needs it.
+Every layer type says which module and keyword arguments it needs (`Layer.torch_module`), so
+this file stays generic: it places each module under its dotted row name (so that
+`named_modules()` matches the table row for row) and runs the nodes in graph order.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+try:
+    import torch
+    from torch import nn
+except ImportError:  # pragma: no cover - exercised where torch is absent
+    from .errors import MissingExtraError
+
+    raise MissingExtraError(
+        "this needs PyTorch, which is not installed",
+        expected="the torch extra",
+        hint="pip install 'cnncalc[torch]' (or install the torch build for your machine first)",
+    ) from None
+
+from .analysis import analyze
+from .errors import CnncalcError
+from .graph import Graph
+from .layers import Shape
+
+
+class Add(nn.Module):
+    """Element-wise sum of its inputs (residual connections)."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        out = inputs[0]
+        for x in inputs[1:]:
+            out = out + x
+        return out
+
+
+class Concat(nn.Module):
+    """Concatenation on the channel axis."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(inputs, dim=1)
+
+
+_OWN_MODULES = {"Add": Add, "Concat": Concat}
+
+
+class GraphModule(nn.Module):
+    """A cnncalc graph as an `nn.Module`; leaves are registered under their row names."""
+
+    def __init__(self, graph: Graph, input_shape: Shape | None = None) -> None:
+        super().__init__()
+        report = analyze(graph, input_shape=input_shape)
+        shapes = [row.output_shape for row in report.rows]
+        self.input_shape = report.input_shape
+        self._plan: list[tuple[str, tuple[int, ...]]] = []
+        for index, node in enumerate(graph.nodes):
+            if node.layer is None:
+                continue
+            spec = node.layer.torch_module([shapes[i] for i in node.inputs])
+            factory = _OWN_MODULES.get(spec.name) or getattr(nn, spec.name)
+            self._attach(node.name, factory(**spec.kwargs))
+            self._plan.append((node.name, node.inputs))
+        self._leaves = dict(self.named_modules())
+
+    def _attach(self, name: str, module: nn.Module) -> None:
+        parent: nn.Module = self
+        *path, leaf = name.split(".")
+        for part in path:
+            child = parent._modules.get(part)
+            if child is None:
+                child = nn.Module()
+                _add(parent, part, child, name)
+            parent = child
+        _add(parent, leaf, module, name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [x]
+        for name, inputs in self._plan:
+            outputs.append(self._leaves[name](*(outputs[i] for i in inputs)))
+        return outputs[-1]
+
+
+def _add(parent: nn.Module, part: str, module: nn.Module, full_name: str) -> None:
+    try:
+        parent.add_module(part, module)
+    except (KeyError, TypeError) as err:
+        raise CnncalcError(
+            f"layer name '{full_name}' cannot be a PyTorch module name",
+            received=part,
+            expected="names that are not attributes of nn.Module (such as 'forward' or 'training')",
+            hint=str(err),
+        ) from None
+
+
+def build(graph: Graph, input_shape: Shape | None = None) -> GraphModule:
+    """The graph as an `nn.Module` (randomly initialised, CPU, float32)."""
+    return GraphModule(graph, input_shape)
+
+
+def leaf_modules(model: GraphModule) -> dict[str, nn.Module]:
+    """The modules that are rows of the table, by row name, in execution order."""
+    return {name: model._leaves[name] for name, _ in model._plan}
+
+
+def traced_shapes(model: GraphModule, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
+    """Each row's real output shape (without the batch axis), from forward hooks on one pass.
+
+    The hooks are removed before returning.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
+    handles = []
+    for name, module in leaf_modules(model).items():
+        def hook(_module: nn.Module, _inputs: Sequence[torch.Tensor], output: torch.Tensor, name: str = name) -> None:
+            shapes[name] = tuple(output.shape[1:])
+
+        handles.append(module.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
+
+
+def parameter_counts(module: nn.Module) -> tuple[int, int, int]:
+    """(weights, biases, buffers) of one leaf module, counted from its real tensors."""
+    weights = biases = 0
+    for name, p in module.named_parameters(recurse=False):
+        if name == "bias":
+            biases += p.numel()
+        else:
+            weights += p.numel()
+    buffers = sum(b.numel() for b in module.buffers(recurse=False))
+    return weights, biases, buffers

@@ -1,0 +1,48 @@
+import pytest
+
+from cnncalc.errors import SpecError
+from cnncalc.expr import evaluate
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("$out * 4", 256),
+        ("$out // 3 + 1", 22),
+        ("($out + 7) // 8 * 8", 64),
+        ("-$out + 100", 36),
+        ("$out / 2", 32),
+        ("$out % 5", 4),
+        ("$kernel", [3, 3]),  # a bare reference keeps the argument's own type
+        ("$flag", True),
+    ],
+)
+def test_arithmetic(text, expected):
+    assert evaluate(text, {"out": 64, "kernel": [3, 3], "flag": True}) == expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("__import__('os').system('true')", "only integer arithmetic"),
+        ("$out.__class__", "only integer arithmetic"),
+        ("$out ** 2", "only integer arithmetic"),
+        ("$out * 1.5", "only integer arithmetic"),
+        ("$nope * 2", "unknown argument '$nope'"),
+        ("$out / 3", "'/' must divide exactly"),
+        ("$out // 0", "division by zero"),
+        ("$out *", "cannot read this expression"),
+        ("$kernel * 2", "not an integer"),
+        ("$out * 10000000000 * 10000000000 * 10000000000", "too large"),
+    ],
+)
+def test_rejected(text, message):
+    with pytest.raises(SpecError) as err:
+        evaluate(text, {"out": 64, "kernel": [3, 3]})
+    assert message in str(err.value)
+
+
+def test_suggests_close_argument():
+    with pytest.raises(SpecError) as err:
+        evaluate("$ot * 2", {"out": 64})
+    assert err.value.hint == "did you mean 'out'?"

@@ -1,0 +1,82 @@
+"""The shared output-size formula against an independent statement of the same rule."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cnncalc.errors import LayerError
+from cnncalc.geometry import Window, transposed_output_size, window_output_size
+
+
+def count_windows(size, kernel, stride, pad_left, pad_right, dilation, ceil_mode):
+    """Enumerate window starts instead of using the formula.
+
+    A window counts when it lies entirely inside the padded input. In ceil mode one more,
+    partial window counts when the full ones leave the end uncovered; then the last window is
+    dropped if it starts in the right padding (PyTorch's rule: it must start inside the input
+    or the left padding).
+    """
+    padded = size + pad_left + pad_right
+    span = dilation * (kernel - 1) + 1
+    starts = [s for s in range(0, padded, stride) if s + span <= padded]
+    if ceil_mode:
+        if starts and starts[-1] + span < padded:
+            starts.append(starts[-1] + stride)
+        if starts and starts[-1] >= size + pad_left:
+            starts.pop()
+    return len(starts)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    size=st.integers(1, 64),
+    kernel=st.integers(1, 9),
+    stride=st.integers(1, 5),
+    pad=st.integers(0, 4),
+    dilation=st.integers(1, 3),
+    ceil_mode=st.booleans(),
+)
+def test_output_size_matches_enumeration(size, kernel, stride, pad, dilation, ceil_mode):
+    w = Window(size, kernel, stride, pad, pad, dilation, ceil_mode)
+    span = dilation * (kernel - 1) + 1
+    if size + 2 * pad < span:
+        with pytest.raises(LayerError):
+            window_output_size(w)
+        return
+    assert window_output_size(w) == count_windows(size, kernel, stride, pad, pad, dilation, ceil_mode)
+
+
+@pytest.mark.parametrize(
+    "size, kernel, stride, pad, expected",
+    [
+        (7, 3, 1, 0, 5),  # notes 001: (7 - 3)/1 + 1 = 5
+        (7, 3, 2, 0, 3),  # (7 - 3)/2 + 1 = 3
+        (7, 3, 3, 0, 2),  # "doesn't fit": 2.33, floor gives 2
+        (7, 3, 1, 1, 7),  # pad 1 preserves 7x7
+        (227, 11, 4, 0, 55),  # AlexNet CONV1: (227 - 11)/4 + 1 = 55
+        (55, 3, 2, 0, 27),  # AlexNet POOL1: (55 - 3)/2 + 1 = 27
+        (5, 3, 2, 1, 3),  # notes 000: 5x5 input, 3x3 filter, pad 1, stride 2 -> 3x3
+        (5, 3, 1, 2, 7),  # notes 000: pad 2, stride 1 -> 7x7
+    ],
+)
+def test_lecture_examples(size, kernel, stride, pad, expected):
+    assert window_output_size(Window(size, kernel, stride, pad, pad)) == expected
+
+
+def test_doesnt_fit_remainder_and_fraction():
+    w = Window(7, 3, 3)
+    assert w.remainder == 1  # (7 - 3) mod 3
+    assert w.fraction() == "2.33"
+
+
+@pytest.mark.parametrize(
+    "size, kernel, stride, padding, dilation, output_padding, expected",
+    [
+        (2, 3, 2, 0, 1, 0, 5),  # (2-1)*2 - 0 + 1*(3-1) + 0 + 1
+        (4, 4, 2, 1, 1, 0, 8),  # the usual x2 upsampling
+        (3, 3, 2, 1, 1, 1, 6),  # output_padding resolves the ambiguity of stride 2
+        (5, 3, 1, 0, 2, 0, 9),  # dilation 2: (5-1) + 2*2 + 1
+    ],
+)
+def test_transposed_output_size(size, kernel, stride, padding, dilation, output_padding, expected):
+    assert transposed_output_size(size, kernel, stride, padding, dilation, output_padding) == expected

@@ -1,0 +1,117 @@
+"""The layer table: one row per registered type, expected values written as arithmetic.
+
+Every row is also built as the real PyTorch module and checked against it (shape, weights,
+biases, buffers, and MACs against torch.utils.flop_counter), where torch is installed.
+"""
+
+import pytest
+
+from cnncalc.analysis import analyze
+from cnncalc.layers import REGISTRY
+from cnncalc.spec import parse_text
+
+# (yaml item, input [C, ...], output [C, ...], weights, biases, buffers, MACs)
+LAYER_TABLE = {
+    "conv": [
+        ("conv: {out: 96, kernel: 11, stride: 4}", [3, 227, 227], [96, 55, 55], (11 * 11 * 3) * 96, 96, 0, 55 * 55 * 96 * (11 * 11 * 3)),
+        ("conv: {out: 8, kernel: 3, padding: same, dilation: 2, bias: false}", [4, 9, 9], [8, 9, 9], 3 * 3 * 4 * 8, 0, 0, 9 * 9 * 8 * (3 * 3 * 4)),
+        ("conv: {out: 32, kernel: 3, padding: 1, groups: 32}", [32, 8, 8], [32, 8, 8], 3 * 3 * 1 * 32, 32, 0, 8 * 8 * 32 * (3 * 3 * 1)),  # depthwise
+        ("conv1d: {out: 4, kernel: 5, stride: 2}", [2, 20], [4, 8], 5 * 2 * 4, 4, 0, 8 * 4 * (5 * 2)),
+        ("conv3d: {out: 2, kernel: [1, 3, 3], padding: [0, 1, 1]}", [3, 4, 6, 6], [2, 4, 6, 6], (1 * 3 * 3 * 3) * 2, 2, 0, 4 * 6 * 6 * 2 * (1 * 3 * 3 * 3)),
+    ],
+    "conv_transpose": [
+        ("conv_transpose: {out: 8, kernel: 4, stride: 2, padding: 1}", [16, 7, 7], [8, 14, 14], 16 * 8 * 4 * 4, 8, 0, 7 * 7 * 16 * 8 * 4 * 4),
+        ("conv_transpose: {out: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2, bias: false}", [6, 5, 5], [4, 10, 10], 6 * (4 // 2) * 3 * 3, 0, 0, 5 * 5 * 6 * (4 // 2) * 3 * 3),
+    ],
+    "maxpool": [
+        ("maxpool: {kernel: 3, stride: 2}", [96, 55, 55], [96, 27, 27], 0, 0, 0, 0),
+        ("maxpool: {kernel: 3, stride: 2, ceil_mode: true}", [64, 112, 112], [64, 56, 56], 0, 0, 0, 0),
+        ("maxpool: 2", [16, 9], [16, 4], 0, 0, 0, 0),
+    ],
+    "avgpool": [
+        ("avgpool: {kernel: 7, stride: 1}", [1024, 7, 7], [1024, 1, 1], 0, 0, 0, 0),
+        ("avgpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}", [8, 10, 10], [8, 6, 6], 0, 0, 0, 0),
+    ],
+    "adaptive_avgpool": [("adaptive_avgpool: 7", [512, 14, 14], [512, 7, 7], 0, 0, 0, 0)],
+    "adaptive_maxpool": [("adaptive_maxpool: [2, 3]", [8, 9, 9], [8, 2, 3], 0, 0, 0, 0)],
+    "global_avgpool": [("global_avgpool", [2048, 7, 7], [2048, 1, 1], 0, 0, 0, 0)],
+    "linear": [
+        ("linear: 4096", [25088], [4096], 7 * 7 * 512 * 4096, 4096, 0, 7 * 7 * 512 * 4096),
+        ("linear: {out: 10, bias: false}", [84], [10], 84 * 10, 0, 0, 84 * 10),
+    ],
+    "flatten": [("flatten", [512, 7, 7], [7 * 7 * 512], 0, 0, 0, 0)],
+    "batchnorm": [
+        ("batchnorm", [64, 56, 56], [64, 56, 56], 64, 64, 2 * 64 + 1, 0),  # gamma, beta; mean, var, num_batches_tracked
+        ("batchnorm: {affine: false, track_running_stats: false}", [10], [10], 0, 0, 0, 0),
+    ],
+    "lrn": [("lrn: {size: 5, k: 2}", [96, 27, 27], [96, 27, 27], 0, 0, 0, 0)],
+    "dropout": [("dropout: 0.5", [4096], [4096], 0, 0, 0, 0)],
+    "identity": [("identity", [3, 4, 4], [3, 4, 4], 0, 0, 0, 0)],
+    "relu": [("relu", [64, 8, 8], [64, 8, 8], 0, 0, 0, 0)],
+    "leaky_relu": [("leaky_relu: 0.1", [4, 8], [4, 8], 0, 0, 0, 0)],
+    "sigmoid": [("sigmoid", [5], [5], 0, 0, 0, 0)],
+    "tanh": [("tanh", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
+    "elu": [("elu: {alpha: 0.5}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
+    "gelu": [("gelu: {approximate: tanh}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
+    "silu": [("silu", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
+    "softmax": [("softmax", [1000], [1000], 0, 0, 0, 0)],
+}
+
+# merges need named inputs: (layers yaml, input, output of the last row)
+MERGE_TABLE = {
+    "add": ("- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
+            "- add: {from: [a, b]}", [4, 6, 6], [4, 6, 6]),
+    "concat": ("- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 6, kernel: 1, name: b, from: input}\n"
+               "- concat: {from: [a, b]}", [3, 6, 6], [10, 6, 6]),
+}
+
+ROWS = [(kind, *row) for kind, rows in LAYER_TABLE.items() for row in rows]
+
+
+def test_every_registered_type_has_a_row():
+    missing = set(REGISTRY) - set(LAYER_TABLE) - set(MERGE_TABLE)
+    assert not missing, f"layer types without a row in the layer table: {sorted(missing)}"
+
+
+def one_layer(item, input_shape):
+    return parse_text(f"input: {list(input_shape)}\nlayers:\n  - {item}\n")
+
+
+@pytest.mark.parametrize("kind, item, shape_in, shape_out, weights, biases, buffers, macs", ROWS)
+def test_layer_row(kind, item, shape_in, shape_out, weights, biases, buffers, macs):
+    graph = one_layer(item, shape_in)
+    assert graph.nodes[1].kind == kind
+    row = analyze(graph).rows[1]
+    assert list(row.output_shape) == shape_out
+    assert (row.weights, row.biases, row.buffers, row.macs) == (weights, biases, buffers, macs)
+    assert row.activations == __import__("math").prod(shape_out)
+
+
+@pytest.mark.parametrize("kind", sorted(MERGE_TABLE))
+def test_merge_row(kind):
+    layers, shape_in, shape_out = MERGE_TABLE[kind]
+    text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
+    rows = analyze(parse_text(text)).rows
+    assert rows[-1].type == kind and list(rows[-1].output_shape) == shape_out
+    assert rows[-1].inputs == ("a", "b")
+
+
+# ----- against PyTorch ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind, item, shape_in, shape_out, weights, biases, buffers, macs", ROWS)
+def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biases, buffers, macs):
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cnncalc.torch_bridge import build, leaf_modules, parameter_counts
+
+    model = build(one_layer(item, shape_in)).eval()
+    (module,) = leaf_modules(model).values()
+    x = torch.randn(2, *shape_in)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        y = model(x)
+    assert list(y.shape) == [2, *shape_out]
+    assert parameter_counts(module) == (weights, biases, buffers)
+    assert counter.get_total_flops() == 2 * 2 * macs  # batch 2, FLOPs = 2 x MACs
