@@ -47,20 +47,24 @@ class Window:
 def window_output_size(w: Window) -> int:
     """floor((W + 2P - D(F-1) - 1)/S) + 1, or with ceil in ceil_mode.
 
-    In ceil_mode the last window must start inside the input or the left padding (PyTorch's rule),
-    otherwise it is dropped.
+    In ceil_mode a last, partial window counts (even when no full window fits, as in PyTorch),
+    but it must start inside the input or the left padding, otherwise it is dropped.
     """
-    if w.span < 0:
+    if w.ceil_mode:
+        # [out] = ceil([W + P_l + P_r - D(F-1) - 1] / S) + 1
+        out = (w.span + w.stride - 1) // w.stride + 1
+        if (out - 1) * w.stride >= w.size + w.pad_left:
+            out -= 1
+    else:
+        # [out] = floor([W + P_l + P_r - D(F-1) - 1] / S) + 1
+        out = w.span // w.stride + 1
+    if out < 1:
         raise LayerError(
             "kernel is larger than the padded input",
             received=f"input {w.size} + padding {w.pad_left + w.pad_right} < kernel span {effective_kernel(w.kernel, w.dilation)}",
             expected="a kernel span D(F-1)+1 no larger than W + 2P",
             hint="reduce the kernel or dilation, add padding, or check the layers before this one",
         )
-    # [out] = floor_or_ceil([W + P_l + P_r - D(F-1) - 1] / S) + 1
-    out = -(-w.span // w.stride) + 1 if w.ceil_mode else w.span // w.stride + 1
-    if w.ceil_mode and (out - 1) * w.stride >= w.size + w.pad_left:
-        out -= 1
     return out
 
 
