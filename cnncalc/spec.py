@@ -114,7 +114,7 @@ def parse(data: object, file: str | None = None, default_name: str = "network") 
         raise SpecError("a spec must be a mapping", where=where, received=type(data).__name__,
                         expected="keys: " + ", ".join(TOP_LEVEL_KEYS))  # fmt: skip
     for key in data:
-        if key not in TOP_LEVEL_KEYS:
+        if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):  # x-...: free keys for YAML anchors
             raise SpecError(f"unknown top-level key '{key}'", where=_at(data, key, file), received=key,
                             expected="one of " + ", ".join(TOP_LEVEL_KEYS), hint=did_you_mean(str(key), TOP_LEVEL_KEYS))  # fmt: skip
     name = data.get("name", default_name)

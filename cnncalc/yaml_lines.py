@@ -89,8 +89,16 @@ def load_text(text: str, file: str | None = None) -> object:
         return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader subclass
     except SpecError as err:
         raise err.located(Where(file=file)) from None
-    except yaml.MarkedYAMLError as err:
+    except yaml.constructor.ConstructorError as err:
         mark = err.problem_mark or err.context_mark
+        recursive = " (an alias that contains itself)" if "recursive" in str(err.problem) else ""
+        raise SpecError(
+            f"YAML structure error: {err.problem}{recursive}",
+            where=Where(file=file, line=mark.line + 1 if mark else None),
+        ) from None
+    except yaml.MarkedYAMLError as err:
+        # the context mark (where the unclosed bracket or key began) is the more useful line
+        mark = err.context_mark or err.problem_mark
         problem = err.problem or "invalid YAML"
         context = f" ({err.context})" if err.context else ""
         raise SpecError(
