@@ -1,0 +1,135 @@
+"""The command line: every command, every format, the JSON contract, and no torch on import."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from cnncalc.cli import ExitCode, app
+
+runner = CliRunner()
+COMMANDS = ["shapes", "params", "memory", "flops", "summary"]
+
+
+def run(*args):
+    result = runner.invoke(app, list(args), terminal_width=200)
+    return result
+
+
+def test_importing_the_cli_does_not_load_torch():
+    code = "import sys, cnncalc.cli; print(sorted(m for m in ('torch', 'fvcore', 'torchvision') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_static_command_does_not_load_torch():
+    code = ("import sys; from typer.testing import CliRunner; from cnncalc.cli import app; "
+            "r = CliRunner().invoke(app, ['summary', 'resnet50']); assert r.exit_code == 0; print('torch' in sys.modules)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_json_contract(command):
+    result = run(command, "resnet18", "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["name"] == "ResNet-18" and data["input"] == [3, 224, 224]
+    assert data["layers"][0]["type"] == "input"
+    for row in data["layers"]:
+        assert {"name", "type", "output_shape", "activations", "weights", "biases", "params", "buffers", "macs", "flops"} <= set(row)
+        assert row["params"] == row["weights"] + row["biases"] and row["flops"] == 2 * row["macs"]
+    totals = data["totals"]
+    assert {"weights", "biases", "params", "buffers", "activations", "activations_with_input", "macs", "flops", "peak_activations"} <= set(totals)
+    assert totals["params"] == 11_689_512 and totals["macs"] == 1_814_073_344
+    assert totals["activations"] == sum(r["activations"] for r in data["layers"][1:])
+
+
+def test_vgg16_table_output():
+    result = run("params", "architectures/vgg16.yaml")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "224x224x64" in out and "1,728" in out and "102,760,448" in out
+    assert "138,344,128" in out and "138,357,544" in out  # weights in the table, both in the totals
+
+
+def test_params_biases_adds_columns():
+    without = run("params", "alexnet").stdout
+    with_biases = run("params", "alexnet.yaml", "--biases").stdout
+    assert "Biases" not in without.splitlines()[1] and "Biases" in with_biases
+    assert "62,378,344" in with_biases
+
+
+def test_memory_batch_and_dtype_scale_bytes():
+    data = json.loads(run("memory", "vgg16", "--batch", "32", "--dtype", "fp16", "-f", "json").stdout)
+    conv = data["layers"][1]
+    assert conv["activation_bytes"] == 224 * 224 * 64 * 32 * 2
+    assert data["totals"]["param_bytes"] == 138_357_544 * 2
+
+
+def test_layout_and_input_override():
+    out = run("shapes", "alexnet", "--layout", "chw", "--input", "3x227x227").stdout
+    assert "96x55x55" in out
+    data = json.loads(run("shapes", "lenet5", "--input", "1x36x36", "-f", "json").stdout)
+    assert data["input"] == [1, 36, 36] and data["layers"][1]["output_shape"] == [6, 32, 32]
+
+
+def test_csv_and_markdown():
+    rows = list(csv.reader(io.StringIO(run("flops", "lenet5", "-f", "csv").stdout)))
+    assert rows[0] == ["Layer", "Type", "Output", "MACs", "FLOPs (2xMACs)"]
+    assert rows[1][0] == "input" and rows[-1][0] == "total"
+    assert int(rows[-1][3]) == sum(int(r[3]) for r in rows[1:-1])
+    md = run("summary", "lenet5", "-f", "markdown").stdout
+    assert md.startswith("### LeNet-5") and "| conv1 | conv | 28x28x6 |" in md
+
+
+def test_depth_collapses_blocks():
+    data = json.loads(run("summary", "resnet34", "--depth", "1", "-f", "json").stdout)
+    assert [r["name"] for r in data["layers"]] == ["input", "conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
+                                                   "layer3", "layer4", "avgpool", "flatten", "fc"]  # fmt: skip
+    assert data["layers"][5]["type"] == "sequential" and data["layers"][5]["output_shape"] == [64, 56, 56]
+
+
+def test_warning_and_strict():
+    result = run("shapes", "resnet18")
+    assert result.exit_code == 0 and "warning:" in result.stderr and "conv1" in result.stderr
+    result = run("shapes", "resnet18", "--strict")
+    assert result.exit_code == ExitCode.STRICT and result.stderr.startswith("error:")
+
+
+def test_validate_prints_nothing_for_good_specs():
+    result = run("validate", "vgg16", "lenet5")
+    assert result.exit_code == 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_list_shows_every_builtin():
+    data = json.loads(run("list", "-f", "json").stdout)
+    by_name = {r["name"]: r for r in data}
+    assert by_name["vgg16"]["params"] == 138_357_544 and "examples/mnist_cnn" in by_name
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "list", "validate", "layers"])
+def test_help(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0 and "Usage" in result.stdout
+
+
+def test_main_help_states_the_conventions():
+    out = run("--help").stdout
+    assert "floor((W - F + 2P)/S) + 1" in out and "FLOPs = 2 x MACs" in out
+
+
+def test_layers_lists_every_type():
+    from cnncalc.layers import REGISTRY
+
+    out = run("layers").stdout
+    assert all(kind in out for kind in REGISTRY)
+
+
+def test_python_dash_m():
+    out = subprocess.run([sys.executable, "-m", "cnncalc", "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("cnncalc ")
