@@ -16,7 +16,7 @@ from typing_extensions import Annotated
 from . import __version__, library, spec
 from .analysis import DType, Report, analyze, collapse
 from .errors import CnncalcError, StrictError
-from .render import Columns, Format, Layout, csv_text, human, json_text, markdown, rich_table, shape_text, totals_lines
+from .render import Columns, Format, Layout, csv_text, human, json_text, markdown, shape_text, text_table, totals_lines
 
 
 class ExitCode(IntEnum):
@@ -130,7 +130,7 @@ def _emit(report: Report, columns: Sequence[Columns], fmt: Format, layout: Layou
     elif fmt is Format.MARKDOWN:
         sys.stdout.write(markdown(report, columns, layout))
     else:
-        _print_table(rich_table(report, columns, layout), totals_lines(report))
+        sys.stdout.write(text_table(report, columns, layout) + "\n" + "\n".join(totals_lines(report)) + "\n")
 
 
 def _print_table(table: object, footer: Sequence[str], wide: bool = True) -> None:

@@ -106,18 +106,24 @@ def title(report: Report, layout: Layout) -> str:
     return f"{report.name}  (input {shape_text(report.input_shape, layout)}, {layout.value})"
 
 
-def rich_table(report: Report, columns: Sequence[Columns], layout: Layout) -> Any:
-    """A rich Table with a totals row; rich is imported here, not at module import."""
-    from rich.table import Table
+def text_table(report: Report, columns: Sequence[Columns], layout: Layout) -> str:
+    """An aligned plain-text table with a totals row.
 
-    table = Table(title=title(report, layout), title_justify="left", show_footer=True, header_style="bold")
-    for col in columns:
-        c = col.value
-        footer = _cell(c.total(report.totals, report), layout) if c.total else ""
-        table.add_column(c.header, footer=footer, justify="right" if c.numeric else "left", no_wrap=True)
-    for row in report.rows:
-        table.add_row(*(_cell(col.value.value(row, report), layout) for col in columns))
-    return table
+    Written by hand rather than with rich.Table: it is never cropped to the terminal, and it
+    renders 10,000 rows in milliseconds instead of seconds.
+    """
+    header = [col.value.header for col in columns]
+    body = [[_cell(col.value.value(row, report), layout) for col in columns] for row in report.rows]
+    total = [_cell(col.value.total(report.totals, report), layout) if col.value.total else "" for col in columns]
+    widths = [max(len(cell) for cell in cells) for cells in zip(header, total, *body)]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = (c.rjust(w) if col.value.numeric else c.ljust(w) for c, w, col in zip(cells, widths, columns))
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [title(report, layout), "", line(header), rule, *(line(cells) for cells in body), rule, line(total)]
+    return "\n".join(lines) + "\n"
 
 
 def markdown(report: Report, columns: Sequence[Columns], layout: Layout) -> str:

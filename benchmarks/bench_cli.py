@@ -1,0 +1,82 @@
+"""Wall time of `cnncalc summary` against fvcore and torchinfo, as whole processes.
+
+    python benchmarks/bench_cli.py [--repeat 5]
+
+Each tool runs in a fresh process (imports included: that is what a user waits for) on the same
+architecture: fvcore's FlopCountAnalysis and torchinfo's summary get the PyTorch model that
+cnncalc builds from the same spec. Tools that are not installed are skipped. Also times a
+generated spec of 10,000 layers (and 2,500 / 5,000 to show that time grows linearly).
+Prints medians; nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.util import find_spec
+from pathlib import Path
+
+ARCHS = ["resnet18", "resnet50", "resnet152", "vgg16"]
+
+CNNCALC = "from cnncalc.cli import main; import sys; sys.argv = ['cnncalc', 'summary', '{arch}', '-f', 'json']; main()"
+FVCORE = (
+    "import torch, cnncalc; from fvcore.nn import FlopCountAnalysis, parameter_count; "
+    "m = cnncalc.load('{arch}').to_torch().eval(); x = torch.randn(1, *m.input_shape); "
+    "f = FlopCountAnalysis(m, x); f.unsupported_ops_warnings(False); f.uncalled_modules_warnings(False); "
+    "print(f.total(), parameter_count(m)[''])"
+)
+TORCHINFO = (
+    "import torch, cnncalc; from torchinfo import summary; "
+    "m = cnncalc.load('{arch}').to_torch().eval(); print(summary(m, input_size=(1, *m.input_shape), verbose=0).total_params)"
+)
+
+
+def wall(code: str, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def long_spec(layers: int, folder: Path) -> Path:
+    """A chain of `layers` rows: that many minus three convolutions, then pool, flatten, linear."""
+    path = folder / f"long_{layers}.yaml"
+    path.write_text(
+        "name: long\ninput: [16, 32, 32]\nlayers:\n"
+        f"  - sequential: {{name: body, layers: [conv: {{out: 16, kernel: 3, padding: 1, repeat: {layers - 3}}}]}}\n"
+        "  - global_avgpool\n  - flatten\n  - linear: 10\n"
+    )
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    tools = {"cnncalc": CNNCALC}
+    if find_spec("torch") and find_spec("fvcore"):
+        tools["fvcore"] = FVCORE
+    if find_spec("torch") and find_spec("torchinfo"):
+        tools["torchinfo"] = TORCHINFO
+    print(f"python {sys.version.split()[0]}, median of {args.repeat} runs, seconds of wall time per process")
+    print(f"{'architecture':<14}" + "".join(f"{t:>12}" for t in tools) + "".join(f"{t + '/cnncalc':>20}" for t in tools if t != "cnncalc"))
+    for arch in ARCHS:
+        times = {t: wall(code.format(arch=arch), args.repeat) for t, code in tools.items()}
+        ratios = "".join(f"{times[t] / times['cnncalc']:>19.1f}x" for t in tools if t != "cnncalc")
+        print(f"{arch:<14}" + "".join(f"{times[t]:>12.3f}" for t in tools) + ratios)
+    with tempfile.TemporaryDirectory() as tmp:
+        for layers in (2_500, 5_000, 10_000):
+            spec = long_spec(layers, Path(tmp))
+            for fmt in ("json", "table"):
+                code = f"from cnncalc.cli import main; import sys; sys.argv = ['cnncalc', 'summary', '{spec}', '-f', '{fmt}']; main()"
+                print(f"generated spec, {layers:>6,} layers, summary -f {fmt:<5}: {wall(code, args.repeat):.3f} s")
+
+
+if __name__ == "__main__":
+    main()
