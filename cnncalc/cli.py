@@ -60,16 +60,10 @@ DepthOpt = Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="C
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat a stride that does not tile its input as an error.")]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Element type for byte counts.")]
 
-_err_console = None
-
-
-def _stderr():  # rich console for messages, created on first use
-    global _err_console
-    if _err_console is None:
-        from rich.console import Console
-
-        _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-    return _err_console
+def _label(text: str, color: str) -> str:
+    """`error:` / `warning:` in colour on a terminal, plain otherwise (rich is not imported for it)."""
+    codes = {"red": "1;31", "yellow": "33"}
+    return f"\033[{codes[color]}m{text}\033[0m" if sys.stderr.isatty() else text
 
 
 @contextmanager
@@ -86,13 +80,8 @@ def _reported_errors() -> Iterator[None]:
 
 
 def _print_error(err: CnncalcError) -> None:
-    from rich.markup import escape
-
     first, *rest = err.lines()
-    console = _stderr()
-    console.print(f"[bold red]error:[/] {escape(first)}")
-    for line in rest:
-        console.print(f"  {escape(line)}")
+    sys.stderr.write(f"{_label('error:', 'red')} {first}\n" + "".join(f"  {line}\n" for line in rest))
 
 
 def _parse_input(text: str) -> tuple[int, ...]:
@@ -116,10 +105,8 @@ def _report(source: str, input: str | None = None, batch: int = 1, dtype: DType 
 
 
 def _print_warnings(report: Report) -> None:
-    from rich.markup import escape
-
     for warning in report.warnings:
-        _stderr().print(f"[yellow]warning:[/] {escape(str(warning))}")
+        sys.stderr.write(f"{_label('warning:', 'yellow')} {warning}\n")
 
 
 def _emit(report: Report, columns: Sequence[Columns], fmt: Format, layout: Layout) -> None:
