@@ -470,7 +470,14 @@ class AvgPool(Windowed):
         return self.kernel, self.stride, self.padding, 1, self.ceil_mode
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
-        _check_pool_padding(self.windows(inputs[0]), lambda w: w.kernel // 2, "kernel")
+        windows = self.windows(inputs[0])
+        _check_pool_padding(windows, lambda w: w.kernel // 2, "kernel")
+        if len(windows) == 3 and any(w.size < w.kernel for w in windows):
+            # PyTorch's avg_pool3d (unlike 1-D and 2-D) refuses an unpadded input smaller than the kernel
+            raise LayerError(
+                "3-D average pooling needs an input at least as large as the kernel (as in PyTorch)",
+                received=f"input {list(inputs[0][1:])}, kernel {[w.kernel for w in windows]}",
+            )
         return (inputs[0][0], *self.spatial_out(inputs[0]))
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:

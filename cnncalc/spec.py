@@ -25,6 +25,7 @@ from . import expr
 from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean
 from .graph import INPUT, Graph, Node
 from .layers import ALIASES, REGISTRY, Layer, build_layer, layer_type
+from .library import ARCHITECTURES
 from .yaml_lines import LineDict, LineList, load_file, load_text
 
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
@@ -94,9 +95,12 @@ class _Context:
 
 
 def load(source: str | Path) -> Graph:
-    """Read a spec file and build its graph."""
+    """Read a spec file and build its graph; built-ins are named `<built-in>/vgg16.yaml` in messages."""
     path = Path(source)
-    return parse(load_file(path), file=str(path), default_name=path.stem)
+    shown = str(path)
+    if path.resolve().is_relative_to(ARCHITECTURES.resolve()):
+        shown = f"<built-in>/{path.resolve().relative_to(ARCHITECTURES.resolve()).as_posix()}"
+    return parse(load_file(path, shown), file=shown, default_name=path.stem)
 
 
 def parse_text(text: str, file: str | None = None) -> Graph:

@@ -110,9 +110,9 @@ def load_text(text: str, file: str | None = None) -> object:
         raise SpecError(f"YAML error: {err}", where=Where(file=file)) from None
 
 
-def load_file(path: Path) -> object:
+def load_file(path: Path, shown: str | None = None) -> object:
     """Read and parse a spec file; a missing path, a directory or a huge file is a SpecError."""
-    shown = str(path)
+    shown = shown or str(path)
     if not path.exists():
         raise SpecError("no such file", where=Where(file=shown), hint="check the path, or give a built-in name (cnncalc list)")
     if path.is_dir():
