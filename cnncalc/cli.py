@@ -8,10 +8,9 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from enum import IntEnum
-from typing import Iterator, List, Optional, Sequence
+from typing import Annotated, Iterator, List, Optional, Sequence
 
 import typer
-from typing_extensions import Annotated
 
 from . import __version__, library, spec
 from .analysis import DType, Report, analyze, collapse
