@@ -6,6 +6,7 @@ the peak of live activations, collapsing blocks into one row) is derived here, g
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -126,7 +127,7 @@ def analyze(
     for node in graph.nodes:
         if node.layer is None:
             shapes.append(shape_in)
-            rows.append(Row(INPUT, INPUT, shape_in, _count(shape_in), 0, 0, 0, 0))
+            rows.append(Row(INPUT, INPUT, shape_in, math.prod(shape_in), 0, 0, 0, 0))
             continue
         ins = [shapes[i] for i in node.inputs]
         try:
@@ -140,7 +141,7 @@ def analyze(
                 node.name,
                 node.kind,
                 out,
-                _count(out),
+                math.prod(out),
                 layer.weights(ins),
                 layer.biases(ins),
                 layer.buffers(ins),
@@ -162,13 +163,6 @@ def analyze(
     report_rows = tuple(rows)
     return Report(graph.name, shape_in, report_rows, _totals(report_rows, _peak(graph, report_rows)),
                   tuple(warnings), batch, dtype, graph.containers)  # fmt: skip
-
-
-def _count(shape: Sequence[int]) -> int:
-    total = 1
-    for size in shape:
-        total *= size
-    return total
 
 
 def _check_rank(written: str, shape: Shape) -> None:

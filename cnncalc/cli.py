@@ -201,7 +201,11 @@ def list_architectures(format: Annotated[Format, typer.Option("--format", "-f", 
     cells = [[r["name"], r["title"], shape_text(r["input"], Layout.CHW), f"{r['layers']:,}",
               f"{r['params']:,} ({human(r['params'])})", f"{r['macs']:,} ({human(r['macs'])})"] for r in rows]  # fmt: skip
     if format is Format.CSV:
-        sys.stdout.write("\n".join(",".join(map(str, [r[k] for k in ("name", "title", "input", "layers", "params", "macs")])).replace("[", "").replace("]", "").replace(", ", "x") for r in rows) + "\n")
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["name", "network", "input", "layers", "params", "macs"])
+        writer.writerows([r["name"], r["title"], shape_text(r["input"], Layout.CHW), r["layers"], r["params"], r["macs"]] for r in rows)
     elif format is Format.MARKDOWN:
         lines = ["| " + " | ".join(headers) + " |", "|---|---|---|---:|---:|---:|"]
         lines += ["| " + " | ".join(c) + " |" for c in cells]
