@@ -10,11 +10,12 @@ import math
 import re
 from dataclasses import dataclass, replace
 from enum import Enum
+from fractions import Fraction
 from typing import Mapping, Sequence
 
 from .errors import CnncalcError, LayerError, StrictError, Where
 from .graph import INPUT, Graph
-from .layers import Shape
+from .layers import FieldStep, Shape
 
 
 class DType(str, Enum):
@@ -32,6 +33,32 @@ class DType(str, Enum):
 
 
 @dataclass(frozen=True)
+class Field:
+    """Receptive field of one row, per spatial axis, in input pixels (the standard recurrences).
+
+    `size`: input pixels that can reach one output position; `jump`: the input distance between
+    neighbouring outputs (the effective stride); `start`: where the first output's field is
+    centred, in input coordinates (0 = the centre of the first pixel; negative reaches into padding).
+    `whole` marks rows that see the whole input (after flatten or linear).
+    """
+
+    size: tuple[Fraction, ...] = ()
+    jump: tuple[Fraction, ...] = ()
+    start: tuple[Fraction, ...] = ()
+    whole: bool = False
+
+    def step(self, steps: Sequence[FieldStep]) -> "Field":
+        if self.whole or not steps:
+            return Field(whole=True)
+        # r' = r + (k - 1) j;  j' = j s;  start' = start + ((k - 1)/2 - p) j
+        return Field(
+            tuple(r + (st.kernel - 1) * j for r, j, st in zip(self.size, self.jump, steps)),
+            tuple(j * st.stride for j, st in zip(self.jump, steps)),
+            tuple(c + ((st.kernel - 1) / 2 - st.pad) * j for c, j, st in zip(self.start, self.jump, steps)),
+        )
+
+
+@dataclass(frozen=True)
 class Row:
     """One row of the table: a leaf layer, the input, or a block collapsed by `depth`."""
 
@@ -45,6 +72,8 @@ class Row:
     macs: int  # multiply-accumulates, one sample
     inputs: tuple[str, ...] = ()
     leaves: int = 1  # leaf layers this row stands for
+    working: tuple[str, ...] = ()  # the arithmetic, filled in (analyze(explain=True))
+    field: Field | None = None  # receptive field (analyze(fields=True))
 
     @property
     def params(self) -> int:
@@ -116,8 +145,13 @@ def analyze(
     batch: int = 1,
     dtype: DType = DType.FP32,
     strict: bool = False,
+    explain: bool = False,
+    fields: bool = False,
 ) -> Report:
-    """Compute every row of `graph`; raises CnncalcError located at the failing layer."""
+    """Compute every row of `graph`; raises CnncalcError located at the failing layer.
+
+    `explain` adds each row's working (the formulas with its numbers); `fields` its receptive field.
+    """
     if batch < 1:
         raise CnncalcError("batch must be a positive integer", received=batch)
     shape_in = tuple(input_shape) if input_shape is not None else graph.input_shape
@@ -127,7 +161,9 @@ def analyze(
     for node in graph.nodes:
         if node.layer is None:
             shapes.append(shape_in)
-            rows.append(Row(INPUT, INPUT, shape_in, math.prod(shape_in), 0, 0, 0, 0))
+            field = Field((Fraction(1),) * (len(shape_in) - 1), (Fraction(1),) * (len(shape_in) - 1),
+                          (Fraction(0),) * (len(shape_in) - 1)) if fields else None  # fmt: skip
+            rows.append(Row(INPUT, INPUT, shape_in, math.prod(shape_in), 0, 0, 0, 0, field=field))
             continue
         ins = [shapes[i] for i in node.inputs]
         try:
@@ -147,6 +183,8 @@ def analyze(
                 layer.buffers(ins),
                 layer.macs(ins, out),
                 tuple(graph.nodes[i].name for i in node.inputs),
+                working=tuple(layer.working(ins, out)) if explain else (),
+                field=_field(layer.field_window(ins), [rows[i].field for i in node.inputs]) if fields else None,
             )
             warnings.extend(FitWarning(node.name, node.where, message) for message in layer.fit_warnings(ins))
         except CnncalcError as err:
@@ -163,6 +201,13 @@ def analyze(
     report_rows = tuple(rows)
     return Report(graph.name, shape_in, report_rows, _totals(report_rows, _peak(graph, report_rows)),
                   tuple(warnings), batch, dtype, graph.containers)  # fmt: skip
+
+
+def _field(steps: list[FieldStep] | None, inputs: Sequence[Field | None]) -> Field:
+    """The receptive field after a layer; a merge continues from its input with the largest field."""
+    known = [f for f in inputs if f is not None]
+    widest = max(known, key=lambda f: (f.whole, math.prod(f.size)))
+    return widest if steps is None else widest.step(steps)
 
 
 def _check_rank(written: str, shape: Shape) -> None:
@@ -254,8 +299,9 @@ def collapse(report: Report, depth: int) -> Report:
                 buffers=last.buffers + row.buffers,
                 macs=last.macs + row.macs,
                 leaves=last.leaves + 1,
+                field=row.field,
             )
         else:
-            rows.append(replace(row, name=prefix, type=containers.get(prefix, "group"), leaves=1))
+            rows.append(replace(row, name=prefix, type=containers.get(prefix, "group"), leaves=1, working=()))
             open_group = prefix
     return replace(report, rows=tuple(rows))

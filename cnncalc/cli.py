@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     INVALID = 1  # the spec, a file or an option value is invalid; the message says why
     USAGE = 2  # the command line itself is malformed (unknown option, missing argument)
     STRICT = 3  # --strict and a layer whose stride does not tile its input
+    WRONG = 4  # `check`: an answer is wrong (or a multiple-choice question has no right choice)
 
 
 CONVENTIONS = """\
@@ -58,6 +59,8 @@ LayoutOpt = Annotated[Layout, typer.Option("--layout", help="How shapes print: h
 DepthOpt = Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Collapse blocks nested deeper than N names into one row each.", show_default=False)]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat a stride that does not tile its input as an error.")]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Element type for byte counts.")]
+ExplainOpt = Annotated[bool, typer.Option("--explain", "-e", help="Show each row's working: the formulas with its numbers filled in.")]
+RfOpt = Annotated[bool, typer.Option("--rf", help="Add receptive field, jump (effective stride) and start per row.")]
 
 def _label(text: str, color: str) -> str:
     """`error:` / `warning:` in colour on a terminal, plain otherwise (rich is not imported for it)."""
@@ -84,21 +87,20 @@ def _print_error(err: CnncalcError) -> None:
 
 
 def _parse_input(text: str) -> tuple[int, ...]:
-    parts = text.lower().replace("×", "x").replace(",", "x").replace(" ", "").split("x")
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        raise CnncalcError("cannot read --input", received=text, expected="channels first, e.g. 3x227x227 or 1x28x28") from None
-    if not 1 <= len(shape) <= 4 or any(s < 1 for s in shape):
+    """A spec's --input override: channels first (3x227x227), or a flat [features] vector."""
+    from .calculator import read_sizes
+
+    shape = read_sizes(text, "--input")
+    if len(shape) > 4:
         raise CnncalcError("malformed --input", received=text, expected="1 to 4 positive sizes, channels first: 3x227x227")
     return shape
 
 
 def _report(source: str, input: str | None = None, batch: int = 1, dtype: DType = DType.FP32,
-            strict: bool = False, depth: int | None = None) -> Report:  # fmt: skip
+            strict: bool = False, depth: int | None = None, explain: bool = False, rf: bool = False) -> Report:  # fmt: skip
     graph = spec.load(library.resolve(source))
     shape = _parse_input(input) if input else None
-    report = analyze(graph, input_shape=shape, batch=batch, dtype=dtype, strict=strict)
+    report = analyze(graph, input_shape=shape, batch=batch, dtype=dtype, strict=strict, explain=explain, fields=rf)
     _print_warnings(report)
     return collapse(report, depth) if depth else report
 
@@ -108,15 +110,23 @@ def _print_warnings(report: Report) -> None:
         sys.stderr.write(f"{_label('warning:', 'yellow')} {warning}\n")
 
 
-def _emit(report: Report, columns: Sequence[Columns], fmt: Format, layout: Layout) -> None:
+def _emit(report: Report, columns: Sequence[Columns], fmt: Format, layout: Layout, explain: bool = False,
+          rf: bool = False) -> None:  # fmt: skip
+    if rf:
+        columns = [*columns, Columns.RF, Columns.JUMP, Columns.START]
     if fmt is Format.JSON:
         sys.stdout.write(json_text(report))
     elif fmt is Format.CSV:
-        sys.stdout.write(csv_text(report, columns, layout))
+        sys.stdout.write(csv_text(report, columns, layout, explain))
     elif fmt is Format.MARKDOWN:
-        sys.stdout.write(markdown(report, columns, layout))
+        sys.stdout.write(markdown(report, columns, layout, explain))
     else:
-        sys.stdout.write(text_table(report, columns, layout) + "\n" + "\n".join(totals_lines(report)) + "\n")
+        notes = [RF_NOTE] if rf else []
+        sys.stdout.write(text_table(report, columns, layout, explain) + "\n" + "\n".join([*totals_lines(report), *notes]) + "\n")
+
+
+RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
+           "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
 
 
 def _print_table(table: object, footer: Sequence[str], wide: bool = True) -> None:
@@ -132,24 +142,24 @@ def _print_table(table: object, footer: Sequence[str], wide: bool = True) -> Non
 
 @app.command()
 def shapes(spec_file: SpecArg, format: FormatOpt = Format.TABLE, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-           depth: DepthOpt = None, strict: StrictOpt = False) -> None:  # fmt: skip
+           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False) -> None:  # fmt: skip
     """Output shape of every layer: floor((W - F + 2P)/S) + 1 per axis."""
     with _reported_errors():
-        report = _report(spec_file, input, strict=strict, depth=depth)
-        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], format, layout)
+        report = _report(spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf)
+        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], format, layout, explain, rf)
 
 
 @app.command()
 def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", help="Add biases (and weights + biases) to the columns.")] = False,
            format: FormatOpt = Format.TABLE, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-           depth: DepthOpt = None, strict: StrictOpt = False) -> None:  # fmt: skip
+           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False) -> None:  # fmt: skip
     """Learned parameters per layer: weights only, like the lecture's VGG table, or with --biases."""
     with _reported_errors():
-        report = _report(spec_file, input, strict=strict, depth=depth)
+        report = _report(spec_file, input, strict=strict, depth=depth, explain=explain)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.WEIGHTS]
         if biases:
             columns += [Columns.BIASES, Columns.PARAMS]
-        _emit(report, columns, format, layout)
+        _emit(report, columns, format, layout, explain)
 
 
 @app.command()
@@ -164,22 +174,22 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
 
 @app.command()
 def flops(spec_file: SpecArg, format: FormatOpt = Format.TABLE, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-          depth: DepthOpt = None, strict: StrictOpt = False) -> None:  # fmt: skip
+          depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False) -> None:  # fmt: skip
     """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
     with _reported_errors():
-        report = _report(spec_file, input, strict=strict, depth=depth)
-        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS], format, layout)
+        report = _report(spec_file, input, strict=strict, depth=depth, explain=explain)
+        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS], format, layout, explain)
 
 
 @app.command()
 def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TABLE,
             input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
-            strict: StrictOpt = False) -> None:  # fmt: skip
+            strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False) -> None:  # fmt: skip
     """The whole VGG-style table: shape, activations ("memory"), weights, biases and MACs."""
     with _reported_errors():
-        report = _report(spec_file, input, batch, dtype, strict, depth)
+        report = _report(spec_file, input, batch, dtype, strict, depth, explain, rf)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.WEIGHTS, Columns.BIASES, Columns.MACS]
-        _emit(report, columns, format, layout)
+        _emit(report, columns, format, layout, explain, rf)
 
 
 @app.command("list")
@@ -267,6 +277,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False) -> None:
     pass
+
+
+from . import cli_learn  # noqa: E402,F401  (registers conv, pool, convolve, convolve-transpose, check)
 
 
 def main() -> None:

@@ -43,6 +43,26 @@ class Window:
         """The unfloored result, written as the lecture notes do: (7 - 3)/3 + 1 = 2.33."""
         return f"{self.span / self.stride + 1:.2f}".rstrip("0").rstrip(".")
 
+    def formula(self) -> str:
+        """The output size with the numbers filled in: `(227 - 11 + 2*0)/4 + 1 = 55`.
+
+        A stride that does not tile the input shows the unfloored value, as the notes'
+        "doesn't fit" example does; ceil_mode shows the ceiling and any dropped last window.
+        """
+        kernel = str(self.kernel) if self.dilation == 1 else f"({self.dilation}*({self.kernel} - 1) + 1)"
+        pad = f"2*{self.pad_left}" if self.pad_left == self.pad_right else f"({self.pad_left} + {self.pad_right})"
+        inner = f"({self.size} - {kernel} + {pad})"
+        out = window_output_size(self)
+        if self.ceil_mode:
+            text = f"ceil({inner}/{self.stride}) + 1 = {out}"
+            if (self.span + self.stride - 1) // self.stride + 1 != out:
+                text += " (the last window would start in the right padding, so it is dropped)"
+            return text
+        if self.remainder:
+            return (f"floor({inner}/{self.stride}) + 1 = {out}   (unfloored {self.fraction()}: the stride does not "
+                    f"tile the input, the last {self.remainder} position(s) are never read)")  # fmt: skip
+        return f"{inner}/{self.stride} + 1 = {out}"
+
 
 def window_output_size(w: Window) -> int:
     """floor((W + 2P - D(F-1) - 1)/S) + 1, or with ceil in ceil_mode.
@@ -73,7 +93,22 @@ def transposed_output_size(
 ) -> int:
     """(W - 1)S - 2P + D(F - 1) + output_padding + 1, PyTorch's ConvTranspose rule."""
     # [out] = (W - 1) * S - 2P + D(F-1) + output_padding + 1
-    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    if out < 1:
+        raise LayerError(
+            "transposed convolution gives no output: the padding crops more than it makes",
+            received=f"({size} - 1)*{stride} - 2*{padding} + {dilation}*({kernel} - 1) + {output_padding} + 1 = {out}",
+            expected="a positive size",
+            hint="reduce the padding",
+        )
+    return out
+
+
+def transposed_formula(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                       output_padding: int = 0) -> str:  # fmt: skip
+    """`(4 - 1)*2 - 2*1 + 1*(3 - 1) + 0 + 1 = 7`: the transposed rule with the numbers filled in."""
+    out = transposed_output_size(size, kernel, stride, padding, dilation, output_padding)
+    return f"({size} - 1)*{stride} - 2*{padding} + {dilation}*({kernel} - 1) + {output_padding} + 1 = {out}"
 
 
 def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 from dataclasses import MISSING, dataclass, field, fields, make_dataclass
 from enum import Enum
+from fractions import Fraction
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from .errors import LayerError, did_you_mean
-from .geometry import Window, effective_kernel, same_padding, transposed_output_size, window_output_size
+from .geometry import Window, effective_kernel, same_padding, transposed_formula, transposed_output_size, window_output_size
 
 Shape = tuple[int, ...]
 
@@ -79,8 +80,32 @@ class Layer:
         """Axes where the stride does not tile the (padded) input: the notes' "doesn't fit"."""
         return []
 
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        """The arithmetic behind this layer's numbers, filled in (`--explain`, `cnncalc conv`)."""
+        return ["output shape = input shape; no parameters"]
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        """How this layer moves the receptive field, one step per spatial axis of its output.
+
+        None: the layer keeps positions as they are (element-wise layers, merges). An empty list:
+        every output reads the whole input (flatten, linear).
+        """
+        return None if len(inputs[0]) == len(self.output_shape(inputs)) else []
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         raise NotImplementedError(f"{self.kind} has no PyTorch module")
+
+
+@dataclass(frozen=True)
+class FieldStep:
+    """One axis of a layer, as the receptive-field recurrences see it (in the layer's input units).
+
+    r_out = r_in + (kernel - 1) * j_in;  j_out = j_in * stride;  start_out = start_in + ((kernel - 1)/2 - pad) * j_in
+    """
+
+    kernel: Fraction
+    stride: Fraction
+    pad: Fraction
 
 
 REGISTRY: dict[str, type[Layer]] = {}
@@ -276,6 +301,19 @@ class Windowed(Layer):
                 by_text.setdefault(text, []).append(axis)
         return [f"stride does not tile the input ({' and '.join(axes)}): {text}" for text, axes in by_text.items()]
 
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return [FieldStep(Fraction(effective_kernel(w.kernel, w.dilation)), Fraction(w.stride), Fraction(w.pad_left))
+                for w in self.windows(inputs[0])]  # fmt: skip
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        # pooling: the channels pass through, nothing is learned
+        return [*self.axis_working(inputs[0]), f"C: {inputs[0][0]} (pooling keeps the channels)", "params: 0"]
+
+    def axis_working(self, shape: Shape) -> list[str]:
+        """`H, W: (227 - 11 + 2*0)/4 + 1 = 55`, axes with the same working on one line."""
+        windows = self.windows(shape)
+        return _group_axes([w.formula() for w in windows])
+
     def torch_window_kwargs(self, shape: Shape) -> dict[str, Any]:
         kernel, stride, padding, dilation, _ = self.window_args()
         rank = spatial_rank(shape, self.kind)
@@ -288,6 +326,22 @@ class Windowed(Layer):
 
 
 _AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def _group_axes(texts: Sequence[str]) -> list[str]:
+    """One line per distinct text, prefixed by the axes it holds for: `H, W: ...`."""
+    by_text: dict[str, list[str]] = {}
+    for axis, text in zip(_AXIS_NAMES[len(texts)], texts):
+        by_text.setdefault(text, []).append(axis)
+    return [f"{', '.join(axes)}: {text}" for text, axes in by_text.items()]
+
+
+def _filters(out: int, groups: int) -> str:
+    return f"C: {out} filter{'s' if out != 1 else ''}" + (f" in {groups} groups" if groups > 1 else "")
+
+
+def _times(values: Sequence[int]) -> str:
+    return "*".join(str(v) for v in values)
 
 
 def _check_groups(channels_in: int, channels_out: int, groups: int, layer: str) -> None:
@@ -344,6 +398,18 @@ class Conv(Windowed):
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
         # each output element: a dot product over (C/g) * F*F inputs
         return _prod(output) * (inputs[0][0] // self.groups) * self.kernel_volume(inputs[0])
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        shape = inputs[0]
+        kernel = _times(per_axis(self.kernel, len(shape) - 1, "kernel"))
+        channels = str(shape[0]) if self.groups == 1 else f"{shape[0]}/{self.groups}"
+        return [
+            *self.axis_working(shape),
+            _filters(self.out, self.groups),
+            f"weights: ({kernel}*{channels})*{self.out} = {self.weights(inputs):,}",
+            f"biases: {self.out} (one per filter)" if self.bias else "biases: 0 (bias: false)",
+            f"MACs: ({_times((*output[1:], output[0]))} outputs)*({kernel}*{channels}) = {self.macs(inputs, output):,}",
+        ]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         shape = inputs[0]
@@ -402,6 +468,28 @@ class ConvTranspose(Layer):
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
         # every input element is scattered through the kernel into K/g output channels
         return _prod(inputs[0][1:]) * self.weights(inputs)
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        shape = inputs[0]
+        axes = self._axes(shape)
+        kernel = _times([a[0] for a in axes])
+        per_group = str(self.out) if self.groups == 1 else f"{self.out}/{self.groups}"
+        return [
+            *_group_axes([transposed_formula(size, *a[:4], a[4]) for size, a in zip(shape[1:], axes)]),
+            _filters(self.out, self.groups),
+            f"weights: {shape[0]}*{per_group}*{kernel} = {self.weights(inputs):,}",
+            f"biases: {self.out}" if self.bias else "biases: 0 (bias: false)",
+            f"MACs: ({_times((*shape[1:], shape[0]))} inputs)*({per_group}*{kernel}) = {self.macs(inputs, output):,}",
+        ]
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        # An output reads at most ceil(D(F-1)+1 / S) inputs; the map is S times finer.
+        steps = []
+        for k, s, p, d, _ in self._axes(inputs[0]):
+            span = effective_kernel(k, d)
+            taps = -(-span // s)
+            steps.append(FieldStep(Fraction(taps), Fraction(1, s), Fraction(taps - 1, 2) - (Fraction(p) - Fraction(span - 1, 2)) / s))
+        return steps
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         shape = inputs[0]
@@ -502,6 +590,19 @@ class AdaptivePool(Layer):
         rank = len(inputs[0]) - 1
         return TorchModule(f"Adaptive{self.reduce}Pool{rank}d", {"output_size": per_axis(self.output, rank, "output")})
 
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        texts = [f"{size} -> {out} (window from floor(i*{size}/{out}) to ceil((i+1)*{size}/{out}))" for size, out in zip(inputs[0][1:], output[1:])]
+        return [*_group_axes(texts), f"C: {inputs[0][0]}", "params: 0"]
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return [_adaptive_step(size, out) for size, out in zip(inputs[0][1:], self.output_shape(inputs)[1:])]
+
+
+def _adaptive_step(size: int, out: int) -> FieldStep:
+    """Adaptive pooling's windows, [floor(i*W/O), ceil((i+1)*W/O)): the largest one, and a stride of W/O."""
+    kernel = max(-(-(i + 1) * size // out) - (i * size) // out for i in range(out))
+    return FieldStep(Fraction(kernel), Fraction(size, out), Fraction(0))
+
 
 @register("adaptive_avgpool", "adaptiveavgpool", "adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_avgpool3d")
 @dataclass(frozen=True)
@@ -531,6 +632,12 @@ class GlobalAvgPool(Layer):
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = len(inputs[0]) - 1
         return TorchModule(f"AdaptiveAvgPool{rank}d", {"output_size": (1,) * rank})
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        return [f"{_times(inputs[0][1:])} -> {_times(output[1:])}: the mean of each channel", f"C: {inputs[0][0]}", "params: 0"]
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return [_adaptive_step(size, 1) for size in inputs[0][1:]]
 
 
 # ----- linear, flatten, normalisation ------------------------------------------------------
@@ -568,6 +675,15 @@ class Linear(Layer):
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Linear", {"in_features": inputs[0][0], "out_features": self.out, "bias": self.bias})
 
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        n = inputs[0][0]
+        return [
+            f"output: {self.out} features",
+            f"weights: {n}*{self.out} = {self.weights(inputs):,}",
+            f"biases: {self.out}" if self.bias else "biases: 0 (bias: false)",
+            f"MACs: {n}*{self.out} = {self.macs(inputs, output):,}",
+        ]
+
 
 @register("flatten")
 @dataclass(frozen=True)
@@ -580,6 +696,9 @@ class Flatten(Layer):
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Flatten", {})
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        return [f"{_times((*inputs[0][1:], inputs[0][0]))} = {output[0]:,} features (a view of its input); no parameters"]
 
 
 @register("batchnorm", "batch_norm", "bn", "batchnorm1d", "batchnorm2d", "batchnorm3d")
@@ -601,6 +720,14 @@ class BatchNorm(Layer):
     def buffers(self, inputs: Sequence[Shape]) -> int:
         # running_mean [C], running_var [C], num_batches_tracked [] (one int64)
         return 2 * inputs[0][0] + 1 if self.track_running_stats else 0
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        c = inputs[0][0]
+        lines = ["output = input, normalised per channel"]
+        lines.append(f"weights (gamma): {c}; biases (beta): {c}" if self.affine else "no weights (affine: false)")
+        if self.track_running_stats:
+            lines.append(f"buffers: running mean {c} + running var {c} + num_batches_tracked 1 = {2 * c + 1}")
+        return lines
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = max(1, len(inputs[0]) - 1)  # BatchNorm1d takes [N, C] and [N, C, L]
@@ -710,6 +837,9 @@ class Add(Layer):
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Add", {})
 
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        return [f"element-wise sum of {len(inputs)} inputs of one shape; no parameters"]
+
 
 @register("concat", "cat")
 @dataclass(frozen=True)
@@ -731,3 +861,6 @@ class Concat(Layer):
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Concat", {})
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        return [f"C: {' + '.join(str(s[0]) for s in inputs)} = {output[0]} (concatenated channels); no parameters"]

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Sequence
 
-from .analysis import Report, Row, Totals
+from fractions import Fraction
+
+from .analysis import Field, Report, Row, Totals
 
 
 class Format(str, Enum):
@@ -51,6 +53,24 @@ class Columns(Enum):
     BUFFERS = Column("Buffers", lambda r, rep: r.buffers, lambda t, rep: t.buffers)
     MACS = Column("MACs", lambda r, rep: r.macs, lambda t, rep: t.macs)
     FLOPS = Column("FLOPs (2xMACs)", lambda r, rep: r.flops, lambda t, rep: t.flops)
+    RF = Column("RF", lambda r, rep: field_text(r.field, "size"))
+    JUMP = Column("Jump", lambda r, rep: field_text(r.field, "jump"))
+    START = Column("Start", lambda r, rep: field_text(r.field, "start"))
+
+
+def number_text(value: Fraction) -> str:
+    """A field quantity: an integer as such, a fraction as a short decimal."""
+    return str(value.numerator) if value.denominator == 1 else f"{float(value):.2f}".rstrip("0").rstrip(".")
+
+
+def field_text(field: Field | None, part: str) -> str:
+    """`11` when every spatial axis agrees, `11x7` (H x W) when not; `all` after flatten or linear."""
+    if field is None:
+        return ""
+    if field.whole:
+        return "all"
+    values = [number_text(v) for v in getattr(field, part)]
+    return values[0] if len(set(values)) == 1 else "x".join(values)
 
 
 def shape_text(shape: Sequence[int], layout: Layout) -> str:
@@ -106,8 +126,8 @@ def title(report: Report, layout: Layout) -> str:
     return f"{report.name}  (input {shape_text(report.input_shape, layout)}, {layout.value})"
 
 
-def text_table(report: Report, columns: Sequence[Columns], layout: Layout) -> str:
-    """An aligned plain-text table with a totals row.
+def text_table(report: Report, columns: Sequence[Columns], layout: Layout, explain: bool = False) -> str:
+    """An aligned plain-text table with a totals row; `explain` puts each row's working under it.
 
     Written by hand rather than with rich.Table: it is never cropped to the terminal, and it
     renders 10,000 rows in milliseconds instead of seconds.
@@ -122,34 +142,43 @@ def text_table(report: Report, columns: Sequence[Columns], layout: Layout) -> st
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    lines = [title(report, layout), "", line(header), rule, *(line(cells) for cells in body), rule, line(total)]
+    lines = [title(report, layout), "", line(header), rule]
+    for row, cells in zip(report.rows, body):
+        lines.append(line(cells))
+        if explain:
+            lines.extend(f"      {text}" for text in row.working)
+    lines += [rule, line(total)]
     return "\n".join(lines) + "\n"
 
 
-def markdown(report: Report, columns: Sequence[Columns], layout: Layout) -> str:
+def markdown(report: Report, columns: Sequence[Columns], layout: Layout, explain: bool = False) -> str:
+    """A Markdown table (a solution sheet); `explain` adds a Working column."""
     lines = [f"### {title(report, layout)}", ""]
-    lines.append("| " + " | ".join(col.value.header for col in columns) + " |")
-    lines.append("|" + "|".join("---:" if col.value.numeric else "---" for col in columns) + "|")
+    lines.append("| " + " | ".join(col.value.header for col in columns) + (" | Working |" if explain else " |"))
+    lines.append("|" + "|".join("---:" if col.value.numeric else "---" for col in columns) + ("|---|" if explain else "|"))
     for row in report.rows:
-        lines.append("| " + " | ".join(_cell(col.value.value(row, report), layout) for col in columns) + " |")
+        cells = [_cell(col.value.value(row, report), layout) for col in columns]
+        if explain:
+            cells.append("<br>".join(text.replace("*", "\\*").replace("|", "\\|") for text in row.working))
+        lines.append("| " + " | ".join(cells) + " |")
     total = [_cell(col.value.total(report.totals, report), layout) if col.value.total else "" for col in columns]
-    lines.append("| " + " | ".join(f"**{v}**" if v else "" for v in total) + " |")
+    lines.append("| " + " | ".join(f"**{v}**" if v else "" for v in [*total, *([""] if explain else [])]) + " |")
     lines.append("")
     lines.extend(f"- {line}" for line in totals_lines(report))
     return "\n".join(lines) + "\n"
 
 
-def csv_text(report: Report, columns: Sequence[Columns], layout: Layout) -> str:
+def csv_text(report: Report, columns: Sequence[Columns], layout: Layout, explain: bool = False) -> str:
     """Plain integers (no separators) so spreadsheets read them as numbers."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(col.value.header for col in columns)
+    writer.writerow([*(col.value.header for col in columns), *(["Working"] if explain else [])])
 
     def plain(value: Any) -> Any:
         return shape_text(value, layout) if isinstance(value, tuple) else value
 
     for row in report.rows:
-        writer.writerow(plain(col.value.value(row, report)) for col in columns)
+        writer.writerow([*(plain(col.value.value(row, report)) for col in columns), *(["; ".join(row.working)] if explain else [])])
     writer.writerow(plain(col.value.total(report.totals, report)) if col.value.total else "" for col in columns)
     return out.getvalue()
 
@@ -175,6 +204,13 @@ def json_data(report: Report) -> dict[str, Any]:
                 "leaves": r.leaves,
             }
         )
+        if r.working:
+            rows[-1]["working"] = list(r.working)
+        if r.field is not None:
+            f = r.field
+            rows[-1]["receptive_field"] = (
+                "all" if f.whole else {key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")}
+            )
     t = report.totals
     totals = {
         "weights": t.weights,

@@ -1,0 +1,100 @@
+"""One layer on its own: the quiz questions "what is the output volume?", "how many parameters?".
+
+The answers come from the same layer classes as the tables (one implementation), with the
+working filled in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .errors import CnncalcError, LayerError
+from .layers import Shape, build_layer, layer_type
+
+
+@dataclass(frozen=True)
+class LayerAnswer:
+    kind: str
+    input_shape: Shape  # channels first
+    output_shape: Shape
+    weights: int
+    biases: int
+    macs: int
+    working: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def params(self) -> int:
+        return self.weights + self.biases
+
+
+def answer(kind: str, input_shape: Shape, args: Mapping[str, Any]) -> LayerAnswer:
+    """Output shape, weights, biases, MACs and the working of one layer on `input_shape` ([C, ...])."""
+    cls = layer_type(kind)
+    if cls is None:
+        raise CnncalcError(f"unknown layer type '{kind}'")
+    layer = build_layer(cls, args)
+    inputs = [tuple(input_shape)]
+    out = layer.output_shape(inputs)
+    if any(size < 1 for size in out):
+        raise LayerError("output size is zero or less", received=f"output {list(out)}", hint="check kernel, stride and padding")
+    return LayerAnswer(
+        cls.kind, tuple(input_shape), out, layer.weights(inputs), layer.biases(inputs), layer.macs(inputs, out),
+        tuple(layer.working(inputs, out)), tuple(layer.fit_warnings(inputs)),
+    )  # fmt: skip
+
+
+_SEPARATORS = re.compile(r"\s*[x×*,]\s*|\s+")
+
+
+def read_sizes(text: str, what: str = "a shape") -> tuple[int, ...]:
+    """`12x12x10`, `12 × 12 × 10`, `(10, 12, 12)`, `[3, 227, 227]`, `12*12*10`: the numbers in order."""
+    inner = str(text).strip().strip("()[]").strip()
+    parts = [p for p in _SEPARATORS.split(inner) if p]
+    try:
+        sizes = tuple(int(p) for p in parts)
+    except ValueError:
+        raise CnncalcError(f"cannot read {what}", received=text, expected="sizes such as 55x55x96 or (96, 55, 55)") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise CnncalcError(f"cannot read {what}", received=text, expected="positive sizes such as 55x55x96")
+    return sizes
+
+
+def read_input(text: str, hwc: bool = True, channels: int | None = None) -> Shape:
+    """A layer input written the notes' way, returned channels first.
+
+    hwc: `227x227x3` is H x W x C, `7x7` spatial sizes (one channel, or `channels`), and `7`
+    means 7x7 as in the notes' "(N - F)/stride + 1";
+    chw: the first number is always C (`3x227x227`, `1x7`).
+    """
+    sizes = read_sizes(text, "--input")
+    if not hwc:
+        if len(sizes) < 2 or len(sizes) > 4:
+            raise CnncalcError("malformed input shape", received=text, expected="C x L, C x H x W or C x D x H x W (chw)")
+        return sizes
+    if len(sizes) == 1:
+        sizes = sizes * 2  # `7`: a 7x7 input, as the notes write N for N x N
+    if len(sizes) <= 2 or channels is not None:
+        if len(sizes) > 3:
+            raise CnncalcError("malformed input shape", received=text, expected="1 to 3 spatial sizes with --channels")
+        return (channels or 1, *sizes)
+    if len(sizes) > 4:
+        raise CnncalcError("malformed input shape", received=text, expected="H x W x C (or L, H x W, D x H x W x C)")
+    return (sizes[-1], *sizes[:-1])
+
+
+def read_axes(text: str, name: str, allow_words: tuple[str, ...] = ()) -> int | tuple[int, ...] | str:
+    """An option given once for every axis (`3`) or per axis (`3x5`, `3,5`); or one of `allow_words`."""
+    value = str(text).strip().lower()
+    if value in allow_words:
+        return value
+    try:
+        sizes = tuple(int(p) for p in _SEPARATORS.split(value.strip("()[]")) if p)
+    except ValueError:
+        expected = "an integer or one per axis, such as 3 or 3x5" + (f", or {' / '.join(allow_words)}" if allow_words else "")
+        raise CnncalcError(f"cannot read --{name}", received=text, expected=expected) from None
+    if not sizes:
+        raise CnncalcError(f"cannot read --{name}", received=text, expected="an integer, such as 3")
+    return sizes[0] if len(sizes) == 1 else sizes

@@ -1,0 +1,299 @@
+"""Commands for students and teachers: one-layer calculators, numeric convolution and pooling
+on small matrices, and `check` for quiz answers. Registered on the app of `cli`; no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Any, Optional, Sequence
+
+import typer
+
+from .calculator import LayerAnswer, answer, read_axes, read_input
+from .cli import ExitCode, LayoutOpt, StrictOpt, _print_error, _reported_errors, app
+from .errors import CnncalcError, StrictError
+from .geometry import transposed_formula
+from .render import Layout
+
+
+class AnswerFormat(str, Enum):
+    TEXT = "text"
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+FormatOpt = Annotated[AnswerFormat, typer.Option("--format", "-f", help="text, markdown (for a solution sheet) or json.")]
+KernelOpt = Annotated[str, typer.Option("--kernel", "-k", help="Filter size F: 3, or per axis 3x5.", show_default=False)]
+StrideOpt = Annotated[str, typer.Option("--stride", "-s", help="Stride S: 2, or per axis 2x1.")]
+PaddingOpt = Annotated[str, typer.Option("--padding", "-p", help="Zero padding P on each side: 1, or per axis 1x2.")]
+DilationOpt = Annotated[str, typer.Option("--dilation", help="Dilation D: the kernel spans D(F-1)+1.")]
+ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", "-c", min=1, help="Input channels when --input gives spatial sizes only.", show_default=False)]
+StepsOpt = Annotated[bool, typer.Option("--steps", help="Print every window: its numbers, products and result.")]
+BiasValueOpt = Annotated[str, typer.Option("--bias", help="A bias added to every output value.")]
+
+SHAPE_HELP = ("The layer's input: H x W x C as in the notes (227x227x3); 7x7 or 7 are spatial sizes with one channel "
+              "(or --channels); with --layout chw, C first (3x227x227).")  # fmt: skip
+
+
+def _axes(text: str, name: str) -> tuple[int, ...]:
+    value = read_axes(text, name)
+    return (value,) if isinstance(value, int) else tuple(value)
+
+
+def _layer_arg(text: str, name: str, words: tuple[str, ...] = ()) -> Any:
+    value = read_axes(text, name, words)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _shape(shape: Sequence[int], layout: Layout) -> str:
+    if len(shape) == 1:
+        return str(shape[0])
+    return "x".join(str(s) for s in ((*shape[1:], shape[0]) if layout is Layout.HWC else shape))
+
+
+def _print_answer(a: LayerAnswer, layout: Layout, fmt: AnswerFormat, strict: bool) -> None:
+    if fmt is AnswerFormat.JSON:
+        data = {"type": a.kind, "input": list(a.input_shape), "output": list(a.output_shape), "weights": a.weights,
+                "biases": a.biases, "params": a.params, "macs": a.macs, "working": list(a.working), "warnings": list(a.warnings)}  # fmt: skip
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        head = f"{a.kind}: {_shape(a.input_shape, layout)} -> {_shape(a.output_shape, layout)}  ({layout.value})"
+        tail = f"params: {a.params:,} = weights {a.weights:,} + biases {a.biases:,}; MACs {a.macs:,} (per sample)"
+        if fmt is AnswerFormat.MARKDOWN:
+            lines = [f"**{head}**", "", *(f"- `{w}`" for w in a.working), f"- {tail}"]
+        else:
+            lines = [head, *(f"  {w}" for w in a.working), tail]
+        sys.stdout.write("\n".join(lines) + "\n")
+    for warning in a.warnings:
+        sys.stderr.write(f"warning: doesn't fit: {warning}\n")
+    if strict and a.warnings:
+        raise StrictError("the stride does not tile the input (--strict)", received=a.warnings[0])
+
+
+@app.command()
+def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, show_default=False)], kernel: KernelOpt,
+         out: Annotated[int, typer.Option("--out", "-o", min=1, help="Number of filters K (output channels).")] = 1,
+         stride: StrideOpt = "1",
+         padding: Annotated[str, typer.Option("--padding", "-p", help="Zero padding P per side: 1, 1x2, same or valid.")] = "0",
+         dilation: DilationOpt = "1", groups: Annotated[int, typer.Option("--groups", "-g", min=1, help="Groups (depthwise: = channels).")] = 1,
+         bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Whether each filter has a bias.")] = True,
+         transposed: Annotated[bool, typer.Option("--transposed", "-t", help="A transposed convolution: (W-1)S - 2P + D(F-1) + output_padding + 1.")] = False,
+         output_padding: Annotated[str, typer.Option("--output-padding", help="Transposed only: extra size on one side.")] = "0",
+         channels: ChannelsOpt = None, layout: LayoutOpt = Layout.HWC, format: FormatOpt = AnswerFormat.TEXT,
+         strict: StrictOpt = False) -> None:  # fmt: skip
+    """One convolution layer: output size, weights, biases and MACs, with the working.
+
+    cnncalc conv --input 227x227x3 --kernel 11 --out 96 --stride 4
+    """
+    with _reported_errors():
+        shape = read_input(input, layout is Layout.HWC, channels)
+        args: dict[str, Any] = {"out": out, "kernel": _layer_arg(kernel, "kernel"), "stride": _layer_arg(stride, "stride"),
+                                "dilation": _layer_arg(dilation, "dilation"), "groups": groups, "bias": bias}  # fmt: skip
+        if transposed:
+            args.update(padding=_layer_arg(padding, "padding"), output_padding=_layer_arg(output_padding, "output-padding"))
+            result = answer("conv_transpose", shape, args)
+        else:
+            if output_padding != "0":
+                raise CnncalcError("--output-padding is for transposed convolutions", hint="add --transposed")
+            args["padding"] = _layer_arg(padding, "padding", ("same", "valid"))
+            result = answer("conv", shape, args)
+        _print_answer(result, layout, format, strict)
+
+
+class PoolModeOpt(str, Enum):
+    MAX = "max"
+    AVG = "avg"
+
+
+@app.command()
+def pool(kernel: KernelOpt,
+         input: Annotated[Optional[str], typer.Option("--input", "-i", help=SHAPE_HELP, show_default=False)] = None,
+         values: Annotated[Optional[str], typer.Option("--values", "-v", help="Pool these numbers instead: rows split by ';', channels by '|', or a file.", show_default=False)] = None,
+         stride: Annotated[Optional[str], typer.Option("--stride", "-s", help="Stride S (default: the kernel).", show_default=False)] = None,
+         padding: PaddingOpt = "0", dilation: DilationOpt = "1",
+         ceil_mode: Annotated[bool, typer.Option("--ceil-mode", help="Round the output size up, as PyTorch's ceil_mode.")] = False,
+         mode: Annotated[PoolModeOpt, typer.Option("--mode", "-m", help="max or avg.")] = PoolModeOpt.MAX,
+         exclude_pad: Annotated[bool, typer.Option("--exclude-pad", help="avg: divide by the cells inside the input only (count_include_pad=False).")] = False,
+         steps: StepsOpt = False, channels: ChannelsOpt = None, layout: LayoutOpt = Layout.HWC,
+         format: FormatOpt = AnswerFormat.TEXT, strict: StrictOpt = False) -> None:  # fmt: skip
+    """One pooling layer: output size with the working (--input), or pool actual numbers (--values).
+
+    cnncalc pool --input 55x55x96 --kernel 3 --stride 2
+    cnncalc pool --values "1 3 2; 3 1 2; 3 3 3" --kernel 2 --stride 1
+    """
+    with _reported_errors():
+        if (input is None) == (values is None):
+            raise CnncalcError("pool needs either --input (a shape) or --values (numbers)",
+                               expected="--input 55x55x96, or --values \"1 3 2; 3 1 2; 3 3 3\"")  # fmt: skip
+        if values is not None:
+            from . import numeric
+
+            x = numeric.read_values(values, "--values")
+            result = numeric.pool(x, _axes(kernel, "kernel"), mode=numeric.PoolMode(mode.value),
+                                  stride=_axes(stride, "stride") if stride else None, padding=_axes(padding, "padding"),
+                                  dilation=_axes(dilation, "dilation"), ceil_mode=ceil_mode, count_include_pad=not exclude_pad)  # fmt: skip
+            _print_numeric(result, x, steps, format)
+            return
+        assert input is not None
+        shape = read_input(input, layout is Layout.HWC, channels)
+        args: dict[str, Any] = {"kernel": _layer_arg(kernel, "kernel"), "padding": _layer_arg(padding, "padding"), "ceil_mode": ceil_mode}
+        if stride is not None:
+            args["stride"] = _layer_arg(stride, "stride")
+        if mode is PoolModeOpt.MAX:
+            args["dilation"] = _layer_arg(dilation, "dilation")
+        elif dilation != "1":
+            raise CnncalcError("average pooling has no dilation (as in PyTorch)", received=dilation)
+        else:
+            args["count_include_pad"] = not exclude_pad
+        _print_answer(answer("maxpool" if mode is PoolModeOpt.MAX else "avgpool", shape, args), layout, format, strict)
+
+
+def _print_numeric(result: Any, x: Any, steps: bool, fmt: AnswerFormat, transposed: dict[str, Any] | None = None) -> None:
+    from . import numeric
+
+    rows, cols = result.windows
+    if transposed is not None:
+        formulas = [transposed_formula(w.size, w.kernel, w.stride, w.pad_left, w.dilation, op) for w, op in zip((rows, cols), transposed["op"])]
+    else:
+        formulas = [w.formula() for w in (rows, cols)]
+    axes = [("columns", formulas[1])] if x.rank == 1 else [("rows", formulas[0]), ("columns", formulas[1])]
+    if len(axes) == 2 and axes[0][1] == axes[1][1]:
+        axes = [("rows, columns", axes[0][1])]
+    size = f"length-{x.width} vector" if x.rank == 1 else f"{x.height}x{x.width} input"
+    head = f"{result.note} of a {size}" + (f" with {x.depth} channels" if x.depth > 1 else "")
+    label = "in" if transposed is not None else "out"  # transposed steps follow the input values
+    if fmt is AnswerFormat.JSON:
+        data = {"what": result.note, "output": numeric.as_lists(result.output), "output_size": [f for _, f in axes],
+                "steps": [{"position": list(s.position), "working": s.text} for s in result.steps] if steps else None}  # fmt: skip
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    lines = [head, *(f"output size ({name}): {formula}" for name, formula in axes)]
+    if steps:
+        lines.append("")
+        lines += [f"{label}[{','.join(map(str, s.position))}] {'' if transposed else '= '}{s.text}" for s in result.steps]
+    lines.append("")
+    matrix = numeric.matrix_text(result.output)
+    lines.append("```\n" + matrix + "\n```" if fmt is AnswerFormat.MARKDOWN else matrix)
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+InputValuesOpt = Annotated[str, typer.Option("--input", "-i", help="Numbers: rows split by ';' (or new lines), channels by '|'; or a CSV/text file.", show_default=False)]
+KernelValuesOpt = Annotated[str, typer.Option("--kernel", "-k", help="The kernel's numbers, written like --input (one channel per input channel).", show_default=False)]
+
+
+def _bias(text: str) -> Fraction:
+    from .numeric import read_values
+
+    value = read_values(text, "--bias")
+    if value.depth != 1 or value.height != 1 or value.width != 1:
+        raise CnncalcError("--bias is one number", received=text)
+    return value.channels[0][0][0]
+
+
+@app.command()
+def convolve(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt = "1", padding: PaddingOpt = "0",
+             dilation: DilationOpt = "1", bias: BiasValueOpt = "0",
+             flip: Annotated[bool, typer.Option("--flip", help="Flip the kernel first: the mathematical convolution (PyTorch's conv does not flip).")] = False,
+             steps: StepsOpt = False, format: FormatOpt = AnswerFormat.TEXT) -> None:  # fmt: skip
+    """Convolve small matrices by hand: cross-correlation, as PyTorch's conv, or --flip.
+
+    cnncalc convolve --input "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2" --kernel "1 3 2; 1 3 3; 3 1 1" --padding 1 --stride 2
+    """
+    from . import numeric
+
+    with _reported_errors():
+        x, k = numeric.read_values(input, "--input"), numeric.read_values(kernel, "--kernel")
+        result = numeric.convolve(x, k, stride=_axes(stride, "stride"), padding=_axes(padding, "padding"),
+                                  dilation=_axes(dilation, "dilation"), bias=_bias(bias), flip=flip)  # fmt: skip
+        _print_numeric(result, x, steps, format)
+
+
+@app.command("convolve-transpose")
+def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt = "1", padding: PaddingOpt = "0",
+                       output_padding: Annotated[str, typer.Option("--output-padding", help="Extra size on the bottom/right.")] = "0",
+                       dilation: DilationOpt = "1", bias: BiasValueOpt = "0", steps: StepsOpt = False,
+                       format: FormatOpt = AnswerFormat.TEXT) -> None:  # fmt: skip
+    """Transposed convolution of small matrices: each input value stamps a scaled kernel.
+
+    cnncalc convolve-transpose --input "1 2; 3 4" --kernel "1 0 1; 1 1 0; 0 1 2" --stride 2
+    """
+    from . import numeric
+
+    with _reported_errors():
+        x, k = numeric.read_values(input, "--input"), numeric.read_values(kernel, "--kernel")
+        op = _axes(output_padding, "output-padding")
+        result = numeric.convolve_transpose(x, k, stride=_axes(stride, "stride"), padding=_axes(padding, "padding"),
+                                            output_padding=op, dilation=_axes(dilation, "dilation"), bias=_bias(bias))  # fmt: skip
+        x2 = result.output  # the rank after promotion (a row with a matrix kernel is a 1xW matrix)
+        ops = (0, op[0]) if x2.rank == 1 or len(op) == 1 and x2.rank == 1 else ((op[0], op[0]) if len(op) == 1 else op)
+        shown = numeric.Values(x.channels, x2.rank)
+        _print_numeric(result, shown, steps, format, transposed={"op": ops})
+
+
+# ----- check -------------------------------------------------------------------------------
+
+
+def _mark(ok: bool) -> str:
+    return "✓" if ok else "✗"
+
+
+@app.command()
+def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `questions:`), or a spec / built-in name.", show_default=False)],
+          layer: Annotated[Optional[str], typer.Option("--layer", "-l", help="The row to check (default: the whole network).", show_default=False)] = None,
+          shape: Annotated[Optional[str], typer.Option("--shape", help="Expected output shape: 27x27x96 or (96, 27, 27).", show_default=False)] = None,
+          params: Annotated[Optional[str], typer.Option("--params", help="Expected parameters: 34848, 34,848 or 35K.", show_default=False)] = None,
+          biases: Annotated[Optional[bool], typer.Option("--biases/--no-biases", help="Whether --params counts biases (default: either is accepted, and said).", show_default=False)] = None,
+          weights: Annotated[Optional[str], typer.Option("--weights", help="Expected weights (biases excluded).", show_default=False)] = None,
+          macs: Annotated[Optional[str], typer.Option("--macs", help="Expected multiply-accumulates (per sample).", show_default=False)] = None,
+          memory: Annotated[Optional[str], typer.Option("--memory", help="Expected activations of the output, the notes' 'memory' (per sample).", show_default=False)] = None,
+          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input, channels first.", show_default=False)] = None) -> None:  # fmt: skip
+    """Check answers: a quiz file, or one layer's expected numbers. Exit code 4 when one is wrong.
+
+    cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0
+    cnncalc check quiz.yaml
+    """
+    from . import library, quiz
+
+    with _reported_errors():
+        expected = {quiz.Quantity.SHAPE: shape, quiz.Quantity.PARAMS: params, quiz.Quantity.WEIGHTS: weights,
+                    quiz.Quantity.MACS: macs, quiz.Quantity.MEMORY: memory}  # fmt: skip
+        given = {q: v for q, v in expected.items() if v is not None}
+        path = Path(target)
+        if path.is_file() and quiz.is_quiz(path):
+            if given or layer or input:
+                raise CnncalcError("a quiz file carries its own answers", hint="drop --layer, --shape, --params, ... or pass a spec")
+            result = quiz.grade_file(path)
+            graded = list(result.questions)
+            sys.stdout.write(f"{result.title}\n\n")
+        else:
+            if not given:
+                raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs or --memory (with --layer), or a quiz file",
+                                   hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
+            from .cli import _parse_input
+
+            truth = quiz.network_truth(library.resolve(target), layer, _parse_input(input) if input else None)
+            verdicts = tuple(quiz.judge(q, v, truth, biases) for q, v in given.items())
+            graded = [quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where())]
+        wrong = 0
+        for g in graded:
+            wrong += not g.correct
+            title = f"{g.name}: {g.subject}" if g.name not in g.subject else g.subject
+            sys.stdout.write(f"{_mark(g.correct)} {title}\n")
+            if g.text:
+                sys.stdout.write(f"    {g.text}\n")
+            for v in g.verdicts:
+                line = f"    {_mark(v.correct)} {v.quantity.value} {v.given}"
+                line += f"  ({v.detail})" if v.detail else ""
+                if not v.correct:
+                    line += f"\n        the right answer: {v.right}"
+                sys.stdout.write(line + "\n")
+            if not g.correct:
+                sys.stdout.write("".join(f"        {w}\n" for w in g.working))
+        right = len(graded) - wrong
+        sys.stdout.write(f"\n{right} of {len(graded)} right\n" if len(graded) > 1 else "")
+    if wrong:
+        raise typer.Exit(ExitCode.WRONG)

@@ -1,0 +1,316 @@
+"""Checking answers: a layer's shape, parameters, MACs or memory against what a student wrote.
+
+Answers are read the ways people write them: shapes as `12x12x10`, `12 × 12 × 10` or
+`(10, 12, 12)` (H x W x C or C x H x W, whichever matches), numbers as `34,848`, `34848`, `35K`
+or `3.2M` (a rounded answer is right when the true value rounds to it). A quiz file is a YAML
+list of such questions, each about a network (built-in, a path or an inline spec) or about one
+layer (`conv: {input: 227x227x3, kernel: 11, out: 96, stride: 4}`), with expected answers or
+multiple-choice options. The library returns verdicts; the CLI prints them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import library, spec
+from .analysis import analyze
+from .calculator import answer, read_input, read_sizes
+from .errors import CnncalcError, SpecError, Where, did_you_mean
+from .layers import Shape, layer_type
+from .yaml_lines import LineDict, LineList, load_file
+
+
+class Quantity(str, Enum):
+    """What a question asks for."""
+
+    SHAPE = "shape"
+    PARAMS = "params"  # weights, or weights + biases: see `biases`
+    WEIGHTS = "weights"
+    MACS = "macs"
+    MEMORY = "memory"  # activations: elements of the output, one sample (the notes' "memory")
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The right answers about one layer (or a whole network), with the working behind them."""
+
+    subject: str  # `alexnet: pool1`, `conv 227x227x3`
+    shape: Shape
+    weights: int
+    biases: int
+    macs: int
+    activations: int
+    working: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    quantity: Quantity
+    given: str
+    correct: bool
+    right: str  # the right answer, written out
+    detail: str = ""  # how the answer was read (order of the shape, rounding, biases)
+
+
+# ----- reading answers ---------------------------------------------------------------------
+
+_SUFFIX = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "b": 10**9, "t": 10**12}
+_NUMBER = re.compile(r"^([0-9][0-9_,]*(?:\.[0-9]+)?|\.[0-9]+)(?:e([+-]?[0-9]+))?\s*([kmgbt]?)$", re.IGNORECASE)
+
+
+def read_count(text: object) -> tuple[Decimal, Decimal]:
+    """A count and how far from it a right answer may be: `34,848` exact, `35K` within 500."""
+    raw = str(text).strip().replace(" ", "")
+    match = _NUMBER.match(raw)
+    if not match:
+        raise CnncalcError("cannot read a number", received=text, expected="a count such as 34848, 34,848, 35K or 3.2M")
+    digits, exponent, suffix = match.groups()
+    try:
+        value = Decimal(digits.replace(",", "").replace("_", ""))
+    except InvalidOperation:
+        raise CnncalcError("cannot read a number", received=text) from None
+    scale = Decimal(_SUFFIX[suffix.lower()]) * (Decimal(10) ** int(exponent or 0))
+    rounded = bool(suffix) or "." in digits or exponent is not None
+    # half a unit of the last written digit: 35K -> 500, 3.2M -> 50,000
+    places = len(digits.split(".")[1]) if "." in digits else 0
+    tolerance = scale * Decimal(10) ** -places / 2 if rounded else Decimal(0)
+    return value * scale, tolerance
+
+
+def _count_matches(given: object, truth: int) -> tuple[bool, str]:
+    value, tolerance = read_count(given)
+    if tolerance == 0:
+        return value == truth, ""
+    return abs(value - truth) <= tolerance, f"read as {value:,.0f} +/- {tolerance:,.0f} (a rounded answer)"
+
+
+def _shape_text(shape: Shape, hwc: bool = True) -> str:
+    if len(shape) == 1:
+        return str(shape[0])
+    ordered = (*shape[1:], shape[0]) if hwc else shape
+    return "x".join(str(s) for s in ordered)
+
+
+def judge_shape(given: object, truth: Shape) -> Verdict:
+    sizes = read_sizes(str(given))
+    hwc, chw = (*truth[1:], truth[0]), tuple(truth)
+    right = f"{_shape_text(truth)} (H x W x C) = {_shape_text(truth, hwc=False)} (C x H x W)" if len(truth) > 1 else str(truth[0])
+    if len(truth) == 1:
+        # a flat vector also reads as 1x1xN (the notes' FC rows) or N x 1 x 1
+        ok = sizes in {(truth[0],), (1, 1, truth[0]), (truth[0], 1, 1)}
+        return Verdict(Quantity.SHAPE, str(given), ok, right)
+    if sizes == hwc:
+        return Verdict(Quantity.SHAPE, str(given), True, right, "read as H x W x C" if hwc != chw else "")
+    if sizes == chw:
+        return Verdict(Quantity.SHAPE, str(given), True, right, "read as C x H x W")
+    return Verdict(Quantity.SHAPE, str(given), False, right)
+
+
+def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None = None) -> Verdict:
+    """Is `given` the right `quantity` for `truth`? `biases`: whether params include them (None: either)."""
+    if quantity is Quantity.SHAPE:
+        return judge_shape(given, truth.shape)
+    if quantity is Quantity.PARAMS:
+        with_b, without = truth.weights + truth.biases, truth.weights
+        right = f"{without:,} without biases, {with_b:,} with {truth.biases:,} biases"
+        if biases is True:
+            ok, how = _count_matches(given, with_b)
+            return Verdict(quantity, str(given), ok, f"{with_b:,} (weights {without:,} + biases {truth.biases:,})", how)
+        if biases is False:
+            ok, how = _count_matches(given, without)
+            return Verdict(quantity, str(given), ok, f"{without:,} (biases ignored; {with_b:,} with them)", how)
+        ok_without, how = _count_matches(given, without)
+        ok_with, how_with = _count_matches(given, with_b)
+        if ok_without and not ok_with:
+            return Verdict(quantity, str(given), True, right, "matches the weights alone (biases not counted)")
+        if ok_with and not ok_without:
+            return Verdict(quantity, str(given), True, right, "matches weights + biases")
+        return Verdict(quantity, str(given), ok_with, right, how or how_with)
+    value = {Quantity.WEIGHTS: truth.weights, Quantity.MACS: truth.macs, Quantity.MEMORY: truth.activations}[quantity]
+    ok, how = _count_matches(given, value)
+    return Verdict(quantity, str(given), ok, f"{value:,}", how)
+
+
+# ----- what a question is about ------------------------------------------------------------
+
+
+def network_truth(source: str | Path | Mapping[str, Any], layer: str | None = None, input_shape: Shape | None = None,
+                  file: str | None = None) -> Truth:  # fmt: skip
+    """The answers for one layer of a network (by its row name), or for the whole network."""
+    if isinstance(source, Mapping):
+        graph = spec.parse(source, file=file, default_name="inline spec")
+    else:
+        graph = spec.load(library.resolve(str(source)))
+    report = analyze(graph, input_shape=input_shape, explain=True)
+    if layer is None:
+        t, last = report.totals, report.rows[-1]
+        return Truth(graph.name, last.output_shape, t.weights, t.biases, t.macs, t.activations)
+    names = [row.name for row in report.rows]
+    if layer not in names:
+        raise CnncalcError(
+            f"{graph.name} has no layer '{layer}'",
+            received=layer,
+            expected="a row name from `cnncalc shapes`",
+            hint=did_you_mean(layer, names) or f"the layers are {', '.join(names[1:6])}, ...",
+        )
+    row = report.rows[names.index(layer)]
+    return Truth(f"{graph.name}: {layer}", row.output_shape, row.weights, row.biases, row.macs, row.activations, row.working)
+
+
+def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
+    """The answers for one layer given as `{input: 227x227x3, kernel: 11, ...}` (input H x W x C,
+    or a list channels first as in specs)."""
+    args = dict(args)
+    if kind == "pool":  # `pool: {..., mode: avg}`, as `cnncalc pool` takes it
+        kind = "avgpool" if args.pop("mode", "max") == "avg" else "maxpool"
+    if "input" not in args:
+        raise CnncalcError(f"a {kind} question needs its input", expected="input: 227x227x3 (H x W x C) or [3, 227, 227]")
+    given = args.pop("input")
+    shape = tuple(given) if isinstance(given, list) else read_input(str(given))
+    a = answer(kind, shape, args)
+    return Truth(f"{a.kind} on {_shape_text(shape)}", a.output_shape, a.weights, a.biases, a.macs,
+                 _activations(a.output_shape), a.working)  # fmt: skip
+
+
+def _activations(shape: Shape) -> int:
+    total = 1
+    for s in shape:
+        total *= s
+    return total
+
+
+# ----- quiz files --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Graded:
+    """One question, graded."""
+
+    name: str
+    text: str
+    subject: str
+    verdicts: tuple[Verdict, ...]
+    working: tuple[str, ...]
+    where: Where
+
+    @property
+    def correct(self) -> bool:
+        return all(v.correct for v in self.verdicts)
+
+
+@dataclass(frozen=True)
+class Quiz:
+    title: str
+    questions: tuple[Graded, ...]
+
+
+_ANSWER_KEYS = tuple(q.value for q in Quantity)
+_QUESTION_KEYS = ("name", "text", "spec", "layer", "input", "biases", "ask", "choices", "answer", *_ANSWER_KEYS)
+
+
+def is_quiz(path: Path) -> bool:
+    """A YAML file whose top level has `questions`."""
+    try:
+        data = load_file(path)
+    except CnncalcError:
+        return False
+    return isinstance(data, dict) and "questions" in data
+
+
+def grade_file(path: Path) -> Quiz:
+    """Grade every question of a quiz file; raises SpecError (with its line) for a malformed one."""
+    shown = str(path)
+    data = load_file(path, shown)
+    if not isinstance(data, LineDict) or not isinstance(data.get("questions"), LineList) or not data["questions"]:
+        raise SpecError("a quiz file needs a list of questions", where=Where(shown),
+                        expected="questions:\n  - layer: ...\n    shape: ...", hint="see docs/learn.md for the format")  # fmt: skip
+    for key in data:
+        if key not in ("title", "questions"):
+            raise SpecError(f"unknown key '{key}' in the quiz file", where=Where(shown, data.line_of(key)),
+                            expected="title, questions", hint=did_you_mean(str(key), ["title", "questions"]))  # fmt: skip
+    graded = []
+    for i, item in enumerate(data["questions"]):
+        where = Where(shown, data["questions"].line_of(i), f"questions[{i}]")
+        try:
+            graded.append(_grade(item, i, where, path.parent))
+        except CnncalcError as err:
+            raise err.located(where) if err.where is None else err from None
+    return Quiz(str(data.get("title", path.stem)), tuple(graded))
+
+
+def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
+    if not isinstance(item, LineDict):
+        raise SpecError("a question is a mapping", received=item, expected="keys such as spec, layer, shape, params")
+    name = str(item.get("name", f"question {index + 1}"))
+    where = Where(where.file, where.line, f"questions[{index}] {name}")
+    layer_kinds = [key for key in item if key not in _QUESTION_KEYS and (key == "pool" or layer_type(str(key)) is not None)]
+    for key in item:
+        if key not in _QUESTION_KEYS and key not in layer_kinds:
+            raise SpecError(f"unknown key '{key}' in a question", where=Where(where.file, item.line_of(key), where.path),
+                            expected=", ".join(_QUESTION_KEYS) + ", or a layer type such as conv",
+                            hint=did_you_mean(str(key), _QUESTION_KEYS))  # fmt: skip
+    if len(layer_kinds) + ("spec" in item) != 1:
+        raise SpecError("a question is about exactly one thing", where=where,
+                        received=", ".join(["spec"] * ("spec" in item) + layer_kinds) or "neither",
+                        expected="spec: NAME_OR_PATH (with layer:) or one layer such as conv: {input: ..., ...}")  # fmt: skip
+    if layer_kinds:
+        args = item[layer_kinds[0]]
+        if not isinstance(args, dict):
+            raise SpecError(f"'{layer_kinds[0]}' needs its arguments", where=where, received=args,
+                            expected="{input: 227x227x3, kernel: 11, out: 96, stride: 4}")  # fmt: skip
+        truth = layer_truth(str(layer_kinds[0]), args)
+    else:
+        source = item["spec"]
+        if isinstance(source, str) and (base / source).is_file():
+            source = str(base / source)  # paths are relative to the quiz file; else a built-in name
+        shape = tuple(read_sizes(str(item["input"]))) if "input" in item else None
+        truth = network_truth(source, item.get("layer"), shape, file=where.file)
+    biases = item.get("biases")
+    if biases is not None and not isinstance(biases, bool):
+        raise SpecError("'biases' is true or false", where=where, received=biases)
+    verdicts = [judge(Quantity(key), item[key], truth, biases) for key in _ANSWER_KEYS if key in item]
+    if "choices" in item or "answer" in item or "ask" in item:
+        verdicts.append(_multiple_choice(item, truth, biases, where))
+    if not verdicts:
+        raise SpecError("a question needs an answer to check", where=where,
+                        expected="one of shape, params, weights, macs, memory; or ask + choices + answer")  # fmt: skip
+    return Graded(name, str(item.get("text", "")), truth.subject, tuple(verdicts), truth.working, where)
+
+
+def _multiple_choice(item: LineDict, truth: Truth, biases: bool | None, where: Where) -> Verdict:
+    for key in ("ask", "choices", "answer"):
+        if key not in item:
+            raise SpecError(f"a multiple-choice question needs '{key}'", where=where,
+                            expected="ask: shape, choices: {A: ..., B: ...}, answer: A")  # fmt: skip
+    try:
+        quantity = Quantity(item["ask"])
+    except ValueError:
+        raise SpecError("'ask' names what the choices are", where=where, received=item["ask"],
+                        expected=", ".join(_ANSWER_KEYS)) from None  # fmt: skip
+    choices = item["choices"]
+    if not isinstance(choices, dict) or len(choices) < 2:
+        raise SpecError("'choices' maps letters to answers", where=where, received=choices, expected="{A: 12x12x10, B: 23x23x5}")
+    marked = str(item["answer"])
+    if marked not in {str(k) for k in choices}:
+        raise SpecError("'answer' must be one of the choices", where=where, received=marked,
+                        expected=", ".join(str(k) for k in choices))  # fmt: skip
+    verdicts = {str(k): judge(quantity, v, truth, biases) for k, v in choices.items()}
+    right = [k for k, v in verdicts.items() if v.correct]
+    right_text = verdicts[marked].right
+    if not right:
+        return Verdict(quantity, f"({marked}) {choices_value(choices, marked)}", False, right_text,
+                       "none of the choices is right: the question needs fixing")  # fmt: skip
+    detail = "" if len(right) == 1 else f"more than one choice is right: {', '.join(right)}"
+    given = f"({marked}) {choices_value(choices, marked)}"
+    if marked in right:
+        return Verdict(quantity, given, True, right_text, detail)
+    return Verdict(quantity, given, False, f"({right[0]}) {choices_value(choices, right[0])}: {right_text}", detail)
+
+
+def choices_value(choices: Mapping[Any, Any], key: str) -> str:
+    return str(next(v for k, v in choices.items() if str(k) == key))
