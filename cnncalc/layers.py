@@ -532,7 +532,8 @@ class MaxPool(Windowed):
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         windows = self.windows(inputs[0])
-        _check_pool_padding(windows, lambda w: (w.dilation * (w.kernel - 1) + 1) // 2, "effective kernel")
+        # PyTorch checks the kernel itself, not the dilated span (aten/src/ATen/native/Pool.h)
+        _check_pool_padding(windows, lambda w: w.kernel // 2, "kernel")
         return (inputs[0][0], *self.spatial_out(inputs[0]))
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:

@@ -236,7 +236,7 @@ def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, str
         raise CnncalcError("average pooling has no dilation (as in PyTorch)", received=list(dilation))
     rows, cols = _windows(x, (kh, kw), stride if stride is not None else kernel, padding, dilation, ceil_mode)
     for w in (rows, cols):
-        limit = (w.dilation * (w.kernel - 1) + 1) // 2 if mode is PoolMode.MAX else w.kernel // 2
+        limit = w.kernel // 2  # PyTorch's rule, for max pooling with dilation too
         if w.pad_left > limit:
             raise LayerError(
                 "padding must be at most half of the kernel (as in PyTorch)",

@@ -239,7 +239,7 @@ def grade_file(path: Path) -> Quiz:
         try:
             graded.append(_grade(item, i, where, path.parent))
         except CnncalcError as err:
-            raise err.located(where) if err.where is None else err from None
+            raise err.located(where) from None
     return Quiz(str(data.get("title", path.stem)), tuple(graded))
 
 

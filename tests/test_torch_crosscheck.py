@@ -66,7 +66,7 @@ def window_layer(draw):
         item = (f"{kind}: {{out: {out}, kernel: {kernel}, stride: {stride}, padding: {padding}, dilation: {dilation}, "
                 f"groups: {groups}, bias: {str(draw(st.booleans())).lower()}{extra}}}")  # fmt: skip
     else:
-        padding = draw(st.integers(0, min(kernel) // 2))
+        padding = draw(st.integers(0, max(kernel)))  # beyond half the kernel: both must refuse
         ceil = str(draw(st.booleans())).lower()
         extra = f", dilation: {draw(st.integers(1, 2))}" if kind == "maxpool" else f", count_include_pad: {str(draw(st.booleans())).lower()}"
         item = f"{kind}: {{kernel: {kernel}, stride: {stride}, padding: {padding}, ceil_mode: {ceil}{extra}}}"
