@@ -235,7 +235,8 @@ def grade_file(path: Path) -> Quiz:
                             expected="title, questions", hint=did_you_mean(str(key), ["title", "questions"]))  # fmt: skip
     graded = []
     for i, item in enumerate(data["questions"]):
-        where = Where(shown, data["questions"].line_of(i), f"questions[{i}]")
+        name = item.get("name") if isinstance(item, dict) else None
+        where = Where(shown, data["questions"].line_of(i), f"questions[{i}]" + (f" {name}" if name else ""))
         try:
             graded.append(_grade(item, i, where, path.parent))
         except CnncalcError as err:
@@ -247,7 +248,6 @@ def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
     if not isinstance(item, LineDict):
         raise SpecError("a question is a mapping", received=item, expected="keys such as spec, layer, shape, params")
     name = str(item.get("name", f"question {index + 1}"))
-    where = Where(where.file, where.line, f"questions[{index}] {name}")
     layer_kinds = [key for key in item if key not in _QUESTION_KEYS and (key == "pool" or layer_type(str(key)) is not None)]
     for key in item:
         if key not in _QUESTION_KEYS and key not in layer_kinds:
