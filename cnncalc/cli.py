@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Annotated, Iterator, List, Optional, Sequence
 
 import typer
@@ -172,13 +172,55 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
         _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES], format, layout)
 
 
+class ConventionOpt(str, Enum):
+    CNNCALC = "cnncalc"
+    FLOPCOUNTER = "flopcounter"
+    FVCORE = "fvcore"
+    TORCHINFO = "torchinfo"
+    ALL = "all"
+
+
 @app.command()
 def flops(spec_file: SpecArg, format: FormatOpt = Format.TABLE, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-          depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False) -> None:  # fmt: skip
+          depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False,
+          convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter), or all of them side by side.")] = ConventionOpt.CNNCALC) -> None:  # fmt: skip
     """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
     with _reported_errors():
-        report = _report(spec_file, input, strict=strict, depth=depth, explain=explain)
-        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS], format, layout, explain)
+        if convention is ConventionOpt.CNNCALC:
+            report = _report(spec_file, input, strict=strict, depth=depth, explain=explain)
+            _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS], format, layout, explain)
+            return
+        _flops_conventions(spec_file, input, strict, convention, format, layout)
+
+
+def _flops_conventions(source: str, input: str | None, strict: bool, convention: "ConventionOpt", fmt: Format,
+                       layout: Layout) -> None:  # fmt: skip
+    """The per-row table with one column per convention, and a line per convention on what it counts."""
+    from .conventions import Convention, count
+    from .render import Column
+
+    graph = spec.load(library.resolve(source))
+    report = analyze(graph, input_shape=_parse_input(input) if input else None, strict=strict)
+    _print_warnings(report)
+    chosen = list(Convention)[1:] if convention is ConventionOpt.ALL else [Convention(convention.value)]
+    counted = [count(graph, report, c) for c in [Convention.CNNCALC, *chosen]]
+    columns: list = [Columns.NAME, Columns.TYPE, Columns.SHAPE]
+    for c in counted:
+        header = "MACs (cnncalc)" if c.convention is Convention.CNNCALC else c.convention.value
+        columns.append(Column(header, lambda r, rep, rows=c.rows: rows.get(r.name, 0), lambda t, rep, total=c.total: total))
+    if fmt is Format.JSON:
+        data = {"name": report.name, "input": list(report.input_shape),
+                "conventions": {c.convention.value: {"total": c.total, "counts": c.convention.summary, "rows": dict(c.rows)} for c in counted}}  # fmt: skip
+        sys.stdout.write(__import__("json").dumps(data, indent=2) + "\n")
+        return
+    if fmt is Format.CSV:
+        sys.stdout.write(csv_text(report, columns, layout))
+        return
+    notes = [f"{c.convention.value}: {c.total:,} ({human(c.total)}) - {c.convention.summary}" for c in counted]
+    if fmt is Format.MARKDOWN:
+        sys.stdout.write(markdown(report, columns, layout) + "\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+    else:
+        sys.stdout.write(text_table(report, columns, layout) + "\n" + "\n".join(notes) + "\n(per sample; see docs/conventions.md)\n")
 
 
 @app.command()

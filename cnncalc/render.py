@@ -126,19 +126,24 @@ def title(report: Report, layout: Layout) -> str:
     return f"{report.name}  (input {shape_text(report.input_shape, layout)}, {layout.value})"
 
 
-def text_table(report: Report, columns: Sequence[Columns], layout: Layout, explain: bool = False) -> str:
+def _column(col: "Columns | Column") -> Column:
+    return col.value if isinstance(col, Columns) else col
+
+
+def text_table(report: Report, columns: Sequence["Columns | Column"], layout: Layout, explain: bool = False) -> str:
     """An aligned plain-text table with a totals row; `explain` puts each row's working under it.
 
     Written by hand rather than with rich.Table: it is never cropped to the terminal, and it
     renders 10,000 rows in milliseconds instead of seconds.
     """
-    header = [col.value.header for col in columns]
-    body = [[_cell(col.value.value(row, report), layout) for col in columns] for row in report.rows]
-    total = [_cell(col.value.total(report.totals, report), layout) if col.value.total else "" for col in columns]
+    columns = [_column(col) for col in columns]
+    header = [col.header for col in columns]
+    body = [[_cell(col.value(row, report), layout) for col in columns] for row in report.rows]
+    total = [_cell(col.total(report.totals, report), layout) if col.total else "" for col in columns]
     widths = [max(len(cell) for cell in cells) for cells in zip(header, total, *body)]
 
     def line(cells: Sequence[str]) -> str:
-        parts = (c.rjust(w) if col.value.numeric else c.ljust(w) for c, w, col in zip(cells, widths, columns))
+        parts = (c.rjust(w) if col.numeric else c.ljust(w) for c, w, col in zip(cells, widths, columns))
         return "  ".join(parts).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -151,35 +156,37 @@ def text_table(report: Report, columns: Sequence[Columns], layout: Layout, expla
     return "\n".join(lines) + "\n"
 
 
-def markdown(report: Report, columns: Sequence[Columns], layout: Layout, explain: bool = False) -> str:
+def markdown(report: Report, columns: Sequence["Columns | Column"], layout: Layout, explain: bool = False) -> str:
     """A Markdown table (a solution sheet); `explain` adds a Working column."""
+    columns = [_column(col) for col in columns]
     lines = [f"### {title(report, layout)}", ""]
-    lines.append("| " + " | ".join(col.value.header for col in columns) + (" | Working |" if explain else " |"))
-    lines.append("|" + "|".join("---:" if col.value.numeric else "---" for col in columns) + ("|---|" if explain else "|"))
+    lines.append("| " + " | ".join(col.header for col in columns) + (" | Working |" if explain else " |"))
+    lines.append("|" + "|".join("---:" if col.numeric else "---" for col in columns) + ("|---|" if explain else "|"))
     for row in report.rows:
-        cells = [_cell(col.value.value(row, report), layout) for col in columns]
+        cells = [_cell(col.value(row, report), layout) for col in columns]
         if explain:
             cells.append("<br>".join(text.replace("*", "\\*").replace("|", "\\|") for text in row.working))
         lines.append("| " + " | ".join(cells) + " |")
-    total = [_cell(col.value.total(report.totals, report), layout) if col.value.total else "" for col in columns]
+    total = [_cell(col.total(report.totals, report), layout) if col.total else "" for col in columns]
     lines.append("| " + " | ".join(f"**{v}**" if v else "" for v in [*total, *([""] if explain else [])]) + " |")
     lines.append("")
     lines.extend(f"- {line}" for line in totals_lines(report))
     return "\n".join(lines) + "\n"
 
 
-def csv_text(report: Report, columns: Sequence[Columns], layout: Layout, explain: bool = False) -> str:
+def csv_text(report: Report, columns: Sequence["Columns | Column"], layout: Layout, explain: bool = False) -> str:
     """Plain integers (no separators) so spreadsheets read them as numbers."""
+    columns = [_column(col) for col in columns]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*(col.value.header for col in columns), *(["Working"] if explain else [])])
+    writer.writerow([*(col.header for col in columns), *(["Working"] if explain else [])])
 
     def plain(value: Any) -> Any:
         return shape_text(value, layout) if isinstance(value, tuple) else value
 
     for row in report.rows:
-        writer.writerow([*(plain(col.value.value(row, report)) for col in columns), *(["; ".join(row.working)] if explain else [])])
-    writer.writerow(plain(col.value.total(report.totals, report)) if col.value.total else "" for col in columns)
+        writer.writerow([*(plain(col.value(row, report)) for col in columns), *(["; ".join(row.working)] if explain else [])])
+    writer.writerow(plain(col.total(report.totals, report)) if col.total else "" for col in columns)
     return out.getvalue()
 
 
