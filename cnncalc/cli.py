@@ -14,7 +14,7 @@ import typer
 
 from . import __version__, library, spec
 from .analysis import DType, Report, analyze, collapse
-from .errors import CnncalcError, StrictError
+from .errors import CnncalcError, MissingExtraError, StrictError
 from .render import Columns, Format, Layout, csv_text, human, json_text, markdown, shape_text, text_table, totals_lines
 
 
@@ -26,6 +26,8 @@ class ExitCode(IntEnum):
     USAGE = 2  # the command line itself is malformed (unknown option, missing argument)
     STRICT = 3  # --strict and a layer whose stride does not tile its input
     WRONG = 4  # `check`: an answer is wrong (or a multiple-choice question has no right choice)
+    MISSING_EXTRA = 5  # `profile`/`export` need PyTorch (the torch extra), which is not installed
+    MISMATCH = 6  # `profile`: a number cnncalc computed disagrees with PyTorch
 
 
 CONVENTIONS = """\
@@ -76,6 +78,9 @@ def _reported_errors() -> Iterator[None]:
     except StrictError as err:
         _print_error(err)
         raise typer.Exit(ExitCode.STRICT) from None
+    except MissingExtraError as err:
+        _print_error(err)
+        raise typer.Exit(ExitCode.MISSING_EXTRA) from None
     except CnncalcError as err:
         _print_error(err)
         raise typer.Exit(ExitCode.INVALID) from None
@@ -321,7 +326,7 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
     pass
 
 
-from . import cli_learn  # noqa: E402,F401  (registers conv, pool, convolve, convolve-transpose, check)
+from . import cli_learn, cli_torch  # noqa: E402,F401  (register the quiz tools, profile and export)
 
 
 def main() -> None:

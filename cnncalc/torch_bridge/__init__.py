@@ -14,7 +14,7 @@ try:
     import torch
     from torch import nn
 except ImportError:  # pragma: no cover - exercised where torch is absent
-    from .errors import MissingExtraError
+    from ..errors import MissingExtraError
 
     raise MissingExtraError(
         "this needs PyTorch, which is not installed",
@@ -22,10 +22,10 @@ except ImportError:  # pragma: no cover - exercised where torch is absent
         hint="pip install 'cnncalc[torch]' (or install the torch build for your machine first)",
     ) from None
 
-from .analysis import analyze
-from .errors import CnncalcError
-from .graph import Graph
-from .layers import Shape
+from ..analysis import analyze
+from ..errors import CnncalcError
+from ..graph import Graph
+from ..layers import Shape
 
 
 class Add(nn.Module):

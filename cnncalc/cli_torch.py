@@ -1,0 +1,129 @@
+"""`cnncalc profile` and `cnncalc export`: the commands that use PyTorch, imported lazily inside
+each command so that `import cnncalc.cli` stays torch-free."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from . import library, spec
+from .analysis import DType
+from .cli import ExitCode, InputOpt, SpecArg, _parse_input, _reported_errors, app
+from .render import human, human_bytes
+
+
+class ProfileFormat(str, Enum):
+    TEXT = "text"
+    JSON = "json"
+
+
+class ProfileDType(str, Enum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    BF16 = "bf16"
+
+
+@app.command()
+def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
+            batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")] = 1,
+            dtype: Annotated[ProfileDType, typer.Option("--dtype", help="fp32, or fp16/bf16 under autocast (weights stay fp32).")] = ProfileDType.FP32,
+            channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC memory format for model and input.")] = False,
+            compile: Annotated[bool, typer.Option("--compile", help="Time torch.compile(model) (compiles during warm-up).")] = False,
+            warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed iterations first.")] = 10,
+            iters: Annotated[int, typer.Option("--iters", min=1, help="Timed iterations.")] = 50,
+            train: Annotated[bool, typer.Option("--train", help="Time a training step: forward, backward, SGD step.")] = False,
+            cudnn_benchmark: Annotated[bool, typer.Option("--cudnn-benchmark/--no-cudnn-benchmark", help="Let cuDNN pick the fastest kernels (on by default).")] = True,
+            peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="The device's peak TFLOP/s, for the fraction achieved.", show_default=False)] = None,
+            check: Annotated[bool, typer.Option("--check/--no-check", help="Check every row against PyTorch first.")] = True,
+            input: InputOpt = None,
+            format: Annotated[ProfileFormat, typer.Option("--format", "-f", help="text or json.")] = ProfileFormat.TEXT) -> None:  # fmt: skip
+    """Check every row against PyTorch, then time the real model on CPU or CUDA.
+
+    Exit code 6 when any row disagrees with PyTorch; 5 when PyTorch is not installed.
+    """
+    with _reported_errors():
+        graph = spec.load(library.resolve(spec_file))
+        shape = _parse_input(input) if input else None
+        from .torch_bridge.profile import profile as run_profile  # imports torch; raises MissingExtraError without it
+
+        result = _with_progress(lambda progress: run_profile(
+            graph, input_shape=shape, device=device, batch=batch, dtype=DType(dtype.value), channels_last=channels_last,
+            compile=compile, warmup=warmup, iters=iters, train=train, cudnn_benchmark=cudnn_benchmark,
+            peak_tflops=peak_tflops, check=check, progress=progress))  # fmt: skip
+        if format is ProfileFormat.JSON:
+            sys.stdout.write(json.dumps(_json(result), indent=2) + "\n")
+        else:
+            sys.stdout.write(_text(result))
+    if result.mismatches:
+        raise typer.Exit(ExitCode.MISMATCH)
+
+
+def _with_progress(run):  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr while warming up and timing (nothing when not a terminal)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        return run(None)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:  # fmt: skip
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done)
+
+        return run(progress)
+
+
+def _text(p) -> str:  # type: ignore[no-untyped-def]
+    mode = "training step (forward, backward, SGD)" if p.train else "inference"
+    lines = [
+        f"{p.name}: {mode} on {p.device} ({p.device_name}), torch {p.torch_version}",
+        f"batch {p.batch}, {p.precision}, channels-last {'on' if p.channels_last else 'off'}, "
+        f"torch.compile {'on' if p.compiled else 'off'}" + (f", cudnn.benchmark {'on' if p.cudnn_benchmark else 'off'}" if p.device.startswith("cuda") else ""),
+        "",
+    ]
+    if p.checks:
+        rows = len({c.row for c in p.checks})
+        quantities = sorted({c.quantity for c in p.checks})
+        bad = p.mismatches
+        lines.append(f"checks against PyTorch (batch 1, CPU, fp32): {rows} rows x {len(quantities)} quantities "
+                     f"({', '.join(quantities)}): " + ("all ✓" if not bad else f"{len(bad)} ✗"))  # fmt: skip
+        for c in bad:
+            lines.append(f"  ✗ {c.row}: {c.quantity}: cnncalc {c.ours}, PyTorch {c.theirs}")
+    else:
+        lines.append("checks skipped (--no-check)")
+    t = p.timing
+    lines += [
+        f"latency: median {t.median_ms:.3f} ms, p10 {t.p10_ms:.3f}, p90 {t.p90_ms:.3f} ({t.iters} timed iterations after {t.warmup} warm-up)",
+        f"throughput: {p.samples_per_s:,.1f} samples/s; {p.tflops:.2f} TFLOP/s achieved "
+        f"({human(p.flops_per_step)} FLOPs per step from cnncalc's MACs" + (", x3 for a training step)" if p.train else ")")
+        + (f" = {100 * p.tflops / p.peak_tflops:.1f}% of the {p.peak_tflops:g} TFLOP/s peak" if p.peak_tflops else ""),
+    ]
+    if p.memory_measured is not None and p.memory_predicted:
+        lines.append(f"memory: predicted {human_bytes(p.memory_predicted)}, measured peak {human_bytes(p.memory_measured)} "
+                     f"(measured / predicted = {p.memory_measured / p.memory_predicted:.2f}; see docs/conventions.md)")  # fmt: skip
+    elif p.memory_predicted:
+        lines.append(f"memory: predicted {human_bytes(p.memory_predicted)} (measured on CUDA only)")
+    return "\n".join(lines) + "\n"
+
+
+def _json(p) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "name": p.name, "device": p.device, "device_name": p.device_name, "torch": p.torch_version, "batch": p.batch,
+        "dtype": p.dtype.value, "precision": p.precision, "channels_last": p.channels_last, "compile": p.compiled,
+        "train": p.train, "cudnn_benchmark": p.cudnn_benchmark,
+        "checks": [{"row": c.row, "quantity": c.quantity, "cnncalc": list(c.ours) if isinstance(c.ours, tuple) else c.ours,
+                    "pytorch": list(c.theirs) if isinstance(c.theirs, tuple) else c.theirs, "ok": c.ok} for c in p.checks],
+        "latency_ms": {"median": p.timing.median_ms, "p10": p.timing.p10_ms, "p90": p.timing.p90_ms},
+        "warmup": p.timing.warmup, "iters": p.timing.iters, "samples_per_s": p.samples_per_s,
+        "flops_per_step": p.flops_per_step, "tflops": p.tflops, "peak_tflops": p.peak_tflops,
+        "memory_predicted_bytes": p.memory_predicted, "memory_measured_bytes": p.memory_measured,
+    }  # fmt: skip

@@ -1,0 +1,273 @@
+"""`cnncalc profile`: check every row against PyTorch, then time the real model on CPU or CUDA.
+
+Part of the bridge (the one door to torch). Returns frozen results; the CLI prints them. Timing
+follows the usual care: warm-up iterations first, CUDA events and a synchronize on the GPU, no
+hooks attached while timing, inference under `torch.inference_mode()`, cudnn.benchmark on by
+default; reduced precision is autocast (weights stay fp32), as in mixed-precision training.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..analysis import DType, Report, analyze
+from ..conventions import Convention, count
+from ..errors import CnncalcError
+from ..graph import Graph
+from ..layers import Shape
+from . import build, leaf_modules, parameter_counts, traced_shapes
+
+# Dense peak TFLOP/s by device name fragment and dtype (vendor data sheets). fp32 is the TF32
+# tensor-core figure: cuDNN runs fp32 convolutions in TF32 by default.
+PEAK_TFLOPS: dict[str, dict[str, float]] = {
+    "H200": {"fp32": 494.7, "bf16": 989.4, "fp16": 989.4},
+    "H100": {"fp32": 494.7, "bf16": 989.4, "fp16": 989.4},  # SXM; the PCIe card is lower
+    "A100": {"fp32": 156.0, "bf16": 312.0, "fp16": 312.0},
+    "L4": {"fp32": 60.0, "bf16": 121.0, "fp16": 121.0},
+    "V100": {"fp32": 15.7, "fp16": 125.0},
+}
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+
+
+@dataclass(frozen=True)
+class Check:
+    row: str
+    quantity: str  # shape, weights, biases, buffers, MACs (FlopCounterMode), fvcore
+    ours: Any
+    theirs: Any
+
+    @property
+    def ok(self) -> bool:
+        return self.ours == self.theirs
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    warmup: int
+    iters: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    device: str
+    device_name: str
+    torch_version: str
+    batch: int
+    dtype: DType
+    precision: str  # how the dtype was applied
+    channels_last: bool
+    compiled: bool
+    train: bool
+    cudnn_benchmark: bool
+    checks: tuple[Check, ...]
+    timing: Timing
+    flops_per_step: int  # from cnncalc's MACs: 2 x MACs x batch (x3 for a training step)
+    peak_tflops: float | None
+    memory_predicted: int | None  # bytes
+    memory_measured: int | None  # bytes, CUDA only
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.batch / (self.timing.median_ms / 1e3)
+
+    @property
+    def tflops(self) -> float:
+        return self.flops_per_step / (self.timing.median_ms / 1e3) / 1e12
+
+    @property
+    def mismatches(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+
+def verify(graph: Graph, input_shape: Shape | None = None) -> list[Check]:
+    """Every row against PyTorch (CPU, batch 1, fp32): shapes from forward hooks, parameter and
+    buffer counts from the real tensors, MACs from FlopCounterMode and fvcore's convention."""
+    report = analyze(graph, input_shape=input_shape)
+    model = build(graph, input_shape).eval()
+    x = torch.randn(1, *report.input_shape)
+    shapes = traced_shapes(model, x)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    flops = {name.removeprefix("GraphModule."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+    fvcore = _fvcore_by_module(model, x)
+    ours_fvcore = count(graph, report, Convention.FVCORE).rows
+    leaves = leaf_modules(model)
+    checks: list[Check] = []
+    for row in report.rows[1:]:
+        weights, biases, buffers = parameter_counts(leaves[row.name])
+        checks += [
+            Check(row.name, "shape", row.output_shape, shapes.get(row.name)),
+            Check(row.name, "weights", row.weights, weights),
+            Check(row.name, "biases", row.biases, biases),
+            Check(row.name, "buffers", row.buffers, buffers),
+            Check(row.name, "MACs (FlopCounterMode / 2)", row.macs, flops.get(row.name, 0) // 2),
+        ]
+        if fvcore is not None:
+            checks.append(Check(row.name, "fvcore", ours_fvcore[row.name], fvcore.get(row.name, 0)))
+    return checks
+
+
+def _fvcore_by_module(model: torch.nn.Module, x: torch.Tensor) -> dict[str, int] | None:
+    try:
+        from fvcore.nn import FlopCountAnalysis
+    except ImportError:
+        return None
+    import logging
+
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    analysis = FlopCountAnalysis(model, x)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return dict(analysis.by_module())
+
+
+def predicted_memory(report: Report, train: bool) -> int:
+    """Bytes cnncalc expects at the peak: parameters and buffers (fp32), the input, and
+    activations at the batch and dtype: the peak of live ones for inference; for a training
+    step every activation kept for backward, plus gradients and SGD momentum (2 x parameters)."""
+    params = (report.totals.params + report.totals.buffers) * 4
+    input_bytes = report.bytes_of(report.rows[0].activations)
+    if not train:
+        return params + report.bytes_of(report.totals.peak_activations) + input_bytes
+    return params + 2 * report.totals.params * 4 + report.bytes_of(report.totals.activations_with_input)
+
+
+def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cpu", batch: int = 1,
+            dtype: DType = DType.FP32, channels_last: bool = False, compile: bool = False, warmup: int = 10,
+            iters: int = 50, train: bool = False, cudnn_benchmark: bool = True, peak_tflops: float | None = None,
+            check: bool = True, progress: Progress | None = None) -> Profile:  # fmt: skip
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise CnncalcError("--device cuda, but PyTorch sees no CUDA GPU here",
+                           received=f"torch {torch.__version__} (cuda build: {torch.version.cuda or 'no'})",
+                           hint="use --device cpu, or install a CUDA build of torch on a machine with a GPU")  # fmt: skip
+    if dtype not in (DType.FP32, DType.FP16, DType.BF16):
+        raise CnncalcError("profile runs fp32, fp16 or bf16", received=dtype.value)
+    report = analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype)
+    checks = tuple(verify(graph, input_shape)) if check else ()
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = cudnn_benchmark
+    predicted = predicted_memory(report, train)
+    try:
+        model = build(graph, input_shape).to(dev)
+        x = torch.randn(batch, *report.input_shape, device=dev)
+        if channels_last and x.dim() == 4:
+            model = model.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        model.train(train)
+        runner = torch.compile(model) if compile else model
+        autocast = torch.autocast(dev.type, dtype=getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype.value])) if dtype is not DType.FP32 else None
+        step = _training_step(runner, model, x, autocast) if train else _inference_step(runner, x, autocast)
+        for i in range(warmup):
+            step()
+            if progress:
+                progress("warm-up", i + 1, warmup)
+        if cuda:
+            torch.cuda.synchronize(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+        times = _time(step, iters, cuda, dev, progress)
+        measured = torch.cuda.max_memory_allocated(dev) if cuda else None
+    except torch.cuda.OutOfMemoryError:
+        total = torch.cuda.get_device_properties(dev).total_memory if cuda else 0
+        raise CnncalcError(
+            f"CUDA ran out of memory at batch {batch}",
+            received=f"cnncalc predicts {predicted / 2**30:.1f} GiB for this run; the GPU has {total / 2**30:.1f} GiB",
+            hint="lower --batch (memory grows about linearly with it), or use --dtype bf16",
+        ) from None
+    except (RuntimeError, ValueError) as err:
+        hint = "batch norm in training needs more than one value per channel: raise --batch" if "per channel" in str(err) else None
+        raise CnncalcError("PyTorch failed while running the model", received=str(err).splitlines()[0], hint=hint) from None
+    name = torch.cuda.get_device_name(dev) if cuda else _cpu_name()
+    steps = 3 if train else 1  # a backward pass costs about twice the forward
+    peak = peak_tflops if peak_tflops is not None else (_peak(name, dtype) if cuda else None)
+    return Profile(
+        graph.name, str(dev), name, torch.__version__, batch, dtype,
+        "fp32" if dtype is DType.FP32 else f"autocast to {dtype.value} (weights stay fp32)",
+        channels_last, compile, train, cudnn_benchmark if cuda else False, checks,
+        Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, iters),
+        2 * report.totals.macs * batch * steps, peak, predicted, measured,
+    )  # fmt: skip
+
+
+def _inference_step(runner: Any, x: torch.Tensor, autocast: Any) -> Callable[[], None]:
+    def step() -> None:
+        with torch.inference_mode():
+            if autocast is not None:
+                with autocast:
+                    runner(x)
+            else:
+                runner(x)
+
+    return step
+
+
+def _training_step(runner: Any, model: torch.nn.Module, x: torch.Tensor, autocast: Any) -> Callable[[], None]:
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        if autocast is not None:
+            with autocast:
+                loss = runner(x).float().mean()
+        else:
+            loss = runner(x).float().mean()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def _time(step: Callable[[], None], iters: int, cuda: bool, dev: torch.device, progress: Progress | None) -> list[float]:
+    """Milliseconds per iteration: CUDA events around each step on the GPU, perf_counter on CPU."""
+    times: list[float] = []
+    if cuda:
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(iters)]
+        for i, (start, end) in enumerate(events):
+            start.record()
+            step()
+            end.record()
+            if progress:
+                progress("timing", i + 1, iters)
+        torch.cuda.synchronize(dev)
+        return [start.elapsed_time(end) for start, end in events]
+    for i in range(iters):
+        t0 = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - t0) * 1e3)
+        if progress:
+            progress("timing", i + 1, iters)
+    return times
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def _peak(name: str, dtype: DType) -> float | None:
+    for key, table in PEAK_TFLOPS.items():
+        if key in name:
+            return table.get(dtype.value)
+    return None
+
+
+def _cpu_name() -> str:
+    import platform
+
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"

@@ -1,0 +1,92 @@
+"""`cnncalc profile`: the checks, the timing and its failure modes, on CPU in CI and on CUDA where
+a GPU is present (those skip cleanly without one)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import cnncalc
+from cnncalc.cli import ExitCode, app
+
+runner = CliRunner()
+torch = pytest.importorskip("torch")
+
+from cnncalc.torch_bridge.profile import Check, profile, verify  # noqa: E402
+
+
+def run(*args):
+    return runner.invoke(app, list(args), terminal_width=200)
+
+
+def test_profile_cpu_json():
+    result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--batch", "2", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["checks"] and all(c["ok"] for c in data["checks"])
+    assert {c["quantity"] for c in data["checks"]} >= {"shape", "weights", "biases", "buffers", "fvcore"}
+    lat = data["latency_ms"]
+    assert 0 < lat["p10"] <= lat["median"] <= lat["p90"]
+    assert data["flops_per_step"] == 2 * cnncalc.analyze(cnncalc.load("lenet5")).totals.macs * 2
+
+
+def test_profile_training_step_text():
+    result = run("profile", "resnet18", "--input", "3x32x32", "--train", "--batch", "2", "--dtype", "bf16", "--iters", "2", "--warmup", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "training step" in result.stdout and "autocast to bf16" in result.stdout and "all ✓" in result.stdout
+
+
+def test_checks_cover_every_row():
+    graph = cnncalc.load("googlenet")
+    checks = verify(graph)
+    assert {c.row for c in checks} == {n.name for n in graph.nodes[1:]}
+    assert all(c.ok for c in checks)
+
+
+def test_a_mismatch_fails_the_command(monkeypatch):
+    import cnncalc.torch_bridge.profile as prof
+
+    real = prof.verify
+    monkeypatch.setattr(prof, "verify", lambda g, s=None: [*real(g, s), Check("conv1", "weights", 1, 2)])
+    result = run("profile", "lenet5", "--iters", "1", "--warmup", "0")
+    assert result.exit_code == ExitCode.MISMATCH
+    assert "✗ conv1: weights: cnncalc 1, PyTorch 2" in result.stdout
+
+
+def test_cuda_without_a_gpu_says_so():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    result = run("profile", "lenet5", "--device", "cuda")
+    assert result.exit_code == ExitCode.INVALID and "no CUDA GPU" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_without_torch_names_the_extra():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from typer.testing import CliRunner; from cnncalc.cli import app\n"
+            "r = CliRunner().invoke(app, ['profile', 'lenet5']); print(r.exit_code); print(r.stderr)")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == str(int(ExitCode.MISSING_EXTRA))
+    assert "cnncalc[torch]" in out and "Traceback" not in out
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda
+def test_cuda_profile_measures_memory():
+    p = profile(cnncalc.load("resnet18"), device="cuda", batch=64, iters=5, warmup=2)
+    assert p.memory_measured and p.memory_predicted
+    assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
+
+
+@cuda
+def test_cuda_out_of_memory_is_a_message():
+    result = run("profile", "vgg16", "--device", "cuda", "--batch", "100000", "--no-check", "--iters", "1", "--warmup", "0")
+    assert result.exit_code == ExitCode.INVALID and "ran out of memory" in result.stderr and "predicts" in result.stderr
+
+
+def test_pytorch_failure_is_a_message():
+    result = run("profile", "resnet18", "--input", "3x32x32", "--train", "--iters", "1", "--warmup", "0", "--no-check")
+    assert result.exit_code == ExitCode.INVALID and "raise --batch" in result.stderr and "Traceback" not in result.stderr
