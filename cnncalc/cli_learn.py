@@ -229,7 +229,7 @@ def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: S
         result = numeric.convolve_transpose(x, k, stride=_axes(stride, "stride"), padding=_axes(padding, "padding"),
                                             output_padding=op, dilation=_axes(dilation, "dilation"), bias=_bias(bias))  # fmt: skip
         x2 = result.output  # the rank after promotion (a row with a matrix kernel is a 1xW matrix)
-        ops = (0, op[0]) if x2.rank == 1 or len(op) == 1 and x2.rank == 1 else ((op[0], op[0]) if len(op) == 1 else op)
+        ops = (0, op[-1]) if x2.rank == 1 else (op * 2 if len(op) == 1 else op)  # (rows, columns)
         shown = numeric.Values(x.channels, x2.rank)
         _print_numeric(result, shown, steps, format, transposed={"op": ops})
 

@@ -10,6 +10,7 @@ multiple-choice options. The library returns verdicts; the CLI prints them.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -174,14 +175,7 @@ def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
     shape = tuple(given) if isinstance(given, list) else read_input(str(given))
     a = answer(kind, shape, args)
     return Truth(f"{a.kind} on {_shape_text(shape)}", a.output_shape, a.weights, a.biases, a.macs,
-                 _activations(a.output_shape), a.working)  # fmt: skip
-
-
-def _activations(shape: Shape) -> int:
-    total = 1
-    for s in shape:
-        total *= s
-    return total
+                 math.prod(a.output_shape), a.working)  # fmt: skip
 
 
 # ----- quiz files --------------------------------------------------------------------------
