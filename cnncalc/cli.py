@@ -5,6 +5,7 @@ Nothing here imports torch: the static commands must start instantly.
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import contextmanager
 from enum import Enum, IntEnum
@@ -216,7 +217,7 @@ def _flops_conventions(source: str, input: str | None, strict: bool, convention:
     if fmt is Format.JSON:
         data = {"name": report.name, "input": list(report.input_shape),
                 "conventions": {c.convention.value: {"total": c.total, "counts": c.convention.summary, "rows": dict(c.rows)} for c in counted}}  # fmt: skip
-        sys.stdout.write(__import__("json").dumps(data, indent=2) + "\n")
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     if fmt is Format.CSV:
         sys.stdout.write(csv_text(report, columns, layout))
@@ -242,8 +243,6 @@ def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP3
 @app.command("list")
 def list_architectures(format: Annotated[Format, typer.Option("--format", "-f", help="table, markdown, csv or json.")] = Format.TABLE) -> None:
     """The built-in architectures with their input, parameters and MACs."""
-    import json
-
     with _reported_errors():
         rows = []
         for name in library.builtin_names():

@@ -9,15 +9,14 @@ import sys
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Any, Optional, Sequence
+from typing import Annotated, Any, Optional
 
 import typer
 
 from .calculator import LayerAnswer, answer, read_axes, read_input
 from .cli import ExitCode, LayoutOpt, StrictOpt, _print_error, _reported_errors, app
 from .errors import CnncalcError, StrictError
-from .geometry import transposed_formula
-from .render import Layout
+from .render import Layout, shape_text
 
 
 class AnswerFormat(str, Enum):
@@ -49,19 +48,13 @@ def _layer_arg(text: str, name: str, words: tuple[str, ...] = ()) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _shape(shape: Sequence[int], layout: Layout) -> str:
-    if len(shape) == 1:
-        return str(shape[0])
-    return "x".join(str(s) for s in ((*shape[1:], shape[0]) if layout is Layout.HWC else shape))
-
-
 def _print_answer(a: LayerAnswer, layout: Layout, fmt: AnswerFormat, strict: bool) -> None:
     if fmt is AnswerFormat.JSON:
         data = {"type": a.kind, "input": list(a.input_shape), "output": list(a.output_shape), "weights": a.weights,
                 "biases": a.biases, "params": a.params, "macs": a.macs, "working": list(a.working), "warnings": list(a.warnings)}  # fmt: skip
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        head = f"{a.kind}: {_shape(a.input_shape, layout)} -> {_shape(a.output_shape, layout)}  ({layout.value})"
+        head = f"{a.kind}: {shape_text(a.input_shape, layout)} -> {shape_text(a.output_shape, layout)}  ({layout.value})"
         tail = f"params: {a.params:,} = weights {a.weights:,} + biases {a.biases:,}; MACs {a.macs:,} (per sample)"
         if fmt is AnswerFormat.MARKDOWN:
             lines = [f"**{head}**", "", *(f"- `{w}`" for w in a.working), f"- {tail}"]
@@ -152,20 +145,15 @@ def pool(kernel: KernelOpt,
         _print_answer(answer("maxpool" if mode is PoolModeOpt.MAX else "avgpool", shape, args), layout, format, strict)
 
 
-def _print_numeric(result: Any, x: Any, steps: bool, fmt: AnswerFormat, transposed: dict[str, Any] | None = None) -> None:
+def _print_numeric(result: Any, x: Any, steps: bool, fmt: AnswerFormat, transposed: bool = False) -> None:
     from . import numeric
 
-    rows, cols = result.windows
-    if transposed is not None:
-        formulas = [transposed_formula(w.size, w.kernel, w.stride, w.pad_left, w.dilation, op) for w, op in zip((rows, cols), transposed["op"])]
-    else:
-        formulas = [w.formula() for w in (rows, cols)]
-    axes = [("columns", formulas[1])] if x.rank == 1 else [("rows", formulas[0]), ("columns", formulas[1])]
+    axes = [("columns", result.sizes[1])] if x.rank == 1 else [("rows", result.sizes[0]), ("columns", result.sizes[1])]
     if len(axes) == 2 and axes[0][1] == axes[1][1]:
         axes = [("rows, columns", axes[0][1])]
     size = f"length-{x.width} vector" if x.rank == 1 else f"{x.height}x{x.width} input"
     head = f"{result.note} of a {size}" + (f" with {x.depth} channels" if x.depth > 1 else "")
-    label = "in" if transposed is not None else "out"  # transposed steps follow the input values
+    label = "in" if transposed else "out"  # transposed steps follow the input values
     if fmt is AnswerFormat.JSON:
         data = {"what": result.note, "output": numeric.as_lists(result.output), "output_size": [f for _, f in axes],
                 "steps": [{"position": list(s.position), "working": s.text} for s in result.steps] if steps else None}  # fmt: skip
@@ -225,13 +213,11 @@ def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: S
 
     with _reported_errors():
         x, k = numeric.read_values(input, "--input"), numeric.read_values(kernel, "--kernel")
-        op = _axes(output_padding, "output-padding")
         result = numeric.convolve_transpose(x, k, stride=_axes(stride, "stride"), padding=_axes(padding, "padding"),
-                                            output_padding=op, dilation=_axes(dilation, "dilation"), bias=_bias(bias))  # fmt: skip
-        x2 = result.output  # the rank after promotion (a row with a matrix kernel is a 1xW matrix)
-        ops = (0, op[-1]) if x2.rank == 1 else (op * 2 if len(op) == 1 else op)  # (rows, columns)
-        shown = numeric.Values(x.channels, x2.rank)
-        _print_numeric(result, shown, steps, format, transposed={"op": ops})
+                                            output_padding=_axes(output_padding, "output-padding"),
+                                            dilation=_axes(dilation, "dilation"), bias=_bias(bias))  # fmt: skip
+        # the input at the result's rank: a row with a matrix kernel is a 1xW matrix
+        _print_numeric(result, numeric.Values(x.channels, result.output.rank), steps, format, transposed=True)
 
 
 # ----- check -------------------------------------------------------------------------------

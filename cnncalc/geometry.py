@@ -92,6 +92,11 @@ def transposed_output_size(
     size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, output_padding: int = 0
 ) -> int:
     """(W - 1)S - 2P + D(F - 1) + output_padding + 1, PyTorch's ConvTranspose rule."""
+    if output_padding >= max(stride, dilation):
+        raise LayerError(
+            "output_padding must be smaller than either stride or dilation (as in PyTorch)",
+            received=f"output_padding {output_padding}, stride {stride}, dilation {dilation}",
+        )
     # [out] = (W - 1) * S - 2P + D(F-1) + output_padding + 1
     out = (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
     if out < 1:

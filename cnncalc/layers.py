@@ -450,11 +450,6 @@ class ConvTranspose(Layer):
         _check_groups(shape[0], self.out, self.groups, self.kind)
         sizes = []
         for size, (k, s, p, d, op) in zip(shape[1:], self._axes(shape)):
-            if op >= max(s, d):
-                raise LayerError(
-                    "output_padding must be smaller than either stride or dilation (as in PyTorch)",
-                    received=f"output_padding {op}, stride {s}, dilation {d}",
-                )
             sizes.append(transposed_output_size(size, k, s, p, d, op))
         return (self.out, *sizes)
 
@@ -505,7 +500,7 @@ class ConvTranspose(Layer):
 # ----- pooling -----------------------------------------------------------------------------
 
 
-def _check_pool_padding(windows: list[Window], limit: Callable[[Window], int], rule: str) -> None:
+def check_pool_padding(windows: list[Window], limit: Callable[[Window], int], rule: str) -> None:
     for w in windows:
         if max(w.pad_left, w.pad_right) > limit(w):
             raise LayerError(
@@ -533,7 +528,7 @@ class MaxPool(Windowed):
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         windows = self.windows(inputs[0])
         # PyTorch checks the kernel itself, not the dilated span (aten/src/ATen/native/Pool.h)
-        _check_pool_padding(windows, lambda w: w.kernel // 2, "kernel")
+        check_pool_padding(windows, lambda w: w.kernel // 2, "kernel")
         return (inputs[0][0], *self.spatial_out(inputs[0]))
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
@@ -560,7 +555,7 @@ class AvgPool(Windowed):
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         windows = self.windows(inputs[0])
-        _check_pool_padding(windows, lambda w: w.kernel // 2, "kernel")
+        check_pool_padding(windows, lambda w: w.kernel // 2, "kernel")
         if len(windows) == 3 and any(w.size < w.kernel for w in windows):
             # PyTorch's avg_pool3d (unlike 1-D and 2-D) refuses an unpadded input smaller than the kernel
             raise LayerError(

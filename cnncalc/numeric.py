@@ -16,8 +16,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
-from .errors import CnncalcError, LayerError
-from .geometry import Window, transposed_output_size, window_output_size
+from .errors import CnncalcError
+from .geometry import Window, transposed_formula, transposed_output_size, window_output_size
+from .layers import check_pool_padding
 
 Grid = tuple[tuple[Fraction, ...], ...]  # [row][column]
 
@@ -133,7 +134,7 @@ class Step:
 class Result:
     output: Values
     steps: tuple[Step, ...]
-    windows: tuple[Window, ...]  # per axis (rows, columns) of the input, as the formula sees it
+    sizes: tuple[str, str]  # the output-size working of the rows and the columns
     note: str = ""  # what was computed, in words
 
 
@@ -166,10 +167,6 @@ def _same_rank(x: Values, kernel: Values) -> tuple[Values, Values]:
 
 
 def _show(v: Fraction) -> str:
-    return format_number(v)
-
-
-def format_number(v: Fraction) -> str:
     """Integers as integers, other values as decimals of at most 4 places."""
     if v.denominator == 1:
         return str(v.numerator)
@@ -218,7 +215,7 @@ def convolve(x: Values, kernel: Values, *, stride: Sequence[int] = (1,), padding
             line.append(total)
         out.append(line)
     what = "convolution (kernel flipped)" if flip else "cross-correlation (PyTorch's conv)"
-    return Result(Values((tuple(tuple(r) for r in out),), x.rank), tuple(steps), (rows, cols), what)
+    return Result(Values((tuple(tuple(r) for r in out),), x.rank), tuple(steps), (rows.formula(), cols.formula()), what)
 
 
 def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, stride: Sequence[int] | None = None,
@@ -235,14 +232,7 @@ def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, str
     if mode is PoolMode.AVG and any(d != 1 for d in dilation):
         raise CnncalcError("average pooling has no dilation (as in PyTorch)", received=list(dilation))
     rows, cols = _windows(x, (kh, kw), stride if stride is not None else kernel, padding, dilation, ceil_mode)
-    for w in (rows, cols):
-        limit = w.kernel // 2  # PyTorch's rule, for max pooling with dilation too
-        if w.pad_left > limit:
-            raise LayerError(
-                "padding must be at most half of the kernel (as in PyTorch)",
-                received=f"padding {w.pad_left} with kernel {w.kernel}",
-                expected=f"padding <= {limit}",
-            )
+    check_pool_padding([rows, cols], lambda w: w.kernel // 2, "kernel")  # PyTorch's rule, dilated or not
     out_h, out_w = window_output_size(rows), window_output_size(cols)
     steps: list[Step] = []
     channels = []
@@ -273,7 +263,7 @@ def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, str
             out.append(tuple(line))
         channels.append(tuple(out))
     what = "max pooling" if mode is PoolMode.MAX else "average pooling" + ("" if count_include_pad else " (padding not counted)")
-    return Result(Values(tuple(channels), x.rank), tuple(steps), (rows, cols), what)
+    return Result(Values(tuple(channels), x.rank), tuple(steps), (rows.formula(), cols.formula()), what)
 
 
 def convolve_transpose(x: Values, kernel: Values, *, stride: Sequence[int] = (1,), padding: Sequence[int] = (0,),
@@ -293,10 +283,6 @@ def convolve_transpose(x: Values, kernel: Values, *, stride: Sequence[int] = (1,
     if x.rank == 1:
         sr = dr = 1
         opr = 0
-    for op, s, d in ((opr, sr, dr), (opc, sc, dc)):
-        if op >= max(s, d):
-            raise LayerError("output_padding must be smaller than either stride or dilation (as in PyTorch)",
-                             received=f"output_padding {op}, stride {s}, dilation {d}")  # fmt: skip
     out_h = transposed_output_size(x.height, kernel.height, sr, pr, dr, opr)
     out_w = transposed_output_size(x.width, kernel.width, sc, pc, dc, opc)
     out = [[bias] * out_w for _ in range(out_h)]
@@ -314,8 +300,8 @@ def convolve_transpose(x: Values, kernel: Values, *, stride: Sequence[int] = (1,
                 where = f"columns {cols[0]}..{cols[-1]}" if x.rank == 1 else f"rows {rows[0]}..{rows[-1]}, columns {cols[0]}..{cols[-1]}"
                 prefix = f"channel {c + 1}: " if x.depth > 1 else ""
                 steps.append(Step(_position(x, i, j), f"{prefix}adds {_show(a)} x kernel at {where}", a))
-    windows = (Window(x.height, kernel.height, sr, pr, pr, dr), Window(x.width, kernel.width, sc, pc, pc, dc))
-    return Result(Values((tuple(tuple(r) for r in out),), x.rank), tuple(steps), windows, "transposed convolution")
+    sizes = (transposed_formula(x.height, kernel.height, sr, pr, dr, opr), transposed_formula(x.width, kernel.width, sc, pc, dc, opc))
+    return Result(Values((tuple(tuple(r) for r in out),), x.rank), tuple(steps), sizes, "transposed convolution")
 
 
 def matrix_text(values: Values) -> str:

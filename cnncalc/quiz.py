@@ -23,6 +23,7 @@ from .analysis import analyze
 from .calculator import answer, read_input, read_sizes
 from .errors import CnncalcError, SpecError, Where, did_you_mean
 from .layers import Shape, layer_type
+from .render import Layout, shape_text
 from .yaml_lines import LineDict, LineList, load_file
 
 
@@ -90,17 +91,10 @@ def _count_matches(given: object, truth: int) -> tuple[bool, str]:
     return abs(value - truth) <= tolerance, f"read as {value:,.0f} +/- {tolerance:,.0f} (a rounded answer)"
 
 
-def _shape_text(shape: Shape, hwc: bool = True) -> str:
-    if len(shape) == 1:
-        return str(shape[0])
-    ordered = (*shape[1:], shape[0]) if hwc else shape
-    return "x".join(str(s) for s in ordered)
-
-
 def judge_shape(given: object, truth: Shape) -> Verdict:
     sizes = read_sizes(str(given))
     hwc, chw = (*truth[1:], truth[0]), tuple(truth)
-    right = f"{_shape_text(truth)} (H x W x C) = {_shape_text(truth, hwc=False)} (C x H x W)" if len(truth) > 1 else str(truth[0])
+    right = f"{shape_text(truth, Layout.HWC)} (H x W x C) = {shape_text(truth, Layout.CHW)} (C x H x W)" if len(truth) > 1 else str(truth[0])
     if len(truth) == 1:
         # a flat vector also reads as 1x1xN (the notes' FC rows) or N x 1 x 1
         ok = sizes in {(truth[0],), (1, 1, truth[0]), (truth[0], 1, 1)}
@@ -174,7 +168,7 @@ def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
     given = args.pop("input")
     shape = tuple(given) if isinstance(given, list) else read_input(str(given))
     a = answer(kind, shape, args)
-    return Truth(f"{a.kind} on {_shape_text(shape)}", a.output_shape, a.weights, a.biases, a.macs,
+    return Truth(f"{a.kind} on {shape_text(shape, Layout.HWC)}", a.output_shape, a.weights, a.biases, a.macs,
                  math.prod(a.output_shape), a.working)  # fmt: skip
 
 

@@ -133,6 +133,31 @@ def traced_shapes(model: GraphModule, x: torch.Tensor) -> dict[str, tuple[int, .
     return shapes
 
 
+def flop_counts(model: GraphModule, x: torch.Tensor) -> dict[str, int]:
+    """FLOPs per row from torch.utils.flop_counter.FlopCounterMode on one no-grad pass."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    return {name.removeprefix("GraphModule."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+
+
+def fvcore_counts(model: GraphModule, x: torch.Tensor) -> dict[str, int] | None:
+    """fvcore's FlopCountAnalysis by module name ("" is the total), or None without fvcore."""
+    try:
+        from fvcore.nn import FlopCountAnalysis
+    except ImportError:
+        return None
+    import logging
+
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    analysis = FlopCountAnalysis(model, x)
+    analysis.unsupported_ops_warnings(False)
+    analysis.uncalled_modules_warnings(False)
+    return dict(analysis.by_module())
+
+
 def parameter_counts(module: nn.Module) -> tuple[int, int, int]:
     """(weights, biases, buffers) of one leaf module, counted from its real tensors."""
     weights = biases = 0

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from ..analysis import DType, Report, analyze
 from ..conventions import Convention, count
 from ..errors import CnncalcError
 from ..graph import Graph
 from ..layers import Shape
-from . import build, leaf_modules, parameter_counts, traced_shapes
+from . import build, flop_counts, fvcore_counts, leaf_modules, parameter_counts, traced_shapes
 
 # Dense peak TFLOP/s by device name fragment and dtype (vendor data sheets). fp32 is the TF32
 # tensor-core figure: cuDNN runs fp32 convolutions in TF32 by default.
@@ -98,11 +96,8 @@ def verify(graph: Graph, input_shape: Shape | None = None) -> list[Check]:
     model = build(graph, input_shape).eval()
     x = torch.randn(1, *report.input_shape)
     shapes = traced_shapes(model, x)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(x)
-    flops = {name.removeprefix("GraphModule."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
-    fvcore = _fvcore_by_module(model, x)
+    flops = flop_counts(model, x)
+    fvcore = fvcore_counts(model, x)
     ours_fvcore = count(graph, report, Convention.FVCORE).rows
     leaves = leaf_modules(model)
     checks: list[Check] = []
@@ -118,20 +113,6 @@ def verify(graph: Graph, input_shape: Shape | None = None) -> list[Check]:
         if fvcore is not None:
             checks.append(Check(row.name, "fvcore", ours_fvcore[row.name], fvcore.get(row.name, 0)))
     return checks
-
-
-def _fvcore_by_module(model: torch.nn.Module, x: torch.Tensor) -> dict[str, int] | None:
-    try:
-        from fvcore.nn import FlopCountAnalysis
-    except ImportError:
-        return None
-    import logging
-
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
-    analysis = FlopCountAnalysis(model, x)
-    analysis.unsupported_ops_warnings(False)
-    analysis.uncalled_modules_warnings(False)
-    return dict(analysis.by_module())
 
 
 def predicted_memory(report: Report, train: bool) -> int:
