@@ -13,7 +13,7 @@ import typer
 from . import library, spec
 from .analysis import DType
 from .cli import ExitCode, InputOpt, SpecArg, _parse_input, _reported_errors, app
-from .render import human, human_bytes
+from .render import aligned, human, human_bytes
 
 
 class ProfileFormat(str, Enum):
@@ -39,6 +39,7 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
             cudnn_benchmark: Annotated[bool, typer.Option("--cudnn-benchmark/--no-cudnn-benchmark", help="Let cuDNN pick the fastest kernels (on by default).")] = True,
             peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="The device's peak TFLOP/s, for the fraction achieved.", show_default=False)] = None,
             check: Annotated[bool, typer.Option("--check/--no-check", help="Check every row against PyTorch first.")] = True,
+            per_layer: Annotated[bool, typer.Option("--per-layer", help="Also time each layer's forward, in a separate pass after the end-to-end timing.")] = False,
             input: InputOpt = None,
             format: Annotated[ProfileFormat, typer.Option("--format", "-f", help="text or json.")] = ProfileFormat.TEXT) -> None:  # fmt: skip
     """Check every row against PyTorch, then time the real model on CPU or CUDA.
@@ -53,7 +54,7 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
         result = _with_progress(lambda progress: run_profile(
             graph, input_shape=shape, device=device, batch=batch, dtype=DType(dtype.value), channels_last=channels_last,
             compile=compile, warmup=warmup, iters=iters, train=train, cudnn_benchmark=cudnn_benchmark,
-            peak_tflops=peak_tflops, check=check, progress=progress))  # fmt: skip
+            peak_tflops=peak_tflops, check=check, per_layer=per_layer, progress=progress))  # fmt: skip
         if format is ProfileFormat.JSON:
             sys.stdout.write(json.dumps(_json(result), indent=2) + "\n")
         else:
@@ -112,7 +113,34 @@ def _text(p) -> str:  # type: ignore[no-untyped-def]
                      f"(measured / predicted = {p.memory_measured / p.memory_predicted:.2f}; see docs/conventions.md)")  # fmt: skip
     elif p.memory_predicted:
         lines.append(f"memory: predicted {human_bytes(p.memory_predicted)} (measured on CUDA only)")
+    if p.layers:
+        lines += ["", *_layers_text(p)]
     return "\n".join(lines) + "\n"
+
+
+SLOWEST = 5
+
+
+def _layers_text(p) -> list[str]:  # type: ignore[no-untyped-def]
+    """The per-layer table: each leaf's median forward time, its share, its achieved TFLOP/s and a
+    bar, so that the slow layers stand out; then the slowest few and the overhead between layers."""
+    widest = max(p.share(layer) for layer in p.layers) or 1.0
+    body = [[layer.row, layer.kind, f"{layer.median_ms:.3f}", f"{100 * p.share(layer):.1f}%",
+             human(layer.flops // 2) if layer.flops else "-", f"{layer.tflops:.3g}" if layer.tflops else "-",
+             "█" * round(20 * p.share(layer) / widest)] for layer in p.layers]  # fmt: skip
+    header = ["Layer", "Type", "ms", "Share", "MACs", "TFLOP/s", ""]
+    total = ["sum", "", f"{p.layers_ms:.3f}", "100.0%", human(p.flops_per_step // 2 // (3 if p.train else 1)), "", ""]
+    slowest = sorted(p.layers, key=lambda layer: -layer.median_ms)[:SLOWEST]
+    outside = p.timing.median_ms - p.layers_ms
+    what = "forward only; the backward pass and the SGD step are not split by layer" if p.train else "inference"
+    return [
+        f"per layer ({what}; median of {p.timing.iters} passes run after the end-to-end timing, eager"
+        + (" (not compiled)" if p.compiled else "") + ", hooks attached only then; MACs for the batch):",
+        *aligned(header, body, [False, False, True, True, True, True, False], total),
+        f"slowest: " + ", ".join(f"{layer.row} {100 * p.share(layer):.1f}%" for layer in slowest),
+        f"end-to-end median {p.timing.median_ms:.3f} ms - sum of layers {p.layers_ms:.3f} ms = {outside:+.3f} ms "
+        "outside the layers (Python between calls, launches, the backward pass in training)",
+    ]
 
 
 def _json(p) -> dict:  # type: ignore[no-untyped-def]
@@ -126,4 +154,6 @@ def _json(p) -> dict:  # type: ignore[no-untyped-def]
         "warmup": p.timing.warmup, "iters": p.timing.iters, "samples_per_s": p.samples_per_s,
         "flops_per_step": p.flops_per_step, "tflops": p.tflops, "peak_tflops": p.peak_tflops,
         "memory_predicted_bytes": p.memory_predicted, "memory_measured_bytes": p.memory_measured,
+        "layers": [{"row": layer.row, "type": layer.kind, "median_ms": layer.median_ms, "share": p.share(layer),
+                    "flops": layer.flops, "tflops": layer.tflops} for layer in p.layers],
     }  # fmt: skip

@@ -10,11 +10,12 @@ from typer.testing import CliRunner
 
 import cnncalc
 from cnncalc.cli import ExitCode, app
+from cnncalc.spec import parse_text
 
 runner = CliRunner()
 torch = pytest.importorskip("torch")
 
-from cnncalc.torch_bridge.profile import Check, profile, verify  # noqa: E402
+from cnncalc.torch_bridge.profile import Check, profile, time_layers, verify  # noqa: E402
 
 
 def run(*args):
@@ -36,6 +37,52 @@ def test_profile_training_step_text():
     result = run("profile", "resnet18", "--input", "3x32x32", "--train", "--batch", "2", "--dtype", "bf16", "--iters", "2", "--warmup", "1")
     assert result.exit_code == 0, result.stderr
     assert "training step" in result.stdout and "autocast to bf16" in result.stdout and "all ✓" in result.stdout
+
+
+HEAVY_AND_LIGHT = """
+name: heavy-and-light
+input: [32, 64, 64]
+layers:
+  - identity: {name: light}
+  - conv: {out: 64, kernel: 5, padding: 2, name: heavy}
+  - relu: {name: cheap}
+"""
+
+
+def test_per_layer_times_every_row_and_finds_the_heavy_one():
+    """The 5x5 conv (38M MACs) must take longer than an identity and a ReLU on its output."""
+    graph = parse_text(HEAVY_AND_LIGHT)
+    p = profile(graph, iters=5, warmup=1, check=False, per_layer=True)
+    assert [layer.row for layer in p.layers] == ["light", "heavy", "cheap"]
+    times = {layer.row: layer.median_ms for layer in p.layers}
+    assert times["heavy"] > 5 * max(times["light"], times["cheap"])
+    assert all(t > 0 for t in times.values())
+    heavy = p.layers[1]
+    assert heavy.flops == 2 * cnncalc.analyze(graph).rows[2].macs
+    assert heavy.tflops == pytest.approx(heavy.flops / heavy.median_ms / 1e9)
+    assert sum(p.share(layer) for layer in p.layers) == pytest.approx(1.0)
+
+
+def test_per_layer_pass_leaves_no_hooks():
+    graph = cnncalc.load("resnet18")
+    report = cnncalc.analyze(graph, input_shape=(3, 32, 32))
+    model = graph.to_torch((3, 32, 32)).eval()
+    x = torch.randn(1, 3, 32, 32)
+    layers = time_layers(graph, report, model, lambda: model(x), 2, False, torch.device("cpu"), None)
+    assert len(layers) == len(report.rows) - 1
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+
+
+def test_per_layer_text_and_json():
+    result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--per-layer", "--no-check")
+    assert result.exit_code == 0, result.stderr
+    assert "per layer (inference" in result.stdout and "slowest: " in result.stdout
+    assert "outside the layers" in result.stdout
+    result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--per-layer", "--no-check", "-f", "json")
+    rows = json.loads(result.stdout)["layers"]
+    assert [r["row"] for r in rows] == [n.name for n in cnncalc.load("lenet5").nodes[1:]]
+    train = run("profile", "lenet5", "--iters", "2", "--warmup", "1", "--per-layer", "--no-check", "--train", "--batch", "2")
+    assert train.exit_code == 0 and "forward only" in train.stdout
 
 
 def test_checks_cover_every_row():
@@ -79,6 +126,16 @@ def test_cuda_profile_measures_memory():
     p = profile(cnncalc.load("resnet18"), device="cuda", batch=64, iters=5, warmup=2)
     assert p.memory_measured and p.memory_predicted
     assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
+
+
+@cuda
+def test_cuda_per_layer_sums_below_end_to_end():
+    """CUDA events around each layer: every layer timed, and together no longer than the whole
+    forward plus a margin for the events themselves."""
+    p = profile(cnncalc.load("resnet50"), device="cuda", batch=64, iters=10, warmup=3, check=False, per_layer=True)
+    assert len(p.layers) == len(cnncalc.load("resnet50").nodes) - 1
+    assert all(layer.median_ms > 0 for layer in p.layers)
+    assert p.layers_ms <= 1.2 * p.timing.median_ms
 
 
 @cuda

@@ -57,6 +57,20 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class LayerTime:
+    """One leaf layer's forward time from the separate `--per-layer` pass."""
+
+    row: str
+    kind: str
+    median_ms: float
+    flops: int  # 2 x MACs x batch, forward only
+
+    @property
+    def tflops(self) -> float | None:
+        return self.flops / (self.median_ms / 1e3) / 1e12 if self.flops and self.median_ms > 0 else None
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     device: str
@@ -75,6 +89,7 @@ class Profile:
     peak_tflops: float | None
     memory_predicted: int | None  # bytes
     memory_measured: int | None  # bytes, CUDA only
+    layers: tuple[LayerTime, ...] = ()  # with per_layer, in execution order
 
     @property
     def samples_per_s(self) -> float:
@@ -87,6 +102,15 @@ class Profile:
     @property
     def mismatches(self) -> list[Check]:
         return [c for c in self.checks if not c.ok]
+
+    @property
+    def layers_ms(self) -> float:
+        """The per-layer medians summed (what the end-to-end time spends outside layers is the rest)."""
+        return sum(layer.median_ms for layer in self.layers)
+
+    def share(self, layer: LayerTime) -> float:
+        """`layer`'s fraction of the summed per-layer time."""
+        return layer.median_ms / self.layers_ms if self.layers_ms else 0.0
 
 
 def verify(graph: Graph, input_shape: Shape | None = None) -> list[Check]:
@@ -129,7 +153,7 @@ def predicted_memory(report: Report, train: bool) -> int:
 def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cpu", batch: int = 1,
             dtype: DType = DType.FP32, channels_last: bool = False, compile: bool = False, warmup: int = 10,
             iters: int = 50, train: bool = False, cudnn_benchmark: bool = True, peak_tflops: float | None = None,
-            check: bool = True, progress: Progress | None = None) -> Profile:  # fmt: skip
+            check: bool = True, per_layer: bool = False, progress: Progress | None = None) -> Profile:  # fmt: skip
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise CnncalcError("--device cuda, but PyTorch sees no CUDA GPU here",
                            received=f"torch {torch.__version__} (cuda build: {torch.version.cuda or 'no'})",
@@ -162,6 +186,10 @@ def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cp
             torch.cuda.reset_peak_memory_stats(dev)
         times = _time(step, iters, cuda, dev, progress)
         measured = torch.cuda.max_memory_allocated(dev) if cuda else None
+        layers = ()
+        if per_layer:  # a separate pass, after the end-to-end figures: its hooks never touch those
+            eager = _training_step(model, model, x, autocast) if train else _inference_step(model, x, autocast)
+            layers = time_layers(graph, report, model, eager, iters, cuda, dev, progress)
     except torch.cuda.OutOfMemoryError:
         total = torch.cuda.get_device_properties(dev).total_memory if cuda else 0
         raise CnncalcError(
@@ -180,7 +208,7 @@ def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cp
         "fp32" if dtype is DType.FP32 else f"autocast to {dtype.value} (weights stay fp32)",
         channels_last, compile, train, cudnn_benchmark if cuda else False, checks,
         Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, iters),
-        2 * report.totals.macs * batch * steps, peak, predicted, measured,
+        2 * report.totals.macs * batch * steps, peak, predicted, measured, layers,
     )  # fmt: skip
 
 
@@ -232,6 +260,49 @@ def _time(step: Callable[[], None], iters: int, cuda: bool, dev: torch.device, p
         if progress:
             progress("timing", i + 1, iters)
     return times
+
+
+def time_layers(graph: Graph, report: Report, model: torch.nn.Module, step: Callable[[], None], iters: int,
+                 cuda: bool, dev: torch.device, progress: Progress | None) -> tuple[LayerTime, ...]:  # fmt: skip
+    """Each leaf layer's forward time: a pre-hook and a hook around every leaf record CUDA events
+    (perf_counter on CPU) for `iters` steps of the eager model; the hooks are removed before return."""
+    leaves = leaf_modules(model)  # type: ignore[arg-type]
+    marks: dict[str, list[list[Any]]] = {name: [] for name in leaves}
+    handles = []
+    for name, module in leaves.items():
+        def before(_module: Any, _inputs: Any, name: str = name) -> None:
+            if cuda:
+                event = torch.cuda.Event(enable_timing=True)
+                event.record()
+                marks[name].append([event, None])
+            else:
+                marks[name].append([time.perf_counter(), None])
+
+        def after(_module: Any, _inputs: Any, _output: Any, name: str = name) -> None:
+            if cuda:
+                event = torch.cuda.Event(enable_timing=True)
+                event.record()
+                marks[name][-1][1] = event
+            else:
+                marks[name][-1][1] = time.perf_counter()
+
+        handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
+    try:
+        for i in range(iters):
+            step()
+            if progress:
+                progress("per-layer", i + 1, iters)
+        if cuda:
+            torch.cuda.synchronize(dev)
+    finally:
+        for handle in handles:
+            handle.remove()
+    kinds = {node.name: node.kind for node in graph.nodes}
+    result = []
+    for row in report.rows[1:]:
+        spans = [start.elapsed_time(end) if cuda else (end - start) * 1e3 for start, end in marks[row.name]]
+        result.append(LayerTime(row.name, kinds[row.name], statistics.median(spans), 2 * row.macs * report.batch))
+    return tuple(result)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
