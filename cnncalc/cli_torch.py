@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from . import library, spec
 from .analysis import DType
+from .errors import CnncalcError
 from .cli import ExitCode, InputOpt, SpecArg, _parse_input, _reported_errors, app
 from .render import aligned, human, human_bytes
 
@@ -19,6 +21,10 @@ from .render import aligned, human, human_bytes
 class ProfileFormat(str, Enum):
     TEXT = "text"
     JSON = "json"
+
+
+class ExportTarget(str, Enum):
+    TORCH = "torch"
 
 
 class ProfileDType(str, Enum):
@@ -61,6 +67,28 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
             sys.stdout.write(_text(result))
     if result.mismatches:
         raise typer.Exit(ExitCode.MISMATCH)
+
+
+@app.command()
+def export(spec_file: SpecArg,
+           to: Annotated[ExportTarget, typer.Option("--to", help="What to write: torch (a PyTorch nn.Module as Python source).")] = ExportTarget.TORCH,
+           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of standard output.", show_default=False)] = None,
+           input: InputOpt = None) -> None:  # fmt: skip
+    """Write the network as readable PyTorch source: one nn.Module class whose module names
+    (and so state_dict keys) match the table's rows. Needs no PyTorch to write."""
+    with _reported_errors():
+        from .export import to_torch_source
+
+        graph = spec.load(library.resolve(spec_file))
+        source = to_torch_source(graph, _parse_input(input) if input else None)
+        if output is None:
+            sys.stdout.write(source)
+            return
+        try:
+            output.write_text(source)
+        except OSError as err:
+            raise CnncalcError(f"cannot write {output}", received=err.strerror, hint="check the folder exists and is writable") from None
+        sys.stderr.write(f"wrote {output} ({source.count(chr(10))} lines); run it with: python {output}\n")
 
 
 def _with_progress(run):  # type: ignore[no-untyped-def]

@@ -24,6 +24,7 @@ except ImportError:  # pragma: no cover - exercised where torch is absent
 
 from ..analysis import analyze
 from ..errors import CnncalcError
+from ..export import check_module_name
 from ..graph import Graph
 from ..layers import Shape
 
@@ -60,6 +61,7 @@ class GraphModule(nn.Module):
         for index, node in enumerate(graph.nodes):
             if node.layer is None:
                 continue
+            check_module_name(node.name, node.where)
             spec = node.layer.torch_module([shapes[i] for i in node.inputs])
             factory = _OWN_MODULES.get(spec.name) or getattr(nn, spec.name)
             self._attach(node.name, factory(**spec.kwargs))

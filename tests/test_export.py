@@ -1,0 +1,135 @@
+"""`cnncalc export --to torch`: the written source, run by Python, is the same network as the
+bridge's model: same module names and types, same state_dict keys and shapes, same output."""
+
+import inspect
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from typer.testing import CliRunner
+
+import cnncalc
+from cnncalc.cli import ExitCode, app
+from cnncalc.export import POSITIONAL, RESERVED, TORCH_DEFAULTS, to_torch_source
+from cnncalc.library import builtin_names
+from cnncalc.spec import parse_text
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
+
+runner = CliRunner()
+
+
+def exported(graph, input_shape=None):
+    source = to_torch_source(graph, input_shape)
+    namespace: dict = {"__name__": "exported"}
+    exec(compile(source, f"<export of {graph.name}>", "exec"), namespace)
+    classes = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "exported"]
+    assert len(classes) == 1
+    return classes[0]()
+
+
+def same_network(graph, input_shape=None):
+    ours = graph.to_torch(input_shape).eval()
+    theirs = exported(graph, input_shape).eval()
+    leaves = {n: type(m) for n, m in theirs.named_modules() if not list(m.children())}
+    rows = {node.name for node in graph.nodes[1:] if node.kind not in ("add", "concat")}
+    assert set(leaves) == rows
+    assert leaves == {n: type(m) for n, m in ours.named_modules() if n in rows}
+    for name in rows:  # every module built with the same settings (repr lists them)
+        assert _settings(theirs.get_submodule(name)) == _settings(ours.get_submodule(name)), name
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    x = torch.randn(2, *cnncalc.analyze(graph, input_shape=input_shape).input_shape)
+    with torch.no_grad():
+        assert torch.equal(theirs(x), ours(x))
+
+
+def _settings(module):
+    """A module's constructor settings; (3, 3) and 3 are the same setting to PyTorch."""
+    def plain(value):
+        return value[0] if isinstance(value, tuple) and value and all(v == value[0] for v in value) else value
+
+    return {k: plain(v) for k, v in vars(module).items() if not k.startswith("_") and k != "training"}
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_architecture_exports_the_same_network(name):
+    same_network(cnncalc.load(name), SMALL_INPUT.get(name))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_graph())
+def test_random_graphs_export_the_same_network(text):
+    same_network(parse_text(text))
+
+
+def test_defaults_left_out_are_pytorchs_defaults():
+    """Every default the exporter drops, and every argument it writes positionally, against the
+    real signatures of each rank's class."""
+    classes = [getattr(nn, n) for n in dir(nn) if any(n.startswith(f) and (n[len(f):] in ("", "1d", "2d", "3d")) for f in TORCH_DEFAULTS)]
+    families = {f for f in TORCH_DEFAULTS}
+    assert {f for f in families if any(c.__name__.startswith(f) for c in classes)} == families
+    for cls in classes:
+        family = cls.__name__.rstrip("123d") if cls.__name__[-2:] in ("1d", "2d", "3d") else cls.__name__
+        params = inspect.signature(cls).parameters
+        for arg, default in TORCH_DEFAULTS[family].items():
+            assert params[arg].default == default, (cls.__name__, arg)
+    for family, count in POSITIONAL.items():
+        cls = getattr(nn, family + "2d", None) or getattr(nn, family)
+        names = list(inspect.signature(cls).parameters)[:count]
+        assert all(inspect.signature(cls).parameters[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for n in names)
+
+
+def test_reserved_names_are_the_attributes_of_module_dict():
+    assert RESERVED == {name for name in dir(nn.ModuleDict()) if not name.startswith("_")}
+
+
+def test_awkward_names_still_export():
+    graph = parse_text("""
+input: [3, 16, 16]
+layers:
+  - conv: {out: 4, kernel: 3, name: class}
+  - relu
+  - residual:
+      name: "2"
+      body:
+        - conv: {out: 4, kernel: 3, padding: 1, name: x}
+  - flatten: {name: lambda}
+  - linear: 10
+""")
+    same_network(graph)
+    source = to_torch_source(graph)
+    assert 'self["class"]' in source and "class Network(nn.ModuleDict)" in source
+
+
+def test_a_reserved_name_is_refused_with_a_message(tmp_path):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, name: eval}\n")
+    result = runner.invoke(app, ["export", str(spec)])
+    assert result.exit_code == ExitCode.INVALID
+    assert "'eval' cannot be a PyTorch module name" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_written_file_runs(tmp_path):
+    target = tmp_path / "lenet.py"
+    result = runner.invoke(app, ["export", "lenet5", "--to", "torch", "-o", str(target)])
+    assert result.exit_code == 0, result.stderr
+    out = subprocess.run([sys.executable, str(target)], capture_output=True, text=True, check=True).stdout
+    totals = cnncalc.analyze(cnncalc.load("lenet5")).totals
+    assert out.strip() == f"output [1, 10], {totals.params:,} parameters"
+
+
+def test_export_does_not_import_torch():
+    code = ("import sys; from typer.testing import CliRunner; from cnncalc.cli import app\n"
+            "r = CliRunner().invoke(app, ['export', 'resnet50']); assert r.exit_code == 0; print('torch' in sys.modules)")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_the_bridge_refuses_the_same_names_with_the_same_message():
+    graph = parse_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, name: keys}\n", file="net.yaml")
+    with pytest.raises(cnncalc.CnncalcError) as caught:
+        graph.to_torch()
+    assert "'keys' cannot be a PyTorch module name" in str(caught.value) and caught.value.where.line == 3
