@@ -276,32 +276,38 @@ def collapse(report: Report, depth: int) -> Report:
     A block row's shape is that of its last layer; its activations, parameters and MACs are the
     sums of its layers, so rows still add up to the totals.
     """
-    if depth < 1:
-        raise CnncalcError("depth must be at least 1", received=depth)
     containers = report.containers or {}
     rows: list[Row] = []
-    open_group: str | None = None  # the block whose row is rows[-1], while its layers keep coming
-    for row in report.rows:
-        parts = row.name.split(".")
-        if len(parts) <= depth:
-            rows.append(row)
-            open_group = None
+    for name, members in groups([row.name for row in report.rows], depth):
+        first = report.rows[members[0]]
+        if name == first.name:  # a row no deeper than `depth` stands alone
+            rows.append(first)
             continue
-        prefix = ".".join(parts[:depth])
-        if open_group == prefix:
-            last = rows[-1]
-            rows[-1] = replace(
-                last,
-                output_shape=row.output_shape,
-                activations=last.activations + row.activations,
-                weights=last.weights + row.weights,
-                biases=last.biases + row.biases,
-                buffers=last.buffers + row.buffers,
-                macs=last.macs + row.macs,
-                leaves=last.leaves + 1,
-                field=row.field,
-            )
-        else:
-            rows.append(replace(row, name=prefix, type=containers.get(prefix, "group"), leaves=1, working=()))
-            open_group = prefix
+        inner = [report.rows[i] for i in members]
+        rows.append(replace(
+            first, name=name, type=containers.get(name, "group"), leaves=len(inner), working=(),
+            output_shape=inner[-1].output_shape, field=inner[-1].field,
+            activations=sum(r.activations for r in inner), weights=sum(r.weights for r in inner),
+            biases=sum(r.biases for r in inner), buffers=sum(r.buffers for r in inner), macs=sum(r.macs for r in inner),
+        ))  # fmt: skip
     return replace(report, rows=tuple(rows))
+
+
+def groups(names: Sequence[str], depth: int) -> list[tuple[str, list[int]]]:
+    """The rows `collapse` makes, as (name, indices of the rows it sums): a run of consecutive rows
+    under one block `depth` names deep is one group; shallower rows stand alone."""
+    if depth < 1:
+        raise CnncalcError("depth must be at least 1", received=depth)
+    result: list[tuple[str, list[int]]] = []
+    open_group: str | None = None  # the block of result[-1], while its layers keep coming
+    for i, name in enumerate(names):
+        parts = name.split(".")
+        if len(parts) <= depth:
+            result.append((name, [i]))
+            open_group = None
+        elif open_group == ".".join(parts[:depth]):
+            result[-1][1].append(i)
+        else:
+            open_group = ".".join(parts[:depth])
+            result.append((open_group, [i]))
+    return result

@@ -14,7 +14,8 @@ from typing import Annotated, Iterator, List, Optional, Sequence
 import typer
 
 from . import __version__, library, spec
-from .analysis import DType, Report, analyze, collapse
+from .analysis import DType, Report, analyze, collapse, groups
+from .conventions import Convention, count
 from .errors import CnncalcError, MissingExtraError, StrictError
 from .render import Columns, Format, Layout, csv_text, human, json_text, markdown, shape_text, text_table, totals_lines
 
@@ -178,31 +179,26 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
         _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES], format, layout)
 
 
-class ConventionOpt(str, Enum):
-    CNNCALC = "cnncalc"
-    FLOPCOUNTER = "flopcounter"
-    FVCORE = "fvcore"
-    TORCHINFO = "torchinfo"
-    ALL = "all"
+# Every convention of conventions.py, and "all" of them side by side.
+ConventionOpt = Enum("ConventionOpt", {**{c.name: c.value for c in Convention}, "ALL": "all"}, type=str)  # type: ignore[misc]
 
 
 @app.command()
 def flops(spec_file: SpecArg, format: FormatOpt = Format.TABLE, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False,
-          convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter), or all of them side by side.")] = ConventionOpt.CNNCALC) -> None:  # fmt: skip
+          convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt.CNNCALC) -> None:  # fmt: skip
     """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
     with _reported_errors():
         if convention is ConventionOpt.CNNCALC:
             report = _report(spec_file, input, strict=strict, depth=depth, explain=explain)
             _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS], format, layout, explain)
             return
-        _flops_conventions(spec_file, input, strict, convention, format, layout)
+        _flops_conventions(spec_file, input, strict, depth, convention, format, layout)
 
 
-def _flops_conventions(source: str, input: str | None, strict: bool, convention: "ConventionOpt", fmt: Format,
-                       layout: Layout) -> None:  # fmt: skip
+def _flops_conventions(source: str, input: str | None, strict: bool, depth: int | None, convention: "ConventionOpt",
+                       fmt: Format, layout: Layout) -> None:  # fmt: skip
     """The per-row table with one column per convention, and a line per convention on what it counts."""
-    from .conventions import Convention, count
     from .render import Column
 
     graph = spec.load(library.resolve(source))
@@ -210,13 +206,20 @@ def _flops_conventions(source: str, input: str | None, strict: bool, convention:
     _print_warnings(report)
     chosen = list(Convention)[1:] if convention is ConventionOpt.ALL else [Convention(convention.value)]
     counted = [count(graph, report, c) for c in [Convention.CNNCALC, *chosen]]
+    names = [row.name for row in report.rows]
+    merged = groups(names, depth) if depth else [(name, [i]) for i, name in enumerate(names)]
+    if depth:
+        report = collapse(report, depth)
+    position = {id(row): i for i, row in enumerate(report.rows)}
     columns: list = [Columns.NAME, Columns.TYPE, Columns.SHAPE]
+    per_row = {}
     for c in counted:
         header = "MACs (cnncalc)" if c.convention is Convention.CNNCALC else c.convention.value
-        columns.append(Column(header, lambda r, rep, rows=c.rows: rows.get(r.name, 0), lambda t, rep, total=c.total: total))
+        values = per_row[c.convention] = [sum(c.rows.get(names[i], 0) for i in members) for _, members in merged]
+        columns.append(Column(header, lambda r, rep, values=values: values[position[id(r)]], lambda t, rep, total=c.total: total))
     if fmt is Format.JSON:
         data = {"name": report.name, "input": list(report.input_shape),
-                "conventions": {c.convention.value: {"total": c.total, "counts": c.convention.summary, "rows": dict(c.rows)} for c in counted}}  # fmt: skip
+                "conventions": {c.convention.value: {"total": c.total, "counts": c.convention.summary, "rows": {row.name: v for row, v in zip(report.rows, per_row[c.convention])}} for c in counted}}  # fmt: skip
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return
     if fmt is Format.CSV:

@@ -88,6 +88,20 @@ def window_output_size(w: Window) -> int:
     return out
 
 
+
+def covered(w: Window, include_pad: bool) -> int:
+    """Input positions read by all the windows of one axis together: each window clipped to the
+    input (or, with `include_pad`, to the padded input), as average pooling sums them."""
+    low, high = (-w.pad_left, w.size + w.pad_right) if include_pad else (0, w.size)
+    span = effective_kernel(w.kernel, w.dilation)
+    starts = (i * w.stride - w.pad_left for i in range(window_output_size(w)))
+    return sum(max(min(start + span, high) - max(start, low), 0) for start in starts)
+
+
+def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
+    """Adaptive pooling's windows on one axis, as PyTorch cuts them: [floor(i*W/O), ceil((i+1)*W/O))."""
+    return [((i * size) // out, -(-(i + 1) * size // out)) for i in range(out)]
+
 def transposed_output_size(
     size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, output_padding: int = 0
 ) -> int:

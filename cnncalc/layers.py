@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from .errors import LayerError, did_you_mean
-from .geometry import Window, effective_kernel, same_padding, transposed_formula, transposed_output_size, window_output_size
+from .geometry import Window, adaptive_windows, effective_kernel, same_padding, transposed_formula, transposed_output_size, window_output_size
 
 Shape = tuple[int, ...]
 
@@ -453,9 +453,12 @@ class ConvTranspose(Layer):
             sizes.append(transposed_output_size(size, k, s, p, d, op))
         return (self.out, *sizes)
 
+    def kernel_volume(self, shape: Shape) -> int:
+        return _prod([a[0] for a in self._axes(shape)])
+
     def weights(self, inputs: Sequence[Shape]) -> int:
         # [C, K/g, *F]
-        return inputs[0][0] * (self.out // self.groups) * _prod([a[0] for a in self._axes(inputs[0])])
+        return inputs[0][0] * (self.out // self.groups) * self.kernel_volume(inputs[0])
 
     def biases(self, inputs: Sequence[Shape]) -> int:
         return self.out if self.bias else 0
@@ -596,7 +599,7 @@ class AdaptivePool(Layer):
 
 def _adaptive_step(size: int, out: int) -> FieldStep:
     """Adaptive pooling's windows, [floor(i*W/O), ceil((i+1)*W/O)): the largest one, and a stride of W/O."""
-    kernel = max(-(-(i + 1) * size // out) - (i * size) // out for i in range(out))
+    kernel = max(end - start for start, end in adaptive_windows(size, out))
     return FieldStep(Fraction(kernel), Fraction(size, out), Fraction(0))
 
 

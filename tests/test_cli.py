@@ -133,3 +133,14 @@ def test_layers_lists_every_type():
 def test_python_dash_m():
     out = subprocess.run([sys.executable, "-m", "cnncalc", "--version"], capture_output=True, text=True, check=True).stdout
     assert out.startswith("cnncalc ")
+
+
+def test_flops_conventions_follow_depth():
+    """With --depth, each convention's block rows are the sums of that block's layer rows."""
+    full = json.loads(run("flops", "resnet18", "--convention", "all", "-f", "json").stdout)["conventions"]
+    deep = json.loads(run("flops", "resnet18", "--convention", "all", "--depth", "1", "-f", "json").stdout)["conventions"]
+    assert set(full) == set(deep) == {"cnncalc", "flopcounter", "fvcore", "torchinfo", "thop", "ptflops"}
+    for name, counted in deep.items():
+        assert sum(counted["rows"].values()) == counted["total"] == full[name]["total"]
+        layer1 = sum(v for row, v in full[name]["rows"].items() if row.startswith("layer1."))
+        assert counted["rows"]["layer1"] == layer1 and "layer1.0.conv1" not in counted["rows"]

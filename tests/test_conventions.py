@@ -1,8 +1,13 @@
 """`flops --convention`: each tool's count reproduced from the spec, checked against the tool
 itself on every built-in architecture and on random small networks."""
 
+import contextlib
+import io
+import warnings
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import cnncalc
 from cnncalc.analysis import analyze
@@ -13,9 +18,27 @@ from cnncalc.spec import parse_text
 torch = pytest.importorskip("torch")
 pytest.importorskip("fvcore.nn")
 torchinfo = pytest.importorskip("torchinfo")
+thop = pytest.importorskip("thop")
+ptflops = pytest.importorskip("ptflops")
 
 from cnncalc.torch_bridge import fvcore_counts  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
+
+def thop_total(model, x):
+    with contextlib.redirect_stdout(io.StringIO()):
+        total, _ = thop.profile(model, inputs=(x,), verbose=False)
+    assert total == int(total)
+    return int(total)
+
+
+def ptflops_total(model, input_shape):
+    """ptflops' default (pytorch) backend; it prints and returns None on any failure."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        total, _ = ptflops.get_model_complexity_info(model, tuple(input_shape), as_strings=False,
+                                                     print_per_layer_stat=False, verbose=False)  # fmt: skip
+    assert total is not None
+    return total
+
 
 def check(graph, input_shape=None):
     report = analyze(graph, input_shape=input_shape)
@@ -28,6 +51,8 @@ def check(graph, input_shape=None):
         assert value == by_module[name], name
     assert count(graph, report, Convention.TORCHINFO).total == torchinfo.summary(model, input_data=x, verbose=0).total_mult_adds
     assert count(graph, report, Convention.FLOPCOUNTER).total == 2 * report.totals.macs
+    assert count(graph, report, Convention.THOP).total == thop_total(model, x)
+    assert count(graph, report, Convention.PTFLOPS).total == ptflops_total(model, report.input_shape)
     assert count(graph, report, Convention.CNNCALC).total == report.totals.macs
 
 
@@ -65,3 +90,65 @@ def test_small_mixed_network():
 @given(small_graph())
 def test_random_small_graphs(text):
     check(parse_text(text))
+
+
+def _layer(draw, kind, channels):
+    """One random layer of `kind` as spec text, and its output channel count."""
+    ints = lambda lo, hi: draw(st.integers(lo, hi))  # noqa: E731
+    flag = lambda: str(draw(st.booleans())).lower()  # noqa: E731
+    if kind == "conv":
+        groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
+        out = groups * ints(1, 3)
+        return f"conv: {{out: {out}, kernel: {ints(1, 3)}, stride: {ints(1, 2)}, padding: {ints(0, 1)}, dilation: {ints(1, 2)}, groups: {groups}, bias: {flag()}}}", out
+    if kind == "conv_transpose":
+        groups = draw(st.sampled_from([g for g in (1, 2) if channels % g == 0]))
+        out = groups * ints(1, 3)
+        return f"conv_transpose: {{out: {out}, kernel: {ints(1, 3)}, stride: {ints(1, 2)}, groups: {groups}, bias: {flag()}}}", out
+    if kind in ("maxpool", "avgpool"):
+        kernel = ints(1, 3)
+        extra = f", count_include_pad: {flag()}" if kind == "avgpool" else ""
+        return f"{kind}: {{kernel: {kernel}, stride: {ints(1, 2)}, padding: {ints(0, kernel // 2)}, ceil_mode: {flag()}{extra}}}", channels
+    if kind in ("adaptive_avgpool", "adaptive_maxpool"):
+        return f"{kind}: {ints(1, 5)}", channels
+    if kind == "batchnorm":
+        return f"batchnorm: {{affine: {flag()}}}", channels
+    if kind == "lrn":
+        return f"lrn: {ints(1, 5)}", channels
+    return kind, channels
+
+
+KINDS = ["conv", "conv_transpose", "maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "global_avgpool",
+         "batchnorm", "lrn", "dropout", "identity", "relu", "leaky_relu", "sigmoid", "tanh", "elu", "gelu", "silu", "softmax"]  # fmt: skip
+
+
+@st.composite
+def every_kind_chain(draw):
+    """A chain of 1-4 random layers of any type on a 1-D, 2-D or 3-D input, then flatten and linear."""
+    rank = draw(st.integers(1, 3))
+    channels = first = draw(st.integers(1, 4))
+    sizes = [draw(st.integers(5, 9 if rank < 3 else 6)) for _ in range(rank)]
+    lines = []
+    for kind in draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=4)):
+        text, channels = _layer(draw, kind, channels)
+        lines.append(f"  - {text}")
+    lines += ["  - flatten", f"  - linear: {{out: {draw(st.integers(1, 5))}, bias: {str(draw(st.booleans())).lower()}}}"]
+    return f"input: [{first}, {', '.join(map(str, sizes))}]\nlayers:\n" + "\n".join(lines) + "\n"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(every_kind_chain())
+def test_random_chains_of_every_layer_type(text):
+    """Every convention against its tool on random layers of every type (the tools' own rules
+    for pooling, norms and activations are where they disagree)."""
+    try:
+        graph = parse_text(text)
+        analyze(graph)
+    except cnncalc.CnncalcError:
+        assume(False)  # e.g. a window larger than what is left of the input
+    check(graph)
+
+
+def test_the_random_chains_cover_every_layer_type():
+    from cnncalc.layers import REGISTRY
+
+    assert set(KINDS) | {"add", "concat", "flatten", "linear"} == set(REGISTRY)
