@@ -66,6 +66,9 @@ class GraphModule(nn.Module):
             factory = _OWN_MODULES.get(spec.name) or getattr(nn, spec.name)
             self._attach(node.name, factory(**spec.kwargs))
             self._plan.append((node.name, node.inputs))
+        # after step i, drop the outputs nobody reads later, as a hand-written forward would
+        last_read = {j: i for i, (_, inputs) in enumerate(self._plan, start=1) for j in inputs}
+        self._free_after = [[j for j, last in last_read.items() if last == i] for i in range(len(self._plan) + 1)]
         self._leaves = dict(self.named_modules())
 
     def _attach(self, name: str, module: nn.Module) -> None:
@@ -86,10 +89,12 @@ class GraphModule(nn.Module):
         self._leaves[name] = module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs = [x]
-        for name, inputs in self._plan:
+        outputs: list[torch.Tensor | None] = [x]
+        for step, (name, inputs) in enumerate(self._plan, start=1):
             outputs.append(self._leaves[name](*(outputs[i] for i in inputs)))
-        return outputs[-1]
+            for j in self._free_after[step]:
+                outputs[j] = None
+        return outputs[-1]  # type: ignore[return-value]
 
 
 def _add(parent: nn.Module, part: str, module: nn.Module, full_name: str) -> None:
