@@ -106,7 +106,10 @@ class Totals:
     activations_with_input: int
     macs: int
     flops: int
-    peak_activations: int  # most elements alive at once during inference
+    peak_activations: int  # most elements alive at once during inference, the input included
+    saved_activations: int = 0  # elements a training step keeps for backward (input excluded)
+    saved_int64: int = 0  # int64 elements kept for backward (max pooling's indices)
+    saved_fp32_per_batch: int = 0  # fp32 elements kept per batch, whatever its size (batch norm's statistics)
 
 
 @dataclass(frozen=True)
@@ -199,8 +202,8 @@ def analyze(
             hint="fix the padding or stride, or drop --strict to allow it",
         )
     report_rows = tuple(rows)
-    return Report(graph.name, shape_in, report_rows, _totals(report_rows, _peak(graph, report_rows)),
-                  tuple(warnings), batch, dtype, graph.containers)  # fmt: skip
+    return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows), tuple(warnings), batch, dtype,
+                  graph.containers)  # fmt: skip
 
 
 def _field(steps: list[FieldStep] | None, inputs: Sequence[Field | None]) -> Field:
@@ -224,19 +227,28 @@ def _check_rank(written: str, shape: Shape) -> None:
         )
 
 
+def _storage(graph: Graph, training: bool) -> list[int]:
+    """For each node, the node whose tensor holds its output: its own, or its input's for a view
+    (flatten, identity, and dropout at inference)."""
+    storage = list(range(len(graph.nodes)))
+    for i, node in enumerate(graph.nodes):
+        layer = node.layer
+        if layer is not None and layer.aliases_input and not (training and layer.copies_in_training):
+            storage[i] = storage[node.inputs[0]]
+    return storage
+
+
 def _peak(graph: Graph, rows: Sequence[Row]) -> int:
     """Most activation elements alive at once when the graph runs in order (inference).
 
-    A tensor lives from the layer that makes it to the last layer that reads it; the final output
-    lives to the end. Views (flatten, identity, dropout at inference) share their input's storage.
+    A tensor lives from the layer that makes it to the last layer that reads it; the input (which
+    the caller holds) and the final output live to the end. Views share their input's storage.
+    While a layer runs, its `scratch` temporaries live too.
     """
     n = len(graph.nodes)
-    storage = list(range(n))
-    for i, node in enumerate(graph.nodes):
-        if node.layer is not None and node.layer.aliases_input:
-            storage[i] = storage[node.inputs[0]]
+    storage = _storage(graph, training=False)
     last_use = list(range(n))
-    last_use[storage[n - 1]] = n
+    last_use[storage[n - 1]] = last_use[0] = n
     for i, node in enumerate(graph.nodes):
         for j in node.inputs:
             last_use[storage[j]] = max(last_use[storage[j]], i)
@@ -244,19 +256,51 @@ def _peak(graph: Graph, rows: Sequence[Row]) -> int:
     for s in set(storage):
         change[s] += rows[s].activations
         change[last_use[s] + 1] -= rows[s].activations
+    scratch = [0] * (n + 2)
+    for i, node in enumerate(graph.nodes):
+        if node.layer is not None:
+            scratch[i] = node.layer.scratch([rows[j].output_shape for j in node.inputs], rows[i].output_shape)
     peak = live = 0
-    for delta in change:
+    for delta, extra in zip(change, scratch):
         live += delta
-        peak = max(peak, live)
+        peak = max(peak, live + extra)
     return peak
 
 
-def _totals(rows: Sequence[Row], peak: int) -> Totals:
+def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
+    """(activation elements, int64 elements, fp32 elements per batch) a training step keeps for
+    backward: every tensor some layer keeps, once, plus the layers' own saved tensors. The input
+    is left out (the caller holds it anyway). Layers before the first one with parameters keep
+    nothing: no gradient flows there, so autograd does not record them."""
+    storage = _storage(graph, training=True)
+    kept: set[int] = set()
+    elements = int64 = fp32 = 0
+    needs_grad = [False] * len(graph.nodes)
+    for i, node in enumerate(graph.nodes):
+        if node.layer is None:
+            continue
+        needs_grad[i] = rows[i].weights + rows[i].biases > 0 or any(needs_grad[j] for j in node.inputs)
+        if not needs_grad[i]:
+            continue
+        saved = node.layer.saved([rows[j].output_shape for j in node.inputs], rows[i].output_shape)
+        if saved.input:
+            kept.update(storage[j] for j in node.inputs)
+        if saved.output:
+            kept.add(storage[i])
+        elements += saved.elements
+        int64 += saved.int64
+        fp32 += saved.fp32_per_batch
+    kept.discard(0)
+    return elements + sum(rows[s].activations for s in kept), int64, fp32
+
+
+def _totals(graph: Graph, rows: Sequence[Row]) -> Totals:
     layers = rows[1:]
     weights = sum(r.weights for r in layers)
     biases = sum(r.biases for r in layers)
     macs = sum(r.macs for r in layers)
     activations = sum(r.activations for r in layers)
+    saved, int64, fp32 = _saved(graph, rows)
     return Totals(
         weights=weights,
         biases=biases,
@@ -266,8 +310,25 @@ def _totals(rows: Sequence[Row], peak: int) -> Totals:
         activations_with_input=activations + rows[0].activations,
         macs=macs,
         flops=2 * macs,
-        peak_activations=peak,
+        peak_activations=_peak(graph, rows),
+        saved_activations=saved,
+        saved_int64=int64,
+        saved_fp32_per_batch=fp32,
     )
+
+
+def predicted_memory(report: Report, train: bool) -> int:
+    """Bytes a run of the model should peak at, per docs/conventions.md: parameters and buffers
+    (fp32), plus for inference the peak of live activations (the input included); for a training
+    step (SGD with momentum) also the gradients and momentum (2 x parameters), the input and
+    everything the layers keep for backward. Activations are counted at the report's dtype (under
+    fp16/bf16 autocast, 2 bytes), weights at fp32."""
+    t = report.totals
+    memory = (t.params + t.buffers) * 4
+    if not train:
+        return memory + report.bytes_of(t.peak_activations)
+    kept = report.bytes_of(t.saved_activations + report.rows[0].activations) + 8 * report.batch * t.saved_int64
+    return memory + 2 * t.params * 4 + kept + 4 * t.saved_fp32_per_batch
 
 
 def collapse(report: Report, depth: int) -> Report:

@@ -137,10 +137,9 @@ def _text(p) -> str:  # type: ignore[no-untyped-def]
         + (f" = {100 * p.tflops / p.peak_tflops:.1f}% of the {p.peak_tflops:g} TFLOP/s peak" if p.peak_tflops else ""),
     ]
     if p.memory_measured is not None and p.memory_predicted:
+        how = "torch.cuda.max_memory_allocated" if p.device.startswith("cuda") else "CPU allocations recorded by torch.profiler"
         lines.append(f"memory: predicted {human_bytes(p.memory_predicted)}, measured peak {human_bytes(p.memory_measured)} "
-                     f"(measured / predicted = {p.memory_measured / p.memory_predicted:.2f}; see docs/conventions.md)")  # fmt: skip
-    elif p.memory_predicted:
-        lines.append(f"memory: predicted {human_bytes(p.memory_predicted)} (measured on CUDA only)")
+                     f"({how}; measured / predicted = {p.memory_measured / p.memory_predicted:.2f}; see docs/conventions.md)")  # fmt: skip
     if p.layers:
         lines += ["", *_layers_text(p)]
     return "\n".join(lines) + "\n"

@@ -50,6 +50,18 @@ class TorchModule:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """What a training step keeps of one layer for its backward pass, after PyTorch's autograd
+    formulas (checked against `torch.autograd.graph.saved_tensors_hooks` in the tests)."""
+
+    input: bool = False  # its input tensor (one copy, however many layers keep it)
+    output: bool = False  # its output tensor
+    elements: int = 0  # tensors of its own, per sample, in the activation dtype
+    int64: int = 0  # int64 elements per sample (max pooling's indices)
+    fp32_per_batch: int = 0  # fp32 elements for the whole batch (batch norm's mean and 1/std)
+
+
+@dataclass(frozen=True)
 class Layer:
     """Base of every layer type. Subclasses set `kind` and override what differs from these defaults."""
 
@@ -60,6 +72,7 @@ class Layer:
     max_inputs: ClassVar[int | None] = 1
     # True where PyTorch returns a view of (or the very) input tensor: no new activation storage.
     aliases_input: ClassVar[bool] = False
+    copies_in_training: ClassVar[bool] = False  # an alias at inference that is a new tensor in training
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         return inputs[0]
@@ -79,6 +92,15 @@ class Layer:
     def fit_warnings(self, inputs: Sequence[Shape]) -> list[str]:
         """Axes where the stride does not tile the (padded) input: the notes' "doesn't fit"."""
         return []
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        """What a training step keeps of this layer for backward (default: nothing)."""
+        return Saved()
+
+    def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
+        """Activation elements per sample that PyTorch holds while running this layer at inference,
+        beyond its inputs and its output (temporaries of composite operations)."""
+        return 0
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         """The arithmetic behind this layer's numbers, filled in (`--explain`, `cnncalc conv`)."""
@@ -411,6 +433,9 @@ class Conv(Windowed):
             f"MACs: ({_times((*output[1:], output[0]))} outputs)*({kernel}*{channels}) = {self.macs(inputs, output):,}",
         ]
 
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=True)  # for the weight gradient
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         shape = inputs[0]
         rank = len(shape) - 1
@@ -489,6 +514,9 @@ class ConvTranspose(Layer):
             steps.append(FieldStep(Fraction(taps), Fraction(1, s), Fraction(taps - 1, 2) - (Fraction(p) - Fraction(span - 1, 2)) / s))
         return steps
 
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=True)  # for the weight gradient
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         shape = inputs[0]
         rank = len(shape) - 1
@@ -534,6 +562,9 @@ class MaxPool(Windowed):
         check_pool_padding(windows, lambda w: w.kernel // 2, "kernel")
         return (inputs[0][0], *self.spatial_out(inputs[0]))
 
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=True, int64=_prod(output))  # max_pool*_with_indices
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = len(inputs[0]) - 1
         kwargs = self.torch_window_kwargs(inputs[0])
@@ -567,6 +598,9 @@ class AvgPool(Windowed):
             )
         return (inputs[0][0], *self.spatial_out(inputs[0]))
 
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=True)
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = len(inputs[0]) - 1
         kwargs = self.torch_window_kwargs(inputs[0])
@@ -595,6 +629,12 @@ class AdaptivePool(Layer):
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         return [_adaptive_step(size, out) for size, out in zip(inputs[0][1:], self.output_shape(inputs)[1:])]
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        if self.reduce == "Max":
+            return Saved(input=True, int64=_prod(output))
+        # to a single position PyTorch takes the mean instead, which keeps nothing
+        return Saved(input=any(size != 1 for size in output[1:]))
 
 
 def _adaptive_step(size: int, out: int) -> FieldStep:
@@ -671,6 +711,9 @@ class Linear(Layer):
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
         return inputs[0][0] * self.out
 
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=True)  # for the weight gradient
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Linear", {"in_features": inputs[0][0], "out_features": self.out, "bias": self.bias})
 
@@ -728,6 +771,9 @@ class BatchNorm(Layer):
             lines.append(f"buffers: running mean {c} + running var {c} + num_batches_tracked 1 = {2 * c + 1}")
         return lines
 
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=True, fp32_per_batch=2 * inputs[0][0])  # and save_mean, save_invstd
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = max(1, len(inputs[0]) - 1)  # BatchNorm1d takes [N, C] and [N, C, L]
         kwargs = dict(num_features=inputs[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine,
@@ -749,6 +795,16 @@ class LocalResponseNorm(Layer):
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("LocalResponseNorm", {"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k})
 
+    # F.local_response_norm is composite: x*x, padded by size - 1 channels, averaged over channel
+    # windows, then *alpha + k, ** beta, and x / that.
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        channels, positions = inputs[0][0], _prod(inputs[0][1:])
+        padded = (channels + self.size - 1) * positions
+        return Saved(input=True, elements=padded + 2 * channels * positions)  # the pool's input, pow's base and result
+
+    def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
+        return 2 * _prod(inputs[0])  # at its peak three temporaries of the input's size live, the output not yet
+
 
 @register("dropout")
 @dataclass(frozen=True)
@@ -758,9 +814,14 @@ class Dropout(Layer):
     aliases_input = True
 
     p: float = arg(0.5, kind=ArgKind.PROBABILITY)
+    copies_in_training: ClassVar[bool] = True  # training makes a new output
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Dropout", {"p": self.p})
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # the scaled noise tensor on CPU (a 1-byte mask on CUDA, which this over-counts)
+        return Saved(elements=_prod(output))
 
 
 @register("identity")
@@ -781,33 +842,38 @@ class Activation(Layer):
     """An element-wise function: the output has the input's shape; no parameters."""
 
     torch_name: ClassVar[str] = ""
+    keeps: ClassVar[str] = "input"  # which tensor its backward formula reads: "input" or "output"
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule(self.torch_name, {f.name: getattr(self, f.name) for f in fields(self)})
 
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=self.keeps == "input", output=self.keeps == "output")
 
-def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any, ArgKind], fixed: Mapping[str, Any] | None = None) -> type[Layer]:
+
+def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any, ArgKind], fixed: Mapping[str, Any] | None = None,
+                keeps: str = "input") -> type[Layer]:  # fmt: skip
     """Make and register an activation type with the given (name, default, kind) arguments."""
     cls = make_dataclass(
         torch_name,
         [(name, Any, arg(default, kind=kind)) for name, default, kind in args],
         bases=(Activation,),
         frozen=True,
-        namespace={"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None},
+        namespace={"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None, "keeps": keeps},
     )
     if fixed:
         cls.torch_module = lambda self, inputs: TorchModule(torch_name, dict(fixed))  # type: ignore[method-assign]
     return register(kind)(cls)
 
 
-ReLU = _activation("relu", "ReLU", "max(0, x)")
+ReLU = _activation("relu", "ReLU", "max(0, x)", keeps="output")
 LeakyReLU = _activation("leaky_relu", "LeakyReLU", "max(ax, x)", ("negative_slope", 0.01, ArgKind.NUMBER))
-Sigmoid = _activation("sigmoid", "Sigmoid", "1 / (1 + e^-x)")
-Tanh = _activation("tanh", "Tanh", "tanh(x)")
+Sigmoid = _activation("sigmoid", "Sigmoid", "1 / (1 + e^-x)", keeps="output")
+Tanh = _activation("tanh", "Tanh", "tanh(x)", keeps="output")
 ELU = _activation("elu", "ELU", "x, or a(e^x - 1) below zero", ("alpha", 1.0, ArgKind.NUMBER))
 GELU = _activation("gelu", "GELU", "x * Phi(x)", ("approximate", "none", ArgKind.APPROXIMATE))
 SiLU = _activation("silu", "SiLU", "x * sigmoid(x) (swish)")
-Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1})
+Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output")
 
 
 # ----- merges ------------------------------------------------------------------------------

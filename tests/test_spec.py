@@ -112,11 +112,13 @@ def test_collapsed_rows_still_sum_to_totals(depth):
 
 
 def test_peak_activations_of_a_chain_is_the_largest_neighbouring_pair():
-    # in a chain, a layer's input and output are alive together; flatten is a view (no new memory)
+    # in a chain, a layer's input and output are alive together, and the caller holds the network's
+    # input throughout; flatten is a view (no new memory)
     report = analyze(parse_text("input: [1, 4, 4]\nlayers:\n  - conv: {out: 8, kernel: 1}\n  - flatten\n  - linear: 2\n"))
-    assert report.totals.peak_activations == 8 * 4 * 4 + 1 * 4 * 4  # during the conv
-    report = analyze(parse_text("input: [2, 4, 4]\nlayers:\n  - conv: {out: 1, kernel: 1}\n  - flatten\n  - linear: 64\n"))
-    assert report.totals.peak_activations == 1 * 4 * 4 + 64  # during the linear: flatten shares the conv's storage
+    assert report.totals.peak_activations == 1 * 4 * 4 + 8 * 4 * 4 + 2  # during the linear: the input, the conv's output (flattened), 2
+    text = "input: [2, 4, 4]\nlayers:\n  - conv: {out: 1, kernel: 1}\n  - relu\n  - flatten\n  - linear: 64\n"
+    report = analyze(parse_text(text))
+    assert report.totals.peak_activations == 2 * 4 * 4 + 1 * 4 * 4 + 64  # during the linear: flatten shares the ReLU's storage
 
 
 def test_peak_holds_the_shortcut_while_the_body_runs():

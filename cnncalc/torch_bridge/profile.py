@@ -8,14 +8,17 @@ default; reduced precision is autocast (weights stay fp32), as in mixed-precisio
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import statistics
+import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
-from ..analysis import DType, Report, analyze
+from ..analysis import DType, Report, analyze, predicted_memory
 from ..conventions import Convention, count
 from ..errors import CnncalcError
 from ..graph import Graph
@@ -88,7 +91,7 @@ class Profile:
     flops_per_step: int  # from cnncalc's MACs: 2 x MACs x batch (x3 for a training step)
     peak_tflops: float | None
     memory_predicted: int | None  # bytes
-    memory_measured: int | None  # bytes, CUDA only
+    memory_measured: int | None  # bytes
     layers: tuple[LayerTime, ...] = ()  # with per_layer, in execution order
 
     @property
@@ -139,17 +142,6 @@ def verify(graph: Graph, input_shape: Shape | None = None) -> list[Check]:
     return checks
 
 
-def predicted_memory(report: Report, train: bool) -> int:
-    """Bytes cnncalc expects at the peak: parameters and buffers (fp32), the input, and
-    activations at the batch and dtype: the peak of live ones for inference; for a training
-    step every activation kept for backward, plus gradients and SGD momentum (2 x parameters)."""
-    params = (report.totals.params + report.totals.buffers) * 4
-    input_bytes = report.bytes_of(report.rows[0].activations)
-    if not train:
-        return params + report.bytes_of(report.totals.peak_activations) + input_bytes
-    return params + 2 * report.totals.params * 4 + report.bytes_of(report.totals.activations_with_input)
-
-
 def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cpu", batch: int = 1,
             dtype: DType = DType.FP32, channels_last: bool = False, compile: bool = False, warmup: int = 10,
             iters: int = 50, train: bool = False, cudnn_benchmark: bool = True, peak_tflops: float | None = None,
@@ -185,7 +177,15 @@ def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cp
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
         times = _time(step, iters, cuda, dev, progress)
-        measured = torch.cuda.max_memory_allocated(dev) if cuda else None
+        if cuda:
+            measured = torch.cuda.max_memory_allocated(dev)
+        else:  # a separate pass: the profiler's bookkeeping would perturb the timing
+            if train:
+                model.zero_grad(set_to_none=True)  # so that every free in the measured step has its allocation
+            held = _bytes([*model.parameters(), *model.buffers(), x])
+            if train:
+                held += _bytes(model.parameters())  # SGD's momentum, made by the first step
+            measured = held + cpu_peak(step)
         layers = ()
         if per_layer:  # a separate pass, after the end-to-end figures: its hooks never touch those
             eager = _training_step(model, model, x, autocast) if train else _inference_step(model, x, autocast)
@@ -210,6 +210,45 @@ def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cp
         Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, iters),
         2 * report.totals.macs * batch * steps, peak, predicted, measured, layers,
     )  # fmt: skip
+
+
+def cpu_peak(step: Callable[[], None]) -> int:
+    """Most bytes allocated at once while `step` runs on the CPU, above what was allocated before:
+    the profiler's memory records (each operator's own allocations, and the frees between
+    operators) replayed in time order."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with _native_stderr_silenced(), torch_profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    changes = []
+    for event in prof.events():
+        delta = event.cpu_memory_usage if event.name == "[memory]" else event.self_cpu_memory_usage
+        if delta:
+            changes.append((event.time_range.start, delta))
+    live = peak = 0
+    for _, delta in sorted(changes):
+        live += delta
+        peak = max(peak, live)
+    return peak
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """The profiler's C++ side prints start/stop lines straight to file descriptor 2; hide them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _bytes(tensors: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _inference_step(runner: Any, x: torch.Tensor, autocast: Any) -> Callable[[], None]:

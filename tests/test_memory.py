@@ -1,0 +1,75 @@
+"""Memory: what a training step keeps for backward, exactly as PyTorch's autograd saves it, and the
+predicted peak against the peak measured on the CPU (torch.profiler's allocation records)."""
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+
+import cnncalc
+from cnncalc.analysis import analyze
+from cnncalc.library import builtin_names
+from cnncalc.spec import parse_text
+
+torch = pytest.importorskip("torch")
+
+from cnncalc.torch_bridge.profile import profile  # noqa: E402
+from test_conventions import every_kind_chain  # noqa: E402
+from test_torch_crosscheck import SMALL_INPUT  # noqa: E402
+
+
+def autograd_saved_bytes(model, x):
+    """Bytes of the distinct tensors autograd saves for backward, parameters, buffers and the input
+    left out: every saved tensor passes through saved_tensors_hooks' pack function."""
+    own = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers(), x]}
+    seen = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in own:
+            seen[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(seen.values())
+
+
+def check_saved(graph, input_shape=None, batch=2):
+    report = analyze(graph, input_shape=input_shape, batch=batch)
+    model = graph.to_torch(input_shape).train()
+    x = torch.randn(batch, *report.input_shape)
+    t = report.totals
+    ours = report.bytes_of(t.saved_activations) + 8 * batch * t.saved_int64 + 4 * t.saved_fp32_per_batch
+    assert ours == autograd_saved_bytes(model, x)
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_saved_for_backward_matches_autograd(name):
+    check_saved(cnncalc.load(name), SMALL_INPUT.get(name))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(every_kind_chain())
+def test_saved_for_backward_of_every_layer_type(text):
+    try:
+        graph = parse_text(text)
+        analyze(graph)
+    except cnncalc.CnncalcError:
+        assume(False)
+    check_saved(graph, batch=3)
+
+
+def test_a_tensor_two_layers_keep_is_counted_once():
+    """The ReLU keeps its output and the next conv keeps the same tensor as its input."""
+    graph = parse_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n  - relu\n  - conv: {out: 4, kernel: 3}\n")
+    assert analyze(graph).totals.saved_activations == 4 * 8 * 8  # the ReLU's output; the conv's output is not kept
+    check_saved(graph)
+
+
+MEASURED = ["lenet5", "alexnet", "zfnet", "resnet18", "googlenet", "vgg11"]
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize("name", MEASURED)
+def test_predicted_peak_memory_within_15_percent_of_the_cpu_measurement(name, train):
+    p = profile(cnncalc.load(name), input_shape=SMALL_INPUT.get(name), batch=2, warmup=1, iters=1, train=train, check=False)
+    assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
