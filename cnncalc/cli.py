@@ -17,7 +17,7 @@ from . import __version__, library, spec
 from .analysis import DType, Report, analyze, collapse, groups
 from .conventions import Convention, count
 from .errors import CnncalcError, MissingExtraError, StrictError
-from .render import Columns, Format, Layout, csv_text, human, json_text, markdown, shape_text, text_table, totals_lines
+from .render import Columns, Format, Layout, csv_text, human, json_text, markdown, predicted_line, shape_text, text_table, totals_lines
 
 
 class ExitCode(IntEnum):
@@ -118,7 +118,7 @@ def _print_warnings(report: Report) -> None:
 
 
 def _emit(report: Report, columns: Sequence[Columns], fmt: Format, layout: Layout, explain: bool = False,
-          rf: bool = False) -> None:  # fmt: skip
+          rf: bool = False, notes: Sequence[str] = ()) -> None:  # fmt: skip
     if rf:
         columns = [*columns, Columns.RF, Columns.JUMP, Columns.START]
     if fmt is Format.JSON:
@@ -128,7 +128,7 @@ def _emit(report: Report, columns: Sequence[Columns], fmt: Format, layout: Layou
     elif fmt is Format.MARKDOWN:
         sys.stdout.write(markdown(report, columns, layout, explain))
     else:
-        notes = [RF_NOTE] if rf else []
+        notes = [*notes, RF_NOTE] if rf else notes
         sys.stdout.write(text_table(report, columns, layout, explain) + "\n" + "\n".join([*totals_lines(report), *notes]) + "\n")
 
 
@@ -176,7 +176,8 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
     """Activations per layer (elements of its output) and their bytes at --batch and --dtype."""
     with _reported_errors():
         report = _report(spec_file, input, batch, dtype, strict, depth)
-        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES], format, layout)
+        _emit(report, [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES], format, layout,
+              notes=[predicted_line(report)])
 
 
 # Every convention of conventions.py, and "all" of them side by side.

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 
 from fractions import Fraction
 
-from .analysis import Field, Report, Row, Totals
+from .analysis import Field, Report, Row, Totals, predicted_memory
 
 
 class Format(str, Enum):
@@ -120,6 +120,13 @@ def totals_lines(report: Report) -> list[str]:
         f"memory at batch {report.batch}, {dtype}: activations {human_bytes(report.bytes_of(t.activations_with_input))}, "
         f"peak live {human_bytes(report.bytes_of(t.peak_activations))}, parameters {human_bytes(report.param_bytes)}",
     ]
+
+
+def predicted_line(report: Report) -> str:
+    """The peak memory a run should reach at the report's batch and dtype (docs/conventions.md)."""
+    return (f"predicted peak at batch {report.batch}, {report.dtype.value}: inference {human_bytes(predicted_memory(report, train=False))}, "
+            f"training step (SGD with momentum) {human_bytes(predicted_memory(report, train=True))}; "
+            "cnncalc profile measures it")  # fmt: skip
 
 
 def title(report: Report, layout: Layout) -> str:
@@ -241,6 +248,7 @@ def json_data(report: Report) -> dict[str, Any]:
         "peak_activation_bytes": report.bytes_of(t.peak_activations),
         "param_bytes": report.param_bytes,
         "buffer_bytes": report.buffer_bytes,
+        "predicted_peak_bytes": {"inference": predicted_memory(report, train=False), "training": predicted_memory(report, train=True)},
     }
     warnings = [{"layer": w.layer, "line": w.where.line, "message": w.message} for w in report.warnings]
     return {

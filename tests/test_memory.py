@@ -73,3 +73,19 @@ MEASURED = ["lenet5", "alexnet", "zfnet", "resnet18", "googlenet", "vgg11"]
 def test_predicted_peak_memory_within_15_percent_of_the_cpu_measurement(name, train):
     p = profile(cnncalc.load(name), input_shape=SMALL_INPUT.get(name), batch=2, warmup=1, iters=1, train=train, check=False)
     assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
+
+
+def test_the_memory_command_prints_the_prediction_profile_measures():
+    """`cnncalc memory` (no torch) prints the same prediction, and it is near the measured peak."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+
+    data = json.loads(CliRunner().invoke(app, ["memory", "resnet18", "--batch", "4", "-f", "json"]).stdout)
+    predicted = data["totals"]["predicted_peak_bytes"]
+    for train in (False, True):
+        p = profile(cnncalc.load("resnet18"), batch=4, warmup=1, iters=1, train=train, check=False)
+        assert predicted["training" if train else "inference"] == p.memory_predicted
+        assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
