@@ -54,3 +54,24 @@ def test_console_examples(doc, monkeypatch, regen_golden):
             assert actual(command, monkeypatch) == output, command
             count += 1
     assert count > 10
+
+
+README_BLOCK = re.compile(r"```\n(\$ cnncalc .*?)```", re.DOTALL)
+
+
+def test_readme_tour_is_real_output(monkeypatch):
+    """The README's tour elides rows with '...'; every line it does show must be in the real
+    output, in order."""
+    text = (ROOT / "README.md").read_text()
+    blocks_seen = 0
+    for match in README_BLOCK.finditer(text):
+        command, *shown = match.group(1).rstrip("\n").splitlines()
+        real = actual(command[2:], monkeypatch).splitlines()
+        position = 0
+        for line in shown:
+            if line == "...":
+                continue
+            assert line in real[position:], f"{command}: {line!r}"
+            position = real.index(line, position) + 1
+        blocks_seen += 1
+    assert blocks_seen >= 1
