@@ -107,7 +107,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
     lines = [
         f'"""{graph.name} as PyTorch modules, written by cnncalc {__version__} (cnncalc export --to torch).',
         "",
-        f"Input {list(report.input_shape)} (C, H, W without the batch axis), output {list(out)}; "
+        f"Input {list(report.input_shape)} (channels first, no batch axis), output {list(out)}; "
         f"{report.totals.params:,} parameters, {human(report.totals.macs)} MACs per sample.",
         "Module names match the rows of `cnncalc summary`, so the state_dict keys match",
         "`cnncalc.load(...).to_torch()`; weights are PyTorch's default initialisation.",

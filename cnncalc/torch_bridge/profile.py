@@ -169,23 +169,12 @@ def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cp
         runner = torch.compile(model) if compile else model
         autocast = torch.autocast(dev.type, dtype=getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype.value])) if dtype is not DType.FP32 else None
         step = _training_step(runner, model, x, autocast) if train else _inference_step(runner, x, autocast)
-        for i in range(warmup):
-            step()
-            if progress:
-                progress("warm-up", i + 1, warmup)
+        _repeat(step, warmup, "warm-up", progress)
         if cuda:
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
         times = _time(step, iters, cuda, dev, progress)
-        if cuda:
-            measured = torch.cuda.max_memory_allocated(dev)
-        else:  # a separate pass: the profiler's bookkeeping would perturb the timing
-            if train:
-                model.zero_grad(set_to_none=True)  # so that every free in the measured step has its allocation
-            held = _bytes([*model.parameters(), *model.buffers(), x])
-            if train:
-                held += _bytes(model.parameters())  # SGD's momentum, made by the first step
-            measured = held + cpu_peak(step)
+        measured = torch.cuda.max_memory_allocated(dev) if cuda else _cpu_memory(model, x, step, train)
         layers = ()
         if per_layer:  # a separate pass, after the end-to-end figures: its hooks never touch those
             eager = _training_step(model, model, x, autocast) if train else _inference_step(model, x, autocast)
@@ -210,6 +199,16 @@ def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cp
         Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, iters),
         2 * report.totals.macs * batch * steps, peak, predicted, measured, layers,
     )  # fmt: skip
+
+
+def _cpu_memory(model: torch.nn.Module, x: torch.Tensor, step: Callable[[], None], train: bool) -> int:
+    """Peak bytes of one more step on the CPU, measured in a pass of its own (the profiler's
+    bookkeeping would perturb the timing): what is held before it, plus what it allocates."""
+    held = _bytes([*model.parameters(), *model.buffers(), x])
+    if train:
+        model.zero_grad(set_to_none=True)  # so that every free in the measured step has its allocation
+        held += _bytes(model.parameters())  # SGD's momentum, made by the first step
+    return held + cpu_peak(step)
 
 
 def cpu_peak(step: Callable[[], None]) -> int:
@@ -307,30 +306,18 @@ def time_layers(graph: Graph, report: Report, model: torch.nn.Module, step: Call
     (perf_counter on CPU) for `iters` steps of the eager model; the hooks are removed before return."""
     leaves = leaf_modules(model)  # type: ignore[arg-type]
     marks: dict[str, list[list[Any]]] = {name: [] for name in leaves}
+    clock = _cuda_event if cuda else time.perf_counter
     handles = []
     for name, module in leaves.items():
         def before(_module: Any, _inputs: Any, name: str = name) -> None:
-            if cuda:
-                event = torch.cuda.Event(enable_timing=True)
-                event.record()
-                marks[name].append([event, None])
-            else:
-                marks[name].append([time.perf_counter(), None])
+            marks[name].append([clock(), None])
 
         def after(_module: Any, _inputs: Any, _output: Any, name: str = name) -> None:
-            if cuda:
-                event = torch.cuda.Event(enable_timing=True)
-                event.record()
-                marks[name][-1][1] = event
-            else:
-                marks[name][-1][1] = time.perf_counter()
+            marks[name][-1][1] = clock()
 
         handles += [module.register_forward_pre_hook(before), module.register_forward_hook(after)]
     try:
-        for i in range(iters):
-            step()
-            if progress:
-                progress("per-layer", i + 1, iters)
+        _repeat(step, iters, "per-layer", progress)
         if cuda:
             torch.cuda.synchronize(dev)
     finally:
@@ -342,6 +329,19 @@ def time_layers(graph: Graph, report: Report, model: torch.nn.Module, step: Call
         spans = [start.elapsed_time(end) if cuda else (end - start) * 1e3 for start, end in marks[row.name]]
         result.append(LayerTime(row.name, kinds[row.name], statistics.median(spans), 2 * row.macs * report.batch))
     return tuple(result)
+
+
+def _cuda_event() -> Any:
+    event = torch.cuda.Event(enable_timing=True)
+    event.record()
+    return event
+
+
+def _repeat(step: Callable[[], None], count: int, phase: str, progress: Progress | None) -> None:
+    for i in range(count):
+        step()
+        if progress:
+            progress(phase, i + 1, count)
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
