@@ -166,7 +166,8 @@ def _layers_text(p) -> list[str]:  # type: ignore[no-untyped-def]
         *aligned(header, body, [False, False, True, True, True, True, False], total),
         f"slowest: " + ", ".join(f"{layer.row} {100 * p.share(layer):.1f}%" for layer in slowest),
         f"end-to-end median {p.timing.median_ms:.3f} ms - sum of layers {p.layers_ms:.3f} ms = {outside:+.3f} ms "
-        "outside the layers (Python between calls, launches, the backward pass in training)",
+        + ("outside the layers (Python between calls, launches, the backward pass in training)" if outside >= 0 else
+           "(the per-layer pass ran slower: the hooks' own cost, or noise between the passes; raise --iters)"),
     ]
 
 
