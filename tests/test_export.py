@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from typer.testing import CliRunner
 
 import cnncalc
@@ -18,6 +18,7 @@ from cnncalc.spec import parse_text
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
+from test_conventions import every_kind_chain  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
 
 runner = CliRunner()
@@ -64,6 +65,18 @@ def test_every_architecture_exports_the_same_network(name):
 @given(small_graph())
 def test_random_graphs_export_the_same_network(text):
     same_network(parse_text(text))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(every_kind_chain())
+def test_every_layer_type_exports_the_same_network(text):
+    """Random settings of every layer type, 1-D to 3-D: the defaults left out must be PyTorch's."""
+    try:
+        graph = parse_text(text)
+        cnncalc.analyze(graph)
+    except cnncalc.CnncalcError:
+        assume(False)
+    same_network(graph)
 
 
 def test_defaults_left_out_are_pytorchs_defaults():
