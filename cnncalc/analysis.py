@@ -130,6 +130,12 @@ class Report:
         return activations * self.batch * self.dtype.bytes
 
     @property
+    def saved_bytes(self) -> int:
+        """Bytes a training step keeps for backward (the input left out), for the whole batch."""
+        t = self.totals
+        return self.bytes_of(t.saved_activations) + 8 * self.batch * t.saved_int64 + 4 * t.saved_fp32_per_batch
+
+    @property
     def param_bytes(self) -> int:
         return self.totals.params * self.dtype.bytes
 
@@ -327,8 +333,7 @@ def predicted_memory(report: Report, train: bool) -> int:
     memory = (t.params + t.buffers) * 4
     if not train:
         return memory + report.bytes_of(t.peak_activations)
-    kept = report.bytes_of(t.saved_activations + report.rows[0].activations) + 8 * report.batch * t.saved_int64
-    return memory + 2 * t.params * 4 + kept + 4 * t.saved_fp32_per_batch
+    return memory + 2 * t.params * 4 + report.bytes_of(report.rows[0].activations) + report.saved_bytes
 
 
 def collapse(report: Report, depth: int) -> Report:

@@ -73,6 +73,8 @@ class Layer:
     # True where PyTorch returns a view of (or the very) input tensor: no new activation storage.
     aliases_input: ClassVar[bool] = False
     copies_in_training: ClassVar[bool] = False  # an alias at inference that is a new tensor in training
+    # The tensor its backward formula reads ("input", "output" or None); `saved` adds any others.
+    keeps: ClassVar[str | None] = None
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         return inputs[0]
@@ -94,8 +96,8 @@ class Layer:
         return []
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        """What a training step keeps of this layer for backward (default: nothing)."""
-        return Saved()
+        """What a training step keeps of this layer for backward: by default the tensor `keeps` names."""
+        return Saved(input=self.keeps == "input", output=self.keeps == "output")
 
     def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
         """Activation elements per sample that PyTorch holds while running this layer at inference,
@@ -383,6 +385,7 @@ def _check_groups(channels_in: int, channels_out: int, groups: int, layer: str) 
 @dataclass(frozen=True)
 class Conv(Windowed):
     summary = "convolution (cross-correlation), any of 1 to 3 spatial axes"
+    keeps = "input"  # for the weight gradient
     shorthand = None
 
     out: int = arg(kind=ArgKind.POSITIVE, aliases=("out_channels", "filters"), doc="number of filters K")
@@ -433,9 +436,6 @@ class Conv(Windowed):
             f"MACs: ({_times((*output[1:], output[0]))} outputs)*({kernel}*{channels}) = {self.macs(inputs, output):,}",
         ]
 
-    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        return Saved(input=True)  # for the weight gradient
-
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         shape = inputs[0]
         rank = len(shape) - 1
@@ -448,6 +448,7 @@ class Conv(Windowed):
 @dataclass(frozen=True)
 class ConvTranspose(Layer):
     summary = "transposed convolution: (W - 1)S - 2P + D(F - 1) + output_padding + 1"
+    keeps = "input"  # for the weight gradient
 
     out: int = arg(kind=ArgKind.POSITIVE, aliases=("out_channels", "filters"))
     kernel: Any = arg(kind=ArgKind.POSITIVE_AXES, aliases=("kernel_size",))
@@ -514,9 +515,6 @@ class ConvTranspose(Layer):
             steps.append(FieldStep(Fraction(taps), Fraction(1, s), Fraction(taps - 1, 2) - (Fraction(p) - Fraction(span - 1, 2)) / s))
         return steps
 
-    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        return Saved(input=True)  # for the weight gradient
-
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         shape = inputs[0]
         rank = len(shape) - 1
@@ -576,6 +574,7 @@ class MaxPool(Windowed):
 @dataclass(frozen=True)
 class AvgPool(Windowed):
     summary = "average pooling; stride defaults to the kernel"
+    keeps = "input"
     shorthand = "kernel"
 
     kernel: Any = arg(kind=ArgKind.POSITIVE_AXES, aliases=("kernel_size",))
@@ -597,9 +596,6 @@ class AvgPool(Windowed):
                 received=f"input {list(inputs[0][1:])}, kernel {[w.kernel for w in windows]}",
             )
         return (inputs[0][0], *self.spatial_out(inputs[0]))
-
-    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        return Saved(input=True)
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = len(inputs[0]) - 1
@@ -686,6 +682,7 @@ class GlobalAvgPool(Layer):
 @dataclass(frozen=True)
 class Linear(Layer):
     summary = "fully connected layer on a flat input"
+    keeps = "input"  # for the weight gradient
     shorthand = "out"
 
     out: int = arg(kind=ArgKind.POSITIVE, aliases=("out_features", "units"))
@@ -710,9 +707,6 @@ class Linear(Layer):
 
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
         return inputs[0][0] * self.out
-
-    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        return Saved(input=True)  # for the weight gradient
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Linear", {"in_features": inputs[0][0], "out_features": self.out, "bias": self.bias})
@@ -842,13 +836,10 @@ class Activation(Layer):
     """An element-wise function: the output has the input's shape; no parameters."""
 
     torch_name: ClassVar[str] = ""
-    keeps: ClassVar[str] = "input"  # which tensor its backward formula reads: "input" or "output"
+    keeps: ClassVar[str | None] = "input"
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule(self.torch_name, {f.name: getattr(self, f.name) for f in fields(self)})
-
-    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        return Saved(input=self.keeps == "input", output=self.keeps == "output")
 
 
 def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any, ArgKind], fixed: Mapping[str, Any] | None = None,
