@@ -1,9 +1,10 @@
 """`cnncalc export --to torch`: the graph as readable PyTorch source, written without importing torch.
 
-Each row's module comes from the same place as the bridge's (`Layer.torch_module`), so the
+Each row's module comes from the same place as the bridge's (`Layer.torch_module`, which also
+says which of its arguments are PyTorch's defaults and how many are positional), so the
 exported model and `Graph.to_torch()` are the same network: the same modules under the same
-dotted names, hence the same `state_dict` keys. Residual adds and concatenations have no
-parameters and are written as plain expressions (`x + shortcut`, `torch.cat`). A row's output
+dotted names, hence the same `state_dict` keys. A type with a `torch_expression` (residual
+adds, concatenations) is written as that plain expression (`x + shortcut`, `torch.cat`). A row's output
 that only the next row reads stays in `x`; any other gets a variable named after its row.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from . import __version__
 from .analysis import analyze
@@ -19,26 +20,6 @@ from .errors import CnncalcError, Where
 from .graph import Graph
 from .layers import Shape, TorchModule
 from .render import human
-
-# PyTorch's defaults for the keyword arguments the layer types pass, by class family; an argument
-# equal to its default is left out of the source. tests/test_export.py checks every entry against
-# the real signatures.
-TORCH_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    "Conv": {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
-    "ConvTranspose": {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1, "groups": 1, "bias": True},
-    "MaxPool": {"padding": 0, "dilation": 1, "ceil_mode": False},
-    "AvgPool": {"padding": 0, "ceil_mode": False, "count_include_pad": True},
-    "BatchNorm": {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True},
-    "Linear": {"bias": True},
-    "LocalResponseNorm": {"alpha": 1e-4, "beta": 0.75, "k": 1.0},
-    "Dropout": {"p": 0.5},
-    "LeakyReLU": {"negative_slope": 0.01},
-    "ELU": {"alpha": 1.0},
-    "GELU": {"approximate": "none"},
-}
-# How many leading arguments are written positionally (`nn.Conv2d(3, 64, ...)`), by family.
-POSITIONAL: Mapping[str, int] = {"Conv": 2, "ConvTranspose": 2, "Linear": 2, "BatchNorm": 1, "LocalResponseNorm": 1,
-                                 "AdaptiveAvgPool": 1, "AdaptiveMaxPool": 1, "MaxPool": 1, "AvgPool": 1}  # fmt: skip
 
 # Attributes of nn.Module and nn.ModuleDict: a child module cannot take one of these names.
 # tests/test_export.py checks this set against the installed torch.
@@ -52,9 +33,6 @@ register_load_state_dict_pre_hook register_module register_parameter register_st
 register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
 to_empty train training type update values xpu zero_grad
 """.split())
-
-_FAMILY = re.compile(r"^(.*?)(\d+d)?$")
-
 
 def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
     """Python source defining an `nn.Module` class for `graph`, with a `__main__` smoke run."""
@@ -83,10 +61,9 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
     made: set[str] = set()
     for i, node in enumerate(nodes[1:], start=1):
         assert node.layer is not None
-        spec = node.layer.torch_module([shapes[j] for j in node.inputs])
         args = [names[j] for j in node.inputs]
-        if spec.name in ("Add", "Concat"):
-            expr = " + ".join(args) if spec.name == "Add" else f"torch.cat([{', '.join(args)}], dim=1)"
+        expr = node.layer.torch_expression(args)
+        if expr is not None:  # a merge: a plain expression, no module
             forward.append(f"{names[i]} = {expr}" + ("" if names[i] != "x" else f"  # {node.name}"))
             continue
         parts = node.name.split(".")
@@ -98,6 +75,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         for depth in new:
             made.add(".".join(parts[:depth]))
             init.append(f"{_path(parts[:depth])} = nn.ModuleDict()")
+        spec = node.layer.torch_module([shapes[j] for j in node.inputs])
         init.append(f"{_path(parts)} = {_constructor(spec)}")
         forward.append(f"{names[i]} = {_path(parts)}({', '.join(args)})")
 
@@ -178,15 +156,13 @@ def _class_name(name: str) -> str:
 
 
 def _constructor(spec: TorchModule) -> str:
-    family = _FAMILY.match(spec.name).group(1)  # type: ignore[union-attr]
-    defaults = TORCH_DEFAULTS.get(family, {})
+    """`nn.Conv2d(3, 64, kernel_size=3)`: the layer's leading arguments positionally, then every
+    keyword argument that differs from PyTorch's default (both as the layer type declares them)."""
     kwargs = {k: _compact(v) for k, v in spec.kwargs.items()}
-    if family in ("MaxPool", "AvgPool") and kwargs.get("stride") == kwargs.get("kernel_size"):
-        del kwargs["stride"]  # PyTorch's default stride is the kernel
+    defaults = {k: _compact(v) for k, v in spec.defaults.items()}
     items = list(kwargs.items())
-    positional = POSITIONAL.get(family, 0)
-    texts = [repr(v) for _, v in items[:positional]]
-    texts += [f"{k}={v!r}" for k, v in items[positional:] if not (k in defaults and v == defaults[k] and type(v) is type(defaults[k]))]
+    texts = [repr(v) for _, v in items[: spec.positional]]
+    texts += [f"{k}={v!r}" for k, v in items[spec.positional :] if not (k in defaults and v == defaults[k] and type(v) is type(defaults[k]))]
     return f"nn.{spec.name}({', '.join(texts)})"
 
 

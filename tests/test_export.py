@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import cnncalc
 from cnncalc.cli import ExitCode, app
-from cnncalc.export import POSITIONAL, RESERVED, TORCH_DEFAULTS, to_torch_source
+from cnncalc.export import RESERVED, to_torch_source
 from cnncalc.library import builtin_names
 from cnncalc.spec import parse_text
 
@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from test_conventions import every_kind_chain  # noqa: E402
+from test_layers import ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
 
 runner = CliRunner()
@@ -37,7 +38,7 @@ def same_network(graph, input_shape=None):
     ours = graph.to_torch(input_shape).eval()
     theirs = exported(graph, input_shape).eval()
     leaves = {n: type(m) for n, m in theirs.named_modules() if not list(m.children())}
-    rows = {node.name for node in graph.nodes[1:] if node.kind not in ("add", "concat")}
+    rows = {node.name for node in graph.nodes[1:] if node.layer.torch_expression(["a"]) is None}
     assert set(leaves) == rows
     assert leaves == {n: type(m) for n, m in ours.named_modules() if n in rows}
     for name in rows:  # every module built with the same settings (repr lists them)
@@ -79,21 +80,25 @@ def test_every_layer_type_exports_the_same_network(text):
     same_network(graph)
 
 
-def test_defaults_left_out_are_pytorchs_defaults():
-    """Every default the exporter drops, and every argument it writes positionally, against the
-    real signatures of each rank's class."""
-    classes = [getattr(nn, n) for n in dir(nn) if any(n.startswith(f) and (n[len(f):] in ("", "1d", "2d", "3d")) for f in TORCH_DEFAULTS)]
-    families = {f for f in TORCH_DEFAULTS}
-    assert {f for f in families if any(c.__name__.startswith(f) for c in classes)} == families
-    for cls in classes:
-        family = cls.__name__.rstrip("123d") if cls.__name__[-2:] in ("1d", "2d", "3d") else cls.__name__
-        params = inspect.signature(cls).parameters
-        for arg, default in TORCH_DEFAULTS[family].items():
-            assert params[arg].default == default, (cls.__name__, arg)
-    for family, count in POSITIONAL.items():
-        cls = getattr(nn, family + "2d", None) or getattr(nn, family)
-        names = list(inspect.signature(cls).parameters)[:count]
-        assert all(inspect.signature(cls).parameters[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for n in names)
+@pytest.mark.parametrize("kind, item, shape_in", [(kind, item, shape_in) for kind, item, shape_in, *_ in ROWS])
+def test_defaults_left_out_are_pytorchs_defaults(kind, item, shape_in):
+    """Every default a layer type declares for the exporter to drop, and every argument it has
+    written positionally, against the real signature of the class it builds (every row of the
+    layer table)."""
+    graph = parse_text(f"input: {list(shape_in)}\nlayers:\n  - {item}\n")
+    spec = graph.nodes[1].layer.torch_module([tuple(shape_in)])
+    if graph.nodes[1].layer.torch_expression(["a", "b"]) is not None:
+        return  # written as an expression, not a module
+    params = inspect.signature(getattr(nn, spec.name)).parameters
+    for arg, default in spec.defaults.items():
+        assert arg in spec.kwargs, (spec.name, arg)
+        if arg == "stride" and params[arg].default is None:
+            assert default == spec.kwargs["kernel_size"]  # PyTorch's pools read stride=None as the kernel
+        else:
+            assert params[arg].default == default and type(params[arg].default) is type(default), (spec.name, arg)
+    names = list(params)[: spec.positional]
+    assert names == list(spec.kwargs)[: spec.positional]
+    assert all(params[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for n in names)
 
 
 def test_reserved_names_are_the_attributes_of_module_dict():

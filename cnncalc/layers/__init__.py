@@ -1,0 +1,46 @@
+"""Layer types: one small frozen dataclass per type, registered under its YAML name.
+
+`base` holds the base class, the registry and argument reading; each family of types is one
+module beside it. Importing this package registers every type. To add a type, see "Adding a
+layer type" in docs/spec.md: one class in one of these modules, one row in tests/test_layers.py.
+"""
+
+from .base import (
+    ALIASES,
+    REGISTRY,
+    ArgKind,
+    ElementWise,
+    FieldStep,
+    Layer,
+    Saved,
+    Shape,
+    TorchModule,
+    arg,
+    argument_names,
+    build_layer,
+    layer_type,
+    per_axis,
+    register,
+    spatial_rank,
+)
+from .counting import DEFAULT_RULES, Convention, Rule, rules
+
+# the families, in the order `cnncalc layers` and the docs' table list them
+from .conv import Conv, ConvTranspose  # noqa: E402  (registration order)
+from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
+from .linear import Linear
+from .shape import Flatten
+from .norm import BatchNorm, LocalResponseNorm
+from .passthrough import Dropout, Identity
+from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from .merge import Add, Concat
+from .windowed import Windowed
+
+__all__ = [
+    "ALIASES", "REGISTRY", "ArgKind", "Convention", "DEFAULT_RULES", "ElementWise", "FieldStep", "Layer", "Rule", "Saved",
+    "Shape", "TorchModule", "Windowed", "arg", "argument_names", "build_layer", "check_pool_padding", "layer_type",
+    "per_axis", "register", "rules", "spatial_rank",
+    "Conv", "ConvTranspose", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "GlobalAvgPool", "Linear",
+    "Flatten", "BatchNorm", "LocalResponseNorm", "Dropout", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU",
+    "GELU", "SiLU", "Softmax", "Add", "Concat",
+]  # fmt: skip

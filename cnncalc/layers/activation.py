@@ -1,0 +1,58 @@
+"""Element-wise activations: one factory, one row each."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, make_dataclass
+from typing import Any, ClassVar, Mapping, Sequence
+
+from .base import ArgKind, ElementWise, Layer, Shape, TorchModule, arg, register
+from .counting import Rule, per_element, rules
+
+
+@dataclass(frozen=True)
+class Activation(ElementWise):
+    """An element-wise function: the output has the input's shape; no parameters. Its arguments'
+    defaults are PyTorch's (export leaves them out; tests/test_export.py checks them)."""
+
+    torch_name: ClassVar[str] = ""
+    keeps: ClassVar[str | None] = "input"
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
+        return TorchModule(self.torch_name, kwargs, defaults={f.name: f.default for f in fields(self)})
+
+
+def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any, ArgKind], fixed: Mapping[str, Any] | None = None,
+                keeps: str = "input", **counts: Rule) -> type[Layer]:  # fmt: skip
+    """Make and register an activation type with the given (name, default, kind) arguments and
+    counting rules by convention name (the others: `DEFAULT_RULES`)."""
+    cls = make_dataclass(
+        torch_name,
+        [(name, Any, arg(default, kind=kind)) for name, default, kind in args],
+        bases=(Activation,),
+        frozen=True,
+        namespace={"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None, "keeps": keeps,
+                   "counts": rules(**counts)},
+    )
+    if fixed:
+        cls.torch_module = lambda self, inputs: TorchModule(torch_name, dict(fixed))  # type: ignore[method-assign]
+    return register(kind)(cls)
+
+
+def _thop_softmax(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
+    # count_softmax over dim 1: (exp + add + div) = 3C - 1 per position
+    channels = inputs[0][0]
+    return math.prod(inputs[0]) // channels * (3 * channels - 1)
+
+
+# ptflops counts ReLU, ELU and GELU twice per element, LeakyReLU, SiLU and softmax once, sigmoid and tanh not at all
+ReLU = _activation("relu", "ReLU", "max(0, x)", keeps="output", ptflops=per_element(2))
+LeakyReLU = _activation("leaky_relu", "LeakyReLU", "max(ax, x)", ("negative_slope", 0.01, ArgKind.NUMBER), ptflops=per_element(1))
+Sigmoid = _activation("sigmoid", "Sigmoid", "1 / (1 + e^-x)", keeps="output")
+Tanh = _activation("tanh", "Tanh", "tanh(x)", keeps="output")
+ELU = _activation("elu", "ELU", "x, or a(e^x - 1) below zero", ("alpha", 1.0, ArgKind.NUMBER), ptflops=per_element(2))
+GELU = _activation("gelu", "GELU", "x * Phi(x)", ("approximate", "none", ArgKind.APPROXIMATE), ptflops=per_element(2))
+SiLU = _activation("silu", "SiLU", "x * sigmoid(x) (swish)", ptflops=per_element(1))
+Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output", thop=_thop_softmax,
+                      ptflops=per_element(1))  # fmt: skip

@@ -1,0 +1,358 @@
+"""The base of every layer type, its registry, and how YAML arguments are read.
+
+A layer type is one frozen dataclass registered under its YAML name (see the modules beside this
+one, one per family). It answers everything that varies by type: output shape, weights, biases,
+buffers, MACs, its `--explain` working, how it moves the receptive field, what each counting
+convention makes of it, and the PyTorch module that computes the same thing. `register` refuses
+a type that leaves one of these to a silent default: element-wise types say so by deriving from
+`ElementWise`.
+
+Shapes are tuples `(C, *spatial)` for one sample: the batch axis is never part of a shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import MISSING, dataclass, field, fields
+from enum import Enum
+from fractions import Fraction
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+from ..errors import LayerError, did_you_mean
+from .counting import Convention, Rule
+
+Shape = tuple[int, ...]
+
+
+class ArgKind(Enum):
+    """How a YAML value is read into a layer argument."""
+
+    POSITIVE = "a positive integer"
+    NON_NEGATIVE = "a non-negative integer"
+    POSITIVE_AXES = "a positive integer or a list of them, one per spatial axis"
+    NON_NEGATIVE_AXES = "a non-negative integer or a list of them, one per spatial axis"
+    PADDING = "a non-negative integer, a list of them (one per spatial axis), 'same' or 'valid'"
+    BOOL = "true or false"
+    NUMBER = "a number"
+    PROBABILITY = "a number from 0 to 1"
+    APPROXIMATE = "'none' or 'tanh'"
+    OPTIONAL_POSITIVE_AXES = "a positive integer, a list of them, or null"
+
+
+def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "") -> Any:
+    """Declare a layer argument: its kind, the other spellings accepted (PyTorch's), a doc line."""
+    return field(default=default, metadata={"kind": kind, "aliases": aliases, "doc": doc})
+
+
+@dataclass(frozen=True)
+class TorchModule:
+    """What the PyTorch bridge must build: a `torch.nn` class name (or a bridge class) and its kwargs."""
+
+    name: str
+    kwargs: Mapping[str, Any]
+    # For `cnncalc export`: PyTorch's defaults among `kwargs` (an argument equal to its default is
+    # left out of the source), and how many leading arguments are written positionally.
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    positional: int = 0
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a training step keeps of one layer for its backward pass, after PyTorch's autograd
+    formulas (checked against `torch.autograd.graph.saved_tensors_hooks` in the tests)."""
+
+    input: bool = False  # its input tensor (one copy, however many layers keep it)
+    output: bool = False  # its output tensor
+    elements: int = 0  # tensors of its own, per sample, in the activation dtype
+    int64: int = 0  # int64 elements per sample (max pooling's indices)
+    fp32_per_batch: int = 0  # fp32 elements for the whole batch (batch norm's mean and 1/std)
+
+
+@dataclass(frozen=True)
+class FieldStep:
+    """One axis of a layer, as the receptive-field recurrences see it (in the layer's input units).
+
+    r_out = r_in + (kernel - 1) * j_in;  j_out = j_in * stride;  start_out = start_in + ((kernel - 1)/2 - pad) * j_in
+    """
+
+    kernel: Fraction
+    stride: Fraction
+    pad: Fraction
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Base of every layer type. A registered type must define `output_shape`, `working`,
+    `field_window` and `counts` itself or inherit them from a base other than this one (such
+    as `ElementWise`): `register` refuses it otherwise. Weights, biases, buffers, MACs, saved
+    tensors and scratch default to none, which is what most types have."""
+
+    kind: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    shorthand: ClassVar[str | None] = None  # the argument a scalar value sets (`linear: 4096`)
+    min_inputs: ClassVar[int] = 1
+    max_inputs: ClassVar[int | None] = 1
+    # True where PyTorch returns a view of (or the very) input tensor: no new activation storage.
+    aliases_input: ClassVar[bool] = False
+    copies_in_training: ClassVar[bool] = False  # an alias at inference that is a new tensor in training
+    # The tensor its backward formula reads ("input", "output" or None); `saved` adds any others.
+    keeps: ClassVar[str | None] = None
+    # What each counting convention (`cnncalc flops --convention`) makes of this type: `rules(...)`.
+    counts: ClassVar[Mapping[Convention, Rule]]
+
+    # ----- what every type must answer (register checks) -----
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        raise NotImplementedError(f"{self.kind} does not define output_shape")
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        """The arithmetic behind this layer's numbers, filled in (`--explain`, `cnncalc conv`)."""
+        raise NotImplementedError(f"{self.kind} does not define working")
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        """How this layer moves the receptive field, one step per spatial axis of its output.
+
+        None: the layer keeps positions as they are (element-wise layers, merges). An empty list:
+        every output reads the whole input (flatten, linear).
+        """
+        raise NotImplementedError(f"{self.kind} does not define field_window")
+
+    # ----- defaults that hold for most types -----
+
+    def weights(self, inputs: Sequence[Shape]) -> int:
+        return 0
+
+    def biases(self, inputs: Sequence[Shape]) -> int:
+        return 0
+
+    def buffers(self, inputs: Sequence[Shape]) -> int:
+        return 0
+
+    def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
+        return 0
+
+    def count(self, convention: Convention, inputs: Sequence[Shape], output: Shape) -> int:
+        """What `convention`'s tool counts for this layer, per sample (before the tool's own scale)."""
+        return self.counts[convention](self, inputs, output)
+
+    def fit_warnings(self, inputs: Sequence[Shape]) -> list[str]:
+        """Axes where the stride does not tile the (padded) input: the notes' "doesn't fit"."""
+        return []
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        """What a training step keeps of this layer for backward: by default the tensor `keeps` names."""
+        return Saved(input=self.keeps == "input", output=self.keeps == "output")
+
+    def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
+        """Activation elements per sample that PyTorch holds while running this layer at inference,
+        beyond its inputs and its output (temporaries of composite operations)."""
+        return 0
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        raise NotImplementedError(f"{self.kind} has no PyTorch module")
+
+    def torch_expression(self, args: Sequence[str]) -> str | None:
+        """For `cnncalc export`: a plain expression over the input variables that stands for this
+        row instead of a module (`a + b`), or None to write its module."""
+        return None
+
+
+@dataclass(frozen=True)
+class ElementWise(Layer):
+    """A layer whose output has its input's shape, position for position: the receptive field
+    passes through unchanged. Its working is this sentence unless the type says more."""
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        return inputs[0]
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        return ["output shape = input shape; no parameters"]
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return None
+
+
+# What a registered type must define itself (or inherit from a base other than Layer).
+REQUIRED = ("output_shape", "working", "field_window", "counts")
+
+
+def missing_declarations(cls: type[Layer]) -> list[str]:
+    """The members of REQUIRED that `cls` leaves to Layer (or, for `counts`, that miss a convention)."""
+    missing = [name for name in REQUIRED if not any(name in base.__dict__ for base in cls.__mro__ if base is not Layer)]
+    if "counts" not in missing and set(cls.counts) != set(Convention):
+        missing.append("counts for " + ", ".join(sorted(c.value for c in set(Convention) - set(cls.counts))))
+    return missing
+
+
+REGISTRY: dict[str, type[Layer]] = {}
+ALIASES: dict[str, str] = {}  # other spellings (PyTorch's class names) -> registered kind
+
+
+def register(kind: str, *aliases: str) -> Callable[[type[Layer]], type[Layer]]:
+    """Register a layer type under its YAML name (and other spellings); a name taken twice, or a
+    type that leaves a REQUIRED member to the base, raises."""
+
+    def decorate(cls: type[Layer]) -> type[Layer]:
+        missing = missing_declarations(cls)
+        if missing:
+            raise TypeError(
+                f"layer type {kind!r} ({cls.__name__}) leaves {', '.join(missing)} to the base Layer: "
+                "define them, or derive from ElementWise if its output has its input's shape"
+            )
+        for name in (kind, *aliases):
+            if name in REGISTRY or name in ALIASES:
+                raise ValueError(f"layer type name {name!r} is registered twice")
+        cls.kind = kind
+        REGISTRY[kind] = cls
+        for alias in aliases:
+            ALIASES[alias] = kind
+        return cls
+
+    return decorate
+
+
+def layer_type(name: str) -> type[Layer] | None:
+    """The registered layer class for a YAML type name or alias, or None."""
+    name = ALIASES.get(name, name)
+    return REGISTRY.get(name)
+
+
+# ----- reading arguments -------------------------------------------------------------------
+
+
+def argument_names(cls: type[Layer]) -> dict[str, str]:
+    """Every accepted key (canonical and alias) mapped to its canonical argument name."""
+    names: dict[str, str] = {}
+    for f in fields(cls):
+        names[f.name] = f.name
+        for alias in f.metadata.get("aliases", ()):
+            names[alias] = f.name
+    return names
+
+
+def build_layer(cls: type[Layer], args: Mapping[str, Any]) -> Layer:
+    """Make a layer from its YAML arguments, checking each key and value; raises LayerError."""
+    names = argument_names(cls)
+    values: dict[str, Any] = {}
+    for key, value in args.items():
+        canonical = names.get(str(key))
+        if canonical is None:
+            raise LayerError(
+                f"unknown argument '{key}' for {cls.kind}",
+                received=key,
+                expected="one of " + (", ".join(f.name for f in fields(cls)) or "no arguments"),
+                hint=did_you_mean(str(key), names),
+            )
+        if canonical in values:
+            raise LayerError(f"argument '{canonical}' is given twice (as '{key}' and another spelling)", received=key)
+        f = next(f for f in fields(cls) if f.name == canonical)
+        values[canonical] = _convert(value, f.metadata["kind"], canonical, cls.kind)
+    for f in fields(cls):
+        if f.name not in values and f.default is MISSING:
+            example = _EXAMPLES.get(f.metadata["kind"], "")
+            raise LayerError(
+                f"{cls.kind} needs '{f.name}'",
+                expected=f"{f.name}: {f.metadata['kind'].value}{example}",
+                hint=f.metadata.get("doc") or None,
+            )
+    return cls(**values)
+
+
+_EXAMPLES = {ArgKind.POSITIVE: " (e.g. 64)", ArgKind.POSITIVE_AXES: " (e.g. 3 or [3, 3])"}
+
+
+def _convert(value: Any, kind: ArgKind, name: str, layer: str) -> Any:
+    def bad() -> LayerError:
+        return LayerError(f"bad value for '{name}' of {layer}", received=value, expected=kind.value)
+
+    def integer(v: Any, low: int) -> int:
+        if type(v) is not int or v < low:
+            raise bad()
+        return v
+
+    def axes(v: Any, low: int) -> int | tuple[int, ...]:
+        if isinstance(v, list):
+            if not 1 <= len(v) <= 3:
+                raise bad()
+            return tuple(integer(x, low) for x in v)
+        return integer(v, low)
+
+    if kind is ArgKind.POSITIVE:
+        return integer(value, 1)
+    if kind is ArgKind.NON_NEGATIVE:
+        return integer(value, 0)
+    if kind is ArgKind.POSITIVE_AXES:
+        return axes(value, 1)
+    if kind is ArgKind.OPTIONAL_POSITIVE_AXES:
+        return None if value is None else axes(value, 1)
+    if kind is ArgKind.NON_NEGATIVE_AXES:
+        return axes(value, 0)
+    if kind is ArgKind.PADDING:
+        if value in ("same", "valid"):
+            return value
+        return axes(value, 0)
+    if kind is ArgKind.BOOL:
+        if type(value) is not bool:
+            raise bad()
+        return value
+    if kind in (ArgKind.NUMBER, ArgKind.PROBABILITY):
+        if type(value) not in (int, float) or math.isnan(value) or math.isinf(value):
+            raise bad()
+        if kind is ArgKind.PROBABILITY and not 0 <= value <= 1:
+            raise bad()
+        return float(value)
+    if kind is ArgKind.APPROXIMATE:
+        if value not in ("none", "tanh"):
+            raise bad()
+        return value
+    raise AssertionError(kind)  # every ArgKind is handled above
+
+
+# ----- shared helpers ----------------------------------------------------------------------
+
+
+def per_axis(value: int | tuple[int, ...], rank: int, name: str) -> tuple[int, ...]:
+    """An int for every spatial axis, or a list with exactly one value per axis."""
+    if isinstance(value, int):
+        return (value,) * rank
+    if len(value) != rank:
+        raise LayerError(
+            f"'{name}' has {len(value)} values but the input has {rank} spatial axes",
+            received=list(value),
+            expected=f"one value, or {rank} values",
+        )
+    return tuple(value)
+
+
+def spatial_rank(shape: Shape, layer: str, at_least: int = 1) -> int:
+    rank = len(shape) - 1
+    if rank < at_least:
+        raise LayerError(
+            f"{layer} needs an input with spatial axes",
+            received=f"input of shape {list(shape)}",
+            expected=f"[C, ...] with at least {at_least} spatial axis",
+            hint="is there a flatten or linear layer before it?",
+        )
+    if rank > 3:
+        raise LayerError(f"{layer} supports 1 to 3 spatial axes", received=f"input of shape {list(shape)}")
+    return rank
+
+
+def prod(values: Sequence[int]) -> int:
+    return math.prod(values)
+
+
+AXIS_NAMES = {1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}
+
+
+def group_axes(texts: Sequence[str]) -> list[str]:
+    """One line per distinct text, prefixed by the axes it holds for: `H, W: ...`."""
+    by_text: dict[str, list[str]] = {}
+    for axis, text in zip(AXIS_NAMES[len(texts)], texts):
+        by_text.setdefault(text, []).append(axis)
+    return [f"{', '.join(axes)}: {text}" for text, axes in by_text.items()]
+
+
+def times(values: Sequence[int]) -> str:
+    return "*".join(str(v) for v in values)
+

@@ -1,0 +1,178 @@
+"""Convolution and transposed convolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Sequence
+
+from ..errors import LayerError
+from ..geometry import effective_kernel, transposed_formula, transposed_output_size
+from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, group_axes, per_axis, prod, register, spatial_rank, times
+from .counting import macs_and_bias, parameters_per_position, rules
+from .windowed import Windowed
+
+# PyTorch's defaults for the arguments conv passes (export leaves an argument equal to them out).
+CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
+
+
+def _filters(out: int, groups: int) -> str:
+    return f"C: {out} filter{'s' if out != 1 else ''}" + (f" in {groups} groups" if groups > 1 else "")
+
+
+def _check_groups(channels_in: int, channels_out: int, groups: int, layer: str) -> None:
+    for label, channels in (("input", channels_in), ("output", channels_out)):
+        if channels % groups:
+            raise LayerError(
+                f"{label} channels of {layer} are not divisible by groups",
+                received=f"{channels} {label} channels, groups={groups}",
+                expected="groups dividing both input and output channels",
+            )
+
+
+@register("conv", "conv1d", "conv2d", "conv3d", "convolution")
+@dataclass(frozen=True)
+class Conv(Windowed):
+    summary = "convolution (cross-correlation), any of 1 to 3 spatial axes"
+    keeps = "input"  # for the weight gradient
+    shorthand = None
+    counts = rules(torchinfo=parameters_per_position, ptflops=macs_and_bias)
+
+    out: int = arg(kind=ArgKind.POSITIVE, aliases=("out_channels", "filters"), doc="number of filters K")
+    kernel: Any = arg(kind=ArgKind.POSITIVE_AXES, aliases=("kernel_size",), doc="filter size F")
+    stride: Any = arg(1, kind=ArgKind.POSITIVE_AXES)
+    padding: Any = arg(0, kind=ArgKind.PADDING)
+    dilation: Any = arg(1, kind=ArgKind.POSITIVE_AXES)
+    groups: int = arg(1, kind=ArgKind.POSITIVE)
+    bias: bool = arg(True, kind=ArgKind.BOOL)
+
+    def window_args(self) -> tuple[Any, Any, Any, Any, bool]:
+        return self.kernel, self.stride, self.padding, self.dilation, False
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        (shape,) = inputs
+        _check_groups(shape[0], self.out, self.groups, self.kind)
+        if self.padding == "same" and any(s != 1 for s in per_axis(self.stride, len(shape) - 1, "stride")):
+            raise LayerError(
+                "padding 'same' needs stride 1 (as in PyTorch)",
+                received=f"stride {self.stride}",
+                hint="give the padding as a number instead",
+            )
+        return (self.out, *self.spatial_out(shape))
+
+    def kernel_volume(self, shape: Shape) -> int:
+        return prod(per_axis(self.kernel, len(shape) - 1, "kernel"))
+
+    def weights(self, inputs: Sequence[Shape]) -> int:
+        # [K, C/g, *F] : (F*F*C/g) * K
+        return self.kernel_volume(inputs[0]) * (inputs[0][0] // self.groups) * self.out
+
+    def biases(self, inputs: Sequence[Shape]) -> int:
+        return self.out if self.bias else 0
+
+    def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
+        # each output element: a dot product over (C/g) * F*F inputs
+        return prod(output) * (inputs[0][0] // self.groups) * self.kernel_volume(inputs[0])
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        shape = inputs[0]
+        kernel = times(per_axis(self.kernel, len(shape) - 1, "kernel"))
+        channels = str(shape[0]) if self.groups == 1 else f"{shape[0]}/{self.groups}"
+        return [
+            *self.axis_working(shape),
+            _filters(self.out, self.groups),
+            f"weights: ({kernel}*{channels})*{self.out} = {self.weights(inputs):,}",
+            f"biases: {self.out} (one per filter)" if self.bias else "biases: 0 (bias: false)",
+            f"MACs: ({times((*output[1:], output[0]))} outputs)*({kernel}*{channels}) = {self.macs(inputs, output):,}",
+        ]
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        shape = inputs[0]
+        rank = len(shape) - 1
+        kwargs = {"in_channels": shape[0], "out_channels": self.out, **self.torch_window_kwargs(shape)}
+        kwargs.update(dilation=per_axis(self.dilation, rank, "dilation"), groups=self.groups, bias=self.bias)
+        return TorchModule(f"Conv{rank}d", kwargs, defaults=CONV_DEFAULTS, positional=2)
+
+
+@register("conv_transpose", "convtranspose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "deconv")
+@dataclass(frozen=True)
+class ConvTranspose(Layer):
+    summary = "transposed convolution: (W - 1)S - 2P + D(F - 1) + output_padding + 1"
+    keeps = "input"  # for the weight gradient
+    counts = rules(torchinfo=parameters_per_position, ptflops=macs_and_bias)
+
+    out: int = arg(kind=ArgKind.POSITIVE, aliases=("out_channels", "filters"))
+    kernel: Any = arg(kind=ArgKind.POSITIVE_AXES, aliases=("kernel_size",))
+    stride: Any = arg(1, kind=ArgKind.POSITIVE_AXES)
+    padding: Any = arg(0, kind=ArgKind.NON_NEGATIVE_AXES)
+    output_padding: Any = arg(0, kind=ArgKind.NON_NEGATIVE_AXES)
+    dilation: Any = arg(1, kind=ArgKind.POSITIVE_AXES)
+    groups: int = arg(1, kind=ArgKind.POSITIVE)
+    bias: bool = arg(True, kind=ArgKind.BOOL)
+
+    def _axes(self, shape: Shape) -> list[tuple[int, int, int, int, int]]:
+        rank = spatial_rank(shape, self.kind)
+        return list(
+            zip(
+                per_axis(self.kernel, rank, "kernel"),
+                per_axis(self.stride, rank, "stride"),
+                per_axis(self.padding, rank, "padding"),
+                per_axis(self.dilation, rank, "dilation"),
+                per_axis(self.output_padding, rank, "output_padding"),
+            )
+        )
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        (shape,) = inputs
+        _check_groups(shape[0], self.out, self.groups, self.kind)
+        sizes = []
+        for size, (k, s, p, d, op) in zip(shape[1:], self._axes(shape)):
+            sizes.append(transposed_output_size(size, k, s, p, d, op))
+        return (self.out, *sizes)
+
+    def kernel_volume(self, shape: Shape) -> int:
+        return prod([a[0] for a in self._axes(shape)])
+
+    def weights(self, inputs: Sequence[Shape]) -> int:
+        # [C, K/g, *F]
+        return inputs[0][0] * (self.out // self.groups) * self.kernel_volume(inputs[0])
+
+    def biases(self, inputs: Sequence[Shape]) -> int:
+        return self.out if self.bias else 0
+
+    def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
+        # every input element is scattered through the kernel into K/g output channels
+        return prod(inputs[0][1:]) * self.weights(inputs)
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        shape = inputs[0]
+        axes = self._axes(shape)
+        kernel = times([a[0] for a in axes])
+        per_group = str(self.out) if self.groups == 1 else f"{self.out}/{self.groups}"
+        return [
+            *group_axes([transposed_formula(size, *a[:4], a[4]) for size, a in zip(shape[1:], axes)]),
+            _filters(self.out, self.groups),
+            f"weights: {shape[0]}*{per_group}*{kernel} = {self.weights(inputs):,}",
+            f"biases: {self.out}" if self.bias else "biases: 0 (bias: false)",
+            f"MACs: ({times((*shape[1:], shape[0]))} inputs)*({per_group}*{kernel}) = {self.macs(inputs, output):,}",
+        ]
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        # An output reads at most ceil(D(F-1)+1 / S) inputs; the map is S times finer.
+        steps = []
+        for k, s, p, d, _ in self._axes(inputs[0]):
+            span = effective_kernel(k, d)
+            taps = -(-span // s)
+            steps.append(FieldStep(Fraction(taps), Fraction(1, s), Fraction(taps - 1, 2) - (Fraction(p) - Fraction(span - 1, 2)) / s))
+        return steps
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        shape = inputs[0]
+        rank = len(shape) - 1
+        k, s, p, d, op = (tuple(a) for a in zip(*self._axes(shape)))
+        kwargs = dict(
+            in_channels=shape[0], out_channels=self.out, kernel_size=k, stride=s, padding=p,
+            output_padding=op, groups=self.groups, bias=self.bias, dilation=d,
+        )  # fmt: skip
+        return TorchModule(f"ConvTranspose{rank}d", kwargs, defaults={**CONV_DEFAULTS, "output_padding": 0}, positional=2)
+

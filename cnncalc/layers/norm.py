@@ -1,0 +1,87 @@
+"""Normalisation: batch norm and local response norm."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register
+from .counting import parameters, per_element, rules
+
+
+@register("batchnorm", "batch_norm", "bn", "batchnorm1d", "batchnorm2d", "batchnorm3d")
+@dataclass(frozen=True)
+class BatchNorm(ElementWise):
+    summary = "batch normalisation: gamma (weight) and beta (bias) per channel; running mean/var as buffers"
+    # gamma and beta double what fvcore, thop and ptflops count per element
+    counts = rules(fvcore=per_element(1, affine_times=2), torchinfo=parameters, thop=per_element(2, affine_times=2),
+                   ptflops=per_element(1, affine_times=2))  # fmt: skip
+
+    eps: float = arg(1e-5, kind=ArgKind.NUMBER)
+    momentum: float = arg(0.1, kind=ArgKind.NUMBER)
+    affine: bool = arg(True, kind=ArgKind.BOOL)
+    track_running_stats: bool = arg(True, kind=ArgKind.BOOL)
+
+    def weights(self, inputs: Sequence[Shape]) -> int:
+        return inputs[0][0] if self.affine else 0
+
+    def biases(self, inputs: Sequence[Shape]) -> int:
+        return inputs[0][0] if self.affine else 0
+
+    def buffers(self, inputs: Sequence[Shape]) -> int:
+        # running_mean [C], running_var [C], num_batches_tracked [] (one int64)
+        return 2 * inputs[0][0] + 1 if self.track_running_stats else 0
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        c = inputs[0][0]
+        lines = ["output = input, normalised per channel"]
+        lines.append(f"weights (gamma): {c}; biases (beta): {c}" if self.affine else "no weights (affine: false)")
+        if self.track_running_stats:
+            lines.append(f"buffers: running mean {c} + running var {c} + num_batches_tracked 1 = {2 * c + 1}")
+        return lines
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=True, fp32_per_batch=2 * inputs[0][0])  # and save_mean, save_invstd
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        rank = max(1, len(inputs[0]) - 1)  # BatchNorm1d takes [N, C] and [N, C, L]
+        kwargs = dict(num_features=inputs[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine,
+                      track_running_stats=self.track_running_stats)  # fmt: skip
+        defaults = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
+        return TorchModule(f"BatchNorm{rank}d", kwargs, defaults=defaults, positional=1)
+
+
+def _ptflops_lrn(layer: LocalResponseNorm, inputs: Sequence[Shape], output: Shape) -> int:
+    # F.local_response_norm: x*x, the window sum (avg_pool over C + size - 1 padded channels),
+    # then *alpha and +k: the patched mul, avg_pool and add each count their input's elements
+    channels, positions = inputs[0][0], math.prod(inputs[0][1:])
+    return 3 * channels * positions + (channels + layer.size - 1) * positions
+
+
+@register("lrn", "local_response_norm", "localresponsenorm", "norm")
+@dataclass(frozen=True)
+class LocalResponseNorm(ElementWise):
+    summary = "local response normalisation across channels (AlexNet's NORM layers); no parameters"
+    shorthand = "size"
+    counts = rules(ptflops=_ptflops_lrn)
+
+    size: int = arg(5, kind=ArgKind.POSITIVE, doc="number of neighbouring channels")
+    alpha: float = arg(1e-4, kind=ArgKind.NUMBER)
+    beta: float = arg(0.75, kind=ArgKind.NUMBER)
+    k: float = arg(1.0, kind=ArgKind.NUMBER)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        kwargs = {"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}
+        return TorchModule("LocalResponseNorm", kwargs, defaults={"alpha": 1e-4, "beta": 0.75, "k": 1.0}, positional=1)
+
+    # F.local_response_norm is composite: x*x, padded by size - 1 channels, averaged over channel
+    # windows, then *alpha + k, ** beta, and x / that.
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        channels, positions = inputs[0][0], prod(inputs[0][1:])
+        padded = (channels + self.size - 1) * positions
+        return Saved(input=True, elements=padded + 2 * channels * positions)  # the pool's input, pow's base and result
+
+    def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
+        return 2 * prod(inputs[0])  # at its peak three temporaries of the input's size live, the output not yet
+

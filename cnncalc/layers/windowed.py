@@ -1,0 +1,76 @@
+"""Sliding windows over every spatial axis: the base shared by convolution and pooling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Sequence
+
+from ..geometry import Window, effective_kernel, same_padding, window_output_size
+from .base import AXIS_NAMES, FieldStep, Layer, Shape, group_axes, per_axis, spatial_rank
+
+
+@dataclass(frozen=True)
+class Windowed(Layer):
+    """Shared by convolution and pooling: sliding windows over every spatial axis."""
+
+    def window_args(self) -> tuple[Any, Any, Any, Any, bool]:
+        """(kernel, stride, padding, dilation, ceil_mode) as written."""
+        raise NotImplementedError
+
+    def windows(self, shape: Shape) -> list[Window]:
+        kernel, stride, padding, dilation, ceil_mode = self.window_args()
+        rank = spatial_rank(shape, self.kind)
+        kernels = per_axis(kernel, rank, "kernel")
+        dilations = per_axis(dilation, rank, "dilation")
+        strides = per_axis(stride if stride is not None else kernel, rank, "stride")
+        if padding == "valid":
+            pads = [(0, 0)] * rank
+        elif padding == "same":
+            pads = [same_padding(k, d) for k, d in zip(kernels, dilations)]
+        else:
+            pads = [(p, p) for p in per_axis(padding, rank, "padding")]
+        return [
+            Window(size, k, s, left, right, d, ceil_mode)
+            for size, k, s, (left, right), d in zip(shape[1:], kernels, strides, pads, dilations)
+        ]
+
+    def spatial_out(self, shape: Shape) -> tuple[int, ...]:
+        return tuple(window_output_size(w) for w in self.windows(shape))
+
+    def fit_warnings(self, inputs: Sequence[Shape]) -> list[str]:
+        by_text: dict[str, list[str]] = {}
+        windows = self.windows(inputs[0])
+        names = AXIS_NAMES[len(windows)]
+        for axis, w in zip(names, windows):
+            if w.remainder and not w.ceil_mode:
+                span = effective_kernel(w.kernel, w.dilation)
+                text = (
+                    f"({w.size} - {span} + {w.pad_left + w.pad_right})/{w.stride} + 1 = {w.fraction()}: "
+                    f"floor drops the last {w.remainder} input position(s)"
+                )
+                by_text.setdefault(text, []).append(axis)
+        return [f"stride does not tile the input ({' and '.join(axes)}): {text}" for text, axes in by_text.items()]
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return [FieldStep(Fraction(effective_kernel(w.kernel, w.dilation)), Fraction(w.stride), Fraction(w.pad_left))
+                for w in self.windows(inputs[0])]  # fmt: skip
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        # pooling: the channels pass through, nothing is learned
+        return [*self.axis_working(inputs[0]), f"C: {inputs[0][0]} (pooling keeps the channels)", "params: 0"]
+
+    def axis_working(self, shape: Shape) -> list[str]:
+        """`H, W: (227 - 11 + 2*0)/4 + 1 = 55`, axes with the same working on one line."""
+        windows = self.windows(shape)
+        return group_axes([w.formula() for w in windows])
+
+    def torch_window_kwargs(self, shape: Shape) -> dict[str, Any]:
+        kernel, stride, padding, dilation, _ = self.window_args()
+        rank = spatial_rank(shape, self.kind)
+        kwargs: dict[str, Any] = {
+            "kernel_size": per_axis(kernel, rank, "kernel"),
+            "stride": per_axis(stride if stride is not None else kernel, rank, "stride"),
+        }
+        kwargs["padding"] = padding if isinstance(padding, str) else per_axis(padding, rank, "padding")
+        return kwargs
