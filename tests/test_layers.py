@@ -1,13 +1,22 @@
 """The layer table: one row per registered type, expected values written as arithmetic.
 
 Every row is also built as the real PyTorch module and checked against it (shape, weights,
-biases, buffers, and MACs against torch.utils.flop_counter), where torch is installed.
+biases, buffers, and MACs against torch.utils.flop_counter), where torch is installed, and
+against every counting convention's tool (tests/test_conventions.py). Adding a layer type is
+one class in cnncalc/layers/ and one row here (docs/spec.md, "Adding a layer type").
 """
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from cnncalc.analysis import analyze
-from cnncalc.layers import REGISTRY
+from cnncalc.layers import REGISTRY, Convention, ElementWise, Layer, register, rules
+from cnncalc.layers.base import REQUIRED, missing_declarations
+from cnncalc.layers.counting import nothing
+from cnncalc.layers.reference import markdown_table
 from cnncalc.spec import parse_text
 
 # (yaml item, input [C, ...], output [C, ...], weights, biases, buffers, MACs)
@@ -71,6 +80,68 @@ ROWS = [(kind, *row) for kind, rows in LAYER_TABLE.items() for row in rows]
 def test_every_registered_type_has_a_row():
     missing = set(REGISTRY) - set(LAYER_TABLE) - set(MERGE_TABLE)
     assert not missing, f"layer types without a row in the layer table: {sorted(missing)}"
+    stale = (set(LAYER_TABLE) | set(MERGE_TABLE)) - set(REGISTRY)
+    assert not stale, f"rows for types that are not registered: {sorted(stale)}"
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_every_type_declares_its_behaviour_and_every_counting_rule(kind):
+    cls = REGISTRY[kind]
+    assert missing_declarations(cls) == []
+    assert set(cls.counts) == set(Convention) and all(callable(rule) for rule in cls.counts.values())
+
+
+@pytest.mark.parametrize("left_out", REQUIRED)
+def test_a_type_that_leaves_a_member_to_the_base_is_refused(left_out):
+    """The base Layer has no silent element-wise default: each of REQUIRED left out is refused."""
+    members = {
+        "summary": "a test type",
+        "output_shape": lambda self, inputs: inputs[0],
+        "working": lambda self, inputs, output: [],
+        "field_window": lambda self, inputs: None,
+        "counts": rules(),
+    }
+    del members[left_out]
+    cls = dataclass(frozen=True)(type("HalfDone", (Layer,), members))
+    with pytest.raises(TypeError, match=left_out):
+        register("half_done")(cls)
+    assert "half_done" not in REGISTRY
+
+
+def test_a_type_missing_a_convention_is_refused():
+    cls = dataclass(frozen=True)(type("Partial", (ElementWise,), {"counts": {Convention.CNNCALC: nothing}}))
+    with pytest.raises(TypeError, match="counts for flopcounter, fvcore, ptflops, thop, torchinfo"):
+        register("partial")(cls)
+    assert "partial" not in REGISTRY
+
+
+def test_rules_refuses_an_unknown_convention():
+    with pytest.raises(ValueError, match="fvcor"):
+        rules(fvcor=nothing)
+
+
+def test_element_wise_types_keep_shape_and_positions():
+    for kind, cls in REGISTRY.items():
+        if issubclass(cls, ElementWise):
+            (item, shape_in, shape_out, *_), *_ = LAYER_TABLE[kind]
+            assert shape_in == shape_out, kind
+            assert one_layer(item, shape_in).nodes[1].layer.field_window([tuple(shape_in)]) is None, kind
+
+
+SPEC_DOC = Path(__file__).parent.parent / "docs" / "spec.md"
+TABLE_START = "<!-- layer table:"
+TABLE_END = "<!-- end of layer table -->"
+
+
+def test_the_docs_layer_table_is_the_registry(regen_golden):
+    text = SPEC_DOC.read_text()
+    start = text.index("\n", text.index(TABLE_START)) + 1
+    end = text.index(TABLE_END)
+    if regen_golden:
+        SPEC_DOC.write_text(text[:start] + markdown_table() + text[end:])
+        text = SPEC_DOC.read_text()
+        end = text.index(TABLE_END)
+    assert text[start:end] == markdown_table(), "docs/spec.md's layer table is stale: pytest tests/test_layers.py --regen-golden"
 
 
 def one_layer(item, input_shape):
@@ -81,10 +152,12 @@ def one_layer(item, input_shape):
 def test_layer_row(kind, item, shape_in, shape_out, weights, biases, buffers, macs):
     graph = one_layer(item, shape_in)
     assert graph.nodes[1].kind == kind
-    row = analyze(graph).rows[1]
+    row = analyze(graph, explain=True, fields=True).rows[1]
     assert list(row.output_shape) == shape_out
     assert (row.weights, row.biases, row.buffers, row.macs) == (weights, biases, buffers, macs)
-    assert row.activations == __import__("math").prod(shape_out)
+    assert row.activations == math.prod(shape_out)
+    assert row.working and all(isinstance(line, str) and line for line in row.working)  # --explain
+    assert row.field is not None
 
 
 @pytest.mark.parametrize("kind", sorted(MERGE_TABLE))

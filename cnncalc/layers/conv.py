@@ -16,6 +16,11 @@ from .windowed import Windowed
 CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True}
 
 
+def _fvcore_conv(layer: Conv, inputs: Sequence[Shape], output: Shape) -> int:
+    # padding 'same' or 'valid' traces to aten::_convolution_mode, which fvcore has no handler for
+    return 0 if isinstance(layer.padding, str) else layer.macs(inputs, output)
+
+
 def _filters(out: int, groups: int) -> str:
     return f"C: {out} filter{'s' if out != 1 else ''}" + (f" in {groups} groups" if groups > 1 else "")
 
@@ -36,7 +41,7 @@ class Conv(Windowed):
     summary = "convolution (cross-correlation), any of 1 to 3 spatial axes"
     keeps = "input"  # for the weight gradient
     shorthand = None
-    counts = rules(torchinfo=parameters_per_position, ptflops=macs_and_bias)
+    counts = rules(fvcore=_fvcore_conv, torchinfo=parameters_per_position, ptflops=macs_and_bias)
 
     out: int = arg(kind=ArgKind.POSITIVE, aliases=("out_channels", "filters"), doc="number of filters K")
     kernel: Any = arg(kind=ArgKind.POSITIVE_AXES, aliases=("kernel_size",), doc="filter size F")

@@ -35,7 +35,7 @@ class MaxPool(Windowed):
     counts = rules(ptflops=_PTFLOPS_POOL)
 
     kernel: Any = arg(kind=ArgKind.POSITIVE_AXES, aliases=("kernel_size",))
-    stride: Any = arg(None, kind=ArgKind.OPTIONAL_POSITIVE_AXES)
+    stride: Any = arg(None, kind=ArgKind.OPTIONAL_POSITIVE_AXES, doc="= kernel")
     padding: Any = arg(0, kind=ArgKind.NON_NEGATIVE_AXES)
     dilation: Any = arg(1, kind=ArgKind.POSITIVE_AXES)
     ceil_mode: bool = arg(False, kind=ArgKind.BOOL)
@@ -76,7 +76,7 @@ class AvgPool(Windowed):
     counts = rules(thop=_thop_avgpool, ptflops=_PTFLOPS_POOL)
 
     kernel: Any = arg(kind=ArgKind.POSITIVE_AXES, aliases=("kernel_size",))
-    stride: Any = arg(None, kind=ArgKind.OPTIONAL_POSITIVE_AXES)
+    stride: Any = arg(None, kind=ArgKind.OPTIONAL_POSITIVE_AXES, doc="= kernel")
     padding: Any = arg(0, kind=ArgKind.NON_NEGATIVE_AXES)
     ceil_mode: bool = arg(False, kind=ArgKind.BOOL)
     count_include_pad: bool = arg(True, kind=ArgKind.BOOL)
