@@ -25,8 +25,8 @@ from .base import (
 )
 from .counting import DEFAULT_RULES, Convention, Rule, rules
 
-# the families, in the order `cnncalc layers` and the docs' table list them
-from .conv import Conv, ConvTranspose  # noqa: E402  (registration order)
+# the families, in the order the docs' table lists them
+from .conv import Conv, ConvTranspose
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .linear import Linear
 from .shape import Flatten
