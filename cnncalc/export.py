@@ -18,6 +18,7 @@ from .analysis import analyze
 from .errors import CnncalcError, Where
 from .graph import Graph
 from .layers import Shape, TorchModule
+from .module_names import RESERVED, check_module_name  # noqa: F401  (RESERVED: tests/test_export.py)
 from .render import human
 
 # PyTorch's defaults for the keyword arguments the layer types pass, by class family; an argument
@@ -40,18 +41,6 @@ TORCH_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
 POSITIONAL: Mapping[str, int] = {"Conv": 2, "ConvTranspose": 2, "Linear": 2, "BatchNorm": 1, "LocalResponseNorm": 1,
                                  "AdaptiveAvgPool": 1, "AdaptiveMaxPool": 1, "MaxPool": 1, "AvgPool": 1}  # fmt: skip
 
-# Attributes of nn.Module and nn.ModuleDict: a child module cannot take one of these names.
-# tests/test_export.py checks this set against the installed torch.
-RESERVED = frozenset("""
-T_destination add_module apply bfloat16 buffers call_super_init children clear compile cpu cuda double
-dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half
-ipu items keys load_state_dict modules mtia named_buffers named_children named_modules named_parameters
-parameters pop register_backward_hook register_buffer register_forward_hook register_forward_pre_hook
-register_full_backward_hook register_full_backward_pre_hook register_load_state_dict_post_hook
-register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
-register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
-to_empty train training type update values xpu zero_grad
-""".split())
 
 _FAMILY = re.compile(r"^(.*?)(\d+d)?$")
 
@@ -134,18 +123,6 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         '    print(f"output {list(y.shape)}, {sum(p.numel() for p in model.parameters()):,} parameters")',
     ]
     return "\n".join(lines) + "\n"
-
-
-def check_module_name(name: str, where: Where) -> None:
-    """Refuse a row name PyTorch cannot register (the bridge and the exporter both ask)."""
-    for part in name.split("."):
-        if part in RESERVED:
-            raise CnncalcError(
-                f"layer name '{name}' cannot be a PyTorch module name",
-                received=part,
-                expected="a name that is not an attribute of nn.Module (such as 'forward', 'eval' or 'training')",
-                hint=f"rename it in the spec, e.g. '{part}_'",
-            ).located(where)
 
 
 def _attribute_ok(part: str) -> bool:
