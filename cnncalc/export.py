@@ -15,7 +15,6 @@ from typing import Any, Mapping, Sequence
 
 from . import __version__
 from .analysis import analyze
-from .errors import CnncalcError, Where
 from .graph import Graph
 from .layers import Shape, TorchModule
 from .module_names import RESERVED, check_module_name  # noqa: F401  (RESERVED: tests/test_export.py)

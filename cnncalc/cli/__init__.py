@@ -9,9 +9,12 @@ here loads torch: the static commands must start instantly.
 
 from __future__ import annotations
 
-# each module registers its commands on `app`, in this order (the order of `cnncalc --help`)
-from . import tables, learn, pytorch  # noqa: F401, I001
 from .common import ExitCode, app
+
+# each module registers its commands on `app`, in this order (the order of `cnncalc --help`)
+# isort: off
+from . import tables, learn, pytorch  # noqa: F401, E402
+# isort: on
 
 __all__ = ["ExitCode", "app", "main"]
 

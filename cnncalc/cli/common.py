@@ -66,14 +66,15 @@ def _format(value: Any) -> Format:
 
 
 def format_option(help: str) -> Any:
-    """`--format/-f`, one `Format` for every command; `table` is still read as `text`. A command
-    whose output has no form in the chosen format says so and names those it has."""
+    """`--format/-f` (use as `Annotated[Format, format_option(help)]`): one `Format` for every
+    command; `table` is still read as `text`. A command whose output has no form in the chosen
+    format says so and names those it has."""
     metavar = "[" + "|".join(f.value for f in Format) + "]"
-    return Annotated[Format, typer.Option("--format", "-f", parser=_format, metavar=metavar, help=help)]
+    return typer.Option("--format", "-f", parser=_format, metavar=metavar, help=help)
 
 
 SpecArg = Annotated[str, typer.Argument(help="A spec file, or a built-in architecture name (see `cnncalc list`).", show_default=False)]
-FormatOpt = format_option("Output format: text (also called table), markdown, csv or json.")
+FormatOpt = Annotated[Format, format_option("Output format: text (also called table), markdown, csv or json.")]
 InputOpt = Annotated[Optional[str], typer.Option("--input", help="Override the spec's input, channels first: 3x227x227.", show_default=False)]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for byte counts.")]
 LayoutOpt = Annotated[Layout, typer.Option("--layout", help="How shapes print: hwc (224x224x64, the lecture tables) or chw.")]

@@ -14,10 +14,19 @@ import typer
 from ..calculator import LayerAnswer, answer, read_axes, read_input
 from ..errors import CnncalcError, StrictError
 from ..render import Code, Format, Layout, Lines, Output, Worked, shape_text
-from .common import (ExitCode, LayoutOpt, StrictOpt, app, emit, format_option, parse_input, print_warning,
-                     reported_errors)  # fmt: skip
+from .common import (
+    ExitCode,
+    LayoutOpt,
+    StrictOpt,
+    app,
+    emit,
+    format_option,
+    parse_input,
+    print_warning,
+    reported_errors,
+)
 
-FormatOpt = format_option("text, markdown (for a solution sheet) or json.")
+FormatOpt = Annotated[Format, format_option("text, markdown (for a solution sheet) or json.")]
 KernelOpt = Annotated[str, typer.Option("--kernel", "-k", help="Filter size F: 3, or per axis 3x5.", show_default=False)]
 StrideOpt = Annotated[str, typer.Option("--stride", "-s", help="Stride S: 2, or per axis 2x1.")]
 PaddingOpt = Annotated[str, typer.Option("--padding", "-p", help="Zero padding P on each side: 1, or per axis 1x2.")]
@@ -32,6 +41,7 @@ SHAPE_HELP = ("The layer's input: H x W x C as in the notes (227x227x3); 7x7 or 
 
 def _axes(text: str, name: str) -> tuple[int, ...]:
     value = read_axes(text, name)
+    assert not isinstance(value, str)  # no words were allowed
     return (value,) if isinstance(value, int) else tuple(value)
 
 

@@ -16,8 +16,7 @@ from ..errors import CnncalcError
 from ..render import Format, Lines, Output, aligned, human, human_bytes
 from .common import ExitCode, InputOpt, SpecArg, app, emit, format_option, parse_input, reported_errors
 
-
-ProfileFormatOpt = format_option("text or json.")
+ProfileFormatOpt = Annotated[Format, format_option("text or json.")]
 
 
 class ExportTarget(str, Enum):
@@ -86,17 +85,17 @@ def export(spec_file: SpecArg,
         sys.stderr.write(f"wrote {output} ({source.count(chr(10))} lines); run it with: python {output}\n")
 
 
-def _with_progress(run):  # type: ignore[no-untyped-def]
+def _with_progress(run):
     """A rich progress bar on stderr while warming up and timing (nothing when not a terminal)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     if not console.is_terminal:
         return run(None)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:  # fmt: skip
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
@@ -106,7 +105,7 @@ def _with_progress(run):  # type: ignore[no-untyped-def]
         return run(progress)
 
 
-def _text(p) -> list[str]:  # type: ignore[no-untyped-def]
+def _text(p) -> list[str]:
     mode = "training step (forward, backward, SGD)" if p.train else "inference"
     lines = [
         f"{p.name}: {mode} on {p.device} ({p.device_name}), torch {p.torch_version}",
@@ -143,7 +142,7 @@ def _text(p) -> list[str]:  # type: ignore[no-untyped-def]
 SLOWEST = 5
 
 
-def _layers_text(p) -> list[str]:  # type: ignore[no-untyped-def]
+def _layers_text(p) -> list[str]:
     """The per-layer table: each leaf's median forward time, its share, its achieved TFLOP/s and a
     bar, so that the slow layers stand out; then the slowest few and the overhead between layers."""
     widest = max(p.share(layer) for layer in p.layers) or 1.0
@@ -159,14 +158,14 @@ def _layers_text(p) -> list[str]:  # type: ignore[no-untyped-def]
         f"per layer ({what}; median of {p.timing.iters} passes run after the end-to-end timing, eager"
         + (" (not compiled)" if p.compiled else "") + ", hooks attached only then; MACs for the batch):",
         *aligned(header, body, [False, False, True, True, True, True, False], total),
-        f"slowest: " + ", ".join(f"{layer.row} {100 * p.share(layer):.1f}%" for layer in slowest),
+        "slowest: " + ", ".join(f"{layer.row} {100 * p.share(layer):.1f}%" for layer in slowest),
         f"end-to-end median {p.timing.median_ms:.3f} ms - sum of layers {p.layers_ms:.3f} ms = {outside:+.3f} ms "
         + ("outside the layers (Python between calls, launches, the backward pass in training)" if outside >= 0 else
            "(the per-layer pass ran slower: the hooks' own cost, or noise between the passes; raise --iters)"),
     ]
 
 
-def _json(p) -> dict:  # type: ignore[no-untyped-def]
+def _json(p) -> dict:
     return {
         "name": p.name, "device": p.device, "device_name": p.device_name, "torch": p.torch_version, "batch": p.batch,
         "dtype": p.dtype.value, "precision": p.precision, "channels_last": p.channels_last, "compile": p.compiled,

@@ -12,8 +12,25 @@ from ..analysis import DType, Report, analyze, collapse, groups
 from ..conventions import Convention, count
 from ..render import Abbreviated, Format, Layout, Output, Table, human
 from ..render.report import Column, Columns, json_data, predicted_line, report_table, totals_lines
-from .common import (BatchOpt, DepthOpt, DTypeOpt, ExitCode, ExplainOpt, FormatOpt, InputOpt, LayoutOpt, RfOpt, SpecArg,
-                     StrictOpt, app, emit, load_report, parse_input, print_warnings, reported_errors)  # fmt: skip
+from .common import (
+    BatchOpt,
+    DepthOpt,
+    DTypeOpt,
+    ExitCode,
+    ExplainOpt,
+    FormatOpt,
+    InputOpt,
+    LayoutOpt,
+    RfOpt,
+    SpecArg,
+    StrictOpt,
+    app,
+    emit,
+    load_report,
+    parse_input,
+    print_warnings,
+    reported_errors,
+)
 
 RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
            "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
@@ -63,15 +80,16 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
 
 # Every convention of conventions.py, and "all" of them side by side.
 ConventionOpt = Enum("ConventionOpt", {**{c.name: c.value for c in Convention}, "ALL": "all"}, type=str)  # type: ignore[misc]
+ALL = "all"
 
 
 @app.command()
 def flops(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False,
-          convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt.CNNCALC) -> None:  # type: ignore[valid-type]  # fmt: skip
+          convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value)) -> None:  # fmt: skip
     """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
     with reported_errors():
-        if convention is ConventionOpt.CNNCALC:
+        if convention.value == Convention.CNNCALC.value:
             report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain)
             columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS]
             emit(report_output("flops", report, columns, layout, explain), format)
@@ -85,7 +103,7 @@ def _conventions_output(source: str, input: str | None, strict: bool, depth: int
     graph = spec.load(library.resolve(source))
     report = analyze(graph, input_shape=parse_input(input), strict=strict)
     print_warnings(report)
-    chosen = list(Convention)[1:] if convention is ConventionOpt.ALL else [Convention(convention.value)]
+    chosen = list(Convention)[1:] if convention.value == ALL else [Convention(convention.value)]
     counted = [count(graph, report, c) for c in [Convention.CNNCALC, *chosen]]
     names = [row.name for row in report.rows]
     merged = groups(names, depth) if depth else [(name, [i]) for i, name in enumerate(names)]
@@ -97,12 +115,17 @@ def _conventions_output(source: str, input: str | None, strict: bool, depth: int
     for c in counted:
         header = "MACs (cnncalc)" if c.convention is Convention.CNNCALC else c.convention.value
         values = per_row[c.convention] = [sum(c.rows.get(names[i], 0) for i in members) for _, members in merged]
-        columns.append(Column(header, lambda r, rep, values=values: values[position[id(r)]], lambda t, rep, total=c.total: total))
+        columns.append(_given_column(header, values, position, c.total))
     notes = [f"{c.convention.value}: {c.total:,} ({human(c.total)}) - {c.convention.summary}" for c in counted]
     table = report_table(report, columns, layout, footer=[*notes, "(per sample; see docs/conventions.md)"])
     data = {"name": report.name, "input": list(report.input_shape),
             "conventions": {c.convention.value: {"total": c.total, "counts": c.convention.summary, "rows": {row.name: v for row, v in zip(report.rows, per_row[c.convention])}} for c in counted}}  # fmt: skip
     return Output("flops", (table,), data=data)
+
+
+def _given_column(header: str, values: Sequence[int], position: dict[int, int], total: int) -> Column:
+    """A column of numbers computed beforehand, one per row of the report (`position` by row id)."""
+    return Column(header, lambda row, report: values[position[id(row)]], lambda totals, report: total)
 
 
 @app.command()
@@ -120,7 +143,7 @@ def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP3
 def list_architectures(format: FormatOpt = Format.TEXT) -> None:
     """The built-in architectures with their input, parameters and MACs."""
     with reported_errors():
-        rows = []
+        rows: list[dict[str, Any]] = []
         for name in library.builtin_names():
             graph = spec.load(library.builtin_path(name))
             t = analyze(graph).totals

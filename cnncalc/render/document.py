@@ -68,7 +68,7 @@ class Output:
     data: Mapping[str, Any] | None = None
     schema_version: int = 1
     markdown: bool = True
-    graph: "Graph | None" = field(default=None, compare=False)
+    graph: Graph | None = field(default=None, compare=False)
 
     @property
     def tables(self) -> Sequence[Table]:

@@ -68,11 +68,11 @@ def title(report: Report, layout: Layout) -> str:
     return f"{report.name}  (input {shape_text(report.input_shape, layout)}, {layout.value})"
 
 
-def _column(col: "Columns | Column") -> Column:
+def _column(col: Columns | Column) -> Column:
     return col.value if isinstance(col, Columns) else col
 
 
-def report_table(report: Report, columns: Sequence["Columns | Column"], layout: Layout, explain: bool = False,
+def report_table(report: Report, columns: Sequence[Columns | Column], layout: Layout, explain: bool = False,
                  footer: Sequence[str] | None = None) -> Table:  # fmt: skip
     """The report as a table of `columns` with a totals row; `explain` adds each row's working.
     The footer is the totals lines unless the command gives its own."""

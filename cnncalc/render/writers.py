@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import CnncalcError
 from .cells import Abbreviated, Layout, human, shape_text
-from .document import Block, Code, Lines, Output, Table, Worked
+from .document import Block, Code, Output, Table, Worked
 
 
 class Format(str, Enum):

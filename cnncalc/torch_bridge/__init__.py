@@ -61,7 +61,7 @@ class GraphModule(nn.Module):
         shapes = [row.output_shape for row in report.rows]
         self.input_shape = report.input_shape
         self._plan: list[tuple[str, tuple[int, ...]]] = []
-        for index, node in enumerate(graph.nodes):
+        for node in graph.nodes:
             if node.layer is None:
                 continue
             check_module_name(node.name, node.where)

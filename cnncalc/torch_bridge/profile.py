@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
+
 from ..analysis import DType, Report, analyze, predicted_memory
 from ..conventions import Convention, count
 from ..errors import CnncalcError
@@ -180,7 +181,7 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
         model = build(graph, report=report).to(dev)
         x = torch.randn(batch, *report.input_shape, device=dev)
         if channels_last and x.dim() == 4:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             x = x.contiguous(memory_format=torch.channels_last)
         model.train(train)
         runner = torch.compile(model) if compile else model
@@ -192,7 +193,7 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
             torch.cuda.reset_peak_memory_stats(dev)
         times = _time(step, iters, cuda, dev, progress)
         measured = torch.cuda.max_memory_allocated(dev) if cuda else _cpu_memory(model, x, step, train)
-        layers = ()
+        layers: tuple[LayerTime, ...] = ()
         if per_layer:  # a separate pass, after the end-to-end figures: its hooks never touch those
             eager = _training_step(model, model, x, autocast) if train else _inference_step(model, x, autocast)
             layers = time_layers(graph, report, model, eager, iters, cuda, dev, progress)
