@@ -7,11 +7,11 @@ one writer per `Format` that prints them. Free of torch; nothing here prints or 
 - `report`: an analysis `Report` as a table, its totals lines and its JSON contract.
 """
 
-from .cells import Abbreviated, Layout, field_text, human, human_bytes, number_text, shape_text
+from .cells import Abbreviated, Layout, field_text, human, human_bytes, shape_text
 from .document import Code, Lines, Output, Table, Worked
 from .writers import WRITERS, Format, aligned, formats_of, write
 
 __all__ = [
     "WRITERS", "Abbreviated", "Code", "Format", "Layout", "Lines", "Output", "Table", "Worked", "aligned",
-    "field_text", "formats_of", "human", "human_bytes", "number_text", "shape_text", "write",
+    "field_text", "formats_of", "human", "human_bytes", "shape_text", "write",
 ]  # fmt: skip

@@ -31,7 +31,6 @@ class Columns(Enum):
     WEIGHTS = Column("Weights", lambda r, rep: r.weights, lambda t, rep: t.weights)
     BIASES = Column("Biases", lambda r, rep: r.biases, lambda t, rep: t.biases)
     PARAMS = Column("Params", lambda r, rep: r.params, lambda t, rep: t.params)
-    BUFFERS = Column("Buffers", lambda r, rep: r.buffers, lambda t, rep: t.buffers)
     MACS = Column("MACs", lambda r, rep: r.macs, lambda t, rep: t.macs)
     FLOPS = Column("FLOPs (2xMACs)", lambda r, rep: r.flops, lambda t, rep: t.flops)
     RF = Column("RF", lambda r, rep: field_text(r.field, "size"))
