@@ -38,6 +38,7 @@ def test_json_contract(command):
     result = run(command, "resnet18", "--format", "json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
+    assert data["schema_version"] == 1
     assert data["name"] == "ResNet-18" and data["input"] == [3, 224, 224]
     assert data["layers"][0]["type"] == "input"
     for row in data["layers"]:
@@ -108,7 +109,8 @@ def test_validate_prints_nothing_for_good_specs():
 
 def test_list_shows_every_builtin():
     data = json.loads(run("list", "-f", "json").stdout)
-    by_name = {r["name"]: r for r in data}
+    assert data["schema_version"] == 1
+    by_name = {r["name"]: r for r in data["architectures"]}
     assert by_name["vgg16"]["params"] == 138_357_544 and "examples/mnist_cnn" in by_name
 
 
@@ -144,3 +146,67 @@ def test_flops_conventions_follow_depth():
         assert sum(counted["rows"].values()) == counted["total"] == full[name]["total"]
         layer1 = sum(v for row, v in full[name]["rows"].items() if row.startswith("layer1."))
         assert counted["rows"]["layer1"] == layer1 and "layer1.0.conv1" not in counted["rows"]
+
+
+# ----- one presentation layer: one Format, one writer each, no silent fall-back ----------------
+
+
+@pytest.mark.parametrize(("args", "writes"), [
+    (["conv", "--input", "7x7", "--kernel", "3"], "text, markdown, json"),
+    (["convolve", "--input", "1 2; 3 4", "--kernel", "1"], "text, markdown, json"),
+    (["layers"], "text, markdown, csv"),
+])  # fmt: skip
+def test_a_format_a_command_cannot_write_is_an_error(args, writes):
+    fmt = next(f for f in ("csv", "json") if f not in writes)
+    result = run(*args, "-f", fmt)
+    assert result.exit_code == ExitCode.INVALID and result.stdout == ""
+    assert f"cnncalc {args[0]} cannot write {fmt}; it writes: {writes}" in result.stderr
+    for ok in writes.split(", "):
+        assert run(*args, "-f", ok).exit_code == 0, ok
+
+
+def test_table_is_another_name_for_text():
+    assert run("summary", "lenet5", "-f", "table").stdout == run("summary", "lenet5", "-f", "text").stdout
+    assert run("summary", "lenet5", "-f", "table").stdout == run("summary", "lenet5").stdout
+
+
+def test_markdown_keeps_every_footer_line_of_the_text():
+    text = run("memory", "lenet5").stdout.splitlines()
+    md = run("memory", "lenet5", "-f", "markdown").stdout.splitlines()
+    footer = text[text.index("") + 1:][-5:]  # the totals lines and the predicted peak
+    assert footer[-1].startswith("predicted peak") and md[-5:] == [f"- {line}" for line in footer]
+
+
+def test_writers_print_one_table_in_each_format():
+    from cnncalc.render import Abbreviated, Format, Layout, Output, Table, write
+
+    table = Table(("Layer", "Output", "MACs"), (("a", (6, 28, 28), 1234), ("b", (16,), Abbreviated(56_000))),
+                  (False, False, True), total=("total", "", 1234 + 56_000), notes=(("1*2",), ("3|4",)),
+                  title="net", footer=("note",), layout=Layout.HWC)  # fmt: skip
+    out = Output("demo", (table,), data={"x": 1})
+    assert write(out, Format.TEXT) == (
+        "net\n\n"
+        "Layer  Output             MACs\n"
+        "-----  -------  --------------\n"
+        "a      28x28x6           1,234\n"
+        "      1*2\n"
+        "b      16       56,000 (56.0K)\n"
+        "      3|4\n"
+        "-----  -------  --------------\n"
+        "total                   57,234\n"
+        "\nnote\n"
+    )
+    assert write(out, Format.MARKDOWN) == (
+        "### net\n\n| Layer | Output | MACs | Working |\n|---|---|---:|---|\n"
+        "| a | 28x28x6 | 1,234 | 1\\*2 |\n| b | 16 | 56,000 (56.0K) | 3\\|4 |\n| **total** |  | **57,234** |  |\n\n- note\n"
+    )
+    assert write(out, Format.CSV) == "Layer,Output,MACs,Working\na,28x28x6,1234,1*2\nb,16,56000,3|4\ntotal,,57234\n"
+    assert json.loads(write(out, Format.JSON)) == {"schema_version": 1, "x": 1}
+
+
+def test_registering_a_second_writer_for_a_format_raises():
+    from cnncalc.render import Format
+    from cnncalc.render.writers import writer
+
+    with pytest.raises(ValueError, match="two writers for text"):
+        writer(Format.TEXT, accepts=lambda output: True)(lambda output: "")

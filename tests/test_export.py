@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 import cnncalc
 from cnncalc.cli import ExitCode, app
-from cnncalc.export import RESERVED, to_torch_source
+from cnncalc.export import to_torch_source
+from cnncalc.module_names import RESERVED
 from cnncalc.library import builtin_names
 from cnncalc.spec import parse_text
 

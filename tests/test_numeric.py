@@ -10,6 +10,13 @@ from hypothesis import strategies as st
 from cnncalc.errors import CnncalcError
 from cnncalc.numeric import PoolMode, as_lists, convolve, convolve_transpose, pool, read_values
 
+try:
+    import torch
+except ImportError:  # the tests that need it skip themselves, one by one (requires_torch)
+    torch = None
+requires_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch (the torch extra)")
+F = torch.nn.functional if torch is not None else None
+
 # 000_f0af063750d614fc.txt: the 5x5 input and 3x3 filter of "2D Convolution"
 SEED_INPUT = "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2"
 SEED_FILTER = "1 3 2; 1 3 3; 3 1 1"
@@ -101,8 +108,6 @@ def test_values_from_a_csv_file(tmp_path):
 
 # ----- against torch.nn.functional --------------------------------------------------------
 
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
 INTS = st.integers(-4, 4)
 
 
@@ -136,6 +141,7 @@ def refuses(fn):
     return False
 
 
+@requires_torch
 @settings(max_examples=150, deadline=None)
 @given(case(), st.booleans(), INTS)
 def test_convolve_equals_torch(c, flip, bias):
@@ -165,6 +171,7 @@ def test_flip_is_numpy_convolve():
     assert as_lists(result.output) == [np.convolve(x, w).astype(float).tolist()]
 
 
+@requires_torch
 @settings(max_examples=150, deadline=None)
 @given(case(), st.sampled_from(list(PoolMode)), st.booleans(), st.booleans(), st.booleans())
 def test_pool_equals_torch(c, mode, ceil_mode, include_pad, default_stride):
@@ -196,6 +203,7 @@ def test_pool_equals_torch(c, mode, ceil_mode, include_pad, default_stride):
     assert torch.allclose(torch.tensor(as_lists(ours.output), dtype=torch.float64), expected, rtol=1e-12, atol=0)
 
 
+@requires_torch
 @settings(max_examples=150, deadline=None)
 @given(case(), st.integers(0, 2), INTS)
 def test_convolve_transpose_equals_torch(c, output_padding, bias):

@@ -13,15 +13,20 @@ from cnncalc.cli import ExitCode, app
 from cnncalc.spec import parse_text
 
 runner = CliRunner()
-torch = pytest.importorskip("torch")
+try:
+    import torch
 
-from cnncalc.torch_bridge.profile import Check, profile, time_layers, verify  # noqa: E402
+    from cnncalc.torch_bridge.profile import Check, profile, time_layers, verify
+except ImportError:  # the tests that need it skip themselves, one by one (requires_torch)
+    torch = None
+requires_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch (the torch extra)")
 
 
 def run(*args):
     return runner.invoke(app, list(args), terminal_width=200)
 
 
+@requires_torch
 def test_profile_cpu_json():
     result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--batch", "2", "-f", "json")
     assert result.exit_code == 0, result.stderr
@@ -33,6 +38,7 @@ def test_profile_cpu_json():
     assert data["flops_per_step"] == 2 * cnncalc.analyze(cnncalc.load("lenet5")).totals.macs * 2
 
 
+@requires_torch
 def test_profile_training_step_text():
     result = run("profile", "resnet18", "--input", "3x32x32", "--train", "--batch", "2", "--dtype", "bf16", "--iters", "2", "--warmup", "1")
     assert result.exit_code == 0, result.stderr
@@ -49,6 +55,7 @@ layers:
 """
 
 
+@requires_torch
 def test_per_layer_times_every_row_and_finds_the_heavy_one():
     """The 5x5 conv (38M MACs) must take longer than an identity and a ReLU on its output."""
     graph = parse_text(HEAVY_AND_LIGHT)
@@ -63,6 +70,7 @@ def test_per_layer_times_every_row_and_finds_the_heavy_one():
     assert sum(p.share(layer) for layer in p.layers) == pytest.approx(1.0)
 
 
+@requires_torch
 def test_per_layer_pass_leaves_no_hooks():
     graph = cnncalc.load("resnet18")
     report = cnncalc.analyze(graph, input_shape=(3, 32, 32))
@@ -73,6 +81,7 @@ def test_per_layer_pass_leaves_no_hooks():
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
+@requires_torch
 def test_per_layer_text_and_json():
     result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--per-layer", "--no-check")
     assert result.exit_code == 0, result.stderr
@@ -85,6 +94,7 @@ def test_per_layer_text_and_json():
     assert train.exit_code == 0 and "forward only" in train.stdout
 
 
+@requires_torch
 def test_checks_cover_every_row():
     graph = cnncalc.load("googlenet")
     checks = verify(graph)
@@ -92,6 +102,7 @@ def test_checks_cover_every_row():
     assert all(c.ok for c in checks)
 
 
+@requires_torch
 def test_a_mismatch_fails_the_command(monkeypatch):
     import cnncalc.torch_bridge.profile as prof
 
@@ -102,6 +113,7 @@ def test_a_mismatch_fails_the_command(monkeypatch):
     assert "✗ conv1: weights: cnncalc 1, PyTorch 2" in result.stdout
 
 
+@requires_torch
 def test_cuda_without_a_gpu_says_so():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -118,7 +130,7 @@ def test_without_torch_names_the_extra():
     assert "cnncalc[torch]" in out and "Traceback" not in out
 
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+cuda = pytest.mark.skipif(torch is None or not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
 @cuda
@@ -144,6 +156,36 @@ def test_cuda_out_of_memory_is_a_message():
     assert result.exit_code == ExitCode.INVALID and "ran out of memory" in result.stderr and "predicts" in result.stderr
 
 
+@requires_torch
 def test_pytorch_failure_is_a_message():
     result = run("profile", "resnet18", "--input", "3x32x32", "--train", "--iters", "1", "--warmup", "0", "--no-check")
     assert result.exit_code == ExitCode.INVALID and "raise --batch" in result.stderr and "Traceback" not in result.stderr
+
+
+@requires_torch
+def test_profile_analyses_the_graph_once(monkeypatch):
+    """The CLI analyses once, at the run's batch and dtype; the checks, the model and the
+    prediction all read that report."""
+    import cnncalc.cli.pytorch
+    import cnncalc.torch_bridge
+    import cnncalc.torch_bridge.profile
+
+    calls = []
+    real = cnncalc.analysis.analyze
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    for module in (cnncalc.cli.pytorch, cnncalc.torch_bridge, cnncalc.torch_bridge.profile):
+        monkeypatch.setattr(module, "analyze", counted)
+    result = run("profile", "lenet5", "--iters", "1", "--warmup", "0", "--batch", "3")
+    assert result.exit_code == 0, result.stderr
+    assert len(calls) == 1 and calls[0]["batch"] == 3
+
+
+@requires_torch
+def test_profile_takes_a_report_or_its_settings_not_both():
+    graph = cnncalc.load("lenet5")
+    with pytest.raises(ValueError, match="not both"):
+        profile(graph, cnncalc.analyze(graph), batch=2)

@@ -22,11 +22,11 @@ except ImportError:  # pragma: no cover - exercised where torch is absent
         hint="pip install 'cnncalc[torch]' (or install the torch build for your machine first)",
     ) from None
 
-from ..analysis import analyze
+from ..analysis import Report, analyze
 from ..errors import CnncalcError
-from ..export import check_module_name
 from ..graph import Graph
 from ..layers import Shape
+from ..module_names import check_module_name
 
 
 class Add(nn.Module):
@@ -52,13 +52,16 @@ _OWN_MODULES = {"Add": Add, "Concat": Concat}
 class GraphModule(nn.Module):
     """A cnncalc graph as an `nn.Module`; leaves are registered under their row names."""
 
-    def __init__(self, graph: Graph, input_shape: Shape | None = None) -> None:
+    def __init__(self, graph: Graph, input_shape: Shape | None = None, report: Report | None = None) -> None:
         super().__init__()
-        report = analyze(graph, input_shape=input_shape)
+        if report is None:
+            report = analyze(graph, input_shape=input_shape)
+        elif input_shape is not None:
+            raise ValueError("pass either a report or an input shape, not both")
         shapes = [row.output_shape for row in report.rows]
         self.input_shape = report.input_shape
         self._plan: list[tuple[str, tuple[int, ...]]] = []
-        for index, node in enumerate(graph.nodes):
+        for node in graph.nodes:
             if node.layer is None:
                 continue
             check_module_name(node.name, node.where)
@@ -109,9 +112,10 @@ def _add(parent: nn.Module, part: str, module: nn.Module, full_name: str) -> Non
         ) from None
 
 
-def build(graph: Graph, input_shape: Shape | None = None) -> GraphModule:
-    """The graph as an `nn.Module` (randomly initialised, CPU, float32)."""
-    return GraphModule(graph, input_shape)
+def build(graph: Graph, input_shape: Shape | None = None, *, report: Report | None = None) -> GraphModule:
+    """The graph as an `nn.Module` (randomly initialised, CPU, float32). Its shapes come from
+    `report` (the graph's uncollapsed analysis) when the caller has one, else from analysing here."""
+    return GraphModule(graph, input_shape, report)
 
 
 def leaf_modules(model: GraphModule) -> dict[str, nn.Module]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
+
 from ..analysis import DType, Report, analyze, predicted_memory
 from ..conventions import Convention, count
 from ..errors import CnncalcError
@@ -116,11 +117,13 @@ class Profile:
         return layer.median_ms / self.layers_ms if self.layers_ms else 0.0
 
 
-def verify(graph: Graph, input_shape: Shape | None = None) -> list[Check]:
+def verify(graph: Graph, report: Report | None = None, input_shape: Shape | None = None) -> list[Check]:
     """Every row against PyTorch (CPU, batch 1, fp32): shapes from forward hooks, parameter and
-    buffer counts from the real tensors, MACs from FlopCounterMode and fvcore's convention."""
-    report = analyze(graph, input_shape=input_shape)
-    model = build(graph, input_shape).eval()
+    buffer counts from the real tensors, MACs from FlopCounterMode and fvcore's convention.
+    `report` is the graph's analysis (any batch and dtype: the checks are per sample), made here
+    from `input_shape` when not given."""
+    report = _analysis(graph, report, input_shape)
+    model = build(graph, report=report).eval()
     x = torch.randn(1, *report.input_shape)
     shapes = traced_shapes(model, x)
     flops = flop_counts(model, x)
@@ -142,28 +145,43 @@ def verify(graph: Graph, input_shape: Shape | None = None) -> list[Check]:
     return checks
 
 
-def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cpu", batch: int = 1,
-            dtype: DType = DType.FP32, channels_last: bool = False, compile: bool = False, warmup: int = 10,
-            iters: int = 50, train: bool = False, cudnn_benchmark: bool = True, peak_tflops: float | None = None,
-            check: bool = True, per_layer: bool = False, progress: Progress | None = None) -> Profile:  # fmt: skip
+def _analysis(graph: Graph, report: Report | None, input_shape: Shape | None, **settings: Any) -> Report:
+    """The caller's report, or the graph analysed here; never both a report and its settings."""
+    if report is None:
+        return analyze(graph, input_shape=input_shape, **{k: v for k, v in settings.items() if v is not None})
+    if input_shape is not None or any(v is not None for v in settings.values()):
+        raise ValueError("pass either a report or the input shape, batch and dtype to analyse with, not both")
+    return report
+
+
+def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | None = None, device: str = "cpu",
+            batch: int | None = None, dtype: DType | None = None, channels_last: bool = False, compile: bool = False,
+            warmup: int = 10, iters: int = 50, train: bool = False, cudnn_benchmark: bool = True,
+            peak_tflops: float | None = None, check: bool = True, per_layer: bool = False,
+            progress: Progress | None = None) -> Profile:  # fmt: skip
+    """Check `graph` against PyTorch and time it. `report` is its one analysis at the run's input,
+    batch and dtype (the CLI passes the one it made); without it, the graph is analysed here from
+    `input_shape`, `batch` (1) and `dtype` (fp32). The checks, the model and the prediction all
+    read that one report."""
+    report = _analysis(graph, report, input_shape, batch=batch, dtype=dtype)
+    batch, dtype = report.batch, report.dtype
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise CnncalcError("--device cuda, but PyTorch sees no CUDA GPU here",
                            received=f"torch {torch.__version__} (cuda build: {torch.version.cuda or 'no'})",
                            hint="use --device cpu, or install a CUDA build of torch on a machine with a GPU")  # fmt: skip
     if dtype not in (DType.FP32, DType.FP16, DType.BF16):
         raise CnncalcError("profile runs fp32, fp16 or bf16", received=dtype.value)
-    report = analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype)
-    checks = tuple(verify(graph, input_shape)) if check else ()
+    checks = tuple(verify(graph, report)) if check else ()
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = cudnn_benchmark
     predicted = predicted_memory(report, train)
     try:
-        model = build(graph, input_shape).to(dev)
+        model = build(graph, report=report).to(dev)
         x = torch.randn(batch, *report.input_shape, device=dev)
         if channels_last and x.dim() == 4:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             x = x.contiguous(memory_format=torch.channels_last)
         model.train(train)
         runner = torch.compile(model) if compile else model
@@ -175,7 +193,7 @@ def profile(graph: Graph, *, input_shape: Shape | None = None, device: str = "cp
             torch.cuda.reset_peak_memory_stats(dev)
         times = _time(step, iters, cuda, dev, progress)
         measured = torch.cuda.max_memory_allocated(dev) if cuda else _cpu_memory(model, x, step, train)
-        layers = ()
+        layers: tuple[LayerTime, ...] = ()
         if per_layer:  # a separate pass, after the end-to-end figures: its hooks never touch those
             eager = _training_step(model, model, x, autocast) if train else _inference_step(model, x, autocast)
             layers = time_layers(graph, report, model, eager, iters, cuda, dev, progress)

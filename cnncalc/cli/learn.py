@@ -1,11 +1,9 @@
 """Commands for students and teachers: one-layer calculators, numeric convolution and pooling
-on small matrices, and `check` for quiz answers. Registered on the app of `cli`; no torch.
+on small matrices, and `check` for quiz answers. No torch.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
@@ -13,19 +11,22 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .calculator import LayerAnswer, answer, read_axes, read_input
-from .cli import ExitCode, LayoutOpt, StrictOpt, _print_error, _reported_errors, app
-from .errors import CnncalcError, StrictError
-from .render import Layout, shape_text
+from ..calculator import LayerAnswer, answer, read_axes, read_input
+from ..errors import CnncalcError, StrictError
+from ..render import Code, Format, Layout, Lines, Output, Worked, shape_text
+from .common import (
+    ExitCode,
+    LayoutOpt,
+    StrictOpt,
+    app,
+    emit,
+    format_option,
+    parse_input,
+    print_warning,
+    reported_errors,
+)
 
-
-class AnswerFormat(str, Enum):
-    TEXT = "text"
-    MARKDOWN = "markdown"
-    JSON = "json"
-
-
-FormatOpt = Annotated[AnswerFormat, typer.Option("--format", "-f", help="text, markdown (for a solution sheet) or json.")]
+FormatOpt = Annotated[Format, format_option("text, markdown (for a solution sheet) or json.")]
 KernelOpt = Annotated[str, typer.Option("--kernel", "-k", help="Filter size F: 3, or per axis 3x5.", show_default=False)]
 StrideOpt = Annotated[str, typer.Option("--stride", "-s", help="Stride S: 2, or per axis 2x1.")]
 PaddingOpt = Annotated[str, typer.Option("--padding", "-p", help="Zero padding P on each side: 1, or per axis 1x2.")]
@@ -40,6 +41,7 @@ SHAPE_HELP = ("The layer's input: H x W x C as in the notes (227x227x3); 7x7 or 
 
 def _axes(text: str, name: str) -> tuple[int, ...]:
     value = read_axes(text, name)
+    assert not isinstance(value, str)  # no words were allowed
     return (value,) if isinstance(value, int) else tuple(value)
 
 
@@ -48,21 +50,14 @@ def _layer_arg(text: str, name: str, words: tuple[str, ...] = ()) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _print_answer(a: LayerAnswer, layout: Layout, fmt: AnswerFormat, strict: bool) -> None:
-    if fmt is AnswerFormat.JSON:
-        data = {"type": a.kind, "input": list(a.input_shape), "output": list(a.output_shape), "weights": a.weights,
-                "biases": a.biases, "params": a.params, "macs": a.macs, "working": list(a.working), "warnings": list(a.warnings)}  # fmt: skip
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    else:
-        head = f"{a.kind}: {shape_text(a.input_shape, layout)} -> {shape_text(a.output_shape, layout)}  ({layout.value})"
-        tail = f"params: {a.params:,} = weights {a.weights:,} + biases {a.biases:,}; MACs {a.macs:,} (per sample)"
-        if fmt is AnswerFormat.MARKDOWN:
-            lines = [f"**{head}**", "", *(f"- `{w}`" for w in a.working), f"- {tail}"]
-        else:
-            lines = [head, *(f"  {w}" for w in a.working), tail]
-        sys.stdout.write("\n".join(lines) + "\n")
+def _print_answer(command: str, a: LayerAnswer, layout: Layout, fmt: Format, strict: bool) -> None:
+    data = {"type": a.kind, "input": list(a.input_shape), "output": list(a.output_shape), "weights": a.weights,
+            "biases": a.biases, "params": a.params, "macs": a.macs, "working": list(a.working), "warnings": list(a.warnings)}  # fmt: skip
+    head = f"{a.kind}: {shape_text(a.input_shape, layout)} -> {shape_text(a.output_shape, layout)}  ({layout.value})"
+    tail = f"params: {a.params:,} = weights {a.weights:,} + biases {a.biases:,}; MACs {a.macs:,} (per sample)"
+    emit(Output(command, (Worked(head, tuple(a.working), tail),), data=data), fmt)
     for warning in a.warnings:
-        sys.stderr.write(f"warning: doesn't fit: {warning}\n")
+        print_warning(f"doesn't fit: {warning}")
     if strict and a.warnings:
         raise StrictError("the stride does not tile the input (--strict)", received=a.warnings[0])
 
@@ -76,13 +71,13 @@ def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, sh
          bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Whether each filter has a bias.")] = True,
          transposed: Annotated[bool, typer.Option("--transposed", "-t", help="A transposed convolution: (W-1)S - 2P + D(F-1) + output_padding + 1.")] = False,
          output_padding: Annotated[str, typer.Option("--output-padding", help="Transposed only: extra size on one side.")] = "0",
-         channels: ChannelsOpt = None, layout: LayoutOpt = Layout.HWC, format: FormatOpt = AnswerFormat.TEXT,
+         channels: ChannelsOpt = None, layout: LayoutOpt = Layout.HWC, format: FormatOpt = Format.TEXT,
          strict: StrictOpt = False) -> None:  # fmt: skip
     """One convolution layer: output size, weights, biases and MACs, with the working.
 
     cnncalc conv --input 227x227x3 --kernel 11 --out 96 --stride 4
     """
-    with _reported_errors():
+    with reported_errors():
         shape = read_input(input, layout is Layout.HWC, channels)
         args: dict[str, Any] = {"out": out, "kernel": _layer_arg(kernel, "kernel"), "stride": _layer_arg(stride, "stride"),
                                 "dilation": _layer_arg(dilation, "dilation"), "groups": groups, "bias": bias}  # fmt: skip
@@ -94,7 +89,7 @@ def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, sh
                 raise CnncalcError("--output-padding is for transposed convolutions", hint="add --transposed")
             args["padding"] = _layer_arg(padding, "padding", ("same", "valid"))
             result = answer("conv", shape, args)
-        _print_answer(result, layout, format, strict)
+        _print_answer("conv", result, layout, format, strict)
 
 
 class PoolModeOpt(str, Enum):
@@ -112,24 +107,24 @@ def pool(kernel: KernelOpt,
          mode: Annotated[PoolModeOpt, typer.Option("--mode", "-m", help="max or avg.")] = PoolModeOpt.MAX,
          exclude_pad: Annotated[bool, typer.Option("--exclude-pad", help="avg: divide by the cells inside the input only (count_include_pad=False).")] = False,
          steps: StepsOpt = False, channels: ChannelsOpt = None, layout: LayoutOpt = Layout.HWC,
-         format: FormatOpt = AnswerFormat.TEXT, strict: StrictOpt = False) -> None:  # fmt: skip
+         format: FormatOpt = Format.TEXT, strict: StrictOpt = False) -> None:  # fmt: skip
     """One pooling layer: output size with the working (--input), or pool actual numbers (--values).
 
     cnncalc pool --input 55x55x96 --kernel 3 --stride 2
     cnncalc pool --values "1 3 2; 3 1 2; 3 3 3" --kernel 2 --stride 1
     """
-    with _reported_errors():
+    with reported_errors():
         if (input is None) == (values is None):
             raise CnncalcError("pool needs either --input (a shape) or --values (numbers)",
                                expected="--input 55x55x96, or --values \"1 3 2; 3 1 2; 3 3 3\"")  # fmt: skip
         if values is not None:
-            from . import numeric
+            from .. import numeric
 
             x = numeric.read_values(values, "--values")
             result = numeric.pool(x, _axes(kernel, "kernel"), mode=numeric.PoolMode(mode.value),
                                   stride=_axes(stride, "stride") if stride else None, padding=_axes(padding, "padding"),
                                   dilation=_axes(dilation, "dilation"), ceil_mode=ceil_mode, count_include_pad=not exclude_pad)  # fmt: skip
-            _print_numeric(result, x, steps, format)
+            _print_numeric("pool", result, x, steps, format)
             return
         assert input is not None
         shape = read_input(input, layout is Layout.HWC, channels)
@@ -142,11 +137,11 @@ def pool(kernel: KernelOpt,
             raise CnncalcError("average pooling has no dilation (as in PyTorch)", received=dilation)
         else:
             args["count_include_pad"] = not exclude_pad
-        _print_answer(answer("maxpool" if mode is PoolModeOpt.MAX else "avgpool", shape, args), layout, format, strict)
+        _print_answer("pool", answer("maxpool" if mode is PoolModeOpt.MAX else "avgpool", shape, args), layout, format, strict)
 
 
-def _print_numeric(result: Any, x: Any, steps: bool, fmt: AnswerFormat, transposed: bool = False) -> None:
-    from . import numeric
+def _print_numeric(command: str, result: Any, x: Any, steps: bool, fmt: Format, transposed: bool = False) -> None:
+    from .. import numeric
 
     axes = [("columns", result.sizes[1])] if x.rank == 1 else [("rows", result.sizes[0]), ("columns", result.sizes[1])]
     if len(axes) == 2 and axes[0][1] == axes[1][1]:
@@ -154,19 +149,14 @@ def _print_numeric(result: Any, x: Any, steps: bool, fmt: AnswerFormat, transpos
     size = f"length-{x.width} vector" if x.rank == 1 else f"{x.height}x{x.width} input"
     head = f"{result.note} of a {size}" + (f" with {x.depth} channels" if x.depth > 1 else "")
     label = "in" if transposed else "out"  # transposed steps follow the input values
-    if fmt is AnswerFormat.JSON:
-        data = {"what": result.note, "output": numeric.as_lists(result.output), "output_size": [f for _, f in axes],
-                "steps": [{"position": list(s.position), "working": s.text} for s in result.steps] if steps else None}  # fmt: skip
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-        return
+    data = {"what": result.note, "output": numeric.as_lists(result.output), "output_size": [f for _, f in axes],
+            "steps": [{"position": list(s.position), "working": s.text} for s in result.steps] if steps else None}  # fmt: skip
     lines = [head, *(f"output size ({name}): {formula}" for name, formula in axes)]
     if steps:
         lines.append("")
         lines += [f"{label}[{','.join(map(str, s.position))}] {'' if transposed else '= '}{s.text}" for s in result.steps]
     lines.append("")
-    matrix = numeric.matrix_text(result.output)
-    lines.append("```\n" + matrix + "\n```" if fmt is AnswerFormat.MARKDOWN else matrix)
-    sys.stdout.write("\n".join(lines) + "\n")
+    emit(Output(command, (Lines(tuple(lines)), Code(numeric.matrix_text(result.output))), data=data), fmt)
 
 
 InputValuesOpt = Annotated[str, typer.Option("--input", "-i", help="Numbers: rows split by ';' (or new lines), channels by '|'; or a CSV/text file.", show_default=False)]
@@ -174,7 +164,7 @@ KernelValuesOpt = Annotated[str, typer.Option("--kernel", "-k", help="The kernel
 
 
 def _bias(text: str) -> Fraction:
-    from .numeric import read_values
+    from ..numeric import read_values
 
     value = read_values(text, "--bias")
     if value.depth != 1 or value.height != 1 or value.width != 1:
@@ -186,38 +176,38 @@ def _bias(text: str) -> Fraction:
 def convolve(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt = "1", padding: PaddingOpt = "0",
              dilation: DilationOpt = "1", bias: BiasValueOpt = "0",
              flip: Annotated[bool, typer.Option("--flip", help="Flip the kernel first: the mathematical convolution (PyTorch's conv does not flip).")] = False,
-             steps: StepsOpt = False, format: FormatOpt = AnswerFormat.TEXT) -> None:  # fmt: skip
+             steps: StepsOpt = False, format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Convolve small matrices by hand: cross-correlation, as PyTorch's conv, or --flip.
 
     cnncalc convolve --input "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2" --kernel "1 3 2; 1 3 3; 3 1 1" --padding 1 --stride 2
     """
-    from . import numeric
+    from .. import numeric
 
-    with _reported_errors():
+    with reported_errors():
         x, k = numeric.read_values(input, "--input"), numeric.read_values(kernel, "--kernel")
         result = numeric.convolve(x, k, stride=_axes(stride, "stride"), padding=_axes(padding, "padding"),
                                   dilation=_axes(dilation, "dilation"), bias=_bias(bias), flip=flip)  # fmt: skip
-        _print_numeric(result, x, steps, format)
+        _print_numeric("convolve", result, x, steps, format)
 
 
 @app.command("convolve-transpose")
 def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt = "1", padding: PaddingOpt = "0",
                        output_padding: Annotated[str, typer.Option("--output-padding", help="Extra size on the bottom/right.")] = "0",
                        dilation: DilationOpt = "1", bias: BiasValueOpt = "0", steps: StepsOpt = False,
-                       format: FormatOpt = AnswerFormat.TEXT) -> None:  # fmt: skip
+                       format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Transposed convolution of small matrices: each input value stamps a scaled kernel.
 
     cnncalc convolve-transpose --input "1 2; 3 4" --kernel "1 0 1; 1 1 0; 0 1 2" --stride 2
     """
-    from . import numeric
+    from .. import numeric
 
-    with _reported_errors():
+    with reported_errors():
         x, k = numeric.read_values(input, "--input"), numeric.read_values(kernel, "--kernel")
         result = numeric.convolve_transpose(x, k, stride=_axes(stride, "stride"), padding=_axes(padding, "padding"),
                                             output_padding=_axes(output_padding, "output-padding"),
                                             dilation=_axes(dilation, "dilation"), bias=_bias(bias))  # fmt: skip
         # the input at the result's rank: a row with a matrix kernel is a 1xW matrix
-        _print_numeric(result, numeric.Values(x.channels, result.output.rank), steps, format, transposed=True)
+        _print_numeric("convolve-transpose", result, numeric.Values(x.channels, result.output.rank), steps, format, transposed=True)
 
 
 # ----- check -------------------------------------------------------------------------------
@@ -242,9 +232,9 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
     cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0
     cnncalc check quiz.yaml
     """
-    from . import library, quiz
+    from .. import library, quiz
 
-    with _reported_errors():
+    with reported_errors():
         expected = {quiz.Quantity.SHAPE: shape, quiz.Quantity.PARAMS: params, quiz.Quantity.WEIGHTS: weights,
                     quiz.Quantity.MACS: macs, quiz.Quantity.MEMORY: memory}  # fmt: skip
         given = {q: v for q, v in expected.items() if v is not None}
@@ -254,32 +244,30 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
                 raise CnncalcError("a quiz file carries its own answers", hint="drop --layer, --shape, --params, ... or pass a spec")
             result = quiz.grade_file(path)
             graded = list(result.questions)
-            sys.stdout.write(f"{result.title}\n\n")
+            out = [result.title, ""]
         else:
             if not given:
                 raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs or --memory (with --layer), or a quiz file",
                                    hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
-            from .cli import _parse_input
-
-            truth = quiz.network_truth(library.resolve(target), layer, _parse_input(input) if input else None)
+            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input))
             verdicts = tuple(quiz.judge(q, v, truth, biases) for q, v in given.items())
             graded = [quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where())]
+            out = []
         wrong = 0
         for g in graded:
             wrong += not g.correct
             title = f"{g.name}: {g.subject}" if g.name not in g.subject else g.subject
-            sys.stdout.write(f"{_mark(g.correct)} {title}\n")
+            out.append(f"{_mark(g.correct)} {title}")
             if g.text:
-                sys.stdout.write(f"    {g.text}\n")
+                out.append(f"    {g.text}")
             for v in g.verdicts:
-                line = f"    {_mark(v.correct)} {v.quantity.value} {v.given}"
-                line += f"  ({v.detail})" if v.detail else ""
+                out.append(f"    {_mark(v.correct)} {v.quantity.value} {v.given}" + (f"  ({v.detail})" if v.detail else ""))
                 if not v.correct:
-                    line += f"\n        the right answer: {v.right}"
-                sys.stdout.write(line + "\n")
+                    out.append(f"        the right answer: {v.right}")
             if not g.correct:
-                sys.stdout.write("".join(f"        {w}\n" for w in g.working))
-        right = len(graded) - wrong
-        sys.stdout.write(f"\n{right} of {len(graded)} right\n" if len(graded) > 1 else "")
+                out += [f"        {w}" for w in g.working]
+        if len(graded) > 1:
+            out += ["", f"{len(graded) - wrong} of {len(graded)} right"]
+        emit(Output("check", (Lines(tuple(out)),)), Format.TEXT)
     if wrong:
         raise typer.Exit(ExitCode.WRONG)

@@ -3,7 +3,6 @@ each command so that `import cnncalc.cli` stays torch-free."""
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -11,16 +10,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import library, spec
-from .analysis import DType
-from .errors import CnncalcError
-from .cli import ExitCode, InputOpt, SpecArg, _parse_input, _reported_errors, app
-from .render import aligned, human, human_bytes
+from .. import library, spec
+from ..analysis import DType, analyze
+from ..errors import CnncalcError
+from ..render import Format, Lines, Output, aligned, human, human_bytes
+from .common import ExitCode, InputOpt, SpecArg, app, emit, format_option, parse_input, reported_errors
 
-
-class ProfileFormat(str, Enum):
-    TEXT = "text"
-    JSON = "json"
+ProfileFormatOpt = Annotated[Format, format_option("text or json.")]
 
 
 class ExportTarget(str, Enum):
@@ -47,24 +43,22 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
             check: Annotated[bool, typer.Option("--check/--no-check", help="Check every row against PyTorch first.")] = True,
             per_layer: Annotated[bool, typer.Option("--per-layer", help="Also time each layer's forward, in a separate pass after the end-to-end timing.")] = False,
             input: InputOpt = None,
-            format: Annotated[ProfileFormat, typer.Option("--format", "-f", help="text or json.")] = ProfileFormat.TEXT) -> None:  # fmt: skip
+            format: ProfileFormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Check every row against PyTorch, then time the real model on CPU or CUDA.
 
     Exit code 6 when any row disagrees with PyTorch; 5 when PyTorch is not installed.
     """
-    with _reported_errors():
+    with reported_errors():
         graph = spec.load(library.resolve(spec_file))
-        shape = _parse_input(input) if input else None
-        from .torch_bridge.profile import profile as run_profile  # imports torch; raises MissingExtraError without it
+        # the one analysis of this run: the checks, the timing and the memory prediction all read it
+        report = analyze(graph, input_shape=parse_input(input), batch=batch, dtype=DType(dtype.value))
+        from ..torch_bridge.profile import profile as run_profile  # imports torch; raises MissingExtraError without it
 
         result = _with_progress(lambda progress: run_profile(
-            graph, input_shape=shape, device=device, batch=batch, dtype=DType(dtype.value), channels_last=channels_last,
-            compile=compile, warmup=warmup, iters=iters, train=train, cudnn_benchmark=cudnn_benchmark,
-            peak_tflops=peak_tflops, check=check, per_layer=per_layer, progress=progress))  # fmt: skip
-        if format is ProfileFormat.JSON:
-            sys.stdout.write(json.dumps(_json(result), indent=2) + "\n")
-        else:
-            sys.stdout.write(_text(result))
+            graph, report, device=device, channels_last=channels_last, compile=compile, warmup=warmup, iters=iters,
+            train=train, cudnn_benchmark=cudnn_benchmark, peak_tflops=peak_tflops, check=check, per_layer=per_layer,
+            progress=progress))  # fmt: skip
+        emit(Output("profile", (Lines(tuple(_text(result))),), data=_json(result), markdown=False), format)
     if result.mismatches:
         raise typer.Exit(ExitCode.MISMATCH)
 
@@ -76,11 +70,11 @@ def export(spec_file: SpecArg,
            input: InputOpt = None) -> None:  # fmt: skip
     """Write the network as readable PyTorch source: one nn.Module class whose module names
     (and so state_dict keys) match the table's rows. Needs no PyTorch to write."""
-    with _reported_errors():
-        from .export import to_torch_source
+    with reported_errors():
+        from ..export import to_torch_source
 
         graph = spec.load(library.resolve(spec_file))
-        source = to_torch_source(graph, _parse_input(input) if input else None)
+        source = to_torch_source(graph, parse_input(input))
         if output is None:
             sys.stdout.write(source)
             return
@@ -91,17 +85,17 @@ def export(spec_file: SpecArg,
         sys.stderr.write(f"wrote {output} ({source.count(chr(10))} lines); run it with: python {output}\n")
 
 
-def _with_progress(run):  # type: ignore[no-untyped-def]
+def _with_progress(run):
     """A rich progress bar on stderr while warming up and timing (nothing when not a terminal)."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
     if not console.is_terminal:
         return run(None)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:  # fmt: skip
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
@@ -111,7 +105,7 @@ def _with_progress(run):  # type: ignore[no-untyped-def]
         return run(progress)
 
 
-def _text(p) -> str:  # type: ignore[no-untyped-def]
+def _text(p) -> list[str]:
     mode = "training step (forward, backward, SGD)" if p.train else "inference"
     lines = [
         f"{p.name}: {mode} on {p.device} ({p.device_name}), torch {p.torch_version}",
@@ -142,13 +136,13 @@ def _text(p) -> str:  # type: ignore[no-untyped-def]
                      f"({how}; measured / predicted = {p.memory_measured / p.memory_predicted:.2f}; see docs/conventions.md)")  # fmt: skip
     if p.layers:
         lines += ["", *_layers_text(p)]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 SLOWEST = 5
 
 
-def _layers_text(p) -> list[str]:  # type: ignore[no-untyped-def]
+def _layers_text(p) -> list[str]:
     """The per-layer table: each leaf's median forward time, its share, its achieved TFLOP/s and a
     bar, so that the slow layers stand out; then the slowest few and the overhead between layers."""
     widest = max(p.share(layer) for layer in p.layers) or 1.0
@@ -164,14 +158,14 @@ def _layers_text(p) -> list[str]:  # type: ignore[no-untyped-def]
         f"per layer ({what}; median of {p.timing.iters} passes run after the end-to-end timing, eager"
         + (" (not compiled)" if p.compiled else "") + ", hooks attached only then; MACs for the batch):",
         *aligned(header, body, [False, False, True, True, True, True, False], total),
-        f"slowest: " + ", ".join(f"{layer.row} {100 * p.share(layer):.1f}%" for layer in slowest),
+        "slowest: " + ", ".join(f"{layer.row} {100 * p.share(layer):.1f}%" for layer in slowest),
         f"end-to-end median {p.timing.median_ms:.3f} ms - sum of layers {p.layers_ms:.3f} ms = {outside:+.3f} ms "
         + ("outside the layers (Python between calls, launches, the backward pass in training)" if outside >= 0 else
            "(the per-layer pass ran slower: the hooks' own cost, or noise between the passes; raise --iters)"),
     ]
 
 
-def _json(p) -> dict:  # type: ignore[no-untyped-def]
+def _json(p) -> dict:
     return {
         "name": p.name, "device": p.device, "device_name": p.device_name, "torch": p.torch_version, "batch": p.batch,
         "dtype": p.dtype.value, "precision": p.precision, "channels_last": p.channels_last, "compile": p.compiled,

@@ -1,0 +1,197 @@
+"""The table commands: shapes, params, memory, flops, summary, list, layers and validate."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, List, Sequence
+
+import typer
+
+from .. import library, spec
+from ..analysis import DType, Report, analyze, collapse, groups
+from ..conventions import Convention, count
+from ..render import Abbreviated, Format, Layout, Output, Table, human
+from ..render.report import Column, Columns, json_data, predicted_line, report_table, totals_lines
+from .common import (
+    BatchOpt,
+    DepthOpt,
+    DTypeOpt,
+    ExitCode,
+    ExplainOpt,
+    FormatOpt,
+    InputOpt,
+    LayoutOpt,
+    RfOpt,
+    SpecArg,
+    StrictOpt,
+    app,
+    emit,
+    load_report,
+    parse_input,
+    print_warnings,
+    reported_errors,
+)
+
+RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
+           "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
+
+
+def report_output(command: str, report: Report, columns: Sequence[Columns | Column], layout: Layout,
+                  explain: bool = False, rf: bool = False, notes: Sequence[str] = ()) -> Output:  # fmt: skip
+    """A report as its table (totals and `notes` below it) and its JSON contract."""
+    if rf:
+        columns, notes = [*columns, Columns.RF, Columns.JUMP, Columns.START], [*notes, RF_NOTE]
+    table = report_table(report, columns, layout, explain, footer=[*totals_lines(report), *notes])
+    return Output(command, (table,), data=json_data(report))
+
+
+@app.command()
+def shapes(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
+           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False) -> None:  # fmt: skip
+    """Output shape of every layer: floor((W - F + 2P)/S) + 1 per axis."""
+    with reported_errors():
+        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf)
+        emit(report_output("shapes", report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], layout, explain, rf), format)
+
+
+@app.command()
+def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", help="Add biases (and weights + biases) to the columns.")] = False,
+           format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
+           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False) -> None:  # fmt: skip
+    """Learned parameters per layer: weights only, like the lecture's VGG table, or with --biases."""
+    with reported_errors():
+        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain)
+        columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.WEIGHTS]
+        if biases:
+            columns += [Columns.BIASES, Columns.PARAMS]
+        emit(report_output("params", report, columns, layout, explain), format)
+
+
+@app.command()
+def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
+           input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
+           strict: StrictOpt = False) -> None:  # fmt: skip
+    """Activations per layer (elements of its output) and their bytes at --batch and --dtype."""
+    with reported_errors():
+        report = load_report(spec_file, input, batch, dtype, strict, depth)
+        columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]
+        emit(report_output("memory", report, columns, layout, notes=[predicted_line(report)]), format)
+
+
+# Every convention of conventions.py, and "all" of them side by side.
+ConventionOpt = Enum("ConventionOpt", {**{c.name: c.value for c in Convention}, "ALL": "all"}, type=str)  # type: ignore[misc]
+ALL = "all"
+
+
+@app.command()
+def flops(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
+          depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False,
+          convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value)) -> None:  # fmt: skip
+    """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
+    with reported_errors():
+        if convention.value == Convention.CNNCALC.value:
+            report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain)
+            columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS]
+            emit(report_output("flops", report, columns, layout, explain), format)
+        else:
+            emit(_conventions_output(spec_file, input, strict, depth, convention, layout), format)
+
+
+def _conventions_output(source: str, input: str | None, strict: bool, depth: int | None, convention: Any,
+                        layout: Layout) -> Output:  # fmt: skip
+    """The per-row table with one column per convention, and a line per convention on what it counts."""
+    graph = spec.load(library.resolve(source))
+    report = analyze(graph, input_shape=parse_input(input), strict=strict)
+    print_warnings(report)
+    chosen = list(Convention)[1:] if convention.value == ALL else [Convention(convention.value)]
+    counted = [count(graph, report, c) for c in [Convention.CNNCALC, *chosen]]
+    names = [row.name for row in report.rows]
+    merged = groups(names, depth) if depth else [(name, [i]) for i, name in enumerate(names)]
+    if depth:
+        report = collapse(report, depth)
+    position = {id(row): i for i, row in enumerate(report.rows)}
+    columns: list[Columns | Column] = [Columns.NAME, Columns.TYPE, Columns.SHAPE]
+    per_row = {}
+    for c in counted:
+        header = "MACs (cnncalc)" if c.convention is Convention.CNNCALC else c.convention.value
+        values = per_row[c.convention] = [sum(c.rows.get(names[i], 0) for i in members) for _, members in merged]
+        columns.append(_given_column(header, values, position, c.total))
+    notes = [f"{c.convention.value}: {c.total:,} ({human(c.total)}) - {c.convention.summary}" for c in counted]
+    table = report_table(report, columns, layout, footer=[*notes, "(per sample; see docs/conventions.md)"])
+    data = {"name": report.name, "input": list(report.input_shape),
+            "conventions": {c.convention.value: {"total": c.total, "counts": c.convention.summary, "rows": {row.name: v for row, v in zip(report.rows, per_row[c.convention])}} for c in counted}}  # fmt: skip
+    return Output("flops", (table,), data=data)
+
+
+def _given_column(header: str, values: Sequence[int], position: dict[int, int], total: int) -> Column:
+    """A column of numbers computed beforehand, one per row of the report (`position` by row id)."""
+    return Column(header, lambda row, report: values[position[id(row)]], lambda totals, report: total)
+
+
+@app.command()
+def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
+            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
+            strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False) -> None:  # fmt: skip
+    """The whole VGG-style table: shape, activations ("memory"), weights, biases and MACs."""
+    with reported_errors():
+        report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf)
+        columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.WEIGHTS, Columns.BIASES, Columns.MACS]
+        emit(report_output("summary", report, columns, layout, explain, rf), format)
+
+
+@app.command("list")
+def list_architectures(format: FormatOpt = Format.TEXT) -> None:
+    """The built-in architectures with their input, parameters and MACs."""
+    with reported_errors():
+        rows: list[dict[str, Any]] = []
+        for name in library.builtin_names():
+            graph = spec.load(library.builtin_path(name))
+            t = analyze(graph).totals
+            rows.append({"name": name, "title": graph.name, "input": list(graph.input_shape), "layers": len(graph.nodes) - 1,
+                         "params": t.params, "macs": t.macs})  # fmt: skip
+        table = Table(
+            header=("name", "network", "input", "layers", "params", "MACs"),
+            rows=tuple((r["name"], r["title"], tuple(r["input"]), r["layers"], Abbreviated(r["params"]), Abbreviated(r["macs"]))
+                       for r in rows),  # fmt: skip
+            numeric=(False, False, False, True, True, True),
+            title="built-in architectures (input channels first)",
+            footer=("use any name with every command: cnncalc summary vgg16",),
+            layout=Layout.CHW,
+        )
+        emit(Output("list", (table,), data={"architectures": rows}), format)
+
+
+@app.command()
+def layers(format: FormatOpt = Format.TEXT) -> None:
+    """The layer types a spec can use, their other spellings and arguments."""
+    from dataclasses import MISSING, fields
+
+    from ..layers import ALIASES, REGISTRY
+
+    rows = []
+    for kind, cls in sorted(REGISTRY.items()):
+        aliases = ", ".join(a for a, k in sorted(ALIASES.items()) if k == kind)
+        args = ", ".join(f.name if f.default is MISSING else f"{f.name} ({f.default})" for f in fields(cls))
+        rows.append((kind, aliases, args or "-", cls.summary))
+    rows += [("sequential", "", "layers", "a named group of layers"),
+             ("residual", "", "body, shortcut, after", "body + shortcut (identity if none), added; then `after`"),
+             ("parallel", "", "branches, merge (concat)", "branches from one input, concatenated on channels or added")]  # fmt: skip
+    table = Table(("type", "also written", "arguments (default)", "what it is"), tuple(rows), (False,) * 4,
+                  title="layer types", footer=("every item also takes name, repeat and from; see docs/spec.md",))  # fmt: skip
+    with reported_errors():
+        emit(Output("layers", (table,)), format)
+
+
+@app.command()
+def validate(spec_files: Annotated[List[str], typer.Argument(help="Spec files or built-in names.", show_default=False)],
+             strict: StrictOpt = False) -> None:  # fmt: skip
+    """Check specs; print nothing but problems. Exit code 0 when every spec is valid."""
+    worst = ExitCode.OK
+    for source in spec_files:
+        try:
+            with reported_errors():
+                load_report(source, strict=strict)
+        except typer.Exit as stop:
+            worst = max(worst, ExitCode(stop.exit_code))
+    if worst:
+        raise typer.Exit(worst)

@@ -1,0 +1,58 @@
+"""How single values print: shapes in either layout, counts short and exact, receptive fields."""
+
+from __future__ import annotations
+
+from enum import Enum
+from fractions import Fraction
+from typing import Sequence
+
+from ..analysis import Field
+
+
+class Layout(str, Enum):
+    """How shapes print: `224x224x64` (hwc, the lecture tables) or `64x224x224` (chw, PyTorch)."""
+
+    HWC = "hwc"
+    CHW = "chw"
+
+
+class Abbreviated(int):
+    """A count people read as `138,357,544 (138.4M)`; CSV and JSON still see the plain integer."""
+
+
+def shape_text(shape: Sequence[int], layout: Layout) -> str:
+    """`224x224x64` for hwc, `64x224x224` for chw; a flat vector prints as its length."""
+    if len(shape) == 1:
+        return str(shape[0])
+    ordered = (*shape[1:], shape[0]) if layout is Layout.HWC else tuple(shape)
+    return "x".join(str(s) for s in ordered)
+
+
+def human(value: int) -> str:
+    """138357544 -> 138.4M; small numbers as they are."""
+    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{unit}"
+    return str(value)
+
+
+def human_bytes(value: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value} B"
+
+
+def number_text(value: Fraction) -> str:
+    """A field quantity: an integer as such, a fraction as a short decimal."""
+    return str(value.numerator) if value.denominator == 1 else f"{float(value):.2f}".rstrip("0").rstrip(".")
+
+
+def field_text(field: Field | None, part: str) -> str:
+    """`11` when every spatial axis agrees, `11x7` (H x W) when not; `all` after flatten or linear."""
+    if field is None:
+        return ""
+    if field.whole:
+        return "all"
+    values = [number_text(v) for v in getattr(field, part)]
+    return values[0] if len(set(values)) == 1 else "x".join(values)

@@ -1,0 +1,75 @@
+"""What a command hands the writers: blocks for people (tables, lines, worked answers, code) and
+a payload for JSON. Commands build these values; `writers` prints them in every format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
+
+from .cells import Layout
+
+if TYPE_CHECKING:
+    from ..graph import Graph
+
+# A table cell: text, a count (int, `Abbreviated` for `1,234 (1.2K)`) or a shape (printed in the table's layout).
+Cell = Any
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table: numbers right-aligned (`numeric`), an optional totals row, the working of each row
+    (`notes`, from --explain), a title above and footer lines below."""
+
+    header: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    numeric: tuple[bool, ...]
+    total: tuple[Cell, ...] | None = None
+    notes: tuple[tuple[str, ...], ...] | None = None
+    title: str | None = None
+    footer: tuple[str, ...] = ()
+    layout: Layout = Layout.HWC
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Plain lines: the same in text and Markdown."""
+
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Worked:
+    """A worked answer: what was asked, each step of the working, and the result."""
+
+    head: str
+    steps: tuple[str, ...]
+    result: str
+
+
+@dataclass(frozen=True)
+class Code:
+    """Preformatted text (a matrix): as it is in text, fenced in Markdown."""
+
+    text: str
+
+
+Block = Union[Table, Lines, Worked, Code]
+
+
+@dataclass(frozen=True)
+class Output:
+    """Everything one command prints. `blocks` are for people (text, Markdown; CSV takes the one
+    table), `data` is the JSON payload (the writer adds `schema_version`). `graph` is the network
+    the output is about, for writers that draw it. `markdown=False` where the blocks have no
+    Markdown form worth writing."""
+
+    command: str
+    blocks: tuple[Block, ...] = ()
+    data: Mapping[str, Any] | None = None
+    schema_version: int = 1
+    markdown: bool = True
+    graph: Graph | None = field(default=None, compare=False)
+
+    @property
+    def tables(self) -> Sequence[Table]:
+        return [block for block in self.blocks if isinstance(block, Table)]

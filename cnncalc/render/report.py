@@ -1,0 +1,145 @@
+"""A report as the writers' values: its table (columns chosen per command), totals lines and
+the JSON contract. Free of torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Sequence
+
+from ..analysis import Report, Row, Totals, predicted_memory
+from .cells import Layout, field_text, human, human_bytes, shape_text
+from .document import Table
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[Row, Report], Any]
+    total: Callable[[Totals, Report], Any] | None = None
+    numeric: bool = True
+
+
+class Columns(Enum):
+    """Every column a table can show; each command picks its own list."""
+
+    NAME = Column("Layer", lambda r, rep: r.name, lambda t, rep: "total", numeric=False)
+    TYPE = Column("Type", lambda r, rep: r.type, numeric=False)
+    SHAPE = Column("Output", lambda r, rep: r.output_shape, numeric=False)
+    ACTIVATIONS = Column("Activations", lambda r, rep: r.activations, lambda t, rep: t.activations)
+    BYTES = Column("Act. bytes", lambda r, rep: rep.bytes_of(r.activations), lambda t, rep: rep.bytes_of(t.activations))
+    WEIGHTS = Column("Weights", lambda r, rep: r.weights, lambda t, rep: t.weights)
+    BIASES = Column("Biases", lambda r, rep: r.biases, lambda t, rep: t.biases)
+    PARAMS = Column("Params", lambda r, rep: r.params, lambda t, rep: t.params)
+    MACS = Column("MACs", lambda r, rep: r.macs, lambda t, rep: t.macs)
+    FLOPS = Column("FLOPs (2xMACs)", lambda r, rep: r.flops, lambda t, rep: t.flops)
+    RF = Column("RF", lambda r, rep: field_text(r.field, "size"))
+    JUMP = Column("Jump", lambda r, rep: field_text(r.field, "jump"))
+    START = Column("Start", lambda r, rep: field_text(r.field, "start"))
+
+
+def totals_lines(report: Report) -> list[str]:
+    """The totals under every table: always both weights and biases, exact and short."""
+    t = report.totals
+
+    def both(v: int) -> str:
+        return f"{v:,} ({human(v)})" if v >= 1000 else f"{v:,}"
+
+    dtype = report.dtype.value
+    return [
+        f"params: {both(t.params)} = weights {both(t.weights)} + biases {both(t.biases)}; buffers {t.buffers:,}",
+        f"activations: {both(t.activations)} without the input, {both(t.activations_with_input)} with it; "
+        f"peak live (inference) {both(t.peak_activations)}",
+        f"MACs: {both(t.macs)}; FLOPs (2 x MACs): {both(t.flops)}   (per sample)",
+        f"memory at batch {report.batch}, {dtype}: activations {human_bytes(report.bytes_of(t.activations_with_input))}, "
+        f"peak live {human_bytes(report.bytes_of(t.peak_activations))}, parameters {human_bytes(report.param_bytes)}",
+    ]
+
+
+def predicted_line(report: Report) -> str:
+    """The peak memory a run should reach at the report's batch and dtype (docs/conventions.md)."""
+    return (f"predicted peak at batch {report.batch}, {report.dtype.value}: inference {human_bytes(predicted_memory(report, train=False))}, "
+            f"training step (SGD with momentum) {human_bytes(predicted_memory(report, train=True))}; "
+            "cnncalc profile measures it")  # fmt: skip
+
+
+def title(report: Report, layout: Layout) -> str:
+    return f"{report.name}  (input {shape_text(report.input_shape, layout)}, {layout.value})"
+
+
+def _column(col: Columns | Column) -> Column:
+    return col.value if isinstance(col, Columns) else col
+
+
+def report_table(report: Report, columns: Sequence[Columns | Column], layout: Layout, explain: bool = False,
+                 footer: Sequence[str] | None = None) -> Table:  # fmt: skip
+    """The report as a table of `columns` with a totals row; `explain` adds each row's working.
+    The footer is the totals lines unless the command gives its own."""
+    cols = [_column(col) for col in columns]
+    return Table(
+        header=tuple(col.header for col in cols),
+        rows=tuple(tuple(col.value(row, report) for col in cols) for row in report.rows),
+        numeric=tuple(col.numeric for col in cols),
+        total=tuple(col.total(report.totals, report) if col.total else "" for col in cols),
+        notes=tuple(row.working for row in report.rows) if explain else None,
+        title=title(report, layout),
+        footer=tuple(totals_lines(report) if footer is None else footer),
+        layout=layout,
+    )
+
+
+def json_data(report: Report) -> dict[str, Any]:
+    """The JSON contract (README and docs/spec.md): shapes as [C, ...spatial], counts per sample."""
+    rows = []
+    for r in report.rows:
+        rows.append(
+            {
+                "name": r.name,
+                "type": r.type,
+                "output_shape": list(r.output_shape),
+                "inputs": list(r.inputs),
+                "activations": r.activations,
+                "activation_bytes": report.bytes_of(r.activations),
+                "weights": r.weights,
+                "biases": r.biases,
+                "params": r.params,
+                "buffers": r.buffers,
+                "macs": r.macs,
+                "flops": r.flops,
+                "leaves": r.leaves,
+            }
+        )
+        if r.working:
+            rows[-1]["working"] = list(r.working)
+        if r.field is not None:
+            f = r.field
+            rows[-1]["receptive_field"] = (
+                "all" if f.whole else {key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")}
+            )
+    t = report.totals
+    totals = {
+        "weights": t.weights,
+        "biases": t.biases,
+        "params": t.params,
+        "buffers": t.buffers,
+        "activations": t.activations,
+        "activations_with_input": t.activations_with_input,
+        "macs": t.macs,
+        "flops": t.flops,
+        "peak_activations": t.peak_activations,
+        "activation_bytes": report.bytes_of(t.activations_with_input),
+        "peak_activation_bytes": report.bytes_of(t.peak_activations),
+        "param_bytes": report.param_bytes,
+        "buffer_bytes": report.buffer_bytes,
+        "predicted_peak_bytes": {"inference": predicted_memory(report, train=False), "training": predicted_memory(report, train=True)},
+    }
+    warnings = [{"layer": w.layer, "line": w.where.line, "message": w.message} for w in report.warnings]
+    return {
+        "name": report.name,
+        "input": list(report.input_shape),
+        "batch": report.batch,
+        "dtype": report.dtype.value,
+        "layers": rows,
+        "totals": totals,
+        "warnings": warnings,
+    }
