@@ -216,9 +216,9 @@ TOTALS = ("input_shape", "output_shape", "params", "weights", "biases", "buffers
 
 def write(record: dict[str, Any], folder: Path) -> None:
     data = json.dumps(record, separators=(",", ":")).encode()
-    with open(folder / f"{record['model']}.json.gz", "wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0, filename="") as f:
-            f.write(data)
+    with (open(folder / f"{record['model']}.json.gz", "wb") as raw,
+          gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0, filename="") as f):  # fmt: skip
+        f.write(data)
 
 
 def load(name: str, folder: Path = FIXTURE) -> dict[str, Any]:
