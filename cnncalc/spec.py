@@ -283,6 +283,7 @@ class _Expander:
         self.drafts: list[_Draft] = []
         self.names: dict[str, int] = {}
         self.containers: dict[str, str] = {}
+        self.outputs: dict[str, _Input] = {}  # structure / block use / repeat name -> its output (last row)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -331,6 +332,8 @@ class _Expander:
             position += 1
             inputs = self.sources(source, prev, ctx, where, written)
             prev = self.one(written, dict(args), ctx.prefix + local, inputs, where, ctx, line)
+        if name is not None and repeat > 1:
+            self.outputs[ctx.prefix + str(name)] = prev  # `from: stage` reads the last copy's output
         return prev, position
 
     def split_item(self, raw: object, where: Where, ctx: _Context) -> tuple[str, dict[str, Any], int | None]:
@@ -424,9 +427,11 @@ class _Expander:
         """Expand one item (after repeat) whose full name and inputs are known."""
         self.check_type(written, where)
         if written in STRUCTURES:
-            return getattr(self, written)(args, name, inputs[0], where, ctx)
+            self.outputs[name] = getattr(self, written)(args, name, inputs[0], where, ctx)
+            return self.outputs[name]
         if written in self.blocks:
-            return self.block(self.blocks[written], args, name, inputs[0], where, ctx)
+            self.outputs[name] = self.block(self.blocks[written], args, name, inputs[0], where, ctx)
+            return self.outputs[name]
         cls = layer_type(written)
         assert cls is not None  # check_type above
         try:
@@ -532,11 +537,15 @@ class _Expander:
     # -- references -----------------------------------------------------------------------
 
     def resolve(self, ref: _Ref, at: int) -> int:
+        """The node a reference names: a row, or a structure's (block use's, repeat's) output, its last row."""
         parts = ref.namespace.rstrip(".").split(".") if ref.namespace else []
         candidates = [".".join(parts[:i] + [ref.name]) for i in range(len(parts), -1, -1)]
         for candidate in candidates:
-            if candidate in self.names:
-                index = self.names[candidate]
+            if candidate in self.names or candidate in self.outputs:
+                index = self.names.get(candidate)
+                if index is None:
+                    output = self.outputs[candidate]
+                    index = self.resolve(output, at) if isinstance(output, _Ref) else output
                 if index >= at:
                     raise SpecError(
                         f"'from: {ref.name}' refers to a layer that runs at or after this one (a cycle)",
@@ -546,7 +555,7 @@ class _Expander:
                     )
                 return index
         raise SpecError(f"unknown reference 'from: {ref.name}'", where=ref.where, received=ref.name,
-                        expected="the name of an earlier layer", hint=did_you_mean(ref.name, self.names))  # fmt: skip
+                        expected="the name of an earlier layer or structure", hint=did_you_mean(ref.name, [*self.names, *self.outputs]))  # fmt: skip
 
     def finish(self) -> tuple[Node, ...]:
         nodes = []

@@ -222,3 +222,79 @@ def test_family_index_equals_the_parsed_variants():
         assert family not in names
         for variant in variants:
             assert cnncalc.load(variant).file == f"<built-in>/{family}.yaml"
+
+
+# -- a structure's name refers to its output (issue 9 item 4) --------------------------------
+
+UNET = """
+input: [3, 16, 16]
+blocks:
+  double:
+    args: {out: null}
+    layers:
+      - conv: {out: $out, kernel: 3, padding: 1, name: conv1}
+      - relu: {name: relu1}
+      - conv: {out: $out, kernel: 3, padding: 1, name: conv2}
+      - relu: {name: relu2}
+layers:
+  - double: {out: 8, name: enc1}
+  - maxpool: {kernel: 2, name: pool1}
+  - double: {out: 16, name: enc2}
+  - conv_transpose: {out: 8, kernel: 2, stride: 2, name: up1}
+  - concat: {from: [enc1, up1], name: cat1}
+  - sequential: {name: dec1, layers: [double: {out: 8}]}
+  - conv: {out: 2, kernel: 1, from: dec1, name: head}
+"""
+
+
+def test_from_a_block_use_reads_its_last_row():
+    graph = parse_text(UNET)
+    cat = graph.nodes[graph.index("cat1")]
+    assert [graph.nodes[i].name for i in cat.inputs] == ["enc1.relu2", "up1"]
+    head = graph.nodes[graph.index("head")]
+    assert [graph.nodes[i].name for i in head.inputs] == ["dec1.0.relu2"]
+    rows = {r.name: r for r in analyze(graph).rows}
+    assert rows["cat1"].output_shape == (8 + 8, 16, 16) and rows["head"].output_shape == (2, 16, 16)
+
+
+def test_from_a_block_use_builds_the_hand_written_unet():
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    class Double(nn.Sequential):
+        def __init__(self, c_in, c_out):
+            super().__init__()
+            self.conv1, self.relu1 = nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()
+            self.conv2, self.relu2 = nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU()
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc1, self.pool1, self.enc2 = Double(3, 8), nn.MaxPool2d(2), Double(8, 16)
+            self.up1 = nn.ConvTranspose2d(16, 8, 2, stride=2)
+            self.dec1 = nn.Sequential(Double(16, 8))
+            self.head = nn.Conv2d(8, 2, 1)
+
+        def forward(self, x):
+            e1 = self.enc1(x)
+            return self.head(self.dec1(torch.cat([e1, self.up1(self.enc2(self.pool1(e1)))], dim=1)))
+
+    ours, theirs = parse_text(UNET).to_torch(), UNet()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(ours(x), theirs(x))
+
+
+def test_from_a_repeat_and_a_structure_inside_itself():
+    text = """
+input: [4, 8, 8]
+layers:
+  - conv: {out: 4, kernel: 1, name: stage, repeat: 2}
+  - add: {from: [stage, stage.0], name: sum}
+"""
+    graph = parse_text(text)
+    assert [graph.nodes[i].name for i in graph.nodes[graph.index("sum")].inputs] == ["stage.1", "stage.0"]
+    cyclic = "input: [4]\nlayers:\n  - sequential: {name: s, layers: [linear: 4, add: {from: [s]}]}\n"
+    with pytest.raises(SpecError, match="a cycle"):
+        parse_text(cyclic)
