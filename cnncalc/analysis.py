@@ -200,9 +200,13 @@ def analyze(
             raise err.located(node.where) from None
         shapes.append(out)
         rows.append(row)
+    for i in graph.unread():
+        node = graph.nodes[i]
+        warnings.append(FitWarning(node.name, node.where, "nothing reads this layer's output: it runs, but is a dead "
+                                   "end (a 'from:' that skipped it?)"))  # fmt: skip
     if strict and warnings:
         raise StrictError(
-            f"{len(warnings)} layer(s) do not tile their input exactly (--strict)",
+            f"{len(warnings)} warning(s) (--strict): layers that do not tile their input exactly or whose output nothing reads",
             where=warnings[0].where,
             received=warnings[0].message,
             hint="fix the padding or stride, or drop --strict to allow it",

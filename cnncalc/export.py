@@ -32,7 +32,8 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         for j in node.inputs:
             users[j].add(i)
     for node in nodes[1:]:
-        check_module_name(node.name, node.where)
+        if node.calls is None:
+            check_module_name(node.name, node.where)
 
     last = len(nodes) - 1
     taken = {"x", "self", "torch", "nn"}
@@ -53,6 +54,9 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         expr = node.layer.torch_expression(args)
         if expr is not None:  # a merge: a plain expression, no module
             forward.append(f"{names[i]} = {expr}" + ("" if names[i] != "x" else f"  # {node.name}"))
+            continue
+        if node.calls is not None:  # runs an earlier row's module again
+            forward.append(f"{names[i]} = {_path(node.calls.split('.'))}({', '.join(args)})")
             continue
         parts = node.name.split(".")
         new = [depth for depth in range(1, len(parts)) if ".".join(parts[:depth]) not in made]

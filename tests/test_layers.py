@@ -64,6 +64,10 @@ LAYER_TABLE = {
     "gelu": [("gelu: {approximate: tanh}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "silu": [("silu", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "softmax": [("softmax", [1000], [1000], 0, 0, 0, 0)],
+    # several outputs: the item expands to one row per piece; a one-piece item keeps the table's
+    # one-row shape (ShuffleNetV2's two pieces are in tests/test_spec.py)
+    "chunk": [("chunk: 1", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
+    "split": [("split: {sizes: [6]}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)

@@ -56,10 +56,7 @@ ZOO = [
 BUILTIN_NAME = {"alexnet": "alexnet_torchvision", "googlenet": None}
 
 # (test, model) -> why a built-in does not match yet; strict, so the mark must go once it does
-KNOWN = {
-    **{("rows", f"resnet{d}"): "the built-in names a Bottleneck's ReLUs relu1, relu2 and after.0; "
-       "torchvision's Bottleneck calls its one `relu` three times" for d in (50, 101, 152)},
-}  # fmt: skip
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def zoo(test: str) -> list:

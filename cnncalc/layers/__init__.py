@@ -34,6 +34,7 @@ from .norm import BatchNorm, LocalResponseNorm
 from .passthrough import Dropout, Identity
 from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh
 from .merge import Add, Concat
+from .split import Chunk, Split
 from .windowed import Windowed
 
 __all__ = [
