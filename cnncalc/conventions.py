@@ -14,7 +14,7 @@ from enum import Enum
 from typing import Callable, Mapping, Sequence
 
 from .analysis import Report
-from .geometry import adaptive_windows, covered
+from .geometry import adaptive_covered, covered
 from .graph import Graph
 from .layers import Layer, Shape
 
@@ -84,7 +84,7 @@ def _thop_avgpool(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
 
 def _thop_adaptive_avg(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
     # count_adap_avgpool: the same, over PyTorch's adaptive windows
-    sums = (sum(end - start for start, end in adaptive_windows(size, out)) for size, out in zip(inputs[0][1:], output[1:]))
+    sums = (adaptive_covered(size, out) for size, out in zip(inputs[0][1:], output[1:]))
     return inputs[0][0] * math.prod(sums) + math.prod(output)
 
 

@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from .errors import LayerError, did_you_mean
-from .geometry import Window, adaptive_windows, effective_kernel, same_padding, transposed_formula, transposed_output_size, window_output_size
+from .geometry import Window, adaptive_largest, effective_kernel, same_padding, transposed_formula, transposed_output_size, window_output_size
 
 Shape = tuple[int, ...]
 
@@ -635,7 +635,7 @@ class AdaptivePool(Layer):
 
 def _adaptive_step(size: int, out: int) -> FieldStep:
     """Adaptive pooling's windows, [floor(i*W/O), ceil((i+1)*W/O)): the largest one, and a stride of W/O."""
-    kernel = max(end - start for start, end in adaptive_windows(size, out))
+    kernel = adaptive_largest(size, out)
     return FieldStep(Fraction(kernel), Fraction(size, out), Fraction(0))
 
 
