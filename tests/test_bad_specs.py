@@ -161,3 +161,9 @@ def test_quiz_tools_refuse_sizes_out_of_hand(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == ExitCode.INVALID, result.output
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_name_too_long_for_the_file_system():
+    result = runner.invoke(app, ["shapes", "x" * 5000])
+    assert result.exit_code == ExitCode.INVALID and "no built-in architecture named" in result.stderr
+    assert len(result.stderr) < 2000
