@@ -19,6 +19,14 @@ def builtin_path(name: str) -> Path:
     return ARCHITECTURES / f"{name}.yaml"
 
 
+def _exists(path: Path) -> bool:
+    """Path.exists, but a name the system refuses (too long, a NUL byte) does not exist."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def resolve(source: str) -> Path:
     """The spec file a user means: an existing path, else a built-in name (with or without .yaml).
 
@@ -26,7 +34,7 @@ def resolve(source: str) -> Path:
     close matches.
     """
     path = Path(source)
-    if path.exists():
+    if _exists(path):
         return path
     stem = source[:-5] if source.endswith(".yaml") else source[:-4] if source.endswith(".yml") else source
     candidates = [stem]
@@ -36,7 +44,7 @@ def resolve(source: str) -> Path:
     for candidate in candidates:
         if candidate in names:
             return builtin_path(candidate)
-    hint = did_you_mean(Path(stem).name, names)
+    hint = did_you_mean(Path(stem).name[:200], names)
     raise SpecError(
         f"no such file, and no built-in architecture named '{stem}'",
         where=Where(file=source),
