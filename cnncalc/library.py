@@ -27,6 +27,14 @@ def _exists(path: Path) -> bool:
         return False
 
 
+def is_file(path: Path) -> bool:
+    """Path.is_file, but a name the system refuses (too long, a NUL byte) is not a file."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def resolve(source: str) -> Path:
     """The spec file a user means: an existing path, else a built-in name (with or without .yaml).
 

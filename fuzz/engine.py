@@ -217,7 +217,7 @@ def quiz_case(r: random.Random) -> Case:
         args = ["convolve-transpose", "--input", values(), "--kernel", values()]
         opts = ["--stride", "--padding", "--dilation", "--output-padding", "--bias"]
     else:
-        args = ["check", r.choice(["alexnet", "vgg16", "lenet5", "nosuch"]), "--layer", r.choice(["conv1", "pool1", "fc8", weird()])]
+        args = ["check", r.choice(["alexnet", "vgg16", "lenet5", "nosuch", "x" * 5000]), "--layer", r.choice(["conv1", "pool1", "fc8", weird()])]
         opts = ["--shape", "--params", "--weights", "--macs", "--memory", "--input"]
     for opt in r.sample(opts, r.randint(0, min(3, len(opts)))):
         args += [opt, r.choice(["avg", "max"]) if opt == "--mode" and r.random() < 0.5 else weird()]
