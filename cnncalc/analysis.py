@@ -214,9 +214,10 @@ def analyze(
 
 def _field(steps: list[FieldStep] | None, inputs: Sequence[Field | None]) -> Field:
     """The receptive field after a layer; a merge continues from its input with the largest field."""
+    if steps is not None:  # windows over the first input (center_crop's `like` input gives only a size)
+        return inputs[0].step(steps)  # type: ignore[union-attr]
     known = [f for f in inputs if f is not None]
-    widest = max(known, key=lambda f: (f.whole, math.prod(f.size)))
-    return widest if steps is None else widest.step(steps)
+    return max(known, key=lambda f: (f.whole, math.prod(f.size)))
 
 
 def _check_rank(written: str, shape: Shape) -> None:

@@ -64,6 +64,28 @@ LAYER_TABLE = {
     "gelu": [("gelu: {approximate: tanh}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "silu": [("silu", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "softmax": [("softmax", [1000], [1000], 0, 0, 0, 0)],
+    # group B (issue 10)
+    "upsample": [
+        ("upsample: 2", [4, 5, 5], [4, 5 * 2, 5 * 2], 0, 0, 0, 0),
+        ("upsample: {size: [9, 4], mode: bilinear, align_corners: true}", [3, 5, 7], [3, 9, 4], 0, 0, 0, 0),
+        ("upsample: {scale_factor: 1.5, mode: bicubic}", [2, 5, 7], [2, 7, 10], 0, 0, 0, 0),  # floor(5*1.5), floor(7*1.5)
+        ("upsample: {scale_factor: [2, 3], mode: nearest-exact}", [2, 3, 4], [2, 3 * 2, 4 * 3], 0, 0, 0, 0),
+        ("interpolate: {scale_factor: 2.5, mode: linear}", [3, 5], [3, 12], 0, 0, 0, 0),  # floor(12.5)
+        ("upsample: {size: 6, mode: trilinear}", [2, 3, 4, 5], [2, 6, 6, 6], 0, 0, 0, 0),
+        ("upsample: 3", [2, 4], [2, 4 * 3], 0, 0, 0, 0),
+    ],
+    "pixel_shuffle": [("pixel_shuffle: 2", [12, 4, 5], [12 // (2 * 2), 4 * 2, 5 * 2], 0, 0, 0, 0)],
+    "pixel_unshuffle": [("pixel_unshuffle: {downscale_factor: 3}", [2, 6, 9], [2 * 3 * 3, 6 // 3, 9 // 3], 0, 0, 0, 0)],
+    "channel_shuffle": [("channel_shuffle: 3", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
+    "pad": [
+        ("pad: [1, 2, 3, 4]", [3, 5, 6], [3, 3 + 5 + 4, 1 + 6 + 2], 0, 0, 0, 0),  # last axis first: W 1, 2; H 3, 4
+        ("pad: {padding: 2, mode: reflect}", [2, 5], [2, 2 + 5 + 2], 0, 0, 0, 0),
+        ("pad: {padding: [0, 1, 1, 0, 2, 2], mode: replicate}", [2, 3, 3, 3], [2, 3 + 2 + 2, 3 + 1, 3 + 1], 0, 0, 0, 0),
+        ("pad: {padding: [1, 1, 2, 0], mode: circular}", [2, 4, 4], [2, 2 + 4, 1 + 4 + 1], 0, 0, 0, 0),
+        ("pad: {padding: 1, value: 0.5}", [2, 4, 4], [2, 6, 6], 0, 0, 0, 0),
+    ],
+    "zero_pad": [("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0)],
+    "center_crop": [("center_crop: [4, 3]", [2, 7, 6], [2, 4, 3], 0, 0, 0, 0)],  # from (7-4)//2 = 1 and (6-3)//2 = 1
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)
@@ -72,7 +94,19 @@ MERGE_TABLE = {
             "- add: {from: [a, b]}", [4, 6, 6], [4, 6, 6]),
     "concat": ("- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 6, kernel: 1, name: b, from: input}\n"
                "- concat: {from: [a, b]}", [3, 6, 6], [10, 6, 6]),
+    # group B (issue 10): squeeze-excitation's x * scale, a broadcasting add, U-Net's skip crop
+    "mul": ("- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- global_avgpool\n- conv: {out: 4, kernel: 1}\n- sigmoid: {name: b}\n"
+            "- mul: {from: [a, b]}", [3, 6, 6], [4, 6, 6]),
+    "center_crop": ("- conv: {out: 4, kernel: 3, name: a}\n- maxpool: {kernel: 2, name: b}\n"
+                    "- center_crop: {from: a, like: b}", [3, 11, 10], [4, 4, 4]),  # a: 9x8, b: 4x4, from (9-4)//2 = 2, (8-4)//2 = 2
 }
+# more rows of merge types: (kind, layers yaml, input, output of the last row)
+MORE_MERGES = [
+    # group B (issue 10): a [C, 1, 1] input broadcast over [C, H, W]
+    ("add", "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- global_avgpool\n- conv: {out: 4, kernel: 1, name: b}\n"
+            "- add: {from: [a, b]}", [4, 6, 6], [4, 6, 6]),
+]
+MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
 
 ROWS = [(kind, *row) for kind, rows in LAYER_TABLE.items() for row in rows]
 
@@ -160,9 +194,8 @@ def test_layer_row(kind, item, shape_in, shape_out, weights, biases, buffers, ma
     assert row.field is not None
 
 
-@pytest.mark.parametrize("kind", sorted(MERGE_TABLE))
-def test_merge_row(kind):
-    layers, shape_in, shape_out = MERGE_TABLE[kind]
+@pytest.mark.parametrize("kind, layers, shape_in, shape_out", MERGE_ROWS)
+def test_merge_row(kind, layers, shape_in, shape_out):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     rows = analyze(parse_text(text)).rows
     assert rows[-1].type == kind and list(rows[-1].output_shape) == shape_out

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 from cnncalc.torch_bridge.profile import profile  # noqa: E402
 from test_conventions import every_kind_chain  # noqa: E402
+from test_layers import MERGE_ROWS, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT  # noqa: E402
 
 
@@ -87,3 +88,16 @@ def test_the_memory_command_prints_the_prediction_profile_measures():
         p = profile(cnncalc.load("resnet18"), batch=4, warmup=1, iters=1, train=train, check=False)
         assert predicted["training" if train else "inference"] == p.memory_predicted
         assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
+
+
+# group B (issue 10)
+@pytest.mark.parametrize("kind, item, shape_in", [(kind, item, shape_in) for kind, item, shape_in, *_ in ROWS])
+def test_saved_for_backward_of_every_layer_row(kind, item, shape_in):
+    """Each row of the layer table behind a layer with parameters (so autograd records it)."""
+    first = f"conv: {{out: {shape_in[0]}, kernel: 1}}" if len(shape_in) > 1 else f"linear: {shape_in[0]}"
+    check_saved(parse_text(f"input: {shape_in}\nlayers:\n  - {first}\n  - {item}\n"), batch=2)
+
+
+@pytest.mark.parametrize("kind, layers, shape_in", [row[:3] for row in MERGE_ROWS])
+def test_saved_for_backward_of_every_merge_row(kind, layers, shape_in):
+    check_saved(parse_text(f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))))
