@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from test_conventions import every_kind_chain  # noqa: E402
-from test_layers import ROWS  # noqa: E402
+from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
 
 runner = CliRunner()
@@ -152,3 +152,19 @@ def test_the_bridge_refuses_the_same_names_with_the_same_message():
     with pytest.raises(cnncalc.CnncalcError) as caught:
         graph.to_torch()
     assert "'keys' cannot be a PyTorch module name" in str(caught.value) and caught.value.where.line == 3
+
+
+# group B (issue 10)
+@pytest.mark.parametrize("kind, layers, shape_in", [row[:3] for row in MERGE_ROWS])
+def test_every_merge_row_exports_the_same_network(kind, layers, shape_in):
+    """Merges and crops are written inline (`a * b`, `a[:, :, 2:6, 2:6]`): no cnncalc module in the file."""
+    graph = parse_text(f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n")))
+    same_network(graph)
+    assert "cnncalc" not in to_torch_source(graph).split('"""')[2]  # past the docstring
+
+
+def test_squeeze_excitation_and_a_skip_crop_export_as_plain_expressions():
+    graph = parse_text(f"input: [3, 11, 10]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["center_crop"][0].split("\n")))
+    assert "x = a[:, :, 2:6, 2:6]" in to_torch_source(graph)
+    graph = parse_text(f"input: [3, 6, 6]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["mul"][0].split("\n")))
+    assert "x = a * x" in to_torch_source(graph)

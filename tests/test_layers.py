@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cnncalc import CnncalcError
 from cnncalc.analysis import analyze
 from cnncalc.layers import REGISTRY, Convention, ElementWise, Layer, register, rules
 from cnncalc.layers.base import REQUIRED, missing_declarations
@@ -221,3 +222,51 @@ def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biase
     assert list(y.shape) == [2, *shape_out]
     assert parameter_counts(module) == (weights, biases, buffers)
     assert counter.get_total_flops() == 2 * 2 * macs  # batch 2, FLOPs = 2 x MACs
+
+
+# ----- group B (issue 10): what is refused, with what message ------------------------------
+
+
+@pytest.mark.parametrize("layers, shape_in, message", [
+    ("- conv: {out: 4, kernel: 3, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n- add: {from: [a, b]}",
+     [3, 6, 6], "add needs shapes that broadcast (spatial axis 1: 4 vs 6)"),
+    ("- conv: {out: 4, kernel: 1, name: a}\n- conv: {out: 2, kernel: 1, name: b, from: input}\n- mul: {from: [a, b]}",
+     [3, 6, 6], "mul needs shapes that broadcast (channel: 4 vs 2)"),
+    ("- conv: {out: 4, kernel: 1, name: a}\n- flatten: {name: b}\n- add: {from: [a, b]}", [3, 2, 2], "add needs inputs with the same number of axes"),
+    ("- upsample: {mode: bilinear, scale_factor: 2}", [3, 8], "upsample mode 'bilinear' needs 2 spatial axis(es)"),
+    ("- upsample: {mode: nearest, scale_factor: 2, align_corners: true}", [3, 8, 8], "align_corners is only for the interpolating modes"),
+    ("- upsample: {mode: nearest}", [3, 8, 8], "upsample needs exactly one of size and scale_factor"),
+    ("- upsample: {mode: cubic, size: 4}", [3, 8, 8], "bad value for 'mode' of upsample"),
+    ("- upsample: 0.1", [3, 8, 8], "upsample's output would be empty"),
+    ("- pixel_shuffle: 2", [6, 4, 4], "pixel_shuffle needs channels divisible by factor^2 = 4"),
+    ("- pixel_unshuffle: 2", [2, 5, 4], "pixel_unshuffle needs H and W divisible by the factor 2"),
+    ("- channel_shuffle: 4", [6, 4, 4], "channel_shuffle needs channels divisible by groups 4"),
+    ("- pad: {padding: 3, mode: reflect}", [2, 3, 8], "reflect padding must be smaller than the input"),
+    ("- pad: [1, 2, 3]", [2, 8, 8], "bad value for 'padding' of pad"),
+    ("- pad: [1, 2]", [2, 8, 8], "'padding' has 2 values but the input has 2 spatial axes"),
+    ("- pad: {padding: 1, mode: replicate, value: 1}", [2, 8, 8], "'value' is for constant padding only"),
+    ("- center_crop: 9", [2, 8, 8], "center_crop cannot crop to a larger size"),
+    ("- center_crop", [2, 8, 8], "center_crop needs exactly one of size and like"),
+])  # fmt: skip
+def test_group_b_refusals(layers, shape_in, message):
+    text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
+    with pytest.raises(CnncalcError) as caught:
+        analyze(parse_text(text))
+    assert message in str(caught.value)
+
+
+def test_upsample_size_is_floor_of_in_times_scale_as_pytorch():
+    """F.interpolate's output size on random sizes and scales, against PyTorch itself."""
+    torch = pytest.importorskip("torch")
+    for size, scale in [(5, 1.5), (7, 0.3), (9, 1 / 3), (10, 0.7), (3, 2.9999), (11, 1.1)]:
+        (out,) = analyze(one_layer(f"upsample: {scale!r}", [1, size])).rows[1].output_shape[1:]
+        assert out == torch.nn.functional.interpolate(torch.zeros(1, 1, size), scale_factor=scale).shape[-1] == math.floor(size * scale)
+
+
+def test_center_crop_like_reads_its_first_input_field():
+    """The crop continues the receptive field of what it crops, not of the layer `like` names."""
+    layers, shape_in, _ = MERGE_TABLE["center_crop"]
+    text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
+    rows = analyze(parse_text(text), fields=True).rows
+    conv = rows[1].field
+    assert rows[-1].field.size == conv.size and rows[-1].field.start == tuple(s + 2 for s in conv.start)  # cropped from 2

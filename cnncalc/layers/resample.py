@@ -47,10 +47,9 @@ def _ptflops_upsample(layer: Layer, inputs: Sequence[Shape], output: Shape) -> i
     scale = layer.scale_factor  # type: ignore[attr-defined]
     if scale is None:
         return module + prod(output)
-    rank = len(inputs[0]) - 1
-    if isinstance(scale, tuple):
-        return module + prod(inputs[0]) * int(math.prod(scale))
-    return module + prod(inputs[0]) * scale**rank
+    rank = len(inputs[0]) - 1  # a float scale makes a float count: an integer where it is one
+    functional = prod(inputs[0]) * (int(math.prod(scale)) if isinstance(scale, tuple) else scale**rank)
+    return module + (int(functional) if functional == int(functional) else functional)
 
 
 @register("upsample", "interpolate")
