@@ -234,14 +234,21 @@ def _check_rank(written: str, shape: Shape) -> None:
         )
 
 
-def _storage(graph: Graph, training: bool) -> list[int]:
+def _storage(graph: Graph, rows: Sequence[Row], training: bool) -> list[int]:
     """For each node, the node whose tensor holds its output: its own, or its input's for a view
-    (flatten, identity, and dropout at inference)."""
+    (flatten, identity, center_crop, and dropout at inference). A flatten of a view that does
+    not read as one axis with one step (most crops) cannot be a view: PyTorch copies."""
     storage = list(range(len(graph.nodes)))
+    dense = [True] * len(graph.nodes)  # whether channels and positions read as one axis with one step
     for i, node in enumerate(graph.nodes):
         layer = node.layer
-        if layer is not None and layer.aliases_input and not (training and layer.copies_in_training):
-            storage[i] = storage[node.inputs[0]]
+        if layer is None or not layer.aliases_input or (training and layer.copies_in_training):
+            continue
+        ins = [rows[j].output_shape for j in node.inputs]
+        if layer.needs_dense_input and not dense[node.inputs[0]]:
+            continue
+        storage[i] = storage[node.inputs[0]]
+        dense[i] = dense[node.inputs[0]] and layer.dense_view(ins)
     return storage
 
 
@@ -253,7 +260,7 @@ def _peak(graph: Graph, rows: Sequence[Row]) -> int:
     While a layer runs, its `scratch` temporaries live too.
     """
     n = len(graph.nodes)
-    storage = _storage(graph, training=False)
+    storage = _storage(graph, rows, training=False)
     last_use = list(range(n))
     last_use[storage[n - 1]] = last_use[0] = n
     for i, node in enumerate(graph.nodes):
@@ -279,7 +286,7 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
     backward: every tensor some layer keeps, once, plus the layers' own saved tensors. The input
     is left out (the caller holds it anyway). Layers before the first one with parameters keep
     nothing: no gradient flows there, so autograd does not record them."""
-    storage = _storage(graph, training=True)
+    storage = _storage(graph, rows, training=True)
     kept: set[int] = set()
     elements = int64 = fp32 = 0
     needs_grad = [False] * len(graph.nodes)

@@ -201,3 +201,31 @@ def test_the_random_chains_cover_every_layer_type():
     assert "conv" in KINDS and "relu" in KINDS and set(REGISTRY) - set(KINDS) == {"flatten", "linear", *MERGE_TABLE} - {"center_crop"}
     for kind in KINDS:
         assert parse_text(f"input: [4, 8, 8]\nlayers:\n  - {_written(kind)}\n").nodes[1].kind == kind
+
+
+# group B (issue 10): the random chains above draw each new type a few times among the others;
+# these draw only them, on 2-D inputs whose channels the shuffles can divide.
+GROUP_B = ["upsample", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "pad", "zero_pad", "center_crop"]
+
+
+@st.composite
+def group_b_chain(draw):
+    channels = first = draw(st.sampled_from([4, 8, 12, 16]))
+    sizes = [draw(st.integers(4, 9)) for _ in range(2)]
+    lines = []
+    for kind in draw(st.lists(st.sampled_from(GROUP_B), min_size=1, max_size=3)):
+        text, channels = _layer(draw, kind, channels)
+        lines.append(f"  - {text}")
+    lines += ["  - flatten", f"  - linear: {draw(st.integers(1, 3))}"]
+    return f"input: [{first}, {', '.join(map(str, sizes))}]\nlayers:\n" + "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(group_b_chain())
+def test_random_chains_of_group_b_types(text):
+    try:
+        graph = parse_text(text)
+        analyze(graph)
+    except cnncalc.CnncalcError:
+        assume(False)
+    check(graph)

@@ -18,7 +18,7 @@ from cnncalc.spec import parse_text
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from test_conventions import every_kind_chain  # noqa: E402
+from test_conventions import every_kind_chain, group_b_chain  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
 
@@ -168,3 +168,14 @@ def test_squeeze_excitation_and_a_skip_crop_export_as_plain_expressions():
     assert "x = a[:, :, 2:6, 2:6]" in to_torch_source(graph)
     graph = parse_text(f"input: [3, 6, 6]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["mul"][0].split("\n")))
     assert "x = a * x" in to_torch_source(graph)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(group_b_chain())
+def test_random_group_b_chains_export_the_same_network(text):
+    try:
+        graph = parse_text(text)
+        cnncalc.analyze(graph)
+    except cnncalc.CnncalcError:
+        assume(False)
+    same_network(graph)

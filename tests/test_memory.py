@@ -12,7 +12,7 @@ from cnncalc.spec import parse_text
 torch = pytest.importorskip("torch")
 
 from cnncalc.torch_bridge.profile import profile  # noqa: E402
-from test_conventions import every_kind_chain  # noqa: E402
+from test_conventions import every_kind_chain, group_b_chain  # noqa: E402
 from test_layers import MERGE_ROWS, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT  # noqa: E402
 
@@ -101,3 +101,29 @@ def test_saved_for_backward_of_every_layer_row(kind, item, shape_in):
 @pytest.mark.parametrize("kind, layers, shape_in", [row[:3] for row in MERGE_ROWS])
 def test_saved_for_backward_of_every_merge_row(kind, layers, shape_in):
     check_saved(parse_text(f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(group_b_chain())
+def test_saved_for_backward_of_random_group_b_chains(text):
+    try:
+        graph = parse_text(f"{text}".replace("layers:\n", "layers:\n  - conv: {out: 4, kernel: 1}\n", 1))
+        analyze(graph)
+    except cnncalc.CnncalcError:
+        assume(False)
+    check_saved(graph, batch=2)
+
+
+@pytest.mark.parametrize("channels, crop, flatten_copies", [
+    (4, "[2, 2]", True),   # gaps on both axes
+    (4, "[2, 4]", True),   # H cropped: channels step over 4x4, not 2x4
+    (1, "[2, 4]", False),  # one channel: H then W, one step
+    (4, "1", False),       # one position per channel: a single axis
+])  # fmt: skip
+def test_a_flatten_after_a_crop_copies_unless_the_crop_reads_as_one_axis(channels, crop, flatten_copies):
+    """The linear keeps the flatten's tensor: a copy of the crop, or (a view) the conv's whole output."""
+    text = f"input: [3, 4, 4]\nlayers:\n  - conv: {{out: {channels}, kernel: 1}}\n  - center_crop: {crop}\n  - flatten\n  - linear: 2\n"
+    graph = parse_text(text)
+    rows = analyze(graph).rows
+    assert analyze(graph).totals.saved_activations == (rows[3].activations if flatten_copies else rows[1].activations)
+    check_saved(graph)

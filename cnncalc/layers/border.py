@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Any, ClassVar, Sequence
 
 from ..errors import LayerError
-from .base import (ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, group_axes, per_axis, register,
+from .base import (ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, group_axes, per_axis, prod, register,
                    spatial_rank)  # fmt: skip
 from .counting import rules
 
@@ -119,6 +119,13 @@ class CenterCrop(Layer):
         if len(other) != len(inputs[0]):
             raise LayerError(f"center_crop's 'like: {self.like}' has another number of axes", received=f"{list(inputs[0])} like {list(other)}")
         return tuple(other[1:])
+
+    def dense_view(self, inputs: Sequence[Shape]) -> bool:
+        # PyTorch views channels and positions of the slice as one axis where each axis with more
+        # than one element steps exactly over the next such axis: stride(k) = stride(m) * size(m)
+        sizes, kept = inputs[0], (inputs[0][0], *self.target(inputs))
+        axes = [k for k, n in enumerate(kept) if n > 1]
+        return all(prod(sizes[k + 1 :]) == prod(sizes[m + 1 :]) * kept[m] for k, m in zip(axes, axes[1:]))
 
     def offsets(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
         return tuple((size - want) // 2 for size, want in zip(inputs[0][1:], self.target(inputs)))
