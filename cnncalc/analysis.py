@@ -299,6 +299,8 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
         saved = node.layer.saved([rows[j].output_shape for j in node.inputs], rows[i].output_shape)
         if saved.input:
             kept.update(storage[j] for j in node.inputs)
+        if saved.inputs_for_partners:
+            kept.update(storage[j] for n, j in enumerate(node.inputs) if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n))
         if saved.output:
             kept.add(storage[i])
         elements += saved.elements

@@ -127,3 +127,17 @@ def test_a_flatten_after_a_crop_copies_unless_the_crop_reads_as_one_axis(channel
     rows = analyze(graph).rows
     assert analyze(graph).totals.saved_activations == (rows[3].activations if flatten_copies else rows[1].activations)
     check_saved(graph)
+
+
+@pytest.mark.parametrize("a, b, kept", [
+    ("input", "c", 0),                   # b is kept only for a's gradient: the input needs none; the input itself is not counted
+    ("c", "s", 4 * 6 * 6 + 4),          # both need gradients: both kept (the conv's output and the sigmoid's [4, 1, 1])
+    ("r", "c", 4 * 6 * 6),              # the ReLU of the input needs no gradient: it is kept (for c), c is not
+])  # fmt: skip
+def test_a_product_keeps_each_input_for_its_partners_gradient(a, b, kept):
+    text = ("input: [4, 6, 6]\nlayers:\n  - relu: {name: r}\n  - conv: {out: 4, kernel: 1, name: c, from: input}\n"
+            f"  - global_avgpool\n  - sigmoid: {{name: s}}\n  - mul: {{from: [{a}, {b}]}}\n")
+    graph = parse_text(text)
+    # the sigmoid keeps its output (4) where the product needs it; the conv keeps the input (not counted)
+    assert analyze(graph).totals.saved_activations == kept + (4 if "s" not in (a, b) else 0)
+    check_saved(graph)

@@ -70,6 +70,8 @@ class Saved:
     formulas (checked against `torch.autograd.graph.saved_tensors_hooks` in the tests)."""
 
     input: bool = False  # its input tensor (one copy, however many layers keep it)
+    # each input, where another of its inputs needs a gradient (a product: d(ab)/da = b)
+    inputs_for_partners: bool = False
     output: bool = False  # its output tensor
     elements: int = 0  # tensors of its own, per sample, in the activation dtype
     int64: int = 0  # int64 elements per sample (max pooling's indices)

@@ -90,9 +90,8 @@ class Mul(Layer):
         return None  # position for position
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        # d(a*b)/da = b and d(a*b)/db = a: both inputs (an input whose partner needs no gradient
-        # is not kept by autograd; this counts it)
-        return Saved(input=True)
+        # d(a*b)/da = b and d(a*b)/db = a: autograd keeps b where a needs a gradient, and a where b does
+        return Saved(inputs_for_partners=True)
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         return [f"element-wise product {broadcast_working(inputs, output)}; no parameters"]
