@@ -236,20 +236,30 @@ def _check_rank(written: str, shape: Shape) -> None:
 
 def _storage(graph: Graph, rows: Sequence[Row], training: bool) -> list[int]:
     """For each node, the node whose tensor holds its output: its own, or its input's for a view
-    (flatten, identity, center_crop, and dropout at inference). A flatten of a view that does
-    not read as one axis with one step (most crops) cannot be a view: PyTorch copies."""
+    (flatten, identity, crops, and dropout at inference). A flatten of a view whose channels and
+    positions do not read as one axis with one step (most crops) cannot be a view: PyTorch copies."""
     storage = list(range(len(graph.nodes)))
-    dense = [True] * len(graph.nodes)  # whether channels and positions read as one axis with one step
+    strides: list[tuple[int, ...]] = []  # of each output's axes, in elements of its storage
     for i, node in enumerate(graph.nodes):
+        shape = rows[i].output_shape
+        strides.append(tuple(math.prod(shape[k + 1 :]) for k in range(len(shape))))
         layer = node.layer
         if layer is None or not layer.aliases_input or (training and layer.copies_in_training):
             continue
-        ins = [rows[j].output_shape for j in node.inputs]
-        if layer.needs_dense_input and not dense[node.inputs[0]]:
-            continue
-        storage[i] = storage[node.inputs[0]]
-        dense[i] = dense[node.inputs[0]] and layer.dense_view(ins)
+        j = node.inputs[0]
+        if layer.needs_dense_input:
+            if not _one_axis(rows[j].output_shape, strides[j]):
+                continue  # a copy
+        else:
+            strides[i] = strides[j]  # a slice or the same tensor: the input's steps
+        storage[i] = storage[j]
     return storage
+
+
+def _one_axis(shape: Shape, strides: Sequence[int]) -> bool:
+    """Whether a view's axes read as one: each axis longer than 1 steps over the next such one."""
+    axes = [k for k, n in enumerate(shape) if n > 1]
+    return all(strides[k] == strides[m] * shape[m] for k, m in zip(axes, axes[1:]))
 
 
 def _peak(graph: Graph, rows: Sequence[Row]) -> int:

@@ -151,6 +151,8 @@ def _layer(draw, kind, channels):
         return f"pad: {{padding: {amounts}, mode: {mode}{value}}}", channels
     if kind == "center_crop":
         return f"center_crop: {ints(1, 5)}", channels
+    if kind == "crop":
+        return f"crop: {draw(st.one_of(st.integers(0, 2), st.lists(st.integers(0, 2), min_size=2, max_size=6).filter(lambda v: len(v) % 2 == 0)))}", channels
     return _written(kind), channels
 
 
@@ -205,7 +207,7 @@ def test_the_random_chains_cover_every_layer_type():
 
 # group B (issue 10): the random chains above draw each new type a few times among the others;
 # these draw only them, on 2-D inputs whose channels the shuffles can divide.
-GROUP_B = ["upsample", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "pad", "zero_pad", "center_crop"]
+GROUP_B = ["upsample", "pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "pad", "zero_pad", "center_crop", "crop"]
 
 
 @st.composite

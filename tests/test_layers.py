@@ -87,6 +87,10 @@ LAYER_TABLE = {
     ],
     "zero_pad": [("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0)],
     "center_crop": [("center_crop: [4, 3]", [2, 7, 6], [2, 4, 3], 0, 0, 0, 0)],  # from (7-4)//2 = 1 and (6-3)//2 = 1
+    "crop": [
+        ("crop: [1, 0, 2, 3]", [3, 9, 6], [3, 9 - 2 - 3, 6 - 1 - 0], 0, 0, 0, 0),  # last axis first: W 1, 0; H 2, 3
+        ("crop: 1", [2, 5, 4, 4], [2, 5 - 2, 4 - 2, 4 - 2], 0, 0, 0, 0),
+    ],
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)
@@ -247,6 +251,8 @@ def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biase
     ("- pad: {padding: 1, mode: replicate, value: 1}", [2, 8, 8], "'value' is for constant padding only"),
     ("- center_crop: 9", [2, 8, 8], "center_crop cannot crop to a larger size"),
     ("- center_crop", [2, 8, 8], "center_crop needs exactly one of size and like"),
+    ("- crop: [3, 3]", [2, 6], "crop would leave nothing"),
+    ("- crop: [1, 1]", [2, 6, 6], "'amounts' has 2 values but the input has 2 spatial axes"),
 ])  # fmt: skip
 def test_group_b_refusals(layers, shape_in, message):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))

@@ -105,7 +105,9 @@ class Layer:
     # True where PyTorch returns a view of (or the very) input tensor: no new activation storage.
     aliases_input: ClassVar[bool] = False
     copies_in_training: ClassVar[bool] = False  # an alias at inference that is a new tensor in training
-    needs_dense_input: ClassVar[bool] = False  # a view only of an input without gaps (flatten); else a copy
+    # A view only where the input's channels and positions read as one axis with one step (flatten);
+    # of any other view (most crops) PyTorch makes a copy. Other views keep their input's strides.
+    needs_dense_input: ClassVar[bool] = False
     # The tensor its backward formula reads ("input", "output" or None); `saved` adds any others.
     keeps: ClassVar[str | None] = None
     # What each counting convention (`cnncalc flops --convention`) makes of this type: `rules(...)`.
@@ -153,11 +155,6 @@ class Layer:
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         """What a training step keeps of this layer for backward: by default the tensor `keeps` names."""
         return Saved(input=self.keeps == "input", output=self.keeps == "output")
-
-    def dense_view(self, inputs: Sequence[Shape]) -> bool:
-        """For a type that `aliases_input`: whether its output, as a view, still reads its channels
-        and positions as one axis with one step (not so a crop, mostly: a flatten after it copies)."""
-        return True
 
     def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
         """Activation elements per sample that PyTorch holds while running this layer at inference,

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Any, ClassVar, Sequence
 
 from ..errors import LayerError
-from .base import (ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, group_axes, per_axis, prod, register,
+from .base import (ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, group_axes, per_axis, register,
                    spatial_rank)  # fmt: skip
 from .counting import rules
 
@@ -94,16 +94,48 @@ class ZeroPad(Padding):
         return TorchModule(f"ZeroPad{len(inputs[0]) - 1}d", {"padding": self.torch_padding(inputs[0])}, positional=1)
 
 
+@dataclass(frozen=True)
+class Cropping(Layer):
+    """A slice of every spatial axis (a view of its input): each subclass says where it starts
+    (`offsets`) and how long it is (`target`)."""
+
+    aliases_input = True  # a slice: a view of its input
+
+    def target(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def offsets(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        target = self.target(inputs)
+        if any(want > size for size, want in zip(inputs[0][1:], target)):
+            raise LayerError(f"{self.kind} cannot crop to a larger size", received=f"{list(inputs[0][1:])} to {list(target)}",
+                             hint="pad instead (pad or zero_pad)")  # fmt: skip
+        if min(target) < 1:
+            raise LayerError(f"{self.kind} would leave nothing", received=f"{list(inputs[0][1:])} to {list(target)}")
+        return (inputs[0][0], *target)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule("Crop", {"start": self.offsets(inputs), "size": self.target(inputs)})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        slices = [f"{a}:{a + n}" if n != size else ":" for a, n, size in zip(self.offsets(inputs), self.target(inputs), inputs[0][1:])]
+        return f"{args[0]}[:, :, {', '.join(slices)}]"
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return [FieldStep(Fraction(1), Fraction(1), Fraction(-a)) for a in self.offsets(inputs)]
+
+
 @register("center_crop", "centercrop")
 @dataclass(frozen=True)
-class CenterCrop(Layer):
+class CenterCrop(Cropping):
     summary = (
         "the centre of every spatial axis, to a size or to the size of the layer named by `like` (U-Net's skip "
         "crops); an odd difference leaves the extra position at the end; a view of its input"
     )
     shorthand = "size"
     max_inputs = 2  # the second is the layer `like` names, read for its size only
-    aliases_input = True  # a slice: a view of its input
     counts = rules()
 
     size: Any = arg(None, kind=ArgKind.OPTIONAL_POSITIVE_AXES, doc="give it or like")
@@ -120,34 +152,39 @@ class CenterCrop(Layer):
             raise LayerError(f"center_crop's 'like: {self.like}' has another number of axes", received=f"{list(inputs[0])} like {list(other)}")
         return tuple(other[1:])
 
-    def dense_view(self, inputs: Sequence[Shape]) -> bool:
-        # PyTorch views channels and positions of the slice as one axis where each axis with more
-        # than one element steps exactly over the next such axis: stride(k) = stride(m) * size(m)
-        sizes, kept = inputs[0], (inputs[0][0], *self.target(inputs))
-        axes = [k for k, n in enumerate(kept) if n > 1]
-        return all(prod(sizes[k + 1 :]) == prod(sizes[m + 1 :]) * kept[m] for k, m in zip(axes, axes[1:]))
-
     def offsets(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
         return tuple((size - want) // 2 for size, want in zip(inputs[0][1:], self.target(inputs)))
-
-    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
-        target = self.target(inputs)
-        if any(want > size for size, want in zip(inputs[0][1:], target)):
-            raise LayerError("center_crop cannot crop to a larger size", received=f"{list(inputs[0][1:])} to {list(target)}",
-                             hint="pad instead (pad or zero_pad)")  # fmt: skip
-        return (inputs[0][0], *target)
-
-    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        return TorchModule("Crop", {"start": self.offsets(inputs), "size": self.target(inputs)})
-
-    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
-        slices = [f"{a}:{a + n}" if n != size else ":" for a, n, size in zip(self.offsets(inputs), self.target(inputs), inputs[0][1:])]
-        return f"{args[0]}[:, :, {', '.join(slices)}]"
-
-    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
-        return [FieldStep(Fraction(1), Fraction(1), Fraction(-a)) for a in self.offsets(inputs)]
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         texts = [f"{size} -> {n}, from {a} = ({size} - {n}) // 2" for size, n, a in zip(inputs[0][1:], output[1:], self.offsets(inputs))]
         source = f" (the size of {self.like})" if self.like is not None else ""
         return [*group_axes(texts), f"C: {inputs[0][0]}{source}", "a slice (a view of its input): no arithmetic, no parameters"]
+
+
+@register("crop")
+@dataclass(frozen=True)
+class Crop(Cropping):
+    summary = "cuts per-side amounts off every spatial axis (pad's order: last axis first); a view of its input"
+    shorthand = "amounts"
+    counts = rules()
+
+    amounts: Any = arg(kind=ArgKind.PAD_AMOUNTS, aliases=("cropping",))
+
+    def sides(self, shape: Shape) -> list[tuple[int, int]]:
+        """(before, after) for each spatial axis, first axis first (the amounts are written last axis first)."""
+        rank = spatial_rank(shape, self.kind)
+        flat = (self.amounts,) * (2 * rank) if isinstance(self.amounts, int) else self.amounts
+        if len(flat) != 2 * rank:
+            raise LayerError(f"'amounts' has {len(flat)} values but the input has {rank} spatial axes",
+                             received=list(flat), expected=f"one value, or {2 * rank} (two per axis, last axis first)")  # fmt: skip
+        return [(flat[2 * (rank - 1 - i)], flat[2 * (rank - 1 - i) + 1]) for i in range(rank)]
+
+    def target(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        return tuple(size - before - after for size, (before, after) in zip(inputs[0][1:], self.sides(inputs[0])))
+
+    def offsets(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        return tuple(before for before, _ in self.sides(inputs[0]))
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        texts = [f"{size} - {before} - {after} = {n}" for size, (before, after), n in zip(inputs[0][1:], self.sides(inputs[0]), output[1:])]
+        return [*group_axes(texts), f"C: {inputs[0][0]}", "a slice (a view of its input): no arithmetic, no parameters"]
