@@ -24,7 +24,7 @@ from typing import Any, Mapping, Union
 from . import expr
 from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, excerpt
 from .graph import INPUT, Graph, Node
-from .layers import ALIASES, REGISTRY, Layer, build_layer, layer_type
+from .layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
 from .library import ARCHITECTURES
 from .yaml_lines import LineDict, LineList, load_file, load_text
 
@@ -368,6 +368,8 @@ class _Expander:
             layer = build_layer(cls, args)
         except LayerError as err:
             raise err.located(Where(where.file, where.line, f"{where.path} {name}")) from None
+        # an argument naming another layer (center_crop's `like`) is read as one more input
+        inputs = inputs + [_Ref(args[f.name], ctx.prefix, where) for f in fields(cls) if f.metadata["kind"] is ArgKind.LAYER_NAME and f.name in args]
         return self.add(name, cls.kind, written, layer, inputs, where)
 
     def add(self, name: str, kind: str, written: str, layer: Layer | None, inputs: list[_Input], where: Where) -> int:

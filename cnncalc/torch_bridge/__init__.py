@@ -46,7 +46,26 @@ class Concat(nn.Module):
         return torch.cat(inputs, dim=1)
 
 
-_OWN_MODULES = {"Add": Add, "Concat": Concat}
+class Mul(nn.Module):
+    """Element-wise product of two inputs, broadcasting (squeeze-excitation's `x * scale`)."""
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return x * scale
+
+
+class Crop(nn.Module):
+    """A slice of every spatial axis, `start[i]` to `start[i] + size[i]` (a view of the input);
+    a second input (center_crop's `like`) only gave the size and is not read."""
+
+    def __init__(self, start: Sequence[int], size: Sequence[int]) -> None:
+        super().__init__()
+        self.start, self.size = tuple(start), tuple(size)
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+        return x[(slice(None), slice(None), *(slice(a, a + n) for a, n in zip(self.start, self.size)))]
+
+
+_OWN_MODULES = {"Add": Add, "Concat": Concat, "Mul": Mul, "Crop": Crop}
 
 
 class GraphModule(nn.Module):
