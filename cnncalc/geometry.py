@@ -7,6 +7,7 @@ ConvUtils.h) so that our shapes agree with the framework to the last element.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .errors import LayerError
@@ -91,16 +92,58 @@ def window_output_size(w: Window) -> int:
 
 def covered(w: Window, include_pad: bool) -> int:
     """Input positions read by all the windows of one axis together: each window clipped to the
-    input (or, with `include_pad`, to the padded input), as average pooling sums them."""
+    input (or, with `include_pad`, to the padded input), as average pooling sums them.
+
+    In closed form (time independent of the size): the windows that overlap [low, high) are a
+    contiguous run of i; over it, sum the clipped ends min(i*S - P + span, high) minus the
+    clipped starts max(i*S - P, low), each an arithmetic series up to its clipping point.
+    """
     low, high = (-w.pad_left, w.size + w.pad_right) if include_pad else (0, w.size)
     span = effective_kernel(w.kernel, w.dilation)
-    starts = (i * w.stride - w.pad_left for i in range(window_output_size(w)))
-    return sum(max(min(start + span, high) - max(start, low), 0) for start in starts)
+    n, s, p = window_output_size(w), w.stride, w.pad_left
+    # window i is [i*S - P, i*S - P + span); it overlaps [low, high) when its end > low and its start < high
+    first = max(0, (low + p - span) // s + 1)
+    last = min(n, -(-(high + p) // s))  # exclusive
+    if first >= last:
+        return 0
+    unclipped_end = min(max((high + p - span) // s + 1, first), last)  # ends at or before `high` below this
+    ends = _series(span - p, s, first, unclipped_end) + (last - unclipped_end) * high
+    clipped_start = min(max(-(-(low + p) // s), first), last)  # starts at or after `low` from this on
+    starts = (clipped_start - first) * low + _series(-p, s, clipped_start, last)
+    return ends - starts
+
+
+def _series(a: int, d: int, lo: int, hi: int) -> int:
+    """sum(a + d*i for i in range(lo, hi)), in closed form."""
+    count = max(hi - lo, 0)
+    return count * a + d * (lo + hi - 1) * count // 2
 
 
 def adaptive_windows(size: int, out: int) -> list[tuple[int, int]]:
-    """Adaptive pooling's windows on one axis, as PyTorch cuts them: [floor(i*W/O), ceil((i+1)*W/O))."""
+    """Adaptive pooling's windows on one axis, as PyTorch cuts them: [floor(i*W/O), ceil((i+1)*W/O)).
+
+    One pair per output position: for showing a few, never for totals (see the two below)."""
     return [((i * size) // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def adaptive_covered(size: int, out: int) -> int:
+    """Sum of the lengths of adaptive pooling's windows on one axis: W + O - gcd(W, O).
+
+    sum ceil((i+1)W/O) - floor(iW/O) telescopes to W, plus one for each i+1 with O not dividing
+    (i+1)W, which is all but gcd(W, O) of them."""
+    return size + out - math.gcd(size, out)
+
+
+def adaptive_largest(size: int, out: int) -> int:
+    """The longest of adaptive pooling's windows on one axis, in closed form.
+
+    With W = qO + r a window is q + ceil(f + r/O) long, f the fractional part of i*r/O, a multiple
+    of g/O with g = gcd(r, O), at most 1 - g/O: so q when r is 0, else q + 1, or q + 2 when r > g."""
+    q, r = divmod(size, out)
+    if r == 0:
+        return q
+    return q + (2 if r > math.gcd(r, out) else 1)
+
 
 def transposed_output_size(
     size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, output_padding: int = 0

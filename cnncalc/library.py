@@ -86,6 +86,22 @@ def builtin_path(name: str) -> Source:
     return Source(ARCHITECTURES / f"{name}.yaml")
 
 
+def _exists(path: Path) -> bool:
+    """Path.exists, but a name the system refuses (too long, a NUL byte) does not exist."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def is_file(path: Path) -> bool:
+    """Path.is_file, but a name the system refuses (too long, a NUL byte) is not a file."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def resolve(source: str | Path | Source) -> Source:
     """The spec a user means: an existing path, else a built-in name (with or without .yaml),
     a file or a family's variant.
@@ -98,10 +114,10 @@ def resolve(source: str | Path | Source) -> Source:
         return source
     source = str(source)
     path = Path(source)
-    if path.exists():
+    if _exists(path):
         return Source(path)
     file, colon, variant = source.rpartition(":")
-    if colon and variant and Path(file).is_file():  # `my_family.yaml:small`, a variant of a file
+    if colon and variant and is_file(Path(file)):  # `my_family.yaml:small`, a variant of a file
         return Source(Path(file), variant)
     stem = source[:-5] if source.endswith(".yaml") else source[:-4] if source.endswith(".yml") else source
     candidates = [stem]
@@ -111,7 +127,7 @@ def resolve(source: str | Path | Source) -> Source:
         if (ARCHITECTURES / f"{candidate}.yaml").is_file() or candidate in _variant_index():
             return builtin_path(candidate)
     names = builtin_names()
-    hint = did_you_mean(Path(stem).name, names)
+    hint = did_you_mean(Path(stem).name[:200], names)
     raise SpecError(
         f"no such file, and no built-in architecture named '{stem}'",
         where=Where(file=source),

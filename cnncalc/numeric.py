@@ -19,6 +19,7 @@ from typing import Sequence
 from .errors import CnncalcError
 from .geometry import Window, transposed_formula, transposed_output_size, window_output_size
 from .layers import check_pool_padding
+from .yaml_lines import read_text
 
 Grid = tuple[tuple[Fraction, ...], ...]  # [row][column]
 
@@ -67,9 +68,9 @@ def read_values(text: str, what: str) -> Values:
     path = Path(source[1:] if source.startswith("@") else source)
     if source.startswith("@") or (("/" in source or "." in source) and not _looks_numeric(source) and path.is_file()):
         try:
-            source = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise CnncalcError(f"cannot read {what} from {path}", received=err.strerror, hint="check the path") from None
+            source = read_text(path)
+        except CnncalcError as err:
+            raise CnncalcError(f"cannot read {what} from {path}: {err.message}", hint="check the path") from None
         what = f"{what} ({path})"
     channel_texts = [c for c in re.split(r"\||\n\s*\n", source.strip())]
     channels: list[Grid] = []
@@ -148,8 +149,37 @@ def _axes(values: Values, pair: Sequence[int], name: str) -> tuple[int, int]:
     return pair[0], pair[1]
 
 
+MAX_HAND_SIZE = 1_000  # stride, padding, dilation and kernel of the hand-sized tools
+MAX_HAND_TERMS = 1_000_000  # products (or values) the worked answer may list
+
+
+def _check_options(**options: Sequence[int]) -> None:
+    """The hand-sized tools' options: positive (padding at least 0) and at most MAX_HAND_SIZE each."""
+    for name, values in options.items():
+        least = 0 if name in ("padding", "output_padding") else 1
+        for v in values:
+            if v < least or v > MAX_HAND_SIZE:
+                raise CnncalcError(
+                    f"--{name.replace('_', '-')} is out of range",
+                    received=v,
+                    expected=f"an integer from {least} to {MAX_HAND_SIZE:,} (these tools work a small example by hand)",
+                    hint="use `cnncalc conv` or `cnncalc pool` with --input for sizes only" if v > MAX_HAND_SIZE else None,
+                )
+
+
+def _check_work(out_cells: int, per_cell: int) -> None:
+    if out_cells * per_cell > MAX_HAND_TERMS:
+        raise CnncalcError(
+            "too large to work by hand",
+            received=f"{out_cells:,} output values of {per_cell:,} terms each",
+            expected=f"at most {MAX_HAND_TERMS:,} terms in all",
+            hint="use `cnncalc conv` or `cnncalc pool` with --input for sizes only",
+        )
+
+
 def _windows(x: Values, kernel: tuple[int, int], stride: Sequence[int], padding: Sequence[int],
              dilation: Sequence[int], ceil_mode: bool = False) -> tuple[Window, Window]:  # fmt: skip
+    _check_options(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
     (sr, sc), (pr, pc), (dr, dc) = _axes(x, stride, "stride"), _axes(x, padding, "padding"), _axes(x, dilation, "dilation")
     if x.rank == 1:
         sr = dr = 1
@@ -194,6 +224,7 @@ def convolve(x: Values, kernel: Values, *, stride: Sequence[int] = (1,), padding
     grids = [tuple(tuple(reversed(row)) for row in reversed(g)) for g in kernel.channels] if flip else list(kernel.channels)
     rows, cols = _windows(x, (kernel.height, kernel.width), stride, padding, dilation)
     out_h, out_w = window_output_size(rows), window_output_size(cols)
+    _check_work(out_h * out_w, kernel.depth * kernel.height * kernel.width)
     steps: list[Step] = []
     out: list[list[Fraction]] = []
     for i in range(out_h):
@@ -234,6 +265,7 @@ def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, str
     rows, cols = _windows(x, (kh, kw), stride if stride is not None else kernel, padding, dilation, ceil_mode)
     check_pool_padding([rows, cols], lambda w: w.kernel // 2, "kernel")  # PyTorch's rule, dilated or not
     out_h, out_w = window_output_size(rows), window_output_size(cols)
+    _check_work(x.depth * out_h * out_w, kh * kw)
     steps: list[Step] = []
     channels = []
     for c, grid in enumerate(x.channels):
@@ -278,6 +310,7 @@ def convolve_transpose(x: Values, kernel: Values, *, stride: Sequence[int] = (1,
             received=f"input {x.depth} channel(s), kernel {kernel.depth}",
         )
     x, kernel = _same_rank(x, kernel)
+    _check_options(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)
     (sr, sc), (pr, pc) = _axes(x, stride, "stride"), _axes(x, padding, "padding")
     (opr, opc), (dr, dc) = _axes(x, output_padding, "output_padding"), _axes(x, dilation, "dilation")
     if x.rank == 1:
@@ -285,6 +318,7 @@ def convolve_transpose(x: Values, kernel: Values, *, stride: Sequence[int] = (1,
         opr = 0
     out_h = transposed_output_size(x.height, kernel.height, sr, pr, dr, opr)
     out_w = transposed_output_size(x.width, kernel.width, sc, pc, dc, opc)
+    _check_work(out_h * out_w + x.depth * x.height * x.width, kernel.height * kernel.width)
     out = [[bias] * out_w for _ in range(out_h)]
     steps: list[Step] = []
     for c in range(x.depth):

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, Mapping, Union
 
 from . import expr
-from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean
+from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, excerpt
 from .graph import INPUT, Graph, Node
-from .layers import ALIASES, REGISTRY, Layer, build_layer, layer_type
+from .layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
 from .library import ARCHITECTURES, Source
 from .yaml_lines import LineDict, LineList, load_file, load_text
 
@@ -145,7 +145,7 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
         raise SpecError("the spec is empty", where=where, expected="a mapping with 'input' and 'layers'",
                         hint="see docs/spec.md, or start from a built-in: cnncalc list")  # fmt: skip
     if not isinstance(data, dict):
-        raise SpecError("a spec must be a mapping", where=where, received=type(data).__name__,
+        raise SpecError("a spec must be a mapping", where=where, received=f"{_yaml_kind(data)}: {excerpt(data)}",
                         expected="keys: " + ", ".join(TOP_LEVEL_KEYS))  # fmt: skip
     for key in data:
         if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):  # x-...: free keys for YAML anchors
@@ -153,8 +153,7 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
                             expected="one of " + ", ".join(TOP_LEVEL_KEYS), hint=did_you_mean(str(key), TOP_LEVEL_KEYS))  # fmt: skip
     scope, variant_name = _read_args(data, file, variant, dict(args or {}))
     name = variant_name if variant_name is not None else data.get("name", default_name)
-    if not isinstance(name, (str, int)):
-        raise SpecError("'name' must be text", where=_at(data, "name", file), received=name)
+    _check_name(name, _at(data, "name", file))
     input_shape = _read_input(data, file, scope)
     if "layers" not in data:
         raise SpecError("the spec has no 'layers'", where=where, expected="layers: a list of layers")
@@ -170,6 +169,34 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
     except RecursionError:
         raise SpecError("the spec nests too deeply to expand", where=where, hint="a YAML alias that contains itself?") from None
     return Graph(str(name), input_shape, nodes, dict(expander.containers), file)
+
+
+def _yaml_kind(data: object) -> str:
+    """What a value is, in YAML's words (not Python's class names)."""
+    if isinstance(data, list):
+        return "a list (YAML sequence)"
+    if isinstance(data, dict):
+        return "a mapping"
+    if isinstance(data, bool):
+        return "a boolean"
+    if isinstance(data, (int, float)):
+        return "a number"
+    if isinstance(data, str):
+        return "text (a YAML scalar)"
+    return "a YAML " + type(data).__name__
+
+
+def _check_name(name: object, where: Where) -> None:
+    """A name is text (or a number), not empty, and printable: it ends up in tables and exported Python."""
+    if not isinstance(name, (str, int)) or isinstance(name, bool):
+        raise SpecError("'name' must be text", where=where, received=name)
+    text = str(name)
+    if not text.strip():
+        raise SpecError("'name' is empty", where=where, received=name, expected="a name such as conv1")
+    bad = next((ch for ch in text if not ch.isprintable()), None)
+    if bad is not None:
+        raise SpecError("'name' contains a control or non-printable character", where=where, received=name,
+                        expected="printable text such as conv1", hint=f"character {bad!r} (U+{ord(bad):04X})")  # fmt: skip
 
 
 def _at(mapping: object, key: object, file: str | None, path: str | None = None) -> Where:
@@ -318,8 +345,8 @@ class _Expander:
             raise SpecError("'when' must be true or false (usually a block argument: when: $down)", where=where, received=when)
         if not when:
             return prev, position
-        if name is not None and (not isinstance(name, (str, int)) or isinstance(name, bool) or not str(name)):
-            raise SpecError("'name' must be text", where=where, received=name)
+        if name is not None:
+            _check_name(name, where)
         if type(repeat) is not int or repeat < 1:
             raise SpecError("'repeat' must be a positive integer", where=where, received=repeat)
         if repeat > MAX_NODES:
@@ -427,7 +454,7 @@ class _Expander:
             f"unknown layer type '{written}'",
             where=where,
             received=written,
-            expected="a layer type (cnncalc --help lists them), a structure (sequential, residual, parallel) or a block defined under 'blocks'",
+            expected="a layer type (`cnncalc layers` lists them), a structure (sequential, residual, parallel) or a block defined under 'blocks'",
             hint=did_you_mean(written, choices),
         )
 
@@ -447,6 +474,8 @@ class _Expander:
             layer = build_layer(cls, args)
         except LayerError as err:
             raise err.located(Where(where.file, where.line, f"{where.path} {name}")) from None
+        # an argument naming another layer (center_crop's `like`) is read as one more input
+        inputs = inputs + [_Ref(args[f.name], ctx.prefix, where) for f in fields(cls) if f.metadata["kind"] is ArgKind.LAYER_NAME and f.name in args]
         pieces = getattr(layer, "pieces", None)
         if pieces is not None:  # several outputs (chunk, split): one row per piece, `name.0`, `name.1`, ...
             self.containers[name] = cls.kind
@@ -539,7 +568,9 @@ class _Expander:
         for i, branch in enumerate(branches):
             branch_name, items = f"branch{i + 1}", branch
             if isinstance(branch, dict) and set(branch) <= {"name", "layers"} and "layers" in branch:
-                branch_name, items = str(branch.get("name", branch_name)), branch["layers"]
+                branch_name, items = branch.get("name", branch_name), branch["layers"]
+                _check_name(branch_name, where)
+                branch_name = str(branch_name)
             self.containers[f"{name}.{branch_name}"] = "branch"
             outputs.append(self.chain(items, ctx.inner(f"{name}.{branch_name}.", f"{where.path}.branches[{i}]"), prev))
         return self.add(f"{name}.{merge}", merge, merge, REGISTRY[merge](), outputs, where)

@@ -2,12 +2,16 @@
 
 Built on `yaml.SafeLoader` (never `yaml.load`): mappings become `LineDict` and sequences
 `LineList`, which carry 1-based line numbers so that errors can point at the spec's text.
-Aliases stay shared references (as in PyYAML), so an alias bomb costs nothing to load;
-the spec expander bounds what it builds from it.
+Aliases stay shared references (as in PyYAML), so an alias bomb costs nothing to load. Before
+anything is constructed, the composed node graph is measured as if every alias were written out
+(memoised, so in time linear in the text): nesting deeper than MAX_YAML_DEPTH or more than
+MAX_EXPANDED_NODES values is refused, so nothing downstream can recurse or expand past them.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import yaml
@@ -15,6 +19,10 @@ import yaml
 from .errors import SpecError, Where
 
 MAX_SPEC_BYTES = 5_000_000
+MAX_STRUCTURE_NESTING = 64  # structures inside structures (spec.MAX_NESTING), as docs/spec.md promises
+# A structure costs three YAML levels (list item, `sequential:` mapping, its arguments); a little spare.
+MAX_YAML_DEPTH = 3 * MAX_STRUCTURE_NESTING + 8
+MAX_EXPANDED_NODES = 1_000_000  # YAML values with every alias written out
 
 
 class LineDict(dict):
@@ -44,7 +52,80 @@ class LineList(list):
 
 
 class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose containers remember their lines; duplicate keys are errors."""
+    """SafeLoader whose containers remember their lines; duplicate keys are errors; nesting and
+    alias expansion are bounded before the (recursive) composer and constructor run."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+        # PyYAML composes recursively: refuse depth here, before Python's recursion limit is reached
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark
+                raise SpecError(
+                    f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep",
+                    where=Where(line=mark.line + 1),
+                    expected=f"structures nested at most {MAX_STRUCTURE_NESTING} deep",
+                    hint="check for unclosed or repeated brackets",
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_data(self):  # type: ignore[no-untyped-def]
+        node = self.get_single_node()
+        if node is None:
+            return None
+        check_expansion(node)
+        return self.construct_document(node)
+
+
+def check_expansion(root: yaml.Node) -> None:
+    """Refuse a node graph that, with every alias written out, is too deep or too large.
+
+    Iterative and memoised by node: an alias bomb of ten levels of ten is measured in 100 steps.
+    """
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    open_nodes: set[int] = set()  # expanded, not finished: the ancestors of what is on top
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if key in size and not done:
+            continue
+        if key in open_nodes and not done:
+            raise SpecError("YAML structure error: a recursive alias (an alias that contains itself)",
+                            where=Where(line=node.start_mark.line + 1), expected="aliases to finished values")  # fmt: skip
+        children = _children(node)
+        if not done:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in size)
+            continue
+        open_nodes.discard(key)
+        size[key] = min(1 + sum(size[id(c)] for c in children), MAX_EXPANDED_NODES + 1)
+        depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
+        line = node.start_mark.line + 1
+        if depth[key] > MAX_YAML_DEPTH:
+            raise SpecError(f"YAML aliases nest the spec more than {MAX_YAML_DEPTH} levels deep", where=Where(line=line),
+                            expected=f"structures nested at most {MAX_STRUCTURE_NESTING} deep",
+                            hint="an alias inside an alias inside an alias ...")  # fmt: skip
+        if size[key] > MAX_EXPANDED_NODES:
+            raise SpecError(f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values", where=Where(line=line),
+                            expected="a spec of sensible size when every alias is written out",
+                            hint="an alias bomb? each level of aliases multiplies the size")  # fmt: skip
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode):
@@ -112,18 +193,36 @@ def load_text(text: str, file: str | None = None) -> object:
 
 def load_file(path: Path, shown: str | None = None) -> object:
     """Read and parse a spec file; a missing path, a directory or a huge file is a SpecError."""
-    shown = shown or str(path)
-    if not path.exists():
-        raise SpecError("no such file", where=Where(file=shown), hint="check the path, or give a built-in name (cnncalc list)")
-    if path.is_dir():
-        raise SpecError("this path is a directory, not a spec file", where=Where(file=shown), expected="a .yaml file")
-    size = path.stat().st_size
-    if size > MAX_SPEC_BYTES:
-        raise SpecError("spec file is too large", where=Where(file=shown), received=f"{size:,} bytes", expected=f"at most {MAX_SPEC_BYTES:,} bytes")
+    return load_text(read_text(path, shown), shown)
+
+
+def read_text(path: Path, shown: str | None = None) -> str:
+    """A spec file's text: a regular file of at most MAX_SPEC_BYTES, UTF-8; anything else a SpecError.
+
+    A device (/dev/zero), a pipe or a socket is refused before it is opened, and at most the limit
+    plus one byte is ever read, whatever the file system says the size is.
+    """
+    where = Where(file=shown or str(path))
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SpecError("spec file is not UTF-8 text", where=Where(file=shown), expected="a YAML text file") from None
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise SpecError("no such file", where=where, hint="check the path, or give a built-in name (cnncalc list)") from None
+    except (OSError, ValueError) as err:
+        raise SpecError(f"cannot read the file: {getattr(err, 'strerror', None) or err}", where=where) from None
+    if stat.S_ISDIR(mode):
+        raise SpecError("this path is a directory, not a spec file", where=where, expected="a .yaml file")
+    if not stat.S_ISREG(mode):
+        raise SpecError("this path is not a regular file (a device, a pipe or a socket)", where=where, expected="a .yaml file")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as err:
-        raise SpecError(f"cannot read the file: {err.strerror}", where=Where(file=shown)) from None
-    return load_text(text, shown)
+        raise SpecError(f"cannot read the file: {err.strerror}", where=where) from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError("spec file is too large", where=where, received=f"more than {MAX_SPEC_BYTES:,} bytes",
+                        expected=f"at most {MAX_SPEC_BYTES:,} bytes")  # fmt: skip
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError("spec file is not UTF-8 text", where=where, received=f"byte {data[err.start]:#04x} at offset {err.start:,}",
+                        expected="a YAML text file") from None  # fmt: skip

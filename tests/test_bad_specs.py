@@ -77,3 +77,100 @@ def test_bad_input_option(value):
 def test_bad_option_value_is_a_usage_error():
     result = runner.invoke(app, ["memory", "lenet5", "--dtype", "fp12"])
     assert result.exit_code == ExitCode.USAGE
+
+
+# ----- inputs that used to end in a traceback, a hang or a memory blow-up (issue 9) ----------
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_device_is_refused_unread(device):
+    result = runner.invoke(app, ["validate", device])
+    assert result.exit_code == ExitCode.INVALID
+    assert "not a regular file" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_random_bytes_one_message(tmp_path):
+    path = tmp_path / "noise.yaml"
+    path.write_bytes(bytes(range(256)) * 4)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == ExitCode.INVALID
+    assert "not UTF-8" in result.stderr and "received: byte 0x80 at offset 128" in result.stderr
+
+
+def test_oversized_file_read_no_further(tmp_path):
+    from cnncalc.yaml_lines import MAX_SPEC_BYTES
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"#" * (MAX_SPEC_BYTES + 10))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == ExitCode.INVALID and "too large" in result.stderr
+
+
+def test_hundred_thousand_brackets(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("input: [3, 8, 8]\nlayers: " + "[" * 100_000 + "relu" + "]" * 100_000 + "\n")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == ExitCode.INVALID
+    assert "nested more than 200 levels deep" in result.stderr and "deep.yaml:2" in result.stderr
+
+
+def test_aliases_nesting_through_each_other(tmp_path):
+    # each anchor wraps the previous one: shallow as written, 300 deep when written out
+    lines = ["input: [3, 8, 8]", "x0: &a0 [relu]"] + [f"x{i}: &a{i} [sequential: {{layers: *a{i - 1}}}]" for i in range(1, 300)]
+    path = tmp_path / "chain.yaml"
+    path.write_text("\n".join([*lines, "layers: *a299", ""]))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == ExitCode.INVALID and "Traceback" not in result.stderr
+    assert "levels deep" in result.stderr
+
+
+def test_long_received_value_is_an_excerpt():
+    from cnncalc.errors import SpecError
+    bomb = ["relu"] * 10
+    for _ in range(9):
+        bomb = [bomb] * 10  # 10^10 values, shared: showing it must not write it out
+    text = str(SpecError("x", received=bomb))
+    assert len(text) < 400 and "(11,111,111,110 items)" in text
+    text = str(SpecError("x", received="y" * 10**6))
+    assert len(text) < 400 and "(1,000,000 characters)" in text
+    assert str(SpecError("x", received=None)).endswith("received: null")
+    assert "received" not in str(SpecError("x"))
+
+
+@pytest.mark.parametrize("spec_text", [
+    "input: [3, 8, 8]\nlayers:\n  - adaptive_avgpool: 1000000000\n",
+    "input: [3, 100000000, 100000000]\nlayers:\n  - avgpool: {kernel: 3, stride: 1, padding: 1, count_include_pad: false}\n",
+])
+@pytest.mark.parametrize("command", [["flops", "--convention", "all"], ["shapes", "--rf"]])
+def test_absurd_but_valid_sizes_are_counted_in_closed_form(tmp_path, spec_text, command):
+    # these built a list per output position (MemoryError) or looped per window (a hang)
+    path = tmp_path / "absurd.yaml"
+    path.write_text(spec_text)
+    result = runner.invoke(app, [command[0], str(path), *command[1:]])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["pool", "--values", "1 2; 3 4", "--kernel", "2", "--stride", "0"], "--stride is out of range"),
+    (["pool", "--values", "1 2; 3 4", "--kernel", "0", "--mode", "avg"], "--kernel is out of range"),
+    (["convolve", "--input", "1 2; 3 4", "--kernel", "1", "--stride", "0"], "--stride is out of range"),
+    (["convolve-transpose", "--input", "1 2; 3 4", "--kernel", "1", "--dilation", "1000000000000"], "--dilation is out of range"),
+    (["convolve", "--input", "1 2; 3 4", "--kernel", "1", "--padding", "1000000000000"], "--padding is out of range"),
+    (["convolve", "--input", "1 2; 3 4", "--kernel", "1", "--padding", "999"], "too large to work by hand"),
+])
+def test_quiz_tools_refuse_sizes_out_of_hand(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == ExitCode.INVALID, result.output
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_name_too_long_for_the_file_system():
+    result = runner.invoke(app, ["shapes", "x" * 5000])
+    assert result.exit_code == ExitCode.INVALID and "no built-in architecture named" in result.stderr
+    assert len(result.stderr) < 2000
+
+
+def test_check_target_too_long_for_the_file_system():
+    # `check` first asks whether its target is a quiz file: a name the system refuses is not one
+    result = runner.invoke(app, ["check", "x" * 5000, "--shape", "3x3"])
+    assert result.exit_code == ExitCode.INVALID and "no built-in architecture named" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr) < 2000

@@ -78,3 +78,54 @@ def test_doesnt_fit_remainder_and_fraction():
 )
 def test_transposed_output_size(size, kernel, stride, padding, dilation, output_padding, expected):
     assert transposed_output_size(size, kernel, stride, padding, dilation, output_padding) == expected
+
+
+# ----- closed forms against the per-window loops they replace -------------------------------
+
+from cnncalc.geometry import adaptive_covered, adaptive_largest, adaptive_windows, covered  # noqa: E402
+
+
+def covered_by_loop(w, include_pad):
+    """The per-window loop `covered` used to be: each window clipped, then summed."""
+    low, high = (-w.pad_left, w.size + w.pad_right) if include_pad else (0, w.size)
+    span = w.dilation * (w.kernel - 1) + 1
+    starts = (i * w.stride - w.pad_left for i in range(window_output_size(w)))
+    return sum(max(min(start + span, high) - max(start, low), 0) for start in starts)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(size=st.integers(1, 60), kernel=st.integers(1, 12), stride=st.integers(1, 12), pad_left=st.integers(0, 12),
+       pad_right=st.integers(0, 12), dilation=st.integers(1, 4), ceil_mode=st.booleans(), include_pad=st.booleans())
+def test_covered_closed_form_matches_the_loop(size, kernel, stride, pad_left, pad_right, dilation, ceil_mode, include_pad):
+    w = Window(size, kernel, stride, pad_left, pad_right, dilation, ceil_mode)
+    try:
+        window_output_size(w)
+    except LayerError:
+        return
+    assert covered(w, include_pad) == covered_by_loop(w, include_pad)
+
+
+def test_covered_is_closed_form_on_a_huge_axis():
+    # 10^8 positions, 3/1 pad 1: every window reads 3 positions but the first and last (2 each)
+    w = Window(10**8, 3, 1, 1, 1)
+    assert covered(w, include_pad=False) == 3 * 10**8 - 2
+    assert covered(w, include_pad=True) == 3 * 10**8
+
+
+@settings(max_examples=2000, deadline=None)
+@given(size=st.integers(1, 300), out=st.integers(1, 300))
+def test_adaptive_closed_forms_match_the_windows(size, out):
+    windows = adaptive_windows(size, out)
+    assert adaptive_covered(size, out) == sum(end - start for start, end in windows)
+    assert adaptive_largest(size, out) == max(end - start for start, end in windows)
+
+
+@pytest.mark.parametrize("size, out, total, largest", [
+    (8, 10**9, 8 + 10**9 - 8, 1),  # every window one position long
+    (7, 3, 7 + 3 - 1, 3),  # [0,3) [2,5) [4,7)
+    (5, 3, 5 + 3 - 1, 3),  # [0,2) [1,4) [3,5)
+    (224, 7, 224, 32),  # tiles exactly
+])
+def test_adaptive_closed_forms_examples(size, out, total, largest):
+    assert adaptive_covered(size, out) == total
+    assert adaptive_largest(size, out) == largest

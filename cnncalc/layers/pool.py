@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import Any, Callable, ClassVar, Sequence
 
 from ..errors import LayerError
-from ..geometry import Window, adaptive_windows, covered
+from ..geometry import Window, adaptive_covered, adaptive_largest, covered
 from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, group_axes, per_axis, prod, register, spatial_rank, times
 from .counting import per_element, rules
 from .windowed import Windowed
@@ -134,7 +134,7 @@ class AdaptivePool(Layer):
 
 def _adaptive_step(size: int, out: int) -> FieldStep:
     """Adaptive pooling's windows, [floor(i*W/O), ceil((i+1)*W/O)): the largest one, and a stride of W/O."""
-    kernel = max(end - start for start, end in adaptive_windows(size, out))
+    kernel = adaptive_largest(size, out)
     return FieldStep(Fraction(kernel), Fraction(size, out), Fraction(0))
 
 
@@ -145,7 +145,7 @@ def _fvcore_adaptive_avg(layer: Layer, inputs: Sequence[Shape], output: Shape) -
 
 def _thop_adaptive_avg(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
     # count_adap_avgpool: one add per input each adaptive window sums, one divide per output
-    sums = (sum(end - start for start, end in adaptive_windows(size, out)) for size, out in zip(inputs[0][1:], output[1:]))
+    sums = (adaptive_covered(size, out) for size, out in zip(inputs[0][1:], output[1:]))
     return inputs[0][0] * math.prod(sums) + math.prod(output)
 
 

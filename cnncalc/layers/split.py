@@ -64,7 +64,7 @@ class Chunk(_Pieces):
                              expected=f"at least {self.chunks} channels, divisible into pieces of ceil(C / {self.chunks})")  # fmt: skip
         return sizes
 
-    def torch_expression(self, args: Sequence[str]) -> str | None:
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
         return f"torch.chunk({args[0]}, {self.chunks}, dim=1)[{self.piece}]"
 
 
@@ -90,5 +90,5 @@ class Split(_Pieces):
                              f"= {sum(self._list())}", expected=f"{channels} channels")  # fmt: skip
         return self._list()
 
-    def torch_expression(self, args: Sequence[str]) -> str | None:
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
         return f"torch.split({args[0]}, {self._list()}, dim=1)[{self.piece}]"

@@ -46,6 +46,25 @@ class Concat(nn.Module):
         return torch.cat(inputs, dim=1)
 
 
+class Mul(nn.Module):
+    """Element-wise product of two inputs, broadcasting (squeeze-excitation's `x * scale`)."""
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return x * scale
+
+
+class Crop(nn.Module):
+    """A slice of every spatial axis, `start[i]` to `start[i] + size[i]` (a view of the input);
+    a second input (center_crop's `like`) only gave the size and is not read."""
+
+    def __init__(self, start: Sequence[int], size: Sequence[int]) -> None:
+        super().__init__()
+        self.start, self.size = tuple(start), tuple(size)
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+        return x[(slice(None), slice(None), *(slice(a, a + n) for a, n in zip(self.start, self.size)))]
+
+
 class Piece(nn.Module):
     """One piece of the input along channels (chunk, split): a view, as torch.split returns."""
 
@@ -57,7 +76,7 @@ class Piece(nn.Module):
         return torch.split(x, self.sizes, dim=1)[self.index]
 
 
-_OWN_MODULES = {"Add": Add, "Concat": Concat, "Piece": Piece}
+_OWN_MODULES = {"Add": Add, "Concat": Concat, "Mul": Mul, "Crop": Crop, "Piece": Piece}
 
 
 class GraphModule(nn.Module):

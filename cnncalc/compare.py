@@ -1,0 +1,201 @@
+"""Two reports side by side: which rows match, what each quantity became, what is only in one.
+
+Matching rule (`diff`):
+
+1. Rows are aligned by name: the longest run of names common to both, in order (difflib's
+   matcher over the two name sequences), anchors the alignment. A name present in both but out of
+   order (a reordered layer) is not an anchor; it is handled by step 2.
+2. Between two anchors, the rows left over on each side are paired by position where their types
+   agree (difflib's matcher over the two type sequences of that gap), so a renamed layer of the
+   same type is matched, while an inserted layer is not.
+3. Everything else is only in A or only in B.
+
+Quantities are per sample (as in `Report.rows` and `Report.totals`); predicted memory is in bytes
+at each report's own batch and dtype.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from enum import Enum
+from typing import Mapping
+
+from .analysis import Report, Row, predicted_memory
+from .layers import Shape
+
+
+class Quantity(str, Enum):
+    """A per-row number that `diff` compares; the value is the `Row` attribute it reads."""
+
+    WEIGHTS = "weights"
+    BIASES = "biases"
+    PARAMS = "params"
+    BUFFERS = "buffers"
+    ACTIVATIONS = "activations"
+    MACS = "macs"
+
+
+class Total(str, Enum):
+    """A whole-network number that `diff` compares."""
+
+    WEIGHTS = "weights"
+    BIASES = "biases"
+    PARAMS = "params"
+    BUFFERS = "buffers"
+    ACTIVATIONS = "activations"
+    MACS = "macs"
+    FLOPS = "flops"
+    PEAK_ACTIVATIONS = "peak_activations"
+    SAVED_ACTIVATIONS = "saved_activations"
+    INFERENCE_BYTES = "inference_bytes"  # predicted_memory(train=False)
+    TRAINING_BYTES = "training_bytes"  # predicted_memory(train=True)
+
+
+class Status(str, Enum):
+    SAME = "same"
+    CHANGED = "changed"
+    ONLY_A = "only_a"
+    ONLY_B = "only_b"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One number in A and in B. `delta` = b - a; `ratio` = b / a, None where a is 0."""
+
+    a: int
+    b: int
+
+    @property
+    def delta(self) -> int:
+        return self.b - self.a
+
+    @property
+    def ratio(self) -> float | None:
+        return self.b / self.a if self.a else None
+
+    @property
+    def changed(self) -> bool:
+        return self.a != self.b
+
+
+@dataclass(frozen=True)
+class RowDiff:
+    """One line of the comparison: a matched pair of rows, or a row on one side only.
+
+    A missing side counts as zero in `changes`, so the rows' deltas add up to the totals' deltas.
+    """
+
+    a: Row | None
+    b: Row | None
+    changes: Mapping[Quantity, Change]
+
+    @property
+    def name(self) -> str:
+        """B's name where B has the row (the newer side), else A's."""
+        row = self.b if self.b is not None else self.a
+        assert row is not None
+        return row.name
+
+    @property
+    def renamed(self) -> bool:
+        return self.a is not None and self.b is not None and self.a.name != self.b.name
+
+    @property
+    def shape_a(self) -> Shape | None:
+        return self.a.output_shape if self.a is not None else None
+
+    @property
+    def shape_b(self) -> Shape | None:
+        return self.b.output_shape if self.b is not None else None
+
+    @property
+    def status(self) -> Status:
+        if self.a is None:
+            return Status.ONLY_B
+        if self.b is None:
+            return Status.ONLY_A
+        same = (self.a.name == self.b.name and self.a.type == self.b.type
+                and self.a.output_shape == self.b.output_shape
+                and not any(c.changed for c in self.changes.values()))  # fmt: skip
+        return Status.SAME if same else Status.CHANGED
+
+
+@dataclass(frozen=True)
+class Diff:
+    """`diff(a, b)`: the rows in alignment order (A's order, B's extra rows where they fall)."""
+
+    name_a: str
+    name_b: str
+    input_a: Shape
+    input_b: Shape
+    rows: tuple[RowDiff, ...]
+    totals: Mapping[Total, Change]
+
+    @property
+    def only_a(self) -> tuple[RowDiff, ...]:
+        return tuple(r for r in self.rows if r.status is Status.ONLY_A)
+
+    @property
+    def only_b(self) -> tuple[RowDiff, ...]:
+        return tuple(r for r in self.rows if r.status is Status.ONLY_B)
+
+    @property
+    def matched(self) -> tuple[RowDiff, ...]:
+        return tuple(r for r in self.rows if r.a is not None and r.b is not None)
+
+    @property
+    def changed(self) -> bool:
+        """Anything differs (for `--fail-on-change`): a row, a total or the input shape."""
+        return (self.input_a != self.input_b or any(r.status is not Status.SAME for r in self.rows)
+                or any(c.changed for c in self.totals.values()))  # fmt: skip
+
+
+def _value(row: Row | None, quantity: Quantity) -> int:
+    return 0 if row is None else int(getattr(row, quantity.value))
+
+
+def _row_diff(a: Row | None, b: Row | None) -> RowDiff:
+    return RowDiff(a, b, {q: Change(_value(a, q), _value(b, q)) for q in Quantity})
+
+
+def _totals(report: Report) -> dict[Total, int]:
+    t = report.totals
+    out = {q: int(getattr(t, q.value)) for q in Total if hasattr(t, q.value)}
+    out[Total.INFERENCE_BYTES] = predicted_memory(report, train=False)
+    out[Total.TRAINING_BYTES] = predicted_memory(report, train=True)
+    return out
+
+
+def align(names_a: list[str], types_a: list[str], names_b: list[str], types_b: list[str]) -> list[tuple[int | None, int | None]]:
+    """Index pairs (i in A, j in B), None for a missing side, in alignment order (the module's rule)."""
+    pairs: list[tuple[int | None, int | None]] = []
+    anchors = difflib.SequenceMatcher(None, names_a, names_b, autojunk=False).get_matching_blocks()
+    i = j = 0
+    for block in anchors:  # the last block is the (len_a, len_b, 0) sentinel
+        pairs.extend(_pair_gap(range(i, block.a), range(j, block.b), types_a, types_b))
+        pairs.extend((block.a + k, block.b + k) for k in range(block.size))
+        i, j = block.a + block.size, block.b + block.size
+    return pairs
+
+
+def _pair_gap(gap_a: range, gap_b: range, types_a: list[str], types_b: list[str]) -> list[tuple[int | None, int | None]]:
+    """Rows between two anchors: paired by position where the types agree, else on one side."""
+    ta = [types_a[i] for i in gap_a]
+    tb = [types_b[j] for j in gap_b]
+    out: list[tuple[int | None, int | None]] = []
+    for tag, a0, a1, b0, b1 in difflib.SequenceMatcher(None, ta, tb, autojunk=False).get_opcodes():
+        if tag == "equal":
+            out.extend((gap_a[a0 + k], gap_b[b0 + k]) for k in range(a1 - a0))
+        else:
+            out.extend((gap_a[k], None) for k in range(a0, a1))
+            out.extend((None, gap_b[k]) for k in range(b0, b1))
+    return out
+
+
+def diff(a: Report, b: Report) -> Diff:
+    """Compare two reports (two specs, one spec at two inputs, collapsed or not)."""
+    pairs = align([r.name for r in a.rows], [r.type for r in a.rows], [r.name for r in b.rows], [r.type for r in b.rows])
+    rows = tuple(_row_diff(None if i is None else a.rows[i], None if j is None else b.rows[j]) for i, j in pairs)
+    ta, tb = _totals(a), _totals(b)
+    return Diff(a.name, b.name, a.input_shape, b.input_shape, rows, {q: Change(ta[q], tb[q]) for q in Total})

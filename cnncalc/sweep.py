@@ -1,0 +1,261 @@
+"""Sweeps over input sizes, batches and dtypes, and the largest batch that fits a memory budget.
+
+Both are built on `analyze` and `predicted_memory`; neither prints. Sizes that do not fit the
+network become rows carrying the reason, so one bad size does not lose the whole sweep.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Sequence
+
+from .analysis import DType, Report, analyze, predicted_memory
+from .errors import CnncalcError
+from .graph import Graph
+from .layers import Shape
+
+MAX_COMBINATIONS = 10_000  # a sweep larger than this is refused, not run
+
+_BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+def expand(text: str, what: str = "a list") -> list[str]:
+    """Brace expansion: `3x{128,160}x{128,160}` -> 3x128x128, 3x128x160, 3x160x128, 3x160x160.
+
+    Groups expand as a cartesian product, left to right; the number of results is capped at
+    MAX_COMBINATIONS. Unbalanced, nested or empty braces raise CnncalcError.
+    """
+    text = text.strip()
+    if not text:
+        raise CnncalcError(f"empty {what}", expected="a value such as 3x224x224 or 3x{128,224}")
+    pieces = _BRACES.split(text)  # literal, group, literal, group, ..., literal
+    literals, groups = pieces[0::2], pieces[1::2]
+    if any(c in literal for literal in literals for c in "{}"):
+        raise CnncalcError(f"unbalanced or nested braces in {what}", received=text,
+                           expected="groups such as {128,160,224}, not nested")  # fmt: skip
+    options: list[list[str]] = []
+    for group in groups:
+        items = [item.strip() for item in group.split(",")]
+        if not all(items):
+            raise CnncalcError(f"empty item in a brace group of {what}", received=text, expected="{128,160,224}")
+        options.append(items)
+    count = math.prod(len(o) for o in options)
+    if count > MAX_COMBINATIONS:
+        raise CnncalcError(f"{what} expands to {count:,} values, more than {MAX_COMBINATIONS:,}", received=text,
+                           hint="sweep fewer sizes at once")  # fmt: skip
+    out = []
+    for chosen in itertools.product(*options):
+        out.append("".join(lit + val for lit, val in zip(literals, (*chosen, ""))))
+    return out
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside braces: `3x{1,2},4x5` -> [`3x{1,2}`, `4x5`]."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(text):
+        depth += c == "{"
+        depth -= c == "}"
+        if c == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+def parse_shapes(text: str) -> list[Shape]:
+    """`3x{128,160,192,224,256}`, `3x224x224,3x256x256` or `3x{128,224}x{128,224}`: input shapes.
+
+    Each shape is channels first, 1 to 4 positive sizes; a plain comma separates shapes.
+    """
+    shapes: list[Shape] = []
+    for part in _split_top(text):
+        for item in expand(part, "--input"):
+            sizes = item.split("x")
+            if not all(s.strip().isdigit() for s in sizes):
+                raise CnncalcError("cannot read an input shape", received=item, expected="sizes such as 3x224x224")
+            shape = tuple(int(s) for s in sizes)
+            if not 1 <= len(shape) <= 4 or min(shape) < 1:
+                raise CnncalcError("malformed input shape", received=item,
+                                   expected="1 to 4 positive sizes, channels first: 3x227x227")  # fmt: skip
+            shapes.append(shape)
+    return _capped(shapes, text, "--input")
+
+
+def parse_batches(text: str) -> list[int]:
+    """`1,8,64` or `{1,8,64}`: positive batch sizes."""
+    batches: list[int] = []
+    for part in _split_top(text):
+        for item in expand(part, "--batch"):
+            if not item.isdigit() or int(item) < 1:
+                raise CnncalcError("a batch must be a positive integer", received=item, expected="1,8,64")
+            batches.append(int(item))
+    return _capped(batches, text, "--batch")
+
+
+def parse_dtypes(text: str) -> list[DType]:
+    """`fp32,bf16`: element types, spelt as DType's values."""
+    dtypes: list[DType] = []
+    for part in _split_top(text):
+        for item in expand(part, "--dtype"):
+            try:
+                dtypes.append(DType(item.lower()))
+            except ValueError:
+                raise CnncalcError("unknown dtype", received=item, expected=", ".join(d.value for d in DType)) from None
+    return _capped(dtypes, text, "--dtype")
+
+
+def _capped(values: list, text: str, what: str) -> list:
+    if len(values) > MAX_COMBINATIONS:
+        raise CnncalcError(f"{what} gives {len(values):,} values, more than {MAX_COMBINATIONS:,}", received=text)
+    return values
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One combination of a sweep. Where the size does not fit the network, `error` says why and
+    the numbers are None. Params, MACs and activations are per sample; bytes are for the batch."""
+
+    input_shape: Shape
+    batch: int
+    dtype: DType
+    params: int | None = None
+    macs: int | None = None
+    activation_bytes: int | None = None  # every layer's output, the input excluded, for the batch
+    inference_bytes: int | None = None  # predicted_memory(train=False)
+    training_bytes: int | None = None  # predicted_memory(train=True)
+    output_shape: Shape | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _fit_rank(graph: Graph, shape: Shape) -> Shape:
+    """`3x224` for a network with two spatial axes means a square 3x224x224."""
+    wanted = len(graph.input_shape)
+    if len(shape) == 2 and wanted > 2:
+        return shape + (shape[1],) * (wanted - 2)
+    return shape
+
+
+def sweep(graph: Graph, inputs: Sequence[Shape], batches: Sequence[int], dtypes: Sequence[DType],
+          strict: bool = False) -> list[SweepRow]:  # fmt: skip
+    """One row per (input, batch, dtype), in that nesting order. A shape with one spatial size
+    for a network with more spatial axes is square (3x224 -> 3x224x224)."""
+    count = len(inputs) * len(batches) * len(dtypes)
+    if count > MAX_COMBINATIONS:
+        raise CnncalcError(f"the sweep has {count:,} combinations, more than {MAX_COMBINATIONS:,}",
+                           hint="sweep fewer sizes, batches or dtypes at once")  # fmt: skip
+    rows: list[SweepRow] = []
+    for shape in inputs:
+        shape = _fit_rank(graph, tuple(shape))
+        try:
+            base: Report | None = analyze(graph, input_shape=shape, strict=strict)
+            reason = None
+        except CnncalcError as err:
+            base, reason = None, "; ".join(err.lines())
+        for batch in batches:
+            for dtype in dtypes:
+                if base is None:
+                    rows.append(SweepRow(shape, batch, dtype, error=reason))
+                    continue
+                report = replace(base, batch=batch, dtype=dtype)  # totals are per sample
+                rows.append(SweepRow(
+                    shape, batch, dtype, params=report.totals.params, macs=report.totals.macs,
+                    activation_bytes=report.bytes_of(report.totals.activations),
+                    inference_bytes=predicted_memory(report, train=False),
+                    training_bytes=predicted_memory(report, train=True),
+                    output_shape=report.rows[-1].output_shape,
+                ))  # fmt: skip
+    return rows
+
+
+# --- memory budgets --------------------------------------------------------------------------
+
+_UNITS = {
+    "": 1, "b": 1,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+    "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40,  # nvidia-smi's habit: G means GiB
+}  # fmt: skip
+_BUDGET = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_bytes(text: str) -> int:
+    """`16GiB`, `16GB`, `512MiB`, `1.5TiB` or plain bytes `12000000000` -> bytes (rounded down).
+
+    GB/MB are powers of ten, GiB/MiB powers of two; a bare G/M/K means GiB/MiB/KiB.
+    """
+    match = _BUDGET.match(str(text))
+    if match is None:
+        raise CnncalcError("cannot read a memory size", received=text, expected="a size such as 16GiB, 16GB, 512MiB or 1.5TiB")
+    number, unit = match.groups()
+    if unit.lower() not in _UNITS:
+        raise CnncalcError("unknown unit in a memory size", received=text,
+                           expected="B, KB, MB, GB, TB (powers of 10) or KiB, MiB, GiB, TiB (powers of 2)")  # fmt: skip
+    value = int(Fraction(number) * _UNITS[unit.lower()])
+    if value < 1:
+        raise CnncalcError("a memory size must be at least one byte", received=text)
+    return value
+
+
+@dataclass(frozen=True)
+class Fit:
+    """`fit_batch`: the largest batch whose predicted peak fits the budget.
+
+    `batch` is None where even batch 1 does not fit (then `fits` is False, `bytes_at_batch` is
+    batch 1's prediction and `bytes_at_next` batch 2's). `bytes_at_next` is the prediction at batch + 1 (above the budget).
+    The prediction is affine in the batch: `fixed_bytes + batch * bytes_per_sample`.
+    """
+
+    budget_bytes: int
+    train: bool
+    dtype: DType
+    input_shape: Shape
+    batch: int | None
+    bytes_at_batch: int
+    bytes_at_next: int
+    fixed_bytes: int  # parameters, buffers (and in training their gradients and momentum)
+    bytes_per_sample: int
+
+    @property
+    def fits(self) -> bool:
+        return self.batch is not None
+
+
+def fit_batch(graph: Graph, budget_bytes: int, train: bool, dtype: DType = DType.FP32,
+              input_shape: Shape | None = None) -> Fit:  # fmt: skip
+    """The largest batch whose `predicted_memory` is at most `budget_bytes`.
+
+    The prediction is affine in the batch (parameters and buffers are fixed, every activation term
+    scales with it), so the answer is closed form: (budget - fixed) // per_sample; the result is
+    checked against `predicted_memory` at that batch and the next.
+    """
+    if budget_bytes < 1:
+        raise CnncalcError("the memory budget must be positive", received=budget_bytes)
+    base = analyze(graph, input_shape=_fit_rank(graph, tuple(input_shape)) if input_shape else None, dtype=dtype)
+
+    def at(batch: int) -> int:
+        return predicted_memory(replace(base, batch=batch), train)
+
+    one, two = at(1), at(2)
+    per_sample = two - one
+    fixed = one - per_sample
+    if per_sample <= 0:  # cannot happen for a real network (its output alone scales)
+        raise CnncalcError("the predicted memory does not grow with the batch", received=per_sample)
+    batch = (budget_bytes - fixed) // per_sample
+    if batch < 1:
+        return Fit(budget_bytes, train, dtype, base.input_shape, None, one, two, fixed, per_sample)
+    # affine means exact, but hold the closed form to the real prediction
+    while at(batch) > budget_bytes:  # pragma: no cover - guards against a non-affine future term
+        batch -= 1
+    while at(batch + 1) <= budget_bytes:  # pragma: no cover
+        batch += 1
+    if batch < 1:  # pragma: no cover
+        return Fit(budget_bytes, train, dtype, base.input_shape, None, one, two, fixed, per_sample)
+    return Fit(budget_bytes, train, dtype, base.input_shape, batch, at(batch), at(batch + 1), fixed, per_sample)

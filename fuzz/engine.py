@@ -1,0 +1,370 @@
+"""A seeded mutation fuzzer for cnncalc's command line: bad input must end in a message, never a
+traceback, a hang, a memory blow-up or a message of megabytes.
+
+Inputs are made from the built-in specs and small generated ones by mutating their text (deleted,
+repeated or truncated lines, misspelt keys, unicode and control characters, random bytes) and their
+YAML data (deleted keys, retyped values, huge and negative numbers, deep nesting, alias bombs),
+plus devices and directories, and from the quiz tools' options with mutated values. Each input runs
+in-process through typer's CliRunner on `cnncalc.cli.app`, in a worker process with an address-space
+limit (RLIMIT_AS) and a per-input CPU-time alarm; a worker that dies or stops answering is replaced.
+
+Used by tests/test_fuzz.py (a few hundred inputs) and fuzz/run.py (thousands).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import random
+import resource
+import signal
+import tempfile
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # making inputs fast; cnncalc's own loader is under test
+_FAST_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+ARCHITECTURES = Path(__file__).resolve().parent.parent / "cnncalc" / "architectures"
+
+SPEC_COMMANDS = (
+    ["shapes"], ["params"], ["params", "--biases"], ["memory"], ["flops"], ["flops", "--convention", "all"],
+    ["summary"], ["validate"], ["shapes", "--rf"], ["shapes", "--explain"], ["summary", "--explain", "--rf"],
+    ["export", "--to", "torch"], ["check", "--shape", "7x7x3", "--params", "35K"],
+)
+WEIRD_TEXT = ["", " ", "0", "-1", "1e309", "nan", "inf", "10" * 40, "3x0", "x", "a\nb", "\x00", "é", "∞", "1.5",
+              "-0", "99999999999999999999", "1;2|3", "same", "valid", "[", "{", "1,2,3,4,5", "2x2x2x2"]
+WEIRD_VALUES = [None, True, False, 0, -1, 1.5, -(10**30), 10**9, 10**18, 10**100, "", "x", "a\nb", "\u202e", "same",
+                [], {}, [1, 2, 3], {"a": 1}, [[[]]], float("nan"), float("inf")]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fuzz input: the command line; `text` (or `data` bytes) is written to the file `{spec}` names."""
+
+    args: tuple[str, ...]
+    text: str | None = None
+    data: bytes | None = None
+    note: str = ""
+
+
+@dataclass
+class Finding:
+    case: Case
+    what: str  # "traceback", "hang", "crash", "long message", "export does not parse"
+    detail: str
+
+
+@dataclass
+class Figures:
+    inputs: int = 0
+    tracebacks: int = 0
+    hangs: int = 0
+    crashes: int = 0  # the worker died: out of memory past RLIMIT_AS, or worse
+    peak_memory_mb: float = 0.0
+    longest_message: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"inputs {self.inputs:,}, tracebacks {self.tracebacks}, hangs {self.hangs}, crashes {self.crashes}, "
+                f"peak memory {self.peak_memory_mb:.0f} MB, longest message {self.longest_message:,} characters")
+
+
+# ----- making inputs ---------------------------------------------------------------------------
+
+
+def builtin_texts() -> list[str]:
+    return [p.read_text() for p in sorted(ARCHITECTURES.rglob("*.yaml"))]
+
+
+LAYER_MAKERS = [
+    lambda r: {"conv": {"out": r.randint(1, 16), "kernel": r.randint(1, 5), "stride": r.randint(1, 3), "padding": r.randint(0, 2)}},
+    lambda r: {"maxpool": {"kernel": r.randint(1, 3), "stride": r.randint(1, 3)}},
+    lambda r: {"avgpool": {"kernel": r.randint(1, 3), "padding": r.randint(0, 1), "count_include_pad": r.random() < 0.5}},
+    lambda r: {"adaptive_avgpool": r.randint(1, 8)},
+    lambda r: "relu", lambda r: "bn", lambda r: "flatten", lambda r: {"linear": r.randint(1, 64)},
+    lambda r: {"conv_transpose": {"out": r.randint(1, 8), "kernel": r.randint(1, 4), "stride": r.randint(1, 3)}},
+    lambda r: {"residual": {"body": [{"conv": {"out": 4, "kernel": 3, "padding": 1}}, "relu"]}},
+    lambda r: {"parallel": {"branches": [["relu"], [{"conv": {"out": 2, "kernel": 1}}]]}},
+    lambda r: "lrn", lambda r: "dropout", lambda r: "softmax", lambda r: "gap",
+]
+
+
+def generated_text(r: random.Random) -> str:
+    rank = r.choice([1, 2, 2, 2, 3])
+    spec = {"input": [r.randint(1, 4), *(r.randint(4, 40) for _ in range(rank))],
+            "layers": [r.choice(LAYER_MAKERS)(r) for _ in range(r.randint(1, 8))]}
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def _walk(node: object) -> list[tuple[object, object]]:
+    """(container, key) for every place in a YAML value."""
+    out: list[tuple[object, object]] = []
+    stack = [node]
+    seen: set[int] = set()  # shared by an alias: walked once (an alias bomb stays cheap)
+    while stack and len(out) < 100_000:
+        cur = stack.pop()
+        if id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        items = cur.items() if isinstance(cur, dict) else enumerate(cur) if isinstance(cur, list) else ()
+        for k, v in list(items):
+            out.append((cur, k))
+            stack.append(v)
+    return out
+
+
+def mutate_data(r: random.Random, text: str) -> str:
+    try:
+        data = yaml.load(text, Loader=_FAST_LOADER)  # noqa: S506 - a safe loader (libyaml's when built)
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return text
+    for _ in range(r.randint(1, 3)):
+        places = _walk(data)
+        if not places:
+            break
+        container, key = r.choice(places)
+        op = r.randrange(6)
+        if op == 0:  # delete a key or an item
+            del container[key]  # type: ignore[index, attr-defined]
+        elif op == 1:  # retype the value
+            container[key] = r.choice(WEIRD_VALUES)  # type: ignore[index]
+        elif op == 2:  # a number: huge, zero, negative, off by one
+            value = container[key]  # type: ignore[index]
+            if isinstance(value, int) and not isinstance(value, bool):
+                container[key] = r.choice([0, -value, value + 1, value * 10**r.randint(3, 12), 2**63, 10**9])  # type: ignore[index]
+            else:
+                container[key] = r.randint(-3, 10**r.randint(1, 12))  # type: ignore[index]
+        elif op == 3 and isinstance(container, dict):  # misspell a key
+            k = str(key)
+            if len(k) > 1:
+                i = r.randrange(len(k) - 1)
+                container[k[:i] + k[i + 1] + k[i] + k[i + 2:]] = container.pop(key)
+        elif op == 4:  # wrap in structures
+            for _ in range(r.choice([1, 5, 70, 300])):
+                container[key] = r.choice([[container[key]], {"sequential": {"layers": [container[key]]}}])  # type: ignore[index]
+        else:  # a name with odd characters
+            container[key] = {"relu": {"name": r.choice(["a\nb", "", "x" * 5000, "a.b", "\t", "é", "\u0085", "1", " "])}}  # type: ignore[index]
+    try:
+        return yaml.dump(data, Dumper=_FAST_DUMPER, sort_keys=False, allow_unicode=r.random() < 0.5)
+    except (yaml.YAMLError, RecursionError):
+        return text
+
+
+def mutate_text(r: random.Random, text: str) -> str:
+    lines = text.splitlines()
+    op = r.randrange(9)
+    if op == 0 and lines:
+        del lines[r.randrange(len(lines))]
+    elif op == 1 and lines:
+        i = r.randrange(len(lines))
+        lines[i:i] = [lines[i]] * r.randint(1, 3)
+    elif op == 2:
+        return text[: r.randrange(len(text) + 1)]  # truncated
+    elif op == 3 and text:
+        i = r.randrange(len(text))
+        return text[:i] + r.choice(["\x00", "\x07", "\t", "\r", "é", "\u200b", "\ufeff", "\U0001f600", "\ud800x"[1:], "'", '"', ":", "- ", "&a", "*a", "!!python/object", "{", "]"]) + text[i:]
+    elif op == 4 and lines:  # a number swapped for a huge one
+        i = r.randrange(len(lines))
+        lines[i] = "".join(ch if not ch.isdigit() else r.choice(["9" * r.randint(1, 30), ch, "-"]) for ch in lines[i])
+    elif op == 5:  # deep flow nesting
+        n = r.choice([65, 201, 500, 5600])
+        return text + "\nx-deep: " + "[" * n + "1" + "]" * n + "\n"
+    elif op == 6:  # an alias bomb, in a layer position or a free key
+        levels = r.randint(3, 10)
+        bomb = ["x-a0: &a0 [relu, relu, relu, relu, relu, relu, relu, relu, relu, relu]"]
+        bomb += [f"x-a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
+        use = r.choice([f"layers: [sequential: {{layers: *a{levels - 1}}}]", f"layers: *a{levels - 1}", f"layers: [conv: {{out: 1, kernel: *a{levels - 1}}}]"])
+        return "input: [3, 8, 8]\n" + "\n".join(bomb) + "\n" + use + "\n"
+    elif op == 7 and lines:  # indentation broken
+        i = r.randrange(len(lines))
+        lines[i] = " " * r.randint(0, 5) + lines[i].lstrip()
+    elif op == 8 and lines:
+        r.shuffle(lines)
+    return "\n".join(lines) + "\n"
+
+
+def quiz_case(r: random.Random) -> Case:
+    def weird() -> str:
+        return r.choice(WEIRD_TEXT + [str(r.randint(-2, 6)), str(10**r.randint(3, 13)), f"{r.randint(0, 4)}x{r.randint(0, 4)}"])
+
+    def values() -> str:
+        rows = [" ".join(str(r.randint(-5, 9)) for _ in range(r.randint(1, 5))) for _ in range(r.randint(1, 5))]
+        text = "; ".join(rows)
+        return weird() if r.random() < 0.15 else text
+
+    tool = r.randrange(5)
+    if tool == 0:
+        args = ["conv", "--input", r.choice(["227x227x3", "7", "32x32", "1x1x1", weird()]), "--kernel", r.choice(["3", "11", weird()])]
+        opts = ["--stride", "--padding", "--dilation", "--out", "--groups", "--output-padding", "--channels"]
+        if r.random() < 0.3:
+            args.append("--transposed")
+    elif tool == 1:
+        args = ["pool", "--kernel", r.choice(["2", "3", weird()])]
+        args += ["--values", values()] if r.random() < 0.6 else ["--input", r.choice(["8x8x3", "7", weird()])]
+        opts = ["--stride", "--padding", "--dilation", "--mode"]
+        if r.random() < 0.3:
+            args.append(r.choice(["--ceil-mode", "--exclude-pad", "--steps"]))
+    elif tool == 2:
+        args = ["convolve", "--input", values(), "--kernel", values()]
+        opts = ["--stride", "--padding", "--dilation", "--bias"]
+        if r.random() < 0.3:
+            args.append(r.choice(["--flip", "--steps"]))
+    elif tool == 3:
+        args = ["convolve-transpose", "--input", values(), "--kernel", values()]
+        opts = ["--stride", "--padding", "--dilation", "--output-padding", "--bias"]
+    else:
+        args = ["check", r.choice(["alexnet", "vgg16", "lenet5", "nosuch", "x" * 5000]), "--layer", r.choice(["conv1", "pool1", "fc8", weird()])]
+        opts = ["--shape", "--params", "--weights", "--macs", "--memory", "--input"]
+    for opt in r.sample(opts, r.randint(0, min(3, len(opts)))):
+        args += [opt, r.choice(["avg", "max"]) if opt == "--mode" and r.random() < 0.5 else weird()]
+    if r.random() < 0.2:
+        args += ["--format", r.choice(["json", "markdown", "text", "xml"])]
+    return Case(tuple(args), note=f"quiz {args[0]}")
+
+
+def spec_case(r: random.Random, sources: list[str]) -> Case:
+    command = list(r.choice(SPEC_COMMANDS))
+    pick = r.random()
+    if pick < 0.03:
+        return Case((*command, r.choice(["/dev/zero", "/dev/urandom", "/dev/null", "/", "/nonexistent/x.yaml", "."])), note="device")
+    if pick < 0.06:
+        return Case((*command, "{spec}"), data=bytes(r.randrange(256) for _ in range(r.randint(0, 3000))), note="random bytes")
+    text = r.choice(sources) if r.random() < 0.6 else generated_text(r)
+    for _ in range(r.randint(1, 3)):
+        text = mutate_data(r, text) if r.random() < 0.5 else mutate_text(r, text)
+    extra: list[str] = []
+    if r.random() < 0.15:
+        extra = [r.choice(["--input", "--batch", "--depth", "--dtype", "--layout", "--format"]), r.choice(WEIRD_TEXT + ["3x224x224", "224x224x3", "2", "bf16", "chw", "json"])]
+    return Case((*command, "{spec}", *extra), text=text, note="spec")
+
+
+def iter_cases(seed: int, count: int) -> Iterator[Case]:
+    r = random.Random(seed)
+    sources = builtin_texts()
+    for _ in range(count):
+        yield quiz_case(r) if r.random() < 0.25 else spec_case(r, sources)
+
+
+def cases(seed: int, count: int) -> list[Case]:
+    return list(iter_cases(seed, count))
+
+
+# ----- running them ------------------------------------------------------------------------
+
+
+class Hang(BaseException):
+    """Raised by the CPU-time alarm; a BaseException so that no `except Exception` in cnncalc swallows it."""
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise Hang()
+
+
+def run_one(case: Case, runner: object, app: object, workdir: Path) -> tuple[str | None, str, int]:
+    """(finding kind or None, detail, message length) for one case, in this process."""
+    import ast
+
+    args = list(case.args)
+    if "{spec}" in args:
+        path = workdir / "spec.yaml"
+        path.write_bytes(case.data if case.data is not None else case.text.encode("utf-8", "surrogatepass"))  # type: ignore[union-attr]
+        args = [str(path) if a == "{spec}" else a for a in args]
+    result = runner.invoke(app, args)  # type: ignore[attr-defined]
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        if isinstance(result.exception, Hang):
+            return "hang", "", len(stderr)
+        detail = "".join(traceback.format_exception(result.exception))[-3000:]
+        return "traceback", detail, len(stderr)
+    if args[0] == "export" and result.exit_code == 0:
+        try:
+            ast.parse(result.stdout)
+        except SyntaxError as err:
+            return "export does not parse", str(err), len(stderr)
+    if len(stderr) > 2000:
+        return "long message", stderr[:500], len(stderr)
+    return None, "", len(stderr)
+
+
+def _address_space() -> int:
+    """This process's virtual size in bytes (0 where /proc is absent)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _worker(conn: object, seconds: int, memory_mb: int) -> None:
+    # RLIMIT_AS bounds the whole address space: a worker forked from a process that already maps
+    # torch starts with gigabytes of it, so the bound is what the worker may add on top
+    limit = _address_space() + memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+
+    runner = CliRunner()
+    # the bound is CPU time (ITIMER_PROF), so a busy machine does not turn slow inputs into "hangs"
+    signal.signal(signal.SIGPROF, _alarm)
+    with tempfile.TemporaryDirectory() as tmp:
+        while True:
+            case = conn.recv()  # type: ignore[attr-defined]
+            if case is None:
+                return
+            signal.setitimer(signal.ITIMER_PROF, seconds)
+            try:
+                outcome = run_one(case, runner, app, Path(tmp))
+            except Hang:
+                outcome = ("hang", "", 0)
+            except MemoryError:
+                outcome = ("traceback", "MemoryError outside the runner", 0)
+            finally:
+                signal.setitimer(signal.ITIMER_PROF, 0)
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            conn.send((*outcome, rss_mb))  # type: ignore[attr-defined]
+
+
+def fuzz(seed: int, count: int, seconds: int = 5, memory_mb: int = 2048, progress: object = None) -> Figures:
+    """Run `count` seeded inputs; each bounded by `seconds` and a worker limited to `memory_mb`."""
+    context = mp.get_context("fork")
+    figures = Figures()
+    worker = conn = None
+    for n, case in enumerate(iter_cases(seed, count)):
+        if worker is None:
+            conn, child = context.Pipe()
+            worker = context.Process(target=_worker, args=(child, seconds, memory_mb), daemon=True)
+            worker.start()
+        conn.send(case)  # type: ignore[union-attr]
+        kind, detail, length, rss = None, "", 0, 0.0
+        if conn.poll(10 * seconds + 60):  # type: ignore[union-attr]  # wall clock: generous, the machine may be busy
+            try:
+                kind, detail, length, rss = conn.recv()  # type: ignore[union-attr]
+            except EOFError:
+                kind, detail = "crash", f"worker died (exit {worker.exitcode})"
+        else:
+            kind, detail = "hang", "no answer (the alarm did not stop it)"
+        if kind in ("crash", "hang") and detail:
+            worker.kill()
+            worker.join()
+            worker = conn = None
+        figures.inputs += 1
+        figures.peak_memory_mb = max(figures.peak_memory_mb, rss)
+        figures.longest_message = max(figures.longest_message, length)
+        if kind is not None:
+            figures.tracebacks += kind == "traceback"
+            figures.hangs += kind == "hang"
+            figures.crashes += kind == "crash"
+            figures.findings.append(Finding(case, kind, detail))
+            if progress is not None:
+                progress(figures)  # type: ignore[operator]
+        if progress is not None and (n + 1) % 250 == 0:
+            progress(figures)  # type: ignore[operator]
+    if worker is not None:
+        conn.send(None)  # type: ignore[union-attr]
+        worker.join(5)
+    return figures
