@@ -132,6 +132,12 @@ def _layer(draw, kind, channels):
         return f"batchnorm: {{affine: {flag()}}}", channels
     if kind == "lrn":
         return f"lrn: {ints(1, 5)}", channels
+    # group A (issue 10)
+    if kind == "prelu":
+        return f"prelu: {{num_parameters: {draw(st.sampled_from([1, channels]))}}}", channels
+    if kind == "softplus":
+        return f"softplus: {{beta: {draw(st.sampled_from([0.5, 1, 2]))}, threshold: {ints(1, 20)}}}", channels
+    # end of group A
     return _written(kind), channels
 
 

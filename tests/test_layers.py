@@ -64,6 +64,18 @@ LAYER_TABLE = {
     "gelu": [("gelu: {approximate: tanh}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "silu": [("silu", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "softmax": [("softmax", [1000], [1000], 0, 0, 0, 0)],
+    # group A (issue 10)
+    "relu6": [("relu6", [32, 8, 8], [32, 8, 8], 0, 0, 0, 0)],
+    "hardswish": [("hardswish", [16, 7, 7], [16, 7, 7], 0, 0, 0, 0)],
+    "hardsigmoid": [("hardsigmoid", [16, 1, 1], [16, 1, 1], 0, 0, 0, 0)],
+    "mish": [("mish", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
+    "prelu": [
+        ("prelu", [8, 4, 4], [8, 4, 4], 1, 0, 0, 0),  # one slope
+        ("prelu: {num_parameters: 8, init: 0.1}", [8, 4, 4], [8, 4, 4], 8, 0, 0, 0),  # a slope per channel
+    ],
+    "softplus": [("softplus: {beta: 2, threshold: 10}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
+    "log_softmax": [("log_softmax", [10, 3], [10, 3], 0, 0, 0, 0)],
+    # end of group A
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)

@@ -32,7 +32,7 @@ from .linear import Linear
 from .shape import Flatten
 from .norm import BatchNorm, LocalResponseNorm
 from .passthrough import Dropout, Identity
-from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh
+from .activation import ELU, GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .merge import Add, Concat
 from .windowed import Windowed
 
@@ -43,4 +43,5 @@ __all__ = [
     "Conv", "ConvTranspose", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "GlobalAvgPool", "Linear",
     "Flatten", "BatchNorm", "LocalResponseNorm", "Dropout", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU",
     "GELU", "SiLU", "Softmax", "Add", "Concat",
+    "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
 ]  # fmt: skip
