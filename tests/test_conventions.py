@@ -137,6 +137,13 @@ def _layer(draw, kind, channels):
         return f"prelu: {{num_parameters: {draw(st.sampled_from([1, channels]))}}}", channels
     if kind == "softplus":
         return f"softplus: {{beta: {draw(st.sampled_from([0.5, 1, 2]))}, threshold: {ints(1, 20)}}}", channels
+    if kind == "layernorm":
+        over = draw(st.sampled_from(["channels", 1, 2]))
+        return f"layernorm: {{over: {over}, affine: {flag()}, bias: {flag()}}}", channels
+    if kind == "groupnorm":
+        return f"groupnorm: {{groups: {draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))}, affine: {flag()}}}", channels
+    if kind == "instancenorm":
+        return f"instancenorm: {{affine: {flag()}, track_running_stats: {flag()}, bias: {flag()}}}", channels
     # end of group A
     return _written(kind), channels
 

@@ -75,6 +75,23 @@ LAYER_TABLE = {
     ],
     "softplus": [("softplus: {beta: 2, threshold: 10}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "log_softmax": [("log_softmax", [10, 3], [10, 3], 0, 0, 0, 0)],
+    "layernorm": [
+        ("layernorm", [96, 14, 14], [96, 14, 14], 96, 96, 0, 0),  # ConvNeXt's LayerNorm2d: gamma, beta per channel
+        ("layernorm: {over: 1, eps: 0.000001}", [7, 7, 96], [7, 7, 96], 96, 96, 0, 0),  # nn.LayerNorm(96) channels-last
+        ("layernorm: {over: 2, bias: false}", [3, 5, 6], [3, 5, 6], 5 * 6, 0, 0, 0),
+        ("layernorm: {elementwise_affine: false}", [8, 4], [8, 4], 0, 0, 0, 0),
+        ("layernorm", [10], [10], 10, 10, 0, 0),
+    ],
+    "groupnorm": [
+        ("groupnorm: 4", [32, 8, 8], [32, 8, 8], 32, 32, 0, 0),
+        ("groupnorm: {groups: 3, affine: false}", [6, 5], [6, 5], 0, 0, 0, 0),
+        ("groupnorm: {groups: 2, bias: false}", [4], [4], 4, 0, 0, 0),
+    ],
+    "instancenorm": [
+        ("instancenorm", [16, 8, 8], [16, 8, 8], 0, 0, 0, 0),
+        ("instancenorm: {affine: true, track_running_stats: true}", [4, 6], [4, 6], 4, 4, 2 * 4 + 1, 0),
+        ("instancenorm: {affine: true, bias: false, momentum: null}", [3, 2, 4, 4], [3, 2, 4, 4], 3, 0, 0, 0),
+    ],
     # end of group A
 }
 

@@ -87,3 +87,17 @@ def test_the_memory_command_prints_the_prediction_profile_measures():
         p = profile(cnncalc.load("resnet18"), batch=4, warmup=1, iters=1, train=train, check=False)
         assert predicted["training" if train else "inference"] == p.memory_predicted
         assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
+
+
+# group A (issue 10)
+from test_layers import ROWS  # noqa: E402
+
+
+@pytest.mark.parametrize("kind, item, shape_in", [(kind, item, shape_in) for kind, item, shape_in, *_ in ROWS
+                                                   if len(shape_in) > 1 or shape_in[0] <= 1000])  # fmt: skip
+def test_saved_for_backward_of_every_layer_row(kind, item, shape_in):
+    """Each row of the layer table after a layer with parameters (so that autograd records it),
+    its saved tensors against autograd's, byte for byte."""
+    first = f"conv: {{out: {shape_in[0]}, kernel: 1}}" if len(shape_in) > 1 else f"linear: {shape_in[0]}"
+    check_saved(parse_text(f"input: {list(shape_in)}\nlayers:\n  - {first}\n  - {item}\n"), batch=3)
+# end of group A

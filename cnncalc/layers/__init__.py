@@ -31,6 +31,7 @@ from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxP
 from .linear import Linear
 from .shape import Flatten
 from .norm import BatchNorm, LocalResponseNorm
+from .norm_modern import GroupNorm, InstanceNorm, LayerNorm
 from .passthrough import Dropout, Identity
 from .activation import ELU, GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .merge import Add, Concat
@@ -43,5 +44,5 @@ __all__ = [
     "Conv", "ConvTranspose", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "GlobalAvgPool", "Linear",
     "Flatten", "BatchNorm", "LocalResponseNorm", "Dropout", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU",
     "GELU", "SiLU", "Softmax", "Add", "Concat",
-    "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
+    "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
 ]  # fmt: skip

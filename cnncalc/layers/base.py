@@ -37,6 +37,10 @@ class ArgKind(Enum):
     PROBABILITY = "a number from 0 to 1"
     APPROXIMATE = "'none' or 'tanh'"
     OPTIONAL_POSITIVE_AXES = "a positive integer, a list of them, or null"
+    OPTIONAL_NUMBER = "a number, or null"
+    NORM_AXES = "'channels', or how many trailing axes to normalise over (1 to 4)"
+    DEPTH_MODE = "'row' (per sample) or 'batch'"
+    AXES_ORDER = "a list of axes, the batch axis 0 first (e.g. [0, 2, 3, 1])"
 
 
 def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "") -> Any:
@@ -301,6 +305,22 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str) -> Any:
         if kind is ArgKind.PROBABILITY and not 0 <= value <= 1:
             raise bad()
         return float(value)
+    if kind is ArgKind.OPTIONAL_NUMBER:
+        return None if value is None else _convert(value, ArgKind.NUMBER, name, layer)
+    if kind is ArgKind.NORM_AXES:
+        if value == "channels":
+            return value
+        if type(value) is not int or not 1 <= value <= 4:
+            raise bad()
+        return value
+    if kind is ArgKind.DEPTH_MODE:
+        if value not in ("row", "batch"):
+            raise bad()
+        return value
+    if kind is ArgKind.AXES_ORDER:
+        if not isinstance(value, list) or not all(type(v) is int for v in value) or not 2 <= len(value) <= 5 or sorted(value) != list(range(len(value))) or value[0] != 0:
+            raise bad()
+        return tuple(value)
     if kind is ArgKind.APPROXIMATE:
         if value not in ("none", "tanh"):
             raise bad()

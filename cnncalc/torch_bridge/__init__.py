@@ -27,6 +27,7 @@ from ..errors import CnncalcError
 from ..export import check_module_name
 from ..graph import Graph
 from ..layers import Shape
+from . import modules
 
 
 class Add(nn.Module):
@@ -63,7 +64,7 @@ class GraphModule(nn.Module):
                 continue
             check_module_name(node.name, node.where)
             spec = node.layer.torch_module([shapes[i] for i in node.inputs])
-            factory = _OWN_MODULES.get(spec.name) or getattr(nn, spec.name)
+            factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
             self._attach(node.name, factory(**spec.kwargs))
             self._plan.append((node.name, node.inputs))
         # after step i, drop the outputs nobody reads later, as a hand-written forward would
