@@ -79,6 +79,18 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         for depth in new:
             made.add(".".join(parts[:depth]))
             init.append(f"{_path(parts[:depth])} = nn.ModuleDict()")
+        held = node.layer.parent_parameter([shapes[j] for j in node.inputs])
+        if held is not None:  # a bare parameter of the parent (layer scale), multiplied in
+            shape, value = held
+            parameter = f"nn.Parameter(torch.full({shape!r}, {value!r}))"
+            if _attribute_ok(parts[-1]):
+                init.append(f"{_path(parts)} = {parameter}")
+                reference = _path(parts)
+            else:
+                init.append(f"{_path(parts[:-1])}.register_parameter({parts[-1]!r}, {parameter})")
+                reference = f"{_path(parts[:-1])}.get_parameter({parts[-1]!r})"
+            forward.append(f"{names[i]} = {args[0]} * {reference}")
+            continue
         spec = node.layer.torch_module([shapes[j] for j in node.inputs])
         if spec.name in own_module_sources():
             own.setdefault(spec.name, own_module_sources()[spec.name])

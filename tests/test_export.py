@@ -40,7 +40,8 @@ def same_network(graph, input_shape=None):
     theirs = exported(graph, input_shape).eval()
     # by class name: the file's copy of a bridge class is another class of the same name and source
     leaves = {n: type(m).__name__ for n, m in theirs.named_modules() if not list(m.children())}
-    rows = {node.name for node in graph.nodes[1:] if node.layer.torch_expression(["a"]) is None}
+    rows = {node.name for node in graph.nodes[1:] if node.layer.torch_expression(["a"]) is None
+            and node.layer.parent_parameter([(1,)]) is None}  # a merge's expression, a parent's parameter: no module
     assert set(leaves) == rows
     assert leaves == {n: type(m).__name__ for n, m in ours.named_modules() if n in rows}
     for name in rows:  # every module built with the same settings (repr lists them)
@@ -89,8 +90,8 @@ def test_defaults_left_out_are_pytorchs_defaults(kind, item, shape_in):
     layer table)."""
     graph = parse_text(f"input: {list(shape_in)}\nlayers:\n  - {item}\n")
     spec = graph.nodes[1].layer.torch_module([tuple(shape_in)])
-    if graph.nodes[1].layer.torch_expression(["a", "b"]) is not None:
-        return  # written as an expression, not a module
+    if graph.nodes[1].layer.torch_expression(["a", "b"]) is not None or graph.nodes[1].layer.parent_parameter([tuple(shape_in)]):
+        return  # written as an expression or a parameter, not a module
     from cnncalc.torch_bridge import modules
 
     params = inspect.signature(getattr(modules, spec.name, None) or getattr(nn, spec.name)).parameters
@@ -155,3 +156,9 @@ def test_the_bridge_refuses_the_same_names_with_the_same_message():
     with pytest.raises(cnncalc.CnncalcError) as caught:
         graph.to_torch()
     assert "'keys' cannot be a PyTorch module name" in str(caught.value) and caught.value.where.line == 3
+
+
+def test_convnext_block_exports_the_same_network():  # group A (issue 10): own modules, a parent's parameter
+    from test_layers import CNBLOCK
+
+    same_network(parse_text(CNBLOCK))

@@ -101,3 +101,9 @@ def test_saved_for_backward_of_every_layer_row(kind, item, shape_in):
     first = f"conv: {{out: {shape_in[0]}, kernel: 1}}" if len(shape_in) > 1 else f"linear: {shape_in[0]}"
     check_saved(parse_text(f"input: {list(shape_in)}\nlayers:\n  - {first}\n  - {item}\n"), batch=3)
 # end of group A
+
+
+def test_saved_for_backward_of_convnext_block():  # group A (issue 10)
+    from test_layers import CNBLOCK
+
+    check_saved(parse_text(CNBLOCK), batch=3)

@@ -30,11 +30,13 @@ from .conv import Conv, ConvTranspose
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .linear import Linear
 from .shape import Flatten
+from .permute import Permute
 from .norm import BatchNorm, LocalResponseNorm
 from .norm_modern import GroupNorm, InstanceNorm, LayerNorm
 from .passthrough import Dropout, Identity
 from .activation import ELU, GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh
 from .merge import Add, Concat
+from .residual import LayerScale, StochasticDepth
 from .windowed import Windowed
 
 __all__ = [
@@ -44,5 +46,5 @@ __all__ = [
     "Conv", "ConvTranspose", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "GlobalAvgPool", "Linear",
     "Flatten", "BatchNorm", "LocalResponseNorm", "Dropout", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU",
     "GELU", "SiLU", "Softmax", "Add", "Concat",
-    "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
+    "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
 ]  # fmt: skip

@@ -155,6 +155,12 @@ class Layer:
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         raise NotImplementedError(f"{self.kind} has no PyTorch module")
 
+    def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
+        """For a row that PyTorch models hold as a bare parameter of the enclosing module, not as a
+        module (ConvNeXt's layer scale): the parameter's shape and initial value. The bridge and
+        export register it on the parent under the row's last name and multiply the input by it."""
+        return None
+
     def torch_expression(self, args: Sequence[str]) -> str | None:
         """For `cnncalc export`: a plain expression over the input variables that stands for this
         row instead of a module (`a + b`), or None to write its module."""

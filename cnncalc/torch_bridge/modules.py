@@ -52,3 +52,16 @@ class Permute(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.permute(x, self.dims)
+
+
+class Scale(nn.Module):
+    """Multiplies by a learned tensor (`weight`). The bridge registers that parameter on the parent
+    module under the row's name, as torchvision's CNBlock holds `layer_scale`, and keeps this module
+    out of the module tree, so state_dict keys match torchvision's."""
+
+    def __init__(self, shape: tuple[int, ...], init: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
