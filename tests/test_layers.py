@@ -53,6 +53,8 @@ LAYER_TABLE = {
     "batchnorm": [
         ("batchnorm", [64, 56, 56], [64, 56, 56], 64, 64, 2 * 64 + 1, 0),  # gamma, beta; mean, var, num_batches_tracked
         ("batchnorm: {affine: false, track_running_stats: false}", [10], [10], 0, 0, 0, 0),
+        ("batchnorm: {track_running_stats: false}", [4, 5, 5], [4, 5, 5], 4, 4, 0, 0),  # group A: fvcore counts 5 per element (issue 9)
+        ("batchnorm: {momentum: null}", [8, 3, 3], [8, 3, 3], 8, 8, 2 * 8 + 1, 0),  # group A: a cumulative average (issue 9)
     ],
     "lrn": [("lrn: {size: 5, k: 2}", [96, 27, 27], [96, 27, 27], 0, 0, 0, 0)],
     "dropout": [("dropout: 0.5", [4096], [4096], 0, 0, 0, 0)],
@@ -298,4 +300,22 @@ def test_convnext_block_state_dict_loads_into_torchvisions_form():
     report = analyze(graph)
     assert report.totals.params == sum(p.numel() for p in theirs.parameters())
     assert report.rows[-1].output_shape == (16, 7, 7)
+
+
+def test_lrn_without_spatial_axes_is_refused():
+    """PyTorch's local_response_norm needs [N, C, ...] with a spatial axis (issue 9 item 7)."""
+    from cnncalc.errors import CnncalcError
+
+    with pytest.raises(CnncalcError, match="lrn needs an input with spatial axes"):
+        analyze(one_layer("lrn", [4]))
+
+
+def test_fvcore_counts_batch_statistics_as_its_norm_counter():
+    """fvcore's batch_norm handler: 2 per element at inference, 5 with batch statistics (issue 9 item 6)."""
+    from cnncalc.conventions import count
+
+    for item, per_element in [("batchnorm", 2), ("batchnorm: {track_running_stats: false}", 5),
+                              ("batchnorm: {affine: false, track_running_stats: false}", 4)]:  # fmt: skip
+        graph = one_layer(item, [4, 5, 5])
+        assert count(graph, analyze(graph), Convention.FVCORE).total == per_element * 4 * 5 * 5, item
 # end of group A
