@@ -13,7 +13,7 @@ from .counting import macs_and_bias, parameters, rules
 @register("linear", "fc", "dense")
 @dataclass(frozen=True)
 class Linear(Layer):
-    summary = "fully connected layer on a flat input"
+    summary = "fully connected layer on a flat input (channels_last: true: on the last axis, at every position)"
     keeps = "input"  # for the weight gradient
     shorthand = "out"
     counts = rules(torchinfo=parameters, ptflops=macs_and_bias)
