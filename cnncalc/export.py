@@ -110,7 +110,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         '"""',
         "",
         "import torch",
-        *(["import torch.nn.functional as F"] if own else []),
+        *(["import torch.nn.functional as F"] if any("F." in source for source in own.values()) else []),
         "from torch import nn",
         "",
         "",

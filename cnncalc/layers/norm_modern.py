@@ -18,7 +18,8 @@ from .counting import parameters, per_element, rules
 def _affine_lines(size: int, affine: bool, bias: bool, what: str) -> list[str]:
     if not affine:
         return ["no weights (affine: false)"]
-    return [f"weights (gamma): {what} = {size:,}; biases (beta): " + (f"{size:,}" if bias else "0 (bias: false)")]
+    count = f"{size:,}" if what in (str(size), f"{size:,}") else f"{what} = {size:,}"
+    return [f"weights (gamma): {count}; biases (beta): " + (f"{size:,}" if bias else "0 (bias: false)")]
 
 
 def _per_sample_stats(per_sample: int) -> Saved:
@@ -71,7 +72,8 @@ class LayerNorm(ElementWise):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         shape = self.normalized(inputs[0])
-        over = "the channels at each position" if self.over == "channels" else f"the last {self.over} axes {list(shape)}"
+        axes = "axis" if self.over == 1 else f"{self.over} axes"
+        over = "the channels at each position" if self.over == "channels" else f"the last {axes} {list(shape)}"
         groups = prod(inputs[0]) // prod(shape)
         return [f"output = input, normalised over {over}: {groups:,} mean/variance pairs",
                 *_affine_lines(prod(shape), self.affine, self.bias, times(shape))]  # fmt: skip
@@ -125,7 +127,7 @@ class GroupNorm(ElementWise):
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         c = inputs[0][0]
         return [f"output = input, normalised in {self.groups} groups of {c // self.groups} channels",
-                *_affine_lines(c, self.affine, self.bias, "C")]  # fmt: skip
+                *_affine_lines(c, self.affine, self.bias, str(c))]  # fmt: skip
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         return _per_sample_stats(self.groups)
@@ -172,7 +174,7 @@ class InstanceNorm(ElementWise):
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         c = inputs[0][0]
         lines = [f"output = input, each of {c} channels normalised over its {prod(inputs[0][1:]):,} positions",
-                 *_affine_lines(c, self.affine, self.bias, "C")]  # fmt: skip
+                 *_affine_lines(c, self.affine, self.bias, str(c))]  # fmt: skip
         if self.track_running_stats:
             lines.append(f"buffers: running mean {c} + running var {c} + num_batches_tracked 1 = {2 * c + 1}")
         return lines

@@ -38,8 +38,8 @@ class Permute(Layer):
         return None if spatial == sorted(spatial) else []
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        return [f"[N, {', '.join(map(str, inputs[0]))}] permuted by {list(self.dims)} = [N, {', '.join(map(str, output))}] "
-                "(a view of its input); no parameters"]  # fmt: skip
+        before, after = ", ".join(map(str, inputs[0])), ", ".join(map(str, output))
+        return [f"[N, {before}] permuted by {list(self.dims)} = [N, {after}] (a view of its input); no parameters"]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Permute", {"dims": list(self.dims)}, positional=1)
