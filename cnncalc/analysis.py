@@ -238,6 +238,11 @@ def _storage(graph: Graph, rows: Sequence[Row], training: bool) -> list[int]:
     """For each node, the node whose tensor holds its output: its own, or its input's for a view
     (flatten, identity, crops, and dropout at inference). A flatten of a view whose channels and
     positions do not read as one axis with one step (most crops) cannot be a view: PyTorch copies."""
+    return _views(graph, rows, training)[0]
+
+
+def _views(graph: Graph, rows: Sequence[Row], training: bool) -> tuple[list[int], list[bool]]:
+    """`_storage`, and for each node whether its output reads as one dense axis (no gaps)."""
     storage = list(range(len(graph.nodes)))
     strides: list[tuple[int, ...]] = []  # of each output's axes, in elements of its storage
     for i, node in enumerate(graph.nodes):
@@ -253,7 +258,7 @@ def _storage(graph: Graph, rows: Sequence[Row], training: bool) -> list[int]:
         else:
             strides[i] = strides[j]  # a slice or the same tensor: the input's steps
         storage[i] = storage[j]
-    return storage
+    return storage, [_one_axis(rows[i].output_shape, strides[i]) for i in range(len(graph.nodes))]
 
 
 def _one_axis(shape: Shape, strides: Sequence[int]) -> bool:
@@ -296,7 +301,7 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
     backward: every tensor some layer keeps, once, plus the layers' own saved tensors. The input
     is left out (the caller holds it anyway). Layers before the first one with parameters keep
     nothing: no gradient flows there, so autograd does not record them."""
-    storage = _storage(graph, rows, training=True)
+    storage, dense = _views(graph, rows, training=True)
     kept: set[int] = set()
     elements = int64 = fp32 = 0
     needs_grad = [False] * len(graph.nodes)
@@ -308,7 +313,11 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
             continue
         saved = node.layer.saved([rows[j].output_shape for j in node.inputs], rows[i].output_shape)
         if saved.input:
-            kept.update(storage[j] for j in node.inputs)
+            for j in node.inputs:
+                if node.layer.keeps_dense_input and not dense[j]:
+                    elements += rows[j].activations  # its own dense copy
+                else:
+                    kept.add(storage[j])
         if saved.inputs_for_partners:
             kept.update(storage[j] for n, j in enumerate(node.inputs) if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n))
         if saved.output:
