@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 from .errors import CnncalcError, LayerError, StrictError, Where
 from .graph import INPUT, Graph
-from .layers import FieldStep, Shape
+from .layers import FieldStep, Layer, Shape
 
 
 class DType(str, Enum):
@@ -30,6 +30,13 @@ class DType(str, Enum):
     @property
     def bytes(self) -> int:
         return {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1}[self.value]
+
+
+class Style(str, Enum):
+    """Which rows a table shows: every layer of the graph, or the lecture tables' rows."""
+
+    FULL = "full"  # one row per layer, as PyTorch runs them
+    LECTURE = "lecture"  # activations, views and identity rows folded into the row that made their input
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class Row:
     leaves: int = 1  # leaf layers this row stands for
     working: tuple[str, ...] = ()  # the arithmetic, filled in (analyze(explain=True))
     field: Field | None = None  # receptive field (analyze(fields=True))
+    folds: bool = False  # the lecture view shows it as part of the row that made its input (`lecture`)
 
     @property
     def params(self) -> int:
@@ -86,7 +94,8 @@ class Row:
 
 @dataclass(frozen=True)
 class FitWarning:
-    """A layer whose stride does not tile its input: legal, but part of the input is never read."""
+    """A layer whose stride does not tile its input and leaves real input positions unread
+    (legal, as PyTorch's floor allows it; `--strict` makes it an error)."""
 
     layer: str
     where: Where
@@ -102,7 +111,7 @@ class Totals:
     biases: int
     params: int
     buffers: int
-    activations: int  # sum over layers, input excluded
+    activations: int  # sum over layers, input excluded: one output per row, views included
     activations_with_input: int
     macs: int
     flops: int
@@ -110,6 +119,7 @@ class Totals:
     saved_activations: int = 0  # elements a training step keeps for backward (input excluded)
     saved_int64: int = 0  # int64 elements kept for backward (max pooling's indices)
     saved_fp32_per_batch: int = 0  # fp32 elements kept per batch, whatever its size (batch norm's statistics)
+    stored_activations: int = 0  # the rows' outputs that are new tensors at inference (views are not), input excluded
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,7 @@ class Report:
     batch: int = 1
     dtype: DType = DType.FP32
     containers: Mapping[str, str] | None = None
+    style: Style = Style.FULL  # LECTURE after `lecture`: folded rows left out, activation totals of the rows shown
 
     def bytes_of(self, activations: int) -> int:
         """Bytes of that many activations for the whole batch."""
@@ -142,6 +153,68 @@ class Report:
     @property
     def buffer_bytes(self) -> int:
         return self.totals.buffers * self.dtype.bytes
+
+
+class InputOrder(str, Enum):
+    """How an `--input` override is read: channels first, channels last, or by the spec's channels."""
+
+    CHW = "chw"
+    HWC = "hwc"
+
+
+def read_input_override(spec_shape: Shape, text: str) -> Shape:
+    """An `--input` override for a spec whose input is `spec_shape` ([C, *spatial]), returned
+    channels first. The order is read from the spec's channel count C, never guessed:
+
+    - `3x224x224` and `224x224x3` for a 3-channel spec are both [3, 224, 224]: only one end is C;
+    - when both ends are equal (`3x3x3`, `64x64x64`) both readings are the same shape;
+    - when the ends differ and both, or neither, equal C (`64x32x64` on a 64-channel spec is
+      ambiguous: 64 channels of 32x64 or of 64x32; `1x28x28` on a 3-channel spec is inconsistent),
+      it is refused with both readings named, unless the text says its order: `chw:1x28x28`;
+    - one size is a flat vector of features.
+    """
+    from .calculator import read_sizes
+
+    order: InputOrder | None = None
+    body = str(text).strip()
+    prefix, colon, rest = body.partition(":")
+    if colon:
+        try:
+            order = InputOrder(prefix.strip().lower())
+        except ValueError:
+            raise CnncalcError("malformed --input", received=text,
+                               expected="sizes such as 3x224x224, optionally after chw: or hwc:") from None  # fmt: skip
+        body = rest
+    sizes = read_sizes(body, "--input")
+    if len(sizes) > 4:
+        raise CnncalcError("malformed --input", received=text, expected="1 to 4 positive sizes: 3x224x224 or 224x224x3")
+    chw, hwc = sizes, (sizes[-1], *sizes[:-1])
+    if order is not None or chw == hwc:
+        return hwc if order is InputOrder.HWC else chw
+    channels = spec_shape[0]
+    if (sizes[0] == channels) != (sizes[-1] == channels):
+        return chw if sizes[0] == channels else hwc
+    ambiguous = sizes[0] == channels
+    readings = f"channels first {_shape_text(chw)}, or channels last {_shape_text(hwc)}"
+    order_hint = f"write the order: chw:{body.strip()} (C first) or hwc:{body.strip()} (C last)"
+    if ambiguous:
+        raise CnncalcError(f"--input {text} is ambiguous: both ends are the spec's {channels} channels",
+                           received=readings, hint=order_hint)  # fmt: skip
+    raise CnncalcError(
+        f"--input {text} is inconsistent: neither end is the spec's {channels} channels",
+        received=readings,
+        expected=f"{channels} at one end, as in {_example(spec_shape, sizes)}",
+        hint=order_hint + " to change the channel count",
+    )
+
+
+def _shape_text(shape: Shape) -> str:
+    return f"{shape[0]} channel{'s' if shape[0] != 1 else ''} of {'x'.join(map(str, shape[1:]))}"
+
+
+def _example(spec_shape: Shape, sizes: Shape) -> str:
+    spatial = "x".join(map(str, sizes[1:] if len(sizes) > 1 else spec_shape[1:]))
+    return f"{spec_shape[0]}x{spatial}" if spatial else str(spec_shape[0])
 
 
 _RANK_SUFFIX = re.compile(r"([123])d$")
@@ -195,6 +268,7 @@ def analyze(
                 working=tuple(layer.working(ins, out)) if explain else (),
                 field=_field(layer.field_window(ins), [rows[i].field for i in node.inputs]) if fields else None,
             )
+            row = replace(row, folds=_folds(layer, ins, row))
             warnings.extend(FitWarning(node.name, node.where, message) for message in layer.fit_warnings(ins))
         except CnncalcError as err:
             raise err.located(node.where) from None
@@ -202,7 +276,7 @@ def analyze(
         rows.append(row)
     if strict and warnings:
         raise StrictError(
-            f"{len(warnings)} layer(s) do not tile their input exactly (--strict)",
+            f"{len(warnings)} layer(s) leave input positions unread: the stride does not tile the input (--strict)",
             where=warnings[0].where,
             received=warnings[0].message,
             hint="fix the padding or stride, or drop --strict to allow it",
@@ -210,6 +284,31 @@ def analyze(
     report_rows = tuple(rows)
     return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows), tuple(warnings), batch, dtype,
                   graph.containers)  # fmt: skip
+
+
+def _folds(layer: Layer, inputs: Sequence[Shape], row: Row) -> bool:
+    """Whether the lecture view folds this row into the row that made its input: a layer with one
+    input and nothing to count (no parameters, buffers or MACs) that is a view of its input
+    (flatten, dropout, identity), an element-wise activation, or a window that changes nothing
+    (every step a 1-wide window at stride 1 without padding, such as VGG's 7x7 adaptive pooling at 224)."""
+    if len(inputs) != 1 or row.params or row.buffers or row.macs:
+        return False
+    if layer.aliases_input or layer.in_place:
+        return True
+    if row.output_shape != inputs[0]:
+        return False
+    steps = layer.field_window(inputs)
+    return bool(steps) and all(step == FieldStep(Fraction(1), Fraction(1), Fraction(0)) for step in steps)
+
+
+def lecture(report: Report) -> Report:
+    """The lecture tables' view: rows that `folds` marks are left out (their output is the row
+    before them, computed in place or seen through), and the activation totals count the rows
+    shown. Parameters and MACs do not change: folded rows have none."""
+    rows = tuple(row for i, row in enumerate(report.rows) if i == 0 or not row.folds)
+    activations = sum(row.activations for row in rows[1:])
+    totals = replace(report.totals, activations=activations, activations_with_input=activations + rows[0].activations)
+    return replace(report, rows=rows, totals=totals, style=Style.LECTURE)
 
 
 def _field(steps: list[FieldStep] | None, inputs: Sequence[Field | None]) -> Field:
@@ -320,6 +419,7 @@ def _totals(graph: Graph, rows: Sequence[Row]) -> Totals:
         saved_activations=saved,
         saved_int64=int64,
         saved_fp32_per_batch=fp32,
+        stored_activations=sum(rows[s].activations for s in set(_storage(graph, training=False)) if s != 0),
     )
 
 

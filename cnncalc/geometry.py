@@ -8,6 +8,7 @@ ConvUtils.h) so that our shapes agree with the framework to the last element.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from .errors import LayerError
 
@@ -59,8 +60,7 @@ class Window:
                 text += " (the last window would start in the right padding, so it is dropped)"
             return text
         if self.remainder:
-            return (f"floor({inner}/{self.stride}) + 1 = {out}   (unfloored {self.fraction()}: the stride does not "
-                    f"tile the input, the last {self.remainder} position(s) are never read)")  # fmt: skip
+            return f"floor({inner}/{self.stride}) + 1 = {out}   (unfloored {self.fraction()}: doesn't fit; {loss_text(self)})"
         return f"{inner}/{self.stride} + 1 = {out}"
 
 
@@ -134,3 +134,63 @@ def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
     """Left and right padding for padding='same' at stride 1: D(F-1) split, the extra on the right."""
     total = dilation * (kernel - 1)
     return total // 2, total - total // 2
+
+
+def reads(w: Window, position: int, windows: int | None = None) -> bool:
+    """Whether one of the first `windows` windows (any window when None) reads `position`, in
+    padded coordinates (0 is the first padding position); dilation gaps are not read."""
+    for tap in range(w.kernel):
+        start = position - tap * w.dilation
+        if start >= 0 and start % w.stride == 0 and (windows is None or start // w.stride < windows):
+            return True
+    return False
+
+
+def lost_positions(w: Window) -> list[int]:
+    """Real input positions (0 = the first one) that the floor leaves unread: no window reads
+    them, though one more window, had it fitted, would have. Positions only the padding covers,
+    and positions a stride larger than the kernel skips by design (a strided 1x1 convolution),
+    are not lost. Empty in ceil_mode, and whenever the stride tiles the padded input.
+
+    Only windows past the last one can read a lost position, and they start before the padded
+    end, so at most ceil(D(F-1)/S) windows of F taps each are looked at: time independent of W.
+    """
+    if w.ceil_mode or not w.remainder:
+        return []
+    count = window_output_size(w)
+    last_real = w.pad_left + w.size - 1  # padded coordinates
+    lost: set[int] = set()
+    window = count
+    while window * w.stride <= last_real:
+        for tap in range(w.kernel):
+            position = window * w.stride + tap * w.dilation
+            if w.pad_left <= position <= last_real and not reads(w, position, count):
+                lost.add(position - w.pad_left)
+        window += 1
+    return sorted(lost)
+
+
+def position_runs(positions: Sequence[int], limit: int = 6) -> str:
+    """`6`, `221-223`, `3, 7, 11, ... (56 positions)`: sorted positions, runs joined, long lists cut."""
+    runs: list[list[int]] = []
+    for p in positions:
+        if runs and p == runs[-1][1] + 1:
+            runs[-1][1] = p
+        else:
+            runs.append([p, p])
+    texts = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
+    if len(texts) > limit:
+        return ", ".join(texts[:limit]) + f", ... ({len(positions)} positions)"
+    return ", ".join(texts)
+
+
+def loss_text(w: Window, noun: str = "position") -> str:
+    """What a stride that does not tile the padded input costs, said plainly: which real input
+    positions are never read (`input position 6 of 0..6 is never read`; `noun` names them per
+    axis: rows, columns), or that only padding is."""
+    lost = lost_positions(w)
+    if not lost:
+        return "only padding is left unread, every input position is read"
+    plural = len(lost) > 1 or noun.endswith("s")
+    noun = noun if noun.endswith("s") or not plural else noun + "s"
+    return f"input {noun} {position_runs(lost)} of 0..{w.size - 1} {'are' if plural else 'is'} never read"

@@ -232,7 +232,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
     cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0
     cnncalc check quiz.yaml
     """
-    from .. import library, quiz
+    from .. import library, quiz, spec
 
     with reported_errors():
         expected = {quiz.Quantity.SHAPE: shape, quiz.Quantity.PARAMS: params, quiz.Quantity.WEIGHTS: weights,
@@ -249,7 +249,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
             if not given:
                 raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs or --memory (with --layer), or a quiz file",
                                    hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
-            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input))
+            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape))
             verdicts = tuple(quiz.judge(q, v, truth, biases) for q, v in given.items())
             graded = [quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where())]
             out = []

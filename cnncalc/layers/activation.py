@@ -17,6 +17,7 @@ class Activation(ElementWise):
 
     torch_name: ClassVar[str] = ""
     keeps: ClassVar[str | None] = "input"
+    in_place: ClassVar[bool] = True
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -24,7 +25,7 @@ class Activation(ElementWise):
 
 
 def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any, ArgKind], fixed: Mapping[str, Any] | None = None,
-                keeps: str = "input", **counts: Rule) -> type[Layer]:  # fmt: skip
+                keeps: str = "input", in_place: bool = True, **counts: Rule) -> type[Layer]:  # fmt: skip
     """Make and register an activation type with the given (name, default, kind) arguments and
     counting rules by convention name (the others: `DEFAULT_RULES`)."""
     cls = make_dataclass(
@@ -33,7 +34,7 @@ def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any,
         bases=(Activation,),
         frozen=True,
         namespace={"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None, "keeps": keeps,
-                   "counts": rules(**counts)},
+                   "in_place": in_place, "counts": rules(**counts)},
     )
     if fixed:
         cls.torch_module = lambda self, inputs: TorchModule(torch_name, dict(fixed))  # type: ignore[method-assign]
@@ -54,5 +55,6 @@ Tanh = _activation("tanh", "Tanh", "tanh(x)", keeps="output")
 ELU = _activation("elu", "ELU", "x, or a(e^x - 1) below zero", ("alpha", 1.0, ArgKind.NUMBER), ptflops=per_element(2))
 GELU = _activation("gelu", "GELU", "x * Phi(x)", ("approximate", "none", ArgKind.APPROXIMATE), ptflops=per_element(2))
 SiLU = _activation("silu", "SiLU", "x * sigmoid(x) (swish)", ptflops=per_element(1))
-Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output", thop=_thop_softmax,
+Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output", in_place=False,
+                      thop=_thop_softmax,
                       ptflops=per_element(1))  # fmt: skip

@@ -95,6 +95,10 @@ class Layer:
     # True where PyTorch returns a view of (or the very) input tensor: no new activation storage.
     aliases_input: ClassVar[bool] = False
     copies_in_training: ClassVar[bool] = False  # an alias at inference that is a new tensor in training
+    # True for an element-wise activation, which PyTorch can compute in its input's storage
+    # (torchvision's ReLU(inplace=True)): the lecture tables and Keras show it as part of the row
+    # that made its input, and `--style lecture` folds it there (as it folds views).
+    in_place: ClassVar[bool] = False
     # The tensor its backward formula reads ("input", "output" or None); `saved` adds any others.
     keeps: ClassVar[str | None] = None
     # What each counting convention (`cnncalc flops --convention`) makes of this type: `rules(...)`.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Sequence
 
-from ..analysis import Report, Row, Totals, predicted_memory
+from ..analysis import Report, Row, Style, Totals, predicted_memory
 from .cells import Layout, field_text, human, human_bytes, shape_text
 from .document import Table
 
@@ -48,8 +48,11 @@ def totals_lines(report: Report) -> list[str]:
     dtype = report.dtype.value
     return [
         f"params: {both(t.params)} = weights {both(t.weights)} + biases {both(t.biases)}; buffers {t.buffers:,}",
-        f"activations: {both(t.activations)} without the input, {both(t.activations_with_input)} with it; "
-        f"peak live (inference) {both(t.peak_activations)}",
+        f"activations: {both(t.activations)} without the input, {both(t.activations_with_input)} with it, "
+        + (f"the rows shown (activations, views and identity rows folded, as the lecture tables count)"
+           if report.style is Style.LECTURE else
+           f"one output per row; new tensors {both(t.stored_activations)} (views such as flatten and dropout are not)")
+        + f"; peak live (inference) {both(t.peak_activations)}",
         f"MACs: {both(t.macs)}; FLOPs (2 x MACs): {both(t.flops)}   (per sample)",
         f"memory at batch {report.batch}, {dtype}: activations {human_bytes(report.bytes_of(t.activations_with_input))}, "
         f"peak live {human_bytes(report.bytes_of(t.peak_activations))}, parameters {human_bytes(report.param_bytes)}",
@@ -124,6 +127,7 @@ def json_data(report: Report) -> dict[str, Any]:
         "buffers": t.buffers,
         "activations": t.activations,
         "activations_with_input": t.activations_with_input,
+        "stored_activations": t.stored_activations,
         "macs": t.macs,
         "flops": t.flops,
         "peak_activations": t.peak_activations,
@@ -139,6 +143,7 @@ def json_data(report: Report) -> dict[str, Any]:
         "input": list(report.input_shape),
         "batch": report.batch,
         "dtype": report.dtype.value,
+        "style": report.style.value,
         "layers": rows,
         "totals": totals,
         "warnings": warnings,
