@@ -36,7 +36,8 @@ from .common import (
 )
 
 RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
-           "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
+           "Start: centre of the first output's field (0 = first pixel's centre); RF a..b: the field varies by position "
+           "(after a transposed convolution), from a to b pixels, and Jump is its average. See docs/conventions.md.")  # fmt: skip
 
 
 def report_output(command: str, report: Report, columns: Sequence[Columns | Column], layout: Layout,

@@ -78,6 +78,10 @@ class FieldStep:
     kernel: Fraction
     stride: Fraction
     pad: Fraction
+    # A transposed convolution: output o reads input i where i * stride = o + pad - j * dilation,
+    # 0 <= j < kernel (kernel, stride and pad are then its own integers, not a window's).
+    transposed: bool = False
+    dilation: int = 1
 
 
 @dataclass(frozen=True)
