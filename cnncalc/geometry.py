@@ -58,10 +58,11 @@ class Window:
             text = f"ceil({inner}/{self.stride}) + 1 = {out}"
             if (self.span + self.stride - 1) // self.stride + 1 != out:
                 text += " (the last window would start in the right padding, so it is dropped)"
-            return text
-        if self.remainder:
+        elif self.remainder:
             return f"floor({inner}/{self.stride}) + 1 = {out}   (unfloored {self.fraction()}: doesn't fit; {loss_text(self)})"
-        return f"{inner}/{self.stride} + 1 = {out}"
+        else:
+            text = f"{inner}/{self.stride} + 1 = {out}"
+        return text + (f"   ({loss_text(self)})" if lost_positions(self) else "")
 
 
 def window_output_size(w: Window) -> int:
@@ -148,15 +149,14 @@ def reads(w: Window, position: int, windows: int | None = None) -> bool:
 
 def lost_positions(w: Window) -> list[int]:
     """Real input positions (0 = the first one) that the floor leaves unread: no window reads
-    them, though one more window, had it fitted, would have. Positions only the padding covers,
-    and positions a stride larger than the kernel skips by design (a strided 1x1 convolution),
-    are not lost. Empty in ceil_mode, and whenever the stride tiles the padded input.
+    them, though one more window, had it fitted, would have: the floor's "doesn't fit", or
+    (rarely, when the stride tiles) the gaps of a dilated last window that reaches into the
+    padding. Positions only the padding covers, and positions a stride larger than the kernel
+    skips by design (a strided 1x1 convolution), are not lost.
 
     Only windows past the last one can read a lost position, and they start before the padded
     end, so at most ceil(D(F-1)/S) windows of F taps each are looked at: time independent of W.
     """
-    if w.ceil_mode or not w.remainder:
-        return []
     count = window_output_size(w)
     last_real = w.pad_left + w.size - 1  # padded coordinates
     lost: set[int] = set()

@@ -52,7 +52,11 @@ class Windowed(Layer):
             lost = lost_positions(w)
             if lost:
                 span = effective_kernel(w.kernel, w.dilation)
-                text = f"({w.size} - {span} + {w.pad_left + w.pad_right})/{w.stride} + 1 = {w.fraction()}, floored to {window_output_size(w)}"
+                text = f"({w.size} - {span} + {w.pad_left + w.pad_right})/{w.stride} + 1 = {w.fraction()}"
+                if w.remainder and not w.ceil_mode:
+                    text = f"stride does not tile the input (%s): {text}, floored to {window_output_size(w)}"
+                else:  # the stride tiles, but a dilated last window's gaps fall on the input
+                    text = f"the last window's dilated taps skip input (%s): {text}"
                 by_text.setdefault(f"{text}\0{position_runs(lost)}\0{w.size}", []).append(axis)
         warnings = []
         for key, axes in by_text.items():
@@ -61,8 +65,7 @@ class Windowed(Layer):
             count = len(positions.split(",")) > 1 or "-" in positions or "..." in positions
             verb = "are" if count or len(axes) > 1 else "is"
             noun = nouns if count or len(axes) > 1 else nouns.rstrip("s")
-            warnings.append(f"stride does not tile the input ({' and '.join(axes)}): {text}: "
-                            f"input {noun} {positions} of 0..{int(size) - 1} {verb} never read")  # fmt: skip
+            warnings.append(f"{text % ' and '.join(axes)}: input {noun} {positions} of 0..{int(size) - 1} {verb} never read")
         return warnings
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
