@@ -36,15 +36,17 @@ from .common import (
 )
 
 RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
-           "Start: centre of the first output's field (0 = first pixel's centre); RF a..b: the field varies by position "
-           "(after a transposed convolution), from a to b pixels, and Jump is its average. See docs/conventions.md.")  # fmt: skip
+           "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
+RF_VARIES_NOTE = ("RF a..b: the field varies by position (after a transposed convolution), from a to b input pixels; "
+                  "Jump is then the average distance.")  # fmt: skip
 
 
 def report_output(command: str, report: Report, columns: Sequence[Columns | Column], layout: Layout,
                   explain: bool = False, rf: bool = False, notes: Sequence[str] = ()) -> Output:  # fmt: skip
     """A report as its table (totals and `notes` below it) and its JSON contract."""
     if rf:
-        columns, notes = [*columns, Columns.RF, Columns.JUMP, Columns.START], [*notes, RF_NOTE]
+        varies = any(row.field is not None and row.field.known and not row.field.whole and row.field.varies for row in report.rows)
+        columns, notes = [*columns, Columns.RF, Columns.JUMP, Columns.START], [*notes, RF_NOTE, *([RF_VARIES_NOTE] if varies else [])]
     table = report_table(report, columns, layout, explain, footer=[*totals_lines(report), *notes])
     return Output(command, (table,), data=json_data(report))
 
