@@ -131,7 +131,7 @@ class Field:
     known: bool = True
 
     @staticmethod
-    def of_input(rank: int) -> "Field":
+    def of_input(rank: int) -> Field:
         return Field(tuple(AxisField((Fraction(0),), (Fraction(0),), Fraction(1)) for _ in range(rank)))
 
     @property
@@ -168,7 +168,7 @@ class Field:
             result.append(None if lo is None or hi is None else (lo, hi))
         return result
 
-    def step(self, steps: Sequence[FieldStep]) -> "Field":
+    def step(self, steps: Sequence[FieldStep]) -> Field:
         if self.whole or not steps:
             return Field(whole=True)
         if not self.known:
@@ -409,7 +409,7 @@ def _folds(layer: Layer, inputs: Sequence[Shape], row: Row) -> bool:
     if row.output_shape != inputs[0]:
         return False
     steps = layer.field_window(inputs)
-    return bool(steps) and all(step == FieldStep(Fraction(1), Fraction(1), Fraction(0)) for step in steps)
+    return steps is not None and len(steps) > 0 and all(step == FieldStep(Fraction(1), Fraction(1), Fraction(0)) for step in steps)
 
 
 def lecture(report: Report) -> Report:

@@ -102,7 +102,7 @@ layers:
   - parallel:
       name: mix
       branches:
-""" + "".join(f"        - [conv: {{out: 1, kernel: 2, stride: 2, name: c}}]\n" for _ in range(8))
+""" + "".join("        - [conv: {out: 1, kernel: 2, stride: 2, name: c}]\n" for _ in range(8))
 
 
 def test_warning_and_strict(tmp_path):

@@ -59,7 +59,7 @@ def totals_lines(report: Report) -> list[str]:
     return [
         f"params: {both(t.params)} = weights {both(t.weights)} + biases {both(t.biases)}; buffers {t.buffers:,}",
         f"activations: {both(t.activations)} without the input, {both(t.activations_with_input)} with it, "
-        + (f"the rows shown (activations, views and identity rows folded, as the lecture tables count)"
+        + ("the rows shown (activations, views and identity rows folded, as the lecture tables count)"
            if report.style is Style.LECTURE else
            f"one output per row; new tensors {both(t.stored_activations)} (views such as flatten and dropout are not)")
         + f"; peak live (inference) {both(t.peak_activations)}",
@@ -129,9 +129,10 @@ def json_data(report: Report) -> dict[str, Any]:
             if f.whole or not f.known:
                 rows[-1]["receptive_field"] = "all" if f.whole else "unknown"
             else:
-                rows[-1]["receptive_field"] = {key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")}
+                field: dict[str, list[float]] = {key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")}
                 if f.varies:  # position-dependent: the smallest field too
-                    rows[-1]["receptive_field"]["size_min"] = [float(v) for v in f.size_min]
+                    field["size_min"] = [float(v) for v in f.size_min]
+                rows[-1]["receptive_field"] = field
     t = report.totals
     totals = {
         "weights": t.weights,
