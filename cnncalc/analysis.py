@@ -40,6 +40,7 @@ class Style(str, Enum):
 
 
 PERIOD_LIMIT = 4096  # output positions per period past which a receptive field is not tabulated
+FIELD_WORK_LIMIT = 1_000_000  # taps (phases x kernel) a periodic field step may look at
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,12 @@ class AxisField:
         return [h - lo + 1 for lo, h in zip(self.lows, self.highs) if lo is not None and h is not None]
 
     def step(self, st: FieldStep) -> AxisField | None:
-        """After a layer's step on this axis; None when the period would pass PERIOD_LIMIT."""
+        """After a layer's step on this axis; None when the period would pass PERIOD_LIMIT (or the
+        taps to look at FIELD_WORK_LIMIT): the field is then not tabulated."""
         if st.transposed:
             # output o reads input i where i*S = o + P - j*D, 0 <= j < F: S phases per input period
             k, s, p, d = int(st.kernel), int(st.stride), int(st.pad), st.dilation
-            if self.period * s > PERIOD_LIMIT:
+            if self.period * s > PERIOD_LIMIT or self.period * s * k > FIELD_WORK_LIMIT:
                 return None
             reads = [[(o + p - j * d) // s for j in range(k) if (o + p - j * d) % s == 0] for o in range(self.period * s)]
             return self._gather(reads, self.shift)
@@ -91,6 +93,8 @@ class AxisField:
             return None
         k, s, p = int(st.kernel), int(st.stride), int(st.pad)
         lcm = math.lcm(self.period, s)
+        if lcm // s * k > FIELD_WORK_LIMIT:
+            return None
         reads = [[o * s - p + t for t in range(k)] for o in range(lcm // s)]
         return self._gather(reads, self.shift * (lcm // self.period))
 

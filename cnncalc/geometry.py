@@ -147,40 +147,48 @@ def reads(w: Window, position: int, windows: int | None = None) -> bool:
     return False
 
 
-def lost_positions(w: Window) -> list[int]:
-    """Real input positions (0 = the first one) that the floor leaves unread: no window reads
-    them, though one more window, had it fitted, would have: the floor's "doesn't fit", or
-    (rarely, when the stride tiles) the gaps of a dilated last window that reaches into the
-    padding. Positions only the padding covers, and positions a stride larger than the kernel
-    skips by design (a strided 1x1 convolution), are not lost.
+LOST_WORK_LIMIT = 1_000_000  # taps a dilated kernel's lost positions may cost to find
 
-    Only windows past the last one can read a lost position, and they start before the padded
-    end, so at most ceil(D(F-1)/S) windows of F taps each are looked at: time independent of W.
+
+def lost_positions(w: Window) -> list[tuple[int, int]]:
+    """Real input positions (0 = the first one) that the floor leaves unread, as sorted runs
+    (first, last): no window reads them, though one more window, had it fitted, would have: the
+    floor's "doesn't fit", or (rarely, when the stride tiles) the gaps of a dilated last window
+    that reaches into the padding. Positions only the padding covers, and positions a stride
+    larger than the kernel skips by design (a strided 1x1 convolution), are not lost.
+
+    Time independent of W: without dilation the loss is one run past the last window's reach;
+    with it, only windows past the last one can read a lost position and they start before the
+    padded end, so at most ceil(D(F-1)/S) windows of F taps are looked at (up to LOST_WORK_LIMIT).
     """
     count = window_output_size(w)
     last_real = w.pad_left + w.size - 1  # padded coordinates
+    if w.dilation == 1:
+        # every position up to the last window's end is read or skipped by design (stride > kernel)
+        reach = (count - 1) * w.stride + w.kernel - 1
+        low = max(reach + 1, w.pad_left, count * w.stride)
+        high = min(last_real, count * w.stride + w.kernel - 1) if w.stride > w.kernel else last_real
+        return [(low - w.pad_left, high - w.pad_left)] if low <= high else []
+    windows = -(-(last_real + 1 - count * w.stride) // w.stride)
+    if windows * w.kernel * w.kernel > LOST_WORK_LIMIT:
+        return []
     lost: set[int] = set()
-    window = count
-    while window * w.stride <= last_real:
+    for window in range(count, count + max(windows, 0)):
         for tap in range(w.kernel):
             position = window * w.stride + tap * w.dilation
             if w.pad_left <= position <= last_real and not reads(w, position, count):
                 lost.add(position - w.pad_left)
-        window += 1
-    return sorted(lost)
+    runs: list[tuple[int, int]] = []
+    for p in sorted(lost):
+        runs = runs[:-1] + [(runs[-1][0], p)] if runs and p == runs[-1][1] + 1 else [*runs, (p, p)]
+    return runs
 
 
-def position_runs(positions: Sequence[int], limit: int = 6) -> str:
-    """`6`, `221-223`, `3, 7, 11, ... (56 positions)`: sorted positions, runs joined, long lists cut."""
-    runs: list[list[int]] = []
-    for p in positions:
-        if runs and p == runs[-1][1] + 1:
-            runs[-1][1] = p
-        else:
-            runs.append([p, p])
+def position_runs(runs: Sequence[tuple[int, int]], limit: int = 6) -> str:
+    """`6`, `221-223`, `3, 7, 11, ... (56 positions)`: runs of positions, long lists cut."""
     texts = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
     if len(texts) > limit:
-        return ", ".join(texts[:limit]) + f", ... ({len(positions)} positions)"
+        return ", ".join(texts[:limit]) + f", ... ({sum(b - a + 1 for a, b in runs)} positions)"
     return ", ".join(texts)
 
 
@@ -191,6 +199,6 @@ def loss_text(w: Window, noun: str = "position") -> str:
     lost = lost_positions(w)
     if not lost:
         return "only padding is left unread, every input position is read"
-    plural = len(lost) > 1 or noun.endswith("s")
+    plural = len(lost) > 1 or lost[0][0] != lost[0][1] or noun.endswith("s")
     noun = noun if noun.endswith("s") or not plural else noun + "s"
     return f"input {noun} {position_runs(lost)} of 0..{w.size - 1} {'are' if plural else 'is'} never read"
