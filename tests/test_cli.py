@@ -95,11 +95,57 @@ def test_depth_collapses_blocks():
     assert data["layers"][5]["type"] == "sequential" and data["layers"][5]["output_shape"] == [64, 56, 56]
 
 
-def test_warning_and_strict():
-    result = run("shapes", "resnet18")
-    assert result.exit_code == 0 and "warning:" in result.stderr and "conv1" in result.stderr
-    result = run("shapes", "resnet18", "--strict")
+LOSSY = """\
+input: [1, 10, 10]
+layers:
+  - conv: {out: 1, kernel: 2, stride: 3, name: a}
+  - parallel:
+      name: mix
+      branches:
+""" + "".join("        - [conv: {out: 1, kernel: 2, stride: 2, name: c}]\n" for _ in range(8))
+
+
+def test_warning_and_strict(tmp_path):
+    # a stride that leaves real input unread warns, and --strict makes it exit code 3; ResNet's
+    # stride-2 layers leave only padding unread, so they no longer warn (issue 9; this test used them)
+    path = tmp_path / "lossy.yaml"
+    path.write_text(LOSSY)
+    result = run("shapes", str(path))
+    assert result.exit_code == 0 and "warning:" in result.stderr and "input rows and columns 9 of 0..9 are never read" in result.stderr
+    result = run("shapes", str(path), "--strict")
     assert result.exit_code == ExitCode.STRICT and result.stderr.startswith("error:")
+    result = run("shapes", "resnet18", "--strict")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "validate"])
+def test_quiet_suppresses_warnings_and_a_repeated_one_prints_once(command, tmp_path):
+    path = tmp_path / "lossy.yaml"
+    path.write_text(LOSSY)
+    loud = run(command, str(path))
+    lines = loud.stderr.splitlines()
+    assert loud.exit_code == 0 and len(lines) == 2 and all(line.startswith("warning:") for line in lines)
+    # the eight branches' convolutions share one message: the first named, then the count and the others
+    assert "mix.branch1.c" in lines[1] and "(and 7 more layers like it: mix.branch2.c, mix.branch3.c, mix.branch4.c, mix.branch5.c, mix.branch6.c, ...)" in lines[1]
+    quiet = run(command, str(path), "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == loud.stdout
+
+
+def test_style_lecture_is_the_vgg16_table():
+    out = run("summary", "vgg16", "--style", "lecture").stdout
+    table = [line for line in out.splitlines() if line.startswith(("input", "features", "avgpool", "flatten", "classifier"))]
+    assert len(table) == 22 and not any("relu" in line or "dropout" in line for line in table)
+    assert "15,237,608 (15.2M) with it" in out and "weights 138,344,128" in out
+    out = run("params", "vgg19", "--biases", "--style", "lecture").stdout
+    assert "16,391,656 (16.4M) without the input" in out and "143,667,240" in out
+    data = json.loads(run("summary", "vgg16", "--style", "lecture", "-f", "json").stdout)
+    assert data["style"] == "lecture" and data["totals"]["activations_with_input"] == 15_237_608
+    assert run("flops", "vgg16", "--style", "lecture", "--convention", "all").exit_code == ExitCode.INVALID
+
+
+def test_default_totals_say_views_are_not_new_memory():
+    out = run("summary", "vgg16").stdout
+    assert "one output per row; new tensors 28,667,880 (28.7M) (views such as flatten and dropout are not)" in out
 
 
 def test_validate_prints_nothing_for_good_specs():

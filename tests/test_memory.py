@@ -162,3 +162,32 @@ def test_group_and_instance_norm_keep_a_dense_copy_of_a_view_with_gaps(norm, bef
     """Behind a crop (a view with gaps) they keep a contiguous copy of it; behind a dense view, the view."""
     layers = [item for item in (first, before, norm, "flatten", "linear: {out: 1, bias: false}") if item]
     check_saved(parse_text("input: [1, 5, 5, 5]\nlayers:\n" + "".join(f"  - {item}\n" for item in layers)), batch=3)
+
+
+def allocated_output_elements(graph, input_shape):
+    """Elements per sample of the distinct tensors the rows' modules return at inference, the
+    input's storage left out: every output is kept alive, so no storage is reused."""
+    from cnncalc.torch_bridge import leaf_modules
+
+    model = graph.to_torch(input_shape).eval()
+    x = torch.randn(1, *(input_shape or graph.input_shape))
+    outputs = []
+    hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o)) for m in leaf_modules(model).values()]
+    with torch.no_grad():
+        model(x)
+    for hook in hooks:
+        hook.remove()
+    storages = {o.untyped_storage().data_ptr(): o.untyped_storage().nbytes() // o.element_size() for o in outputs}
+    storages.pop(x.untyped_storage().data_ptr(), None)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("name", ["vgg16", "alexnet", "resnet18", "googlenet", "lenet5"])  # every view type, merges, LRN
+def test_new_tensors_in_the_totals_line_are_what_pytorch_allocates(name):
+    # issue 9: the activation total counts one output per row; of those, views (flatten, dropout at
+    # inference, identity) are not new memory, and the totals line says how many elements are
+    graph, shape = cnncalc.load(name), SMALL_INPUT.get(name)
+    report = analyze(graph, input_shape=shape)
+    assert report.totals.stored_activations == allocated_output_elements(graph, shape)
+    assert report.totals.stored_activations < report.totals.activations or not any(
+        n.layer is not None and n.layer.aliases_input for n in graph.nodes)  # fmt: skip

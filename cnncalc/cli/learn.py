@@ -226,13 +226,13 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
           weights: Annotated[Optional[str], typer.Option("--weights", help="Expected weights (biases excluded).", show_default=False)] = None,
           macs: Annotated[Optional[str], typer.Option("--macs", help="Expected multiply-accumulates (per sample).", show_default=False)] = None,
           memory: Annotated[Optional[str], typer.Option("--memory", help="Expected activations of the output, the notes' 'memory' (per sample).", show_default=False)] = None,
-          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input, channels first.", show_default=False)] = None) -> None:  # fmt: skip
+          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).", show_default=False)] = None) -> None:  # fmt: skip
     """Check answers: a quiz file, or one layer's expected numbers. Exit code 4 when one is wrong.
 
     cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0
     cnncalc check quiz.yaml
     """
-    from .. import library, quiz
+    from .. import library, quiz, spec
 
     with reported_errors():
         expected = {quiz.Quantity.SHAPE: shape, quiz.Quantity.PARAMS: params, quiz.Quantity.WEIGHTS: weights,
@@ -249,7 +249,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
             if not given:
                 raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs or --memory (with --layer), or a quiz file",
                                    hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
-            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input))
+            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape))
             verdicts = tuple(quiz.judge(q, v, truth, biases) for q, v in given.items())
             graded = [quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where())]
             out = []

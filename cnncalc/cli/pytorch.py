@@ -51,7 +51,7 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
     with reported_errors():
         graph = spec.load(library.resolve(spec_file))
         # the one analysis of this run: the checks, the timing and the memory prediction all read it
-        report = analyze(graph, input_shape=parse_input(input), batch=batch, dtype=DType(dtype.value))
+        report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value))
         from ..torch_bridge.profile import profile as run_profile  # imports torch; raises MissingExtraError without it
 
         result = _with_progress(lambda progress: run_profile(
@@ -74,7 +74,7 @@ def export(spec_file: SpecArg,
         from ..export import to_torch_source
 
         graph = spec.load(library.resolve(spec_file))
-        source = to_torch_source(graph, parse_input(input))
+        source = to_torch_source(graph, parse_input(input, graph.input_shape))
         if output is None:
             sys.stdout.write(source)
             return

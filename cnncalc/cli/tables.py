@@ -8,8 +8,9 @@ from typing import Annotated, Any, List, Sequence
 import typer
 
 from .. import library, spec
-from ..analysis import DType, Report, analyze, collapse, groups
+from ..analysis import DType, Report, Style, analyze, collapse, groups
 from ..conventions import Convention, count
+from ..errors import CnncalcError
 from ..render import Abbreviated, Format, Layout, Output, Table, human
 from ..render.report import Column, Columns, json_data, predicted_line, report_table, totals_lines
 from .common import (
@@ -21,9 +22,11 @@ from .common import (
     FormatOpt,
     InputOpt,
     LayoutOpt,
+    QuietOpt,
     RfOpt,
     SpecArg,
     StrictOpt,
+    StyleOpt,
     app,
     emit,
     load_report,
@@ -34,33 +37,38 @@ from .common import (
 
 RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
            "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
+RF_VARIES_NOTE = ("RF a..b: the field varies by position (after a transposed convolution), from a to b input pixels; "
+                  "Jump is then the average distance.")  # fmt: skip
 
 
 def report_output(command: str, report: Report, columns: Sequence[Columns | Column], layout: Layout,
                   explain: bool = False, rf: bool = False, notes: Sequence[str] = ()) -> Output:  # fmt: skip
     """A report as its table (totals and `notes` below it) and its JSON contract."""
     if rf:
-        columns, notes = [*columns, Columns.RF, Columns.JUMP, Columns.START], [*notes, RF_NOTE]
+        varies = any(row.field is not None and row.field.known and not row.field.whole and row.field.varies for row in report.rows)
+        columns, notes = [*columns, Columns.RF, Columns.JUMP, Columns.START], [*notes, RF_NOTE, *([RF_VARIES_NOTE] if varies else [])]
     table = report_table(report, columns, layout, explain, footer=[*totals_lines(report), *notes])
     return Output(command, (table,), data=json_data(report))
 
 
 @app.command()
 def shapes(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False) -> None:  # fmt: skip
+           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False,
+           quiet: QuietOpt = False, style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """Output shape of every layer: floor((W - F + 2P)/S) + 1 per axis."""
     with reported_errors():
-        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf)
+        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf, quiet=quiet, style=style)
         emit(report_output("shapes", report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], layout, explain, rf), format)
 
 
 @app.command()
 def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", help="Add biases (and weights + biases) to the columns.")] = False,
            format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False) -> None:  # fmt: skip
+           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, quiet: QuietOpt = False,
+           style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """Learned parameters per layer: weights only, like the lecture's VGG table, or with --biases."""
     with reported_errors():
-        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain)
+        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.WEIGHTS]
         if biases:
             columns += [Columns.BIASES, Columns.PARAMS]
@@ -70,10 +78,10 @@ def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", 
 @app.command()
 def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
-           strict: StrictOpt = False) -> None:  # fmt: skip
+           strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """Activations per layer (elements of its output) and their bytes at --batch and --dtype."""
     with reported_errors():
-        report = load_report(spec_file, input, batch, dtype, strict, depth)
+        report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]
         emit(report_output("memory", report, columns, layout, notes=[predicted_line(report)]), format)
 
@@ -85,24 +93,27 @@ ALL = "all"
 
 @app.command()
 def flops(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-          depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False,
-          convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value)) -> None:  # fmt: skip
+          depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, quiet: QuietOpt = False,
+          style: StyleOpt = Style.FULL, convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value)) -> None:  # fmt: skip
     """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
     with reported_errors():
         if convention.value == Convention.CNNCALC.value:
-            report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain)
+            report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style)
             columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS]
             emit(report_output("flops", report, columns, layout, explain), format)
+        elif style is Style.LECTURE:
+            raise CnncalcError("--style lecture folds rows that other tools count (ptflops counts ReLU)",
+                               hint="drop --style with --convention, or --convention with --style")  # fmt: skip
         else:
-            emit(_conventions_output(spec_file, input, strict, depth, convention, layout), format)
+            emit(_conventions_output(spec_file, input, strict, depth, convention, layout, quiet), format)
 
 
 def _conventions_output(source: str, input: str | None, strict: bool, depth: int | None, convention: Any,
-                        layout: Layout) -> Output:  # fmt: skip
+                        layout: Layout, quiet: bool = False) -> Output:  # fmt: skip
     """The per-row table with one column per convention, and a line per convention on what it counts."""
     graph = spec.load(library.resolve(source))
-    report = analyze(graph, input_shape=parse_input(input), strict=strict)
-    print_warnings(report)
+    report = analyze(graph, input_shape=parse_input(input, graph.input_shape), strict=strict)
+    print_warnings(report, quiet)
     chosen = list(Convention)[1:] if convention.value == ALL else [Convention(convention.value)]
     counted = [count(graph, report, c) for c in [Convention.CNNCALC, *chosen]]
     names = [row.name for row in report.rows]
@@ -131,10 +142,11 @@ def _given_column(header: str, values: Sequence[int], position: dict[int, int], 
 @app.command()
 def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
             input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
-            strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False) -> None:  # fmt: skip
+            strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False, quiet: QuietOpt = False,
+            style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """The whole VGG-style table: shape, activations ("memory"), weights, biases and MACs."""
     with reported_errors():
-        report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf)
+        report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf, quiet, style)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.WEIGHTS, Columns.BIASES, Columns.MACS]
         emit(report_output("summary", report, columns, layout, explain, rf), format)
 
@@ -184,13 +196,13 @@ def layers(format: FormatOpt = Format.TEXT) -> None:
 
 @app.command()
 def validate(spec_files: Annotated[List[str], typer.Argument(help="Spec files or built-in names.", show_default=False)],
-             strict: StrictOpt = False) -> None:  # fmt: skip
+             strict: StrictOpt = False, quiet: QuietOpt = False) -> None:  # fmt: skip
     """Check specs; print nothing but problems. Exit code 0 when every spec is valid."""
     worst = ExitCode.OK
     for source in spec_files:
         try:
             with reported_errors():
-                load_report(source, strict=strict)
+                load_report(source, strict=strict, quiet=quiet)
         except typer.Exit as stop:
             worst = max(worst, ExitCode(stop.exit_code))
     if worst:

@@ -18,6 +18,7 @@ class Activation(ElementWise):
 
     torch_name: ClassVar[str] = ""
     keeps: ClassVar[str | None] = "input"
+    in_place: ClassVar[bool] = True
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -25,7 +26,7 @@ class Activation(ElementWise):
 
 
 def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any, ArgKind], fixed: Mapping[str, Any] | None = None,
-                keeps: str = "input", **counts: Rule) -> type[Layer]:  # fmt: skip
+                keeps: str = "input", in_place: bool = True, **counts: Rule) -> type[Layer]:  # fmt: skip
     """Make and register an activation type with the given (name, default, kind) arguments and
     counting rules by convention name (the others: `DEFAULT_RULES`)."""
     cls = make_dataclass(
@@ -34,7 +35,7 @@ def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any,
         bases=(Activation,),
         frozen=True,
         namespace={"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None, "keeps": keeps,
-                   "counts": rules(**counts)},
+                   "in_place": in_place, "counts": rules(**counts)},
     )
     if fixed:
         cls.torch_module = lambda self, inputs: TorchModule(torch_name, dict(fixed))  # type: ignore[method-assign]
@@ -55,7 +56,8 @@ Tanh = _activation("tanh", "Tanh", "tanh(x)", keeps="output")
 ELU = _activation("elu", "ELU", "x, or a(e^x - 1) below zero", ("alpha", 1.0, ArgKind.NUMBER), ptflops=per_element(2))
 GELU = _activation("gelu", "GELU", "x * Phi(x)", ("approximate", "none", ArgKind.APPROXIMATE), ptflops=per_element(2))
 SiLU = _activation("silu", "SiLU", "x * sigmoid(x) (swish)", ptflops=per_element(1))
-Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output", thop=_thop_softmax,
+Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output", in_place=False,
+                      thop=_thop_softmax,
                       ptflops=per_element(1))  # fmt: skip
 
 
@@ -76,7 +78,7 @@ Hardsigmoid = _activation("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (Mobil
 Mish = _activation("mish", "Mish", "x * tanh(softplus(x))")
 Softplus = _activation("softplus", "Softplus", "log(1 + e^(beta x)) / beta, x above the threshold",
                        ("beta", 1.0, ArgKind.NUMBER), ("threshold", 20.0, ArgKind.NUMBER))  # fmt: skip
-LogSoftmax = _activation("log_softmax", "LogSoftmax", "log of softmax over channels", fixed={"dim": 1}, keeps="output",
+LogSoftmax = _activation("log_softmax", "LogSoftmax", "log of softmax over channels", fixed={"dim": 1}, keeps="output", in_place=False,
                          thop=_thop_log_softmax)  # fmt: skip
 
 

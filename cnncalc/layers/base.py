@@ -92,6 +92,10 @@ class FieldStep:
     kernel: Fraction
     stride: Fraction
     pad: Fraction
+    # A transposed convolution: output o reads input i where i * stride = o + pad - j * dilation,
+    # 0 <= j < kernel (kernel, stride and pad are then its own integers, not a window's).
+    transposed: bool = False
+    dilation: int = 1
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,10 @@ class Layer:
     # Keeps for backward a dense copy of its input where the input is a view with gaps (group and
     # instance norm call .contiguous() first): the copy is new memory, not the view's storage.
     keeps_dense_input: ClassVar[bool] = False
+    # True for an element-wise activation, which PyTorch can compute in its input's storage
+    # (torchvision's ReLU(inplace=True)): the lecture tables and Keras show it as part of the row
+    # that made its input, and `--style lecture` folds it there (as it folds views).
+    in_place: ClassVar[bool] = False
     # The tensor its backward formula reads ("input", "output" or None); `saved` adds any others.
     keeps: ClassVar[str | None] = None
     # What each counting convention (`cnncalc flops --convention`) makes of this type: `rules(...)`.
