@@ -558,9 +558,12 @@ class _Mapper:
         dim = bound.get("dim", 0)
         if not isinstance(dim, int) or dim % rank != 1:
             raise self.fail(node, f"cnncalc's concat joins channels (dim=1); this {what} joins dim={dim}", received=f"dim={dim}")
-        if not isinstance(tensors, (list, tuple)) or len(tensors) < 2:
-            raise self.fail(node, f"{what} needs at least two tensors for cnncalc's concat", received=repr(tensors))
+        if not isinstance(tensors, (list, tuple)) or not tensors:
+            raise self.fail(node, f"{what} needs a list of tensors", received=repr(tensors))
         inputs = [self.tensor_input(node, t, what) for t in tensors]
+        if len(inputs) == 1:  # DenseNet's first layer: torch.cat([x], 1) is x (as a copy)
+            self.add_row(node, self.functional_name(node, "cat"), "identity", {}, inputs, self.shape(node))
+            return
         self.add_row(node, self.functional_name(node, "cat"), "concat", {}, inputs, self.shape(node))
 
     def rule_flatten(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
@@ -865,8 +868,9 @@ class _Blocks:
             real = [v for v in p.values if v is not _ABSENT]
             counts = Counter(map(_hashable, real))
             common = max(counts, key=lambda v: counts[v])
-            needs_default = len(real) < len(p.values) or len(counts) <= 2
-            args[p.name] = _unhashable(common) if needs_default else None
+            # a default where one value is the rule (stride 1) or where some uses have no value
+            usual = len(real) >= 3 and counts[common] * 2 > len(real)
+            args[p.name] = _unhashable(common) if usual or len(real) < len(p.values) else None
         for pattern, flag in flags:
             args[flag] = sum(pattern) * 2 > len(pattern)
         body = {"args": args}
@@ -926,7 +930,7 @@ def _param_for(params: list[_Param], values: list[Any], key: str, rel: str) -> s
             ):
                 return f"${p.name} * {factor}"
     taken = {p.name for p in params}
-    name = _arg_name(key if key not in taken else f"{rel.split('.')[-1]}_{key}", taken)
+    name = _arg_name(key, taken)
     params.append(_Param(name, list(values)))
     return f"${name}"
 
@@ -1068,8 +1072,10 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
     try:
         gm = _trace(module)
         try:
+            # a module built on the meta device (no memory, no arithmetic) is traced with a meta input
+            device = next((p.device for p in module.parameters()), torch.device("cpu"))
             with torch.no_grad():
-                ShapeProp(gm).propagate(torch.zeros(1, *shape))
+                ShapeProp(gm).propagate(torch.zeros(1, *shape, device=device))
         except Exception as err:  # noqa: BLE001 - the user's model refused the input
             raise TorchImportError(
                 f"{type(module).__name__} does not run on an input of shape {list(shape)}",
