@@ -27,8 +27,10 @@ Bottleneck) become one `blocks:` definition whose varying values are block argum
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import importlib.util
+import io
 import math
 import operator
 import os
@@ -1067,6 +1069,11 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
                                received=list(input_shape), expected="e.g. (3, 224, 224)")  # fmt: skip
     if not isinstance(module, nn.Module):
         raise TorchImportError("from_torch needs a torch.nn.Module", received=type(module).__name__)
+    title = name or type(module).__name__
+    if module_kind(module) is not None:  # a single layer: named after its class, as it has no path of its own
+        from collections import OrderedDict
+
+        module = nn.Sequential(OrderedDict([(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(module).__name__).lower(), module)]))
     was_training = module.training
     module.eval()
     try:
@@ -1074,12 +1081,14 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
         try:
             # a module built on the meta device (no memory, no arithmetic) is traced with a meta input
             device = next((p.device for p in module.parameters()), torch.device("cpu"))
-            with torch.no_grad():
+            # ShapeProp prints the model's traceback itself; the library never prints
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
                 ShapeProp(gm).propagate(torch.zeros(1, *shape, device=device))
         except Exception as err:  # noqa: BLE001 - the user's model refused the input
+            cause = err.__cause__ or err  # ShapeProp wraps the model's own error
             raise TorchImportError(
-                f"{type(module).__name__} does not run on an input of shape {list(shape)}",
-                received=f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                f"{title} does not run on an input of shape {list(shape)}",
+                received=f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}",
                 hint="give the input shape the model expects (--input 3x224x224)",
             ) from None
         for node in gm.graph.nodes:
@@ -1091,7 +1100,6 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
         rows = _Mapper(module, gm).run()
     finally:
         module.train(was_training)
-    title = name or type(module).__name__
     called = {r.module for r in rows if r.module is not None}
     unused = tuple(
         path for path, m in module.named_modules()
