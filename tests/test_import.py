@@ -185,11 +185,11 @@ class Merges(nn.Module):
 def test_merges_and_mean():
     rows = imported_rows(Merges(), (4, 8, 8))
     assert rows == [("conv", "conv"), ("add", "add"), ("add_1", "add"), ("add_2", "add"), ("add_3", "add"), ("relu", "relu"),
-                    ("cat", "concat"), ("cat_1", "concat"), ("mean", "global_avgpool"), ("mean_flatten", "flatten")]  # fmt: skip
+                    ("concat", "concat"), ("concat_1", "concat"), ("mean", "global_avgpool"), ("mean_flatten", "flatten")]  # fmt: skip
     graph = cnncalc.from_torch(Merges(), (4, 8, 8)).graph
     inputs = {node.name: [graph.nodes[i].name for i in node.inputs] for node in graph.nodes}
     assert inputs["add"] == ["conv", "input"] and inputs["add_2"] == ["add_1", "conv"]
-    assert inputs["cat_1"] == ["cat", "input"]
+    assert inputs["concat_1"] == ["concat", "input"]
 
 
 class Heads(nn.Module):
@@ -209,7 +209,7 @@ class Heads(nn.Module):
 def test_heads():
     rows = imported_rows(Heads(), (3, 4, 4))
     assert rows == [("conv", "conv"), ("mean", "global_avgpool"), ("view", "flatten"), ("reshape", "flatten"),
-                    ("flatten", "flatten"), ("cat", "concat"), ("softmax", "softmax")]  # fmt: skip
+                    ("flatten", "flatten"), ("concat", "concat"), ("softmax", "softmax")]  # fmt: skip
 
 
 def test_reshape_forms():

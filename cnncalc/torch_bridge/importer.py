@@ -105,7 +105,7 @@ OPTIONAL_MODULE_KINDS: dict[str, str] = {
 # Modules that compute the same as cnncalc's module at inference although their class differs.
 SAME_AT_INFERENCE = {nn.Dropout1d, nn.Dropout2d, nn.Dropout3d}
 # Containers: module classes that only hold others, so a repeated one is recognised by its structure.
-GENERIC_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+GENERIC_CONTAINERS = (nn.Module, nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
 @dataclass(frozen=True)
@@ -564,9 +564,9 @@ class _Mapper:
             raise self.fail(node, f"{what} needs a list of tensors", received=repr(tensors))
         inputs = [self.tensor_input(node, t, what) for t in tensors]
         if len(inputs) == 1:  # DenseNet's first layer: torch.cat([x], 1) is x (as a copy)
-            self.add_row(node, self.functional_name(node, "cat"), "identity", {}, inputs, self.shape(node))
+            self.add_row(node, self.functional_name(node, "concat"), "identity", {}, inputs, self.shape(node))
             return
-        self.add_row(node, self.functional_name(node, "cat"), "concat", {}, inputs, self.shape(node))
+        self.add_row(node, self.functional_name(node, "concat"), "concat", {}, inputs, self.shape(node))
 
     def rule_flatten(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         source = self.tensor_input(node, bound.get("input"), what)
@@ -624,7 +624,7 @@ def _function_name(target: Any) -> str:
         return f"operator.{name}"
     if module.startswith("torch.nn.functional"):
         return f"F.{name}"
-    if module.startswith("torch") or module == "":
+    if module in ("torch", "") or module.startswith(("torch.", "torch._")):
         return f"torch.{name}"
     return f"{module}.{name}"
 
@@ -725,6 +725,11 @@ class _Structurer:
             entry = self.rows[run[0]].inputs[0] if self.rows[run[0]].inputs else prev
             item = self.container(prefix + head, run, entry)
             item.rel = head
+            if item.written == "sequential" and len(item.sections["layers"]) == 1 and item.sections["layers"][0].frm is None:
+                self.containers.remove(item)  # a container of one item: that item, under a dotted name
+                inner = item.sections["layers"][0]
+                inner.rel = f"{head}.{inner.rel}"
+                item = inner
             item.frm = None if entry == prev else self.ref(entry, prefix)
             out.append(item)
             prev = run[-1]
@@ -736,7 +741,8 @@ class _Structurer:
         except AttributeError:
             cls = None
         prefix = path + "."
-        item = self.residual(path, run, entry) or _Item(path, "sequential", sections={"layers": self.items(run, prefix, entry)[0]})
+        item = (self.residual(path, run, entry) or self.parallel(path, run, entry)
+                or _Item(path, "sequential", sections={"layers": self.items(run, prefix, entry)[0]}))
         item.path, item.cls = path, cls
         self.containers.append(item)
         return item
@@ -761,6 +767,32 @@ class _Structurer:
             return None
         return _Item(path, "residual", sections=sections)
 
+    def parallel(self, path: str, run: list[int], entry: int) -> _Item | None:
+        """Branches (one child each, every one a chain from the entry), then `concat` or `add` of their ends."""
+        merge = self.rows[run[-1]]
+        if merge.kind not in ("concat", "add") or merge.name != f"{path}.{merge.kind}":
+            return None
+        branches: list[tuple[str, list[int]]] = []
+        for i in run[:-1]:
+            rel = self.rows[i].name[len(path) + 1:]
+            if "." not in rel:
+                return None
+            head = rel.split(".")[0]
+            if branches and branches[-1][0] == head:
+                branches[-1][1].append(i)
+            else:
+                branches.append((head, [i]))
+        heads = [head for head, _ in branches]
+        if len(heads) < 2 or len(set(heads)) != len(heads) or merge.inputs != [rows[-1] for _, rows in branches]:
+            return None
+        sections = {}
+        for head, rows in branches:
+            items = self.items(rows, f"{path}.{head}.", entry)[0]
+            if any(it.frm is not None for it in items):
+                return None
+            sections[head] = items
+        return _Item(path, "parallel", args={"merge": merge.kind}, sections=sections)
+
 
 # ----- blocks ------------------------------------------------------------------------------
 
@@ -780,8 +812,8 @@ class _Blocks:
         self.defs: dict[str, dict] = {}
 
     def name_for(self, cls: type | None, form: str) -> str:
-        if cls is None or cls is nn.Module or issubclass(cls, GENERIC_CONTAINERS):
-            base = "residual_block" if form == "residual" else "block"
+        if cls is None or cls in GENERIC_CONTAINERS:
+            base = f"{form}_block" if form != "sequential" else "block"
         else:
             base = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls.__name__).lower()
             base = re.sub(r"\W", "_", base)
@@ -794,7 +826,7 @@ class _Blocks:
     def make(self, containers: list[_Item]) -> None:
         groups: dict[Any, list[_Item]] = {}
         for item in containers:
-            generic = item.cls is None or item.cls is nn.Module or issubclass(item.cls, GENERIC_CONTAINERS)
+            generic = item.cls is None or item.cls in GENERIC_CONTAINERS
             first = next(iter(item.sections.values())) if item.sections else []
             key = (item.written, tuple(it.rel for it in first)) if generic else (item.written, item.cls)
             groups.setdefault(key, []).append(item)
@@ -811,7 +843,8 @@ class _Blocks:
 
     def try_block(self, group: list[_Item]) -> bool:
         form = group[0].written
-        if any(it.written != form or it.sections is None for it in group):
+        if any(it.written != form or it.sections is None or list(it.sections) != list(group[0].sections)
+               or it.args != group[0].args for it in group):  # fmt: skip
             return False
         sections: dict[str, list[str]] = {}
         for sec in group[0].sections:
@@ -871,13 +904,17 @@ class _Blocks:
             counts = Counter(map(_hashable, real))
             common = max(counts, key=lambda v: counts[v])
             # a default where one value is the rule (stride 1) or where some uses have no value
-            usual = len(real) >= 3 and counts[common] * 2 > len(real)
+            usual = len(real) >= 3 and len(counts) <= 2 and counts[common] * 2 > len(real)
             args[p.name] = _unhashable(common) if usual or len(real) < len(p.values) else None
         for pattern, flag in flags:
             args[flag] = sum(pattern) * 2 > len(pattern)
         body = {"args": args}
         if form == "residual":
             body.update({k: v for k, v in template.items() if v or k == "body"})
+        elif form == "parallel":
+            body["branches"] = [{"name": _yaml_name(head), "layers": layers} for head, layers in template.items()]
+            if group[0].args["merge"] != "concat":
+                body["merge"] = group[0].args["merge"]
         else:
             body["layers"] = template["layers"]
         self.defs[name] = body
@@ -984,9 +1021,15 @@ def _render_item(item: _Item, blocks: Mapping[str, dict]) -> tuple[dict, dict]:
         body: dict[str, Any] = {"name": _yaml_name(item.rel)}
         if item.frm is not None:
             body["from"] = item.frm
-        for sec, items in item.sections.items():
-            if items or sec in ("layers", "body"):
-                body[sec] = _render_items(items, blocks, positional=sec == "layers")
+        if item.written == "parallel":
+            body["branches"] = [{"name": _yaml_name(head), "layers": _render_items(items, blocks, positional=True)}
+                                for head, items in item.sections.items()]  # fmt: skip
+            if item.args["merge"] != "concat":
+                body["merge"] = item.args["merge"]
+        else:
+            for sec, items in item.sections.items():
+                if items or sec in ("layers", "body"):
+                    body[sec] = _render_items(items, blocks, positional=sec == "layers")
         free = {k: v for k, v in body.items() if k != "name"}
         return {item.written: body}, {item.written: free}
     args = {k: v for k, v in item.args.items() if not _is_default(item, k, v, blocks)}
@@ -1023,7 +1066,7 @@ def _emit_items(items: list[Any], indent: int) -> list[str]:
             lines.append(f"{pad}- {item}")
             continue
         (written, value), = item.items()
-        if isinstance(value, dict) and any(k in value for k in _SECTIONS):
+        if isinstance(value, dict) and any(k in value for k in (*_SECTIONS, "branches")):
             lines.append(f"{pad}- {written}:")
             lines.extend(_emit_mapping(value, indent + 4))
         else:
@@ -1038,6 +1081,12 @@ def _emit_mapping(mapping: Mapping[str, Any], indent: int) -> list[str]:
         if key in _SECTIONS:
             lines.append(f"{pad}{key}:")
             lines.extend(_emit_items(value, indent + 2))
+        elif key == "branches":
+            lines.append(f"{pad}branches:")
+            for branch in value:
+                lines.append(f"{pad}  - name: {_flow(branch['name'])}")
+                lines.append(f"{pad}    layers:")
+                lines.extend(_emit_items(branch["layers"], indent + 6))
         elif key == "blocks":
             lines.append(f"{pad}blocks:")
             for name, body in value.items():
