@@ -30,6 +30,7 @@ import ast
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import io
 import math
 import operator
@@ -342,6 +343,7 @@ class _Mapper:
         self.taken = {name for name, _ in root.named_modules() if name} | {INPUT}
         self.of_node: dict[fx.Node, int] = {}
         self.called: set[str] = set()
+        self.constants: dict[fx.Node, Any] = {}  # shape arithmetic, evaluated at the traced input
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -395,15 +397,40 @@ class _Mapper:
                 raise self.fail(node, f"the forward pass reads the tensor '{node.target}' directly (a parameter or buffer "
                                       "outside a layer); cnncalc has no layer type for that")  # fmt: skip
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
-                continue  # shape arithmetic (x.size(0)), read by the reshape that uses it
+                self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
+                continue
             elif node.op == "call_module":
                 self.call_module(node)
             else:
                 self.call(node)
         return self.rows
 
+    def shape_value(self, node: fx.Node) -> None:
+        """The value of a node computed from shapes only, where it can be followed (else left unknown)."""
+        args = [self.constants.get(a, a) if isinstance(a, fx.Node) else a for a in node.args]
+        shape_of = lambda n: torch.Size(n.meta["tensor_meta"].shape) if isinstance(n, fx.Node) and isinstance(  # noqa: E731
+            n.meta.get("tensor_meta"), TensorMetadata) else None  # fmt: skip
+        try:
+            if node.op == "call_method" and node.target == "size" and shape_of(node.args[0]) is not None:
+                value = shape_of(node.args[0]) if len(args) == 1 else shape_of(node.args[0])[args[1]]
+            elif node.op == "call_method" and node.target == "dim" and shape_of(node.args[0]) is not None:
+                value = len(shape_of(node.args[0]))
+            elif node.op == "call_function" and node.target is getattr and args[1] == "shape" and shape_of(node.args[0]) is not None:
+                value = shape_of(node.args[0])
+            elif node.op == "call_function" and node.target in _SHAPE_ARITHMETIC and not _has_node(args):
+                value = node.target(*args)
+            else:
+                return
+        except Exception:  # noqa: BLE001 - not shape arithmetic after all: left unknown
+            return
+        self.constants[node] = value
+
     def output(self, node: fx.Node) -> None:
         (value,) = node.args
+        if isinstance(value, dict) and len(value) == 1:  # {"out": x}, as torchvision's segmentation models
+            (value,) = value.values()
+        if isinstance(value, (tuple, list)) and len(value) == 1:
+            (value,) = value
         if not isinstance(value, fx.Node) or value not in self.of_node:
             raise self.fail(node, "cnncalc imports models with one output tensor", received=str(value))
         if self.of_node[value] != len(self.rows) - 1:
@@ -511,6 +538,8 @@ class _Mapper:
                 raise self.fail(node, f"{what} is called with the argument '{key}', which cnncalc cannot follow", received=key)
             bound[key] = value
         for key, value in bound.items():
+            if key not in ("input", "other", "tensors", "shape"):
+                bound[key] = value = _substitute(value, self.constants)
             if key not in ("input", "other", "tensors", "shape") and _has_node(value):
                 raise self.fail(node, f"the argument '{key}' of {what} is computed from a tensor; cnncalc needs a constant",
                                 received=repr(value))  # fmt: skip
@@ -602,6 +631,19 @@ class _Mapper:
         else:
             index = self.add_row(None, name, "global_avgpool", {}, [source], pooled)
             self.add_row(node, self.fresh(f"{name}_flatten"), "flatten", {}, [index], self.shape(node))
+
+
+_SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
+                     operator.neg, int, float, tuple, list, math.prod}  # fmt: skip
+
+
+def _substitute(value: Any, constants: Mapping[fx.Node, Any]) -> Any:
+    if isinstance(value, fx.Node):
+        value = constants.get(value, value)
+        return tuple(value) if isinstance(value, torch.Size) else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_substitute(v, constants) for v in value)
+    return value
 
 
 def _has_node(value: Any) -> bool:
@@ -1308,6 +1350,9 @@ def _torchvision(name: str, args: dict[str, Any]) -> Target:
     names = torchvision.models.list_models()
     if name not in names:
         raise CnncalcError(f"torchvision has no model '{name}'", received=name, hint=did_you_mean(name, names))
+    # no weights at all: segmentation models would otherwise fetch their backbone's
+    if "weights_backbone" in inspect.signature(torchvision.models.get_model_builder(name)).parameters:
+        args.setdefault("weights_backbone", None)
     module = torchvision.models.get_model(name, weights=None, **args)
     image_models = set(torchvision.models.list_models(module=torchvision.models)) | set(
         torchvision.models.list_models(module=torchvision.models.segmentation)
