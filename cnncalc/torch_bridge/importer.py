@@ -51,7 +51,7 @@ from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 from ..analysis import analyze
 from ..errors import CnncalcError, MissingExtraError, Where, did_you_mean
 from ..graph import INPUT, Graph
-from ..layers import ALIASES, REGISTRY, Layer, argument_names, build_layer
+from ..layers import ALIASES, REGISTRY, build_layer
 from ..spec import ITEM_KEYS, STRUCTURES, parse_text
 from . import Add as BridgeAdd
 from . import Concat as BridgeConcat
@@ -408,15 +408,14 @@ class _Mapper:
     def shape_value(self, node: fx.Node) -> None:
         """The value of a node computed from shapes only, where it can be followed (else left unknown)."""
         args = [self.constants.get(a, a) if isinstance(a, fx.Node) else a for a in node.args]
-        shape_of = lambda n: torch.Size(n.meta["tensor_meta"].shape) if isinstance(n, fx.Node) and isinstance(  # noqa: E731
-            n.meta.get("tensor_meta"), TensorMetadata) else None  # fmt: skip
         try:
-            if node.op == "call_method" and node.target == "size" and shape_of(node.args[0]) is not None:
-                value = shape_of(node.args[0]) if len(args) == 1 else shape_of(node.args[0])[args[1]]
-            elif node.op == "call_method" and node.target == "dim" and shape_of(node.args[0]) is not None:
-                value = len(shape_of(node.args[0]))
-            elif node.op == "call_function" and node.target is getattr and args[1] == "shape" and shape_of(node.args[0]) is not None:
-                value = shape_of(node.args[0])
+            shape = _full_shape(node.args[0]) if node.args else None
+            if node.op == "call_method" and node.target == "size" and shape is not None:
+                value = shape if len(args) == 1 else shape[args[1]]
+            elif node.op == "call_method" and node.target == "dim" and shape is not None:
+                value = len(shape)
+            elif node.op == "call_function" and node.target is getattr and args[1] == "shape" and shape is not None:
+                value = shape
             elif node.op == "call_function" and node.target in _SHAPE_ARITHMETIC and not _has_node(args):
                 value = node.target(*args)
             else:
@@ -602,7 +601,7 @@ class _Mapper:
         rank = len(self.rows[source].shape) + 1
         start, end = bound.get("start_dim", 0), bound.get("end_dim", -1)
         if start % rank != 1 or end % rank != rank - 1:
-            raise self.fail(node, f"cnncalc's flatten keeps the batch axis and flattens the rest (start_dim=1, end_dim=-1)",
+            raise self.fail(node, "cnncalc's flatten keeps the batch axis and flattens the rest (start_dim=1, end_dim=-1)",
                             received=f"start_dim={start}, end_dim={end}")  # fmt: skip
         self.add_row(node, self.functional_name(node, "flatten"), "flatten", {}, [source], self.shape(node))
 
@@ -631,6 +630,12 @@ class _Mapper:
         else:
             index = self.add_row(None, name, "global_avgpool", {}, [source], pooled)
             self.add_row(node, self.fresh(f"{name}_flatten"), "flatten", {}, [index], self.shape(node))
+
+
+def _full_shape(value: Any) -> torch.Size | None:
+    """The traced shape (batch axis included) of a tensor node, else None."""
+    meta = value.meta.get("tensor_meta") if isinstance(value, fx.Node) else None
+    return torch.Size(meta.shape) if isinstance(meta, TensorMetadata) else None
 
 
 _SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
@@ -705,7 +710,7 @@ class _Item:
     frm: Any = None  # the `from:` as written
     row: int | None = None  # leaf rows
     path: str = ""  # containers: the full dotted prefix
-    sections: dict[str, list["_Item"]] | None = None
+    sections: dict[str, list[_Item]] | None = None
     cls: type | None = None  # containers: the module class
 
 
