@@ -438,6 +438,13 @@ def test_package_target_and_messages(tmp_path):
         import_command(str(tmp_path / "absent.py") + ":Net", None, "3x8x8", [])
 
 
+def test_targets_are_told_from_specs():
+    from cnncalc.torch_bridge.importer import is_target
+
+    assert [is_target(s) for s in ("torchvision:resnet50", "models/net.py:Net", "pkg.mod:make", "C:\\specs\\vgg.yaml",
+                                   "vgg16", "architectures/vgg16.yaml")] == [True, True, True, False, False, False]  # fmt: skip
+
+
 def test_shapes_and_arguments_are_parsed():
     assert parse_shape("3x224x224") == (3, 224, 224)
     assert parse_shape("[1, 28, 28]") == (1, 28, 28)

@@ -1366,10 +1366,10 @@ def _torchvision(name: str, args: dict[str, Any]) -> Target:
     return Target(module, name, shape)
 
 
-def import_command(target: str, output: str | None, input_shape: str | Sequence[int] | None,
-                   args: Sequence[str] | Mapping[str, Any] = ()) -> str:  # fmt: skip
-    """What `cnncalc import TARGET [-o FILE] [--input 3x224x224] [--arg k=v ...]` does: the YAML text
-    (also written to `output` when given)."""
+def load_target(target: str, input_shape: str | Sequence[int] | None = None,
+                args: Sequence[str] | Mapping[str, Any] = ()) -> ImportedSpec:  # fmt: skip
+    """A model target (`torchvision:resnet50`, `file.py:Net`, `pkg.module:factory`) imported: what
+    `summary`, `flops`, `memory` and `profile` need to accept one in place of a spec (`.graph`)."""
     resolved = resolve_target(target, parse_args(args))
     if isinstance(input_shape, str):
         shape: Shape | None = parse_shape(input_shape)
@@ -1379,11 +1379,24 @@ def import_command(target: str, output: str | None, input_shape: str | Sequence[
         shape = resolved.input_shape
     if shape is None:
         raise CnncalcError(f"cnncalc does not know the input shape of {target}", expected="--input, e.g. --input 3x224x224")
-    imported = from_torch(resolved.module, shape, name=resolved.title)
+    return from_torch(resolved.module, shape, name=resolved.title)
+
+
+def is_target(source: str) -> bool:
+    """True for `torchvision:NAME`, `file.py:Class` or `pkg.module:factory` (never a spec path or built-in name)."""
+    head, sep, attr = source.rpartition(":")
+    return bool(sep and head and attr.isidentifier() and not source.endswith((".yaml", ".yml")) and len(head) > 1)
+
+
+def import_command(target: str, output: str | None, input_shape: str | Sequence[int] | None,
+                   args: Sequence[str] | Mapping[str, Any] = ()) -> str:  # fmt: skip
+    """What `cnncalc import TARGET [-o FILE] [--input 3x224x224] [--arg k=v ...]` does: the YAML text
+    (also written to `output` when given)."""
+    imported = load_target(target, input_shape, args)
     if output:
         Path(output).write_text(imported.yaml)
     return imported.yaml
 
 
 __all__ = ["FUNCTIONS", "METHODS", "MODULE_KINDS", "ImportedSpec", "Target", "TorchImportError", "from_torch",
-           "import_command", "parse_args", "parse_shape", "resolve_target", "table_kinds", "to_yaml"]  # fmt: skip
+           "import_command", "is_target", "load_target", "parse_args", "parse_shape", "resolve_target", "table_kinds", "to_yaml"]  # fmt: skip
