@@ -575,7 +575,7 @@ def _totals(graph: Graph, rows: Sequence[Row]) -> Totals:
         saved_activations=saved,
         saved_int64=int64,
         saved_fp32_per_batch=fp32,
-        stored_activations=sum(rows[s].activations for s in set(_storage(graph, training=False)) if s != 0),
+        stored_activations=sum(rows[s].activations for s in set(_storage(graph, rows, training=False)) if s != 0),
     )
 
 

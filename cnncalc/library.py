@@ -35,6 +35,13 @@ def is_file(path: Path) -> bool:
         return False
 
 
+def is_model_target(source: str) -> bool:
+    """True for a PyTorch model named as `torchvision:NAME`, `file.py:Class` or `pkg.module:factory`
+    (never a spec path or built-in name); `cnncalc import` and the table commands read those."""
+    head, sep, attr = source.rpartition(":")
+    return bool(sep and head and attr.isidentifier() and not source.endswith((".yaml", ".yml")) and len(head) > 1)
+
+
 def resolve(source: str) -> Path:
     """The spec file a user means: an existing path, else a built-in name (with or without .yaml).
 

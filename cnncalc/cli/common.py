@@ -17,6 +17,7 @@ import typer
 from .. import library, spec
 from ..analysis import DType, Report, Style, analyze, collapse, lecture, read_input_override
 from ..errors import CnncalcError, MissingExtraError, StrictError
+from ..graph import Graph
 from ..render import Format, Layout, Output, write
 
 
@@ -73,7 +74,8 @@ def format_option(help: str) -> Any:
     return typer.Option("--format", "-f", parser=_format, metavar=metavar, help=help)
 
 
-SpecArg = Annotated[str, typer.Argument(help="A spec file, or a built-in architecture name (see `cnncalc list`).", show_default=False)]
+SpecArg = Annotated[str, typer.Argument(help="A spec file, a built-in architecture name (see `cnncalc list`), or a PyTorch model: "
+                                        "torchvision:NAME, file.py:Class or pkg.module:factory (these import torch).", show_default=False)]
 FormatOpt = Annotated[Format, format_option("Output format: text (also called table), markdown, csv or json.")]
 InputOpt = Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 (channels first) or 224x224x3 (channels last); the end that equals the spec's channels says which, and an ambiguous one is refused (write chw:1x28x28 or hwc:28x28x1 to say the order, or to change the channels). One size: a flat vector.", show_default=False)]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for byte counts.")]
@@ -149,12 +151,21 @@ def parse_input(text: str | None, spec_input: tuple[int, ...]) -> tuple[int, ...
     return read_input_override(spec_input, text)
 
 
+def load_graph(source: str, input: str | None = None) -> Graph:
+    """A spec file or built-in name; or a PyTorch model target, imported (this imports torch)."""
+    if library.is_model_target(source):
+        from ..torch_bridge.importer import load_target
+
+        return load_target(source, input).graph
+    return spec.load(library.resolve(source))
+
+
 def load_report(source: str, input: str | None = None, batch: int = 1, dtype: DType = DType.FP32,
                 strict: bool = False, depth: int | None = None, explain: bool = False, rf: bool = False,
                 quiet: bool = False, style: Style = Style.FULL) -> Report:  # fmt: skip
     """Load a spec (file or built-in), analyse it once, print its warnings (unless `quiet`), fold
     it to the lecture's rows (`style`), collapse to `depth`."""
-    graph = spec.load(library.resolve(source))
+    graph = load_graph(source, input)
     report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=dtype, strict=strict,
                      explain=explain, fields=rf)  # fmt: skip
     print_warnings(report, quiet)

@@ -14,7 +14,7 @@ from .. import library, spec
 from ..analysis import DType, analyze
 from ..errors import CnncalcError
 from ..render import Format, Lines, Output, aligned, human, human_bytes
-from .common import ExitCode, InputOpt, SpecArg, app, emit, format_option, parse_input, reported_errors
+from .common import ExitCode, InputOpt, SpecArg, app, emit, format_option, load_graph, parse_input, reported_errors
 
 ProfileFormatOpt = Annotated[Format, format_option("text or json.")]
 
@@ -49,7 +49,7 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
     Exit code 6 when any row disagrees with PyTorch; 5 when PyTorch is not installed.
     """
     with reported_errors():
-        graph = spec.load(library.resolve(spec_file))
+        graph = load_graph(spec_file, input)
         # the one analysis of this run: the checks, the timing and the memory prediction all read it
         report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value))
         from ..torch_bridge.profile import profile as run_profile  # imports torch; raises MissingExtraError without it
@@ -83,6 +83,31 @@ def export(spec_file: SpecArg,
         except OSError as err:
             raise CnncalcError(f"cannot write {output}", received=err.strerror, hint="check the folder exists and is writable") from None
         sys.stderr.write(f"wrote {output} ({source.count(chr(10))} lines); run it with: python {output}\n")
+
+
+@app.command("import")
+def import_(target: Annotated[str, typer.Argument(help="torchvision:NAME, path/to/file.py:Class or pkg.module:factory.", show_default=False)],
+            output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec here instead of printing it.", show_default=False)] = None,
+            input: Annotated[Optional[str], typer.Option("--input", help="The input, channels first: 3x224x224 (torchvision models know theirs).", show_default=False)] = None,
+            arg: Annotated[Optional[list[str]], typer.Option("--arg", help="key=value for the class or factory, a Python literal; repeat it.", show_default=False)] = None) -> None:  # fmt: skip
+    """Write a spec for a PyTorch model, traced with torch.fx; every row is checked against the model.
+
+    Examples:
+
+      cnncalc import torchvision:resnet50 -o resnet50.yaml
+
+      cnncalc import my_models.py:Net --input 3x32x32
+
+      cnncalc import pkg.models:make --arg width=2
+    """
+    with reported_errors():
+        from ..torch_bridge.importer import import_command  # imports torch; raises MissingExtraError without it
+
+        text = import_command(target, str(output) if output else None, input, arg or [])
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        sys.stderr.write(f"wrote {output}\n")
 
 
 def _with_progress(run):

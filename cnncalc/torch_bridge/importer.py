@@ -49,6 +49,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from ..analysis import analyze
+from ..library import is_model_target
 from ..errors import CnncalcError, MissingExtraError, Where, did_you_mean
 from ..graph import INPUT, Graph
 from ..layers import ALIASES, REGISTRY, build_layer
@@ -1382,10 +1383,7 @@ def load_target(target: str, input_shape: str | Sequence[int] | None = None,
     return from_torch(resolved.module, shape, name=resolved.title)
 
 
-def is_target(source: str) -> bool:
-    """True for `torchvision:NAME`, `file.py:Class` or `pkg.module:factory` (never a spec path or built-in name)."""
-    head, sep, attr = source.rpartition(":")
-    return bool(sep and head and attr.isidentifier() and not source.endswith((".yaml", ".yml")) and len(head) > 1)
+is_target = is_model_target  # the syntax lives torch-free in the library, for the CLI
 
 
 def import_command(target: str, output: str | None, input_shape: str | Sequence[int] | None,
