@@ -26,6 +26,23 @@ def test_importing_the_cli_does_not_load_torch():
     assert out.strip() == "[]"
 
 
+def _typer_in_range() -> bool:
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("typer").split(".")[:2])
+    return (major, minor) < (0, 29)
+
+
+@pytest.mark.skipif(not _typer_in_range(), reason="installed typer is outside pyproject's range (>=0.12,<0.29): 0.29+ imports pydantic")
+def test_summary_process_does_not_load_pydantic():
+    """pyproject caps typer below 0.29, whose per-parameter pydantic adapters cost ~80 ms of start-up."""
+    code = ("import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'summary', 'resnet152', '-f', 'json']\n"
+            "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
+            "print(sorted(m for m in ('pydantic', 'torch') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_static_command_does_not_load_torch():
     code = ("import sys; from typer.testing import CliRunner; from cnncalc.cli import app; "
             "r = CliRunner().invoke(app, ['summary', 'resnet50']); assert r.exit_code == 0; print('torch' in sys.modules)")  # fmt: skip

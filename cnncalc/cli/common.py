@@ -56,11 +56,10 @@ app = typer.Typer(
 )
 
 
-def _format(value: Any) -> Format:
-    if isinstance(value, Format):
-        return value
+def _format(value: Any) -> str:
+    # the value's name, which typer then turns into the enum (typer < 0.29 maps names, not members)
     try:
-        return Format(value)
+        return Format(value).value
     except ValueError:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(f.value for f in Format)}") from None
 
