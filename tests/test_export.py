@@ -12,16 +12,15 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.cli import ExitCode, app
 from cnncalc.export import to_torch_source
-from cnncalc.module_names import RESERVED
 from cnncalc.library import builtin_names
+from cnncalc.module_names import RESERVED
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
 from test_conventions import every_kind_chain  # noqa: E402
 from test_layers import ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
+from torch import nn  # noqa: E402
 
 runner = CliRunner()
 
@@ -31,8 +30,7 @@ def exported(graph, input_shape=None):
     namespace: dict = {"__name__": "exported"}
     exec(compile(source, f"<export of {graph.name}>", "exec"), namespace)
     classes = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "exported"]
-    assert len(classes) == 1
-    return classes[0]()
+    return classes[-1]()  # the network's class comes after its blocks' classes
 
 
 def same_network(graph, input_shape=None):
@@ -100,6 +98,16 @@ def test_defaults_left_out_are_pytorchs_defaults(kind, item, shape_in):
     names = list(params)[: spec.positional]
     assert names == list(spec.kwargs)[: spec.positional]
     assert all(params[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for n in names)
+
+
+@pytest.mark.parametrize("name, block, uses", [("resnet152", "Bottleneck", 3 + 8 + 36 + 3), ("resnet18", "Basic", 2 * 4)])
+def test_a_block_is_one_class(name, block, uses):
+    """torchvision's source writes Bottleneck once: so does the export, its uses one line each."""
+    source = to_torch_source(cnncalc.load(name))
+    assert source.count(f"class {block}(nn.Module):") == 1
+    assert source.count(f"= {block}(") == uses
+    rows = len(cnncalc.load(name).nodes)  # written row by row, each row took a line in __init__ and one in forward
+    assert source.count("\n") < 2 * rows
 
 
 def test_reserved_names_are_the_attributes_of_module_dict():
