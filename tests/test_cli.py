@@ -9,6 +9,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+import cnncalc
+
 from cnncalc.cli import ExitCode, app
 
 runner = CliRunner()
@@ -227,3 +229,54 @@ def test_registering_a_second_writer_for_a_format_raises():
 
     with pytest.raises(ValueError, match="two writers for text"):
         writer(Format.TEXT, accepts=lambda output: True)(lambda output: "")
+
+
+def test_new_writes_a_starter_that_validates_and_never_overwrites(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("new", "my net")
+    assert result.exit_code == 0, result.stderr
+    written = tmp_path / "my net.yaml"
+    graph = cnncalc.load(str(written))
+    assert graph.name == "my net"
+    assert run("validate", str(written)).exit_code == 0
+    totals = cnncalc.analyze(graph).totals
+    # three 3x3 conv blocks without bias (3->32->64->128), their batch norms, then linear 128->10
+    assert totals.params == (3 * 9 * 32 + 32 * 9 * 64 + 64 * 9 * 128) + 2 * (32 + 64 + 128) + (128 * 10 + 10)
+    written.write_text("mine")
+    again = run("new", "my net.yaml")
+    assert again.exit_code == ExitCode.INVALID and "does not overwrite" in again.stderr
+    assert written.read_text() == "mine"
+
+
+def test_dash_reads_the_spec_from_standard_input():
+    spec = "input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n"
+    result = runner.invoke(app, ["params", "-", "-f", "json"], input=spec)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["totals"]["params"] == 3 * 3 * 3 * 4 + 4
+    bad = runner.invoke(app, ["shapes", "-"], input="input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 0}\n")
+    assert bad.exit_code == ExitCode.INVALID and bad.stderr.startswith("error: <stdin>:3:")
+
+
+@pytest.mark.parametrize("env, tty, coloured", [({}, False, False), ({}, True, True), ({"NO_COLOR": "1"}, True, False),
+                                                ({"FORCE_COLOR": "1"}, False, True), ({"NO_COLOR": "1", "FORCE_COLOR": "1"}, False, False)])
+def test_colour_follows_no_color_and_force_color(monkeypatch, env, tty, coloured):
+    from cnncalc.cli import common
+
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(common.sys.stderr, "isatty", lambda: tty, raising=False)
+    assert (common.label("error:", "red") != "error:") is coloured
+
+
+def test_short_help_and_completion():
+    short, long = run("summary", "-h"), run("summary", "--help")
+    assert short.exit_code == 0 and short.stdout == long.stdout
+    top = run("-h").stdout
+    assert "--install-completion" in top and "new" in top
+
+
+def test_help_examples_stay_one_per_line():
+    lines = run("pool", "-h").stdout.splitlines()
+    assert "  cnncalc pool --input 55x55x96 --kernel 3 --stride 2" in lines

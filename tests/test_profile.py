@@ -83,6 +83,15 @@ def test_noisy_timings_are_flagged():
 
 
 @requires_torch
+def test_noisy_timings_warn(monkeypatch):
+    import cnncalc.torch_bridge.profile as bridge
+
+    monkeypatch.setattr(bridge, "NOISY_SPREAD", 0.5)  # p90/p10 is at least 1: always noisy
+    result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--no-check")
+    assert result.exit_code == 0 and "warning: timings are noisy: p90/p10" in result.stderr
+
+
+@requires_torch
 def test_per_layer_pass_leaves_no_hooks():
     graph = cnncalc.load("resnet18")
     report = cnncalc.analyze(graph, input_shape=(3, 32, 32))
