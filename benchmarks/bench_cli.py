@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -29,6 +30,7 @@ FVCORE = (
     "f = FlopCountAnalysis(m, x); f.unsupported_ops_warnings(False); f.uncalled_modules_warnings(False); "
     "print(f.total(), parameter_count(m)[''])"
 )
+TORCH_IMPORT = "import torch, fvcore.nn"
 TORCHINFO = (
     "import torch, cnncalc; from torchinfo import summary; "
     "m = cnncalc.load('{arch}').to_torch().eval(); print(summary(m, input_size=(1, *m.input_shape), verbose=0).total_params)"
@@ -65,6 +67,11 @@ def main() -> None:
     if find_spec("torch") and find_spec("torchinfo"):
         tools["torchinfo"] = TORCHINFO
     print(f"python {sys.version.split()[0]}, median of {args.repeat} runs, seconds of wall time per process")
+    if find_spec("torch") and find_spec("fvcore"):
+        # the start-up goal: summary resnet152, end to end, under 0.10x importing torch and fvcore
+        summary, imports = wall(CNNCALC.format(arch="resnet152"), args.repeat), wall(TORCH_IMPORT, args.repeat)
+        print(f"start-up: summary resnet152 {summary:.3f} s / `import torch, fvcore.nn` {imports:.3f} s = {summary / imports:.3f}x "
+              f"(goal under 0.10x); typer {version('typer')}")
     print(f"{'architecture':<14}" + "".join(f"{t:>12}" for t in tools) + "".join(f"{t + '/cnncalc':>20}" for t in tools if t != "cnncalc"))
     for arch in ARCHS:
         times = {t: wall(code.format(arch=arch), args.repeat) for t, code in tools.items()}

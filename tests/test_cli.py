@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 import cnncalc
-
 from cnncalc.cli import ExitCode, app
 
 runner = CliRunner()
