@@ -35,11 +35,11 @@ def _typer_in_range() -> bool:
 
 
 @pytest.mark.skipif(not _typer_in_range(), reason="installed typer is outside pyproject's range (>=0.12,<0.29): 0.29+ imports pydantic")
-def test_summary_process_does_not_load_pydantic():
+def test_summary_process_does_not_load_pydantic_or_rich():
     """pyproject caps typer below 0.29, whose per-parameter pydantic adapters cost ~80 ms of start-up."""
     code = ("import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'summary', 'resnet152', '-f', 'json']\n"
             "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
-            "print(sorted(m for m in ('pydantic', 'torch') if m in sys.modules))")  # fmt: skip
+            "print(sorted(m for m in ('pydantic', 'rich', 'torch') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
