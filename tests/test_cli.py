@@ -279,3 +279,20 @@ def test_short_help_and_completion():
 def test_help_examples_stay_one_per_line():
     lines = run("pool", "-h").stdout.splitlines()
     assert "  cnncalc pool --input 55x55x96 --kernel 3 --stride 2" in lines
+
+
+def test_command_groups_list_every_command():
+    """`main` imports only the group of the command it runs: GROUPS must name every command."""
+    from cnncalc.cli import GROUPS, _registered
+
+    listed = [name for names in GROUPS.values() for name in names]
+    assert sorted(listed) == sorted(_registered())
+
+
+def test_a_command_imports_only_its_group():
+    code = ("import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'params', 'lenet5']\n"
+            "with contextlib.redirect_stdout(io.StringIO()): main()\n")  # fmt: skip
+    wrapped = (f"try:\n    exec({code!r})\nexcept SystemExit as exit:\n    assert not exit.code\n"
+               "import sys; print(sorted(m for m in sys.modules if m.startswith('cnncalc.cli.')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['cnncalc.cli.common', 'cnncalc.cli.tables']"
