@@ -296,3 +296,20 @@ def test_a_command_imports_only_its_group():
                "import sys; print(sorted(m for m in sys.modules if m.startswith('cnncalc.cli.')))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['cnncalc.cli.common', 'cnncalc.cli.tables']"
+
+
+def test_spinner_writes_only_to_a_terminal(monkeypatch):
+    """profile's spinner (started before torch is imported) draws a frame and clears its line
+    on a terminal, and writes nothing otherwise."""
+    from cnncalc.cli import pytorch
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, drawn in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(pytorch.sys, "stderr", stream)
+        with pytorch._spinner("loading PyTorch"):
+            pass
+        text = stream.getvalue()
+        assert ("loading PyTorch..." in text and text.endswith("\r\033[K")) is drawn and (text == "") is not drawn
