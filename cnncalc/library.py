@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .errors import SpecError, Where, did_you_mean
@@ -48,8 +49,6 @@ def resolve(source: str) -> Path:
 
 def read_stdin() -> str:
     """A spec from standard input (`-`), under the same size limit as a file."""
-    import sys
-
     from .yaml_lines import MAX_SPEC_BYTES
 
     data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
