@@ -7,6 +7,7 @@ here imports torch: the static commands must start instantly.
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from enum import IntEnum
@@ -51,15 +52,14 @@ app = typer.Typer(
     help="Shapes, parameters, memory and MACs of convolutional networks, layer by layer, from a YAML spec.\n\n"
     + CONVENTIONS,
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 
 def _format(value: Any) -> Format:
-    if isinstance(value, Format):
-        return value
     try:
         return Format(value)
     except ValueError:
@@ -89,10 +89,20 @@ ExplainOpt = Annotated[bool, typer.Option("--explain", "-e", help="Show each row
 RfOpt = Annotated[bool, typer.Option("--rf", help="Add receptive field, jump (effective stride) and start per row.")]
 
 
+def colour_on(stream: Any = None) -> bool:
+    """Colour on `stream` (stderr): never with NO_COLOR set (no-color.org), always with
+    FORCE_COLOR set (as rich and most tools read them), else only on a terminal."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return (stream or sys.stderr).isatty()
+
+
 def label(text: str, color: str) -> str:
-    """`error:` / `warning:` in colour on a terminal, plain otherwise (rich is not imported for it)."""
+    """`error:` / `warning:` in colour when `colour_on()`, plain otherwise (rich is not imported for it)."""
     codes = {"red": "1;31", "yellow": "33"}
-    return f"\033[{codes[color]}m{text}\033[0m" if sys.stderr.isatty() else text
+    return f"\033[{codes[color]}m{text}\033[0m" if colour_on() else text
 
 
 @contextmanager

@@ -3,10 +3,13 @@ each command so that `import cnncalc.cli` stays torch-free."""
 
 from __future__ import annotations
 
+import itertools
 import sys
+import threading
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
@@ -14,7 +17,7 @@ from .. import library, spec
 from ..analysis import DType, analyze
 from ..errors import CnncalcError
 from ..render import Format, Lines, Output, aligned, human, human_bytes
-from .common import ExitCode, InputOpt, SpecArg, app, emit, format_option, load_graph, parse_input, reported_errors
+from .common import ExitCode, InputOpt, SpecArg, app, emit, format_option, load_graph, parse_input, print_warning, reported_errors
 
 ProfileFormatOpt = Annotated[Format, format_option("text or json.")]
 
@@ -52,13 +55,20 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
         graph = load_graph(spec_file, input)
         # the one analysis of this run: the checks, the timing and the memory prediction all read it
         report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value))
-        from ..torch_bridge.profile import profile as run_profile  # imports torch; raises MissingExtraError without it
+        with _spinner("loading PyTorch"):  # importing torch takes seconds: show that something happens
+            # imports torch; raises MissingExtraError without it
+            from ..torch_bridge.profile import NOISY_SPREAD
+            from ..torch_bridge.profile import profile as run_profile
 
         result = _with_progress(lambda progress: run_profile(
             graph, report, device=device, channels_last=channels_last, compile=compile, warmup=warmup, iters=iters,
             train=train, cudnn_benchmark=cudnn_benchmark, peak_tflops=peak_tflops, check=check, per_layer=per_layer,
             progress=progress))  # fmt: skip
         emit(Output("profile", (Lines(tuple(_text(result))),), data=_json(result), markdown=False), format)
+        if result.timing.noisy:
+            t = result.timing
+            print_warning(f"timings are noisy: p90/p10 = {t.p90_ms:.3f}/{t.p10_ms:.3f} = {t.spread:.2f} (above {NOISY_SPREAD}); "
+                          f"another process may be using the {result.device}: close it, or raise --iters and --warmup")  # fmt: skip
     if result.mismatches:
         raise typer.Exit(ExitCode.MISMATCH)
 
@@ -108,6 +118,33 @@ def import_(target: Annotated[str, typer.Argument(help="torchvision:NAME, path/t
         sys.stdout.write(text)
     else:
         sys.stderr.write(f"wrote {output}\n")
+
+
+@contextmanager
+def _spinner(text: str) -> Iterator[None]:
+    """A spinner on stderr while `text` runs, from a small thread (only on a terminal; rich and
+    torch are not loaded yet when it starts)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    stop = threading.Event()
+
+    def spin() -> None:
+        for frame in itertools.cycle("|/-\\"):
+            sys.stderr.write(f"\r{frame} {text}...")
+            sys.stderr.flush()
+            if stop.wait(0.1):
+                break
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _with_progress(run):

@@ -26,6 +26,9 @@ class Format(str, Enum):
     CSV = "csv"
     JSON = "json"
 
+    def __str__(self) -> str:  # the value, as StrEnum: typer < 0.29 maps a parsed option back by str()
+        return self.value
+
     @classmethod
     def _missing_(cls, value: object) -> Format | None:
         return cls.TEXT if value == "table" else None  # `table`, the table commands' first name for text
