@@ -354,3 +354,10 @@ def test_delta_ratio_bytes_and_bar_cells():
         "    -5            10 B\n"
     )
     assert write(out, Format.CSV) == f"d,r,b,bar\n1234,1.5,{3 * 2**20},0.5\n-5,,10,0.0\n"
+
+
+def test_diff_never_pairs_rows_of_different_types():
+    # torchvision-style names are positions: features.2 is a relu in VGG11 and a conv in VGG13
+    rows = json.loads(run("diff", "vgg11", "vgg13", "-f", "json").stdout)["rows"]
+    paired = [r for r in rows if r["type_a"] and r["type_b"]]
+    assert paired and all(r["type_a"] == r["type_b"] for r in paired)

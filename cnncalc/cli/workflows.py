@@ -89,6 +89,12 @@ def _fit_rule(fit: Fit) -> str:
 
 QUANTITY_HEADERS = {Quantity.WEIGHTS: "Weights", Quantity.BIASES: "Biases", Quantity.PARAMS: "Params",
                     Quantity.BUFFERS: "Buffers", Quantity.ACTIVATIONS: "Act.", Quantity.MACS: "MACs"}  # fmt: skip
+TOTAL_TEXT = {
+    Total.WEIGHTS: "weights", Total.BIASES: "biases", Total.PARAMS: "params", Total.BUFFERS: "buffers",
+    Total.ACTIVATIONS: "activations", Total.MACS: "MACs", Total.FLOPS: "FLOPs",
+    Total.PEAK_ACTIVATIONS: "peak live activations", Total.SAVED_ACTIVATIONS: "activations saved for backward",
+    Total.INFERENCE_BYTES: "predicted peak, inference", Total.TRAINING_BYTES: "predicted peak, training step",
+}  # fmt: skip
 STATUS_TEXT = {Status.SAME: "same", Status.CHANGED: "changed", Status.ONLY_A: "only A", Status.ONLY_B: "only B"}
 
 
@@ -136,7 +142,7 @@ def diff_output(d: Diff, a: Report, b: Report, quantities: list[Quantity], layou
         f"A: {d.name_a}, input {shape_text(d.input_a, Layout.CHW)}; B: {d.name_b}, input {shape_text(d.input_b, Layout.CHW)}",
         counts,
         *(
-            f"{t.value}: {_change_text(d.totals[t], size=t in (Total.INFERENCE_BYTES, Total.TRAINING_BYTES))}"
+            f"{TOTAL_TEXT[t]}: {_change_text(d.totals[t], size=t in (Total.INFERENCE_BYTES, Total.TRAINING_BYTES))}"
             for t in Total
         ),
         f"(per sample; predicted peaks at batch {b.batch}, {b.dtype.value}; x = B / A)",
