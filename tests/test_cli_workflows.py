@@ -75,7 +75,10 @@ def test_diff_writes_every_format(a, b, fmt):
         rows = list(csv.reader(io.StringIO(result.stdout)))
         header, total = rows[0], rows[-1]
         assert total[0] == "total"
-        assert int(total[header.index("Params A")]) == ta["params"] and int(total[header.index("Params B")]) == tb["params"]
+        assert (
+            int(total[header.index("Params A")]) == ta["params"]
+            and int(total[header.index("Params B")]) == tb["params"]
+        )
         assert int(total[header.index("MACs +/-")]) == tb["macs"] - ta["macs"]
         assert float(total[header.index("MACs x")]) == pytest.approx(tb["macs"] / ta["macs"], abs=1e-6)
     elif fmt != "json":
@@ -93,7 +96,10 @@ def test_diff_shows_changed_rows_unless_all():
 
 def test_diff_quantities_choose_columns():
     header = run("diff", "lenet5", "lenet5", "-q", "activations", "-q", "weights", "-f", "csv").stdout.splitlines()[0]
-    assert header == "Layer,Change,Output A,Output B,Act. A,Act. B,Act. +/-,Act. x,Weights A,Weights B,Weights +/-,Weights x"
+    assert (
+        header
+        == "Layer,Change,Output A,Output B,Act. A,Act. B,Act. +/-,Act. x,Weights A,Weights B,Weights +/-,Weights x"
+    )
 
 
 def test_diff_fail_on_change():
@@ -116,11 +122,26 @@ def test_diff_renamed_row_is_matched_by_position(tmp_path):
 
 
 def test_sweep_one_row_per_combination_held_to_summary():
-    result = run("sweep", "resnet50", "--input", "3x{128,160,192,224,256}", "--batch", "1,8,64", "--dtype", "fp32,bf16", "-f", "json")
+    result = run(
+        "sweep",
+        "resnet50",
+        "--input",
+        "3x{128,160,192,224,256}",
+        "--batch",
+        "1,8,64",
+        "--dtype",
+        "fp32,bf16",
+        "-f",
+        "json",
+    )
     assert result.exit_code == 0
     rows = json.loads(result.stdout)["rows"]
     assert len(rows) == 5 * 3 * 2
-    assert [(r["input"][1], r["batch"], r["dtype"]) for r in rows[:3]] == [(128, 1, "fp32"), (128, 1, "bf16"), (128, 8, "fp32")]
+    assert [(r["input"][1], r["batch"], r["dtype"]) for r in rows[:3]] == [
+        (128, 1, "fp32"),
+        (128, 1, "bf16"),
+        (128, 8, "fp32"),
+    ]
     g = cnncalc.load("resnet50")
     for r in rows[::7]:
         report = analyze(g, input_shape=tuple(r["input"]), batch=r["batch"], dtype=DType(r["dtype"]))
@@ -136,7 +157,9 @@ def test_sweep_sizes_that_do_not_fit_are_rows_with_the_reason():
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     small = [line for line in lines if line.startswith("1x4x4")]
-    assert len(small) == 2 and all("does not fit:" in line and "kernel is larger than the padded input" in line for line in small)
+    assert len(small) == 2 and all(
+        "does not fit:" in line and "kernel is larger than the padded input" in line for line in small
+    )
     assert "2 of 4 combinations do not fit" in result.stdout
     data = json.loads(run("sweep", "lenet5", "--input", "1x{4,32}", "-f", "json").stdout)
     assert [r["fits"] for r in data["rows"]] == [False, True] and data["rows"][0]["macs"] is None
@@ -239,7 +262,9 @@ def test_terminal_bars_follow_depth_and_json():
 
 
 @needs_matplotlib
-@pytest.mark.parametrize(("name", "suffix", "depth"), [("vgg16", "png", None), ("resnet152", "svg", None), ("googlenet", "png", "1")])
+@pytest.mark.parametrize(
+    ("name", "suffix", "depth"), [("vgg16", "png", None), ("resnet152", "svg", None), ("googlenet", "png", "1")]
+)
 def test_plot_writes_a_picture(tmp_path, name, suffix, depth):
     path = tmp_path / f"net.{suffix}"
     result = run("plot", name, "-o", str(path), *(["--depth", depth] if depth else []))
@@ -279,7 +304,9 @@ def test_profile_plot_adds_time_and_tflops_panels(tmp_path):
     result = run("profile", "lenet5", "--no-check", "--warmup", "0", "--iters", "2", "--plot", str(path))
     assert result.exit_code == 0, result.stderr
     assert "per layer" in result.stdout  # --plot implies --per-layer
-    assert "panels: macs, params, activations, time, tflops" in result.stderr and path.read_bytes().startswith(b"\x89PNG")
+    assert "panels: macs, params, activations, time, tflops" in result.stderr and path.read_bytes().startswith(
+        b"\x89PNG"
+    )
 
 
 def test_profile_plot_checks_the_target_first(tmp_path):

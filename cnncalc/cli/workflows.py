@@ -234,7 +234,18 @@ def sweep_output(name: str, rows: list[SweepRow], layout: Layout) -> Output:
                          r.output_shape, ""))  # fmt: skip
         else:
             body.append(
-                (r.input_shape, r.batch, r.dtype.value, None, None, None, None, None, None, "does not fit: " + "; ".join((r.error or "").split("; ")[:2]))
+                (
+                    r.input_shape,
+                    r.batch,
+                    r.dtype.value,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "does not fit: " + "; ".join((r.error or "").split("; ")[:2]),
+                )
             )
     failed = sum(not r.ok for r in rows)
     table = Table(
@@ -245,7 +256,13 @@ def sweep_output(name: str, rows: list[SweepRow], layout: Layout) -> Output:
         footer=(
             "params and MACs per sample; bytes for the batch: activations (every layer's output), predicted peaks "
             "(inference; training step with SGD and momentum) as in docs/conventions.md",
-            *([f"{failed} of {len(rows)} combinations do not fit the network (Note says why; JSON has the whole message)"] if failed else []),
+            *(
+                [
+                    f"{failed} of {len(rows)} combinations do not fit the network (Note says why; JSON has the whole message)"
+                ]
+                if failed
+                else []
+            ),
         ),
         layout=layout,
     )
@@ -333,7 +350,9 @@ def check_plot_target(path: Path) -> None:
     from ..plot import SUFFIXES, _matplotlib
 
     if path.suffix.lower() not in SUFFIXES:
-        raise CnncalcError("unknown picture format", received=str(path), expected="a file ending in " + ", ".join(SUFFIXES))
+        raise CnncalcError(
+            "unknown picture format", received=str(path), expected="a file ending in " + ", ".join(SUFFIXES)
+        )
     _matplotlib()
 
 
