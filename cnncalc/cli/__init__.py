@@ -3,8 +3,8 @@
 `common` holds the app, the shared options, exit codes and error handling; each group of
 commands is one module that registers on that app: `tables` (shapes, params, memory, flops,
 summary, list, layers, validate), `learn` (conv, pool, convolve, convolve-transpose, check),
-`pytorch` (profile, export, which import the torch bridge inside the command) and `starter`
-(new). Nothing imported here loads torch: the static commands must start instantly, so `main`
+`pytorch` (profile, export, which import the torch bridge inside the command) `workflows`
+(diff, sweep, plot) and `starter` (new). Nothing imported here loads torch: the static commands must start instantly, so `main`
 imports only the group of the command it runs (all of them for help, completion or a name it
 does not know), and `app` (the whole app, for tests and tools) registers every group.
 """
@@ -24,6 +24,7 @@ GROUPS = {
     "tables": ("shapes", "params", "memory", "flops", "summary", "list", "layers", "validate"),
     "learn": ("conv", "pool", "convolve", "convolve-transpose", "check"),
     "pytorch": ("profile", "export", "import"),
+    "workflows": ("diff", "sweep", "plot"),
     "starter": ("new",),
 }
 

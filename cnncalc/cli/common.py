@@ -32,6 +32,7 @@ class ExitCode(IntEnum):
     WRONG = 4  # `check`: an answer is wrong (or a multiple-choice question has no right choice)
     MISSING_EXTRA = 5  # `profile`/`export` need PyTorch (the torch extra), which is not installed
     MISMATCH = 6  # `profile`: a number cnncalc computed disagrees with PyTorch
+    CHANGED = 7  # `diff --fail-on-change`: the two networks differ
 
 
 CONVENTIONS = """\

@@ -45,6 +45,7 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
             peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="The device's peak TFLOP/s, for the fraction achieved.", show_default=False)] = None,
             check: Annotated[bool, typer.Option("--check/--no-check", help="Check every row against PyTorch first.")] = True,
             per_layer: Annotated[bool, typer.Option("--per-layer", help="Also time each layer's forward, in a separate pass after the end-to-end timing.")] = False,
+            plot: Annotated[Optional[Path], typer.Option("--plot", help="With --per-layer (implied): also draw the per-layer bars with time and achieved TFLOP/s panels to this .png/.svg (the plot extra).", show_default=False)] = None,
             input: InputOpt = None,
             format: ProfileFormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Check every row against PyTorch, then time the real model on CPU or CUDA.
@@ -55,6 +56,10 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
         graph = load_graph(spec_file, input)
         # the one analysis of this run: the checks, the timing and the memory prediction all read it
         report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value))
+        if plot is not None:
+            from .workflows import check_plot_target
+
+            check_plot_target(plot)  # before the timing, not after it
         with _spinner("loading PyTorch"):  # importing torch takes seconds: show that something happens
             # imports torch; raises MissingExtraError without it
             from ..torch_bridge.profile import NOISY_SPREAD
@@ -62,13 +67,17 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
 
         result = _with_progress(lambda progress: run_profile(
             graph, report, device=device, channels_last=channels_last, compile=compile, warmup=warmup, iters=iters,
-            train=train, cudnn_benchmark=cudnn_benchmark, peak_tflops=peak_tflops, check=check, per_layer=per_layer,
-            progress=progress))  # fmt: skip
+            train=train, cudnn_benchmark=cudnn_benchmark, peak_tflops=peak_tflops, check=check,
+            per_layer=per_layer or plot is not None, progress=progress))  # fmt: skip
         emit(Output("profile", (Lines(tuple(_text(result))),), data=_json(result), markdown=False), format)
         if result.timing.noisy:
             t = result.timing
             print_warning(f"timings are noisy: p90/p10 = {t.p90_ms:.3f}/{t.p10_ms:.3f} = {t.spread:.2f} (above {NOISY_SPREAD}); "
                           f"another process may be using the {result.device}: close it, or raise --iters and --warmup")  # fmt: skip
+        if plot is not None:
+            from .workflows import write_plot
+
+            write_plot(report, plot, None, timings={layer.row: layer.median_ms for layer in result.layers})
     if result.mismatches:
         raise typer.Exit(ExitCode.MISMATCH)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, List, Sequence
+from typing import Annotated, Any, List, Optional, Sequence
 
 import typer
 
@@ -11,6 +11,7 @@ from .. import library, spec
 from ..analysis import DType, Report, Style, analyze, collapse, groups
 from ..conventions import Convention, count
 from ..errors import CnncalcError
+from ..graph_text import Drawing, drawing
 from ..render import Abbreviated, Format, Layout, Output, Table, human
 from ..render.report import Column, Columns, json_data, predicted_line, report_table, totals_lines
 from .common import (
@@ -29,6 +30,7 @@ from .common import (
     StyleOpt,
     app,
     emit,
+    load_graph,
     load_report,
     parse_input,
     print_warnings,
@@ -42,13 +44,22 @@ RF_VARIES_NOTE = ("RF a..b: the field varies by position (after a transposed con
 
 
 def report_output(command: str, report: Report, columns: Sequence[Columns | Column], layout: Layout,
-                  explain: bool = False, rf: bool = False, notes: Sequence[str] = ()) -> Output:  # fmt: skip
-    """A report as its table (totals and `notes` below it) and its JSON contract."""
+                  explain: bool = False, rf: bool = False, notes: Sequence[str] = (),
+                  graph: Drawing | None = None) -> Output:  # fmt: skip
+    """A report as its table (totals and `notes` below it), its JSON contract and its layer graph."""
     if rf:
         varies = any(row.field is not None and row.field.known and not row.field.whole and row.field.varies for row in report.rows)
         columns, notes = [*columns, Columns.RF, Columns.JUMP, Columns.START], [*notes, RF_NOTE, *([RF_VARIES_NOTE] if varies else [])]
     table = report_table(report, columns, layout, explain, footer=[*totals_lines(report), *notes])
-    return Output(command, (table,), data=json_data(report))
+    return Output(command, (table,), data=json_data(report), graph=graph)
+
+
+def drawn(fmt: Format, source: str, input: str | None, strict: bool, depth: int | None) -> Drawing | None:
+    """The layer graph for `--format dot|mermaid` (None for the other formats, which need none)."""
+    if fmt not in (Format.DOT, Format.MERMAID):
+        return None
+    graph = load_graph(source, input)
+    return drawing(graph, analyze(graph, input_shape=parse_input(input, graph.input_shape), strict=strict), depth)
 
 
 @app.command()
@@ -58,7 +69,8 @@ def shapes(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt 
     """Output shape of every layer: floor((W - F + 2P)/S) + 1 per axis."""
     with reported_errors():
         report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf, quiet=quiet, style=style)
-        emit(report_output("shapes", report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], layout, explain, rf), format)
+        emit(report_output("shapes", report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], layout, explain, rf,
+                           graph=drawn(format, spec_file, input, strict, depth)), format)  # fmt: skip
 
 
 @app.command()
@@ -72,18 +84,27 @@ def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", 
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.WEIGHTS]
         if biases:
             columns += [Columns.BIASES, Columns.PARAMS]
-        emit(report_output("params", report, columns, layout, explain), format)
+        emit(report_output("params", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)), format)
 
 
 @app.command()
 def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
-           strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL) -> None:  # fmt: skip
-    """Activations per layer (elements of its output) and their bytes at --batch and --dtype."""
+           strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL,
+           fit: Annotated[Optional[str], typer.Option("--fit", help="Instead: the largest batch whose predicted peak fits this memory (16GiB, 80GB, 512MiB).", show_default=False)] = None,
+           train: Annotated[bool, typer.Option("--train", help="With --fit: predict a training step (SGD with momentum), not inference.")] = False) -> None:  # fmt: skip
+    """Activations per layer (elements of its output) and their bytes at --batch and --dtype;
+    with --fit, the largest batch that fits a memory budget."""
     with reported_errors():
+        if fit is not None:
+            from .workflows import fit_output
+
+            emit(fit_output(spec_file, fit, train, dtype, input), format)
+            return
         report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]
-        emit(report_output("memory", report, columns, layout, notes=[predicted_line(report)]), format)
+        emit(report_output("memory", report, columns, layout, notes=[predicted_line(report)],
+                           graph=drawn(format, spec_file, input, strict, depth)), format)  # fmt: skip
 
 
 # Every convention of conventions.py, and "all" of them side by side.
@@ -100,7 +121,7 @@ def flops(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt =
         if convention.value == Convention.CNNCALC.value:
             report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style)
             columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS]
-            emit(report_output("flops", report, columns, layout, explain), format)
+            emit(report_output("flops", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)), format)
         elif style is Style.LECTURE:
             raise CnncalcError("--style lecture folds rows that other tools count (ptflops counts ReLU)",
                                hint="drop --style with --convention, or --convention with --style")  # fmt: skip
@@ -148,7 +169,7 @@ def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP3
     with reported_errors():
         report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf, quiet, style)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.WEIGHTS, Columns.BIASES, Columns.MACS]
-        emit(report_output("summary", report, columns, layout, explain, rf), format)
+        emit(report_output("summary", report, columns, layout, explain, rf, graph=drawn(format, spec_file, input, strict, depth)), format)
 
 
 @app.command("list")
