@@ -23,4 +23,13 @@ def load(source: str | Path, args: Mapping[str, Any] | None = None) -> Graph:
     return spec.load(library.resolve(str(source)), args=args)
 
 
+def __getattr__(name: str):
+    # `cnncalc.from_torch` imports torch, so only when it is asked for: `import cnncalc` stays torch-free.
+    if name == "from_torch":
+        from .torch_bridge.importer import from_torch
+
+        return from_torch
+    raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
+
+
 __all__ = ["CnncalcError", "DType", "Graph", "Report", "SpecError", "__version__", "analyze", "collapse", "load"]

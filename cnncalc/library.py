@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import yaml
 from .errors import SpecError, Where, did_you_mean
 
 ARCHITECTURES = Path(__file__).parent / "architectures"
+STDIN = "-"  # what a user types for a spec on standard input; messages call it <stdin>
 
 # the top-level `variants:` section of a family file, up to the next top-level key
 _VARIANTS = re.compile(r"^variants:[^\n]*\n(?:(?:[ \t#][^\n]*|)\n)*", re.MULTILINE)
@@ -102,9 +104,18 @@ def is_file(path: Path) -> bool:
         return False
 
 
+def is_model_target(source: str) -> bool:
+    """True for a PyTorch model named as `torchvision:NAME`, `file.py:Class` or `pkg.module:factory`
+    (never a spec path or built-in name, nor a spec file's variant `family.yaml:small`); `cnncalc
+    import` and the table commands read those."""
+    head, sep, attr = source.rpartition(":")
+    return bool(sep and head and attr.isidentifier() and not source.endswith((".yaml", ".yml"))
+                and not head.endswith((".yaml", ".yml")) and len(head) > 1)  # fmt: skip
+
+
 def resolve(source: str | Path | Source) -> Source:
-    """The spec a user means: an existing path, else a built-in name (with or without .yaml),
-    a file or a family's variant.
+    """The spec a user means: an existing path (or `-`, standard input), else a built-in name
+    (with or without .yaml), a file or a family's variant.
 
     `architectures/vgg16.yaml` works from any directory, as does `vgg16`; `resnet50` is the
     `resnet50` variant of `resnet.yaml`, `path/family.yaml:small` the `small` variant of a file; an unknown name lists close matches. Family files are
@@ -114,7 +125,7 @@ def resolve(source: str | Path | Source) -> Source:
         return source
     source = str(source)
     path = Path(source)
-    if _exists(path):
+    if _exists(path) or source == STDIN:
         return Source(path)
     file, colon, variant = source.rpartition(":")
     if colon and variant and is_file(Path(file)):  # `my_family.yaml:small`, a variant of a file
@@ -134,3 +145,17 @@ def resolve(source: str | Path | Source) -> Source:
         expected="a path to a .yaml spec, or one of: " + ", ".join(n for n in names if "/" not in n),
         hint=hint or "run `cnncalc list` for the built-in architectures",
     )
+
+
+def read_stdin() -> str:
+    """A spec from standard input (`-`), under the same size limit as a file."""
+    from .yaml_lines import MAX_SPEC_BYTES
+
+    data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError("spec file is too large", where=Where(file="<stdin>"), received=f"more than {MAX_SPEC_BYTES:,} bytes",
+                        expected=f"at most {MAX_SPEC_BYTES:,} bytes")  # fmt: skip
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("spec file is not UTF-8 text", where=Where(file="<stdin>"), expected="a YAML text file") from None

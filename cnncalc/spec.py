@@ -29,7 +29,7 @@ from . import expr
 from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, excerpt
 from .graph import INPUT, Graph, Node
 from .layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
-from .library import ARCHITECTURES, Source
+from .library import ARCHITECTURES, STDIN, Source, read_stdin
 from .yaml_lines import LineDict, LineList, load_file, load_text
 
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
@@ -102,10 +102,13 @@ class _Context:
 
 
 def load(source: str | Path | Source, args: Mapping[str, Any] | None = None) -> Graph:
-    """Read a spec file (or a family file's variant, a `library.Source`) and build its graph, with
-    `args` overriding its top-level arguments; built-ins are named `<built-in>/vgg16.yaml` in messages."""
+    """Read a spec file (or a family file's variant, a `library.Source`; `-` reads standard input)
+    and build its graph, with `args` overriding its top-level arguments; built-ins are named
+    `<built-in>/vgg16.yaml` in messages."""
     variant = source.variant if isinstance(source, Source) else None
     path = source.path if isinstance(source, Source) else Path(source)
+    if str(path) == STDIN:
+        return parse(load_text(read_stdin(), "<stdin>"), file="<stdin>", default_name="stdin", variant=variant, args=args)
     shown = str(path)
     if path.resolve().is_relative_to(ARCHITECTURES.resolve()):
         shown = f"<built-in>/{path.resolve().relative_to(ARCHITECTURES.resolve()).as_posix()}"

@@ -75,6 +75,7 @@ def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, sh
          strict: StrictOpt = False) -> None:  # fmt: skip
     """One convolution layer: output size, weights, biases and MACs, with the working.
 
+    \b
     cnncalc conv --input 227x227x3 --kernel 11 --out 96 --stride 4
     """
     with reported_errors():
@@ -110,6 +111,7 @@ def pool(kernel: KernelOpt,
          format: FormatOpt = Format.TEXT, strict: StrictOpt = False) -> None:  # fmt: skip
     """One pooling layer: output size with the working (--input), or pool actual numbers (--values).
 
+    \b
     cnncalc pool --input 55x55x96 --kernel 3 --stride 2
     cnncalc pool --values "1 3 2; 3 1 2; 3 3 3" --kernel 2 --stride 1
     """
@@ -179,6 +181,7 @@ def convolve(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt =
              steps: StepsOpt = False, format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Convolve small matrices by hand: cross-correlation, as PyTorch's conv, or --flip.
 
+    \b
     cnncalc convolve --input "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2" --kernel "1 3 2; 1 3 3; 3 1 1" --padding 1 --stride 2
     """
     from .. import numeric
@@ -197,6 +200,7 @@ def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: S
                        format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Transposed convolution of small matrices: each input value stamps a scaled kernel.
 
+    \b
     cnncalc convolve-transpose --input "1 2; 3 4" --kernel "1 0 1; 1 1 0; 0 1 2" --stride 2
     """
     from .. import numeric
@@ -226,13 +230,14 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
           weights: Annotated[Optional[str], typer.Option("--weights", help="Expected weights (biases excluded).", show_default=False)] = None,
           macs: Annotated[Optional[str], typer.Option("--macs", help="Expected multiply-accumulates (per sample).", show_default=False)] = None,
           memory: Annotated[Optional[str], typer.Option("--memory", help="Expected activations of the output, the notes' 'memory' (per sample).", show_default=False)] = None,
-          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input, channels first.", show_default=False)] = None) -> None:  # fmt: skip
+          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).", show_default=False)] = None) -> None:  # fmt: skip
     """Check answers: a quiz file, or one layer's expected numbers. Exit code 4 when one is wrong.
 
+    \b
     cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0
     cnncalc check quiz.yaml
     """
-    from .. import library, quiz
+    from .. import library, quiz, spec
 
     with reported_errors():
         expected = {quiz.Quantity.SHAPE: shape, quiz.Quantity.PARAMS: params, quiz.Quantity.WEIGHTS: weights,
@@ -249,7 +254,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
             if not given:
                 raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs or --memory (with --layer), or a quiz file",
                                    hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
-            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input))
+            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape))
             verdicts = tuple(quiz.judge(q, v, truth, biases) for q, v in given.items())
             graded = [quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where())]
             out = []
