@@ -176,19 +176,22 @@ def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP3
 def list_architectures(format: FormatOpt = Format.TEXT) -> None:
     """The built-in architectures with their input, parameters and MACs."""
     with reported_errors():
+        family_of = {name: family for family, names in library.families().items() for name in names}
         rows: list[dict[str, Any]] = []
         for name in library.builtin_names():
             graph = spec.load(library.builtin_path(name))
             t = analyze(graph).totals
-            rows.append({"name": name, "title": graph.name, "input": list(graph.input_shape), "layers": len(graph.nodes) - 1,
-                         "params": t.params, "macs": t.macs})  # fmt: skip
+            rows.append({"name": name, "family": family_of.get(name, name), "title": graph.name, "input": list(graph.input_shape),
+                         "layers": len(graph.nodes) - 1, "params": t.params, "macs": t.macs})  # fmt: skip
+        order = list(dict.fromkeys(r["family"] for r in rows))  # families in name order, each one's variants together
+        rows.sort(key=lambda r: order.index(r["family"]))
         table = Table(
-            header=("name", "network", "input", "layers", "params", "MACs"),
-            rows=tuple((r["name"], r["title"], tuple(r["input"]), r["layers"], Abbreviated(r["params"]), Abbreviated(r["macs"]))
-                       for r in rows),  # fmt: skip
-            numeric=(False, False, False, True, True, True),
-            title="built-in architectures (input channels first)",
-            footer=("use any name with every command: cnncalc summary vgg16",),
+            header=("family", "name", "network", "input", "layers", "params", "MACs"),
+            rows=tuple((r["family"], r["name"], r["title"], tuple(r["input"]), r["layers"], Abbreviated(r["params"]),
+                        Abbreviated(r["macs"])) for r in rows),  # fmt: skip
+            numeric=(False, False, False, False, True, True, True),
+            title="built-in architectures by family (input channels first)",
+            footer=("use any name with every command: cnncalc summary vgg16; a family is one spec file with its variants",),
             layout=Layout.CHW,
         )
         emit(Output("list", (table,), data={"architectures": rows}), format)
