@@ -54,6 +54,7 @@ class PoolMode(str, Enum):
     AVG = "avg"
 
 
+MAX_VALUE = 10**12  # a typed value; sums of products of such stay exact and print as floats
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -115,7 +116,15 @@ def _read_row(text: str, what: str, row: int, channel: int) -> tuple[Fraction, .
                 received=tok,
                 expected="integers or decimals such as 3, -1.5 or 0.25",
             )
-        values.append(Fraction(tok))
+        exponent = _NUMBER.match(tok).group(3)  # type: ignore[union-attr]  # matched above
+        # Fraction("1e999999999") would build a billion-digit integer first: bound the exponent
+        if (exponent is not None and abs(int(exponent[1:])) > 40) or abs(value := Fraction(tok)) > MAX_VALUE:
+            raise CnncalcError(
+                f"{what} has an entry out of range for a worked example in row {row + 1}" + (f" of channel {channel + 1}" if channel else ""),
+                received=tok[:40],
+                expected=f"numbers of at most {MAX_VALUE:,} in size, exponents of at most 40 (these tools work small examples by hand)",
+            )
+        values.append(value)
     return tuple(values)
 
 

@@ -174,3 +174,13 @@ def test_check_target_too_long_for_the_file_system():
     result = runner.invoke(app, ["check", "x" * 5000, "--shape", "3x3"])
     assert result.exit_code == ExitCode.INVALID and "no built-in architecture named" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr) < 2000
+
+
+@pytest.mark.parametrize("command", ["convolve", "convolve-transpose"])
+def test_numeric_tools_refuse_values_out_of_range(command):
+    # found by the fuzzer: 1e309 is a valid decimal, exact as a fraction, and overflowed the float it printed as
+    for values in ("1e309", "2e999999999", "1e-999999999"):
+        result = runner.invoke(app, [command, "--input", values, "--kernel", "7"])
+        assert result.exit_code == ExitCode.INVALID and "out of range for a worked example" in result.stderr, values
+        assert "Traceback" not in result.stderr
+    assert runner.invoke(app, [command, "--input", "1e-5 2e3", "--kernel", "7"]).exit_code == ExitCode.OK
