@@ -1,8 +1,10 @@
 """A small, whitelisted evaluator for the integer arithmetic allowed in block arguments.
 
 `$out * 4`, `$width // 2 + 1`, `($c + 7) // 8 * 8`: integers, block arguments written `$name`,
-+ - * // % and exact /, unary minus, parentheses. Nothing else is accepted: no calls, no
-attributes, no `eval`.
++ - * // % and exact /, unary minus, parentheses; an element of a list argument (`$layers[0]`);
+and conditions for `when:` (`$stride > 1 or $in != $width * 4`, `$block == 'bottleneck'`):
+comparisons of integers or of quoted text, `and`, `or`, `not`. Nothing else is accepted: no
+calls, no attributes, no `eval`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,15 @@ from .errors import SpecError, did_you_mean
 
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _MAX_DIGITS = 30  # refuse absurd intermediate values rather than burn memory on them
+
+_COMPARE = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
 
 _BINARY = {
     ast.Add: operator.add,
@@ -63,7 +74,48 @@ def _lookup(name: str, scope: Mapping[str, object], text: str) -> object:
     return scope[name]
 
 
-def _eval(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
+def _eval(node: ast.AST, scope: Mapping[str, object], text: str) -> object:
+    """An int, or a bool for a condition."""
+    if isinstance(node, ast.Compare):
+        return _compare(node, scope, text)
+    if isinstance(node, ast.BoolOp):
+        values = [_condition(v, scope, text) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return not _condition(node.operand, scope, text)
+    return _integer(node, scope, text)
+
+
+def _condition(node: ast.AST, scope: Mapping[str, object], text: str) -> bool:
+    value = _eval(node, scope, text) if not isinstance(node, ast.Name) else _lookup(node.id, scope, text)
+    if type(value) is not bool:
+        raise SpecError("'and', 'or' and 'not' take conditions (true/false)", received=text,
+                        expected="e.g. `$stride > 1 or $down`")  # fmt: skip
+    return value
+
+
+def _compare(node: ast.Compare, scope: Mapping[str, object], text: str) -> bool:
+    values = [_operand(v, scope, text) for v in (node.left, *node.comparators)]
+    for (left, right), op in zip(zip(values, values[1:]), node.ops):
+        compare = _COMPARE.get(type(op))
+        if compare is None or type(left) is not type(right) or (type(left) is str and compare not in (operator.eq, operator.ne)):
+            raise SpecError("a comparison takes two integers, or two texts with == or !=", received=text,
+                            expected="e.g. `$stride > 1`, `$block == 'bottleneck'`")  # fmt: skip
+        if not compare(left, right):
+            return False
+    return True
+
+
+def _operand(node: ast.AST, scope: Mapping[str, object], text: str) -> object:
+    """A side of a comparison: quoted text, a text argument, or integer arithmetic."""
+    if isinstance(node, ast.Constant) and type(node.value) is str:
+        return node.value
+    if isinstance(node, ast.Name) and type(scope.get(node.id)) is str:
+        return scope[node.id]
+    return _integer(node, scope, text)
+
+
+def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
     if isinstance(node, ast.Name):
@@ -75,11 +127,23 @@ def _eval(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
                 expected="an integer",
             )
         return value
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+        # `$layers[0]`: an element of a list argument, by a constant or computed integer index
+        items = _lookup(node.value.id, scope, text)
+        index = _integer(node.slice, scope, text)
+        if not isinstance(items, list):
+            raise SpecError(f"argument '${node.value.id}' is indexed but is not a list", received=items, expected="a list")
+        if not -len(items) <= index < len(items):
+            raise SpecError(f"index {index} is out of range for '${node.value.id}'", received=text,
+                            expected=f"an index below {len(items)}")  # fmt: skip
+        if type(items[index]) is not int:
+            raise SpecError(f"'${node.value.id}[{index}]' is not an integer", received=items[index], expected="an integer")
+        return items[index]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _eval(node.operand, scope, text)
+        value = _integer(node.operand, scope, text)
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, scope, text), _eval(node.right, scope, text)
+        left, right = _integer(node.left, scope, text), _integer(node.right, scope, text)
         if isinstance(node.op, (ast.FloorDiv, ast.Mod, ast.Div)) and right == 0:
             raise SpecError("division by zero", received=text)
         if isinstance(node.op, ast.Div):

@@ -1,22 +1,89 @@
-"""The built-in architectures shipped inside the package, and resolving what a user typed."""
+"""The built-in architectures shipped inside the package, and resolving what a user typed.
+
+A built-in is a spec file (`vgg16.yaml`) or a variant of a family file: `resnet.yaml` holds
+`variants: {resnet18: {...}, resnet50: {...}}`, each variant a set of argument values, and
+`resnet50` names that variant. The family file itself is not a built-in (its arguments have no
+values until a variant gives them).
+"""
 
 from __future__ import annotations
 
+import functools
+import re
+from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from .errors import SpecError, Where, did_you_mean
 
 ARCHITECTURES = Path(__file__).parent / "architectures"
 
+# the top-level `variants:` section of a family file, up to the next top-level key
+_VARIANTS = re.compile(r"^variants:[^\n]*\n(?:(?:[ \t#][^\n]*|)\n)*", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A spec file, and the variant of it a built-in name chose (None: the file as it is)."""
+
+    path: Path
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        """`path`, or `path:variant`, which `resolve` reads back."""
+        return f"{self.path}:{self.variant}" if self.variant else str(self.path)
+
+
+def _spec_files() -> list[str]:
+    return sorted(p.relative_to(ARCHITECTURES).with_suffix("").as_posix() for p in ARCHITECTURES.rglob("*.yaml"))
+
+
+def family_variants(path: Path) -> list[str]:
+    """The variant names a spec file declares, in file order, read from its `variants:` section
+    alone (cheap: no full parse; a test checks this equals what the spec parser reads)."""
+    text = path.read_text(encoding="utf-8")
+    if "variants:" not in text:
+        return []
+    found = _VARIANTS.search(text)
+    if found is None:
+        return []
+    section = yaml.safe_load(found.group(0)) or {}
+    variants = section.get("variants") or {}
+    return [str(name) for name in variants] if isinstance(variants, dict) else []
+
+
+@functools.cache
+def families() -> dict[str, list[str]]:
+    """Family file (`resnet`, or `examples/x` in a folder) -> its variants' built-in names, in file order."""
+    found = {}
+    for name in _spec_files():
+        variants = family_variants(ARCHITECTURES / f"{name}.yaml")
+        if variants:
+            folder = name.rpartition("/")[0]
+            found[name] = [f"{folder}/{v}" if folder else v for v in variants]
+    return found
+
+
+@functools.cache
+def _variant_index() -> dict[str, tuple[str, str]]:
+    """Variant built-in name -> (family file name, variant name as the file spells it)."""
+    return {full: (family, full.rpartition("/")[2]) for family, names in families().items() for full in names}
+
 
 def builtin_names() -> list[str]:
-    """Names of the built-in architectures (`vgg16`, `examples/mnist_cnn`), sorted."""
-    found = [p.relative_to(ARCHITECTURES).with_suffix("").as_posix() for p in ARCHITECTURES.rglob("*.yaml")]
-    return sorted(found)
+    """Names of the built-in architectures (`vgg16`, `examples/mnist_cnn`, `resnet50` from the
+    `resnet` family), sorted; family files stand for their variants."""
+    plain = [name for name in _spec_files() if name not in families()]
+    return sorted(plain + list(_variant_index()))
 
 
-def builtin_path(name: str) -> Path:
-    return ARCHITECTURES / f"{name}.yaml"
+def builtin_path(name: str) -> Source:
+    """The source of a built-in name: its own file, or its family file and variant."""
+    if name in _variant_index() and not (ARCHITECTURES / f"{name}.yaml").exists():
+        family, variant = _variant_index()[name]
+        return Source(ARCHITECTURES / f"{family}.yaml", variant)
+    return Source(ARCHITECTURES / f"{name}.yaml")
 
 
 def _exists(path: Path) -> bool:
@@ -27,23 +94,39 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def resolve(source: str) -> Path:
-    """The spec file a user means: an existing path, else a built-in name (with or without .yaml).
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but a name the system refuses (too long, a NUL byte) is no file."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
-    `architectures/vgg16.yaml` works from any directory, as does `vgg16`; an unknown name lists
-    close matches.
+
+def resolve(source: str | Path | Source) -> Source:
+    """The spec a user means: an existing path, else a built-in name (with or without .yaml),
+    a file or a family's variant.
+
+    `architectures/vgg16.yaml` works from any directory, as does `vgg16`; `resnet50` is the
+    `resnet50` variant of `resnet.yaml`, `path/family.yaml:small` the `small` variant of a file; an unknown name lists close matches. Family files are
+    scanned only when the name is no file (so `vgg16` costs one stat).
     """
+    if isinstance(source, Source):
+        return source
+    source = str(source)
     path = Path(source)
     if _exists(path):
-        return path
+        return Source(path)
+    file, colon, variant = source.rpartition(":")
+    if colon and variant and _is_file(Path(file)):  # `my_family.yaml:small`, a variant of a file
+        return Source(Path(file), variant)
     stem = source[:-5] if source.endswith(".yaml") else source[:-4] if source.endswith(".yml") else source
     candidates = [stem]
     if path.parent.name == "architectures":
         candidates.append(Path(stem).name)
-    names = builtin_names()
     for candidate in candidates:
-        if candidate in names:
+        if _is_file(ARCHITECTURES / f"{candidate}.yaml") or candidate in _variant_index():
             return builtin_path(candidate)
+    names = builtin_names()
     hint = did_you_mean(Path(stem).name[:200], names)
     raise SpecError(
         f"no such file, and no built-in architecture named '{stem}'",

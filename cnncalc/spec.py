@@ -9,7 +9,10 @@ The spec language (documented in docs/spec.md):
 - structures: `sequential` (a named group), `residual` (body + shortcut, added) and
   `parallel` (branches, concatenated or added);
 - `blocks:` defines reusable, parameterised blocks, used like a layer type; `$arg` and
-  integer arithmetic (`$out * 4`) in their arguments go through a whitelisted evaluator.
+  integer arithmetic (`$out * 4`) in their arguments go through a whitelisted evaluator;
+- top-level `args:` (defaults, `null` = required) are usable as `$name` in `input`, `layers` and
+  blocks, and `variants:` names sets of their values (a family file: `resnet.yaml` holds
+  resnet18..152); `load(source, args={...})` overrides them (the CLI's `--arg key=value`).
 
 An unnamed item is named by its position in its list, as in `torch.nn.Sequential`, so that
 names follow PyTorch's `named_modules()` for the same structure.
@@ -25,12 +28,12 @@ from . import expr
 from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, excerpt
 from .graph import INPUT, Graph, Node
 from .layers import ALIASES, REGISTRY, Layer, build_layer, layer_type
-from .library import ARCHITECTURES
+from .library import ARCHITECTURES, Source
 from .yaml_lines import LineDict, LineList, load_file, load_text
 
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
 MAX_NESTING = 64  # structures inside structures; deeper means a self-referencing YAML alias
-TOP_LEVEL_KEYS = ("name", "description", "input", "blocks", "layers")
+TOP_LEVEL_KEYS = ("name", "description", "args", "variants", "input", "blocks", "layers")
 ITEM_KEYS = ("name", "repeat", "from", "when")  # allowed on every item besides its own arguments
 BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "branches", "merge", "description")
 BLOCK_BODIES = ("layers", "body", "branches")  # a block is a chain, a residual or a parallel
@@ -94,22 +97,47 @@ class _Context:
         )
 
 
-def load(source: str | Path) -> Graph:
-    """Read a spec file and build its graph; built-ins are named `<built-in>/vgg16.yaml` in messages."""
-    path = Path(source)
+def load(source: str | Path | Source, args: Mapping[str, Any] | None = None) -> Graph:
+    """Read a spec file (or a family file's variant, a `library.Source`) and build its graph, with
+    `args` overriding its top-level arguments; built-ins are named `<built-in>/vgg16.yaml` in messages."""
+    variant = source.variant if isinstance(source, Source) else None
+    path = source.path if isinstance(source, Source) else Path(source)
     shown = str(path)
     if path.resolve().is_relative_to(ARCHITECTURES.resolve()):
         shown = f"<built-in>/{path.resolve().relative_to(ARCHITECTURES.resolve()).as_posix()}"
-    return parse(load_file(path, shown), file=shown, default_name=path.stem)
+    return parse(load_file(path, shown), file=shown, default_name=variant or path.stem, variant=variant, args=args)
 
 
-def parse_text(text: str, file: str | None = None) -> Graph:
+def parse_text(text: str, file: str | None = None, variant: str | None = None,
+               args: Mapping[str, Any] | None = None) -> Graph:  # fmt: skip
     """Build a graph from YAML text (used by tests and by `python -c`)."""
-    return parse(load_text(text, file), file=file)
+    return parse(load_text(text, file), file=file, variant=variant, args=args)
 
 
-def parse(data: object, file: str | None = None, default_name: str = "network") -> Graph:
-    """Build a graph from already-loaded YAML data (LineDict/LineList keep the lines)."""
+def parse_arg(text: str) -> tuple[str, Any]:
+    """`key=value` (the CLI's `--arg`) as (key, value), the value read as YAML: `depth=50`,
+    `layers=[3,4,6,3]`, `block=bottleneck`, `down=true`."""
+    key, eq, value = text.partition("=")
+    key = key.strip()
+    if not eq or not key.isidentifier():
+        raise SpecError("malformed --arg", received=text, expected="key=value, e.g. --arg width=64 or --arg layers=[3,4,6,3]")
+    try:
+        parsed = load_text(value) if value.strip() else None
+    except CnncalcError:
+        parsed = value
+    if isinstance(parsed, (dict, LineDict)) or parsed is None:
+        raise SpecError(f"malformed value for --arg {key}", received=value, expected="a number, a word, true/false or a list")
+    return key, _plain(parsed)
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, list) else value
+
+
+def parse(data: object, file: str | None = None, default_name: str = "network", variant: str | None = None,
+          args: Mapping[str, Any] | None = None) -> Graph:  # fmt: skip
+    """Build a graph from already-loaded YAML data (LineDict/LineList keep the lines), for one
+    of its `variants` (None: none) with `args` overriding its top-level arguments."""
     where = Where(file=file, line=getattr(data, "line", None))
     if data is None:
         raise SpecError("the spec is empty", where=where, expected="a mapping with 'input' and 'layers'",
@@ -121,19 +149,20 @@ def parse(data: object, file: str | None = None, default_name: str = "network") 
         if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):  # x-...: free keys for YAML anchors
             raise SpecError(f"unknown top-level key '{key}'", where=_at(data, key, file), received=key,
                             expected="one of " + ", ".join(TOP_LEVEL_KEYS), hint=did_you_mean(str(key), TOP_LEVEL_KEYS))  # fmt: skip
-    name = data.get("name", default_name)
+    scope, variant_name = _read_args(data, file, variant, dict(args or {}))
+    name = variant_name if variant_name is not None else data.get("name", default_name)
     _check_name(name, _at(data, "name", file))
-    input_shape = _read_input(data, file)
+    input_shape = _read_input(data, file, scope)
     if "layers" not in data:
         raise SpecError("the spec has no 'layers'", where=where, expected="layers: a list of layers")
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
         raise SpecError("'layers' must be a non-empty list", where=_at(data, "layers", file), received=layers)
-    expander = _Expander(file, _read_blocks(data, file))
+    expander = _Expander(file, _read_blocks(data, file), scope)
     expander.drafts.append(_Draft(INPUT, INPUT, INPUT, None, [], Where(file=file, line=data.line_of("input"), path="input")))
     expander.names[INPUT] = 0
     try:
-        expander.chain(layers, _Context(), prev=0)
+        expander.chain(layers, _Context(scope=scope), prev=0)
         nodes = expander.finish()
     except RecursionError:
         raise SpecError("the spec nests too deeply to expand", where=where, hint="a YAML alias that contains itself?") from None
@@ -173,12 +202,69 @@ def _at(mapping: object, key: object, file: str | None, path: str | None = None)
     return Where(file=file, line=line, path=path)
 
 
-def _read_input(data: LineDict, file: str | None) -> tuple[int, ...]:
+def _read_args(data: LineDict, file: str | None, variant: str | None,
+               overrides: dict[str, Any]) -> tuple[dict[str, Any], str | None]:  # fmt: skip
+    """The top-level arguments' values (defaults, then the variant's, then `overrides`) and the
+    variant's `name`, if it gives one."""
+    raw = data.get("args") or {}
+    if not isinstance(raw, dict):
+        raise SpecError("'args' must be a mapping of argument names to defaults", where=_at(data, "args", file),
+                        received=raw, expected="e.g. args: {width: 64, layers: null}")  # fmt: skip
+    defaults = {str(k): (REQUIRED if v is None else _plain(v)) for k, v in raw.items()}
+    for key in defaults:
+        if not key.isidentifier() or key in ("name", "in"):
+            raise SpecError(f"'{key}' cannot be an argument name", where=_at(raw, key, file, "args"),
+                            expected="an identifier other than name and in")  # fmt: skip
+    variants = data.get("variants") or {}
+    if not isinstance(variants, dict):
+        raise SpecError("'variants' must map variant names to argument values", where=_at(data, "variants", file),
+                        received=variants, expected="e.g. variants: {resnet18: {block: basic, layers: [2, 2, 2, 2]}}")  # fmt: skip
+    values: dict[str, Any] = {}
+    variant_name = None
+    if variant is not None:
+        if variant not in variants:
+            raise SpecError(f"no variant '{variant}' in this spec", where=_at(data, "variants", file), received=variant,
+                            expected="one of " + (", ".join(map(str, variants)) or "(it has no variants)"),
+                            hint=did_you_mean(variant, list(map(str, variants))))  # fmt: skip
+        chosen = variants[variant] or {}
+        where = _at(variants, variant, file, f"variants.{variant}")
+        if not isinstance(chosen, dict):
+            raise SpecError(f"variant '{variant}' must be a mapping of argument values", where=where, received=chosen)
+        values = {str(k): _plain(v) for k, v in chosen.items()}
+        variant_name = values.pop("name", None)
+        _check_known(values, defaults, where, f"variant '{variant}'")
+    where = Where(file=file, line=data.line_of("args") if "args" in data else data.line, path="args")
+    _check_known(overrides, defaults, where, "--arg")
+    scope = {**defaults, **values, **overrides}
+    missing = [k for k, v in scope.items() if v is REQUIRED]
+    if missing:
+        raise SpecError(f"argument{'s' if len(missing) > 1 else ''} {', '.join(missing)} of this spec "
+                        f"need{'' if len(missing) > 1 else 's'} a value", where=where,
+                        expected=("a variant: " + ", ".join(map(str, variants))) if variants else f"--arg {missing[0]}=...",
+                        hint="a family file's variants are built-ins: cnncalc summary " + str(next(iter(variants)))
+                        if variants else None)  # fmt: skip
+    return scope, variant_name
+
+
+def _check_known(values: Mapping[str, Any], defaults: Mapping[str, Any], where: Where, what: str) -> None:
+    for key in values:
+        if key not in defaults:
+            raise SpecError(f"unknown argument '{key}' in {what}", where=where, received=key,
+                            expected="one of " + (", ".join(defaults) or "(the spec declares no args)"),
+                            hint=did_you_mean(key, defaults))  # fmt: skip
+
+
+def _read_input(data: LineDict, file: str | None, scope: Mapping[str, Any]) -> tuple[int, ...]:
     expected = "a list [C, ...spatial] of 1 to 4 positive integers, e.g. input: [3, 224, 224]"
     if "input" not in data:
         raise SpecError("the spec has no 'input'", where=Where(file=file, line=data.line), expected=expected)
     value = data["input"]
     where = _at(data, "input", file, "input")
+    if isinstance(value, list) and scope:
+        try:
+            value = [expr.evaluate(v, scope) if expr.is_expression(v) else v for v in value]
+        except CnncalcError as err:
+            raise err.located(where) from None
     if not isinstance(value, list) or not 1 <= len(value) <= 4 or any(type(v) is not int or v < 1 for v in value):
         raise SpecError("malformed 'input'", where=where, received=value, expected=expected)
     return tuple(value)
@@ -217,12 +303,14 @@ def _read_blocks(data: LineDict, file: str | None) -> dict[str, _BlockDef]:
 
 
 class _Expander:
-    def __init__(self, file: str | None, blocks: dict[str, _BlockDef]) -> None:
+    def __init__(self, file: str | None, blocks: dict[str, _BlockDef], top_scope: Mapping[str, Any] | None = None) -> None:
         self.file = file
         self.blocks = blocks
+        self.top_scope = dict(top_scope or {})  # the spec's top-level args, visible in every block
         self.drafts: list[_Draft] = []
         self.names: dict[str, int] = {}
         self.containers: dict[str, str] = {}
+        self.outputs: dict[str, _Input] = {}  # structure / block use / repeat name -> its output (last row)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -271,6 +359,8 @@ class _Expander:
             position += 1
             inputs = self.sources(source, prev, ctx, where, written)
             prev = self.one(written, dict(args), ctx.prefix + local, inputs, where, ctx, line)
+        if name is not None and repeat > 1:
+            self.outputs[ctx.prefix + str(name)] = prev  # `from: stage` reads the last copy's output
         return prev, position
 
     def split_item(self, raw: object, where: Where, ctx: _Context) -> tuple[str, dict[str, Any], int | None]:
@@ -288,6 +378,11 @@ class _Expander:
             )
         written, value = next(iter(raw.items()))
         written = str(written)
+        if expr.is_expression(written):  # `- $block: {...}`: the type (usually a block) chosen by an argument
+            chosen = self.evaluate(written, ctx, where)
+            if not isinstance(chosen, str):
+                raise SpecError(f"'{written}' as a layer type must give a type or block name", where=where, received=chosen)
+            written = chosen
         args_line = value.line if isinstance(value, LineDict) else None
         if value is None:
             return written, {}, args_line
@@ -359,9 +454,11 @@ class _Expander:
         """Expand one item (after repeat) whose full name and inputs are known."""
         self.check_type(written, where)
         if written in STRUCTURES:
-            return getattr(self, written)(args, name, inputs[0], where, ctx)
+            self.outputs[name] = getattr(self, written)(args, name, inputs[0], where, ctx)
+            return self.outputs[name]
         if written in self.blocks:
-            return self.block(self.blocks[written], args, name, inputs[0], where, ctx)
+            self.outputs[name] = self.block(self.blocks[written], args, name, inputs[0], where, ctx)
+            return self.outputs[name]
         cls = layer_type(written)
         assert cls is not None  # check_type above
         try:
@@ -442,7 +539,7 @@ class _Expander:
         if block.name in ctx.blocks_in_use:
             cycle = " -> ".join((*ctx.blocks_in_use, block.name))
             raise SpecError(f"block '{block.name}' uses itself ({cycle})", where=where, expected="blocks that do not recurse")
-        scope: dict[str, Any] = {}
+        scope: dict[str, Any] = dict(self.top_scope)  # the spec's top-level args, shadowed by the block's
         for key, value in args.items():
             if key not in block.args:
                 raise SpecError(f"unknown argument '{key}' for block '{block.name}'", where=where, received=key,
@@ -469,11 +566,15 @@ class _Expander:
     # -- references -----------------------------------------------------------------------
 
     def resolve(self, ref: _Ref, at: int) -> int:
+        """The node a reference names: a row, or a structure's (block use's, repeat's) output, its last row."""
         parts = ref.namespace.rstrip(".").split(".") if ref.namespace else []
         candidates = [".".join(parts[:i] + [ref.name]) for i in range(len(parts), -1, -1)]
         for candidate in candidates:
-            if candidate in self.names:
-                index = self.names[candidate]
+            if candidate in self.names or candidate in self.outputs:
+                index = self.names.get(candidate)
+                if index is None:
+                    output = self.outputs[candidate]
+                    index = self.resolve(output, at) if isinstance(output, _Ref) else output
                 if index >= at:
                     raise SpecError(
                         f"'from: {ref.name}' refers to a layer that runs at or after this one (a cycle)",
@@ -483,7 +584,7 @@ class _Expander:
                     )
                 return index
         raise SpecError(f"unknown reference 'from: {ref.name}'", where=ref.where, received=ref.name,
-                        expected="the name of an earlier layer", hint=did_you_mean(ref.name, self.names))  # fmt: skip
+                        expected="the name of an earlier layer or structure", hint=did_you_mean(ref.name, [*self.names, *self.outputs]))  # fmt: skip
 
     def finish(self) -> tuple[Node, ...]:
         nodes = []

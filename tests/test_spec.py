@@ -125,3 +125,176 @@ def test_peak_holds_the_shortcut_while_the_body_runs():
     text = "input: [4, 8, 8]\nlayers:\n  - residual: {body: [conv: {out: 4, kernel: 1}, conv: {out: 4, kernel: 1}]}\n"
     # while the second conv runs: the input (kept for the add), the first conv's output, its own output
     assert analyze(parse_text(text)).totals.peak_activations == 3 * 4 * 8 * 8
+
+
+# -- families: top-level args, variants, overrides (issue 10 §3) -----------------------------
+
+FAMILY = """
+name: Net
+args: {width: 8, depth: null, kind: plain}
+variants:
+  small: {name: Net-S, depth: 1}
+  large: {depth: 3, width: 16, kind: wide}
+input: [3, $width, $width]
+blocks:
+  plain:
+    args: {out: null}
+    layers: [conv: {out: $out, kernel: 1, name: c}]
+  wide:
+    args: {out: null}
+    layers: [conv: {out: $out * 2, kernel: 1, name: c}]
+layers:
+  - $kind: {out: $width, repeat: $depth}
+  - conv: {out: 1, kernel: 1, name: last, when: $kind == 'wide' and $depth > 2}
+"""
+
+
+def test_variant_gives_argument_values_and_name():
+    small = parse_text(FAMILY, variant="small")
+    assert small.name == "Net-S" and small.input_shape == (3, 8, 8)
+    assert [n.name for n in small.nodes] == ["input", "0.c"]
+    large = parse_text(FAMILY, variant="large")
+    assert large.name == "Net" and large.input_shape == (3, 16, 16)
+    assert [n.name for n in large.nodes] == ["input", "0.c", "1.c", "2.c", "last"]
+    assert analyze(large).rows[1].output_shape == (16 * 2, 16, 16)  # `wide` doubles $out
+    assert large.containers["0"] == "wide"
+
+
+def test_args_override_variant_and_defaults():
+    graph = parse_text(FAMILY, variant="small", args={"width": 4, "depth": 2})
+    assert graph.input_shape == (3, 4, 4) and [n.name for n in graph.nodes] == ["input", "0.c", "1.c"]
+    assert parse_text(FAMILY, args={"depth": 1}).name == "Net"  # no variant: the defaults and the file's name
+
+
+@pytest.mark.parametrize(
+    "variant, args, message",
+    [
+        (None, {}, "argument depth of this spec needs a value"),
+        ("medium", {}, "no variant 'medium' in this spec"),
+        ("small", {"depht": 2}, "unknown argument 'depht' in --arg"),
+        ("small", {"kind": "deep"}, "unknown layer type 'deep'"),
+    ],
+)
+def test_family_errors(variant, args, message):
+    with pytest.raises(SpecError) as err:
+        parse_text(FAMILY, variant=variant, args=args)
+    assert message in str(err.value)
+
+
+def test_parse_arg_reads_yaml_values():
+    from cnncalc.spec import parse_arg
+
+    assert parse_arg("layers=[3, 4, 6, 3]") == ("layers", [3, 4, 6, 3])
+    assert parse_arg("block=bottleneck") == ("block", "bottleneck")
+    assert parse_arg("down=true") == ("down", True)
+    for bad in ("nokey", "=3", "x={a: 1}", "x="):
+        with pytest.raises(SpecError):
+            parse_arg(bad)
+
+
+def test_resnet_family_variants_are_builtins():
+    from cnncalc import library
+
+    assert library.families()["resnet"] == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+    names = library.builtin_names()
+    assert "resnet50" in names and "resnet" not in names
+    source = library.resolve("resnet50")
+    assert source == library.Source(library.ARCHITECTURES / "resnet.yaml", "resnet50")
+    assert library.resolve(str(source)) == source  # `path:variant` reads back
+    graph = cnncalc.load("resnet152")
+    assert graph.name == "ResNet-152"
+    assert sum(n.name.endswith(".conv3") for n in graph.nodes) == 3 + 8 + 36 + 3  # torchvision's layers=[3, 8, 36, 3]
+    overridden = cnncalc.load("resnet50", args={"layers": [3, 8, 36, 3]})
+    assert [n.name for n in overridden.nodes] == [n.name for n in graph.nodes]
+
+
+def test_family_index_equals_the_parsed_variants():
+    """The cheap text scan of `variants:` (library.family_variants) reads what the parser reads."""
+    from cnncalc import library
+    from cnncalc.yaml_lines import load_file
+
+    for path in library.ARCHITECTURES.rglob("*.yaml"):
+        data = load_file(path, str(path))
+        assert library.family_variants(path) == [str(v) for v in (data.get("variants") or {})], path
+    names = library.builtin_names()
+    assert len(names) == len(set(names))
+    for family, variants in library.families().items():
+        assert family not in names
+        for variant in variants:
+            assert cnncalc.load(variant).file == f"<built-in>/{family}.yaml"
+
+
+# -- a structure's name refers to its output (issue 9 item 4) --------------------------------
+
+UNET = """
+input: [3, 16, 16]
+blocks:
+  double:
+    args: {out: null}
+    layers:
+      - conv: {out: $out, kernel: 3, padding: 1, name: conv1}
+      - relu: {name: relu1}
+      - conv: {out: $out, kernel: 3, padding: 1, name: conv2}
+      - relu: {name: relu2}
+layers:
+  - double: {out: 8, name: enc1}
+  - maxpool: {kernel: 2, name: pool1}
+  - double: {out: 16, name: enc2}
+  - conv_transpose: {out: 8, kernel: 2, stride: 2, name: up1}
+  - concat: {from: [enc1, up1], name: cat1}
+  - sequential: {name: dec1, layers: [double: {out: 8}]}
+  - conv: {out: 2, kernel: 1, from: dec1, name: head}
+"""
+
+
+def test_from_a_block_use_reads_its_last_row():
+    graph = parse_text(UNET)
+    cat = graph.nodes[graph.index("cat1")]
+    assert [graph.nodes[i].name for i in cat.inputs] == ["enc1.relu2", "up1"]
+    head = graph.nodes[graph.index("head")]
+    assert [graph.nodes[i].name for i in head.inputs] == ["dec1.0.relu2"]
+    rows = {r.name: r for r in analyze(graph).rows}
+    assert rows["cat1"].output_shape == (8 + 8, 16, 16) and rows["head"].output_shape == (2, 16, 16)
+
+
+def test_from_a_block_use_builds_the_hand_written_unet():
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    class Double(nn.Sequential):
+        def __init__(self, c_in, c_out):
+            super().__init__()
+            self.conv1, self.relu1 = nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()
+            self.conv2, self.relu2 = nn.Conv2d(c_out, c_out, 3, padding=1), nn.ReLU()
+
+    class UNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc1, self.pool1, self.enc2 = Double(3, 8), nn.MaxPool2d(2), Double(8, 16)
+            self.up1 = nn.ConvTranspose2d(16, 8, 2, stride=2)
+            self.dec1 = nn.Sequential(Double(16, 8))
+            self.head = nn.Conv2d(8, 2, 1)
+
+        def forward(self, x):
+            e1 = self.enc1(x)
+            return self.head(self.dec1(torch.cat([e1, self.up1(self.enc2(self.pool1(e1)))], dim=1)))
+
+    ours, theirs = parse_text(UNET).to_torch(), UNet()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(ours(x), theirs(x))
+
+
+def test_from_a_repeat_and_a_structure_inside_itself():
+    text = """
+input: [4, 8, 8]
+layers:
+  - conv: {out: 4, kernel: 1, name: stage, repeat: 2}
+  - add: {from: [stage, stage.0], name: sum}
+"""
+    graph = parse_text(text)
+    assert [graph.nodes[i].name for i in graph.nodes[graph.index("sum")].inputs] == ["stage.1", "stage.0"]
+    cyclic = "input: [4]\nlayers:\n  - sequential: {name: s, layers: [linear: 4, add: {from: [s]}]}\n"
+    with pytest.raises(SpecError, match="a cycle"):
+        parse_text(cyclic)
