@@ -200,9 +200,13 @@ def analyze(
             raise err.located(node.where) from None
         shapes.append(out)
         rows.append(row)
+    for i in graph.unread():
+        node = graph.nodes[i]
+        warnings.append(FitWarning(node.name, node.where, "nothing reads this layer's output: it runs, but is a dead "
+                                   "end (a 'from:' that skipped it?)"))  # fmt: skip
     if strict and warnings:
         raise StrictError(
-            f"{len(warnings)} layer(s) do not tile their input exactly (--strict)",
+            f"{len(warnings)} warning(s) (--strict): layers that do not tile their input exactly or whose output nothing reads",
             where=warnings[0].where,
             received=warnings[0].message,
             hint="fix the padding or stride, or drop --strict to allow it",
@@ -214,9 +218,10 @@ def analyze(
 
 def _field(steps: list[FieldStep] | None, inputs: Sequence[Field | None]) -> Field:
     """The receptive field after a layer; a merge continues from its input with the largest field."""
+    if steps is not None:  # windows over the first input (center_crop's `like` input gives only a size)
+        return inputs[0].step(steps)  # type: ignore[union-attr]
     known = [f for f in inputs if f is not None]
-    widest = max(known, key=lambda f: (f.whole, math.prod(f.size)))
-    return widest if steps is None else widest.step(steps)
+    return max(known, key=lambda f: (f.whole, math.prod(f.size)))
 
 
 def _check_rank(written: str, shape: Shape) -> None:
@@ -233,15 +238,32 @@ def _check_rank(written: str, shape: Shape) -> None:
         )
 
 
-def _storage(graph: Graph, training: bool) -> list[int]:
+def _storage(graph: Graph, rows: Sequence[Row], training: bool) -> list[int]:
     """For each node, the node whose tensor holds its output: its own, or its input's for a view
-    (flatten, identity, and dropout at inference)."""
+    (flatten, identity, crops, and dropout at inference). A flatten of a view whose channels and
+    positions do not read as one axis with one step (most crops) cannot be a view: PyTorch copies."""
     storage = list(range(len(graph.nodes)))
+    strides: list[tuple[int, ...]] = []  # of each output's axes, in elements of its storage
     for i, node in enumerate(graph.nodes):
+        shape = rows[i].output_shape
+        strides.append(tuple(math.prod(shape[k + 1 :]) for k in range(len(shape))))
         layer = node.layer
-        if layer is not None and layer.aliases_input and not (training and layer.copies_in_training):
-            storage[i] = storage[node.inputs[0]]
+        if layer is None or not layer.aliases_input or (training and layer.copies_in_training):
+            continue
+        j = node.inputs[0]
+        if layer.needs_dense_input:
+            if not _one_axis(rows[j].output_shape, strides[j]):
+                continue  # a copy
+        else:
+            strides[i] = strides[j]  # a slice or the same tensor: the input's steps
+        storage[i] = storage[j]
     return storage
+
+
+def _one_axis(shape: Shape, strides: Sequence[int]) -> bool:
+    """Whether a view's axes read as one: each axis longer than 1 steps over the next such one."""
+    axes = [k for k, n in enumerate(shape) if n > 1]
+    return all(strides[k] == strides[m] * shape[m] for k, m in zip(axes, axes[1:]))
 
 
 def _peak(graph: Graph, rows: Sequence[Row]) -> int:
@@ -252,7 +274,7 @@ def _peak(graph: Graph, rows: Sequence[Row]) -> int:
     While a layer runs, its `scratch` temporaries live too.
     """
     n = len(graph.nodes)
-    storage = _storage(graph, training=False)
+    storage = _storage(graph, rows, training=False)
     last_use = list(range(n))
     last_use[storage[n - 1]] = last_use[0] = n
     for i, node in enumerate(graph.nodes):
@@ -278,7 +300,7 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
     backward: every tensor some layer keeps, once, plus the layers' own saved tensors. The input
     is left out (the caller holds it anyway). Layers before the first one with parameters keep
     nothing: no gradient flows there, so autograd does not record them."""
-    storage = _storage(graph, training=True)
+    storage = _storage(graph, rows, training=True)
     kept: set[int] = set()
     elements = int64 = fp32 = 0
     needs_grad = [False] * len(graph.nodes)
@@ -291,6 +313,8 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
         saved = node.layer.saved([rows[j].output_shape for j in node.inputs], rows[i].output_shape)
         if saved.input:
             kept.update(storage[j] for j in node.inputs)
+        if saved.inputs_for_partners:
+            kept.update(storage[j] for n, j in enumerate(node.inputs) if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n))
         if saved.output:
             kept.add(storage[i])
         elements += saved.elements

@@ -24,7 +24,7 @@ _SCALE = {Convention.FLOPCOUNTER: 2}
 @dataclass(frozen=True)
 class Counted:
     convention: Convention
-    rows: Mapping[str, int]  # per row name, one sample
+    rows: Mapping[str, int | float]  # per row name, one sample (ptflops' interpolate hook can make a fraction)
     total: int
 
 
@@ -32,9 +32,10 @@ def count(graph: Graph, report: Report, convention: Convention) -> Counted:
     """Every row of `report` (uncollapsed, from `graph`) as `convention` counts it, per sample."""
     scale = _SCALE.get(convention, 1)
     shapes = [row.output_shape for row in report.rows]
-    rows: dict[str, int] = {}
+    rows: dict[str, int | float] = {}
     for node, row in zip(graph.nodes[1:], report.rows[1:]):
         assert node.layer is not None and node.name == row.name
         inputs = [shapes[i] for i in node.inputs]
         rows[row.name] = scale * node.layer.count(convention, inputs, row.output_shape)
-    return Counted(convention, rows, sum(rows.values()))
+    # ptflops truncates its total once (int(flops_count)); every other total is a sum of integers
+    return Counted(convention, rows, int(sum(rows.values())))

@@ -4,7 +4,8 @@ Each row's module comes from the same place as the bridge's (`Layer.torch_module
 says which of its arguments are PyTorch's defaults and how many are positional), so the
 exported model and `Graph.to_torch()` are the same network: the same modules under the same
 dotted names, hence the same `state_dict` keys. A type with a `torch_expression` (residual
-adds, concatenations) is written as that plain expression (`x + shortcut`, `torch.cat`). A row's output
+adds, concatenations, products, crops) is written as that plain expression (`x + shortcut`, `torch.cat`,
+`x * scale`, `x[:, :, 4:68, 4:68]`). A row's output
 that only the next row reads stays in `x`; any other gets a variable named after its row.
 """
 
@@ -32,7 +33,8 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         for j in node.inputs:
             users[j].add(i)
     for node in nodes[1:]:
-        check_module_name(node.name, node.where)
+        if node.calls is None:
+            check_module_name(node.name, node.where)
 
     last = len(nodes) - 1
     taken = {"x", "self", "torch", "nn"}
@@ -50,9 +52,12 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
     for i, node in enumerate(nodes[1:], start=1):
         assert node.layer is not None
         args = [names[j] for j in node.inputs]
-        expr = node.layer.torch_expression(args)
+        expr = node.layer.torch_expression(args, [shapes[j] for j in node.inputs])
         if expr is not None:  # a merge: a plain expression, no module
             forward.append(f"{names[i]} = {expr}" + ("" if names[i] != "x" else f"  # {node.name}"))
+            continue
+        if node.calls is not None:  # runs an earlier row's module again
+            forward.append(f"{names[i]} = {_path(node.calls.split('.'))}({', '.join(args)})")
             continue
         parts = node.name.split(".")
         new = [depth for depth in range(1, len(parts)) if ".".join(parts[:depth]) not in made]

@@ -16,7 +16,9 @@ class Node:
     """One leaf layer (or the input) of the graph.
 
     `name` is the unique dotted path (`layer1.0.conv1`), `written` the type as the spec spelt it
-    (`conv2d`), `inputs` the indices of the nodes it reads, all earlier than its own.
+    (`conv2d`), `inputs` the indices of the nodes it reads, all earlier than its own. `calls` names
+    the earlier row whose (parameter-free) module this row runs again (`- call: relu`, as
+    torchvision's ResNet blocks call their one `relu` several times); None for a module of its own.
     """
 
     name: str
@@ -25,6 +27,7 @@ class Node:
     layer: Layer | None
     inputs: tuple[int, ...]
     where: Where
+    calls: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,13 @@ class Graph:
     # dotted prefix -> what made it (`sequential`, `residual`, `parallel` or a block's name)
     containers: Mapping[str, str] = field(default_factory=dict)
     file: str | None = None
+
+    def unread(self) -> tuple[int, ...]:
+        """The layers whose output no later layer reads, the last one (the network's output) aside:
+        dead ends, usually a `from:` that skipped them by mistake. They still run (PyTorch runs
+        every layer of the forward), live only while they run, and cost their MACs."""
+        read = {j for node in self.nodes for j in node.inputs}
+        return tuple(i for i in range(1, len(self.nodes) - 1) if i not in read)
 
     def index(self, name: str) -> int:
         for i, node in enumerate(self.nodes):

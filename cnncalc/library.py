@@ -94,8 +94,8 @@ def _exists(path: Path) -> bool:
         return False
 
 
-def _is_file(path: Path) -> bool:
-    """Path.is_file, but a name the system refuses (too long, a NUL byte) is no file."""
+def is_file(path: Path) -> bool:
+    """Path.is_file, but a name the system refuses (too long, a NUL byte) is not a file."""
     try:
         return path.is_file()
     except (OSError, ValueError):
@@ -117,14 +117,14 @@ def resolve(source: str | Path | Source) -> Source:
     if _exists(path):
         return Source(path)
     file, colon, variant = source.rpartition(":")
-    if colon and variant and _is_file(Path(file)):  # `my_family.yaml:small`, a variant of a file
+    if colon and variant and is_file(Path(file)):  # `my_family.yaml:small`, a variant of a file
         return Source(Path(file), variant)
     stem = source[:-5] if source.endswith(".yaml") else source[:-4] if source.endswith(".yml") else source
     candidates = [stem]
     if path.parent.name == "architectures":
         candidates.append(Path(stem).name)
     for candidate in candidates:
-        if _is_file(ARCHITECTURES / f"{candidate}.yaml") or candidate in _variant_index():
+        if (ARCHITECTURES / f"{candidate}.yaml").is_file() or candidate in _variant_index():
             return builtin_path(candidate)
     names = builtin_names()
     hint = did_you_mean(Path(stem).name[:200], names)

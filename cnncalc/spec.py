@@ -20,14 +20,14 @@ names follow PyTorch's `named_modules()` for the same structure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Union
 
 from . import expr
 from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, excerpt
 from .graph import INPUT, Graph, Node
-from .layers import ALIASES, REGISTRY, Layer, build_layer, layer_type
+from .layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
 from .library import ARCHITECTURES, Source
 from .yaml_lines import LineDict, LineList, load_file, load_text
 
@@ -38,6 +38,7 @@ ITEM_KEYS = ("name", "repeat", "from", "when")  # allowed on every item besides 
 BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "branches", "merge", "description")
 BLOCK_BODIES = ("layers", "body", "branches")  # a block is a chain, a residual or a parallel
 STRUCTURES = ("sequential", "residual", "parallel")
+CALL = "call"  # `- call: relu`: run an earlier parameter-free row's module again (torchvision's shared `relu`)
 REQUIRED = object()
 
 
@@ -61,6 +62,7 @@ class _Draft:
     layer: Layer | None
     inputs: list[_Input]
     where: Where
+    calls: str | None = None
 
 
 @dataclass(frozen=True)
@@ -279,7 +281,7 @@ def _read_blocks(data: LineDict, file: str | None) -> dict[str, _BlockDef]:
         where = _at(raw, name, file, f"blocks.{name}")
         if not isinstance(name, str) or not name.isidentifier():
             raise SpecError("a block name must be an identifier", where=where, received=name)
-        if name in STRUCTURES or layer_type(name) is not None:
+        if name in STRUCTURES or name == CALL or layer_type(name) is not None:
             raise SpecError(f"block name '{name}' is already a layer type", where=where, hint="choose another name")
         if not isinstance(body, dict):
             raise SpecError(f"block '{name}' must be a mapping", where=where, received=body, expected="keys: " + ", ".join(BLOCK_KEYS))
@@ -310,6 +312,7 @@ class _Expander:
         self.drafts: list[_Draft] = []
         self.names: dict[str, int] = {}
         self.containers: dict[str, str] = {}
+        self.calls: dict[str, int] = {}  # row name -> how many times `call:` ran its module again
         self.outputs: dict[str, _Input] = {}  # structure / block use / repeat name -> its output (last row)
 
     # -- errors ---------------------------------------------------------------------------
@@ -349,6 +352,10 @@ class _Expander:
         if repeat > MAX_NODES:
             raise SpecError("repeat count is too large to be sensible", where=where, received=repeat,
                             expected=f"at most {MAX_NODES:,} layers in the expanded graph")  # fmt: skip
+        if written == CALL:
+            if repeat != 1:
+                raise SpecError("'call' runs a module once more: it takes no 'repeat'", where=where, received=repeat)
+            return self.call(args, name, source, prev, ctx, where), position  # a call takes no position
         if name is not None and repeat > 1:
             self.containers[ctx.prefix + str(name)] = "repeat"
         for k in range(repeat):
@@ -388,6 +395,8 @@ class _Expander:
             return written, {}, args_line
         if isinstance(value, dict):
             return written, {str(k): self.evaluate(v, ctx, where) for k, v in value.items()}, args_line
+        if written == CALL:
+            return written, {"layer": self.evaluate(value, ctx, where)}, args_line
         cls = layer_type(written)
         shorthand = cls.shorthand if cls is not None else None
         if shorthand is None:
@@ -438,7 +447,7 @@ class _Expander:
         return refs
 
     def check_type(self, written: str, where: Where) -> None:
-        if written in STRUCTURES or written in self.blocks or layer_type(written) is not None:
+        if written in STRUCTURES or written == CALL or written in self.blocks or layer_type(written) is not None:
             return
         choices = [*REGISTRY, *ALIASES, *STRUCTURES, *self.blocks]
         raise SpecError(
@@ -465,9 +474,40 @@ class _Expander:
             layer = build_layer(cls, args)
         except LayerError as err:
             raise err.located(Where(where.file, where.line, f"{where.path} {name}")) from None
+        # an argument naming another layer (center_crop's `like`) is read as one more input
+        inputs = inputs + [_Ref(args[f.name], ctx.prefix, where) for f in fields(cls) if f.metadata["kind"] is ArgKind.LAYER_NAME and f.name in args]
+        pieces = getattr(layer, "pieces", None)
+        if pieces is not None:  # several outputs (chunk, split): one row per piece, `name.0`, `name.1`, ...
+            self.containers[name] = cls.kind
+            rows = [self.add(f"{name}.{k}", cls.kind, written, replace(layer, piece=k), inputs, where) for k in range(pieces())]
+            self.outputs[name] = rows[-1]
+            return rows[-1]
         return self.add(name, cls.kind, written, layer, inputs, where)
 
-    def add(self, name: str, kind: str, written: str, layer: Layer | None, inputs: list[_Input], where: Where) -> int:
+    def call(self, args: dict[str, Any], name: object, source: object, prev: _Input, ctx: _Context, where: Where) -> int:
+        """A row that runs an earlier row's module again: named `<row>@2`, `<row>@3`, ... unless named."""
+        for key in args:
+            if key != "layer":
+                raise SpecError(f"unknown key '{key}' for call", where=where, received=key,
+                                expected="- call: relu, or - call: {layer: relu, name: ..., from: ...}")  # fmt: skip
+        target = args.get("layer")
+        if not isinstance(target, str) or not target:
+            raise SpecError("'call' names an earlier row", where=where, received=target, expected="- call: relu")
+        parts = ctx.prefix.rstrip(".").split(".") if ctx.prefix else []
+        found = next((c for c in (".".join(parts[:i] + [target]) for i in range(len(parts), -1, -1)) if c in self.names), None)
+        if found is None or found == INPUT:
+            raise SpecError(f"'call: {target}' names no earlier row", where=where, received=target,
+                            expected="the name of an earlier layer (not a structure)", hint=did_you_mean(target, self.names))  # fmt: skip
+        original = self.drafts[self.names[found]]
+        if original.calls is not None:
+            original = self.drafts[self.names[original.calls]]
+        self.calls[original.name] = self.calls.get(original.name, 1) + 1
+        full = ctx.prefix + str(name) if name is not None else f"{original.name}@{self.calls[original.name]}"
+        inputs = self.sources(source, prev, ctx, where, original.written)
+        return self.add(full, original.kind, original.written, original.layer, inputs, where, calls=original.name)
+
+    def add(self, name: str, kind: str, written: str, layer: Layer | None, inputs: list[_Input], where: Where,
+            calls: str | None = None) -> int:  # fmt: skip
         where = Where(where.file, where.line, f"{where.path} {name}")
         if name in self.names:
             first = self.drafts[self.names[name]].where
@@ -477,7 +517,7 @@ class _Expander:
             raise SpecError(f"the expanded graph has more than {MAX_NODES:,} layers", where=where,
                             expected="a spec of sensible size", hint="check repeat counts and YAML aliases")  # fmt: skip
         self.names[name] = len(self.drafts)
-        self.drafts.append(_Draft(name, kind, written, layer, inputs, where))
+        self.drafts.append(_Draft(name, kind, written, layer, inputs, where, calls))
         return len(self.drafts) - 1
 
     # -- structures -----------------------------------------------------------------------
@@ -590,5 +630,5 @@ class _Expander:
         nodes = []
         for i, d in enumerate(self.drafts):
             inputs = tuple(self.resolve(x, i) if isinstance(x, _Ref) else x for x in d.inputs)
-            nodes.append(Node(d.name, d.kind, d.written, d.layer, inputs, d.where))
+            nodes.append(Node(d.name, d.kind, d.written, d.layer, inputs, d.where, d.calls))
         return tuple(nodes)

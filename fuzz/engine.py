@@ -217,7 +217,7 @@ def quiz_case(r: random.Random) -> Case:
         args = ["convolve-transpose", "--input", values(), "--kernel", values()]
         opts = ["--stride", "--padding", "--dilation", "--output-padding", "--bias"]
     else:
-        args = ["check", r.choice(["alexnet", "vgg16", "lenet5", "nosuch"]), "--layer", r.choice(["conv1", "pool1", "fc8", weird()])]
+        args = ["check", r.choice(["alexnet", "vgg16", "lenet5", "nosuch", "x" * 5000]), "--layer", r.choice(["conv1", "pool1", "fc8", weird()])]
         opts = ["--shape", "--params", "--weights", "--macs", "--memory", "--input"]
     for opt in r.sample(opts, r.randint(0, min(3, len(opts)))):
         args += [opt, r.choice(["avg", "max"]) if opt == "--mode" and r.random() < 0.5 else weird()]
@@ -290,8 +290,20 @@ def run_one(case: Case, runner: object, app: object, workdir: Path) -> tuple[str
     return None, "", len(stderr)
 
 
+def _address_space() -> int:
+    """This process's virtual size in bytes (0 where /proc is absent)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _worker(conn: object, seconds: int, memory_mb: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+    # RLIMIT_AS bounds the whole address space: a worker forked from a process that already maps
+    # torch starts with gigabytes of it, so the bound is what the worker may add on top
+    limit = _address_space() + memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from typer.testing import CliRunner
 
     from cnncalc.cli import app

@@ -167,3 +167,10 @@ def test_name_too_long_for_the_file_system():
     result = runner.invoke(app, ["shapes", "x" * 5000])
     assert result.exit_code == ExitCode.INVALID and "no built-in architecture named" in result.stderr
     assert len(result.stderr) < 2000
+
+
+def test_check_target_too_long_for_the_file_system():
+    # `check` first asks whether its target is a quiz file: a name the system refuses is not one
+    result = runner.invoke(app, ["check", "x" * 5000, "--shape", "3x3"])
+    assert result.exit_code == ExitCode.INVALID and "no built-in architecture named" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr) < 2000

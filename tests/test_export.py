@@ -19,8 +19,8 @@ from cnncalc.spec import parse_text
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
-from test_conventions import every_kind_chain  # noqa: E402
-from test_layers import ROWS  # noqa: E402
+from test_conventions import every_kind_chain, group_b_chain  # noqa: E402
+from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
 
 runner = CliRunner()
@@ -39,7 +39,10 @@ def same_network(graph, input_shape=None):
     ours = graph.to_torch(input_shape).eval()
     theirs = exported(graph, input_shape).eval()
     leaves = {n: type(m) for n, m in theirs.named_modules() if not list(m.children())}
-    rows = {node.name for node in graph.nodes[1:] if node.layer.torch_expression(["a"]) is None}
+    shapes = [row.output_shape for row in cnncalc.analyze(graph, input_shape=input_shape).rows]
+    rows = {node.name for node in graph.nodes[1:]
+            if node.layer.torch_expression(["a"] * len(node.inputs), [shapes[j] for j in node.inputs]) is None
+            and node.calls is None}  # fmt: skip
     assert set(leaves) == rows
     assert leaves == {n: type(m) for n, m in ours.named_modules() if n in rows}
     for name in rows:  # every module built with the same settings (repr lists them)
@@ -88,7 +91,7 @@ def test_defaults_left_out_are_pytorchs_defaults(kind, item, shape_in):
     layer table)."""
     graph = parse_text(f"input: {list(shape_in)}\nlayers:\n  - {item}\n")
     spec = graph.nodes[1].layer.torch_module([tuple(shape_in)])
-    if graph.nodes[1].layer.torch_expression(["a", "b"]) is not None:
+    if graph.nodes[1].layer.torch_expression(["a"], [tuple(shape_in)]) is not None:
         return  # written as an expression, not a module
     params = inspect.signature(getattr(nn, spec.name)).parameters
     for arg, default in spec.defaults.items():
@@ -152,3 +155,30 @@ def test_the_bridge_refuses_the_same_names_with_the_same_message():
     with pytest.raises(cnncalc.CnncalcError) as caught:
         graph.to_torch()
     assert "'keys' cannot be a PyTorch module name" in str(caught.value) and caught.value.where.line == 3
+
+
+# group B (issue 10)
+@pytest.mark.parametrize("kind, layers, shape_in", [row[:3] for row in MERGE_ROWS])
+def test_every_merge_row_exports_the_same_network(kind, layers, shape_in):
+    """Merges and crops are written inline (`a * b`, `a[:, :, 2:6, 2:6]`): no cnncalc module in the file."""
+    graph = parse_text(f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n")))
+    same_network(graph)
+    assert "cnncalc" not in to_torch_source(graph).split('"""')[2]  # past the docstring
+
+
+def test_squeeze_excitation_and_a_skip_crop_export_as_plain_expressions():
+    graph = parse_text(f"input: [3, 11, 10]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["center_crop"][0].split("\n")))
+    assert "x = a[:, :, 2:6, 2:6]" in to_torch_source(graph)
+    graph = parse_text(f"input: [3, 6, 6]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["mul"][0].split("\n")))
+    assert "x = a * x" in to_torch_source(graph)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(group_b_chain())
+def test_random_group_b_chains_export_the_same_network(text):
+    try:
+        graph = parse_text(text)
+        cnncalc.analyze(graph)
+    except cnncalc.CnncalcError:
+        assume(False)
+    same_network(graph)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cnncalc import CnncalcError
 from cnncalc.analysis import analyze
 from cnncalc.layers import REGISTRY, Convention, ElementWise, Layer, register, rules
 from cnncalc.layers.base import REQUIRED, missing_declarations
@@ -64,6 +65,36 @@ LAYER_TABLE = {
     "gelu": [("gelu: {approximate: tanh}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "silu": [("silu", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "softmax": [("softmax", [1000], [1000], 0, 0, 0, 0)],
+    # group B (issue 10)
+    "upsample": [
+        ("upsample: 2", [4, 5, 5], [4, 5 * 2, 5 * 2], 0, 0, 0, 0),
+        ("upsample: {size: [9, 4], mode: bilinear, align_corners: true}", [3, 5, 7], [3, 9, 4], 0, 0, 0, 0),
+        ("upsample: {scale_factor: 1.5, mode: bicubic}", [2, 5, 7], [2, 7, 10], 0, 0, 0, 0),  # floor(5*1.5), floor(7*1.5)
+        ("upsample: {scale_factor: [2, 3], mode: nearest-exact}", [2, 3, 4], [2, 3 * 2, 4 * 3], 0, 0, 0, 0),
+        ("interpolate: {scale_factor: 2.5, mode: linear}", [3, 5], [3, 12], 0, 0, 0, 0),  # floor(12.5)
+        ("upsample: {size: 6, mode: trilinear}", [2, 3, 4, 5], [2, 6, 6, 6], 0, 0, 0, 0),
+        ("upsample: 3", [2, 4], [2, 4 * 3], 0, 0, 0, 0),
+    ],
+    "pixel_shuffle": [("pixel_shuffle: 2", [12, 4, 5], [12 // (2 * 2), 4 * 2, 5 * 2], 0, 0, 0, 0)],
+    "pixel_unshuffle": [("pixel_unshuffle: {downscale_factor: 3}", [2, 6, 9], [2 * 3 * 3, 6 // 3, 9 // 3], 0, 0, 0, 0)],
+    "channel_shuffle": [("channel_shuffle: 3", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
+    "pad": [
+        ("pad: [1, 2, 3, 4]", [3, 5, 6], [3, 3 + 5 + 4, 1 + 6 + 2], 0, 0, 0, 0),  # last axis first: W 1, 2; H 3, 4
+        ("pad: {padding: 2, mode: reflect}", [2, 5], [2, 2 + 5 + 2], 0, 0, 0, 0),
+        ("pad: {padding: [0, 1, 1, 0, 2, 2], mode: replicate}", [2, 3, 3, 3], [2, 3 + 2 + 2, 3 + 1, 3 + 1], 0, 0, 0, 0),
+        ("pad: {padding: [1, 1, 2, 0], mode: circular}", [2, 4, 4], [2, 2 + 4, 1 + 4 + 1], 0, 0, 0, 0),
+        ("pad: {padding: 1, value: 0.5}", [2, 4, 4], [2, 6, 6], 0, 0, 0, 0),
+    ],
+    "zero_pad": [("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0)],
+    "center_crop": [("center_crop: [4, 3]", [2, 7, 6], [2, 4, 3], 0, 0, 0, 0)],  # from (7-4)//2 = 1 and (6-3)//2 = 1
+    "crop": [
+        ("crop: [1, 0, 2, 3]", [3, 9, 6], [3, 9 - 2 - 3, 6 - 1 - 0], 0, 0, 0, 0),  # last axis first: W 1, 0; H 2, 3
+        ("crop: 1", [2, 5, 4, 4], [2, 5 - 2, 4 - 2, 4 - 2], 0, 0, 0, 0),
+    ],
+    # several outputs: the item expands to one row per piece; a one-piece item keeps the table's
+    # one-row shape (ShuffleNetV2's two pieces are in tests/test_spec.py)
+    "chunk": [("chunk: 1", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
+    "split": [("split: {sizes: [6]}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)
@@ -72,7 +103,19 @@ MERGE_TABLE = {
             "- add: {from: [a, b]}", [4, 6, 6], [4, 6, 6]),
     "concat": ("- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 6, kernel: 1, name: b, from: input}\n"
                "- concat: {from: [a, b]}", [3, 6, 6], [10, 6, 6]),
+    # group B (issue 10): squeeze-excitation's x * scale, a broadcasting add, U-Net's skip crop
+    "mul": ("- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- global_avgpool\n- conv: {out: 4, kernel: 1}\n- sigmoid: {name: b}\n"
+            "- mul: {from: [a, b]}", [3, 6, 6], [4, 6, 6]),
+    "center_crop": ("- conv: {out: 4, kernel: 3, name: a}\n- maxpool: {kernel: 2, name: b}\n"
+                    "- center_crop: {from: a, like: b}", [3, 11, 10], [4, 4, 4]),  # a: 9x8, b: 4x4, from (9-4)//2 = 2, (8-4)//2 = 2
 }
+# more rows of merge types: (kind, layers yaml, input, output of the last row)
+MORE_MERGES = [
+    # group B (issue 10): a [C, 1, 1] input broadcast over [C, H, W]
+    ("add", "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- global_avgpool\n- conv: {out: 4, kernel: 1, name: b}\n"
+            "- add: {from: [a, b]}", [4, 6, 6], [4, 6, 6]),
+]
+MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
 
 ROWS = [(kind, *row) for kind, rows in LAYER_TABLE.items() for row in rows]
 
@@ -160,9 +203,8 @@ def test_layer_row(kind, item, shape_in, shape_out, weights, biases, buffers, ma
     assert row.field is not None
 
 
-@pytest.mark.parametrize("kind", sorted(MERGE_TABLE))
-def test_merge_row(kind):
-    layers, shape_in, shape_out = MERGE_TABLE[kind]
+@pytest.mark.parametrize("kind, layers, shape_in, shape_out", MERGE_ROWS)
+def test_merge_row(kind, layers, shape_in, shape_out):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     rows = analyze(parse_text(text)).rows
     assert rows[-1].type == kind and list(rows[-1].output_shape) == shape_out
@@ -188,3 +230,53 @@ def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biase
     assert list(y.shape) == [2, *shape_out]
     assert parameter_counts(module) == (weights, biases, buffers)
     assert counter.get_total_flops() == 2 * 2 * macs  # batch 2, FLOPs = 2 x MACs
+
+
+# ----- group B (issue 10): what is refused, with what message ------------------------------
+
+
+@pytest.mark.parametrize("layers, shape_in, message", [
+    ("- conv: {out: 4, kernel: 3, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n- add: {from: [a, b]}",
+     [3, 6, 6], "add needs shapes that broadcast (spatial axis 1: 4 vs 6)"),
+    ("- conv: {out: 4, kernel: 1, name: a}\n- conv: {out: 2, kernel: 1, name: b, from: input}\n- mul: {from: [a, b]}",
+     [3, 6, 6], "mul needs shapes that broadcast (channel: 4 vs 2)"),
+    ("- conv: {out: 4, kernel: 1, name: a}\n- flatten: {name: b}\n- add: {from: [a, b]}", [3, 2, 2], "add needs inputs with the same number of axes"),
+    ("- upsample: {mode: bilinear, scale_factor: 2}", [3, 8], "upsample mode 'bilinear' needs 2 spatial axis(es)"),
+    ("- upsample: {mode: nearest, scale_factor: 2, align_corners: true}", [3, 8, 8], "align_corners is only for the interpolating modes"),
+    ("- upsample: {mode: nearest}", [3, 8, 8], "upsample needs exactly one of size and scale_factor"),
+    ("- upsample: {mode: cubic, size: 4}", [3, 8, 8], "bad value for 'mode' of upsample"),
+    ("- upsample: 0.1", [3, 8, 8], "upsample's output would be empty"),
+    ("- pixel_shuffle: 2", [6, 4, 4], "pixel_shuffle needs channels divisible by factor^2 = 4"),
+    ("- pixel_unshuffle: 2", [2, 5, 4], "pixel_unshuffle needs H and W divisible by the factor 2"),
+    ("- channel_shuffle: 4", [6, 4, 4], "channel_shuffle needs channels divisible by groups 4"),
+    ("- pad: {padding: 3, mode: reflect}", [2, 3, 8], "reflect padding must be smaller than the input"),
+    ("- pad: [1, 2, 3]", [2, 8, 8], "bad value for 'padding' of pad"),
+    ("- pad: [1, 2]", [2, 8, 8], "'padding' has 2 values but the input has 2 spatial axes"),
+    ("- pad: {padding: 1, mode: replicate, value: 1}", [2, 8, 8], "'value' is for constant padding only"),
+    ("- center_crop: 9", [2, 8, 8], "center_crop cannot crop to a larger size"),
+    ("- center_crop", [2, 8, 8], "center_crop needs exactly one of size and like"),
+    ("- crop: [3, 3]", [2, 6], "crop would leave nothing"),
+    ("- crop: [1, 1]", [2, 6, 6], "'amounts' has 2 values but the input has 2 spatial axes"),
+])  # fmt: skip
+def test_group_b_refusals(layers, shape_in, message):
+    text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
+    with pytest.raises(CnncalcError) as caught:
+        analyze(parse_text(text))
+    assert message in str(caught.value)
+
+
+def test_upsample_size_is_floor_of_in_times_scale_as_pytorch():
+    """F.interpolate's output size on random sizes and scales, against PyTorch itself."""
+    torch = pytest.importorskip("torch")
+    for size, scale in [(5, 1.5), (7, 0.3), (9, 1 / 3), (10, 0.7), (3, 2.9999), (11, 1.1)]:
+        (out,) = analyze(one_layer(f"upsample: {scale!r}", [1, size])).rows[1].output_shape[1:]
+        assert out == torch.nn.functional.interpolate(torch.zeros(1, 1, size), scale_factor=scale).shape[-1] == math.floor(size * scale)
+
+
+def test_center_crop_like_reads_its_first_input_field():
+    """The crop continues the receptive field of what it crops, not of the layer `like` names."""
+    layers, shape_in, _ = MERGE_TABLE["center_crop"]
+    text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
+    rows = analyze(parse_text(text), fields=True).rows
+    conv = rows[1].field
+    assert rows[-1].field.size == conv.size and rows[-1].field.start == tuple(s + 2 for s in conv.start)  # cropped from 2

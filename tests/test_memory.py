@@ -12,7 +12,8 @@ from cnncalc.spec import parse_text
 torch = pytest.importorskip("torch")
 
 from cnncalc.torch_bridge.profile import profile  # noqa: E402
-from test_conventions import every_kind_chain  # noqa: E402
+from test_conventions import every_kind_chain, group_b_chain  # noqa: E402
+from test_layers import MERGE_ROWS, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT  # noqa: E402
 
 
@@ -87,3 +88,56 @@ def test_the_memory_command_prints_the_prediction_profile_measures():
         p = profile(cnncalc.load("resnet18"), batch=4, warmup=1, iters=1, train=train, check=False)
         assert predicted["training" if train else "inference"] == p.memory_predicted
         assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
+
+
+# group B (issue 10)
+@pytest.mark.parametrize("kind, item, shape_in", [(kind, item, shape_in) for kind, item, shape_in, *_ in ROWS])
+def test_saved_for_backward_of_every_layer_row(kind, item, shape_in):
+    """Each row of the layer table behind a layer with parameters (so autograd records it)."""
+    first = f"conv: {{out: {shape_in[0]}, kernel: 1}}" if len(shape_in) > 1 else f"linear: {shape_in[0]}"
+    check_saved(parse_text(f"input: {shape_in}\nlayers:\n  - {first}\n  - {item}\n"), batch=2)
+
+
+@pytest.mark.parametrize("kind, layers, shape_in", [row[:3] for row in MERGE_ROWS])
+def test_saved_for_backward_of_every_merge_row(kind, layers, shape_in):
+    check_saved(parse_text(f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(group_b_chain())
+def test_saved_for_backward_of_random_group_b_chains(text):
+    try:
+        graph = parse_text(f"{text}".replace("layers:\n", "layers:\n  - conv: {out: 4, kernel: 1}\n", 1))
+        analyze(graph)
+    except cnncalc.CnncalcError:
+        assume(False)
+    check_saved(graph, batch=2)
+
+
+@pytest.mark.parametrize("channels, crop, flatten_copies", [
+    (4, "[2, 2]", True),   # gaps on both axes
+    (4, "[2, 4]", True),   # H cropped: channels step over 4x4, not 2x4
+    (1, "[2, 4]", False),  # one channel: H then W, one step
+    (4, "1", False),       # one position per channel: a single axis
+])  # fmt: skip
+def test_a_flatten_after_a_crop_copies_unless_the_crop_reads_as_one_axis(channels, crop, flatten_copies):
+    """The linear keeps the flatten's tensor: a copy of the crop, or (a view) the conv's whole output."""
+    text = f"input: [3, 4, 4]\nlayers:\n  - conv: {{out: {channels}, kernel: 1}}\n  - center_crop: {crop}\n  - flatten\n  - linear: 2\n"
+    graph = parse_text(text)
+    rows = analyze(graph).rows
+    assert analyze(graph).totals.saved_activations == (rows[3].activations if flatten_copies else rows[1].activations)
+    check_saved(graph)
+
+
+@pytest.mark.parametrize("a, b, kept", [
+    ("input", "c", 0),                   # b is kept only for a's gradient: the input needs none; the input itself is not counted
+    ("c", "s", 4 * 6 * 6 + 4),          # both need gradients: both kept (the conv's output and the sigmoid's [4, 1, 1])
+    ("r", "c", 4 * 6 * 6),              # the ReLU of the input needs no gradient: it is kept (for c), c is not
+])  # fmt: skip
+def test_a_product_keeps_each_input_for_its_partners_gradient(a, b, kept):
+    text = ("input: [4, 6, 6]\nlayers:\n  - relu: {name: r}\n  - conv: {out: 4, kernel: 1, name: c, from: input}\n"
+            f"  - global_avgpool\n  - sigmoid: {{name: s}}\n  - mul: {{from: [{a}, {b}]}}\n")
+    graph = parse_text(text)
+    # the sigmoid keeps its output (4) where the product needs it; the conv keeps the input (not counted)
+    assert analyze(graph).totals.saved_activations == kept + (4 if "s" not in (a, b) else 0)
+    check_saved(graph)

@@ -298,3 +298,136 @@ layers:
     cyclic = "input: [4]\nlayers:\n  - sequential: {name: s, layers: [linear: 4, add: {from: [s]}]}\n"
     with pytest.raises(SpecError, match="a cycle"):
         parse_text(cyclic)
+
+
+# -- call: an earlier parameter-free module run again (torchvision's shared `relu`) ----------
+
+CALLS = """
+input: [4, 8, 8]
+layers:
+  - residual:
+      name: block
+      body:
+        - conv: {out: 4, kernel: 3, padding: 1, name: conv1}
+        - relu: {name: relu}
+        - conv: {out: 4, kernel: 3, padding: 1, name: conv2}
+        - call: relu
+      after: [call: relu, call: {layer: relu, name: last}]
+"""
+
+
+def test_call_rows_are_named_after_the_module_they_run():
+    graph = parse_text(CALLS)
+    assert [n.name for n in graph.nodes] == ["input", "block.conv1", "block.relu", "block.conv2", "block.relu@2",
+                                             "block.add", "block.relu@3", "block.last"]  # fmt: skip
+    assert [n.calls for n in graph.nodes if n.calls] == ["block.relu"] * 3
+    assert graph.nodes[graph.index("block.relu@2")].kind == "relu"
+
+
+def test_call_runs_the_same_module_in_torch():
+    torch = pytest.importorskip("torch")
+    from cnncalc.torch_bridge import leaf_modules, traced_shapes
+
+    model = parse_text(CALLS).to_torch()
+    assert [n for n, m in model.named_modules() if not list(m.children())] == ["block.conv1", "block.relu", "block.conv2",
+                                                                                     "block.add"]
+    leaves = leaf_modules(model)
+    assert leaves["block.relu@2"] is leaves["block.relu"] is leaves["block.last"]
+    x = torch.randn(1, 4, 8, 8)
+    assert set(traced_shapes(model, x)) == set(leaves)
+    with torch.no_grad():
+        c1, c2 = model.get_submodule("block.conv1"), model.get_submodule("block.conv2")
+        assert torch.equal(model(x), torch.relu(torch.relu(c2(torch.relu(c1(x)))) + x))
+
+
+def test_call_of_a_module_with_parameters_is_refused():
+    pytest.importorskip("torch")
+    graph = parse_text("input: [4]\nlayers:\n  - linear: {out: 4, name: fc}\n  - call: fc\n")
+    with pytest.raises(cnncalc.CnncalcError, match="parameter-free modules"):
+        graph.to_torch()
+
+
+# -- a layer whose output nothing reads (issue 9 item 3) -------------------------------------
+
+DEAD_END = """
+input: [3, 64, 64]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1, name: a}
+  - conv: {out: 64, kernel: 3, padding: 1, name: dead}
+  - conv: {out: 64, kernel: 3, padding: 1, from: a, name: b}
+  - conv: {out: 64, kernel: 3, padding: 1, name: c}
+"""
+
+
+def test_an_unread_layer_is_a_warning_with_file_and_line_and_strict_refuses_it():
+    graph = parse_text(DEAD_END, file="net.yaml")
+    assert graph.unread() == (graph.index("dead"),)
+    (warning,) = analyze(graph).warnings
+    assert warning.layer == "dead" and "nothing reads this layer's output" in warning.message
+    assert (warning.where.file, warning.where.line) == ("net.yaml", 5)
+    with pytest.raises(cnncalc.CnncalcError, match="whose output nothing reads"):
+        analyze(graph, strict=True)
+
+
+def test_an_unread_layer_lives_only_while_it_runs_in_the_prediction_and_the_bridge():
+    """The bridge drops a dead end's output right after making it, as the prediction assumes; kept
+    alive to the end it would add 64*64*64 elements to the peak (b + c), half as much again."""
+    pytest.importorskip("torch")
+    from cnncalc.torch_bridge.profile import profile
+
+    graph = parse_text(DEAD_END)
+    report = analyze(graph)
+    assert report.totals.peak_activations == 3 * 64 * 64 + 2 * 64 * 64 * 64  # input (held by the caller), b, c
+    p = profile(graph, batch=2, warmup=1, iters=1, train=False, check=False)
+    assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
+
+
+# -- several outputs: chunk and split (ShuffleNetV2) -----------------------------------------
+
+SHUFFLE_UNIT = """
+input: [116, 14, 14]
+layers:
+  - chunk: {chunks: 2, name: halves}
+  - sequential:
+      name: branch2
+      from: halves.1
+      layers:
+        - conv: {out: 58, kernel: 1, bias: false}
+        - batchnorm
+        - relu
+  - concat: {from: [halves.0, branch2], name: cat}
+  - split: {sizes: [16, 100], name: parts}
+  - conv: {out: 8, kernel: 1, from: parts.0, name: head}
+  - concat: {from: [head, parts.1], name: out}
+"""
+
+
+def test_chunk_and_split_pieces_are_rows_read_by_name():
+    graph = parse_text(SHUFFLE_UNIT)
+    rows = {r.name: r for r in analyze(graph).rows}
+    assert rows["halves.0"].output_shape == rows["halves.1"].output_shape == (116 // 2, 14, 14)
+    assert (rows["parts.0"].output_shape, rows["parts.1"].output_shape) == ((16, 14, 14), (100, 14, 14))
+    assert rows["cat"].inputs == ("halves.0", "branch2.2") and rows["out"].output_shape == (8 + 100, 14, 14)
+    assert all(rows[n].params == rows[n].macs == 0 for n in ("halves.0", "halves.1", "parts.0", "parts.1"))
+    assert analyze(graph).warnings == ()  # every piece is read
+
+
+def test_chunk_and_split_in_torch_are_torch_chunk_and_split():
+    torch = pytest.importorskip("torch")
+    model = parse_text(SHUFFLE_UNIT).to_torch().eval()
+    x = torch.randn(2, 116, 14, 14)
+    with torch.no_grad():
+        x1, x2 = x.chunk(2, dim=1)
+        conv, bn, relu = (model.get_submodule(f"branch2.{i}") for i in range(3))
+        y = torch.cat([x1, relu(bn(conv(x2)))], dim=1)
+        p0, p1 = torch.split(y, [16, 100], dim=1)
+        assert torch.equal(model(x), torch.cat([model.get_submodule("head")(p0), p1], dim=1))
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [("chunk: 4", "6 channels do not make 4 chunks"), ("split: {sizes: [2, 3]}", "split sizes must add up to the input's channels")],
+)
+def test_pieces_that_do_not_fit_the_channels(item, message):
+    with pytest.raises(cnncalc.CnncalcError, match=message):
+        analyze(parse_text(f"input: [6, 4, 4]\nlayers:\n  - {item}\n  - concat: {{from: [input, input]}}\n"))

@@ -56,12 +56,7 @@ ZOO = [
 BUILTIN_NAME = {"alexnet": "alexnet_torchvision", "googlenet": "googlenet_torchvision"}
 
 # (test, model) -> why a built-in does not match yet; strict, so the mark must go once it does
-KNOWN = {
-    **{("rows", m): "the built-in names a Bottleneck's ReLUs relu1, relu2 and after.0; "
-       "torchvision's Bottleneck calls its one `relu` three times"
-       for m in ("resnet50", "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
-                 "wide_resnet50_2", "wide_resnet101_2")},
-}  # fmt: skip
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def zoo(test: str) -> list:

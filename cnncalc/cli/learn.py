@@ -239,7 +239,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
                     quiz.Quantity.MACS: macs, quiz.Quantity.MEMORY: memory}  # fmt: skip
         given = {q: v for q, v in expected.items() if v is not None}
         path = Path(target)
-        if path.is_file() and quiz.is_quiz(path):
+        if library.is_file(path) and quiz.is_quiz(path):
             if given or layer or input:
                 raise CnncalcError("a quiz file carries its own answers", hint="drop --layer, --shape, --params, ... or pass a spec")
             result = quiz.grade_file(path)

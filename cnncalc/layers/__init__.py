@@ -33,7 +33,10 @@ from .shape import Flatten
 from .norm import BatchNorm, LocalResponseNorm
 from .passthrough import Dropout, Identity
 from .activation import ELU, GELU, LeakyReLU, ReLU, Sigmoid, SiLU, Softmax, Tanh
-from .merge import Add, Concat
+from .merge import Add, Concat, Mul
+from .resample import ChannelShuffle, PixelShuffle, PixelUnshuffle, Upsample  # group B (issue 10)
+from .border import CenterCrop, Crop, Pad, ZeroPad  # group B (issue 10)
+from .split import Chunk, Split
 from .windowed import Windowed
 
 __all__ = [
@@ -43,4 +46,5 @@ __all__ = [
     "Conv", "ConvTranspose", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "GlobalAvgPool", "Linear",
     "Flatten", "BatchNorm", "LocalResponseNorm", "Dropout", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU",
     "GELU", "SiLU", "Softmax", "Add", "Concat",
+    "Mul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
 ]  # fmt: skip

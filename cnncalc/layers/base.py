@@ -37,11 +37,19 @@ class ArgKind(Enum):
     PROBABILITY = "a number from 0 to 1"
     APPROXIMATE = "'none' or 'tanh'"
     OPTIONAL_POSITIVE_AXES = "a positive integer, a list of them, or null"
+    # group B (issue 10): resampling, padding and cropping
+    CHOICE = "one of the listed values"
+    OPTIONAL_BOOL = "true, false or null"
+    OPTIONAL_SCALES = "a positive number, a list of them (one per spatial axis), or null"
+    PAD_AMOUNTS = "a non-negative integer, or two per spatial axis, last axis first (PyTorch's order: left, right, top, bottom, ...)"
+    LAYER_NAME = "the name of an earlier layer (read as one more input)"
 
 
-def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "") -> Any:
-    """Declare a layer argument: its kind, the other spellings accepted (PyTorch's), a doc line."""
-    return field(default=default, metadata={"kind": kind, "aliases": aliases, "doc": doc})
+def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "",
+        choices: tuple[str, ...] = ()) -> Any:  # fmt: skip
+    """Declare a layer argument: its kind, the other spellings accepted (PyTorch's), a doc line,
+    and for ArgKind.CHOICE the values accepted."""
+    return field(default=default, metadata={"kind": kind, "aliases": aliases, "doc": doc, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,8 @@ class Saved:
     formulas (checked against `torch.autograd.graph.saved_tensors_hooks` in the tests)."""
 
     input: bool = False  # its input tensor (one copy, however many layers keep it)
+    # each input, where another of its inputs needs a gradient (a product: d(ab)/da = b)
+    inputs_for_partners: bool = False
     output: bool = False  # its output tensor
     elements: int = 0  # tensors of its own, per sample, in the activation dtype
     int64: int = 0  # int64 elements per sample (max pooling's indices)
@@ -95,6 +105,9 @@ class Layer:
     # True where PyTorch returns a view of (or the very) input tensor: no new activation storage.
     aliases_input: ClassVar[bool] = False
     copies_in_training: ClassVar[bool] = False  # an alias at inference that is a new tensor in training
+    # A view only where the input's channels and positions read as one axis with one step (flatten);
+    # of any other view (most crops) PyTorch makes a copy. Other views keep their input's strides.
+    needs_dense_input: ClassVar[bool] = False
     # The tensor its backward formula reads ("input", "output" or None); `saved` adds any others.
     keeps: ClassVar[str | None] = None
     # What each counting convention (`cnncalc flops --convention`) makes of this type: `rules(...)`.
@@ -151,9 +164,10 @@ class Layer:
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         raise NotImplementedError(f"{self.kind} has no PyTorch module")
 
-    def torch_expression(self, args: Sequence[str]) -> str | None:
-        """For `cnncalc export`: a plain expression over the input variables that stands for this
-        row instead of a module (`a + b`), or None to write its module."""
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        """For `cnncalc export`: a plain expression over the input variables (`args`, of shapes
+        `inputs`) that stands for this row instead of a module (`a + b`, `x[:, :, 2:6]`), or None
+        to write its module."""
         return None
 
 
@@ -246,7 +260,7 @@ def build_layer(cls: type[Layer], args: Mapping[str, Any]) -> Layer:
         if canonical in values:
             raise LayerError(f"argument '{canonical}' is given twice (as '{key}' and another spelling)", received=key)
         f = next(f for f in fields(cls) if f.name == canonical)
-        values[canonical] = _convert(value, f.metadata["kind"], canonical, cls.kind)
+        values[canonical] = _convert(value, f.metadata["kind"], canonical, cls.kind, f.metadata.get("choices", ()))
     for f in fields(cls):
         if f.name not in values and f.default is MISSING:
             example = _EXAMPLES.get(f.metadata["kind"], "")
@@ -261,9 +275,10 @@ def build_layer(cls: type[Layer], args: Mapping[str, Any]) -> Layer:
 _EXAMPLES = {ArgKind.POSITIVE: " (e.g. 64)", ArgKind.POSITIVE_AXES: " (e.g. 3 or [3, 3])"}
 
 
-def _convert(value: Any, kind: ArgKind, name: str, layer: str) -> Any:
+def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[str, ...] = ()) -> Any:
     def bad() -> LayerError:
-        return LayerError(f"bad value for '{name}' of {layer}", received=value, expected=kind.value)
+        expected = "one of " + ", ".join(choices) if kind is ArgKind.CHOICE else kind.value
+        return LayerError(f"bad value for '{name}' of {layer}", received=value, expected=expected)
 
     def integer(v: Any, low: int) -> int:
         if type(v) is not int or v < low:
@@ -305,6 +320,31 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str) -> Any:
         if value not in ("none", "tanh"):
             raise bad()
         return value
+    if kind is ArgKind.CHOICE:
+        if value not in choices:
+            raise bad()
+        return value
+    if kind is ArgKind.OPTIONAL_BOOL:
+        if value is not None and type(value) is not bool:
+            raise bad()
+        return value
+    if kind is ArgKind.OPTIONAL_SCALES:
+        if value is None:
+            return None
+        scales = value if isinstance(value, list) else [value]
+        if not 1 <= len(scales) <= 3 or any(type(v) not in (int, float) or not 0 < v < math.inf for v in scales):
+            raise bad()
+        return tuple(float(v) for v in scales) if isinstance(value, list) else float(value)
+    if kind is ArgKind.PAD_AMOUNTS:
+        if isinstance(value, list):
+            if len(value) not in (2, 4, 6):
+                raise bad()
+            return tuple(integer(v, 0) for v in value)
+        return integer(value, 0)
+    if kind is ArgKind.LAYER_NAME:
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value):
+            raise bad()
+        return str(value)
     raise AssertionError(kind)  # every ArgKind is handled above
 
 

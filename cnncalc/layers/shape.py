@@ -14,6 +14,7 @@ from .counting import rules
 class Flatten(Layer):
     summary = "flattens channels and spatial axes into one (a view: no new memory)"
     aliases_input = True
+    needs_dense_input = True  # flatten of a crop (a view with gaps) copies
     counts = rules()
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:

@@ -46,7 +46,37 @@ class Concat(nn.Module):
         return torch.cat(inputs, dim=1)
 
 
-_OWN_MODULES = {"Add": Add, "Concat": Concat}
+class Mul(nn.Module):
+    """Element-wise product of two inputs, broadcasting (squeeze-excitation's `x * scale`)."""
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        return x * scale
+
+
+class Crop(nn.Module):
+    """A slice of every spatial axis, `start[i]` to `start[i] + size[i]` (a view of the input);
+    a second input (center_crop's `like`) only gave the size and is not read."""
+
+    def __init__(self, start: Sequence[int], size: Sequence[int]) -> None:
+        super().__init__()
+        self.start, self.size = tuple(start), tuple(size)
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+        return x[(slice(None), slice(None), *(slice(a, a + n) for a, n in zip(self.start, self.size)))]
+
+
+class Piece(nn.Module):
+    """One piece of the input along channels (chunk, split): a view, as torch.split returns."""
+
+    def __init__(self, sizes: list[int], index: int) -> None:
+        super().__init__()
+        self.sizes, self.index = list(sizes), index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.split(x, self.sizes, dim=1)[self.index]
+
+
+_OWN_MODULES = {"Add": Add, "Concat": Concat, "Mul": Mul, "Crop": Crop, "Piece": Piece}
 
 
 class GraphModule(nn.Module):
@@ -61,18 +91,32 @@ class GraphModule(nn.Module):
         shapes = [row.output_shape for row in report.rows]
         self.input_shape = report.input_shape
         self._plan: list[tuple[str, tuple[int, ...]]] = []
+        calls: dict[str, str] = {}
         for node in graph.nodes:
             if node.layer is None:
+                continue
+            if node.calls is not None:  # runs an earlier row's module again: no module of its own
+                calls[node.name] = node.calls
+                self._plan.append((node.name, node.inputs))
                 continue
             check_module_name(node.name, node.where)
             spec = node.layer.torch_module([shapes[i] for i in node.inputs])
             factory = _OWN_MODULES.get(spec.name) or getattr(nn, spec.name)
             self._attach(node.name, factory(**spec.kwargs))
             self._plan.append((node.name, node.inputs))
-        # after step i, drop the outputs nobody reads later, as a hand-written forward would
-        last_read = {j: i for i, (_, inputs) in enumerate(self._plan, start=1) for j in inputs}
+        # after step i, drop the outputs nobody reads later, as a hand-written forward would; an
+        # output nothing reads (a dead end, Graph.unread) is dropped right after it is made
+        last_read = {i: i for i in graph.unread()}
+        last_read |= {j: i for i, (_, inputs) in enumerate(self._plan, start=1) for j in inputs}
         self._free_after = [[j for j, last in last_read.items() if last == i] for i in range(len(self._plan) + 1)]
         self._leaves = dict(self.named_modules())
+        for name, target in calls.items():
+            module = self._leaves[target]
+            if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+                node = graph.nodes[graph.index(name)]
+                raise CnncalcError(f"'{name}' calls '{target}', which has parameters or buffers", received=target,
+                                   expected="call: reuses parameter-free modules (relu, pooling) only").located(node.where)  # fmt: skip
+            self._leaves[name] = module
 
     def _attach(self, name: str, module: nn.Module) -> None:
         parent: nn.Module = self
@@ -119,7 +163,8 @@ def build(graph: Graph, input_shape: Shape | None = None, *, report: Report | No
 
 
 def leaf_modules(model: GraphModule) -> dict[str, nn.Module]:
-    """The modules that are rows of the table, by row name, in execution order."""
+    """The modules that are rows of the table, by row name, in execution order (a `call:` row
+    maps to the module it runs again, so one module may stand under several rows)."""
     return {name: model._leaves[name] for name, _ in model._plan}
 
 
@@ -128,11 +173,16 @@ def traced_shapes(model: GraphModule, x: torch.Tensor) -> dict[str, tuple[int, .
 
     The hooks are removed before returning.
     """
-    shapes: dict[str, tuple[int, ...]] = {}
-    handles = []
+    rows_of: dict[int, list[str]] = {}  # module -> the rows that call it, in execution order
+    modules = {}
     for name, module in leaf_modules(model).items():
-        def hook(_module: nn.Module, _inputs: Sequence[torch.Tensor], output: torch.Tensor, name: str = name) -> None:
-            shapes[name] = tuple(output.shape[1:])
+        rows_of.setdefault(id(module), []).append(name)
+        modules[id(module)] = module
+    seen: dict[int, list[tuple[int, ...]]] = {key: [] for key in rows_of}
+    handles = []
+    for key, module in modules.items():
+        def hook(_module: nn.Module, _inputs: Sequence[torch.Tensor], output: torch.Tensor, key: int = key) -> None:
+            seen[key].append(tuple(output.shape[1:]))
 
         handles.append(module.register_forward_hook(hook))
     try:
@@ -141,7 +191,7 @@ def traced_shapes(model: GraphModule, x: torch.Tensor) -> dict[str, tuple[int, .
     finally:
         for handle in handles:
             handle.remove()
-    return shapes
+    return {name: shape for key, names in rows_of.items() for name, shape in zip(names, seen[key])}
 
 
 def flop_counts(model: GraphModule, x: torch.Tensor) -> dict[str, int]:

@@ -1,0 +1,190 @@
+"""Borders: padding (constant, reflect, replicate, circular) and centre cropping (issue 10)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, ClassVar, Sequence
+
+from ..errors import LayerError
+from .base import (ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, group_axes, per_axis, register,
+                   spatial_rank)  # fmt: skip
+from .counting import rules
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+_PAD_MODULES = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad", "circular": "CircularPad"}
+
+
+@dataclass(frozen=True)
+class Padding(Layer):
+    """Padding by per-side amounts, written in PyTorch's order: the last axis first (left, right,
+    then top, bottom, then front, back). Each subclass declares `padding` and `mode`."""
+
+    def amounts(self, shape: Shape) -> list[tuple[int, int]]:
+        """(before, after) for each spatial axis, first axis first."""
+        rank = spatial_rank(shape, self.kind)
+        padding: Any = self.padding  # type: ignore[attr-defined]
+        flat = (padding,) * (2 * rank) if isinstance(padding, int) else padding
+        if len(flat) != 2 * rank:
+            raise LayerError(f"'padding' has {len(flat)} values but the input has {rank} spatial axes",
+                             received=list(flat), expected=f"one value, or {2 * rank} (two per axis, last axis first)")  # fmt: skip
+        return [(flat[2 * (rank - 1 - i)], flat[2 * (rank - 1 - i) + 1]) for i in range(rank)]
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        pads = self.amounts(inputs[0])
+        for size, (before, after) in zip(inputs[0][1:], pads):
+            if self.mode == "reflect" and max(before, after) >= size:
+                raise LayerError("reflect padding must be smaller than the input (as in PyTorch)", received=f"padding {max(before, after)} of size {size}")
+            if self.mode == "circular" and max(before, after) > size:
+                raise LayerError("circular padding can wrap around at most once (as in PyTorch)", received=f"padding {max(before, after)} of size {size}")
+        return (inputs[0][0], *(size + before + after for size, (before, after) in zip(inputs[0][1:], pads)))
+
+    def torch_padding(self, shape: Shape) -> tuple[int, ...]:
+        return tuple(amount for before_after in reversed(self.amounts(shape)) for amount in before_after)
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        texts = [f"{before} + {size} + {after} = {out}" for size, (before, after), out in zip(inputs[0][1:], self.amounts(inputs[0]), output[1:])]
+        return [*group_axes(texts), f"C: {inputs[0][0]}", f"{self.mode} padding: no arithmetic, no parameters"]
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        # the positions shift by the padding before them (reflect, replicate and circular borders
+        # read inputs from elsewhere: the field of a border output is the one of the input it copies)
+        return [FieldStep(Fraction(1), Fraction(1), Fraction(before)) for before, _ in self.amounts(inputs[0])]
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # reflection_pad*_backward and replication_pad*_backward take the input; the others keep nothing
+        return Saved(input=self.mode in ("reflect", "replicate"))  # type: ignore[attr-defined]
+
+
+@register("pad")
+@dataclass(frozen=True)
+class Pad(Padding):
+    summary = "padding by per-side amounts (PyTorch's order: last axis first), mode constant, reflect, replicate or circular"
+    shorthand = "padding"
+    counts = rules()
+
+    padding: Any = arg(kind=ArgKind.PAD_AMOUNTS)
+    mode: str = arg("constant", kind=ArgKind.CHOICE, choices=PAD_MODES)
+    value: float = arg(0.0, kind=ArgKind.NUMBER, doc="constant mode only")
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        if self.mode != "constant" and self.value != 0:
+            raise LayerError("'value' is for constant padding only", received=f"mode {self.mode}, value {self.value:g}")
+        return super().output_shape(inputs)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        rank = len(inputs[0]) - 1
+        name = f"{_PAD_MODULES[self.mode]}{rank}d"
+        if self.mode == "constant":
+            return TorchModule(name, {"padding": self.torch_padding(inputs[0]), "value": self.value}, positional=2)
+        return TorchModule(name, {"padding": self.torch_padding(inputs[0])}, positional=1)
+
+
+@register("zero_pad", "zeropad", "zeropad1d", "zeropad2d", "zeropad3d")
+@dataclass(frozen=True)
+class ZeroPad(Padding):
+    summary = "zero padding by per-side amounts (nn.ZeroPad2d; PyTorch's order: last axis first)"
+    shorthand = "padding"
+    counts = rules()
+
+    padding: Any = arg(kind=ArgKind.PAD_AMOUNTS)
+    mode: ClassVar[str] = "constant"
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule(f"ZeroPad{len(inputs[0]) - 1}d", {"padding": self.torch_padding(inputs[0])}, positional=1)
+
+
+@dataclass(frozen=True)
+class Cropping(Layer):
+    """A slice of every spatial axis (a view of its input): each subclass says where it starts
+    (`offsets`) and how long it is (`target`)."""
+
+    aliases_input = True  # a slice: a view of its input
+
+    def target(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def offsets(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        target = self.target(inputs)
+        if any(want > size for size, want in zip(inputs[0][1:], target)):
+            raise LayerError(f"{self.kind} cannot crop to a larger size", received=f"{list(inputs[0][1:])} to {list(target)}",
+                             hint="pad instead (pad or zero_pad)")  # fmt: skip
+        if min(target) < 1:
+            raise LayerError(f"{self.kind} would leave nothing", received=f"{list(inputs[0][1:])} to {list(target)}")
+        return (inputs[0][0], *target)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule("Crop", {"start": self.offsets(inputs), "size": self.target(inputs)})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        slices = [f"{a}:{a + n}" if n != size else ":" for a, n, size in zip(self.offsets(inputs), self.target(inputs), inputs[0][1:])]
+        return f"{args[0]}[:, :, {', '.join(slices)}]"
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return [FieldStep(Fraction(1), Fraction(1), Fraction(-a)) for a in self.offsets(inputs)]
+
+
+@register("center_crop", "centercrop")
+@dataclass(frozen=True)
+class CenterCrop(Cropping):
+    summary = (
+        "the centre of every spatial axis, to a size or to the size of the layer named by `like` (U-Net's skip "
+        "crops); an odd difference leaves the extra position at the end; a view of its input"
+    )
+    shorthand = "size"
+    max_inputs = 2  # the second is the layer `like` names, read for its size only
+    counts = rules()
+
+    size: Any = arg(None, kind=ArgKind.OPTIONAL_POSITIVE_AXES, doc="give it or like")
+    like: Any = arg(None, kind=ArgKind.LAYER_NAME, doc="give it or size")
+
+    def target(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        rank = spatial_rank(inputs[0], self.kind)
+        if (self.size is None) == (self.like is None):
+            raise LayerError("center_crop needs exactly one of size and like", expected="size: [H, W] or like: a_layer_name")
+        if self.like is None:
+            return per_axis(self.size, rank, "size")
+        other = inputs[-1]
+        if len(other) != len(inputs[0]):
+            raise LayerError(f"center_crop's 'like: {self.like}' has another number of axes", received=f"{list(inputs[0])} like {list(other)}")
+        return tuple(other[1:])
+
+    def offsets(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        return tuple((size - want) // 2 for size, want in zip(inputs[0][1:], self.target(inputs)))
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        texts = [f"{size} -> {n}, from {a} = ({size} - {n}) // 2" for size, n, a in zip(inputs[0][1:], output[1:], self.offsets(inputs))]
+        source = f" (the size of {self.like})" if self.like is not None else ""
+        return [*group_axes(texts), f"C: {inputs[0][0]}{source}", "a slice (a view of its input): no arithmetic, no parameters"]
+
+
+@register("crop")
+@dataclass(frozen=True)
+class Crop(Cropping):
+    summary = "cuts per-side amounts off every spatial axis (pad's order: last axis first); a view of its input"
+    shorthand = "amounts"
+    counts = rules()
+
+    amounts: Any = arg(kind=ArgKind.PAD_AMOUNTS, aliases=("cropping",))
+
+    def sides(self, shape: Shape) -> list[tuple[int, int]]:
+        """(before, after) for each spatial axis, first axis first (the amounts are written last axis first)."""
+        rank = spatial_rank(shape, self.kind)
+        flat = (self.amounts,) * (2 * rank) if isinstance(self.amounts, int) else self.amounts
+        if len(flat) != 2 * rank:
+            raise LayerError(f"'amounts' has {len(flat)} values but the input has {rank} spatial axes",
+                             received=list(flat), expected=f"one value, or {2 * rank} (two per axis, last axis first)")  # fmt: skip
+        return [(flat[2 * (rank - 1 - i)], flat[2 * (rank - 1 - i) + 1]) for i in range(rank)]
+
+    def target(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        return tuple(size - before - after for size, (before, after) in zip(inputs[0][1:], self.sides(inputs[0])))
+
+    def offsets(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        return tuple(before for before, _ in self.sides(inputs[0]))
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        texts = [f"{size} - {before} - {after} = {n}" for size, (before, after), n in zip(inputs[0][1:], self.sides(inputs[0]), output[1:])]
+        return [*group_axes(texts), f"C: {inputs[0][0]}", "a slice (a view of its input): no arithmetic, no parameters"]
