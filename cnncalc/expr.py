@@ -17,6 +17,7 @@ from typing import Mapping
 from .errors import SpecError, did_you_mean
 
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_PREFIX = "_arg_"
 _MAX_DIGITS = 30  # refuse absurd intermediate values rather than burn memory on them
 
 _COMPARE = {
@@ -51,7 +52,7 @@ def evaluate(text: str, scope: Mapping[str, object]) -> object:
     bare = _NAME.fullmatch(text.strip())
     if bare:
         return _lookup(bare.group(1), scope, text)
-    source = _NAME.sub(lambda m: m.group(1), text)
+    source = _NAME.sub(lambda m: _PREFIX + m.group(1), text)  # `$in` -> `_arg_in`: never a Python keyword
     if "$" in source:
         raise SpecError("a '$' must be followed by an argument name", received=text, expected="$name, e.g. $out * 4")
     try:
@@ -64,6 +65,7 @@ def evaluate(text: str, scope: Mapping[str, object]) -> object:
 
 
 def _lookup(name: str, scope: Mapping[str, object], text: str) -> object:
+    name = name.removeprefix(_PREFIX)
     if name not in scope:
         raise SpecError(
             f"unknown argument '${name}'",
@@ -110,8 +112,8 @@ def _operand(node: ast.AST, scope: Mapping[str, object], text: str) -> object:
     """A side of a comparison: quoted text, a text argument, or integer arithmetic."""
     if isinstance(node, ast.Constant) and type(node.value) is str:
         return node.value
-    if isinstance(node, ast.Name) and type(scope.get(node.id)) is str:
-        return scope[node.id]
+    if isinstance(node, ast.Name) and type(scope.get(node.id.removeprefix(_PREFIX))) is str:
+        return scope[node.id.removeprefix(_PREFIX)]
     return _integer(node, scope, text)
 
 
@@ -122,7 +124,7 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
         value = _lookup(node.id, scope, text)
         if type(value) is not int:
             raise SpecError(
-                f"argument '${node.id}' is used in arithmetic but is not an integer",
+                f"argument '${node.id.removeprefix(_PREFIX)}' is used in arithmetic but is not an integer",
                 received=value,
                 expected="an integer",
             )
@@ -130,14 +132,15 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
     if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
         # `$layers[0]`: an element of a list argument, by a constant or computed integer index
         items = _lookup(node.value.id, scope, text)
+        shown = node.value.id.removeprefix(_PREFIX)
         index = _integer(node.slice, scope, text)
         if not isinstance(items, list):
-            raise SpecError(f"argument '${node.value.id}' is indexed but is not a list", received=items, expected="a list")
+            raise SpecError(f"argument '${shown}' is indexed but is not a list", received=items, expected="a list")
         if not -len(items) <= index < len(items):
-            raise SpecError(f"index {index} is out of range for '${node.value.id}'", received=text,
+            raise SpecError(f"index {index} is out of range for '${shown}'", received=text,
                             expected=f"an index below {len(items)}")  # fmt: skip
         if type(items[index]) is not int:
-            raise SpecError(f"'${node.value.id}[{index}]' is not an integer", received=items[index], expected="an integer")
+            raise SpecError(f"'${shown}[{index}]' is not an integer", received=items[index], expected="an integer")
         return items[index]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _integer(node.operand, scope, text)

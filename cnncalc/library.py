@@ -124,7 +124,7 @@ def resolve(source: str | Path | Source) -> Source:
     if path.parent.name == "architectures":
         candidates.append(Path(stem).name)
     for candidate in candidates:
-        if (ARCHITECTURES / f"{candidate}.yaml").is_file() or candidate in _variant_index():
+        if is_file(ARCHITECTURES / f"{candidate}.yaml") or candidate in _variant_index():
             return builtin_path(candidate)
     names = builtin_names()
     hint = did_you_mean(Path(stem).name[:200], names)

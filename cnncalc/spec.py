@@ -20,6 +20,7 @@ names follow PyTorch's `named_modules()` for the same structure.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping, Union
@@ -34,7 +35,7 @@ from .yaml_lines import LineDict, LineList, load_file, load_text
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
 MAX_NESTING = 64  # structures inside structures; deeper means a self-referencing YAML alias
 TOP_LEVEL_KEYS = ("name", "description", "args", "variants", "input", "blocks", "layers")
-ITEM_KEYS = ("name", "repeat", "from", "when")  # allowed on every item besides its own arguments
+ITEM_KEYS = ("name", "repeat", "from", "when", "inline", "start")  # allowed on every item besides its own arguments
 BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "branches", "merge", "description")
 BLOCK_BODIES = ("layers", "body", "branches")  # a block is a chain, a residual or a parallel
 STRUCTURES = ("sequential", "residual", "parallel")
@@ -71,6 +72,7 @@ class _BlockDef:
     args: Mapping[str, Any]
     raw: LineDict
     line: int
+    reads_in: bool = False  # uses `$in`, the channels of its input (worked out only then)
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,7 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
     if not isinstance(layers, list) or not layers:
         raise SpecError("'layers' must be a non-empty list", where=_at(data, "layers", file), received=layers)
     expander = _Expander(file, _read_blocks(data, file), scope)
+    expander.input_shape = input_shape
     expander.drafts.append(_Draft(INPUT, INPUT, INPUT, None, [], Where(file=file, line=data.line_of("input"), path="input")))
     expander.names[INPUT] = 0
     try:
@@ -300,8 +303,18 @@ def _read_blocks(data: LineDict, file: str | None) -> dict[str, _BlockDef]:
         for reserved in ITEM_KEYS:
             if reserved in defaults:
                 raise SpecError(f"'{reserved}' cannot be a block argument: every item takes it already", where=where)
-        blocks[name] = _BlockDef(name, defaults, body, body.line)
+        if "in" in defaults:
+            raise SpecError("'in' cannot be a block argument: $in is the channels of the block's input", where=where)
+        blocks[name] = _BlockDef(name, defaults, body, body.line, _reads_in(body))
     return blocks
+
+
+def _reads_in(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(_reads_in(k) or _reads_in(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_reads_in(v) for v in value)
+    return isinstance(value, str) and re.search(r"\$in\b", value) is not None
 
 
 class _Expander:
@@ -312,6 +325,8 @@ class _Expander:
         self.drafts: list[_Draft] = []
         self.names: dict[str, int] = {}
         self.containers: dict[str, str] = {}
+        self.input_shape: tuple[int, ...] = ()
+        self.shapes: list[tuple[int, ...]] = []  # output shapes of the first drafts, for `$in`
         self.calls: dict[str, int] = {}  # row name -> how many times `call:` ran its module again
         self.outputs: dict[str, _Input] = {}  # structure / block use / repeat name -> its output (last row)
 
@@ -356,17 +371,33 @@ class _Expander:
             if repeat != 1:
                 raise SpecError("'call' runs a module once more: it takes no 'repeat'", where=where, received=repeat)
             return self.call(args, name, source, prev, ctx, where), position  # a call takes no position
-        if name is not None and repeat > 1:
+        inline = args.pop("inline", False)
+        start = args.pop("start", 0)
+        if type(inline) is not bool or (inline and written not in self.blocks):
+            raise SpecError("'inline: true' goes on a use of a block (its items join this list)", where=where, received=inline)
+        if type(start) is not int or start < 0:
+            raise SpecError("'start' (the first copy's number) must be a non-negative integer", where=where, received=start)
+        if inline:
+            if name is not None or source is not None:
+                raise SpecError("an inline block use has no name or from of its own", where=where,
+                                hint="its items join the enclosing list; name them in the block")  # fmt: skip
+            for _ in range(repeat):
+                prev, position = self.inline_block(self.blocks[written], dict(args), prev, where, ctx, position, default_prefix)
+            return prev, position
+        template = name is not None and "{i}" in str(name)  # `name: denselayer{i}`: the copy's number, from `start`
+        if name is not None and repeat > 1 and not template:
             self.containers[ctx.prefix + str(name)] = "repeat"
         for k in range(repeat):
             if name is None:
                 local = f"{default_prefix}{position}"
+            elif template:
+                local = str(name).replace("{i}", str(start + k))
             else:
-                local = f"{name}.{k}" if repeat > 1 else str(name)
+                local = f"{name}.{k + start}" if repeat > 1 else str(name)
             position += 1
             inputs = self.sources(source, prev, ctx, where, written)
             prev = self.one(written, dict(args), ctx.prefix + local, inputs, where, ctx, line)
-        if name is not None and repeat > 1:
+        if name is not None and repeat > 1 and not template:
             self.outputs[ctx.prefix + str(name)] = prev  # `from: stage` reads the last copy's output
         return prev, position
 
@@ -579,7 +610,44 @@ class _Expander:
         if block.name in ctx.blocks_in_use:
             cycle = " -> ".join((*ctx.blocks_in_use, block.name))
             raise SpecError(f"block '{block.name}' uses itself ({cycle})", where=where, expected="blocks that do not recurse")
-        scope: dict[str, Any] = dict(self.top_scope)  # the spec's top-level args, shadowed by the block's
+        scope = self.block_scope(block, args, where, prev)
+        path = f"blocks.{block.name}"
+        inner = ctx.inner(name + ".", path, scope=scope, blocks_in_use=(*ctx.blocks_in_use, block.name))
+        block_where = Where(self.file, block.line, f"{where.path} -> {path}")
+        if "layers" in block.raw:
+            self.containers[name] = block.name
+            return self.chain(block.raw["layers"], _Context(inner.prefix, inner.scope, f"{path}.layers",
+                                                            inner.blocks_in_use, inner.depth), prev)  # fmt: skip
+        structure = self.residual if "body" in block.raw else self.parallel
+        keys = ("body", "shortcut", "after") if "body" in block.raw else ("branches", "merge")
+        return structure({k: block.raw[k] for k in keys if k in block.raw}, name, prev, block_where, inner, kind=block.name)
+
+    def inline_block(self, block: _BlockDef, args: dict[str, Any], prev: _Input, where: Where, ctx: _Context,
+                     position: int, default_prefix: str) -> tuple[_Input, int]:  # fmt: skip
+        """A block use with `inline: true`: its items join the enclosing list, numbered on from its
+        positions (VGG-BN's features.0, .1, .2 from a conv-bn-relu block), no name level of its own."""
+        if block.name in ctx.blocks_in_use:
+            raise SpecError(f"block '{block.name}' uses itself", where=where, expected="blocks that do not recurse")
+        if "layers" not in block.raw:
+            raise SpecError(f"'inline' needs a chain block ('layers:'); '{block.name}' is a residual or parallel block",
+                            where=where, hint="name the use instead")  # fmt: skip
+        items = block.raw["layers"]
+        path = f"blocks.{block.name}.layers"
+        inner = ctx.inner(ctx.prefix, path, scope=self.block_scope(block, args, where, prev),
+                          blocks_in_use=(*ctx.blocks_in_use, block.name))  # fmt: skip
+        if not isinstance(items, list):
+            raise SpecError("expected a list of layers", where=where, received=items)
+        for index, raw in enumerate(items):
+            line = items.line_of(index) if isinstance(items, LineList) else None
+            prev, position = self.item(raw, line, f"{path}[{index}]", inner, prev, position, default_prefix)
+        return prev, position
+
+    def block_scope(self, block: _BlockDef, args: dict[str, Any], where: Where, prev: _Input) -> dict[str, Any]:
+        """The block's arguments: the spec's top-level args, shadowed by the block's own (given or
+        defaults), and `$in`, the channels of the use's input, where the block reads it."""
+        scope: dict[str, Any] = dict(self.top_scope)
+        if block.reads_in:
+            scope["in"] = self.shape_of(prev)[0]
         for key, value in args.items():
             if key not in block.args:
                 raise SpecError(f"unknown argument '{key}' for block '{block.name}'", where=where, received=key,
@@ -592,16 +660,22 @@ class _Expander:
                     raise SpecError(f"block '{block.name}' needs argument '{key}'", where=where,
                                     expected=f"- {block.name}: {{{key}: ...}}")  # fmt: skip
                 scope[key] = default
-        path = f"blocks.{block.name}"
-        inner = ctx.inner(name + ".", path, scope=scope, blocks_in_use=(*ctx.blocks_in_use, block.name))
-        block_where = Where(self.file, block.line, f"{where.path} -> {path}")
-        if "layers" in block.raw:
-            self.containers[name] = block.name
-            return self.chain(block.raw["layers"], _Context(inner.prefix, inner.scope, f"{path}.layers",
-                                                            inner.blocks_in_use, inner.depth), prev)  # fmt: skip
-        structure = self.residual if "body" in block.raw else self.parallel
-        keys = ("body", "shortcut", "after") if "body" in block.raw else ("branches", "merge")
-        return structure({k: block.raw[k] for k in keys if k in block.raw}, name, prev, block_where, inner, kind=block.name)
+        return scope
+
+    def shape_of(self, at: _Input) -> tuple[int, ...]:
+        """The output shape of an already-expanded node (for `$in`), computed on demand and kept."""
+        index = self.resolve(at, len(self.drafts)) if isinstance(at, _Ref) else at
+        while len(self.shapes) <= index:
+            d = self.drafts[len(self.shapes)]
+            if d.layer is None:
+                self.shapes.append(self.input_shape)
+                continue
+            ins = [self.shapes[self.resolve(x, len(self.shapes)) if isinstance(x, _Ref) else x] for x in d.inputs]
+            try:
+                self.shapes.append(d.layer.output_shape(ins))
+            except CnncalcError as err:
+                raise err.located(d.where) from None
+        return self.shapes[index]
 
     # -- references -----------------------------------------------------------------------
 

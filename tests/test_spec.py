@@ -1,5 +1,7 @@
 """The spec language: names, repeat, blocks, residual and parallel structures, references."""
 
+import re
+
 import pytest
 
 import cnncalc
@@ -431,3 +433,75 @@ def test_chunk_and_split_in_torch_are_torch_chunk_and_split():
 def test_pieces_that_do_not_fit_the_channels(item, message):
     with pytest.raises(cnncalc.CnncalcError, match=message):
         analyze(parse_text(f"input: [6, 4, 4]\nlayers:\n  - {item}\n  - concat: {{from: [input, input]}}\n"))
+
+
+# -- $in, inline block uses and copy numbering (issue 10 §2) ---------------------------------
+
+def test_in_is_the_channels_of_the_block_uses_input():
+    text = """
+input: [16, 8, 8]
+blocks:
+  separable:
+    args: {}
+    layers:
+      - conv: {out: $in, groups: $in, kernel: 3, padding: 1, name: dw}
+      - conv: {out: $in * 2, kernel: 1, name: pw}
+layers:
+  - separable: {name: a}
+  - separable: {name: b}
+"""
+    rows = {r.name: r for r in analyze(parse_text(text)).rows}
+    assert rows["a.dw"].weights == 3 * 3 * 1 * 16 and rows["a.pw"].output_shape == (16 * 2, 8, 8)
+    assert rows["b.dw"].weights == 3 * 3 * 1 * 32 and rows["b.pw"].output_shape == (32 * 2, 8, 8)  # b reads a's 32
+
+
+def test_inline_block_uses_number_on_in_the_enclosing_list_like_vgg_bn():
+    """torchvision's vgg11_bn: features.0 conv, .1 bn, .2 relu, .3 maxpool, .4 conv, ..."""
+    text = """
+input: [3, 32, 32]
+blocks:
+  conv_bn:
+    args: {out: null}
+    layers: [conv: {out: $out, kernel: 3, padding: 1}, batchnorm, relu]
+layers:
+  - sequential:
+      name: features
+      layers:
+        - conv_bn: {out: 64, inline: true}
+        - maxpool: {kernel: 2}
+        - conv_bn: {out: 128, inline: true, repeat: 2}
+"""
+    graph = parse_text(text)
+    assert [n.name for n in graph.nodes][1:] == [f"features.{i}" for i in range(3 + 1 + 3 * 2)]
+    assert [n.kind for n in graph.nodes][1:5] == ["conv", "batchnorm", "relu", "maxpool"]
+
+
+def test_name_template_numbers_copies_like_densenet():
+    text = """
+input: [8, 4, 4]
+blocks:
+  dense_layer:
+    args: {}
+    layers: [batchnorm: {name: norm1}, conv: {out: 8, kernel: 1, name: conv1}]
+layers:
+  - sequential:
+      name: features.denseblock1
+      layers:
+        - dense_layer: {name: "denselayer{i}", start: 1, repeat: 2}
+  - linear: {out: 2, name: fc, repeat: 2, start: 1}
+"""
+    assert names(text)[1:] == ["features.denseblock1.denselayer1.norm1", "features.denseblock1.denselayer1.conv1",
+                               "features.denseblock1.denselayer2.norm1", "features.denseblock1.denselayer2.conv1",
+                               "fc.1", "fc.2"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("conv: {out: 4, kernel: 1, inline: true}", "'inline: true' goes on a use of a block"),
+        ("linear: {out: 4, repeat: 2, start: -1}", "'start' (the first copy's number) must be a non-negative integer"),
+    ],
+)
+def test_inline_and_start_errors(item, message):
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_text(f"input: [4]\nlayers:\n  - {item}\n")
