@@ -197,7 +197,9 @@ def test_parse_arg_reads_yaml_values():
 def test_resnet_family_variants_are_builtins():
     from cnncalc import library
 
-    assert library.families()["resnet"] == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
+    assert library.families()["resnet"] == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+                                            "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
+                                            "wide_resnet50_2", "wide_resnet101_2"]  # fmt: skip
     names = library.builtin_names()
     assert "resnet50" in names and "resnet" not in names
     source = library.resolve("resnet50")
