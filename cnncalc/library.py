@@ -50,7 +50,8 @@ def family_variants(path: Path) -> list[str]:
     found = _VARIANTS.search(text)
     if found is None:
         return []
-    section = yaml.safe_load(found.group(0)) or {}
+    # libyaml's safe loader where it is built in (10x faster; this runs for every built-in name lookup)
+    section = yaml.load(found.group(0), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     variants = section.get("variants") or {}
     return [str(name) for name in variants] if isinstance(variants, dict) else []
 
