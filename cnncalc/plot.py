@@ -50,7 +50,7 @@ DEFAULT = (Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES)
 class Plotted:
     """What was drawn: the figure, the rows (after any automatic collapse) and each panel's values."""
 
-    figure: "Figure"
+    figure: Figure
     depth: int | None
     names: tuple[str, ...]
     values: Mapping[Quantity, tuple[float, ...]]

@@ -7,8 +7,19 @@ from fractions import Fraction
 from typing import Any, ClassVar, Sequence
 
 from ..errors import LayerError
-from .base import (ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, group_axes, per_axis, register,
-                   spatial_rank)  # fmt: skip
+from .base import (
+    ArgKind,
+    FieldStep,
+    Layer,
+    Saved,
+    Shape,
+    TorchModule,
+    arg,
+    group_axes,
+    per_axis,
+    register,
+    spatial_rank,
+)
 from .counting import rules
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")

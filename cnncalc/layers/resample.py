@@ -8,7 +8,20 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from ..errors import LayerError
-from .base import ArgKind, ElementWise, FieldStep, Layer, Shape, TorchModule, arg, group_axes, per_axis, prod, register, spatial_rank
+from .base import (
+    ArgKind,
+    ElementWise,
+    FieldStep,
+    Layer,
+    Shape,
+    TorchModule,
+    arg,
+    group_axes,
+    per_axis,
+    prod,
+    register,
+    spatial_rank,
+)
 from .counting import Rule, rules
 
 # The interpolation modes, the spatial rank each needs (None: any), and how many input positions

@@ -49,10 +49,10 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from ..analysis import analyze
-from ..library import is_model_target
 from ..errors import CnncalcError, MissingExtraError, Where, did_you_mean
 from ..graph import INPUT, Graph
 from ..layers import ALIASES, REGISTRY, build_layer
+from ..library import is_model_target
 from ..spec import ITEM_KEYS, STRUCTURES, parse_text
 from . import Add as BridgeAdd
 from . import Concat as BridgeConcat
@@ -499,7 +499,7 @@ class _Mapper:
             rebuilt = factory(**spec.kwargs)
         except CnncalcError as err:
             raise self.fail(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
-                            received=err.received if err.received is not None else repr(module))  # fmt: skip
+                            received=err.received if err.received is not None else repr(module)) from err  # fmt: skip
         if type(rebuilt) is not type(module) and type(module) not in SAME_AT_INFERENCE and not isinstance(module, type(rebuilt)):
             raise self.fail(node, f"cnncalc's {kind} builds {type(rebuilt).__name__}, not {_class_name(module)}", received=repr(module))
         rank = len(shapes[0]) + 1 if shapes else 0
@@ -1338,7 +1338,7 @@ def resolve_target(target: str, args: Mapping[str, Any] | None = None) -> Target
         module = factory(**args)
     except TypeError as err:
         raise CnncalcError(f"cannot build {attr}" + (f" with {args}" if args else " with no arguments"),
-                           received=str(err), hint="pass its arguments with --arg name=value")  # fmt: skip
+                           received=str(err), hint="pass its arguments with --arg name=value") from err  # fmt: skip
     if not isinstance(module, nn.Module):
         raise CnncalcError(f"{target} did not give a torch.nn.Module", received=type(module).__name__)
     return Target(module, attr, None)
