@@ -5,23 +5,6 @@ module beside it. Importing this package registers every type. To add a type, se
 layer type" in docs/spec.md: one class in one of these modules, one row in tests/test_layers.py.
 """
 
-from .activation import (
-    ELU,
-    GELU,
-    Hardsigmoid,
-    Hardswish,
-    LeakyReLU,
-    LogSoftmax,
-    Mish,
-    PReLU,
-    ReLU,
-    ReLU6,
-    Sigmoid,
-    SiLU,
-    Softmax,
-    Softplus,
-    Tanh,
-)
 from .base import (
     ALIASES,
     REGISTRY,
@@ -40,22 +23,25 @@ from .base import (
     register,
     spatial_rank,
 )
-from .border import CenterCrop, Crop, Pad, ZeroPad  # group B (issue 10)
-
-# the families, in the order the docs' table lists them
-from .conv import Conv, ConvTranspose
 from .counting import DEFAULT_RULES, Convention, Rule, rules
+
+# the families, in the order the docs' table lists them (registration order: not sorted)
+# isort: off
+from .conv import Conv, ConvTranspose
+from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .linear import Linear
-from .merge import Add, Concat, Mul
+from .shape import Flatten
+from .permute import Permute
 from .norm import BatchNorm, LocalResponseNorm
 from .norm_modern import GroupNorm, InstanceNorm, LayerNorm
 from .passthrough import Dropout, Identity
-from .permute import Permute
-from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .resample import ChannelShuffle, PixelShuffle, PixelUnshuffle, Upsample  # group B (issue 10)
+from .border import CenterCrop, Crop, Pad, ZeroPad  # group B (issue 10)
+from .activation import ELU, GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .merge import Add, Concat, Mul
 from .residual import LayerScale, StochasticDepth
-from .shape import Flatten
 from .windowed import Windowed
+# isort: on
 
 __all__ = [
     "ALIASES", "REGISTRY", "ArgKind", "Convention", "DEFAULT_RULES", "ElementWise", "FieldStep", "Layer", "Rule", "Saved",
