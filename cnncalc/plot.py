@@ -32,7 +32,7 @@ class Quantity(str, Enum):
     TFLOPS = "tflops"  # achieved: 2 x MACs x batch / time
 
     @property
-    def title(self) -> str:
+    def heading(self) -> str:  # not `title`: that would shadow str.title
         return {
             "macs": "MACs (per sample)", "params": "parameters", "activations": "activation memory (bytes)",
             "time": "time (ms)", "tflops": "achieved TFLOP/s",
@@ -50,7 +50,7 @@ DEFAULT = (Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES)
 class Plotted:
     """What was drawn: the figure, the rows (after any automatic collapse) and each panel's values."""
 
-    figure: "Figure"
+    figure: Figure
     depth: int | None
     names: tuple[str, ...]
     values: Mapping[Quantity, tuple[float, ...]]
@@ -141,7 +141,7 @@ def plot(report: Report, path: str | Path | None = None, quantities: Sequence[Qu
     positions = list(range(n))
     for ax, q in zip(axes, quantities):
         ax.barh(positions, values[q], height=0.75, color="#4c72b0")
-        ax.set_title(q.title, fontsize=9)
+        ax.set_title(q.heading, fontsize=9)
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)

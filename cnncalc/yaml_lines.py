@@ -59,7 +59,7 @@ class _LineLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._depth = 0
 
-    def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
+    def compose_node(self, parent, index):
         # PyYAML composes recursively: refuse depth here, before Python's recursion limit is reached
         self._depth += 1
         try:
@@ -75,7 +75,7 @@ class _LineLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
-    def get_single_data(self):  # type: ignore[no-untyped-def]
+    def get_single_data(self):
         node = self.get_single_node()
         if node is None:
             return None

@@ -14,7 +14,6 @@ Used by tests/test_fuzz.py (a few hundred inputs) and fuzz/run.py (thousands).
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import random
 import resource
 import signal

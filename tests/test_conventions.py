@@ -3,7 +3,6 @@ itself on every built-in architecture and on random small networks."""
 
 import contextlib
 import io
-import warnings
 from dataclasses import MISSING, fields
 
 import pytest
@@ -23,9 +22,11 @@ torchinfo = pytest.importorskip("torchinfo")
 thop = pytest.importorskip("thop")
 ptflops = pytest.importorskip("ptflops")
 
-from cnncalc.torch_bridge import fvcore_counts  # noqa: E402
 from test_layers import LAYER_TABLE, MERGE_ROWS, MERGE_TABLE, ROWS, one_layer  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
+
+from cnncalc.torch_bridge import fvcore_counts  # noqa: E402
+
 
 def thop_total(model, x):
     with contextlib.redirect_stdout(io.StringIO()):

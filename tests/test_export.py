@@ -12,16 +12,15 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.cli import ExitCode, app
 from cnncalc.export import own_module_sources, to_torch_source
-from cnncalc.module_names import RESERVED
 from cnncalc.library import builtin_names
+from cnncalc.module_names import RESERVED
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
 from test_conventions import every_kind_chain, group_b_chain  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
+from torch import nn  # noqa: E402
 
 runner = CliRunner()
 
@@ -172,9 +171,9 @@ def test_every_merge_row_exports_the_same_network(kind, layers, shape_in):
 
 
 def test_squeeze_excitation_and_a_skip_crop_export_as_plain_expressions():
-    graph = parse_text(f"input: [3, 11, 10]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["center_crop"][0].split("\n")))
+    graph = parse_text("input: [3, 11, 10]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["center_crop"][0].split("\n")))
     assert "x = a[:, :, 2:6, 2:6]" in to_torch_source(graph)
-    graph = parse_text(f"input: [3, 6, 6]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["mul"][0].split("\n")))
+    graph = parse_text("input: [3, 6, 6]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["mul"][0].split("\n")))
     assert "x = a * x" in to_torch_source(graph)
 
 

@@ -6,8 +6,6 @@ The engine is fuzz/engine.py (fuzz/run.py runs thousands of inputs); CI runs a b
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fuzz.engine import Case, cases, fuzz  # noqa: E402

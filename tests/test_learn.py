@@ -221,7 +221,7 @@ def measured_field(graph, row_name, input_shape):
     touched = x.grad[0].abs().sum(0).nonzero()
     lo, hi = touched.min(0).values.tolist(), touched.max(0).values.tolist()
     assert min(lo) > 0 and all(h < s - 1 for h, s in zip(hi, input_shape[1:])), "clipped by the border: use a larger input"
-    return [h - l + 1 for l, h in zip(lo, hi)], centre, [(l + h) / 2 for l, h in zip(lo, hi)]
+    return [h - low + 1 for low, h in zip(lo, hi)], centre, [(low + h) / 2 for low, h in zip(lo, hi)]
 
 
 @requires_torch

@@ -11,10 +11,11 @@ from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
 
-from cnncalc.torch_bridge.profile import profile  # noqa: E402
 from test_conventions import every_kind_chain, group_b_chain  # noqa: E402
 from test_layers import MERGE_ROWS, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT  # noqa: E402
+
+from cnncalc.torch_bridge.profile import profile  # noqa: E402
 
 
 def autograd_saved_bytes(model, x):

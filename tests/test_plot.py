@@ -6,7 +6,6 @@ import pytest
 import cnncalc
 from cnncalc.analysis import DType, analyze, collapse
 from cnncalc.errors import CnncalcError, MissingExtraError
-
 from cnncalc.plot import Quantity, fitting_depth, plot
 
 # per test, so the test of the missing extra still runs where matplotlib is absent
@@ -26,7 +25,7 @@ def test_png_one_panel_per_quantity_values_from_report(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert drawn.depth is None and len(drawn.names) == len(report.rows) - 1  # the input row is left out
     axes = drawn.figure.axes
-    assert [ax.get_title() for ax in axes] == [q.title for q in (Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES)]
+    assert [ax.get_title() for ax in axes] == [q.heading for q in (Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES)]
     rows = report.rows[1:]
     expected = [[r.macs for r in rows], [r.params for r in rows], [r.activations * 4 for r in rows]]
     for ax, values in zip(axes, expected):

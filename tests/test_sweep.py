@@ -7,8 +7,16 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc.analysis import DType, analyze, predicted_memory
 from cnncalc.errors import CnncalcError
-from cnncalc.sweep import (MAX_COMBINATIONS, expand, fit_batch, parse_batches, parse_bytes, parse_dtypes,
-                           parse_shapes, sweep)
+from cnncalc.sweep import (
+    MAX_COMBINATIONS,
+    expand,
+    fit_batch,
+    parse_batches,
+    parse_bytes,
+    parse_dtypes,
+    parse_shapes,
+    sweep,
+)
 
 
 def test_expand_and_parsers():

@@ -155,7 +155,7 @@ def _conventions_output(source: str, input: str | None, strict: bool, depth: int
     return Output("flops", (table,), data=data)
 
 
-def _given_column(header: str, values: Sequence[int], position: dict[int, int], total: int) -> Column:
+def _given_column(header: str, values: Sequence[int | float], position: dict[int, int], total: int) -> Column:
     """A column of numbers computed beforehand, one per row of the report (`position` by row id)."""
     return Column(header, lambda row, report: values[position[id(row)]], lambda totals, report: total)
 

@@ -25,7 +25,8 @@ from .base import (
 )
 from .counting import DEFAULT_RULES, Convention, Rule, rules
 
-# the families, in the order the docs' table lists them
+# the families, in the order the docs' table lists them (registration order: not sorted)
+# isort: off
 from .conv import Conv, ConvTranspose
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .linear import Linear
@@ -41,6 +42,7 @@ from .merge import Add, Concat, Mul
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split
 from .windowed import Windowed
+# isort: on
 
 __all__ = [
     "ALIASES", "REGISTRY", "ArgKind", "Convention", "DEFAULT_RULES", "ElementWise", "FieldStep", "Layer", "Rule", "Saved",

@@ -29,16 +29,17 @@ def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any,
                 keeps: str = "input", in_place: bool = True, **counts: Rule) -> type[Layer]:  # fmt: skip
     """Make and register an activation type with the given (name, default, kind) arguments and
     counting rules by convention name (the others: `DEFAULT_RULES`)."""
+    namespace: dict[str, Any] = {"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None,
+                                 "keeps": keeps, "in_place": in_place, "counts": rules(**counts)}  # fmt: skip
+    if fixed:
+        namespace["torch_module"] = lambda self, inputs: TorchModule(torch_name, dict(fixed))
     cls = make_dataclass(
         torch_name,
         [(name, Any, arg(default, kind=kind)) for name, default, kind in args],
         bases=(Activation,),
         frozen=True,
-        namespace={"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None, "keeps": keeps,
-                   "in_place": in_place, "counts": rules(**counts)},
+        namespace=namespace,
     )
-    if fixed:
-        cls.torch_module = lambda self, inputs: TorchModule(torch_name, dict(fixed))  # type: ignore[method-assign]
     return register(kind)(cls)
 
 

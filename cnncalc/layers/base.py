@@ -159,7 +159,7 @@ class Layer:
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
         return 0
 
-    def count(self, convention: Convention, inputs: Sequence[Shape], output: Shape) -> int:
+    def count(self, convention: Convention, inputs: Sequence[Shape], output: Shape) -> int | float:
         """What `convention`'s tool counts for this layer, per sample (before the tool's own scale)."""
         return self.counts[convention](self, inputs, output)
 

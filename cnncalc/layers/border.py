@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from ..errors import LayerError
-from .base import (ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, group_axes, per_axis, register,
-                   spatial_rank)  # fmt: skip
+from .base import (
+    ArgKind,
+    FieldStep,
+    Layer,
+    Saved,
+    Shape,
+    TorchModule,
+    arg,
+    group_axes,
+    per_axis,
+    register,
+    spatial_rank,
+)
 from .counting import rules
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
@@ -20,10 +31,18 @@ class Padding(Layer):
     """Padding by per-side amounts, written in PyTorch's order: the last axis first (left, right,
     then top, bottom, then front, back). Each subclass declares `padding` and `mode`."""
 
+    if TYPE_CHECKING:  # for the checker only: as dataclass fields here they would come first in every subclass
+
+        @property
+        def padding(self) -> Any: ...
+
+        @property
+        def mode(self) -> str: ...
+
     def amounts(self, shape: Shape) -> list[tuple[int, int]]:
         """(before, after) for each spatial axis, first axis first."""
         rank = spatial_rank(shape, self.kind)
-        padding: Any = self.padding  # type: ignore[attr-defined]
+        padding: Any = self.padding
         flat = (padding,) * (2 * rank) if isinstance(padding, int) else padding
         if len(flat) != 2 * rank:
             raise LayerError(f"'padding' has {len(flat)} values but the input has {rank} spatial axes",
@@ -53,7 +72,7 @@ class Padding(Layer):
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         # reflection_pad*_backward and replication_pad*_backward take the input; the others keep nothing
-        return Saved(input=self.mode in ("reflect", "replicate"))  # type: ignore[attr-defined]
+        return Saved(input=self.mode in ("reflect", "replicate"))
 
 
 @register("pad")

@@ -8,7 +8,20 @@ from typing import Any, Sequence
 
 from ..errors import LayerError
 from ..geometry import transposed_formula, transposed_output_size
-from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, group_axes, per_axis, prod, register, spatial_rank, times
+from .base import (
+    ArgKind,
+    FieldStep,
+    Layer,
+    Shape,
+    TorchModule,
+    arg,
+    group_axes,
+    per_axis,
+    prod,
+    register,
+    spatial_rank,
+    times,
+)
 from .counting import macs_and_bias, parameters_per_position, rules
 from .windowed import Windowed
 

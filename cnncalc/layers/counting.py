@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from .base import Layer, Shape
@@ -46,8 +46,11 @@ _SUMMARIES = {
     "and softmax 1, batch norm 2 per element (1 without affine), LRN 3 per element + its padded window sum; sigmoid, tanh 0",
 }
 
-# A rule: (layer, input shapes, output shape) -> what the tool counts for it, per sample.
-Rule = Callable[["Layer", Sequence["Shape"], "Shape"], int]
+# A rule: (layer, input shapes, output shape) -> what the tool counts for it, per sample. The layer is
+# `Any`: a rule is declared on one type's `counts` and reads that type's fields (a Callable taking
+# `Layer` would refuse a rule written for `Conv`, as parameters are contravariant). The count is an
+# integer but for ptflops' interpolate hook, which can make a fraction (see conventions.Counted).
+Rule = Callable[[Any, Sequence["Shape"], "Shape"], "int | float"]
 
 
 def macs(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:

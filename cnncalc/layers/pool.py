@@ -9,7 +9,21 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from ..errors import LayerError
 from ..geometry import Window, adaptive_covered, adaptive_largest, covered
-from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, group_axes, per_axis, prod, register, spatial_rank, times
+from .base import (
+    ArgKind,
+    FieldStep,
+    Layer,
+    Saved,
+    Shape,
+    TorchModule,
+    arg,
+    group_axes,
+    per_axis,
+    prod,
+    register,
+    spatial_rank,
+    times,
+)
 from .counting import per_element, rules
 from .windowed import Windowed
 

@@ -5,10 +5,23 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import LayerError
-from .base import ArgKind, ElementWise, FieldStep, Layer, Shape, TorchModule, arg, group_axes, per_axis, prod, register, spatial_rank
+from .base import (
+    ArgKind,
+    ElementWise,
+    FieldStep,
+    Layer,
+    Shape,
+    TorchModule,
+    arg,
+    group_axes,
+    per_axis,
+    prod,
+    register,
+    spatial_rank,
+)
 from .counting import Rule, rules
 
 # The interpolation modes, the spatial rank each needs (None: any), and how many input positions
@@ -26,25 +39,25 @@ MODES: dict[str, tuple[int | None, int]] = {
 def _per_output(cost: dict[str, int]) -> Rule:
     """thop's count_upsample: a cost per output element that depends on the mode."""
 
-    def rule(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
-        return cost[layer.mode] * prod(output)  # type: ignore[attr-defined,index]
+    def rule(layer: Upsample, inputs: Sequence[Shape], output: Shape) -> int:
+        return cost[layer.mode] * prod(output)
 
     return rule
 
 
-def _fvcore_upsample(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
+def _fvcore_upsample(layer: Upsample, inputs: Sequence[Shape], output: Shape) -> int:
     # fvcore has handlers for aten::upsample_nearest2d (1 per output) and aten::upsample_bilinear2d
     # (4 per output) only: 1-D, 3-D, nearest-exact, linear, bicubic and trilinear count nothing
     if len(output) != 3:
         return 0
-    return {"nearest": 1, "bilinear": 4}.get(layer.mode, 0) * prod(output)  # type: ignore[attr-defined]
+    return {"nearest": 1, "bilinear": 4}.get(layer.mode, 0) * prod(output)
 
 
-def _ptflops_upsample(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int | float:
+def _ptflops_upsample(layer: Upsample, inputs: Sequence[Shape], output: Shape) -> int | float:
     # its nn.Upsample hook counts the output elements, and its patched F.interpolate counts again:
     # prod(size) x C with a size, else input elements x scale^rank (int(prod) for a tuple of scales)
     module = prod(output)
-    scale = layer.scale_factor  # type: ignore[attr-defined]
+    scale = layer.scale_factor
     if scale is None:
         return module + prod(output)
     rank = len(inputs[0]) - 1  # a float scale makes a float count: an integer where it is one
@@ -116,7 +129,7 @@ class Upsample(Layer):
                 centre = Fraction(1, 2)  # taps 0, 1 (bicubic: -1 to 2)
             else:
                 source = ratio / 2 - Fraction(1, 2)  # clamped at 0 for the linear modes, not for bicubic
-                centre = math.floor(max(source, 0) if taps == 2 else source) + Fraction(1, 2)
+                centre = math.floor(max(source, Fraction(0)) if taps == 2 else source) + Fraction(1, 2)
             steps.append(FieldStep(Fraction(taps), ratio, Fraction(taps - 1, 2) - centre))
         return steps
 
@@ -135,6 +148,11 @@ class Upsample(Layer):
 class PixelRearrange(Layer):
     """nn.PixelShuffle / nn.PixelUnshuffle: channels <-> an r x r block of positions (2-D inputs).
     Each subclass declares its `factor`."""
+
+    if TYPE_CHECKING:  # for the checker only: as a dataclass field here it would change the subclasses' fields
+
+        @property
+        def factor(self) -> int: ...
 
     def _check(self, shape: Shape) -> None:
         if len(shape) != 3:

@@ -41,7 +41,7 @@ import traceback
 from collections import Counter
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -49,10 +49,10 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from ..analysis import analyze
-from ..library import is_model_target
 from ..errors import CnncalcError, MissingExtraError, Where, did_you_mean
 from ..graph import INPUT, Graph
 from ..layers import ALIASES, REGISTRY, build_layer
+from ..library import is_model_target
 from ..spec import ITEM_KEYS, STRUCTURES, parse_text
 from . import Add as BridgeAdd
 from . import Concat as BridgeConcat
@@ -118,7 +118,7 @@ class Equivalent:
     that cnncalc can only follow at one value; `ignored` are dropped (F.dropout's `training`).
     """
 
-    module: Callable[..., nn.Module] | str  # a class, or an nn class name for an optional row
+    module: type[nn.Module] | str  # a class, or an nn class name for an optional row
     params: tuple[str, ...]
     required: Mapping[str, Any] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
@@ -229,7 +229,9 @@ def module_kind(module: nn.Module) -> str | None:
     """The registered cnncalc type for a module, or None when cnncalc has none."""
     cls = type(module)
     for base in cls.__mro__:
-        kind = MODULE_KINDS.get(base)  # type: ignore[call-overload]
+        if not issubclass(base, nn.Module):  # object, a mixin: no kind
+            continue
+        kind = MODULE_KINDS.get(base)
         if kind is None and base.__module__.startswith("torch.nn"):
             kind = OPTIONAL_MODULE_KINDS.get(base.__name__)
         if kind is None:
@@ -408,7 +410,7 @@ class _Mapper:
 
     def shape_value(self, node: fx.Node) -> None:
         """The value of a node computed from shapes only, where it can be followed (else left unknown)."""
-        args = [self.constants.get(a, a) if isinstance(a, fx.Node) else a for a in node.args]
+        args: list[Any] = [self.constants.get(a, a) if isinstance(a, fx.Node) else a for a in node.args]
         try:
             shape = _full_shape(node.args[0]) if node.args else None
             if node.op == "call_method" and node.target == "size" and shape is not None:
@@ -417,7 +419,7 @@ class _Mapper:
                 value = len(shape)
             elif node.op == "call_function" and node.target is getattr and args[1] == "shape" and shape is not None:
                 value = shape
-            elif node.op == "call_function" and node.target in _SHAPE_ARITHMETIC and not _has_node(args):
+            elif node.op == "call_function" and callable(node.target) and node.target in _SHAPE_ARITHMETIC and not _has_node(args):
                 value = node.target(*args)
             else:
                 return
@@ -466,7 +468,7 @@ class _Mapper:
         if node.kwargs:
             raise self.fail(node, f"'{path}' is called with keyword arguments, which cnncalc cannot follow",
                             received=", ".join(node.kwargs))  # fmt: skip
-        owner = module
+        owner: nn.Module | None = module
         if path in self.called:
             if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
                 raise self.fail(node, f"'{path}' is called more than once and has parameters (shared weights); "
@@ -499,7 +501,7 @@ class _Mapper:
             rebuilt = factory(**spec.kwargs)
         except CnncalcError as err:
             raise self.fail(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
-                            received=err.received if err.received is not None else repr(module))  # fmt: skip
+                            received=err.received if err.received is not None else repr(module)) from err  # fmt: skip
         if type(rebuilt) is not type(module) and type(module) not in SAME_AT_INFERENCE and not isinstance(module, type(rebuilt)):
             raise self.fail(node, f"cnncalc's {kind} builds {type(rebuilt).__name__}, not {_class_name(module)}", received=repr(module))
         rank = len(shapes[0]) + 1 if shapes else 0
@@ -581,6 +583,7 @@ class _Mapper:
 
     def rule_kind(self, node: fx.Node) -> str:
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS[node.target]
+        assert isinstance(rule, Special), "called for the merge rules only"
         return rule.kinds[0]
 
     def rule_cat(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
@@ -773,6 +776,7 @@ class _Structurer:
             entry = self.rows[run[0]].inputs[0] if self.rows[run[0]].inputs else prev
             item = self.container(prefix + head, run, entry)
             item.rel = head
+            assert item.sections is not None  # a container has its sections
             if item.written == "sequential" and len(item.sections["layers"]) == 1 and item.sections["layers"][0].frm is None:
                 self.containers.remove(item)  # a container of one item: that item, under a dotted name
                 inner = item.sections["layers"][0]
@@ -890,26 +894,30 @@ class _Blocks:
                         self.try_block(sub)
 
     def try_block(self, group: list[_Item]) -> bool:
-        form = group[0].written
-        if any(it.written != form or it.sections is None or list(it.sections) != list(group[0].sections)
-               or it.args != group[0].args for it in group):  # fmt: skip
+        form, first_sections = group[0].written, group[0].sections
+        if first_sections is None:
             return False
+        instances: list[dict[str, list[_Item]]] = []  # each use's sections
+        for it in group:
+            if it.written != form or it.sections is None or list(it.sections) != list(first_sections) or it.args != group[0].args:
+                return False
+            instances.append(it.sections)
         sections: dict[str, list[str]] = {}
-        for sec in group[0].sections:
+        for sec in first_sections:
             order: list[str] = []
-            for inst in group:
+            for inst in instances:
                 pos = -1
-                for it in inst.sections[sec]:
+                for it in inst[sec]:
                     if it.rel in order:
-                        p = order.index(it.rel)
-                        if p <= pos:
+                        at = order.index(it.rel)
+                        if at <= pos:
                             return False
-                        pos = p
+                        pos = at
                     else:
                         order.insert(pos + 1, it.rel)
                         pos += 1
             sections[sec] = order
-        if not any(it.row is not None for inst in group for its in inst.sections.values() for it in its):
+        if not any(it.row is not None for inst in instances for its in inst.values() for it in its):
             return False  # a container of containers: its repeats are the blocks inside
         params: list[_Param] = []
         flags: list[tuple[tuple[bool, ...], str]] = []
@@ -917,7 +925,7 @@ class _Blocks:
         for sec, order in sections.items():
             out = []
             for rel in order:
-                present = [next((it for it in inst.sections[sec] if it.rel == rel), None) for inst in group]
+                present = [next((it for it in inst[sec] if it.rel == rel), None) for inst in instances]
                 items = [it for it in present if it is not None]
                 first = items[0]
                 if first.sections is not None or any(it.sections is not None for it in items):
@@ -956,7 +964,7 @@ class _Blocks:
             args[p.name] = _unhashable(common) if usual or len(real) < len(p.values) else None
         for pattern, flag in flags:
             args[flag] = sum(pattern) * 2 > len(pattern)
-        body = {"args": args}
+        body: dict[str, Any] = {"args": args}
         if form == "residual":
             body.update({k: v for k, v in template.items() if v or k == "body"})
         elif form == "parallel":
@@ -966,13 +974,13 @@ class _Blocks:
         else:
             body["layers"] = template["layers"]
         self.defs[name] = body
-        for i, inst in enumerate(group):
+        for i, it in enumerate(group):
             use: dict[str, Any] = {}
             for p in params:
                 use[p.name] = args[p.name] if p.values[i] is _ABSENT else p.values[i]
             for pattern, flag in flags:
                 use[flag] = pattern[i]
-            inst.written, inst.args, inst.sections = name, use, None
+            it.written, it.args, it.sections = name, use, None
         return True
 
 
@@ -1338,7 +1346,7 @@ def resolve_target(target: str, args: Mapping[str, Any] | None = None) -> Target
         module = factory(**args)
     except TypeError as err:
         raise CnncalcError(f"cannot build {attr}" + (f" with {args}" if args else " with no arguments"),
-                           received=str(err), hint="pass its arguments with --arg name=value")  # fmt: skip
+                           received=str(err), hint="pass its arguments with --arg name=value") from err  # fmt: skip
     if not isinstance(module, nn.Module):
         raise CnncalcError(f"{target} did not give a torch.nn.Module", received=type(module).__name__)
     return Target(module, attr, None)
