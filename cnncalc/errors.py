@@ -51,7 +51,7 @@ class CnncalcError(Exception):
         self.expected = expected
         self.hint = hint
 
-    def located(self, where: Where) -> "CnncalcError":
+    def located(self, where: Where) -> CnncalcError:
         """The same error with the missing parts of its location filled from `where`."""
         merged = Where(
             file=self.where.file or where.file,

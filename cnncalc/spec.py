@@ -85,7 +85,7 @@ class _Context:
     blocks_in_use: tuple[str, ...] = ()
     depth: int = 0
 
-    def inner(self, prefix: str, path: str, **changes: Any) -> "_Context":
+    def inner(self, prefix: str, path: str, **changes: Any) -> _Context:
         if self.depth + 1 > MAX_NESTING:
             raise SpecError(
                 f"structures are nested more than {MAX_NESTING} deep",

@@ -216,10 +216,10 @@ def test_the_fold_is_a_property_of_layer_types():
     assert analyze(parse_text("input: [3, 14, 14]\nlayers:\n  - adaptive_avgpool: 7\n")).rows[1].folds is False
     kept = [r.folds for r in analyze(cnncalc.load("resnet18")).rows if r.type in ("add", "batchnorm", "conv")]
     assert kept == [False] * (20 + 20 + 8)  # 20 convolutions (3 of them shortcuts), 20 batch norms, 8 adds
-    for kind, cls in REGISTRY.items():  # only element-wise activations claim to run in place
+    for kind, cls in REGISTRY.items():  # only element-wise activations claim to run in place (not the softmaxes)
         from cnncalc.layers.activation import Activation
 
-        assert cls.in_place == (issubclass(cls, Activation) and kind != "softmax"), kind
+        assert cls.in_place == (issubclass(cls, Activation) and kind not in ("softmax", "log_softmax")), kind
 
 
 def test_default_totals_say_what_pytorch_allocates():

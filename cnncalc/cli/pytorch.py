@@ -17,7 +17,18 @@ from .. import library, spec
 from ..analysis import DType, analyze
 from ..errors import CnncalcError
 from ..render import Format, Lines, Output, aligned, human, human_bytes
-from .common import ExitCode, InputOpt, SpecArg, app, emit, format_option, load_graph, parse_input, print_warning, reported_errors
+from .common import (
+    ExitCode,
+    InputOpt,
+    SpecArg,
+    app,
+    emit,
+    format_option,
+    load_graph,
+    parse_input,
+    print_warning,
+    reported_errors,
+)
 
 ProfileFormatOpt = Annotated[Format, format_option("text or json.")]
 

@@ -39,8 +39,8 @@ from .common import (
     StrictOpt,
     app,
     emit,
-    load_report,
     load_graph,
+    load_report,
     parse_input,
     reported_errors,
 )

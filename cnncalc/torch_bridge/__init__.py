@@ -94,7 +94,7 @@ class GraphModule(nn.Module):
         self._plan: list[tuple[str, tuple[int, ...]]] = []
         calls: dict[str, str] = {}
         self._detached: dict[str, nn.Module] = {}  # rows held as a parent's parameter (see _attach_parameter)
-        for index, node in enumerate(graph.nodes):
+        for node in graph.nodes:
             if node.layer is None:
                 continue
             if node.calls is not None:  # runs an earlier row's module again: no module of its own
