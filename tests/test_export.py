@@ -31,8 +31,7 @@ def exported(graph, input_shape=None):
     exec(compile(source, f"<export of {graph.name}>", "exec"), namespace)
     classes = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "exported"
                and v.__name__ not in own_module_sources()]  # the bridge's own classes the file copies
-    assert len(classes) == 1
-    return classes[0]()
+    return classes[-1]()  # the network's class comes after its blocks' classes
 
 
 def same_network(graph, input_shape=None):
@@ -107,6 +106,16 @@ def test_defaults_left_out_are_pytorchs_defaults(kind, item, shape_in):
     names = list(params)[: spec.positional]
     assert names == list(spec.kwargs)[: spec.positional]
     assert all(params[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for n in names)
+
+
+@pytest.mark.parametrize("name, block, uses", [("resnet152", "Bottleneck", 3 + 8 + 36 + 3), ("resnet18", "Basic", 2 * 4)])
+def test_a_block_is_one_class(name, block, uses):
+    """torchvision's source writes Bottleneck once: so does the export, its uses one line each."""
+    source = to_torch_source(cnncalc.load(name))
+    assert source.count(f"class {block}(nn.Module):") == 1
+    assert source.count(f"= {block}(") == uses
+    rows = len(cnncalc.load(name).nodes)  # written row by row, each row took a line in __init__ and one in forward
+    assert source.count("\n") < 2 * rows
 
 
 def test_reserved_names_are_the_attributes_of_module_dict():
@@ -190,3 +199,59 @@ def test_convnext_block_exports_the_same_network():  # group A (issue 10): own m
     from test_layers import CNBLOCK
 
     same_network(parse_text(CNBLOCK))
+
+
+# a block class meets main's features: the bridge's own modules, expressions that read shapes, a parent's parameter
+BLOCK_FEATURES = """
+input: [3, 12, 12]
+blocks:
+  se:
+    args: {out: null}
+    body:
+      - conv: {out: $out, kernel: 3, padding: 1, name: conv}
+      - permute: {dims: [0, 2, 3, 1], name: p1}
+      - permute: {dims: [0, 3, 1, 2], name: p2}
+      - global_avgpool: {name: pool}
+      - conv: {out: $out, kernel: 1, name: fc}
+      - sigmoid: {name: gate}
+      - mul: {from: [p2, gate], name: scale}
+      - stochastic_depth: {p: 0.1, name: drop}
+    shortcut:
+      - conv: {out: $out, kernel: 1, name: proj}
+  cropped:
+    args: {out: null}
+    layers:
+      - conv: {out: $out, kernel: 3, name: a}
+      - maxpool: {kernel: 2, name: b}
+      - center_crop: {from: a, like: b}
+  scaled:
+    args: {}
+    layers:
+      - conv: {out: 8, kernel: 3, padding: 1, name: conv}
+      - layer_scale: {init: 0.5, name: layer_scale}
+layers:
+  - se: {out: 4}
+  - se: {out: 8}
+  - se: {out: 8}
+  - scaled
+  - scaled
+  - cropped: {out: 8}
+  - cropped: {out: 8}
+"""
+
+
+def test_a_block_class_holds_own_modules_and_expressions_and_a_parameter_falls_back_to_rows():
+    """`se` (own modules Permute and StochasticDepth, a product) is one class used three times;
+    `cropped` (a crop, whose slice depends on the input size: 12 -> conv 10 -> pool 5, crop from
+    (10-5)//2 = 2; then 5 -> 3 -> 1, from (3-1)//2 = 1) gets a class per size; `scaled` holds a bare
+    parameter of its parent, so its uses are written row by row."""
+    graph = parse_text(BLOCK_FEATURES)
+    same_network(graph)
+    source = to_torch_source(graph)
+    assert source.count("class Se(nn.Module):") == 1 and source.count("= Se(") == 3
+    assert source.count("class Permute(nn.Module):") == 1 and "self.p1 = Permute([0, 2, 3, 1])" in source
+    assert "x = p2 * x" in source
+    assert "class Cropped(nn.Module):" in source and "class Cropped2(nn.Module):" in source
+    assert "[:, :, 2:7, 2:7]" in source and "[:, :, 1:2, 1:2]" in source
+    assert "class Scaled" not in source
+    assert 'self["3"].layer_scale = nn.Parameter(torch.full((8, 1, 1), 0.5))' in source
