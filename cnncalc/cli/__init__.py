@@ -14,6 +14,7 @@ from .common import ExitCode, app
 # each module registers its commands on `app`, in this order (the order of `cnncalc --help`)
 # isort: off
 from . import tables, learn, pytorch  # noqa: F401, E402
+from . import editors  # noqa: F401, E402  (schema)
 # isort: on
 
 __all__ = ["ExitCode", "app", "main"]

@@ -1,0 +1,101 @@
+"""The spec JSON Schema (for editors): generated from the layer registry, committed, printed by
+`cnncalc schema`; every built-in passes it and the schema-detectable broken specs fail it."""
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cnncalc import schema
+from cnncalc.cli import app
+from cnncalc.layers import ALIASES, REGISTRY, ArgKind
+from cnncalc.library import builtin_names, builtin_path
+
+jsonschema = pytest.importorskip("jsonschema")
+runner = CliRunner()
+BAD_SPECS = Path(__file__).parent / "bad_specs"
+
+
+@pytest.fixture(scope="module")
+def validator():
+    spec_schema = schema.spec_schema()
+    jsonschema.Draft202012Validator.check_schema(spec_schema)
+    return jsonschema.Draft202012Validator(spec_schema)
+
+
+def test_committed_copy_is_generated(regen_golden):
+    generated = schema.schema_text(schema.spec_schema())
+    if regen_golden:
+        schema.SPEC_SCHEMA_PATH.write_text(generated)
+    assert schema.SPEC_SCHEMA_PATH.read_text() == generated, "run: pytest tests/test_schema.py --regen-golden"
+
+
+def test_cli_prints_it():
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0
+    assert result.stdout == schema.SPEC_SCHEMA_PATH.read_text()
+    result = runner.invoke(app, ["schema", "report"])
+    assert result.exit_code == 0 and '"title": "cnncalc JSON output"' in result.stdout
+
+
+def test_every_arg_kind_has_a_schema():
+    assert set(schema.KIND_SCHEMAS) == set(ArgKind)
+
+
+def test_every_type_alias_and_argument_is_listed():
+    item = schema.spec_schema()["$defs"]["item"]["anyOf"][1]["properties"]
+    assert set(REGISTRY) | set(ALIASES) | {"sequential", "residual", "parallel"} == set(item)
+    defs = schema.spec_schema()["$defs"]
+    for kind, cls in REGISTRY.items():
+        arguments = defs[f"layer.{kind}"]["anyOf"][0]["properties"]
+        for f in fields(cls):
+            assert {f.name, *f.metadata["aliases"]} <= set(arguments), kind
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_builtins_pass(validator, name):
+    errors = [e.message for e in validator.iter_errors(yaml.safe_load(builtin_path(name).read_text()))]
+    assert errors == []
+
+
+# broken specs the schema sees without expanding the spec (the others need the graph)
+DETECTABLE = ["empty", "empty_name", "malformed_input", "missing_input", "missing_required", "name_with_newline",
+              "not_a_mapping", "null_layers", "repeat_too_large", "top_level_list", "two_keys", "unknown_key",
+              "unknown_top_key", "wrong_type"]  # fmt: skip
+
+
+@pytest.mark.parametrize("stem", DETECTABLE)
+def test_broken_specs_fail(validator, stem):
+    data = yaml.safe_load((BAD_SPECS / f"{stem}.yaml").read_text())
+    assert not validator.is_valid(data)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input: [3, 8, 8]\nlayers: [conv: {out: 4, kernel: 3, padding: middle}]",  # not same/valid
+        "input: [3, 8, 8]\nlayers: [dropout: 1.5]",  # a probability, via the shorthand
+        "input: [3, 8, 8]\nlayers: [upsample: {scale: 2, mode: cubic}]",  # not a choice
+        "input: [3, 8, 8]\nlayers: [parallel: {branches: [[relu]]}]",  # one branch
+        "input: [3, 8, 8]\nblocks: {b: {args: {n: 1}}}\nlayers: [b]",  # a block without a body
+        "input: [3, 8, 8]\nlayers: [conv: {out: 4, kernel: 3, from: []}]",
+    ],
+)
+def test_invalid_values_fail(validator, text):
+    assert not validator.is_valid(yaml.safe_load(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input: [3, 8, 8]\nx-conv: &c {out: 4, kernel: 3}\nlayers: [conv: *c, Conv2d: {out_channels: 4, kernel_size: 1}]",
+        "input: [3, 8, 8]\nblocks: {b: {args: {n: null, down: false}, layers: [conv: {out: $n * 2, kernel: 3, when: $down}]}}\n"
+        "layers: [b: {n: 4, repeat: 2, name: stage}]",
+        "input: [3, 8, 8]\nlayers: [residual: {body: [relu], shortcut: [conv: {out: 3, kernel: 1}], after: [relu]}, linear: 10]",
+        "input: [3, 8, 8]\nlayers: [parallel: {branches: [{name: a, layers: [relu]}, [tanh]], merge: add}, add: {from: [0, 1]}]",
+    ],
+)
+def test_valid_specs_pass(validator, text):
+    assert [e.message for e in validator.iter_errors(yaml.safe_load(text))] == []
