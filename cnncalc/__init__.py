@@ -14,11 +14,35 @@ from .graph import Graph
 __version__ = "0.1.0"
 
 
-def load(source: str | Path) -> Graph:
-    """A network's graph from a spec file or a built-in name (`"vgg16"`)."""
+def load(source: str | Path | dict) -> Graph:
+    """A network's graph from a spec file, a built-in name (`"vgg16"`), YAML text or a dict
+    (the spec as `yaml.safe_load` reads it): text is YAML when it is not an existing file and
+    has a newline, starts with `{` or holds a `:`."""
     from . import library, spec
 
-    return spec.load(library.resolve(str(source)))
+    if isinstance(source, dict):
+        return spec.parse(_lined(source), file="<dict>")
+    text = str(source)
+    if isinstance(source, str) and ("\n" in text or text.lstrip().startswith("{") or ":" in text) and not library.is_file(Path(text)):
+        return spec.parse_text(text, file="<text>")
+    return spec.load(library.resolve(text))
+
+
+def _lined(value: object) -> object:
+    """A dict's mappings and lists as the spec reader's types (without line numbers)."""
+    from .yaml_lines import LineDict, LineList
+
+    if isinstance(value, dict):
+        mapping = LineDict()
+        mapping.line = None  # type: ignore[assignment]
+        mapping.update((k, _lined(v)) for k, v in value.items())
+        return mapping
+    if isinstance(value, (list, tuple)):
+        items = LineList()
+        items.line = None  # type: ignore[assignment]
+        items.extend(_lined(v) for v in value)
+        return items
+    return value
 
 
 __all__ = ["CnncalcError", "DType", "Graph", "Report", "SpecError", "__version__", "analyze", "collapse", "load"]
