@@ -99,3 +99,68 @@ def test_invalid_values_fail(validator, text):
 )
 def test_valid_specs_pass(validator, text):
     assert [e.message for e in validator.iter_errors(yaml.safe_load(text))] == []
+
+
+# ----- the JSON of every command, against report.schema.json ---------------------------------
+
+COMMANDS = [
+    ("report", "shapes lenet5 --rf --explain"),
+    ("report", "params resnet18 --biases"),
+    ("report", "memory vgg16 --batch 32 --dtype fp16"),
+    ("report", "flops googlenet --depth 1"),
+    ("report", "summary alexnet --rf"),
+    ("conventions", "flops lenet5 --convention all"),
+    ("conventions", "flops resnet18 --convention fvcore --depth 1"),
+    ("list", "list"),
+    ("layer", "conv --input 227x227x3 --kernel 11 --out 96 --stride 4"),
+    ("layer", "pool --input 7x7x1 --kernel 3 --stride 3"),
+    ("numeric", "convolve --input '1 2 3; 4 5 6; 7 8 9' --kernel '1 0; 0 1' --steps"),
+    ("numeric", "convolve-transpose --input '1 2; 3 4' --kernel '1 0 1; 1 1 0; 0 1 2' --stride 2"),
+    ("numeric", "pool --values '1 3 2; 3 1 2; 3 3 3' --kernel 2 --stride 1"),
+    ("check", "check docs/examples/quiz.yaml"),
+    ("check", "check docs/examples/quizzes"),
+    ("check", "check alexnet --layer conv1 --shape 55x55x96 --flops 211M"),
+]
+
+
+@pytest.fixture(scope="module")
+def report_schema():
+    chosen = schema.report_schema()
+    jsonschema.Draft202012Validator.check_schema(chosen)
+    return chosen
+
+
+def _json_of(command, monkeypatch):
+    import json
+    import shlex
+
+    monkeypatch.chdir(Path(__file__).parent.parent)
+    result = runner.invoke(app, [*shlex.split(command), "--format", "json"])
+    assert result.stdout.startswith("{"), result.stderr
+    return json.loads(result.stdout)
+
+
+def _errors(report_schema, kind, data):
+    """Errors against the command's own definition (tighter than the schema's anyOf), and the whole schema."""
+    own = jsonschema.Draft202012Validator({**report_schema, "anyOf": [{"$ref": f"#/$defs/{kind}"}]})
+    return [f"{list(e.path)}: {e.message[:200]}" for e in own.iter_errors(data)]
+
+
+@pytest.mark.parametrize("kind, command", COMMANDS, ids=[c for _, c in COMMANDS])
+def test_command_json_matches_report_schema(report_schema, monkeypatch, kind, command):
+    data = _json_of(command, monkeypatch)
+    assert _errors(report_schema, kind, data) == []
+    assert jsonschema.Draft202012Validator(report_schema).is_valid(data)
+
+
+def test_profile_json_matches_report_schema(report_schema, monkeypatch):
+    pytest.importorskip("torch")
+    data = _json_of("profile lenet5 --iters 2 --warmup 1 --per-layer", monkeypatch)
+    assert _errors(report_schema, "profile", data) == []
+
+
+def test_report_schema_catches_a_changed_field(report_schema, monkeypatch):
+    data = _json_of("summary lenet5", monkeypatch)
+    data["totals"]["parameters"] = data["totals"].pop("params")  # a renamed field
+    assert _errors(report_schema, "report", data) != []
+    assert not jsonschema.Draft202012Validator(report_schema).is_valid(data)
