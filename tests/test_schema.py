@@ -164,3 +164,26 @@ def test_report_schema_catches_a_changed_field(report_schema, monkeypatch):
     data["totals"]["parameters"] = data["totals"].pop("params")  # a renamed field
     assert _errors(report_schema, "report", data) != []
     assert not jsonschema.Draft202012Validator(report_schema).is_valid(data)
+
+
+def test_json_doc_names_every_field():
+    """docs/json.md names every field the report schema holds (in code: `field`, `a.field`, `{field, ...}`)."""
+    import re
+
+    doc = (Path(__file__).parent.parent / "docs" / "json.md").read_text()
+    code = " ".join(re.findall(r"`([^`]+)`", doc))
+
+    def names(node):
+        if isinstance(node, dict):
+            for key, value in node.get("properties", {}).items():
+                yield key
+                yield from names(value)
+            for value in node.values():
+                if isinstance(value, (dict, list)):
+                    yield from names(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from names(value)
+
+    missing = sorted({n for n in names(schema.report_schema()) if not re.search(rf"(?<![\w]){n}(?![\w])", code)})
+    assert missing == []
