@@ -284,6 +284,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
         given = {q: v for q, v in expected.items() if v is not None}
         path = Path(target)
         is_dir = _is_dir(path)
+        graded: list[tuple[str | None, quiz.Graded]]
         if is_dir or (library.is_file(path) and quiz.is_quiz(path)):
             if given or layer or input:
                 raise CnncalcError("a quiz file carries its own answers", hint="drop --layer, --shape, --params, ... or pass a spec")

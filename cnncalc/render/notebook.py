@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingExtraError
 from .cells import Layout
+from .document import Output
 from .report import Columns, json_data, report_table
 from .writers import Format, cell_text, write
-from .document import Output
 
 if TYPE_CHECKING:
     from ..analysis import Report
