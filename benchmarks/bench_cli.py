@@ -12,11 +12,13 @@ Prints medians; nothing here is asserted.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -29,6 +31,7 @@ FVCORE = (
     "f = FlopCountAnalysis(m, x); f.unsupported_ops_warnings(False); f.uncalled_modules_warnings(False); "
     "print(f.total(), parameter_count(m)[''])"
 )
+TORCH_IMPORT = "import torch, fvcore.nn"
 TORCHINFO = (
     "import torch, cnncalc; from torchinfo import summary; "
     "m = cnncalc.load('{arch}').to_torch().eval(); print(summary(m, input_size=(1, *m.input_shape), verbose=0).total_params)"
@@ -36,12 +39,21 @@ TORCHINFO = (
 
 
 def wall(code: str, repeat: int) -> float:
-    times = []
+    return timed(code, repeat)[0]
+
+
+def timed(code: str, repeat: int) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (user + system) of `python -c code`: on a
+    shared machine the CPU time is the steadier figure (waiting for a core is not counted)."""
+    walls, cpus = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def long_spec(layers: int, folder: Path) -> Path:
@@ -58,6 +70,7 @@ def long_spec(layers: int, folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--startup-only", action="store_true", help="only the start-up ratio")
     args = parser.parse_args()
     tools = {"cnncalc": CNNCALC}
     if find_spec("torch") and find_spec("fvcore"):
@@ -65,6 +78,14 @@ def main() -> None:
     if find_spec("torch") and find_spec("torchinfo"):
         tools["torchinfo"] = TORCHINFO
     print(f"python {sys.version.split()[0]}, median of {args.repeat} runs, seconds of wall time per process")
+    if find_spec("torch") and find_spec("fvcore"):
+        # the start-up goal: summary resnet152, end to end, under 0.10x importing torch and fvcore
+        summary, imports = timed(CNNCALC.format(arch="resnet152"), args.repeat), timed(TORCH_IMPORT, args.repeat)
+        for what, k in (("wall", 0), ("CPU", 1)):
+            print(f"start-up, {what} time: summary resnet152 {summary[k]:.3f} s / `import torch, fvcore.nn` {imports[k]:.3f} s "
+                  f"= {summary[k] / imports[k]:.3f}x (goal under 0.10x); typer {version('typer')}")
+    if args.startup_only:
+        return
     print(f"{'architecture':<14}" + "".join(f"{t:>12}" for t in tools) + "".join(f"{t + '/cnncalc':>20}" for t in tools if t != "cnncalc"))
     for arch in ARCHS:
         times = {t: wall(code.format(arch=arch), args.repeat) for t, code in tools.items()}

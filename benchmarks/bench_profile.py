@@ -63,6 +63,31 @@ def main() -> None:
             label = dtype + (" + channels-last" if channels_last else "")
             print(f"| {name} | {batch} | {label} | {text or 'default'} | {p.timing.median_ms:.2f} | {ref:.2f} | "
                   f"{100 * (p.timing.median_ms - ref) / ref:+.1f}% |")  # fmt: skip
+    heavy_and_light(args.device)
+
+
+HEAVY_AND_LIGHT = """
+name: heavy-and-light
+input: [32, 64, 64]
+layers:
+  - identity: {name: light}
+  - conv: {out: 64, kernel: 5, padding: 2, name: heavy}
+  - relu: {name: cheap}
+"""
+
+
+def heavy_and_light(device: str) -> None:
+    """Does --per-layer find the heavy layer? A 5x5 conv (2 x 64x64x64 x 32x5x5 = 1.68 GFLOPs)
+    between an identity and a ReLU: its share should dwarf theirs (a timing, so shown, not tested)."""
+    from cnncalc.spec import parse_text
+
+    p = profile(parse_text(HEAVY_AND_LIGHT), device=device, check=False, warmup=3, iters=20, per_layer=True)
+    print("\nper-layer pass on a 5x5 conv between an identity and a ReLU (the conv should stand out):")
+    for layer in p.layers:
+        print(f"  {layer.row:<6} {layer.median_ms:8.3f} ms  {100 * p.share(layer):5.1f}%")
+    heavy = max(p.layers, key=lambda layer: layer.median_ms)
+    others = max(layer.median_ms for layer in p.layers if layer is not heavy)
+    print(f"  slowest: {heavy.row}, {heavy.median_ms / others:.1f}x the next")
 
 
 if __name__ == "__main__":

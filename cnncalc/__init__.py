@@ -45,4 +45,13 @@ def _lined(value: object) -> object:
     return value
 
 
+def __getattr__(name: str):
+    # `cnncalc.from_torch` imports torch, so only when it is asked for: `import cnncalc` stays torch-free.
+    if name == "from_torch":
+        from .torch_bridge.importer import from_torch
+
+        return from_torch
+    raise AttributeError(f"module 'cnncalc' has no attribute {name!r}")
+
+
 __all__ = ["CnncalcError", "DType", "Graph", "Report", "SpecError", "__version__", "analyze", "collapse", "load"]

@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 from .errors import CnncalcError, LayerError, StrictError, Where
 from .graph import INPUT, Graph
-from .layers import FieldStep, Shape
+from .layers import FieldStep, Layer, Shape
 
 
 class DType(str, Enum):
@@ -32,30 +32,153 @@ class DType(str, Enum):
         return {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1}[self.value]
 
 
-@dataclass(frozen=True)
-class Field:
-    """Receptive field of one row, per spatial axis, in input pixels (the standard recurrences).
+class Style(str, Enum):
+    """Which rows a table shows: every layer of the graph, or the lecture tables' rows."""
 
-    `size`: input pixels that can reach one output position; `jump`: the input distance between
-    neighbouring outputs (the effective stride); `start`: where the first output's field is
-    centred, in input coordinates (0 = the centre of the first pixel; negative reaches into padding).
-    `whole` marks rows that see the whole input (after flatten or linear).
+    FULL = "full"  # one row per layer, as PyTorch runs them
+    LECTURE = "lecture"  # activations, views and identity rows folded into the row that made their input
+
+
+PERIOD_LIMIT = 4096  # output positions per period past which a receptive field is not tabulated
+FIELD_WORK_LIMIT = 1_000_000  # taps (phases x kernel) a periodic field step may look at
+
+
+@dataclass(frozen=True)
+class AxisField:
+    """The receptive field along one spatial axis, for every output position o: the input pixels
+    lo(o)..hi(o) (0 = the first pixel; negative reaches into padding) that can reach it.
+
+    The field repeats every `period` outputs, moved by `shift` input pixels: lo(o) = lows[o mod
+    period] + (o // period) * shift. Convolution and pooling keep the period at one (the
+    standard recurrences, exact for fractional strides too); a transposed convolution of stride
+    S multiplies it by S, as its outputs read different numbers of inputs by phase. None: no
+    input reaches that phase (a transposed convolution whose stride exceeds its kernel).
     """
 
-    size: tuple[Fraction, ...] = ()
-    jump: tuple[Fraction, ...] = ()
-    start: tuple[Fraction, ...] = ()
-    whole: bool = False
+    lows: tuple[Fraction | None, ...]
+    highs: tuple[Fraction | None, ...]
+    shift: Fraction
 
-    def step(self, steps: Sequence[FieldStep]) -> "Field":
+    @property
+    def period(self) -> int:
+        return len(self.lows)
+
+    def lo(self, o: int) -> Fraction | None:
+        low = self.lows[o % self.period]
+        return None if low is None else low + (o // self.period) * self.shift
+
+    def hi(self, o: int) -> Fraction | None:
+        high = self.highs[o % self.period]
+        return None if high is None else high + (o // self.period) * self.shift
+
+    def sizes(self) -> list[Fraction]:
+        return [h - lo + 1 for lo, h in zip(self.lows, self.highs) if lo is not None and h is not None]
+
+    def step(self, st: FieldStep) -> AxisField | None:
+        """After a layer's step on this axis; None when the period would pass PERIOD_LIMIT (or the
+        taps to look at FIELD_WORK_LIMIT): the field is then not tabulated."""
+        if st.transposed:
+            # output o reads input i where i*S = o + P - j*D, 0 <= j < F: S phases per input period
+            k, s, p, d = int(st.kernel), int(st.stride), int(st.pad), st.dilation
+            if self.period * s > PERIOD_LIMIT or self.period * s * k > FIELD_WORK_LIMIT:
+                return None
+            reads = [[(o + p - j * d) // s for j in range(k) if (o + p - j * d) % s == 0] for o in range(self.period * s)]
+            return self._gather(reads, self.shift)
+        if self.period == 1:
+            # r' = r + (k - 1) j;  j' = j s;  start' = start + ((k - 1)/2 - p) j, as lo' = lo - p j, hi' = hi + (k - 1 - p) j
+            low, high = self.lows[0], self.highs[0]
+            return AxisField((None if low is None else low - st.pad * self.shift,),
+                             (None if high is None else high + (st.kernel - 1 - st.pad) * self.shift,), self.shift * st.stride)  # fmt: skip
+        if any(v.denominator != 1 for v in (st.kernel, st.stride, st.pad)):
+            return None
+        k, s, p = int(st.kernel), int(st.stride), int(st.pad)
+        lcm = math.lcm(self.period, s)
+        if lcm // s * k > FIELD_WORK_LIMIT:
+            return None
+        reads = [[o * s - p + t for t in range(k)] for o in range(lcm // s)]
+        return self._gather(reads, self.shift * (lcm // self.period))
+
+    def _gather(self, reads: list[list[int]], shift: Fraction) -> AxisField:
+        """The field of outputs each reading the positions `reads[o]` of this one."""
+        lows = [min((v for v in map(self.lo, r) if v is not None), default=None) for r in reads]
+        highs = [max((v for v in map(self.hi, r) if v is not None), default=None) for r in reads]
+        return AxisField(tuple(lows), tuple(highs), shift)
+
+    @staticmethod
+    def union(axes: Sequence[AxisField]) -> AxisField | None:
+        """Position for position, the pixels any of `axes` reaches (a merge); None when their
+        periods and shifts do not line up."""
+        period = math.lcm(*(a.period for a in axes))
+        shifts = {a.shift * (period // a.period) for a in axes}
+        if len(shifts) != 1 or period > PERIOD_LIMIT:
+            return None
+        lows = [min((v for v in (a.lo(o) for a in axes) if v is not None), default=None) for o in range(period)]
+        highs = [max((v for v in (a.hi(o) for a in axes) if v is not None), default=None) for o in range(period)]
+        return AxisField(tuple(lows), tuple(highs), shifts.pop())
+
+
+@dataclass(frozen=True)
+class Field:
+    """Receptive field of one row, per spatial axis, in input pixels (the standard recurrences,
+    and their periodic form through transposed convolutions: `AxisField`).
+
+    `size`: the most input pixels that can reach one output position, `size_min` the fewest (they
+    differ where the field varies by position, after a transposed convolution); `jump`: the
+    input distance between neighbouring outputs, on average (the effective stride); `start`: where
+    the first output's field is centred, in input coordinates (0 = the centre of the first pixel;
+    negative reaches into padding). `whole` marks rows that see the whole input (after flatten or
+    linear); `known` is False where the field was not tabulated (its period passed PERIOD_LIMIT).
+    """
+
+    axes: tuple[AxisField, ...] = ()
+    whole: bool = False
+    known: bool = True
+
+    @staticmethod
+    def of_input(rank: int) -> Field:
+        return Field(tuple(AxisField((Fraction(0),), (Fraction(0),), Fraction(1)) for _ in range(rank)))
+
+    @property
+    def size(self) -> tuple[Fraction, ...]:
+        return tuple(max(a.sizes(), default=Fraction(0)) for a in self.axes)
+
+    @property
+    def size_min(self) -> tuple[Fraction, ...]:
+        return tuple(min(a.sizes(), default=Fraction(0)) for a in self.axes)
+
+    @property
+    def varies(self) -> bool:
+        return self.size != self.size_min
+
+    @property
+    def jump(self) -> tuple[Fraction, ...]:
+        return tuple(a.shift / a.period for a in self.axes)
+
+    @property
+    def start(self) -> tuple[Fraction, ...]:
+        """Centre of output 0's field (of the first output any input reaches, moved back by the jump)."""
+        starts = []
+        for a in self.axes:
+            o = next((i for i, lo in enumerate(a.lows) if lo is not None), 0)
+            lo, hi = a.lo(o), a.hi(o)
+            starts.append(Fraction(0) if lo is None or hi is None else (lo + hi) / 2 - o * a.shift / a.period)
+        return tuple(starts)
+
+    def at(self, position: Sequence[int]) -> list[tuple[Fraction, Fraction] | None]:
+        """The input pixels (first, last) per axis that reach the output at `position`."""
+        result: list[tuple[Fraction, Fraction] | None] = []
+        for a, o in zip(self.axes, position):
+            lo, hi = a.lo(o), a.hi(o)
+            result.append(None if lo is None or hi is None else (lo, hi))
+        return result
+
+    def step(self, steps: Sequence[FieldStep]) -> Field:
         if self.whole or not steps:
             return Field(whole=True)
-        # r' = r + (k - 1) j;  j' = j s;  start' = start + ((k - 1)/2 - p) j
-        return Field(
-            tuple(r + (st.kernel - 1) * j for r, j, st in zip(self.size, self.jump, steps)),
-            tuple(j * st.stride for j, st in zip(self.jump, steps)),
-            tuple(c + ((st.kernel - 1) / 2 - st.pad) * j for c, j, st in zip(self.start, self.jump, steps)),
-        )
+        if not self.known:
+            return self
+        axes = [a.step(st) for a, st in zip(self.axes, steps)]
+        return Field(known=False) if any(a is None for a in axes) else Field(tuple(a for a in axes if a is not None))
 
 
 @dataclass(frozen=True)
@@ -74,6 +197,7 @@ class Row:
     leaves: int = 1  # leaf layers this row stands for
     working: tuple[str, ...] = ()  # the arithmetic, filled in (analyze(explain=True))
     field: Field | None = None  # receptive field (analyze(fields=True))
+    folds: bool = False  # the lecture view shows it as part of the row that made its input (`lecture`)
 
     @property
     def params(self) -> int:
@@ -86,7 +210,8 @@ class Row:
 
 @dataclass(frozen=True)
 class FitWarning:
-    """A layer whose stride does not tile its input: legal, but part of the input is never read."""
+    """A layer whose stride does not tile its input and leaves real input positions unread
+    (legal, as PyTorch's floor allows it; `--strict` makes it an error)."""
 
     layer: str
     where: Where
@@ -102,7 +227,7 @@ class Totals:
     biases: int
     params: int
     buffers: int
-    activations: int  # sum over layers, input excluded
+    activations: int  # sum over layers, input excluded: one output per row, views included
     activations_with_input: int
     macs: int
     flops: int
@@ -110,6 +235,7 @@ class Totals:
     saved_activations: int = 0  # elements a training step keeps for backward (input excluded)
     saved_int64: int = 0  # int64 elements kept for backward (max pooling's indices)
     saved_fp32_per_batch: int = 0  # fp32 elements kept per batch, whatever its size (batch norm's statistics)
+    stored_activations: int = 0  # the rows' outputs that are new tensors at inference (views are not), input excluded
 
 
 @dataclass(frozen=True)
@@ -124,6 +250,7 @@ class Report:
     batch: int = 1
     dtype: DType = DType.FP32
     containers: Mapping[str, str] | None = None
+    style: Style = Style.FULL  # LECTURE after `lecture`: folded rows left out, activation totals of the rows shown
 
     def bytes_of(self, activations: int) -> int:
         """Bytes of that many activations for the whole batch."""
@@ -172,6 +299,68 @@ class Report:
         return notebook.to_html(self)
 
 
+class InputOrder(str, Enum):
+    """How an `--input` override is read: channels first, channels last, or by the spec's channels."""
+
+    CHW = "chw"
+    HWC = "hwc"
+
+
+def read_input_override(spec_shape: Shape, text: str) -> Shape:
+    """An `--input` override for a spec whose input is `spec_shape` ([C, *spatial]), returned
+    channels first. The order is read from the spec's channel count C, never guessed:
+
+    - `3x224x224` and `224x224x3` for a 3-channel spec are both [3, 224, 224]: only one end is C;
+    - when both ends are equal (`3x3x3`, `64x64x64`) both readings are the same shape;
+    - when the ends differ and both, or neither, equal C (`64x32x64` on a 64-channel spec is
+      ambiguous: 64 channels of 32x64 or of 64x32; `1x28x28` on a 3-channel spec is inconsistent),
+      it is refused with both readings named, unless the text says its order: `chw:1x28x28`;
+    - one size is a flat vector of features.
+    """
+    from .calculator import read_sizes
+
+    order: InputOrder | None = None
+    body = str(text).strip()
+    prefix, colon, rest = body.partition(":")
+    if colon:
+        try:
+            order = InputOrder(prefix.strip().lower())
+        except ValueError:
+            raise CnncalcError("malformed --input", received=text,
+                               expected="sizes such as 3x224x224, optionally after chw: or hwc:") from None  # fmt: skip
+        body = rest
+    sizes = read_sizes(body, "--input")
+    if len(sizes) > 4:
+        raise CnncalcError("malformed --input", received=text, expected="1 to 4 positive sizes: 3x224x224 or 224x224x3")
+    chw, hwc = sizes, (sizes[-1], *sizes[:-1])
+    if order is not None or chw == hwc:
+        return hwc if order is InputOrder.HWC else chw
+    channels = spec_shape[0]
+    if (sizes[0] == channels) != (sizes[-1] == channels):
+        return chw if sizes[0] == channels else hwc
+    ambiguous = sizes[0] == channels
+    readings = f"channels first {_shape_text(chw)}, or channels last {_shape_text(hwc)}"
+    order_hint = f"write the order: chw:{body.strip()} (C first) or hwc:{body.strip()} (C last)"
+    if ambiguous:
+        raise CnncalcError(f"--input {text} is ambiguous: both ends are the spec's {channels} channels",
+                           received=readings, hint=order_hint)  # fmt: skip
+    raise CnncalcError(
+        f"--input {text} is inconsistent: neither end is the spec's {channels} channels",
+        received=readings,
+        expected=f"{channels} at one end, as in {_example(spec_shape, sizes)}",
+        hint=order_hint + " to change the channel count",
+    )
+
+
+def _shape_text(shape: Shape) -> str:
+    return f"{shape[0]} channel{'s' if shape[0] != 1 else ''} of {'x'.join(map(str, shape[1:]))}"
+
+
+def _example(spec_shape: Shape, sizes: Shape) -> str:
+    spatial = "x".join(map(str, sizes[1:] if len(sizes) > 1 else spec_shape[1:]))
+    return f"{spec_shape[0]}x{spatial}" if spatial else str(spec_shape[0])
+
+
 _RANK_SUFFIX = re.compile(r"([123])d$")
 
 
@@ -198,8 +387,7 @@ def analyze(
     for node in graph.nodes:
         if node.layer is None:
             shapes.append(shape_in)
-            field = Field((Fraction(1),) * (len(shape_in) - 1), (Fraction(1),) * (len(shape_in) - 1),
-                          (Fraction(0),) * (len(shape_in) - 1)) if fields else None  # fmt: skip
+            field = Field.of_input(len(shape_in) - 1) if fields else None
             rows.append(Row(INPUT, INPUT, shape_in, math.prod(shape_in), 0, 0, 0, 0, field=field))
             continue
         ins = [shapes[i] for i in node.inputs]
@@ -223,6 +411,7 @@ def analyze(
                 working=tuple(layer.working(ins, out)) if explain else (),
                 field=_field(layer.field_window(ins), [rows[i].field for i in node.inputs]) if fields else None,
             )
+            row = replace(row, folds=_folds(layer, ins, row))
             warnings.extend(FitWarning(node.name, node.where, message) for message in layer.fit_warnings(ins))
         except CnncalcError as err:
             raise err.located(node.where) from None
@@ -230,7 +419,7 @@ def analyze(
         rows.append(row)
     if strict and warnings:
         raise StrictError(
-            f"{len(warnings)} layer(s) do not tile their input exactly (--strict)",
+            f"{len(warnings)} layer(s) leave input positions unread: the stride does not tile the input (--strict)",
             where=warnings[0].where,
             received=warnings[0].message,
             hint="fix the padding or stride, or drop --strict to allow it",
@@ -240,12 +429,49 @@ def analyze(
                   graph.containers)  # fmt: skip
 
 
+def _folds(layer: Layer, inputs: Sequence[Shape], row: Row) -> bool:
+    """Whether the lecture view folds this row into the row that made its input: a layer with one
+    input and nothing to count (no parameters, buffers or MACs) that is a view of its input
+    (flatten, dropout, identity), an element-wise activation, or a window that changes nothing
+    (every step a 1-wide window at stride 1 without padding, such as VGG's 7x7 adaptive pooling at 224)."""
+    if len(inputs) != 1 or row.params or row.buffers or row.macs:
+        return False
+    if layer.aliases_input or layer.in_place:
+        return True
+    if row.output_shape != inputs[0]:
+        return False
+    steps = layer.field_window(inputs)
+    return steps is not None and len(steps) > 0 and all(step == FieldStep(Fraction(1), Fraction(1), Fraction(0)) for step in steps)
+
+
+def lecture(report: Report) -> Report:
+    """The lecture tables' view: rows that `folds` marks are left out (their output is the row
+    before them, computed in place or seen through), and the activation totals count the rows
+    shown. Parameters and MACs do not change: folded rows have none."""
+    rows = tuple(row for i, row in enumerate(report.rows) if i == 0 or not row.folds)
+    activations = sum(row.activations for row in rows[1:])
+    totals = replace(report.totals, activations=activations, activations_with_input=activations + rows[0].activations)
+    return replace(report, rows=rows, totals=totals, style=Style.LECTURE)
+
+
 def _field(steps: list[FieldStep] | None, inputs: Sequence[Field | None]) -> Field:
-    """The receptive field after a layer; a merge continues from its input with the largest field."""
-    if steps is not None:  # windows over the first input (center_crop's `like` input gives only a size)
-        return inputs[0].step(steps)  # type: ignore[union-attr]
-    known = [f for f in inputs if f is not None]
-    return max(known, key=lambda f: (f.whole, math.prod(f.size)))
+    """The receptive field after a layer; a merge reads, position for position, every input's
+    field (falling back to the widest one where their periods do not line up). A layer with windows
+    continues its first input's field (center_crop's `like` input gives only a size)."""
+    known = [f for f in (inputs[:1] if steps is not None else inputs) if f is not None]
+    if any(f.whole for f in known):
+        merged = Field(whole=True)
+    elif not all(f.known for f in known):
+        merged = Field(known=False)
+    elif len(known) == 1:
+        merged = known[0]
+    else:
+        axes = [AxisField.union(group) for group in zip(*(f.axes for f in known))]
+        if all(a is not None for a in axes):
+            merged = Field(tuple(a for a in axes if a is not None))
+        else:
+            merged = max(known, key=lambda f: math.prod(f.size))
+    return merged if steps is None else merged.step(steps)
 
 
 def _check_rank(written: str, shape: Shape) -> None:
@@ -266,6 +492,11 @@ def _storage(graph: Graph, rows: Sequence[Row], training: bool) -> list[int]:
     """For each node, the node whose tensor holds its output: its own, or its input's for a view
     (flatten, identity, crops, and dropout at inference). A flatten of a view whose channels and
     positions do not read as one axis with one step (most crops) cannot be a view: PyTorch copies."""
+    return _views(graph, rows, training)[0]
+
+
+def _views(graph: Graph, rows: Sequence[Row], training: bool) -> tuple[list[int], list[bool]]:
+    """`_storage`, and for each node whether its output reads as one dense axis (no gaps)."""
     storage = list(range(len(graph.nodes)))
     strides: list[tuple[int, ...]] = []  # of each output's axes, in elements of its storage
     for i, node in enumerate(graph.nodes):
@@ -281,7 +512,7 @@ def _storage(graph: Graph, rows: Sequence[Row], training: bool) -> list[int]:
         else:
             strides[i] = strides[j]  # a slice or the same tensor: the input's steps
         storage[i] = storage[j]
-    return storage
+    return storage, [_one_axis(rows[i].output_shape, strides[i]) for i in range(len(graph.nodes))]
 
 
 def _one_axis(shape: Shape, strides: Sequence[int]) -> bool:
@@ -324,7 +555,7 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
     backward: every tensor some layer keeps, once, plus the layers' own saved tensors. The input
     is left out (the caller holds it anyway). Layers before the first one with parameters keep
     nothing: no gradient flows there, so autograd does not record them."""
-    storage = _storage(graph, rows, training=True)
+    storage, dense = _views(graph, rows, training=True)
     kept: set[int] = set()
     elements = int64 = fp32 = 0
     needs_grad = [False] * len(graph.nodes)
@@ -336,7 +567,11 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
             continue
         saved = node.layer.saved([rows[j].output_shape for j in node.inputs], rows[i].output_shape)
         if saved.input:
-            kept.update(storage[j] for j in node.inputs)
+            for j in node.inputs:
+                if node.layer.keeps_dense_input and not dense[j]:
+                    elements += rows[j].activations  # its own dense copy
+                else:
+                    kept.add(storage[j])
         if saved.inputs_for_partners:
             kept.update(storage[j] for n, j in enumerate(node.inputs) if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n))
         if saved.output:
@@ -368,6 +603,7 @@ def _totals(graph: Graph, rows: Sequence[Row]) -> Totals:
         saved_activations=saved,
         saved_int64=int64,
         saved_fp32_per_batch=fp32,
+        stored_activations=sum(rows[s].activations for s in set(_storage(graph, rows, training=False)) if s != 0),
     )
 
 

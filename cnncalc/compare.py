@@ -3,7 +3,8 @@
 Matching rule (`diff`):
 
 1. Rows are aligned by name: the longest run of names common to both, in order (difflib's
-   matcher over the two name sequences), anchors the alignment. A name present in both but out of
+   matcher over the two sequences of (name, type)), anchors the alignment; a name whose type
+   differs on the two sides (`features.2`, a relu in VGG11 and a conv in VGG13) is no anchor. A name present in both but out of
    order (a reordered layer) is not an anchor; it is handled by step 2.
 2. Between two anchors, the rows left over on each side are paired by position where their types
    agree (difflib's matcher over the two type sequences of that gap), so a renamed layer of the
@@ -170,7 +171,10 @@ def _totals(report: Report) -> dict[Total, int]:
 def align(names_a: list[str], types_a: list[str], names_b: list[str], types_b: list[str]) -> list[tuple[int | None, int | None]]:
     """Index pairs (i in A, j in B), None for a missing side, in alignment order (the module's rule)."""
     pairs: list[tuple[int | None, int | None]] = []
-    anchors = difflib.SequenceMatcher(None, names_a, names_b, autojunk=False).get_matching_blocks()
+    # a name anchors only with its type: torchvision-style names (features.2) are positions, and
+    # features.2 being a relu in VGG11 but a conv in VGG13 must not pair the two
+    keys_a, keys_b = list(zip(names_a, types_a)), list(zip(names_b, types_b))
+    anchors = difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False).get_matching_blocks()
     i = j = 0
     for block in anchors:  # the last block is the (len_a, len_b, 0) sentinel
         pairs.extend(_pair_gap(range(i, block.a), range(j, block.b), types_a, types_b))

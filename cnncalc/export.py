@@ -11,8 +11,11 @@ that only the next row reads stays in `x`; any other gets a variable named after
 
 from __future__ import annotations
 
+import ast
 import keyword
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
@@ -48,6 +51,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
     init: list[str] = []
     forward: list[str] = []
     made: set[str] = set()
+    own: dict[str, str] = {}  # the bridge's own module classes this model uses, by name: their source
     for i, node in enumerate(nodes[1:], start=1):
         assert node.layer is not None
         args = [names[j] for j in node.inputs]
@@ -64,7 +68,21 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         for depth in new:
             made.add(".".join(parts[:depth]))
             init.append(f"{_path(parts[:depth])} = nn.ModuleDict()")
+        held = node.layer.parent_parameter([shapes[j] for j in node.inputs])
+        if held is not None:  # a bare parameter of the parent (layer scale), multiplied in
+            shape, value = held
+            parameter = f"nn.Parameter(torch.full({shape!r}, {value!r}))"
+            if _attribute_ok(parts[-1]):
+                init.append(f"{_path(parts)} = {parameter}")
+                reference = _path(parts)
+            else:
+                init.append(f"{_path(parts[:-1])}.register_parameter({parts[-1]!r}, {parameter})")
+                reference = f"{_path(parts[:-1])}.get_parameter({parts[-1]!r})"
+            forward.append(f"{names[i]} = {args[0]} * {reference}")
+            continue
         spec = node.layer.torch_module([shapes[j] for j in node.inputs])
+        if spec.name in own_module_sources():
+            own.setdefault(spec.name, own_module_sources()[spec.name])
         init.append(f"{_path(parts)} = {_constructor(spec)}")
         forward.append(f"{names[i]} = {_path(parts)}({', '.join(args)})")
 
@@ -81,9 +99,11 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         '"""',
         "",
         "import torch",
+        *(["import torch.nn.functional as F"] if any("F." in source for source in own.values()) else []),
         "from torch import nn",
         "",
         "",
+        *[line for source in own.values() for line in (*source.split("\n"), "", "")],
         f"class {class_name}({base}):",
         "    def __init__(self) -> None:",
         "        super().__init__()",
@@ -140,7 +160,17 @@ def _constructor(spec: TorchModule) -> str:
     items = list(kwargs.items())
     texts = [repr(v) for _, v in items[: spec.positional]]
     texts += [f"{k}={v!r}" for k, v in items[spec.positional :] if not (k in defaults and v == defaults[k] and type(v) is type(defaults[k]))]
-    return f"nn.{spec.name}({', '.join(texts)})"
+    prefix = "" if spec.name in own_module_sources() else "nn."
+    return f"{prefix}{spec.name}({', '.join(texts)})"
+
+
+@cache
+def own_module_sources() -> dict[str, str]:
+    """The source of each class in cnncalc/torch_bridge/modules.py (the modules `torch.nn` lacks),
+    read as text, so that exporting stays torch-free; the exported file defines those it uses."""
+    path = Path(__file__).parent / "torch_bridge" / "modules.py"
+    text = path.read_text()
+    return {node.name: ast.get_source_segment(text, node) or "" for node in ast.parse(text).body if isinstance(node, ast.ClassDef)}
 
 
 def _compact(value: Any) -> Any:

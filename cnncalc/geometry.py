@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 from .errors import LayerError
 
@@ -58,11 +59,11 @@ class Window:
             text = f"ceil({inner}/{self.stride}) + 1 = {out}"
             if (self.span + self.stride - 1) // self.stride + 1 != out:
                 text += " (the last window would start in the right padding, so it is dropped)"
-            return text
-        if self.remainder:
-            return (f"floor({inner}/{self.stride}) + 1 = {out}   (unfloored {self.fraction()}: the stride does not "
-                    f"tile the input, the last {self.remainder} position(s) are never read)")  # fmt: skip
-        return f"{inner}/{self.stride} + 1 = {out}"
+        elif self.remainder:
+            return f"floor({inner}/{self.stride}) + 1 = {out}   (unfloored {self.fraction()}: doesn't fit; {loss_text(self)})"
+        else:
+            text = f"{inner}/{self.stride} + 1 = {out}"
+        return text + (f"   ({loss_text(self)})" if lost_positions(self) else "")
 
 
 def window_output_size(w: Window) -> int:
@@ -177,3 +178,70 @@ def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
     """Left and right padding for padding='same' at stride 1: D(F-1) split, the extra on the right."""
     total = dilation * (kernel - 1)
     return total // 2, total - total // 2
+
+
+def reads(w: Window, position: int, windows: int | None = None) -> bool:
+    """Whether one of the first `windows` windows (any window when None) reads `position`, in
+    padded coordinates (0 is the first padding position); dilation gaps are not read."""
+    for tap in range(w.kernel):
+        start = position - tap * w.dilation
+        if start >= 0 and start % w.stride == 0 and (windows is None or start // w.stride < windows):
+            return True
+    return False
+
+
+LOST_WORK_LIMIT = 1_000_000  # taps a dilated kernel's lost positions may cost to find
+
+
+def lost_positions(w: Window) -> list[tuple[int, int]]:
+    """Real input positions (0 = the first one) that the floor leaves unread, as sorted runs
+    (first, last): no window reads them, though one more window, had it fitted, would have: the
+    floor's "doesn't fit", or (rarely, when the stride tiles) the gaps of a dilated last window
+    that reaches into the padding. Positions only the padding covers, and positions a stride
+    larger than the kernel skips by design (a strided 1x1 convolution), are not lost.
+
+    Time independent of W: without dilation the loss is one run past the last window's reach;
+    with it, only windows past the last one can read a lost position and they start before the
+    padded end, so at most ceil(D(F-1)/S) windows of F taps are looked at (up to LOST_WORK_LIMIT).
+    """
+    count = window_output_size(w)
+    last_real = w.pad_left + w.size - 1  # padded coordinates
+    if w.dilation == 1:
+        # every position up to the last window's end is read or skipped by design (stride > kernel)
+        reach = (count - 1) * w.stride + w.kernel - 1
+        low = max(reach + 1, w.pad_left, count * w.stride)
+        high = min(last_real, count * w.stride + w.kernel - 1) if w.stride > w.kernel else last_real
+        return [(low - w.pad_left, high - w.pad_left)] if low <= high else []
+    windows = -(-(last_real + 1 - count * w.stride) // w.stride)
+    if windows * w.kernel * w.kernel > LOST_WORK_LIMIT:
+        return []
+    lost: set[int] = set()
+    for window in range(count, count + max(windows, 0)):
+        for tap in range(w.kernel):
+            position = window * w.stride + tap * w.dilation
+            if w.pad_left <= position <= last_real and not reads(w, position, count):
+                lost.add(position - w.pad_left)
+    runs: list[tuple[int, int]] = []
+    for p in sorted(lost):
+        runs = runs[:-1] + [(runs[-1][0], p)] if runs and p == runs[-1][1] + 1 else [*runs, (p, p)]
+    return runs
+
+
+def position_runs(runs: Sequence[tuple[int, int]], limit: int = 6) -> str:
+    """`6`, `221-223`, `3, 7, 11, ... (56 positions)`: runs of positions, long lists cut."""
+    texts = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
+    if len(texts) > limit:
+        return ", ".join(texts[:limit]) + f", ... ({sum(b - a + 1 for a, b in runs)} positions)"
+    return ", ".join(texts)
+
+
+def loss_text(w: Window, noun: str = "position") -> str:
+    """What a stride that does not tile the padded input costs, said plainly: which real input
+    positions are never read (`input position 6 of 0..6 is never read`; `noun` names them per
+    axis: rows, columns), or that only padding is."""
+    lost = lost_positions(w)
+    if not lost:
+        return "only padding is left unread, every input position is read"
+    plural = len(lost) > 1 or lost[0][0] != lost[0][1] or noun.endswith("s")
+    noun = noun if noun.endswith("s") or not plural else noun + "s"
+    return f"input {noun} {position_runs(lost)} of 0..{w.size - 1} {'are' if plural else 'is'} never read"

@@ -72,7 +72,11 @@ def _dot_quote(text: str) -> str:
 
 def to_dot(graph: Graph, report: Report, depth: int | None = None) -> str:
     """A Graphviz digraph, top to bottom; render with `dot -Tsvg`."""
-    d = drawing(graph, report, depth)
+    return dot_text(drawing(graph, report, depth))
+
+
+def dot_text(d: Drawing) -> str:
+    """`to_dot` of a drawing already made (the `--format dot` writer's input)."""
     out = [f"digraph {_dot_quote_id(d.name)} {{", "  rankdir=TB;",
            '  node [shape=box, style="rounded,filled", fillcolor="#f4f4f4", fontname="Helvetica", fontsize=10];']  # fmt: skip
     for node in d.nodes:
@@ -95,7 +99,11 @@ def _mermaid_quote(text: str) -> str:
 
 def to_mermaid(graph: Graph, report: Report, depth: int | None = None) -> str:
     """A Mermaid flowchart (```mermaid in Markdown renders it on GitHub)."""
-    d = drawing(graph, report, depth)
+    return mermaid_text(drawing(graph, report, depth))
+
+
+def mermaid_text(d: Drawing) -> str:
+    """`to_mermaid` of a drawing already made (the `--format mermaid` writer's input)."""
     out = ["flowchart TD"]
     for node in d.nodes:
         label = "<br/>".join(_mermaid_quote(line) for line in _label_lines(node))

@@ -125,6 +125,8 @@ def judge_field(given: object, field: Field | None) -> Verdict:
 
     right = field_text(field, "size")
     text = str(given).strip()
+    if not field.whole and not getattr(field, "known", True):
+        raise CnncalcError("this row's receptive field is not tabulated (too many distinct positions)", hint="ask of an earlier row")
     if field.whole:
         return Verdict(Quantity.RECEPTIVE_FIELD, text, text.lower() in ("all", "whole", "the whole input"), "all (the whole input)")
     sizes = read_sizes(text, "a receptive field")

@@ -25,7 +25,7 @@ from . import expr
 from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, excerpt
 from .graph import INPUT, Graph, Node
 from .layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
-from .library import ARCHITECTURES
+from .library import ARCHITECTURES, STDIN, read_stdin
 from .yaml_lines import LineDict, LineList, load_file, load_text
 
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
@@ -96,6 +96,8 @@ class _Context:
 
 def load(source: str | Path) -> Graph:
     """Read a spec file and build its graph; built-ins are named `<built-in>/vgg16.yaml` in messages."""
+    if str(source) == STDIN:
+        return parse(load_text(read_stdin(), "<stdin>"), file="<stdin>", default_name="stdin")
     path = Path(source)
     shown = str(path)
     if path.resolve().is_relative_to(ARCHITECTURES.resolve()):

@@ -290,8 +290,20 @@ def run_one(case: Case, runner: object, app: object, workdir: Path) -> tuple[str
     return None, "", len(stderr)
 
 
+def _address_space() -> int:
+    """This process's virtual size in bytes (0 where /proc is absent)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _worker(conn: object, seconds: int, memory_mb: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
+    # RLIMIT_AS bounds the whole address space: a worker forked from a process that already maps
+    # torch starts with gigabytes of it, so the bound is what the worker may add on top
+    limit = _address_space() + memory_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from typer.testing import CliRunner
 
     from cnncalc.cli import app

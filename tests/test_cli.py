@@ -9,6 +9,7 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+import cnncalc
 from cnncalc.cli import ExitCode, app
 
 runner = CliRunner()
@@ -22,6 +23,23 @@ def run(*args):
 
 def test_importing_the_cli_does_not_load_torch():
     code = "import sys, cnncalc.cli; print(sorted(m for m in ('torch', 'fvcore', 'torchvision') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def _typer_in_range() -> bool:
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("typer").split(".")[:2])
+    return (major, minor) < (0, 29)
+
+
+@pytest.mark.skipif(not _typer_in_range(), reason="installed typer is outside pyproject's range (>=0.12,<0.29): 0.29+ imports pydantic")
+def test_summary_process_does_not_load_pydantic_or_rich():
+    """pyproject caps typer below 0.29, whose per-parameter pydantic adapters cost ~80 ms of start-up."""
+    code = ("import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'summary', 'resnet152', '-f', 'json']\n"
+            "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
+            "print(sorted(m for m in ('pydantic', 'rich', 'torch') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -95,11 +113,57 @@ def test_depth_collapses_blocks():
     assert data["layers"][5]["type"] == "sequential" and data["layers"][5]["output_shape"] == [64, 56, 56]
 
 
-def test_warning_and_strict():
-    result = run("shapes", "resnet18")
-    assert result.exit_code == 0 and "warning:" in result.stderr and "conv1" in result.stderr
-    result = run("shapes", "resnet18", "--strict")
+LOSSY = """\
+input: [1, 10, 10]
+layers:
+  - conv: {out: 1, kernel: 2, stride: 3, name: a}
+  - parallel:
+      name: mix
+      branches:
+""" + "".join("        - [conv: {out: 1, kernel: 2, stride: 2, name: c}]\n" for _ in range(8))
+
+
+def test_warning_and_strict(tmp_path):
+    # a stride that leaves real input unread warns, and --strict makes it exit code 3; ResNet's
+    # stride-2 layers leave only padding unread, so they no longer warn (issue 9; this test used them)
+    path = tmp_path / "lossy.yaml"
+    path.write_text(LOSSY)
+    result = run("shapes", str(path))
+    assert result.exit_code == 0 and "warning:" in result.stderr and "input rows and columns 9 of 0..9 are never read" in result.stderr
+    result = run("shapes", str(path), "--strict")
     assert result.exit_code == ExitCode.STRICT and result.stderr.startswith("error:")
+    result = run("shapes", "resnet18", "--strict")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "validate"])
+def test_quiet_suppresses_warnings_and_a_repeated_one_prints_once(command, tmp_path):
+    path = tmp_path / "lossy.yaml"
+    path.write_text(LOSSY)
+    loud = run(command, str(path))
+    lines = loud.stderr.splitlines()
+    assert loud.exit_code == 0 and len(lines) == 2 and all(line.startswith("warning:") for line in lines)
+    # the eight branches' convolutions share one message: the first named, then the count and the others
+    assert "mix.branch1.c" in lines[1] and "(and 7 more layers like it: mix.branch2.c, mix.branch3.c, mix.branch4.c, mix.branch5.c, mix.branch6.c, ...)" in lines[1]
+    quiet = run(command, str(path), "-q")
+    assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == loud.stdout
+
+
+def test_style_lecture_is_the_vgg16_table():
+    out = run("summary", "vgg16", "--style", "lecture").stdout
+    table = [line for line in out.splitlines() if line.startswith(("input", "features", "avgpool", "flatten", "classifier"))]
+    assert len(table) == 22 and not any("relu" in line or "dropout" in line for line in table)
+    assert "15,237,608 (15.2M) with it" in out and "weights 138,344,128" in out
+    out = run("params", "vgg19", "--biases", "--style", "lecture").stdout
+    assert "16,391,656 (16.4M) without the input" in out and "143,667,240" in out
+    data = json.loads(run("summary", "vgg16", "--style", "lecture", "-f", "json").stdout)
+    assert data["style"] == "lecture" and data["totals"]["activations_with_input"] == 15_237_608
+    assert run("flops", "vgg16", "--style", "lecture", "--convention", "all").exit_code == ExitCode.INVALID
+
+
+def test_default_totals_say_views_are_not_new_memory():
+    out = run("summary", "vgg16").stdout
+    assert "one output per row; new tensors 28,667,880 (28.7M) (views such as flatten and dropout are not)" in out
 
 
 def test_validate_prints_nothing_for_good_specs():
@@ -210,3 +274,88 @@ def test_registering_a_second_writer_for_a_format_raises():
 
     with pytest.raises(ValueError, match="two writers for text"):
         writer(Format.TEXT, accepts=lambda output: True)(lambda output: "")
+
+
+def test_new_writes_a_starter_that_validates_and_never_overwrites(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("new", "my net")
+    assert result.exit_code == 0, result.stderr
+    written = tmp_path / "my net.yaml"
+    graph = cnncalc.load(str(written))
+    assert graph.name == "my net"
+    assert run("validate", str(written)).exit_code == 0
+    totals = cnncalc.analyze(graph).totals
+    # three 3x3 conv blocks without bias (3->32->64->128), their batch norms, then linear 128->10
+    assert totals.params == (3 * 9 * 32 + 32 * 9 * 64 + 64 * 9 * 128) + 2 * (32 + 64 + 128) + (128 * 10 + 10)
+    written.write_text("mine")
+    again = run("new", "my net.yaml")
+    assert again.exit_code == ExitCode.INVALID and "does not overwrite" in again.stderr
+    assert written.read_text() == "mine"
+
+
+def test_dash_reads_the_spec_from_standard_input():
+    spec = "input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n"
+    result = runner.invoke(app, ["params", "-", "-f", "json"], input=spec)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["totals"]["params"] == 3 * 3 * 3 * 4 + 4
+    bad = runner.invoke(app, ["shapes", "-"], input="input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 0}\n")
+    assert bad.exit_code == ExitCode.INVALID and bad.stderr.startswith("error: <stdin>:3:")
+
+
+@pytest.mark.parametrize("env, tty, coloured", [({}, False, False), ({}, True, True), ({"NO_COLOR": "1"}, True, False),
+                                                ({"FORCE_COLOR": "1"}, False, True), ({"NO_COLOR": "1", "FORCE_COLOR": "1"}, False, False)])
+def test_colour_follows_no_color_and_force_color(monkeypatch, env, tty, coloured):
+    from cnncalc.cli import common
+
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(common.sys.stderr, "isatty", lambda: tty, raising=False)
+    assert (common.label("error:", "red") != "error:") is coloured
+
+
+def test_short_help_and_completion():
+    short, long = run("summary", "-h"), run("summary", "--help")
+    assert short.exit_code == 0 and short.stdout == long.stdout
+    top = run("-h").stdout
+    assert "--install-completion" in top and "new" in top
+
+
+def test_help_examples_stay_one_per_line():
+    lines = run("pool", "-h").stdout.splitlines()
+    assert "  cnncalc pool --input 55x55x96 --kernel 3 --stride 2" in lines
+
+
+def test_command_groups_list_every_command():
+    """`main` imports only the group of the command it runs: GROUPS must name every command."""
+    from cnncalc.cli import GROUPS, _registered
+
+    listed = [name for names in GROUPS.values() for name in names]
+    assert sorted(listed) == sorted(_registered())
+
+
+def test_a_command_imports_only_its_group():
+    code = ("import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'params', 'lenet5']\n"
+            "with contextlib.redirect_stdout(io.StringIO()): main()\n")  # fmt: skip
+    wrapped = (f"try:\n    exec({code!r})\nexcept SystemExit as exit:\n    assert not exit.code\n"
+               "import sys; print(sorted(m for m in sys.modules if m.startswith('cnncalc.cli.')))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "['cnncalc.cli.common', 'cnncalc.cli.tables']"
+
+
+def test_spinner_writes_only_to_a_terminal(monkeypatch):
+    """profile's spinner (started before torch is imported) draws a frame and clears its line
+    on a terminal, and writes nothing otherwise."""
+    from cnncalc.cli import pytorch
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, drawn in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(pytorch.sys, "stderr", stream)
+        with pytorch._spinner("loading PyTorch"):
+            pass
+        text = stream.getvalue()
+        assert ("loading PyTorch..." in text and text.endswith("\r\033[K")) is drawn and (text == "") is not drawn

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from cnncalc.cli import app
 
 ROOT = Path(__file__).parent.parent
-DOCS = [ROOT / "docs" / "learn.md"]
+DOCS = [ROOT / "docs" / "learn.md", ROOT / "docs" / "workflows.md"]
 BLOCK = re.compile(r"```console\n(.*?)```", re.DOTALL)
 
 

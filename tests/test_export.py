@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import cnncalc
 from cnncalc.cli import ExitCode, app
-from cnncalc.export import to_torch_source
+from cnncalc.export import own_module_sources, to_torch_source
 from cnncalc.module_names import RESERVED
 from cnncalc.library import builtin_names
 from cnncalc.spec import parse_text
@@ -30,7 +30,8 @@ def exported(graph, input_shape=None):
     source = to_torch_source(graph, input_shape)
     namespace: dict = {"__name__": "exported"}
     exec(compile(source, f"<export of {graph.name}>", "exec"), namespace)
-    classes = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "exported"]
+    classes = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "exported"
+               and v.__name__ not in own_module_sources()]  # the bridge's own classes the file copies
     assert len(classes) == 1
     return classes[0]()
 
@@ -38,11 +39,14 @@ def exported(graph, input_shape=None):
 def same_network(graph, input_shape=None):
     ours = graph.to_torch(input_shape).eval()
     theirs = exported(graph, input_shape).eval()
-    leaves = {n: type(m) for n, m in theirs.named_modules() if not list(m.children())}
+    # by class name: the file's copy of a bridge class is another class of the same name and source
+    leaves = {n: type(m).__name__ for n, m in theirs.named_modules() if not list(m.children())}
     shapes = [row.output_shape for row in cnncalc.analyze(graph, input_shape=input_shape).rows]
-    rows = {node.name for node in graph.nodes[1:] if node.layer.torch_expression(["a"] * len(node.inputs), [shapes[j] for j in node.inputs]) is None}
+    rows = {node.name for node in graph.nodes[1:]
+            if node.layer.torch_expression(["a"] * len(node.inputs), [shapes[j] for j in node.inputs]) is None
+            and node.layer.parent_parameter([shapes[j] for j in node.inputs]) is None}  # an expression, a parent's parameter: no module
     assert set(leaves) == rows
-    assert leaves == {n: type(m) for n, m in ours.named_modules() if n in rows}
+    assert leaves == {n: type(m).__name__ for n, m in ours.named_modules() if n in rows}
     for name in rows:  # every module built with the same settings (repr lists them)
         assert _settings(theirs.get_submodule(name)) == _settings(ours.get_submodule(name)), name
     theirs.load_state_dict(ours.state_dict(), strict=True)
@@ -89,9 +93,11 @@ def test_defaults_left_out_are_pytorchs_defaults(kind, item, shape_in):
     layer table)."""
     graph = parse_text(f"input: {list(shape_in)}\nlayers:\n  - {item}\n")
     spec = graph.nodes[1].layer.torch_module([tuple(shape_in)])
-    if graph.nodes[1].layer.torch_expression(["a"], [tuple(shape_in)]) is not None:
-        return  # written as an expression, not a module
-    params = inspect.signature(getattr(nn, spec.name)).parameters
+    if graph.nodes[1].layer.torch_expression(["a"], [tuple(shape_in)]) is not None or graph.nodes[1].layer.parent_parameter([tuple(shape_in)]):
+        return  # written as an expression or a parameter, not a module
+    from cnncalc.torch_bridge import modules
+
+    params = inspect.signature(getattr(modules, spec.name, None) or getattr(nn, spec.name)).parameters
     for arg, default in spec.defaults.items():
         assert arg in spec.kwargs, (spec.name, arg)
         if arg == "stride" and params[arg].default is None:
@@ -180,3 +186,7 @@ def test_random_group_b_chains_export_the_same_network(text):
     except cnncalc.CnncalcError:
         assume(False)
     same_network(graph)
+def test_convnext_block_exports_the_same_network():  # group A (issue 10): own modules, a parent's parameter
+    from test_layers import CNBLOCK
+
+    same_network(parse_text(CNBLOCK))

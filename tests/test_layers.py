@@ -48,11 +48,14 @@ LAYER_TABLE = {
     "linear": [
         ("linear: 4096", [25088], [4096], 7 * 7 * 512 * 4096, 4096, 0, 7 * 7 * 512 * 4096),
         ("linear: {out: 10, bias: false}", [84], [10], 84 * 10, 0, 0, 84 * 10),
+        ("linear: {out: 384, channels_last: true}", [7, 7, 96], [7, 7, 384], 96 * 384, 384, 0, 7 * 7 * 96 * 384),  # group A: ConvNeXt's pwconv1
     ],
     "flatten": [("flatten", [512, 7, 7], [7 * 7 * 512], 0, 0, 0, 0)],
     "batchnorm": [
         ("batchnorm", [64, 56, 56], [64, 56, 56], 64, 64, 2 * 64 + 1, 0),  # gamma, beta; mean, var, num_batches_tracked
         ("batchnorm: {affine: false, track_running_stats: false}", [10], [10], 0, 0, 0, 0),
+        ("batchnorm: {track_running_stats: false}", [4, 5, 5], [4, 5, 5], 4, 4, 0, 0),  # group A: fvcore counts 5 per element (issue 9)
+        ("batchnorm: {momentum: null}", [8, 3, 3], [8, 3, 3], 8, 8, 2 * 8 + 1, 0),  # group A: a cumulative average (issue 9)
     ],
     "lrn": [("lrn: {size: 5, k: 2}", [96, 27, 27], [96, 27, 27], 0, 0, 0, 0)],
     "dropout": [("dropout: 0.5", [4096], [4096], 0, 0, 0, 0)],
@@ -91,6 +94,49 @@ LAYER_TABLE = {
         ("crop: [1, 0, 2, 3]", [3, 9, 6], [3, 9 - 2 - 3, 6 - 1 - 0], 0, 0, 0, 0),  # last axis first: W 1, 0; H 2, 3
         ("crop: 1", [2, 5, 4, 4], [2, 5 - 2, 4 - 2, 4 - 2], 0, 0, 0, 0),
     ],
+    # group A (issue 10)
+    "relu6": [("relu6", [32, 8, 8], [32, 8, 8], 0, 0, 0, 0)],
+    "hardswish": [("hardswish", [16, 7, 7], [16, 7, 7], 0, 0, 0, 0)],
+    "hardsigmoid": [("hardsigmoid", [16, 1, 1], [16, 1, 1], 0, 0, 0, 0)],
+    "mish": [("mish", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
+    "prelu": [
+        ("prelu", [8, 4, 4], [8, 4, 4], 1, 0, 0, 0),  # one slope
+        ("prelu: {num_parameters: 8, init: 0.1}", [8, 4, 4], [8, 4, 4], 8, 0, 0, 0),  # a slope per channel
+    ],
+    "softplus": [("softplus: {beta: 2, threshold: 10}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
+    "log_softmax": [("log_softmax", [10, 3], [10, 3], 0, 0, 0, 0)],
+    "layernorm": [
+        ("layernorm", [96, 14, 14], [96, 14, 14], 96, 96, 0, 0),  # ConvNeXt's LayerNorm2d: gamma, beta per channel
+        ("layernorm: {over: 1, eps: 0.000001}", [7, 7, 96], [7, 7, 96], 96, 96, 0, 0),  # nn.LayerNorm(96) channels-last
+        ("layernorm: {over: 2, bias: false}", [3, 5, 6], [3, 5, 6], 5 * 6, 0, 0, 0),
+        ("layernorm: {elementwise_affine: false}", [8, 4], [8, 4], 0, 0, 0, 0),
+        ("layernorm", [10], [10], 10, 10, 0, 0),
+    ],
+    "groupnorm": [
+        ("groupnorm: 4", [32, 8, 8], [32, 8, 8], 32, 32, 0, 0),
+        ("groupnorm: {groups: 3, affine: false}", [6, 5], [6, 5], 0, 0, 0, 0),
+        ("groupnorm: {groups: 2, bias: false}", [4], [4], 4, 0, 0, 0),
+    ],
+    "instancenorm": [
+        ("instancenorm", [16, 8, 8], [16, 8, 8], 0, 0, 0, 0),
+        ("instancenorm: {affine: true, track_running_stats: true}", [4, 6], [4, 6], 4, 4, 2 * 4 + 1, 0),
+        ("instancenorm: {affine: true, bias: false, momentum: null}", [3, 2, 4, 4], [3, 2, 4, 4], 3, 0, 0, 0),
+    ],
+    "stochastic_depth": [
+        ("stochastic_depth: 0.1", [96, 14, 14], [96, 14, 14], 0, 0, 0, 0),
+        ("stochastic_depth: {p: 0.2, mode: batch}", [8, 4], [8, 4], 0, 0, 0, 0),
+        ("stochastic_depth: 0", [8], [8], 0, 0, 0, 0),
+    ],
+    "layer_scale": [
+        ("layer_scale", [96, 14, 14], [96, 14, 14], 96, 0, 0, 0),  # gamma [96, 1, 1]
+        ("layer_scale: {init: 0.5}", [6], [6], 6, 0, 0, 0),
+    ],
+    "permute": [
+        ("permute: [0, 2, 3, 1]", [96, 7, 5], [7, 5, 96], 0, 0, 0, 0),  # ConvNeXt: channels last
+        ("permute: [0, 3, 1, 2]", [7, 5, 96], [96, 7, 5], 0, 0, 0, 0),  # and back
+        ("permute: [0, 2, 1]", [3, 8], [8, 3], 0, 0, 0, 0),
+    ],
+    # end of group A
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)
@@ -276,3 +322,86 @@ def test_center_crop_like_reads_its_first_input_field():
     rows = analyze(parse_text(text), fields=True).rows
     conv = rows[1].field
     assert rows[-1].field.size == conv.size and rows[-1].field.start == tuple(s + 2 for s in conv.start)  # cropped from 2
+# group A (issue 10): ConvNeXt's block, written faithfully, against torchvision's CNBlock
+CNBLOCK = """
+input: [16, 7, 7]
+layers:
+  - sequential:
+      name: features.1
+      layers:
+        - residual:
+            name: "0"
+            body:
+              - conv: {out: 16, kernel: 7, padding: 3, groups: 16, name: block.0}
+              - permute: {dims: [0, 2, 3, 1], name: block.1}
+              - layernorm: {over: 1, eps: 0.000001, name: block.2}
+              - linear: {out: 64, channels_last: true, name: block.3}
+              - gelu: {name: block.4}
+              - linear: {out: 16, channels_last: true, name: block.5}
+              - permute: {dims: [0, 3, 1, 2], name: block.6}
+              - layer_scale: {init: 0.000001, name: layer_scale}
+              - stochastic_depth: {p: 0.1, name: stochastic_depth}
+"""
+
+
+def _torchvision_cnblock(torch, dim):
+    """torchvision.models.convnext.CNBlock (0.29) as torchvision writes it (torchvision itself is
+    not installed here): Permute and StochasticDepth from torchvision.ops, layer_scale a bare
+    parameter of the block."""
+    from torch import nn
+
+    from cnncalc.torch_bridge.modules import Permute, StochasticDepth
+
+    class CNBlock(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = nn.Sequential(
+                nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True), Permute([0, 2, 3, 1]),
+                nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, 4 * dim, bias=True), nn.GELU(),
+                nn.Linear(4 * dim, dim, bias=True), Permute([0, 3, 1, 2]),
+            )  # fmt: skip
+            self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * 1e-6)
+            self.stochastic_depth = StochasticDepth(0.1, "row")
+
+        def forward(self, x):
+            result = self.layer_scale * self.block(x)
+            return self.stochastic_depth(result) + x
+
+    features = nn.Module()
+    features.add_module("1", nn.Sequential(CNBlock()))
+    return features
+
+
+def test_convnext_block_state_dict_loads_into_torchvisions_form():
+    torch = pytest.importorskip("torch")
+    graph = parse_text(CNBLOCK)
+    ours = graph.to_torch().eval()
+    theirs = _torchvision_cnblock(torch, 16).eval()
+    assert set(ours.state_dict()) == {f"features.{k}" for k in theirs.state_dict()}
+    assert "features.1.0.layer_scale" in ours.state_dict()
+    theirs.load_state_dict({k.removeprefix("features."): v for k, v in ours.state_dict().items()}, strict=True)
+    x = torch.randn(2, 16, 7, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs.get_submodule("1")(x))
+    report = analyze(graph)
+    assert report.totals.params == sum(p.numel() for p in theirs.parameters())
+    assert report.rows[-1].output_shape == (16, 7, 7)
+
+
+def test_lrn_without_spatial_axes_is_refused():
+    """PyTorch's local_response_norm needs [N, C, ...] with a spatial axis (issue 9 item 7)."""
+    from cnncalc.errors import CnncalcError
+
+    with pytest.raises(CnncalcError, match="lrn needs an input with spatial axes"):
+        analyze(one_layer("lrn", [4]))
+
+
+def test_fvcore_counts_batch_statistics_as_its_norm_counter():
+    """fvcore's batch_norm handler: 2 per element at inference, 5 with batch statistics (issue 9 item 6)."""
+    from cnncalc.conventions import count
+
+    for item, per_element in [("batchnorm", 2), ("batchnorm: {track_running_stats: false}", 5),
+                              ("batchnorm: {affine: false, track_running_stats: false}", 4)]:  # fmt: skip
+        graph = one_layer(item, [4, 5, 5])
+        assert count(graph, analyze(graph), Convention.FVCORE).total == per_element * 4 * 5 * 5, item
+# end of group A

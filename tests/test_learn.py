@@ -241,6 +241,82 @@ def test_receptive_field_equals_measured_gradient(name, row, size):
     assert middle == [float(st + c * j) for st, c, j in zip(field.start, centre, field.jump)]
 
 
+def measured_span(graph, row_name, position):
+    """The input pixels (first, last per axis) whose gradient reaches the output at `position`
+    of `row_name` (every channel), all weights 1 and a positive input; None where none does."""
+    from cnncalc.graph import Graph
+    from cnncalc.torch_bridge import build, leaf_modules
+
+    shape = graph.input_shape
+    graph = Graph(graph.name, shape, graph.nodes[: graph.index(row_name) + 1], graph.containers)
+    model = build(graph, shape).eval()
+    for name, leaf in leaf_modules(model).items():  # max pooling routes the gradient to one pixel
+        if isinstance(leaf, torch.nn.MaxPool2d):
+            model.swap(name, torch.nn.AvgPool2d(leaf.kernel_size, leaf.stride, leaf.padding, leaf.ceil_mode))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(1.0)
+    captured = {}
+    handle = leaf_modules(model)[row_name].register_forward_hook(lambda m, i, o: captured.setdefault("y", o))
+    x = torch.ones(1, *shape, dtype=torch.float64, requires_grad=True)
+    model.double()(x)
+    handle.remove()
+    captured["y"][(0, slice(None), *position)].sum().backward()
+    touched = x.grad[0].abs().sum(0).nonzero()
+    if not len(touched):
+        return None
+    return list(zip(touched.min(0).values.tolist(), touched.max(0).values.tolist()))
+
+
+# A U-Net-like spec: transposed convolutions (with and without overlap), a skip concatenation.
+UNET = """
+name: unet-like
+input: [1, 72, 72]
+layers:
+  - conv: {out: 2, kernel: 3, padding: 1, name: enc1}
+  - relu: {name: act1}
+  - maxpool: {kernel: 2, stride: 2, name: pool1}
+  - conv: {out: 2, kernel: 3, padding: 1, name: enc2}
+  - maxpool: {kernel: 2, stride: 2, name: pool2}
+  - conv: {out: 2, kernel: 3, padding: 1, name: mid}
+  - conv_transpose: {out: 2, kernel: 2, stride: 2, name: up2}
+  - conv: {out: 2, kernel: 3, padding: 1, name: dec2}
+  - conv_transpose: {out: 2, kernel: 3, stride: 2, padding: 1, output_padding: 1, name: up1}
+  - concat: {name: skip, from: [act1, up1]}
+  - conv: {out: 2, kernel: 3, padding: 1, name: dec1}
+  - conv_transpose: {out: 2, kernel: 1, stride: 2, name: sparse}
+  - conv_transpose: {out: 2, kernel: 3, stride: 3, dilation: 2, name: dilated}
+"""
+
+
+@requires_torch
+@pytest.mark.parametrize("row", ["up2", "dec2", "up1", "skip", "dec1", "sparse", "dilated"])
+def test_receptive_field_through_transposed_convolutions_equals_measured_gradient(row):
+    # issue 9: the field after a transposed convolution depends on the output's position (its
+    # phase mod the stride), so every phase of a middle stretch is measured, not one position
+    graph = parse_text(UNET)
+    field = next(r.field for r in analyze(graph, fields=True).rows if r.name == row)
+    size = next(r.output_shape for r in analyze(graph).rows if r.name == row)[1]
+    for o in range(size // 2 - 6, size // 2 + 6):
+        measured = measured_span(graph, row, (o, o))
+        if measured is None:  # no input reaches it: a transposed convolution's stride above its kernel
+            assert field.at((o, o)) == [None, None], o
+            continue
+        (lo, hi), _ = measured
+        assert 0 < lo and hi < 71, "clipped by the border"
+        assert field.at((o, o))[0] == (lo, hi), (o, field.at((o, o))[0], (lo, hi))
+
+
+def test_receptive_field_varies_by_position_after_a_transposed_convolution():
+    rows = {r.name: r for r in analyze(parse_text(UNET), fields=True).rows}
+    assert not rows["mid"].field.varies and rows["mid"].field.size == (18, 18)  # 3, +1 (pool1), +2*2 (enc2), +1*2 (pool2), +2*4 (mid)
+    # up2 (2x2, stride 2, no overlap): each output reads one mid position, so the field is mid's
+    assert rows["up2"].field.size == rows["up2"].field.size_min == (18, 18) and rows["up2"].field.jump == (2, 2)
+    # up1 (3x3, stride 2): even outputs read one input, odd ones two (2 apart by dec2's jump of 2)
+    assert (rows["up1"].field.size_min, rows["up1"].field.size) == ((22, 22), (22 + 2 * 2, 22 + 2 * 2))
+    assert rows["up1"].field.varies
+
+
 # ----- check -------------------------------------------------------------------------------
 
 

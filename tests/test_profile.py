@@ -56,18 +56,39 @@ layers:
 
 
 @requires_torch
-def test_per_layer_times_every_row_and_finds_the_heavy_one():
-    """The 5x5 conv (38M MACs) must take longer than an identity and a ReLU on its output."""
+def test_per_layer_times_every_row():
+    """Every leaf row is timed (in the model's order), every time is positive, the conv's FLOPs are
+    cnncalc's MACs x 2, and the hooks are gone afterwards. Which layer is slowest is a timing, not
+    a fact: benchmarks/bench_profile.py shows the heavy conv standing out."""
     graph = parse_text(HEAVY_AND_LIGHT)
     p = profile(graph, iters=5, warmup=1, check=False, per_layer=True)
+    model = graph.to_torch()
+    assert [layer.row for layer in p.layers] == [name for name, m in model.named_modules() if not list(m.children()) and name]
     assert [layer.row for layer in p.layers] == ["light", "heavy", "cheap"]
-    times = {layer.row: layer.median_ms for layer in p.layers}
-    assert times["heavy"] > 5 * max(times["light"], times["cheap"])
-    assert all(t > 0 for t in times.values())
+    assert all(layer.median_ms > 0 for layer in p.layers)
     heavy = p.layers[1]
-    assert heavy.flops == 2 * cnncalc.analyze(graph).rows[2].macs
+    assert heavy.flops == 2 * cnncalc.analyze(graph).rows[2].macs == 2 * (64 * 64 * 64) * (32 * 5 * 5)  # output elements x (in channels x 5 x 5)
     assert heavy.tflops == pytest.approx(heavy.flops / heavy.median_ms / 1e9)
     assert sum(p.share(layer) for layer in p.layers) == pytest.approx(1.0)
+
+
+@requires_torch
+def test_noisy_timings_are_flagged():
+    """p90/p10 above the threshold reads as noisy (the CLI warns), at or below it does not."""
+    from cnncalc.torch_bridge.profile import NOISY_SPREAD, Timing
+
+    assert Timing(1.0, 1.0, NOISY_SPREAD + 0.01, 1, 10).noisy
+    assert not Timing(1.0, 1.0, NOISY_SPREAD, 1, 10).noisy
+    assert Timing(1.0, 1.0, 2.0, 1, 10).spread == 2.0
+
+
+@requires_torch
+def test_noisy_timings_warn(monkeypatch):
+    import cnncalc.torch_bridge.profile as bridge
+
+    monkeypatch.setattr(bridge, "NOISY_SPREAD", 0.5)  # p90/p10 is at least 1: always noisy
+    result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--no-check")
+    assert result.exit_code == 0 and "warning: timings are noisy: p90/p10" in result.stderr
 
 
 @requires_torch

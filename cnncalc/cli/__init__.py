@@ -2,23 +2,59 @@
 
 `common` holds the app, the shared options, exit codes and error handling; each group of
 commands is one module that registers on that app: `tables` (shapes, params, memory, flops,
-summary, list, layers, validate), `learn` (conv, pool, convolve, convolve-transpose, check) and
-`pytorch` (profile, export, which import the torch bridge inside the command). Nothing imported
-here loads torch: the static commands must start instantly.
+summary, list, layers, validate), `learn` (conv, pool, convolve, convolve-transpose, check),
+`pytorch` (profile, export, which import the torch bridge inside the command) `workflows`
+(diff, sweep, plot) and `starter` (new). Nothing imported here loads torch: the static commands must start instantly, so `main`
+imports only the group of the command it runs (all of them for help, completion or a name it
+does not know), and `app` (the whole app, for tests and tools) registers every group.
 """
 
 from __future__ import annotations
 
-from .common import ExitCode, app
+import importlib
+import os
+import sys
+from typing import Any
 
-# each module registers its commands on `app`, in this order (the order of `cnncalc --help`)
-# isort: off
-from . import tables, learn, pytorch  # noqa: F401, E402
-from . import editors  # noqa: F401, E402  (schema)
-# isort: on
+from . import common
+from .common import ExitCode
+
+# the command groups, in the order of `cnncalc --help`, and the commands each registers
+GROUPS = {
+    "tables": ("shapes", "params", "memory", "flops", "summary", "list", "layers", "validate"),
+    "learn": ("conv", "pool", "convolve", "convolve-transpose", "check"),
+    "pytorch": ("profile", "export", "import"),
+    "workflows": ("diff", "sweep", "plot"),
+    "starter": ("new",),
+    "editors": ("schema",),
+}
 
 __all__ = ["ExitCode", "app", "main"]
 
 
+def _register(groups: Any = GROUPS) -> None:
+    for group in groups:
+        importlib.import_module(f"{__name__}.{group}")
+
+
+def _registered() -> set[str]:
+    return {info.name or info.callback.__name__.replace("_", "-") for info in common.app.registered_commands if info.callback}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # `from cnncalc.cli import app`: every command registered
+        _register()
+        return common.app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main() -> None:
-    app()
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    group = next((g for g, names in GROUPS.items() if command in names), None)
+    if group is None or any(key.endswith("_COMPLETE") for key in os.environ):
+        _register()
+    else:
+        _register([group])
+        if command not in _registered():  # a command that moved to another group: register them all
+            _register()
+    common.app()

@@ -7,6 +7,7 @@ here imports torch: the static commands must start instantly.
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from enum import IntEnum
@@ -15,8 +16,9 @@ from typing import Annotated, Any, Iterator, Optional
 import typer
 
 from .. import library, spec
-from ..analysis import DType, Report, analyze, collapse
+from ..analysis import DType, Report, Style, analyze, collapse, lecture, read_input_override
 from ..errors import CnncalcError, MissingExtraError, StrictError
+from ..graph import Graph
 from ..render import Format, Layout, Output, write
 
 
@@ -26,10 +28,11 @@ class ExitCode(IntEnum):
     OK = 0
     INVALID = 1  # the spec, a file or an option value is invalid; the message says why
     USAGE = 2  # the command line itself is malformed (unknown option, missing argument)
-    STRICT = 3  # --strict and a layer whose stride does not tile its input
+    STRICT = 3  # --strict and a layer whose stride does not tile its input and leaves input positions unread
     WRONG = 4  # `check`: an answer is wrong (or a multiple-choice question has no right choice)
     MISSING_EXTRA = 5  # `profile`/`export` need PyTorch (the torch extra), which is not installed
     MISMATCH = 6  # `profile`: a number cnncalc computed disagrees with PyTorch
+    CHANGED = 7  # `diff --fail-on-change`: the two networks differ
 
 
 CONVENTIONS = """\
@@ -50,15 +53,14 @@ app = typer.Typer(
     help="Shapes, parameters, memory and MACs of convolutional networks, layer by layer, from a YAML spec.\n\n"
     + CONVENTIONS,
     no_args_is_help=True,
-    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish and PowerShell
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 
 def _format(value: Any) -> Format:
-    if isinstance(value, Format):
-        return value
     try:
         return Format(value)
     except ValueError:
@@ -73,22 +75,35 @@ def format_option(help: str) -> Any:
     return typer.Option("--format", "-f", parser=_format, metavar=metavar, help=help)
 
 
-SpecArg = Annotated[str, typer.Argument(help="A spec file, or a built-in architecture name (see `cnncalc list`).", show_default=False)]
+SpecArg = Annotated[str, typer.Argument(help="A spec file, a built-in architecture name (see `cnncalc list`), or a PyTorch model: "
+                                        "torchvision:NAME, file.py:Class or pkg.module:factory (these import torch).", show_default=False)]
 FormatOpt = Annotated[Format, format_option("Output format: text (also called table), markdown, csv or json.")]
-InputOpt = Annotated[Optional[str], typer.Option("--input", help="Override the spec's input, channels first: 3x227x227.", show_default=False)]
+InputOpt = Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 (channels first) or 224x224x3 (channels last); the end that equals the spec's channels says which, and an ambiguous one is refused (write chw:1x28x28 or hwc:28x28x1 to say the order, or to change the channels). One size: a flat vector.", show_default=False)]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for byte counts.")]
 LayoutOpt = Annotated[Layout, typer.Option("--layout", help="How shapes print: hwc (224x224x64, the lecture tables) or chw.")]
 DepthOpt = Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Collapse blocks nested deeper than N names into one row each.", show_default=False)]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat a stride that does not tile its input as an error.")]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat a stride that does not tile its input and leaves input positions unread as an error (exit code 3).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print no warnings (errors still print).")]
+StyleOpt = Annotated[Style, typer.Option("--style", help="Rows to show: full (every layer, as PyTorch runs them) or lecture (activations, views and identity rows folded into the row that made their input, as the lecture tables and Keras show them).")]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Element type for byte counts.")]
 ExplainOpt = Annotated[bool, typer.Option("--explain", "-e", help="Show each row's working: the formulas with its numbers filled in.")]
 RfOpt = Annotated[bool, typer.Option("--rf", help="Add receptive field, jump (effective stride) and start per row.")]
 
 
+def colour_on(stream: Any = None) -> bool:
+    """Colour on `stream` (stderr): never with NO_COLOR set (no-color.org), always with
+    FORCE_COLOR set (as rich and most tools read them), else only on a terminal."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return (stream or sys.stderr).isatty()
+
+
 def label(text: str, color: str) -> str:
-    """`error:` / `warning:` in colour on a terminal, plain otherwise (rich is not imported for it)."""
+    """`error:` / `warning:` in colour when `colour_on()`, plain otherwise (rich is not imported for it)."""
     codes = {"red": "1;31", "yellow": "33"}
-    return f"\033[{codes[color]}m{text}\033[0m" if sys.stderr.isatty() else text
+    return f"\033[{codes[color]}m{text}\033[0m" if colour_on() else text
 
 
 @contextmanager
@@ -116,9 +131,22 @@ def print_warning(text: str) -> None:
     sys.stderr.write(f"{label('warning:', 'yellow')} {text}\n")
 
 
-def print_warnings(report: Report) -> None:
+def print_warnings(report: Report, quiet: bool = False) -> None:
+    """Each warning once: layers with the same message are named on its line, not repeated."""
+    if quiet:
+        return
+    by_message: dict[str, list[str]] = {}
+    first: dict[str, str] = {}
     for warning in report.warnings:
-        print_warning(str(warning))
+        by_message.setdefault(warning.message, []).append(warning.layer)
+        first.setdefault(warning.message, str(warning))
+    for message, layers in by_message.items():
+        more = layers[1:]
+        if not more:
+            print_warning(first[message])
+            continue
+        named = ", ".join(more[:5]) + (", ..." if len(more) > 5 else "")
+        print_warning(f"{first[message]} (and {len(more)} more layer{'s' if len(more) > 1 else ''} like it: {named})")
 
 
 def emit(output: Output, fmt: Format) -> None:
@@ -126,24 +154,34 @@ def emit(output: Output, fmt: Format) -> None:
     sys.stdout.write(write(output, fmt))
 
 
-def parse_input(text: str | None) -> tuple[int, ...] | None:
-    """A spec's --input override: channels first (3x227x227), or a flat [features] vector."""
+def parse_input(text: str | None, spec_input: tuple[int, ...]) -> tuple[int, ...] | None:
+    """A spec's --input override, channels first: read by `read_input_override`'s rule (the end
+    that equals the spec's channel count says the order; ambiguous text is refused)."""
     if not text:
         return None
-    from ..calculator import read_sizes
+    return read_input_override(spec_input, text)
 
-    shape = read_sizes(text, "--input")
-    if len(shape) > 4:
-        raise CnncalcError("malformed --input", received=text, expected="1 to 4 positive sizes, channels first: 3x227x227")
-    return shape
+
+def load_graph(source: str, input: str | None = None) -> Graph:
+    """A spec file or built-in name; or a PyTorch model target, imported (this imports torch)."""
+    if library.is_model_target(source):
+        from ..torch_bridge.importer import load_target
+
+        return load_target(source, input).graph
+    return spec.load(library.resolve(source))
 
 
 def load_report(source: str, input: str | None = None, batch: int = 1, dtype: DType = DType.FP32,
-                strict: bool = False, depth: int | None = None, explain: bool = False, rf: bool = False) -> Report:  # fmt: skip
-    """Load a spec (file or built-in), analyse it once, print its warnings, collapse to `depth`."""
-    graph = spec.load(library.resolve(source))
-    report = analyze(graph, input_shape=parse_input(input), batch=batch, dtype=dtype, strict=strict, explain=explain, fields=rf)
-    print_warnings(report)
+                strict: bool = False, depth: int | None = None, explain: bool = False, rf: bool = False,
+                quiet: bool = False, style: Style = Style.FULL) -> Report:  # fmt: skip
+    """Load a spec (file or built-in), analyse it once, print its warnings (unless `quiet`), fold
+    it to the lecture's rows (`style`), collapse to `depth`."""
+    graph = load_graph(source, input)
+    report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=dtype, strict=strict,
+                     explain=explain, fields=rf)  # fmt: skip
+    print_warnings(report, quiet)
+    if style is Style.LECTURE:
+        report = lecture(report)
     return collapse(report, depth) if depth else report
 
 

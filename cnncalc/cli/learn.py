@@ -77,6 +77,7 @@ def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, sh
          strict: StrictOpt = False) -> None:  # fmt: skip
     """One convolution layer: output size, weights, biases and MACs, with the working.
 
+    \b
     cnncalc conv --input 227x227x3 --kernel 11 --out 96 --stride 4
     """
     with reported_errors():
@@ -112,6 +113,7 @@ def pool(kernel: KernelOpt,
          format: FormatOpt = Format.TEXT, strict: StrictOpt = False) -> None:  # fmt: skip
     """One pooling layer: output size with the working (--input), or pool actual numbers (--values).
 
+    \b
     cnncalc pool --input 55x55x96 --kernel 3 --stride 2
     cnncalc pool --values "1 3 2; 3 1 2; 3 3 3" --kernel 2 --stride 1
     """
@@ -181,6 +183,7 @@ def convolve(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt =
              steps: StepsOpt = False, format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Convolve small matrices by hand: cross-correlation, as PyTorch's conv, or --flip.
 
+    \b
     cnncalc convolve --input "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2" --kernel "1 3 2; 1 3 3; 3 1 1" --padding 1 --stride 2
     """
     from .. import numeric
@@ -199,6 +202,7 @@ def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: S
                        format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Transposed convolution of small matrices: each input value stamps a scaled kernel.
 
+    \b
     cnncalc convolve-transpose --input "1 2; 3 4" --kernel "1 0 1; 1 1 0; 0 1 2" --stride 2
     """
     from .. import numeric
@@ -267,15 +271,16 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
           rf: Annotated[Optional[str], typer.Option("--receptive-field", help="Expected receptive field of the row: 7 or 7x7 (input pixels).", show_default=False)] = None,
           batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for --bytes.")] = 1,
           dtype: Annotated[DType, typer.Option("--dtype", help="Element type for --bytes.")] = DType.FP32,
-          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input, channels first.", show_default=False)] = None,
+          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).", show_default=False)] = None,
           format: CheckFormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Check answers: a quiz file, a directory of them, or one layer's expected numbers. Exit code 4 when one is wrong.
 
+    \b
     cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0
     cnncalc check quiz.yaml
     cnncalc check quizzes/ --format json
     """
-    from .. import quiz
+    from .. import quiz, spec
 
     with reported_errors():
         Q = quiz.Quantity
@@ -294,7 +299,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
             if not given:
                 raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs, --flops, --memory, --bytes or --receptive-field "
                                    "(with --layer), or a quiz file", hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
-            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input))
+            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape))
             verdicts = tuple(quiz.judge(q, v, truth, biases, batch, dtype) for q, v in given.items())
             quizzes = []
             graded = [(None, quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where()))]

@@ -3,10 +3,13 @@ each command so that `import cnncalc.cli` stays torch-free."""
 
 from __future__ import annotations
 
+import itertools
 import sys
+import threading
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
 
@@ -14,7 +17,7 @@ from .. import library, spec
 from ..analysis import DType, analyze
 from ..errors import CnncalcError
 from ..render import Format, Lines, Output, aligned, human, human_bytes
-from .common import ExitCode, InputOpt, SpecArg, app, emit, format_option, parse_input, reported_errors
+from .common import ExitCode, InputOpt, SpecArg, app, emit, format_option, load_graph, parse_input, print_warning, reported_errors
 
 ProfileFormatOpt = Annotated[Format, format_option("text or json.")]
 
@@ -42,6 +45,7 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
             peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="The device's peak TFLOP/s, for the fraction achieved.", show_default=False)] = None,
             check: Annotated[bool, typer.Option("--check/--no-check", help="Check every row against PyTorch first.")] = True,
             per_layer: Annotated[bool, typer.Option("--per-layer", help="Also time each layer's forward, in a separate pass after the end-to-end timing.")] = False,
+            plot: Annotated[Optional[Path], typer.Option("--plot", help="With --per-layer (implied): also draw the per-layer bars with time and achieved TFLOP/s panels to this .png/.svg (the plot extra).", show_default=False)] = None,
             input: InputOpt = None,
             format: ProfileFormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Check every row against PyTorch, then time the real model on CPU or CUDA.
@@ -49,16 +53,31 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
     Exit code 6 when any row disagrees with PyTorch; 5 when PyTorch is not installed.
     """
     with reported_errors():
-        graph = spec.load(library.resolve(spec_file))
+        graph = load_graph(spec_file, input)
         # the one analysis of this run: the checks, the timing and the memory prediction all read it
-        report = analyze(graph, input_shape=parse_input(input), batch=batch, dtype=DType(dtype.value))
-        from ..torch_bridge.profile import profile as run_profile  # imports torch; raises MissingExtraError without it
+        report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value))
+        if plot is not None:
+            from .workflows import check_plot_target
+
+            check_plot_target(plot)  # before the timing, not after it
+        with _spinner("loading PyTorch"):  # importing torch takes seconds: show that something happens
+            # imports torch; raises MissingExtraError without it
+            from ..torch_bridge.profile import NOISY_SPREAD
+            from ..torch_bridge.profile import profile as run_profile
 
         result = _with_progress(lambda progress: run_profile(
             graph, report, device=device, channels_last=channels_last, compile=compile, warmup=warmup, iters=iters,
-            train=train, cudnn_benchmark=cudnn_benchmark, peak_tflops=peak_tflops, check=check, per_layer=per_layer,
-            progress=progress))  # fmt: skip
+            train=train, cudnn_benchmark=cudnn_benchmark, peak_tflops=peak_tflops, check=check,
+            per_layer=per_layer or plot is not None, progress=progress))  # fmt: skip
         emit(Output("profile", (Lines(tuple(_text(result))),), data=_json(result), markdown=False), format)
+        if result.timing.noisy:
+            t = result.timing
+            print_warning(f"timings are noisy: p90/p10 = {t.p90_ms:.3f}/{t.p10_ms:.3f} = {t.spread:.2f} (above {NOISY_SPREAD}); "
+                          f"another process may be using the {result.device}: close it, or raise --iters and --warmup")  # fmt: skip
+        if plot is not None:
+            from .workflows import write_plot
+
+            write_plot(report, plot, None, timings={layer.row: layer.median_ms for layer in result.layers})
     if result.mismatches:
         raise typer.Exit(ExitCode.MISMATCH)
 
@@ -74,7 +93,7 @@ def export(spec_file: SpecArg,
         from ..export import to_torch_source
 
         graph = spec.load(library.resolve(spec_file))
-        source = to_torch_source(graph, parse_input(input))
+        source = to_torch_source(graph, parse_input(input, graph.input_shape))
         if output is None:
             sys.stdout.write(source)
             return
@@ -83,6 +102,58 @@ def export(spec_file: SpecArg,
         except OSError as err:
             raise CnncalcError(f"cannot write {output}", received=err.strerror, hint="check the folder exists and is writable") from None
         sys.stderr.write(f"wrote {output} ({source.count(chr(10))} lines); run it with: python {output}\n")
+
+
+@app.command("import")
+def import_(target: Annotated[str, typer.Argument(help="torchvision:NAME, path/to/file.py:Class or pkg.module:factory.", show_default=False)],
+            output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec here instead of printing it.", show_default=False)] = None,
+            input: Annotated[Optional[str], typer.Option("--input", help="The input, channels first: 3x224x224 (torchvision models know theirs).", show_default=False)] = None,
+            arg: Annotated[Optional[list[str]], typer.Option("--arg", help="key=value for the class or factory, a Python literal; repeat it.", show_default=False)] = None) -> None:  # fmt: skip
+    """Write a spec for a PyTorch model, traced with torch.fx; every row is checked against the model.
+
+    Examples:
+
+      cnncalc import torchvision:resnet50 -o resnet50.yaml
+
+      cnncalc import my_models.py:Net --input 3x32x32
+
+      cnncalc import pkg.models:make --arg width=2
+    """
+    with reported_errors():
+        from ..torch_bridge.importer import import_command  # imports torch; raises MissingExtraError without it
+
+        text = import_command(target, str(output) if output else None, input, arg or [])
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        sys.stderr.write(f"wrote {output}\n")
+
+
+@contextmanager
+def _spinner(text: str) -> Iterator[None]:
+    """A spinner on stderr while `text` runs, from a small thread (only on a terminal; rich and
+    torch are not loaded yet when it starts)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    stop = threading.Event()
+
+    def spin() -> None:
+        for frame in itertools.cycle("|/-\\"):
+            sys.stderr.write(f"\r{frame} {text}...")
+            sys.stderr.flush()
+            if stop.wait(0.1):
+                break
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _with_progress(run):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, List, Sequence
+from typing import Annotated, Any, List, Optional, Sequence
 
 import typer
 
 from .. import library, spec
-from ..analysis import DType, Report, analyze, collapse, groups
+from ..analysis import DType, Report, Style, analyze, collapse, groups
 from ..conventions import Convention, count
+from ..errors import CnncalcError
+from ..graph_text import Drawing, drawing
 from ..render import Abbreviated, Format, Layout, Output, Table, human
 from ..render.report import Column, Columns, json_data, predicted_line, report_table, totals_lines
 from .common import (
@@ -21,11 +23,14 @@ from .common import (
     FormatOpt,
     InputOpt,
     LayoutOpt,
+    QuietOpt,
     RfOpt,
     SpecArg,
     StrictOpt,
+    StyleOpt,
     app,
     emit,
+    load_graph,
     load_report,
     parse_input,
     print_warnings,
@@ -34,48 +39,72 @@ from .common import (
 
 RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
            "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
+RF_VARIES_NOTE = ("RF a..b: the field varies by position (after a transposed convolution), from a to b input pixels; "
+                  "Jump is then the average distance.")  # fmt: skip
 
 
 def report_output(command: str, report: Report, columns: Sequence[Columns | Column], layout: Layout,
-                  explain: bool = False, rf: bool = False, notes: Sequence[str] = ()) -> Output:  # fmt: skip
-    """A report as its table (totals and `notes` below it) and its JSON contract."""
+                  explain: bool = False, rf: bool = False, notes: Sequence[str] = (),
+                  graph: Drawing | None = None) -> Output:  # fmt: skip
+    """A report as its table (totals and `notes` below it), its JSON contract and its layer graph."""
     if rf:
-        columns, notes = [*columns, Columns.RF, Columns.JUMP, Columns.START], [*notes, RF_NOTE]
+        varies = any(row.field is not None and row.field.known and not row.field.whole and row.field.varies for row in report.rows)
+        columns, notes = [*columns, Columns.RF, Columns.JUMP, Columns.START], [*notes, RF_NOTE, *([RF_VARIES_NOTE] if varies else [])]
     table = report_table(report, columns, layout, explain, footer=[*totals_lines(report), *notes])
-    return Output(command, (table,), data=json_data(report))
+    return Output(command, (table,), data=json_data(report), graph=graph)
+
+
+def drawn(fmt: Format, source: str, input: str | None, strict: bool, depth: int | None) -> Drawing | None:
+    """The layer graph for `--format dot|mermaid` (None for the other formats, which need none)."""
+    if fmt not in (Format.DOT, Format.MERMAID):
+        return None
+    graph = load_graph(source, input)
+    return drawing(graph, analyze(graph, input_shape=parse_input(input, graph.input_shape), strict=strict), depth)
 
 
 @app.command()
 def shapes(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False) -> None:  # fmt: skip
+           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False,
+           quiet: QuietOpt = False, style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """Output shape of every layer: floor((W - F + 2P)/S) + 1 per axis."""
     with reported_errors():
-        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf)
-        emit(report_output("shapes", report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], layout, explain, rf), format)
+        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf, quiet=quiet, style=style)
+        emit(report_output("shapes", report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], layout, explain, rf,
+                           graph=drawn(format, spec_file, input, strict, depth)), format)  # fmt: skip
 
 
 @app.command()
 def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", help="Add biases (and weights + biases) to the columns.")] = False,
            format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False) -> None:  # fmt: skip
+           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, quiet: QuietOpt = False,
+           style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """Learned parameters per layer: weights only, like the lecture's VGG table, or with --biases."""
     with reported_errors():
-        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain)
+        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.WEIGHTS]
         if biases:
             columns += [Columns.BIASES, Columns.PARAMS]
-        emit(report_output("params", report, columns, layout, explain), format)
+        emit(report_output("params", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)), format)
 
 
 @app.command()
 def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
-           strict: StrictOpt = False) -> None:  # fmt: skip
-    """Activations per layer (elements of its output) and their bytes at --batch and --dtype."""
+           strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL,
+           fit: Annotated[Optional[str], typer.Option("--fit", help="Instead: the largest batch whose predicted peak fits this memory (16GiB, 80GB, 512MiB).", show_default=False)] = None,
+           train: Annotated[bool, typer.Option("--train", help="With --fit: predict a training step (SGD with momentum), not inference.")] = False) -> None:  # fmt: skip
+    """Activations per layer (elements of its output) and their bytes at --batch and --dtype;
+    with --fit, the largest batch that fits a memory budget."""
     with reported_errors():
-        report = load_report(spec_file, input, batch, dtype, strict, depth)
+        if fit is not None:
+            from .workflows import fit_output
+
+            emit(fit_output(spec_file, fit, train, dtype, input), format)
+            return
+        report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]
-        emit(report_output("memory", report, columns, layout, notes=[predicted_line(report)]), format)
+        emit(report_output("memory", report, columns, layout, notes=[predicted_line(report)],
+                           graph=drawn(format, spec_file, input, strict, depth)), format)  # fmt: skip
 
 
 # Every convention of conventions.py, and "all" of them side by side.
@@ -85,24 +114,27 @@ ALL = "all"
 
 @app.command()
 def flops(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-          depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False,
-          convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value)) -> None:  # fmt: skip
+          depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, quiet: QuietOpt = False,
+          style: StyleOpt = Style.FULL, convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value)) -> None:  # fmt: skip
     """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
     with reported_errors():
         if convention.value == Convention.CNNCALC.value:
-            report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain)
+            report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style)
             columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS]
-            emit(report_output("flops", report, columns, layout, explain), format)
+            emit(report_output("flops", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)), format)
+        elif style is Style.LECTURE:
+            raise CnncalcError("--style lecture folds rows that other tools count (ptflops counts ReLU)",
+                               hint="drop --style with --convention, or --convention with --style")  # fmt: skip
         else:
-            emit(_conventions_output(spec_file, input, strict, depth, convention, layout), format)
+            emit(_conventions_output(spec_file, input, strict, depth, convention, layout, quiet), format)
 
 
 def _conventions_output(source: str, input: str | None, strict: bool, depth: int | None, convention: Any,
-                        layout: Layout) -> Output:  # fmt: skip
+                        layout: Layout, quiet: bool = False) -> Output:  # fmt: skip
     """The per-row table with one column per convention, and a line per convention on what it counts."""
     graph = spec.load(library.resolve(source))
-    report = analyze(graph, input_shape=parse_input(input), strict=strict)
-    print_warnings(report)
+    report = analyze(graph, input_shape=parse_input(input, graph.input_shape), strict=strict)
+    print_warnings(report, quiet)
     chosen = list(Convention)[1:] if convention.value == ALL else [Convention(convention.value)]
     counted = [count(graph, report, c) for c in [Convention.CNNCALC, *chosen]]
     names = [row.name for row in report.rows]
@@ -131,12 +163,13 @@ def _given_column(header: str, values: Sequence[int], position: dict[int, int], 
 @app.command()
 def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
             input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
-            strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False) -> None:  # fmt: skip
+            strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False, quiet: QuietOpt = False,
+            style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """The whole VGG-style table: shape, activations ("memory"), weights, biases and MACs."""
     with reported_errors():
-        report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf)
+        report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf, quiet, style)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.WEIGHTS, Columns.BIASES, Columns.MACS]
-        emit(report_output("summary", report, columns, layout, explain, rf), format)
+        emit(report_output("summary", report, columns, layout, explain, rf, graph=drawn(format, spec_file, input, strict, depth)), format)
 
 
 @app.command("list")
@@ -184,13 +217,13 @@ def layers(format: FormatOpt = Format.TEXT) -> None:
 
 @app.command()
 def validate(spec_files: Annotated[List[str], typer.Argument(help="Spec files or built-in names.", show_default=False)],
-             strict: StrictOpt = False) -> None:  # fmt: skip
+             strict: StrictOpt = False, quiet: QuietOpt = False) -> None:  # fmt: skip
     """Check specs; print nothing but problems. Exit code 0 when every spec is valid."""
     worst = ExitCode.OK
     for source in spec_files:
         try:
             with reported_errors():
-                load_report(source, strict=strict)
+                load_report(source, strict=strict, quiet=quiet)
         except typer.Exit as stop:
             worst = max(worst, ExitCode(stop.exit_code))
     if worst:

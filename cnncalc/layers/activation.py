@@ -6,8 +6,9 @@ import math
 from dataclasses import dataclass, fields, make_dataclass
 from typing import Any, ClassVar, Mapping, Sequence
 
+from ..errors import LayerError
 from .base import ArgKind, ElementWise, Layer, Shape, TorchModule, arg, register
-from .counting import Rule, per_element, rules
+from .counting import Rule, parameters, per_element, rules
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Activation(ElementWise):
 
     torch_name: ClassVar[str] = ""
     keeps: ClassVar[str | None] = "input"
+    in_place: ClassVar[bool] = True
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         kwargs = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -24,7 +26,7 @@ class Activation(ElementWise):
 
 
 def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any, ArgKind], fixed: Mapping[str, Any] | None = None,
-                keeps: str = "input", **counts: Rule) -> type[Layer]:  # fmt: skip
+                keeps: str = "input", in_place: bool = True, **counts: Rule) -> type[Layer]:  # fmt: skip
     """Make and register an activation type with the given (name, default, kind) arguments and
     counting rules by convention name (the others: `DEFAULT_RULES`)."""
     cls = make_dataclass(
@@ -33,7 +35,7 @@ def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any,
         bases=(Activation,),
         frozen=True,
         namespace={"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None, "keeps": keeps,
-                   "counts": rules(**counts)},
+                   "in_place": in_place, "counts": rules(**counts)},
     )
     if fixed:
         cls.torch_module = lambda self, inputs: TorchModule(torch_name, dict(fixed))  # type: ignore[method-assign]
@@ -54,5 +56,56 @@ Tanh = _activation("tanh", "Tanh", "tanh(x)", keeps="output")
 ELU = _activation("elu", "ELU", "x, or a(e^x - 1) below zero", ("alpha", 1.0, ArgKind.NUMBER), ptflops=per_element(2))
 GELU = _activation("gelu", "GELU", "x * Phi(x)", ("approximate", "none", ArgKind.APPROXIMATE), ptflops=per_element(2))
 SiLU = _activation("silu", "SiLU", "x * sigmoid(x) (swish)", ptflops=per_element(1))
-Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output", thop=_thop_softmax,
+Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output", in_place=False,
+                      thop=_thop_softmax,
                       ptflops=per_element(1))  # fmt: skip
+
+
+# ----- group A (issue 10): the activations of MobileNet, EfficientNet and friends -----------
+
+
+def _thop_log_softmax(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
+    # count_softmax's 3C - 1 per position, plus one per position for the log
+    return _thop_softmax(layer, inputs, output) + math.prod(inputs[0]) // inputs[0][0]
+
+
+# ptflops hooks the ReLU6 module once (its forward is F.hardtanh, which it does not patch); the
+# others it knows neither as a module nor as a functional. thop registers ReLU6 at zero and leaves
+# the rest unregistered (zero); fvcore has no handler for any of them.
+ReLU6 = _activation("relu6", "ReLU6", "min(max(0, x), 6)", ptflops=per_element(1))
+Hardswish = _activation("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)")
+Hardsigmoid = _activation("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)")
+Mish = _activation("mish", "Mish", "x * tanh(softplus(x))")
+Softplus = _activation("softplus", "Softplus", "log(1 + e^(beta x)) / beta, x above the threshold",
+                       ("beta", 1.0, ArgKind.NUMBER), ("threshold", 20.0, ArgKind.NUMBER))  # fmt: skip
+LogSoftmax = _activation("log_softmax", "LogSoftmax", "log of softmax over channels", fixed={"dim": 1}, keeps="output", in_place=False,
+                         thop=_thop_log_softmax)  # fmt: skip
+
+
+@register("prelu")
+@dataclass(frozen=True)
+class PReLU(Activation):
+    summary = "max(ax, x) with a learned slope a: one for all channels, or one per channel"
+    torch_name = "PReLU"
+    # thop: count_prelu, 1 per element; ptflops: its PReLU module hook and the patched F.prelu, 1 each
+    counts = rules(torchinfo=parameters, thop=per_element(1), ptflops=per_element(2))
+
+    num_parameters: int = arg(1, kind=ArgKind.POSITIVE, doc="1, or the input's channel count")
+    init: float = arg(0.25, kind=ArgKind.NUMBER)
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        channels = inputs[0][0]
+        if self.num_parameters not in (1, channels):
+            raise LayerError(
+                "prelu's num_parameters must be 1 or the input's channel count",
+                received=f"num_parameters {self.num_parameters} on {channels} channels",
+                expected=f"1 or {channels}",
+            )
+        return inputs[0]
+
+    def weights(self, inputs: Sequence[Shape]) -> int:
+        return self.num_parameters  # the slopes a: [num_parameters]
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        per = "one slope for every channel" if self.num_parameters == 1 else f"one slope per channel: {self.num_parameters}"
+        return ["output shape = input shape", f"weights: {per}"]

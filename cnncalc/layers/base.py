@@ -43,6 +43,10 @@ class ArgKind(Enum):
     OPTIONAL_SCALES = "a positive number, a list of them (one per spatial axis), or null"
     PAD_AMOUNTS = "a non-negative integer, or two per spatial axis, last axis first (PyTorch's order: left, right, top, bottom, ...)"
     LAYER_NAME = "the name of an earlier layer (read as one more input)"
+    OPTIONAL_NUMBER = "a number, or null"
+    NORM_AXES = "'channels', or how many trailing axes to normalise over (1 to 4)"
+    DEPTH_MODE = "'row' (per sample) or 'batch'"
+    AXES_ORDER = "a list of axes, the batch axis 0 first (e.g. [0, 2, 3, 1])"
 
 
 def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "",
@@ -88,6 +92,10 @@ class FieldStep:
     kernel: Fraction
     stride: Fraction
     pad: Fraction
+    # A transposed convolution: output o reads input i where i * stride = o + pad - j * dilation,
+    # 0 <= j < kernel (kernel, stride and pad are then its own integers, not a window's).
+    transposed: bool = False
+    dilation: int = 1
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,13 @@ class Layer:
     # A view only where the input's channels and positions read as one axis with one step (flatten);
     # of any other view (most crops) PyTorch makes a copy. Other views keep their input's strides.
     needs_dense_input: ClassVar[bool] = False
+    # Keeps for backward a dense copy of its input where the input is a view with gaps (group and
+    # instance norm call .contiguous() first): the copy is new memory, not the view's storage.
+    keeps_dense_input: ClassVar[bool] = False
+    # True for an element-wise activation, which PyTorch can compute in its input's storage
+    # (torchvision's ReLU(inplace=True)): the lecture tables and Keras show it as part of the row
+    # that made its input, and `--style lecture` folds it there (as it folds views).
+    in_place: ClassVar[bool] = False
     # The tensor its backward formula reads ("input", "output" or None); `saved` adds any others.
     keeps: ClassVar[str | None] = None
     # What each counting convention (`cnncalc flops --convention`) makes of this type: `rules(...)`.
@@ -168,6 +183,12 @@ class Layer:
         """For `cnncalc export`: a plain expression over the input variables (`args`, of shapes
         `inputs`) that stands for this row instead of a module (`a + b`, `x[:, :, 2:6]`), or None
         to write its module."""
+    def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
+        """For a row that PyTorch models hold as a bare parameter of the enclosing module, not as a
+        module (ConvNeXt's layer scale): the parameter's shape and initial value. The bridge and
+        export register it on the parent under the row's last name and multiply the input by it."""
+        return None
+
         return None
 
 
@@ -316,6 +337,22 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[st
         if kind is ArgKind.PROBABILITY and not 0 <= value <= 1:
             raise bad()
         return float(value)
+    if kind is ArgKind.OPTIONAL_NUMBER:
+        return None if value is None else _convert(value, ArgKind.NUMBER, name, layer)
+    if kind is ArgKind.NORM_AXES:
+        if value == "channels":
+            return value
+        if type(value) is not int or not 1 <= value <= 4:
+            raise bad()
+        return value
+    if kind is ArgKind.DEPTH_MODE:
+        if value not in ("row", "batch"):
+            raise bad()
+        return value
+    if kind is ArgKind.AXES_ORDER:
+        if not isinstance(value, list) or not all(type(v) is int for v in value) or not 2 <= len(value) <= 5 or sorted(value) != list(range(len(value))) or value[0] != 0:
+            raise bad()
+        return tuple(value)
     if kind is ArgKind.APPROXIMATE:
         if value not in ("none", "tanh"):
             raise bad()

@@ -7,7 +7,7 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from ..errors import LayerError
-from ..geometry import effective_kernel, transposed_formula, transposed_output_size
+from ..geometry import transposed_formula, transposed_output_size
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, group_axes, per_axis, prod, register, spatial_rank, times
 from .counting import macs_and_bias, parameters_per_position, rules
 from .windowed import Windowed
@@ -163,13 +163,8 @@ class ConvTranspose(Layer):
         ]
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
-        # An output reads at most ceil(D(F-1)+1 / S) inputs; the map is S times finer.
-        steps = []
-        for k, s, p, d, _ in self._axes(inputs[0]):
-            span = effective_kernel(k, d)
-            taps = -(-span // s)
-            steps.append(FieldStep(Fraction(taps), Fraction(1, s), Fraction(taps - 1, 2) - (Fraction(p) - Fraction(span - 1, 2)) / s))
-        return steps
+        # output o reads input i where i*S = o + P - j*D: how many depends on o mod S
+        return [FieldStep(Fraction(k), Fraction(s), Fraction(p), transposed=True, dilation=d) for k, s, p, d, _ in self._axes(inputs[0])]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         shape = inputs[0]

@@ -32,7 +32,8 @@ class Convention(str, Enum):
 _SUMMARIES = {
     Convention.CNNCALC: "MACs of conv, transposed conv and linear layers; bias adds, norms, activations, pooling and adds not counted",
     Convention.FLOPCOUNTER: "torch.utils.flop_counter: FLOPs = 2 x MACs of conv, transposed conv and matrix products; nothing else",
-    Convention.FVCORE: "fvcore FlopCountAnalysis (eval): 1 per MAC of conv/linear, batch norm 2 per element (1 without affine), "
+    Convention.FVCORE: "fvcore FlopCountAnalysis (eval): 1 per MAC of conv/linear, batch norm 2 per element (1 without affine; "
+    "5 and 4 with batch statistics), layer, group and instance norm 5 per element (4 without affine), "
     "adaptive_avg_pool2d 1 per input element; activations, max/avg pooling, adds, 1-D/3-D adaptive pooling and convolutions "
     "with padding 'same' or 'valid' (aten::_convolution_mode) skipped",
     Convention.TORCHINFO: "torchinfo 'mult-adds': for Conv modules (transposed too) (weights + biases) x output positions, "

@@ -6,53 +6,65 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import LayerError
-from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, register
+from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, prod, register, times
 from .counting import macs_and_bias, parameters, rules
 
 
 @register("linear", "fc", "dense")
 @dataclass(frozen=True)
 class Linear(Layer):
-    summary = "fully connected layer on a flat input"
+    summary = "fully connected layer on a flat input (channels_last: true: on the last axis, at every position)"
     keeps = "input"  # for the weight gradient
     shorthand = "out"
     counts = rules(torchinfo=parameters, ptflops=macs_and_bias)
 
     out: int = arg(kind=ArgKind.POSITIVE, aliases=("out_features", "units"))
     bias: bool = arg(True, kind=ArgKind.BOOL)
+    # nn.Linear acts on the last axis at every position of the others: ConvNeXt's pointwise layers
+    # between two permutes. Asked for, so that a forgotten flatten is still an error.
+    channels_last: bool = arg(False, kind=ArgKind.BOOL, doc="act on the last axis of a multi-axis input (after a permute)")
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
-        if len(inputs[0]) != 1:
+        if len(inputs[0]) != 1 and not self.channels_last:
             raise LayerError(
                 "linear needs a flat input",
                 received=f"input of shape {list(inputs[0])}",
                 expected="[features]",
-                hint="add '- flatten' before it (or a global_avgpool and a flatten)",
+                hint="add '- flatten' before it (or a global_avgpool and a flatten); "
+                "channels_last: true makes it act on the last axis (after a permute)",
             )
-        return (self.out,)
+        return (*inputs[0][:-1], self.out)
+
+    def features(self, inputs: Sequence[Shape]) -> int:
+        return inputs[0][-1]
 
     def weights(self, inputs: Sequence[Shape]) -> int:
         # [out, in]
-        return inputs[0][0] * self.out
+        return self.features(inputs) * self.out
 
     def biases(self, inputs: Sequence[Shape]) -> int:
         return self.out if self.bias else 0
 
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
-        return inputs[0][0] * self.out
+        # [..., out] = [..., in] @ [in, out]: every position of the leading axes
+        return prod(inputs[0][:-1]) * self.features(inputs) * self.out
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        kwargs = {"in_features": inputs[0][0], "out_features": self.out, "bias": self.bias}
+        kwargs = {"in_features": self.features(inputs), "out_features": self.out, "bias": self.bias}
         return TorchModule("Linear", kwargs, defaults={"bias": True}, positional=2)
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        if len(inputs[0]) > 1:
+            return None  # channels-last: each position on its own, as a 1x1 convolution
         return []  # every output reads the whole input
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        n = inputs[0][0]
+        n = self.features(inputs)
+        positions = prod(inputs[0][:-1])
+        at = f" at each of {positions:,} positions" if len(inputs[0]) > 1 else ""
         return [
-            f"output: {self.out} features",
+            f"output: {self.out} features{at}",
             f"weights: {n}*{self.out} = {self.weights(inputs):,}",
             f"biases: {self.out}" if self.bias else "biases: 0 (bias: false)",
-            f"MACs: {n}*{self.out} = {self.macs(inputs, output):,}",
+            f"MACs: {times((*inputs[0][:-1], n, self.out))} = {self.macs(inputs, output):,}",
         ]

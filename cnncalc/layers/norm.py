@@ -6,8 +6,16 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
-from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register
+from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register, spatial_rank
 from .counting import parameters, per_element, rules
+
+
+def _fvcore_batchnorm(layer: BatchNorm, inputs: Sequence[Shape], output: Shape) -> int:
+    # fvcore's aten::batch_norm handler: at inference 1 per element (2 with gamma and beta); with
+    # batch statistics (track_running_stats: false, so even in eval) its norm counter, 4 (5 with affine)
+    if not layer.track_running_stats:
+        return math.prod(inputs[0]) * (5 if layer.affine else 4)
+    return math.prod(inputs[0]) * (2 if layer.affine else 1)
 
 
 @register("batchnorm", "batch_norm", "bn", "batchnorm1d", "batchnorm2d", "batchnorm3d")
@@ -15,11 +23,11 @@ from .counting import parameters, per_element, rules
 class BatchNorm(ElementWise):
     summary = "batch normalisation: gamma (weight) and beta (bias) per channel; running mean/var as buffers"
     # gamma and beta double what fvcore, thop and ptflops count per element
-    counts = rules(fvcore=per_element(1, affine_times=2), torchinfo=parameters, thop=per_element(2, affine_times=2),
+    counts = rules(fvcore=_fvcore_batchnorm, torchinfo=parameters, thop=per_element(2, affine_times=2),
                    ptflops=per_element(1, affine_times=2))  # fmt: skip
 
     eps: float = arg(1e-5, kind=ArgKind.NUMBER)
-    momentum: float = arg(0.1, kind=ArgKind.NUMBER)
+    momentum: float | None = arg(0.1, kind=ArgKind.OPTIONAL_NUMBER, doc="null: a cumulative average")
     affine: bool = arg(True, kind=ArgKind.BOOL)
     track_running_stats: bool = arg(True, kind=ArgKind.BOOL)
 
@@ -70,6 +78,10 @@ class LocalResponseNorm(ElementWise):
     alpha: float = arg(1e-4, kind=ArgKind.NUMBER)
     beta: float = arg(0.75, kind=ArgKind.NUMBER)
     k: float = arg(1.0, kind=ArgKind.NUMBER)
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        spatial_rank(inputs[0], self.kind)  # PyTorch's local_response_norm needs [N, C, ...] with a spatial axis
+        return inputs[0]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         kwargs = {"size": self.size, "alpha": self.alpha, "beta": self.beta, "k": self.k}

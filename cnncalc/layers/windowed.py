@@ -6,8 +6,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Sequence
 
-from ..geometry import Window, effective_kernel, same_padding, window_output_size
+from ..geometry import Window, effective_kernel, lost_positions, position_runs, same_padding, window_output_size
 from .base import AXIS_NAMES, FieldStep, Layer, Shape, group_axes, per_axis, spatial_rank
+
+# What a lost position is called along each axis: `input rows 6 of 0..6 are never read`.
+AXIS_NOUNS = {"L": "positions", "D": "planes", "H": "rows", "W": "columns"}
 
 
 @dataclass(frozen=True)
@@ -39,18 +42,31 @@ class Windowed(Layer):
         return tuple(window_output_size(w) for w in self.windows(shape))
 
     def fit_warnings(self, inputs: Sequence[Shape]) -> list[str]:
+        """The notes' "doesn't fit", only where it costs input: a stride that does not tile the
+        padded input and leaves real input positions unread (not where only padding goes unused,
+        as in ResNet's 7x7/2 pad 3 on 224). Axes with the same arithmetic share one warning."""
         by_text: dict[str, list[str]] = {}
         windows = self.windows(inputs[0])
         names = AXIS_NAMES[len(windows)]
         for axis, w in zip(names, windows):
-            if w.remainder and not w.ceil_mode:
+            lost = lost_positions(w)
+            if lost:
                 span = effective_kernel(w.kernel, w.dilation)
-                text = (
-                    f"({w.size} - {span} + {w.pad_left + w.pad_right})/{w.stride} + 1 = {w.fraction()}: "
-                    f"floor drops the last {w.remainder} input position(s)"
-                )
-                by_text.setdefault(text, []).append(axis)
-        return [f"stride does not tile the input ({' and '.join(axes)}): {text}" for text, axes in by_text.items()]
+                text = f"({w.size} - {span} + {w.pad_left + w.pad_right})/{w.stride} + 1 = {w.fraction()}"
+                if w.remainder and not w.ceil_mode:
+                    text = f"stride does not tile the input (%s): {text}, floored to {window_output_size(w)}"
+                else:  # the stride tiles, but a dilated last window's gaps fall on the input
+                    text = f"the last window's dilated taps skip input (%s): {text}"
+                by_text.setdefault(f"{text}\0{position_runs(lost)}\0{w.size}", []).append(axis)
+        warnings = []
+        for key, axes in by_text.items():
+            text, positions, size = key.split("\0")
+            nouns = " and ".join(AXIS_NOUNS[a] for a in axes)
+            count = len(positions.split(",")) > 1 or "-" in positions or "..." in positions
+            verb = "are" if count or len(axes) > 1 else "is"
+            noun = nouns if count or len(axes) > 1 else nouns.rstrip("s")
+            warnings.append(f"{text % ' and '.join(axes)}: input {noun} {positions} of 0..{int(size) - 1} {verb} never read")
+        return warnings
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         return [FieldStep(Fraction(effective_kernel(w.kernel, w.dilation)), Fraction(w.stride), Fraction(w.pad_left))

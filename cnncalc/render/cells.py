@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 from typing import Sequence
@@ -18,6 +19,32 @@ class Layout(str, Enum):
 
 class Abbreviated(int):
     """A count people read as `138,357,544 (138.4M)`; CSV and JSON still see the plain integer."""
+
+
+class Delta(int):
+    """A change B - A, printed with its sign (`+1,234`, `-56`, `0`); CSV and JSON see the integer."""
+
+
+class Ratio(float):
+    """B / A, printed as `x1.74`; CSV and JSON see the number."""
+
+
+class Bytes(int):
+    """A byte count printed short (`11.8 MiB`); CSV and JSON see the exact integer."""
+
+
+@dataclass(frozen=True)
+class Bar:
+    """`value` drawn as a bar of `width` cells, `maximum` filling them (text and Markdown);
+    CSV writes the share of the maximum."""
+
+    value: float
+    maximum: float
+    width: int = 12
+
+    @property
+    def share(self) -> float:
+        return self.value / self.maximum if self.maximum else 0.0
 
 
 def shape_text(shape: Sequence[int], layout: Layout) -> str:

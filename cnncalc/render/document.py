@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 from .cells import Layout
 
 if TYPE_CHECKING:
-    from ..graph import Graph
+    from ..graph_text import Drawing
 
 # A table cell: text, a count (int, `Abbreviated` for `1,234 (1.2K)`) or a shape (printed in the table's layout).
 Cell = Any
@@ -59,8 +59,9 @@ Block = Union[Table, Lines, Worked, Code]
 @dataclass(frozen=True)
 class Output:
     """Everything one command prints. `blocks` are for people (text, Markdown; CSV takes the one
-    table), `data` is the JSON payload (the writer adds `schema_version`). `graph` is the network
-    the output is about, for writers that draw it. `markdown=False` where the blocks have no
+    table), `data` is the JSON payload (the writer adds `schema_version`). `graph` is the layer
+    graph the output is about (nodes and edges, collapsed as the table is), for the dot and
+    mermaid writers. `markdown=False` where the blocks have no
     Markdown form worth writing."""
 
     command: str
@@ -68,7 +69,7 @@ class Output:
     data: Mapping[str, Any] | None = None
     schema_version: int = 1
     markdown: bool = True
-    graph: Graph | None = field(default=None, compare=False)
+    graph: Drawing | None = field(default=None, compare=False)
 
     @property
     def tables(self) -> Sequence[Table]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Sequence
 
-from ..analysis import Report, Row, Totals, predicted_memory
+from ..analysis import Field, Report, Row, Style, Totals, predicted_memory
 from .cells import Layout, field_text, human, human_bytes, shape_text
 from .document import Table
 
@@ -33,9 +33,19 @@ class Columns(Enum):
     PARAMS = Column("Params", lambda r, rep: r.params, lambda t, rep: t.params)
     MACS = Column("MACs", lambda r, rep: r.macs, lambda t, rep: t.macs)
     FLOPS = Column("FLOPs (2xMACs)", lambda r, rep: r.flops, lambda t, rep: t.flops)
-    RF = Column("RF", lambda r, rep: field_text(r.field, "size"))
-    JUMP = Column("Jump", lambda r, rep: field_text(r.field, "jump"))
-    START = Column("Start", lambda r, rep: field_text(r.field, "start"))
+    RF = Column("RF", lambda r, rep: _field_cell(r.field, "size"))
+    JUMP = Column("Jump", lambda r, rep: _field_cell(r.field, "jump"))
+    START = Column("Start", lambda r, rep: _field_cell(r.field, "start"))
+
+
+def _field_cell(field: Field | None, part: str) -> str:
+    """A receptive-field cell: `11`, `11x7`, `all`; `173..189` where the size varies by position
+    (after a transposed convolution); `?` where it was not tabulated."""
+    if field is not None and not field.whole and not field.known:
+        return "?"
+    if part == "size" and field is not None and not field.whole and field.varies:
+        return f"{field_text(field, 'size_min')}..{field_text(field, 'size')}"
+    return field_text(field, part)
 
 
 def totals_lines(report: Report) -> list[str]:
@@ -48,8 +58,11 @@ def totals_lines(report: Report) -> list[str]:
     dtype = report.dtype.value
     return [
         f"params: {both(t.params)} = weights {both(t.weights)} + biases {both(t.biases)}; buffers {t.buffers:,}",
-        f"activations: {both(t.activations)} without the input, {both(t.activations_with_input)} with it; "
-        f"peak live (inference) {both(t.peak_activations)}",
+        f"activations: {both(t.activations)} without the input, {both(t.activations_with_input)} with it, "
+        + ("the rows shown (activations, views and identity rows folded, as the lecture tables count)"
+           if report.style is Style.LECTURE else
+           f"one output per row; new tensors {both(t.stored_activations)} (views such as flatten and dropout are not)")
+        + f"; peak live (inference) {both(t.peak_activations)}",
         f"MACs: {both(t.macs)}; FLOPs (2 x MACs): {both(t.flops)}   (per sample)",
         f"memory at batch {report.batch}, {dtype}: activations {human_bytes(report.bytes_of(t.activations_with_input))}, "
         f"peak live {human_bytes(report.bytes_of(t.peak_activations))}, parameters {human_bytes(report.param_bytes)}",
@@ -113,9 +126,13 @@ def json_data(report: Report) -> dict[str, Any]:
             rows[-1]["working"] = list(r.working)
         if r.field is not None:
             f = r.field
-            rows[-1]["receptive_field"] = (
-                "all" if f.whole else {key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")}
-            )
+            if f.whole or not f.known:
+                rows[-1]["receptive_field"] = "all" if f.whole else "unknown"
+            else:
+                field: dict[str, list[float]] = {key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")}
+                if f.varies:  # position-dependent: the smallest field too
+                    field["size_min"] = [float(v) for v in f.size_min]
+                rows[-1]["receptive_field"] = field
     t = report.totals
     totals = {
         "weights": t.weights,
@@ -124,6 +141,7 @@ def json_data(report: Report) -> dict[str, Any]:
         "buffers": t.buffers,
         "activations": t.activations,
         "activations_with_input": t.activations_with_input,
+        "stored_activations": t.stored_activations,
         "macs": t.macs,
         "flops": t.flops,
         "peak_activations": t.peak_activations,
@@ -139,6 +157,7 @@ def json_data(report: Report) -> dict[str, Any]:
         "input": list(report.input_shape),
         "batch": report.batch,
         "dtype": report.dtype.value,
+        "style": report.style.value,
         "layers": rows,
         "totals": totals,
         "warnings": warnings,

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Sequence
 
+from ..bars import bar
 from ..errors import CnncalcError
-from .cells import Abbreviated, Layout, human, shape_text
+from ..graph_text import dot_text, mermaid_text
+from .cells import Abbreviated, Bar, Bytes, Delta, Layout, Ratio, human, human_bytes, shape_text
 from .document import Block, Code, Output, Table, Worked
 
 
@@ -25,6 +27,11 @@ class Format(str, Enum):
     MARKDOWN = "markdown"
     CSV = "csv"
     JSON = "json"
+    DOT = "dot"  # the layer graph for Graphviz
+    MERMAID = "mermaid"  # the layer graph as a Mermaid flowchart
+
+    def __str__(self) -> str:  # the value, as StrEnum: typer < 0.29 maps a parsed option back by str()
+        return self.value
 
     @classmethod
     def _missing_(cls, value: object) -> Format | None:
@@ -68,6 +75,16 @@ def write(output: Output, fmt: Format) -> str:
 def cell_text(value: Any, layout: Layout) -> str:
     if isinstance(value, tuple):
         return shape_text(value, layout)
+    if value is None:
+        return ""
+    if isinstance(value, Bar):
+        return bar(value.value, value.maximum, value.width)
+    if isinstance(value, Delta):
+        return f"{value:+,}" if value else "0"
+    if isinstance(value, Ratio):
+        return f"x{value:.2f}"
+    if isinstance(value, Bytes):
+        return human_bytes(value)
     if isinstance(value, Abbreviated):
         return f"{value:,} ({human(value)})" if value >= 1000 else f"{value:,}"
     if isinstance(value, int):
@@ -164,7 +181,11 @@ def _plain(value: Any, layout: Layout) -> Any:
     """Plain integers (no separators) so spreadsheets read them as numbers."""
     if isinstance(value, tuple):
         return shape_text(value, layout)
-    return int(value) if isinstance(value, Abbreviated) else value
+    if isinstance(value, Bar):
+        return round(value.share, 4)
+    if isinstance(value, Ratio):
+        return round(float(value), 6)
+    return int(value) if isinstance(value, (Abbreviated, Delta, Bytes)) else value
 
 
 @writer(Format.CSV, accepts=lambda output: len(output.tables) == 1)
@@ -189,3 +210,18 @@ def csv_text(output: Output) -> str:
 def json_text(output: Output) -> str:
     assert output.data is not None
     return json.dumps({"schema_version": output.schema_version, **output.data}, indent=2) + "\n"
+
+
+# ----- the layer graph: Graphviz DOT and Mermaid ---------------------------------------------
+
+
+@writer(Format.DOT, accepts=lambda output: output.graph is not None)
+def dot(output: Output) -> str:
+    assert output.graph is not None
+    return dot_text(output.graph)
+
+
+@writer(Format.MERMAID, accepts=lambda output: output.graph is not None)
+def mermaid(output: Output) -> str:
+    assert output.graph is not None
+    return mermaid_text(output.graph)

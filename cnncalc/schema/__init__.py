@@ -62,6 +62,11 @@ KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
     ArgKind.OPTIONAL_SCALES: _scales(),
     ArgKind.PAD_AMOUNTS: _pad_amounts(),
     ArgKind.LAYER_NAME: {"type": ["string", "integer"]},
+    ArgKind.OPTIONAL_NUMBER: {"type": ["number", "null"]},
+    ArgKind.NORM_AXES: {"anyOf": [{"const": "channels"}, {"type": "integer", "minimum": 1, "maximum": 4}]},
+    ArgKind.DEPTH_MODE: {"enum": ["row", "batch"]},
+    ArgKind.AXES_ORDER: {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 5, "prefixItems": [{"const": 0}],
+                         "uniqueItems": True},  # fmt: skip
 }
 
 # not empty, no control characters (spec._check_name)

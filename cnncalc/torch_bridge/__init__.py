@@ -27,6 +27,7 @@ from ..errors import CnncalcError
 from ..graph import Graph
 from ..layers import Shape
 from ..module_names import check_module_name
+from . import modules
 
 
 class Add(nn.Module):
@@ -80,18 +81,40 @@ class GraphModule(nn.Module):
         shapes = [row.output_shape for row in report.rows]
         self.input_shape = report.input_shape
         self._plan: list[tuple[str, tuple[int, ...]]] = []
-        for node in graph.nodes:
+        self._detached: dict[str, nn.Module] = {}  # rows held as a parent's parameter (see _attach_parameter)
+        for index, node in enumerate(graph.nodes):
             if node.layer is None:
                 continue
             check_module_name(node.name, node.where)
             spec = node.layer.torch_module([shapes[i] for i in node.inputs])
-            factory = _OWN_MODULES.get(spec.name) or getattr(nn, spec.name)
-            self._attach(node.name, factory(**spec.kwargs))
+            factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
+            module = factory(**spec.kwargs)
+            if node.layer.parent_parameter([shapes[i] for i in node.inputs]) is not None:
+                self._attach_parameter(node.name, module)
+            else:
+                self._attach(node.name, module)
             self._plan.append((node.name, node.inputs))
         # after step i, drop the outputs nobody reads later, as a hand-written forward would
         last_read = {j: i for i, (_, inputs) in enumerate(self._plan, start=1) for j in inputs}
         self._free_after = [[j for j, last in last_read.items() if last == i] for i in range(len(self._plan) + 1)]
-        self._leaves = dict(self.named_modules())
+        self._leaves = {**dict(self.named_modules()), **self._detached}
+
+    def _attach_parameter(self, name: str, module: nn.Module) -> None:
+        """A row held as a bare parameter of its parent (layer scale): the parent gets the module's
+        `weight` under the row's last name; the module runs the row but stays out of the tree."""
+        owner: nn.Module = self
+        *path, leaf = name.split(".")
+        for part in path:
+            child = owner._modules.get(part)
+            if child is None:
+                child = nn.Module()
+                _add(owner, part, child, name)
+            owner = child
+        try:
+            owner.register_parameter(leaf, module.weight)
+        except (KeyError, TypeError) as err:
+            raise CnncalcError(f"layer name '{name}' cannot be a PyTorch parameter name", received=leaf, hint=str(err)) from None
+        self._detached[name] = module
 
     def _attach(self, name: str, module: nn.Module) -> None:
         parent: nn.Module = self

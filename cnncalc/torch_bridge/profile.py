@@ -51,6 +51,11 @@ class Check:
         return self.ours == self.theirs
 
 
+# torch.utils.benchmark warns when the interquartile range passes 10% of the median; p10..p90
+# spans about twice the quartiles, so a 20% spread between them is the same alarm
+NOISY_SPREAD = 1.2
+
+
 @dataclass(frozen=True)
 class Timing:
     median_ms: float
@@ -58,6 +63,15 @@ class Timing:
     p90_ms: float
     warmup: int
     iters: int
+
+    @property
+    def spread(self) -> float:
+        """p90 / p10 of the timed iterations: 1.0 for a quiet machine."""
+        return self.p90_ms / self.p10_ms if self.p10_ms > 0 else float("inf")
+
+    @property
+    def noisy(self) -> bool:
+        return self.spread > NOISY_SPREAD
 
 
 @dataclass(frozen=True)

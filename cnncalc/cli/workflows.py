@@ -1,0 +1,371 @@
+"""The questions after the first table: `diff` (two networks side by side), `sweep` (sizes,
+batches and dtypes), `plot` (bars in the terminal, or a picture with the plot extra), and
+`memory --fit`'s output (the `memory` command itself is in `tables`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, List, Optional
+
+import typer
+
+from ..analysis import DType, Report, collapse
+from ..compare import Change, Diff, Quantity, RowDiff, Status, Total, diff
+from ..errors import CnncalcError
+from ..render import (
+    Abbreviated,
+    Bar,
+    Bytes,
+    Delta,
+    Format,
+    Layout,
+    Output,
+    Ratio,
+    Table,
+    human,
+    human_bytes,
+    shape_text,
+)
+from ..sweep import Fit, SweepRow, fit_batch, parse_batches, parse_bytes, parse_dtypes, parse_shapes, sweep
+from .common import (
+    DepthOpt,
+    DTypeOpt,
+    ExitCode,
+    FormatOpt,
+    InputOpt,
+    LayoutOpt,
+    SpecArg,
+    StrictOpt,
+    app,
+    emit,
+    load_report,
+    load_graph,
+    parse_input,
+    reported_errors,
+)
+
+# ----- memory --fit ----------------------------------------------------------------------------
+
+
+def fit_output(source: str, budget: str, train: bool, dtype: DType, input: str | None) -> Output:
+    """`memory --fit`: the largest batch whose predicted peak fits `budget`, with the prediction at
+    that batch and the next."""
+    graph = load_graph(source, input)
+    fit = fit_batch(graph, parse_bytes(budget), train, dtype, parse_input(input, graph.input_shape))
+    mode = "training step (SGD with momentum)" if train else "inference"
+    rows = [] if fit.batch is None else [(fit.batch, Bytes(fit.bytes_at_batch), fit.bytes_at_batch, "yes")]
+    nxt = 1 if fit.batch is None else fit.batch + 1
+    rows.append((nxt, Bytes(fit.bytes_at_next if fit.batch is not None else fit.bytes_at_batch),
+                 fit.bytes_at_next if fit.batch is not None else fit.bytes_at_batch, "no"))  # fmt: skip
+    answer = (f"largest batch that fits: {fit.batch}" if fit.batch is not None
+              else "even batch 1 does not fit")  # fmt: skip
+    table = Table(
+        header=("Batch", "Predicted peak", "Bytes", "Fits"),
+        rows=tuple(rows),
+        numeric=(True, True, True, False),
+        title=f"{graph.name}  (input {shape_text(fit.input_shape, Layout.CHW)}, {mode}, {dtype.value}, "
+        f"budget {human_bytes(fit.budget_bytes)} = {fit.budget_bytes:,} bytes)",
+        footer=(answer, _fit_rule(fit), "predicted as in docs/conventions.md; cnncalc profile measures it"),
+        layout=Layout.CHW,
+    )
+    data = {
+        "name": graph.name, "input": list(fit.input_shape), "dtype": dtype.value, "train": train,
+        "budget_bytes": fit.budget_bytes, "fits": fit.fits, "batch": fit.batch,
+        "bytes_at_batch": fit.bytes_at_batch if fit.fits else None, "next_batch": nxt,
+        "bytes_at_next": fit.bytes_at_next if fit.fits else fit.bytes_at_batch,
+        "fixed_bytes": fit.fixed_bytes, "bytes_per_sample": fit.bytes_per_sample,
+    }  # fmt: skip
+    return Output("memory", (table,), data=data)
+
+
+def _fit_rule(fit: Fit) -> str:
+    what = "parameters, buffers, gradients and momentum" if fit.train else "parameters and buffers"
+    return (f"predicted peak = {human_bytes(fit.fixed_bytes)} ({what}) + batch x {human_bytes(fit.bytes_per_sample)} "
+            f"({fit.fixed_bytes:,} + batch x {fit.bytes_per_sample:,} bytes)")  # fmt: skip
+
+
+# ----- diff --------------------------------------------------------------------------------------
+
+QUANTITY_HEADERS = {Quantity.WEIGHTS: "Weights", Quantity.BIASES: "Biases", Quantity.PARAMS: "Params",
+                    Quantity.BUFFERS: "Buffers", Quantity.ACTIVATIONS: "Act.", Quantity.MACS: "MACs"}  # fmt: skip
+TOTAL_TEXT = {
+    Total.WEIGHTS: "weights", Total.BIASES: "biases", Total.PARAMS: "params", Total.BUFFERS: "buffers",
+    Total.ACTIVATIONS: "activations", Total.MACS: "MACs", Total.FLOPS: "FLOPs",
+    Total.PEAK_ACTIVATIONS: "peak live activations", Total.SAVED_ACTIVATIONS: "activations saved for backward",
+    Total.INFERENCE_BYTES: "predicted peak, inference", Total.TRAINING_BYTES: "predicted peak, training step",
+}  # fmt: skip
+STATUS_TEXT = {Status.SAME: "same", Status.CHANGED: "changed", Status.ONLY_A: "only A", Status.ONLY_B: "only B"}
+
+
+def _ratio(change: Change) -> Ratio | None:
+    return None if change.ratio is None else Ratio(change.ratio)
+
+
+def _status(row: RowDiff) -> str:
+    if row.renamed:
+        assert row.a is not None
+        return f"renamed from {row.a.name}"
+    return STATUS_TEXT[row.status]
+
+
+def _change_text(change: Change, size: bool = False) -> str:
+    show = human_bytes if size else human
+    ratio = f", x{change.ratio:.2f}" if change.ratio is not None else ""
+    return f"{change.a:,} -> {change.b:,} ({show(change.a)} -> {show(change.b)}; {change.delta:+,}{ratio})"
+
+
+def diff_output(d: Diff, a: Report, b: Report, quantities: list[Quantity], layout: Layout, every_row: bool) -> Output:
+    """The rows that differ (every row with `every_row`), each chosen quantity as A, B, change and
+    ratio; the totals (all of them) as footer lines and in JSON."""
+    shown = [r for r in d.rows if every_row or r.status is not Status.SAME]
+    header = ["Layer", "Change", "Output A", "Output B"]
+    for q in quantities:
+        h = QUANTITY_HEADERS[q]
+        header += [f"{h} A", f"{h} B", f"{h} +/-", f"{h} x"]
+    rows = []
+    for r in shown:
+        cells: list[Any] = [r.name, _status(r), r.shape_a, r.shape_b]
+        for q in quantities:
+            c = r.changes[q]
+            cells += [c.a if r.a is not None else None, c.b if r.b is not None else None, Delta(c.delta), _ratio(c)]
+        rows.append(tuple(cells))
+    total: list[Any] = ["total", "", "", ""]
+    for q in quantities:
+        c = d.totals[Total(q.value)]
+        total += [c.a, c.b, Delta(c.delta), _ratio(c)]
+    same = sum(r.status is Status.SAME for r in d.rows)
+    counts = (f"{len(d.matched)} rows matched ({same} the same, {len(d.matched) - same} changed), "
+              f"{len(d.only_a)} only in A, {len(d.only_b)} only in B"
+              + ("" if every_row else f"; {same} unchanged rows not shown (--all shows them)"))  # fmt: skip
+    footer = [
+        f"A: {d.name_a}, input {shape_text(d.input_a, Layout.CHW)}; B: {d.name_b}, input {shape_text(d.input_b, Layout.CHW)}",
+        counts,
+        *(
+            f"{TOTAL_TEXT[t]}: {_change_text(d.totals[t], size=t in (Total.INFERENCE_BYTES, Total.TRAINING_BYTES))}"
+            for t in Total
+        ),
+        f"(per sample; predicted peaks at batch {b.batch}, {b.dtype.value}; x = B / A)",
+    ]
+    numeric = (False, False, False, False, *([True] * 4 * len(quantities)))
+    table = Table(tuple(header), tuple(rows), numeric, total=tuple(total), title=f"{d.name_a}  ->  {d.name_b}",
+                  footer=tuple(footer), layout=layout)  # fmt: skip
+    return Output("diff", (table,), data=_diff_json(d, a, b))
+
+
+def _change_json(c: Change) -> dict[str, Any]:
+    return {"a": c.a, "b": c.b, "delta": c.delta, "ratio": c.ratio}
+
+
+def _diff_json(d: Diff, a: Report, b: Report) -> dict[str, Any]:
+    def side(report: Report) -> dict[str, Any]:
+        return {
+            "name": report.name,
+            "input": list(report.input_shape),
+            "batch": report.batch,
+            "dtype": report.dtype.value,
+        }
+
+    rows = [{
+        "name": r.name, "status": r.status.value, "name_a": r.a.name if r.a else None, "name_b": r.b.name if r.b else None,
+        "type_a": r.a.type if r.a else None, "type_b": r.b.type if r.b else None,
+        "output_shape_a": list(r.shape_a) if r.shape_a else None, "output_shape_b": list(r.shape_b) if r.shape_b else None,
+        "changes": {q.value: _change_json(c) for q, c in r.changes.items()},
+    } for r in d.rows]  # fmt: skip
+    return {"a": side(a), "b": side(b), "changed": d.changed, "rows": rows,
+            "totals": {t.value: _change_json(c) for t, c in d.totals.items()}}  # fmt: skip
+
+
+QuantityListOpt = Annotated[
+    Optional[List[Quantity]],
+    typer.Option("--quantity", "-q", help="A quantity to compare per row (repeat the option); default params and macs.", show_default=False),
+]  # fmt: skip
+
+
+@app.command("diff")
+def diff_command(
+    spec_a: Annotated[str, typer.Argument(help="Spec A: a file or a built-in name.", show_default=False)],
+    spec_b: Annotated[Optional[str], typer.Argument(help="Spec B (default: A again, to compare one spec at two inputs).", show_default=False)] = None,
+    input: InputOpt = None,
+    input_a: Annotated[Optional[str], typer.Option("--input-a", help="Input of A only (channels first).", show_default=False)] = None,
+    input_b: Annotated[Optional[str], typer.Option("--input-b", help="Input of B only (channels first).", show_default=False)] = None,
+    quantity: QuantityListOpt = None,
+    every_row: Annotated[bool, typer.Option("--all", help="Show the rows that are the same as well.")] = False,
+    fail_on_change: Annotated[bool, typer.Option("--fail-on-change", help="Exit 7 when anything differs (for CI).")] = False,
+    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for the predicted peaks.")] = 1,
+    dtype: DTypeOpt = DType.FP32,
+    format: FormatOpt = Format.TEXT,
+    layout: LayoutOpt = Layout.HWC,
+    depth: DepthOpt = None,
+    strict: StrictOpt = False,
+) -> None:  # fmt: skip
+    """Two networks (or one at two inputs) side by side: rows matched by name, then by position
+    where names differ; each quantity's change and ratio; rows only in one; totals with deltas."""
+    with reported_errors():
+        a = load_report(spec_a, input_a or input, batch, dtype, strict, depth)
+        b = load_report(spec_b or spec_a, input_b or input, batch, dtype, strict, depth)
+        d = diff(a, b)
+        emit(diff_output(d, a, b, quantity or [Quantity.PARAMS, Quantity.MACS], layout, every_row), format)
+    if fail_on_change and d.changed:
+        raise typer.Exit(ExitCode.CHANGED)
+
+
+# ----- sweep -----------------------------------------------------------------------------------
+
+
+def sweep_output(name: str, rows: list[SweepRow], layout: Layout) -> Output:
+    header = (
+        "Input",
+        "Batch",
+        "DType",
+        "Params",
+        "MACs",
+        "Act. bytes",
+        "Inference peak",
+        "Training peak",
+        "Output",
+        "Note",
+    )
+    body: list[tuple[Any, ...]] = []
+    for r in rows:
+        if r.ok:
+            body.append((r.input_shape, r.batch, r.dtype.value, Abbreviated(r.params or 0), Abbreviated(r.macs or 0),
+                         Bytes(r.activation_bytes or 0), Bytes(r.inference_bytes or 0), Bytes(r.training_bytes or 0),
+                         r.output_shape, ""))  # fmt: skip
+        else:
+            body.append(
+                (
+                    r.input_shape,
+                    r.batch,
+                    r.dtype.value,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "does not fit: " + "; ".join((r.error or "").split("; ")[:2]),
+                )
+            )
+    failed = sum(not r.ok for r in rows)
+    table = Table(
+        header=header,
+        rows=tuple(body),
+        numeric=(False, True, False, True, True, True, True, True, False, False),
+        title=f"{name}: {len(rows)} combinations (input and output {layout.value})",
+        footer=(
+            "params and MACs per sample; bytes for the batch: activations (every layer's output), predicted peaks "
+            "(inference; training step with SGD and momentum) as in docs/conventions.md",
+            *(
+                [
+                    f"{failed} of {len(rows)} combinations do not fit the network (Note says why; JSON has the whole message)"
+                ]
+                if failed
+                else []
+            ),
+        ),
+        layout=layout,
+    )
+    data = {"name": name, "rows": [{
+        "input": list(r.input_shape), "batch": r.batch, "dtype": r.dtype.value, "fits": r.ok, "params": r.params,
+        "macs": r.macs, "activation_bytes": r.activation_bytes, "inference_bytes": r.inference_bytes,
+        "training_bytes": r.training_bytes, "output_shape": list(r.output_shape) if r.output_shape else None,
+        "error": r.error,
+    } for r in rows]}  # fmt: skip
+    return Output("sweep", (table,), data=data)
+
+
+@app.command("sweep")
+def sweep_command(
+    spec_file: SpecArg,
+    input: Annotated[Optional[str], typer.Option("--input", help="Input shapes, channels first, with brace groups: 3x{128,160,224} or 3x224x224,3x256x256 (default: the spec's).", show_default=False)] = None,
+    batch: Annotated[str, typer.Option("--batch", "-b", help="Batch sizes: 1,8,64.")] = "1",
+    dtype: Annotated[str, typer.Option("--dtype", help="Element types: fp32,bf16.")] = "fp32",
+    format: FormatOpt = Format.TEXT,
+    layout: Annotated[Layout, typer.Option("--layout", help="How shapes print: chw (as --input is written) or hwc.")] = Layout.CHW,
+    strict: StrictOpt = False,
+) -> None:  # fmt: skip
+    """One row per input size, batch and dtype: params, MACs, activation bytes, predicted peaks
+    (inference and training) and the output shape. Sizes that do not fit are rows with the reason."""
+    with reported_errors():
+        graph = load_graph(spec_file)
+        inputs = parse_shapes(input) if input else [graph.input_shape]
+        rows = sweep(graph, inputs, parse_batches(batch), parse_dtypes(dtype), strict=strict)
+        emit(sweep_output(graph.name, rows, layout), format)
+
+
+# ----- plot --------------------------------------------------------------------------------------
+
+BAR_WIDTH = 16
+
+
+def bars_output(report: Report, layout: Layout) -> Output:
+    """Per-layer bars of MACs, parameters and activation bytes in the terminal (no extra needed)."""
+    rows = report.rows[1:]
+    columns: list[list[int]] = [[Abbreviated(r.macs) for r in rows], [Abbreviated(r.params) for r in rows],
+                                [Bytes(report.bytes_of(r.activations)) for r in rows]]  # fmt: skip
+    tops = [max(values, default=0) for values in columns]
+    body = []
+    for i, r in enumerate(rows):
+        cells: list[Any] = [r.name, r.type, r.output_shape]
+        for values, top in zip(columns, tops):
+            cells += [values[i], Bar(values[i], top, BAR_WIDTH)]
+        body.append(tuple(cells))
+    header = ("Layer", "Type", "Output", "MACs", "", "Params", "", "Act. bytes", "")
+    table = Table(header, tuple(body), (False, False, False, True, False, True, False, True, False),
+                  title=f"{report.name}  (input {shape_text(report.input_shape, layout)}, batch {report.batch}, "
+                        f"{report.dtype.value}; each bar against its column's largest row)",
+                  footer=("cnncalc plot SPEC -o net.png draws them as a picture (the plot extra: pip install 'cnncalc[plot]')",),
+                  layout=layout)  # fmt: skip
+    data = {"name": report.name, "input": list(report.input_shape), "batch": report.batch, "dtype": report.dtype.value,
+            "rows": [{"name": r.name, "type": r.type, "output_shape": list(r.output_shape), "macs": r.macs,
+                      "params": r.params, "activation_bytes": report.bytes_of(r.activations)} for r in rows]}  # fmt: skip
+    return Output("plot", (table,), data=data)
+
+
+@app.command("plot")
+def plot_command(
+    spec_file: SpecArg,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write a picture: .png, .svg or .pdf (needs the plot extra).", show_default=False)] = None,
+    format: FormatOpt = Format.TEXT,
+    input: InputOpt = None,
+    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for activation bytes.")] = 1,
+    dtype: DTypeOpt = DType.FP32,
+    layout: LayoutOpt = Layout.HWC,
+    depth: DepthOpt = None,
+    strict: StrictOpt = False,
+) -> None:  # fmt: skip
+    """Per-layer bars of MACs, parameters and activation memory: in the terminal, or with -o as a
+    picture (one panel per quantity; past 80 rows blocks collapse, or choose --depth)."""
+    with reported_errors():
+        report = load_report(spec_file, input, batch, dtype, strict)
+        if output is None:
+            emit(bars_output(collapse(report, depth) if depth else report, layout), format)
+            return
+        write_plot(report, output, depth)
+
+
+def check_plot_target(path: Path) -> None:
+    """Fail before any long work when `path` is not a picture format or matplotlib is missing."""
+    from ..plot import SUFFIXES, _matplotlib
+
+    if path.suffix.lower() not in SUFFIXES:
+        raise CnncalcError(
+            "unknown picture format", received=str(path), expected="a file ending in " + ", ".join(SUFFIXES)
+        )
+    _matplotlib()
+
+
+def write_plot(report: Report, path: Path, depth: int | None, timings: Any = None) -> None:
+    """Draw `report` (uncollapsed) to `path` with matplotlib; a line on stderr says what was written."""
+    from ..plot import plot
+
+    try:
+        plotted = plot(report, path, timings=timings, depth=depth)
+    except OSError as err:
+        raise CnncalcError(
+            f"cannot write {path}", received=err.strerror, hint="check the folder exists and is writable"
+        ) from None
+    collapsed = f", collapsed to depth {plotted.depth}" if plotted.depth else ""
+    panels = ", ".join(q.value for q in plotted.values)
+    sys.stderr.write(f"wrote {path} ({len(plotted.names)} rows{collapsed}; panels: {panels})\n")

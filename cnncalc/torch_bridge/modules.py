@@ -1,0 +1,67 @@
+"""PyTorch modules the bridge builds for layer types that `torch.nn` has no class for.
+
+Each class is self-contained (it uses only `torch`, `nn` and `F`), because `cnncalc export` copies
+its source, read from this file as text without importing torch, into the exported model
+(`cnncalc.export.own_module_sources`). They follow torchvision's classes of the same purpose, so
+that the tools count them as they count torchvision's models and state_dict keys match.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """Layer norm over the channel axis of a channels-first tensor, at every position: ConvNeXt's
+    LayerNorm2d (torchvision.models.convnext), for any number of spatial axes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.movedim(1, -1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.movedim(-1, 1)
+
+
+class StochasticDepth(nn.Module):
+    """Drops the whole input of a residual branch at random in training, per sample ('row') or for
+    the batch ('batch'); the identity at inference (torchvision.ops.StochasticDepth)."""
+
+    def __init__(self, p: float, mode: str) -> None:
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        survival = 1.0 - self.p
+        size = [x.shape[0]] + [1] * (x.ndim - 1) if self.mode == "row" else [1] * x.ndim
+        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+        if survival > 0.0:
+            noise.div_(survival)
+        return x * noise
+
+
+class Permute(nn.Module):
+    """Reorders the axes (a view): torchvision.ops.Permute, dims counted with the batch axis."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.permute(x, self.dims)
+
+
+class Scale(nn.Module):
+    """Multiplies by a learned tensor (`weight`). The bridge registers that parameter on the parent
+    module under the row's name, as torchvision's CNBlock holds `layer_scale`, and keeps this module
+    out of the module tree, so state_dict keys match torchvision's."""
+
+    def __init__(self, shape: tuple[int, ...], init: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight

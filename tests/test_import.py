@@ -1,0 +1,538 @@
+"""`cnncalc import` / cnncalc.from_torch: a spec from a PyTorch model, checked against the model.
+
+The strongest test: every built-in, built in PyTorch by `to_torch()` and imported back, gives the
+same table row by row. Hand-written modules cover each row of the mapping table in its module and
+functional forms, and each kind of refusal has its message. Skipped where torch is not installed.
+"""
+
+import inspect
+import textwrap
+
+import pytest
+
+import cnncalc
+from cnncalc.analysis import analyze
+from cnncalc.errors import CnncalcError
+from cnncalc.layers import ALIASES, REGISTRY
+from cnncalc.library import builtin_names
+from cnncalc.spec import parse_text
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+from cnncalc.torch_bridge.importer import (  # noqa: E402
+    MODULE_KINDS,
+    TorchImportError,
+    import_command,
+    module_kind,
+    parse_args,
+    parse_shape,
+    table_kinds,
+)
+
+
+def table(report):
+    return [(r.name, r.output_shape, r.weights, r.biases, r.buffers, r.macs) for r in report.rows]
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_every_builtin_round_trips(name):
+    graph = cnncalc.load(name)
+    with torch.device("meta"):  # shapes only: no memory, no arithmetic
+        model = graph.to_torch()
+    imported = cnncalc.from_torch(model, graph.input_shape, name=graph.name)
+    before, after = analyze(graph), analyze(imported.graph)
+    assert table(after) == table(before)
+    assert after.totals == before.totals
+    assert analyze(parse_text(imported.yaml)).totals == before.totals  # the YAML text says the same
+
+
+def test_resnet50_reads_like_the_builtin():
+    graph = cnncalc.load("resnet50")
+    with torch.device("meta"):
+        model = graph.to_torch()
+    imported = cnncalc.from_torch(model, graph.input_shape)
+    assert len(imported.yaml.splitlines()) < 60  # not 500 flat lines
+    (block,) = imported.data["blocks"].values()
+    assert set(block) == {"args", "body", "shortcut", "after"}
+    assert block["args"] == {"out": None, "stride": 1, "downsample": False}
+    layer2 = next(item["sequential"] for item in imported.data["layers"] if isinstance(item, dict) and "sequential" in item
+                  and item["sequential"]["name"] == "layer2")  # fmt: skip
+    assert layer2["layers"] == [{"residual_block": {"out": 128, "stride": 2, "downsample": True}},
+                                {"residual_block": {"out": 128, "repeat": 3}}]  # fmt: skip
+
+
+def test_every_row_of_the_table_maps_to_a_registered_type():
+    rows = table_kinds()
+    assert rows  # the table is not empty
+    for key, (kind, optional) in rows.items():
+        if not optional:
+            assert kind in REGISTRY or kind in ALIASES, key
+    for cls, kind in MODULE_KINDS.items():
+        if cls.__module__.startswith("torch.nn"):
+            assert module_kind(_default(cls)) == kind, cls
+
+
+def _default(cls):
+    needs = {nn.Conv1d: (1, 1, 1), nn.Conv2d: (1, 1, 1), nn.Conv3d: (1, 1, 1), nn.ConvTranspose1d: (1, 1, 1),
+             nn.ConvTranspose2d: (1, 1, 1), nn.ConvTranspose3d: (1, 1, 1), nn.Linear: (1, 1), nn.LocalResponseNorm: (2,)}  # fmt: skip
+    for base in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d):
+        needs[base] = (2,)
+    for base in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
+                 nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):  # fmt: skip
+        needs[base] = (1,)
+    if cls is nn.Softmax:
+        return nn.Softmax(dim=1)
+    return cls(*needs.get(cls, ()))
+
+
+# ----- hand-written modules: each mapping, module and functional forms ----------------------
+
+
+def imported_rows(model, shape):
+    """(name, kind) of every row, after checking the import against the model's real output."""
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    with torch.no_grad():
+        out = model.eval()(torch.randn(1, *shape))
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    assert report.totals.params == sum(p.numel() for p in model.parameters())
+    assert report.totals.buffers == sum(b.numel() for b in model.buffers())
+    return [(node.name, node.kind) for node in imported.graph.nodes[1:]]
+
+
+MODULE_FORMS = [
+    ("2-d", (3, 16, 16), lambda: nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), nn.LocalResponseNorm(3), nn.Dropout2d(0.1),
+        nn.ConvTranspose2d(8, 4, 2, stride=2), nn.AdaptiveMaxPool2d(4), nn.AdaptiveAvgPool2d((2, 2)),
+        nn.Flatten(), nn.Dropout(0.3), nn.Linear(16, 10), nn.Softmax(dim=1)),
+     ["conv", "batchnorm", "relu", "maxpool", "avgpool", "lrn", "dropout", "conv_transpose", "adaptive_maxpool",
+      "adaptive_avgpool", "flatten", "dropout", "linear", "softmax"]),
+    ("1-d and 3-d", (2, 8), lambda: nn.Sequential(nn.Conv1d(2, 4, 3), nn.BatchNorm1d(4), nn.MaxPool1d(2), nn.AvgPool1d(1),
+                                                  nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Identity()),
+     ["conv", "batchnorm", "maxpool", "avgpool", "adaptive_avgpool", "flatten", "identity"]),
+    ("3-d", (1, 4, 8, 8), lambda: nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.BatchNorm3d(2), nn.MaxPool3d(2),
+                                               nn.ConvTranspose3d(2, 2, 2, stride=2), nn.AvgPool3d(2)),
+     ["conv", "batchnorm", "maxpool", "conv_transpose", "avgpool"]),
+    ("activations", (4, 6, 6), lambda: nn.Sequential(nn.LeakyReLU(0.2), nn.ELU(0.5), nn.GELU(approximate="tanh"), nn.SiLU(),
+                                                     nn.Sigmoid(), nn.Tanh(), nn.ReLU()),
+     ["leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "relu"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("label, shape, make, kinds", MODULE_FORMS, ids=[m[0] for m in MODULE_FORMS])
+def test_module_forms(label, shape, make, kinds):
+    rows = imported_rows(make(), shape)
+    assert [kind for _, kind in rows] == kinds
+    assert [name for name, _ in rows] == [str(i) for i in range(len(kinds))]  # nn.Sequential's names
+
+
+def test_arguments_are_read_from_the_module():
+    model = nn.Sequential(nn.Conv2d(3, 8, (3, 5), stride=(2, 1), padding=(1, 2), dilation=1, groups=1, bias=False),
+                          nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), nn.LeakyReLU(0.2))  # fmt: skip
+    layers = cnncalc.from_torch(model, (3, 15, 15)).data["layers"]
+    assert layers == [{"conv": {"out": 8, "kernel": [3, 5], "stride": [2, 1], "padding": [1, 2], "bias": False}},
+                      {"maxpool": {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}},
+                      {"leaky_relu": 0.2}]  # fmt: skip
+
+
+class Functional(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = F.relu(self.conv(x))
+        x = F.max_pool2d(x, 2)
+        x = F.avg_pool2d(x, 2, stride=2)
+        x = torch.sigmoid(x)
+        x = torch.tanh(x).relu()
+        x = F.leaky_relu(F.elu(F.gelu(F.silu(x))), 0.1)
+        x = F.adaptive_avg_pool2d(x, 1)
+        x = torch.flatten(x, 1)
+        x = F.dropout(x, 0.2, self.training)
+        return F.softmax(self.fc(x), dim=1)
+
+
+def test_functional_forms():
+    assert imported_rows(Functional(), (3, 16, 16)) == [
+        ("conv", "conv"), ("relu", "relu"), ("max_pool2d", "maxpool"), ("avg_pool2d", "avgpool"), ("sigmoid", "sigmoid"),
+        ("tanh", "tanh"), ("relu_1", "relu"), ("silu", "silu"), ("gelu", "gelu"), ("elu", "elu"), ("leaky_relu", "leaky_relu"),
+        ("adaptive_avg_pool2d", "adaptive_avgpool"), ("flatten", "flatten"), ("dropout", "dropout"), ("fc", "linear"),
+        ("softmax", "softmax"),
+    ]  # fmt: skip
+
+
+class Merges(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        a = self.conv(x)
+        b = a + x
+        b += x
+        c = torch.add(b, a)
+        d = c.add(x).relu()
+        e = torch.cat([d, x], dim=1)
+        f = torch.cat((e, x), 1)
+        return f.mean((2, 3))
+
+
+def test_merges_and_mean():
+    rows = imported_rows(Merges(), (4, 8, 8))
+    assert rows == [("conv", "conv"), ("add", "add"), ("add_1", "add"), ("add_2", "add"), ("add_3", "add"), ("relu", "relu"),
+                    ("concat", "concat"), ("concat_1", "concat"), ("mean", "global_avgpool"), ("mean_flatten", "flatten")]  # fmt: skip
+    graph = cnncalc.from_torch(Merges(), (4, 8, 8)).graph
+    inputs = {node.name: [graph.nodes[i].name for i in node.inputs] for node in graph.nodes}
+    assert inputs["add"] == ["conv", "input"] and inputs["add_2"] == ["add_1", "conv"]
+    assert inputs["concat_1"] == ["concat", "input"]
+
+
+class Heads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 1)
+
+    def forward(self, x):
+        x = self.conv(x)
+        y = x.mean([2, 3], keepdim=True)  # [N, 6, 1, 1]
+        y = y.view(y.size(0), -1)  # [N, 6]
+        z = x.reshape(x.shape[0], -1)  # [N, 6*4*4]
+        w = x.flatten(1)
+        return torch.cat([y, z, w], 1).softmax(1)
+
+
+def test_heads():
+    rows = imported_rows(Heads(), (3, 4, 4))
+    assert rows == [("conv", "conv"), ("mean", "global_avgpool"), ("view", "flatten"), ("reshape", "flatten"),
+                    ("flatten", "flatten"), ("concat", "concat"), ("softmax", "softmax")]  # fmt: skip
+
+
+def test_reshape_forms():
+    class Net(nn.Module):
+        def forward(self, x):
+            return torch.reshape(x.reshape(x.shape[0], -1).view(1, -1).flatten(1), (1, -1))
+
+    assert [kind for _, kind in imported_rows(Net(), (2, 3))] == ["flatten"] * 4
+
+
+class Block(nn.Module):
+    """A torchvision-style basic block: one ReLU module called twice, `out += identity`."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class TinyResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.layer1 = nn.Sequential(Block(8, 8, 1), Block(8, 8, 1))
+        self.layer2 = nn.Sequential(Block(8, 16, 2), Block(16, 16, 1))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.pool(self.layer2(self.layer1(self.stem(x)))), 1))
+
+
+def test_repeated_blocks_become_one_block_definition():
+    model = TinyResNet()
+    imported = cnncalc.from_torch(model, (3, 16, 16))
+    assert list(imported.data["blocks"]) == ["block"]
+    block = imported.data["blocks"]["block"]
+    assert block["args"] == {"out": None, "stride": 1, "downsample": False}  # 3 of 4 uses: stride 1, no downsample
+    assert [next(iter(item)) for item in block["body"]] == ["conv", "batchnorm", "relu", "conv", "batchnorm"]
+    assert block["after"] == [{"relu": {"name": "relu_1"}}]
+    assert "\n  - sequential:\n      name: layer1\n      layers:\n        - block: {out: 8, repeat: 2}\n" in imported.yaml
+    # the names are named_modules(): a state_dict of the model loads into the spec's own model
+    rebuilt = imported.graph.to_torch()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 16, 16)
+    torch.testing.assert_close(rebuilt.eval()(x), model.eval()(x))
+    names = [node.name for node in imported.graph.nodes]
+    assert names[1:8] == ["stem", "layer1.0.conv1", "layer1.0.bn1", "layer1.0.relu", "layer1.0.conv2", "layer1.0.bn2", "layer1.0.add"]
+    assert "layer2.0.downsample.0" in names and "layer2.0.relu_1" in names
+
+
+# ----- refusals -----------------------------------------------------------------------------
+
+
+def _line_of(cls, text):
+    source, first = inspect.getsourcelines(cls)
+    return first + next(i for i, line in enumerate(source) if text in line)
+
+
+class UnsupportedModule(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.odd = nn.Sequential(nn.Hardshrink())
+
+    def forward(self, x):
+        return self.odd(self.conv(x))
+
+
+class UnsupportedFunction(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = nn.Sequential(nn.Conv2d(3, 4, 3))
+
+    def forward(self, x):
+        return torch.erf(self.inner(x))
+
+
+class DataDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.sum() > 0:
+            return x
+        return -x
+
+
+def test_unsupported_module_names_it_its_path_and_the_line():
+    with pytest.raises(TorchImportError) as caught:
+        cnncalc.from_torch(UnsupportedModule(), (3, 8, 8))
+    err = caught.value
+    assert err.message == "cnncalc has no layer type for the module nn.Hardshrink at 'odd.0'"
+    assert err.where.path == "odd.0"
+    assert err.where.file == __file__ and err.where.line == _line_of(UnsupportedModule, "return self.odd(")
+    assert "self.odd(self.conv(x))" in str(err)
+
+
+def test_unsupported_function_names_it_its_path_and_the_line():
+    with pytest.raises(TorchImportError) as caught:
+        cnncalc.from_torch(UnsupportedFunction(), (3, 8, 8))
+    err = caught.value
+    assert err.message == "cnncalc has no layer type for the function torch.erf"
+    assert err.where.path == "(top level)"
+    assert err.where.file == __file__ and err.where.line == _line_of(UnsupportedFunction, "torch.erf")
+
+
+def test_data_dependent_control_flow_says_so():
+    with pytest.raises(TorchImportError) as caught:
+        cnncalc.from_torch(DataDependent(), (3, 8, 8))
+    err = caught.value
+    assert err.message == "torch.fx cannot trace DataDependent.forward: its control flow depends on the values of its tensors"
+    assert err.where.file == __file__ and err.where.line == _line_of(DataDependent, "if x.sum() > 0")
+
+
+@pytest.mark.parametrize("model, shape, message", [
+    (nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (3, 8, 8),
+     "cnncalc's conv cannot express nn.Conv2d with padding_mode='reflect'"),
+    (nn.AvgPool2d(2, divisor_override=3), (3, 8, 8), "cnncalc's avgpool cannot express nn.AvgPool2d with divisor_override=3"),
+    (nn.Flatten(2), (3, 8, 8), "cnncalc's flatten cannot express nn.Flatten with start_dim=2"),
+    (nn.Softmax(dim=2), (3, 8, 8), "cnncalc's softmax cannot express nn.Softmax with dim=2"),
+])  # fmt: skip
+def test_what_a_type_cannot_express_is_refused(model, shape, message):
+    with pytest.raises(TorchImportError) as caught:
+        cnncalc.from_torch(model, shape)
+    assert caught.value.message == message
+
+
+def test_refusals_of_calls():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return self.conv(self.conv(x))
+
+    class Scalar(nn.Module):
+        def forward(self, x):
+            return x + 1
+
+    class Cat0(nn.Module):
+        def forward(self, x):
+            return torch.cat([x, x], 0)
+
+    class Reshape(nn.Module):
+        def forward(self, x):
+            return x.view(1, 3, 4, 16)
+
+    class Interpolate(nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, scale_factor=2)
+
+    cases = [
+        (Shared(), "'conv' is called more than once and has parameters (shared weights)"),
+        (Scalar(), "the function operator.add of a tensor and a constant: cnncalc has no layer type for it"),
+        (Cat0(), "cnncalc's concat joins channels (dim=1)"),
+        (Reshape(), "cnncalc follows the method .view() only as a flatten"),
+    ]
+    if "upsample" not in REGISTRY:
+        cases.append((Interpolate(), "cnncalc has no layer type for the function F.interpolate"))
+    for model, message in cases:
+        with pytest.raises(TorchImportError) as caught:
+            cnncalc.from_torch(model, (3, 8, 8))
+        assert caught.value.message.startswith(message), caught.value.message
+
+
+def test_a_wrong_input_shape_is_a_clear_error():
+    with pytest.raises(TorchImportError, match=r"Conv2d does not run on an input of shape \[4, 8, 8\]"):
+        cnncalc.from_torch(nn.Conv2d(3, 4, 3), (4, 8, 8))
+
+
+# ----- targets ------------------------------------------------------------------------------
+
+
+def test_file_target_with_arguments(tmp_path):
+    path = tmp_path / "my_models.py"
+    path.write_text(textwrap.dedent("""
+        import torch
+        from torch import nn
+
+        class Net(nn.Module):
+            def __init__(self, width=4, kernel=3):
+                super().__init__()
+                self.conv = nn.Conv2d(3, width, kernel)
+                self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 2))
+
+            def forward(self, x):
+                return self.head(torch.relu(self.conv(x)))
+    """))
+    out = tmp_path / "net.yaml"
+    text = import_command(f"{path}:Net", str(out), "3x16x16", ["width=8", "kernel=(3, 1)"])
+    assert out.read_text() == text
+    graph = parse_text(text)
+    assert graph.input_shape == (3, 16, 16)
+    assert [n.name for n in graph.nodes] == ["input", "conv", "relu", "head.0", "head.1", "head.2"]
+    assert analyze(graph).totals.params == (3 * 3 * 1 * 8 + 8) + (8 * 2 + 2)
+
+
+def test_package_target_and_messages(tmp_path):
+    text = import_command("torch.nn:Identity", None, (3, 8, 8), [])
+    assert [n.kind for n in parse_text(text).nodes] == ["input", "identity"]
+    with pytest.raises(CnncalcError, match="does not know the input shape of torch.nn:Identity"):
+        import_command("torch.nn:Identity", None, None, [])
+    with pytest.raises(CnncalcError, match="'torch.nn' has no 'Idenity'") as caught:
+        import_command("torch.nn:Idenity", None, "3x8x8", [])
+    assert "Identity" in caught.value.hint
+    with pytest.raises(CnncalcError, match="no such Python file"):
+        import_command(str(tmp_path / "absent.py") + ":Net", None, "3x8x8", [])
+
+
+def test_targets_are_told_from_specs():
+    from cnncalc.torch_bridge.importer import is_target
+
+    assert [is_target(s) for s in ("torchvision:resnet50", "models/net.py:Net", "pkg.mod:make", "C:\\specs\\vgg.yaml",
+                                   "vgg16", "architectures/vgg16.yaml")] == [True, True, True, False, False, False]  # fmt: skip
+
+
+def test_shapes_and_arguments_are_parsed():
+    assert parse_shape("3x224x224") == (3, 224, 224)
+    assert parse_shape("[1, 28, 28]") == (1, 28, 28)
+    with pytest.raises(CnncalcError, match="malformed input shape"):
+        parse_shape("3xabc")
+    assert parse_args(["width=2", "mode=fast", "dims=(1, 2)", "flag=True"]) == {"width": 2, "mode": "fast", "dims": (1, 2), "flag": True}
+    with pytest.raises(CnncalcError, match="malformed --arg"):
+        parse_args(["width"])
+
+
+def test_import_cnncalc_does_not_load_torch():
+    import subprocess
+    import sys
+
+    code = "import cnncalc, sys; assert callable(cnncalc.load); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ----- live torchvision ---------------------------------------------------------------------
+
+LIVE = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "vgg16", "vgg11_bn", "alexnet", "squeezenet1_0",
+        "squeezenet1_1", "googlenet", "inception_v3", "densenet121", "mnasnet0_5", "regnet_x_400mf"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", LIVE)
+def test_torchvision_round_trip(name):
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # noqa: BLE001 - absent, or built for another torch (as beside CI's torch)
+        pytest.skip("torchvision is not importable here")
+    from cnncalc.torch_bridge import flop_counts
+    from cnncalc.torch_bridge.importer import resolve_target
+
+    target = resolve_target(f"torchvision:{name}")
+    original = target.module.eval()
+    imported = cnncalc.from_torch(original, target.input_shape, name=name)
+    report = analyze(imported.graph)
+    # the spec's own model has torchvision's names: its state_dict loads (strict) and it computes the same
+    model = imported.graph.to_torch().eval()
+    state = {k: v for k, v in original.state_dict().items() if not k.startswith(tuple(f"{u}." for u in imported.unused))}
+    model.load_state_dict(state, strict=True)
+    x = torch.randn(1, *target.input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), original(x))
+    assert report.totals.params == sum(v.numel() for k, v in state.items() if "running_" not in k and "num_batches" not in k)
+    assert flop_counts(model, x)["Global"] == 2 * report.totals.macs
+
+
+# ----- rows for types announced in issue 10: used as soon as a type of that name is registered --
+
+
+def test_optional_rows_follow_the_registry(monkeypatch):
+    """ReLU6 and `*` map once `relu6` and `mul` are registered (stand-ins here where they are not yet)."""
+    from dataclasses import dataclass
+
+    from cnncalc.layers import Layer, TorchModule
+
+    @dataclass(frozen=True)
+    class StandInReLU6(Layer):
+        def torch_module(self, inputs):
+            return TorchModule("ReLU6", {})
+
+    @dataclass(frozen=True)
+    class StandInMul(Layer):
+        min_inputs = 2
+        max_inputs = 2
+
+        def output_shape(self, inputs):
+            return tuple(torch.broadcast_shapes(*inputs))
+
+    for kind, cls in (("relu6", StandInReLU6), ("mul", StandInMul)):
+        if kind not in REGISTRY:
+            monkeypatch.setitem(REGISTRY, kind, cls)
+            monkeypatch.setattr(cls, "kind", kind)
+
+    class SqueezeExcite(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.act = nn.ReLU6(inplace=True)
+            self.fc = nn.Conv2d(8, 8, 1)
+
+        def forward(self, x):
+            x = self.act(self.conv(x))
+            scale = torch.sigmoid(self.fc(F.adaptive_avg_pool2d(x, 1)))
+            return F.relu6(x * scale)
+
+    rows = imported_rows(SqueezeExcite(), (3, 8, 8))
+    assert rows == [("conv", "conv"), ("act", "relu6"), ("adaptive_avg_pool2d", "adaptive_avgpool"), ("fc", "conv"),
+                    ("sigmoid", "sigmoid"), ("mul", "mul"), ("relu6", "relu6")]  # fmt: skip
