@@ -120,6 +120,12 @@ COMMANDS = [
     ("check", "check docs/examples/quiz.yaml"),
     ("check", "check docs/examples/quizzes"),
     ("check", "check alexnet --layer conv1 --shape 55x55x96 --flops 211M"),
+    ("diff", "diff vgg11 vgg13"),
+    ("diff", "diff resnet18 resnet34 --depth 2"),
+    ("sweep", "sweep lenet5 --batch 1,64"),
+    ("fit", "memory lenet5 --fit 1GB"),
+    ("fit", "memory resnet50 --fit 8GB --train"),
+    ("plot", "plot lenet5 --batch 8"),
 ]
 
 
