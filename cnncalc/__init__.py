@@ -15,12 +15,20 @@ from .graph import Graph
 __version__ = "0.1.0"
 
 
-def load(source: str | Path, args: Mapping[str, Any] | None = None) -> Graph:
-    """A network's graph from a spec file or a built-in name (`"vgg16"`, `"resnet50"`), with
-    `args` overriding the spec's top-level arguments (`{"layers": [3, 4, 6, 3]}`)."""
+def load(source: str | Path | Mapping[str, Any], args: Mapping[str, Any] | None = None) -> Graph:
+    """A network's graph from a spec file, a built-in name (`"vgg16"`, `"resnet50"`), YAML text or
+    a dict (the spec as `yaml.safe_load` reads it), with `args` overriding the spec's top-level
+    arguments (`{"layers": [3, 4, 6, 3]}`). Text is YAML when it is not an existing file and has a
+    newline, starts with `{` or holds `: ` (so `resnet.yaml:resnet50` and `torchvision:resnet50`
+    stay names)."""
     from . import library, spec
 
-    return spec.load(library.resolve(str(source)), args=args)
+    if isinstance(source, Mapping):
+        return spec.parse(source, file="<dict>", args=args)
+    text = str(source)
+    if isinstance(source, str) and ("\n" in text or text.lstrip().startswith("{") or ": " in text) and not library.is_file(Path(text)):
+        return spec.parse_text(text, file="<text>", args=args)
+    return spec.load(library.resolve(text), args=args)
 
 
 def __getattr__(name: str):

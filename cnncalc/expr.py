@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
-from typing import Mapping
+from typing import Any, Mapping
 
 from .errors import SpecError, did_you_mean
 
@@ -97,7 +97,7 @@ def _condition(node: ast.AST, scope: Mapping[str, object], text: str) -> bool:
 
 
 def _compare(node: ast.Compare, scope: Mapping[str, object], text: str) -> bool:
-    values = [_operand(v, scope, text) for v in (node.left, *node.comparators)]
+    values: list[Any] = [_operand(v, scope, text) for v in (node.left, *node.comparators)]  # types checked below
     for (left, right), op in zip(zip(values, values[1:]), node.ops):
         compare = _COMPARE.get(type(op))
         if compare is None or type(left) is not type(right) or (type(left) is str and compare not in (operator.eq, operator.ne)):

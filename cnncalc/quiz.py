@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import library, spec
-from .analysis import analyze
+from .analysis import DType, Field, analyze
 from .calculator import answer, read_input, read_sizes
 from .errors import CnncalcError, SpecError, Where, did_you_mean
 from .layers import Shape, layer_type
@@ -35,6 +35,13 @@ class Quantity(str, Enum):
     WEIGHTS = "weights"
     MACS = "macs"
     MEMORY = "memory"  # activations: elements of the output, one sample (the notes' "memory")
+    FLOPS = "flops"  # 2 x MACs, one sample
+    BYTES = "bytes"  # the output's activations in bytes, at the question's batch and dtype
+    RECEPTIVE_FIELD = "receptive_field"  # input pixels one output position sees (spec questions)
+
+
+# how a student writes "the stride does not tile the input" as a shape answer
+DOES_NOT_FIT = ("does not fit", "doesn't fit", "doesnt fit")
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,8 @@ class Truth:
     macs: int
     activations: int
     working: tuple[str, ...] = ()
+    field: Field | None = None  # receptive field (spec questions)
+    misfits: tuple[str, ...] = ()  # why the stride does not tile the input, if it does not
 
 
 @dataclass(frozen=True)
@@ -91,10 +100,51 @@ def _count_matches(given: object, truth: int) -> tuple[bool, str]:
     return abs(value - truth) <= tolerance, f"read as {value:,.0f} +/- {tolerance:,.0f} (a rounded answer)"
 
 
-def judge_shape(given: object, truth: Shape) -> Verdict:
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+_BYTES = re.compile(r"^(.*?)\s*(b|kb|mb|gb|kib|mib|gib)$", re.IGNORECASE)
+
+
+def _bytes_match(given: object, truth: int) -> tuple[bool, str]:
+    """`602112`, `588 KiB`, `0.6 MB`, `588K`: a count of bytes, with an optional unit."""
+    match = _BYTES.match(str(given).strip())
+    if not match:
+        return _count_matches(given, truth)
+    value, tolerance = read_count(match.group(1))
+    unit = _UNITS[match.group(2).lower()]
+    if unit != 1 and tolerance == 0:  # `588 KiB` is rounded too: half a unit either way
+        tolerance = Decimal("0.5")
+    value, tolerance = value * unit, tolerance * unit
+    ok = abs(value - truth) <= tolerance
+    return ok, f"read as {value:,.0f} +/- {tolerance:,.0f} bytes" if tolerance else ""
+
+
+def judge_field(given: object, field: Field | None) -> Verdict:
+    if field is None:
+        raise CnncalcError("receptive_field is asked of a layer in a spec", expected="spec: NAME, layer: ROW, receptive_field: 7")
+    from .render import field_text
+
+    right = field_text(field, "size")
+    text = str(given).strip()
+    if not field.whole and not getattr(field, "known", True):
+        raise CnncalcError("this row's receptive field is not tabulated (too many distinct positions)", hint="ask of an earlier row")
+    if field.whole:
+        return Verdict(Quantity.RECEPTIVE_FIELD, text, text.lower() in ("all", "whole", "the whole input"), "all (the whole input)")
+    sizes = read_sizes(text, "a receptive field")
+    truth = tuple(field.size)
+    ok = sizes == truth or (len(sizes) == 1 and len(set(truth)) == 1 and sizes[0] == truth[0])
+    return Verdict(Quantity.RECEPTIVE_FIELD, text, ok, right)
+
+
+def judge_shape(given: object, truth: Shape, misfits: tuple[str, ...] = ()) -> Verdict:
+    right = f"{shape_text(truth, Layout.HWC)} (H x W x C) = {shape_text(truth, Layout.CHW)} (C x H x W)" if len(truth) > 1 else str(truth[0])
+    if str(given).strip().rstrip(".!").lower().replace("’", "'") in DOES_NOT_FIT:
+        if misfits:
+            return Verdict(Quantity.SHAPE, str(given), True, f"does not fit: {misfits[0]}", f"PyTorch floors it to {right}")
+        return Verdict(Quantity.SHAPE, str(given), False, right, "the stride tiles the input: it fits")
     sizes = read_sizes(str(given))
     hwc, chw = (*truth[1:], truth[0]), tuple(truth)
-    right = f"{shape_text(truth, Layout.HWC)} (H x W x C) = {shape_text(truth, Layout.CHW)} (C x H x W)" if len(truth) > 1 else str(truth[0])
+    if misfits:
+        right += "; or 'does not fit' (the stride does not tile the input)"
     if len(truth) == 1:
         # a flat vector also reads as 1x1xN (the notes' FC rows) or N x 1 x 1
         ok = sizes in {(truth[0],), (1, 1, truth[0]), (truth[0], 1, 1)}
@@ -106,10 +156,18 @@ def judge_shape(given: object, truth: Shape) -> Verdict:
     return Verdict(Quantity.SHAPE, str(given), False, right)
 
 
-def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None = None) -> Verdict:
-    """Is `given` the right `quantity` for `truth`? `biases`: whether params include them (None: either)."""
+def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None = None, batch: int = 1,
+          dtype: DType = DType.FP32) -> Verdict:  # fmt: skip
+    """Is `given` the right `quantity` for `truth`? `biases`: whether params include them (None: either);
+    `batch` and `dtype` for bytes."""
     if quantity is Quantity.SHAPE:
-        return judge_shape(given, truth.shape)
+        return judge_shape(given, truth.shape, truth.misfits)
+    if quantity is Quantity.RECEPTIVE_FIELD:
+        return judge_field(given, truth.field)
+    if quantity is Quantity.BYTES:
+        value = truth.activations * batch * dtype.bytes
+        ok, how = _bytes_match(given, value)
+        return Verdict(quantity, str(given), ok, f"{value:,} ({truth.activations:,} activations x batch {batch} x {dtype.bytes} bytes, {dtype.value})", how)
     if quantity is Quantity.PARAMS:
         with_b, without = truth.weights + truth.biases, truth.weights
         right = f"{without:,} without biases, {with_b:,} with {truth.biases:,} biases"
@@ -126,7 +184,8 @@ def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None =
         if ok_with and not ok_without:
             return Verdict(quantity, str(given), True, right, "matches weights + biases")
         return Verdict(quantity, str(given), ok_with, right, how or how_with)
-    value = {Quantity.WEIGHTS: truth.weights, Quantity.MACS: truth.macs, Quantity.MEMORY: truth.activations}[quantity]
+    value = {Quantity.WEIGHTS: truth.weights, Quantity.MACS: truth.macs, Quantity.MEMORY: truth.activations,
+             Quantity.FLOPS: 2 * truth.macs}[quantity]  # fmt: skip
     ok, how = _count_matches(given, value)
     return Verdict(quantity, str(given), ok, f"{value:,}", how)
 
@@ -134,17 +193,18 @@ def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None =
 # ----- what a question is about ------------------------------------------------------------
 
 
-def network_truth(source: str | Path | Mapping[str, Any], layer: str | None = None, input_shape: Shape | None = None,
+def network_truth(source: str | Path | library.Source | Mapping[str, Any], layer: str | None = None, input_shape: Shape | None = None,
                   file: str | None = None) -> Truth:  # fmt: skip
     """The answers for one layer of a network (by its row name), or for the whole network."""
     if isinstance(source, Mapping):
         graph = spec.parse(source, file=file, default_name="inline spec")
     else:
-        graph = spec.load(library.resolve(str(source)))
-    report = analyze(graph, input_shape=input_shape, explain=True)
+        graph = spec.load(source if isinstance(source, library.Source) else library.resolve(str(source)))
+    report = analyze(graph, input_shape=input_shape, explain=True, fields=True)
     if layer is None:
         t, last = report.totals, report.rows[-1]
-        return Truth(graph.name, last.output_shape, t.weights, t.biases, t.macs, t.activations)
+        misfits = tuple(w.message for w in report.warnings)
+        return Truth(graph.name, last.output_shape, t.weights, t.biases, t.macs, t.activations, field=last.field, misfits=misfits)
     names = [row.name for row in report.rows]
     if layer not in names:
         raise CnncalcError(
@@ -154,7 +214,9 @@ def network_truth(source: str | Path | Mapping[str, Any], layer: str | None = No
             hint=did_you_mean(layer, names) or f"the layers are {', '.join(names[1:6])}, ...",
         )
     row = report.rows[names.index(layer)]
-    return Truth(f"{graph.name}: {layer}", row.output_shape, row.weights, row.biases, row.macs, row.activations, row.working)
+    misfits = tuple(w.message for w in report.warnings if w.layer == layer)
+    return Truth(f"{graph.name}: {layer}", row.output_shape, row.weights, row.biases, row.macs, row.activations, row.working,
+                 row.field, misfits)  # fmt: skip
 
 
 def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
@@ -169,7 +231,7 @@ def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
     shape = tuple(given) if isinstance(given, list) else read_input(str(given))
     a = answer(kind, shape, args)
     return Truth(f"{a.kind} on {shape_text(shape, Layout.HWC)}", a.output_shape, a.weights, a.biases, a.macs,
-                 math.prod(a.output_shape), a.working)  # fmt: skip
+                 math.prod(a.output_shape), a.working, misfits=a.warnings)  # fmt: skip
 
 
 # ----- quiz files --------------------------------------------------------------------------
@@ -198,7 +260,7 @@ class Quiz:
 
 
 _ANSWER_KEYS = tuple(q.value for q in Quantity)
-_QUESTION_KEYS = ("name", "text", "spec", "layer", "input", "biases", "ask", "choices", "answer", *_ANSWER_KEYS)
+_QUESTION_KEYS = ("name", "text", "spec", "layer", "input", "biases", "batch", "dtype", "ask", "choices", "answer", *_ANSWER_KEYS)
 
 
 def is_quiz(path: Path) -> bool:
@@ -261,16 +323,24 @@ def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
     biases = item.get("biases")
     if biases is not None and not isinstance(biases, bool):
         raise SpecError("'biases' is true or false", where=where, received=biases)
-    verdicts = [judge(Quantity(key), item[key], truth, biases) for key in _ANSWER_KEYS if key in item]
+    batch = item.get("batch", 1)
+    if type(batch) is not int or batch < 1:
+        raise SpecError("'batch' is a positive integer", where=where, received=batch)
+    try:
+        dtype = DType(item.get("dtype", "fp32"))
+    except ValueError:
+        raise SpecError("unknown 'dtype'", where=where, received=item["dtype"], expected=", ".join(d.value for d in DType)) from None
+    verdicts = [judge(Quantity(key), item[key], truth, biases, batch, dtype) for key in _ANSWER_KEYS if key in item]
     if "choices" in item or "answer" in item or "ask" in item:
-        verdicts.append(_multiple_choice(item, truth, biases, where))
+        verdicts.append(_multiple_choice(item, truth, biases, where, batch, dtype))
     if not verdicts:
         raise SpecError("a question needs an answer to check", where=where,
-                        expected="one of shape, params, weights, macs, memory; or ask + choices + answer")  # fmt: skip
+                        expected=f"one of {', '.join(_ANSWER_KEYS)}; or ask + choices + answer")  # fmt: skip
     return Graded(name, str(item.get("text", "")), truth.subject, tuple(verdicts), truth.working, where)
 
 
-def _multiple_choice(item: LineDict, truth: Truth, biases: bool | None, where: Where) -> Verdict:
+def _multiple_choice(item: LineDict, truth: Truth, biases: bool | None, where: Where, batch: int = 1,
+                     dtype: DType = DType.FP32) -> Verdict:  # fmt: skip
     for key in ("ask", "choices", "answer"):
         if key not in item:
             raise SpecError(f"a multiple-choice question needs '{key}'", where=where,
@@ -287,7 +357,7 @@ def _multiple_choice(item: LineDict, truth: Truth, biases: bool | None, where: W
     if marked not in {str(k) for k in choices}:
         raise SpecError("'answer' must be one of the choices", where=where, received=marked,
                         expected=", ".join(str(k) for k in choices))  # fmt: skip
-    verdicts = {str(k): judge(quantity, v, truth, biases) for k, v in choices.items()}
+    verdicts = {str(k): judge(quantity, v, truth, biases, batch, dtype) for k, v in choices.items()}
     right = [k for k, v in verdicts.items() if v.correct]
     right_text = verdicts[marked].right
     if not right:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, fields, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Union
 
@@ -30,7 +31,7 @@ from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, ex
 from .graph import INPUT, Graph, Node
 from .layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
 from .library import ARCHITECTURES, STDIN, Source, read_stdin
-from .yaml_lines import LineDict, LineList, load_file, load_text
+from .yaml_lines import LineDict, LineList, load_file, load_text, with_lines
 
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
 MAX_NESTING = 64  # structures inside structures; deeper means a self-referencing YAML alias
@@ -152,6 +153,8 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
     if not isinstance(data, dict):
         raise SpecError("a spec must be a mapping", where=where, received=f"{_yaml_kind(data)}: {excerpt(data)}",
                         expected="keys: " + ", ".join(TOP_LEVEL_KEYS))  # fmt: skip
+    data = with_lines(data)  # a spec built in Python: the reader's types, without line numbers
+    assert isinstance(data, LineDict)
     for key in data:
         if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):  # x-...: free keys for YAML anchors
             raise SpecError(f"unknown top-level key '{key}'", where=_at(data, key, file), received=key,
@@ -308,6 +311,7 @@ def _read_blocks(data: LineDict, file: str | None) -> dict[str, _BlockDef]:
                 raise SpecError(f"'{reserved}' cannot be a block argument: every item takes it already", where=where)
         if "in" in defaults:
             raise SpecError("'in' cannot be a block argument: $in is the channels of the block's input", where=where)
+        assert isinstance(body, LineDict)  # YAML, or a Python spec through with_lines
         blocks[name] = _BlockDef(name, defaults, body, body.line, _reads_in(body))
     return blocks
 
@@ -513,7 +517,8 @@ class _Expander:
         pieces = getattr(layer, "pieces", None)
         if pieces is not None:  # several outputs (chunk, split): one row per piece, `name.0`, `name.1`, ...
             self.containers[name] = cls.kind
-            rows = [self.add(f"{name}.{k}", cls.kind, written, replace(layer, piece=k), inputs, where) for k in range(pieces())]
+            piece = partial(replace, layer)  # `piece` is a field of the multi-output types only
+            rows = [self.add(f"{name}.{k}", cls.kind, written, piece(piece=k), inputs, where) for k in range(pieces())]
             self.outputs[name] = rows[-1]
             return rows[-1]
         return self.add(name, cls.kind, written, layer, inputs, where)

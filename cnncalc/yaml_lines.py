@@ -226,3 +226,19 @@ def read_text(path: Path, shown: str | None = None) -> str:
     except UnicodeDecodeError as err:
         raise SpecError("spec file is not UTF-8 text", where=where, received=f"byte {data[err.start]:#04x} at offset {err.start:,}",
                         expected="a YAML text file") from None  # fmt: skip
+
+
+def with_lines(value: object) -> object:
+    """Plain dicts and lists (a spec built in Python) as the reader's LineDict/LineList, without
+    line numbers, so that the parser reads them as it reads YAML."""
+    if isinstance(value, dict) and not isinstance(value, LineDict):
+        mapping = LineDict()
+        mapping.line = None  # type: ignore[assignment]
+        mapping.update((k, with_lines(v)) for k, v in value.items())
+        return mapping
+    if isinstance(value, (list, tuple)) and not isinstance(value, LineList):
+        items = LineList()
+        items.line = None  # type: ignore[assignment]
+        items.extend(with_lines(v) for v in value)
+        return items
+    return value

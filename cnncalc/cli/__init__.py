@@ -26,6 +26,7 @@ GROUPS = {
     "pytorch": ("profile", "export", "import"),
     "workflows": ("diff", "sweep", "plot"),
     "starter": ("new",),
+    "editors": ("schema",),
 }
 
 __all__ = ["ExitCode", "app", "main"]

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from .. import library
+from ..analysis import DType
 from ..calculator import LayerAnswer, answer, read_axes, read_input
 from ..errors import CnncalcError, StrictError
 from ..render import Code, Format, Layout, Lines, Output, Worked, shape_text
@@ -221,58 +223,105 @@ def _mark(ok: bool) -> str:
     return "✓" if ok else "✗"
 
 
+def _quiz_files(path: Path) -> list[Path]:
+    """The quiz files in a directory (YAML with `questions:`), sorted, at any depth."""
+    from .. import quiz
+
+    found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and library.is_file(p) and quiz.is_quiz(p))
+    if not found:
+        raise CnncalcError(f"no quiz files in {path}", expected="YAML files with a `questions:` list")
+    return found
+
+
+def _question_data(g: Any, file: str | None) -> dict[str, Any]:
+    answers = [{"quantity": v.quantity.value, "expected": v.right, "received": v.given, "right": v.correct, "detail": v.detail}
+               for v in g.verdicts]  # fmt: skip
+    return {"file": file, "name": g.name, "text": g.text, "subject": g.subject, "line": g.where.line, "right": g.correct,
+            "answers": answers, "working": list(g.working)}  # fmt: skip
+
+
+def _question_lines(g: Any) -> list[str]:
+    title = f"{g.name}: {g.subject}" if g.name not in g.subject else g.subject
+    out = [f"{_mark(g.correct)} {title}"]
+    if g.text:
+        out.append(f"    {g.text}")
+    for v in g.verdicts:
+        out.append(f"    {_mark(v.correct)} {v.quantity.value} {v.given}" + (f"  ({v.detail})" if v.detail else ""))
+        if not v.correct:
+            out.append(f"        the right answer: {v.right}")
+    if not g.correct:
+        out += [f"        {w}" for w in g.working]
+    return out
+
+
+CheckFormatOpt = Annotated[Format, format_option("text, or json for autograders (one object per question).")]
+
+
 @app.command()
-def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `questions:`), or a spec / built-in name.", show_default=False)],
+def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `questions:`), a directory of them, or a spec / built-in name.", show_default=False)],
           layer: Annotated[Optional[str], typer.Option("--layer", "-l", help="The row to check (default: the whole network).", show_default=False)] = None,
-          shape: Annotated[Optional[str], typer.Option("--shape", help="Expected output shape: 27x27x96 or (96, 27, 27).", show_default=False)] = None,
+          shape: Annotated[Optional[str], typer.Option("--shape", help="Expected output shape: 27x27x96, (96, 27, 27) or 'does not fit'.", show_default=False)] = None,
           params: Annotated[Optional[str], typer.Option("--params", help="Expected parameters: 34848, 34,848 or 35K.", show_default=False)] = None,
           biases: Annotated[Optional[bool], typer.Option("--biases/--no-biases", help="Whether --params counts biases (default: either is accepted, and said).", show_default=False)] = None,
           weights: Annotated[Optional[str], typer.Option("--weights", help="Expected weights (biases excluded).", show_default=False)] = None,
           macs: Annotated[Optional[str], typer.Option("--macs", help="Expected multiply-accumulates (per sample).", show_default=False)] = None,
+          flops: Annotated[Optional[str], typer.Option("--flops", help="Expected FLOPs, 2 x MACs (per sample).", show_default=False)] = None,
           memory: Annotated[Optional[str], typer.Option("--memory", help="Expected activations of the output, the notes' 'memory' (per sample).", show_default=False)] = None,
-          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).", show_default=False)] = None) -> None:  # fmt: skip
-    """Check answers: a quiz file, or one layer's expected numbers. Exit code 4 when one is wrong.
+          bytes_: Annotated[Optional[str], typer.Option("--bytes", help="Expected bytes of the output's activations at --batch and --dtype: 602112 or 588 KiB.", show_default=False)] = None,
+          rf: Annotated[Optional[str], typer.Option("--receptive-field", help="Expected receptive field of the row: 7 or 7x7 (input pixels).", show_default=False)] = None,
+          batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for --bytes.")] = 1,
+          dtype: Annotated[DType, typer.Option("--dtype", help="Element type for --bytes.")] = DType.FP32,
+          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).", show_default=False)] = None,
+          format: CheckFormatOpt = Format.TEXT) -> None:  # fmt: skip
+    """Check answers: a quiz file, a directory of them, or one layer's expected numbers. Exit code 4 when one is wrong.
 
     \b
     cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0
     cnncalc check quiz.yaml
+    cnncalc check quizzes/ --format json
     """
-    from .. import library, quiz, spec
+    from .. import quiz, spec
 
     with reported_errors():
-        expected = {quiz.Quantity.SHAPE: shape, quiz.Quantity.PARAMS: params, quiz.Quantity.WEIGHTS: weights,
-                    quiz.Quantity.MACS: macs, quiz.Quantity.MEMORY: memory}  # fmt: skip
+        Q = quiz.Quantity
+        expected = {Q.SHAPE: shape, Q.PARAMS: params, Q.WEIGHTS: weights, Q.MACS: macs, Q.FLOPS: flops, Q.MEMORY: memory,
+                    Q.BYTES: bytes_, Q.RECEPTIVE_FIELD: rf}  # fmt: skip
         given = {q: v for q, v in expected.items() if v is not None}
         path = Path(target)
-        if library.is_file(path) and quiz.is_quiz(path):
+        is_dir = _is_dir(path)
+        graded: list[tuple[str | None, quiz.Graded]]
+        if is_dir or (library.is_file(path) and quiz.is_quiz(path)):
             if given or layer or input:
                 raise CnncalcError("a quiz file carries its own answers", hint="drop --layer, --shape, --params, ... or pass a spec")
-            result = quiz.grade_file(path)
-            graded = list(result.questions)
-            out = [result.title, ""]
+            quizzes = [(str(p), quiz.grade_file(p)) for p in (_quiz_files(path) if is_dir else [path])]
+            graded = [(file, g) for file, result in quizzes for g in result.questions]
         else:
             if not given:
-                raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs or --memory (with --layer), or a quiz file",
-                                   hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
+                raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs, --flops, --memory, --bytes or --receptive-field "
+                                   "(with --layer), or a quiz file", hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
             truth = quiz.network_truth(library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape))
-            verdicts = tuple(quiz.judge(q, v, truth, biases) for q, v in given.items())
-            graded = [quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where())]
-            out = []
-        wrong = 0
-        for g in graded:
-            wrong += not g.correct
-            title = f"{g.name}: {g.subject}" if g.name not in g.subject else g.subject
-            out.append(f"{_mark(g.correct)} {title}")
-            if g.text:
-                out.append(f"    {g.text}")
-            for v in g.verdicts:
-                out.append(f"    {_mark(v.correct)} {v.quantity.value} {v.given}" + (f"  ({v.detail})" if v.detail else ""))
-                if not v.correct:
-                    out.append(f"        the right answer: {v.right}")
-            if not g.correct:
-                out += [f"        {w}" for w in g.working]
+            verdicts = tuple(quiz.judge(q, v, truth, biases, batch, dtype) for q, v in given.items())
+            quizzes = []
+            graded = [(None, quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where()))]
+        wrong = sum(not g.correct for _, g in graded)
+        summary = f"{len(graded) - wrong} of {len(graded)} right" + (f" in {len(quizzes)} quiz files" if is_dir else "")
+        out: list[str] = []
+        for file, result in quizzes:
+            out += [*([""] if out else []), *([f"== {file}"] if is_dir else []), result.title, ""]
+            out += [line for f, g in graded if f == file for line in _question_lines(g)]
+        if not quizzes:
+            out += _question_lines(graded[0][1])
         if len(graded) > 1:
-            out += ["", f"{len(graded) - wrong} of {len(graded)} right"]
-        emit(Output("check", (Lines(tuple(out)),)), Format.TEXT)
+            out += ["", summary]
+        data = {"questions": [_question_data(g, file) for file, g in graded],
+                "summary": {"right": len(graded) - wrong, "wrong": wrong, "total": len(graded), "files": len(quizzes)}}  # fmt: skip
+        emit(Output("check", (Lines(tuple(out)),), data=data, markdown=False), format)
     if wrong:
         raise typer.Exit(ExitCode.WRONG)
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False

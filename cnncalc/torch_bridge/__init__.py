@@ -63,7 +63,8 @@ class Crop(nn.Module):
         self.start, self.size = tuple(start), tuple(size)
 
     def forward(self, x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
-        return x[(slice(None), slice(None), *(slice(a, a + n) for a, n in zip(self.start, self.size)))]
+        index = (slice(None), slice(None), *(slice(a, a + n) for a, n in zip(self.start, self.size)))
+        return x[index]
 
 
 class Piece(nn.Module):
@@ -135,8 +136,10 @@ class GraphModule(nn.Module):
                 child = nn.Module()
                 _add(owner, part, child, name)
             owner = child
+        weight = module.weight
+        assert isinstance(weight, nn.Parameter)
         try:
-            owner.register_parameter(leaf, module.weight)
+            owner.register_parameter(leaf, weight)
         except (KeyError, TypeError) as err:
             raise CnncalcError(f"layer name '{name}' cannot be a PyTorch parameter name", received=leaf, hint=str(err)) from None
         self._detached[name] = module

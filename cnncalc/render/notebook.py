@@ -1,0 +1,64 @@
+"""A report in a notebook: its JSON payload as a dict, its table in Markdown and HTML (what
+Jupyter shows for a `Report`), and a pandas DataFrame. `Report`'s methods call these."""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MissingExtraError
+from .cells import Layout
+from .document import Output
+from .report import Columns, json_data, report_table
+from .writers import Format, cell_text, write
+
+if TYPE_CHECKING:
+    from ..analysis import Report
+
+SCHEMA_VERSION = Output("summary").schema_version
+# the columns of `cnncalc summary`
+COLUMNS = (Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.WEIGHTS, Columns.BIASES, Columns.MACS)
+# the per-layer numbers of the JSON payload that make a DataFrame's columns
+FRAME_COLUMNS = ("type", "output_shape", "inputs", "activations", "activation_bytes", "weights", "biases", "params",
+                 "buffers", "macs", "flops")  # fmt: skip
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """What `cnncalc summary --format json` writes for this report."""
+    return {"schema_version": SCHEMA_VERSION, **json_data(report)}
+
+
+def to_markdown(report: Report, layout: Layout = Layout.HWC) -> str:
+    """The `cnncalc summary --format markdown` table."""
+    return write(Output("summary", (report_table(report, COLUMNS, layout),)), Format.MARKDOWN)
+
+
+def to_html(report: Report, layout: Layout = Layout.HWC) -> str:
+    """The summary table as HTML (numbers right-aligned, the totals row in bold, the totals lines under it)."""
+    table = report_table(report, COLUMNS, layout)
+
+    def row(cells: Any, tag: str) -> str:
+        return "<tr>" + "".join(f'<{tag} style="text-align:{"right" if n else "left"}">{html.escape(cell_text(c, layout))}</{tag}>'
+                                for c, n in zip(cells, table.numeric)) + "</tr>"  # fmt: skip
+
+    head = row(table.header, "th")
+    body = "".join(row(r, "td") for r in table.rows)
+    total = row(table.total, "th") if table.total else ""
+    footer = "".join(f"<li>{html.escape(line)}</li>" for line in table.footer)
+    return (f"<div><strong>{html.escape(table.title or '')}</strong><table><thead>{head}</thead><tbody>{body}</tbody>"
+            f"<tfoot>{total}</tfoot></table><ul>{footer}</ul></div>")  # fmt: skip
+
+
+def to_pandas(report: Report) -> Any:
+    """One row per layer (indexed by name), the per-layer numbers of the JSON payload as columns."""
+    try:
+        import pandas
+    except ImportError:
+        raise MissingExtraError("Report.to_pandas needs pandas, which is not installed", expected="pandas",
+                                hint="pip install pandas") from None  # fmt: skip
+    rows = json_data(report)["layers"]
+    frame = pandas.DataFrame(
+        {key: [tuple(r[key]) if isinstance(r[key], list) else r[key] for r in rows] for key in FRAME_COLUMNS},
+        index=pandas.Index([r["name"] for r in rows], name="name"),
+    )
+    return frame

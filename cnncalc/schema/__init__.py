@@ -1,0 +1,198 @@
+"""JSON Schemas: one for spec files (generated from the layer registry, for editors) and one for
+the JSON that commands write (`report.schema.json`, written by hand: it is a contract).
+
+`spec.schema.json` beside this module is a committed copy of `spec_schema()`, so that editors can
+point at a stable file (`# yaml-language-server: $schema=...`); a test proves the two are equal
+(`pytest tests/test_schema.py --regen-golden` rewrites the copy after a new layer type).
+
+The schema catches what can be seen without expanding the spec (unknown keys, types and arguments,
+values of the wrong kind); what needs the graph (shapes, references, block arguments) is left to
+`cnncalc validate`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+from ..layers import ALIASES, REGISTRY, ArgKind, Layer
+
+SPEC_SCHEMA_PATH = Path(__file__).parent / "spec.schema.json"
+REPORT_SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
+SPEC_SCHEMA_ID = "https://cnncalc.dev/schema/spec.schema.json"
+
+IDENTIFIER = "^[A-Za-z_][A-Za-z0-9_]*$"
+# `$out * 4`: block arguments in a block's layers (checked when the block is used, not here)
+EXPRESSION: dict[str, Any] = {"$ref": "#/$defs/expression"}
+EXPRESSION_DEF: dict[str, Any] = {"type": "string", "pattern": "\\$", "description": "an expression over block arguments ($name)"}
+
+
+def _axes(low: int) -> dict[str, Any]:
+    one = {"type": "integer", "minimum": low}
+    return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": 3}]}
+
+
+def _pad_amounts() -> dict[str, Any]:
+    one = {"type": "integer", "minimum": 0}
+    lists = [{"type": "array", "items": one, "minItems": n, "maxItems": n} for n in (2, 4, 6)]
+    return {"anyOf": [one, *lists]}
+
+
+def _scales() -> dict[str, Any]:
+    one = {"type": "number", "exclusiveMinimum": 0}
+    return {"anyOf": [{"type": "null"}, one, {"type": "array", "items": one, "minItems": 1, "maxItems": 3}]}
+
+
+# What each ArgKind accepts, as JSON Schema (mirrors layers.base._convert; a test covers every kind).
+KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
+    ArgKind.POSITIVE: {"type": "integer", "minimum": 1},
+    ArgKind.NON_NEGATIVE: {"type": "integer", "minimum": 0},
+    ArgKind.POSITIVE_AXES: _axes(1),
+    ArgKind.NON_NEGATIVE_AXES: _axes(0),
+    ArgKind.PADDING: {"anyOf": [*_axes(0)["anyOf"], {"enum": ["same", "valid"]}]},
+    ArgKind.BOOL: {"type": "boolean"},
+    ArgKind.NUMBER: {"type": "number"},
+    ArgKind.PROBABILITY: {"type": "number", "minimum": 0, "maximum": 1},
+    ArgKind.APPROXIMATE: {"enum": ["none", "tanh"]},
+    ArgKind.OPTIONAL_POSITIVE_AXES: {"anyOf": [{"type": "null"}, *_axes(1)["anyOf"]]},
+    ArgKind.CHOICE: {"type": "string"},  # narrowed to the field's choices below
+    ArgKind.OPTIONAL_BOOL: {"type": ["boolean", "null"]},
+    ArgKind.OPTIONAL_SCALES: _scales(),
+    ArgKind.PAD_AMOUNTS: _pad_amounts(),
+    ArgKind.LAYER_NAME: {"type": ["string", "integer"]},
+    ArgKind.OPTIONAL_NUMBER: {"type": ["number", "null"]},
+    ArgKind.NORM_AXES: {"anyOf": [{"const": "channels"}, {"type": "integer", "minimum": 1, "maximum": 4}]},
+    ArgKind.DEPTH_MODE: {"enum": ["row", "batch"]},
+    ArgKind.AXES_ORDER: {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 5, "prefixItems": [{"const": 0}],
+                         "uniqueItems": True},  # fmt: skip
+}
+
+# not empty, no control characters (spec._check_name)
+NAME: dict[str, Any] = {"type": ["string", "integer"], "pattern": "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
+                        "description": "a name (printable text)"}
+# the keys every item takes besides its own arguments (spec.ITEM_KEYS)
+ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "name": {**NAME, "description": "the layer's name (default: its position in its list)"},
+    "repeat": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 100_000}, EXPRESSION],
+               "description": "how many copies, one after the other"},  # fmt: skip
+    "from": {"anyOf": [{"type": ["string", "integer"]}, {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1}],
+             "description": "the earlier layer(s) this one reads (default: the previous one)"},  # fmt: skip
+    "when": {"anyOf": [{"type": "boolean"}, EXPRESSION], "description": "false leaves the item out (usually when: $arg in a block)"},
+}
+
+
+def _argument(f: Any) -> dict[str, Any]:
+    kind: ArgKind = f.metadata["kind"]
+    accepted = dict(KIND_SCHEMAS.get(kind, {}))
+    if kind is ArgKind.CHOICE and f.metadata.get("choices"):
+        accepted = {"enum": list(f.metadata["choices"])}
+    described = f.metadata.get("doc") or kind.value
+    if f.default is not MISSING:
+        described += f" (default: {json.dumps(f.default)})"
+    return {"anyOf": [accepted, EXPRESSION], "description": described}
+
+
+def _layer_value(cls: type[Layer]) -> dict[str, Any]:
+    """What may follow `- type:`: its arguments, a scalar for its shorthand argument, or nothing."""
+    properties: dict[str, Any] = {}
+    required = []
+    for f in fields(cls):
+        schema = _argument(f)
+        properties[f.name] = schema
+        for alias in f.metadata.get("aliases", ()):
+            properties[alias] = {**schema, "description": f"same as {f.name}"}
+        if f.default is MISSING:
+            required.append(f.name)  # (an alias satisfies it too: see `anyOf` below)
+    properties.update(ITEM_SCHEMAS)
+    arguments: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        names = {f.name: (f.name, *f.metadata.get("aliases", ())) for f in fields(cls)}
+        arguments["allOf"] = [{"anyOf": [{"required": [n]} for n in names[r]]} for r in required]
+    choices: list[dict[str, Any]] = [arguments]
+    if not required:
+        choices.append({"type": "null"})
+    if cls.shorthand is not None:
+        shorthand = next(f for f in fields(cls) if f.name == cls.shorthand)
+        choices.append({**_argument(shorthand), "not": {"type": "object"}})
+    return {"anyOf": choices, "description": cls.summary}
+
+
+def _structures() -> dict[str, Any]:
+    layers = {"$ref": "#/$defs/layers"}
+    branch = {"anyOf": [layers, {"type": "object", "properties": {"name": NAME, "layers": layers},
+                                 "required": ["layers"], "additionalProperties": False}]}  # fmt: skip
+    body = {"body": layers, "shortcut": layers, "after": layers}
+    parallel = {"branches": {"type": "array", "items": branch, "minItems": 2}, "merge": {"enum": ["concat", "add"]}}
+
+    def structure(own: dict[str, Any], required: str, summary: str) -> dict[str, Any]:
+        return {"type": "object", "properties": {**own, **ITEM_SCHEMAS}, "required": [required],
+                "additionalProperties": False, "description": summary}  # fmt: skip
+
+    return {
+        "sequential": structure({"layers": layers}, "layers", "a named group of layers, one after the other"),
+        "residual": structure(body, "body", "body + shortcut (identity by default), added; then `after`"),
+        "parallel": structure(parallel, "branches", "branches read the same input; merged by concat (default) or add"),
+    }
+
+
+def spec_schema() -> dict[str, Any]:
+    """The JSON Schema of a spec file, from the layer registry (every type, alias and argument)."""
+    from .. import spec  # the keys spec.py reads; imported here: spec imports the layer package too
+
+    definitions = {f"layer.{kind}": _layer_value(cls) for kind, cls in sorted(REGISTRY.items())}
+    types = {kind: {"$ref": f"#/$defs/layer.{kind}"} for kind in sorted(REGISTRY)}
+    aliases = {alias: {"$ref": f"#/$defs/layer.{kind}", "description": f"same as {kind}"} for alias, kind in sorted(ALIASES.items())}
+    names = [*types, *aliases, *spec.STRUCTURES]
+    block_use = {"type": ["object", "null"], "description": "a block defined under `blocks`: its arguments and item keys"}
+    item = {
+        "anyOf": [
+            {"type": "string", "anyOf": [{"enum": names}, {"pattern": IDENTIFIER}],
+             "description": "a layer type without arguments, or a block"},  # fmt: skip
+            {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"pattern": IDENTIFIER},
+             "properties": {**types, **aliases, **_structures()}, "additionalProperties": block_use},  # fmt: skip
+        ]
+    }
+    layers = {"$ref": "#/$defs/layers"}
+    block_keys: dict[str, Any] = {
+        "args": {"type": ["object", "null"], "propertyNames": {"pattern": IDENTIFIER, "not": {"enum": list(spec.ITEM_KEYS)}},
+                 "description": "argument names and their defaults (null: required)"},  # fmt: skip
+        "layers": layers, **_structures()["residual"]["properties"], **_structures()["parallel"]["properties"],
+        "description": {"type": "string"},
+    }
+    block_keys = {key: block_keys.get(key, {}) for key in spec.BLOCK_KEYS}  # keys added to spec.py pass unchecked
+    block = {"type": "object", "properties": block_keys, "additionalProperties": False,
+             "oneOf": [{"required": [key]} for key in spec.BLOCK_BODIES]}  # fmt: skip
+    top: dict[str, Any] = {
+        "name": NAME,
+        "description": {"type": "string"},
+        "input": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 4,
+                  "description": "[C, ...spatial] for one sample, e.g. [3, 224, 224]"},  # fmt: skip
+        "blocks": {"type": "object", "propertyNames": {"pattern": IDENTIFIER, "not": {"enum": names}},
+                   "additionalProperties": block},  # fmt: skip
+        "layers": {**layers, "minItems": 1},
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SPEC_SCHEMA_ID,
+        "title": "cnncalc spec",
+        "description": "A network for cnncalc (docs/spec.md). Generated from the layer registry by `cnncalc schema`.",
+        "type": "object",
+        "properties": {key: top.get(key, {}) for key in spec.TOP_LEVEL_KEYS},
+        "patternProperties": {"^x-": {"description": "free keys, e.g. for YAML anchors"}},
+        "additionalProperties": False,
+        "required": ["input", "layers"],
+        "$defs": {"layers": {"type": "array", "items": {"$ref": "#/$defs/item"}}, "item": item, "expression": EXPRESSION_DEF,
+                  **definitions},  # fmt: skip
+    }
+
+
+def schema_text(schema: dict[str, Any]) -> str:
+    """A schema as the committed files hold it."""
+    return json.dumps(schema, indent=2) + "\n"
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of every command's JSON output (docs/json.md)."""
+    return json.loads(REPORT_SCHEMA_PATH.read_text())
