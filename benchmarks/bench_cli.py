@@ -82,11 +82,17 @@ def main() -> None:
         # the start-up goal: summary resnet152, end to end, under 0.10x importing torch and fvcore
         summary, imports = timed(CNNCALC.format(arch="resnet152"), args.repeat), timed(TORCH_IMPORT, args.repeat)
         for what, k in (("wall", 0), ("CPU", 1)):
-            print(f"start-up, {what} time: summary resnet152 {summary[k]:.3f} s / `import torch, fvcore.nn` {imports[k]:.3f} s "
-                  f"= {summary[k] / imports[k]:.3f}x (goal under 0.10x); typer {version('typer')}")
+            print(
+                f"start-up, {what} time: summary resnet152 {summary[k]:.3f} s / `import torch, fvcore.nn` {imports[k]:.3f} s "
+                f"= {summary[k] / imports[k]:.3f}x (goal under 0.10x); typer {version('typer')}"
+            )
     if args.startup_only:
         return
-    print(f"{'architecture':<14}" + "".join(f"{t:>12}" for t in tools) + "".join(f"{t + '/cnncalc':>20}" for t in tools if t != "cnncalc"))
+    print(
+        f"{'architecture':<14}"
+        + "".join(f"{t:>12}" for t in tools)
+        + "".join(f"{t + '/cnncalc':>20}" for t in tools if t != "cnncalc")
+    )
     for arch in ARCHS:
         times = {t: wall(code.format(arch=arch), args.repeat) for t, code in tools.items()}
         ratios = "".join(f"{times[t] / times['cnncalc']:>19.1f}x" for t in tools if t != "cnncalc")

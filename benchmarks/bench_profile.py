@@ -50,13 +50,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     cases = CUDA_CASES if args.device.startswith("cuda") else [(n, b, s, "fp32") for n, b, s in CPU_CASES]
-    name_of = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    name_of = (
+        torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} threads"
+    )
     print(f"device: {name_of}; torch {torch.__version__}")
     print("| model | batch | dtype | input | cnncalc median ms | Timer median ms | difference |")
     print("|---|---:|---|---|---:|---:|---:|")
     for name, batch, text, dtype in cases:
         shape = tuple(int(v) for v in text.split("x")) if text else None
-        for channels_last in ([False, True] if dtype != "fp32" else [False]):
+        for channels_last in [False, True] if dtype != "fp32" else [False]:
             p = profile(cnncalc.load(name), input_shape=shape, device=args.device, batch=batch, dtype=DType(dtype),
                         channels_last=channels_last, check=False, warmup=10, iters=50)  # fmt: skip
             ref = independent(name, batch, shape, args.device, dtype, channels_last)

@@ -26,7 +26,11 @@ def load(source: str | Path | Mapping[str, Any], args: Mapping[str, Any] | None 
     if isinstance(source, Mapping):
         return spec.parse(source, file="<dict>", args=args)
     text = str(source)
-    if isinstance(source, str) and ("\n" in text or text.lstrip().startswith("{") or ": " in text) and not library.is_file(Path(text)):
+    if (
+        isinstance(source, str)
+        and ("\n" in text or text.lstrip().startswith("{") or ": " in text)
+        and not library.is_file(Path(text))
+    ):
         return spec.parse_text(text, file="<text>", args=args)
     return spec.load(library.resolve(text), args=args)
 

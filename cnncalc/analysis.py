@@ -82,7 +82,9 @@ class AxisField:
             k, s, p, d = int(st.kernel), int(st.stride), int(st.pad), st.dilation
             if self.period * s > PERIOD_LIMIT or self.period * s * k > FIELD_WORK_LIMIT:
                 return None
-            reads = [[(o + p - j * d) // s for j in range(k) if (o + p - j * d) % s == 0] for o in range(self.period * s)]
+            reads = [
+                [(o + p - j * d) // s for j in range(k) if (o + p - j * d) % s == 0] for o in range(self.period * s)
+            ]
             return self._gather(reads, self.shift)
         if self.period == 1:
             # r' = r + (k - 1) j;  j' = j s;  start' = start + ((k - 1)/2 - p) j, as lo' = lo - p j, hi' = hi + (k - 1 - p) j
@@ -446,7 +448,11 @@ def _folds(layer: Layer, inputs: Sequence[Shape], row: Row) -> bool:
     if row.output_shape != inputs[0]:
         return False
     steps = layer.field_window(inputs)
-    return steps is not None and len(steps) > 0 and all(step == FieldStep(Fraction(1), Fraction(1), Fraction(0)) for step in steps)
+    return (
+        steps is not None
+        and len(steps) > 0
+        and all(step == FieldStep(Fraction(1), Fraction(1), Fraction(0)) for step in steps)
+    )
 
 
 def lecture(report: Report) -> Report:
@@ -578,7 +584,11 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
                 else:
                     kept.add(storage[j])
         if saved.inputs_for_partners:
-            kept.update(storage[j] for n, j in enumerate(node.inputs) if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n))
+            kept.update(
+                storage[j]
+                for n, j in enumerate(node.inputs)
+                if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n)
+            )
         if saved.output:
             kept.add(storage[i])
         elements += saved.elements

@@ -39,7 +39,9 @@ def answer(kind: str, input_shape: Shape, args: Mapping[str, Any]) -> LayerAnswe
     inputs = [tuple(input_shape)]
     out = layer.output_shape(inputs)
     if any(size < 1 for size in out):
-        raise LayerError("output size is zero or less", received=f"output {list(out)}", hint="check kernel, stride and padding")
+        raise LayerError(
+            "output size is zero or less", received=f"output {list(out)}", hint="check kernel, stride and padding"
+        )
     return LayerAnswer(
         cls.kind, tuple(input_shape), out, layer.weights(inputs), layer.biases(inputs), layer.macs(inputs, out),
         tuple(layer.working(inputs, out)), tuple(layer.fit_warnings(inputs)),
@@ -56,7 +58,9 @@ def read_sizes(text: str, what: str = "a shape") -> tuple[int, ...]:
     try:
         sizes = tuple(int(p) for p in parts)
     except ValueError:
-        raise CnncalcError(f"cannot read {what}", received=text, expected="sizes such as 55x55x96 or (96, 55, 55)") from None
+        raise CnncalcError(
+            f"cannot read {what}", received=text, expected="sizes such as 55x55x96 or (96, 55, 55)"
+        ) from None
     if not sizes or any(s < 1 for s in sizes):
         raise CnncalcError(f"cannot read {what}", received=text, expected="positive sizes such as 55x55x96")
     return sizes
@@ -72,7 +76,9 @@ def read_input(text: str, hwc: bool = True, channels: int | None = None) -> Shap
     sizes = read_sizes(text, "--input")
     if not hwc:
         if len(sizes) < 2 or len(sizes) > 4:
-            raise CnncalcError("malformed input shape", received=text, expected="C x L, C x H x W or C x D x H x W (chw)")
+            raise CnncalcError(
+                "malformed input shape", received=text, expected="C x L, C x H x W or C x D x H x W (chw)"
+            )
         return sizes
     if len(sizes) == 1:
         sizes = sizes * 2  # `7`: a 7x7 input, as the notes write N for N x N
@@ -93,7 +99,9 @@ def read_axes(text: str, name: str, allow_words: tuple[str, ...] = ()) -> int | 
     try:
         sizes = tuple(int(p) for p in _SEPARATORS.split(value.strip("()[]")) if p)
     except ValueError:
-        expected = "an integer or one per axis, such as 3 or 3x5" + (f", or {' / '.join(allow_words)}" if allow_words else "")
+        expected = "an integer or one per axis, such as 3 or 3x5" + (
+            f", or {' / '.join(allow_words)}" if allow_words else ""
+        )
         raise CnncalcError(f"cannot read --{name}", received=text, expected=expected) from None
     if not sizes:
         raise CnncalcError(f"cannot read --{name}", received=text, expected="an integer, such as 3")

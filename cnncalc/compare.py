@@ -168,7 +168,9 @@ def _totals(report: Report) -> dict[Total, int]:
     return out
 
 
-def align(names_a: list[str], types_a: list[str], names_b: list[str], types_b: list[str]) -> list[tuple[int | None, int | None]]:
+def align(
+    names_a: list[str], types_a: list[str], names_b: list[str], types_b: list[str]
+) -> list[tuple[int | None, int | None]]:
     """Index pairs (i in A, j in B), None for a missing side, in alignment order (the module's rule)."""
     pairs: list[tuple[int | None, int | None]] = []
     # a name anchors only with its type: torchvision-style names (features.2) are positions, and
@@ -183,7 +185,9 @@ def align(names_a: list[str], types_a: list[str], names_b: list[str], types_b: l
     return pairs
 
 
-def _pair_gap(gap_a: range, gap_b: range, types_a: list[str], types_b: list[str]) -> list[tuple[int | None, int | None]]:
+def _pair_gap(
+    gap_a: range, gap_b: range, types_a: list[str], types_b: list[str]
+) -> list[tuple[int | None, int | None]]:
     """Rows between two anchors: paired by position where the types agree, else on one side."""
     ta = [types_a[i] for i in gap_a]
     tb = [types_b[j] for j in gap_b]
@@ -199,7 +203,9 @@ def _pair_gap(gap_a: range, gap_b: range, types_a: list[str], types_b: list[str]
 
 def diff(a: Report, b: Report) -> Diff:
     """Compare two reports (two specs, one spec at two inputs, collapsed or not)."""
-    pairs = align([r.name for r in a.rows], [r.type for r in a.rows], [r.name for r in b.rows], [r.type for r in b.rows])
+    pairs = align(
+        [r.name for r in a.rows], [r.type for r in a.rows], [r.name for r in b.rows], [r.type for r in b.rows]
+    )
     rows = tuple(_row_diff(None if i is None else a.rows[i], None if j is None else b.rows[j]) for i, j in pairs)
     ta, tb = _totals(a), _totals(b)
     return Diff(a.name, b.name, a.input_shape, b.input_shape, rows, {q: Change(ta[q], tb[q]) for q in Total})

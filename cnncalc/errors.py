@@ -168,7 +168,7 @@ def _cut(text: str, limit: int = 3 * EXCERPT_CHARS) -> str:
     """A message part that embeds a value (a key, a name) kept short: long ones lose their middle."""
     if len(text) <= limit:
         return text
-    return f"{text[: limit // 2]}...({len(text) - limit:,} characters cut)...{text[-limit // 2:]}"
+    return f"{text[: limit // 2]}...({len(text) - limit:,} characters cut)...{text[-limit // 2 :]}"
 
 
 def _printable(text: str) -> str:

@@ -246,7 +246,9 @@ def _block_uses(graph: Graph, users: list[set[int]], shapes: list[Shape]) -> lis
             node = nodes[i]
             assert node.layer is not None
             inputs = tuple(IN if j < first else j - first for j in node.inputs)
-            expr = node.layer.torch_expression([f"\0{k}\0" for k in range(len(node.inputs))], [shapes[j] for j in node.inputs])
+            expr = node.layer.torch_expression(
+                [f"\0{k}\0" for k in range(len(node.inputs))], [shapes[j] for j in node.inputs]
+            )
             if node.calls is not None:  # runs the block's own module again: `self.relu(x)`
                 expr = f"{_path(node.calls[len(prefix) + 1 :].split('.'))}(\0{0}\0)"
             module = None if expr is not None else node.layer.torch_module([shapes[j] for j in node.inputs])
@@ -508,7 +510,11 @@ def own_module_sources() -> dict[str, str]:
     read as text, so that exporting stays torch-free; the exported file defines those it uses."""
     path = Path(__file__).parent / "torch_bridge" / "modules.py"
     text = path.read_text()
-    return {node.name: ast.get_source_segment(text, node) or "" for node in ast.parse(text).body if isinstance(node, ast.ClassDef)}
+    return {
+        node.name: ast.get_source_segment(text, node) or ""
+        for node in ast.parse(text).body
+        if isinstance(node, ast.ClassDef)
+    }
 
 
 def _compact(value: Any) -> Any:

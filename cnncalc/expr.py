@@ -100,7 +100,11 @@ def _compare(node: ast.Compare, scope: Mapping[str, object], text: str) -> bool:
     values: list[Any] = [_operand(v, scope, text) for v in (node.left, *node.comparators)]  # types checked below
     for (left, right), op in zip(zip(values, values[1:]), node.ops):
         compare = _COMPARE.get(type(op))
-        if compare is None or type(left) is not type(right) or (type(left) is str and compare not in (operator.eq, operator.ne)):
+        if (
+            compare is None
+            or type(left) is not type(right)
+            or (type(left) is str and compare not in (operator.eq, operator.ne))
+        ):
             raise SpecError("a comparison takes two integers, or two texts with == or !=", received=text,
                             expected="e.g. `$stride > 1`, `$block == 'bottleneck'`")  # fmt: skip
         if not compare(left, right):

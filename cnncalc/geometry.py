@@ -90,7 +90,6 @@ def window_output_size(w: Window) -> int:
     return out
 
 
-
 def covered(w: Window, include_pad: bool) -> int:
     """Input positions read by all the windows of one axis together: each window clipped to the
     input (or, with `include_pad`, to the padded input), as average pooling sums them.

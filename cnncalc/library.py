@@ -159,4 +159,6 @@ def read_stdin() -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise SpecError("spec file is not UTF-8 text", where=Where(file="<stdin>"), expected="a YAML text file") from None
+        raise SpecError(
+            "spec file is not UTF-8 text", where=Where(file="<stdin>"), expected="a YAML text file"
+        ) from None

@@ -7,7 +7,8 @@ from .errors import CnncalcError, Where
 
 # Attributes of nn.Module and nn.ModuleDict: a child module cannot take one of these names.
 # tests/test_export.py checks this set against the installed torch.
-RESERVED = frozenset("""
+RESERVED = frozenset(
+    """
 T_destination add_module apply bfloat16 buffers call_super_init children clear compile cpu cuda double
 dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule half
 ipu items keys load_state_dict modules mtia named_buffers named_children named_modules named_parameters
@@ -16,7 +17,8 @@ register_full_backward_hook register_full_backward_pre_hook register_load_state_
 register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
 register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
 to_empty train training type update values xpu zero_grad
-""".split())
+""".split()
+)
 
 
 def check_module_name(name: str, where: Where) -> None:

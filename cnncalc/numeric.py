@@ -79,7 +79,11 @@ def read_values(text: str, what: str) -> Values:
     for c, channel_text in enumerate(channel_texts):
         rows_text = [r for r in re.split(r"[;\n]", channel_text) if r.strip()]
         if not rows_text:
-            raise CnncalcError(f"{what} has an empty channel", received=text, expected="numbers, rows separated by ';', channels by '|'")
+            raise CnncalcError(
+                f"{what} has an empty channel",
+                received=text,
+                expected="numbers, rows separated by ';', channels by '|'",
+            )
         single_row &= len(rows_text) == 1
         rows = tuple(_read_row(r, what, i, c) for i, r in enumerate(rows_text))
         width = len(rows[0])
@@ -120,7 +124,8 @@ def _read_row(text: str, what: str, row: int, channel: int) -> tuple[Fraction, .
         # Fraction("1e999999999") would build a billion-digit integer first: bound the exponent
         if (exponent is not None and abs(int(exponent[1:])) > 40) or abs(value := Fraction(tok)) > MAX_VALUE:
             raise CnncalcError(
-                f"{what} has an entry out of range for a worked example in row {row + 1}" + (f" of channel {channel + 1}" if channel else ""),
+                f"{what} has an entry out of range for a worked example in row {row + 1}"
+                + (f" of channel {channel + 1}" if channel else ""),
                 received=tok[:40],
                 expected=f"numbers of at most {MAX_VALUE:,} in size, exponents of at most 40 (these tools work small examples by hand)",
             )
@@ -172,7 +177,9 @@ def _check_options(**options: Sequence[int]) -> None:
                     f"--{name.replace('_', '-')} is out of range",
                     received=v,
                     expected=f"an integer from {least} to {MAX_HAND_SIZE:,} (these tools work a small example by hand)",
-                    hint="use `cnncalc conv` or `cnncalc pool` with --input for sizes only" if v > MAX_HAND_SIZE else None,
+                    hint="use `cnncalc conv` or `cnncalc pool` with --input for sizes only"
+                    if v > MAX_HAND_SIZE
+                    else None,
                 )
 
 
@@ -189,7 +196,11 @@ def _check_work(out_cells: int, per_cell: int) -> None:
 def _windows(x: Values, kernel: tuple[int, int], stride: Sequence[int], padding: Sequence[int],
              dilation: Sequence[int], ceil_mode: bool = False) -> tuple[Window, Window]:  # fmt: skip
     _check_options(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
-    (sr, sc), (pr, pc), (dr, dc) = _axes(x, stride, "stride"), _axes(x, padding, "padding"), _axes(x, dilation, "dilation")
+    (sr, sc), (pr, pc), (dr, dc) = (
+        _axes(x, stride, "stride"),
+        _axes(x, padding, "padding"),
+        _axes(x, dilation, "dilation"),
+    )
     if x.rank == 1:
         sr = dr = 1
     rows = Window(x.height, kernel[0], sr, pr, pr, dr, ceil_mode)
@@ -230,7 +241,9 @@ def convolve(x: Values, kernel: Values, *, stride: Sequence[int] = (1,), padding
             hint="separate the kernel's channels with '|', in the input's order",
         )
     x, kernel = _same_rank(x, kernel)
-    grids = [tuple(tuple(reversed(row)) for row in reversed(g)) for g in kernel.channels] if flip else list(kernel.channels)
+    grids = (
+        [tuple(tuple(reversed(row)) for row in reversed(g)) for g in kernel.channels] if flip else list(kernel.channels)
+    )
     rows, cols = _windows(x, (kernel.height, kernel.width), stride, padding, dilation)
     out_h, out_w = window_output_size(rows), window_output_size(cols)
     _check_work(out_h * out_w, kernel.depth * kernel.height * kernel.width)
@@ -290,7 +303,10 @@ def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, str
                     text = f"max({', '.join(map(_show, cells))}) = {_show(value)}"
                 else:
                     # PyTorch: the window is clipped to the padded input for the divisor, to the input for the sum
-                    r1, c1 = min(r0 + rows.kernel, x.height + rows.pad_left), min(c0 + cols.kernel, x.width + cols.pad_left)
+                    r1, c1 = (
+                        min(r0 + rows.kernel, x.height + rows.pad_left),
+                        min(c0 + cols.kernel, x.width + cols.pad_left),
+                    )
                     divisor = (r1 - r0) * (c1 - c0)
                     rr, cc = range(max(r0, 0), min(r1, x.height)), range(max(c0, 0), min(c1, x.width))
                     if not count_include_pad:
@@ -303,7 +319,11 @@ def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, str
                 line.append(value)
             out.append(tuple(line))
         channels.append(tuple(out))
-    what = "max pooling" if mode is PoolMode.MAX else "average pooling" + ("" if count_include_pad else " (padding not counted)")
+    what = (
+        "max pooling"
+        if mode is PoolMode.MAX
+        else "average pooling" + ("" if count_include_pad else " (padding not counted)")
+    )
     return Result(Values(tuple(channels), x.rank), tuple(steps), (rows.formula(), cols.formula()), what)
 
 
@@ -340,10 +360,17 @@ def convolve_transpose(x: Values, kernel: Values, *, stride: Sequence[int] = (1,
                     for v, s in enumerate(cols):
                         if 0 <= r < out_h and 0 <= s < out_w:
                             out[r][s] += a * kernel.channels[c][u][v]
-                where = f"columns {cols[0]}..{cols[-1]}" if x.rank == 1 else f"rows {rows[0]}..{rows[-1]}, columns {cols[0]}..{cols[-1]}"
+                where = (
+                    f"columns {cols[0]}..{cols[-1]}"
+                    if x.rank == 1
+                    else f"rows {rows[0]}..{rows[-1]}, columns {cols[0]}..{cols[-1]}"
+                )
                 prefix = f"channel {c + 1}: " if x.depth > 1 else ""
                 steps.append(Step(_position(x, i, j), f"{prefix}adds {_show(a)} x kernel at {where}", a))
-    sizes = (transposed_formula(x.height, kernel.height, sr, pr, dr, opr), transposed_formula(x.width, kernel.width, sc, pc, dc, opc))
+    sizes = (
+        transposed_formula(x.height, kernel.height, sr, pr, dr, opr),
+        transposed_formula(x.width, kernel.width, sc, pc, dc, opc),
+    )
     return Result(Values((tuple(tuple(r) for r in out),), x.rank), tuple(steps), sizes, "transposed convolution")
 
 

@@ -120,7 +120,9 @@ def plot(report: Report, path: str | Path | None = None, quantities: Sequence[Qu
     TFLOP/s panels when `quantities` is not given.
     """
     if path is not None and Path(path).suffix.lower() not in SUFFIXES:
-        raise CnncalcError("unknown picture format", received=str(path), expected="a file ending in " + ", ".join(SUFFIXES))
+        raise CnncalcError(
+            "unknown picture format", received=str(path), expected="a file ending in " + ", ".join(SUFFIXES)
+        )
     if quantities is None:
         quantities = DEFAULT + ((Quantity.TIME_MS, Quantity.TFLOPS) if timings is not None else ())
     if not quantities:

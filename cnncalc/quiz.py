@@ -120,15 +120,21 @@ def _bytes_match(given: object, truth: int) -> tuple[bool, str]:
 
 def judge_field(given: object, field: Field | None) -> Verdict:
     if field is None:
-        raise CnncalcError("receptive_field is asked of a layer in a spec", expected="spec: NAME, layer: ROW, receptive_field: 7")
+        raise CnncalcError(
+            "receptive_field is asked of a layer in a spec", expected="spec: NAME, layer: ROW, receptive_field: 7"
+        )
     from .render import field_text
 
     right = field_text(field, "size")
     text = str(given).strip()
     if not field.whole and not getattr(field, "known", True):
-        raise CnncalcError("this row's receptive field is not tabulated (too many distinct positions)", hint="ask of an earlier row")
+        raise CnncalcError(
+            "this row's receptive field is not tabulated (too many distinct positions)", hint="ask of an earlier row"
+        )
     if field.whole:
-        return Verdict(Quantity.RECEPTIVE_FIELD, text, text.lower() in ("all", "whole", "the whole input"), "all (the whole input)")
+        return Verdict(
+            Quantity.RECEPTIVE_FIELD, text, text.lower() in ("all", "whole", "the whole input"), "all (the whole input)"
+        )
     sizes = read_sizes(text, "a receptive field")
     truth = tuple(field.size)
     ok = sizes == truth or (len(sizes) == 1 and len(set(truth)) == 1 and sizes[0] == truth[0])
@@ -136,10 +142,16 @@ def judge_field(given: object, field: Field | None) -> Verdict:
 
 
 def judge_shape(given: object, truth: Shape, misfits: tuple[str, ...] = ()) -> Verdict:
-    right = f"{shape_text(truth, Layout.HWC)} (H x W x C) = {shape_text(truth, Layout.CHW)} (C x H x W)" if len(truth) > 1 else str(truth[0])
+    right = (
+        f"{shape_text(truth, Layout.HWC)} (H x W x C) = {shape_text(truth, Layout.CHW)} (C x H x W)"
+        if len(truth) > 1
+        else str(truth[0])
+    )
     if str(given).strip().rstrip(".!").lower().replace("’", "'") in DOES_NOT_FIT:
         if misfits:
-            return Verdict(Quantity.SHAPE, str(given), True, f"does not fit: {misfits[0]}", f"PyTorch floors it to {right}")
+            return Verdict(
+                Quantity.SHAPE, str(given), True, f"does not fit: {misfits[0]}", f"PyTorch floors it to {right}"
+            )
         return Verdict(Quantity.SHAPE, str(given), False, right, "the stride tiles the input: it fits")
     sizes = read_sizes(str(given))
     hwc, chw = (*truth[1:], truth[0]), tuple(truth)
@@ -167,7 +179,13 @@ def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None =
     if quantity is Quantity.BYTES:
         value = truth.activations * batch * dtype.bytes
         ok, how = _bytes_match(given, value)
-        return Verdict(quantity, str(given), ok, f"{value:,} ({truth.activations:,} activations x batch {batch} x {dtype.bytes} bytes, {dtype.value})", how)
+        return Verdict(
+            quantity,
+            str(given),
+            ok,
+            f"{value:,} ({truth.activations:,} activations x batch {batch} x {dtype.bytes} bytes, {dtype.value})",
+            how,
+        )
     if quantity is Quantity.PARAMS:
         with_b, without = truth.weights + truth.biases, truth.weights
         right = f"{without:,} without biases, {with_b:,} with {truth.biases:,} biases"
@@ -204,7 +222,9 @@ def network_truth(source: str | Path | library.Source | Mapping[str, Any], layer
     if layer is None:
         t, last = report.totals, report.rows[-1]
         misfits = tuple(w.message for w in report.warnings)
-        return Truth(graph.name, last.output_shape, t.weights, t.biases, t.macs, t.activations, field=last.field, misfits=misfits)
+        return Truth(
+            graph.name, last.output_shape, t.weights, t.biases, t.macs, t.activations, field=last.field, misfits=misfits
+        )
     names = [row.name for row in report.rows]
     if layer not in names:
         raise CnncalcError(
@@ -226,7 +246,9 @@ def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
     if kind == "pool":  # `pool: {..., mode: avg}`, as `cnncalc pool` takes it
         kind = "avgpool" if args.pop("mode", "max") == "avg" else "maxpool"
     if "input" not in args:
-        raise CnncalcError(f"a {kind} question needs its input", expected="input: 227x227x3 (H x W x C) or [3, 227, 227]")
+        raise CnncalcError(
+            f"a {kind} question needs its input", expected="input: 227x227x3 (H x W x C) or [3, 227, 227]"
+        )
     given = args.pop("input")
     shape = tuple(given) if isinstance(given, list) else read_input(str(given))
     a = answer(kind, shape, args)
@@ -260,7 +282,20 @@ class Quiz:
 
 
 _ANSWER_KEYS = tuple(q.value for q in Quantity)
-_QUESTION_KEYS = ("name", "text", "spec", "layer", "input", "biases", "batch", "dtype", "ask", "choices", "answer", *_ANSWER_KEYS)
+_QUESTION_KEYS = (
+    "name",
+    "text",
+    "spec",
+    "layer",
+    "input",
+    "biases",
+    "batch",
+    "dtype",
+    "ask",
+    "choices",
+    "answer",
+    *_ANSWER_KEYS,
+)
 
 
 def is_quiz(path: Path) -> bool:
@@ -298,7 +333,9 @@ def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
     if not isinstance(item, LineDict):
         raise SpecError("a question is a mapping", received=item, expected="keys such as spec, layer, shape, params")
     name = str(item.get("name", f"question {index + 1}"))
-    layer_kinds = [key for key in item if key not in _QUESTION_KEYS and (key == "pool" or layer_type(str(key)) is not None)]
+    layer_kinds = [
+        key for key in item if key not in _QUESTION_KEYS and (key == "pool" or layer_type(str(key)) is not None)
+    ]
     for key in item:
         if key not in _QUESTION_KEYS and key not in layer_kinds:
             raise SpecError(f"unknown key '{key}' in a question", where=Where(where.file, item.line_of(key), where.path),
@@ -329,7 +366,9 @@ def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
     try:
         dtype = DType(item.get("dtype", "fp32"))
     except ValueError:
-        raise SpecError("unknown 'dtype'", where=where, received=item["dtype"], expected=", ".join(d.value for d in DType)) from None
+        raise SpecError(
+            "unknown 'dtype'", where=where, received=item["dtype"], expected=", ".join(d.value for d in DType)
+        ) from None
     verdicts = [judge(Quantity(key), item[key], truth, biases, batch, dtype) for key in _ANSWER_KEYS if key in item]
     if "choices" in item or "answer" in item or "ask" in item:
         verdicts.append(_multiple_choice(item, truth, biases, where, batch, dtype))
@@ -352,7 +391,9 @@ def _multiple_choice(item: LineDict, truth: Truth, biases: bool | None, where: W
                         expected=", ".join(_ANSWER_KEYS)) from None  # fmt: skip
     choices = item["choices"]
     if not isinstance(choices, dict) or len(choices) < 2:
-        raise SpecError("'choices' maps letters to answers", where=where, received=choices, expected="{A: 12x12x10, B: 23x23x5}")
+        raise SpecError(
+            "'choices' maps letters to answers", where=where, received=choices, expected="{A: 12x12x10, B: 23x23x5}"
+        )
     marked = str(item["answer"])
     if marked not in {str(k) for k in choices}:
         raise SpecError("'answer' must be one of the choices", where=where, received=marked,

@@ -109,7 +109,9 @@ def load(source: str | Path | Source, args: Mapping[str, Any] | None = None) -> 
     variant = source.variant if isinstance(source, Source) else None
     path = source.path if isinstance(source, Source) else Path(source)
     if str(path) == STDIN:
-        return parse(load_text(read_stdin(), "<stdin>"), file="<stdin>", default_name="stdin", variant=variant, args=args)
+        return parse(
+            load_text(read_stdin(), "<stdin>"), file="<stdin>", default_name="stdin", variant=variant, args=args
+        )
     shown = str(path)
     if path.resolve().is_relative_to(ARCHITECTURES.resolve()):
         shown = f"<built-in>/{path.resolve().relative_to(ARCHITECTURES.resolve()).as_posix()}"
@@ -128,13 +130,17 @@ def parse_arg(text: str) -> tuple[str, Any]:
     key, eq, value = text.partition("=")
     key = key.strip()
     if not eq or not key.isidentifier():
-        raise SpecError("malformed --arg", received=text, expected="key=value, e.g. --arg width=64 or --arg layers=[3,4,6,3]")
+        raise SpecError(
+            "malformed --arg", received=text, expected="key=value, e.g. --arg width=64 or --arg layers=[3,4,6,3]"
+        )
     try:
         parsed = load_text(value) if value.strip() else None
     except CnncalcError:
         parsed = value
     if isinstance(parsed, (dict, LineDict)) or parsed is None:
-        raise SpecError(f"malformed value for --arg {key}", received=value, expected="a number, a word, true/false or a list")
+        raise SpecError(
+            f"malformed value for --arg {key}", received=value, expected="a number, a word, true/false or a list"
+        )
     return key, _plain(parsed)
 
 
@@ -170,13 +176,17 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
         raise SpecError("'layers' must be a non-empty list", where=_at(data, "layers", file), received=layers)
     expander = _Expander(file, _read_blocks(data, file), scope)
     expander.input_shape = input_shape
-    expander.drafts.append(_Draft(INPUT, INPUT, INPUT, None, [], Where(file=file, line=data.line_of("input"), path="input")))
+    expander.drafts.append(
+        _Draft(INPUT, INPUT, INPUT, None, [], Where(file=file, line=data.line_of("input"), path="input"))
+    )
     expander.names[INPUT] = 0
     try:
         expander.chain(layers, _Context(scope=scope), prev=0)
         nodes = expander.finish()
     except RecursionError:
-        raise SpecError("the spec nests too deeply to expand", where=where, hint="a YAML alias that contains itself?") from None
+        raise SpecError(
+            "the spec nests too deeply to expand", where=where, hint="a YAML alias that contains itself?"
+        ) from None
     return Graph(str(name), input_shape, nodes, dict(expander.containers), file)
 
 
@@ -284,7 +294,9 @@ def _read_input(data: LineDict, file: str | None, scope: Mapping[str, Any]) -> t
 def _read_blocks(data: LineDict, file: str | None) -> dict[str, _BlockDef]:
     raw = data.get("blocks") or {}
     if not isinstance(raw, dict):
-        raise SpecError("'blocks' must be a mapping of block names to definitions", where=_at(data, "blocks", file), received=raw)
+        raise SpecError(
+            "'blocks' must be a mapping of block names to definitions", where=_at(data, "blocks", file), received=raw
+        )
     blocks = {}
     for name, body in raw.items():
         where = _at(raw, name, file, f"blocks.{name}")
@@ -293,7 +305,12 @@ def _read_blocks(data: LineDict, file: str | None) -> dict[str, _BlockDef]:
         if name in STRUCTURES or name == CALL or layer_type(name) is not None:
             raise SpecError(f"block name '{name}' is already a layer type", where=where, hint="choose another name")
         if not isinstance(body, dict):
-            raise SpecError(f"block '{name}' must be a mapping", where=where, received=body, expected="keys: " + ", ".join(BLOCK_KEYS))
+            raise SpecError(
+                f"block '{name}' must be a mapping",
+                where=where,
+                received=body,
+                expected="keys: " + ", ".join(BLOCK_KEYS),
+            )
         for key in body:
             if key not in BLOCK_KEYS:
                 raise SpecError(f"unknown key '{key}' in block '{name}'", where=_at(body, key, file, f"blocks.{name}"),
@@ -325,7 +342,9 @@ def _reads_in(value: object) -> bool:
 
 
 class _Expander:
-    def __init__(self, file: str | None, blocks: dict[str, _BlockDef], top_scope: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, file: str | None, blocks: dict[str, _BlockDef], top_scope: Mapping[str, Any] | None = None
+    ) -> None:
         self.file = file
         self.blocks = blocks
         self.top_scope = dict(top_scope or {})  # the spec's top-level args, visible in every block
@@ -347,7 +366,9 @@ class _Expander:
     def chain(self, items: object, ctx: _Context, prev: _Input, default_prefix: str = "") -> _Input:
         """Expand a list of items one after the other; returns what the last one produced."""
         if not isinstance(items, list):
-            raise SpecError("expected a list of layers", where=self.where(getattr(items, "line", None), ctx.path), received=items)
+            raise SpecError(
+                "expected a list of layers", where=self.where(getattr(items, "line", None), ctx.path), received=items
+            )
         position = 0
         for index, raw in enumerate(items):
             line = items.line_of(index) if isinstance(items, LineList) else None
@@ -364,7 +385,9 @@ class _Expander:
         source = args.pop("from", None)
         when = args.pop("when", True)
         if type(when) is not bool:
-            raise SpecError("'when' must be true or false (usually a block argument: when: $down)", where=where, received=when)
+            raise SpecError(
+                "'when' must be true or false (usually a block argument: when: $down)", where=where, received=when
+            )
         if not when:
             return prev, position
         if name is not None:
@@ -381,15 +404,21 @@ class _Expander:
         inline = args.pop("inline", False)
         start = args.pop("start", 0)
         if type(inline) is not bool or (inline and written not in self.blocks):
-            raise SpecError("'inline: true' goes on a use of a block (its items join this list)", where=where, received=inline)
+            raise SpecError(
+                "'inline: true' goes on a use of a block (its items join this list)", where=where, received=inline
+            )
         if type(start) is not int or start < 0:
-            raise SpecError("'start' (the first copy's number) must be a non-negative integer", where=where, received=start)
+            raise SpecError(
+                "'start' (the first copy's number) must be a non-negative integer", where=where, received=start
+            )
         if inline:
             if name is not None or source is not None:
                 raise SpecError("an inline block use has no name or from of its own", where=where,
                                 hint="its items join the enclosing list; name them in the block")  # fmt: skip
             for _ in range(repeat):
-                prev, position = self.inline_block(self.blocks[written], dict(args), prev, where, ctx, position, default_prefix)
+                prev, position = self.inline_block(
+                    self.blocks[written], dict(args), prev, where, ctx, position, default_prefix
+                )
             return prev, position
         template = name is not None and "{i}" in str(name)  # `name: denselayer{i}`: the copy's number, from `start`
         if name is not None and repeat > 1 and not template:
@@ -426,7 +455,9 @@ class _Expander:
         if expr.is_expression(written):  # `- $block: {...}`: the type (usually a block) chosen by an argument
             chosen = self.evaluate(written, ctx, where)
             if not isinstance(chosen, str):
-                raise SpecError(f"'{written}' as a layer type must give a type or block name", where=where, received=chosen)
+                raise SpecError(
+                    f"'{written}' as a layer type must give a type or block name", where=where, received=chosen
+                )
             written = chosen
         args_line = value.line if isinstance(value, LineDict) else None
         if value is None:
@@ -443,7 +474,8 @@ class _Expander:
                 f"{written} takes a mapping of arguments, not a single value",
                 where=where,
                 received=value,
-                expected=f"- {written}: {{...}}" + (f", keys: {', '.join(self.argument_list(written))}" if self.argument_list(written) else ""),
+                expected=f"- {written}: {{...}}"
+                + (f", keys: {', '.join(self.argument_list(written))}" if self.argument_list(written) else ""),
             )
         return written, {shorthand: self.evaluate(value, ctx, where)}, args_line
 
@@ -476,7 +508,9 @@ class _Expander:
             return [prev]
         names = source if isinstance(source, list) else [source]
         if not names or any(not isinstance(n, (str, int)) or isinstance(n, bool) for n in names):
-            raise SpecError("'from' must name earlier layers", where=where, received=source, expected="a name or a list of names")
+            raise SpecError(
+                "'from' must name earlier layers", where=where, received=source, expected="a name or a list of names"
+            )
         refs: list[_Input] = [_Ref(str(n), ctx.prefix, where) for n in names]
         if many and len(refs) == 1:
             refs.insert(0, prev)
@@ -513,7 +547,11 @@ class _Expander:
         except LayerError as err:
             raise err.located(Where(where.file, where.line, f"{where.path} {name}")) from None
         # an argument naming another layer (center_crop's `like`) is read as one more input
-        inputs = inputs + [_Ref(args[f.name], ctx.prefix, where) for f in fields(cls) if f.metadata["kind"] is ArgKind.LAYER_NAME and f.name in args]
+        inputs = inputs + [
+            _Ref(args[f.name], ctx.prefix, where)
+            for f in fields(cls)
+            if f.metadata["kind"] is ArgKind.LAYER_NAME and f.name in args
+        ]
         pieces = getattr(layer, "pieces", None)
         if pieces is not None:  # several outputs (chunk, split): one row per piece, `name.0`, `name.1`, ...
             self.containers[name] = cls.kind
@@ -523,7 +561,9 @@ class _Expander:
             return rows[-1]
         return self.add(name, cls.kind, written, layer, inputs, where)
 
-    def call(self, args: dict[str, Any], name: object, source: object, prev: _Input, ctx: _Context, where: Where) -> int:
+    def call(
+        self, args: dict[str, Any], name: object, source: object, prev: _Input, ctx: _Context, where: Where
+    ) -> int:
         """A row that runs an earlier row's module again: named `<row>@2`, `<row>@3`, ... unless named."""
         for key in args:
             if key != "layer":
@@ -533,7 +573,9 @@ class _Expander:
         if not isinstance(target, str) or not target:
             raise SpecError("'call' names an earlier row", where=where, received=target, expected="- call: relu")
         parts = ctx.prefix.rstrip(".").split(".") if ctx.prefix else []
-        found = next((c for c in (".".join(parts[:i] + [target]) for i in range(len(parts), -1, -1)) if c in self.names), None)
+        found = next(
+            (c for c in (".".join(parts[:i] + [target]) for i in range(len(parts), -1, -1)) if c in self.names), None
+        )
         if found is None or found == INPUT:
             raise SpecError(f"'call: {target}' names no earlier row", where=where, received=target,
                             expected="the name of an earlier layer (not a structure)", hint=did_you_mean(target, self.names))  # fmt: skip
@@ -584,11 +626,15 @@ class _Expander:
         body = self.chain(args["body"], inner, prev)
         shortcut = prev
         if args.get("shortcut"):
-            shortcut_ctx = ctx.inner(name + ".", f"{where.path}.shortcut", scope=inner.scope, blocks_in_use=inner.blocks_in_use)
+            shortcut_ctx = ctx.inner(
+                name + ".", f"{where.path}.shortcut", scope=inner.scope, blocks_in_use=inner.blocks_in_use
+            )
             shortcut = self.chain(args["shortcut"], shortcut_ctx, prev, default_prefix="shortcut.")
         merged: _Input = self.add(f"{name}.add", "add", "add", REGISTRY["add"](), [body, shortcut], where)
         if args.get("after"):
-            after_ctx = ctx.inner(name + ".", f"{where.path}.after", scope=inner.scope, blocks_in_use=inner.blocks_in_use)
+            after_ctx = ctx.inner(
+                name + ".", f"{where.path}.after", scope=inner.scope, blocks_in_use=inner.blocks_in_use
+            )
             merged = self.chain(args["after"], after_ctx, merged, default_prefix="after.")
         return merged
 
@@ -614,10 +660,14 @@ class _Expander:
             outputs.append(self.chain(items, ctx.inner(f"{name}.{branch_name}.", f"{where.path}.branches[{i}]"), prev))
         return self.add(f"{name}.{merge}", merge, merge, REGISTRY[merge](), outputs, where)
 
-    def block(self, block: _BlockDef, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context) -> _Input:
+    def block(
+        self, block: _BlockDef, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context
+    ) -> _Input:
         if block.name in ctx.blocks_in_use:
             cycle = " -> ".join((*ctx.blocks_in_use, block.name))
-            raise SpecError(f"block '{block.name}' uses itself ({cycle})", where=where, expected="blocks that do not recurse")
+            raise SpecError(
+                f"block '{block.name}' uses itself ({cycle})", where=where, expected="blocks that do not recurse"
+            )
         scope = self.block_scope(block, args, where, prev)
         path = f"blocks.{block.name}"
         inner = ctx.inner(name + ".", path, scope=scope, blocks_in_use=(*ctx.blocks_in_use, block.name))
@@ -628,7 +678,9 @@ class _Expander:
                                                             inner.blocks_in_use, inner.depth), prev)  # fmt: skip
         structure = self.residual if "body" in block.raw else self.parallel
         keys = ("body", "shortcut", "after") if "body" in block.raw else ("branches", "merge")
-        return structure({k: block.raw[k] for k in keys if k in block.raw}, name, prev, block_where, inner, kind=block.name)
+        return structure(
+            {k: block.raw[k] for k in keys if k in block.raw}, name, prev, block_where, inner, kind=block.name
+        )
 
     def inline_block(self, block: _BlockDef, args: dict[str, Any], prev: _Input, where: Where, ctx: _Context,
                      position: int, default_prefix: str) -> tuple[_Input, int]:  # fmt: skip

@@ -193,7 +193,9 @@ def parse_bytes(text: str) -> int:
     """
     match = _BUDGET.match(str(text))
     if match is None:
-        raise CnncalcError("cannot read a memory size", received=text, expected="a size such as 16GiB, 16GB, 512MiB or 1.5TiB")
+        raise CnncalcError(
+            "cannot read a memory size", received=text, expected="a size such as 16GiB, 16GB, 512MiB or 1.5TiB"
+        )
     number, unit = match.groups()
     if unit.lower() not in _UNITS:
         raise CnncalcError("unknown unit in a memory size", received=text,

@@ -206,13 +206,17 @@ def read_text(path: Path, shown: str | None = None) -> str:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise SpecError("no such file", where=where, hint="check the path, or give a built-in name (cnncalc list)") from None
+        raise SpecError(
+            "no such file", where=where, hint="check the path, or give a built-in name (cnncalc list)"
+        ) from None
     except (OSError, ValueError) as err:
         raise SpecError(f"cannot read the file: {getattr(err, 'strerror', None) or err}", where=where) from None
     if stat.S_ISDIR(mode):
         raise SpecError("this path is a directory, not a spec file", where=where, expected="a .yaml file")
     if not stat.S_ISREG(mode):
-        raise SpecError("this path is not a regular file (a device, a pipe or a socket)", where=where, expected="a .yaml file")
+        raise SpecError(
+            "this path is not a regular file (a device, a pipe or a socket)", where=where, expected="a .yaml file"
+        )
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_SPEC_BYTES + 1)

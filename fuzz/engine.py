@@ -30,14 +30,70 @@ _FAST_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 ARCHITECTURES = Path(__file__).resolve().parent.parent / "cnncalc" / "architectures"
 
 SPEC_COMMANDS = (
-    ["shapes"], ["params"], ["params", "--biases"], ["memory"], ["flops"], ["flops", "--convention", "all"],
-    ["summary"], ["validate"], ["shapes", "--rf"], ["shapes", "--explain"], ["summary", "--explain", "--rf"],
-    ["export", "--to", "torch"], ["check", "--shape", "7x7x3", "--params", "35K"],
+    ["shapes"],
+    ["params"],
+    ["params", "--biases"],
+    ["memory"],
+    ["flops"],
+    ["flops", "--convention", "all"],
+    ["summary"],
+    ["validate"],
+    ["shapes", "--rf"],
+    ["shapes", "--explain"],
+    ["summary", "--explain", "--rf"],
+    ["export", "--to", "torch"],
+    ["check", "--shape", "7x7x3", "--params", "35K"],
 )
-WEIRD_TEXT = ["", " ", "0", "-1", "1e309", "nan", "inf", "10" * 40, "3x0", "x", "a\nb", "\x00", "é", "∞", "1.5",
-              "-0", "99999999999999999999", "1;2|3", "same", "valid", "[", "{", "1,2,3,4,5", "2x2x2x2"]
-WEIRD_VALUES = [None, True, False, 0, -1, 1.5, -(10**30), 10**9, 10**18, 10**100, "", "x", "a\nb", "\u202e", "same",
-                [], {}, [1, 2, 3], {"a": 1}, [[[]]], float("nan"), float("inf")]
+WEIRD_TEXT = [
+    "",
+    " ",
+    "0",
+    "-1",
+    "1e309",
+    "nan",
+    "inf",
+    "10" * 40,
+    "3x0",
+    "x",
+    "a\nb",
+    "\x00",
+    "é",
+    "∞",
+    "1.5",
+    "-0",
+    "99999999999999999999",
+    "1;2|3",
+    "same",
+    "valid",
+    "[",
+    "{",
+    "1,2,3,4,5",
+    "2x2x2x2",
+]
+WEIRD_VALUES = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    -(10**30),
+    10**9,
+    10**18,
+    10**100,
+    "",
+    "x",
+    "a\nb",
+    "\u202e",
+    "same",
+    [],
+    {},
+    [1, 2, 3],
+    {"a": 1},
+    [[[]]],
+    float("nan"),
+    float("inf"),
+]
 
 
 @dataclass(frozen=True)
@@ -68,8 +124,10 @@ class Figures:
     findings: list[Finding] = field(default_factory=list)
 
     def line(self) -> str:
-        return (f"inputs {self.inputs:,}, tracebacks {self.tracebacks}, hangs {self.hangs}, crashes {self.crashes}, "
-                f"peak memory {self.peak_memory_mb:.0f} MB, longest message {self.longest_message:,} characters")
+        return (
+            f"inputs {self.inputs:,}, tracebacks {self.tracebacks}, hangs {self.hangs}, crashes {self.crashes}, "
+            f"peak memory {self.peak_memory_mb:.0f} MB, longest message {self.longest_message:,} characters"
+        )
 
 
 # ----- making inputs ---------------------------------------------------------------------------
@@ -80,22 +138,39 @@ def builtin_texts() -> list[str]:
 
 
 LAYER_MAKERS = [
-    lambda r: {"conv": {"out": r.randint(1, 16), "kernel": r.randint(1, 5), "stride": r.randint(1, 3), "padding": r.randint(0, 2)}},
+    lambda r: {
+        "conv": {
+            "out": r.randint(1, 16),
+            "kernel": r.randint(1, 5),
+            "stride": r.randint(1, 3),
+            "padding": r.randint(0, 2),
+        }
+    },
     lambda r: {"maxpool": {"kernel": r.randint(1, 3), "stride": r.randint(1, 3)}},
-    lambda r: {"avgpool": {"kernel": r.randint(1, 3), "padding": r.randint(0, 1), "count_include_pad": r.random() < 0.5}},
+    lambda r: {
+        "avgpool": {"kernel": r.randint(1, 3), "padding": r.randint(0, 1), "count_include_pad": r.random() < 0.5}
+    },
     lambda r: {"adaptive_avgpool": r.randint(1, 8)},
-    lambda r: "relu", lambda r: "bn", lambda r: "flatten", lambda r: {"linear": r.randint(1, 64)},
+    lambda r: "relu",
+    lambda r: "bn",
+    lambda r: "flatten",
+    lambda r: {"linear": r.randint(1, 64)},
     lambda r: {"conv_transpose": {"out": r.randint(1, 8), "kernel": r.randint(1, 4), "stride": r.randint(1, 3)}},
     lambda r: {"residual": {"body": [{"conv": {"out": 4, "kernel": 3, "padding": 1}}, "relu"]}},
     lambda r: {"parallel": {"branches": [["relu"], [{"conv": {"out": 2, "kernel": 1}}]]}},
-    lambda r: "lrn", lambda r: "dropout", lambda r: "softmax", lambda r: "gap",
+    lambda r: "lrn",
+    lambda r: "dropout",
+    lambda r: "softmax",
+    lambda r: "gap",
 ]
 
 
 def generated_text(r: random.Random) -> str:
     rank = r.choice([1, 2, 2, 2, 3])
-    spec = {"input": [r.randint(1, 4), *(r.randint(4, 40) for _ in range(rank))],
-            "layers": [r.choice(LAYER_MAKERS)(r) for _ in range(r.randint(1, 8))]}
+    spec = {
+        "input": [r.randint(1, 4), *(r.randint(4, 40) for _ in range(rank))],
+        "layers": [r.choice(LAYER_MAKERS)(r) for _ in range(r.randint(1, 8))],
+    }
     return yaml.safe_dump(spec, sort_keys=False)
 
 
@@ -134,19 +209,21 @@ def mutate_data(r: random.Random, text: str) -> str:
         elif op == 2:  # a number: huge, zero, negative, off by one
             value = container[key]  # type: ignore[index]
             if isinstance(value, int) and not isinstance(value, bool):
-                container[key] = r.choice([0, -value, value + 1, value * 10**r.randint(3, 12), 2**63, 10**9])  # type: ignore[index]
+                container[key] = r.choice([0, -value, value + 1, value * 10 ** r.randint(3, 12), 2**63, 10**9])  # type: ignore[index]
             else:
-                container[key] = r.randint(-3, 10**r.randint(1, 12))  # type: ignore[index]
+                container[key] = r.randint(-3, 10 ** r.randint(1, 12))  # type: ignore[index]
         elif op == 3 and isinstance(container, dict):  # misspell a key
             k = str(key)
             if len(k) > 1:
                 i = r.randrange(len(k) - 1)
-                container[k[:i] + k[i + 1] + k[i] + k[i + 2:]] = container.pop(key)
+                container[k[:i] + k[i + 1] + k[i] + k[i + 2 :]] = container.pop(key)
         elif op == 4:  # wrap in structures
             for _ in range(r.choice([1, 5, 70, 300])):
                 container[key] = r.choice([[container[key]], {"sequential": {"layers": [container[key]]}}])  # type: ignore[index]
         else:  # a name with odd characters
-            container[key] = {"relu": {"name": r.choice(["a\nb", "", "x" * 5000, "a.b", "\t", "é", "\u0085", "1", " "])}}  # type: ignore[index]
+            container[key] = {
+                "relu": {"name": r.choice(["a\nb", "", "x" * 5000, "a.b", "\t", "é", "\u0085", "1", " "])}
+            }  # type: ignore[index]
     try:
         return yaml.dump(data, Dumper=_FAST_DUMPER, sort_keys=False, allow_unicode=r.random() < 0.5)
     except (yaml.YAMLError, RecursionError):
@@ -165,7 +242,32 @@ def mutate_text(r: random.Random, text: str) -> str:
         return text[: r.randrange(len(text) + 1)]  # truncated
     elif op == 3 and text:
         i = r.randrange(len(text))
-        return text[:i] + r.choice(["\x00", "\x07", "\t", "\r", "é", "\u200b", "\ufeff", "\U0001f600", "\ud800x"[1:], "'", '"', ":", "- ", "&a", "*a", "!!python/object", "{", "]"]) + text[i:]
+        return (
+            text[:i]
+            + r.choice(
+                [
+                    "\x00",
+                    "\x07",
+                    "\t",
+                    "\r",
+                    "é",
+                    "\u200b",
+                    "\ufeff",
+                    "\U0001f600",
+                    "\ud800x"[1:],
+                    "'",
+                    '"',
+                    ":",
+                    "- ",
+                    "&a",
+                    "*a",
+                    "!!python/object",
+                    "{",
+                    "]",
+                ]
+            )
+            + text[i:]
+        )
     elif op == 4 and lines:  # a number swapped for a huge one
         i = r.randrange(len(lines))
         lines[i] = "".join(ch if not ch.isdigit() else r.choice(["9" * r.randint(1, 30), ch, "-"]) for ch in lines[i])
@@ -176,7 +278,13 @@ def mutate_text(r: random.Random, text: str) -> str:
         levels = r.randint(3, 10)
         bomb = ["x-a0: &a0 [relu, relu, relu, relu, relu, relu, relu, relu, relu, relu]"]
         bomb += [f"x-a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, levels)]
-        use = r.choice([f"layers: [sequential: {{layers: *a{levels - 1}}}]", f"layers: *a{levels - 1}", f"layers: [conv: {{out: 1, kernel: *a{levels - 1}}}]"])
+        use = r.choice(
+            [
+                f"layers: [sequential: {{layers: *a{levels - 1}}}]",
+                f"layers: *a{levels - 1}",
+                f"layers: [conv: {{out: 1, kernel: *a{levels - 1}}}]",
+            ]
+        )
         return "input: [3, 8, 8]\n" + "\n".join(bomb) + "\n" + use + "\n"
     elif op == 7 and lines:  # indentation broken
         i = r.randrange(len(lines))
@@ -188,7 +296,9 @@ def mutate_text(r: random.Random, text: str) -> str:
 
 def quiz_case(r: random.Random) -> Case:
     def weird() -> str:
-        return r.choice(WEIRD_TEXT + [str(r.randint(-2, 6)), str(10**r.randint(3, 13)), f"{r.randint(0, 4)}x{r.randint(0, 4)}"])
+        return r.choice(
+            WEIRD_TEXT + [str(r.randint(-2, 6)), str(10 ** r.randint(3, 13)), f"{r.randint(0, 4)}x{r.randint(0, 4)}"]
+        )
 
     def values() -> str:
         rows = [" ".join(str(r.randint(-5, 9)) for _ in range(r.randint(1, 5))) for _ in range(r.randint(1, 5))]
@@ -197,7 +307,13 @@ def quiz_case(r: random.Random) -> Case:
 
     tool = r.randrange(5)
     if tool == 0:
-        args = ["conv", "--input", r.choice(["227x227x3", "7", "32x32", "1x1x1", weird()]), "--kernel", r.choice(["3", "11", weird()])]
+        args = [
+            "conv",
+            "--input",
+            r.choice(["227x227x3", "7", "32x32", "1x1x1", weird()]),
+            "--kernel",
+            r.choice(["3", "11", weird()]),
+        ]
         opts = ["--stride", "--padding", "--dilation", "--out", "--groups", "--output-padding", "--channels"]
         if r.random() < 0.3:
             args.append("--transposed")
@@ -216,7 +332,12 @@ def quiz_case(r: random.Random) -> Case:
         args = ["convolve-transpose", "--input", values(), "--kernel", values()]
         opts = ["--stride", "--padding", "--dilation", "--output-padding", "--bias"]
     else:
-        args = ["check", r.choice(["alexnet", "vgg16", "lenet5", "nosuch", "x" * 5000]), "--layer", r.choice(["conv1", "pool1", "fc8", weird()])]
+        args = [
+            "check",
+            r.choice(["alexnet", "vgg16", "lenet5", "nosuch", "x" * 5000]),
+            "--layer",
+            r.choice(["conv1", "pool1", "fc8", weird()]),
+        ]
         opts = ["--shape", "--params", "--weights", "--macs", "--memory", "--input"]
     for opt in r.sample(opts, r.randint(0, min(3, len(opts)))):
         args += [opt, r.choice(["avg", "max"]) if opt == "--mode" and r.random() < 0.5 else weird()]
@@ -229,15 +350,23 @@ def spec_case(r: random.Random, sources: list[str]) -> Case:
     command = list(r.choice(SPEC_COMMANDS))
     pick = r.random()
     if pick < 0.03:
-        return Case((*command, r.choice(["/dev/zero", "/dev/urandom", "/dev/null", "/", "/nonexistent/x.yaml", "."])), note="device")
+        return Case(
+            (*command, r.choice(["/dev/zero", "/dev/urandom", "/dev/null", "/", "/nonexistent/x.yaml", "."])),
+            note="device",
+        )
     if pick < 0.06:
-        return Case((*command, "{spec}"), data=bytes(r.randrange(256) for _ in range(r.randint(0, 3000))), note="random bytes")
+        return Case(
+            (*command, "{spec}"), data=bytes(r.randrange(256) for _ in range(r.randint(0, 3000))), note="random bytes"
+        )
     text = r.choice(sources) if r.random() < 0.6 else generated_text(r)
     for _ in range(r.randint(1, 3)):
         text = mutate_data(r, text) if r.random() < 0.5 else mutate_text(r, text)
     extra: list[str] = []
     if r.random() < 0.15:
-        extra = [r.choice(["--input", "--batch", "--depth", "--dtype", "--layout", "--format"]), r.choice(WEIRD_TEXT + ["3x224x224", "224x224x3", "2", "bf16", "chw", "json"])]
+        extra = [
+            r.choice(["--input", "--batch", "--depth", "--dtype", "--layout", "--format"]),
+            r.choice(WEIRD_TEXT + ["3x224x224", "224x224x3", "2", "bf16", "chw", "json"]),
+        ]
     return Case((*command, "{spec}", *extra), text=text, note="spec")
 
 

@@ -27,8 +27,11 @@ def main() -> int:
 
     def progress(figures: object) -> None:
         print(figures.line(), flush=True)  # type: ignore[attr-defined]
-        for finding in figures.findings[shown[0]:]:  # type: ignore[attr-defined]
-            print(f"  found {finding.what}: {finding.case.args} ({finding.case.note}) {finding.detail[-300:]!r}", flush=True)
+        for finding in figures.findings[shown[0] :]:  # type: ignore[attr-defined]
+            print(
+                f"  found {finding.what}: {finding.case.args} ({finding.case.note}) {finding.detail[-300:]!r}",
+                flush=True,
+            )
         shown[0] = len(figures.findings)  # type: ignore[attr-defined]
 
     figures = fuzz(opts.seed, opts.inputs, opts.seconds, opts.memory_mb, progress=progress)

@@ -41,7 +41,11 @@ def test_input_override_accepts_what_is_certain(spec_shape, text, expected):
 
 @pytest.mark.parametrize(
     "spec_shape, text, word",
-    [((64, 8, 8), "64x32x64", "ambiguous"), ((3, 224, 224), "1x28x28", "inconsistent"), ((3, 224, 224), "224x224x1", "inconsistent")],
+    [
+        ((64, 8, 8), "64x32x64", "ambiguous"),
+        ((3, 224, 224), "1x28x28", "inconsistent"),
+        ((3, 224, 224), "224x224x1", "inconsistent"),
+    ],
 )
 def test_input_override_refuses_naming_both_readings(spec_shape, text, word):
     with pytest.raises(CnncalcError) as err:
@@ -144,7 +148,9 @@ def test_lost_positions_get_no_gradient_in_pytorch(window):
     unread = [p for p in range(w.size) if x.grad[0, 0, p] == 0]
     lost = expand(lost_positions(w))
     assert set(lost) <= set(unread)
-    bigger = Window(w.size + w.stride * (w.kernel * w.dilation + 1), w.kernel, w.stride, w.pad_left, w.pad_left, w.dilation)
+    bigger = Window(
+        w.size + w.stride * (w.kernel * w.dilation + 1), w.kernel, w.stride, w.pad_left, w.pad_left, w.dilation
+    )
     conv_more = torch.nn.Conv1d(1, 1, w.kernel, w.stride, w.pad_left, w.dilation, bias=False)
     torch.nn.init.ones_(conv_more.weight)
     x_more = torch.ones(1, 1, bigger.size, requires_grad=True)
@@ -239,7 +245,10 @@ def test_a_dilated_last_window_that_skips_input_is_named_too():
     # the stride tiles ((1 - 3 + 2)/1 + 1 = 1), but the one window reads the two pads only
     graph = parse_text("input: [1, 1]\nlayers:\n  - conv: {out: 1, kernel: 2, dilation: 2, padding: 1}\n")
     (warning,) = analyze(graph).warnings
-    assert warning.message == "the last window's dilated taps skip input (L): (1 - 3 + 2)/1 + 1 = 1: input position 0 of 0..0 is never read"
+    assert (
+        warning.message
+        == "the last window's dilated taps skip input (L): (1 - 3 + 2)/1 + 1 = 1: input position 0 of 0..0 is never read"
+    )
 
 
 def test_a_field_too_fine_to_tabulate_says_so():

@@ -20,7 +20,7 @@ runner = CliRunner()
 def expectations(path):
     first = path.read_text().splitlines()[0]
     assert first.startswith("# expect: "), f"{path.name} must start with '# expect: ...'"
-    parts = [p.strip() for p in first[len("# expect: "):].split(" | ")]
+    parts = [p.strip() for p in first[len("# expect: ") :].split(" | ")]
     line = next((int(p.split(":")[1]) for p in parts if p.startswith("line:")), None)
     return [p for p in parts if not p.startswith("line:")], line
 
@@ -99,6 +99,7 @@ def test_random_bytes_one_message(tmp_path):
 
 def test_oversized_file_read_no_further(tmp_path):
     from cnncalc.yaml_lines import MAX_SPEC_BYTES
+
     path = tmp_path / "big.yaml"
     path.write_bytes(b"#" * (MAX_SPEC_BYTES + 10))
     result = runner.invoke(app, ["validate", str(path)])
@@ -115,7 +116,9 @@ def test_hundred_thousand_brackets(tmp_path):
 
 def test_aliases_nesting_through_each_other(tmp_path):
     # each anchor wraps the previous one: shallow as written, 300 deep when written out
-    lines = ["input: [3, 8, 8]", "x0: &a0 [relu]"] + [f"x{i}: &a{i} [sequential: {{layers: *a{i - 1}}}]" for i in range(1, 300)]
+    lines = ["input: [3, 8, 8]", "x0: &a0 [relu]"] + [
+        f"x{i}: &a{i} [sequential: {{layers: *a{i - 1}}}]" for i in range(1, 300)
+    ]
     path = tmp_path / "chain.yaml"
     path.write_text("\n".join([*lines, "layers: *a299", ""]))
     result = runner.invoke(app, ["validate", str(path)])
@@ -125,6 +128,7 @@ def test_aliases_nesting_through_each_other(tmp_path):
 
 def test_long_received_value_is_an_excerpt():
     from cnncalc.errors import SpecError
+
     bomb = ["relu"] * 10
     for _ in range(9):
         bomb = [bomb] * 10  # 10^10 values, shared: showing it must not write it out
@@ -136,10 +140,13 @@ def test_long_received_value_is_an_excerpt():
     assert "received" not in str(SpecError("x"))
 
 
-@pytest.mark.parametrize("spec_text", [
-    "input: [3, 8, 8]\nlayers:\n  - adaptive_avgpool: 1000000000\n",
-    "input: [3, 100000000, 100000000]\nlayers:\n  - avgpool: {kernel: 3, stride: 1, padding: 1, count_include_pad: false}\n",
-])
+@pytest.mark.parametrize(
+    "spec_text",
+    [
+        "input: [3, 8, 8]\nlayers:\n  - adaptive_avgpool: 1000000000\n",
+        "input: [3, 100000000, 100000000]\nlayers:\n  - avgpool: {kernel: 3, stride: 1, padding: 1, count_include_pad: false}\n",
+    ],
+)
 @pytest.mark.parametrize("command", [["flops", "--convention", "all"], ["shapes", "--rf"]])
 def test_absurd_but_valid_sizes_are_counted_in_closed_form(tmp_path, spec_text, command):
     # these built a list per output position (MemoryError) or looped per window (a hang)
@@ -149,14 +156,23 @@ def test_absurd_but_valid_sizes_are_counted_in_closed_form(tmp_path, spec_text, 
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("args, message", [
-    (["pool", "--values", "1 2; 3 4", "--kernel", "2", "--stride", "0"], "--stride is out of range"),
-    (["pool", "--values", "1 2; 3 4", "--kernel", "0", "--mode", "avg"], "--kernel is out of range"),
-    (["convolve", "--input", "1 2; 3 4", "--kernel", "1", "--stride", "0"], "--stride is out of range"),
-    (["convolve-transpose", "--input", "1 2; 3 4", "--kernel", "1", "--dilation", "1000000000000"], "--dilation is out of range"),
-    (["convolve", "--input", "1 2; 3 4", "--kernel", "1", "--padding", "1000000000000"], "--padding is out of range"),
-    (["convolve", "--input", "1 2; 3 4", "--kernel", "1", "--padding", "999"], "too large to work by hand"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["pool", "--values", "1 2; 3 4", "--kernel", "2", "--stride", "0"], "--stride is out of range"),
+        (["pool", "--values", "1 2; 3 4", "--kernel", "0", "--mode", "avg"], "--kernel is out of range"),
+        (["convolve", "--input", "1 2; 3 4", "--kernel", "1", "--stride", "0"], "--stride is out of range"),
+        (
+            ["convolve-transpose", "--input", "1 2; 3 4", "--kernel", "1", "--dilation", "1000000000000"],
+            "--dilation is out of range",
+        ),
+        (
+            ["convolve", "--input", "1 2; 3 4", "--kernel", "1", "--padding", "1000000000000"],
+            "--padding is out of range",
+        ),
+        (["convolve", "--input", "1 2; 3 4", "--kernel", "1", "--padding", "999"], "too large to work by hand"),
+    ],
+)
 def test_quiz_tools_refuse_sizes_out_of_hand(args, message):
     result = runner.invoke(app, args)
     assert result.exit_code == ExitCode.INVALID, result.output

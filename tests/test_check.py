@@ -101,7 +101,9 @@ def test_directory_without_quizzes(tmp_path):
     assert result.exit_code == ExitCode.INVALID and "no quiz files in" in result.stderr
 
 
-@pytest.mark.parametrize("extra, message", [("batch: 0", "'batch' is a positive integer"), ("dtype: fp12", "unknown 'dtype'")])
+@pytest.mark.parametrize(
+    "extra, message", [("batch: 0", "'batch' is a positive integer"), ("dtype: fp12", "unknown 'dtype'")]
+)
 def test_bad_batch_and_dtype(tmp_path, extra, message):
     path = tmp_path / "q.yaml"
     path.write_text(f"questions:\n  - spec: lenet5\n    bytes: 1\n    {extra}\n")

@@ -34,7 +34,9 @@ def _typer_in_range() -> bool:
     return (major, minor) < (0, 29)
 
 
-@pytest.mark.skipif(not _typer_in_range(), reason="installed typer is outside pyproject's range (>=0.12,<0.29): 0.29+ imports pydantic")
+@pytest.mark.skipif(
+    not _typer_in_range(), reason="installed typer is outside pyproject's range (>=0.12,<0.29): 0.29+ imports pydantic"
+)
 def test_summary_process_does_not_load_pydantic_or_rich():
     """pyproject caps typer below 0.29, whose per-parameter pydantic adapters cost ~80 ms of start-up."""
     code = ("import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'summary', 'resnet152', '-f', 'json']\n"
@@ -60,10 +62,31 @@ def test_json_contract(command):
     assert data["name"] == "ResNet-18" and data["input"] == [3, 224, 224]
     assert data["layers"][0]["type"] == "input"
     for row in data["layers"]:
-        assert {"name", "type", "output_shape", "activations", "weights", "biases", "params", "buffers", "macs", "flops"} <= set(row)
+        assert {
+            "name",
+            "type",
+            "output_shape",
+            "activations",
+            "weights",
+            "biases",
+            "params",
+            "buffers",
+            "macs",
+            "flops",
+        } <= set(row)
         assert row["params"] == row["weights"] + row["biases"] and row["flops"] == 2 * row["macs"]
     totals = data["totals"]
-    assert {"weights", "biases", "params", "buffers", "activations", "activations_with_input", "macs", "flops", "peak_activations"} <= set(totals)
+    assert {
+        "weights",
+        "biases",
+        "params",
+        "buffers",
+        "activations",
+        "activations_with_input",
+        "macs",
+        "flops",
+        "peak_activations",
+    } <= set(totals)
     assert totals["params"] == 11_689_512 and totals["macs"] == 1_814_073_344
     assert totals["activations"] == sum(r["activations"] for r in data["layers"][1:])
 
@@ -129,7 +152,11 @@ def test_warning_and_strict(tmp_path):
     path = tmp_path / "lossy.yaml"
     path.write_text(LOSSY)
     result = run("shapes", str(path))
-    assert result.exit_code == 0 and "warning:" in result.stderr and "input rows and columns 9 of 0..9 are never read" in result.stderr
+    assert (
+        result.exit_code == 0
+        and "warning:" in result.stderr
+        and "input rows and columns 9 of 0..9 are never read" in result.stderr
+    )
     result = run("shapes", str(path), "--strict")
     assert result.exit_code == ExitCode.STRICT and result.stderr.startswith("error:")
     result = run("shapes", "resnet18", "--strict")
@@ -144,14 +171,20 @@ def test_quiet_suppresses_warnings_and_a_repeated_one_prints_once(command, tmp_p
     lines = loud.stderr.splitlines()
     assert loud.exit_code == 0 and len(lines) == 2 and all(line.startswith("warning:") for line in lines)
     # the eight branches' convolutions share one message: the first named, then the count and the others
-    assert "mix.branch1.c" in lines[1] and "(and 7 more layers like it: mix.branch2.c, mix.branch3.c, mix.branch4.c, mix.branch5.c, mix.branch6.c, ...)" in lines[1]
+    assert (
+        "mix.branch1.c" in lines[1]
+        and "(and 7 more layers like it: mix.branch2.c, mix.branch3.c, mix.branch4.c, mix.branch5.c, mix.branch6.c, ...)"
+        in lines[1]
+    )
     quiet = run(command, str(path), "-q")
     assert quiet.exit_code == 0 and quiet.stderr == "" and quiet.stdout == loud.stdout
 
 
 def test_style_lecture_is_the_vgg16_table():
     out = run("summary", "vgg16", "--style", "lecture").stdout
-    table = [line for line in out.splitlines() if line.startswith(("input", "features", "avgpool", "flatten", "classifier"))]
+    table = [
+        line for line in out.splitlines() if line.startswith(("input", "features", "avgpool", "flatten", "classifier"))
+    ]
     assert len(table) == 22 and not any("relu" in line or "dropout" in line for line in table)
     assert "15,237,608 (15.2M) with it" in out and "weights 138,344,128" in out
     out = run("params", "vgg19", "--biases", "--style", "lecture").stdout
@@ -197,14 +230,18 @@ def test_layers_lists_every_type():
 
 
 def test_python_dash_m():
-    out = subprocess.run([sys.executable, "-m", "cnncalc", "--version"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "cnncalc", "--version"], capture_output=True, text=True, check=True
+    ).stdout
     assert out.startswith("cnncalc ")
 
 
 def test_flops_conventions_follow_depth():
     """With --depth, each convention's block rows are the sums of that block's layer rows."""
     full = json.loads(run("flops", "resnet18", "--convention", "all", "-f", "json").stdout)["conventions"]
-    deep = json.loads(run("flops", "resnet18", "--convention", "all", "--depth", "1", "-f", "json").stdout)["conventions"]
+    deep = json.loads(run("flops", "resnet18", "--convention", "all", "--depth", "1", "-f", "json").stdout)[
+        "conventions"
+    ]
     assert set(full) == set(deep) == {"cnncalc", "flopcounter", "fvcore", "torchinfo", "thop", "ptflops"}
     for name, counted in deep.items():
         assert sum(counted["rows"].values()) == counted["total"] == full[name]["total"]
@@ -237,7 +274,7 @@ def test_table_is_another_name_for_text():
 def test_markdown_keeps_every_footer_line_of_the_text():
     text = run("memory", "lenet5").stdout.splitlines()
     md = run("memory", "lenet5", "-f", "markdown").stdout.splitlines()
-    footer = text[text.index("") + 1:][-5:]  # the totals lines and the predicted peak
+    footer = text[text.index("") + 1 :][-5:]  # the totals lines and the predicted peak
     assert footer[-1].startswith("predicted peak") and md[-5:] == [f"- {line}" for line in footer]
 
 
@@ -302,8 +339,16 @@ def test_dash_reads_the_spec_from_standard_input():
     assert bad.exit_code == ExitCode.INVALID and bad.stderr.startswith("error: <stdin>:3:")
 
 
-@pytest.mark.parametrize("env, tty, coloured", [({}, False, False), ({}, True, True), ({"NO_COLOR": "1"}, True, False),
-                                                ({"FORCE_COLOR": "1"}, False, True), ({"NO_COLOR": "1", "FORCE_COLOR": "1"}, False, False)])
+@pytest.mark.parametrize(
+    "env, tty, coloured",
+    [
+        ({}, False, False),
+        ({}, True, True),
+        ({"NO_COLOR": "1"}, True, False),
+        ({"FORCE_COLOR": "1"}, False, True),
+        ({"NO_COLOR": "1", "FORCE_COLOR": "1"}, False, False),
+    ],
+)
 def test_colour_follows_no_color_and_force_color(monkeypatch, env, tty, coloured):
     from cnncalc.cli import common
 

@@ -56,7 +56,11 @@ def test_renamed_rows_pair_by_type_inserted_rows_do_not():
     types_b = ["input", "conv", "batchnorm", "relu", "linear"]
     assert align(names_a, types_a, names_b, types_b) == [(0, 0), (1, 1), (None, 2), (2, 3), (3, 4)]
     # a type that changes is not paired: one row only in A, one only in B
-    assert align(["input", "a"], ["input", "conv"], ["input", "b"], ["input", "linear"]) == [(0, 0), (1, None), (None, 1)]
+    assert align(["input", "a"], ["input", "conv"], ["input", "b"], ["input", "linear"]) == [
+        (0, 0),
+        (1, None),
+        (None, 1),
+    ]
 
 
 def test_renamed_row_is_matched_and_changed():

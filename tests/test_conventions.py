@@ -58,7 +58,10 @@ def check(graph, input_shape=None):
     modules = dict(model.named_modules())
     for name, value in per_module.items():  # a row held as a parameter (layer scale) is no module of fvcore's
         assert value == (by_module[name] if name in modules else by_module.get(name, 0)), name
-    assert count(graph, report, Convention.TORCHINFO).total == torchinfo.summary(model, input_data=x, verbose=0).total_mult_adds
+    assert (
+        count(graph, report, Convention.TORCHINFO).total
+        == torchinfo.summary(model, input_data=x, verbose=0).total_mult_adds
+    )
     assert count(graph, report, Convention.FLOPCOUNTER).total == 2 * report.totals.macs
     assert count(graph, report, Convention.THOP).total == thop_total(model, x)
     assert count(graph, report, Convention.PTFLOPS).total == ptflops_total(model, report.input_shape)
@@ -122,15 +125,24 @@ def _layer(draw, kind, channels, rank=2):
     if kind == "conv":
         groups = draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))
         out = groups * ints(1, 3)
-        return f"conv: {{out: {out}, kernel: {ints(1, 3)}, stride: {ints(1, 2)}, padding: {ints(0, 1)}, dilation: {ints(1, 2)}, groups: {groups}, bias: {flag()}}}", out
+        return (
+            f"conv: {{out: {out}, kernel: {ints(1, 3)}, stride: {ints(1, 2)}, padding: {ints(0, 1)}, dilation: {ints(1, 2)}, groups: {groups}, bias: {flag()}}}",
+            out,
+        )
     if kind == "conv_transpose":
         groups = draw(st.sampled_from([g for g in (1, 2) if channels % g == 0]))
         out = groups * ints(1, 3)
-        return f"conv_transpose: {{out: {out}, kernel: {ints(1, 3)}, stride: {ints(1, 2)}, groups: {groups}, bias: {flag()}}}", out
+        return (
+            f"conv_transpose: {{out: {out}, kernel: {ints(1, 3)}, stride: {ints(1, 2)}, groups: {groups}, bias: {flag()}}}",
+            out,
+        )
     if kind in ("maxpool", "avgpool"):
         kernel = ints(1, 3)
         extra = f", count_include_pad: {flag()}" if kind == "avgpool" else ""
-        return f"{kind}: {{kernel: {kernel}, stride: {ints(1, 2)}, padding: {ints(0, kernel // 2)}, ceil_mode: {flag()}{extra}}}", channels
+        return (
+            f"{kind}: {{kernel: {kernel}, stride: {ints(1, 2)}, padding: {ints(0, kernel // 2)}, ceil_mode: {flag()}{extra}}}",
+            channels,
+        )
     if kind in ("adaptive_avgpool", "adaptive_maxpool"):
         return f"{kind}: {ints(1, 5)}", channels
     if kind == "batchnorm":
@@ -140,8 +152,12 @@ def _layer(draw, kind, channels, rank=2):
     # group B (issue 10)
     if kind == "upsample":
         mode = draw(st.sampled_from(["nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear"]))
-        corners = f", align_corners: {flag()}" if mode not in ("nearest", "nearest-exact") and draw(st.booleans()) else ""
-        how = draw(st.sampled_from([f"scale_factor: {draw(st.sampled_from([1, 2, 1.5, 0.5, 2.25]))}", f"size: {ints(1, 7)}"]))
+        corners = (
+            f", align_corners: {flag()}" if mode not in ("nearest", "nearest-exact") and draw(st.booleans()) else ""
+        )
+        how = draw(
+            st.sampled_from([f"scale_factor: {draw(st.sampled_from([1, 2, 1.5, 0.5, 2.25]))}", f"size: {ints(1, 7)}"])
+        )
         return f"upsample: {{{how}, mode: {mode}{corners}}}", channels
     if kind in ("pixel_shuffle", "pixel_unshuffle"):
         factor = ints(1, 2)
@@ -149,7 +165,11 @@ def _layer(draw, kind, channels, rank=2):
     if kind == "channel_shuffle":
         return f"channel_shuffle: {draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))}", channels
     if kind in ("pad", "zero_pad"):
-        amounts = draw(st.one_of(st.integers(0, 2), st.lists(st.integers(0, 2), min_size=2, max_size=6).filter(lambda v: len(v) % 2 == 0)))
+        amounts = draw(
+            st.one_of(
+                st.integers(0, 2), st.lists(st.integers(0, 2), min_size=2, max_size=6).filter(lambda v: len(v) % 2 == 0)
+            )
+        )
         if kind == "zero_pad":
             return f"zero_pad: {amounts}", channels
         mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
@@ -158,7 +178,10 @@ def _layer(draw, kind, channels, rank=2):
     if kind == "center_crop":
         return f"center_crop: {ints(1, 5)}", channels
     if kind == "crop":
-        return f"crop: {draw(st.one_of(st.integers(0, 2), st.lists(st.integers(0, 2), min_size=2, max_size=6).filter(lambda v: len(v) % 2 == 0)))}", channels
+        return (
+            f"crop: {draw(st.one_of(st.integers(0, 2), st.lists(st.integers(0, 2), min_size=2, max_size=6).filter(lambda v: len(v) % 2 == 0)))}",
+            channels,
+        )
     # group A (issue 10)
     if kind == "prelu":
         return f"prelu: {{num_parameters: {draw(st.sampled_from([1, channels]))}}}", channels
@@ -168,11 +191,17 @@ def _layer(draw, kind, channels, rank=2):
         over = draw(st.sampled_from(["channels", 1, 2]))
         return f"layernorm: {{over: {over}, affine: {flag()}, bias: {flag()}}}", channels
     if kind == "groupnorm":
-        return f"groupnorm: {{groups: {draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))}, affine: {flag()}}}", channels
+        return (
+            f"groupnorm: {{groups: {draw(st.sampled_from([g for g in (1, 2, 3) if channels % g == 0]))}, affine: {flag()}}}",
+            channels,
+        )
     if kind == "instancenorm":
         return f"instancenorm: {{affine: {flag()}, track_running_stats: {flag()}, bias: {flag()}}}", channels
     if kind == "stochastic_depth":
-        return f"stochastic_depth: {{p: {draw(st.sampled_from([0, 0.2, 0.5, 1]))}, mode: {draw(st.sampled_from(['row', 'batch']))}}}", channels
+        return (
+            f"stochastic_depth: {{p: {draw(st.sampled_from([0, 0.2, 0.5, 1]))}, mode: {draw(st.sampled_from(['row', 'batch']))}}}",
+            channels,
+        )
     if kind == "layer_scale":
         return f"layer_scale: {draw(st.sampled_from([1e-6, 0.5]))}", channels
     if kind == "permute":
@@ -209,7 +238,10 @@ def every_kind_chain(draw):
     for kind in draw(st.lists(st.sampled_from(KINDS), min_size=1, max_size=4)):
         text, channels = _layer(draw, kind, channels or 1, rank)
         lines.append(f"  - {text}")
-    lines += ["  - flatten", f"  - linear: {{out: {draw(st.integers(1, 5))}, bias: {str(draw(st.booleans())).lower()}}}"]
+    lines += [
+        "  - flatten",
+        f"  - linear: {{out: {draw(st.integers(1, 5))}, bias: {str(draw(st.booleans())).lower()}}}",
+    ]
     return f"input: [{first}, {', '.join(map(str, sizes))}]\nlayers:\n" + "\n".join(lines) + "\n"
 
 
@@ -229,7 +261,11 @@ def test_random_chains_of_every_layer_type(text):
 def test_the_random_chains_cover_every_layer_type():
     """Every one-input type is drawn, and written so that it parses (a type with required
     arguments and no random settings in `_layer` is written as its first test row)."""
-    assert "conv" in KINDS and "relu" in KINDS and set(REGISTRY) - set(KINDS) == {"flatten", "linear", *MERGE_TABLE} - {"center_crop"}
+    assert (
+        "conv" in KINDS
+        and "relu" in KINDS
+        and set(REGISTRY) - set(KINDS) == {"flatten", "linear", *MERGE_TABLE} - {"center_crop"}
+    )
     for kind in KINDS:
         assert parse_text(f"input: [4, 8, 8]\nlayers:\n  - {_written(kind)}\n").nodes[1].kind == kind
 
@@ -260,10 +296,14 @@ def test_random_chains_of_group_b_types(text):
     except cnncalc.CnncalcError:
         assume(False)
     check(graph)
+
+
 # group A (issue 10)
 def test_convnext_block_against_every_tool():
     """ConvNeXt's block (layer scale a bare parameter of the block, linears channels-last)."""
     from test_layers import CNBLOCK
 
     check(parse_text(CNBLOCK))
+
+
 # end of group A

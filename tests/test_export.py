@@ -29,8 +29,14 @@ def exported(graph, input_shape=None):
     source = to_torch_source(graph, input_shape)
     namespace: dict = {"__name__": "exported"}
     exec(compile(source, f"<export of {graph.name}>", "exec"), namespace)
-    classes = [v for v in namespace.values() if isinstance(v, type) and issubclass(v, nn.Module) and v.__module__ == "exported"
-               and v.__name__ not in own_module_sources()]  # the bridge's own classes the file copies
+    classes = [
+        v
+        for v in namespace.values()
+        if isinstance(v, type)
+        and issubclass(v, nn.Module)
+        and v.__module__ == "exported"
+        and v.__name__ not in own_module_sources()
+    ]  # the bridge's own classes the file copies
     return classes[-1]()  # the network's class comes after its blocks' classes
 
 
@@ -40,10 +46,13 @@ def same_network(graph, input_shape=None):
     # by class name: the file's copy of a bridge class is another class of the same name and source
     leaves = {n: type(m).__name__ for n, m in theirs.named_modules() if not list(m.children())}
     shapes = [row.output_shape for row in cnncalc.analyze(graph, input_shape=input_shape).rows]
-    rows = {node.name for node in graph.nodes[1:]
-            if node.layer.torch_expression(["a"] * len(node.inputs), [shapes[j] for j in node.inputs]) is None
-            and node.layer.parent_parameter([shapes[j] for j in node.inputs]) is None
-            and node.calls is None}  # an expression, a parent's parameter: no module
+    rows = {
+        node.name
+        for node in graph.nodes[1:]
+        if node.layer.torch_expression(["a"] * len(node.inputs), [shapes[j] for j in node.inputs]) is None
+        and node.layer.parent_parameter([shapes[j] for j in node.inputs]) is None
+        and node.calls is None
+    }  # an expression, a parent's parameter: no module
     assert set(leaves) == rows
     assert leaves == {n: type(m).__name__ for n, m in ours.named_modules() if n in rows}
     for name in rows:  # every module built with the same settings (repr lists them)
@@ -56,6 +65,7 @@ def same_network(graph, input_shape=None):
 
 def _settings(module):
     """A module's constructor settings; (3, 3) and 3 are the same setting to PyTorch."""
+
     def plain(value):
         return value[0] if isinstance(value, tuple) and value and all(v == value[0] for v in value) else value
 
@@ -92,7 +102,9 @@ def test_defaults_left_out_are_pytorchs_defaults(kind, item, shape_in):
     layer table)."""
     graph = parse_text(f"input: {list(shape_in)}\nlayers:\n  - {item}\n")
     spec = graph.nodes[1].layer.torch_module([tuple(shape_in)])
-    if graph.nodes[1].layer.torch_expression(["a"], [tuple(shape_in)]) is not None or graph.nodes[1].layer.parent_parameter([tuple(shape_in)]):
+    if graph.nodes[1].layer.torch_expression(["a"], [tuple(shape_in)]) is not None or graph.nodes[
+        1
+    ].layer.parent_parameter([tuple(shape_in)]):
         return  # written as an expression or a parameter, not a module
     from cnncalc.torch_bridge import modules
 
@@ -108,7 +120,9 @@ def test_defaults_left_out_are_pytorchs_defaults(kind, item, shape_in):
     assert all(params[n].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for n in names)
 
 
-@pytest.mark.parametrize("name, block, uses", [("resnet152", "Bottleneck", 3 + 8 + 36 + 3), ("resnet18", "Basic", 2 * 4)])
+@pytest.mark.parametrize(
+    "name, block, uses", [("resnet152", "Bottleneck", 3 + 8 + 36 + 3), ("resnet18", "Basic", 2 * 4)]
+)
 def test_a_block_is_one_class(name, block, uses):
     """torchvision's source writes Bottleneck once: so does the export, its uses one line each."""
     source = to_torch_source(cnncalc.load(name))
@@ -160,7 +174,10 @@ def test_written_file_runs(tmp_path):
 def test_export_does_not_import_torch():
     code = ("import sys; from typer.testing import CliRunner; from cnncalc.cli import app\n"
             "r = CliRunner().invoke(app, ['export', 'resnet50']); assert r.exit_code == 0; print('torch' in sys.modules)")  # fmt: skip
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
 
 
 def test_the_bridge_refuses_the_same_names_with_the_same_message():
@@ -180,9 +197,13 @@ def test_every_merge_row_exports_the_same_network(kind, layers, shape_in):
 
 
 def test_squeeze_excitation_and_a_skip_crop_export_as_plain_expressions():
-    graph = parse_text("input: [3, 11, 10]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["center_crop"][0].split("\n")))
+    graph = parse_text(
+        "input: [3, 11, 10]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["center_crop"][0].split("\n"))
+    )
     assert "x = a[:, :, 2:6, 2:6]" in to_torch_source(graph)
-    graph = parse_text("input: [3, 6, 6]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["mul"][0].split("\n")))
+    graph = parse_text(
+        "input: [3, 6, 6]\nlayers:\n" + "\n".join("  " + line for line in MERGE_TABLE["mul"][0].split("\n"))
+    )
     assert "x = a * x" in to_torch_source(graph)
 
 
@@ -195,6 +216,8 @@ def test_random_group_b_chains_export_the_same_network(text):
     except cnncalc.CnncalcError:
         assume(False)
     same_network(graph)
+
+
 def test_convnext_block_exports_the_same_network():  # group A (issue 10): own modules, a parent's parameter
     from test_layers import CNBLOCK
 

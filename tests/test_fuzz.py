@@ -14,7 +14,9 @@ from fuzz.engine import Case, cases, fuzz  # noqa: E402
 def test_fuzz_budget_has_no_traceback_hang_or_long_message():
     figures = fuzz(seed=20261123, count=200, seconds=10, memory_mb=2048)
     assert figures.inputs == 200
-    problems = "\n\n".join(f"{f.what}: {f.case.args}\n{(f.case.text or '')[:800]}\n{f.detail}" for f in figures.findings)
+    problems = "\n\n".join(
+        f"{f.what}: {f.case.args}\n{(f.case.text or '')[:800]}\n{f.detail}" for f in figures.findings
+    )
     assert not figures.findings, problems
     assert figures.tracebacks == figures.hangs == figures.crashes == 0
     assert figures.longest_message <= 2000

@@ -94,9 +94,19 @@ def covered_by_loop(w, include_pad):
 
 
 @settings(max_examples=2000, deadline=None)
-@given(size=st.integers(1, 60), kernel=st.integers(1, 12), stride=st.integers(1, 12), pad_left=st.integers(0, 12),
-       pad_right=st.integers(0, 12), dilation=st.integers(1, 4), ceil_mode=st.booleans(), include_pad=st.booleans())
-def test_covered_closed_form_matches_the_loop(size, kernel, stride, pad_left, pad_right, dilation, ceil_mode, include_pad):
+@given(
+    size=st.integers(1, 60),
+    kernel=st.integers(1, 12),
+    stride=st.integers(1, 12),
+    pad_left=st.integers(0, 12),
+    pad_right=st.integers(0, 12),
+    dilation=st.integers(1, 4),
+    ceil_mode=st.booleans(),
+    include_pad=st.booleans(),
+)
+def test_covered_closed_form_matches_the_loop(
+    size, kernel, stride, pad_left, pad_right, dilation, ceil_mode, include_pad
+):
     w = Window(size, kernel, stride, pad_left, pad_right, dilation, ceil_mode)
     try:
         window_output_size(w)
@@ -120,12 +130,15 @@ def test_adaptive_closed_forms_match_the_windows(size, out):
     assert adaptive_largest(size, out) == max(end - start for start, end in windows)
 
 
-@pytest.mark.parametrize("size, out, total, largest", [
-    (8, 10**9, 8 + 10**9 - 8, 1),  # every window one position long
-    (7, 3, 7 + 3 - 1, 3),  # [0,3) [2,5) [4,7)
-    (5, 3, 5 + 3 - 1, 3),  # [0,2) [1,4) [3,5)
-    (224, 7, 224, 32),  # tiles exactly
-])
+@pytest.mark.parametrize(
+    "size, out, total, largest",
+    [
+        (8, 10**9, 8 + 10**9 - 8, 1),  # every window one position long
+        (7, 3, 7 + 3 - 1, 3),  # [0,3) [2,5) [4,7)
+        (5, 3, 5 + 3 - 1, 3),  # [0,2) [1,4) [3,5)
+        (224, 7, 224, 32),  # tiles exactly
+    ],
+)
 def test_adaptive_closed_forms_examples(size, out, total, largest):
     assert adaptive_covered(size, out) == total
     assert adaptive_largest(size, out) == largest

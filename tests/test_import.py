@@ -274,14 +274,24 @@ def test_repeated_blocks_become_one_block_definition():
     assert block["args"] == {"out": None, "stride": 1, "downsample": False}  # 3 of 4 uses: stride 1, no downsample
     assert [next(iter(item)) for item in block["body"]] == ["conv", "batchnorm", "relu", "conv", "batchnorm"]
     assert block["after"] == [{"relu": {"name": "relu_1"}}]
-    assert "\n  - sequential:\n      name: layer1\n      layers:\n        - block: {out: 8, repeat: 2}\n" in imported.yaml
+    assert (
+        "\n  - sequential:\n      name: layer1\n      layers:\n        - block: {out: 8, repeat: 2}\n" in imported.yaml
+    )
     # the names are named_modules(): a state_dict of the model loads into the spec's own model
     rebuilt = imported.graph.to_torch()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 3, 16, 16)
     torch.testing.assert_close(rebuilt.eval()(x), model.eval()(x))
     names = [node.name for node in imported.graph.nodes]
-    assert names[1:8] == ["stem", "layer1.0.conv1", "layer1.0.bn1", "layer1.0.relu", "layer1.0.conv2", "layer1.0.bn2", "layer1.0.add"]
+    assert names[1:8] == [
+        "stem",
+        "layer1.0.conv1",
+        "layer1.0.bn1",
+        "layer1.0.relu",
+        "layer1.0.conv2",
+        "layer1.0.bn2",
+        "layer1.0.add",
+    ]
     assert "layer2.0.downsample.0" in names and "layer2.0.relu_1" in names
 
 
@@ -347,7 +357,10 @@ def test_data_dependent_control_flow_says_so():
     with pytest.raises(TorchImportError) as caught:
         cnncalc.from_torch(DataDependent(), (3, 8, 8))
     err = caught.value
-    assert err.message == "torch.fx cannot trace DataDependent.forward: its control flow depends on the values of its tensors"
+    assert (
+        err.message
+        == "torch.fx cannot trace DataDependent.forward: its control flow depends on the values of its tensors"
+    )
     assert err.where.file == __file__ and err.where.line == _line_of(DataDependent, "if x.sum() > 0")
 
 
@@ -413,7 +426,8 @@ def test_a_wrong_input_shape_is_a_clear_error():
 
 def test_file_target_with_arguments(tmp_path):
     path = tmp_path / "my_models.py"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         import torch
         from torch import nn
 
@@ -425,7 +439,8 @@ def test_file_target_with_arguments(tmp_path):
 
             def forward(self, x):
                 return self.head(torch.relu(self.conv(x)))
-    """))
+    """)
+    )
     out = tmp_path / "net.yaml"
     text = import_command(f"{path}:Net", str(out), "3x16x16", ["width=8", "kernel=(3, 1)"])
     assert out.read_text() == text
@@ -459,7 +474,12 @@ def test_shapes_and_arguments_are_parsed():
     assert parse_shape("[1, 28, 28]") == (1, 28, 28)
     with pytest.raises(CnncalcError, match="malformed input shape"):
         parse_shape("3xabc")
-    assert parse_args(["width=2", "mode=fast", "dims=(1, 2)", "flag=True"]) == {"width": 2, "mode": "fast", "dims": (1, 2), "flag": True}
+    assert parse_args(["width=2", "mode=fast", "dims=(1, 2)", "flag=True"]) == {
+        "width": 2,
+        "mode": "fast",
+        "dims": (1, 2),
+        "flag": True,
+    }
     with pytest.raises(CnncalcError, match="malformed --arg"):
         parse_args(["width"])
 
@@ -494,12 +514,16 @@ def test_torchvision_round_trip(name):
     report = analyze(imported.graph)
     # the spec's own model has torchvision's names: its state_dict loads (strict) and it computes the same
     model = imported.graph.to_torch().eval()
-    state = {k: v for k, v in original.state_dict().items() if not k.startswith(tuple(f"{u}." for u in imported.unused))}
+    state = {
+        k: v for k, v in original.state_dict().items() if not k.startswith(tuple(f"{u}." for u in imported.unused))
+    }
     model.load_state_dict(state, strict=True)
     x = torch.randn(1, *target.input_shape)
     with torch.no_grad():
         torch.testing.assert_close(model(x), original(x))
-    assert report.totals.params == sum(v.numel() for k, v in state.items() if "running_" not in k and "num_batches" not in k)
+    assert report.totals.params == sum(
+        v.numel() for k, v in state.items() if "running_" not in k and "num_batches" not in k
+    )
     assert flop_counts(model, x)["Global"] == 2 * report.totals.macs
 
 

@@ -23,15 +23,63 @@ from cnncalc.spec import parse_text
 # (yaml item, input [C, ...], output [C, ...], weights, biases, buffers, MACs)
 LAYER_TABLE = {
     "conv": [
-        ("conv: {out: 96, kernel: 11, stride: 4}", [3, 227, 227], [96, 55, 55], (11 * 11 * 3) * 96, 96, 0, 55 * 55 * 96 * (11 * 11 * 3)),
-        ("conv: {out: 8, kernel: 3, padding: same, dilation: 2, bias: false}", [4, 9, 9], [8, 9, 9], 3 * 3 * 4 * 8, 0, 0, 9 * 9 * 8 * (3 * 3 * 4)),
-        ("conv: {out: 32, kernel: 3, padding: 1, groups: 32}", [32, 8, 8], [32, 8, 8], 3 * 3 * 1 * 32, 32, 0, 8 * 8 * 32 * (3 * 3 * 1)),  # depthwise
+        (
+            "conv: {out: 96, kernel: 11, stride: 4}",
+            [3, 227, 227],
+            [96, 55, 55],
+            (11 * 11 * 3) * 96,
+            96,
+            0,
+            55 * 55 * 96 * (11 * 11 * 3),
+        ),
+        (
+            "conv: {out: 8, kernel: 3, padding: same, dilation: 2, bias: false}",
+            [4, 9, 9],
+            [8, 9, 9],
+            3 * 3 * 4 * 8,
+            0,
+            0,
+            9 * 9 * 8 * (3 * 3 * 4),
+        ),
+        (
+            "conv: {out: 32, kernel: 3, padding: 1, groups: 32}",
+            [32, 8, 8],
+            [32, 8, 8],
+            3 * 3 * 1 * 32,
+            32,
+            0,
+            8 * 8 * 32 * (3 * 3 * 1),
+        ),  # depthwise
         ("conv1d: {out: 4, kernel: 5, stride: 2}", [2, 20], [4, 8], 5 * 2 * 4, 4, 0, 8 * 4 * (5 * 2)),
-        ("conv3d: {out: 2, kernel: [1, 3, 3], padding: [0, 1, 1]}", [3, 4, 6, 6], [2, 4, 6, 6], (1 * 3 * 3 * 3) * 2, 2, 0, 4 * 6 * 6 * 2 * (1 * 3 * 3 * 3)),
+        (
+            "conv3d: {out: 2, kernel: [1, 3, 3], padding: [0, 1, 1]}",
+            [3, 4, 6, 6],
+            [2, 4, 6, 6],
+            (1 * 3 * 3 * 3) * 2,
+            2,
+            0,
+            4 * 6 * 6 * 2 * (1 * 3 * 3 * 3),
+        ),
     ],
     "conv_transpose": [
-        ("conv_transpose: {out: 8, kernel: 4, stride: 2, padding: 1}", [16, 7, 7], [8, 14, 14], 16 * 8 * 4 * 4, 8, 0, 7 * 7 * 16 * 8 * 4 * 4),
-        ("conv_transpose: {out: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2, bias: false}", [6, 5, 5], [4, 10, 10], 6 * (4 // 2) * 3 * 3, 0, 0, 5 * 5 * 6 * (4 // 2) * 3 * 3),
+        (
+            "conv_transpose: {out: 8, kernel: 4, stride: 2, padding: 1}",
+            [16, 7, 7],
+            [8, 14, 14],
+            16 * 8 * 4 * 4,
+            8,
+            0,
+            7 * 7 * 16 * 8 * 4 * 4,
+        ),
+        (
+            "conv_transpose: {out: 4, kernel: 3, stride: 2, padding: 1, output_padding: 1, groups: 2, bias: false}",
+            [6, 5, 5],
+            [4, 10, 10],
+            6 * (4 // 2) * 3 * 3,
+            0,
+            0,
+            5 * 5 * 6 * (4 // 2) * 3 * 3,
+        ),
     ],
     "maxpool": [
         ("maxpool: {kernel: 3, stride: 2}", [96, 55, 55], [96, 27, 27], 0, 0, 0, 0),
@@ -40,7 +88,15 @@ LAYER_TABLE = {
     ],
     "avgpool": [
         ("avgpool: {kernel: 7, stride: 1}", [1024, 7, 7], [1024, 1, 1], 0, 0, 0, 0),
-        ("avgpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}", [8, 10, 10], [8, 6, 6], 0, 0, 0, 0),
+        (
+            "avgpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}",
+            [8, 10, 10],
+            [8, 6, 6],
+            0,
+            0,
+            0,
+            0,
+        ),
     ],
     "adaptive_avgpool": [("adaptive_avgpool: 7", [512, 14, 14], [512, 7, 7], 0, 0, 0, 0)],
     "adaptive_maxpool": [("adaptive_maxpool: [2, 3]", [8, 9, 9], [8, 2, 3], 0, 0, 0, 0)],
@@ -48,14 +104,38 @@ LAYER_TABLE = {
     "linear": [
         ("linear: 4096", [25088], [4096], 7 * 7 * 512 * 4096, 4096, 0, 7 * 7 * 512 * 4096),
         ("linear: {out: 10, bias: false}", [84], [10], 84 * 10, 0, 0, 84 * 10),
-        ("linear: {out: 384, channels_last: true}", [7, 7, 96], [7, 7, 384], 96 * 384, 384, 0, 7 * 7 * 96 * 384),  # group A: ConvNeXt's pwconv1
+        (
+            "linear: {out: 384, channels_last: true}",
+            [7, 7, 96],
+            [7, 7, 384],
+            96 * 384,
+            384,
+            0,
+            7 * 7 * 96 * 384,
+        ),  # group A: ConvNeXt's pwconv1
     ],
     "flatten": [("flatten", [512, 7, 7], [7 * 7 * 512], 0, 0, 0, 0)],
     "batchnorm": [
         ("batchnorm", [64, 56, 56], [64, 56, 56], 64, 64, 2 * 64 + 1, 0),  # gamma, beta; mean, var, num_batches_tracked
         ("batchnorm: {affine: false, track_running_stats: false}", [10], [10], 0, 0, 0, 0),
-        ("batchnorm: {track_running_stats: false}", [4, 5, 5], [4, 5, 5], 4, 4, 0, 0),  # group A: fvcore counts 5 per element (issue 9)
-        ("batchnorm: {momentum: null}", [8, 3, 3], [8, 3, 3], 8, 8, 2 * 8 + 1, 0),  # group A: a cumulative average (issue 9)
+        (
+            "batchnorm: {track_running_stats: false}",
+            [4, 5, 5],
+            [4, 5, 5],
+            4,
+            4,
+            0,
+            0,
+        ),  # group A: fvcore counts 5 per element (issue 9)
+        (
+            "batchnorm: {momentum: null}",
+            [8, 3, 3],
+            [8, 3, 3],
+            8,
+            8,
+            2 * 8 + 1,
+            0,
+        ),  # group A: a cumulative average (issue 9)
     ],
     "lrn": [("lrn: {size: 5, k: 2}", [96, 27, 27], [96, 27, 27], 0, 0, 0, 0)],
     "dropout": [("dropout: 0.5", [4096], [4096], 0, 0, 0, 0)],
@@ -72,7 +152,15 @@ LAYER_TABLE = {
     "upsample": [
         ("upsample: 2", [4, 5, 5], [4, 5 * 2, 5 * 2], 0, 0, 0, 0),
         ("upsample: {size: [9, 4], mode: bilinear, align_corners: true}", [3, 5, 7], [3, 9, 4], 0, 0, 0, 0),
-        ("upsample: {scale_factor: 1.5, mode: bicubic}", [2, 5, 7], [2, 7, 10], 0, 0, 0, 0),  # floor(5*1.5), floor(7*1.5)
+        (
+            "upsample: {scale_factor: 1.5, mode: bicubic}",
+            [2, 5, 7],
+            [2, 7, 10],
+            0,
+            0,
+            0,
+            0,
+        ),  # floor(5*1.5), floor(7*1.5)
         ("upsample: {scale_factor: [2, 3], mode: nearest-exact}", [2, 3, 4], [2, 3 * 2, 4 * 3], 0, 0, 0, 0),
         ("interpolate: {scale_factor: 2.5, mode: linear}", [3, 5], [3, 12], 0, 0, 0, 0),  # floor(12.5)
         ("upsample: {size: 6, mode: trilinear}", [2, 3, 4, 5], [2, 6, 6, 6], 0, 0, 0, 0),
@@ -145,21 +233,41 @@ LAYER_TABLE = {
 
 # merges need named inputs: (layers yaml, input, output of the last row)
 MERGE_TABLE = {
-    "add": ("- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
-            "- add: {from: [a, b]}", [4, 6, 6], [4, 6, 6]),
-    "concat": ("- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 6, kernel: 1, name: b, from: input}\n"
-               "- concat: {from: [a, b]}", [3, 6, 6], [10, 6, 6]),
+    "add": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
+        "- add: {from: [a, b]}",
+        [4, 6, 6],
+        [4, 6, 6],
+    ),
+    "concat": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 6, kernel: 1, name: b, from: input}\n"
+        "- concat: {from: [a, b]}",
+        [3, 6, 6],
+        [10, 6, 6],
+    ),
     # group B (issue 10): squeeze-excitation's x * scale, a broadcasting add, U-Net's skip crop
-    "mul": ("- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- global_avgpool\n- conv: {out: 4, kernel: 1}\n- sigmoid: {name: b}\n"
-            "- mul: {from: [a, b]}", [3, 6, 6], [4, 6, 6]),
-    "center_crop": ("- conv: {out: 4, kernel: 3, name: a}\n- maxpool: {kernel: 2, name: b}\n"
-                    "- center_crop: {from: a, like: b}", [3, 11, 10], [4, 4, 4]),  # a: 9x8, b: 4x4, from (9-4)//2 = 2, (8-4)//2 = 2
+    "mul": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- global_avgpool\n- conv: {out: 4, kernel: 1}\n- sigmoid: {name: b}\n"
+        "- mul: {from: [a, b]}",
+        [3, 6, 6],
+        [4, 6, 6],
+    ),
+    "center_crop": (
+        "- conv: {out: 4, kernel: 3, name: a}\n- maxpool: {kernel: 2, name: b}\n- center_crop: {from: a, like: b}",
+        [3, 11, 10],
+        [4, 4, 4],
+    ),  # a: 9x8, b: 4x4, from (9-4)//2 = 2, (8-4)//2 = 2
 }
 # more rows of merge types: (kind, layers yaml, input, output of the last row)
 MORE_MERGES = [
     # group B (issue 10): a [C, 1, 1] input broadcast over [C, H, W]
-    ("add", "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- global_avgpool\n- conv: {out: 4, kernel: 1, name: b}\n"
-            "- add: {from: [a, b]}", [4, 6, 6], [4, 6, 6]),
+    (
+        "add",
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- global_avgpool\n- conv: {out: 4, kernel: 1, name: b}\n"
+        "- add: {from: [a, b]}",
+        [4, 6, 6],
+        [4, 6, 6],
+    ),
 ]
 MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
 
@@ -230,7 +338,9 @@ def test_the_docs_layer_table_is_the_registry(regen_golden):
         SPEC_DOC.write_text(text[:start] + markdown_table() + text[end:])
         text = SPEC_DOC.read_text()
         end = text.index(TABLE_END)
-    assert text[start:end] == markdown_table(), "docs/spec.md's layer table is stale: pytest tests/test_layers.py --regen-golden"
+    assert text[start:end] == markdown_table(), (
+        "docs/spec.md's layer table is stale: pytest tests/test_layers.py --regen-golden"
+    )
 
 
 def one_layer(item, input_shape):
@@ -316,7 +426,11 @@ def test_upsample_size_is_floor_of_in_times_scale_as_pytorch():
     torch = pytest.importorskip("torch")
     for size, scale in [(5, 1.5), (7, 0.3), (9, 1 / 3), (10, 0.7), (3, 2.9999), (11, 1.1)]:
         (out,) = analyze(one_layer(f"upsample: {scale!r}", [1, size])).rows[1].output_shape[1:]
-        assert out == torch.nn.functional.interpolate(torch.zeros(1, 1, size), scale_factor=scale).shape[-1] == math.floor(size * scale)
+        assert (
+            out
+            == torch.nn.functional.interpolate(torch.zeros(1, 1, size), scale_factor=scale).shape[-1]
+            == math.floor(size * scale)
+        )
 
 
 def test_center_crop_like_reads_its_first_input_field():
@@ -325,7 +439,11 @@ def test_center_crop_like_reads_its_first_input_field():
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     rows = analyze(parse_text(text), fields=True).rows
     conv = rows[1].field
-    assert rows[-1].field.size == conv.size and rows[-1].field.start == tuple(s + 2 for s in conv.start)  # cropped from 2
+    assert rows[-1].field.size == conv.size and rows[-1].field.start == tuple(
+        s + 2 for s in conv.start
+    )  # cropped from 2
+
+
 # group A (issue 10): ConvNeXt's block, written faithfully, against torchvision's CNBlock
 CNBLOCK = """
 input: [16, 7, 7]
@@ -408,4 +526,6 @@ def test_fvcore_counts_batch_statistics_as_its_norm_counter():
                               ("batchnorm: {affine: false, track_running_stats: false}", 4)]:  # fmt: skip
         graph = one_layer(item, [4, 5, 5])
         assert count(graph, analyze(graph), Convention.FVCORE).total == per_element * 4 * 5 * 5, item
+
+
 # end of group A

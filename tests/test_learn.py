@@ -84,7 +84,10 @@ def test_transposed_calculator():
         (["pool", "--kernel", "2"], "either --input"),
         (["convolve", "--input", "1 2 3; 4 5", "--kernel", "1"], "ragged"),
         (["convolve", "--input", "1 2; 3 q", "--kernel", "1"], "non-numeric"),
-        (["convolve", "--input", "1 2; 3 4", "--kernel", "1 1 1; 1 1 1; 1 1 1"], "kernel is larger than the padded input"),
+        (
+            ["convolve", "--input", "1 2; 3 4", "--kernel", "1 1 1; 1 1 1; 1 1 1"],
+            "kernel is larger than the padded input",
+        ),
         (["convolve", "--input", "1 2; 3 4 | 1 1; 1 1", "--kernel", "1"], "as many channels"),
         (["convolve-transpose", "--input", "1 2", "--kernel", "1 1", "--padding", "3"], "no output"),
     ],
@@ -160,7 +163,9 @@ def test_pool_values_command():
 
 
 def test_convolve_json():
-    data = json.loads(run("convolve", "--input", "1 2 3 4", "--kernel", "5 6 7", "--padding", "2", "--flip", "-f", "json").stdout)
+    data = json.loads(
+        run("convolve", "--input", "1 2 3 4", "--kernel", "5 6 7", "--padding", "2", "--flip", "-f", "json").stdout
+    )
     assert data["output"] == [[5, 16, 34, 52, 45, 28]]
 
 
@@ -220,15 +225,23 @@ def measured_field(graph, row_name, input_shape):
     y[(0, slice(None), *centre)].sum().backward()  # every channel: a concat's branches differ
     touched = x.grad[0].abs().sum(0).nonzero()
     lo, hi = touched.min(0).values.tolist(), touched.max(0).values.tolist()
-    assert min(lo) > 0 and all(h < s - 1 for h, s in zip(hi, input_shape[1:])), "clipped by the border: use a larger input"
+    assert min(lo) > 0 and all(h < s - 1 for h, s in zip(hi, input_shape[1:])), (
+        "clipped by the border: use a larger input"
+    )
     return [h - low + 1 for low, h in zip(lo, hi)], centre, [(low + h) / 2 for low, h in zip(lo, hi)]
 
 
 @requires_torch
 @pytest.mark.parametrize(
     "name, row, size",
-    [("alexnet", "pool3", 451), ("vgg16", "features.28", 256), ("resnet18", "layer3.1.add", 320),
-     ("zfnet", "conv5", 320), ("googlenet", "inception3a.concat", 160), ("lenet5", "pool2", 48)],
+    [
+        ("alexnet", "pool3", 451),
+        ("vgg16", "features.28", 256),
+        ("resnet18", "layer3.1.add", 320),
+        ("zfnet", "conv5", 320),
+        ("googlenet", "inception3a.concat", 160),
+        ("lenet5", "pool2", 48),
+    ],
 )
 def test_receptive_field_equals_measured_gradient(name, row, size):
     graph = cnncalc.load(name)
@@ -309,7 +322,10 @@ def test_receptive_field_through_transposed_convolutions_equals_measured_gradien
 
 def test_receptive_field_varies_by_position_after_a_transposed_convolution():
     rows = {r.name: r for r in analyze(parse_text(UNET), fields=True).rows}
-    assert not rows["mid"].field.varies and rows["mid"].field.size == (18, 18)  # 3, +1 (pool1), +2*2 (enc2), +1*2 (pool2), +2*4 (mid)
+    assert not rows["mid"].field.varies and rows["mid"].field.size == (
+        18,
+        18,
+    )  # 3, +1 (pool1), +2*2 (enc2), +1*2 (pool2), +2*4 (mid)
     # up2 (2x2, stride 2, no overlap): each output reads one mid position, so the field is mid's
     assert rows["up2"].field.size == rows["up2"].field.size_min == (18, 18) and rows["up2"].field.jump == (2, 2)
     # up1 (3x3, stride 2): even outputs read one input, odd ones two (2 apart by dec2's jump of 2)
@@ -400,12 +416,14 @@ def test_malformed_quiz(tmp_path, body, message):
 
 def test_multiple_choice_without_a_right_choice(tmp_path):
     path = tmp_path / "quiz.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         questions:
           - pool: {input: 55x55x96, kernel: 3, stride: 2}
             ask: shape
             choices: {A: 26x26x96, B: 28x28x96}
             answer: A
-        """))
+        """)
+    )
     result = run("check", str(path))
     assert result.exit_code == ExitCode.WRONG and "none of the choices is right" in result.stdout

@@ -60,7 +60,9 @@ def test_saved_for_backward_of_every_layer_type(text):
 
 def test_a_tensor_two_layers_keep_is_counted_once():
     """The ReLU keeps its output and the next conv keeps the same tensor as its input."""
-    graph = parse_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n  - relu\n  - conv: {out: 4, kernel: 3}\n")
+    graph = parse_text(
+        "input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, padding: 1}\n  - relu\n  - conv: {out: 4, kernel: 3}\n"
+    )
     assert analyze(graph).totals.saved_activations == 4 * 8 * 8  # the ReLU's output; the conv's output is not kept
     check_saved(graph)
 
@@ -71,7 +73,9 @@ MEASURED = ["lenet5", "alexnet", "zfnet", "resnet18", "googlenet", "vgg11"]
 @pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("name", MEASURED)
 def test_predicted_peak_memory_within_15_percent_of_the_cpu_measurement(name, train):
-    p = profile(cnncalc.load(name), input_shape=SMALL_INPUT.get(name), batch=2, warmup=1, iters=1, train=train, check=False)
+    p = profile(
+        cnncalc.load(name), input_shape=SMALL_INPUT.get(name), batch=2, warmup=1, iters=1, train=train, check=False
+    )
     assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
 
 
@@ -129,8 +133,10 @@ def test_a_flatten_after_a_crop_copies_unless_the_crop_reads_as_one_axis(channel
     ("r", "c", 4 * 6 * 6),              # the ReLU of the input needs no gradient: it is kept (for c), c is not
 ])  # fmt: skip
 def test_a_product_keeps_each_input_for_its_partners_gradient(a, b, kept):
-    text = ("input: [4, 6, 6]\nlayers:\n  - relu: {name: r}\n  - conv: {out: 4, kernel: 1, name: c, from: input}\n"
-            f"  - global_avgpool\n  - sigmoid: {{name: s}}\n  - mul: {{from: [{a}, {b}]}}\n")
+    text = (
+        "input: [4, 6, 6]\nlayers:\n  - relu: {name: r}\n  - conv: {out: 4, kernel: 1, name: c, from: input}\n"
+        f"  - global_avgpool\n  - sigmoid: {{name: s}}\n  - mul: {{from: [{a}, {b}]}}\n"
+    )
     graph = parse_text(text)
     # the sigmoid keeps its output (4) where the product needs it; the conv keeps the input (not counted)
     assert analyze(graph).totals.saved_activations == kept + (4 if "s" not in (a, b) else 0)
@@ -147,6 +153,8 @@ def test_saved_for_backward_of_every_layer_row(kind, item, shape_in):
     its saved tensors against autograd's, byte for byte."""
     first = f"conv: {{out: {shape_in[0]}, kernel: 1}}" if len(shape_in) > 1 else f"linear: {shape_in[0]}"
     check_saved(parse_text(f"input: {list(shape_in)}\nlayers:\n  - {first}\n  - {item}\n"), batch=3)
+
+
 # end of group A
 
 
@@ -183,7 +191,9 @@ def allocated_output_elements(graph, input_shape):
     return sum(storages.values())
 
 
-@pytest.mark.parametrize("name", ["vgg16", "alexnet", "resnet18", "googlenet", "lenet5"])  # every view type, merges, LRN
+@pytest.mark.parametrize(
+    "name", ["vgg16", "alexnet", "resnet18", "googlenet", "lenet5"]
+)  # every view type, merges, LRN
 def test_new_tensors_in_the_totals_line_are_what_pytorch_allocates(name):
     # issue 9: the activation total counts one output per row; of those, views (flatten, dropout at
     # inference, identity) are not new memory, and the totals line says how many elements are

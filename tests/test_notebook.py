@@ -22,7 +22,11 @@ def test_load_every_form_gives_the_same_graph():
     assert [(n.name, n.kind) for n in from_text.nodes] == [(n.name, n.kind) for n in from_dict.nodes]
     report = cnncalc.analyze(from_dict)
     assert report.totals.weights == 1 * 4 * 3 * 3 + (4 * 26 * 26) * 10  # conv + linear
-    assert cnncalc.load("lenet5").nodes == cnncalc.load(builtin_path("lenet5")).nodes == cnncalc.load(str(builtin_path("lenet5"))).nodes
+    assert (
+        cnncalc.load("lenet5").nodes
+        == cnncalc.load(builtin_path("lenet5")).nodes
+        == cnncalc.load(str(builtin_path("lenet5"))).nodes
+    )
     assert cnncalc.load("{input: [3, 8, 8], layers: [relu]}").input_shape == (3, 8, 8)
 
 

@@ -34,12 +34,18 @@ def matrix(text):
         # 000: "padding=1, stride=2" -> Output
         (1, 2, "16 24 16; 33 33 18; 25 21 12"),
         # 000: "padding=2, stride=1" -> the 7x7 output
-        (2, 1, "1 4 8 14 12 12 9; 6 16 28 24 28 16 6; 14 27 41 38 37 21 10; 17 33 40 33 25 18 6; "
-               "14 32 40 37 29 17 9; 10 25 27 21 20 12 3; 4 12 15 11 9 7 2"),
+        (
+            2,
+            1,
+            "1 4 8 14 12 12 9; 6 16 28 24 28 16 6; 14 27 41 38 37 21 10; 17 33 40 33 25 18 6; "
+            "14 32 40 37 29 17 9; 10 25 27 21 20 12 3; 4 12 15 11 9 7 2",
+        ),
     ],
 )
 def test_seed_000_convolutions(padding, stride, expected):
-    result = convolve(read_values(SEED_INPUT, "input"), read_values(SEED_FILTER, "kernel"), stride=(stride,), padding=(padding,))
+    result = convolve(
+        read_values(SEED_INPUT, "input"), read_values(SEED_FILTER, "kernel"), stride=(stride,), padding=(padding,)
+    )
     assert as_lists(result.output) == [matrix(expected)]
 
 
@@ -157,7 +163,9 @@ def test_convolve_equals_torch(c, flip, bias):
                     stride=stride, padding=padding, dilation=dilation)[0]  # fmt: skip
 
     try:
-        ours = convolve(xv, kv, stride=(stride,), padding=(padding,), dilation=(dilation,), bias=Fraction(bias), flip=flip)
+        ours = convolve(
+            xv, kv, stride=(stride,), padding=(padding,), dilation=(dilation,), bias=Fraction(bias), flip=flip
+        )
     except CnncalcError:
         assert refuses(theirs)
         return
@@ -167,7 +175,9 @@ def test_convolve_equals_torch(c, flip, bias):
 def test_flip_is_numpy_convolve():
     np = pytest.importorskip("numpy")
     x, w = [3, -1, 4, 1, -5, 9], [2, 6, -5]
-    result = convolve(read_values(" ".join(map(str, x)), "x"), read_values(" ".join(map(str, w)), "w"), padding=(2,), flip=True)
+    result = convolve(
+        read_values(" ".join(map(str, x)), "x"), read_values(" ".join(map(str, w)), "w"), padding=(2,), flip=True
+    )
     assert as_lists(result.output) == [np.convolve(x, w).astype(float).tolist()]
 
 

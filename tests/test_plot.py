@@ -25,12 +25,17 @@ def test_png_one_panel_per_quantity_values_from_report(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert drawn.depth is None and len(drawn.names) == len(report.rows) - 1  # the input row is left out
     axes = drawn.figure.axes
-    assert [ax.get_title() for ax in axes] == [q.heading for q in (Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES)]
+    assert [ax.get_title() for ax in axes] == [
+        q.heading for q in (Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES)
+    ]
     rows = report.rows[1:]
     expected = [[r.macs for r in rows], [r.params for r in rows], [r.activations * 4 for r in rows]]
     for ax, values in zip(axes, expected):
         assert [patch.get_width() for patch in ax.patches] == values
-    assert axes[1].patches[rows.index(next(r for r in rows if r.name == "classifier.0"))].get_width() == 25088 * 4096 + 4096
+    assert (
+        axes[1].patches[rows.index(next(r for r in rows if r.name == "classifier.0"))].get_width()
+        == 25088 * 4096 + 4096
+    )
 
 
 @needs_matplotlib

@@ -40,7 +40,21 @@ def test_profile_cpu_json():
 
 @requires_torch
 def test_profile_training_step_text():
-    result = run("profile", "resnet18", "--input", "3x32x32", "--train", "--batch", "2", "--dtype", "bf16", "--iters", "2", "--warmup", "1")
+    result = run(
+        "profile",
+        "resnet18",
+        "--input",
+        "3x32x32",
+        "--train",
+        "--batch",
+        "2",
+        "--dtype",
+        "bf16",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+    )
     assert result.exit_code == 0, result.stderr
     assert "training step" in result.stdout and "autocast to bf16" in result.stdout and "all ✓" in result.stdout
 
@@ -63,11 +77,15 @@ def test_per_layer_times_every_row():
     graph = parse_text(HEAVY_AND_LIGHT)
     p = profile(graph, iters=5, warmup=1, check=False, per_layer=True)
     model = graph.to_torch()
-    assert [layer.row for layer in p.layers] == [name for name, m in model.named_modules() if not list(m.children()) and name]
+    assert [layer.row for layer in p.layers] == [
+        name for name, m in model.named_modules() if not list(m.children()) and name
+    ]
     assert [layer.row for layer in p.layers] == ["light", "heavy", "cheap"]
     assert all(layer.median_ms > 0 for layer in p.layers)
     heavy = p.layers[1]
-    assert heavy.flops == 2 * cnncalc.analyze(graph).rows[2].macs == 2 * (64 * 64 * 64) * (32 * 5 * 5)  # output elements x (in channels x 5 x 5)
+    assert (
+        heavy.flops == 2 * cnncalc.analyze(graph).rows[2].macs == 2 * (64 * 64 * 64) * (32 * 5 * 5)
+    )  # output elements x (in channels x 5 x 5)
     assert heavy.tflops == pytest.approx(heavy.flops / heavy.median_ms / 1e9)
     assert sum(p.share(layer) for layer in p.layers) == pytest.approx(1.0)
 
@@ -111,7 +129,9 @@ def test_per_layer_text_and_json():
     result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--per-layer", "--no-check", "-f", "json")
     rows = json.loads(result.stdout)["layers"]
     assert [r["row"] for r in rows] == [n.name for n in cnncalc.load("lenet5").nodes[1:]]
-    train = run("profile", "lenet5", "--iters", "2", "--warmup", "1", "--per-layer", "--no-check", "--train", "--batch", "2")
+    train = run(
+        "profile", "lenet5", "--iters", "2", "--warmup", "1", "--per-layer", "--no-check", "--train", "--batch", "2"
+    )
     assert train.exit_code == 0 and "forward only" in train.stdout
 
 
@@ -173,14 +193,18 @@ def test_cuda_per_layer_sums_below_end_to_end():
 
 @cuda
 def test_cuda_out_of_memory_is_a_message():
-    result = run("profile", "vgg16", "--device", "cuda", "--batch", "100000", "--no-check", "--iters", "1", "--warmup", "0")
+    result = run(
+        "profile", "vgg16", "--device", "cuda", "--batch", "100000", "--no-check", "--iters", "1", "--warmup", "0"
+    )
     assert result.exit_code == ExitCode.INVALID and "ran out of memory" in result.stderr and "predicts" in result.stderr
 
 
 @requires_torch
 def test_pytorch_failure_is_a_message():
     result = run("profile", "resnet18", "--input", "3x32x32", "--train", "--iters", "1", "--warmup", "0", "--no-check")
-    assert result.exit_code == ExitCode.INVALID and "raise --batch" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.exit_code == ExitCode.INVALID and "raise --batch" in result.stderr and "Traceback" not in result.stderr
+    )
 
 
 @requires_torch

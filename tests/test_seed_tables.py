@@ -46,7 +46,9 @@ def test_vgg16_table_row_by_row():
     rows = table_rows(analyze(cnncalc.load("vgg16")))
     assert len(rows) == len(VGG16_TABLE)
     for row, (kind, shape, memory, weights) in zip(rows, VGG16_TABLE):
-        assert (row.type, hwc(row.output_shape), row.activations, row.weights) == (kind, shape, memory, weights), row.name
+        assert (row.type, hwc(row.output_shape), row.activations, row.weights) == (kind, shape, memory, weights), (
+            row.name
+        )
 
 
 def test_vgg16_totals():

@@ -20,13 +20,26 @@ def test_unnamed_items_are_named_by_position_like_nn_sequential():
 
 
 def test_named_repeat_gets_indices():
-    assert names("input: [3]\nlayers:\n  - linear: {out: 3, name: fc, repeat: 3}\n") == ["input", "fc.0", "fc.1", "fc.2"]
+    assert names("input: [3]\nlayers:\n  - linear: {out: 3, name: fc, repeat: 3}\n") == [
+        "input",
+        "fc.0",
+        "fc.1",
+        "fc.2",
+    ]
 
 
 def test_resnet_names_follow_torchvision():
     graph = cnncalc.load("resnet18")
     found = {n.name for n in graph.nodes}
-    assert {"conv1", "bn1", "layer1.0.conv1", "layer1.1.bn2", "layer2.0.downsample.0", "layer2.0.downsample.1", "fc"} <= found
+    assert {
+        "conv1",
+        "bn1",
+        "layer1.0.conv1",
+        "layer1.1.bn2",
+        "layer2.0.downsample.0",
+        "layer2.0.downsample.1",
+        "fc",
+    } <= found
     assert "layer1.0.downsample.0" not in found  # no projection where shapes already match
     assert graph.containers["layer2.0"] == "basic"
 
@@ -66,7 +79,9 @@ layers:
 
 
 def test_identity_shortcut_reads_the_block_input():
-    graph = parse_text("input: [4, 8, 8]\nlayers:\n  - relu: {name: r}\n  - residual: {name: res, body: [conv: {out: 4, kernel: 1}]}\n")
+    graph = parse_text(
+        "input: [4, 8, 8]\nlayers:\n  - relu: {name: r}\n  - residual: {name: res, body: [conv: {out: 4, kernel: 1}]}\n"
+    )
     add = graph.nodes[-1]
     assert [graph.nodes[i].name for i in add.inputs] == ["res.0", "r"]
 
@@ -116,11 +131,17 @@ def test_collapsed_rows_still_sum_to_totals(depth):
 def test_peak_activations_of_a_chain_is_the_largest_neighbouring_pair():
     # in a chain, a layer's input and output are alive together, and the caller holds the network's
     # input throughout; flatten is a view (no new memory)
-    report = analyze(parse_text("input: [1, 4, 4]\nlayers:\n  - conv: {out: 8, kernel: 1}\n  - flatten\n  - linear: 2\n"))
-    assert report.totals.peak_activations == 1 * 4 * 4 + 8 * 4 * 4 + 2  # during the linear: the input, the conv's output (flattened), 2
+    report = analyze(
+        parse_text("input: [1, 4, 4]\nlayers:\n  - conv: {out: 8, kernel: 1}\n  - flatten\n  - linear: 2\n")
+    )
+    assert (
+        report.totals.peak_activations == 1 * 4 * 4 + 8 * 4 * 4 + 2
+    )  # during the linear: the input, the conv's output (flattened), 2
     text = "input: [2, 4, 4]\nlayers:\n  - conv: {out: 1, kernel: 1}\n  - relu\n  - flatten\n  - linear: 64\n"
     report = analyze(parse_text(text))
-    assert report.totals.peak_activations == 2 * 4 * 4 + 1 * 4 * 4 + 64  # during the linear: flatten shares the ReLU's storage
+    assert (
+        report.totals.peak_activations == 2 * 4 * 4 + 1 * 4 * 4 + 64
+    )  # during the linear: flatten shares the ReLU's storage
 
 
 def test_peak_holds_the_shortcut_while_the_body_runs():
@@ -333,8 +354,12 @@ def test_call_runs_the_same_module_in_torch():
     from cnncalc.torch_bridge import leaf_modules, traced_shapes
 
     model = parse_text(CALLS).to_torch()
-    assert [n for n, m in model.named_modules() if not list(m.children())] == ["block.conv1", "block.relu", "block.conv2",
-                                                                                     "block.add"]
+    assert [n for n, m in model.named_modules() if not list(m.children())] == [
+        "block.conv1",
+        "block.relu",
+        "block.conv2",
+        "block.add",
+    ]
     leaves = leaf_modules(model)
     assert leaves["block.relu@2"] is leaves["block.relu"] is leaves["block.last"]
     x = torch.randn(1, 4, 8, 8)
@@ -430,7 +455,10 @@ def test_chunk_and_split_in_torch_are_torch_chunk_and_split():
 
 @pytest.mark.parametrize(
     "item, message",
-    [("chunk: 4", "6 channels do not make 4 chunks"), ("split: {sizes: [2, 3]}", "split sizes must add up to the input's channels")],
+    [
+        ("chunk: 4", "6 channels do not make 4 chunks"),
+        ("split: {sizes: [2, 3]}", "split sizes must add up to the input's channels"),
+    ],
 )
 def test_pieces_that_do_not_fit_the_channels(item, message):
     with pytest.raises(cnncalc.CnncalcError, match=message):
@@ -438,6 +466,7 @@ def test_pieces_that_do_not_fit_the_channels(item, message):
 
 
 # -- $in, inline block uses and copy numbering (issue 10 §2) ---------------------------------
+
 
 def test_in_is_the_channels_of_the_block_uses_input():
     text = """

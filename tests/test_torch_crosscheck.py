@@ -57,13 +57,19 @@ def window_layer(draw):
         out = groups * draw(st.integers(1, 3))
         dilation = draw(st.integers(1, 2))
         padding = draw(st.integers(0, 2))
-        extra = f", output_padding: {draw(st.integers(0, max(stride, dilation) - 1))}" if kind == "conv_transpose" else ""
+        extra = (
+            f", output_padding: {draw(st.integers(0, max(stride, dilation) - 1))}" if kind == "conv_transpose" else ""
+        )
         item = (f"{kind}: {{out: {out}, kernel: {kernel}, stride: {stride}, padding: {padding}, dilation: {dilation}, "
                 f"groups: {groups}, bias: {str(draw(st.booleans())).lower()}{extra}}}")  # fmt: skip
     else:
         padding = draw(st.integers(0, max(kernel)))  # beyond half the kernel: both must refuse
         ceil = str(draw(st.booleans())).lower()
-        extra = f", dilation: {draw(st.integers(1, 2))}" if kind == "maxpool" else f", count_include_pad: {str(draw(st.booleans())).lower()}"
+        extra = (
+            f", dilation: {draw(st.integers(1, 2))}"
+            if kind == "maxpool"
+            else f", count_include_pad: {str(draw(st.booleans())).lower()}"
+        )
         item = f"{kind}: {{kernel: {kernel}, stride: {stride}, padding: {padding}, ceil_mode: {ceil}{extra}}}"
     return [channels, *size], item
 

@@ -38,7 +38,11 @@ def _register(groups: Any = GROUPS) -> None:
 
 
 def _registered() -> set[str]:
-    return {info.name or info.callback.__name__.replace("_", "-") for info in common.app.registered_commands if info.callback}
+    return {
+        info.name or info.callback.__name__.replace("_", "-")
+        for info in common.app.registered_commands
+        if info.callback
+    }
 
 
 def __getattr__(name: str) -> Any:

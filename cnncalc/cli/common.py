@@ -75,18 +75,52 @@ def format_option(help: str) -> Any:
     return typer.Option("--format", "-f", parser=_format, metavar=metavar, help=help)
 
 
-SpecArg = Annotated[str, typer.Argument(help="A spec file, a built-in architecture name (see `cnncalc list`), or a PyTorch model: "
-                                        "torchvision:NAME, file.py:Class or pkg.module:factory (these import torch).", show_default=False)]
+SpecArg = Annotated[
+    str,
+    typer.Argument(
+        help="A spec file, a built-in architecture name (see `cnncalc list`), or a PyTorch model: "
+        "torchvision:NAME, file.py:Class or pkg.module:factory (these import torch).",
+        show_default=False,
+    ),
+]
 FormatOpt = Annotated[Format, format_option("Output format: text (also called table), markdown, csv or json.")]
-InputOpt = Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 (channels first) or 224x224x3 (channels last); the end that equals the spec's channels says which, and an ambiguous one is refused (write chw:1x28x28 or hwc:28x28x1 to say the order, or to change the channels). One size: a flat vector.", show_default=False)]
+InputOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--input",
+        help="Override the spec's input: 3x224x224 (channels first) or 224x224x3 (channels last); the end that equals the spec's channels says which, and an ambiguous one is refused (write chw:1x28x28 or hwc:28x28x1 to say the order, or to change the channels). One size: a flat vector.",
+        show_default=False,
+    ),
+]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for byte counts.")]
-LayoutOpt = Annotated[Layout, typer.Option("--layout", help="How shapes print: hwc (224x224x64, the lecture tables) or chw.")]
-DepthOpt = Annotated[Optional[int], typer.Option("--depth", "-d", min=1, help="Collapse blocks nested deeper than N names into one row each.", show_default=False)]
-StrictOpt = Annotated[bool, typer.Option("--strict", help="Treat a stride that does not tile its input and leaves input positions unread as an error (exit code 3).")]
+LayoutOpt = Annotated[
+    Layout, typer.Option("--layout", help="How shapes print: hwc (224x224x64, the lecture tables) or chw.")
+]
+DepthOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--depth", "-d", min=1, help="Collapse blocks nested deeper than N names into one row each.", show_default=False
+    ),
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Treat a stride that does not tile its input and leaves input positions unread as an error (exit code 3).",
+    ),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print no warnings (errors still print).")]
-StyleOpt = Annotated[Style, typer.Option("--style", help="Rows to show: full (every layer, as PyTorch runs them) or lecture (activations, views and identity rows folded into the row that made their input, as the lecture tables and Keras show them).")]
+StyleOpt = Annotated[
+    Style,
+    typer.Option(
+        "--style",
+        help="Rows to show: full (every layer, as PyTorch runs them) or lecture (activations, views and identity rows folded into the row that made their input, as the lecture tables and Keras show them).",
+    ),
+]
 DTypeOpt = Annotated[DType, typer.Option("--dtype", help="Element type for byte counts.")]
-ExplainOpt = Annotated[bool, typer.Option("--explain", "-e", help="Show each row's working: the formulas with its numbers filled in.")]
+ExplainOpt = Annotated[
+    bool, typer.Option("--explain", "-e", help="Show each row's working: the formulas with its numbers filled in.")
+]
 RfOpt = Annotated[bool, typer.Option("--rf", help="Add receptive field, jump (effective stride) and start per row.")]
 
 
@@ -194,5 +228,9 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False) -> None:
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
     pass

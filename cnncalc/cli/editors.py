@@ -19,7 +19,10 @@ class SchemaOf(str, Enum):
 
 @app.command()
 def schema(
-    of: Annotated[SchemaOf, typer.Argument(help="spec (spec files, from the layer registry) or report (the JSON of every command).")] = SchemaOf.SPEC,
+    of: Annotated[
+        SchemaOf,
+        typer.Argument(help="spec (spec files, from the layer registry) or report (the JSON of every command)."),
+    ] = SchemaOf.SPEC,
 ) -> None:
     """Print a JSON Schema: of spec files (default) or of the commands' JSON output.
 

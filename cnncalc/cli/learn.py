@@ -29,11 +29,18 @@ from .common import (
 )
 
 FormatOpt = Annotated[Format, format_option("text, markdown (for a solution sheet) or json.")]
-KernelOpt = Annotated[str, typer.Option("--kernel", "-k", help="Filter size F: 3, or per axis 3x5.", show_default=False)]
+KernelOpt = Annotated[
+    str, typer.Option("--kernel", "-k", help="Filter size F: 3, or per axis 3x5.", show_default=False)
+]
 StrideOpt = Annotated[str, typer.Option("--stride", "-s", help="Stride S: 2, or per axis 2x1.")]
 PaddingOpt = Annotated[str, typer.Option("--padding", "-p", help="Zero padding P on each side: 1, or per axis 1x2.")]
 DilationOpt = Annotated[str, typer.Option("--dilation", help="Dilation D: the kernel spans D(F-1)+1.")]
-ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", "-c", min=1, help="Input channels when --input gives spatial sizes only.", show_default=False)]
+ChannelsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--channels", "-c", min=1, help="Input channels when --input gives spatial sizes only.", show_default=False
+    ),
+]
 StepsOpt = Annotated[bool, typer.Option("--steps", help="Print every window: its numbers, products and result.")]
 BiasValueOpt = Annotated[str, typer.Option("--bias", help="A bias added to every output value.")]
 
@@ -85,7 +92,9 @@ def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, sh
         args: dict[str, Any] = {"out": out, "kernel": _layer_arg(kernel, "kernel"), "stride": _layer_arg(stride, "stride"),
                                 "dilation": _layer_arg(dilation, "dilation"), "groups": groups, "bias": bias}  # fmt: skip
         if transposed:
-            args.update(padding=_layer_arg(padding, "padding"), output_padding=_layer_arg(output_padding, "output-padding"))
+            args.update(
+                padding=_layer_arg(padding, "padding"), output_padding=_layer_arg(output_padding, "output-padding")
+            )
             result = answer("conv_transpose", shape, args)
         else:
             if output_padding != "0":
@@ -132,7 +141,11 @@ def pool(kernel: KernelOpt,
             return
         assert input is not None
         shape = read_input(input, layout is Layout.HWC, channels)
-        args: dict[str, Any] = {"kernel": _layer_arg(kernel, "kernel"), "padding": _layer_arg(padding, "padding"), "ceil_mode": ceil_mode}
+        args: dict[str, Any] = {
+            "kernel": _layer_arg(kernel, "kernel"),
+            "padding": _layer_arg(padding, "padding"),
+            "ceil_mode": ceil_mode,
+        }
         if stride is not None:
             args["stride"] = _layer_arg(stride, "stride")
         if mode is PoolModeOpt.MAX:
@@ -141,7 +154,9 @@ def pool(kernel: KernelOpt,
             raise CnncalcError("average pooling has no dilation (as in PyTorch)", received=dilation)
         else:
             args["count_include_pad"] = not exclude_pad
-        _print_answer("pool", answer("maxpool" if mode is PoolModeOpt.MAX else "avgpool", shape, args), layout, format, strict)
+        _print_answer(
+            "pool", answer("maxpool" if mode is PoolModeOpt.MAX else "avgpool", shape, args), layout, format, strict
+        )
 
 
 def _print_numeric(command: str, result: Any, x: Any, steps: bool, fmt: Format, transposed: bool = False) -> None:
@@ -158,13 +173,31 @@ def _print_numeric(command: str, result: Any, x: Any, steps: bool, fmt: Format, 
     lines = [head, *(f"output size ({name}): {formula}" for name, formula in axes)]
     if steps:
         lines.append("")
-        lines += [f"{label}[{','.join(map(str, s.position))}] {'' if transposed else '= '}{s.text}" for s in result.steps]
+        lines += [
+            f"{label}[{','.join(map(str, s.position))}] {'' if transposed else '= '}{s.text}" for s in result.steps
+        ]
     lines.append("")
     emit(Output(command, (Lines(tuple(lines)), Code(numeric.matrix_text(result.output))), data=data), fmt)
 
 
-InputValuesOpt = Annotated[str, typer.Option("--input", "-i", help="Numbers: rows split by ';' (or new lines), channels by '|'; or a CSV/text file.", show_default=False)]
-KernelValuesOpt = Annotated[str, typer.Option("--kernel", "-k", help="The kernel's numbers, written like --input (one channel per input channel).", show_default=False)]
+InputValuesOpt = Annotated[
+    str,
+    typer.Option(
+        "--input",
+        "-i",
+        help="Numbers: rows split by ';' (or new lines), channels by '|'; or a CSV/text file.",
+        show_default=False,
+    ),
+]
+KernelValuesOpt = Annotated[
+    str,
+    typer.Option(
+        "--kernel",
+        "-k",
+        help="The kernel's numbers, written like --input (one channel per input channel).",
+        show_default=False,
+    ),
+]
 
 
 def _bias(text: str) -> Fraction:
@@ -213,7 +246,9 @@ def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: S
                                             output_padding=_axes(output_padding, "output-padding"),
                                             dilation=_axes(dilation, "dilation"), bias=_bias(bias))  # fmt: skip
         # the input at the result's rank: a row with a matrix kernel is a 1xW matrix
-        _print_numeric("convolve-transpose", result, numeric.Values(x.channels, result.output.rank), steps, format, transposed=True)
+        _print_numeric(
+            "convolve-transpose", result, numeric.Values(x.channels, result.output.rank), steps, format, transposed=True
+        )
 
 
 # ----- check -------------------------------------------------------------------------------
@@ -227,7 +262,9 @@ def _quiz_files(path: Path) -> list[Path]:
     """The quiz files in a directory (YAML with `questions:`), sorted, at any depth."""
     from .. import quiz
 
-    found = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and library.is_file(p) and quiz.is_quiz(p))
+    found = sorted(
+        p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and library.is_file(p) and quiz.is_quiz(p)
+    )
     if not found:
         raise CnncalcError(f"no quiz files in {path}", expected="YAML files with a `questions:` list")
     return found
@@ -292,14 +329,18 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
         graded: list[tuple[str | None, quiz.Graded]]
         if is_dir or (library.is_file(path) and quiz.is_quiz(path)):
             if given or layer or input:
-                raise CnncalcError("a quiz file carries its own answers", hint="drop --layer, --shape, --params, ... or pass a spec")
+                raise CnncalcError(
+                    "a quiz file carries its own answers", hint="drop --layer, --shape, --params, ... or pass a spec"
+                )
             quizzes = [(str(p), quiz.grade_file(p)) for p in (_quiz_files(path) if is_dir else [path])]
             graded = [(file, g) for file, result in quizzes for g in result.questions]
         else:
             if not given:
                 raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs, --flops, --memory, --bytes or --receptive-field "
                                    "(with --layer), or a quiz file", hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
-            truth = quiz.network_truth(library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape))
+            truth = quiz.network_truth(
+                library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape)
+            )
             verdicts = tuple(quiz.judge(q, v, truth, biases, batch, dtype) for q, v in given.items())
             quizzes = []
             graded = [(None, quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where()))]

@@ -66,7 +66,9 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
     with reported_errors():
         graph = load_graph(spec_file, input)
         # the one analysis of this run: the checks, the timing and the memory prediction all read it
-        report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value))
+        report = analyze(
+            graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value)
+        )
         if plot is not None:
             from .workflows import check_plot_target
 
@@ -111,7 +113,9 @@ def export(spec_file: SpecArg,
         try:
             output.write_text(source)
         except OSError as err:
-            raise CnncalcError(f"cannot write {output}", received=err.strerror, hint="check the folder exists and is writable") from None
+            raise CnncalcError(
+                f"cannot write {output}", received=err.strerror, hint="check the folder exists and is writable"
+            ) from None
         sys.stderr.write(f"wrote {output} ({source.count(chr(10))} lines); run it with: python {output}\n")
 
 
@@ -192,7 +196,8 @@ def _text(p) -> list[str]:
     lines = [
         f"{p.name}: {mode} on {p.device} ({p.device_name}), torch {p.torch_version}",
         f"batch {p.batch}, {p.precision}, channels-last {'on' if p.channels_last else 'off'}, "
-        f"torch.compile {'on' if p.compiled else 'off'}" + (f", cudnn.benchmark {'on' if p.cudnn_benchmark else 'off'}" if p.device.startswith("cuda") else ""),
+        f"torch.compile {'on' if p.compiled else 'off'}"
+        + (f", cudnn.benchmark {'on' if p.cudnn_benchmark else 'off'}" if p.device.startswith("cuda") else ""),
         "",
     ]
     if p.checks:
@@ -209,11 +214,16 @@ def _text(p) -> list[str]:
     lines += [
         f"latency: median {t.median_ms:.3f} ms, p10 {t.p10_ms:.3f}, p90 {t.p90_ms:.3f} ({t.iters} timed iterations after {t.warmup} warm-up)",
         f"throughput: {p.samples_per_s:,.1f} samples/s; {p.tflops:.2f} TFLOP/s achieved "
-        f"({human(p.flops_per_step)} FLOPs per step from cnncalc's MACs" + (", x3 for a training step)" if p.train else ")")
+        f"({human(p.flops_per_step)} FLOPs per step from cnncalc's MACs"
+        + (", x3 for a training step)" if p.train else ")")
         + (f" = {100 * p.tflops / p.peak_tflops:.1f}% of the {p.peak_tflops:g} TFLOP/s peak" if p.peak_tflops else ""),
     ]
     if p.memory_measured is not None and p.memory_predicted:
-        how = "torch.cuda.max_memory_allocated" if p.device.startswith("cuda") else "CPU allocations recorded by torch.profiler"
+        how = (
+            "torch.cuda.max_memory_allocated"
+            if p.device.startswith("cuda")
+            else "CPU allocations recorded by torch.profiler"
+        )
         lines.append(f"memory: predicted {human_bytes(p.memory_predicted)}, measured peak {human_bytes(p.memory_measured)} "
                      f"({how}; measured / predicted = {p.memory_measured / p.memory_predicted:.2f}; see docs/conventions.md)")  # fmt: skip
     if p.layers:
@@ -238,12 +248,16 @@ def _layers_text(p) -> list[str]:
     what = "forward only; the backward pass and the SGD step are not split by layer" if p.train else "inference"
     return [
         f"per layer ({what}; median of {p.timing.iters} passes run after the end-to-end timing, eager"
-        + (" (not compiled)" if p.compiled else "") + ", hooks attached only then; MACs for the batch):",
+        + (" (not compiled)" if p.compiled else "")
+        + ", hooks attached only then; MACs for the batch):",
         *aligned(header, body, [False, False, True, True, True, True, False], total),
         "slowest: " + ", ".join(f"{layer.row} {100 * p.share(layer):.1f}%" for layer in slowest),
         f"end-to-end median {p.timing.median_ms:.3f} ms - sum of layers {p.layers_ms:.3f} ms = {outside:+.3f} ms "
-        + ("outside the layers (Python between calls, launches, the backward pass in training)" if outside >= 0 else
-           "(the per-layer pass ran slower: the hooks' own cost, or noise between the passes; raise --iters)"),
+        + (
+            "outside the layers (Python between calls, launches, the backward pass in training)"
+            if outside >= 0
+            else "(the per-layer pass ran slower: the hooks' own cost, or noise between the passes; raise --iters)"
+        ),
     ]
 
 

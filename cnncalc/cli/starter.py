@@ -12,7 +12,9 @@ from .common import app, reported_errors
 
 
 @app.command()
-def new(name: Annotated[Path, typer.Argument(help="The spec to write: NAME or NAME.yaml.", show_default=False)]) -> None:
+def new(
+    name: Annotated[Path, typer.Argument(help="The spec to write: NAME or NAME.yaml.", show_default=False)],
+) -> None:
     """Write a starter spec (a small CNN with a block) to edit; never overwrites a file.
 
     \b

@@ -48,8 +48,14 @@ def report_output(command: str, report: Report, columns: Sequence[Columns | Colu
                   graph: Drawing | None = None) -> Output:  # fmt: skip
     """A report as its table (totals and `notes` below it), its JSON contract and its layer graph."""
     if rf:
-        varies = any(row.field is not None and row.field.known and not row.field.whole and row.field.varies for row in report.rows)
-        columns, notes = [*columns, Columns.RF, Columns.JUMP, Columns.START], [*notes, RF_NOTE, *([RF_VARIES_NOTE] if varies else [])]
+        varies = any(
+            row.field is not None and row.field.known and not row.field.whole and row.field.varies
+            for row in report.rows
+        )
+        columns, notes = (
+            [*columns, Columns.RF, Columns.JUMP, Columns.START],
+            [*notes, RF_NOTE, *([RF_VARIES_NOTE] if varies else [])],
+        )
     table = report_table(report, columns, layout, explain, footer=[*totals_lines(report), *notes])
     return Output(command, (table,), data=json_data(report), graph=graph)
 
@@ -68,7 +74,9 @@ def shapes(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt 
            quiet: QuietOpt = False, style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """Output shape of every layer: floor((W - F + 2P)/S) + 1 per axis."""
     with reported_errors():
-        report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf, quiet=quiet, style=style)
+        report = load_report(
+            spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf, quiet=quiet, style=style
+        )
         emit(report_output("shapes", report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], layout, explain, rf,
                            graph=drawn(format, spec_file, input, strict, depth)), format)  # fmt: skip
 
@@ -84,7 +92,12 @@ def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", 
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.WEIGHTS]
         if biases:
             columns += [Columns.BIASES, Columns.PARAMS]
-        emit(report_output("params", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)), format)
+        emit(
+            report_output(
+                "params", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)
+            ),
+            format,
+        )
 
 
 @app.command()
@@ -119,9 +132,16 @@ def flops(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt =
     """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
     with reported_errors():
         if convention.value == Convention.CNNCALC.value:
-            report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style)
+            report = load_report(
+                spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style
+            )
             columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS]
-            emit(report_output("flops", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)), format)
+            emit(
+                report_output(
+                    "flops", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)
+                ),
+                format,
+            )
         elif style is Style.LECTURE:
             raise CnncalcError("--style lecture folds rows that other tools count (ptflops counts ReLU)",
                                hint="drop --style with --convention, or --convention with --style")  # fmt: skip
@@ -168,8 +188,21 @@ def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP3
     """The whole VGG-style table: shape, activations ("memory"), weights, biases and MACs."""
     with reported_errors():
         report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf, quiet, style)
-        columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.WEIGHTS, Columns.BIASES, Columns.MACS]
-        emit(report_output("summary", report, columns, layout, explain, rf, graph=drawn(format, spec_file, input, strict, depth)), format)
+        columns = [
+            Columns.NAME,
+            Columns.TYPE,
+            Columns.SHAPE,
+            Columns.ACTIVATIONS,
+            Columns.WEIGHTS,
+            Columns.BIASES,
+            Columns.MACS,
+        ]
+        emit(
+            report_output(
+                "summary", report, columns, layout, explain, rf, graph=drawn(format, spec_file, input, strict, depth)
+            ),
+            format,
+        )
 
 
 @app.command("list")
@@ -187,11 +220,23 @@ def list_architectures(format: FormatOpt = Format.TEXT) -> None:
         rows.sort(key=lambda r: order.index(r["family"]))
         table = Table(
             header=("family", "name", "network", "input", "layers", "params", "MACs"),
-            rows=tuple((r["family"], r["name"], r["title"], tuple(r["input"]), r["layers"], Abbreviated(r["params"]),
-                        Abbreviated(r["macs"])) for r in rows),  # fmt: skip
+            rows=tuple(
+                (
+                    r["family"],
+                    r["name"],
+                    r["title"],
+                    tuple(r["input"]),
+                    r["layers"],
+                    Abbreviated(r["params"]),
+                    Abbreviated(r["macs"]),
+                )
+                for r in rows
+            ),  # fmt: skip
             numeric=(False, False, False, False, True, True, True),
             title="built-in architectures by family (input channels first)",
-            footer=("use any name with every command: cnncalc summary vgg16; a family is one spec file with its variants",),
+            footer=(
+                "use any name with every command: cnncalc summary vgg16; a family is one spec file with its variants",
+            ),
             layout=Layout.CHW,
         )
         emit(Output("list", (table,), data={"architectures": rows}), format)

@@ -37,7 +37,23 @@ from .norm_modern import GroupNorm, InstanceNorm, LayerNorm
 from .passthrough import Dropout, Identity
 from .resample import ChannelShuffle, PixelShuffle, PixelUnshuffle, Upsample  # group B (issue 10)
 from .border import CenterCrop, Crop, Pad, ZeroPad  # group B (issue 10)
-from .activation import ELU, GELU, Hardsigmoid, Hardswish, LeakyReLU, LogSoftmax, Mish, PReLU, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Softplus, Tanh
+from .activation import (
+    ELU,
+    GELU,
+    Hardsigmoid,
+    Hardswish,
+    LeakyReLU,
+    LogSoftmax,
+    Mish,
+    PReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
 from .merge import Add, Concat, Mul
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split

@@ -51,7 +51,9 @@ def _thop_softmax(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
 
 # ptflops counts ReLU, ELU and GELU twice per element, LeakyReLU, SiLU and softmax once, sigmoid and tanh not at all
 ReLU = _activation("relu", "ReLU", "max(0, x)", keeps="output", ptflops=per_element(2))
-LeakyReLU = _activation("leaky_relu", "LeakyReLU", "max(ax, x)", ("negative_slope", 0.01, ArgKind.NUMBER), ptflops=per_element(1))
+LeakyReLU = _activation(
+    "leaky_relu", "LeakyReLU", "max(ax, x)", ("negative_slope", 0.01, ArgKind.NUMBER), ptflops=per_element(1)
+)
 Sigmoid = _activation("sigmoid", "Sigmoid", "1 / (1 + e^-x)", keeps="output")
 Tanh = _activation("tanh", "Tanh", "tanh(x)", keeps="output")
 ELU = _activation("elu", "ELU", "x, or a(e^x - 1) below zero", ("alpha", 1.0, ArgKind.NUMBER), ptflops=per_element(2))
@@ -108,5 +110,9 @@ class PReLU(Activation):
         return self.num_parameters  # the slopes a: [num_parameters]
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        per = "one slope for every channel" if self.num_parameters == 1 else f"one slope per channel: {self.num_parameters}"
+        per = (
+            "one slope for every channel"
+            if self.num_parameters == 1
+            else f"one slope per channel: {self.num_parameters}"
+        )
         return ["output shape = input shape", f"weights: {per}"]

@@ -183,6 +183,7 @@ class Layer:
         """For `cnncalc export`: a plain expression over the input variables (`args`, of shapes
         `inputs`) that stands for this row instead of a module (`a + b`, `x[:, :, 2:6]`), or None
         to write its module."""
+
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         """For a row that PyTorch models hold as a bare parameter of the enclosing module, not as a
         module (ConvNeXt's layer scale): the parameter's shape and initial value. The bridge and
@@ -350,7 +351,13 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[st
             raise bad()
         return value
     if kind is ArgKind.AXES_ORDER:
-        if not isinstance(value, list) or not all(type(v) is int for v in value) or not 2 <= len(value) <= 5 or sorted(value) != list(range(len(value))) or value[0] != 0:
+        if (
+            not isinstance(value, list)
+            or not all(type(v) is int for v in value)
+            or not 2 <= len(value) <= 5
+            or sorted(value) != list(range(len(value)))
+            or value[0] != 0
+        ):
             raise bad()
         return tuple(value)
     if kind is ArgKind.APPROXIMATE:
@@ -432,4 +439,3 @@ def group_axes(texts: Sequence[str]) -> list[str]:
 
 def times(values: Sequence[int]) -> str:
     return "*".join(str(v) for v in values)
-

@@ -23,7 +23,12 @@ from .base import (
 from .counting import rules
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
-_PAD_MODULES = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad", "circular": "CircularPad"}
+_PAD_MODULES = {
+    "constant": "ConstantPad",
+    "reflect": "ReflectionPad",
+    "replicate": "ReplicationPad",
+    "circular": "CircularPad",
+}
 
 
 @dataclass(frozen=True)
@@ -53,16 +58,25 @@ class Padding(Layer):
         pads = self.amounts(inputs[0])
         for size, (before, after) in zip(inputs[0][1:], pads):
             if self.mode == "reflect" and max(before, after) >= size:
-                raise LayerError("reflect padding must be smaller than the input (as in PyTorch)", received=f"padding {max(before, after)} of size {size}")
+                raise LayerError(
+                    "reflect padding must be smaller than the input (as in PyTorch)",
+                    received=f"padding {max(before, after)} of size {size}",
+                )
             if self.mode == "circular" and max(before, after) > size:
-                raise LayerError("circular padding can wrap around at most once (as in PyTorch)", received=f"padding {max(before, after)} of size {size}")
+                raise LayerError(
+                    "circular padding can wrap around at most once (as in PyTorch)",
+                    received=f"padding {max(before, after)} of size {size}",
+                )
         return (inputs[0][0], *(size + before + after for size, (before, after) in zip(inputs[0][1:], pads)))
 
     def torch_padding(self, shape: Shape) -> tuple[int, ...]:
         return tuple(amount for before_after in reversed(self.amounts(shape)) for amount in before_after)
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        texts = [f"{before} + {size} + {after} = {out}" for size, (before, after), out in zip(inputs[0][1:], self.amounts(inputs[0]), output[1:])]
+        texts = [
+            f"{before} + {size} + {after} = {out}"
+            for size, (before, after), out in zip(inputs[0][1:], self.amounts(inputs[0]), output[1:])
+        ]
         return [*group_axes(texts), f"C: {inputs[0][0]}", f"{self.mode} padding: no arithmetic, no parameters"]
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
@@ -78,7 +92,9 @@ class Padding(Layer):
 @register("pad")
 @dataclass(frozen=True)
 class Pad(Padding):
-    summary = "padding by per-side amounts (PyTorch's order: last axis first), mode constant, reflect, replicate or circular"
+    summary = (
+        "padding by per-side amounts (PyTorch's order: last axis first), mode constant, reflect, replicate or circular"
+    )
     shorthand = "padding"
     counts = rules()
 
@@ -139,7 +155,10 @@ class Cropping(Layer):
         return TorchModule("Crop", {"start": self.offsets(inputs), "size": self.target(inputs)})
 
     def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
-        slices = [f"{a}:{a + n}" if n != size else ":" for a, n, size in zip(self.offsets(inputs), self.target(inputs), inputs[0][1:])]
+        slices = [
+            f"{a}:{a + n}" if n != size else ":"
+            for a, n, size in zip(self.offsets(inputs), self.target(inputs), inputs[0][1:])
+        ]
         return f"{args[0]}[:, :, {', '.join(slices)}]"
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
@@ -163,21 +182,33 @@ class CenterCrop(Cropping):
     def target(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
         rank = spatial_rank(inputs[0], self.kind)
         if (self.size is None) == (self.like is None):
-            raise LayerError("center_crop needs exactly one of size and like", expected="size: [H, W] or like: a_layer_name")
+            raise LayerError(
+                "center_crop needs exactly one of size and like", expected="size: [H, W] or like: a_layer_name"
+            )
         if self.like is None:
             return per_axis(self.size, rank, "size")
         other = inputs[-1]
         if len(other) != len(inputs[0]):
-            raise LayerError(f"center_crop's 'like: {self.like}' has another number of axes", received=f"{list(inputs[0])} like {list(other)}")
+            raise LayerError(
+                f"center_crop's 'like: {self.like}' has another number of axes",
+                received=f"{list(inputs[0])} like {list(other)}",
+            )
         return tuple(other[1:])
 
     def offsets(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
         return tuple((size - want) // 2 for size, want in zip(inputs[0][1:], self.target(inputs)))
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        texts = [f"{size} -> {n}, from {a} = ({size} - {n}) // 2" for size, n, a in zip(inputs[0][1:], output[1:], self.offsets(inputs))]
+        texts = [
+            f"{size} -> {n}, from {a} = ({size} - {n}) // 2"
+            for size, n, a in zip(inputs[0][1:], output[1:], self.offsets(inputs))
+        ]
         source = f" (the size of {self.like})" if self.like is not None else ""
-        return [*group_axes(texts), f"C: {inputs[0][0]}{source}", "a slice (a view of its input): no arithmetic, no parameters"]
+        return [
+            *group_axes(texts),
+            f"C: {inputs[0][0]}{source}",
+            "a slice (a view of its input): no arithmetic, no parameters",
+        ]
 
 
 @register("crop")
@@ -205,5 +236,8 @@ class Crop(Cropping):
         return tuple(before for before, _ in self.sides(inputs[0]))
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        texts = [f"{size} - {before} - {after} = {n}" for size, (before, after), n in zip(inputs[0][1:], self.sides(inputs[0]), output[1:])]
+        texts = [
+            f"{size} - {before} - {after} = {n}"
+            for size, (before, after), n in zip(inputs[0][1:], self.sides(inputs[0]), output[1:])
+        ]
         return [*group_axes(texts), f"C: {inputs[0][0]}", "a slice (a view of its input): no arithmetic, no parameters"]

@@ -177,7 +177,10 @@ class ConvTranspose(Layer):
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         # output o reads input i where i*S = o + P - j*D: how many depends on o mod S
-        return [FieldStep(Fraction(k), Fraction(s), Fraction(p), transposed=True, dilation=d) for k, s, p, d, _ in self._axes(inputs[0])]
+        return [
+            FieldStep(Fraction(k), Fraction(s), Fraction(p), transposed=True, dilation=d)
+            for k, s, p, d, _ in self._axes(inputs[0])
+        ]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         shape = inputs[0]
@@ -187,5 +190,6 @@ class ConvTranspose(Layer):
             in_channels=shape[0], out_channels=self.out, kernel_size=k, stride=s, padding=p,
             output_padding=op, groups=self.groups, bias=self.bias, dilation=d,
         )  # fmt: skip
-        return TorchModule(f"ConvTranspose{rank}d", kwargs, defaults={**CONV_DEFAULTS, "output_padding": 0}, positional=2)
-
+        return TorchModule(
+            f"ConvTranspose{rank}d", kwargs, defaults={**CONV_DEFAULTS, "output_padding": 0}, positional=2
+        )

@@ -22,7 +22,9 @@ class Linear(Layer):
     bias: bool = arg(True, kind=ArgKind.BOOL)
     # nn.Linear acts on the last axis at every position of the others: ConvNeXt's pointwise layers
     # between two permutes. Asked for, so that a forgotten flatten is still an error.
-    channels_last: bool = arg(False, kind=ArgKind.BOOL, doc="act on the last axis of a multi-axis input (after a permute)")
+    channels_last: bool = arg(
+        False, kind=ArgKind.BOOL, doc="act on the last axis of a multi-axis input (after a permute)"
+    )
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         if len(inputs[0]) != 1 and not self.channels_last:

@@ -96,4 +96,3 @@ class LocalResponseNorm(ElementWise):
 
     def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
         return 2 * prod(inputs[0])  # at its peak three temporaries of the input's size live, the output not yet
-

@@ -45,7 +45,9 @@ class LayerNorm(ElementWise):
     summary = ("layer normalisation of each sample: over the channels at every position ('channels', ConvNeXt's "
                "LayerNorm2d), or over the last N axes (nn.LayerNorm); gamma and beta over the normalised shape")  # fmt: skip
     shorthand = "over"
-    counts = rules(fvcore=_fvcore_norm, torchinfo=parameters, thop=per_element(2, affine_times=2), ptflops=_ptflops_layernorm)
+    counts = rules(
+        fvcore=_fvcore_norm, torchinfo=parameters, thop=per_element(2, affine_times=2), ptflops=_ptflops_layernorm
+    )
 
     over: Any = arg("channels", kind=ArgKind.NORM_AXES, doc="'channels', or N: the last N axes")
     eps: float = arg(1e-5, kind=ArgKind.NUMBER)
@@ -85,7 +87,9 @@ class LayerNorm(ElementWise):
         defaults = {"eps": 1e-5, "elementwise_affine": True, "bias": True}
         shape: Any = inputs[0][0] if self.over == "channels" else list(self.normalized(inputs[0]))
         kwargs = {"normalized_shape": shape, "eps": self.eps, "elementwise_affine": self.affine, "bias": self.bias}
-        return TorchModule("ChannelLayerNorm" if self.over == "channels" else "LayerNorm", kwargs, defaults=defaults, positional=1)
+        return TorchModule(
+            "ChannelLayerNorm" if self.over == "channels" else "LayerNorm", kwargs, defaults=defaults, positional=1
+        )
 
 
 @register("groupnorm", "group_norm")

@@ -130,10 +130,15 @@ class AdaptivePool(Layer):
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = len(inputs[0]) - 1
-        return TorchModule(f"Adaptive{self.reduce}Pool{rank}d", {"output_size": per_axis(self.output, rank, "output")}, positional=1)
+        return TorchModule(
+            f"Adaptive{self.reduce}Pool{rank}d", {"output_size": per_axis(self.output, rank, "output")}, positional=1
+        )
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        texts = [f"{size} -> {out} (window from floor(i*{size}/{out}) to ceil((i+1)*{size}/{out}))" for size, out in zip(inputs[0][1:], output[1:])]
+        texts = [
+            f"{size} -> {out} (window from floor(i*{size}/{out}) to ceil((i+1)*{size}/{out}))"
+            for size, out in zip(inputs[0][1:], output[1:])
+        ]
         return [*group_axes(texts), f"C: {inputs[0][0]}", "params: 0"]
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
@@ -200,8 +205,11 @@ class GlobalAvgPool(Layer):
         return TorchModule(f"AdaptiveAvgPool{rank}d", {"output_size": (1,) * rank}, positional=1)
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        return [f"{times(inputs[0][1:])} -> {times(output[1:])}: the mean of each channel", f"C: {inputs[0][0]}", "params: 0"]
+        return [
+            f"{times(inputs[0][1:])} -> {times(output[1:])}: the mean of each channel",
+            f"C: {inputs[0][0]}",
+            "params: 0",
+        ]
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         return [_adaptive_step(size, 1) for size in inputs[0][1:]]
-

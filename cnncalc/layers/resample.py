@@ -75,7 +75,9 @@ class Upsample(Layer):
     shorthand = "scale_factor"
     counts = rules(
         fvcore=_fvcore_upsample,
-        thop=_per_output({"nearest": 0, "nearest-exact": 0, "linear": 5, "bilinear": 11, "bicubic": 259, "trilinear": 31}),
+        thop=_per_output(
+            {"nearest": 0, "nearest-exact": 0, "linear": 5, "bilinear": 11, "bicubic": 259, "trilinear": 31}
+        ),
         ptflops=_ptflops_upsample,
     )
 
@@ -94,7 +96,9 @@ class Upsample(Layer):
             raise LayerError("align_corners is only for the interpolating modes (linear, bilinear, bicubic, trilinear), as in PyTorch",
                              received=f"mode {self.mode}, align_corners {str(self.align_corners).lower()}")  # fmt: skip
         if (self.size is None) == (self.scale_factor is None):
-            raise LayerError("upsample needs exactly one of size and scale_factor", expected="size: [H, W] or scale_factor: 2")
+            raise LayerError(
+                "upsample needs exactly one of size and scale_factor", expected="size: [H, W] or scale_factor: 2"
+            )
         if self.size is not None:
             out = per_axis(self.size, rank, "size")
         else:
@@ -104,14 +108,24 @@ class Upsample(Layer):
                                  received=list(scales), expected=f"one value, or {rank} values")  # fmt: skip
             out = tuple(int(size * s) for size, s in zip(inputs[0][1:], scales))  # floor(in * scale), in double as ATen
         if min(out) < 1:
-            raise LayerError("upsample's output would be empty", received=f"{list(inputs[0][1:])} x {self.scale_factor} = {list(out)}")
+            raise LayerError(
+                "upsample's output would be empty",
+                received=f"{list(inputs[0][1:])} x {self.scale_factor} = {list(out)}",
+            )
         return (inputs[0][0], *out)
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = len(inputs[0]) - 1
         size = None if self.size is None else per_axis(self.size, rank, "size")
-        kwargs = {"size": size, "scale_factor": self.scale_factor, "mode": self.mode, "align_corners": self.align_corners}
-        return TorchModule("Upsample", kwargs, defaults={"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None})
+        kwargs = {
+            "size": size,
+            "scale_factor": self.scale_factor,
+            "mode": self.mode,
+            "align_corners": self.align_corners,
+        }
+        return TorchModule(
+            "Upsample", kwargs, defaults={"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None}
+        )
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         # One output reads `taps` neighbours per axis, at input position (i + 0.5) * in/out - 0.5
@@ -137,7 +151,9 @@ class Upsample(Layer):
         if self.size is not None:
             texts = [f"{size} -> {out} (size given)" for size, out in zip(inputs[0][1:], output[1:])]
         else:
-            scales = self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,) * len(output[1:])
+            scales = (
+                self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,) * len(output[1:])
+            )
             texts = [f"floor({size} * {s:g}) = {out}" for size, s, out in zip(inputs[0][1:], scales, output[1:])]
         _, taps = MODES[self.mode]
         return [*group_axes(texts), f"C: {inputs[0][0]}", f"{self.mode}: each output reads {taps} input position(s) per axis; no parameters",
@@ -156,12 +172,19 @@ class PixelRearrange(Layer):
 
     def _check(self, shape: Shape) -> None:
         if len(shape) != 3:
-            raise LayerError(f"{self.kind} needs a 2-D input [C, H, W] (as PyTorch's module reads it)", received=f"input of shape {list(shape)}")
+            raise LayerError(
+                f"{self.kind} needs a 2-D input [C, H, W] (as PyTorch's module reads it)",
+                received=f"input of shape {list(shape)}",
+            )
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         (c, h, w), (oc, oh, ow), r = inputs[0], output, self.factor
         op = "/" if oc < c else "*"
-        return [f"C: {c} {op} {r}^2 = {oc}", f"H, W: {h}x{w} {'*' if op == '/' else '/'} {r} = {oh}x{ow}", "a rearrangement: no arithmetic, no parameters"]
+        return [
+            f"C: {c} {op} {r}^2 = {oc}",
+            f"H, W: {h}x{w} {'*' if op == '/' else '/'} {r} = {oh}x{ow}",
+            "a rearrangement: no arithmetic, no parameters",
+        ]
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         # shuffle: output i reads input floor(i / r) (stride 1/r); unshuffle: input i*r + k, one of r (kernel r, stride r)
@@ -209,7 +232,10 @@ class PixelUnshuffle(PixelRearrange):
         c, h, w = inputs[0]
         r = self.factor
         if h % r or w % r:
-            raise LayerError(f"pixel_unshuffle needs H and W divisible by the factor {r}", received=f"input of shape {list(inputs[0])}")
+            raise LayerError(
+                f"pixel_unshuffle needs H and W divisible by the factor {r}",
+                received=f"input of shape {list(inputs[0])}",
+            )
         return (c * r * r, h // r, w // r)
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
@@ -229,12 +255,16 @@ class ChannelShuffle(ElementWise):
         if len(inputs[0]) < 2:
             spatial_rank(inputs[0], self.kind)
         if inputs[0][0] % self.groups:
-            raise LayerError(f"channel_shuffle needs channels divisible by groups {self.groups}", received=f"{inputs[0][0]} channels")
+            raise LayerError(
+                f"channel_shuffle needs channels divisible by groups {self.groups}", received=f"{inputs[0][0]} channels"
+            )
         return inputs[0]
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         c, g = inputs[0][0], self.groups
-        return [f"C: {c} = {g} groups x {c // g}, reordered to {c // g} x {g}; shape kept, no arithmetic, no parameters"]
+        return [
+            f"C: {c} = {g} groups x {c // g}, reordered to {c // g} x {g}; shape kept, no arithmetic, no parameters"
+        ]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("ChannelShuffle", {"groups": self.groups}, positional=1)

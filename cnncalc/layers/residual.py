@@ -28,7 +28,10 @@ class StochasticDepth(ElementWise):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         per = "per sample" if self.mode == "row" else "for the whole batch"
-        return [f"output = input at inference; in training input * noise, dropped with p = {self.p} {per}", "no parameters"]
+        return [
+            f"output = input at inference; in training input * noise, dropped with p = {self.p} {per}",
+            "no parameters",
+        ]
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         if self.p == 0:

@@ -27,4 +27,6 @@ class Flatten(Layer):
         return []  # positions end here: what follows reads all of them
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        return [f"{times((*inputs[0][1:], inputs[0][0]))} = {output[0]:,} features (a view of its input); no parameters"]
+        return [
+            f"{times((*inputs[0][1:], inputs[0][0]))} = {output[0]:,} features (a view of its input); no parameters"
+        ]

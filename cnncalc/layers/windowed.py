@@ -65,7 +65,9 @@ class Windowed(Layer):
             count = len(positions.split(",")) > 1 or "-" in positions or "..." in positions
             verb = "are" if count or len(axes) > 1 else "is"
             noun = nouns if count or len(axes) > 1 else nouns.rstrip("s")
-            warnings.append(f"{text % ' and '.join(axes)}: input {noun} {positions} of 0..{int(size) - 1} {verb} never read")
+            warnings.append(
+                f"{text % ' and '.join(axes)}: input {noun} {positions} of 0..{int(size) - 1} {verb} never read"
+            )
         return warnings
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:

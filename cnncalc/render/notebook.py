@@ -17,7 +17,15 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = Output("summary").schema_version
 # the columns of `cnncalc summary`
-COLUMNS = (Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.WEIGHTS, Columns.BIASES, Columns.MACS)
+COLUMNS = (
+    Columns.NAME,
+    Columns.TYPE,
+    Columns.SHAPE,
+    Columns.ACTIVATIONS,
+    Columns.WEIGHTS,
+    Columns.BIASES,
+    Columns.MACS,
+)
 # the per-layer numbers of the JSON payload that make a DataFrame's columns
 FRAME_COLUMNS = ("type", "output_shape", "inputs", "activations", "activation_bytes", "weights", "biases", "params",
                  "buffers", "macs", "flops")  # fmt: skip

@@ -59,9 +59,11 @@ def totals_lines(report: Report) -> list[str]:
     return [
         f"params: {both(t.params)} = weights {both(t.weights)} + biases {both(t.biases)}; buffers {t.buffers:,}",
         f"activations: {both(t.activations)} without the input, {both(t.activations_with_input)} with it, "
-        + ("the rows shown (activations, views and identity rows folded, as the lecture tables count)"
-           if report.style is Style.LECTURE else
-           f"one output per row; new tensors {both(t.stored_activations)} (views such as flatten and dropout are not)")
+        + (
+            "the rows shown (activations, views and identity rows folded, as the lecture tables count)"
+            if report.style is Style.LECTURE
+            else f"one output per row; new tensors {both(t.stored_activations)} (views such as flatten and dropout are not)"
+        )
         + f"; peak live (inference) {both(t.peak_activations)}",
         f"MACs: {both(t.macs)}; FLOPs (2 x MACs): {both(t.flops)}   (per sample)",
         f"memory at batch {report.batch}, {dtype}: activations {human_bytes(report.bytes_of(t.activations_with_input))}, "
@@ -129,7 +131,9 @@ def json_data(report: Report) -> dict[str, Any]:
             if f.whole or not f.known:
                 rows[-1]["receptive_field"] = "all" if f.whole else "unknown"
             else:
-                field: dict[str, list[float]] = {key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")}
+                field: dict[str, list[float]] = {
+                    key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")
+                }
                 if f.varies:  # position-dependent: the smallest field too
                     field["size_min"] = [float(v) for v in f.size_min]
                 rows[-1]["receptive_field"] = field
@@ -149,7 +153,10 @@ def json_data(report: Report) -> dict[str, Any]:
         "peak_activation_bytes": report.bytes_of(t.peak_activations),
         "param_bytes": report.param_bytes,
         "buffer_bytes": report.buffer_bytes,
-        "predicted_peak_bytes": {"inference": predicted_memory(report, train=False), "training": predicted_memory(report, train=True)},
+        "predicted_peak_bytes": {
+            "inference": predicted_memory(report, train=False),
+            "training": predicted_memory(report, train=True),
+        },
     }
     warnings = [{"layer": w.layer, "line": w.where.line, "message": w.message} for w in report.warnings]
     return {

@@ -47,7 +47,9 @@ class Writer:
 WRITERS: dict[Format, Writer] = {}
 
 
-def writer(fmt: Format, accepts: Callable[[Output], bool]) -> Callable[[Callable[[Output], str]], Callable[[Output], str]]:
+def writer(
+    fmt: Format, accepts: Callable[[Output], bool]
+) -> Callable[[Callable[[Output], str]], Callable[[Output], str]]:
     """Register the writer of `fmt`; registering one format twice is a mistake and raises."""
 
     def register(write: Callable[[Output], str]) -> Callable[[Output], str]:

@@ -26,7 +26,11 @@ SPEC_SCHEMA_ID = "https://cnncalc.dev/schema/spec.schema.json"
 IDENTIFIER = "^[A-Za-z_][A-Za-z0-9_]*$"
 # `$out * 4`: block arguments in a block's layers (checked when the block is used, not here)
 EXPRESSION: dict[str, Any] = {"$ref": "#/$defs/expression"}
-EXPRESSION_DEF: dict[str, Any] = {"type": "string", "pattern": "\\$", "description": "an expression over block arguments ($name)"}
+EXPRESSION_DEF: dict[str, Any] = {
+    "type": "string",
+    "pattern": "\\$",
+    "description": "an expression over block arguments ($name)",
+}
 
 
 def _axes(low: int) -> dict[str, Any]:
@@ -65,21 +69,40 @@ KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
     ArgKind.OPTIONAL_NUMBER: {"type": ["number", "null"]},
     ArgKind.NORM_AXES: {"anyOf": [{"const": "channels"}, {"type": "integer", "minimum": 1, "maximum": 4}]},
     ArgKind.DEPTH_MODE: {"enum": ["row", "batch"]},
-    ArgKind.AXES_ORDER: {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 5, "prefixItems": [{"const": 0}],
-                         "uniqueItems": True},  # fmt: skip
+    ArgKind.AXES_ORDER: {
+        "type": "array",
+        "items": {"type": "integer", "minimum": 0},
+        "minItems": 2,
+        "maxItems": 5,
+        "prefixItems": [{"const": 0}],
+        "uniqueItems": True,
+    },  # fmt: skip
 }
 
 # not empty, no control characters (spec._check_name)
-NAME: dict[str, Any] = {"type": ["string", "integer"], "pattern": "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
-                        "description": "a name (printable text)"}
+NAME: dict[str, Any] = {
+    "type": ["string", "integer"],
+    "pattern": "^[^\\x00-\\x1f\\x7f]*[^\\s\\x00-\\x1f\\x7f][^\\x00-\\x1f\\x7f]*$",
+    "description": "a name (printable text)",
+}
 # the keys every item takes besides its own arguments (spec.ITEM_KEYS)
 ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
     "name": {**NAME, "description": "the layer's name (default: its position in its list)"},
-    "repeat": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 100_000}, EXPRESSION],
-               "description": "how many copies, one after the other"},  # fmt: skip
-    "from": {"anyOf": [{"type": ["string", "integer"]}, {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1}],
-             "description": "the earlier layer(s) this one reads (default: the previous one)"},  # fmt: skip
-    "when": {"anyOf": [{"type": "boolean"}, EXPRESSION], "description": "false leaves the item out (usually when: $arg in a block)"},
+    "repeat": {
+        "anyOf": [{"type": "integer", "minimum": 1, "maximum": 100_000}, EXPRESSION],
+        "description": "how many copies, one after the other",
+    },  # fmt: skip
+    "from": {
+        "anyOf": [
+            {"type": ["string", "integer"]},
+            {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
+        ],
+        "description": "the earlier layer(s) this one reads (default: the previous one)",
+    },  # fmt: skip
+    "when": {
+        "anyOf": [{"type": "boolean"}, EXPRESSION],
+        "description": "false leaves the item out (usually when: $arg in a block)",
+    },
 }
 
 
@@ -143,22 +166,42 @@ def spec_schema() -> dict[str, Any]:
 
     definitions = {f"layer.{kind}": _layer_value(cls) for kind, cls in sorted(REGISTRY.items())}
     types = {kind: {"$ref": f"#/$defs/layer.{kind}"} for kind in sorted(REGISTRY)}
-    aliases = {alias: {"$ref": f"#/$defs/layer.{kind}", "description": f"same as {kind}"} for alias, kind in sorted(ALIASES.items())}
+    aliases = {
+        alias: {"$ref": f"#/$defs/layer.{kind}", "description": f"same as {kind}"}
+        for alias, kind in sorted(ALIASES.items())
+    }
     names = [*types, *aliases, *spec.STRUCTURES]
-    block_use = {"type": ["object", "null"], "description": "a block defined under `blocks`: its arguments and item keys"}
+    block_use = {
+        "type": ["object", "null"],
+        "description": "a block defined under `blocks`: its arguments and item keys",
+    }
     item = {
         "anyOf": [
-            {"type": "string", "anyOf": [{"enum": names}, {"pattern": IDENTIFIER}],
-             "description": "a layer type without arguments, or a block"},  # fmt: skip
-            {"type": "object", "minProperties": 1, "maxProperties": 1, "propertyNames": {"pattern": IDENTIFIER},
-             "properties": {**types, **aliases, **_structures()}, "additionalProperties": block_use},  # fmt: skip
+            {
+                "type": "string",
+                "anyOf": [{"enum": names}, {"pattern": IDENTIFIER}],
+                "description": "a layer type without arguments, or a block",
+            },  # fmt: skip
+            {
+                "type": "object",
+                "minProperties": 1,
+                "maxProperties": 1,
+                "propertyNames": {"pattern": IDENTIFIER},
+                "properties": {**types, **aliases, **_structures()},
+                "additionalProperties": block_use,
+            },  # fmt: skip
         ]
     }
     layers = {"$ref": "#/$defs/layers"}
     block_keys: dict[str, Any] = {
-        "args": {"type": ["object", "null"], "propertyNames": {"pattern": IDENTIFIER, "not": {"enum": list(spec.ITEM_KEYS)}},
-                 "description": "argument names and their defaults (null: required)"},  # fmt: skip
-        "layers": layers, **_structures()["residual"]["properties"], **_structures()["parallel"]["properties"],
+        "args": {
+            "type": ["object", "null"],
+            "propertyNames": {"pattern": IDENTIFIER, "not": {"enum": list(spec.ITEM_KEYS)}},
+            "description": "argument names and their defaults (null: required)",
+        },  # fmt: skip
+        "layers": layers,
+        **_structures()["residual"]["properties"],
+        **_structures()["parallel"]["properties"],
         "description": {"type": "string"},
     }
     block_keys = {key: block_keys.get(key, {}) for key in spec.BLOCK_KEYS}  # keys added to spec.py pass unchecked
@@ -167,10 +210,18 @@ def spec_schema() -> dict[str, Any]:
     top: dict[str, Any] = {
         "name": NAME,
         "description": {"type": "string"},
-        "input": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1, "maxItems": 4,
-                  "description": "[C, ...spatial] for one sample, e.g. [3, 224, 224]"},  # fmt: skip
-        "blocks": {"type": "object", "propertyNames": {"pattern": IDENTIFIER, "not": {"enum": names}},
-                   "additionalProperties": block},  # fmt: skip
+        "input": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1},
+            "minItems": 1,
+            "maxItems": 4,
+            "description": "[C, ...spatial] for one sample, e.g. [3, 224, 224]",
+        },  # fmt: skip
+        "blocks": {
+            "type": "object",
+            "propertyNames": {"pattern": IDENTIFIER, "not": {"enum": names}},
+            "additionalProperties": block,
+        },  # fmt: skip
         "layers": {**layers, "minItems": 1},
     }
     return {
@@ -183,8 +234,12 @@ def spec_schema() -> dict[str, Any]:
         "patternProperties": {"^x-": {"description": "free keys, e.g. for YAML anchors"}},
         "additionalProperties": False,
         "required": ["input", "layers"],
-        "$defs": {"layers": {"type": "array", "items": {"$ref": "#/$defs/item"}}, "item": item, "expression": EXPRESSION_DEF,
-                  **definitions},  # fmt: skip
+        "$defs": {
+            "layers": {"type": "array", "items": {"$ref": "#/$defs/item"}},
+            "item": item,
+            "expression": EXPRESSION_DEF,
+            **definitions,
+        },  # fmt: skip
     }
 
 

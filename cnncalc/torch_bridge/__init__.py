@@ -141,7 +141,9 @@ class GraphModule(nn.Module):
         try:
             owner.register_parameter(leaf, weight)
         except (KeyError, TypeError) as err:
-            raise CnncalcError(f"layer name '{name}' cannot be a PyTorch parameter name", received=leaf, hint=str(err)) from None
+            raise CnncalcError(
+                f"layer name '{name}' cannot be a PyTorch parameter name", received=leaf, hint=str(err)
+            ) from None
         self._detached[name] = module
 
     def _attach(self, name: str, module: nn.Module) -> None:
@@ -207,6 +209,7 @@ def traced_shapes(model: GraphModule, x: torch.Tensor) -> dict[str, tuple[int, .
     seen: dict[int, list[tuple[int, ...]]] = {key: [] for key in rows_of}
     handles = []
     for key, module in modules.items():
+
         def hook(_module: nn.Module, _inputs: Sequence[torch.Tensor], output: torch.Tensor, key: int = key) -> None:
             seen[key].append(tuple(output.shape[1:]))
 

@@ -289,7 +289,9 @@ def _user_frame(stack: str | None) -> tuple[str | None, int | None, str | None]:
     for i, text in enumerate(lines):
         m = re.match(r'\s*File "(.+)", line (\d+), in (.+)', text)
         if m and not m.group(1).startswith(_TORCH_DIR) and not m.group(1).startswith(_HERE):
-            source = lines[i + 1].strip() if i + 1 < len(lines) and not lines[i + 1].lstrip().startswith("File ") else None
+            source = (
+                lines[i + 1].strip() if i + 1 < len(lines) and not lines[i + 1].lstrip().startswith("File ") else None
+            )
             found = (m.group(1), int(m.group(2)), source)
     return found
 
@@ -419,7 +421,12 @@ class _Mapper:
                 value = len(shape)
             elif node.op == "call_function" and node.target is getattr and args[1] == "shape" and shape is not None:
                 value = shape
-            elif node.op == "call_function" and callable(node.target) and node.target in _SHAPE_ARITHMETIC and not _has_node(args):
+            elif (
+                node.op == "call_function"
+                and callable(node.target)
+                and node.target in _SHAPE_ARITHMETIC
+                and not _has_node(args)
+            ):
                 value = node.target(*args)
             else:
                 return
@@ -502,8 +509,16 @@ class _Mapper:
         except CnncalcError as err:
             raise self.fail(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
                             received=err.received if err.received is not None else repr(module)) from err  # fmt: skip
-        if type(rebuilt) is not type(module) and type(module) not in SAME_AT_INFERENCE and not isinstance(module, type(rebuilt)):
-            raise self.fail(node, f"cnncalc's {kind} builds {type(rebuilt).__name__}, not {_class_name(module)}", received=repr(module))
+        if (
+            type(rebuilt) is not type(module)
+            and type(module) not in SAME_AT_INFERENCE
+            and not isinstance(module, type(rebuilt))
+        ):
+            raise self.fail(
+                node,
+                f"cnncalc's {kind} builds {type(rebuilt).__name__}, not {_class_name(module)}",
+                received=repr(module),
+            )
         rank = len(shapes[0]) + 1 if shapes else 0
         for attr in getattr(type(module), "__constants__", ()):
             if attr == "inplace" or not hasattr(module, attr):
@@ -516,9 +531,15 @@ class _Mapper:
 
     def call(self, node: fx.Node) -> None:
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS.get(node.target)
-        what = f"the method .{node.target}()" if node.op == "call_method" else f"the function {_function_name(node.target)}"
+        what = (
+            f"the method .{node.target}()"
+            if node.op == "call_method"
+            else f"the function {_function_name(node.target)}"
+        )
         if rule is None:
-            raise self.fail(node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md")
+            raise self.fail(
+                node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
+            )
         bound = self.bind(node, rule.params, what)
         if isinstance(rule, Equivalent):
             self.equivalent(node, rule, bound, what)
@@ -537,7 +558,9 @@ class _Mapper:
         bound = dict(zip(params, node.args))
         for key, value in node.kwargs.items():
             if key not in params:
-                raise self.fail(node, f"{what} is called with the argument '{key}', which cnncalc cannot follow", received=key)
+                raise self.fail(
+                    node, f"{what} is called with the argument '{key}', which cnncalc cannot follow", received=key
+                )
             bound[key] = value
         for key, value in bound.items():
             if key not in ("input", "other", "tensors", "shape"):
@@ -551,19 +574,29 @@ class _Mapper:
         cls = _optional_class(rule.module) if isinstance(rule.module, str) else rule.module
         for key, value in rule.required.items():
             if key in bound and bound[key] != value:
-                raise self.fail(node, f"cnncalc follows {what} only with {key}={value!r}", received=f"{key}={bound[key]!r}")
+                raise self.fail(
+                    node, f"cnncalc follows {what} only with {key}={value!r}", received=f"{key}={bound[key]!r}"
+                )
         kwargs = {k: v for k, v in bound.items() if k != "input" and k not in rule.required and k not in rule.ignored}
         if cls is None:
-            raise self.fail(node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md")
+            raise self.fail(
+                node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
+            )
         try:
             module = cls(**kwargs)
         except (TypeError, ValueError) as err:
-            raise self.fail(node, f"cnncalc cannot follow {what} with these arguments: {err}", received=repr(kwargs)) from None
+            raise self.fail(
+                node, f"cnncalc cannot follow {what} with these arguments: {err}", received=repr(kwargs)
+            ) from None
         kind = module_kind(module)
         if kind is None:
-            raise self.fail(node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md")
+            raise self.fail(
+                node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
+            )
         source = self.tensor_input(node, bound.get("input"), what)
-        base = re.sub(r"_$", "", str(node.target) if node.op == "call_method" else _function_name(node.target).split(".")[-1])
+        base = re.sub(
+            r"_$", "", str(node.target) if node.op == "call_method" else _function_name(node.target).split(".")[-1]
+        )
         args = self.module_args(node, module, kind, [source])
         self.add_row(node, self.functional_name(node, base), kind, args, [source], self.shape(node))
 
@@ -591,7 +624,9 @@ class _Mapper:
         rank = len(self.shape(node)) + 1
         dim = bound.get("dim", 0)
         if not isinstance(dim, int) or dim % rank != 1:
-            raise self.fail(node, f"cnncalc's concat joins channels (dim=1); this {what} joins dim={dim}", received=f"dim={dim}")
+            raise self.fail(
+                node, f"cnncalc's concat joins channels (dim=1); this {what} joins dim={dim}", received=f"dim={dim}"
+            )
         if not isinstance(tensors, (list, tuple)) or not tensors:
             raise self.fail(node, f"{what} needs a list of tensors", received=repr(tensors))
         inputs = [self.tensor_input(node, t, what) for t in tensors]
@@ -737,7 +772,7 @@ class _Structurer:
             ns = ".".join(parts[:i])
             if ns and not full.startswith(ns + "."):
                 continue
-            short = full[len(ns) + 1:] if ns else full
+            short = full[len(ns) + 1 :] if ns else full
             for j in range(len(parts), -1, -1):
                 candidate = ".".join(parts[:j] + [short])
                 if candidate in self.names:
@@ -757,7 +792,7 @@ class _Structurer:
         """The items for consecutive rows under `prefix`, the first reading `prev`; and the last row."""
         runs: list[tuple[str | None, list[int]]] = []
         for i in indices:
-            rel = self.rows[i].name[len(prefix):]
+            rel = self.rows[i].name[len(prefix) :]
             head = rel.split(".")[0] if "." in rel and self.nest else None
             if head is not None and runs and runs[-1][0] == head:
                 runs[-1][1].append(i)
@@ -770,14 +805,26 @@ class _Structurer:
                 for i in run:
                     row = self.rows[i]
                     many = REGISTRY[ALIASES.get(row.kind, row.kind)].min_inputs > 1
-                    out.append(_Item(row.name[len(prefix):], row.kind, dict(row.args), self.frm(row.inputs, prev, prefix, many), row=i))
+                    out.append(
+                        _Item(
+                            row.name[len(prefix) :],
+                            row.kind,
+                            dict(row.args),
+                            self.frm(row.inputs, prev, prefix, many),
+                            row=i,
+                        )
+                    )
                     prev = i
                 continue
             entry = self.rows[run[0]].inputs[0] if self.rows[run[0]].inputs else prev
             item = self.container(prefix + head, run, entry)
             item.rel = head
             assert item.sections is not None  # a container has its sections
-            if item.written == "sequential" and len(item.sections["layers"]) == 1 and item.sections["layers"][0].frm is None:
+            if (
+                item.written == "sequential"
+                and len(item.sections["layers"]) == 1
+                and item.sections["layers"][0].frm is None
+            ):
                 self.containers.remove(item)  # a container of one item: that item, under a dotted name
                 inner = item.sections["layers"][0]
                 inner.rel = f"{head}.{inner.rel}"
@@ -793,8 +840,11 @@ class _Structurer:
         except AttributeError:
             cls = None
         prefix = path + "."
-        item = (self.residual(path, run, entry) or self.parallel(path, run, entry)
-                or _Item(path, "sequential", sections={"layers": self.items(run, prefix, entry)[0]}))
+        item = (
+            self.residual(path, run, entry)
+            or self.parallel(path, run, entry)
+            or _Item(path, "sequential", sections={"layers": self.items(run, prefix, entry)[0]})
+        )
         item.path, item.cls = path, cls
         self.containers.append(item)
         return item
@@ -809,7 +859,7 @@ class _Structurer:
         if len(add.inputs) != 2 or add.inputs[0] not in run[:at]:
             return None
         split = run.index(add.inputs[0]) + 1
-        body, shortcut, after = run[:split], run[split:at], run[at + 1:]
+        body, shortcut, after = run[:split], run[split:at], run[at + 1 :]
         if (add.inputs[1] != run[at - 1]) if shortcut else (add.inputs[1] != entry or split != at):
             return None
         prefix = path + "."
@@ -826,7 +876,7 @@ class _Structurer:
             return None
         branches: list[tuple[str, list[int]]] = []
         for i in run[:-1]:
-            rel = self.rows[i].name[len(path) + 1:]
+            rel = self.rows[i].name[len(path) + 1 :]
             if "." not in rel:
                 return None
             head = rel.split(".")[0]
@@ -899,7 +949,12 @@ class _Blocks:
             return False
         instances: list[dict[str, list[_Item]]] = []  # each use's sections
         for it in group:
-            if it.written != form or it.sections is None or list(it.sections) != list(first_sections) or it.args != group[0].args:
+            if (
+                it.written != form
+                or it.sections is None
+                or list(it.sections) != list(first_sections)
+                or it.args != group[0].args
+            ):
                 return False
             instances.append(it.sections)
         sections: dict[str, list[str]] = {}
@@ -930,7 +985,10 @@ class _Blocks:
                 first = items[0]
                 if first.sections is not None or any(it.sections is not None for it in items):
                     return False  # a nested structure inside a repeated block: written out instead
-                if any(it.written != first.written or it.frm != first.frm or set(it.args) != set(first.args) for it in items):
+                if any(
+                    it.written != first.written or it.frm != first.frm or set(it.args) != set(first.args)
+                    for it in items
+                ):
                     return False
                 rendered_args: dict[str, Any] = {}
                 for key in first.args:
@@ -1020,8 +1078,10 @@ def _param_for(params: list[_Param], values: list[Any], key: str, rel: str) -> s
             return f"${p.name}"
         if all(type(a) is int and type(b) is int and a > 0 for a, b in common):
             factor = common[0][1] // common[0][0]
-            if factor >= 2 and all(b == a * factor for a, b in common) and all(
-                v is _ABSENT or a is not _ABSENT for a, v in zip(p.values, values)
+            if (
+                factor >= 2
+                and all(b == a * factor for a, b in common)
+                and all(v is _ABSENT or a is not _ABSENT for a, v in zip(p.values, values))
             ):
                 return f"${p.name} * {factor}"
     taken = {p.name for p in params}
@@ -1064,7 +1124,7 @@ def _render_items(items: list[_Item], blocks: Mapping[str, dict], positional: bo
     out: list[Any] = []
     for named, free, by_position, count in entries:
         if count > 1:
-            (written, args), = free.items()
+            ((written, args),) = free.items()
             out.append({written: {**args, "repeat": count}})
         else:
             out.append(_shorten(free if by_position else named, blocks))
@@ -1096,13 +1156,18 @@ def _render_item(item: _Item, blocks: Mapping[str, dict]) -> tuple[dict, dict]:
 
 def _shorten(value: dict, blocks: Mapping[str, dict]) -> Any:
     """`- relu` for no arguments, `- linear: 4096` for the type's shorthand alone."""
-    (written, args), = value.items()
+    ((written, args),) = value.items()
     if not isinstance(args, dict) or any(k in args for k in _SECTIONS):
         return value
     if not args:
         return written
     cls = REGISTRY.get(ALIASES.get(written, written))
-    if cls is not None and cls.shorthand and list(args) == [cls.shorthand] and not isinstance(args[cls.shorthand], (list, dict)):
+    if (
+        cls is not None
+        and cls.shorthand
+        and list(args) == [cls.shorthand]
+        and not isinstance(args[cls.shorthand], (list, dict))
+    ):
         return {written: args[cls.shorthand]}
     return value
 
@@ -1121,7 +1186,7 @@ def _emit_items(items: list[Any], indent: int) -> list[str]:
         if isinstance(item, str):
             lines.append(f"{pad}- {item}")
             continue
-        (written, value), = item.items()
+        ((written, value),) = item.items()
         if isinstance(value, dict) and any(k in value for k in (*_SECTIONS, "branches")):
             lines.append(f"{pad}- {written}:")
             lines.extend(_emit_mapping(value, indent + 4))
@@ -1178,7 +1243,9 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
     if module_kind(module) is not None:  # a single layer: named after its class, as it has no path of its own
         from collections import OrderedDict
 
-        module = nn.Sequential(OrderedDict([(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(module).__name__).lower(), module)]))
+        module = nn.Sequential(
+            OrderedDict([(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(module).__name__).lower(), module)])
+        )
     was_training = module.training
     module.eval()
     try:
@@ -1248,7 +1315,9 @@ def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: 
     by_name = {r.name: r for r in report.rows}
     expected_names = [r.name for r in rows]
     if [r.name for r in report.rows] != expected_names:
-        raise _Mismatch(f"the spec written for {title} reorders or renames layers", received=[r.name for r in report.rows][:10])
+        raise _Mismatch(
+            f"the spec written for {title} reorders or renames layers", received=[r.name for r in report.rows][:10]
+        )
     for row in rows[1:]:
         got = by_name[row.name]
         if got.output_shape != row.shape:
@@ -1282,7 +1351,9 @@ def parse_shape(text: str) -> Shape:
     except ValueError:
         shape = ()
     if not 1 <= len(shape) <= 4 or any(s < 1 for s in shape):
-        raise CnncalcError("malformed input shape", received=text, expected="channels first, without the batch: 3x224x224")
+        raise CnncalcError(
+            "malformed input shape", received=text, expected="channels first, without the batch: 3x224x224"
+        )
     return shape
 
 
@@ -1387,7 +1458,9 @@ def load_target(target: str, input_shape: str | Sequence[int] | None = None,
     else:
         shape = resolved.input_shape
     if shape is None:
-        raise CnncalcError(f"cnncalc does not know the input shape of {target}", expected="--input, e.g. --input 3x224x224")
+        raise CnncalcError(
+            f"cnncalc does not know the input shape of {target}", expected="--input, e.g. --input 3x224x224"
+        )
     return from_torch(resolved.module, shape, name=resolved.title)
 
 

@@ -199,7 +199,11 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
             x = x.contiguous(memory_format=torch.channels_last)
         model.train(train)
         runner = torch.compile(model) if compile else model
-        autocast = torch.autocast(dev.type, dtype=getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype.value])) if dtype is not DType.FP32 else None
+        autocast = (
+            torch.autocast(dev.type, dtype=getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype.value]))
+            if dtype is not DType.FP32
+            else None
+        )
         step = _training_step(runner, model, x, autocast) if train else _inference_step(runner, x, autocast)
         _repeat(step, warmup, "warm-up", progress)
         if cuda:
@@ -219,8 +223,14 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
             hint="lower --batch (memory grows about linearly with it), or use --dtype bf16",
         ) from None
     except (RuntimeError, ValueError) as err:
-        hint = "batch norm in training needs more than one value per channel: raise --batch" if "per channel" in str(err) else None
-        raise CnncalcError("PyTorch failed while running the model", received=str(err).splitlines()[0], hint=hint) from None
+        hint = (
+            "batch norm in training needs more than one value per channel: raise --batch"
+            if "per channel" in str(err)
+            else None
+        )
+        raise CnncalcError(
+            "PyTorch failed while running the model", received=str(err).splitlines()[0], hint=hint
+        ) from None
     name = torch.cuda.get_device_name(dev) if cuda else _cpu_name()
     steps = 3 if train else 1  # a backward pass costs about twice the forward
     peak = peak_tflops if peak_tflops is not None else (_peak(name, dtype) if cuda else None)
@@ -310,7 +320,9 @@ def _training_step(runner: Any, model: torch.nn.Module, x: torch.Tensor, autocas
     return step
 
 
-def _time(step: Callable[[], None], iters: int, cuda: bool, dev: torch.device, progress: Progress | None) -> list[float]:
+def _time(
+    step: Callable[[], None], iters: int, cuda: bool, dev: torch.device, progress: Progress | None
+) -> list[float]:
     """Milliseconds per iteration: CUDA events around each step on the GPU, perf_counter on CPU."""
     times: list[float] = []
     if cuda:
@@ -341,6 +353,7 @@ def time_layers(graph: Graph, report: Report, model: torch.nn.Module, step: Call
     clock = _cuda_event if cuda else time.perf_counter
     handles = []
     for name, module in leaves.items():
+
         def before(_module: Any, _inputs: Any, name: str = name) -> None:
             marks[name].append([clock(), None])
 
