@@ -33,7 +33,7 @@ from typing import Any, Sequence
 from . import __version__
 from .analysis import analyze
 from .graph import Graph
-from .layers import Shape, TorchModule
+from .layers import Shape, TorchModule, layer_type
 from .module_names import check_module_name
 from .render import human
 
@@ -226,7 +226,9 @@ def _block_uses(graph: Graph, users: list[set[int]], shapes: list[Shape]) -> lis
     """Each outermost use of a block definition that reads one tensor and whose rows only its
     last row's output leaves."""
     nodes = graph.nodes
-    prefixes = sorted((p for p, what in graph.containers.items() if what not in STRUCTURES), key=lambda p: p.count("."))
+    # a block's uses; not the structures, nor a multi-output layer's pieces (chunk, split: a layer type)
+    prefixes = sorted((p for p, what in graph.containers.items() if what not in STRUCTURES and layer_type(what) is None),
+                      key=lambda p: p.count("."))  # fmt: skip
     uses: list[_Use] = []
     claimed: set[int] = set()
     for prefix in prefixes:

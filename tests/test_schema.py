@@ -46,7 +46,7 @@ def test_every_arg_kind_has_a_schema():
 
 def test_every_type_alias_and_argument_is_listed():
     item = schema.spec_schema()["$defs"]["item"]["anyOf"][1]["properties"]
-    assert set(REGISTRY) | set(ALIASES) | {"sequential", "residual", "parallel"} == set(item)
+    assert set(REGISTRY) | set(ALIASES) | {"sequential", "residual", "parallel", "call"} == set(item)
     defs = schema.spec_schema()["$defs"]
     for kind, cls in REGISTRY.items():
         arguments = defs[f"layer.{kind}"]["anyOf"][0]["properties"]
@@ -56,7 +56,7 @@ def test_every_type_alias_and_argument_is_listed():
 
 @pytest.mark.parametrize("name", builtin_names())
 def test_builtins_pass(validator, name):
-    errors = [e.message for e in validator.iter_errors(yaml.safe_load(builtin_path(name).read_text()))]
+    errors = [e.message for e in validator.iter_errors(yaml.safe_load(builtin_path(name).path.read_text()))]
     assert errors == []
 
 

@@ -87,6 +87,14 @@ NAME: dict[str, Any] = {
 }
 # the keys every item takes besides its own arguments (spec.ITEM_KEYS)
 ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "inline": {
+        "anyOf": [{"type": "boolean"}, EXPRESSION],
+        "description": "a block use whose items join the enclosing list's numbering (no name level)",
+    },  # fmt: skip
+    "start": {
+        "anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION],
+        "description": "the number of the first copy of a repeat (torchvision numbers some from 1)",
+    },  # fmt: skip
     "name": {**NAME, "description": "the layer's name (default: its position in its list)"},
     "repeat": {
         "anyOf": [{"type": "integer", "minimum": 1, "maximum": 100_000}, EXPRESSION],
@@ -186,8 +194,16 @@ def spec_schema() -> dict[str, Any]:
                 "type": "object",
                 "minProperties": 1,
                 "maxProperties": 1,
-                "propertyNames": {"pattern": IDENTIFIER},
-                "properties": {**types, **aliases, **_structures()},
+                "propertyNames": {"anyOf": [{"pattern": IDENTIFIER}, EXPRESSION]},
+                "properties": {
+                    **types,
+                    **aliases,
+                    **_structures(),
+                    spec.CALL: {
+                        "anyOf": [{"type": "string"}, {"type": "object", "required": ["layer"]}],
+                        "description": "runs an earlier parameter-free row's module again (a shared relu)",
+                    },
+                },
                 "additionalProperties": block_use,
             },  # fmt: skip
         ]
@@ -223,6 +239,16 @@ def spec_schema() -> dict[str, Any]:
             "additionalProperties": block,
         },  # fmt: skip
         "layers": {**layers, "minItems": 1},
+        "args": {
+            "type": "object",
+            "propertyNames": {"pattern": IDENTIFIER},
+            "description": "the spec's own arguments and their defaults (null: required), usable as $name anywhere",
+        },  # fmt: skip
+        "variants": {
+            "type": "object",
+            "additionalProperties": {"type": ["object", "null"]},
+            "description": "built-in names this file stands for, each with its argument values (docs/spec.md)",
+        },  # fmt: skip
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
