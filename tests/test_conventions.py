@@ -228,6 +228,17 @@ def _written(kind):
 KINDS = [kind for kind, cls in REGISTRY.items() if cls.min_inputs == 1 and kind not in ("flatten", "linear")]
 
 
+def analysable(text):
+    """The graph of a drawn spec, or the draw discarded where cnncalc refuses it (a window larger
+    than what is left of the input, say): the random tests compare only what cnncalc accepts."""
+    try:
+        graph = parse_text(text)
+        analyze(graph)
+    except cnncalc.CnncalcError:
+        assume(False)
+    return graph
+
+
 @st.composite
 def every_kind_chain(draw):
     """A chain of 1-4 random layers of any type on a 1-D, 2-D or 3-D input, then flatten and linear."""
@@ -250,11 +261,7 @@ def every_kind_chain(draw):
 def test_random_chains_of_every_layer_type(text):
     """Every convention against its tool on random layers of every type (the tools' own rules
     for pooling, norms and activations are where they disagree)."""
-    try:
-        graph = parse_text(text)
-        analyze(graph)
-    except cnncalc.CnncalcError:
-        assume(False)  # e.g. a window larger than what is left of the input
+    graph = analysable(text)
     check(graph)
 
 
@@ -290,11 +297,7 @@ def group_b_chain(draw):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(group_b_chain())
 def test_random_chains_of_group_b_types(text):
-    try:
-        graph = parse_text(text)
-        analyze(graph)
-    except cnncalc.CnncalcError:
-        assume(False)
+    graph = analysable(text)
     check(graph)
 
 

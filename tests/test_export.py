@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from typer.testing import CliRunner
 
 import cnncalc
@@ -17,7 +17,7 @@ from cnncalc.module_names import RESERVED
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
-from test_conventions import every_kind_chain, group_b_chain  # noqa: E402
+from test_conventions import analysable, every_kind_chain, group_b_chain  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
 from torch import nn  # noqa: E402
@@ -87,11 +87,7 @@ def test_random_graphs_export_the_same_network(text):
 @given(every_kind_chain())
 def test_every_layer_type_exports_the_same_network(text):
     """Random settings of every layer type, 1-D to 3-D: the defaults left out must be PyTorch's."""
-    try:
-        graph = parse_text(text)
-        cnncalc.analyze(graph)
-    except cnncalc.CnncalcError:
-        assume(False)
+    graph = analysable(text)
     same_network(graph)
 
 
@@ -210,11 +206,7 @@ def test_squeeze_excitation_and_a_skip_crop_export_as_plain_expressions():
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(group_b_chain())
 def test_random_group_b_chains_export_the_same_network(text):
-    try:
-        graph = parse_text(text)
-        cnncalc.analyze(graph)
-    except cnncalc.CnncalcError:
-        assume(False)
+    graph = analysable(text)
     same_network(graph)
 
 

@@ -2,7 +2,7 @@
 predicted peak against the peak measured on the CPU (torch.profiler's allocation records)."""
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 
 import cnncalc
 from cnncalc.analysis import analyze
@@ -11,7 +11,7 @@ from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
 
-from test_conventions import every_kind_chain, group_b_chain  # noqa: E402
+from test_conventions import analysable, every_kind_chain, group_b_chain  # noqa: E402
 from test_layers import MERGE_ROWS, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT  # noqa: E402
 
@@ -50,11 +50,7 @@ def test_saved_for_backward_matches_autograd(name):
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(every_kind_chain())
 def test_saved_for_backward_of_every_layer_type(text):
-    try:
-        graph = parse_text(text)
-        analyze(graph)
-    except cnncalc.CnncalcError:
-        assume(False)
+    graph = analysable(text)
     check_saved(graph, batch=3)
 
 
@@ -104,11 +100,7 @@ def test_saved_for_backward_of_every_merge_row(kind, layers, shape_in):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(group_b_chain())
 def test_saved_for_backward_of_random_group_b_chains(text):
-    try:
-        graph = parse_text(f"{text}".replace("layers:\n", "layers:\n  - conv: {out: 4, kernel: 1}\n", 1))
-        analyze(graph)
-    except cnncalc.CnncalcError:
-        assume(False)
+    graph = analysable(f"{text}".replace("layers:\n", "layers:\n  - conv: {out: 4, kernel: 1}\n", 1))
     check_saved(graph, batch=2)
 
 
