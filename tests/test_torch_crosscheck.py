@@ -16,6 +16,9 @@ from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_cou
 
 # Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
 SMALL_INPUT = {"googlenet": [3, 224, 224]}
+# RegNet at 64x64: the trunk strides 32 in all, so its last stage still gets 2x2 (the zoo test checks 224x224)
+REGNET_SIZES = ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
+SMALL_INPUT |= {f"regnet_{xy}_{size}": [3, 64, 64] for xy in "xy" for size in REGNET_SIZES}
 
 
 def check_against_torch(graph, input_shape=None):
