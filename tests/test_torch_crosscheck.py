@@ -16,6 +16,9 @@ from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_cou
 
 # Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
 SMALL_INPUT = {"googlenet": [3, 224, 224]}
+# MNASNet and ShuffleNetV2 halve the size five times: 64x64 ends their last stage at 2x2
+SMALL_INPUT.update(dict.fromkeys(["mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "shufflenet_v2_x0_5",
+                                  "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"], [3, 64, 64]))  # fmt: skip
 
 
 def check_against_torch(graph, input_shape=None):
