@@ -150,6 +150,28 @@ layers:
     assert 'self["class"]' in source and "class Network(nn.ModuleDict)" in source
 
 
+def test_a_block_with_numbered_items_is_a_module_dict():
+    """A block whose items take their positions (MNASNet's stack: `layers.8.0`, `layers.8.1`) is
+    written as an nn.ModuleDict class, as the network is where a top-level name is numbered."""
+    graph = parse_text("""
+input: [3, 8, 8]
+blocks:
+  pair:
+    args: {out: null}
+    layers:
+      - conv: {out: $out, kernel: 1, bias: false}
+      - relu
+      - batchnorm
+layers:
+  - pair: {out: 4, name: a}
+  - pair: {out: 8, name: b}
+""")
+    same_network(graph)
+    source = to_torch_source(graph)
+    assert source.count("class Pair(nn.ModuleDict):") == 1 and source.count("= Pair(") == 2
+    assert 'self["0"] = nn.Conv2d(' in source
+
+
 def test_a_reserved_name_is_refused_with_a_message(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, name: eval}\n")
