@@ -16,6 +16,8 @@ from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_cou
 
 # Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
 SMALL_INPUT = {"googlenet": [3, 224, 224]}
+# the MobileNetV3 segmentation models at 64x64 (trunk 4x4 at output stride 16, ASPP's dilation 36 padded to fit)
+SMALL_INPUT |= {name: [3, 64, 64] for name in ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")}
 
 
 def check_against_torch(graph, input_shape=None):
