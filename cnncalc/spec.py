@@ -715,7 +715,7 @@ class _Expander:
                                 hint=did_you_mean(key, block.args))  # fmt: skip
             scope[key] = value
         for key, default in block.args.items():
-            if key not in scope:
+            if key not in args:  # a top-level arg of the same name does not stand in for the block's own
                 if default is REQUIRED:
                     raise SpecError(f"block '{block.name}' needs argument '{key}'", where=where,
                                     expected=f"- {block.name}: {{{key}: ...}}")  # fmt: skip

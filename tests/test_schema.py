@@ -95,6 +95,7 @@ def test_invalid_values_fail(validator, text):
         "layers: [b: {n: 4, repeat: 2, name: stage}]",
         "input: [3, 8, 8]\nlayers: [residual: {body: [relu], shortcut: [conv: {out: 3, kernel: 1}], after: [relu]}, linear: 10]",
         "input: [3, 8, 8]\nlayers: [parallel: {branches: [{name: a, layers: [relu]}, [tanh]], merge: add}, add: {from: [0, 1]}]",
+        "args: {size: 8}\ninput: [3, $size, $size]\nlayers: [relu]",  # a family's input size from its args
     ],
 )
 def test_valid_specs_pass(validator, text):

@@ -204,6 +204,31 @@ def test_family_errors(variant, args, message):
     assert message in str(err.value)
 
 
+def test_a_block_argument_shadows_a_top_level_one_also_by_its_default():
+    # a block's own argument left to its default, or required, is not taken from the spec's
+    # top-level argument of the same name (MobileNetV3's `dilation` of the trunk vs a conv block's)
+    text = """
+args: {dilation: 2}
+input: [3, 16, 16]
+blocks:
+  conv_block:
+    args: {out: null, dilation: 1}
+    layers: [conv: {out: $out, kernel: 3, dilation: $dilation, name: c}]
+  needs_out:
+    args: {out: null}
+    layers: [conv: {out: $out, kernel: 1, name: c}]
+layers:
+  - conv_block: {out: 4, name: plain}
+  - conv_block: {out: 4, dilation: $dilation, name: dilated}
+"""
+    shapes = {row.name: row.output_shape for row in analyze(parse_text(text)).rows}
+    assert shapes["plain.c"] == (4, 16 - 1 * (3 - 1), 16 - 1 * (3 - 1))
+    assert shapes["dilated.c"] == (4, 14 - 2 * (3 - 1), 14 - 2 * (3 - 1))
+    with pytest.raises(SpecError, match="block 'needs_out' needs argument 'out'"):
+        parse_text("args: {out: 4}\ninput: [3, 8, 8]\nblocks:\n  needs_out:\n    args: {out: null}\n"
+                   "    layers: [conv: {out: $out, kernel: 1}]\nlayers:\n  - needs_out: {}\n")  # fmt: skip
+
+
 def test_parse_arg_reads_yaml_values():
     from cnncalc.spec import parse_arg
 

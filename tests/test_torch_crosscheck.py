@@ -22,6 +22,8 @@ SMALL_INPUT |= {f"regnet_{xy}_{size}": [3, 64, 64] for xy in "xy" for size in RE
 # MNASNet and ShuffleNetV2 halve the size five times: 64x64 ends their last stage at 2x2
 SMALL_INPUT.update(dict.fromkeys(["mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "shufflenet_v2_x0_5",
                                   "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"], [3, 64, 64]))  # fmt: skip
+# the MobileNetV3 segmentation models at 64x64 (trunk 4x4 at output stride 16, ASPP's dilation 36 padded to fit)
+SMALL_INPUT |= {name: [3, 64, 64] for name in ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")}
 
 
 def check_against_torch(graph, input_shape=None):
