@@ -268,6 +268,14 @@ MORE_MERGES = [
         [4, 6, 6],
         [4, 6, 6],
     ),
+    # a segmentation head's last step: back to the input's size (torchvision's F.interpolate(size=...))
+    (
+        "upsample",
+        "- conv: {out: 4, kernel: 3, padding: 1, name: b}\n- conv: {out: 4, kernel: 3, stride: 2, name: a, from: input}\n"
+        "- upsample: {from: a, like: b, mode: bilinear, align_corners: false}",
+        [3, 9, 9],
+        [4, 9, 9],
+    ),  # a: (9 - 3) // 2 + 1 = 4, then 4x4 -> b's 9x9
 ]
 MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
 
@@ -399,7 +407,8 @@ def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biase
     ("- conv: {out: 4, kernel: 1, name: a}\n- flatten: {name: b}\n- add: {from: [a, b]}", [3, 2, 2], "add needs inputs with the same number of axes"),
     ("- upsample: {mode: bilinear, scale_factor: 2}", [3, 8], "upsample mode 'bilinear' needs 2 spatial axis(es)"),
     ("- upsample: {mode: nearest, scale_factor: 2, align_corners: true}", [3, 8, 8], "align_corners is only for the interpolating modes"),
-    ("- upsample: {mode: nearest}", [3, 8, 8], "upsample needs exactly one of size and scale_factor"),
+    ("- upsample: {mode: nearest}", [3, 8, 8], "upsample needs exactly one of size, scale_factor and like"),
+    ("- upsample: {scale_factor: 2, like: input}", [3, 8, 8], "upsample needs exactly one of size, scale_factor and like"),
     ("- upsample: {mode: cubic, size: 4}", [3, 8, 8], "bad value for 'mode' of upsample"),
     ("- upsample: 0.1", [3, 8, 8], "upsample's output would be empty"),
     ("- pixel_shuffle: 2", [6, 4, 4], "pixel_shuffle needs channels divisible by factor^2 = 4"),

@@ -40,6 +40,8 @@ def _per_output(cost: dict[str, int]) -> Rule:
     """thop's count_upsample: a cost per output element that depends on the mode."""
 
     def rule(layer: Upsample, inputs: Sequence[Shape], output: Shape) -> int:
+        if layer.like is not None:  # F.interpolate in a module thop has no hook for: nothing
+            return 0
         return cost[layer.mode] * prod(output)
 
     return rule
@@ -58,6 +60,8 @@ def _ptflops_upsample(layer: Upsample, inputs: Sequence[Shape], output: Shape) -
     # prod(size) x C with a size, else input elements x scale^rank (int(prod) for a tuple of scales)
     module = prod(output)
     scale = layer.scale_factor
+    if layer.like is not None:  # F.interpolate alone (the Interpolate module has no hook)
+        return prod(output)
     if scale is None:
         return module + prod(output)
     rank = len(inputs[0]) - 1  # a float scale makes a float count: an integer where it is one
@@ -70,9 +74,11 @@ def _ptflops_upsample(layer: Upsample, inputs: Sequence[Shape], output: Shape) -
 class Upsample(Layer):
     summary = (
         "interpolation to a size or by a scale factor (nn.Upsample): modes nearest, nearest-exact, linear (1-D), "
-        "bilinear, bicubic (2-D), trilinear (3-D); out = floor(in * scale) per axis"
+        "bilinear, bicubic (2-D), trilinear (3-D); out = floor(in * scale) per axis, or the size of the layer "
+        "named by `like` (F.interpolate(x, size=other.shape[2:]), as segmentation heads end)"
     )
     shorthand = "scale_factor"
+    max_inputs = 2  # the second is the layer `like` names, read for its size only
     counts = rules(
         fvcore=_fvcore_upsample,
         thop=_per_output(
@@ -81,10 +87,11 @@ class Upsample(Layer):
         ptflops=_ptflops_upsample,
     )
 
-    scale_factor: Any = arg(None, kind=ArgKind.OPTIONAL_SCALES, aliases=("scale",), doc="give it or size")
-    size: Any = arg(None, kind=ArgKind.OPTIONAL_POSITIVE_AXES, aliases=("output_size",), doc="give it or scale_factor")
+    scale_factor: Any = arg(None, kind=ArgKind.OPTIONAL_SCALES, aliases=("scale",), doc="give one of the three")
+    size: Any = arg(None, kind=ArgKind.OPTIONAL_POSITIVE_AXES, aliases=("output_size",), doc="give one of the three")
     mode: str = arg("nearest", kind=ArgKind.CHOICE, choices=tuple(MODES))
     align_corners: Any = arg(None, kind=ArgKind.OPTIONAL_BOOL, doc="linear modes only; null means false")
+    like: Any = arg(None, kind=ArgKind.LAYER_NAME, doc="give one of the three")
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         rank = spatial_rank(inputs[0], self.kind)
@@ -95,11 +102,16 @@ class Upsample(Layer):
         if self.align_corners is not None and needs is None:
             raise LayerError("align_corners is only for the interpolating modes (linear, bilinear, bicubic, trilinear), as in PyTorch",
                              received=f"mode {self.mode}, align_corners {str(self.align_corners).lower()}")  # fmt: skip
-        if (self.size is None) == (self.scale_factor is None):
-            raise LayerError(
-                "upsample needs exactly one of size and scale_factor", expected="size: [H, W] or scale_factor: 2"
-            )
-        if self.size is not None:
+        if sum(value is not None for value in (self.size, self.scale_factor, self.like)) != 1:
+            raise LayerError("upsample needs exactly one of size, scale_factor and like",
+                             expected="size: [H, W], scale_factor: 2 or like: a_layer_name")  # fmt: skip
+        if self.like is not None:
+            other = inputs[-1]
+            if len(other) != len(inputs[0]):
+                raise LayerError(f"upsample's 'like: {self.like}' has another number of axes",
+                                 received=f"{list(inputs[0])} like {list(other)}")  # fmt: skip
+            out = tuple(other[1:])
+        elif self.size is not None:
             out = per_axis(self.size, rank, "size")
         else:
             scales = self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,) * rank
@@ -115,6 +127,9 @@ class Upsample(Layer):
         return (inputs[0][0], *out)
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        if self.like is not None:  # the size is read from the second input when it runs
+            return TorchModule("Interpolate", {"mode": self.mode, "align_corners": self.align_corners},
+                               defaults={"align_corners": None})  # fmt: skip
         rank = len(inputs[0]) - 1
         size = None if self.size is None else per_axis(self.size, rank, "size")
         kwargs = {
@@ -148,8 +163,9 @@ class Upsample(Layer):
         return steps
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        if self.size is not None:
-            texts = [f"{size} -> {out} (size given)" for size, out in zip(inputs[0][1:], output[1:])]
+        if self.size is not None or self.like is not None:
+            given = "size given" if self.like is None else f"the size of {self.like}"
+            texts = [f"{size} -> {out} ({given})" for size, out in zip(inputs[0][1:], output[1:])]
         else:
             scales = (
                 self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,) * len(output[1:])

@@ -65,3 +65,17 @@ class Scale(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.weight
+
+
+class Interpolate(nn.Module):
+    """F.interpolate to the spatial size of a second tensor, as torchvision's segmentation models
+    end (`F.interpolate(x, size=input.shape[-2:], mode="bilinear", align_corners=False)`) and as its
+    ASPP pooling branch returns to its input's size; the second tensor is read for its shape only."""
+
+    def __init__(self, mode: str, align_corners: bool | None = None) -> None:
+        super().__init__()
+        self.mode = mode
+        self.align_corners = align_corners
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(x, size=like.shape[2:], mode=self.mode, align_corners=self.align_corners)
