@@ -439,7 +439,9 @@ class _Expander:
         """Expand a list of items one after the other; returns what the last one produced."""
         if not isinstance(items, list):
             raise SpecError(
-                "expected a list of layers", where=self.where(getattr(items, "line", None), ctx.path, ctx), received=items
+                "expected a list of layers",
+                where=self.where(getattr(items, "line", None), ctx.path, ctx),
+                received=items,
             )
         position = 0
         for index, raw in enumerate(items):
@@ -742,7 +744,9 @@ class _Expander:
             )
         scope = self.block_scope(block, args, where, prev)
         path = f"blocks.{block.name}"
-        inner = ctx.inner(name + ".", path, scope=scope, blocks_in_use=(*ctx.blocks_in_use, block.name), file=block.file)
+        inner = ctx.inner(
+            name + ".", path, scope=scope, blocks_in_use=(*ctx.blocks_in_use, block.name), file=block.file
+        )
         block_where = Where(block.file or self.file, block.line, f"{where.path} -> {path}")
         if "layers" in block.raw:
             self.containers[name] = block.name
