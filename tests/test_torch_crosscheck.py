@@ -15,7 +15,17 @@ torch = pytest.importorskip("torch")
 from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_counts, traced_shapes  # noqa: E402
 
 # Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
-SMALL_INPUT = {"googlenet": [3, 224, 224]}
+SMALL_INPUT = {
+    "googlenet": [3, 224, 224],
+    # segmentation: 64x64 keeps every size valid (the dilated backbone's output is 8x8); the valid
+    # U-Net's smallest input is 188x188 (4x4 out), the padded one's sides multiples of 16
+    "fcn_resnet50": [3, 64, 64],
+    "fcn_resnet101": [3, 64, 64],
+    "deeplabv3_resnet50": [3, 64, 64],
+    "deeplabv3_resnet101": [3, 64, 64],
+    "unet": [1, 188, 188],
+    "unet_padded": [1, 64, 64],
+}
 
 
 def check_against_torch(graph, input_shape=None):
