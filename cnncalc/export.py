@@ -431,10 +431,12 @@ def _class_source(written: _Class, graph: Graph) -> list[str]:
         )
         forward.append(pad + f"{names[k]} = {_path(parts)}({', '.join(args)})")
     signature = ", ".join(["self", *(name + _annotation(values) for name, values in written.params)])
+    # a child named by position (`self["0"]`, DeepLabHead's ASPP) needs item assignment, as at the top level
+    base = "nn.Module" if all(_attribute_ok(part) for part in set(part_of.values())) else "nn.ModuleDict"
     uses = len(written.uses)
     first_line = f"`{full.block}` of the spec ({uses} use{'s' if uses != 1 else ''}, the first {full.prefix})."
     return [
-        f"class {written.name}(nn.Module):",
+        f"class {written.name}({base}):",
         f'    """{first_line}"""',
         "",
         f"    def __init__({signature}) -> None:",
