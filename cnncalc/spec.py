@@ -173,7 +173,7 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
         if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):  # x-...: free keys for YAML anchors
             raise SpecError(f"unknown top-level key '{key}'", where=_at(data, key, file), received=key,
                             expected="one of " + ", ".join(TOP_LEVEL_KEYS), hint=did_you_mean(str(key), TOP_LEVEL_KEYS))  # fmt: skip
-    blocks, included_args = _read_includes(data, file, Path.cwd() if folder is None else folder, ())
+    blocks, included_args = _read_includes(data, file, Path.cwd() if folder is None else folder)
     scope, variant_name = _read_args(data, file, variant, dict(args or {}), included_args)
     name = variant_name if variant_name is not None else data.get("name", default_name)
     _check_name(name, _at(data, "name", file))
@@ -287,23 +287,23 @@ def _arg_defaults(data: LineDict, file: str | None) -> dict[str, Any]:
     return defaults
 
 
-def _read_includes(data: LineDict, file: str | None, folder: Path,
-                   chain: tuple[Path, ...]) -> tuple[dict[str, _BlockDef], dict[str, Any]]:  # fmt: skip
+def _read_includes(data: LineDict, file: str | None, folder: Path, chain: tuple[Path, ...] = (),
+                   read: dict[Path, tuple[dict[str, _BlockDef], dict[str, Any]]] | None = None,
+                   ) -> tuple[dict[str, _BlockDef], dict[str, Any]]:  # fmt: skip
     """The blocks and top-level argument defaults of the files `include:` names (and of the files
     they include), read relative to `folder`; their `input`, `layers` and `variants` are not used.
-    Includes the including file's arguments override; a block defined twice, a file that includes
-    itself (through others), an absolute path and more than MAX_INCLUDES files are errors."""
+    Each file is read once (`read`, by resolved path), and at most MAX_INCLUDES files in all; a
+    block defined in two files, a file that includes itself (`chain`: the files being read) and an
+    absolute path are errors. The including file's own `args:` override what it includes."""
     if "include" not in data:
         return {}, {}
+    read = {} if read is None else read
     raw = data["include"]
     where = _at(data, "include", file, "include")
     paths = raw if isinstance(raw, list) else [raw]
     if not paths or any(not isinstance(p, str) or not p.strip() for p in paths):
         raise SpecError("'include' names spec files whose blocks this spec uses", where=where, received=raw,
                         expected="a relative path or a list of them, e.g. include: resnet.yaml")  # fmt: skip
-    if len(chain) + len(paths) > MAX_INCLUDES:
-        raise SpecError(f"more than {MAX_INCLUDES} included files", where=where, received=raw,
-                        expected=f"at most {MAX_INCLUDES} files, included ones counted")  # fmt: skip
     blocks: dict[str, _BlockDef] = {}
     args: dict[str, Any] = {}
     for written in paths:
@@ -315,27 +315,45 @@ def _read_includes(data: LineDict, file: str | None, folder: Path,
         if resolved in chain:
             raise SpecError("a spec includes itself", where=where, received=" -> ".join([*(p.name for p in chain), written]),
                             expected="includes that do not loop")  # fmt: skip
-        shown = str(path)
-        if resolved.is_relative_to(ARCHITECTURES.resolve()):
-            shown = f"<built-in>/{resolved.relative_to(ARCHITECTURES.resolve()).as_posix()}"
-        try:
-            included = with_lines(load_file(path, shown))
-        except SpecError as err:
-            if err.where.line is not None:  # a problem inside the included file: its own place
-                raise
-            raise SpecError(f"cannot include '{written}': {err.message}", where=where, received=shown,
-                            expected="a spec file, named relative to this one", hint=err.hint) from None  # fmt: skip
-        if not isinstance(included, LineDict):
-            raise SpecError(f"included file '{written}' is not a spec (a mapping)", where=where, received=written)
-        inner_blocks, inner_args = _read_includes(included, shown, path.parent, (*chain, resolved))
-        for name, block in [*inner_blocks.items(), *_read_blocks(included, shown).items()]:
-            if name in blocks and blocks[name].raw is not block.raw:
+        if resolved not in read:
+            if len(read) + len(chain) >= MAX_INCLUDES:  # read, and being read
+                raise SpecError(f"more than {MAX_INCLUDES} included files", where=where, received=written,
+                                expected=f"at most {MAX_INCLUDES} files, those included by included files counted")  # fmt: skip
+            read[resolved] = _read_included(path, written, where, (*chain, resolved), read)
+        inner_blocks, inner_args = read[resolved]
+        for name, block in inner_blocks.items():
+            if name in blocks and blocks[name].file != block.file:
                 raise SpecError(f"block '{name}' is defined in two included files ({blocks[name].file}, {block.file})",
                                 where=where, expected="one definition per block name")  # fmt: skip
             blocks[name] = block
         args.update(inner_args)
-        args.update(_arg_defaults(included, shown))
     return blocks, args
+
+
+def _read_included(path: Path, written: str, where: Where, chain: tuple[Path, ...],
+                   read: dict[Path, tuple[dict[str, _BlockDef], dict[str, Any]]],
+                   ) -> tuple[dict[str, _BlockDef], dict[str, Any]]:  # fmt: skip
+    """One included file's blocks and argument defaults, those of the files it includes first."""
+    resolved = chain[-1]
+    shown = str(path)
+    if resolved.is_relative_to(ARCHITECTURES.resolve()):
+        shown = f"<built-in>/{resolved.relative_to(ARCHITECTURES.resolve()).as_posix()}"
+    try:
+        included = with_lines(load_file(path, shown))
+    except SpecError as err:
+        if err.where.line is not None:  # a problem inside the included file: its own place
+            raise
+        raise SpecError(f"cannot include '{written}': {err.message}", where=where, received=shown,
+                        expected="a spec file, named relative to this one", hint=err.hint) from None  # fmt: skip
+    if not isinstance(included, LineDict):
+        raise SpecError(f"included file '{written}' is not a spec (a mapping)", where=where, received=written)
+    blocks, args = _read_includes(included, shown, path.parent, chain, read)
+    for name, block in _read_blocks(included, shown).items():
+        if name in blocks:
+            raise SpecError(f"block '{name}' is defined in two included files ({blocks[name].file}, {block.file})",
+                            where=where, expected="one definition per block name")  # fmt: skip
+        blocks[name] = block
+    return blocks, {**args, **_arg_defaults(included, shown)}
 
 
 def _check_known(values: Mapping[str, Any], defaults: Mapping[str, Any], where: Where, what: str) -> None:

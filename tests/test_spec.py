@@ -624,3 +624,23 @@ def test_segmentation_backbone_is_the_resnet_trunk_dilated():
     assert [convs[f"backbone.layer{i}.0.conv2"].dilation for i in (3, 4)] == [1, 2]  # as the stage before
     assert [convs[f"backbone.layer{i}.1.conv2"].dilation for i in (3, 4)] == [2, 4]
     assert [convs[f"backbone.layer{i}.0.conv2"].stride for i in (2, 3, 4)] == [2, 1, 1]
+
+
+def test_a_file_included_twice_is_read_once_and_includes_are_bounded(tmp_path):
+    """Two files that include the same library (a diamond) share its blocks; a chain of files each
+    including the next twice (2^n reads if each were read anew) stops at MAX_INCLUDES files."""
+    from cnncalc.spec import MAX_INCLUDES
+
+    spec = "include: library.yaml\ninput: [1]\nlayers: [relu]\n"
+    _write(tmp_path, library=LIBRARY, a=spec, b=spec,
+           main="include: [a.yaml, b.yaml]\ninput: [3, 4, 4]\nlayers: [unit]\n")  # fmt: skip
+    assert names_of(cnncalc.load(tmp_path / "main.yaml")) == ["input", "0.conv", "0.relu"]
+    for k in range(MAX_INCLUDES + 2):
+        (tmp_path / f"f{k}.yaml").write_text(f"include: [f{k + 1}.yaml, f{k + 1}.yaml]\ninput: [1]\nlayers: [relu]\n")
+    (tmp_path / f"f{MAX_INCLUDES + 2}.yaml").write_text("input: [1]\nlayers: [relu]\n")
+    with pytest.raises(SpecError, match=f"more than {MAX_INCLUDES} included files"):
+        cnncalc.load(tmp_path / "f0.yaml")
+
+
+def names_of(graph):
+    return [n.name for n in graph.nodes]
