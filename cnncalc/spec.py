@@ -311,7 +311,11 @@ def _read_includes(data: LineDict, file: str | None, folder: Path, chain: tuple[
             raise SpecError("an included file is named relative to the including one", where=where,
                             received=written, expected="a relative path, e.g. include: resnet.yaml")  # fmt: skip
         path = folder / written
-        resolved = path.resolve()
+        try:
+            resolved = path.resolve()
+        except (OSError, ValueError) as err:  # a NUL byte, a name the system refuses
+            raise SpecError(f"cannot include '{excerpt(written)}'", where=where, received=written,
+                            expected="a spec file, named relative to this one", hint=str(err)) from None  # fmt: skip
         if resolved in chain:
             raise SpecError("a spec includes itself", where=where, received=" -> ".join([*(p.name for p in chain), written]),
                             expected="includes that do not loop")  # fmt: skip

@@ -594,6 +594,8 @@ def test_an_included_blocks_error_names_its_own_file_and_line(tmp_path):
         ("include: /etc/library.yaml", "an included file is named relative to the including one"),
         ("include: [library.yaml, loop.yaml]", "a spec includes itself"),
         ("include: []", "'include' names spec files whose blocks this spec uses"),
+        ('include: "a\\0b.yaml"', "cannot include 'a"),
+        ("include: .", "cannot include '.': this path is a directory"),
         (
             "include: library.yaml\nblocks: {unit: {layers: [relu]}}",
             "block 'unit' is defined here and in an included file",
