@@ -431,8 +431,8 @@ def _class_source(written: _Class, graph: Graph) -> list[str]:
         )
         forward.append(pad + f"{names[k]} = {_path(parts)}({', '.join(args)})")
     signature = ", ".join(["self", *(name + _annotation(values) for name, values in written.params)])
-    # a child named by position (`self["0"]`, DeepLabHead's ASPP) needs item assignment, as at the top level
-    base = "nn.Module" if all(_attribute_ok(part) for part in set(part_of.values())) else "nn.ModuleDict"
+    # a child named by position (`self["0"] = ...`, DeepLabHead's ASPP) needs item assignment, as at the top level
+    base = "nn.ModuleDict" if any(line.lstrip().startswith("self[") for line in init) else "nn.Module"
     uses = len(written.uses)
     first_line = f"`{full.block}` of the spec ({uses} use{'s' if uses != 1 else ''}, the first {full.prefix})."
     return [
