@@ -431,12 +431,13 @@ def _class_source(written: _Class, graph: Graph) -> list[str]:
         )
         forward.append(pad + f"{names[k]} = {_path(parts)}({', '.join(args)})")
     signature = ", ".join(["self", *(name + _annotation(values) for name, values in written.params)])
+    # a child named by position (`self["0"] = ...`: MNASNet's stack, DeepLabHead's ASPP) needs item
+    # assignment, so the class is a ModuleDict, as the network's is where a top-level name is numbered
+    base = "nn.ModuleDict" if any(line.lstrip().startswith("self[") for line in init) else "nn.Module"
     uses = len(written.uses)
     first_line = f"`{full.block}` of the spec ({uses} use{'s' if uses != 1 else ''}, the first {full.prefix})."
-    # a block whose own items are numbered (`0`, `1`: MNASNet's stack) holds them as a ModuleDict
-    held = all(_attribute_ok(row.rel.split(".")[0]) for row in rows if row.module is not None)
     return [
-        f"class {written.name}({'nn.Module' if held else 'nn.ModuleDict'}):",
+        f"class {written.name}({base}):",
         f'    """{first_line}"""',
         "",
         f"    def __init__({signature}) -> None:",

@@ -12,7 +12,9 @@ The spec language (documented in docs/spec.md):
   integer arithmetic (`$out * 4`) in their arguments go through a whitelisted evaluator;
 - top-level `args:` (defaults, `null` = required) are usable as `$name` in `input`, `layers` and
   blocks, and `variants:` names sets of their values (a family file: `resnet.yaml` holds
-  resnet18..152); `load(source, args={...})` overrides them (the CLI's `--arg key=value`).
+  resnet18..152); `load(source, args={...})` overrides them (the CLI's `--arg key=value`);
+- `include:` names other spec files whose blocks and top-level args this one uses (a segmentation
+  family builds on `resnet.yaml`'s blocks instead of copying them).
 
 An unnamed item is named by its position in its list, as in `torch.nn.Sequential`, so that
 names follow PyTorch's `named_modules()` for the same structure.
@@ -35,7 +37,8 @@ from .yaml_lines import LineDict, LineList, load_file, load_text, with_lines
 
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
 MAX_NESTING = 64  # structures inside structures; deeper means a self-referencing YAML alias
-TOP_LEVEL_KEYS = ("name", "description", "args", "variants", "input", "blocks", "layers")
+MAX_INCLUDES = 16  # files one spec may include, directly or through others
+TOP_LEVEL_KEYS = ("name", "description", "include", "args", "variants", "input", "blocks", "layers")
 ITEM_KEYS = ("name", "repeat", "from", "when", "inline", "start")  # allowed on every item besides its own arguments
 BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "branches", "merge", "description")
 BLOCK_BODIES = ("layers", "body", "branches")  # a block is a chain, a residual or a parallel
@@ -74,6 +77,7 @@ class _BlockDef:
     raw: LineDict
     line: int
     reads_in: bool = False  # uses `$in`, the channels of its input (worked out only then)
+    file: str | None = None  # the file it is written in (another one for an included block)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class _Context:
     path: str = "layers"
     blocks_in_use: tuple[str, ...] = ()
     depth: int = 0
+    file: str | None = None  # the file the items are written in, for messages (None: the spec's own)
 
     def inner(self, prefix: str, path: str, **changes: Any) -> _Context:
         if self.depth + 1 > MAX_NESTING:
@@ -99,6 +104,7 @@ class _Context:
             path=path,
             blocks_in_use=changes.get("blocks_in_use", self.blocks_in_use),
             depth=self.depth + 1,
+            file=changes.get("file", self.file),
         )
 
 
@@ -111,11 +117,12 @@ def load(source: str | Path | Source, args: Mapping[str, Any] | None = None) -> 
     if str(path) == STDIN:
         return parse(
             load_text(read_stdin(), "<stdin>"), file="<stdin>", default_name="stdin", variant=variant, args=args
-        )
+        )  # its `include:` paths are read from the working directory
     shown = str(path)
     if path.resolve().is_relative_to(ARCHITECTURES.resolve()):
         shown = f"<built-in>/{path.resolve().relative_to(ARCHITECTURES.resolve()).as_posix()}"
-    return parse(load_file(path, shown), file=shown, default_name=variant or path.stem, variant=variant, args=args)
+    return parse(load_file(path, shown), file=shown, default_name=variant or path.stem, variant=variant, args=args,
+                 folder=path.parent)  # fmt: skip
 
 
 def parse_text(text: str, file: str | None = None, variant: str | None = None,
@@ -149,9 +156,10 @@ def _plain(value: Any) -> Any:
 
 
 def parse(data: object, file: str | None = None, default_name: str = "network", variant: str | None = None,
-          args: Mapping[str, Any] | None = None) -> Graph:  # fmt: skip
+          args: Mapping[str, Any] | None = None, folder: Path | None = None) -> Graph:  # fmt: skip
     """Build a graph from already-loaded YAML data (LineDict/LineList keep the lines), for one
-    of its `variants` (None: none) with `args` overriding its top-level arguments."""
+    of its `variants` (None: none) with `args` overriding its top-level arguments; `include:`
+    paths are read relative to `folder` (None: the working directory)."""
     where = Where(file=file, line=getattr(data, "line", None))
     if data is None:
         raise SpecError("the spec is empty", where=where, expected="a mapping with 'input' and 'layers'",
@@ -165,7 +173,8 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
         if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):  # x-...: free keys for YAML anchors
             raise SpecError(f"unknown top-level key '{key}'", where=_at(data, key, file), received=key,
                             expected="one of " + ", ".join(TOP_LEVEL_KEYS), hint=did_you_mean(str(key), TOP_LEVEL_KEYS))  # fmt: skip
-    scope, variant_name = _read_args(data, file, variant, dict(args or {}))
+    blocks, included_args = _read_includes(data, file, Path.cwd() if folder is None else folder)
+    scope, variant_name = _read_args(data, file, variant, dict(args or {}), included_args)
     name = variant_name if variant_name is not None else data.get("name", default_name)
     _check_name(name, _at(data, "name", file))
     input_shape = _read_input(data, file, scope)
@@ -174,7 +183,12 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
         raise SpecError("'layers' must be a non-empty list", where=_at(data, "layers", file), received=layers)
-    expander = _Expander(file, _read_blocks(data, file), scope)
+    own = _read_blocks(data, file)
+    for block_name in own.keys() & blocks.keys():
+        raise SpecError(f"block '{block_name}' is defined here and in an included file ({blocks[block_name].file})",
+                        where=_at(data["blocks"], block_name, file, f"blocks.{block_name}"),
+                        expected="one definition per block name", hint="use the included block, or give yours another name")  # fmt: skip
+    expander = _Expander(file, {**blocks, **own}, scope)
     expander.input_shape = input_shape
     expander.drafts.append(
         _Draft(INPUT, INPUT, INPUT, None, [], Where(file=file, line=data.line_of("input"), path="input"))
@@ -223,19 +237,11 @@ def _at(mapping: object, key: object, file: str | None, path: str | None = None)
     return Where(file=file, line=line, path=path)
 
 
-def _read_args(data: LineDict, file: str | None, variant: str | None,
-               overrides: dict[str, Any]) -> tuple[dict[str, Any], str | None]:  # fmt: skip
-    """The top-level arguments' values (defaults, then the variant's, then `overrides`) and the
-    variant's `name`, if it gives one."""
-    raw = data.get("args") or {}
-    if not isinstance(raw, dict):
-        raise SpecError("'args' must be a mapping of argument names to defaults", where=_at(data, "args", file),
-                        received=raw, expected="e.g. args: {width: 64, layers: null}")  # fmt: skip
-    defaults = {str(k): (REQUIRED if v is None else _plain(v)) for k, v in raw.items()}
-    for key in defaults:
-        if not key.isidentifier() or key in ("name", "in"):
-            raise SpecError(f"'{key}' cannot be an argument name", where=_at(raw, key, file, "args"),
-                            expected="an identifier other than name and in")  # fmt: skip
+def _read_args(data: LineDict, file: str | None, variant: str | None, overrides: dict[str, Any],
+               included: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str | None]:  # fmt: skip
+    """The top-level arguments' values (defaults, the included files' first, then the variant's,
+    then `overrides`) and the variant's `name`, if it gives one."""
+    defaults = {**(included or {}), **_arg_defaults(data, file)}
     variants = data.get("variants") or {}
     if not isinstance(variants, dict):
         raise SpecError("'variants' must map variant names to argument values", where=_at(data, "variants", file),
@@ -265,6 +271,93 @@ def _read_args(data: LineDict, file: str | None, variant: str | None,
                         hint="a family file's variants are built-ins: cnncalc summary " + str(next(iter(variants)))
                         if variants else None)  # fmt: skip
     return scope, variant_name
+
+
+def _arg_defaults(data: LineDict, file: str | None) -> dict[str, Any]:
+    """A spec's own top-level `args:`, `null` (required) as REQUIRED."""
+    raw = data.get("args") or {}
+    if not isinstance(raw, dict):
+        raise SpecError("'args' must be a mapping of argument names to defaults", where=_at(data, "args", file),
+                        received=raw, expected="e.g. args: {width: 64, layers: null}")  # fmt: skip
+    defaults = {str(k): (REQUIRED if v is None else _plain(v)) for k, v in raw.items()}
+    for key in defaults:
+        if not key.isidentifier() or key in ("name", "in"):
+            raise SpecError(f"'{key}' cannot be an argument name", where=_at(raw, key, file, "args"),
+                            expected="an identifier other than name and in")  # fmt: skip
+    return defaults
+
+
+def _read_includes(data: LineDict, file: str | None, folder: Path, chain: tuple[Path, ...] = (),
+                   read: dict[Path, tuple[dict[str, _BlockDef], dict[str, Any]]] | None = None,
+                   ) -> tuple[dict[str, _BlockDef], dict[str, Any]]:  # fmt: skip
+    """The blocks and top-level argument defaults of the files `include:` names (and of the files
+    they include), read relative to `folder`; their `input`, `layers` and `variants` are not used.
+    Each file is read once (`read`, by resolved path), and at most MAX_INCLUDES files in all; a
+    block defined in two files, a file that includes itself (`chain`: the files being read) and an
+    absolute path are errors. The including file's own `args:` override what it includes."""
+    if "include" not in data:
+        return {}, {}
+    read = {} if read is None else read
+    raw = data["include"]
+    where = _at(data, "include", file, "include")
+    paths = raw if isinstance(raw, list) else [raw]
+    if not paths or any(not isinstance(p, str) or not p.strip() for p in paths):
+        raise SpecError("'include' names spec files whose blocks this spec uses", where=where, received=raw,
+                        expected="a relative path or a list of them, e.g. include: resnet.yaml")  # fmt: skip
+    blocks: dict[str, _BlockDef] = {}
+    args: dict[str, Any] = {}
+    for written in paths:
+        if Path(written).is_absolute():
+            raise SpecError("an included file is named relative to the including one", where=where,
+                            received=written, expected="a relative path, e.g. include: resnet.yaml")  # fmt: skip
+        path = folder / written
+        try:
+            resolved = path.resolve()
+        except (OSError, ValueError) as err:  # a NUL byte, a name the system refuses
+            raise SpecError(f"cannot include '{excerpt(written)}'", where=where, received=written,
+                            expected="a spec file, named relative to this one", hint=str(err)) from None  # fmt: skip
+        if resolved in chain:
+            raise SpecError("a spec includes itself", where=where, received=" -> ".join([*(p.name for p in chain), written]),
+                            expected="includes that do not loop")  # fmt: skip
+        if resolved not in read:
+            if len(read) + len(chain) >= MAX_INCLUDES:  # read, and being read
+                raise SpecError(f"more than {MAX_INCLUDES} included files", where=where, received=written,
+                                expected=f"at most {MAX_INCLUDES} files, those included by included files counted")  # fmt: skip
+            read[resolved] = _read_included(path, written, where, (*chain, resolved), read)
+        inner_blocks, inner_args = read[resolved]
+        for name, block in inner_blocks.items():
+            if name in blocks and blocks[name].file != block.file:
+                raise SpecError(f"block '{name}' is defined in two included files ({blocks[name].file}, {block.file})",
+                                where=where, expected="one definition per block name")  # fmt: skip
+            blocks[name] = block
+        args.update(inner_args)
+    return blocks, args
+
+
+def _read_included(path: Path, written: str, where: Where, chain: tuple[Path, ...],
+                   read: dict[Path, tuple[dict[str, _BlockDef], dict[str, Any]]],
+                   ) -> tuple[dict[str, _BlockDef], dict[str, Any]]:  # fmt: skip
+    """One included file's blocks and argument defaults, those of the files it includes first."""
+    resolved = chain[-1]
+    shown = str(path)
+    if resolved.is_relative_to(ARCHITECTURES.resolve()):
+        shown = f"<built-in>/{resolved.relative_to(ARCHITECTURES.resolve()).as_posix()}"
+    try:
+        included = with_lines(load_file(path, shown))
+    except SpecError as err:
+        if err.where.line is not None:  # a problem inside the included file: its own place
+            raise
+        raise SpecError(f"cannot include '{written}': {err.message}", where=where, received=shown,
+                        expected="a spec file, named relative to this one", hint=err.hint) from None  # fmt: skip
+    if not isinstance(included, LineDict):
+        raise SpecError(f"included file '{written}' is not a spec (a mapping)", where=where, received=written)
+    blocks, args = _read_includes(included, shown, path.parent, chain, read)
+    for name, block in _read_blocks(included, shown).items():
+        if name in blocks:
+            raise SpecError(f"block '{name}' is defined in two included files ({blocks[name].file}, {block.file})",
+                            where=where, expected="one definition per block name")  # fmt: skip
+        blocks[name] = block
+    return blocks, {**args, **_arg_defaults(included, shown)}
 
 
 def _check_known(values: Mapping[str, Any], defaults: Mapping[str, Any], where: Where, what: str) -> None:
@@ -329,7 +422,7 @@ def _read_blocks(data: LineDict, file: str | None) -> dict[str, _BlockDef]:
         if "in" in defaults:
             raise SpecError("'in' cannot be a block argument: $in is the channels of the block's input", where=where)
         assert isinstance(body, LineDict)  # YAML, or a Python spec through with_lines
-        blocks[name] = _BlockDef(name, defaults, body, body.line, _reads_in(body))
+        blocks[name] = _BlockDef(name, defaults, body, body.line, _reads_in(body), file)
     return blocks
 
 
@@ -358,8 +451,9 @@ class _Expander:
 
     # -- errors ---------------------------------------------------------------------------
 
-    def where(self, line: int | None, path: str, name: str | None = None) -> Where:
-        return Where(file=self.file, line=line, path=f"{path} {name}" if name else path)
+    def where(self, line: int | None, path: str, ctx: _Context) -> Where:
+        """The place of an item: its line in the file it is written in (an included block's own)."""
+        return Where(file=ctx.file or self.file, line=line, path=path)
 
     # -- chains and items -----------------------------------------------------------------
 
@@ -367,7 +461,9 @@ class _Expander:
         """Expand a list of items one after the other; returns what the last one produced."""
         if not isinstance(items, list):
             raise SpecError(
-                "expected a list of layers", where=self.where(getattr(items, "line", None), ctx.path), received=items
+                "expected a list of layers",
+                where=self.where(getattr(items, "line", None), ctx.path, ctx),
+                received=items,
             )
         position = 0
         for index, raw in enumerate(items):
@@ -377,9 +473,9 @@ class _Expander:
 
     def item(self, raw: object, line: int | None, path: str, ctx: _Context, prev: _Input, position: int,
              default_prefix: str) -> tuple[_Input, int]:  # fmt: skip
-        where = self.where(line, path)
+        where = self.where(line, path, ctx)
         written, args, args_line = self.split_item(raw, where, ctx)
-        where = self.where(args_line or line, path)
+        where = self.where(args_line or line, path, ctx)
         name = args.pop("name", None)
         repeat = args.pop("repeat", 1)
         source = args.pop("from", None)
@@ -670,12 +766,14 @@ class _Expander:
             )
         scope = self.block_scope(block, args, where, prev)
         path = f"blocks.{block.name}"
-        inner = ctx.inner(name + ".", path, scope=scope, blocks_in_use=(*ctx.blocks_in_use, block.name))
-        block_where = Where(self.file, block.line, f"{where.path} -> {path}")
+        inner = ctx.inner(
+            name + ".", path, scope=scope, blocks_in_use=(*ctx.blocks_in_use, block.name), file=block.file
+        )
+        block_where = Where(block.file or self.file, block.line, f"{where.path} -> {path}")
         if "layers" in block.raw:
             self.containers[name] = block.name
             return self.chain(block.raw["layers"], _Context(inner.prefix, inner.scope, f"{path}.layers",
-                                                            inner.blocks_in_use, inner.depth), prev)  # fmt: skip
+                                                            inner.blocks_in_use, inner.depth, inner.file), prev)  # fmt: skip
         structure = self.residual if "body" in block.raw else self.parallel
         keys = ("body", "shortcut", "after") if "body" in block.raw else ("branches", "merge")
         return structure(
@@ -694,7 +792,7 @@ class _Expander:
         items = block.raw["layers"]
         path = f"blocks.{block.name}.layers"
         inner = ctx.inner(ctx.prefix, path, scope=self.block_scope(block, args, where, prev),
-                          blocks_in_use=(*ctx.blocks_in_use, block.name))  # fmt: skip
+                          blocks_in_use=(*ctx.blocks_in_use, block.name), file=block.file)  # fmt: skip
         if not isinstance(items, list):
             raise SpecError("expected a list of layers", where=where, received=items)
         for index, raw in enumerate(items):

@@ -13,6 +13,7 @@ Used by tests/test_fuzz.py (a few hundred inputs) and fuzz/run.py (thousands).
 
 from __future__ import annotations
 
+import copy
 import multiprocessing as mp
 import random
 import resource
@@ -205,7 +206,8 @@ def mutate_data(r: random.Random, text: str) -> str:
         if op == 0:  # delete a key or an item
             del container[key]  # type: ignore[index, attr-defined]
         elif op == 1:  # retype the value
-            container[key] = r.choice(WEIRD_VALUES)  # type: ignore[index]
+            # a copy: mutating it later must not change WEIRD_VALUES (cases() would not repeat itself)
+            container[key] = copy.deepcopy(r.choice(WEIRD_VALUES))  # type: ignore[index]
         elif op == 2:  # a number: huge, zero, negative, off by one
             value = container[key]  # type: ignore[index]
             if isinstance(value, int) and not isinstance(value, bool):

@@ -6,7 +6,7 @@ import pytest
 
 import cnncalc
 from cnncalc.analysis import analyze, collapse
-from cnncalc.errors import SpecError
+from cnncalc.errors import CnncalcError, SpecError
 from cnncalc.spec import MAX_NESTING, parse_text
 
 
@@ -561,3 +561,113 @@ layers:
 def test_inline_and_start_errors(item, message):
     with pytest.raises(SpecError, match=re.escape(message)):
         parse_text(f"input: [4]\nlayers:\n  - {item}\n")
+
+
+# `include:` (docs/spec.md): another file's blocks and top-level args
+LIBRARY = """\
+name: a block library
+args: {width: 8}
+input: [1]
+blocks:
+  unit:
+    args: {scale: 1}
+    layers:
+      - conv: {out: $width * $scale, kernel: 3, padding: 1, name: conv}
+      - relu: {name: relu}
+  broken:
+    layers:
+      - conv: {out: 4, kernel: 5}
+layers: [relu]
+"""
+
+
+def _write(folder, **files):
+    for name, text in files.items():
+        (folder / f"{name}.yaml").write_text(text)
+    return folder
+
+
+def test_include_uses_another_files_blocks_and_args(tmp_path):
+    (tmp_path / "lib").mkdir()
+    _write(tmp_path / "lib", library=LIBRARY)
+    main = _write(tmp_path, main="include: lib/library.yaml\ninput: [3, 6, 6]\nlayers:\n  - unit: {name: a}\n"
+                                 "  - unit: {name: b, scale: 2}\n") / "main.yaml"  # fmt: skip
+    rows = analyze(cnncalc.load(main)).rows
+    assert [(r.name, r.output_shape) for r in rows[1:]] == [("a.conv", (8, 6, 6)), ("a.relu", (8, 6, 6)),
+                                                            ("b.conv", (16, 6, 6)), ("b.relu", (16, 6, 6))]  # fmt: skip
+    assert rows[1].params == 3 * 3 * 3 * 8 + 8  # the library's default width, 8
+    # the included file's args are this spec's: --arg sets them, and its own `args:` override their defaults
+    assert analyze(cnncalc.load(main, args={"width": 2})).rows[1].output_shape == (2, 6, 6)
+    (tmp_path / "own.yaml").write_text(
+        "include: lib/library.yaml\nargs: {width: 5}\ninput: [3, 6, 6]\nlayers: [unit]\n"
+    )
+    assert analyze(cnncalc.load(tmp_path / "own.yaml")).rows[1].output_shape == (5, 6, 6)
+
+
+def test_an_included_blocks_error_names_its_own_file_and_line(tmp_path):
+    _write(tmp_path, library=LIBRARY, main="include: library.yaml\ninput: [3, 4, 4]\nlayers: [broken]\n")
+    with pytest.raises(CnncalcError) as err:
+        analyze(cnncalc.load(tmp_path / "main.yaml"))
+    line = LIBRARY.splitlines().index("      - conv: {out: 4, kernel: 5}") + 1
+    assert f"library.yaml:{line}" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "main, message",
+    [
+        ("include: missing.yaml", "cannot include 'missing.yaml': no such file"),
+        ("include: /etc/library.yaml", "an included file is named relative to the including one"),
+        ("include: [library.yaml, loop.yaml]", "a spec includes itself"),
+        ("include: []", "'include' names spec files whose blocks this spec uses"),
+        ('include: "a\\0b.yaml"', "cannot include 'a"),
+        ("include: .", "cannot include '.': this path is a directory"),
+        (
+            "include: library.yaml\nblocks: {unit: {layers: [relu]}}",
+            "block 'unit' is defined here and in an included file",
+        ),
+        ("include: library.yaml\nargs: {depth: 1}\nvariants: {v: {widht: 2}}", "unknown argument 'widht'"),
+    ],
+)
+def test_include_errors(tmp_path, main, message):
+    _write(tmp_path, library=LIBRARY, loop="include: main.yaml\ninput: [1]\nlayers: [relu]\n",
+           main=main + "\ninput: [3, 4, 4]\nlayers: [relu]\n")  # fmt: skip
+    source = f"{tmp_path / 'main.yaml'}:v" if "variants" in main else tmp_path / "main.yaml"
+    with pytest.raises(SpecError, match=re.escape(message)):
+        cnncalc.load(source)
+
+
+def test_segmentation_backbone_is_the_resnet_trunk_dilated():
+    """segmentation_resnet.yaml includes resnet.yaml: its backbone is resnet50's conv1 .. layer4
+    under `backbone.`, the same modules, with layer3 and layer4 dilated 2 and 4 instead of strided
+    (output stride 8, as replace_stride_with_dilation=[False, True, True])."""
+    resnet = {r.name: r for r in analyze(cnncalc.load("resnet50"), input_shape=(3, 64, 64)).rows}
+    graph = cnncalc.load("fcn_resnet50")
+    fcn = analyze(graph, input_shape=(3, 64, 64)).rows
+    backbone = [r for r in fcn if r.name.startswith("backbone.")]
+    assert [r.name.removeprefix("backbone.") for r in backbone] == list(resnet)[1 : list(resnet).index("avgpool")]
+    assert all(r.params == resnet[r.name.removeprefix("backbone.")].params for r in backbone)
+    assert backbone[-1].output_shape == (2048, 64 // 8, 64 // 8)  # resnet50's is 64 // 32
+    convs = {n.name: n.layer for n in graph.nodes}
+    assert [convs[f"backbone.layer{i}.0.conv2"].dilation for i in (3, 4)] == [1, 2]  # as the stage before
+    assert [convs[f"backbone.layer{i}.1.conv2"].dilation for i in (3, 4)] == [2, 4]
+    assert [convs[f"backbone.layer{i}.0.conv2"].stride for i in (2, 3, 4)] == [2, 1, 1]
+
+
+def test_a_file_included_twice_is_read_once_and_includes_are_bounded(tmp_path):
+    """Two files that include the same library (a diamond) share its blocks; a chain of files each
+    including the next twice (2^n reads if each were read anew) stops at MAX_INCLUDES files."""
+    from cnncalc.spec import MAX_INCLUDES
+
+    spec = "include: library.yaml\ninput: [1]\nlayers: [relu]\n"
+    _write(tmp_path, library=LIBRARY, a=spec, b=spec,
+           main="include: [a.yaml, b.yaml]\ninput: [3, 4, 4]\nlayers: [unit]\n")  # fmt: skip
+    assert names_of(cnncalc.load(tmp_path / "main.yaml")) == ["input", "0.conv", "0.relu"]
+    for k in range(MAX_INCLUDES + 2):
+        (tmp_path / f"f{k}.yaml").write_text(f"include: [f{k + 1}.yaml, f{k + 1}.yaml]\ninput: [1]\nlayers: [relu]\n")
+    (tmp_path / f"f{MAX_INCLUDES + 2}.yaml").write_text("input: [1]\nlayers: [relu]\n")
+    with pytest.raises(SpecError, match=f"more than {MAX_INCLUDES} included files"):
+        cnncalc.load(tmp_path / "f0.yaml")
+
+
+def names_of(graph):
+    return [n.name for n in graph.nodes]

@@ -15,7 +15,17 @@ torch = pytest.importorskip("torch")
 from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_counts, traced_shapes  # noqa: E402
 
 # Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
-SMALL_INPUT = {"googlenet": [3, 224, 224]}
+SMALL_INPUT = {
+    "googlenet": [3, 224, 224],
+    # segmentation: 64x64 keeps every size valid (the dilated backbone's output is 8x8); the valid
+    # U-Net's smallest input is 188x188 (4x4 out), the padded one's sides multiples of 16
+    "fcn_resnet50": [3, 64, 64],
+    "fcn_resnet101": [3, 64, 64],
+    "deeplabv3_resnet50": [3, 64, 64],
+    "deeplabv3_resnet101": [3, 64, 64],
+    "unet": [1, 188, 188],
+    "unet_padded": [1, 64, 64],
+}
 # RegNet at 64x64: the trunk strides 32 in all, so its last stage still gets 2x2 (the zoo test checks 224x224)
 REGNET_SIZES = ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
 SMALL_INPUT |= {f"regnet_{xy}_{size}": [3, 64, 64] for xy in "xy" for size in REGNET_SIZES}

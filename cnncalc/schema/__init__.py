@@ -244,6 +244,13 @@ def spec_schema() -> dict[str, Any]:
             "propertyNames": {"pattern": IDENTIFIER},
             "description": "the spec's own arguments and their defaults (null: required), usable as $name anywhere",
         },  # fmt: skip
+        "include": {
+            "oneOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+            ],
+            "description": "spec files (relative to this one) whose blocks and args this spec uses",
+        },  # fmt: skip
         "variants": {
             "type": "object",
             "additionalProperties": {"type": ["object", "null"]},
