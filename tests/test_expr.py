@@ -46,3 +46,31 @@ def test_suggests_close_argument():
     with pytest.raises(SpecError) as err:
         evaluate("$ot * 2", {"out": 64})
     assert err.value.hint == "did you mean 'out'?"
+
+
+@pytest.mark.parametrize("stochastic_depth_prob", [0.1, 0.4, 0.5])
+def test_rate_argument_gives_torchvisions_float(stochastic_depth_prob):
+    """A decimal argument (a rate) may enter + - * /: ConvNeXt's per-block stochastic depth,
+    `stochastic_depth_prob * stage_block_id / (total_stage_blocks - 1.0)` in torchvision, to the bit."""
+    total = 3 + 3 + 27 + 3
+    for k in range(total):
+        value = evaluate("$rate * $k / ($blocks - 1)", {"rate": stochastic_depth_prob, "k": k, "blocks": total})
+        assert type(value) is float and value == stochastic_depth_prob * k / (total - 1.0)
+    assert evaluate("1 - $rate", {"rate": 0.25}) == 0.75
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("$rate // 2", "'//' and '%' take integers"),
+        ("$rate % 2", "'//' and '%' take integers"),
+        ("$rate / 0", "division by zero"),
+        ("$sizes[$rate]", "must be an integer"),
+        ("$rate * 1.5", "only integer arithmetic"),  # literals stay integers
+        ("$huge * $huge", "too large"),
+    ],
+)
+def test_rate_argument_rejected(text, message):
+    with pytest.raises(SpecError) as err:
+        evaluate(text, {"rate": 0.5, "sizes": [1, 2], "huge": 1e300})
+    assert message in str(err.value)
