@@ -15,7 +15,14 @@ torch = pytest.importorskip("torch")
 from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_counts, traced_shapes  # noqa: E402
 
 # Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
-SMALL_INPUT = {"googlenet": [3, 224, 224]}
+SMALL_INPUT = {
+    "googlenet": [3, 224, 224],
+    # ConvNeXt: 4x4/4 stem and three 2x2/2 downsamplings, so 64x64 leaves 2x2 in the last stage
+    "convnext_tiny": [3, 64, 64],
+    "convnext_small": [3, 64, 64],
+    "convnext_base": [3, 64, 64],
+    "convnext_large": [3, 64, 64],
+}
 
 
 def check_against_torch(graph, input_shape=None):

@@ -173,8 +173,9 @@ def test_state_dict(model):
 
 
 # cheap models the live test rebuilds: one per kind of block (plain, residual, concatenation,
-# inverted residual with squeeze-excitation, channel shuffle)
-LIVE = ["alexnet", "resnet18", "squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5"]
+# inverted residual with squeeze-excitation, channel shuffle, ConvNeXt's channels-last block with
+# layer scale)
+LIVE = ["alexnet", "resnet18", "squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5", "convnext_tiny"]
 
 
 @functools.cache
