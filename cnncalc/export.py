@@ -433,8 +433,11 @@ def _class_source(written: _Class, graph: Graph) -> list[str]:
     signature = ", ".join(["self", *(name + _annotation(values) for name, values in written.params)])
     uses = len(written.uses)
     first_line = f"`{full.block}` of the spec ({uses} use{'s' if uses != 1 else ''}, the first {full.prefix})."
+    # items named by position (`self["0"]`, ConvNeXt's downsampling `features.2.0`) need item access
+    modules_ok = all(_attribute_ok(row.rel.split(".")[0]) for row in rows if row.module is not None)
+    base = "nn.Module" if modules_ok else "nn.ModuleDict"
     return [
-        f"class {written.name}(nn.Module):",
+        f"class {written.name}({base}):",
         f'    """{first_line}"""',
         "",
         f"    def __init__({signature}) -> None:",

@@ -150,6 +150,26 @@ layers:
     assert 'self["class"]' in source and "class Network(nn.ModuleDict)" in source
 
 
+def test_a_block_of_numbered_items_is_a_module_dict():
+    """A block whose items are named by position (ConvNeXt's downsampling layers `features.2.0`,
+    `features.2.1`) is written with item access, so its class is an nn.ModuleDict."""
+    graph = parse_text("""
+input: [3, 16, 16]
+blocks:
+  down:
+    args: {out: null}
+    layers:
+      - batchnorm
+      - conv: {out: $out, kernel: 2, stride: 2}
+layers:
+  - down: {out: 8}
+  - down: {out: 16}
+""")
+    same_network(graph)
+    source = to_torch_source(graph)
+    assert "class Down(nn.ModuleDict)" in source and 'self["1"] = nn.Conv2d(' in source
+
+
 def test_a_reserved_name_is_refused_with_a_message(tmp_path):
     spec = tmp_path / "bad.yaml"
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, name: eval}\n")
