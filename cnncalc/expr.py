@@ -138,13 +138,14 @@ def _decimal(op: ast.operator, left: float, right: float, text: str) -> float:
     return result
 
 
-def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
+def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int | float:
+    """An int; a float only where a decimal argument took part (see the module's docstring)."""
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
     if isinstance(node, ast.Name):
         value = _lookup(node.id, scope, text)
         if type(value) is float and math.isfinite(value):  # a rate argument: decimal arithmetic from here
-            return value  # type: ignore[return-value]
+            return value
         if type(value) is not int:
             raise SpecError(
                 f"argument '${node.id.removeprefix(_PREFIX)}' is used in arithmetic but is not an integer",
@@ -175,7 +176,7 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
         if isinstance(node.op, (ast.FloorDiv, ast.Mod, ast.Div)) and right == 0:
             raise SpecError("division by zero", received=text)
         if type(left) is float or type(right) is float:
-            return _decimal(node.op, left, right, text)  # type: ignore[return-value]
+            return _decimal(node.op, left, right, text)
         if isinstance(node.op, ast.Div):
             if left % right:
                 raise SpecError(
