@@ -5,11 +5,17 @@
 and conditions for `when:` (`$stride > 1 or $in != $width * 4`, `$block == 'bottleneck'`):
 comparisons of integers or of quoted text, `and`, `or`, `not`. Nothing else is accepted: no
 calls, no attributes, no `eval`.
+
+Literals are integers. An argument that holds a decimal number (a rate, such as torchvision's
+`stochastic_depth_prob: 0.1`) may take part in `+ - * /`: the result is then a decimal number,
+computed as Python computes it, so `$rate * $k / ($blocks - 1)` gives torchvision's own
+per-block probability to the last bit. `//`, `%` and list indices stay integer-only.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
 from typing import Any, Mapping
@@ -121,11 +127,25 @@ def _operand(node: ast.AST, scope: Mapping[str, object], text: str) -> object:
     return _integer(node, scope, text)
 
 
-def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
+def _decimal(op: ast.operator, left: float, right: float, text: str) -> float:
+    """`+ - * /` with a decimal argument on one side, as Python computes it (a rate, not a count)."""
+    compute = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+    if type(op) not in compute:
+        raise SpecError("'//' and '%' take integers; a decimal argument goes with + - * / only", received=text)
+    result = compute[type(op)](left, right)
+    if not math.isfinite(result):
+        raise SpecError("expression value is too large", received=text)
+    return result
+
+
+def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int | float:
+    """An int; a float only where a decimal argument took part (see the module's docstring)."""
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
     if isinstance(node, ast.Name):
         value = _lookup(node.id, scope, text)
+        if type(value) is float and math.isfinite(value):  # a rate argument: decimal arithmetic from here
+            return value
         if type(value) is not int:
             raise SpecError(
                 f"argument '${node.id.removeprefix(_PREFIX)}' is used in arithmetic but is not an integer",
@@ -138,6 +158,8 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
         items = _lookup(node.value.id, scope, text)
         shown = node.value.id.removeprefix(_PREFIX)
         index = _integer(node.slice, scope, text)
+        if type(index) is not int:
+            raise SpecError(f"an index of '${shown}' must be an integer", received=text, expected="an integer")
         if not isinstance(items, list):
             raise SpecError(f"argument '${shown}' is indexed but is not a list", received=items, expected="a list")
         if not -len(items) <= index < len(items):
@@ -153,6 +175,8 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int:
         left, right = _integer(node.left, scope, text), _integer(node.right, scope, text)
         if isinstance(node.op, (ast.FloorDiv, ast.Mod, ast.Div)) and right == 0:
             raise SpecError("division by zero", received=text)
+        if type(left) is float or type(right) is float:
+            return _decimal(node.op, left, right, text)
         if isinstance(node.op, ast.Div):
             if left % right:
                 raise SpecError(

@@ -46,3 +46,49 @@ def test_suggests_close_argument():
     with pytest.raises(SpecError) as err:
         evaluate("$ot * 2", {"out": 64})
     assert err.value.hint == "did you mean 'out'?"
+
+
+@pytest.mark.parametrize("stochastic_depth_prob", [0.1, 0.4, 0.5])
+def test_rate_argument_gives_torchvisions_float(stochastic_depth_prob):
+    """A decimal argument (a rate) may enter + - * /: ConvNeXt's per-block stochastic depth,
+    `stochastic_depth_prob * stage_block_id / (total_stage_blocks - 1.0)` in torchvision, to the bit."""
+    total = 3 + 3 + 27 + 3
+    for k in range(total):
+        value = evaluate("$rate * $k / ($blocks - 1)", {"rate": stochastic_depth_prob, "k": k, "blocks": total})
+        assert type(value) is float and value == stochastic_depth_prob * k / (total - 1.0)
+    assert evaluate("1 - $rate", {"rate": 0.25}) == 0.75
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("$rate // 2", "'//' and '%' take integers"),
+        ("$rate % 2", "'//' and '%' take integers"),
+        ("$rate / 0", "division by zero"),
+        ("$sizes[$rate]", "must be an integer"),
+        ("$rate * 1.5", "only integer arithmetic"),  # literals stay integers
+        ("$huge * $huge", "too large"),
+    ],
+)
+def test_rate_argument_rejected(text, message):
+    with pytest.raises(SpecError) as err:
+        evaluate(text, {"rate": 0.5, "sizes": [1, 2], "huge": 1e300})
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "model, layers, stochastic_depth_prob",
+    [("convnext_tiny", [3, 3, 9, 3], 0.1), ("convnext_small", [3, 3, 27, 3], 0.4),
+     ("convnext_large", [3, 3, 27, 3], 0.5)],
+)  # fmt: skip
+def test_convnext_stochastic_depth_rises_as_torchvisions(model, layers, stochastic_depth_prob):
+    """torchvision's ConvNeXt: block k of the network (from 0, across the stages) gets
+    p = stochastic_depth_prob * k / (total_stage_blocks - 1.0); the spec numbers k stage by stage."""
+    import cnncalc
+
+    graph = cnncalc.load(model)
+    rows = [node for node in graph.nodes if node.name.endswith(".stochastic_depth")]
+    stages = [f"features.{2 * s + 1}.{j}.stochastic_depth" for s, n in enumerate(layers) for j in range(n)]
+    assert [node.name for node in rows] == stages
+    total = sum(layers)
+    assert [node.layer.p for node in rows] == [stochastic_depth_prob * k / (total - 1.0) for k in range(total)]

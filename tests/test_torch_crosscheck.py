@@ -25,6 +25,11 @@ SMALL_INPUT = {
     "deeplabv3_resnet101": [3, 64, 64],
     "unet": [1, 188, 188],
     "unet_padded": [1, 64, 64],
+    # ConvNeXt: 4x4/4 stem and three 2x2/2 downsamplings, so 64x64 leaves 2x2 in the last stage
+    "convnext_tiny": [3, 64, 64],
+    "convnext_small": [3, 64, 64],
+    "convnext_base": [3, 64, 64],
+    "convnext_large": [3, 64, 64],
 }
 # RegNet at 64x64: the trunk strides 32 in all, so its last stage still gets 2x2 (the zoo test checks 224x224)
 REGNET_SIZES = ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
