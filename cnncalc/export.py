@@ -410,8 +410,8 @@ def _class_source(written: _Class, graph: Graph) -> list[str]:
                 end = max(m for m in range(len(rows)) if part_of[m] == part)
                 if names[end] != first_input:
                     forward.append(f"{names[end]} = {first_input}  # without {part}")
-                forward.append(f"if self.{part} is not None:")
-                init += ["", f"self.{part} = None", f"if {written.flags[part]}:"]
+                forward.append(f"if {_path([part])} is not None:")
+                init += ["", f"{_path([part])} = None", f"if {written.flags[part]}:"]
             opened = part
         pad = "    " if part is not None else ""
         args = [var(j) for j in row.inputs]
@@ -433,8 +433,10 @@ def _class_source(written: _Class, graph: Graph) -> list[str]:
     signature = ", ".join(["self", *(name + _annotation(values) for name, values in written.params)])
     uses = len(written.uses)
     first_line = f"`{full.block}` of the spec ({uses} use{'s' if uses != 1 else ''}, the first {full.prefix})."
+    # a block whose own items are numbered (`0`, `1`: MNASNet's stack) holds them as a ModuleDict
+    held = all(_attribute_ok(row.rel.split(".")[0]) for row in rows if row.module is not None)
     return [
-        f"class {written.name}(nn.Module):",
+        f"class {written.name}({'nn.Module' if held else 'nn.ModuleDict'}):",
         f'    """{first_line}"""',
         "",
         f"    def __init__({signature}) -> None:",

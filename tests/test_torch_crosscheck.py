@@ -16,6 +16,12 @@ from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_cou
 
 # Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
 SMALL_INPUT = {"googlenet": [3, 224, 224]}
+# the EfficientNets at their own sizes (224 to 600) make the CPU tests slow; at 64x64 every layer
+# still has a valid size (the last stages run at 2x2)
+SMALL_INPUT |= {
+    f"efficientnet_{size}": [3, 64, 64]
+    for size in ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "v2_s", "v2_m", "v2_l")
+}
 
 
 def check_against_torch(graph, input_shape=None):

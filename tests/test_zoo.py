@@ -173,8 +173,8 @@ def test_state_dict(model):
 
 
 # cheap models the live test rebuilds: one per kind of block (plain, residual, concatenation,
-# inverted residual with squeeze-excitation, channel shuffle)
-LIVE = ["alexnet", "resnet18", "squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5"]
+# inverted residual with squeeze-excitation, channel shuffle, MBConv with stochastic depth)
+LIVE = ["alexnet", "resnet18", "squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5", "efficientnet_b0"]
 
 
 @functools.cache
