@@ -228,10 +228,10 @@ def spec_schema() -> dict[str, Any]:
         "description": {"type": "string"},
         "input": {
             "type": "array",
-            "items": {"type": "integer", "minimum": 1},
+            "items": {"anyOf": [{"type": "integer", "minimum": 1}, EXPRESSION]},
             "minItems": 1,
             "maxItems": 4,
-            "description": "[C, ...spatial] for one sample, e.g. [3, 224, 224]",
+            "description": "[C, ...spatial] for one sample, e.g. [3, 224, 224] (or [3, $size, $size] with a top-level arg)",
         },  # fmt: skip
         "blocks": {
             "type": "object",
