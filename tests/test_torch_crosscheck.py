@@ -39,6 +39,12 @@ SMALL_INPUT.update(dict.fromkeys(["mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mn
                                   "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"], [3, 64, 64]))  # fmt: skip
 # the MobileNetV3 segmentation models at 64x64 (trunk 4x4 at output stride 16, ASPP's dilation 36 padded to fit)
 SMALL_INPUT |= {name: [3, 64, 64] for name in ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")}
+# the EfficientNets at their own sizes (224 to 600) make the CPU tests slow; at 64x64 every layer
+# still has a valid size (the last stages run at 2x2)
+SMALL_INPUT |= {
+    f"efficientnet_{size}": [3, 64, 64]
+    for size in ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "v2_s", "v2_m", "v2_l")
+}
 
 
 def check_against_torch(graph, input_shape=None):

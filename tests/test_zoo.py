@@ -174,9 +174,9 @@ def test_state_dict(model):
 
 # cheap models the live test rebuilds: one per kind of block (plain, residual, concatenation,
 # inverted residual with squeeze-excitation, channel shuffle, grouped bottleneck with squeeze-excitation,
-# dilated segmentation, ConvNeXt's channels-last block with layer scale)
+# dilated segmentation, ConvNeXt's channels-last block with layer scale, MBConv with stochastic depth)
 LIVE = ["alexnet", "resnet18", "squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5", "regnet_y_400mf", "mnasnet0_5",
-        "fcn_resnet50", "convnext_tiny"]  # fmt: skip
+        "fcn_resnet50", "convnext_tiny", "efficientnet_b0"]  # fmt: skip
 
 
 @functools.cache
