@@ -11,6 +11,7 @@ MAX_EXPANDED_NODES values is refused, so nothing downstream can recurse or expan
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -51,13 +52,11 @@ class LineList(list):
         return self.item_lines[index] if index < len(self.item_lines) else self.line
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose containers remember their lines; duplicate keys are errors; nesting and
-    alias expansion are bounded before the (recursive) composer and constructor run."""
+class _Bounded:
+    """What both loaders share: containers that remember their lines, duplicate keys refused, and
+    nesting and alias expansion bounded before the (recursive) composer and constructor run."""
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
+    _depth = 0
 
     def compose_node(self, parent, index):
         # PyYAML composes recursively: refuse depth here, before Python's recursion limit is reached
@@ -81,6 +80,30 @@ class _LineLoader(yaml.SafeLoader):
             return None
         check_expansion(node)
         return self.construct_document(node)
+
+
+class _LineLoader(_Bounded, yaml.SafeLoader):
+    """The pure-Python SafeLoader: the reference, whose error messages every spec test reads."""
+
+
+if yaml.__with_libyaml__:
+
+    class _FastLineLoader(_Bounded, yaml.composer.Composer, yaml.cyaml.CParser, yaml.constructor.SafeConstructor,
+                          yaml.resolver.Resolver):  # fmt: skip
+        """libyaml's scanner and parser (C) under PyYAML's own composer (Python, so that the depth
+        bound above holds before anything recurses) and the same safe constructor: the same data
+        and lines as `_LineLoader`, several times faster. A text it refuses is read again by
+        `_LineLoader`, so that messages never depend on which parser is installed."""
+
+        def __init__(self, stream: str) -> None:
+            yaml.cyaml.CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    _LOADERS: tuple[type, ...] = (_FastLineLoader, _LineLoader)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _LOADERS = (_LineLoader,)
 
 
 def check_expansion(root: yaml.Node) -> None:
@@ -160,14 +183,41 @@ def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode):
         data.item_lines.append(item.start_mark.line + 1)
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+for _loader in _LOADERS:
+    _loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
-def load_text(text: str, file: str | None = None) -> object:
-    """Parse YAML text safely, with line numbers; syntax errors become SpecError."""
+def load_text(text: str, file: str | None = None, loader: type | None = None) -> object:
+    """Parse YAML text safely, with line numbers; syntax errors become SpecError. libyaml reads
+    it where PyYAML has it; a YAML error is then read again by the pure-Python loader, whose
+    message (and line) is the one reported. `loader` picks one (the tests compare them)."""
+    if loader is None and len(_LOADERS) > 1 and not _LIBYAML_DIFFERS.search(text):
+        try:
+            return _load(text, _LOADERS[0])
+        except (SpecError, yaml.YAMLError):
+            pass  # read again below, for PyYAML's own message and line
+    return _load_reporting(text, file, loader or _LineLoader)
+
+
+# libyaml reads printable ASCII text as PyYAML does, but differs elsewhere (it accepts a tab in
+# indentation, '?' keys in flow mappings and `|#`; it counts lines differently around a byte-order
+# mark or a Unicode line break: found by tests/test_yaml_lines.py); such texts go to the reference
+# loader alone.
+_LIBYAML_DIFFERS = re.compile(r"[^\n\r\x20-\x7e]|\?|[|>][0-9+-]*[^ \n\r0-9+-]")
+
+
+def _load(text: str, loader: type) -> object:
+    parser = loader(text)
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader subclass
+        return parser.get_single_data()
+    finally:
+        parser.dispose()
+
+
+def _load_reporting(text: str, file: str | None, loader: type) -> object:
+    try:
+        return _load(text, loader)
     except SpecError as err:
         raise err.located(Where(file=file)) from None
     except yaml.constructor.ConstructorError as err:
