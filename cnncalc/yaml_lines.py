@@ -14,6 +14,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -52,7 +53,13 @@ class LineList(list):
         return self.item_lines[index] if index < len(self.item_lines) else self.line
 
 
-class _Bounded:
+if TYPE_CHECKING:  # a mixin of the loaders below: their methods are its methods
+    _LoaderBase = yaml.SafeLoader
+else:
+    _LoaderBase = object
+
+
+class _Bounded(_LoaderBase):
     """What both loaders share: containers that remember their lines, duplicate keys refused, and
     nesting and alias expansion bounded before the (recursive) composer and constructor run."""
 
@@ -86,9 +93,11 @@ class _LineLoader(_Bounded, yaml.SafeLoader):
     """The pure-Python SafeLoader: the reference, whose error messages every spec test reads."""
 
 
+_LOADERS: tuple[Any, ...]
 if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
 
-    class _FastLineLoader(_Bounded, yaml.composer.Composer, yaml.cyaml.CParser, yaml.constructor.SafeConstructor,
+    class _FastLineLoader(_Bounded, yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor,
                           yaml.resolver.Resolver):  # fmt: skip
         """libyaml's scanner and parser (C) under PyYAML's own composer (Python, so that the depth
         bound above holds before anything recurses) and the same safe constructor: the same data
@@ -96,12 +105,12 @@ if yaml.__with_libyaml__:
         `_LineLoader`, so that messages never depend on which parser is installed."""
 
         def __init__(self, stream: str) -> None:
-            yaml.cyaml.CParser.__init__(self, stream)
+            CParser.__init__(self, stream)
             yaml.composer.Composer.__init__(self)
             yaml.constructor.SafeConstructor.__init__(self)
             yaml.resolver.Resolver.__init__(self)
 
-    _LOADERS: tuple[type, ...] = (_FastLineLoader, _LineLoader)
+    _LOADERS = (_FastLineLoader, _LineLoader)
 else:  # pragma: no cover - PyYAML built without libyaml
     _LOADERS = (_LineLoader,)
 

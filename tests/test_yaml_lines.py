@@ -20,7 +20,12 @@ needs_libyaml = pytest.mark.skipif(FAST is None, reason="PyYAML without libyaml:
 def marked(value: object) -> object:
     """The data with every container's lines, so that two loads compare line for line."""
     if isinstance(value, yaml_lines.LineDict):
-        return ("map", value.line, sorted(value.key_lines.items(), key=repr), [(k, marked(v)) for k, v in value.items()])
+        return (
+            "map",
+            value.line,
+            sorted(value.key_lines.items(), key=repr),
+            [(k, marked(v)) for k, v in value.items()],
+        )
     if isinstance(value, yaml_lines.LineList):
         return ("seq", value.line, list(value.item_lines), [marked(v) for v in value])
     return (type(value).__name__, value)

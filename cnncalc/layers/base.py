@@ -13,7 +13,6 @@ Shapes are tuples `(C, *spatial)` for one sample: the batch axis is never part o
 from __future__ import annotations
 
 import math
-from functools import cache
 from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import Enum
 from fractions import Fraction
@@ -137,7 +136,7 @@ class Layer:
         if cls.__dict__.get("__doc__") is None:
             cls.__doc__ = cls.summary or cls.__name__
         if "__hash__" not in cls.__dict__:
-            cls.__hash__ = _field_hash  # type: ignore[method-assign]
+            setattr(cls, "__hash__", _field_hash)  # noqa: B010 - mypy refuses a plain assignment
 
     # ----- what every type must answer (register checks) -----
 
@@ -277,10 +276,14 @@ def argument_names(cls: type[Layer]) -> dict[str, str]:
     return dict(_arguments(cls)[1])
 
 
-@cache
+_ARGUMENTS: dict[type, tuple[dict[str, Field], dict[str, str]]] = {}
+
+
 def _arguments(cls: type[Layer]) -> tuple[dict[str, Field], dict[str, str]]:
     """`cls`'s arguments by name, and every accepted key mapped to its canonical name: worked out
     once per type (a spec builds hundreds of layers, and `fields` is not cheap)."""
+    if cls in _ARGUMENTS:
+        return _ARGUMENTS[cls]
     by_name: dict[str, Field] = {}
     names: dict[str, str] = {}
     for f in fields(cls):
@@ -288,6 +291,7 @@ def _arguments(cls: type[Layer]) -> tuple[dict[str, Field], dict[str, str]]:
         names[f.name] = f.name
         for alias in f.metadata.get("aliases", ()):
             names[alias] = f.name
+    _ARGUMENTS[cls] = by_name, names
     return by_name, names
 
 
