@@ -64,10 +64,15 @@ class _Bounded(_LoaderBase):
     nesting and alias expansion bounded before the (recursive) composer and constructor run."""
 
     _depth = 0
+    _nodes = 0  # compose_node calls: nodes as written, each alias once
+    _aliased = False
 
     def compose_node(self, parent, index):
         # PyYAML composes recursively: refuse depth here, before Python's recursion limit is reached
         self._depth += 1
+        self._nodes += 1
+        if not self._aliased and self.check_event(yaml.AliasEvent):
+            self._aliased = True
         try:
             if self._depth > MAX_YAML_DEPTH:
                 mark = self.peek_event().start_mark
@@ -85,7 +90,10 @@ class _Bounded(_LoaderBase):
         node = self.get_single_node()
         if node is None:
             return None
-        check_expansion(node)
+        # Without aliases the nodes are as written: as deep as the composer allowed and as many as
+        # it composed; only aliases (or a huge text) need the full measure.
+        if self._aliased or self._nodes > MAX_EXPANDED_NODES:
+            check_expansion(node)
         return self.construct_document(node)
 
 

@@ -80,3 +80,12 @@ def test_deep_nesting_is_refused_before_any_recursion():
     if FAST is not None:  # the C parser does not recurse; the composer above it refuses at the bound
         with pytest.raises(SpecError, match="nested more than"):
             yaml_lines.load_text(text, loader=FAST)
+
+
+@pytest.mark.parametrize("loader", [None, yaml_lines._LineLoader])
+def test_a_large_text_without_aliases_is_still_measured(monkeypatch, loader):
+    """The expansion measure is skipped without aliases only while the nodes as written fit."""
+    monkeypatch.setattr(yaml_lines, "MAX_EXPANDED_NODES", 50)
+    yaml_lines.load_text("input: [3]\nlayers: [" + "1, " * 40 + "1]\n", loader=loader)  # 45 nodes
+    with pytest.raises(SpecError, match="more than 50 values"):
+        yaml_lines.load_text("input: [3]\nlayers: [" + "1, " * 60 + "1]\n", loader=loader)
