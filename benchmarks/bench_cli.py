@@ -7,11 +7,17 @@ architecture: fvcore's FlopCountAnalysis and torchinfo's summary get the PyTorch
 cnncalc builds from the same spec. Tools that are not installed are skipped. Also times a
 generated spec of 10,000 layers (and 2,500 / 5,000 to show that time grows linearly).
 Prints medians; nothing here is asserted.
+
+cnncalc's modules are byte-compiled first (as `pip install` does): a source tree run with
+PYTHONDONTWRITEBYTECODE would otherwise compile every module on every start (~90 ms), which no
+installed copy does. `--startup-only` also splits summary resnet152's CPU time into its phases.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import json
 import resource
 import statistics
 import subprocess
@@ -32,6 +38,33 @@ FVCORE = (
     "print(f.total(), parameter_count(m)[''])"
 )
 TORCH_IMPORT = "import torch, fvcore.nn"
+EMPTY = "pass"
+# summary resnet152 -f json in its phases, CPU milliseconds each (what main() does, step by step)
+PHASES = """
+import time, json, sys, io
+clock = time.process_time
+marks = [("python start-up", clock())]
+import typer, yaml
+marks.append(("import typer and yaml", clock()))
+import cnncalc.cli, cnncalc.cli.tables
+marks.append(("import cnncalc (cli, tables)", clock()))
+from cnncalc import library, spec
+from cnncalc.analysis import analyze
+from cnncalc.cli.tables import summary
+from cnncalc.render import Format, write
+graph = spec.load(library.resolve("resnet152"))
+marks.append(("read and expand the spec", clock()))
+report = analyze(graph)
+marks.append(("analyse", clock()))
+sys.stdout = io.StringIO()
+try:
+    summary("resnet152", format=Format.JSON)
+except SystemExit:
+    pass
+sys.stdout = sys.__stdout__
+marks.append(("the summary command again (load, analyse, JSON)", clock()))
+print(json.dumps([[name, (t - before) * 1000] for (name, t), (_, before) in zip(marks, [("", 0.0)] + marks)]))
+"""
 TORCHINFO = (
     "import torch, cnncalc; from torchinfo import summary; "
     "m = cnncalc.load('{arch}').to_torch().eval(); print(summary(m, input_size=(1, *m.input_shape), verbose=0).total_params)"
@@ -56,6 +89,14 @@ def timed(code: str, repeat: int) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
+def phases(repeat: int) -> None:
+    """Median CPU milliseconds of each phase of summary resnet152, in a fresh process each time."""
+    runs = [json.loads(subprocess.run([sys.executable, "-c", PHASES], check=True, capture_output=True, text=True).stdout)
+            for _ in range(repeat)]  # fmt: skip
+    for i, (name, _) in enumerate(runs[0]):
+        print(f"  {name:<48} {statistics.median(run[i][1] for run in runs):6.1f} ms CPU")
+
+
 def long_spec(layers: int, folder: Path) -> Path:
     """A chain of `layers` rows: that many minus three convolutions, then pool, flatten, linear."""
     path = folder / f"long_{layers}.yaml"
@@ -72,6 +113,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--startup-only", action="store_true", help="only the start-up ratio")
     args = parser.parse_args()
+    compileall.compile_dir(Path(__import__("cnncalc").__file__).parent, quiet=1)
     tools = {"cnncalc": CNNCALC}
     if find_spec("torch") and find_spec("fvcore"):
         tools["fvcore"] = FVCORE
@@ -86,6 +128,7 @@ def main() -> None:
                 f"start-up, {what} time: summary resnet152 {summary[k]:.3f} s / `import torch, fvcore.nn` {imports[k]:.3f} s "
                 f"= {summary[k] / imports[k]:.3f}x (goal under 0.10x); typer {version('typer')}"
             )
+        phases(args.repeat)
     if args.startup_only:
         return
     print(
