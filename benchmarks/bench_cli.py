@@ -7,11 +7,23 @@ architecture: fvcore's FlopCountAnalysis and torchinfo's summary get the PyTorch
 cnncalc builds from the same spec. Tools that are not installed are skipped. Also times a
 generated spec of 10,000 layers (and 2,500 / 5,000 to show that time grows linearly).
 Prints medians; nothing here is asserted.
+
+cnncalc's modules are byte-compiled first (as `pip install` does): a source tree run with
+PYTHONDONTWRITEBYTECODE would otherwise compile every module on every start (~90 ms), which no
+installed copy does. Every process runs in an empty folder with this checkout first on
+PYTHONPATH (`python -c` would otherwise import the cnncalc of the current folder).
+`--startup-only` also splits summary resnet152's CPU time into its phases; `--baseline DIR`
+(another checkout, e.g. `git archive COMMIT | tar -x -C DIR`) times its summary resnet152 too,
+interleaved run by run with this one's and the torch import, so that the two ratios are measured
+under the same load: on a shared machine, two runs minutes apart are not comparable.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import json
+import os
 import resource
 import statistics
 import subprocess
@@ -32,28 +44,94 @@ FVCORE = (
     "print(f.total(), parameter_count(m)[''])"
 )
 TORCH_IMPORT = "import torch, fvcore.nn"
+EMPTY = "pass"
+# summary resnet152 -f json in its phases, CPU milliseconds each (what main() does, step by step)
+PHASES = """
+import time, json, sys, io
+clock = time.process_time
+marks = [("python start-up", clock())]
+import typer, yaml
+marks.append(("import typer and yaml", clock()))
+import cnncalc.cli, cnncalc.cli.tables
+marks.append(("import cnncalc (cli, tables)", clock()))
+from cnncalc import library, spec
+from cnncalc.analysis import analyze
+from cnncalc.cli.tables import summary
+from cnncalc.render import Format, write
+graph = spec.load(library.resolve("resnet152"))
+marks.append(("read and expand the spec", clock()))
+report = analyze(graph)
+marks.append(("analyse", clock()))
+sys.stdout = io.StringIO()
+try:
+    summary("resnet152", format=Format.JSON)
+except SystemExit:
+    pass
+sys.stdout = sys.__stdout__
+marks.append(("the summary command again (load, analyse, JSON)", clock()))
+print(json.dumps([[name, (t - before) * 1000] for (name, t), (_, before) in zip(marks, [("", 0.0)] + marks)]))
+"""
 TORCHINFO = (
     "import torch, cnncalc; from torchinfo import summary; "
     "m = cnncalc.load('{arch}').to_torch().eval(); print(summary(m, input_size=(1, *m.input_shape), verbose=0).total_params)"
 )
 
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+EMPTY_DIR = tempfile.mkdtemp(prefix="bench_cli_")
+
+
 def wall(code: str, repeat: int) -> float:
     return timed(code, repeat)[0]
 
 
-def timed(code: str, repeat: int) -> tuple[float, float]:
+def timed(code: str, repeat: int, checkout: Path = CHECKOUT) -> tuple[float, float]:
     """Median wall seconds and median CPU seconds (user + system) of `python -c code`: on a
     shared machine the CPU time is the steadier figure (waiting for a core is not counted)."""
-    walls, cpus = [], []
+    runs = [once(code, checkout) for _ in range(repeat)]
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+
+def once(code: str, checkout: Path = CHECKOUT) -> tuple[float, float]:
+    """Wall and CPU seconds of one `python -c code`, importing cnncalc from `checkout`."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   cwd=EMPTY_DIR, env=env)  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.perf_counter() - start, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def compiled(checkout: Path) -> None:
+    """Byte-compile the cnncalc that `python -c` imports from `checkout`."""
+    where = subprocess.run([sys.executable, "-c", "import cnncalc; print(cnncalc.__file__)"], check=True, text=True,
+                           capture_output=True, cwd=EMPTY_DIR, env={**os.environ, "PYTHONPATH": str(checkout)}).stdout  # fmt: skip
+    compileall.compile_dir(Path(where.strip()).parent, quiet=1)
+
+
+def compare(baseline: Path, repeat: int) -> None:
+    """summary resnet152 of this checkout and of `baseline`, and the torch import, interleaved."""
+    compiled(baseline)
+    code = CNNCALC.format(arch="resnet152")
+    runs: dict[str, list[tuple[float, float]]] = {"this": [], "baseline": [], "torch": []}
     for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        walls.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return statistics.median(walls), statistics.median(cpus)
+        runs["this"].append(once(code))
+        runs["baseline"].append(once(code, baseline))
+        runs["torch"].append(once(TORCH_IMPORT))
+    cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
+    print(f"interleaved, median CPU of {repeat}: `import torch, fvcore.nn` {cpu['torch']:.3f} s")
+    for k in ("baseline", "this"):
+        print(f"  summary resnet152, {k + ' checkout':<18} {cpu[k]:.3f} s = {cpu[k] / cpu['torch']:.3f}x")
+
+
+def phases(repeat: int) -> None:
+    """Median CPU milliseconds of each phase of summary resnet152, in a fresh process each time."""
+    env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+    runs = [json.loads(subprocess.run([sys.executable, "-c", PHASES], check=True, capture_output=True, text=True,
+                                      cwd=EMPTY_DIR, env=env).stdout) for _ in range(repeat)]  # fmt: skip
+    for i, (name, _) in enumerate(runs[0]):
+        print(f"  {name:<48} {statistics.median(run[i][1] for run in runs):6.1f} ms CPU")
 
 
 def long_spec(layers: int, folder: Path) -> Path:
@@ -71,7 +149,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--startup-only", action="store_true", help="only the start-up ratio")
+    parser.add_argument("--baseline", type=Path, help="another checkout to compare start-up with, interleaved")
     args = parser.parse_args()
+    compiled(CHECKOUT)
     tools = {"cnncalc": CNNCALC}
     if find_spec("torch") and find_spec("fvcore"):
         tools["fvcore"] = FVCORE
@@ -86,6 +166,9 @@ def main() -> None:
                 f"start-up, {what} time: summary resnet152 {summary[k]:.3f} s / `import torch, fvcore.nn` {imports[k]:.3f} s "
                 f"= {summary[k] / imports[k]:.3f}x (goal under 0.10x); typer {version('typer')}"
             )
+        phases(args.repeat)
+        if args.baseline:
+            compare(args.baseline.resolve(), args.repeat)
     if args.startup_only:
         return
     print(

@@ -1,7 +1,10 @@
 """Safe YAML loading that remembers where each mapping, key and list item was written.
 
 Built on `yaml.SafeLoader` (never `yaml.load`): mappings become `LineDict` and sequences
-`LineList`, which carry 1-based line numbers so that errors can point at the spec's text.
+`LineList`, which carry 1-based line numbers so that errors can point at the spec's text. Where
+PyYAML has libyaml, its C parser reads plain ASCII text (4x faster: start-up time) under the
+same composer, bounds and constructor; anything it refuses is read again by the pure-Python
+loader, so that messages and lines never depend on which parser is installed.
 Aliases stay shared references (as in PyYAML), so an alias bomb costs nothing to load. Before
 anything is constructed, the composed node graph is measured as if every alias were written out
 (memoised, so in time linear in the text): nesting deeper than MAX_YAML_DEPTH or more than
@@ -11,8 +14,10 @@ MAX_EXPANDED_NODES values is refused, so nothing downstream can recurse or expan
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -51,17 +56,26 @@ class LineList(list):
         return self.item_lines[index] if index < len(self.item_lines) else self.line
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose containers remember their lines; duplicate keys are errors; nesting and
-    alias expansion are bounded before the (recursive) composer and constructor run."""
+if TYPE_CHECKING:  # a mixin of the loaders below: their methods are its methods
+    _LoaderBase = yaml.SafeLoader
+else:
+    _LoaderBase = object
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
+
+class _Bounded(_LoaderBase):
+    """What both loaders share: containers that remember their lines, duplicate keys refused, and
+    nesting and alias expansion bounded before the (recursive) composer and constructor run."""
+
+    _depth = 0
+    _nodes = 0  # compose_node calls: nodes as written, each alias once
+    _aliased = False
 
     def compose_node(self, parent, index):
         # PyYAML composes recursively: refuse depth here, before Python's recursion limit is reached
         self._depth += 1
+        self._nodes += 1
+        if not self._aliased and self.check_event(yaml.AliasEvent):
+            self._aliased = True
         try:
             if self._depth > MAX_YAML_DEPTH:
                 mark = self.peek_event().start_mark
@@ -79,8 +93,37 @@ class _LineLoader(yaml.SafeLoader):
         node = self.get_single_node()
         if node is None:
             return None
-        check_expansion(node)
+        # Without aliases the nodes are as written: as deep as the composer allowed and as many as
+        # it composed; only aliases (or a huge text) need the full measure.
+        if self._aliased or self._nodes > MAX_EXPANDED_NODES:
+            check_expansion(node)
         return self.construct_document(node)
+
+
+class _LineLoader(_Bounded, yaml.SafeLoader):
+    """The pure-Python SafeLoader: the reference, whose error messages every spec test reads."""
+
+
+_LOADERS: tuple[Any, ...]
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _FastLineLoader(_Bounded, yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor,
+                          yaml.resolver.Resolver):  # fmt: skip
+        """libyaml's scanner and parser (C) under PyYAML's own composer (Python, so that the depth
+        bound above holds before anything recurses) and the same safe constructor: the same data
+        and lines as `_LineLoader`, several times faster. A text it refuses is read again by
+        `_LineLoader`, so that messages never depend on which parser is installed."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+    _LOADERS = (_FastLineLoader, _LineLoader)
+else:  # pragma: no cover - PyYAML built without libyaml
+    _LOADERS = (_LineLoader,)
 
 
 def check_expansion(root: yaml.Node) -> None:
@@ -160,14 +203,41 @@ def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode):
         data.item_lines.append(item.start_mark.line + 1)
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+for _loader in _LOADERS:
+    _loader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    _loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
-def load_text(text: str, file: str | None = None) -> object:
-    """Parse YAML text safely, with line numbers; syntax errors become SpecError."""
+def load_text(text: str, file: str | None = None, loader: type | None = None) -> object:
+    """Parse YAML text safely, with line numbers; syntax errors become SpecError. libyaml reads
+    it where PyYAML has it; a YAML error is then read again by the pure-Python loader, whose
+    message (and line) is the one reported. `loader` picks one (the tests compare them)."""
+    if loader is None and len(_LOADERS) > 1 and not _LIBYAML_DIFFERS.search(text):
+        try:
+            return _load(text, _LOADERS[0])
+        except (SpecError, yaml.YAMLError):
+            pass  # read again below, for PyYAML's own message and line
+    return _load_reporting(text, file, loader or _LineLoader)
+
+
+# libyaml reads printable ASCII text as PyYAML does, but differs elsewhere (it accepts a tab in
+# indentation, '?' keys in flow mappings and `|#`; it counts lines differently around a byte-order
+# mark or a Unicode line break: found by tests/test_yaml_lines.py); such texts go to the reference
+# loader alone.
+_LIBYAML_DIFFERS = re.compile(r"[^\n\r\x20-\x7e]|\?|[|>][0-9+-]*[^ \n\r0-9+-]")
+
+
+def _load(text: str, loader: type) -> object:
+    parser = loader(text)
     try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - _LineLoader is a SafeLoader subclass
+        return parser.get_single_data()
+    finally:
+        parser.dispose()
+
+
+def _load_reporting(text: str, file: str | None, loader: type) -> object:
+    try:
+        return _load(text, loader)
     except SpecError as err:
         raise err.located(Where(file=file)) from None
     except yaml.constructor.ConstructorError as err:

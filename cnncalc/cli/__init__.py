@@ -38,11 +38,11 @@ def _register(groups: Any = GROUPS) -> None:
 
 
 def _registered() -> set[str]:
-    return {
-        info.name or info.callback.__name__.replace("_", "-")
-        for info in common.app.registered_commands
-        if info.callback
-    }
+    return {_command_name(info) for info in common.app.registered_commands if info.callback}
+
+
+def _command_name(info: Any) -> str:
+    return info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
 
 
 def __getattr__(name: str) -> Any:
@@ -61,4 +61,14 @@ def main() -> None:
         _register([group])
         if command not in _registered():  # a command that moved to another group: register them all
             _register()
+        else:
+            # typer builds every registered command (reading each parameter's type hints) before it
+            # runs one: hand it only the one asked for (start-up time), and put the others back after
+            registered = common.app.registered_commands
+            common.app.registered_commands = [info for info in registered if _command_name(info) == command]
+            try:
+                common.app()
+            finally:
+                common.app.registered_commands = registered
+            return
     common.app()

@@ -13,7 +13,7 @@ Shapes are tuples `(C, *spatial)` for one sample: the batch axis is never part o
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from enum import Enum
 from fractions import Fraction
 from typing import Any, Callable, ClassVar, Mapping, Sequence
@@ -128,6 +128,16 @@ class Layer:
     # What each counting convention (`cnncalc flops --convention`) makes of this type: `rules(...)`.
     counts: ClassVar[Mapping[Convention, Rule]]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Cheaper class creation, for start-up time: `dataclass` builds a docstring-less class's
+        # docstring from inspect.signature, and compiles a __hash__ per class; a type gets its
+        # summary as docstring instead, and one shared __hash__ with the same values.
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("__doc__") is None:
+            cls.__doc__ = cls.summary or cls.__name__
+        if "__hash__" not in cls.__dict__:
+            setattr(cls, "__hash__", _field_hash)  # noqa: B010 - mypy refuses a plain assignment
+
     # ----- what every type must answer (register checks) -----
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
@@ -191,6 +201,11 @@ class Layer:
         return None
 
         return None
+
+
+def _field_hash(layer: Layer) -> int:
+    """What dataclass's generated __hash__ returns: the hash of the tuple of the field values."""
+    return hash(tuple(getattr(layer, name) for name in _arguments(type(layer))[0]))
 
 
 @dataclass(frozen=True)
@@ -258,17 +273,31 @@ def layer_type(name: str) -> type[Layer] | None:
 
 def argument_names(cls: type[Layer]) -> dict[str, str]:
     """Every accepted key (canonical and alias) mapped to its canonical argument name."""
+    return dict(_arguments(cls)[1])
+
+
+_ARGUMENTS: dict[type, tuple[dict[str, Field], dict[str, str]]] = {}
+
+
+def _arguments(cls: type[Layer]) -> tuple[dict[str, Field], dict[str, str]]:
+    """`cls`'s arguments by name, and every accepted key mapped to its canonical name: worked out
+    once per type (a spec builds hundreds of layers, and `fields` is not cheap)."""
+    if cls in _ARGUMENTS:
+        return _ARGUMENTS[cls]
+    by_name: dict[str, Field] = {}
     names: dict[str, str] = {}
     for f in fields(cls):
+        by_name[f.name] = f
         names[f.name] = f.name
         for alias in f.metadata.get("aliases", ()):
             names[alias] = f.name
-    return names
+    _ARGUMENTS[cls] = by_name, names
+    return by_name, names
 
 
 def build_layer(cls: type[Layer], args: Mapping[str, Any]) -> Layer:
     """Make a layer from its YAML arguments, checking each key and value; raises LayerError."""
-    names = argument_names(cls)
+    by_name, names = _arguments(cls)
     values: dict[str, Any] = {}
     for key, value in args.items():
         canonical = names.get(str(key))
@@ -276,21 +305,22 @@ def build_layer(cls: type[Layer], args: Mapping[str, Any]) -> Layer:
             raise LayerError(
                 f"unknown argument '{key}' for {cls.kind}",
                 received=key,
-                expected="one of " + (", ".join(f.name for f in fields(cls)) or "no arguments"),
+                expected="one of " + (", ".join(by_name) or "no arguments"),
                 hint=did_you_mean(str(key), names),
             )
         if canonical in values:
             raise LayerError(f"argument '{canonical}' is given twice (as '{key}' and another spelling)", received=key)
-        f = next(f for f in fields(cls) if f.name == canonical)
+        f = by_name[canonical]
         values[canonical] = _convert(value, f.metadata["kind"], canonical, cls.kind, f.metadata.get("choices", ()))
-    for f in fields(cls):
-        if f.name not in values and f.default is MISSING:
-            example = _EXAMPLES.get(f.metadata["kind"], "")
-            raise LayerError(
-                f"{cls.kind} needs '{f.name}'",
-                expected=f"{f.name}: {f.metadata['kind'].value}{example}",
-                hint=f.metadata.get("doc") or None,
-            )
+    if len(values) < len(by_name):
+        for f in by_name.values():
+            if f.name not in values and f.default is MISSING:
+                example = _EXAMPLES.get(f.metadata["kind"], "")
+                raise LayerError(
+                    f"{cls.kind} needs '{f.name}'",
+                    expected=f"{f.name}: {f.metadata['kind'].value}{example}",
+                    hint=f.metadata.get("doc") or None,
+                )
     return cls(**values)
 
 

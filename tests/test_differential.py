@@ -1,0 +1,603 @@
+"""Every registered layer type against torch.nn, with an oracle that owes nothing to cnncalc.
+
+Each type has a direct builder here, written from PyTorch's definition of the layer (the
+`torch.nn` module or the functional call a PyTorch model uses), not from the bridge's
+`torch_module` (cnncalc/torch_bridge): a mistake shared by a layer type and its bridge entry
+cannot hide. Hypothesis draws arguments and input sizes; cnncalc's output shape, weights,
+biases, buffers and MACs must equal what torch says: the tensor it returns, the numel of its
+parameters (those named `bias` are biases) and buffers, and FlopCounterMode's FLOPs / 2 (zero
+where FlopCounterMode does not count the op, which cnncalc's MACs must then not count either).
+
+Whatever torch refuses to build or run, cnncalc must refuse too (it never answers for a layer
+that PyTorch cannot run). Where cnncalc refuses what torch runs, the case is dropped: those
+refusals are deliberate and tested with their messages elsewhere (tests/test_layers.py).
+
+Skipped where torch is not installed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import pytest
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import strategies as st
+
+from cnncalc.errors import CnncalcError
+from cnncalc.layers import REGISTRY, build_layer
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+BATCH = 2  # more than one sample: per-sample numbers must not depend on the batch
+
+
+@dataclass
+class Case:
+    """One drawn layer: cnncalc's arguments, the per-sample input shapes, and the same layer in
+    torch: `run` maps the input tensors to the output; `module` holds its parameters and buffers."""
+
+    args: dict[str, Any]
+    inputs: list[tuple[int, ...]]
+    make: Callable[[], tuple[Callable[..., Any], nn.Module | None]]
+    note: str = field(default="")
+
+
+BUILDERS: dict[str, Callable[[], st.SearchStrategy[Case]]] = {}
+
+
+def builder(*kinds: str):
+    def register(fn):
+        for kind in kinds:
+            BUILDERS[kind] = lambda fn=fn, kind=kind: fn(kind)
+        return fn
+
+    return register
+
+
+def module(m: nn.Module) -> tuple[Callable[..., Any], nn.Module]:
+    return m, m
+
+
+def function(f: Callable[..., Any]) -> tuple[Callable[..., Any], None]:
+    return f, None
+
+
+# ----- drawing shapes and arguments ------------------------------------------------------------
+
+RANK = st.integers(1, 3)
+
+
+def spatial(draw, rank: int, low: int = 1, high: int = 9) -> tuple[int, ...]:
+    return tuple(draw(st.integers(low, high)) for _ in range(rank))
+
+
+def per_axis(draw, rank: int, values: st.SearchStrategy[int]) -> tuple[Any, tuple[int, ...]]:
+    """A cnncalc argument (one int, or a list of one per axis) and what it means on every axis."""
+    if draw(st.booleans()):
+        v = draw(values)
+        return v, (v,) * rank
+    vs = tuple(draw(values) for _ in range(rank))
+    return list(vs), vs
+
+
+def expand(value: Any, rank: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
+
+
+NUMBER = st.floats(0.05, 3.0).map(lambda v: round(v, 3))
+EPS = st.sampled_from([1e-5, 1e-3, 0.1])
+
+
+# ----- convolution and pooling -------------------------------------------------------------------
+
+
+@builder("conv")
+@st.composite
+def conv(draw, kind):
+    rank = draw(RANK)
+    size = spatial(draw, rank)
+    groups = draw(st.integers(1, 3))
+    c, out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kernel, k = per_axis(draw, rank, st.integers(1, 4))
+    stride, s = per_axis(draw, rank, st.integers(1, 3))
+    dilation, d = per_axis(draw, rank, st.integers(1, 2))
+    padding = draw(
+        st.one_of(
+            st.sampled_from(["same", "valid"]),
+            st.integers(0, 2),
+            st.lists(st.integers(0, 2), min_size=rank, max_size=rank),
+        )
+    )
+    bias = draw(st.booleans())
+    args = {
+        "out": out,
+        "kernel": kernel,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "bias": bias,
+    }
+    conv_cls = getattr(nn, f"Conv{rank}d")
+    torch_padding = tuple(padding) if isinstance(padding, list) else padding
+    return Case(args, [(c, *size)], lambda: module(conv_cls(c, out, k, s, torch_padding, d, groups, bias)))
+
+
+@builder("conv_transpose")
+@st.composite
+def conv_transpose(draw, kind):
+    rank = draw(RANK)
+    size = spatial(draw, rank, high=6)
+    groups = draw(st.integers(1, 3))
+    c, out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kernel, k = per_axis(draw, rank, st.integers(1, 4))
+    stride, s = per_axis(draw, rank, st.integers(1, 3))
+    dilation, d = per_axis(draw, rank, st.integers(1, 2))
+    padding, p = per_axis(draw, rank, st.integers(0, 2))
+    output_padding, op = per_axis(draw, rank, st.integers(0, 2))
+    bias = draw(st.booleans())
+    args = {"out": out, "kernel": kernel, "stride": stride, "padding": padding, "output_padding": output_padding,
+            "dilation": dilation, "groups": groups, "bias": bias}  # fmt: skip
+    cls = getattr(nn, f"ConvTranspose{rank}d")
+    return Case(args, [(c, *size)], lambda: module(cls(c, out, k, s, p, op, groups, bias, d)))
+
+
+@builder("maxpool", "avgpool")
+@st.composite
+def pool(draw, kind):
+    rank = draw(RANK)
+    size = spatial(draw, rank)
+    c = draw(st.integers(1, 4))
+    kernel, k = per_axis(draw, rank, st.integers(1, 4))
+    stride = draw(st.one_of(st.none(), st.integers(1, 3), st.lists(st.integers(1, 3), min_size=rank, max_size=rank)))
+    s = expand(stride, rank) if stride is not None else None
+    padding, p = per_axis(draw, rank, st.integers(0, 2))
+    ceil_mode = draw(st.booleans())
+    args = {"kernel": kernel, "stride": stride, "padding": padding, "ceil_mode": ceil_mode}
+    if kind == "maxpool":
+        dilation, d = per_axis(draw, rank, st.integers(1, 2))
+        args["dilation"] = dilation
+        cls = getattr(nn, f"MaxPool{rank}d")
+        return Case(args, [(c, *size)], lambda: module(cls(k, s, p, d, ceil_mode=ceil_mode)))
+    count_include_pad = draw(st.booleans())
+    args["count_include_pad"] = count_include_pad
+    cls = getattr(nn, f"AvgPool{rank}d")
+    return Case(args, [(c, *size)], lambda: module(cls(k, s, p, ceil_mode, count_include_pad)))
+
+
+@builder("adaptive_avgpool", "adaptive_maxpool")
+@st.composite
+def adaptive_pool(draw, kind):
+    rank = draw(RANK)
+    size = spatial(draw, rank)
+    output, o = per_axis(draw, rank, st.integers(1, 10))
+    name = {"adaptive_avgpool": "AdaptiveAvgPool", "adaptive_maxpool": "AdaptiveMaxPool"}[kind]
+    cls = getattr(nn, f"{name}{rank}d")
+    return Case({"output": output}, [(draw(st.integers(1, 4)), *size)], lambda: module(cls(o)))
+
+
+@builder("global_avgpool")
+@st.composite
+def global_avgpool(draw, kind):
+    rank = draw(RANK)
+    shape = (draw(st.integers(1, 4)), *spatial(draw, rank))
+    # torchvision's classifiers: the mean over every spatial axis, kept as axes of size 1
+    return Case({}, [shape], lambda: function(lambda x: x.mean(dim=tuple(range(2, 2 + rank)), keepdim=True)))
+
+
+# ----- dense, shape and order ---------------------------------------------------------------------
+
+
+@builder("linear")
+@st.composite
+def linear(draw, kind):
+    out, bias = draw(st.integers(1, 6)), draw(st.booleans())
+    channels_last = draw(st.booleans())
+    shape = (draw(st.integers(1, 8)), *(spatial(draw, draw(st.integers(1, 3)), high=5) if channels_last else ()))
+    args = {"out": out, "bias": bias, "channels_last": channels_last}
+    return Case(args, [shape], lambda: module(nn.Linear(shape[-1], out, bias)))
+
+
+@builder("flatten")
+@st.composite
+def flatten(draw, kind):
+    shape = (draw(st.integers(1, 4)), *spatial(draw, draw(st.integers(0, 3)), high=5))
+    return Case({}, [shape], lambda: module(nn.Flatten()))
+
+
+@builder("permute")
+@st.composite
+def permute(draw, kind):
+    shape = (draw(st.integers(1, 4)), *spatial(draw, draw(st.integers(1, 3)), high=5))
+    dims = [0, *draw(st.permutations(range(1, len(shape) + 1)))]
+    return Case({"dims": dims}, [shape], lambda: function(lambda x: x.permute(*dims)))
+
+
+# ----- normalisation -----------------------------------------------------------------------------
+
+
+@builder("batchnorm")
+@st.composite
+def batchnorm(draw, kind):
+    rank = draw(st.integers(0, 3))
+    c = draw(st.integers(1, 6))
+    eps, momentum = draw(EPS), draw(st.one_of(st.none(), st.floats(0.01, 0.9)))
+    affine, track = draw(st.booleans()), draw(st.booleans())
+    args = {"eps": eps, "momentum": momentum, "affine": affine, "track_running_stats": track}
+    cls = getattr(nn, f"BatchNorm{max(rank, 1)}d")
+    return Case(args, [(c, *spatial(draw, rank, high=5))], lambda: module(cls(c, eps, momentum, affine, track)))
+
+
+@builder("lrn")
+@st.composite
+def lrn(draw, kind):
+    rank = draw(st.integers(0, 3))
+    size, alpha, beta, k = draw(st.integers(1, 6)), draw(NUMBER), draw(NUMBER), draw(NUMBER)
+    shape = (draw(st.integers(1, 8)), *spatial(draw, rank, high=5))
+    args = {"size": size, "alpha": alpha, "beta": beta, "k": k}
+    return Case(args, [shape], lambda: module(nn.LocalResponseNorm(size, alpha, beta, k)))
+
+
+class _LayerNorm2d(nn.LayerNorm):
+    """ConvNeXt's LayerNorm2d (torchvision.models.convnext): over the channels at every position."""
+
+    def forward(self, x):
+        last = list(range(2, x.dim())) + [1]
+        back = [0, x.dim() - 1, *range(1, x.dim() - 1)]
+        return super().forward(x.permute(0, *last)).permute(*back)
+
+
+@builder("layernorm")
+@st.composite
+def layernorm(draw, kind):
+    shape = (draw(st.integers(1, 6)), *spatial(draw, draw(st.integers(0, 3)), high=5))
+    over = draw(st.one_of(st.just("channels"), st.integers(1, 4)))
+    eps, affine, bias = draw(EPS), draw(st.booleans()), draw(st.booleans())
+    args = {"over": over, "eps": eps, "affine": affine, "bias": bias}
+    if over == "channels":
+        return Case(args, [shape], lambda: module(_LayerNorm2d(shape[0], eps, affine, bias)))
+    return Case(args, [shape], lambda: module(nn.LayerNorm(list(shape[len(shape) - over :]), eps, affine, bias)))
+
+
+@builder("groupnorm")
+@st.composite
+def groupnorm(draw, kind):
+    groups = draw(st.integers(1, 4))
+    c = groups * draw(st.integers(1, 3)) if draw(st.integers(0, 9)) else draw(st.integers(1, 8))
+    shape = (c, *spatial(draw, draw(st.integers(0, 3)), high=5))
+    eps, affine, bias = draw(EPS), draw(st.booleans()), draw(st.booleans())
+    args = {"groups": groups, "eps": eps, "affine": affine, "bias": bias}
+    return Case(args, [shape], lambda: module(nn.GroupNorm(groups, c, eps, affine, bias=bias)))
+
+
+@builder("instancenorm")
+@st.composite
+def instancenorm(draw, kind):
+    rank = draw(RANK)
+    shape = (draw(st.integers(1, 6)), *spatial(draw, rank, high=5))
+    eps, momentum = draw(EPS), draw(st.one_of(st.none(), st.floats(0.01, 0.9)))
+    affine, track, bias = draw(st.booleans()), draw(st.booleans()), draw(st.booleans())
+    args = {"eps": eps, "momentum": momentum, "affine": affine, "track_running_stats": track, "bias": bias}
+    cls = getattr(nn, f"InstanceNorm{rank}d")
+    return Case(args, [shape], lambda: module(cls(shape[0], eps, momentum, affine, track, bias=bias)))
+
+
+# ----- pass-through, resampling, borders -----------------------------------------------------------
+
+
+def any_shape(draw, low_rank: int = 0) -> tuple[int, ...]:
+    return (draw(st.integers(1, 6)), *spatial(draw, draw(st.integers(low_rank, 3)), high=5))
+
+
+@builder("dropout")
+@st.composite
+def dropout(draw, kind):
+    p = draw(st.floats(0, 1))
+    return Case({"p": p}, [any_shape(draw)], lambda: module(nn.Dropout(p)))
+
+
+@builder("identity")
+@st.composite
+def identity(draw, kind):
+    return Case({}, [any_shape(draw)], lambda: module(nn.Identity()))
+
+
+MODES_BY_RANK = {1: ["nearest", "nearest-exact", "linear"], 2: ["nearest", "nearest-exact", "bilinear", "bicubic"],
+                 3: ["nearest", "nearest-exact", "trilinear"]}  # fmt: skip
+
+
+@builder("upsample")
+@st.composite
+def upsample(draw, kind):
+    rank = draw(RANK)
+    shape = (draw(st.integers(1, 3)), *spatial(draw, rank, high=6))
+    mode = draw(st.sampled_from(MODES_BY_RANK[rank]))
+    args: dict[str, Any] = {"mode": mode}
+    if draw(st.booleans()):
+        scale = draw(st.one_of(st.floats(0.3, 3.0).map(lambda v: round(v, 2)), st.integers(1, 3)))
+        args["scale_factor"] = scale
+        torch_args: dict[str, Any] = {"scale_factor": float(scale)}
+    else:
+        size, sizes = per_axis(draw, rank, st.integers(1, 10))
+        args["size"] = size
+        torch_args = {"size": sizes}
+    if "linear" in mode or mode == "bicubic":
+        align = draw(st.one_of(st.none(), st.booleans()))
+        args["align_corners"] = align
+        torch_args["align_corners"] = align
+    return Case(args, [shape], lambda: module(nn.Upsample(mode=mode, **torch_args)))
+
+
+@builder("pixel_shuffle", "pixel_unshuffle")
+@st.composite
+def pixel_shuffle(draw, kind):
+    factor = draw(st.integers(1, 3))
+    rank = draw(st.sampled_from([2, 2, 2, 1, 3]))  # PyTorch's modules read [C, H, W]; the others are refused
+    if kind == "pixel_shuffle":
+        shape = (factor * factor * draw(st.integers(1, 3)), *spatial(draw, rank, high=4))
+        return Case({"factor": factor}, [shape], lambda: module(nn.PixelShuffle(factor)))
+    shape = (draw(st.integers(1, 3)), *(factor * draw(st.integers(1, 3)) for _ in range(rank)))
+    return Case({"factor": factor}, [shape], lambda: module(nn.PixelUnshuffle(factor)))
+
+
+@builder("channel_shuffle")
+@st.composite
+def channel_shuffle(draw, kind):
+    groups = draw(st.integers(1, 4))
+    c = groups * draw(st.integers(1, 3))
+    shape = (c, *spatial(draw, draw(st.integers(1, 3)), high=4))
+    return Case({"groups": groups}, [shape], lambda: module(nn.ChannelShuffle(groups)))
+
+
+def amounts(draw, rank: int, low: int = 0, high: int = 3) -> tuple[Any, list[int]]:
+    """Per-side amounts as cnncalc reads them (one int, or two per spatial axis, last axis first)
+    and as F.pad reads them."""
+    if draw(st.booleans()):
+        a = draw(st.integers(low, high))
+        return a, [a] * (2 * rank)
+    flat = [draw(st.integers(low, high)) for _ in range(2 * rank)]
+    return flat, flat
+
+
+@builder("pad", "zero_pad")
+@st.composite
+def pad(draw, kind):
+    rank = draw(RANK)
+    shape = (draw(st.integers(1, 3)), *spatial(draw, rank, high=6))
+    padding, flat = amounts(draw, rank)
+    if kind == "zero_pad":
+        return Case({"padding": padding}, [shape], lambda: function(lambda x: F.pad(x, flat)))
+    mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+    value = draw(NUMBER) if mode == "constant" else 0.0
+    args = {"padding": padding, "mode": mode, "value": value}
+    if mode == "constant":
+        return Case(args, [shape], lambda: function(lambda x: F.pad(x, flat, mode, value)))
+    return Case(args, [shape], lambda: function(lambda x: F.pad(x, flat, mode)))
+
+
+@builder("crop")
+@st.composite
+def crop(draw, kind):
+    rank = draw(RANK)
+    shape = (draw(st.integers(1, 3)), *spatial(draw, rank, high=8))
+    cut, flat = amounts(draw, rank)
+    # cutting is padding by negative amounts: F.pad's own definition of a crop
+    return Case({"amounts": cut}, [shape], lambda: function(lambda x: F.pad(x, [-a for a in flat])))
+
+
+@builder("center_crop")
+@st.composite
+def center_crop(draw, kind):
+    rank = draw(RANK)
+    shape = (draw(st.integers(1, 3)), *spatial(draw, rank, high=8))
+    target = tuple(draw(st.integers(1, n)) for n in shape[1:])
+
+    def cut(x, *like):
+        # the centre of each axis: (size - want) // 2 positions before it (U-Net's skip crop)
+        index = [slice(None), slice(None)] + [slice((n - t) // 2, (n - t) // 2 + t) for n, t in zip(shape[1:], target)]
+        return x[tuple(index)]
+
+    if draw(st.booleans()):
+        return Case({"size": list(target)}, [shape], lambda: function(cut))
+    other = (draw(st.integers(1, 3)), *target)
+    return Case({"like": "other"}, [shape, other], lambda: function(cut))
+
+
+# ----- activations ---------------------------------------------------------------------------------
+
+ACTIVATIONS: dict[str, Callable[..., Any]] = {
+    "relu": lambda draw: ({}, nn.ReLU()),
+    "sigmoid": lambda draw: ({}, nn.Sigmoid()),
+    "tanh": lambda draw: ({}, nn.Tanh()),
+    "silu": lambda draw: ({}, nn.SiLU()),
+    "relu6": lambda draw: ({}, nn.ReLU6()),
+    "hardswish": lambda draw: ({}, nn.Hardswish()),
+    "hardsigmoid": lambda draw: ({}, nn.Hardsigmoid()),
+    "mish": lambda draw: ({}, nn.Mish()),
+    "softmax": lambda draw: ({}, nn.Softmax(dim=1)),
+    "log_softmax": lambda draw: ({}, nn.LogSoftmax(dim=1)),
+}
+
+
+@builder(*ACTIVATIONS)
+@st.composite
+def activation(draw, kind):
+    args, m = ACTIVATIONS[kind](draw)
+    return Case(args, [any_shape(draw)], lambda: module(m))
+
+
+@builder("leaky_relu", "elu", "gelu", "softplus")
+@st.composite
+def activation_with_arguments(draw, kind):
+    if kind == "leaky_relu":
+        slope = draw(NUMBER)
+        args, make = {"negative_slope": slope}, lambda: nn.LeakyReLU(slope)
+    elif kind == "elu":
+        alpha = draw(NUMBER)
+        args, make = {"alpha": alpha}, lambda: nn.ELU(alpha)
+    elif kind == "gelu":
+        approximate = draw(st.sampled_from(["none", "tanh"]))
+        args, make = {"approximate": approximate}, lambda: nn.GELU(approximate)
+    else:
+        beta, threshold = draw(NUMBER), draw(st.floats(1, 30).map(lambda v: round(v, 2)))
+        args, make = {"beta": beta, "threshold": threshold}, lambda: nn.Softplus(beta, threshold)
+    return Case(args, [any_shape(draw)], lambda: module(make()))
+
+
+@builder("prelu")
+@st.composite
+def prelu(draw, kind):
+    shape = any_shape(draw)
+    n = draw(st.sampled_from([1, shape[0], draw(st.integers(1, 6))]))
+    init = draw(NUMBER)
+    return Case({"num_parameters": n, "init": init}, [shape], lambda: module(nn.PReLU(n, init)))
+
+
+# ----- merges, residual pieces, splits -------------------------------------------------------------
+
+
+def broadcastable(draw, count: int) -> list[tuple[int, ...]]:
+    """`count` shapes of one rank that broadcast together: some axes of some inputs are 1."""
+    base = any_shape(draw)
+    return [tuple(1 if draw(st.integers(0, 3)) == 0 else n for n in base) for _ in range(count)]
+
+
+@builder("add")
+@st.composite
+def add(draw, kind):
+    shapes = broadcastable(draw, draw(st.integers(2, 3)))
+
+    def total(*xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+    return Case({}, shapes, lambda: function(total))
+
+
+@builder("mul")
+@st.composite
+def mul(draw, kind):
+    return Case({}, broadcastable(draw, 2), lambda: function(lambda a, b: a * b))
+
+
+@builder("concat")
+@st.composite
+def concat(draw, kind):
+    rest = spatial(draw, draw(st.integers(0, 3)), high=5)
+    shapes = [(draw(st.integers(1, 4)), *rest) for _ in range(draw(st.integers(2, 3)))]
+    return Case({}, shapes, lambda: function(lambda *xs: torch.cat(xs, dim=1)))
+
+
+@builder("stochastic_depth")
+@st.composite
+def stochastic_depth(draw, kind):
+    p, mode = draw(st.floats(0, 1)), draw(st.sampled_from(["row", "batch"]))
+    # torchvision.ops.stochastic_depth returns its input unchanged outside training
+    return Case({"p": p, "mode": mode}, [any_shape(draw, low_rank=1)], lambda: function(lambda x: x))
+
+
+class _LayerScale(nn.Module):
+    """ConvNeXt's layer scale (torchvision's CNBlock): a [C, 1, ...] parameter times the input."""
+
+    def __init__(self, shape, init):
+        super().__init__()
+        self.layer_scale = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x):
+        return x * self.layer_scale
+
+
+@builder("layer_scale")
+@st.composite
+def layer_scale(draw, kind):
+    shape, init = any_shape(draw, low_rank=1), draw(NUMBER)
+    return Case({"init": init}, [shape], lambda: module(_LayerScale((shape[0],) + (1,) * (len(shape) - 1), init)))
+
+
+@builder("chunk", "split")
+@st.composite
+def pieces(draw, kind):
+    shape = any_shape(draw)
+    c = shape[0]
+    if kind == "chunk":
+        chunks = draw(st.integers(1, c + 1))
+        piece = draw(st.integers(0, chunks - 1))
+        return Case(
+            {"chunks": chunks, "piece": piece},
+            [shape],
+            lambda: function(lambda x: torch.chunk(x, chunks, dim=1)[piece]),
+        )
+    if draw(st.booleans()):
+        sizes: Any = draw(st.integers(1, c))
+        count = math.ceil(c / sizes)
+    else:
+        sizes, left = [], c
+        while left:
+            sizes.append(draw(st.integers(1, left)))
+            left -= sizes[-1]
+        count = len(sizes)
+    piece = draw(st.integers(0, count - 1))
+    return Case(
+        {"sizes": sizes, "piece": piece}, [shape], lambda: function(lambda x: torch.split(x, sizes, dim=1)[piece])
+    )
+
+
+# ----- the tests -----------------------------------------------------------------------------------
+
+
+def test_every_registered_type_has_a_direct_builder():
+    """A new layer type without a row here fails: its numbers would go unchecked against torch."""
+    assert sorted(BUILDERS) == sorted(REGISTRY)
+
+
+def torch_numbers(case: Case) -> tuple[tuple[int, ...], int, int, int, float]:
+    """Output shape per sample, weights, biases, buffers and MACs per sample, as torch says them."""
+    run, holder = case.make()
+    if holder is not None:
+        holder.eval()
+    xs = [torch.randn(BATCH, *shape) for shape in case.inputs]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = run(*xs)
+    params = dict(holder.named_parameters()) if holder is not None else {}
+    biases = sum(p.numel() for name, p in params.items() if name.rsplit(".", 1)[-1] == "bias")
+    weights = sum(p.numel() for p in params.values()) - biases
+    buffers = sum(b.numel() for b in holder.buffers()) if holder is not None else 0
+    if out.shape[0] != BATCH:  # e.g. pixel_unshuffle on one spatial axis: the batch read as channels
+        raise ValueError(f"torch reads this input as another layout: output {tuple(out.shape)}")
+    return tuple(out.shape[1:]), weights, biases, buffers, counter.get_total_flops() / 2 / BATCH
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_layer_against_torch_nn(kind, data):
+    case = data.draw(BUILDERS[kind](), label="case")
+    try:
+        expected = torch_numbers(case)
+    except (RuntimeError, ValueError, IndexError, TypeError) as err:
+        torch_error: Exception | None = err
+    else:
+        torch_error = None
+    try:
+        layer = build_layer(REGISTRY[kind], case.args)
+        output = layer.output_shape(case.inputs)
+        numbers = (
+            tuple(output),
+            layer.weights(case.inputs),
+            layer.biases(case.inputs),
+            layer.buffers(case.inputs),
+            layer.macs(case.inputs, output),
+        )
+    except CnncalcError:
+        if torch_error is None:
+            reject()  # a deliberate refusal of what torch runs (tested with its message elsewhere)
+        return
+    assert torch_error is None, f"cnncalc answers {numbers} where torch refuses: {torch_error}"
+    assert numbers == expected, f"{kind} {case.args} on {case.inputs}: cnncalc {numbers}, torch {expected}"

@@ -1,0 +1,46 @@
+"""What the start-up shortcuts must not change (their timings are in benchmarks/bench_cli.py).
+
+`main` hands typer only the command it runs (typer builds every registered command before it
+runs one); what it prints must be what the whole app prints, and the app keeps every command.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+RUN_MAIN = "import sys; sys.argv = ['cnncalc', *sys.argv[1:]]; from cnncalc.cli import main; main()"
+RUN_APP = "import sys; sys.argv = ['cnncalc', *sys.argv[1:]]; from cnncalc.cli import app; app(prog_name='cnncalc')"
+
+
+def _run(code: str, *args: str) -> tuple[int, str, str]:
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("params", "lenet5", "-f", "json"),
+        ("summary", "--help"),
+        ("summary",),  # a missing argument: typer's usage message
+        ("summary", "lenet5", "--no-such-option"),
+        ("conv", "--input", "5x5x3", "--kernel", "3"),
+    ],
+    ids=" ".join,
+)
+def test_main_prints_what_the_whole_app_prints(args):
+    assert _run(RUN_MAIN, *args) == _run(RUN_APP, *args)
+
+
+def test_main_leaves_every_command_registered():
+    code = (
+        "import sys, io, contextlib; from cnncalc.cli import main, _registered; sys.argv = ['cnncalc', 'params', 'lenet5']\n"
+        "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
+        "print(sorted(_registered()))"
+    )
+    from cnncalc.cli import GROUPS
+
+    assert _run(code)[1].strip() == str(sorted(GROUPS["tables"]))
