@@ -36,16 +36,7 @@ def table(report):
     return [(r.name, r.output_shape, r.weights, r.biases, r.buffers, r.macs) for r in report.rows]
 
 
-def _calls_again(name):
-    """Built-ins with `call:` rows (a module run again, as ResNet's shared relu): the importer still
-    names such a call `relu_1` as a module of its own instead of writing a `call:` row (`relu@2`)."""
-    return any(node.calls is not None for node in cnncalc.load(name).nodes)
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="the importer writes a second call as a new module (relu_1), not as a call: row (relu@2)"))
-    if _calls_again(name) else name for name in builtin_names()
-])  # fmt: skip
+@pytest.mark.parametrize("name", builtin_names())
 def test_every_builtin_round_trips(name):
     graph = cnncalc.load(name)
     with torch.device("meta"):  # shapes only: no memory, no arithmetic
@@ -273,7 +264,7 @@ def test_repeated_blocks_become_one_block_definition():
     block = imported.data["blocks"]["block"]
     assert block["args"] == {"out": None, "stride": 1, "downsample": False}  # 3 of 4 uses: stride 1, no downsample
     assert [next(iter(item)) for item in block["body"]] == ["conv", "batchnorm", "relu", "conv", "batchnorm"]
-    assert block["after"] == [{"relu": {"name": "relu_1"}}]
+    assert block["after"] == [{"call": "relu"}]  # the block's one ReLU module, run again (relu@2)
     assert (
         "\n  - sequential:\n      name: layer1\n      layers:\n        - block: {out: 8, repeat: 2}\n" in imported.yaml
     )
@@ -292,7 +283,8 @@ def test_repeated_blocks_become_one_block_definition():
         "layer1.0.bn2",
         "layer1.0.add",
     ]
-    assert "layer2.0.downsample.0" in names and "layer2.0.relu_1" in names
+    assert "layer2.0.downsample.0" in names and "layer2.0.relu@2" in names
+    assert imported.graph.nodes[names.index("layer2.0.relu@2")].calls == "layer2.0.relu"
 
 
 # ----- refusals -----------------------------------------------------------------------------

@@ -336,6 +336,8 @@ class _Row:
     inputs: list[int]
     shape: Shape  # traced output shape, without the batch axis
     module: nn.Module | None = None  # the user's module whose parameters this row holds
+    calls: int | None = None  # a module run again: the row of its first call (written `- call: <that row>`)
+    counts: tuple[int, int, int] | None = None  # (weights, biases, buffers) held outside a module (layer scale)
 
 
 class _Mapper:
@@ -347,7 +349,8 @@ class _Mapper:
         self.rows: list[_Row] = []
         self.taken = {name for name, _ in root.named_modules() if name} | {INPUT}
         self.of_node: dict[fx.Node, int] = {}
-        self.called: set[str] = set()
+        self.called: dict[str, int] = {}  # module path -> the row of its first call
+        self.again: Counter[str] = Counter()  # module path -> how many times it ran
         self.constants: dict[fx.Node, Any] = {}  # shape arithmetic, evaluated at the traced input
 
     # -- errors ---------------------------------------------------------------------------
@@ -458,8 +461,9 @@ class _Mapper:
         return tuple(meta.shape[1:])
 
     def add_row(self, node: fx.Node | None, name: str, kind: str, args: dict[str, Any], inputs: list[int],
-                shape: Shape, module: nn.Module | None = None) -> int:  # fmt: skip
-        self.rows.append(_Row(name, kind, args, inputs, shape, module))
+                shape: Shape, module: nn.Module | None = None, calls: int | None = None,
+                counts: tuple[int, int, int] | None = None) -> int:  # fmt: skip
+        self.rows.append(_Row(name, kind, args, inputs, shape, module, calls, counts))
         if node is not None:
             self.of_node[node] = len(self.rows) - 1
         return len(self.rows) - 1
@@ -475,18 +479,17 @@ class _Mapper:
         if node.kwargs:
             raise self.fail(node, f"'{path}' is called with keyword arguments, which cnncalc cannot follow",
                             received=", ".join(node.kwargs))  # fmt: skip
-        owner: nn.Module | None = module
+        args = self.module_args(node, module, kind, inputs)
         if path in self.called:
             if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
                 raise self.fail(node, f"'{path}' is called more than once and has parameters (shared weights); "
                                       "cnncalc gives every layer its own")  # fmt: skip
-            owner = None
-            name = self.fresh(path)
-        else:
-            self.called.add(path)
-            name = path
-        args = self.module_args(node, module, kind, inputs)
-        self.add_row(node, name, kind, args, inputs, self.shape(node), owner)
+            # the spec's `- call: relu` row, named as the spec names it: relu@2, relu@3, ...
+            self.again[path] += 1
+            name = self.fresh(f"{path}@{self.again[path] + 1}")
+            self.add_row(node, name, kind, args, inputs, self.shape(node), calls=self.called[path])
+            return
+        self.called[path] = self.add_row(node, path, kind, args, inputs, self.shape(node), module)
 
     def module_args(self, node: fx.Node, module: nn.Module, kind: str, inputs: list[int]) -> dict[str, Any]:
         """The layer's YAML arguments read from the module, checked by rebuilding the module from them."""
@@ -754,6 +757,7 @@ class _Item:
 
 
 _SECTIONS = ("layers", "body", "shortcut", "after")
+CALL = "call"  # the spec's row that runs an earlier row's module again (docs/spec.md)
 
 
 class _Structurer:
@@ -805,15 +809,10 @@ class _Structurer:
                 for i in run:
                     row = self.rows[i]
                     many = REGISTRY[ALIASES.get(row.kind, row.kind)].min_inputs > 1
-                    out.append(
-                        _Item(
-                            row.name[len(prefix) :],
-                            row.kind,
-                            dict(row.args),
-                            self.frm(row.inputs, prev, prefix, many),
-                            row=i,
-                        )
-                    )
+                    written, args = row.kind, dict(row.args)
+                    if row.calls is not None:  # `- call: relu`, looked up like `from:`
+                        written, args = CALL, {"layer": self.ref(row.calls, prefix)}
+                    out.append(_Item(row.name[len(prefix) :], written, args, self.frm(row.inputs, prev, prefix, many), row=i))
                     prev = i
                 continue
             entry = self.rows[run[0]].inputs[0] if self.rows[run[0]].inputs else prev
@@ -988,7 +987,7 @@ class _Blocks:
                 if any(
                     it.written != first.written or it.frm != first.frm or set(it.args) != set(first.args)
                     for it in items
-                ):
+                ) or (first.written == CALL and any(it.args != first.args for it in items)):
                     return False
                 rendered_args: dict[str, Any] = {}
                 for key in first.args:
@@ -999,7 +998,9 @@ class _Blocks:
                             rendered_args[key] = real[0]
                         continue
                     rendered_args[key] = _param_for(params, values, key, rel)
-                entry: dict[str, Any] = {**rendered_args, "name": _yaml_name(rel)}
+                entry: dict[str, Any] = dict(rendered_args)
+                if first.written != CALL:  # a call row is named after the module it runs: relu@2
+                    entry["name"] = _yaml_name(rel)
                 if first.frm is not None:
                     entry["from"] = first.frm
                 pattern = tuple(it is not None for it in present)
@@ -1009,7 +1010,7 @@ class _Blocks:
                         flag = _arg_name(rel.split(".")[0], {p.name for p in params} | {f for _, f in flags})
                         flags.append((pattern, flag))
                     entry["when"] = f"${flag}"
-                out.append({first.written: entry})
+                out.append(_shorten({first.written: entry}, self.defs) if first.written == CALL else {first.written: entry})
             template[sec] = out
         name = self.name_for(group[0].cls, form)
         args: dict[str, Any] = {}
@@ -1113,8 +1114,13 @@ def _render_items(items: list[_Item], blocks: Mapping[str, dict], positional: bo
     """A list of items as spec data; names that equal the position are left out, and equal
     neighbours so named become one item with `repeat`."""
     entries: list[list[Any]] = []  # [with name, without name, positional, count]
-    for position, item in enumerate(items):
+    position = -1
+    for item in items:
         named, free = _render_item(item, blocks)
+        if item.written == CALL:  # takes no list position, and is named by the spec (relu@2)
+            entries.append([free, free, False, 1])
+            continue
+        position += 1
         by_position = positional and item.rel == str(position)
         last = entries[-1] if entries else None
         if by_position and item.sections is None and last is not None and last[2] and last[1] == free:
@@ -1161,6 +1167,8 @@ def _shorten(value: dict, blocks: Mapping[str, dict]) -> Any:
         return value
     if not args:
         return written
+    if written == CALL and list(args) == ["layer"]:
+        return {CALL: args["layer"]}
     cls = REGISTRY.get(ALIASES.get(written, written))
     if (
         cls is not None
@@ -1323,7 +1331,7 @@ def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: 
         if got.output_shape != row.shape:
             raise _Mismatch(f"cnncalc computes {list(got.output_shape)} for '{row.name}' but PyTorch gives {list(row.shape)}",
                             where=Where(path=row.name))  # fmt: skip
-        theirs = parameter_counts(row.module) if row.module is not None else (0, 0, 0)
+        theirs = row.counts or (parameter_counts(row.module) if row.module is not None else (0, 0, 0))
         if (got.weights, got.biases, got.buffers) != theirs:
             raise _Mismatch(f"cnncalc counts (weights, biases, buffers) = {(got.weights, got.biases, got.buffers)} for "
                             f"'{row.name}' but PyTorch has {theirs}", where=Where(path=row.name))  # fmt: skip
