@@ -54,9 +54,7 @@ from ..graph import INPUT, Graph
 from ..layers import ALIASES, REGISTRY, build_layer
 from ..library import is_model_target
 from ..spec import ITEM_KEYS, STRUCTURES, parse_text
-from . import Add as BridgeAdd
-from . import Concat as BridgeConcat
-from . import parameter_counts
+from . import _OWN_MODULES, modules, parameter_counts
 
 Shape = tuple[int, ...]
 
@@ -95,7 +93,7 @@ MODULE_KINDS: dict[type[nn.Module], str] = {
     nn.Identity: "identity", nn.Flatten: "flatten",
     nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.GELU: "gelu", nn.SiLU: "silu",
     nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softmax: "softmax",
-    BridgeAdd: "add", BridgeConcat: "concat",
+    _OWN_MODULES["Add"]: "add", _OWN_MODULES["Concat"]: "concat",
 }  # fmt: skip
 # Types issue 10 announces (by torch class name): used only once a layer type of that name is registered.
 OPTIONAL_MODULE_KINDS: dict[str, str] = {
@@ -104,6 +102,14 @@ OPTIONAL_MODULE_KINDS: dict[str, str] = {
     "PixelUnshuffle": "pixel_unshuffle", "ChannelShuffle": "channel_shuffle", "LayerNorm": "layernorm",
     "GroupNorm": "groupnorm", "InstanceNorm2d": "instancenorm", "ZeroPad2d": "zero_pad",
 }  # fmt: skip
+# Classes outside torch.nn (by module and qualified name) that compute what a cnncalc type's own
+# module computes: torchvision's building blocks. Each is a leaf; its arguments are read from its
+# attributes and checked as any module's are.
+FOREIGN_MODULE_KINDS: dict[str, str] = {
+    "torchvision.ops.stochastic_depth.StochasticDepth": "stochastic_depth",
+    "torchvision.ops.misc.Permute": "permute",
+    "torchvision.models.convnext.LayerNorm2d": "layernorm",  # over the channels, as cnncalc's ChannelLayerNorm
+}
 # Modules that compute the same as cnncalc's module at inference although their class differs.
 SAME_AT_INFERENCE = {nn.Dropout1d, nn.Dropout2d, nn.Dropout3d}
 # Containers: module classes that only hold others, so a repeated one is recognised by its structure.
@@ -151,6 +157,9 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     torch.flatten: Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     torch.reshape: Special(("flatten",), "reshape", ("input", "shape")),
     torch.mean: Special(("global_avgpool", "flatten"), "mean", ("input", "dim", "keepdim", "dtype")),
+    torch.permute: Special(("permute",), "permute", ("input", "dims")),
+    torch.chunk: Special(("chunk",), "pieces", ("input", "chunks", "dim")),
+    torch.split: Special(("split",), "pieces", ("tensor", "split_size_or_sections", "dim")),
     F.relu: Equivalent(nn.ReLU, _ACT), F.relu_: Equivalent(nn.ReLU, ("input",)),
     torch.relu: Equivalent(nn.ReLU, ("input",)), torch.relu_: Equivalent(nn.ReLU, ("input",)),
     F.leaky_relu: Equivalent(nn.LeakyReLU, ("input", "negative_slope", "inplace")),
@@ -190,6 +199,9 @@ METHODS: dict[str, Equivalent | Special] = {
     "view": Special(("flatten",), "reshape", ("input",)),
     "reshape": Special(("flatten",), "reshape", ("input",)),
     "mean": Special(("global_avgpool", "flatten"), "mean", ("input", "dim", "keepdim", "dtype")),
+    "permute": Special(("permute",), "permute", ("input", "dims")),
+    "chunk": Special(("chunk",), "pieces", ("input", "chunks", "dim")),
+    "split": Special(("split",), "pieces", ("input", "split_size", "dim")),
     "relu": Equivalent(nn.ReLU, _SELF), "relu_": Equivalent(nn.ReLU, _SELF),
     "sigmoid": Equivalent(nn.Sigmoid, _SELF), "sigmoid_": Equivalent(nn.Sigmoid, _SELF),
     "tanh": Equivalent(nn.Tanh, _SELF), "tanh_": Equivalent(nn.Tanh, _SELF),
@@ -228,6 +240,9 @@ def table_kinds() -> dict[str, tuple[str, bool]]:
 def module_kind(module: nn.Module) -> str | None:
     """The registered cnncalc type for a module, or None when cnncalc has none."""
     cls = type(module)
+    foreign = FOREIGN_MODULE_KINDS.get(_qualified(cls))
+    if foreign is not None:
+        return foreign if _registered(foreign) else None
     for base in cls.__mro__:
         if not issubclass(base, nn.Module):  # object, a mixin: no kind
             continue
@@ -241,6 +256,10 @@ def module_kind(module: nn.Module) -> str | None:
             return None
         return kind if _registered(kind) else None
     return _discovered().get(cls.__name__) if cls.__module__.startswith("torch.nn") else None
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _discovered() -> dict[str, str]:
@@ -338,6 +357,7 @@ class _Row:
     module: nn.Module | None = None  # the user's module whose parameters this row holds
     calls: int | None = None  # a module run again: the row of its first call (written `- call: <that row>`)
     counts: tuple[int, int, int] | None = None  # (weights, biases, buffers) held outside a module (layer scale)
+    piece: int | None = None  # chunk/split: which piece (the spec writes the pieces as one item)
 
 
 class _Mapper:
@@ -352,6 +372,8 @@ class _Mapper:
         self.called: dict[str, int] = {}  # module path -> the row of its first call
         self.again: Counter[str] = Counter()  # module path -> how many times it ran
         self.constants: dict[fx.Node, Any] = {}  # shape arithmetic, evaluated at the traced input
+        self.pieces: dict[fx.Node, list[int]] = {}  # chunk/split nodes -> the rows of their pieces
+        self.absorbed: set[fx.Node] = set()  # nodes already written as part of one row
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -402,8 +424,9 @@ class _Mapper:
             elif node.op == "output":
                 self.output(node)
             elif node.op == "get_attr":
-                raise self.fail(node, f"the forward pass reads the tensor '{node.target}' directly (a parameter or buffer "
-                                      "outside a layer); cnncalc has no layer type for that")  # fmt: skip
+                continue  # a parameter read in forward: followed only as a layer scale (rule_merge)
+            elif node in self.absorbed:
+                continue  # part of a pattern already written as one row (channel shuffle)
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
                 continue
@@ -451,6 +474,9 @@ class _Mapper:
     def tensor_input(self, node: fx.Node, value: Any, what: str) -> int:
         if isinstance(value, fx.Node) and value in self.of_node:
             return self.of_node[value]
+        if isinstance(value, fx.Node) and value.op == "get_attr":
+            raise self.fail(node, f"the forward pass reads the tensor '{value.target}' directly (a parameter or buffer "
+                                  "outside a layer); cnncalc has no layer type for that")  # fmt: skip
         raise self.fail(node, f"{what} takes a value cnncalc cannot follow (a constant or a non-layer result)",
                         received=repr(value))  # fmt: skip
 
@@ -503,11 +529,17 @@ class _Mapper:
                         value = value is not None
                     args[f.name] = _yaml_value(value)
                     break
+        if kind == "layernorm" and isinstance(module, nn.LayerNorm):
+            # nn.LayerNorm normalises the last len(normalized_shape) axes; LayerNorm2d the channels
+            channels = _qualified(type(module)) in FOREIGN_MODULE_KINDS
+            args["over"] = "channels" if channels else len(module.normalized_shape)
         shapes = [self.rows[i].shape for i in inputs]
+        if kind == "linear" and shapes and len(shapes[0]) > 1:
+            args["channels_last"] = True  # nn.Linear on the last axis at every position (ConvNeXt)
         try:
             layer = build_layer(cls, args)
             spec = layer.torch_module(shapes)
-            factory = {"Add": BridgeAdd, "Concat": BridgeConcat}.get(spec.name) or getattr(nn, spec.name)
+            factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
             rebuilt = factory(**spec.kwargs)
         except CnncalcError as err:
             raise self.fail(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
@@ -516,6 +548,7 @@ class _Mapper:
             type(rebuilt) is not type(module)
             and type(module) not in SAME_AT_INFERENCE
             and not isinstance(module, type(rebuilt))
+            and _qualified(type(module)) not in FOREIGN_MODULE_KINDS
         ):
             raise self.fail(
                 node,
@@ -533,6 +566,13 @@ class _Mapper:
         return args
 
     def call(self, node: fx.Node) -> None:
+        if node.op == "call_function" and node.target is operator.getitem and node.args[0] in self.pieces:
+            rows, index = self.pieces[node.args[0]], node.args[1]  # x1, x2 = x.chunk(2, dim=1)
+            if not isinstance(index, int) or not -len(rows) <= index < len(rows):
+                raise self.fail(node, "a piece of a chunk or split is read with an index cnncalc cannot follow",
+                                received=repr(index))  # fmt: skip
+            self.of_node[node] = rows[index]
+            return
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS.get(node.target)
         what = (
             f"the method .{node.target}()"
@@ -556,6 +596,9 @@ class _Mapper:
     def bind(self, node: fx.Node, params: tuple[str, ...], what: str) -> dict[str, Any]:
         if node.op == "call_method" and str(node.target) in ("view", "reshape"):
             return {"input": node.args[0]}
+        if node.op == "call_method" and str(node.target) == "permute" and not node.kwargs:
+            dims = node.args[1] if len(node.args) == 2 else tuple(node.args[1:])  # x.permute(0, 2, 3, 1)
+            return {"input": node.args[0], "dims": _substitute(dims, self.constants)}
         if len(node.args) > len(params):
             raise self.fail(node, f"{what} is called with more arguments than cnncalc knows", received=len(node.args))
         bound = dict(zip(params, node.args))
@@ -609,6 +652,9 @@ class _Mapper:
         if bound.get("alpha", 1) != 1:
             raise self.fail(node, f"cnncalc follows {what} only with alpha=1", received=f"alpha={bound['alpha']!r}")
         a, b = bound.get("input"), bound.get("other")
+        if self.rule_kind(node) == "mul" and any(isinstance(v, fx.Node) and v.op == "get_attr" for v in (a, b)):
+            self.layer_scale(node, a, b, what)
+            return
         if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
             raise self.fail(node, f"{what} of a tensor and a constant: cnncalc has no layer type for it",
                             received=f"{a!r}, {b!r}")  # fmt: skip
@@ -616,6 +662,98 @@ class _Mapper:
         kind = self.rule_kind(node)
         base = "mul" if kind == "mul" else "add"
         self.add_row(node, self.functional_name(node, base), kind, {}, inputs, self.shape(node))
+
+    def layer_scale(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
+        """`self.gamma * x` with a parameter of shape [C, 1, ...]: ConvNeXt's layer scale, a row
+        named after the parameter (torchvision's CNBlock holds it as `layer_scale`)."""
+        attr, value = (a, b) if isinstance(a, fx.Node) and a.op == "get_attr" else (b, a)
+        source = self.tensor_input(node, value, what)
+        before = self.rows[source].shape
+        try:
+            param = self.gm.get_parameter(str(attr.target))
+        except AttributeError:
+            param = None
+        scale = (before[0], *(1,) * (len(before) - 1))
+        if param is None or tuple(param.shape) != scale or self.shape(node) != before:
+            got = list(param.shape) if param is not None else "a buffer or constant"
+            raise self.fail(node, f"{what} by the tensor '{attr.target}': cnncalc follows it only as a layer scale, "
+                                  f"a parameter of shape {list(scale)} for this input", received=got)  # fmt: skip
+        init = 1e-6
+        if param.device.type != "meta" and param.numel() and bool((param == param.flatten()[0]).all()):
+            init = float(param.flatten()[0])  # the value it still holds (its initial value, untrained)
+        name = str(attr.target) if str(attr.target) not in self.taken else self.fresh(str(attr.target))
+        self.taken.add(name)
+        self.add_row(node, name, "layer_scale", {"init": init}, [source], before, counts=(param.numel(), 0, 0))
+
+    def rule_permute(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        source = self.tensor_input(node, bound.get("input"), what)
+        rank = len(self.rows[source].shape) + 1
+        dims = bound.get("dims")
+        dims = [dims] if isinstance(dims, int) else list(dims or ())
+        dims = [d % rank if isinstance(d, int) else d for d in dims]
+        if sorted(dims) != list(range(rank)) or dims[0] != 0:
+            raise self.fail(node, f"cnncalc follows {what} only when the batch axis stays first",
+                            received=f"dims={bound.get('dims')!r}")  # fmt: skip
+        self.add_row(node, self.functional_name(node, "permute"), "permute", {"dims": dims}, [source], self.shape(node))
+
+    def rule_pieces(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`x.chunk(2, dim=1)`, `torch.split(x, [a, b], 1)`: one row per piece, as the spec expands them."""
+        source = self.tensor_input(node, bound.get("input", bound.get("tensor")), what)
+        before = self.rows[source].shape
+        rank = len(before) + 1
+        dim = bound.get("dim", 0)
+        meta = node.meta.get("tensor_meta")
+        if not isinstance(dim, int) or dim % rank != 1:
+            raise self.fail(node, f"cnncalc's chunk and split cut the channels (dim=1); this {what} cuts dim={dim}",
+                            received=f"dim={dim}")  # fmt: skip
+        shapes = [tuple(m.shape[1:]) for m in meta] if isinstance(meta, (tuple, list)) else []
+        kind = self.rule_kind(node)
+        if kind == "chunk":
+            args: dict[str, Any] = {"chunks": bound.get("chunks")}
+        else:
+            args = {"sizes": [shape[0] for shape in shapes]}
+        base = self.functional_name(node, kind)
+        rows = []
+        for k, shape in enumerate(shapes):
+            self.taken.add(f"{base}.{k}")
+            rows.append(self.add_row(None, f"{base}.{k}", kind, args, [source], shape))
+            self.rows[-1].piece = k
+        if not rows:
+            raise self.fail(node, f"{what} gives no pieces cnncalc can follow", received=repr(meta))
+        self.pieces[node] = rows
+
+    def channel_shuffle(self, node: fx.Node, source: int) -> bool:
+        """ShuffleNet's shuffle: view [N, C, ...] as [N, g, C/g, ...], transpose(1, 2), (contiguous),
+        view back to [N, C, ...]: one `channel_shuffle` row, written at the last view."""
+        before, split = self.rows[source].shape, self.shape(node)
+        if len(split) != len(before) + 1 or split[0] * split[1] != before[0] or split[2:] != before[1:]:
+            return False
+        chain, current = [node], node
+        for step in ("transpose", "contiguous", "view"):
+            users = list(current.users)
+            if len(users) != 1:
+                return False
+            (user,) = users
+            name = str(user.target) if user.op == "call_method" else getattr(user.target, "__name__", "")
+            if step == "contiguous" and name != "contiguous":
+                step = "view"  # contiguous() is optional
+            if step == "transpose":
+                dims = sorted(d % (len(split) + 1) for d in user.args[1:3]) if len(user.args) == 3 else []
+                if name not in ("transpose", "swapaxes") or user.kwargs or dims != [1, 2]:
+                    return False
+            elif step == "view":
+                flat = name == "flatten" and user.args[1:] in ((1, 2),) and not user.kwargs
+                if not (name in ("view", "reshape") or flat) or self.shape(user) != before:
+                    return False
+            chain.append(user)
+            current = user
+            if step == "view":
+                break
+        self.absorbed.update(chain[:-1])
+        self.add_row(chain[-1], self.functional_name(node, "channel_shuffle"), "channel_shuffle",
+                     {"groups": split[0]}, [source], before)  # fmt: skip
+        self.absorbed.add(chain[-1])
+        return True
 
     def rule_kind(self, node: fx.Node) -> str:
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS[node.target]
@@ -650,6 +788,8 @@ class _Mapper:
     def rule_reshape(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         source = self.tensor_input(node, bound.get("input"), what)
         before, after = self.rows[source].shape, self.shape(node)
+        if after != (math.prod(before),) and self.channel_shuffle(node, source):
+            return
         if after != (math.prod(before),):
             raise self.fail(node, f"cnncalc follows {what} only as a flatten to [N, C*H*W]",
                             received=f"[N, {', '.join(map(str, before))}] -> [N, {', '.join(map(str, after))}]")  # fmt: skip
@@ -797,6 +937,8 @@ class _Structurer:
         runs: list[tuple[str | None, list[int]]] = []
         for i in indices:
             rel = self.rows[i].name[len(prefix) :]
+            if self.rows[i].piece is not None:  # `chunk.1`: a piece of the item `chunk`
+                rel = rel.rpartition(".")[0]
             head = rel.split(".")[0] if "." in rel and self.nest else None
             if head is not None and runs and runs[-1][0] == head:
                 runs[-1][1].append(i)
@@ -808,11 +950,15 @@ class _Structurer:
             if head is None or heads[head] > 1 or len(run) < 3:
                 for i in run:
                     row = self.rows[i]
+                    if row.piece:  # the pieces after the first are rows of the same item
+                        prev = i
+                        continue
+                    rel = row.name[len(prefix) :] if row.piece is None else row.name[len(prefix) :].rpartition(".")[0]
                     many = REGISTRY[ALIASES.get(row.kind, row.kind)].min_inputs > 1
                     written, args = row.kind, dict(row.args)
                     if row.calls is not None:  # `- call: relu`, looked up like `from:`
                         written, args = CALL, {"layer": self.ref(row.calls, prefix)}
-                    out.append(_Item(row.name[len(prefix) :], written, args, self.frm(row.inputs, prev, prefix, many), row=i))
+                    out.append(_Item(rel, written, args, self.frm(row.inputs, prev, prefix, many), row=i))
                     prev = i
                 continue
             entry = self.rows[run[0]].inputs[0] if self.rows[run[0]].inputs else prev
