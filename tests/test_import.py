@@ -434,7 +434,7 @@ def test_file_target_with_arguments(tmp_path):
     """)
     )
     out = tmp_path / "net.yaml"
-    text = import_command(f"{path}:Net", str(out), "3x16x16", ["width=8", "kernel=(3, 1)"])
+    text = import_command(f"{path}:Net", str(out), "3x16x16", ["width=8", "kernel=[3, 1]"])
     assert out.read_text() == text
     graph = parse_text(text)
     assert graph.input_shape == (3, 16, 16)
@@ -466,14 +466,87 @@ def test_shapes_and_arguments_are_parsed():
     assert parse_shape("[1, 28, 28]") == (1, 28, 28)
     with pytest.raises(CnncalcError, match="malformed input shape"):
         parse_shape("3xabc")
-    assert parse_args(["width=2", "mode=fast", "dims=(1, 2)", "flag=True"]) == {
+    # YAML scalars (and flow lists of them), as the spec reads its own arguments
+    assert parse_args(["width=2", "mode=fast", "dims=[1, 2]", "flag=true", "rate=0.5", "eps=1e-6", "none=null"]) == {
         "width": 2,
         "mode": "fast",
-        "dims": (1, 2),
+        "dims": [1, 2],
         "flag": True,
+        "rate": 0.5,
+        "eps": 1e-6,
+        "none": None,
     }
-    with pytest.raises(CnncalcError, match="malformed --arg"):
-        parse_args(["width"])
+    for bad, message in (("width", "malformed --arg"), ("2x=1", "malformed --arg"), ("a={b: 1}", "a mapping"),
+                         ("a=[1, [2]]", "a nested list"), ("a=[1,", "not a YAML value")):  # fmt: skip
+        with pytest.raises(CnncalcError, match=message):
+            parse_args([bad])
+    with pytest.raises(CnncalcError, match="--arg a is given twice"):
+        parse_args(["a=1", "a=2"])
+
+
+# ----- --arg on the command line ------------------------------------------------------------
+
+NET = """
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self, width=4, kernel=3, bias=True):
+        super().__init__()
+        self.conv = nn.Conv2d(3, width, kernel, bias=bias)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+"""
+
+
+def cli(*args):
+    typer_testing = pytest.importorskip("typer.testing")
+    from cnncalc.cli import app
+
+    return typer_testing.CliRunner().invoke(app, list(args), terminal_width=200)
+
+
+def test_arg_reaches_a_model_target(tmp_path):
+    import json
+
+    path = tmp_path / "net.py"
+    path.write_text(NET)
+    args = ["--input", "3x16x16", "--arg", "width=8", "--arg", "kernel=[3, 1]", "--arg", "bias=false", "-f", "json"]
+    for command in ("summary", "flops", "memory"):
+        result = cli(command, f"{path}:Net", *args)
+        assert result.exit_code == 0, result.output
+        totals = json.loads(result.stdout)["totals"]
+        assert totals["params"] == 3 * 3 * 1 * 8  # a 3x1 kernel, 8 filters, no bias
+        assert totals["macs"] == (3 * 3 * 1) * 8 * (14 * 16)  # at 14 x 16 positions
+    result = cli("import", f"{path}:Net", "--input", "3x16x16", "--arg", "width=2")
+    assert result.exit_code == 0, result.output
+    assert "conv: {out: 2, kernel: 3, name: conv}" in result.stdout
+
+
+def test_arg_reaches_a_builtin_family():
+    import json
+
+    result = cli("summary", "resnet18", "--arg", "layers=[2, 3, 4, 2]", "-f", "json")
+    assert result.exit_code == 0, result.output
+    expected = analyze(cnncalc.load("resnet18", args={"layers": [2, 3, 4, 2]})).totals
+    assert json.loads(result.stdout)["totals"]["params"] == expected.params != analyze(cnncalc.load("resnet18")).totals.params
+    assert "--arg" in cli("summary", "--help").stdout
+
+
+@pytest.mark.parametrize("bad, message", [("width", "malformed --arg"), ("a={b: 1}", "a mapping"),
+                                          ("a=[1,", "not a YAML value")])  # fmt: skip
+def test_a_bad_arg_is_a_usage_error(bad, message):
+    for command in (["summary", "resnet18"], ["import", "torch.nn:Identity", "--input", "3x8x8"]):
+        result = cli(*command, "--arg", bad)
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+
+
+def test_an_unknown_arg_names_the_known_ones():
+    result = cli("summary", "resnet18", "--arg", "depth=3")
+    assert result.exit_code == 1
+    assert "unknown argument 'depth' in --arg" in result.output and "width_per_group" in result.output
 
 
 def test_import_cnncalc_does_not_load_torch():
@@ -517,6 +590,53 @@ def test_torchvision_round_trip(name):
         v.numel() for k, v in state.items() if "running_" not in k and "num_batches" not in k
     )
     assert flop_counts(model, x)["Global"] == 2 * report.totals.macs
+
+
+def _torchvision_or_skip():
+    try:
+        import torchvision  # noqa: F401
+    except Exception:  # noqa: BLE001 - absent, or built for another torch (as beside CI's torch)
+        pytest.skip("torchvision is not importable here")
+
+
+def _zoo():
+    from test_zoo import ZOO, reference
+
+    return ZOO, reference
+
+
+@pytest.mark.parametrize("name", _zoo()[0])
+def test_zoo_round_trip(name):
+    """Every model of the zoo imported as `torchvision:NAME` (built on the meta device: shapes only)
+    has the committed fixture's totals, measured on torchvision itself; and the YAML it writes
+    reads back to the same totals."""
+    _torchvision_or_skip()
+    from cnncalc.torch_bridge.importer import load_target
+
+    ref = _zoo()[1](name)
+    imported = load_target(f"torchvision:{name}")  # at its weights' input size, as the fixture
+    assert imported.graph.input_shape == tuple(ref["input_shape"][1:])
+    totals = analyze(imported.graph).totals
+    expected = (ref["params"], ref["weights"], ref["biases"], ref["buffers"], ref["flops"] // 2)
+    assert (totals.params, totals.weights, totals.biases, totals.buffers, totals.macs) == expected
+    assert analyze(parse_text(imported.yaml)).totals == totals
+
+
+def test_the_excerpts_in_docs_are_what_import_writes():
+    """docs/import.md shows torchvision's resnet50 and mobilenet_v3_large as `cnncalc import`
+    writes them: every line of each excerpt (but its `# ...` elisions) is a line of the real output."""
+    _torchvision_or_skip()
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "import.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    for name, block in zip(("resnet50", "mobilenet_v3_large"), blocks):
+        written = import_command(f"torchvision:{name}", None, None, []).splitlines()
+        shown = [line for line in block.splitlines() if not line.strip().startswith("#")]
+        missing = [line for line in shown if line not in written]
+        assert not missing, (name, missing[:3])
 
 
 # ----- rows for types announced in issue 10: used as soon as a type of that name is registered --

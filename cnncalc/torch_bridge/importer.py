@@ -26,7 +26,6 @@ Bottleneck) become one `blocks:` definition whose varying values are block argum
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib
 import importlib.util
@@ -52,7 +51,7 @@ from ..analysis import analyze
 from ..errors import CnncalcError, MissingExtraError, Where, did_you_mean
 from ..graph import INPUT, Graph
 from ..layers import ALIASES, REGISTRY, build_layer
-from ..library import is_model_target
+from ..library import is_model_target, read_args
 from ..spec import ITEM_KEYS, STRUCTURES, parse_text
 from . import _OWN_MODULES, modules, parameter_counts
 
@@ -1494,7 +1493,7 @@ def _plain(value: Any) -> Any:
 
 # ----- targets: what `cnncalc import` is given ---------------------------------------------
 
-TORCHVISION_INPUT = {"inception_v3": (3, 299, 299)}
+TORCHVISION_INPUT: dict[str, Shape] = {"inception_v3": (3, 299, 299)}
 
 
 def parse_shape(text: str) -> Shape:
@@ -1512,19 +1511,11 @@ def parse_shape(text: str) -> Shape:
 
 
 def parse_args(pairs: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
-    """`--arg k=v` pairs: each value a Python literal (`2`, `0.5`, `True`, `'x'`), else kept as text."""
+    """`--arg k=v` pairs: each value a YAML scalar (`2`, `0.5`, `true`, `fast`) or a flow list of
+    them (`[3, 1]`), as `cnncalc.library.read_args` reads them; a mapping passes through."""
     if isinstance(pairs, Mapping):
         return dict(pairs)
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise CnncalcError("malformed --arg", received=pair, expected="name=value, e.g. --arg width=2")
-        try:
-            out[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            out[key.strip()] = value.strip()
-    return out
+    return read_args(pairs)
 
 
 @dataclass(frozen=True)
@@ -1536,15 +1527,16 @@ class Target:
     input_shape: Shape | None
 
 
-def resolve_target(target: str, args: Mapping[str, Any] | None = None) -> Target:
-    """`torchvision:resnet50`, `path/to/file.py:Net` or `pkg.module:factory`, built with `args`."""
+def resolve_target(target: str, args: Mapping[str, Any] | None = None, meta: bool = False) -> Target:
+    """`torchvision:resnet50`, `path/to/file.py:Net` or `pkg.module:factory`, built with `args`;
+    torchvision's models on the meta device with `meta` (shapes only: what an import needs)."""
     args = dict(args or {})
     source, sep, attr = target.rpartition(":")
     if not sep or not source or not attr:
         raise CnncalcError("malformed model target", received=target,
                            expected="torchvision:NAME, path/to/file.py:Class or package.module:factory")  # fmt: skip
     if source == "torchvision":
-        return _torchvision(attr, args)
+        return _torchvision(attr, args, meta)
     if source.endswith(".py") or os.sep in source or "/" in source:
         path = Path(source)
         if not path.is_file():
@@ -1577,7 +1569,7 @@ def resolve_target(target: str, args: Mapping[str, Any] | None = None) -> Target
     return Target(module, attr, None)
 
 
-def _torchvision(name: str, args: dict[str, Any]) -> Target:
+def _torchvision(name: str, args: dict[str, Any], meta: bool = False) -> Target:
     try:
         import torchvision
     except Exception as err:  # noqa: BLE001 - absent, or built for another torch
@@ -1592,19 +1584,50 @@ def _torchvision(name: str, args: dict[str, Any]) -> Target:
     # no weights at all: segmentation models would otherwise fetch their backbone's
     if "weights_backbone" in inspect.signature(torchvision.models.get_model_builder(name)).parameters:
         args.setdefault("weights_backbone", None)
-    module = torchvision.models.get_model(name, weights=None, **args)
+    try:
+        module = _build(lambda: torchvision.models.get_model(name, weights=None, **args), meta)
+    except (TypeError, ValueError) as err:
+        raise CnncalcError(f"cannot build torchvision's {name}" + (f" with {args}" if args else ""),
+                           received=f"{type(err).__name__}: {err}", hint="check the --arg names and values") from None  # fmt: skip
     image_models = set(torchvision.models.list_models(module=torchvision.models)) | set(
         torchvision.models.list_models(module=torchvision.models.segmentation)
     )
-    shape = TORCHVISION_INPUT.get(name, (3, 224, 224)) if name in image_models else None
-    return Target(module, name, shape)
+    return Target(module, name, _torchvision_input(name) if name in image_models else None)
+
+
+def _build(make: Any, meta: bool) -> nn.Module:
+    """The model built on the meta device where it builds there (shapes only: no memory, no
+    initialisation), else on the CPU (RegNet computes its widths with tensors while it builds)."""
+    if meta:
+        try:
+            with torch.device("meta"):
+                return make()
+        except (NotImplementedError, RuntimeError):
+            pass
+    return make()
+
+
+def _torchvision_input(name: str) -> Shape:
+    """The crop size of the model's DEFAULT weights' transforms (efficientnet_b7: 600), as the
+    weights were trained; 520 for segmentation (its resize size); 224 where nothing says."""
+    import torchvision
+
+    if name in TORCHVISION_INPUT:
+        return TORCHVISION_INPUT[name]
+    try:
+        keywords = torchvision.models.get_model_weights(name).DEFAULT.transforms.keywords
+    except (AttributeError, ValueError, KeyError):
+        return (3, 224, 224)
+    size = keywords.get("crop_size") or keywords.get("resize_size") or 224
+    size = size[0] if isinstance(size, (list, tuple)) else size
+    return (3, int(size), int(size))
 
 
 def load_target(target: str, input_shape: str | Sequence[int] | None = None,
                 args: Sequence[str] | Mapping[str, Any] = ()) -> ImportedSpec:  # fmt: skip
     """A model target (`torchvision:resnet50`, `file.py:Net`, `pkg.module:factory`) imported: what
     `summary`, `flops`, `memory` and `profile` need to accept one in place of a spec (`.graph`)."""
-    resolved = resolve_target(target, parse_args(args))
+    resolved = resolve_target(target, parse_args(args), meta=True)
     if isinstance(input_shape, str):
         shape: Shape | None = parse_shape(input_shape)
     elif input_shape is not None:
