@@ -115,6 +115,7 @@ def is_model_target(source: str) -> bool:
                 and not head.endswith((".yaml", ".yml")) and len(head) > 1)  # fmt: skip
 
 
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 ARG_VALUES = "a number, true/false, null, text, or a list of those such as [3, 4, 6, 3]"
 
 
@@ -135,13 +136,11 @@ def read_args(pairs: Sequence[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             raise CnncalcError(f"--arg {key}: the value is not a YAML value", received=text,
                                expected=ARG_VALUES) from None  # fmt: skip
-        if isinstance(value, str):
-            try:
-                value = float(value) if value.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity") else value
-            except ValueError:
-                pass  # text: 1e-6 is a float, 'fast' stays text (YAML 1.1 reads 1e-6 as text)
+        if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+            value = float(value)  # 1e-6, which YAML 1.1 reads as text
         scalars = (bool, int, float, str, type(None))
-        if not isinstance(value, scalars) and not (isinstance(value, list) and all(isinstance(v, scalars) for v in value)):
+        listed = isinstance(value, list) and all(isinstance(v, scalars) for v in value)
+        if not isinstance(value, scalars) and not listed:
             raise CnncalcError(f"--arg {key}: a mapping or a nested list is not an argument value", received=text,
                                expected=ARG_VALUES)  # fmt: skip
         out[key] = value

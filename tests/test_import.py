@@ -287,6 +287,105 @@ def test_repeated_blocks_become_one_block_definition():
     assert imported.graph.nodes[names.index("layer2.0.relu@2")].calls == "layer2.0.relu"
 
 
+class MiniConvNeXt(nn.Module):
+    """ConvNeXt's block in miniature: a permute to channels last (method and function forms), a
+    layer norm over the last axis, linears on the last axis, a layer scale held as a bare
+    parameter, a residual add; then a channels-first layer norm by moving axes back."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.dw = nn.Conv2d(c, c, 7, padding=3, groups=c)
+        self.norm = nn.LayerNorm(c, eps=1e-6)
+        self.pw1 = nn.Linear(c, 4 * c)
+        self.act = nn.GELU()
+        self.pw2 = nn.Linear(4 * c, c)
+        self.gamma = nn.Parameter(torch.full((c, 1, 1), 0.5))
+
+    def forward(self, x):
+        y = self.dw(x).permute(0, 2, 3, 1)
+        y = self.pw2(self.act(self.pw1(self.norm(y))))
+        y = torch.permute(y, [0, 3, 1, 2])
+        return x + self.gamma * y
+
+
+class MiniShuffle(nn.Module):
+    """ShuffleNetV2's unit: chunk, a branch on the second half, cat, and torchvision's
+    view-transpose-contiguous-view channel shuffle."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.branch = nn.Sequential(nn.Conv2d(c // 2, c // 2, 1), nn.ReLU())
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        out = torch.cat((a, self.branch(b)), dim=1)
+        n, c, h, w = out.size()
+        out = out.view(n, 2, c // 2, h, w)
+        out = torch.transpose(out, 1, 2).contiguous()
+        first, second = torch.split(out.view(n, -1, h, w), [3, 5], 1)
+        return torch.cat([second, first], 1)
+
+
+@pytest.mark.parametrize("make, shape, rows", [
+    (MiniConvNeXt, (8, 6, 6), [("dw", "conv"), ("permute", "permute"), ("norm", "layernorm"), ("pw1", "linear"),
+                               ("act", "gelu"), ("pw2", "linear"), ("permute_1", "permute"), ("gamma", "layer_scale"),
+                               ("add", "add")]),
+    (MiniShuffle, (8, 4, 4), [("chunk.0", "chunk"), ("chunk.1", "chunk"), ("branch.0", "conv"), ("branch.1", "relu"),
+                              ("concat", "concat"), ("channel_shuffle", "channel_shuffle"), ("split.0", "split"),
+                              ("split.1", "split"), ("concat_1", "concat")]),
+])  # fmt: skip
+def test_modern_blocks_import_exactly(make, shape, rows):
+    """Each mapping of the zoo's newer ops, checked where it matters: the spec's own model loads
+    the original's state_dict (strict) and computes the same output."""
+    model = make().eval()
+    assert imported_rows(model, shape) == rows
+    imported = cnncalc.from_torch(model, shape)
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    assert analyze(parse_text(imported.yaml)).totals == analyze(imported.graph).totals
+
+
+def test_what_the_newer_mappings_refuse():
+    class Offset(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pos = nn.Parameter(torch.zeros(3, 8, 8))
+
+        def forward(self, x):
+            return x + self.pos
+
+    class FullScale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gamma = nn.Parameter(torch.ones(3, 8, 8))
+
+        def forward(self, x):
+            return self.gamma * x
+
+    class BatchPermute(nn.Module):
+        def forward(self, x):
+            return x.permute(1, 0, 2, 3)
+
+    class SpatialChunk(nn.Module):
+        def forward(self, x):
+            return x.chunk(2, dim=2)[0]
+
+    cases = [
+        (Offset(), "the forward pass reads the tensor 'pos' directly"),
+        (FullScale(), "the function operator.mul by the tensor 'gamma': cnncalc follows it only as a layer scale, "
+                      "a parameter of shape [3, 1, 1]"),
+        (BatchPermute(), "cnncalc follows the method .permute() only when the batch axis stays first"),
+        (SpatialChunk(), "cnncalc's chunk and split cut the channels (dim=1)"),
+    ]  # fmt: skip
+    for model, message in cases:
+        with pytest.raises(TorchImportError) as caught:
+            cnncalc.from_torch(model, (3, 8, 8))
+        assert caught.value.message.startswith(message), caught.value.message
+
+
 # ----- refusals -----------------------------------------------------------------------------
 
 
@@ -530,7 +629,11 @@ def test_arg_reaches_a_builtin_family():
     result = cli("summary", "resnet18", "--arg", "layers=[2, 3, 4, 2]", "-f", "json")
     assert result.exit_code == 0, result.output
     expected = analyze(cnncalc.load("resnet18", args={"layers": [2, 3, 4, 2]})).totals
-    assert json.loads(result.stdout)["totals"]["params"] == expected.params != analyze(cnncalc.load("resnet18")).totals.params
+    assert (
+        json.loads(result.stdout)["totals"]["params"]
+        == expected.params
+        != analyze(cnncalc.load("resnet18")).totals.params
+    )
     assert "--arg" in cli("summary", "--help").stdout
 
 

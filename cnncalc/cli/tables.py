@@ -203,7 +203,13 @@ def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP3
         ]
         emit(
             report_output(
-                "summary", report, columns, layout, explain, rf, graph=drawn(format, spec_file, input, strict, depth, arg)
+                "summary",
+                report,
+                columns,
+                layout,
+                explain,
+                rf,
+                graph=drawn(format, spec_file, input, strict, depth, arg),
             ),
             format,
         )

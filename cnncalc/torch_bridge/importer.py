@@ -565,8 +565,14 @@ class _Mapper:
         return args
 
     def call(self, node: fx.Node) -> None:
-        if node.op == "call_function" and node.target is operator.getitem and node.args[0] in self.pieces:
-            rows, index = self.pieces[node.args[0]], node.args[1]  # x1, x2 = x.chunk(2, dim=1)
+        whole = node.args[0] if node.args else None
+        if (
+            node.op == "call_function"
+            and node.target is operator.getitem
+            and isinstance(whole, fx.Node)
+            and whole in self.pieces
+        ):
+            rows, index = self.pieces[whole], node.args[1]  # x1, x2 = x.chunk(2, dim=1)
             if not isinstance(index, int) or not -len(rows) <= index < len(rows):
                 raise self.fail(node, "a piece of a chunk or split is read with an index cnncalc cannot follow",
                                 received=repr(index))  # fmt: skip
@@ -608,9 +614,9 @@ class _Mapper:
                 )
             bound[key] = value
         for key, value in bound.items():
-            if key not in ("input", "other", "tensors", "shape"):
+            if key not in _TENSOR_PARAMS:
                 bound[key] = value = _substitute(value, self.constants)
-            if key not in ("input", "other", "tensors", "shape") and _has_node(value):
+            if key not in _TENSOR_PARAMS and _has_node(value):
                 raise self.fail(node, f"the argument '{key}' of {what} is computed from a tensor; cnncalc needs a constant",
                                 received=repr(value))  # fmt: skip
         return bound
@@ -678,8 +684,9 @@ class _Mapper:
             raise self.fail(node, f"{what} by the tensor '{attr.target}': cnncalc follows it only as a layer scale, "
                                   f"a parameter of shape {list(scale)} for this input", received=got)  # fmt: skip
         init = 1e-6
-        if param.device.type != "meta" and param.numel() and bool((param == param.flatten()[0]).all()):
-            init = float(param.flatten()[0])  # the value it still holds (its initial value, untrained)
+        values = param.detach()
+        if values.device.type != "meta" and values.numel() and bool((values == values.flatten()[0]).all()):
+            init = float(values.flatten()[0])  # the value it still holds (its initial value, untrained)
         name = str(attr.target) if str(attr.target) not in self.taken else self.fresh(str(attr.target))
         self.taken.add(name)
         self.add_row(node, name, "layer_scale", {"init": init}, [source], before, counts=(param.numel(), 0, 0))
@@ -737,7 +744,8 @@ class _Mapper:
             if step == "contiguous" and name != "contiguous":
                 step = "view"  # contiguous() is optional
             if step == "transpose":
-                dims = sorted(d % (len(split) + 1) for d in user.args[1:3]) if len(user.args) == 3 else []
+                ends = [d for d in user.args[1:3] if isinstance(d, int)]
+                dims = sorted(d % (len(split) + 1) for d in ends) if len(user.args) == 3 else []
                 if name not in ("transpose", "swapaxes") or user.kwargs or dims != [1, 2]:
                     return False
             elif step == "view":
@@ -819,6 +827,7 @@ def _full_shape(value: Any) -> torch.Size | None:
     return torch.Size(meta.shape) if isinstance(meta, TensorMetadata) else None
 
 
+_TENSOR_PARAMS = ("input", "other", "tensors", "tensor", "shape")  # the arguments that are tensors
 _SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
                      operator.neg, int, float, tuple, list, math.prod}  # fmt: skip
 
@@ -1155,7 +1164,9 @@ class _Blocks:
                         flag = _arg_name(rel.split(".")[0], {p.name for p in params} | {f for _, f in flags})
                         flags.append((pattern, flag))
                     entry["when"] = f"${flag}"
-                out.append(_shorten({first.written: entry}, self.defs) if first.written == CALL else {first.written: entry})
+                out.append(
+                    _shorten({first.written: entry}, self.defs) if first.written == CALL else {first.written: entry}
+                )
             template[sec] = out
         name = self.name_for(group[0].cls, form)
         args: dict[str, Any] = {}
