@@ -348,6 +348,63 @@ def test_modern_blocks_import_exactly(make, shape, rows):
     assert analyze(parse_text(imported.yaml)).totals == analyze(imported.graph).totals
 
 
+class Cropped(nn.Module):
+    """U-Net's skip crop written as slicing, one axis open-ended and one from the end."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3)
+
+    def forward(self, x):
+        return torch.cat([self.conv(x), x[:, :, 1:-1, 1:9]], dim=1)
+
+
+def test_slicing_is_a_crop():
+    model = Cropped().eval()
+    assert imported_rows(model, (3, 10, 10)) == [("conv", "conv"), ("crop", "crop"), ("concat", "concat")]
+    imported = cnncalc.from_torch(model, (3, 10, 10))
+    assert {"crop": {"amounts": 1, "from": "input", "name": "crop"}} in imported.data["layers"]
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 10, 10)
+    torch.testing.assert_close(rebuilt(x), model(x))
+
+
+# cnncalc's own modules for the newer types, built by to_torch() and imported back
+OWN_MODULES_SPEC = """
+name: own
+input: [8, 8, 8]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1, name: stem}
+  - chunk: {chunks: 2, name: halves}
+  - conv: {out: 4, kernel: 1, name: branch, from: halves.1}
+  - concat: {from: [halves.0, branch]}
+  - channel_shuffle: 2
+  - layernorm: {over: channels, name: ln}
+  - permute: [0, 2, 3, 1]
+  - layernorm: {over: 1, name: ln_last}
+  - linear: {out: 8, channels_last: true}
+  - permute: [0, 3, 1, 2]
+  - layer_scale: {init: 0.5, name: gamma}
+  - stochastic_depth: {p: 0.1, name: drop}
+  - mul: {from: [drop, stem], name: gate}
+  - center_crop: {size: 6, name: crop}
+  - global_avgpool
+"""
+
+
+def test_cnncalc_own_modules_round_trip():
+    graph = parse_text(OWN_MODULES_SPEC)
+    model = graph.to_torch().eval()
+    imported = cnncalc.from_torch(model, graph.input_shape, name="own")
+    assert table(analyze(imported.graph)) == table(analyze(graph))
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *graph.input_shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
 def test_what_the_newer_mappings_refuse():
     class Offset(nn.Module):
         def __init__(self):
@@ -369,6 +426,10 @@ def test_what_the_newer_mappings_refuse():
         def forward(self, x):
             return x.permute(1, 0, 2, 3)
 
+    class Strided(nn.Module):
+        def forward(self, x):
+            return x[:, :, ::2]
+
     class SpatialChunk(nn.Module):
         def forward(self, x):
             return x.chunk(2, dim=2)[0]
@@ -379,6 +440,7 @@ def test_what_the_newer_mappings_refuse():
                       "a parameter of shape [3, 1, 1]"),
         (BatchPermute(), "cnncalc follows the method .permute() only when the batch axis stays first"),
         (SpatialChunk(), "cnncalc's chunk and split cut the channels (dim=1)"),
+        (Strided(), "cnncalc follows indexing only as a crop of the spatial axes"),
     ]  # fmt: skip
     for model, message in cases:
         with pytest.raises(TorchImportError) as caught:

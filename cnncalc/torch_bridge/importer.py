@@ -92,7 +92,7 @@ MODULE_KINDS: dict[type[nn.Module], str] = {
     nn.Identity: "identity", nn.Flatten: "flatten",
     nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.GELU: "gelu", nn.SiLU: "silu",
     nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softmax: "softmax",
-    _OWN_MODULES["Add"]: "add", _OWN_MODULES["Concat"]: "concat",
+    _OWN_MODULES["Add"]: "add", _OWN_MODULES["Concat"]: "concat", _OWN_MODULES["Mul"]: "mul",
 }  # fmt: skip
 # Types issue 10 announces (by torch class name): used only once a layer type of that name is registered.
 OPTIONAL_MODULE_KINDS: dict[str, str] = {
@@ -108,6 +108,10 @@ FOREIGN_MODULE_KINDS: dict[str, str] = {
     "torchvision.ops.stochastic_depth.StochasticDepth": "stochastic_depth",
     "torchvision.ops.misc.Permute": "permute",
     "torchvision.models.convnext.LayerNorm2d": "layernorm",  # over the channels, as cnncalc's ChannelLayerNorm
+    # cnncalc's own (a built-in's to_torch() imported back)
+    "cnncalc.torch_bridge.modules.StochasticDepth": "stochastic_depth",
+    "cnncalc.torch_bridge.modules.Permute": "permute",
+    "cnncalc.torch_bridge.modules.ChannelLayerNorm": "layernorm",
 }
 # Modules that compute the same as cnncalc's module at inference although their class differs.
 SAME_AT_INFERENCE = {nn.Dropout1d, nn.Dropout2d, nn.Dropout3d}
@@ -289,9 +293,21 @@ class _Tracer(fx.Tracer):
         self.record_stack_traces = True
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if module_kind(m) is not None:
+        if module_kind(m) is not None or isinstance(m, _OWN_MODULES["Piece"]):
             return True
         return super().is_leaf_module(m, module_qualified_name)
+
+    def path_of_module(self, mod: nn.Module) -> str:
+        try:
+            return super().path_of_module(mod)
+        except NameError:
+            # cnncalc's own model keeps a layer scale's module out of the tree (its parameter is the
+            # parent's): traced through, under the row's name
+            detached = getattr(self.root, "_detached", {})
+            for name, module in detached.items():
+                if module is mod:
+                    return str(name)
+            raise
 
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
@@ -373,6 +389,7 @@ class _Mapper:
         self.constants: dict[fx.Node, Any] = {}  # shape arithmetic, evaluated at the traced input
         self.pieces: dict[fx.Node, list[int]] = {}  # chunk/split nodes -> the rows of their pieces
         self.absorbed: set[fx.Node] = set()  # nodes already written as part of one row
+        self.scope_of: dict[str, str] = {}  # a functional row's name -> the module path it was called in
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -404,7 +421,30 @@ class _Mapper:
 
     def functional_name(self, node: fx.Node, base: str) -> str:
         scope = self.scope(node)
-        return self.fresh(f"{scope}.{base}" if scope else base)
+        name = self.fresh(f"{scope}.{base}" if scope else base)
+        if scope:
+            self.scope_of[name] = scope
+        return name
+
+    def name_after_modules(self) -> None:
+        """A functional call that is all a parameter-free module without children does (cnncalc's
+        Mul, a wrapper of F.interpolate) is named after that module, as named_modules() has it."""
+        rows_in: dict[str, list[int]] = {}
+        for i, row in enumerate(self.rows):
+            scope = self.scope_of.get(row.name)
+            if scope is not None and row.piece is None:
+                rows_in.setdefault(scope, []).append(i)
+        names = {row.name for row in self.rows}
+        for scope, rows in rows_in.items():
+            try:
+                module = self.root.get_submodule(scope)
+            except AttributeError:
+                continue
+            if len(rows) != 1 or scope in names or any(True for _ in module.children()):
+                continue
+            if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+                continue
+            self.rows[rows[0]].name = scope
 
     # -- the walk -------------------------------------------------------------------------
 
@@ -433,6 +473,7 @@ class _Mapper:
                 self.call_module(node)
             else:
                 self.call(node)
+        self.name_after_modules()
         return self.rows
 
     def shape_value(self, node: fx.Node) -> None:
@@ -496,6 +537,11 @@ class _Mapper:
     def call_module(self, node: fx.Node) -> None:
         path = str(node.target)
         module = self.gm.get_submodule(path)
+        if isinstance(module, _OWN_MODULES["Piece"]):  # cnncalc's own chunk/split piece: rows name.0, name.1
+            inputs = [self.tensor_input(node, a, path) for a in node.args]
+            self.add_row(node, path, "split", {"sizes": list(module.sizes)}, inputs, self.shape(node))
+            self.rows[-1].piece = int(module.index)
+            return
         kind = module_kind(module)
         if kind is None:
             raise self.fail(node, f"cnncalc has no layer type for the module {_class_name(module)} at '{path}'",
@@ -577,6 +623,9 @@ class _Mapper:
                 raise self.fail(node, "a piece of a chunk or split is read with an index cnncalc cannot follow",
                                 received=repr(index))  # fmt: skip
             self.of_node[node] = rows[index]
+            return
+        if node.op == "call_function" and node.target is operator.getitem and isinstance(whole, fx.Node):
+            self.slicing(node, whole)
             return
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS.get(node.target)
         what = (
@@ -761,6 +810,31 @@ class _Mapper:
                      {"groups": split[0]}, [source], before)  # fmt: skip
         self.absorbed.add(chain[-1])
         return True
+
+    def slicing(self, node: fx.Node, whole: fx.Node) -> None:
+        """`x[:, :, a:b, c:d]`: a crop of the spatial axes (U-Net's skip crops), amounts last axis first."""
+        source = self.tensor_input(node, whole, "indexing x[...]")
+        before = self.rows[source].shape
+        index = _substitute(node.args[1], self.constants)
+        index = index if isinstance(index, tuple) else (index,)
+        full = slice(None)
+        spatial = list(index[2:]) + [full] * (len(before) - 1 - len(index[2:]))
+        sides: list[int] = []
+        ok = len(index) >= 2 and index[0] == full and index[1] == full and len(spatial) == len(before) - 1
+        for size, cut in zip(before[1:], spatial):
+            if not (isinstance(cut, slice) and cut.step in (None, 1)) or _has_node([cut.start, cut.stop]):
+                ok = False
+                break
+            start, stop, _ = cut.indices(size)
+            if stop <= start:
+                ok = False
+                break
+            sides = [start, size - stop, *sides]  # the last axis first, as pad and crop write them
+        if not ok:
+            raise self.fail(node, "cnncalc follows indexing only as a crop of the spatial axes (x[:, :, a:b, c:d])",
+                            received=repr(node.args[1]))  # fmt: skip
+        self.add_row(node, self.functional_name(node, "crop"), "crop", {"amounts": _yaml_value(sides)}, [source],
+                     self.shape(node))  # fmt: skip
 
     def rule_kind(self, node: fx.Node) -> str:
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS[node.target]
