@@ -53,7 +53,7 @@ from ..graph import INPUT, Graph
 from ..layers import ALIASES, REGISTRY, build_layer
 from ..library import is_model_target, read_args
 from ..spec import ITEM_KEYS, STRUCTURES, parse_text
-from . import _OWN_MODULES, modules, parameter_counts
+from . import _OWN_MODULES, Piece, modules, parameter_counts
 
 Shape = tuple[int, ...]
 
@@ -293,7 +293,7 @@ class _Tracer(fx.Tracer):
         self.record_stack_traces = True
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if module_kind(m) is not None or isinstance(m, _OWN_MODULES["Piece"]):
+        if module_kind(m) is not None or isinstance(m, Piece):
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
@@ -537,7 +537,7 @@ class _Mapper:
     def call_module(self, node: fx.Node) -> None:
         path = str(node.target)
         module = self.gm.get_submodule(path)
-        if isinstance(module, _OWN_MODULES["Piece"]):  # cnncalc's own chunk/split piece: rows name.0, name.1
+        if isinstance(module, Piece):  # cnncalc's own chunk/split piece: rows name.0, name.1
             inputs = [self.tensor_input(node, a, path) for a in node.args]
             self.add_row(node, path, "split", {"sizes": list(module.sizes)}, inputs, self.shape(node))
             self.rows[-1].piece = int(module.index)
