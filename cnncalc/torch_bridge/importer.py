@@ -227,6 +227,8 @@ def table_kinds() -> dict[str, tuple[str, bool]]:
         rows[f"module {cls.__name__}"] = (kind, False)
     for name, kind in OPTIONAL_MODULE_KINDS.items():
         rows[f"module {name}"] = (kind, True)
+    for name, kind in FOREIGN_MODULE_KINDS.items():
+        rows[f"module {name}"] = (kind, False)
     for table, label in ((FUNCTIONS, "function"), (METHODS, "method")):
         for key, rule in table.items():
             text = f"{label} {getattr(key, '__name__', key)}"
