@@ -696,6 +696,10 @@ def test_arg_reaches_a_builtin_family():
         == expected.params
         != analyze(cnncalc.load("resnet18")).totals.params
     )
+    # docs/zoo.md: a size that is no variant is a set of arguments away
+    result = cli("flops", "resnet50", "--arg", "groups=32", "--arg", "width_per_group=4", "-f", "json")
+    resnext = analyze(cnncalc.load("resnext50_32x4d")).totals
+    assert json.loads(result.stdout)["totals"]["macs"] == resnext.macs
     assert "--arg" in cli("summary", "--help").stdout
 
 
