@@ -13,10 +13,11 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Sequence
 
 import yaml
 
-from .errors import SpecError, Where, did_you_mean
+from .errors import CnncalcError, SpecError, Where, did_you_mean
 
 ARCHITECTURES = Path(__file__).parent / "architectures"
 STDIN = "-"  # what a user types for a spec on standard input; messages call it <stdin>
@@ -112,6 +113,38 @@ def is_model_target(source: str) -> bool:
     head, sep, attr = source.rpartition(":")
     return bool(sep and head and attr.isidentifier() and not source.endswith((".yaml", ".yml"))
                 and not head.endswith((".yaml", ".yml")) and len(head) > 1)  # fmt: skip
+
+
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+ARG_VALUES = "a number, true/false, null, text, or a list of those such as [3, 4, 6, 3]"
+
+
+def read_args(pairs: Sequence[str]) -> dict[str, Any]:
+    """`--arg name=value` pairs as a dict: each value read as a YAML scalar (`2`, `0.5`, `1e-6`,
+    `true`, `null`, `text`) or a flow list of scalars (`[3, 4, 6, 3]`). Raises CnncalcError naming
+    the first malformed pair (the CLI's exit 2)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise CnncalcError("malformed --arg", received=pair, expected="name=value, e.g. --arg width=2")
+        if key in out:
+            raise CnncalcError(f"--arg {key} is given twice", received=pair, expected="each name once")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            raise CnncalcError(f"--arg {key}: the value is not a YAML value", received=text,
+                               expected=ARG_VALUES) from None  # fmt: skip
+        if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+            value = float(value)  # 1e-6, which YAML 1.1 reads as text
+        scalars = (bool, int, float, str, type(None))
+        listed = isinstance(value, list) and all(isinstance(v, scalars) for v in value)
+        if not isinstance(value, scalars) and not listed:
+            raise CnncalcError(f"--arg {key}: a mapping or a nested list is not an argument value", received=text,
+                               expected=ARG_VALUES)  # fmt: skip
+        out[key] = value
+    return out
 
 
 def resolve(source: str | Path | Source) -> Source:

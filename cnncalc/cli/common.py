@@ -92,6 +92,27 @@ InputOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def check_arg_pairs(values: Optional[list[str]]) -> Optional[list[str]]:
+    """A malformed --arg is a usage error (exit 2), told before anything loads."""
+    try:
+        library.read_args(values or [])
+    except CnncalcError as err:
+        raise typer.BadParameter("; ".join(err.lines())) from None
+    return values
+
+
+ArgOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--arg",
+        help="name=value, repeatable: a built-in family's or spec's argument (--arg layers=[2,2,2,2]), or the "
+        "class's or factory's keyword for a model target (--arg width=2). Values are YAML: 2, 0.5, true, text, [3, 1].",
+        callback=check_arg_pairs,
+        show_default=False,
+    ),
+]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for byte counts.")]
 LayoutOpt = Annotated[
     Layout, typer.Option("--layout", help="How shapes print: hwc (224x224x64, the lecture tables) or chw.")
@@ -196,21 +217,22 @@ def parse_input(text: str | None, spec_input: tuple[int, ...]) -> tuple[int, ...
     return read_input_override(spec_input, text)
 
 
-def load_graph(source: str, input: str | None = None) -> Graph:
-    """A spec file or built-in name; or a PyTorch model target, imported (this imports torch)."""
+def load_graph(source: str, input: str | None = None, args: Optional[list[str]] = None) -> Graph:
+    """A spec file or built-in name; or a PyTorch model target, imported (this imports torch);
+    `args` are the --arg pairs: the spec's arguments, or the model's class or factory's."""
     if library.is_model_target(source):
         from ..torch_bridge.importer import load_target
 
-        return load_target(source, input).graph
-    return spec.load(library.resolve(source))
+        return load_target(source, input, args or []).graph
+    return spec.load(library.resolve(source), args=library.read_args(args) if args else None)
 
 
 def load_report(source: str, input: str | None = None, batch: int = 1, dtype: DType = DType.FP32,
                 strict: bool = False, depth: int | None = None, explain: bool = False, rf: bool = False,
-                quiet: bool = False, style: Style = Style.FULL) -> Report:  # fmt: skip
+                quiet: bool = False, style: Style = Style.FULL, args: Optional[list[str]] = None) -> Report:  # fmt: skip
     """Load a spec (file or built-in), analyse it once, print its warnings (unless `quiet`), fold
     it to the lecture's rows (`style`), collapse to `depth`."""
-    graph = load_graph(source, input)
+    graph = load_graph(source, input, args)
     report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=dtype, strict=strict,
                      explain=explain, fields=rf)  # fmt: skip
     print_warnings(report, quiet)

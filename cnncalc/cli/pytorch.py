@@ -18,10 +18,12 @@ from ..analysis import DType, analyze
 from ..errors import CnncalcError
 from ..render import Format, Lines, Output, aligned, human, human_bytes
 from .common import (
+    ArgOpt,
     ExitCode,
     InputOpt,
     SpecArg,
     app,
+    check_arg_pairs,
     emit,
     format_option,
     load_graph,
@@ -58,13 +60,14 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
             per_layer: Annotated[bool, typer.Option("--per-layer", help="Also time each layer's forward, in a separate pass after the end-to-end timing.")] = False,
             plot: Annotated[Optional[Path], typer.Option("--plot", help="With --per-layer (implied): also draw the per-layer bars with time and achieved TFLOP/s panels to this .png/.svg (the plot extra).", show_default=False)] = None,
             input: InputOpt = None,
-            format: ProfileFormatOpt = Format.TEXT) -> None:  # fmt: skip
+            format: ProfileFormatOpt = Format.TEXT,
+            arg: ArgOpt = None) -> None:  # fmt: skip
     """Check every row against PyTorch, then time the real model on CPU or CUDA.
 
     Exit code 6 when any row disagrees with PyTorch; 5 when PyTorch is not installed.
     """
     with reported_errors():
-        graph = load_graph(spec_file, input)
+        graph = load_graph(spec_file, input, arg)
         # the one analysis of this run: the checks, the timing and the memory prediction all read it
         report = analyze(
             graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value)
@@ -123,7 +126,7 @@ def export(spec_file: SpecArg,
 def import_(target: Annotated[str, typer.Argument(help="torchvision:NAME, path/to/file.py:Class or pkg.module:factory.", show_default=False)],
             output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec here instead of printing it.", show_default=False)] = None,
             input: Annotated[Optional[str], typer.Option("--input", help="The input, channels first: 3x224x224 (torchvision models know theirs).", show_default=False)] = None,
-            arg: Annotated[Optional[list[str]], typer.Option("--arg", help="key=value for the class or factory, a Python literal; repeat it.", show_default=False)] = None) -> None:  # fmt: skip
+            arg: Annotated[Optional[list[str]], typer.Option("--arg", help="name=value for the class or factory (or torchvision's builder), repeatable; values are YAML: 2, 0.5, true, text, [3, 1].", callback=check_arg_pairs, show_default=False)] = None) -> None:  # fmt: skip
     """Write a spec for a PyTorch model, traced with torch.fx; every row is checked against the model.
 
     Examples:

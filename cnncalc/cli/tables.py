@@ -15,6 +15,7 @@ from ..graph_text import Drawing, drawing
 from ..render import Abbreviated, Format, Layout, Output, Table, human
 from ..render.report import Column, Columns, json_data, predicted_line, report_table, totals_lines
 from .common import (
+    ArgOpt,
     BatchOpt,
     DepthOpt,
     DTypeOpt,
@@ -60,11 +61,12 @@ def report_output(command: str, report: Report, columns: Sequence[Columns | Colu
     return Output(command, (table,), data=json_data(report), graph=graph)
 
 
-def drawn(fmt: Format, source: str, input: str | None, strict: bool, depth: int | None) -> Drawing | None:
+def drawn(fmt: Format, source: str, input: str | None, strict: bool, depth: int | None,
+          args: list[str] | None = None) -> Drawing | None:  # fmt: skip
     """The layer graph for `--format dot|mermaid` (None for the other formats, which need none)."""
     if fmt not in (Format.DOT, Format.MERMAID):
         return None
-    graph = load_graph(source, input)
+    graph = load_graph(source, input, args)
     return drawing(graph, analyze(graph, input_shape=parse_input(input, graph.input_shape), strict=strict), depth)
 
 
@@ -105,19 +107,20 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
            strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL,
            fit: Annotated[Optional[str], typer.Option("--fit", help="Instead: the largest batch whose predicted peak fits this memory (16GiB, 80GB, 512MiB).", show_default=False)] = None,
-           train: Annotated[bool, typer.Option("--train", help="With --fit: predict a training step (SGD with momentum), not inference.")] = False) -> None:  # fmt: skip
+           train: Annotated[bool, typer.Option("--train", help="With --fit: predict a training step (SGD with momentum), not inference.")] = False,
+           arg: ArgOpt = None) -> None:  # fmt: skip
     """Activations per layer (elements of its output) and their bytes at --batch and --dtype;
     with --fit, the largest batch that fits a memory budget."""
     with reported_errors():
         if fit is not None:
             from .workflows import fit_output
 
-            emit(fit_output(spec_file, fit, train, dtype, input), format)
+            emit(fit_output(spec_file, fit, train, dtype, input, arg), format)
             return
-        report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style)
+        report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style, args=arg)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]
         emit(report_output("memory", report, columns, layout, notes=[predicted_line(report)],
-                           graph=drawn(format, spec_file, input, strict, depth)), format)  # fmt: skip
+                           graph=drawn(format, spec_file, input, strict, depth, arg)), format)  # fmt: skip
 
 
 # Every convention of conventions.py, and "all" of them side by side.
@@ -128,17 +131,18 @@ ALL = "all"
 @app.command()
 def flops(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, quiet: QuietOpt = False,
-          style: StyleOpt = Style.FULL, convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value)) -> None:  # fmt: skip
+          style: StyleOpt = Style.FULL, convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value),
+          arg: ArgOpt = None) -> None:  # fmt: skip
     """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
     with reported_errors():
         if convention.value == Convention.CNNCALC.value:
             report = load_report(
-                spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style
+                spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style, args=arg
             )
             columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS]
             emit(
                 report_output(
-                    "flops", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)
+                    "flops", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth, arg)
                 ),
                 format,
             )
@@ -146,13 +150,13 @@ def flops(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt =
             raise CnncalcError("--style lecture folds rows that other tools count (ptflops counts ReLU)",
                                hint="drop --style with --convention, or --convention with --style")  # fmt: skip
         else:
-            emit(_conventions_output(spec_file, input, strict, depth, convention, layout, quiet), format)
+            emit(_conventions_output(spec_file, input, strict, depth, convention, layout, quiet, arg), format)
 
 
 def _conventions_output(source: str, input: str | None, strict: bool, depth: int | None, convention: Any,
-                        layout: Layout, quiet: bool = False) -> Output:  # fmt: skip
+                        layout: Layout, quiet: bool = False, args: list[str] | None = None) -> Output:  # fmt: skip
     """The per-row table with one column per convention, and a line per convention on what it counts."""
-    graph = spec.load(library.resolve(source))
+    graph = load_graph(source, input, args)
     report = analyze(graph, input_shape=parse_input(input, graph.input_shape), strict=strict)
     print_warnings(report, quiet)
     chosen = list(Convention)[1:] if convention.value == ALL else [Convention(convention.value)]
@@ -184,10 +188,10 @@ def _given_column(header: str, values: Sequence[int | float], position: dict[int
 def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
             input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
             strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False, quiet: QuietOpt = False,
-            style: StyleOpt = Style.FULL) -> None:  # fmt: skip
+            style: StyleOpt = Style.FULL, arg: ArgOpt = None) -> None:  # fmt: skip
     """The whole VGG-style table: shape, activations ("memory"), weights, biases and MACs."""
     with reported_errors():
-        report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf, quiet, style)
+        report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf, quiet, style, args=arg)
         columns = [
             Columns.NAME,
             Columns.TYPE,
@@ -199,7 +203,13 @@ def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP3
         ]
         emit(
             report_output(
-                "summary", report, columns, layout, explain, rf, graph=drawn(format, spec_file, input, strict, depth)
+                "summary",
+                report,
+                columns,
+                layout,
+                explain,
+                rf,
+                graph=drawn(format, spec_file, input, strict, depth, arg),
             ),
             format,
         )

@@ -48,10 +48,11 @@ from .common import (
 # ----- memory --fit ----------------------------------------------------------------------------
 
 
-def fit_output(source: str, budget: str, train: bool, dtype: DType, input: str | None) -> Output:
+def fit_output(source: str, budget: str, train: bool, dtype: DType, input: str | None,
+               args: list[str] | None = None) -> Output:  # fmt: skip
     """`memory --fit`: the largest batch whose predicted peak fits `budget`, with the prediction at
     that batch and the next."""
-    graph = load_graph(source, input)
+    graph = load_graph(source, input, args)
     fit = fit_batch(graph, parse_bytes(budget), train, dtype, parse_input(input, graph.input_shape))
     mode = "training step (SGD with momentum)" if train else "inference"
     rows = [] if fit.batch is None else [(fit.batch, Bytes(fit.bytes_at_batch), fit.bytes_at_batch, "yes")]

@@ -26,7 +26,6 @@ Bottleneck) become one `blocks:` definition whose varying values are block argum
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib
 import importlib.util
@@ -52,11 +51,9 @@ from ..analysis import analyze
 from ..errors import CnncalcError, MissingExtraError, Where, did_you_mean
 from ..graph import INPUT, Graph
 from ..layers import ALIASES, REGISTRY, build_layer
-from ..library import is_model_target
+from ..library import is_model_target, read_args
 from ..spec import ITEM_KEYS, STRUCTURES, parse_text
-from . import Add as BridgeAdd
-from . import Concat as BridgeConcat
-from . import parameter_counts
+from . import _OWN_MODULES, Piece, modules, parameter_counts
 
 Shape = tuple[int, ...]
 
@@ -95,7 +92,7 @@ MODULE_KINDS: dict[type[nn.Module], str] = {
     nn.Identity: "identity", nn.Flatten: "flatten",
     nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.GELU: "gelu", nn.SiLU: "silu",
     nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softmax: "softmax",
-    BridgeAdd: "add", BridgeConcat: "concat",
+    _OWN_MODULES["Add"]: "add", _OWN_MODULES["Concat"]: "concat", _OWN_MODULES["Mul"]: "mul",
 }  # fmt: skip
 # Types issue 10 announces (by torch class name): used only once a layer type of that name is registered.
 OPTIONAL_MODULE_KINDS: dict[str, str] = {
@@ -104,6 +101,18 @@ OPTIONAL_MODULE_KINDS: dict[str, str] = {
     "PixelUnshuffle": "pixel_unshuffle", "ChannelShuffle": "channel_shuffle", "LayerNorm": "layernorm",
     "GroupNorm": "groupnorm", "InstanceNorm2d": "instancenorm", "ZeroPad2d": "zero_pad",
 }  # fmt: skip
+# Classes outside torch.nn (by module and qualified name) that compute what a cnncalc type's own
+# module computes: torchvision's building blocks. Each is a leaf; its arguments are read from its
+# attributes and checked as any module's are.
+FOREIGN_MODULE_KINDS: dict[str, str] = {
+    "torchvision.ops.stochastic_depth.StochasticDepth": "stochastic_depth",
+    "torchvision.ops.misc.Permute": "permute",
+    "torchvision.models.convnext.LayerNorm2d": "layernorm",  # over the channels, as cnncalc's ChannelLayerNorm
+    # cnncalc's own (a built-in's to_torch() imported back)
+    "cnncalc.torch_bridge.modules.StochasticDepth": "stochastic_depth",
+    "cnncalc.torch_bridge.modules.Permute": "permute",
+    "cnncalc.torch_bridge.modules.ChannelLayerNorm": "layernorm",
+}
 # Modules that compute the same as cnncalc's module at inference although their class differs.
 SAME_AT_INFERENCE = {nn.Dropout1d, nn.Dropout2d, nn.Dropout3d}
 # Containers: module classes that only hold others, so a repeated one is recognised by its structure.
@@ -151,6 +160,9 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     torch.flatten: Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     torch.reshape: Special(("flatten",), "reshape", ("input", "shape")),
     torch.mean: Special(("global_avgpool", "flatten"), "mean", ("input", "dim", "keepdim", "dtype")),
+    torch.permute: Special(("permute",), "permute", ("input", "dims")),
+    torch.chunk: Special(("chunk",), "pieces", ("input", "chunks", "dim")),
+    torch.split: Special(("split",), "pieces", ("tensor", "split_size_or_sections", "dim")),
     F.relu: Equivalent(nn.ReLU, _ACT), F.relu_: Equivalent(nn.ReLU, ("input",)),
     torch.relu: Equivalent(nn.ReLU, ("input",)), torch.relu_: Equivalent(nn.ReLU, ("input",)),
     F.leaky_relu: Equivalent(nn.LeakyReLU, ("input", "negative_slope", "inplace")),
@@ -190,6 +202,9 @@ METHODS: dict[str, Equivalent | Special] = {
     "view": Special(("flatten",), "reshape", ("input",)),
     "reshape": Special(("flatten",), "reshape", ("input",)),
     "mean": Special(("global_avgpool", "flatten"), "mean", ("input", "dim", "keepdim", "dtype")),
+    "permute": Special(("permute",), "permute", ("input", "dims")),
+    "chunk": Special(("chunk",), "pieces", ("input", "chunks", "dim")),
+    "split": Special(("split",), "pieces", ("input", "split_size", "dim")),
     "relu": Equivalent(nn.ReLU, _SELF), "relu_": Equivalent(nn.ReLU, _SELF),
     "sigmoid": Equivalent(nn.Sigmoid, _SELF), "sigmoid_": Equivalent(nn.Sigmoid, _SELF),
     "tanh": Equivalent(nn.Tanh, _SELF), "tanh_": Equivalent(nn.Tanh, _SELF),
@@ -212,6 +227,8 @@ def table_kinds() -> dict[str, tuple[str, bool]]:
         rows[f"module {cls.__name__}"] = (kind, False)
     for name, kind in OPTIONAL_MODULE_KINDS.items():
         rows[f"module {name}"] = (kind, True)
+    for name, kind in FOREIGN_MODULE_KINDS.items():
+        rows[f"module {name}"] = (kind, False)
     for table, label in ((FUNCTIONS, "function"), (METHODS, "method")):
         for key, rule in table.items():
             text = f"{label} {getattr(key, '__name__', key)}"
@@ -228,6 +245,9 @@ def table_kinds() -> dict[str, tuple[str, bool]]:
 def module_kind(module: nn.Module) -> str | None:
     """The registered cnncalc type for a module, or None when cnncalc has none."""
     cls = type(module)
+    foreign = FOREIGN_MODULE_KINDS.get(_qualified(cls))
+    if foreign is not None:
+        return foreign if _registered(foreign) else None
     for base in cls.__mro__:
         if not issubclass(base, nn.Module):  # object, a mixin: no kind
             continue
@@ -241,6 +261,10 @@ def module_kind(module: nn.Module) -> str | None:
             return None
         return kind if _registered(kind) else None
     return _discovered().get(cls.__name__) if cls.__module__.startswith("torch.nn") else None
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _discovered() -> dict[str, str]:
@@ -271,9 +295,21 @@ class _Tracer(fx.Tracer):
         self.record_stack_traces = True
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if module_kind(m) is not None:
+        if module_kind(m) is not None or isinstance(m, Piece):
             return True
         return super().is_leaf_module(m, module_qualified_name)
+
+    def path_of_module(self, mod: nn.Module) -> str:
+        try:
+            return super().path_of_module(mod)
+        except NameError:
+            # cnncalc's own model keeps a layer scale's module out of the tree (its parameter is the
+            # parent's): traced through, under the row's name
+            detached = getattr(self.root, "_detached", {})
+            for name, module in detached.items():
+                if module is mod:
+                    return str(name)
+            raise
 
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
@@ -336,6 +372,9 @@ class _Row:
     inputs: list[int]
     shape: Shape  # traced output shape, without the batch axis
     module: nn.Module | None = None  # the user's module whose parameters this row holds
+    calls: int | None = None  # a module run again: the row of its first call (written `- call: <that row>`)
+    counts: tuple[int, int, int] | None = None  # (weights, biases, buffers) held outside a module (layer scale)
+    piece: int | None = None  # chunk/split: which piece (the spec writes the pieces as one item)
 
 
 class _Mapper:
@@ -347,8 +386,12 @@ class _Mapper:
         self.rows: list[_Row] = []
         self.taken = {name for name, _ in root.named_modules() if name} | {INPUT}
         self.of_node: dict[fx.Node, int] = {}
-        self.called: set[str] = set()
+        self.called: dict[str, int] = {}  # module path -> the row of its first call
+        self.again: Counter[str] = Counter()  # module path -> how many times it ran
         self.constants: dict[fx.Node, Any] = {}  # shape arithmetic, evaluated at the traced input
+        self.pieces: dict[fx.Node, list[int]] = {}  # chunk/split nodes -> the rows of their pieces
+        self.absorbed: set[fx.Node] = set()  # nodes already written as part of one row
+        self.scope_of: dict[str, str] = {}  # a functional row's name -> the module path it was called in
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -380,7 +423,30 @@ class _Mapper:
 
     def functional_name(self, node: fx.Node, base: str) -> str:
         scope = self.scope(node)
-        return self.fresh(f"{scope}.{base}" if scope else base)
+        name = self.fresh(f"{scope}.{base}" if scope else base)
+        if scope:
+            self.scope_of[name] = scope
+        return name
+
+    def name_after_modules(self) -> None:
+        """A functional call that is all a parameter-free module without children does (cnncalc's
+        Mul, a wrapper of F.interpolate) is named after that module, as named_modules() has it."""
+        rows_in: dict[str, list[int]] = {}
+        for i, row in enumerate(self.rows):
+            scope = self.scope_of.get(row.name)
+            if scope is not None and row.piece is None:
+                rows_in.setdefault(scope, []).append(i)
+        names = {row.name for row in self.rows}
+        for scope, rows in rows_in.items():
+            try:
+                module = self.root.get_submodule(scope)
+            except AttributeError:
+                continue
+            if len(rows) != 1 or scope in names or any(True for _ in module.children()):
+                continue
+            if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+                continue
+            self.rows[rows[0]].name = scope
 
     # -- the walk -------------------------------------------------------------------------
 
@@ -399,8 +465,9 @@ class _Mapper:
             elif node.op == "output":
                 self.output(node)
             elif node.op == "get_attr":
-                raise self.fail(node, f"the forward pass reads the tensor '{node.target}' directly (a parameter or buffer "
-                                      "outside a layer); cnncalc has no layer type for that")  # fmt: skip
+                continue  # a parameter read in forward: followed only as a layer scale (rule_merge)
+            elif node in self.absorbed:
+                continue  # part of a pattern already written as one row (channel shuffle)
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
                 continue
@@ -408,6 +475,7 @@ class _Mapper:
                 self.call_module(node)
             else:
                 self.call(node)
+        self.name_after_modules()
         return self.rows
 
     def shape_value(self, node: fx.Node) -> None:
@@ -448,6 +516,9 @@ class _Mapper:
     def tensor_input(self, node: fx.Node, value: Any, what: str) -> int:
         if isinstance(value, fx.Node) and value in self.of_node:
             return self.of_node[value]
+        if isinstance(value, fx.Node) and value.op == "get_attr":
+            raise self.fail(node, f"the forward pass reads the tensor '{value.target}' directly (a parameter or buffer "
+                                  "outside a layer); cnncalc has no layer type for that")  # fmt: skip
         raise self.fail(node, f"{what} takes a value cnncalc cannot follow (a constant or a non-layer result)",
                         received=repr(value))  # fmt: skip
 
@@ -458,8 +529,9 @@ class _Mapper:
         return tuple(meta.shape[1:])
 
     def add_row(self, node: fx.Node | None, name: str, kind: str, args: dict[str, Any], inputs: list[int],
-                shape: Shape, module: nn.Module | None = None) -> int:  # fmt: skip
-        self.rows.append(_Row(name, kind, args, inputs, shape, module))
+                shape: Shape, module: nn.Module | None = None, calls: int | None = None,
+                counts: tuple[int, int, int] | None = None) -> int:  # fmt: skip
+        self.rows.append(_Row(name, kind, args, inputs, shape, module, calls, counts))
         if node is not None:
             self.of_node[node] = len(self.rows) - 1
         return len(self.rows) - 1
@@ -467,6 +539,11 @@ class _Mapper:
     def call_module(self, node: fx.Node) -> None:
         path = str(node.target)
         module = self.gm.get_submodule(path)
+        if isinstance(module, Piece):  # cnncalc's own chunk/split piece: rows name.0, name.1
+            inputs = [self.tensor_input(node, a, path) for a in node.args]
+            self.add_row(node, path, "split", {"sizes": list(module.sizes)}, inputs, self.shape(node))
+            self.rows[-1].piece = int(module.index)
+            return
         kind = module_kind(module)
         if kind is None:
             raise self.fail(node, f"cnncalc has no layer type for the module {_class_name(module)} at '{path}'",
@@ -475,18 +552,17 @@ class _Mapper:
         if node.kwargs:
             raise self.fail(node, f"'{path}' is called with keyword arguments, which cnncalc cannot follow",
                             received=", ".join(node.kwargs))  # fmt: skip
-        owner: nn.Module | None = module
+        args = self.module_args(node, module, kind, inputs)
         if path in self.called:
             if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
                 raise self.fail(node, f"'{path}' is called more than once and has parameters (shared weights); "
                                       "cnncalc gives every layer its own")  # fmt: skip
-            owner = None
-            name = self.fresh(path)
-        else:
-            self.called.add(path)
-            name = path
-        args = self.module_args(node, module, kind, inputs)
-        self.add_row(node, name, kind, args, inputs, self.shape(node), owner)
+            # the spec's `- call: relu` row, named as the spec names it: relu@2, relu@3, ...
+            self.again[path] += 1
+            name = self.fresh(f"{path}@{self.again[path] + 1}")
+            self.add_row(node, name, kind, args, inputs, self.shape(node), calls=self.called[path])
+            return
+        self.called[path] = self.add_row(node, path, kind, args, inputs, self.shape(node), module)
 
     def module_args(self, node: fx.Node, module: nn.Module, kind: str, inputs: list[int]) -> dict[str, Any]:
         """The layer's YAML arguments read from the module, checked by rebuilding the module from them."""
@@ -500,11 +576,17 @@ class _Mapper:
                         value = value is not None
                     args[f.name] = _yaml_value(value)
                     break
+        if kind == "layernorm" and isinstance(module, nn.LayerNorm):
+            # nn.LayerNorm normalises the last len(normalized_shape) axes; LayerNorm2d the channels
+            channels = _qualified(type(module)) in FOREIGN_MODULE_KINDS
+            args["over"] = "channels" if channels else len(module.normalized_shape)
         shapes = [self.rows[i].shape for i in inputs]
+        if kind == "linear" and shapes and len(shapes[0]) > 1:
+            args["channels_last"] = True  # nn.Linear on the last axis at every position (ConvNeXt)
         try:
             layer = build_layer(cls, args)
             spec = layer.torch_module(shapes)
-            factory = {"Add": BridgeAdd, "Concat": BridgeConcat}.get(spec.name) or getattr(nn, spec.name)
+            factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
             rebuilt = factory(**spec.kwargs)
         except CnncalcError as err:
             raise self.fail(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
@@ -513,6 +595,7 @@ class _Mapper:
             type(rebuilt) is not type(module)
             and type(module) not in SAME_AT_INFERENCE
             and not isinstance(module, type(rebuilt))
+            and _qualified(type(module)) not in FOREIGN_MODULE_KINDS
         ):
             raise self.fail(
                 node,
@@ -530,6 +613,22 @@ class _Mapper:
         return args
 
     def call(self, node: fx.Node) -> None:
+        whole = node.args[0] if node.args else None
+        if (
+            node.op == "call_function"
+            and node.target is operator.getitem
+            and isinstance(whole, fx.Node)
+            and whole in self.pieces
+        ):
+            rows, index = self.pieces[whole], node.args[1]  # x1, x2 = x.chunk(2, dim=1)
+            if not isinstance(index, int) or not -len(rows) <= index < len(rows):
+                raise self.fail(node, "a piece of a chunk or split is read with an index cnncalc cannot follow",
+                                received=repr(index))  # fmt: skip
+            self.of_node[node] = rows[index]
+            return
+        if node.op == "call_function" and node.target is operator.getitem and isinstance(whole, fx.Node):
+            self.slicing(node, whole)
+            return
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS.get(node.target)
         what = (
             f"the method .{node.target}()"
@@ -553,6 +652,9 @@ class _Mapper:
     def bind(self, node: fx.Node, params: tuple[str, ...], what: str) -> dict[str, Any]:
         if node.op == "call_method" and str(node.target) in ("view", "reshape"):
             return {"input": node.args[0]}
+        if node.op == "call_method" and str(node.target) == "permute" and not node.kwargs:
+            dims = node.args[1] if len(node.args) == 2 else tuple(node.args[1:])  # x.permute(0, 2, 3, 1)
+            return {"input": node.args[0], "dims": _substitute(dims, self.constants)}
         if len(node.args) > len(params):
             raise self.fail(node, f"{what} is called with more arguments than cnncalc knows", received=len(node.args))
         bound = dict(zip(params, node.args))
@@ -563,9 +665,9 @@ class _Mapper:
                 )
             bound[key] = value
         for key, value in bound.items():
-            if key not in ("input", "other", "tensors", "shape"):
+            if key not in _TENSOR_PARAMS:
                 bound[key] = value = _substitute(value, self.constants)
-            if key not in ("input", "other", "tensors", "shape") and _has_node(value):
+            if key not in _TENSOR_PARAMS and _has_node(value):
                 raise self.fail(node, f"the argument '{key}' of {what} is computed from a tensor; cnncalc needs a constant",
                                 received=repr(value))  # fmt: skip
         return bound
@@ -606,6 +708,9 @@ class _Mapper:
         if bound.get("alpha", 1) != 1:
             raise self.fail(node, f"cnncalc follows {what} only with alpha=1", received=f"alpha={bound['alpha']!r}")
         a, b = bound.get("input"), bound.get("other")
+        if self.rule_kind(node) == "mul" and any(isinstance(v, fx.Node) and v.op == "get_attr" for v in (a, b)):
+            self.layer_scale(node, a, b, what)
+            return
         if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
             raise self.fail(node, f"{what} of a tensor and a constant: cnncalc has no layer type for it",
                             received=f"{a!r}, {b!r}")  # fmt: skip
@@ -613,6 +718,125 @@ class _Mapper:
         kind = self.rule_kind(node)
         base = "mul" if kind == "mul" else "add"
         self.add_row(node, self.functional_name(node, base), kind, {}, inputs, self.shape(node))
+
+    def layer_scale(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
+        """`self.gamma * x` with a parameter of shape [C, 1, ...]: ConvNeXt's layer scale, a row
+        named after the parameter (torchvision's CNBlock holds it as `layer_scale`)."""
+        attr, value = (a, b) if isinstance(a, fx.Node) and a.op == "get_attr" else (b, a)
+        source = self.tensor_input(node, value, what)
+        before = self.rows[source].shape
+        try:
+            param = self.gm.get_parameter(str(attr.target))
+        except AttributeError:
+            param = None
+        scale = (before[0], *(1,) * (len(before) - 1))
+        if param is None or tuple(param.shape) != scale or self.shape(node) != before:
+            got = list(param.shape) if param is not None else "a buffer or constant"
+            raise self.fail(node, f"{what} by the tensor '{attr.target}': cnncalc follows it only as a layer scale, "
+                                  f"a parameter of shape {list(scale)} for this input", received=got)  # fmt: skip
+        init = 1e-6
+        values = param.detach()
+        if values.device.type != "meta" and values.numel() and bool((values == values.flatten()[0]).all()):
+            init = float(values.flatten()[0])  # the value it still holds (its initial value, untrained)
+        name = str(attr.target) if str(attr.target) not in self.taken else self.fresh(str(attr.target))
+        self.taken.add(name)
+        self.add_row(node, name, "layer_scale", {"init": init}, [source], before, counts=(param.numel(), 0, 0))
+
+    def rule_permute(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        source = self.tensor_input(node, bound.get("input"), what)
+        rank = len(self.rows[source].shape) + 1
+        dims = bound.get("dims")
+        dims = [dims] if isinstance(dims, int) else list(dims or ())
+        dims = [d % rank if isinstance(d, int) else d for d in dims]
+        if sorted(dims) != list(range(rank)) or dims[0] != 0:
+            raise self.fail(node, f"cnncalc follows {what} only when the batch axis stays first",
+                            received=f"dims={bound.get('dims')!r}")  # fmt: skip
+        self.add_row(node, self.functional_name(node, "permute"), "permute", {"dims": dims}, [source], self.shape(node))
+
+    def rule_pieces(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`x.chunk(2, dim=1)`, `torch.split(x, [a, b], 1)`: one row per piece, as the spec expands them."""
+        source = self.tensor_input(node, bound.get("input", bound.get("tensor")), what)
+        before = self.rows[source].shape
+        rank = len(before) + 1
+        dim = bound.get("dim", 0)
+        meta = node.meta.get("tensor_meta")
+        if not isinstance(dim, int) or dim % rank != 1:
+            raise self.fail(node, f"cnncalc's chunk and split cut the channels (dim=1); this {what} cuts dim={dim}",
+                            received=f"dim={dim}")  # fmt: skip
+        shapes = [tuple(m.shape[1:]) for m in meta] if isinstance(meta, (tuple, list)) else []
+        kind = self.rule_kind(node)
+        if kind == "chunk":
+            args: dict[str, Any] = {"chunks": bound.get("chunks")}
+        else:
+            args = {"sizes": [shape[0] for shape in shapes]}
+        base = self.functional_name(node, kind)
+        rows = []
+        for k, shape in enumerate(shapes):
+            self.taken.add(f"{base}.{k}")
+            rows.append(self.add_row(None, f"{base}.{k}", kind, args, [source], shape))
+            self.rows[-1].piece = k
+        if not rows:
+            raise self.fail(node, f"{what} gives no pieces cnncalc can follow", received=repr(meta))
+        self.pieces[node] = rows
+
+    def channel_shuffle(self, node: fx.Node, source: int) -> bool:
+        """ShuffleNet's shuffle: view [N, C, ...] as [N, g, C/g, ...], transpose(1, 2), (contiguous),
+        view back to [N, C, ...]: one `channel_shuffle` row, written at the last view."""
+        before, split = self.rows[source].shape, self.shape(node)
+        if len(split) != len(before) + 1 or split[0] * split[1] != before[0] or split[2:] != before[1:]:
+            return False
+        chain, current = [node], node
+        for step in ("transpose", "contiguous", "view"):
+            users = list(current.users)
+            if len(users) != 1:
+                return False
+            (user,) = users
+            name = str(user.target) if user.op == "call_method" else getattr(user.target, "__name__", "")
+            if step == "contiguous" and name != "contiguous":
+                step = "view"  # contiguous() is optional
+            if step == "transpose":
+                ends = [d for d in user.args[1:3] if isinstance(d, int)]
+                dims = sorted(d % (len(split) + 1) for d in ends) if len(user.args) == 3 else []
+                if name not in ("transpose", "swapaxes") or user.kwargs or dims != [1, 2]:
+                    return False
+            elif step == "view":
+                flat = name == "flatten" and user.args[1:] in ((1, 2),) and not user.kwargs
+                if not (name in ("view", "reshape") or flat) or self.shape(user) != before:
+                    return False
+            chain.append(user)
+            current = user
+            if step == "view":
+                break
+        self.absorbed.update(chain[:-1])
+        self.add_row(chain[-1], self.functional_name(node, "channel_shuffle"), "channel_shuffle",
+                     {"groups": split[0]}, [source], before)  # fmt: skip
+        self.absorbed.add(chain[-1])
+        return True
+
+    def slicing(self, node: fx.Node, whole: fx.Node) -> None:
+        """`x[:, :, a:b, c:d]`: a crop of the spatial axes (U-Net's skip crops), amounts last axis first."""
+        source = self.tensor_input(node, whole, "indexing x[...]")
+        before = self.rows[source].shape
+        index = _substitute(node.args[1], self.constants)
+        index = index if isinstance(index, tuple) else (index,)
+        full = slice(None)
+        spatial = list(index[2:]) + [full] * (len(before) - 1 - len(index[2:]))
+        sides: list[int] = []
+        ok = len(index) >= 2 and index[0] == full and index[1] == full and len(spatial) == len(before) - 1
+        for size, cut in zip(before[1:], spatial):
+            if not (isinstance(cut, slice) and cut.step in (None, 1)) or _has_node([cut.start, cut.stop]):
+                ok = False
+                break
+            start, stop, _ = cut.indices(size)
+            if stop <= start:
+                ok = False
+                break
+            sides = [start, size - stop, *sides]  # the last axis first, as pad and crop write them
+        if not ok:
+            raise self.fail(node, "cnncalc follows indexing only as a crop of the spatial axes (x[:, :, a:b, c:d])",
+                            received=repr(node.args[1]))  # fmt: skip
+        self.add_row(node, self.functional_name(node, "crop"), "crop", {"amounts": _yaml_value(sides)}, [source],
+                     self.shape(node))  # fmt: skip
 
     def rule_kind(self, node: fx.Node) -> str:
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS[node.target]
@@ -647,6 +871,8 @@ class _Mapper:
     def rule_reshape(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         source = self.tensor_input(node, bound.get("input"), what)
         before, after = self.rows[source].shape, self.shape(node)
+        if after != (math.prod(before),) and self.channel_shuffle(node, source):
+            return
         if after != (math.prod(before),):
             raise self.fail(node, f"cnncalc follows {what} only as a flatten to [N, C*H*W]",
                             received=f"[N, {', '.join(map(str, before))}] -> [N, {', '.join(map(str, after))}]")  # fmt: skip
@@ -677,6 +903,7 @@ def _full_shape(value: Any) -> torch.Size | None:
     return torch.Size(meta.shape) if isinstance(meta, TensorMetadata) else None
 
 
+_TENSOR_PARAMS = ("input", "other", "tensors", "tensor", "shape")  # the arguments that are tensors
 _SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
                      operator.neg, int, float, tuple, list, math.prod}  # fmt: skip
 
@@ -754,6 +981,7 @@ class _Item:
 
 
 _SECTIONS = ("layers", "body", "shortcut", "after")
+CALL = "call"  # the spec's row that runs an earlier row's module again (docs/spec.md)
 
 
 class _Structurer:
@@ -793,6 +1021,8 @@ class _Structurer:
         runs: list[tuple[str | None, list[int]]] = []
         for i in indices:
             rel = self.rows[i].name[len(prefix) :]
+            if self.rows[i].piece is not None:  # `chunk.1`: a piece of the item `chunk`
+                rel = rel.rpartition(".")[0]
             head = rel.split(".")[0] if "." in rel and self.nest else None
             if head is not None and runs and runs[-1][0] == head:
                 runs[-1][1].append(i)
@@ -804,16 +1034,15 @@ class _Structurer:
             if head is None or heads[head] > 1 or len(run) < 3:
                 for i in run:
                     row = self.rows[i]
+                    if row.piece:  # the pieces after the first are rows of the same item
+                        prev = i
+                        continue
+                    rel = row.name[len(prefix) :] if row.piece is None else row.name[len(prefix) :].rpartition(".")[0]
                     many = REGISTRY[ALIASES.get(row.kind, row.kind)].min_inputs > 1
-                    out.append(
-                        _Item(
-                            row.name[len(prefix) :],
-                            row.kind,
-                            dict(row.args),
-                            self.frm(row.inputs, prev, prefix, many),
-                            row=i,
-                        )
-                    )
+                    written, args = row.kind, dict(row.args)
+                    if row.calls is not None:  # `- call: relu`, looked up like `from:`
+                        written, args = CALL, {"layer": self.ref(row.calls, prefix)}
+                    out.append(_Item(rel, written, args, self.frm(row.inputs, prev, prefix, many), row=i))
                     prev = i
                 continue
             entry = self.rows[run[0]].inputs[0] if self.rows[run[0]].inputs else prev
@@ -988,7 +1217,7 @@ class _Blocks:
                 if any(
                     it.written != first.written or it.frm != first.frm or set(it.args) != set(first.args)
                     for it in items
-                ):
+                ) or (first.written == CALL and any(it.args != first.args for it in items)):
                     return False
                 rendered_args: dict[str, Any] = {}
                 for key in first.args:
@@ -999,7 +1228,9 @@ class _Blocks:
                             rendered_args[key] = real[0]
                         continue
                     rendered_args[key] = _param_for(params, values, key, rel)
-                entry: dict[str, Any] = {**rendered_args, "name": _yaml_name(rel)}
+                entry: dict[str, Any] = dict(rendered_args)
+                if first.written != CALL:  # a call row is named after the module it runs: relu@2
+                    entry["name"] = _yaml_name(rel)
                 if first.frm is not None:
                     entry["from"] = first.frm
                 pattern = tuple(it is not None for it in present)
@@ -1009,7 +1240,9 @@ class _Blocks:
                         flag = _arg_name(rel.split(".")[0], {p.name for p in params} | {f for _, f in flags})
                         flags.append((pattern, flag))
                     entry["when"] = f"${flag}"
-                out.append({first.written: entry})
+                out.append(
+                    _shorten({first.written: entry}, self.defs) if first.written == CALL else {first.written: entry}
+                )
             template[sec] = out
         name = self.name_for(group[0].cls, form)
         args: dict[str, Any] = {}
@@ -1113,8 +1346,13 @@ def _render_items(items: list[_Item], blocks: Mapping[str, dict], positional: bo
     """A list of items as spec data; names that equal the position are left out, and equal
     neighbours so named become one item with `repeat`."""
     entries: list[list[Any]] = []  # [with name, without name, positional, count]
-    for position, item in enumerate(items):
+    position = -1
+    for item in items:
         named, free = _render_item(item, blocks)
+        if item.written == CALL:  # takes no list position, and is named by the spec (relu@2)
+            entries.append([free, free, False, 1])
+            continue
+        position += 1
         by_position = positional and item.rel == str(position)
         last = entries[-1] if entries else None
         if by_position and item.sections is None and last is not None and last[2] and last[1] == free:
@@ -1161,6 +1399,8 @@ def _shorten(value: dict, blocks: Mapping[str, dict]) -> Any:
         return value
     if not args:
         return written
+    if written == CALL and list(args) == ["layer"]:
+        return {CALL: args["layer"]}
     cls = REGISTRY.get(ALIASES.get(written, written))
     if (
         cls is not None
@@ -1323,7 +1563,7 @@ def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: 
         if got.output_shape != row.shape:
             raise _Mismatch(f"cnncalc computes {list(got.output_shape)} for '{row.name}' but PyTorch gives {list(row.shape)}",
                             where=Where(path=row.name))  # fmt: skip
-        theirs = parameter_counts(row.module) if row.module is not None else (0, 0, 0)
+        theirs = row.counts or (parameter_counts(row.module) if row.module is not None else (0, 0, 0))
         if (got.weights, got.biases, got.buffers) != theirs:
             raise _Mismatch(f"cnncalc counts (weights, biases, buffers) = {(got.weights, got.biases, got.buffers)} for "
                             f"'{row.name}' but PyTorch has {theirs}", where=Where(path=row.name))  # fmt: skip
@@ -1340,7 +1580,7 @@ def _plain(value: Any) -> Any:
 
 # ----- targets: what `cnncalc import` is given ---------------------------------------------
 
-TORCHVISION_INPUT = {"inception_v3": (3, 299, 299)}
+TORCHVISION_INPUT: dict[str, Shape] = {"inception_v3": (3, 299, 299)}
 
 
 def parse_shape(text: str) -> Shape:
@@ -1358,19 +1598,11 @@ def parse_shape(text: str) -> Shape:
 
 
 def parse_args(pairs: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
-    """`--arg k=v` pairs: each value a Python literal (`2`, `0.5`, `True`, `'x'`), else kept as text."""
+    """`--arg k=v` pairs: each value a YAML scalar (`2`, `0.5`, `true`, `fast`) or a flow list of
+    them (`[3, 1]`), as `cnncalc.library.read_args` reads them; a mapping passes through."""
     if isinstance(pairs, Mapping):
         return dict(pairs)
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise CnncalcError("malformed --arg", received=pair, expected="name=value, e.g. --arg width=2")
-        try:
-            out[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            out[key.strip()] = value.strip()
-    return out
+    return read_args(pairs)
 
 
 @dataclass(frozen=True)
@@ -1382,15 +1614,16 @@ class Target:
     input_shape: Shape | None
 
 
-def resolve_target(target: str, args: Mapping[str, Any] | None = None) -> Target:
-    """`torchvision:resnet50`, `path/to/file.py:Net` or `pkg.module:factory`, built with `args`."""
+def resolve_target(target: str, args: Mapping[str, Any] | None = None, meta: bool = False) -> Target:
+    """`torchvision:resnet50`, `path/to/file.py:Net` or `pkg.module:factory`, built with `args`;
+    torchvision's models on the meta device with `meta` (shapes only: what an import needs)."""
     args = dict(args or {})
     source, sep, attr = target.rpartition(":")
     if not sep or not source or not attr:
         raise CnncalcError("malformed model target", received=target,
                            expected="torchvision:NAME, path/to/file.py:Class or package.module:factory")  # fmt: skip
     if source == "torchvision":
-        return _torchvision(attr, args)
+        return _torchvision(attr, args, meta)
     if source.endswith(".py") or os.sep in source or "/" in source:
         path = Path(source)
         if not path.is_file():
@@ -1423,7 +1656,7 @@ def resolve_target(target: str, args: Mapping[str, Any] | None = None) -> Target
     return Target(module, attr, None)
 
 
-def _torchvision(name: str, args: dict[str, Any]) -> Target:
+def _torchvision(name: str, args: dict[str, Any], meta: bool = False) -> Target:
     try:
         import torchvision
     except Exception as err:  # noqa: BLE001 - absent, or built for another torch
@@ -1438,19 +1671,50 @@ def _torchvision(name: str, args: dict[str, Any]) -> Target:
     # no weights at all: segmentation models would otherwise fetch their backbone's
     if "weights_backbone" in inspect.signature(torchvision.models.get_model_builder(name)).parameters:
         args.setdefault("weights_backbone", None)
-    module = torchvision.models.get_model(name, weights=None, **args)
+    try:
+        module = _build(lambda: torchvision.models.get_model(name, weights=None, **args), meta)
+    except (TypeError, ValueError) as err:
+        raise CnncalcError(f"cannot build torchvision's {name}" + (f" with {args}" if args else ""),
+                           received=f"{type(err).__name__}: {err}", hint="check the --arg names and values") from None  # fmt: skip
     image_models = set(torchvision.models.list_models(module=torchvision.models)) | set(
         torchvision.models.list_models(module=torchvision.models.segmentation)
     )
-    shape = TORCHVISION_INPUT.get(name, (3, 224, 224)) if name in image_models else None
-    return Target(module, name, shape)
+    return Target(module, name, _torchvision_input(name) if name in image_models else None)
+
+
+def _build(make: Any, meta: bool) -> nn.Module:
+    """The model built on the meta device where it builds there (shapes only: no memory, no
+    initialisation), else on the CPU (RegNet computes its widths with tensors while it builds)."""
+    if meta:
+        try:
+            with torch.device("meta"):
+                return make()
+        except (NotImplementedError, RuntimeError):
+            pass
+    return make()
+
+
+def _torchvision_input(name: str) -> Shape:
+    """The crop size of the model's DEFAULT weights' transforms (efficientnet_b7: 600), as the
+    weights were trained; 520 for segmentation (its resize size); 224 where nothing says."""
+    import torchvision
+
+    if name in TORCHVISION_INPUT:
+        return TORCHVISION_INPUT[name]
+    try:
+        keywords = torchvision.models.get_model_weights(name).DEFAULT.transforms.keywords
+    except (AttributeError, ValueError, KeyError):
+        return (3, 224, 224)
+    size = keywords.get("crop_size") or keywords.get("resize_size") or 224
+    size = size[0] if isinstance(size, (list, tuple)) else size
+    return (3, int(size), int(size))
 
 
 def load_target(target: str, input_shape: str | Sequence[int] | None = None,
                 args: Sequence[str] | Mapping[str, Any] = ()) -> ImportedSpec:  # fmt: skip
     """A model target (`torchvision:resnet50`, `file.py:Net`, `pkg.module:factory`) imported: what
     `summary`, `flops`, `memory` and `profile` need to accept one in place of a spec (`.graph`)."""
-    resolved = resolve_target(target, parse_args(args))
+    resolved = resolve_target(target, parse_args(args), meta=True)
     if isinstance(input_shape, str):
         shape: Shape | None = parse_shape(input_shape)
     elif input_shape is not None:
