@@ -193,13 +193,12 @@ class Layer:
         """For `cnncalc export`: a plain expression over the input variables (`args`, of shapes
         `inputs`) that stands for this row instead of a module (`a + b`, `x[:, :, 2:6]`), or None
         to write its module."""
+        return None
 
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         """For a row that PyTorch models hold as a bare parameter of the enclosing module, not as a
         module (ConvNeXt's layer scale): the parameter's shape and initial value. The bridge and
         export register it on the parent under the row's last name and multiply the input by it."""
-        return None
-
         return None
 
 
