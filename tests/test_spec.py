@@ -258,6 +258,15 @@ def test_resnet_family_variants_are_builtins():
     assert [n.name for n in overridden.nodes] == [n.name for n in graph.nodes]
 
 
+def test_a_stage_of_one_block_is_a_size_away():
+    """`--arg layers=[1, 1, 1, 1]` (a ResNet-10) drops the repeated blocks rather than refusing a
+    repeat of 0: one BasicBlock fewer per stage than resnet18, each two 3x3 convolutions w -> w
+    without bias and two batch norms (weight and bias, w each)."""
+    full = cnncalc.analyze(cnncalc.load("resnet18")).totals
+    small = cnncalc.analyze(cnncalc.load("resnet18", args={"layers": [1, 1, 1, 1]})).totals
+    assert full.params - small.params == sum(2 * 3 * 3 * w * w + 2 * 2 * w for w in (64, 128, 256, 512))
+
+
 def test_family_index_equals_the_parsed_variants():
     """The cheap text scan of `variants:` (library.family_variants) reads what the parser reads."""
     from cnncalc import library
