@@ -13,7 +13,7 @@ from ..conventions import Convention, count
 from ..errors import CnncalcError
 from ..graph_text import Drawing, drawing
 from ..render import Abbreviated, Format, Layout, Output, Table, human
-from ..render.report import Column, Columns, json_data, predicted_line, report_table, totals_lines
+from ..render.report import SUMMARY_COLUMNS, Column, Columns, json_data, predicted_line, report_table, totals_lines
 from .common import (
     ArgOpt,
     BatchOpt,
@@ -192,15 +192,7 @@ def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP3
     """The whole VGG-style table: shape, activations ("memory"), weights, biases and MACs."""
     with reported_errors():
         report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf, quiet, style, args=arg)
-        columns = [
-            Columns.NAME,
-            Columns.TYPE,
-            Columns.SHAPE,
-            Columns.ACTIVATIONS,
-            Columns.WEIGHTS,
-            Columns.BIASES,
-            Columns.MACS,
-        ]
+        columns = list(SUMMARY_COLUMNS)
         emit(
             report_output(
                 "summary",

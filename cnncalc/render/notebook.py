@@ -9,23 +9,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MissingExtraError
 from .cells import Layout
 from .document import Output
-from .report import Columns, json_data, report_table
+from .report import SUMMARY_COLUMNS as COLUMNS
+from .report import json_data, report_table
 from .writers import Format, cell_text, write
 
 if TYPE_CHECKING:
     from ..analysis import Report
 
 SCHEMA_VERSION = Output("summary").schema_version
-# the columns of `cnncalc summary`
-COLUMNS = (
-    Columns.NAME,
-    Columns.TYPE,
-    Columns.SHAPE,
-    Columns.ACTIVATIONS,
-    Columns.WEIGHTS,
-    Columns.BIASES,
-    Columns.MACS,
-)
 # the per-layer numbers of the JSON payload that make a DataFrame's columns
 FRAME_COLUMNS = ("type", "output_shape", "inputs", "activations", "activation_bytes", "weights", "biases", "params",
                  "buffers", "macs", "flops")  # fmt: skip

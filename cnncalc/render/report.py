@@ -38,6 +38,18 @@ class Columns(Enum):
     START = Column("Start", lambda r, rep: _field_cell(r.field, "start"))
 
 
+# the columns of `cnncalc summary` (and of a notebook's report)
+SUMMARY_COLUMNS = (
+    Columns.NAME,
+    Columns.TYPE,
+    Columns.SHAPE,
+    Columns.ACTIVATIONS,
+    Columns.WEIGHTS,
+    Columns.BIASES,
+    Columns.MACS,
+)
+
+
 def _field_cell(field: Field | None, part: str) -> str:
     """A receptive-field cell: `11`, `11x7`, `all`; `173..189` where the size varies by position
     (after a transposed convolution); `?` where it was not tabulated."""
