@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from fractions import Fraction
 from typing import Mapping, Sequence
@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 from .errors import CnncalcError, LayerError, StrictError, Where
 from .graph import INPUT, Graph
 from .layers import FieldStep, Layer, Shape
+from .records import record
 
 
 class DType(str, Enum):
@@ -43,7 +44,7 @@ PERIOD_LIMIT = 4096  # output positions per period past which a receptive field 
 FIELD_WORK_LIMIT = 1_000_000  # taps (phases x kernel) a periodic field step may look at
 
 
-@dataclass(frozen=True)
+@record
 class AxisField:
     """The receptive field along one spatial axis, for every output position o: the input pixels
     lo(o)..hi(o) (0 = the first pixel; negative reaches into padding) that can reach it.
@@ -119,7 +120,7 @@ class AxisField:
         return AxisField(tuple(lows), tuple(highs), shifts.pop())
 
 
-@dataclass(frozen=True)
+@record
 class Field:
     """Receptive field of one row, per spatial axis, in input pixels (the standard recurrences,
     and their periodic form through transposed convolutions: `AxisField`).
@@ -183,7 +184,7 @@ class Field:
         return Field(known=False) if any(a is None for a in axes) else Field(tuple(a for a in axes if a is not None))
 
 
-@dataclass(frozen=True)
+@record
 class Row:
     """One row of the table: a leaf layer, the input, or a block collapsed by `depth`."""
 
@@ -210,7 +211,7 @@ class Row:
         return 2 * self.macs
 
 
-@dataclass(frozen=True)
+@record
 class FitWarning:
     """A layer whose stride does not tile its input and leaves real input positions unread
     (legal, as PyTorch's floor allows it; `--strict` makes it an error)."""
@@ -223,7 +224,7 @@ class FitWarning:
         return f"{self.where}: {self.message}"
 
 
-@dataclass(frozen=True)
+@record
 class Totals:
     weights: int
     biases: int
@@ -240,7 +241,7 @@ class Totals:
     stored_activations: int = 0  # the rows' outputs that are new tensors at inference (views are not), input excluded
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     """Everything `cnncalc` prints for one network; rows[0] is the input."""
 

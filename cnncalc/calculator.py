@@ -7,14 +7,14 @@ working filled in.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .errors import CnncalcError, LayerError
 from .layers import Shape, build_layer, layer_type
+from .records import record
 
 
-@dataclass(frozen=True)
+@record
 class LayerAnswer:
     kind: str
     input_shape: Shape  # channels first

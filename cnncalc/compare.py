@@ -18,12 +18,12 @@ at each report's own batch and dtype.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from enum import Enum
 from typing import Mapping
 
 from .analysis import Report, Row, predicted_memory
 from .layers import Shape
+from .records import record
 
 
 class Quantity(str, Enum):
@@ -60,7 +60,7 @@ class Status(str, Enum):
     ONLY_B = "only_b"
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     """One number in A and in B. `delta` = b - a; `ratio` = b / a, None where a is 0."""
 
@@ -80,7 +80,7 @@ class Change:
         return self.a != self.b
 
 
-@dataclass(frozen=True)
+@record
 class RowDiff:
     """One line of the comparison: a matched pair of rows, or a row on one side only.
 
@@ -122,7 +122,7 @@ class RowDiff:
         return Status.SAME if same else Status.CHANGED
 
 
-@dataclass(frozen=True)
+@record
 class Diff:
     """`diff(a, b)`: the rows in alignment order (A's order, B's extra rows where they fall)."""
 

@@ -8,12 +8,12 @@ built-in architecture and on random layers of every type (tests/test_conventions
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 from .analysis import Report
 from .graph import Graph
 from .layers.counting import Convention
+from .records import record
 
 __all__ = ["Convention", "Counted", "count"]
 
@@ -21,7 +21,7 @@ __all__ = ["Convention", "Counted", "count"]
 _SCALE = {Convention.FLOPCOUNTER: 2}
 
 
-@dataclass(frozen=True)
+@record
 class Counted:
     convention: Convention
     rows: Mapping[str, int | float]  # per row name, one sample (ptflops' interpolate hook can make a fraction)

@@ -8,11 +8,12 @@ a suggestion when one exists.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
 from typing import Iterable
 
+from .records import record
 
-@dataclass(frozen=True)
+
+@record
 class Where:
     """A place in a spec: the file, the 1-based line and the layer's path (`layers[7] conv3_1`)."""
 

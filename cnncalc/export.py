@@ -35,6 +35,7 @@ from .analysis import analyze
 from .graph import Graph
 from .layers import Shape, TorchModule, layer_type
 from .module_names import check_module_name
+from .records import record
 from .render import human
 
 # what `Graph.containers` calls the structures of the spec language; any other name is a block's
@@ -42,7 +43,7 @@ STRUCTURES = frozenset({"sequential", "residual", "parallel", "repeat", "branch"
 IN = -1  # a block row's reference to the block's one input
 
 
-@dataclass(frozen=True)
+@record
 class _Row:
     """One row of a block use, relative to the block: `rel` its name inside the block, `inputs`
     indices of rows of the same use (or IN), `form` the module class or the expression."""

@@ -8,10 +8,10 @@ ConvUtils.h) so that our shapes agree with the framework to the last element.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
 from .errors import LayerError
+from .records import record
 
 
 def effective_kernel(kernel: int, dilation: int = 1) -> int:
@@ -19,7 +19,7 @@ def effective_kernel(kernel: int, dilation: int = 1) -> int:
     return dilation * (kernel - 1) + 1
 
 
-@dataclass(frozen=True)
+@record
 class Window:
     """One axis of a sliding window: size in, and kernel, stride, padding (left, right), dilation."""
 

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Mapping
 
 from .errors import Where
 from .layers import Layer, Shape
+from .records import record
 
 INPUT = "input"
 
 
-@dataclass(frozen=True)
+@record
 class Node:
     """One leaf layer (or the input) of the graph.
 
@@ -30,7 +31,7 @@ class Node:
     calls: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Graph:
     """A network: its input shape and its nodes in execution order (`nodes[0]` is the input)."""
 

@@ -9,13 +9,12 @@ ever appear inside quoted, escaped labels, so dots, quotes and unicode are safe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from .analysis import Report, collapse, groups
 from .graph import Graph
+from .records import record
 
 
-@dataclass(frozen=True)
+@record
 class DrawnNode:
     id: str
     name: str
@@ -25,7 +24,7 @@ class DrawnNode:
     leaves: int  # leaf layers this node stands for
 
 
-@dataclass(frozen=True)
+@record
 class Drawing:
     """The nodes and edges (pairs of ids, in order, without repeats) that `to_dot`/`to_mermaid` write."""
 

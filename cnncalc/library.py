@@ -11,13 +11,13 @@ from __future__ import annotations
 import functools
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
 from .errors import CnncalcError, SpecError, Where, did_you_mean
+from .records import record
 
 ARCHITECTURES = Path(__file__).parent / "architectures"
 STDIN = "-"  # what a user types for a spec on standard input; messages call it <stdin>
@@ -26,7 +26,7 @@ STDIN = "-"  # what a user types for a spec on standard input; messages call it 
 _VARIANTS = re.compile(r"^variants:[^\n]*\n(?:(?:[ \t#][^\n]*|)\n)*", re.MULTILINE)
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """A spec file, and the variant of it a built-in name chose (None: the file as it is)."""
 

@@ -10,7 +10,6 @@ pooling that divides by the window including padding unless told otherwise.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
@@ -19,12 +18,13 @@ from typing import Sequence
 from .errors import CnncalcError
 from .geometry import Window, transposed_formula, transposed_output_size, window_output_size
 from .layers import check_pool_padding
+from .records import record
 from .yaml_lines import read_text
 
 Grid = tuple[tuple[Fraction, ...], ...]  # [row][column]
 
 
-@dataclass(frozen=True)
+@record
 class Values:
     """A stack of matrices, [channel][row][column]; `rank` 1 for vectors (one row each)."""
 
@@ -136,7 +136,7 @@ def _read_row(text: str, what: str, row: int, channel: int) -> tuple[Fraction, .
 # ----- results -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """How one output value was made: the terms that went in, and the result."""
 
@@ -145,7 +145,7 @@ class Step:
     value: Fraction
 
 
-@dataclass(frozen=True)
+@record
 class Result:
     output: Values
     steps: tuple[Step, ...]

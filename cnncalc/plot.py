@@ -7,13 +7,13 @@ network stays legible; if even depth 1 is too long, the figure grows instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .analysis import Report, collapse, groups
 from .errors import CnncalcError, MissingExtraError
+from .records import record
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
@@ -46,7 +46,7 @@ class Quantity(str, Enum):
 DEFAULT = (Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES)
 
 
-@dataclass(frozen=True)
+@record
 class Plotted:
     """What was drawn: the figure, the rows (after any automatic collapse) and each panel's values."""
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
@@ -23,6 +22,7 @@ from .analysis import DType, Field, analyze
 from .calculator import answer, read_input, read_sizes
 from .errors import CnncalcError, SpecError, Where, did_you_mean
 from .layers import Shape, layer_type
+from .records import record
 from .render import Layout, shape_text
 from .yaml_lines import LineDict, LineList, load_file
 
@@ -44,7 +44,7 @@ class Quantity(str, Enum):
 DOES_NOT_FIT = ("does not fit", "doesn't fit", "doesnt fit")
 
 
-@dataclass(frozen=True)
+@record
 class Truth:
     """The right answers about one layer (or a whole network), with the working behind them."""
 
@@ -59,7 +59,7 @@ class Truth:
     misfits: tuple[str, ...] = ()  # why the stride does not tile the input, if it does not
 
 
-@dataclass(frozen=True)
+@record
 class Verdict:
     quantity: Quantity
     given: str
@@ -259,7 +259,7 @@ def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
 # ----- quiz files --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Graded:
     """One question, graded."""
 
@@ -275,7 +275,7 @@ class Graded:
         return all(v.correct for v in self.verdicts)
 
 
-@dataclass(frozen=True)
+@record
 class Quiz:
     title: str
     questions: tuple[Graded, ...]

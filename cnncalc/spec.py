@@ -33,6 +33,7 @@ from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, ex
 from .graph import INPUT, Graph, Node
 from .layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
 from .library import ARCHITECTURES, STDIN, Source, read_stdin
+from .records import record
 from .yaml_lines import LineDict, LineList, load_file, load_text, with_lines
 
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
@@ -47,7 +48,7 @@ CALL = "call"  # `- call: relu`: run an earlier parameter-free row's module agai
 REQUIRED = object()
 
 
-@dataclass(frozen=True)
+@record
 class _Ref:
     """A `from:` reference, resolved once every name is known."""
 
@@ -70,7 +71,7 @@ class _Draft:
     calls: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class _BlockDef:
     name: str
     args: Mapping[str, Any]
@@ -80,7 +81,7 @@ class _BlockDef:
     file: str | None = None  # the file it is written in (another one for an included block)
 
 
-@dataclass(frozen=True)
+@record
 class _Context:
     """Where the expander is: name prefix, block arguments in scope, path for messages, blocks in use."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Sequence
 
@@ -17,6 +17,7 @@ from .analysis import DType, Report, analyze, predicted_memory
 from .errors import CnncalcError
 from .graph import Graph
 from .layers import Shape
+from .records import record
 
 MAX_COMBINATIONS = 10_000  # a sweep larger than this is refused, not run
 
@@ -114,7 +115,7 @@ def _capped(values: list, text: str, what: str) -> list:
     return values
 
 
-@dataclass(frozen=True)
+@record
 class SweepRow:
     """One combination of a sweep. Where the size does not fit the network, `error` says why and
     the numbers are None. Params, MACs and activations are per sample; bytes are for the batch."""
@@ -206,7 +207,7 @@ def parse_bytes(text: str) -> int:
     return value
 
 
-@dataclass(frozen=True)
+@record
 class Fit:
     """`fit_batch`: the largest batch whose predicted peak fits the budget.
 

@@ -7,7 +7,6 @@ one class in cnncalc/layers/ and one row here (docs/spec.md, "Adding a layer typ
 """
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from cnncalc.layers import REGISTRY, Convention, ElementWise, Layer, register, r
 from cnncalc.layers.base import REQUIRED, missing_declarations
 from cnncalc.layers.counting import nothing
 from cnncalc.layers.reference import markdown_table
+from cnncalc.records import record
 from cnncalc.spec import parse_text
 
 # (yaml item, input [C, ...], output [C, ...], weights, biases, buffers, MACs)
@@ -307,14 +307,14 @@ def test_a_type_that_leaves_a_member_to_the_base_is_refused(left_out):
         "counts": rules(),
     }
     del members[left_out]
-    cls = dataclass(frozen=True)(type("HalfDone", (Layer,), members))
+    cls = record(type("HalfDone", (Layer,), members))
     with pytest.raises(TypeError, match=left_out):
         register("half_done")(cls)
     assert "half_done" not in REGISTRY
 
 
 def test_a_type_missing_a_convention_is_refused():
-    cls = dataclass(frozen=True)(type("Partial", (ElementWise,), {"counts": {Convention.CNNCALC: nothing}}))
+    cls = record(type("Partial", (ElementWise,), {"counts": {Convention.CNNCALC: nothing}}))
     with pytest.raises(TypeError, match="counts for flopcounter, fvcore, ptflops, thop, torchinfo"):
         register("partial")(cls)
     assert "partial" not in REGISTRY

@@ -1,4 +1,4 @@
-"""Layer types: one small frozen dataclass per type, registered under its YAML name.
+"""Layer types: one small frozen dataclass (a `record`) per type, registered under its YAML name.
 
 `base` holds the base class, the registry and argument reading; each family of types is one
 module beside it. Importing this package registers every type. To add a type, see "Adding a

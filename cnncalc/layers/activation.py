@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, make_dataclass
+from dataclasses import fields
 from typing import Any, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError
+from ..records import record
 from .base import ArgKind, ElementWise, Layer, Shape, TorchModule, arg, register
 from .counting import Rule, parameters, per_element, rules
 
 
-@dataclass(frozen=True)
+@record
 class Activation(ElementWise):
     """An element-wise function: the output has the input's shape; no parameters. Its arguments'
     defaults are PyTorch's (export leaves them out; tests/test_export.py checks them)."""
@@ -33,14 +34,9 @@ def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any,
                                  "keeps": keeps, "in_place": in_place, "counts": rules(**counts)}  # fmt: skip
     if fixed:
         namespace["torch_module"] = lambda self, inputs: TorchModule(torch_name, dict(fixed))
-    cls = make_dataclass(
-        torch_name,
-        [(name, Any, arg(default, kind=kind)) for name, default, kind in args],
-        bases=(Activation,),
-        frozen=True,
-        namespace=namespace,
-    )
-    return register(kind)(cls)
+    namespace["__annotations__"] = {name: Any for name, _, _ in args}
+    namespace |= {name: arg(default, kind=kind) for name, default, kind in args}
+    return register(kind)(record(type(torch_name, (Activation,), namespace)))
 
 
 def _thop_softmax(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
@@ -86,7 +82,7 @@ LogSoftmax = _activation("log_softmax", "LogSoftmax", "log of softmax over chann
 
 
 @register("prelu")
-@dataclass(frozen=True)
+@record
 class PReLU(Activation):
     summary = "max(ax, x) with a learned slope a: one for all channels, or one per channel"
     torch_name = "PReLU"

@@ -1,6 +1,6 @@
 """The base of every layer type, its registry, and how YAML arguments are read.
 
-A layer type is one frozen dataclass registered under its YAML name (see the modules beside this
+A layer type is one frozen dataclass (a `record`) registered under its YAML name (see the modules beside this
 one, one per family). It answers everything that varies by type: output shape, weights, biases,
 buffers, MACs, its `--explain` working, how it moves the receptive field, what each counting
 convention makes of it, and the PyTorch module that computes the same thing. `register` refuses
@@ -13,12 +13,13 @@ Shapes are tuples `(C, *spatial)` for one sample: the batch axis is never part o
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import MISSING, Field, field, fields
 from enum import Enum
 from fractions import Fraction
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError, did_you_mean
+from ..records import record
 from .counting import Convention, Rule
 
 Shape = tuple[int, ...]
@@ -56,7 +57,7 @@ def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (),
     return field(default=default, metadata={"kind": kind, "aliases": aliases, "doc": doc, "choices": choices})
 
 
-@dataclass(frozen=True)
+@record
 class TorchModule:
     """What the PyTorch bridge must build: a `torch.nn` class name (or a bridge class) and its kwargs."""
 
@@ -68,7 +69,7 @@ class TorchModule:
     positional: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class Saved:
     """What a training step keeps of one layer for its backward pass, after PyTorch's autograd
     formulas (checked against `torch.autograd.graph.saved_tensors_hooks` in the tests)."""
@@ -82,7 +83,7 @@ class Saved:
     fp32_per_batch: int = 0  # fp32 elements for the whole batch (batch norm's mean and 1/std)
 
 
-@dataclass(frozen=True)
+@record
 class FieldStep:
     """One axis of a layer, as the receptive-field recurrences see it (in the layer's input units).
 
@@ -98,7 +99,7 @@ class FieldStep:
     dilation: int = 1
 
 
-@dataclass(frozen=True)
+@record
 class Layer:
     """Base of every layer type. A registered type must define `output_shape`, `working`,
     `field_window` and `counts` itself or inherit them from a base other than this one (such
@@ -129,14 +130,10 @@ class Layer:
     counts: ClassVar[Mapping[Convention, Rule]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Cheaper class creation, for start-up time: `dataclass` builds a docstring-less class's
-        # docstring from inspect.signature, and compiles a __hash__ per class; a type gets its
-        # summary as docstring instead, and one shared __hash__ with the same values.
+        # A type without a docstring gets its summary as one (help and `cnncalc layers` read it).
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("__doc__") is None:
             cls.__doc__ = cls.summary or cls.__name__
-        if "__hash__" not in cls.__dict__:
-            setattr(cls, "__hash__", _field_hash)  # noqa: B010 - mypy refuses a plain assignment
 
     # ----- what every type must answer (register checks) -----
 
@@ -202,12 +199,7 @@ class Layer:
         return None
 
 
-def _field_hash(layer: Layer) -> int:
-    """What dataclass's generated __hash__ returns: the hash of the tuple of the field values."""
-    return hash(tuple(getattr(layer, name) for name in _arguments(type(layer))[0]))
-
-
-@dataclass(frozen=True)
+@record
 class ElementWise(Layer):
     """A layer whose output has its input's shape, position for position: the receptive field
     passes through unchanged. Its working is this sentence unless the type says more."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from ..errors import LayerError
+from ..records import record
 from .base import (
     ArgKind,
     FieldStep,
@@ -31,7 +31,7 @@ _PAD_MODULES = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Padding(Layer):
     """Padding by per-side amounts, written in PyTorch's order: the last axis first (left, right,
     then top, bottom, then front, back). Each subclass declares `padding` and `mode`."""
@@ -90,7 +90,7 @@ class Padding(Layer):
 
 
 @register("pad")
-@dataclass(frozen=True)
+@record
 class Pad(Padding):
     summary = (
         "padding by per-side amounts (PyTorch's order: last axis first), mode constant, reflect, replicate or circular"
@@ -116,7 +116,7 @@ class Pad(Padding):
 
 
 @register("zero_pad", "zeropad", "zeropad1d", "zeropad2d", "zeropad3d")
-@dataclass(frozen=True)
+@record
 class ZeroPad(Padding):
     summary = "zero padding by per-side amounts (nn.ZeroPad2d; PyTorch's order: last axis first)"
     shorthand = "padding"
@@ -129,7 +129,7 @@ class ZeroPad(Padding):
         return TorchModule(f"ZeroPad{len(inputs[0]) - 1}d", {"padding": self.torch_padding(inputs[0])}, positional=1)
 
 
-@dataclass(frozen=True)
+@record
 class Cropping(Layer):
     """A slice of every spatial axis (a view of its input): each subclass says where it starts
     (`offsets`) and how long it is (`target`)."""
@@ -166,7 +166,7 @@ class Cropping(Layer):
 
 
 @register("center_crop", "centercrop")
-@dataclass(frozen=True)
+@record
 class CenterCrop(Cropping):
     summary = (
         "the centre of every spatial axis, to a size or to the size of the layer named by `like` (U-Net's skip "
@@ -212,7 +212,7 @@ class CenterCrop(Cropping):
 
 
 @register("crop")
-@dataclass(frozen=True)
+@record
 class Crop(Cropping):
     summary = "cuts per-side amounts off every spatial axis (pad's order: last axis first); a view of its input"
     shorthand = "amounts"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Sequence
 
 from ..errors import LayerError
 from ..geometry import transposed_formula, transposed_output_size
+from ..records import record
 from .base import (
     ArgKind,
     FieldStep,
@@ -49,7 +49,7 @@ def _check_groups(channels_in: int, channels_out: int, groups: int, layer: str) 
 
 
 @register("conv", "conv1d", "conv2d", "conv3d", "convolution")
-@dataclass(frozen=True)
+@record
 class Conv(Windowed):
     summary = "convolution (cross-correlation), any of 1 to 3 spatial axes"
     keeps = "input"  # for the weight gradient
@@ -113,7 +113,7 @@ class Conv(Windowed):
 
 
 @register("conv_transpose", "convtranspose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "deconv")
-@dataclass(frozen=True)
+@record
 class ConvTranspose(Layer):
     summary = "transposed convolution: (W - 1)S - 2P + D(F - 1) + output_padding + 1"
     keeps = "input"  # for the weight gradient

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import LayerError
+from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, prod, register, times
 from .counting import macs_and_bias, parameters, rules
 
 
 @register("linear", "fc", "dense")
-@dataclass(frozen=True)
+@record
 class Linear(Layer):
     summary = "fully connected layer on a flat input (channels_last: true: on the last axis, at every position)"
     keeps = "input"  # for the weight gradient

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import LayerError
+from ..records import record
 from .base import FieldStep, Layer, Saved, Shape, TorchModule, register
 from .counting import rules
 
@@ -46,7 +46,7 @@ def broadcast_working(inputs: Sequence[Shape], output: Shape) -> str:
 
 
 @register("add")
-@dataclass(frozen=True)
+@record
 class Add(Layer):
     summary = "element-wise sum of two or more inputs, with PyTorch's broadcasting (residual connections)"
     min_inputs = 2
@@ -70,7 +70,7 @@ class Add(Layer):
 
 
 @register("mul", "multiply")
-@dataclass(frozen=True)
+@record
 class Mul(Layer):
     summary = "element-wise product of two inputs, with PyTorch's broadcasting (squeeze-excitation's x * scale)"
     min_inputs = 2
@@ -98,7 +98,7 @@ class Mul(Layer):
 
 
 @register("concat", "cat")
-@dataclass(frozen=True)
+@record
 class Concat(Layer):
     summary = "concatenation of two or more inputs on the channel axis (Inception, DenseNet, U-Net)"
     min_inputs = 2

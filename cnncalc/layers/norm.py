@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
+from ..records import record
 from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register, spatial_rank
 from .counting import parameters, per_element, rules
 
@@ -19,7 +19,7 @@ def _fvcore_batchnorm(layer: BatchNorm, inputs: Sequence[Shape], output: Shape) 
 
 
 @register("batchnorm", "batch_norm", "bn", "batchnorm1d", "batchnorm2d", "batchnorm3d")
-@dataclass(frozen=True)
+@record
 class BatchNorm(ElementWise):
     summary = "batch normalisation: gamma (weight) and beta (bias) per channel; running mean/var as buffers"
     # gamma and beta double what fvcore, thop and ptflops count per element
@@ -68,7 +68,7 @@ def _ptflops_lrn(layer: LocalResponseNorm, inputs: Sequence[Shape], output: Shap
 
 
 @register("lrn", "local_response_norm", "localresponsenorm", "norm")
-@dataclass(frozen=True)
+@record
 class LocalResponseNorm(ElementWise):
     summary = "local response normalisation across channels (AlexNet's NORM layers); no parameters"
     shorthand = "size"

@@ -7,10 +7,10 @@ as batch norm does: their statistics are not a window.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import LayerError
+from ..records import record
 from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register, spatial_rank, times
 from .counting import parameters, per_element, rules
 
@@ -40,7 +40,7 @@ def _ptflops_layernorm(layer: LayerNorm, inputs: Sequence[Shape], output: Shape)
 
 
 @register("layernorm", "layer_norm", "layernorm2d")
-@dataclass(frozen=True)
+@record
 class LayerNorm(ElementWise):
     summary = ("layer normalisation of each sample: over the channels at every position ('channels', ConvNeXt's "
                "LayerNorm2d), or over the last N axes (nn.LayerNorm); gamma and beta over the normalised shape")  # fmt: skip
@@ -93,7 +93,7 @@ class LayerNorm(ElementWise):
 
 
 @register("groupnorm", "group_norm")
-@dataclass(frozen=True)
+@record
 class GroupNorm(ElementWise):
     summary = "group normalisation: each sample's channels in groups, normalised per group; gamma and beta per channel"
     keeps_dense_input = True
@@ -144,7 +144,7 @@ class GroupNorm(ElementWise):
 
 
 @register("instancenorm", "instance_norm", "instancenorm1d", "instancenorm2d", "instancenorm3d")
-@dataclass(frozen=True)
+@record
 class InstanceNorm(ElementWise):
     summary = "instance normalisation: each channel of each sample over its positions; no parameters by default"
     keeps_dense_input = True

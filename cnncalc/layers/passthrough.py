@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
+from ..records import record
 from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register
 from .counting import rules
 
 
 @register("dropout")
-@dataclass(frozen=True)
+@record
 class Dropout(ElementWise):
     summary = "dropout; at inference it returns its input (no new memory)"
     shorthand = "p"
@@ -29,7 +29,7 @@ class Dropout(ElementWise):
 
 
 @register("identity")
-@dataclass(frozen=True)
+@record
 class Identity(ElementWise):
     summary = "returns its input unchanged"
     aliases_input = True

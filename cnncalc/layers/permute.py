@@ -3,16 +3,16 @@ between two permutes (torchvision.ops.Permute)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import LayerError
+from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, register
 from .counting import rules
 
 
 @register("permute")
-@dataclass(frozen=True)
+@record
 class Permute(Layer):
     summary = "reorders the axes, counted with the batch axis 0 that stays first (a view: no new memory)"
     shorthand = "dims"

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Callable, ClassVar, Sequence
 
 from ..errors import LayerError
 from ..geometry import Window, adaptive_covered, adaptive_largest, covered
+from ..records import record
 from .base import (
     ArgKind,
     FieldStep,
@@ -42,7 +42,7 @@ def check_pool_padding(windows: list[Window], limit: Callable[[Window], int], ru
 
 
 @register("maxpool", "max_pool", "maxpool1d", "maxpool2d", "maxpool3d")
-@dataclass(frozen=True)
+@record
 class MaxPool(Windowed):
     summary = "max pooling; stride defaults to the kernel"
     shorthand = "kernel"
@@ -82,7 +82,7 @@ def _thop_avgpool(layer: AvgPool, inputs: Sequence[Shape], output: Shape) -> int
 
 
 @register("avgpool", "avg_pool", "avgpool1d", "avgpool2d", "avgpool3d")
-@dataclass(frozen=True)
+@record
 class AvgPool(Windowed):
     summary = "average pooling; stride defaults to the kernel"
     keeps = "input"
@@ -117,7 +117,7 @@ class AvgPool(Windowed):
         return TorchModule(f"AvgPool{rank}d", kwargs, defaults=defaults, positional=1)
 
 
-@dataclass(frozen=True)
+@record
 class AdaptivePool(Layer):
     """Pooling to a fixed output size, whatever the input size."""
 
@@ -173,7 +173,7 @@ _ADAPTIVE_AVG_COUNTS = rules(fvcore=_fvcore_adaptive_avg, thop=_thop_adaptive_av
 
 
 @register("adaptive_avgpool", "adaptiveavgpool", "adaptive_avgpool1d", "adaptive_avgpool2d", "adaptive_avgpool3d")
-@dataclass(frozen=True)
+@record
 class AdaptiveAvgPool(AdaptivePool):
     summary = "adaptive average pooling to a given output size"
     shorthand = "output"
@@ -182,7 +182,7 @@ class AdaptiveAvgPool(AdaptivePool):
 
 
 @register("adaptive_maxpool", "adaptivemaxpool", "adaptive_maxpool1d", "adaptive_maxpool2d", "adaptive_maxpool3d")
-@dataclass(frozen=True)
+@record
 class AdaptiveMaxPool(AdaptivePool):
     summary = "adaptive max pooling to a given output size"
     shorthand = "output"
@@ -191,7 +191,7 @@ class AdaptiveMaxPool(AdaptivePool):
 
 
 @register("global_avgpool", "globalavgpool", "gap")
-@dataclass(frozen=True)
+@record
 class GlobalAvgPool(Layer):
     summary = "global average pooling: every spatial axis to 1"
     counts = _ADAPTIVE_AVG_COUNTS

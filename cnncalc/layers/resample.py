@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import LayerError
+from ..records import record
 from .base import (
     ArgKind,
     ElementWise,
@@ -70,7 +70,7 @@ def _ptflops_upsample(layer: Upsample, inputs: Sequence[Shape], output: Shape) -
 
 
 @register("upsample", "interpolate")
-@dataclass(frozen=True)
+@record
 class Upsample(Layer):
     summary = (
         "interpolation to a size or by a scale factor (nn.Upsample): modes nearest, nearest-exact, linear (1-D), "
@@ -176,7 +176,7 @@ class Upsample(Layer):
                 "receptive field: where an output reads moves with its position (shown: the first output, the mean stride)"]  # fmt: skip
 
 
-@dataclass(frozen=True)
+@record
 class PixelRearrange(Layer):
     """nn.PixelShuffle / nn.PixelUnshuffle: channels <-> an r x r block of positions (2-D inputs).
     Each subclass declares its `factor`."""
@@ -214,7 +214,7 @@ class PixelRearrange(Layer):
 
 
 @register("pixel_shuffle", "pixelshuffle")
-@dataclass(frozen=True)
+@record
 class PixelShuffle(PixelRearrange):
     summary = "[C*r^2, H, W] -> [C, H*r, W*r] (sub-pixel convolution's upscale)"
     shorthand = "factor"
@@ -235,7 +235,7 @@ class PixelShuffle(PixelRearrange):
 
 
 @register("pixel_unshuffle", "pixelunshuffle")
-@dataclass(frozen=True)
+@record
 class PixelUnshuffle(PixelRearrange):
     summary = "[C, H*r, W*r] -> [C*r^2, H, W] (space to depth)"
     shorthand = "factor"
@@ -259,7 +259,7 @@ class PixelUnshuffle(PixelRearrange):
 
 
 @register("channel_shuffle", "channelshuffle")
-@dataclass(frozen=True)
+@record
 class ChannelShuffle(ElementWise):
     summary = "ShuffleNet's channel shuffle: [g, C/g] channels transposed to [C/g, g]; positions kept"
     shorthand = "groups"

@@ -3,15 +3,15 @@ as torchvision's ConvNeXt, EfficientNet and RegNet use them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
+from ..records import record
 from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, register
 from .counting import nothing, rules
 
 
 @register("stochastic_depth", "drop_path")
-@dataclass(frozen=True)
+@record
 class StochasticDepth(ElementWise):
     summary = ("drops a residual branch at random in training, per sample ('row') or for the whole batch; returns its "
                "input at inference (torchvision.ops.StochasticDepth)")  # fmt: skip
@@ -44,7 +44,7 @@ class StochasticDepth(ElementWise):
 
 
 @register("layer_scale", "layerscale")
-@dataclass(frozen=True)
+@record
 class LayerScale(ElementWise):
     summary = ("a learned scale per channel (ConvNeXt's gamma, [C, 1, 1]); held, as torchvision holds it, as a bare "
                "parameter of the enclosing module under the row's name")  # fmt: skip

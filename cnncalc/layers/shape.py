@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
+from ..records import record
 from .base import FieldStep, Layer, Shape, TorchModule, prod, register, times
 from .counting import rules
 
 
 @register("flatten")
-@dataclass(frozen=True)
+@record
 class Flatten(Layer):
     summary = "flattens channels and spatial axes into one (a view: no new memory)"
     aliases_input = True

@@ -4,10 +4,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import LayerError
+from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, register
 from .counting import rules
 
@@ -45,7 +45,7 @@ class _Pieces(Layer):
 
 
 @register("chunk")
-@dataclass(frozen=True)
+@record
 class Chunk(_Pieces):
     summary = "`chunks` equal pieces along channels, as torch.chunk (rows name.0, name.1, ...; views)"
     shorthand = "chunks"
@@ -69,7 +69,7 @@ class Chunk(_Pieces):
 
 
 @register("split")
-@dataclass(frozen=True)
+@record
 class Split(_Pieces):
     summary = "pieces of the given channel counts, as torch.split (rows name.0, name.1, ...; views)"
     shorthand = "sizes"

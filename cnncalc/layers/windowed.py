@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Sequence
 
 from ..geometry import Window, effective_kernel, lost_positions, position_runs, same_padding, window_output_size
+from ..records import record
 from .base import AXIS_NAMES, FieldStep, Layer, Shape, group_axes, per_axis, spatial_rank
 
 # What a lost position is called along each axis: `input rows 6 of 0..6 are never read`.
 AXIS_NOUNS = {"L": "positions", "D": "planes", "H": "rows", "W": "columns"}
 
 
-@dataclass(frozen=True)
+@record
 class Windowed(Layer):
     """Shared by convolution and pooling: sliding windows over every spatial axis."""
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from fractions import Fraction
 from typing import Sequence
 
 from ..analysis import Field
+from ..records import record
 
 
 class Layout(str, Enum):
@@ -33,7 +33,7 @@ class Bytes(int):
     """A byte count printed short (`11.8 MiB`); CSV and JSON see the exact integer."""
 
 
-@dataclass(frozen=True)
+@record
 class Bar:
     """`value` drawn as a bar of `width` cells, `maximum` filling them (text and Markdown);
     CSV writes the share of the maximum."""

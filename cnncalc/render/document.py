@@ -3,9 +3,10 @@ a payload for JSON. Commands build these values; `writers` prints them in every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
+from ..records import record
 from .cells import Layout
 
 if TYPE_CHECKING:
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 Cell = Any
 
 
-@dataclass(frozen=True)
+@record
 class Table:
     """A table: numbers right-aligned (`numeric`), an optional totals row, the working of each row
     (`notes`, from --explain), a title above and footer lines below."""
@@ -30,14 +31,14 @@ class Table:
     layout: Layout = Layout.HWC
 
 
-@dataclass(frozen=True)
+@record
 class Lines:
     """Plain lines: the same in text and Markdown."""
 
     lines: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class Worked:
     """A worked answer: what was asked, each step of the working, and the result."""
 
@@ -46,7 +47,7 @@ class Worked:
     result: str
 
 
-@dataclass(frozen=True)
+@record
 class Code:
     """Preformatted text (a matrix): as it is in text, fenced in Markdown."""
 
@@ -56,7 +57,7 @@ class Code:
 Block = Union[Table, Lines, Worked, Code]
 
 
-@dataclass(frozen=True)
+@record
 class Output:
     """Everything one command prints. `blocks` are for people (text, Markdown; CSV takes the one
     table), `data` is the JSON payload (the writer adds `schema_version`). `graph` is the layer

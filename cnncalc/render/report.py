@@ -3,16 +3,16 @@ the JSON contract. Free of torch."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Sequence
 
 from ..analysis import Field, Report, Row, Style, Totals, predicted_memory
+from ..records import record
 from .cells import Layout, field_text, human, human_bytes, shape_text
 from .document import Table
 
 
-@dataclass(frozen=True)
+@record
 class Column:
     header: str
     value: Callable[[Row, Report], Any]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Sequence
 
 from ..bars import bar
 from ..errors import CnncalcError
 from ..graph_text import dot_text, mermaid_text
+from ..records import record
 from .cells import Abbreviated, Bar, Bytes, Delta, Layout, Ratio, human, human_bytes, shape_text
 from .document import Block, Code, Output, Table, Worked
 
@@ -38,7 +38,7 @@ class Format(str, Enum):
         return cls.TEXT if value == "table" else None  # `table`, the table commands' first name for text
 
 
-@dataclass(frozen=True)
+@record
 class Writer:
     write: Callable[[Output], str]
     accepts: Callable[[Output], bool]  # whether this output has a form in this format

@@ -52,6 +52,7 @@ from ..errors import CnncalcError, MissingExtraError, Where, did_you_mean
 from ..graph import INPUT, Graph
 from ..layers import ALIASES, REGISTRY, build_layer
 from ..library import is_model_target, read_args
+from ..records import record
 from ..spec import ITEM_KEYS, STRUCTURES, parse_text
 from . import _OWN_MODULES, Piece, modules, parameter_counts
 
@@ -62,7 +63,7 @@ class TorchImportError(CnncalcError):
     """A PyTorch model that cannot be imported exactly: an unsupported op, or untraceable control flow."""
 
 
-@dataclass(frozen=True)
+@record
 class ImportedSpec:
     """A model imported from PyTorch: the spec as plain data, its YAML text, and its parsed graph.
 
@@ -119,7 +120,7 @@ SAME_AT_INFERENCE = {nn.Dropout1d, nn.Dropout2d, nn.Dropout3d}
 GENERIC_CONTAINERS = (nn.Module, nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
-@dataclass(frozen=True)
+@record
 class Equivalent:
     """A functional call that is a module's forward: `F.max_pool2d(x, 3, 2)` is `nn.MaxPool2d(3, 2)(x)`.
 
@@ -133,7 +134,7 @@ class Equivalent:
     ignored: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Special:
     """A call mapped by shape rules: merges, flatten-like reshapes, a mean over the spatial axes."""
 
@@ -1605,7 +1606,7 @@ def parse_args(pairs: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
     return read_args(pairs)
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """A model to import: the module, a title, and its usual input shape when known."""
 

@@ -14,7 +14,6 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -24,6 +23,7 @@ from ..conventions import Convention, count
 from ..errors import CnncalcError
 from ..graph import Graph
 from ..layers import Shape
+from ..records import record
 from . import build, flop_counts, fvcore_counts, leaf_modules, parameter_counts, traced_shapes
 
 # Dense peak TFLOP/s by device name fragment and dtype (vendor data sheets). fp32 is the TF32
@@ -39,7 +39,7 @@ PEAK_TFLOPS: dict[str, dict[str, float]] = {
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
-@dataclass(frozen=True)
+@record
 class Check:
     row: str
     quantity: str  # shape, weights, biases, buffers, MACs (FlopCounterMode), fvcore
@@ -56,7 +56,7 @@ class Check:
 NOISY_SPREAD = 1.2
 
 
-@dataclass(frozen=True)
+@record
 class Timing:
     median_ms: float
     p10_ms: float
@@ -74,7 +74,7 @@ class Timing:
         return self.spread > NOISY_SPREAD
 
 
-@dataclass(frozen=True)
+@record
 class LayerTime:
     """One leaf layer's forward time from the separate `--per-layer` pass."""
 
@@ -88,7 +88,7 @@ class LayerTime:
         return self.flops / (self.median_ms / 1e3) / 1e12 if self.flops and self.median_ms > 0 else None
 
 
-@dataclass(frozen=True)
+@record
 class Profile:
     name: str
     device: str
