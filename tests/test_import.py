@@ -813,16 +813,15 @@ def test_the_excerpts_in_docs_are_what_import_writes():
 
 def test_optional_rows_follow_the_registry(monkeypatch):
     """ReLU6 and `*` map once `relu6` and `mul` are registered (stand-ins here where they are not yet)."""
-    from dataclasses import dataclass
-
     from cnncalc.layers import Layer, TorchModule
+    from cnncalc.records import record
 
-    @dataclass(frozen=True)
+    @record
     class StandInReLU6(Layer):
         def torch_module(self, inputs):
             return TorchModule("ReLU6", {})
 
-    @dataclass(frozen=True)
+    @record
     class StandInMul(Layer):
         min_inputs = 2
         max_inputs = 2
