@@ -220,8 +220,13 @@ def _yaml_kind(data: object) -> str:
     return "a YAML " + type(data).__name__
 
 
+_GOOD_NAMES: set[str] = set()  # names `_check_name` passed: a block's names recur in every use of it
+
+
 def _check_name(name: object, where: Where) -> None:
     """A name is text (or a number), not empty, and printable: it ends up in tables and exported Python."""
+    if type(name) is str and name in _GOOD_NAMES:
+        return
     if not isinstance(name, (str, int)) or isinstance(name, bool):
         raise SpecError("'name' must be text", where=where, received=name)
     text = str(name)
@@ -231,6 +236,8 @@ def _check_name(name: object, where: Where) -> None:
     if bad is not None:
         raise SpecError("'name' contains a control or non-printable character", where=where, received=name,
                         expected="printable text such as conv1", hint=f"character {bad!r} (U+{ord(bad):04X})")  # fmt: skip
+    if type(name) is str and len(_GOOD_NAMES) < 10_000:
+        _GOOD_NAMES.add(name)
 
 
 def _at(mapping: object, key: object, file: str | None, path: str | None = None) -> Where:
@@ -435,6 +442,18 @@ def _reads_in(value: object) -> bool:
     return isinstance(value, str) and re.search(r"\$in\b", value) is not None
 
 
+_LAYER_NAME_ARGS: dict[type, tuple[str, ...]] = {}
+
+
+def _layer_name_args(cls: type[Layer]) -> tuple[str, ...]:
+    """The arguments of a layer type that name another layer (center_crop's `like`), worked out
+    once per type (`fields` is not cheap, and a spec builds hundreds of layers)."""
+    names = _LAYER_NAME_ARGS.get(cls)
+    if names is None:
+        names = _LAYER_NAME_ARGS[cls] = tuple(f.name for f in fields(cls) if f.metadata["kind"] is ArgKind.LAYER_NAME)
+    return names
+
+
 class _Expander:
     def __init__(
         self, file: str | None, blocks: dict[str, _BlockDef], top_scope: Mapping[str, Any] | None = None
@@ -449,6 +468,7 @@ class _Expander:
         self.shapes: list[tuple[int, ...]] = []  # output shapes of the first drafts, for `$in`
         self.calls: dict[str, int] = {}  # row name -> how many times `call:` ran its module again
         self.outputs: dict[str, _Input] = {}  # structure / block use / repeat name -> its output (last row)
+        self.layers: dict[tuple[Any, ...], Layer] = {}  # built layers by type and arguments (`layer`)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -585,13 +605,15 @@ class _Expander:
         return []
 
     def evaluate(self, value: Any, ctx: _Context, where: Where) -> Any:
-        if isinstance(value, list):
-            return [self.evaluate(v, ctx, where) for v in value]
-        if expr.is_expression(value):
+        if isinstance(value, str):
+            if "$" not in value:  # not an expression (expr.is_expression)
+                return value
             try:
                 return expr.evaluate(value, ctx.scope)
             except CnncalcError as err:
                 raise err.located(where) from None
+        if isinstance(value, list):
+            return [self.evaluate(v, ctx, where) for v in value]
         return value
 
     def sources(self, source: object, prev: _Input, ctx: _Context, where: Where, written: str) -> list[_Input]:
@@ -639,16 +661,9 @@ class _Expander:
             return self.outputs[name]
         cls = layer_type(written)
         assert cls is not None  # check_type above
-        try:
-            layer = build_layer(cls, args)
-        except LayerError as err:
-            raise err.located(Where(where.file, where.line, f"{where.path} {name}")) from None
+        layer = self.layer(cls, args, name, where)
         # an argument naming another layer (center_crop's `like`) is read as one more input
-        inputs = inputs + [
-            _Ref(args[f.name], ctx.prefix, where)
-            for f in fields(cls)
-            if f.metadata["kind"] is ArgKind.LAYER_NAME and f.name in args
-        ]
+        inputs = inputs + [_Ref(args[arg], ctx.prefix, where) for arg in _layer_name_args(cls) if arg in args]
         pieces = getattr(layer, "pieces", None)
         if pieces is not None:  # several outputs (chunk, split): one row per piece, `name.0`, `name.1`, ...
             self.containers[name] = cls.kind
@@ -657,6 +672,25 @@ class _Expander:
             self.outputs[name] = rows[-1]
             return rows[-1]
         return self.add(name, cls.kind, written, layer, inputs, where)
+
+    def layer(self, cls: type[Layer], args: dict[str, Any], name: str, where: Where) -> Layer:
+        """`build_layer(cls, args)`, made once per distinct arguments in a spec: layers are frozen,
+        and a block used fifty times builds the same few layers again and again. The key holds
+        each value's type (1, 1.0 and true are equal in Python, not as arguments); arguments that
+        are not hashable (lists) are built every time."""
+        try:
+            key = (cls, *((k, type(v), v) for k, v in args.items()))
+            layer = self.layers.get(key)
+        except TypeError:  # a list argument
+            key, layer = None, None
+        if layer is None:
+            try:
+                layer = build_layer(cls, args)
+            except LayerError as err:
+                raise err.located(Where(where.file, where.line, f"{where.path} {name}")) from None
+            if key is not None:
+                self.layers[key] = layer
+        return layer
 
     def call(
         self, args: dict[str, Any], name: object, source: object, prev: _Input, ctx: _Context, where: Where

@@ -283,6 +283,21 @@ def test_family_index_equals_the_parsed_variants():
             assert cnncalc.load(variant).file == f"<built-in>/{family}.yaml"
 
 
+def test_resolving_one_name_agrees_with_the_full_variant_index():
+    """`resolve` finds a variant by scanning only the family files whose text holds its name
+    (library._variant_of): the same family and variant as the index of every family file, for
+    every built-in name, and nothing for a plain spec file's name or a name that is no built-in."""
+    from cnncalc import library
+
+    index = library._variant_index()
+    for name in library.builtin_names():
+        assert library._variant_of(name) == index.get(name), name
+    assert library._variant_of("alexnet") is None and "alexnet" not in index  # its own file, no variant
+    for name in ("resnet15", "resnet1520", "examples/resnet152", "nosuch/resnet152", "variants", ""):
+        assert library._variant_of(name) is None and name not in index, name
+    assert len([n for n in library.builtin_names() if n in index]) == len(index) > 50
+
+
 # -- a structure's name refers to its output (issue 9 item 4) --------------------------------
 
 UNET = """
