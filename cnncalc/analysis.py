@@ -401,7 +401,8 @@ def analyze(
             if out and min(out) < 1:
                 raise LayerError("output size is zero or less", received=f"output {list(out)} from input {list(ins[0])}",
                                  expected="positive sizes on every axis", hint="check kernel, stride and padding")  # fmt: skip
-            weights, biases, buffers, macs = layer.weights(ins), layer.biases(ins), layer.buffers(ins), layer.macs(ins, out)
+            weights, biases, buffers = layer.weights(ins), layer.biases(ins), layer.buffers(ins)
+            macs = layer.macs(ins, out)
             row = Row(
                 node.name,
                 node.kind,

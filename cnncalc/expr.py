@@ -18,7 +18,7 @@ import ast
 import math
 import operator
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 from .errors import SpecError, did_you_mean
 
@@ -76,13 +76,14 @@ def evaluate(text: str, scope: Mapping[str, object]) -> object:
     return _eval(tree, scope, text)
 
 
-_READ: dict[str, str | tuple[tuple[str, ...], ast.AST]] = {}  # text -> `_read(text)`: a block reads each text many times
+_Read = Union[str, tuple[tuple[str, ...], ast.AST]]  # what `_read` makes of a text
+_READ: dict[str, _Read] = {}  # text -> `_read(text)`: a block reads each text many times
 _VALUES: dict[tuple[Any, ...], Any] = {}  # (text, the named arguments' types and values) -> its value
 _KEYED = (int, bool, str)
 _MAX_READ = 10_000
 
 
-def _read(text: str) -> str | tuple[tuple[str, ...], ast.AST]:
+def _read(text: str) -> _Read:
     """A bare reference's name (`$kernel` -> `kernel`), or the names an expression reads and its
     syntax tree; raises SpecError for text that is neither. It does not read the scope, so
     `evaluate` keeps it."""

@@ -6,7 +6,6 @@ that names the formats it can (never a silent fall-back to the text table).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from enum import Enum
@@ -14,7 +13,6 @@ from typing import Any, Callable, Sequence
 
 from ..bars import bar
 from ..errors import CnncalcError
-from ..graph_text import dot_text, mermaid_text
 from ..records import record
 from .cells import Abbreviated, Bar, Bytes, Delta, Layout, Ratio, human, human_bytes, shape_text
 from .document import Block, Code, Output, Table, Worked
@@ -195,6 +193,8 @@ def csv_text(output: Output) -> str:
     """The output's one table: header, rows (with their working, if any) and the totals row."""
     (table,) = output.tables
     out = io.StringIO()
+    import csv  # only this writer needs it (start-up time)
+
     rows = csv.writer(out, lineterminator="\n")
     rows.writerow([*table.header, *(["Working"] if table.notes is not None else [])])
     for i, row in enumerate(table.rows):
@@ -304,10 +304,14 @@ def _indented(value: Any, depth: int, out: list[str]) -> None:
 @writer(Format.DOT, accepts=lambda output: output.graph is not None)
 def dot(output: Output) -> str:
     assert output.graph is not None
+    from ..graph_text import dot_text  # only the graph formats need it (start-up time)
+
     return dot_text(output.graph)
 
 
 @writer(Format.MERMAID, accepts=lambda output: output.graph is not None)
 def mermaid(output: Output) -> str:
     assert output.graph is not None
+    from ..graph_text import mermaid_text
+
     return mermaid_text(output.graph)
