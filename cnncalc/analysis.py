@@ -387,6 +387,7 @@ def analyze(
     shapes: list[Shape] = []
     rows: list[Row] = []
     warnings: list[FitWarning] = []
+    known: dict[tuple[object, ...], tuple] = {}  # `_count` by (type as written, id of the layer, input shapes)
     for node in graph.nodes:
         if node.layer is None:
             shapes.append(shape_in)
@@ -394,20 +395,20 @@ def analyze(
             rows.append(Row(INPUT, INPUT, shape_in, math.prod(shape_in), 0, 0, 0, 0, field=field))
             continue
         ins = [shapes[i] for i in node.inputs]
+        layer = node.layer
         try:
-            _check_rank(node.written, ins[0])
-            layer = node.layer
-            out = layer.output_shape(ins)
-            if out and min(out) < 1:
-                raise LayerError("output size is zero or less", received=f"output {list(out)} from input {list(ins[0])}",
-                                 expected="positive sizes on every axis", hint="check kernel, stride and padding")  # fmt: skip
-            weights, biases, buffers = layer.weights(ins), layer.biases(ins), layer.buffers(ins)
-            macs = layer.macs(ins, out)
+            # the same layer object on the same input shapes (a spec builds a block's layers once,
+            # and uses the block many times) is counted once; the graph keeps every layer alive
+            key = (node.written, id(layer), *ins)
+            counted = known.get(key)
+            if counted is None:
+                counted = known[key] = _count(node.written, layer, ins)
+            out, activations, weights, biases, buffers, macs, folds, messages = counted
             row = Row(
                 node.name,
                 node.kind,
                 out,
-                math.prod(out),
+                activations,
                 weights,
                 biases,
                 buffers,
@@ -415,9 +416,9 @@ def analyze(
                 tuple(graph.nodes[i].name for i in node.inputs),
                 working=tuple(layer.working(ins, out)) if explain else (),
                 field=_field(layer.field_window(ins), [rows[i].field for i in node.inputs]) if fields else None,
-                folds=_folds(layer, ins, out, bool(weights + biases or buffers or macs)),
+                folds=folds,
             )
-            warnings.extend(FitWarning(node.name, node.where, message) for message in layer.fit_warnings(ins))
+            warnings.extend(FitWarning(node.name, node.where, message) for message in messages)
         except CnncalcError as err:
             raise err.located(node.where) from None
         shapes.append(out)
@@ -437,6 +438,21 @@ def analyze(
     report_rows = tuple(rows)
     return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows), tuple(warnings), batch, dtype,
                   graph.containers)  # fmt: skip
+
+
+def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
+    """What a row of `layer` on inputs of shapes `ins` counts, checked: (output shape, activations,
+    weights, biases, buffers, MACs, whether the lecture view folds it, its warnings' messages).
+    Layers are frozen, so this depends on nothing else (`analyze` keeps it per layer and shapes)."""
+    _check_rank(written, ins[0])
+    out = layer.output_shape(ins)
+    if out and min(out) < 1:
+        raise LayerError("output size is zero or less", received=f"output {list(out)} from input {list(ins[0])}",
+                         expected="positive sizes on every axis", hint="check kernel, stride and padding")  # fmt: skip
+    weights, biases, buffers = layer.weights(ins), layer.biases(ins), layer.buffers(ins)
+    macs = layer.macs(ins, out)
+    folds = _folds(layer, ins, out, bool(weights + biases or buffers or macs))
+    return out, math.prod(out), weights, biases, buffers, macs, folds, tuple(layer.fit_warnings(ins))
 
 
 def _folds(layer: Layer, inputs: Sequence[Shape], output: Shape, counted: bool) -> bool:
