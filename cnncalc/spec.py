@@ -494,8 +494,7 @@ class _Expander:
 
     def item(self, raw: object, line: int | None, path: str, ctx: _Context, prev: _Input, position: int,
              default_prefix: str) -> tuple[_Input, int]:  # fmt: skip
-        where = self.where(line, path, ctx)
-        written, args, args_line = self.split_item(raw, where, ctx)
+        written, args, args_line = self.split_item(raw, line, path, ctx)
         where = self.where(args_line or line, path, ctx)
         name = args.pop("name", None)
         repeat = args.pop("repeat", 1)
@@ -554,47 +553,50 @@ class _Expander:
             self.outputs[ctx.prefix + str(name)] = prev  # `from: stage` reads the last copy's output
         return prev, position
 
-    def split_item(self, raw: object, where: Where, ctx: _Context) -> tuple[str, dict[str, Any], int | None]:
-        """(type as written, arguments with $expressions evaluated, line of the arguments)."""
+    def split_item(
+        self, raw: object, line: int | None, path: str, ctx: _Context
+    ) -> tuple[str, dict[str, Any], int | None]:
+        """(type as written, arguments with $expressions evaluated, line of the arguments); errors
+        are placed at the item's `line` and `path` (made only then: most items have none)."""
         if isinstance(raw, str):
             return raw, {}, None
         if not isinstance(raw, dict) or len(raw) != 1:
             keys = list(raw) if isinstance(raw, dict) else None
             raise SpecError(
                 "a layer is a type name or a mapping with exactly one key, its type",
-                where=where,
+                where=self.where(line, path, ctx),
                 received=f"keys {keys}" if keys is not None else raw,
                 expected="e.g. '- relu' or '- conv: {out: 64, kernel: 3, name: conv1}'",
                 hint="put name, repeat and from inside the arguments" if keys else None,
             )
         written, value = next(iter(raw.items()))
         written = str(written)
-        if expr.is_expression(written):  # `- $block: {...}`: the type (usually a block) chosen by an argument
-            chosen = self.evaluate(written, ctx, where)
-            if not isinstance(chosen, str):
+        try:
+            if expr.is_expression(written):  # `- $block: {...}`: the type (usually a block) chosen by an argument
+                chosen = self.evaluated(written, ctx.scope)
+                if not isinstance(chosen, str):
+                    raise SpecError(f"'{written}' as a layer type must give a type or block name", received=chosen)
+                written = chosen
+            args_line = value.line if isinstance(value, LineDict) else None
+            if value is None:
+                return written, {}, args_line
+            if isinstance(value, dict):
+                return written, {str(k): self.evaluated(v, ctx.scope) for k, v in value.items()}, args_line
+            if written == CALL:
+                return written, {"layer": self.evaluated(value, ctx.scope)}, args_line
+            cls = layer_type(written)
+            shorthand = cls.shorthand if cls is not None else None
+            if shorthand is None:
+                self.check_type(written, Where())
                 raise SpecError(
-                    f"'{written}' as a layer type must give a type or block name", where=where, received=chosen
+                    f"{written} takes a mapping of arguments, not a single value",
+                    received=value,
+                    expected=f"- {written}: {{...}}"
+                    + (f", keys: {', '.join(self.argument_list(written))}" if self.argument_list(written) else ""),
                 )
-            written = chosen
-        args_line = value.line if isinstance(value, LineDict) else None
-        if value is None:
-            return written, {}, args_line
-        if isinstance(value, dict):
-            return written, {str(k): self.evaluate(v, ctx, where) for k, v in value.items()}, args_line
-        if written == CALL:
-            return written, {"layer": self.evaluate(value, ctx, where)}, args_line
-        cls = layer_type(written)
-        shorthand = cls.shorthand if cls is not None else None
-        if shorthand is None:
-            self.check_type(written, where)
-            raise SpecError(
-                f"{written} takes a mapping of arguments, not a single value",
-                where=where,
-                received=value,
-                expected=f"- {written}: {{...}}"
-                + (f", keys: {', '.join(self.argument_list(written))}" if self.argument_list(written) else ""),
-            )
-        return written, {shorthand: self.evaluate(value, ctx, where)}, args_line
+            return written, {shorthand: self.evaluated(value, ctx.scope)}, args_line
+        except CnncalcError as err:
+            raise err.located(self.where(line, path, ctx)) from None
 
     def argument_list(self, written: str) -> list[str]:
         cls = layer_type(written)
@@ -604,16 +606,12 @@ class _Expander:
             return list(self.blocks[written].args)
         return []
 
-    def evaluate(self, value: Any, ctx: _Context, where: Where) -> Any:
+    def evaluated(self, value: Any, scope: Mapping[str, Any]) -> Any:
+        """`value` with its $expressions evaluated (a list item by item); errors are not placed."""
         if isinstance(value, str):
-            if "$" not in value:  # not an expression (expr.is_expression)
-                return value
-            try:
-                return expr.evaluate(value, ctx.scope)
-            except CnncalcError as err:
-                raise err.located(where) from None
+            return value if "$" not in value else expr.evaluate(value, scope)  # "$": expr.is_expression
         if isinstance(value, list):
-            return [self.evaluate(v, ctx, where) for v in value]
+            return [self.evaluated(v, scope) for v in value]
         return value
 
     def sources(self, source: object, prev: _Input, ctx: _Context, where: Where, written: str) -> list[_Input]:
