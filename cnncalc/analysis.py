@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 from .errors import CnncalcError, LayerError, StrictError, Where
 from .graph import INPUT, Graph
-from .layers import FieldStep, Layer, Shape
+from .layers import FieldStep, Layer, Saved, Shape
 from .records import record
 
 
@@ -600,13 +600,18 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
     kept: set[int] = set()
     elements = int64 = fp32 = 0
     needs_grad = [False] * len(graph.nodes)
+    known: dict[tuple[object, ...], Saved] = {}  # `saved` by (id of the layer, output and input shapes)
     for i, node in enumerate(graph.nodes):
         if node.layer is None:
             continue
         needs_grad[i] = rows[i].weights + rows[i].biases > 0 or any(needs_grad[j] for j in node.inputs)
         if not needs_grad[i]:
             continue
-        saved = node.layer.saved([rows[j].output_shape for j in node.inputs], rows[i].output_shape)
+        ins = [rows[j].output_shape for j in node.inputs]
+        key = (id(node.layer), rows[i].output_shape, *ins)  # as in analyze: a block's layers recur
+        saved = known.get(key)
+        if saved is None:
+            saved = known[key] = node.layer.saved(ins, rows[i].output_shape)
         if saved.input:
             for j in node.inputs:
                 if node.layer.keeps_dense_input and not dense(j):

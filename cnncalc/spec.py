@@ -442,6 +442,7 @@ def _reads_in(value: object) -> bool:
     return isinstance(value, str) and re.search(r"\$in\b", value) is not None
 
 
+_NOWHERE = Where()  # the place of what cannot fail
 _LAYER_NAME_ARGS: dict[type, tuple[str, ...]] = {}
 
 
@@ -690,6 +691,11 @@ class _Expander:
                 self.layers[key] = layer
         return layer
 
+    def merge(self, kind: str) -> Layer:
+        """The layer that merges a residual's or a parallel's outputs (`add`, `concat`): it has no
+        arguments, so one per spec (as `layer` keeps them)."""
+        return self.layer(REGISTRY[kind], {}, kind, _NOWHERE)
+
     def call(
         self, args: dict[str, Any], name: object, source: object, prev: _Input, ctx: _Context, where: Where
     ) -> int:
@@ -759,7 +765,7 @@ class _Expander:
                 name + ".", f"{where.path}.shortcut", scope=inner.scope, blocks_in_use=inner.blocks_in_use
             )
             shortcut = self.chain(args["shortcut"], shortcut_ctx, prev, default_prefix="shortcut.")
-        merged: _Input = self.add(f"{name}.add", "add", "add", REGISTRY["add"](), [body, shortcut], where)
+        merged: _Input = self.add(f"{name}.add", "add", "add", self.merge("add"), [body, shortcut], where)
         if args.get("after"):
             after_ctx = ctx.inner(
                 name + ".", f"{where.path}.after", scope=inner.scope, blocks_in_use=inner.blocks_in_use
@@ -787,7 +793,7 @@ class _Expander:
                 branch_name = str(branch_name)
             self.containers[f"{name}.{branch_name}"] = "branch"
             outputs.append(self.chain(items, ctx.inner(f"{name}.{branch_name}.", f"{where.path}.branches[{i}]"), prev))
-        return self.add(f"{name}.{merge}", merge, merge, REGISTRY[merge](), outputs, where)
+        return self.add(f"{name}.{merge}", merge, merge, self.merge(merge), outputs, where)
 
     def block(
         self, block: _BlockDef, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context
