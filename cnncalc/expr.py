@@ -58,7 +58,7 @@ def evaluate(text: str, scope: Mapping[str, object]) -> object:
     read = _READ.get(text)
     if read is None:
         read = _read(text)
-        if len(_READ) < _MAX_READ:
+        if len(_READ) < _MAX_READ and len(text) <= _MAX_KEPT_TEXT:
             _READ[text] = read
     if type(read) is str:
         return _lookup(read, scope, text)
@@ -70,17 +70,24 @@ def evaluate(text: str, scope: Mapping[str, object]) -> object:
         value = _VALUES.get(key)
         if value is None:
             value = _eval(tree, scope, text)
-            if len(_VALUES) < _MAX_READ:
+            if len(_VALUES) < _MAX_READ and len(text) <= _MAX_KEPT_TEXT and all(map(_small, key[1:])):
                 _VALUES[key] = value
         return value
     return _eval(tree, scope, text)
+
+
+def _small(typed: tuple[type, Any]) -> bool:
+    """Whether an argument's value is small enough to be part of a kept key."""
+    kind, value = typed
+    return len(value) <= _MAX_KEPT_TEXT if kind is str else kind is bool or value.bit_length() <= 64
 
 
 _Read = Union[str, tuple[tuple[str, ...], ast.AST]]  # what `_read` makes of a text
 _READ: dict[str, _Read] = {}  # text -> `_read(text)`: a block reads each text many times
 _VALUES: dict[tuple[Any, ...], Any] = {}  # (text, the named arguments' types and values) -> its value
 _KEYED = (int, bool, str)
-_MAX_READ = 10_000
+_MAX_READ = 10_000  # entries in each: a bound on memory for a long-lived process (or a fuzzer)
+_MAX_KEPT_TEXT = 200  # longer texts (and their values) are not kept
 
 
 def _read(text: str) -> _Read:

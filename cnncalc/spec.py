@@ -236,7 +236,7 @@ def _check_name(name: object, where: Where) -> None:
     if bad is not None:
         raise SpecError("'name' contains a control or non-printable character", where=where, received=name,
                         expected="printable text such as conv1", hint=f"character {bad!r} (U+{ord(bad):04X})")  # fmt: skip
-    if type(name) is str and len(_GOOD_NAMES) < 10_000:
+    if type(name) is str and len(_GOOD_NAMES) < 10_000 and len(name) <= 200:
         _GOOD_NAMES.add(name)
 
 

@@ -695,3 +695,15 @@ def test_a_file_included_twice_is_read_once_and_includes_are_bounded(tmp_path):
 
 def names_of(graph):
     return [n.name for n in graph.nodes]
+
+
+def test_a_layer_built_once_per_spec_is_still_checked_for_each_spelling():
+    """The expander builds each distinct layer once (start-up time); `true` and `1` are equal in
+    Python, yet only the first is a boolean, so a second conv with `bias: 1` is still refused."""
+    spec = "input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, bias: true}\n  - conv: {out: 4, kernel: 3, bias: %s}\n"
+    graph = parse_text(spec % "true")
+    assert graph.nodes[1].layer is graph.nodes[2].layer  # one layer object for both rows
+    assert [n.name for n in graph.nodes] == ["input", "0", "1"]
+    with pytest.raises(CnncalcError, match="bad value for 'bias'") as err:
+        parse_text(spec % "1")
+    assert err.value.where.line == 4
