@@ -191,10 +191,10 @@ def _plain(value: Any, layout: Layout) -> Any:
 @writer(Format.CSV, accepts=lambda output: len(output.tables) == 1)
 def csv_text(output: Output) -> str:
     """The output's one table: header, rows (with their working, if any) and the totals row."""
-    (table,) = output.tables
-    out = io.StringIO()
     import csv  # only this writer needs it (start-up time)
 
+    (table,) = output.tables
+    out = io.StringIO()
     rows = csv.writer(out, lineterminator="\n")
     rows.writerow([*table.header, *(["Working"] if table.notes is not None else [])])
     for i, row in enumerate(table.rows):
@@ -230,7 +230,8 @@ def _one_line_encoder() -> Callable[[Any], str]:
     make = json.encoder.c_make_encoder  # what json.dumps uses without an indent (None: no _json)
     if make is None:
         return json.JSONEncoder().encode
-    chunks = make(None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    default = json.JSONEncoder().default  # raises json.dumps's TypeError for a value it cannot write
+    chunks = make(None, default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
     return lambda value: "".join(chunks(value, 0))
 
 
