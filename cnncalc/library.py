@@ -88,6 +88,8 @@ def _variant_of(name: str) -> tuple[str, str] | None:
     name as text, so only the files of the name's folder whose text contains it are parsed; as
     in `_variant_index`, the last such file in name order wins. A test checks that this agrees
     with `_variant_index` on every built-in name."""
+    if families.cache_info().currsize:  # every family file read already (`cnncalc list`): the index answers
+        return _variant_index().get(name)
     folder, _, variant = name.rpartition("/")
     if not variant:
         return None
