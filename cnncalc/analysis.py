@@ -11,11 +11,11 @@ import re
 from dataclasses import replace
 from enum import Enum
 from fractions import Fraction
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .errors import CnncalcError, LayerError, StrictError, Where
 from .graph import INPUT, Graph
-from .layers import FieldStep, Layer, Shape
+from .layers import FieldStep, Layer, Saved, Shape
 from .records import record
 
 
@@ -387,6 +387,7 @@ def analyze(
     shapes: list[Shape] = []
     rows: list[Row] = []
     warnings: list[FitWarning] = []
+    known: dict[tuple[object, ...], tuple] = {}  # `_count` by (type as written, id of the layer, input shapes)
     for node in graph.nodes:
         if node.layer is None:
             shapes.append(shape_in)
@@ -394,28 +395,30 @@ def analyze(
             rows.append(Row(INPUT, INPUT, shape_in, math.prod(shape_in), 0, 0, 0, 0, field=field))
             continue
         ins = [shapes[i] for i in node.inputs]
+        layer = node.layer
         try:
-            _check_rank(node.written, ins[0])
-            layer = node.layer
-            out = layer.output_shape(ins)
-            if any(size < 1 for size in out):
-                raise LayerError("output size is zero or less", received=f"output {list(out)} from input {list(ins[0])}",
-                                 expected="positive sizes on every axis", hint="check kernel, stride and padding")  # fmt: skip
+            # the same layer object on the same input shapes (a spec builds a block's layers once,
+            # and uses the block many times) is counted once; the graph keeps every layer alive
+            key = (node.written, id(layer), *ins)
+            counted = known.get(key)
+            if counted is None:
+                counted = known[key] = _count(node.written, layer, ins)
+            out, activations, weights, biases, buffers, macs, folds, messages = counted
             row = Row(
                 node.name,
                 node.kind,
                 out,
-                math.prod(out),
-                layer.weights(ins),
-                layer.biases(ins),
-                layer.buffers(ins),
-                layer.macs(ins, out),
+                activations,
+                weights,
+                biases,
+                buffers,
+                macs,
                 tuple(graph.nodes[i].name for i in node.inputs),
                 working=tuple(layer.working(ins, out)) if explain else (),
                 field=_field(layer.field_window(ins), [rows[i].field for i in node.inputs]) if fields else None,
+                folds=folds,
             )
-            row = replace(row, folds=_folds(layer, ins, row))
-            warnings.extend(FitWarning(node.name, node.where, message) for message in layer.fit_warnings(ins))
+            warnings.extend(FitWarning(node.name, node.where, message) for message in messages)
         except CnncalcError as err:
             raise err.located(node.where) from None
         shapes.append(out)
@@ -437,16 +440,31 @@ def analyze(
                   graph.containers)  # fmt: skip
 
 
-def _folds(layer: Layer, inputs: Sequence[Shape], row: Row) -> bool:
+def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
+    """What a row of `layer` on inputs of shapes `ins` counts, checked: (output shape, activations,
+    weights, biases, buffers, MACs, whether the lecture view folds it, its warnings' messages).
+    Layers are frozen, so this depends on nothing else (`analyze` keeps it per layer and shapes)."""
+    _check_rank(written, ins[0])
+    out = layer.output_shape(ins)
+    if out and min(out) < 1:
+        raise LayerError("output size is zero or less", received=f"output {list(out)} from input {list(ins[0])}",
+                         expected="positive sizes on every axis", hint="check kernel, stride and padding")  # fmt: skip
+    weights, biases, buffers = layer.weights(ins), layer.biases(ins), layer.buffers(ins)
+    macs = layer.macs(ins, out)
+    folds = _folds(layer, ins, out, bool(weights + biases or buffers or macs))
+    return out, math.prod(out), weights, biases, buffers, macs, folds, tuple(layer.fit_warnings(ins))
+
+
+def _folds(layer: Layer, inputs: Sequence[Shape], output: Shape, counted: bool) -> bool:
     """Whether the lecture view folds this row into the row that made its input: a layer with one
     input and nothing to count (no parameters, buffers or MACs) that is a view of its input
     (flatten, dropout, identity), an element-wise activation, or a window that changes nothing
     (every step a 1-wide window at stride 1 without padding, such as VGG's 7x7 adaptive pooling at 224)."""
-    if len(inputs) != 1 or row.params or row.buffers or row.macs:
+    if len(inputs) != 1 or counted:  # `counted`: it has parameters, buffers or MACs
         return False
     if layer.aliases_input or layer.in_place:
         return True
-    if row.output_shape != inputs[0]:
+    if output != inputs[0]:
         return False
     steps = layer.field_window(inputs)
     return (
@@ -507,24 +525,35 @@ def _storage(graph: Graph, rows: Sequence[Row], training: bool) -> list[int]:
     return _views(graph, rows, training)[0]
 
 
-def _views(graph: Graph, rows: Sequence[Row], training: bool) -> tuple[list[int], list[bool]]:
-    """`_storage`, and for each node whether its output reads as one dense axis (no gaps)."""
+def _views(graph: Graph, rows: Sequence[Row], training: bool) -> tuple[list[int], Callable[[int], bool]]:
+    """`_storage`, and a function telling for a node whether its output reads as one dense axis
+    (no gaps). Only views have steps other than their own shape's, so only they are worked out."""
     storage = list(range(len(graph.nodes)))
-    strides: list[tuple[int, ...]] = []  # of each output's axes, in elements of its storage
+    inherited: dict[int, tuple[int, ...]] = {}  # a view's axis steps, in elements of its storage
+
+    def strides(i: int) -> tuple[int, ...]:
+        return inherited[i] if i in inherited else _contiguous(rows[i].output_shape)
+
     for i, node in enumerate(graph.nodes):
-        shape = rows[i].output_shape
-        strides.append(tuple(math.prod(shape[k + 1 :]) for k in range(len(shape))))
         layer = node.layer
         if layer is None or not layer.aliases_input or (training and layer.copies_in_training):
             continue
         j = node.inputs[0]
         if layer.needs_dense_input:
-            if not _one_axis(rows[j].output_shape, strides[j]):
+            if not _one_axis(rows[j].output_shape, strides(j)):
                 continue  # a copy
         else:
-            strides[i] = strides[j]  # a slice or the same tensor: the input's steps
+            inherited[i] = strides(j)  # a slice or the same tensor: the input's steps
         storage[i] = storage[j]
-    return storage, [_one_axis(rows[i].output_shape, strides[i]) for i in range(len(graph.nodes))]
+    return storage, lambda i: _one_axis(rows[i].output_shape, strides(i))
+
+
+def _contiguous(shape: Shape) -> tuple[int, ...]:
+    """The steps of a dense tensor's axes, in elements: (H*W, W, 1) for (C, H, W)."""
+    steps = [1] * len(shape)
+    for k in range(len(shape) - 1, 0, -1):
+        steps[k - 1] = steps[k] * shape[k]
+    return tuple(steps)
 
 
 def _one_axis(shape: Shape, strides: Sequence[int]) -> bool:
@@ -533,7 +562,7 @@ def _one_axis(shape: Shape, strides: Sequence[int]) -> bool:
     return all(strides[k] == strides[m] * shape[m] for k, m in zip(axes, axes[1:]))
 
 
-def _peak(graph: Graph, rows: Sequence[Row]) -> int:
+def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int] | None = None) -> int:
     """Most activation elements alive at once when the graph runs in order (inference).
 
     A tensor lives from the layer that makes it to the last layer that reads it; the input (which
@@ -541,7 +570,7 @@ def _peak(graph: Graph, rows: Sequence[Row]) -> int:
     While a layer runs, its `scratch` temporaries live too.
     """
     n = len(graph.nodes)
-    storage = _storage(graph, rows, training=False)
+    storage = _storage(graph, rows, training=False) if storage is None else storage  # given: already worked out
     last_use = list(range(n))
     last_use[storage[n - 1]] = last_use[0] = n
     for i, node in enumerate(graph.nodes):
@@ -571,16 +600,21 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
     kept: set[int] = set()
     elements = int64 = fp32 = 0
     needs_grad = [False] * len(graph.nodes)
+    known: dict[tuple[object, ...], Saved] = {}  # `saved` by (id of the layer, output and input shapes)
     for i, node in enumerate(graph.nodes):
         if node.layer is None:
             continue
         needs_grad[i] = rows[i].weights + rows[i].biases > 0 or any(needs_grad[j] for j in node.inputs)
         if not needs_grad[i]:
             continue
-        saved = node.layer.saved([rows[j].output_shape for j in node.inputs], rows[i].output_shape)
+        ins = [rows[j].output_shape for j in node.inputs]
+        key = (id(node.layer), rows[i].output_shape, *ins)  # as in analyze: a block's layers recur
+        saved = known.get(key)
+        if saved is None:
+            saved = known[key] = node.layer.saved(ins, rows[i].output_shape)
         if saved.input:
             for j in node.inputs:
-                if node.layer.keeps_dense_input and not dense[j]:
+                if node.layer.keeps_dense_input and not dense(j):
                     elements += rows[j].activations  # its own dense copy
                 else:
                     kept.add(storage[j])
@@ -606,6 +640,7 @@ def _totals(graph: Graph, rows: Sequence[Row]) -> Totals:
     macs = sum(r.macs for r in layers)
     activations = sum(r.activations for r in layers)
     saved, int64, fp32 = _saved(graph, rows)
+    storage = _storage(graph, rows, training=False)
     return Totals(
         weights=weights,
         biases=biases,
@@ -615,11 +650,11 @@ def _totals(graph: Graph, rows: Sequence[Row]) -> Totals:
         activations_with_input=activations + rows[0].activations,
         macs=macs,
         flops=2 * macs,
-        peak_activations=_peak(graph, rows),
+        peak_activations=_peak(graph, rows, storage),
         saved_activations=saved,
         saved_int64=int64,
         saved_fp32_per_batch=fp32,
-        stored_activations=sum(rows[s].activations for s in set(_storage(graph, rows, training=False)) if s != 0),
+        stored_activations=sum(rows[s].activations for s in set(storage) if s != 0),
     )
 
 

@@ -18,7 +18,7 @@ import ast
 import math
 import operator
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 from .errors import SpecError, did_you_mean
 
@@ -55,9 +55,48 @@ def evaluate(text: str, scope: Mapping[str, object]) -> object:
     A bare reference (`$kernel`) returns the argument as it is (an int, a list, a bool);
     anything else must be integer arithmetic.
     """
+    read = _READ.get(text)
+    if read is None:
+        read = _read(text)
+        if len(_READ) < _MAX_READ and len(text) <= _MAX_KEPT_TEXT:
+            _READ[text] = read
+    if type(read) is str:
+        return _lookup(read, scope, text)
+    names, tree = read
+    # the value depends only on the text and the arguments it names: kept for each such combination
+    # of integers, booleans and texts (the type is part of the key: 1 == 1.0 == True in Python)
+    key = (text, *((type(v), v) for v in map(scope.get, names)))
+    if all(t in _KEYED for t, _ in key[1:]):
+        value = _VALUES.get(key)
+        if value is None:
+            value = _eval(tree, scope, text)
+            if len(_VALUES) < _MAX_READ and len(text) <= _MAX_KEPT_TEXT and all(map(_small, key[1:])):
+                _VALUES[key] = value
+        return value
+    return _eval(tree, scope, text)
+
+
+def _small(typed: tuple[type, Any]) -> bool:
+    """Whether an argument's value is small enough to be part of a kept key."""
+    kind, value = typed
+    return len(value) <= _MAX_KEPT_TEXT if kind is str else kind is bool or value.bit_length() <= 64
+
+
+_Read = Union[str, tuple[tuple[str, ...], ast.AST]]  # what `_read` makes of a text
+_READ: dict[str, _Read] = {}  # text -> `_read(text)`: a block reads each text many times
+_VALUES: dict[tuple[Any, ...], Any] = {}  # (text, the named arguments' types and values) -> its value
+_KEYED = (int, bool, str)
+_MAX_READ = 10_000  # entries in each: a bound on memory for a long-lived process (or a fuzzer)
+_MAX_KEPT_TEXT = 200  # longer texts (and their values) are not kept
+
+
+def _read(text: str) -> _Read:
+    """A bare reference's name (`$kernel` -> `kernel`), or the names an expression reads and its
+    syntax tree; raises SpecError for text that is neither. It does not read the scope, so
+    `evaluate` keeps it."""
     bare = _NAME.fullmatch(text.strip())
     if bare:
-        return _lookup(bare.group(1), scope, text)
+        return bare.group(1)
     source = _NAME.sub(lambda m: _PREFIX + m.group(1), text)  # `$in` -> `_arg_in`: never a Python keyword
     if "$" in source:
         raise SpecError("a '$' must be followed by an argument name", received=text, expected="$name, e.g. $out * 4")
@@ -67,7 +106,8 @@ def evaluate(text: str, scope: Mapping[str, object]) -> object:
         raise SpecError(
             "cannot read this expression", received=text, expected="integer arithmetic such as `$out * 4`"
         ) from None
-    return _eval(tree.body, scope, text)
+    names = tuple(dict.fromkeys(node.id.removeprefix(_PREFIX) for node in ast.walk(tree) if isinstance(node, ast.Name)))
+    return names, tree.body
 
 
 def _lookup(name: str, scope: Mapping[str, object], text: str) -> object:

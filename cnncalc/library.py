@@ -38,14 +38,20 @@ class Source:
         return f"{self.path}:{self.variant}" if self.variant else str(self.path)
 
 
-def _spec_files() -> list[str]:
-    return sorted(p.relative_to(ARCHITECTURES).with_suffix("").as_posix() for p in ARCHITECTURES.rglob("*.yaml"))
+@functools.cache
+def _spec_files() -> tuple[str, ...]:
+    found = (p.relative_to(ARCHITECTURES).with_suffix("").as_posix() for p in ARCHITECTURES.rglob("*.yaml"))
+    return tuple(sorted(found))
 
 
 def family_variants(path: Path) -> list[str]:
     """The variant names a spec file declares, in file order, read from its `variants:` section
     alone (cheap: no full parse; a test checks this equals what the spec parser reads)."""
-    text = path.read_text(encoding="utf-8")
+    return _variants_in(path.read_text(encoding="utf-8"))
+
+
+def _variants_in(text: str) -> list[str]:
+    """`family_variants` of a spec file's text."""
     if "variants:" not in text:
         return []
     found = _VARIANTS.search(text)
@@ -75,6 +81,28 @@ def _variant_index() -> dict[str, tuple[str, str]]:
     return {full: (family, full.rpartition("/")[2]) for family, names in families().items() for full in names}
 
 
+@functools.cache
+def _variant_of(name: str) -> tuple[str, str] | None:
+    """`_variant_index().get(name)`, without parsing every family file's variants (start-up time:
+    `cnncalc summary resnet152` resolves one name). A file that declares a variant holds its
+    name as text, so only the files of the name's folder whose text contains it are parsed; as
+    in `_variant_index`, the last such file in name order wins. A test checks that this agrees
+    with `_variant_index` on every built-in name."""
+    if families.cache_info().currsize:  # every family file read already (`cnncalc list`): the index answers
+        return _variant_index().get(name)
+    folder, _, variant = name.rpartition("/")
+    if not variant:
+        return None
+    found = None
+    for family in _spec_files():
+        if family.rpartition("/")[0] != folder:
+            continue
+        text = (ARCHITECTURES / f"{family}.yaml").read_text(encoding="utf-8")
+        if variant in text and variant in _variants_in(text):
+            found = (family, variant)
+    return found
+
+
 def builtin_names() -> list[str]:
     """Names of the built-in architectures (`vgg16`, `examples/mnist_cnn`, `resnet50` from the
     `resnet` family), sorted; family files stand for their variants."""
@@ -84,8 +112,9 @@ def builtin_names() -> list[str]:
 
 def builtin_path(name: str) -> Source:
     """The source of a built-in name: its own file, or its family file and variant."""
-    if name in _variant_index() and not (ARCHITECTURES / f"{name}.yaml").exists():
-        family, variant = _variant_index()[name]
+    found = _variant_of(name)
+    if found is not None and not (ARCHITECTURES / f"{name}.yaml").exists():
+        family, variant = found
         return Source(ARCHITECTURES / f"{family}.yaml", variant)
     return Source(ARCHITECTURES / f"{name}.yaml")
 
@@ -169,7 +198,7 @@ def resolve(source: str | Path | Source) -> Source:
     if path.parent.name == "architectures":
         candidates.append(Path(stem).name)
     for candidate in candidates:
-        if is_file(ARCHITECTURES / f"{candidate}.yaml") or candidate in _variant_index():
+        if is_file(ARCHITECTURES / f"{candidate}.yaml") or _variant_of(candidate) is not None:
             return builtin_path(candidate)
     names = builtin_names()
     hint = did_you_mean(Path(stem).name[:200], names)

@@ -220,8 +220,13 @@ def _yaml_kind(data: object) -> str:
     return "a YAML " + type(data).__name__
 
 
+_GOOD_NAMES: set[str] = set()  # names `_check_name` passed: a block's names recur in every use of it
+
+
 def _check_name(name: object, where: Where) -> None:
     """A name is text (or a number), not empty, and printable: it ends up in tables and exported Python."""
+    if type(name) is str and name in _GOOD_NAMES:
+        return
     if not isinstance(name, (str, int)) or isinstance(name, bool):
         raise SpecError("'name' must be text", where=where, received=name)
     text = str(name)
@@ -231,6 +236,8 @@ def _check_name(name: object, where: Where) -> None:
     if bad is not None:
         raise SpecError("'name' contains a control or non-printable character", where=where, received=name,
                         expected="printable text such as conv1", hint=f"character {bad!r} (U+{ord(bad):04X})")  # fmt: skip
+    if type(name) is str and len(_GOOD_NAMES) < 10_000 and len(name) <= 200:
+        _GOOD_NAMES.add(name)
 
 
 def _at(mapping: object, key: object, file: str | None, path: str | None = None) -> Where:
@@ -435,6 +442,19 @@ def _reads_in(value: object) -> bool:
     return isinstance(value, str) and re.search(r"\$in\b", value) is not None
 
 
+_NOWHERE = Where()  # the place of what cannot fail
+_LAYER_NAME_ARGS: dict[type, tuple[str, ...]] = {}
+
+
+def _layer_name_args(cls: type[Layer]) -> tuple[str, ...]:
+    """The arguments of a layer type that name another layer (center_crop's `like`), worked out
+    once per type (`fields` is not cheap, and a spec builds hundreds of layers)."""
+    names = _LAYER_NAME_ARGS.get(cls)
+    if names is None:
+        names = _LAYER_NAME_ARGS[cls] = tuple(f.name for f in fields(cls) if f.metadata["kind"] is ArgKind.LAYER_NAME)
+    return names
+
+
 class _Expander:
     def __init__(
         self, file: str | None, blocks: dict[str, _BlockDef], top_scope: Mapping[str, Any] | None = None
@@ -449,6 +469,7 @@ class _Expander:
         self.shapes: list[tuple[int, ...]] = []  # output shapes of the first drafts, for `$in`
         self.calls: dict[str, int] = {}  # row name -> how many times `call:` ran its module again
         self.outputs: dict[str, _Input] = {}  # structure / block use / repeat name -> its output (last row)
+        self.layers: dict[tuple[Any, ...], Layer] = {}  # built layers by type and arguments (`layer`)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -474,8 +495,7 @@ class _Expander:
 
     def item(self, raw: object, line: int | None, path: str, ctx: _Context, prev: _Input, position: int,
              default_prefix: str) -> tuple[_Input, int]:  # fmt: skip
-        where = self.where(line, path, ctx)
-        written, args, args_line = self.split_item(raw, where, ctx)
+        written, args, args_line = self.split_item(raw, line, path, ctx)
         where = self.where(args_line or line, path, ctx)
         name = args.pop("name", None)
         repeat = args.pop("repeat", 1)
@@ -534,47 +554,50 @@ class _Expander:
             self.outputs[ctx.prefix + str(name)] = prev  # `from: stage` reads the last copy's output
         return prev, position
 
-    def split_item(self, raw: object, where: Where, ctx: _Context) -> tuple[str, dict[str, Any], int | None]:
-        """(type as written, arguments with $expressions evaluated, line of the arguments)."""
+    def split_item(
+        self, raw: object, line: int | None, path: str, ctx: _Context
+    ) -> tuple[str, dict[str, Any], int | None]:
+        """(type as written, arguments with $expressions evaluated, line of the arguments); errors
+        are placed at the item's `line` and `path` (made only then: most items have none)."""
         if isinstance(raw, str):
             return raw, {}, None
         if not isinstance(raw, dict) or len(raw) != 1:
             keys = list(raw) if isinstance(raw, dict) else None
             raise SpecError(
                 "a layer is a type name or a mapping with exactly one key, its type",
-                where=where,
+                where=self.where(line, path, ctx),
                 received=f"keys {keys}" if keys is not None else raw,
                 expected="e.g. '- relu' or '- conv: {out: 64, kernel: 3, name: conv1}'",
                 hint="put name, repeat and from inside the arguments" if keys else None,
             )
         written, value = next(iter(raw.items()))
         written = str(written)
-        if expr.is_expression(written):  # `- $block: {...}`: the type (usually a block) chosen by an argument
-            chosen = self.evaluate(written, ctx, where)
-            if not isinstance(chosen, str):
+        try:
+            if expr.is_expression(written):  # `- $block: {...}`: the type (usually a block) chosen by an argument
+                chosen = self.evaluated(written, ctx.scope)
+                if not isinstance(chosen, str):
+                    raise SpecError(f"'{written}' as a layer type must give a type or block name", received=chosen)
+                written = chosen
+            args_line = value.line if isinstance(value, LineDict) else None
+            if value is None:
+                return written, {}, args_line
+            if isinstance(value, dict):
+                return written, {str(k): self.evaluated(v, ctx.scope) for k, v in value.items()}, args_line
+            if written == CALL:
+                return written, {"layer": self.evaluated(value, ctx.scope)}, args_line
+            cls = layer_type(written)
+            shorthand = cls.shorthand if cls is not None else None
+            if shorthand is None:
+                self.check_type(written, Where())
                 raise SpecError(
-                    f"'{written}' as a layer type must give a type or block name", where=where, received=chosen
+                    f"{written} takes a mapping of arguments, not a single value",
+                    received=value,
+                    expected=f"- {written}: {{...}}"
+                    + (f", keys: {', '.join(self.argument_list(written))}" if self.argument_list(written) else ""),
                 )
-            written = chosen
-        args_line = value.line if isinstance(value, LineDict) else None
-        if value is None:
-            return written, {}, args_line
-        if isinstance(value, dict):
-            return written, {str(k): self.evaluate(v, ctx, where) for k, v in value.items()}, args_line
-        if written == CALL:
-            return written, {"layer": self.evaluate(value, ctx, where)}, args_line
-        cls = layer_type(written)
-        shorthand = cls.shorthand if cls is not None else None
-        if shorthand is None:
-            self.check_type(written, where)
-            raise SpecError(
-                f"{written} takes a mapping of arguments, not a single value",
-                where=where,
-                received=value,
-                expected=f"- {written}: {{...}}"
-                + (f", keys: {', '.join(self.argument_list(written))}" if self.argument_list(written) else ""),
-            )
-        return written, {shorthand: self.evaluate(value, ctx, where)}, args_line
+            return written, {shorthand: self.evaluated(value, ctx.scope)}, args_line
+        except CnncalcError as err:
+            raise err.located(self.where(line, path, ctx)) from None
 
     def argument_list(self, written: str) -> list[str]:
         cls = layer_type(written)
@@ -584,14 +607,12 @@ class _Expander:
             return list(self.blocks[written].args)
         return []
 
-    def evaluate(self, value: Any, ctx: _Context, where: Where) -> Any:
+    def evaluated(self, value: Any, scope: Mapping[str, Any]) -> Any:
+        """`value` with its $expressions evaluated (a list item by item); errors are not placed."""
+        if isinstance(value, str):
+            return value if "$" not in value else expr.evaluate(value, scope)  # "$": expr.is_expression
         if isinstance(value, list):
-            return [self.evaluate(v, ctx, where) for v in value]
-        if expr.is_expression(value):
-            try:
-                return expr.evaluate(value, ctx.scope)
-            except CnncalcError as err:
-                raise err.located(where) from None
+            return [self.evaluated(v, scope) for v in value]
         return value
 
     def sources(self, source: object, prev: _Input, ctx: _Context, where: Where, written: str) -> list[_Input]:
@@ -639,16 +660,9 @@ class _Expander:
             return self.outputs[name]
         cls = layer_type(written)
         assert cls is not None  # check_type above
-        try:
-            layer = build_layer(cls, args)
-        except LayerError as err:
-            raise err.located(Where(where.file, where.line, f"{where.path} {name}")) from None
+        layer = self.layer(cls, args, name, where)
         # an argument naming another layer (center_crop's `like`) is read as one more input
-        inputs = inputs + [
-            _Ref(args[f.name], ctx.prefix, where)
-            for f in fields(cls)
-            if f.metadata["kind"] is ArgKind.LAYER_NAME and f.name in args
-        ]
+        inputs = inputs + [_Ref(args[arg], ctx.prefix, where) for arg in _layer_name_args(cls) if arg in args]
         pieces = getattr(layer, "pieces", None)
         if pieces is not None:  # several outputs (chunk, split): one row per piece, `name.0`, `name.1`, ...
             self.containers[name] = cls.kind
@@ -657,6 +671,30 @@ class _Expander:
             self.outputs[name] = rows[-1]
             return rows[-1]
         return self.add(name, cls.kind, written, layer, inputs, where)
+
+    def layer(self, cls: type[Layer], args: dict[str, Any], name: str, where: Where) -> Layer:
+        """`build_layer(cls, args)`, made once per distinct arguments in a spec: layers are frozen,
+        and a block used fifty times builds the same few layers again and again. The key holds
+        each value's type (1, 1.0 and true are equal in Python, not as arguments); arguments that
+        are not hashable (lists) are built every time."""
+        try:
+            key = (cls, *((k, type(v), v) for k, v in args.items()))
+            layer = self.layers.get(key)
+        except TypeError:  # a list argument
+            key, layer = None, None
+        if layer is None:
+            try:
+                layer = build_layer(cls, args)
+            except LayerError as err:
+                raise err.located(Where(where.file, where.line, f"{where.path} {name}")) from None
+            if key is not None:
+                self.layers[key] = layer
+        return layer
+
+    def merge(self, kind: str) -> Layer:
+        """The layer that merges a residual's or a parallel's outputs (`add`, `concat`): it has no
+        arguments, so one per spec (as `layer` keeps them)."""
+        return self.layer(REGISTRY[kind], {}, kind, _NOWHERE)
 
     def call(
         self, args: dict[str, Any], name: object, source: object, prev: _Input, ctx: _Context, where: Where
@@ -727,7 +765,7 @@ class _Expander:
                 name + ".", f"{where.path}.shortcut", scope=inner.scope, blocks_in_use=inner.blocks_in_use
             )
             shortcut = self.chain(args["shortcut"], shortcut_ctx, prev, default_prefix="shortcut.")
-        merged: _Input = self.add(f"{name}.add", "add", "add", REGISTRY["add"](), [body, shortcut], where)
+        merged: _Input = self.add(f"{name}.add", "add", "add", self.merge("add"), [body, shortcut], where)
         if args.get("after"):
             after_ctx = ctx.inner(
                 name + ".", f"{where.path}.after", scope=inner.scope, blocks_in_use=inner.blocks_in_use
@@ -755,7 +793,7 @@ class _Expander:
                 branch_name = str(branch_name)
             self.containers[f"{name}.{branch_name}"] = "branch"
             outputs.append(self.chain(items, ctx.inner(f"{name}.{branch_name}.", f"{where.path}.branches[{i}]"), prev))
-        return self.add(f"{name}.{merge}", merge, merge, REGISTRY[merge](), outputs, where)
+        return self.add(f"{name}.{merge}", merge, merge, self.merge(merge), outputs, where)
 
     def block(
         self, block: _BlockDef, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context

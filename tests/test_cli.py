@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import cnncalc
@@ -303,6 +305,54 @@ def test_writers_print_one_table_in_each_format():
     )
     assert write(out, Format.CSV) == "Layer,Output,MACs,Working\na,28x28x6,1234,1*2\nb,16,56000,3|4\ntotal,,57234\n"
     assert json.loads(write(out, Format.JSON)) == {"schema_version": 1, "x": 1}
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text()),
+    lambda inner: st.one_of(
+        st.lists(inner), st.lists(inner).map(tuple),
+        st.dictionaries(st.one_of(st.text(), st.integers(), st.booleans(), st.none()), inner),
+    ),
+    max_leaves=30,
+)  # fmt: skip
+
+
+def _has_object_in_list(value: object, in_list: bool = False) -> bool:
+    if isinstance(value, dict):
+        return in_list or any(_has_object_in_list(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_object_in_list(v, True) for v in value)
+    return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(JSON_VALUES)
+def test_json_output_is_json_dumps_indent_2_with_each_row_on_one_line(value):
+    """The JSON writer (one C-encoder call per row, for start-up time) writes the data json.dumps
+    writes; its text is json.dumps(indent=2)'s except that an object in a list is on one line."""
+    from cnncalc.render.writers import indented_json
+
+    text = indented_json(value)
+    assert json.loads(text) == json.loads(json.dumps(value))
+    if not _has_object_in_list(value):
+        assert text == json.dumps(value, indent=2)
+
+
+def test_json_output_writes_a_row_per_line():
+    from cnncalc.render.writers import indented_json
+
+    rows = indented_json({"layers": [{"name": "a", "shape": [1, 2]}, {"name": "b", "shape": []}], "n": [3]})
+    assert rows.splitlines() == [
+        "{",
+        '  "layers": [',
+        '    {"name": "a", "shape": [1, 2]},',
+        '    {"name": "b", "shape": []}',
+        "  ],",
+        '  "n": [',
+        "    3",
+        "  ]",
+        "}",
+    ]
 
 
 def test_registering_a_second_writer_for_a_format_raises():

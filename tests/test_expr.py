@@ -92,3 +92,20 @@ def test_convnext_stochastic_depth_rises_as_torchvisions(model, layers, stochast
     assert [node.name for node in rows] == stages
     total = sum(layers)
     assert [node.layer.p for node in rows] == [stochastic_depth_prob * k / (total - 1.0) for k in range(total)]
+
+
+def test_a_text_read_once_still_gives_each_scope_its_own_value():
+    """`evaluate` keeps each text's syntax tree and its value per the arguments it names (start-up
+    time); the key holds their types, so True is not taken for 1, nor an unknown name for a value."""
+    text = "$a * 2 + $b"
+    assert evaluate(text, {"a": 1, "b": 0}) == 1 * 2 + 0
+    assert evaluate(text, {"a": 3, "b": 0, "other": 9}) == 3 * 2 + 0
+    assert evaluate(text, {"a": 1, "b": 0}) == 1 * 2 + 0
+    with pytest.raises(SpecError, match="not an integer"):
+        evaluate(text, {"a": True, "b": 0})
+    with pytest.raises(SpecError, match="unknown argument"):
+        evaluate(text, {"a": 1})
+    assert evaluate(text, {"a": 0.5, "b": 1}) == 0.5 * 2 + 1  # a decimal rate: computed, not kept
+    assert evaluate("$k == 'x'", {"k": "x"}) is True and evaluate("$k == 'x'", {"k": "y"}) is False
+    with pytest.raises(SpecError):
+        evaluate("$k == 'x'", {"k": 1})

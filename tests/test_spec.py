@@ -283,6 +283,23 @@ def test_family_index_equals_the_parsed_variants():
             assert cnncalc.load(variant).file == f"<built-in>/{family}.yaml"
 
 
+def test_resolving_one_name_agrees_with_the_full_variant_index():
+    """`resolve` finds a variant by scanning only the family files whose text holds its name
+    (library._variant_of): the same family and variant as the index of every family file, for
+    every built-in name, and nothing for a plain spec file's name or a name that is no built-in."""
+    from cnncalc import library
+
+    names, index = library.builtin_names(), library._variant_index()
+    assert len([n for n in names if n in index]) == len(index) > 50
+    others = ["alexnet", "resnet15", "resnet1520", "examples/resnet152", "nosuch/resnet152", "variants", ""]
+    assert "alexnet" in names and not any(name in index for name in others)  # alexnet: its own file
+    for name in [*names, *others]:
+        library.families.cache_clear()  # the scan, not the index (which answers once it is built)
+        library._variant_of.cache_clear()
+        assert library._variant_of(name) == index.get(name), name
+    assert library.families() and library._variant_of("resnet152") == index["resnet152"]  # and by the index
+
+
 # -- a structure's name refers to its output (issue 9 item 4) --------------------------------
 
 UNET = """
@@ -680,3 +697,15 @@ def test_a_file_included_twice_is_read_once_and_includes_are_bounded(tmp_path):
 
 def names_of(graph):
     return [n.name for n in graph.nodes]
+
+
+def test_a_layer_built_once_per_spec_is_still_checked_for_each_spelling():
+    """The expander builds each distinct layer once (start-up time); `true` and `1` are equal in
+    Python, yet only the first is a boolean, so a second conv with `bias: 1` is still refused."""
+    spec = "input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, bias: true}\n  - conv: {out: 4, kernel: 3, bias: %s}\n"
+    graph = parse_text(spec % "true")
+    assert graph.nodes[1].layer is graph.nodes[2].layer  # one layer object for both rows
+    assert [n.name for n in graph.nodes] == ["input", "0", "1"]
+    with pytest.raises(CnncalcError, match="bad value for 'bias'") as err:
+        parse_text(spec % "1")
+    assert err.value.where.line == 4

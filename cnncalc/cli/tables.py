@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, List, Optional, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, List, Optional, Sequence
 
 import typer
 
@@ -11,7 +11,6 @@ from .. import library, spec
 from ..analysis import DType, Report, Style, analyze, collapse, groups
 from ..conventions import Convention, count
 from ..errors import CnncalcError
-from ..graph_text import Drawing, drawing
 from ..render import Abbreviated, Format, Layout, Output, Table, human
 from ..render.report import SUMMARY_COLUMNS, Column, Columns, json_data, predicted_line, report_table, totals_lines
 from .common import (
@@ -37,6 +36,9 @@ from .common import (
     print_warnings,
     reported_errors,
 )
+
+if TYPE_CHECKING:
+    from ..graph_text import Drawing
 
 RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
            "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
@@ -66,6 +68,8 @@ def drawn(fmt: Format, source: str, input: str | None, strict: bool, depth: int 
     """The layer graph for `--format dot|mermaid` (None for the other formats, which need none)."""
     if fmt not in (Format.DOT, Format.MERMAID):
         return None
+    from ..graph_text import drawing  # only these formats need it (start-up time)
+
     graph = load_graph(source, input, args)
     return drawing(graph, analyze(graph, input_shape=parse_input(input, graph.input_shape), strict=strict), depth)
 

@@ -6,7 +6,6 @@ that names the formats it can (never a silent fall-back to the text table).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from enum import Enum
@@ -14,7 +13,6 @@ from typing import Any, Callable, Sequence
 
 from ..bars import bar
 from ..errors import CnncalcError
-from ..graph_text import dot_text, mermaid_text
 from ..records import record
 from .cells import Abbreviated, Bar, Bytes, Delta, Layout, Ratio, human, human_bytes, shape_text
 from .document import Block, Code, Output, Table, Worked
@@ -193,6 +191,8 @@ def _plain(value: Any, layout: Layout) -> Any:
 @writer(Format.CSV, accepts=lambda output: len(output.tables) == 1)
 def csv_text(output: Output) -> str:
     """The output's one table: header, rows (with their working, if any) and the totals row."""
+    import csv  # only this writer needs it (start-up time)
+
     (table,) = output.tables
     out = io.StringIO()
     rows = csv.writer(out, lineterminator="\n")
@@ -211,7 +211,59 @@ def csv_text(output: Output) -> str:
 @writer(Format.JSON, accepts=lambda output: output.data is not None)
 def json_text(output: Output) -> str:
     assert output.data is not None
-    return json.dumps({"schema_version": output.schema_version, **output.data}, indent=2) + "\n"
+    return indented_json({"schema_version": output.schema_version, **output.data}) + "\n"
+
+
+def indented_json(value: Any) -> str:
+    """`json.dumps(value, indent=2)`, except that an object in a list (a table's row, a warning)
+    is written on one line, as `json.dumps(item)` writes it: the same data, one line per row to
+    read or grep, and 3x faster (start-up time: summary resnet152 writes 517 rows). With an
+    indent, Python's json encodes in pure Python, one generator step per element; each such
+    row here is one call of the C encoder."""
+    out: list[str] = []
+    _indented(value, 1, out)
+    return "".join(out)
+
+
+def _one_line_encoder() -> Callable[[Any], str]:
+    """`json.dumps(value)`, without making an encoder on each call (as json.dumps does)."""
+    make = json.encoder.c_make_encoder  # what json.dumps uses without an indent (None: no _json)
+    if make is None:
+        return json.JSONEncoder().encode
+    default = json.JSONEncoder().default  # raises json.dumps's TypeError for a value it cannot write
+    chunks = make(None, default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_ONE_LINE = _one_line_encoder()
+
+
+def _indented(value: Any, depth: int, out: list[str]) -> None:
+    """Append `value` as `indented_json` writes it, its items at nesting `depth`."""
+    if isinstance(value, dict):
+        items: Any = value.items()
+        opening, closing = "{", "}"
+    elif isinstance(value, (list, tuple)):
+        items = value
+        opening, closing = "[", "]"
+    else:
+        out.append(_ONE_LINE(value))
+        return
+    if not value:
+        out.append(opening + closing)
+        return
+    inner = "\n" + "  " * depth
+    out.append(opening)
+    for i, item in enumerate(items):
+        out.append("," + inner if i else inner)
+        if opening == "{":
+            key, item = item
+            out.append(_ONE_LINE({key: 0})[1:-2])  # `"key": `, as json writes a key
+        elif isinstance(item, dict):
+            out.append(_ONE_LINE(item))  # a row: one line
+            continue
+        _indented(item, depth + 1, out)
+    out += (inner[:-2], closing)
 
 
 # ----- the layer graph: Graphviz DOT and Mermaid ---------------------------------------------
@@ -220,10 +272,14 @@ def json_text(output: Output) -> str:
 @writer(Format.DOT, accepts=lambda output: output.graph is not None)
 def dot(output: Output) -> str:
     assert output.graph is not None
+    from ..graph_text import dot_text  # only the graph formats need it (start-up time)
+
     return dot_text(output.graph)
 
 
 @writer(Format.MERMAID, accepts=lambda output: output.graph is not None)
 def mermaid(output: Output) -> str:
     assert output.graph is not None
+    from ..graph_text import mermaid_text
+
     return mermaid_text(output.graph)
