@@ -70,9 +70,9 @@ def _hash(instance: Any) -> int | str:
 @given(st.integers(-3, 3), st.text("ab", max_size=2), st.text("ab", max_size=2), st.floats(allow_nan=False))
 def test_equality_skips_compare_false_and_hash_skips_hash_false(a: int, b: str, note: str, hidden: float) -> None:
     for cls in (Ours, Theirs):
-        first, second = cls(a, b, note="n", hidden=0.5), cls(a, b, note=note, hidden=hidden)
+        first, second = cls(a, b, (), note="n", hidden=0.5), cls(a, b, (), note=note, hidden=hidden)
         assert (first == second) == (hidden == 0.5)
-        assert first != cls(a + 1, b)
+        assert first != cls(a + 1, b, ())
         assert (first == "not a record") is False
         if hidden == 0.5:
             assert hash(first) == hash(second)
