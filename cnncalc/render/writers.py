@@ -225,17 +225,7 @@ def indented_json(value: Any) -> str:
     return "".join(out)
 
 
-def _one_line_encoder() -> Callable[[Any], str]:
-    """`json.dumps(value)`, without making an encoder on each call (as json.dumps does)."""
-    make = json.encoder.c_make_encoder  # what json.dumps uses without an indent (None: no _json)
-    if make is None:
-        return json.JSONEncoder().encode
-    default = json.JSONEncoder().default  # raises json.dumps's TypeError for a value it cannot write
-    chunks = make(None, default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
-    return lambda value: "".join(chunks(value, 0))
-
-
-_ONE_LINE = _one_line_encoder()
+_ONE_LINE = json.dumps  # without an indent: the C encoder, one call per row
 
 
 def _indented(value: Any, depth: int, out: list[str]) -> None:
