@@ -60,17 +60,18 @@ def evaluate(text: str, scope: Mapping[str, object]) -> object:
         read = _read(text)
         if len(_READ) < _MAX_READ and len(text) <= _MAX_KEPT_TEXT:
             _READ[text] = read
-    if type(read) is str:
+    if isinstance(read, str):
         return _lookup(read, scope, text)
     names, tree = read
     # the value depends only on the text and the arguments it names: kept for each such combination
     # of integers, booleans and texts (the type is part of the key: 1 == 1.0 == True in Python)
-    key = (text, *((type(v), v) for v in map(scope.get, names)))
-    if all(t in _KEYED for t, _ in key[1:]):
+    typed = tuple((type(v), v) for v in map(scope.get, names))
+    if all(t in _KEYED for t, _ in typed):
+        key = (text, *typed)
         value = _VALUES.get(key)
         if value is None:
             value = _eval(tree, scope, text)
-            if len(_VALUES) < _MAX_READ and len(text) <= _MAX_KEPT_TEXT and all(map(_small, key[1:])):
+            if len(_VALUES) < _MAX_READ and len(text) <= _MAX_KEPT_TEXT and all(map(_small, typed)):
                 _VALUES[key] = value
         return value
     return _eval(tree, scope, text)
