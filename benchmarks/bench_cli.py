@@ -54,6 +54,8 @@ import typer, yaml
 marks.append(("import typer and yaml", clock()))
 import cnncalc.cli, cnncalc.cli.tables
 marks.append(("import cnncalc (cli, tables)", clock()))
+import gc
+gc.freeze()  # as cnncalc.cli.main does before it runs a command
 from cnncalc import library, spec
 from cnncalc.analysis import analyze
 from cnncalc.cli.tables import summary
