@@ -317,39 +317,47 @@ JSON_VALUES = st.recursive(
 )  # fmt: skip
 
 
-def _has_object_in_list(value: object, in_list: bool = False) -> bool:
+def _has_list(value: object) -> bool:
     if isinstance(value, dict):
-        return in_list or any(_has_object_in_list(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_has_object_in_list(v, True) for v in value)
-    return False
+        return any(_has_list(v) for v in value.values())
+    return isinstance(value, (list, tuple)) and bool(value)
 
 
 @settings(max_examples=300, deadline=None)
 @given(JSON_VALUES)
 def test_json_output_is_json_dumps_indent_2_with_each_row_on_one_line(value):
     """The JSON writer (one C-encoder call per row, for start-up time) writes the data json.dumps
-    writes; its text is json.dumps(indent=2)'s except that an object in a list is on one line."""
+    writes; its text is json.dumps(indent=2)'s except that an object in a list, and a list of
+    plain values, are on one line (each as json.dumps writes it)."""
     from cnncalc.render.writers import indented_json
 
     text = indented_json(value)
     assert json.loads(text) == json.loads(json.dumps(value))
-    if not _has_object_in_list(value):
+    if not _has_list(value):
         assert text == json.dumps(value, indent=2)
+    for line in text.splitlines():  # a one-line row or list is json.dumps's own text for it
+        item = (
+            line.strip().rstrip(",").partition('": ')[2] if line.strip().startswith('"') else line.strip().rstrip(",")
+        )
+        if item.startswith(("{", "[")) and item not in ("{", "["):
+            assert json.dumps(json.loads(item)) == item
 
 
 def test_json_output_writes_a_row_per_line():
     from cnncalc.render.writers import indented_json
 
-    rows = indented_json({"layers": [{"name": "a", "shape": [1, 2]}, {"name": "b", "shape": []}], "n": [3]})
+    rows = indented_json({"layers": [{"name": "a", "shape": [1, 2]}, {"name": "b", "shape": []}], "n": [3],
+                          "grid": [[1, 2], [3]]})  # fmt: skip
     assert rows.splitlines() == [
         "{",
         '  "layers": [',
         '    {"name": "a", "shape": [1, 2]},',
         '    {"name": "b", "shape": []}',
         "  ],",
-        '  "n": [',
-        "    3",
+        '  "n": [3],',
+        '  "grid": [',
+        "    [1, 2],",
+        "    [3]",
         "  ]",
         "}",
     ]

@@ -216,10 +216,10 @@ def json_text(output: Output) -> str:
 
 def indented_json(value: Any) -> str:
     """`json.dumps(value, indent=2)`, except that an object in a list (a table's row, a warning)
-    is written on one line, as `json.dumps(item)` writes it: the same data, one line per row to
-    read or grep, and 3x faster (start-up time: summary resnet152 writes 517 rows). With an
-    indent, Python's json encodes in pure Python, one generator step per element; each such
-    row here is one call of the C encoder."""
+    and a list of plain values (a shape) are written on one line, as `json.dumps(item)` writes
+    them: the same data, one line per row to read or grep, and 3x faster (start-up time: summary
+    resnet152 writes 517 rows). With an indent, Python's json encodes in pure Python, one
+    generator step per element; each such row here is one call of the C encoder."""
     out: list[str] = []
     _indented(value, 1, out)
     return "".join(out)
@@ -234,6 +234,9 @@ def _indented(value: Any, depth: int, out: list[str]) -> None:
         items: Any = value.items()
         opening, closing = "{", "}"
     elif isinstance(value, (list, tuple)):
+        if not any(isinstance(item, (dict, list, tuple)) for item in value):  # plain values: one line
+            out.append(_ONE_LINE(value))
+            return
         items = value
         opening, closing = "[", "]"
     else:
