@@ -78,13 +78,7 @@ class _Bounded(_LoaderBase):
             self._aliased = True
         try:
             if self._depth > MAX_YAML_DEPTH:
-                mark = self.peek_event().start_mark
-                raise SpecError(
-                    f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep",
-                    where=Where(line=mark.line + 1),
-                    expected=f"structures nested at most {MAX_STRUCTURE_NESTING} deep",
-                    hint="check for unclosed or repeated brackets",
-                )
+                raise _too_deep(self.peek_event().start_mark.line + 1)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -208,6 +202,15 @@ for _loader in _LOADERS:
     _loader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
+def _too_deep(line: int | None, file: str | None = None) -> SpecError:
+    return SpecError(
+        f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep",
+        where=Where(file=file, line=line),
+        expected=f"structures nested at most {MAX_STRUCTURE_NESTING} deep",
+        hint="check for unclosed or repeated brackets",
+    )
+
+
 def load_text(text: str, file: str | None = None, loader: type | None = None) -> object:
     """Parse YAML text safely, with line numbers; syntax errors become SpecError. libyaml reads
     it where PyYAML has it; a YAML error is then read again by the pure-Python loader, whose
@@ -251,6 +254,8 @@ def _load_reporting(text: str, file: str | None, loader: type) -> object:
         # the context mark (where the unclosed bracket or key began) is the more useful line
         mark = err.context_mark or err.problem_mark
         problem = err.problem or "invalid YAML"
+        if "maximum nesting depth" in problem:  # libyaml 0.2.5+ refuses depth itself, deeper than we do
+            raise _too_deep(mark.line + 1 if mark else None, file) from None
         context = f" ({err.context})" if err.context else ""
         raise SpecError(
             f"YAML syntax error: {problem}{context}",
