@@ -1,8 +1,17 @@
 import ctypes
 import gc
+import os
 import sys
 
 import pytest
+from hypothesis import settings
+
+# In CI (.ci/run exports CI=true) the property tests draw the same examples on every run, so that a
+# change lands or not on its own merits, never on a new random draw; a run anywhere else draws new
+# examples each time and keeps exploring (fuzz/run.py and a local `pytest` find what is new).
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_addoption(parser):
