@@ -11,11 +11,13 @@ import re
 from dataclasses import replace
 from enum import Enum
 from fractions import Fraction
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
+from . import layout
 from .errors import CnncalcError, LayerError, StrictError, Where
 from .graph import INPUT, Graph
 from .layers import FieldStep, Layer, Saved, Shape
+from .layout import Strides
 from .records import record
 
 
@@ -436,7 +438,7 @@ def analyze(
             hint="fix the padding or stride, or drop --strict to allow it",
         )
     report_rows = tuple(rows)
-    return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows), tuple(warnings), batch, dtype,
+    return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch), tuple(warnings), batch, dtype,
                   graph.containers)  # fmt: skip
 
 
@@ -518,51 +520,36 @@ def _check_rank(written: str, shape: Shape) -> None:
         )
 
 
-def _storage(graph: Graph, rows: Sequence[Row], training: bool) -> list[int]:
+def _storage(graph: Graph, rows: Sequence[Row], training: bool, batch: int) -> list[int]:
     """For each node, the node whose tensor holds its output: its own, or its input's for a view
-    (flatten, identity, crops, and dropout at inference). A flatten of a view whose channels and
-    positions do not read as one axis with one step (most crops) cannot be a view: PyTorch copies."""
-    return _views(graph, rows, training)[0]
+    (flatten, permute, identity, crops, pieces, and dropout at inference)."""
+    return _layouts(graph, rows, training, batch)[0]
 
 
-def _views(graph: Graph, rows: Sequence[Row], training: bool) -> tuple[list[int], Callable[[int], bool]]:
-    """`_storage`, and a function telling for a node whether its output reads as one dense axis
-    (no gaps). Only views have steps other than their own shape's, so only they are worked out."""
+def _layouts(graph: Graph, rows: Sequence[Row], training: bool, batch: int) -> tuple[list[int], list[Strides]]:
+    """`_storage`, and each output's strides (the whole tensor, batch axis first) as PyTorch lays
+    it out (cnncalc/layout.py). A view PyTorch cannot make (flatten of a crop or of a permute) is a
+    copy: a new tensor, laid out as the type's `layout` says."""
     storage = list(range(len(graph.nodes)))
-    inherited: dict[int, tuple[int, ...]] = {}  # a view's axis steps, in elements of its storage
-
-    def strides(i: int) -> tuple[int, ...]:
-        return inherited[i] if i in inherited else _contiguous(rows[i].output_shape)
-
+    strides: list[Strides] = []
     for i, node in enumerate(graph.nodes):
         layer = node.layer
-        if layer is None or not layer.aliases_input or (training and layer.copies_in_training):
+        shape = (batch, *rows[i].output_shape)
+        if layer is None:
+            strides.append(layout.contiguous(shape))
             continue
-        j = node.inputs[0]
-        if layer.needs_dense_input:
-            if not _one_axis(rows[j].output_shape, strides(j)):
-                continue  # a copy
-        else:
-            inherited[i] = strides(j)  # a slice or the same tensor: the input's steps
-        storage[i] = storage[j]
-    return storage, lambda i: _one_axis(rows[i].output_shape, strides(i))
+        ins = [((batch, *rows[j].output_shape), strides[j]) for j in node.inputs]
+        if layer.aliases_input and not (training and layer.copies_in_training):
+            view = layer.view_strides(*ins[0], shape)
+            if view is not None:
+                storage[i] = storage[node.inputs[0]]
+                strides.append(view)
+                continue
+        strides.append(layout.new_strides(layer.layout, shape, ins, training))
+    return storage, strides
 
 
-def _contiguous(shape: Shape) -> tuple[int, ...]:
-    """The steps of a dense tensor's axes, in elements: (H*W, W, 1) for (C, H, W)."""
-    steps = [1] * len(shape)
-    for k in range(len(shape) - 1, 0, -1):
-        steps[k - 1] = steps[k] * shape[k]
-    return tuple(steps)
-
-
-def _one_axis(shape: Shape, strides: Sequence[int]) -> bool:
-    """Whether a view's axes read as one: each axis longer than 1 steps over the next such one."""
-    axes = [k for k, n in enumerate(shape) if n > 1]
-    return all(strides[k] == strides[m] * shape[m] for k, m in zip(axes, axes[1:]))
-
-
-def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int] | None = None) -> int:
+def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int]) -> int:
     """Most activation elements alive at once when the graph runs in order (inference).
 
     A tensor lives from the layer that makes it to the last layer that reads it; the input (which
@@ -570,7 +557,6 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int] | None = Non
     While a layer runs, its `scratch` temporaries live too.
     """
     n = len(graph.nodes)
-    storage = _storage(graph, rows, training=False) if storage is None else storage  # given: already worked out
     last_use = list(range(n))
     last_use[storage[n - 1]] = last_use[0] = n
     for i, node in enumerate(graph.nodes):
@@ -591,12 +577,12 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int] | None = Non
     return peak
 
 
-def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
+def _saved(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[int, int, int]:
     """(activation elements, int64 elements, fp32 elements per batch) a training step keeps for
     backward: every tensor some layer keeps, once, plus the layers' own saved tensors. The input
     is left out (the caller holds it anyway). Layers before the first one with parameters keep
     nothing: no gradient flows there, so autograd does not record them."""
-    storage, dense = _views(graph, rows, training=True)
+    storage, strides = _layouts(graph, rows, training=True, batch=batch)
     kept: set[int] = set()
     elements = int64 = fp32 = 0
     needs_grad = [False] * len(graph.nodes)
@@ -614,8 +600,10 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
             saved = known[key] = node.layer.saved(ins, rows[i].output_shape)
         if saved.input:
             for j in node.inputs:
-                if node.layer.keeps_dense_input and not dense(j):
-                    elements += rows[j].activations  # its own dense copy
+                if node.layer.keeps_dense_input and not layout.kept_as_is(
+                    node.layer.layout, (batch, *rows[j].output_shape), strides[j]
+                ):
+                    elements += rows[j].activations  # its own contiguous copy
                 else:
                     kept.add(storage[j])
         if saved.inputs_for_partners:
@@ -633,14 +621,14 @@ def _saved(graph: Graph, rows: Sequence[Row]) -> tuple[int, int, int]:
     return elements + sum(rows[s].activations for s in kept), int64, fp32
 
 
-def _totals(graph: Graph, rows: Sequence[Row]) -> Totals:
+def _totals(graph: Graph, rows: Sequence[Row], batch: int) -> Totals:
     layers = rows[1:]
     weights = sum(r.weights for r in layers)
     biases = sum(r.biases for r in layers)
     macs = sum(r.macs for r in layers)
     activations = sum(r.activations for r in layers)
-    saved, int64, fp32 = _saved(graph, rows)
-    storage = _storage(graph, rows, training=False)
+    saved, int64, fp32 = _saved(graph, rows, batch)
+    storage = _storage(graph, rows, training=False, batch=batch)
     return Totals(
         weights=weights,
         biases=biases,

@@ -3,6 +3,7 @@ predicted peak against the peak measured on the CPU (torch.profiler's allocation
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cnncalc
 from cnncalc.analysis import analyze
@@ -11,7 +12,7 @@ from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
 
-from test_conventions import analysable, every_kind_chain, group_b_chain  # noqa: E402
+from test_conventions import KINDS, _layer, analysable, every_kind_chain, group_b_chain  # noqa: E402
 from test_layers import MERGE_ROWS, ROWS  # noqa: E402
 from test_torch_crosscheck import SMALL_INPUT  # noqa: E402
 
@@ -199,3 +200,81 @@ def test_new_tensors_in_the_totals_line_are_what_pytorch_allocates(name):
     assert report.totals.stored_activations == allocated_output_elements(graph, shape)
     assert report.totals.stored_activations < report.totals.activations or not any(
         n.layer is not None and n.layer.aliases_input for n in graph.nodes)  # fmt: skip
+
+
+# ----- layouts: the strides cnncalc predicts for every output, against the real tensors' -----
+
+LAYOUT_KINDS = [*KINDS, *["layernorm", "permute", "crop", "center_crop", "chunk", "identity", "dropout"] * 4]
+
+
+@st.composite
+def layout_chain(draw):
+    """A conv, then layers of every type among many that change how a tensor lies in memory: a
+    channel layer norm (channels-last), a permute with no inverse after it, crops and channel
+    pieces (views with gaps), views of views; then flatten and linear."""
+    rank = draw(st.integers(1, 3))
+    channels = draw(st.integers(1, 4))
+    sizes = [draw(st.integers(4, 8 if rank < 3 else 5)) for _ in range(rank)]
+    lines = [f"  - conv: {{out: {channels}, kernel: 1}}"]
+    permuted = False
+    for kind in draw(st.lists(st.sampled_from(LAYOUT_KINDS), min_size=1, max_size=5)):
+        if kind == "permute" and draw(st.booleans()):
+            lines.append(f"  - permute: {[0, *draw(st.permutations(range(1, rank + 2)))]}")
+            channels, permuted = 1, True  # some other axis is second now: only groups of 1 divide it for certain
+            continue
+        if kind == "lrn" and permuted and rank == 3:
+            continue  # F.local_response_norm views a 5-D input, which a permuted one may refuse (PyTorch's error)
+        text, channels = _layer(draw, kind, channels or 1, rank)
+        lines.append(f"  - {text}")
+    lines += ["  - flatten", f"  - linear: {draw(st.integers(1, 3))}"]
+    return f"input: [{draw(st.integers(1, 4))}, {', '.join(map(str, sizes))}]\nlayers:\n" + "\n".join(lines) + "\n"
+
+
+def real_strides(model, x):
+    """Each row's output strides (the whole tensor) from forward hooks on one pass."""
+    from cnncalc.torch_bridge import leaf_modules
+
+    seen = {}
+
+    def keep(name):
+        def hook(module, inputs, output):
+            seen[name] = output.stride()  # (a hook that returns a value replaces the output)
+
+        return hook
+
+    hooks = [m.register_forward_hook(keep(name)) for name, m in leaf_modules(model).items()]
+    try:
+        model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def check_strides(graph, batch=2):
+    """Inference and training: every output's predicted strides are the real tensor's, on every
+    axis longer than 1 (the steps of a size-1 axis never move through memory, and PyTorch's ops
+    set them in more ways than decide anything here)."""
+    from cnncalc.analysis import _layouts
+
+    for training in (False, True):
+        report = analyze(graph, batch=batch)
+        predicted = _layouts(graph, report.rows, training, batch)[1]
+        model = graph.to_torch().train(training)
+        with torch.set_grad_enabled(training):
+            real = real_strides(model, torch.randn(batch, *report.input_shape))
+        for i, row in enumerate(report.rows[1:], start=1):
+            long = [k for k, n in enumerate((batch, *row.output_shape)) if n > 1]
+            assert [predicted[i][k] for k in long] == [real[row.name][k] for k in long], (row.name, training)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(layout_chain(), st.integers(1, 3))
+def test_predicted_strides_are_the_real_tensors(text, batch):
+    check_strides(analysable(text), batch)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(layout_chain(), st.integers(2, 3))  # (a 3-D transposed conv of a batch of 1 allocates more; see the docs)
+def test_saved_for_backward_through_layouts(text, batch):
+    check_saved(analysable(text), batch=batch)

@@ -7,6 +7,7 @@ from dataclasses import fields
 from typing import Any, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError
+from ..layout import Layout
 from ..records import record
 from .base import ArgKind, ElementWise, Layer, Shape, TorchModule, arg, register
 from .counting import Rule, parameters, per_element, rules
@@ -27,11 +28,12 @@ class Activation(ElementWise):
 
 
 def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any, ArgKind], fixed: Mapping[str, Any] | None = None,
-                keeps: str = "input", in_place: bool = True, **counts: Rule) -> type[Layer]:  # fmt: skip
+                keeps: str = "input", in_place: bool = True, layout: Layout = Layout.INPUT_ORDER,
+                **counts: Rule) -> type[Layer]:  # fmt: skip
     """Make and register an activation type with the given (name, default, kind) arguments and
     counting rules by convention name (the others: `DEFAULT_RULES`)."""
     namespace: dict[str, Any] = {"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None,
-                                 "keeps": keeps, "in_place": in_place, "counts": rules(**counts)}  # fmt: skip
+                                 "keeps": keeps, "in_place": in_place, "layout": layout, "counts": rules(**counts)}  # fmt: skip
     if fixed:
         namespace["torch_module"] = lambda self, inputs: TorchModule(torch_name, dict(fixed))
     namespace["__annotations__"] = {name: Any for name, _, _ in args}
@@ -56,6 +58,7 @@ ELU = _activation("elu", "ELU", "x, or a(e^x - 1) below zero", ("alpha", 1.0, Ar
 GELU = _activation("gelu", "GELU", "x * Phi(x)", ("approximate", "none", ArgKind.APPROXIMATE), ptflops=per_element(2))
 SiLU = _activation("silu", "SiLU", "x * sigmoid(x) (swish)", ptflops=per_element(1))
 Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output", in_place=False,
+                      layout=Layout.CONTIGUOUS,  # computed on a contiguous copy of its input
                       thop=_thop_softmax,
                       ptflops=per_element(1))  # fmt: skip
 
@@ -78,7 +81,7 @@ Mish = _activation("mish", "Mish", "x * tanh(softplus(x))")
 Softplus = _activation("softplus", "Softplus", "log(1 + e^(beta x)) / beta, x above the threshold",
                        ("beta", 1.0, ArgKind.NUMBER), ("threshold", 20.0, ArgKind.NUMBER))  # fmt: skip
 LogSoftmax = _activation("log_softmax", "LogSoftmax", "log of softmax over channels", fixed={"dim": 1}, keeps="output", in_place=False,
-                         thop=_thop_log_softmax)  # fmt: skip
+                         layout=Layout.CONTIGUOUS, thop=_thop_log_softmax)  # fmt: skip
 
 
 @register("prelu")

@@ -19,6 +19,7 @@ from fractions import Fraction
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError, did_you_mean
+from ..layout import Layout, Strides
 from ..records import record
 from .counting import Convention, Rule
 
@@ -111,14 +112,15 @@ class Layer:
     shorthand: ClassVar[str | None] = None  # the argument a scalar value sets (`linear: 4096`)
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
-    # True where PyTorch returns a view of (or the very) input tensor: no new activation storage.
+    # True where PyTorch returns a view of (or the very) input tensor: no new activation storage
+    # (`view_strides` says which view, or that PyTorch copies instead).
     aliases_input: ClassVar[bool] = False
     copies_in_training: ClassVar[bool] = False  # an alias at inference that is a new tensor in training
-    # A view only where the input's channels and positions read as one axis with one step (flatten);
-    # of any other view (most crops) PyTorch makes a copy. Other views keep their input's strides.
-    needs_dense_input: ClassVar[bool] = False
-    # Keeps for backward a dense copy of its input where the input is a view with gaps (group and
-    # instance norm call .contiguous() first): the copy is new memory, not the view's storage.
+    # How PyTorch lays out a new output (cnncalc/layout.py): its strides decide where a later
+    # flatten or norm copies, and so what a training step keeps.
+    layout: ClassVar[Layout] = Layout.CONTIGUOUS
+    # Keeps for backward its input made contiguous in its own output's layout (group and instance
+    # norm call .contiguous() first): where the input is not, the copy is new memory.
     keeps_dense_input: ClassVar[bool] = False
     # True for an element-wise activation, which PyTorch can compute in its input's storage
     # (torchvision's ReLU(inplace=True)): the lecture tables and Keras show it as part of the row
@@ -183,6 +185,12 @@ class Layer:
         beyond its inputs and its output (temporaries of composite operations)."""
         return 0
 
+    def view_strides(self, shape: Shape, strides: Strides, output: Shape) -> Strides | None:
+        """For a type that `aliases_input`: the strides of the view it returns of an input with
+        `strides` (whole tensors, batch axis first), or None where PyTorch copies instead. A slice
+        or the very tensor (crops, pieces, identity) keeps its input's strides."""
+        return strides
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         raise NotImplementedError(f"{self.kind} has no PyTorch module")
 
@@ -203,6 +211,8 @@ class Layer:
 class ElementWise(Layer):
     """A layer whose output has its input's shape, position for position: the receptive field
     passes through unchanged. Its working is this sentence unless the type says more."""
+
+    layout = Layout.INPUT_ORDER  # TensorIterator writes it in its input's axis order
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         return inputs[0]

@@ -6,6 +6,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from ..errors import LayerError
+from ..layout import Layout
 from ..records import record
 from .base import (
     ArgKind,
@@ -43,6 +44,14 @@ class Padding(Layer):
 
         @property
         def mode(self) -> str: ...
+
+    @property
+    def layout(self) -> Layout:  # type: ignore[override]
+        amounts = self.padding if isinstance(self.padding, (list, tuple)) else [self.padding]
+        if self.mode == "constant" and not any(amounts):
+            return Layout.INPUT_ORDER  # nothing to pad: PyTorch returns a clone, in its input's order
+        # circular padding is built from slices and torch.cat; the others follow the input's format
+        return Layout.CONTIGUOUS if self.mode == "circular" else Layout.INPUT_FORMAT
 
     def amounts(self, shape: Shape) -> list[tuple[int, int]]:
         """(before, after) for each spatial axis, first axis first."""

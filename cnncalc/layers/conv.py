@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from ..errors import LayerError
 from ..geometry import transposed_formula, transposed_output_size
+from ..layout import Layout
 from ..records import record
 from .base import (
     ArgKind,
@@ -52,6 +53,7 @@ def _check_groups(channels_in: int, channels_out: int, groups: int, layer: str) 
 @record
 class Conv(Windowed):
     summary = "convolution (cross-correlation), any of 1 to 3 spatial axes"
+    layout = Layout.CONV_FORMAT  # a 1-D input is made contiguous, then runs as 2-D
     keeps = "input"  # for the weight gradient
     shorthand = None
     counts = rules(fvcore=_fvcore_conv, torchinfo=parameters_per_position, ptflops=macs_and_bias)
@@ -116,6 +118,7 @@ class Conv(Windowed):
 @record
 class ConvTranspose(Layer):
     summary = "transposed convolution: (W - 1)S - 2P + D(F - 1) + output_padding + 1"
+    layout = Layout.CONV_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
     keeps = "input"  # for the weight gradient
     counts = rules(torchinfo=parameters_per_position, ptflops=macs_and_bias)
 

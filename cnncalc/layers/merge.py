@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import LayerError
+from ..layout import Layout
 from ..records import record
 from .base import FieldStep, Layer, Saved, Shape, TorchModule, register
 from .counting import rules
@@ -49,6 +50,7 @@ def broadcast_working(inputs: Sequence[Shape], output: Shape) -> str:
 @record
 class Add(Layer):
     summary = "element-wise sum of two or more inputs, with PyTorch's broadcasting (residual connections)"
+    layout = Layout.INPUT_ORDER
     min_inputs = 2
     max_inputs = None
     counts = rules()
@@ -73,6 +75,7 @@ class Add(Layer):
 @record
 class Mul(Layer):
     summary = "element-wise product of two inputs, with PyTorch's broadcasting (squeeze-excitation's x * scale)"
+    layout = Layout.INPUT_ORDER
     min_inputs = 2
     max_inputs = 2
     counts = rules()  # every tool skips it: our own module, and `*` is not torch.mul for ptflops
@@ -101,6 +104,7 @@ class Mul(Layer):
 @record
 class Concat(Layer):
     summary = "concatenation of two or more inputs on the channel axis (Inception, DenseNet, U-Net)"
+    layout = Layout.INPUTS_FORMAT
     min_inputs = 2
     max_inputs = None
     counts = rules()

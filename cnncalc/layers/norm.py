@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from ..layout import Layout
 from ..records import record
 from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register, spatial_rank
 from .counting import parameters, per_element, rules
@@ -22,6 +23,7 @@ def _fvcore_batchnorm(layer: BatchNorm, inputs: Sequence[Shape], output: Shape) 
 @record
 class BatchNorm(ElementWise):
     summary = "batch normalisation: gamma (weight) and beta (bias) per channel; running mean/var as buffers"
+    layout = Layout.NORM_FORMAT  # contiguous in, contiguous out; else as the input suggests
     # gamma and beta double what fvcore, thop and ptflops count per element
     counts = rules(fvcore=_fvcore_batchnorm, torchinfo=parameters, thop=per_element(2, affine_times=2),
                    ptflops=per_element(1, affine_times=2))  # fmt: skip

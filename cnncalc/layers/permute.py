@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import LayerError
+from ..layout import Strides
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, register
 from .counting import rules
@@ -30,6 +31,9 @@ class Permute(Layer):
             )
         full = (0, *inputs[0])  # the batch axis stands in as 0
         return tuple(full[d] for d in self.dims[1:])
+
+    def view_strides(self, shape: Shape, strides: Strides, output: Shape) -> Strides | None:
+        return tuple(strides[d] for d in self.dims)
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         # positions keep their meaning while the spatial axes keep their order (channels moved

@@ -8,6 +8,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from ..errors import LayerError
 from ..geometry import Window, adaptive_covered, adaptive_largest, covered
+from ..layout import Layout
 from ..records import record
 from .base import (
     ArgKind,
@@ -45,6 +46,7 @@ def check_pool_padding(windows: list[Window], limit: Callable[[Window], int], ru
 @record
 class MaxPool(Windowed):
     summary = "max pooling; stride defaults to the kernel"
+    layout = Layout.MAX_POOL_FORMAT
     shorthand = "kernel"
     counts = rules(ptflops=_PTFLOPS_POOL)
 
@@ -121,6 +123,7 @@ class AvgPool(Windowed):
 class AdaptivePool(Layer):
     """Pooling to a fixed output size, whatever the input size."""
 
+    layout = Layout.POOL_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
     reduce: ClassVar[str] = "Avg"
     output: Any = arg(1, kind=ArgKind.POSITIVE_AXES, aliases=("output_size", "size"))
 
@@ -194,6 +197,7 @@ class AdaptiveMaxPool(AdaptivePool):
 @record
 class GlobalAvgPool(Layer):
     summary = "global average pooling: every spatial axis to 1"
+    layout = Layout.POOL_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
     counts = _ADAPTIVE_AVG_COUNTS
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:

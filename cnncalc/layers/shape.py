@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..layout import Strides, view
 from ..records import record
 from .base import FieldStep, Layer, Shape, TorchModule, prod, register, times
 from .counting import rules
@@ -14,8 +15,11 @@ from .counting import rules
 class Flatten(Layer):
     summary = "flattens channels and spatial axes into one (a view: no new memory)"
     aliases_input = True
-    needs_dense_input = True  # flatten of a crop (a view with gaps) copies
     counts = rules()
+
+    def view_strides(self, shape: Shape, strides: Strides, output: Shape) -> Strides | None:
+        # a view where channels and positions read as one axis; of a crop or a permute, a copy
+        return view(shape, strides, output)
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         return (prod(inputs[0]),)

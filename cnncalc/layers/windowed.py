@@ -6,6 +6,7 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from ..geometry import Window, effective_kernel, lost_positions, position_runs, same_padding, window_output_size
+from ..layout import Layout
 from ..records import record
 from .base import AXIS_NAMES, FieldStep, Layer, Shape, group_axes, per_axis, spatial_rank
 
@@ -16,6 +17,8 @@ AXIS_NOUNS = {"L": "positions", "D": "planes", "H": "rows", "W": "columns"}
 @record
 class Windowed(Layer):
     """Shared by convolution and pooling: sliding windows over every spatial axis."""
+
+    layout = Layout.POOL_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
 
     def window_args(self) -> tuple[Any, Any, Any, Any, bool]:
         """(kernel, stride, padding, dilation, ceil_mode) as written."""
