@@ -205,8 +205,8 @@ def _layer(draw, kind, channels, rank=2):
     if kind == "layer_scale":
         return f"layer_scale: {draw(st.sampled_from([1e-6, 0.5]))}", channels
     if kind == "permute":
-        # a permutation and its inverse: a flatten of a permuted (non-contiguous) tensor copies it,
-        # which cnncalc's memory model does not know (docs/conventions.md); CNBLOCK tests the faithful use
+        # a permutation and its inverse, so that the channel counts drawn after it still hold (a
+        # permute of its own: tests/test_memory.py's layout chains); CNBLOCK tests the faithful use
         dims = [0, *draw(st.permutations(range(1, rank + 2)))]
         inverse = [dims.index(axis) for axis in range(rank + 2)]
         return f"permute: {dims}\n  - permute: {inverse}", channels
