@@ -538,7 +538,7 @@ def _layouts(graph: Graph, rows: Sequence[Row], training: bool, batch: int) -> t
         if layer is None:
             strides.append(layout.contiguous(shape))
             continue
-        ins = [((batch, *rows[j].output_shape), strides[j]) for j in node.inputs]
+        ins = tuple(((batch, *rows[j].output_shape), strides[j]) for j in node.inputs)
         if layer.aliases_input and not (training and layer.copies_in_training):
             view = layer.view_strides(*ins[0], shape)
             if view is not None:

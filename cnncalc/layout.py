@@ -13,6 +13,7 @@ Each is checked against real tensors in tests/test_memory.py.
 from __future__ import annotations
 
 from enum import Enum
+from functools import lru_cache
 from typing import Sequence
 
 Shape = tuple[int, ...]
@@ -33,6 +34,7 @@ class Layout(Enum):
     CHANNELS_LAST = "channels_last"  # computed with channels last and moved back (a channel LayerNorm)
 
 
+@lru_cache(maxsize=4096)
 def contiguous(shape: Shape) -> Strides:
     """Row-major strides: (C*H*W, H*W, W, 1) for (N, C, H, W)."""
     strides = [1] * len(shape)
@@ -209,8 +211,9 @@ def _as_2d(shape: Shape, strides: Strides, out: Shape) -> Strides:
     return full[0], full[1], full[3]
 
 
+@lru_cache(maxsize=4096)  # a network repeats its shapes: most answers are asked again
 def new_strides(
-    layout: Layout, shape: Shape, inputs: Sequence[tuple[Shape, Strides]], training: bool = False
+    layout: Layout, shape: Shape, inputs: tuple[tuple[Shape, Strides], ...], training: bool = False
 ) -> Strides:
     """The strides of a new output of `shape` laid out as `layout`, from its inputs' shapes and
     strides (and, for a max pool, whether autograd records it)."""
