@@ -155,6 +155,27 @@ def test_a_mismatch_fails_the_command(monkeypatch):
 
 
 @requires_torch
+def test_a_row_pytorch_refuses_to_run_is_a_message(tmp_path):
+    """cnncalc counts an LRN of a permuted 3-D input, but F.local_response_norm cannot view it
+    (PyTorch's own RuntimeError): the row and PyTorch's reason, exit 1, no traceback."""
+    spec = tmp_path / "lrn.yaml"
+    spec.write_text(
+        "input: [1, 4, 4, 4]\nlayers:\n  - conv: {out: 1, kernel: 1}\n  - permute: [0, 1, 2, 4, 3]\n"
+        "  - lrn: {size: 1, name: norm}\n  - flatten\n  - linear: 1\n"
+    )
+    result = run("profile", str(spec), "--iters", "1", "--warmup", "0")
+    assert result.exit_code == ExitCode.INVALID and "Traceback" not in result.stderr
+    assert (
+        "lrn.yaml:5" in result.stderr
+        and "PyTorch cannot run row 'norm' as built (RuntimeError: view size" in result.stderr
+    )
+    graph = cnncalc.load(str(spec))
+    with pytest.raises(cnncalc.CnncalcError, match="row 'norm'") as raised:
+        graph.to_torch()(torch.randn(2, 1, 4, 4, 4))
+    assert isinstance(raised.value.__cause__, RuntimeError)  # PyTorch's own error stays attached
+
+
+@requires_torch
 def test_cuda_without_a_gpu_says_so():
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

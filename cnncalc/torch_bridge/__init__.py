@@ -95,6 +95,7 @@ class GraphModule(nn.Module):
         self._plan: list[tuple[str, tuple[int, ...]]] = []
         calls: dict[str, str] = {}
         self._detached: dict[str, nn.Module] = {}  # rows held as a parent's parameter (see _attach_parameter)
+        self._where = {node.name: node.where for node in graph.nodes}
         for node in graph.nodes:
             if node.layer is None:
                 continue
@@ -166,7 +167,17 @@ class GraphModule(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs: list[torch.Tensor | None] = [x]
         for step, (name, inputs) in enumerate(self._plan, start=1):
-            outputs.append(self._leaves[name](*(outputs[i] for i in inputs)))
+            try:
+                outputs.append(self._leaves[name](*(outputs[i] for i in inputs)))
+            except Exception as err:  # noqa: BLE001 - PyTorch refused a row: say which, not a traceback
+                if isinstance(err, (CnncalcError, torch.cuda.OutOfMemoryError)):
+                    raise  # ours already; running out of memory is the caller's to handle
+                reason = str(err).splitlines()[0] if str(err) else "no message"
+                raise CnncalcError(
+                    f"PyTorch cannot run row '{name}' as built ({type(err).__name__}: {reason})",
+                    where=self._where[name],
+                    hint="cnncalc's own figures for this spec stand; the PyTorch bridge (profile, export) cannot check them",
+                ) from err
             for j in self._free_after[step]:
                 outputs[j] = None
         return outputs[-1]  # type: ignore[return-value]
