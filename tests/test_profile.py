@@ -226,6 +226,7 @@ def test_pytorch_failure_is_a_message():
     assert (
         result.exit_code == ExitCode.INVALID and "raise --batch" in result.stderr and "Traceback" not in result.stderr
     )
+    assert "layer4.0.bn1" in result.stderr  # the first row whose batch statistics have one value per channel
 
 
 @requires_torch

@@ -81,6 +81,13 @@ class Piece(nn.Module):
 _OWN_MODULES = {"Add": Add, "Concat": Concat, "Mul": Mul, "Crop": Crop, "Piece": Piece}
 
 
+def refusal_hint(err: BaseException) -> str | None:
+    """What to change when PyTorch refuses a run for a reason an option fixes, else None."""
+    if "more than 1 value per channel" in str(err):
+        return "batch norm in training needs more than one value per channel: raise --batch"
+    return None
+
+
 class GraphModule(nn.Module):
     """A cnncalc graph as an `nn.Module`; leaves are registered under their row names."""
 
@@ -176,7 +183,8 @@ class GraphModule(nn.Module):
                 raise CnncalcError(
                     f"PyTorch cannot run row '{name}' as built ({type(err).__name__}: {reason})",
                     where=self._where[name],
-                    hint="cnncalc's own figures for this spec stand; the PyTorch bridge (profile, export) cannot check them",
+                    hint=refusal_hint(err)
+                    or "cnncalc's own figures for this spec stand; the PyTorch bridge (profile, export) cannot check them",
                 ) from err
             for j in self._free_after[step]:
                 outputs[j] = None

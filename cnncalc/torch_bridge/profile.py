@@ -24,7 +24,7 @@ from ..errors import CnncalcError
 from ..graph import Graph
 from ..layers import Shape
 from ..records import record
-from . import build, flop_counts, fvcore_counts, leaf_modules, parameter_counts, traced_shapes
+from . import build, flop_counts, fvcore_counts, leaf_modules, parameter_counts, refusal_hint, traced_shapes
 
 # Dense peak TFLOP/s by device name fragment and dtype (vendor data sheets). fp32 is the TF32
 # tensor-core figure: cuDNN runs fp32 convolutions in TF32 by default.
@@ -223,13 +223,8 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
             hint="lower --batch (memory grows about linearly with it), or use --dtype bf16",
         ) from None
     except (RuntimeError, ValueError) as err:
-        hint = (
-            "batch norm in training needs more than one value per channel: raise --batch"
-            if "per channel" in str(err)
-            else None
-        )
         raise CnncalcError(
-            "PyTorch failed while running the model", received=str(err).splitlines()[0], hint=hint
+            "PyTorch failed while running the model", received=str(err).splitlines()[0], hint=refusal_hint(err)
         ) from None
     name = torch.cuda.get_device_name(dev) if cuda else _cpu_name()
     steps = 3 if train else 1  # a backward pass costs about twice the forward
