@@ -600,9 +600,7 @@ def _saved(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[int, int, int
             saved = known[key] = node.layer.saved(ins, rows[i].output_shape)
         if saved.input:
             for j in node.inputs:
-                if node.layer.keeps_dense_input and not layout.kept_as_is(
-                    node.layer.layout, (batch, *rows[j].output_shape), strides[j]
-                ):
+                if node.layer.keeps_a_copy((batch, *rows[j].output_shape), strides[j]):
                     elements += rows[j].activations  # its own contiguous copy
                 else:
                     kept.add(storage[j])

@@ -99,6 +99,11 @@ FOUND = [
     ("[4, 5, 5]", "conv: {out: 4, kernel: 1}\n  - layernorm: {over: channels}\n  - groupnorm: 2\n  - flatten\n  - linear: 2", 2),
     # a 1-D convolution of a permuted sequence, as text and audio models do
     ("[6, 5]", "conv: {out: 4, kernel: 1}\n  - permute: [0, 2, 1]\n  - conv: {out: 3, kernel: 2}\n  - relu\n  - flatten\n  - linear: 2", 2),
+    # a linear on the last axis of a permuted input: matmul folds the leading axes with a copy
+    # (no view exists at batch 2), which it keeps beside the ReLU's output: was 720 bytes, 1440 kept
+    ("[4, 3, 5]", "conv: {out: 6, kernel: 1}\n  - relu\n  - permute: [0, 2, 3, 1]\n  - linear: {out: 2, channels_last: true}", 2),
+    # the same at batch 1 is a view: the batch axis of size 1 folds away (360 bytes kept)
+    ("[4, 3, 5]", "conv: {out: 6, kernel: 1}\n  - relu\n  - permute: [0, 2, 3, 1]\n  - linear: {out: 2, channels_last: true}", 1),
 ]  # fmt: skip
 
 

@@ -211,7 +211,8 @@ LAYOUT_KINDS = [*KINDS, *["layernorm", "permute", "crop", "center_crop", "chunk"
 def layout_chain(draw):
     """A conv, then layers of every type among many that change how a tensor lies in memory: a
     channel layer norm (channels-last), a permute with no inverse after it, crops and channel
-    pieces (views with gaps), views of views; then flatten and linear."""
+    pieces (views with gaps), views of views; then flatten and linear, or a linear on the last axis
+    (which folds the others into one, a copy where no view exists)."""
     rank = draw(st.integers(1, 3))
     channels = draw(st.integers(1, 4))
     sizes = [draw(st.integers(4, 8 if rank < 3 else 5)) for _ in range(rank)]
@@ -226,7 +227,12 @@ def layout_chain(draw):
             continue  # F.local_response_norm views a 5-D input, which a permuted one may refuse (PyTorch's error)
         text, channels = _layer(draw, kind, channels or 1, rank)
         lines.append(f"  - {text}")
-    lines += ["  - flatten", f"  - linear: {draw(st.integers(1, 3))}"]
+    out = draw(st.integers(1, 3))
+    lines += (
+        ["  - flatten", f"  - linear: {out}"]
+        if draw(st.booleans())
+        else [f"  - linear: {{out: {out}, channels_last: true}}"]
+    )
     return f"input: [{draw(st.integers(1, 4))}, {', '.join(map(str, sizes))}]\nlayers:\n" + "\n".join(lines) + "\n"
 
 

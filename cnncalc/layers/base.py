@@ -19,7 +19,7 @@ from fractions import Fraction
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError, did_you_mean
-from ..layout import Layout, Strides
+from ..layout import Layout, Strides, kept_as_is
 from ..records import record
 from .counting import Convention, Rule
 
@@ -184,6 +184,12 @@ class Layer:
         """Activation elements per sample that PyTorch holds while running this layer at inference,
         beyond its inputs and its output (temporaries of composite operations)."""
         return 0
+
+    def keeps_a_copy(self, shape: Shape, strides: Strides) -> bool:
+        """For a type that keeps its input for backward: whether what it keeps is a copy of its
+        own (new memory) rather than the input's storage, for an input with `strides` (whole
+        tensors, batch axis first). By default the copy `keeps_dense_input` describes."""
+        return self.keeps_dense_input and not kept_as_is(self.layout, shape, strides)
 
     def view_strides(self, shape: Shape, strides: Strides, output: Shape) -> Strides | None:
         """For a type that `aliases_input`: the strides of the view it returns of an input with

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import LayerError
+from ..layout import Strides, view
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, prod, register, times
 from .counting import macs_and_bias, parameters, rules
@@ -50,6 +51,12 @@ class Linear(Layer):
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
         # [..., out] = [..., in] @ [in, out]: every position of the leading axes
         return prod(inputs[0][:-1]) * self.features(inputs) * self.out
+
+    def keeps_a_copy(self, shape: Shape, strides: Strides) -> bool:
+        # F.linear runs matmul on an input of three or more axes that is not contiguous, and in
+        # training matmul folds it to [-1, in] with reshape: a copy where no view exists (a permute
+        # not undone), and the weight gradient's mm keeps that copy.
+        return len(shape) > 2 and view(shape, strides, (prod(shape[:-1]), shape[-1])) is None
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         kwargs = {"in_features": self.features(inputs), "out_features": self.out, "bias": self.bias}
