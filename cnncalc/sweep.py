@@ -180,8 +180,8 @@ def sweep(graph: Graph, inputs: Sequence[Shape], batches: Sequence[int], dtypes:
 
 _UNITS = {
     "": 1, "b": 1,
-    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15, "eb": 10**18,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50, "eib": 2**60,
     "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40,  # nvidia-smi's habit: G means GiB
 }  # fmt: skip
 _BUDGET = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
@@ -200,7 +200,7 @@ def parse_bytes(text: str) -> int:
     number, unit = match.groups()
     if unit.lower() not in _UNITS:
         raise CnncalcError("unknown unit in a memory size", received=text,
-                           expected="B, KB, MB, GB, TB (powers of 10) or KiB, MiB, GiB, TiB (powers of 2)")  # fmt: skip
+                           expected="B, KB, MB, GB, TB, PB, EB (powers of 10) or KiB, MiB, GiB, TiB, PiB, EiB (powers of 2)")  # fmt: skip
     value = int(Fraction(number) * _UNITS[unit.lower()])
     if value < 1:
         raise CnncalcError("a memory size must be at least one byte", received=text)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc.analysis import DType, analyze, predicted_memory
 from cnncalc.errors import CnncalcError
+from cnncalc.render.cells import human, human_bytes
 from cnncalc.sweep import (
     MAX_COMBINATIONS,
     expand,
@@ -84,9 +85,28 @@ def test_sweep_too_many_combinations():
 @pytest.mark.parametrize("text, expected", [
     ("16GiB", 16 * 2**30), ("16GB", 16 * 10**9), ("512MiB", 512 * 2**20), ("1.5TiB", 3 * 2**39),
     ("12000000000", 12_000_000_000), ("100 kb", 100_000), ("8G", 8 * 2**30), ("0.5KiB", 512),
+    ("2PiB", 2**51), ("3EB", 3 * 10**18),
 ])  # fmt: skip
 def test_parse_bytes(text, expected):
     assert parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize("value", [1, 1023, 3 * 2**29, 12 * 10**12, 5 * 2**50, 6 * 10**18, 12 * 2**60, 2**73])
+def test_human_bytes_reads_back(value):
+    """Every size the tables print, up to sizes absurd but valid specs reach (an adaptive pool of
+    10**9 on each axis is about 11 EiB), reads back through --fit's parser to within its rounding."""
+    text = human_bytes(value)
+    number, unit = text.split()
+    assert unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+    assert abs(parse_bytes(text) - value) <= (0 if unit == "B" else parse_bytes(f"0.05{unit}"))
+    assert unit == "B" or 1 <= float(number) < 1024 or unit == "EiB"
+
+
+@pytest.mark.parametrize(
+    "value, text", [(999, "999"), (138_357_544, "138.4M"), (6 * 10**15, "6.0P"), (6 * 10**21, "6000.0E")]
+)
+def test_human_counts(value, text):
+    assert human(value) == text
 
 
 @pytest.mark.parametrize("text, message", [

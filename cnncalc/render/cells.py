@@ -56,15 +56,16 @@ def shape_text(shape: Sequence[int], layout: Layout) -> str:
 
 
 def human(value: int) -> str:
-    """138357544 -> 138.4M; small numbers as they are."""
-    for unit, size in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
+    """138357544 -> 138.4M; small numbers as they are (SI prefixes up to E, 10**18)."""
+    for unit, size in (("E", 10**18), ("P", 10**15), ("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(value) >= size:
             return f"{value / size:.1f}{unit}"
     return str(value)
 
 
 def human_bytes(value: int) -> str:
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    """Binary units up to EiB (2**60): 3 * 2**29 -> 1.5 GiB."""
+    for unit, size in (("EiB", 2**60), ("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if value >= size:
             return f"{value / size:.1f} {unit}"
     return f"{value} B"
