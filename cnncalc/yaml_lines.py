@@ -206,7 +206,8 @@ def _too_deep(line: int | None, file: str | None = None) -> SpecError:
     return SpecError(
         f"the YAML is nested more than {MAX_YAML_DEPTH} levels deep",
         where=Where(file=file, line=line),
-        expected=f"structures nested at most {MAX_STRUCTURE_NESTING} deep",
+        expected=f"layer structures (sequentials, blocks, branches) nested at most {MAX_STRUCTURE_NESTING} deep, "
+        f"which {MAX_YAML_DEPTH} YAML levels leave room for",
         hint="check for unclosed or repeated brackets",
     )
 
