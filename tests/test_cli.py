@@ -257,10 +257,10 @@ def test_flops_conventions_follow_depth():
 @pytest.mark.parametrize(("args", "writes"), [
     (["conv", "--input", "7x7", "--kernel", "3"], "text, markdown, json"),
     (["convolve", "--input", "1 2; 3 4", "--kernel", "1"], "text, markdown, json"),
-    (["layers"], "text, markdown, csv"),
+    (["layers"], "text, markdown, csv, json"),
 ])  # fmt: skip
 def test_a_format_a_command_cannot_write_is_an_error(args, writes):
-    fmt = next(f for f in ("csv", "json") if f not in writes)
+    fmt = next(f for f in ("csv", "json", "dot") if f not in writes)
     result = run(*args, "-f", fmt)
     assert result.exit_code == ExitCode.INVALID and result.stdout == ""
     assert f"cnncalc {args[0]} cannot write {fmt}; it writes: {writes}" in result.stderr

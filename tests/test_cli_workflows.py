@@ -353,7 +353,7 @@ def test_graphviz_draws_the_cli_output(tmp_path):
 
 @pytest.mark.parametrize(("args", "writes"), [
     (["list"], "text, markdown, csv, json"),
-    (["layers"], "text, markdown, csv"),
+    (["layers"], "text, markdown, csv, json"),
     (["diff", "lenet5", "lenet5"], "text, markdown, csv, json"),
     (["sweep", "lenet5"], "text, markdown, csv, json"),
     (["plot", "lenet5"], "text, markdown, csv, json"),
@@ -365,6 +365,23 @@ def test_a_command_without_a_graph_says_so(args, writes, fmt):
     result = run(*args, "-f", fmt)
     assert result.exit_code == ExitCode.INVALID and result.stdout == ""
     assert f"cnncalc {args[0]} cannot write {fmt}; it writes: {writes}" in result.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["shapes", "lenet5"], ["params", "lenet5"], ["memory", "lenet5"], ["flops", "lenet5"], ["summary", "lenet5"],
+    ["list"], ["layers"], ["diff", "lenet5", "lenet5"], ["sweep", "lenet5"], ["plot", "lenet5"],
+    ["conv", "--input", "7x7", "--kernel", "3"], ["pool", "--input", "7x7", "--kernel", "3"],
+    ["convolve", "--input", "1 2; 3 4", "--kernel", "1"], ["convolve-transpose", "--input", "1 2; 3 4", "--kernel", "1"],
+    ["check", "alexnet", "--layer", "conv1", "--shape", "55x55x96"],
+])  # fmt: skip
+def test_format_help_lists_what_the_command_writes(args):
+    """The formats `-h` shows for --format are exactly those the command then writes: a format
+    listed is written, one left out is refused with the list."""
+    usage = run(args[0], "-h").stdout
+    listed = re.search(r"-f, --format \[([a-z|]+)\]", usage)
+    assert listed, usage
+    written = [fmt.value for fmt in Format if run(*args, "-f", fmt.value).exit_code == 0]
+    assert listed.group(1).split("|") == written
 
 
 # ----- the cells the workflows print -----------------------------------------------------------

@@ -113,6 +113,7 @@ COMMANDS = [
     ("conventions", "flops lenet5 --convention all"),
     ("conventions", "flops resnet18 --convention fvcore --depth 1"),
     ("list", "list"),
+    ("layer_types", "layers"),
     ("layer", "conv --input 227x227x3 --kernel 11 --out 96 --stride 4"),
     ("layer", "pool --input 7x7x1 --kernel 3 --stride 3"),
     ("numeric", "convolve --input '1 2 3; 4 5 6; 7 8 9' --kernel '1 0; 0 1' --steps"),

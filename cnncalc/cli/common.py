@@ -67,11 +67,12 @@ def _format(value: Any) -> Format:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(f.value for f in Format)}") from None
 
 
-def format_option(help: str) -> Any:
-    """`--format/-f` (use as `Annotated[Format, format_option(help)]`): one `Format` for every
-    command; `table` is still read as `text`. A command whose output has no form in the chosen
-    format says so and names those it has."""
-    metavar = "[" + "|".join(f.value for f in Format) + "]"
+def format_option(help: str, formats: tuple[Format, ...]) -> Any:
+    """`--format/-f` (use as `Annotated[Format, format_option(help, formats)]`): one `Format` for
+    every command, its help listing `formats`, those the command writes; `table` is still read as
+    `text`. An output with no form in the chosen format (`memory --fit -f dot`) says so and names
+    those it has."""
+    metavar = "[" + "|".join(f.value for f in formats) + "]"
     return typer.Option("--format", "-f", parser=_format, metavar=metavar, help=help)
 
 
@@ -83,7 +84,17 @@ SpecArg = Annotated[
         show_default=False,
     ),
 ]
-FormatOpt = Annotated[Format, format_option("Output format: text (also called table), markdown, csv or json.")]
+TABLE_FORMATS = (Format.TEXT, Format.MARKDOWN, Format.CSV, Format.JSON)
+FormatOpt = Annotated[
+    Format, format_option("Output format: text (also called table), markdown, csv or json.", TABLE_FORMATS)
+]
+GraphFormatOpt = Annotated[
+    Format,
+    format_option(
+        "Output format: text (also called table), markdown, csv, json, or the layer graph as dot (Graphviz) or mermaid.",
+        (*TABLE_FORMATS, Format.DOT, Format.MERMAID),
+    ),
+]
 InputOpt = Annotated[
     Optional[str],
     typer.Option(

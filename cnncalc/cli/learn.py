@@ -28,7 +28,9 @@ from .common import (
     reported_errors,
 )
 
-FormatOpt = Annotated[Format, format_option("text, markdown (for a solution sheet) or json.")]
+FormatOpt = Annotated[
+    Format, format_option("text, markdown (for a solution sheet) or json.", (Format.TEXT, Format.MARKDOWN, Format.JSON))
+]
 KernelOpt = Annotated[
     str, typer.Option("--kernel", "-k", help="Filter size F: 3, or per axis 3x5.", show_default=False)
 ]
@@ -291,7 +293,9 @@ def _question_lines(g: Any) -> list[str]:
     return out
 
 
-CheckFormatOpt = Annotated[Format, format_option("text, or json for autograders (one object per question).")]
+CheckFormatOpt = Annotated[
+    Format, format_option("text, or json for autograders (one object per question).", (Format.TEXT, Format.JSON))
+]
 
 
 @app.command()

@@ -32,7 +32,7 @@ from .common import (
     reported_errors,
 )
 
-ProfileFormatOpt = Annotated[Format, format_option("text or json.")]
+ProfileFormatOpt = Annotated[Format, format_option("text or json.", (Format.TEXT, Format.JSON))]
 
 
 class ExportTarget(str, Enum):

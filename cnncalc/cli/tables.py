@@ -21,6 +21,7 @@ from .common import (
     ExitCode,
     ExplainOpt,
     FormatOpt,
+    GraphFormatOpt,
     InputOpt,
     LayoutOpt,
     QuietOpt,
@@ -75,7 +76,7 @@ def drawn(fmt: Format, source: str, input: str | None, strict: bool, depth: int 
 
 
 @app.command()
-def shapes(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
+def shapes(spec_file: SpecArg, format: GraphFormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
            depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False,
            quiet: QuietOpt = False, style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """Output shape of every layer: floor((W - F + 2P)/S) + 1 per axis."""
@@ -89,7 +90,7 @@ def shapes(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt 
 
 @app.command()
 def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", help="Add biases (and weights + biases) to the columns.")] = False,
-           format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
+           format: GraphFormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
            depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, quiet: QuietOpt = False,
            style: StyleOpt = Style.FULL) -> None:  # fmt: skip
     """Learned parameters per layer: weights only, like the lecture's VGG table, or with --biases."""
@@ -107,7 +108,7 @@ def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", 
 
 
 @app.command()
-def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
+def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: GraphFormatOpt = Format.TEXT,
            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
            strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL,
            fit: Annotated[Optional[str], typer.Option("--fit", help="Instead: the largest batch whose predicted peak fits this memory (16GiB, 80GB, 512MiB).", show_default=False)] = None,
@@ -133,7 +134,7 @@ ALL = "all"
 
 
 @app.command()
-def flops(spec_file: SpecArg, format: FormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
+def flops(spec_file: SpecArg, format: GraphFormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, quiet: QuietOpt = False,
           style: StyleOpt = Style.FULL, convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value),
           arg: ArgOpt = None) -> None:  # fmt: skip
@@ -189,7 +190,7 @@ def _given_column(header: str, values: Sequence[int | float], position: dict[int
 
 
 @app.command()
-def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: FormatOpt = Format.TEXT,
+def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: GraphFormatOpt = Format.TEXT,
             input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
             strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False, quiet: QuietOpt = False,
             style: StyleOpt = Style.FULL, arg: ArgOpt = None) -> None:  # fmt: skip
@@ -255,18 +256,37 @@ def layers(format: FormatOpt = Format.TEXT) -> None:
 
     from ..layers import ALIASES, REGISTRY
 
-    rows = []
+    def plain(value: Any) -> Any:  # a default as JSON writes it: an enum by its value, a tuple as a list
+        value = getattr(value, "value", value)
+        return list(value) if isinstance(value, tuple) else value
+
+    types: list[dict[str, Any]] = []
     for kind, cls in sorted(REGISTRY.items()):
-        aliases = ", ".join(a for a, k in sorted(ALIASES.items()) if k == kind)
-        args = ", ".join(f.name if f.default is MISSING else f"{f.name} ({f.default})" for f in fields(cls))
-        rows.append((kind, aliases, args or "-", cls.summary))
-    rows += [("sequential", "", "layers", "a named group of layers"),
-             ("residual", "", "body, shortcut, after", "body + shortcut (identity if none), added; then `after`"),
-             ("parallel", "", "branches, merge (concat)", "branches from one input, concatenated on channels or added")]  # fmt: skip
-    table = Table(("type", "also written", "arguments (default)", "what it is"), tuple(rows), (False,) * 4,
+        arguments = [{"name": f.name, "required": f.default is MISSING} | ({} if f.default is MISSING else {"default": plain(f.default)})
+                     for f in fields(cls)]  # fmt: skip
+        types.append({"type": kind, "aliases": [a for a, k in sorted(ALIASES.items()) if k == kind],
+                      "arguments": arguments, "summary": cls.summary})  # fmt: skip
+    structures = [("sequential", ["layers"], {}, "a named group of layers"),
+                  ("residual", ["body", "shortcut", "after"], {}, "body + shortcut (identity if none), added; then `after`"),
+                  ("parallel", ["branches", "merge"], {"merge": "concat"}, "branches from one input, concatenated on channels or added")]  # fmt: skip
+    for kind, names, defaults, summary in structures:
+        arguments = [
+            {"name": n, "required": False} | ({"default": defaults[n]} if n in defaults else {}) for n in names
+        ]
+        types.append({"type": kind, "aliases": [], "arguments": arguments, "summary": summary})
+
+    def argument_text(a: dict[str, Any]) -> str:
+        default = a.get("default")
+        return (
+            f"{a['name']} ({tuple(default) if isinstance(default, list) else default})" if "default" in a else a["name"]
+        )
+
+    rows = tuple((t["type"], ", ".join(t["aliases"]), ", ".join(map(argument_text, t["arguments"])) or "-", t["summary"])
+                 for t in types)  # fmt: skip
+    table = Table(("type", "also written", "arguments (default)", "what it is"), rows, (False,) * 4,
                   title="layer types", footer=("every item also takes name, repeat and from; see docs/spec.md",))  # fmt: skip
     with reported_errors():
-        emit(Output("layers", (table,)), format)
+        emit(Output("layers", (table,), data={"layer_types": types}), format)
 
 
 @app.command()
