@@ -532,12 +532,14 @@ def _layouts(graph: Graph, rows: Sequence[Row], training: bool, batch: int) -> t
     copy: a new tensor, laid out as the type's `layout` says."""
     storage = list(range(len(graph.nodes)))
     strides: list[Strides] = []
+    recorded = [False] * len(graph.nodes)  # whether autograd records the layer (as in _saved)
     for i, node in enumerate(graph.nodes):
         layer = node.layer
         shape = (batch, *rows[i].output_shape)
         if layer is None:
             strides.append(layout.contiguous(shape))
             continue
+        recorded[i] = training and (rows[i].weights + rows[i].biases > 0 or any(recorded[j] for j in node.inputs))
         ins = tuple(((batch, *rows[j].output_shape), strides[j]) for j in node.inputs)
         if layer.aliases_input and not (training and layer.copies_in_training):
             view = layer.view_strides(*ins[0], shape)
@@ -545,7 +547,7 @@ def _layouts(graph: Graph, rows: Sequence[Row], training: bool, batch: int) -> t
                 storage[i] = storage[node.inputs[0]]
                 strides.append(view)
                 continue
-        strides.append(layout.new_strides(layer.layout, shape, ins, training))
+        strides.append(layout.new_strides(layer.layout_for(ins[0][0]), shape, ins, recorded[i]))
     return storage, strides
 
 

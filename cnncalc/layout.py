@@ -213,14 +213,15 @@ def _as_2d(shape: Shape, strides: Strides, out: Shape) -> Strides:
 
 @lru_cache(maxsize=4096)  # a network repeats its shapes: most answers are asked again
 def new_strides(
-    layout: Layout, shape: Shape, inputs: tuple[tuple[Shape, Strides], ...], training: bool = False
+    layout: Layout, shape: Shape, inputs: tuple[tuple[Shape, Strides], ...], recorded: bool = False
 ) -> Strides:
     """The strides of a new output of `shape` laid out as `layout`, from its inputs' shapes and
-    strides (and, for a max pool, whether autograd records it)."""
+    strides (and, for a max pool, whether autograd records it: F.max_pool1d of an input that
+    needs no gradient takes a path that writes contiguous, even in training)."""
     if layout is Layout.CHANNELS_LAST:
         return channels_last(shape)
     if layout in (Layout.POOL_FORMAT, Layout.MAX_POOL_FORMAT, Layout.CONV_FORMAT) and len(shape) == 3:
-        if layout is Layout.MAX_POOL_FORMAT and not training:
+        if layout is Layout.MAX_POOL_FORMAT and not recorded:
             return contiguous(shape)
         (x, steps) = inputs[0]
         if layout is Layout.CONV_FORMAT and not is_contiguous(x, steps):

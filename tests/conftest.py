@@ -50,3 +50,17 @@ def _release_torch_memory():
         gc.collect()
         if _TRIM is not None:
             _TRIM(0)
+
+
+@pytest.fixture
+def several_threads():
+    """At least two torch threads, as cnncalc's layout rules assume (torch's default on a machine of
+    several cores): on one thread ATen runs a 1x1x1 3-D convolution of a small batch on a kernel of
+    its own that writes contiguous (docs/conventions.md, Layouts), so a one-core runner would test
+    another machine's rule."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(2, before))
+    yield
+    torch.set_num_threads(before)

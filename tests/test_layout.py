@@ -13,6 +13,8 @@ from test_memory import check_saved, check_strides  # noqa: E402
 
 from cnncalc.spec import parse_text  # noqa: E402
 
+pytestmark = pytest.mark.usefixtures("several_threads")
+
 
 @st.composite
 def strided(draw):
@@ -104,11 +106,33 @@ FOUND = [
     ("[4, 3, 5]", "conv: {out: 6, kernel: 1}\n  - relu\n  - permute: [0, 2, 3, 1]\n  - linear: {out: 2, channels_last: true}", 2),
     # the same at batch 1 is a view: the batch axis of size 1 folds away (360 bytes kept)
     ("[4, 3, 5]", "conv: {out: 6, kernel: 1}\n  - relu\n  - permute: [0, 2, 3, 1]\n  - linear: {out: 2, channels_last: true}", 1),
+    # a small 3-D convolution of one sample runs on ATen's slow kernel, which writes contiguous
+    # though its input is channels-last: the flatten is a view (was 3072 bytes predicted, 2560 kept)
+    ("[2, 4, 4, 4]", "conv: {out: 3, kernel: 1}\n  - layernorm: {over: channels}\n  - conv: {out: 2, kernel: 3, padding: 1}\n  - relu\n  - flatten\n  - linear: 2", 1),
+    # a 1-D max pool before the first layer with parameters is not recorded, and writes
+    # contiguous even in training (was 400 bytes predicted, 272 kept)
+    ("[5, 4]", "permute: [0, 2, 1]\n  - maxpool: {kernel: 2, stride: 1}\n  - relu: {name: r}\n  - groupnorm: {groups: 1, affine: true, name: g}\n  - conv: {out: 4, kernel: 1, from: r, name: c}\n  - add: {from: [g, c]}\n  - flatten\n  - linear: 2", 2),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("shape, layers, batch", FOUND)
 def test_what_the_layouts_fixed(shape, layers, batch):
     graph = parse_text(f"input: {shape}\nlayers:\n  - {layers}\n")
+    check_strides(graph, batch)
+    check_saved(graph, batch=batch)
+
+
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
+@pytest.mark.parametrize("batch, groups, kernel, sizes", [
+    (1, 1, 3, "4, 4, 4"), (1, 1, 1, "4, 4, 4"), (2, 1, 1, "4, 4, 4"), (2, 1, 3, "4, 4, 4"), (1, 2, 3, "4, 4, 4"),
+    (1, 1, 5, "5, 5, 5"), (1, 1, "[5, 5, 3]", "5, 5, 5"), (1, 1, "[3, 5, 5]", "5, 5, 5"), (1, 1, "[5, 3, 5]", "5, 5, 5"),
+    (1, 1, 1, "80, 64, 2"), (1, 1, 1, "80, 65, 2"),  # n*c*d*h = 20,480 exactly, then just over (c = 4)
+])  # fmt: skip
+def test_a_3d_convolution_of_a_channels_last_input(transposed, batch, groups, kernel, sizes):
+    """Which kernel ATen picks (oneDNN keeps channels-last, its slow 3-D kernels write contiguous)
+    decides whether the flatten after it copies, and so what training keeps."""
+    kind = "conv_transpose" if transposed else "conv"
+    graph = parse_text(f"input: [4, {sizes}]\nlayers:\n  - layernorm: {{over: channels}}\n"
+                       f"  - {kind}: {{out: 2, kernel: {kernel}, groups: {groups}}}\n  - relu\n  - flatten\n  - linear: 2\n")  # fmt: skip
     check_strides(graph, batch)
     check_saved(graph, batch=batch)

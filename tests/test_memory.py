@@ -1,8 +1,10 @@
 """Memory: what a training step keeps for backward, exactly as PyTorch's autograd saves it, and the
 predicted peak against the peak measured on the CPU (torch.profiler's allocation records)."""
 
+import math
+
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import cnncalc
@@ -236,6 +238,16 @@ def layout_chain(draw):
     return f"input: [{draw(st.integers(1, 4))}, {', '.join(map(str, sizes))}]\nlayers:\n" + "\n".join(lines) + "\n"
 
 
+def trainable(graph, batch):
+    """The drawn graph, or the draw discarded where PyTorch cannot train it at `batch`: a batch norm
+    of one value per channel (a batch of one pooled to one position)."""
+    rows = analyze(graph).rows
+    for node, row in zip(graph.nodes, rows):
+        if node.layer is not None and node.layer.kind == "batchnorm" and batch * math.prod(row.output_shape[1:]) == 1:
+            assume(False)
+    return graph
+
+
 def real_strides(model, x):
     """Each row's output strides (the whole tensor) from forward hooks on one pass."""
     from cnncalc.torch_bridge import leaf_modules
@@ -274,13 +286,15 @@ def check_strides(graph, batch=2):
             assert [predicted[i][k] for k in long] == [real[row.name][k] for k in long], (row.name, training)
 
 
+@pytest.mark.usefixtures("several_threads")
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(layout_chain(), st.integers(1, 3))
 def test_predicted_strides_are_the_real_tensors(text, batch):
-    check_strides(analysable(text), batch)
+    check_strides(trainable(analysable(text), batch), batch)
 
 
+@pytest.mark.usefixtures("several_threads")
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(layout_chain(), st.integers(2, 3))  # (a 3-D transposed conv of a batch of 1 allocates more; see the docs)
+@given(layout_chain(), st.integers(1, 3))
 def test_saved_for_backward_through_layouts(text, batch):
-    check_saved(analysable(text), batch=batch)
+    check_saved(trainable(analysable(text), batch), batch=batch)

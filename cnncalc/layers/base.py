@@ -185,6 +185,11 @@ class Layer:
         beyond its inputs and its output (temporaries of composite operations)."""
         return 0
 
+    def layout_for(self, shape: Shape) -> Layout:
+        """The layout of this layer's output for an input of `shape` (the whole tensor, batch axis
+        first): its `layout`, unless the kernel PyTorch picks, and so the layout, depends on sizes."""
+        return self.layout
+
     def keeps_a_copy(self, shape: Shape, strides: Strides) -> bool:
         """For a type that keeps its input for backward: whether what it keeps is a copy of its
         own (new memory) rather than the input's storage, for an input with `strides` (whole

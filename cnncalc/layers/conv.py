@@ -49,6 +49,23 @@ def _check_groups(channels_in: int, channels_out: int, groups: int, layer: str) 
             )
 
 
+def _conv_layout(layer: Conv | ConvTranspose, shape: Shape) -> Layout:
+    """A convolution's output layout for an input of `shape` (batch first). On the CPU a 3-D one
+    keeps a channels-last input's format only on oneDNN; ATen's own slow 3-D kernels, which it
+    picks for a small single-sample fp32 input (`ConvParams::use_mkldnn`: one group, a kernel of at
+    most 3 on either of the last two axes, a batch of one and n*c*d*h at most 20,480), write a
+    contiguous output. (The same rule also picks the slow kernel for a 1x1x1, unstrided, undilated
+    convolution of a batch under 16 on one thread; cnncalc assumes several, torch's default on a
+    machine of several cores.) 2-D convolutions keep channels-last on every kernel."""
+    if len(shape) == 5:
+        n, c, d, h, _ = shape
+        kernel = per_axis(layer.kernel, 3, "kernel")
+        onednn = layer.groups > 1 or (kernel[-1] > 3 and kernel[-2] > 3) or n > 1 or n * c * d * h > 20480
+        if not onednn:
+            return Layout.CONTIGUOUS
+    return layer.layout
+
+
 @register("conv", "conv1d", "conv2d", "conv3d", "convolution")
 @record
 class Conv(Windowed):
@@ -68,6 +85,9 @@ class Conv(Windowed):
 
     def window_args(self) -> tuple[Any, Any, Any, Any, bool]:
         return self.kernel, self.stride, self.padding, self.dilation, False
+
+    def layout_for(self, shape: Shape) -> Layout:
+        return _conv_layout(self, shape)
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         (shape,) = inputs
@@ -153,6 +173,9 @@ class ConvTranspose(Layer):
 
     def kernel_volume(self, shape: Shape) -> int:
         return prod([a[0] for a in self._axes(shape)])
+
+    def layout_for(self, shape: Shape) -> Layout:
+        return _conv_layout(self, shape)
 
     def weights(self, inputs: Sequence[Shape]) -> int:
         # [C, K/g, *F]
