@@ -220,6 +220,27 @@ def test_cuda_out_of_memory_is_a_message():
     assert result.exit_code == ExitCode.INVALID and "ran out of memory" in result.stderr and "predicts" in result.stderr
 
 
+# an upsampling to 2**28 x 2**28 positions: 2**58 bytes a sample, more than a 64-bit process can
+# map, so the CPU allocator refuses it at once on any machine
+HUGE = "input: [1, 4, 4]\nlayers:\n  - upsample: {scale: 67108864}\n  - global_avgpool\n  - flatten\n  - linear: 2\n"
+
+
+@requires_torch
+@pytest.mark.parametrize("options, run_name, hint", [
+    ([], "checking every row (one sample, fp32, inference)", "one sample does not fit"),
+    (["--no-check", "--batch", "2", "--train"], "at batch 2 (a training step)", "lower --batch"),
+])  # fmt: skip
+def test_cpu_out_of_memory_is_a_message(tmp_path, options, run_name, hint):
+    """The CPU allocator's refusal (a RuntimeError, not CUDA's OutOfMemoryError) is running out of
+    memory, with the prediction beside it, not 'PyTorch cannot run row ... as built'."""
+    spec = tmp_path / "huge.yaml"
+    spec.write_text(HUGE)
+    result = run("profile", str(spec), "--iters", "1", "--warmup", "0", *options)
+    assert result.exit_code == ExitCode.INVALID and "Traceback" not in result.stderr
+    assert "the CPU ran out of memory" in result.stderr and run_name in result.stderr
+    assert "cnncalc predicts" in result.stderr and hint in result.stderr and "as built" not in result.stderr
+
+
 @requires_torch
 def test_pytorch_failure_is_a_message():
     result = run("profile", "resnet18", "--input", "3x32x32", "--train", "--iters", "1", "--warmup", "0", "--no-check")

@@ -81,6 +81,12 @@ class Piece(nn.Module):
 _OWN_MODULES = {"Add": Add, "Concat": Concat, "Mul": Mul, "Crop": Crop, "Piece": Piece}
 
 
+def out_of_memory(err: BaseException) -> bool:
+    """Whether `err` is running out of memory: CUDA's OutOfMemoryError, the CPU allocator's refusal
+    (a plain RuntimeError from c10's DefaultCPUAllocator), or Python's MemoryError."""
+    return isinstance(err, (torch.cuda.OutOfMemoryError, MemoryError)) or "can't allocate memory" in str(err)
+
+
 def refusal_hint(err: BaseException) -> str | None:
     """What to change when PyTorch refuses a run for a reason an option fixes, else None."""
     if "more than 1 value per channel" in str(err):
@@ -177,7 +183,7 @@ class GraphModule(nn.Module):
             try:
                 outputs.append(self._leaves[name](*(outputs[i] for i in inputs)))
             except Exception as err:  # noqa: BLE001 - PyTorch refused a row: say which, not a traceback
-                if isinstance(err, (CnncalcError, torch.cuda.OutOfMemoryError)):
+                if isinstance(err, CnncalcError) or out_of_memory(err):
                     raise  # ours already; running out of memory is the caller's to handle
                 reason = str(err).splitlines()[0] if str(err) else "no message"
                 raise CnncalcError(

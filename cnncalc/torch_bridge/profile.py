@@ -24,7 +24,17 @@ from ..errors import CnncalcError
 from ..graph import Graph
 from ..layers import Shape
 from ..records import record
-from . import build, flop_counts, fvcore_counts, leaf_modules, parameter_counts, refusal_hint, traced_shapes
+from ..render.cells import human_bytes
+from . import (
+    build,
+    flop_counts,
+    fvcore_counts,
+    leaf_modules,
+    out_of_memory,
+    parameter_counts,
+    refusal_hint,
+    traced_shapes,
+)
 
 # Dense peak TFLOP/s by device name fragment and dtype (vendor data sheets). fp32 is the TF32
 # tensor-core figure: cuDNN runs fp32 convolutions in TF32 by default.
@@ -185,7 +195,14 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
                            hint="use --device cpu, or install a CUDA build of torch on a machine with a GPU")  # fmt: skip
     if dtype not in (DType.FP32, DType.FP16, DType.BF16):
         raise CnncalcError("profile runs fp32, fp16 or bf16", received=dtype.value)
-    checks = tuple(verify(graph, report)) if check else ()
+    try:
+        checks = tuple(verify(graph, report)) if check else ()
+    except (RuntimeError, MemoryError) as err:
+        if not out_of_memory(err):
+            raise
+        t = report.totals  # the checks' run: one sample, fp32, inference
+        raise _ran_out("the CPU", 1, (t.params + t.buffers + t.peak_activations) * 4, _cpu_total(),
+                       "checking every row (one sample, fp32, inference)") from None  # fmt: skip
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     if cuda:
@@ -215,14 +232,11 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
         if per_layer:  # a separate pass, after the end-to-end figures: its hooks never touch those
             eager = _training_step(model, model, x, autocast) if train else _inference_step(model, x, autocast)
             layers = time_layers(graph, report, model, eager, iters, cuda, dev, progress)
-    except torch.cuda.OutOfMemoryError:
-        total = torch.cuda.get_device_properties(dev).total_memory if cuda else 0
-        raise CnncalcError(
-            f"CUDA ran out of memory at batch {batch}",
-            received=f"cnncalc predicts {predicted / 2**30:.1f} GiB for this run; the GPU has {total / 2**30:.1f} GiB",
-            hint="lower --batch (memory grows about linearly with it), or use --dtype bf16",
-        ) from None
-    except (RuntimeError, ValueError) as err:
+    except (RuntimeError, ValueError, MemoryError) as err:
+        if out_of_memory(err):
+            total = torch.cuda.get_device_properties(dev).total_memory if cuda else _cpu_total()
+            raise _ran_out("CUDA" if cuda else "the CPU", batch, predicted, total,
+                           "a training step" if train else "inference") from None  # fmt: skip
         raise CnncalcError(
             "PyTorch failed while running the model", received=str(err).splitlines()[0], hint=refusal_hint(err)
         ) from None
@@ -236,6 +250,23 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
         Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, iters),
         2 * report.totals.macs * batch * steps, peak, predicted, measured, layers,
     )  # fmt: skip
+
+
+def _ran_out(where: str, batch: int, predicted: int, total: int | None, run: str) -> CnncalcError:
+    has = f"; {'the GPU' if where == 'CUDA' else 'this machine'} has {human_bytes(total)}" if total else ""
+    hint = ("lower --batch (memory grows about linearly with it), or use --dtype bf16" if batch > 1 else
+            "one sample does not fit: the static commands give every figure without running the network "
+            "(cnncalc summary, cnncalc memory)")  # fmt: skip
+    return CnncalcError(f"{where} ran out of memory at batch {batch} ({run})",
+                        received=f"cnncalc predicts {human_bytes(predicted)} for this run{has}", hint=hint)  # fmt: skip
+
+
+def _cpu_total() -> int | None:
+    """This machine's physical memory in bytes, where the OS says (Linux, macOS)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _cpu_memory(model: torch.nn.Module, x: torch.Tensor, step: Callable[[], None], train: bool) -> int:
