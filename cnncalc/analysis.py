@@ -240,6 +240,9 @@ class Totals:
     saved_activations: int = 0  # elements a training step keeps for backward (input excluded)
     saved_int64: int = 0  # int64 elements kept for backward (max pooling's indices)
     saved_fp32_per_batch: int = 0  # fp32 elements kept per batch, whatever its size (batch norm's statistics)
+    # most bytes alive at once in a training step's forward pass, at the report's batch and dtype:
+    # what the layers keep so far, what later layers still read, the input included
+    training_forward_peak_bytes: int = 0
     stored_activations: int = 0  # the rows' outputs that are new tensors at inference (views are not), input excluded
 
 
@@ -438,7 +441,7 @@ def analyze(
             hint="fix the padding or stride, or drop --strict to allow it",
         )
     report_rows = tuple(rows)
-    return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch), tuple(warnings), batch, dtype,
+    return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
                   graph.containers)  # fmt: skip
 
 
@@ -551,8 +554,12 @@ def _layouts(graph: Graph, rows: Sequence[Row], training: bool, batch: int) -> t
     return storage, strides
 
 
-def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int]) -> int:
-    """Most activation elements alive at once when the graph runs in order (inference).
+def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], saving: Saving | None = None,
+          batch: int = 1, dtype: DType = DType.FP32) -> int:  # fmt: skip
+    """Most activation elements alive at once when the graph runs in order (inference); with the
+    `saving` of a training step, most bytes alive at once in its forward pass, at `batch` and
+    `dtype`, what the layers keep staying alive to its end (their own saved tensors from the layer
+    that makes them).
 
     A tensor lives from the layer that makes it to the last layer that reads it; the input (which
     the caller holds) and the final output live to the end. Views share their input's storage.
@@ -564,14 +571,18 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int]) -> int:
     for i, node in enumerate(graph.nodes):
         for j in node.inputs:
             last_use[storage[j]] = max(last_use[storage[j]], i)
+    size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     change = [0] * (n + 2)
     for s in set(storage):
-        change[s] += rows[s].activations
-        change[last_use[s] + 1] -= rows[s].activations
+        change[s] += rows[s].activations * size
+        change[(n if saving is not None and s in saving.kept else last_use[s]) + 1] -= rows[s].activations * size
+    if saving is not None:
+        for i, (elements, int64, fp32) in saving.own.items():
+            change[i] += elements * size + 8 * batch * int64 + 4 * fp32
     scratch = [0] * (n + 2)
     for i, node in enumerate(graph.nodes):
         if node.layer is not None:
-            scratch[i] = node.layer.scratch([rows[j].output_shape for j in node.inputs], rows[i].output_shape)
+            scratch[i] = node.layer.scratch([rows[j].output_shape for j in node.inputs], rows[i].output_shape) * size
     peak = live = 0
     for delta, extra in zip(change, scratch):
         live += delta
@@ -579,14 +590,24 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int]) -> int:
     return peak
 
 
-def _saved(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[int, int, int]:
-    """(activation elements, int64 elements, fp32 elements per batch) a training step keeps for
-    backward: every tensor some layer keeps, once, plus the layers' own saved tensors. The input
+@record
+class Saving:
+    """What a training step keeps for backward: the storages some layer keeps (by the node that
+    holds each), and by node, the tensors a layer saves of its own (activation elements,
+    int64 elements, fp32 elements per batch)."""
+
+    kept: frozenset[int]
+    own: Mapping[int, tuple[int, int, int]]
+
+
+def _saving(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[Saving, list[int]]:
+    """What a training step keeps for backward, and the training storage of each output (as
+    `_storage`): every tensor some layer keeps, once, plus the layers' own saved tensors. The input
     is left out (the caller holds it anyway). Layers before the first one with parameters keep
     nothing: no gradient flows there, so autograd does not record them."""
     storage, strides = _layouts(graph, rows, training=True, batch=batch)
     kept: set[int] = set()
-    elements = int64 = fp32 = 0
+    own: dict[int, tuple[int, int, int]] = {}
     needs_grad = [False] * len(graph.nodes)
     known: dict[tuple[object, ...], Saved] = {}  # `saved` by (id of the layer, output and input shapes)
     for i, node in enumerate(graph.nodes):
@@ -600,6 +621,7 @@ def _saved(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[int, int, int
         saved = known.get(key)
         if saved is None:
             saved = known[key] = node.layer.saved(ins, rows[i].output_shape)
+        elements = saved.elements
         if saved.input:
             for j in node.inputs:
                 if node.layer.keeps_a_copy((batch, *rows[j].output_shape), strides[j]):
@@ -614,20 +636,20 @@ def _saved(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[int, int, int
             )
         if saved.output:
             kept.add(storage[i])
-        elements += saved.elements
-        int64 += saved.int64
-        fp32 += saved.fp32_per_batch
+        if elements or saved.int64 or saved.fp32_per_batch:
+            own[i] = (elements, saved.int64, saved.fp32_per_batch)
     kept.discard(0)
-    return elements + sum(rows[s].activations for s in kept), int64, fp32
+    return Saving(frozenset(kept), own), storage
 
 
-def _totals(graph: Graph, rows: Sequence[Row], batch: int) -> Totals:
+def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Totals:
     layers = rows[1:]
     weights = sum(r.weights for r in layers)
     biases = sum(r.biases for r in layers)
     macs = sum(r.macs for r in layers)
     activations = sum(r.activations for r in layers)
-    saved, int64, fp32 = _saved(graph, rows, batch)
+    saving, training_storage = _saving(graph, rows, batch)
+    saved = sum(e for e, _, _ in saving.own.values()) + sum(rows[s].activations for s in saving.kept)
     storage = _storage(graph, rows, training=False, batch=batch)
     return Totals(
         weights=weights,
@@ -640,8 +662,9 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int) -> Totals:
         flops=2 * macs,
         peak_activations=_peak(graph, rows, storage),
         saved_activations=saved,
-        saved_int64=int64,
-        saved_fp32_per_batch=fp32,
+        saved_int64=sum(n for _, n, _ in saving.own.values()),
+        saved_fp32_per_batch=sum(n for _, _, n in saving.own.values()),
+        training_forward_peak_bytes=_peak(graph, rows, training_storage, saving, batch, dtype),
         stored_activations=sum(rows[s].activations for s in set(storage) if s != 0),
     )
 
@@ -649,14 +672,18 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int) -> Totals:
 def predicted_memory(report: Report, train: bool) -> int:
     """Bytes a run of the model should peak at, per docs/conventions.md: parameters and buffers
     (fp32), plus for inference the peak of live activations (the input included); for a training
-    step (SGD with momentum) also the gradients and momentum (2 x parameters), the input and
-    everything the layers keep for backward. Activations are counted at the report's dtype (under
-    fp16/bf16 autocast, 2 bytes), weights at fp32."""
+    step (SGD with momentum) the larger of its backward (gradients and momentum, 2 x parameters,
+    the input and everything the layers keep for backward) and its forward pass (momentum, and
+    the most bytes alive at once as the layers run: what they keep so far and what is still
+    read). Activations are counted at the report's dtype (under fp16/bf16 autocast, 2 bytes),
+    weights at fp32."""
     t = report.totals
     memory = (t.params + t.buffers) * 4
     if not train:
         return memory + report.bytes_of(t.peak_activations)
-    return memory + 2 * t.params * 4 + report.bytes_of(report.rows[0].activations) + report.saved_bytes
+    backward = 2 * t.params * 4 + report.bytes_of(report.rows[0].activations) + report.saved_bytes
+    forward = t.params * 4 + t.training_forward_peak_bytes  # momentum; no gradients yet
+    return memory + max(forward, backward)
 
 
 def collapse(report: Report, depth: int) -> Report:
