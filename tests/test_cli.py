@@ -462,3 +462,28 @@ def test_spinner_writes_only_to_a_terminal(monkeypatch):
             pass
         text = stream.getvalue()
         assert ("loading PyTorch..." in text and text.endswith("\r\033[K")) is drawn and (text == "") is not drawn
+
+
+def test_layers_json_says_which_arguments_a_spec_must_give():
+    """Every layer type `layers -f json` lists loads with only the arguments it calls required, and
+    is refused without any one of them."""
+    from cnncalc.layers import REGISTRY
+    from cnncalc.spec import parse_text
+
+    values = {"out": 2, "kernel": 1, "layers": "[relu]", "body": "[relu]", "branches": "[[relu], [relu]]",
+              "groups": 2, "chunks": 2, "amounts": 1, "padding": 1, "dims": "[0, 1, 2, 3]", "factor": 2,
+              "sizes": "[2, 2]", "p": 0.1}  # fmt: skip
+    types = json.loads(run("layers", "-f", "json").stdout)["layer_types"]
+
+    def spec(kind, names):
+        merge = kind in REGISTRY and REGISTRY[kind].min_inputs > 1
+        given = [f"{name}: {values[name]}" for name in names] + (["from: [input, input]"] if merge else [])
+        return f"input: [4, 8, 8]\nlayers:\n  - {kind}: {{{', '.join(given)}}}\n"
+
+    for entry in types:
+        required = [a["name"] for a in entry["arguments"] if a["required"]]
+        parse_text(spec(entry["type"], required))
+        for name in required:
+            with pytest.raises(cnncalc.CnncalcError, match=f"needs '{name}'|needs its {name}"):
+                parse_text(spec(entry["type"], [n for n in required if n != name]))
+    assert {"sequential", "residual", "parallel", "conv", "linear", "add"} <= {t["type"] for t in types}

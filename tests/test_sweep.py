@@ -85,7 +85,7 @@ def test_sweep_too_many_combinations():
 @pytest.mark.parametrize("text, expected", [
     ("16GiB", 16 * 2**30), ("16GB", 16 * 10**9), ("512MiB", 512 * 2**20), ("1.5TiB", 3 * 2**39),
     ("12000000000", 12_000_000_000), ("100 kb", 100_000), ("8G", 8 * 2**30), ("0.5KiB", 512),
-    ("2PiB", 2**51), ("3EB", 3 * 10**18),
+    ("2PiB", 2**51), ("3EB", 3 * 10**18), ("2P", 2**51),
 ])  # fmt: skip
 def test_parse_bytes(text, expected):
     assert parse_bytes(text) == expected

@@ -266,13 +266,14 @@ def layers(format: FormatOpt = Format.TEXT) -> None:
                      for f in fields(cls)]  # fmt: skip
         types.append({"type": kind, "aliases": [a for a, k in sorted(ALIASES.items()) if k == kind],
                       "arguments": arguments, "summary": cls.summary})  # fmt: skip
-    structures = [("sequential", ["layers"], {}, "a named group of layers"),
-                  ("residual", ["body", "shortcut", "after"], {}, "body + shortcut (identity if none), added; then `after`"),
-                  ("parallel", ["branches", "merge"], {"merge": "concat"}, "branches from one input, concatenated on channels or added")]  # fmt: skip
-    for kind, names, defaults, summary in structures:
-        arguments = [
-            {"name": n, "required": False} | ({"default": defaults[n]} if n in defaults else {}) for n in names
-        ]
+    required, optional = {"required": True}, {"required": False}  # optional: nothing when left out
+    structures = [("sequential", {"layers": required}, "a named group of layers"),
+                  ("residual", {"body": required, "shortcut": optional, "after": optional},
+                   "body + shortcut (identity if none), added; then `after`"),
+                  ("parallel", {"branches": required, "merge": {"required": False, "default": "concat"}},
+                   "branches from one input, concatenated on channels or added")]  # fmt: skip
+    for kind, given, summary in structures:
+        arguments = [{"name": name, **how} for name, how in given.items()]
         types.append({"type": kind, "aliases": [], "arguments": arguments, "summary": summary})
 
     def argument_text(a: dict[str, Any]) -> str:
