@@ -266,8 +266,9 @@ def layers(format: FormatOpt = Format.TEXT) -> None:
                      for f in fields(cls)]  # fmt: skip
         types.append({"type": kind, "aliases": [a for a, k in sorted(ALIASES.items()) if k == kind],
                       "arguments": arguments, "summary": cls.summary})  # fmt: skip
-    required, optional = {"required": True}, {"required": False}  # optional: nothing when left out
-    structures = [("sequential", {"layers": required}, "a named group of layers"),
+    required: dict[str, Any] = {"required": True}
+    optional: dict[str, Any] = {"required": False}  # nothing when left out
+    structures: list[tuple[str, dict[str, dict[str, Any]], str]] = [("sequential", {"layers": required}, "a named group of layers"),
                   ("residual", {"body": required, "shortcut": optional, "after": optional},
                    "body + shortcut (identity if none), added; then `after`"),
                   ("parallel", {"branches": required, "merge": {"required": False, "default": "concat"}},
