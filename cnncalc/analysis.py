@@ -523,18 +523,18 @@ def _check_rank(written: str, shape: Shape) -> None:
         )
 
 
-def _storage(graph: Graph, rows: Sequence[Row], training: bool, batch: int) -> list[int]:
-    """For each node, the node whose tensor holds its output: its own, or its input's for a view
-    (flatten, permute, identity, crops, pieces, and dropout at inference)."""
-    return _layouts(graph, rows, training, batch)[0]
-
-
-def _layouts(graph: Graph, rows: Sequence[Row], training: bool, batch: int) -> tuple[list[int], list[Strides]]:
-    """`_storage`, and each output's strides (the whole tensor, batch axis first) as PyTorch lays
-    it out (cnncalc/layout.py). A view PyTorch cannot make (flatten of a crop or of a permute) is a
-    copy: a new tensor, laid out as the type's `layout` says."""
+def _layouts(
+    graph: Graph, rows: Sequence[Row], training: bool, batch: int
+) -> tuple[list[int], list[Strides], list[int]]:
+    """For each node: the node whose tensor holds its output (its own, or its input's for a view:
+    flatten, permute, identity, crops, pieces, and dropout at inference); the output's strides
+    (the whole tensor, batch axis first) as PyTorch lays it out (cnncalc/layout.py); and the
+    elements per sample of the storage PyTorch allocates for it (its activations, but for a layer
+    whose kernel allocates more: `Layer.allocated`). A view PyTorch cannot make (flatten of a crop
+    or of a permute) is a copy: a new tensor, laid out as the type's `layout` says."""
     storage = list(range(len(graph.nodes)))
     strides: list[Strides] = []
+    sizes = [row.activations for row in rows]
     recorded = [False] * len(graph.nodes)  # whether autograd records the layer (as in _saved)
     for i, node in enumerate(graph.nodes):
         layer = node.layer
@@ -551,18 +551,20 @@ def _layouts(graph: Graph, rows: Sequence[Row], training: bool, batch: int) -> t
                 strides.append(view)
                 continue
         strides.append(layout.new_strides(layer.layout_for(ins[0][0]), shape, ins, recorded[i]))
-    return storage, strides
+        sizes[i] = layer.allocated(ins[0][0], rows[i].output_shape)
+    return storage, strides, sizes
 
 
-def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], saving: Saving | None = None,
-          batch: int = 1, dtype: DType = DType.FP32) -> int:  # fmt: skip
+def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
+          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32) -> int:  # fmt: skip
     """Most activation elements alive at once when the graph runs in order (inference); with the
     `saving` of a training step, most bytes alive at once in its forward pass, at `batch` and
     `dtype`, what the layers keep staying alive to its end (their own saved tensors from the layer
     that makes them).
 
-    A tensor lives from the layer that makes it to the last layer that reads it; the input (which
-    the caller holds) and the final output live to the end. Views share their input's storage.
+    A tensor (of `sizes` elements per sample) lives from the layer that makes it to the last layer
+    that reads it; the input (which the caller holds) and the final output live to the end. Views
+    share their input's storage.
     While a layer runs, its `scratch` temporaries live too.
     """
     n = len(graph.nodes)
@@ -574,8 +576,8 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], saving: Sav
     size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     change = [0] * (n + 2)
     for s in set(storage):
-        change[s] += rows[s].activations * size
-        change[(n if saving is not None and s in saving.kept else last_use[s]) + 1] -= rows[s].activations * size
+        change[s] += sizes[s] * size
+        change[(n if saving is not None and s in saving.kept else last_use[s]) + 1] -= sizes[s] * size
     if saving is not None:
         for i, (elements, int64, fp32) in saving.own.items():
             change[i] += elements * size + 8 * batch * int64 + 4 * fp32
@@ -600,12 +602,12 @@ class Saving:
     own: Mapping[int, tuple[int, int, int]]
 
 
-def _saving(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[Saving, list[int]]:
-    """What a training step keeps for backward, and the training storage of each output (as
-    `_storage`): every tensor some layer keeps, once, plus the layers' own saved tensors. The input
+def _saving(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[Saving, list[int], list[int]]:
+    """What a training step keeps for backward, and the storage of each output in training and its
+    size (as `_layouts`): every tensor some layer keeps, once, plus the layers' own saved tensors. The input
     is left out (the caller holds it anyway). Layers before the first one with parameters keep
     nothing: no gradient flows there, so autograd does not record them."""
-    storage, strides = _layouts(graph, rows, training=True, batch=batch)
+    storage, strides, sizes = _layouts(graph, rows, training=True, batch=batch)
     kept: set[int] = set()
     own: dict[int, tuple[int, int, int]] = {}
     needs_grad = [False] * len(graph.nodes)
@@ -639,7 +641,7 @@ def _saving(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[Saving, list
         if elements or saved.int64 or saved.fp32_per_batch:
             own[i] = (elements, saved.int64, saved.fp32_per_batch)
     kept.discard(0)
-    return Saving(frozenset(kept), own), storage
+    return Saving(frozenset(kept), own), storage, sizes
 
 
 def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Totals:
@@ -648,9 +650,9 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
     biases = sum(r.biases for r in layers)
     macs = sum(r.macs for r in layers)
     activations = sum(r.activations for r in layers)
-    saving, training_storage = _saving(graph, rows, batch)
-    saved = sum(e for e, _, _ in saving.own.values()) + sum(rows[s].activations for s in saving.kept)
-    storage = _storage(graph, rows, training=False, batch=batch)
+    saving, training_storage, training_sizes = _saving(graph, rows, batch)
+    saved = sum(e for e, _, _ in saving.own.values()) + sum(training_sizes[s] for s in saving.kept)
+    storage, _, sizes = _layouts(graph, rows, training=False, batch=batch)
     return Totals(
         weights=weights,
         biases=biases,
@@ -660,12 +662,12 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
         activations_with_input=activations + rows[0].activations,
         macs=macs,
         flops=2 * macs,
-        peak_activations=_peak(graph, rows, storage),
+        peak_activations=_peak(graph, rows, storage, sizes),
         saved_activations=saved,
         saved_int64=sum(n for _, n, _ in saving.own.values()),
         saved_fp32_per_batch=sum(n for _, _, n in saving.own.values()),
-        training_forward_peak_bytes=_peak(graph, rows, training_storage, saving, batch, dtype),
-        stored_activations=sum(rows[s].activations for s in set(storage) if s != 0),
+        training_forward_peak_bytes=_peak(graph, rows, training_storage, training_sizes, saving, batch, dtype),
+        stored_activations=sum(sizes[s] for s in set(storage) if s != 0),
     )
 
 

@@ -109,6 +109,9 @@ FOUND = [
     # a small 3-D convolution of one sample runs on ATen's slow kernel, which writes contiguous
     # though its input is channels-last: the flatten is a view (was 3072 bytes predicted, 2560 kept)
     ("[2, 4, 4, 4]", "conv: {out: 3, kernel: 1}\n  - layernorm: {over: channels}\n  - conv: {out: 2, kernel: 3, padding: 1}\n  - relu\n  - flatten\n  - linear: 2", 1),
+    # ATen's slow 3-D transposed kernel (one small sample) writes into a buffer the size of its
+    # input when that is larger: the linear keeps all of it (was 500 bytes predicted, 1500 kept)
+    ("[3, 5, 5, 5]", "conv_transpose: {out: 1, kernel: 1, bias: false}\n  - flatten\n  - linear: {out: 1, bias: false}", 1),
     # a 1-D max pool before the first layer with parameters is not recorded, and writes
     # contiguous even in training (was 400 bytes predicted, 272 kept)
     ("[5, 4]", "permute: [0, 2, 1]\n  - maxpool: {kernel: 2, stride: 1}\n  - relu: {name: r}\n  - groupnorm: {groups: 1, affine: true, name: g}\n  - conv: {out: 4, kernel: 1, from: r, name: c}\n  - add: {from: [g, c]}\n  - flatten\n  - linear: 2", 2),

@@ -190,6 +190,12 @@ class Layer:
         first): its `layout`, unless the kernel PyTorch picks, and so the layout, depends on sizes."""
         return self.layout
 
+    def allocated(self, shape: Shape, output: Shape) -> int:
+        """Elements per sample of the storage PyTorch allocates for this layer's new output, for an
+        input of `shape` (the whole tensor, batch axis first): the output's own, unless its kernel
+        allocates more."""
+        return prod(output)
+
     def keeps_a_copy(self, shape: Shape, strides: Strides) -> bool:
         """For a type that keeps its input for backward: whether what it keeps is a copy of its
         own (new memory) rather than the input's storage, for an input with `strides` (whole
