@@ -523,6 +523,16 @@ def _check_rank(written: str, shape: Shape) -> None:
         )
 
 
+def _recorded(graph: Graph, rows: Sequence[Row]) -> list[bool]:
+    """For each node, whether autograd records it in a training step: a layer with parameters, or
+    one that reads a recorded one (before the first layer with parameters no gradient flows)."""
+    recorded = [False] * len(graph.nodes)
+    for i, node in enumerate(graph.nodes):
+        if node.layer is not None:
+            recorded[i] = rows[i].weights + rows[i].biases > 0 or any(recorded[j] for j in node.inputs)
+    return recorded
+
+
 def _layouts(
     graph: Graph, rows: Sequence[Row], training: bool, batch: int
 ) -> tuple[list[int], list[Strides], list[int]]:
@@ -535,14 +545,13 @@ def _layouts(
     storage = list(range(len(graph.nodes)))
     strides: list[Strides] = []
     sizes = [row.activations for row in rows]
-    recorded = [False] * len(graph.nodes)  # whether autograd records the layer (as in _saved)
+    recorded = _recorded(graph, rows) if training else [False] * len(graph.nodes)
     for i, node in enumerate(graph.nodes):
         layer = node.layer
         shape = (batch, *rows[i].output_shape)
         if layer is None:
             strides.append(layout.contiguous(shape))
             continue
-        recorded[i] = training and (rows[i].weights + rows[i].biases > 0 or any(recorded[j] for j in node.inputs))
         ins = tuple(((batch, *rows[j].output_shape), strides[j]) for j in node.inputs)
         if layer.aliases_input and not (training and layer.copies_in_training):
             view = layer.view_strides(*ins[0], shape)
@@ -604,19 +613,16 @@ class Saving:
 
 def _saving(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[Saving, list[int], list[int]]:
     """What a training step keeps for backward, and the storage of each output in training and its
-    size (as `_layouts`): every tensor some layer keeps, once, plus the layers' own saved tensors. The input
-    is left out (the caller holds it anyway). Layers before the first one with parameters keep
-    nothing: no gradient flows there, so autograd does not record them."""
+    size (as `_layouts`): every tensor some layer keeps, once, plus the layers' own saved tensors.
+    The input is left out (the caller holds it anyway). Layers autograd does not record keep
+    nothing (`_recorded`)."""
     storage, strides, sizes = _layouts(graph, rows, training=True, batch=batch)
     kept: set[int] = set()
     own: dict[int, tuple[int, int, int]] = {}
-    needs_grad = [False] * len(graph.nodes)
+    needs_grad = _recorded(graph, rows)
     known: dict[tuple[object, ...], Saved] = {}  # `saved` by (id of the layer, output and input shapes)
     for i, node in enumerate(graph.nodes):
-        if node.layer is None:
-            continue
-        needs_grad[i] = rows[i].weights + rows[i].biases > 0 or any(needs_grad[j] for j in node.inputs)
-        if not needs_grad[i]:
+        if node.layer is None or not needs_grad[i]:
             continue
         ins = [rows[j].output_shape for j in node.inputs]
         key = (id(node.layer), rows[i].output_shape, *ins)  # as in analyze: a block's layers recur

@@ -268,11 +268,13 @@ def layers(format: FormatOpt = Format.TEXT) -> None:
                       "arguments": arguments, "summary": cls.summary})  # fmt: skip
     required: dict[str, Any] = {"required": True}
     optional: dict[str, Any] = {"required": False}  # nothing when left out
-    structures: list[tuple[str, dict[str, dict[str, Any]], str]] = [("sequential", {"layers": required}, "a named group of layers"),
-                  ("residual", {"body": required, "shortcut": optional, "after": optional},
-                   "body + shortcut (identity if none), added; then `after`"),
-                  ("parallel", {"branches": required, "merge": {"required": False, "default": "concat"}},
-                   "branches from one input, concatenated on channels or added")]  # fmt: skip
+    structures: list[tuple[str, dict[str, dict[str, Any]], str]] = [
+        ("sequential", {"layers": required}, "a named group of layers"),
+        ("residual", {"body": required, "shortcut": optional, "after": optional},
+         "body + shortcut (identity if none), added; then `after`"),
+        ("parallel", {"branches": required, "merge": {"required": False, "default": "concat"}},
+         "branches from one input, concatenated on channels or added"),
+    ]  # fmt: skip
     for kind, given, summary in structures:
         arguments = [{"name": name, **how} for name, how in given.items()]
         types.append({"type": kind, "aliases": [], "arguments": arguments, "summary": summary})
