@@ -14,6 +14,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -200,8 +201,8 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
     except (RuntimeError, MemoryError) as err:
         if not out_of_memory(err):
             raise
-        t = report.totals  # the checks' run: one sample, fp32, inference
-        raise _ran_out("the CPU", 1, (t.params + t.buffers + t.peak_activations) * 4, _cpu_total(),
+        one = predicted_memory(replace(report, batch=1, dtype=DType.FP32), train=False)  # the checks' run
+        raise _ran_out("the CPU", 1, one, _cpu_total(),
                        "checking every row (one sample, fp32, inference)") from None  # fmt: skip
     dev = torch.device(device)
     cuda = dev.type == "cuda"
