@@ -1,0 +1,634 @@
+"""Mapping: the traced fx graph as rows, one per layer of the future spec, each checked against its module."""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections import Counter
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+import torch
+from torch import fx, nn
+from torch.fx.passes.shape_prop import TensorMetadata
+
+from ...errors import CnncalcError, Where
+from ...graph import INPUT
+from ...layers import ALIASES, REGISTRY, build_layer
+from .. import _OWN_MODULES, Piece, modules
+from .result import Shape, TorchImportError
+from .table import (
+    FOREIGN_MODULE_KINDS,
+    FUNCTIONS,
+    METHODS,
+    SAME_AT_INFERENCE,
+    Equivalent,
+    Special,
+    _optional_class,
+    _qualified,
+    _registered,
+    module_kind,
+)
+from .trace import _user_frame
+
+# ----- rows: one per layer of the future spec ----------------------------------------------
+
+
+@dataclass
+class _Row:
+    name: str
+    kind: str
+    args: dict[str, Any]  # every argument of the layer type, normalised for YAML
+    inputs: list[int]
+    shape: Shape  # traced output shape, without the batch axis
+    module: nn.Module | None = None  # the user's module whose parameters this row holds
+    calls: int | None = None  # a module run again: the row of its first call (written `- call: <that row>`)
+    counts: tuple[int, int, int] | None = None  # (weights, biases, buffers) held outside a module (layer scale)
+    piece: int | None = None  # chunk/split: which piece (the spec writes the pieces as one item)
+
+
+class _Mapper:
+    """Turns the traced fx graph into rows, naming each and checking it against the user's module."""
+
+    def __init__(self, root: nn.Module, gm: fx.GraphModule) -> None:
+        self.root = root
+        self.gm = gm
+        self.rows: list[_Row] = []
+        self.taken = {name for name, _ in root.named_modules() if name} | {INPUT}
+        self.of_node: dict[fx.Node, int] = {}
+        self.called: dict[str, int] = {}  # module path -> the row of its first call
+        self.again: Counter[str] = Counter()  # module path -> how many times it ran
+        self.constants: dict[fx.Node, Any] = {}  # shape arithmetic, evaluated at the traced input
+        self.pieces: dict[fx.Node, list[int]] = {}  # chunk/split nodes -> the rows of their pieces
+        self.absorbed: set[fx.Node] = set()  # nodes already written as part of one row
+        self.scope_of: dict[str, str] = {}  # a functional row's name -> the module path it was called in
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def fail(self, node: fx.Node, message: str, **extra: Any) -> TorchImportError:
+        file, line, source = _user_frame(node.meta.get("stack_trace"))
+        path = node.target if node.op == "call_module" else self.scope(node) or "(top level)"
+        received = extra.pop("received", None)
+        if source:
+            received = f"{source}" if received is None else f"{received} (in `{source}`)"
+        return TorchImportError(message, where=Where(file=file, line=line, path=str(path)), received=received, **extra)
+
+    # -- names ----------------------------------------------------------------------------
+
+    @staticmethod
+    def scope(node: fx.Node) -> str:
+        stack = node.meta.get("nn_module_stack") or {}
+        if not stack:
+            return ""
+        path = list(stack.values())[-1][0]
+        return "" if path in ("", None) else str(path)
+
+    def fresh(self, base: str) -> str:
+        name, k = base, 0
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+    def functional_name(self, node: fx.Node, base: str) -> str:
+        scope = self.scope(node)
+        name = self.fresh(f"{scope}.{base}" if scope else base)
+        if scope:
+            self.scope_of[name] = scope
+        return name
+
+    def name_after_modules(self) -> None:
+        """A functional call that is all a parameter-free module without children does (cnncalc's
+        Mul, a wrapper of F.interpolate) is named after that module, as named_modules() has it."""
+        rows_in: dict[str, list[int]] = {}
+        for i, row in enumerate(self.rows):
+            scope = self.scope_of.get(row.name)
+            if scope is not None and row.piece is None:
+                rows_in.setdefault(scope, []).append(i)
+        names = {row.name for row in self.rows}
+        for scope, rows in rows_in.items():
+            try:
+                module = self.root.get_submodule(scope)
+            except AttributeError:
+                continue
+            if len(rows) != 1 or scope in names or any(True for _ in module.children()):
+                continue
+            if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
+                continue
+            self.rows[rows[0]].name = scope
+
+    # -- the walk -------------------------------------------------------------------------
+
+    def run(self) -> list[_Row]:
+        placeholders = [n for n in self.gm.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != 1:
+            raise TorchImportError(
+                "cnncalc imports models with one input tensor",
+                received=f"forward({', '.join(n.name for n in placeholders)})",
+            )
+        for node in self.gm.graph.nodes:
+            if node.op == "placeholder":
+                meta = node.meta["tensor_meta"]
+                self.rows.append(_Row(INPUT, INPUT, {}, [], tuple(meta.shape[1:])))
+                self.of_node[node] = 0
+            elif node.op == "output":
+                self.output(node)
+            elif node.op == "get_attr":
+                continue  # a parameter read in forward: followed only as a layer scale (rule_merge)
+            elif node in self.absorbed:
+                continue  # part of a pattern already written as one row (channel shuffle)
+            elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
+                self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
+                continue
+            elif node.op == "call_module":
+                self.call_module(node)
+            else:
+                self.call(node)
+        self.name_after_modules()
+        return self.rows
+
+    def shape_value(self, node: fx.Node) -> None:
+        """The value of a node computed from shapes only, where it can be followed (else left unknown)."""
+        args: list[Any] = [self.constants.get(a, a) if isinstance(a, fx.Node) else a for a in node.args]
+        try:
+            shape = _full_shape(node.args[0]) if node.args else None
+            if node.op == "call_method" and node.target == "size" and shape is not None:
+                value = shape if len(args) == 1 else shape[args[1]]
+            elif node.op == "call_method" and node.target == "dim" and shape is not None:
+                value = len(shape)
+            elif node.op == "call_function" and node.target is getattr and args[1] == "shape" and shape is not None:
+                value = shape
+            elif (
+                node.op == "call_function"
+                and callable(node.target)
+                and node.target in _SHAPE_ARITHMETIC
+                and not _has_node(args)
+            ):
+                value = node.target(*args)
+            else:
+                return
+        except Exception:  # noqa: BLE001 - not shape arithmetic after all: left unknown
+            return
+        self.constants[node] = value
+
+    def output(self, node: fx.Node) -> None:
+        (value,) = node.args
+        if isinstance(value, dict) and len(value) == 1:  # {"out": x}, as torchvision's segmentation models
+            (value,) = value.values()
+        if isinstance(value, (tuple, list)) and len(value) == 1:
+            (value,) = value
+        if not isinstance(value, fx.Node) or value not in self.of_node:
+            raise self.fail(node, "cnncalc imports models with one output tensor", received=str(value))
+        if self.of_node[value] != len(self.rows) - 1:
+            raise self.fail(node, "the output is not the last layer computed", received=value.name)
+
+    def tensor_input(self, node: fx.Node, value: Any, what: str) -> int:
+        if isinstance(value, fx.Node) and value in self.of_node:
+            return self.of_node[value]
+        if isinstance(value, fx.Node) and value.op == "get_attr":
+            raise self.fail(node, f"the forward pass reads the tensor '{value.target}' directly (a parameter or buffer "
+                                  "outside a layer); cnncalc has no layer type for that")  # fmt: skip
+        raise self.fail(node, f"{what} takes a value cnncalc cannot follow (a constant or a non-layer result)",
+                        received=repr(value))  # fmt: skip
+
+    def shape(self, node: fx.Node) -> Shape:
+        meta = node.meta.get("tensor_meta")
+        if not isinstance(meta, TensorMetadata):
+            raise self.fail(node, "this call returns several tensors; cnncalc layers return one", received=node.name)
+        return tuple(meta.shape[1:])
+
+    def add_row(self, node: fx.Node | None, name: str, kind: str, args: dict[str, Any], inputs: list[int],
+                shape: Shape, module: nn.Module | None = None, calls: int | None = None,
+                counts: tuple[int, int, int] | None = None) -> int:  # fmt: skip
+        self.rows.append(_Row(name, kind, args, inputs, shape, module, calls, counts))
+        if node is not None:
+            self.of_node[node] = len(self.rows) - 1
+        return len(self.rows) - 1
+
+    def call_module(self, node: fx.Node) -> None:
+        path = str(node.target)
+        module = self.gm.get_submodule(path)
+        if isinstance(module, Piece):  # cnncalc's own chunk/split piece: rows name.0, name.1
+            inputs = [self.tensor_input(node, a, path) for a in node.args]
+            self.add_row(node, path, "split", {"sizes": list(module.sizes)}, inputs, self.shape(node))
+            self.rows[-1].piece = int(module.index)
+            return
+        kind = module_kind(module)
+        if kind is None:
+            raise self.fail(node, f"cnncalc has no layer type for the module {_class_name(module)} at '{path}'",
+                            expected="modules and functions listed in docs/import.md")  # fmt: skip
+        inputs = [self.tensor_input(node, a, path) for a in node.args]
+        if node.kwargs:
+            raise self.fail(node, f"'{path}' is called with keyword arguments, which cnncalc cannot follow",
+                            received=", ".join(node.kwargs))  # fmt: skip
+        args = self.module_args(node, module, kind, inputs)
+        if path in self.called:
+            if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
+                raise self.fail(node, f"'{path}' is called more than once and has parameters (shared weights); "
+                                      "cnncalc gives every layer its own")  # fmt: skip
+            # the spec's `- call: relu` row, named as the spec names it: relu@2, relu@3, ...
+            self.again[path] += 1
+            name = self.fresh(f"{path}@{self.again[path] + 1}")
+            self.add_row(node, name, kind, args, inputs, self.shape(node), calls=self.called[path])
+            return
+        self.called[path] = self.add_row(node, path, kind, args, inputs, self.shape(node), module)
+
+    def module_args(self, node: fx.Node, module: nn.Module, kind: str, inputs: list[int]) -> dict[str, Any]:
+        """The layer's YAML arguments read from the module, checked by rebuilding the module from them."""
+        cls = REGISTRY[ALIASES.get(kind, kind)]
+        args: dict[str, Any] = {}
+        for f in fields(cls):
+            for attr in (f.name, *f.metadata.get("aliases", ())):
+                if hasattr(module, attr):
+                    value = getattr(module, attr)
+                    if f.name == "bias" and not isinstance(value, bool):
+                        value = value is not None
+                    args[f.name] = _yaml_value(value)
+                    break
+        if kind == "layernorm" and isinstance(module, nn.LayerNorm):
+            # nn.LayerNorm normalises the last len(normalized_shape) axes; LayerNorm2d the channels
+            channels = _qualified(type(module)) in FOREIGN_MODULE_KINDS
+            args["over"] = "channels" if channels else len(module.normalized_shape)
+        shapes = [self.rows[i].shape for i in inputs]
+        if kind == "linear" and shapes and len(shapes[0]) > 1:
+            args["channels_last"] = True  # nn.Linear on the last axis at every position (ConvNeXt)
+        try:
+            layer = build_layer(cls, args)
+            spec = layer.torch_module(shapes)
+            factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
+            rebuilt = factory(**spec.kwargs)
+        except CnncalcError as err:
+            raise self.fail(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
+                            received=err.received if err.received is not None else repr(module)) from err  # fmt: skip
+        if (
+            type(rebuilt) is not type(module)
+            and type(module) not in SAME_AT_INFERENCE
+            and not isinstance(module, type(rebuilt))
+            and _qualified(type(module)) not in FOREIGN_MODULE_KINDS
+        ):
+            raise self.fail(
+                node,
+                f"cnncalc's {kind} builds {type(rebuilt).__name__}, not {_class_name(module)}",
+                received=repr(module),
+            )
+        rank = len(shapes[0]) + 1 if shapes else 0
+        for attr in getattr(type(module), "__constants__", ()):
+            if attr == "inplace" or not hasattr(module, attr):
+                continue
+            mine, theirs = getattr(rebuilt, attr, None), getattr(module, attr)
+            if not _same(mine, theirs, attr, rank):
+                raise self.fail(node, f"cnncalc's {kind} cannot express {_class_name(module)} with {attr}={theirs!r}",
+                                received=repr(module), expected=f"{attr}={mine!r}")  # fmt: skip
+        return args
+
+    def call(self, node: fx.Node) -> None:
+        whole = node.args[0] if node.args else None
+        if (
+            node.op == "call_function"
+            and node.target is operator.getitem
+            and isinstance(whole, fx.Node)
+            and whole in self.pieces
+        ):
+            rows, index = self.pieces[whole], node.args[1]  # x1, x2 = x.chunk(2, dim=1)
+            if not isinstance(index, int) or not -len(rows) <= index < len(rows):
+                raise self.fail(node, "a piece of a chunk or split is read with an index cnncalc cannot follow",
+                                received=repr(index))  # fmt: skip
+            self.of_node[node] = rows[index]
+            return
+        if node.op == "call_function" and node.target is operator.getitem and isinstance(whole, fx.Node):
+            self.slicing(node, whole)
+            return
+        rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS.get(node.target)
+        what = (
+            f"the method .{node.target}()"
+            if node.op == "call_method"
+            else f"the function {_function_name(node.target)}"
+        )
+        if rule is None:
+            raise self.fail(
+                node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
+            )
+        bound = self.bind(node, rule.params, what)
+        if isinstance(rule, Equivalent):
+            self.equivalent(node, rule, bound, what)
+            return
+        missing = [k for k in rule.kinds if not _registered(k)]
+        if missing:
+            raise self.fail(node, f"cnncalc has no layer type for {what} (it would need '{missing[0]}')",
+                            expected="modules and functions listed in docs/import.md")  # fmt: skip
+        getattr(self, f"rule_{rule.rule}")(node, bound, what)
+
+    def bind(self, node: fx.Node, params: tuple[str, ...], what: str) -> dict[str, Any]:
+        if node.op == "call_method" and str(node.target) in ("view", "reshape"):
+            return {"input": node.args[0]}
+        if node.op == "call_method" and str(node.target) == "permute" and not node.kwargs:
+            dims = node.args[1] if len(node.args) == 2 else tuple(node.args[1:])  # x.permute(0, 2, 3, 1)
+            return {"input": node.args[0], "dims": _substitute(dims, self.constants)}
+        if len(node.args) > len(params):
+            raise self.fail(node, f"{what} is called with more arguments than cnncalc knows", received=len(node.args))
+        bound = dict(zip(params, node.args))
+        for key, value in node.kwargs.items():
+            if key not in params:
+                raise self.fail(
+                    node, f"{what} is called with the argument '{key}', which cnncalc cannot follow", received=key
+                )
+            bound[key] = value
+        for key, value in bound.items():
+            if key not in _TENSOR_PARAMS:
+                bound[key] = value = _substitute(value, self.constants)
+            if key not in _TENSOR_PARAMS and _has_node(value):
+                raise self.fail(node, f"the argument '{key}' of {what} is computed from a tensor; cnncalc needs a constant",
+                                received=repr(value))  # fmt: skip
+        return bound
+
+    def equivalent(self, node: fx.Node, rule: Equivalent, bound: dict[str, Any], what: str) -> None:
+        cls = _optional_class(rule.module) if isinstance(rule.module, str) else rule.module
+        for key, value in rule.required.items():
+            if key in bound and bound[key] != value:
+                raise self.fail(
+                    node, f"cnncalc follows {what} only with {key}={value!r}", received=f"{key}={bound[key]!r}"
+                )
+        kwargs = {k: v for k, v in bound.items() if k != "input" and k not in rule.required and k not in rule.ignored}
+        if cls is None:
+            raise self.fail(
+                node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
+            )
+        try:
+            module = cls(**kwargs)
+        except (TypeError, ValueError) as err:
+            raise self.fail(
+                node, f"cnncalc cannot follow {what} with these arguments: {err}", received=repr(kwargs)
+            ) from None
+        kind = module_kind(module)
+        if kind is None:
+            raise self.fail(
+                node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
+            )
+        source = self.tensor_input(node, bound.get("input"), what)
+        base = re.sub(
+            r"_$", "", str(node.target) if node.op == "call_method" else _function_name(node.target).split(".")[-1]
+        )
+        args = self.module_args(node, module, kind, [source])
+        self.add_row(node, self.functional_name(node, base), kind, args, [source], self.shape(node))
+
+    # -- rules for the calls that are not a module's forward ------------------------------
+
+    def rule_merge(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        if bound.get("alpha", 1) != 1:
+            raise self.fail(node, f"cnncalc follows {what} only with alpha=1", received=f"alpha={bound['alpha']!r}")
+        a, b = bound.get("input"), bound.get("other")
+        if self.rule_kind(node) == "mul" and any(isinstance(v, fx.Node) and v.op == "get_attr" for v in (a, b)):
+            self.layer_scale(node, a, b, what)
+            return
+        if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
+            raise self.fail(node, f"{what} of a tensor and a constant: cnncalc has no layer type for it",
+                            received=f"{a!r}, {b!r}")  # fmt: skip
+        inputs = [self.tensor_input(node, a, what), self.tensor_input(node, b, what)]
+        kind = self.rule_kind(node)
+        base = "mul" if kind == "mul" else "add"
+        self.add_row(node, self.functional_name(node, base), kind, {}, inputs, self.shape(node))
+
+    def layer_scale(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
+        """`self.gamma * x` with a parameter of shape [C, 1, ...]: ConvNeXt's layer scale, a row
+        named after the parameter (torchvision's CNBlock holds it as `layer_scale`)."""
+        attr, value = (a, b) if isinstance(a, fx.Node) and a.op == "get_attr" else (b, a)
+        source = self.tensor_input(node, value, what)
+        before = self.rows[source].shape
+        try:
+            param = self.gm.get_parameter(str(attr.target))
+        except AttributeError:
+            param = None
+        scale = (before[0], *(1,) * (len(before) - 1))
+        if param is None or tuple(param.shape) != scale or self.shape(node) != before:
+            got = list(param.shape) if param is not None else "a buffer or constant"
+            raise self.fail(node, f"{what} by the tensor '{attr.target}': cnncalc follows it only as a layer scale, "
+                                  f"a parameter of shape {list(scale)} for this input", received=got)  # fmt: skip
+        init = 1e-6
+        values = param.detach()
+        if values.device.type != "meta" and values.numel() and bool((values == values.flatten()[0]).all()):
+            init = float(values.flatten()[0])  # the value it still holds (its initial value, untrained)
+        name = str(attr.target) if str(attr.target) not in self.taken else self.fresh(str(attr.target))
+        self.taken.add(name)
+        self.add_row(node, name, "layer_scale", {"init": init}, [source], before, counts=(param.numel(), 0, 0))
+
+    def rule_permute(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        source = self.tensor_input(node, bound.get("input"), what)
+        rank = len(self.rows[source].shape) + 1
+        dims = bound.get("dims")
+        dims = [dims] if isinstance(dims, int) else list(dims or ())
+        dims = [d % rank if isinstance(d, int) else d for d in dims]
+        if sorted(dims) != list(range(rank)) or dims[0] != 0:
+            raise self.fail(node, f"cnncalc follows {what} only when the batch axis stays first",
+                            received=f"dims={bound.get('dims')!r}")  # fmt: skip
+        self.add_row(node, self.functional_name(node, "permute"), "permute", {"dims": dims}, [source], self.shape(node))
+
+    def rule_pieces(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`x.chunk(2, dim=1)`, `torch.split(x, [a, b], 1)`: one row per piece, as the spec expands them."""
+        source = self.tensor_input(node, bound.get("input", bound.get("tensor")), what)
+        before = self.rows[source].shape
+        rank = len(before) + 1
+        dim = bound.get("dim", 0)
+        meta = node.meta.get("tensor_meta")
+        if not isinstance(dim, int) or dim % rank != 1:
+            raise self.fail(node, f"cnncalc's chunk and split cut the channels (dim=1); this {what} cuts dim={dim}",
+                            received=f"dim={dim}")  # fmt: skip
+        shapes = [tuple(m.shape[1:]) for m in meta] if isinstance(meta, (tuple, list)) else []
+        kind = self.rule_kind(node)
+        if kind == "chunk":
+            args: dict[str, Any] = {"chunks": bound.get("chunks")}
+        else:
+            args = {"sizes": [shape[0] for shape in shapes]}
+        base = self.functional_name(node, kind)
+        rows = []
+        for k, shape in enumerate(shapes):
+            self.taken.add(f"{base}.{k}")
+            rows.append(self.add_row(None, f"{base}.{k}", kind, args, [source], shape))
+            self.rows[-1].piece = k
+        if not rows:
+            raise self.fail(node, f"{what} gives no pieces cnncalc can follow", received=repr(meta))
+        self.pieces[node] = rows
+
+    def channel_shuffle(self, node: fx.Node, source: int) -> bool:
+        """ShuffleNet's shuffle: view [N, C, ...] as [N, g, C/g, ...], transpose(1, 2), (contiguous),
+        view back to [N, C, ...]: one `channel_shuffle` row, written at the last view."""
+        before, split = self.rows[source].shape, self.shape(node)
+        if len(split) != len(before) + 1 or split[0] * split[1] != before[0] or split[2:] != before[1:]:
+            return False
+        chain, current = [node], node
+        for step in ("transpose", "contiguous", "view"):
+            users = list(current.users)
+            if len(users) != 1:
+                return False
+            (user,) = users
+            name = str(user.target) if user.op == "call_method" else getattr(user.target, "__name__", "")
+            if step == "contiguous" and name != "contiguous":
+                step = "view"  # contiguous() is optional
+            if step == "transpose":
+                ends = [d for d in user.args[1:3] if isinstance(d, int)]
+                dims = sorted(d % (len(split) + 1) for d in ends) if len(user.args) == 3 else []
+                if name not in ("transpose", "swapaxes") or user.kwargs or dims != [1, 2]:
+                    return False
+            elif step == "view":
+                flat = name == "flatten" and user.args[1:] in ((1, 2),) and not user.kwargs
+                if not (name in ("view", "reshape") or flat) or self.shape(user) != before:
+                    return False
+            chain.append(user)
+            current = user
+            if step == "view":
+                break
+        self.absorbed.update(chain[:-1])
+        self.add_row(chain[-1], self.functional_name(node, "channel_shuffle"), "channel_shuffle",
+                     {"groups": split[0]}, [source], before)  # fmt: skip
+        self.absorbed.add(chain[-1])
+        return True
+
+    def slicing(self, node: fx.Node, whole: fx.Node) -> None:
+        """`x[:, :, a:b, c:d]`: a crop of the spatial axes (U-Net's skip crops), amounts last axis first."""
+        source = self.tensor_input(node, whole, "indexing x[...]")
+        before = self.rows[source].shape
+        index = _substitute(node.args[1], self.constants)
+        index = index if isinstance(index, tuple) else (index,)
+        full = slice(None)
+        spatial = list(index[2:]) + [full] * (len(before) - 1 - len(index[2:]))
+        sides: list[int] = []
+        ok = len(index) >= 2 and index[0] == full and index[1] == full and len(spatial) == len(before) - 1
+        for size, cut in zip(before[1:], spatial):
+            if not (isinstance(cut, slice) and cut.step in (None, 1)) or _has_node([cut.start, cut.stop]):
+                ok = False
+                break
+            start, stop, _ = cut.indices(size)
+            if stop <= start:
+                ok = False
+                break
+            sides = [start, size - stop, *sides]  # the last axis first, as pad and crop write them
+        if not ok:
+            raise self.fail(node, "cnncalc follows indexing only as a crop of the spatial axes (x[:, :, a:b, c:d])",
+                            received=repr(node.args[1]))  # fmt: skip
+        self.add_row(node, self.functional_name(node, "crop"), "crop", {"amounts": _yaml_value(sides)}, [source],
+                     self.shape(node))  # fmt: skip
+
+    def rule_kind(self, node: fx.Node) -> str:
+        rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS[node.target]
+        assert isinstance(rule, Special), "called for the merge rules only"
+        return rule.kinds[0]
+
+    def rule_cat(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        tensors = bound.get("tensors")
+        rank = len(self.shape(node)) + 1
+        dim = bound.get("dim", 0)
+        if not isinstance(dim, int) or dim % rank != 1:
+            raise self.fail(
+                node, f"cnncalc's concat joins channels (dim=1); this {what} joins dim={dim}", received=f"dim={dim}"
+            )
+        if not isinstance(tensors, (list, tuple)) or not tensors:
+            raise self.fail(node, f"{what} needs a list of tensors", received=repr(tensors))
+        inputs = [self.tensor_input(node, t, what) for t in tensors]
+        if len(inputs) == 1:  # DenseNet's first layer: torch.cat([x], 1) is x (as a copy)
+            self.add_row(node, self.functional_name(node, "concat"), "identity", {}, inputs, self.shape(node))
+            return
+        self.add_row(node, self.functional_name(node, "concat"), "concat", {}, inputs, self.shape(node))
+
+    def rule_flatten(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        source = self.tensor_input(node, bound.get("input"), what)
+        rank = len(self.rows[source].shape) + 1
+        start, end = bound.get("start_dim", 0), bound.get("end_dim", -1)
+        if start % rank != 1 or end % rank != rank - 1:
+            raise self.fail(node, "cnncalc's flatten keeps the batch axis and flattens the rest (start_dim=1, end_dim=-1)",
+                            received=f"start_dim={start}, end_dim={end}")  # fmt: skip
+        self.add_row(node, self.functional_name(node, "flatten"), "flatten", {}, [source], self.shape(node))
+
+    def rule_reshape(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        source = self.tensor_input(node, bound.get("input"), what)
+        before, after = self.rows[source].shape, self.shape(node)
+        if after != (math.prod(before),) and self.channel_shuffle(node, source):
+            return
+        if after != (math.prod(before),):
+            raise self.fail(node, f"cnncalc follows {what} only as a flatten to [N, C*H*W]",
+                            received=f"[N, {', '.join(map(str, before))}] -> [N, {', '.join(map(str, after))}]")  # fmt: skip
+        base = str(node.target) if node.op == "call_method" else "reshape"
+        self.add_row(node, self.functional_name(node, base), "flatten", {}, [source], after)
+
+    def rule_mean(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        source = self.tensor_input(node, bound.get("input"), what)
+        before = self.rows[source].shape
+        rank = len(before) + 1
+        dims = bound.get("dim")
+        dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
+        if bound.get("dtype") is not None or sorted(d % rank for d in dims) != list(range(2, rank)):
+            raise self.fail(node, f"cnncalc follows {what} only over every spatial axis (global average pooling)",
+                            received=f"dim={bound.get('dim')!r} of [N, {', '.join(map(str, before))}]")  # fmt: skip
+        name = self.functional_name(node, "mean")
+        pooled = (before[0], *(1,) * (len(before) - 1))
+        if bound.get("keepdim", False):
+            self.add_row(node, name, "global_avgpool", {}, [source], self.shape(node))
+        else:
+            index = self.add_row(None, name, "global_avgpool", {}, [source], pooled)
+            self.add_row(node, self.fresh(f"{name}_flatten"), "flatten", {}, [index], self.shape(node))
+
+
+def _full_shape(value: Any) -> torch.Size | None:
+    """The traced shape (batch axis included) of a tensor node, else None."""
+    meta = value.meta.get("tensor_meta") if isinstance(value, fx.Node) else None
+    return torch.Size(meta.shape) if isinstance(meta, TensorMetadata) else None
+
+
+_TENSOR_PARAMS = ("input", "other", "tensors", "tensor", "shape")  # the arguments that are tensors
+_SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
+                     operator.neg, int, float, tuple, list, math.prod}  # fmt: skip
+
+
+def _substitute(value: Any, constants: Mapping[fx.Node, Any]) -> Any:
+    if isinstance(value, fx.Node):
+        value = constants.get(value, value)
+        return tuple(value) if isinstance(value, torch.Size) else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_substitute(v, constants) for v in value)
+    return value
+
+
+def _has_node(value: Any) -> bool:
+    if isinstance(value, fx.Node):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_node(v) for v in value)
+    return False
+
+
+def _class_name(module: nn.Module) -> str:
+    cls = type(module)
+    return f"nn.{cls.__name__}" if cls.__module__.startswith("torch.nn") else f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _function_name(target: Any) -> str:
+    name = getattr(target, "__name__", repr(target))
+    module = getattr(target, "__module__", None) or ""
+    if module in ("_operator", "operator"):
+        return f"operator.{name}"
+    if module.startswith("torch.nn.functional"):
+        return f"F.{name}"
+    if module in ("torch", "") or module.startswith(("torch.", "torch._")):
+        return f"torch.{name}"
+    return f"{module}.{name}"
+
+
+def _yaml_value(value: Any) -> Any:
+    """A module attribute as YAML writes it: tuples as lists, a list of one repeated int as that int."""
+    if isinstance(value, torch.Size):
+        value = tuple(value)
+    if isinstance(value, (tuple, list)):
+        items = [_yaml_value(v) for v in value]
+        if items and all(type(v) is int for v in items) and len(set(items)) == 1:
+            return items[0]
+        return items
+    return value
+
+
+def _same(mine: Any, theirs: Any, attr: str, rank: int) -> bool:
+    if attr == "dim" and isinstance(mine, int) and isinstance(theirs, int) and rank:
+        return mine % rank == theirs % rank
+    a, b = _yaml_value(mine), _yaml_value(theirs)
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-12)
+    return a == b

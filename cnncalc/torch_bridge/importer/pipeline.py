@@ -1,0 +1,137 @@
+"""from_torch: trace, map, structure, write, then read the spec back and check every row."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+from ...analysis import analyze
+from ...errors import CnncalcError, Where
+from ...spec import parse_text
+from ...yaml_writer import to_yaml
+from .. import parameter_counts
+from .mapping import _Mapper, _Row
+from .result import ImportedSpec, Shape, TorchImportError
+from .structure import _Blocks, _render_items, _Structurer
+from .table import module_kind
+from .trace import _trace
+
+# ----- the import --------------------------------------------------------------------------
+
+
+def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None = None) -> ImportedSpec:
+    """The spec of a PyTorch model: traced with torch.fx on a zero input of `input_shape` (no batch axis).
+
+    Every row of the result is checked against the traced module (output shape; weights, biases and
+    buffers); an op cnncalc has no type for raises TorchImportError naming it, its module path and
+    the line of the model's code.
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if not 1 <= len(shape) <= 4 or any(s < 1 for s in shape):
+        raise TorchImportError("the input shape must be 1 to 4 positive sizes, channels first, without the batch",
+                               received=list(input_shape), expected="e.g. (3, 224, 224)")  # fmt: skip
+    if not isinstance(module, nn.Module):
+        raise TorchImportError("from_torch needs a torch.nn.Module", received=type(module).__name__)
+    title = name or type(module).__name__
+    if module_kind(module) is not None:  # a single layer: named after its class, as it has no path of its own
+        from collections import OrderedDict
+
+        module = nn.Sequential(
+            OrderedDict([(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", type(module).__name__).lower(), module)])
+        )
+    was_training = module.training
+    module.eval()
+    try:
+        gm = _trace(module)
+        try:
+            # a module built on the meta device (no memory, no arithmetic) is traced with a meta input
+            device = next((p.device for p in module.parameters()), torch.device("cpu"))
+            # ShapeProp prints the model's traceback itself; the library never prints
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+                ShapeProp(gm).propagate(torch.zeros(1, *shape, device=device))
+        except Exception as err:  # noqa: BLE001 - the user's model refused the input
+            cause = err.__cause__ or err  # ShapeProp wraps the model's own error
+            raise TorchImportError(
+                f"{title} does not run on an input of shape {list(shape)}",
+                received=f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}",
+                hint="give the input shape the model expects (--input 3x224x224)",
+            ) from None
+        for node in gm.graph.nodes:
+            if node.op == "call_method" and str(node.target).endswith("_") and not node.users:
+                raise _Mapper(module, gm).fail(node, f"the in-place .{node.target}() changes a tensor that is read "
+                                                     "afterwards under its old name; cnncalc follows results, not mutations",
+                                               hint=f"write x = x.{node.target}() (or x = x.{str(node.target)[:-1]}())")  # fmt: skip
+        gm.graph.eliminate_dead_code()
+        rows = _Mapper(module, gm).run()
+    finally:
+        module.train(was_training)
+    called = {r.module for r in rows if r.module is not None}
+    unused = tuple(
+        path for path, m in module.named_modules()
+        if not list(m.children()) and any(True for _ in m.parameters(recurse=False)) and m not in called
+    )  # fmt: skip
+    failure: CnncalcError | None = None
+    for nest, blocks in ((True, True), (True, False), (False, False)):
+        try:
+            return _write(module, rows, title, shape, nest, blocks, unused)
+        except _Mismatch as err:
+            failure = failure or err
+    assert failure is not None
+    raise failure
+
+
+class _Mismatch(TorchImportError):
+    """The written spec does not compute what the traced model does (tried again with less structure)."""
+
+
+def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: bool, use_blocks: bool,
+           unused: tuple[str, ...]) -> ImportedSpec:  # fmt: skip
+    structurer = _Structurer(module, rows, nest)
+    items, _ = structurer.items(list(range(1, len(rows))), "", 0)
+    blocks = _Blocks()
+    if use_blocks:
+        blocks.make(structurer.containers)
+    data: dict[str, Any] = {"name": title, "input": list(shape)}
+    if blocks.defs:
+        data["blocks"] = blocks.defs
+    data["layers"] = _render_items(items, blocks.defs, positional=True)
+    header = [f"{title}: imported by cnncalc from PyTorch (torch {torch.__version__.split('+')[0]}) at input {list(shape)};",
+              "every row's output shape, weights, biases and buffers were checked against the traced model."]  # fmt: skip
+    text = to_yaml(data, header)
+    shown = f"<imported {title}>"
+    try:
+        graph = parse_text(text, file=shown)
+        report = analyze(graph)
+    except CnncalcError as err:
+        raise _Mismatch(f"the spec written for {title} does not read back: {err.message}", where=err.where,
+                        received=err.received, expected=err.expected) from None  # fmt: skip
+    by_name = {r.name: r for r in report.rows}
+    expected_names = [r.name for r in rows]
+    if [r.name for r in report.rows] != expected_names:
+        raise _Mismatch(
+            f"the spec written for {title} reorders or renames layers", received=[r.name for r in report.rows][:10]
+        )
+    for row in rows[1:]:
+        got = by_name[row.name]
+        if got.output_shape != row.shape:
+            raise _Mismatch(f"cnncalc computes {list(got.output_shape)} for '{row.name}' but PyTorch gives {list(row.shape)}",
+                            where=Where(path=row.name))  # fmt: skip
+        theirs = row.counts or (parameter_counts(row.module) if row.module is not None else (0, 0, 0))
+        if (got.weights, got.biases, got.buffers) != theirs:
+            raise _Mismatch(f"cnncalc counts (weights, biases, buffers) = {(got.weights, got.biases, got.buffers)} for "
+                            f"'{row.name}' but PyTorch has {theirs}", where=Where(path=row.name))  # fmt: skip
+    return ImportedSpec(data=_plain(data), yaml=text, graph=graph, unused=unused)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,61 @@
+"""Spec data as readable YAML: flow style for a layer's arguments, block style for structures.
+
+Torch-free: the importer writes with it, and so can anything that builds a spec as plain data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+SECTIONS = ("layers", "body", "shortcut", "after")  # the keys of a structure that hold lists of items
+
+
+def _flow(value: Any) -> str:
+    import yaml
+
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**9)
+    return text.removesuffix("\n...\n").strip()
+
+
+def _emit_items(items: list[Any], indent: int) -> list[str]:
+    pad = " " * indent
+    lines = []
+    for item in items:
+        if isinstance(item, str):
+            lines.append(f"{pad}- {item}")
+            continue
+        ((written, value),) = item.items()
+        if isinstance(value, dict) and any(k in value for k in (*SECTIONS, "branches")):
+            lines.append(f"{pad}- {written}:")
+            lines.extend(_emit_mapping(value, indent + 4))
+        else:
+            lines.append(f"{pad}- {written}: {_flow(value)}")
+    return lines
+
+
+def _emit_mapping(mapping: Mapping[str, Any], indent: int) -> list[str]:
+    pad = " " * indent
+    lines = []
+    for key, value in mapping.items():
+        if key in SECTIONS:
+            lines.append(f"{pad}{key}:")
+            lines.extend(_emit_items(value, indent + 2))
+        elif key == "branches":
+            lines.append(f"{pad}branches:")
+            for branch in value:
+                lines.append(f"{pad}  - name: {_flow(branch['name'])}")
+                lines.append(f"{pad}    layers:")
+                lines.extend(_emit_items(branch["layers"], indent + 6))
+        elif key == "blocks":
+            lines.append(f"{pad}blocks:")
+            for name, body in value.items():
+                lines.append(f"{pad}  {name}:")
+                lines.extend(_emit_mapping(body, indent + 4))
+        else:
+            lines.append(f"{pad}{key}: {_flow(value)}")
+    return lines
+
+
+def to_yaml(data: Mapping[str, Any], header: Sequence[str] = ()) -> str:
+    """A spec's plain data as readable YAML: flow style for a layer's arguments, block style for structures."""
+    return "\n".join([*(f"# {line}" for line in header), *_emit_mapping(data, 0)]) + "\n"
