@@ -552,9 +552,13 @@ def pieces(draw, kind):
 # ----- the tests -----------------------------------------------------------------------------------
 
 
+# measured from the user's model at import, not derived (tests/test_import.py checks it against that model)
+MEASURED = {"traced"}
+
+
 def test_every_registered_type_has_a_direct_builder():
     """A new layer type without a row here fails: its numbers would go unchecked against torch."""
-    assert sorted(BUILDERS) == sorted(REGISTRY)
+    assert sorted(BUILDERS) == sorted(set(REGISTRY) - MEASURED)
 
 
 def torch_numbers(case: Case) -> tuple[tuple[int, ...], int, int, int, float]:
@@ -574,7 +578,7 @@ def torch_numbers(case: Case) -> tuple[tuple[int, ...], int, int, int, float]:
     return tuple(out.shape[1:]), weights, biases, buffers, counter.get_total_flops() / 2 / BATCH
 
 
-@pytest.mark.parametrize("kind", sorted(REGISTRY))
+@pytest.mark.parametrize("kind", sorted(set(REGISTRY) - MEASURED))
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_layer_against_torch_nn(kind, data):

@@ -168,7 +168,7 @@ def colour_on(stream: Any = None) -> bool:
 
 def label(text: str, color: str) -> str:
     """`error:` / `warning:` in colour when `colour_on()`, plain otherwise (rich is not imported for it)."""
-    codes = {"red": "1;31", "yellow": "33"}
+    codes = {"red": "1;31", "yellow": "33", "cyan": "36"}
     return f"\033[{codes[color]}m{text}\033[0m" if colour_on() else text
 
 
@@ -198,9 +198,17 @@ def print_warning(text: str) -> None:
 
 
 def print_warnings(report: Report, quiet: bool = False) -> None:
-    """Each warning once: layers with the same message are named on its line, not repeated."""
+    """Each warning once: layers with the same message are named on its line, not repeated; then
+    a note naming the traced rows (measured from PyTorch at import, not derived), if any."""
     if quiet:
         return
+    traced = [row.name for row in report.rows if row.type == "traced"]
+    if traced:
+        named = ", ".join(traced[:5]) + (", ..." if len(traced) > 5 else "")
+        sys.stderr.write(
+            f"{label('note:', 'cyan')} {len(traced)} row{'s' if len(traced) > 1 else ''} traced ({named}): shape, "
+            "parameters and MACs measured from PyTorch at this input, not derived (docs/import.md, Traced rows)\n"
+        )
     by_message: dict[str, list[str]] = {}
     first: dict[str, str] = {}
     for warning in report.warnings:

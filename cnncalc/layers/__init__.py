@@ -57,6 +57,7 @@ from .activation import (
 from .merge import Add, Concat, Mul
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split
+from .traced import Traced
 from .windowed import Windowed
 # isort: on
 
@@ -69,5 +70,5 @@ __all__ = [
     "GELU", "SiLU", "Softmax", "Add", "Concat",
     "Mul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
     "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
-    "Chunk", "Split",
+    "Chunk", "Split", "Traced",
 ]  # fmt: skip

@@ -49,6 +49,9 @@ class ArgKind(Enum):
     NORM_AXES = "'channels', or how many trailing axes to normalise over (1 to 4)"
     DEPTH_MODE = "'row' (per sample) or 'batch'"
     AXES_ORDER = "a list of axes, the batch axis 0 first (e.g. [0, 2, 3, 1])"
+    TEXT = "a text"
+    SHAPE = "a list of positive integers, channels first, without the batch (e.g. [64, 56, 56])"
+    SHAPES = "a list of shapes, one per input (e.g. [[64, 56, 56]])"
 
 
 def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "",
@@ -437,6 +440,18 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[st
         if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value):
             raise bad()
         return str(value)
+    if kind is ArgKind.TEXT:
+        if not isinstance(value, str) or not value:
+            raise bad()
+        return value
+    if kind is ArgKind.SHAPE:
+        if not isinstance(value, list) or not value or any(type(v) is not int or v < 1 for v in value):
+            raise bad()
+        return tuple(value)
+    if kind is ArgKind.SHAPES:
+        if not isinstance(value, list) or not value:
+            raise bad()
+        return tuple(_convert(v, ArgKind.SHAPE, name, layer) for v in value)
     raise AssertionError(kind)  # every ArgKind is handled above
 
 

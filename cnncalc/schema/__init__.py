@@ -77,6 +77,13 @@ KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
         "prefixItems": [{"const": 0}],
         "uniqueItems": True,
     },  # fmt: skip
+    ArgKind.TEXT: {"type": "string", "minLength": 1},
+    ArgKind.SHAPE: {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+    ArgKind.SHAPES: {
+        "type": "array",
+        "items": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+        "minItems": 1,
+    },
 }
 
 # not empty, no control characters (spec._check_name)

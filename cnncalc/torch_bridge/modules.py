@@ -79,3 +79,21 @@ class Interpolate(nn.Module):
 
     def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, size=like.shape[2:], mode=self.mode, align_corners=self.align_corners)
+
+
+class Traced(nn.Module):
+    """A stand-in for an op cnncalc measured at import rather than mapped (a `traced` row): it
+    holds as many parameter and buffer elements as the op's module did and returns zeros of the
+    traced shape, so that a graph with traced rows builds, counts and runs; it does not compute
+    what the op computes (its timing and memory are the stand-in's, not the op's)."""
+
+    def __init__(self, op: str, shape: list[int], weights: int, biases: int, buffers: int) -> None:
+        super().__init__()
+        self.op, self.shape = op, tuple(shape)
+        self.weight = nn.Parameter(torch.zeros(weights)) if weights else None
+        self.bias = nn.Parameter(torch.zeros(biases)) if biases else None
+        self.register_buffer("state", torch.zeros(buffers) if buffers else None)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        x = inputs[0]
+        return x.new_zeros((x.shape[0], *self.shape))

@@ -46,6 +46,7 @@ class _Row:
     calls: int | None = None  # a module run again: the row of its first call (written `- call: <that row>`)
     counts: tuple[int, int, int] | None = None  # (weights, biases, buffers) held outside a module (layer scale)
     piece: int | None = None  # chunk/split: which piece (the spec writes the pieces as one item)
+    reason: str | None = None  # a traced row: why no mapping took the op
 
 
 class _Mapper:
@@ -60,15 +61,25 @@ class _Mapper:
         self.called: dict[str, int] = {}  # module path -> the row of its first call
         self.again: Counter[str] = Counter()  # module path -> how many times it ran
         self.constants: dict[fx.Node, Any] = {}  # shape arithmetic, evaluated at the traced input
-        self.pieces: dict[fx.Node, list[int]] = {}  # chunk/split nodes -> the rows of their pieces
+        self.pieces: dict[fx.Node, list[int | None]] = {}  # chunk/split nodes -> the rows of their pieces
         self.absorbed: set[fx.Node] = set()  # nodes already written as part of one row
         self.scope_of: dict[str, str] = {}  # a functional row's name -> the module path it was called in
+        self.counted: set[int] = set()  # parameters and buffers a traced row holds (each counted once)
 
     # -- errors ---------------------------------------------------------------------------
 
+    def unmapped(self, node: fx.Node, message: str, **extra: Any) -> _Unmapped:
+        """No mapping expresses this node exactly: it becomes a traced row (`message` says why)."""
+        error = self.fail(node, message, **extra)
+        return _Unmapped(error.message, where=error.where, received=error.received)
+
     def fail(self, node: fx.Node, message: str, **extra: Any) -> TorchImportError:
-        file, line, source = _user_frame(node.meta.get("stack_trace"))
-        path = node.target if node.op == "call_module" else self.scope(node) or "(top level)"
+        file, line, source, function = _user_frame(node.meta.get("stack_trace"))
+        path = (
+            node.target
+            if node.op == "call_module"
+            else self.scope(node) or ".".join(filter(None, [type(self.root).__name__, function]))
+        )
         received = extra.pop("received", None)
         if source:
             received = f"{source}" if received is None else f"{received} (in `{source}`)"
@@ -142,12 +153,111 @@ class _Mapper:
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
                 continue
-            elif node.op == "call_module":
-                self.call_module(node)
             else:
-                self.call(node)
+                self.map_or_trace(node)
         self.name_after_modules()
         return self.rows
+
+    def map_or_trace(self, node: fx.Node) -> None:
+        """The node as cnncalc's own rows where a mapping expresses it exactly, else as a traced row."""
+        rows, taken, counted, called = len(self.rows), set(self.taken), set(self.counted), dict(self.called)
+        try:
+            self.call_module(node) if node.op == "call_module" else self.call(node)
+        except _Unmapped as err:
+            del self.rows[rows:]
+            self.taken, self.counted, self.called = taken, counted, called
+            for done in [n for n, i in self.of_node.items() if i >= rows]:
+                del self.of_node[done]
+            self.traced(node, err.message)
+
+    def traced(self, node: fx.Node, reason: str) -> None:
+        """A row measured from PyTorch: the traced output shape, the parameters and buffers the op
+        reads (each counted once), and the MACs torch.utils.flop_counter counted for it."""
+        inputs: list[int] = []
+        weights = biases = buffers = 0
+        for arg in _nodes(node.args, node.kwargs):
+            if arg in self.of_node and self.of_node[arg] not in inputs:
+                inputs.append(self.of_node[arg])
+            elif arg in self.pieces:  # a tuple of pieces passed on whole
+                inputs.extend(i for i in self.pieces[arg] if i is not None and i not in inputs)
+            elif arg.op == "get_attr":
+                tensors = [
+                    (str(arg.target), self.gm.get_parameter(str(arg.target)) if _is_param(self.gm, arg) else None)
+                ]
+                for name, tensor in tensors:
+                    if tensor is not None and id(tensor) not in self.counted:
+                        self.counted.add(id(tensor))
+                        if name.rsplit(".", 1)[-1] == "bias":
+                            biases += tensor.numel()
+                        else:
+                            weights += tensor.numel()
+                    elif tensor is None:
+                        buffer = _buffer(self.gm, str(arg.target))
+                        if buffer is not None and id(buffer) not in self.counted:
+                            self.counted.add(id(buffer))
+                            buffers += buffer.numel()
+        module = self.gm.get_submodule(str(node.target)) if node.op == "call_module" else None
+        if module is not None:
+            for name, p in module.named_parameters():
+                if id(p) not in self.counted:
+                    self.counted.add(id(p))
+                    if name.rsplit(".", 1)[-1] == "bias":
+                        biases += p.numel()
+                    else:
+                        weights += p.numel()
+            for b in module.buffers():
+                if id(b) not in self.counted:
+                    self.counted.add(id(b))
+                    buffers += b.numel()
+            op = _class_name(module)
+            name = (
+                str(node.target)
+                if str(node.target) not in {r.name for r in self.rows}
+                else self.fresh(str(node.target))
+            )
+            self.taken.add(name)
+        else:
+            op = f".{node.target}()" if node.op == "call_method" else _function_name(node.target)
+            base = str(node.target) if node.op == "call_method" else _function_name(node.target).split(".")[-1]
+            name = self.functional_name(node, re.sub(r"\W", "_", base.strip("_")) or "op")
+        if not inputs:
+            inputs = [0]  # an op that reads no tensor (a constant it makes): placed after the input
+        meta = node.meta.get("tensor_meta")
+        for out in [meta] if isinstance(meta, TensorMetadata) else list(meta or ()):
+            if isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1):
+                raise self.fail(node, f"{op} changes the batch axis (traced at batch 1, it gives {list(out.shape)}); "
+                                      "cnncalc's rows are per sample", received=reason)  # fmt: skip
+        shapes = [list(self.rows[i].shape) for i in inputs]
+        meta = node.meta.get("tensor_meta")
+        outputs = (
+            [meta] if isinstance(meta, TensorMetadata) else [m for m in meta or () if isinstance(m, TensorMetadata)]
+        )
+        macs = int(node.meta.get("flops", 0)) // 2
+        # a tuple of tensors: a row for each piece that is read (all, where the tuple is passed on whole)
+        indices = [u.args[1] for u in node.users if u.op == "call_function" and u.target is operator.getitem]
+        read = [k for k in indices if isinstance(k, int)]
+        if len(read) != len(node.users):
+            read = list(range(len(outputs)))
+        used = sorted({k % len(outputs) for k in read}) if outputs else []
+        rows: list[int | None] = [None] * len(outputs)
+        for k in used:
+            out = outputs[k]
+            args: dict[str, Any] = {"op": op, "shape": list(out.shape[1:]), "inputs": shapes}
+            if k == used[0]:  # the op's parameters and MACs are its first row's
+                args.update(
+                    weights_measured=weights, biases_measured=biases, buffers_measured=buffers, macs_measured=macs
+                )
+            args = {key: value for key, value in args.items() if value != 0}
+            row_name = name if isinstance(meta, TensorMetadata) else f"{name}.{k}"
+            self.taken.add(row_name)
+            rows[k] = self.add_row(None, row_name, "traced", args, inputs, tuple(out.shape[1:]),
+                                   counts=(weights, biases, buffers) if k == used[0] else (0, 0, 0))  # fmt: skip
+            self.rows[-1].module = module if k == used[0] else None
+            self.rows[-1].reason = reason
+        if isinstance(meta, TensorMetadata):
+            self.of_node[node] = rows[0]  # type: ignore[assignment]
+        else:
+            self.pieces[node] = rows
 
     def shape_value(self, node: fx.Node) -> None:
         """The value of a node computed from shapes only, where it can be followed (else left unknown)."""
@@ -188,21 +298,25 @@ class _Mapper:
         if isinstance(value, fx.Node) and value in self.of_node:
             return self.of_node[value]
         if isinstance(value, fx.Node) and value.op == "get_attr":
-            raise self.fail(node, f"the forward pass reads the tensor '{value.target}' directly (a parameter or buffer "
+            raise self.unmapped(node, f"the forward pass reads the tensor '{value.target}' directly (a parameter or buffer "
                                   "outside a layer); cnncalc has no layer type for that")  # fmt: skip
-        raise self.fail(node, f"{what} takes a value cnncalc cannot follow (a constant or a non-layer result)",
+        raise self.unmapped(node, f"{what} takes a value cnncalc cannot follow (a constant or a non-layer result)",
                         received=repr(value))  # fmt: skip
 
     def shape(self, node: fx.Node) -> Shape:
         meta = node.meta.get("tensor_meta")
         if not isinstance(meta, TensorMetadata):
-            raise self.fail(node, "this call returns several tensors; cnncalc layers return one", received=node.name)
+            raise self.unmapped(
+                node, "this call returns several tensors; cnncalc layers return one", received=node.name
+            )
         return tuple(meta.shape[1:])
 
     def add_row(self, node: fx.Node | None, name: str, kind: str, args: dict[str, Any], inputs: list[int],
                 shape: Shape, module: nn.Module | None = None, calls: int | None = None,
                 counts: tuple[int, int, int] | None = None) -> int:  # fmt: skip
         self.rows.append(_Row(name, kind, args, inputs, shape, module, calls, counts))
+        if module is not None:  # its tensors are this row's: a traced row that reads them again counts none
+            self.counted.update(id(t) for t in (*module.parameters(recurse=False), *module.buffers(recurse=False)))
         if node is not None:
             self.of_node[node] = len(self.rows) - 1
         return len(self.rows) - 1
@@ -217,16 +331,16 @@ class _Mapper:
             return
         kind = module_kind(module)
         if kind is None:
-            raise self.fail(node, f"cnncalc has no layer type for the module {_class_name(module)} at '{path}'",
+            raise self.unmapped(node, f"cnncalc has no layer type for the module {_class_name(module)} at '{path}'",
                             expected="modules and functions listed in docs/import.md")  # fmt: skip
         inputs = [self.tensor_input(node, a, path) for a in node.args]
         if node.kwargs:
-            raise self.fail(node, f"'{path}' is called with keyword arguments, which cnncalc cannot follow",
+            raise self.unmapped(node, f"'{path}' is called with keyword arguments, which cnncalc cannot follow",
                             received=", ".join(node.kwargs))  # fmt: skip
         args = self.module_args(node, module, kind, inputs)
         if path in self.called:
             if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
-                raise self.fail(node, f"'{path}' is called more than once and has parameters (shared weights); "
+                raise self.unmapped(node, f"'{path}' is called more than once and has parameters (shared weights); "
                                       "cnncalc gives every layer its own")  # fmt: skip
             # the spec's `- call: relu` row, named as the spec names it: relu@2, relu@3, ...
             self.again[path] += 1
@@ -260,7 +374,7 @@ class _Mapper:
             factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
             rebuilt = factory(**spec.kwargs)
         except CnncalcError as err:
-            raise self.fail(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
+            raise self.unmapped(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
                             received=err.received if err.received is not None else repr(module)) from err  # fmt: skip
         if (
             type(rebuilt) is not type(module)
@@ -268,7 +382,7 @@ class _Mapper:
             and not isinstance(module, type(rebuilt))
             and _qualified(type(module)) not in FOREIGN_MODULE_KINDS
         ):
-            raise self.fail(
+            raise self.unmapped(
                 node,
                 f"cnncalc's {kind} builds {type(rebuilt).__name__}, not {_class_name(module)}",
                 received=repr(module),
@@ -279,7 +393,7 @@ class _Mapper:
                 continue
             mine, theirs = getattr(rebuilt, attr, None), getattr(module, attr)
             if not _same(mine, theirs, attr, rank):
-                raise self.fail(node, f"cnncalc's {kind} cannot express {_class_name(module)} with {attr}={theirs!r}",
+                raise self.unmapped(node, f"cnncalc's {kind} cannot express {_class_name(module)} with {attr}={theirs!r}",
                                 received=repr(module), expected=f"{attr}={mine!r}")  # fmt: skip
         return args
 
@@ -292,10 +406,10 @@ class _Mapper:
             and whole in self.pieces
         ):
             rows, index = self.pieces[whole], node.args[1]  # x1, x2 = x.chunk(2, dim=1)
-            if not isinstance(index, int) or not -len(rows) <= index < len(rows):
+            if not isinstance(index, int) or not -len(rows) <= index < len(rows) or rows[index] is None:
                 raise self.fail(node, "a piece of a chunk or split is read with an index cnncalc cannot follow",
                                 received=repr(index))  # fmt: skip
-            self.of_node[node] = rows[index]
+            self.of_node[node] = rows[index]  # type: ignore[assignment]
             return
         if node.op == "call_function" and node.target is operator.getitem and isinstance(whole, fx.Node):
             self.slicing(node, whole)
@@ -307,7 +421,7 @@ class _Mapper:
             else f"the function {_function_name(node.target)}"
         )
         if rule is None:
-            raise self.fail(
+            raise self.unmapped(
                 node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
             )
         bound = self.bind(node, rule.params, what)
@@ -316,7 +430,7 @@ class _Mapper:
             return
         missing = [k for k in rule.kinds if not _registered(k)]
         if missing:
-            raise self.fail(node, f"cnncalc has no layer type for {what} (it would need '{missing[0]}')",
+            raise self.unmapped(node, f"cnncalc has no layer type for {what} (it would need '{missing[0]}')",
                             expected="modules and functions listed in docs/import.md")  # fmt: skip
         getattr(self, f"rule_{rule.rule}")(node, bound, what)
 
@@ -327,11 +441,13 @@ class _Mapper:
             dims = node.args[1] if len(node.args) == 2 else tuple(node.args[1:])  # x.permute(0, 2, 3, 1)
             return {"input": node.args[0], "dims": _substitute(dims, self.constants)}
         if len(node.args) > len(params):
-            raise self.fail(node, f"{what} is called with more arguments than cnncalc knows", received=len(node.args))
+            raise self.unmapped(
+                node, f"{what} is called with more arguments than cnncalc knows", received=len(node.args)
+            )
         bound = dict(zip(params, node.args))
         for key, value in node.kwargs.items():
             if key not in params:
-                raise self.fail(
+                raise self.unmapped(
                     node, f"{what} is called with the argument '{key}', which cnncalc cannot follow", received=key
                 )
             bound[key] = value
@@ -339,7 +455,7 @@ class _Mapper:
             if key not in _TENSOR_PARAMS:
                 bound[key] = value = _substitute(value, self.constants)
             if key not in _TENSOR_PARAMS and _has_node(value):
-                raise self.fail(node, f"the argument '{key}' of {what} is computed from a tensor; cnncalc needs a constant",
+                raise self.unmapped(node, f"the argument '{key}' of {what} is computed from a tensor; cnncalc needs a constant",
                                 received=repr(value))  # fmt: skip
         return bound
 
@@ -347,23 +463,23 @@ class _Mapper:
         cls = _optional_class(rule.module) if isinstance(rule.module, str) else rule.module
         for key, value in rule.required.items():
             if key in bound and bound[key] != value:
-                raise self.fail(
+                raise self.unmapped(
                     node, f"cnncalc follows {what} only with {key}={value!r}", received=f"{key}={bound[key]!r}"
                 )
         kwargs = {k: v for k, v in bound.items() if k != "input" and k not in rule.required and k not in rule.ignored}
         if cls is None:
-            raise self.fail(
+            raise self.unmapped(
                 node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
             )
         try:
             module = cls(**kwargs)
         except (TypeError, ValueError) as err:
-            raise self.fail(
+            raise self.unmapped(
                 node, f"cnncalc cannot follow {what} with these arguments: {err}", received=repr(kwargs)
             ) from None
         kind = module_kind(module)
         if kind is None:
-            raise self.fail(
+            raise self.unmapped(
                 node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
             )
         source = self.tensor_input(node, bound.get("input"), what)
@@ -377,13 +493,13 @@ class _Mapper:
 
     def rule_merge(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         if bound.get("alpha", 1) != 1:
-            raise self.fail(node, f"cnncalc follows {what} only with alpha=1", received=f"alpha={bound['alpha']!r}")
+            raise self.unmapped(node, f"cnncalc follows {what} only with alpha=1", received=f"alpha={bound['alpha']!r}")
         a, b = bound.get("input"), bound.get("other")
         if self.rule_kind(node) == "mul" and any(isinstance(v, fx.Node) and v.op == "get_attr" for v in (a, b)):
             self.layer_scale(node, a, b, what)
             return
         if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
-            raise self.fail(node, f"{what} of a tensor and a constant: cnncalc has no layer type for it",
+            raise self.unmapped(node, f"{what} of a tensor and a constant: cnncalc has no layer type for it",
                             received=f"{a!r}, {b!r}")  # fmt: skip
         inputs = [self.tensor_input(node, a, what), self.tensor_input(node, b, what)]
         kind = self.rule_kind(node)
@@ -403,7 +519,7 @@ class _Mapper:
         scale = (before[0], *(1,) * (len(before) - 1))
         if param is None or tuple(param.shape) != scale or self.shape(node) != before:
             got = list(param.shape) if param is not None else "a buffer or constant"
-            raise self.fail(node, f"{what} by the tensor '{attr.target}': cnncalc follows it only as a layer scale, "
+            raise self.unmapped(node, f"{what} by the tensor '{attr.target}': cnncalc follows it only as a layer scale, "
                                   f"a parameter of shape {list(scale)} for this input", received=got)  # fmt: skip
         init = 1e-6
         values = param.detach()
@@ -412,6 +528,7 @@ class _Mapper:
         name = str(attr.target) if str(attr.target) not in self.taken else self.fresh(str(attr.target))
         self.taken.add(name)
         self.add_row(node, name, "layer_scale", {"init": init}, [source], before, counts=(param.numel(), 0, 0))
+        self.counted.add(id(param))
 
     def rule_permute(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         source = self.tensor_input(node, bound.get("input"), what)
@@ -420,7 +537,7 @@ class _Mapper:
         dims = [dims] if isinstance(dims, int) else list(dims or ())
         dims = [d % rank if isinstance(d, int) else d for d in dims]
         if sorted(dims) != list(range(rank)) or dims[0] != 0:
-            raise self.fail(node, f"cnncalc follows {what} only when the batch axis stays first",
+            raise self.unmapped(node, f"cnncalc follows {what} only when the batch axis stays first",
                             received=f"dims={bound.get('dims')!r}")  # fmt: skip
         self.add_row(node, self.functional_name(node, "permute"), "permute", {"dims": dims}, [source], self.shape(node))
 
@@ -432,7 +549,7 @@ class _Mapper:
         dim = bound.get("dim", 0)
         meta = node.meta.get("tensor_meta")
         if not isinstance(dim, int) or dim % rank != 1:
-            raise self.fail(node, f"cnncalc's chunk and split cut the channels (dim=1); this {what} cuts dim={dim}",
+            raise self.unmapped(node, f"cnncalc's chunk and split cut the channels (dim=1); this {what} cuts dim={dim}",
                             received=f"dim={dim}")  # fmt: skip
         shapes = [tuple(m.shape[1:]) for m in meta] if isinstance(meta, (tuple, list)) else []
         kind = self.rule_kind(node)
@@ -447,8 +564,8 @@ class _Mapper:
             rows.append(self.add_row(None, f"{base}.{k}", kind, args, [source], shape))
             self.rows[-1].piece = k
         if not rows:
-            raise self.fail(node, f"{what} gives no pieces cnncalc can follow", received=repr(meta))
-        self.pieces[node] = rows
+            raise self.unmapped(node, f"{what} gives no pieces cnncalc can follow", received=repr(meta))
+        self.pieces[node] = list[int | None](rows)
 
     def channel_shuffle(self, node: fx.Node, source: int) -> bool:
         """ShuffleNet's shuffle: view [N, C, ...] as [N, g, C/g, ...], transpose(1, 2), (contiguous),
@@ -504,7 +621,7 @@ class _Mapper:
                 break
             sides = [start, size - stop, *sides]  # the last axis first, as pad and crop write them
         if not ok:
-            raise self.fail(node, "cnncalc follows indexing only as a crop of the spatial axes (x[:, :, a:b, c:d])",
+            raise self.unmapped(node, "cnncalc follows indexing only as a crop of the spatial axes (x[:, :, a:b, c:d])",
                             received=repr(node.args[1]))  # fmt: skip
         self.add_row(node, self.functional_name(node, "crop"), "crop", {"amounts": _yaml_value(sides)}, [source],
                      self.shape(node))  # fmt: skip
@@ -519,11 +636,11 @@ class _Mapper:
         rank = len(self.shape(node)) + 1
         dim = bound.get("dim", 0)
         if not isinstance(dim, int) or dim % rank != 1:
-            raise self.fail(
+            raise self.unmapped(
                 node, f"cnncalc's concat joins channels (dim=1); this {what} joins dim={dim}", received=f"dim={dim}"
             )
         if not isinstance(tensors, (list, tuple)) or not tensors:
-            raise self.fail(node, f"{what} needs a list of tensors", received=repr(tensors))
+            raise self.unmapped(node, f"{what} needs a list of tensors", received=repr(tensors))
         inputs = [self.tensor_input(node, t, what) for t in tensors]
         if len(inputs) == 1:  # DenseNet's first layer: torch.cat([x], 1) is x (as a copy)
             self.add_row(node, self.functional_name(node, "concat"), "identity", {}, inputs, self.shape(node))
@@ -535,7 +652,7 @@ class _Mapper:
         rank = len(self.rows[source].shape) + 1
         start, end = bound.get("start_dim", 0), bound.get("end_dim", -1)
         if start % rank != 1 or end % rank != rank - 1:
-            raise self.fail(node, "cnncalc's flatten keeps the batch axis and flattens the rest (start_dim=1, end_dim=-1)",
+            raise self.unmapped(node, "cnncalc's flatten keeps the batch axis and flattens the rest (start_dim=1, end_dim=-1)",
                             received=f"start_dim={start}, end_dim={end}")  # fmt: skip
         self.add_row(node, self.functional_name(node, "flatten"), "flatten", {}, [source], self.shape(node))
 
@@ -545,7 +662,7 @@ class _Mapper:
         if after != (math.prod(before),) and self.channel_shuffle(node, source):
             return
         if after != (math.prod(before),):
-            raise self.fail(node, f"cnncalc follows {what} only as a flatten to [N, C*H*W]",
+            raise self.unmapped(node, f"cnncalc follows {what} only as a flatten to [N, C*H*W]",
                             received=f"[N, {', '.join(map(str, before))}] -> [N, {', '.join(map(str, after))}]")  # fmt: skip
         base = str(node.target) if node.op == "call_method" else "reshape"
         self.add_row(node, self.functional_name(node, base), "flatten", {}, [source], after)
@@ -557,7 +674,7 @@ class _Mapper:
         dims = bound.get("dim")
         dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
         if bound.get("dtype") is not None or sorted(d % rank for d in dims) != list(range(2, rank)):
-            raise self.fail(node, f"cnncalc follows {what} only over every spatial axis (global average pooling)",
+            raise self.unmapped(node, f"cnncalc follows {what} only over every spatial axis (global average pooling)",
                             received=f"dim={bound.get('dim')!r} of [N, {', '.join(map(str, before))}]")  # fmt: skip
         name = self.functional_name(node, "mean")
         pooled = (before[0], *(1,) * (len(before) - 1))
@@ -566,6 +683,37 @@ class _Mapper:
         else:
             index = self.add_row(None, name, "global_avgpool", {}, [source], pooled)
             self.add_row(node, self.fresh(f"{name}_flatten"), "flatten", {}, [index], self.shape(node))
+
+
+class _Unmapped(TorchImportError):
+    """A node no mapping expresses exactly (caught: the node becomes a traced row)."""
+
+
+def _nodes(*values: Any) -> list[fx.Node]:
+    """Every fx node in a node's arguments, in order."""
+    found: list[fx.Node] = []
+
+    def note(n: fx.Node) -> fx.Node:
+        found.append(n)
+        return n
+
+    fx.node.map_arg(values, note)
+    return found
+
+
+def _is_param(gm: fx.GraphModule, target: fx.Node) -> bool:
+    try:
+        gm.get_parameter(str(target.target))
+    except AttributeError:
+        return False
+    return True
+
+
+def _buffer(gm: fx.GraphModule, target: str) -> Any:
+    try:
+        return gm.get_buffer(target)
+    except AttributeError:
+        return None
 
 
 def _full_shape(value: Any) -> torch.Size | None:

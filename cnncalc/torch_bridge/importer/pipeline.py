@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from typing import Any, Sequence
 
 import torch
 from torch import nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from ...analysis import analyze
 from ...errors import CnncalcError, Where
@@ -48,20 +45,9 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
     was_training = module.training
     module.eval()
     try:
-        gm = _trace(module)
-        try:
-            # a module built on the meta device (no memory, no arithmetic) is traced with a meta input
-            device = next((p.device for p in module.parameters()), torch.device("cpu"))
-            # ShapeProp prints the model's traceback itself; the library never prints
-            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-                ShapeProp(gm).propagate(torch.zeros(1, *shape, device=device))
-        except Exception as err:  # noqa: BLE001 - the user's model refused the input
-            cause = err.__cause__ or err  # ShapeProp wraps the model's own error
-            raise TorchImportError(
-                f"{title} does not run on an input of shape {list(shape)}",
-                received=f"{type(cause).__name__}: {str(cause).splitlines()[0] if str(cause) else ''}",
-                hint="give the input shape the model expects (--input 3x224x224)",
-            ) from None
+        # a module built on the meta device (no memory, no arithmetic) is traced with a meta input
+        device = next((p.device for p in module.parameters()), torch.device("cpu"))
+        gm = _trace(module, torch.zeros(1, *shape, device=device), title)
         for node in gm.graph.nodes:
             if node.op == "call_method" and str(node.target).endswith("_") and not node.users:
                 raise _Mapper(module, gm).fail(node, f"the in-place .{node.target}() changes a tensor that is read "

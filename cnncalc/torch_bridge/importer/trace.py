@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import math
+import operator
 import os
 import re
 import traceback
+from typing import Any, Iterator
 
 import torch
 from torch import fx, nn
+from torch.fx.node import map_aggregate
+from torch.fx.passes.shape_prop import _extract_tensor_metadata
+from torch.utils.flop_counter import FlopCounterMode
 
 from ...errors import Where
 from .. import Piece
@@ -17,12 +25,78 @@ from .table import module_kind
 # ----- tracing -----------------------------------------------------------------------------
 
 
-class _Tracer(fx.Tracer):
-    """Keeps every module cnncalc maps (and every other torch.nn leaf, so that an unsupported one is named)."""
+_UNKNOWN = object()  # a value the trace could not compute (it failed, or depends on one that did)
 
-    def __init__(self) -> None:
+
+class _Unknown(Exception):
+    """A value that Python needs now (a branch, an index) which the trace could not compute."""
+
+
+class _ShapeProxy(fx.Proxy):
+    """A proxy that knows its value at the traced input. Where Python needs a plain number from it
+    (`math.ceil(h / s)`, `if x.shape[-2] < 7`, `range(x.size(1))`) and the value is one (it was
+    computed from shapes), the number is used: the input shape is fixed, so such code is
+    deterministic. A tensor's value is never read: that would be control flow on data."""
+
+    def _number(self) -> Any:
+        value = self.tracer.values.get(self.node, _UNKNOWN)  # type: ignore[attr-defined]
+        if isinstance(value, (bool, int, float)):
+            return value
+        raise fx.proxy.TraceError(
+            "symbolically traced variables cannot be used as inputs to control flow"
+            + (" (a tensor's values, not its shape)" if isinstance(value, torch.Tensor) else "")
+        )
+
+    def __index__(self) -> int:
+        return operator.index(self._number())
+
+    def __int__(self) -> int:
+        return int(self._number())
+
+    def __float__(self) -> float:
+        return float(self._number())
+
+    def __ceil__(self) -> int:
+        return math.ceil(self._number())
+
+    def __floor__(self) -> int:
+        return math.floor(self._number())
+
+    def __trunc__(self) -> int:
+        return math.trunc(self._number())
+
+    def __round__(self, ndigits: int | None = None) -> Any:
+        return round(self._number(), ndigits)
+
+    def __len__(self) -> int:
+        value = self.tracer.values.get(self.node, _UNKNOWN)  # type: ignore[attr-defined]
+        if isinstance(value, (tuple, list, torch.Size, torch.Tensor)):
+            return len(value)  # a shape's length, or a tensor's first axis: sizes, not data
+        return super().__len__()
+
+
+class _Tracer(fx.Tracer):
+    """Keeps every module cnncalc maps as one node (and every other torch.nn leaf, so that an
+    unsupported one is named), and runs each node as it is recorded on the real input (batch 1),
+    so that every node knows its value: its output's shape for the mapping (`tensor_meta`, as
+    ShapeProp writes it), the FLOPs torch.utils.flop_counter counts for it (`flops`), and for
+    shape arithmetic the number itself, which is what lets shape-dependent Python run."""
+
+    def __init__(self, example: torch.Tensor) -> None:
         super().__init__()
         self.record_stack_traces = True
+        self.example = example
+        self.values: dict[fx.Node, Any] = {}
+        self.failure: tuple[fx.Node, BaseException] | None = None  # the first op the model failed on
+        self.evaluating = False  # running a node on real values: modules and parameters are themselves
+
+    def call_module(self, m: nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        if self.evaluating:  # a leaf's children, run for its value: nothing to record
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict[str, Any]) -> Any:
+        return attr_val if self.evaluating else super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         if module_kind(m) is not None or isinstance(m, Piece):
@@ -41,16 +115,100 @@ class _Tracer(fx.Tracer):
                     return str(name)
             raise
 
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _ShapeProxy(node, self)
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        return bool(obj._number()) if isinstance(obj, _ShapeProxy) else super().to_bool(obj)
+
+    def iter(self, obj: fx.Proxy) -> Iterator:
+        value = self.values.get(obj.node, _UNKNOWN)
+        if isinstance(value, (tuple, list, torch.Size)):  # `for size in x.shape[2:]`
+            return iter([obj[i] for i in range(len(value))])  # type: ignore[index]
+        return super().iter(obj)
+
+    def create_proxy(self, kind: str, target: Any, args: Any, kwargs: Any, name: str | None = None,
+                     type_expr: Any = None, proxy_factory_fn: Any = None) -> fx.Proxy:  # fmt: skip
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        self.values[proxy.node] = self.evaluate(proxy.node, kind, target, args, kwargs)
+        return proxy
+
+    def value(self, v: Any) -> Any:
+        if isinstance(v, fx.Proxy):
+            found = self.values.get(v.node, _UNKNOWN)
+            if found is _UNKNOWN:
+                raise _Unknown
+            return found
+        if isinstance(v, (tuple, list)):
+            return type(v)(self.value(x) for x in v) if not hasattr(v, "_fields") else type(v)(*map(self.value, v))
+        if isinstance(v, dict):
+            return {k: self.value(x) for k, x in v.items()}
+        if isinstance(v, slice):
+            return slice(self.value(v.start), self.value(v.stop), self.value(v.step))
+        return v
+
+    def evaluate(self, node: fx.Node, kind: str, target: Any, args: Any, kwargs: Any) -> Any:
+        if kind == "output" or (kind == "placeholder" and self.values):
+            return _UNKNOWN
+        counter = FlopCounterMode(display=False)
+        try:
+            if kind == "placeholder":
+                value = self.example
+            elif kind == "get_attr":
+                return _attribute(self.root, str(target))
+            else:
+                value = self.run(kind, target, args, kwargs, counter)
+        except _Unknown:
+            return _UNKNOWN
+        except Exception as err:  # noqa: BLE001 - the model failed on this input: reported after the trace
+            if self.failure is None:
+                self.failure = (node, err)
+            return _UNKNOWN
+        found = False
+
+        def tensor_meta(obj: Any) -> Any:
+            nonlocal found
+            if isinstance(obj, torch.Tensor):
+                found = True
+                return _extract_tensor_metadata(obj)
+            return obj
+
+        meta = map_aggregate(value, tensor_meta)
+        if found:
+            node.meta["tensor_meta"] = meta
+            node.meta["flops"] = counter.get_total_flops()
+        else:
+            node.meta["value"] = value  # shape arithmetic: the number (or sizes) at this input
+        node.meta["type"] = type(value)
+        return value
+
+    def run(self, kind: str, target: Any, args: Any, kwargs: Any, counter: FlopCounterMode) -> Any:
+        """The node's value, computed from its arguments' values (raises _Unknown where one is unknown)."""
+        a, kw = self.value(args), self.value(kwargs)
+        run: Any
+        if kind == "call_function":
+            run = target
+        elif kind == "call_method":
+            run, a = getattr(a[0], str(target)), a[1:]
+        else:
+            run = _attribute(self.root, str(target))
+        self.evaluating = True
+        try:
+            with torch.no_grad(), counter:
+                return run(*a, **kw)
+        finally:
+            self.evaluating = False
+
 
 _TORCH_DIR = os.path.dirname(torch.__file__)
 _HERE = os.path.dirname(os.path.dirname(__file__))
 
 
-def _user_frame(stack: str | None) -> tuple[str | None, int | None, str | None]:
-    """(file, line, source) of the innermost frame outside torch in an fx stack trace."""
+def _user_frame(stack: str | None) -> tuple[str | None, int | None, str | None, str | None]:
+    """(file, line, source, function) of the innermost frame outside torch in an fx stack trace."""
     if not stack:
-        return None, None, None
-    found: tuple[str | None, int | None, str | None] = (None, None, None)
+        return None, None, None, None
+    found: tuple[str | None, int | None, str | None, str | None] = (None, None, None, None)
     lines = stack.splitlines()
     for i, text in enumerate(lines):
         m = re.match(r'\s*File "(.+)", line (\d+), in (.+)', text)
@@ -58,34 +216,77 @@ def _user_frame(stack: str | None) -> tuple[str | None, int | None, str | None]:
             source = (
                 lines[i + 1].strip() if i + 1 < len(lines) and not lines[i + 1].lstrip().startswith("File ") else None
             )
-            found = (m.group(1), int(m.group(2)), source)
+            found = (m.group(1), int(m.group(2)), source, m.group(3).strip())
     return found
 
 
-def _trace(module: nn.Module) -> fx.GraphModule:
-    tracer = _Tracer()
+def _attribute(root: nn.Module, path: str) -> Any:
+    """The module, parameter, buffer or tensor at `path`, read past fx's patched __getattr__ (which
+    answers a parameter with a proxy while tracing)."""
+    value: Any = root
+    for part in path.split("."):
+        for store in ("_modules", "_parameters", "_buffers", "__dict__"):
+            found = getattr(value, "__dict__", {}).get(store, {}) if store != "__dict__" else vars(value)
+            if part in found:
+                value = found[part]
+                break
+        else:
+            value = object.__getattribute__(value, part)
+    return value
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    """fx's refusal where one is in the chain: leaving a module's call, fx's own bookkeeping can
+    fail on the way out and hide it (`AssertionError: Unexpected key ...`)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, fx.proxy.TraceError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return err
+
+
+def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModule:
+    """The model's fx graph, each node run on `example` as it is recorded (its meta: `tensor_meta`,
+    `flops`); shape-dependent Python runs as Python, control flow on tensor values is refused."""
+    tracer = _Tracer(example)
     try:
-        graph = tracer.trace(module)
-    except (fx.proxy.TraceError, TypeError, RuntimeError, NotImplementedError) as err:
-        file, line, cls_name = None, None, type(module).__name__
+        with contextlib.redirect_stderr(io.StringIO()):  # the library never prints
+            graph = tracer.trace(module)
+    except Exception as raised:  # noqa: BLE001 - the model's own error, or fx's refusal
+        err = _root_cause(raised)
+        file, line, cls_name, function = None, None, type(module).__name__, "forward"
         for frame, lineno in traceback.walk_tb(err.__traceback__):
             path = frame.f_code.co_filename
             if not path.startswith(_TORCH_DIR) and not path.startswith(_HERE):
-                file, line = path, lineno
+                file, line, function = path, lineno, frame.f_code.co_name
                 owner = frame.f_locals.get("self")
                 if isinstance(owner, nn.Module):
                     cls_name = type(owner).__name__
-        control = isinstance(err, fx.proxy.TraceError) or "control flow" in str(err) or "Proxy" in str(err)
-        message = (
-            f"torch.fx cannot trace {cls_name}.forward: its control flow depends on the values of its tensors"
-            if control
-            else f"torch.fx cannot trace {cls_name}.forward"
-        )
+        text = str(err).splitlines()[0] if str(err) else ""
+        received = f"{type(err).__name__}: {text}"
+        if isinstance(err, fx.proxy.TraceError) or "Proxy" in str(err):
+            raise TorchImportError(
+                "its control flow branches on the values of a tensor, not on its shape: the layers it runs depend on the data",
+                where=Where(file=file, line=line, path=f"{cls_name}.{function}"),
+                received=received,
+                hint="cnncalc imports models whose layers do not depend on the data (a fixed graph); "
+                "move the data-dependent part out of forward, or write that part of the spec by hand",
+            ) from None
         raise TorchImportError(
-            message,
-            where=Where(file=file, line=line, path=cls_name),
-            received=f"{type(err).__name__}: {err}",
-            hint="cnncalc imports models whose layers do not depend on the data (a fixed graph); "
-            "move the data-dependent part out of forward, or write that part of the spec by hand",
+            f"{title} does not run on an input of shape {list(example.shape[1:])}",
+            where=Where(file=file, line=line, path=f"{cls_name}.{function}"),
+            received=received,
+            hint="give the input shape the model expects (--input 3x224x224)",
+        ) from None
+    if tracer.failure is not None:
+        node, failed = tracer.failure
+        file, line, source, _ = _user_frame(node.meta.get("stack_trace"))
+        text = str(failed).splitlines()[0] if str(failed) else ""
+        raise TorchImportError(
+            f"{title} does not run on an input of shape {list(example.shape[1:])}",
+            where=Where(file=file, line=line),
+            received=f"{type(failed).__name__}: {text}" + (f" (in `{source}`)" if source else ""),
+            hint="give the input shape the model expects (--input 3x224x224)",
         ) from None
     return fx.GraphModule(tracer.root, graph, type(module).__name__)
