@@ -190,7 +190,13 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
     read that one report."""
     report = _analysis(graph, report, input_shape, batch=batch, dtype=dtype)
     batch, dtype = report.batch, report.dtype
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    try:
+        dev = torch.device(device)
+    except RuntimeError:  # before the checks, which take seconds
+        raise CnncalcError("--device names no device PyTorch knows", received=device,
+                           expected="cpu, cuda or cuda:N") from None  # fmt: skip
+    cuda = dev.type == "cuda"
+    if cuda and not torch.cuda.is_available():
         raise CnncalcError("--device cuda, but PyTorch sees no CUDA GPU here",
                            received=f"torch {torch.__version__} (cuda build: {torch.version.cuda or 'no'})",
                            hint="use --device cpu, or install a CUDA build of torch on a machine with a GPU")  # fmt: skip
@@ -204,8 +210,6 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
         one = predicted_memory(replace(report, batch=1, dtype=DType.FP32), train=False)  # the checks' run
         raise _ran_out("the CPU", 1, one, _cpu_total(),
                        "checking every row (one sample, fp32, inference)") from None  # fmt: skip
-    dev = torch.device(device)
-    cuda = dev.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = cudnn_benchmark
     predicted = predicted_memory(report, train)
