@@ -114,7 +114,37 @@ LAYER_TABLE = {
             7 * 7 * 96 * 384,
         ),  # group A: ConvNeXt's pwconv1
     ],
-    "flatten": [("flatten", [512, 7, 7], [7 * 7 * 512], 0, 0, 0, 0)],
+    "flatten": [
+        ("flatten", [512, 7, 7], [7 * 7 * 512], 0, 0, 0, 0),
+        ("flatten: {start_dim: 2}", [1, 8, 8], [1, 8 * 8], 0, 0, 0, 0),  # ECA: [N, C, H*W] over positions
+        ("flatten: {start_dim: 1, end_dim: 2}", [2, 32, 7, 7], [2 * 32, 7, 7], 0, 0, 0, 0),  # ResNeSt's radix back
+    ],
+    # issue 18: views and reshapes, axes counted as PyTorch counts them (the batch axis 0)
+    "reshape": [
+        (
+            "reshape: [2, 32, 7, 7]",
+            [64, 7, 7],
+            [2, 64 // 2, 7, 7],
+            0,
+            0,
+            0,
+            0,
+        ),  # ResNeSt: view(N, radix, C/radix, H, W)
+        ("reshape: [1, -1]", [64, 1, 1], [1, 64 * 1 * 1], 0, 0, 0, 0),  # ECA: y.view(N, 1, -1)
+        ("view: [-1, 1, 1]", [1, 64], [64, 1, 1], 0, 0, 0, 0),  # ECA back: view(N, C, 1, 1)
+        ("reshape: [8, 3, 4, 5, 4]", [8, 12, 20], [8, 12 // 4, 4, 20 // 4, 4], 0, 0, 0, 0),  # TResNet's space to depth
+    ],
+    "unsqueeze": [
+        ("unsqueeze: [-1, -1]", [64], [64, 1, 1], 0, 0, 0, 0),  # s.unsqueeze(-1).unsqueeze(-1)
+        ("unsqueeze: {dim: [2, 3]}", [64], [64, 1, 1], 0, 0, 0, 0),  # s[:, :, None, None]
+        ("unsqueeze: 1", [3, 4], [1, 3, 4], 0, 0, 0, 0),
+    ],
+    "squeeze": [
+        ("squeeze", [64, 1, 1], [64], 0, 0, 0, 0),  # every size-1 axis but the batch
+        ("squeeze: -1", [64, 1, 1], [64, 1], 0, 0, 0, 0),  # ECA: y.squeeze(-1)
+        ("squeeze: 2", [64, 5, 1], [64, 5, 1], 0, 0, 0, 0),  # an axis that is not 1 stays, as in PyTorch
+    ],
+    "contiguous": [("contiguous", [3, 4, 4], [3, 4, 4], 0, 0, 0, 0)],
     "batchnorm": [
         ("batchnorm", [64, 56, 56], [64, 56, 56], 64, 64, 2 * 64 + 1, 0),  # gamma, beta; mean, var, num_batches_tracked
         ("batchnorm: {affine: false, track_running_stats: false}", [10], [10], 0, 0, 0, 0),
@@ -175,6 +205,22 @@ LAYER_TABLE = {
         ("pad: {padding: [0, 1, 1, 0, 2, 2], mode: replicate}", [2, 3, 3, 3], [2, 3 + 2 + 2, 3 + 1, 3 + 1], 0, 0, 0, 0),
         ("pad: {padding: [1, 1, 2, 0], mode: circular}", [2, 4, 4], [2, 2 + 4, 1 + 4 + 1], 0, 0, 0, 0),
         ("pad: {padding: 1, value: 0.5}", [2, 4, 4], [2, 6, 6], 0, 0, 0, 0),
+        # issue 18: F.pad's pair after the spatial axes' pads the channels (ResNet-20's option A)
+        ("pad: [0, 0, 0, 0, 4, 4]", [16, 16, 16], [4 + 16 + 4, 16, 16], 0, 0, 0, 0),
+    ],
+    "slice": [
+        ("slice: {dim: 1, end: 2}", [6, 4, 4], [2, 4, 4], 0, 0, 0, 0),  # GhostNet: x[:, :k]
+        ("slice: {dim: [2, 3], step: 2}", [16, 32, 31], [16, 32 // 2, (31 + 1) // 2], 0, 0, 0, 0),  # x[:, :, ::2, ::2]
+        ("slice: {dim: -1, begin: -3, stop: 100}", [2, 8], [2, 3], 0, 0, 0, 0),  # negative and clamped, as PyTorch
+        (
+            "slice: {dim: [1, 2], begin: [1, 2], end: [null, 9], step: [2, 3]}",
+            [7, 9],
+            [len(range(1, 7, 2)), len(range(2, 9, 3))],
+            0,
+            0,
+            0,
+            0,
+        ),
     ],
     "zero_pad": [("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0)],
     "center_crop": [("center_crop: [4, 3]", [2, 7, 6], [2, 4, 3], 0, 0, 0, 0)],  # from (7-4)//2 = 1 and (6-3)//2 = 1

@@ -30,13 +30,14 @@ from .counting import DEFAULT_RULES, Convention, Rule, rules
 from .conv import Conv, ConvTranspose
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .linear import Linear
-from .shape import Flatten
+from .shape import Contiguous, Flatten, Reshape, Squeeze, Unsqueeze
 from .permute import Permute
 from .norm import BatchNorm, LocalResponseNorm
 from .norm_modern import GroupNorm, InstanceNorm, LayerNorm
 from .passthrough import Dropout, Identity
 from .resample import ChannelShuffle, PixelShuffle, PixelUnshuffle, Upsample  # group B (issue 10)
 from .border import CenterCrop, Crop, Pad, ZeroPad  # group B (issue 10)
+from .slicing import Slice  # issue 18
 from .activation import (
     ELU,
     GELU,
@@ -69,5 +70,5 @@ __all__ = [
     "GELU", "SiLU", "Softmax", "Add", "Concat",
     "Mul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
     "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
-    "Chunk", "Split",
+    "Chunk", "Split", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice",
 ]  # fmt: skip

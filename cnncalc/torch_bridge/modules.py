@@ -79,3 +79,71 @@ class Interpolate(nn.Module):
 
     def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         return F.interpolate(x, size=like.shape[2:], mode=self.mode, align_corners=self.align_corners)
+
+
+class Reshape(nn.Module):
+    """x.reshape(N, *shape): the batch axis kept, the rest as given (one size may be -1); a view
+    where the strides allow one, as x.view would be."""
+
+    def __init__(self, shape: list[int]) -> None:
+        super().__init__()
+        self.shape = list(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Unsqueeze(nn.Module):
+    """x.unsqueeze(d) for each d in `dims`, one call after the other (a view)."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = list(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for d in self.dims:
+            x = x.unsqueeze(d)
+        return x
+
+
+class Squeeze(nn.Module):
+    """x.squeeze(dims) for the axes given by number (a view); no axes: the input itself."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = list(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.squeeze(tuple(self.dims)) if self.dims else x
+
+
+class Contiguous(nn.Module):
+    """x.contiguous(): the input itself where it is contiguous, else a contiguous copy."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous()
+
+
+class FunctionalPad(nn.Module):
+    """F.pad in constant mode with PyTorch's pairs, last axis first, where they reach the channels
+    (ResNet-20's option-A shortcut pads F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p)))."""
+
+    def __init__(self, padding: tuple[int, ...], value: float = 0.0) -> None:
+        super().__init__()
+        self.padding = tuple(padding)
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.padding, value=self.value)
+
+
+class Slice(nn.Module):
+    """x[:, a:b:c, ...]: one (start, stop, step) per axis after the batch, None for all of it (a view)."""
+
+    def __init__(self, index: list[tuple[int, int, int] | None]) -> None:
+        super().__init__()
+        self.index = list(index)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        index = (slice(None), *(slice(None) if cut is None else slice(*cut) for cut in self.index))
+        return x[index]
