@@ -588,27 +588,30 @@ def layer_scale(draw, kind):
 @st.composite
 def pieces(draw, kind):
     shape = any_shape(draw)
-    c = shape[0]
+    dim = draw(st.one_of(st.just(1), axis(len(shape))))
+    length = shape[dim % (len(shape) + 1) - 1] if -len(shape) - 1 <= dim <= len(shape) else 1
     if kind == "chunk":
-        chunks = draw(st.integers(1, c + 1))
+        chunks = draw(st.integers(1, length + 1))
         piece = draw(st.integers(0, chunks - 1))
         return Case(
-            {"chunks": chunks, "piece": piece},
+            {"chunks": chunks, "dim": dim, "piece": piece},
             [shape],
-            lambda: function(lambda x: torch.chunk(x, chunks, dim=1)[piece]),
+            lambda: function(lambda x: torch.chunk(x, chunks, dim=dim)[piece]),
         )
-    if draw(st.booleans()):
-        sizes: Any = draw(st.integers(1, c))
-        count = math.ceil(c / sizes)
+    if draw(st.booleans()):  # torch's integer: the size of every piece, the last smaller
+        sizes: Any = draw(st.integers(1, length + 1))
+        count = math.ceil(length / sizes)
     else:
-        sizes, left = [], c
+        sizes, left = [], length
         while left:
             sizes.append(draw(st.integers(1, left)))
             left -= sizes[-1]
         count = len(sizes)
-    piece = draw(st.integers(0, count - 1))
+    piece = draw(st.integers(0, count + 1))  # at times one that is not there
     return Case(
-        {"sizes": sizes, "piece": piece}, [shape], lambda: function(lambda x: torch.split(x, sizes, dim=1)[piece])
+        {"sizes": sizes, "dim": dim, "piece": piece},
+        [shape],
+        lambda: function(lambda x: torch.split(x, sizes, dim=dim)[piece]),
     )
 
 

@@ -274,7 +274,11 @@ LAYER_TABLE = {
     # several outputs: the item expands to one row per piece; a one-piece item keeps the table's
     # one-row shape (ShuffleNetV2's two pieces are in tests/test_spec.py)
     "chunk": [("chunk: 1", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
-    "split": [("split: {sizes: [6]}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
+    "split": [
+        ("split: {sizes: [6]}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),
+        ("split: 6", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # torch.split(x, 6): one piece of 6
+        ("split: {sizes: 4, dim: -1}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # along the last axis
+    ],
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)
