@@ -223,6 +223,11 @@ def _layer(draw, kind, channels, rank=2):
     if kind in ("squeeze", "unsqueeze"):  # an axis in and out again, so later layers see the rank drawn
         dim = ints(2, rank + 1)
         return f"unsqueeze: {dim}\n  - squeeze: {dim}", channels
+    if kind == "scalar":
+        op = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub"]))
+        return f"scalar: {{op: {op}, value: {draw(st.sampled_from([0.17, 3, -2]))}}}", channels
+    if kind in ("sum", "mean"):  # over a spatial axis, kept as 1: the rank stays
+        return f"{kind}: {{dim: {ints(2, rank + 1)}, keepdim: true}}", channels
     return _written(kind), channels
 
 

@@ -637,6 +637,40 @@ def slicing(draw, kind):
     return Case(args, [shape], lambda: function(run))
 
 
+@builder("stack")
+@st.composite
+def stack(draw, kind):
+    shape = any_shape(draw)
+    count = draw(st.integers(2, 3))
+    shapes = [shape] * count if draw(st.integers(0, 4)) else [shape, any_shape(draw)]  # at times two shapes
+    dim = draw(st.one_of(st.just(1), axis(len(shape), extra=1)))
+    return Case({"dim": dim}, shapes, lambda: function(lambda *xs: torch.stack(xs, dim=dim)))
+
+
+@builder("scalar")
+@st.composite
+def scalar(draw, kind):
+    op, value = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub"])), draw(NUMBER)
+    python = {"add": lambda x: x + value, "sub": lambda x: x - value, "mul": lambda x: x * value,
+              "div": lambda x: x / value, "rsub": lambda x: value - x}[op]  # fmt: skip
+    return Case({"op": op, "value": value}, [any_shape(draw)], lambda: function(python))
+
+
+@builder("sum", "mean")
+@st.composite
+def reduction(draw, kind):
+    shape = any_shape(draw)
+    dims = draw(st.lists(axis(len(shape)), min_size=1, max_size=3))
+    keepdim = draw(st.booleans())
+    dim = dims[0] if len(dims) == 1 and draw(st.booleans()) else dims
+
+    def run(x):
+        d = dim if isinstance(dim, int) else tuple(dim)
+        return x.sum(d, keepdim=keepdim) if kind == "sum" else x.mean(d, keepdim=keepdim)
+
+    return Case({"dim": dim, "keepdim": keepdim}, [shape], lambda: function(run))
+
+
 # ----- the tests -----------------------------------------------------------------------------------
 
 

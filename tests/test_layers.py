@@ -145,6 +145,19 @@ LAYER_TABLE = {
         ("squeeze: 2", [64, 5, 1], [64, 5, 1], 0, 0, 0, 0),  # an axis that is not 1 stays, as in PyTorch
     ],
     "contiguous": [("contiguous", [3, 4, 4], [3, 4, 4], 0, 0, 0, 0)],
+    "scalar": [
+        ("scalar: {op: mul, value: 0.17}", [32, 8, 8], [32, 8, 8], 0, 0, 0, 0),  # Inception-ResNet: x * 0.17
+        ("scalar: {op: add, value: 3}", [4, 5], [4, 5], 0, 0, 0, 0),  # hard-swish's x + 3
+        ("scalar: {op: rsub, value: 1}", [4], [4], 0, 0, 0, 0),  # 1 - x
+    ],
+    "sum": [
+        ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
+        ("sum: {dim: [2, 3], keepdim: true}", [8, 4, 4], [8, 1, 1], 0, 0, 0, 0),
+    ],
+    "mean": [
+        ("mean: {dim: [2, 3]}", [64, 7, 7], [64], 0, 0, 0, 0),  # ECA: x.mean((2, 3))
+        ("mean: {dim: -1, keepdim: true}", [3, 5, 6], [3, 5, 1], 0, 0, 0, 0),
+    ],
     "batchnorm": [
         ("batchnorm", [64, 56, 56], [64, 56, 56], 64, 64, 2 * 64 + 1, 0),  # gamma, beta; mean, var, num_batches_tracked
         ("batchnorm: {affine: false, track_running_stats: false}", [10], [10], 0, 0, 0, 0),
@@ -301,6 +314,13 @@ MERGE_TABLE = {
         "- mul: {from: [a, b]}",
         [3, 6, 6],
         [4, 6, 6],
+    ),
+    # issue 18: SKNet's torch.stack([a, b], dim=1)
+    "stack": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
+        "- stack: {from: [a, b], dim: 1}",
+        [3, 6, 6],
+        [2, 4, 6, 6],
     ),
     "center_crop": (
         "- conv: {out: 4, kernel: 3, name: a}\n- maxpool: {kernel: 2, name: b}\n- center_crop: {from: a, like: b}",

@@ -55,7 +55,8 @@ from .activation import (
     Softplus,
     Tanh,
 )
-from .merge import Add, Concat, Mul
+from .merge import Add, Concat, Mul, Stack
+from .arithmetic import Mean, Scalar, Sum  # issue 18
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split
 from .windowed import Windowed
@@ -70,5 +71,5 @@ __all__ = [
     "GELU", "SiLU", "Softmax", "Add", "Concat",
     "Mul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
     "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
-    "Chunk", "Split", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice",
+    "Chunk", "Split", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
 ]  # fmt: skip

@@ -147,3 +147,48 @@ class Slice(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         index = (slice(None), *(slice(None) if cut is None else slice(*cut) for cut in self.index))
         return x[index]
+
+
+class ScalarOp(nn.Module):
+    """Arithmetic with a number: x + v, x - v, x * v, x / v, or v - x (op 'rsub')."""
+
+    def __init__(self, op: str, value: float) -> None:
+        super().__init__()
+        self.op = op
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op == "add":
+            return x + self.value
+        if self.op == "sub":
+            return x - self.value
+        if self.op == "mul":
+            return x * self.value
+        if self.op == "div":
+            return x / self.value
+        return self.value - x
+
+
+class Reduce(nn.Module):
+    """x.sum(dim, keepdim) or x.mean(dim, keepdim) (`op`)."""
+
+    def __init__(self, op: str, dim: int | list[int], keepdim: bool = False) -> None:
+        super().__init__()
+        self.op = op
+        self.dim = dim
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = tuple(self.dim) if isinstance(self.dim, list) else self.dim
+        return x.sum(dim, keepdim=self.keepdim) if self.op == "sum" else x.mean(dim, keepdim=self.keepdim)
+
+
+class Stack(nn.Module):
+    """torch.stack of the inputs on a new axis `dim`."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return torch.stack(inputs, dim=self.dim)
