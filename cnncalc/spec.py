@@ -667,7 +667,11 @@ class _Expander:
         if pieces is not None:  # several outputs (chunk, split): one row per piece, `name.0`, `name.1`, ...
             self.containers[name] = cls.kind
             piece = partial(replace, layer)  # `piece` is a field of the multi-output types only
-            rows = [self.add(f"{name}.{k}", cls.kind, written, piece(piece=k), inputs, where) for k in range(pieces())]
+            try:  # how many: from the input's shape (torch.split(x, 26) of 104 channels makes 4)
+                count = pieces(partial(self.shape_of, inputs[0]))
+            except LayerError as err:
+                raise err.located(Where(where.file, where.line, f"{where.path} {name}")) from None
+            rows = [self.add(f"{name}.{k}", cls.kind, written, piece(piece=k), inputs, where) for k in range(count)]
             self.outputs[name] = rows[-1]
             return rows[-1]
         return self.add(name, cls.kind, written, layer, inputs, where)

@@ -472,7 +472,8 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
 
     values = {"out": 2, "kernel": 1, "layers": "[relu]", "body": "[relu]", "branches": "[[relu], [relu]]",
               "groups": 2, "chunks": 2, "amounts": 1, "padding": 1, "dims": "[0, 1, 2, 3]", "factor": 2,
-              "sizes": "[2, 2]", "p": 0.1}  # fmt: skip
+              "sizes": "[2, 2]", "p": 0.1,
+              "shape": "[4, -1]", "dim": 1, "op": "mul", "value": 0.5}  # fmt: skip
     types = json.loads(run("layers", "-f", "json").stdout)["layer_types"]
 
     def spec(kind, names):

@@ -211,6 +211,23 @@ def _layer(draw, kind, channels, rank=2):
         inverse = [dims.index(axis) for axis in range(rank + 2)]
         return f"permute: {dims}\n  - permute: {inverse}", channels
     # end of group A
+    # issue 18: views, reshapes and slices, which the random chains put after permutes and crops
+    if kind == "reshape":  # the positions as one axis: a view or a copy, as the strides say
+        return f"reshape: [{channels}, -1]", channels
+    if kind == "slice":
+        dim = ints(1, rank + 1)
+        step, begin = ints(1, 2), ints(0, 1)
+        return f"slice: {{dim: {dim}, begin: {begin}, step: {step}}}", (
+            len(range(begin, channels, step)) if dim == 1 else channels
+        )
+    if kind in ("squeeze", "unsqueeze"):  # an axis in and out again, so later layers see the rank drawn
+        dim = ints(2, rank + 1)
+        return f"unsqueeze: {dim}\n  - squeeze: {dim}", channels
+    if kind == "scalar":
+        op = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub"]))
+        return f"scalar: {{op: {op}, value: {draw(st.sampled_from([0.17, 3, -2]))}}}", channels
+    if kind in ("sum", "mean"):  # over a spatial axis, kept as 1: the rank stays
+        return f"{kind}: {{dim: {ints(2, rank + 1)}, keepdim: true}}", channels
     return _written(kind), channels
 
 

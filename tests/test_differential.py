@@ -207,7 +207,68 @@ def linear(draw, kind):
 @st.composite
 def flatten(draw, kind):
     shape = (draw(st.integers(1, 4)), *spatial(draw, draw(st.integers(0, 3)), high=5))
-    return Case({}, [shape], lambda: module(nn.Flatten()))
+    if draw(st.booleans()):
+        return Case({}, [shape], lambda: module(nn.Flatten()))
+    start, end = draw(axis(len(shape))), draw(axis(len(shape)))
+    return Case({"start_dim": start, "end_dim": end}, [shape], lambda: function(lambda x: torch.flatten(x, start, end)))
+
+
+def axis(rank: int, extra: int = 0) -> st.SearchStrategy[int]:
+    """An axis as PyTorch counts it on a tensor of `rank` + 1 axes (+ `extra`), out of range at times."""
+    ndim = rank + 1 + extra
+    return st.integers(-ndim - 1, ndim)
+
+
+@builder("reshape")
+@st.composite
+def reshape(draw, kind):
+    shape = any_shape(draw)
+    total = math.prod(shape)
+    sizes, left = [], total
+    for _ in range(draw(st.integers(0, 4))):
+        n = draw(st.sampled_from([d for d in range(1, left + 1) if left % d == 0]))
+        sizes.append(n)
+        left //= n
+    sizes.append(left if draw(st.booleans()) else draw(st.integers(1, total)))  # at times a wrong size
+    if draw(st.booleans()):
+        sizes[draw(st.integers(0, len(sizes) - 1))] = -1
+    view = draw(st.booleans())  # x.view(N, ...) or torch.reshape: the same numbers, view or copy
+    return Case({"shape": sizes}, [shape],
+                lambda: function(lambda x: x.view(x.shape[0], *sizes) if view else torch.reshape(x, (x.shape[0], *sizes))))  # fmt: skip
+
+
+@builder("unsqueeze")
+@st.composite
+def unsqueeze(draw, kind):
+    shape = any_shape(draw)
+    dims = [draw(axis(len(shape), extra=k + 1)) for k in range(draw(st.integers(1, 3)))]
+
+    def run(x):
+        for d in dims:
+            x = x.unsqueeze(d)
+        return x
+
+    return Case({"dim": dims if len(dims) > 1 or draw(st.booleans()) else dims[0]}, [shape], lambda: function(run))
+
+
+@builder("squeeze")
+@st.composite
+def squeeze(draw, kind):
+    shape = tuple(draw(st.sampled_from([1, n])) for n in any_shape(draw))
+    how = draw(st.sampled_from(["all", "one", "list"]))
+    if how == "all":  # every size-1 axis but the batch (which x.squeeze() would drop at batch 1)
+        return Case({}, [shape], lambda: function(lambda x: x.squeeze(tuple(range(1, x.ndim)))))
+    if how == "one":
+        d = draw(axis(len(shape)))
+        return Case({"dim": d}, [shape], lambda: function(lambda x: x.squeeze(d)))
+    dims = draw(st.lists(axis(len(shape)), min_size=1, max_size=3))
+    return Case({"dim": dims}, [shape], lambda: function(lambda x: x.squeeze(tuple(dims))))
+
+
+@builder("contiguous")
+@st.composite
+def contiguous(draw, kind):
+    return Case({}, [any_shape(draw)], lambda: function(lambda x: x.contiguous()))
 
 
 @builder("permute")
@@ -373,6 +434,8 @@ def pad(draw, kind):
     if kind == "zero_pad":
         return Case({"padding": padding}, [shape], lambda: function(lambda x: F.pad(x, flat)))
     mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
+    if isinstance(padding, list) and draw(st.booleans()):  # one more pair: F.pad reaches the channels
+        padding = flat = [*flat, draw(st.integers(0, 3)), draw(st.integers(0, 3))]
     value = draw(NUMBER) if mode == "constant" else 0.0
     args = {"padding": padding, "mode": mode, "value": value}
     if mode == "constant":
@@ -525,28 +588,87 @@ def layer_scale(draw, kind):
 @st.composite
 def pieces(draw, kind):
     shape = any_shape(draw)
-    c = shape[0]
+    dim = draw(st.one_of(st.just(1), axis(len(shape))))
+    length = shape[dim % (len(shape) + 1) - 1] if -len(shape) - 1 <= dim <= len(shape) else 1
     if kind == "chunk":
-        chunks = draw(st.integers(1, c + 1))
+        chunks = draw(st.integers(1, length + 1))
         piece = draw(st.integers(0, chunks - 1))
         return Case(
-            {"chunks": chunks, "piece": piece},
+            {"chunks": chunks, "dim": dim, "piece": piece},
             [shape],
-            lambda: function(lambda x: torch.chunk(x, chunks, dim=1)[piece]),
+            lambda: function(lambda x: torch.chunk(x, chunks, dim=dim)[piece]),
         )
-    if draw(st.booleans()):
-        sizes: Any = draw(st.integers(1, c))
-        count = math.ceil(c / sizes)
+    if draw(st.booleans()):  # torch's integer: the size of every piece, the last smaller
+        sizes: Any = draw(st.integers(1, length + 1))
+        count = math.ceil(length / sizes)
     else:
-        sizes, left = [], c
+        sizes, left = [], length
         while left:
             sizes.append(draw(st.integers(1, left)))
             left -= sizes[-1]
         count = len(sizes)
-    piece = draw(st.integers(0, count - 1))
+    piece = draw(st.integers(0, count + 1))  # at times one that is not there
     return Case(
-        {"sizes": sizes, "piece": piece}, [shape], lambda: function(lambda x: torch.split(x, sizes, dim=1)[piece])
+        {"sizes": sizes, "dim": dim, "piece": piece},
+        [shape],
+        lambda: function(lambda x: torch.split(x, sizes, dim=dim)[piece]),
     )
+
+
+@builder("slice")
+@st.composite
+def slicing(draw, kind):
+    shape = any_shape(draw)
+    index = st.one_of(st.none(), st.integers(-8, 8))
+    dims = draw(st.lists(axis(len(shape)), min_size=1, max_size=3))
+    starts, stops = [draw(index) for _ in dims], [draw(index) for _ in dims]
+    steps = [draw(st.one_of(st.none(), st.integers(0, 3))) for _ in dims]
+
+    def run(x):
+        for d, start, stop, step in zip(dims, starts, stops, steps):
+            if not -x.ndim <= d < x.ndim:
+                raise IndexError(f"dim {d} out of range")
+            x = x[(slice(None),) * (d % x.ndim) + (slice(start, stop, step),)]
+        return x
+
+    one = len(dims) == 1 and draw(st.booleans())
+    args = {"dim": dims[0] if one else dims, "begin": starts if not one else starts[0],
+            "end": stops if not one else stops[0], "step": steps if not one else steps[0]}  # fmt: skip
+    return Case(args, [shape], lambda: function(run))
+
+
+@builder("stack")
+@st.composite
+def stack(draw, kind):
+    shape = any_shape(draw)
+    count = draw(st.integers(2, 3))
+    shapes = [shape] * count if draw(st.integers(0, 4)) else [shape, any_shape(draw)]  # at times two shapes
+    dim = draw(st.one_of(st.just(1), axis(len(shape), extra=1)))
+    return Case({"dim": dim}, shapes, lambda: function(lambda *xs: torch.stack(xs, dim=dim)))
+
+
+@builder("scalar")
+@st.composite
+def scalar(draw, kind):
+    op, value = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub"])), draw(NUMBER)
+    python = {"add": lambda x: x + value, "sub": lambda x: x - value, "mul": lambda x: x * value,
+              "div": lambda x: x / value, "rsub": lambda x: value - x}[op]  # fmt: skip
+    return Case({"op": op, "value": value}, [any_shape(draw)], lambda: function(python))
+
+
+@builder("sum", "mean")
+@st.composite
+def reduction(draw, kind):
+    shape = any_shape(draw)
+    dims = draw(st.lists(axis(len(shape)), min_size=1, max_size=3))
+    keepdim = draw(st.booleans())
+    dim = dims[0] if len(dims) == 1 and draw(st.booleans()) else dims
+
+    def run(x):
+        d = dim if isinstance(dim, int) else tuple(dim)
+        return x.sum(d, keepdim=keepdim) if kind == "sum" else x.mean(d, keepdim=keepdim)
+
+    return Case({"dim": dim, "keepdim": keepdim}, [shape], lambda: function(run))
 
 
 # ----- the tests -----------------------------------------------------------------------------------

@@ -114,7 +114,50 @@ LAYER_TABLE = {
             7 * 7 * 96 * 384,
         ),  # group A: ConvNeXt's pwconv1
     ],
-    "flatten": [("flatten", [512, 7, 7], [7 * 7 * 512], 0, 0, 0, 0)],
+    "flatten": [
+        ("flatten", [512, 7, 7], [7 * 7 * 512], 0, 0, 0, 0),
+        ("flatten: {start_dim: 2}", [1, 8, 8], [1, 8 * 8], 0, 0, 0, 0),  # ECA: [N, C, H*W] over positions
+        ("flatten: {start_dim: 1, end_dim: 2}", [2, 32, 7, 7], [2 * 32, 7, 7], 0, 0, 0, 0),  # ResNeSt's radix back
+    ],
+    # issue 18: views and reshapes, axes counted as PyTorch counts them (the batch axis 0)
+    "reshape": [
+        (
+            "reshape: [2, 32, 7, 7]",
+            [64, 7, 7],
+            [2, 64 // 2, 7, 7],
+            0,
+            0,
+            0,
+            0,
+        ),  # ResNeSt: view(N, radix, C/radix, H, W)
+        ("reshape: [1, -1]", [64, 1, 1], [1, 64 * 1 * 1], 0, 0, 0, 0),  # ECA: y.view(N, 1, -1)
+        ("view: [-1, 1, 1]", [1, 64], [64, 1, 1], 0, 0, 0, 0),  # ECA back: view(N, C, 1, 1)
+        ("reshape: [8, 3, 4, 5, 4]", [8, 12, 20], [8, 12 // 4, 4, 20 // 4, 4], 0, 0, 0, 0),  # TResNet's space to depth
+    ],
+    "unsqueeze": [
+        ("unsqueeze: [-1, -1]", [64], [64, 1, 1], 0, 0, 0, 0),  # s.unsqueeze(-1).unsqueeze(-1)
+        ("unsqueeze: {dim: [2, 3]}", [64], [64, 1, 1], 0, 0, 0, 0),  # s[:, :, None, None]
+        ("unsqueeze: 1", [3, 4], [1, 3, 4], 0, 0, 0, 0),
+    ],
+    "squeeze": [
+        ("squeeze", [64, 1, 1], [64], 0, 0, 0, 0),  # every size-1 axis but the batch
+        ("squeeze: -1", [64, 1, 1], [64, 1], 0, 0, 0, 0),  # ECA: y.squeeze(-1)
+        ("squeeze: 2", [64, 5, 1], [64, 5, 1], 0, 0, 0, 0),  # an axis that is not 1 stays, as in PyTorch
+    ],
+    "contiguous": [("contiguous", [3, 4, 4], [3, 4, 4], 0, 0, 0, 0)],
+    "scalar": [
+        ("scalar: {op: mul, value: 0.17}", [32, 8, 8], [32, 8, 8], 0, 0, 0, 0),  # Inception-ResNet: x * 0.17
+        ("scalar: {op: add, value: 3}", [4, 5], [4, 5], 0, 0, 0, 0),  # hard-swish's x + 3
+        ("scalar: {op: rsub, value: 1}", [4], [4], 0, 0, 0, 0),  # 1 - x
+    ],
+    "sum": [
+        ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
+        ("sum: {dim: [2, 3], keepdim: true}", [8, 4, 4], [8, 1, 1], 0, 0, 0, 0),
+    ],
+    "mean": [
+        ("mean: {dim: [2, 3]}", [64, 7, 7], [64], 0, 0, 0, 0),  # ECA: x.mean((2, 3))
+        ("mean: {dim: -1, keepdim: true}", [3, 5, 6], [3, 5, 1], 0, 0, 0, 0),
+    ],
     "batchnorm": [
         ("batchnorm", [64, 56, 56], [64, 56, 56], 64, 64, 2 * 64 + 1, 0),  # gamma, beta; mean, var, num_batches_tracked
         ("batchnorm: {affine: false, track_running_stats: false}", [10], [10], 0, 0, 0, 0),
@@ -175,6 +218,22 @@ LAYER_TABLE = {
         ("pad: {padding: [0, 1, 1, 0, 2, 2], mode: replicate}", [2, 3, 3, 3], [2, 3 + 2 + 2, 3 + 1, 3 + 1], 0, 0, 0, 0),
         ("pad: {padding: [1, 1, 2, 0], mode: circular}", [2, 4, 4], [2, 2 + 4, 1 + 4 + 1], 0, 0, 0, 0),
         ("pad: {padding: 1, value: 0.5}", [2, 4, 4], [2, 6, 6], 0, 0, 0, 0),
+        # issue 18: F.pad's pair after the spatial axes' pads the channels (ResNet-20's option A)
+        ("pad: [0, 0, 0, 0, 4, 4]", [16, 16, 16], [4 + 16 + 4, 16, 16], 0, 0, 0, 0),
+    ],
+    "slice": [
+        ("slice: {dim: 1, end: 2}", [6, 4, 4], [2, 4, 4], 0, 0, 0, 0),  # GhostNet: x[:, :k]
+        ("slice: {dim: [2, 3], step: 2}", [16, 32, 31], [16, 32 // 2, (31 + 1) // 2], 0, 0, 0, 0),  # x[:, :, ::2, ::2]
+        ("slice: {dim: -1, begin: -3, stop: 100}", [2, 8], [2, 3], 0, 0, 0, 0),  # negative and clamped, as PyTorch
+        (
+            "slice: {dim: [1, 2], begin: [1, 2], end: [null, 9], step: [2, 3]}",
+            [7, 9],
+            [len(range(1, 7, 2)), len(range(2, 9, 3))],
+            0,
+            0,
+            0,
+            0,
+        ),
     ],
     "zero_pad": [("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0)],
     "center_crop": [("center_crop: [4, 3]", [2, 7, 6], [2, 4, 3], 0, 0, 0, 0)],  # from (7-4)//2 = 1 and (6-3)//2 = 1
@@ -242,7 +301,11 @@ LAYER_TABLE = {
     # several outputs: the item expands to one row per piece; a one-piece item keeps the table's
     # one-row shape (ShuffleNetV2's two pieces are in tests/test_spec.py)
     "chunk": [("chunk: 1", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
-    "split": [("split: {sizes: [6]}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0)],
+    "split": [
+        ("split: {sizes: [6]}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),
+        ("split: 6", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # torch.split(x, 6): one piece of 6
+        ("split: {sizes: 4, dim: -1}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # along the last axis
+    ],
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)
@@ -265,6 +328,13 @@ MERGE_TABLE = {
         "- mul: {from: [a, b]}",
         [3, 6, 6],
         [4, 6, 6],
+    ),
+    # issue 18: SKNet's torch.stack([a, b], dim=1)
+    "stack": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
+        "- stack: {from: [a, b], dim: 1}",
+        [3, 6, 6],
+        [2, 4, 6, 6],
     ),
     "center_crop": (
         "- conv: {out: 4, kernel: 3, name: a}\n- maxpool: {kernel: 2, name: b}\n- center_crop: {from: a, like: b}",

@@ -516,6 +516,35 @@ def test_pieces_that_do_not_fit_the_channels(item, message):
         analyze(parse_text(f"input: [6, 4, 4]\nlayers:\n  - {item}\n  - concat: {{from: [input, input]}}\n"))
 
 
+RES2NET_SPLIT = """
+input: [104, 8, 8]
+layers:
+  - split: {sizes: 26, name: spx}
+  - conv: {out: 26, kernel: 3, padding: 1, from: spx.0, name: conv1}
+  - add: {from: [conv1, spx.1], name: sp}
+  - concat: {from: [sp, spx.2, spx.3], name: concat}
+"""
+
+
+def test_split_by_an_integer_makes_as_many_pieces_as_torch_split():
+    """Res2Net's torch.split(x, width, 1): 104 channels in pieces of 26 are four rows (issue 18)."""
+    rows = {r.name: r for r in analyze(parse_text(RES2NET_SPLIT)).rows}
+    assert [n for n in rows if n.startswith("spx.")] == [f"spx.{k}" for k in range(104 // 26)]
+    assert rows["concat"].output_shape == (26 * 3, 8, 8)
+    torch = pytest.importorskip("torch")
+    model = parse_text(RES2NET_SPLIT).to_torch().eval()
+    x = torch.randn(2, 104, 8, 8)
+    with torch.no_grad():
+        s = torch.split(x, 26, 1)
+        assert torch.equal(model(x), torch.cat([model.get_submodule("conv1")(s[0]) + s[1], s[2], s[3]], 1))
+
+
+def test_split_by_an_integer_leaves_a_smaller_last_piece():
+    text = "input: [10, 4]\nlayers:\n  - split: {sizes: 4, name: p}\n  - concat: {from: [p.0, p.1, p.2]}\n"
+    rows = {r.name: r for r in analyze(parse_text(text)).rows}
+    assert [rows[f"p.{k}"].output_shape for k in range(3)] == [(4, 4), (4, 4), (10 - 4 - 4, 4)]
+
+
 # -- $in, inline block uses and copy numbering (issue 10 §2) ---------------------------------
 
 

@@ -30,13 +30,14 @@ from .counting import DEFAULT_RULES, Convention, Rule, rules
 from .conv import Conv, ConvTranspose
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .linear import Linear
-from .shape import Flatten
+from .shape import Contiguous, Flatten, Reshape, Squeeze, Unsqueeze
 from .permute import Permute
 from .norm import BatchNorm, LocalResponseNorm
 from .norm_modern import GroupNorm, InstanceNorm, LayerNorm
 from .passthrough import Dropout, Identity
 from .resample import ChannelShuffle, PixelShuffle, PixelUnshuffle, Upsample  # group B (issue 10)
 from .border import CenterCrop, Crop, Pad, ZeroPad  # group B (issue 10)
+from .slicing import Slice  # issue 18
 from .activation import (
     ELU,
     GELU,
@@ -54,7 +55,8 @@ from .activation import (
     Softplus,
     Tanh,
 )
-from .merge import Add, Concat, Mul
+from .merge import Add, Concat, Mul, Stack
+from .arithmetic import Mean, Scalar, Sum  # issue 18
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split
 from .traced import Traced
@@ -70,5 +72,5 @@ __all__ = [
     "GELU", "SiLU", "Softmax", "Add", "Concat",
     "Mul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
     "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
-    "Chunk", "Split", "Traced",
+    "Chunk", "Split", "Traced", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
 ]  # fmt: skip

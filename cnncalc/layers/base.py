@@ -43,15 +43,22 @@ class ArgKind(Enum):
     CHOICE = "one of the listed values"
     OPTIONAL_BOOL = "true, false or null"
     OPTIONAL_SCALES = "a positive number, a list of them (one per spatial axis), or null"
-    PAD_AMOUNTS = "a non-negative integer, or two per spatial axis, last axis first (PyTorch's order: left, right, top, bottom, ...)"
+    PAD_AMOUNTS = "a non-negative integer, or two per spatial axis, last axis first (PyTorch's order: left, right, top, bottom, ...; pad's constant mode: then the channels)"
     LAYER_NAME = "the name of an earlier layer (read as one more input)"
     OPTIONAL_NUMBER = "a number, or null"
     NORM_AXES = "'channels', or how many trailing axes to normalise over (1 to 4)"
     DEPTH_MODE = "'row' (per sample) or 'batch'"
     AXES_ORDER = "a list of axes, the batch axis 0 first (e.g. [0, 2, 3, 1])"
     TEXT = "a text"
-    SHAPE = "a list of positive integers, channels first, without the batch (e.g. [64, 56, 56])"
-    SHAPES = "a list of shapes, one per input (e.g. [[64, 56, 56]])"
+    TRACED_SHAPE = "a list of positive integers, channels first, without the batch (e.g. [64, 56, 56])"
+    TRACED_SHAPES = "a list of shapes, one per input (e.g. [[64, 56, 56]])"
+    # issue 18: the vocabulary real models use (axes counted as PyTorch counts them, batch axis 0)
+    AXIS = "an axis as PyTorch counts it: 1 the channels, 2 the first spatial axis, negative from the end"
+    AXES = "an axis as PyTorch counts it (1 the channels, negative from the end), or a list of them"
+    OPTIONAL_AXES = "an axis as PyTorch counts it, a list of them, or null"
+    INDICES = "an integer (negative from the end), null, or a list of them (one per axis in 'dim')"
+    SIZES = "a positive integer (the size of every piece, the last smaller) or a list of them (any number)"
+    SHAPE = "a list of sizes without the batch axis, one of them may be -1 (e.g. [2, 32, -1])"
 
 
 def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "",
@@ -411,6 +418,39 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[st
         ):
             raise bad()
         return tuple(value)
+    if kind in (ArgKind.AXIS, ArgKind.AXES, ArgKind.OPTIONAL_AXES):
+        if value is None and kind is ArgKind.OPTIONAL_AXES:
+            return None
+        if isinstance(value, list) and kind is not ArgKind.AXIS:
+            if not 1 <= len(value) <= 8 or any(type(v) is not int for v in value):
+                raise bad()
+            return tuple(value)
+        if type(value) is not int:
+            raise bad()
+        return value
+    if kind is ArgKind.INDICES:
+        if isinstance(value, list):
+            if not 1 <= len(value) <= 8 or any(v is not None and type(v) is not int for v in value):
+                raise bad()
+            return tuple(value)
+        if value is not None and type(value) is not int:
+            raise bad()
+        return value
+    if kind is ArgKind.SIZES:
+        if isinstance(value, list):
+            if not value:
+                raise bad()
+            return tuple(integer(v, 1) for v in value)
+        return integer(value, 1)
+    if kind is ArgKind.SHAPE:
+        if (
+            not isinstance(value, list)
+            or not 1 <= len(value) <= 8
+            or any(type(v) is not int or (v < 1 and v != -1) for v in value)
+            or value.count(-1) > 1
+        ):
+            raise bad()
+        return tuple(value)
     if kind is ArgKind.APPROXIMATE:
         if value not in ("none", "tanh"):
             raise bad()
@@ -432,7 +472,7 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[st
         return tuple(float(v) for v in scales) if isinstance(value, list) else float(value)
     if kind is ArgKind.PAD_AMOUNTS:
         if isinstance(value, list):
-            if len(value) not in (2, 4, 6):
+            if len(value) not in (2, 4, 6, 8):
                 raise bad()
             return tuple(integer(v, 0) for v in value)
         return integer(value, 0)
@@ -444,14 +484,14 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[st
         if not isinstance(value, str) or not value:
             raise bad()
         return value
-    if kind is ArgKind.SHAPE:
+    if kind is ArgKind.TRACED_SHAPE:
         if not isinstance(value, list) or not value or any(type(v) is not int or v < 1 for v in value):
             raise bad()
         return tuple(value)
-    if kind is ArgKind.SHAPES:
+    if kind is ArgKind.TRACED_SHAPES:
         if not isinstance(value, list) or not value:
             raise bad()
-        return tuple(_convert(v, ArgKind.SHAPE, name, layer) for v in value)
+        return tuple(_convert(v, ArgKind.TRACED_SHAPE, name, layer) for v in value)
     raise AssertionError(kind)  # every ArgKind is handled above
 
 
@@ -483,6 +523,30 @@ def spatial_rank(shape: Shape, layer: str, at_least: int = 1) -> int:
     if rank > 3:
         raise LayerError(f"{layer} supports 1 to 3 spatial axes", received=f"input of shape {list(shape)}")
     return rank
+
+
+def axis_index(dim: int, shape: Shape, layer: str, new: int = 0) -> int:
+    """A `dim` counted as PyTorch counts it on the whole tensor (the batch axis 0, channels 1,
+    negative from the end), as a position in a per-sample `shape` (channels 0). `new`: axes the
+    call adds (unsqueeze counts positions in its output). The batch axis is refused: a shape here
+    is one sample's."""
+    ndim = len(shape) + 1 + new
+    if not -ndim <= dim < ndim:
+        raise LayerError(f"{layer}'s dim {dim} is out of range for an input [N, {', '.join(map(str, shape))}]",
+                         received=dim, expected=f"-{ndim} to {ndim - 1} (PyTorch's numbering: 0 the batch, 1 the channels)")  # fmt: skip
+    index = dim % ndim
+    if index == 0:
+        raise LayerError(f"{layer} over the batch axis (dim {dim}) is not a per-sample layer", received=dim,
+                         expected="1 (the channels) or a later axis; axes are counted as PyTorch counts them, the batch axis 0")  # fmt: skip
+    return index - 1
+
+
+def axis_list(dims: int | tuple[int, ...], shape: Shape, layer: str) -> list[int]:
+    """`axis_index` of one axis or a list of them, each once."""
+    found = [axis_index(d, shape, layer) for d in (dims if isinstance(dims, tuple) else (dims,))]
+    if len(set(found)) != len(found):
+        raise LayerError(f"{layer} names an axis twice", received=list(dims) if isinstance(dims, tuple) else dims)
+    return found
 
 
 def prod(values: Sequence[int]) -> int:

@@ -53,15 +53,31 @@ class Padding(Layer):
         # circular padding is built from slices and torch.cat; the others follow the input's format
         return Layout.CONTIGUOUS if self.mode == "circular" else Layout.INPUT_FORMAT
 
-    def amounts(self, shape: Shape) -> list[tuple[int, int]]:
-        """(before, after) for each spatial axis, first axis first."""
+    # F.pad's meaning of one more pair after the spatial axes' (`pad` in constant mode only): the
+    # channels (ResNet-20's option-A shortcut, F.pad(x, (0, 0, 0, 0, p, p)))
+    pads_channels: ClassVar[bool] = False
+
+    def _flat(self, shape: Shape) -> tuple[int, ...]:
         rank = spatial_rank(shape, self.kind)
         padding: Any = self.padding
         flat = (padding,) * (2 * rank) if isinstance(padding, int) else padding
-        if len(flat) != 2 * rank:
+        channels = self.pads_channels and self.mode == "constant"
+        if len(flat) != 2 * rank and not (channels and len(flat) == 2 * rank + 2):
+            also = f", or {2 * rank + 2} (the channels last)" if channels else ""
             raise LayerError(f"'padding' has {len(flat)} values but the input has {rank} spatial axes",
-                             received=list(flat), expected=f"one value, or {2 * rank} (two per axis, last axis first)")  # fmt: skip
+                             received=list(flat), expected=f"one value, or {2 * rank} (two per axis, last axis first){also}")  # fmt: skip
+        return tuple(flat)
+
+    def amounts(self, shape: Shape) -> list[tuple[int, int]]:
+        """(before, after) for each spatial axis, first axis first."""
+        rank = len(shape) - 1
+        flat = self._flat(shape)
         return [(flat[2 * (rank - 1 - i)], flat[2 * (rank - 1 - i) + 1]) for i in range(rank)]
+
+    def channel_amounts(self, shape: Shape) -> tuple[int, int]:
+        """(before, after) on the channel axis: F.pad's pair after the spatial axes', else none."""
+        flat = self._flat(shape)
+        return (flat[-2], flat[-1]) if len(flat) == 2 * len(shape) else (0, 0)
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         pads = self.amounts(inputs[0])
@@ -76,17 +92,24 @@ class Padding(Layer):
                     "circular padding can wrap around at most once (as in PyTorch)",
                     received=f"padding {max(before, after)} of size {size}",
                 )
-        return (inputs[0][0], *(size + before + after for size, (before, after) in zip(inputs[0][1:], pads)))
+        ahead, behind = self.channel_amounts(inputs[0])
+        # [C, *spatial] -> [ahead + C + behind, before + W + after, ...]
+        return (
+            ahead + inputs[0][0] + behind,
+            *(size + before + after for size, (before, after) in zip(inputs[0][1:], pads)),
+        )
 
     def torch_padding(self, shape: Shape) -> tuple[int, ...]:
-        return tuple(amount for before_after in reversed(self.amounts(shape)) for amount in before_after)
+        return self._flat(shape)
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         texts = [
             f"{before} + {size} + {after} = {out}"
             for size, (before, after), out in zip(inputs[0][1:], self.amounts(inputs[0]), output[1:])
         ]
-        return [*group_axes(texts), f"C: {inputs[0][0]}", f"{self.mode} padding: no arithmetic, no parameters"]
+        before, after = self.channel_amounts(inputs[0])
+        channels = f"C: {before} + {inputs[0][0]} + {after} = {output[0]}" if before or after else f"C: {inputs[0][0]}"
+        return [*group_axes(texts), channels, f"{self.mode} padding: no arithmetic, no parameters"]
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         # the positions shift by the padding before them (reflect, replicate and circular borders
@@ -107,9 +130,12 @@ class Pad(Padding):
     shorthand = "padding"
     counts = rules()
 
-    padding: Any = arg(kind=ArgKind.PAD_AMOUNTS)
+    padding: Any = arg(
+        kind=ArgKind.PAD_AMOUNTS, doc="constant mode: one more pair after the spatial axes' pads the channels"
+    )
     mode: str = arg("constant", kind=ArgKind.CHOICE, choices=PAD_MODES)
     value: float = arg(0.0, kind=ArgKind.NUMBER, doc="constant mode only")
+    pads_channels = True
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         if self.mode != "constant" and self.value != 0:
@@ -118,6 +144,9 @@ class Pad(Padding):
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = len(inputs[0]) - 1
+        if self.channel_amounts(inputs[0]) != (0, 0):  # no nn.ConstantPadNd pads the channels: F.pad does
+            return TorchModule("FunctionalPad", {"padding": self.torch_padding(inputs[0]), "value": self.value},
+                               defaults={"value": 0.0}, positional=1)  # fmt: skip
         name = f"{_PAD_MODULES[self.mode]}{rank}d"
         if self.mode == "constant":
             return TorchModule(name, {"padding": self.torch_padding(inputs[0]), "value": self.value}, positional=2)

@@ -7,7 +7,7 @@ from typing import Sequence
 from ..errors import LayerError
 from ..layout import Layout
 from ..records import record
-from .base import FieldStep, Layer, Saved, Shape, TorchModule, register
+from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_index, register
 from .counting import rules
 
 
@@ -131,3 +131,39 @@ class Concat(Layer):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         return [f"C: {' + '.join(str(s[0]) for s in inputs)} = {output[0]} (concatenated channels); no parameters"]
+
+
+@register("stack")
+@record
+class Stack(Layer):
+    summary = ("inputs of one shape stacked on a new axis, as torch.stack(xs, dim) (SKNet's torch.stack([a, b], dim=1)); "
+               "a new tensor")  # fmt: skip
+    shorthand = "dim"
+    # torch.cat of the inputs unsqueezed: contiguous for contiguous inputs (of channels-last ones
+    # PyTorch keeps an order of its own, which this does not follow)
+    layout = Layout.CONTIGUOUS
+    min_inputs = 2
+    max_inputs = None
+    counts = rules()
+
+    dim: int = arg(1, kind=ArgKind.AXIS, doc="where the new axis goes in the output (PyTorch's numbering)")
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        if any(s != inputs[0] for s in inputs):
+            raise LayerError("stack needs inputs of one shape", received=" | ".join(str(list(s)) for s in inputs),
+                             expected="the same [C, ...] for every input")  # fmt: skip
+        k = axis_index(self.dim, inputs[0], self.kind, new=1)
+        return (*inputs[0][:k], len(inputs), *inputs[0][k:])
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule("Stack", {"dim": self.dim})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        return f"torch.stack([{', '.join(args)}], dim={self.dim})"
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return []  # a new axis: the spatial axes are counted anew
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        return [f"{len(inputs)} inputs {list(inputs[0])} stacked on a new axis {self.dim}: [N, {', '.join(map(str, output))}]; "
+                "no parameters"]  # fmt: skip

@@ -31,8 +31,8 @@ class Traced(Layer):
     keeps = "input"  # assumed: its backward formula is not known (docs/conventions.md)
 
     op: str = arg(kind=ArgKind.TEXT, doc="what ran: the module class or the function, as PyTorch names it")
-    shape: tuple[int, ...] = arg(kind=ArgKind.SHAPE, doc="its output shape as traced, without the batch")
-    inputs: tuple[tuple[int, ...], ...] = arg(kind=ArgKind.SHAPES, doc="the input shapes it was traced at")
+    shape: tuple[int, ...] = arg(kind=ArgKind.TRACED_SHAPE, doc="its output shape as traced, without the batch")
+    inputs: tuple[tuple[int, ...], ...] = arg(kind=ArgKind.TRACED_SHAPES, doc="the input shapes it was traced at")
     weights_measured: int = arg(0, kind=ArgKind.NON_NEGATIVE, aliases=("weights",), doc="parameter elements")
     biases_measured: int = arg(0, kind=ArgKind.NON_NEGATIVE, aliases=("biases",), doc="parameter elements named bias")
     buffers_measured: int = arg(0, kind=ArgKind.NON_NEGATIVE, aliases=("buffers",), doc="buffer elements")

@@ -40,7 +40,7 @@ def _axes(low: int) -> dict[str, Any]:
 
 def _pad_amounts() -> dict[str, Any]:
     one = {"type": "integer", "minimum": 0}
-    lists = [{"type": "array", "items": one, "minItems": n, "maxItems": n} for n in (2, 4, 6)]
+    lists = [{"type": "array", "items": one, "minItems": n, "maxItems": n} for n in (2, 4, 6, 8)]
     return {"anyOf": [one, *lists]}
 
 
@@ -78,11 +78,40 @@ KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
         "uniqueItems": True,
     },  # fmt: skip
     ArgKind.TEXT: {"type": "string", "minLength": 1},
-    ArgKind.SHAPE: {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
-    ArgKind.SHAPES: {
+    ArgKind.TRACED_SHAPE: {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+    ArgKind.TRACED_SHAPES: {
         "type": "array",
         "items": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
         "minItems": 1,
+    },
+    ArgKind.AXIS: {"type": "integer"},
+    ArgKind.AXES: {
+        "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 8}]
+    },
+    ArgKind.OPTIONAL_AXES: {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "integer"},
+            {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 8},
+        ]
+    },
+    ArgKind.INDICES: {
+        "anyOf": [
+            {"type": ["integer", "null"]},
+            {"type": "array", "items": {"type": ["integer", "null"]}, "minItems": 1, "maxItems": 8},
+        ]
+    },
+    ArgKind.SIZES: {
+        "anyOf": [
+            {"type": "integer", "minimum": 1},
+            {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+        ]
+    },
+    ArgKind.SHAPE: {
+        "type": "array",
+        "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"const": -1}]},
+        "minItems": 1,
+        "maxItems": 8,
     },
 }
 

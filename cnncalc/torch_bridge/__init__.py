@@ -68,14 +68,14 @@ class Crop(nn.Module):
 
 
 class Piece(nn.Module):
-    """One piece of the input along channels (chunk, split): a view, as torch.split returns."""
+    """One piece of the input along `dim` (chunk, split): a view, as torch.split returns."""
 
-    def __init__(self, sizes: list[int], index: int) -> None:
+    def __init__(self, sizes: list[int], index: int, dim: int = 1) -> None:
         super().__init__()
-        self.sizes, self.index = list(sizes), index
+        self.sizes, self.index, self.dim = list(sizes), index, dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.split(x, self.sizes, dim=1)[self.index]
+        return torch.split(x, self.sizes, dim=self.dim)[self.index]
 
 
 _OWN_MODULES = {"Add": Add, "Concat": Concat, "Mul": Mul, "Crop": Crop, "Piece": Piece}

@@ -97,3 +97,114 @@ class Traced(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         x = inputs[0]
         return x.new_zeros((x.shape[0], *self.shape))
+class Reshape(nn.Module):
+    """x.reshape(N, *shape): the batch axis kept, the rest as given (one size may be -1); a view
+    where the strides allow one, as x.view would be."""
+
+    def __init__(self, shape: list[int]) -> None:
+        super().__init__()
+        self.shape = list(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Unsqueeze(nn.Module):
+    """x.unsqueeze(d) for each d in `dims`, one call after the other (a view)."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = list(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for d in self.dims:
+            x = x.unsqueeze(d)
+        return x
+
+
+class Squeeze(nn.Module):
+    """x.squeeze(dims) for the axes given by number (a view); no axes: the input itself."""
+
+    def __init__(self, dims: list[int]) -> None:
+        super().__init__()
+        self.dims = list(dims)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.squeeze(tuple(self.dims)) if self.dims else x
+
+
+class Contiguous(nn.Module):
+    """x.contiguous(): the input itself where it is contiguous, else a contiguous copy."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous()
+
+
+class FunctionalPad(nn.Module):
+    """F.pad in constant mode with PyTorch's pairs, last axis first, where they reach the channels
+    (ResNet-20's option-A shortcut pads F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p)))."""
+
+    def __init__(self, padding: tuple[int, ...], value: float = 0.0) -> None:
+        super().__init__()
+        self.padding = tuple(padding)
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x, self.padding, value=self.value)
+
+
+class Slice(nn.Module):
+    """x[:, a:b:c, ...]: one (start, stop, step) per axis after the batch, None for all of it (a view)."""
+
+    def __init__(self, index: list[tuple[int, int, int] | None]) -> None:
+        super().__init__()
+        self.index = list(index)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        index = (slice(None), *(slice(None) if cut is None else slice(*cut) for cut in self.index))
+        return x[index]
+
+
+class ScalarOp(nn.Module):
+    """Arithmetic with a number: x + v, x - v, x * v, x / v, or v - x (op 'rsub')."""
+
+    def __init__(self, op: str, value: float) -> None:
+        super().__init__()
+        self.op = op
+        self.value = value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.op == "add":
+            return x + self.value
+        if self.op == "sub":
+            return x - self.value
+        if self.op == "mul":
+            return x * self.value
+        if self.op == "div":
+            return x / self.value
+        return self.value - x
+
+
+class Reduce(nn.Module):
+    """x.sum(dim, keepdim) or x.mean(dim, keepdim) (`op`)."""
+
+    def __init__(self, op: str, dim: int | list[int], keepdim: bool = False) -> None:
+        super().__init__()
+        self.op = op
+        self.dim = dim
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = tuple(self.dim) if isinstance(self.dim, list) else self.dim
+        return x.sum(dim, keepdim=self.keepdim) if self.op == "sum" else x.mean(dim, keepdim=self.keepdim)
+
+
+class Stack(nn.Module):
+    """torch.stack of the inputs on a new axis `dim`."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return torch.stack(inputs, dim=self.dim)
