@@ -1,0 +1,78 @@
+"""`cnncalc import` on models as the internet writes them (tests/fixtures/idioms/), end to end.
+
+Each model's figures are the model's own, counted by torch here: parameters and buffers as the sum
+of their numel, MACs as FlopCounterMode's FLOPs // 2. Nothing is typed from cnncalc's output.
+Skipped where torch is not installed.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cnncalc.analysis import analyze
+from cnncalc.spec import parse_text
+
+torch = pytest.importorskip("torch")
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+IDIOMS = Path(__file__).parent / "fixtures" / "idioms"
+CIFAR = IDIOMS / "cifar_resnet.py"
+
+
+def cli(*args):
+    typer_testing = pytest.importorskip("typer.testing")
+    from cnncalc.cli import app
+
+    return typer_testing.CliRunner().invoke(app, [str(a) for a in args], terminal_width=200)
+
+
+def load_factory(path, name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"idiom_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def torch_figures(model, shape):
+    """(params, buffers, MACs) of one sample, as torch counts them."""
+    model.eval()
+    params = sum(p.numel() for p in model.parameters())
+    buffers = sum(b.numel() for b in model.buffers())
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *shape))
+    return params, buffers, counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("factory", ["ResNet18", "resnet20", "resnet56"])
+def test_cifar_resnet_imports_end_to_end(factory, tmp_path):
+    # `self.shortcut = nn.Sequential()` unless the shape changes: the block argument that says which
+    # uses have a shortcut convolution used to crash the YAML writer (it read `shortcut` as a section)
+    out = tmp_path / "net.yaml"
+    result = cli("import", f"{CIFAR}:{factory}", "--input", "3x32x32", "-o", out)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    totals = analyze(parse_text(out.read_text())).totals
+    expected = torch_figures(load_factory(CIFAR, factory)(), (3, 32, 32))
+    assert (totals.params, totals.buffers, totals.macs) == expected
+
+
+def test_kuangliu_resnet18_is_the_published_size():
+    # 11.17M parameters, as pytorch-cifar's README and every reimplementation say; counted by torch
+    params, _, _ = torch_figures(load_factory(CIFAR, "ResNet18")(), (3, 32, 32))
+    assert params == 11_173_962
+
+
+def test_the_shortcut_flag_reads_as_an_argument():
+    result = cli("import", f"{CIFAR}:resnet20", "--input", "3x32x32")
+    assert result.exit_code == 0, result.output
+    # a block argument is never named like a section of its block: `has_shortcut`, not `shortcut`
+    assert "args: {out: null, stride: 1, has_shortcut: false}" in result.stdout
+    assert "basic_block: {out: 32, stride: 2, has_shortcut: true}" in result.stdout
+    summary = cli("summary", f"{CIFAR}:resnet20", "--input", "3x32x32", "-f", "json")
+    assert summary.exit_code == 0, summary.output
+    assert json.loads(summary.stdout)["totals"]["params"] == sum(
+        p.numel() for p in load_factory(CIFAR, "resnet20")().parameters()
+    )
