@@ -76,3 +76,27 @@ def test_the_shortcut_flag_reads_as_an_argument():
     assert json.loads(summary.stdout)["totals"]["params"] == sum(
         p.numel() for p in load_factory(CIFAR, "resnet20")().parameters()
     )
+
+
+def test_sweep_traces_a_model_target_at_each_size():
+    # akamaster's ResNet-20 pools with a kernel of its last feature map's size: each size is traced again
+    result = cli("sweep", f"{CIFAR}:resnet20", "--input", "3x16x16,3x32x32,3x16x32", "--batch", "1,4", "-f", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert [(r["input"], r["batch"]) for r in rows] == [
+        ([3, 16, 16], 1), ([3, 16, 16], 4), ([3, 32, 32], 1), ([3, 32, 32], 4), ([3, 16, 32], 1), ([3, 16, 32], 4),
+    ]  # fmt: skip
+    model = load_factory(CIFAR, "resnet20")()
+    for size in ((3, 16, 16), (3, 32, 32)):
+        params, _, macs = torch_figures(model, size)
+        assert [(r["params"], r["macs"]) for r in rows if tuple(r["input"]) == size] == [(params, macs)] * 2
+    # 16x32 leaves a 4x8 map, pooled 8x8: torch refuses it, and so does that row, with torch's reason
+    with pytest.raises(RuntimeError, match="Output size is too small"):
+        model(torch.zeros(1, 3, 16, 32))
+    assert all("does not run on an input of shape [3, 16, 32]" in r["error"] for r in rows[4:])
+
+
+def test_sweep_of_a_model_target_without_sizes_says_what_it_needs():
+    result = cli("sweep", f"{CIFAR}:resnet20")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cnncalc does not know the input shape of" in result.stderr and "expected: --input" in result.stderr

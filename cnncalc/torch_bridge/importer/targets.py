@@ -337,6 +337,23 @@ def _unexpected(target: str, err: BaseException) -> CnncalcError:
                         hint="a bug in cnncalc: please report it with the model's code and this command")  # fmt: skip
 
 
+def load_target_at(target: str, input_shapes: Sequence[Shape],
+                   args: Sequence[str] | Mapping[str, Any] = ()) -> list[tuple[Shape, ImportedSpec | CnncalcError]]:  # fmt: skip
+    """The target built once and imported at each input shape (what `cnncalc sweep` over sizes
+    needs: a model's layers can depend on its input size): the spec, or why it does not import at
+    that shape. An error of the target itself (no such file, no such class) is raised."""
+    with guarded(target):
+        resolved = resolve_target(target, parse_args(args), meta=True)
+    out: list[tuple[Shape, ImportedSpec | CnncalcError]] = []
+    for shape in input_shapes:
+        try:
+            with guarded(target):
+                out.append((shape, from_torch(resolved.module, shape, name=resolved.title)))
+        except CnncalcError as err:
+            out.append((shape, err))
+    return out
+
+
 is_target = is_model_target  # the syntax lives torch-free in the library, for the CLI
 
 
