@@ -100,3 +100,24 @@ def test_sweep_of_a_model_target_without_sizes_says_what_it_needs():
     result = cli("sweep", f"{CIFAR}:resnet20")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "cnncalc does not know the input shape of" in result.stderr and "expected: --input" in result.stderr
+
+
+def test_analyze_and_the_notebook_take_an_imported_model():
+    import cnncalc
+
+    model = load_factory(CIFAR, "resnet20")()
+    imported = cnncalc.from_torch(model, (3, 32, 32))
+    report = cnncalc.analyze(imported)  # was AttributeError: ImportedSpec has no input_shape
+    assert report == cnncalc.analyze(imported.graph)
+    params, buffers, macs = torch_figures(model, (3, 32, 32))
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == (params, buffers, macs)
+    assert cnncalc.analyze(imported, batch=8).batch == 8  # the options still apply
+    # in a notebook: the analysed summary, as a Report shows itself
+    assert imported._repr_html_() == report._repr_html_()
+    assert imported._repr_markdown_() == report.to_markdown()
+    assert f"{params:,}" in imported._repr_html_()
+    # repr: one short line that says what it is and what it holds; str: the spec's YAML
+    shown = repr(imported)
+    assert "\n" not in shown and len(shown) < 200
+    assert shown.startswith("<ImportedSpec CifarResNet: input 3x32x32, ") and ".yaml (" in shown
+    assert str(imported) == imported.yaml
