@@ -68,7 +68,8 @@ def resolve_target(target: str, args: Mapping[str, Any] | None = None, meta: boo
     args = dict(args or {})
     source, sep, attr = target.rpartition(":")
     is_file = source.endswith(".py") or os.sep in source or "/" in source
-    if not sep or not attr.isidentifier() or not (is_file or _MODULE_NAME.fullmatch(source)):
+    colon_in_path = is_file and ":" in source[2:] and not Path(source).is_file()  # file.py::Net (C:\ is a drive)
+    if not sep or not attr.isidentifier() or colon_in_path or not (is_file or _MODULE_NAME.fullmatch(source)):
         raise CnncalcError("malformed model target", received=target,
                            expected="torchvision:NAME, path/to/file.py:Class or package.module:factory",
                            hint="one colon, then the name of a class or function defined in the file or module")  # fmt: skip
@@ -101,7 +102,11 @@ def resolve_target(target: str, args: Mapping[str, Any] | None = None, meta: boo
     factory = getattr(loaded, attr, None)
     if factory is None:
         names = [n for n in dir(loaded) if not n.startswith("_")]
-        raise CnncalcError(f"'{source}' has no '{attr}'", received=attr, hint=did_you_mean(attr, names))
+        own = [n for n, v in vars(loaded).items() if not n.startswith("_") and getattr(v, "__module__", None) == loaded.__name__
+               and (inspect.isfunction(v) or (isinstance(v, type) and issubclass(v, nn.Module)))]  # fmt: skip
+        hint = did_you_mean(attr, names) or (f"it defines {', '.join(own[:10])}" if own else None)
+        raise CnncalcError(f"'{source}' has no '{attr}'", received=attr, hint=hint,
+                           expected="a torch.nn.Module class, or a function that returns one, defined there")  # fmt: skip
     if not callable(factory):
         raise CnncalcError(f"'{attr}' in '{source}' is not a class or a function", received=type(factory).__name__,
                            expected="a torch.nn.Module class, or a function that returns a torch.nn.Module")  # fmt: skip
