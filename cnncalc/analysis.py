@@ -11,7 +11,7 @@ import re
 from dataclasses import replace
 from enum import Enum
 from fractions import Fraction
-from typing import Mapping, Sequence
+from typing import Mapping, Protocol, Sequence
 
 from . import layout
 from .errors import CnncalcError, LayerError, StrictError, Where
@@ -372,8 +372,26 @@ def _example(spec_shape: Shape, sizes: Shape) -> str:
 _RANK_SUFFIX = re.compile(r"([123])d$")
 
 
+class HasGraph(Protocol):
+    """What carries a network without being one: `cnncalc.from_torch`'s ImportedSpec (its `.graph`)."""
+
+    @property
+    def graph(self) -> Graph: ...
+
+
+def network_graph(network: Graph | HasGraph) -> Graph:
+    """The Graph itself, or the `.graph` of what carries one (duck-typed: analysis never imports torch)."""
+    if isinstance(network, Graph):
+        return network
+    inner = getattr(network, "graph", None)
+    if isinstance(inner, Graph):
+        return inner
+    raise CnncalcError("cnncalc analyses a network", received=type(network).__name__,
+                       expected="a Graph (cnncalc.load(...)) or an imported model (cnncalc.from_torch(...))")  # fmt: skip
+
+
 def analyze(
-    graph: Graph,
+    graph: Graph | HasGraph,
     *,
     input_shape: Shape | None = None,
     batch: int = 1,
@@ -385,7 +403,9 @@ def analyze(
     """Compute every row of `graph`; raises CnncalcError located at the failing layer.
 
     `explain` adds each row's working (the formulas with its numbers); `fields` its receptive field.
+    `graph` may be what carries one: `analyze(cnncalc.from_torch(model, (3, 32, 32)))`.
     """
+    graph = network_graph(graph)
     if batch < 1:
         raise CnncalcError("batch must be a positive integer", received=batch)
     shape_in = tuple(input_shape) if input_shape is not None else graph.input_shape

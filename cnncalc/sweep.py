@@ -148,31 +148,51 @@ def sweep(graph: Graph, inputs: Sequence[Shape], batches: Sequence[int], dtypes:
           strict: bool = False) -> list[SweepRow]:  # fmt: skip
     """One row per (input, batch, dtype), in that nesting order. A shape with one spatial size
     for a network with more spatial axes is square (3x224 -> 3x224x224)."""
-    count = len(inputs) * len(batches) * len(dtypes)
+    check_combinations(len(inputs), batches, dtypes)
+    return [row for shape in inputs for row in _rows(graph, _fit_rank(graph, tuple(shape)), batches, dtypes, strict)]
+
+
+def sweep_each(graphs: Sequence[tuple[Shape, Graph | CnncalcError]], batches: Sequence[int],
+               dtypes: Sequence[DType], strict: bool = False) -> list[SweepRow]:  # fmt: skip
+    """`sweep` over a network made again for each input shape (a PyTorch model, traced at each size):
+    (shape, its graph or the error that stopped it) pairs, one row per (input, batch, dtype)."""
+    check_combinations(len(graphs), batches, dtypes)
+    return [row for shape, graph in graphs for row in _rows(graph, tuple(shape), batches, dtypes, strict)]
+
+
+def check_combinations(inputs: int, batches: Sequence[int], dtypes: Sequence[DType]) -> None:
+    """Refuse a sweep of more than MAX_COMBINATIONS rows before anything runs."""
+    count = inputs * len(batches) * len(dtypes)
     if count > MAX_COMBINATIONS:
         raise CnncalcError(f"the sweep has {count:,} combinations, more than {MAX_COMBINATIONS:,}",
                            hint="sweep fewer sizes, batches or dtypes at once")  # fmt: skip
-    rows: list[SweepRow] = []
-    for shape in inputs:
-        shape = _fit_rank(graph, tuple(shape))
+
+
+def _rows(graph: Graph | CnncalcError, shape: Shape, batches: Sequence[int], dtypes: Sequence[DType],
+          strict: bool) -> list[SweepRow]:  # fmt: skip
+    """The rows of one input shape: every (batch, dtype), or the reason the shape does not fit."""
+    base: Report | None = None
+    if isinstance(graph, CnncalcError):
+        reason: str | None = "; ".join(graph.lines())
+    else:
         try:
-            base: Report | None = analyze(graph, input_shape=shape, strict=strict)
-            reason = None
+            base, reason = analyze(graph, input_shape=shape, strict=strict), None
         except CnncalcError as err:
-            base, reason = None, "; ".join(err.lines())
-        for batch in batches:
-            for dtype in dtypes:
-                if base is None:
-                    rows.append(SweepRow(shape, batch, dtype, error=reason))
-                    continue
-                report = replace(base, batch=batch, dtype=dtype)  # totals are per sample
-                rows.append(SweepRow(
-                    shape, batch, dtype, params=report.totals.params, macs=report.totals.macs,
-                    activation_bytes=report.bytes_of(report.totals.activations),
-                    inference_bytes=predicted_memory(report, train=False),
-                    training_bytes=predicted_memory(report, train=True),
-                    output_shape=report.rows[-1].output_shape,
-                ))  # fmt: skip
+            reason = "; ".join(err.lines())
+    rows: list[SweepRow] = []
+    for batch in batches:
+        for dtype in dtypes:
+            if base is None:
+                rows.append(SweepRow(shape, batch, dtype, error=reason))
+                continue
+            report = replace(base, batch=batch, dtype=dtype)  # totals are per sample
+            rows.append(SweepRow(
+                shape, batch, dtype, params=report.totals.params, macs=report.totals.macs,
+                activation_bytes=report.bytes_of(report.totals.activations),
+                inference_bytes=predicted_memory(report, train=False),
+                training_bytes=predicted_memory(report, train=True),
+                output_shape=report.rows[-1].output_shape,
+            ))  # fmt: skip
     return rows
 
 

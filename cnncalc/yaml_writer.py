@@ -1,11 +1,16 @@
 """Spec data as readable YAML: flow style for a layer's arguments, block style for structures.
 
 Torch-free: the importer writes with it, and so can anything that builds a spec as plain data.
+What is a section is known from where it stands, never from a key's name alone: the spec's top
+level, a block definition and a structure item (sequential, residual, parallel) hold sections; a
+layer's or a block use's arguments never do, so a block argument named `shortcut` stays an argument.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
+
+from .spec import STRUCTURES
 
 SECTIONS = ("layers", "body", "shortcut", "after")  # the keys of a structure that hold lists of items
 
@@ -25,7 +30,7 @@ def _emit_items(items: list[Any], indent: int) -> list[str]:
             lines.append(f"{pad}- {item}")
             continue
         ((written, value),) = item.items()
-        if isinstance(value, dict) and any(k in value for k in (*SECTIONS, "branches")):
+        if written in STRUCTURES and isinstance(value, dict):  # a structure's sections in block style
             lines.append(f"{pad}- {written}:")
             lines.extend(_emit_mapping(value, indent + 4))
         else:
@@ -34,19 +39,20 @@ def _emit_items(items: list[Any], indent: int) -> list[str]:
 
 
 def _emit_mapping(mapping: Mapping[str, Any], indent: int) -> list[str]:
+    """The keys of the spec, of a block definition or of a structure item: sections in block style."""
     pad = " " * indent
     lines = []
     for key, value in mapping.items():
-        if key in SECTIONS:
+        if key in SECTIONS and isinstance(value, list) and value:
             lines.append(f"{pad}{key}:")
             lines.extend(_emit_items(value, indent + 2))
-        elif key == "branches":
+        elif key == "branches" and isinstance(value, list) and value:
             lines.append(f"{pad}branches:")
             for branch in value:
                 lines.append(f"{pad}  - name: {_flow(branch['name'])}")
-                lines.append(f"{pad}    layers:")
+                lines.append(f"{pad}    layers:" if branch["layers"] else f"{pad}    layers: []")
                 lines.extend(_emit_items(branch["layers"], indent + 6))
-        elif key == "blocks":
+        elif key == "blocks" and isinstance(value, dict) and value:
             lines.append(f"{pad}blocks:")
             for name, body in value.items():
                 lines.append(f"{pad}  {name}:")

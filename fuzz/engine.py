@@ -4,9 +4,14 @@ traceback, a hang, a memory blow-up or a message of megabytes.
 Inputs are made from the built-in specs and small generated ones by mutating their text (deleted,
 repeated or truncated lines, misspelt keys, unicode and control characters, random bytes) and their
 YAML data (deleted keys, retyped values, huge and negative numbers, deep nesting, alias bombs),
-plus devices and directories, and from the quiz tools' options with mutated values. Each input runs
+plus devices and directories, and from the quiz tools' options with mutated values; and model targets
+for `import` and the table commands: the broken model files of tests/bad_models (and a CIFAR ResNet),
+as they are or mutated, under well- and badly-formed targets (every eighth input, where torch is
+installed). Each input runs
 in-process through typer's CliRunner on `cnncalc.cli.app`, in a worker process with an address-space
 limit (RLIMIT_AS) and a per-input CPU-time alarm; a worker that dies or stops answering is replaced.
+A model whose own code never finishes is the model's, not a finding: the alarm's traceback shows it
+in the model file (counted as `model hangs`); stopped anywhere else, it is cnncalc's hang.
 
 Used by tests/test_fuzz.py (a few hundred inputs) and fuzz/run.py (thousands).
 """
@@ -28,7 +33,15 @@ import yaml
 
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # making inputs fast; cnncalc's own loader is under test
 _FAST_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-ARCHITECTURES = Path(__file__).resolve().parent.parent / "cnncalc" / "architectures"
+ROOT = Path(__file__).resolve().parent.parent
+ARCHITECTURES = ROOT / "cnncalc" / "architectures"
+CNNCALC_DIR = str(ROOT / "cnncalc") + "/"
+# model files: each broken one of tests/bad_models (its first line names the target), and a good one
+MODEL_FILES = sorted((ROOT / "tests" / "bad_models").glob("*.py")) + [
+    ROOT / "tests" / "fixtures" / "idioms" / "cifar_resnet.py"
+]
+MODEL_EVERY = 8  # one input in eight is a model target (where torch is installed)
+MODEL_SECONDS = 3  # CPU seconds for a model input: torch is loaded before the workers start
 
 SPEC_COMMANDS = (
     ["shapes"],
@@ -105,6 +118,7 @@ class Case:
     text: str | None = None
     data: bytes | None = None
     note: str = ""
+    seconds: float | None = None  # this input's CPU-time bound, where not the run's
 
 
 @dataclass
@@ -119,6 +133,7 @@ class Figures:
     inputs: int = 0
     tracebacks: int = 0
     hangs: int = 0
+    model_hangs: int = 0  # a model's own code that never finished (the model's, not a finding)
     crashes: int = 0  # the worker died: out of memory past RLIMIT_AS, or worse
     peak_memory_mb: float = 0.0
     longest_message: int = 0
@@ -126,7 +141,8 @@ class Figures:
 
     def line(self) -> str:
         return (
-            f"inputs {self.inputs:,}, tracebacks {self.tracebacks}, hangs {self.hangs}, crashes {self.crashes}, "
+            f"inputs {self.inputs:,}, tracebacks {self.tracebacks}, hangs {self.hangs} (and {self.model_hangs} in "
+            f"models' own code), crashes {self.crashes}, "
             f"peak memory {self.peak_memory_mb:.0f} MB, longest message {self.longest_message:,} characters"
         )
 
@@ -372,15 +388,57 @@ def spec_case(r: random.Random, sources: list[str]) -> Case:
     return Case((*command, "{spec}", *extra), text=text, note="spec")
 
 
-def iter_cases(seed: int, count: int) -> Iterator[Case]:
+def _target_name(text: str) -> str:
+    first = text.splitlines()[0] if text else ""
+    return first[len("# target: ") :].strip() if first.startswith("# target: ") else "ResNet18"
+
+
+MODEL_COMMANDS = (["import"], ["import"], ["summary"], ["flops"], ["sweep"])
+WEIRD_TARGETS = ["{model}::{name}", "{model}:", ":{name}", "{model}:{name}.forward", "{model}:{name}x", "{model}:9",
+                 "{model}:__init__", "{missing}:{name}", "{model}:{name}:{name}", "torch.nn:Nope", "no.such.pkg:Net",
+                 "{model}/x.py:{name}", " {model}:{name}"]  # fmt: skip
+
+
+def model_case(r: random.Random) -> Case:
+    """A model target: a tests/bad_models file (or the CIFAR ResNet), as it is or mutated, under a
+    well-formed target or a broken one, for `import` or a table command."""
+    path = r.choice(MODEL_FILES)
+    text = path.read_text()
+    name = _target_name(text) if path.parent.name == "bad_models" else r.choice(["ResNet18", "resnet20", "BasicBlock"])
+    if r.random() < 0.4:
+        for _ in range(r.randint(1, 3)):
+            text = mutate_text(r, text)
+    target = "{model}:" + name if r.random() < 0.8 else r.choice(WEIRD_TARGETS).format(model="{model}", name=name,
+                                                                                       missing="/nonexistent/m.py")  # fmt: skip
+    shape = r.choice(["3x8x8", "3x32x32", "3x{16,32}x{16,32}", "1x28x28"] + WEIRD_TEXT[:12])
+    args = [*r.choice(MODEL_COMMANDS), target, "--input", shape]
+    if r.random() < 0.2:
+        args += ["--arg", r.choice(["width=2", "num_classes=0", "n=-1", "x=[1, 2]"])]
+    return Case(tuple(args), text=text, note="model", seconds=MODEL_SECONDS)
+
+
+def torch_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
+
+
+def iter_cases(seed: int, count: int, models: bool | None = None) -> Iterator[Case]:
+    """`count` inputs; with `models` (default: where torch is installed) every MODEL_EVERY-th is a
+    model target, drawn from a stream of its own so that the other inputs stay what they were."""
     r = random.Random(seed)
+    rm = random.Random(seed * 7919 + 1)
+    models = torch_installed() if models is None else models
     sources = builtin_texts()
-    for _ in range(count):
+    for n in range(count):
+        if models and n % MODEL_EVERY == MODEL_EVERY - 1:
+            yield model_case(rm)
+            continue
         yield quiz_case(r) if r.random() < 0.25 else spec_case(r, sources)
 
 
-def cases(seed: int, count: int) -> list[Case]:
-    return list(iter_cases(seed, count))
+def cases(seed: int, count: int, models: bool | None = None) -> list[Case]:
+    return list(iter_cases(seed, count, models))
 
 
 # ----- running them ------------------------------------------------------------------------
@@ -399,15 +457,25 @@ def run_one(case: Case, runner: object, app: object, workdir: Path) -> tuple[str
     import ast
 
     args = list(case.args)
+    model: Path | None = None
     if "{spec}" in args:
         path = workdir / "spec.yaml"
         path.write_bytes(case.data if case.data is not None else case.text.encode("utf-8", "surrogatepass"))  # type: ignore[union-attr]
         args = [str(path) if a == "{spec}" else a for a in args]
-    result = runner.invoke(app, args)  # type: ignore[attr-defined]
+    if any("{model}" in a for a in args):
+        # a new name each time: Python caches modules and source lines by file name
+        _MODEL_COUNT[0] += 1
+        model = workdir / f"model_{_MODEL_COUNT[0]}.py"
+        model.write_text(case.text or "", encoding="utf-8", errors="surrogatepass")
+        args = [a.replace("{model}", str(model)) for a in args]
+    try:
+        result = runner.invoke(app, args)  # type: ignore[attr-defined]
+    except Hang as hang:
+        return _hang_kind(hang.__traceback__, model), "", 0
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         if isinstance(result.exception, Hang):
-            return "hang", "", len(stderr)
+            return _hang_kind(result.exc_info[2] if result.exc_info else None, model), "", len(stderr)
         detail = "".join(traceback.format_exception(result.exception))[-3000:]
         return "traceback", detail, len(stderr)
     if args[0] == "export" and result.exit_code == 0:
@@ -418,6 +486,21 @@ def run_one(case: Case, runner: object, app: object, workdir: Path) -> tuple[str
     if len(stderr) > 2000:
         return "long message", stderr[:500], len(stderr)
     return None, "", len(stderr)
+
+
+_MODEL_COUNT = [0]
+
+
+def _hang_kind(tb: object, model: Path | None) -> str:
+    """ "model hang" when the alarm stopped the model's own code (the innermost frame that is the
+    model file's or cnncalc's is the model's), else "hang": cnncalc's own code did not finish."""
+    if model is not None:
+        for frame in reversed(traceback.extract_tb(tb)):  # type: ignore[arg-type]
+            if frame.filename == str(model):
+                return "model hang"
+            if frame.filename.startswith(CNNCALC_DIR):
+                break
+    return "hang"
 
 
 def _address_space() -> int:
@@ -446,7 +529,7 @@ def _worker(conn: object, seconds: int, memory_mb: int) -> None:
             case = conn.recv()  # type: ignore[attr-defined]
             if case is None:
                 return
-            signal.setitimer(signal.ITIMER_PROF, seconds)
+            signal.setitimer(signal.ITIMER_PROF, case.seconds or seconds)
             try:
                 outcome = run_one(case, runner, app, Path(tmp))
             except Hang:
@@ -459,12 +542,17 @@ def _worker(conn: object, seconds: int, memory_mb: int) -> None:
             conn.send((*outcome, rss_mb))  # type: ignore[attr-defined]
 
 
-def fuzz(seed: int, count: int, seconds: int = 5, memory_mb: int = 2048, progress: object = None) -> Figures:
-    """Run `count` seeded inputs; each bounded by `seconds` and a worker limited to `memory_mb`."""
+def fuzz(seed: int, count: int, seconds: int = 5, memory_mb: int = 2048, progress: object = None,
+         models: bool | None = None) -> Figures:  # fmt: skip
+    """Run `count` seeded inputs; each bounded by `seconds` and a worker limited to `memory_mb`;
+    model targets among them with `models` (default: where torch is installed)."""
+    models = torch_installed() if models is None else models
     context = mp.get_context("fork")
     figures = Figures()
+    if models:  # loaded once here, so that each forked worker has it (and its memory) already
+        import cnncalc.torch_bridge.importer  # noqa: F401
     worker = conn = None
-    for n, case in enumerate(iter_cases(seed, count)):
+    for n, case in enumerate(iter_cases(seed, count, models)):
         if worker is None:
             conn, child = context.Pipe()
             worker = context.Process(target=_worker, args=(child, seconds, memory_mb), daemon=True)
@@ -485,6 +573,9 @@ def fuzz(seed: int, count: int, seconds: int = 5, memory_mb: int = 2048, progres
         figures.inputs += 1
         figures.peak_memory_mb = max(figures.peak_memory_mb, rss)
         figures.longest_message = max(figures.longest_message, length)
+        if kind == "model hang":  # the model's own loop: the model's, not a finding
+            figures.model_hangs += 1
+            kind = None
         if kind is not None:
             figures.tracebacks += kind == "traceback"
             figures.hangs += kind == "hang"

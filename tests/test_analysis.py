@@ -268,3 +268,13 @@ def test_a_field_too_fine_to_tabulate_says_so():
         f.write(path_text)
     data = json.loads(CliRunner().invoke(app, ["shapes", f.name, "--rf", "-f", "json"]).stdout)
     assert data["layers"][1]["receptive_field"] == "unknown"
+
+
+def test_analyze_takes_what_carries_a_graph_and_refuses_the_rest():
+    import types
+
+    graph = cnncalc.load("lenet5")
+    assert analyze(types.SimpleNamespace(graph=graph)) == analyze(graph)  # duck-typed, as ImportedSpec
+    with pytest.raises(CnncalcError, match="cnncalc analyses a network") as caught:
+        analyze("lenet5")
+    assert caught.value.received == "str"

@@ -490,3 +490,18 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
             with pytest.raises(cnncalc.CnncalcError, match=f"needs '{name}'|needs its {name}"):
                 parse_text(spec(entry["type"], [n for n in required if n != name]))
     assert {"sequential", "residual", "parallel", "conv", "linear", "add"} <= {t["type"] for t in types}
+
+
+def test_help_says_a_model_target_runs_its_code():
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+
+    def help_of(*command):
+        result = CliRunner().invoke(app, [*command, "--help"], terminal_width=1000)
+        assert result.exit_code == 0, result.output
+        return " ".join(result.stdout.split())  # unwrapped
+
+    assert "This runs the model's code" in help_of("import")
+    for command in ("summary", "shapes", "params", "memory", "flops", "profile", "sweep", "plot"):
+        assert "run that file's or module's code and the model's forward" in help_of(command), command

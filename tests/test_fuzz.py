@@ -1,10 +1,13 @@
-"""Robustness as a property: mutated specs and quiz options end in a message, never a traceback or a hang.
+"""Robustness as a property: mutated specs, quiz options and model targets end in a message, never a
+traceback or a hang (a model's own code that never finishes is the model's: counted, not a finding).
 
 The engine is fuzz/engine.py (fuzz/run.py runs thousands of inputs); CI runs a bounded, seeded budget.
 """
 
 import sys
 from pathlib import Path
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,3 +47,40 @@ def test_the_engine_sees_a_traceback(monkeypatch):
 
     kind, detail, _ = run_one(Case(("pool", "--values", "1 2; 3 4", "--kernel", "2")), CliRunner(), app, Path("."))
     assert kind == "traceback" and "planted" in detail
+
+
+def test_model_targets_are_among_the_inputs_where_torch_is():
+    pytest.importorskip("torch")
+    models = [c for c in cases(7, 200, models=True) if c.note == "model"]
+    assert len(models) == 200 // 8
+    assert all(c.seconds is not None and c.text for c in models)
+    assert not any(c.note == "model" for c in cases(7, 200, models=False))
+    # the other inputs are the same with or without them
+    assert [c for c in cases(7, 200, models=True) if c.note != "model"] == cases(7, 200 - 25, models=False)
+
+
+MODEL_HANG = """\
+from fuzz.engine import Hang  # what the CPU-time alarm raises, here raised by the model's own code
+raise Hang()
+"""
+
+
+def test_a_hang_is_the_models_in_its_own_code_and_cnncalcs_elsewhere(monkeypatch, tmp_path):
+    # a test that cannot fail is a defect: the same alarm, in the model's code and then in cnncalc's
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+    from fuzz.engine import Hang, run_one
+
+    case = Case(("import", "{model}:Net", "--input", "3x8x8"), text=MODEL_HANG, note="model")
+    assert run_one(case, CliRunner(), app, tmp_path)[0] == "model hang"
+
+    from cnncalc.torch_bridge.importer import targets
+
+    def stuck(*args, **kwargs):
+        raise Hang()
+
+    monkeypatch.setattr(targets, "from_torch", stuck)  # cnncalc's own code, after the model loaded
+    case = Case(("import", "{model}:Net", "--input", "3x8x8"), text="import torch.nn as nn\nNet = nn.ReLU\n")
+    assert run_one(case, CliRunner(), app, tmp_path)[0] == "hang"

@@ -80,7 +80,8 @@ SpecArg = Annotated[
     str,
     typer.Argument(
         help="A spec file, a built-in architecture name (see `cnncalc list`), or a PyTorch model: "
-        "torchvision:NAME, file.py:Class or pkg.module:factory (these import torch).",
+        "torchvision:NAME, file.py:Class or pkg.module:factory (these import torch, and run that "
+        "file's or module's code and the model's forward: give only code you would run).",
         show_default=False,
     ),
 ]

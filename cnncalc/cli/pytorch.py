@@ -123,11 +123,15 @@ def export(spec_file: SpecArg,
 
 
 @app.command("import")
-def import_(target: Annotated[str, typer.Argument(help="torchvision:NAME, path/to/file.py:Class or pkg.module:factory.", show_default=False)],
+def import_(target: Annotated[str, typer.Argument(help="torchvision:NAME, path/to/file.py:Class or pkg.module:factory (runs that code).", show_default=False)],
             output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec here instead of printing it.", show_default=False)] = None,
             input: Annotated[Optional[str], typer.Option("--input", help="The input, channels first: 3x224x224 (torchvision models know theirs).", show_default=False)] = None,
             arg: Annotated[Optional[list[str]], typer.Option("--arg", help="name=value for the class or factory (or torchvision's builder), repeatable; values are YAML: 2, 0.5, true, text, [3, 1].", callback=check_arg_pairs, show_default=False)] = None) -> None:  # fmt: skip
     """Write a spec for a PyTorch model, traced with torch.fx; every row is checked against the model.
+
+    This runs the model's code: file.py:Class and pkg.module:callable are imported as Python
+    imports them (their top level runs), the class or factory is called, and its forward runs once.
+    Import only code you would run yourself.
 
     Examples:
 

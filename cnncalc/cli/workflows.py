@@ -10,6 +10,7 @@ from typing import Annotated, Any, List, Optional
 
 import typer
 
+from .. import library
 from ..analysis import DType, Report, collapse
 from ..compare import Change, Diff, Quantity, RowDiff, Status, Total, diff
 from ..errors import CnncalcError
@@ -27,8 +28,20 @@ from ..render import (
     human_bytes,
     shape_text,
 )
-from ..sweep import Fit, SweepRow, fit_batch, parse_batches, parse_bytes, parse_dtypes, parse_shapes, sweep
+from ..sweep import (
+    Fit,
+    SweepRow,
+    check_combinations,
+    fit_batch,
+    parse_batches,
+    parse_bytes,
+    parse_dtypes,
+    parse_shapes,
+    sweep,
+    sweep_each,
+)
 from .common import (
+    ArgOpt,
     DepthOpt,
     DTypeOpt,
     ExitCode,
@@ -285,14 +298,30 @@ def sweep_command(
     format: FormatOpt = Format.TEXT,
     layout: Annotated[Layout, typer.Option("--layout", help="How shapes print: chw (as --input is written) or hwc.")] = Layout.CHW,
     strict: StrictOpt = False,
+    arg: ArgOpt = None,
 ) -> None:  # fmt: skip
     """One row per input size, batch and dtype: params, MACs, activation bytes, predicted peaks
-    (inference and training) and the output shape. Sizes that do not fit are rows with the reason."""
+    (inference and training) and the output shape. Sizes that do not fit are rows with the reason.
+
+    A PyTorch model (file.py:Class, pkg.module:factory, torchvision:NAME) is built once and traced
+    again at each size (its layers can depend on it): write each shape in full, 3x{128,224}x{128,224}.
+    """
     with reported_errors():
-        graph = load_graph(spec_file)
-        inputs = parse_shapes(input) if input else [graph.input_shape]
-        rows = sweep(graph, inputs, parse_batches(batch), parse_dtypes(dtype), strict=strict)
-        emit(sweep_output(graph.name, rows, layout), format)
+        batches, dtypes = parse_batches(batch), parse_dtypes(dtype)
+        if input and library.is_model_target(spec_file):
+            inputs = parse_shapes(input)
+            check_combinations(len(inputs), batches, dtypes)  # before tracing the model at every size
+            from ..torch_bridge.importer import load_target_at  # imports torch
+
+            imported = load_target_at(spec_file, inputs, arg or [])
+            name = next((i.graph.name for _, i in imported if not isinstance(i, CnncalcError)), spec_file)
+            graphs = [(shape, i if isinstance(i, CnncalcError) else i.graph) for shape, i in imported]
+            rows = sweep_each(graphs, batches, dtypes, strict=strict)
+        else:
+            graph = load_graph(spec_file, None, arg)
+            name = graph.name
+            rows = sweep(graph, parse_shapes(input) if input else [graph.input_shape], batches, dtypes, strict=strict)
+        emit(sweep_output(name, rows, layout), format)
 
 
 # ----- plot --------------------------------------------------------------------------------------

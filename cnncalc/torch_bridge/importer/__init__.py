@@ -33,7 +33,16 @@ from ...yaml_writer import to_yaml
 from .pipeline import from_torch
 from .result import ImportedSpec, TorchImportError
 from .table import FUNCTIONS, METHODS, MODULE_KINDS, module_kind, table_kinds
-from .targets import Target, import_command, is_target, load_target, parse_args, parse_shape, resolve_target
+from .targets import (
+    Target,
+    import_command,
+    is_target,
+    load_target,
+    load_target_at,
+    parse_args,
+    parse_shape,
+    resolve_target,
+)
 
 __all__ = ["FUNCTIONS", "METHODS", "MODULE_KINDS", "ImportedSpec", "Target", "TorchImportError", "from_torch", "module_kind",
-           "import_command", "is_target", "load_target", "parse_args", "parse_shape", "resolve_target", "table_kinds", "to_yaml"]  # fmt: skip
+           "import_command", "is_target", "load_target", "load_target_at", "parse_args", "parse_shape", "resolve_target", "table_kinds", "to_yaml"]  # fmt: skip

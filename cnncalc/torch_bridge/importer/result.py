@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...analysis import Report, analyze
 from ...errors import CnncalcError
 from ...graph import Graph
 from ...records import record
@@ -24,3 +25,23 @@ class ImportedSpec:
     yaml: str
     graph: Graph
     unused: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        shape = "x".join(map(str, self.graph.input_shape))
+        unused = f", {len(self.unused)} unused modules" if self.unused else ""
+        return (f"<ImportedSpec {self.graph.name}: input {shape}, {len(self.graph.nodes) - 1} layers{unused}; "
+                f".yaml ({self.yaml.count(chr(10))} lines), .data, .graph>")  # fmt: skip
+
+    def __str__(self) -> str:
+        """The spec's YAML: `print(cnncalc.from_torch(...))` shows what `cnncalc import` writes."""
+        return self.yaml
+
+    def report(self) -> Report:
+        """The analysed summary (`cnncalc.analyze(imported)` does the same)."""
+        return analyze(self.graph)
+
+    def _repr_markdown_(self) -> str:
+        return self.report().to_markdown()
+
+    def _repr_html_(self) -> str:
+        return self.report()._repr_html_()

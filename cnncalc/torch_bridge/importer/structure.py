@@ -10,8 +10,7 @@ from typing import Any, Mapping
 from torch import nn
 
 from ...layers import ALIASES, REGISTRY
-from ...spec import ITEM_KEYS, STRUCTURES
-from ...yaml_writer import SECTIONS as _SECTIONS
+from ...spec import BLOCK_KEYS, ITEM_KEYS, STRUCTURES
 from .mapping import _Row, _yaml_value
 from .result import TorchImportError
 from .table import GENERIC_CONTAINERS, _registered
@@ -289,7 +288,8 @@ class _Blocks:
                 if not all(pattern):
                     flag = next((f for p, f in flags if p == pattern), None)
                     if flag is None:
-                        flag = _arg_name(rel.split(".")[0], {p.name for p in params} | {f for _, f in flags})
+                        taken = {p.name for p in params} | {f for _, f in flags}
+                        flag = _arg_name(rel.split(".")[0], taken, flag=True)
                         flags.append((pattern, flag))
                     entry["when"] = f"${flag}"
                 out.append(
@@ -339,12 +339,19 @@ def _unhashable(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _arg_name(base: str, taken: set[str]) -> str:
+# what a block argument may not be called: the keys of every item, and $in (the input's channels);
+# nor, to read well, the keys of a block definition (`args: {shortcut: true}` beside a `shortcut:` section)
+_RESERVED_ARGS = frozenset((*ITEM_KEYS, *BLOCK_KEYS, "in"))
+
+
+def _arg_name(base: str, taken: set[str], flag: bool = False) -> str:
+    """A block argument's name from a layer argument (`stride`) or, for a `flag` (whether a use has
+    an item), from the item's module name (`downsample`; `shortcut` becomes `has_shortcut`)."""
     base = re.sub(r"\W", "_", base)
     if not base or not (base[0].isalpha() or base[0] == "_"):
         base = f"has_{base}"
-    if base in ITEM_KEYS:
-        base += "_"
+    if base in _RESERVED_ARGS:
+        base = f"has_{base}" if flag else f"{base}_"
     name, k = base, 1
     while name in taken:
         k += 1
@@ -447,7 +454,7 @@ def _render_item(item: _Item, blocks: Mapping[str, dict]) -> tuple[dict, dict]:
 def _shorten(value: dict, blocks: Mapping[str, dict]) -> Any:
     """`- relu` for no arguments, `- linear: 4096` for the type's shorthand alone."""
     ((written, args),) = value.items()
-    if not isinstance(args, dict) or any(k in args for k in _SECTIONS):
+    if not isinstance(args, dict) or written in STRUCTURES:
         return value
     if not args:
         return written
