@@ -480,7 +480,9 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
 
     def spec(kind, names):
         merge = kind in REGISTRY and REGISTRY[kind].min_inputs > 1
-        given = [f"{name}: {by_kind.get(kind, {}).get(name, values.get(name))}" for name in names] + (["from: [input, input]"] if merge else [])
+        given = [f"{name}: {by_kind.get(kind, {}).get(name, values.get(name))}" for name in names] + (
+            ["from: [input, input]"] if merge else []
+        )
         return f"input: [4, 8, 8]\nlayers:\n  - {kind}: {{{', '.join(given)}}}\n"
 
     for entry in types:

@@ -121,3 +121,35 @@ def test_analyze_and_the_notebook_take_an_imported_model():
     assert "\n" not in shown and len(shown) < 200
     assert shown.startswith("<ImportedSpec CifarResNet: input 3x32x32, ") and ".yaml (" in shown
     assert str(imported) == imported.yaml
+
+
+BLOCKS = IDIOMS / "blocks.py"
+
+
+@pytest.mark.parametrize("factory, kwargs, shape", [
+    ("SE", {"spelling": 0}, (16, 8, 8)),  # x * s[:, :, None, None]
+    ("SE", {"spelling": 1}, (16, 8, 8)),  # s.view(b, c, 1, 1)
+    ("SE", {"spelling": 2}, (16, 8, 8)),  # s.reshape(-1, c, 1, 1)
+    ("SE", {"spelling": 3}, (16, 8, 8)),  # s.unsqueeze(-1).unsqueeze(-1)
+    ("OptionA", {}, (16, 8, 8)),  # F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))
+    ("Scaled", {}, (16, 8, 8)),  # x + 0.17 * branch
+    ("StackSplit", {}, (16, 8, 8)),  # torch.split into 4, torch.stack, .sum(1), x[:, :k], .contiguous()
+    ("TFSame", {}, (3, 11, 11)),  # math.ceil(ih / s) on x.size(), and `if x.shape[-2] < 7`
+])  # fmt: skip
+def test_idioms_import_exactly_with_no_traced_row(factory, kwargs, shape):
+    import cnncalc
+
+    model = load_factory(BLOCKS, factory)(**kwargs)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(1, *shape))
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    # and the spec builds the same network: the model's weights load, the output is the same
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))

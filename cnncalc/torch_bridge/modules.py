@@ -97,6 +97,8 @@ class Traced(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         x = inputs[0]
         return x.new_zeros((x.shape[0], *self.shape))
+
+
 class Reshape(nn.Module):
     """x.reshape(N, *shape): the batch axis kept, the rest as given (one size may be -1); a view
     where the strides allow one, as x.view would be."""

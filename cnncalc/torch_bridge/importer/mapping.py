@@ -261,6 +261,10 @@ class _Mapper:
 
     def shape_value(self, node: fx.Node) -> None:
         """The value of a node computed from shapes only, where it can be followed (else left unknown)."""
+        if "value" in node.meta:  # the tracer ran it: the number (or sizes) at this input
+            value = node.meta["value"]
+            self.constants[node] = tuple(value) if isinstance(value, torch.Size) else value
+            return
         args: list[Any] = [self.constants.get(a, a) if isinstance(a, fx.Node) else a for a in node.args]
         try:
             shape = _full_shape(node.args[0]) if node.args else None
@@ -498,13 +502,68 @@ class _Mapper:
         if self.rule_kind(node) == "mul" and any(isinstance(v, fx.Node) and v.op == "get_attr" for v in (a, b)):
             self.layer_scale(node, a, b, what)
             return
-        if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
-            raise self.unmapped(node, f"{what} of a tensor and a constant: cnncalc has no layer type for it",
-                            received=f"{a!r}, {b!r}")  # fmt: skip
-        inputs = [self.tensor_input(node, a, what), self.tensor_input(node, b, what)]
         kind = self.rule_kind(node)
+        if kind == "scalar" or not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
+            self.scalar(node, a, b, what)
+            return
+        inputs = [self.tensor_input(node, a, what), self.tensor_input(node, b, what)]
         base = "mul" if kind == "mul" else "add"
         self.add_row(node, self.functional_name(node, base), kind, {}, inputs, self.shape(node))
+
+    def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
+        """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""
+        name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
+        op = {"iadd": "add", "imul": "mul", "isub": "sub", "itruediv": "div", "truediv": "div"}.get(
+            name.rstrip("_"), name.rstrip("_"))  # fmt: skip
+        number = (int, float)
+        if isinstance(a, fx.Node) and type(b) in number:
+            tensor, value = a, b
+        elif isinstance(b, fx.Node) and type(a) in number and op in ("add", "mul", "sub"):
+            tensor, value, op = b, a, "rsub" if op == "sub" else op
+        else:
+            raise self.unmapped(node, f"{what} of these operands: cnncalc has no layer type for it",
+                                received=f"{a!r}, {b!r}")  # fmt: skip
+        source = self.tensor_input(node, tensor, what)
+        self.checked_row(node, "scalar", {"op": op, "value": float(value)}, [source], "scalar")
+
+    def checked_row(self, node: fx.Node, kind: str, args: dict[str, Any], inputs: list[int], base: str) -> None:
+        """A row of `kind` for the node, after checking that cnncalc's layer gives the traced shape."""
+        try:
+            layer = build_layer(REGISTRY[ALIASES.get(kind, kind)], args)
+            shape = layer.output_shape([self.rows[i].shape for i in inputs])
+        except CnncalcError as err:
+            raise self.unmapped(node, f"cnncalc's {kind} cannot express this call: {err.message}") from None
+        if shape != self.shape(node):
+            raise self.unmapped(node, f"cnncalc's {kind} gives {list(shape)}, PyTorch {list(self.shape(node))}")
+        self.add_row(node, self.functional_name(node, base), kind, args, inputs, shape)
+
+    def rule_scalar(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        self.scalar(node, bound.get("input"), bound.get("other"), what)
+
+    def rule_view_like(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`x.unsqueeze(d)`, `x.squeeze(d)`, `x.contiguous()`: the type of the same name."""
+        kind = self.rule_kind(node)
+        source = self.tensor_input(node, bound.get("input"), what)
+        args: dict[str, Any] = {}
+        if kind in ("unsqueeze", "squeeze") and bound.get("dim") is not None:
+            args["dim"] = _yaml_value(bound["dim"])
+        if kind == "contiguous" and bound.get("memory_format") not in (None, torch.contiguous_format):
+            raise self.unmapped(node, f"{what} with memory_format={bound['memory_format']}")
+        self.checked_row(node, kind, args, [source], kind)
+
+    def rule_pad(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`F.pad(x, (l, r, t, b, ...), mode, value)`: amounts last axis first, as `pad` writes them."""
+        source = self.tensor_input(node, bound.get("input"), what)
+        args = {"padding": list(bound.get("pad") or ()), "mode": bound.get("mode") or "constant",
+                "value": float(bound.get("value") or 0.0)}  # fmt: skip
+        self.checked_row(node, "pad", args, [source], "pad")
+
+    def rule_stack(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        tensors = bound.get("tensors")
+        if not isinstance(tensors, (list, tuple)) or len(tensors) < 2:
+            raise self.unmapped(node, f"{what} needs a list of tensors", received=repr(tensors))
+        inputs = [self.tensor_input(node, t, what) for t in tensors]
+        self.checked_row(node, "stack", {"dim": bound.get("dim", 0)}, inputs, "stack")
 
     def layer_scale(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`self.gamma * x` with a parameter of shape [C, 1, ...]: ConvNeXt's layer scale, a row
@@ -621,10 +680,39 @@ class _Mapper:
                 break
             sides = [start, size - stop, *sides]  # the last axis first, as pad and crop write them
         if not ok:
-            raise self.unmapped(node, "cnncalc follows indexing only as a crop of the spatial axes (x[:, :, a:b, c:d])",
-                            received=repr(node.args[1]))  # fmt: skip
+            self.sliced(node, source, index)
+            return
         self.add_row(node, self.functional_name(node, "crop"), "crop", {"amounts": _yaml_value(sides)}, [source],
                      self.shape(node))  # fmt: skip
+
+    def sliced(self, node: fx.Node, source: int, index: tuple) -> None:
+        """`x[:, :k]`, `x[:, :, ::2, ::2]`: a `slice` of the axes cut (the batch axis whole)."""
+        full = slice(None)
+        if None in index and all(cut is None or cut == full for cut in index):  # y[:, :, None, None]
+            self.checked_row(node, "unsqueeze", {"dim": [i for i, cut in enumerate(index) if cut is None]}, [source],
+                             "unsqueeze")  # fmt: skip
+            return
+        cuts = [(axis, cut) for axis, cut in enumerate(index) if cut != full]
+        if (
+            not cuts
+            or cuts[0][0] == 0
+            or not all(isinstance(cut, slice) and not _has_node([cut.start, cut.stop, cut.step]) for _, cut in cuts)
+        ):
+            raise self.unmapped(node, "cnncalc follows indexing as a crop or a slice of whole axes (x[:, :k], x[:, :, ::2])",
+                                received=repr(node.args[1]))  # fmt: skip
+        args = {"dim": [a for a, _ in cuts], "begin": [c.start for _, c in cuts], "end": [c.stop for _, c in cuts],
+                "step": [c.step for _, c in cuts]}  # fmt: skip
+        self.checked_row(node, "slice", args, [source], "slice")
+
+    def rule_sum(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`x.sum(1)` (ResNeSt's and SKNet's sum of branches), `x.mean(1, keepdim=True)`: over given axes."""
+        name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
+        kind = "mean" if name == "mean" else "sum"
+        source = self.tensor_input(node, bound.get("input"), what)
+        if bound.get("dim") is None or bound.get("dtype") is not None:
+            raise self.unmapped(node, f"cnncalc follows {what} over given axes only", received=repr(bound.get("dim")))
+        args = {"dim": _yaml_value(bound["dim"]), "keepdim": bool(bound.get("keepdim", False))}
+        self.checked_row(node, kind, args, [source], kind)
 
     def rule_kind(self, node: fx.Node) -> str:
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS[node.target]
@@ -661,9 +749,15 @@ class _Mapper:
         before, after = self.rows[source].shape, self.shape(node)
         if after != (math.prod(before),) and self.channel_shuffle(node, source):
             return
-        if after != (math.prod(before),):
-            raise self.unmapped(node, f"cnncalc follows {what} only as a flatten to [N, C*H*W]",
-                            received=f"[N, {', '.join(map(str, before))}] -> [N, {', '.join(map(str, after))}]")  # fmt: skip
+        if after != (math.prod(before),):  # any other shape, the batch kept: reshape (a view where strides allow)
+            self.checked_row(
+                node,
+                "reshape",
+                {"shape": list(after)},
+                [source],
+                str(node.target) if node.op == "call_method" else "reshape",
+            )
+            return
         base = str(node.target) if node.op == "call_method" else "reshape"
         self.add_row(node, self.functional_name(node, base), "flatten", {}, [source], after)
 
@@ -673,6 +767,9 @@ class _Mapper:
         rank = len(before) + 1
         dims = bound.get("dim")
         dims = (dims,) if isinstance(dims, int) else tuple(dims or ())
+        if bound.get("dtype") is None and dims and sorted(d % rank for d in dims) != list(range(2, rank)):
+            self.rule_sum(node, bound, what)  # over other axes: cnncalc's mean
+            return
         if bound.get("dtype") is not None or sorted(d % rank for d in dims) != list(range(2, rank)):
             raise self.unmapped(node, f"cnncalc follows {what} only over every spatial axis (global average pooling)",
                             received=f"dim={bound.get('dim')!r} of [N, {', '.join(map(str, before))}]")  # fmt: skip
