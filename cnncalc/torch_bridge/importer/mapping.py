@@ -16,7 +16,7 @@ from torch.fx.passes.shape_prop import TensorMetadata
 from ...errors import CnncalcError, Where
 from ...graph import INPUT
 from ...layers import ALIASES, REGISTRY, build_layer
-from .. import _OWN_MODULES, Piece, modules
+from .. import _OWN_MODULES, Piece, modules, parameter_counts
 from .result import Shape, TorchImportError
 from .table import (
     FOREIGN_MODULE_KINDS,
@@ -180,22 +180,24 @@ class _Mapper:
                 inputs.append(self.of_node[arg])
             elif arg in self.pieces:  # a tuple of pieces passed on whole
                 inputs.extend(i for i in self.pieces[arg] if i is not None and i not in inputs)
-            elif arg.op == "get_attr":
-                tensors = [
-                    (str(arg.target), self.gm.get_parameter(str(arg.target)) if _is_param(self.gm, arg) else None)
-                ]
-                for name, tensor in tensors:
-                    if tensor is not None and id(tensor) not in self.counted:
-                        self.counted.add(id(tensor))
-                        if name.rsplit(".", 1)[-1] == "bias":
-                            biases += tensor.numel()
-                        else:
-                            weights += tensor.numel()
-                    elif tensor is None:
-                        buffer = _buffer(self.gm, str(arg.target))
-                        if buffer is not None and id(buffer) not in self.counted:
-                            self.counted.add(id(buffer))
-                            buffers += buffer.numel()
+            elif arg.op == "get_attr":  # a parameter or buffer read in forward: its module's tensors are the row's
+                path, _, attr = str(arg.target).rpartition(".")
+                owner = self.owner(path)
+                read = getattr(owner, attr, None)
+                held = [*owner.named_parameters(recurse=False), *owner.named_buffers(recurse=False)]
+                if not any(t is read for _, t in held):
+                    held = [(str(arg.target), read)] if isinstance(read, torch.Tensor) else []
+                parameters = {id(p) for p in owner.parameters(recurse=False)}
+                for name, t in held:
+                    if id(t) in self.counted:
+                        continue
+                    self.counted.add(id(t))
+                    if id(t) not in parameters and not isinstance(t, nn.Parameter):
+                        buffers += t.numel()
+                    elif name.rsplit(".", 1)[-1] == "bias":
+                        biases += t.numel()
+                    else:
+                        weights += t.numel()
         module = self.gm.get_submodule(str(node.target)) if node.op == "call_module" else None
         if module is not None:
             for name, p in module.named_parameters():
@@ -714,6 +716,55 @@ class _Mapper:
         args = {"dim": _yaml_value(bound["dim"]), "keepdim": bool(bound.get("keepdim", False))}
         self.checked_row(node, kind, args, [source], kind)
 
+    def owner(self, path: str) -> nn.Module:
+        """The user's module at `path` (the GraphModule keeps only the tensors the graph reads; a
+        batch norm's num_batches_tracked is not), or the GraphModule for fx's own constants."""
+        try:
+            return self.root.get_submodule(path)
+        except AttributeError:
+            return self.gm.get_submodule(path) if path else self.gm
+
+    def rule_functional(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`F.batch_norm(x, self.running_mean, ..., self.weight, self.bias)`, `F.linear(x, self.weight,
+        self.bias)`, `F.layer_norm`, `F.group_norm`, `F.conv2d`: a module's forward written with
+        functions on its own parameters. The row is that module's (named by its path, so its
+        state_dict loads), checked as the equivalent torch.nn module would be."""
+        kind = self.rule_kind(node)
+        source = self.tensor_input(node, bound.get("input"), what)
+        shape = self.rows[source].shape
+        targets: dict[str, str] = {}
+        for key in ("weight", "bias", "running_mean", "running_var"):
+            value = bound.get(key)
+            if value is None:
+                continue
+            if not (isinstance(value, fx.Node) and value.op == "get_attr"):
+                raise self.unmapped(node, f"{what} is given a {key} computed in forward (not a parameter as it is)")
+            targets[key] = str(value.target)
+        if "weight" not in targets and kind in ("linear", "conv"):
+            raise self.unmapped(node, f"{what} without a weight parameter")
+        owners = {t.rpartition(".")[0] for t in targets.values()}
+        if len(owners) != 1 or any(t.rpartition(".")[2] != key for key, t in targets.items()):
+            raise self.unmapped(node, f"{what} reads parameters that are not one module's weight, bias and running "
+                                      "statistics", received=", ".join(targets.values()))  # fmt: skip
+        (path,) = owners
+        owner = self.owner(path)
+        tensor = {key: getattr(owner, t.rpartition(".")[2]) for key, t in targets.items()}
+        rank = len(shape) - 1
+        equivalent = _equivalent_module(kind, bound, tensor, shape, rank)
+        if equivalent is None:
+            raise self.unmapped(node, f"{what} with these arguments has no torch.nn equivalent cnncalc maps")
+        args = self.module_args(node, equivalent, kind, [source])
+        layer = build_layer(REGISTRY[kind], args)
+        shapes = [shape]
+        counts = (layer.weights(shapes), layer.biases(shapes), layer.buffers(shapes))
+        if not path or path in {r.name for r in self.rows} or parameter_counts(owner) != counts:
+            raise self.unmapped(node, f"{what}: its module '{path}' holds other tensors than cnncalc's {kind}",
+                                received=repr(parameter_counts(owner)), expected=repr(counts))  # fmt: skip
+        if layer.output_shape(shapes) != self.shape(node):
+            raise self.unmapped(node, f"cnncalc's {kind} gives another shape than {what}")
+        self.taken.add(path)
+        self.add_row(node, path, kind, args, [source], self.shape(node), owner)
+
     def rule_kind(self, node: fx.Node) -> str:
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS[node.target]
         assert isinstance(rule, Special), "called for the merge rules only"
@@ -782,6 +833,41 @@ class _Mapper:
             self.add_row(node, self.fresh(f"{name}_flatten"), "flatten", {}, [index], self.shape(node))
 
 
+def _equivalent_module(kind: str, bound: Mapping[str, Any], tensor: Mapping[str, Any], shape: Shape,
+                       rank: int) -> nn.Module | None:  # fmt: skip
+    """The torch.nn module whose forward is this functional call, or None."""
+    with torch.device("meta"):
+        if kind == "batchnorm":
+            if bound.get("training", False) or rank > 3:
+                return None
+            norm: Any = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[rank]
+            return norm(shape[0], eps=bound.get("eps", 1e-5), momentum=bound.get("momentum", 0.1),
+                       affine="weight" in tensor, track_running_stats="running_mean" in tensor)  # fmt: skip
+        if kind == "linear":
+            out, features = tensor["weight"].shape
+            return nn.Linear(features, out, bias="bias" in tensor)
+        if kind == "layernorm":
+            normalized = bound.get("normalized_shape")
+            if normalized is None or "bias" in tensor and "weight" not in tensor:
+                return None
+            return nn.LayerNorm(normalized, eps=bound.get("eps", 1e-5), elementwise_affine="weight" in tensor,
+                                bias="bias" in tensor)  # fmt: skip
+        if kind == "groupnorm":
+            if ("weight" in tensor) != ("bias" in tensor):
+                return None
+            return nn.GroupNorm(
+                int(bound["num_groups"]), shape[0], eps=bound.get("eps", 1e-5), affine="weight" in tensor
+            )
+        if kind == "conv" and 1 <= rank <= 3:
+            weight = tensor["weight"]
+            groups = bound.get("groups", 1)
+            conv: Any = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[rank]
+            return conv(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), stride=bound.get("stride", 1),
+                       padding=bound.get("padding", 0), dilation=bound.get("dilation", 1), groups=groups,
+                       bias="bias" in tensor)  # fmt: skip
+    return None
+
+
 class _Unmapped(TorchImportError):
     """A node no mapping expresses exactly (caught: the node becomes a traced row)."""
 
@@ -819,7 +905,17 @@ def _full_shape(value: Any) -> torch.Size | None:
     return torch.Size(meta.shape) if isinstance(meta, TensorMetadata) else None
 
 
-_TENSOR_PARAMS = ("input", "other", "tensors", "tensor", "shape")  # the arguments that are tensors
+_TENSOR_PARAMS = (
+    "input",
+    "other",
+    "tensors",
+    "tensor",
+    "shape",
+    "weight",
+    "bias",
+    "running_mean",
+    "running_var",
+)  # the arguments that are tensors
 _SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
                      operator.neg, int, float, tuple, list, math.prod}  # fmt: skip
 

@@ -332,11 +332,11 @@ def _signature(item: _Item) -> Any:
 
 
 def _hashable(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
 
 
 def _unhashable(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
+    return [_unhashable(v) for v in value] if isinstance(value, tuple) else value
 
 
 # what a block argument may not be called: the keys of every item, and $in (the input's channels);

@@ -101,6 +101,14 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     operator.itruediv: Special(("scalar",), "scalar", ("input", "other")),
     F.pad: Special(("pad",), "pad", ("input", "pad", "mode", "value")),
     torch.stack: Special(("stack",), "stack", ("tensors", "dim")),
+    # a module's forward written with functions on its own parameters (timm's BatchNormAct2d, Linear)
+    F.batch_norm: Special(("batchnorm",), "functional", ("input", "running_mean", "running_var", "weight", "bias",
+                                                         "training", "momentum", "eps")),
+    F.linear: Special(("linear",), "functional", ("input", "weight", "bias")),
+    F.layer_norm: Special(("layernorm",), "functional", ("input", "normalized_shape", "weight", "bias", "eps")),
+    F.group_norm: Special(("groupnorm",), "functional", ("input", "num_groups", "weight", "bias", "eps")),
+    **{conv: Special(("conv",), "functional", ("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
+       for conv in (F.conv1d, F.conv2d, F.conv3d)},
     torch.sum: Special(("sum",), "sum", ("input", "dim", "keepdim", "dtype")),
     torch.cat: Special(("concat",), "cat", ("tensors", "dim")),
     torch.concat: Special(("concat",), "cat", ("tensors", "dim")),
