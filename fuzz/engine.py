@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import multiprocessing as mp
+import os
 import random
 import resource
 import signal
@@ -491,6 +492,9 @@ def run_one(case: Case, runner: object, app: object, workdir: Path) -> tuple[str
 _MODEL_COUNT = [0]
 
 
+TRACER = os.path.join("torch_bridge", "importer", "trace.py")
+
+
 def _hang_kind(tb: object, model: Path | None) -> str:
     """ "model hang" when the alarm stopped the model's own code (the innermost frame that is the
     model file's or cnncalc's is the model's), else "hang": cnncalc's own code did not finish."""
@@ -498,7 +502,9 @@ def _hang_kind(tb: object, model: Path | None) -> str:
         for frame in reversed(traceback.extract_tb(tb)):  # type: ignore[arg-type]
             if frame.filename == str(model):
                 return "model hang"
-            if frame.filename.startswith(CNNCALC_DIR):
+            # the importer's tracer runs each op as the model's forward calls it: a frame of it
+            # above the model's is the model's loop calling, not cnncalc's own
+            if frame.filename.startswith(CNNCALC_DIR) and not frame.filename.endswith(TRACER):
                 break
     return "hang"
 

@@ -308,8 +308,10 @@ def guarded(target: str) -> Iterator[None]:
         raise
     except Exception as err:  # noqa: BLE001 - the point: whatever escapes becomes one message
         raise _unexpected(target, err) from err
-    except KeyboardInterrupt as err:  # Ctrl-C: where the model's code was, if it was running
-        if _blame(err.__traceback__, _model_roots(target))[0] != "model":
+    except KeyboardInterrupt as err:  # Ctrl-C: where the model's code was, if it was on the stack
+        # (cnncalc's tracer runs each op as the model's forward calls it: the model's frame is
+        # below cnncalc's then, not the innermost)
+        if _blame(err.__traceback__, _model_roots(target))[1] is None:
             raise
         failure = _unexpected(target, err)
         failure.message = f"interrupted while the model's code ran ({target})"

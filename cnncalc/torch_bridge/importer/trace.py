@@ -273,6 +273,13 @@ def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModu
                 hint="cnncalc imports models whose layers do not depend on the data (a fixed graph); "
                 "move the data-dependent part out of forward, or write that part of the spec by hand",
             ) from None
+        innermost = traceback.extract_tb(err.__traceback__)[-1].filename if err.__traceback__ else ""
+        if file is not None and innermost == file:  # raised by the model's own code, not by a torch op
+            raise TorchImportError(
+                f"the model's code fails while cnncalc imports {title}",
+                where=Where(file=file, line=line, path=f"{cls_name}.{function}"),
+                received=received,
+            ) from None
         raise TorchImportError(
             f"{title} does not run on an input of shape {list(example.shape[1:])}",
             where=Where(file=file, line=line, path=f"{cls_name}.{function}"),
