@@ -632,7 +632,8 @@ class _Expander:
         refs: list[_Input] = [_Ref(str(n), ctx.prefix, where) for n in names]
         if many and len(refs) == 1:
             refs.insert(0, prev)
-        if not many and len(refs) != 1:
+        variadic = cls is not None and cls.min_inputs == 1 and cls.max_inputs is None  # a traced row: any number
+        if not many and not variadic and len(refs) != 1:
             raise SpecError(f"{written} takes one input", where=where, received=source, expected="from: one name")
         return refs
 

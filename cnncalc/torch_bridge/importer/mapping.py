@@ -65,6 +65,8 @@ class _Mapper:
         self.absorbed: set[fx.Node] = set()  # nodes already written as part of one row
         self.scope_of: dict[str, str] = {}  # a functional row's name -> the module path it was called in
         self.counted: set[int] = set()  # parameters and buffers a traced row holds (each counted once)
+        # nodes whose tensors are not per sample (batch axis changed): (row inputs, MACs, counts) so far
+        self.region: dict[fx.Node, tuple[list[int], int, tuple[int, int, int]]] = {}
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -160,6 +162,11 @@ class _Mapper:
 
     def map_or_trace(self, node: fx.Node) -> None:
         """The node as cnncalc's own rows where a mapping expresses it exactly, else as a traced row."""
+        meta = node.meta.get("tensor_meta")
+        outputs = [meta] if isinstance(meta, TensorMetadata) else list(meta or ())
+        if any(isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1) for out in outputs):
+            self.traced(node, "its output is not per sample (the batch axis changed)")
+            return
         rows, taken, counted, called = len(self.rows), set(self.taken), set(self.counted), dict(self.called)
         try:
             self.call_module(node) if node.op == "call_module" else self.call(node)
@@ -174,12 +181,18 @@ class _Mapper:
         """A row measured from PyTorch: the traced output shape, the parameters and buffers the op
         reads (each counted once), and the MACs torch.utils.flop_counter counted for it."""
         inputs: list[int] = []
-        weights = biases = buffers = 0
+        weights = biases = buffers = region_macs = 0
         for arg in _nodes(node.args, node.kwargs):
             if arg in self.of_node and self.of_node[arg] not in inputs:
                 inputs.append(self.of_node[arg])
             elif arg in self.pieces:  # a tuple of pieces passed on whole
                 inputs.extend(i for i in self.pieces[arg] if i is not None and i not in inputs)
+            elif arg in self.region:  # a tensor that is not per sample: its ops join this row
+                before, macs_before, held_before = self.region[arg]
+                inputs.extend(i for i in before if i not in inputs)
+                region_macs += macs_before
+                weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), held_before))
+                self.region[arg] = (before, 0, (0, 0, 0))  # its MACs and tensors are counted once
             elif arg.op == "get_attr":  # a parameter or buffer read in forward: its module's tensors are the row's
                 path, _, attr = str(arg.target).rpartition(".")
                 owner = self.owner(path)
@@ -187,30 +200,11 @@ class _Mapper:
                 held = [*owner.named_parameters(recurse=False), *owner.named_buffers(recurse=False)]
                 if not any(t is read for _, t in held):
                     held = [(str(arg.target), read)] if isinstance(read, torch.Tensor) else []
-                parameters = {id(p) for p in owner.parameters(recurse=False)}
-                for name, t in held:
-                    if id(t) in self.counted:
-                        continue
-                    self.counted.add(id(t))
-                    if id(t) not in parameters and not isinstance(t, nn.Parameter):
-                        buffers += t.numel()
-                    elif name.rsplit(".", 1)[-1] == "bias":
-                        biases += t.numel()
-                    else:
-                        weights += t.numel()
+                weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), self.claim(held)))
         module = self.gm.get_submodule(str(node.target)) if node.op == "call_module" else None
         if module is not None:
-            for name, p in module.named_parameters():
-                if id(p) not in self.counted:
-                    self.counted.add(id(p))
-                    if name.rsplit(".", 1)[-1] == "bias":
-                        biases += p.numel()
-                    else:
-                        weights += p.numel()
-            for b in module.buffers():
-                if id(b) not in self.counted:
-                    self.counted.add(id(b))
-                    buffers += b.numel()
+            held = [*module.named_parameters(), *module.named_buffers()]
+            weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), self.claim(held)))
             op = _class_name(module)
             name = (
                 str(node.target)
@@ -222,19 +216,21 @@ class _Mapper:
             op = f".{node.target}()" if node.op == "call_method" else _function_name(node.target)
             base = str(node.target) if node.op == "call_method" else _function_name(node.target).split(".")[-1]
             name = self.functional_name(node, re.sub(r"\W", "_", base.strip("_")) or "op")
+        meta = node.meta.get("tensor_meta")
+        if any(isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1)
+               for out in ([meta] if isinstance(meta, TensorMetadata) else list(meta or ()))):  # fmt: skip
+            # not per sample (attention folds heads into the batch axis): no row of its own; its
+            # inputs, parameters and MACs join the traced row that brings the batch axis back
+            self.region[node] = (inputs, region_macs + int(node.meta.get("flops", 0)) // 2, (weights, biases, buffers))
+            return
         if not inputs:
             inputs = [0]  # an op that reads no tensor (a constant it makes): placed after the input
-        meta = node.meta.get("tensor_meta")
-        for out in [meta] if isinstance(meta, TensorMetadata) else list(meta or ()):
-            if isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1):
-                raise self.fail(node, f"{op} changes the batch axis (traced at batch 1, it gives {list(out.shape)}); "
-                                      "cnncalc's rows are per sample", received=reason)  # fmt: skip
         shapes = [list(self.rows[i].shape) for i in inputs]
         meta = node.meta.get("tensor_meta")
         outputs = (
             [meta] if isinstance(meta, TensorMetadata) else [m for m in meta or () if isinstance(m, TensorMetadata)]
         )
-        macs = int(node.meta.get("flops", 0)) // 2
+        macs = region_macs + int(node.meta.get("flops", 0)) // 2
         # a tuple of tensors: a row for each piece that is read (all, where the tuple is passed on whole)
         indices = [u.args[1] for u in node.users if u.op == "call_function" and u.target is operator.getitem]
         read = [k for k in indices if isinstance(k, int)]
@@ -295,6 +291,9 @@ class _Mapper:
             (value,) = value.values()
         if isinstance(value, (tuple, list)) and len(value) == 1:
             (value,) = value
+        if isinstance(value, fx.Node) and value in self.region:
+            raise self.fail(node, "the output changes the batch axis (traced at batch 1, it is not one sample's); "
+                                  "cnncalc's rows are per sample", received=value.name)  # fmt: skip
         if not isinstance(value, fx.Node) or value not in self.of_node:
             raise self.fail(node, "cnncalc imports models with one output tensor", received=str(value))
         if self.of_node[value] != len(self.rows) - 1:
@@ -609,15 +608,17 @@ class _Mapper:
         rank = len(before) + 1
         dim = bound.get("dim", 0)
         meta = node.meta.get("tensor_meta")
-        if not isinstance(dim, int) or dim % rank != 1:
-            raise self.unmapped(node, f"cnncalc's chunk and split cut the channels (dim=1); this {what} cuts dim={dim}",
+        if not isinstance(dim, int) or dim % rank == 0:
+            raise self.unmapped(node, f"cnncalc's chunk and split keep the batch axis; this {what} cuts dim={dim}",
                             received=f"dim={dim}")  # fmt: skip
         shapes = [tuple(m.shape[1:]) for m in meta] if isinstance(meta, (tuple, list)) else []
         kind = self.rule_kind(node)
         if kind == "chunk":
             args: dict[str, Any] = {"chunks": bound.get("chunks")}
         else:
-            args = {"sizes": [shape[0] for shape in shapes]}
+            args = {"sizes": [shape[dim % rank - 1] for shape in shapes]}
+        if dim % rank != 1:
+            args["dim"] = dim % rank
         base = self.functional_name(node, kind)
         rows = []
         for k, shape in enumerate(shapes):
@@ -716,6 +717,17 @@ class _Mapper:
         args = {"dim": _yaml_value(bound["dim"]), "keepdim": bool(bound.get("keepdim", False))}
         self.checked_row(node, kind, args, [source], kind)
 
+    def claim(self, held: list[tuple[str, torch.Tensor]]) -> tuple[int, int, int]:
+        """(weights, biases, buffers) of the tensors not yet held by a row, which a traced row now holds."""
+        counts = [0, 0, 0]
+        for name, tensor in held:
+            if id(tensor) in self.counted:
+                continue
+            self.counted.add(id(tensor))
+            kind = 2 if not isinstance(tensor, nn.Parameter) else 1 if name.rsplit(".", 1)[-1] == "bias" else 0
+            counts[kind] += tensor.numel()
+        return counts[0], counts[1], counts[2]
+
     def owner(self, path: str) -> nn.Module:
         """The user's module at `path` (the GraphModule keeps only the tensors the graph reads; a
         batch norm's num_batches_tracked is not), or the GraphModule for fx's own constants."""
@@ -765,6 +777,17 @@ class _Mapper:
         self.taken.add(path)
         self.add_row(node, path, kind, args, [source], self.shape(node), owner)
 
+    def rule_transpose(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`x.transpose(1, 2)`, `x.mT`-like swaps of two axes (the batch kept): a permute."""
+        source = self.tensor_input(node, bound.get("input"), what)
+        rank = len(self.rows[source].shape) + 1
+        a, b = bound.get("dim0"), bound.get("dim1")
+        if not (isinstance(a, int) and isinstance(b, int)) or 0 in (a % rank, b % rank):
+            raise self.unmapped(node, f"cnncalc follows {what} only when the batch axis stays first")
+        dims = list(range(rank))
+        dims[a % rank], dims[b % rank] = dims[b % rank], dims[a % rank]
+        self.checked_row(node, "permute", {"dims": dims}, [source], "transpose")
+
     def rule_kind(self, node: fx.Node) -> str:
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS[node.target]
         assert isinstance(rule, Special), "called for the merge rules only"
@@ -790,10 +813,12 @@ class _Mapper:
         source = self.tensor_input(node, bound.get("input"), what)
         rank = len(self.rows[source].shape) + 1
         start, end = bound.get("start_dim", 0), bound.get("end_dim", -1)
-        if start % rank != 1 or end % rank != rank - 1:
-            raise self.unmapped(node, "cnncalc's flatten keeps the batch axis and flattens the rest (start_dim=1, end_dim=-1)",
-                            received=f"start_dim={start}, end_dim={end}")  # fmt: skip
-        self.add_row(node, self.functional_name(node, "flatten"), "flatten", {}, [source], self.shape(node))
+        if start % rank == 0:
+            raise self.unmapped(node, "cnncalc's flatten keeps the batch axis", received=f"start_dim={start}")
+        if start % rank == 1 and end % rank == rank - 1:
+            self.add_row(node, self.functional_name(node, "flatten"), "flatten", {}, [source], self.shape(node))
+            return
+        self.checked_row(node, "flatten", {"start_dim": start, "end_dim": end}, [source], "flatten")
 
     def rule_reshape(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         source = self.tensor_input(node, bound.get("input"), what)

@@ -93,7 +93,12 @@ class _Structurer:
                     written, args = row.kind, dict(row.args)
                     if row.calls is not None:  # `- call: relu`, looked up like `from:`
                         written, args = CALL, {"layer": self.ref(row.calls, prefix)}
-                    out.append(_Item(rel, written, args, self.frm(row.inputs, prev, prefix, many), row=i))
+                    frm = (
+                        self.frm(row.inputs, prev, prefix, many)
+                        if many or len(row.inputs) == 1
+                        else [self.ref(j, prefix) for j in row.inputs]  # (a traced row: every input named)
+                    )
+                    out.append(_Item(rel, written, args, frm, row=i))
                     prev = i
                 continue
             entry = self.rows[run[0]].inputs[0] if self.rows[run[0]].inputs else prev
