@@ -76,7 +76,7 @@ class _Mapper:
         return _Unmapped(error.message, where=error.where, received=error.received)
 
     def fail(self, node: fx.Node, message: str, **extra: Any) -> TorchImportError:
-        file, line, source, function = _user_frame(node.meta.get("stack_trace"))
+        file, line, source, function = _user_frame(node)
         path = (
             node.target
             if node.op == "call_module"
@@ -297,7 +297,10 @@ class _Mapper:
         if not isinstance(value, fx.Node) or value not in self.of_node:
             raise self.fail(node, "cnncalc imports models with one output tensor", received=str(value))
         if self.of_node[value] != len(self.rows) - 1:
-            raise self.fail(node, "the output is not the last layer computed", received=value.name)
+            # rows computed after the output (the other pieces of a split, a branch that goes
+            # nowhere): an identity row at the end reads the output, as the spec's last row must
+            source = self.of_node[value]
+            self.add_row(None, self.fresh("output"), "identity", {}, [source], self.rows[source].shape)
 
     def tensor_input(self, node: fx.Node, value: Any, what: str) -> int:
         if isinstance(value, fx.Node) and value in self.of_node:
@@ -377,7 +380,8 @@ class _Mapper:
             layer = build_layer(cls, args)
             spec = layer.torch_module(shapes)
             factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
-            rebuilt = factory(**spec.kwargs)
+            with torch.device("meta"):  # compared attribute by attribute: no memory, no initialisation
+                rebuilt = factory(**spec.kwargs)
         except CnncalcError as err:
             raise self.unmapped(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
                             received=err.received if err.received is not None else repr(module)) from err  # fmt: skip

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import linecache
 import math
 import operator
 import os
-import re
+import sys
 import traceback
 from typing import Any, Iterator
 
@@ -18,6 +19,7 @@ from torch.fx.passes.shape_prop import _extract_tensor_metadata
 from torch.utils.flop_counter import FlopCounterMode
 
 from ...errors import Where
+from ...layers import ALIASES, REGISTRY, ElementWise
 from .. import Piece
 from .result import TorchImportError
 from .table import module_kind
@@ -84,7 +86,10 @@ class _Tracer(fx.Tracer):
 
     def __init__(self, example: torch.Tensor) -> None:
         super().__init__()
-        self.record_stack_traces = True
+        # where each node was made, in the model's code: its innermost frame outside torch and
+        # cnncalc, found by walking the frames (fx's record_stack_traces formats whole stacks: a
+        # third of the import of a large model)
+        self.record_stack_traces = False
         self.example = example
         self.values: dict[fx.Node, Any] = {}
         self.failure: tuple[fx.Node, BaseException] | None = None  # the first op the model failed on
@@ -130,6 +135,11 @@ class _Tracer(fx.Tracer):
     def create_proxy(self, kind: str, target: Any, args: Any, kwargs: Any, name: str | None = None,
                      type_expr: Any = None, proxy_factory_fn: Any = None) -> fx.Proxy:  # fmt: skip
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        frame: Any = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename.startswith((_TORCH_DIR, _HERE)):
+            frame = frame.f_back
+        if frame is not None:
+            proxy.node.meta["user_frame"] = (frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name)
         self.values[proxy.node] = self.evaluate(proxy.node, kind, target, args, kwargs)
         return proxy
 
@@ -192,6 +202,11 @@ class _Tracer(fx.Tracer):
             run, a = getattr(a[0], str(target)), a[1:]
         else:
             run = _attribute(self.root, str(target))
+            if _keeps_shape(run) and len(a) == 1 and not kw and isinstance(a[0], torch.Tensor):
+                # a mapped module whose output has its input's shape (batch norm, activations): the
+                # input stands for its value; running it (batch norm's meta path is slow) and
+                # counting its FLOPs (0: cnncalc derives them) would be wasted
+                return a[0]
         self.evaluating = True
         try:
             with torch.no_grad(), counter:
@@ -204,20 +219,13 @@ _TORCH_DIR = os.path.dirname(torch.__file__)
 _HERE = os.path.dirname(os.path.dirname(__file__))
 
 
-def _user_frame(stack: str | None) -> tuple[str | None, int | None, str | None, str | None]:
-    """(file, line, source, function) of the innermost frame outside torch in an fx stack trace."""
-    if not stack:
+def _user_frame(node: fx.Node) -> tuple[str | None, int | None, str | None, str | None]:
+    """(file, line, source, function) in the model's code where the node was made."""
+    found = node.meta.get("user_frame")
+    if found is None:
         return None, None, None, None
-    found: tuple[str | None, int | None, str | None, str | None] = (None, None, None, None)
-    lines = stack.splitlines()
-    for i, text in enumerate(lines):
-        m = re.match(r'\s*File "(.+)", line (\d+), in (.+)', text)
-        if m and not m.group(1).startswith(_TORCH_DIR) and not m.group(1).startswith(_HERE):
-            source = (
-                lines[i + 1].strip() if i + 1 < len(lines) and not lines[i + 1].lstrip().startswith("File ") else None
-            )
-            found = (m.group(1), int(m.group(2)), source, m.group(3).strip())
-    return found
+    file, line, function = found
+    return file, line, linecache.getline(file, line).strip() or None, function
 
 
 def _attribute(root: nn.Module, path: str) -> Any:
@@ -233,6 +241,12 @@ def _attribute(root: nn.Module, path: str) -> Any:
         else:
             value = object.__getattribute__(value, part)
     return value
+
+
+def _keeps_shape(module: nn.Module) -> bool:
+    """A module cnncalc maps to an element-wise type (its output has its input's shape)."""
+    kind = module_kind(module)
+    return kind is not None and issubclass(REGISTRY[ALIASES.get(kind, kind)], ElementWise)
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -288,7 +302,7 @@ def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModu
         ) from None
     if tracer.failure is not None:
         node, failed = tracer.failure
-        file, line, source, _ = _user_frame(node.meta.get("stack_trace"))
+        file, line, source, _ = _user_frame(node)
         text = str(failed).splitlines()[0] if str(failed) else ""
         raise TorchImportError(
             f"{title} does not run on an input of shape {list(example.shape[1:])}",

@@ -1,0 +1,66 @@
+"""`cnncalc import` against a bare trace of the same model, as whole processes (issue 18).
+
+The bare trace is what any tool that reads a model's graph at a given input must do at least:
+start Python, import torch and torchvision, build the model, and trace it once with torch.fx with
+shapes propagated (fx.symbolic_trace + ShapeProp on a zero input). `cnncalc import` does that and
+more (maps every node, writes the spec, reads it back and checks every row). Both build the model
+as `cnncalc import torchvision:NAME` does (no weights; on the meta device where it builds there).
+
+    python benchmarks/bench_import.py --models resnet50,efficientnet_b7 --repeat 3
+
+needs torchvision (a torch it can load); prints the median wall time of each and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+BARE = """
+import sys, torch, torchvision
+from torch import fx
+from torch.fx.passes.shape_prop import ShapeProp
+name, size = sys.argv[1], int(sys.argv[2])
+try:
+    with torch.device("meta"):
+        model = torchvision.models.get_model(name, weights=None)
+except (NotImplementedError, RuntimeError):
+    model = torchvision.models.get_model(name, weights=None)
+model.eval()
+gm = fx.symbolic_trace(model)
+device = next(model.parameters()).device
+with torch.no_grad():
+    ShapeProp(gm).propagate(torch.zeros(1, 3, size, size, device=device))
+"""
+
+SIZES = {"efficientnet_b7": 600, "inception_v3": 299}
+
+
+def wall(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="resnet50,efficientnet_b7")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"{'model':<18} {'bare trace s':>12} {'cnncalc import s':>17} {'ratio':>6}")
+    for name in args.models.split(","):
+        size = SIZES.get(name, 224)
+        bare = [wall([sys.executable, "-c", BARE, name, str(size)]) for _ in range(args.repeat)]
+        ours = [
+            wall([sys.executable, "-m", "cnncalc", "import", f"torchvision:{name}", "--input", f"3x{size}x{size}"])
+            for _ in range(args.repeat)
+        ]
+        b, o = statistics.median(bare), statistics.median(ours)
+        print(f"{name:<18} {b:>12.2f} {o:>17.2f} {o / b:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
