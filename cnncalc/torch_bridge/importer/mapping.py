@@ -47,12 +47,13 @@ class _Row:
     counts: tuple[int, int, int] | None = None  # (weights, biases, buffers) held outside a module (layer scale)
     piece: int | None = None  # chunk/split: which piece (the spec writes the pieces as one item)
     reason: str | None = None  # a traced row: why no mapping took the op
+    node: str | None = None  # the fx node the row was made from
 
 
 class _Mapper:
     """Turns the traced fx graph into rows, naming each and checking it against the user's module."""
 
-    def __init__(self, root: nn.Module, gm: fx.GraphModule) -> None:
+    def __init__(self, root: nn.Module, gm: fx.GraphModule, forced: set[str] | frozenset[str] = frozenset()) -> None:
         self.root = root
         self.gm = gm
         self.rows: list[_Row] = []
@@ -65,6 +66,7 @@ class _Mapper:
         self.absorbed: set[fx.Node] = set()  # nodes already written as part of one row
         self.scope_of: dict[str, str] = {}  # a functional row's name -> the module path it was called in
         self.counted: set[int] = set()  # parameters and buffers a traced row holds (each counted once)
+        self.forced = forced  # fx node names to trace rather than map (their mapping did not write back)
         # nodes whose tensors are not per sample (batch axis changed): (row inputs, MACs, counts) so far
         self.region: dict[fx.Node, tuple[list[int], int, tuple[int, int, int]]] = {}
 
@@ -169,7 +171,11 @@ class _Mapper:
             return
         rows, taken, counted, called = len(self.rows), set(self.taken), set(self.counted), dict(self.called)
         try:
+            if node.name in self.forced:
+                raise self.unmapped(node, "the spec written with its mapping did not read back exactly")
             self.call_module(node) if node.op == "call_module" else self.call(node)
+            for row in self.rows[rows:]:
+                row.node = node.name
         except _Unmapped as err:
             del self.rows[rows:]
             self.taken, self.counted, self.called = taken, counted, called

@@ -54,26 +54,41 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
                                                      "afterwards under its old name; cnncalc follows results, not mutations",
                                                hint=f"write x = x.{node.target}() (or x = x.{str(node.target)[:-1]}())")  # fmt: skip
         gm.graph.eliminate_dead_code()
-        rows = _Mapper(module, gm).run()
+        forced: set[str] = set()  # nodes whose mapping the written spec did not hold to: traced instead
+        while True:
+            mapper = _Mapper(module, gm, forced)
+            rows = mapper.run()
+            held = mapper.counted
+            unused = tuple(
+                path for path, m in module.named_modules()
+                if not list(m.children()) and any(True for _ in m.parameters(recurse=False))
+                and not any(id(p) in held for p in m.parameters(recurse=False))
+            )  # fmt: skip
+            failure: _Mismatch | None = None
+            for nest, blocks in ((True, True), (True, False), (False, False)):
+                try:
+                    return _write(module, rows, title, shape, nest, blocks, unused)
+                except _Mismatch as err:
+                    failure = failure or err
+            assert failure is not None
+            # a row cnncalc mapped but could not write back exactly: measured instead, never wrong
+            culprit = next(
+                (r for r in rows if r.node is not None and r.kind != "traced" and failure.names(r.name)), None
+            )
+            if culprit is None or culprit.node is None or culprit.node in forced:
+                raise failure
+            forced.add(culprit.node)
     finally:
         module.train(was_training)
-    called = {r.module for r in rows if r.module is not None}
-    unused = tuple(
-        path for path, m in module.named_modules()
-        if not list(m.children()) and any(True for _ in m.parameters(recurse=False)) and m not in called
-    )  # fmt: skip
-    failure: CnncalcError | None = None
-    for nest, blocks in ((True, True), (True, False), (False, False)):
-        try:
-            return _write(module, rows, title, shape, nest, blocks, unused)
-        except _Mismatch as err:
-            failure = failure or err
-    assert failure is not None
-    raise failure
 
 
 class _Mismatch(TorchImportError):
     """The written spec does not compute what the traced model does (tried again with less structure)."""
+
+    def names(self, row: str) -> bool:
+        """Whether this failure is located at the row named `row`."""
+        path = self.where.path if self.where is not None else None
+        return bool(path) and (path == row or str(path).endswith(f" {row}"))
 
 
 def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: bool, use_blocks: bool,
