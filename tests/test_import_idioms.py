@@ -135,6 +135,7 @@ BLOCKS = IDIOMS / "blocks.py"
     ("Scaled", {}, (16, 8, 8)),  # x + 0.17 * branch
     ("StackSplit", {}, (16, 8, 8)),  # torch.split into 4, torch.stack, .sum(1), x[:, :k], .contiguous()
     ("TFSame", {}, (3, 11, 11)),  # math.ceil(ih / s) on x.size(), and `if x.shape[-2] < 7`
+    ("FunctionalNorms", {}, (3, 8, 8)),  # timm's BatchNormAct2d and LayerNorm2d: F.batch_norm, F.layer_norm
 ])  # fmt: skip
 def test_idioms_import_exactly_with_no_traced_row(factory, kwargs, shape):
     import cnncalc

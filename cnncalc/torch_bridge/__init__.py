@@ -169,7 +169,13 @@ class GraphModule(nn.Module):
                 child = nn.Module()
                 _add(parent, part, child, name)
             parent = child
+        placeholder = parent._modules.get(leaf)
         _add(parent, leaf, module, name)
+        if placeholder is not None and type(placeholder) is nn.Module:
+            # rows named under this one came first (an imported module whose forward calls
+            # functions before its own op): they stay its children, as in the model
+            for part, child in placeholder.named_children():
+                _add(module, part, child, f"{name}.{part}")
 
     def swap(self, name: str, module: nn.Module) -> None:
         """Put `module` in place of the row `name` (tests measure max pooling as average pooling)."""

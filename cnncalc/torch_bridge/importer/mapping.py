@@ -16,6 +16,7 @@ from torch.fx.passes.shape_prop import TensorMetadata
 from ...errors import CnncalcError, Where
 from ...graph import INPUT
 from ...layers import ALIASES, REGISTRY, build_layer
+from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
 from .result import Shape, TorchImportError
 from .table import (
@@ -109,6 +110,8 @@ class _Mapper:
 
     def functional_name(self, node: fx.Node, base: str) -> str:
         scope = self.scope(node)
+        if base in RESERVED:  # `.to()`, `.type()`: an nn.Module attribute cannot name a module
+            base = f"{base}_op"
         name = self.fresh(f"{scope}.{base}" if scope else base)
         if scope:
             self.scope_of[name] = scope
