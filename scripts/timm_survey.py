@@ -55,6 +55,7 @@ first refusal of each model), then the unmapped ops ranked likewise.
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import datetime
 import json
@@ -328,6 +329,12 @@ def measure(name: str) -> dict[str, Any]:
         "exact": {key: mine[key] == ref[key] for key in ref},
         "rows": len(report.rows) - 1,
         "traced_rows": sum(1 for row in report.rows if row.type == "traced"),
+        # what each traced row ran (a module class or a function), by how many rows
+        "traced_ops": dict(
+            collections.Counter(
+                str(getattr(node.layer, "op", "?")) for node in imported.graph.nodes if node.kind == "traced"
+            ).most_common()
+        ),
         "unused": list(imported.unused),
     }
 
@@ -459,6 +466,14 @@ def summary(data: dict[str, Any], out: Any = sys.stdout) -> None:
             print(f"  inexact: {m}: " + ", ".join(f"{k} {mine[k]} vs {theirs[k]}" for k in bad), file=out)
         if m not in trip:
             print(f"  round trip: {m}: {models[m]['roundtrip']}", file=out)
+
+    uses: dict[str, list[str]] = defaultdict(list)
+    for m in imported:
+        for op in models[m].get("traced_ops", {}):
+            uses[op].append(m)
+    print(f"\ntraced ops, by how many imported models have them ({len(uses)} ops):", file=out)
+    for op, names in sorted(uses.items(), key=lambda item: (-len(item[1]), item[0])):
+        print(f"  {len(names):>3}  {op}  e.g. {', '.join(names[:4])}", file=out)
 
     reasons: dict[str, list[str]] = defaultdict(list)
     for m, r in models.items():
