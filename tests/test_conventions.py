@@ -73,7 +73,14 @@ def test_architecture_conventions(name):
     check(cnncalc.load(name), SMALL_INPUT.get(name))
 
 
-@pytest.mark.parametrize("kind, item, shape_in", [(kind, item, shape_in) for kind, item, shape_in, *_ in ROWS])
+# a traced row credits every tool with the FLOPs torch.utils.flop_counter measured for the user's op
+# (docs/import.md); its bridge module is a stand-in that runs no such op for the tools to count
+MEASURED = {"traced"}
+
+
+@pytest.mark.parametrize(
+    "kind, item, shape_in", [(kind, item, shape_in) for kind, item, shape_in, *_ in ROWS if kind not in MEASURED]
+)
 def test_every_layer_row_against_every_tool(kind, item, shape_in):
     """Each row of the layer table, alone, counted by every convention's rule and by its tool:
     a new layer type's test row checks its counting rules."""

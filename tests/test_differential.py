@@ -482,7 +482,6 @@ ACTIVATIONS: dict[str, Callable[..., Any]] = {
     "hardswish": lambda draw: ({}, nn.Hardswish()),
     "hardsigmoid": lambda draw: ({}, nn.Hardsigmoid()),
     "mish": lambda draw: ({}, nn.Mish()),
-    "softmax": lambda draw: ({}, nn.Softmax(dim=1)),
     "log_softmax": lambda draw: ({}, nn.LogSoftmax(dim=1)),
 }
 
@@ -492,6 +491,14 @@ ACTIVATIONS: dict[str, Callable[..., Any]] = {
 def activation(draw, kind):
     args, m = ACTIVATIONS[kind](draw)
     return Case(args, [any_shape(draw)], lambda: module(m))
+
+
+@builder("softmax")
+@st.composite
+def softmax(draw, kind):
+    shape = any_shape(draw)
+    dim = draw(st.one_of(st.just(1), axis(len(shape))))  # the batch axis 0 at times: cnncalc refuses it
+    return Case({"dim": dim}, [shape], lambda: module(nn.Softmax(dim=dim)))
 
 
 @builder("leaky_relu", "elu", "gelu", "softplus")
@@ -548,6 +555,25 @@ def add(draw, kind):
 @st.composite
 def mul(draw, kind):
     return Case({}, broadcastable(draw, 2), lambda: function(lambda a, b: a * b))
+
+
+@builder("matmul")
+@st.composite
+def matmul(draw, kind):
+    lead = spatial(draw, draw(st.integers(0, 2)), high=4)
+    n, k, m = (draw(st.integers(1, 5)) for _ in range(3))
+    a, b = (*lead, n, k), (*lead, k, m)
+    wrong = draw(st.integers(0, 5))
+    if wrong == 0:  # another k
+        b = (*lead, draw(st.integers(1, 5)), m)
+    elif wrong == 1:  # leading axes that torch broadcasts (or refuses)
+        b = (*(draw(st.sampled_from([1, s, s + 1])) for s in lead), k, m)
+    elif wrong == 2:  # another rank: torch aligns the batch axis with another
+        b = (*spatial(draw, draw(st.integers(0, 2)), high=4), k, m)
+    # torch.bmm takes 3-D tensors only: on others torch refuses it, and so must cnncalc (a matmul of them)
+    op = draw(st.sampled_from([torch.matmul, lambda x, y: x @ y, torch.bmm] if len(a) == len(b) == 2 else
+                              [torch.matmul, lambda x, y: x @ y]))  # fmt: skip
+    return Case({}, [a, b], lambda: function(op))
 
 
 @builder("concat")

@@ -505,6 +505,11 @@ class SpaceToDepth(nn.Module):
         return x.view(n, c * 16, h // 4, w // 4)
 
 
+class Bmm(nn.Module):
+    def forward(self, x):
+        return torch.bmm(x.transpose(1, 2), x)
+
+
 class WithAttention(nn.Module):
     """A module with children that cnncalc has no type for: one traced row holds all its parameters."""
 
@@ -533,7 +538,9 @@ TRACED = [
     (nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect"), (3, 8, 8), [("conv2d", "traced")]),
     (nn.AvgPool2d(2, divisor_override=3), (3, 8, 8), [("avg_pool2d", "traced")]),
     (nn.Flatten(2), (3, 8, 8), []),  # now a flatten from axis 2
-    (nn.Softmax(dim=2), (3, 8, 8), [("softmax", "traced")]),
+    (nn.Softmax(dim=2), (3, 8, 8), []),  # now a softmax over axis 2
+    (nn.Softmax(dim=0), (3, 8, 8), [("softmax", "traced")]),  # over the batch axis: not per sample
+    (Bmm(), (8, 6), []),  # now a matmul
     (SpaceToDepth(), (3, 8, 8), [("permute", "traced")]),
     (WithAttention(), (3, 6, 6), [("attn.0", "traced")]),
 ]
@@ -555,6 +562,52 @@ def test_what_no_mapping_expresses_is_a_traced_row_with_exact_counts(model, shap
     # (a fixed-size reshape before the traced row may be the first to say so)
     with pytest.raises(CnncalcError, match="was measured at input|reshape to"):
         analyze(parse_text(moved))
+
+
+class TinyAttention(nn.Module):
+    """A CNN with a self-attention block over its positions, as hybrid CNNs (LeViT, EfficientFormer)
+    write it: q @ k.transpose(-2, -1), softmax(-1) (method form), torch.matmul(attn, v), then a
+    classifier ending in F.softmax(logits, -1)."""
+
+    def __init__(self, c=8, heads=2):
+        super().__init__()
+        self.heads, self.scale = heads, (c // heads) ** -0.5
+        self.stem = nn.Conv2d(3, c, 3, padding=1)
+        self.qkv = nn.Conv2d(c, 3 * c, 1)
+        self.proj = nn.Conv2d(c, c, 1)
+        self.head = nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        n, c, h, w = x.shape
+        qkv = self.qkv(x).reshape(n, 3 * self.heads, c // self.heads, h * w).transpose(-2, -1)
+        q, k, v = qkv.chunk(3, dim=1)  # [N, heads, positions, c / heads] each
+        attn = (q @ k.transpose(-2, -1)) * self.scale
+        attn = attn.softmax(-1)  # [N, heads, positions, positions]
+        y = torch.matmul(attn, v).transpose(-2, -1).reshape(n, c, h, w)
+        x = x + self.proj(y)
+        return F.softmax(self.head(x.mean((2, 3))), -1)
+
+
+def test_attention_maps_to_matmul_and_softmax():
+    """Attention's products and its softmax over the keys are cnncalc rows, no traced row: the
+    figures are the model's own (MACs as FlopCounterMode counts them), and the spec's own model
+    loads the model's state_dict (strict) and computes the same output."""
+    model, shape = TinyAttention().eval(), (3, 4, 6)
+    imported = cnncalc.from_torch(model, shape)
+    assert traced_rows(imported) == []
+    kinds = [node.kind for node in imported.graph.nodes[1:]]
+    assert kinds.count("matmul") == 2 and kinds.count("softmax") == 2
+    assert imported_figures(imported) == reference(model, shape)
+    positions, d = 4 * 6, 8 // 2
+    matmuls = [r.macs for r in analyze(imported.graph).rows if r.type == "matmul"]
+    assert matmuls == [2 * positions * positions * d, 2 * positions * d * positions]  # q k^T, then attn v
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    assert analyze(parse_text(imported.yaml)).totals == analyze(imported.graph).totals
 
 
 def test_an_op_that_changes_the_batch_axis_is_refused():

@@ -190,7 +190,11 @@ LAYER_TABLE = {
     "elu": [("elu: {alpha: 0.5}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "gelu": [("gelu: {approximate: tanh}", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
     "silu": [("silu", [5, 2, 2], [5, 2, 2], 0, 0, 0, 0)],
-    "softmax": [("softmax", [1000], [1000], 0, 0, 0, 0)],
+    "softmax": [
+        ("softmax", [1000], [1000], 0, 0, 0, 0),
+        ("softmax: -1", [2, 16, 16], [2, 16, 16], 0, 0, 0, 0),  # attention's scores, over the keys
+        ("softmax: {dim: 2}", [3, 5, 4], [3, 5, 4], 0, 0, 0, 0),
+    ],
     # group B (issue 10)
     "upsample": [
         ("upsample: 2", [4, 5, 5], [4, 5 * 2, 5 * 2], 0, 0, 0, 0),
@@ -336,6 +340,13 @@ MERGE_TABLE = {
         [3, 6, 6],
         [2, 4, 6, 6],
     ),
+    # attention's product: [C, H, W] @ [C, W, W] per sample, H x W outputs per channel, W MACs each
+    "matmul": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
+        "- matmul: {from: [a, b]}",
+        [3, 6, 6],
+        [4, 6, 6],
+    ),
     "center_crop": (
         "- conv: {out: 4, kernel: 3, name: a}\n- maxpool: {kernel: 2, name: b}\n- center_crop: {from: a, like: b}",
         [3, 11, 10],
@@ -360,6 +371,16 @@ MORE_MERGES = [
         [3, 9, 9],
         [4, 9, 9],
     ),  # a: (9 - 3) // 2 + 1 = 4, then 4x4 -> b's 9x9
+]
+MORE_MERGES += [
+    # q @ k^T of two heads: q [2 heads, 16 positions, 4] @ k^T [2, 4, 16] -> [2, 16, 16]
+    (
+        "matmul",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 16]\n- permute: {dims: [0, 1, 3, 2], name: a}\n"
+        "- conv: {out: 8, kernel: 1, from: input}\n- reshape: {shape: [2, 4, 16], name: b}\n- matmul: {from: [a, b]}",
+        [3, 4, 4],
+        [2, 16, 16],
+    ),
 ]
 MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
 
@@ -515,6 +536,25 @@ def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biase
     ("- crop: [1, 1]", [2, 6, 6], "'amounts' has 2 values but the input has 2 spatial axes"),
 ])  # fmt: skip
 def test_group_b_refusals(layers, shape_in, message):
+    text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
+    with pytest.raises(CnncalcError) as caught:
+        analyze(parse_text(text))
+    assert message in str(caught.value)
+
+
+_TWO = "- conv: {out: 4, kernel: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
+
+
+@pytest.mark.parametrize("layers, shape_in, message", [
+    (_TWO + "- matmul: {from: [a, b]}", [3, 6, 5], "matmul needs the first input's last axis to match the second's next-to-last (5 vs 6)"),
+    ("- conv: {out: 1, kernel: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n- matmul: {from: [a, b]}",
+     [3, 6, 6], "matmul needs the same leading axes on both inputs (broadcasting them is not followed)"),
+    (_TWO + "- reshape: {shape: [24, 6], name: c}\n- matmul: {from: [c, b]}", [3, 6, 6],
+     "matmul needs two inputs with the same number of axes, at least two"),
+    ("- softmax: 0", [3, 4], "softmax over the batch axis (dim 0) is not a per-sample layer"),
+    ("- softmax: {dim: -4}", [3, 4], "softmax's dim -4 is out of range for an input [N, 3, 4]"),
+])  # fmt: skip
+def test_matmul_and_softmax_refusals(layers, shape_in, message):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     with pytest.raises(CnncalcError) as caught:
         analyze(parse_text(text))

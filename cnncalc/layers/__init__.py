@@ -55,7 +55,7 @@ from .activation import (
     Softplus,
     Tanh,
 )
-from .merge import Add, Concat, Mul, Stack
+from .merge import Add, Concat, Matmul, Mul, Stack
 from .arithmetic import Mean, Scalar, Sum  # issue 18
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split
@@ -70,7 +70,7 @@ __all__ = [
     "Conv", "ConvTranspose", "MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool", "GlobalAvgPool", "Linear",
     "Flatten", "BatchNorm", "LocalResponseNorm", "Dropout", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "ELU",
     "GELU", "SiLU", "Softmax", "Add", "Concat",
-    "Mul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
+    "Mul", "Matmul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
     "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
     "Chunk", "Split", "Traced", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
 ]  # fmt: skip

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 from ..errors import LayerError
 from ..layout import Layout
 from ..records import record
-from .base import ArgKind, ElementWise, Layer, Shape, TorchModule, arg, register
+from .base import ArgKind, ElementWise, FieldStep, Layer, Shape, TorchModule, arg, axis_index, register
 from .counting import Rule, parameters, per_element, rules
 
 
@@ -41,10 +41,15 @@ def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any,
     return register(kind)(record(type(torch_name, (Activation,), namespace)))
 
 
-def _thop_softmax(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
-    # count_softmax over dim 1: (exp + add + div) = 3C - 1 per position
-    channels = inputs[0][0]
-    return math.prod(inputs[0]) // channels * (3 * channels - 1)
+def _softmax_rows(shape: Shape, axis: int) -> int:
+    """thop's count_softmax over `axis` of a per-sample `shape`: (exp + add + div) = 3n - 1 for each
+    of the prod(shape) / n rows it normalises, n the size of that axis."""
+    n = shape[axis]
+    return math.prod(shape) // n * (3 * n - 1)
+
+
+def _thop_softmax(layer: Softmax, inputs: Sequence[Shape], output: Shape) -> int:
+    return _softmax_rows(inputs[0], axis_index(layer.dim, inputs[0], layer.kind))
 
 
 # ptflops counts ReLU, ELU and GELU twice per element, LeakyReLU, SiLU and softmax once, sigmoid and tanh not at all
@@ -57,10 +62,37 @@ Tanh = _activation("tanh", "Tanh", "tanh(x)", keeps="output")
 ELU = _activation("elu", "ELU", "x, or a(e^x - 1) below zero", ("alpha", 1.0, ArgKind.NUMBER), ptflops=per_element(2))
 GELU = _activation("gelu", "GELU", "x * Phi(x)", ("approximate", "none", ArgKind.APPROXIMATE), ptflops=per_element(2))
 SiLU = _activation("silu", "SiLU", "x * sigmoid(x) (swish)", ptflops=per_element(1))
-Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim": 1}, keeps="output", in_place=False,
-                      layout=Layout.CONTIGUOUS,  # computed on a contiguous copy of its input
-                      thop=_thop_softmax,
-                      ptflops=per_element(1))  # fmt: skip
+
+
+@register("softmax")
+@record
+class Softmax(Activation):
+    summary = "softmax over one axis: dim 1 (the channels) by default, -1 the last (attention's scores)"
+    torch_name = "Softmax"
+    shorthand = "dim"
+    keeps = "output"
+    in_place = False
+    layout = Layout.CONTIGUOUS  # computed on a contiguous copy of its input, whatever the axis
+    # thop: count_softmax, 3n - 1 per row along dim; ptflops: its patched F.softmax, 1 per element
+    counts = rules(thop=_thop_softmax, ptflops=per_element(1))
+
+    dim: int = arg(1, kind=ArgKind.AXIS, doc="the axis normalised (PyTorch's numbering: 1 the channels, -1 the last)")
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        axis_index(self.dim, inputs[0], self.kind)  # in range, and not the batch axis
+        return inputs[0]
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        # over the channels: positions kept; over another axis every output reads the whole of it
+        return None if axis_index(self.dim, inputs[0], self.kind) == 0 else []
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule("Softmax", {"dim": self.dim})  # always written: nn.Softmax's own default (None) guesses
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        axis = axis_index(self.dim, inputs[0], self.kind)
+        return [f"output shape = input shape; each of the {math.prod(inputs[0]) // inputs[0][axis]} rows along "
+                f"axis {axis + 1} (size {inputs[0][axis]}) sums to 1; no parameters"]  # fmt: skip
 
 
 # ----- group A (issue 10): the activations of MobileNet, EfficientNet and friends -----------
@@ -68,7 +100,7 @@ Softmax = _activation("softmax", "Softmax", "softmax over channels", fixed={"dim
 
 def _thop_log_softmax(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
     # count_softmax's 3C - 1 per position, plus one per position for the log
-    return _thop_softmax(layer, inputs, output) + math.prod(inputs[0]) // inputs[0][0]
+    return _softmax_rows(inputs[0], 0) + math.prod(inputs[0]) // inputs[0][0]
 
 
 # ptflops hooks the ReLU6 module once (its forward is F.hardtanh, which it does not patch); the

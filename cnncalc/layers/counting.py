@@ -30,18 +30,18 @@ class Convention(str, Enum):
 
 
 _SUMMARIES = {
-    Convention.CNNCALC: "MACs of conv, transposed conv and linear layers; bias adds, norms, activations, pooling and adds not counted",
+    Convention.CNNCALC: "MACs of conv, transposed conv, linear and matmul layers; bias adds, norms, activations, pooling and adds not counted",
     Convention.FLOPCOUNTER: "torch.utils.flop_counter: FLOPs = 2 x MACs of conv, transposed conv and matrix products; nothing else",
-    Convention.FVCORE: "fvcore FlopCountAnalysis (eval): 1 per MAC of conv/linear, batch norm 2 per element (1 without affine; "
+    Convention.FVCORE: "fvcore FlopCountAnalysis (eval): 1 per MAC of conv/linear/matmul, batch norm 2 per element (1 without affine; "
     "5 and 4 with batch statistics), layer, group and instance norm 5 per element (4 without affine), "
     "adaptive_avg_pool2d 1 per input element; activations, max/avg pooling, adds, 1-D/3-D adaptive pooling and convolutions "
     "with padding 'same' or 'valid' (aten::_convolution_mode) skipped",
     Convention.TORCHINFO: "torchinfo 'mult-adds': for Conv modules (transposed too) (weights + biases) x output positions, "
     "for every other module with parameters (linear, batch norm) its weights + biases; nothing without parameters",
-    Convention.THOP: "thop (ultralytics-thop 2.2) profile: MACs of conv, transposed conv and linear; batch norm 4 per element "
-    "(2 without affine); average pooling (adaptive too) 1 per input each window sums + 1 per output; softmax 3C - 1 per "
-    "position; activations, max pooling and LRN 0",
-    Convention.PTFLOPS: "ptflops 0.7.5 (pytorch backend): MACs plus one per bias and output; ReLU, ELU and GELU 2 per element, "
+    Convention.THOP: "thop (ultralytics-thop 2.2) profile: MACs of conv, transposed conv, linear and matmul; batch norm 4 per element "
+    "(2 without affine); average pooling (adaptive too) 1 per input each window sums + 1 per output; softmax 3n - 1 per "
+    "row along its dim; activations, max pooling and LRN 0",
+    Convention.PTFLOPS: "ptflops 0.7.5 (pytorch backend): MACs (torch.matmul too) plus one per bias and output; ReLU, ELU and GELU 2 per element, "
     "every pooling 2 per input element (its module hook and its patched functional call both count), LeakyReLU, SiLU "
     "and softmax 1, batch norm 2 per element (1 without affine), LRN 3 per element + its padded window sum; sigmoid, tanh 0",
 }

@@ -1,4 +1,5 @@
-"""Merges of two or more inputs: residual adds, products (squeeze-excitation) and channel concatenation."""
+"""Merges of two or more inputs: residual adds, products (squeeze-excitation), matrix products
+(attention) and channel concatenation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Sequence
 from ..errors import LayerError
 from ..layout import Layout
 from ..records import record
-from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_index, register
+from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_index, prod, register
 from .counting import rules
 
 
@@ -98,6 +99,75 @@ class Mul(Layer):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         return [f"element-wise product {broadcast_working(inputs, output)}; no parameters"]
+
+
+@register("matmul")
+@record
+class Matmul(Layer):
+    summary = ("matrix product of two inputs, as torch.matmul (a @ b): [..., n, k] @ [..., k, m] -> [..., n, m], "
+               "the leading axes the same on both (attention's q @ k^T and attn @ v); no parameters")  # fmt: skip
+    layout = Layout.CONTIGUOUS  # a new tensor from bmm
+    min_inputs = 2
+    max_inputs = 2
+    # the MACs for FlopCounterMode (aten.bmm), fvcore (aten::matmul: prod(a) * m), thop (its functional
+    # counter: prod(out) * k) and ptflops (its patched torch.matmul: prod(a) * m), equal without broadcasting;
+    # nothing for torchinfo (no parameters)
+    counts = rules()
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        a, b = inputs
+        written = f"{list(a)} @ {list(b)}"
+        if len(a) < 2 or len(a) != len(b):
+            # whole tensors of different ranks: PyTorch would align one's batch axis with the other's first axis
+            raise LayerError(
+                "matmul needs two inputs with the same number of axes, at least two",
+                received=written,
+                expected="[..., n, k] @ [..., k, m] of one rank, the batch axis left out (PyTorch's batch axis is "
+                "then the batch on both)",
+            )
+        if a[-1] != b[-2]:
+            raise LayerError(
+                f"matmul needs the first input's last axis to match the second's next-to-last ({a[-1]} vs {b[-2]})",
+                received=written,
+                expected="[..., n, k] @ [..., k, m]",
+                hint="attention's q @ k^T transposes k first: a permute of its last two axes",
+            )
+        if a[:-2] != b[:-2]:
+            # torch.matmul would broadcast them, expanding and copying the smaller input for bmm: a
+            # copy autograd keeps or not as the batch size decides, which per-sample figures cannot say
+            raise LayerError(
+                "matmul needs the same leading axes on both inputs (broadcasting them is not followed)",
+                received=written,
+                expected=f"[{', '.join(map(str, a[:-2]))}, n, k] @ [{', '.join(map(str, a[:-2]))}, k, m]",
+                hint="expand the smaller input first, as matmul itself would",
+            )
+        return (*a[:-2], a[-2], b[-1])
+
+    def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
+        # [..., n, m] = [..., n, k] @ [..., k, m]: k multiply-adds per output element
+        return prod(output) * inputs[0][-1]
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule("Matmul", {})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        return f"torch.matmul({args[0]}, {args[1]})"  # not `@`, which ptflops does not patch (as the bridge)
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return []  # each output reads a whole row of one input and a whole column of the other
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # d(a@b)/da = g @ b^T and d(a@b)/db = a^T @ g: each input is kept where its partner needs a
+        # gradient (the inputs of bmm, views of these: their leading axes fold into one without a copy)
+        return Saved(inputs_for_partners=True)
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        a, b = inputs
+        k = a[-1]
+        return [
+            f"[..., n, k] @ [..., k, m]: {list(a)} @ {list(b)} -> {list(output)} (n = {a[-2]}, k = {k}, m = {b[-1]})",
+            f"MACs = {prod(output)} outputs x k = {prod(output)} x {k} = {prod(output) * k}; no parameters",
+        ]
 
 
 @register("concat", "cat")

@@ -54,6 +54,13 @@ class Mul(nn.Module):
         return x * scale
 
 
+class Matmul(nn.Module):
+    """torch.matmul of two inputs (attention's q @ k^T): torch.matmul, not `@`, which ptflops does not count."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(a, b)
+
+
 class Crop(nn.Module):
     """A slice of every spatial axis, `start[i]` to `start[i] + size[i]` (a view of the input);
     a second input (center_crop's `like`) only gave the size and is not read."""
@@ -78,7 +85,7 @@ class Piece(nn.Module):
         return torch.split(x, self.sizes, dim=self.dim)[self.index]
 
 
-_OWN_MODULES = {"Add": Add, "Concat": Concat, "Mul": Mul, "Crop": Crop, "Piece": Piece}
+_OWN_MODULES = {"Add": Add, "Concat": Concat, "Mul": Mul, "Matmul": Matmul, "Crop": Crop, "Piece": Piece}
 
 
 def out_of_memory(err: BaseException) -> bool:

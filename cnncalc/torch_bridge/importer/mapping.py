@@ -387,6 +387,8 @@ class _Mapper:
             args["channels_last"] = True  # nn.Linear on the last axis at every position (ConvNeXt)
         try:
             layer = build_layer(cls, args)
+            if shapes:  # its arguments hold for this input (a softmax over the batch axis does not)
+                layer.output_shape(shapes)
             spec = layer.torch_module(shapes)
             factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
             with torch.device("meta"):  # compared attribute by attribute: no memory, no initialisation
@@ -578,6 +580,13 @@ class _Mapper:
             raise self.unmapped(node, f"{what} needs a list of tensors", received=repr(tensors))
         inputs = [self.tensor_input(node, t, what) for t in tensors]
         self.checked_row(node, "stack", {"dim": bound.get("dim", 0)}, inputs, "stack")
+
+    def rule_matmul(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`q @ k.transpose(-2, -1)`, `torch.matmul(attn, v)`, `torch.bmm(a, b)`: a matmul of two
+        rows, each per sample (a parameter or a tensor without the batch axis is not)."""
+        a, b = bound.get("input"), bound.get("other", bound.get("mat2"))
+        inputs = [self.tensor_input(node, a, what), self.tensor_input(node, b, what)]
+        self.checked_row(node, "matmul", {}, inputs, "matmul")
 
     def layer_scale(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`self.gamma * x` with a parameter of shape [C, 1, ...]: ConvNeXt's layer scale, a row
@@ -948,6 +957,7 @@ _TENSOR_PARAMS = (
     "other",
     "tensors",
     "tensor",
+    "mat2",
     "shape",
     "weight",
     "bias",

@@ -33,6 +33,7 @@ MODULE_KINDS: dict[type[nn.Module], str] = {
     nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.GELU: "gelu", nn.SiLU: "silu",
     nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softmax: "softmax",
     _OWN_MODULES["Add"]: "add", _OWN_MODULES["Concat"]: "concat", _OWN_MODULES["Mul"]: "mul",
+    _OWN_MODULES["Matmul"]: "matmul",
 }  # fmt: skip
 # Types issue 10 announces (by torch class name): used only once a layer type of that name is registered.
 OPTIONAL_MODULE_KINDS: dict[str, str] = {
@@ -101,6 +102,10 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     operator.itruediv: Special(("scalar",), "scalar", ("input", "other")),
     F.pad: Special(("pad",), "pad", ("input", "pad", "mode", "value")),
     torch.stack: Special(("stack",), "stack", ("tensors", "dim")),
+    # attention's q @ k.transpose(-2, -1) and attn @ v
+    operator.matmul: Special(("matmul",), "matmul", ("input", "other")),
+    torch.matmul: Special(("matmul",), "matmul", ("input", "other")),
+    torch.bmm: Special(("matmul",), "matmul", ("input", "mat2")),
     # a module's forward written with functions on its own parameters (timm's BatchNormAct2d, Linear)
     F.batch_norm: Special(("batchnorm",), "functional", ("input", "running_mean", "running_var", "weight", "bias",
                                                          "training", "momentum", "eps")),
@@ -168,6 +173,8 @@ METHODS: dict[str, Equivalent | Special] = {
     "div": Special(("scalar",), "scalar", ("input", "other")),
     "chunk": Special(("chunk",), "pieces", ("input", "chunks", "dim")),
     "split": Special(("split",), "pieces", ("input", "split_size", "dim")),
+    "matmul": Special(("matmul",), "matmul", ("input", "other")),
+    "bmm": Special(("matmul",), "matmul", ("input", "mat2")),
     "relu": Equivalent(nn.ReLU, _SELF), "relu_": Equivalent(nn.ReLU, _SELF),
     "sigmoid": Equivalent(nn.Sigmoid, _SELF), "sigmoid_": Equivalent(nn.Sigmoid, _SELF),
     "tanh": Equivalent(nn.Tanh, _SELF), "tanh_": Equivalent(nn.Tanh, _SELF),
