@@ -505,6 +505,18 @@ class SpaceToDepth(nn.Module):
         return x.view(n, c * 16, h // 4, w // 4)
 
 
+class Normalise(nn.Module):
+    """A buffer and a plain tensor attribute (fx makes the latter a constant): only the buffer is counted."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(3, 1, 1))
+        self.scale = torch.full((3, 1, 1), 2.0)
+
+    def forward(self, x):
+        return (x - self.mean) * self.scale
+
+
 class Bmm(nn.Module):
     def forward(self, x):
         return torch.bmm(x.transpose(1, 2), x)
@@ -542,6 +554,7 @@ TRACED = [
     (nn.Softmax(dim=0), (3, 8, 8), [("softmax", "traced")]),  # over the batch axis: not per sample
     (Bmm(), (8, 6), []),  # now a matmul
     (SpaceToDepth(), (3, 8, 8), [("permute", "traced")]),
+    (Normalise(), (3, 8, 8), [("sub", "traced"), ("mul", "traced")]),
     (WithAttention(), (3, 6, 6), [("attn.0", "traced")]),
 ]
 

@@ -208,7 +208,7 @@ class _Mapper:
                 read = getattr(owner, attr, None)
                 held = [*owner.named_parameters(recurse=False), *owner.named_buffers(recurse=False)]
                 if not any(t is read for _, t in held):
-                    held = [(str(arg.target), read)] if isinstance(read, torch.Tensor) else []
+                    held = []  # a constant fx made of a tensor the code computed: no parameter, no buffer
                 weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), self.claim(held)))
         module = self.gm.get_submodule(str(node.target)) if node.op == "call_module" else None
         if module is not None:
