@@ -17,9 +17,9 @@ from cnncalc.module_names import RESERVED
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
-from test_conventions import analysable, every_kind_chain, group_b_chain  # noqa: E402
+from helpers.builtins import SMALL_INPUT  # noqa: E402
+from helpers.strategies import analysable, every_kind_chain, group_b_chain, small_graph  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
-from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
 from torch import nn  # noqa: E402
 
 runner = CliRunner()

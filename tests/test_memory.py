@@ -14,9 +14,9 @@ from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
 
-from test_conventions import KINDS, _layer, analysable, every_kind_chain, group_b_chain  # noqa: E402
+from helpers.builtins import SMALL_INPUT  # noqa: E402
+from helpers.strategies import KINDS, _layer, analysable, every_kind_chain, group_b_chain  # noqa: E402
 from test_layers import MERGE_ROWS, ROWS  # noqa: E402
-from test_torch_crosscheck import SMALL_INPUT  # noqa: E402
 
 from cnncalc.torch_bridge.profile import profile  # noqa: E402
 
