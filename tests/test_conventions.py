@@ -15,16 +15,17 @@ from cnncalc.library import builtin_names
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("fvcore.nn")
-torchinfo = pytest.importorskip("torchinfo")
-thop = pytest.importorskip("thop")
-ptflops = pytest.importorskip("ptflops")
 
 from helpers.builtins import SMALL_INPUT  # noqa: E402
 from helpers.strategies import KINDS, _written, analysable, every_kind_chain, group_b_chain, small_graph  # noqa: E402
+from helpers.tools import needs, optional  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS, one_layer  # noqa: E402
 
 from cnncalc.torch_bridge import fvcore_counts  # noqa: E402
+
+torchinfo, thop, ptflops = optional("torchinfo"), optional("thop"), optional("ptflops")
+# the tests that run the tools skip without them; the one that checks the strategies runs anyway
+needs_the_tools = needs("fvcore", "torchinfo", "thop", "ptflops")
 
 
 def thop_total(model, x):
@@ -67,11 +68,13 @@ def check(graph, input_shape=None):
     assert count(graph, report, Convention.CNNCALC).total == report.totals.macs
 
 
+@needs_the_tools
 @pytest.mark.parametrize("name", builtin_names())
 def test_architecture_conventions(name):
     check(cnncalc.load(name), SMALL_INPUT.get(name))
 
 
+@needs_the_tools
 @pytest.mark.parametrize("kind, item, shape_in", [(kind, item, shape_in) for kind, item, shape_in, *_ in ROWS])
 def test_every_layer_row_against_every_tool(kind, item, shape_in):
     """Each row of the layer table, alone, counted by every convention's rule and by its tool:
@@ -81,6 +84,7 @@ def test_every_layer_row_against_every_tool(kind, item, shape_in):
     check(one_layer(item, shape_in))
 
 
+@needs_the_tools
 @pytest.mark.parametrize("kind, layers, shape_in", [row[:3] for row in MERGE_ROWS])
 def test_every_merge_row_against_every_tool(kind, layers, shape_in):
     check(parse_text(f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))))
@@ -106,17 +110,20 @@ layers:
 """
 
 
+@needs_the_tools
 def test_small_mixed_network():
     """The issue's example: conv, batch norm, ReLU, pooling, a residual add, a depthwise conv, linear."""
     check(parse_text(MIXED))
 
 
+@needs_the_tools
 @settings(max_examples=25, deadline=None)
 @given(small_graph())
 def test_random_small_graphs(text):
     check(parse_text(text))
 
 
+@needs_the_tools
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(every_kind_chain())
 def test_random_chains_of_every_layer_type(text):
@@ -138,6 +145,7 @@ def test_the_random_chains_cover_every_layer_type():
         assert parse_text(f"input: [4, 8, 8]\nlayers:\n  - {_written(kind)}\n").nodes[1].kind == kind
 
 
+@needs_the_tools
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(group_b_chain())
 def test_random_chains_of_group_b_types(text):
@@ -146,6 +154,7 @@ def test_random_chains_of_group_b_types(text):
 
 
 # group A (issue 10)
+@needs_the_tools
 def test_convnext_block_against_every_tool():
     """ConvNeXt's block (layer scale a bare parameter of the block, linears channels-last)."""
     from test_layers import CNBLOCK
