@@ -21,6 +21,24 @@ def pytest_addoption(parser):
         default=False,
         help="rewrite tests/golden/*.json from the current output (then review the diff)",
     )
+    parser.addoption(
+        "--full",
+        action="store_true",
+        default=False,
+        help="run every built-in through PyTorch at its full size (tests marked full), as CI does, "
+        "instead of one built-in of each family at a small input (tests marked quick)",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without --full, leave out the tests marked `full` (every built-in through PyTorch at its
+    full size); with it, those marked `quick` (one built-in of each family at a small input, the
+    quick run's stand-in for them): tests/helpers/builtins.py."""
+    left_out = "quick" if config.getoption("--full") else "full"
+    dropped = [item for item in items if item.get_closest_marker(left_out) is not None]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item.get_closest_marker(left_out) is None]
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ import cnncalc
 from cnncalc.analysis import analyze
 from cnncalc.conventions import Convention, count
 from cnncalc.layers import REGISTRY
-from cnncalc.library import builtin_names
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
 
-from helpers.builtins import SMALL_INPUT  # noqa: E402
+from helpers.builtins import builtin_cases  # noqa: E402
 from helpers.strategies import KINDS, _written, analysable, every_kind_chain, group_b_chain, small_graph  # noqa: E402
 from helpers.tools import needs, optional  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS, one_layer  # noqa: E402
@@ -69,9 +68,9 @@ def check(graph, input_shape=None):
 
 
 @needs_the_tools
-@pytest.mark.parametrize("name", builtin_names())
-def test_architecture_conventions(name):
-    check(cnncalc.load(name), SMALL_INPUT.get(name))
+@pytest.mark.parametrize("name, input_shape", builtin_cases())
+def test_architecture_conventions(name, input_shape):
+    check(cnncalc.load(name), input_shape)
 
 
 @needs_the_tools

@@ -8,11 +8,10 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc.analysis import analyze
 from cnncalc.errors import CnncalcError
-from cnncalc.library import builtin_names
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
-from helpers.builtins import SMALL_INPUT  # noqa: E402
+from helpers.builtins import builtin_cases  # noqa: E402
 from helpers.strategies import small_graph  # noqa: E402
 
 from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_counts, traced_shapes  # noqa: E402
@@ -35,9 +34,9 @@ def check_against_torch(graph, input_shape=None):
     assert sum(b.numel() for b in model.buffers()) == report.totals.buffers
 
 
-@pytest.mark.parametrize("name", builtin_names())
-def test_architecture_against_torch(name):
-    check_against_torch(cnncalc.load(name), SMALL_INPUT.get(name))
+@pytest.mark.parametrize("name, input_shape", builtin_cases())
+def test_architecture_against_torch(name, input_shape):
+    check_against_torch(cnncalc.load(name), input_shape)
 
 
 KERNEL = st.integers(1, 4)

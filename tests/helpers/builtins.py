@@ -1,4 +1,9 @@
-"""The built-in architectures as the torch tests run them: the input each one runs at."""
+"""The built-in architectures as the torch tests run them: the input each one runs at, and which
+of them a quick run takes."""
+
+import pytest
+
+from cnncalc.library import builtin_names, families
 
 # Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
 SMALL_INPUT = {
@@ -31,3 +36,39 @@ SMALL_INPUT |= {
     f"efficientnet_{size}": [3, 64, 64]
     for size in ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "v2_s", "v2_m", "v2_l")
 }
+
+# The quick run's input of each family's first variant and of each one-file built-in: 64x64 where
+# the network allows it (like SMALL_INPUT's, their last stages run at 2x2 or more); the AlexNets'
+# and Inception's first layers need 96x96; the rest (GoogLeNet's fixed classifier, the U-Net, the
+# examples and LeNet-5) at their SMALL_INPUT or their own size.
+QUICK_INPUT = dict.fromkeys(
+    ["convnext_tiny", "densenet121", "efficientnet_b0", "mnasnet0_5", "mobilenet_v3_large", "regnet_x_400mf",
+     "resnet18", "fcn_resnet50", "shufflenet_v2_x0_5", "squeezenet1_0", "vgg11", "alexnet_torchvision",
+     "googlenet_torchvision", "mobilenet_v2", "zfnet"],
+    [3, 64, 64],
+) | dict.fromkeys(["alexnet", "alexnet_grouped", "inception_v3"], [3, 96, 96])  # fmt: skip
+
+
+def quick_names():
+    """One built-in of each family (its first variant) and every one-file built-in."""
+    in_families = {name for names in families().values() for name in names}
+    return sorted([names[0] for names in families().values()] + [n for n in builtin_names() if n not in in_families])
+
+
+def builtin_params():
+    """The names of the tests that run every built-in: every built-in marked `full` (run with
+    --full, as CI does), and for a quick run one of each family (quick_names) marked `quick` (left
+    out by --full)."""
+    every = [pytest.param(name, id=name, marks=pytest.mark.full) for name in builtin_names()]
+    return every + [pytest.param(name, id=f"{name}-quick", marks=pytest.mark.quick) for name in quick_names()]
+
+
+def builtin_cases():
+    """builtin_params with the input each one runs at: its SMALL_INPUT size or its own (`full`),
+    QUICK_INPUT (`quick`)."""
+    every = [pytest.param(name, SMALL_INPUT.get(name), id=name, marks=pytest.mark.full) for name in builtin_names()]
+    quick = [
+        pytest.param(name, QUICK_INPUT.get(name, SMALL_INPUT.get(name)), id=f"{name}-quick", marks=pytest.mark.quick)
+        for name in quick_names()
+    ]
+    return every + quick
