@@ -12,14 +12,13 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.cli import ExitCode, app
 from cnncalc.export import own_module_sources, to_torch_source
-from cnncalc.library import builtin_names
 from cnncalc.module_names import RESERVED
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
-from test_conventions import analysable, every_kind_chain, group_b_chain  # noqa: E402
+from helpers.builtins import builtin_cases  # noqa: E402
+from helpers.strategies import analysable, every_kind_chain, group_b_chain, small_graph  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
-from test_torch_crosscheck import SMALL_INPUT, small_graph  # noqa: E402
 from torch import nn  # noqa: E402
 
 runner = CliRunner()
@@ -72,9 +71,9 @@ def _settings(module):
     return {k: plain(v) for k, v in vars(module).items() if not k.startswith("_") and k != "training"}
 
 
-@pytest.mark.parametrize("name", builtin_names())
-def test_every_architecture_exports_the_same_network(name):
-    same_network(cnncalc.load(name), SMALL_INPUT.get(name))
+@pytest.mark.parametrize("name, input_shape", builtin_cases())
+def test_every_architecture_exports_the_same_network(name, input_shape):
+    same_network(cnncalc.load(name), input_shape)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

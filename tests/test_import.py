@@ -14,10 +14,10 @@ import cnncalc
 from cnncalc.analysis import analyze
 from cnncalc.errors import CnncalcError
 from cnncalc.layers import ALIASES, REGISTRY
-from cnncalc.library import builtin_names
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
+from helpers.builtins import builtin_params  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
@@ -36,7 +36,7 @@ def table(report):
     return [(r.name, r.output_shape, r.weights, r.biases, r.buffers, r.macs) for r in report.rows]
 
 
-@pytest.mark.parametrize("name", builtin_names())
+@pytest.mark.parametrize("name", builtin_params())
 def test_every_builtin_round_trips(name):
     graph = cnncalc.load(name)
     with torch.device("meta"):  # shapes only: no memory, no arithmetic

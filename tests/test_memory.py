@@ -9,14 +9,13 @@ from hypothesis import strategies as st
 
 import cnncalc
 from cnncalc.analysis import analyze
-from cnncalc.library import builtin_names
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
 
-from test_conventions import KINDS, _layer, analysable, every_kind_chain, group_b_chain  # noqa: E402
+from helpers.builtins import SMALL_INPUT, builtin_cases  # noqa: E402
+from helpers.strategies import KINDS, _layer, analysable, every_kind_chain, group_b_chain  # noqa: E402
 from test_layers import MERGE_ROWS, ROWS  # noqa: E402
-from test_torch_crosscheck import SMALL_INPUT  # noqa: E402
 
 from cnncalc.torch_bridge.profile import profile  # noqa: E402
 
@@ -50,9 +49,9 @@ def check_saved(graph, input_shape=None, batch=2):
     assert report.saved_bytes == autograd_saved_bytes(model, x)
 
 
-@pytest.mark.parametrize("name", builtin_names())
-def test_saved_for_backward_matches_autograd(name):
-    check_saved(cnncalc.load(name), SMALL_INPUT.get(name))
+@pytest.mark.parametrize("name, input_shape", builtin_cases())
+def test_saved_for_backward_matches_autograd(name, input_shape):
+    check_saved(cnncalc.load(name), input_shape)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

@@ -8,43 +8,13 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc.analysis import analyze
 from cnncalc.errors import CnncalcError
-from cnncalc.library import builtin_names
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
-from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_counts, traced_shapes  # noqa: E402
+from helpers.builtins import builtin_cases  # noqa: E402
+from helpers.strategies import small_graph  # noqa: E402
 
-# Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
-SMALL_INPUT = {
-    "googlenet": [3, 224, 224],
-    # segmentation: 64x64 keeps every size valid (the dilated backbone's output is 8x8); the valid
-    # U-Net's smallest input is 188x188 (4x4 out), the padded one's sides multiples of 16
-    "fcn_resnet50": [3, 64, 64],
-    "fcn_resnet101": [3, 64, 64],
-    "deeplabv3_resnet50": [3, 64, 64],
-    "deeplabv3_resnet101": [3, 64, 64],
-    "unet": [1, 188, 188],
-    "unet_padded": [1, 64, 64],
-    # ConvNeXt: 4x4/4 stem and three 2x2/2 downsamplings, so 64x64 leaves 2x2 in the last stage
-    "convnext_tiny": [3, 64, 64],
-    "convnext_small": [3, 64, 64],
-    "convnext_base": [3, 64, 64],
-    "convnext_large": [3, 64, 64],
-}
-# RegNet at 64x64: the trunk strides 32 in all, so its last stage still gets 2x2 (the zoo test checks 224x224)
-REGNET_SIZES = ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
-SMALL_INPUT |= {f"regnet_{xy}_{size}": [3, 64, 64] for xy in "xy" for size in REGNET_SIZES}
-# MNASNet and ShuffleNetV2 halve the size five times: 64x64 ends their last stage at 2x2
-SMALL_INPUT.update(dict.fromkeys(["mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "shufflenet_v2_x0_5",
-                                  "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"], [3, 64, 64]))  # fmt: skip
-# the MobileNetV3 segmentation models at 64x64 (trunk 4x4 at output stride 16, ASPP's dilation 36 padded to fit)
-SMALL_INPUT |= {name: [3, 64, 64] for name in ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")}
-# the EfficientNets at their own sizes (224 to 600) make the CPU tests slow; at 64x64 every layer
-# still has a valid size (the last stages run at 2x2)
-SMALL_INPUT |= {
-    f"efficientnet_{size}": [3, 64, 64]
-    for size in ("b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7", "v2_s", "v2_m", "v2_l")
-}
+from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_counts, traced_shapes  # noqa: E402
 
 
 def check_against_torch(graph, input_shape=None):
@@ -64,9 +34,9 @@ def check_against_torch(graph, input_shape=None):
     assert sum(b.numel() for b in model.buffers()) == report.totals.buffers
 
 
-@pytest.mark.parametrize("name", builtin_names())
-def test_architecture_against_torch(name):
-    check_against_torch(cnncalc.load(name), SMALL_INPUT.get(name))
+@pytest.mark.parametrize("name, input_shape", builtin_cases())
+def test_architecture_against_torch(name, input_shape):
+    check_against_torch(cnncalc.load(name), input_shape)
 
 
 KERNEL = st.integers(1, 4)
@@ -123,33 +93,6 @@ def test_random_window_layers_against_torch(case):
         assert not accepted, f"cnncalc rejected {item} on {input_shape}, PyTorch accepts it"
         return
     check_against_torch(graph)
-
-
-@st.composite
-def small_graph(draw):
-    """A random chain with a residual and a parallel block in it."""
-    c = draw(st.integers(1, 4))
-    width = draw(st.integers(2, 6))
-    mid = draw(st.integers(1, 5))
-    return f"""
-input: [{c}, {draw(st.integers(6, 12))}, {draw(st.integers(6, 12))}]
-layers:
-  - conv: {{out: {width}, kernel: 3, padding: 1}}
-  - residual:
-      body:
-        - conv: {{out: {mid}, kernel: 1}}
-        - batchnorm
-        - relu
-        - conv: {{out: {width}, kernel: 3, padding: 1}}
-  - parallel:
-      branches:
-        - [conv: {{out: {draw(st.integers(1, 4))}, kernel: 1}}]
-        - [maxpool: {{kernel: 3, stride: 1, padding: 1}}, conv: {{out: {draw(st.integers(1, 4))}, kernel: 1}}]
-  - maxpool: {{kernel: 2, ceil_mode: {str(draw(st.booleans())).lower()}}}
-  - global_avgpool
-  - flatten
-  - linear: {draw(st.integers(1, 10))}
-"""
 
 
 @settings(max_examples=30, deadline=None)

@@ -1,0 +1,1 @@
+"""Tables, strategies and checks the test modules share (no tests here)."""
