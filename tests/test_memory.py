@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 
 from helpers.builtins import SMALL_INPUT, builtin_cases  # noqa: E402
 from helpers.strategies import KINDS, _layer, analysable, every_kind_chain, group_b_chain  # noqa: E402
+from test_layers import MEASURED as TRACED_KINDS  # noqa: E402
 from test_layers import MERGE_ROWS, ROWS  # noqa: E402
 
 from cnncalc.torch_bridge.profile import profile  # noqa: E402
@@ -172,8 +173,10 @@ def test_a_product_keeps_each_input_for_its_partners_gradient(a, b, kept):
 # group A (issue 10)
 
 
+# (a traced row's backward is not known: cnncalc assumes it keeps its input, docs/import.md; its
+# bridge module is a stand-in that keeps nothing, so autograd has nothing to compare with)
 @pytest.mark.parametrize("kind, item, shape_in", [(kind, item, shape_in) for kind, item, shape_in, *_ in ROWS
-                                                   if len(shape_in) > 1 or shape_in[0] <= 1000])  # fmt: skip
+                                                   if (len(shape_in) > 1 or shape_in[0] <= 1000) and kind not in TRACED_KINDS])  # fmt: skip
 def test_saved_for_backward_of_every_layer_row(kind, item, shape_in):
     """Each row of the layer table after a layer with parameters (so that autograd records it),
     its saved tensors against autograd's, byte for byte."""
