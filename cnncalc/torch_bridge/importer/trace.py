@@ -249,6 +249,21 @@ def _keeps_shape(module: nn.Module) -> bool:
     return kind is not None and issubclass(REGISTRY[ALIASES.get(kind, kind)], ElementWise)
 
 
+def _described(err: BaseException) -> str:
+    """`KeyError: 'features'`: the exception's type and the first line of its message."""
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {text}"
+
+
+def _does_not_run(title: str, example: torch.Tensor, where: Where, received: str) -> TorchImportError:
+    return TorchImportError(
+        f"{title} does not run on an input of shape {list(example.shape[1:])}",
+        where=where,
+        received=received,
+        hint="give the input shape the model expects (--input 3x224x224)",
+    )
+
+
 def _root_cause(err: BaseException) -> BaseException:
     """fx's refusal where one is in the chain: leaving a module's call, fx's own bookkeeping can
     fail on the way out and hide it (`AssertionError: Unexpected key ...`)."""
@@ -277,8 +292,7 @@ def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModu
                 owner = frame.f_locals.get("self")
                 if isinstance(owner, nn.Module):
                     cls_name = type(owner).__name__
-        text = str(err).splitlines()[0] if str(err) else ""
-        received = f"{type(err).__name__}: {text}"
+        received = _described(err)
         if isinstance(err, fx.proxy.TraceError) or "Proxy" in str(err):
             raise TorchImportError(
                 "its control flow branches on the values of a tensor, not on its shape: the layers it runs depend on the data",
@@ -294,20 +308,12 @@ def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModu
                 where=Where(file=file, line=line, path=f"{cls_name}.{function}"),
                 received=received,
             ) from None
-        raise TorchImportError(
-            f"{title} does not run on an input of shape {list(example.shape[1:])}",
-            where=Where(file=file, line=line, path=f"{cls_name}.{function}"),
-            received=received,
-            hint="give the input shape the model expects (--input 3x224x224)",
+        raise _does_not_run(
+            title, example, Where(file=file, line=line, path=f"{cls_name}.{function}"), received
         ) from None
-    if tracer.failure is not None:
+    if tracer.failure is not None:  # an op PyTorch refused on this input, recorded while the trace went on
         node, failed = tracer.failure
         file, line, source, _ = _user_frame(node)
-        text = str(failed).splitlines()[0] if str(failed) else ""
-        raise TorchImportError(
-            f"{title} does not run on an input of shape {list(example.shape[1:])}",
-            where=Where(file=file, line=line),
-            received=f"{type(failed).__name__}: {text}" + (f" (in `{source}`)" if source else ""),
-            hint="give the input shape the model expects (--input 3x224x224)",
-        ) from None
+        received = _described(failed) + (f" (in `{source}`)" if source else "")
+        raise _does_not_run(title, example, Where(file=file, line=line), received) from None
     return fx.GraphModule(tracer.root, graph, type(module).__name__)
