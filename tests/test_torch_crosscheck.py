@@ -11,16 +11,19 @@ from cnncalc.errors import CnncalcError
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
-from helpers.builtins import builtin_cases  # noqa: E402
+from helpers.builtins import builtin_meta_cases  # noqa: E402
 from helpers.strategies import small_graph  # noqa: E402
 
 from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_counts, traced_shapes  # noqa: E402
 
 
-def check_against_torch(graph, input_shape=None):
+def check_against_torch(graph, input_shape=None, device="cpu"):
+    """Row by row against the real modules; on the `meta` device the same modules, parameters,
+    hooks and FlopCounterMode, from shapes alone (no memory, no arithmetic)."""
     report = analyze(graph, input_shape=input_shape)
-    model = build(graph, input_shape).eval()
-    x = torch.randn(1, *report.input_shape)
+    with torch.device(device):
+        model = build(graph, input_shape).eval()
+    x = torch.randn(1, *report.input_shape, device=device)
     shapes = traced_shapes(model, x)
     flops = flop_counts(model, x)
     leaves = leaf_modules(model)
@@ -34,9 +37,9 @@ def check_against_torch(graph, input_shape=None):
     assert sum(b.numel() for b in model.buffers()) == report.totals.buffers
 
 
-@pytest.mark.parametrize("name, input_shape", builtin_cases())
-def test_architecture_against_torch(name, input_shape):
-    check_against_torch(cnncalc.load(name), input_shape)
+@pytest.mark.parametrize("name, input_shape, device", builtin_meta_cases())
+def test_architecture_against_torch(name, input_shape, device):
+    check_against_torch(cnncalc.load(name), input_shape, device)
 
 
 KERNEL = st.integers(1, 4)

@@ -72,3 +72,22 @@ def builtin_cases():
         for name in quick_names()
     ]
     return every + quick
+
+
+def builtin_meta_cases():
+    """(name, input, device) for the sweeps that check shapes, parameters and MACs only, which
+    PyTorch's meta device answers from shapes alone (no memory, no arithmetic: a full-size
+    built-in costs what its Python does): every built-in on `meta` at its own size, and at its
+    SMALL_INPUT where it has one, marked `full` (CI); and the quick run's built-ins at their
+    QUICK_INPUT on the CPU, unmarked, so that both runs make a real CPU pass of every family."""
+    meta = [pytest.param(name, None, "meta", id=f"{name}-meta", marks=pytest.mark.full) for name in builtin_names()]
+    meta += [
+        pytest.param(name, SMALL_INPUT[name], "meta", id=f"{name}-small-meta", marks=pytest.mark.full)
+        for name in builtin_names()
+        if name in SMALL_INPUT
+    ]
+    cpu = [
+        pytest.param(name, QUICK_INPUT.get(name, SMALL_INPUT.get(name)), "cpu", id=f"{name}-cpu")
+        for name in quick_names()
+    ]
+    return meta + cpu
