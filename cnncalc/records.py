@@ -11,7 +11,8 @@ equality and hash over the compared fields, the dataclass repr, and FrozenInstan
 assignment. A method the class defines itself is kept, as dataclass keeps it. Not supported (no
 cnncalc type needs them): `InitVar`, `kw_only`, `order`, slots. Its `__dataclass_params__` says
 what `dataclass` itself generated (nothing): derive from a record with `@record`, not with
-`@dataclass(frozen=True)`, which refuses a base it does not know to be frozen.
+`@dataclass(frozen=True)`, which refuses a base it does not know to be frozen. A class that has
+made COMPILE_AFTER instances (a large spec's rows) gets a compiled `__init__` of its own after all.
 """
 
 from __future__ import annotations
@@ -84,11 +85,65 @@ def _values(names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
     return lambda instance: ()
 
 
+# A class made this many instances gets an `__init__` of its own, compiled as dataclass compiles
+# one: a 100,000-layer spec makes hundreds of thousands of rows, nodes and places, and the shared
+# `_init` below (generic, for start-up) costs three times as much per instance. Start-up pays
+# for no compilation: a small spec's classes stay under the count.
+COMPILE_AFTER = 256
+_MADE: dict[type, int] = {}
+
+
+def _compiled_init(cls: type, plan: _Plan) -> Callable[..., None]:
+    """`cls`'s own `__init__`: the parameters of `plan.init` with their defaults (a factory's
+    default is a marker the body replaces), one dict of every value written into `__dict__`
+    (`__setattr__` refuses), then `__post_init__`."""
+    scope: dict[str, Any] = {"_UNSET": _UNSET}
+    params, body, values = [], [], []
+    for i, name in enumerate(plan.init):
+        if name in plan.defaults:
+            scope[f"_d{i}"] = plan.defaults[name]
+            params.append(f"{name}=_d{i}")
+        elif name in plan.factories:
+            scope[f"_f{i}"] = plan.factories[name]
+            params.append(f"{name}=_UNSET")
+            body.append(f"    if {name} is _UNSET:\n        {name} = _f{i}()\n")
+        else:
+            params.append(name)
+        values.append(f"{name!r}: {name}")
+    for i, (name, default) in enumerate(plan.later.items()):
+        scope[f"_l{i}"] = default
+        values.append(f"{name!r}: _l{i}")
+    for i, (name, factory) in enumerate(plan.late_factories.items()):
+        scope[f"_lf{i}"] = factory
+        values.append(f"{name!r}: _lf{i}()")
+    me = "__record_self__"  # no field's name
+    source = (
+        f"def __init__({', '.join([me, *params])}):\n{''.join(body)}"
+        f"    {me}.__dict__.update({{{', '.join(values)}}})\n"
+        + (f"    {me}.__post_init__()\n" if plan.post_init else "")
+    )
+    exec(source, scope)  # noqa: S102 - our own field names, as dataclasses does
+    init: Callable[..., None] = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    return init
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "<factory default>"
+
+
+_UNSET = _Unset()
+
+
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     # One dict of every value, written into the instance's __dict__ at once (a frozen class's
     # __setattr__ refuses): dict operations in C, rather than a Python loop over the fields.
     cls = type(self)
     plan = _PLANS.get(cls) or _plan(cls)
+    made = _MADE[cls] = _MADE.get(cls, 0) + 1
+    if made == COMPILE_AFTER and cls.__dict__.get("__init__") is _init:
+        type.__setattr__(cls, "__init__", _compiled_init(cls, plan))
     if args:
         if len(args) > len(plan.init):
             raise TypeError(

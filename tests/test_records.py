@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cnncalc import records
 from cnncalc.records import record
 
 
@@ -34,6 +35,11 @@ def _body() -> dict[str, Any]:
 
 Ours = record(type("Sample", (), _body()))
 Theirs = dataclass(frozen=True)(type("Sample", (), _body()))
+# the same record once it has made COMPILE_AFTER instances: from then on its own compiled __init__
+Compiled = record(type("Sample", (), _body()))
+for _ in range(records.COMPILE_AFTER):
+    Compiled(1)
+assert Compiled.__dict__["__init__"] is not records._init and Ours.__dict__["__init__"] is records._init
 
 values = st.one_of(st.integers(-3, 3), st.text("ab", max_size=2), st.lists(st.integers(0, 2), max_size=2), st.none())
 names = st.sampled_from(["a", "b", "items", "note", "total", "hidden", "zzz"])
@@ -47,16 +53,19 @@ def _outcome(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[
     return "made", made
 
 
+@pytest.mark.parametrize("cls", [Ours, Compiled], ids=["shared", "compiled"])
 @given(st.lists(values, max_size=6).map(tuple), st.dictionaries(names, values, max_size=4))
-def test_construction_equality_hash_and_repr_match_dataclass(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    ours, theirs = _outcome(Ours, args, kwargs), _outcome(Theirs, args, kwargs)
+def test_construction_equality_hash_and_repr_match_dataclass(
+    cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    ours, theirs = _outcome(cls, args, kwargs), _outcome(Theirs, args, kwargs)
     assert ours[0] == theirs[0]
     if ours[0] != "made":
         return
     a, b = ours[1], theirs[1]
     assert dataclasses.asdict(a) == dataclasses.asdict(b)
     assert repr(a) == repr(b)
-    assert a == _outcome(Ours, args, kwargs)[1]
+    assert a == _outcome(cls, args, kwargs)[1]
     assert _hash(a) == _hash(b)  # the same tuple of values, or the same refusal (a list field)
 
 
