@@ -32,7 +32,10 @@ class DType(str, Enum):
 
     @property
     def bytes(self) -> int:
-        return {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1}[self.value]
+        return _DTYPE_BYTES[self]
+
+
+_DTYPE_BYTES = {DType.FP32: 4, DType.FP16: 2, DType.BF16: 2, DType.FP64: 8, DType.INT8: 1}  # once, not per row
 
 
 class Style(str, Enum):
@@ -566,21 +569,34 @@ def _layouts(
     strides: list[Strides] = []
     sizes = [row.activations for row in rows]
     recorded = _recorded(graph, rows) if training else [False] * len(graph.nodes)
+    whole = [(batch, *row.output_shape) for row in rows]
+    # (is it a view, its strides, elements allocated) by (id of the layer, recorded, output, inputs
+    # with their strides): layers are frozen and a block's recur, as in analyze
+    known: dict[tuple[object, ...], tuple[bool, Strides, int]] = {}
     for i, node in enumerate(graph.nodes):
         layer = node.layer
-        shape = (batch, *rows[i].output_shape)
         if layer is None:
-            strides.append(layout.contiguous(shape))
+            strides.append(layout.contiguous(whole[i]))
             continue
-        ins = tuple(((batch, *rows[j].output_shape), strides[j]) for j in node.inputs)
-        if layer.aliases_input and not (training and layer.copies_in_training):
-            view = layer.view_strides(*ins[0], shape)
+        ins = tuple((whole[j], strides[j]) for j in node.inputs)
+        key = (id(layer), recorded[i], whole[i], ins)
+        found = known.get(key)
+        if found is None:
+            view = None
+            if layer.aliases_input and not (training and layer.copies_in_training):
+                view = layer.view_strides(*ins[0], whole[i])
             if view is not None:
-                storage[i] = storage[node.inputs[0]]
-                strides.append(view)
-                continue
-        strides.append(layout.new_strides(layer.layout_for(ins[0][0]), shape, ins, recorded[i]))
-        sizes[i] = layer.allocated(ins[0][0], rows[i].output_shape)
+                found = (True, view, 0)
+            else:
+                new = layout.new_strides(layer.layout_for(ins[0][0]), whole[i], ins, recorded[i])
+                found = (False, new, layer.allocated(ins[0][0], rows[i].output_shape))
+            known[key] = found
+        is_view, out_strides, allocated = found
+        strides.append(out_strides)
+        if is_view:
+            storage[i] = storage[node.inputs[0]]
+        else:
+            sizes[i] = allocated
     return storage, strides, sizes
 
 
@@ -601,7 +617,8 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     last_use[storage[n - 1]] = last_use[0] = n
     for i, node in enumerate(graph.nodes):
         for j in node.inputs:
-            last_use[storage[j]] = max(last_use[storage[j]], i)
+            if last_use[storage[j]] < i:
+                last_use[storage[j]] = i
     size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     change = [0] * (n + 2)
     for s in set(storage):
@@ -611,13 +628,20 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
         for i, (elements, int64, fp32) in saving.own.items():
             change[i] += elements * size + 8 * batch * int64 + 4 * fp32
     scratch = [0] * (n + 2)
+    known: dict[tuple[object, ...], int] = {}  # by (id of the layer, output and input shapes), as in analyze
     for i, node in enumerate(graph.nodes):
-        if node.layer is not None:
-            scratch[i] = node.layer.scratch([rows[j].output_shape for j in node.inputs], rows[i].output_shape) * size
+        if node.layer is not None and type(node.layer).scratch is not Layer.scratch:  # most have none
+            ins = [rows[j].output_shape for j in node.inputs]
+            key = (id(node.layer), rows[i].output_shape, *ins)
+            temporaries = known.get(key)
+            if temporaries is None:
+                temporaries = known[key] = node.layer.scratch(ins, rows[i].output_shape)
+            scratch[i] = temporaries * size
     peak = live = 0
     for delta, extra in zip(change, scratch):
         live += delta
-        peak = max(peak, live + extra)
+        if live + extra > peak:
+            peak = live + extra
     return peak
 
 

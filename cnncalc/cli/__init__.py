@@ -62,6 +62,12 @@ def main() -> None:
     gc.freeze()
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     group = next((g for g, names in GROUPS.items() if command in names), None)
+    if group == "tables":
+        # The static table commands make no cyclic garbage (a graph and its report are trees of
+        # records, alive to the end): the collector would only walk them again and again, a fifth
+        # of summary's CPU time on a 100,000-layer spec for no byte freed (benchmarks/bench_cli.py).
+        # The torch commands keep it: hooks and autograd leave cycles that hold tensors.
+        gc.disable()
     if group is None or any(key.endswith("_COMPLETE") for key in os.environ):
         _register()
     else:
