@@ -43,10 +43,19 @@ def ptflops_total(model, input_shape):
     return total
 
 
-def check(graph, input_shape=None):
+def check(graph, input_shape=None, shapes_on="cpu"):
+    """Every convention against its tool. fvcore (its jit trace) and ptflops (its patched
+    functions) run only on real tensors; torchinfo and thop count from shapes, so `shapes_on="meta"`
+    runs them on the meta device (no memory, no arithmetic: the full-size built-ins)."""
     report = analyze(graph, input_shape=input_shape)
     model = graph.to_torch(input_shape).eval()
     x = torch.randn(1, *report.input_shape)
+    if shapes_on == "cpu":
+        shapes_model, shapes_x = model, x
+    else:
+        with torch.device(shapes_on):
+            shapes_model = graph.to_torch(input_shape).eval()
+        shapes_x = torch.randn(1, *report.input_shape, device=shapes_on)
     by_module = fvcore_counts(model, x)
     ours = count(graph, report, Convention.FVCORE)
     assert ours.total == by_module[""]
@@ -59,18 +68,20 @@ def check(graph, input_shape=None):
         assert value == (by_module[name] if name in modules else by_module.get(name, 0)), name
     assert (
         count(graph, report, Convention.TORCHINFO).total
-        == torchinfo.summary(model, input_data=x, verbose=0).total_mult_adds
+        == torchinfo.summary(shapes_model, input_data=shapes_x, verbose=0).total_mult_adds
     )
     assert count(graph, report, Convention.FLOPCOUNTER).total == 2 * report.totals.macs
-    assert count(graph, report, Convention.THOP).total == thop_total(model, x)
+    assert count(graph, report, Convention.THOP).total == thop_total(shapes_model, shapes_x)
     assert count(graph, report, Convention.PTFLOPS).total == ptflops_total(model, report.input_shape)
     assert count(graph, report, Convention.CNNCALC).total == report.totals.macs
 
 
 @needs_the_tools
 @pytest.mark.parametrize("name, input_shape", builtin_cases())
-def test_architecture_conventions(name, input_shape):
-    check(cnncalc.load(name), input_shape)
+def test_architecture_conventions(name, input_shape, request):
+    # the full-size run counts torchinfo's and thop's on the meta device; the quick one all on the CPU
+    full = request.node.get_closest_marker("full") is not None
+    check(cnncalc.load(name), input_shape, shapes_on="meta" if full else "cpu")
 
 
 # a traced row credits every tool with the FLOPs torch.utils.flop_counter measured for the user's op
