@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cnncalc import schema
 from cnncalc.cli import app
 from cnncalc.layers import ALIASES, REGISTRY, ArgKind
+from cnncalc.layers.arguments import Refused
 from cnncalc.library import builtin_names, builtin_path
 
 jsonschema = optional("jsonschema")  # the tests that validate skip without it (their fixtures)
@@ -42,8 +43,27 @@ def test_cli_prints_it():
     assert result.exit_code == 0 and '"title": "cnncalc JSON output"' in result.stdout
 
 
-def test_every_arg_kind_has_a_schema():
-    assert set(schema.KIND_SCHEMAS) == set(ArgKind)
+# YAML values of every shape the argument kinds read (and some none of them does)
+SAMPLES = [0, 1, 2, 5, -1, 1.5, True, False, None, "same", "valid", "channels", "none", "tanh", "row", "batch", "x",
+           "", [], [1], [0], [1, 2], [1, 2, 3], [1, 2, 3, 4], [0, 1], [0, 2, 3, 1], [2, 32, -1], [-1, -1], [None, 1],
+           [[64, 56, 56]], [[1], [2, 3]], [[]], [1.5], [0.5, 2]]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", [k for k in ArgKind if k is not ArgKind.CHOICE], ids=lambda k: k.name)
+def test_each_arg_kind_schema_accepts_what_its_converter_reads(kind):
+    """Each kind's schema next to its converter: an editor must never flag a value cnncalc reads
+    (the schema may be looser: it cannot say that [0, 2, 3, 1] is a permutation)."""
+    pytest.importorskip("jsonschema")
+    check = jsonschema.Draft202012Validator(kind.schema)
+    read = []
+    for value in SAMPLES:
+        try:
+            kind.convert(value, ())
+        except Refused:
+            continue
+        read.append(value)
+        assert check.is_valid(value), (kind.name, value)
+    assert read  # the samples reach every kind
 
 
 def test_every_type_alias_and_argument_is_listed():

@@ -1,4 +1,5 @@
-"""The base of every layer type, its registry, and how YAML arguments are read.
+"""The base of every layer type, its registry, and how YAML arguments are read (each kind of
+argument, its text, converter and schema, in `arguments`).
 
 A layer type is one frozen dataclass (a `record`) registered under its YAML name (see the modules beside this
 one, one per family). It answers everything that varies by type: output shape, weights, biases,
@@ -14,51 +15,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import MISSING, Field, field, fields
-from enum import Enum
 from fractions import Fraction
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError, did_you_mean
 from ..layout import Layout, Strides, kept_as_is
 from ..records import record
+from .arguments import ArgKind, Refused
 from .counting import Convention, Rule
 
 Shape = tuple[int, ...]
-
-
-class ArgKind(Enum):
-    """How a YAML value is read into a layer argument."""
-
-    POSITIVE = "a positive integer"
-    NON_NEGATIVE = "a non-negative integer"
-    POSITIVE_AXES = "a positive integer or a list of them, one per spatial axis"
-    NON_NEGATIVE_AXES = "a non-negative integer or a list of them, one per spatial axis"
-    PADDING = "a non-negative integer, a list of them (one per spatial axis), 'same' or 'valid'"
-    BOOL = "true or false"
-    NUMBER = "a number"
-    PROBABILITY = "a number from 0 to 1"
-    APPROXIMATE = "'none' or 'tanh'"
-    OPTIONAL_POSITIVE_AXES = "a positive integer, a list of them, or null"
-    # group B (issue 10): resampling, padding and cropping
-    CHOICE = "one of the listed values"
-    OPTIONAL_BOOL = "true, false or null"
-    OPTIONAL_SCALES = "a positive number, a list of them (one per spatial axis), or null"
-    PAD_AMOUNTS = "a non-negative integer, or two per spatial axis, last axis first (PyTorch's order: left, right, top, bottom, ...; pad's constant mode: then the channels)"
-    LAYER_NAME = "the name of an earlier layer (read as one more input)"
-    OPTIONAL_NUMBER = "a number, or null"
-    NORM_AXES = "'channels', or how many trailing axes to normalise over (1 to 4)"
-    DEPTH_MODE = "'row' (per sample) or 'batch'"
-    AXES_ORDER = "a list of axes, the batch axis 0 first (e.g. [0, 2, 3, 1])"
-    TEXT = "a text"
-    TRACED_SHAPE = "a list of positive integers, channels first, without the batch (e.g. [64, 56, 56])"
-    TRACED_SHAPES = "a list of shapes, one per input (e.g. [[64, 56, 56]])"
-    # issue 18: the vocabulary real models use (axes counted as PyTorch counts them, batch axis 0)
-    AXIS = "an axis as PyTorch counts it: 1 the channels, 2 the first spatial axis, negative from the end"
-    AXES = "an axis as PyTorch counts it (1 the channels, negative from the end), or a list of them"
-    OPTIONAL_AXES = "an axis as PyTorch counts it, a list of them, or null"
-    INDICES = "an integer (negative from the end), null, or a list of them (one per axis in 'dim')"
-    SIZES = "a positive integer (the size of every piece, the last smaller) or a list of them (any number)"
-    SHAPE = "a list of sizes without the batch axis, one of them may be -1 (e.g. [2, 32, -1])"
 
 
 def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "",
@@ -339,7 +305,15 @@ def build_layer(cls: type[Layer], args: Mapping[str, Any]) -> Layer:
         if canonical in values:
             raise LayerError(f"argument '{canonical}' is given twice (as '{key}' and another spelling)", received=key)
         f = by_name[canonical]
-        values[canonical] = _convert(value, f.metadata["kind"], canonical, cls.kind, f.metadata.get("choices", ()))
+        kind: ArgKind = f.metadata["kind"]
+        choices: tuple[str, ...] = f.metadata.get("choices", ())
+        try:
+            values[canonical] = kind.convert(value, choices)
+        except Refused as refused:
+            expected = refused.expected or ("one of " + ", ".join(choices) if kind is ArgKind.CHOICE else kind.value)
+            raise LayerError(
+                f"bad value for '{canonical}' of {cls.kind}", received=refused.received_in(value), expected=expected
+            ) from None
     if len(values) < len(by_name):
         for f in by_name.values():
             if f.name not in values and f.default is MISSING:
@@ -353,146 +327,6 @@ def build_layer(cls: type[Layer], args: Mapping[str, Any]) -> Layer:
 
 
 _EXAMPLES = {ArgKind.POSITIVE: " (e.g. 64)", ArgKind.POSITIVE_AXES: " (e.g. 3 or [3, 3])"}
-
-
-def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[str, ...] = ()) -> Any:
-    def bad() -> LayerError:
-        expected = "one of " + ", ".join(choices) if kind is ArgKind.CHOICE else kind.value
-        return LayerError(f"bad value for '{name}' of {layer}", received=value, expected=expected)
-
-    def integer(v: Any, low: int) -> int:
-        if type(v) is not int or v < low:
-            raise bad()
-        return v
-
-    def axes(v: Any, low: int) -> int | tuple[int, ...]:
-        if isinstance(v, list):
-            if not 1 <= len(v) <= 3:
-                raise bad()
-            return tuple(integer(x, low) for x in v)
-        return integer(v, low)
-
-    if kind is ArgKind.POSITIVE:
-        return integer(value, 1)
-    if kind is ArgKind.NON_NEGATIVE:
-        return integer(value, 0)
-    if kind is ArgKind.POSITIVE_AXES:
-        return axes(value, 1)
-    if kind is ArgKind.OPTIONAL_POSITIVE_AXES:
-        return None if value is None else axes(value, 1)
-    if kind is ArgKind.NON_NEGATIVE_AXES:
-        return axes(value, 0)
-    if kind is ArgKind.PADDING:
-        if value in ("same", "valid"):
-            return value
-        return axes(value, 0)
-    if kind is ArgKind.BOOL:
-        if type(value) is not bool:
-            raise bad()
-        return value
-    if kind in (ArgKind.NUMBER, ArgKind.PROBABILITY):
-        if type(value) not in (int, float) or math.isnan(value) or math.isinf(value):
-            raise bad()
-        if kind is ArgKind.PROBABILITY and not 0 <= value <= 1:
-            raise bad()
-        return float(value)
-    if kind is ArgKind.OPTIONAL_NUMBER:
-        return None if value is None else _convert(value, ArgKind.NUMBER, name, layer)
-    if kind is ArgKind.NORM_AXES:
-        if value == "channels":
-            return value
-        if type(value) is not int or not 1 <= value <= 4:
-            raise bad()
-        return value
-    if kind is ArgKind.DEPTH_MODE:
-        if value not in ("row", "batch"):
-            raise bad()
-        return value
-    if kind is ArgKind.AXES_ORDER:
-        if (
-            not isinstance(value, list)
-            or not all(type(v) is int for v in value)
-            or not 2 <= len(value) <= 5
-            or sorted(value) != list(range(len(value)))
-            or value[0] != 0
-        ):
-            raise bad()
-        return tuple(value)
-    if kind in (ArgKind.AXIS, ArgKind.AXES, ArgKind.OPTIONAL_AXES):
-        if value is None and kind is ArgKind.OPTIONAL_AXES:
-            return None
-        if isinstance(value, list) and kind is not ArgKind.AXIS:
-            if not 1 <= len(value) <= 8 or any(type(v) is not int for v in value):
-                raise bad()
-            return tuple(value)
-        if type(value) is not int:
-            raise bad()
-        return value
-    if kind is ArgKind.INDICES:
-        if isinstance(value, list):
-            if not 1 <= len(value) <= 8 or any(v is not None and type(v) is not int for v in value):
-                raise bad()
-            return tuple(value)
-        if value is not None and type(value) is not int:
-            raise bad()
-        return value
-    if kind is ArgKind.SIZES:
-        if isinstance(value, list):
-            if not value:
-                raise bad()
-            return tuple(integer(v, 1) for v in value)
-        return integer(value, 1)
-    if kind is ArgKind.SHAPE:
-        if (
-            not isinstance(value, list)
-            or not 1 <= len(value) <= 8
-            or any(type(v) is not int or (v < 1 and v != -1) for v in value)
-            or value.count(-1) > 1
-        ):
-            raise bad()
-        return tuple(value)
-    if kind is ArgKind.APPROXIMATE:
-        if value not in ("none", "tanh"):
-            raise bad()
-        return value
-    if kind is ArgKind.CHOICE:
-        if value not in choices:
-            raise bad()
-        return value
-    if kind is ArgKind.OPTIONAL_BOOL:
-        if value is not None and type(value) is not bool:
-            raise bad()
-        return value
-    if kind is ArgKind.OPTIONAL_SCALES:
-        if value is None:
-            return None
-        scales = value if isinstance(value, list) else [value]
-        if not 1 <= len(scales) <= 3 or any(type(v) not in (int, float) or not 0 < v < math.inf for v in scales):
-            raise bad()
-        return tuple(float(v) for v in scales) if isinstance(value, list) else float(value)
-    if kind is ArgKind.PAD_AMOUNTS:
-        if isinstance(value, list):
-            if len(value) not in (2, 4, 6, 8):
-                raise bad()
-            return tuple(integer(v, 0) for v in value)
-        return integer(value, 0)
-    if kind is ArgKind.LAYER_NAME:
-        if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value):
-            raise bad()
-        return str(value)
-    if kind is ArgKind.TEXT:
-        if not isinstance(value, str) or not value:
-            raise bad()
-        return value
-    if kind is ArgKind.TRACED_SHAPE:
-        if not isinstance(value, list) or not value or any(type(v) is not int or v < 1 for v in value):
-            raise bad()
-        return tuple(value)
-    if kind is ArgKind.TRACED_SHAPES:
-        if not isinstance(value, list) or not value:
-            raise bad()
-        return tuple(_convert(v, ArgKind.TRACED_SHAPE, name, layer) for v in value)
-    raise AssertionError(kind)  # every ArgKind is handled above
 
 
 # ----- shared helpers ----------------------------------------------------------------------

@@ -33,88 +33,6 @@ EXPRESSION_DEF: dict[str, Any] = {
 }
 
 
-def _axes(low: int) -> dict[str, Any]:
-    one = {"type": "integer", "minimum": low}
-    return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": 3}]}
-
-
-def _pad_amounts() -> dict[str, Any]:
-    one = {"type": "integer", "minimum": 0}
-    lists = [{"type": "array", "items": one, "minItems": n, "maxItems": n} for n in (2, 4, 6, 8)]
-    return {"anyOf": [one, *lists]}
-
-
-def _scales() -> dict[str, Any]:
-    one = {"type": "number", "exclusiveMinimum": 0}
-    return {"anyOf": [{"type": "null"}, one, {"type": "array", "items": one, "minItems": 1, "maxItems": 3}]}
-
-
-# What each ArgKind accepts, as JSON Schema (mirrors layers.base._convert; a test covers every kind).
-KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
-    ArgKind.POSITIVE: {"type": "integer", "minimum": 1},
-    ArgKind.NON_NEGATIVE: {"type": "integer", "minimum": 0},
-    ArgKind.POSITIVE_AXES: _axes(1),
-    ArgKind.NON_NEGATIVE_AXES: _axes(0),
-    ArgKind.PADDING: {"anyOf": [*_axes(0)["anyOf"], {"enum": ["same", "valid"]}]},
-    ArgKind.BOOL: {"type": "boolean"},
-    ArgKind.NUMBER: {"type": "number"},
-    ArgKind.PROBABILITY: {"type": "number", "minimum": 0, "maximum": 1},
-    ArgKind.APPROXIMATE: {"enum": ["none", "tanh"]},
-    ArgKind.OPTIONAL_POSITIVE_AXES: {"anyOf": [{"type": "null"}, *_axes(1)["anyOf"]]},
-    ArgKind.CHOICE: {"type": "string"},  # narrowed to the field's choices below
-    ArgKind.OPTIONAL_BOOL: {"type": ["boolean", "null"]},
-    ArgKind.OPTIONAL_SCALES: _scales(),
-    ArgKind.PAD_AMOUNTS: _pad_amounts(),
-    ArgKind.LAYER_NAME: {"type": ["string", "integer"]},
-    ArgKind.OPTIONAL_NUMBER: {"type": ["number", "null"]},
-    ArgKind.NORM_AXES: {"anyOf": [{"const": "channels"}, {"type": "integer", "minimum": 1, "maximum": 4}]},
-    ArgKind.DEPTH_MODE: {"enum": ["row", "batch"]},
-    ArgKind.AXES_ORDER: {
-        "type": "array",
-        "items": {"type": "integer", "minimum": 0},
-        "minItems": 2,
-        "maxItems": 5,
-        "prefixItems": [{"const": 0}],
-        "uniqueItems": True,
-    },  # fmt: skip
-    ArgKind.TEXT: {"type": "string", "minLength": 1},
-    ArgKind.TRACED_SHAPE: {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
-    ArgKind.TRACED_SHAPES: {
-        "type": "array",
-        "items": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
-        "minItems": 1,
-    },
-    ArgKind.AXIS: {"type": "integer"},
-    ArgKind.AXES: {
-        "anyOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 8}]
-    },
-    ArgKind.OPTIONAL_AXES: {
-        "anyOf": [
-            {"type": "null"},
-            {"type": "integer"},
-            {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 8},
-        ]
-    },
-    ArgKind.INDICES: {
-        "anyOf": [
-            {"type": ["integer", "null"]},
-            {"type": "array", "items": {"type": ["integer", "null"]}, "minItems": 1, "maxItems": 8},
-        ]
-    },
-    ArgKind.SIZES: {
-        "anyOf": [
-            {"type": "integer", "minimum": 1},
-            {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
-        ]
-    },
-    ArgKind.SHAPE: {
-        "type": "array",
-        "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"const": -1}]},
-        "minItems": 1,
-        "maxItems": 8,
-    },
-}
-
 # not empty, no control characters (spec._check_name)
 NAME: dict[str, Any] = {
     "type": ["string", "integer"],
@@ -152,7 +70,7 @@ ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
 
 def _argument(f: Any) -> dict[str, Any]:
     kind: ArgKind = f.metadata["kind"]
-    accepted = dict(KIND_SCHEMAS.get(kind, {}))
+    accepted = dict(kind.schema)
     if kind is ArgKind.CHOICE and f.metadata.get("choices"):
         accepted = {"enum": list(f.metadata["choices"])}
     described = f.metadata.get("doc") or kind.value
