@@ -6,7 +6,9 @@ Each tool runs in a fresh process (imports included: that is what a user waits f
 architecture: fvcore's FlopCountAnalysis and torchinfo's summary get the PyTorch model that
 cnncalc builds from the same spec. Tools that are not installed are skipped. Also times a
 generated spec of 10,000 layers (and 2,500 / 5,000 to show that time grows linearly).
-Prints medians; nothing here is asserted.
+Prints medians; nothing here is asserted. First, every ratio of the speed goals in one run (least
+CPU time of the runs: summary of 100,000 rows against the torch import, bytes and microseconds a
+row at three sizes, --help against summary resnet152, start-up); `--goals-only` stops there.
 
 cnncalc's modules are byte-compiled first (as `pip install` does): a source tree run with
 PYTHONDONTWRITEBYTECODE would otherwise compile every module on every start (~90 ms), which no
@@ -136,6 +138,62 @@ def phases(repeat: int) -> None:
         print(f"  {name:<48} {statistics.median(run[i][1] for run in runs):6.1f} ms CPU")
 
 
+# a child's own CPU seconds and peak resident KiB, printed to stderr as it exits (the command's sys.exit too)
+MEASURED = (
+    "import atexit, resource, sys\n"
+    "def _report():\n"
+    "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "    sys.stderr.write(f'\\nMEASURED {u.ru_utime + u.ru_stime} {u.ru_maxrss}\\n')\n"
+    "atexit.register(_report)\n"
+)
+HELP = "from cnncalc.cli import main; import sys; sys.argv = ['cnncalc', '--help']; main()"
+SCALE_ROWS = (25_000, 50_000, 99_999)  # rows besides the input: the graph's limit is 100,000 nodes
+
+
+def measured(code: str, checkout: Path = CHECKOUT) -> tuple[float, int]:
+    """CPU seconds and peak resident bytes of `python -c code`, as the child itself reads them."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", MEASURED + code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True, cwd=EMPTY_DIR, env=env)  # fmt: skip
+    line = next(line for line in reversed(done.stderr.splitlines()) if line.startswith("MEASURED "))
+    _, cpu, kib = line.split()
+    return float(cpu), int(kib) * 1024
+
+
+def best(code: str, repeat: int) -> tuple[float, int]:
+    """The least CPU time and the least peak memory of `repeat` runs (on a shared machine, the
+    other jobs only ever add: the least is the closest to the command's own cost)."""
+    runs = [measured(code) for _ in range(repeat)]
+    return min(c for c, _ in runs), min(m for _, m in runs)
+
+
+def goals(repeat: int) -> None:
+    """Every ratio of the speed goals (issue 20, item 5) in one run, each a least CPU time of
+    `repeat` fresh processes: summary -f json of a generated chain of 100,000 rows against
+    `import torch, fvcore.nn` (goal under 1x), its memory per row (goal under 1 KiB) and CPU per
+    row at three sizes (linear: the same figure), `--help` against summary resnet152 (goal under
+    1x), and summary resnet152 against the torch import (start-up, toward 0.06x)."""
+    torch_cpu, _ = best(TORCH_IMPORT, repeat)
+    small_cpu, small_bytes = best(CNNCALC.format(arch="lenet5"), repeat)
+    resnet_cpu, _ = best(CNNCALC.format(arch="resnet152"), repeat)
+    help_cpu, _ = best(HELP, repeat)
+    print(f"least CPU of {repeat} runs each; `import torch, fvcore.nn` {torch_cpu:.3f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        for rows in SCALE_ROWS:
+            spec = long_spec(rows, Path(tmp))
+            cpu, peak = best(CNNCALC.replace("'{arch}'", repr(str(spec))), repeat)
+            per_row = (peak - small_bytes) / rows
+            print(
+                f"  summary -f json, {rows:>6,} rows: {cpu:.3f} s = {cpu / torch_cpu:.2f}x the torch import "
+                f"(goal under 1x at 100,000); {(cpu - small_cpu) / rows * 1e6:.1f} us and "
+                f"{per_row:,.0f} bytes a row beyond summary lenet5 (goal under 1,024)"
+            )
+    print(
+        f"  --help {help_cpu:.3f} s / summary resnet152 {resnet_cpu:.3f} s = {help_cpu / resnet_cpu:.2f}x (goal under 1x)"
+    )
+    print(f"  start-up: summary resnet152 / the torch import = {resnet_cpu / torch_cpu:.3f}x (goal toward 0.06x)")
+
+
 def long_spec(layers: int, folder: Path) -> Path:
     """A chain of `layers` rows: that many minus three convolutions, then pool, flatten, linear."""
     path = folder / f"long_{layers}.yaml"
@@ -152,8 +210,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--startup-only", action="store_true", help="only the start-up ratio")
     parser.add_argument("--baseline", type=Path, help="another checkout to compare start-up with, interleaved")
+    parser.add_argument("--goals-only", action="store_true", help="only the speed goals' ratios")
     args = parser.parse_args()
     compiled(CHECKOUT)
+    if find_spec("torch") and find_spec("fvcore"):
+        goals(args.repeat)
+    if args.goals_only:
+        return
     tools = {"cnncalc": CNNCALC}
     if find_spec("torch") and find_spec("fvcore"):
         tools["fvcore"] = FVCORE
