@@ -13,9 +13,9 @@ import pytest
 
 from cnncalc import CnncalcError
 from cnncalc.analysis import analyze
-from cnncalc.layers import REGISTRY, Convention, ElementWise, Layer, register, rules
+from cnncalc.layers import REGISTRY, Convention, ElementWise, Layer, counting, register, rules
 from cnncalc.layers.base import REQUIRED, missing_declarations
-from cnncalc.layers.counting import nothing
+from cnncalc.layers.counting import DEFAULT_RULES, nothing
 from cnncalc.layers.reference import markdown_table
 from cnncalc.records import record
 from cnncalc.spec import parse_text
@@ -423,6 +423,16 @@ def test_a_type_missing_a_convention_is_refused():
     with pytest.raises(TypeError, match="counts for flopcounter, fvcore, ptflops, thop, torchinfo"):
         register("partial")(cls)
     assert "partial" not in REGISTRY
+
+
+def test_every_convention_declares_what_a_type_that_does_not_say_counts(monkeypatch):
+    """DEFAULT_RULES is written out convention by convention: a new convention is refused (at the
+    first type defined) until it says what it counts for the types that do not say."""
+    assert set(DEFAULT_RULES) == set(Convention)
+    monkeypatch.setattr(counting, "DEFAULT_RULES", {c: r for c, r in DEFAULT_RULES.items() if c is not Convention.THOP})
+    with pytest.raises(TypeError, match="no counting rule for thop"):
+        counting.rules(fvcore=nothing)
+    assert counting.rules(thop=nothing)[Convention.THOP] is nothing  # a type that answers is fine
 
 
 def test_rules_refuses_an_unknown_convention():

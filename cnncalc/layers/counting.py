@@ -88,14 +88,27 @@ def macs_and_bias(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int:
 
 # What a tool counts for a layer type that does not name it: its MACs (0 for a layer without
 # any), except torchinfo, which counts parameters, so nothing for a type without them.
+# What each convention counts for a layer type that does not say: written out one by one, never
+# derived, so that a new convention must decide it (and then each type whose count differs says so
+# in its `counts`). A convention missing here makes every type definition raise (see `rules`).
 DEFAULT_RULES: Mapping[Convention, Rule] = {
-    **{convention: macs for convention in Convention},
+    Convention.CNNCALC: macs,
+    Convention.FLOPCOUNTER: macs,
+    Convention.FVCORE: macs,
     Convention.TORCHINFO: nothing,
+    Convention.THOP: macs,
+    Convention.PTFLOPS: macs,
 }
 
 
 def rules(**by_convention: Rule) -> Mapping[Convention, Rule]:
     """A layer type's `counts`: the rules given by convention name (`ptflops=per_element(2)`),
-    `DEFAULT_RULES` for the others. An unknown convention name raises when the type is defined."""
+    `DEFAULT_RULES` for the others. An unknown convention name, or a convention that neither the
+    type nor DEFAULT_RULES answers, raises when the type is defined: no type counts 0 by omission."""
     named = {Convention(name): rule for name, rule in by_convention.items()}
-    return {convention: named.get(convention, DEFAULT_RULES[convention]) for convention in Convention}
+    unanswered = [c.value for c in Convention if c not in named and c not in DEFAULT_RULES]
+    if unanswered:
+        raise TypeError(
+            f"no counting rule for {', '.join(unanswered)}: give the type one, or the convention a default in DEFAULT_RULES"
+        )
+    return {c: named[c] if c in named else DEFAULT_RULES[c] for c in Convention}
