@@ -302,3 +302,17 @@ def test_the_page_of_an_imported_model(browser, tmp_path):
         """)
     )
     check_page(browser, tmp_path, f"{model}:TinyNet", "--input", "3x32x32")
+
+
+def test_a_notebook_shows_the_page_and_a_report_says_where_it_is(tmp_path):
+    from cnncalc.render.page import page
+
+    graph = cnncalc.load("lenet5")
+    shown = page(graph, batch=2)
+    data = _page_payload(shown.html)
+    assert {k: v for k, v in data.items() if k not in EXTRAS} == summary_json(
+        "lenet5", "--batch", "2", "--explain", "--rf"
+    )
+    assert shown._repr_html_().startswith("<iframe") and "&lt;!DOCTYPE html&gt;" in shown._repr_html_()
+    assert shown.save(tmp_path / "lenet5.html").read_text() == shown.html
+    assert "cnncalc report NAME -o net.html" in analyze(graph)._repr_html_()

@@ -9,13 +9,16 @@ licence beside it in assets/) and draws; it computes no number of its own. Free 
 
 from __future__ import annotations
 
+import html
 import json
 from importlib import resources
+from pathlib import Path
 from typing import Any, Sequence
 
-from ..analysis import Report, Style, collapse, lecture, memory_timeline
+from ..analysis import DType, HasGraph, Report, Style, analyze, collapse, lecture, memory_timeline, network_graph
 from ..conventions import Convention, Counted
 from ..graph import Graph
+from ..records import record
 from .report import json_data, predicted_line, totals_lines
 
 SCHEMA_VERSION = 1  # of the `summary` JSON the page carries (docs/json.md)
@@ -88,3 +91,28 @@ def page_html(data: dict[str, Any]) -> str:
 </body>
 </html>
 """
+
+
+@record
+class Page:
+    """The page as a value: `save` it, or let a notebook show it (`_repr_html_`, in a sandboxed iframe)."""
+
+    html: str
+    name: str
+
+    def save(self, path: str | Path) -> Path:
+        Path(path).write_text(self.html, encoding="utf-8")
+        return Path(path)
+
+    def _repr_html_(self) -> str:
+        return (f'<iframe title="{html.escape(self.name)}" srcdoc="{html.escape(self.html)}" sandbox="allow-scripts" '
+                'style="width:100%;height:760px;border:1px solid #8c959f"></iframe>')  # fmt: skip
+
+
+def page(network: Graph | HasGraph, *, input_shape: tuple[int, ...] | None = None, batch: int = 1,
+         dtype: DType = DType.FP32, style: Style = Style.FULL) -> Page:  # fmt: skip
+    """The page of `network` (what `cnncalc report` writes; the graph is needed, not only its Report,
+    for the memory timeline): `cnncalc.render.page.page(cnncalc.load("vgg16"))` in a notebook."""
+    graph = network_graph(network)
+    report = analyze(graph, input_shape=input_shape, batch=batch, dtype=dtype, explain=True, fields=True)
+    return Page(page_html(page_data(graph, report, style)), report.name)
