@@ -589,7 +589,15 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     """Most activation elements alive at once when the graph runs in order (inference); with the
     `saving` of a training step, most bytes alive at once in its forward pass, at `batch` and
     `dtype`, what the layers keep staying alive to its end (their own saved tensors from the layer
-    that makes them).
+    that makes them). The most of `_live`."""
+    return max(_live(graph, rows, storage, sizes, saving, batch, dtype)[0])
+
+
+def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
+          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32) -> tuple[list[int], list[tuple[int, int]]]:  # fmt: skip
+    """What is alive while each node runs (as `_peak` counts it): elements (inference) or bytes
+    (with `saving`), one number per node (two more, after the last, for the end of the pass); and
+    the spans of what holds it, (node that made a tensor, last node it is alive at).
 
     A tensor (of `sizes` elements per sample) lives from the layer that makes it to the last layer
     that reads it; the input (which the caller holds) and the final output live to the end. Views
@@ -604,21 +612,25 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
             last_use[storage[j]] = max(last_use[storage[j]], i)
     size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     change = [0] * (n + 2)
+    spans: list[tuple[int, int]] = []
     for s in set(storage):
+        spans.append((s, n if saving is not None and s in saving.kept else last_use[s]))
         change[s] += sizes[s] * size
-        change[(n if saving is not None and s in saving.kept else last_use[s]) + 1] -= sizes[s] * size
+        change[spans[-1][1] + 1] -= sizes[s] * size
     if saving is not None:
         for i, (elements, int64, fp32) in saving.own.items():
             change[i] += elements * size + 8 * batch * int64 + 4 * fp32
+            spans.append((i, n))  # a layer's own saved tensors stay to the end
     scratch = [0] * (n + 2)
     for i, node in enumerate(graph.nodes):
         if node.layer is not None:
             scratch[i] = node.layer.scratch([rows[j].output_shape for j in node.inputs], rows[i].output_shape) * size
-    peak = live = 0
+    totals: list[int] = []
+    live = 0
     for delta, extra in zip(change, scratch):
         live += delta
-        peak = max(peak, live + extra)
-    return peak
+        totals.append(live + extra)
+    return totals, spans
 
 
 @record
@@ -712,6 +724,49 @@ def predicted_memory(report: Report, train: bool) -> int:
     backward = 2 * t.params * 4 + report.bytes_of(report.rows[0].activations) + report.saved_bytes
     forward = t.params * 4 + t.training_forward_peak_bytes  # momentum; no gradients yet
     return memory + max(forward, backward)
+
+
+@record
+class MemoryTimeline:
+    """The bytes a run holds while each row runs (`rows`, the graph's nodes in order), as
+    `predicted_memory` counts them: parameters and buffers (fp32) plus the live activations at the
+    report's batch and dtype. `inference` per row; `training` per row of a training step's forward
+    pass (momentum too), then `backward`, its backward pass. Each peak is `predicted_memory`'s;
+    `*_holders` name the rows whose tensors are alive at it."""
+
+    rows: tuple[str, ...]
+    inference: tuple[int, ...]
+    training: tuple[int, ...]
+    backward: int
+    inference_holders: tuple[str, ...]
+    training_holders: tuple[str, ...]
+    inference_base: int
+    training_base: int
+
+
+def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
+    """`report`'s (`analyze(graph)`, not folded or collapsed) memory row by row."""
+    rows = report.rows
+    if len(rows) != len(graph.nodes):
+        raise CnncalcError("memory_timeline needs the report of the whole graph (not collapsed or folded)",
+                           received=f"{len(rows)} rows for {len(graph.nodes)} nodes")  # fmt: skip
+    t = report.totals
+    fixed = (t.params + t.buffers) * 4
+    n = len(rows)
+    storage, _, sizes = _layouts(graph, rows, training=False, batch=report.batch)
+    live, spans = _live(graph, rows, storage, sizes)
+    inference = [fixed + report.bytes_of(e) for e in live[:n]]
+    saving, train_storage, train_sizes = _saving(graph, rows, report.batch)
+    train_live, train_spans = _live(graph, rows, train_storage, train_sizes, saving, report.batch, report.dtype)
+    training = [fixed + t.params * 4 + b for b in train_live[:n]]  # momentum; no gradients yet
+    backward = fixed + 2 * t.params * 4 + report.bytes_of(rows[0].activations) + report.saved_bytes
+
+    def holders(series: Sequence[int], held: Sequence[tuple[int, int]]) -> tuple[str, ...]:
+        at = max(range(n), key=lambda i: series[i])
+        return tuple(rows[s].name for s, end in sorted(set(held)) if s <= at <= end)
+
+    return MemoryTimeline(tuple(r.name for r in rows), tuple(inference), tuple(training), backward,
+                          holders(inference, spans), holders(training, train_spans), fixed, fixed + t.params * 4)  # fmt: skip
 
 
 def collapse(report: Report, depth: int) -> Report:
