@@ -15,7 +15,7 @@ from ...yaml_writer import to_yaml
 from .. import parameter_counts
 from .mapping import _Mapper, _Row
 from .result import ImportedSpec, Shape, TorchImportError
-from .structure import _Blocks, _render_items, _Structurer
+from .structure import _Blocks, _render_items, _Shadowed, _Structurer
 from .table import module_kind
 from .trace import _trace
 
@@ -66,10 +66,16 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
             )  # fmt: skip
             failure: _Mismatch | None = None
             for nest, blocks in ((True, True), (True, False), (False, False)):
-                try:
-                    return _write(module, rows, title, shape, nest, blocks, unused)
-                except _Mismatch as err:
-                    failure = failure or err
+                for _ in range(len(rows)):
+                    try:
+                        return _write(module, rows, title, shape, nest, blocks, unused)
+                    except _Shadowed as err:  # renamed where its name is cnncalc's own, then written again
+                        if not _rename(module, rows, err.target):
+                            failure = failure or _Mismatch(err.message)
+                            break
+                    except _Mismatch as err:
+                        failure = failure or err
+                        break
             assert failure is not None
             # a row cnncalc mapped but could not write back exactly: measured instead, never wrong
             culprit = next(
@@ -80,6 +86,25 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
             forced.add(culprit.node)
     finally:
         module.train(was_training)
+
+
+def _rename(module: nn.Module, rows: list[_Row], target: int) -> bool:
+    """Give row `target` a last name no other row has (`concat` -> `concat_1`), so that it can be
+    read from anywhere; only a name cnncalc chose (a functional row's), never a module's."""
+    row = rows[target]
+    taken = {r.name for r in rows}
+    if row.module is not None or row.piece is not None or any(r.name.startswith(row.name + ".") for r in rows):
+        return False
+    paths = {path for path, _ in module.named_modules()}
+    if row.name in paths:
+        return False
+    scope, dot, base = row.name.rpartition(".")
+    last = {name.rpartition(".")[2] for name in taken | paths}
+    k = 1
+    while f"{base}_{k}" in last:
+        k += 1
+    row.name = f"{scope}{dot}{base}_{k}"
+    return True
 
 
 class _Mismatch(TorchImportError):
