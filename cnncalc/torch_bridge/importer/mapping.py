@@ -80,7 +80,7 @@ def _described_value(value: Any) -> str:
     if isinstance(value, (tuple, list)):
         kind = "a list" if isinstance(value, list) else "a tuple"
         return f"{kind} of (" + ", ".join(_described_value(v) for v in value) + ")"
-    return "None" if value is None else f"a {type(value).__name__}"
+    return "None" if value is None else f"the {type(value).__name__} {value!r}"
 
 
 class _Mapper:
@@ -389,6 +389,7 @@ class _Mapper:
             f"forward returns {_described_value(value)}; cnncalc imports models that "
             "return a tensor, or a tuple, list or dict of tensors computed from the input",
             where=Where(file=file, line=line, path=f"{type(self.root).__name__}.forward"),
+            received=repr(value) if value is None or isinstance(value, (bool, int, float, str)) else None,
             expected="return x, return (c3, c4, c5), return [c3, c4, c5] or return {'p3': c3, 'p4': c4}",
         )
 
