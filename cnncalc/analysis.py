@@ -254,6 +254,7 @@ class NetworkOutput:
     key: str | None
     layer: str
     output_shape: Shape
+    shown: str | None = None  # the lecture view's row that stands for `layer` where it folds it (`lecture`)
 
 
 @record
@@ -523,7 +524,11 @@ def lecture(report: Report) -> Report:
     rows = tuple(row for i, row in enumerate(report.rows) if i == 0 or not row.folds)
     activations = sum(row.activations for row in rows[1:])
     totals = replace(report.totals, activations=activations, activations_with_input=activations + rows[0].activations)
-    return replace(report, rows=rows, totals=totals, style=Style.LECTURE)
+    shown: dict[str, str] = {}  # each row -> the row shown for it (itself, or the one it folds into)
+    for i, row in enumerate(report.rows):
+        shown[row.name] = row.name if i == 0 or not row.folds else shown[report.rows[i - 1].name]
+    outputs = tuple(replace(o, shown=shown.get(o.layer)) for o in report.outputs)
+    return replace(report, rows=rows, totals=totals, style=Style.LECTURE, outputs=outputs)
 
 
 def _field(steps: list[FieldStep] | None, inputs: Sequence[Field | None]) -> Field:

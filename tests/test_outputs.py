@@ -225,3 +225,13 @@ def test_the_docs_backbone_counts_by_hand():
     assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == [
         ("c3", "c3.2", (32, 16, 16)), ("p4", "p4", (64, 8, 8)), ("p5", "lat5", (64, 4, 4))
     ]  # fmt: skip
+
+
+def test_the_lecture_view_marks_the_row_an_output_folds_into(tmp_path):
+    # the lecture tables fold an activation into the row before it: s1.1 (relu) shows as s1.0
+    path = tmp_path / "net.yaml"
+    path.write_text(BACKBONE + "outputs: {p1: s1, p2: s2}\n")
+    result = runner.invoke(app, ["summary", str(path), "--style", "lecture"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "s1.0 (output p1)" in result.output and "s2.0 (output p2)" in result.output
+    assert "s1.1" not in result.output.split("outputs (dict")[0]  # the folded rows are not shown

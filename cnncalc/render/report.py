@@ -66,8 +66,8 @@ def _name_cell(row: Row, report: Report) -> str:
     a collapsed block, those of its layers)."""
     if report.returns is OutputKind.TENSOR:
         return row.name
-    keys = [o.key for o in report.outputs
-            if o.layer == row.name or (row.leaves > 1 and o.layer.startswith(row.name + "."))]  # fmt: skip
+    keys = [o.key for o in report.outputs if (o.shown or o.layer) == row.name
+            or (row.leaves > 1 and (o.shown or o.layer).startswith(row.name + "."))]  # fmt: skip
     return f"{row.name} (output {', '.join(map(str, keys))})" if keys else row.name
 
 
