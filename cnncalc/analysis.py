@@ -15,7 +15,7 @@ from typing import Mapping, Protocol, Sequence
 
 from . import layout
 from .errors import CnncalcError, LayerError, StrictError, Where
-from .graph import INPUT, Graph
+from .graph import INPUT, Graph, OutputKind
 from .layers import FieldStep, Layer, Saved, Shape
 from .layout import Strides
 from .records import record
@@ -247,6 +247,17 @@ class Totals:
 
 
 @record
+class NetworkOutput:
+    """One tensor the network returns: under which key (None for a network that returns one tensor,
+    the position "0", "1", ... in a tuple or list, the key in a dict), which row makes it, its shape."""
+
+    key: str | None
+    layer: str
+    output_shape: Shape
+    shown: str | None = None  # the lecture view's row that stands for `layer` where it folds it (`lecture`)
+
+
+@record
 class Report:
     """Everything `cnncalc` prints for one network; rows[0] is the input."""
 
@@ -259,6 +270,8 @@ class Report:
     dtype: DType = DType.FP32
     containers: Mapping[str, str] | None = None
     style: Style = Style.FULL  # LECTURE after `lecture`: folded rows left out, activation totals of the rows shown
+    outputs: tuple[NetworkOutput, ...] = ()  # what the network returns (the spec's `outputs:`, else its last row)
+    returns: OutputKind = OutputKind.TENSOR  # how: one tensor, a tuple, a list or a dict of `outputs`
 
     def bytes_of(self, activations: int) -> int:
         """Bytes of that many activations for the whole batch."""
@@ -461,8 +474,13 @@ def analyze(
             hint="fix the padding or stride, or drop --strict to allow it",
         )
     report_rows = tuple(rows)
+    returned = graph.outputs
+    keys: tuple[str | None, ...] = returned.keys if returned is not None else (None,)
+    outputs = tuple(
+        NetworkOutput(key, rows[i].name, rows[i].output_shape) for key, i in zip(keys, graph.output_nodes())
+    )
     return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
-                  graph.containers)  # fmt: skip
+                  graph.containers, outputs=outputs, returns=returned.kind if returned is not None else OutputKind.TENSOR)  # fmt: skip
 
 
 def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
@@ -506,7 +524,11 @@ def lecture(report: Report) -> Report:
     rows = tuple(row for i, row in enumerate(report.rows) if i == 0 or not row.folds)
     activations = sum(row.activations for row in rows[1:])
     totals = replace(report.totals, activations=activations, activations_with_input=activations + rows[0].activations)
-    return replace(report, rows=rows, totals=totals, style=Style.LECTURE)
+    shown: dict[str, str] = {}  # each row -> the row shown for it (itself, or the one it folds into)
+    for i, row in enumerate(report.rows):
+        shown[row.name] = row.name if i == 0 or not row.folds else shown[report.rows[i - 1].name]
+    outputs = tuple(replace(o, shown=shown.get(o.layer)) for o in report.outputs)
+    return replace(report, rows=rows, totals=totals, style=Style.LECTURE, outputs=outputs)
 
 
 def _field(steps: list[FieldStep] | None, inputs: Sequence[Field | None]) -> Field:
@@ -600,13 +622,15 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     the spans of what holds it, (node that made a tensor, last node it is alive at).
 
     A tensor (of `sizes` elements per sample) lives from the layer that makes it to the last layer
-    that reads it; the input (which the caller holds) and the final output live to the end. Views
-    share their input's storage.
+    that reads it; the input (which the caller holds) and every output the network returns live to
+    the end. Views share their input's storage.
     While a layer runs, its `scratch` temporaries live too.
     """
     n = len(graph.nodes)
     last_use = list(range(n))
-    last_use[storage[n - 1]] = last_use[0] = n
+    last_use[0] = n
+    for i in graph.output_nodes():
+        last_use[storage[i]] = n
     for i, node in enumerate(graph.nodes):
         for j in node.inputs:
             last_use[storage[j]] = max(last_use[storage[j]], i)
