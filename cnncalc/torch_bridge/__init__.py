@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - exercised where torch is absent
 
 from ..analysis import Report, analyze
 from ..errors import CnncalcError
-from ..graph import Graph
+from ..graph import Graph, OutputKind
 from ..layers import Shape
 from ..module_names import check_module_name
 from . import modules
@@ -136,6 +136,8 @@ class GraphModule(nn.Module):
         # output nothing reads (a dead end, Graph.unread) is dropped right after it is made
         last_read = {i: i for i in graph.unread()}
         last_read |= {j: i for i, (_, inputs) in enumerate(self._plan, start=1) for j in inputs}
+        last_read |= {j: len(self._plan) + 1 for j in graph.output_nodes()}  # returned: kept to the end
+        self._returns = graph.outputs
         self._free_after = [[j for j, last in last_read.items() if last == i] for i in range(len(self._plan) + 1)]
         self._leaves = {**dict(self.named_modules()), **self._detached}
         for name, target in calls.items():
@@ -207,7 +209,12 @@ class GraphModule(nn.Module):
                 ) from err
             for j in self._free_after[step]:
                 outputs[j] = None
-        return outputs[-1]  # type: ignore[return-value]
+        if self._returns is None:
+            return outputs[-1]  # type: ignore[return-value]
+        returned = [outputs[i] for i in self._returns.nodes]
+        if self._returns.kind is OutputKind.DICT:
+            return dict(zip(self._returns.keys, returned))  # type: ignore[return-value]
+        return tuple(returned) if self._returns.kind is OutputKind.TUPLE else returned  # type: ignore[return-value]
 
 
 def _add(parent: nn.Module, part: str, module: nn.Module, full_name: str) -> None:

@@ -335,6 +335,12 @@ def _inference_step(runner: Any, x: torch.Tensor, autocast: Any) -> Callable[[],
     return step
 
 
+def _loss(out: Any) -> torch.Tensor:
+    """A scalar that reads every output (a network with `outputs:` returns a tuple, list or dict)."""
+    tensors = list(out.values()) if isinstance(out, dict) else list(out) if isinstance(out, (tuple, list)) else [out]
+    return sum((t.float().mean() for t in tensors[1:]), tensors[0].float().mean())
+
+
 def _training_step(runner: Any, model: torch.nn.Module, x: torch.Tensor, autocast: Any) -> Callable[[], None]:
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
 
@@ -342,9 +348,9 @@ def _training_step(runner: Any, model: torch.nn.Module, x: torch.Tensor, autocas
         optimizer.zero_grad(set_to_none=True)
         if autocast is not None:
             with autocast:
-                loss = runner(x).float().mean()
+                loss = _loss(runner(x))
         else:
-            loss = runner(x).float().mean()
+            loss = _loss(runner(x))
         loss.backward()
         optimizer.step()
 
