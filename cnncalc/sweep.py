@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Sequence
 
 from .analysis import DType, Report, analyze, predicted_memory
+from .budget import MemoryBudget, Optimizer, memory_budget, recompute
 from .errors import CnncalcError
 from .graph import Graph
 from .layers import Shape
@@ -243,8 +244,12 @@ class Fit:
     batch: int | None
     bytes_at_batch: int
     bytes_at_next: int
-    fixed_bytes: int  # parameters, buffers (and in training their gradients and momentum)
+    fixed_bytes: int  # parameters, buffers (and in training their gradients and the optimizer's state), the reserve
     bytes_per_sample: int
+    optimizer: Optimizer = Optimizer.MOMENTUM
+    reserve_bytes: int = 0
+    checkpoint: tuple[str, ...] = ()
+    parts: MemoryBudget | None = None  # the prediction by part at `batch` (at batch 1 where none fits)
 
     @property
     def fits(self) -> bool:
@@ -252,19 +257,29 @@ class Fit:
 
 
 def fit_batch(graph: Graph, budget_bytes: int, train: bool, dtype: DType = DType.FP32,
-              input_shape: Shape | None = None) -> Fit:  # fmt: skip
-    """The largest batch whose `predicted_memory` is at most `budget_bytes`.
+              input_shape: Shape | None = None, optimizer: Optimizer = Optimizer.MOMENTUM,
+              reserve_bytes: int = 0, checkpoint: Sequence[str] = ()) -> Fit:  # fmt: skip
+    """The largest batch whose predicted peak (`memory_budget`: a training step with `optimizer`
+    and the `checkpoint` blocks recomputed, or inference, plus `reserve_bytes`) is at most
+    `budget_bytes`.
 
-    The prediction is affine in the batch (parameters and buffers are fixed, every activation term
-    scales with it), so the answer is closed form: (budget - fixed) // per_sample; the result is
-    checked against `predicted_memory` at that batch and the next.
+    The prediction is affine in the batch (parameters, buffers, the optimizer's state and the
+    reserve are fixed, every activation term scales with it), so the answer is closed form:
+    (budget - fixed) // per_sample; the result is checked against the prediction at that batch
+    and the next.
     """
     if budget_bytes < 1:
         raise CnncalcError("the memory budget must be positive", received=budget_bytes)
     base = analyze(graph, input_shape=_fit_rank(graph, tuple(input_shape)) if input_shape else None, dtype=dtype)
+    blocks = tuple(checkpoint) if train else ()
+
+    def parts(batch: int) -> MemoryBudget:
+        report = replace(base, batch=batch)
+        recomputed = recompute(graph, report, blocks) if blocks else None
+        return memory_budget(report, train, optimizer, reserve_bytes, recomputed)
 
     def at(batch: int) -> int:
-        return predicted_memory(replace(base, batch=batch), train)
+        return parts(batch).total_bytes
 
     one, two = at(1), at(2)
     per_sample = two - one
@@ -272,13 +287,15 @@ def fit_batch(graph: Graph, budget_bytes: int, train: bool, dtype: DType = DType
     if per_sample <= 0:  # cannot happen for a real network (its output alone scales)
         raise CnncalcError("the predicted memory does not grow with the batch", received=per_sample)
     batch = (budget_bytes - fixed) // per_sample
+    more = (optimizer, reserve_bytes, blocks)
     if batch < 1:
-        return Fit(budget_bytes, train, dtype, base.input_shape, None, one, two, fixed, per_sample)
+        return Fit(budget_bytes, train, dtype, base.input_shape, None, one, two, fixed, per_sample, *more, parts(1))
     # affine means exact, but hold the closed form to the real prediction
     while at(batch) > budget_bytes:  # pragma: no cover - guards against a non-affine future term
         batch -= 1
     while at(batch + 1) <= budget_bytes:  # pragma: no cover
         batch += 1
     if batch < 1:  # pragma: no cover
-        return Fit(budget_bytes, train, dtype, base.input_shape, None, one, two, fixed, per_sample)
-    return Fit(budget_bytes, train, dtype, base.input_shape, batch, at(batch), at(batch + 1), fixed, per_sample)
+        return Fit(budget_bytes, train, dtype, base.input_shape, None, one, two, fixed, per_sample, *more, parts(1))
+    return Fit(budget_bytes, train, dtype, base.input_shape, batch, at(batch), at(batch + 1), fixed, per_sample,
+               *more, parts(batch))  # fmt: skip
