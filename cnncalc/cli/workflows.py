@@ -84,9 +84,10 @@ def fit_output(source: str, budget: str, train: bool, dtype: DType, input: str |
         numeric=(True, True, True, False),
         title=f"{graph.name}  (input {shape_text(fit.input_shape, Layout.CHW)}, {_mode(fit.parts)}, "
         f"budget {human_bytes(fit.budget_bytes)} = {fit.budget_bytes:,} bytes)",
-        footer=(answer, _fit_rule(fit), "predicted as in docs/conventions.md; cnncalc profile measures it"),
+        footer=(answer, _fit_rule(fit), _parts_line(fit.parts), "not included: " + "; ".join(_left_out(fit.parts)),
+                "predicted as in docs/conventions.md; cnncalc profile measures it"),
         layout=Layout.CHW,
-    )
+    )  # fmt: skip
     data = {
         "name": graph.name, "input": list(fit.input_shape), "dtype": dtype.value, "train": train,
         "budget_bytes": fit.budget_bytes, "fits": fit.fits, "batch": fit.batch,
@@ -96,7 +97,7 @@ def fit_output(source: str, budget: str, train: bool, dtype: DType, input: str |
         "optimizer": optimizer.value if train else None, "reserve_bytes": reserve_bytes,
         "checkpoint": list(fit.checkpoint), "parts": _parts_data(fit.parts),
     }  # fmt: skip
-    return Output("memory", (table, _parts_table(fit.parts, f"by part, at batch {fit.parts.batch}")), data=data)
+    return Output("memory", (table,), data=data)
 
 
 def budget_output(source: str, batch: int, train: bool, dtype: DType, input: str | None,
@@ -143,6 +144,12 @@ def _parts(parts: MemoryBudget) -> list[tuple[str, int]]:
     return rows
 
 
+def _parts_line(parts: MemoryBudget) -> str:
+    peak = {Phase.INFERENCE: "", Phase.FORWARD: ", in the forward pass", Phase.BACKWARD: ", in the backward pass"}
+    return (f"at batch {parts.batch}{peak[parts.phase]}: "
+            + ", ".join(f"{what} {human_bytes(n)}" for what, n in _parts(parts) if n))  # fmt: skip
+
+
 def _left_out(parts: MemoryBudget) -> list[str]:
     """What the prediction does not count, for the run it predicts."""
     out = []
@@ -184,7 +191,13 @@ def _parts_data(parts: MemoryBudget) -> dict[str, Any]:
 
 
 def _fit_rule(fit: Fit) -> str:
-    what = "parameters, buffers, gradients and the optimizer's state" if fit.train else "parameters and buffers"
+    assert fit.parts is not None
+    what = "parameters and buffers"
+    if fit.train:
+        what = ("parameters, buffers, gradients and the optimizer's state" if fit.parts.phase is Phase.BACKWARD
+                else "parameters, buffers and the optimizer's state")  # fmt: skip
+    if fit.train and fit.parts.phase is Phase.FORWARD and fit.dtype in (DType.FP16, DType.BF16):
+        what += ", autocast's 16-bit weight copies"
     if fit.reserve_bytes:
         what += ", the reserve"
     return (f"predicted peak = {human_bytes(fit.fixed_bytes)} ({what}) + batch x {human_bytes(fit.bytes_per_sample)} "
