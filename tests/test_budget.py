@@ -50,11 +50,11 @@ def test_optimizer_state_is_torch_optims_after_one_step(name):
         assert optimizer_state_bytes(report, optimizer) == real_state_bytes(opt), optimizer
 
 
-MEASURED = ["lenet5", "alexnet", "resnet18", "googlenet", "vgg11"]
+MEASURED = ["lenet5", "alexnet", "resnet18", "googlenet"]
 
 
 @pytest.mark.parametrize("optimizer, dtype", [
-    (Optimizer.SGD, DType.FP32), (Optimizer.ADAM, DType.BF16), (Optimizer.ADAMW, DType.FP32), (Optimizer.SGD, DType.BF16),
+    (Optimizer.SGD, DType.FP32), (Optimizer.ADAM, DType.BF16), (Optimizer.ADAMW, DType.FP32),
 ])  # fmt: skip
 @pytest.mark.parametrize("name", MEASURED)
 def test_training_peak_with_each_optimizer_and_bf16_autocast_within_15_percent(name, optimizer, dtype):
@@ -142,7 +142,6 @@ GOOGLENET_INCEPTIONS = tuple(f"inception{k}" for k in ("3a", "3b", "4a", "4b", "
     ("resnet18", RESNET_STAGES, DType.FP32),
     ("resnet18", RESNET_STAGES, DType.BF16),
     ("resnet18", ("layer1",), DType.FP32),
-    ("vgg11", ("features",), DType.FP32),
     ("googlenet", GOOGLENET_INCEPTIONS, DType.BF16),
 ])  # fmt: skip
 def test_checkpointed_training_peak_within_15_percent_of_the_cpu_measurement(name, blocks, dtype):
