@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import replace
 from fractions import Fraction
 from typing import Sequence
 
@@ -183,10 +182,12 @@ def _rows(graph: Graph | CnncalcError, shape: Shape, batches: Sequence[int], dty
     rows: list[SweepRow] = []
     for batch in batches:
         for dtype in dtypes:
-            if base is None:
+            if base is None or isinstance(graph, CnncalcError):
                 rows.append(SweepRow(shape, batch, dtype, error=reason))
                 continue
-            report = replace(base, batch=batch, dtype=dtype)  # totals are per sample
+            # analysed at the batch and dtype: a training step's forward peak is in bytes at its own
+            # batch and dtype, and a batch of one lays some tensors out otherwise
+            report = analyze(graph, input_shape=shape, batch=batch, dtype=dtype, strict=strict)
             rows.append(SweepRow(
                 shape, batch, dtype, params=report.totals.params, macs=report.totals.macs,
                 activation_bytes=report.bytes_of(report.totals.activations),
