@@ -74,6 +74,7 @@ class Recompute:
     saved_bytes: int  # kept for backward: the layers outside the blocks, and the blocks' inputs
     forward_peak_bytes: int  # the forward pass's most bytes alive at once (Totals.training_forward_peak_bytes)
     recompute_bytes: int  # the most one block keeps again while it is recomputed in backward
+    input_copies: int = 0  # Totals.autocast_input_copies outside the blocks (inside, the recomputation makes them)
 
 
 def segments(graph: Graph, blocks: Sequence[str]) -> tuple[tuple[int, int], ...]:
@@ -124,11 +125,13 @@ def recompute(graph: Graph, report: Report, blocks: Sequence[str]) -> Recompute:
         block, _, _ = _saving(graph, rows, batch, only=range(start, stop).__contains__)
         again = max(again, _bytes(Saving(block.kept - kept, block.own), sizes, batch, dtype))
     held = None
+    cast = _autocast(graph, rows)
     if dtype in (DType.FP16, DType.BF16):  # as in analyze: the cached weight copies, the kept input copies
         held = {i: 2 * (w + b) + (0 if inside[i] else 2 * batch * rows[0].activations * reads)
-                for i, (w, b, reads) in _autocast(graph, rows).items()}  # fmt: skip
+                for i, (w, b, reads) in cast.items()}  # fmt: skip
     peak = _peak(graph, rows, storage, sizes, saving, batch, dtype, held)
-    return Recompute(tuple(blocks), spans, _bytes(saving, sizes, batch, dtype), peak, again)
+    copies = sum(reads for i, (_, _, reads) in cast.items() if not inside[i])
+    return Recompute(tuple(blocks), spans, _bytes(saving, sizes, batch, dtype), peak, again, copies)
 
 
 def _bytes(saving: Saving, sizes: Sequence[int], batch: int, dtype: DType) -> int:
@@ -176,10 +179,16 @@ def memory_budget(report: Report, train: bool, optimizer: Optimizer = Optimizer.
     input_bytes = inputs * (4 if autocast else dtype.bytes)
     extra_input = input_bytes - inputs * dtype.bytes  # the peaks counted the input at the activation dtype
     states = optimizer_state_bytes(report, optimizer) if train else 0
-    saved, forward_peak, again = report.saved_bytes, t.training_forward_peak_bytes, 0
+    saved, forward_peak, again, input_copies = (
+        report.saved_bytes,
+        t.training_forward_peak_bytes,
+        0,
+        t.autocast_input_copies,
+    )
     if checkpoint is not None:
-        saved, forward_peak, again = checkpoint.saved_bytes, checkpoint.forward_peak_bytes, checkpoint.recompute_bytes
-    copies = 2 * inputs * t.autocast_input_copies if autocast else 0  # the kept 16-bit copies of the input
+        saved, forward_peak = checkpoint.saved_bytes, checkpoint.forward_peak_bytes
+        again, input_copies = checkpoint.recompute_bytes, checkpoint.input_copies
+    copies = 2 * inputs * input_copies if autocast else 0  # the kept 16-bit copies of the input
     backward = 4 * t.params + states + input_bytes + saved + again + copies
     forward = states + forward_peak + extra_input
     if not train:  # under inference_mode autocast caches no weight copy: one at a time, not counted
