@@ -287,6 +287,7 @@ def test_each_optimizer_and_checkpointing_change_the_batch_that_fits():
 
 @pytest.mark.parametrize("args, message", [
     (["--checkpoint", "layer1"], "--checkpoint recomputes blocks in a training step's backward pass"),
+    (["--optimizer", "adam"], "--optimizer is the optimizer of a training step"),
     (["--train", "--checkpoint", "layer9"], "--checkpoint names no block of the network"),
     (["--train", "--reserve", "lots"], "cannot read a memory size"),
 ])  # fmt: skip

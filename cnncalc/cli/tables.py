@@ -114,7 +114,7 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
            strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL,
            fit: Annotated[Optional[str], typer.Option("--fit", help="Instead: the largest batch whose predicted peak fits this memory (16GiB, 80GB, 512MiB).", show_default=False)] = None,
            train: Annotated[bool, typer.Option("--train", help="Predict a training step, not inference: by part at --batch, or with --fit.")] = False,
-           optimizer: Annotated[Optimizer, typer.Option("--optimizer", help="With --train: the optimizer, whose state is kept per parameter.")] = Optimizer.MOMENTUM,
+           optimizer: Annotated[Optional[Optimizer], typer.Option("--optimizer", help="With --train: the optimizer, whose state is kept per parameter (default: momentum).", show_default=False)] = None,
            reserve: Annotated[Optional[str], typer.Option("--reserve", help="Memory the runtime holds besides the model (CUDA context, cuDNN workspace): 1GiB, 600MB.", show_default=False)] = None,
            checkpoint: Annotated[Optional[List[str]], typer.Option("--checkpoint", help="With --train: blocks recomputed in backward (torch.utils.checkpoint), by name: layer1,layer2.", show_default=False)] = None,
            arg: ArgOpt = None) -> None:  # fmt: skip
@@ -123,9 +123,13 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
     fits a memory budget. --dtype fp16/bf16 is autocast (fp32 master weights)."""
     with reported_errors():
         blocks = [name.strip() for item in checkpoint or [] for name in item.split(",") if name.strip()]
-        if blocks and not train:
-            raise CnncalcError("--checkpoint recomputes blocks in a training step's backward pass",
-                               received="--checkpoint without --train", hint="add --train")  # fmt: skip
+        for given, option, what in (
+            (blocks, "--checkpoint", "recomputes blocks in a training step's backward pass"),
+            (optimizer, "--optimizer", "is the optimizer of a training step"),
+        ):
+            if given and not train:
+                raise CnncalcError(f"{option} {what}", received=f"{option} without --train", hint="add --train")
+        optimizer = optimizer or Optimizer.MOMENTUM
         if fit is not None:
             from .workflows import fit_output
 
