@@ -8,12 +8,15 @@ as `cnncalc import torchvision:NAME` does (no weights; on the meta device where 
 
     python benchmarks/bench_import.py --models resnet50,efficientnet_b7 --repeat 3
 
-needs torchvision (a torch it can load); prints the median wall time of each and the ratio.
+needs torchvision (a torch it can load); prints the median wall time and the median CPU time (user +
+system, of the child process) of each, and their ratios. The CPU ratio is the one to quote on a
+machine busy with other work: wall time there measures the neighbours as much as the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -39,10 +42,14 @@ with torch.no_grad():
 SIZES = {"efficientnet_b7": 600, "inception_v3": 299}
 
 
-def wall(command: list[str]) -> float:
+def run(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one whole process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -50,16 +57,19 @@ def main() -> None:
     parser.add_argument("--models", default="resnet50,efficientnet_b7")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'model':<18} {'bare trace s':>12} {'cnncalc import s':>17} {'ratio':>6}")
+    print(
+        f"{'model':<18} {'bare wall s':>11} {'ours wall s':>11} {'ratio':>6}  {'bare CPU s':>10} {'ours CPU s':>10} {'ratio':>6}"
+    )
     for name in args.models.split(","):
         size = SIZES.get(name, 224)
-        bare = [wall([sys.executable, "-c", BARE, name, str(size)]) for _ in range(args.repeat)]
+        bare = [run([sys.executable, "-c", BARE, name, str(size)]) for _ in range(args.repeat)]
         ours = [
-            wall([sys.executable, "-m", "cnncalc", "import", f"torchvision:{name}", "--input", f"3x{size}x{size}"])
+            run([sys.executable, "-m", "cnncalc", "import", f"torchvision:{name}", "--input", f"3x{size}x{size}"])
             for _ in range(args.repeat)
         ]
-        b, o = statistics.median(bare), statistics.median(ours)
-        print(f"{name:<18} {b:>12.2f} {o:>17.2f} {o / b:>6.2f}")
+        bw, ow = (statistics.median(w for w, _ in runs) for runs in (bare, ours))
+        bc, oc = (statistics.median(c for _, c in runs) for runs in (bare, ours))
+        print(f"{name:<18} {bw:>11.2f} {ow:>11.2f} {ow / bw:>6.2f}  {bc:>10.2f} {oc:>10.2f} {oc / bc:>6.2f}")
 
 
 if __name__ == "__main__":

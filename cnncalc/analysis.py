@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Protocol, Sequence
 
 from . import layout
 from .errors import CnncalcError, LayerError, StrictError, Where
-from .graph import INPUT, Graph
+from .graph import INPUT, Graph, OutputKind
 from .layers import FieldStep, Layer, Saved, Shape
 from .layout import Strides
 from .records import record
@@ -251,6 +251,17 @@ class Totals:
 
 
 @record
+class NetworkOutput:
+    """One tensor the network returns: under which key (None for a network that returns one tensor,
+    the position "0", "1", ... in a tuple or list, the key in a dict), which row makes it, its shape."""
+
+    key: str | None
+    layer: str
+    output_shape: Shape
+    shown: str | None = None  # the lecture view's row that stands for `layer` where it folds it (`lecture`)
+
+
+@record
 class Report:
     """Everything `cnncalc` prints for one network; rows[0] is the input."""
 
@@ -263,6 +274,8 @@ class Report:
     dtype: DType = DType.FP32
     containers: Mapping[str, str] | None = None
     style: Style = Style.FULL  # LECTURE after `lecture`: folded rows left out, activation totals of the rows shown
+    outputs: tuple[NetworkOutput, ...] = ()  # what the network returns (the spec's `outputs:`, else its last row)
+    returns: OutputKind = OutputKind.TENSOR  # how: one tensor, a tuple, a list or a dict of `outputs`
 
     def bytes_of(self, activations: int) -> int:
         """Bytes of that many activations for the whole batch."""
@@ -465,8 +478,13 @@ def analyze(
             hint="fix the padding or stride, or drop --strict to allow it",
         )
     report_rows = tuple(rows)
+    returned = graph.outputs
+    keys: tuple[str | None, ...] = returned.keys if returned is not None else (None,)
+    outputs = tuple(
+        NetworkOutput(key, rows[i].name, rows[i].output_shape) for key, i in zip(keys, graph.output_nodes())
+    )
     return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
-                  graph.containers)  # fmt: skip
+                  graph.containers, outputs=outputs, returns=returned.kind if returned is not None else OutputKind.TENSOR)  # fmt: skip
 
 
 def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
@@ -510,7 +528,11 @@ def lecture(report: Report) -> Report:
     rows = tuple(row for i, row in enumerate(report.rows) if i == 0 or not row.folds)
     activations = sum(row.activations for row in rows[1:])
     totals = replace(report.totals, activations=activations, activations_with_input=activations + rows[0].activations)
-    return replace(report, rows=rows, totals=totals, style=Style.LECTURE)
+    shown: dict[str, str] = {}  # each row -> the row shown for it (itself, or the one it folds into)
+    for i, row in enumerate(report.rows):
+        shown[row.name] = row.name if i == 0 or not row.folds else shown[report.rows[i - 1].name]
+    outputs = tuple(replace(o, shown=shown.get(o.layer)) for o in report.outputs)
+    return replace(report, rows=rows, totals=totals, style=Style.LECTURE, outputs=outputs)
 
 
 def _field(steps: list[FieldStep] | None, inputs: Sequence[Field | None]) -> Field:
@@ -594,39 +616,55 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     """Most activation elements alive at once when the graph runs in order (inference); with the
     `saving` of a training step, most bytes alive at once in its forward pass, at `batch` and
     `dtype`, what the layers keep staying alive to its end (their own saved tensors from the layer
-    that makes them).
+    that makes them). The most of `_live`."""
+    return max(_live(graph, rows, storage, sizes, saving, batch, dtype, held)[0])
+
+
+def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
+          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32,
+          held: Mapping[int, int] | None = None) -> tuple[list[int], list[tuple[int, int]]]:  # fmt: skip
+    """What is alive while each node runs (as `_peak` counts it): elements (inference) or bytes
+    (with `saving`), one number per node (two more, after the last, for the end of the pass); and
+    the spans of what holds it, (node that made a tensor, last node it is alive at).
 
     A tensor (of `sizes` elements per sample) lives from the layer that makes it to the last layer
-    that reads it; the input (which the caller holds) and the final output live to the end. Views
-    share their input's storage.
+    that reads it; the input (which the caller holds) and every output the network returns live to
+    the end. Views share their input's storage.
     While a layer runs, its `scratch` temporaries live too; `held` adds bytes made by a node that
     live to the end (autocast's cached weight copies, cnncalc/budget.py).
     """
     n = len(graph.nodes)
     last_use = list(range(n))
-    last_use[storage[n - 1]] = last_use[0] = n
+    last_use[0] = n
+    for i in graph.output_nodes():
+        last_use[storage[i]] = n
     for i, node in enumerate(graph.nodes):
         for j in node.inputs:
             last_use[storage[j]] = max(last_use[storage[j]], i)
     size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     change = [0] * (n + 2)
+    spans: list[tuple[int, int]] = []
     for s in set(storage):
+        spans.append((s, n if saving is not None and s in saving.kept else last_use[s]))
         change[s] += sizes[s] * size
-        change[(n if saving is not None and s in saving.kept else last_use[s]) + 1] -= sizes[s] * size
+        change[spans[-1][1] + 1] -= sizes[s] * size
     if saving is not None:
         for i, (elements, int64, fp32) in saving.own.items():
             change[i] += elements * size + 8 * batch * int64 + 4 * fp32
+            spans.append((i, n))  # a layer's own saved tensors stay to the end
     for i, extra in (held or {}).items():
         change[i] += extra
+        spans.append((i, n))
     scratch = [0] * (n + 2)
     for i, node in enumerate(graph.nodes):
         if node.layer is not None:
             scratch[i] = node.layer.scratch([rows[j].output_shape for j in node.inputs], rows[i].output_shape) * size
-    peak = live = 0
+    totals: list[int] = []
+    live = 0
     for delta, extra in zip(change, scratch):
         live += delta
-        peak = max(peak, live + extra)
-    return peak
+        totals.append(live + extra)
+    return totals, spans
 
 
 @record
@@ -689,11 +727,7 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
     saved = sum(e for e, _, _ in saving.own.values()) + sum(training_sizes[s] for s in saving.kept)
     storage, _, sizes = _layouts(graph, rows, training=False, batch=batch)
     cast = _autocast(graph, rows)
-    held = None  # autocast's cache holds each 16-bit weight copy, and conv keeps its 16-bit input copy, to the end
-    if dtype in (DType.FP16, DType.BF16):
-        held = {
-            i: 2 * (w + b) + 2 * batch * rows[0].activations * reads_input for i, (w, b, reads_input) in cast.items()
-        }
+    held = _autocast_held(graph, rows, batch, dtype)
     return Totals(
         weights=weights,
         biases=biases,
@@ -714,6 +748,16 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
     )
 
 
+def _autocast_held(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> dict[int, int] | None:
+    """Under fp16/bf16 autocast, the bytes each node adds that live to the end of a training step's
+    forward pass: the cache's 16-bit copies of its weights, and a conv's kept 16-bit copy of the input."""
+    if dtype not in (DType.FP16, DType.BF16):
+        return None
+    return {
+        i: 2 * (w + b) + 2 * batch * rows[0].activations * reads for i, (w, b, reads) in _autocast(graph, rows).items()
+    }
+
+
 def _autocast(graph: Graph, rows: Sequence[Row]) -> dict[int, tuple[int, int, int]]:
     """The nodes autocast runs in 16 bits with 16-bit copies of their weights (`Layer.autocast`),
     by node: (weights, biases, how many times it reads the network's fp32 input, whose 16-bit copy
@@ -732,6 +776,55 @@ def predicted_memory(report: Report, train: bool) -> int:
     from .budget import memory_budget  # the budget module builds on this one
 
     return memory_budget(report, train).total_bytes
+
+
+@record
+class MemoryTimeline:
+    """The bytes a run holds while each row runs (`rows`, the graph's nodes in order), as
+    `predicted_memory` counts them: parameters and buffers (fp32) plus the live activations at the
+    report's batch and dtype. `inference` per row; `training` per row of a training step's forward
+    pass (momentum too), then `backward`, its backward pass. Each peak is `predicted_memory`'s;
+    `*_holders` name the rows whose tensors are alive at it."""
+
+    rows: tuple[str, ...]
+    inference: tuple[int, ...]
+    training: tuple[int, ...]
+    backward: int
+    inference_holders: tuple[str, ...]
+    training_holders: tuple[str, ...]
+    inference_base: int
+    training_base: int
+
+
+def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
+    """`report`'s (`analyze(graph)`, not folded or collapsed) memory row by row."""
+    rows = report.rows
+    if len(rows) != len(graph.nodes):
+        raise CnncalcError("memory_timeline needs the report of the whole graph (not collapsed or folded)",
+                           received=f"{len(rows)} rows for {len(graph.nodes)} nodes")  # fmt: skip
+    from .budget import memory_budget  # the budget module builds on this one
+
+    t = report.totals
+    fixed = (t.params + t.buffers) * 4
+    n = len(rows)
+    # under autocast the input is fp32 (the peaks count it at the activation dtype), as memory_budget says
+    extra = memory_budget(report, False).input_bytes - report.bytes_of(rows[0].activations)
+    storage, _, sizes = _layouts(graph, rows, training=False, batch=report.batch)
+    live, spans = _live(graph, rows, storage, sizes)
+    inference = [fixed + report.bytes_of(e) + extra for e in live[:n]]
+    saving, train_storage, train_sizes = _saving(graph, rows, report.batch)
+    held = _autocast_held(graph, rows, report.batch, report.dtype)
+    train_live, train_spans = _live(graph, rows, train_storage, train_sizes, saving, report.batch, report.dtype, held)
+    training = [fixed + t.params * 4 + b + extra for b in train_live[:n]]  # momentum; no gradients yet
+    copies = 2 * report.batch * rows[0].activations * t.autocast_input_copies if held is not None else 0
+    backward = fixed + 2 * t.params * 4 + report.bytes_of(rows[0].activations) + extra + report.saved_bytes + copies
+
+    def holders(series: Sequence[int], held: Sequence[tuple[int, int]]) -> tuple[str, ...]:
+        at = max(range(n), key=lambda i: series[i])
+        return tuple(rows[s].name for s, end in sorted(set(held)) if s <= at <= end)
+
+    return MemoryTimeline(tuple(r.name for r in rows), tuple(inference), tuple(training), backward,
+                          holders(inference, spans), holders(training, train_spans), fixed, fixed + t.params * 4)  # fmt: skip
 
 
 def collapse(report: Report, depth: int) -> Report:

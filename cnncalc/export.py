@@ -32,7 +32,8 @@ from typing import Any, Sequence
 
 from . import __version__
 from .analysis import analyze
-from .graph import Graph
+from .errors import CnncalcError
+from .graph import Graph, OutputKind
 from .layers import Shape, TorchModule, layer_type
 from .module_names import check_module_name
 from .records import record
@@ -113,9 +114,19 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
     last = len(nodes) - 1
     taken = {"x", "self", "torch", "nn"}
     names: dict[int, str] = {}
+    kept = set(graph.output_nodes()) if graph.outputs is not None else set()
     for k, (out, _) in enumerate(items):
         readers = {item_of[u] for u in users[out]} - {k}
-        names[out] = "x" if out == last or readers == {k + 1} else _variable(nodes[out].name if out else "x0", taken)
+        plain = (out == last or readers == {k + 1}) and out not in kept  # an output keeps its own variable
+        names[out] = "x" if plain else _variable(nodes[out].name if out else "x0", taken)
+    for i in sorted(kept - set(names)):  # inside a block use's class: not a variable of forward
+        use = items[item_of[i]][1]
+        raise CnncalcError(
+            f"cannot export: the output row '{nodes[i].name}' is inside the block '{use.prefix if use else ''}', "
+            "whose exported class returns only its last row",
+            where=nodes[i].where,
+            hint="name the block's last row (or a row outside blocks) in 'outputs:'",
+        )
     items.pop(0)
 
     top_level_ok = all(_attribute_ok(node.name.split(".")[0]) for node in nodes[1:])
@@ -169,10 +180,17 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
     class_name = _class_name(graph.name)
     base = "nn.Module" if top_level_ok else "nn.ModuleDict"
     out_shape = report.rows[-1].output_shape
+    annotation, returns, shapes_of = _returned(graph, names)
+    returned = (
+        f"output {list(out_shape)}"
+        if graph.outputs is None
+        else f"outputs ({report.returns.value}) "
+        + ", ".join(f"{o.key}: {list(o.output_shape)}" for o in report.outputs)
+    )
     lines = [
         f'"""{graph.name} as PyTorch modules, written by cnncalc {__version__} (cnncalc export --to torch).',
         "",
-        f"Input {list(report.input_shape)} (channels first, no batch axis), output {list(out_shape)}; "
+        f"Input {list(report.input_shape)} (channels first, no batch axis), {returned}; "
         f"{report.totals.params:,} parameters, {human(report.totals.macs)} MACs per sample.",
         "Module names match the rows of `cnncalc summary`, so the state_dict keys match",
         "`cnncalc.load(...).to_torch()`; weights are PyTorch's default initialisation.",
@@ -193,18 +211,39 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         "        super().__init__()",
         *_indent(_strip_leading_blank(init), 2),
         "",
-        f"    def forward(self, {names[0]}: torch.Tensor) -> torch.Tensor:",
+        f"    def forward(self, {names[0]}: torch.Tensor) -> {annotation}:",
         *_indent(forward, 2),
-        "        return x",
+        f"        return {returns}",
         "",
         "",
         'if __name__ == "__main__":',
         f"    model = {class_name}().eval()",
         "    with torch.no_grad():",
         f"        y = model(torch.randn(1, {', '.join(map(str, report.input_shape))}))",
-        '    print(f"output {list(y.shape)}, {sum(p.numel() for p in model.parameters()):,} parameters")',
-    ]
+        *(['    print(f"output {list(y.shape)}, {sum(p.numel() for p in model.parameters()):,} parameters")']
+          if graph.outputs is None else
+          [f"    shapes = {shapes_of}",
+           '    print(f"outputs {shapes}, {sum(p.numel() for p in model.parameters()):,} parameters")']),
+    ]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _returned(graph: Graph, names: dict[int, str]) -> tuple[str, str, str]:
+    """forward's return annotation and expression, and the smoke run's expression for the shapes of `y`."""
+    outputs = graph.outputs
+    if outputs is None:
+        return "torch.Tensor", "x", "list(y.shape)"
+    variables = [names[i] for i in outputs.nodes]
+    if outputs.kind is OutputKind.DICT:
+        pairs = ", ".join(f"{key!r}: {v}" for key, v in zip(outputs.keys, variables))
+        return "dict[str, torch.Tensor]", f"{{{pairs}}}", "{k: list(v.shape) for k, v in y.items()}"
+    if outputs.kind is OutputKind.LIST:
+        return "list[torch.Tensor]", f"[{', '.join(variables)}]", "[list(v.shape) for v in y]"
+    return (
+        "tuple[torch.Tensor, ...]",
+        f"({', '.join(variables)},)" if len(variables) == 1 else f"({', '.join(variables)})",
+        "[list(v.shape) for v in y]",
+    )
 
 
 def _open_containers(parts: Sequence[str], made: set[str], containers: Any, init: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import field
+from enum import Enum
 from typing import Mapping
 
 from .errors import Where
@@ -31,6 +32,25 @@ class Node:
     calls: str | None = None
 
 
+class OutputKind(str, Enum):
+    """What the network returns: one tensor (its last row), or its `outputs:` as PyTorch structures them."""
+
+    TENSOR = "tensor"
+    TUPLE = "tuple"
+    LIST = "list"
+    DICT = "dict"
+
+
+@record
+class Outputs:
+    """A spec's `outputs:`: the rows the network returns, in order, and how (a tuple, a list, a
+    dict under `keys`; for a tuple or list the keys are the positions, "0", "1", ...)."""
+
+    kind: OutputKind
+    keys: tuple[str, ...]
+    nodes: tuple[int, ...]
+
+
 @record
 class Graph:
     """A network: its input shape and its nodes in execution order (`nodes[0]` is the input)."""
@@ -41,13 +61,18 @@ class Graph:
     # dotted prefix -> what made it (`sequential`, `residual`, `parallel` or a block's name)
     containers: Mapping[str, str] = field(default_factory=dict)
     file: str | None = None
+    outputs: Outputs | None = None  # the spec's `outputs:`; None: the last row is the one output
+
+    def output_nodes(self) -> tuple[int, ...]:
+        """The nodes the network returns: its `outputs:`, else its last row."""
+        return self.outputs.nodes if self.outputs is not None else (len(self.nodes) - 1,)
 
     def unread(self) -> tuple[int, ...]:
-        """The layers whose output no later layer reads, the last one (the network's output) aside:
-        dead ends, usually a `from:` that skipped them by mistake. They still run (PyTorch runs
-        every layer of the forward), live only while they run, and cost their MACs."""
-        read = {j for node in self.nodes for j in node.inputs}
-        return tuple(i for i in range(1, len(self.nodes) - 1) if i not in read)
+        """The layers whose output no later layer reads and the network does not return: dead
+        ends, usually a `from:` that skipped them by mistake. They still run (PyTorch runs every
+        layer of the forward), live only while they run, and cost their MACs."""
+        read = {j for node in self.nodes for j in node.inputs} | set(self.output_nodes())
+        return tuple(i for i in range(1, len(self.nodes)) if i not in read)
 
     def index(self, name: str) -> int:
         for i, node in enumerate(self.nodes):

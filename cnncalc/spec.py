@@ -30,7 +30,7 @@ from typing import Any, Mapping, Union
 
 from . import expr
 from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, excerpt
-from .graph import INPUT, Graph, Node
+from .graph import INPUT, Graph, Node, OutputKind, Outputs
 from .layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
 from .library import ARCHITECTURES, STDIN, Source, read_stdin
 from .records import record
@@ -39,7 +39,7 @@ from .yaml_lines import LineDict, LineList, load_file, load_text, with_lines
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built
 MAX_NESTING = 64  # structures inside structures; deeper means a self-referencing YAML alias
 MAX_INCLUDES = 16  # files one spec may include, directly or through others
-TOP_LEVEL_KEYS = ("name", "description", "include", "args", "variants", "input", "blocks", "layers")
+TOP_LEVEL_KEYS = ("name", "description", "include", "args", "variants", "input", "blocks", "layers", "outputs")
 ITEM_KEYS = ("name", "repeat", "from", "when", "inline", "start")  # allowed on every item besides its own arguments
 BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "branches", "merge", "description")
 BLOCK_BODIES = ("layers", "body", "branches")  # a block is a chain, a residual or a parallel
@@ -202,7 +202,59 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
         raise SpecError(
             "the spec nests too deeply to expand", where=where, hint="a YAML alias that contains itself?"
         ) from None
-    return Graph(str(name), input_shape, nodes, dict(expander.containers), file)
+    outputs = _read_outputs(data, file, expander) if "outputs" in data else None
+    return Graph(str(name), input_shape, nodes, dict(expander.containers), file, outputs)
+
+
+_OUTPUTS_EXPECTED = ("a list of row names (a tuple: outputs: [layer2, layer3]), a mapping of keys to row names "
+                     "(a dict: outputs: {p3: layer2, p4: layer3}), or outputs: {list: [layer2, layer3]}")  # fmt: skip
+
+
+def _read_outputs(data: LineDict, file: str | None, expander: _Expander) -> Outputs:
+    """The rows the network returns (top-level `outputs:`), each named as `from:` names a row (a
+    structure's name is its last row), and how PyTorch returns them: a tuple, a list or a dict."""
+    raw = data["outputs"]
+    where = _at(data, "outputs", file, "outputs")
+    kind = OutputKind.DICT
+    if isinstance(raw, list):
+        kind, pairs = OutputKind.TUPLE, [(str(k), v) for k, v in enumerate(raw)]
+    elif (
+        isinstance(raw, dict)
+        and len(raw) == 1
+        and next(iter(raw)) in ("list", "tuple")
+        and isinstance(next(iter(raw.values())), list)
+    ):
+        kind = OutputKind(next(iter(raw)))
+        pairs = [(str(k), v) for k, v in enumerate(next(iter(raw.values())))]
+    elif isinstance(raw, dict):
+        pairs = [(k, v) for k, v in raw.items()]
+    else:
+        raise SpecError("malformed 'outputs'", where=where, received=raw, expected=_OUTPUTS_EXPECTED)
+    if not pairs:
+        raise SpecError("'outputs' is empty", where=where, received=raw, expected=_OUTPUTS_EXPECTED,
+                        hint="leave 'outputs' out: the last row is then the network's output")  # fmt: skip
+    items = next(iter(raw.values())) if kind in (OutputKind.TUPLE, OutputKind.LIST) and isinstance(raw, dict) else raw
+    nodes = []
+    for index, (key, name) in enumerate(pairs):
+        line = (
+            items.line_of(key)
+            if isinstance(items, LineDict)
+            else items.line_of(index)
+            if isinstance(items, LineList)
+            else None
+        )
+        at = Where(file=file, line=line if line is not None else where.line, path="outputs")
+        if isinstance(key, bool) or not isinstance(key, (str, int)) or not str(key).strip():
+            raise SpecError("an output's key must be text", where=at, received=key, expected=_OUTPUTS_EXPECTED)
+        if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name) == INPUT:
+            raise SpecError(f"output '{key}' must name a row", where=at, received=name,
+                            expected="the name of a layer or structure (not the input)")  # fmt: skip
+        if str(name) not in expander.names and str(name) not in expander.outputs:
+            raise SpecError(f"output '{key}' names no row '{name}'", where=at, received=name,
+                            expected="the full name of a layer or structure, as the summary table shows it",
+                            hint=did_you_mean(str(name), [*expander.names, *expander.outputs]))  # fmt: skip
+        nodes.append(expander.resolve(_Ref(str(name), "", at), len(expander.drafts)))
+    return Outputs(kind, tuple(str(k) for k, _ in pairs), tuple(nodes))
 
 
 def _yaml_kind(data: object) -> str:

@@ -8,6 +8,7 @@ layer's or a block use's arguments never do, so a block argument named `shortcut
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping, Sequence
 
 from .spec import STRUCTURES
@@ -16,9 +17,33 @@ SECTIONS = ("layers", "body", "shortcut", "after")  # the keys of a structure th
 
 
 def _flow(value: Any) -> str:
+    return _flow_text(_frozen(value))
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable stand-in that keeps what the YAML depends on (True and 1 stay apart)."""
+    if isinstance(value, dict):
+        return (dict, tuple((key, _frozen(item)) for key, item in value.items()))
+    if isinstance(value, list):
+        return (list, tuple(_frozen(item) for item in value))
+    return (type(value), value)
+
+
+def _thawed(frozen: Any) -> Any:
+    kind, content = frozen
+    if kind is dict:
+        return {key: _thawed(item) for key, item in content}
+    if kind is list:
+        return [_thawed(item) for item in content]
+    return content
+
+
+@functools.lru_cache(maxsize=4096)
+def _flow_text(frozen: Any) -> str:
+    """One flow-style YAML value; remembered, as a network repeats its layers' arguments many times."""
     import yaml
 
-    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**9)
+    text = yaml.safe_dump(_thawed(frozen), default_flow_style=True, sort_keys=False, width=10**9)
     return text.removesuffix("\n...\n").strip()
 
 

@@ -673,6 +673,89 @@ def test_a_wrong_input_shape_is_a_clear_error():
         cnncalc.from_torch(nn.Conv2d(3, 4, 3), (4, 8, 8))
 
 
+class WithDefaults(nn.Module):
+    """timm's ViT hybrids: forward(x, attn_mask=None, is_causal=False), called with x alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x, mask=None, doubled=False, *, scale=None):
+        x = self.conv(x)
+        if mask is not None:
+            x = x * mask
+        if doubled:
+            x = torch.cat([x, x], 1)
+        return x
+
+
+def test_forward_arguments_with_defaults_run_at_their_defaults():
+    model = WithDefaults()
+    imported = cnncalc.from_torch(model, (3, 8, 8))
+    assert traced_rows(imported) == []
+    # the conv alone: 4 * 3 * 3 * 3 weights + 4 biases; MACs (4 * 6 * 6) * (3 * 3 * 3); output [4, 6, 6]
+    assert (
+        imported_figures(imported) == reference(model, (3, 8, 8)) == (4 * 3 * 3 * 3 + 4, 0, 4 * 6 * 6 * 27, (4, 6, 6))
+    )
+
+
+class TwoInputs(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x, y):
+        return self.conv(x) + self.conv(y)
+
+
+def test_a_second_input_tensor_is_one_clear_message():
+    with pytest.raises(TorchImportError) as caught:
+        cnncalc.from_torch(TwoInputs(), (3, 8, 8))
+    err = caught.value
+    assert err.message == "TwoInputs takes 2 input tensors; cnncalc imports models with one input tensor"
+    assert err.received == "forward(x, y)"
+    assert err.where.file == __file__ and err.where.line == _line_of(TwoInputs, "def forward(self, x, y)")
+
+
+class Halves(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(8, 8, 1)
+        self.conv2 = nn.Conv2d(8, 8, 1)
+
+    def forward(self, x):
+        return torch.cat([self.conv1(x), self.conv2(x)], 1)
+
+
+class Shadowing(nn.Module):
+    """xcit and volo: a top-level torch.cat (row `concat`) read inside a block with a `concat` of
+    its own, which a reference written inside the block would find first."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1)
+        self.block = Halves()
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.block(torch.cat([x, x], 1))
+
+
+def test_a_row_a_nearer_name_shadows_is_renamed():
+    model = Shadowing()
+    imported = cnncalc.from_torch(model, (3, 8, 8))
+    names = [r.name for r in analyze(imported.graph).rows]
+    assert names == ["input", "stem", "concat_1", "block.conv1", "block.conv2", "block.concat"]
+    # stem 4 * 3 + 4, two 1x1 convs 8 * 8 + 8 each; MACs 4 * 64 * 3 + 2 * (8 * 64 * 8)
+    expected = (4 * 3 + 4 + 2 * (8 * 8 + 8), 0, 4 * 64 * 3 + 2 * 8 * 64 * 8, (16, 8, 8))
+    assert imported_figures(imported) == reference(model, (3, 8, 8)) == expected
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
 # ----- targets ------------------------------------------------------------------------------
 
 

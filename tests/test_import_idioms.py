@@ -154,3 +154,94 @@ def test_idioms_import_exactly_with_no_traced_row(factory, kwargs, shape):
     x = torch.randn(2, *shape)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), model(x))
+
+
+BACKBONE = IDIOMS / "backbone.py"
+# Backbone at 3x64x64, worked out by hand: stride-2 stages stem 3->8 (32x32), stage1 8->16
+# (16x16), stage2 16->32 (8x8), stage3 32->64 (4x4), each a bias-free 3x3 conv, batch norm, ReLU;
+# laterals lat5 (1x1, 64->32 at 4x4), lat4 (1x1, 32->32 at 8x8), p4 = lat4(c4) + up(p5)
+BACKBONE_PARAMS = (
+    (8 * 3 * 9 + 2 * 8) + (16 * 8 * 9 + 2 * 16) + (32 * 16 * 9 + 2 * 32) + (64 * 32 * 9 + 2 * 64)  # convs, BN
+    + (32 * 64 + 32) + (32 * 32 + 32)  # laterals, with biases
+)  # fmt: skip
+BACKBONE_BUFFERS = (8 + 8 + 1) + (16 + 16 + 1) + (32 + 32 + 1) + (64 + 64 + 1)  # running mean, var, count
+BACKBONE_MACS = (
+    8 * 32 * 32 * (3 * 9) + 16 * 16 * 16 * (8 * 9) + 32 * 8 * 8 * (16 * 9) + 64 * 4 * 4 * (32 * 9)
+    + 32 * 4 * 4 * 64 + 32 * 8 * 8 * 32
+)  # fmt: skip
+BACKBONE_OUTPUTS = [(16, 16, 16), (32, 8, 8), (32, 4, 4)]  # c3, p4, p5
+
+
+@pytest.mark.parametrize("returns", ["tuple", "list", "dict"])
+def test_a_backbone_returning_several_feature_maps_imports_and_round_trips(returns):
+    import cnncalc
+
+    model = load_factory(BACKBONE, "Backbone")(returns)
+    shape = (3, 64, 64)
+    assert torch_figures(model, shape) == (BACKBONE_PARAMS, BACKBONE_BUFFERS, BACKBONE_MACS)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == (
+        BACKBONE_PARAMS, BACKBONE_BUFFERS, BACKBONE_MACS
+    )  # fmt: skip
+    keys = ["c3", "p4", "p5"] if returns == "dict" else ["0", "1", "2"]
+    assert report.returns.value == returns
+    assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == list(
+        zip(keys, ["stage1.2", "add", "lat5"], BACKBONE_OUTPUTS)
+    )
+    # the spec names them, and reads back to the same
+    assert "outputs: " in imported.yaml
+    assert analyze(parse_text(imported.yaml)).outputs == report.outputs
+    # to_torch returns the same structure; the model's weights load strictly; the same outputs
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        got, expected = rebuilt(x), model.eval()(x)
+    assert type(got) is type(expected)
+    torch.testing.assert_close(got, expected)
+
+
+def test_a_tuple_that_one_op_returns_is_its_pieces():
+    import cnncalc
+
+    model = load_factory(BACKBONE, "Halves")()
+    imported = cnncalc.from_torch(model, (3, 8, 8))
+    report = analyze(imported.graph)
+    assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == [
+        ("0", "split.0", (8, 8, 8)),
+        ("1", "split.1", (8, 8, 8)),
+    ]
+    assert report.totals.params == 16 * 3 * 9 + 16  # the conv
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_a_model_returning_what_is_not_tensors_is_one_message_at_its_forward():
+    import inspect
+
+    import cnncalc
+    from cnncalc.torch_bridge.importer import TorchImportError
+
+    model = load_factory(BACKBONE, "ReturnsNone")()
+    with pytest.raises(TorchImportError) as caught:
+        cnncalc.from_torch(model, (3, 8, 8))
+    err = caught.value
+    assert err.message.startswith("forward returns a tuple of (a tensor, None); cnncalc imports models")
+    assert err.where.path == "ReturnsNone.forward"
+    assert err.where.file == str(BACKBONE)
+    assert err.where.line == inspect.getsourcelines(type(model).forward)[1]
+    result = cli("import", f"{BACKBONE}:ReturnsNone", "--input", "3x8x8")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert f"{BACKBONE}:{err.where.line}" in result.output
+
+
+def test_summary_of_a_backbone_target_shows_its_outputs():
+    result = cli("summary", f"{BACKBONE}:Backbone", "--input", "3x64x64")
+    assert result.exit_code == 0, result.output
+    assert "stage1.2 (output 0)" in result.output and "lat5 (output 2)" in result.output
+    assert "outputs (tuple of 3): 0 = stage1.2 [16, 16, 16], 1 = add [32, 8, 8], 2 = lat5 [32, 4, 4]" in result.output

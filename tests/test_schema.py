@@ -65,7 +65,7 @@ def test_builtins_pass(validator, name):
 # broken specs the schema sees without expanding the spec (the others need the graph)
 DETECTABLE = ["empty", "empty_name", "malformed_input", "missing_input", "missing_required", "name_with_newline",
               "not_a_mapping", "null_layers", "repeat_too_large", "top_level_list", "two_keys", "unknown_key",
-              "unknown_top_key", "wrong_type"]  # fmt: skip
+              "unknown_top_key", "wrong_type", "outputs_not_rows"]  # fmt: skip
 
 
 @pytest.mark.parametrize("stem", DETECTABLE)
@@ -98,6 +98,9 @@ def test_invalid_values_fail(validator, text):
         "input: [3, 8, 8]\nlayers: [residual: {body: [relu], shortcut: [conv: {out: 3, kernel: 1}], after: [relu]}, linear: 10]",
         "input: [3, 8, 8]\nlayers: [parallel: {branches: [{name: a, layers: [relu]}, [tanh]], merge: add}, add: {from: [0, 1]}]",
         "args: {size: 8}\ninput: [3, $size, $size]\nlayers: [relu]",  # a family's input size from its args
+        "input: [3, 8, 8]\nlayers: [relu, tanh]\noutputs: [0, 1]",  # several outputs: a tuple, a list, a dict
+        "input: [3, 8, 8]\nlayers: [relu, tanh]\noutputs: {list: [0, 1]}",
+        "input: [3, 8, 8]\nlayers: [relu, tanh]\noutputs: {a: 0, b: '1'}",
     ],
 )
 def test_valid_specs_pass(validator, text):

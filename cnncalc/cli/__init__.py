@@ -26,6 +26,7 @@ GROUPS = {
     "learn": ("conv", "pool", "convolve", "convolve-transpose", "check"),
     "pytorch": ("profile", "export", "import"),
     "workflows": ("diff", "sweep", "plot"),
+    "page": ("report",),
     "starter": ("new",),
     "editors": ("schema",),
 }

@@ -13,7 +13,16 @@ from ..budget import Optimizer
 from ..conventions import Convention, count
 from ..errors import CnncalcError
 from ..render import Abbreviated, Format, Layout, Output, Table, human
-from ..render.report import SUMMARY_COLUMNS, Column, Columns, json_data, predicted_line, report_table, totals_lines
+from ..render.report import (
+    SUMMARY_COLUMNS,
+    Column,
+    Columns,
+    json_data,
+    outputs_line,
+    predicted_line,
+    report_table,
+    totals_lines,
+)
 from .common import (
     ArgOpt,
     BatchOpt,
@@ -196,7 +205,9 @@ def _conventions_output(source: str, input: str | None, strict: bool, depth: int
         values = per_row[c.convention] = [sum(c.rows.get(names[i], 0) for i in members) for _, members in merged]
         columns.append(_given_column(header, values, position, c.total))
     notes = [f"{c.convention.value}: {c.total:,} ({human(c.total)}) - {c.convention.summary}" for c in counted]
-    table = report_table(report, columns, layout, footer=[*notes, "(per sample; see docs/conventions.md)"])
+    returned = outputs_line(report)
+    table = report_table(report, columns, layout,
+                         footer=[*notes, "(per sample; see docs/conventions.md)", *([returned] if returned else [])])  # fmt: skip
     data = {"name": report.name, "input": list(report.input_shape),
             "conventions": {c.convention.value: {"total": c.total, "counts": c.convention.summary, "rows": {row.name: v for row, v in zip(report.rows, per_row[c.convention])}} for c in counted}}  # fmt: skip
     return Output("flops", (table,), data=data)

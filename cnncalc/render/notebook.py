@@ -22,6 +22,11 @@ FRAME_COLUMNS = ("type", "output_shape", "inputs", "activations", "activation_by
                  "buffers", "macs", "flops")  # fmt: skip
 
 
+# a Report has no graph (the memory timeline needs it): the line under its table says where the page is
+PAGE_NOTE = ("the interactive page (graph, memory over time): cnncalc.render.page.page(graph) in a notebook, "
+             "or cnncalc report NAME -o net.html")  # fmt: skip
+
+
 def to_dict(report: Report) -> dict[str, Any]:
     """What `cnncalc summary --format json` writes for this report."""
     return {"schema_version": SCHEMA_VERSION, **json_data(report)}
@@ -43,7 +48,7 @@ def to_html(report: Report, layout: Layout = Layout.HWC) -> str:
     head = row(table.header, "th")
     body = "".join(row(r, "td") for r in table.rows)
     total = row(table.total, "th") if table.total else ""
-    footer = "".join(f"<li>{html.escape(line)}</li>" for line in table.footer)
+    footer = "".join(f"<li>{html.escape(line)}</li>" for line in (*table.footer, PAGE_NOTE))
     return (f"<div><strong>{html.escape(table.title or '')}</strong><table><thead>{head}</thead><tbody>{body}</tbody>"
             f"<tfoot>{total}</tfoot></table><ul>{footer}</ul></div>")  # fmt: skip
 

@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Any, Callable, Sequence
 
 from ..analysis import Field, Report, Row, Style, Totals, predicted_memory
+from ..graph import OutputKind
 from ..records import record
 from .cells import Layout, field_text, human, human_bytes, shape_text
 from .document import Table
@@ -23,7 +24,7 @@ class Column:
 class Columns(Enum):
     """Every column a table can show; each command picks its own list."""
 
-    NAME = Column("Layer", lambda r, rep: r.name, lambda t, rep: "total", numeric=False)
+    NAME = Column("Layer", lambda r, rep: _name_cell(r, rep), lambda t, rep: "total", numeric=False)
     TYPE = Column("Type", lambda r, rep: r.type, numeric=False)
     SHAPE = Column("Output", lambda r, rep: r.output_shape, numeric=False)
     ACTIVATIONS = Column("Activations", lambda r, rep: r.activations, lambda t, rep: t.activations)
@@ -60,6 +61,24 @@ def _field_cell(field: Field | None, part: str) -> str:
     return field_text(field, part)
 
 
+def _name_cell(row: Row, report: Report) -> str:
+    """The row's name, and where the network has `outputs:`, which of them it is (`layer3 (output p4)`;
+    a collapsed block, those of its layers)."""
+    if report.returns is OutputKind.TENSOR:
+        return row.name
+    keys = [o.key for o in report.outputs if (o.shown or o.layer) == row.name
+            or (row.leaves > 1 and (o.shown or o.layer).startswith(row.name + "."))]  # fmt: skip
+    return f"{row.name} (output {', '.join(map(str, keys))})" if keys else row.name
+
+
+def outputs_line(report: Report) -> str | None:
+    """What a network with `outputs:` returns, one line (None for one returned tensor, the last row)."""
+    if report.returns is OutputKind.TENSOR:
+        return None
+    shown = ", ".join(f"{o.key} = {o.layer} {list(o.output_shape)}" for o in report.outputs)
+    return f"outputs ({report.returns.value} of {len(report.outputs)}): {shown}; each kept alive to the end"
+
+
 def totals_lines(report: Report) -> list[str]:
     """The totals under every table: always both weights and biases, exact and short."""
     t = report.totals
@@ -80,6 +99,7 @@ def totals_lines(report: Report) -> list[str]:
         f"MACs: {both(t.macs)}; FLOPs (2 x MACs): {both(t.flops)}   (per sample)",
         f"memory at batch {report.batch}, {dtype}: activations {human_bytes(report.bytes_of(t.activations_with_input))}, "
         f"peak live {human_bytes(report.bytes_of(t.peak_activations))}, parameters {human_bytes(report.param_bytes)}",
+        *filter(None, [outputs_line(report)]),
     ]
 
 
@@ -180,4 +200,14 @@ def json_data(report: Report) -> dict[str, Any]:
         "layers": rows,
         "totals": totals,
         "warnings": warnings,
+        **(
+            {}  # one tensor, the last row's, as before `outputs:`
+            if report.returns is OutputKind.TENSOR
+            else {
+                "returns": report.returns.value,
+                "outputs": [
+                    {"key": o.key, "layer": o.layer, "output_shape": list(o.output_shape)} for o in report.outputs
+                ],
+            }
+        ),
     }

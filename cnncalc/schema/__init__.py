@@ -292,6 +292,21 @@ def spec_schema() -> dict[str, Any]:
             "additionalProperties": {"type": ["object", "null"]},
             "description": "built-in names this file stands for, each with its argument values (docs/spec.md)",
         },  # fmt: skip
+        "outputs": {
+            "oneOf": [
+                {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
+                {
+                    "type": "object",
+                    "properties": {
+                        "list": {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
+                        "tuple": {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
+                    },
+                    "minProperties": 1,
+                    "additionalProperties": {"type": ["string", "integer"]},
+                },
+            ],
+            "description": "the rows the network returns: a list (a tuple), {key: row} (a dict) or {list: [rows]} (docs/spec.md)",
+        },  # fmt: skip
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

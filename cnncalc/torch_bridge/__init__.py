@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - exercised where torch is absent
 
 from ..analysis import Report, analyze
 from ..errors import CnncalcError
-from ..graph import Graph
+from ..graph import Graph, OutputKind
 from ..layers import Shape
 from ..module_names import check_module_name
 from . import modules
@@ -137,6 +137,8 @@ class GraphModule(nn.Module):
         # output nothing reads (a dead end, Graph.unread) is dropped right after it is made
         last_read = {i: i for i in graph.unread()}
         last_read |= {j: i for i, (_, inputs) in enumerate(self._plan, start=1) for j in inputs}
+        last_read |= {j: len(self._plan) + 1 for j in graph.output_nodes()}  # returned: kept to the end
+        self._returns = graph.outputs
         self._free_after = [[j for j, last in last_read.items() if last == i] for i in range(len(self._plan) + 1)]
         self._leaves = {**dict(self.named_modules()), **self._detached}
         for name, target in calls.items():
@@ -226,7 +228,12 @@ class GraphModule(nn.Module):
             for j in self._free_after[step]:
                 outputs[j] = None
             step += 1
-        return outputs[-1]  # type: ignore[return-value]
+        if self._returns is None:
+            return outputs[-1]  # type: ignore[return-value]
+        returned = [outputs[i] for i in self._returns.nodes]
+        if self._returns.kind is OutputKind.DICT:
+            return dict(zip(self._returns.keys, returned))  # type: ignore[return-value]
+        return tuple(returned) if self._returns.kind is OutputKind.TUPLE else returned  # type: ignore[return-value]
 
     def _run_span(self, start: int, stop: int, outputs: list[torch.Tensor | None]) -> None:
         """Rows start..stop-1 as one checkpointed function of the tensors they read from before
@@ -234,7 +241,8 @@ class GraphModule(nn.Module):
         from torch.utils.checkpoint import checkpoint
 
         needed = sorted({j for _, inputs in self._plan[start - 1 : stop - 1] for j in inputs if j < start})
-        later = {j for _, inputs in self._plan[stop - 1 :] for j in inputs} | {len(self._plan)}
+        outputs_read = set(self._returns.nodes) if self._returns is not None else {len(self._plan)}
+        later = {j for _, inputs in self._plan[stop - 1 :] for j in inputs} | outputs_read
         returned = [i for i in range(start, stop) if i in later]
 
         def run(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

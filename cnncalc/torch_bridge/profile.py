@@ -355,6 +355,12 @@ def _inference_step(runner: Any, x: torch.Tensor, autocast: Any) -> Callable[[],
     return step
 
 
+def _loss(out: Any) -> torch.Tensor:
+    """A scalar that reads every output (a network with `outputs:` returns a tuple, list or dict)."""
+    tensors = list(out.values()) if isinstance(out, dict) else list(out) if isinstance(out, (tuple, list)) else [out]
+    return sum((t.float().mean() for t in tensors[1:]), tensors[0].float().mean())
+
+
 class _TrainingStep:
     """One training step: zero the gradients, forward (under autocast where given), backward, and
     the optimizer's step; `optimizer` keeps its state between calls."""
@@ -367,9 +373,9 @@ class _TrainingStep:
         self.optimizer.zero_grad(set_to_none=True)
         if self.autocast is not None:
             with self.autocast:
-                loss = self.runner(self.x).float().mean()
+                loss = _loss(self.runner(self.x))
         else:
-            loss = self.runner(self.x).float().mean()
+            loss = _loss(self.runner(self.x))
         loss.backward()
         self.optimizer.step()
 

@@ -1,5 +1,5 @@
 # target: Net
-# expect: one output tensor | received: 3 | line: 6
+# expect: forward returns the int 3 | received: 3 | line: 11
 import torch.nn as nn
 
 

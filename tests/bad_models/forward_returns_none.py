@@ -1,5 +1,5 @@
 # target: Net
-# expect: one output tensor | received: None | line: 6
+# expect: forward returns None | received: None | line: 11
 import torch.nn as nn
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 import re
@@ -14,7 +15,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata
 
 from ...errors import CnncalcError, Where
-from ...graph import INPUT
+from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
@@ -51,6 +52,37 @@ class _Row:
     node: str | None = None  # the fx node the row was made from
 
 
+@dataclass(frozen=True)
+class _Piece:
+    """One tensor of a tuple-valued node that the model returns whole (`return torch.split(x, 2)`)."""
+
+    of: fx.Node
+    index: int
+
+
+def _described_value(value: Any) -> str:
+    """What a model returns, in words: `a tuple of (a tensor, the input, a number)`."""
+    if isinstance(value, _Piece):
+        return "a tensor"
+    if isinstance(value, fx.Node):
+        meta = value.meta.get("tensor_meta")
+        if value.op == "placeholder":
+            return "the input"
+        return (
+            "a tensor"
+            if isinstance(meta, TensorMetadata)
+            else "a value computed from shapes"
+            if "value" in value.meta
+            else "a tensor-valued result"
+        )
+    if isinstance(value, dict):
+        return "a dict of (" + ", ".join(f"{k!r}: {_described_value(v)}" for k, v in value.items()) + ")"
+    if isinstance(value, (tuple, list)):
+        kind = "a list" if isinstance(value, list) else "a tuple"
+        return f"{kind} of (" + ", ".join(_described_value(v) for v in value) + ")"
+    return "None" if value is None else f"the {type(value).__name__} {value!r}"
+
+
 class _Mapper:
     """Turns the traced fx graph into rows, naming each and checking it against the user's module."""
 
@@ -70,6 +102,7 @@ class _Mapper:
         self.forced = forced  # fx node names to trace rather than map (their mapping did not write back)
         # nodes whose tensors are not per sample (batch axis changed): (row inputs, MACs, counts) so far
         self.region: dict[fx.Node, tuple[list[int], int, tuple[int, int, int]]] = {}
+        self.returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None  # several outputs
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -295,21 +328,70 @@ class _Mapper:
         self.constants[node] = value
 
     def output(self, node: fx.Node) -> None:
+        value: Any
         (value,) = node.args
         if isinstance(value, dict) and len(value) == 1:  # {"out": x}, as torchvision's segmentation models
             (value,) = value.values()
         if isinstance(value, (tuple, list)) and len(value) == 1:
             (value,) = value
+        if isinstance(value, fx.Node) and value in self.pieces:  # `return torch.split(x, 2)`: its pieces
+            value = tuple(_Piece(value, k) for k in range(len(self.pieces[value])))
+        if isinstance(value, (tuple, list, dict)):  # several tensors: the spec's `outputs:`
+            self.returns = self.several(node, value)
+            return
         if isinstance(value, fx.Node) and value in self.region:
             raise self.fail(node, "the output changes the batch axis (traced at batch 1, it is not one sample's); "
                                   "cnncalc's rows are per sample", received=value.name)  # fmt: skip
         if not isinstance(value, fx.Node) or value not in self.of_node:
-            raise self.fail(node, "cnncalc imports models with one output tensor", received=str(value))
+            raise self.returned_error(value)
         if self.of_node[value] != len(self.rows) - 1:
             # rows computed after the output (the other pieces of a split, a branch that goes
             # nowhere): an identity row at the end reads the output, as the spec's last row must
             source = self.of_node[value]
             self.add_row(None, self.fresh("output"), "identity", {}, [source], self.rows[source].shape)
+
+    def several(self, node: fx.Node, value: tuple | list | dict) -> tuple[OutputKind, tuple[str, ...], tuple[int, ...]]:
+        """A model that returns a tuple, list or dict of tensors (a backbone's feature maps): the
+        row of each, in order, and how they are returned."""
+        kind = (
+            OutputKind.DICT
+            if isinstance(value, dict)
+            else OutputKind.LIST
+            if isinstance(value, list)
+            else OutputKind.TUPLE
+        )
+        pairs = list(value.items()) if isinstance(value, dict) else [(str(k), v) for k, v in enumerate(value)]
+        rows: list[int] = []
+        for key, item in pairs:
+            piece = self.pieces[item.of][item.index] if isinstance(item, _Piece) else None
+            if piece is not None:
+                rows.append(piece)
+            elif isinstance(item, fx.Node) and item in self.region:
+                raise self.fail(node, f"output {key!r} changes the batch axis (traced at batch 1, it is not one sample's); "
+                                      "cnncalc's rows are per sample", received=item.name)  # fmt: skip
+            elif isinstance(item, fx.Node) and item in self.of_node and self.of_node[item] != 0:
+                rows.append(self.of_node[item])
+            else:
+                raise self.returned_error(value)
+        if kind is OutputKind.DICT and not all(isinstance(k, str) and k for k in value):
+            raise self.returned_error(value)
+        return kind, tuple(str(k) for k, _ in pairs), tuple(rows)
+
+    def returned_error(self, value: Any) -> TorchImportError:
+        """What the model returns is not a tensor or a flat tuple, list or dict (with text keys) of them."""
+        forward = type(self.root).forward
+        try:
+            file: str | None = inspect.getsourcefile(forward)
+            line: int | None = inspect.getsourcelines(forward)[1]
+        except (TypeError, OSError):
+            file, line = None, None
+        return TorchImportError(
+            f"forward returns {_described_value(value)}; cnncalc imports models that "
+            "return a tensor, or a tuple, list or dict of tensors computed from the input",
+            where=Where(file=file, line=line, path=f"{type(self.root).__name__}.forward"),
+            received=repr(value) if value is None or isinstance(value, (bool, int, float, str)) else None,
+            expected="return x, return (c3, c4, c5), return [c3, c4, c5] or return {'p3': c3, 'p4': c4}",
+        )
 
     def tensor_input(self, node: fx.Node, value: Any, what: str) -> int:
         if isinstance(value, fx.Node) and value in self.of_node:

@@ -10,12 +10,13 @@ from torch import nn
 
 from ...analysis import analyze
 from ...errors import CnncalcError, Where
+from ...graph import OutputKind
 from ...spec import parse_text
 from ...yaml_writer import to_yaml
 from .. import parameter_counts
 from .mapping import _Mapper, _Row
 from .result import ImportedSpec, Shape, TorchImportError
-from .structure import _Blocks, _render_items, _Structurer
+from .structure import _Blocks, _render_items, _Shadowed, _Structurer
 from .table import module_kind
 from .trace import _trace
 
@@ -66,10 +67,16 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
             )  # fmt: skip
             failure: _Mismatch | None = None
             for nest, blocks in ((True, True), (True, False), (False, False)):
-                try:
-                    return _write(module, rows, title, shape, nest, blocks, unused)
-                except _Mismatch as err:
-                    failure = failure or err
+                for _ in range(len(rows)):
+                    try:
+                        return _write(module, rows, title, shape, nest, blocks, unused, mapper.returns)
+                    except _Shadowed as err:  # renamed where its name is cnncalc's own, then written again
+                        if not _rename(module, rows, err.target):
+                            failure = failure or _Mismatch(err.message)
+                            break
+                    except _Mismatch as err:
+                        failure = failure or err
+                        break
             assert failure is not None
             # a row cnncalc mapped but could not write back exactly: measured instead, never wrong
             culprit = next(
@@ -82,6 +89,25 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
         module.train(was_training)
 
 
+def _rename(module: nn.Module, rows: list[_Row], target: int) -> bool:
+    """Give row `target` a last name no other row has (`concat` -> `concat_1`), so that it can be
+    read from anywhere; only a name cnncalc chose (a functional row's), never a module's."""
+    row = rows[target]
+    taken = {r.name for r in rows}
+    if row.module is not None or row.piece is not None or any(r.name.startswith(row.name + ".") for r in rows):
+        return False
+    paths = {path for path, _ in module.named_modules()}
+    if row.name in paths:
+        return False
+    scope, dot, base = row.name.rpartition(".")
+    last = {name.rpartition(".")[2] for name in taken | paths}
+    k = 1
+    while f"{base}_{k}" in last:
+        k += 1
+    row.name = f"{scope}{dot}{base}_{k}"
+    return True
+
+
 class _Mismatch(TorchImportError):
     """The written spec does not compute what the traced model does (tried again with less structure)."""
 
@@ -92,7 +118,8 @@ class _Mismatch(TorchImportError):
 
 
 def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: bool, use_blocks: bool,
-           unused: tuple[str, ...]) -> ImportedSpec:  # fmt: skip
+           unused: tuple[str, ...], returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None,
+           ) -> ImportedSpec:  # fmt: skip
     structurer = _Structurer(module, rows, nest)
     items, _ = structurer.items(list(range(1, len(rows))), "", 0)
     blocks = _Blocks()
@@ -102,6 +129,12 @@ def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: 
     if blocks.defs:
         data["blocks"] = blocks.defs
     data["layers"] = _render_items(items, blocks.defs, positional=True)
+    if returns is not None:  # several tensors: the rows, by their full names, as the model returns them
+        kind, keys, returned = returns
+        names = [rows[i].name for i in returned]
+        data["outputs"] = (
+            dict(zip(keys, names)) if kind is OutputKind.DICT else {"list": names} if kind is OutputKind.LIST else names
+        )
     header = [f"{title}: imported by cnncalc from PyTorch (torch {torch.__version__.split('+')[0]}) at input {list(shape)};",
               "every row's output shape, weights, biases and buffers were checked against the traced model."]  # fmt: skip
     text = to_yaml(data, header)
@@ -118,6 +151,14 @@ def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: 
         raise _Mismatch(
             f"the spec written for {title} reorders or renames layers", received=[r.name for r in report.rows][:10]
         )
+    wanted = (
+        (returns[0], [(k, rows[i].name) for k, i in zip(returns[1], returns[2])])
+        if returns is not None
+        else (OutputKind.TENSOR, [(None, rows[-1].name)])
+    )
+    if (report.returns, [(o.key, o.layer) for o in report.outputs]) != wanted:
+        raise _Mismatch(f"the spec written for {title} returns other rows than the model",
+                        received=[o.layer for o in report.outputs], expected=str([name for _, name in wanted[1]]))  # fmt: skip
     for row in rows[1:]:
         got = by_name[row.name]
         if got.output_shape != row.shape:

@@ -35,6 +35,15 @@ class _Item:
 CALL = "call"  # the spec's row that runs an earlier row's module again (docs/spec.md)
 
 
+class _Shadowed(TorchImportError):
+    """A row that cannot be named from where it is read: a nearer row has its last name (a model's
+    top-level `concat` read inside `blocks.0`, which has a `concat` of its own)."""
+
+    def __init__(self, message: str, target: int) -> None:
+        super().__init__(message)
+        self.target = target
+
+
 class _Structurer:
     def __init__(self, root: nn.Module, rows: list[_Row], nest: bool) -> None:
         self.root = root
@@ -58,7 +67,7 @@ class _Structurer:
                     break
             if candidate == full:
                 return short
-        raise TorchImportError(f"cannot write a reference to '{full}' from '{prefix}' (a name shadows it)")
+        raise _Shadowed(f"cannot write a reference to '{full}' from '{prefix}' (a name shadows it)", target)
 
     def frm(self, inputs: list[int], prev: int, prefix: str, many: bool) -> Any:
         if not many:

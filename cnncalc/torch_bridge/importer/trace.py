@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import io
 import linecache
 import math
@@ -48,6 +49,15 @@ class _ShapeProxy(fx.Proxy):
             "symbolically traced variables cannot be used as inputs to control flow"
             + (" (a tensor's values, not its shape)" if isinstance(value, torch.Tensor) else "")
         )
+
+    def __getattr__(self, k: str) -> Any:
+        # a tensor's device is where it lives, not data: `torch.autocast(device_type=x.device.type)`
+        # (timm's EfficientViT) needs it as a value, which fx's Attribute proxy is not
+        if k == "device":
+            value = self.tracer.values.get(self.node, _UNKNOWN)  # type: ignore[attr-defined]
+            if isinstance(value, torch.Tensor):
+                return value.device
+        return super().__getattr__(k)
 
     def __index__(self) -> int:
         return operator.index(self._number())
@@ -279,9 +289,10 @@ def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModu
     """The model's fx graph, each node run on `example` as it is recorded (its meta: `tensor_meta`,
     `flops`); shape-dependent Python runs as Python, control flow on tensor values is refused."""
     tracer = _Tracer(example)
+    defaults = _defaults(module, title)
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # the library never prints
-            graph = tracer.trace(module)
+            graph = tracer.trace(module, concrete_args=defaults or None)
     except Exception as raised:  # noqa: BLE001 - the model's own error, or fx's refusal
         err = _root_cause(raised)
         file, line, cls_name, function = None, None, type(module).__name__, "forward"
@@ -316,4 +327,51 @@ def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModu
         file, line, source, _ = _user_frame(node)
         received = _described(failed) + (f" (in `{source}`)" if source else "")
         raise _does_not_run(title, example, Where(file=file, line=line), received) from None
+    if defaults:  # fx keeps a placeholder and a guard (`_assert_is_none`) for each default: not the model's
+        extra = [n for n in graph.nodes if n.op == "placeholder"][1:]
+        dependent = {n for n in graph.nodes if any(p in extra for p in _ancestors(n))}
+        for node in reversed([n for n in graph.nodes if n in dependent or n in extra]):
+            graph.erase_node(node)
     return fx.GraphModule(tracer.root, graph, type(module).__name__)
+
+
+def _ancestors(node: fx.Node) -> set[fx.Node]:
+    seen: set[fx.Node] = set()
+    todo = list(node.all_input_nodes)
+    while todo:
+        n = todo.pop()
+        if n not in seen:
+            seen.add(n)
+            todo.extend(n.all_input_nodes)
+    return seen
+
+
+def _defaults(module: nn.Module, title: str) -> dict[str, Any]:
+    """forward's arguments after the input, each at its default (timm's ViT hybrids: `attn_mask=None,
+    is_causal=False`): the model runs on one tensor. One without a default is a second input."""
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):  # a forward without a signature: traced as it is
+        return {}
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    named = [p for p in parameters if p.kind in (*positional, inspect.Parameter.KEYWORD_ONLY)]
+    if not named or named[0].kind not in positional:
+        return {}
+    needed = [p.name for p in named[1:] if p.default is inspect.Parameter.empty]
+    if needed:
+        file, line = _source_of(type(module).forward)
+        raise TorchImportError(
+            f"{title} takes {len(needed) + 1} input tensors; cnncalc imports models with one input tensor",
+            where=Where(file=file, line=line, path=f"{type(module).__name__}.forward"),
+            received=f"forward({', '.join(p.name for p in named)})",
+            expected="forward(x), its other arguments with defaults",
+            hint="wrap the model in a module whose forward(x) makes the other inputs",
+        )
+    return {p.name: p.default for p in named[1:]}
+
+
+def _source_of(function: Any) -> tuple[str | None, int | None]:
+    try:
+        return inspect.getsourcefile(function), inspect.getsourcelines(function)[1]
+    except (TypeError, OSError):
+        return None, None

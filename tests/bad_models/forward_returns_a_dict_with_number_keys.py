@@ -1,5 +1,5 @@
 # target: Net
-# expect: one output tensor | line: 6
+# expect: forward returns a dict of (0: a tensor, 1: a tensor) | line: 12
 import torch.nn as nn
 
 
@@ -10,4 +10,4 @@ class Net(nn.Module):
         self.conv2 = nn.Conv2d(3, 4, 1)
 
     def forward(self, x):
-        return {"out": self.conv(x), "aux": self.conv2(x)}
+        return {0: self.conv(x), 1: self.conv2(x)}

@@ -1,0 +1,237 @@
+"""Several outputs (issue 18): a spec's top-level `outputs:` names the rows the network returns (a
+YOLO/FPN backbone's feature maps), as a tuple, a list or a dict; every table and the JSON say
+which rows they are; the memory model keeps each alive to the end; to_torch and export return the
+same structure. The expected numbers are worked out by hand next to each test."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import cnncalc
+from cnncalc.analysis import analyze
+from cnncalc.cli import app
+from cnncalc.errors import SpecError
+from cnncalc.graph import OutputKind
+from cnncalc.spec import parse_text
+
+runner = CliRunner()
+
+# a stem, two stride-2 stages and a head; the stages are the feature maps a detector reads
+BACKBONE = """\
+name: tiny_backbone
+input: [3, 32, 32]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1}
+  - sequential: {name: s1, layers: [{conv: {out: 16, kernel: 3, stride: 2, padding: 1}}, relu]}
+  - sequential: {name: s2, layers: [{conv: {out: 32, kernel: 3, stride: 2, padding: 1}}, relu]}
+"""
+S1, S2 = (16, 16, 16), (32, 8, 8)  # stride 2 each: 32 -> 16 -> 8
+
+
+@pytest.mark.parametrize("written, kind, keys", [
+    ("outputs: [s1, s2]", OutputKind.TUPLE, ("0", "1")),
+    ("outputs: {list: [s1, s2]}", OutputKind.LIST, ("0", "1")),
+    ("outputs: {tuple: [s1, s2]}", OutputKind.TUPLE, ("0", "1")),
+    ("outputs: {p1: s1, p2: s2}", OutputKind.DICT, ("p1", "p2")),
+    ("outputs: {p1: s1.1, p2: s2.1}", OutputKind.DICT, ("p1", "p2")),  # the rows themselves
+])  # fmt: skip
+def test_outputs_name_rows_as_a_tuple_a_list_or_a_dict(written, kind, keys):
+    graph = parse_text(BACKBONE + written)
+    report = analyze(graph)
+    assert graph.outputs.kind is kind and graph.outputs.keys == keys
+    # a structure's name is its last row, as in `from:`
+    assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == list(zip(keys, ["s1.1", "s2.1"], [S1, S2]))
+    assert report.returns is kind
+
+
+def test_without_outputs_the_last_row_is_the_one_output():
+    report = analyze(parse_text(BACKBONE))
+    assert report.returns is OutputKind.TENSOR
+    assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == [(None, "s2.1", S2)]
+
+
+@pytest.mark.parametrize("written, message, line, hint", [
+    ("outputs: [s1, s22]", "output '1' names no row 's22'", 7, "did you mean 's2'"),
+    ("outputs:\n  p1: s1\n  p2: nope", "output 'p2' names no row 'nope'", 9, None),  # p2's own line
+    ("outputs: []", "'outputs' is empty", 7, "leave 'outputs' out"),
+    ("outputs: s1", "malformed 'outputs'", 7, None),
+    ("outputs: [input]", "output '0' must name a row", 7, None),
+    ("outputs: {p1: [s1]}", "output 'p1' must name a row", 7, None),
+])  # fmt: skip
+def test_a_wrong_output_is_one_message_at_its_line(written, message, line, hint):
+    with pytest.raises(SpecError) as caught:
+        parse_text(BACKBONE + written, file="net.yaml")
+    err = caught.value
+    assert err.message == message
+    assert (err.where.file, err.where.line, err.where.path) == ("net.yaml", line, "outputs")
+    if hint:
+        assert hint in err.hint
+
+
+def test_an_output_that_no_row_reads_is_not_a_dead_end():
+    # a head conv on s1 that only `outputs:` reads, and s2
+    text = BACKBONE + "  - conv: {out: 4, kernel: 1, from: s1, name: head}\noutputs: [head, s2]\n"
+    report = analyze(parse_text(text))
+    assert report.warnings == ()
+    # the same spec without `outputs:` returns `head` only: s2 is then a dead end
+    report = analyze(parse_text(BACKBONE + "  - conv: {out: 4, kernel: 1, from: s1, name: head}\n"))
+    assert [w.layer for w in report.warnings] == ["s2.1"]
+
+
+# `a` is returned and read by `b`; `c` comes last. Elements alive at once, the input (3 * 64 * 64)
+# included: after `c` ran, with `a` returned, input + a + b + c (b is freed once c has read it);
+# without `outputs:` (c alone is returned), `a` is freed after `b` and the peak is input + a + b
+PEAKS = """\
+input: [3, 64, 64]
+layers:
+  - conv: {out: 64, kernel: 3, padding: 1, name: a}
+  - conv: {out: 4, kernel: 1, name: b}
+  - conv: {out: 64, kernel: 1, name: c}
+"""
+INPUT, A, B, C = 3 * 64 * 64, 64 * 64 * 64, 4 * 64 * 64, 64 * 64 * 64
+
+
+def test_every_output_stays_alive_to_the_end():
+    assert analyze(parse_text(PEAKS + "outputs: [a, c]\n")).totals.peak_activations == INPUT + A + B + C
+    assert analyze(parse_text(PEAKS)).totals.peak_activations == INPUT + A + B
+
+
+def test_the_peak_with_outputs_kept_matches_the_cpu_measurement():
+    pytest.importorskip("torch")
+    from cnncalc.torch_bridge.profile import profile
+
+    measured = {}
+    for name, text in (("kept", PEAKS + "outputs: [a, c]\n"), ("last", PEAKS)):
+        p = profile(parse_text(text), batch=2, warmup=1, iters=1, train=False, check=False)
+        assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15, name
+        measured[name] = p.memory_measured
+    # with `a` kept, the peak gains `c` (made while `a` still lives), 2 samples in fp32: PyTorch's
+    # allocator sees the same difference, so the outputs are really alive
+    assert 0.85 <= (measured["kept"] - measured["last"]) / (2 * 4 * C) <= 1.15
+
+
+@pytest.mark.parametrize("written, kind", [
+    ("outputs: [s1, s2]", tuple),
+    ("outputs: {list: [s1, s2]}", list),
+    ("outputs: {p1: s1, p2: s2}", dict),
+])  # fmt: skip
+def test_to_torch_and_export_return_the_same_structure(written, kind):
+    torch = pytest.importorskip("torch")
+    from test_export import exported
+
+    graph = parse_text(BACKBONE + written)
+    model = graph.to_torch().eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        got = model(x)
+        # the rows' outputs, run by hand from the model's own modules
+        first = model.get_submodule("s1.1")(model.get_submodule("s1.0")(model.get_submodule("0")(x)))
+        second = model.get_submodule("s2.1")(model.get_submodule("s2.0")(first))
+    assert type(got) is kind
+    values = list(got.values()) if kind is dict else list(got)
+    assert [tuple(v.shape[1:]) for v in values] == [S1, S2]
+    assert torch.equal(values[0], first) and torch.equal(values[1], second)
+    if kind is dict:
+        assert list(got) == ["p1", "p2"]
+    theirs = exported(graph).eval()
+    theirs.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        written_out = theirs(x)
+    assert type(written_out) is kind
+    torch.testing.assert_close(written_out, got, rtol=0, atol=0)
+
+
+def test_export_refuses_an_output_inside_a_block_use():
+    text = """\
+input: [3, 8, 8]
+blocks:
+  pair: {layers: [{conv: {out: 4, kernel: 1}}, relu]}
+layers:
+  - pair: {name: p}
+  - pair: {name: q}
+outputs: [p.0, q]
+"""
+    from cnncalc.errors import CnncalcError
+    from cnncalc.export import to_torch_source
+
+    with pytest.raises(CnncalcError, match="the output row 'p.0' is inside the block 'p'"):
+        to_torch_source(parse_text(text))
+
+
+@pytest.mark.parametrize("command", ["summary", "shapes", "params", "memory", "flops"])
+def test_every_table_says_which_rows_are_outputs(command, tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(BACKBONE + "outputs: {p1: s1, p2: s2}\n")
+    result = runner.invoke(app, [command, str(path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "s1.1 (output p1)" in result.output and "s2.1 (output p2)" in result.output
+    assert (
+        "outputs (dict of 2): p1 = s1.1 [16, 16, 16], p2 = s2.1 [32, 8, 8]; each kept alive to the end" in result.output
+    )
+    collapsed = runner.invoke(app, [command, str(path), "--depth", "1"], terminal_width=200)
+    assert "s1 (output p1)" in collapsed.output and "s2 (output p2)" in collapsed.output
+
+
+def test_the_fvcore_convention_table_says_so_too(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(BACKBONE + "outputs: [s1, s2]\n")
+    result = runner.invoke(app, ["flops", str(path), "--convention", "fvcore"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "s1.1 (output 0)" in result.output and "outputs (tuple of 2): 0 = s1.1" in result.output
+
+
+def test_json_names_the_outputs(tmp_path):
+    path = tmp_path / "net.yaml"
+    path.write_text(BACKBONE + "outputs: {p1: s1, p2: s2}\n")
+    data = json.loads(runner.invoke(app, ["summary", str(path), "-f", "json"]).stdout)
+    assert data["returns"] == "dict"
+    assert data["outputs"] == [
+        {"key": "p1", "layer": "s1.1", "output_shape": list(S1)},
+        {"key": "p2", "layer": "s2.1", "output_shape": list(S2)},
+    ]
+    one = path.with_name("one.yaml")
+    one.write_text(BACKBONE)
+    single = json.loads(runner.invoke(app, ["summary", str(one), "-f", "json"]).stdout)
+    assert "returns" not in single and "outputs" not in single  # one tensor, the last row: as before `outputs:`
+    jsonschema = pytest.importorskip("jsonschema")
+    from cnncalc import schema
+
+    validator = jsonschema.Draft202012Validator(json.loads(schema.REPORT_SCHEMA_PATH.read_text()))
+    validator.validate(data)
+    validator.validate(single)
+
+
+def test_the_spec_docs_example_is_real_output(monkeypatch):
+    from test_docs import ROOT, actual, blocks
+
+    text = (ROOT / "docs" / "spec.md").read_text()
+    runs = [run for _, _, found in blocks(text) for run in found]
+    assert [command for command, _ in runs] == ["cnncalc summary docs/examples/backbone.yaml --depth 1"]
+    for command, output in runs:
+        assert actual(command, monkeypatch) == output
+
+
+def test_the_docs_backbone_counts_by_hand():
+    # stride-2 stages of a bias-free 3x3 conv, batch norm and ReLU: stem 3->16 (32x32), c3 16->32
+    # (16x16), c4 32->64 (8x8), c5 64->128 (4x4); lat5 1x1 128->64 at 4x4, lat4 1x1 64->64 at 8x8
+    from test_docs import ROOT
+
+    report = analyze(cnncalc.load(ROOT / "docs" / "examples" / "backbone.yaml"))
+    convs = [(16, 3, 32), (32, 16, 16), (64, 32, 8), (128, 64, 4)]  # (out, in, output side)
+    assert report.totals.params == sum(o * i * 9 + 2 * o for o, i, _ in convs) + (64 * 128 + 64) + (64 * 64 + 64)
+    assert report.totals.buffers == sum(2 * o + 1 for o, _, _ in convs)
+    assert report.totals.macs == sum(o * s * s * i * 9 for o, i, s in convs) + 64 * 4 * 4 * 128 + 64 * 8 * 8 * 64
+    assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == [
+        ("c3", "c3.2", (32, 16, 16)), ("p4", "p4", (64, 8, 8)), ("p5", "lat5", (64, 4, 4))
+    ]  # fmt: skip
+
+
+def test_the_lecture_view_marks_the_row_an_output_folds_into(tmp_path):
+    # the lecture tables fold an activation into the row before it: s1.1 (relu) shows as s1.0
+    path = tmp_path / "net.yaml"
+    path.write_text(BACKBONE + "outputs: {p1: s1, p2: s2}\n")
+    result = runner.invoke(app, ["summary", str(path), "--style", "lecture"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "s1.0 (output p1)" in result.output and "s2.0 (output p2)" in result.output
+    assert "s1.1" not in result.output.split("outputs (dict")[0]  # the folded rows are not shown
