@@ -11,7 +11,7 @@ import re
 from dataclasses import replace
 from enum import Enum
 from fractions import Fraction
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from . import layout
 from .errors import CnncalcError, LayerError, StrictError, Where
@@ -247,6 +247,10 @@ class Totals:
     # what the layers keep so far, what later layers still read, the input included
     training_forward_peak_bytes: int = 0
     stored_activations: int = 0  # the rows' outputs that are new tensors at inference (views are not), input excluded
+    # under fp16/bf16 autocast (cnncalc/budget.py): the weights and biases cast to 16 bits (conv,
+    # linear), and how many 16-bit copies of the fp32 input layers keep for backward
+    autocast_weights: int = 0
+    autocast_input_copies: int = 0
 
 
 @record
@@ -623,16 +627,18 @@ def _layouts(
 
 
 def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
-          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32) -> int:  # fmt: skip
+          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32,
+          held: Mapping[int, int] | None = None) -> int:  # fmt: skip
     """Most activation elements alive at once when the graph runs in order (inference); with the
     `saving` of a training step, most bytes alive at once in its forward pass, at `batch` and
     `dtype`, what the layers keep staying alive to its end (their own saved tensors from the layer
     that makes them). The most of `_live`."""
-    return max(_live(graph, rows, storage, sizes, saving, batch, dtype)[0])
+    return max(_live(graph, rows, storage, sizes, saving, batch, dtype, held)[0])
 
 
 def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
-          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32) -> tuple[list[int], list[tuple[int, int]]]:  # fmt: skip
+          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32,
+          held: Mapping[int, int] | None = None) -> tuple[list[int], list[tuple[int, int]]]:  # fmt: skip
     """What is alive while each node runs (as `_peak` counts it): elements (inference) or bytes
     (with `saving`), one number per node (two more, after the last, for the end of the pass); and
     the spans of what holds it, (node that made a tensor, last node it is alive at).
@@ -640,7 +646,8 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     A tensor (of `sizes` elements per sample) lives from the layer that makes it to the last layer
     that reads it; the input (which the caller holds) and every output the network returns live to
     the end. Views share their input's storage.
-    While a layer runs, its `scratch` temporaries live too.
+    While a layer runs, its `scratch` temporaries live too; `held` adds bytes made by a node that
+    live to the end (autocast's cached weight copies, cnncalc/budget.py).
     """
     n = len(graph.nodes)
     last_use = list(range(n))
@@ -662,6 +669,9 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
         for i, (elements, int64, fp32) in saving.own.items():
             change[i] += elements * size + 8 * batch * int64 + 4 * fp32
             spans.append((i, n))  # a layer's own saved tensors stay to the end
+    for i, extra in (held or {}).items():
+        change[i] += extra
+        spans.append((i, n))
     scratch = [0] * (n + 2)
     known: dict[tuple[object, ...], int] = {}  # by (id of the layer, output and input shapes), as in analyze
     for i, node in enumerate(graph.nodes):
@@ -690,18 +700,19 @@ class Saving:
     own: Mapping[int, tuple[int, int, int]]
 
 
-def _saving(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[Saving, list[int], list[int]]:
+def _saving(graph: Graph, rows: Sequence[Row], batch: int,
+            only: Callable[[int], bool] | None = None) -> tuple[Saving, list[int], list[int]]:  # fmt: skip
     """What a training step keeps for backward, and the storage of each output in training and its
     size (as `_layouts`): every tensor some layer keeps, once, plus the layers' own saved tensors.
     The input is left out (the caller holds it anyway). Layers autograd does not record keep
-    nothing (`_recorded`)."""
+    nothing (`_recorded`), nor do the nodes `only` leaves out (activation checkpointing)."""
     storage, strides, sizes = _layouts(graph, rows, training=True, batch=batch)
     kept: set[int] = set()
     own: dict[int, tuple[int, int, int]] = {}
     needs_grad = _recorded(graph, rows)
     known: dict[tuple[object, ...], Saved] = {}  # `saved` by (id of the layer, output and input shapes)
     for i, node in enumerate(graph.nodes):
-        if node.layer is None or not needs_grad[i]:
+        if node.layer is None or not needs_grad[i] or (only is not None and not only(i)):
             continue
         ins = [rows[j].output_shape for j in node.inputs]
         key = (id(node.layer), rows[i].output_shape, *ins)  # as in analyze: a block's layers recur
@@ -738,6 +749,8 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
     saving, training_storage, training_sizes = _saving(graph, rows, batch)
     saved = sum(e for e, _, _ in saving.own.values()) + sum(training_sizes[s] for s in saving.kept)
     storage, _, sizes = _layouts(graph, rows, training=False, batch=batch)
+    cast = _autocast(graph, rows)
+    held = _autocast_held(graph, rows, batch, dtype)
     return Totals(
         weights=weights,
         biases=biases,
@@ -751,26 +764,41 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
         saved_activations=saved,
         saved_int64=sum(n for _, n, _ in saving.own.values()),
         saved_fp32_per_batch=sum(n for _, _, n in saving.own.values()),
-        training_forward_peak_bytes=_peak(graph, rows, training_storage, training_sizes, saving, batch, dtype),
+        training_forward_peak_bytes=_peak(graph, rows, training_storage, training_sizes, saving, batch, dtype, held),
         stored_activations=sum(sizes[s] for s in set(storage) if s != 0),
+        autocast_weights=sum(w + b for w, b, _ in cast.values()),
+        autocast_input_copies=sum(reads_input for _, _, reads_input in cast.values()),
     )
 
 
+def _autocast_held(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> dict[int, int] | None:
+    """Under fp16/bf16 autocast, the bytes each node adds that live to the end of a training step's
+    forward pass: the cache's 16-bit copies of its weights, and a conv's kept 16-bit copy of the input."""
+    if dtype not in (DType.FP16, DType.BF16):
+        return None
+    return {
+        i: 2 * (w + b) + 2 * batch * rows[0].activations * reads for i, (w, b, reads) in _autocast(graph, rows).items()
+    }
+
+
+def _autocast(graph: Graph, rows: Sequence[Row]) -> dict[int, tuple[int, int, int]]:
+    """The nodes autocast runs in 16 bits with 16-bit copies of their weights (`Layer.autocast`),
+    by node: (weights, biases, how many times it reads the network's fp32 input, whose 16-bit copy
+    it keeps for its weight gradient)."""
+    return {
+        i: (rows[i].weights, rows[i].biases, node.inputs.count(0))
+        for i, node in enumerate(graph.nodes)
+        if node.layer is not None and node.layer.autocast and rows[i].weights
+    }
+
+
 def predicted_memory(report: Report, train: bool) -> int:
-    """Bytes a run of the model should peak at, per docs/conventions.md: parameters and buffers
-    (fp32), plus for inference the peak of live activations (the input included); for a training
-    step (SGD with momentum) the larger of its backward (gradients and momentum, 2 x parameters,
-    the input and everything the layers keep for backward) and its forward pass (momentum, and
-    the most bytes alive at once as the layers run: what they keep so far and what is still
-    read). Activations are counted at the report's dtype (under fp16/bf16 autocast, 2 bytes),
-    weights at fp32."""
-    t = report.totals
-    memory = (t.params + t.buffers) * 4
-    if not train:
-        return memory + report.bytes_of(t.peak_activations)
-    backward = 2 * t.params * 4 + report.bytes_of(report.rows[0].activations) + report.saved_bytes
-    forward = t.params * 4 + t.training_forward_peak_bytes  # momentum; no gradients yet
-    return memory + max(forward, backward)
+    """Bytes a run of the model should peak at, per docs/conventions.md: a training step with SGD
+    and momentum, nothing reserved, nothing recomputed. `cnncalc.budget.memory_budget` gives the
+    same prediction by part, for any optimizer, with a reserve and activation checkpointing."""
+    from .budget import memory_budget  # the budget module builds on this one
+
+    return memory_budget(report, train).total_bytes
 
 
 @record
@@ -797,16 +825,22 @@ def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
     if len(rows) != len(graph.nodes):
         raise CnncalcError("memory_timeline needs the report of the whole graph (not collapsed or folded)",
                            received=f"{len(rows)} rows for {len(graph.nodes)} nodes")  # fmt: skip
+    from .budget import memory_budget  # the budget module builds on this one
+
     t = report.totals
     fixed = (t.params + t.buffers) * 4
     n = len(rows)
+    # under autocast the input is fp32 (the peaks count it at the activation dtype), as memory_budget says
+    extra = memory_budget(report, False).input_bytes - report.bytes_of(rows[0].activations)
     storage, _, sizes = _layouts(graph, rows, training=False, batch=report.batch)
     live, spans = _live(graph, rows, storage, sizes)
-    inference = [fixed + report.bytes_of(e) for e in live[:n]]
+    inference = [fixed + report.bytes_of(e) + extra for e in live[:n]]
     saving, train_storage, train_sizes = _saving(graph, rows, report.batch)
-    train_live, train_spans = _live(graph, rows, train_storage, train_sizes, saving, report.batch, report.dtype)
-    training = [fixed + t.params * 4 + b for b in train_live[:n]]  # momentum; no gradients yet
-    backward = fixed + 2 * t.params * 4 + report.bytes_of(rows[0].activations) + report.saved_bytes
+    held = _autocast_held(graph, rows, report.batch, report.dtype)
+    train_live, train_spans = _live(graph, rows, train_storage, train_sizes, saving, report.batch, report.dtype, held)
+    training = [fixed + t.params * 4 + b + extra for b in train_live[:n]]  # momentum; no gradients yet
+    copies = 2 * report.batch * rows[0].activations * t.autocast_input_copies if held is not None else 0
+    backward = fixed + 2 * t.params * 4 + report.bytes_of(rows[0].activations) + extra + report.saved_bytes + copies
 
     def holders(series: Sequence[int], held: Sequence[tuple[int, int]]) -> tuple[str, ...]:
         at = max(range(n), key=lambda i: series[i])

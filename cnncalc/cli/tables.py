@@ -9,6 +9,7 @@ import typer
 
 from .. import library, spec
 from ..analysis import DType, Report, Style, analyze, collapse, groups
+from ..budget import Optimizer
 from ..conventions import Convention, count
 from ..errors import CnncalcError
 from ..render import Abbreviated, Format, Layout, Output, Table, human
@@ -121,15 +122,32 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
            strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL,
            fit: Annotated[Optional[str], typer.Option("--fit", help="Instead: the largest batch whose predicted peak fits this memory (16GiB, 80GB, 512MiB).", show_default=False)] = None,
-           train: Annotated[bool, typer.Option("--train", help="With --fit: predict a training step (SGD with momentum), not inference.")] = False,
+           train: Annotated[bool, typer.Option("--train", help="Predict a training step, not inference: by part at --batch, or with --fit.")] = False,
+           optimizer: Annotated[Optional[Optimizer], typer.Option("--optimizer", help="With --train: the optimizer, whose state is kept per parameter (default: momentum).", show_default=False)] = None,
+           reserve: Annotated[Optional[str], typer.Option("--reserve", help="Memory the runtime holds besides the model (CUDA context, cuDNN workspace): 1GiB, 600MB.", show_default=False)] = None,
+           checkpoint: Annotated[Optional[List[str]], typer.Option("--checkpoint", help="With --train: blocks recomputed in backward (torch.utils.checkpoint), by name: layer1,layer2.", show_default=False)] = None,
            arg: ArgOpt = None) -> None:  # fmt: skip
     """Activations per layer (elements of its output) and their bytes at --batch and --dtype;
-    with --fit, the largest batch that fits a memory budget."""
+    with --train, a training step's predicted peak by part; with --fit, the largest batch that
+    fits a memory budget. --dtype fp16/bf16 is autocast (fp32 master weights)."""
     with reported_errors():
+        blocks = [name.strip() for item in checkpoint or [] for name in item.split(",") if name.strip()]
+        for given, option, what in (
+            (blocks, "--checkpoint", "recomputes blocks in a training step's backward pass"),
+            (optimizer, "--optimizer", "is the optimizer of a training step"),
+        ):
+            if given and not train:
+                raise CnncalcError(f"{option} {what}", received=f"{option} without --train", hint="add --train")
+        optimizer = optimizer or Optimizer.MOMENTUM
         if fit is not None:
             from .workflows import fit_output
 
-            emit(fit_output(spec_file, fit, train, dtype, input, arg), format)
+            emit(fit_output(spec_file, fit, train, dtype, input, arg, optimizer, reserve, blocks), format)
+            return
+        if train or reserve is not None:
+            from .workflows import budget_output
+
+            emit(budget_output(spec_file, batch, train, dtype, input, arg, optimizer, reserve, blocks), format)
             return
         report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style, args=arg)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]

@@ -102,6 +102,9 @@ class Layer:
     # (torchvision's ReLU(inplace=True)): the lecture tables and Keras show it as part of the row
     # that made its input, and `--style lecture` folds it there (as it folds views).
     in_place: ClassVar[bool] = False
+    # Runs in 16 bits under fp16/bf16 autocast on 16-bit copies of its weights, which autocast's
+    # cache holds to the end of the forward pass (conv, linear: CUDA's and the CPU's autocast lists).
+    autocast: ClassVar[bool] = False
     # The tensor its backward formula reads ("input", "output" or None); `saved` adds any others.
     keeps: ClassVar[str | None] = None
     # What each counting convention (`cnncalc flops --convention`) makes of this type: `rules(...)`.

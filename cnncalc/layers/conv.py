@@ -75,6 +75,7 @@ class Conv(Windowed):
     summary = "convolution (cross-correlation), any of 1 to 3 spatial axes"
     layout = Layout.CONV_FORMAT  # a 1-D input is made contiguous, then runs as 2-D
     keeps = "input"  # for the weight gradient
+    autocast = True
     shorthand = None
     counts = rules(fvcore=_fvcore_conv, torchinfo=parameters_per_position, ptflops=macs_and_bias)
 
@@ -143,6 +144,7 @@ class ConvTranspose(Layer):
     summary = "transposed convolution: (W - 1)S - 2P + D(F - 1) + output_padding + 1"
     layout = Layout.CONV_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
     keeps = "input"  # for the weight gradient
+    autocast = True
     counts = rules(torchinfo=parameters_per_position, ptflops=macs_and_bias)
 
     out: int = arg(kind=ArgKind.POSITIVE, aliases=("out_channels", "filters"))
