@@ -154,3 +154,48 @@ def test_idioms_import_exactly_with_no_traced_row(factory, kwargs, shape):
     x = torch.randn(2, *shape)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), model(x))
+
+
+ATTENTION = IDIOMS / "attention.py"
+
+
+@pytest.mark.parametrize("kind", [
+    "fused",    # qkv.permute(2, 0, 3, 1, 4).unbind(0), F.scaled_dot_product_attention
+    "index",    # q, k, v = qkv[0], qkv[1], qkv[2]
+    "by_hand",  # q * scale @ k.transpose(-2, -1), softmax, @ v
+    "causal",   # is_causal=True
+    "pvt",      # PVT-v2: k and v from a strided conv, kv.unbind(0), scale=0.3
+])  # fmt: skip
+def test_attention_imports_exactly_with_no_traced_row(kind):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import cnncalc
+
+    model = load_factory(ATTENTION, "Hybrid")(kind).eval()
+    shape = (3, 16, 16)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    params = sum(p.numel() for p in model.parameters())
+    # FlopCounterMode counts the unfused attention's two bmm (it has no formula for CPU's fused kernel)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(torch.zeros(1, *shape))
+    assert (report.totals.params, report.totals.macs) == (params, counter.get_total_flops() // 2)
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_attention_macs_are_the_two_products():
+    """The fused attention of the hybrid above, worked out by hand: 8x8 = 64 tokens, 4 heads of 8."""
+    import cnncalc
+
+    model = load_factory(ATTENTION, "Hybrid")("fused").eval()
+    rows = analyze(cnncalc.from_torch(model, (3, 16, 16)).graph).rows
+    (attention,) = [r for r in rows if r.type == "attention"]
+    # q @ k^T: 4 heads x 64 x 64 outputs of 8 MACs; attn @ v: 4 x 64 x 8 outputs of 64 MACs
+    assert attention.macs == 4 * 64 * 64 * 8 + 4 * 64 * 8 * 64
+    assert [r.type for r in rows].count("unbind") == 3  # one item: q, k, v

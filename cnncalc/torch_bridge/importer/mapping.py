@@ -18,6 +18,7 @@ from ...graph import INPUT
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
+from .attention import AttentionRules
 from .result import Shape, TorchImportError
 from .table import (
     FOREIGN_MODULE_KINDS,
@@ -51,7 +52,7 @@ class _Row:
     node: str | None = None  # the fx node the row was made from
 
 
-class _Mapper:
+class _Mapper(AttentionRules):
     """Turns the traced fx graph into rows, naming each and checking it against the user's module."""
 
     def __init__(self, root: nn.Module, gm: fx.GraphModule, forced: set[str] | frozenset[str] = frozenset()) -> None:
@@ -170,7 +171,8 @@ class _Mapper:
         meta = node.meta.get("tensor_meta")
         outputs = [meta] if isinstance(meta, TensorMetadata) else list(meta or ())
         if any(isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1) for out in outputs):
-            self.traced(node, "its output is not per sample (the batch axis changed)")
+            if not self.unbind_after_permute(node):  # attention's qkv.permute(2, 0, 3, 1, 4).unbind(0)
+                self.traced(node, "its output is not per sample (the batch axis changed)")
             return
         rows, taken, counted, called = len(self.rows), set(self.taken), set(self.counted), dict(self.called)
         try:
@@ -963,6 +965,10 @@ _TENSOR_PARAMS = (
     "bias",
     "running_mean",
     "running_var",
+    "query",
+    "key",
+    "value",
+    "attn_mask",
 )  # the arguments that are tensors
 _SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
                      operator.neg, int, float, tuple, list, math.prod}  # fmt: skip

@@ -124,6 +124,10 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     torch.transpose: Special(("permute",), "transpose", ("input", "dim0", "dim1")),
     torch.chunk: Special(("chunk",), "pieces", ("input", "chunks", "dim")),
     torch.split: Special(("split",), "pieces", ("tensor", "split_size_or_sections", "dim")),
+    # attention (importer/attention.py): q, k, v = qkv.unbind(0), the fused op
+    torch.unbind: Special(("unbind",), "unbind", ("input", "dim")),
+    F.scaled_dot_product_attention: Special(("attention",), "attention", ("query", "key", "value", "attn_mask",
+                                                                          "dropout_p", "is_causal", "scale", "enable_gqa")),
     F.relu: Equivalent(nn.ReLU, _ACT), F.relu_: Equivalent(nn.ReLU, ("input",)),
     torch.relu: Equivalent(nn.ReLU, ("input",)), torch.relu_: Equivalent(nn.ReLU, ("input",)),
     F.leaky_relu: Equivalent(nn.LeakyReLU, ("input", "negative_slope", "inplace")),
@@ -173,6 +177,7 @@ METHODS: dict[str, Equivalent | Special] = {
     "div": Special(("scalar",), "scalar", ("input", "other")),
     "chunk": Special(("chunk",), "pieces", ("input", "chunks", "dim")),
     "split": Special(("split",), "pieces", ("input", "split_size", "dim")),
+    "unbind": Special(("unbind",), "unbind", ("input", "dim")),
     "matmul": Special(("matmul",), "matmul", ("input", "other")),
     "bmm": Special(("matmul",), "matmul", ("input", "mat2")),
     "relu": Equivalent(nn.ReLU, _SELF), "relu_": Equivalent(nn.ReLU, _SELF),
