@@ -409,6 +409,28 @@ MORE_MERGES += [
         [2, 16, 4],
     ),
 ]
+MORE_MERGES += [
+    # the unfused path PyTorch takes otherwise: q, k, v of one [2, 2] windows-by-heads grid (Twins,
+    # NesT), 2*2*4*4*(4 + 4) MACs; and 2 heads whose last axis is not contiguous (a permute), v of 8
+    # features: 2*4*4*(4 + 8) MACs
+    (
+        "attention",
+        "- conv: {out: 16, kernel: 1}\n- reshape: [2, 2, 4, 4]\n- identity: {name: a}\n- identity: {name: b}\n"
+        "- conv: {out: 16, kernel: 1, from: input}\n- reshape: [2, 2, 4, 4]\n- permute: [0, 2, 1, 3, 4]\n"
+        "- identity: {name: c}\n- attention: {from: [a, b, c]}",
+        [3, 2, 2],
+        [2, 2, 4, 4],
+    ),
+    (
+        "attention",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 4]\n- permute: {dims: [0, 1, 3, 2], name: a}\n"
+        "- conv: {out: 8, kernel: 1, from: input}\n- reshape: [2, 4, 4]\n- permute: {dims: [0, 1, 3, 2], name: b}\n"
+        "- conv: {out: 16, kernel: 1, from: input}\n- reshape: {shape: [2, 4, 8], name: c}\n"
+        "- attention: {from: [a, b, c], is_causal: true}",
+        [3, 2, 2],
+        [2, 4, 8],
+    ),
+]
 MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
 
 ROWS = [(kind, *row) for kind, rows in LAYER_TABLE.items() for row in rows]
@@ -696,3 +718,17 @@ def test_fvcore_counts_batch_statistics_as_its_norm_counter():
 
 
 # end of group A
+
+
+def test_a_permute_of_six_axes_is_tresnets_space_to_depth():
+    """TResNet's stem: x.view(N, C, H/4, 4, W/4, 4).permute(0, 3, 5, 1, 2, 4).reshape(N, 16C, H/4, W/4),
+    the spec's rows against the same three calls in torch."""
+    torch = pytest.importorskip("torch")
+    text = ("input: [3, 8, 8]\nlayers:\n  - reshape: [3, 2, 4, 2, 4]\n  - permute: [0, 3, 5, 1, 2, 4]\n"
+            "  - reshape: [48, 2, 2]\n")  # fmt: skip
+    graph = parse_text(text)
+    assert [r.output_shape for r in analyze(graph).rows[1:]] == [(3, 2, 4, 2, 4), (4, 4, 3, 2, 2), (48, 2, 2)]
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        out = graph.to_torch().eval()(x)
+    torch.testing.assert_close(out, x.view(2, 3, 2, 4, 2, 4).permute(0, 3, 5, 1, 2, 4).reshape(2, 48, 2, 2))

@@ -9,17 +9,18 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import LayerError
-from ..layout import Layout
+from ..layout import Layout, Strides, contiguous, view
 from ..records import record
-from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, register
+from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, prod, register
 from .counting import nothing, rules
 
 
 @register("attention", "scaled_dot_product_attention")
 @record
 class Attention(Layer):
-    summary = ("softmax(q @ k^T * scale) @ v of three inputs q [heads, n, d], k [heads, m, d], v [heads, m, d], as "
-               "F.scaled_dot_product_attention (is_causal: the upper triangle masked); no parameters")  # fmt: skip
+    summary = ("softmax(q @ k^T * scale) @ v of three inputs q [..., n, d], k [..., m, d], v [..., m, dv] (the "
+               "leading axes, heads, the same), as F.scaled_dot_product_attention (is_causal: the upper triangle "
+               "masked); no parameters")  # fmt: skip
     layout = Layout.CONTIGUOUS
     min_inputs = 3
     max_inputs = 3
@@ -34,37 +35,43 @@ class Attention(Layer):
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         q, k, v = inputs
         written = f"q {list(q)}, k {list(k)}, v {list(v)}"
-        if not len(q) == len(k) == len(v) == 3:
-            # the rank CPU's fused kernel takes (whole tensors [N, heads, n, d]); other ranks run
-            # PyTorch's unfused path, whose saved tensors differ
-            raise LayerError("attention needs q, k and v of three axes each, [heads, positions, features]",
-                             received=written, expected="[h, n, d], [h, m, d], [h, m, d]")  # fmt: skip
-        if q[0] != k[0] or k[0] != v[0]:
-            raise LayerError("attention needs the same heads on q, k and v (grouped heads are not followed)",
-                             received=written, expected=f"[{q[0]}, n, d] for each")  # fmt: skip
-        if q[2] != k[2] or k[1] != v[1]:
+        if not 2 <= len(q) == len(k) == len(v):
+            # whole tensors of different ranks: PyTorch would align the batch axis with another
+            raise LayerError("attention needs q, k and v of one rank, at least [positions, features]",
+                             received=written, expected="[..., n, d], [..., m, d], [..., m, dv]")  # fmt: skip
+        if q[:-2] != k[:-2] or k[:-2] != v[:-2]:
+            raise LayerError("attention needs the same leading axes (heads) on q, k and v (broadcasting them, "
+                             "grouped heads, is not followed)", received=written,
+                             expected=f"[{', '.join(map(str, q[:-2]))}, ...] on each")  # fmt: skip
+        if q[-1] != k[-1] or k[-2] != v[-2]:
             raise LayerError("attention needs q and k of one feature size and k and v of one length",
-                             received=written, expected=f"k [{q[0]}, m, {q[2]}] and v [{q[0]}, m, dv]")  # fmt: skip
-        if v[2] != q[2]:
-            raise LayerError("attention needs v of q's feature size (PyTorch's fused CPU kernel; another runs otherwise)",
-                             received=written, expected=f"v [{v[0]}, {v[1]}, {q[2]}]")  # fmt: skip
-        if self.scale is not None and self.scale <= 0:
-            raise LayerError("attention's scale must be positive", received=self.scale)
-        # [h, n, dv] = softmax([h, n, d] @ [h, d, m]) @ [h, m, dv]
-        return (q[0], q[1], v[2])
+                             received=written, expected=f"k [..., m, {q[-1]}] and v [..., m, dv]")  # fmt: skip
+        # [..., n, dv] = softmax([..., n, d] @ [..., d, m]) @ [..., m, dv]
+        return (*q[:-1], v[-1])
 
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
         q, k, v = inputs
-        # q @ k^T: h*n*m outputs of d MACs; attn @ v: h*n*dv outputs of m MACs (causal or not, as
-        # FlopCounterMode's sdpa_flop_count counts them)
-        return q[0] * q[1] * k[1] * (q[2] + v[2])
+        # q @ k^T: lead*n*m outputs of d MACs; attn @ v: lead*n*dv outputs of m MACs (causal or not,
+        # as FlopCounterMode's sdpa_flop_count counts them)
+        return prod(q[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        # CPU's fused kernel (inputs whose last axis is contiguous, as timm's q, k, v are) keeps q, k, v, its
-        # output and the log-sum-exp of the softmax [h, n] (fp32); the unfused path (another last
-        # stride) keeps q and k scaled, the softmax and v instead, which this does not follow
-        q = inputs[0]
-        return Saved(input=True, output=True, elements=q[0] * q[1])
+        return self.saved_for(inputs, output, [contiguous((1, *s)) for s in inputs])
+
+    def saved_for(self, inputs: Sequence[Shape], output: Shape, strides: Sequence[Strides]) -> Saved:
+        q, k, v = inputs
+        lead, n, m, d = prod(q[:-2]), q[-2], k[-2], q[-1]
+        if len(q) == 3 and d == v[-1] and all(s[-1] == 1 for s in strides):
+            # CPU's fused kernel (4-D, one feature size, the last axis contiguous): it keeps q, k,
+            # v, its output and the log-sum-exp of the softmax [h, n] (fp32)
+            return Saved(input=True, output=True, elements=lead * n)
+        # the unfused path (aten._scaled_dot_product_attention_math): q and k^T scaled (new
+        # tensors), the softmax [.., n, m], and v, as bmm reads it: a copy where its leading axes
+        # do not fold into one without (matmul's reshape)
+        own = lead * (n * d + m * d + n * m)
+        if view((1, *v), strides[2], (prod(v[:-2]), m, v[-1])) is None:
+            return Saved(elements=own + prod(v))
+        return Saved(input=True, kept_inputs=(2,), elements=own)
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         return []  # every output reads every position of k and v
@@ -81,9 +88,10 @@ class Attention(Layer):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         q, k, v = inputs
+        h = prod(q[:-2])
         return [
             f"softmax(q @ k^T) @ v: q {list(q)}, k {list(k)}, v {list(v)} -> {list(output)} "
-            f"(h = {q[0]}, n = {q[1]}, m = {k[1]}, d = {q[2]})",
-            f"MACs = h x n x m x (d + dv) = {q[0]} x {q[1]} x {k[1]} x ({q[2]} + {v[2]}) = {self.macs(inputs, output):,}; "
-            "no parameters",
+            f"(heads h = {h}, n = {q[-2]}, m = {k[-2]}, d = {q[-1]}, dv = {v[-1]})",
+            f"MACs = h x n x m x (d + dv) = {h} x {q[-2]} x {k[-2]} x ({q[-1]} + {v[-1]}) = "
+            f"{self.macs(inputs, output):,}; no parameters",
         ]

@@ -73,7 +73,6 @@ KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
         "type": "array",
         "items": {"type": "integer", "minimum": 0},
         "minItems": 2,
-        "maxItems": 5,
         "prefixItems": [{"const": 0}],
         "uniqueItems": True,
     },  # fmt: skip
