@@ -165,6 +165,8 @@ ATTENTION = IDIOMS / "attention.py"
     "by_hand",  # q * scale @ k.transpose(-2, -1), softmax, @ v
     "causal",   # is_causal=True
     "pvt",      # PVT-v2: k and v from a strided conv, kv.unbind(0), scale=0.3
+    "windows",  # Swin's windows folded into the batch axis, view(-1, ws * ws, C), and put back
+    "windows_by_hand",  # the same, softmax(q @ k^T) @ v written out
 ])  # fmt: skip
 def test_attention_imports_exactly_with_no_traced_row(kind):
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -199,3 +201,20 @@ def test_attention_macs_are_the_two_products():
     # q @ k^T: 4 heads x 64 x 64 outputs of 8 MACs; attn @ v: 4 x 64 x 8 outputs of 64 MACs
     assert attention.macs == 4 * 64 * 64 * 8 + 4 * 64 * 8 * 64
     assert [r.type for r in rows].count("unbind") == 3  # one item: q, k, v
+
+
+def test_a_reshape_that_mixes_the_samples_is_not_taken_for_windows():
+    """x.reshape(x.shape[1], -1) looks like windows folded into the batch at batch 1 (its first axis
+    is 64, not 1), but its first size does not grow with the batch: traced, never mapped, and the
+    figures still exact."""
+    import cnncalc
+
+    model = load_factory(ATTENTION, "Hybrid")("mixes_batch").eval()
+    report = analyze(cnncalc.from_torch(model, (3, 16, 16)).graph)
+    assert [r.type for r in report.rows if r.type == "traced"] == ["traced"]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 16, 16))
+    assert (report.totals.params, report.totals.macs) == (
+        sum(p.numel() for p in model.parameters()),
+        counter.get_total_flops() // 2,
+    )

@@ -20,11 +20,12 @@ import operator
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import fx
+from torch import fx, nn
+from torch.fx.passes.shape_prop import TensorMetadata
+
+from .table import Equivalent, Special
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from .mapping import _Row, _Unmapped
     from .result import Shape
 
@@ -56,6 +57,7 @@ class AttentionRules:
         absorbed: set[fx.Node]
         taken: set[str]
         forced: set[str] | frozenset[str]
+        folded: set[int]
 
         def unmapped(self, node: fx.Node, message: str, **extra: Any) -> _Unmapped: ...
 
@@ -81,6 +83,11 @@ class AttentionRules:
         if not all(isinstance(d, int) for d in dims) or sorted(d % rank for d in dims) != list(range(rank)):
             return False
         dims = [d % rank for d in dims]
+        source = node.args[0]
+        if not (isinstance(source, fx.Node) and source in self.of_node):
+            return False
+        if self.of_node[source] in self.folded:  # windows folded into the batch: PyTorch's 0 is the row's 0 and 1
+            dims = [e for d in dims for e in ((0, 1) if d == 0 else (d + 1,))]
         if rank < 3 or dims[1] != 0 or not node.users:
             return False
         readers: list[tuple[fx.Node, int | None]] = []  # (user, index) ; None: an unbind's whole tuple
@@ -92,9 +99,6 @@ class AttentionRules:
                 readers.append((user, None))
             else:
                 return False
-        source = node.args[0]
-        if not (isinstance(source, fx.Node) and source in self.of_node):
-            return False
         source_row = self.of_node[source]
         axis = dims[0]  # the axis the pieces are cut along, in the source's numbering (batch 0)
         before = self.rows[source_row].shape
@@ -131,6 +135,8 @@ class AttentionRules:
                 final[k] = self.add_row(None, name, "permute", {"dims": rest}, [pieces[k]], shape)
         for row in self.rows[rows_before:]:
             row.node = node.name
+        if source_row in self.folded:
+            self.folded.update(range(rows_before, len(self.rows)))
         for user, index in readers:
             self.absorbed.add(user)
             if index is None:
@@ -180,3 +186,124 @@ class AttentionRules:
         if bound.get("is_causal", False):
             args["is_causal"] = True
         self.checked_row(node, "attention", args, inputs, "attention")
+
+
+# ----- windows or heads folded into the batch axis -------------------------------------------
+#
+# Swin-style window attention (DaViT, GC ViT, MaxViT, TinyViT) reshapes [B, H, W, C] into windows
+# [B * windows, ws, ws, C] and runs its attention on those. A tensor whose first axis is the batch
+# times f (f windows per sample, batch-major: reshape keeps memory order) is written as a row of
+# shape [f, ...] (its traced shape at batch 1, f kept as an axis), whose whole tensor [N, f, ...] is
+# the same memory as PyTorch's [N * f, ...]. An op then computes the same on it where it treats
+# PyTorch's axis 0 as a batch: the axes it names move by one (PyTorch's 0 is the row's 0 and 1).
+# Only such ops are followed (below); any other stays a traced row.
+
+_FOLDED_RULES = {"merge", "scalar", "matmul", "attention", "unbind", "pieces", "permute", "transpose", "flatten",
+                 "reshape", "view_like", "sum"}  # fmt: skip
+_AXIS_KEYS = ("dim", "dim0", "dim1", "start_dim", "end_dim")
+# modules (and their functional forms) that compute each position on its own, or along an axis
+# they are given (softmax: its dim moved as any other)
+_PER_POSITION_MODULES = {"ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Identity",
+                         "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "Softplus"}  # fmt: skip
+
+
+def _reshape_sizes(node: fx.Node) -> list[Any] | None:
+    """The sizes of `x.view(a, b, ...)`, `x.reshape((a, b))`, `torch.reshape(x, ...)`, else None."""
+    if node.op == "call_method" and node.target in ("view", "reshape"):
+        sizes = node.args[1:]
+    elif node.op == "call_function" and node.target is torch.reshape:
+        sizes = node.args[1:] if len(node.args) > 1 else (node.kwargs.get("shape"),)
+    else:
+        return None
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    return list(sizes)
+
+
+def _scales_with_batch(value: Any) -> bool:
+    """Whether a size given to a reshape grows with the batch: -1 (the rest being constants), or
+    shape arithmetic on a tensor's axis 0 (`B * nW`, `x.shape[0]`, `x.size(0) // 4`)."""
+    if not isinstance(value, fx.Node):
+        return isinstance(value, int) and value == -1
+    if value.op == "call_method" and value.target == "size" and len(value.args) > 1:
+        return bool(value.args[1] == 0)
+    if value.op == "call_function" and value.target is operator.getitem and value.args[1] == 0:
+        whole = value.args[0]
+        return isinstance(whole, fx.Node) and (
+            (whole.op == "call_function" and whole.target is getattr and whole.args[1] == "shape")
+            or (whole.op == "call_method" and whole.target == "size" and len(whole.args) == 1)
+        )
+    if value.op == "call_function" and value.target in (operator.mul, operator.floordiv):
+        operands = value.args if value.target is operator.mul else value.args[:1]
+        return any(_scales_with_batch(a) for a in operands)
+    return False
+
+
+class FoldedRules:
+    """The folded-batch rules, as methods of the mapper."""
+
+    if TYPE_CHECKING:
+        rows: list[_Row]
+        of_node: dict[fx.Node, int]
+        folded: set[int]
+
+        def unmapped(self, node: fx.Node, message: str, **extra: Any) -> _Unmapped: ...
+
+    def outputs_folded(self, node: fx.Node) -> bool:
+        meta = node.meta.get("tensor_meta")
+        metas = [meta] if isinstance(meta, TensorMetadata) else list(meta) if isinstance(meta, (tuple, list)) else []
+        return any(isinstance(m, TensorMetadata) and len(m.shape) > 0 and m.shape[0] != 1 for m in metas)
+
+    def reads_folded(self, node: fx.Node) -> bool:
+        found: list[fx.Node] = []
+        fx.node.map_arg((node.args, node.kwargs), lambda n: found.append(n) or n)  # type: ignore[func-returns-value]
+        return any(n in self.of_node and self.of_node[n] in self.folded for n in found)
+
+    def check_folded(self, node: fx.Node, rule: Any) -> None:
+        """Refuses (a traced row) a node that reads or makes a folded tensor unless it treats
+        PyTorch's axis 0 as a batch: `rule` is the table's rule (Special, Equivalent), the module
+        called, or None (indexing). A reshape must keep the batch leading (a size that grows with it)."""
+        if not (self.reads_folded(node) or self.outputs_folded(node)):
+            return
+        if isinstance(rule, nn.Module):
+            name = type(rule).__name__
+            allowed = type(rule) in (nn.Linear, nn.LayerNorm) or name in _PER_POSITION_MODULES
+            if isinstance(rule, nn.Softmax):
+                allowed = rule.dim is not None and rule.dim < 0
+        elif isinstance(rule, Equivalent):
+            allowed = (rule.module if isinstance(rule.module, str) else rule.module.__name__) in _PER_POSITION_MODULES
+        else:
+            allowed = isinstance(rule, Special) and rule.rule in _FOLDED_RULES
+        if not allowed:
+            raise self.unmapped(node, "cnncalc follows a tensor with windows or heads folded into the batch axis only "
+                                      "through ops that treat PyTorch's axis 0 as a batch")  # fmt: skip
+        sizes = _reshape_sizes(node)
+        if sizes is not None and (not sizes or not _scales_with_batch(sizes[0])):
+            raise self.unmapped(node, "a reshape of a tensor with windows or heads folded into the batch axis whose "
+                                      "first size does not grow with the batch", received=repr(sizes[:1]))  # fmt: skip
+
+    def folded_axes(self, node: fx.Node, bound: dict[str, Any]) -> dict[str, Any]:
+        """The axes a call names, PyTorch's numbering, as the folded row counts them (one more)."""
+        if not self.reads_folded(node):
+            return bound
+
+        def moved(d: Any) -> Any:
+            if isinstance(d, int) and not isinstance(d, bool):
+                if d == 0:
+                    raise self.unmapped(node, "this call names axis 0, the batch with windows or heads folded into it")
+                return d + 1 if d > 0 else d
+            if isinstance(d, (tuple, list)):
+                return type(d)(moved(x) for x in d)
+            return d
+
+        bound = dict(bound)
+        for key in _AXIS_KEYS:
+            if key in bound and bound[key] is not None:
+                bound[key] = moved(bound[key])
+        if bound.get("dims") is not None:
+            dims = bound["dims"]
+            dims = [dims] if isinstance(dims, int) else list(dims)
+            rank = len(dims)
+            # PyTorch's axis 0 is the row's 0 and 1 together
+            bound["dims"] = [e for d in dims for e in ((0, 1) if d % rank == 0 else (d % rank + 1,))]
+        return bound

@@ -18,7 +18,7 @@ from ...graph import INPUT
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from .attention import AttentionRules
+from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
     FOREIGN_MODULE_KINDS,
@@ -52,7 +52,7 @@ class _Row:
     node: str | None = None  # the fx node the row was made from
 
 
-class _Mapper(AttentionRules):
+class _Mapper(AttentionRules, FoldedRules):
     """Turns the traced fx graph into rows, naming each and checking it against the user's module."""
 
     def __init__(self, root: nn.Module, gm: fx.GraphModule, forced: set[str] | frozenset[str] = frozenset()) -> None:
@@ -71,6 +71,7 @@ class _Mapper(AttentionRules):
         self.forced = forced  # fx node names to trace rather than map (their mapping did not write back)
         # nodes whose tensors are not per sample (batch axis changed): (row inputs, MACs, counts) so far
         self.region: dict[fx.Node, tuple[list[int], int, tuple[int, int, int]]] = {}
+        self.folded: set[int] = set()  # rows with windows or heads folded into the batch axis (attention.py)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -171,16 +172,23 @@ class _Mapper(AttentionRules):
         meta = node.meta.get("tensor_meta")
         outputs = [meta] if isinstance(meta, TensorMetadata) else list(meta or ())
         if any(isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1) for out in outputs):
-            if not self.unbind_after_permute(node):  # attention's qkv.permute(2, 0, 3, 1, 4).unbind(0)
+            if self.unbind_after_permute(node):  # attention's qkv.permute(2, 0, 3, 1, 4).unbind(0)
+                return
+            if not all(n in self.of_node or n in self.pieces or n.op == "get_attr" or "value" in n.meta
+                       for n in _nodes(node.args, node.kwargs)):  # fmt: skip
                 self.traced(node, "its output is not per sample (the batch axis changed)")
-            return
+                return
         rows, taken, counted, called = len(self.rows), set(self.taken), set(self.counted), dict(self.called)
         try:
             if node.name in self.forced:
                 raise self.unmapped(node, "the spec written with its mapping did not read back exactly")
+            if node.op == "call_module":
+                self.check_folded(node, self.gm.get_submodule(str(node.target)))
             self.call_module(node) if node.op == "call_module" else self.call(node)
             for row in self.rows[rows:]:
                 row.node = node.name
+            if self.outputs_folded(node):
+                self.folded.update(range(rows, len(self.rows)))
         except _Unmapped as err:
             del self.rows[rows:]
             self.taken, self.counted, self.called = taken, counted, called
@@ -328,7 +336,7 @@ class _Mapper(AttentionRules):
             raise self.unmapped(
                 node, "this call returns several tensors; cnncalc layers return one", received=node.name
             )
-        return tuple(meta.shape[1:])
+        return tuple(meta.shape[1:]) if meta.shape[0] == 1 else tuple(meta.shape)  # folded: attention.py
 
     def add_row(self, node: fx.Node | None, name: str, kind: str, args: dict[str, Any], inputs: list[int],
                 shape: Shape, module: nn.Module | None = None, calls: int | None = None,
@@ -434,6 +442,7 @@ class _Mapper(AttentionRules):
             self.of_node[node] = rows[index]  # type: ignore[assignment]
             return
         if node.op == "call_function" and node.target is operator.getitem and isinstance(whole, fx.Node):
+            self.check_folded(node, None)
             self.slicing(node, whole)
             return
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS.get(node.target)
@@ -446,7 +455,8 @@ class _Mapper(AttentionRules):
             raise self.unmapped(
                 node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
             )
-        bound = self.bind(node, rule.params, what)
+        self.check_folded(node, rule)
+        bound = self.folded_axes(node, self.bind(node, rule.params, what))
         if isinstance(rule, Equivalent):
             self.equivalent(node, rule, bound, what)
             return
@@ -635,7 +645,11 @@ class _Mapper(AttentionRules):
         if not isinstance(dim, int) or dim % rank == 0:
             raise self.unmapped(node, f"cnncalc's chunk and split keep the batch axis; this {what} cuts dim={dim}",
                             received=f"dim={dim}")  # fmt: skip
-        shapes = [tuple(m.shape[1:]) for m in meta] if isinstance(meta, (tuple, list)) else []
+        shapes = (
+            [tuple(m.shape[1:] if m.shape[0] == 1 else m.shape) for m in meta]
+            if isinstance(meta, (tuple, list))
+            else []
+        )
         kind = self.rule_kind(node)
         if kind == "chunk":
             args: dict[str, Any] = {"chunks": bound.get("chunks")}
