@@ -167,6 +167,7 @@ ATTENTION = IDIOMS / "attention.py"
     "pvt",      # PVT-v2: k and v from a strided conv, kv.unbind(0), scale=0.3
     "windows",  # Swin's windows folded into the batch axis, view(-1, ws * ws, C), and put back
     "windows_by_hand",  # the same, softmax(q @ k^T) @ v written out
+    "crops",  # o[..., :H, :W] and x[:, :H, :W, :] with H, W read from x.shape
 ])  # fmt: skip
 def test_attention_imports_exactly_with_no_traced_row(kind):
     from torch.nn.attention import SDPBackend, sdpa_kernel

@@ -707,6 +707,10 @@ class _Mapper(AttentionRules, FoldedRules):
         before = self.rows[source].shape
         index = _substitute(node.args[1], self.constants)
         index = index if isinstance(index, tuple) else (index,)
+        if index.count(Ellipsis) == 1:  # o[..., :H, :W]: the axes the ellipsis stands for, whole
+            at = index.index(Ellipsis)
+            named = len(index) - 1 - sum(cut is None for cut in index)  # the axes the others index
+            index = (*index[:at], *[slice(None)] * (len(before) + 1 - named), *index[at + 1 :])
         full = slice(None)
         spatial = list(index[2:]) + [full] * (len(before) - 1 - len(index[2:]))
         sides: list[int] = []
@@ -994,6 +998,8 @@ def _substitute(value: Any, constants: Mapping[fx.Node, Any]) -> Any:
         return tuple(value) if isinstance(value, torch.Size) else value
     if isinstance(value, (list, tuple)):
         return type(value)(_substitute(v, constants) for v in value)
+    if isinstance(value, slice):  # x[:, :H, :W] with H, W read from a shape
+        return slice(*(_substitute(v, constants) for v in (value.start, value.stop, value.step)))
     return value
 
 
