@@ -651,6 +651,17 @@ def unbind(draw, kind):
     return Case({"dim": dim, "piece": piece}, [shape], lambda: function(lambda x: torch.unbind(x, dim=dim)[piece]))
 
 
+@builder("unfold")
+@st.composite
+def unfold(draw, kind):
+    shape = any_shape(draw)
+    dim = draw(st.one_of(st.just(2), axis(len(shape))))
+    size, step = draw(st.integers(1, 7)), draw(st.integers(1, 4))
+    return Case(
+        {"dim": dim, "size": size, "step": step}, [shape], lambda: function(lambda x: x.unfold(dim, size, step))
+    )
+
+
 @builder("attention")
 @st.composite
 def attention(draw, kind):

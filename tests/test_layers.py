@@ -310,6 +310,11 @@ LAYER_TABLE = {
         ("split: 6", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # torch.split(x, 6): one piece of 6
         ("split: {sizes: 4, dim: -1}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # along the last axis
     ],
+    # issue 18: HaloNet's blocks, x.unfold(2, 6, 4) on 10 rows: (10 - 6) // 4 + 1 = 2 windows of 6
+    "unfold": [
+        ("unfold: {dim: 2, size: 6, step: 4}", [3, 10, 8], [3, 2, 8, 6], 0, 0, 0, 0),
+        ("unfold: {dim: -1, size: 2, step: 2}", [5], [2, 2], 0, 0, 0, 0),  # 5 -> (5 - 2) // 2 + 1 = 2 pairs
+    ],
     # issue 18: q, k, v = qkv.unbind(0); a one-index axis keeps the table's one-row shape
     "unbind": [
         ("unbind: 1", [1, 4, 4], [4, 4], 0, 0, 0, 0),  # [1, 4, 4] -> one piece [4, 4]

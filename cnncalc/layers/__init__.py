@@ -31,7 +31,7 @@ from .conv import Conv, ConvTranspose
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .linear import Linear
 from .shape import Contiguous, Flatten, Reshape, Squeeze, Unsqueeze
-from .permute import Permute
+from .permute import Permute, Unfold
 from .norm import BatchNorm, LocalResponseNorm
 from .norm_modern import GroupNorm, InstanceNorm, LayerNorm
 from .passthrough import Dropout, Identity
@@ -73,5 +73,5 @@ __all__ = [
     "GELU", "SiLU", "Softmax", "Add", "Concat",
     "Mul", "Matmul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
     "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
-    "Chunk", "Split", "Unbind", "Attention", "Traced", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
+    "Chunk", "Split", "Unbind", "Unfold", "Attention", "Traced", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
 ]  # fmt: skip

@@ -234,3 +234,16 @@ class ScaledDotProductAttention(nn.Module):
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return F.scaled_dot_product_attention(q, k, v, is_causal=self.is_causal, scale=self.scale)
+
+
+class TensorUnfold(nn.Module):
+    """x.unfold(dim, size, step): windows of `size` every `step` along `dim` (a view; not nn.Unfold)."""
+
+    def __init__(self, dim: int, size: int, step: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.size = size
+        self.step = step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unfold(self.dim, self.size, self.step)

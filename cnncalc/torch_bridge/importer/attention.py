@@ -173,6 +173,12 @@ class AttentionRules:
             self.rows[-1].piece = k
         self.pieces[node] = rows
 
+    def rule_unfold(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`x.unfold(dim, size, step)`: HaloNet's blocks with their halo (a view)."""
+        source = self.tensor_input(node, bound.get("input"), what)
+        args = {"dim": bound.get("dimension"), "size": bound.get("size"), "step": bound.get("step")}
+        self.checked_row(node, "unfold", args, [source], "unfold")
+
     def rule_attention(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         """F.scaled_dot_product_attention(q, k, v, scale=..., is_causal=...), no mask, no dropout."""
         for key, allowed in (("attn_mask", None), ("dropout_p", 0), ("enable_gqa", False)):
@@ -199,8 +205,8 @@ class AttentionRules:
 # Only such ops are followed (below); any other stays a traced row.
 
 _FOLDED_RULES = {"merge", "scalar", "matmul", "attention", "unbind", "pieces", "permute", "transpose", "flatten",
-                 "reshape", "view_like", "sum"}  # fmt: skip
-_AXIS_KEYS = ("dim", "dim0", "dim1", "start_dim", "end_dim")
+                 "reshape", "view_like", "sum", "unfold"}  # fmt: skip
+_AXIS_KEYS = ("dim", "dim0", "dim1", "start_dim", "end_dim", "dimension")
 # modules (and their functional forms) that compute each position on its own, or along an axis
 # they are given (softmax: its dim moved as any other)
 _PER_POSITION_MODULES = {"ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Identity",

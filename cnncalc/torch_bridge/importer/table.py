@@ -178,6 +178,7 @@ METHODS: dict[str, Equivalent | Special] = {
     "chunk": Special(("chunk",), "pieces", ("input", "chunks", "dim")),
     "split": Special(("split",), "pieces", ("input", "split_size", "dim")),
     "unbind": Special(("unbind",), "unbind", ("input", "dim")),
+    "unfold": Special(("unfold",), "unfold", ("input", "dimension", "size", "step")),
     "matmul": Special(("matmul",), "matmul", ("input", "other")),
     "bmm": Special(("matmul",), "matmul", ("input", "mat2")),
     "relu": Equivalent(nn.ReLU, _SELF), "relu_": Equivalent(nn.ReLU, _SELF),
