@@ -219,3 +219,19 @@ def test_a_reshape_that_mixes_the_samples_is_not_taken_for_windows():
         sum(p.numel() for p in model.parameters()),
         counter.get_total_flops() // 2,
     )
+
+
+def test_the_bridge_counts_cpus_fused_attention_as_flopcountermode_counts_the_unfused_one():
+    """FlopCounterMode counts 0 for aten._scaled_dot_product_flash_attention_for_cpu; the bridge's
+    counter gives it FlopCounterMode's own formula, which equals its count of the unfused path."""
+    from torch.nn import functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from cnncalc.torch_bridge import flop_counter
+
+    q, k, v = torch.randn(2, 3, 10, 8), torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 8)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as unfused:
+        F.scaled_dot_product_attention(q, k, v)
+    with torch.no_grad(), flop_counter() as fused:
+        F.scaled_dot_product_attention(q, k, v)
+    assert fused.get_total_flops() == unfused.get_total_flops() == 2 * (2 * 3 * 10 * 7 * (8 + 8))
