@@ -278,8 +278,10 @@ class FoldedRules:
                 allowed = rule.dim is not None and rule.dim < 0
         elif isinstance(rule, Equivalent):
             allowed = (rule.module if isinstance(rule.module, str) else rule.module.__name__) in _PER_POSITION_MODULES
-        else:
-            allowed = isinstance(rule, Special) and rule.rule in _FOLDED_RULES
+        else:  # F.linear and F.layer_norm (timm's Linear, LayerNorm) work on the last axes, as their modules
+            allowed = isinstance(rule, Special) and (
+                rule.rule in _FOLDED_RULES or (rule.rule == "functional" and rule.kinds[0] in ("linear", "layernorm"))
+            )
         if not allowed:
             raise self.unmapped(node, "cnncalc follows a tensor with windows or heads folded into the batch axis only "
                                       "through ops that treat PyTorch's axis 0 as a batch")  # fmt: skip
