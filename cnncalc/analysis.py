@@ -715,13 +715,16 @@ def _saving(graph: Graph, rows: Sequence[Row], batch: int,
         if node.layer is None or not needs_grad[i] or (only is not None and not only(i)):
             continue
         ins = [rows[j].output_shape for j in node.inputs]
-        key = (id(node.layer), rows[i].output_shape, *ins)  # as in analyze: a block's layers recur
+        steps = [strides[j] for j in node.inputs]
+        key = (id(node.layer), rows[i].output_shape, *ins, *steps)  # as in analyze: a block's layers recur
         saved = known.get(key)
         if saved is None:
-            saved = known[key] = node.layer.saved(ins, rows[i].output_shape)
+            saved = known[key] = node.layer.saved_for(ins, rows[i].output_shape, steps)
         elements = saved.elements
         if saved.input:
-            for j in node.inputs:
+            for n, j in enumerate(node.inputs):
+                if saved.kept_inputs is not None and n not in saved.kept_inputs:
+                    continue
                 if node.layer.keeps_a_copy((batch, *rows[j].output_shape), strides[j]):
                     elements += rows[j].activations  # its own contiguous copy
                 else:

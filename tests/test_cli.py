@@ -473,7 +473,7 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
     values = {"out": 2, "kernel": 1, "layers": "[relu]", "body": "[relu]", "branches": "[[relu], [relu]]",
               "groups": 2, "chunks": 2, "amounts": 1, "padding": 1, "dims": "[0, 1, 2, 3]", "factor": 2,
               "sizes": "[2, 2]", "p": 0.1,
-              "shape": "[4, -1]", "dim": 1, "op": "mul", "value": 0.5}  # fmt: skip
+              "shape": "[4, -1]", "dim": 1, "op": "mul", "value": 0.5, "size": 2, "step": 2}  # fmt: skip
     # a traced row holds at the input shapes it was traced at only
     by_kind = {"traced": {"shape": "[4, 8, 8]", "inputs": "[[4, 8, 8]]", "op": "torch.erf"}}
     types = json.loads(run("layers", "-f", "json").stdout)["layer_types"]
@@ -481,7 +481,7 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
     def spec(kind, names):
         merge = kind in REGISTRY and REGISTRY[kind].min_inputs > 1
         given = [f"{name}: {by_kind.get(kind, {}).get(name, values.get(name))}" for name in names] + (
-            ["from: [input, input]"] if merge else []
+            [f"from: [{', '.join(['input'] * REGISTRY[kind].min_inputs)}]"] if merge else []
         )
         return f"input: [4, 8, 8]\nlayers:\n  - {kind}: {{{', '.join(given)}}}\n"
 

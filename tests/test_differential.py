@@ -31,6 +31,7 @@ from cnncalc.layers import REGISTRY, build_layer
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
+from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 BATCH = 2  # more than one sample: per-sample numbers must not depend on the batch
@@ -641,6 +642,45 @@ def pieces(draw, kind):
     )
 
 
+@builder("unbind")
+@st.composite
+def unbind(draw, kind):
+    shape = any_shape(draw)
+    dim = draw(st.one_of(st.just(1), axis(len(shape))))
+    piece = draw(st.integers(0, 4))  # at times one that is not there
+    return Case({"dim": dim, "piece": piece}, [shape], lambda: function(lambda x: torch.unbind(x, dim=dim)[piece]))
+
+
+@builder("unfold")
+@st.composite
+def unfold(draw, kind):
+    shape = any_shape(draw)
+    dim = draw(st.one_of(st.just(2), axis(len(shape))))
+    size, step = draw(st.integers(1, 7)), draw(st.integers(1, 4))
+    return Case(
+        {"dim": dim, "size": size, "step": step}, [shape], lambda: function(lambda x: x.unfold(dim, size, step))
+    )
+
+
+@builder("attention")
+@st.composite
+def attention(draw, kind):
+    h, n, m, d = (draw(st.integers(1, 5)) for _ in range(4))
+    q, k, v = (h, n, d), (h, m, d), (h, m, d)
+    wrong = draw(st.integers(0, 6))
+    if wrong == 0:  # v of another feature size: torch runs it (unfused), cnncalc refuses it
+        v = (h, m, draw(st.integers(1, 5)))
+    elif wrong == 1:  # another length for v, another feature size for k, or another rank
+        k, v = draw(st.sampled_from([(k, (h, m + 1, d)), ((h, m, d + 1), v), ((m, d), (m, d))]))
+    scale = draw(st.one_of(st.none(), NUMBER))
+    causal = draw(st.booleans())
+    return Case(
+        {"scale": scale, "is_causal": causal},
+        [q, k, v],
+        lambda: function(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, scale=scale, is_causal=causal)),
+    )
+
+
 @builder("slice")
 @st.composite
 def slicing(draw, kind):
@@ -715,7 +755,9 @@ def torch_numbers(case: Case) -> tuple[tuple[int, ...], int, int, int, float]:
     if holder is not None:
         holder.eval()
     xs = [torch.randn(BATCH, *shape) for shape in case.inputs]
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    # PyTorch's unfused attention: FlopCounterMode counts its two bmm (it has no formula for the
+    # fused CPU kernel, aten._scaled_dot_product_flash_attention_for_cpu)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         out = run(*xs)
     params = dict(holder.named_parameters()) if holder is not None else {}
     biases = sum(p.numel() for name, p in params.items() if name.rsplit(".", 1)[-1] == "bias")

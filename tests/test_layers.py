@@ -310,6 +310,16 @@ LAYER_TABLE = {
         ("split: 6", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # torch.split(x, 6): one piece of 6
         ("split: {sizes: 4, dim: -1}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # along the last axis
     ],
+    # issue 18: HaloNet's blocks, x.unfold(2, 6, 4) on 10 rows: (10 - 6) // 4 + 1 = 2 windows of 6
+    "unfold": [
+        ("unfold: {dim: 2, size: 6, step: 4}", [3, 10, 8], [3, 2, 8, 6], 0, 0, 0, 0),
+        ("unfold: {dim: -1, size: 2, step: 2}", [5], [2, 2], 0, 0, 0, 0),  # 5 -> (5 - 2) // 2 + 1 = 2 pairs
+    ],
+    # issue 18: q, k, v = qkv.unbind(0); a one-index axis keeps the table's one-row shape
+    "unbind": [
+        ("unbind: 1", [1, 4, 4], [4, 4], 0, 0, 0, 0),  # [1, 4, 4] -> one piece [4, 4]
+        ("unbind: {dim: 2}", [6, 1, 4], [6, 4], 0, 0, 0, 0),
+    ],
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)
@@ -347,6 +357,15 @@ MERGE_TABLE = {
         [3, 6, 6],
         [4, 6, 6],
     ),
+    # issue 18: F.scaled_dot_product_attention of 2 heads, 16 positions, 4 features:
+    # q @ k^T 2*16*16 outputs of 4 MACs + attn @ v 2*16*4 outputs of 16 MACs = 2*16*16*(4 + 4)
+    "attention": (
+        "- conv: {out: 24, kernel: 1}\n- reshape: [3, 2, 4, 16]\n- permute: [0, 1, 2, 4, 3]\n- contiguous\n"
+        "- unbind: {dim: 1, name: qkv}\n- identity: {from: qkv.0, name: a}\n- identity: {from: qkv.1, name: b}\n"
+        "- identity: {from: qkv.2, name: c}\n- attention: {from: [a, b, c]}",
+        [3, 4, 4],
+        [2, 16, 4],
+    ),
     "center_crop": (
         "- conv: {out: 4, kernel: 3, name: a}\n- maxpool: {kernel: 2, name: b}\n- center_crop: {from: a, like: b}",
         [3, 11, 10],
@@ -376,10 +395,45 @@ MORE_MERGES += [
     # q @ k^T of two heads: q [2 heads, 16 positions, 4] @ k^T [2, 4, 16] -> [2, 16, 16]
     (
         "matmul",
-        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 16]\n- permute: {dims: [0, 1, 3, 2], name: a}\n"
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 16]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: a}\n"
         "- conv: {out: 8, kernel: 1, from: input}\n- reshape: {shape: [2, 4, 16], name: b}\n- matmul: {from: [a, b]}",
         [3, 4, 4],
         [2, 16, 16],
+    ),
+]
+MORE_MERGES += [
+    # issue 18: cross attention, causal, scaled: q [2, 16, 4] from the input, k and v [2, 4, 4] from a
+    # stride-2 conv; 2*16*4*(4 + 4) MACs (the mask and the scale do not change them)
+    (
+        "attention",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 16]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: a}\n"
+        "- conv: {out: 8, kernel: 1, stride: 2, from: input}\n- reshape: [2, 4, 4]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: b}\n"
+        "- conv: {out: 8, kernel: 1, stride: 2, from: input}\n- reshape: [2, 4, 4]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: c}\n"
+        "- attention: {from: [a, b, c], is_causal: true, scale: 0.25}",
+        [3, 4, 4],
+        [2, 16, 4],
+    ),
+]
+MORE_MERGES += [
+    # the unfused path PyTorch takes otherwise: q, k, v of one [2, 2] windows-by-heads grid (Twins,
+    # NesT), 2*2*4*4*(4 + 4) MACs; and 2 heads whose last axis is not contiguous (a permute), v of 8
+    # features: 2*4*4*(4 + 8) MACs
+    (
+        "attention",
+        "- conv: {out: 16, kernel: 1}\n- reshape: [2, 2, 4, 4]\n- identity: {name: a}\n- identity: {name: b}\n"
+        "- conv: {out: 16, kernel: 1, from: input}\n- reshape: [2, 2, 4, 4]\n- permute: [0, 2, 1, 3, 4]\n"
+        "- identity: {name: c}\n- attention: {from: [a, b, c]}",
+        [3, 2, 2],
+        [2, 2, 4, 4],
+    ),
+    (
+        "attention",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 4]\n- permute: {dims: [0, 1, 3, 2], name: a}\n"
+        "- conv: {out: 8, kernel: 1, from: input}\n- reshape: [2, 4, 4]\n- permute: {dims: [0, 1, 3, 2], name: b}\n"
+        "- conv: {out: 16, kernel: 1, from: input}\n- reshape: {shape: [2, 4, 8], name: c}\n"
+        "- attention: {from: [a, b, c], is_causal: true}",
+        [3, 2, 2],
+        [2, 4, 8],
     ),
 ]
 MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
@@ -487,7 +541,7 @@ def test_merge_row(kind, layers, shape_in, shape_out):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     rows = analyze(parse_text(text)).rows
     assert rows[-1].type == kind and list(rows[-1].output_shape) == shape_out
-    assert rows[-1].inputs == ("a", "b")
+    assert rows[-1].inputs == (("a", "b", "c") if kind == "attention" else ("a", "b"))
 
 
 # ----- against PyTorch ---------------------------------------------------------------------
@@ -679,3 +733,17 @@ def test_fvcore_counts_batch_statistics_as_its_norm_counter():
 
 
 # end of group A
+
+
+def test_a_permute_of_six_axes_is_tresnets_space_to_depth():
+    """TResNet's stem: x.view(N, C, H/4, 4, W/4, 4).permute(0, 3, 5, 1, 2, 4).reshape(N, 16C, H/4, W/4),
+    the spec's rows against the same three calls in torch."""
+    torch = pytest.importorskip("torch")
+    text = ("input: [3, 8, 8]\nlayers:\n  - reshape: [3, 2, 4, 2, 4]\n  - permute: [0, 3, 5, 1, 2, 4]\n"
+            "  - reshape: [48, 2, 2]\n")  # fmt: skip
+    graph = parse_text(text)
+    assert [r.output_shape for r in analyze(graph).rows[1:]] == [(3, 2, 4, 2, 4), (4, 4, 3, 2, 2), (48, 2, 2)]
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        out = graph.to_torch().eval()(x)
+    torch.testing.assert_close(out, x.view(2, 3, 2, 4, 2, 4).permute(0, 3, 5, 1, 2, 4).reshape(2, 48, 2, 2))

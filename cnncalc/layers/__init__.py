@@ -31,7 +31,7 @@ from .conv import Conv, ConvTranspose
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .linear import Linear
 from .shape import Contiguous, Flatten, Reshape, Squeeze, Unsqueeze
-from .permute import Permute
+from .permute import Permute, Unfold
 from .norm import BatchNorm, LocalResponseNorm
 from .norm_modern import GroupNorm, InstanceNorm, LayerNorm
 from .passthrough import Dropout, Identity
@@ -58,7 +58,8 @@ from .activation import (
 from .merge import Add, Concat, Matmul, Mul, Stack
 from .arithmetic import Mean, Scalar, Sum  # issue 18
 from .residual import LayerScale, StochasticDepth
-from .split import Chunk, Split
+from .split import Chunk, Split, Unbind
+from .attention import Attention  # issue 18
 from .traced import Traced
 from .windowed import Windowed
 # isort: on
@@ -72,5 +73,5 @@ __all__ = [
     "GELU", "SiLU", "Softmax", "Add", "Concat",
     "Mul", "Matmul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
     "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
-    "Chunk", "Split", "Traced", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
+    "Chunk", "Split", "Unbind", "Unfold", "Attention", "Traced", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
 ]  # fmt: skip

@@ -102,7 +102,7 @@ def _axes_order(v: Any, choices: tuple[str, ...]) -> tuple[int, ...]:
     if (
         not isinstance(v, list)
         or not all(type(x) is int for x in v)
-        or not 2 <= len(v) <= 5
+        or len(v) < 2
         or sorted(v) != list(range(len(v)))
         or v[0] != 0
     ):
@@ -320,7 +320,6 @@ class ArgKind(Enum):
             "type": "array",
             "items": {"type": "integer", "minimum": 0},
             "minItems": 2,
-            "maxItems": 5,
             "prefixItems": [{"const": 0}],
             "uniqueItems": True,
         },

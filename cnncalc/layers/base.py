@@ -58,6 +58,7 @@ class Saved:
     elements: int = 0  # tensors of its own, per sample, in the activation dtype
     int64: int = 0  # int64 elements per sample (max pooling's indices)
     fp32_per_batch: int = 0  # fp32 elements for the whole batch (batch norm's mean and 1/std)
+    kept_inputs: tuple[int, ...] | None = None  # with `input`: which inputs, by position (None: all)
 
 
 @record
@@ -158,6 +159,11 @@ class Layer:
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         """What a training step keeps of this layer for backward: by default the tensor `keeps` names."""
         return Saved(input=self.keeps == "input", output=self.keeps == "output")
+
+    def saved_for(self, inputs: Sequence[Shape], output: Shape, strides: Sequence[Strides]) -> Saved:
+        """`saved` for inputs laid out with `strides` (whole tensors, batch axis first), for a type
+        whose kernel, and so what it keeps, PyTorch picks by layout (attention)."""
+        return self.saved(inputs, output)
 
     def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
         """Activation elements per sample that PyTorch holds while running this layer at inference,

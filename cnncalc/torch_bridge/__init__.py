@@ -8,7 +8,7 @@ this file stays generic: it places each module under its dotted row name (so tha
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 try:
     import torch
@@ -317,11 +317,24 @@ def traced_shapes(model: GraphModule, x: torch.Tensor) -> dict[str, tuple[int, .
     return {name: shape for key, names in rows_of.items() for name, shape in zip(names, seen[key])}
 
 
+def flop_counter() -> Any:
+    """torch.utils.flop_counter.FlopCounterMode (no display), its own attention formula (sdpa_flop)
+    given also to CPU's fused attention kernel, which it has none for and counts as 0 (the CUDA
+    kernels, and the unfused path's two bmm, are counted: q @ k^T and attn @ v)."""
+    from torch.utils import flop_counter as fc
+
+    fused_cpu = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+    def fused(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+        return int(fc.sdpa_flop_count(query, key, value))  # the shapes (FlopCounterMode passes shapes)
+
+    mapping = {fused_cpu: fused} if fused_cpu is not None and hasattr(fc, "sdpa_flop_count") else {}
+    return fc.FlopCounterMode(display=False, custom_mapping=mapping)
+
+
 def flop_counts(model: GraphModule, x: torch.Tensor) -> dict[str, int]:
     """FLOPs per row from torch.utils.flop_counter.FlopCounterMode on one no-grad pass."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     with torch.no_grad(), counter:
         model(x)
     return {name.removeprefix("GraphModule."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}

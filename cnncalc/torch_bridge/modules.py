@@ -210,3 +210,40 @@ class Stack(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return torch.stack(inputs, dim=self.dim)
+
+
+class Unbind(nn.Module):
+    """Slice `index` of the input along `dim`, that axis dropped, as torch.unbind gives it (a view)."""
+
+    def __init__(self, dim: int, index: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.unbind(x, dim=self.dim)[self.index]
+
+
+class ScaledDotProductAttention(nn.Module):
+    """F.scaled_dot_product_attention(q, k, v) with a fixed scale and causal flag, no mask, no dropout."""
+
+    def __init__(self, scale: float | None = None, is_causal: bool = False) -> None:
+        super().__init__()
+        self.scale = scale
+        self.is_causal = is_causal
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=self.is_causal, scale=self.scale)
+
+
+class TensorUnfold(nn.Module):
+    """x.unfold(dim, size, step): windows of `size` every `step` along `dim` (a view; not nn.Unfold)."""
+
+    def __init__(self, dim: int, size: int, step: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.size = size
+        self.step = step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unfold(self.dim, self.size, self.step)

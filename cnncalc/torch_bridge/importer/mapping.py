@@ -19,6 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
+from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
     FOREIGN_MODULE_KINDS,
@@ -83,7 +84,7 @@ def _described_value(value: Any) -> str:
     return "None" if value is None else f"the {type(value).__name__} {value!r}"
 
 
-class _Mapper:
+class _Mapper(AttentionRules, FoldedRules):
     """Turns the traced fx graph into rows, naming each and checking it against the user's module."""
 
     def __init__(self, root: nn.Module, gm: fx.GraphModule, forced: set[str] | frozenset[str] = frozenset()) -> None:
@@ -103,6 +104,7 @@ class _Mapper:
         # nodes whose tensors are not per sample (batch axis changed): (row inputs, MACs, counts) so far
         self.region: dict[fx.Node, tuple[list[int], int, tuple[int, int, int]]] = {}
         self.returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None  # several outputs
+        self.folded: set[int] = set()  # rows with windows or heads folded into the batch axis (attention.py)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -203,15 +205,23 @@ class _Mapper:
         meta = node.meta.get("tensor_meta")
         outputs = [meta] if isinstance(meta, TensorMetadata) else list(meta or ())
         if any(isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1) for out in outputs):
-            self.traced(node, "its output is not per sample (the batch axis changed)")
-            return
+            if self.unbind_after_permute(node):  # attention's qkv.permute(2, 0, 3, 1, 4).unbind(0)
+                return
+            if not all(n in self.of_node or n in self.pieces or n.op == "get_attr" or "value" in n.meta
+                       for n in _nodes(node.args, node.kwargs)):  # fmt: skip
+                self.traced(node, "its output is not per sample (the batch axis changed)")
+                return
         rows, taken, counted, called = len(self.rows), set(self.taken), set(self.counted), dict(self.called)
         try:
             if node.name in self.forced:
                 raise self.unmapped(node, "the spec written with its mapping did not read back exactly")
+            if node.op == "call_module":
+                self.check_folded(node, self.gm.get_submodule(str(node.target)))
             self.call_module(node) if node.op == "call_module" else self.call(node)
             for row in self.rows[rows:]:
                 row.node = node.name
+            if self.outputs_folded(node):
+                self.folded.update(range(rows, len(self.rows)))
         except _Unmapped as err:
             del self.rows[rows:]
             self.taken, self.counted, self.called = taken, counted, called
@@ -408,7 +418,7 @@ class _Mapper:
             raise self.unmapped(
                 node, "this call returns several tensors; cnncalc layers return one", received=node.name
             )
-        return tuple(meta.shape[1:])
+        return tuple(meta.shape[1:]) if meta.shape[0] == 1 else tuple(meta.shape)  # folded: attention.py
 
     def add_row(self, node: fx.Node | None, name: str, kind: str, args: dict[str, Any], inputs: list[int],
                 shape: Shape, module: nn.Module | None = None, calls: int | None = None,
@@ -514,6 +524,7 @@ class _Mapper:
             self.of_node[node] = rows[index]  # type: ignore[assignment]
             return
         if node.op == "call_function" and node.target is operator.getitem and isinstance(whole, fx.Node):
+            self.check_folded(node, None)
             self.slicing(node, whole)
             return
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS.get(node.target)
@@ -526,7 +537,8 @@ class _Mapper:
             raise self.unmapped(
                 node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
             )
-        bound = self.bind(node, rule.params, what)
+        self.check_folded(node, rule)
+        bound = self.folded_axes(node, self.bind(node, rule.params, what))
         if isinstance(rule, Equivalent):
             self.equivalent(node, rule, bound, what)
             return
@@ -715,7 +727,11 @@ class _Mapper:
         if not isinstance(dim, int) or dim % rank == 0:
             raise self.unmapped(node, f"cnncalc's chunk and split keep the batch axis; this {what} cuts dim={dim}",
                             received=f"dim={dim}")  # fmt: skip
-        shapes = [tuple(m.shape[1:]) for m in meta] if isinstance(meta, (tuple, list)) else []
+        shapes = (
+            [tuple(m.shape[1:] if m.shape[0] == 1 else m.shape) for m in meta]
+            if isinstance(meta, (tuple, list))
+            else []
+        )
         kind = self.rule_kind(node)
         if kind == "chunk":
             args: dict[str, Any] = {"chunks": bound.get("chunks")}
@@ -773,6 +789,10 @@ class _Mapper:
         before = self.rows[source].shape
         index = _substitute(node.args[1], self.constants)
         index = index if isinstance(index, tuple) else (index,)
+        if index.count(Ellipsis) == 1:  # o[..., :H, :W]: the axes the ellipsis stands for, whole
+            at = index.index(Ellipsis)
+            named = len(index) - 1 - sum(cut is None for cut in index)  # the axes the others index
+            index = (*index[:at], *[slice(None)] * (len(before) + 1 - named), *index[at + 1 :])
         full = slice(None)
         spatial = list(index[2:]) + [full] * (len(before) - 1 - len(index[2:]))
         sides: list[int] = []
@@ -1045,6 +1065,10 @@ _TENSOR_PARAMS = (
     "bias",
     "running_mean",
     "running_var",
+    "query",
+    "key",
+    "value",
+    "attn_mask",
 )  # the arguments that are tensors
 _SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
                      operator.neg, int, float, tuple, list, math.prod}  # fmt: skip
@@ -1056,6 +1080,8 @@ def _substitute(value: Any, constants: Mapping[fx.Node, Any]) -> Any:
         return tuple(value) if isinstance(value, torch.Size) else value
     if isinstance(value, (list, tuple)):
         return type(value)(_substitute(v, constants) for v in value)
+    if isinstance(value, slice):  # x[:, :H, :W] with H, W read from a shape
+        return slice(*(_substitute(v, constants) for v in (value.start, value.stop, value.step)))
     return value
 
 
