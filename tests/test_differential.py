@@ -676,10 +676,80 @@ def stack(draw, kind):
 @builder("scalar")
 @st.composite
 def scalar(draw, kind):
-    op, value = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub"])), draw(NUMBER)
+    op, value = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub", "pow"])), draw(NUMBER)
     python = {"add": lambda x: x + value, "sub": lambda x: x - value, "mul": lambda x: x * value,
-              "div": lambda x: x / value, "rsub": lambda x: value - x}[op]  # fmt: skip
+              "div": lambda x: x / value, "rsub": lambda x: value - x, "pow": lambda x: x**value}[op]  # fmt: skip
     return Case({"op": op, "value": value}, [any_shape(draw)], lambda: function(python))
+
+
+@builder("sub", "div")
+@st.composite
+def sub_div(draw, kind):
+    op = (lambda a, b: a - b) if kind == "sub" else (lambda a, b: a / b)
+    shapes = broadcastable(draw, 2) if draw(st.integers(0, 5)) else [any_shape(draw), any_shape(draw)]  # at times not
+    return Case({}, shapes, lambda: function(op))
+
+
+@builder("unary")
+@st.composite
+def unary(draw, kind):
+    op = draw(st.sampled_from(["rsqrt", "sqrt", "exp", "log", "sin", "cos", "abs", "neg", "reciprocal", "square"]))
+    return Case({"op": op}, [any_shape(draw)], lambda: function(getattr(torch, op)))
+
+
+@builder("var", "amax")
+@st.composite
+def variance_or_max(draw, kind):
+    shape = any_shape(draw)
+    dims = draw(st.lists(axis(len(shape)), min_size=1, max_size=3))
+    keepdim = draw(st.booleans())
+    dim = dims[0] if len(dims) == 1 and draw(st.booleans()) else dims
+    correction = draw(st.integers(0, 2))
+    args: dict[str, Any] = {"dim": dim, "keepdim": keepdim} | ({"correction": correction} if kind == "var" else {})
+
+    def run(x):
+        d = dim if isinstance(dim, int) else tuple(dim)
+        if kind == "var":
+            return torch.var(x, dim=d, correction=correction, keepdim=keepdim)
+        return x.amax(d, keepdim=keepdim)
+
+    return Case(args, [shape], lambda: function(run))
+
+
+class _ParameterOp(nn.Module):
+    """timm's LearnableAffineBlock and LayerScale written out: a bare parameter, viewed, with the input."""
+
+    def __init__(self, op, shape, view, name):
+        super().__init__()
+        self.op, self.view, self.name = op, view, name
+        self.register_parameter(name, nn.Parameter(torch.rand(shape) + 0.5))
+
+    def forward(self, x):
+        p = getattr(self, self.name)
+        p = p if self.view is None else p.view(self.view)
+        return {"mul": lambda: x * p, "div": lambda: x / p, "rdiv": lambda: p / x, "add": lambda: x + p,
+                "sub": lambda: x - p, "rsub": lambda: p - x}[self.op]()  # fmt: skip
+
+
+@builder("parameter")
+@st.composite
+def parameter(draw, kind):
+    shape = any_shape(draw)
+    op = draw(st.sampled_from(["mul", "div", "rdiv", "add", "sub", "rsub"]))
+    full = (1, *shape)
+    # the parameter's axes: the input's last ones, each its size or 1 (at times another size, or one axis too many)
+    rank = draw(st.integers(1, len(full) + 1))
+    used = [draw(st.sampled_from([n, 1, n + 1])) for n in (full + (2,))[-rank:]] if rank > len(full) else \
+        [draw(st.sampled_from([n, n, 1, n + 1])) for n in full[len(full) - rank:]]  # fmt: skip
+    held = tuple(used)
+    if draw(st.booleans()):  # held flat, viewed in forward (gamma.view(-1, 1, 1))
+        held = (math.prod(used),)
+    bias = draw(st.booleans())
+    args: dict[str, Any] = {"op": op, "shape": list(held), "bias": bias}
+    if held != tuple(used):
+        args["view"] = used
+    view = None if held == tuple(used) else tuple(used)
+    return Case(args, [shape], lambda: module(_ParameterOp(op, held, view, "bias" if bias else "weight")))
 
 
 @builder("sum", "mean")

@@ -149,6 +149,26 @@ LAYER_TABLE = {
         ("scalar: {op: mul, value: 0.17}", [32, 8, 8], [32, 8, 8], 0, 0, 0, 0),  # Inception-ResNet: x * 0.17
         ("scalar: {op: add, value: 3}", [4, 5], [4, 5], 0, 0, 0, 0),  # hard-swish's x + 3
         ("scalar: {op: rsub, value: 1}", [4], [4], 0, 0, 0, 0),  # 1 - x
+        ("scalar: {op: pow, value: 2}", [16, 7, 7], [16, 7, 7], 0, 0, 0, 0),  # timm's RmsNorm2d: x.pow(2)
+    ],
+    "unary": [
+        ("unary: rsqrt", [1, 7, 7], [1, 7, 7], 0, 0, 0, 0),  # timm's SimpleNorm: torch.rsqrt(var + eps)
+        ("unary: {op: sin}", [32, 32, 16], [32, 32, 16], 0, 0, 0, 0),  # EdgeNeXt's sine position encoding
+    ],
+    "var": [
+        ("var: {dim: -1, keepdim: true}", [56, 56, 32], [56, 56, 1], 0, 0, 0, 0),  # SimpleNorm, channels last
+        ("var: {dim: [2, 3], correction: 0}", [8, 4, 4], [8], 0, 0, 0, 0),
+    ],
+    "amax": [("amax: {dim: 1, keepdim: true}", [64, 7, 7], [1, 7, 7], 0, 0, 0, 0)],  # a max over channels
+    # a learned tensor held bare: weights for a product, biases for a sum (by default)
+    "parameter": [
+        ("parameter: {op: mul, shape: [1]}", [64, 56, 56], [64, 56, 56], 1, 0, 0, 0),  # HGNetV2's scale: one number
+        ("parameter: {op: add, shape: [1], bias: true}", [64, 56, 56], [64, 56, 56], 0, 1, 0, 0),  # and its bias
+        # gamma.view(-1, 1, 1); then [C] on the last axis of channels-last tokens
+        ("parameter: {op: mul, shape: [48], view: [48, 1, 1]}", [48, 56, 56], [48, 56, 56], 48, 0, 0, 0),
+        ("parameter: {op: mul, shape: [32]}", [56, 56, 32], [56, 56, 32], 32, 0, 0, 0),
+        ("parameter: {op: rsub, shape: [1, 8, 1, 1]}", [8, 3, 3], [8, 3, 3], 8, 0, 0, 0),  # p - x, batch axis 1
+        ("parameter: {op: add, shape: [5, 6]}", [1, 6], [5, 6], 5 * 6, 0, 0, 0),  # broadcast: the output grows
     ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
@@ -340,6 +360,19 @@ MERGE_TABLE = {
         [3, 6, 6],
         [2, 4, 6, 6],
     ),
+    # PoolFormer's token mixer pool(x) - x; x / its norm
+    "sub": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
+        "- sub: {from: [a, b]}",
+        [3, 6, 6],
+        [4, 6, 6],
+    ),
+    "div": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- sum: {dim: 1, keepdim: true, name: b}\n"
+        "- div: {from: [a, b]}",
+        [3, 6, 6],
+        [4, 6, 6],
+    ),  # [4, 6, 6] / [1, 6, 6]
     # attention's product: [C, H, W] @ [C, W, W] per sample, H x W outputs per channel, W MACs each
     "matmul": (
         "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"

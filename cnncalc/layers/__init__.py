@@ -55,8 +55,8 @@ from .activation import (
     Softplus,
     Tanh,
 )
-from .merge import Add, Concat, Matmul, Mul, Stack
-from .arithmetic import Mean, Scalar, Sum  # issue 18
+from .merge import Add, Concat, Div, Matmul, Mul, Stack, Sub
+from .arithmetic import Amax, Mean, Parameter, Scalar, Sum, Unary, Var  # issue 18
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split
 from .traced import Traced
@@ -73,4 +73,5 @@ __all__ = [
     "Mul", "Matmul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
     "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
     "Chunk", "Split", "Traced", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
+    "Sub", "Div", "Var", "Amax", "Unary", "Parameter",
 ]  # fmt: skip

@@ -59,6 +59,7 @@ class ArgKind(Enum):
     INDICES = "an integer (negative from the end), null, or a list of them (one per axis in 'dim')"
     SIZES = "a positive integer (the size of every piece, the last smaller) or a list of them (any number)"
     SHAPE = "a list of sizes without the batch axis, one of them may be -1 (e.g. [2, 32, -1])"
+    TENSOR_SHAPE = "a list of positive integers: a tensor's shape as PyTorch holds it (e.g. [64, 1, 1])"
 
 
 def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "",
@@ -484,7 +485,7 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[st
         if not isinstance(value, str) or not value:
             raise bad()
         return value
-    if kind is ArgKind.TRACED_SHAPE:
+    if kind in (ArgKind.TRACED_SHAPE, ArgKind.TENSOR_SHAPE):
         if not isinstance(value, list) or not value or any(type(v) is not int or v < 1 for v in value):
             raise bad()
         return tuple(value)

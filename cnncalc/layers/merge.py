@@ -19,7 +19,7 @@ def broadcast(kind: str, inputs: Sequence[Shape]) -> Shape:
     be aligned against the batch axis by PyTorch: they are refused rather than guessed at.
     """
     first = inputs[0]
-    written = (" * " if kind == "mul" else " + ").join(str(list(s)) for s in inputs)
+    written = f" {_SYMBOLS.get(kind, '+')} ".join(str(list(s)) for s in inputs)
     if any(len(s) != len(first) for s in inputs):
         raise LayerError(
             f"{kind} needs inputs with the same number of axes",
@@ -39,6 +39,9 @@ def broadcast(kind: str, inputs: Sequence[Shape]) -> Shape:
             )
         out.append(wide.pop() if wide else 1)
     return tuple(out)
+
+
+_SYMBOLS = {"add": "+", "mul": "*", "sub": "-", "div": "/"}
 
 
 def broadcast_working(inputs: Sequence[Shape], output: Shape) -> str:
@@ -99,6 +102,54 @@ class Mul(Layer):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         return [f"element-wise product {broadcast_working(inputs, output)}; no parameters"]
+
+
+@record
+class _Binary(Layer):
+    """`a - b` or `a / b` of two inputs with PyTorch's broadcasting (the order matters)."""
+
+    layout = Layout.INPUT_ORDER
+    min_inputs = 2
+    max_inputs = 2
+    counts = rules()  # an aten.sub / aten.div: FlopCounterMode and fvcore count none; our own module for the hooks
+    symbol = ""
+    what = ""
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        return broadcast(self.kind, inputs)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule(self.kind.capitalize(), {})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        return f"({args[0]} {self.symbol} {args[1]})"
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return None  # position for position
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        return [f"element-wise {self.what} {broadcast_working(inputs, output)}; no parameters"]
+
+
+@register("sub", "subtract")
+@record
+class Sub(_Binary):
+    summary = ("element-wise difference of two inputs, first minus second, with PyTorch's broadcasting "
+               "(PoolFormer's pool(x) - x)")  # fmt: skip
+    symbol = "-"
+    what = "difference (first - second)"
+
+
+@register("div", "divide")
+@record
+class Div(_Binary):
+    summary = "element-wise quotient of two inputs, first over second, with PyTorch's broadcasting"
+    symbol = "/"
+    what = "quotient (first / second)"
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2: autograd keeps b, and a where b needs a gradient
+        return Saved(inputs_for_partners=True)
 
 
 @register("matmul")

@@ -157,8 +157,7 @@ class GraphModule(nn.Module):
                 child = nn.Module()
                 _add(owner, part, child, name)
             owner = child
-        weight = module.weight
-        assert isinstance(weight, nn.Parameter)
+        (weight,) = module.parameters(recurse=False)  # `weight` (`bias` for a parameter row counted as one)
         try:
             owner.register_parameter(leaf, weight)
         except (KeyError, TypeError) as err:

@@ -184,11 +184,13 @@ class ScalarOp(nn.Module):
             return x * self.value
         if self.op == "div":
             return x / self.value
+        if self.op == "pow":
+            return x**self.value
         return self.value - x
 
 
 class Reduce(nn.Module):
-    """x.sum(dim, keepdim) or x.mean(dim, keepdim) (`op`)."""
+    """x.sum(dim, keepdim), x.mean(dim, keepdim) or x.amax(dim, keepdim) (`op`)."""
 
     def __init__(self, op: str, dim: int | list[int], keepdim: bool = False) -> None:
         super().__init__()
@@ -198,7 +200,7 @@ class Reduce(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dim = tuple(self.dim) if isinstance(self.dim, list) else self.dim
-        return x.sum(dim, keepdim=self.keepdim) if self.op == "sum" else x.mean(dim, keepdim=self.keepdim)
+        return getattr(x, self.op)(dim, keepdim=self.keepdim)
 
 
 class Stack(nn.Module):
@@ -210,3 +212,71 @@ class Stack(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return torch.stack(inputs, dim=self.dim)
+
+
+class Sub(nn.Module):
+    """Element-wise difference of two inputs, broadcasting: a - b."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a - b
+
+
+class Div(nn.Module):
+    """Element-wise quotient of two inputs, broadcasting: a / b."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a / b
+
+
+class Variance(nn.Module):
+    """torch.var over `dim`, dividing by n - `correction`."""
+
+    def __init__(self, dim: int | list[int], keepdim: bool = False, correction: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+        self.keepdim = keepdim
+        self.correction = correction
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = tuple(self.dim) if isinstance(self.dim, list) else self.dim
+        return torch.var(x, dim=dim, correction=self.correction, keepdim=self.keepdim)
+
+
+class UnaryOp(nn.Module):
+    """An element-wise torch function of one tensor (`op`: rsqrt, sqrt, exp, log, sin, cos, ...)."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(torch, self.op)(x)
+
+
+class ParameterOp(nn.Module):
+    """Arithmetic with a learned tensor (`weight`, or `bias` where it is counted as one; of `shape`,
+    viewed as `view`): x * p, x / p, p / x, x + p, x - p or p - x. As for Scale, the bridge registers
+    the parameter on the parent module under the row's name and keeps this module out of the tree,
+    so state_dict keys match the model's."""
+
+    def __init__(self, op: str, shape: list[int], view: list[int] | None = None, init: float = 1.0,
+                 bias: bool = False) -> None:  # fmt: skip
+        super().__init__()
+        self.op = op
+        self.view = view
+        self.register_parameter("bias" if bias else "weight", nn.Parameter(torch.full(shape, init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (held,) = self.parameters(recurse=False)
+        p = held if self.view is None else held.view(self.view)
+        if self.op == "mul":
+            return x * p
+        if self.op == "div":
+            return x / p
+        if self.op == "rdiv":
+            return p / x
+        if self.op == "add":
+            return x + p
+        if self.op == "sub":
+            return x - p
+        return p - x
