@@ -128,6 +128,39 @@ def conv(draw, kind):
     return Case(args, [(c, *size)], lambda: module(conv_cls(c, out, k, s, torch_padding, d, groups, bias)))
 
 
+class _ScaledStdConv2d(nn.Conv2d):
+    """timm's ScaledStdConv2d (timm/layers/std_conv.py), written out: the weight standardised per
+    filter by a batch norm over the filters, times gain * scale (without a gain: StdConv2d)."""
+
+    def __init__(self, *args, eps, gain, scale, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eps, self.scale = eps, scale
+        self.gain = nn.Parameter(torch.rand(self.out_channels, 1, 1, 1) + 0.5) if gain else None
+
+    def forward(self, x):
+        factor = None if self.gain is None else (self.gain * self.scale).view(-1)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=factor,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)  # fmt: skip
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+@builder("std_conv")
+@st.composite
+def std_conv(draw, kind):
+    groups = draw(st.integers(1, 3))
+    c, out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kernel, k = per_axis(draw, 2, st.integers(1, 4))
+    stride, s = per_axis(draw, 2, st.integers(1, 3))
+    padding = draw(st.integers(0, 2))
+    bias, gain, eps = draw(st.booleans()), draw(st.booleans()), draw(EPS)
+    scale = draw(NUMBER) if gain else None
+    shape = (c, *spatial(draw, draw(st.sampled_from([2, 2, 2, 1]))))  # at times one spatial axis: refused
+    args = {"out": out, "kernel": kernel, "stride": stride, "padding": padding, "groups": groups, "bias": bias,
+            "eps": eps, "gain": gain, "scale": scale}  # fmt: skip
+    return Case(args, [shape], lambda: module(_ScaledStdConv2d(c, out, k, s, padding, 1, groups, bias, eps=eps,
+                                                               gain=gain, scale=scale)))  # fmt: skip
+
+
 @builder("conv_transpose")
 @st.composite
 def conv_transpose(draw, kind):
@@ -579,9 +612,13 @@ def matmul(draw, kind):
 @builder("concat")
 @st.composite
 def concat(draw, kind):
-    rest = spatial(draw, draw(st.integers(0, 3)), high=5)
-    shapes = [(draw(st.integers(1, 4)), *rest) for _ in range(draw(st.integers(2, 3)))]
-    return Case({}, shapes, lambda: function(lambda *xs: torch.cat(xs, dim=1)))
+    base = any_shape(draw)
+    dim = draw(st.one_of(st.just(1), axis(len(base))))
+    k = dim % (len(base) + 1) - 1 if -len(base) - 1 <= dim <= len(base) else 0
+    # inputs that differ on the axis joined (at times on another one too)
+    shapes = [tuple(draw(st.integers(1, 4)) if i == k or not draw(st.integers(0, 9)) else n for i, n in enumerate(base))
+              for _ in range(draw(st.integers(2, 3)))]  # fmt: skip
+    return Case({} if dim == 1 else {"dim": dim}, shapes, lambda: function(lambda *xs: torch.cat(xs, dim=dim)))
 
 
 @builder("stochastic_depth")

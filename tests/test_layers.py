@@ -61,6 +61,19 @@ LAYER_TABLE = {
             4 * 6 * 6 * 2 * (1 * 3 * 3 * 3),
         ),
     ],
+    # NFNet's ScaledStdConv2d: the filters standardised in forward, times a gain per filter
+    "std_conv": [
+        (
+            "std_conv: {out: 16, kernel: 3, stride: 2, padding: 1, gain: true, scale: 0.19245}",
+            [3, 32, 32],
+            [16, 16, 16],
+            (3 * 3 * 3) * 16 + 16,  # the filters and the gain [16, 1, 1, 1]
+            16,
+            0,
+            16 * 16 * 16 * (3 * 3 * 3),
+        ),
+        ("std_conv: {out: 8, kernel: 1, bias: false}", [4, 5, 5], [8, 5, 5], 4 * 8, 0, 0, 5 * 5 * 8 * 4),  # StdConv2d
+    ],
     "conv_transpose": [
         (
             "conv_transpose: {out: 8, kernel: 4, stride: 2, padding: 1}",
@@ -404,6 +417,16 @@ MORE_MERGES = [
         [3, 9, 9],
         [4, 9, 9],
     ),  # a: (9 - 3) // 2 + 1 = 4, then 4x4 -> b's 9x9
+]
+MORE_MERGES += [
+    # MambaOut's torch.cat on channels-last tokens: [7, 7, 5] and [7, 7, 3] on the last axis
+    (
+        "concat",
+        "- permute: {dims: [0, 2, 3, 1], name: a}\n- conv: {out: 3, kernel: 1, from: input}\n"
+        "- permute: {dims: [0, 2, 3, 1], name: b}\n- concat: {from: [a, b], dim: -1}",
+        [5, 7, 7],
+        [7, 7, 8],
+    ),
 ]
 MORE_MERGES += [
     # q @ k^T of two heads: q [2 heads, 16 positions, 4] @ k^T [2, 4, 16] -> [2, 16, 16]

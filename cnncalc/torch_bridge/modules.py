@@ -8,6 +8,8 @@ that the tools count them as they count torchvision's models and state_dict keys
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -280,3 +282,25 @@ class ParameterOp(nn.Module):
         if self.op == "sub":
             return x - p
         return p - x
+
+
+class StdConv2d(nn.Conv2d):
+    """A Conv2d whose weight is standardised in forward, each filter to mean 0 and variance 1
+    (biased, plus `eps`), then times its `gain` and `scale` where given: timm's StdConv2d and
+    ScaledStdConv2d, computed as they compute it (one batch norm over the filters)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, eps: float = 1e-6, gain: bool = False,
+                 scale: float | None = None) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        self.eps = eps
+        self.scale = scale
+        self.gain = nn.Parameter(torch.ones(self.out_channels, 1, 1, 1)) if gain else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        factor = None
+        if self.gain is not None:
+            factor = (self.gain * self.scale if self.scale is not None else self.gain).view(-1)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=factor,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)  # fmt: skip
+        return self._conv_forward(x, weight, self.bias)

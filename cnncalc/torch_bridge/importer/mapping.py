@@ -378,7 +378,7 @@ class _Mapper:
             for attr in (f.name, *f.metadata.get("aliases", ())):
                 if hasattr(module, attr):
                     value = getattr(module, attr)
-                    if f.name == "bias" and not isinstance(value, bool):
+                    if f.name in ("bias", "gain") and not isinstance(value, (bool, float)):  # a tensor or None
                         value = value is not None
                     args[f.name] = _yaml_value(value)
                     break
@@ -809,13 +809,16 @@ class _Mapper:
         tensors = bound.get("tensors")
         rank = len(self.shape(node)) + 1
         dim = bound.get("dim", 0)
-        if not isinstance(dim, int) or dim % rank != 1:
+        if not isinstance(dim, int) or dim % rank == 0:
             raise self.unmapped(
-                node, f"cnncalc's concat joins channels (dim=1); this {what} joins dim={dim}", received=f"dim={dim}"
+                node, f"cnncalc's concat keeps the batch axis; this {what} joins dim={dim}", received=f"dim={dim}"
             )
         if not isinstance(tensors, (list, tuple)) or not tensors:
             raise self.unmapped(node, f"{what} needs a list of tensors", received=repr(tensors))
         inputs = [self.tensor_input(node, t, what) for t in tensors]
+        if dim % rank != 1 and len(inputs) > 1:  # another axis than the channels (channels-last tokens)
+            self.checked_row(node, "concat", {"dim": dim}, inputs, "concat")
+            return
         if len(inputs) == 1:  # DenseNet's first layer: torch.cat([x], 1) is x (as a copy)
             self.add_row(node, self.functional_name(node, "concat"), "identity", {}, inputs, self.shape(node))
             return

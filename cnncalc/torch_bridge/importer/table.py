@@ -50,6 +50,10 @@ FOREIGN_MODULE_KINDS: dict[str, str] = {
     "torchvision.ops.stochastic_depth.StochasticDepth": "stochastic_depth",
     "torchvision.ops.misc.Permute": "permute",
     "torchvision.models.convnext.LayerNorm2d": "layernorm",  # over the channels, as cnncalc's ChannelLayerNorm
+    # weight standardisation (NFNet, BiT): the weight computed from the parameters in forward
+    "timm.layers.std_conv.StdConv2d": "std_conv",
+    "timm.layers.std_conv.ScaledStdConv2d": "std_conv",
+    "cnncalc.torch_bridge.modules.StdConv2d": "std_conv",
     # cnncalc's own (a built-in's to_torch() imported back)
     "cnncalc.torch_bridge.modules.StochasticDepth": "stochastic_depth",
     "cnncalc.torch_bridge.modules.Permute": "permute",
