@@ -79,6 +79,7 @@ KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
     },  # fmt: skip
     ArgKind.TEXT: {"type": "string", "minLength": 1},
     ArgKind.TRACED_SHAPE: {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
+    ArgKind.TENSOR_SHAPE: {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
     ArgKind.TRACED_SHAPES: {
         "type": "array",
         "items": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
