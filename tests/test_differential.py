@@ -463,13 +463,15 @@ def amounts(draw, rank: int, low: int = 0, high: int = 3) -> tuple[Any, list[int
 def pad(draw, kind):
     rank = draw(RANK)
     shape = (draw(st.integers(1, 3)), *spatial(draw, rank, high=6))
-    padding, flat = amounts(draw, rank)
+    # at times negative amounts: F.pad crops there (NASNet's nn.ZeroPad2d((-1, 1, -1, 1))), in constant mode only
+    padding, flat = amounts(draw, rank, low=draw(st.sampled_from([0, 0, -3])))
     if kind == "zero_pad":
         return Case({"padding": padding}, [shape], lambda: function(lambda x: F.pad(x, flat)))
     mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
     if isinstance(padding, list) and draw(st.booleans()):  # one more pair: F.pad reaches the channels
         padding = flat = [*flat, draw(st.integers(0, 3)), draw(st.integers(0, 3))]
-    value = draw(NUMBER) if mode == "constant" else 0.0
+    # timm's 'same' max pooling pads with -inf
+    value = draw(st.one_of(NUMBER, st.just(-math.inf))) if mode == "constant" else 0.0
     args = {"padding": padding, "mode": mode, "value": value}
     if mode == "constant":
         return Case(args, [shape], lambda: function(lambda x: F.pad(x, flat, mode, value)))

@@ -255,6 +255,8 @@ LAYER_TABLE = {
         ("pad: {padding: [0, 1, 1, 0, 2, 2], mode: replicate}", [2, 3, 3, 3], [2, 3 + 2 + 2, 3 + 1, 3 + 1], 0, 0, 0, 0),
         ("pad: {padding: [1, 1, 2, 0], mode: circular}", [2, 4, 4], [2, 2 + 4, 1 + 4 + 1], 0, 0, 0, 0),
         ("pad: {padding: 1, value: 0.5}", [2, 4, 4], [2, 6, 6], 0, 0, 0, 0),
+        # timm's 'same' max pooling: F.pad(x, (0, 1, 0, 1), value=-inf) before a 3x3 stride-2 pool (NASNet)
+        ("pad: {padding: [0, 1, 0, 1], value: -.inf}", [42, 165, 165], [42, 165 + 1, 165 + 1], 0, 0, 0, 0),
         # issue 18: F.pad's pair after the spatial axes' pads the channels (ResNet-20's option A)
         ("pad: [0, 0, 0, 0, 4, 4]", [16, 16, 16], [4 + 16 + 4, 16, 16], 0, 0, 0, 0),
     ],
@@ -272,7 +274,11 @@ LAYER_TABLE = {
             0,
         ),
     ],
-    "zero_pad": [("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0)],
+    "zero_pad": [
+        ("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0),
+        # NASNet's nn.ZeroPad2d((-1, 1, -1, 1)): a shift by one, the first row and column cropped
+        ("zero_pad: [-1, 1, -1, 1]", [96, 165, 165], [96, -1 + 165 + 1, -1 + 165 + 1], 0, 0, 0, 0),
+    ],
     "center_crop": [("center_crop: [4, 3]", [2, 7, 6], [2, 4, 3], 0, 0, 0, 0)],  # from (7-4)//2 = 1 and (6-3)//2 = 1
     "crop": [
         ("crop: [1, 0, 2, 3]", [3, 9, 6], [3, 9 - 2 - 3, 6 - 1 - 0], 0, 0, 0, 0),  # last axis first: W 1, 0; H 2, 3

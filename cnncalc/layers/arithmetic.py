@@ -38,6 +38,9 @@ class Scalar(ElementWise):
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         return [f"output = {SCALAR_OPS[self.op].format(x='x', v=f'{self.value:g}')} element by element; no parameters"]
 
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=self.op == "pow")  # pow's backward reads x; the others read nothing
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("ScalarOp", {"op": self.op, "value": self.value})
 
@@ -115,6 +118,7 @@ class Var(Reduction):
                "statistics); no parameters")  # fmt: skip
     shorthand = "dim"
     torch_name = "var"
+    keeps = "input"  # var_backward reads x (and its mean, recomputed)
 
     dim: Any = arg(kind=ArgKind.AXES, doc="the axis or axes over which (PyTorch's numbering: 1 the channels)")
     keepdim: bool = arg(False, kind=ArgKind.BOOL)
@@ -136,12 +140,19 @@ class Amax(Reduction):
     shorthand = "dim"
     torch_name = "amax"
 
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=True, output=True)  # amax's backward finds the maxima: x == result
+
     dim: Any = arg(kind=ArgKind.AXES, doc="the axis or axes over which (PyTorch's numbering: 1 the channels)")
     keepdim: bool = arg(False, kind=ArgKind.BOOL)
 
 
 # op -> the torch function of one tensor it stands for (none of them counted by any tool)
 UNARY_OPS = ("rsqrt", "sqrt", "exp", "log", "sin", "cos", "abs", "neg", "reciprocal", "square")
+
+
+_READS_INPUT = ("log", "sin", "cos", "abs", "square")
+_READS_OUTPUT = ("rsqrt", "sqrt", "exp", "reciprocal")
 
 
 @register("unary")
@@ -156,6 +167,11 @@ class Unary(ElementWise):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         return [f"output = torch.{self.op}(x) element by element; no parameters"]
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # PyTorch's derivatives.yaml: rsqrt, sqrt, exp and reciprocal read their result; log, sin, cos,
+        # abs and square (pow) their input; neg nothing
+        return Saved(input=self.op in _READS_INPUT, output=self.op in _READS_OUTPUT)
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("UnaryOp", {"op": self.op})

@@ -59,6 +59,8 @@ class ArgKind(Enum):
     INDICES = "an integer (negative from the end), null, or a list of them (one per axis in 'dim')"
     SIZES = "a positive integer (the size of every piece, the last smaller) or a list of them (any number)"
     SHAPE = "a list of sizes without the batch axis, one of them may be -1 (e.g. [2, 32, -1])"
+    FILL = "a number, or .inf or -.inf (YAML's infinities: timm's 'same' max pooling pads with -.inf)"
+    SIGNED_PAD_AMOUNTS = "an integer, or two per spatial axis, last axis first (PyTorch's order: left, right, top, bottom, ...; pad's constant mode: then the channels); negative amounts crop (constant mode, as F.pad)"
     TENSOR_SHAPE = "a list of positive integers: a tensor's shape as PyTorch holds it (e.g. [64, 1, 1])"
 
 
@@ -471,12 +473,17 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[st
         if not 1 <= len(scales) <= 3 or any(type(v) not in (int, float) or not 0 < v < math.inf for v in scales):
             raise bad()
         return tuple(float(v) for v in scales) if isinstance(value, list) else float(value)
-    if kind is ArgKind.PAD_AMOUNTS:
+    if kind in (ArgKind.PAD_AMOUNTS, ArgKind.SIGNED_PAD_AMOUNTS):
+        low = 0 if kind is ArgKind.PAD_AMOUNTS else -(2**62)
         if isinstance(value, list):
             if len(value) not in (2, 4, 6, 8):
                 raise bad()
-            return tuple(integer(v, 0) for v in value)
-        return integer(value, 0)
+            return tuple(integer(v, low) for v in value)
+        return integer(value, low)
+    if kind is ArgKind.FILL:
+        if type(value) not in (int, float) or math.isnan(value):
+            raise bad()
+        return float(value)
     if kind is ArgKind.LAYER_NAME:
         if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value):
             raise bad()

@@ -13,6 +13,7 @@ from .base import (
     ArgKind,
     FieldStep,
     Layer,
+    Saved,
     Shape,
     TorchModule,
     arg,
@@ -170,6 +171,12 @@ class StdConv(Conv):
         if self.gain:
             lines.insert(-2, f"gain: {self.out} (one per filter), so weights {super().weights(inputs):,} + {self.out}")
         return [*lines, "each filter standardised (mean 0, variance 1) in forward: not counted as MACs"]
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # the input, as any convolution; once per batch: the standardised filters the convolution
+        # reads, the batch norm's mean and 1/std per filter, and the factor gain * scale it multiplies by
+        filters = super().weights(inputs)
+        return Saved(input=True, fp32_per_batch=filters + 2 * self.out + (self.out if self.gain else 0))
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         spec = super().torch_module(inputs)

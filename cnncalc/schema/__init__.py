@@ -38,8 +38,8 @@ def _axes(low: int) -> dict[str, Any]:
     return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": 3}]}
 
 
-def _pad_amounts() -> dict[str, Any]:
-    one = {"type": "integer", "minimum": 0}
+def _pad_amounts(signed: bool = False) -> dict[str, Any]:
+    one: dict[str, Any] = {"type": "integer"} if signed else {"type": "integer", "minimum": 0}
     lists = [{"type": "array", "items": one, "minItems": n, "maxItems": n} for n in (2, 4, 6, 8)]
     return {"anyOf": [one, *lists]}
 
@@ -65,6 +65,8 @@ KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
     ArgKind.OPTIONAL_BOOL: {"type": ["boolean", "null"]},
     ArgKind.OPTIONAL_SCALES: _scales(),
     ArgKind.PAD_AMOUNTS: _pad_amounts(),
+    ArgKind.SIGNED_PAD_AMOUNTS: _pad_amounts(signed=True),
+    ArgKind.FILL: {"type": "number"},
     ArgKind.LAYER_NAME: {"type": ["string", "integer"]},
     ArgKind.OPTIONAL_NUMBER: {"type": ["number", "null"]},
     ArgKind.NORM_AXES: {"anyOf": [{"const": "channels"}, {"type": "integer", "minimum": 1, "maximum": 4}]},
