@@ -186,3 +186,6 @@ def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, pa
     x = torch.randn(2, *shape)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), model(x))
+    # and cnncalc's own module imports back row for row (a viewed parameter is read as the model reads it)
+    again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
+    assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]

@@ -266,11 +266,12 @@ class ParameterOp(nn.Module):
         super().__init__()
         self.op = op
         self.view = view
-        self.register_parameter("bias" if bias else "weight", nn.Parameter(torch.full(shape, init)))
+        self.held = "bias" if bias else "weight"
+        self.register_parameter(self.held, nn.Parameter(torch.full(shape, init)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        (held,) = self.parameters(recurse=False)
-        p = held if self.view is None else held.view(self.view)
+        p = getattr(self, self.held)  # an attribute read: torch.fx sees the parameter (cnncalc imports it back)
+        p = p if self.view is None else p.view(self.view)
         if self.op == "mul":
             return x * p
         if self.op == "div":
