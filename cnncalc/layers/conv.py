@@ -24,7 +24,7 @@ from .base import (
     spatial_rank,
     times,
 )
-from .counting import macs_and_bias, parameters_per_position, rules
+from .counting import macs_and_bias, nothing, parameters_per_position, rules
 from .windowed import Windowed
 
 # PyTorch's defaults for the arguments conv passes (export leaves an argument equal to them out).
@@ -138,6 +138,18 @@ class Conv(Windowed):
         return TorchModule(f"Conv{rank}d", kwargs, defaults=CONV_DEFAULTS, positional=2)
 
 
+def _fvcore_std_conv(layer: StdConv, inputs: Sequence[Shape], output: Shape) -> int:
+    # the convolution, and its aten::batch_norm over the filters with batch statistics: fvcore's
+    # norm counter, 5 per weight with an affine factor (the gain), 4 without
+    filters = Conv.weights(layer, inputs)
+    return _fvcore_conv(layer, inputs, output) + filters * (5 if layer.gain else 4)
+
+
+def _torchinfo_std_conv(layer: StdConv, inputs: Sequence[Shape], output: Shape) -> int:
+    # torchinfo's Conv rule reads the module's weight and bias only: the gain is left out
+    return (Conv.weights(layer, inputs) + layer.biases(inputs)) * prod(output[1:])
+
+
 @register("std_conv", "stdconv2d", "scaled_std_conv2d")
 @record
 class StdConv(Conv):
@@ -147,6 +159,9 @@ class StdConv(Conv):
 
     eps: float = arg(1e-6, kind=ArgKind.NUMBER, doc="added to each filter's variance")
     gain: bool = arg(False, kind=ArgKind.BOOL, doc="a learned gain per filter (ScaledStdConv2d)")
+    # ptflops hooks modules by exact class: a Conv2d subclass is not one of them (nor its functional batch norm)
+    counts = rules(fvcore=_fvcore_std_conv, torchinfo=_torchinfo_std_conv, ptflops=nothing)
+
     scale: float | None = arg(None, kind=ArgKind.OPTIONAL_NUMBER, doc="a fixed factor (ScaledStdConv2d's "
                               "gamma / sqrt(fan-in)); null: none")  # fmt: skip
 
