@@ -326,3 +326,38 @@ def test_the_bridge_counts_cpus_fused_attention_as_flopcountermode_counts_the_un
     with torch.no_grad(), flop_counter() as fused:
         F.scaled_dot_product_attention(q, k, v)
     assert fused.get_total_flops() == unfused.get_total_flops() == 2 * (2 * 3 * 10 * 7 * (8 + 8))
+
+
+ELEMENTWISE = IDIOMS / "elementwise.py"
+
+
+@pytest.mark.parametrize("factory, shape, params", [
+    # conv 3x3 3 -> 8 with bias, then four parameters of one number each
+    ("AffineAct", (3, 8, 8), (3 * 3 * 3 * 8 + 8) + 1 + 1 + 1 + 1),
+    # conv 1x1 3 -> 8 with bias; the norm's weight (no bias); res_scale and gamma, 8 each
+    ("PoolMixer", (3, 8, 8), (3 * 8 + 8) + 8 + 8 + 8),
+    # conv 1x1 3 -> 8 with bias; the two norms' weights, 8 each
+    ("HandNorms", (3, 8, 8), (3 * 8 + 8) + 8 + 8),
+    # conv 3x3 and conv 1x1, 3 -> 8, with biases
+    ("Quotients", (3, 8, 8), (3 * 3 * 3 * 8 + 8) + (3 * 8 + 8)),
+])  # fmt: skip
+def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, params):
+    import cnncalc
+
+    model = load_factory(ELEMENTWISE, factory)()
+    assert sum(p.numel() for p in model.parameters()) == params
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(1, *shape))
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    # and cnncalc's own module imports back row for row (a viewed parameter is read as the model reads it)
+    again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
+    assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]

@@ -61,6 +61,19 @@ LAYER_TABLE = {
             4 * 6 * 6 * 2 * (1 * 3 * 3 * 3),
         ),
     ],
+    # NFNet's ScaledStdConv2d: the filters standardised in forward, times a gain per filter
+    "std_conv": [
+        (
+            "std_conv: {out: 16, kernel: 3, stride: 2, padding: 1, gain: true, scale: 0.19245}",
+            [3, 32, 32],
+            [16, 16, 16],
+            (3 * 3 * 3) * 16 + 16,  # the filters and the gain [16, 1, 1, 1]
+            16,
+            0,
+            16 * 16 * 16 * (3 * 3 * 3),
+        ),
+        ("std_conv: {out: 8, kernel: 1, bias: false}", [4, 5, 5], [8, 5, 5], 4 * 8, 0, 0, 5 * 5 * 8 * 4),  # StdConv2d
+    ],
     "conv_transpose": [
         (
             "conv_transpose: {out: 8, kernel: 4, stride: 2, padding: 1}",
@@ -149,6 +162,26 @@ LAYER_TABLE = {
         ("scalar: {op: mul, value: 0.17}", [32, 8, 8], [32, 8, 8], 0, 0, 0, 0),  # Inception-ResNet: x * 0.17
         ("scalar: {op: add, value: 3}", [4, 5], [4, 5], 0, 0, 0, 0),  # hard-swish's x + 3
         ("scalar: {op: rsub, value: 1}", [4], [4], 0, 0, 0, 0),  # 1 - x
+        ("scalar: {op: pow, value: 2}", [16, 7, 7], [16, 7, 7], 0, 0, 0, 0),  # timm's RmsNorm2d: x.pow(2)
+    ],
+    "unary": [
+        ("unary: rsqrt", [1, 7, 7], [1, 7, 7], 0, 0, 0, 0),  # timm's SimpleNorm: torch.rsqrt(var + eps)
+        ("unary: {op: sin}", [32, 32, 16], [32, 32, 16], 0, 0, 0, 0),  # EdgeNeXt's sine position encoding
+    ],
+    "var": [
+        ("var: {dim: -1, keepdim: true}", [56, 56, 32], [56, 56, 1], 0, 0, 0, 0),  # SimpleNorm, channels last
+        ("var: {dim: [2, 3], correction: 0}", [8, 4, 4], [8], 0, 0, 0, 0),
+    ],
+    "amax": [("amax: {dim: 1, keepdim: true}", [64, 7, 7], [1, 7, 7], 0, 0, 0, 0)],  # a max over channels
+    # a learned tensor held bare: weights for a product, biases for a sum (by default)
+    "parameter": [
+        ("parameter: {op: mul, shape: [1]}", [64, 56, 56], [64, 56, 56], 1, 0, 0, 0),  # HGNetV2's scale: one number
+        ("parameter: {op: add, shape: [1], bias: true}", [64, 56, 56], [64, 56, 56], 0, 1, 0, 0),  # and its bias
+        # gamma.view(-1, 1, 1); then [C] on the last axis of channels-last tokens
+        ("parameter: {op: mul, shape: [48], view: [48, 1, 1]}", [48, 56, 56], [48, 56, 56], 48, 0, 0, 0),
+        ("parameter: {op: mul, shape: [32]}", [56, 56, 32], [56, 56, 32], 32, 0, 0, 0),
+        ("parameter: {op: rsub, shape: [1, 8, 1, 1]}", [8, 3, 3], [8, 3, 3], 8, 0, 0, 0),  # p - x, batch axis 1
+        ("parameter: {op: add, shape: [5, 6]}", [1, 6], [5, 6], 5 * 6, 0, 0, 0),  # broadcast: the output grows
     ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
@@ -222,6 +255,8 @@ LAYER_TABLE = {
         ("pad: {padding: [0, 1, 1, 0, 2, 2], mode: replicate}", [2, 3, 3, 3], [2, 3 + 2 + 2, 3 + 1, 3 + 1], 0, 0, 0, 0),
         ("pad: {padding: [1, 1, 2, 0], mode: circular}", [2, 4, 4], [2, 2 + 4, 1 + 4 + 1], 0, 0, 0, 0),
         ("pad: {padding: 1, value: 0.5}", [2, 4, 4], [2, 6, 6], 0, 0, 0, 0),
+        # timm's 'same' max pooling: F.pad(x, (0, 1, 0, 1), value=-inf) before a 3x3 stride-2 pool (NASNet)
+        ("pad: {padding: [0, 1, 0, 1], value: -.inf}", [42, 165, 165], [42, 165 + 1, 165 + 1], 0, 0, 0, 0),
         # issue 18: F.pad's pair after the spatial axes' pads the channels (ResNet-20's option A)
         ("pad: [0, 0, 0, 0, 4, 4]", [16, 16, 16], [4 + 16 + 4, 16, 16], 0, 0, 0, 0),
     ],
@@ -239,7 +274,11 @@ LAYER_TABLE = {
             0,
         ),
     ],
-    "zero_pad": [("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0)],
+    "zero_pad": [
+        ("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0),
+        # NASNet's nn.ZeroPad2d((-1, 1, -1, 1)): a shift by one, the first row and column cropped
+        ("zero_pad: [-1, 1, -1, 1]", [96, 165, 165], [96, -1 + 165 + 1, -1 + 165 + 1], 0, 0, 0, 0),
+    ],
     "center_crop": [("center_crop: [4, 3]", [2, 7, 6], [2, 4, 3], 0, 0, 0, 0)],  # from (7-4)//2 = 1 and (6-3)//2 = 1
     "crop": [
         ("crop: [1, 0, 2, 3]", [3, 9, 6], [3, 9 - 2 - 3, 6 - 1 - 0], 0, 0, 0, 0),  # last axis first: W 1, 0; H 2, 3
@@ -350,6 +389,19 @@ MERGE_TABLE = {
         [3, 6, 6],
         [2, 4, 6, 6],
     ),
+    # PoolFormer's token mixer pool(x) - x; x / its norm
+    "sub": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
+        "- sub: {from: [a, b]}",
+        [3, 6, 6],
+        [4, 6, 6],
+    ),
+    "div": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- sum: {dim: 1, keepdim: true, name: b}\n"
+        "- div: {from: [a, b]}",
+        [3, 6, 6],
+        [4, 6, 6],
+    ),  # [4, 6, 6] / [1, 6, 6]
     # attention's product: [C, H, W] @ [C, W, W] per sample, H x W outputs per channel, W MACs each
     "matmul": (
         "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
@@ -390,6 +442,16 @@ MORE_MERGES = [
         [3, 9, 9],
         [4, 9, 9],
     ),  # a: (9 - 3) // 2 + 1 = 4, then 4x4 -> b's 9x9
+]
+MORE_MERGES += [
+    # MambaOut's torch.cat on channels-last tokens: [7, 7, 5] and [7, 7, 3] on the last axis
+    (
+        "concat",
+        "- permute: {dims: [0, 2, 3, 1], name: a}\n- conv: {out: 3, kernel: 1, from: input}\n"
+        "- permute: {dims: [0, 2, 3, 1], name: b}\n- concat: {from: [a, b], dim: -1}",
+        [5, 7, 7],
+        [7, 7, 8],
+    ),
 ]
 MORE_MERGES += [
     # q @ k^T of two heads: q [2 heads, 16 positions, 4] @ k^T [2, 4, 16] -> [2, 16, 16]

@@ -41,10 +41,14 @@ class Add(nn.Module):
 
 
 class Concat(nn.Module):
-    """Concatenation on the channel axis."""
+    """Concatenation on the channel axis (or on `dim`)."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(inputs, dim=1)
+        return torch.cat(inputs, dim=self.dim)
 
 
 class Mul(nn.Module):
@@ -160,8 +164,7 @@ class GraphModule(nn.Module):
                 child = nn.Module()
                 _add(owner, part, child, name)
             owner = child
-        weight = module.weight
-        assert isinstance(weight, nn.Parameter)
+        (weight,) = module.parameters(recurse=False)  # `weight` (`bias` for a parameter row counted as one)
         try:
             owner.register_parameter(leaf, weight)
         except (KeyError, TypeError) as err:

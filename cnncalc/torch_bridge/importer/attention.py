@@ -204,7 +204,7 @@ class AttentionRules:
 # PyTorch's axis 0 as a batch: the axes it names move by one (PyTorch's 0 is the row's 0 and 1).
 # Only such ops are followed (below); any other stays a traced row.
 
-_FOLDED_RULES = {"merge", "scalar", "matmul", "attention", "unbind", "pieces", "permute", "transpose", "flatten",
+_FOLDED_RULES = {"arith", "unary", "matmul", "attention", "unbind", "pieces", "permute", "transpose", "flatten",
                  "reshape", "view_like", "sum", "unfold"}  # fmt: skip
 _AXIS_KEYS = ("dim", "dim0", "dim1", "start_dim", "end_dim", "dimension")
 # modules (and their functional forms) that compute each position on its own, or along an axis

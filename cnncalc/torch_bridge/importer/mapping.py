@@ -19,6 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
+from . import elementwise
 from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
@@ -192,6 +193,8 @@ class _Mapper(AttentionRules, FoldedRules):
                 continue  # a parameter read in forward: followed only as a layer scale (rule_merge)
             elif node in self.absorbed:
                 continue  # part of a pattern already written as one row (channel shuffle)
+            elif elementwise.is_attribute_view(node):
+                continue  # a parameter viewed (gamma.view(-1, 1, 1)): the row that uses it holds it
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
                 continue
@@ -245,8 +248,9 @@ class _Mapper(AttentionRules, FoldedRules):
                 region_macs += macs_before
                 weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), held_before))
                 self.region[arg] = (before, 0, (0, 0, 0))  # its MACs and tensors are counted once
-            elif arg.op == "get_attr":  # a parameter or buffer read in forward: its module's tensors are the row's
-                path, _, attr = str(arg.target).rpartition(".")
+            elif elementwise.attribute_read(arg) is not None:  # a parameter or buffer read in forward (or a view
+                # of one): its module's tensors are the row's
+                path, _, attr = str(elementwise.attribute_read(arg).target).rpartition(".")  # type: ignore[union-attr]
                 owner = self.owner(path)
                 read = getattr(owner, attr, None)
                 held = [*owner.named_parameters(recurse=False), *owner.named_buffers(recurse=False)]
@@ -466,7 +470,7 @@ class _Mapper(AttentionRules, FoldedRules):
             for attr in (f.name, *f.metadata.get("aliases", ())):
                 if hasattr(module, attr):
                     value = getattr(module, attr)
-                    if f.name == "bias" and not isinstance(value, bool):
+                    if f.name in ("bias", "gain") and not isinstance(value, (bool, float)):  # a tensor or None
                         value = value is not None
                     args[f.name] = _yaml_value(value)
                     break
@@ -605,25 +609,14 @@ class _Mapper(AttentionRules, FoldedRules):
 
     # -- rules for the calls that are not a module's forward ------------------------------
 
-    def rule_merge(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
-        if bound.get("alpha", 1) != 1:
-            raise self.unmapped(node, f"cnncalc follows {what} only with alpha=1", received=f"alpha={bound['alpha']!r}")
-        a, b = bound.get("input"), bound.get("other")
-        if self.rule_kind(node) == "mul" and any(isinstance(v, fx.Node) and v.op == "get_attr" for v in (a, b)):
-            self.layer_scale(node, a, b, what)
-            return
-        kind = self.rule_kind(node)
-        if kind == "scalar" or not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
-            self.scalar(node, a, b, what)
-            return
-        inputs = [self.tensor_input(node, a, what), self.tensor_input(node, b, what)]
-        base = "mul" if kind == "mul" else "add"
-        self.add_row(node, self.functional_name(node, base), kind, {}, inputs, self.shape(node))
+    rule_arith = elementwise.rule_arith
+    rule_unary = elementwise.rule_unary
+    rule_reduce = elementwise.rule_reduce
 
     def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""
         name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
-        op = {"iadd": "add", "imul": "mul", "isub": "sub", "itruediv": "div", "truediv": "div"}.get(
+        op = {"iadd": "add", "imul": "mul", "isub": "sub", "itruediv": "div", "truediv": "div", "ipow": "pow"}.get(
             name.rstrip("_"), name.rstrip("_"))  # fmt: skip
         number = (int, float)
         if isinstance(a, fx.Node) and type(b) in number:
@@ -646,9 +639,6 @@ class _Mapper(AttentionRules, FoldedRules):
         if shape != self.shape(node):
             raise self.unmapped(node, f"cnncalc's {kind} gives {list(shape)}, PyTorch {list(self.shape(node))}")
         self.add_row(node, self.functional_name(node, base), kind, args, inputs, shape)
-
-    def rule_scalar(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
-        self.scalar(node, bound.get("input"), bound.get("other"), what)
 
     def rule_view_like(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         """`x.unsqueeze(d)`, `x.squeeze(d)`, `x.contiguous()`: the type of the same name."""
@@ -921,13 +911,16 @@ class _Mapper(AttentionRules, FoldedRules):
         tensors = bound.get("tensors")
         rank = len(self.shape(node)) + 1
         dim = bound.get("dim", 0)
-        if not isinstance(dim, int) or dim % rank != 1:
+        if not isinstance(dim, int) or dim % rank == 0:
             raise self.unmapped(
-                node, f"cnncalc's concat joins channels (dim=1); this {what} joins dim={dim}", received=f"dim={dim}"
+                node, f"cnncalc's concat keeps the batch axis; this {what} joins dim={dim}", received=f"dim={dim}"
             )
         if not isinstance(tensors, (list, tuple)) or not tensors:
             raise self.unmapped(node, f"{what} needs a list of tensors", received=repr(tensors))
         inputs = [self.tensor_input(node, t, what) for t in tensors]
+        if dim % rank != 1 and len(inputs) > 1:  # another axis than the channels (channels-last tokens)
+            self.checked_row(node, "concat", {"dim": dim}, inputs, "concat")
+            return
         if len(inputs) == 1:  # DenseNet's first layer: torch.cat([x], 1) is x (as a copy)
             self.add_row(node, self.functional_name(node, "concat"), "identity", {}, inputs, self.shape(node))
             return
@@ -1002,11 +995,10 @@ def _equivalent_module(kind: str, bound: Mapping[str, Any], tensor: Mapping[str,
             return nn.LayerNorm(normalized, eps=bound.get("eps", 1e-5), elementwise_affine="weight" in tensor,
                                 bias="bias" in tensor)  # fmt: skip
         if kind == "groupnorm":
-            if ("weight" in tensor) != ("bias" in tensor):
+            if "bias" in tensor and "weight" not in tensor:
                 return None
-            return nn.GroupNorm(
-                int(bound["num_groups"]), shape[0], eps=bound.get("eps", 1e-5), affine="weight" in tensor
-            )
+            return nn.GroupNorm(int(bound["num_groups"]), shape[0], eps=bound.get("eps", 1e-5),
+                                affine="weight" in tensor, bias="bias" in tensor)  # fmt: skip
         if kind == "conv" and 1 <= rank <= 3:
             weight = tensor["weight"]
             groups = bound.get("groups", 1)
