@@ -13,9 +13,8 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from .. import library, spec
+from .. import files, library, spec
 from ..analysis import DType, analyze
-from ..errors import CnncalcError
 from ..render import Format, Lines, Output, aligned, human, human_bytes
 from .common import (
     ArgOpt,
@@ -113,12 +112,7 @@ def export(spec_file: SpecArg,
         if output is None:
             sys.stdout.write(source)
             return
-        try:
-            output.write_text(source)
-        except OSError as err:
-            raise CnncalcError(
-                f"cannot write {output}", received=err.strerror, hint="check the folder exists and is writable"
-            ) from None
+        files.write_text(output, source, inputs={graph.file, *(node.where.file for node in graph.nodes)})
         sys.stderr.write(f"wrote {output} ({source.count(chr(10))} lines); run it with: python {output}\n")
 
 
