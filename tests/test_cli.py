@@ -307,11 +307,22 @@ def test_writers_print_one_table_in_each_format():
     assert json.loads(write(out, Format.JSON)) == {"schema_version": 1, "x": 1}
 
 
+def _json_key(key: object) -> str:
+    """A key as JSON writes it: None is "null", True "true", 1 "1"."""
+    return next(iter(json.loads(json.dumps({key: 0}))))
+
+
+def _distinct_in_json(mapping: dict) -> bool:
+    """Keys that stay distinct in JSON (not `{"null": 0, None: 0}`, which json.dumps writes as
+    one key twice, so that no reading of the text gives the mapping back; cnncalc writes none)."""
+    return len({_json_key(key) for key in mapping}) == len(mapping)
+
+
 JSON_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text()),
     lambda inner: st.one_of(
         st.lists(inner), st.lists(inner).map(tuple),
-        st.dictionaries(st.one_of(st.text(), st.integers(), st.booleans(), st.none()), inner),
+        st.dictionaries(st.one_of(st.text(), st.integers(), st.booleans(), st.none()), inner).filter(_distinct_in_json),
     ),
     max_leaves=30,
 )  # fmt: skip
@@ -341,6 +352,24 @@ def test_json_output_is_json_dumps_indent_2_with_each_row_on_one_line(value):
         )
         if item.startswith(("{", "[")) and item not in ("{", "["):
             assert json.dumps(json.loads(item)) == item
+
+
+def test_keys_that_json_writes_alike_are_written_as_json_dumps_writes_them():
+    """Issue 19: hypothesis drew `{'null': None, None: None}`, which json.dumps writes with the key
+    "null" twice; the property test now draws keys distinct in JSON, and this one pins the row:
+    the writer still writes json.dumps's own text for it."""
+    from cnncalc.render.writers import indented_json
+
+    row = {"null": None, None: None}
+    assert json.dumps(row) == '{"null": null, "null": null}'
+    assert indented_json({"rows": [row]}).splitlines() == [
+        "{",
+        '  "rows": [',
+        '    {"null": null, "null": null}',
+        "  ]",
+        "}",
+    ]
+    assert not _distinct_in_json(row) and not _distinct_in_json({1: 0, "1": 0}) and _distinct_in_json({1: 0, "2": 0})
 
 
 def test_json_output_writes_a_row_per_line():
@@ -507,3 +536,16 @@ def test_help_says_a_model_target_runs_its_code():
     assert "This runs the model's code" in help_of("import")
     for command in ("summary", "shapes", "params", "memory", "flops", "profile", "sweep", "plot"):
         assert "run that file's or module's code and the model's forward" in help_of(command), command
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("{a: ", "}")])
+def test_an_arg_nested_500_deep_is_one_usage_error(opening, closing):
+    """Issue 19 (fuzzing): `--arg x=[[[...]]]` 500 deep was a RecursionError traceback of 207 KB.
+    An argument value is a scalar or a flat list, so any nesting is refused, as 2 levels are."""
+    value = opening * 500 + "1" + closing * 500
+    for command in (["summary", "lenet5"], ["flops", "resnet18"]):
+        result = runner.invoke(app, [*command, "--arg", f"x={value}"], terminal_width=200)
+        assert result.exit_code == ExitCode.USAGE
+        assert "--arg x: a mapping or a nested list is not an argument value" in result.output
+        assert "Traceback" not in result.output and "RecursionError" not in result.output
+        assert len(result.output) < 2_000  # the value is cut, not echoed in full
