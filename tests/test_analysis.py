@@ -1,6 +1,8 @@
 """The analysis' semantics that must not mislead (issue 9): the --input order rule, which input
 positions a stride leaves unread, and the lecture view's fold."""
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -65,7 +67,12 @@ def test_input_override_never_misleads(channels, spatial, written):
     text_sizes = (written, *spatial) if spatial else (written,)
     text = "x".join(map(str, text_sizes))
     chw, hwc = text_sizes, (text_sizes[-1], *text_sizes[:-1])
-    certain = chw == hwc or (chw[0] == channels) != (hwc[0] == channels)
+    if len(text_sizes) == 3:  # the spec's number of sizes: the order read from its ends
+        certain = chw == hwc or (chw[0] == channels) != (hwc[0] == channels)
+        readings = (chw, hwc)
+    else:  # issue 19: the spatial sizes alone, where no end could be the channels; else refused
+        certain = len(text_sizes) == 2 and channels not in text_sizes
+        readings = ((channels, *text_sizes),)
     try:
         shape = read_input_override((channels, 8, 8), text)
     except CnncalcError:
@@ -74,8 +81,36 @@ def test_input_override_never_misleads(channels, spatial, written):
         assert read_input_override((channels, 8, 8), "chw:" + text) == chw
         assert read_input_override((channels, 8, 8), "hwc:" + text) == hwc
         return
-    assert certain and shape in (chw, hwc)
+    assert certain and shape in readings and len(shape) == 3  # never another dimensionality
     assert chw == hwc or shape[0] == channels
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("3x224", "--input 3x224 is ambiguous: 2 sizes, and the spec's input 3x224x224 has 3"),
+        ("224", "--input 224 has 1 size; the spec's input 3x224x224 has 3 (3 channels and 2 spatial axes)"),
+        ("1x3x224x224", "--input 1x3x224x224 has 4 sizes; the spec's input 3x224x224 has 3"),
+    ],
+)
+def test_an_input_of_another_dimensionality_is_refused(text, message):
+    """Issue 19: `summary vgg16 --input 224x224` printed a 1-D VGG with 224 input channels and
+    40,512,616 params, `--input 3x224` another 1-D VGG. The spatial sizes alone take the spec's
+    channels; what could change the dimensionality is refused (exit 1), unless the order is said."""
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import ExitCode, app
+
+    runner = CliRunner()
+    spatial = runner.invoke(app, ["summary", "vgg16", "--input", "224x224", "-f", "json"])
+    assert spatial.exit_code == 0
+    assert json.loads(spatial.stdout)["totals"]["params"] == 138_357_544  # torchvision vgg16, the paper's 138M
+    assert json.loads(spatial.stdout)["input"] == [3, 224, 224]
+    result = runner.invoke(app, ["summary", "vgg16", "--input", text])
+    assert result.exit_code == ExitCode.INVALID and message in result.stderr
+    assert "expected: 3 sizes, as in the spec's own 3x224x224" in result.stderr
+    assert f"hint: to change the dimensionality on purpose, write the order: chw:{text} or hwc:{text}" in result.stderr
+    assert read_input_override((3, 224, 224), "chw:3x224") == (3, 224)  # said on purpose: taken as written
 
 
 def test_the_order_trap_is_gone_from_the_tables():
