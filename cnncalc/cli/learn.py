@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import library
-from ..analysis import DType
+from ..analysis import DType, Style
 from ..calculator import LayerAnswer, answer, read_axes, read_input, read_sizes
 from ..errors import CnncalcError, StrictError
 from ..render import Code, Format, Layout, Lines, Output, Worked, shape_text
@@ -326,6 +326,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
           batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for --bytes.")] = 1,
           dtype: Annotated[DType, typer.Option("--dtype", help="Element type for --bytes.")] = DType.FP32,
           input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).", show_default=False)] = None,
+          style: Annotated[Style, typer.Option("--style", help="Which rows the network's --memory sums: full (every row's output, in-place activations and views included, the input not) or lecture (the lecture table's rows, the input included: VGG16's 15.2M).")] = Style.FULL,
           format: CheckFormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Check answers: a quiz file, a directory of them, or one layer's expected numbers. Exit code 4 when one is wrong.
 
@@ -356,7 +357,10 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
                 raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs, --flops, --memory, --bytes or --receptive-field "
                                    "(with --layer), or a quiz file", hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
             truth = quiz.network_truth(
-                library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape)
+                library.resolve(target),
+                layer,
+                parse_input(input, spec.load(library.resolve(target)).input_shape),
+                style=style,
             )
             verdicts = tuple(quiz.judge(q, v, truth, biases, batch, dtype) for q, v in given.items())
             quizzes = []
