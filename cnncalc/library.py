@@ -208,7 +208,8 @@ def resolve(source: str | Path | Source) -> Source:
     raise SpecError(
         f"no such file, and no built-in architecture named '{stem}'",
         where=Where(file=source),
-        expected="a path to a .yaml spec, or one of: " + ", ".join(n for n in names if "/" not in n),
+        expected=f"a path to a .yaml spec, or one of the {sum('/' not in n for n in names)} built-in names "
+        "(`cnncalc list` lists them)",
         hint=hint or "run `cnncalc list` for the built-in architectures",
     )
 

@@ -549,3 +549,34 @@ def test_an_arg_nested_500_deep_is_one_usage_error(opening, closing):
         assert "--arg x: a mapping or a nested list is not an argument value" in result.output
         assert "Traceback" not in result.output and "RecursionError" not in result.output
         assert len(result.output) < 2_000  # the value is cut, not echoed in full
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_layers_fits_the_terminal_and_one_type_shows_in_full(columns, monkeypatch):
+    """Issue 19: `cnncalc layers` was a 480-column table on an 80-column terminal."""
+    from cnncalc.layers import ALIASES, REGISTRY
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    out = runner.invoke(app, ["layers"]).stdout
+    assert max(map(len, out.splitlines())) <= columns
+    body = out.split("\n\n")[1].splitlines()[2:]  # the rows, between the rule and the footer
+    assert [line.split()[0] for line in body if columns >= 80] == ([*sorted(REGISTRY), "sequential", "residual",
+                                                                   "parallel"] if columns >= 80 else [])  # fmt: skip
+    conv = runner.invoke(app, ["layers", "conv2d"]).stdout.splitlines()  # another spelling names the type
+    assert conv[0] == f"conv: {REGISTRY['conv'].summary}"
+    assert conv[1] == "also written: " + ", ".join(sorted(a for a, k in ALIASES.items() if k == "conv"))
+    assert conv[2:5] == ["arguments (default):", "  out (required)", "  kernel (required)"]
+    assert "  stride (1)" in conv and "  groups (1)" in conv and "  bias (True)" in conv  # nn.Conv2d's defaults
+    data = json.loads(runner.invoke(app, ["layers", "conv", "-f", "json"]).stdout)
+    assert [t["type"] for t in data["layer_types"]] == ["conv"]
+    wrong = runner.invoke(app, ["layers", "convv"])
+    assert wrong.exit_code == ExitCode.INVALID and "hint: did you mean 'conv'" in wrong.stderr
+
+
+def test_an_unknown_builtin_is_told_in_three_short_lines():
+    """Issue 19: the `expected:` line listed every built-in name and was cut mid-way."""
+    result = runner.invoke(app, ["summary", "vgg17"])
+    lines = result.stderr.splitlines()
+    assert result.exit_code == ExitCode.INVALID and len(lines) == 3 and max(map(len, lines)) < 120
+    assert lines[1].startswith("  expected: a path to a .yaml spec, or one of the ") and "`cnncalc list`" in lines[1]
+    assert lines[2] == "  hint: did you mean 'vgg19' or 'vgg16' or 'vgg13'?"
