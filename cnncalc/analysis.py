@@ -298,6 +298,12 @@ class Report:
 
         return notebook.to_pandas(self)
 
+    def __str__(self) -> str:
+        """The `cnncalc summary` table as text, with its totals lines (`print(report)`)."""
+        from .render import notebook
+
+        return notebook.to_text(self)
+
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 
@@ -428,10 +434,13 @@ def analyze(
     strict: bool = False,
     explain: bool = False,
     fields: bool = False,
+    depth: int | None = None,
 ) -> Report:
     """Compute every row of `graph`; raises CnncalcError located at the failing layer.
 
-    `explain` adds each row's working (the formulas with its numbers); `fields` its receptive field.
+    `explain` adds each row's working (the formulas with its numbers); `fields` its receptive field;
+    `depth` collapses blocks nested deeper than that many names into one row each, as `--depth`
+    does (`collapse(report, depth)`), and so does the notebook's display of the result.
     `graph` may be what carries one: `analyze(cnncalc.from_torch(model, (3, 32, 32)))`.
     """
     graph = network_graph(graph)
@@ -490,8 +499,9 @@ def analyze(
             hint="fix the padding or stride, or drop --strict to allow it",
         )
     report_rows = tuple(rows)
-    return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
-                  graph.containers)  # fmt: skip
+    report = Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch,
+                    dtype, graph.containers)  # fmt: skip
+    return report if depth is None else collapse(report, depth)
 
 
 def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
@@ -749,6 +759,8 @@ def collapse(report: Report, depth: int) -> Report:
     A block row's shape is that of its last layer; its activations, parameters and MACs are the
     sums of its layers, so rows still add up to the totals.
     """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise CnncalcError("depth must be a positive integer", received=depth, expected="1, 2, ... (names deep)")
     containers = report.containers or {}
     rows: list[Row] = []
     for name, members in groups([row.name for row in report.rows], depth):
