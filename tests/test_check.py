@@ -197,3 +197,13 @@ def test_a_missing_row_is_never_hinted_as_a_different_layer(network, name, hint)
     result = runner.invoke(app, ["check", network, "--layer", name, "--shape", "1"], terminal_width=300)
     assert result.exit_code == ExitCode.INVALID and hint in result.stderr, result.stderr
     assert "'avgpool'" not in result.stderr or name == "avgpol"
+
+
+def test_a_quiz_names_a_vgg_row_by_its_lecture_name(tmp_path):
+    path = tmp_path / "vgg.yaml"
+    path.write_text("title: VGG16\nquestions:\n"
+                    "  - {name: a, spec: vgg16, layer: pool5, shape: 7x7x512, params: 0}\n"
+                    "  - {name: b, spec: vgg16, layer: fc6, params: 102764544}\n")  # fmt: skip
+    graded = quiz.grade_file(path).questions
+    assert [g.correct for g in graded] == [True, True]  # 7*7*512*4096 + 4096 = 102,764,544
+    assert graded[1].subject == "VGG16: fc6 (classifier.0)"
