@@ -318,6 +318,12 @@ class Report:
 
         return notebook.to_pandas(self)
 
+    def __str__(self) -> str:
+        """The `cnncalc summary` table as text, with its totals lines (`print(report)`)."""
+        from .render import notebook
+
+        return notebook.to_text(self)
+
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 
@@ -361,9 +367,13 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
     if len(sizes) > 4:
         raise CnncalcError("malformed --input", received=text, expected="1 to 4 positive sizes: 3x224x224 or 224x224x3")
     chw, hwc = sizes, (sizes[-1], *sizes[:-1])
-    if order is not None or chw == hwc:
+    if order is not None:  # the order written out: taken as written, a new dimensionality too
         return hwc if order is InputOrder.HWC else chw
     channels = spec_shape[0]
+    if len(sizes) != len(spec_shape):
+        return _other_rank(spec_shape, sizes, text, body.strip())
+    if chw == hwc:
+        return chw
     if (sizes[0] == channels) != (sizes[-1] == channels):
         return chw if sizes[0] == channels else hwc
     ambiguous = sizes[0] == channels
@@ -378,6 +388,31 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
         expected=f"{channels} at one end, as in {_example(spec_shape, sizes)}",
         hint=order_hint + " to change the channel count",
     )
+
+
+def _other_rank(spec_shape: Shape, sizes: Shape, text: str, body: str) -> Shape:
+    """An --input whose number of sizes is not the spec's: the spatial sizes alone (`224x224` for
+    a [3, 224, 224] spec) take the spec's channels where no end could be them; anything else is
+    refused, so that the dimensionality never changes unannounced."""
+    channels, spatial = spec_shape[0], len(spec_shape) - 1
+    if len(sizes) == spatial and channels not in (sizes[0], sizes[-1]):
+        return (channels, *sizes)
+    axes = (
+        "a flat vector"
+        if spatial == 0
+        else f"{channels} channel{'s' if channels != 1 else ''} and {spatial} spatial ax{'es' if spatial > 1 else 'is'}"
+    )
+    given = f"{len(sizes)} size{'s' if len(sizes) > 1 else ''}"
+    own = "x".join(map(str, spec_shape))
+    if len(sizes) == spatial:  # spatial sizes only, but one end could be the channels
+        message = f"--input {text} is ambiguous: {given}, and the spec's input {own} has {len(spec_shape)}"
+        received: str = (f"the spatial size {'x'.join(map(str, sizes))} with the spec's {channels} channels, "
+                         f"or {_shape_text(sizes)}")  # fmt: skip
+    else:
+        message = f"--input {text} has {given}; the spec's input {own} has {len(spec_shape)} ({axes})"
+        received = text
+    raise CnncalcError(message, received=received, expected=f"{len(spec_shape)} sizes, as in the spec's own {own}",
+                       hint=f"to change the dimensionality on purpose, write the order: chw:{body} or hwc:{body}")  # fmt: skip
 
 
 def _shape_text(shape: Shape) -> str:
@@ -419,10 +454,13 @@ def analyze(
     strict: bool = False,
     explain: bool = False,
     fields: bool = False,
+    depth: int | None = None,
 ) -> Report:
     """Compute every row of `graph`; raises CnncalcError located at the failing layer.
 
-    `explain` adds each row's working (the formulas with its numbers); `fields` its receptive field.
+    `explain` adds each row's working (the formulas with its numbers); `fields` its receptive field;
+    `depth` collapses blocks nested deeper than that many names into one row each, as `--depth`
+    does (`collapse(report, depth)`), and so does the notebook's display of the result.
     `graph` may be what carries one: `analyze(cnncalc.from_torch(model, (3, 32, 32)))`.
     """
     graph = network_graph(graph)
@@ -486,8 +524,9 @@ def analyze(
     outputs = tuple(
         NetworkOutput(key, rows[i].name, rows[i].output_shape) for key, i in zip(keys, graph.output_nodes())
     )
-    return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
+    report = Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
                   graph.containers, outputs=outputs, returns=returned.kind if returned is not None else OutputKind.TENSOR)  # fmt: skip
+    return report if depth is None else collapse(report, depth)
 
 
 def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
@@ -859,6 +898,8 @@ def collapse(report: Report, depth: int) -> Report:
     A block row's shape is that of its last layer; its activations, parameters and MACs are the
     sums of its layers, so rows still add up to the totals.
     """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise CnncalcError("depth must be a positive integer", received=depth, expected="1, 2, ... (names deep)")
     containers = report.containers or {}
     rows: list[Row] = []
     for name, members in groups([row.name for row in report.rows], depth):

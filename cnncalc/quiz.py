@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import library, spec
-from .analysis import DType, Field, analyze
+from .analysis import DType, Field, Report, Style, analyze, lecture
 from .calculator import answer, read_input, read_sizes
 from .errors import CnncalcError, SpecError, Where, did_you_mean
 from .layers import Shape, layer_type
 from .records import record
 from .render import Layout, shape_text
+from .row_names import find_row
 from .yaml_lines import LineDict, LineList, load_file
 
 
@@ -57,6 +58,7 @@ class Truth:
     working: tuple[str, ...] = ()
     field: Field | None = None  # receptive field (spec questions)
     misfits: tuple[str, ...] = ()  # why the stride does not tile the input, if it does not
+    memory_counts: str = ""  # which rows `activations` sums, for a whole network
 
 
 @record
@@ -205,15 +207,17 @@ def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None =
     value = {Quantity.WEIGHTS: truth.weights, Quantity.MACS: truth.macs, Quantity.MEMORY: truth.activations,
              Quantity.FLOPS: 2 * truth.macs}[quantity]  # fmt: skip
     ok, how = _count_matches(given, value)
-    return Verdict(quantity, str(given), ok, f"{value:,}", how)
+    counts = f" ({truth.memory_counts})" if quantity is Quantity.MEMORY and truth.memory_counts else ""
+    return Verdict(quantity, str(given), ok, f"{value:,}{counts}", how)
 
 
 # ----- what a question is about ------------------------------------------------------------
 
 
 def network_truth(source: str | Path | library.Source | Mapping[str, Any], layer: str | None = None, input_shape: Shape | None = None,
-                  file: str | None = None) -> Truth:  # fmt: skip
-    """The answers for one layer of a network (by its row name), or for the whole network."""
+                  file: str | None = None, style: Style = Style.FULL) -> Truth:  # fmt: skip
+    """The answers for one layer of a network (by its row name, or its lecture name: `conv5_3`),
+    or for the whole network: its memory counted over the rows of `style` (see `_memory_counts`)."""
     if isinstance(source, Mapping):
         graph = spec.parse(source, file=file, default_name="inline spec")
     else:
@@ -222,21 +226,29 @@ def network_truth(source: str | Path | library.Source | Mapping[str, Any], layer
     if layer is None:
         t, last = report.totals, report.rows[-1]
         misfits = tuple(w.message for w in report.warnings)
-        return Truth(
-            graph.name, last.output_shape, t.weights, t.biases, t.macs, t.activations, field=last.field, misfits=misfits
-        )
-    names = [row.name for row in report.rows]
-    if layer not in names:
-        raise CnncalcError(
-            f"{graph.name} has no layer '{layer}'",
-            received=layer,
-            expected="a row name from `cnncalc shapes`",
-            hint=did_you_mean(layer, names) or f"the layers are {', '.join(names[1:6])}, ...",
-        )
-    row = report.rows[names.index(layer)]
-    misfits = tuple(w.message for w in report.warnings if w.layer == layer)
-    return Truth(f"{graph.name}: {layer}", row.output_shape, row.weights, row.biases, row.macs, row.activations, row.working,
+        shown = lecture(report) if style is Style.LECTURE else report
+        activations, counts = _memory_counts(report, shown)
+        return Truth(graph.name, last.output_shape, t.weights, t.biases, t.macs, activations, field=last.field,
+                     misfits=misfits, memory_counts=counts)  # fmt: skip
+    row, alias = find_row(report, layer, graph.name)
+    misfits = tuple(w.message for w in report.warnings if w.layer == row.name)
+    subject = f"{graph.name}: {layer}" + (f" ({row.name})" if alias else "")
+    return Truth(subject, row.output_shape, row.weights, row.biases, row.macs, row.activations, row.working,
                  row.field, misfits)  # fmt: skip
+
+
+def _memory_counts(full: Report, shown: Report) -> tuple[int, str]:
+    """A network's 'memory': the lecture tables sum their rows' outputs, the input row included
+    (VGG16: 15,237,608, the 15.2M the CS231n table's rows add up to); the full table's figure is
+    every row's output, in-place activations and views included, the input not."""
+    if shown.style is Style.LECTURE:
+        value = shown.totals.activations_with_input
+        return value, (f"the lecture table's {len(shown.rows)} rows, the input included; "
+                       f"every row of the full table, the input not: {full.totals.activations:,}")  # fmt: skip
+    return full.totals.activations, (
+        f"the sum of every row's output, {len(full.rows) - 1} rows with in-place activations and views, the input not; "
+        f"the lecture table's rows, the input included (--style lecture): {lecture(full).totals.activations_with_input:,}"
+    )
 
 
 def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:

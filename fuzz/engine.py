@@ -4,7 +4,9 @@ traceback, a hang, a memory blow-up or a message of megabytes.
 Inputs are made from the built-in specs and small generated ones by mutating their text (deleted,
 repeated or truncated lines, misspelt keys, unicode and control characters, random bytes) and their
 YAML data (deleted keys, retyped values, huge and negative numbers, deep nesting, alias bombs),
-plus devices and directories, and from the quiz tools' options with mutated values; and model targets
+plus devices and directories, and from the quiz tools' options with mutated values; `--arg` values
+(a built-in family's arguments, a model's keywords: malformed, nested hundreds deep, alias bombs,
+tags, huge numbers and texts); and model targets
 for `import` and the table commands: the broken model files of tests/bad_models (and a CIFAR ResNet),
 as they are or mutated, under well- and badly-formed targets (every eighth input, where torch is
 installed). Each input runs
@@ -365,15 +367,66 @@ def quiz_case(r: random.Random) -> Case:
     return Case(tuple(args), note=f"quiz {args[0]}")
 
 
+# a built-in family's arguments (`--arg layers=[2, 2, 2, 2]`), and names that are none of them
+ARG_TARGETS = ("resnet18", "resnet", "vgg16", "vgg", "mobilenet_v2", "efficientnet_b0", "lenet5", "densenet121")
+ARG_NAMES = ("layers", "width_per_group", "groups", "bn", "width", "num_classes", "block", "depth", "x", "_", "None")
+
+
+def arg_value(r: random.Random) -> str:
+    """An `--arg` value: plausible, malformed YAML, or built to hurt a recursive parser (nesting
+    hundreds of levels deep, issue 19), an alias bomb, a tag, a huge number or a long text."""
+    depth = r.choice([2, 10, 100, 500, 5000])
+    pick = r.randrange(12)
+    if pick == 0:
+        return "[" * depth + "1" + "]" * depth
+    if pick == 1:
+        return "{a: " * depth + "1" + "}" * depth
+    if pick == 2:
+        return "[" * depth  # unclosed
+    if pick == 3:
+        return "[&a [1, 2], &b [*a, *a], &c [*b, *b], &d [*c, *c], *d]"
+    if pick == 4:
+        return r.choice(["!!python/object:os.system 'x'", "!!binary aGk=", "!!set {a}", "!!timestamp 2001-12-14"])
+    if pick == 5:
+        return str(r.choice([10**100, -(10**30), 2**63, 0, -1])) + r.choice(["", ".5", "e309", "e-400"])
+    if pick == 6:
+        return r.choice(["x" * 100_000, "é" * 1000, "\x00", "a: b", "- 1", "|", ">", "&a *a", "*a", "? x", "%YAML 1.2"])
+    if pick == 7:
+        return "[" + ", ".join(str(r.randint(-3, 9)) for _ in range(r.randint(0, 8))) + "]"
+    if pick == 8:
+        return r.choice(["[1, [2]]", "[{a: 1}]", "{}", "[]", "null", "~", "true", "yes", "0x10", "0o7", "1_000"])
+    return r.choice(WEIRD_TEXT + ["2", "0.5", "1e-6", "[3, 4, 6, 3]", "[2, 2, 2, 2]", "bottleneck", "basic"])
+
+
+def arg_pairs(r: random.Random) -> list[str]:
+    """One to three `--arg` options: name=value, or a malformed pair now and then."""
+    out: list[str] = []
+    for _ in range(r.randint(1, 3)):
+        name = r.choice(ARG_NAMES)
+        out += ["--arg", r.choice([f"{name}={arg_value(r)}", f"{name}={arg_value(r)}", f"{name}={arg_value(r)}",
+                                   name, f"={arg_value(r)}", f"{name} ={arg_value(r)}", f"2{name}=1"])]  # fmt: skip
+    return out
+
+
+def arg_case(r: random.Random) -> Case:
+    """A built-in (or a spec file's) arguments set from the command line: `--arg` is untrusted
+    text too, read as YAML like a spec."""
+    command = list(r.choice(SPEC_COMMANDS))
+    target = r.choice(ARG_TARGETS)
+    return Case((*command, target, *arg_pairs(r)), note="arg")
+
+
 def spec_case(r: random.Random, sources: list[str]) -> Case:
     command = list(r.choice(SPEC_COMMANDS))
     pick = r.random()
-    if pick < 0.03:
+    if pick < 0.12:
+        return arg_case(r)
+    if pick < 0.15:
         return Case(
             (*command, r.choice(["/dev/zero", "/dev/urandom", "/dev/null", "/", "/nonexistent/x.yaml", "."])),
             note="device",
         )
-    if pick < 0.06:
+    if pick < 0.18:
         return Case(
             (*command, "{spec}"), data=bytes(r.randrange(256) for _ in range(r.randint(0, 3000))), note="random bytes"
         )
@@ -415,6 +468,8 @@ def model_case(r: random.Random) -> Case:
     args = [*r.choice(MODEL_COMMANDS), target, "--input", shape]
     if r.random() < 0.2:
         args += ["--arg", r.choice(["width=2", "num_classes=0", "n=-1", "x=[1, 2]"])]
+    elif r.random() < 0.1:  # the model's keywords: as untrusted as a spec's arguments
+        args += arg_pairs(r)
     return Case(tuple(args), text=text, note="model", seconds=MODEL_SECONDS)
 
 

@@ -179,7 +179,7 @@ def test_sweep_every_format(name, fmt):
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(result.stdout)))
         assert len(rows) == 2 and int(rows[0]["MACs"]) == totals(name)["macs"]
-        assert int(rows[1]["Act. bytes"]) == 32 * int(rows[0]["Act. bytes"])
+        assert int(rows[1]["Sum of outputs"]) == 32 * int(rows[0]["Sum of outputs"])
 
 
 def test_sweep_bad_lists_are_errors():
@@ -465,3 +465,18 @@ def test_diff_never_pairs_rows_of_different_types():
     rows = json.loads(run("diff", "vgg11", "vgg13", "-f", "json").stdout)["rows"]
     paired = [r for r in rows if r["type_a"] and r["type_b"]]
     assert paired and all(r["type_a"] == r["type_b"] for r in paired)
+
+
+def test_sweeps_sum_of_outputs_is_named_for_what_it_sums():
+    """Issue 19: sweep's "Act. bytes" exceeded its "Training peak" with nothing to say why. The
+    column sums every row's output (VGG16: 28,701,160 activations, tests/test_check.py's
+    arithmetic; 4 bytes each in fp32), which is more than is ever held at once."""
+    from test_check import VGG16_FULL_MEMORY
+
+    result = run("sweep", "vgg16", "--batch", "1,128", "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [int(r["Sum of outputs"]) for r in rows] == [VGG16_FULL_MEMORY * 4, VGG16_FULL_MEMORY * 4 * 128]
+    assert int(rows[1]["Sum of outputs"]) > int(rows[1]["Training peak"])  # the comparison the footer explains
+    text = run("sweep", "vgg16", "--batch", "1,128").stdout
+    assert "the sum of every row's output (in-place activations and views included: more than is ever held at once, " \
+           "so it can exceed the peaks)" in text  # fmt: skip

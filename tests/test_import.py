@@ -784,6 +784,26 @@ def test_file_target_with_arguments(tmp_path):
     assert analyze(graph).totals.params == (3 * 3 * 1 * 8 + 8) + (8 * 2 + 2)
 
 
+def test_import_refuses_to_write_over_the_models_source(tmp_path, monkeypatch):
+    """Issue 19 (fuzzing): `import m.py:Net -o m.py` replaced the model's source with YAML. A
+    file target is refused before its code runs; a package target once its module is found."""
+    monkeypatch.chdir(tmp_path)
+    source = "from torch import nn\nprint('the model ran')\n\n\nclass Net(nn.Sequential):\n" \
+             "    def __init__(self):\n        super().__init__(nn.Conv2d(3, 4, 3))\n"  # fmt: skip
+    (tmp_path / "m.py").write_text(source)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "mm.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for target, output in [("m.py:Net", "m.py"), ("m.py:Net", "./m.py"), ("pkg.mm:Net", "pkg/mm.py")]:
+        with pytest.raises(CnncalcError, match="will not write over") as caught:
+            import_command(target, output, "3x8x8", [])
+        assert caught.value.received == f"-o {output}" and caught.value.expected == "a file other than the input"
+    assert (tmp_path / "m.py").read_text() == source and (tmp_path / "pkg" / "mm.py").read_text() == source
+    text = import_command("m.py:Net", "net.yaml", "3x8x8", [])
+    assert (tmp_path / "net.yaml").read_text() == text
+
+
 def test_package_target_and_messages(tmp_path):
     text = import_command("torch.nn:Identity", None, (3, 8, 8), [])
     assert [n.kind for n in parse_text(text).nodes] == ["input", "identity"]

@@ -311,6 +311,7 @@ LAYER_TABLE = {
         ("instancenorm", [16, 8, 8], [16, 8, 8], 0, 0, 0, 0),
         ("instancenorm: {affine: true, track_running_stats: true}", [4, 6], [4, 6], 4, 4, 2 * 4 + 1, 0),
         ("instancenorm: {affine: true, bias: false, momentum: null}", [3, 2, 4, 4], [3, 2, 4, 4], 3, 0, 0, 0),
+        ("instancenorm: {track_running_stats: true}", [4, 1, 1], [4, 1, 1], 0, 0, 2 * 4 + 1, 0),  # eval only
     ],
     "stochastic_depth": [
         ("stochastic_depth: 0.1", [96, 14, 14], [96, 14, 14], 0, 0, 0, 0),
@@ -782,6 +783,30 @@ def test_lrn_without_spatial_axes_is_refused():
 
     with pytest.raises(CnncalcError, match="lrn needs an input with spatial axes"):
         analyze(one_layer("lrn", [4]))
+
+
+def test_instancenorm_on_a_single_position_runs_only_with_running_statistics():
+    """Issue 19 (fuzzing): with `track_running_stats: true` PyTorch runs a 1x1 input in eval mode
+    (the running statistics normalise it) and refuses it in training; without them it refuses it
+    in both modes, each position being normalised by its own value."""
+    from cnncalc.errors import CnncalcError
+
+    tracked = one_layer("instancenorm: {track_running_stats: true}", [4, 1, 1])
+    assert analyze(tracked).rows[-1].output_shape == (4, 1, 1)
+    with pytest.raises(CnncalcError) as caught:
+        analyze(one_layer("instancenorm", [4, 1, 1]))
+    assert caught.value.message == (
+        "instancenorm over a single position: every output would be 0, and PyTorch refuses it "
+        "(in eval mode too, without running statistics)"
+    )
+    assert "track_running_stats: true" in caught.value.hint
+    torch = pytest.importorskip("torch")
+    x = torch.randn(1, 4, 1, 1)
+    assert tracked.to_torch().eval()(x).shape == (1, 4, 1, 1)
+    with pytest.raises(CnncalcError, match="PyTorch cannot run row '0' .*Expected more than 1 spatial element"):
+        tracked.to_torch().train()(x)  # the bridge names the row PyTorch refuses
+    with pytest.raises(ValueError, match="Expected more than 1 spatial element"):
+        torch.nn.InstanceNorm2d(4).eval()(x)
 
 
 def test_fvcore_counts_batch_statistics_as_its_norm_counter():

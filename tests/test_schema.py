@@ -221,3 +221,9 @@ def test_json_doc_names_every_field():
 
     missing = sorted({n for n in names(schema.report_schema()) if not re.search(rf"(?<![\w]){n}(?![\w])", code)})
     assert missing == []
+
+
+def test_profile_check_only_json_matches_report_schema(report_schema, monkeypatch):
+    pytest.importorskip("torch")
+    data = _json_of("profile lenet5 --check-only", monkeypatch)
+    assert _errors(report_schema, "profile_checks", data) == []

@@ -100,7 +100,7 @@ InputOpt = Annotated[
     Optional[str],
     typer.Option(
         "--input",
-        help="Override the spec's input: 3x224x224 (channels first) or 224x224x3 (channels last); the end that equals the spec's channels says which, and an ambiguous one is refused (write chw:1x28x28 or hwc:28x28x1 to say the order, or to change the channels). One size: a flat vector.",
+        help="Override the spec's input: 3x224x224 (channels first) or 224x224x3 (channels last); the end that equals the spec's channels says which, and an ambiguous one is refused (write chw:1x28x28 or hwc:28x28x1 to say the order, or to change the channels). The spatial sizes alone (224x224) take the spec's channels; a number of sizes that would change the dimensionality is refused unless the order is written.",
         show_default=False,
     ),
 ]

@@ -4,6 +4,7 @@ on small matrices, and `check` for quiz answers. No torch.
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
@@ -12,8 +13,8 @@ from typing import Annotated, Any, Optional
 import typer
 
 from .. import library
-from ..analysis import DType
-from ..calculator import LayerAnswer, answer, read_axes, read_input
+from ..analysis import DType, Style
+from ..calculator import LayerAnswer, answer, read_axes, read_input, read_sizes
 from ..errors import CnncalcError, StrictError
 from ..render import Code, Format, Layout, Lines, Output, Worked, shape_text
 from .common import (
@@ -23,6 +24,7 @@ from .common import (
     app,
     emit,
     format_option,
+    label,
     parse_input,
     print_warning,
     reported_errors,
@@ -61,6 +63,17 @@ def _layer_arg(text: str, name: str, words: tuple[str, ...] = ()) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _read_layer_input(text: str, layout: Layout, channels: int | None) -> tuple[int, ...]:
+    """`read_input`, saying on stderr when one size was read as N x N (the notes' habit), and how
+    a 1-D input is written instead: the reading never changes the dimensionality unannounced."""
+    shape = read_input(text, layout is Layout.HWC, channels)
+    if layout is Layout.HWC and len(read_sizes(text, "--input")) == 1:
+        n, c = shape[1], shape[0]
+        sys.stderr.write(f"{label('note:', 'cyan')} --input {text.strip()} is read as {n}x{n} (the notes write N "
+                         f"for an N x N input); a 1-D input of length {n} is --layout chw --input {c}x{n}\n")  # fmt: skip
+    return shape
+
+
 def _print_answer(command: str, a: LayerAnswer, layout: Layout, fmt: Format, strict: bool) -> None:
     data = {"type": a.kind, "input": list(a.input_shape), "output": list(a.output_shape), "weights": a.weights,
             "biases": a.biases, "params": a.params, "macs": a.macs, "working": list(a.working), "warnings": list(a.warnings)}  # fmt: skip
@@ -90,7 +103,7 @@ def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, sh
     cnncalc conv --input 227x227x3 --kernel 11 --out 96 --stride 4
     """
     with reported_errors():
-        shape = read_input(input, layout is Layout.HWC, channels)
+        shape = _read_layer_input(input, layout, channels)
         args: dict[str, Any] = {"out": out, "kernel": _layer_arg(kernel, "kernel"), "stride": _layer_arg(stride, "stride"),
                                 "dilation": _layer_arg(dilation, "dilation"), "groups": groups, "bias": bias}  # fmt: skip
         if transposed:
@@ -142,7 +155,7 @@ def pool(kernel: KernelOpt,
             _print_numeric("pool", result, x, steps, format)
             return
         assert input is not None
-        shape = read_input(input, layout is Layout.HWC, channels)
+        shape = _read_layer_input(input, layout, channels)
         args: dict[str, Any] = {
             "kernel": _layer_arg(kernel, "kernel"),
             "padding": _layer_arg(padding, "padding"),
@@ -313,6 +326,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
           batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for --bytes.")] = 1,
           dtype: Annotated[DType, typer.Option("--dtype", help="Element type for --bytes.")] = DType.FP32,
           input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).", show_default=False)] = None,
+          style: Annotated[Style, typer.Option("--style", help="Which rows the network's --memory sums: full (every row's output, in-place activations and views included, the input not) or lecture (the lecture table's rows, the input included: VGG16's 15.2M).")] = Style.FULL,
           format: CheckFormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Check answers: a quiz file, a directory of them, or one layer's expected numbers. Exit code 4 when one is wrong.
 
@@ -343,7 +357,10 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
                 raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs, --flops, --memory, --bytes or --receptive-field "
                                    "(with --layer), or a quiz file", hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
             truth = quiz.network_truth(
-                library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape)
+                library.resolve(target),
+                layer,
+                parse_input(input, spec.load(library.resolve(target)).input_shape),
+                style=style,
             )
             verdicts = tuple(quiz.judge(q, v, truth, biases, batch, dtype) for q, v in given.items())
             quizzes = []

@@ -339,7 +339,7 @@ def sweep_output(name: str, rows: list[SweepRow], layout: Layout) -> Output:
         "DType",
         "Params",
         "MACs",
-        "Act. bytes",
+        "Sum of outputs",
         "Inference peak",
         "Training peak",
         "Output",
@@ -373,8 +373,9 @@ def sweep_output(name: str, rows: list[SweepRow], layout: Layout) -> Output:
         numeric=(False, True, False, True, True, True, True, True, False, False),
         title=f"{name}: {len(rows)} combinations (input and output {layout.value})",
         footer=(
-            "params and MACs per sample; bytes for the batch: activations (every layer's output), predicted peaks "
-            "(inference; training step with SGD and momentum) as in docs/conventions.md",
+            "params and MACs per sample; bytes for the batch: the sum of every row's output (in-place activations "
+            "and views included: more than is ever held at once, so it can exceed the peaks), predicted peaks "
+            "(what is held at once: inference; training step with SGD and momentum) as in docs/conventions.md",
             *(
                 [
                     f"{failed} of {len(rows)} combinations do not fit the network (Note says why; JSON has the whole message)"

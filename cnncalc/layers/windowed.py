@@ -5,7 +5,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Sequence
 
-from ..geometry import Window, effective_kernel, lost_positions, position_runs, same_padding, window_output_size
+from ..geometry import Window, effective_kernel, lost_positions, lost_text, same_padding, window_output_size
 from ..layout import Layout
 from ..records import record
 from .base import AXIS_NAMES, FieldStep, Layer, Shape, group_axes, per_axis, spatial_rank
@@ -52,7 +52,7 @@ class Windowed(Layer):
         windows = self.windows(inputs[0])
         names = AXIS_NAMES[len(windows)]
         for axis, w in zip(names, windows):
-            lost = lost_positions(w)
+            lost = lost_positions(w, 2)
             if lost:
                 span = effective_kernel(w.kernel, w.dilation)
                 text = f"({w.size} - {span} + {w.pad_left + w.pad_right})/{w.stride} + 1 = {w.fraction()}"
@@ -60,7 +60,7 @@ class Windowed(Layer):
                     text = f"stride does not tile the input (%s): {text}, floored to {window_output_size(w)}"
                 else:  # the stride tiles, but a dilated last window's gaps fall on the input
                     text = f"the last window's dilated taps skip input (%s): {text}"
-                by_text.setdefault(f"{text}\0{position_runs(lost)}\0{w.size}", []).append(axis)
+                by_text.setdefault(f"{text}\0{lost_text(w)}\0{w.size}", []).append(axis)
         warnings = []
         for key, axes in by_text.items():
             text, positions, size = key.split("\0")

@@ -48,7 +48,17 @@ PEAK_TFLOPS: dict[str, dict[str, float]] = {
     "V100": {"fp32": 15.7, "fp16": 125.0},
 }
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
+Progress = Callable[..., None]  # (phase, done, total, note=""): note, the running median while timing
+
+
+class TimingInterrupted(CnncalcError):
+    """Ctrl-C while timing: the statistics of the iterations done (`timing`, None when none was)."""
+
+    def __init__(self, timing: Timing | None, total: int) -> None:
+        done = f"{timing.iters} of {total}" if timing else f"0 of {total}"
+        super().__init__(f"interrupted after {done} timed iterations")
+        self.timing = timing
+        self.total = total
 
 
 @record
@@ -206,7 +216,11 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
     if dtype not in (DType.FP32, DType.FP16, DType.BF16):
         raise CnncalcError("profile runs fp32, fp16 or bf16", received=dtype.value)
     try:
+        if progress and check:
+            progress("checking every row against PyTorch", 0, None)
         checks = tuple(verify(graph, report)) if check else ()
+        if progress and check:
+            progress("checking every row against PyTorch", 1, 1)
     except (RuntimeError, MemoryError) as err:
         if not out_of_memory(err):
             raise
@@ -235,7 +249,11 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
         if cuda:
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
-        times = _time(step, iters, cuda, dev, progress)
+        try:
+            times = _time(step, iters, cuda, dev, progress)
+        except TimingInterrupted as err:  # the warm-up's count belongs to the statistics too
+            err.timing = replace(err.timing, warmup=warmup) if err.timing else None
+            raise
         measured = torch.cuda.max_memory_allocated(dev) if cuda else _cpu_memory(model, x, step)
         layers: tuple[LayerTime, ...] = ()
         if per_layer:  # a separate pass, after the end-to-end figures: its hooks never touch those
@@ -258,7 +276,7 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
         graph.name, str(dev), name, torch.__version__, batch, dtype,
         "fp32" if dtype is DType.FP32 else f"autocast to {dtype.value} (weights stay fp32)",
         channels_last, compile, train, cudnn_benchmark if cuda else False, checks,
-        Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, iters),
+        _timing(times, warmup) or Timing(0.0, 0.0, 0.0, warmup, 0),  # iters >= 1: never the fallback
         2 * report.totals.macs * batch * steps, peak, predicted, measured, layers,
     )  # fmt: skip
 
@@ -392,21 +410,37 @@ def _time(
     times: list[float] = []
     if cuda:
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(iters)]
-        for i, (start, end) in enumerate(events):
-            start.record()
-            step()
-            end.record()
-            if progress:
-                progress("timing", i + 1, iters)
+        done = 0
+        try:
+            for i, (start, end) in enumerate(events):
+                start.record()
+                step()
+                end.record()
+                done = i + 1
+                if progress:
+                    progress("timing", i + 1, iters)
+        except KeyboardInterrupt:
+            torch.cuda.synchronize(dev)
+            raise TimingInterrupted(_timing([s.elapsed_time(e) for s, e in events[:done]], 0), iters) from None
         torch.cuda.synchronize(dev)
         return [start.elapsed_time(end) for start, end in events]
-    for i in range(iters):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if progress:
-            progress("timing", i + 1, iters)
+    try:
+        for i in range(iters):
+            t0 = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t0) * 1e3)
+            if progress:  # the running median: a noisy machine shows while it runs
+                progress("timing", i + 1, iters, note=f"median {statistics.median(times):.3f} ms")
+    except KeyboardInterrupt:
+        raise TimingInterrupted(_timing(times, 0), iters) from None
     return times
+
+
+def _timing(times: Sequence[float], warmup: int) -> Timing | None:
+    """The statistics of `times` (None when empty)."""
+    if not times:
+        return None
+    return Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, len(times))
 
 
 def time_layers(graph: Graph, report: Report, model: torch.nn.Module, step: Callable[[], None], iters: int,
