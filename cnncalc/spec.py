@@ -41,9 +41,11 @@ MAX_NESTING = 64  # structures inside structures; deeper means a self-referencin
 MAX_INCLUDES = 16  # files one spec may include, directly or through others
 TOP_LEVEL_KEYS = ("name", "description", "include", "args", "variants", "input", "blocks", "layers")
 ITEM_KEYS = ("name", "repeat", "from", "when", "inline", "start")  # allowed on every item besides its own arguments
-BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "branches", "merge", "description")
+BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "add", "branches", "merge", "description")
 BLOCK_BODIES = ("layers", "body", "branches")  # a block is a chain, a residual or a parallel
 STRUCTURES = ("sequential", "residual", "parallel")
+MERGES = ("concat", "add", "mul")  # how a parallel's branches meet (mul: squeeze-excitation's x * scale)
+OWN_INPUT = "in"  # `from: in`: the input of the enclosing structure or block use (as `$in` is its channels)
 CALL = "call"  # `- call: relu`: run an earlier parameter-free row's module again (torchvision's shared `relu`)
 REQUIRED = object()
 
@@ -653,6 +655,9 @@ class _Expander:
             ctx: _Context, line: int | None) -> _Input:  # fmt: skip
         """Expand one item (after repeat) whose full name and inputs are known."""
         self.check_type(written, where)
+        if written in STRUCTURES or written in self.blocks:
+            # `from: in` inside a structure or block use reads its input (squeeze-excitation's `x * scale`)
+            self.outputs[name + "." + OWN_INPUT] = inputs[0]
         if written in STRUCTURES:
             self.outputs[name] = getattr(self, written)(args, name, inputs[0], where, ctx)
             return self.outputs[name]
@@ -760,10 +765,25 @@ class _Expander:
 
     def residual(self, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context,
                  kind: str = "residual") -> _Input:  # fmt: skip
-        self.structure_args(args, ("body", "shortcut", "after"), ("body",), kind, where)
+        self.structure_args(args, ("body", "shortcut", "after", "add"), ("body",), kind, where)
         self.containers[name] = kind
+        add = args.get("add", True)  # `add: $stride == 1 and $in == $out`: an inverted residual's own rule
+        if expr.is_expression(add):  # a block's keys are read here, in the use's scope
+            try:
+                add = expr.evaluate(add, ctx.scope)
+            except CnncalcError as err:
+                raise err.located(where) from None
+        if type(add) is not bool:
+            raise SpecError("'add' of a residual is true or false (whether the shortcut is added)", where=where,
+                            received=add, expected="e.g. add: $stride == 1 and $in == $out")  # fmt: skip
+        if not add and args.get("shortcut"):
+            raise SpecError("a residual with 'add: false' is its body alone: it has no shortcut", where=where,
+                            hint="give the shortcut's items a 'when:' of the same condition")  # fmt: skip
         inner = ctx.inner(name + ".", f"{where.path}.body")
         body = self.chain(args["body"], inner, prev)
+        if not add:  # no shortcut and no `.add` row: the body, then `after`
+            return self.chain(args.get("after") or [], ctx.inner(name + ".", f"{where.path}.after", scope=inner.scope,
+                              blocks_in_use=inner.blocks_in_use), body, default_prefix="after.")  # fmt: skip
         shortcut = prev
         if args.get("shortcut"):
             shortcut_ctx = ctx.inner(
@@ -782,8 +802,14 @@ class _Expander:
                  kind: str = "parallel") -> _Input:  # fmt: skip
         self.structure_args(args, ("branches", "merge"), ("branches",), kind, where)
         merge = args.get("merge", "concat")
-        if merge not in ("concat", "add"):
-            raise SpecError("'merge' of parallel must be concat or add", where=where, received=merge)
+        if expr.is_expression(merge):  # a block's keys are read here, in the use's scope
+            try:
+                merge = expr.evaluate(merge, ctx.scope)
+            except CnncalcError as err:
+                raise err.located(where) from None
+        if merge not in MERGES:
+            raise SpecError("'merge' of parallel must be " + ", ".join(MERGES[:-1]) + " or " + MERGES[-1],
+                            where=where, received=merge, hint=did_you_mean(str(merge), MERGES))  # fmt: skip
         branches = args["branches"]
         if not isinstance(branches, list) or len(branches) < 2:
             raise SpecError("parallel needs a list of at least two branches", where=where, received=branches,
@@ -819,7 +845,7 @@ class _Expander:
             return self.chain(block.raw["layers"], _Context(inner.prefix, inner.scope, f"{path}.layers",
                                                             inner.blocks_in_use, inner.depth, inner.file), prev)  # fmt: skip
         structure = self.residual if "body" in block.raw else self.parallel
-        keys = ("body", "shortcut", "after") if "body" in block.raw else ("branches", "merge")
+        keys = ("body", "shortcut", "after", "add") if "body" in block.raw else ("branches", "merge")
         return structure(
             {k: block.raw[k] for k in keys if k in block.raw}, name, prev, block_where, inner, kind=block.name
         )
@@ -900,7 +926,7 @@ class _Expander:
                     )
                 return index
         raise SpecError(f"unknown reference 'from: {ref.name}'", where=ref.where, received=ref.name,
-                        expected="the name of an earlier layer or structure", hint=did_you_mean(ref.name, [*self.names, *self.outputs]))  # fmt: skip
+                        expected="the name of an earlier layer or structure", hint=did_you_mean(ref.name, [*self.names, *(o for o in self.outputs if not o.endswith("." + OWN_INPUT))]))  # fmt: skip
 
     def finish(self) -> tuple[Node, ...]:
         nodes = []

@@ -83,6 +83,11 @@ def test_broken_specs_fail(validator, stem):
         "input: [3, 8, 8]\nlayers: [parallel: {branches: [[relu]]}]",  # one branch
         "input: [3, 8, 8]\nblocks: {b: {args: {n: 1}}}\nlayers: [b]",  # a block without a body
         "input: [3, 8, 8]\nlayers: [conv: {out: 4, kernel: 3, from: []}]",
+        # issue 19: no `blocks:` and no `include:`, so a key can only be a known type (an editor underlines it)
+        "{input: [3, 8, 8], layers: [{convv: {out: 8}}]}",
+        "{input: [3, 8, 8], layers: [convv]}",
+        "{input: [3, 8, 8], layers: [{residual: {body: [{convv: {out: 3}}]}}]}",  # nested too
+        "input: [3, 8, 8]\nlayers: [parallel: {branches: [[relu], [tanh]], merge: max}]",
     ],
 )
 def test_invalid_values_fail(validator, text):
@@ -92,12 +97,17 @@ def test_invalid_values_fail(validator, text):
 @pytest.mark.parametrize(
     "text",
     [
-        "input: [3, 8, 8]\nx-conv: &c {out: 4, kernel: 3}\nlayers: [conv: *c, Conv2d: {out_channels: 4, kernel_size: 1}]",
+        "input: [3, 8, 8]\nx-conv: &c {out: 4, kernel: 3}\nlayers: [conv: *c, conv2d: {out_channels: 4, kernel_size: 1}]",
         "input: [3, 8, 8]\nblocks: {b: {args: {n: null, down: false}, layers: [conv: {out: $n * 2, kernel: 3, when: $down}]}}\n"
         "layers: [b: {n: 4, repeat: 2, name: stage}]",
         "input: [3, 8, 8]\nlayers: [residual: {body: [relu], shortcut: [conv: {out: 3, kernel: 1}], after: [relu]}, linear: 10]",
         "input: [3, 8, 8]\nlayers: [parallel: {branches: [{name: a, layers: [relu]}, [tanh]], merge: add}, add: {from: [0, 1]}]",
         "args: {size: 8}\ninput: [3, $size, $size]\nlayers: [relu]",  # a family's input size from its args
+        # with blocks (or an include) an unknown key may be a block: left to the spec reader
+        "{input: [3, 8, 8], blocks: {se: {layers: [relu]}}, layers: [{se: {}}, se]}",
+        "{input: [3, 8, 8], include: other.yaml, layers: [{convv: {out: 8}}]}",
+        "{input: [3, 8, 8], args: {kind: relu}, layers: [{$kind: null}]}",  # a type chosen by an argument
+        "input: [3, 8, 8]\nlayers: [parallel: {branches: [[], [sigmoid]], merge: mul}]",  # squeeze-excitation's x * s
     ],
 )
 def test_valid_specs_pass(validator, text):
