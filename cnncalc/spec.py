@@ -500,6 +500,7 @@ class _Expander:
         written, args, args_line = self.split_item(raw, line, path, ctx)
         where = self.where(args_line or line, path, ctx)
         name = args.pop("name", None)
+        repeated = "repeat" in args  # a named item with `repeat:` names its copies name.0, name.1, ... (even one)
         repeat = args.pop("repeat", 1)
         source = args.pop("from", None)
         when = args.pop("when", True)
@@ -539,20 +540,26 @@ class _Expander:
                     self.blocks[written], dict(args), prev, where, ctx, position, default_prefix
                 )
             return prev, position
+        # The naming rule (docs/spec.md, "Names"): an unnamed copy takes the next position of its list,
+        # as nn.Sequential numbers its modules; a named item takes one position, whatever its repeat,
+        # and a named item with `repeat:` is a group `name` of copies `name.0`, `name.1`, ...
         template = name is not None and "{i}" in str(name)  # `name: denselayer{i}`: the copy's number, from `start`
-        if name is not None and repeat > 1 and not template:
+        group = name is not None and repeated and not template
+        if group:
             self.containers[ctx.prefix + str(name)] = "repeat"
         for k in range(repeat):
             if name is None:
                 local = f"{default_prefix}{position}"
+                position += 1
             elif template:
                 local = str(name).replace("{i}", str(start + k))
             else:
-                local = f"{name}.{k + start}" if repeat > 1 else str(name)
-            position += 1
+                local = f"{name}.{k + start}" if group else str(name)
             inputs = self.sources(source, prev, ctx, where, written)
             prev = self.one(written, dict(args), ctx.prefix + local, inputs, where, ctx, line)
-        if name is not None and repeat > 1 and not template:
+        if name is not None:
+            position += 1
+        if group:
             self.outputs[ctx.prefix + str(name)] = prev  # `from: stage` reads the last copy's output
         return prev, position
 

@@ -238,3 +238,40 @@ layers:
 """
     rows = _rows(text)
     assert rows["a.reduce"].params == 0 and rows["b.reduce"].params == 4 * 2 * 2 * 4 + 4
+
+
+# ----- one naming rule ----------------------------------------------------------------------
+
+
+def test_a_named_item_takes_one_position_whatever_its_repeat():
+    # Darknet-53's stages: before, a named repeat of 2 used two positions (the next row read `3`)
+    text = "input: [3]\nlayers:\n  - linear: 4\n  - linear: {out: 4, name: stage, repeat: 2}\n  - relu\n"
+    assert [n.name for n in parse_text(text).nodes] == ["input", "0", "stage.0", "stage.1", "2"]
+
+
+def test_a_named_item_with_repeat_is_a_group_even_of_one():
+    once = "input: [3]\nargs: {n: 1}\nlayers:\n  - linear: {out: 4, name: stage, repeat: $n}\n  - relu\n"
+    graph = parse_text(once)
+    assert [n.name for n in graph.nodes] == ["input", "stage.0", "1"]
+    assert graph.containers["stage"] == "repeat"
+    assert [n.name for n in parse_text(once, args={"n": 2}).nodes] == ["input", "stage.0", "stage.1", "1"]
+    # without `repeat:` a named item is its name alone
+    assert [n.name for n in parse_text("input: [3]\nlayers:\n  - linear: {out: 4, name: fc}\n").nodes] == [
+        "input",
+        "fc",
+    ]
+
+
+def test_the_docs_example_builds_in_torch_with_the_counted_parameters():
+    pytest.importorskip("torch")
+    from pathlib import Path
+
+    from cnncalc.spec import load
+    from cnncalc.torch_bridge import build
+
+    graph = load(Path(__file__).parent.parent / "docs" / "examples" / "se_block.yaml")
+    net = build(graph)
+    totals = analyze(graph).totals
+    assert sum(p.numel() for p in net.parameters()) == totals.params
+    names = {n.name for n in graph.nodes}
+    assert "1.add" in names and "2.add" not in names and "2.6.scale" in names
