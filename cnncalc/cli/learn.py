@@ -15,6 +15,7 @@ from .. import library
 from ..analysis import DType
 from ..calculator import LayerAnswer, answer, read_axes, read_input
 from ..errors import CnncalcError, StrictError
+from ..layers.base import PADDING_WORDS
 from ..render import Code, Format, Layout, Lines, Output, Worked, shape_text
 from .common import (
     ExitCode,
@@ -77,7 +78,7 @@ def _print_answer(command: str, a: LayerAnswer, layout: Layout, fmt: Format, str
 def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, show_default=False)], kernel: KernelOpt,
          out: Annotated[int, typer.Option("--out", "-o", min=1, help="Number of filters K (output channels).")] = 1,
          stride: StrideOpt = "1",
-         padding: Annotated[str, typer.Option("--padding", "-p", help="Zero padding P per side: 1, 1x2, same or valid.")] = "0",
+         padding: Annotated[str, typer.Option("--padding", "-p", help="Zero padding P per side: 1, 1x2, same, valid or tf_same (TensorFlow/Keras's 'same' at any stride).")] = "0",
          dilation: DilationOpt = "1", groups: Annotated[int, typer.Option("--groups", "-g", min=1, help="Groups (depthwise: = channels).")] = 1,
          bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Whether each filter has a bias.")] = True,
          transposed: Annotated[bool, typer.Option("--transposed", "-t", help="A transposed convolution: (W-1)S - 2P + D(F-1) + output_padding + 1.")] = False,
@@ -101,7 +102,7 @@ def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, sh
         else:
             if output_padding != "0":
                 raise CnncalcError("--output-padding is for transposed convolutions", hint="add --transposed")
-            args["padding"] = _layer_arg(padding, "padding", ("same", "valid"))
+            args["padding"] = _layer_arg(padding, "padding", PADDING_WORDS)
             result = answer("conv", shape, args)
         _print_answer("conv", result, layout, format, strict)
 

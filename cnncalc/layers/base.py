@@ -26,6 +26,11 @@ from .counting import Convention, Rule
 Shape = tuple[int, ...]
 
 
+# A convolution's padding in words: PyTorch's 'same' (stride 1) and 'valid', and TensorFlow/Keras's
+# 'same' at any stride ('tf_same': output ceil(W/S), the odd padding position at the bottom/right).
+PADDING_WORDS = ("same", "valid", "tf_same")
+
+
 class ArgKind(Enum):
     """How a YAML value is read into a layer argument."""
 
@@ -33,7 +38,7 @@ class ArgKind(Enum):
     NON_NEGATIVE = "a non-negative integer"
     POSITIVE_AXES = "a positive integer or a list of them, one per spatial axis"
     NON_NEGATIVE_AXES = "a non-negative integer or a list of them, one per spatial axis"
-    PADDING = "a non-negative integer, a list of them (one per spatial axis), 'same' or 'valid'"
+    PADDING = "a non-negative integer, a list of them (one per spatial axis), 'same', 'valid' or 'tf_same'"
     BOOL = "true or false"
     NUMBER = "a number"
     PROBABILITY = "a number from 0 to 1"
@@ -383,7 +388,7 @@ def _convert(value: Any, kind: ArgKind, name: str, layer: str, choices: tuple[st
     if kind is ArgKind.NON_NEGATIVE_AXES:
         return axes(value, 0)
     if kind is ArgKind.PADDING:
-        if value in ("same", "valid"):
+        if value in PADDING_WORDS:
             return value
         return axes(value, 0)
     if kind is ArgKind.BOOL:

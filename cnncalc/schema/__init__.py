@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..layers import ALIASES, REGISTRY, ArgKind, Layer
+from ..layers.base import PADDING_WORDS
 
 SPEC_SCHEMA_PATH = Path(__file__).parent / "spec.schema.json"
 REPORT_SCHEMA_PATH = Path(__file__).parent / "report.schema.json"
@@ -55,7 +56,7 @@ KIND_SCHEMAS: dict[ArgKind, dict[str, Any]] = {
     ArgKind.NON_NEGATIVE: {"type": "integer", "minimum": 0},
     ArgKind.POSITIVE_AXES: _axes(1),
     ArgKind.NON_NEGATIVE_AXES: _axes(0),
-    ArgKind.PADDING: {"anyOf": [*_axes(0)["anyOf"], {"enum": ["same", "valid"]}]},
+    ArgKind.PADDING: {"anyOf": [*_axes(0)["anyOf"], {"enum": list(PADDING_WORDS)}]},
     ArgKind.BOOL: {"type": "boolean"},
     ArgKind.NUMBER: {"type": "number"},
     ArgKind.PROBABILITY: {"type": "number", "minimum": 0, "maximum": 1},

@@ -8,6 +8,8 @@ that the tools count them as they count torchvision's models and state_dict keys
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -210,3 +212,49 @@ class Stack(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return torch.stack(inputs, dim=self.dim)
+
+
+class PaddedConv1d(nn.Conv1d):
+    """nn.Conv1d after an explicit zero padding that may differ at the two ends (F.pad's pairs):
+    TensorFlow/Keras's padding='same' at a stride, which nn.Conv1d's `padding` cannot express."""
+
+    def __init__(self, *args: Any, pad: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pad={self.pad}"
+
+
+class PaddedConv2d(nn.Conv2d):
+    """nn.Conv2d after an explicit zero padding that may differ at the two ends of an axis (F.pad's
+    pairs: left, right, top, bottom): TensorFlow/Keras's padding='same' at a stride, as timm's
+    Conv2dSame pads before its convolution."""
+
+    def __init__(self, *args: Any, pad: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pad={self.pad}"
+
+
+class PaddedConv3d(nn.Conv3d):
+    """nn.Conv3d after an explicit zero padding that may differ at the two ends of an axis (F.pad's
+    pairs, last axis first): TensorFlow/Keras's padding='same' at a stride."""
+
+    def __init__(self, *args: Any, pad: tuple[int, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pad={self.pad}"
