@@ -121,3 +121,22 @@ def test_tf_same_in_a_quiz(tmp_path):
     graded = quiz.grade_file(path).questions
     assert [g.correct for g in graded] == [True, False]
     assert "112x112x32" in graded[1].verdicts[0].right
+
+
+@pytest.mark.parametrize("stride, uneven", [(2, True), (4, False)])
+def test_training_memory_counts_the_padded_copy_as_autograd_does(stride, uneven):
+    pytest.importorskip("torch")
+    from test_memory import autograd_saved_bytes
+
+    from cnncalc.analysis import analyze
+    from cnncalc.spec import parse as parse_data
+
+    # 224 at stride 2 pads 0 + 1 (a padded copy of 3x225x225 is kept); 227/11 at stride 4 pads 4 + 4 (the input)
+    size, kernel = (224, 3) if uneven else (227, 11)
+    graph = parse_data({"input": [3, size, size], "layers": ["relu", {"conv": {"out": 4, "kernel": kernel,
+                        "stride": stride, "padding": "tf_same"}}]})  # fmt: skip
+    report = analyze(graph, batch=2)
+    import torch
+
+    model = graph.to_torch().train()
+    assert report.saved_bytes == autograd_saved_bytes(model, torch.randn(2, 3, size, size))

@@ -13,6 +13,7 @@ from .base import (
     ArgKind,
     FieldStep,
     Layer,
+    Saved,
     Shape,
     TorchModule,
     arg,
@@ -104,6 +105,21 @@ class Conv(Windowed):
                 "the bottom/right) is padding: tf_same; or give the padding as a number",
             )
         return (self.out, *self.spatial_out(shape))
+
+    def padded_elements(self, shape: Shape) -> int:
+        """Elements per sample of the explicitly padded input that an uneven `tf_same` builds
+        (F.pad's new tensor, PaddedConv*d), 0 where PyTorch's own padding does it."""
+        if self.padding != "tf_same" or self.uneven_padding(shape) is None:
+            return 0
+        return shape[0] * prod(w.size + w.pad_left + w.pad_right for w in self.windows(shape))
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        padded = self.padded_elements(inputs[0])
+        # the conv keeps what it reads for its weight gradient: the padded copy, not the input
+        return Saved(elements=padded) if padded else super().saved(inputs, output)
+
+    def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
+        return self.padded_elements(inputs[0])  # alive while the conv runs
 
     def kernel_volume(self, shape: Shape) -> int:
         return prod(per_axis(self.kernel, len(shape) - 1, "kernel"))
