@@ -111,7 +111,7 @@ class Conv(Windowed):
         (F.pad's new tensor, PaddedConv*d), 0 where PyTorch's own padding does it."""
         if self.padding != "tf_same" or self.uneven_padding(shape) is None:
             return 0
-        return shape[0] * prod(w.size + w.pad_left + w.pad_right for w in self.windows(shape))
+        return shape[0] * prod([w.size + w.pad_left + w.pad_right for w in self.windows(shape)])
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         padded = self.padded_elements(inputs[0])
