@@ -275,3 +275,14 @@ def test_the_docs_example_builds_in_torch_with_the_counted_parameters():
     assert sum(p.numel() for p in net.parameters()) == totals.params
     names = {n.name for n in graph.nodes}
     assert "1.add" in names and "2.add" not in names and "2.6.scale" in names
+
+
+TF_SAME = "input: [3, 30, 30]\nlayers:\n  - conv: {out: 4, kernel: 3, stride: 2, padding: tf_same}\n  - conv: {out: 4, kernel: 5, stride: 4, padding: tf_same}\n"
+
+
+@pytest.mark.parametrize("text", [SE_SPEC, INVERTED, DOWN, TF_SAME])
+def test_the_new_forms_export_the_same_network(text):
+    pytest.importorskip("torch")
+    from test_export import same_network
+
+    same_network(parse_text(text))

@@ -218,8 +218,9 @@ class PaddedConv1d(nn.Conv1d):
     """nn.Conv1d after an explicit zero padding that may differ at the two ends (F.pad's pairs):
     TensorFlow/Keras's padding='same' at a stride, which nn.Conv1d's `padding` cannot express."""
 
-    def __init__(self, *args: Any, pad: tuple[int, ...], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.pad = tuple(pad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -234,8 +235,9 @@ class PaddedConv2d(nn.Conv2d):
     pairs: left, right, top, bottom): TensorFlow/Keras's padding='same' at a stride, as timm's
     Conv2dSame pads before its convolution."""
 
-    def __init__(self, *args: Any, pad: tuple[int, ...], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.pad = tuple(pad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -249,8 +251,9 @@ class PaddedConv3d(nn.Conv3d):
     """nn.Conv3d after an explicit zero padding that may differ at the two ends of an axis (F.pad's
     pairs, last axis first): TensorFlow/Keras's padding='same' at a stride."""
 
-    def __init__(self, *args: Any, pad: tuple[int, ...], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.pad = tuple(pad)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
