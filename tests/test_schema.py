@@ -139,6 +139,7 @@ COMMANDS = [
     ("numeric", "pool --values '1 3 2; 3 1 2; 3 3 3' --kernel 2 --stride 1"),
     ("check", "check docs/examples/quiz.yaml"),
     ("check", "check docs/examples/quizzes"),
+    ("check", "check docs/examples/quiz-inverse.yaml"),
     ("check", "check alexnet --layer conv1 --shape 55x55x96 --flops 211M"),
     ("diff", "diff vgg11 vgg13"),
     ("diff", "diff resnet18 resnet34 --depth 2"),
