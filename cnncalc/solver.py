@@ -3,9 +3,10 @@ output size it must give; or the kernel and stride of N equal layers, from their
 
 "Which padding keeps a 7x7 kernel's output size?", "which stride and padding turn 227 into 55
 with an 11x11 kernel?", "what kernel gives a receptive field of 15 with three layers?": every
-integer solution within stated bounds, each with its working. The window arithmetic is the
-tables' own (`geometry.window_output_size`); nothing here is solved in closed form, so a solution
-is exactly what the forward formula gives.
+integer solution within stated bounds, each with its working. Nothing is solved in closed form:
+candidates are tried (a quick sieve first), and the tables' own `geometry.window_output_size`
+decides, so a solution is exactly what the forward formula gives. A search too large is refused
+before it starts.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .errors import CnncalcError
 from .geometry import Window, effective_kernel, window_output_size
 from .records import record
 
-MAX_SEARCH = 2_000_000  # candidate combinations tried, at most (a bound on time for absurd sizes)
+MAX_SEARCH = 1_000_000  # candidates a search may try (a bound on time for absurd sizes), refused up front
 
 
 class Unknown(str, Enum):
@@ -68,21 +69,33 @@ def solve_window(output: int, input: int | None = None, kernel: int | None = Non
         ("P from 0 to F - 1 (more reads padding only)", padding is None),
         ("S from 1 to W + 2P" + (" (an output of 1: any larger stride too)" if output == 1 else ""), stride is None),
         ("W from 1 to O*S + D(F - 1) + 1", input is None)) if unknown)  # fmt: skip
+    # how many candidates the search would try, at most: refused up front where too many
+    f_top = kernel or (input or 1)
+    p_top = f_top - 1 if padding is None else padding
+    s_top = stride or _stride_limit(input or 0, p_top, 1, output)
+    w_top = input or output * s_top + effective_kernel(f_top, dilation)
+    size = (
+        (1 if kernel else f_top)
+        * (1 if padding is not None else f_top)
+        * (1 if stride else s_top)
+        * (1 if input else w_top)
+    )
+    if size > MAX_SEARCH:
+        raise CnncalcError("the search is too large", received=f"up to {size:,} candidates" if size < 10**15 else "more than 10^15 candidates",
+                           expected=f"at most {MAX_SEARCH:,}",
+                           hint="give more of the quantities, or ask of smaller sizes")  # fmt: skip
     solutions = []
-    tried = 0
     for f in range(1, input + 1) if kernel is None and input is not None else [kernel or 1]:
         span = effective_kernel(f, dilation)
         for p in range(0, f) if padding is None else [padding]:
-            # an output of 1 has one window whatever the stride beyond W + 2P - D(F-1): the first such one stands for all
-            last = max((input or 0) + 2 * p - span + 1, 1) if output == 1 else (input or 0) + 2 * p
+            last = _stride_limit(input or 0, p, span, output)
             for s in range(1, last + 1) if stride is None else [stride]:
                 for w in range(1, output * s + span + 1) if input is None else [input]:
-                    tried += 1
-                    if tried > MAX_SEARCH:
-                        raise CnncalcError("the search is too large", received=f"more than {MAX_SEARCH:,} candidates",
-                                           hint="give more of the quantities")  # fmt: skip
+                    reach = w + 2 * p - span  # a quick sieve: [out] = floor(reach / S) + 1, reach >= 0
+                    if reach < 0 or reach // s + 1 != output:
+                        continue
                     window = Window(w, f, s, p, p, dilation)
-                    if window.span < 0 or window_output_size(window) != output:
+                    if window_output_size(window) != output:  # the tables' own rule decides
                         continue
                     values = {Unknown.INPUT.value: w, Unknown.KERNEL.value: f, Unknown.STRIDE.value: s,
                               Unknown.PADDING.value: p}  # fmt: skip
@@ -91,6 +104,13 @@ def solve_window(output: int, input: int | None = None, kernel: int | None = Non
                                               larger))  # fmt: skip
     question = _question(output, input, kernel, stride, padding, dilation)
     return Solved(question, unknowns, bounds, tuple(solutions))
+
+
+def _stride_limit(size: int, padding: int, span: int, output: int) -> int:
+    """The largest stride worth trying: (O - 1)S <= W + 2P - D(F-1) - 1 where O > 1; for an output
+    of 1 the first stride past the reach (every larger one gives 1 too)."""
+    reach = max(size + 2 * padding - span, 0)
+    return reach // (output - 1) if output > 1 else reach + 1
 
 
 def _question(output: int, input: int | None, kernel: int | None, stride: int | None, padding: int | None,
