@@ -196,7 +196,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         "`cnncalc.load(...).to_torch()`; weights are PyTorch's default initialisation.",
         '"""',
         "",
-        *(["from typing import Any", ""] if any("Any" in source for source in own.values()) else []),
+        *(["from typing import Any", ""] if any(re.search(r"\bAny\b", source) for source in own.values()) else []),
         "import torch",
         *(["import torch.nn.functional as F"] if any("F." in source for source in own.values()) else []),
         "from torch import nn",

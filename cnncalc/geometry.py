@@ -180,6 +180,23 @@ def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def tf_same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's padding='SAME' on one axis: out = ceil(W/S), total = max((out - 1)S + D(F-1) + 1 - W, 0),
+    split with the odd one at the end (bottom/right); at stride 1 it is PyTorch's 'same'."""
+    out = -(-size // stride)  # ceil(W/S)
+    total = max((out - 1) * stride + effective_kernel(kernel, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
+def tf_same_working(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> str:
+    """`tf_same: out ceil(227/4) = 57; padding max((57 - 1)*4 + 11 - 227, 0) = 8: 4 on each side`, one axis."""
+    out = -(-size // stride)
+    left, right = tf_same_padding(size, kernel, stride, dilation)
+    span = str(kernel) if dilation == 1 else f"({dilation}*({kernel} - 1) + 1)"
+    split = f"{left} on each side" if left == right else f"{left} at the start, {right} at the end (bottom/right)"
+    return f"tf_same: out ceil({size}/{stride}) = {out}; padding max(({out} - 1)*{stride} + {span} - {size}, 0) = {left + right}: {split}"
+
+
 def reads(w: Window, position: int, windows: int | None = None) -> bool:
     """Whether one of the first `windows` windows (any window when None) reads `position`, in
     padded coordinates (0 is the first padding position); dilation gaps are not read."""

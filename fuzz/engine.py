@@ -154,7 +154,10 @@ class Figures:
 
 
 def builtin_texts() -> list[str]:
-    return [p.read_text() for p in sorted(ARCHITECTURES.rglob("*.yaml"))]
+    # the built-ins, and the docs' examples of the spec forms of issue 19 (from: in, merge: mul,
+    # add:, conditional values, tf_same)
+    examples = [ROOT / "docs" / "examples" / name for name in ("se_block.yaml", "tf_same.yaml")]
+    return [p.read_text() for p in [*sorted(ARCHITECTURES.rglob("*.yaml")), *examples]]
 
 
 LAYER_MAKERS = [
@@ -182,7 +185,77 @@ LAYER_MAKERS = [
     lambda r: "dropout",
     lambda r: "softmax",
     lambda r: "gap",
+    # issue 19's forms: TensorFlow's 'same' at a stride, an SE gate as a parallel mul, a residual's add:
+    lambda r: {
+        "conv": {
+            "out": r.randint(1, 8),
+            "kernel": r.randint(1, 6),
+            "stride": r.randint(1, 4),
+            "dilation": r.randint(1, 2),
+            "padding": "tf_same",
+        }
+    },  # fmt: skip
+    lambda r: {
+        "parallel": {
+            "branches": [[], ["gap", {"conv": {"out": r.randint(1, 4), "kernel": 1}}, "sigmoid"]],
+            "merge": r.choice(["mul", "add", "concat"]),
+        }
+    },  # fmt: skip
+    lambda r: {
+        "residual": {
+            "body": [{"conv": {"out": 4, "kernel": 3, "padding": 1, "stride": r.randint(1, 2)}}],
+            "add": r.choice([True, False]),
+        }
+    },  # fmt: skip
 ]
+
+
+def block_text(r: random.Random) -> str:
+    """A spec with blocks in issue 19's forms: a squeeze-excitation reading its own input (`from: in`),
+    an inverted residual whose `add:` is a condition, and values chosen by `a if c else b`."""
+    squeeze, t = r.randint(1, 8), r.randint(1, 6)
+    uses = [
+        {"inverted": {"out": r.choice([4, 8, 16, "$width"]), "down": r.random() < 0.5, "t": t}}
+        for _ in range(r.randint(1, 4))
+    ]
+    spec = {
+        "args": {"width": r.choice([4, 8, 16])},
+        "input": [r.choice([3, 4, 8]), r.randint(4, 32), r.randint(4, 32)],
+        "blocks": {
+            "se": {
+                "args": {"squeeze": squeeze},
+                "layers": [
+                    {"adaptive_avgpool": {"output": 1, "name": "avgpool"}},
+                    {"conv": {"out": "$squeeze", "kernel": 1}},
+                    "relu",
+                    {"conv": {"out": "$in", "kernel": 1}},
+                    {"sigmoid": {"name": "gate"}},
+                    {"mul": {"from": [r.choice(["gate", "in", "input"]), r.choice(["in", "gate", "0"])]}},
+                ],
+            },  # fmt: skip
+            "inverted": {
+                "args": {"out": None, "down": False, "t": 4},
+                "body": [
+                    {"conv": {"out": "$in * $t", "kernel": 1}},
+                    "relu6",
+                    {
+                        "conv": {
+                            "out": "$in * $t",
+                            "kernel": 3,
+                            "stride": "2 if $down else 1",
+                            "padding": r.choice([1, "tf_same", "same"]),
+                            "groups": "$in * $t",
+                        }
+                    },
+                    {"se": {"squeeze": "$in // 4 if $in > 4 else 1", "when": r.choice([True, "$t > 2"])}},
+                    {"conv": {"out": "$out", "kernel": 1}},
+                ],
+                "add": r.choice(["not $down and $in == $out", True, "$down", "1 if $down else 0"]),
+            },  # fmt: skip
+        },
+        "layers": [{"conv": {"out": "$width", "kernel": 3, "padding": "tf_same", "name": "stem"}}, *uses],
+    }
+    return yaml.safe_dump(spec, sort_keys=False)
 
 
 def generated_text(r: random.Random) -> str:
@@ -326,7 +399,44 @@ def quiz_case(r: random.Random) -> Case:
         text = "; ".join(rows)
         return weird() if r.random() < 0.15 else text
 
-    tool = r.randrange(5)
+    tool = r.randrange(8)
+    if tool == 5:  # inverse questions
+        if r.random() < 0.3:
+            args = [
+                "solve",
+                "--receptive-field",
+                r.choice(["15", "7", "1", weird()]),
+                "--layers",
+                r.choice(["3", "1", weird()]),
+            ]
+            opts = ["--kernel", "--stride", "--output", "--padding"]
+        else:
+            args = ["solve", "--output", r.choice(["55", "32", "1", weird()])]
+            opts = ["--input", "--kernel", "--stride", "--padding", "--dilation", "--exact"]
+        for opt in r.sample(opts, r.randint(0, min(4, len(opts)))):
+            args += [opt] if opt == "--exact" else [opt, r.choice([str(r.randint(0, 40)), weird()])]
+        if r.random() < 0.2:
+            args += ["--format", r.choice(["json", "text", "xml"])]
+        return Case(tuple(args), note="quiz solve")
+    if tool == 6:  # a quiz file with the new question kinds, mutated
+        text = quiz_file_text(r)
+        for _ in range(r.randint(0, 2)):
+            text = mutate_data(r, text) if r.random() < 0.5 else mutate_text(r, text)
+        return Case(
+            ("check", "{spec}", *(["--format", "json"] if r.random() < 0.2 else [])), text=text, note="quiz file"
+        )
+    if tool == 7:  # conv's new forms: TensorFlow's 'same' and the separable comparison
+        args = ["conv", "--input", r.choice(["224x224x3", "112x112x32", "7", "1x1x1", weird()]),
+                "--kernel", r.choice(["3", "3x5", "11", weird()]),
+                "--padding", r.choice(["tf_same", "same", "valid", "1", weird()])]  # fmt: skip
+        opts = ["--stride", "--dilation", "--out", "--groups", "--channels"]
+        if r.random() < 0.6:
+            args.append("--separable")
+        if r.random() < 0.1:
+            args.append("--transposed")
+        for opt in r.sample(opts, r.randint(0, 3)):
+            args += [opt, r.choice([str(r.randint(1, 5)), weird()])]
+        return Case(tuple(args), note="quiz conv new")
     if tool == 0:
         args = [
             "conv",
@@ -416,6 +526,38 @@ def arg_case(r: random.Random) -> Case:
     return Case((*command, target, *arg_pairs(r)), note="arg")
 
 
+def quiz_file_text(r: random.Random) -> str:
+    """A quiz file of issue 19's question kinds: solve (window and receptive field), separable,
+    conv with tf_same and without out; answers right, wrong or odd."""
+
+    def answer() -> object:
+        return r.choice([r.randint(0, 64), "3x3x1", "55x55x96", "2,432", "29.3M", "does not fit", None, [], "x"])
+
+    questions: list[dict[str, object]] = []
+    for _ in range(r.randint(1, 6)):
+        kind = r.randrange(5)
+        if kind == 0:
+            given = {"input": r.randint(1, 240), "output": r.randint(1, 60), "kernel": r.randint(1, 11)}
+            if r.random() < 0.3:
+                given["stride"] = r.randint(1, 4)
+            unknowns = [k for k in ("stride", "padding") if k not in given]
+            questions.append({"solve": given, "values": {k: r.randint(0, 5) for k in unknowns}})
+        elif kind == 1:
+            given = {"receptive_field": r.randint(1, 40), "layers": r.randint(1, 5)}
+            questions.append({"solve": given, "values": {"kernel": r.randint(1, 7), "stride": r.randint(1, 3)}})
+        elif kind == 2:
+            layer = {"input": r.choice(["112x112x32", "8x8x4", "7"]), "kernel": r.randint(1, 5), "out": r.randint(1, 64),
+                     "padding": r.choice([0, 1, "tf_same", "same"]), "stride": r.randint(1, 3)}  # fmt: skip
+            questions.append({"separable": layer, r.choice(["params", "macs", "shape", "weights"]): answer()})
+        else:
+            layer = {"input": r.choice(["224x224x3", "227x227x3", "7"]), "kernel": r.randint(1, 11),
+                     "stride": r.randint(1, 4), "padding": r.choice(["tf_same", "tf_same", "same", 0])}  # fmt: skip
+            if r.random() < 0.5:
+                layer["out"] = r.randint(1, 96)
+            questions.append({"conv": layer, r.choice(["shape", "params", "macs"]): answer()})
+    return yaml.safe_dump({"title": "fuzz", "questions": questions}, sort_keys=False)
+
+
 def spec_case(r: random.Random, sources: list[str]) -> Case:
     command = list(r.choice(SPEC_COMMANDS))
     pick = r.random()
@@ -430,7 +572,8 @@ def spec_case(r: random.Random, sources: list[str]) -> Case:
         return Case(
             (*command, "{spec}"), data=bytes(r.randrange(256) for _ in range(r.randint(0, 3000))), note="random bytes"
         )
-    text = r.choice(sources) if r.random() < 0.6 else generated_text(r)
+    pick = r.random()
+    text = r.choice(sources) if pick < 0.55 else block_text(r) if pick < 0.65 else generated_text(r)
     for _ in range(r.randint(1, 3)):
         text = mutate_data(r, text) if r.random() < 0.5 else mutate_text(r, text)
     extra: list[str] = []

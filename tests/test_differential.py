@@ -109,11 +109,26 @@ def conv(draw, kind):
     dilation, d = per_axis(draw, rank, st.integers(1, 2))
     padding = draw(
         st.one_of(
-            st.sampled_from(["same", "valid"]),
+            st.sampled_from(["same", "valid", "tf_same"]),
             st.integers(0, 2),
             st.lists(st.integers(0, 2), min_size=rank, max_size=rank),
         )
     )
+    if padding == "tf_same":  # TensorFlow's 'SAME': out = ceil(W/S), the padding split, the odd one at the end
+        pads = []
+        for w, kk, ss, dd in zip(size, k, s, d):
+            total = max((-(-w // ss) - 1) * ss + dd * (kk - 1) + 1 - w, 0)
+            pads = [total // 2, total - total // 2, *pads]  # F.pad's pairs, last axis first
+        bias = draw(st.booleans())
+        args = {"out": out, "kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+                "groups": groups, "bias": bias}  # fmt: skip
+        conv_cls = getattr(nn, f"Conv{rank}d")
+
+        def padded():
+            conv = conv_cls(c, out, k, s, 0, d, groups, bias)
+            return (lambda x: conv(F.pad(x, pads))), conv
+
+        return Case(args, [(c, *size)], padded)
     bias = draw(st.booleans())
     args = {
         "out": out,

@@ -29,7 +29,7 @@ def test_inputs_are_seeded_and_varied():
     first, again = cases(7, 200), cases(7, 200)
     assert first == again
     notes = {c.note for c in first}
-    assert {"spec", "quiz conv", "quiz pool", "quiz convolve"} <= notes
+    assert {"spec", "quiz conv", "quiz pool", "quiz convolve", "quiz solve", "quiz file", "quiz conv new"} <= notes
 
 
 def test_the_engine_sees_a_traceback(monkeypatch):

@@ -33,6 +33,16 @@ LAYER_TABLE = {
             55 * 55 * 96 * (11 * 11 * 3),
         ),
         (
+            # TensorFlow's 'same' at stride 2: ceil(224/2) = 112 (padding 0 + 1)
+            "conv: {out: 8, kernel: 3, stride: 2, padding: tf_same}",
+            [3, 224, 224],
+            [8, 112, 112],
+            (3 * 3 * 3) * 8,
+            8,
+            0,
+            112 * 112 * 8 * (3 * 3 * 3),
+        ),
+        (
             "conv: {out: 8, kernel: 3, padding: same, dilation: 2, bias: false}",
             [4, 9, 9],
             [8, 9, 9],

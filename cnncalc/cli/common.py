@@ -167,10 +167,17 @@ def colour_on(stream: Any = None) -> bool:
     return (stream or sys.stderr).isatty()
 
 
+_COLOUR_CODES = {"red": "1;31", "yellow": "33", "cyan": "36", "green": "32"}
+
+
+def paint(text: str, color: str, on: bool) -> str:
+    """`text` in an ANSI colour where `on`, plain otherwise (rich is not imported for it)."""
+    return f"\033[{_COLOUR_CODES[color]}m{text}\033[0m" if on else text
+
+
 def label(text: str, color: str) -> str:
-    """`error:` / `warning:` in colour when `colour_on()`, plain otherwise (rich is not imported for it)."""
-    codes = {"red": "1;31", "yellow": "33", "cyan": "36"}
-    return f"\033[{codes[color]}m{text}\033[0m" if colour_on() else text
+    """`error:` / `warning:` in colour when `colour_on()` (stderr), plain otherwise."""
+    return paint(text, color, colour_on())
 
 
 @contextmanager

@@ -86,8 +86,13 @@ def _one_of(*allowed: Any) -> Converter:
     return convert
 
 
+# A convolution's padding in words: PyTorch's 'same' (stride 1) and 'valid', and TensorFlow/Keras's
+# 'same' at any stride ('tf_same': output ceil(W/S), the odd padding position at the bottom/right).
+PADDING_WORDS = ("same", "valid", "tf_same")
+
+
 def _padding(v: Any, choices: tuple[str, ...]) -> Any:
-    return v if v in ("same", "valid") else _axes(v, 0)
+    return v if v in PADDING_WORDS else _axes(v, 0)
 
 
 def _norm_axes(v: Any, choices: tuple[str, ...]) -> int | str:
@@ -288,9 +293,9 @@ class ArgKind(Enum):
         _axes_schema(0),
     )
     PADDING = (
-        "a non-negative integer, a list of them (one per spatial axis), 'same' or 'valid'",
+        "a non-negative integer, a list of them (one per spatial axis), 'same', 'valid' or 'tf_same'",
         _padding,
-        {"anyOf": [*_axes_schema(0)["anyOf"], {"enum": ["same", "valid"]}]},
+        {"anyOf": [*_axes_schema(0)["anyOf"], {"enum": list(PADDING_WORDS)}]},
     )
     BOOL = ("true or false", _bool, {"type": "boolean"})
     NUMBER = (NUMBER_TEXT, _number, {"type": "number"})

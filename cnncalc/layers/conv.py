@@ -32,8 +32,9 @@ CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": 
 
 
 def _fvcore_conv(layer: Conv, inputs: Sequence[Shape], output: Shape) -> int:
-    # padding 'same' or 'valid' traces to aten::_convolution_mode, which fvcore has no handler for
-    return 0 if isinstance(layer.padding, str) else layer.macs(inputs, output)
+    # padding 'same' or 'valid' traces to aten::_convolution_mode, which fvcore has no handler for;
+    # 'tf_same' is built with its padding as numbers (aten::_convolution, counted)
+    return 0 if layer.padding in ("same", "valid") else layer.macs(inputs, output)
 
 
 def _filters(out: int, groups: int) -> str:
@@ -101,9 +102,25 @@ class Conv(Windowed):
             raise LayerError(
                 "padding 'same' needs stride 1 (as in PyTorch)",
                 received=f"stride {self.stride}",
-                hint="give the padding as a number instead",
+                hint="TensorFlow/Keras's 'same' at a stride (output ceil(W/S), the odd padding position at "
+                "the bottom/right) is padding: tf_same; or give the padding as a number",
             )
         return (self.out, *self.spatial_out(shape))
+
+    def padded_elements(self, shape: Shape) -> int:
+        """Elements per sample of the explicitly padded input that an uneven `tf_same` builds
+        (F.pad's new tensor, PaddedConv*d), 0 where PyTorch's own padding does it."""
+        if self.padding != "tf_same" or self.uneven_padding(shape) is None:
+            return 0
+        return shape[0] * prod([w.size + w.pad_left + w.pad_right for w in self.windows(shape)])
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        padded = self.padded_elements(inputs[0])
+        # the conv keeps what it reads for its weight gradient: the padded copy, not the input
+        return Saved(elements=padded) if padded else super().saved(inputs, output)
+
+    def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
+        return self.padded_elements(inputs[0])  # alive while the conv runs
 
     def kernel_volume(self, shape: Shape) -> int:
         return prod(per_axis(self.kernel, len(shape) - 1, "kernel"))
@@ -136,6 +153,10 @@ class Conv(Windowed):
         rank = len(shape) - 1
         kwargs = {"in_channels": shape[0], "out_channels": self.out, **self.torch_window_kwargs(shape)}
         kwargs.update(dilation=per_axis(self.dilation, rank, "dilation"), groups=self.groups, bias=self.bias)
+        uneven = self.uneven_padding(shape) if self.padding == "tf_same" else None
+        if uneven is not None:  # TensorFlow's 'same' with an odd total: an explicit F.pad before the conv
+            kwargs.update(padding=0, pad=uneven)
+            return TorchModule(f"PaddedConv{rank}d", kwargs, defaults=CONV_DEFAULTS, positional=2)
         return TorchModule(f"Conv{rank}d", kwargs, defaults=CONV_DEFAULTS, positional=2)
 
 

@@ -35,7 +35,12 @@ def broadcast(kind: str, inputs: Sequence[Shape]) -> Shape:
                 f"{kind} needs shapes that broadcast ({what}: {' vs '.join(map(str, sizes))})",
                 received=written,
                 expected="on every axis the same size, or 1 (PyTorch's broadcasting)",
-                hint="a projection (1x1 conv) on the shortcut makes the channels and sizes match",
+                hint=(
+                    "a scale is [C, 1, 1] with the other input's C; in a block, `from: in` reads the block's own "
+                    "input (`from: input` is the network's)"
+                    if kind == "mul"
+                    else "a projection (1x1 conv) on the shortcut makes the channels and sizes match"
+                ),
             )
         out.append(wide.pop() if wide else 1)
     return tuple(out)

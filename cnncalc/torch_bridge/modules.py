@@ -342,3 +342,52 @@ class StdConv2d(nn.Conv2d):
         weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=factor,
                               training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)  # fmt: skip
         return self._conv_forward(x, weight, self.bias)
+
+
+class PaddedConv1d(nn.Conv1d):
+    """nn.Conv1d after an explicit zero padding that may differ at the two ends (F.pad's pairs):
+    TensorFlow/Keras's padding='same' at a stride, which nn.Conv1d's `padding` cannot express."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pad={self.pad}"
+
+
+class PaddedConv2d(nn.Conv2d):
+    """nn.Conv2d after an explicit zero padding that may differ at the two ends of an axis (F.pad's
+    pairs: left, right, top, bottom): TensorFlow/Keras's padding='same' at a stride, as timm's
+    Conv2dSame pads before its convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pad={self.pad}"
+
+
+class PaddedConv3d(nn.Conv3d):
+    """nn.Conv3d after an explicit zero padding that may differ at the two ends of an axis (F.pad's
+    pairs, last axis first): TensorFlow/Keras's padding='same' at a stride."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pad={self.pad}"
