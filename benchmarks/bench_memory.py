@@ -13,7 +13,7 @@ import argparse
 
 import cnncalc
 from cnncalc.analysis import DType
-from cnncalc.library import builtin_names
+from cnncalc.spec.library import builtin_names
 from cnncalc.torch_bridge.profile import profile
 
 MIB = 2**20

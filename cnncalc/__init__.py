@@ -21,7 +21,8 @@ def load(source: str | Path | Mapping[str, Any], args: Mapping[str, Any] | None 
     arguments (`{"layers": [3, 4, 6, 3]}`). Text is YAML when it is not an existing file and has a
     newline, starts with `{` or holds `: ` (so `resnet.yaml:resnet50` and `torchvision:resnet50`
     stay names)."""
-    from . import library, spec
+    from . import spec
+    from .spec import library
 
     if isinstance(source, Mapping):
         return spec.parse(source, file="<dict>", args=args)

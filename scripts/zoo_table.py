@@ -23,7 +23,7 @@ HEADER = (
 
 def rows(builtin_name: dict[str, str]) -> list[str]:
     """One row per fixture model that has a built-in, in the fixture's (the issue's) order."""
-    from cnncalc.library import builtin_names, builtin_path
+    from cnncalc.spec.library import builtin_names, builtin_path
 
     names = set(builtin_names())
     index = json.loads((FIXTURE / "index.json").read_text())["models"]

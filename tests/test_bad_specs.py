@@ -98,7 +98,7 @@ def test_random_bytes_one_message(tmp_path):
 
 
 def test_oversized_file_read_no_further(tmp_path):
-    from cnncalc.yaml_lines import MAX_SPEC_BYTES
+    from cnncalc.spec.yaml_lines import MAX_SPEC_BYTES
 
     path = tmp_path / "big.yaml"
     path.write_bytes(b"#" * (MAX_SPEC_BYTES + 10))

@@ -1,6 +1,6 @@
 import pytest
 
-from cnncalc.bars import bar
+from cnncalc.render.bars import bar
 
 
 @pytest.mark.parametrize("value, maximum, width, expected", [

@@ -1,4 +1,4 @@
-"""Memory budgets (cnncalc/budget.py): the optimizer's state against a real torch.optim optimizer's
+"""Memory budgets (cnncalc/analysis/budget.py): the optimizer's state against a real torch.optim optimizer's
 after one step, and the predicted peak of a training step with each optimizer, under bf16 autocast
 and with activation checkpointing, against the peak measured on the CPU (as tests/test_memory.py
 measures the plain training step)."""
@@ -9,7 +9,7 @@ import pytest
 
 import cnncalc
 from cnncalc.analysis import DType, analyze, predicted_memory
-from cnncalc.budget import Optimizer, Phase, memory_budget, optimizer_state_bytes, recompute, segments
+from cnncalc.analysis.budget import Optimizer, Phase, memory_budget, optimizer_state_bytes, recompute, segments
 from cnncalc.errors import CnncalcError
 from cnncalc.spec import parse_text
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cnncalc import quiz
 from cnncalc.analysis import DType
 from cnncalc.cli import ExitCode, app
+from cnncalc.learn import quiz
 
 runner = CliRunner()
 ROOT = Path(__file__).parent.parent
@@ -43,7 +43,7 @@ def test_flops_and_bytes():
 
 def test_receptive_field():
     three = {"input": [3, 32, 32], "layers": [{"conv": {"out": 8, "kernel": 3, "padding": 1, "repeat": 3}}]}
-    from cnncalc.yaml_lines import load_text
+    from cnncalc.spec.yaml_lines import load_text
 
     spec = load_text(json.dumps(three))
     assert quiz.judge(Q.RECEPTIVE_FIELD, "7", quiz.network_truth(spec)).correct  # 1 + 3*(3 - 1)
@@ -170,7 +170,7 @@ def test_lecture_names_of_the_vgg16_table_name_its_rows(alias, row, params):
 def test_vgg19_lecture_names_count_four_convolutions_per_late_stage():
     import cnncalc
     from cnncalc.analysis import analyze
-    from cnncalc.row_names import lecture_aliases
+    from cnncalc.analysis.row_names import lecture_aliases
 
     aliases = lecture_aliases(analyze(cnncalc.load("vgg19")))
     assert [a for a in aliases if a.startswith("conv5")] == ["conv5_1", "conv5_2", "conv5_3", "conv5_4"]

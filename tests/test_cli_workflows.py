@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 import cnncalc
 from cnncalc.analysis import DType, analyze, predicted_memory
-from cnncalc.bars import FULL
 from cnncalc.cli import ExitCode, app
 from cnncalc.render import Bar, Bytes, Delta, Format, Output, Ratio, Table, write
+from cnncalc.render.bars import FULL
 
 needs_matplotlib = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="the plot extra")
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the torch extra")

@@ -1,6 +1,6 @@
 import cnncalc
 from cnncalc.analysis import analyze, predicted_memory
-from cnncalc.compare import Quantity, Status, Total, align, diff
+from cnncalc.analysis.compare import Quantity, Status, Total, align, diff
 
 
 def test_resnet50_vs_resnet101():

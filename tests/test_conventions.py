@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 import cnncalc
 from cnncalc.analysis import analyze
-from cnncalc.conventions import Convention, count
+from cnncalc.analysis.conventions import Convention, count
 from cnncalc.layers import REGISTRY
 from cnncalc.spec import parse_text
 

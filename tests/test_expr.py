@@ -1,7 +1,7 @@
 import pytest
 
 from cnncalc.errors import SpecError
-from cnncalc.expr import evaluate
+from cnncalc.spec.expr import evaluate
 
 
 @pytest.mark.parametrize(

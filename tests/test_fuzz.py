@@ -34,7 +34,7 @@ def test_inputs_are_seeded_and_varied():
 
 def test_the_engine_sees_a_traceback(monkeypatch):
     # a test that cannot fail is a defect: the engine must report an exception reaching the runner
-    import cnncalc.numeric as numeric
+    import cnncalc.learn.numeric as numeric
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("planted")

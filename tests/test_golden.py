@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnncalc.cli import app
-from cnncalc.library import builtin_names
+from cnncalc.spec.library import builtin_names
 
 GOLDEN = Path(__file__).parent / "golden"
 runner = CliRunner()

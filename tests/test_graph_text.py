@@ -8,7 +8,7 @@ import pytest
 import cnncalc
 from cnncalc import spec
 from cnncalc.analysis import analyze
-from cnncalc.graph_text import drawing, to_dot, to_mermaid
+from cnncalc.render.graph_text import drawing, to_dot, to_mermaid
 
 
 def _graph_edges(graph):

@@ -821,7 +821,7 @@ def test_instancenorm_on_a_single_position_runs_only_with_running_statistics():
 
 def test_fvcore_counts_batch_statistics_as_its_norm_counter():
     """fvcore's batch_norm handler: 2 per element at inference, 5 with batch statistics (issue 9 item 6)."""
-    from cnncalc.conventions import count
+    from cnncalc.analysis.conventions import count
 
     for item, per_element in [("batchnorm", 2), ("batchnorm: {track_running_stats: false}", 5),
                               ("batchnorm: {affine: false, track_running_stats: false}", 4)]:  # fmt: skip

@@ -1,11 +1,11 @@
-"""cnncalc/layout.py's stride rules against PyTorch's own, on random shapes and strides (views of a
+"""cnncalc/layers/layout.py's stride rules against PyTorch's own, on random shapes and strides (views of a
 large enough storage), and the memory predictions they fixed against autograd."""
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnncalc import layout
+from cnncalc.layers import layout
 
 torch = pytest.importorskip("torch")
 

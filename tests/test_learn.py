@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 import cnncalc
 from cnncalc.analysis import analyze
-from cnncalc.calculator import answer, read_input
 from cnncalc.cli import ExitCode, app
 from cnncalc.errors import CnncalcError
-from cnncalc.library import builtin_names
+from cnncalc.learn.calculator import answer, read_input
 from cnncalc.spec import parse_text
+from cnncalc.spec.library import builtin_names
 
 try:
     import torch

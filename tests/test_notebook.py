@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.cli import app
 from cnncalc.errors import CnncalcError, MissingExtraError
-from cnncalc.library import builtin_path
+from cnncalc.spec.library import builtin_path
 
 runner = CliRunner()
 TEXT = "input: [1, 28, 28]\nlayers: [conv: {out: 4, kernel: 3}, relu, flatten, linear: 10]"

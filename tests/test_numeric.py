@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cnncalc.errors import CnncalcError
-from cnncalc.numeric import PoolMode, as_lists, convolve, convolve_transpose, pool, read_values
+from cnncalc.learn.numeric import PoolMode, as_lists, convolve, convolve_transpose, pool, read_values
 
 try:
     import torch

@@ -153,7 +153,7 @@ layers:
 outputs: [p.0, q]
 """
     from cnncalc.errors import CnncalcError
-    from cnncalc.export import to_torch_source
+    from cnncalc.render.export import to_torch_source
 
     with pytest.raises(CnncalcError, match="the output row 'p.0' is inside the block 'p'"):
         to_torch_source(parse_text(text))

@@ -6,7 +6,7 @@ import pytest
 import cnncalc
 from cnncalc.analysis import DType, analyze, collapse
 from cnncalc.errors import CnncalcError, MissingExtraError
-from cnncalc.plot import Quantity, fitting_depth, plot
+from cnncalc.render.plot import Quantity, fitting_depth, plot
 
 # per test, so the test of the missing extra still runs where matplotlib is absent
 needs_matplotlib = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="the plot extra")

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cnncalc import quiz, solver
-from cnncalc.calculator import separable
 from cnncalc.cli import ExitCode, app
+from cnncalc.learn import quiz, solver
+from cnncalc.learn.calculator import separable
 
 runner = CliRunner()
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from cnncalc import library
-from cnncalc.yaml_lines import load_file
+from cnncalc.spec import library
+from cnncalc.spec.yaml_lines import load_file
 
 # torchvision.models.regnet: from_init_params(depth, w_0, w_a, w_m, group_width[, se_ratio=0.25])
 DESIGN = {

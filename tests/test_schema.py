@@ -13,7 +13,7 @@ from cnncalc import schema
 from cnncalc.cli import app
 from cnncalc.layers import ALIASES, REGISTRY, ArgKind
 from cnncalc.layers.arguments import Refused
-from cnncalc.library import builtin_names, builtin_path
+from cnncalc.spec.library import builtin_names, builtin_path
 
 jsonschema = optional("jsonschema")  # the tests that validate skip without it (their fixtures)
 runner = CliRunner()

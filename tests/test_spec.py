@@ -241,7 +241,7 @@ def test_parse_arg_reads_yaml_values():
 
 
 def test_resnet_family_variants_are_builtins():
-    from cnncalc import library
+    from cnncalc.spec import library
 
     assert library.families()["resnet"] == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                                             "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
@@ -269,8 +269,8 @@ def test_a_stage_of_one_block_is_a_size_away():
 
 def test_family_index_equals_the_parsed_variants():
     """The cheap text scan of `variants:` (library.family_variants) reads what the parser reads."""
-    from cnncalc import library
-    from cnncalc.yaml_lines import load_file
+    from cnncalc.spec import library
+    from cnncalc.spec.yaml_lines import load_file
 
     for path in library.ARCHITECTURES.rglob("*.yaml"):
         data = load_file(path, str(path))
@@ -287,7 +287,7 @@ def test_resolving_one_name_agrees_with_the_full_variant_index():
     """`resolve` finds a variant by scanning only the family files whose text holds its name
     (library._variant_of): the same family and variant as the index of every family file, for
     every built-in name, and nothing for a plain spec file's name or a name that is no built-in."""
-    from cnncalc import library
+    from cnncalc.spec import library
 
     names, index = library.builtin_names(), library._variant_index()
     assert len([n for n in names if n in index]) == len(index) > 50

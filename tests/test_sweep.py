@@ -6,9 +6,7 @@ from hypothesis import strategies as st
 
 import cnncalc
 from cnncalc.analysis import DType, analyze, predicted_memory
-from cnncalc.errors import CnncalcError
-from cnncalc.render.cells import human, human_bytes
-from cnncalc.sweep import (
+from cnncalc.analysis.sweep import (
     MAX_COMBINATIONS,
     expand,
     fit_batch,
@@ -18,6 +16,8 @@ from cnncalc.sweep import (
     parse_shapes,
     sweep,
 )
+from cnncalc.errors import CnncalcError
+from cnncalc.render.cells import human, human_bytes
 
 
 def test_expand_and_parsers():

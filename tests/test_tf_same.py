@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cnncalc.calculator import answer
 from cnncalc.errors import CnncalcError
+from cnncalc.learn.calculator import answer
 
 
 def tf_same(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int, int]:
@@ -107,7 +107,7 @@ def test_even_padding_builds_a_plain_conv():
 
 
 def test_tf_same_in_a_quiz(tmp_path):
-    from cnncalc import quiz
+    from cnncalc.learn import quiz
 
     path = tmp_path / "quiz.yaml"
     path.write_text(

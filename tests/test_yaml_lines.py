@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cnncalc import yaml_lines
 from cnncalc.errors import SpecError
-from cnncalc.library import ARCHITECTURES
+from cnncalc.spec import yaml_lines
+from cnncalc.spec.library import ARCHITECTURES
 
 BUILT_INS = sorted(ARCHITECTURES.rglob("*.yaml"))
 FAST = getattr(yaml_lines, "_FastLineLoader", None)

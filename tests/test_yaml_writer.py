@@ -1,4 +1,4 @@
-"""cnncalc.yaml_writer: spec data as YAML that reads back as the same data.
+"""cnncalc.spec.yaml_writer: spec data as YAML that reads back as the same data.
 
 Sections (layers, body, shortcut, after, branches) are block style only where the spec has them:
 the top level, a block definition and a structure item. A layer's or a block use's argument that is
@@ -9,7 +9,7 @@ import yaml
 
 from cnncalc.analysis import analyze
 from cnncalc.spec import parse_text
-from cnncalc.yaml_writer import to_yaml
+from cnncalc.spec.yaml_writer import to_yaml
 
 BLOCK = {
     "args": {"out": None, "shortcut": False, "layers": 1, "body": 0},

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import cnncalc
-from cnncalc.library import builtin_names
+from cnncalc.spec.library import builtin_names
 
 FIXTURE = Path(__file__).parent / "fixtures" / "torchvision"
 SCRIPT = Path(__file__).parent.parent / "scripts" / "torchvision_reference.py"

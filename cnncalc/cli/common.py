@@ -15,11 +15,12 @@ from typing import Annotated, Any, Iterator, Optional
 
 import typer
 
-from .. import library, spec
+from .. import spec
 from ..analysis import DType, Report, Style, analyze, collapse, lecture, read_input_override
 from ..errors import CnncalcError, MissingExtraError, StrictError
 from ..graph import Graph
 from ..render import Format, Layout, Output, write
+from ..spec import library
 
 
 class ExitCode(IntEnum):

@@ -13,12 +13,13 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import calculator, library
 from ..analysis import DType, Style
-from ..calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input, read_sizes
 from ..errors import CnncalcError, StrictError
 from ..layers.arguments import PADDING_WORDS
+from ..learn import calculator
+from ..learn.calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input, read_sizes
 from ..render import Code, Format, Layout, Lines, Output, Table, Worked, shape_text
+from ..spec import library
 from .common import (
     ExitCode,
     LayoutOpt,
@@ -184,7 +185,7 @@ def solve(output: Annotated[OptionalInt, typer.Option("--output", "-O", help="Th
     cnncalc solve --input 227 --output 55 --kernel 11          (which stride and padding give 55?)
     cnncalc solve --receptive-field 15 --layers 3              (which kernel and stride?)
     """
-    from .. import solver
+    from ..learn import solver
 
     with reported_errors():
         if field is not None or layers is not None:
@@ -259,7 +260,7 @@ def pool(kernel: KernelOpt,
             raise CnncalcError("pool needs either --input (a shape) or --values (numbers)",
                                expected="--input 55x55x96, or --values \"1 3 2; 3 1 2; 3 3 3\"")  # fmt: skip
         if values is not None:
-            from .. import numeric
+            from ..learn import numeric
 
             x = numeric.read_values(values, "--values")
             result = numeric.pool(x, _axes(kernel, "kernel"), mode=numeric.PoolMode(mode.value),
@@ -288,7 +289,7 @@ def pool(kernel: KernelOpt,
 
 
 def _print_numeric(command: str, result: Any, x: Any, steps: bool, fmt: Format, transposed: bool = False) -> None:
-    from .. import numeric
+    from ..learn import numeric
 
     axes = [("columns", result.sizes[1])] if x.rank == 1 else [("rows", result.sizes[0]), ("columns", result.sizes[1])]
     if len(axes) == 2 and axes[0][1] == axes[1][1]:
@@ -329,7 +330,7 @@ KernelValuesOpt = Annotated[
 
 
 def _bias(text: str) -> Fraction:
-    from ..numeric import read_values
+    from ..learn.numeric import read_values
 
     value = read_values(text, "--bias")
     if value.depth != 1 or value.height != 1 or value.width != 1:
@@ -347,7 +348,7 @@ def convolve(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt =
     \b
     cnncalc convolve --input "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2" --kernel "1 3 2; 1 3 3; 3 1 1" --padding 1 --stride 2
     """
-    from .. import numeric
+    from ..learn import numeric
 
     with reported_errors():
         x, k = numeric.read_values(input, "--input"), numeric.read_values(kernel, "--kernel")
@@ -366,7 +367,7 @@ def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: S
     \b
     cnncalc convolve-transpose --input "1 2; 3 4" --kernel "1 0 1; 1 1 0; 0 1 2" --stride 2
     """
-    from .. import numeric
+    from ..learn import numeric
 
     with reported_errors():
         x, k = numeric.read_values(input, "--input"), numeric.read_values(kernel, "--kernel")
@@ -389,7 +390,7 @@ def _mark(ok: bool, colour: bool = False) -> str:
 
 def _quiz_files(path: Path) -> list[Path]:
     """The quiz files in a directory (YAML with `questions:`), sorted, at any depth."""
-    from .. import quiz
+    from ..learn import quiz
 
     found = sorted(
         p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and library.is_file(p) and quiz.is_quiz(p)
@@ -451,7 +452,8 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
     cnncalc check quiz.yaml
     cnncalc check quizzes/ --format json
     """
-    from .. import quiz, spec
+    from .. import spec
+    from ..learn import quiz
 
     with reported_errors():
         Q = quiz.Quantity

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..analysis import DType, Style, analyze
-from ..conventions import Convention, count
+from ..analysis.conventions import Convention, count
 from ..errors import CnncalcError
 from ..render.page import page_data, page_html
 from .common import (

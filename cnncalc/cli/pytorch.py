@@ -13,10 +13,11 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from .. import files, library, spec
+from .. import files, spec
 from ..analysis import DType, analyze
 from ..errors import CnncalcError
 from ..render import Format, Lines, Output, aligned, human, human_bytes
+from ..spec import library
 from .common import (
     ArgOpt,
     ExitCode,
@@ -128,7 +129,7 @@ def export(spec_file: SpecArg,
     """Write the network as readable PyTorch source: one nn.Module class whose module names
     (and so state_dict keys) match the table's rows. Needs no PyTorch to write."""
     with reported_errors():
-        from ..export import to_torch_source
+        from ..render.export import to_torch_source
 
         graph = spec.load(library.resolve(spec_file))
         source = to_torch_source(graph, parse_input(input, graph.input_shape))

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any, List, Optional, Sequence
 
 import typer
 
-from .. import library, spec
+from .. import spec
 from ..analysis import DType, Report, Style, analyze, collapse, groups
-from ..budget import Optimizer
-from ..conventions import Convention, count
+from ..analysis.budget import Optimizer
+from ..analysis.conventions import Convention, count
 from ..errors import CnncalcError, did_you_mean
 from ..render import Abbreviated, Format, Layout, Lines, Output, Table, human
 from ..render.report import (
@@ -24,6 +24,7 @@ from ..render.report import (
     report_table,
     totals_lines,
 )
+from ..spec import library
 from .common import (
     ArgOpt,
     BatchOpt,
@@ -50,7 +51,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..graph_text import Drawing
+    from ..render.graph_text import Drawing
 
 RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
            "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
@@ -80,7 +81,7 @@ def drawn(fmt: Format, source: str, input: str | None, strict: bool, depth: int 
     """The layer graph for `--format dot|mermaid` (None for the other formats, which need none)."""
     if fmt not in (Format.DOT, Format.MERMAID):
         return None
-    from ..graph_text import drawing  # only these formats need it (start-up time)
+    from ..render.graph_text import drawing  # only these formats need it (start-up time)
 
     graph = load_graph(source, input, args)
     return drawing(graph, analyze(graph, input_shape=parse_input(input, graph.input_shape), strict=strict), depth)

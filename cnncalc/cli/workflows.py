@@ -10,10 +10,21 @@ from typing import Annotated, Any, List, Optional, Sequence
 
 import typer
 
-from .. import library
 from ..analysis import DType, Report, analyze, collapse
-from ..budget import MemoryBudget, Optimizer, Phase, memory_budget, recompute
-from ..compare import Change, Diff, Quantity, RowDiff, Status, Total, diff
+from ..analysis.budget import MemoryBudget, Optimizer, Phase, memory_budget, recompute
+from ..analysis.compare import Change, Diff, Quantity, RowDiff, Status, Total, diff
+from ..analysis.sweep import (
+    Fit,
+    SweepRow,
+    check_combinations,
+    fit_batch,
+    parse_batches,
+    parse_bytes,
+    parse_dtypes,
+    parse_shapes,
+    sweep,
+    sweep_each,
+)
 from ..errors import CnncalcError
 from ..render import (
     Abbreviated,
@@ -29,18 +40,7 @@ from ..render import (
     human_bytes,
     shape_text,
 )
-from ..sweep import (
-    Fit,
-    SweepRow,
-    check_combinations,
-    fit_batch,
-    parse_batches,
-    parse_bytes,
-    parse_dtypes,
-    parse_shapes,
-    sweep,
-    sweep_each,
-)
+from ..spec import library
 from .common import (
     ArgOpt,
     DepthOpt,
@@ -483,7 +483,7 @@ def plot_command(
 
 def check_plot_target(path: Path) -> None:
     """Fail before any long work when `path` is not a picture format or matplotlib is missing."""
-    from ..plot import SUFFIXES, _matplotlib
+    from ..render.plot import SUFFIXES, _matplotlib
 
     if path.suffix.lower() not in SUFFIXES:
         raise CnncalcError(
@@ -494,7 +494,7 @@ def check_plot_target(path: Path) -> None:
 
 def write_plot(report: Report, path: Path, depth: int | None, timings: Any = None) -> None:
     """Draw `report` (uncollapsed) to `path` with matplotlib; a line on stderr says what was written."""
-    from ..plot import plot
+    from ..render.plot import plot
 
     try:
         plotted = plot(report, path, timings=timings, depth=depth)

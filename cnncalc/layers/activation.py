@@ -7,10 +7,10 @@ from dataclasses import fields
 from typing import Any, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError
-from ..layout import Layout
 from ..records import record
 from .base import ArgKind, ElementWise, FieldStep, Layer, Shape, TorchModule, arg, axis_index, register
 from .counting import Rule, parameters, per_element, rules
+from .layout import Layout
 
 
 @record

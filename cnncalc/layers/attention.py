@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import LayerError
-from ..layout import Layout, Strides, contiguous, view
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, prod, register
 from .counting import nothing, rules
+from .layout import Layout, Strides, contiguous, view
 
 
 @register("attention", "scaled_dot_product_attention")

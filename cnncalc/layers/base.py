@@ -19,10 +19,10 @@ from fractions import Fraction
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError, did_you_mean
-from ..layout import Layout, Strides, kept_as_is
 from ..records import record
 from .arguments import ArgKind, Refused
 from .counting import Convention, Rule
+from .layout import Layout, Strides, kept_as_is
 
 Shape = tuple[int, ...]
 
@@ -93,7 +93,7 @@ class Layer:
     # (`view_strides` says which view, or that PyTorch copies instead).
     aliases_input: ClassVar[bool] = False
     copies_in_training: ClassVar[bool] = False  # an alias at inference that is a new tensor in training
-    # How PyTorch lays out a new output (cnncalc/layout.py): its strides decide where a later
+    # How PyTorch lays out a new output (cnncalc/layers/layout.py): its strides decide where a later
     # flatten or norm copies, and so what a training step keeps.
     layout: ClassVar[Layout] = Layout.CONTIGUOUS
     # Keeps for backward its input made contiguous in its own output's layout (group and instance

@@ -6,7 +6,6 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
 from ..errors import LayerError
-from ..layout import Layout
 from ..records import record
 from .base import (
     ArgKind,
@@ -22,6 +21,7 @@ from .base import (
     spatial_rank,
 )
 from .counting import rules
+from .layout import Layout
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 _PAD_MODULES = {

@@ -7,7 +7,6 @@ from typing import Any, Sequence
 
 from ..errors import LayerError
 from ..geometry import transposed_formula, transposed_output_size
-from ..layout import Layout
 from ..records import record
 from .base import (
     ArgKind,
@@ -25,6 +24,7 @@ from .base import (
     times,
 )
 from .counting import macs_and_bias, nothing, parameters_per_position, rules
+from .layout import Layout
 from .windowed import Windowed
 
 # PyTorch's defaults for the arguments conv passes (export leaves an argument equal to them out).

@@ -3,7 +3,7 @@
 Every layer type carries `counts`, one rule per `Convention` (see `rules`): what a row of that
 type is worth to that tool, the way the tools key their handlers by operator. This module knows
 no layer type; the rules that only one type uses live with that type. Torch-free, and below
-`layers.base`, so both the layer types and `cnncalc.conventions` can import it.
+`layers.base`, so both the layer types and `cnncalc.analysis.conventions` can import it.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import LayerError
-from ..layout import Strides, view
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, prod, register, times
 from .counting import macs_and_bias, parameters, rules
+from .layout import Strides, view
 
 
 @register("linear", "fc", "dense")

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import LayerError
-from ..layout import Layout
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_index, prod, register
 from .counting import rules
+from .layout import Layout
 
 
 def broadcast(kind: str, inputs: Sequence[Shape]) -> Shape:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from ..layout import Layout
 from ..records import record
 from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register, spatial_rank
 from .counting import parameters, per_element, rules
+from .layout import Layout
 
 
 def _fvcore_batchnorm(layer: BatchNorm, inputs: Sequence[Shape], output: Shape) -> int:

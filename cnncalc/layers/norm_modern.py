@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import LayerError
-from ..layout import Layout
 from ..records import record
 from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register, spatial_rank, times
 from .counting import parameters, per_element, rules
+from .layout import Layout
 
 
 def _affine_lines(size: int, affine: bool, bias: bool, what: str) -> list[str]:

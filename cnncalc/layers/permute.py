@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import LayerError
-from ..layout import Strides
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, axis_index, register
 from .counting import rules
+from .layout import Strides
 
 
 @register("permute")

@@ -8,7 +8,6 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from ..errors import LayerError
 from ..geometry import Window, adaptive_covered, adaptive_largest, covered
-from ..layout import Layout
 from ..records import record
 from .base import (
     ArgKind,
@@ -26,6 +25,7 @@ from .base import (
     times,
 )
 from .counting import per_element, rules
+from .layout import Layout
 from .windowed import Windowed
 
 # ptflops counts every pooling twice per input element: its module hook and its patched functional call.

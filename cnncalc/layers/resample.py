@@ -7,7 +7,6 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import LayerError
-from ..layout import Layout
 from ..records import record
 from .base import (
     ArgKind,
@@ -24,6 +23,7 @@ from .base import (
     spatial_rank,
 )
 from .counting import Rule, rules
+from .layout import Layout
 
 # The interpolation modes, the spatial rank each needs (None: any), and how many input positions
 # per axis one output reads.

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..errors import LayerError
-from ..layout import Strides, is_contiguous, view
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, axis_index, axis_list, prod, register, times
 from .counting import rules
+from .layout import Strides, is_contiguous, view
 
 
 def _text(shape: Shape) -> str:

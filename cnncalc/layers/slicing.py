@@ -7,10 +7,10 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from ..errors import LayerError
-from ..layout import Strides
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, axis_list, register
 from .counting import rules
+from .layout import Strides
 
 
 @record

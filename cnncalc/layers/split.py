@@ -10,10 +10,10 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import LayerError
-from ..layout import Strides
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, axis_index, register
 from .counting import rules
+from .layout import Strides
 
 
 class _Pieces(Layer):

@@ -15,9 +15,9 @@ from ..geometry import (
     tf_same_working,
     window_output_size,
 )
-from ..layout import Layout
 from ..records import record
 from .base import AXIS_NAMES, FieldStep, Layer, Shape, group_axes, per_axis, spatial_rank
+from .layout import Layout
 
 # What a lost position is called along each axis: `input rows 6 of 0..6 are never read`.
 AXIS_NOUNS = {"L": "positions", "D": "planes", "H": "rows", "W": "columns"}

@@ -10,7 +10,7 @@ from ..records import record
 from .cells import Layout
 
 if TYPE_CHECKING:
-    from ..graph_text import Drawing
+    from .graph_text import Drawing
 
 # A table cell: text, a count (int, `Abbreviated` for `1,234 (1.2K)`) or a shape (printed in the table's layout).
 Cell = Any

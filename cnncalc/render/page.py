@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..analysis import DType, HasGraph, Report, Style, analyze, collapse, lecture, memory_timeline, network_graph
-from ..conventions import Convention, Counted
+from ..analysis.conventions import Convention, Counted
 from ..graph import Graph
 from ..records import record
 from .report import json_data, predicted_line, totals_lines

@@ -11,9 +11,9 @@ import json
 from enum import Enum
 from typing import Any, Callable, Sequence
 
-from ..bars import bar
 from ..errors import CnncalcError
 from ..records import record
+from .bars import bar
 from .cells import Abbreviated, Bar, Bytes, Delta, Layout, Ratio, human, human_bytes, shape_text
 from .document import Block, Code, Output, Table, Worked
 
@@ -265,7 +265,7 @@ def _indented(value: Any, depth: int, out: list[str]) -> None:
 @writer(Format.DOT, accepts=lambda output: output.graph is not None)
 def dot(output: Output) -> str:
     assert output.graph is not None
-    from ..graph_text import dot_text  # only the graph formats need it (start-up time)
+    from .graph_text import dot_text  # only the graph formats need it (start-up time)
 
     return dot_text(output.graph)
 
@@ -273,6 +273,6 @@ def dot(output: Output) -> str:
 @writer(Format.MERMAID, accepts=lambda output: output.graph is not None)
 def mermaid(output: Output) -> str:
     assert output.graph is not None
-    from ..graph_text import mermaid_text
+    from .graph_text import mermaid_text
 
     return mermaid_text(output.graph)

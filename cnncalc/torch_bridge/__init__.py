@@ -198,7 +198,7 @@ class GraphModule(nn.Module):
 
     def checkpoint(self, spans: Sequence[tuple[int, int]]) -> GraphModule:
         """Run each span of rows [start, stop) under non-reentrant `torch.utils.checkpoint` in
-        training (cnncalc.budget.segments finds them by block name); no spans: run as built."""
+        training (cnncalc.analysis.budget.segments finds them by block name); no spans: run as built."""
         self._spans = {start: stop for start, stop in spans}
         return self
 

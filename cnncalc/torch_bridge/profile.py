@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from ..analysis import DType, Report, analyze
-from ..budget import Optimizer, memory_budget, recompute, segments
-from ..conventions import Convention, count
+from ..analysis.budget import Optimizer, memory_budget, recompute, segments
+from ..analysis.conventions import Convention, count
 from ..errors import CnncalcError
 from ..graph import Graph
 from ..layers import Shape

@@ -3,7 +3,7 @@ of them a quick run takes."""
 
 import pytest
 
-from cnncalc.library import builtin_names, families
+from cnncalc.spec.library import builtin_names, families
 
 # Small inputs where the architecture allows, to keep CI fast; 224x224 where the classifier needs it.
 SMALL_INPUT = {

@@ -25,11 +25,11 @@ Bottleneck) become one `blocks:` definition whose varying values are block argum
 
 The package is that pipeline, one module a step: `trace` (the fx graph), `table` (what maps to
 what), `mapping` (fx nodes -> rows), `structure` (rows -> sequential / residual / blocks),
-`pipeline` (`from_torch`: write the YAML with the torch-free `cnncalc.yaml_writer`, read it back,
+`pipeline` (`from_torch`: write the YAML with the torch-free `cnncalc.spec.yaml_writer`, read it back,
 check every row), `targets` (what `cnncalc import` is given).
 """
 
-from ...yaml_writer import to_yaml
+from ...spec.yaml_writer import to_yaml
 from .pipeline import from_torch
 from .result import ImportedSpec, TorchImportError
 from .table import FUNCTIONS, METHODS, MODULE_KINDS, module_kind, table_kinds

@@ -12,7 +12,7 @@ from ...analysis import analyze
 from ...errors import CnncalcError, Where
 from ...graph import OutputKind
 from ...spec import parse_text
-from ...yaml_writer import to_yaml
+from ...spec.yaml_writer import to_yaml
 from .. import parameter_counts
 from .mapping import _Mapper, _Row
 from .result import ImportedSpec, Shape, TorchImportError

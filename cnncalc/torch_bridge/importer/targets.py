@@ -21,8 +21,8 @@ from torch import nn
 
 from ...errors import CnncalcError, MissingExtraError, Where, did_you_mean, excerpt
 from ...files import refuse_inputs, write_text
-from ...library import is_model_target, read_args
 from ...records import record
+from ...spec.library import is_model_target, read_args
 from .pipeline import from_torch
 from .result import ImportedSpec, Shape
 
@@ -48,7 +48,7 @@ def parse_shape(text: str) -> Shape:
 
 def parse_args(pairs: Sequence[str] | Mapping[str, Any]) -> dict[str, Any]:
     """`--arg k=v` pairs: each value a YAML scalar (`2`, `0.5`, `true`, `fast`) or a flow list of
-    them (`[3, 1]`), as `cnncalc.library.read_args` reads them; a mapping passes through."""
+    them (`[3, 1]`), as `cnncalc.spec.library.read_args` reads them; a mapping passes through."""
     if isinstance(pairs, Mapping):
         return dict(pairs)
     return read_args(pairs)

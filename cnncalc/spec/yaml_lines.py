@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .errors import SpecError, Where
+from ..errors import SpecError, Where
 
 MAX_SPEC_BYTES = 5_000_000
 MAX_STRUCTURE_NESTING = 64  # structures inside structures (spec.MAX_NESTING), as docs/spec.md promises

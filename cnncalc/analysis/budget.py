@@ -13,10 +13,10 @@ from __future__ import annotations
 from enum import Enum
 from typing import Sequence
 
-from .analysis import DType, Report, Saving, _autocast, _peak, _saving
-from .errors import CnncalcError, did_you_mean
-from .graph import Graph
-from .records import record
+from ..errors import CnncalcError, did_you_mean
+from ..graph import Graph
+from ..records import record
+from . import DType, Report, Saving, _autocast, _peak, _saving
 
 
 class Optimizer(str, Enum):

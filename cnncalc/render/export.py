@@ -30,14 +30,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
-from .analysis import analyze
-from .errors import CnncalcError
-from .graph import Graph, OutputKind
-from .layers import Shape, TorchModule, layer_type
-from .module_names import check_module_name
-from .records import record
-from .render import human
+from .. import __version__
+from ..analysis import analyze
+from ..errors import CnncalcError
+from ..graph import Graph, OutputKind
+from ..layers import Shape, TorchModule, layer_type
+from ..module_names import check_module_name
+from ..records import record
+from . import human
 
 # what `Graph.containers` calls the structures of the spec language; any other name is a block's
 STRUCTURES = frozenset({"sequential", "residual", "parallel", "repeat", "branch", "group"})
@@ -563,7 +563,7 @@ def _constructor(spec: TorchModule, slots: dict[str, str] | None = None) -> str:
 def own_module_sources() -> dict[str, str]:
     """The source of each class in cnncalc/torch_bridge/modules.py (the modules `torch.nn` lacks),
     read as text, so that exporting stays torch-free; the exported file defines those it uses."""
-    path = Path(__file__).parent / "torch_bridge" / "modules.py"
+    path = Path(__file__).parents[1] / "torch_bridge" / "modules.py"
     text = path.read_text()
     return {
         node.name: ast.get_source_segment(text, node) or ""

@@ -13,12 +13,11 @@ from enum import Enum
 from fractions import Fraction
 from typing import Callable, Mapping, Protocol, Sequence
 
-from . import layout
-from .errors import CnncalcError, LayerError, StrictError, Where
-from .graph import INPUT, Graph, OutputKind
-from .layers import FieldStep, Layer, Saved, Shape
-from .layout import Strides
-from .records import record
+from ..errors import CnncalcError, LayerError, StrictError, Where
+from ..graph import INPUT, Graph, OutputKind
+from ..layers import FieldStep, Layer, Saved, Shape, layout
+from ..layers.layout import Strides
+from ..records import record
 
 
 class DType(str, Enum):
@@ -247,7 +246,7 @@ class Totals:
     # what the layers keep so far, what later layers still read, the input included
     training_forward_peak_bytes: int = 0
     stored_activations: int = 0  # the rows' outputs that are new tensors at inference (views are not), input excluded
-    # under fp16/bf16 autocast (cnncalc/budget.py): the weights and biases cast to 16 bits (conv,
+    # under fp16/bf16 autocast (cnncalc/analysis/budget.py): the weights and biases cast to 16 bits (conv,
     # linear), and how many 16-bit copies of the fp32 input layers keep for backward
     autocast_weights: int = 0
     autocast_input_copies: int = 0
@@ -302,25 +301,25 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         """The JSON payload, as `cnncalc summary --format json` writes it (docs/json.md)."""
-        from .render import notebook
+        from ..render import notebook
 
         return notebook.to_dict(self)
 
     def to_markdown(self) -> str:
         """The `cnncalc summary` table in Markdown, with its totals lines."""
-        from .render import notebook
+        from ..render import notebook
 
         return notebook.to_markdown(self)
 
     def to_pandas(self) -> object:  # a pandas.DataFrame
         """A pandas DataFrame, one row per layer; MissingExtraError without pandas."""
-        from .render import notebook
+        from ..render import notebook
 
         return notebook.to_pandas(self)
 
     def __str__(self) -> str:
         """The `cnncalc summary` table as text, with its totals lines (`print(report)`)."""
-        from .render import notebook
+        from ..render import notebook
 
         return notebook.to_text(self)
 
@@ -328,7 +327,7 @@ class Report:
         return self.to_markdown()
 
     def _repr_html_(self) -> str:
-        from .render import notebook
+        from ..render import notebook
 
         return notebook.to_html(self)
 
@@ -351,7 +350,7 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
       it is refused with both readings named, unless the text says its order: `chw:1x28x28`;
     - one size is a flat vector of features.
     """
-    from .calculator import read_sizes
+    from ..learn.calculator import read_sizes
 
     order: InputOrder | None = None
     body = str(text).strip()
@@ -626,7 +625,7 @@ def _layouts(
 ) -> tuple[list[int], list[Strides], list[int]]:
     """For each node: the node whose tensor holds its output (its own, or its input's for a view:
     flatten, permute, identity, crops, pieces, and dropout at inference); the output's strides
-    (the whole tensor, batch axis first) as PyTorch lays it out (cnncalc/layout.py); and the
+    (the whole tensor, batch axis first) as PyTorch lays it out (cnncalc/layers/layout.py); and the
     elements per sample of the storage PyTorch allocates for it (its activations, but for a layer
     whose kernel allocates more: `Layer.allocated`). A view PyTorch cannot make (flatten of a crop
     or of a permute) is a copy: a new tensor, laid out as the type's `layout` says."""
@@ -686,7 +685,7 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     that reads it; the input (which the caller holds) and every output the network returns live to
     the end. Views share their input's storage.
     While a layer runs, its `scratch` temporaries live too; `held` adds bytes made by a node that
-    live to the end (autocast's cached weight copies, cnncalc/budget.py).
+    live to the end (autocast's cached weight copies, cnncalc/analysis/budget.py).
     """
     n = len(graph.nodes)
     last_use = list(range(n))
@@ -836,7 +835,7 @@ def _autocast(graph: Graph, rows: Sequence[Row]) -> dict[int, tuple[int, int, in
 
 def predicted_memory(report: Report, train: bool) -> int:
     """Bytes a run of the model should peak at, per docs/conventions.md: a training step with SGD
-    and momentum, nothing reserved, nothing recomputed. `cnncalc.budget.memory_budget` gives the
+    and momentum, nothing reserved, nothing recomputed. `cnncalc.analysis.budget.memory_budget` gives the
     same prediction by part, for any optimizer, with a reserve and activation checkpointing."""
     from .budget import memory_budget  # the budget module builds on this one
 

@@ -10,10 +10,10 @@ import re
 from fractions import Fraction
 from typing import Any, Mapping
 
-from .errors import CnncalcError, LayerError
-from .layers import Shape, argument_names, build_layer, layer_type
-from .layers.base import per_axis
-from .records import record
+from ..errors import CnncalcError, LayerError
+from ..layers import Shape, argument_names, build_layer, layer_type
+from ..layers.base import per_axis
+from ..records import record
 
 
 @record
@@ -95,7 +95,7 @@ class Separable:
 def separable(input_shape: Shape, args: Mapping[str, Any]) -> Separable:
     """`args` (a conv's: out, kernel, stride, padding, dilation, bias; no groups) as a standard
     convolution and as its depthwise-separable replacement."""
-    from .layers.conv import Conv
+    from ..layers.conv import Conv
 
     layer = build_layer(Conv, with_default_filters("conv", args))  # aliases (filters, kernel_size) read once
     assert isinstance(layer, Conv)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import difflib
 import re
 
-from .analysis import Report, Row, Style, lecture
-from .errors import CnncalcError
+from ..errors import CnncalcError
+from . import Report, Row, Style, lecture
 
 LECTURE_NAME = re.compile(r"(conv\d+_\d+|pool\d+|fc\d+)")
 _POOLS = ("maxpool", "avgpool")

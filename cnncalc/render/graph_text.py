@@ -9,9 +9,9 @@ ever appear inside quoted, escaped labels, so dots, quotes and unicode are safe.
 
 from __future__ import annotations
 
-from .analysis import Report, collapse, groups
-from .graph import Graph
-from .records import record
+from ..analysis import Report, collapse, groups
+from ..graph import Graph
+from ..records import record
 
 
 @record

@@ -21,9 +21,9 @@ import difflib
 from enum import Enum
 from typing import Mapping
 
-from .analysis import Report, Row, predicted_memory
-from .layers import Shape
-from .records import record
+from ..layers import Shape
+from ..records import record
+from . import Report, Row, predicted_memory
 
 
 class Quantity(str, Enum):

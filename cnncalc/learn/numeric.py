@@ -15,11 +15,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
-from .errors import CnncalcError
-from .geometry import Window, transposed_formula, transposed_output_size, window_output_size
-from .layers import check_pool_padding
-from .records import record
-from .yaml_lines import read_text
+from ..errors import CnncalcError
+from ..geometry import Window, transposed_formula, transposed_output_size, window_output_size
+from ..layers import check_pool_padding
+from ..records import record
+from ..spec.yaml_lines import read_text
 
 Grid = tuple[tuple[Fraction, ...], ...]  # [row][column]
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from .analysis import Report
-from .graph import Graph
-from .layers.counting import Convention
-from .records import record
+from ..graph import Graph
+from ..layers.counting import Convention
+from ..records import record
+from . import Report
 
 __all__ = ["Convention", "Counted", "count"]
 

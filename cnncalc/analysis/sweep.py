@@ -12,12 +12,12 @@ import re
 from fractions import Fraction
 from typing import Sequence
 
-from .analysis import DType, Report, analyze, predicted_memory
+from ..errors import CnncalcError
+from ..graph import Graph
+from ..layers import Shape
+from ..records import record
+from . import DType, Report, analyze, predicted_memory
 from .budget import MemoryBudget, Optimizer, memory_budget, recompute
-from .errors import CnncalcError
-from .graph import Graph
-from .layers import Shape
-from .records import record
 
 MAX_COMBINATIONS = 10_000  # a sweep larger than this is refused, not run
 

@@ -11,9 +11,9 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-from .analysis import Report, collapse, groups
-from .errors import CnncalcError, MissingExtraError
-from .records import record
+from ..analysis import Report, collapse, groups
+from ..errors import CnncalcError, MissingExtraError
+from ..records import record
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure

@@ -21,7 +21,7 @@ import operator
 import re
 from typing import Any, Mapping, Union
 
-from .errors import SpecError, did_you_mean
+from ..errors import SpecError, did_you_mean
 
 _NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _PREFIX = "_arg_"

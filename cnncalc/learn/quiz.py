@@ -17,15 +17,16 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import library, spec
-from .analysis import DType, Field, Report, Style, analyze, lecture
+from .. import spec
+from ..analysis import DType, Field, Report, Style, analyze, lecture
+from ..analysis.row_names import find_row
+from ..errors import CnncalcError, SpecError, Where, did_you_mean
+from ..layers import Shape, layer_type
+from ..records import record
+from ..render import Layout, shape_text
+from ..spec import library
+from ..spec.yaml_lines import LineDict, LineList, load_file
 from .calculator import answer, read_input, read_sizes, separable, with_default_filters
-from .errors import CnncalcError, SpecError, Where, did_you_mean
-from .layers import Shape, layer_type
-from .records import record
-from .render import Layout, shape_text
-from .row_names import find_row
-from .yaml_lines import LineDict, LineList, load_file
 
 
 class Quantity(str, Enum):
@@ -126,7 +127,7 @@ def judge_field(given: object, field: Field | None) -> Verdict:
         raise CnncalcError(
             "receptive_field is asked of a layer in a spec", expected="spec: NAME, layer: ROW, receptive_field: 7"
         )
-    from .render import field_text
+    from ..render import field_text
 
     right = field_text(field, "size")
     text = str(given).strip()

@@ -28,12 +28,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Union
 
+from ..errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, excerpt
+from ..graph import INPUT, Graph, Node, OutputKind, Outputs
+from ..layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
+from ..records import record
 from . import expr
-from .errors import CnncalcError, LayerError, SpecError, Where, did_you_mean, excerpt
-from .graph import INPUT, Graph, Node, OutputKind, Outputs
-from .layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
 from .library import ARCHITECTURES, STDIN, Source, read_stdin
-from .records import record
 from .yaml_lines import LineDict, LineList, load_file, load_text, with_lines
 
 MAX_NODES = 100_000  # an expanded graph larger than this is refused, not built

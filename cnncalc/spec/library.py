@@ -16,10 +16,10 @@ from typing import Any, Sequence
 
 import yaml
 
-from .errors import CnncalcError, SpecError, Where, did_you_mean
-from .records import record
+from ..errors import CnncalcError, SpecError, Where, did_you_mean
+from ..records import record
 
-ARCHITECTURES = Path(__file__).parent / "architectures"
+ARCHITECTURES = Path(__file__).parents[1] / "architectures"
 STDIN = "-"  # what a user types for a spec on standard input; messages call it <stdin>
 
 # the top-level `variants:` section of a family file, up to the next top-level key

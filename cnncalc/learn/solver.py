@@ -14,9 +14,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Mapping
 
-from .errors import CnncalcError
-from .geometry import Window, effective_kernel, window_output_size
-from .records import record
+from ..errors import CnncalcError
+from ..geometry import Window, effective_kernel, window_output_size
+from ..records import record
 
 MAX_SEARCH = 1_000_000  # candidates a search may try (a bound on time for absurd sizes), refused up front
 
