@@ -12,7 +12,8 @@ from array import array
 from dataclasses import replace
 from enum import Enum
 from fractions import Fraction
-from typing import Mapping, MutableSequence, Protocol, Sequence
+from itertools import compress
+from typing import Callable, Mapping, MutableSequence, Protocol, Sequence
 
 from . import layout
 from .errors import CnncalcError, LayerError, StrictError, Where
@@ -248,6 +249,10 @@ class Totals:
     # what the layers keep so far, what later layers still read, the input included
     training_forward_peak_bytes: int = 0
     stored_activations: int = 0  # the rows' outputs that are new tensors at inference (views are not), input excluded
+    # under fp16/bf16 autocast (cnncalc/budget.py): the weights and biases cast to 16 bits (conv,
+    # linear), and how many 16-bit copies of the fp32 input layers keep for backward
+    autocast_weights: int = 0
+    autocast_input_copies: int = 0
 
 
 @record
@@ -315,6 +320,12 @@ class Report:
 
         return notebook.to_pandas(self)
 
+    def __str__(self) -> str:
+        """The `cnncalc summary` table as text, with its totals lines (`print(report)`)."""
+        from .render import notebook
+
+        return notebook.to_text(self)
+
     def _repr_markdown_(self) -> str:
         return self.to_markdown()
 
@@ -358,9 +369,13 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
     if len(sizes) > 4:
         raise CnncalcError("malformed --input", received=text, expected="1 to 4 positive sizes: 3x224x224 or 224x224x3")
     chw, hwc = sizes, (sizes[-1], *sizes[:-1])
-    if order is not None or chw == hwc:
+    if order is not None:  # the order written out: taken as written, a new dimensionality too
         return hwc if order is InputOrder.HWC else chw
     channels = spec_shape[0]
+    if len(sizes) != len(spec_shape):
+        return _other_rank(spec_shape, sizes, text, body.strip())
+    if chw == hwc:
+        return chw
     if (sizes[0] == channels) != (sizes[-1] == channels):
         return chw if sizes[0] == channels else hwc
     ambiguous = sizes[0] == channels
@@ -375,6 +390,31 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
         expected=f"{channels} at one end, as in {_example(spec_shape, sizes)}",
         hint=order_hint + " to change the channel count",
     )
+
+
+def _other_rank(spec_shape: Shape, sizes: Shape, text: str, body: str) -> Shape:
+    """An --input whose number of sizes is not the spec's: the spatial sizes alone (`224x224` for
+    a [3, 224, 224] spec) take the spec's channels where no end could be them; anything else is
+    refused, so that the dimensionality never changes unannounced."""
+    channels, spatial = spec_shape[0], len(spec_shape) - 1
+    if len(sizes) == spatial and channels not in (sizes[0], sizes[-1]):
+        return (channels, *sizes)
+    axes = (
+        "a flat vector"
+        if spatial == 0
+        else f"{channels} channel{'s' if channels != 1 else ''} and {spatial} spatial ax{'es' if spatial > 1 else 'is'}"
+    )
+    given = f"{len(sizes)} size{'s' if len(sizes) > 1 else ''}"
+    own = "x".join(map(str, spec_shape))
+    if len(sizes) == spatial:  # spatial sizes only, but one end could be the channels
+        message = f"--input {text} is ambiguous: {given}, and the spec's input {own} has {len(spec_shape)}"
+        received: str = (f"the spatial size {'x'.join(map(str, sizes))} with the spec's {channels} channels, "
+                         f"or {_shape_text(sizes)}")  # fmt: skip
+    else:
+        message = f"--input {text} has {given}; the spec's input {own} has {len(spec_shape)} ({axes})"
+        received = text
+    raise CnncalcError(message, received=received, expected=f"{len(spec_shape)} sizes, as in the spec's own {own}",
+                       hint=f"to change the dimensionality on purpose, write the order: chw:{body} or hwc:{body}")  # fmt: skip
 
 
 def _shape_text(shape: Shape) -> str:
@@ -416,10 +456,13 @@ def analyze(
     strict: bool = False,
     explain: bool = False,
     fields: bool = False,
+    depth: int | None = None,
 ) -> Report:
     """Compute every row of `graph`; raises CnncalcError located at the failing layer.
 
-    `explain` adds each row's working (the formulas with its numbers); `fields` its receptive field.
+    `explain` adds each row's working (the formulas with its numbers); `fields` its receptive field;
+    `depth` collapses blocks nested deeper than that many names into one row each, as `--depth`
+    does (`collapse(report, depth)`), and so does the notebook's display of the result.
     `graph` may be what carries one: `analyze(cnncalc.from_torch(model, (3, 32, 32)))`.
     """
     graph = network_graph(graph)
@@ -485,8 +528,9 @@ def analyze(
         NetworkOutput(key, report_rows[i].name, report_rows[i].output_shape)
         for key, i in zip(keys, graph.output_nodes())
     )
-    return Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
+    report = Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
                   graph.containers, outputs=outputs, returns=returned.kind if returned is not None else OutputKind.TENSOR)  # fmt: skip
+    return report if depth is None else collapse(report, depth)
 
 
 def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
@@ -628,17 +672,18 @@ def _layouts(
 
 
 def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
-          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32) -> int:  # fmt: skip
+          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32,
+          held: Mapping[int, int] | None = None) -> int:  # fmt: skip
     """Most activation elements alive at once when the graph runs in order (inference); with the
     `saving` of a training step, most bytes alive at once in its forward pass, at `batch` and
     `dtype`, what the layers keep staying alive to its end (their own saved tensors from the layer
     that makes them). The most of `_live`."""
-    return max(_live(graph, rows, storage, sizes, saving, batch, dtype, spans=False)[0])
+    return max(_live(graph, rows, storage, sizes, saving, batch, dtype, held, per_node=False)[0])
 
 
 def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
           saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32,
-          spans: bool = True) -> tuple[list[int], list[tuple[int, int]]]:  # fmt: skip
+          held: Mapping[int, int] | None = None, per_node: bool = True) -> tuple[list[int], list[tuple[int, int]]]:  # fmt: skip
     """What is alive while each node runs (as `_peak` counts it): elements (inference) or bytes
     (with `saving`), one number per node (two more, after the last, for the end of the pass); and
     the spans of what holds it, (node that made a tensor, last node it is alive at).
@@ -646,8 +691,9 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     A tensor (of `sizes` elements per sample) lives from the layer that makes it to the last layer
     that reads it; the input (which the caller holds) and every output the network returns live to
     the end. Views share their input's storage.
-    While a layer runs, its `scratch` temporaries live too.
-    `spans=False` (for `_peak`): no spans, and the one number that is the most (a 100,000-layer
+    While a layer runs, its `scratch` temporaries live too; `held` adds bytes made by a node that
+    live to the end (autocast's cached weight copies, cnncalc/budget.py).
+    `per_node=False` (for `_peak`): no spans, and the one number that is the most (a 100,000-layer
     spec's summary would otherwise hold a span and a total per node at its memory peak).
     """
     n = len(graph.nodes)
@@ -661,19 +707,23 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
                 last_use[storage[j]] = i
     size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     change = [0] * (n + 2)
-    held: list[tuple[int, int]] = []
+    spans: list[tuple[int, int]] = []
     # the storages: each node that holds its own output (a view's storage is an earlier node's)
-    for s in set(storage) if spans else (s for s in range(n) if storage[s] == s):
-        end = n if saving is not None and saving.kept[s] else last_use[s]
-        if spans:
-            held.append((s, end))
+    for s in set(storage) if per_node else (s for s in range(n) if storage[s] == s):
+        end = n if saving is not None and s in saving.kept else last_use[s]
+        if per_node:
+            spans.append((s, end))
         change[s] += sizes[s] * size
         change[end + 1] -= sizes[s] * size
     if saving is not None:
         for i, (elements, int64, fp32) in saving.own.items():
             change[i] += elements * size + 8 * batch * int64 + 4 * fp32
-            if spans:
-                held.append((i, n))  # a layer's own saved tensors stay to the end
+            if per_node:
+                spans.append((i, n))  # a layer's own saved tensors stay to the end
+    for i, extra in (held or {}).items():
+        change[i] += extra
+        if per_node:
+            spans.append((i, n))
     scratch = [0] * (n + 2)
     known: dict[tuple[object, ...], int] = {}  # by (id of the layer, output and input shapes), as in analyze
     for i, node in enumerate(graph.nodes):
@@ -688,11 +738,11 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     live = most = 0
     for delta, extra in zip(change, scratch):
         live += delta
-        if spans:
+        if per_node:
             totals.append(live + extra)
         elif live + extra > most:
             most = live + extra
-    return (totals, held) if spans else ([most], held)
+    return (totals, spans) if per_node else ([most], spans)
 
 
 @record
@@ -701,32 +751,37 @@ class Saving:
     holds each), and by node, the tensors a layer saves of its own (activation elements,
     int64 elements, fp32 elements per batch)."""
 
-    kept: bytes  # by node: 1 where some layer keeps the storage that node holds, else 0 (the input: 0)
+    kept: frozenset[int]
     own: Mapping[int, tuple[int, int, int]]
 
 
-def _saving(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[Saving, MutableSequence[int], list[int]]:
+def _saving(graph: Graph, rows: Sequence[Row], batch: int,
+            only: Callable[[int], bool] | None = None) -> tuple[Saving, MutableSequence[int], list[int]]:  # fmt: skip
     """What a training step keeps for backward, and the storage of each output in training and its
     size (as `_layouts`): every tensor some layer keeps, once, plus the layers' own saved tensors.
     The input is left out (the caller holds it anyway). Layers autograd does not record keep
-    nothing (`_recorded`)."""
+    nothing (`_recorded`), nor do the nodes `only` leaves out (activation checkpointing)."""
     storage, strides, sizes = _layouts(graph, rows, training=True, batch=batch)
-    # the storages kept: one flag per node (a set of a large spec's nodes would be its memory peak)
+    # the storages kept: one flag per node, then their set (a set grown node by node, then its
+    # frozen copy, was a large spec's memory peak)
     kept = bytearray(len(graph.nodes))
     own: dict[int, tuple[int, int, int]] = {}
     needs_grad = _recorded(graph, rows)
     known: dict[tuple[object, ...], Saved] = {}  # `saved` by (id of the layer, output and input shapes)
     for i, node in enumerate(graph.nodes):
-        if node.layer is None or not needs_grad[i]:
+        if node.layer is None or not needs_grad[i] or (only is not None and not only(i)):
             continue
         ins = [rows[j].output_shape for j in node.inputs]
-        key = (id(node.layer), rows[i].output_shape, *ins)  # as in analyze: a block's layers recur
+        steps = [strides[j] for j in node.inputs]
+        key = (id(node.layer), rows[i].output_shape, *ins, *steps)  # as in analyze: a block's layers recur
         saved = known.get(key)
         if saved is None:
-            saved = known[key] = node.layer.saved(ins, rows[i].output_shape)
+            saved = known[key] = node.layer.saved_for(ins, rows[i].output_shape, steps)
         elements = saved.elements
         if saved.input:
-            for j in node.inputs:
+            for n, j in enumerate(node.inputs):
+                if saved.kept_inputs is not None and n not in saved.kept_inputs:
+                    continue
                 if node.layer.keeps_a_copy((batch, *rows[j].output_shape), strides[j]):
                     elements += rows[j].activations  # its own contiguous copy
                 else:
@@ -740,7 +795,7 @@ def _saving(graph: Graph, rows: Sequence[Row], batch: int) -> tuple[Saving, Muta
         if elements or saved.int64 or saved.fp32_per_batch:
             own[i] = (elements, saved.int64, saved.fp32_per_batch)
     kept[0] = 0  # the input: the caller holds it anyway
-    return Saving(bytes(kept), own), storage, sizes
+    return Saving(frozenset(compress(range(len(kept)), kept)), own), storage, sizes
 
 
 def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Totals:
@@ -750,13 +805,13 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
     macs = sum(rows[i].macs for i in layers)
     activations = sum(rows[i].activations for i in layers)
     saving, training_storage, training_sizes = _saving(graph, rows, batch)
-    saved = sum(e for e, _, _ in saving.own.values()) + sum(
-        training_sizes[s] for s, flag in enumerate(saving.kept) if flag
-    )
+    saved = sum(e for e, _, _ in saving.own.values()) + sum(training_sizes[s] for s in saving.kept)
+    held = _autocast_held(graph, rows, batch, dtype)
     # the training lists dropped before the inference ones are made (a large spec's memory peak)
-    training_peak = _peak(graph, rows, training_storage, training_sizes, saving, batch, dtype)
+    training_peak = _peak(graph, rows, training_storage, training_sizes, saving, batch, dtype, held)
     del training_storage, training_sizes
     storage, _, sizes = _layouts(graph, rows, training=False, batch=batch)
+    cast = _autocast(graph, rows)
     return Totals(
         weights=weights,
         biases=biases,
@@ -772,24 +827,39 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
         saved_fp32_per_batch=sum(n for _, _, n in saving.own.values()),
         training_forward_peak_bytes=training_peak,
         stored_activations=sum(sizes[s] for s in range(1, len(storage)) if storage[s] == s),  # each storage once
+        autocast_weights=sum(w + b for w, b, _ in cast.values()),
+        autocast_input_copies=sum(reads_input for _, _, reads_input in cast.values()),
     )
 
 
+def _autocast_held(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> dict[int, int] | None:
+    """Under fp16/bf16 autocast, the bytes each node adds that live to the end of a training step's
+    forward pass: the cache's 16-bit copies of its weights, and a conv's kept 16-bit copy of the input."""
+    if dtype not in (DType.FP16, DType.BF16):
+        return None
+    return {
+        i: 2 * (w + b) + 2 * batch * rows[0].activations * reads for i, (w, b, reads) in _autocast(graph, rows).items()
+    }
+
+
+def _autocast(graph: Graph, rows: Sequence[Row]) -> dict[int, tuple[int, int, int]]:
+    """The nodes autocast runs in 16 bits with 16-bit copies of their weights (`Layer.autocast`),
+    by node: (weights, biases, how many times it reads the network's fp32 input, whose 16-bit copy
+    it keeps for its weight gradient)."""
+    return {
+        i: (rows[i].weights, rows[i].biases, node.inputs.count(0))
+        for i, node in enumerate(graph.nodes)
+        if node.layer is not None and node.layer.autocast and rows[i].weights
+    }
+
+
 def predicted_memory(report: Report, train: bool) -> int:
-    """Bytes a run of the model should peak at, per docs/conventions.md: parameters and buffers
-    (fp32), plus for inference the peak of live activations (the input included); for a training
-    step (SGD with momentum) the larger of its backward (gradients and momentum, 2 x parameters,
-    the input and everything the layers keep for backward) and its forward pass (momentum, and
-    the most bytes alive at once as the layers run: what they keep so far and what is still
-    read). Activations are counted at the report's dtype (under fp16/bf16 autocast, 2 bytes),
-    weights at fp32."""
-    t = report.totals
-    memory = (t.params + t.buffers) * 4
-    if not train:
-        return memory + report.bytes_of(t.peak_activations)
-    backward = 2 * t.params * 4 + report.bytes_of(report.rows[0].activations) + report.saved_bytes
-    forward = t.params * 4 + t.training_forward_peak_bytes  # momentum; no gradients yet
-    return memory + max(forward, backward)
+    """Bytes a run of the model should peak at, per docs/conventions.md: a training step with SGD
+    and momentum, nothing reserved, nothing recomputed. `cnncalc.budget.memory_budget` gives the
+    same prediction by part, for any optimizer, with a reserve and activation checkpointing."""
+    from .budget import memory_budget  # the budget module builds on this one
+
+    return memory_budget(report, train).total_bytes
 
 
 @record
@@ -816,16 +886,22 @@ def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
     if len(rows) != len(graph.nodes):
         raise CnncalcError("memory_timeline needs the report of the whole graph (not collapsed or folded)",
                            received=f"{len(rows)} rows for {len(graph.nodes)} nodes")  # fmt: skip
+    from .budget import memory_budget  # the budget module builds on this one
+
     t = report.totals
     fixed = (t.params + t.buffers) * 4
     n = len(rows)
+    # under autocast the input is fp32 (the peaks count it at the activation dtype), as memory_budget says
+    extra = memory_budget(report, False).input_bytes - report.bytes_of(rows[0].activations)
     storage, _, sizes = _layouts(graph, rows, training=False, batch=report.batch)
     live, spans = _live(graph, rows, storage, sizes)
-    inference = [fixed + report.bytes_of(e) for e in live[:n]]
+    inference = [fixed + report.bytes_of(e) + extra for e in live[:n]]
     saving, train_storage, train_sizes = _saving(graph, rows, report.batch)
-    train_live, train_spans = _live(graph, rows, train_storage, train_sizes, saving, report.batch, report.dtype)
-    training = [fixed + t.params * 4 + b for b in train_live[:n]]  # momentum; no gradients yet
-    backward = fixed + 2 * t.params * 4 + report.bytes_of(rows[0].activations) + report.saved_bytes
+    held = _autocast_held(graph, rows, report.batch, report.dtype)
+    train_live, train_spans = _live(graph, rows, train_storage, train_sizes, saving, report.batch, report.dtype, held)
+    training = [fixed + t.params * 4 + b + extra for b in train_live[:n]]  # momentum; no gradients yet
+    copies = 2 * report.batch * rows[0].activations * t.autocast_input_copies if held is not None else 0
+    backward = fixed + 2 * t.params * 4 + report.bytes_of(rows[0].activations) + extra + report.saved_bytes + copies
 
     def holders(series: Sequence[int], held: Sequence[tuple[int, int]]) -> tuple[str, ...]:
         at = max(range(n), key=lambda i: series[i])
@@ -841,6 +917,8 @@ def collapse(report: Report, depth: int) -> Report:
     A block row's shape is that of its last layer; its activations, parameters and MACs are the
     sums of its layers, so rows still add up to the totals.
     """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise CnncalcError("depth must be a positive integer", received=depth, expected="1, 2, ... (names deep)")
     containers = report.containers or {}
     rows: list[Row] = []
     for name, members in groups([row.name for row in report.rows], depth):

@@ -7,10 +7,12 @@ working filled in.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from typing import Any, Mapping
 
 from .errors import CnncalcError, LayerError
-from .layers import Shape, build_layer, layer_type
+from .layers import Shape, argument_names, build_layer, layer_type
+from .layers.base import per_axis
 from .records import record
 
 
@@ -30,6 +32,22 @@ class LayerAnswer:
         return self.weights + self.biases
 
 
+# One layer on its own (`cnncalc conv`, a quiz's `conv:` question) has one filter unless `out` is
+# given: the notes' output-size questions do not say how many. A spec still requires it.
+DEFAULT_FILTERS = 1
+
+
+def with_default_filters(kind: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """`args` with `out: DEFAULT_FILTERS` where `kind` is a convolution given no `out` (or alias)."""
+    cls = layer_type(kind)
+    if cls is None or cls.kind not in ("conv", "conv_transpose"):
+        return dict(args)
+    names = argument_names(cls)  # `filters: 96`, `out_channels: 96` are `out` too
+    if any(names.get(key) == "out" for key in args):
+        return dict(args)
+    return {**args, "out": DEFAULT_FILTERS}
+
+
 def answer(kind: str, input_shape: Shape, args: Mapping[str, Any]) -> LayerAnswer:
     """Output shape, weights, biases, MACs and the working of one layer on `input_shape` ([C, ...])."""
     cls = layer_type(kind)
@@ -46,6 +64,52 @@ def answer(kind: str, input_shape: Shape, args: Mapping[str, Any]) -> LayerAnswe
         cls.kind, tuple(input_shape), out, layer.weights(inputs), layer.biases(inputs), layer.macs(inputs, out),
         tuple(layer.working(inputs, out)), tuple(layer.fit_warnings(inputs)),
     )  # fmt: skip
+
+
+@record
+class Separable:
+    """A standard convolution against the depthwise-separable one that replaces it (MobileNet): a
+    depthwise k x k conv (one filter per input channel, the standard one's stride and padding)
+    then a pointwise 1x1 conv to the same output channels."""
+
+    standard: LayerAnswer
+    depthwise: LayerAnswer
+    pointwise: LayerAnswer
+    kernel: tuple[int, ...]  # per spatial axis
+
+    @property
+    def params(self) -> int:
+        return self.depthwise.params + self.pointwise.params
+
+    @property
+    def macs(self) -> int:
+        return self.depthwise.macs + self.pointwise.macs
+
+    def macs_ratio(self) -> Fraction:
+        return Fraction(self.macs, self.standard.macs)
+
+    def params_ratio(self) -> Fraction:
+        return Fraction(self.params, self.standard.params)
+
+
+def separable(input_shape: Shape, args: Mapping[str, Any]) -> Separable:
+    """`args` (a conv's: out, kernel, stride, padding, dilation, bias; no groups) as a standard
+    convolution and as its depthwise-separable replacement."""
+    from .layers.conv import Conv
+
+    layer = build_layer(Conv, with_default_filters("conv", args))  # aliases (filters, kernel_size) read once
+    assert isinstance(layer, Conv)
+    if layer.groups != 1:
+        raise CnncalcError("a separable comparison starts from a standard convolution", received=f"groups {layer.groups}",
+                           hint="leave out --groups: the depthwise half has one group per input channel")  # fmt: skip
+    plain = {f: getattr(layer, f) for f in ("out", "kernel", "stride", "padding", "dilation", "bias")}
+    plain = {f: list(v) if isinstance(v, tuple) else v for f, v in plain.items()}  # as written: lists
+    standard = answer("conv", input_shape, plain)
+    channels = input_shape[0]
+    depthwise = answer("conv", input_shape, {**plain, "out": channels, "groups": channels})
+    pointwise = answer("conv", depthwise.output_shape, {"out": layer.out, "kernel": 1, "bias": layer.bias})
+    kernel = tuple(per_axis(layer.kernel, len(input_shape) - 1, "kernel"))
+    return Separable(standard, depthwise, pointwise, kernel)
 
 
 _SEPARATORS = re.compile(r"\s*[x×*,]\s*|\s+")

@@ -196,6 +196,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         "`cnncalc.load(...).to_torch()`; weights are PyTorch's default initialisation.",
         '"""',
         "",
+        *(["from typing import Any", ""] if any(re.search(r"\bAny\b", source) for source in own.values()) else []),
         "import torch",
         *(["import torch.nn.functional as F"] if any("F." in source for source in own.values()) else []),
         "from torch import nn",
@@ -513,8 +514,17 @@ def _path(parts: Sequence[str]) -> str:
     """`self.layer1["0"].conv1`: attribute access where the part allows it, item access otherwise."""
     text = "self"
     for part in parts:
-        text += f".{part}" if _attribute_ok(part) else f'["{part}"]'
+        text += f".{part}" if _attribute_ok(part) else f"[{_literal(part)}]"
     return text
+
+
+def _literal(text: str) -> str:
+    """A Python string literal for any name a spec allows (quotes and backslashes escaped),
+    double-quoted as the formatter writes them unless the name holds a double quote."""
+    written = repr(text)
+    if written.startswith("'") and '"' not in text:
+        written = '"' + written[1:-1].replace("\\'", "'") + '"'
+    return written
 
 
 def _variable(name: str, taken: set[str]) -> str:

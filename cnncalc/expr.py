@@ -3,8 +3,9 @@
 `$out * 4`, `$width // 2 + 1`, `($c + 7) // 8 * 8`: integers, block arguments written `$name`,
 + - * // % and exact /, unary minus, parentheses; an element of a list argument (`$layers[0]`);
 and conditions for `when:` (`$stride > 1 or $in != $width * 4`, `$block == 'bottleneck'`):
-comparisons of integers or of quoted text, `and`, `or`, `not`. Nothing else is accepted: no
-calls, no attributes, no `eval`.
+comparisons of integers or of quoted text, `and`, `or`, `not`; and a choice between two values,
+`2 if $down else 1` (`'basic' if $depth < 50 else 'bottleneck'`), whose condition must be true or
+false. Nothing else is accepted: no calls, no attributes, no `eval`.
 
 Literals are integers. An argument that holds a decimal number (a rate, such as torchvision's
 `stochastic_depth_prob: 0.1`) may take part in `+ - * /`: the result is then a decimal number,
@@ -124,7 +125,10 @@ def _lookup(name: str, scope: Mapping[str, object], text: str) -> object:
 
 
 def _eval(node: ast.AST, scope: Mapping[str, object], text: str) -> object:
-    """An int, or a bool for a condition."""
+    """An int, or a bool for a condition (or what a chosen branch of `a if c else b` is)."""
+    if isinstance(node, ast.IfExp):
+        # [value] = [a] if [condition] else [b]: only the chosen branch is evaluated
+        return _branch(node.body if _condition(node.test, scope, text, _CHOICE) else node.orelse, scope, text)
     if isinstance(node, ast.Compare):
         return _compare(node, scope, text)
     if isinstance(node, ast.BoolOp):
@@ -135,12 +139,25 @@ def _eval(node: ast.AST, scope: Mapping[str, object], text: str) -> object:
     return _integer(node, scope, text)
 
 
-def _condition(node: ast.AST, scope: Mapping[str, object], text: str) -> bool:
+def _branch(node: ast.AST, scope: Mapping[str, object], text: str) -> object:
+    """A branch of `a if c else b`: quoted text, an argument as it is (a list, a text), or an expression."""
+    if isinstance(node, ast.Constant) and type(node.value) is str:
+        return node.value
+    if isinstance(node, ast.Name):
+        return _lookup(node.id, scope, text)
+    return _eval(node, scope, text)
+
+
+def _condition(node: ast.AST, scope: Mapping[str, object], text: str,
+               what: str = "'and', 'or' and 'not' take") -> bool:  # fmt: skip
     value = _eval(node, scope, text) if not isinstance(node, ast.Name) else _lookup(node.id, scope, text)
     if type(value) is not bool:
-        raise SpecError("'and', 'or' and 'not' take conditions (true/false)", received=text,
+        raise SpecError(f"{what} conditions (true/false)", received=text,
                         expected="e.g. `$stride > 1 or $down`")  # fmt: skip
     return value
+
+
+_CHOICE = "`a if condition else b` takes"
 
 
 def _compare(node: ast.Compare, scope: Mapping[str, object], text: str) -> bool:
@@ -209,6 +226,8 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int | flo
         if type(items[index]) is not int:
             raise SpecError(f"'${shown}[{index}]' is not an integer", received=items[index], expected="an integer")
         return items[index]
+    if isinstance(node, ast.IfExp):  # `$out * (2 if $wide else 1)`: a choice inside arithmetic
+        return _integer(node.body if _condition(node.test, scope, text, _CHOICE) else node.orelse, scope, text)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _integer(node.operand, scope, text)
         return -value if isinstance(node.op, ast.USub) else value
@@ -233,5 +252,5 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int | flo
     raise SpecError(
         "only integer arithmetic is allowed here",
         received=text,
-        expected="integers, $arguments, + - * // % / and parentheses",
+        expected="integers, $arguments, + - * // % / and parentheses, or `a if condition else b`",
     )

@@ -7,8 +7,9 @@ ConvUtils.h) so that our shapes agree with the framework to the last element.
 
 from __future__ import annotations
 
+import heapq
 import math
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .errors import LayerError
 from .records import record
@@ -63,7 +64,7 @@ class Window:
             return f"floor({inner}/{self.stride}) + 1 = {out}   (unfloored {self.fraction()}: doesn't fit; {loss_text(self)})"
         else:
             text = f"{inner}/{self.stride} + 1 = {out}"
-        return text + (f"   ({loss_text(self)})" if lost_positions(self) else "")
+        return text + (f"   ({loss_text(self)})" if lost_positions(self, 1) else "")
 
 
 def window_output_size(w: Window) -> int:
@@ -179,6 +180,23 @@ def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def tf_same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """TensorFlow's padding='SAME' on one axis: out = ceil(W/S), total = max((out - 1)S + D(F-1) + 1 - W, 0),
+    split with the odd one at the end (bottom/right); at stride 1 it is PyTorch's 'same'."""
+    out = -(-size // stride)  # ceil(W/S)
+    total = max((out - 1) * stride + effective_kernel(kernel, dilation) - size, 0)
+    return total // 2, total - total // 2
+
+
+def tf_same_working(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> str:
+    """`tf_same: out ceil(227/4) = 57; padding max((57 - 1)*4 + 11 - 227, 0) = 8: 4 on each side`, one axis."""
+    out = -(-size // stride)
+    left, right = tf_same_padding(size, kernel, stride, dilation)
+    span = str(kernel) if dilation == 1 else f"({dilation}*({kernel} - 1) + 1)"
+    split = f"{left} on each side" if left == right else f"{left} at the start, {right} at the end (bottom/right)"
+    return f"tf_same: out ceil({size}/{stride}) = {out}; padding max(({out} - 1)*{stride} + {span} - {size}, 0) = {left + right}: {split}"
+
+
 def reads(w: Window, position: int, windows: int | None = None) -> bool:
     """Whether one of the first `windows` windows (any window when None) reads `position`, in
     padded coordinates (0 is the first padding position); dilation gaps are not read."""
@@ -189,58 +207,125 @@ def reads(w: Window, position: int, windows: int | None = None) -> bool:
     return False
 
 
-LOST_WORK_LIMIT = 1_000_000  # taps a dilated kernel's lost positions may cost to find
-
-
-def lost_positions(w: Window) -> list[tuple[int, int]]:
+def lost_positions(w: Window, limit: int | None = None) -> list[tuple[int, int]]:
     """Real input positions (0 = the first one) that the floor leaves unread, as sorted runs
-    (first, last): no window reads them, though one more window, had it fitted, would have: the
-    floor's "doesn't fit", or (rarely, when the stride tiles) the gaps of a dilated last window
-    that reaches into the padding. Positions only the padding covers, and positions a stride
-    larger than the kernel skips by design (a strided 1x1 convolution), are not lost.
-
-    Time independent of W: without dilation the loss is one run past the last window's reach;
-    with it, only windows past the last one can read a lost position and they start before the
-    padded end, so at most ceil(D(F-1)/S) windows of F taps are looked at (up to LOST_WORK_LIMIT).
-    """
-    count = window_output_size(w)
-    last_real = w.pad_left + w.size - 1  # padded coordinates
-    if w.dilation == 1:
-        # every position up to the last window's end is read or skipped by design (stride > kernel)
-        reach = (count - 1) * w.stride + w.kernel - 1
-        low = max(reach + 1, w.pad_left, count * w.stride)
-        high = min(last_real, count * w.stride + w.kernel - 1) if w.stride > w.kernel else last_real
-        return [(low - w.pad_left, high - w.pad_left)] if low <= high else []
-    windows = -(-(last_real + 1 - count * w.stride) // w.stride)
-    if windows * w.kernel * w.kernel > LOST_WORK_LIMIT:
-        return []
-    lost: set[int] = set()
-    for window in range(count, count + max(windows, 0)):
-        for tap in range(w.kernel):
-            position = window * w.stride + tap * w.dilation
-            if w.pad_left <= position <= last_real and not reads(w, position, count):
-                lost.add(position - w.pad_left)
+    (first, last), the first `limit` runs of them (all when None): no window reads them, though
+    the windows past the last one, had the input gone on, would have. That is the floor's "doesn't
+    fit", or (rarely, when the stride tiles) what a dilated last window reaching into the padding
+    steps over. Positions only the padding covers, and positions no window would ever read (a
+    stride larger than the kernel skips them by design, as a strided 1x1 convolution does), are
+    not lost. Time independent of W (see `_lost_classes`)."""
     runs: list[tuple[int, int]] = []
-    for p in sorted(lost):
-        runs = runs[:-1] + [(runs[-1][0], p)] if runs and p == runs[-1][1] + 1 else [*runs, (p, p)]
+    for p in heapq.merge(*(_class_positions(c) for c in _lost_classes(w))):
+        if runs and p == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], p)
+        elif limit is not None and len(runs) == limit:
+            break
+        else:
+            runs.append((p, p))
     return runs
 
 
-def position_runs(runs: Sequence[tuple[int, int]], limit: int = 6) -> str:
-    """`6`, `221-223`, `3, 7, 11, ... (56 positions)`: runs of positions, long lists cut."""
+def lost_count(w: Window) -> int:
+    """How many real input positions `lost_positions` names, counted without listing them."""
+    return sum(_class_count(c) for c in _lost_classes(w))
+
+
+@record
+class _LostClass:
+    """The lost positions of one residue class of taps: `base + stride * u` for u in the gaps
+    [i*every + count, (i+1)*every - 1] (i < last) and [last*every + count, ...), within [low, high]
+    (real positions, padded coordinates), shifted back by `shift` (the left padding)."""
+
+    base: int
+    stride: int
+    every: int
+    count: int
+    last: int
+    low: int
+    high: int
+    shift: int
+
+    def u_range(self) -> tuple[int, int]:
+        return -(-(self.low - self.base) // self.stride), (self.high - self.base) // self.stride
+
+    def gap(self, i: int) -> tuple[int, int | None]:
+        return i * self.every + self.count, (None if i == self.last else (i + 1) * self.every - 1)
+
+
+def _lost_classes(w: Window) -> list[_LostClass]:
+    """Tap t of window n reads n*S + t*D (padded coordinates). With g = gcd(S, D), taps t and
+    t + S/g read positions of one residue class mod S, D/g windows apart: tap t0 + i*S/g of
+    window n reads t0*D + S*(n + i*D/g). Of a class, windows 0..count-1 read u in the unions of
+    [i*D/g, i*D/g + count - 1]; every u >= 0 would be read by some window: the lost u are the gaps
+    between those intervals and what lies past the last one. One class per tap t0 < S/g."""
+    count = window_output_size(w)
+    low, high = max(w.pad_left, count * w.stride), w.pad_left + w.size - 1  # below count*S no later window reads
+    if low > high:
+        return []
+    g = math.gcd(w.stride, w.dilation)
+    period, every = w.stride // g, w.dilation // g
+    classes = []
+    for t0 in range(min(period, w.kernel)):  # min(S/g, F) classes: F taps at most
+        last = (w.kernel - 1 - t0) // period  # index of the class's last tap
+        classes.append(_LostClass(t0 * w.dilation, w.stride, every, count, last, low, high, w.pad_left))
+    return classes
+
+
+def _gap_indices(c: _LostClass) -> range:
+    """The gaps of `c` that can meet its u range: only the last when windows overlap (every <= count)."""
+    u_low, u_high = c.u_range()
+    if c.every <= c.count:
+        return range(c.last, c.last + 1)
+    first = max(0, min(c.last, (u_low - c.count) // c.every))
+    end = min(c.last, max(0, (u_high - c.count) // c.every))
+    return range(first, end + 1)
+
+
+def _class_count(c: _LostClass) -> int:
+    """The first and last gaps in range clipped, those between whole: O(1) however many."""
+    u_low, u_high = c.u_range()
+    gaps = _gap_indices(c)
+    total = 0
+    for i in {gaps[0], gaps[-1]}:
+        start, stop = c.gap(i)
+        total += max(0, (u_high if stop is None else min(stop, u_high)) - max(start, u_low) + 1)
+    return total + max(0, len(gaps) - 2) * (c.every - c.count)  # whole gaps: every - count positions each
+
+
+def _class_positions(c: _LostClass) -> Iterator[int]:
+    u_low, u_high = c.u_range()
+    for i in _gap_indices(c):
+        start, stop = c.gap(i)
+        for u in range(max(start, u_low), (u_high if stop is None else min(stop, u_high)) + 1):
+            yield c.base + c.stride * u - c.shift
+
+
+def position_runs(runs: Sequence[tuple[int, int]], limit: int = 6, total: int | None = None) -> str:
+    """`6`, `221-223`, `3, 7, 11, ... (56 positions)`: runs of positions, long lists cut (`total`:
+    the number of positions when `runs` holds only the first runs)."""
     texts = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
     if len(texts) > limit:
-        return ", ".join(texts[:limit]) + f", ... ({sum(b - a + 1 for a, b in runs)} positions)"
+        total = sum(b - a + 1 for a, b in runs) if total is None else total
+        return ", ".join(texts[:limit]) + f", ... ({total:,} positions)"
     return ", ".join(texts)
+
+
+def lost_text(w: Window) -> str:
+    """The lost positions of `w` as `position_runs` writes them, without listing them all."""
+    return position_runs(lost_positions(w, POSITION_RUNS + 1), POSITION_RUNS, lost_count(w))
+
+
+POSITION_RUNS = 6  # runs of lost positions a message names before it counts the rest
 
 
 def loss_text(w: Window, noun: str = "position") -> str:
     """What a stride that does not tile the padded input costs, said plainly: which real input
     positions are never read (`input position 6 of 0..6 is never read`; `noun` names them per
     axis: rows, columns), or that only padding is."""
-    lost = lost_positions(w)
+    lost = lost_positions(w, 2)
     if not lost:
         return "only padding is left unread, every input position is read"
     plural = len(lost) > 1 or lost[0][0] != lost[0][1] or noun.endswith("s")
     noun = noun if noun.endswith("s") or not plural else noun + "s"
-    return f"input {noun} {position_runs(lost)} of 0..{w.size - 1} {'are' if plural else 'is'} never read"
+    return f"input {noun} {lost_text(w)} of 0..{w.size - 1} {'are' if plural else 'is'} never read"

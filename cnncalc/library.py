@@ -165,6 +165,9 @@ def read_args(pairs: Sequence[str]) -> dict[str, Any]:
         except yaml.YAMLError:
             raise CnncalcError(f"--arg {key}: the value is not a YAML value", received=text,
                                expected=ARG_VALUES) from None  # fmt: skip
+        except RecursionError:  # PyYAML's parser recurses once per level: `[[[...]]]` 500 deep
+            raise CnncalcError(f"--arg {key}: a mapping or a nested list is not an argument value",
+                               received=text, expected=ARG_VALUES) from None  # fmt: skip
         if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
             value = float(value)  # 1e-6, which YAML 1.1 reads as text
         scalars = (bool, int, float, str, type(None))
@@ -205,7 +208,8 @@ def resolve(source: str | Path | Source) -> Source:
     raise SpecError(
         f"no such file, and no built-in architecture named '{stem}'",
         where=Where(file=source),
-        expected="a path to a .yaml spec, or one of: " + ", ".join(n for n in names if "/" not in n),
+        expected=f"a path to a .yaml spec, or one of the {sum('/' not in n for n in names)} built-in names "
+        "(`cnncalc list` lists them)",
         hint=hint or "run `cnncalc list` for the built-in architectures",
     )
 

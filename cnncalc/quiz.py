@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import library, spec
-from .analysis import DType, Field, analyze
-from .calculator import answer, read_input, read_sizes
+from .analysis import DType, Field, Report, Style, analyze, lecture
+from .calculator import answer, read_input, read_sizes, separable, with_default_filters
 from .errors import CnncalcError, SpecError, Where, did_you_mean
 from .layers import Shape, layer_type
 from .records import record
 from .render import Layout, shape_text
+from .row_names import find_row
 from .yaml_lines import LineDict, LineList, load_file
 
 
@@ -38,6 +39,7 @@ class Quantity(str, Enum):
     FLOPS = "flops"  # 2 x MACs, one sample
     BYTES = "bytes"  # the output's activations in bytes, at the question's batch and dtype
     RECEPTIVE_FIELD = "receptive_field"  # input pixels one output position sees (spec questions)
+    VALUES = "values"  # the unknowns of a `solve:` question: {stride: 4, padding: 0}
 
 
 # how a student writes "the stride does not tile the input" as a shape answer
@@ -57,6 +59,7 @@ class Truth:
     working: tuple[str, ...] = ()
     field: Field | None = None  # receptive field (spec questions)
     misfits: tuple[str, ...] = ()  # why the stride does not tile the input, if it does not
+    memory_counts: str = ""  # which rows `activations` sums, for a whole network
 
 
 @record
@@ -174,6 +177,8 @@ def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None =
     `batch` and `dtype` for bytes."""
     if quantity is Quantity.SHAPE:
         return judge_shape(given, truth.shape, truth.misfits)
+    if quantity is Quantity.VALUES:
+        raise CnncalcError("'values' answers a solve: question", expected="solve: {input: 227, output: 55, kernel: 11}")
     if quantity is Quantity.RECEPTIVE_FIELD:
         return judge_field(given, truth.field)
     if quantity is Quantity.BYTES:
@@ -205,15 +210,17 @@ def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None =
     value = {Quantity.WEIGHTS: truth.weights, Quantity.MACS: truth.macs, Quantity.MEMORY: truth.activations,
              Quantity.FLOPS: 2 * truth.macs}[quantity]  # fmt: skip
     ok, how = _count_matches(given, value)
-    return Verdict(quantity, str(given), ok, f"{value:,}", how)
+    counts = f" ({truth.memory_counts})" if quantity is Quantity.MEMORY and truth.memory_counts else ""
+    return Verdict(quantity, str(given), ok, f"{value:,}{counts}", how)
 
 
 # ----- what a question is about ------------------------------------------------------------
 
 
 def network_truth(source: str | Path | library.Source | Mapping[str, Any], layer: str | None = None, input_shape: Shape | None = None,
-                  file: str | None = None) -> Truth:  # fmt: skip
-    """The answers for one layer of a network (by its row name), or for the whole network."""
+                  file: str | None = None, style: Style = Style.FULL) -> Truth:  # fmt: skip
+    """The answers for one layer of a network (by its row name, or its lecture name: `conv5_3`),
+    or for the whole network: its memory counted over the rows of `style` (see `_memory_counts`)."""
     if isinstance(source, Mapping):
         graph = spec.parse(source, file=file, default_name="inline spec")
     else:
@@ -222,27 +229,37 @@ def network_truth(source: str | Path | library.Source | Mapping[str, Any], layer
     if layer is None:
         t, last = report.totals, report.rows[-1]
         misfits = tuple(w.message for w in report.warnings)
-        return Truth(
-            graph.name, last.output_shape, t.weights, t.biases, t.macs, t.activations, field=last.field, misfits=misfits
-        )
-    names = [row.name for row in report.rows]
-    if layer not in names:
-        raise CnncalcError(
-            f"{graph.name} has no layer '{layer}'",
-            received=layer,
-            expected="a row name from `cnncalc shapes`",
-            hint=did_you_mean(layer, names) or f"the layers are {', '.join(names[1:6])}, ...",
-        )
-    row = report.rows[names.index(layer)]
-    misfits = tuple(w.message for w in report.warnings if w.layer == layer)
-    return Truth(f"{graph.name}: {layer}", row.output_shape, row.weights, row.biases, row.macs, row.activations, row.working,
+        shown = lecture(report) if style is Style.LECTURE else report
+        activations, counts = _memory_counts(report, shown)
+        return Truth(graph.name, last.output_shape, t.weights, t.biases, t.macs, activations, field=last.field,
+                     misfits=misfits, memory_counts=counts)  # fmt: skip
+    row, alias = find_row(report, layer, graph.name)
+    misfits = tuple(w.message for w in report.warnings if w.layer == row.name)
+    subject = f"{graph.name}: {layer}" + (f" ({row.name})" if alias else "")
+    return Truth(subject, row.output_shape, row.weights, row.biases, row.macs, row.activations, row.working,
                  row.field, misfits)  # fmt: skip
+
+
+def _memory_counts(full: Report, shown: Report) -> tuple[int, str]:
+    """A network's 'memory': the lecture tables sum their rows' outputs, the input row included
+    (VGG16: 15,237,608, the 15.2M the CS231n table's rows add up to); the full table's figure is
+    every row's output, in-place activations and views included, the input not."""
+    if shown.style is Style.LECTURE:
+        value = shown.totals.activations_with_input
+        return value, (f"the lecture table's {len(shown.rows)} rows, the input included; "
+                       f"every row of the full table, the input not: {full.totals.activations:,}")  # fmt: skip
+    return full.totals.activations, (
+        f"the sum of every row's output, {len(full.rows) - 1} rows with in-place activations and views, the input not; "
+        f"the lecture table's rows, the input included (--style lecture): {lecture(full).totals.activations_with_input:,}"
+    )
 
 
 def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
     """The answers for one layer given as `{input: 227x227x3, kernel: 11, ...}` (input H x W x C,
     or a list channels first as in specs)."""
     args = dict(args)
+    if kind == "separable":  # the depthwise-separable replacement of a conv: its totals
+        return _separable_truth(args)
     if kind == "pool":  # `pool: {..., mode: avg}`, as `cnncalc pool` takes it
         kind = "avgpool" if args.pop("mode", "max") == "avg" else "maxpool"
     if "input" not in args:
@@ -251,9 +268,99 @@ def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
         )
     given = args.pop("input")
     shape = tuple(given) if isinstance(given, list) else read_input(str(given))
-    a = answer(kind, shape, args)
+    a = answer(kind, shape, with_default_filters(kind, args))  # `out` as `cnncalc conv` defaults it
     return Truth(f"{a.kind} on {shape_text(shape, Layout.HWC)}", a.output_shape, a.weights, a.biases, a.macs,
                  math.prod(a.output_shape), a.working, misfits=a.warnings)  # fmt: skip
+
+
+def _separable_truth(args: dict[str, Any]) -> Truth:
+    """`separable: {input: 112x112x32, kernel: 3, out: 64, padding: 1}`: the depthwise 3x3 and the
+    pointwise 1x1 together (`cnncalc conv --separable`); working: both halves and the ratio."""
+    if "input" not in args:
+        raise CnncalcError("a separable question needs its input", expected="input: 112x112x32 (H x W x C)")
+    given = args.pop("input")
+    shape = tuple(given) if isinstance(given, list) else read_input(str(given))
+    s = separable(shape, args)
+    working = (*(f"depthwise: {w}" for w in s.depthwise.working), *(f"pointwise: {w}" for w in s.pointwise.working),
+               f"MACs: separable / standard = {s.macs:,} / {s.standard.macs:,} = {float(s.macs_ratio()):.4f}")  # fmt: skip
+    return Truth(f"separable conv on {shape_text(shape, Layout.HWC)}", s.pointwise.output_shape,
+                 s.depthwise.weights + s.pointwise.weights, s.depthwise.biases + s.pointwise.biases, s.macs,
+                 math.prod(s.depthwise.output_shape) + math.prod(s.pointwise.output_shape), working,
+                 misfits=s.depthwise.warnings)  # fmt: skip
+
+
+def _grade_solve(item: LineDict, name: str, where: Where) -> Graded:
+    """`solve: {input: 227, output: 55, kernel: 11}` (or `{receptive_field: 15, layers: 3}`) with
+    `values: {stride: 4, padding: 0}`: right when the values are one of the solutions."""
+    from . import solver
+
+    args = item["solve"]
+    if not isinstance(args, dict):
+        raise SpecError("'solve' needs what is given", where=where, received=args,
+                        expected="{input: 227, output: 55, kernel: 11} or {receptive_field: 15, layers: 3}")  # fmt: skip
+    for key in item:
+        if key not in ("name", "text", "solve", "values"):
+            raise SpecError(f"'{key}' is not a key of a solve question", where=Where(where.file, item.line_of(key), where.path),
+                            expected="name, text, solve, values")  # fmt: skip
+    if "values" not in item or not isinstance(item["values"], dict) or not item["values"]:
+        raise SpecError("a solve question needs 'values', the unknowns' answer", where=where,
+                        received=item.get("values"), expected="values: {stride: 4, padding: 0}")  # fmt: skip
+    given = {str(k): v for k, v in args.items()}
+    field_keys, window_keys = (
+        ("receptive_field", "layers", "kernel", "stride"),
+        ("output", "input", "kernel", "stride", "padding", "dilation"),
+    )
+    if "receptive_field" in given:
+        _known_keys(given, field_keys, where)
+        if "layers" not in given:
+            raise SpecError("a receptive-field solve question needs 'layers'", where=where,
+                            expected="solve: {receptive_field: 15, layers: 3}")  # fmt: skip
+        field = solver.solve_field(given["receptive_field"], given["layers"], given.get("kernel"), given.get("stride"))
+        found = [
+            ({"kernel": x.kernel, "stride": x.stride}, x.working, True) for x in field.solutions if x.stride is not None
+        ]
+        found += [({"kernel": x.kernel, "stride": s}, x.working, True)  # any stride: the one answered is right
+                  for x in field.solutions if x.stride is None for s in [item["values"].get("stride")]
+                  if isinstance(item.get("values"), dict) and type(s) is int and s > 0]  # fmt: skip
+        question, unknowns = field.question, [k for k in ("kernel", "stride") if k not in given]
+    else:
+        _known_keys(given, window_keys, where)
+        if "output" not in given:
+            raise SpecError("a solve question needs 'output' (or receptive_field and layers)", where=where,
+                            expected="solve: {input: 227, output: 55, kernel: 11}")  # fmt: skip
+        window = solver.solve_window(
+            given["output"],
+            given.get("input"),
+            given.get("kernel"),
+            given.get("stride"),
+            given.get("padding"),
+            given.get("dilation", 1),
+        )
+        found = [(dict(x.values), x.working, x.exact) for x in window.solutions]
+        answered_stride = item["values"].get("stride") if isinstance(item.get("values"), dict) else None
+        found += [({**x.values, "stride": answered_stride}, x.working, False) for x in window.solutions  # any larger stride
+                  if x.larger_strides and type(answered_stride) is int and answered_stride > x.values["stride"]]  # fmt: skip
+        question, unknowns = window.question, list(window.unknowns)
+    answered = {str(k): v for k, v in item["values"].items()}
+    if set(answered) != set(unknowns):
+        raise SpecError("'values' must give each unknown", where=where, received=", ".join(answered),
+                        expected=", ".join(unknowns))  # fmt: skip
+    right = "; ".join(", ".join(f"{k} {v}" for k, v in values.items()) + ("" if exact else " (floored)")
+                      for values, _, exact in found) or "no integer solution"  # fmt: skip
+    match = next((f for f in found if f[0] == answered), None)
+    shown = ", ".join(f"{k} {v}" for k, v in answered.items())
+    detail = "" if match is None or match[2] else "the stride does not tile the input: floored"
+    verdict = Verdict(Quantity.VALUES, shown, match is not None, right, detail)
+    return Graded(
+        name, str(item.get("text", "")), f"solve {question}", (verdict,), tuple(w for _, w, _ in found), where
+    )
+
+
+def _known_keys(given: Mapping[str, Any], allowed: tuple[str, ...], where: Where) -> None:
+    for key in given:
+        if key not in allowed:
+            raise SpecError(f"unknown key '{key}' in solve", where=where, received=key, expected=", ".join(allowed),
+                            hint=did_you_mean(key, allowed))  # fmt: skip
 
 
 # ----- quiz files --------------------------------------------------------------------------
@@ -333,8 +440,12 @@ def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
     if not isinstance(item, LineDict):
         raise SpecError("a question is a mapping", received=item, expected="keys such as spec, layer, shape, params")
     name = str(item.get("name", f"question {index + 1}"))
+    if "solve" in item:
+        return _grade_solve(item, name, where)
     layer_kinds = [
-        key for key in item if key not in _QUESTION_KEYS and (key == "pool" or layer_type(str(key)) is not None)
+        key
+        for key in item
+        if key not in _QUESTION_KEYS and (key in ("pool", "separable") or layer_type(str(key)) is not None)
     ]
     for key in item:
         if key not in _QUESTION_KEYS and key not in layer_kinds:

@@ -41,9 +41,11 @@ MAX_NESTING = 64  # structures inside structures; deeper means a self-referencin
 MAX_INCLUDES = 16  # files one spec may include, directly or through others
 TOP_LEVEL_KEYS = ("name", "description", "include", "args", "variants", "input", "blocks", "layers", "outputs")
 ITEM_KEYS = ("name", "repeat", "from", "when", "inline", "start")  # allowed on every item besides its own arguments
-BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "branches", "merge", "description")
+BLOCK_KEYS = ("args", "layers", "body", "shortcut", "after", "add", "branches", "merge", "description")
 BLOCK_BODIES = ("layers", "body", "branches")  # a block is a chain, a residual or a parallel
 STRUCTURES = ("sequential", "residual", "parallel")
+MERGES = ("concat", "add", "mul")  # how a parallel's branches meet (mul: squeeze-excitation's x * scale)
+OWN_INPUT = "in"  # `from: in`: the input of the enclosing structure or block use (as `$in` is its channels)
 CALL = "call"  # `- call: relu`: run an earlier parameter-free row's module again (torchvision's shared `relu`)
 REQUIRED = object()
 
@@ -550,6 +552,7 @@ class _Expander:
         written, args, args_line = self.split_item(raw, line, path, ctx)
         where = self.where(args_line or line, path, ctx)
         name = args.pop("name", None)
+        repeated = "repeat" in args  # a named item with `repeat:` names its copies name.0, name.1, ... (even one)
         repeat = args.pop("repeat", 1)
         source = args.pop("from", None)
         when = args.pop("when", True)
@@ -589,20 +592,26 @@ class _Expander:
                     self.blocks[written], dict(args), prev, where, ctx, position, default_prefix
                 )
             return prev, position
+        # The naming rule (docs/spec.md, "Names"): an unnamed copy takes the next position of its list,
+        # as nn.Sequential numbers its modules; a named item takes one position, whatever its repeat,
+        # and a named item with `repeat:` is a group `name` of copies `name.0`, `name.1`, ...
         template = name is not None and "{i}" in str(name)  # `name: denselayer{i}`: the copy's number, from `start`
-        if name is not None and repeat > 1 and not template:
+        group = name is not None and repeated and not template
+        if group:
             self.containers[ctx.prefix + str(name)] = "repeat"
         for k in range(repeat):
             if name is None:
                 local = f"{default_prefix}{position}"
+                position += 1
             elif template:
                 local = str(name).replace("{i}", str(start + k))
             else:
-                local = f"{name}.{k + start}" if repeat > 1 else str(name)
-            position += 1
+                local = f"{name}.{k + start}" if group else str(name)
             inputs = self.sources(source, prev, ctx, where, written)
             prev = self.one(written, dict(args), ctx.prefix + local, inputs, where, ctx, line)
-        if name is not None and repeat > 1 and not template:
+        if name is not None:
+            position += 1
+        if group:
             self.outputs[ctx.prefix + str(name)] = prev  # `from: stage` reads the last copy's output
         return prev, position
 
@@ -705,6 +714,9 @@ class _Expander:
             ctx: _Context, line: int | None) -> _Input:  # fmt: skip
         """Expand one item (after repeat) whose full name and inputs are known."""
         self.check_type(written, where)
+        if written in STRUCTURES or written in self.blocks:
+            # `from: in` inside a structure or block use reads its input (squeeze-excitation's `x * scale`)
+            self.outputs[name + "." + OWN_INPUT] = inputs[0]
         if written in STRUCTURES:
             self.outputs[name] = getattr(self, written)(args, name, inputs[0], where, ctx)
             return self.outputs[name]
@@ -812,10 +824,25 @@ class _Expander:
 
     def residual(self, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context,
                  kind: str = "residual") -> _Input:  # fmt: skip
-        self.structure_args(args, ("body", "shortcut", "after"), ("body",), kind, where)
+        self.structure_args(args, ("body", "shortcut", "after", "add"), ("body",), kind, where)
         self.containers[name] = kind
+        add = args.get("add", True)  # `add: $stride == 1 and $in == $out`: an inverted residual's own rule
+        if expr.is_expression(add):  # a block's keys are read here, in the use's scope
+            try:
+                add = expr.evaluate(add, ctx.scope)
+            except CnncalcError as err:
+                raise err.located(where) from None
+        if type(add) is not bool:
+            raise SpecError("'add' of a residual is true or false (whether the shortcut is added)", where=where,
+                            received=add, expected="e.g. add: $stride == 1 and $in == $out")  # fmt: skip
+        if not add and args.get("shortcut"):
+            raise SpecError("a residual with 'add: false' is its body alone: it has no shortcut", where=where,
+                            hint="give the shortcut's items a 'when:' of the same condition")  # fmt: skip
         inner = ctx.inner(name + ".", f"{where.path}.body")
         body = self.chain(args["body"], inner, prev)
+        if not add:  # no shortcut and no `.add` row: the body, then `after`
+            return self.chain(args.get("after") or [], ctx.inner(name + ".", f"{where.path}.after", scope=inner.scope,
+                              blocks_in_use=inner.blocks_in_use), body, default_prefix="after.")  # fmt: skip
         shortcut = prev
         if args.get("shortcut"):
             shortcut_ctx = ctx.inner(
@@ -834,8 +861,14 @@ class _Expander:
                  kind: str = "parallel") -> _Input:  # fmt: skip
         self.structure_args(args, ("branches", "merge"), ("branches",), kind, where)
         merge = args.get("merge", "concat")
-        if merge not in ("concat", "add"):
-            raise SpecError("'merge' of parallel must be concat or add", where=where, received=merge)
+        if expr.is_expression(merge):  # a block's keys are read here, in the use's scope
+            try:
+                merge = expr.evaluate(merge, ctx.scope)
+            except CnncalcError as err:
+                raise err.located(where) from None
+        if merge not in MERGES:
+            raise SpecError("'merge' of parallel must be " + ", ".join(MERGES[:-1]) + " or " + MERGES[-1],
+                            where=where, received=merge, hint=did_you_mean(str(merge), MERGES))  # fmt: skip
         branches = args["branches"]
         if not isinstance(branches, list) or len(branches) < 2:
             raise SpecError("parallel needs a list of at least two branches", where=where, received=branches,
@@ -871,7 +904,7 @@ class _Expander:
             return self.chain(block.raw["layers"], _Context(inner.prefix, inner.scope, f"{path}.layers",
                                                             inner.blocks_in_use, inner.depth, inner.file), prev)  # fmt: skip
         structure = self.residual if "body" in block.raw else self.parallel
-        keys = ("body", "shortcut", "after") if "body" in block.raw else ("branches", "merge")
+        keys = ("body", "shortcut", "after", "add") if "body" in block.raw else ("branches", "merge")
         return structure(
             {k: block.raw[k] for k in keys if k in block.raw}, name, prev, block_where, inner, kind=block.name
         )
@@ -952,7 +985,7 @@ class _Expander:
                     )
                 return index
         raise SpecError(f"unknown reference 'from: {ref.name}'", where=ref.where, received=ref.name,
-                        expected="the name of an earlier layer or structure", hint=did_you_mean(ref.name, [*self.names, *self.outputs]))  # fmt: skip
+                        expected="the name of an earlier layer or structure", hint=did_you_mean(ref.name, [*self.names, *(o for o in self.outputs if not o.endswith("." + OWN_INPUT))]))  # fmt: skip
 
     def finish(self) -> tuple[Node, ...]:
         nodes = []

@@ -9,11 +9,11 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import replace
 from fractions import Fraction
 from typing import Sequence
 
 from .analysis import DType, Report, analyze, predicted_memory
+from .budget import MemoryBudget, Optimizer, memory_budget, recompute
 from .errors import CnncalcError
 from .graph import Graph
 from .layers import Shape
@@ -182,10 +182,12 @@ def _rows(graph: Graph | CnncalcError, shape: Shape, batches: Sequence[int], dty
     rows: list[SweepRow] = []
     for batch in batches:
         for dtype in dtypes:
-            if base is None:
+            if base is None or isinstance(graph, CnncalcError):
                 rows.append(SweepRow(shape, batch, dtype, error=reason))
                 continue
-            report = replace(base, batch=batch, dtype=dtype)  # totals are per sample
+            # analysed at the batch and dtype: a training step's forward peak is in bytes at its own
+            # batch and dtype, and a batch of one lays some tensors out otherwise
+            report = analyze(graph, input_shape=shape, batch=batch, dtype=dtype, strict=strict)
             rows.append(SweepRow(
                 shape, batch, dtype, params=report.totals.params, macs=report.totals.macs,
                 activation_bytes=report.bytes_of(report.totals.activations),
@@ -243,8 +245,12 @@ class Fit:
     batch: int | None
     bytes_at_batch: int
     bytes_at_next: int
-    fixed_bytes: int  # parameters, buffers (and in training their gradients and momentum)
+    fixed_bytes: int  # parameters, buffers (and in training their gradients and the optimizer's state), the reserve
     bytes_per_sample: int
+    optimizer: Optimizer = Optimizer.MOMENTUM
+    reserve_bytes: int = 0
+    checkpoint: tuple[str, ...] = ()
+    parts: MemoryBudget | None = None  # the prediction by part at `batch` (at batch 1 where none fits)
 
     @property
     def fits(self) -> bool:
@@ -252,33 +258,47 @@ class Fit:
 
 
 def fit_batch(graph: Graph, budget_bytes: int, train: bool, dtype: DType = DType.FP32,
-              input_shape: Shape | None = None) -> Fit:  # fmt: skip
-    """The largest batch whose `predicted_memory` is at most `budget_bytes`.
+              input_shape: Shape | None = None, optimizer: Optimizer = Optimizer.MOMENTUM,
+              reserve_bytes: int = 0, checkpoint: Sequence[str] = ()) -> Fit:  # fmt: skip
+    """The largest batch whose predicted peak (`memory_budget`: a training step with `optimizer`
+    and the `checkpoint` blocks recomputed, or inference, plus `reserve_bytes`) is at most
+    `budget_bytes`, the network analysed at each batch tried.
 
-    The prediction is affine in the batch (parameters and buffers are fixed, every activation term
-    scales with it), so the answer is closed form: (budget - fixed) // per_sample; the result is
-    checked against `predicted_memory` at that batch and the next.
+    The prediction grows with the batch, affine in each phase of a step (parameters, buffers, the
+    optimizer's state and the reserve are fixed, every activation term scales with it), so the
+    answer is found by doubling, then halving; `fixed_bytes` and `bytes_per_sample` are the affine
+    rule through the answer and the next batch (through batches 1 and 2 where none fits).
     """
     if budget_bytes < 1:
         raise CnncalcError("the memory budget must be positive", received=budget_bytes)
-    base = analyze(graph, input_shape=_fit_rank(graph, tuple(input_shape)) if input_shape else None, dtype=dtype)
+    shape = _fit_rank(graph, tuple(input_shape)) if input_shape else None
+    blocks = tuple(checkpoint) if train else ()
+    known: dict[int, MemoryBudget] = {}
+    shapes: list[Shape] = []
+
+    def parts(batch: int) -> MemoryBudget:
+        if batch not in known:
+            report = analyze(graph, input_shape=shape, batch=batch, dtype=dtype)
+            shapes.append(report.input_shape)
+            recomputed = recompute(graph, report, blocks) if blocks else None
+            known[batch] = memory_budget(report, train, optimizer, reserve_bytes, recomputed)
+        return known[batch]
 
     def at(batch: int) -> int:
-        return predicted_memory(replace(base, batch=batch), train)
+        return parts(batch).total_bytes
 
+    more = (optimizer, reserve_bytes, blocks)
     one, two = at(1), at(2)
-    per_sample = two - one
-    fixed = one - per_sample
-    if per_sample <= 0:  # cannot happen for a real network (its output alone scales)
-        raise CnncalcError("the predicted memory does not grow with the batch", received=per_sample)
-    batch = (budget_bytes - fixed) // per_sample
-    if batch < 1:
-        return Fit(budget_bytes, train, dtype, base.input_shape, None, one, two, fixed, per_sample)
-    # affine means exact, but hold the closed form to the real prediction
-    while at(batch) > budget_bytes:  # pragma: no cover - guards against a non-affine future term
-        batch -= 1
-    while at(batch + 1) <= budget_bytes:  # pragma: no cover
-        batch += 1
-    if batch < 1:  # pragma: no cover
-        return Fit(budget_bytes, train, dtype, base.input_shape, None, one, two, fixed, per_sample)
-    return Fit(budget_bytes, train, dtype, base.input_shape, batch, at(batch), at(batch + 1), fixed, per_sample)
+    if two <= one:  # cannot happen for a real network (its output alone scales)
+        raise CnncalcError("the predicted memory does not grow with the batch", received=two - one)
+    if one > budget_bytes:
+        return Fit(budget_bytes, train, dtype, shapes[0], None, one, two, 2 * one - two, two - one, *more, parts(1))
+    low, high = 1, 2  # at(low) fits; double high until it does not
+    while at(high) <= budget_bytes:
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if at(middle) <= budget_bytes else (low, middle)
+    per_sample = at(low + 1) - at(low)
+    return Fit(budget_bytes, train, dtype, shapes[0], low, at(low), at(low + 1), at(low) - low * per_sample,
+               per_sample, *more, parts(low))  # fmt: skip

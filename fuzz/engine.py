@@ -4,7 +4,9 @@ traceback, a hang, a memory blow-up or a message of megabytes.
 Inputs are made from the built-in specs and small generated ones by mutating their text (deleted,
 repeated or truncated lines, misspelt keys, unicode and control characters, random bytes) and their
 YAML data (deleted keys, retyped values, huge and negative numbers, deep nesting, alias bombs),
-plus devices and directories, and from the quiz tools' options with mutated values; and model targets
+plus devices and directories, and from the quiz tools' options with mutated values; `--arg` values
+(a built-in family's arguments, a model's keywords: malformed, nested hundreds deep, alias bombs,
+tags, huge numbers and texts); and model targets
 for `import` and the table commands: the broken model files of tests/bad_models (and a CIFAR ResNet),
 as they are or mutated, under well- and badly-formed targets (every eighth input, where torch is
 installed). Each input runs
@@ -152,7 +154,10 @@ class Figures:
 
 
 def builtin_texts() -> list[str]:
-    return [p.read_text() for p in sorted(ARCHITECTURES.rglob("*.yaml"))]
+    # the built-ins, and the docs' examples of the spec forms of issue 19 (from: in, merge: mul,
+    # add:, conditional values, tf_same)
+    examples = [ROOT / "docs" / "examples" / name for name in ("se_block.yaml", "tf_same.yaml")]
+    return [p.read_text() for p in [*sorted(ARCHITECTURES.rglob("*.yaml")), *examples]]
 
 
 LAYER_MAKERS = [
@@ -180,7 +185,77 @@ LAYER_MAKERS = [
     lambda r: "dropout",
     lambda r: "softmax",
     lambda r: "gap",
+    # issue 19's forms: TensorFlow's 'same' at a stride, an SE gate as a parallel mul, a residual's add:
+    lambda r: {
+        "conv": {
+            "out": r.randint(1, 8),
+            "kernel": r.randint(1, 6),
+            "stride": r.randint(1, 4),
+            "dilation": r.randint(1, 2),
+            "padding": "tf_same",
+        }
+    },  # fmt: skip
+    lambda r: {
+        "parallel": {
+            "branches": [[], ["gap", {"conv": {"out": r.randint(1, 4), "kernel": 1}}, "sigmoid"]],
+            "merge": r.choice(["mul", "add", "concat"]),
+        }
+    },  # fmt: skip
+    lambda r: {
+        "residual": {
+            "body": [{"conv": {"out": 4, "kernel": 3, "padding": 1, "stride": r.randint(1, 2)}}],
+            "add": r.choice([True, False]),
+        }
+    },  # fmt: skip
 ]
+
+
+def block_text(r: random.Random) -> str:
+    """A spec with blocks in issue 19's forms: a squeeze-excitation reading its own input (`from: in`),
+    an inverted residual whose `add:` is a condition, and values chosen by `a if c else b`."""
+    squeeze, t = r.randint(1, 8), r.randint(1, 6)
+    uses = [
+        {"inverted": {"out": r.choice([4, 8, 16, "$width"]), "down": r.random() < 0.5, "t": t}}
+        for _ in range(r.randint(1, 4))
+    ]
+    spec = {
+        "args": {"width": r.choice([4, 8, 16])},
+        "input": [r.choice([3, 4, 8]), r.randint(4, 32), r.randint(4, 32)],
+        "blocks": {
+            "se": {
+                "args": {"squeeze": squeeze},
+                "layers": [
+                    {"adaptive_avgpool": {"output": 1, "name": "avgpool"}},
+                    {"conv": {"out": "$squeeze", "kernel": 1}},
+                    "relu",
+                    {"conv": {"out": "$in", "kernel": 1}},
+                    {"sigmoid": {"name": "gate"}},
+                    {"mul": {"from": [r.choice(["gate", "in", "input"]), r.choice(["in", "gate", "0"])]}},
+                ],
+            },  # fmt: skip
+            "inverted": {
+                "args": {"out": None, "down": False, "t": 4},
+                "body": [
+                    {"conv": {"out": "$in * $t", "kernel": 1}},
+                    "relu6",
+                    {
+                        "conv": {
+                            "out": "$in * $t",
+                            "kernel": 3,
+                            "stride": "2 if $down else 1",
+                            "padding": r.choice([1, "tf_same", "same"]),
+                            "groups": "$in * $t",
+                        }
+                    },
+                    {"se": {"squeeze": "$in // 4 if $in > 4 else 1", "when": r.choice([True, "$t > 2"])}},
+                    {"conv": {"out": "$out", "kernel": 1}},
+                ],
+                "add": r.choice(["not $down and $in == $out", True, "$down", "1 if $down else 0"]),
+            },  # fmt: skip
+        },
+        "layers": [{"conv": {"out": "$width", "kernel": 3, "padding": "tf_same", "name": "stem"}}, *uses],
+    }
+    return yaml.safe_dump(spec, sort_keys=False)
 
 
 def generated_text(r: random.Random) -> str:
@@ -324,7 +399,44 @@ def quiz_case(r: random.Random) -> Case:
         text = "; ".join(rows)
         return weird() if r.random() < 0.15 else text
 
-    tool = r.randrange(5)
+    tool = r.randrange(8)
+    if tool == 5:  # inverse questions
+        if r.random() < 0.3:
+            args = [
+                "solve",
+                "--receptive-field",
+                r.choice(["15", "7", "1", weird()]),
+                "--layers",
+                r.choice(["3", "1", weird()]),
+            ]
+            opts = ["--kernel", "--stride", "--output", "--padding"]
+        else:
+            args = ["solve", "--output", r.choice(["55", "32", "1", weird()])]
+            opts = ["--input", "--kernel", "--stride", "--padding", "--dilation", "--exact"]
+        for opt in r.sample(opts, r.randint(0, min(4, len(opts)))):
+            args += [opt] if opt == "--exact" else [opt, r.choice([str(r.randint(0, 40)), weird()])]
+        if r.random() < 0.2:
+            args += ["--format", r.choice(["json", "text", "xml"])]
+        return Case(tuple(args), note="quiz solve")
+    if tool == 6:  # a quiz file with the new question kinds, mutated
+        text = quiz_file_text(r)
+        for _ in range(r.randint(0, 2)):
+            text = mutate_data(r, text) if r.random() < 0.5 else mutate_text(r, text)
+        return Case(
+            ("check", "{spec}", *(["--format", "json"] if r.random() < 0.2 else [])), text=text, note="quiz file"
+        )
+    if tool == 7:  # conv's new forms: TensorFlow's 'same' and the separable comparison
+        args = ["conv", "--input", r.choice(["224x224x3", "112x112x32", "7", "1x1x1", weird()]),
+                "--kernel", r.choice(["3", "3x5", "11", weird()]),
+                "--padding", r.choice(["tf_same", "same", "valid", "1", weird()])]  # fmt: skip
+        opts = ["--stride", "--dilation", "--out", "--groups", "--channels"]
+        if r.random() < 0.6:
+            args.append("--separable")
+        if r.random() < 0.1:
+            args.append("--transposed")
+        for opt in r.sample(opts, r.randint(0, 3)):
+            args += [opt, r.choice([str(r.randint(1, 5)), weird()])]
+        return Case(tuple(args), note="quiz conv new")
     if tool == 0:
         args = [
             "conv",
@@ -365,19 +477,103 @@ def quiz_case(r: random.Random) -> Case:
     return Case(tuple(args), note=f"quiz {args[0]}")
 
 
+# a built-in family's arguments (`--arg layers=[2, 2, 2, 2]`), and names that are none of them
+ARG_TARGETS = ("resnet18", "resnet", "vgg16", "vgg", "mobilenet_v2", "efficientnet_b0", "lenet5", "densenet121")
+ARG_NAMES = ("layers", "width_per_group", "groups", "bn", "width", "num_classes", "block", "depth", "x", "_", "None")
+
+
+def arg_value(r: random.Random) -> str:
+    """An `--arg` value: plausible, malformed YAML, or built to hurt a recursive parser (nesting
+    hundreds of levels deep, issue 19), an alias bomb, a tag, a huge number or a long text."""
+    depth = r.choice([2, 10, 100, 500, 5000])
+    pick = r.randrange(12)
+    if pick == 0:
+        return "[" * depth + "1" + "]" * depth
+    if pick == 1:
+        return "{a: " * depth + "1" + "}" * depth
+    if pick == 2:
+        return "[" * depth  # unclosed
+    if pick == 3:
+        return "[&a [1, 2], &b [*a, *a], &c [*b, *b], &d [*c, *c], *d]"
+    if pick == 4:
+        return r.choice(["!!python/object:os.system 'x'", "!!binary aGk=", "!!set {a}", "!!timestamp 2001-12-14"])
+    if pick == 5:
+        return str(r.choice([10**100, -(10**30), 2**63, 0, -1])) + r.choice(["", ".5", "e309", "e-400"])
+    if pick == 6:
+        return r.choice(["x" * 100_000, "é" * 1000, "\x00", "a: b", "- 1", "|", ">", "&a *a", "*a", "? x", "%YAML 1.2"])
+    if pick == 7:
+        return "[" + ", ".join(str(r.randint(-3, 9)) for _ in range(r.randint(0, 8))) + "]"
+    if pick == 8:
+        return r.choice(["[1, [2]]", "[{a: 1}]", "{}", "[]", "null", "~", "true", "yes", "0x10", "0o7", "1_000"])
+    return r.choice(WEIRD_TEXT + ["2", "0.5", "1e-6", "[3, 4, 6, 3]", "[2, 2, 2, 2]", "bottleneck", "basic"])
+
+
+def arg_pairs(r: random.Random) -> list[str]:
+    """One to three `--arg` options: name=value, or a malformed pair now and then."""
+    out: list[str] = []
+    for _ in range(r.randint(1, 3)):
+        name = r.choice(ARG_NAMES)
+        out += ["--arg", r.choice([f"{name}={arg_value(r)}", f"{name}={arg_value(r)}", f"{name}={arg_value(r)}",
+                                   name, f"={arg_value(r)}", f"{name} ={arg_value(r)}", f"2{name}=1"])]  # fmt: skip
+    return out
+
+
+def arg_case(r: random.Random) -> Case:
+    """A built-in (or a spec file's) arguments set from the command line: `--arg` is untrusted
+    text too, read as YAML like a spec."""
+    command = list(r.choice(SPEC_COMMANDS))
+    target = r.choice(ARG_TARGETS)
+    return Case((*command, target, *arg_pairs(r)), note="arg")
+
+
+def quiz_file_text(r: random.Random) -> str:
+    """A quiz file of issue 19's question kinds: solve (window and receptive field), separable,
+    conv with tf_same and without out; answers right, wrong or odd."""
+
+    def answer() -> object:
+        return r.choice([r.randint(0, 64), "3x3x1", "55x55x96", "2,432", "29.3M", "does not fit", None, [], "x"])
+
+    questions: list[dict[str, object]] = []
+    for _ in range(r.randint(1, 6)):
+        kind = r.randrange(5)
+        if kind == 0:
+            given = {"input": r.randint(1, 240), "output": r.randint(1, 60), "kernel": r.randint(1, 11)}
+            if r.random() < 0.3:
+                given["stride"] = r.randint(1, 4)
+            unknowns = [k for k in ("stride", "padding") if k not in given]
+            questions.append({"solve": given, "values": {k: r.randint(0, 5) for k in unknowns}})
+        elif kind == 1:
+            given = {"receptive_field": r.randint(1, 40), "layers": r.randint(1, 5)}
+            questions.append({"solve": given, "values": {"kernel": r.randint(1, 7), "stride": r.randint(1, 3)}})
+        elif kind == 2:
+            layer = {"input": r.choice(["112x112x32", "8x8x4", "7"]), "kernel": r.randint(1, 5), "out": r.randint(1, 64),
+                     "padding": r.choice([0, 1, "tf_same", "same"]), "stride": r.randint(1, 3)}  # fmt: skip
+            questions.append({"separable": layer, r.choice(["params", "macs", "shape", "weights"]): answer()})
+        else:
+            layer = {"input": r.choice(["224x224x3", "227x227x3", "7"]), "kernel": r.randint(1, 11),
+                     "stride": r.randint(1, 4), "padding": r.choice(["tf_same", "tf_same", "same", 0])}  # fmt: skip
+            if r.random() < 0.5:
+                layer["out"] = r.randint(1, 96)
+            questions.append({"conv": layer, r.choice(["shape", "params", "macs"]): answer()})
+    return yaml.safe_dump({"title": "fuzz", "questions": questions}, sort_keys=False)
+
+
 def spec_case(r: random.Random, sources: list[str]) -> Case:
     command = list(r.choice(SPEC_COMMANDS))
     pick = r.random()
-    if pick < 0.03:
+    if pick < 0.12:
+        return arg_case(r)
+    if pick < 0.15:
         return Case(
             (*command, r.choice(["/dev/zero", "/dev/urandom", "/dev/null", "/", "/nonexistent/x.yaml", "."])),
             note="device",
         )
-    if pick < 0.06:
+    if pick < 0.18:
         return Case(
             (*command, "{spec}"), data=bytes(r.randrange(256) for _ in range(r.randint(0, 3000))), note="random bytes"
         )
-    text = r.choice(sources) if r.random() < 0.6 else generated_text(r)
+    pick = r.random()
+    text = r.choice(sources) if pick < 0.55 else block_text(r) if pick < 0.65 else generated_text(r)
     for _ in range(r.randint(1, 3)):
         text = mutate_data(r, text) if r.random() < 0.5 else mutate_text(r, text)
     extra: list[str] = []
@@ -415,6 +611,8 @@ def model_case(r: random.Random) -> Case:
     args = [*r.choice(MODEL_COMMANDS), target, "--input", shape]
     if r.random() < 0.2:
         args += ["--arg", r.choice(["width=2", "num_classes=0", "n=-1", "x=[1, 2]"])]
+    elif r.random() < 0.1:  # the model's keywords: as untrusted as a spec's arguments
+        args += arg_pairs(r)
     return Case(tuple(args), text=text, note="model", seconds=MODEL_SECONDS)
 
 

@@ -36,7 +36,9 @@ cnncalc takes it; output shapes likewise), seeded with torch.manual_seed(0):
 
 - `torch`: params (sum of the parameters' numel), buffers (every buffer, num_batches_tracked
   included, as tests/fixtures/torchvision counts them and cnncalc's rows do), macs (FlopCounterMode's
-  total FLOPs // 2 on a batch-1 no-grad pass) and the output shape;
+  total FLOPs // 2 on a batch-1 no-grad pass; its own attention formula also given to CPU's fused
+  kernel aten._scaled_dot_product_flash_attention_for_cpu, which it counts as 0 otherwise) and the
+  output shape;
 - `cnncalc`: the same from `cnncalc.analyze(imported.graph).totals` and the last row, when
   `from_torch(model, input)` succeeds; `exact` says which equal the torch figures;
 - `traced_rows`: rows of the imported table whose type is "traced" (0 while the importer has none);
@@ -123,6 +125,21 @@ def _input_size(model: Any) -> list[int]:
 
         size = resolve_data_config({}, model=model)["input_size"]
     return [int(s) for s in size]
+
+
+def _fused_attention(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+    """FlopCounterMode's own attention formula (q @ k^T and attn @ v, as it counts the CUDA kernels
+    and the unfused path's two bmm) for CPU's fused kernel, which it has no formula for (it counts 0)."""
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return int(sdpa_flop_count(query, key, value))
+
+
+def _fused_attention_mapping() -> dict[Any, Any]:
+    import torch
+
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    return {op: _fused_attention} if op is not None else {}
 
 
 def _conv_share(model: Any, size: list[int]) -> tuple[float, int]:
@@ -283,7 +300,7 @@ def measure(name: str) -> dict[str, Any]:
     model.requires_grad_(False)  # as _conv_share: FlopCounterMode's module hooks trip on some models (cait)
     size = _input_size(model)
     x = torch.randn(1, *size)
-    counter = FlopCounterMode(display=False)
+    counter = FlopCounterMode(display=False, custom_mapping=_fused_attention_mapping())
     with torch.no_grad(), counter:
         output = model(x)
     ref = {

@@ -1,6 +1,8 @@
 """The analysis' semantics that must not mislead (issue 9): the --input order rule, which input
 positions a stride leaves unread, and the lecture view's fold."""
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -8,7 +10,7 @@ from hypothesis import strategies as st
 import cnncalc
 from cnncalc.analysis import Style, analyze, lecture, read_input_override
 from cnncalc.errors import CnncalcError
-from cnncalc.geometry import Window, lost_positions, window_output_size
+from cnncalc.geometry import Window, lost_count, lost_positions, window_output_size
 from cnncalc.layers import REGISTRY
 from cnncalc.spec import parse_text
 
@@ -65,7 +67,12 @@ def test_input_override_never_misleads(channels, spatial, written):
     text_sizes = (written, *spatial) if spatial else (written,)
     text = "x".join(map(str, text_sizes))
     chw, hwc = text_sizes, (text_sizes[-1], *text_sizes[:-1])
-    certain = chw == hwc or (chw[0] == channels) != (hwc[0] == channels)
+    if len(text_sizes) == 3:  # the spec's number of sizes: the order read from its ends
+        certain = chw == hwc or (chw[0] == channels) != (hwc[0] == channels)
+        readings = (chw, hwc)
+    else:  # issue 19: the spatial sizes alone, where no end could be the channels; else refused
+        certain = len(text_sizes) == 2 and channels not in text_sizes
+        readings = ((channels, *text_sizes),)
     try:
         shape = read_input_override((channels, 8, 8), text)
     except CnncalcError:
@@ -74,8 +81,36 @@ def test_input_override_never_misleads(channels, spatial, written):
         assert read_input_override((channels, 8, 8), "chw:" + text) == chw
         assert read_input_override((channels, 8, 8), "hwc:" + text) == hwc
         return
-    assert certain and shape in (chw, hwc)
+    assert certain and shape in readings and len(shape) == 3  # never another dimensionality
     assert chw == hwc or shape[0] == channels
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("3x224", "--input 3x224 is ambiguous: 2 sizes, and the spec's input 3x224x224 has 3"),
+        ("224", "--input 224 has 1 size; the spec's input 3x224x224 has 3 (3 channels and 2 spatial axes)"),
+        ("1x3x224x224", "--input 1x3x224x224 has 4 sizes; the spec's input 3x224x224 has 3"),
+    ],
+)
+def test_an_input_of_another_dimensionality_is_refused(text, message):
+    """Issue 19: `summary vgg16 --input 224x224` printed a 1-D VGG with 224 input channels and
+    40,512,616 params, `--input 3x224` another 1-D VGG. The spatial sizes alone take the spec's
+    channels; what could change the dimensionality is refused (exit 1), unless the order is said."""
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import ExitCode, app
+
+    runner = CliRunner()
+    spatial = runner.invoke(app, ["summary", "vgg16", "--input", "224x224", "-f", "json"])
+    assert spatial.exit_code == 0
+    assert json.loads(spatial.stdout)["totals"]["params"] == 138_357_544  # torchvision vgg16, the paper's 138M
+    assert json.loads(spatial.stdout)["input"] == [3, 224, 224]
+    result = runner.invoke(app, ["summary", "vgg16", "--input", text])
+    assert result.exit_code == ExitCode.INVALID and message in result.stderr
+    assert "expected: 3 sizes, as in the spec's own 3x224x224" in result.stderr
+    assert f"hint: to change the dimensionality on purpose, write the order: chw:{text} or hwc:{text}" in result.stderr
+    assert read_input_override((3, 224, 224), "chw:3x224") == (3, 224)  # said on purpose: taken as written
 
 
 def test_the_order_trap_is_gone_from_the_tables():
@@ -100,7 +135,8 @@ def expand(runs):
 
 
 def brute_force_lost(w):
-    """Real positions no window reads that one more window (had it fitted) would have."""
+    """Real positions no window reads that the windows past the last one (had the input gone on)
+    would have: the rule docs/conventions.md states."""
     n = window_output_size(w)
     taps = lambda windows: {i * w.stride + j * w.dilation - w.pad_left for i in windows for j in range(w.kernel)}  # noqa: E731
     read = taps(range(n))
@@ -136,7 +172,8 @@ def test_lost_positions(window, lost):
 
 @requires_torch
 @pytest.mark.parametrize("window", [Window(7, 3, 3), Window(224, 7, 2, 3, 3), Window(56, 1, 2), Window(10, 3, 4),
-                                    Window(29, 3, 4, 1, 1, 2), Window(20, 2, 3, 1, 1)])  # fmt: skip
+                                    Window(29, 3, 4, 1, 1, 2), Window(20, 2, 3, 1, 1),
+                                    Window(15, 2, 1, 0, 0, 10), Window(1, 2, 1, 2, 1, 3)])  # fmt: skip
 def test_lost_positions_get_no_gradient_in_pytorch(window):
     """A lost position gets no gradient through the real convolution; every other position does,
     unless one more window would not read it either (a stride past the kernel skips it by design)."""
@@ -239,6 +276,48 @@ def test_lost_positions_take_no_time_on_huge_axes():
     assert lost_positions(Window(10**12 + 1, 10**9, 3)) == [(10**12, 10**12)]
     # dilated: only the windows past the last one are looked at (none reaches the input here)
     assert lost_positions(Window(10**6, 3, 10**5 + 7, 0, 0, 2)) == []
+
+
+def test_dilated_windows_follow_the_stated_rule_in_both_directions():
+    """Issue 19 (fuzzing). The docs said "one more window"; a dilated window's positions can be
+    read only by the second or a later window past the last: 2 taps 10 apart on 15 positions, at
+    stride 1, give (15 - 11)/1 + 1 = 5 windows reading 0-4 and 10-14; windows 5..9 (had the input
+    gone on) would read 5-9, and PyTorch gives them no gradient (test above). The other way, a
+    work limit answered "nothing lost" on long axes: 2 taps 300,000 apart on 500,000 positions give
+    500,000 - 300,000 = 200,000 windows reading 0-199,999 and 300,000-499,999; 200,000-299,999
+    were never read and were not named."""
+    assert lost_positions(Window(15, 2, 1, 0, 0, 10)) == [(5, 9)]
+    long_axis = Window(500_000, 2, 1, 0, 0, 300_000)
+    assert lost_positions(long_axis) == [(200_000, 299_999)] and lost_count(long_axis) == 300_000 - 200_000
+    conv = REGISTRY["conv"](out=1, kernel=2, dilation=300_000)
+    assert conv.fit_warnings([(1, 500_000)]) == [
+        "the last window's dilated taps skip input (L): (500000 - 300001 + 0)/1 + 1 = 200000: "
+        "input positions 200000-299999 of 0..499999 are never read"
+    ]
+
+
+def test_a_warning_counts_lost_positions_it_does_not_list():
+    """3 taps 1,000 apart at stride 7 on 10**12 positions: (10**12 - 2,001)//7 + 1 windows; the
+    positions from the next window's start on that no tap reads are named by their first runs and
+    counted, in time independent of the axis (the brute force looks only at that tail)."""
+    w = Window(10**12, 3, 7, 0, 0, 1_000)
+    assert window_output_size(w) == (10**12 - 2 * 1_000 - 1) // 7 + 1
+    assert lost_count(w) == len(brute_force_tail(w))
+    assert lost_positions(w, 3) == [(p, p) for p in brute_force_tail(w)[:3]]
+
+
+def brute_force_tail(w):
+    """brute_force_lost on the positions past the last window's start, where loss can happen."""
+    n = window_output_size(w)
+    low = n * w.stride - w.pad_left
+    lost = []
+    for p in range(max(low, 0), w.size):
+        q = p + w.pad_left
+        by = [(q - t * w.dilation) // w.stride for t in range(w.kernel)
+              if q >= t * w.dilation and (q - t * w.dilation) % w.stride == 0]  # fmt: skip
+        if by and min(by) >= n:
+            lost.append(p)
+    return lost
 
 
 def test_a_dilated_last_window_that_skips_input_is_named_too():

@@ -109,3 +109,101 @@ def test_bad_batch_and_dtype(tmp_path, extra, message):
     path.write_text(f"questions:\n  - spec: lenet5\n    bytes: 1\n    {extra}\n")
     result = runner.invoke(app, ["check", str(path)])
     assert result.exit_code == ExitCode.INVALID and message in result.stderr
+
+
+# ----- issue 19: what the network's memory counts, and the lecture names of the VGG rows -----
+
+# CS231n's VGG16 table (seed 000): INPUT, CONV3-64 x2, POOL2, CONV3-128 x2, POOL2, CONV3-256 x3,
+# POOL2, CONV3-512 x3, POOL2, CONV3-512 x3, POOL2, FC 4096, FC 4096, FC 1000; its rows sum to 15.2M
+VGG16_LECTURE_MEMORY = (224 * 224 * 3 + 2 * 224 * 224 * 64 + 112 * 112 * 64 + 2 * 112 * 112 * 128 + 56 * 56 * 128
+                        + 3 * 56 * 56 * 256 + 28 * 28 * 256 + 3 * 28 * 28 * 512 + 14 * 14 * 512 + 3 * 14 * 14 * 512
+                        + 7 * 7 * 512 + 4096 + 4096 + 1000)  # fmt: skip
+# torchvision's vgg16 runs more rows: a ReLU after each of the 13 convolutions, the adaptive
+# avgpool and flatten (7*7*512 each), and ReLU, dropout, ReLU, dropout in the classifier
+VGG16_CONVS = 2 * 224 * 224 * 64 + 2 * 112 * 112 * 128 + 3 * 56 * 56 * 256 + 3 * 28 * 28 * 512 + 3 * 14 * 14 * 512
+VGG16_FULL_MEMORY = VGG16_LECTURE_MEMORY - 224 * 224 * 3 + VGG16_CONVS + 2 * 7 * 7 * 512 + 4 * 4096
+
+
+def test_the_lecture_tables_memory_is_right_with_style_lecture_and_explained_without():
+    """Issue 19: `check vgg16 --memory 15.2M` marked the lecture table's own figure wrong with an
+    unexplained 28,701,160."""
+    assert VGG16_LECTURE_MEMORY == 15_237_608 and VGG16_FULL_MEMORY == 28_701_160
+    full = runner.invoke(app, ["check", "vgg16", "--memory", "15.2M"], terminal_width=200)
+    assert full.exit_code == ExitCode.WRONG
+    assert (
+        f"the right answer: {VGG16_FULL_MEMORY:,} (the sum of every row's output, 40 rows with in-place activations "
+        f"and views, the input not; the lecture table's rows, the input included (--style lecture): "
+        f"{VGG16_LECTURE_MEMORY:,})" in full.stdout
+    )
+    lecture = runner.invoke(app, ["check", "vgg16", "--memory", "15.2M", "--style", "lecture"])
+    assert lecture.exit_code == 0 and "✓ memory 15.2M" in lecture.stdout
+    exact = runner.invoke(app, ["check", "vgg16", "--memory", str(VGG16_LECTURE_MEMORY), "--style", "lecture",
+                                "-f", "json"])  # fmt: skip
+    (question,) = json.loads(exact.stdout)["questions"]
+    assert question["right"] and question["answers"][0]["expected"].startswith(
+        f"{VGG16_LECTURE_MEMORY:,} (the lecture table's 22 rows, the input included"
+    )
+
+
+@pytest.mark.parametrize(
+    "alias, row, params",
+    [
+        ("conv1_1", "features.0", (3 * 3 * 3) * 64 + 64),
+        ("conv1_2", "features.2", (3 * 3 * 64) * 64 + 64),
+        ("pool1", "features.4", 0),
+        ("conv3_3", "features.14", (3 * 3 * 256) * 256 + 256),
+        ("conv5_3", "features.28", (3 * 3 * 512) * 512 + 512),
+        ("pool5", "features.30", 0),  # was refused with "did you mean 'avgpool'", the adaptive pool after it
+        ("fc6", "classifier.0", 7 * 7 * 512 * 4096 + 4096),
+        ("fc8", "classifier.6", 4096 * 1000 + 1000),
+    ],
+)
+def test_lecture_names_of_the_vgg16_table_name_its_rows(alias, row, params):
+    truth = quiz.network_truth("vgg16", alias)
+    assert truth.subject == f"VGG16: {alias} ({row})"
+    assert truth.weights + truth.biases == params
+    by_row = quiz.network_truth("vgg16", row)
+    assert (truth.shape, truth.weights, truth.biases, truth.macs, truth.activations, truth.working) == (
+        by_row.shape, by_row.weights, by_row.biases, by_row.macs, by_row.activations, by_row.working)  # fmt: skip
+
+
+def test_vgg19_lecture_names_count_four_convolutions_per_late_stage():
+    import cnncalc
+    from cnncalc.analysis import analyze
+    from cnncalc.row_names import lecture_aliases
+
+    aliases = lecture_aliases(analyze(cnncalc.load("vgg19")))
+    assert [a for a in aliases if a.startswith("conv5")] == ["conv5_1", "conv5_2", "conv5_3", "conv5_4"]
+    assert list(aliases)[-4:] == ["pool5", "fc6", "fc7", "fc8"] and len(aliases) == 16 + 5 + 3
+    assert lecture_aliases(analyze(cnncalc.load("vgg16_bn")))["conv5_3"] == "features.40"  # conv, bn, relu units
+    assert lecture_aliases(analyze(cnncalc.load("resnet18"))) == {}  # blocks: the scheme does not say
+    assert lecture_aliases(analyze(cnncalc.load("lenet5"))) == {}  # `fc3` is its own last layer's name
+
+
+@pytest.mark.parametrize(
+    "network, name, hint",
+    [
+        (
+            "resnet18",
+            "pool5",
+            "hint: lecture names (conv1_1, pool1, fc6) name the rows of plain conv/pool/linear chains",
+        ),
+        ("vgg16", "conv6_1", "hint: VGG16 has no row of that lecture name: conv1_1, conv1_2, pool1, ..."),
+        ("vgg16", "featres.0", "hint: did you mean 'features.0'"),
+        ("vgg16", "avgpol", "hint: did you mean 'avgpool'?"),  # a typo of the row itself
+    ],
+)
+def test_a_missing_row_is_never_hinted_as_a_different_layer(network, name, hint):
+    result = runner.invoke(app, ["check", network, "--layer", name, "--shape", "1"], terminal_width=300)
+    assert result.exit_code == ExitCode.INVALID and hint in result.stderr, result.stderr
+    assert "'avgpool'" not in result.stderr or name == "avgpol"
+
+
+def test_a_quiz_names_a_vgg_row_by_its_lecture_name(tmp_path):
+    path = tmp_path / "vgg.yaml"
+    path.write_text("title: VGG16\nquestions:\n"
+                    "  - {name: a, spec: vgg16, layer: pool5, shape: 7x7x512, params: 0}\n"
+                    "  - {name: b, spec: vgg16, layer: fc6, params: 102764544}\n")  # fmt: skip
+    graded = quiz.grade_file(path).questions
+    assert [g.correct for g in graded] == [True, True]  # 7*7*512*4096 + 4096 = 102,764,544
+    assert graded[1].subject == "VGG16: fc6 (classifier.0)"

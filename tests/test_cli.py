@@ -307,11 +307,22 @@ def test_writers_print_one_table_in_each_format():
     assert json.loads(write(out, Format.JSON)) == {"schema_version": 1, "x": 1}
 
 
+def _json_key(key: object) -> str:
+    """A key as JSON writes it: None is "null", True "true", 1 "1"."""
+    return next(iter(json.loads(json.dumps({key: 0}))))
+
+
+def _distinct_in_json(mapping: dict) -> bool:
+    """Keys that stay distinct in JSON (not `{"null": 0, None: 0}`, which json.dumps writes as
+    one key twice, so that no reading of the text gives the mapping back; cnncalc writes none)."""
+    return len({_json_key(key) for key in mapping}) == len(mapping)
+
+
 JSON_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text()),
     lambda inner: st.one_of(
         st.lists(inner), st.lists(inner).map(tuple),
-        st.dictionaries(st.one_of(st.text(), st.integers(), st.booleans(), st.none()), inner),
+        st.dictionaries(st.one_of(st.text(), st.integers(), st.booleans(), st.none()), inner).filter(_distinct_in_json),
     ),
     max_leaves=30,
 )  # fmt: skip
@@ -341,6 +352,24 @@ def test_json_output_is_json_dumps_indent_2_with_each_row_on_one_line(value):
         )
         if item.startswith(("{", "[")) and item not in ("{", "["):
             assert json.dumps(json.loads(item)) == item
+
+
+def test_keys_that_json_writes_alike_are_written_as_json_dumps_writes_them():
+    """Issue 19: hypothesis drew `{'null': None, None: None}`, which json.dumps writes with the key
+    "null" twice; the property test now draws keys distinct in JSON, and this one pins the row:
+    the writer still writes json.dumps's own text for it."""
+    from cnncalc.render.writers import indented_json
+
+    row = {"null": None, None: None}
+    assert json.dumps(row) == '{"null": null, "null": null}'
+    assert indented_json({"rows": [row]}).splitlines() == [
+        "{",
+        '  "rows": [',
+        '    {"null": null, "null": null}',
+        "  ]",
+        "}",
+    ]
+    assert not _distinct_in_json(row) and not _distinct_in_json({1: 0, "1": 0}) and _distinct_in_json({1: 0, "2": 0})
 
 
 def test_json_output_writes_a_row_per_line():
@@ -473,15 +502,19 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
     values = {"out": 2, "kernel": 1, "layers": "[relu]", "body": "[relu]", "branches": "[[relu], [relu]]",
               "groups": 2, "chunks": 2, "amounts": 1, "padding": 1, "dims": "[0, 1, 2, 3]", "factor": 2,
               "sizes": "[2, 2]", "p": 0.1,
-              "shape": "[4, -1]", "dim": 1, "op": "mul", "value": 0.5}  # fmt: skip
+              "shape": "[4, -1]", "dim": 1, "op": "mul", "value": 0.5, "size": 2, "step": 2}  # fmt: skip
     # a traced row holds at the input shapes it was traced at only
-    by_kind = {"traced": {"shape": "[4, 8, 8]", "inputs": "[[4, 8, 8]]", "op": "torch.erf"}}
+    by_kind = {
+        "traced": {"shape": "[4, 8, 8]", "inputs": "[[4, 8, 8]]", "op": "torch.erf"},
+        "parameter": {"shape": "[4, 1, 1]"},
+        "unary": {"op": "exp"},
+    }
     types = json.loads(run("layers", "-f", "json").stdout)["layer_types"]
 
     def spec(kind, names):
         merge = kind in REGISTRY and REGISTRY[kind].min_inputs > 1
         given = [f"{name}: {by_kind.get(kind, {}).get(name, values.get(name))}" for name in names] + (
-            ["from: [input, input]"] if merge else []
+            [f"from: [{', '.join(['input'] * REGISTRY[kind].min_inputs)}]"] if merge else []
         )
         return f"input: [4, 8, 8]\nlayers:\n  - {kind}: {{{', '.join(given)}}}\n"
 
@@ -507,3 +540,47 @@ def test_help_says_a_model_target_runs_its_code():
     assert "This runs the model's code" in help_of("import")
     for command in ("summary", "shapes", "params", "memory", "flops", "profile", "sweep", "plot"):
         assert "run that file's or module's code and the model's forward" in help_of(command), command
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ("{a: ", "}")])
+def test_an_arg_nested_500_deep_is_one_usage_error(opening, closing):
+    """Issue 19 (fuzzing): `--arg x=[[[...]]]` 500 deep was a RecursionError traceback of 207 KB.
+    An argument value is a scalar or a flat list, so any nesting is refused, as 2 levels are."""
+    value = opening * 500 + "1" + closing * 500
+    for command in (["summary", "lenet5"], ["flops", "resnet18"]):
+        result = runner.invoke(app, [*command, "--arg", f"x={value}"], terminal_width=200)
+        assert result.exit_code == ExitCode.USAGE
+        assert "--arg x: a mapping or a nested list is not an argument value" in result.output
+        assert "Traceback" not in result.output and "RecursionError" not in result.output
+        assert len(result.output) < 2_000  # the value is cut, not echoed in full
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_layers_fits_the_terminal_and_one_type_shows_in_full(columns, monkeypatch):
+    """Issue 19: `cnncalc layers` was a 480-column table on an 80-column terminal."""
+    from cnncalc.layers import ALIASES, REGISTRY
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    out = runner.invoke(app, ["layers"]).stdout
+    assert max(map(len, out.splitlines())) <= columns
+    body = out.split("\n\n")[1].splitlines()[2:]  # the rows, between the rule and the footer
+    assert [line.split()[0] for line in body if columns >= 80] == ([*sorted(REGISTRY), "sequential", "residual",
+                                                                   "parallel"] if columns >= 80 else [])  # fmt: skip
+    conv = runner.invoke(app, ["layers", "conv2d"]).stdout.splitlines()  # another spelling names the type
+    assert conv[0] == f"conv: {REGISTRY['conv'].summary}"
+    assert conv[1] == "also written: " + ", ".join(sorted(a for a, k in ALIASES.items() if k == "conv"))
+    assert conv[2:5] == ["arguments (default):", "  out (required)", "  kernel (required)"]
+    assert "  stride (1)" in conv and "  groups (1)" in conv and "  bias (True)" in conv  # nn.Conv2d's defaults
+    data = json.loads(runner.invoke(app, ["layers", "conv", "-f", "json"]).stdout)
+    assert [t["type"] for t in data["layer_types"]] == ["conv"]
+    wrong = runner.invoke(app, ["layers", "convv"])
+    assert wrong.exit_code == ExitCode.INVALID and "hint: did you mean 'conv'" in wrong.stderr
+
+
+def test_an_unknown_builtin_is_told_in_three_short_lines():
+    """Issue 19: the `expected:` line listed every built-in name and was cut mid-way."""
+    result = runner.invoke(app, ["summary", "vgg17"])
+    lines = result.stderr.splitlines()
+    assert result.exit_code == ExitCode.INVALID and len(lines) == 3 and max(map(len, lines)) < 120
+    assert lines[1].startswith("  expected: a path to a .yaml spec, or one of the ") and "`cnncalc list`" in lines[1]
+    assert lines[2] == "  hint: did you mean 'vgg19' or 'vgg16' or 'vgg13'?"

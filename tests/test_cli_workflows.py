@@ -179,7 +179,7 @@ def test_sweep_every_format(name, fmt):
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(result.stdout)))
         assert len(rows) == 2 and int(rows[0]["MACs"]) == totals(name)["macs"]
-        assert int(rows[1]["Act. bytes"]) == 32 * int(rows[0]["Act. bytes"])
+        assert int(rows[1]["Sum of outputs"]) == 32 * int(rows[0]["Sum of outputs"])
 
 
 def test_sweep_bad_lists_are_errors():
@@ -234,6 +234,66 @@ def test_fit_every_format(fmt):
 def test_fit_bad_budget():
     result = run("memory", "resnet18", "--fit", "16 potatoes")
     assert result.exit_code == ExitCode.INVALID and "memory size" in result.stderr
+
+
+# issue 19, section 4: budgets by optimizer, precision, reserve and checkpointing
+
+# LeNet-5: conv1 5x5x1x6 + 6, conv2 5x5x6x16 + 16, fc 400x120 + 120, 120x84 + 84, 84x10 + 10
+LENET5_PARAMS = (
+    (5 * 5 * 1 * 6 + 6) + (5 * 5 * 6 * 16 + 16) + (16 * 5 * 5 * 120 + 120) + (120 * 84 + 84) + (84 * 10 + 10)
+)
+
+
+@pytest.mark.parametrize("optimizer, state", [
+    ("sgd", 0), ("momentum", 4 * LENET5_PARAMS),
+    ("adam", 2 * 4 * LENET5_PARAMS + 4 * 10), ("adamw", 2 * 4 * LENET5_PARAMS + 4 * 10),  # + a step counter per tensor
+])  # fmt: skip
+def test_memory_train_prints_the_peak_by_part(optimizer, state):
+    result = run("memory", "lenet5", "--train", "--optimizer", optimizer, "--batch", "8", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["parameter_bytes"] == 4 * LENET5_PARAMS and data["optimizer_bytes"] == state
+    assert data["phase"] == "backward" and data["gradient_bytes"] == 4 * LENET5_PARAMS
+    assert data["input_bytes"] == 8 * 1 * 32 * 32 * 4
+    parts = ("parameter_bytes", "buffer_bytes", "gradient_bytes", "optimizer_bytes", "input_bytes", "activation_bytes")
+    assert data["total_bytes"] == sum(data[k] for k in parts) + data["reserve_bytes"]
+    text = run("memory", "lenet5", "--train", "--optimizer", optimizer, "--batch", "8").stdout
+    assert f"{data['total_bytes']:,}" in text and f"{state:,}" in text
+    assert "not included: the CUDA context and cuDNN's workspace (give them with --reserve)" in text
+    assert ("CUDA's foreach" in text) == optimizer.startswith("adam")
+
+
+def test_a_reserve_is_taken_from_the_budget():
+    reserve = 3 * 2**30
+    with_reserve = json.loads(
+        run("memory", "resnet18", "--fit", "16GiB", "--train", "--reserve", "3GiB", "-f", "json").stdout
+    )
+    without = json.loads(run("memory", "resnet18", "--fit", str(16 * 2**30 - reserve), "--train", "-f", "json").stdout)
+    assert with_reserve["batch"] == without["batch"] and with_reserve["reserve_bytes"] == reserve
+    assert with_reserve["bytes_at_batch"] == without["bytes_at_batch"] + reserve
+    text = run("memory", "resnet18", "--fit", "16GiB", "--train", "--reserve", "3GiB").stdout
+    assert "the CUDA context" not in text and "reserve (--reserve) 3.0 GiB" in text
+
+
+def test_each_optimizer_and_checkpointing_change_the_batch_that_fits():
+    def batch(*extra):
+        return json.loads(run("memory", "resnet18", "--fit", "8GiB", "--train", *extra, "-f", "json").stdout)["batch"]
+
+    sgd, momentum, adam = batch("--optimizer", "sgd"), batch(), batch("--optimizer", "adam")
+    assert sgd >= momentum >= adam
+    assert batch("--checkpoint", "layer1,layer2", "--checkpoint", "layer3") > momentum
+    assert batch("--dtype", "bf16") > momentum
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--checkpoint", "layer1"], "--checkpoint recomputes blocks in a training step's backward pass"),
+    (["--optimizer", "adam"], "--optimizer is the optimizer of a training step"),
+    (["--train", "--checkpoint", "layer9"], "--checkpoint names no block of the network"),
+    (["--train", "--reserve", "lots"], "cannot read a memory size"),
+])  # fmt: skip
+def test_bad_budget_options_are_one_message(args, message):
+    result = run("memory", "resnet18", "--fit", "8GiB", *args)
+    assert result.exit_code == ExitCode.INVALID and message in result.stderr and "Traceback" not in result.stderr
 
 
 # ----- plot ------------------------------------------------------------------------------------
@@ -405,3 +465,18 @@ def test_diff_never_pairs_rows_of_different_types():
     rows = json.loads(run("diff", "vgg11", "vgg13", "-f", "json").stdout)["rows"]
     paired = [r for r in rows if r["type_a"] and r["type_b"]]
     assert paired and all(r["type_a"] == r["type_b"] for r in paired)
+
+
+def test_sweeps_sum_of_outputs_is_named_for_what_it_sums():
+    """Issue 19: sweep's "Act. bytes" exceeded its "Training peak" with nothing to say why. The
+    column sums every row's output (VGG16: 28,701,160 activations, tests/test_check.py's
+    arithmetic; 4 bytes each in fp32), which is more than is ever held at once."""
+    from test_check import VGG16_FULL_MEMORY
+
+    result = run("sweep", "vgg16", "--batch", "1,128", "-f", "csv")
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [int(r["Sum of outputs"]) for r in rows] == [VGG16_FULL_MEMORY * 4, VGG16_FULL_MEMORY * 4 * 128]
+    assert int(rows[1]["Sum of outputs"]) > int(rows[1]["Training peak"])  # the comparison the footer explains
+    text = run("sweep", "vgg16", "--batch", "1,128").stdout
+    assert "the sum of every row's output (in-place activations and views included: more than is ever held at once, " \
+           "so it can exceed the peaks)" in text  # fmt: skip

@@ -31,6 +31,7 @@ from cnncalc.layers import REGISTRY, build_layer
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
+from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 BATCH = 2  # more than one sample: per-sample numbers must not depend on the batch
@@ -108,11 +109,26 @@ def conv(draw, kind):
     dilation, d = per_axis(draw, rank, st.integers(1, 2))
     padding = draw(
         st.one_of(
-            st.sampled_from(["same", "valid"]),
+            st.sampled_from(["same", "valid", "tf_same"]),
             st.integers(0, 2),
             st.lists(st.integers(0, 2), min_size=rank, max_size=rank),
         )
     )
+    if padding == "tf_same":  # TensorFlow's 'SAME': out = ceil(W/S), the padding split, the odd one at the end
+        pads = []
+        for w, kk, ss, dd in zip(size, k, s, d):
+            total = max((-(-w // ss) - 1) * ss + dd * (kk - 1) + 1 - w, 0)
+            pads = [total // 2, total - total // 2, *pads]  # F.pad's pairs, last axis first
+        bias = draw(st.booleans())
+        args = {"out": out, "kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
+                "groups": groups, "bias": bias}  # fmt: skip
+        conv_cls = getattr(nn, f"Conv{rank}d")
+
+        def padded():
+            conv = conv_cls(c, out, k, s, 0, d, groups, bias)
+            return (lambda x: conv(F.pad(x, pads))), conv
+
+        return Case(args, [(c, *size)], padded)
     bias = draw(st.booleans())
     args = {
         "out": out,
@@ -126,6 +142,39 @@ def conv(draw, kind):
     conv_cls = getattr(nn, f"Conv{rank}d")
     torch_padding = tuple(padding) if isinstance(padding, list) else padding
     return Case(args, [(c, *size)], lambda: module(conv_cls(c, out, k, s, torch_padding, d, groups, bias)))
+
+
+class _ScaledStdConv2d(nn.Conv2d):
+    """timm's ScaledStdConv2d (timm/layers/std_conv.py), written out: the weight standardised per
+    filter by a batch norm over the filters, times gain * scale (without a gain: StdConv2d)."""
+
+    def __init__(self, *args, eps, gain, scale, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.eps, self.scale = eps, scale
+        self.gain = nn.Parameter(torch.rand(self.out_channels, 1, 1, 1) + 0.5) if gain else None
+
+    def forward(self, x):
+        factor = None if self.gain is None else (self.gain * self.scale).view(-1)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=factor,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)  # fmt: skip
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+@builder("std_conv")
+@st.composite
+def std_conv(draw, kind):
+    groups = draw(st.integers(1, 3))
+    c, out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kernel, k = per_axis(draw, 2, st.integers(1, 4))
+    stride, s = per_axis(draw, 2, st.integers(1, 3))
+    padding = draw(st.integers(0, 2))
+    bias, gain, eps = draw(st.booleans()), draw(st.booleans()), draw(EPS)
+    scale = draw(NUMBER) if gain else None
+    shape = (c, *spatial(draw, draw(st.sampled_from([2, 2, 2, 1]))))  # at times one spatial axis: refused
+    args = {"out": out, "kernel": kernel, "stride": stride, "padding": padding, "groups": groups, "bias": bias,
+            "eps": eps, "gain": gain, "scale": scale}  # fmt: skip
+    return Case(args, [shape], lambda: module(_ScaledStdConv2d(c, out, k, s, padding, 1, groups, bias, eps=eps,
+                                                               gain=gain, scale=scale)))  # fmt: skip
 
 
 @builder("conv_transpose")
@@ -430,13 +479,15 @@ def amounts(draw, rank: int, low: int = 0, high: int = 3) -> tuple[Any, list[int
 def pad(draw, kind):
     rank = draw(RANK)
     shape = (draw(st.integers(1, 3)), *spatial(draw, rank, high=6))
-    padding, flat = amounts(draw, rank)
+    # at times negative amounts: F.pad crops there (NASNet's nn.ZeroPad2d((-1, 1, -1, 1))), in constant mode only
+    padding, flat = amounts(draw, rank, low=draw(st.sampled_from([0, 0, -3])))
     if kind == "zero_pad":
         return Case({"padding": padding}, [shape], lambda: function(lambda x: F.pad(x, flat)))
     mode = draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))
     if isinstance(padding, list) and draw(st.booleans()):  # one more pair: F.pad reaches the channels
         padding = flat = [*flat, draw(st.integers(0, 3)), draw(st.integers(0, 3))]
-    value = draw(NUMBER) if mode == "constant" else 0.0
+    # timm's 'same' max pooling pads with -inf
+    value = draw(st.one_of(NUMBER, st.just(-math.inf))) if mode == "constant" else 0.0
     args = {"padding": padding, "mode": mode, "value": value}
     if mode == "constant":
         return Case(args, [shape], lambda: function(lambda x: F.pad(x, flat, mode, value)))
@@ -579,9 +630,13 @@ def matmul(draw, kind):
 @builder("concat")
 @st.composite
 def concat(draw, kind):
-    rest = spatial(draw, draw(st.integers(0, 3)), high=5)
-    shapes = [(draw(st.integers(1, 4)), *rest) for _ in range(draw(st.integers(2, 3)))]
-    return Case({}, shapes, lambda: function(lambda *xs: torch.cat(xs, dim=1)))
+    base = any_shape(draw)
+    dim = draw(st.one_of(st.just(1), axis(len(base))))
+    k = dim % (len(base) + 1) - 1 if -len(base) - 1 <= dim <= len(base) else 0
+    # inputs that differ on the axis joined (at times on another one too)
+    shapes = [tuple(draw(st.integers(1, 4)) if i == k or not draw(st.integers(0, 9)) else n for i, n in enumerate(base))
+              for _ in range(draw(st.integers(2, 3)))]  # fmt: skip
+    return Case({} if dim == 1 else {"dim": dim}, shapes, lambda: function(lambda *xs: torch.cat(xs, dim=dim)))
 
 
 @builder("stochastic_depth")
@@ -641,6 +696,45 @@ def pieces(draw, kind):
     )
 
 
+@builder("unbind")
+@st.composite
+def unbind(draw, kind):
+    shape = any_shape(draw)
+    dim = draw(st.one_of(st.just(1), axis(len(shape))))
+    piece = draw(st.integers(0, 4))  # at times one that is not there
+    return Case({"dim": dim, "piece": piece}, [shape], lambda: function(lambda x: torch.unbind(x, dim=dim)[piece]))
+
+
+@builder("unfold")
+@st.composite
+def unfold(draw, kind):
+    shape = any_shape(draw)
+    dim = draw(st.one_of(st.just(2), axis(len(shape))))
+    size, step = draw(st.integers(1, 7)), draw(st.integers(1, 4))
+    return Case(
+        {"dim": dim, "size": size, "step": step}, [shape], lambda: function(lambda x: x.unfold(dim, size, step))
+    )
+
+
+@builder("attention")
+@st.composite
+def attention(draw, kind):
+    h, n, m, d = (draw(st.integers(1, 5)) for _ in range(4))
+    q, k, v = (h, n, d), (h, m, d), (h, m, d)
+    wrong = draw(st.integers(0, 6))
+    if wrong == 0:  # v of another feature size: torch runs it (unfused), cnncalc refuses it
+        v = (h, m, draw(st.integers(1, 5)))
+    elif wrong == 1:  # another length for v, another feature size for k, or another rank
+        k, v = draw(st.sampled_from([(k, (h, m + 1, d)), ((h, m, d + 1), v), ((m, d), (m, d))]))
+    scale = draw(st.one_of(st.none(), NUMBER))
+    causal = draw(st.booleans())
+    return Case(
+        {"scale": scale, "is_causal": causal},
+        [q, k, v],
+        lambda: function(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, scale=scale, is_causal=causal)),
+    )
+
+
 @builder("slice")
 @st.composite
 def slicing(draw, kind):
@@ -676,10 +770,80 @@ def stack(draw, kind):
 @builder("scalar")
 @st.composite
 def scalar(draw, kind):
-    op, value = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub"])), draw(NUMBER)
+    op, value = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub", "pow"])), draw(NUMBER)
     python = {"add": lambda x: x + value, "sub": lambda x: x - value, "mul": lambda x: x * value,
-              "div": lambda x: x / value, "rsub": lambda x: value - x}[op]  # fmt: skip
+              "div": lambda x: x / value, "rsub": lambda x: value - x, "pow": lambda x: x**value}[op]  # fmt: skip
     return Case({"op": op, "value": value}, [any_shape(draw)], lambda: function(python))
+
+
+@builder("sub", "div")
+@st.composite
+def sub_div(draw, kind):
+    op = (lambda a, b: a - b) if kind == "sub" else (lambda a, b: a / b)
+    shapes = broadcastable(draw, 2) if draw(st.integers(0, 5)) else [any_shape(draw), any_shape(draw)]  # at times not
+    return Case({}, shapes, lambda: function(op))
+
+
+@builder("unary")
+@st.composite
+def unary(draw, kind):
+    op = draw(st.sampled_from(["rsqrt", "sqrt", "exp", "log", "sin", "cos", "abs", "neg", "reciprocal", "square"]))
+    return Case({"op": op}, [any_shape(draw)], lambda: function(getattr(torch, op)))
+
+
+@builder("var", "amax")
+@st.composite
+def variance_or_max(draw, kind):
+    shape = any_shape(draw)
+    dims = draw(st.lists(axis(len(shape)), min_size=1, max_size=3))
+    keepdim = draw(st.booleans())
+    dim = dims[0] if len(dims) == 1 and draw(st.booleans()) else dims
+    correction = draw(st.integers(0, 2))
+    args: dict[str, Any] = {"dim": dim, "keepdim": keepdim} | ({"correction": correction} if kind == "var" else {})
+
+    def run(x):
+        d = dim if isinstance(dim, int) else tuple(dim)
+        if kind == "var":
+            return torch.var(x, dim=d, correction=correction, keepdim=keepdim)
+        return x.amax(d, keepdim=keepdim)
+
+    return Case(args, [shape], lambda: function(run))
+
+
+class _ParameterOp(nn.Module):
+    """timm's LearnableAffineBlock and LayerScale written out: a bare parameter, viewed, with the input."""
+
+    def __init__(self, op, shape, view, name):
+        super().__init__()
+        self.op, self.view, self.name = op, view, name
+        self.register_parameter(name, nn.Parameter(torch.rand(shape) + 0.5))
+
+    def forward(self, x):
+        p = getattr(self, self.name)
+        p = p if self.view is None else p.view(self.view)
+        return {"mul": lambda: x * p, "div": lambda: x / p, "rdiv": lambda: p / x, "add": lambda: x + p,
+                "sub": lambda: x - p, "rsub": lambda: p - x}[self.op]()  # fmt: skip
+
+
+@builder("parameter")
+@st.composite
+def parameter(draw, kind):
+    shape = any_shape(draw)
+    op = draw(st.sampled_from(["mul", "div", "rdiv", "add", "sub", "rsub"]))
+    full = (1, *shape)
+    # the parameter's axes: the input's last ones, each its size or 1 (at times another size, or one axis too many)
+    rank = draw(st.integers(1, len(full) + 1))
+    used = [draw(st.sampled_from([n, 1, n + 1])) for n in (full + (2,))[-rank:]] if rank > len(full) else \
+        [draw(st.sampled_from([n, n, 1, n + 1])) for n in full[len(full) - rank:]]  # fmt: skip
+    held = tuple(used)
+    if draw(st.booleans()):  # held flat, viewed in forward (gamma.view(-1, 1, 1))
+        held = (math.prod(used),)
+    bias = draw(st.booleans())
+    args: dict[str, Any] = {"op": op, "shape": list(held), "bias": bias}
+    if held != tuple(used):
+        args["view"] = used
+    view = None if held == tuple(used) else tuple(used)
+    return Case(args, [shape], lambda: module(_ParameterOp(op, held, view, "bias" if bias else "weight")))
 
 
 @builder("sum", "mean")
@@ -715,7 +879,9 @@ def torch_numbers(case: Case) -> tuple[tuple[int, ...], int, int, int, float]:
     if holder is not None:
         holder.eval()
     xs = [torch.randn(BATCH, *shape) for shape in case.inputs]
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    # PyTorch's unfused attention: FlopCounterMode counts its two bmm (it has no formula for the
+    # fused CPU kernel, aten._scaled_dot_product_flash_attention_for_cpu)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         out = run(*xs)
     params = dict(holder.named_parameters()) if holder is not None else {}
     biases = sum(p.numel() for name, p in params.items() if name.rsplit(".", 1)[-1] == "bias")

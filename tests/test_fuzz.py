@@ -29,7 +29,7 @@ def test_inputs_are_seeded_and_varied():
     first, again = cases(7, 200), cases(7, 200)
     assert first == again
     notes = {c.note for c in first}
-    assert {"spec", "quiz conv", "quiz pool", "quiz convolve"} <= notes
+    assert {"spec", "quiz conv", "quiz pool", "quiz convolve", "quiz solve", "quiz file", "quiz conv new"} <= notes
 
 
 def test_the_engine_sees_a_traceback(monkeypatch):
@@ -84,3 +84,26 @@ def test_a_hang_is_the_models_in_its_own_code_and_cnncalcs_elsewhere(monkeypatch
     monkeypatch.setattr(targets, "from_torch", stuck)  # cnncalc's own code, after the model loaded
     case = Case(("import", "{model}:Net", "--input", "3x8x8"), text="import torch.nn as nn\nNet = nn.ReLU\n")
     assert run_one(case, CliRunner(), app, tmp_path)[0] == "hang"
+
+
+def test_arg_values_are_among_the_inputs_and_end_in_a_message():
+    """Issue 19: an `--arg` value nested 500 levels deep was a RecursionError traceback of 207 KB;
+    spec files were fuzzed, `--arg` was not. Now one input in about eight sets a built-in's
+    arguments from the command line (and some model targets get them too)."""
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+    from fuzz.engine import arg_case, run_one
+
+    assert "arg" in {c.note for c in cases(7, 200)}
+    import random
+
+    r = random.Random(19)
+    drawn = [arg_case(r) for _ in range(60)]
+    values = [a for c in drawn for a in c.args if "=" in a]
+    assert any(v.count("[") >= 500 or v.count("{a: ") >= 500 for v in values)  # the issue's reproducer's kind
+    deep = Case(("summary", "resnet18", "--arg", "layers=" + "[" * 500 + "1" + "]" * 500), note="arg")
+    for case in [deep, *drawn[:25]]:
+        kind, detail, length = run_one(case, CliRunner(), app, Path("."))
+        assert kind is None, f"{case.args[:4]}: {kind}: {detail[-500:]}"
+        assert length <= 2000

@@ -496,8 +496,7 @@ class UnsupportedFunction(nn.Module):
 
 
 class SpaceToDepth(nn.Module):
-    """TResNet's stem: a rank-6 view and permute that the permute type (rank 2 to 5) cannot write
-    back; the mapped row is measured instead (the import retries with it traced)."""
+    """TResNet's stem: a rank-6 view and permute (the permute type took 2 to 5 axes until issue 18)."""
 
     def forward(self, x):
         n, c, h, w = x.size()
@@ -538,8 +537,8 @@ class WithAttention(nn.Module):
 # what no mapping expresses: a traced row each, exact where the model was traced (and what was
 # refused here before and is mapped since: exact with no traced row)
 TRACED = [
-    (Offset(), (3, 8, 8), [("add", "traced")]),
-    (FullScale(), (3, 8, 8), [("mul", "traced")]),
+    (Offset(), (3, 8, 8), []),  # now a parameter row (x + p)
+    (FullScale(), (3, 8, 8), []),  # now a parameter row (p * x)
     (Strided(), (3, 8, 8), []),  # now a slice
     (SpatialChunk(), (3, 8, 8), []),  # now a chunk along axis 2
     (Shared(), (3, 8, 8), [("conv_1", "traced")]),
@@ -553,7 +552,7 @@ TRACED = [
     (nn.Softmax(dim=2), (3, 8, 8), []),  # now a softmax over axis 2
     (nn.Softmax(dim=0), (3, 8, 8), [("softmax", "traced")]),  # over the batch axis: not per sample
     (Bmm(), (8, 6), []),  # now a matmul
-    (SpaceToDepth(), (3, 8, 8), [("permute", "traced")]),
+    (SpaceToDepth(), (3, 8, 8), []),  # now a permute of 6 axes
     (Normalise(), (3, 8, 8), [("sub", "traced"), ("mul", "traced")]),
     (WithAttention(), (3, 6, 6), [("attn.0", "traced")]),
 ]
@@ -783,6 +782,26 @@ def test_file_target_with_arguments(tmp_path):
     assert graph.input_shape == (3, 16, 16)
     assert [n.name for n in graph.nodes] == ["input", "conv", "relu", "head.0", "head.1", "head.2"]
     assert analyze(graph).totals.params == (3 * 3 * 1 * 8 + 8) + (8 * 2 + 2)
+
+
+def test_import_refuses_to_write_over_the_models_source(tmp_path, monkeypatch):
+    """Issue 19 (fuzzing): `import m.py:Net -o m.py` replaced the model's source with YAML. A
+    file target is refused before its code runs; a package target once its module is found."""
+    monkeypatch.chdir(tmp_path)
+    source = "from torch import nn\nprint('the model ran')\n\n\nclass Net(nn.Sequential):\n" \
+             "    def __init__(self):\n        super().__init__(nn.Conv2d(3, 4, 3))\n"  # fmt: skip
+    (tmp_path / "m.py").write_text(source)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "mm.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for target, output in [("m.py:Net", "m.py"), ("m.py:Net", "./m.py"), ("pkg.mm:Net", "pkg/mm.py")]:
+        with pytest.raises(CnncalcError, match="will not write over") as caught:
+            import_command(target, output, "3x8x8", [])
+        assert caught.value.received == f"-o {output}" and caught.value.expected == "a file other than the input"
+    assert (tmp_path / "m.py").read_text() == source and (tmp_path / "pkg" / "mm.py").read_text() == source
+    text = import_command("m.py:Net", "net.yaml", "3x8x8", [])
+    assert (tmp_path / "net.yaml").read_text() == text
 
 
 def test_package_target_and_messages(tmp_path):

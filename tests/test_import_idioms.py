@@ -245,3 +245,119 @@ def test_summary_of_a_backbone_target_shows_its_outputs():
     assert result.exit_code == 0, result.output
     assert "stage1.2 (output 0)" in result.output and "lat5 (output 2)" in result.output
     assert "outputs (tuple of 3): 0 = stage1.2 [16, 16, 16], 1 = add [32, 8, 8], 2 = lat5 [32, 4, 4]" in result.output
+
+
+ATTENTION = IDIOMS / "attention.py"
+
+
+@pytest.mark.parametrize("kind", [
+    "fused",    # qkv.permute(2, 0, 3, 1, 4).unbind(0), F.scaled_dot_product_attention
+    "index",    # q, k, v = qkv[0], qkv[1], qkv[2]
+    "by_hand",  # q * scale @ k.transpose(-2, -1), softmax, @ v
+    "causal",   # is_causal=True
+    "pvt",      # PVT-v2: k and v from a strided conv, kv.unbind(0), scale=0.3
+    "windows",  # Swin's windows folded into the batch axis, view(-1, ws * ws, C), and put back
+    "windows_by_hand",  # the same, softmax(q @ k^T) @ v written out
+    "crops",  # o[..., :H, :W] and x[:, :H, :W, :] with H, W read from x.shape
+])  # fmt: skip
+def test_attention_imports_exactly_with_no_traced_row(kind):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import cnncalc
+
+    model = load_factory(ATTENTION, "Hybrid")(kind).eval()
+    shape = (3, 16, 16)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    params = sum(p.numel() for p in model.parameters())
+    # FlopCounterMode counts the unfused attention's two bmm (it has no formula for CPU's fused kernel)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(torch.zeros(1, *shape))
+    assert (report.totals.params, report.totals.macs) == (params, counter.get_total_flops() // 2)
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_attention_macs_are_the_two_products():
+    """The fused attention of the hybrid above, worked out by hand: 8x8 = 64 tokens, 4 heads of 8."""
+    import cnncalc
+
+    model = load_factory(ATTENTION, "Hybrid")("fused").eval()
+    rows = analyze(cnncalc.from_torch(model, (3, 16, 16)).graph).rows
+    (attention,) = [r for r in rows if r.type == "attention"]
+    # q @ k^T: 4 heads x 64 x 64 outputs of 8 MACs; attn @ v: 4 x 64 x 8 outputs of 64 MACs
+    assert attention.macs == 4 * 64 * 64 * 8 + 4 * 64 * 8 * 64
+    assert [r.type for r in rows].count("unbind") == 3  # one item: q, k, v
+
+
+def test_a_reshape_that_mixes_the_samples_is_not_taken_for_windows():
+    """x.reshape(x.shape[1], -1) looks like windows folded into the batch at batch 1 (its first axis
+    is 64, not 1), but its first size does not grow with the batch: traced, never mapped, and the
+    figures still exact."""
+    import cnncalc
+
+    model = load_factory(ATTENTION, "Hybrid")("mixes_batch").eval()
+    report = analyze(cnncalc.from_torch(model, (3, 16, 16)).graph)
+    assert [r.type for r in report.rows if r.type == "traced"] == ["traced"]
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 16, 16))
+    assert (report.totals.params, report.totals.macs) == (
+        sum(p.numel() for p in model.parameters()),
+        counter.get_total_flops() // 2,
+    )
+
+
+def test_the_bridge_counts_cpus_fused_attention_as_flopcountermode_counts_the_unfused_one():
+    """FlopCounterMode counts 0 for aten._scaled_dot_product_flash_attention_for_cpu; the bridge's
+    counter gives it FlopCounterMode's own formula, which equals its count of the unfused path."""
+    from torch.nn import functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from cnncalc.torch_bridge import flop_counter
+
+    q, k, v = torch.randn(2, 3, 10, 8), torch.randn(2, 3, 7, 8), torch.randn(2, 3, 7, 8)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as unfused:
+        F.scaled_dot_product_attention(q, k, v)
+    with torch.no_grad(), flop_counter() as fused:
+        F.scaled_dot_product_attention(q, k, v)
+    assert fused.get_total_flops() == unfused.get_total_flops() == 2 * (2 * 3 * 10 * 7 * (8 + 8))
+
+
+ELEMENTWISE = IDIOMS / "elementwise.py"
+
+
+@pytest.mark.parametrize("factory, shape, params", [
+    # conv 3x3 3 -> 8 with bias, then four parameters of one number each
+    ("AffineAct", (3, 8, 8), (3 * 3 * 3 * 8 + 8) + 1 + 1 + 1 + 1),
+    # conv 1x1 3 -> 8 with bias; the norm's weight (no bias); res_scale and gamma, 8 each
+    ("PoolMixer", (3, 8, 8), (3 * 8 + 8) + 8 + 8 + 8),
+    # conv 1x1 3 -> 8 with bias; the two norms' weights, 8 each
+    ("HandNorms", (3, 8, 8), (3 * 8 + 8) + 8 + 8),
+    # conv 3x3 and conv 1x1, 3 -> 8, with biases
+    ("Quotients", (3, 8, 8), (3 * 3 * 3 * 8 + 8) + (3 * 8 + 8)),
+])  # fmt: skip
+def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, params):
+    import cnncalc
+
+    model = load_factory(ELEMENTWISE, factory)()
+    assert sum(p.numel() for p in model.parameters()) == params
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(1, *shape))
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    # and cnncalc's own module imports back row for row (a viewed parameter is read as the model reads it)
+    again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
+    assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]

@@ -33,6 +33,16 @@ LAYER_TABLE = {
             55 * 55 * 96 * (11 * 11 * 3),
         ),
         (
+            # TensorFlow's 'same' at stride 2: ceil(224/2) = 112 (padding 0 + 1)
+            "conv: {out: 8, kernel: 3, stride: 2, padding: tf_same}",
+            [3, 224, 224],
+            [8, 112, 112],
+            (3 * 3 * 3) * 8,
+            8,
+            0,
+            112 * 112 * 8 * (3 * 3 * 3),
+        ),
+        (
             "conv: {out: 8, kernel: 3, padding: same, dilation: 2, bias: false}",
             [4, 9, 9],
             [8, 9, 9],
@@ -60,6 +70,19 @@ LAYER_TABLE = {
             0,
             4 * 6 * 6 * 2 * (1 * 3 * 3 * 3),
         ),
+    ],
+    # NFNet's ScaledStdConv2d: the filters standardised in forward, times a gain per filter
+    "std_conv": [
+        (
+            "std_conv: {out: 16, kernel: 3, stride: 2, padding: 1, gain: true, scale: 0.19245}",
+            [3, 32, 32],
+            [16, 16, 16],
+            (3 * 3 * 3) * 16 + 16,  # the filters and the gain [16, 1, 1, 1]
+            16,
+            0,
+            16 * 16 * 16 * (3 * 3 * 3),
+        ),
+        ("std_conv: {out: 8, kernel: 1, bias: false}", [4, 5, 5], [8, 5, 5], 4 * 8, 0, 0, 5 * 5 * 8 * 4),  # StdConv2d
     ],
     "conv_transpose": [
         (
@@ -149,6 +172,26 @@ LAYER_TABLE = {
         ("scalar: {op: mul, value: 0.17}", [32, 8, 8], [32, 8, 8], 0, 0, 0, 0),  # Inception-ResNet: x * 0.17
         ("scalar: {op: add, value: 3}", [4, 5], [4, 5], 0, 0, 0, 0),  # hard-swish's x + 3
         ("scalar: {op: rsub, value: 1}", [4], [4], 0, 0, 0, 0),  # 1 - x
+        ("scalar: {op: pow, value: 2}", [16, 7, 7], [16, 7, 7], 0, 0, 0, 0),  # timm's RmsNorm2d: x.pow(2)
+    ],
+    "unary": [
+        ("unary: rsqrt", [1, 7, 7], [1, 7, 7], 0, 0, 0, 0),  # timm's SimpleNorm: torch.rsqrt(var + eps)
+        ("unary: {op: sin}", [32, 32, 16], [32, 32, 16], 0, 0, 0, 0),  # EdgeNeXt's sine position encoding
+    ],
+    "var": [
+        ("var: {dim: -1, keepdim: true}", [56, 56, 32], [56, 56, 1], 0, 0, 0, 0),  # SimpleNorm, channels last
+        ("var: {dim: [2, 3], correction: 0}", [8, 4, 4], [8], 0, 0, 0, 0),
+    ],
+    "amax": [("amax: {dim: 1, keepdim: true}", [64, 7, 7], [1, 7, 7], 0, 0, 0, 0)],  # a max over channels
+    # a learned tensor held bare: weights for a product, biases for a sum (by default)
+    "parameter": [
+        ("parameter: {op: mul, shape: [1]}", [64, 56, 56], [64, 56, 56], 1, 0, 0, 0),  # HGNetV2's scale: one number
+        ("parameter: {op: add, shape: [1], bias: true}", [64, 56, 56], [64, 56, 56], 0, 1, 0, 0),  # and its bias
+        # gamma.view(-1, 1, 1); then [C] on the last axis of channels-last tokens
+        ("parameter: {op: mul, shape: [48], view: [48, 1, 1]}", [48, 56, 56], [48, 56, 56], 48, 0, 0, 0),
+        ("parameter: {op: mul, shape: [32]}", [56, 56, 32], [56, 56, 32], 32, 0, 0, 0),
+        ("parameter: {op: rsub, shape: [1, 8, 1, 1]}", [8, 3, 3], [8, 3, 3], 8, 0, 0, 0),  # p - x, batch axis 1
+        ("parameter: {op: add, shape: [5, 6]}", [1, 6], [5, 6], 5 * 6, 0, 0, 0),  # broadcast: the output grows
     ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
@@ -222,6 +265,8 @@ LAYER_TABLE = {
         ("pad: {padding: [0, 1, 1, 0, 2, 2], mode: replicate}", [2, 3, 3, 3], [2, 3 + 2 + 2, 3 + 1, 3 + 1], 0, 0, 0, 0),
         ("pad: {padding: [1, 1, 2, 0], mode: circular}", [2, 4, 4], [2, 2 + 4, 1 + 4 + 1], 0, 0, 0, 0),
         ("pad: {padding: 1, value: 0.5}", [2, 4, 4], [2, 6, 6], 0, 0, 0, 0),
+        # timm's 'same' max pooling: F.pad(x, (0, 1, 0, 1), value=-inf) before a 3x3 stride-2 pool (NASNet)
+        ("pad: {padding: [0, 1, 0, 1], value: -.inf}", [42, 165, 165], [42, 165 + 1, 165 + 1], 0, 0, 0, 0),
         # issue 18: F.pad's pair after the spatial axes' pads the channels (ResNet-20's option A)
         ("pad: [0, 0, 0, 0, 4, 4]", [16, 16, 16], [4 + 16 + 4, 16, 16], 0, 0, 0, 0),
     ],
@@ -239,7 +284,11 @@ LAYER_TABLE = {
             0,
         ),
     ],
-    "zero_pad": [("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0)],
+    "zero_pad": [
+        ("zero_pad: [1, 0, 2, 1]", [3, 4, 4], [3, 2 + 4 + 1, 1 + 4], 0, 0, 0, 0),
+        # NASNet's nn.ZeroPad2d((-1, 1, -1, 1)): a shift by one, the first row and column cropped
+        ("zero_pad: [-1, 1, -1, 1]", [96, 165, 165], [96, -1 + 165 + 1, -1 + 165 + 1], 0, 0, 0, 0),
+    ],
     "center_crop": [("center_crop: [4, 3]", [2, 7, 6], [2, 4, 3], 0, 0, 0, 0)],  # from (7-4)//2 = 1 and (6-3)//2 = 1
     "crop": [
         ("crop: [1, 0, 2, 3]", [3, 9, 6], [3, 9 - 2 - 3, 6 - 1 - 0], 0, 0, 0, 0),  # last axis first: W 1, 0; H 2, 3
@@ -272,6 +321,7 @@ LAYER_TABLE = {
         ("instancenorm", [16, 8, 8], [16, 8, 8], 0, 0, 0, 0),
         ("instancenorm: {affine: true, track_running_stats: true}", [4, 6], [4, 6], 4, 4, 2 * 4 + 1, 0),
         ("instancenorm: {affine: true, bias: false, momentum: null}", [3, 2, 4, 4], [3, 2, 4, 4], 3, 0, 0, 0),
+        ("instancenorm: {track_running_stats: true}", [4, 1, 1], [4, 1, 1], 0, 0, 2 * 4 + 1, 0),  # eval only
     ],
     "stochastic_depth": [
         ("stochastic_depth: 0.1", [96, 14, 14], [96, 14, 14], 0, 0, 0, 0),
@@ -310,6 +360,16 @@ LAYER_TABLE = {
         ("split: 6", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # torch.split(x, 6): one piece of 6
         ("split: {sizes: 4, dim: -1}", [6, 4, 4], [6, 4, 4], 0, 0, 0, 0),  # along the last axis
     ],
+    # issue 18: HaloNet's blocks, x.unfold(2, 6, 4) on 10 rows: (10 - 6) // 4 + 1 = 2 windows of 6
+    "unfold": [
+        ("unfold: {dim: 2, size: 6, step: 4}", [3, 10, 8], [3, 2, 8, 6], 0, 0, 0, 0),
+        ("unfold: {dim: -1, size: 2, step: 2}", [5], [2, 2], 0, 0, 0, 0),  # 5 -> (5 - 2) // 2 + 1 = 2 pairs
+    ],
+    # issue 18: q, k, v = qkv.unbind(0); a one-index axis keeps the table's one-row shape
+    "unbind": [
+        ("unbind: 1", [1, 4, 4], [4, 4], 0, 0, 0, 0),  # [1, 4, 4] -> one piece [4, 4]
+        ("unbind: {dim: 2}", [6, 1, 4], [6, 4], 0, 0, 0, 0),
+    ],
 }
 
 # merges need named inputs: (layers yaml, input, output of the last row)
@@ -340,12 +400,34 @@ MERGE_TABLE = {
         [3, 6, 6],
         [2, 4, 6, 6],
     ),
+    # PoolFormer's token mixer pool(x) - x; x / its norm
+    "sub": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
+        "- sub: {from: [a, b]}",
+        [3, 6, 6],
+        [4, 6, 6],
+    ),
+    "div": (
+        "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- sum: {dim: 1, keepdim: true, name: b}\n"
+        "- div: {from: [a, b]}",
+        [3, 6, 6],
+        [4, 6, 6],
+    ),  # [4, 6, 6] / [1, 6, 6]
     # attention's product: [C, H, W] @ [C, W, W] per sample, H x W outputs per channel, W MACs each
     "matmul": (
         "- conv: {out: 4, kernel: 3, padding: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
         "- matmul: {from: [a, b]}",
         [3, 6, 6],
         [4, 6, 6],
+    ),
+    # issue 18: F.scaled_dot_product_attention of 2 heads, 16 positions, 4 features:
+    # q @ k^T 2*16*16 outputs of 4 MACs + attn @ v 2*16*4 outputs of 16 MACs = 2*16*16*(4 + 4)
+    "attention": (
+        "- conv: {out: 24, kernel: 1}\n- reshape: [3, 2, 4, 16]\n- permute: [0, 1, 2, 4, 3]\n- contiguous\n"
+        "- unbind: {dim: 1, name: qkv}\n- identity: {from: qkv.0, name: a}\n- identity: {from: qkv.1, name: b}\n"
+        "- identity: {from: qkv.2, name: c}\n- attention: {from: [a, b, c]}",
+        [3, 4, 4],
+        [2, 16, 4],
     ),
     "center_crop": (
         "- conv: {out: 4, kernel: 3, name: a}\n- maxpool: {kernel: 2, name: b}\n- center_crop: {from: a, like: b}",
@@ -373,13 +455,58 @@ MORE_MERGES = [
     ),  # a: (9 - 3) // 2 + 1 = 4, then 4x4 -> b's 9x9
 ]
 MORE_MERGES += [
+    # MambaOut's torch.cat on channels-last tokens: [7, 7, 5] and [7, 7, 3] on the last axis
+    (
+        "concat",
+        "- permute: {dims: [0, 2, 3, 1], name: a}\n- conv: {out: 3, kernel: 1, from: input}\n"
+        "- permute: {dims: [0, 2, 3, 1], name: b}\n- concat: {from: [a, b], dim: -1}",
+        [5, 7, 7],
+        [7, 7, 8],
+    ),
+]
+MORE_MERGES += [
     # q @ k^T of two heads: q [2 heads, 16 positions, 4] @ k^T [2, 4, 16] -> [2, 16, 16]
     (
         "matmul",
-        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 16]\n- permute: {dims: [0, 1, 3, 2], name: a}\n"
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 16]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: a}\n"
         "- conv: {out: 8, kernel: 1, from: input}\n- reshape: {shape: [2, 4, 16], name: b}\n- matmul: {from: [a, b]}",
         [3, 4, 4],
         [2, 16, 16],
+    ),
+]
+MORE_MERGES += [
+    # issue 18: cross attention, causal, scaled: q [2, 16, 4] from the input, k and v [2, 4, 4] from a
+    # stride-2 conv; 2*16*4*(4 + 4) MACs (the mask and the scale do not change them)
+    (
+        "attention",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 16]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: a}\n"
+        "- conv: {out: 8, kernel: 1, stride: 2, from: input}\n- reshape: [2, 4, 4]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: b}\n"
+        "- conv: {out: 8, kernel: 1, stride: 2, from: input}\n- reshape: [2, 4, 4]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: c}\n"
+        "- attention: {from: [a, b, c], is_causal: true, scale: 0.25}",
+        [3, 4, 4],
+        [2, 16, 4],
+    ),
+]
+MORE_MERGES += [
+    # the unfused path PyTorch takes otherwise: q, k, v of one [2, 2] windows-by-heads grid (Twins,
+    # NesT), 2*2*4*4*(4 + 4) MACs; and 2 heads whose last axis is not contiguous (a permute), v of 8
+    # features: 2*4*4*(4 + 8) MACs
+    (
+        "attention",
+        "- conv: {out: 16, kernel: 1}\n- reshape: [2, 2, 4, 4]\n- identity: {name: a}\n- identity: {name: b}\n"
+        "- conv: {out: 16, kernel: 1, from: input}\n- reshape: [2, 2, 4, 4]\n- permute: [0, 2, 1, 3, 4]\n"
+        "- identity: {name: c}\n- attention: {from: [a, b, c]}",
+        [3, 2, 2],
+        [2, 2, 4, 4],
+    ),
+    (
+        "attention",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 4]\n- permute: {dims: [0, 1, 3, 2], name: a}\n"
+        "- conv: {out: 8, kernel: 1, from: input}\n- reshape: [2, 4, 4]\n- permute: {dims: [0, 1, 3, 2], name: b}\n"
+        "- conv: {out: 16, kernel: 1, from: input}\n- reshape: {shape: [2, 4, 8], name: c}\n"
+        "- attention: {from: [a, b, c], is_causal: true}",
+        [3, 2, 2],
+        [2, 4, 8],
     ),
 ]
 MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
@@ -487,7 +614,7 @@ def test_merge_row(kind, layers, shape_in, shape_out):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     rows = analyze(parse_text(text)).rows
     assert rows[-1].type == kind and list(rows[-1].output_shape) == shape_out
-    assert rows[-1].inputs == ("a", "b")
+    assert rows[-1].inputs == (("a", "b", "c") if kind == "attention" else ("a", "b"))
 
 
 # ----- against PyTorch ---------------------------------------------------------------------
@@ -668,6 +795,30 @@ def test_lrn_without_spatial_axes_is_refused():
         analyze(one_layer("lrn", [4]))
 
 
+def test_instancenorm_on_a_single_position_runs_only_with_running_statistics():
+    """Issue 19 (fuzzing): with `track_running_stats: true` PyTorch runs a 1x1 input in eval mode
+    (the running statistics normalise it) and refuses it in training; without them it refuses it
+    in both modes, each position being normalised by its own value."""
+    from cnncalc.errors import CnncalcError
+
+    tracked = one_layer("instancenorm: {track_running_stats: true}", [4, 1, 1])
+    assert analyze(tracked).rows[-1].output_shape == (4, 1, 1)
+    with pytest.raises(CnncalcError) as caught:
+        analyze(one_layer("instancenorm", [4, 1, 1]))
+    assert caught.value.message == (
+        "instancenorm over a single position: every output would be 0, and PyTorch refuses it "
+        "(in eval mode too, without running statistics)"
+    )
+    assert "track_running_stats: true" in caught.value.hint
+    torch = pytest.importorskip("torch")
+    x = torch.randn(1, 4, 1, 1)
+    assert tracked.to_torch().eval()(x).shape == (1, 4, 1, 1)
+    with pytest.raises(CnncalcError, match="PyTorch cannot run row '0' .*Expected more than 1 spatial element"):
+        tracked.to_torch().train()(x)  # the bridge names the row PyTorch refuses
+    with pytest.raises(ValueError, match="Expected more than 1 spatial element"):
+        torch.nn.InstanceNorm2d(4).eval()(x)
+
+
 def test_fvcore_counts_batch_statistics_as_its_norm_counter():
     """fvcore's batch_norm handler: 2 per element at inference, 5 with batch statistics (issue 9 item 6)."""
     from cnncalc.conventions import count
@@ -679,3 +830,17 @@ def test_fvcore_counts_batch_statistics_as_its_norm_counter():
 
 
 # end of group A
+
+
+def test_a_permute_of_six_axes_is_tresnets_space_to_depth():
+    """TResNet's stem: x.view(N, C, H/4, 4, W/4, 4).permute(0, 3, 5, 1, 2, 4).reshape(N, 16C, H/4, W/4),
+    the spec's rows against the same three calls in torch."""
+    torch = pytest.importorskip("torch")
+    text = ("input: [3, 8, 8]\nlayers:\n  - reshape: [3, 2, 4, 2, 4]\n  - permute: [0, 3, 5, 1, 2, 4]\n"
+            "  - reshape: [48, 2, 2]\n")  # fmt: skip
+    graph = parse_text(text)
+    assert [r.output_shape for r in analyze(graph).rows[1:]] == [(3, 2, 4, 2, 4), (4, 4, 3, 2, 2), (48, 2, 2)]
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        out = graph.to_torch().eval()(x)
+    torch.testing.assert_close(out, x.view(2, 3, 2, 4, 2, 4).permute(0, 3, 5, 1, 2, 4).reshape(2, 48, 2, 2))

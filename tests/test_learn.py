@@ -427,3 +427,20 @@ def test_multiple_choice_without_a_right_choice(tmp_path):
     )
     result = run("check", str(path))
     assert result.exit_code == ExitCode.WRONG and "none of the choices is right" in result.stdout
+
+
+def test_one_size_is_square_and_says_so_and_1d_is_channels_then_length():
+    """Issue 19: `conv --input 100 --channels 16 --kernel 5 --out 32` silently meant 100x100. It
+    still does (the notes write N for N x N), with a note saying how a 1-D input is written."""
+    square = run("conv", "--input", "100", "--channels", "16", "--kernel", "5", "--out", "32", "-f", "json")
+    assert square.exit_code == 0
+    assert json.loads(square.stdout)["input"] == [16, 100, 100]
+    assert square.stderr == (
+        "note: --input 100 is read as 100x100 (the notes write N for an N x N input); "
+        "a 1-D input of length 100 is --layout chw --input 16x100\n"
+    )
+    line = run("conv", "--input", "16x100", "--layout", "chw", "--kernel", "5", "--out", "32", "-f", "json")
+    data = json.loads(line.stdout)
+    assert data["output"] == [32, (100 - 5) // 1 + 1] and line.stderr == ""
+    assert (data["weights"], data["biases"]) == (5 * 16 * 32, 32)  # nn.Conv1d(16, 32, 5): 2,592 parameters
+    assert run("conv", "--input", "100x100x16", "--kernel", "5").stderr == ""  # written in full: no note

@@ -59,6 +59,9 @@ def test_saved_for_backward_matches_autograd(name, input_shape):
 @given(every_kind_chain())
 def test_saved_for_backward_of_every_layer_type(text):
     graph = analysable(text)
+    rows = analyze(graph).rows
+    # instancenorm with running statistics runs on a single position in eval mode only (issue 19)
+    assume(not any(row.type == "instancenorm" and math.prod(row.output_shape[1:]) == 1 for row in rows))
     check_saved(graph, batch=3)
 
 

@@ -98,3 +98,22 @@ def test_readme_notebook_example_runs():
     exec(block, scope)
     claimed = re.search(r"^(report\.to_dict\(\).*?)\s+# (\d+):", block, re.MULTILINE)
     assert eval(claimed.group(1), scope) == int(claimed.group(2))
+
+
+def test_str_of_a_report_is_the_summary_table_and_depth_collapses_like_the_option():
+    """Issue 19: `str(report)` was the dataclass's repr; `analyze(..., depth=N)` is `--depth N`,
+    in the text, the notebook's Markdown and HTML alike."""
+    graph = cnncalc.load("resnet18")
+    full, shallow = cnncalc.analyze(graph), cnncalc.analyze(graph, depth=1)
+    cli = CliRunner().invoke(app, ["summary", "resnet18", "--depth", "1"], terminal_width=200).stdout
+    assert str(shallow) == cli and str(full) == CliRunner().invoke(app, ["summary", "resnet18"]).stdout
+    assert shallow == cnncalc.collapse(full, 1)
+    names = [row.name for row in shallow.rows]
+    assert names == ["input", "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool",
+                     "flatten", "fc"]  # fmt: skip
+    layer1 = shallow.rows[names.index("layer1")]
+    assert layer1.macs == 4 * (56 * 56 * 64) * (3 * 3 * 64)  # two BasicBlocks, two 3x3 64->64 convs each
+    assert shallow._repr_markdown_().count("\n| layer") == 4 and "layer1.0.conv1" not in shallow._repr_html_()
+    assert "layer1.0.conv1" in full._repr_html_()
+    with pytest.raises(cnncalc.CnncalcError, match="depth must be a positive integer"):
+        cnncalc.analyze(graph, depth=0)

@@ -277,3 +277,75 @@ def test_profile_takes_a_report_or_its_settings_not_both():
     graph = cnncalc.load("lenet5")
     with pytest.raises(ValueError, match="not both"):
         profile(graph, cnncalc.analyze(graph), batch=2)
+
+
+# ----- issue 19: the terminal while profiling ---------------------------------------------------
+
+
+@requires_torch
+@pytest.mark.parametrize("how", [["--check-only"], ["--iters", "0"]])
+def test_the_checks_run_alone(how):
+    result = run("profile", "lenet5", *how)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "LeNet-5: every row checked against PyTorch, no timing (--check-only)"
+    assert lines[2].endswith("all ✓") and "latency" not in result.stdout
+    data = json.loads(run("profile", "lenet5", *how, "-f", "json").stdout)
+    rows = len(cnncalc.analyze(cnncalc.load("lenet5")).rows) - 1
+    assert set(data) == {"schema_version", "name", "checks"} and len({c["row"] for c in data["checks"]}) == rows
+    assert all(c["ok"] for c in data["checks"])
+    refused = run("profile", "lenet5", *how, "--no-check")
+    assert refused.exit_code == ExitCode.INVALID and "leaves nothing to do" in refused.stderr
+
+
+@requires_torch
+def test_a_mismatch_fails_the_checks_alone(monkeypatch):
+    from cnncalc.torch_bridge import profile as bridge
+
+    monkeypatch.setattr(bridge, "verify", lambda graph, report: [Check("conv1", "weights", 150, 151)])
+    result = run("profile", "lenet5", "--check-only")
+    assert result.exit_code == ExitCode.MISMATCH and "  ✗ conv1: weights: cnncalc 150, PyTorch 151" in result.stdout
+
+
+@requires_torch
+def test_ctrl_c_while_timing_keeps_the_iterations_done():
+    from cnncalc.torch_bridge.profile import TimingInterrupted, _time
+
+    calls, seen = [], []
+
+    def step():
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TimingInterrupted) as caught:
+        _time(step, 10, False, torch.device("cpu"), lambda *a, **k: seen.append((a, k)))
+    t = caught.value.timing
+    assert (t.iters, caught.value.total) == (3, 10) and t.p10_ms <= t.median_ms <= t.p90_ms
+    assert [a for a, _ in seen] == [("timing", 1, 10), ("timing", 2, 10), ("timing", 3, 10)]
+    assert all(k["note"].startswith("median ") and k["note"].endswith(" ms") for _, k in seen)  # the running median
+
+
+@requires_torch
+def test_ctrl_c_prints_the_statistics_so_far_and_exits_130(monkeypatch):
+    from cnncalc.torch_bridge import profile as bridge
+
+    def interrupted(step, iters, cuda, dev, progress):
+        raise bridge.TimingInterrupted(bridge.Timing(1.5, 1.25, 2.0, 0, 3), iters)
+
+    monkeypatch.setattr(bridge, "_time", interrupted)
+    result = run("profile", "lenet5", "--iters", "50", "--warmup", "2", "--no-check")
+    assert result.exit_code == 130
+    assert result.stdout.splitlines() == [
+        "interrupted after 3 of 50 timed iterations (2 warm-up before them):",
+        "latency: median 1.500 ms, p10 1.250, p90 2.000 (3 timed iterations)",
+    ]
+
+
+def test_throughput_is_written_in_the_unit_that_reads():
+    from cnncalc.cli.pytorch import rate
+
+    assert rate(48.3e9) == "48.3 GFLOP/s"  # a CPU: 0.05 TFLOP/s printed "0.00 TFLOP/s"
+    assert rate(1.2345e12) == "1.23 TFLOP/s"
+    assert rate(512e6) == "512 MFLOP/s"
+    assert rate(999.4e9) == "999 GFLOP/s"

@@ -24,6 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 import cnncalc
+from cnncalc.analysis import predicted_memory
 from cnncalc.cli import ExitCode, app
 
 torch = pytest.importorskip("torch", reason="needs PyTorch (the torch extra)")
@@ -129,7 +130,7 @@ class CudaStandIn:
         if not self.peak_resets:
             raise RuntimeError("the stand-in: max_memory_allocated read with no reset_peak_memory_stats")
         model = self.moved[-1]
-        self.measured = bridge._cpu_memory(model, self.inputs[-1], self.steps[-1], model.training)
+        self.measured = bridge._cpu_memory(model, self.inputs[-1], self.steps[-1])
         return self.measured
 
     def get_device_name(self, device=None):
@@ -277,7 +278,7 @@ def test_json_reports_what_the_device_answered(cuda_standin):
     assert data["memory_measured_bytes"] == cuda_standin.measured > 0
     graph = cnncalc.load("lenet5")
     report = cnncalc.analyze(graph, batch=2)
-    assert data["memory_predicted_bytes"] == bridge.predicted_memory(report, False)
+    assert data["memory_predicted_bytes"] == predicted_memory(report, False)
     assert data["cudnn_benchmark"] is False and cuda_standin.cudnn_benchmark is False
     assert data["peak_tflops"] == bridge.PEAK_TFLOPS["H100"]["fp32"] and data["checks"] == []
 
@@ -293,7 +294,7 @@ def test_training_step(cuda_standin, dtype):
     assert data["flops_per_step"] == 2 * cnncalc.analyze(cnncalc.load("lenet5")).totals.macs * 2 * 3
     assert data["memory_measured_bytes"] == cuda_standin.measured
     report = cnncalc.analyze(cnncalc.load("lenet5"), batch=2, dtype=cnncalc.DType(dtype))
-    assert data["memory_predicted_bytes"] == bridge.predicted_memory(report, True)
+    assert data["memory_predicted_bytes"] == predicted_memory(report, True)
 
 
 @pytest.mark.parametrize("train", [False, True])
@@ -342,7 +343,7 @@ def test_out_of_memory_is_a_message(monkeypatch, train, run_name):
     result = run("profile", "lenet5", "--device", "cuda", "--batch", "4", "--no-check", "--iters", "1", *options)
     assert result.exit_code == ExitCode.INVALID and "Traceback" not in result.stderr
     assert f"CUDA ran out of memory at batch 4 {run_name}" in result.stderr
-    predicted = bridge.predicted_memory(cnncalc.analyze(cnncalc.load("lenet5"), batch=4), train)
+    predicted = predicted_memory(cnncalc.analyze(cnncalc.load("lenet5"), batch=4), train)
     assert f"cnncalc predicts {bridge.human_bytes(predicted)} for this run; the GPU has 80.0 GiB" in result.stderr
     assert "lower --batch" in result.stderr
 

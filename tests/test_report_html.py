@@ -38,10 +38,11 @@ def summary_json(*args: str) -> dict:
 # ----- the page's data, without a browser -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("dtype", ["fp32", "bf16"])  # bf16: autocast's fp32 input and cached weight copies too
 @pytest.mark.parametrize("name", ["vgg16", "resnet50", "googlenet", "densenet121", "unet", "mobilenet_v2"])
-def test_memory_timeline_peaks_are_the_predicted_peaks(name):
+def test_memory_timeline_peaks_are_the_predicted_peaks(name, dtype):
     graph = cnncalc.load(name)
-    report = analyze(graph, batch=4)
+    report = analyze(graph, batch=4, dtype=cnncalc.analysis.DType(dtype))
     timeline = memory_timeline(graph, report)
     assert len(timeline.inference) == len(timeline.training) == len(report.rows)
     assert max(timeline.inference) == predicted_memory(report, train=False)

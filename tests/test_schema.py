@@ -103,6 +103,11 @@ def test_broken_specs_fail(validator, stem):
         "input: [3, 8, 8]\nlayers: [parallel: {branches: [[relu]]}]",  # one branch
         "input: [3, 8, 8]\nblocks: {b: {args: {n: 1}}}\nlayers: [b]",  # a block without a body
         "input: [3, 8, 8]\nlayers: [conv: {out: 4, kernel: 3, from: []}]",
+        # issue 19: no `blocks:` and no `include:`, so a key can only be a known type (an editor underlines it)
+        "{input: [3, 8, 8], layers: [{convv: {out: 8}}]}",
+        "{input: [3, 8, 8], layers: [convv]}",
+        "{input: [3, 8, 8], layers: [{residual: {body: [{convv: {out: 3}}]}}]}",  # nested too
+        "input: [3, 8, 8]\nlayers: [parallel: {branches: [[relu], [tanh]], merge: max}]",
     ],
 )
 def test_invalid_values_fail(validator, text):
@@ -112,7 +117,7 @@ def test_invalid_values_fail(validator, text):
 @pytest.mark.parametrize(
     "text",
     [
-        "input: [3, 8, 8]\nx-conv: &c {out: 4, kernel: 3}\nlayers: [conv: *c, Conv2d: {out_channels: 4, kernel_size: 1}]",
+        "input: [3, 8, 8]\nx-conv: &c {out: 4, kernel: 3}\nlayers: [conv: *c, conv2d: {out_channels: 4, kernel_size: 1}]",
         "input: [3, 8, 8]\nblocks: {b: {args: {n: null, down: false}, layers: [conv: {out: $n * 2, kernel: 3, when: $down}]}}\n"
         "layers: [b: {n: 4, repeat: 2, name: stage}]",
         "input: [3, 8, 8]\nlayers: [residual: {body: [relu], shortcut: [conv: {out: 3, kernel: 1}], after: [relu]}, linear: 10]",
@@ -121,6 +126,11 @@ def test_invalid_values_fail(validator, text):
         "input: [3, 8, 8]\nlayers: [relu, tanh]\noutputs: [0, 1]",  # several outputs: a tuple, a list, a dict
         "input: [3, 8, 8]\nlayers: [relu, tanh]\noutputs: {list: [0, 1]}",
         "input: [3, 8, 8]\nlayers: [relu, tanh]\noutputs: {a: 0, b: '1'}",
+        # with blocks (or an include) an unknown key may be a block: left to the spec reader
+        "{input: [3, 8, 8], blocks: {se: {layers: [relu]}}, layers: [{se: {}}, se]}",
+        "{input: [3, 8, 8], include: other.yaml, layers: [{convv: {out: 8}}]}",
+        "{input: [3, 8, 8], args: {kind: relu}, layers: [{$kind: null}]}",  # a type chosen by an argument
+        "input: [3, 8, 8]\nlayers: [parallel: {branches: [[], [sigmoid]], merge: mul}]",  # squeeze-excitation's x * s
     ],
 )
 def test_valid_specs_pass(validator, text):
@@ -141,11 +151,18 @@ COMMANDS = [
     ("layer_types", "layers"),
     ("layer", "conv --input 227x227x3 --kernel 11 --out 96 --stride 4"),
     ("layer", "pool --input 7x7x1 --kernel 3 --stride 3"),
+    ("layer", "conv --input 224x224x3 --kernel 3 --stride 2 --padding tf_same"),
+    ("separable", "conv --input 112x112x32 --kernel 3 --out 64 --padding 1 --separable"),
+    ("solve", "solve --input 227 --output 55 --kernel 11"),
+    ("solve", "solve --input 5 --output 1"),
+    ("solve_field", "solve --receptive-field 15 --layers 3"),
+    ("solve_field", "solve --receptive-field 3 --layers 1"),
     ("numeric", "convolve --input '1 2 3; 4 5 6; 7 8 9' --kernel '1 0; 0 1' --steps"),
     ("numeric", "convolve-transpose --input '1 2; 3 4' --kernel '1 0 1; 1 1 0; 0 1 2' --stride 2"),
     ("numeric", "pool --values '1 3 2; 3 1 2; 3 3 3' --kernel 2 --stride 1"),
     ("check", "check docs/examples/quiz.yaml"),
     ("check", "check docs/examples/quizzes"),
+    ("check", "check docs/examples/quiz-inverse.yaml"),
     ("check", "check alexnet --layer conv1 --shape 55x55x96 --flops 211M"),
     ("diff", "diff vgg11 vgg13"),
     ("diff", "diff resnet18 resnet34 --depth 2"),
@@ -221,3 +238,9 @@ def test_json_doc_names_every_field():
 
     missing = sorted({n for n in names(schema.report_schema()) if not re.search(rf"(?<![\w]){n}(?![\w])", code)})
     assert missing == []
+
+
+def test_profile_check_only_json_matches_report_schema(report_schema, monkeypatch):
+    pytest.importorskip("torch")
+    data = _json_of("profile lenet5 --check-only", monkeypatch)
+    assert _errors(report_schema, "profile_checks", data) == []

@@ -23,7 +23,7 @@ from .common import ExitCode
 # the command groups, in the order of `cnncalc --help`, and the commands each registers
 GROUPS = {
     "tables": ("shapes", "params", "memory", "flops", "summary", "list", "layers", "validate"),
-    "learn": ("conv", "pool", "convolve", "convolve-transpose", "check"),
+    "learn": ("conv", "pool", "convolve", "convolve-transpose", "solve", "check"),
     "pytorch": ("profile", "export", "import"),
     "workflows": ("diff", "sweep", "plot"),
     "page": ("report",),

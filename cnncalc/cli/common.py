@@ -101,7 +101,7 @@ InputOpt = Annotated[
     Optional[str],
     typer.Option(
         "--input",
-        help="Override the spec's input: 3x224x224 (channels first) or 224x224x3 (channels last); the end that equals the spec's channels says which, and an ambiguous one is refused (write chw:1x28x28 or hwc:28x28x1 to say the order, or to change the channels). One size: a flat vector.",
+        help="Override the spec's input: 3x224x224 (channels first) or 224x224x3 (channels last); the end that equals the spec's channels says which, and an ambiguous one is refused (write chw:1x28x28 or hwc:28x28x1 to say the order, or to change the channels). The spatial sizes alone (224x224) take the spec's channels; a number of sizes that would change the dimensionality is refused unless the order is written.",
         show_default=False,
     ),
 ]
@@ -168,10 +168,17 @@ def colour_on(stream: Any = None) -> bool:
     return (stream or sys.stderr).isatty()
 
 
+_COLOUR_CODES = {"red": "1;31", "yellow": "33", "cyan": "36", "green": "32"}
+
+
+def paint(text: str, color: str, on: bool) -> str:
+    """`text` in an ANSI colour where `on`, plain otherwise (rich is not imported for it)."""
+    return f"\033[{_COLOUR_CODES[color]}m{text}\033[0m" if on else text
+
+
 def label(text: str, color: str) -> str:
-    """`error:` / `warning:` in colour when `colour_on()`, plain otherwise (rich is not imported for it)."""
-    codes = {"red": "1;31", "yellow": "33", "cyan": "36"}
-    return f"\033[{codes[color]}m{text}\033[0m" if colour_on() else text
+    """`error:` / `warning:` in colour when `colour_on()` (stderr), plain otherwise."""
+    return paint(text, color, colour_on())
 
 
 @contextmanager

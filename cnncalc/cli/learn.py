@@ -4,6 +4,8 @@ on small matrices, and `check` for quiz answers. No torch.
 
 from __future__ import annotations
 
+import math
+import sys
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
@@ -11,18 +13,22 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .. import library
-from ..analysis import DType
-from ..calculator import LayerAnswer, answer, read_axes, read_input
+from .. import calculator, library
+from ..analysis import DType, Style
+from ..calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input, read_sizes
 from ..errors import CnncalcError, StrictError
-from ..render import Code, Format, Layout, Lines, Output, Worked, shape_text
+from ..layers.arguments import PADDING_WORDS
+from ..render import Code, Format, Layout, Lines, Output, Table, Worked, shape_text
 from .common import (
     ExitCode,
     LayoutOpt,
     StrictOpt,
     app,
+    colour_on,
     emit,
     format_option,
+    label,
+    paint,
     parse_input,
     print_warning,
     reported_errors,
@@ -61,6 +67,17 @@ def _layer_arg(text: str, name: str, words: tuple[str, ...] = ()) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
+def _read_layer_input(text: str, layout: Layout, channels: int | None) -> tuple[int, ...]:
+    """`read_input`, saying on stderr when one size was read as N x N (the notes' habit), and how
+    a 1-D input is written instead: the reading never changes the dimensionality unannounced."""
+    shape = read_input(text, layout is Layout.HWC, channels)
+    if layout is Layout.HWC and len(read_sizes(text, "--input")) == 1:
+        n, c = shape[1], shape[0]
+        sys.stderr.write(f"{label('note:', 'cyan')} --input {text.strip()} is read as {n}x{n} (the notes write N "
+                         f"for an N x N input); a 1-D input of length {n} is --layout chw --input {c}x{n}\n")  # fmt: skip
+    return shape
+
+
 def _print_answer(command: str, a: LayerAnswer, layout: Layout, fmt: Format, strict: bool) -> None:
     data = {"type": a.kind, "input": list(a.input_shape), "output": list(a.output_shape), "weights": a.weights,
             "biases": a.biases, "params": a.params, "macs": a.macs, "working": list(a.working), "warnings": list(a.warnings)}  # fmt: skip
@@ -75,24 +92,32 @@ def _print_answer(command: str, a: LayerAnswer, layout: Layout, fmt: Format, str
 
 @app.command()
 def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, show_default=False)], kernel: KernelOpt,
-         out: Annotated[int, typer.Option("--out", "-o", min=1, help="Number of filters K (output channels).")] = 1,
+         out: Annotated[int, typer.Option("--out", "-o", min=1, help="Number of filters K (output channels).")] = DEFAULT_FILTERS,
          stride: StrideOpt = "1",
-         padding: Annotated[str, typer.Option("--padding", "-p", help="Zero padding P per side: 1, 1x2, same or valid.")] = "0",
+         padding: Annotated[str, typer.Option("--padding", "-p", help="Zero padding P per side: 1, 1x2, same, valid or tf_same (TensorFlow/Keras's 'same' at any stride).")] = "0",
          dilation: DilationOpt = "1", groups: Annotated[int, typer.Option("--groups", "-g", min=1, help="Groups (depthwise: = channels).")] = 1,
          bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Whether each filter has a bias.")] = True,
          transposed: Annotated[bool, typer.Option("--transposed", "-t", help="A transposed convolution: (W-1)S - 2P + D(F-1) + output_padding + 1.")] = False,
          output_padding: Annotated[str, typer.Option("--output-padding", help="Transposed only: extra size on one side.")] = "0",
+         separable: Annotated[bool, typer.Option("--separable", help="Side by side: this convolution and its depthwise-separable replacement (params, MACs, ratio).")] = False,
          channels: ChannelsOpt = None, layout: LayoutOpt = Layout.HWC, format: FormatOpt = Format.TEXT,
          strict: StrictOpt = False) -> None:  # fmt: skip
     """One convolution layer: output size, weights, biases and MACs, with the working.
 
     \b
     cnncalc conv --input 227x227x3 --kernel 11 --out 96 --stride 4
+    cnncalc conv --input 112x112x32 --kernel 3 --out 64 --padding 1 --separable
     """
     with reported_errors():
-        shape = read_input(input, layout is Layout.HWC, channels)
+        shape = _read_layer_input(input, layout, channels)
         args: dict[str, Any] = {"out": out, "kernel": _layer_arg(kernel, "kernel"), "stride": _layer_arg(stride, "stride"),
                                 "dilation": _layer_arg(dilation, "dilation"), "groups": groups, "bias": bias}  # fmt: skip
+        if separable:
+            if transposed:
+                raise CnncalcError("--separable compares a convolution, not a transposed one", hint="drop --transposed")
+            args["padding"] = _layer_arg(padding, "padding", PADDING_WORDS)
+            _print_separable(calculator.separable(shape, args), layout, format)
+            return
         if transposed:
             args.update(
                 padding=_layer_arg(padding, "padding"), output_padding=_layer_arg(output_padding, "output-padding")
@@ -101,9 +126,110 @@ def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, sh
         else:
             if output_padding != "0":
                 raise CnncalcError("--output-padding is for transposed convolutions", hint="add --transposed")
-            args["padding"] = _layer_arg(padding, "padding", ("same", "valid"))
+            args["padding"] = _layer_arg(padding, "padding", PADDING_WORDS)
             result = answer("conv", shape, args)
         _print_answer("conv", result, layout, format, strict)
+
+
+def _print_separable(s: calculator.Separable, layout: Layout, fmt: Format) -> None:
+    """The standard convolution, its depthwise and pointwise halves and their total, then the ratios."""
+    std, dw, pw = s.standard, s.depthwise, s.pointwise
+    kernel = "x".join(map(str, s.kernel))
+    rows = (("standard", f"{kernel}, {std.output_shape[0]} filters", std.output_shape, std.weights, std.biases, std.params, std.macs),
+            ("depthwise", f"{kernel}, groups {dw.input_shape[0]}", dw.output_shape, dw.weights, dw.biases, dw.params, dw.macs),
+            ("pointwise", f"1x1, {pw.output_shape[0]} filters", pw.output_shape, pw.weights, pw.biases, pw.params, pw.macs))  # fmt: skip
+    total = ("separable", "depthwise + pointwise", pw.output_shape, dw.weights + pw.weights, dw.biases + pw.biases,
+             s.params, s.macs)  # fmt: skip
+    macs, params = s.macs_ratio(), s.params_ratio()
+    k2 = math.prod(s.kernel)
+    paper = Fraction(1, std.output_shape[0]) + Fraction(1, k2)
+    footer = (
+        f"MACs: separable / standard = {s.macs:,} / {std.macs:,} = {float(macs):.4f} (1/{float(1 / macs):.2f})",
+        f"  = 1/K + 1/F^2 = 1/{std.output_shape[0]} + 1/{k2} (MobileNet's ratio: exact for MACs)" if macs == paper else
+        f"  1/K + 1/F^2 = 1/{std.output_shape[0]} + 1/{k2} = {float(paper):.4f} (MobileNet's ratio; here the shapes differ)",
+        f"params: separable / standard = {s.params:,} / {std.params:,} = {float(params):.4f} (1/{float(1 / params):.2f})",
+    )  # fmt: skip
+    table = Table(("Conv", "Kernel", "Output", "Weights", "Biases", "Params", "MACs"), rows,
+                  (False, False, False, True, True, True, True), total=total,
+                  title=f"conv {shape_text(std.input_shape, layout)} -> {shape_text(std.output_shape, layout)}  ({layout.value})",
+                  footer=footer, layout=layout)  # fmt: skip
+    data = {"input": list(std.input_shape), "output": list(std.output_shape),
+            **{name: {"output": list(a.output_shape), "weights": a.weights, "biases": a.biases, "params": a.params,
+                      "macs": a.macs, "working": list(a.working)} for name, a in (("standard", std), ("depthwise", dw), ("pointwise", pw))},
+            "separable": {"params": s.params, "macs": s.macs},
+            "ratio": {"macs": float(macs), "params": float(params)}}  # fmt: skip
+    emit(Output("conv", (table,), data=data), fmt)
+
+
+_SYMBOL = {"input": "W", "kernel": "F", "stride": "S", "padding": "P"}
+OptionalInt = Optional[int]
+
+
+@app.command()
+def solve(output: Annotated[OptionalInt, typer.Option("--output", "-O", help="The output size the layer must give (one spatial axis).", show_default=False)] = None,
+          input: Annotated[OptionalInt, typer.Option("--input", "-i", help="Input size W (one spatial axis); leave out to find it.", show_default=False)] = None,
+          kernel: Annotated[OptionalInt, typer.Option("--kernel", "-k", help="Kernel F; leave out to find it.", show_default=False)] = None,
+          stride: Annotated[OptionalInt, typer.Option("--stride", "-s", help="Stride S; leave out to find it.", show_default=False)] = None,
+          padding: Annotated[OptionalInt, typer.Option("--padding", "-p", help="Padding P per side; leave out to find it.", show_default=False)] = None,
+          dilation: Annotated[int, typer.Option("--dilation", help="Dilation D (given, not solved for).")] = 1,
+          field: Annotated[OptionalInt, typer.Option("--receptive-field", "-r", help="The receptive field of --layers equal layers (solves their kernel and stride).", show_default=False)] = None,
+          layers: Annotated[OptionalInt, typer.Option("--layers", "-n", help="How many equal layers, with --receptive-field.", show_default=False)] = None,
+          exact: Annotated[bool, typer.Option("--exact", help="Only solutions whose stride tiles the padded input (no floor).")] = False,
+          format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
+    """Inverse questions: every integer kernel, stride, padding or input size that gives an output size, or
+    every kernel and stride of N equal layers with a receptive field; each with its working.
+
+    \b
+    cnncalc solve --input 32 --output 32 --kernel 7            (which stride and padding keep the size?)
+    cnncalc solve --input 227 --output 55 --kernel 11          (which stride and padding give 55?)
+    cnncalc solve --receptive-field 15 --layers 3              (which kernel and stride?)
+    """
+    from .. import solver
+
+    with reported_errors():
+        if field is not None or layers is not None:
+            if field is None or layers is None:
+                raise CnncalcError("a receptive-field question needs --receptive-field and --layers",
+                                   expected="cnncalc solve --receptive-field 15 --layers 3")  # fmt: skip
+            if output is not None or input is not None or padding is not None or dilation != 1:
+                raise CnncalcError("a receptive-field question takes --kernel or --stride (the other is found)",
+                                   hint="drop --output, --input, --padding and --dilation")  # fmt: skip
+            solved = solver.solve_field(field, layers, kernel, stride)
+            lines = [f"solve: {solved.question}", f"  searched {'; '.join(solved.bounds)}", ""]
+            lines += [
+                f"  F = {x.kernel}, S = {'any' if x.stride is None else x.stride}: {x.working}"
+                for x in solved.solutions
+            ]
+            count = len(solved.solutions)
+            lines += [
+                "",
+                f"{count} solution{'s' if count != 1 else ''}" if count else "no integer solution in these bounds",
+            ]
+            data = {"question": solved.question, "layers": layers, "receptive_field": field, "bounds": list(solved.bounds),
+                    "solutions": [{"kernel": x.kernel, "stride": x.stride, "working": x.working} for x in solved.solutions]}  # fmt: skip
+            emit(Output("solve", (Lines(tuple(lines)),), data=data), format)
+            return
+        if output is None:
+            raise CnncalcError("solve needs --output (the size to give), or --receptive-field with --layers",
+                               expected="cnncalc solve --input 227 --output 55 --kernel 11")  # fmt: skip
+        window = solver.solve_window(output, input, kernel, stride, padding, dilation)
+        found = [x for x in window.solutions if x.exact or not exact]
+        unknown = ", ".join(_SYMBOL[u] for u in window.unknowns)
+        lines = [f"solve: {window.question} for {unknown}", f"  searched {'; '.join(window.bounds)}", ""]
+        for x in found:
+            values = ", ".join(f"{_SYMBOL[u]} {'>=' if u == 'stride' and x.larger_strides else '='} {v}"
+                               for u, v in x.values.items())  # fmt: skip
+            lines.append(f"  {values}: {x.working}")
+        tiles = sum(x.exact for x in found)
+        if found:
+            lines += ["", f"{len(found)} solution{'s' if len(found) != 1 else ''}"
+                      + ("" if exact else f", {tiles} where the stride tiles the input (no floor; --exact lists only those)")]  # fmt: skip
+        else:
+            lines += ["no integer solution in these bounds" + (" that tiles the input" if exact else "")]
+        data = {"question": window.question, "unknowns": list(window.unknowns), "bounds": list(window.bounds),
+                "solutions": [{**x.values, "exact": x.exact, "larger_strides": x.larger_strides, "working": x.working}
+                              for x in found]}  # fmt: skip
+        emit(Output("solve", (Lines(tuple(lines)),), data=data), format)
 
 
 class PoolModeOpt(str, Enum):
@@ -142,7 +268,7 @@ def pool(kernel: KernelOpt,
             _print_numeric("pool", result, x, steps, format)
             return
         assert input is not None
-        shape = read_input(input, layout is Layout.HWC, channels)
+        shape = _read_layer_input(input, layout, channels)
         args: dict[str, Any] = {
             "kernel": _layer_arg(kernel, "kernel"),
             "padding": _layer_arg(padding, "padding"),
@@ -256,8 +382,9 @@ def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: S
 # ----- check -------------------------------------------------------------------------------
 
 
-def _mark(ok: bool) -> str:
-    return "✓" if ok else "✗"
+def _mark(ok: bool, colour: bool = False) -> str:
+    """✓ in green, ✗ in red where `colour` (check's text on a terminal, NO_COLOR unset)."""
+    return paint("✓", "green", colour) if ok else paint("✗", "red", colour)
 
 
 def _quiz_files(path: Path) -> list[Path]:
@@ -279,13 +406,15 @@ def _question_data(g: Any, file: str | None) -> dict[str, Any]:
             "answers": answers, "working": list(g.working)}  # fmt: skip
 
 
-def _question_lines(g: Any) -> list[str]:
+def _question_lines(g: Any, colour: bool = False) -> list[str]:
     title = f"{g.name}: {g.subject}" if g.name not in g.subject else g.subject
-    out = [f"{_mark(g.correct)} {title}"]
+    out = [f"{_mark(g.correct, colour)} {title}"]
     if g.text:
         out.append(f"    {g.text}")
     for v in g.verdicts:
-        out.append(f"    {_mark(v.correct)} {v.quantity.value} {v.given}" + (f"  ({v.detail})" if v.detail else ""))
+        out.append(
+            f"    {_mark(v.correct, colour)} {v.quantity.value} {v.given}" + (f"  ({v.detail})" if v.detail else "")
+        )
         if not v.correct:
             out.append(f"        the right answer: {v.right}")
     if not g.correct:
@@ -313,6 +442,7 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
           batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for --bytes.")] = 1,
           dtype: Annotated[DType, typer.Option("--dtype", help="Element type for --bytes.")] = DType.FP32,
           input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).", show_default=False)] = None,
+          style: Annotated[Style, typer.Option("--style", help="Which rows the network's --memory sums: full (every row's output, in-place activations and views included, the input not) or lecture (the lecture table's rows, the input included: VGG16's 15.2M).")] = Style.FULL,
           format: CheckFormatOpt = Format.TEXT) -> None:  # fmt: skip
     """Check answers: a quiz file, a directory of them, or one layer's expected numbers. Exit code 4 when one is wrong.
 
@@ -343,7 +473,10 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
                 raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs, --flops, --memory, --bytes or --receptive-field "
                                    "(with --layer), or a quiz file", hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
             truth = quiz.network_truth(
-                library.resolve(target), layer, parse_input(input, spec.load(library.resolve(target)).input_shape)
+                library.resolve(target),
+                layer,
+                parse_input(input, spec.load(library.resolve(target)).input_shape),
+                style=style,
             )
             verdicts = tuple(quiz.judge(q, v, truth, biases, batch, dtype) for q, v in given.items())
             quizzes = []
@@ -351,11 +484,12 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
         wrong = sum(not g.correct for _, g in graded)
         summary = f"{len(graded) - wrong} of {len(graded)} right" + (f" in {len(quizzes)} quiz files" if is_dir else "")
         out: list[str] = []
+        colour = format is Format.TEXT and colour_on(sys.stdout)  # the marks scan at a glance; never in JSON
         for file, result in quizzes:
             out += [*([""] if out else []), *([f"== {file}"] if is_dir else []), result.title, ""]
-            out += [line for f, g in graded if f == file for line in _question_lines(g)]
+            out += [line for f, g in graded if f == file for line in _question_lines(g, colour)]
         if not quizzes:
-            out += _question_lines(graded[0][1])
+            out += _question_lines(graded[0][1], colour)
         if len(graded) > 1:
             out += ["", summary]
         data = {"questions": [_question_data(g, file) for file, g in graded],

@@ -13,7 +13,7 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 
-from .. import library, spec
+from .. import files, library, spec
 from ..analysis import DType, analyze
 from ..errors import CnncalcError
 from ..render import Format, Lines, Output, aligned, human, human_bytes
@@ -52,7 +52,8 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
             channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC memory format for model and input.")] = False,
             compile: Annotated[bool, typer.Option("--compile", help="Time torch.compile(model) (compiles during warm-up).")] = False,
             warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed iterations first.")] = 10,
-            iters: Annotated[int, typer.Option("--iters", min=1, help="Timed iterations.")] = 50,
+            iters: Annotated[int, typer.Option("--iters", min=0, help="Timed iterations (0: the checks alone, as --check-only).")] = 50,
+            check_only: Annotated[bool, typer.Option("--check-only", help="Only check every row against PyTorch: no timing.")] = False,
             train: Annotated[bool, typer.Option("--train", help="Time a training step: forward, backward, SGD step.")] = False,
             cudnn_benchmark: Annotated[bool, typer.Option("--cudnn-benchmark/--no-cudnn-benchmark", help="Let cuDNN pick the fastest kernels (on by default).")] = True,
             peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="The device's peak TFLOP/s, for the fraction achieved.", show_default=False)] = None,
@@ -81,10 +82,31 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
             from ..torch_bridge.profile import NOISY_SPREAD
             from ..torch_bridge.profile import profile as run_profile
 
-        result = _with_progress(lambda progress: run_profile(
-            graph, report, device=device, channels_last=channels_last, compile=compile, warmup=warmup, iters=iters,
-            train=train, cudnn_benchmark=cudnn_benchmark, peak_tflops=peak_tflops, check=check,
-            per_layer=per_layer or plot is not None, progress=progress))  # fmt: skip
+        if check_only or iters == 0:
+            if not check:
+                raise CnncalcError("--no-check with --check-only (or --iters 0) leaves nothing to do",
+                                   hint="drop --no-check, or give --iters 1 or more")  # fmt: skip
+            with _spinner(f"checking {len(report.rows) - 1} rows against PyTorch"):
+                from ..torch_bridge.profile import verify
+
+                checks = verify(graph, report)
+            lines = [f"{graph.name}: every row checked against PyTorch, no timing (--check-only)", "",
+                     *_checks_text(checks)]  # fmt: skip
+            emit(Output("profile", (Lines(tuple(lines)),), data={"name": graph.name, "checks": _checks_json(checks)},
+                        markdown=False), format)  # fmt: skip
+            if any(not c.ok for c in checks):
+                raise typer.Exit(ExitCode.MISMATCH)
+            return
+        from ..torch_bridge.profile import TimingInterrupted
+
+        try:
+            result = _with_progress(lambda progress: run_profile(
+                graph, report, device=device, channels_last=channels_last, compile=compile, warmup=warmup, iters=iters,
+                train=train, cudnn_benchmark=cudnn_benchmark, peak_tflops=peak_tflops, check=check,
+                per_layer=per_layer or plot is not None, progress=progress))  # fmt: skip
+        except TimingInterrupted as err:  # Ctrl-C: the statistics so far, and the shell's code for SIGINT
+            sys.stdout.write("\n".join(_interrupted_text(err)) + "\n")
+            raise typer.Exit(130) from None
         emit(Output("profile", (Lines(tuple(_text(result))),), data=_json(result), markdown=False), format)
         if result.timing.noisy:
             t = result.timing
@@ -113,12 +135,7 @@ def export(spec_file: SpecArg,
         if output is None:
             sys.stdout.write(source)
             return
-        try:
-            output.write_text(source)
-        except OSError as err:
-            raise CnncalcError(
-                f"cannot write {output}", received=err.strerror, hint="check the folder exists and is writable"
-            ) from None
+        files.write_text(output, source, inputs={graph.file, *(node.where.file for node in graph.nodes)})
         sys.stderr.write(f"wrote {output} ({source.count(chr(10))} lines); run it with: python {output}\n")
 
 
@@ -179,23 +196,70 @@ def _spinner(text: str) -> Iterator[None]:
 
 
 def _with_progress(run):
-    """A rich progress bar on stderr while warming up and timing (nothing when not a terminal)."""
+    """A rich progress bar on stderr while checking, warming up and timing (nothing when not a
+    terminal): a spinner and the time elapsed through the checks (seconds of nothing to count),
+    then each phase's count, its ETA and, while timing, the running median."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
     if not console.is_terminal:
         return run(None)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
                   console=console, transient=True) as bar:  # fmt: skip
         tasks: dict[str, TaskID] = {}
 
-        def progress(phase: str, done: int, total: int) -> None:
+        def progress(phase: str, done: int, total: int | None, note: str = "") -> None:
             if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done)
+                tasks[phase] = bar.add_task(phase, total=total, note=note)
+            bar.update(tasks[phase], completed=done, total=total, note=note)
 
         return run(progress)
+
+
+def rate(flops_per_s: float) -> str:
+    """`48.3 GFLOP/s`, `1.23 TFLOP/s`, `512 MFLOP/s`: three significant digits in the unit that
+    keeps the number between 1 and 1000 (a CPU's 0.05 TFLOP/s printed `0.00` before)."""
+    for unit, scale in (("TFLOP/s", 1e12), ("GFLOP/s", 1e9), ("MFLOP/s", 1e6), ("kFLOP/s", 1e3)):
+        if flops_per_s >= scale:
+            return f"{flops_per_s / scale:.3g} {unit}"
+    return f"{flops_per_s:.3g} FLOP/s"
+
+
+def _interrupted_text(err) -> list[str]:
+    """What Ctrl-C while timing prints: the statistics of the iterations that were done."""
+    t = err.timing
+    if t is None:
+        return [f"interrupted before the first of {err.total} timed iterations finished: no statistics"]
+    return [f"interrupted after {t.iters} of {err.total} timed iterations ({t.warmup} warm-up before them):",
+            f"latency: median {t.median_ms:.3f} ms, p10 {t.p10_ms:.3f}, p90 {t.p90_ms:.3f} ({t.iters} timed iterations)"]  # fmt: skip
+
+
+def _checks_text(checks) -> list[str]:
+    rows = len({c.row for c in checks})
+    quantities = sorted({c.quantity for c in checks})
+    bad = [c for c in checks if not c.ok]
+    lines = [f"checks against PyTorch (batch 1, CPU, fp32): {rows} rows x {len(quantities)} quantities "
+             f"({', '.join(quantities)}): " + ("all ✓" if not bad else f"{len(bad)} ✗")]  # fmt: skip
+    return lines + [f"  ✗ {c.row}: {c.quantity}: cnncalc {c.ours}, PyTorch {c.theirs}" for c in bad]
+
+
+def _checks_json(checks) -> list[dict]:
+    def plain(value):
+        return list(value) if isinstance(value, tuple) else value
+
+    return [{"row": c.row, "quantity": c.quantity, "cnncalc": plain(c.ours), "pytorch": plain(c.theirs), "ok": c.ok}
+            for c in checks]  # fmt: skip
 
 
 def _text(p) -> list[str]:
@@ -208,19 +272,13 @@ def _text(p) -> list[str]:
         "",
     ]
     if p.checks:
-        rows = len({c.row for c in p.checks})
-        quantities = sorted({c.quantity for c in p.checks})
-        bad = p.mismatches
-        lines.append(f"checks against PyTorch (batch 1, CPU, fp32): {rows} rows x {len(quantities)} quantities "
-                     f"({', '.join(quantities)}): " + ("all ✓" if not bad else f"{len(bad)} ✗"))  # fmt: skip
-        for c in bad:
-            lines.append(f"  ✗ {c.row}: {c.quantity}: cnncalc {c.ours}, PyTorch {c.theirs}")
+        lines += _checks_text(p.checks)
     else:
         lines.append("checks skipped (--no-check)")
     t = p.timing
     lines += [
         f"latency: median {t.median_ms:.3f} ms, p10 {t.p10_ms:.3f}, p90 {t.p90_ms:.3f} ({t.iters} timed iterations after {t.warmup} warm-up)",
-        f"throughput: {p.samples_per_s:,.1f} samples/s; {p.tflops:.2f} TFLOP/s achieved "
+        f"throughput: {p.samples_per_s:,.1f} samples/s; {rate(p.tflops * 1e12)} achieved "
         f"({human(p.flops_per_step)} FLOPs per step from cnncalc's MACs"
         + (", x3 for a training step)" if p.train else ")")
         + (f" = {100 * p.tflops / p.peak_tflops:.1f}% of the {p.peak_tflops:g} TFLOP/s peak" if p.peak_tflops else ""),
@@ -273,8 +331,7 @@ def _json(p) -> dict:
         "name": p.name, "device": p.device, "device_name": p.device_name, "torch": p.torch_version, "batch": p.batch,
         "dtype": p.dtype.value, "precision": p.precision, "channels_last": p.channels_last, "compile": p.compiled,
         "train": p.train, "cudnn_benchmark": p.cudnn_benchmark,
-        "checks": [{"row": c.row, "quantity": c.quantity, "cnncalc": list(c.ours) if isinstance(c.ours, tuple) else c.ours,
-                    "pytorch": list(c.theirs) if isinstance(c.theirs, tuple) else c.theirs, "ok": c.ok} for c in p.checks],
+        "checks": _checks_json(p.checks),
         "latency_ms": {"median": p.timing.median_ms, "p10": p.timing.p10_ms, "p90": p.timing.p90_ms},
         "warmup": p.timing.warmup, "iters": p.timing.iters, "samples_per_s": p.samples_per_s,
         "flops_per_step": p.flops_per_step, "tflops": p.tflops, "peak_tflops": p.peak_tflops,

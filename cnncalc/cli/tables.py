@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, List, Optional, Sequence
 
@@ -9,9 +10,10 @@ import typer
 
 from .. import library, spec
 from ..analysis import DType, Report, Style, analyze, collapse, groups
+from ..budget import Optimizer
 from ..conventions import Convention, count
-from ..errors import CnncalcError
-from ..render import Abbreviated, Format, Layout, Output, Table, human
+from ..errors import CnncalcError, did_you_mean
+from ..render import Abbreviated, Format, Layout, Lines, Output, Table, human
 from ..render.report import (
     SUMMARY_COLUMNS,
     Column,
@@ -131,15 +133,32 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
            strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL,
            fit: Annotated[Optional[str], typer.Option("--fit", help="Instead: the largest batch whose predicted peak fits this memory (16GiB, 80GB, 512MiB).", show_default=False)] = None,
-           train: Annotated[bool, typer.Option("--train", help="With --fit: predict a training step (SGD with momentum), not inference.")] = False,
+           train: Annotated[bool, typer.Option("--train", help="Predict a training step, not inference: by part at --batch, or with --fit.")] = False,
+           optimizer: Annotated[Optional[Optimizer], typer.Option("--optimizer", help="With --train: the optimizer, whose state is kept per parameter (default: momentum).", show_default=False)] = None,
+           reserve: Annotated[Optional[str], typer.Option("--reserve", help="Memory the runtime holds besides the model (CUDA context, cuDNN workspace): 1GiB, 600MB.", show_default=False)] = None,
+           checkpoint: Annotated[Optional[List[str]], typer.Option("--checkpoint", help="With --train: blocks recomputed in backward (torch.utils.checkpoint), by name: layer1,layer2.", show_default=False)] = None,
            arg: ArgOpt = None) -> None:  # fmt: skip
     """Activations per layer (elements of its output) and their bytes at --batch and --dtype;
-    with --fit, the largest batch that fits a memory budget."""
+    with --train, a training step's predicted peak by part; with --fit, the largest batch that
+    fits a memory budget. --dtype fp16/bf16 is autocast (fp32 master weights)."""
     with reported_errors():
+        blocks = [name.strip() for item in checkpoint or [] for name in item.split(",") if name.strip()]
+        for given, option, what in (
+            (blocks, "--checkpoint", "recomputes blocks in a training step's backward pass"),
+            (optimizer, "--optimizer", "is the optimizer of a training step"),
+        ):
+            if given and not train:
+                raise CnncalcError(f"{option} {what}", received=f"{option} without --train", hint="add --train")
+        optimizer = optimizer or Optimizer.MOMENTUM
         if fit is not None:
             from .workflows import fit_output
 
-            emit(fit_output(spec_file, fit, train, dtype, input, arg), format)
+            emit(fit_output(spec_file, fit, train, dtype, input, arg, optimizer, reserve, blocks), format)
+            return
+        if train or reserve is not None:
+            from .workflows import budget_output
+
+            emit(budget_output(spec_file, batch, train, dtype, input, arg, optimizer, reserve, blocks), format)
             return
         report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style, args=arg)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]
@@ -278,8 +297,10 @@ def list_architectures(format: FormatOpt = Format.TEXT) -> None:
 
 
 @app.command()
-def layers(format: FormatOpt = Format.TEXT) -> None:
-    """The layer types a spec can use, their other spellings and arguments."""
+def layers(kind: Annotated[Optional[str], typer.Argument(help="One layer type (or another spelling of it) to show in full.", show_default=False)] = None,
+           format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
+    """The layer types a spec can use: one line each, cut to the terminal's width; `cnncalc layers
+    TYPE` shows one type in full (its other spellings and every argument)."""
     from dataclasses import MISSING, fields
 
     from ..layers import ALIASES, REGISTRY
@@ -289,10 +310,10 @@ def layers(format: FormatOpt = Format.TEXT) -> None:
         return list(value) if isinstance(value, tuple) else value
 
     types: list[dict[str, Any]] = []
-    for kind, cls in sorted(REGISTRY.items()):
+    for registered, cls in sorted(REGISTRY.items()):
         arguments = [{"name": f.name, "required": f.default is MISSING} | ({} if f.default is MISSING else {"default": plain(f.default)})
                      for f in fields(cls)]  # fmt: skip
-        types.append({"type": kind, "aliases": [a for a, k in sorted(ALIASES.items()) if k == kind],
+        types.append({"type": registered, "aliases": [a for a, k in sorted(ALIASES.items()) if k == registered],
                       "arguments": arguments, "summary": cls.summary})  # fmt: skip
     required: dict[str, Any] = {"required": True}
     optional: dict[str, Any] = {"required": False}  # nothing when left out
@@ -303,9 +324,9 @@ def layers(format: FormatOpt = Format.TEXT) -> None:
         ("parallel", {"branches": required, "merge": {"required": False, "default": "concat"}},
          "branches from one input, concatenated on channels or added"),
     ]  # fmt: skip
-    for kind, given, summary in structures:
+    for structure, given, summary in structures:
         arguments = [{"name": name, **how} for name, how in given.items()]
-        types.append({"type": kind, "aliases": [], "arguments": arguments, "summary": summary})
+        types.append({"type": structure, "aliases": [], "arguments": arguments, "summary": summary})
 
     def argument_text(a: dict[str, Any]) -> str:
         default = a.get("default")
@@ -313,11 +334,39 @@ def layers(format: FormatOpt = Format.TEXT) -> None:
             f"{a['name']} ({tuple(default) if isinstance(default, list) else default})" if "default" in a else a["name"]
         )
 
-    rows = tuple((t["type"], ", ".join(t["aliases"]), ", ".join(map(argument_text, t["arguments"])) or "-", t["summary"])
-                 for t in types)  # fmt: skip
-    table = Table(("type", "also written", "arguments (default)", "what it is"), rows, (False,) * 4,
-                  title="layer types", footer=("every item also takes name, repeat and from; see docs/spec.md",))  # fmt: skip
     with reported_errors():
+        if kind is not None:
+            wanted = ALIASES.get(kind.strip().lower(), kind.strip().lower())
+            chosen = [t for t in types if t["type"] == wanted]
+            if not chosen:
+                names = [t["type"] for t in types]
+                raise CnncalcError(f"no layer type '{kind}'", received=kind,
+                                   expected=f"one of the {len(names)} types `cnncalc layers` lists, or another spelling of one",
+                                   hint=did_you_mean(kind, [*names, *ALIASES]) or "run `cnncalc layers` for the list")  # fmt: skip
+            (t,) = chosen
+            lines = [f"{t['type']}: {t['summary']}",
+                     f"also written: {', '.join(t['aliases']) or '-'}", "arguments (default):",
+                     *(f"  {argument_text(a)}" + (" (required)" if a.get("required") else "") for a in t["arguments"]),
+                     *(["  -"] if not t["arguments"] else []),
+                     "every item also takes name, repeat and from; see docs/spec.md"]  # fmt: skip
+            emit(Output("layers", (Lines(tuple(lines)),), data={"layer_types": chosen}, markdown=False), format)
+            return
+        if format is Format.TEXT:  # one line per type, cut to the terminal; TYPE shows the rest
+            width = shutil.get_terminal_size().columns
+            wide = max(len(t["type"]) for t in types)
+            room = max(width - wide - 2, 20)
+            rows: tuple[tuple[str, ...], ...] = tuple(
+                (t["type"], t["summary"] if len(t["summary"]) <= room else t["summary"][: room - 3] + "...")
+                for t in types
+            )
+            table = Table(("type", "what it is"), rows, (False, False), title="layer types",
+                          footer=("`cnncalc layers TYPE`: one type in full",
+                                  "every item also takes name, repeat, from"))  # fmt: skip
+        else:
+            rows = tuple((t["type"], ", ".join(t["aliases"]), ", ".join(map(argument_text, t["arguments"])) or "-",
+                          t["summary"]) for t in types)  # fmt: skip
+            table = Table(("type", "also written", "arguments (default)", "what it is"), rows, (False,) * 4,
+                          title="layer types", footer=("every item also takes name, repeat and from; see docs/spec.md",))  # fmt: skip
         emit(Output("layers", (table,), data={"layer_types": types}), format)
 
 

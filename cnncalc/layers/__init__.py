@@ -27,11 +27,11 @@ from .counting import DEFAULT_RULES, Convention, Rule, rules
 
 # the families, in the order the docs' table lists them (registration order: not sorted)
 # isort: off
-from .conv import Conv, ConvTranspose
+from .conv import Conv, ConvTranspose, StdConv
 from .pool import AdaptiveAvgPool, AdaptiveMaxPool, AvgPool, GlobalAvgPool, MaxPool, check_pool_padding
 from .linear import Linear
 from .shape import Contiguous, Flatten, Reshape, Squeeze, Unsqueeze
-from .permute import Permute
+from .permute import Permute, Unfold
 from .norm import BatchNorm, LocalResponseNorm
 from .norm_modern import GroupNorm, InstanceNorm, LayerNorm
 from .passthrough import Dropout, Identity
@@ -55,10 +55,11 @@ from .activation import (
     Softplus,
     Tanh,
 )
-from .merge import Add, Concat, Matmul, Mul, Stack
-from .arithmetic import Mean, Scalar, Sum  # issue 18
+from .merge import Add, Concat, Div, Matmul, Mul, Stack, Sub
+from .arithmetic import Amax, Mean, Parameter, Scalar, Sum, Unary, Var  # issue 18
 from .residual import LayerScale, StochasticDepth
-from .split import Chunk, Split
+from .split import Chunk, Split, Unbind
+from .attention import Attention  # issue 18
 from .traced import Traced
 from .windowed import Windowed
 # isort: on
@@ -72,5 +73,6 @@ __all__ = [
     "GELU", "SiLU", "Softmax", "Add", "Concat",
     "Mul", "Matmul", "Upsample", "PixelShuffle", "PixelUnshuffle", "ChannelShuffle", "Pad", "ZeroPad", "CenterCrop", "Crop",  # group B (issue 10)
     "Permute", "StochasticDepth", "LayerScale", "LayerNorm", "GroupNorm", "InstanceNorm", "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "PReLU", "Softplus", "LogSoftmax",
-    "Chunk", "Split", "Traced", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
+    "Chunk", "Split", "Unbind", "Unfold", "Attention", "Traced", "Contiguous", "Reshape", "Squeeze", "Unsqueeze", "Slice", "Stack", "Scalar", "Sum", "Mean",
+    "Sub", "Div", "Var", "Amax", "Unary", "Parameter", "StdConv",
 ]  # fmt: skip

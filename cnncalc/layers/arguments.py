@@ -86,8 +86,13 @@ def _one_of(*allowed: Any) -> Converter:
     return convert
 
 
+# A convolution's padding in words: PyTorch's 'same' (stride 1) and 'valid', and TensorFlow/Keras's
+# 'same' at any stride ('tf_same': output ceil(W/S), the odd padding position at the bottom/right).
+PADDING_WORDS = ("same", "valid", "tf_same")
+
+
 def _padding(v: Any, choices: tuple[str, ...]) -> Any:
-    return v if v in ("same", "valid") else _axes(v, 0)
+    return v if v in PADDING_WORDS else _axes(v, 0)
 
 
 def _norm_axes(v: Any, choices: tuple[str, ...]) -> int | str:
@@ -102,7 +107,7 @@ def _axes_order(v: Any, choices: tuple[str, ...]) -> tuple[int, ...]:
     if (
         not isinstance(v, list)
         or not all(type(x) is int for x in v)
-        or not 2 <= len(v) <= 5
+        or len(v) < 2
         or sorted(v) != list(range(len(v)))
         or v[0] != 0
     ):
@@ -177,12 +182,22 @@ def _optional_scales(v: Any, choices: tuple[str, ...]) -> Any:
     return tuple(float(x) for x in scales) if isinstance(v, list) else float(v)
 
 
-def _pad_amounts(v: Any, choices: tuple[str, ...]) -> int | tuple[int, ...]:
+def _pad_amounts(v: Any, choices: tuple[str, ...], low: int = 0) -> int | tuple[int, ...]:
     if isinstance(v, list):
         if len(v) not in (2, 4, 6, 8):
             raise Refused
-        return tuple(_integer(x, 0) for x in v)
-    return _integer(v, 0)
+        return tuple(_integer(x, low) for x in v)
+    return _integer(v, low)
+
+
+def _signed_pad_amounts(v: Any, choices: tuple[str, ...]) -> int | tuple[int, ...]:
+    return _pad_amounts(v, choices, low=-(2**62))  # negative amounts crop (constant mode, as F.pad)
+
+
+def _fill(v: Any, choices: tuple[str, ...]) -> float:
+    if type(v) not in (int, float) or math.isnan(v):
+        raise Refused
+    return float(v)
 
 
 def _layer_name(v: Any, choices: tuple[str, ...]) -> str:
@@ -223,8 +238,8 @@ def _axes_schema(low: int) -> dict[str, Any]:
     return {"anyOf": [one, {"type": "array", "items": one, "minItems": 1, "maxItems": 3}]}
 
 
-def _pad_amounts_schema() -> dict[str, Any]:
-    one = {"type": "integer", "minimum": 0}
+def _pad_amounts_schema(signed: bool = False) -> dict[str, Any]:
+    one: dict[str, Any] = {"type": "integer"} if signed else {"type": "integer", "minimum": 0}
     lists = [{"type": "array", "items": one, "minItems": n, "maxItems": n} for n in (2, 4, 6, 8)]
     return {"anyOf": [one, *lists]}
 
@@ -278,9 +293,9 @@ class ArgKind(Enum):
         _axes_schema(0),
     )
     PADDING = (
-        "a non-negative integer, a list of them (one per spatial axis), 'same' or 'valid'",
+        "a non-negative integer, a list of them (one per spatial axis), 'same', 'valid' or 'tf_same'",
         _padding,
-        {"anyOf": [*_axes_schema(0)["anyOf"], {"enum": ["same", "valid"]}]},
+        {"anyOf": [*_axes_schema(0)["anyOf"], {"enum": list(PADDING_WORDS)}]},
     )
     BOOL = ("true or false", _bool, {"type": "boolean"})
     NUMBER = (NUMBER_TEXT, _number, {"type": "number"})
@@ -305,6 +320,17 @@ class ArgKind(Enum):
         _pad_amounts,
         _pad_amounts_schema(),
     )
+    SIGNED_PAD_AMOUNTS = (
+        "an integer, or two per spatial axis, last axis first (PyTorch's order: left, right, top, bottom, ...; "
+        "pad's constant mode: then the channels); negative amounts crop (constant mode, as F.pad)",
+        _signed_pad_amounts,
+        _pad_amounts_schema(signed=True),
+    )
+    FILL = (
+        "a number, or .inf or -.inf (YAML's infinities: timm's 'same' max pooling pads with -.inf)",
+        _fill,
+        {"type": "number"},
+    )
     LAYER_NAME = ("the name of an earlier layer (read as one more input)", _layer_name, {"type": ["string", "integer"]})
     OPTIONAL_NUMBER = ("a number, or null", _optional_number, {"type": ["number", "null"]})
     NORM_AXES = (
@@ -320,13 +346,17 @@ class ArgKind(Enum):
             "type": "array",
             "items": {"type": "integer", "minimum": 0},
             "minItems": 2,
-            "maxItems": 5,
             "prefixItems": [{"const": 0}],
             "uniqueItems": True,
         },
     )
     TEXT = ("a text", _text, {"type": "string", "minLength": 1})
     TRACED_SHAPE = (TRACED_SHAPE_TEXT, _traced_shape, _TRACED_SHAPE_SCHEMA)
+    TENSOR_SHAPE = (
+        "a list of positive integers: a tensor's shape as PyTorch holds it (e.g. [64, 1, 1])",
+        _traced_shape,
+        _TRACED_SHAPE_SCHEMA,
+    )
     TRACED_SHAPES = (
         "a list of shapes, one per input (e.g. [[64, 56, 56]])",
         _traced_shapes,

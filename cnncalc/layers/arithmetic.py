@@ -6,27 +6,40 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Sequence
 
+from ..errors import LayerError
 from ..records import record
-from .base import ArgKind, ElementWise, FieldStep, Layer, Shape, TorchModule, arg, axis_list, register
+from .base import ArgKind, ElementWise, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_list, prod, register
 from .counting import rules
 
 # op -> the Python expression it stands for, over the input `x` and the number `v`
-SCALAR_OPS = {"add": "{x} + {v}", "sub": "{x} - {v}", "mul": "{x} * {v}", "div": "{x} / {v}", "rsub": "{v} - {x}"}
+SCALAR_OPS = {
+    "add": "{x} + {v}",
+    "sub": "{x} - {v}",
+    "mul": "{x} * {v}",
+    "div": "{x} / {v}",
+    "rsub": "{v} - {x}",
+    "pow": "{x} ** {v}",
+}
 
 
 @register("scalar")
 @record
 class Scalar(ElementWise):
-    summary = ("arithmetic with a number: x + v, x - v, x * v, x / v or v - x (op add, sub, mul, div, rsub; "
-               "Inception-ResNet's x * 0.17); no parameters, not counted")  # fmt: skip
+    summary = ("arithmetic with a number: x + v, x - v, x * v, x / v, v - x or x ** v (op add, sub, mul, div, rsub, "
+               "pow; Inception-ResNet's x * 0.17, an RMS norm's x.pow(2)); no parameters, not counted")  # fmt: skip
     # every tool skips it: a module of our own, and `*` is not torch.mul for ptflops (as `mul`)
     counts = rules()
 
-    op: str = arg(kind=ArgKind.CHOICE, choices=tuple(SCALAR_OPS), doc="add, sub, mul, div or rsub (v - x)")
+    op: str = arg(
+        kind=ArgKind.CHOICE, choices=tuple(SCALAR_OPS), doc="add, sub, mul, div, rsub (v - x) or pow (x ** v)"
+    )
     value: float = arg(kind=ArgKind.NUMBER, doc="the number")
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         return [f"output = {SCALAR_OPS[self.op].format(x='x', v=f'{self.value:g}')} element by element; no parameters"]
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=self.op == "pow")  # pow's backward reads x; the others read nothing
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("ScalarOp", {"op": self.op, "value": self.value})
@@ -96,3 +109,151 @@ class Mean(Reduction):
 
     dim: Any = arg(kind=ArgKind.AXES, doc="the axis or axes averaged (PyTorch's numbering: 1 the channels)")
     keepdim: bool = arg(False, kind=ArgKind.BOOL)
+
+
+@register("var")
+@record
+class Var(Reduction):
+    summary = ("the variance over axes dim, as torch.var(x, dim, correction, keepdim) (a hand-written norm's "
+               "statistics); no parameters")  # fmt: skip
+    shorthand = "dim"
+    torch_name = "var"
+    keeps = "input"  # var_backward reads x (and its mean, recomputed)
+
+    dim: Any = arg(kind=ArgKind.AXES, doc="the axis or axes over which (PyTorch's numbering: 1 the channels)")
+    keepdim: bool = arg(False, kind=ArgKind.BOOL)
+    correction: int = arg(1, kind=ArgKind.NON_NEGATIVE, doc="divide by n - correction (1: unbiased, PyTorch's default)")
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        dims = list(self.dim) if isinstance(self.dim, tuple) else self.dim
+        return TorchModule("Variance", {"dim": dims, "keepdim": self.keepdim, "correction": self.correction})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        dims = tuple(self.dim) if isinstance(self.dim, tuple) else self.dim
+        return f"torch.var({args[0]}, dim={dims}, correction={self.correction}, keepdim={self.keepdim})"
+
+
+@register("amax")
+@record
+class Amax(Reduction):
+    summary = "the largest value over axes dim, as x.amax(dim, keepdim) (a max over channels); no parameters"
+    shorthand = "dim"
+    torch_name = "amax"
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        return Saved(input=True, output=True)  # amax's backward finds the maxima: x == result
+
+    dim: Any = arg(kind=ArgKind.AXES, doc="the axis or axes over which (PyTorch's numbering: 1 the channels)")
+    keepdim: bool = arg(False, kind=ArgKind.BOOL)
+
+
+# op -> the torch function of one tensor it stands for (none of them counted by any tool)
+UNARY_OPS = ("rsqrt", "sqrt", "exp", "log", "sin", "cos", "abs", "neg", "reciprocal", "square")
+
+
+_READS_INPUT = ("log", "sin", "cos", "abs", "square")
+_READS_OUTPUT = ("rsqrt", "sqrt", "exp", "reciprocal")
+
+
+@register("unary")
+@record
+class Unary(ElementWise):
+    summary = ("an element-wise function of one input: torch.rsqrt, sqrt, exp, log, sin, cos, abs, neg, reciprocal "
+               "or square (a hand-written norm's rsqrt, a sine position encoding); no parameters, not counted")  # fmt: skip
+    shorthand = "op"
+    counts = rules()  # FlopCounterMode and fvcore count none of these aten ops; thop and ptflops see no module
+
+    op: str = arg(kind=ArgKind.CHOICE, choices=UNARY_OPS, doc="the torch function: " + ", ".join(UNARY_OPS))
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        return [f"output = torch.{self.op}(x) element by element; no parameters"]
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # PyTorch's derivatives.yaml: rsqrt, sqrt, exp and reciprocal read their result; log, sin, cos,
+        # abs and square (pow) their input; neg nothing
+        return Saved(input=self.op in _READS_INPUT, output=self.op in _READS_OUTPUT)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule("UnaryOp", {"op": self.op})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        return f"torch.{self.op}({args[0]})"
+
+
+# op -> the expression over the input `x` and the parameter `p`; `p` is a weight where it scales
+PARAMETER_OPS = {"mul": "x * p", "div": "x / p", "rdiv": "p / x", "add": "x + p", "sub": "x - p", "rsub": "p - x"}
+
+
+@register("parameter", "param")
+@record
+class Parameter(Layer):
+    summary = ("arithmetic with a learned tensor of any shape that broadcasts: x * p, x + p, x - p, p - x, x / p, "
+               "p / x (timm's LearnableAffineBlock and StarReLU, a layer scale [C] on channels-last tokens); held, "
+               "as the model holds it, as a bare parameter of the enclosing module under the row's name")  # fmt: skip
+    shorthand = "op"
+    # a bare parameter: no module hook sees it, and FlopCounterMode and fvcore count no aten.mul/add
+    counts = rules()
+
+    op: str = arg(
+        kind=ArgKind.CHOICE, choices=tuple(PARAMETER_OPS), doc="mul, div, rdiv (p / x), add, sub or rsub (p - x)"
+    )
+    shape: tuple[int, ...] = arg(kind=ArgKind.TENSOR_SHAPE, doc="the parameter's shape as the model holds it")
+    view: tuple[int, ...] | None = arg(None, kind=ArgKind.TENSOR_SHAPE, doc="the shape it is viewed as in the "
+                                       "operation, aligned with the input's last axes, as PyTorch broadcasts (default: shape)")  # fmt: skip
+    init: float = arg(1.0, kind=ArgKind.NUMBER, doc="the initial value of every element")
+    bias: bool = arg(False, kind=ArgKind.BOOL, doc="counted as biases (a parameter named `bias`, as PyTorch's tools "
+                     "count by name), else as weights")  # fmt: skip
+
+    def used(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
+        """The parameter as used, aligned with one sample's axes (its batch axis of 1 dropped)."""
+        view = self.view if self.view is not None else self.shape
+        if prod(view) != prod(self.shape):
+            raise LayerError(f"parameter of shape {list(self.shape)} cannot be viewed as {list(view)}",
+                             received=list(view), expected=f"a shape of {prod(self.shape)} elements")  # fmt: skip
+        rank = len(inputs[0])
+        if len(view) > rank + 1 or (len(view) == rank + 1 and view[0] != 1):
+            raise LayerError(
+                "parameter would change the batch axis",
+                received=f"{list(view)} with an input [N, {', '.join(map(str, inputs[0]))}]",
+                expected=f"at most {rank} axes, or {rank + 1} with the first 1 (the batch axis)",
+            )
+        view = view[1:] if len(view) == rank + 1 else view
+        return (1,) * (rank - len(view)) + tuple(view)
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        used, out = self.used(inputs), []
+        for axis, (n, m) in enumerate(zip(inputs[0], used)):
+            if n != m and 1 not in (n, m):
+                raise LayerError(
+                    f"parameter {list(self.view or self.shape)} does not broadcast with the input (axis {axis + 1}: "
+                    f"{n} vs {m})", received=f"input [N, {', '.join(map(str, inputs[0]))}]",
+                    expected="on every axis the same size, or 1 (PyTorch's broadcasting, last axes aligned)")  # fmt: skip
+            out.append(max(n, m))
+        return tuple(out)
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return None  # position for position
+
+    def weights(self, inputs: Sequence[Shape]) -> int:
+        return 0 if self.bias else prod(self.shape)
+
+    def biases(self, inputs: Sequence[Shape]) -> int:
+        return prod(self.shape) if self.bias else 0
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # the parameter's gradient of x * p (x / p, p / x) reads x; of a sum it reads nothing
+        return Saved(input=self.op in ("mul", "div", "rdiv"))
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        what = "biases" if self.bias else "weights"
+        shape = list(self.shape) if self.view is None else f"{list(self.shape)} viewed as {list(self.view)}"
+        return [f"output = {PARAMETER_OPS[self.op]} element by element, p of shape {shape}; "
+                f"{what}: {'*'.join(map(str, self.shape))} = {prod(self.shape)}"]  # fmt: skip
+
+    def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
+        return self.shape, self.init
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        view = list(self.view) if self.view is not None else None
+        return TorchModule("ParameterOp", {"op": self.op, "shape": list(self.shape), "view": view, "init": self.init,
+                                           "bias": self.bias})  # fmt: skip

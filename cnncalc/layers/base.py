@@ -58,6 +58,7 @@ class Saved:
     elements: int = 0  # tensors of its own, per sample, in the activation dtype
     int64: int = 0  # int64 elements per sample (max pooling's indices)
     fp32_per_batch: int = 0  # fp32 elements for the whole batch (batch norm's mean and 1/std)
+    kept_inputs: tuple[int, ...] | None = None  # with `input`: which inputs, by position (None: all)
 
 
 @record
@@ -102,6 +103,9 @@ class Layer:
     # (torchvision's ReLU(inplace=True)): the lecture tables and Keras show it as part of the row
     # that made its input, and `--style lecture` folds it there (as it folds views).
     in_place: ClassVar[bool] = False
+    # Runs in 16 bits under fp16/bf16 autocast on 16-bit copies of its weights, which autocast's
+    # cache holds to the end of the forward pass (conv, linear: CUDA's and the CPU's autocast lists).
+    autocast: ClassVar[bool] = False
     # The tensor its backward formula reads ("input", "output" or None); `saved` adds any others.
     keeps: ClassVar[str | None] = None
     # What each counting convention (`cnncalc flops --convention`) makes of this type: `rules(...)`.
@@ -155,6 +159,11 @@ class Layer:
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         """What a training step keeps of this layer for backward: by default the tensor `keeps` names."""
         return Saved(input=self.keeps == "input", output=self.keeps == "output")
+
+    def saved_for(self, inputs: Sequence[Shape], output: Shape, strides: Sequence[Strides]) -> Saved:
+        """`saved` for inputs laid out with `strides` (whole tensors, batch axis first), for a type
+        whose kernel, and so what it keeps, PyTorch picks by layout (attention)."""
+        return self.saved(inputs, output)
 
     def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
         """Activation elements per sample that PyTorch holds while running this layer at inference,

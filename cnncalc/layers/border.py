@@ -93,11 +93,18 @@ class Padding(Layer):
                     received=f"padding {max(before, after)} of size {size}",
                 )
         ahead, behind = self.channel_amounts(inputs[0])
-        # [C, *spatial] -> [ahead + C + behind, before + W + after, ...]
-        return (
+        if self.mode != "constant" and min(ahead, behind, *(n for pad in pads for n in pad)) < 0:
+            raise LayerError(f"{self.mode} padding by a negative amount (PyTorch crops in constant mode only)",
+                             received=f"padding {list(self._flat(inputs[0]))}")  # fmt: skip
+        # [C, *spatial] -> [ahead + C + behind, before + W + after, ...] (a negative amount crops)
+        out = (
             ahead + inputs[0][0] + behind,
             *(size + before + after for size, (before, after) in zip(inputs[0][1:], pads)),
         )
+        if min(out) < 1:
+            raise LayerError(f"{self.kind} would leave nothing: its negative amounts crop the whole input",
+                             received=f"padding {list(self._flat(inputs[0]))} of [{', '.join(map(str, inputs[0]))}]")  # fmt: skip
+        return out
 
     def torch_padding(self, shape: Shape) -> tuple[int, ...]:
         return self._flat(shape)
@@ -131,10 +138,10 @@ class Pad(Padding):
     counts = rules()
 
     padding: Any = arg(
-        kind=ArgKind.PAD_AMOUNTS, doc="constant mode: one more pair after the spatial axes' pads the channels"
+        kind=ArgKind.SIGNED_PAD_AMOUNTS, doc="constant mode: one more pair after the spatial axes' pads the channels"
     )
     mode: str = arg("constant", kind=ArgKind.CHOICE, choices=PAD_MODES)
-    value: float = arg(0.0, kind=ArgKind.NUMBER, doc="constant mode only")
+    value: float = arg(0.0, kind=ArgKind.FILL, doc="constant mode only")
     pads_channels = True
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
@@ -160,7 +167,7 @@ class ZeroPad(Padding):
     shorthand = "padding"
     counts = rules()
 
-    padding: Any = arg(kind=ArgKind.PAD_AMOUNTS)
+    padding: Any = arg(kind=ArgKind.SIGNED_PAD_AMOUNTS)  # nn.ZeroPad2d((-1, 1, -1, 1)): NASNet's shift
     mode: ClassVar[str] = "constant"
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:

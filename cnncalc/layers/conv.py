@@ -13,6 +13,7 @@ from .base import (
     ArgKind,
     FieldStep,
     Layer,
+    Saved,
     Shape,
     TorchModule,
     arg,
@@ -23,7 +24,7 @@ from .base import (
     spatial_rank,
     times,
 )
-from .counting import macs_and_bias, parameters_per_position, rules
+from .counting import macs_and_bias, nothing, parameters_per_position, rules
 from .windowed import Windowed
 
 # PyTorch's defaults for the arguments conv passes (export leaves an argument equal to them out).
@@ -31,8 +32,9 @@ CONV_DEFAULTS = {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": 
 
 
 def _fvcore_conv(layer: Conv, inputs: Sequence[Shape], output: Shape) -> int:
-    # padding 'same' or 'valid' traces to aten::_convolution_mode, which fvcore has no handler for
-    return 0 if isinstance(layer.padding, str) else layer.macs(inputs, output)
+    # padding 'same' or 'valid' traces to aten::_convolution_mode, which fvcore has no handler for;
+    # 'tf_same' is built with its padding as numbers (aten::_convolution, counted)
+    return 0 if layer.padding in ("same", "valid") else layer.macs(inputs, output)
 
 
 def _filters(out: int, groups: int) -> str:
@@ -75,6 +77,7 @@ class Conv(Windowed):
     summary = "convolution (cross-correlation), any of 1 to 3 spatial axes"
     layout = Layout.CONV_FORMAT  # a 1-D input is made contiguous, then runs as 2-D
     keeps = "input"  # for the weight gradient
+    autocast = True
     shorthand = None
     counts = rules(fvcore=_fvcore_conv, torchinfo=parameters_per_position, ptflops=macs_and_bias)
 
@@ -99,9 +102,25 @@ class Conv(Windowed):
             raise LayerError(
                 "padding 'same' needs stride 1 (as in PyTorch)",
                 received=f"stride {self.stride}",
-                hint="give the padding as a number instead",
+                hint="TensorFlow/Keras's 'same' at a stride (output ceil(W/S), the odd padding position at "
+                "the bottom/right) is padding: tf_same; or give the padding as a number",
             )
         return (self.out, *self.spatial_out(shape))
+
+    def padded_elements(self, shape: Shape) -> int:
+        """Elements per sample of the explicitly padded input that an uneven `tf_same` builds
+        (F.pad's new tensor, PaddedConv*d), 0 where PyTorch's own padding does it."""
+        if self.padding != "tf_same" or self.uneven_padding(shape) is None:
+            return 0
+        return shape[0] * prod([w.size + w.pad_left + w.pad_right for w in self.windows(shape)])
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        padded = self.padded_elements(inputs[0])
+        # the conv keeps what it reads for its weight gradient: the padded copy, not the input
+        return Saved(elements=padded) if padded else super().saved(inputs, output)
+
+    def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
+        return self.padded_elements(inputs[0])  # alive while the conv runs
 
     def kernel_volume(self, shape: Shape) -> int:
         return prod(per_axis(self.kernel, len(shape) - 1, "kernel"))
@@ -134,7 +153,73 @@ class Conv(Windowed):
         rank = len(shape) - 1
         kwargs = {"in_channels": shape[0], "out_channels": self.out, **self.torch_window_kwargs(shape)}
         kwargs.update(dilation=per_axis(self.dilation, rank, "dilation"), groups=self.groups, bias=self.bias)
+        uneven = self.uneven_padding(shape) if self.padding == "tf_same" else None
+        if uneven is not None:  # TensorFlow's 'same' with an odd total: an explicit F.pad before the conv
+            kwargs.update(padding=0, pad=uneven)
+            return TorchModule(f"PaddedConv{rank}d", kwargs, defaults=CONV_DEFAULTS, positional=2)
         return TorchModule(f"Conv{rank}d", kwargs, defaults=CONV_DEFAULTS, positional=2)
+
+
+def _fvcore_std_conv(layer: StdConv, inputs: Sequence[Shape], output: Shape) -> int:
+    # the convolution, and its aten::batch_norm over the filters with batch statistics: fvcore's
+    # norm counter, 5 per weight with an affine factor (the gain), 4 without
+    filters = Conv.weights(layer, inputs)
+    return _fvcore_conv(layer, inputs, output) + filters * (5 if layer.gain else 4)
+
+
+def _torchinfo_std_conv(layer: StdConv, inputs: Sequence[Shape], output: Shape) -> int:
+    # torchinfo's Conv rule reads the module's weight and bias only: the gain is left out
+    return (Conv.weights(layer, inputs) + layer.biases(inputs)) * prod(output[1:])
+
+
+@register("std_conv", "stdconv2d", "scaled_std_conv2d")
+@record
+class StdConv(Conv):
+    summary = ("2-D convolution with a standardised weight (timm's StdConv2d and ScaledStdConv2d, NFNet's weight "
+               "standardisation): each filter's weights to mean 0 and variance 1 in forward, then times its gain "
+               "and scale; the gain [K, 1, 1, 1] is one more weight per filter")  # fmt: skip
+
+    eps: float = arg(1e-6, kind=ArgKind.NUMBER, doc="added to each filter's variance")
+    gain: bool = arg(False, kind=ArgKind.BOOL, doc="a learned gain per filter (ScaledStdConv2d)")
+    # ptflops hooks modules by exact class: a Conv2d subclass is not one of them (nor its functional batch norm)
+    counts = rules(fvcore=_fvcore_std_conv, torchinfo=_torchinfo_std_conv, ptflops=nothing)
+
+    scale: float | None = arg(None, kind=ArgKind.OPTIONAL_NUMBER, doc="a fixed factor (ScaledStdConv2d's "
+                              "gamma / sqrt(fan-in)); null: none")  # fmt: skip
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        if len(inputs[0]) != 3:
+            raise LayerError("std_conv takes [C, H, W] inputs (2 spatial axes)", received=f"input {list(inputs[0])}")
+        if self.scale is not None and not self.gain:
+            raise LayerError("std_conv's scale multiplies its gain: give gain: true too", received="gain: false")
+        shape = super().output_shape(inputs)
+        if (inputs[0][0] // self.groups) * self.kernel_volume(inputs[0]) == 1:
+            # PyTorch's batch norm over the filters refuses a single value per filter
+            raise LayerError("std_conv cannot standardise filters of one weight each (C/groups x kernel = 1)",
+                             received=f"{inputs[0][0]} channels, groups {self.groups}, kernel {self.kernel}")  # fmt: skip
+        return shape
+
+    def weights(self, inputs: Sequence[Shape]) -> int:
+        # the filters [K, C/g, F, F], and the gain [K, 1, 1, 1]
+        return super().weights(inputs) + (self.out if self.gain else 0)
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        lines = super().working(inputs, output)
+        if self.gain:
+            lines.insert(-2, f"gain: {self.out} (one per filter), so weights {super().weights(inputs):,} + {self.out}")
+        return [*lines, "each filter standardised (mean 0, variance 1) in forward: not counted as MACs"]
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # the input, as any convolution; once per batch: the standardised filters the convolution
+        # reads, the batch norm's mean and 1/std per filter, and the factor gain * scale it multiplies by
+        filters = super().weights(inputs)
+        return Saved(input=True, fp32_per_batch=filters + 2 * self.out + (self.out if self.gain else 0))
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        spec = super().torch_module(inputs)
+        kwargs = {**spec.kwargs, "eps": self.eps, "gain": self.gain, "scale": self.scale}
+        defaults = {**CONV_DEFAULTS, "eps": 1e-6, "gain": False, "scale": None}
+        return TorchModule("StdConv2d", kwargs, defaults=defaults, positional=2)
 
 
 @register("conv_transpose", "convtranspose", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "deconv")
@@ -143,6 +228,7 @@ class ConvTranspose(Layer):
     summary = "transposed convolution: (W - 1)S - 2P + D(F - 1) + output_padding + 1"
     layout = Layout.CONV_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
     keeps = "input"  # for the weight gradient
+    autocast = True
     counts = rules(torchinfo=parameters_per_position, ptflops=macs_and_bias)
 
     out: int = arg(kind=ArgKind.POSITIVE, aliases=("out_channels", "filters"))

@@ -16,6 +16,7 @@ from .counting import macs_and_bias, parameters, rules
 class Linear(Layer):
     summary = "fully connected layer on a flat input (channels_last: true: on the last axis, at every position)"
     keeps = "input"  # for the weight gradient
+    autocast = True
     shorthand = "out"
     counts = rules(torchinfo=parameters, ptflops=macs_and_bias)
 

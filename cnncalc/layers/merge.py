@@ -19,7 +19,7 @@ def broadcast(kind: str, inputs: Sequence[Shape]) -> Shape:
     be aligned against the batch axis by PyTorch: they are refused rather than guessed at.
     """
     first = inputs[0]
-    written = (" * " if kind == "mul" else " + ").join(str(list(s)) for s in inputs)
+    written = f" {_SYMBOLS.get(kind, '+')} ".join(str(list(s)) for s in inputs)
     if any(len(s) != len(first) for s in inputs):
         raise LayerError(
             f"{kind} needs inputs with the same number of axes",
@@ -35,10 +35,18 @@ def broadcast(kind: str, inputs: Sequence[Shape]) -> Shape:
                 f"{kind} needs shapes that broadcast ({what}: {' vs '.join(map(str, sizes))})",
                 received=written,
                 expected="on every axis the same size, or 1 (PyTorch's broadcasting)",
-                hint="a projection (1x1 conv) on the shortcut makes the channels and sizes match",
+                hint=(
+                    "a scale is [C, 1, 1] with the other input's C; in a block, `from: in` reads the block's own "
+                    "input (`from: input` is the network's)"
+                    if kind == "mul"
+                    else "a projection (1x1 conv) on the shortcut makes the channels and sizes match"
+                ),
             )
         out.append(wide.pop() if wide else 1)
     return tuple(out)
+
+
+_SYMBOLS = {"add": "+", "mul": "*", "sub": "-", "div": "/"}
 
 
 def broadcast_working(inputs: Sequence[Shape], output: Shape) -> str:
@@ -99,6 +107,54 @@ class Mul(Layer):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         return [f"element-wise product {broadcast_working(inputs, output)}; no parameters"]
+
+
+@record
+class _Binary(Layer):
+    """`a - b` or `a / b` of two inputs with PyTorch's broadcasting (the order matters)."""
+
+    layout = Layout.INPUT_ORDER
+    min_inputs = 2
+    max_inputs = 2
+    counts = rules()  # an aten.sub / aten.div: FlopCounterMode and fvcore count none; our own module for the hooks
+    symbol = ""
+    what = ""
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        return broadcast(self.kind, inputs)
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule(self.kind.capitalize(), {})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        return f"({args[0]} {self.symbol} {args[1]})"
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return None  # position for position
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        return [f"element-wise {self.what} {broadcast_working(inputs, output)}; no parameters"]
+
+
+@register("sub", "subtract")
+@record
+class Sub(_Binary):
+    summary = ("element-wise difference of two inputs, first minus second, with PyTorch's broadcasting "
+               "(PoolFormer's pool(x) - x)")  # fmt: skip
+    symbol = "-"
+    what = "difference (first - second)"
+
+
+@register("div", "divide")
+@record
+class Div(_Binary):
+    summary = "element-wise quotient of two inputs, first over second, with PyTorch's broadcasting"
+    symbol = "/"
+    what = "quotient (first / second)"
+
+    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
+        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2: autograd keeps b, and a where b needs a gradient
+        return Saved(inputs_for_partners=True)
 
 
 @register("matmul")
@@ -173,34 +229,44 @@ class Matmul(Layer):
 @register("concat", "cat")
 @record
 class Concat(Layer):
-    summary = "concatenation of two or more inputs on the channel axis (Inception, DenseNet, U-Net)"
+    summary = ("concatenation of two or more inputs on the channel axis (Inception, DenseNet, U-Net), or on the "
+               "axis `dim` (MambaOut's channels-last torch.cat(..., dim=-1))")  # fmt: skip
     layout = Layout.INPUTS_FORMAT
     min_inputs = 2
     max_inputs = None
     counts = rules()
 
+    dim: int = arg(1, kind=ArgKind.AXIS, doc="the axis joined, as PyTorch counts it (1 the channels)")
+
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         first = inputs[0]
+        k = axis_index(self.dim, first, self.kind)
         for other in inputs[1:]:
-            if other[1:] != first[1:]:
+            if len(other) != len(first) or other[:k] + other[k + 1 :] != first[:k] + first[k + 1 :]:
+                what = "spatial size" if k == 0 else f"sizes on every axis but {self.dim}"
                 raise LayerError(
-                    "concat needs inputs with the same spatial size",
+                    f"concat needs inputs with the same {what}",
                     received=" | ".join(str(list(s)) for s in inputs),
-                    expected="the same [..., H, W] for every input; channels may differ",
+                    expected="the same [..., H, W] for every input; channels may differ"
+                    if k == 0
+                    else f"inputs that differ on axis {self.dim} only",
                 )
-        return (sum(s[0] for s in inputs), *first[1:])
+        return (*first[:k], sum(s[k] for s in inputs), *first[k + 1 :])
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        return TorchModule("Concat", {})
+        return TorchModule("Concat", {} if self.dim == 1 else {"dim": self.dim})
 
     def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
-        return f"torch.cat([{', '.join(args)}], dim=1)"
+        return f"torch.cat([{', '.join(args)}], dim={self.dim})"
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         return None  # position for position
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        return [f"C: {' + '.join(str(s[0]) for s in inputs)} = {output[0]} (concatenated channels); no parameters"]
+        k = axis_index(self.dim, inputs[0], self.kind)
+        what = "concatenated channels" if k == 0 else f"concatenated on axis {self.dim}"
+        return [f"{'C' if k == 0 else f'axis {self.dim}'}: {' + '.join(str(s[k]) for s in inputs)} = {output[k]} "
+                f"({what}); no parameters"]  # fmt: skip
 
 
 @register("stack")

@@ -168,11 +168,15 @@ class InstanceNorm(ElementWise):
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         spatial_rank(inputs[0], self.kind)
-        if prod(inputs[0][1:]) == 1:
+        # one position normalised by its own statistics is 0: PyTorch refuses it in training, and in
+        # eval too unless running statistics replace the instance's own
+        if prod(inputs[0][1:]) == 1 and not self.track_running_stats:
             raise LayerError(
-                "instancenorm over a single position: every output would be 0 (PyTorch refuses it in training)",
+                "instancenorm over a single position: every output would be 0, and PyTorch refuses it "
+                "(in eval mode too, without running statistics)",
                 received=f"input of shape {list(inputs[0])}",
                 expected="more than one spatial position",
+                hint="track_running_stats: true normalises by running statistics in eval mode, which PyTorch runs",
             )
         return inputs[0]
 
@@ -191,6 +195,9 @@ class InstanceNorm(ElementWise):
                  *_affine_lines(c, self.affine, self.bias, str(c))]  # fmt: skip
         if self.track_running_stats:
             lines.append(f"buffers: running mean {c} + running var {c} + num_batches_tracked 1 = {2 * c + 1}")
+            if prod(inputs[0][1:]) == 1:
+                lines.append("a single position: eval mode only (normalised by the running statistics); "
+                             "PyTorch refuses it in training")  # fmt: skip
         return lines
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:

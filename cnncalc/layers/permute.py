@@ -1,5 +1,5 @@
 """Reordering the axes (group A of issue 10): the faithful ConvNeXt block works channels-last
-between two permutes (torchvision.ops.Permute)."""
+between two permutes (torchvision.ops.Permute); and sliding windows as views (x.unfold, issue 18)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from ..errors import LayerError
 from ..layout import Strides
 from ..records import record
-from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, register
+from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, axis_index, register
 from .counting import rules
 
 
@@ -47,3 +47,47 @@ class Permute(Layer):
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Permute", {"dims": list(self.dims)}, positional=1)
+
+
+@register("unfold")
+@record
+class Unfold(Layer):
+    summary = ("sliding windows along one axis, as x.unfold(dim, size, step) (HaloNet's halo blocks): that axis "
+               "becomes the number of windows, a new last axis holds each window's `size` (a view)")  # fmt: skip
+    aliases_input = True
+    counts = rules()
+
+    dim: int = arg(
+        kind=ArgKind.AXIS, aliases=("dimension",), doc="the axis the windows slide along (PyTorch's numbering)"
+    )
+    size: int = arg(kind=ArgKind.POSITIVE, doc="the length of each window")
+    step: int = arg(kind=ArgKind.POSITIVE, doc="how far each window starts after the one before")
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        shape = inputs[0]
+        axis = axis_index(self.dim, shape, self.kind)
+        if self.size > shape[axis]:
+            raise LayerError(f"unfold's windows of {self.size} are longer than axis {self.dim} ({shape[axis]})",
+                             received=f"input [N, {', '.join(map(str, shape))}]", expected=f"size <= {shape[axis]}")  # fmt: skip
+        # [..., L, ...] -> [..., (L - size) // step + 1, ..., size]
+        windows = (shape[axis] - self.size) // self.step + 1
+        return (*shape[:axis], windows, *shape[axis + 1 :], self.size)
+
+    def view_strides(self, shape: Shape, strides: Strides, output: Shape) -> Strides | None:
+        d = axis_index(self.dim, shape[1:], self.kind) + 1  # the batch axis first
+        # ATen's unfold: the windows step over `step` elements of the axis, a window over one
+        return (*strides[:d], strides[d] * self.step, *strides[d + 1 :], strides[d])
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return []  # a new axis: the spatial axes are counted anew
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        axis = axis_index(self.dim, inputs[0], self.kind)
+        return [f"({inputs[0][axis]} - {self.size}) // {self.step} + 1 = {output[axis]} windows of {self.size} along axis "
+                f"{self.dim}: [N, {', '.join(map(str, output))}] (a view); no parameters"]  # fmt: skip
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule("TensorUnfold", {"dim": self.dim, "size": self.size, "step": self.step})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        return f"{args[0]}.unfold({self.dim}, {self.size}, {self.step})"

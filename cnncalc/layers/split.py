@@ -10,6 +10,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..errors import LayerError
+from ..layout import Strides
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, axis_index, register
 from .counting import rules
@@ -121,3 +122,42 @@ class Split(_Pieces):
     def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
         sizes = self.sizes if isinstance(self.sizes, int) else list(self.sizes)
         return f"torch.split({args[0]}, {sizes}, dim={self.dim})[{self.piece}]"
+
+
+@register("unbind")
+@record
+class Unbind(_Pieces):
+    summary = ("the slices of the input along an axis, that axis dropped, as torch.unbind (attention's `q, k, v = "
+               "qkv.unbind(0)`): rows name.0, name.1, ..., one per index; views")  # fmt: skip
+    shorthand = "dim"
+
+    dim: int = arg(1, kind=ArgKind.AXIS, doc="the axis cut and dropped, PyTorch's numbering (1: the channels)")
+    piece: int = arg(0, kind=ArgKind.NON_NEGATIVE, doc="which slice this row is (set by the expansion)")
+
+    def piece_sizes(self, length: int) -> list[int]:
+        return [1] * length  # one slice per index along the axis
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        axis = axis_index(self.dim, inputs[0], self.kind)
+        if self.piece >= inputs[0][axis]:
+            raise LayerError(f"unbind has no piece {self.piece}", received=f"{inputs[0][axis]} pieces")
+        # [..., L, ...] -> L pieces [..., ...]: slice k along dim, the axis dropped
+        return (*inputs[0][:axis], *inputs[0][axis + 1 :])
+
+    def view_strides(self, shape: Shape, strides: Strides, output: Shape) -> Strides | None:
+        axis = axis_index(self.dim, shape[1:], self.kind) + 1  # the batch axis first
+        return (*strides[:axis], *strides[axis + 1 :])  # torch.select: the axis's stride goes
+
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return []  # an axis dropped: the spatial axes are counted anew
+
+    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
+        axis = axis_index(self.dim, inputs[0], self.kind)
+        return [f"{inputs[0][axis]} slices along axis {axis + 1}, that axis dropped; piece {self.piece} is "
+                f"{list(output)} (a view); no parameters"]  # fmt: skip
+
+    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
+        return TorchModule("Unbind", {"dim": self.dim, "index": self.piece})
+
+    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
+        return f"torch.unbind({args[0]}, dim={self.dim})[{self.piece}]"

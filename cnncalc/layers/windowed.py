@@ -5,7 +5,16 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Sequence
 
-from ..geometry import Window, effective_kernel, lost_positions, position_runs, same_padding, window_output_size
+from ..geometry import (
+    Window,
+    effective_kernel,
+    lost_positions,
+    lost_text,
+    same_padding,
+    tf_same_padding,
+    tf_same_working,
+    window_output_size,
+)
 from ..layout import Layout
 from ..records import record
 from .base import AXIS_NAMES, FieldStep, Layer, Shape, group_axes, per_axis, spatial_rank
@@ -34,6 +43,8 @@ class Windowed(Layer):
             pads = [(0, 0)] * rank
         elif padding == "same":
             pads = [same_padding(k, d) for k, d in zip(kernels, dilations)]
+        elif padding == "tf_same":
+            pads = [tf_same_padding(size, k, s, d) for size, k, s, d in zip(shape[1:], kernels, strides, dilations)]
         else:
             pads = [(p, p) for p in per_axis(padding, rank, "padding")]
         return [
@@ -52,7 +63,7 @@ class Windowed(Layer):
         windows = self.windows(inputs[0])
         names = AXIS_NAMES[len(windows)]
         for axis, w in zip(names, windows):
-            lost = lost_positions(w)
+            lost = lost_positions(w, 2)
             if lost:
                 span = effective_kernel(w.kernel, w.dilation)
                 text = f"({w.size} - {span} + {w.pad_left + w.pad_right})/{w.stride} + 1 = {w.fraction()}"
@@ -60,7 +71,7 @@ class Windowed(Layer):
                     text = f"stride does not tile the input (%s): {text}, floored to {window_output_size(w)}"
                 else:  # the stride tiles, but a dilated last window's gaps fall on the input
                     text = f"the last window's dilated taps skip input (%s): {text}"
-                by_text.setdefault(f"{text}\0{position_runs(lost)}\0{w.size}", []).append(axis)
+                by_text.setdefault(f"{text}\0{lost_text(w)}\0{w.size}", []).append(axis)
         warnings = []
         for key, axes in by_text.items():
             text, positions, size = key.split("\0")
@@ -84,7 +95,11 @@ class Windowed(Layer):
     def axis_working(self, shape: Shape) -> list[str]:
         """`H, W: (227 - 11 + 2*0)/4 + 1 = 55`, axes with the same working on one line."""
         windows = self.windows(shape)
-        return group_axes([w.formula() for w in windows])
+        lines = group_axes([w.formula() for w in windows])
+        if self.window_args()[2] == "tf_same":  # how the padding was worked out, before the formula
+            works = [tf_same_working(w.size, w.kernel, w.stride, w.dilation) for w in windows]
+            lines = group_axes(works) + lines
+        return lines
 
     def torch_window_kwargs(self, shape: Shape) -> dict[str, Any]:
         kernel, stride, padding, dilation, _ = self.window_args()
@@ -93,5 +108,16 @@ class Windowed(Layer):
             "kernel_size": per_axis(kernel, rank, "kernel"),
             "stride": per_axis(stride if stride is not None else kernel, rank, "stride"),
         }
-        kwargs["padding"] = padding if isinstance(padding, str) else per_axis(padding, rank, "padding")
+        if padding == "tf_same":  # PyTorch has no such word: the padding worked out (even on every axis here)
+            kwargs["padding"] = [w.pad_left for w in self.windows(shape)]
+        else:
+            kwargs["padding"] = padding if isinstance(padding, str) else per_axis(padding, rank, "padding")
         return kwargs
+
+    def uneven_padding(self, shape: Shape) -> tuple[int, ...] | None:
+        """F.pad's pairs (last axis first) where the padding differs between the two ends of an
+        axis (TensorFlow's 'same'), which PyTorch's layers cannot take; None where it does not."""
+        windows = self.windows(shape)
+        if all(w.pad_left == w.pad_right for w in windows):
+            return None
+        return tuple(p for w in reversed(windows) for p in (w.pad_left, w.pad_right))

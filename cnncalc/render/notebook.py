@@ -32,6 +32,11 @@ def to_dict(report: Report) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, **json_data(report)}
 
 
+def to_text(report: Report, layout: Layout = Layout.HWC) -> str:
+    """The `cnncalc summary` table as text (what `str(report)` is)."""
+    return write(Output("summary", (report_table(report, COLUMNS, layout),)), Format.TEXT)
+
+
 def to_markdown(report: Report, layout: Layout = Layout.HWC) -> str:
     """The `cnncalc summary --format markdown` table."""
     return write(Output("summary", (report_table(report, COLUMNS, layout),)), Format.MARKDOWN)

@@ -104,12 +104,15 @@ def _layer_value(cls: type[Layer]) -> dict[str, Any]:
     return {"anyOf": choices, "description": cls.summary}
 
 
-def _structures() -> dict[str, Any]:
-    layers = {"$ref": "#/$defs/layers"}
+def _structures(layers_def: str = "layers") -> dict[str, Any]:
+    from ..spec import MERGES
+
+    layers = {"$ref": f"#/$defs/{layers_def}"}
     branch = {"anyOf": [layers, {"type": "object", "properties": {"name": NAME, "layers": layers},
                                  "required": ["layers"], "additionalProperties": False}]}  # fmt: skip
-    body = {"body": layers, "shortcut": layers, "after": layers}
-    parallel = {"branches": {"type": "array", "items": branch, "minItems": 2}, "merge": {"enum": ["concat", "add"]}}
+    body = {"body": layers, "shortcut": layers, "after": layers,
+            "add": {"anyOf": [{"type": "boolean"}, EXPRESSION], "description": "whether the shortcut is added (default true)"}}  # fmt: skip
+    parallel = {"branches": {"type": "array", "items": branch, "minItems": 2}, "merge": {"enum": list(MERGES)}}
 
     def structure(own: dict[str, Any], required: str, summary: str) -> dict[str, Any]:
         return {"type": "object", "properties": {**own, **ITEM_SCHEMAS}, "required": [required],
@@ -118,7 +121,9 @@ def _structures() -> dict[str, Any]:
     return {
         "sequential": structure({"layers": layers}, "layers", "a named group of layers, one after the other"),
         "residual": structure(body, "body", "body + shortcut (identity by default), added; then `after`"),
-        "parallel": structure(parallel, "branches", "branches read the same input; merged by concat (default) or add"),
+        "parallel": structure(
+            parallel, "branches", "branches read the same input; merged by concat (default), add or mul"
+        ),
     }
 
 
@@ -137,31 +142,24 @@ def spec_schema() -> dict[str, Any]:
         "type": ["object", "null"],
         "description": "a block defined under `blocks`: its arguments and item keys",
     }
-    item = {
-        "anyOf": [
-            {
-                "type": "string",
-                "anyOf": [{"enum": names}, {"pattern": IDENTIFIER}],
-                "description": "a layer type without arguments, or a block",
-            },  # fmt: skip
-            {
-                "type": "object",
-                "minProperties": 1,
-                "maxProperties": 1,
-                "propertyNames": {"anyOf": [{"pattern": IDENTIFIER}, EXPRESSION]},
-                "properties": {
-                    **types,
-                    **aliases,
-                    **_structures(),
-                    spec.CALL: {
-                        "anyOf": [{"type": "string"}, {"type": "object", "required": ["layer"]}],
-                        "description": "runs an earlier parameter-free row's module again (a shared relu)",
-                    },
-                },
-                "additionalProperties": block_use,
-            },  # fmt: skip
-        ]
-    }
+
+    def item_schema(strict: bool) -> dict[str, Any]:
+        """An item; `strict`: in a spec with no `blocks:` and no `include:`, where a key can only be a
+        layer type, a structure or `call` (or `$arg`, a type chosen by an argument), so a typo fails."""
+        keys = {**types, **aliases, **_structures("strict_layers" if strict else "layers"),
+                spec.CALL: {"anyOf": [{"type": "string"}, {"type": "object", "required": ["layer"]}],
+                            "description": "runs an earlier parameter-free row's module again (a shared relu)"}}  # fmt: skip
+        mapping: dict[str, Any] = {"type": "object", "minProperties": 1, "maxProperties": 1,
+                                   "propertyNames": {"anyOf": [{"pattern": IDENTIFIER}, EXPRESSION]}, "properties": keys}  # fmt: skip
+        if strict:
+            mapping.update(patternProperties={"\\$": block_use}, additionalProperties=False)
+        else:
+            mapping["additionalProperties"] = block_use
+        word = {"enum": names} if strict else {"anyOf": [{"enum": names}, {"pattern": IDENTIFIER}]}
+        return {"anyOf": [{"type": "string", **word, "description": "a layer type without arguments"
+                           + ("" if strict else ", or a block")}, mapping]}  # fmt: skip
+
+    item = item_schema(strict=False)
     layers = {"$ref": "#/$defs/layers"}
     block_keys: dict[str, Any] = {
         "args": {
@@ -236,9 +234,14 @@ def spec_schema() -> dict[str, Any]:
         "patternProperties": {"^x-": {"description": "free keys, e.g. for YAML anchors"}},
         "additionalProperties": False,
         "required": ["input", "layers"],
+        # no blocks and no include: every key of an item is a known type (an editor underlines `convv`)
+        "if": {"not": {"anyOf": [{"required": ["blocks"]}, {"required": ["include"]}]}},
+        "then": {"properties": {"layers": {"$ref": "#/$defs/strict_layers"}}},
         "$defs": {
             "layers": {"type": "array", "items": {"$ref": "#/$defs/item"}},
             "item": item,
+            "strict_layers": {"type": "array", "items": {"$ref": "#/$defs/strict_item"}},
+            "strict_item": item_schema(strict=True),
             "expression": EXPRESSION_DEF,
             **definitions,
         },  # fmt: skip

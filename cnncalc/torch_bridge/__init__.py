@@ -8,7 +8,7 @@ this file stays generic: it places each module under its dotted row name (so tha
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 try:
     import torch
@@ -41,10 +41,14 @@ class Add(nn.Module):
 
 
 class Concat(nn.Module):
-    """Concatenation on the channel axis."""
+    """Concatenation on the channel axis (or on `dim`)."""
+
+    def __init__(self, dim: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(inputs, dim=1)
+        return torch.cat(inputs, dim=self.dim)
 
 
 class Mul(nn.Module):
@@ -113,6 +117,7 @@ class GraphModule(nn.Module):
         shapes = [row.output_shape for row in report.rows]
         self.input_shape = report.input_shape
         self._plan: list[tuple[str, tuple[int, ...]]] = []
+        self._spans: dict[int, int] = {}  # rows run under activation checkpointing (`checkpoint`)
         calls: dict[str, str] = {}
         self._detached: dict[str, nn.Module] = {}  # rows held as a parent's parameter (see _attach_parameter)
         self._where = {node.name: node.where for node in graph.nodes}
@@ -159,8 +164,7 @@ class GraphModule(nn.Module):
                 child = nn.Module()
                 _add(owner, part, child, name)
             owner = child
-        weight = module.weight
-        assert isinstance(weight, nn.Parameter)
+        (weight,) = module.parameters(recurse=False)  # `weight` (`bias` for a parameter row counted as one)
         try:
             owner.register_parameter(leaf, weight)
         except (KeyError, TypeError) as err:
@@ -192,29 +196,77 @@ class GraphModule(nn.Module):
         setattr(parent, name.rpartition(".")[2], module)
         self._leaves[name] = module
 
+    def checkpoint(self, spans: Sequence[tuple[int, int]]) -> GraphModule:
+        """Run each span of rows [start, stop) under non-reentrant `torch.utils.checkpoint` in
+        training (cnncalc.budget.segments finds them by block name); no spans: run as built."""
+        self._spans = {start: stop for start, stop in spans}
+        return self
+
+    def _run(self, name: str, inputs: tuple[int, ...], outputs: list[torch.Tensor | None]) -> torch.Tensor:
+        try:
+            return self._leaves[name](*(outputs[i] for i in inputs))
+        except Exception as err:  # noqa: BLE001 - PyTorch refused a row: say which, not a traceback
+            if isinstance(err, CnncalcError) or out_of_memory(err) or type(err).__module__ == "torch.utils.checkpoint":
+                raise  # ours already; running out of memory is the caller's; checkpoint's own control flow
+            reason = str(err).splitlines()[0] if str(err) else "no message"
+            raise CnncalcError(
+                f"PyTorch cannot run row '{name}' as built ({type(err).__name__}: {reason})",
+                where=self._where[name],
+                hint=refusal_hint(err)
+                or "cnncalc's own figures for this spec stand; the PyTorch bridge (profile, export) cannot check them",
+            ) from err
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs: list[torch.Tensor | None] = [x]
-        for step, (name, inputs) in enumerate(self._plan, start=1):
-            try:
-                outputs.append(self._leaves[name](*(outputs[i] for i in inputs)))
-            except Exception as err:  # noqa: BLE001 - PyTorch refused a row: say which, not a traceback
-                if isinstance(err, CnncalcError) or out_of_memory(err):
-                    raise  # ours already; running out of memory is the caller's to handle
-                reason = str(err).splitlines()[0] if str(err) else "no message"
-                raise CnncalcError(
-                    f"PyTorch cannot run row '{name}' as built ({type(err).__name__}: {reason})",
-                    where=self._where[name],
-                    hint=refusal_hint(err)
-                    or "cnncalc's own figures for this spec stand; the PyTorch bridge (profile, export) cannot check them",
-                ) from err
+        spans = self._spans if self.training and torch.is_grad_enabled() else {}
+        step = 1
+        while step <= len(self._plan):
+            stop = spans.get(step)
+            if stop is not None:
+                self._run_span(step, stop, outputs)
+                step = stop
+                continue
+            name, inputs = self._plan[step - 1]
+            outputs.append(self._run(name, inputs, outputs))
             for j in self._free_after[step]:
                 outputs[j] = None
+            step += 1
         if self._returns is None:
             return outputs[-1]  # type: ignore[return-value]
         returned = [outputs[i] for i in self._returns.nodes]
         if self._returns.kind is OutputKind.DICT:
             return dict(zip(self._returns.keys, returned))  # type: ignore[return-value]
         return tuple(returned) if self._returns.kind is OutputKind.TUPLE else returned  # type: ignore[return-value]
+
+    def _run_span(self, start: int, stop: int, outputs: list[torch.Tensor | None]) -> None:
+        """Rows start..stop-1 as one checkpointed function of the tensors they read from before
+        `start`; it returns the outputs read after it (the network's output included)."""
+        from torch.utils.checkpoint import checkpoint
+
+        needed = sorted({j for _, inputs in self._plan[start - 1 : stop - 1] for j in inputs if j < start})
+        outputs_read = set(self._returns.nodes) if self._returns is not None else {len(self._plan)}
+        later = {j for _, inputs in self._plan[stop - 1 :] for j in inputs} | outputs_read
+        returned = [i for i in range(start, stop) if i in later]
+
+        def run(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            local: list[torch.Tensor | None] = [None] * stop
+            for j, t in zip(needed, tensors):
+                local[j] = t
+            for step in range(start, stop):
+                name, inputs = self._plan[step - 1]
+                local[step] = self._run(name, inputs, local)
+                for j in self._free_after[step]:
+                    if j >= start:  # as without checkpointing; the span's inputs stay the caller's
+                        local[j] = None
+            return tuple(local[i] for i in returned)  # type: ignore[misc]
+
+        results = checkpoint(run, *(outputs[j] for j in needed), use_reentrant=False)
+        outputs.extend([None] * (stop - start))
+        for i, t in zip(returned, results):
+            outputs[i] = t
+        for step in range(start, stop):
+            for j in self._free_after[step]:
+                outputs[j] = None
 
 
 def _add(parent: nn.Module, part: str, module: nn.Module, full_name: str) -> None:
@@ -268,11 +320,24 @@ def traced_shapes(model: GraphModule, x: torch.Tensor) -> dict[str, tuple[int, .
     return {name: shape for key, names in rows_of.items() for name, shape in zip(names, seen[key])}
 
 
+def flop_counter() -> Any:
+    """torch.utils.flop_counter.FlopCounterMode (no display), its own attention formula (sdpa_flop)
+    given also to CPU's fused attention kernel, which it has none for and counts as 0 (the CUDA
+    kernels, and the unfused path's two bmm, are counted: q @ k^T and attn @ v)."""
+    from torch.utils import flop_counter as fc
+
+    fused_cpu = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+    def fused(query: Any, key: Any, value: Any, *args: Any, **kwargs: Any) -> int:
+        return int(fc.sdpa_flop_count(query, key, value))  # the shapes (FlopCounterMode passes shapes)
+
+    mapping = {fused_cpu: fused} if fused_cpu is not None and hasattr(fc, "sdpa_flop_count") else {}
+    return fc.FlopCounterMode(display=False, custom_mapping=mapping)
+
+
 def flop_counts(model: GraphModule, x: torch.Tensor) -> dict[str, int]:
     """FLOPs per row from torch.utils.flop_counter.FlopCounterMode on one no-grad pass."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     with torch.no_grad(), counter:
         model(x)
     return {name.removeprefix("GraphModule."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}

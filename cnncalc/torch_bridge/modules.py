@@ -8,6 +8,8 @@ that the tools count them as they count torchvision's models and state_dict keys
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -184,11 +186,13 @@ class ScalarOp(nn.Module):
             return x * self.value
         if self.op == "div":
             return x / self.value
+        if self.op == "pow":
+            return x**self.value
         return self.value - x
 
 
 class Reduce(nn.Module):
-    """x.sum(dim, keepdim) or x.mean(dim, keepdim) (`op`)."""
+    """x.sum(dim, keepdim), x.mean(dim, keepdim) or x.amax(dim, keepdim) (`op`)."""
 
     def __init__(self, op: str, dim: int | list[int], keepdim: bool = False) -> None:
         super().__init__()
@@ -198,7 +202,7 @@ class Reduce(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dim = tuple(self.dim) if isinstance(self.dim, list) else self.dim
-        return x.sum(dim, keepdim=self.keepdim) if self.op == "sum" else x.mean(dim, keepdim=self.keepdim)
+        return getattr(x, self.op)(dim, keepdim=self.keepdim)
 
 
 class Stack(nn.Module):
@@ -210,3 +214,180 @@ class Stack(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         return torch.stack(inputs, dim=self.dim)
+
+
+class Unbind(nn.Module):
+    """Slice `index` of the input along `dim`, that axis dropped, as torch.unbind gives it (a view)."""
+
+    def __init__(self, dim: int, index: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.unbind(x, dim=self.dim)[self.index]
+
+
+class ScaledDotProductAttention(nn.Module):
+    """F.scaled_dot_product_attention(q, k, v) with a fixed scale and causal flag, no mask, no dropout."""
+
+    def __init__(self, scale: float | None = None, is_causal: bool = False) -> None:
+        super().__init__()
+        self.scale = scale
+        self.is_causal = is_causal
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=self.is_causal, scale=self.scale)
+
+
+class TensorUnfold(nn.Module):
+    """x.unfold(dim, size, step): windows of `size` every `step` along `dim` (a view; not nn.Unfold)."""
+
+    def __init__(self, dim: int, size: int, step: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.size = size
+        self.step = step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unfold(self.dim, self.size, self.step)
+
+
+class Sub(nn.Module):
+    """Element-wise difference of two inputs, broadcasting: a - b."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a - b
+
+
+class Div(nn.Module):
+    """Element-wise quotient of two inputs, broadcasting: a / b."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a / b
+
+
+class Variance(nn.Module):
+    """torch.var over `dim`, dividing by n - `correction`."""
+
+    def __init__(self, dim: int | list[int], keepdim: bool = False, correction: int = 1) -> None:
+        super().__init__()
+        self.dim = dim
+        self.keepdim = keepdim
+        self.correction = correction
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = tuple(self.dim) if isinstance(self.dim, list) else self.dim
+        return torch.var(x, dim=dim, correction=self.correction, keepdim=self.keepdim)
+
+
+class UnaryOp(nn.Module):
+    """An element-wise torch function of one tensor (`op`: rsqrt, sqrt, exp, log, sin, cos, ...)."""
+
+    def __init__(self, op: str) -> None:
+        super().__init__()
+        self.op = op
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(torch, self.op)(x)
+
+
+class ParameterOp(nn.Module):
+    """Arithmetic with a learned tensor (`weight`, or `bias` where it is counted as one; of `shape`,
+    viewed as `view`): x * p, x / p, p / x, x + p, x - p or p - x. As for Scale, the bridge registers
+    the parameter on the parent module under the row's name and keeps this module out of the tree,
+    so state_dict keys match the model's."""
+
+    def __init__(self, op: str, shape: list[int], view: list[int] | None = None, init: float = 1.0,
+                 bias: bool = False) -> None:  # fmt: skip
+        super().__init__()
+        self.op = op
+        self.view = view
+        self.held = "bias" if bias else "weight"
+        self.register_parameter(self.held, nn.Parameter(torch.full(shape, init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = getattr(self, self.held)  # an attribute read: torch.fx sees the parameter (cnncalc imports it back)
+        p = p if self.view is None else p.view(self.view)
+        if self.op == "mul":
+            return x * p
+        if self.op == "div":
+            return x / p
+        if self.op == "rdiv":
+            return p / x
+        if self.op == "add":
+            return x + p
+        if self.op == "sub":
+            return x - p
+        return p - x
+
+
+class StdConv2d(nn.Conv2d):
+    """A Conv2d whose weight is standardised in forward, each filter to mean 0 and variance 1
+    (biased, plus `eps`), then times its `gain` and `scale` where given: timm's StdConv2d and
+    ScaledStdConv2d, computed as they compute it (one batch norm over the filters)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, eps: float = 1e-6, gain: bool = False,
+                 scale: float | None = None) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        self.eps = eps
+        self.scale = scale
+        self.gain = nn.Parameter(torch.ones(self.out_channels, 1, 1, 1)) if gain else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        factor = None
+        if self.gain is not None:
+            factor = (self.gain * self.scale if self.scale is not None else self.gain).view(-1)
+        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=factor,
+                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)  # fmt: skip
+        return self._conv_forward(x, weight, self.bias)
+
+
+class PaddedConv1d(nn.Conv1d):
+    """nn.Conv1d after an explicit zero padding that may differ at the two ends (F.pad's pairs):
+    TensorFlow/Keras's padding='same' at a stride, which nn.Conv1d's `padding` cannot express."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pad={self.pad}"
+
+
+class PaddedConv2d(nn.Conv2d):
+    """nn.Conv2d after an explicit zero padding that may differ at the two ends of an axis (F.pad's
+    pairs: left, right, top, bottom): TensorFlow/Keras's padding='same' at a stride, as timm's
+    Conv2dSame pads before its convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pad={self.pad}"
+
+
+class PaddedConv3d(nn.Conv3d):
+    """nn.Conv3d after an explicit zero padding that may differ at the two ends of an axis (F.pad's
+    pairs, last axis first): TensorFlow/Keras's padding='same' at a stride."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, pad={self.pad}"

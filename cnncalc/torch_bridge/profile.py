@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from ..analysis import DType, Report, analyze, predicted_memory
+from ..analysis import DType, Report, analyze
+from ..budget import Optimizer, memory_budget, recompute, segments
 from ..conventions import Convention, count
 from ..errors import CnncalcError
 from ..graph import Graph
@@ -47,7 +48,17 @@ PEAK_TFLOPS: dict[str, dict[str, float]] = {
     "V100": {"fp32": 15.7, "fp16": 125.0},
 }
 
-Progress = Callable[[str, int, int], None]  # (phase, done, total)
+Progress = Callable[..., None]  # (phase, done, total, note=""): note, the running median while timing
+
+
+class TimingInterrupted(CnncalcError):
+    """Ctrl-C while timing: the statistics of the iterations done (`timing`, None when none was)."""
+
+    def __init__(self, timing: Timing | None, total: int) -> None:
+        done = f"{timing.iters} of {total}" if timing else f"0 of {total}"
+        super().__init__(f"interrupted after {done} timed iterations")
+        self.timing = timing
+        self.total = total
 
 
 @record
@@ -183,11 +194,13 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
             batch: int | None = None, dtype: DType | None = None, channels_last: bool = False, compile: bool = False,
             warmup: int = 10, iters: int = 50, train: bool = False, cudnn_benchmark: bool = True,
             peak_tflops: float | None = None, check: bool = True, per_layer: bool = False,
-            progress: Progress | None = None) -> Profile:  # fmt: skip
+            progress: Progress | None = None, optimizer: Optimizer = Optimizer.MOMENTUM,
+            checkpoint: Sequence[str] = ()) -> Profile:  # fmt: skip
     """Check `graph` against PyTorch and time it. `report` is its one analysis at the run's input,
     batch and dtype (the CLI passes the one it made); without it, the graph is analysed here from
     `input_shape`, `batch` (1) and `dtype` (fp32). The checks, the model and the prediction all
-    read that one report."""
+    read that one report. A training step runs `optimizer`, with the `checkpoint` blocks under
+    torch.utils.checkpoint."""
     report = _analysis(graph, report, input_shape, batch=batch, dtype=dtype)
     batch, dtype = report.batch, report.dtype
     try:
@@ -203,18 +216,23 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
     if dtype not in (DType.FP32, DType.FP16, DType.BF16):
         raise CnncalcError("profile runs fp32, fp16 or bf16", received=dtype.value)
     try:
+        if progress and check:
+            progress("checking every row against PyTorch", 0, None)
         checks = tuple(verify(graph, report)) if check else ()
+        if progress and check:
+            progress("checking every row against PyTorch", 1, 1)
     except (RuntimeError, MemoryError) as err:
         if not out_of_memory(err):
             raise
-        one = predicted_memory(replace(report, batch=1, dtype=DType.FP32), train=False)  # the checks' run
+        one = memory_budget(replace(report, batch=1, dtype=DType.FP32), train=False).total_bytes  # the checks' run
         raise _ran_out("the CPU", 1, one, _cpu_total(),
                        "checking every row (one sample, fp32, inference)") from None  # fmt: skip
     if cuda:
         torch.backends.cudnn.benchmark = cudnn_benchmark
-    predicted = predicted_memory(report, train)
+    recomputed = recompute(graph, report, checkpoint) if train and checkpoint else None
+    predicted = memory_budget(report, train, optimizer, checkpoint=recomputed).total_bytes
     try:
-        model = build(graph, report=report).to(dev)
+        model = build(graph, report=report).checkpoint(segments(graph, checkpoint) if train else ()).to(dev)
         x = torch.randn(batch, *report.input_shape, device=dev)
         if channels_last and x.dim() == 4:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -226,16 +244,22 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
             if dtype is not DType.FP32
             else None
         )
-        step = _training_step(runner, model, x, autocast) if train else _inference_step(runner, x, autocast)
+        step = _training_step(runner, model, x, autocast, optimizer) if train else _inference_step(runner, x, autocast)
         _repeat(step, warmup, "warm-up", progress)
         if cuda:
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
-        times = _time(step, iters, cuda, dev, progress)
-        measured = torch.cuda.max_memory_allocated(dev) if cuda else _cpu_memory(model, x, step, train)
+        try:
+            times = _time(step, iters, cuda, dev, progress)
+        except TimingInterrupted as err:  # the warm-up's count belongs to the statistics too
+            err.timing = replace(err.timing, warmup=warmup) if err.timing else None
+            raise
+        measured = torch.cuda.max_memory_allocated(dev) if cuda else _cpu_memory(model, x, step)
         layers: tuple[LayerTime, ...] = ()
         if per_layer:  # a separate pass, after the end-to-end figures: its hooks never touch those
-            eager = _training_step(model, model, x, autocast) if train else _inference_step(model, x, autocast)
+            eager = (
+                _training_step(model, model, x, autocast, optimizer) if train else _inference_step(model, x, autocast)
+            )
             layers = time_layers(graph, report, model, eager, iters, cuda, dev, progress)
     except (RuntimeError, ValueError, MemoryError) as err:
         if out_of_memory(err):
@@ -252,7 +276,7 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
         graph.name, str(dev), name, torch.__version__, batch, dtype,
         "fp32" if dtype is DType.FP32 else f"autocast to {dtype.value} (weights stay fp32)",
         channels_last, compile, train, cudnn_benchmark if cuda else False, checks,
-        Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, iters),
+        _timing(times, warmup) or Timing(0.0, 0.0, 0.0, warmup, 0),  # iters >= 1: never the fallback
         2 * report.totals.macs * batch * steps, peak, predicted, measured, layers,
     )  # fmt: skip
 
@@ -274,14 +298,28 @@ def _cpu_total() -> int | None:
         return None
 
 
-def _cpu_memory(model: torch.nn.Module, x: torch.Tensor, step: Callable[[], None], train: bool) -> int:
+def _cpu_memory(model: torch.nn.Module, x: torch.Tensor, step: Callable[[], None]) -> int:
     """Peak bytes of one more step on the CPU, measured in a pass of its own (the profiler's
     bookkeeping would perturb the timing): what is held before it, plus what it allocates."""
     held = _bytes([*model.parameters(), *model.buffers(), x])
-    if train:
+    if isinstance(step, _TrainingStep):
         model.zero_grad(set_to_none=True)  # so that every free in the measured step has its allocation
-        held += _bytes(model.parameters())  # SGD's momentum, made by the first step
+        held += optimizer_state_bytes(step.optimizer)  # made by the first step
     return held + cpu_peak(step)
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of the tensors in `optimizer.state` (momentum buffers, Adam's moments and step counters)."""
+    return sum(t.nbytes for state in optimizer.state.values() for t in state.values() if isinstance(t, torch.Tensor))
+
+
+def make_optimizer(optimizer: Optimizer, parameters: Any) -> torch.optim.Optimizer:
+    """The torch.optim optimizer `optimizer` names, at its defaults (SGD's momentum: 0.9)."""
+    if optimizer is Optimizer.ADAM:
+        return torch.optim.Adam(parameters, lr=1e-3)
+    if optimizer is Optimizer.ADAMW:
+        return torch.optim.AdamW(parameters, lr=1e-3)
+    return torch.optim.SGD(parameters, lr=1e-3, momentum=0.9 if optimizer is Optimizer.MOMENTUM else 0.0)
 
 
 def cpu_peak(step: Callable[[], None]) -> int:
@@ -341,20 +379,28 @@ def _loss(out: Any) -> torch.Tensor:
     return sum((t.float().mean() for t in tensors[1:]), tensors[0].float().mean())
 
 
-def _training_step(runner: Any, model: torch.nn.Module, x: torch.Tensor, autocast: Any) -> Callable[[], None]:
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+class _TrainingStep:
+    """One training step: zero the gradients, forward (under autocast where given), backward, and
+    the optimizer's step; `optimizer` keeps its state between calls."""
 
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        if autocast is not None:
-            with autocast:
-                loss = _loss(runner(x))
+    def __init__(self, runner: Any, model: torch.nn.Module, x: torch.Tensor, autocast: Any, kind: Optimizer) -> None:
+        self.runner, self.x, self.autocast = runner, x, autocast
+        self.optimizer = make_optimizer(kind, model.parameters())
+
+    def __call__(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.autocast is not None:
+            with self.autocast:
+                loss = _loss(self.runner(self.x))
         else:
-            loss = _loss(runner(x))
+            loss = _loss(self.runner(self.x))
         loss.backward()
-        optimizer.step()
+        self.optimizer.step()
 
-    return step
+
+def _training_step(runner: Any, model: torch.nn.Module, x: torch.Tensor, autocast: Any,
+                   kind: Optimizer = Optimizer.MOMENTUM) -> _TrainingStep:  # fmt: skip
+    return _TrainingStep(runner, model, x, autocast, kind)
 
 
 def _time(
@@ -364,21 +410,37 @@ def _time(
     times: list[float] = []
     if cuda:
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(iters)]
-        for i, (start, end) in enumerate(events):
-            start.record()
-            step()
-            end.record()
-            if progress:
-                progress("timing", i + 1, iters)
+        done = 0
+        try:
+            for i, (start, end) in enumerate(events):
+                start.record()
+                step()
+                end.record()
+                done = i + 1
+                if progress:
+                    progress("timing", i + 1, iters)
+        except KeyboardInterrupt:
+            torch.cuda.synchronize(dev)
+            raise TimingInterrupted(_timing([s.elapsed_time(e) for s, e in events[:done]], 0), iters) from None
         torch.cuda.synchronize(dev)
         return [start.elapsed_time(end) for start, end in events]
-    for i in range(iters):
-        t0 = time.perf_counter()
-        step()
-        times.append((time.perf_counter() - t0) * 1e3)
-        if progress:
-            progress("timing", i + 1, iters)
+    try:
+        for i in range(iters):
+            t0 = time.perf_counter()
+            step()
+            times.append((time.perf_counter() - t0) * 1e3)
+            if progress:  # the running median: a noisy machine shows while it runs
+                progress("timing", i + 1, iters, note=f"median {statistics.median(times):.3f} ms")
+    except KeyboardInterrupt:
+        raise TimingInterrupted(_timing(times, 0), iters) from None
     return times
+
+
+def _timing(times: Sequence[float], warmup: int) -> Timing | None:
+    """The statistics of `times` (None when empty)."""
+    if not times:
+        return None
+    return Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, len(times))
 
 
 def time_layers(graph: Graph, report: Report, model: torch.nn.Module, step: Callable[[], None], iters: int,

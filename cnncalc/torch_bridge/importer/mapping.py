@@ -19,6 +19,8 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
+from . import elementwise
+from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
     FOREIGN_MODULE_KINDS,
@@ -83,7 +85,7 @@ def _described_value(value: Any) -> str:
     return "None" if value is None else f"the {type(value).__name__} {value!r}"
 
 
-class _Mapper:
+class _Mapper(AttentionRules, FoldedRules):
     """Turns the traced fx graph into rows, naming each and checking it against the user's module."""
 
     def __init__(self, root: nn.Module, gm: fx.GraphModule, forced: set[str] | frozenset[str] = frozenset()) -> None:
@@ -103,6 +105,7 @@ class _Mapper:
         # nodes whose tensors are not per sample (batch axis changed): (row inputs, MACs, counts) so far
         self.region: dict[fx.Node, tuple[list[int], int, tuple[int, int, int]]] = {}
         self.returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None  # several outputs
+        self.folded: set[int] = set()  # rows with windows or heads folded into the batch axis (attention.py)
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -190,6 +193,8 @@ class _Mapper:
                 continue  # a parameter read in forward: followed only as a layer scale (rule_merge)
             elif node in self.absorbed:
                 continue  # part of a pattern already written as one row (channel shuffle)
+            elif elementwise.is_attribute_view(node):
+                continue  # a parameter viewed (gamma.view(-1, 1, 1)): the row that uses it holds it
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
                 continue
@@ -203,15 +208,23 @@ class _Mapper:
         meta = node.meta.get("tensor_meta")
         outputs = [meta] if isinstance(meta, TensorMetadata) else list(meta or ())
         if any(isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1) for out in outputs):
-            self.traced(node, "its output is not per sample (the batch axis changed)")
-            return
+            if self.unbind_after_permute(node):  # attention's qkv.permute(2, 0, 3, 1, 4).unbind(0)
+                return
+            if not all(n in self.of_node or n in self.pieces or n.op == "get_attr" or "value" in n.meta
+                       for n in _nodes(node.args, node.kwargs)):  # fmt: skip
+                self.traced(node, "its output is not per sample (the batch axis changed)")
+                return
         rows, taken, counted, called = len(self.rows), set(self.taken), set(self.counted), dict(self.called)
         try:
             if node.name in self.forced:
                 raise self.unmapped(node, "the spec written with its mapping did not read back exactly")
+            if node.op == "call_module":
+                self.check_folded(node, self.gm.get_submodule(str(node.target)))
             self.call_module(node) if node.op == "call_module" else self.call(node)
             for row in self.rows[rows:]:
                 row.node = node.name
+            if self.outputs_folded(node):
+                self.folded.update(range(rows, len(self.rows)))
         except _Unmapped as err:
             del self.rows[rows:]
             self.taken, self.counted, self.called = taken, counted, called
@@ -235,8 +248,9 @@ class _Mapper:
                 region_macs += macs_before
                 weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), held_before))
                 self.region[arg] = (before, 0, (0, 0, 0))  # its MACs and tensors are counted once
-            elif arg.op == "get_attr":  # a parameter or buffer read in forward: its module's tensors are the row's
-                path, _, attr = str(arg.target).rpartition(".")
+            elif elementwise.attribute_read(arg) is not None:  # a parameter or buffer read in forward (or a view
+                # of one): its module's tensors are the row's
+                path, _, attr = str(elementwise.attribute_read(arg).target).rpartition(".")  # type: ignore[union-attr]
                 owner = self.owner(path)
                 read = getattr(owner, attr, None)
                 held = [*owner.named_parameters(recurse=False), *owner.named_buffers(recurse=False)]
@@ -408,7 +422,7 @@ class _Mapper:
             raise self.unmapped(
                 node, "this call returns several tensors; cnncalc layers return one", received=node.name
             )
-        return tuple(meta.shape[1:])
+        return tuple(meta.shape[1:]) if meta.shape[0] == 1 else tuple(meta.shape)  # folded: attention.py
 
     def add_row(self, node: fx.Node | None, name: str, kind: str, args: dict[str, Any], inputs: list[int],
                 shape: Shape, module: nn.Module | None = None, calls: int | None = None,
@@ -456,7 +470,7 @@ class _Mapper:
             for attr in (f.name, *f.metadata.get("aliases", ())):
                 if hasattr(module, attr):
                     value = getattr(module, attr)
-                    if f.name == "bias" and not isinstance(value, bool):
+                    if f.name in ("bias", "gain") and not isinstance(value, (bool, float)):  # a tensor or None
                         value = value is not None
                     args[f.name] = _yaml_value(value)
                     break
@@ -514,6 +528,7 @@ class _Mapper:
             self.of_node[node] = rows[index]  # type: ignore[assignment]
             return
         if node.op == "call_function" and node.target is operator.getitem and isinstance(whole, fx.Node):
+            self.check_folded(node, None)
             self.slicing(node, whole)
             return
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS.get(node.target)
@@ -526,7 +541,8 @@ class _Mapper:
             raise self.unmapped(
                 node, f"cnncalc has no layer type for {what}", expected="modules and functions listed in docs/import.md"
             )
-        bound = self.bind(node, rule.params, what)
+        self.check_folded(node, rule)
+        bound = self.folded_axes(node, self.bind(node, rule.params, what))
         if isinstance(rule, Equivalent):
             self.equivalent(node, rule, bound, what)
             return
@@ -593,25 +609,14 @@ class _Mapper:
 
     # -- rules for the calls that are not a module's forward ------------------------------
 
-    def rule_merge(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
-        if bound.get("alpha", 1) != 1:
-            raise self.unmapped(node, f"cnncalc follows {what} only with alpha=1", received=f"alpha={bound['alpha']!r}")
-        a, b = bound.get("input"), bound.get("other")
-        if self.rule_kind(node) == "mul" and any(isinstance(v, fx.Node) and v.op == "get_attr" for v in (a, b)):
-            self.layer_scale(node, a, b, what)
-            return
-        kind = self.rule_kind(node)
-        if kind == "scalar" or not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
-            self.scalar(node, a, b, what)
-            return
-        inputs = [self.tensor_input(node, a, what), self.tensor_input(node, b, what)]
-        base = "mul" if kind == "mul" else "add"
-        self.add_row(node, self.functional_name(node, base), kind, {}, inputs, self.shape(node))
+    rule_arith = elementwise.rule_arith
+    rule_unary = elementwise.rule_unary
+    rule_reduce = elementwise.rule_reduce
 
     def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""
         name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
-        op = {"iadd": "add", "imul": "mul", "isub": "sub", "itruediv": "div", "truediv": "div"}.get(
+        op = {"iadd": "add", "imul": "mul", "isub": "sub", "itruediv": "div", "truediv": "div", "ipow": "pow"}.get(
             name.rstrip("_"), name.rstrip("_"))  # fmt: skip
         number = (int, float)
         if isinstance(a, fx.Node) and type(b) in number:
@@ -634,9 +639,6 @@ class _Mapper:
         if shape != self.shape(node):
             raise self.unmapped(node, f"cnncalc's {kind} gives {list(shape)}, PyTorch {list(self.shape(node))}")
         self.add_row(node, self.functional_name(node, base), kind, args, inputs, shape)
-
-    def rule_scalar(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
-        self.scalar(node, bound.get("input"), bound.get("other"), what)
 
     def rule_view_like(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         """`x.unsqueeze(d)`, `x.squeeze(d)`, `x.contiguous()`: the type of the same name."""
@@ -715,7 +717,11 @@ class _Mapper:
         if not isinstance(dim, int) or dim % rank == 0:
             raise self.unmapped(node, f"cnncalc's chunk and split keep the batch axis; this {what} cuts dim={dim}",
                             received=f"dim={dim}")  # fmt: skip
-        shapes = [tuple(m.shape[1:]) for m in meta] if isinstance(meta, (tuple, list)) else []
+        shapes = (
+            [tuple(m.shape[1:] if m.shape[0] == 1 else m.shape) for m in meta]
+            if isinstance(meta, (tuple, list))
+            else []
+        )
         kind = self.rule_kind(node)
         if kind == "chunk":
             args: dict[str, Any] = {"chunks": bound.get("chunks")}
@@ -773,6 +779,10 @@ class _Mapper:
         before = self.rows[source].shape
         index = _substitute(node.args[1], self.constants)
         index = index if isinstance(index, tuple) else (index,)
+        if index.count(Ellipsis) == 1:  # o[..., :H, :W]: the axes the ellipsis stands for, whole
+            at = index.index(Ellipsis)
+            named = len(index) - 1 - sum(cut is None for cut in index)  # the axes the others index
+            index = (*index[:at], *[slice(None)] * (len(before) + 1 - named), *index[at + 1 :])
         full = slice(None)
         spatial = list(index[2:]) + [full] * (len(before) - 1 - len(index[2:]))
         sides: list[int] = []
@@ -901,13 +911,16 @@ class _Mapper:
         tensors = bound.get("tensors")
         rank = len(self.shape(node)) + 1
         dim = bound.get("dim", 0)
-        if not isinstance(dim, int) or dim % rank != 1:
+        if not isinstance(dim, int) or dim % rank == 0:
             raise self.unmapped(
-                node, f"cnncalc's concat joins channels (dim=1); this {what} joins dim={dim}", received=f"dim={dim}"
+                node, f"cnncalc's concat keeps the batch axis; this {what} joins dim={dim}", received=f"dim={dim}"
             )
         if not isinstance(tensors, (list, tuple)) or not tensors:
             raise self.unmapped(node, f"{what} needs a list of tensors", received=repr(tensors))
         inputs = [self.tensor_input(node, t, what) for t in tensors]
+        if dim % rank != 1 and len(inputs) > 1:  # another axis than the channels (channels-last tokens)
+            self.checked_row(node, "concat", {"dim": dim}, inputs, "concat")
+            return
         if len(inputs) == 1:  # DenseNet's first layer: torch.cat([x], 1) is x (as a copy)
             self.add_row(node, self.functional_name(node, "concat"), "identity", {}, inputs, self.shape(node))
             return
@@ -982,11 +995,10 @@ def _equivalent_module(kind: str, bound: Mapping[str, Any], tensor: Mapping[str,
             return nn.LayerNorm(normalized, eps=bound.get("eps", 1e-5), elementwise_affine="weight" in tensor,
                                 bias="bias" in tensor)  # fmt: skip
         if kind == "groupnorm":
-            if ("weight" in tensor) != ("bias" in tensor):
+            if "bias" in tensor and "weight" not in tensor:
                 return None
-            return nn.GroupNorm(
-                int(bound["num_groups"]), shape[0], eps=bound.get("eps", 1e-5), affine="weight" in tensor
-            )
+            return nn.GroupNorm(int(bound["num_groups"]), shape[0], eps=bound.get("eps", 1e-5),
+                                affine="weight" in tensor, bias="bias" in tensor)  # fmt: skip
         if kind == "conv" and 1 <= rank <= 3:
             weight = tensor["weight"]
             groups = bound.get("groups", 1)
@@ -1045,6 +1057,10 @@ _TENSOR_PARAMS = (
     "bias",
     "running_mean",
     "running_var",
+    "query",
+    "key",
+    "value",
+    "attn_mask",
 )  # the arguments that are tensors
 _SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
                      operator.neg, int, float, tuple, list, math.prod}  # fmt: skip
@@ -1056,6 +1072,8 @@ def _substitute(value: Any, constants: Mapping[fx.Node, Any]) -> Any:
         return tuple(value) if isinstance(value, torch.Size) else value
     if isinstance(value, (list, tuple)):
         return type(value)(_substitute(v, constants) for v in value)
+    if isinstance(value, slice):  # x[:, :H, :W] with H, W read from a shape
+        return slice(*(_substitute(v, constants) for v in (value.start, value.stop, value.step)))
     return value
 
 

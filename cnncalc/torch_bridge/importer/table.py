@@ -15,6 +15,7 @@ from ...errors import CnncalcError
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...records import record
 from .. import _OWN_MODULES
+from .elementwise import UNARY_FUNCTIONS, UNARY_METHODS
 
 # ----- the mapping table -------------------------------------------------------------------
 
@@ -50,6 +51,10 @@ FOREIGN_MODULE_KINDS: dict[str, str] = {
     "torchvision.ops.stochastic_depth.StochasticDepth": "stochastic_depth",
     "torchvision.ops.misc.Permute": "permute",
     "torchvision.models.convnext.LayerNorm2d": "layernorm",  # over the channels, as cnncalc's ChannelLayerNorm
+    # weight standardisation (NFNet, BiT): the weight computed from the parameters in forward
+    "timm.layers.std_conv.StdConv2d": "std_conv",
+    "timm.layers.std_conv.ScaledStdConv2d": "std_conv",
+    "cnncalc.torch_bridge.modules.StdConv2d": "std_conv",
     # cnncalc's own (a built-in's to_torch() imported back)
     "cnncalc.torch_bridge.modules.StochasticDepth": "stochastic_depth",
     "cnncalc.torch_bridge.modules.Permute": "permute",
@@ -91,16 +96,20 @@ def _pool_params(extra: tuple[str, ...]) -> tuple[str, ...]:
 
 _ACT = ("input", "inplace")
 FUNCTIONS: dict[Any, Equivalent | Special] = {
-    operator.add: Special(("add",), "merge", ("input", "other")),
-    operator.iadd: Special(("add",), "merge", ("input", "other")),
-    torch.add: Special(("add",), "merge", ("input", "other", "alpha")),
-    operator.mul: Special(("mul",), "merge", ("input", "other"), optional=True),
-    operator.imul: Special(("mul",), "merge", ("input", "other"), optional=True),
-    torch.mul: Special(("mul",), "merge", ("input", "other"), optional=True),
-    operator.sub: Special(("scalar",), "scalar", ("input", "other")),
-    operator.isub: Special(("scalar",), "scalar", ("input", "other")),
-    operator.truediv: Special(("scalar",), "scalar", ("input", "other")),
-    operator.itruediv: Special(("scalar",), "scalar", ("input", "other")),
+    # arithmetic of two tensors, a tensor and a parameter, or a tensor and a number (elementwise.py)
+    **{f: Special((kind, "scalar", "parameter"), "arith", ("input", "other")) for f, kind in (
+        (operator.add, "add"), (operator.iadd, "add"), (operator.mul, "mul"), (operator.imul, "mul"),
+        (operator.sub, "sub"), (operator.isub, "sub"), (operator.truediv, "div"), (operator.itruediv, "div"))},
+    torch.add: Special(("add", "scalar", "parameter"), "arith", ("input", "other", "alpha")),
+    torch.sub: Special(("sub", "scalar", "parameter"), "arith", ("input", "other", "alpha")),
+    torch.mul: Special(("mul", "scalar", "parameter"), "arith", ("input", "other")),
+    torch.div: Special(("div", "scalar", "parameter"), "arith", ("input", "other", "rounding_mode")),
+    operator.pow: Special(("scalar",), "arith", ("input", "other")),
+    operator.ipow: Special(("scalar",), "arith", ("input", "other")),
+    torch.pow: Special(("scalar",), "arith", ("input", "exponent")),
+    **{f: Special(("unary",), "unary", ("input",)) for f in UNARY_FUNCTIONS},
+    torch.var: Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
+    torch.amax: Special(("amax",), "reduce", ("input", "dim", "keepdim")),
     F.pad: Special(("pad",), "pad", ("input", "pad", "mode", "value")),
     torch.stack: Special(("stack",), "stack", ("tensors", "dim")),
     # attention's q @ k.transpose(-2, -1) and attn @ v
@@ -125,6 +134,10 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     torch.transpose: Special(("permute",), "transpose", ("input", "dim0", "dim1")),
     torch.chunk: Special(("chunk",), "pieces", ("input", "chunks", "dim")),
     torch.split: Special(("split",), "pieces", ("tensor", "split_size_or_sections", "dim")),
+    # attention (importer/attention.py): q, k, v = qkv.unbind(0), the fused op
+    torch.unbind: Special(("unbind",), "unbind", ("input", "dim")),
+    F.scaled_dot_product_attention: Special(("attention",), "attention", ("query", "key", "value", "attn_mask",
+                                                                          "dropout_p", "is_causal", "scale", "enable_gqa")),
     F.relu: Equivalent(nn.ReLU, _ACT), F.relu_: Equivalent(nn.ReLU, ("input",)),
     torch.relu: Equivalent(nn.ReLU, ("input",)), torch.relu_: Equivalent(nn.ReLU, ("input",)),
     F.leaky_relu: Equivalent(nn.LeakyReLU, ("input", "negative_slope", "inplace")),
@@ -156,10 +169,16 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
 }  # fmt: skip
 _SELF = ("input",)
 METHODS: dict[str, Equivalent | Special] = {
-    "add": Special(("add",), "merge", ("input", "other", "alpha")),
-    "add_": Special(("add",), "merge", ("input", "other", "alpha")),
-    "mul": Special(("mul",), "merge", ("input", "other"), optional=True),
-    "mul_": Special(("mul",), "merge", ("input", "other"), optional=True),
+    **{name: Special((kind, "scalar", "parameter"), "arith", ("input", "other", "alpha")) for name, kind in (
+        ("add", "add"), ("add_", "add"), ("sub", "sub"), ("sub_", "sub"))},
+    **{name: Special((kind, "scalar", "parameter"), "arith", ("input", "other")) for name, kind in (
+        ("mul", "mul"), ("mul_", "mul"))},
+    "div": Special(("div", "scalar", "parameter"), "arith", ("input", "other", "rounding_mode")),
+    "div_": Special(("div", "scalar", "parameter"), "arith", ("input", "other", "rounding_mode")),
+    "pow": Special(("scalar",), "arith", ("input", "exponent")),
+    **{name: Special(("unary",), "unary", ("input",)) for name in UNARY_METHODS},
+    "var": Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
+    "amax": Special(("amax",), "reduce", ("input", "dim", "keepdim")),
     "flatten": Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     "view": Special(("flatten",), "reshape", ("input",)),
     "reshape": Special(("flatten",), "reshape", ("input",)),
@@ -170,10 +189,10 @@ METHODS: dict[str, Equivalent | Special] = {
     "sum": Special(("sum",), "sum", ("input", "dim", "keepdim", "dtype")),
     "squeeze": Special(("squeeze",), "view_like", ("input", "dim")),
     "contiguous": Special(("contiguous",), "view_like", ("input", "memory_format")),
-    "sub": Special(("scalar",), "scalar", ("input", "other")),
-    "div": Special(("scalar",), "scalar", ("input", "other")),
     "chunk": Special(("chunk",), "pieces", ("input", "chunks", "dim")),
     "split": Special(("split",), "pieces", ("input", "split_size", "dim")),
+    "unbind": Special(("unbind",), "unbind", ("input", "dim")),
+    "unfold": Special(("unfold",), "unfold", ("input", "dimension", "size", "step")),
     "matmul": Special(("matmul",), "matmul", ("input", "other")),
     "bmm": Special(("matmul",), "matmul", ("input", "mat2")),
     "relu": Equivalent(nn.ReLU, _SELF), "relu_": Equivalent(nn.ReLU, _SELF),

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ...errors import CnncalcError, MissingExtraError, Where, did_you_mean, excerpt
+from ...files import refuse_inputs, write_text
 from ...library import is_model_target, read_args
 from ...records import record
 from .pipeline import from_torch
@@ -368,7 +369,10 @@ def import_command(target: str, output: str | None, input_shape: str | Sequence[
                    args: Sequence[str] | Mapping[str, Any] = ()) -> str:  # fmt: skip
     """What `cnncalc import TARGET [-o FILE] [--input 3x224x224] [--arg k=v ...]` does: the YAML text
     (also written to `output` when given)."""
+    model_file = target.rpartition(":")[0] if target.rpartition(":")[0].endswith(".py") else None
+    if output:  # refused before the model's code runs, where the target names its file
+        refuse_inputs(output, [model_file])
     imported = load_target(target, input_shape, args)
-    if output:
-        Path(output).write_text(imported.yaml)
+    if output:  # a package target's file is known once it is imported
+        write_text(output, imported.yaml, inputs=[model_file, _definition(target).file])
     return imported.yaml

@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ...errors import Where
 from ...layers import ALIASES, REGISTRY, ElementWise
-from .. import Piece
+from .. import Piece, flop_counter
 from .result import TorchImportError
 from .table import module_kind
 
@@ -170,7 +170,7 @@ class _Tracer(fx.Tracer):
     def evaluate(self, node: fx.Node, kind: str, target: Any, args: Any, kwargs: Any) -> Any:
         if kind == "output" or (kind == "placeholder" and self.values):
             return _UNKNOWN
-        counter = FlopCounterMode(display=False)
+        counter = flop_counter()
         try:
             if kind == "placeholder":
                 value = self.example
