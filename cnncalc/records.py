@@ -95,8 +95,11 @@ _MADE: dict[type, int] = {}
 
 def _compiled_init(cls: type, plan: _Plan) -> Callable[..., None]:
     """`cls`'s own `__init__`: the parameters of `plan.init` with their defaults (a factory's
-    default is a marker the body replaces), one dict of every value written into `__dict__`
-    (`__setattr__` refuses), then `__post_init__`."""
+    default is a marker the body replaces), each value stored into `__dict__` by its key
+    (`__setattr__` refuses), then `__post_init__`. Key by key, not `__dict__.update({...})`:
+    CPython (3.11+) keeps an instance's dict filled that way as values beside its class's
+    shared keys, where update() copies a whole table of its own into each instance: 256 against
+    529 bytes for a 13-field row (a 100,000-layer spec makes 300,000 records), and faster."""
     scope: dict[str, Any] = {"_UNSET": _UNSET}
     params, body, values = [], [], []
     for i, name in enumerate(plan.init):
@@ -109,17 +112,18 @@ def _compiled_init(cls: type, plan: _Plan) -> Callable[..., None]:
             body.append(f"    if {name} is _UNSET:\n        {name} = _f{i}()\n")
         else:
             params.append(name)
-        values.append(f"{name!r}: {name}")
+        values.append(f"{name!r}] = {name}")
     for i, (name, default) in enumerate(plan.later.items()):
         scope[f"_l{i}"] = default
-        values.append(f"{name!r}: _l{i}")
+        values.append(f"{name!r}] = _l{i}")
     for i, (name, factory) in enumerate(plan.late_factories.items()):
         scope[f"_lf{i}"] = factory
-        values.append(f"{name!r}: _lf{i}()")
-    me = "__record_self__"  # no field's name
+        values.append(f"{name!r}] = _lf{i}()")
+    me, own = "__record_self__", "__record_dict__"  # no field's names
     source = (
         f"def __init__({', '.join([me, *params])}):\n{''.join(body)}"
-        f"    {me}.__dict__.update({{{', '.join(values)}}})\n"
+        f"    {own} = {me}.__dict__\n"
+        + "".join(f"    {own}[{value}\n" for value in values)
         + (f"    {me}.__post_init__()\n" if plan.post_init else "")
     )
     exec(source, scope)  # noqa: S102 - our own field names, as dataclasses does
@@ -137,8 +141,8 @@ _UNSET = _Unset()
 
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
-    # One dict of every value, written into the instance's __dict__ at once (a frozen class's
-    # __setattr__ refuses): dict operations in C, rather than a Python loop over the fields.
+    # Every value worked out in one dict (dict operations in C), then stored into the instance's
+    # __dict__ (a frozen class's __setattr__ refuses).
     cls = type(self)
     plan = _PLANS.get(cls) or _plan(cls)
     made = _MADE[cls] = _MADE.get(cls, 0) + 1
@@ -168,11 +172,16 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
         if len(values) < len(plan.init):
             missing = next(name for name in plan.init if name not in values)
             raise TypeError(f"{cls.__qualname__}() missing required argument: '{missing}'")
+    # key by key, in the compiled `__init__`'s order: see `_compiled_init` (one instance given a
+    # table of its own by update() would cost every later instance of its class its shared keys)
+    own = self.__dict__
+    for name in plan.init:
+        own[name] = values[name]
     if plan.later:
-        values.update(plan.later)
+        for name, default in plan.later.items():
+            own[name] = default
         for name, factory in plan.late_factories.items():
-            values[name] = factory()
-    self.__dict__.update(values)
+            own[name] = factory()
     if plan.post_init:
         self.__post_init__()
 

@@ -671,6 +671,9 @@ def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biase
     ("- center_crop", [2, 8, 8], "center_crop needs exactly one of size and like"),
     ("- crop: [3, 3]", [2, 6], "crop would leave nothing"),
     ("- crop: [1, 1]", [2, 6, 6], "'amounts' has 2 values but the input has 2 spatial axes"),
+    # torch.unbind of a [B, 4] tensor gives [B] pieces: no axis of a sample left (found by hypothesis:
+    # a linear after it raised IndexError)
+    ("- unbind\n- linear: {out: 1, channels_last: true}", [4], "unbind would leave no axis besides the batch"),
 ])  # fmt: skip
 def test_group_b_refusals(layers, shape_in, message):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from dataclasses import replace
 from enum import Enum
 from fractions import Fraction
-from typing import Callable, Mapping, Protocol, Sequence
+from itertools import compress
+from typing import Callable, Mapping, MutableSequence, Protocol, Sequence
 
 from ..errors import CnncalcError, LayerError, StrictError, Where
 from ..graph import INPUT, Graph, OutputKind
@@ -518,10 +520,12 @@ def analyze(
             hint="fix the padding or stride, or drop --strict to allow it",
         )
     report_rows = tuple(rows)
+    del rows, shapes, known  # (a large spec's memory peak is in _totals, below)
     returned = graph.outputs
     keys: tuple[str | None, ...] = returned.keys if returned is not None else (None,)
     outputs = tuple(
-        NetworkOutput(key, rows[i].name, rows[i].output_shape) for key, i in zip(keys, graph.output_nodes())
+        NetworkOutput(key, report_rows[i].name, report_rows[i].output_shape)
+        for key, i in zip(keys, graph.output_nodes())
     )
     report = Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
                   graph.containers, outputs=outputs, returns=returned.kind if returned is not None else OutputKind.TENSOR)  # fmt: skip
@@ -622,18 +626,20 @@ def _recorded(graph: Graph, rows: Sequence[Row]) -> list[bool]:
 
 def _layouts(
     graph: Graph, rows: Sequence[Row], training: bool, batch: int
-) -> tuple[list[int], list[Strides], list[int]]:
+) -> tuple[MutableSequence[int], list[Strides], list[int]]:
     """For each node: the node whose tensor holds its output (its own, or its input's for a view:
     flatten, permute, identity, crops, pieces, and dropout at inference); the output's strides
     (the whole tensor, batch axis first) as PyTorch lays it out (cnncalc/layers/layout.py); and the
     elements per sample of the storage PyTorch allocates for it (its activations, but for a layer
     whose kernel allocates more: `Layer.allocated`). A view PyTorch cannot make (flatten of a crop
     or of a permute) is a copy: a new tensor, laid out as the type's `layout` says."""
-    storage = list(range(len(graph.nodes)))
+    storage = array("l", range(len(graph.nodes)))  # node indices (MAX_NODES): no int object per node
     strides: list[Strides] = []
     sizes = [row.activations for row in rows]
     recorded = _recorded(graph, rows) if training else [False] * len(graph.nodes)
-    whole = [(batch, *row.output_shape) for row in rows]
+    by_shape: dict[Shape, Shape] = {}  # one tuple per distinct shape (a long chain repeats a few)
+    whole = [by_shape.get(row.output_shape) or by_shape.setdefault(row.output_shape, (batch, *row.output_shape))
+             for row in rows]  # fmt: skip
     # (is it a view, its strides, elements allocated) by (id of the layer, recorded, output, inputs
     # with their strides): layers are frozen and a block's recur, as in analyze
     known: dict[tuple[object, ...], tuple[bool, Strides, int]] = {}
@@ -671,12 +677,12 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     `saving` of a training step, most bytes alive at once in its forward pass, at `batch` and
     `dtype`, what the layers keep staying alive to its end (their own saved tensors from the layer
     that makes them). The most of `_live`."""
-    return max(_live(graph, rows, storage, sizes, saving, batch, dtype, held)[0])
+    return max(_live(graph, rows, storage, sizes, saving, batch, dtype, held, per_node=False)[0])
 
 
 def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
           saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32,
-          held: Mapping[int, int] | None = None) -> tuple[list[int], list[tuple[int, int]]]:  # fmt: skip
+          held: Mapping[int, int] | None = None, per_node: bool = True) -> tuple[list[int], list[tuple[int, int]]]:  # fmt: skip
     """What is alive while each node runs (as `_peak` counts it): elements (inference) or bytes
     (with `saving`), one number per node (two more, after the last, for the end of the pass); and
     the spans of what holds it, (node that made a tensor, last node it is alive at).
@@ -686,9 +692,11 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     the end. Views share their input's storage.
     While a layer runs, its `scratch` temporaries live too; `held` adds bytes made by a node that
     live to the end (autocast's cached weight copies, cnncalc/analysis/budget.py).
+    `per_node=False` (for `_peak`): no spans, and the one number that is the most (a 100,000-layer
+    spec's summary would otherwise hold a span and a total per node at its memory peak).
     """
     n = len(graph.nodes)
-    last_use = list(range(n))
+    last_use = array("l", range(n))  # node indices (MAX_NODES): no int object per node
     last_use[0] = n
     for i in graph.output_nodes():
         last_use[storage[i]] = n
@@ -699,17 +707,22 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     change = [0] * (n + 2)
     spans: list[tuple[int, int]] = []
-    for s in set(storage):
-        spans.append((s, n if saving is not None and s in saving.kept else last_use[s]))
+    # the storages: each node that holds its own output (a view's storage is an earlier node's)
+    for s in set(storage) if per_node else (s for s in range(n) if storage[s] == s):
+        end = n if saving is not None and s in saving.kept else last_use[s]
+        if per_node:
+            spans.append((s, end))
         change[s] += sizes[s] * size
-        change[spans[-1][1] + 1] -= sizes[s] * size
+        change[end + 1] -= sizes[s] * size
     if saving is not None:
         for i, (elements, int64, fp32) in saving.own.items():
             change[i] += elements * size + 8 * batch * int64 + 4 * fp32
-            spans.append((i, n))  # a layer's own saved tensors stay to the end
+            if per_node:
+                spans.append((i, n))  # a layer's own saved tensors stay to the end
     for i, extra in (held or {}).items():
         change[i] += extra
-        spans.append((i, n))
+        if per_node:
+            spans.append((i, n))
     scratch = [0] * (n + 2)
     known: dict[tuple[object, ...], int] = {}  # by (id of the layer, output and input shapes), as in analyze
     for i, node in enumerate(graph.nodes):
@@ -721,11 +734,14 @@ def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
                 temporaries = known[key] = node.layer.scratch(ins, rows[i].output_shape)
             scratch[i] = temporaries * size
     totals: list[int] = []
-    live = 0
+    live = most = 0
     for delta, extra in zip(change, scratch):
         live += delta
-        totals.append(live + extra)
-    return totals, spans
+        if per_node:
+            totals.append(live + extra)
+        elif live + extra > most:
+            most = live + extra
+    return (totals, spans) if per_node else ([most], spans)
 
 
 @record
@@ -739,13 +755,15 @@ class Saving:
 
 
 def _saving(graph: Graph, rows: Sequence[Row], batch: int,
-            only: Callable[[int], bool] | None = None) -> tuple[Saving, list[int], list[int]]:  # fmt: skip
+            only: Callable[[int], bool] | None = None) -> tuple[Saving, MutableSequence[int], list[int]]:  # fmt: skip
     """What a training step keeps for backward, and the storage of each output in training and its
     size (as `_layouts`): every tensor some layer keeps, once, plus the layers' own saved tensors.
     The input is left out (the caller holds it anyway). Layers autograd does not record keep
     nothing (`_recorded`), nor do the nodes `only` leaves out (activation checkpointing)."""
     storage, strides, sizes = _layouts(graph, rows, training=True, batch=batch)
-    kept: set[int] = set()
+    # the storages kept: one flag per node, then their set (a set grown node by node, then its
+    # frozen copy, was a large spec's memory peak)
+    kept = bytearray(len(graph.nodes))
     own: dict[int, tuple[int, int, int]] = {}
     needs_grad = _recorded(graph, rows)
     known: dict[tuple[object, ...], Saved] = {}  # `saved` by (id of the layer, output and input shapes)
@@ -766,37 +784,38 @@ def _saving(graph: Graph, rows: Sequence[Row], batch: int,
                 if node.layer.keeps_a_copy((batch, *rows[j].output_shape), strides[j]):
                     elements += rows[j].activations  # its own contiguous copy
                 else:
-                    kept.add(storage[j])
+                    kept[storage[j]] = 1
         if saved.inputs_for_partners:
-            kept.update(
-                storage[j]
-                for n, j in enumerate(node.inputs)
-                if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n)
-            )
+            for n, j in enumerate(node.inputs):
+                if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n):
+                    kept[storage[j]] = 1
         if saved.output:
-            kept.add(storage[i])
+            kept[storage[i]] = 1
         if elements or saved.int64 or saved.fp32_per_batch:
             own[i] = (elements, saved.int64, saved.fp32_per_batch)
-    kept.discard(0)
-    return Saving(frozenset(kept), own), storage, sizes
+    kept[0] = 0  # the input: the caller holds it anyway
+    return Saving(frozenset(compress(range(len(kept)), kept)), own), storage, sizes
 
 
 def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Totals:
-    layers = rows[1:]
-    weights = sum(r.weights for r in layers)
-    biases = sum(r.biases for r in layers)
-    macs = sum(r.macs for r in layers)
-    activations = sum(r.activations for r in layers)
+    layers = range(1, len(rows))  # every row but the input (indices: no copy of a large spec's rows)
+    weights = sum(rows[i].weights for i in layers)
+    biases = sum(rows[i].biases for i in layers)
+    macs = sum(rows[i].macs for i in layers)
+    activations = sum(rows[i].activations for i in layers)
     saving, training_storage, training_sizes = _saving(graph, rows, batch)
     saved = sum(e for e, _, _ in saving.own.values()) + sum(training_sizes[s] for s in saving.kept)
+    held = _autocast_held(graph, rows, batch, dtype)
+    # the training lists dropped before the inference ones are made (a large spec's memory peak)
+    training_peak = _peak(graph, rows, training_storage, training_sizes, saving, batch, dtype, held)
+    del training_storage, training_sizes
     storage, _, sizes = _layouts(graph, rows, training=False, batch=batch)
     cast = _autocast(graph, rows)
-    held = _autocast_held(graph, rows, batch, dtype)
     return Totals(
         weights=weights,
         biases=biases,
         params=weights + biases,
-        buffers=sum(r.buffers for r in layers),
+        buffers=sum(rows[i].buffers for i in layers),
         activations=activations,
         activations_with_input=activations + rows[0].activations,
         macs=macs,
@@ -805,8 +824,8 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
         saved_activations=saved,
         saved_int64=sum(n for _, n, _ in saving.own.values()),
         saved_fp32_per_batch=sum(n for _, _, n in saving.own.values()),
-        training_forward_peak_bytes=_peak(graph, rows, training_storage, training_sizes, saving, batch, dtype, held),
-        stored_activations=sum(sizes[s] for s in set(storage) if s != 0),
+        training_forward_peak_bytes=training_peak,
+        stored_activations=sum(sizes[s] for s in range(1, len(storage)) if storage[s] == s),  # each storage once
         autocast_weights=sum(w + b for w, b, _ in cast.values()),
         autocast_input_copies=sum(reads_input for _, _, reads_input in cast.values()),
     )

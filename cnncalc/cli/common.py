@@ -19,7 +19,8 @@ from .. import spec
 from ..analysis import DType, Report, Style, analyze, collapse, lecture, read_input_override
 from ..errors import CnncalcError, MissingExtraError, StrictError
 from ..graph import Graph
-from ..render import Format, Layout, Output, write
+from ..render import Format, Layout, Output
+from ..render.writers import write_to
 from ..spec import library
 
 
@@ -234,7 +235,7 @@ def print_warnings(report: Report, quiet: bool = False) -> None:
 
 def emit(output: Output, fmt: Format) -> None:
     """Write `output` to stdout in `fmt` (a CnncalcError when the command has no such form)."""
-    sys.stdout.write(write(output, fmt))
+    write_to(sys.stdout.write, output, fmt)
 
 
 def parse_input(text: str | None, spec_input: tuple[int, ...]) -> tuple[int, ...] | None:

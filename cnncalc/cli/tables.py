@@ -61,8 +61,12 @@ RF_VARIES_NOTE = ("RF a..b: the field varies by position (after a transposed con
 
 def report_output(command: str, report: Report, columns: Sequence[Columns | Column], layout: Layout,
                   explain: bool = False, rf: bool = False, notes: Sequence[str] = (),
-                  graph: Drawing | None = None) -> Output:  # fmt: skip
-    """A report as its table (totals and `notes` below it), its JSON contract and its layer graph."""
+                  graph: Drawing | None = None, fmt: Format | None = None) -> Output:  # fmt: skip
+    """A report as its table (totals and `notes` below it), its JSON contract and its layer graph;
+    for `fmt` JSON only the contract, its rows made as they are written (a 100,000-row spec
+    would otherwise build a table it does not print and hold every row's dict at once)."""
+    if fmt is Format.JSON:
+        return Output(command, data=json_data(report, streamed=True), graph=graph)
     if rf:
         varies = any(
             row.field is not None and row.field.known and not row.field.whole and row.field.varies
@@ -97,7 +101,7 @@ def shapes(spec_file: SpecArg, format: GraphFormatOpt = Format.TEXT, input: Inpu
             spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf, quiet=quiet, style=style
         )
         emit(report_output("shapes", report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], layout, explain, rf,
-                           graph=drawn(format, spec_file, input, strict, depth)), format)  # fmt: skip
+                           graph=drawn(format, spec_file, input, strict, depth), fmt=format), format)  # fmt: skip
 
 
 @app.command()
@@ -113,7 +117,13 @@ def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", 
             columns += [Columns.BIASES, Columns.PARAMS]
         emit(
             report_output(
-                "params", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth)
+                "params",
+                report,
+                columns,
+                layout,
+                explain,
+                graph=drawn(format, spec_file, input, strict, depth),
+                fmt=format,
             ),
             format,
         )
@@ -154,7 +164,7 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
         report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style, args=arg)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]
         emit(report_output("memory", report, columns, layout, notes=[predicted_line(report)],
-                           graph=drawn(format, spec_file, input, strict, depth, arg)), format)  # fmt: skip
+                           graph=drawn(format, spec_file, input, strict, depth, arg), fmt=format), format)  # fmt: skip
 
 
 # Every convention of conventions.py, and "all" of them side by side.
@@ -176,7 +186,13 @@ def flops(spec_file: SpecArg, format: GraphFormatOpt = Format.TEXT, input: Input
             columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.MACS, Columns.FLOPS]
             emit(
                 report_output(
-                    "flops", report, columns, layout, explain, graph=drawn(format, spec_file, input, strict, depth, arg)
+                    "flops",
+                    report,
+                    columns,
+                    layout,
+                    explain,
+                    graph=drawn(format, spec_file, input, strict, depth, arg),
+                    fmt=format,
                 ),
                 format,
             )
@@ -238,6 +254,7 @@ def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP3
                 explain,
                 rf,
                 graph=drawn(format, spec_file, input, strict, depth, arg),
+                fmt=format,
             ),
             format,
         )

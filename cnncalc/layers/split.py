@@ -141,6 +141,9 @@ class Unbind(_Pieces):
         axis = axis_index(self.dim, inputs[0], self.kind)
         if self.piece >= inputs[0][axis]:
             raise LayerError(f"unbind has no piece {self.piece}", received=f"{inputs[0][axis]} pieces")
+        if len(inputs[0]) == 1:  # cnncalc's shapes keep at least one axis besides the batch
+            raise LayerError("unbind would leave no axis besides the batch", received=list(inputs[0]),
+                             expected="an input of at least 2 axes besides the batch")  # fmt: skip
         # [..., L, ...] -> L pieces [..., ...]: slice k along dim, the axis dropped
         return (*inputs[0][:axis], *inputs[0][axis + 1 :])
 

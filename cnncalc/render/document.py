@@ -4,7 +4,7 @@ a payload for JSON. Commands build these values; `writers` prints them in every 
 from __future__ import annotations
 
 from dataclasses import field
-from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, Union
 
 from ..records import record
 from .cells import Layout
@@ -55,6 +55,20 @@ class Code:
 
 
 Block = Union[Table, Lines, Worked, Code]
+
+
+class RowStream:
+    """A JSON list of `count` objects (a table's rows) made one at a time by `make` as the JSON
+    writer writes them, so that a 100,000-row output never holds every row's dict at once."""
+
+    def __init__(self, count: int, make: Callable[[], Iterator[dict[str, Any]]]) -> None:
+        self.count, self.make = count, make
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return self.make()
 
 
 @record

@@ -4,13 +4,13 @@ the JSON contract. Free of torch."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..analysis import Field, Report, Row, Style, Totals, predicted_memory
 from ..graph import OutputKind
 from ..records import record
 from .cells import Layout, field_text, human, human_bytes, shape_text
-from .document import Table
+from .document import RowStream, Table
 
 
 @record
@@ -135,40 +135,13 @@ def report_table(report: Report, columns: Sequence[Columns | Column], layout: La
     )
 
 
-def json_data(report: Report) -> dict[str, Any]:
-    """The JSON contract (README and docs/spec.md): shapes as [C, ...spatial], counts per sample."""
-    rows = []
-    for r in report.rows:
-        rows.append(
-            {
-                "name": r.name,
-                "type": r.type,
-                "output_shape": list(r.output_shape),
-                "inputs": list(r.inputs),
-                "activations": r.activations,
-                "activation_bytes": report.bytes_of(r.activations),
-                "weights": r.weights,
-                "biases": r.biases,
-                "params": r.params,
-                "buffers": r.buffers,
-                "macs": r.macs,
-                "flops": r.flops,
-                "leaves": r.leaves,
-            }
-        )
-        if r.working:
-            rows[-1]["working"] = list(r.working)
-        if r.field is not None:
-            f = r.field
-            if f.whole or not f.known:
-                rows[-1]["receptive_field"] = "all" if f.whole else "unknown"
-            else:
-                field: dict[str, list[float]] = {
-                    key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")
-                }
-                if f.varies:  # position-dependent: the smallest field too
-                    field["size_min"] = [float(v) for v in f.size_min]
-                rows[-1]["receptive_field"] = field
+def json_data(report: Report, streamed: bool = False) -> dict[str, Any]:
+    """The JSON contract (README and docs/spec.md): shapes as [C, ...spatial], counts per sample.
+    `streamed`: the layers as a `RowStream`, each row's dict made as the JSON writer writes it
+    (a 100,000-row spec would otherwise hold every row's dict and the whole text at once)."""
+    rows: list[dict[str, Any]] | RowStream = (
+        RowStream(len(report.rows), lambda: json_rows(report)) if streamed else list(json_rows(report))
+    )
     t = report.totals
     totals = {
         "weights": t.weights,
@@ -211,3 +184,38 @@ def json_data(report: Report) -> dict[str, Any]:
             }
         ),
     }
+
+
+def json_rows(report: Report) -> Iterator[dict[str, Any]]:
+    """Each row of the JSON contract's `layers`, one at a time."""
+    bytes_of = report.bytes_of
+    for r in report.rows:
+        row: dict[str, Any] = {
+            "name": r.name,
+            "type": r.type,
+            "output_shape": list(r.output_shape),
+            "inputs": list(r.inputs),
+            "activations": r.activations,
+            "activation_bytes": bytes_of(r.activations),
+            "weights": r.weights,
+            "biases": r.biases,
+            "params": r.params,
+            "buffers": r.buffers,
+            "macs": r.macs,
+            "flops": r.flops,
+            "leaves": r.leaves,
+        }
+        if r.working:
+            row["working"] = list(r.working)
+        if r.field is not None:
+            f = r.field
+            if f.whole or not f.known:
+                row["receptive_field"] = "all" if f.whole else "unknown"
+            else:
+                field: dict[str, list[float]] = {
+                    key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")
+                }
+                if f.varies:  # position-dependent: the smallest field too
+                    field["size_min"] = [float(v) for v in f.size_min]
+                row["receptive_field"] = field
+        yield row
