@@ -101,16 +101,28 @@ def once(code: str, checkout: Path = CHECKOUT) -> tuple[float, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   cwd=EMPTY_DIR, env=env)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=EMPTY_DIR,
+        env=env,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.perf_counter() - start, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def compiled(checkout: Path) -> None:
     """Byte-compile the cnncalc that `python -c` imports from `checkout`."""
-    where = subprocess.run([sys.executable, "-c", "import cnncalc; print(cnncalc.__file__)"], check=True, text=True,
-                           capture_output=True, cwd=EMPTY_DIR, env={**os.environ, "PYTHONPATH": str(checkout)}).stdout  # fmt: skip
+    where = subprocess.run(
+        [sys.executable, "-c", "import cnncalc; print(cnncalc.__file__)"],
+        check=True,
+        text=True,
+        capture_output=True,
+        cwd=EMPTY_DIR,
+        env={**os.environ, "PYTHONPATH": str(checkout)},
+    ).stdout
     compileall.compile_dir(Path(where.strip()).parent, quiet=1)
 
 
@@ -132,8 +144,14 @@ def compare(baseline: Path, repeat: int) -> None:
 def phases(repeat: int) -> None:
     """Median CPU milliseconds of each phase of summary resnet152, in a fresh process each time."""
     env = {**os.environ, "PYTHONPATH": str(CHECKOUT)}
-    runs = [json.loads(subprocess.run([sys.executable, "-c", PHASES], check=True, capture_output=True, text=True,
-                                      cwd=EMPTY_DIR, env=env).stdout) for _ in range(repeat)]  # fmt: skip
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", PHASES], check=True, capture_output=True, text=True, cwd=EMPTY_DIR, env=env
+            ).stdout
+        )
+        for _ in range(repeat)
+    ]
     for i, (name, _) in enumerate(runs[0]):
         print(f"  {name:<48} {statistics.median(run[i][1] for run in runs):6.1f} ms CPU")
 
@@ -153,8 +171,14 @@ SCALE_ROWS = (25_000, 50_000, 99_999)  # rows besides the input: the graph's lim
 def measured(code: str, checkout: Path = CHECKOUT) -> tuple[float, int]:
     """CPU seconds and peak resident bytes of `python -c code`, as the child itself reads them."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", MEASURED + code], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                          text=True, cwd=EMPTY_DIR, env=env)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED + code],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=EMPTY_DIR,
+        env=env,
+    )
     line = next(line for line in reversed(done.stderr.splitlines()) if line.startswith("MEASURED "))
     _, cpu, kib = line.split()
     return float(cpu), int(kib) * 1024

@@ -33,11 +33,23 @@ def main() -> None:
     for name in args.names:
         cells = [name]
         for train in (False, True):
-            p = profile(cnncalc.load(name), input_shape=SMALL_INPUT.get(name), device=args.device, batch=args.batch,
-                        dtype=DType(args.dtype), warmup=1, iters=1, train=train, check=False)  # fmt: skip
+            p = profile(
+                cnncalc.load(name),
+                input_shape=SMALL_INPUT.get(name),
+                device=args.device,
+                batch=args.batch,
+                dtype=DType(args.dtype),
+                warmup=1,
+                iters=1,
+                train=train,
+                check=False,
+            )
             assert p.memory_measured is not None and p.memory_predicted is not None
-            cells += [f"{p.memory_predicted / MIB:,.1f} MiB", f"{p.memory_measured / MIB:,.1f} MiB",
-                      f"{p.memory_measured / p.memory_predicted:.3f}"]  # fmt: skip
+            cells += [
+                f"{p.memory_predicted / MIB:,.1f} MiB",
+                f"{p.memory_measured / MIB:,.1f} MiB",
+                f"{p.memory_measured / p.memory_predicted:.3f}",
+            ]
         print("| " + " | ".join(cells) + " |", flush=True)
 
 

@@ -21,8 +21,15 @@ import cnncalc
 from cnncalc.analysis import analyze
 from cnncalc.render.page import page_data, page_html
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 LARGEST = ["efficientnet_b7", "densenet201", "resnet152"]
 
 
@@ -49,8 +56,10 @@ def main() -> None:
                 times.append(int(page.get_attribute("body", "data-ready-ms") or 0))
                 page.close()
             size = path.stat().st_size
-            print(f"{name:18} {size / 2**20:5.2f} MiB  interactive in {statistics.median(times):5.0f} ms "
-                  f"(median of {len(times)}; {min(times)}..{max(times)})")  # fmt: skip
+            print(
+                f"{name:18} {size / 2**20:5.2f} MiB  interactive in {statistics.median(times):5.0f} ms "
+                f"(median of {len(times)}; {min(times)}..{max(times)})"
+            )
             if options.shots:
                 options.shots.mkdir(parents=True, exist_ok=True)
                 for scheme in ("light", "dark"):

@@ -18,8 +18,13 @@ from cnncalc.torch_bridge import build
 from cnncalc.torch_bridge.profile import profile
 
 CPU_CASES = [("resnet18", 8, "3x112x112"), ("vgg11", 4, "3x64x64"), ("alexnet", 8, None)]
-CUDA_CASES = [("resnet50", 256, None, "fp32"), ("resnet50", 256, None, "bf16"), ("resnet34", 256, None, "fp32"),
-              ("resnet18", 64, None, "fp32"), ("vgg16", 64, None, "fp32")]  # fmt: skip
+CUDA_CASES = [
+    ("resnet50", 256, None, "fp32"),
+    ("resnet50", 256, None, "bf16"),
+    ("resnet34", 256, None, "fp32"),
+    ("resnet18", 64, None, "fp32"),
+    ("vgg16", 64, None, "fp32"),
+]
 
 
 def independent(name: str, batch: int, shape, device: str, dtype: str, channels_last: bool) -> float:
@@ -59,12 +64,23 @@ def main() -> None:
     for name, batch, text, dtype in cases:
         shape = tuple(int(v) for v in text.split("x")) if text else None
         for channels_last in [False, True] if dtype != "fp32" else [False]:
-            p = profile(cnncalc.load(name), input_shape=shape, device=args.device, batch=batch, dtype=DType(dtype),
-                        channels_last=channels_last, check=False, warmup=10, iters=50)  # fmt: skip
+            p = profile(
+                cnncalc.load(name),
+                input_shape=shape,
+                device=args.device,
+                batch=batch,
+                dtype=DType(dtype),
+                channels_last=channels_last,
+                check=False,
+                warmup=10,
+                iters=50,
+            )
             ref = independent(name, batch, shape, args.device, dtype, channels_last)
             label = dtype + (" + channels-last" if channels_last else "")
-            print(f"| {name} | {batch} | {label} | {text or 'default'} | {p.timing.median_ms:.2f} | {ref:.2f} | "
-                  f"{100 * (p.timing.median_ms - ref) / ref:+.1f}% |")  # fmt: skip
+            print(
+                f"| {name} | {batch} | {label} | {text or 'default'} | {p.timing.median_ms:.2f} | {ref:.2f} | "
+                f"{100 * (p.timing.median_ms - ref) / ref:+.1f}% |"
+            )
     heavy_and_light(args.device)
 
 

@@ -61,8 +61,11 @@ class Case:
 
     @property
     def label(self) -> str:
-        return (f"{self.model} b{self.batch} {self.dtype}" + (" channels-last" if self.channels_last else "")
-                + (" training step" if self.train else ""))  # fmt: skip
+        return (
+            f"{self.model} b{self.batch} {self.dtype}"
+            + (" channels-last" if self.channels_last else "")
+            + (" training step" if self.train else "")
+        )
 
 
 def cases(device: str) -> list[Case]:
@@ -108,14 +111,24 @@ class Run:
 
 
 def environment(device: str) -> dict[str, Any]:
-    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
-                           "cpu_threads": torch.get_num_threads(), "cpus": os.cpu_count()}  # fmt: skip
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "cpus": os.cpu_count(),
+    }
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)
-        env |= {"gpu": props.name, "gpu_memory_bytes": props.total_memory, "capability": f"{props.major}.{props.minor}",
-                "multiprocessors": props.multi_processor_count, "cuda": torch.version.cuda,
-                "cudnn": torch.backends.cudnn.version(), "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
-                "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32}  # fmt: skip
+        env |= {
+            "gpu": props.name,
+            "gpu_memory_bytes": props.total_memory,
+            "capability": f"{props.major}.{props.minor}",
+            "multiprocessors": props.multi_processor_count,
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+            "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+            "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        }
     return env
 
 
@@ -123,13 +136,21 @@ def run_tests(out: Path) -> dict[str, Any]:
     """pytest on the CUDA tests, in a process of its own; its log beside the results."""
     start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-m", "pytest", *TESTS, "-q", "-p", "no:cacheprovider", "-rs"],
-                          cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *TESTS, "-q", "-p", "no:cacheprovider", "-rs"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     (out / "tests.log").write_text(done.stdout + done.stderr)
     lines = [line for line in done.stdout.splitlines() if line.strip()]
-    return {"command": f"python -m pytest {' '.join(TESTS)}", "returncode": done.returncode,
-            "summary": lines[-1] if lines else done.stderr.strip()[-300:],
-            "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    return {
+        "command": f"python -m pytest {' '.join(TESTS)}",
+        "returncode": done.returncode,
+        "summary": lines[-1] if lines else done.stderr.strip()[-300:],
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def check_rows(model: str) -> dict[str, Any]:
@@ -137,12 +158,18 @@ def check_rows(model: str) -> dict[str, Any]:
     start = time.perf_counter()
     checks = verify(cnncalc.load(model))
     bad = [f"{c.row}: {c.quantity}: cnncalc {c.ours}, PyTorch {c.theirs}" for c in checks if not c.ok]
-    return {"model": model, "rows": len({c.row for c in checks}), "quantities": sorted({c.quantity for c in checks}),
-            "mismatches": bad, "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    return {
+        "model": model,
+        "rows": len({c.row for c in checks}),
+        "quantities": sorted({c.quantity for c in checks}),
+        "mismatches": bad,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
-def independent(report: Report, graph: cnncalc.Graph, case: Case, device: str, warmup: int,
-                iters: int) -> tuple[float, int | None, int | None, int | None]:  # fmt: skip
+def independent(
+    report: Report, graph: cnncalc.Graph, case: Case, device: str, warmup: int, iters: int
+) -> tuple[float, int | None, int | None, int | None]:
     """The same module, input and mode as cnncalc's run, timed by a loop of its own: warm-up, then
     one pair of CUDA events around `iters` steps (perf_counter on the CPU); the mean per step, and
     on CUDA the allocator's peak over those steps, its reserved peak and the memory outside it."""
@@ -200,14 +227,32 @@ def measure(case: Case, device: str, warmup: int, iters: int) -> Result:
     shape = CPU_INPUT if device == "cpu" else None
     report = cnncalc.analyze(graph, input_shape=shape, batch=case.batch, dtype=DType(case.dtype))
     torch.backends.cudnn.benchmark = True  # profile()'s default; set here too so the loop never runs without it
-    p = profile(graph, report, device=device, channels_last=case.channels_last, train=case.train, warmup=warmup,
-                iters=iters, check=False)  # fmt: skip
+    p = profile(
+        graph,
+        report,
+        device=device,
+        channels_last=case.channels_last,
+        train=case.train,
+        warmup=warmup,
+        iters=iters,
+        check=False,
+    )
     loop_ms, allocated, reserved, outside = independent(report, graph, case, device, warmup, iters)
     assert p.memory_predicted is not None
-    result = Result(case, p.timing.median_ms, p.timing.p10_ms, p.timing.p90_ms, loop_ms, p.memory_predicted,
-                    allocated if allocated is not None else p.memory_measured or 0,
-                    "torch.cuda.max_memory_allocated" if allocated is not None else "cnncalc (CPU, torch.profiler)",
-                    p.memory_measured, reserved, outside, time.perf_counter() - start)  # fmt: skip
+    result = Result(
+        case,
+        p.timing.median_ms,
+        p.timing.p10_ms,
+        p.timing.p90_ms,
+        loop_ms,
+        p.memory_predicted,
+        allocated if allocated is not None else p.memory_measured or 0,
+        "torch.cuda.max_memory_allocated" if allocated is not None else "cnncalc (CPU, torch.profiler)",
+        p.memory_measured,
+        reserved,
+        outside,
+        time.perf_counter() - start,
+    )
     gc.collect()
     if device == "cuda":
         torch.cuda.empty_cache()
@@ -215,38 +260,59 @@ def measure(case: Case, device: str, warmup: int, iters: int) -> Result:
 
 
 def line(i: int, n: int, r: Result) -> str:
-    return (f"[{i:2}/{n}] {r.case.label}: cnncalc {r.cnncalc_median_ms:.2f} ms, loop {r.loop_mean_ms:.2f} ms "
-            f"(x{r.latency_ratio:.3f}); predicted {human_bytes(r.predicted_bytes)}, measured "
-            f"{human_bytes(r.measured_bytes)} (x{r.memory_ratio:.3f})"
-            + (f", reserved {human_bytes(r.reserved_bytes)}" if r.reserved_bytes else "")
-            + (f", outside the allocator {human_bytes(r.outside_allocator_bytes)}" if r.outside_allocator_bytes else "")
-            + f"; {r.seconds:.1f} s")  # fmt: skip
+    return (
+        f"[{i:2}/{n}] {r.case.label}: cnncalc {r.cnncalc_median_ms:.2f} ms, loop {r.loop_mean_ms:.2f} ms "
+        f"(x{r.latency_ratio:.3f}); predicted {human_bytes(r.predicted_bytes)}, measured "
+        f"{human_bytes(r.measured_bytes)} (x{r.memory_ratio:.3f})"
+        + (f", reserved {human_bytes(r.reserved_bytes)}" if r.reserved_bytes else "")
+        + (f", outside the allocator {human_bytes(r.outside_allocator_bytes)}" if r.outside_allocator_bytes else "")
+        + f"; {r.seconds:.1f} s"
+    )
 
 
 def to_json(run: Run) -> dict[str, Any]:
     return {
-        "device": run.device, "environment": run.environment, "tests": run.tests, "checks": run.checks,
-        "results": [{**asdict(r), "case": {**asdict(r.case), "label": r.case.label},
-                     "latency_ratio": r.latency_ratio, "memory_ratio": r.memory_ratio} for r in run.results],
-        "skipped": run.skipped, "seconds": round(run.seconds, 1),
-    }  # fmt: skip
+        "device": run.device,
+        "environment": run.environment,
+        "tests": run.tests,
+        "checks": run.checks,
+        "results": [
+            {
+                **asdict(r),
+                "case": {**asdict(r.case), "label": r.case.label},
+                "latency_ratio": r.latency_ratio,
+                "memory_ratio": r.memory_ratio,
+            }
+            for r in run.results
+        ],
+        "skipped": run.skipped,
+        "seconds": round(run.seconds, 1),
+    }
 
 
 def to_markdown(run: Run) -> str:
     env = run.environment
-    head = [f"# cnncalc GPU check: {env.get('gpu', 'CPU dry run')}", "",
-            ", ".join(f"{k} {v}" for k, v in env.items()) + f"; {run.seconds:.0f} s in all", ""]  # fmt: skip
+    head = [
+        f"# cnncalc GPU check: {env.get('gpu', 'CPU dry run')}",
+        "",
+        ", ".join(f"{k} {v}" for k, v in env.items()) + f"; {run.seconds:.0f} s in all",
+        "",
+    ]
     if run.tests:
         t = run.tests
         head += [f"Tests (`{t['command']}`): {t['summary']} (exit {t['returncode']}, {t['seconds']} s).", ""]
     if run.checks:
         head += ["| model | rows checked | quantities | mismatches | seconds (CPU) |", "|---|---:|---|---:|---:|"]
-        head += [f"| {c['model']} | {c['rows']} | {', '.join(c['quantities'])} | {len(c['mismatches'])} | "
-                 f"{c['seconds']} |" for c in run.checks]  # fmt: skip
+        head += [
+            f"| {c['model']} | {c['rows']} | {', '.join(c['quantities'])} | {len(c['mismatches'])} | {c['seconds']} |"
+            for c in run.checks
+        ]
         head.append("")
-    table = ["| case | cnncalc median ms (p10-p90) | loop mean ms | latency ratio | predicted | measured peak | "
-             "memory ratio | reserved peak | outside the allocator | seconds |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    table = [
+        "| case | cnncalc median ms (p10-p90) | loop mean ms | latency ratio | predicted | measured peak | "
+        "memory ratio | reserved peak | outside the allocator | seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in run.results:
         table.append(
             f"| {r.case.label} | {r.cnncalc_median_ms:.2f} ({r.cnncalc_p10_ms:.2f}-{r.cnncalc_p90_ms:.2f}) | "
@@ -256,11 +322,14 @@ def to_markdown(run: Run) -> str:
             f"{human_bytes(r.outside_allocator_bytes) if r.outside_allocator_bytes else '-'} | {r.seconds:.1f} |"
         )
     measured_by = {r.measured_by for r in run.results}
-    notes = ["", f"Measured peak: {', '.join(sorted(measured_by))}. Latency ratio: cnncalc's median over the loop's "
-             "mean (1.0 is agreement). Memory ratio: measured peak over cnncalc's prediction; the prediction "
-             "counts tensors only, so cuDNN's and cuBLAS's workspaces (allocated through PyTorch's allocator, so "
-             "in the measured peak) make it above 1; the CUDA context and the libraries' code are outside the "
-             "allocator (last memory column) and in neither. docs/gpu.md explains each column."]  # fmt: skip
+    notes = [
+        "",
+        f"Measured peak: {', '.join(sorted(measured_by))}. Latency ratio: cnncalc's median over the loop's "
+        "mean (1.0 is agreement). Memory ratio: measured peak over cnncalc's prediction; the prediction "
+        "counts tensors only, so cuDNN's and cuBLAS's workspaces (allocated through PyTorch's allocator, so "
+        "in the measured peak) make it above 1; the CUDA context and the libraries' code are outside the "
+        "allocator (last memory column) and in neither. docs/gpu.md explains each column.",
+    ]
     if run.skipped:
         notes.append(f"\nNot run (--budget-s reached): {', '.join(run.skipped)}.")
     return "\n".join(head + table + notes) + "\n"
@@ -273,15 +342,23 @@ def write(run: Run, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", choices=["cuda", "cpu"], default="cuda",
-                        help="cuda: the check; cpu: a dry run of this script (batches 2 and 4 at 3x32x32)")  # fmt: skip
+    parser.add_argument(
+        "--device",
+        choices=["cuda", "cpu"],
+        default="cuda",
+        help="cuda: the check; cpu: a dry run of this script (batches 2 and 4 at 3x32x32)",
+    )
     parser.add_argument("--out", type=Path, default=Path("gpu-check"), help="folder for the results and test log")
     parser.add_argument("--warmup", type=int, help="untimed steps before each timing (cuda 10, cpu 1)")
     parser.add_argument("--iters", type=int, help="timed steps, for cnncalc and the loop alike (cuda 50, cpu 2)")
     parser.add_argument("--budget-s", type=float, default=420, help="start no new case after this many seconds")
     parser.add_argument("--skip-tests", action="store_true", help="do not run the tests first")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (cpu: 1, so that a busy machine's "
-                        "threads do not wait on each other; cuda: torch's default)")  # fmt: skip
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for torch (cpu: 1, so that a busy machine's "
+        "threads do not wait on each other; cuda: torch's default)",
+    )
     args = parser.parse_args()
     if args.threads or args.device == "cpu":
         torch.set_num_threads(args.threads or 1)

@@ -167,8 +167,9 @@ def transposed_output_size(
     return out
 
 
-def transposed_formula(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
-                       output_padding: int = 0) -> str:  # fmt: skip
+def transposed_formula(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, output_padding: int = 0
+) -> str:
     """`(4 - 1)*2 - 2*1 + 1*(3 - 1) + 0 + 1 = 7`: the transposed rule with the numbers filled in."""
     out = transposed_output_size(size, kernel, stride, padding, dilation, output_padding)
     return f"({size} - 1)*{stride} - 2*{padding} + {dilation}*({kernel} - 1) + {output_padding} + 1 = {out}"

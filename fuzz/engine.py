@@ -194,19 +194,19 @@ LAYER_MAKERS = [
             "dilation": r.randint(1, 2),
             "padding": "tf_same",
         }
-    },  # fmt: skip
+    },
     lambda r: {
         "parallel": {
             "branches": [[], ["gap", {"conv": {"out": r.randint(1, 4), "kernel": 1}}, "sigmoid"]],
             "merge": r.choice(["mul", "add", "concat"]),
         }
-    },  # fmt: skip
+    },
     lambda r: {
         "residual": {
             "body": [{"conv": {"out": 4, "kernel": 3, "padding": 1, "stride": r.randint(1, 2)}}],
             "add": r.choice([True, False]),
         }
-    },  # fmt: skip
+    },
 ]
 
 
@@ -232,7 +232,7 @@ def block_text(r: random.Random) -> str:
                     {"sigmoid": {"name": "gate"}},
                     {"mul": {"from": [r.choice(["gate", "in", "input"]), r.choice(["in", "gate", "0"])]}},
                 ],
-            },  # fmt: skip
+            },
             "inverted": {
                 "args": {"out": None, "down": False, "t": 4},
                 "body": [
@@ -251,7 +251,7 @@ def block_text(r: random.Random) -> str:
                     {"conv": {"out": "$out", "kernel": 1}},
                 ],
                 "add": r.choice(["not $down and $in == $out", True, "$down", "1 if $down else 0"]),
-            },  # fmt: skip
+            },
         },
         "layers": [{"conv": {"out": "$width", "kernel": 3, "padding": "tf_same", "name": "stem"}}, *uses],
     }
@@ -426,9 +426,15 @@ def quiz_case(r: random.Random) -> Case:
             ("check", "{spec}", *(["--format", "json"] if r.random() < 0.2 else [])), text=text, note="quiz file"
         )
     if tool == 7:  # conv's new forms: TensorFlow's 'same' and the separable comparison
-        args = ["conv", "--input", r.choice(["224x224x3", "112x112x32", "7", "1x1x1", weird()]),
-                "--kernel", r.choice(["3", "3x5", "11", weird()]),
-                "--padding", r.choice(["tf_same", "same", "valid", "1", weird()])]  # fmt: skip
+        args = [
+            "conv",
+            "--input",
+            r.choice(["224x224x3", "112x112x32", "7", "1x1x1", weird()]),
+            "--kernel",
+            r.choice(["3", "3x5", "11", weird()]),
+            "--padding",
+            r.choice(["tf_same", "same", "valid", "1", weird()]),
+        ]
         opts = ["--stride", "--dilation", "--out", "--groups", "--channels"]
         if r.random() < 0.6:
             args.append("--separable")
@@ -513,8 +519,20 @@ def arg_pairs(r: random.Random) -> list[str]:
     out: list[str] = []
     for _ in range(r.randint(1, 3)):
         name = r.choice(ARG_NAMES)
-        out += ["--arg", r.choice([f"{name}={arg_value(r)}", f"{name}={arg_value(r)}", f"{name}={arg_value(r)}",
-                                   name, f"={arg_value(r)}", f"{name} ={arg_value(r)}", f"2{name}=1"])]  # fmt: skip
+        out += [
+            "--arg",
+            r.choice(
+                [
+                    f"{name}={arg_value(r)}",
+                    f"{name}={arg_value(r)}",
+                    f"{name}={arg_value(r)}",
+                    name,
+                    f"={arg_value(r)}",
+                    f"{name} ={arg_value(r)}",
+                    f"2{name}=1",
+                ]
+            ),
+        ]
     return out
 
 
@@ -546,12 +564,21 @@ def quiz_file_text(r: random.Random) -> str:
             given = {"receptive_field": r.randint(1, 40), "layers": r.randint(1, 5)}
             questions.append({"solve": given, "values": {"kernel": r.randint(1, 7), "stride": r.randint(1, 3)}})
         elif kind == 2:
-            layer = {"input": r.choice(["112x112x32", "8x8x4", "7"]), "kernel": r.randint(1, 5), "out": r.randint(1, 64),
-                     "padding": r.choice([0, 1, "tf_same", "same"]), "stride": r.randint(1, 3)}  # fmt: skip
+            layer = {
+                "input": r.choice(["112x112x32", "8x8x4", "7"]),
+                "kernel": r.randint(1, 5),
+                "out": r.randint(1, 64),
+                "padding": r.choice([0, 1, "tf_same", "same"]),
+                "stride": r.randint(1, 3),
+            }
             questions.append({"separable": layer, r.choice(["params", "macs", "shape", "weights"]): answer()})
         else:
-            layer = {"input": r.choice(["224x224x3", "227x227x3", "7"]), "kernel": r.randint(1, 11),
-                     "stride": r.randint(1, 4), "padding": r.choice(["tf_same", "tf_same", "same", 0])}  # fmt: skip
+            layer = {
+                "input": r.choice(["224x224x3", "227x227x3", "7"]),
+                "kernel": r.randint(1, 11),
+                "stride": r.randint(1, 4),
+                "padding": r.choice(["tf_same", "tf_same", "same", 0]),
+            }
             if r.random() < 0.5:
                 layer["out"] = r.randint(1, 96)
             questions.append({"conv": layer, r.choice(["shape", "params", "macs"]): answer()})
@@ -591,9 +618,21 @@ def _target_name(text: str) -> str:
 
 
 MODEL_COMMANDS = (["import"], ["import"], ["summary"], ["flops"], ["sweep"])
-WEIRD_TARGETS = ["{model}::{name}", "{model}:", ":{name}", "{model}:{name}.forward", "{model}:{name}x", "{model}:9",
-                 "{model}:__init__", "{missing}:{name}", "{model}:{name}:{name}", "torch.nn:Nope", "no.such.pkg:Net",
-                 "{model}/x.py:{name}", " {model}:{name}"]  # fmt: skip
+WEIRD_TARGETS = [
+    "{model}::{name}",
+    "{model}:",
+    ":{name}",
+    "{model}:{name}.forward",
+    "{model}:{name}x",
+    "{model}:9",
+    "{model}:__init__",
+    "{missing}:{name}",
+    "{model}:{name}:{name}",
+    "torch.nn:Nope",
+    "no.such.pkg:Net",
+    "{model}/x.py:{name}",
+    " {model}:{name}",
+]
 
 
 def model_case(r: random.Random) -> Case:
@@ -605,8 +644,11 @@ def model_case(r: random.Random) -> Case:
     if r.random() < 0.4:
         for _ in range(r.randint(1, 3)):
             text = mutate_text(r, text)
-    target = "{model}:" + name if r.random() < 0.8 else r.choice(WEIRD_TARGETS).format(model="{model}", name=name,
-                                                                                       missing="/nonexistent/m.py")  # fmt: skip
+    target = (
+        "{model}:" + name
+        if r.random() < 0.8
+        else r.choice(WEIRD_TARGETS).format(model="{model}", name=name, missing="/nonexistent/m.py")
+    )
     shape = r.choice(["3x8x8", "3x32x32", "3x{16,32}x{16,32}", "1x28x28"] + WEIRD_TEXT[:12])
     args = [*r.choice(MODEL_COMMANDS), target, "--input", shape]
     if r.random() < 0.2:
@@ -746,8 +788,9 @@ def _worker(conn: object, seconds: int, memory_mb: int) -> None:
             conn.send((*outcome, rss_mb))  # type: ignore[attr-defined]
 
 
-def fuzz(seed: int, count: int, seconds: int = 5, memory_mb: int = 2048, progress: object = None,
-         models: bool | None = None) -> Figures:  # fmt: skip
+def fuzz(
+    seed: int, count: int, seconds: int = 5, memory_mb: int = 2048, progress: object = None, models: bool | None = None
+) -> Figures:
     """Run `count` seeded inputs; each bounded by `seconds` and a worker limited to `memory_mb`;
     model targets among them with `models` (default: where torch is installed)."""
     models = torch_installed() if models is None else models

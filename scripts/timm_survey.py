@@ -79,14 +79,21 @@ MAX_SIDE = 256  # prefer models whose default input is at most this many pixels 
 # family -> (kind, why) where the FLOP-share rule would be wrong; kind "cnn", "hybrid" or "transformer"
 # (the share is measured on one probe model, and a conv stem's share shrinks as the embedding widens)
 OVERRIDES: dict[str, tuple[str, str]] = {
-    "coat": ("hybrid", "convolutional position encodings (depthwise 3x3, 5x5, 7x7) in every block; "
-             "4.7% of coat_tiny's FLOPs"),
+    "coat": (
+        "hybrid",
+        "convolutional position encodings (depthwise 3x3, 5x5, 7x7) in every block; 4.7% of coat_tiny's FLOPs",
+    ),
     "davit": ("hybrid", "convolutional position encodings (depthwise 3x3) in every block; 2.7% of davit_base's FLOPs"),
-    "xcit": ("hybrid", "a convolutional patch stem and a depthwise-conv local patch interaction in every block; "
-             "10% of xcit_nano_12_p16_224's FLOPs, 4.7% of xcit_large's"),
-    "vision_transformer_hybrid": ("hybrid", "ViTs on a ResNet or convolutional stem (the probe, vit_base_mci_224, "
-                                  "has 1.5% of its FLOPs in convolutions)"),
-}  # fmt: skip
+    "xcit": (
+        "hybrid",
+        "a convolutional patch stem and a depthwise-conv local patch interaction in every block; "
+        "10% of xcit_nano_12_p16_224's FLOPs, 4.7% of xcit_large's",
+    ),
+    "vision_transformer_hybrid": (
+        "hybrid",
+        "ViTs on a ResNet or convolutional stem (the probe, vit_base_mci_224, has 1.5% of its FLOPs in convolutions)",
+    ),
+}
 SURVEYED = ("cnn", "hybrid")
 KEEP = 10  # candidates kept in the fixture per family, the smallest first (for --per-family)
 TOLERANCE = 1e-4  # relative to max(1, max |output|)
@@ -187,8 +194,13 @@ def select_family(family: str) -> dict[str, Any]:
     small = [n for n in real if sizes[n] is None or max(sizes[n][1:]) <= MAX_SIDE] or real
     probe = sorted(small)[0]
     share, convs = _share_of(timm, probe)
-    result: dict[str, Any] = {"models": len(names), "candidates": len(small), "probe": probe,
-                              "conv_share": round(share, 4), "convs": convs}  # fmt: skip
+    result: dict[str, Any] = {
+        "models": len(names),
+        "candidates": len(small),
+        "probe": probe,
+        "conv_share": round(share, 4),
+        "convs": convs,
+    }
     kind, why = classify(family, result)
     result |= {"kind": kind, "why": why}
     if kind not in SURVEYED:
@@ -396,8 +408,9 @@ def run_worker(kind: str, arg: str, args: argparse.Namespace, timeout: float) ->
     command = [sys.executable, __file__, "--worker", kind, arg, "--threads", str(args.threads)]
     start = time.perf_counter()
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              preexec_fn=lambda: _limit(args.memory))  # fmt: skip
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, preexec_fn=lambda: _limit(args.memory)
+        )
     except subprocess.TimeoutExpired as err:
         out = err.stdout.decode() if isinstance(err.stdout, bytes) else err.stdout or ""
         results = [json.loads(line[len(RESULT) :]) for line in out.splitlines() if line.startswith(RESULT)]
@@ -422,14 +435,21 @@ def _versions() -> dict[str, Any]:
 
     root = Path(cnncalc.__file__).resolve().parent.parent
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()  # fmt: skip
-        dirty = bool(subprocess.run(["git", "-C", str(root), "status", "--porcelain", "cnncalc"], capture_output=True,
-                                    text=True).stdout.strip())  # fmt: skip
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(root), "status", "--porcelain", "cnncalc"], capture_output=True, text=True
+            ).stdout.strip()
+        )
     except (OSError, subprocess.CalledProcessError):
         commit, dirty = None, False
-    return {"timm": timm.__version__, "torch": torch.__version__.split("+")[0],
-            "cnncalc": {"checkout": str(root), "commit": commit, "dirty": dirty}}  # fmt: skip
+    return {
+        "timm": timm.__version__,
+        "torch": torch.__version__.split("+")[0],
+        "cnncalc": {"checkout": str(root), "commit": commit, "dirty": dirty},
+    }
 
 
 def classify(family: str, selection: dict[str, Any]) -> tuple[str, str]:
@@ -466,14 +486,23 @@ def summary(data: dict[str, Any], out: Any = sys.stdout) -> None:
     clean = [m for m in exact if models[m]["traced_rows"] == 0]
     trip = [m for m in imported if all(models[m]["roundtrip"].get(k) for k in ("builds", "loads", "same_output"))]
     failed = data.get("failed", {})
-    print(f"timm {data['timm']}, torch {data['torch']}, cnncalc {data['cnncalc']['checkout']} "
-          f"@ {data['cnncalc']['commit']}{' (modified)' if data['cnncalc']['dirty'] else ''}", file=out)  # fmt: skip
-    print(f"families: {len(data['families'])} in timm, {len(surveyed)} surveyed (cnn or hybrid), "
-          f"{len(data['excluded'])} left out as transformers/MLPs", file=out)  # fmt: skip
+    print(
+        f"timm {data['timm']}, torch {data['torch']}, cnncalc {data['cnncalc']['checkout']} "
+        f"@ {data['cnncalc']['commit']}{' (modified)' if data['cnncalc']['dirty'] else ''}",
+        file=out,
+    )
+    print(
+        f"families: {len(data['families'])} in timm, {len(surveyed)} surveyed (cnn or hybrid), "
+        f"{len(data['excluded'])} left out as transformers/MLPs",
+        file=out,
+    )
     n = len(models) + len(failed)
     pct = lambda k: f"{k} ({100 * k / n:.0f}%)" if n else str(k)  # noqa: E731
-    print(f"models: {n}; imported {pct(len(imported))}, exact {pct(len(exact))}, exact with no traced row "
-          f"{pct(len(clean))}, round trip {pct(len(trip))}; the survey itself failed on {len(failed)}", file=out)  # fmt: skip
+    print(
+        f"models: {n}; imported {pct(len(imported))}, exact {pct(len(exact))}, exact with no traced row "
+        f"{pct(len(clean))}, round trip {pct(len(trip))}; the survey itself failed on {len(failed)}",
+        file=out,
+    )
     for m, why in failed.items():
         print(f"  failed: {m}: {why}", file=out)
     for m in imported:
@@ -498,8 +527,10 @@ def summary(data: dict[str, Any], out: Any = sys.stdout) -> None:
             reasons[r["reason"]].append(m)
     print(f"\nrefusals by first reason ({sum(map(len, reasons.values()))} models):", file=out)
     for reason, names in sorted(reasons.items(), key=lambda item: (-len(item[1]), item[0])):
-        print(f"  {len(names):3d}  {reason}\n       e.g. {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}",
-              file=out)  # fmt: skip
+        print(
+            f"  {len(names):3d}  {reason}\n       e.g. {', '.join(names[:6])}{' ...' if len(names) > 6 else ''}",
+            file=out,
+        )
     ops: Counter[str] = Counter()
     examples: dict[str, list[str]] = defaultdict(list)
     for m, r in models.items():
@@ -571,8 +602,10 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     families[family] = {k: v for k, v in result.items() if k != "family"}
                 entry = families[family]
-                print(f"{family}: {entry['kind']} ({entry['why']}), {(entry.get('ranked') or [['-']])[0][0]}",
-                      file=sys.stderr)  # fmt: skip
+                print(
+                    f"{family}: {entry['kind']} ({entry['why']}), {(entry.get('ranked') or [['-']])[0][0]}",
+                    file=sys.stderr,
+                )
             print(f"({len(chunk.split(','))} families selected in {took:.0f}s)", file=sys.stderr)
     select_seconds = time.perf_counter() - start
 
@@ -580,8 +613,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.models:
         todo = [(module_of.get(m, "?"), m) for m in args.models.split(",")]
     else:
-        todo = [(f, entry[0]) for f in wanted if families[f]["kind"] in SURVEYED
-                for entry in families[f].get("ranked", [])[: args.per_family]]  # fmt: skip
+        todo = [
+            (f, entry[0])
+            for f in wanted
+            if families[f]["kind"] in SURVEYED
+            for entry in families[f].get("ranked", [])[: args.per_family]
+        ]
 
     def work(item: tuple[str, str]) -> tuple[str, str, dict[str, Any], float]:
         family, name = item
@@ -629,7 +666,7 @@ def main(argv: list[str] | None = None) -> int:
             f: {"why": v["why"], "model": (v.get("ranked") or [[None]])[0][0]}
             for f, v in families.items()
             if v["kind"] not in ("cnn", "hybrid")
-        },  # fmt: skip
+        },
         "models": models,
         "failed": failed,
     }

@@ -49,20 +49,36 @@ CLASSIFICATION = [
     "alexnet",
     *(f"vgg{d}{bn}" for d in (11, 13, 16, 19) for bn in ("", "_bn")),
     *(f"resnet{d}" for d in (18, 34, 50, 101, 152)),
-    "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
-    "googlenet", "inception_v3",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+    "googlenet",
+    "inception_v3",
     *(f"densenet{d}" for d in (121, 161, 169, 201)),
-    "squeezenet1_0", "squeezenet1_1",
-    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
     *(f"mnasnet{w}" for w in ("0_5", "0_75", "1_0", "1_3")),
     *(f"shufflenet_v2_x{w}" for w in ("0_5", "1_0", "1_5", "2_0")),
     *(f"efficientnet_b{i}" for i in range(8)),
-    "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
+    "efficientnet_v2_s",
+    "efficientnet_v2_m",
+    "efficientnet_v2_l",
     *(f"regnet_{k}_{s}" for k in ("x", "y") for s in ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")),
     *(f"convnext_{s}" for s in ("tiny", "small", "base", "large")),
-]  # fmt: skip
-SEGMENTATION = ["fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
-                "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large"]  # fmt: skip
+]
+SEGMENTATION = [
+    "fcn_resnet50",
+    "fcn_resnet101",
+    "deeplabv3_resnet50",
+    "deeplabv3_resnet101",
+    "deeplabv3_mobilenet_v3_large",
+    "lraspp_mobilenet_v3_large",
+]
 MODELS = CLASSIFICATION + SEGMENTATION
 
 # builder arguments beyond weights=None: no auxiliary heads, no pretrained backbone, no slow init
@@ -77,11 +93,19 @@ SEGMENTATION_SIZE = 520  # SemanticSegmentation(resize_size=520) of the segmenta
 # torchvision models the issue leaves out, and why (checked against list_models() on each run)
 EXCLUDED = {
     "regnet_y_128gf": "left out by issue 10 (too large: 644.8M parameters)",
-    "maxvit_t": "a transformer", "swin_t": "a transformer", "swin_s": "a transformer", "swin_b": "a transformer",
-    "swin_v2_t": "a transformer", "swin_v2_s": "a transformer", "swin_v2_b": "a transformer",
-    "vit_b_16": "a transformer", "vit_b_32": "a transformer", "vit_l_16": "a transformer",
-    "vit_l_32": "a transformer", "vit_h_14": "a transformer",
-}  # fmt: skip
+    "maxvit_t": "a transformer",
+    "swin_t": "a transformer",
+    "swin_s": "a transformer",
+    "swin_b": "a transformer",
+    "swin_v2_t": "a transformer",
+    "swin_v2_s": "a transformer",
+    "swin_v2_b": "a transformer",
+    "vit_b_16": "a transformer",
+    "vit_b_32": "a transformer",
+    "vit_l_16": "a transformer",
+    "vit_l_32": "a transformer",
+    "vit_h_14": "a transformer",
+}
 
 
 def input_shape(name: str) -> list[int]:
@@ -204,11 +228,13 @@ def reference(name: str, shape: list[int] | None = None) -> dict[str, Any]:
         "biases": _numel(p for k, p in named.items() if k.endswith("bias")),
         "buffers": _numel(model.buffers()),
         "flops": total,
-        "flops_by_op": {str(op).removeprefix("aten."): n for op, n in sorted(
-            counter.get_flop_counts().get("Global", {}).items(), key=lambda item: str(item[0]))},
+        "flops_by_op": {
+            str(op).removeprefix("aten."): n
+            for op, n in sorted(counter.get_flop_counts().get("Global", {}).items(), key=lambda item: str(item[0]))
+        },
         "modules": records,
         "state_dict": sorted([k, list(v.shape)] for k, v in model.state_dict().items()),
-    }  # fmt: skip
+    }
 
 
 TOTALS = ("input_shape", "output_shape", "params", "weights", "biases", "buffers", "flops")
@@ -216,8 +242,10 @@ TOTALS = ("input_shape", "output_shape", "params", "weights", "biases", "buffers
 
 def write(record: dict[str, Any], folder: Path) -> None:
     data = json.dumps(record, separators=(",", ":")).encode()
-    with (open(folder / f"{record['model']}.json.gz", "wb") as raw,
-          gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0, filename="") as f):  # fmt: skip
+    with (
+        open(folder / f"{record['model']}.json.gz", "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0, filename="") as f,
+    ):
         f.write(data)
 
 
@@ -274,8 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     missing = sorted(set(MODELS) - available)
     unlisted = sorted(set(list_models(module=torchvision.models)) - set(MODELS) - set(EXCLUDED))
     if missing or unlisted:
-        print(f"torchvision lacks {missing}; has classification models neither listed nor excluded: {unlisted}",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"torchvision lacks {missing}; has classification models neither listed nor excluded: {unlisted}",
+            file=sys.stderr,
+        )
 
     todo = args.models or MODELS
     start = time.perf_counter()
@@ -307,8 +337,11 @@ def main(argv: list[str] | None = None) -> int:
         "unlisted": unlisted,
     }
     index_path.write_text(_index_text(index))
-    print(f"{len(todo)} model(s) in {time.perf_counter() - start:.0f}s; slowest: "
-          + ", ".join(f"{n} {s:.0f}s" for n, s in sorted(seconds.items(), key=lambda i: -i[1])[:5]), file=sys.stderr)  # fmt: skip
+    print(
+        f"{len(todo)} model(s) in {time.perf_counter() - start:.0f}s; slowest: "
+        + ", ".join(f"{n} {s:.0f}s" for n, s in sorted(seconds.items(), key=lambda i: -i[1])[:5]),
+        file=sys.stderr,
+    )
     return 1 if any(m in failed for m in todo) else 0
 
 

@@ -145,8 +145,13 @@ def brute_force_lost(w):
 
 
 @settings(max_examples=400, deadline=None)
-@given(size=st.integers(1, 40), kernel=st.integers(1, 7), stride=st.integers(1, 9), pad=st.integers(0, 3),
-       dilation=st.integers(1, 3))  # fmt: skip
+@given(
+    size=st.integers(1, 40),
+    kernel=st.integers(1, 7),
+    stride=st.integers(1, 9),
+    pad=st.integers(0, 3),
+    dilation=st.integers(1, 3),
+)
 @pytest.mark.parametrize("ceil_mode", [False, True])
 def test_lost_positions_equal_brute_force(size, kernel, stride, pad, dilation, ceil_mode):
     w = Window(size, kernel, stride, pad, pad, dilation, ceil_mode)
@@ -171,9 +176,19 @@ def test_lost_positions(window, lost):
 
 
 @requires_torch
-@pytest.mark.parametrize("window", [Window(7, 3, 3), Window(224, 7, 2, 3, 3), Window(56, 1, 2), Window(10, 3, 4),
-                                    Window(29, 3, 4, 1, 1, 2), Window(20, 2, 3, 1, 1),
-                                    Window(15, 2, 1, 0, 0, 10), Window(1, 2, 1, 2, 1, 3)])  # fmt: skip
+@pytest.mark.parametrize(
+    "window",
+    [
+        Window(7, 3, 3),
+        Window(224, 7, 2, 3, 3),
+        Window(56, 1, 2),
+        Window(10, 3, 4),
+        Window(29, 3, 4, 1, 1, 2),
+        Window(20, 2, 3, 1, 1),
+        Window(15, 2, 1, 0, 0, 10),
+        Window(1, 2, 1, 2, 1, 3),
+    ],
+)
 def test_lost_positions_get_no_gradient_in_pytorch(window):
     """A lost position gets no gradient through the real convolution; every other position does,
     unless one more window would not read it either (a stride past the kernel skips it by design)."""
@@ -208,19 +223,25 @@ def test_no_standard_network_warns():
 
 def test_the_warning_says_which_input_is_never_read():
     (warning,) = analyze(spec("conv: {out: 1, kernel: 3, stride: 3, name: c}")).warnings
-    assert warning.message == ("stride does not tile the input (H and W): (7 - 3 + 0)/3 + 1 = 2.33, floored to 2: "
-                               "input rows and columns 6 of 0..6 are never read")  # fmt: skip
+    assert warning.message == (
+        "stride does not tile the input (H and W): (7 - 3 + 0)/3 + 1 = 2.33, floored to 2: "
+        "input rows and columns 6 of 0..6 are never read"
+    )
     graph = parse_text("input: [1, 7, 8]\nlayers:\n  - conv: {out: 1, kernel: 3, stride: 3}\n")
     assert [w.message.split(": ")[-1] for w in analyze(graph).warnings] == [
-        "input row 6 of 0..6 is never read", "input columns 6-7 of 0..7 are never read"]  # fmt: skip
+        "input row 6 of 0..6 is never read",
+        "input columns 6-7 of 0..7 are never read",
+    ]
 
 
 def test_explain_states_whether_input_is_lost():
     lost = analyze(spec("conv: {out: 1, kernel: 3, stride: 3}"), explain=True).rows[1].working[0]
     assert "unfloored 2.33: doesn't fit; input position 6 of 0..6 is never read" in lost
     kept = analyze(cnncalc.load("resnet18"), explain=True).rows[1].working[0]
-    assert kept == ("H, W: floor((224 - 7 + 2*3)/2) + 1 = 112   (unfloored 112.5: doesn't fit; "
-                    "only padding is left unread, every input position is read)")  # fmt: skip
+    assert kept == (
+        "H, W: floor((224 - 7 + 2*3)/2) + 1 = 112   (unfloored 112.5: doesn't fit; "
+        "only padding is left unread, every input position is read)"
+    )
 
 
 def test_strict_applies_only_to_a_real_loss():
@@ -255,7 +276,13 @@ def test_the_fold_is_a_property_of_layer_types():
     layer with parameters, a merge, or a window that moves positions never does."""
     folded = {r.name for r in analyze(cnncalc.load("vgg16")).rows if r.folds}
     assert folded == {f"features.{i}" for i in (1, 3, 6, 8, 11, 13, 15, 18, 20, 22, 25, 27, 29)} | {
-        "avgpool", "flatten", "classifier.1", "classifier.2", "classifier.4", "classifier.5"}  # fmt: skip
+        "avgpool",
+        "flatten",
+        "classifier.1",
+        "classifier.2",
+        "classifier.4",
+        "classifier.5",
+    }
     assert analyze(parse_text("input: [3, 14, 14]\nlayers:\n  - adaptive_avgpool: 7\n")).rows[1].folds is False
     kept = [r.folds for r in analyze(cnncalc.load("resnet18")).rows if r.type in ("add", "batchnorm", "conv")]
     assert kept == [False] * (20 + 20 + 8)  # 20 convolutions (3 of them shortcuts), 20 batch norms, 8 adds
@@ -313,8 +340,11 @@ def brute_force_tail(w):
     lost = []
     for p in range(max(low, 0), w.size):
         q = p + w.pad_left
-        by = [(q - t * w.dilation) // w.stride for t in range(w.kernel)
-              if q >= t * w.dilation and (q - t * w.dilation) % w.stride == 0]  # fmt: skip
+        by = [
+            (q - t * w.dilation) // w.stride
+            for t in range(w.kernel)
+            if q >= t * w.dilation and (q - t * w.dilation) % w.stride == 0
+        ]
         if by and min(by) >= n:
             lost.append(p)
     return lost

@@ -55,16 +55,30 @@ def test_optimizer_state_is_torch_optims_after_one_step(name):
 MEASURED = ["lenet5", "alexnet", "resnet18", "googlenet"]
 
 
-@pytest.mark.parametrize("optimizer, dtype", [
-    (Optimizer.SGD, DType.FP32), (Optimizer.ADAM, DType.BF16), (Optimizer.ADAMW, DType.FP32),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "optimizer, dtype",
+    [
+        (Optimizer.SGD, DType.FP32),
+        (Optimizer.ADAM, DType.BF16),
+        (Optimizer.ADAMW, DType.FP32),
+    ],
+)
 @pytest.mark.parametrize("name", MEASURED)
 def test_training_peak_with_each_optimizer_and_bf16_autocast_within_15_percent(name, optimizer, dtype):
     """A real step (torch.optim, bf16 autocast on the CPU) against the prediction, as
     test_memory's test_predicted_peak_memory_within_15_percent_of_the_cpu_measurement does for
     SGD with momentum; measured 0.96 to 1.03."""
-    p = profile(cnncalc.load(name), input_shape=SMALL_INPUT.get(name), batch=2, dtype=dtype, warmup=1, iters=1,
-                train=True, check=False, optimizer=optimizer)  # fmt: skip
+    p = profile(
+        cnncalc.load(name),
+        input_shape=SMALL_INPUT.get(name),
+        batch=2,
+        dtype=dtype,
+        warmup=1,
+        iters=1,
+        train=True,
+        check=False,
+        optimizer=optimizer,
+    )
     assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
 
 
@@ -101,8 +115,15 @@ def test_parts_add_up_and_say_where_the_peak_is():
     assert b.parameter_bytes == b.gradient_bytes == 4 * 11_689_512  # torchvision's resnet18: 11,689,512 parameters
     assert b.optimizer_bytes == 2 * 4 * 11_689_512 + 4 * 62  # 62 parameter tensors
     assert b.input_bytes == 32 * 3 * 224 * 224 * 4
-    assert b.total_bytes == (b.parameter_bytes + b.buffer_bytes + b.gradient_bytes + b.optimizer_bytes
-                             + b.input_bytes + b.activation_bytes + 10**9)  # fmt: skip
+    assert b.total_bytes == (
+        b.parameter_bytes
+        + b.buffer_bytes
+        + b.gradient_bytes
+        + b.optimizer_bytes
+        + b.input_bytes
+        + b.activation_bytes
+        + 10**9
+    )
     assert b.total_bytes - 10**9 == predicted_memory(report, True) + 4 * 11_689_512 + 4 * 62  # Adam's second moment
     assert memory_budget(report, True, Optimizer.SGD).total_bytes == predicted_memory(report, True) - 4 * 11_689_512
 
@@ -140,12 +161,15 @@ GOOGLENET_INCEPTIONS = tuple(f"inception{k}" for k in ("3a", "3b", "4a", "4b", "
 
 
 @pytest.mark.usefixtures("several_threads")
-@pytest.mark.parametrize("name, blocks, dtype", [
-    ("resnet18", RESNET_STAGES, DType.FP32),
-    ("resnet18", RESNET_STAGES, DType.BF16),
-    ("resnet18", ("layer1",), DType.FP32),
-    ("googlenet", GOOGLENET_INCEPTIONS, DType.BF16),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, blocks, dtype",
+    [
+        ("resnet18", RESNET_STAGES, DType.FP32),
+        ("resnet18", RESNET_STAGES, DType.BF16),
+        ("resnet18", ("layer1",), DType.FP32),
+        ("googlenet", GOOGLENET_INCEPTIONS, DType.BF16),
+    ],
+)
 def test_checkpointed_training_peak_within_15_percent_of_the_cpu_measurement(name, blocks, dtype):
     """torch.utils.checkpoint (non-reentrant) on the named blocks, a real SGD step (measured 0.90
     to 0.99 at batch 2; the recomputation's own live tensors aside), and no more than without."""
@@ -173,10 +197,13 @@ def test_checkpointing_every_resnet_stage_keeps_only_their_inputs_and_the_stem()
     assert r.recompute_bytes > 0 and r.saved_bytes < report.saved_bytes
 
 
-@pytest.mark.parametrize("blocks, message", [
-    (("layer9",), "--checkpoint names no block of the network"),
-    (("layer1", "layer1.0"), "--checkpoint 'layer1.0' overlaps another block named"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "blocks, message",
+    [
+        (("layer9",), "--checkpoint names no block of the network"),
+        (("layer1", "layer1.0"), "--checkpoint 'layer1.0' overlaps another block named"),
+    ],
+)
 def test_bad_checkpoint_blocks_are_one_clear_error(blocks, message):
     with pytest.raises(CnncalcError) as err:
         segments(cnncalc.load("resnet18"), blocks)

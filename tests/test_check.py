@@ -56,8 +56,25 @@ def test_receptive_field():
 
 
 def test_cli_one_layer_new_keys():
-    result = runner.invoke(app, ["check", "alexnet", "--layer", "conv1", "--flops", "211M", "--bytes", "70.9 MiB",
-                                 "--batch", "128", "--dtype", "fp16", "--receptive-field", "11"])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            "alexnet",
+            "--layer",
+            "conv1",
+            "--flops",
+            "211M",
+            "--bytes",
+            "70.9 MiB",
+            "--batch",
+            "128",
+            "--dtype",
+            "fp16",
+            "--receptive-field",
+            "11",
+        ],
+    )
     assert result.exit_code == 0, result.stdout
     assert "✓ flops 211M" in result.stdout and "✓ receptive_field 11" in result.stdout
 
@@ -115,9 +132,22 @@ def test_bad_batch_and_dtype(tmp_path, extra, message):
 
 # CS231n's VGG16 table (seed 000): INPUT, CONV3-64 x2, POOL2, CONV3-128 x2, POOL2, CONV3-256 x3,
 # POOL2, CONV3-512 x3, POOL2, CONV3-512 x3, POOL2, FC 4096, FC 4096, FC 1000; its rows sum to 15.2M
-VGG16_LECTURE_MEMORY = (224 * 224 * 3 + 2 * 224 * 224 * 64 + 112 * 112 * 64 + 2 * 112 * 112 * 128 + 56 * 56 * 128
-                        + 3 * 56 * 56 * 256 + 28 * 28 * 256 + 3 * 28 * 28 * 512 + 14 * 14 * 512 + 3 * 14 * 14 * 512
-                        + 7 * 7 * 512 + 4096 + 4096 + 1000)  # fmt: skip
+VGG16_LECTURE_MEMORY = (
+    224 * 224 * 3
+    + 2 * 224 * 224 * 64
+    + 112 * 112 * 64
+    + 2 * 112 * 112 * 128
+    + 56 * 56 * 128
+    + 3 * 56 * 56 * 256
+    + 28 * 28 * 256
+    + 3 * 28 * 28 * 512
+    + 14 * 14 * 512
+    + 3 * 14 * 14 * 512
+    + 7 * 7 * 512
+    + 4096
+    + 4096
+    + 1000
+)
 # torchvision's vgg16 runs more rows: a ReLU after each of the 13 convolutions, the adaptive
 # avgpool and flatten (7*7*512 each), and ReLU, dropout, ReLU, dropout in the classifier
 VGG16_CONVS = 2 * 224 * 224 * 64 + 2 * 112 * 112 * 128 + 3 * 56 * 56 * 256 + 3 * 28 * 28 * 512 + 3 * 14 * 14 * 512
@@ -137,8 +167,9 @@ def test_the_lecture_tables_memory_is_right_with_style_lecture_and_explained_wit
     )
     lecture = runner.invoke(app, ["check", "vgg16", "--memory", "15.2M", "--style", "lecture"])
     assert lecture.exit_code == 0 and "✓ memory 15.2M" in lecture.stdout
-    exact = runner.invoke(app, ["check", "vgg16", "--memory", str(VGG16_LECTURE_MEMORY), "--style", "lecture",
-                                "-f", "json"])  # fmt: skip
+    exact = runner.invoke(
+        app, ["check", "vgg16", "--memory", str(VGG16_LECTURE_MEMORY), "--style", "lecture", "-f", "json"]
+    )
     (question,) = json.loads(exact.stdout)["questions"]
     assert question["right"] and question["answers"][0]["expected"].startswith(
         f"{VGG16_LECTURE_MEMORY:,} (the lecture table's 22 rows, the input included"
@@ -164,7 +195,13 @@ def test_lecture_names_of_the_vgg16_table_name_its_rows(alias, row, params):
     assert truth.weights + truth.biases == params
     by_row = quiz.network_truth("vgg16", row)
     assert (truth.shape, truth.weights, truth.biases, truth.macs, truth.activations, truth.working) == (
-        by_row.shape, by_row.weights, by_row.biases, by_row.macs, by_row.activations, by_row.working)  # fmt: skip
+        by_row.shape,
+        by_row.weights,
+        by_row.biases,
+        by_row.macs,
+        by_row.activations,
+        by_row.working,
+    )
 
 
 def test_vgg19_lecture_names_count_four_convolutions_per_late_stage():
@@ -201,9 +238,11 @@ def test_a_missing_row_is_never_hinted_as_a_different_layer(network, name, hint)
 
 def test_a_quiz_names_a_vgg_row_by_its_lecture_name(tmp_path):
     path = tmp_path / "vgg.yaml"
-    path.write_text("title: VGG16\nquestions:\n"
-                    "  - {name: a, spec: vgg16, layer: pool5, shape: 7x7x512, params: 0}\n"
-                    "  - {name: b, spec: vgg16, layer: fc6, params: 102764544}\n")  # fmt: skip
+    path.write_text(
+        "title: VGG16\nquestions:\n"
+        "  - {name: a, spec: vgg16, layer: pool5, shape: 7x7x512, params: 0}\n"
+        "  - {name: b, spec: vgg16, layer: fc6, params: 102764544}\n"
+    )
     graded = quiz.grade_file(path).questions
     assert [g.correct for g in graded] == [True, True]  # 7*7*512*4096 + 4096 = 102,764,544
     assert graded[1].subject == "VGG16: fc6 (classifier.0)"

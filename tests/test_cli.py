@@ -41,16 +41,20 @@ def _typer_in_range() -> bool:
 )
 def test_summary_process_does_not_load_pydantic_or_rich():
     """pyproject caps typer below 0.29, whose per-parameter pydantic adapters cost ~80 ms of start-up."""
-    code = ("import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'summary', 'resnet152', '-f', 'json']\n"
-            "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
-            "print(sorted(m for m in ('pydantic', 'rich', 'torch') if m in sys.modules))")  # fmt: skip
+    code = (
+        "import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'summary', 'resnet152', '-f', 'json']\n"
+        "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
+        "print(sorted(m for m in ('pydantic', 'rich', 'torch') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_static_command_does_not_load_torch():
-    code = ("import sys; from typer.testing import CliRunner; from cnncalc.cli import app; "
-            "r = CliRunner().invoke(app, ['summary', 'resnet50']); assert r.exit_code == 0; print('torch' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys; from typer.testing import CliRunner; from cnncalc.cli import app; "
+        "r = CliRunner().invoke(app, ['summary', 'resnet50']); assert r.exit_code == 0; print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 
@@ -133,8 +137,20 @@ def test_csv_and_markdown():
 
 def test_depth_collapses_blocks():
     data = json.loads(run("summary", "resnet34", "--depth", "1", "-f", "json").stdout)
-    assert [r["name"] for r in data["layers"]] == ["input", "conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
-                                                   "layer3", "layer4", "avgpool", "flatten", "fc"]  # fmt: skip
+    assert [r["name"] for r in data["layers"]] == [
+        "input",
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "flatten",
+        "fc",
+    ]
     assert data["layers"][5]["type"] == "sequential" and data["layers"][5]["output_shape"] == [64, 56, 56]
 
 
@@ -254,11 +270,14 @@ def test_flops_conventions_follow_depth():
 # ----- one presentation layer: one Format, one writer each, no silent fall-back ----------------
 
 
-@pytest.mark.parametrize(("args", "writes"), [
-    (["conv", "--input", "7x7", "--kernel", "3"], "text, markdown, json"),
-    (["convolve", "--input", "1 2; 3 4", "--kernel", "1"], "text, markdown, json"),
-    (["layers"], "text, markdown, csv, json"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "writes"),
+    [
+        (["conv", "--input", "7x7", "--kernel", "3"], "text, markdown, json"),
+        (["convolve", "--input", "1 2; 3 4", "--kernel", "1"], "text, markdown, json"),
+        (["layers"], "text, markdown, csv, json"),
+    ],
+)
 def test_a_format_a_command_cannot_write_is_an_error(args, writes):
     fmt = next(f for f in ("csv", "json", "dot") if f not in writes)
     result = run(*args, "-f", fmt)
@@ -283,9 +302,16 @@ def test_markdown_keeps_every_footer_line_of_the_text():
 def test_writers_print_one_table_in_each_format():
     from cnncalc.render import Abbreviated, Format, Layout, Output, Table, write
 
-    table = Table(("Layer", "Output", "MACs"), (("a", (6, 28, 28), 1234), ("b", (16,), Abbreviated(56_000))),
-                  (False, False, True), total=("total", "", 1234 + 56_000), notes=(("1*2",), ("3|4",)),
-                  title="net", footer=("note",), layout=Layout.HWC)  # fmt: skip
+    table = Table(
+        ("Layer", "Output", "MACs"),
+        (("a", (6, 28, 28), 1234), ("b", (16,), Abbreviated(56_000))),
+        (False, False, True),
+        total=("total", "", 1234 + 56_000),
+        notes=(("1*2",), ("3|4",)),
+        title="net",
+        footer=("note",),
+        layout=Layout.HWC,
+    )
     out = Output("demo", (table,), data={"x": 1})
     assert write(out, Format.TEXT) == (
         "net\n\n"
@@ -321,11 +347,12 @@ def _distinct_in_json(mapping: dict) -> bool:
 JSON_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text()),
     lambda inner: st.one_of(
-        st.lists(inner), st.lists(inner).map(tuple),
+        st.lists(inner),
+        st.lists(inner).map(tuple),
         st.dictionaries(st.one_of(st.text(), st.integers(), st.booleans(), st.none()), inner).filter(_distinct_in_json),
     ),
     max_leaves=30,
-)  # fmt: skip
+)
 
 
 def _has_list(value: object) -> bool:
@@ -375,8 +402,9 @@ def test_keys_that_json_writes_alike_are_written_as_json_dumps_writes_them():
 def test_json_output_writes_a_row_per_line():
     from cnncalc.render.writers import indented_json
 
-    rows = indented_json({"layers": [{"name": "a", "shape": [1, 2]}, {"name": "b", "shape": []}], "n": [3],
-                          "grid": [[1, 2], [3]]})  # fmt: skip
+    rows = indented_json(
+        {"layers": [{"name": "a", "shape": [1, 2]}, {"name": "b", "shape": []}], "n": [3], "grid": [[1, 2], [3]]}
+    )
     assert rows.splitlines() == [
         "{",
         '  "layers": [',
@@ -468,10 +496,14 @@ def test_command_groups_list_every_command():
 
 
 def test_a_command_imports_only_its_group():
-    code = ("import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'params', 'lenet5']\n"
-            "with contextlib.redirect_stdout(io.StringIO()): main()\n")  # fmt: skip
-    wrapped = (f"try:\n    exec({code!r})\nexcept SystemExit as exit:\n    assert not exit.code\n"
-               "import sys; print(sorted(m for m in sys.modules if m.startswith('cnncalc.cli.')))")  # fmt: skip
+    code = (
+        "import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', 'params', 'lenet5']\n"
+        "with contextlib.redirect_stdout(io.StringIO()): main()\n"
+    )
+    wrapped = (
+        f"try:\n    exec({code!r})\nexcept SystemExit as exit:\n    assert not exit.code\n"
+        "import sys; print(sorted(m for m in sys.modules if m.startswith('cnncalc.cli.')))"
+    )
     out = subprocess.run([sys.executable, "-c", wrapped], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['cnncalc.cli.common', 'cnncalc.cli.tables']"
 
@@ -499,10 +531,27 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
     from cnncalc.layers import REGISTRY
     from cnncalc.spec import parse_text
 
-    values = {"out": 2, "kernel": 1, "layers": "[relu]", "body": "[relu]", "branches": "[[relu], [relu]]",
-              "groups": 2, "chunks": 2, "amounts": 1, "padding": 1, "dims": "[0, 1, 2, 3]", "factor": 2,
-              "sizes": "[2, 2]", "p": 0.1,
-              "shape": "[4, -1]", "dim": 1, "op": "mul", "value": 0.5, "size": 2, "step": 2}  # fmt: skip
+    values = {
+        "out": 2,
+        "kernel": 1,
+        "layers": "[relu]",
+        "body": "[relu]",
+        "branches": "[[relu], [relu]]",
+        "groups": 2,
+        "chunks": 2,
+        "amounts": 1,
+        "padding": 1,
+        "dims": "[0, 1, 2, 3]",
+        "factor": 2,
+        "sizes": "[2, 2]",
+        "p": 0.1,
+        "shape": "[4, -1]",
+        "dim": 1,
+        "op": "mul",
+        "value": 0.5,
+        "size": 2,
+        "step": 2,
+    }
     # a traced row holds at the input shapes it was traced at only
     by_kind = {
         "traced": {"shape": "[4, 8, 8]", "inputs": "[[4, 8, 8]]", "op": "torch.erf"},
@@ -564,8 +613,9 @@ def test_layers_fits_the_terminal_and_one_type_shows_in_full(columns, monkeypatc
     out = runner.invoke(app, ["layers"]).stdout
     assert max(map(len, out.splitlines())) <= columns
     body = out.split("\n\n")[1].splitlines()[2:]  # the rows, between the rule and the footer
-    assert [line.split()[0] for line in body if columns >= 80] == ([*sorted(REGISTRY), "sequential", "residual",
-                                                                   "parallel"] if columns >= 80 else [])  # fmt: skip
+    assert [line.split()[0] for line in body if columns >= 80] == (
+        [*sorted(REGISTRY), "sequential", "residual", "parallel"] if columns >= 80 else []
+    )
     conv = runner.invoke(app, ["layers", "conv2d"]).stdout.splitlines()  # another spelling names the type
     assert conv[0] == f"conv: {REGISTRY['conv'].summary}"
     assert conv[1] == "also written: " + ", ".join(sorted(a for a, k in ALIASES.items() if k == "conv"))

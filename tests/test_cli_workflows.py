@@ -191,12 +191,15 @@ def test_sweep_bad_lists_are_errors():
 # ----- memory --fit ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "budget", "extra"), [
-    ("resnet50", "16GiB", ["--train", "--dtype", "bf16"]),
-    ("vgg16", "8GB", []),
-    ("googlenet", "1.5GiB", ["--train"]),
-    ("resnet18", "512MiB", ["--input", "3x160x160"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "budget", "extra"),
+    [
+        ("resnet50", "16GiB", ["--train", "--dtype", "bf16"]),
+        ("vgg16", "8GB", []),
+        ("googlenet", "1.5GiB", ["--train"]),
+        ("resnet18", "512MiB", ["--input", "3x160x160"]),
+    ],
+)
 def test_fit_is_the_largest_batch_whose_predicted_peak_fits(name, budget, extra):
     budgets = {"16GiB": 16 * 2**30, "8GB": 8 * 10**9, "1.5GiB": 3 * 2**29, "512MiB": 512 * 2**20}
     result = run("memory", name, "--fit", budget, *extra, "-f", "json")
@@ -244,10 +247,15 @@ LENET5_PARAMS = (
 )
 
 
-@pytest.mark.parametrize("optimizer, state", [
-    ("sgd", 0), ("momentum", 4 * LENET5_PARAMS),
-    ("adam", 2 * 4 * LENET5_PARAMS + 4 * 10), ("adamw", 2 * 4 * LENET5_PARAMS + 4 * 10),  # + a step counter per tensor
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "optimizer, state",
+    [
+        ("sgd", 0),
+        ("momentum", 4 * LENET5_PARAMS),
+        ("adam", 2 * 4 * LENET5_PARAMS + 4 * 10),
+        ("adamw", 2 * 4 * LENET5_PARAMS + 4 * 10),  # + a step counter per tensor
+    ],
+)
 def test_memory_train_prints_the_peak_by_part(optimizer, state):
     result = run("memory", "lenet5", "--train", "--optimizer", optimizer, "--batch", "8", "-f", "json")
     assert result.exit_code == 0, result.stderr
@@ -285,12 +293,15 @@ def test_each_optimizer_and_checkpointing_change_the_batch_that_fits():
     assert batch("--dtype", "bf16") > momentum
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--checkpoint", "layer1"], "--checkpoint recomputes blocks in a training step's backward pass"),
-    (["--optimizer", "adam"], "--optimizer is the optimizer of a training step"),
-    (["--train", "--checkpoint", "layer9"], "--checkpoint names no block of the network"),
-    (["--train", "--reserve", "lots"], "cannot read a memory size"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--checkpoint", "layer1"], "--checkpoint recomputes blocks in a training step's backward pass"),
+        (["--optimizer", "adam"], "--optimizer is the optimizer of a training step"),
+        (["--train", "--checkpoint", "layer9"], "--checkpoint names no block of the network"),
+        (["--train", "--reserve", "lots"], "cannot read a memory size"),
+    ],
+)
 def test_bad_budget_options_are_one_message(args, message):
     result = run("memory", "resnet18", "--fit", "8GiB", *args)
     assert result.exit_code == ExitCode.INVALID and message in result.stderr and "Traceback" not in result.stderr
@@ -411,15 +422,18 @@ def test_graphviz_draws_the_cli_output(tmp_path):
     assert sum(line.startswith("edge ") for line in plain.splitlines()) == len(_edges(g))
 
 
-@pytest.mark.parametrize(("args", "writes"), [
-    (["list"], "text, markdown, csv, json"),
-    (["layers"], "text, markdown, csv, json"),
-    (["diff", "lenet5", "lenet5"], "text, markdown, csv, json"),
-    (["sweep", "lenet5"], "text, markdown, csv, json"),
-    (["plot", "lenet5"], "text, markdown, csv, json"),
-    (["memory", "lenet5", "--fit", "1GiB"], "text, markdown, csv, json"),
-    (["conv", "--input", "7x7", "--kernel", "3"], "text, markdown, json"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "writes"),
+    [
+        (["list"], "text, markdown, csv, json"),
+        (["layers"], "text, markdown, csv, json"),
+        (["diff", "lenet5", "lenet5"], "text, markdown, csv, json"),
+        (["sweep", "lenet5"], "text, markdown, csv, json"),
+        (["plot", "lenet5"], "text, markdown, csv, json"),
+        (["memory", "lenet5", "--fit", "1GiB"], "text, markdown, csv, json"),
+        (["conv", "--input", "7x7", "--kernel", "3"], "text, markdown, json"),
+    ],
+)
 @pytest.mark.parametrize("fmt", ["dot", "mermaid"])
 def test_a_command_without_a_graph_says_so(args, writes, fmt):
     result = run(*args, "-f", fmt)
@@ -427,13 +441,26 @@ def test_a_command_without_a_graph_says_so(args, writes, fmt):
     assert f"cnncalc {args[0]} cannot write {fmt}; it writes: {writes}" in result.stderr
 
 
-@pytest.mark.parametrize("args", [
-    ["shapes", "lenet5"], ["params", "lenet5"], ["memory", "lenet5"], ["flops", "lenet5"], ["summary", "lenet5"],
-    ["list"], ["layers"], ["diff", "lenet5", "lenet5"], ["sweep", "lenet5"], ["plot", "lenet5"],
-    ["conv", "--input", "7x7", "--kernel", "3"], ["pool", "--input", "7x7", "--kernel", "3"],
-    ["convolve", "--input", "1 2; 3 4", "--kernel", "1"], ["convolve-transpose", "--input", "1 2; 3 4", "--kernel", "1"],
-    ["check", "alexnet", "--layer", "conv1", "--shape", "55x55x96"],
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["shapes", "lenet5"],
+        ["params", "lenet5"],
+        ["memory", "lenet5"],
+        ["flops", "lenet5"],
+        ["summary", "lenet5"],
+        ["list"],
+        ["layers"],
+        ["diff", "lenet5", "lenet5"],
+        ["sweep", "lenet5"],
+        ["plot", "lenet5"],
+        ["conv", "--input", "7x7", "--kernel", "3"],
+        ["pool", "--input", "7x7", "--kernel", "3"],
+        ["convolve", "--input", "1 2; 3 4", "--kernel", "1"],
+        ["convolve-transpose", "--input", "1 2; 3 4", "--kernel", "1"],
+        ["check", "alexnet", "--layer", "conv1", "--shape", "55x55x96"],
+    ],
+)
 def test_format_help_lists_what_the_command_writes(args):
     """The formats `-h` shows for --format are exactly those the command then writes: a format
     listed is written, one left out is refused with the list."""
@@ -448,8 +475,11 @@ def test_format_help_lists_what_the_command_writes(args):
 
 
 def test_delta_ratio_bytes_and_bar_cells():
-    table = Table(("d", "r", "b", "bar"), ((Delta(1234), Ratio(1.5), Bytes(3 * 2**20), Bar(1, 2, 4)),
-                                          (Delta(-5), None, Bytes(10), Bar(0, 2, 4))), (True, True, True, False))  # fmt: skip
+    table = Table(
+        ("d", "r", "b", "bar"),
+        ((Delta(1234), Ratio(1.5), Bytes(3 * 2**20), Bar(1, 2, 4)), (Delta(-5), None, Bytes(10), Bar(0, 2, 4))),
+        (True, True, True, False),
+    )
     out = Output("demo", (table,))
     assert write(out, Format.TEXT) == (
         "     d      r        b  bar\n"
@@ -478,5 +508,7 @@ def test_sweeps_sum_of_outputs_is_named_for_what_it_sums():
     assert [int(r["Sum of outputs"]) for r in rows] == [VGG16_FULL_MEMORY * 4, VGG16_FULL_MEMORY * 4 * 128]
     assert int(rows[1]["Sum of outputs"]) > int(rows[1]["Training peak"])  # the comparison the footer explains
     text = run("sweep", "vgg16", "--batch", "1,128").stdout
-    assert "the sum of every row's output (in-place activations and views included: more than is ever held at once, " \
-           "so it can exceed the peaks)" in text  # fmt: skip
+    assert (
+        "the sum of every row's output (in-place activations and views included: more than is ever held at once, "
+        "so it can exceed the peaks)" in text
+    )

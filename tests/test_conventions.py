@@ -37,8 +37,9 @@ def thop_total(model, x):
 def ptflops_total(model, input_shape):
     """ptflops' default (pytorch) backend; it prints and returns None on any failure."""
     with contextlib.redirect_stdout(io.StringIO()):
-        total, _ = ptflops.get_model_complexity_info(model, tuple(input_shape), as_strings=False,
-                                                     print_per_layer_stat=False, verbose=False)  # fmt: skip
+        total, _ = ptflops.get_model_complexity_info(
+            model, tuple(input_shape), as_strings=False, print_per_layer_stat=False, verbose=False
+        )
     assert total is not None
     return total
 

@@ -120,8 +120,15 @@ def conv(draw, kind):
             total = max((-(-w // ss) - 1) * ss + dd * (kk - 1) + 1 - w, 0)
             pads = [total // 2, total - total // 2, *pads]  # F.pad's pairs, last axis first
         bias = draw(st.booleans())
-        args = {"out": out, "kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation,
-                "groups": groups, "bias": bias}  # fmt: skip
+        args = {
+            "out": out,
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+            "groups": groups,
+            "bias": bias,
+        }
         conv_cls = getattr(nn, f"Conv{rank}d")
 
         def padded():
@@ -155,8 +162,15 @@ class _ScaledStdConv2d(nn.Conv2d):
 
     def forward(self, x):
         factor = None if self.gain is None else (self.gain * self.scale).view(-1)
-        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=factor,
-                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)  # fmt: skip
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            weight=factor,
+            training=True,
+            momentum=0.0,
+            eps=self.eps,
+        ).reshape_as(self.weight)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
@@ -171,10 +185,22 @@ def std_conv(draw, kind):
     bias, gain, eps = draw(st.booleans()), draw(st.booleans()), draw(EPS)
     scale = draw(NUMBER) if gain else None
     shape = (c, *spatial(draw, draw(st.sampled_from([2, 2, 2, 1]))))  # at times one spatial axis: refused
-    args = {"out": out, "kernel": kernel, "stride": stride, "padding": padding, "groups": groups, "bias": bias,
-            "eps": eps, "gain": gain, "scale": scale}  # fmt: skip
-    return Case(args, [shape], lambda: module(_ScaledStdConv2d(c, out, k, s, padding, 1, groups, bias, eps=eps,
-                                                               gain=gain, scale=scale)))  # fmt: skip
+    args = {
+        "out": out,
+        "kernel": kernel,
+        "stride": stride,
+        "padding": padding,
+        "groups": groups,
+        "bias": bias,
+        "eps": eps,
+        "gain": gain,
+        "scale": scale,
+    }
+    return Case(
+        args,
+        [shape],
+        lambda: module(_ScaledStdConv2d(c, out, k, s, padding, 1, groups, bias, eps=eps, gain=gain, scale=scale)),
+    )
 
 
 @builder("conv_transpose")
@@ -190,8 +216,16 @@ def conv_transpose(draw, kind):
     padding, p = per_axis(draw, rank, st.integers(0, 2))
     output_padding, op = per_axis(draw, rank, st.integers(0, 2))
     bias = draw(st.booleans())
-    args = {"out": out, "kernel": kernel, "stride": stride, "padding": padding, "output_padding": output_padding,
-            "dilation": dilation, "groups": groups, "bias": bias}  # fmt: skip
+    args = {
+        "out": out,
+        "kernel": kernel,
+        "stride": stride,
+        "padding": padding,
+        "output_padding": output_padding,
+        "dilation": dilation,
+        "groups": groups,
+        "bias": bias,
+    }
     cls = getattr(nn, f"ConvTranspose{rank}d")
     return Case(args, [(c, *size)], lambda: module(cls(c, out, k, s, p, op, groups, bias, d)))
 
@@ -282,8 +316,11 @@ def reshape(draw, kind):
     if draw(st.booleans()):
         sizes[draw(st.integers(0, len(sizes) - 1))] = -1
     view = draw(st.booleans())  # x.view(N, ...) or torch.reshape: the same numbers, view or copy
-    return Case({"shape": sizes}, [shape],
-                lambda: function(lambda x: x.view(x.shape[0], *sizes) if view else torch.reshape(x, (x.shape[0], *sizes))))  # fmt: skip
+    return Case(
+        {"shape": sizes},
+        [shape],
+        lambda: function(lambda x: x.view(x.shape[0], *sizes) if view else torch.reshape(x, (x.shape[0], *sizes))),
+    )
 
 
 @builder("unsqueeze")
@@ -417,8 +454,11 @@ def identity(draw, kind):
     return Case({}, [any_shape(draw)], lambda: module(nn.Identity()))
 
 
-MODES_BY_RANK = {1: ["nearest", "nearest-exact", "linear"], 2: ["nearest", "nearest-exact", "bilinear", "bicubic"],
-                 3: ["nearest", "nearest-exact", "trilinear"]}  # fmt: skip
+MODES_BY_RANK = {
+    1: ["nearest", "nearest-exact", "linear"],
+    2: ["nearest", "nearest-exact", "bilinear", "bicubic"],
+    3: ["nearest", "nearest-exact", "trilinear"],
+}
 
 
 @builder("upsample")
@@ -622,8 +662,13 @@ def matmul(draw, kind):
     elif wrong == 2:  # another rank: torch aligns the batch axis with another
         b = (*spatial(draw, draw(st.integers(0, 2)), high=4), k, m)
     # torch.bmm takes 3-D tensors only: on others torch refuses it, and so must cnncalc (a matmul of them)
-    op = draw(st.sampled_from([torch.matmul, lambda x, y: x @ y, torch.bmm] if len(a) == len(b) == 2 else
-                              [torch.matmul, lambda x, y: x @ y]))  # fmt: skip
+    op = draw(
+        st.sampled_from(
+            [torch.matmul, lambda x, y: x @ y, torch.bmm]
+            if len(a) == len(b) == 2
+            else [torch.matmul, lambda x, y: x @ y]
+        )
+    )
     return Case({}, [a, b], lambda: function(op))
 
 
@@ -634,8 +679,10 @@ def concat(draw, kind):
     dim = draw(st.one_of(st.just(1), axis(len(base))))
     k = dim % (len(base) + 1) - 1 if -len(base) - 1 <= dim <= len(base) else 0
     # inputs that differ on the axis joined (at times on another one too)
-    shapes = [tuple(draw(st.integers(1, 4)) if i == k or not draw(st.integers(0, 9)) else n for i, n in enumerate(base))
-              for _ in range(draw(st.integers(2, 3)))]  # fmt: skip
+    shapes = [
+        tuple(draw(st.integers(1, 4)) if i == k or not draw(st.integers(0, 9)) else n for i, n in enumerate(base))
+        for _ in range(draw(st.integers(2, 3)))
+    ]
     return Case({} if dim == 1 else {"dim": dim}, shapes, lambda: function(lambda *xs: torch.cat(xs, dim=dim)))
 
 
@@ -752,8 +799,12 @@ def slicing(draw, kind):
         return x
 
     one = len(dims) == 1 and draw(st.booleans())
-    args = {"dim": dims[0] if one else dims, "begin": starts if not one else starts[0],
-            "end": stops if not one else stops[0], "step": steps if not one else steps[0]}  # fmt: skip
+    args = {
+        "dim": dims[0] if one else dims,
+        "begin": starts if not one else starts[0],
+        "end": stops if not one else stops[0],
+        "step": steps if not one else steps[0],
+    }
     return Case(args, [shape], lambda: function(run))
 
 
@@ -771,8 +822,14 @@ def stack(draw, kind):
 @st.composite
 def scalar(draw, kind):
     op, value = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub", "pow"])), draw(NUMBER)
-    python = {"add": lambda x: x + value, "sub": lambda x: x - value, "mul": lambda x: x * value,
-              "div": lambda x: x / value, "rsub": lambda x: value - x, "pow": lambda x: x**value}[op]  # fmt: skip
+    python = {
+        "add": lambda x: x + value,
+        "sub": lambda x: x - value,
+        "mul": lambda x: x * value,
+        "div": lambda x: x / value,
+        "rsub": lambda x: value - x,
+        "pow": lambda x: x**value,
+    }[op]
     return Case({"op": op, "value": value}, [any_shape(draw)], lambda: function(python))
 
 
@@ -821,8 +878,14 @@ class _ParameterOp(nn.Module):
     def forward(self, x):
         p = getattr(self, self.name)
         p = p if self.view is None else p.view(self.view)
-        return {"mul": lambda: x * p, "div": lambda: x / p, "rdiv": lambda: p / x, "add": lambda: x + p,
-                "sub": lambda: x - p, "rsub": lambda: p - x}[self.op]()  # fmt: skip
+        return {
+            "mul": lambda: x * p,
+            "div": lambda: x / p,
+            "rdiv": lambda: p / x,
+            "add": lambda: x + p,
+            "sub": lambda: x - p,
+            "rsub": lambda: p - x,
+        }[self.op]()
 
 
 @builder("parameter")
@@ -833,8 +896,11 @@ def parameter(draw, kind):
     full = (1, *shape)
     # the parameter's axes: the input's last ones, each its size or 1 (at times another size, or one axis too many)
     rank = draw(st.integers(1, len(full) + 1))
-    used = [draw(st.sampled_from([n, 1, n + 1])) for n in (full + (2,))[-rank:]] if rank > len(full) else \
-        [draw(st.sampled_from([n, n, 1, n + 1])) for n in full[len(full) - rank:]]  # fmt: skip
+    used = (
+        [draw(st.sampled_from([n, 1, n + 1])) for n in (full + (2,))[-rank:]]
+        if rank > len(full)
+        else [draw(st.sampled_from([n, n, 1, n + 1])) for n in full[len(full) - rank :]]
+    )
     held = tuple(used)
     if draw(st.booleans()):  # held flat, viewed in forward (gamma.view(-1, 1, 1))
         held = (math.prod(used),)

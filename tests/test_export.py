@@ -203,8 +203,10 @@ def test_written_file_runs(tmp_path):
 
 
 def test_export_does_not_import_torch():
-    code = ("import sys; from typer.testing import CliRunner; from cnncalc.cli import app\n"
-            "r = CliRunner().invoke(app, ['export', 'resnet50']); assert r.exit_code == 0; print('torch' in sys.modules)")  # fmt: skip
+    code = (
+        "import sys; from typer.testing import CliRunner; from cnncalc.cli import app\n"
+        "r = CliRunner().invoke(app, ['export', 'resnet50']); assert r.exit_code == 0; print('torch' in sys.modules)"
+    )
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
         == "False"

@@ -78,9 +78,12 @@ def test_rate_argument_rejected(text, message):
 
 @pytest.mark.parametrize(
     "model, layers, stochastic_depth_prob",
-    [("convnext_tiny", [3, 3, 9, 3], 0.1), ("convnext_small", [3, 3, 27, 3], 0.4),
-     ("convnext_large", [3, 3, 27, 3], 0.5)],
-)  # fmt: skip
+    [
+        ("convnext_tiny", [3, 3, 9, 3], 0.1),
+        ("convnext_small", [3, 3, 27, 3], 0.4),
+        ("convnext_large", [3, 3, 27, 3], 0.5),
+    ],
+)
 def test_convnext_stochastic_depth_rises_as_torchvisions(model, layers, stochastic_depth_prob):
     """torchvision's ConvNeXt: block k of the network (from 0, across the stages) gets
     p = stochastic_depth_prob * k / (total_stage_blocks - 1.0); the spec numbers k stage by stage."""

@@ -52,8 +52,24 @@ def test_collapsed_by_depth():
     report = analyze(g)
     d = drawing(g, report, depth=2)
     names = [n.name for n in d.nodes]
-    assert names == ["input", "conv1", "bn1", "relu", "maxpool", "layer1.0", "layer1.1", "layer2.0", "layer2.1",
-                     "layer3.0", "layer3.1", "layer4.0", "layer4.1", "avgpool", "flatten", "fc"]  # fmt: skip
+    assert names == [
+        "input",
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1.0",
+        "layer1.1",
+        "layer2.0",
+        "layer2.1",
+        "layer3.0",
+        "layer3.1",
+        "layer4.0",
+        "layer4.1",
+        "avgpool",
+        "flatten",
+        "fc",
+    ]
     assert len(d.edges) == len(d.nodes) - 1  # a chain once the residual blocks are single nodes
     assert sum(n.params for n in d.nodes) == report.totals.params
     assert next(n for n in d.nodes if n.name == "layer2.0").leaves == 9  # with its downsample conv and bn

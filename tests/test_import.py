@@ -57,10 +57,15 @@ def test_resnet50_reads_like_the_builtin():
     (block,) = imported.data["blocks"].values()
     assert set(block) == {"args", "body", "shortcut", "after"}
     assert block["args"] == {"out": None, "stride": 1, "downsample": False}
-    layer2 = next(item["sequential"] for item in imported.data["layers"] if isinstance(item, dict) and "sequential" in item
-                  and item["sequential"]["name"] == "layer2")  # fmt: skip
-    assert layer2["layers"] == [{"residual_block": {"out": 128, "stride": 2, "downsample": True}},
-                                {"residual_block": {"out": 128, "repeat": 3}}]  # fmt: skip
+    layer2 = next(
+        item["sequential"]
+        for item in imported.data["layers"]
+        if isinstance(item, dict) and "sequential" in item and item["sequential"]["name"] == "layer2"
+    )
+    assert layer2["layers"] == [
+        {"residual_block": {"out": 128, "stride": 2, "downsample": True}},
+        {"residual_block": {"out": 128, "repeat": 3}},
+    ]
 
 
 def test_every_row_of_the_table_maps_to_a_registered_type():
@@ -75,12 +80,29 @@ def test_every_row_of_the_table_maps_to_a_registered_type():
 
 
 def _default(cls):
-    needs = {nn.Conv1d: (1, 1, 1), nn.Conv2d: (1, 1, 1), nn.Conv3d: (1, 1, 1), nn.ConvTranspose1d: (1, 1, 1),
-             nn.ConvTranspose2d: (1, 1, 1), nn.ConvTranspose3d: (1, 1, 1), nn.Linear: (1, 1), nn.LocalResponseNorm: (2,)}  # fmt: skip
+    needs = {
+        nn.Conv1d: (1, 1, 1),
+        nn.Conv2d: (1, 1, 1),
+        nn.Conv3d: (1, 1, 1),
+        nn.ConvTranspose1d: (1, 1, 1),
+        nn.ConvTranspose2d: (1, 1, 1),
+        nn.ConvTranspose3d: (1, 1, 1),
+        nn.Linear: (1, 1),
+        nn.LocalResponseNorm: (2,),
+    }
     for base in (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d):
         needs[base] = (2,)
-    for base in (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d,
-                 nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d):  # fmt: skip
+    for base in (
+        nn.AdaptiveAvgPool1d,
+        nn.AdaptiveAvgPool2d,
+        nn.AdaptiveAvgPool3d,
+        nn.AdaptiveMaxPool1d,
+        nn.AdaptiveMaxPool2d,
+        nn.AdaptiveMaxPool3d,
+        nn.BatchNorm1d,
+        nn.BatchNorm2d,
+        nn.BatchNorm3d,
+    ):
         needs[base] = (1,)
     if cls is nn.Softmax:
         return nn.Softmax(dim=1)
@@ -103,23 +125,77 @@ def imported_rows(model, shape):
 
 
 MODULE_FORMS = [
-    ("2-d", (3, 16, 16), lambda: nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-        nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False), nn.LocalResponseNorm(3), nn.Dropout2d(0.1),
-        nn.ConvTranspose2d(8, 4, 2, stride=2), nn.AdaptiveMaxPool2d(4), nn.AdaptiveAvgPool2d((2, 2)),
-        nn.Flatten(), nn.Dropout(0.3), nn.Linear(16, 10), nn.Softmax(dim=1)),
-     ["conv", "batchnorm", "relu", "maxpool", "avgpool", "lrn", "dropout", "conv_transpose", "adaptive_maxpool",
-      "adaptive_avgpool", "flatten", "dropout", "linear", "softmax"]),
-    ("1-d and 3-d", (2, 8), lambda: nn.Sequential(nn.Conv1d(2, 4, 3), nn.BatchNorm1d(4), nn.MaxPool1d(2), nn.AvgPool1d(1),
-                                                  nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Identity()),
-     ["conv", "batchnorm", "maxpool", "avgpool", "adaptive_avgpool", "flatten", "identity"]),
-    ("3-d", (1, 4, 8, 8), lambda: nn.Sequential(nn.Conv3d(1, 2, 3, padding=1), nn.BatchNorm3d(2), nn.MaxPool3d(2),
-                                               nn.ConvTranspose3d(2, 2, 2, stride=2), nn.AvgPool3d(2)),
-     ["conv", "batchnorm", "maxpool", "conv_transpose", "avgpool"]),
-    ("activations", (4, 6, 6), lambda: nn.Sequential(nn.LeakyReLU(0.2), nn.ELU(0.5), nn.GELU(approximate="tanh"), nn.SiLU(),
-                                                     nn.Sigmoid(), nn.Tanh(), nn.ReLU()),
-     ["leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "relu"]),
-]  # fmt: skip
+    (
+        "2-d",
+        (3, 16, 16),
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1, bias=False),
+            nn.BatchNorm2d(8),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False),
+            nn.LocalResponseNorm(3),
+            nn.Dropout2d(0.1),
+            nn.ConvTranspose2d(8, 4, 2, stride=2),
+            nn.AdaptiveMaxPool2d(4),
+            nn.AdaptiveAvgPool2d((2, 2)),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(16, 10),
+            nn.Softmax(dim=1),
+        ),
+        [
+            "conv",
+            "batchnorm",
+            "relu",
+            "maxpool",
+            "avgpool",
+            "lrn",
+            "dropout",
+            "conv_transpose",
+            "adaptive_maxpool",
+            "adaptive_avgpool",
+            "flatten",
+            "dropout",
+            "linear",
+            "softmax",
+        ],
+    ),
+    (
+        "1-d and 3-d",
+        (2, 8),
+        lambda: nn.Sequential(
+            nn.Conv1d(2, 4, 3),
+            nn.BatchNorm1d(4),
+            nn.MaxPool1d(2),
+            nn.AvgPool1d(1),
+            nn.AdaptiveAvgPool1d(1),
+            nn.Flatten(),
+            nn.Identity(),
+        ),
+        ["conv", "batchnorm", "maxpool", "avgpool", "adaptive_avgpool", "flatten", "identity"],
+    ),
+    (
+        "3-d",
+        (1, 4, 8, 8),
+        lambda: nn.Sequential(
+            nn.Conv3d(1, 2, 3, padding=1),
+            nn.BatchNorm3d(2),
+            nn.MaxPool3d(2),
+            nn.ConvTranspose3d(2, 2, 2, stride=2),
+            nn.AvgPool3d(2),
+        ),
+        ["conv", "batchnorm", "maxpool", "conv_transpose", "avgpool"],
+    ),
+    (
+        "activations",
+        (4, 6, 6),
+        lambda: nn.Sequential(
+            nn.LeakyReLU(0.2), nn.ELU(0.5), nn.GELU(approximate="tanh"), nn.SiLU(), nn.Sigmoid(), nn.Tanh(), nn.ReLU()
+        ),
+        ["leaky_relu", "elu", "gelu", "silu", "sigmoid", "tanh", "relu"],
+    ),
+]
 
 
 @pytest.mark.parametrize("label, shape, make, kinds", MODULE_FORMS, ids=[m[0] for m in MODULE_FORMS])
@@ -130,12 +206,17 @@ def test_module_forms(label, shape, make, kinds):
 
 
 def test_arguments_are_read_from_the_module():
-    model = nn.Sequential(nn.Conv2d(3, 8, (3, 5), stride=(2, 1), padding=(1, 2), dilation=1, groups=1, bias=False),
-                          nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True), nn.LeakyReLU(0.2))  # fmt: skip
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, (3, 5), stride=(2, 1), padding=(1, 2), dilation=1, groups=1, bias=False),
+        nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),
+        nn.LeakyReLU(0.2),
+    )
     layers = cnncalc.from_torch(model, (3, 15, 15)).data["layers"]
-    assert layers == [{"conv": {"out": 8, "kernel": [3, 5], "stride": [2, 1], "padding": [1, 2], "bias": False}},
-                      {"maxpool": {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}},
-                      {"leaky_relu": 0.2}]  # fmt: skip
+    assert layers == [
+        {"conv": {"out": 8, "kernel": [3, 5], "stride": [2, 1], "padding": [1, 2], "bias": False}},
+        {"maxpool": {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}},
+        {"leaky_relu": 0.2},
+    ]
 
 
 class Functional(nn.Module):
@@ -159,11 +240,23 @@ class Functional(nn.Module):
 
 def test_functional_forms():
     assert imported_rows(Functional(), (3, 16, 16)) == [
-        ("conv", "conv"), ("relu", "relu"), ("max_pool2d", "maxpool"), ("avg_pool2d", "avgpool"), ("sigmoid", "sigmoid"),
-        ("tanh", "tanh"), ("relu_1", "relu"), ("silu", "silu"), ("gelu", "gelu"), ("elu", "elu"), ("leaky_relu", "leaky_relu"),
-        ("adaptive_avg_pool2d", "adaptive_avgpool"), ("flatten", "flatten"), ("dropout", "dropout"), ("fc", "linear"),
+        ("conv", "conv"),
+        ("relu", "relu"),
+        ("max_pool2d", "maxpool"),
+        ("avg_pool2d", "avgpool"),
+        ("sigmoid", "sigmoid"),
+        ("tanh", "tanh"),
+        ("relu_1", "relu"),
+        ("silu", "silu"),
+        ("gelu", "gelu"),
+        ("elu", "elu"),
+        ("leaky_relu", "leaky_relu"),
+        ("adaptive_avg_pool2d", "adaptive_avgpool"),
+        ("flatten", "flatten"),
+        ("dropout", "dropout"),
+        ("fc", "linear"),
         ("softmax", "softmax"),
-    ]  # fmt: skip
+    ]
 
 
 class Merges(nn.Module):
@@ -184,8 +277,18 @@ class Merges(nn.Module):
 
 def test_merges_and_mean():
     rows = imported_rows(Merges(), (4, 8, 8))
-    assert rows == [("conv", "conv"), ("add", "add"), ("add_1", "add"), ("add_2", "add"), ("add_3", "add"), ("relu", "relu"),
-                    ("concat", "concat"), ("concat_1", "concat"), ("mean", "global_avgpool"), ("mean_flatten", "flatten")]  # fmt: skip
+    assert rows == [
+        ("conv", "conv"),
+        ("add", "add"),
+        ("add_1", "add"),
+        ("add_2", "add"),
+        ("add_3", "add"),
+        ("relu", "relu"),
+        ("concat", "concat"),
+        ("concat_1", "concat"),
+        ("mean", "global_avgpool"),
+        ("mean_flatten", "flatten"),
+    ]
     graph = cnncalc.from_torch(Merges(), (4, 8, 8)).graph
     inputs = {node.name: [graph.nodes[i].name for i in node.inputs] for node in graph.nodes}
     assert inputs["add"] == ["conv", "input"] and inputs["add_2"] == ["add_1", "conv"]
@@ -208,8 +311,15 @@ class Heads(nn.Module):
 
 def test_heads():
     rows = imported_rows(Heads(), (3, 4, 4))
-    assert rows == [("conv", "conv"), ("mean", "global_avgpool"), ("view", "flatten"), ("reshape", "flatten"),
-                    ("flatten", "flatten"), ("concat", "concat"), ("softmax", "softmax")]  # fmt: skip
+    assert rows == [
+        ("conv", "conv"),
+        ("mean", "global_avgpool"),
+        ("view", "flatten"),
+        ("reshape", "flatten"),
+        ("flatten", "flatten"),
+        ("concat", "concat"),
+        ("softmax", "softmax"),
+    ]
 
 
 def test_reshape_forms():
@@ -326,14 +436,41 @@ class MiniShuffle(nn.Module):
         return torch.cat([second, first], 1)
 
 
-@pytest.mark.parametrize("make, shape, rows", [
-    (MiniConvNeXt, (8, 6, 6), [("dw", "conv"), ("permute", "permute"), ("norm", "layernorm"), ("pw1", "linear"),
-                               ("act", "gelu"), ("pw2", "linear"), ("permute_1", "permute"), ("gamma", "layer_scale"),
-                               ("add", "add")]),
-    (MiniShuffle, (8, 4, 4), [("chunk.0", "chunk"), ("chunk.1", "chunk"), ("branch.0", "conv"), ("branch.1", "relu"),
-                              ("concat", "concat"), ("channel_shuffle", "channel_shuffle"), ("split.0", "split"),
-                              ("split.1", "split"), ("concat_1", "concat")]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "make, shape, rows",
+    [
+        (
+            MiniConvNeXt,
+            (8, 6, 6),
+            [
+                ("dw", "conv"),
+                ("permute", "permute"),
+                ("norm", "layernorm"),
+                ("pw1", "linear"),
+                ("act", "gelu"),
+                ("pw2", "linear"),
+                ("permute_1", "permute"),
+                ("gamma", "layer_scale"),
+                ("add", "add"),
+            ],
+        ),
+        (
+            MiniShuffle,
+            (8, 4, 4),
+            [
+                ("chunk.0", "chunk"),
+                ("chunk.1", "chunk"),
+                ("branch.0", "conv"),
+                ("branch.1", "relu"),
+                ("concat", "concat"),
+                ("channel_shuffle", "channel_shuffle"),
+                ("split.0", "split"),
+                ("split.1", "split"),
+                ("concat_1", "concat"),
+            ],
+        ),
+    ],
+)
 def test_modern_blocks_import_exactly(make, shape, rows):
     """Each mapping of the zoo's newer ops, checked where it matters: the spec's own model loads
     the original's state_dict (strict) and computes the same output."""
@@ -788,8 +925,10 @@ def test_import_refuses_to_write_over_the_models_source(tmp_path, monkeypatch):
     """Issue 19 (fuzzing): `import m.py:Net -o m.py` replaced the model's source with YAML. A
     file target is refused before its code runs; a package target once its module is found."""
     monkeypatch.chdir(tmp_path)
-    source = "from torch import nn\nprint('the model ran')\n\n\nclass Net(nn.Sequential):\n" \
-             "    def __init__(self):\n        super().__init__(nn.Conv2d(3, 4, 3))\n"  # fmt: skip
+    source = (
+        "from torch import nn\nprint('the model ran')\n\n\nclass Net(nn.Sequential):\n"
+        "    def __init__(self):\n        super().__init__(nn.Conv2d(3, 4, 3))\n"
+    )
     (tmp_path / "m.py").write_text(source)
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
@@ -819,8 +958,17 @@ def test_package_target_and_messages(tmp_path):
 def test_targets_are_told_from_specs():
     from cnncalc.torch_bridge.importer import is_target
 
-    assert [is_target(s) for s in ("torchvision:resnet50", "models/net.py:Net", "pkg.mod:make", "C:\\specs\\vgg.yaml",
-                                   "vgg16", "architectures/vgg16.yaml")] == [True, True, True, False, False, False]  # fmt: skip
+    assert [
+        is_target(s)
+        for s in (
+            "torchvision:resnet50",
+            "models/net.py:Net",
+            "pkg.mod:make",
+            "C:\\specs\\vgg.yaml",
+            "vgg16",
+            "architectures/vgg16.yaml",
+        )
+    ] == [True, True, True, False, False, False]
 
 
 def test_shapes_and_arguments_are_parsed():
@@ -838,8 +986,13 @@ def test_shapes_and_arguments_are_parsed():
         "eps": 1e-6,
         "none": None,
     }
-    for bad, message in (("width", "malformed --arg"), ("2x=1", "malformed --arg"), ("a={b: 1}", "a mapping"),
-                         ("a=[1, [2]]", "a nested list"), ("a=[1,", "not a YAML value")):  # fmt: skip
+    for bad, message in (
+        ("width", "malformed --arg"),
+        ("2x=1", "malformed --arg"),
+        ("a={b: 1}", "a mapping"),
+        ("a=[1, [2]]", "a nested list"),
+        ("a=[1,", "not a YAML value"),
+    ):
         with pytest.raises(CnncalcError, match=message):
             parse_args([bad])
     with pytest.raises(CnncalcError, match="--arg a is given twice"):
@@ -904,8 +1057,9 @@ def test_arg_reaches_a_builtin_family():
     assert "--arg" in cli("summary", "--help").stdout
 
 
-@pytest.mark.parametrize("bad, message", [("width", "malformed --arg"), ("a={b: 1}", "a mapping"),
-                                          ("a=[1,", "not a YAML value")])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad, message", [("width", "malformed --arg"), ("a={b: 1}", "a mapping"), ("a=[1,", "not a YAML value")]
+)
 def test_a_bad_arg_is_a_usage_error(bad, message):
     for command in (["summary", "resnet18"], ["import", "torch.nn:Identity", "--input", "3x8x8"]):
         result = cli(*command, "--arg", bad)
@@ -930,8 +1084,22 @@ def test_import_cnncalc_does_not_load_torch():
 
 # ----- live torchvision ---------------------------------------------------------------------
 
-LIVE = ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "vgg16", "vgg11_bn", "alexnet", "squeezenet1_0",
-        "squeezenet1_1", "googlenet", "inception_v3", "densenet121", "mnasnet0_5", "regnet_x_400mf"]  # fmt: skip
+LIVE = [
+    "resnet18",
+    "resnet50",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
+    "vgg16",
+    "vgg11_bn",
+    "alexnet",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "googlenet",
+    "inception_v3",
+    "densenet121",
+    "mnasnet0_5",
+    "regnet_x_400mf",
+]
 
 
 @pytest.mark.parametrize("name", LIVE)
@@ -1048,5 +1216,12 @@ def test_optional_rows_follow_the_registry(monkeypatch):
             return F.relu6(x * scale)
 
     rows = imported_rows(SqueezeExcite(), (3, 8, 8))
-    assert rows == [("conv", "conv"), ("act", "relu6"), ("adaptive_avg_pool2d", "adaptive_avgpool"), ("fc", "conv"),
-                    ("sigmoid", "sigmoid"), ("mul", "mul"), ("relu6", "relu6")]  # fmt: skip
+    assert rows == [
+        ("conv", "conv"),
+        ("act", "relu6"),
+        ("adaptive_avg_pool2d", "adaptive_avgpool"),
+        ("fc", "conv"),
+        ("sigmoid", "sigmoid"),
+        ("mul", "mul"),
+        ("relu6", "relu6"),
+    ]

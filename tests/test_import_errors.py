@@ -165,18 +165,23 @@ def test_a_model_that_never_finishes_says_where_it_was_when_interrupted(path, tm
     check_message(stderr, path, parts, lines)
 
 
-@pytest.mark.parametrize("target, parts", [
-    ("{dir}/absent.py:Net", ["no such Python file", "absent.py"]),
-    ("{dir}/net.txt:Net", ["not a Python source file"]),
-    ("{dir}/net.py:Absent", ["has no 'Absent'", "hint: it defines Net"]),
-    ("{dir}/net.py:Nett", ["has no 'Nett'", "did you mean 'Net'?"]),
-    ("{dir}/net.py::Net", ["malformed model target", "one colon"]),
-    ("{dir}/net.py:Net.forward", ["malformed model target"]),
-    ("{dir}/net.py:", ["malformed model target"]),
-    ("not a module:Net", ["malformed model target"]),
-    ("a_package_nobody_installed.models:Net", ["cannot import the module 'a_package_nobody_installed.models'",
-                                               "expected: a module importable from here"]),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "target, parts",
+    [
+        ("{dir}/absent.py:Net", ["no such Python file", "absent.py"]),
+        ("{dir}/net.txt:Net", ["not a Python source file"]),
+        ("{dir}/net.py:Absent", ["has no 'Absent'", "hint: it defines Net"]),
+        ("{dir}/net.py:Nett", ["has no 'Nett'", "did you mean 'Net'?"]),
+        ("{dir}/net.py::Net", ["malformed model target", "one colon"]),
+        ("{dir}/net.py:Net.forward", ["malformed model target"]),
+        ("{dir}/net.py:", ["malformed model target"]),
+        ("not a module:Net", ["malformed model target"]),
+        (
+            "a_package_nobody_installed.models:Net",
+            ["cannot import the module 'a_package_nobody_installed.models'", "expected: a module importable from here"],
+        ),
+    ],
+)
 def test_a_bad_target_is_one_message(target, parts, tmp_path):
     (tmp_path / "net.py").write_text(NET)
     (tmp_path / "net.txt").write_text(NET)

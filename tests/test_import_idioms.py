@@ -84,8 +84,13 @@ def test_sweep_traces_a_model_target_at_each_size():
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["rows"]
     assert [(r["input"], r["batch"]) for r in rows] == [
-        ([3, 16, 16], 1), ([3, 16, 16], 4), ([3, 32, 32], 1), ([3, 32, 32], 4), ([3, 16, 32], 1), ([3, 16, 32], 4),
-    ]  # fmt: skip
+        ([3, 16, 16], 1),
+        ([3, 16, 16], 4),
+        ([3, 32, 32], 1),
+        ([3, 32, 32], 4),
+        ([3, 16, 32], 1),
+        ([3, 16, 32], 4),
+    ]
     model = load_factory(CIFAR, "resnet20")()
     for size in ((3, 16, 16), (3, 32, 32)):
         params, _, macs = torch_figures(model, size)
@@ -126,17 +131,20 @@ def test_analyze_and_the_notebook_take_an_imported_model():
 BLOCKS = IDIOMS / "blocks.py"
 
 
-@pytest.mark.parametrize("factory, kwargs, shape", [
-    ("SE", {"spelling": 0}, (16, 8, 8)),  # x * s[:, :, None, None]
-    ("SE", {"spelling": 1}, (16, 8, 8)),  # s.view(b, c, 1, 1)
-    ("SE", {"spelling": 2}, (16, 8, 8)),  # s.reshape(-1, c, 1, 1)
-    ("SE", {"spelling": 3}, (16, 8, 8)),  # s.unsqueeze(-1).unsqueeze(-1)
-    ("OptionA", {}, (16, 8, 8)),  # F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))
-    ("Scaled", {}, (16, 8, 8)),  # x + 0.17 * branch
-    ("StackSplit", {}, (16, 8, 8)),  # torch.split into 4, torch.stack, .sum(1), x[:, :k], .contiguous()
-    ("TFSame", {}, (3, 11, 11)),  # math.ceil(ih / s) on x.size(), and `if x.shape[-2] < 7`
-    ("FunctionalNorms", {}, (3, 8, 8)),  # timm's BatchNormAct2d and LayerNorm2d: F.batch_norm, F.layer_norm
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "factory, kwargs, shape",
+    [
+        ("SE", {"spelling": 0}, (16, 8, 8)),  # x * s[:, :, None, None]
+        ("SE", {"spelling": 1}, (16, 8, 8)),  # s.view(b, c, 1, 1)
+        ("SE", {"spelling": 2}, (16, 8, 8)),  # s.reshape(-1, c, 1, 1)
+        ("SE", {"spelling": 3}, (16, 8, 8)),  # s.unsqueeze(-1).unsqueeze(-1)
+        ("OptionA", {}, (16, 8, 8)),  # F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, p, p))
+        ("Scaled", {}, (16, 8, 8)),  # x + 0.17 * branch
+        ("StackSplit", {}, (16, 8, 8)),  # torch.split into 4, torch.stack, .sum(1), x[:, :k], .contiguous()
+        ("TFSame", {}, (3, 11, 11)),  # math.ceil(ih / s) on x.size(), and `if x.shape[-2] < 7`
+        ("FunctionalNorms", {}, (3, 8, 8)),  # timm's BatchNormAct2d and LayerNorm2d: F.batch_norm, F.layer_norm
+    ],
+)
 def test_idioms_import_exactly_with_no_traced_row(factory, kwargs, shape):
     import cnncalc
 
@@ -161,14 +169,22 @@ BACKBONE = IDIOMS / "backbone.py"
 # (16x16), stage2 16->32 (8x8), stage3 32->64 (4x4), each a bias-free 3x3 conv, batch norm, ReLU;
 # laterals lat5 (1x1, 64->32 at 4x4), lat4 (1x1, 32->32 at 8x8), p4 = lat4(c4) + up(p5)
 BACKBONE_PARAMS = (
-    (8 * 3 * 9 + 2 * 8) + (16 * 8 * 9 + 2 * 16) + (32 * 16 * 9 + 2 * 32) + (64 * 32 * 9 + 2 * 64)  # convs, BN
-    + (32 * 64 + 32) + (32 * 32 + 32)  # laterals, with biases
-)  # fmt: skip
+    (8 * 3 * 9 + 2 * 8)
+    + (16 * 8 * 9 + 2 * 16)
+    + (32 * 16 * 9 + 2 * 32)
+    + (64 * 32 * 9 + 2 * 64)  # convs, BN
+    + (32 * 64 + 32)
+    + (32 * 32 + 32)  # laterals, with biases
+)
 BACKBONE_BUFFERS = (8 + 8 + 1) + (16 + 16 + 1) + (32 + 32 + 1) + (64 + 64 + 1)  # running mean, var, count
 BACKBONE_MACS = (
-    8 * 32 * 32 * (3 * 9) + 16 * 16 * 16 * (8 * 9) + 32 * 8 * 8 * (16 * 9) + 64 * 4 * 4 * (32 * 9)
-    + 32 * 4 * 4 * 64 + 32 * 8 * 8 * 32
-)  # fmt: skip
+    8 * 32 * 32 * (3 * 9)
+    + 16 * 16 * 16 * (8 * 9)
+    + 32 * 8 * 8 * (16 * 9)
+    + 64 * 4 * 4 * (32 * 9)
+    + 32 * 4 * 4 * 64
+    + 32 * 8 * 8 * 32
+)
 BACKBONE_OUTPUTS = [(16, 16, 16), (32, 8, 8), (32, 4, 4)]  # c3, p4, p5
 
 
@@ -183,8 +199,10 @@ def test_a_backbone_returning_several_feature_maps_imports_and_round_trips(retur
     report = analyze(imported.graph)
     assert [r.name for r in report.rows if r.type == "traced"] == []
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == (
-        BACKBONE_PARAMS, BACKBONE_BUFFERS, BACKBONE_MACS
-    )  # fmt: skip
+        BACKBONE_PARAMS,
+        BACKBONE_BUFFERS,
+        BACKBONE_MACS,
+    )
     keys = ["c3", "p4", "p5"] if returns == "dict" else ["0", "1", "2"]
     assert report.returns.value == returns
     assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == list(
@@ -250,16 +268,19 @@ def test_summary_of_a_backbone_target_shows_its_outputs():
 ATTENTION = IDIOMS / "attention.py"
 
 
-@pytest.mark.parametrize("kind", [
-    "fused",    # qkv.permute(2, 0, 3, 1, 4).unbind(0), F.scaled_dot_product_attention
-    "index",    # q, k, v = qkv[0], qkv[1], qkv[2]
-    "by_hand",  # q * scale @ k.transpose(-2, -1), softmax, @ v
-    "causal",   # is_causal=True
-    "pvt",      # PVT-v2: k and v from a strided conv, kv.unbind(0), scale=0.3
-    "windows",  # Swin's windows folded into the batch axis, view(-1, ws * ws, C), and put back
-    "windows_by_hand",  # the same, softmax(q @ k^T) @ v written out
-    "crops",  # o[..., :H, :W] and x[:, :H, :W, :] with H, W read from x.shape
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "fused",  # qkv.permute(2, 0, 3, 1, 4).unbind(0), F.scaled_dot_product_attention
+        "index",  # q, k, v = qkv[0], qkv[1], qkv[2]
+        "by_hand",  # q * scale @ k.transpose(-2, -1), softmax, @ v
+        "causal",  # is_causal=True
+        "pvt",  # PVT-v2: k and v from a strided conv, kv.unbind(0), scale=0.3
+        "windows",  # Swin's windows folded into the batch axis, view(-1, ws * ws, C), and put back
+        "windows_by_hand",  # the same, softmax(q @ k^T) @ v written out
+        "crops",  # o[..., :H, :W] and x[:, :H, :W, :] with H, W read from x.shape
+    ],
+)
 def test_attention_imports_exactly_with_no_traced_row(kind):
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -331,16 +352,19 @@ def test_the_bridge_counts_cpus_fused_attention_as_flopcountermode_counts_the_un
 ELEMENTWISE = IDIOMS / "elementwise.py"
 
 
-@pytest.mark.parametrize("factory, shape, params", [
-    # conv 3x3 3 -> 8 with bias, then four parameters of one number each
-    ("AffineAct", (3, 8, 8), (3 * 3 * 3 * 8 + 8) + 1 + 1 + 1 + 1),
-    # conv 1x1 3 -> 8 with bias; the norm's weight (no bias); res_scale and gamma, 8 each
-    ("PoolMixer", (3, 8, 8), (3 * 8 + 8) + 8 + 8 + 8),
-    # conv 1x1 3 -> 8 with bias; the two norms' weights, 8 each
-    ("HandNorms", (3, 8, 8), (3 * 8 + 8) + 8 + 8),
-    # conv 3x3 and conv 1x1, 3 -> 8, with biases
-    ("Quotients", (3, 8, 8), (3 * 3 * 3 * 8 + 8) + (3 * 8 + 8)),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "factory, shape, params",
+    [
+        # conv 3x3 3 -> 8 with bias, then four parameters of one number each
+        ("AffineAct", (3, 8, 8), (3 * 3 * 3 * 8 + 8) + 1 + 1 + 1 + 1),
+        # conv 1x1 3 -> 8 with bias; the norm's weight (no bias); res_scale and gamma, 8 each
+        ("PoolMixer", (3, 8, 8), (3 * 8 + 8) + 8 + 8 + 8),
+        # conv 1x1 3 -> 8 with bias; the two norms' weights, 8 each
+        ("HandNorms", (3, 8, 8), (3 * 8 + 8) + 8 + 8),
+        # conv 3x3 and conv 1x1, 3 -> 8, with biases
+        ("Quotients", (3, 8, 8), (3 * 3 * 3 * 8 + 8) + (3 * 8 + 8)),
+    ],
+)
 def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, params):
     import cnncalc
 

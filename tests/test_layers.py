@@ -339,7 +339,7 @@ LAYER_TABLE = {
             4,
             9,
             3888,
-        ),  # fmt: skip
+        ),
         ("traced: {op: torch.erf, shape: [5], inputs: [[5]]}", [5], [5], 0, 0, 0, 0),
     ],
     "layer_scale": [
@@ -648,33 +648,54 @@ def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biase
 # ----- group B (issue 10): what is refused, with what message ------------------------------
 
 
-@pytest.mark.parametrize("layers, shape_in, message", [
-    ("- conv: {out: 4, kernel: 3, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n- add: {from: [a, b]}",
-     [3, 6, 6], "add needs shapes that broadcast (spatial axis 1: 4 vs 6)"),
-    ("- conv: {out: 4, kernel: 1, name: a}\n- conv: {out: 2, kernel: 1, name: b, from: input}\n- mul: {from: [a, b]}",
-     [3, 6, 6], "mul needs shapes that broadcast (channel: 4 vs 2)"),
-    ("- conv: {out: 4, kernel: 1, name: a}\n- flatten: {name: b}\n- add: {from: [a, b]}", [3, 2, 2], "add needs inputs with the same number of axes"),
-    ("- upsample: {mode: bilinear, scale_factor: 2}", [3, 8], "upsample mode 'bilinear' needs 2 spatial axis(es)"),
-    ("- upsample: {mode: nearest, scale_factor: 2, align_corners: true}", [3, 8, 8], "align_corners is only for the interpolating modes"),
-    ("- upsample: {mode: nearest}", [3, 8, 8], "upsample needs exactly one of size, scale_factor and like"),
-    ("- upsample: {scale_factor: 2, like: input}", [3, 8, 8], "upsample needs exactly one of size, scale_factor and like"),
-    ("- upsample: {mode: cubic, size: 4}", [3, 8, 8], "bad value for 'mode' of upsample"),
-    ("- upsample: 0.1", [3, 8, 8], "upsample's output would be empty"),
-    ("- pixel_shuffle: 2", [6, 4, 4], "pixel_shuffle needs channels divisible by factor^2 = 4"),
-    ("- pixel_unshuffle: 2", [2, 5, 4], "pixel_unshuffle needs H and W divisible by the factor 2"),
-    ("- channel_shuffle: 4", [6, 4, 4], "channel_shuffle needs channels divisible by groups 4"),
-    ("- pad: {padding: 3, mode: reflect}", [2, 3, 8], "reflect padding must be smaller than the input"),
-    ("- pad: [1, 2, 3]", [2, 8, 8], "bad value for 'padding' of pad"),
-    ("- pad: [1, 2]", [2, 8, 8], "'padding' has 2 values but the input has 2 spatial axes"),
-    ("- pad: {padding: 1, mode: replicate, value: 1}", [2, 8, 8], "'value' is for constant padding only"),
-    ("- center_crop: 9", [2, 8, 8], "center_crop cannot crop to a larger size"),
-    ("- center_crop", [2, 8, 8], "center_crop needs exactly one of size and like"),
-    ("- crop: [3, 3]", [2, 6], "crop would leave nothing"),
-    ("- crop: [1, 1]", [2, 6, 6], "'amounts' has 2 values but the input has 2 spatial axes"),
-    # torch.unbind of a [B, 4] tensor gives [B] pieces: no axis of a sample left (found by hypothesis:
-    # a linear after it raised IndexError)
-    ("- unbind\n- linear: {out: 1, channels_last: true}", [4], "unbind would leave no axis besides the batch"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "layers, shape_in, message",
+    [
+        (
+            "- conv: {out: 4, kernel: 3, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n- add: {from: [a, b]}",
+            [3, 6, 6],
+            "add needs shapes that broadcast (spatial axis 1: 4 vs 6)",
+        ),
+        (
+            "- conv: {out: 4, kernel: 1, name: a}\n- conv: {out: 2, kernel: 1, name: b, from: input}\n- mul: {from: [a, b]}",
+            [3, 6, 6],
+            "mul needs shapes that broadcast (channel: 4 vs 2)",
+        ),
+        (
+            "- conv: {out: 4, kernel: 1, name: a}\n- flatten: {name: b}\n- add: {from: [a, b]}",
+            [3, 2, 2],
+            "add needs inputs with the same number of axes",
+        ),
+        ("- upsample: {mode: bilinear, scale_factor: 2}", [3, 8], "upsample mode 'bilinear' needs 2 spatial axis(es)"),
+        (
+            "- upsample: {mode: nearest, scale_factor: 2, align_corners: true}",
+            [3, 8, 8],
+            "align_corners is only for the interpolating modes",
+        ),
+        ("- upsample: {mode: nearest}", [3, 8, 8], "upsample needs exactly one of size, scale_factor and like"),
+        (
+            "- upsample: {scale_factor: 2, like: input}",
+            [3, 8, 8],
+            "upsample needs exactly one of size, scale_factor and like",
+        ),
+        ("- upsample: {mode: cubic, size: 4}", [3, 8, 8], "bad value for 'mode' of upsample"),
+        ("- upsample: 0.1", [3, 8, 8], "upsample's output would be empty"),
+        ("- pixel_shuffle: 2", [6, 4, 4], "pixel_shuffle needs channels divisible by factor^2 = 4"),
+        ("- pixel_unshuffle: 2", [2, 5, 4], "pixel_unshuffle needs H and W divisible by the factor 2"),
+        ("- channel_shuffle: 4", [6, 4, 4], "channel_shuffle needs channels divisible by groups 4"),
+        ("- pad: {padding: 3, mode: reflect}", [2, 3, 8], "reflect padding must be smaller than the input"),
+        ("- pad: [1, 2, 3]", [2, 8, 8], "bad value for 'padding' of pad"),
+        ("- pad: [1, 2]", [2, 8, 8], "'padding' has 2 values but the input has 2 spatial axes"),
+        ("- pad: {padding: 1, mode: replicate, value: 1}", [2, 8, 8], "'value' is for constant padding only"),
+        ("- center_crop: 9", [2, 8, 8], "center_crop cannot crop to a larger size"),
+        ("- center_crop", [2, 8, 8], "center_crop needs exactly one of size and like"),
+        ("- crop: [3, 3]", [2, 6], "crop would leave nothing"),
+        ("- crop: [1, 1]", [2, 6, 6], "'amounts' has 2 values but the input has 2 spatial axes"),
+        # torch.unbind of a [B, 4] tensor gives [B] pieces: no axis of a sample left (found by hypothesis:
+        # a linear after it raised IndexError)
+        ("- unbind\n- linear: {out: 1, channels_last: true}", [4], "unbind would leave no axis besides the batch"),
+    ],
+)
 def test_group_b_refusals(layers, shape_in, message):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     with pytest.raises(CnncalcError) as caught:
@@ -685,15 +706,28 @@ def test_group_b_refusals(layers, shape_in, message):
 _TWO = "- conv: {out: 4, kernel: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n"
 
 
-@pytest.mark.parametrize("layers, shape_in, message", [
-    (_TWO + "- matmul: {from: [a, b]}", [3, 6, 5], "matmul needs the first input's last axis to match the second's next-to-last (5 vs 6)"),
-    ("- conv: {out: 1, kernel: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n- matmul: {from: [a, b]}",
-     [3, 6, 6], "matmul needs the same leading axes on both inputs (broadcasting them is not followed)"),
-    (_TWO + "- reshape: {shape: [24, 6], name: c}\n- matmul: {from: [c, b]}", [3, 6, 6],
-     "matmul needs two inputs with the same number of axes, at least two"),
-    ("- softmax: 0", [3, 4], "softmax over the batch axis (dim 0) is not a per-sample layer"),
-    ("- softmax: {dim: -4}", [3, 4], "softmax's dim -4 is out of range for an input [N, 3, 4]"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "layers, shape_in, message",
+    [
+        (
+            _TWO + "- matmul: {from: [a, b]}",
+            [3, 6, 5],
+            "matmul needs the first input's last axis to match the second's next-to-last (5 vs 6)",
+        ),
+        (
+            "- conv: {out: 1, kernel: 1, name: a}\n- conv: {out: 4, kernel: 1, name: b, from: input}\n- matmul: {from: [a, b]}",
+            [3, 6, 6],
+            "matmul needs the same leading axes on both inputs (broadcasting them is not followed)",
+        ),
+        (
+            _TWO + "- reshape: {shape: [24, 6], name: c}\n- matmul: {from: [c, b]}",
+            [3, 6, 6],
+            "matmul needs two inputs with the same number of axes, at least two",
+        ),
+        ("- softmax: 0", [3, 4], "softmax over the batch axis (dim 0) is not a per-sample layer"),
+        ("- softmax: {dim: -4}", [3, 4], "softmax's dim -4 is out of range for an input [N, 3, 4]"),
+    ],
+)
 def test_matmul_and_softmax_refusals(layers, shape_in, message):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     with pytest.raises(CnncalcError) as caught:
@@ -758,10 +792,14 @@ def _torchvision_cnblock(torch, dim):
         def __init__(self):
             super().__init__()
             self.block = nn.Sequential(
-                nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True), Permute([0, 2, 3, 1]),
-                nn.LayerNorm(dim, eps=1e-6), nn.Linear(dim, 4 * dim, bias=True), nn.GELU(),
-                nn.Linear(4 * dim, dim, bias=True), Permute([0, 3, 1, 2]),
-            )  # fmt: skip
+                nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim, bias=True),
+                Permute([0, 2, 3, 1]),
+                nn.LayerNorm(dim, eps=1e-6),
+                nn.Linear(dim, 4 * dim, bias=True),
+                nn.GELU(),
+                nn.Linear(4 * dim, dim, bias=True),
+                Permute([0, 3, 1, 2]),
+            )
             self.layer_scale = nn.Parameter(torch.ones(dim, 1, 1) * 1e-6)
             self.stochastic_depth = StochasticDepth(0.1, "row")
 
@@ -826,8 +864,11 @@ def test_fvcore_counts_batch_statistics_as_its_norm_counter():
     """fvcore's batch_norm handler: 2 per element at inference, 5 with batch statistics (issue 9 item 6)."""
     from cnncalc.analysis.conventions import count
 
-    for item, per_element in [("batchnorm", 2), ("batchnorm: {track_running_stats: false}", 5),
-                              ("batchnorm: {affine: false, track_running_stats: false}", 4)]:  # fmt: skip
+    for item, per_element in [
+        ("batchnorm", 2),
+        ("batchnorm: {track_running_stats: false}", 5),
+        ("batchnorm: {affine: false, track_running_stats: false}", 4),
+    ]:
         graph = one_layer(item, [4, 5, 5])
         assert count(graph, analyze(graph), Convention.FVCORE).total == per_element * 4 * 5 * 5, item
 
@@ -839,8 +880,10 @@ def test_a_permute_of_six_axes_is_tresnets_space_to_depth():
     """TResNet's stem: x.view(N, C, H/4, 4, W/4, 4).permute(0, 3, 5, 1, 2, 4).reshape(N, 16C, H/4, W/4),
     the spec's rows against the same three calls in torch."""
     torch = pytest.importorskip("torch")
-    text = ("input: [3, 8, 8]\nlayers:\n  - reshape: [3, 2, 4, 2, 4]\n  - permute: [0, 3, 5, 1, 2, 4]\n"
-            "  - reshape: [48, 2, 2]\n")  # fmt: skip
+    text = (
+        "input: [3, 8, 8]\nlayers:\n  - reshape: [3, 2, 4, 2, 4]\n  - permute: [0, 3, 5, 1, 2, 4]\n"
+        "  - reshape: [48, 2, 2]\n"
+    )
     graph = parse_text(text)
     assert [r.output_shape for r in analyze(graph).rows[1:]] == [(3, 2, 4, 2, 4), (4, 4, 3, 2, 2), (48, 2, 2)]
     x = torch.randn(2, 3, 8, 8)

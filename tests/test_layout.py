@@ -92,30 +92,66 @@ def test_element_wise_outputs_are_laid_out_as_tensoriterator_does(case):
 FOUND = [
     # a channel layer norm's output is channels-last: the ReLU after it keeps that order, and
     # the flatten copies it (the linear keeps the copy): was 240 bytes predicted, 360 kept
-    ("[4, 3, 3]", "conv: {out: 4, kernel: 1}\n  - layernorm: {over: channels}\n  - relu\n  - flatten\n  - linear: 5", 2),
+    (
+        "[4, 3, 3]",
+        "conv: {out: 4, kernel: 1}\n  - layernorm: {over: channels}\n  - relu\n  - flatten\n  - linear: 5",
+        2,
+    ),
     # batch norm keeps a channels-last input channels-last
     ("[4, 5, 5]", "batchnorm\n  - layernorm: {over: channels}\n  - batchnorm\n  - relu\n  - flatten\n  - linear: 5", 3),
     # a channel piece of a batch is not contiguous: instance norm keeps its own copy
-    ("[4, 5, 5]", "conv: {out: 4, kernel: 1}\n  - chunk: {chunks: 2, name: c}\n  - instancenorm: {affine: true, from: c.1}\n  - flatten\n  - linear: 2", 2),
+    (
+        "[4, 5, 5]",
+        "conv: {out: 4, kernel: 1}\n  - chunk: {chunks: 2, name: c}\n  - instancenorm: {affine: true, from: c.1}\n  - flatten\n  - linear: 2",
+        2,
+    ),
     # group norm on a channels-last input keeps it as it is
-    ("[4, 5, 5]", "conv: {out: 4, kernel: 1}\n  - layernorm: {over: channels}\n  - groupnorm: 2\n  - flatten\n  - linear: 2", 2),
+    (
+        "[4, 5, 5]",
+        "conv: {out: 4, kernel: 1}\n  - layernorm: {over: channels}\n  - groupnorm: 2\n  - flatten\n  - linear: 2",
+        2,
+    ),
     # a 1-D convolution of a permuted sequence, as text and audio models do
-    ("[6, 5]", "conv: {out: 4, kernel: 1}\n  - permute: [0, 2, 1]\n  - conv: {out: 3, kernel: 2}\n  - relu\n  - flatten\n  - linear: 2", 2),
+    (
+        "[6, 5]",
+        "conv: {out: 4, kernel: 1}\n  - permute: [0, 2, 1]\n  - conv: {out: 3, kernel: 2}\n  - relu\n  - flatten\n  - linear: 2",
+        2,
+    ),
     # a linear on the last axis of a permuted input: matmul folds the leading axes with a copy
     # (no view exists at batch 2), which it keeps beside the ReLU's output: was 720 bytes, 1440 kept
-    ("[4, 3, 5]", "conv: {out: 6, kernel: 1}\n  - relu\n  - permute: [0, 2, 3, 1]\n  - linear: {out: 2, channels_last: true}", 2),
+    (
+        "[4, 3, 5]",
+        "conv: {out: 6, kernel: 1}\n  - relu\n  - permute: [0, 2, 3, 1]\n  - linear: {out: 2, channels_last: true}",
+        2,
+    ),
     # the same at batch 1 is a view: the batch axis of size 1 folds away (360 bytes kept)
-    ("[4, 3, 5]", "conv: {out: 6, kernel: 1}\n  - relu\n  - permute: [0, 2, 3, 1]\n  - linear: {out: 2, channels_last: true}", 1),
+    (
+        "[4, 3, 5]",
+        "conv: {out: 6, kernel: 1}\n  - relu\n  - permute: [0, 2, 3, 1]\n  - linear: {out: 2, channels_last: true}",
+        1,
+    ),
     # a small 3-D convolution of one sample runs on ATen's slow kernel, which writes contiguous
     # though its input is channels-last: the flatten is a view (was 3072 bytes predicted, 2560 kept)
-    ("[2, 4, 4, 4]", "conv: {out: 3, kernel: 1}\n  - layernorm: {over: channels}\n  - conv: {out: 2, kernel: 3, padding: 1}\n  - relu\n  - flatten\n  - linear: 2", 1),
+    (
+        "[2, 4, 4, 4]",
+        "conv: {out: 3, kernel: 1}\n  - layernorm: {over: channels}\n  - conv: {out: 2, kernel: 3, padding: 1}\n  - relu\n  - flatten\n  - linear: 2",
+        1,
+    ),
     # ATen's slow 3-D transposed kernel (one small sample) writes into a buffer the size of its
     # input when that is larger: the linear keeps all of it (was 500 bytes predicted, 1500 kept)
-    ("[3, 5, 5, 5]", "conv_transpose: {out: 1, kernel: 1, bias: false}\n  - flatten\n  - linear: {out: 1, bias: false}", 1),
+    (
+        "[3, 5, 5, 5]",
+        "conv_transpose: {out: 1, kernel: 1, bias: false}\n  - flatten\n  - linear: {out: 1, bias: false}",
+        1,
+    ),
     # a 1-D max pool before the first layer with parameters is not recorded, and writes
     # contiguous even in training (was 400 bytes predicted, 272 kept)
-    ("[5, 4]", "permute: [0, 2, 1]\n  - maxpool: {kernel: 2, stride: 1}\n  - relu: {name: r}\n  - groupnorm: {groups: 1, affine: true, name: g}\n  - conv: {out: 4, kernel: 1, from: r, name: c}\n  - add: {from: [g, c]}\n  - flatten\n  - linear: 2", 2),
-]  # fmt: skip
+    (
+        "[5, 4]",
+        "permute: [0, 2, 1]\n  - maxpool: {kernel: 2, stride: 1}\n  - relu: {name: r}\n  - groupnorm: {groups: 1, affine: true, name: g}\n  - conv: {out: 4, kernel: 1, from: r, name: c}\n  - add: {from: [g, c]}\n  - flatten\n  - linear: 2",
+        2,
+    ),
+]
 
 
 @pytest.mark.parametrize("shape, layers, batch", FOUND)
@@ -126,16 +162,29 @@ def test_what_the_layouts_fixed(shape, layers, batch):
 
 
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "transposed"])
-@pytest.mark.parametrize("batch, groups, kernel, sizes", [
-    (1, 1, 3, "4, 4, 4"), (1, 1, 1, "4, 4, 4"), (2, 1, 1, "4, 4, 4"), (2, 1, 3, "4, 4, 4"), (1, 2, 3, "4, 4, 4"),
-    (1, 1, 5, "5, 5, 5"), (1, 1, "[5, 5, 3]", "5, 5, 5"), (1, 1, "[3, 5, 5]", "5, 5, 5"), (1, 1, "[5, 3, 5]", "5, 5, 5"),
-    (1, 1, 1, "80, 64, 2"), (1, 1, 1, "80, 65, 2"),  # n*c*d*h = 20,480 exactly, then just over (c = 4)
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "batch, groups, kernel, sizes",
+    [
+        (1, 1, 3, "4, 4, 4"),
+        (1, 1, 1, "4, 4, 4"),
+        (2, 1, 1, "4, 4, 4"),
+        (2, 1, 3, "4, 4, 4"),
+        (1, 2, 3, "4, 4, 4"),
+        (1, 1, 5, "5, 5, 5"),
+        (1, 1, "[5, 5, 3]", "5, 5, 5"),
+        (1, 1, "[3, 5, 5]", "5, 5, 5"),
+        (1, 1, "[5, 3, 5]", "5, 5, 5"),
+        (1, 1, 1, "80, 64, 2"),
+        (1, 1, 1, "80, 65, 2"),  # n*c*d*h = 20,480 exactly, then just over (c = 4)
+    ],
+)
 def test_a_3d_convolution_of_a_channels_last_input(transposed, batch, groups, kernel, sizes):
     """Which kernel ATen picks (oneDNN keeps channels-last, its slow 3-D kernels write contiguous)
     decides whether the flatten after it copies, and so what training keeps."""
     kind = "conv_transpose" if transposed else "conv"
-    graph = parse_text(f"input: [4, {sizes}]\nlayers:\n  - layernorm: {{over: channels}}\n"
-                       f"  - {kind}: {{out: 2, kernel: {kernel}, groups: {groups}}}\n  - relu\n  - flatten\n  - linear: 2\n")  # fmt: skip
+    graph = parse_text(
+        f"input: [4, {sizes}]\nlayers:\n  - layernorm: {{over: channels}}\n"
+        f"  - {kind}: {{out: 2, kernel: {kernel}, groups: {groups}}}\n  - relu\n  - flatten\n  - linear: 2\n"
+    )
     check_strides(graph, batch)
     check_saved(graph, batch=batch)

@@ -68,8 +68,26 @@ def test_padding_preserves_size():
 
 
 def test_transposed_calculator():
-    data = json.loads(run("conv", "--input", "4x4x8", "--kernel", "3", "--out", "4", "--stride", "2", "--padding", "1",
-                          "--output-padding", "1", "--transposed", "-f", "json").stdout)  # fmt: skip
+    data = json.loads(
+        run(
+            "conv",
+            "--input",
+            "4x4x8",
+            "--kernel",
+            "3",
+            "--out",
+            "4",
+            "--stride",
+            "2",
+            "--padding",
+            "1",
+            "--output-padding",
+            "1",
+            "--transposed",
+            "-f",
+            "json",
+        ).stdout
+    )
     assert data["output"] == [4, (4 - 1) * 2 - 2 * 1 + (3 - 1) + 1 + 1, (4 - 1) * 2 - 2 * 1 + (3 - 1) + 1 + 1]
     assert data["weights"] == 8 * 4 * 3 * 3
 
@@ -147,8 +165,18 @@ def test_read_input_orders():
 
 
 def test_convolve_command_prints_the_seed_matrix_and_steps():
-    result = run("convolve", "--input", "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2",
-                 "--kernel", "1 3 2; 1 3 3; 3 1 1", "--padding", "1", "--stride", "2", "--steps")  # fmt: skip
+    result = run(
+        "convolve",
+        "--input",
+        "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2",
+        "--kernel",
+        "1 3 2; 1 3 3; 3 1 1",
+        "--padding",
+        "1",
+        "--stride",
+        "2",
+        "--steps",
+    )
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
     assert lines[-3:] == ["16  24  16", "33  33  18", "25  21  12"]  # 000, padding 1 stride 2
@@ -157,8 +185,19 @@ def test_convolve_command_prints_the_seed_matrix_and_steps():
 
 
 def test_pool_values_command():
-    result = run("pool", "--values", "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2",
-                 "--kernel", "3", "--stride", "2", "--padding", "1", "--mode", "max")  # fmt: skip
+    result = run(
+        "pool",
+        "--values",
+        "1 3 2 3 3; 3 1 2 1 1; 3 3 3 1 2; 2 2 1 2 1; 2 3 2 1 2",
+        "--kernel",
+        "3",
+        "--stride",
+        "2",
+        "--padding",
+        "1",
+        "--mode",
+        "max",
+    )
     assert result.exit_code == 0 and result.stdout.splitlines()[3] == "3  3  3"
 
 

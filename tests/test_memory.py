@@ -86,14 +86,17 @@ def test_predicted_peak_memory_within_15_percent_of_the_cpu_measurement(name, tr
     assert 0.85 <= p.memory_measured / p.memory_predicted <= 1.15
 
 
-@pytest.mark.parametrize("text", [
-    # a wide convolution pooled to one position: nothing large is kept for backward, but its output
-    # lives through the forward pass (a training step was predicted at 0.03 of the peak measured at batch 1)
-    "input: [1, 32, 32]\nlayers:\n  - conv: {out: 64, kernel: 1}\n  - global_avgpool\n  - flatten\n  - linear: 2\n",
-    # the ReLU keeps its output, and the transposed conv's output lives beside it until the ReLU
-    # has run (was 0.55)
-    "input: [4, 8, 8, 8]\nlayers:\n  - conv_transpose: {out: 4, kernel: 3, stride: 2}\n  - relu\n  - global_avgpool\n  - flatten\n  - linear: 2\n",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a wide convolution pooled to one position: nothing large is kept for backward, but its output
+        # lives through the forward pass (a training step was predicted at 0.03 of the peak measured at batch 1)
+        "input: [1, 32, 32]\nlayers:\n  - conv: {out: 64, kernel: 1}\n  - global_avgpool\n  - flatten\n  - linear: 2\n",
+        # the ReLU keeps its output, and the transposed conv's output lives beside it until the ReLU
+        # has run (was 0.55)
+        "input: [4, 8, 8, 8]\nlayers:\n  - conv_transpose: {out: 4, kernel: 3, stride: 2}\n  - relu\n  - global_avgpool\n  - flatten\n  - linear: 2\n",
+    ],
+)
 @pytest.mark.usefixtures("several_threads")
 @pytest.mark.parametrize("batch", [1, 3])
 def test_a_training_step_peaks_in_its_forward_pass_where_little_is_kept(text, batch):
@@ -142,12 +145,15 @@ def test_saved_for_backward_of_random_group_b_chains(text):
     check_saved(graph, batch=2)
 
 
-@pytest.mark.parametrize("channels, crop, flatten_copies", [
-    (4, "[2, 2]", True),   # gaps on both axes
-    (4, "[2, 4]", True),   # H cropped: channels step over 4x4, not 2x4
-    (1, "[2, 4]", False),  # one channel: H then W, one step
-    (4, "1", False),       # one position per channel: a single axis
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "channels, crop, flatten_copies",
+    [
+        (4, "[2, 2]", True),  # gaps on both axes
+        (4, "[2, 4]", True),  # H cropped: channels step over 4x4, not 2x4
+        (1, "[2, 4]", False),  # one channel: H then W, one step
+        (4, "1", False),  # one position per channel: a single axis
+    ],
+)
 def test_a_flatten_after_a_crop_copies_unless_the_crop_reads_as_one_axis(channels, crop, flatten_copies):
     """The linear keeps the flatten's tensor: a copy of the crop, or (a view) the conv's whole output."""
     text = f"input: [3, 4, 4]\nlayers:\n  - conv: {{out: {channels}, kernel: 1}}\n  - center_crop: {crop}\n  - flatten\n  - linear: 2\n"
@@ -157,11 +163,14 @@ def test_a_flatten_after_a_crop_copies_unless_the_crop_reads_as_one_axis(channel
     check_saved(graph)
 
 
-@pytest.mark.parametrize("a, b, kept", [
-    ("input", "c", 0),                   # b is kept only for a's gradient: the input needs none; the input itself is not counted
-    ("c", "s", 4 * 6 * 6 + 4),          # both need gradients: both kept (the conv's output and the sigmoid's [4, 1, 1])
-    ("r", "c", 4 * 6 * 6),              # the ReLU of the input needs no gradient: it is kept (for c), c is not
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "a, b, kept",
+    [
+        ("input", "c", 0),  # b is kept only for a's gradient: the input needs none; the input itself is not counted
+        ("c", "s", 4 * 6 * 6 + 4),  # both need gradients: both kept (the conv's output and the sigmoid's [4, 1, 1])
+        ("r", "c", 4 * 6 * 6),  # the ReLU of the input needs no gradient: it is kept (for c), c is not
+    ],
+)
 def test_a_product_keeps_each_input_for_its_partners_gradient(a, b, kept):
     text = (
         "input: [4, 6, 6]\nlayers:\n  - relu: {name: r}\n  - conv: {out: 4, kernel: 1, name: c, from: input}\n"
@@ -183,9 +192,14 @@ def _trains(kind: str, shape_in: tuple[int, ...]) -> bool:
     return not (kind == "instancenorm" and len(shape_in) > 1 and all(s == 1 for s in shape_in[1:]))
 
 
-@pytest.mark.parametrize("kind, item, shape_in", [(kind, item, shape_in) for kind, item, shape_in, *_ in ROWS
-                                                   if (len(shape_in) > 1 or shape_in[0] <= 1000) and kind not in TRACED_KINDS
-                                                   and _trains(kind, shape_in)])  # fmt: skip
+@pytest.mark.parametrize(
+    "kind, item, shape_in",
+    [
+        (kind, item, shape_in)
+        for kind, item, shape_in, *_ in ROWS
+        if (len(shape_in) > 1 or shape_in[0] <= 1000) and kind not in TRACED_KINDS and _trains(kind, shape_in)
+    ],
+)
 def test_saved_for_backward_of_every_layer_row(kind, item, shape_in):
     """Each row of the layer table after a layer with parameters (so that autograd records it),
     its saved tensors against autograd's, byte for byte."""
@@ -239,7 +253,8 @@ def test_new_tensors_in_the_totals_line_are_what_pytorch_allocates(name):
     report = analyze(graph, input_shape=shape)
     assert report.totals.stored_activations == allocated_output_elements(graph, shape)
     assert report.totals.stored_activations < report.totals.activations or not any(
-        n.layer is not None and n.layer.aliases_input for n in graph.nodes)  # fmt: skip
+        n.layer is not None and n.layer.aliases_input for n in graph.nodes
+    )
 
 
 # ----- layouts: the strides cnncalc predicts for every output, against the real tensors' -----

@@ -109,8 +109,20 @@ def test_str_of_a_report_is_the_summary_table_and_depth_collapses_like_the_optio
     assert str(shallow) == cli and str(full) == CliRunner().invoke(app, ["summary", "resnet18"]).stdout
     assert shallow == cnncalc.collapse(full, 1)
     names = [row.name for row in shallow.rows]
-    assert names == ["input", "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool",
-                     "flatten", "fc"]  # fmt: skip
+    assert names == [
+        "input",
+        "conv1",
+        "bn1",
+        "relu",
+        "maxpool",
+        "layer1",
+        "layer2",
+        "layer3",
+        "layer4",
+        "avgpool",
+        "flatten",
+        "fc",
+    ]
     layer1 = shallow.rows[names.index("layer1")]
     assert layer1.macs == 4 * (56 * 56 * 64) * (3 * 3 * 64)  # two BasicBlocks, two 3x3 64->64 convs each
     assert shallow._repr_markdown_().count("\n| layer") == 4 and "layer1.0.conv1" not in shallow._repr_html_()

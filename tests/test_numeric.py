@@ -159,8 +159,14 @@ def test_convolve_equals_torch(c, flip, bias):
     conv = F.conv1d if rank == 1 else F.conv2d
 
     def theirs():
-        return conv(tensor(x, rank).unsqueeze(0), weight, torch.tensor([float(bias)], dtype=torch.float64),
-                    stride=stride, padding=padding, dilation=dilation)[0]  # fmt: skip
+        return conv(
+            tensor(x, rank).unsqueeze(0),
+            weight,
+            torch.tensor([float(bias)], dtype=torch.float64),
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+        )[0]
 
     try:
         ours = convolve(
@@ -204,8 +210,16 @@ def test_pool_equals_torch(c, mode, ceil_mode, include_pad, default_stride):
         return fn(t, kernel_hw, s, padding, ceil_mode=ceil_mode, count_include_pad=include_pad)[0]
 
     try:
-        ours = pool(xv, kernels, mode=mode, stride=stride_arg, padding=(padding,), dilation=(dilation,),
-                    ceil_mode=ceil_mode, count_include_pad=include_pad)  # fmt: skip
+        ours = pool(
+            xv,
+            kernels,
+            mode=mode,
+            stride=stride_arg,
+            padding=(padding,),
+            dilation=(dilation,),
+            ceil_mode=ceil_mode,
+            count_include_pad=include_pad,
+        )
     except CnncalcError:
         assert refuses(theirs)
         return
@@ -222,12 +236,26 @@ def test_convolve_transpose_equals_torch(c, output_padding, bias):
     conv_t = F.conv_transpose1d if rank == 1 else F.conv_transpose2d
 
     def theirs():
-        return conv_t(tensor(x, rank).unsqueeze(0), tensor(k, rank).unsqueeze(1), torch.tensor([float(bias)], dtype=torch.float64),
-                      stride=stride, padding=padding, output_padding=output_padding, dilation=dilation)[0]  # fmt: skip
+        return conv_t(
+            tensor(x, rank).unsqueeze(0),
+            tensor(k, rank).unsqueeze(1),
+            torch.tensor([float(bias)], dtype=torch.float64),
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            dilation=dilation,
+        )[0]
 
     try:
-        ours = convolve_transpose(xv, kv, stride=(stride,), padding=(padding,), output_padding=(output_padding,),
-                                  dilation=(dilation,), bias=Fraction(bias))  # fmt: skip
+        ours = convolve_transpose(
+            xv,
+            kv,
+            stride=(stride,),
+            padding=(padding,),
+            output_padding=(output_padding,),
+            dilation=(dilation,),
+            bias=Fraction(bias),
+        )
     except CnncalcError:
         assert refuses(theirs)
         return

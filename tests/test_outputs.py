@@ -29,13 +29,16 @@ layers:
 S1, S2 = (16, 16, 16), (32, 8, 8)  # stride 2 each: 32 -> 16 -> 8
 
 
-@pytest.mark.parametrize("written, kind, keys", [
-    ("outputs: [s1, s2]", OutputKind.TUPLE, ("0", "1")),
-    ("outputs: {list: [s1, s2]}", OutputKind.LIST, ("0", "1")),
-    ("outputs: {tuple: [s1, s2]}", OutputKind.TUPLE, ("0", "1")),
-    ("outputs: {p1: s1, p2: s2}", OutputKind.DICT, ("p1", "p2")),
-    ("outputs: {p1: s1.1, p2: s2.1}", OutputKind.DICT, ("p1", "p2")),  # the rows themselves
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "written, kind, keys",
+    [
+        ("outputs: [s1, s2]", OutputKind.TUPLE, ("0", "1")),
+        ("outputs: {list: [s1, s2]}", OutputKind.LIST, ("0", "1")),
+        ("outputs: {tuple: [s1, s2]}", OutputKind.TUPLE, ("0", "1")),
+        ("outputs: {p1: s1, p2: s2}", OutputKind.DICT, ("p1", "p2")),
+        ("outputs: {p1: s1.1, p2: s2.1}", OutputKind.DICT, ("p1", "p2")),  # the rows themselves
+    ],
+)
 def test_outputs_name_rows_as_a_tuple_a_list_or_a_dict(written, kind, keys):
     graph = parse_text(BACKBONE + written)
     report = analyze(graph)
@@ -51,14 +54,17 @@ def test_without_outputs_the_last_row_is_the_one_output():
     assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == [(None, "s2.1", S2)]
 
 
-@pytest.mark.parametrize("written, message, line, hint", [
-    ("outputs: [s1, s22]", "output '1' names no row 's22'", 7, "did you mean 's2'"),
-    ("outputs:\n  p1: s1\n  p2: nope", "output 'p2' names no row 'nope'", 9, None),  # p2's own line
-    ("outputs: []", "'outputs' is empty", 7, "leave 'outputs' out"),
-    ("outputs: s1", "malformed 'outputs'", 7, None),
-    ("outputs: [input]", "output '0' must name a row", 7, None),
-    ("outputs: {p1: [s1]}", "output 'p1' must name a row", 7, None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "written, message, line, hint",
+    [
+        ("outputs: [s1, s22]", "output '1' names no row 's22'", 7, "did you mean 's2'"),
+        ("outputs:\n  p1: s1\n  p2: nope", "output 'p2' names no row 'nope'", 9, None),  # p2's own line
+        ("outputs: []", "'outputs' is empty", 7, "leave 'outputs' out"),
+        ("outputs: s1", "malformed 'outputs'", 7, None),
+        ("outputs: [input]", "output '0' must name a row", 7, None),
+        ("outputs: {p1: [s1]}", "output 'p1' must name a row", 7, None),
+    ],
+)
 def test_a_wrong_output_is_one_message_at_its_line(written, message, line, hint):
     with pytest.raises(SpecError) as caught:
         parse_text(BACKBONE + written, file="net.yaml")
@@ -111,11 +117,14 @@ def test_the_peak_with_outputs_kept_matches_the_cpu_measurement():
     assert 0.85 <= (measured["kept"] - measured["last"]) / (2 * 4 * C) <= 1.15
 
 
-@pytest.mark.parametrize("written, kind", [
-    ("outputs: [s1, s2]", tuple),
-    ("outputs: {list: [s1, s2]}", list),
-    ("outputs: {p1: s1, p2: s2}", dict),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "written, kind",
+    [
+        ("outputs: [s1, s2]", tuple),
+        ("outputs: {list: [s1, s2]}", list),
+        ("outputs: {p1: s1, p2: s2}", dict),
+    ],
+)
 def test_to_torch_and_export_return_the_same_structure(written, kind):
     torch = pytest.importorskip("torch")
     from test_export import exported
@@ -224,8 +233,10 @@ def test_the_docs_backbone_counts_by_hand():
     assert report.totals.buffers == sum(2 * o + 1 for o, _, _ in convs)
     assert report.totals.macs == sum(o * s * s * i * 9 for o, i, s in convs) + 64 * 4 * 4 * 128 + 64 * 8 * 8 * 64
     assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == [
-        ("c3", "c3.2", (32, 16, 16)), ("p4", "p4", (64, 8, 8)), ("p5", "lat5", (64, 4, 4))
-    ]  # fmt: skip
+        ("c3", "c3.2", (32, 16, 16)),
+        ("p4", "p4", (64, 8, 8)),
+        ("p5", "lat5", (64, 4, 4)),
+    ]
 
 
 def test_the_lecture_view_marks_the_row_an_output_folds_into(tmp_path):

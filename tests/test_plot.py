@@ -63,8 +63,13 @@ def test_full_resnet50_grows_instead(tmp_path, resnet50):
 def test_timings_panels(tmp_path, resnet50):
     timings = {r.name: 0.5 for r in resnet50.rows[1:]}
     drawn = plot(resnet50, None, timings=timings, depth=1)
-    assert [q for q in drawn.values] == [Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES, Quantity.TIME_MS,
-                                         Quantity.TFLOPS]  # fmt: skip
+    assert [q for q in drawn.values] == [
+        Quantity.MACS,
+        Quantity.PARAMS,
+        Quantity.ACTIVATION_BYTES,
+        Quantity.TIME_MS,
+        Quantity.TFLOPS,
+    ]
     assert len(drawn.figure.axes) == 5
     layer1 = drawn.names.index("layer1")
     members = [r for r in resnet50.rows if r.name.startswith("layer1.")]

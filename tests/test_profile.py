@@ -184,9 +184,11 @@ def test_cuda_without_a_gpu_says_so():
 
 
 def test_without_torch_names_the_extra():
-    code = ("import sys; sys.modules['torch'] = None\n"
-            "from typer.testing import CliRunner; from cnncalc.cli import app\n"
-            "r = CliRunner().invoke(app, ['profile', 'lenet5']); print(r.exit_code); print(r.stderr)")  # fmt: skip
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from typer.testing import CliRunner; from cnncalc.cli import app\n"
+        "r = CliRunner().invoke(app, ['profile', 'lenet5']); print(r.exit_code); print(r.stderr)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0] == str(int(ExitCode.MISSING_EXTRA))
     assert "cnncalc[torch]" in out and "Traceback" not in out
@@ -226,10 +228,13 @@ HUGE = "input: [1, 4, 4]\nlayers:\n  - upsample: {scale: 67108864}\n  - global_a
 
 
 @requires_torch
-@pytest.mark.parametrize("options, run_name, hint", [
-    ([], "checking every row (one sample, fp32, inference)", "one sample does not fit"),
-    (["--no-check", "--batch", "2", "--train"], "at batch 2 (a training step)", "lower --batch"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "options, run_name, hint",
+    [
+        ([], "checking every row (one sample, fp32, inference)", "one sample does not fit"),
+        (["--no-check", "--batch", "2", "--train"], "at batch 2 (a training step)", "lower --batch"),
+    ],
+)
 def test_cpu_out_of_memory_is_a_message(tmp_path, options, run_name, hint):
     """The CPU allocator's refusal (a RuntimeError, not CUDA's OutOfMemoryError) is running out of
     memory, with the prediction beside it, not 'PyTorch cannot run row ... as built'."""

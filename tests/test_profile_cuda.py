@@ -139,8 +139,9 @@ class CudaStandIn:
 
     def get_device_properties(self, device=None):
         _index(device)
-        return SimpleNamespace(name=self.name, total_memory=self.total_memory, major=9, minor=0,
-                               multi_processor_count=132)  # fmt: skip
+        return SimpleNamespace(
+            name=self.name, total_memory=self.total_memory, major=9, minor=0, multi_processor_count=132
+        )
 
 
 def _index(device):
@@ -203,8 +204,13 @@ def test_the_standin_has_torchs_signatures():
     """Every function and Event method the stand-in replaces exists in torch with the same
     parameters, so a call profile.py makes of the stand-in is one torch accepts."""
     standin = CudaStandIn.__new__(CudaStandIn)
-    for name in ("synchronize", "reset_peak_memory_stats", "max_memory_allocated", "get_device_name",
-                 "get_device_properties"):  # fmt: skip
+    for name in (
+        "synchronize",
+        "reset_peak_memory_stats",
+        "max_memory_allocated",
+        "get_device_name",
+        "get_device_properties",
+    ):
         ours = list(inspect.signature(getattr(standin, name)).parameters)
         assert ours == list(inspect.signature(getattr(torch.cuda, name)).parameters), name
     for name in ("record", "synchronize", "query", "elapsed_time"):
@@ -237,14 +243,28 @@ def test_the_standin_is_as_strict_as_cuda(cuda_standin):
 
 
 def test_the_standin_leaves_nothing_behind(monkeypatch):
-    before = (torch.cuda.is_available, torch.cuda.Event, torch.nn.Module.to, torch.randn, torch.autocast,
-              bridge._time, torch.backends.cudnn.benchmark)  # fmt: skip
+    before = (
+        torch.cuda.is_available,
+        torch.cuda.Event,
+        torch.nn.Module.to,
+        torch.randn,
+        torch.autocast,
+        bridge._time,
+        torch.backends.cudnn.benchmark,
+    )
     with monkeypatch.context() as patch:
         CudaStandIn(patch)
         torch.backends.cudnn.benchmark = not before[-1]
         assert torch.cuda.is_available() is True
-    after = (torch.cuda.is_available, torch.cuda.Event, torch.nn.Module.to, torch.randn, torch.autocast,
-             bridge._time, torch.backends.cudnn.benchmark)  # fmt: skip
+    after = (
+        torch.cuda.is_available,
+        torch.cuda.Event,
+        torch.nn.Module.to,
+        torch.randn,
+        torch.autocast,
+        bridge._time,
+        torch.backends.cudnn.benchmark,
+    )
     assert after == before
 
 
@@ -270,8 +290,22 @@ def test_inference(cuda_standin):
 
 
 def test_json_reports_what_the_device_answered(cuda_standin):
-    result = run("profile", "lenet5", "--device", "cuda:0", "--batch", "2", "--iters", "2", "--warmup", "1",
-                 "--no-check", "--no-cudnn-benchmark", "-f", "json")  # fmt: skip
+    result = run(
+        "profile",
+        "lenet5",
+        "--device",
+        "cuda:0",
+        "--batch",
+        "2",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+        "--no-check",
+        "--no-cudnn-benchmark",
+        "-f",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["device"] == "cuda:0" and data["device_name"] == CudaStandIn.name
@@ -285,8 +319,24 @@ def test_json_reports_what_the_device_answered(cuda_standin):
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
 def test_training_step(cuda_standin, dtype):
-    result = run("profile", "lenet5", "--device", "cuda", "--train", "--dtype", dtype, "--batch", "2", "--iters", "2",
-                 "--warmup", "1", "--no-check", "-f", "json")  # fmt: skip
+    result = run(
+        "profile",
+        "lenet5",
+        "--device",
+        "cuda",
+        "--train",
+        "--dtype",
+        dtype,
+        "--batch",
+        "2",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+        "--no-check",
+        "-f",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["train"] is True and cuda_standin.moved[-1].training
@@ -303,8 +353,21 @@ def test_per_layer(cuda_standin, train):
     after its own synchronize; every row of the table timed."""
     iters, leaves = 2, len(cnncalc.load("lenet5").nodes) - 1
     options = ["--train"] if train else []
-    result = run("profile", "lenet5", "--device", "cuda", "--batch", "2", "--iters", str(iters), "--warmup", "1",
-                 "--no-check", "--per-layer", *options)  # fmt: skip
+    result = run(
+        "profile",
+        "lenet5",
+        "--device",
+        "cuda",
+        "--batch",
+        "2",
+        "--iters",
+        str(iters),
+        "--warmup",
+        "1",
+        "--no-check",
+        "--per-layer",
+        *options,
+    )
     assert result.exit_code == 0, result.stderr
     assert cuda_standin.events_recorded == 2 * iters + 2 * iters * leaves
     assert cuda_standin.synchronizes == 3
@@ -316,8 +379,21 @@ def test_per_layer(cuda_standin, train):
 
 
 def test_bf16_autocasts_on_the_device(cuda_standin):
-    result = run("profile", "lenet5", "--device", "cuda", "--dtype", "bf16", "--batch", "2", "--iters", "2",
-                 "--warmup", "1", "--no-check")  # fmt: skip
+    result = run(
+        "profile",
+        "lenet5",
+        "--device",
+        "cuda",
+        "--dtype",
+        "bf16",
+        "--batch",
+        "2",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+        "--no-check",
+    )
     assert result.exit_code == 0, result.stderr
     assert cuda_standin.autocasts == [("cuda", torch.bfloat16)]
     assert "autocast to bf16 (weights stay fp32)" in result.stdout
@@ -325,8 +401,20 @@ def test_bf16_autocasts_on_the_device(cuda_standin):
 
 
 def test_channels_last(cuda_standin):
-    result = run("profile", "lenet5", "--device", "cuda", "--channels-last", "--batch", "2", "--iters", "2",
-                 "--warmup", "1", "--no-check")  # fmt: skip
+    result = run(
+        "profile",
+        "lenet5",
+        "--device",
+        "cuda",
+        "--channels-last",
+        "--batch",
+        "2",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+        "--no-check",
+    )
     assert result.exit_code == 0, result.stderr
     assert "channels-last on" in result.stdout
     (model,) = cuda_standin.moved
@@ -367,16 +455,27 @@ def test_progress_is_reported_from_the_cuda_loops(cuda_standin):
     """The progress callback (the CLI's bar on a terminal) hears every warm-up, timed and
     per-layer step, the timed ones from the CUDA event loop."""
     heard = []
-    bridge.profile(cnncalc.load("lenet5"), device="cuda", batch=2, warmup=1, iters=2, check=False, per_layer=True,
-                   progress=lambda phase, done, total: heard.append((phase, done, total)))  # fmt: skip
+    bridge.profile(
+        cnncalc.load("lenet5"),
+        device="cuda",
+        batch=2,
+        warmup=1,
+        iters=2,
+        check=False,
+        per_layer=True,
+        progress=lambda phase, done, total: heard.append((phase, done, total)),
+    )
     assert heard == [("warm-up", 1, 1), ("timing", 1, 2), ("timing", 2, 2), ("per-layer", 1, 2), ("per-layer", 2, 2)]
 
 
-@pytest.mark.parametrize("name, option, peak", [
-    ("cnncalc CUDA stand-in for an NVIDIA A100 (runs on the CPU)", [], bridge.PEAK_TFLOPS["A100"]["fp32"]),
-    ("cnncalc CUDA stand-in for a GPU cnncalc has no figures for", [], None),
-    ("cnncalc CUDA stand-in for a GPU cnncalc has no figures for", ["--peak-tflops", "123"], 123.0),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, option, peak",
+    [
+        ("cnncalc CUDA stand-in for an NVIDIA A100 (runs on the CPU)", [], bridge.PEAK_TFLOPS["A100"]["fp32"]),
+        ("cnncalc CUDA stand-in for a GPU cnncalc has no figures for", [], None),
+        ("cnncalc CUDA stand-in for a GPU cnncalc has no figures for", ["--peak-tflops", "123"], 123.0),
+    ],
+)
 def test_peak_tflops_by_device_name(cuda_standin, name, option, peak):
     """The peak comes from the name the device gives (a fragment of it), or from --peak-tflops;
     a GPU with no figures gets no percentage."""

@@ -122,8 +122,22 @@ def test_separable_side_by_side():
     assert result.exit_code == 0
     assert "separable  depthwise + pointwise  112x112x64    2,336      96   2,432   29,302,784" in result.stdout
     assert "= 1/K + 1/F^2 = 1/64 + 1/9 (MobileNet's ratio: exact for MACs)" in result.stdout
-    data = json.loads(run("conv", "--input", "112x112x32", "--kernel", "3", "--out", "64", "--padding", "1",
-                          "--separable", "--format", "json").stdout)  # fmt: skip
+    data = json.loads(
+        run(
+            "conv",
+            "--input",
+            "112x112x32",
+            "--kernel",
+            "3",
+            "--out",
+            "64",
+            "--padding",
+            "1",
+            "--separable",
+            "--format",
+            "json",
+        ).stdout
+    )
     assert data["separable"] == {"params": s.params, "macs": s.macs}
 
 
@@ -202,8 +216,9 @@ def test_conv_default_filters_is_one_rule():
 # ----- check's marks in colour ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env, coloured", [({"FORCE_COLOR": "1"}, True), ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False),
-                                           ({}, False)])  # fmt: skip
+@pytest.mark.parametrize(
+    "env, coloured", [({"FORCE_COLOR": "1"}, True), ({"FORCE_COLOR": "1", "NO_COLOR": "1"}, False), ({}, False)]
+)
 def test_check_marks_in_colour_on_a_terminal(env, coloured, monkeypatch):
     for name in ("NO_COLOR", "FORCE_COLOR"):
         monkeypatch.delenv(name, raising=False)

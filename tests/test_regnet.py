@@ -67,4 +67,7 @@ def test_resolution_of_regnet_x_8gf_by_hand():
     # 23 blocks, widths 80 (x2), 240 (x5), 720 (x15), 1920 (x1); the 80-wide stage's group width is
     # min(120, 80) = 80, one group; 1920 is a multiple of 120 (16 groups)
     assert resolve(23, 80, 49.56, 2.88, 120) == {
-        "widths": [80, 240, 720, 1920], "depths": [2, 5, 15, 1], "group_widths": [80, 120, 120, 120]}  # fmt: skip
+        "widths": [80, 240, 720, 1920],
+        "depths": [2, 5, 15, 1],
+        "group_widths": [80, 120, 120, 120],
+    }

@@ -20,8 +20,15 @@ from cnncalc.cli import ExitCode, app
 from cnncalc.render.page import page_data, page_html
 
 runner = CliRunner()
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 EXTRAS = {"depths", "containers", "memory", "totals_lines", "counts", "conventions"}  # the page's data beyond summary's
 
 
@@ -201,8 +208,18 @@ def check_page(browser, tmp_path: Path, *args: str) -> None:
     page = opened.page
     # the totals as summary's JSON has them
     t = summary["totals"]
-    for key in ("weights", "biases", "params", "buffers", "macs", "flops", "activations", "peak_activations",
-                "activation_bytes", "param_bytes"):  # fmt: skip
+    for key in (
+        "weights",
+        "biases",
+        "params",
+        "buffers",
+        "macs",
+        "flops",
+        "activations",
+        "peak_activations",
+        "activation_bytes",
+        "param_bytes",
+    ):
         assert _number(opened.text(f'#totals-table td[data-key="{key}"]')) == t[key], key
     assert (
         _number(opened.text('#totals-table td[data-key="predicted_inference"]'))

@@ -44,9 +44,42 @@ def test_cli_prints_it():
 
 
 # YAML values of every shape the argument kinds read (and some none of them does)
-SAMPLES = [0, 1, 2, 5, -1, 1.5, True, False, None, "same", "valid", "channels", "none", "tanh", "row", "batch", "x",
-           "", [], [1], [0], [1, 2], [1, 2, 3], [1, 2, 3, 4], [0, 1], [0, 2, 3, 1], [2, 32, -1], [-1, -1], [None, 1],
-           [[64, 56, 56]], [[1], [2, 3]], [[]], [1.5], [0.5, 2]]  # fmt: skip
+SAMPLES = [
+    0,
+    1,
+    2,
+    5,
+    -1,
+    1.5,
+    True,
+    False,
+    None,
+    "same",
+    "valid",
+    "channels",
+    "none",
+    "tanh",
+    "row",
+    "batch",
+    "x",
+    "",
+    [],
+    [1],
+    [0],
+    [1, 2],
+    [1, 2, 3],
+    [1, 2, 3, 4],
+    [0, 1],
+    [0, 2, 3, 1],
+    [2, 32, -1],
+    [-1, -1],
+    [None, 1],
+    [[64, 56, 56]],
+    [[1], [2, 3]],
+    [[]],
+    [1.5],
+    [0.5, 2],
+]
 
 
 @pytest.mark.parametrize("kind", [k for k in ArgKind if k is not ArgKind.CHOICE], ids=lambda k: k.name)
@@ -83,9 +116,23 @@ def test_builtins_pass(validator, name):
 
 
 # broken specs the schema sees without expanding the spec (the others need the graph)
-DETECTABLE = ["empty", "empty_name", "malformed_input", "missing_input", "missing_required", "name_with_newline",
-              "not_a_mapping", "null_layers", "repeat_too_large", "top_level_list", "two_keys", "unknown_key",
-              "unknown_top_key", "wrong_type", "outputs_not_rows"]  # fmt: skip
+DETECTABLE = [
+    "empty",
+    "empty_name",
+    "malformed_input",
+    "missing_input",
+    "missing_required",
+    "name_with_newline",
+    "not_a_mapping",
+    "null_layers",
+    "repeat_too_large",
+    "top_level_list",
+    "two_keys",
+    "unknown_key",
+    "unknown_top_key",
+    "wrong_type",
+    "outputs_not_rows",
+]
 
 
 @pytest.mark.parametrize("stem", DETECTABLE)

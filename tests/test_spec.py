@@ -225,8 +225,10 @@ layers:
     assert shapes["plain.c"] == (4, 16 - 1 * (3 - 1), 16 - 1 * (3 - 1))
     assert shapes["dilated.c"] == (4, 14 - 2 * (3 - 1), 14 - 2 * (3 - 1))
     with pytest.raises(SpecError, match="block 'needs_out' needs argument 'out'"):
-        parse_text("args: {out: 4}\ninput: [3, 8, 8]\nblocks:\n  needs_out:\n    args: {out: null}\n"
-                   "    layers: [conv: {out: $out, kernel: 1}]\nlayers:\n  - needs_out: {}\n")  # fmt: skip
+        parse_text(
+            "args: {out: 4}\ninput: [3, 8, 8]\nblocks:\n  needs_out:\n    args: {out: null}\n"
+            "    layers: [conv: {out: $out, kernel: 1}]\nlayers:\n  - needs_out: {}\n"
+        )
 
 
 def test_parse_arg_reads_yaml_values():
@@ -243,9 +245,18 @@ def test_parse_arg_reads_yaml_values():
 def test_resnet_family_variants_are_builtins():
     from cnncalc.spec import library
 
-    assert library.families()["resnet"] == ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-                                            "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d",
-                                            "wide_resnet50_2", "wide_resnet101_2"]  # fmt: skip
+    assert library.families()["resnet"] == [
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "resnet101",
+        "resnet152",
+        "resnext50_32x4d",
+        "resnext101_32x8d",
+        "resnext101_64x4d",
+        "wide_resnet50_2",
+        "wide_resnet101_2",
+    ]
     names = library.builtin_names()
     assert "resnet50" in names and "resnet" not in names
     source = library.resolve("resnet50")
@@ -394,8 +405,16 @@ layers:
 
 def test_call_rows_are_named_after_the_module_they_run():
     graph = parse_text(CALLS)
-    assert [n.name for n in graph.nodes] == ["input", "block.conv1", "block.relu", "block.conv2", "block.relu@2",
-                                             "block.add", "block.relu@3", "block.last"]  # fmt: skip
+    assert [n.name for n in graph.nodes] == [
+        "input",
+        "block.conv1",
+        "block.relu",
+        "block.conv2",
+        "block.relu@2",
+        "block.add",
+        "block.relu@3",
+        "block.last",
+    ]
     assert [n.calls for n in graph.nodes if n.calls] == ["block.relu"] * 3
     assert graph.nodes[graph.index("block.relu@2")].kind == "relu"
 
@@ -601,9 +620,14 @@ layers:
         - dense_layer: {name: "denselayer{i}", start: 1, repeat: 2}
   - linear: {out: 2, name: fc, repeat: 2, start: 1}
 """
-    assert names(text)[1:] == ["features.denseblock1.denselayer1.norm1", "features.denseblock1.denselayer1.conv1",
-                               "features.denseblock1.denselayer2.norm1", "features.denseblock1.denselayer2.conv1",
-                               "fc.1", "fc.2"]  # fmt: skip
+    assert names(text)[1:] == [
+        "features.denseblock1.denselayer1.norm1",
+        "features.denseblock1.denselayer1.conv1",
+        "features.denseblock1.denselayer2.norm1",
+        "features.denseblock1.denselayer2.conv1",
+        "fc.1",
+        "fc.2",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -645,11 +669,21 @@ def _write(folder, **files):
 def test_include_uses_another_files_blocks_and_args(tmp_path):
     (tmp_path / "lib").mkdir()
     _write(tmp_path / "lib", library=LIBRARY)
-    main = _write(tmp_path, main="include: lib/library.yaml\ninput: [3, 6, 6]\nlayers:\n  - unit: {name: a}\n"
-                                 "  - unit: {name: b, scale: 2}\n") / "main.yaml"  # fmt: skip
+    main = (
+        _write(
+            tmp_path,
+            main="include: lib/library.yaml\ninput: [3, 6, 6]\nlayers:\n  - unit: {name: a}\n"
+            "  - unit: {name: b, scale: 2}\n",
+        )
+        / "main.yaml"
+    )
     rows = analyze(cnncalc.load(main)).rows
-    assert [(r.name, r.output_shape) for r in rows[1:]] == [("a.conv", (8, 6, 6)), ("a.relu", (8, 6, 6)),
-                                                            ("b.conv", (16, 6, 6)), ("b.relu", (16, 6, 6))]  # fmt: skip
+    assert [(r.name, r.output_shape) for r in rows[1:]] == [
+        ("a.conv", (8, 6, 6)),
+        ("a.relu", (8, 6, 6)),
+        ("b.conv", (16, 6, 6)),
+        ("b.relu", (16, 6, 6)),
+    ]
     assert rows[1].params == 3 * 3 * 3 * 8 + 8  # the library's default width, 8
     # the included file's args are this spec's: --arg sets them, and its own `args:` override their defaults
     assert analyze(cnncalc.load(main, args={"width": 2})).rows[1].output_shape == (2, 6, 6)
@@ -684,8 +718,12 @@ def test_an_included_blocks_error_names_its_own_file_and_line(tmp_path):
     ],
 )
 def test_include_errors(tmp_path, main, message):
-    _write(tmp_path, library=LIBRARY, loop="include: main.yaml\ninput: [1]\nlayers: [relu]\n",
-           main=main + "\ninput: [3, 4, 4]\nlayers: [relu]\n")  # fmt: skip
+    _write(
+        tmp_path,
+        library=LIBRARY,
+        loop="include: main.yaml\ninput: [1]\nlayers: [relu]\n",
+        main=main + "\ninput: [3, 4, 4]\nlayers: [relu]\n",
+    )
     source = f"{tmp_path / 'main.yaml'}:v" if "variants" in main else tmp_path / "main.yaml"
     with pytest.raises(SpecError, match=re.escape(message)):
         cnncalc.load(source)
@@ -714,8 +752,9 @@ def test_a_file_included_twice_is_read_once_and_includes_are_bounded(tmp_path):
     from cnncalc.spec import MAX_INCLUDES
 
     spec = "include: library.yaml\ninput: [1]\nlayers: [relu]\n"
-    _write(tmp_path, library=LIBRARY, a=spec, b=spec,
-           main="include: [a.yaml, b.yaml]\ninput: [3, 4, 4]\nlayers: [unit]\n")  # fmt: skip
+    _write(
+        tmp_path, library=LIBRARY, a=spec, b=spec, main="include: [a.yaml, b.yaml]\ninput: [3, 4, 4]\nlayers: [unit]\n"
+    )
     assert names_of(cnncalc.load(tmp_path / "main.yaml")) == ["input", "0.conv", "0.relu"]
     for k in range(MAX_INCLUDES + 2):
         (tmp_path / f"f{k}.yaml").write_text(f"include: [f{k + 1}.yaml, f{k + 1}.yaml]\ninput: [1]\nlayers: [relu]\n")

@@ -102,8 +102,10 @@ def test_se_block_is_exact_against_torch_nn():
     parallel = build(parse_text(SE_PARALLEL_ONLY)).eval()
     weights = reference.state_dict()
     renamed = {"se.fc1.": "sep.branch2.1.", "se.fc2.": "sep.branch2.3."}
-    parallel.load_state_dict({next((k.replace(a, b) for a, b in renamed.items() if k.startswith(a)), k): v
-                              for k, v in weights.items()}, strict=True)  # fmt: skip
+    parallel.load_state_dict(
+        {next((k.replace(a, b) for a, b in renamed.items() if k.startswith(a)), k): v for k, v in weights.items()},
+        strict=True,
+    )
     with torch.no_grad():
         torch.testing.assert_close(parallel(x), reference(x))
 

@@ -29,20 +29,26 @@ def test_expand_and_parsers():
     assert parse_dtypes("fp32,BF16") == [DType.FP32, DType.BF16]
 
 
-@pytest.mark.parametrize("text, parser, message", [
-    ("3x{128,160", parse_shapes, "unbalanced"),
-    ("3x{{1,2},3}", parse_shapes, "unbalanced"),
-    ("3x{128,,160}", parse_shapes, "empty item"),
-    ("3xabc", parse_shapes, "cannot read"),
-    ("3x0x4", parse_shapes, "malformed"),
-    ("1x2x3x4x5", parse_shapes, "malformed"),
-    ("", parse_shapes, "empty"),
-    ("1,0", parse_batches, "positive"),
-    ("1,x", parse_batches, "positive"),
-    ("fp32,fp12", parse_dtypes, "unknown dtype"),
-    ("3x{" + ",".join(map(str, range(1, 101))) + "}x{" + ",".join(map(str, range(1, 102))) + "}", parse_shapes,
-     "more than 10,000"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, parser, message",
+    [
+        ("3x{128,160", parse_shapes, "unbalanced"),
+        ("3x{{1,2},3}", parse_shapes, "unbalanced"),
+        ("3x{128,,160}", parse_shapes, "empty item"),
+        ("3xabc", parse_shapes, "cannot read"),
+        ("3x0x4", parse_shapes, "malformed"),
+        ("1x2x3x4x5", parse_shapes, "malformed"),
+        ("", parse_shapes, "empty"),
+        ("1,0", parse_batches, "positive"),
+        ("1,x", parse_batches, "positive"),
+        ("fp32,fp12", parse_dtypes, "unknown dtype"),
+        (
+            "3x{" + ",".join(map(str, range(1, 101))) + "}x{" + ",".join(map(str, range(1, 102))) + "}",
+            parse_shapes,
+            "more than 10,000",
+        ),
+    ],
+)
 def test_malformed_lists_raise(text, parser, message):
     with pytest.raises(CnncalcError, match=message):
         parser(text)
@@ -53,8 +59,11 @@ def test_sweep_rows_match_analyze_and_sizes_that_do_not_fit_are_rows():
     rows = sweep(g, [(3, 224), (3, 16)], [1, 8], [DType.FP32, DType.BF16])
     assert len(rows) == 2 * 2 * 2
     assert [(r.input_shape, r.batch, r.dtype) for r in rows[:4]] == [
-        ((3, 224, 224), 1, DType.FP32), ((3, 224, 224), 1, DType.BF16),
-        ((3, 224, 224), 8, DType.FP32), ((3, 224, 224), 8, DType.BF16)]  # fmt: skip
+        ((3, 224, 224), 1, DType.FP32),
+        ((3, 224, 224), 1, DType.BF16),
+        ((3, 224, 224), 8, DType.FP32),
+        ((3, 224, 224), 8, DType.BF16),
+    ]
     for row in rows[:4]:
         report = analyze(g, input_shape=row.input_shape, batch=row.batch, dtype=row.dtype)
         assert row.ok
@@ -82,11 +91,22 @@ def test_sweep_too_many_combinations():
     assert MAX_COMBINATIONS == 10_000
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("16GiB", 16 * 2**30), ("16GB", 16 * 10**9), ("512MiB", 512 * 2**20), ("1.5TiB", 3 * 2**39),
-    ("12000000000", 12_000_000_000), ("100 kb", 100_000), ("8G", 8 * 2**30), ("0.5KiB", 512),
-    ("2PiB", 2**51), ("3EB", 3 * 10**18), ("2P", 2**51),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("16GiB", 16 * 2**30),
+        ("16GB", 16 * 10**9),
+        ("512MiB", 512 * 2**20),
+        ("1.5TiB", 3 * 2**39),
+        ("12000000000", 12_000_000_000),
+        ("100 kb", 100_000),
+        ("8G", 8 * 2**30),
+        ("0.5KiB", 512),
+        ("2PiB", 2**51),
+        ("3EB", 3 * 10**18),
+        ("2P", 2**51),
+    ],
+)
 def test_parse_bytes(text, expected):
     assert parse_bytes(text) == expected
 
@@ -109,10 +129,17 @@ def test_human_counts(value, text):
     assert human(value) == text
 
 
-@pytest.mark.parametrize("text, message", [
-    ("16 gigs", "unknown unit"), ("GiB", "cannot read"), ("-1GB", "cannot read"), ("0", "at least one byte"),
-    ("1e9", "cannot read"), ("", "cannot read"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("16 gigs", "unknown unit"),
+        ("GiB", "cannot read"),
+        ("-1GB", "cannot read"),
+        ("0", "at least one byte"),
+        ("1e9", "cannot read"),
+        ("", "cannot read"),
+    ],
+)
 def test_parse_bytes_errors(text, message):
     with pytest.raises(CnncalcError, match=message):
         parse_bytes(text)
@@ -141,8 +168,12 @@ _GRAPHS = {name: cnncalc.load(name) for name in ("resnet50", "vgg16", "googlenet
 
 
 @settings(max_examples=40, deadline=None)
-@given(name=st.sampled_from(sorted(_GRAPHS)), train=st.booleans(), dtype=st.sampled_from(list(DType)),
-       budget=st.integers(min_value=1, max_value=2**42))  # fmt: skip
+@given(
+    name=st.sampled_from(sorted(_GRAPHS)),
+    train=st.booleans(),
+    dtype=st.sampled_from(list(DType)),
+    budget=st.integers(min_value=1, max_value=2**42),
+)
 def test_fit_batch_is_the_largest_that_fits(name, train, dtype, budget):
     """Against the network analysed at that batch and the next (a report's totals are at its own
     batch: the forward pass's peak and the layouts of a batch of one are its own)."""

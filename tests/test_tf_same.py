@@ -70,16 +70,33 @@ def test_against_pytorch_with_an_explicit_asymmetric_pad(height, width, kernel, 
         tf_same(height, kernel[0], stride[0], dilation[0]),
         tf_same(width, kernel[1], stride[1], dilation[1]),
     )
-    a = answer("conv", (2, height, width), {"out": 3, "kernel": list(kernel), "stride": list(stride),
-                                            "dilation": list(dilation), "padding": "tf_same"})  # fmt: skip
+    a = answer(
+        "conv",
+        (2, height, width),
+        {"out": 3, "kernel": list(kernel), "stride": list(stride), "dilation": list(dilation), "padding": "tf_same"},
+    )
     assert a.output_shape == (3, out_h, out_w)
     reference = nn.Sequential(
         nn.ZeroPad2d((left, right, top, bottom)),
         nn.Conv2d(2, 3, kernel, stride=stride, dilation=dilation),
     )
-    graph = parse_data({"input": [2, height, width], "layers": [{"conv": {
-        "out": 3, "kernel": list(kernel), "stride": list(stride), "dilation": list(dilation), "padding": "tf_same",
-        "name": "conv"}}]})  # fmt: skip
+    graph = parse_data(
+        {
+            "input": [2, height, width],
+            "layers": [
+                {
+                    "conv": {
+                        "out": 3,
+                        "kernel": list(kernel),
+                        "stride": list(stride),
+                        "dilation": list(dilation),
+                        "padding": "tf_same",
+                        "name": "conv",
+                    }
+                }
+            ],
+        }
+    )
     net = build(graph)
     net.conv.load_state_dict(reference[1].state_dict())
     x = torch.randn(2, 2, height, width)
@@ -100,8 +117,12 @@ def test_even_padding_builds_a_plain_conv():
     from cnncalc.spec import parse as parse_data
     from cnncalc.torch_bridge import build
 
-    graph = parse_data({"input": [3, 227, 227], "layers": [{"conv": {"out": 96, "kernel": 11, "stride": 4,
-                                                                      "padding": "tf_same", "name": "conv1"}}]})  # fmt: skip
+    graph = parse_data(
+        {
+            "input": [3, 227, 227],
+            "layers": [{"conv": {"out": 96, "kernel": 11, "stride": 4, "padding": "tf_same", "name": "conv1"}}],
+        }
+    )
     conv = build(graph).conv1
     assert type(conv) is nn.Conv2d and conv.padding == (4, 4)  # 8 = 4 + 4: PyTorch's own padding
 
@@ -133,8 +154,12 @@ def test_training_memory_counts_the_padded_copy_as_autograd_does(stride, uneven)
 
     # 224 at stride 2 pads 0 + 1 (a padded copy of 3x225x225 is kept); 227/11 at stride 4 pads 4 + 4 (the input)
     size, kernel = (224, 3) if uneven else (227, 11)
-    graph = parse_data({"input": [3, size, size], "layers": ["relu", {"conv": {"out": 4, "kernel": kernel,
-                        "stride": stride, "padding": "tf_same"}}]})  # fmt: skip
+    graph = parse_data(
+        {
+            "input": [3, size, size],
+            "layers": ["relu", {"conv": {"out": 4, "kernel": kernel, "stride": stride, "padding": "tf_same"}}],
+        }
+    )
     report = analyze(graph, batch=2)
     import torch
 

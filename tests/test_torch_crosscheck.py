@@ -62,8 +62,10 @@ def window_layer(draw):
         extra = (
             f", output_padding: {draw(st.integers(0, max(stride, dilation) - 1))}" if kind == "conv_transpose" else ""
         )
-        item = (f"{kind}: {{out: {out}, kernel: {kernel}, stride: {stride}, padding: {padding}, dilation: {dilation}, "
-                f"groups: {groups}, bias: {str(draw(st.booleans())).lower()}{extra}}}")  # fmt: skip
+        item = (
+            f"{kind}: {{out: {out}, kernel: {kernel}, stride: {stride}, padding: {padding}, dilation: {dilation}, "
+            f"groups: {groups}, bias: {str(draw(st.booleans())).lower()}{extra}}}"
+        )
     else:
         padding = draw(st.integers(0, max(kernel)))  # beyond half the kernel: both must refuse
         ceil = str(draw(st.booleans())).lower()

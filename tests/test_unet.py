@@ -100,8 +100,10 @@ def measured(name: str, shape: tuple[int, ...]) -> tuple[nn.Module, dict, dict, 
     return model, shapes, params, flops
 
 
-@pytest.mark.parametrize("name, shape", [("unet", (1, 572, 572)), ("unet_padded", (1, 512, 512)),
-                                         ("unet", (1, 188, 188)), ("unet_padded", (1, 64, 48))])  # fmt: skip
+@pytest.mark.parametrize(
+    "name, shape",
+    [("unet", (1, 572, 572)), ("unet_padded", (1, 512, 512)), ("unet", (1, 188, 188)), ("unet_padded", (1, 64, 48))],
+)
 def test_unet_against_torch_nn(name, shape):
     """Every module of the torch.nn U-Net is a row of the same name, with the same output shape,
     parameters and MACs (= FlopCounterMode's FLOPs / 2); the totals agree."""

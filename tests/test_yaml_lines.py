@@ -46,8 +46,50 @@ def test_built_ins_read_the_same(path):
 
 
 # edits that reach YAML's corners: brackets, indentation, anchors, tags, quotes, line breaks
-PIECES = st.sampled_from(["[", "]", "{", "}", ",", ":", ": ", "- ", "\n", "\n  ", "  ", "\t", "&a ", "*a", "!!str ", "'", '"',
-                          "#", "|", ">", "?", "%", "@", "`", "\x85", "\u2028", "\ufeff", "\x00", "\r", "\r\n", "é", "1e3", "null", "~", "---", "...", "!", "|-", ">+", "<<: *a\n"])  # fmt: skip
+PIECES = st.sampled_from(
+    [
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        ":",
+        ": ",
+        "- ",
+        "\n",
+        "\n  ",
+        "  ",
+        "\t",
+        "&a ",
+        "*a",
+        "!!str ",
+        "'",
+        '"',
+        "#",
+        "|",
+        ">",
+        "?",
+        "%",
+        "@",
+        "`",
+        "\x85",
+        "\u2028",
+        "\ufeff",
+        "\x00",
+        "\r",
+        "\r\n",
+        "é",
+        "1e3",
+        "null",
+        "~",
+        "---",
+        "...",
+        "!",
+        "|-",
+        ">+",
+        "<<: *a\n",
+    ]
+)
 
 
 @needs_libyaml

@@ -30,26 +30,79 @@ SCRIPT = Path(__file__).parent.parent / "scripts" / "torchvision_reference.py"
 # segmentation models (regnet_y_128gf and the transformers left out)
 ZOO = [
     "alexnet",
-    "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn",
-    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
-    "resnext50_32x4d", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
-    "googlenet", "inception_v3",
-    "densenet121", "densenet161", "densenet169", "densenet201",
-    "squeezenet1_0", "squeezenet1_1",
-    "mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large",
-    "mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3",
-    "shufflenet_v2_x0_5", "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0",
-    "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
-    "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
-    "efficientnet_v2_s", "efficientnet_v2_m", "efficientnet_v2_l",
-    "regnet_x_400mf", "regnet_x_800mf", "regnet_x_1_6gf", "regnet_x_3_2gf", "regnet_x_8gf", "regnet_x_16gf",
+    "vgg11",
+    "vgg11_bn",
+    "vgg13",
+    "vgg13_bn",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19",
+    "vgg19_bn",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "resnext101_64x4d",
+    "wide_resnet50_2",
+    "wide_resnet101_2",
+    "googlenet",
+    "inception_v3",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+    "squeezenet1_0",
+    "squeezenet1_1",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "mobilenet_v3_large",
+    "mnasnet0_5",
+    "mnasnet0_75",
+    "mnasnet1_0",
+    "mnasnet1_3",
+    "shufflenet_v2_x0_5",
+    "shufflenet_v2_x1_0",
+    "shufflenet_v2_x1_5",
+    "shufflenet_v2_x2_0",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
+    "efficientnet_b5",
+    "efficientnet_b6",
+    "efficientnet_b7",
+    "efficientnet_v2_s",
+    "efficientnet_v2_m",
+    "efficientnet_v2_l",
+    "regnet_x_400mf",
+    "regnet_x_800mf",
+    "regnet_x_1_6gf",
+    "regnet_x_3_2gf",
+    "regnet_x_8gf",
+    "regnet_x_16gf",
     "regnet_x_32gf",
-    "regnet_y_400mf", "regnet_y_800mf", "regnet_y_1_6gf", "regnet_y_3_2gf", "regnet_y_8gf", "regnet_y_16gf",
+    "regnet_y_400mf",
+    "regnet_y_800mf",
+    "regnet_y_1_6gf",
+    "regnet_y_3_2gf",
+    "regnet_y_8gf",
+    "regnet_y_16gf",
     "regnet_y_32gf",
-    "convnext_tiny", "convnext_small", "convnext_base", "convnext_large",
-    "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
-    "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
-]  # fmt: skip
+    "convnext_tiny",
+    "convnext_small",
+    "convnext_base",
+    "convnext_large",
+    "fcn_resnet50",
+    "fcn_resnet101",
+    "deeplabv3_resnet50",
+    "deeplabv3_resnet101",
+    "deeplabv3_mobilenet_v3_large",
+    "lraspp_mobilenet_v3_large",
+]
 
 # torchvision name -> built-in name, where they differ (the built-in `alexnet` is the notes'
 # simplified one; the built-in `googlenet` is the paper's, with 5x5 convolutions and LRN)
@@ -61,8 +114,10 @@ KNOWN: dict[tuple[str, str], str] = {}
 
 def zoo(test: str) -> list:
     """The zoo as parameters of one test, the known mismatches marked."""
-    return [pytest.param(m, marks=pytest.mark.xfail(reason=KNOWN[test, m], strict=True)) if (test, m) in KNOWN else m
-            for m in ZOO]  # fmt: skip
+    return [
+        pytest.param(m, marks=pytest.mark.xfail(reason=KNOWN[test, m], strict=True)) if (test, m) in KNOWN else m
+        for m in ZOO
+    ]
 
 
 def builtin(model: str) -> str:
@@ -118,9 +173,9 @@ def test_fixture_is_consistent(model):
     assert root["flops"] == ref["flops"] == sum(ref["flops_by_op"].values())
     assert len(root["calls"]) == 1 and root["calls"][0][0] == [ref["input_shape"]]
     assert sum(_numel(shape) for _, shape in ref["state_dict"]) == ref["params"] + ref["buffers"]
-    assert index()["models"][model] == {key: ref[key] for key in
-                                        ("input_shape", "output_shape", "params", "weights", "biases", "buffers",
-                                         "flops")} | {"macs": ref["flops"] // 2}  # fmt: skip
+    assert index()["models"][model] == {
+        key: ref[key] for key in ("input_shape", "output_shape", "params", "weights", "biases", "buffers", "flops")
+    } | {"macs": ref["flops"] // 2}
 
 
 def _numel(shape: list[int]) -> int:
@@ -136,7 +191,12 @@ def test_totals(model):
     rep, ref = analysed(model)
     t = rep.totals
     assert (t.params, t.weights, t.biases, t.buffers, t.macs) == (
-        ref["params"], ref["weights"], ref["biases"], ref["buffers"], ref["flops"] // 2)  # fmt: skip
+        ref["params"],
+        ref["weights"],
+        ref["biases"],
+        ref["buffers"],
+        ref["flops"] // 2,
+    )
     assert 2 * t.macs == ref["flops"]
 
 
@@ -175,8 +235,18 @@ def test_state_dict(model):
 # cheap models the live test rebuilds: one per kind of block (plain, residual, concatenation,
 # inverted residual with squeeze-excitation, channel shuffle, grouped bottleneck with squeeze-excitation,
 # dilated segmentation, ConvNeXt's channels-last block with layer scale, MBConv with stochastic depth)
-LIVE = ["alexnet", "resnet18", "squeezenet1_1", "mobilenet_v3_small", "shufflenet_v2_x0_5", "regnet_y_400mf", "mnasnet0_5",
-        "fcn_resnet50", "convnext_tiny", "efficientnet_b0"]  # fmt: skip
+LIVE = [
+    "alexnet",
+    "resnet18",
+    "squeezenet1_1",
+    "mobilenet_v3_small",
+    "shufflenet_v2_x0_5",
+    "regnet_y_400mf",
+    "mnasnet0_5",
+    "fcn_resnet50",
+    "convnext_tiny",
+    "efficientnet_b0",
+]
 
 
 @functools.cache

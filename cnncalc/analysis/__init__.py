@@ -96,8 +96,11 @@ class AxisField:
         if self.period == 1:
             # r' = r + (k - 1) j;  j' = j s;  start' = start + ((k - 1)/2 - p) j, as lo' = lo - p j, hi' = hi + (k - 1 - p) j
             low, high = self.lows[0], self.highs[0]
-            return AxisField((None if low is None else low - st.pad * self.shift,),
-                             (None if high is None else high + (st.kernel - 1 - st.pad) * self.shift,), self.shift * st.stride)  # fmt: skip
+            return AxisField(
+                (None if low is None else low - st.pad * self.shift,),
+                (None if high is None else high + (st.kernel - 1 - st.pad) * self.shift,),
+                self.shift * st.stride,
+            )
         if any(v.denominator != 1 for v in (st.kernel, st.stride, st.pad)):
             return None
         k, s, p = int(st.kernel), int(st.stride), int(st.pad)
@@ -361,8 +364,9 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
         try:
             order = InputOrder(prefix.strip().lower())
         except ValueError:
-            raise CnncalcError("malformed --input", received=text,
-                               expected="sizes such as 3x224x224, optionally after chw: or hwc:") from None  # fmt: skip
+            raise CnncalcError(
+                "malformed --input", received=text, expected="sizes such as 3x224x224, optionally after chw: or hwc:"
+            ) from None
         body = rest
     sizes = read_sizes(body, "--input")
     if len(sizes) > 4:
@@ -381,8 +385,11 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
     readings = f"channels first {_shape_text(chw)}, or channels last {_shape_text(hwc)}"
     order_hint = f"write the order: chw:{body.strip()} (C first) or hwc:{body.strip()} (C last)"
     if ambiguous:
-        raise CnncalcError(f"--input {text} is ambiguous: both ends are the spec's {channels} channels",
-                           received=readings, hint=order_hint)  # fmt: skip
+        raise CnncalcError(
+            f"--input {text} is ambiguous: both ends are the spec's {channels} channels",
+            received=readings,
+            hint=order_hint,
+        )
     raise CnncalcError(
         f"--input {text} is inconsistent: neither end is the spec's {channels} channels",
         received=readings,
@@ -407,13 +414,18 @@ def _other_rank(spec_shape: Shape, sizes: Shape, text: str, body: str) -> Shape:
     own = "x".join(map(str, spec_shape))
     if len(sizes) == spatial:  # spatial sizes only, but one end could be the channels
         message = f"--input {text} is ambiguous: {given}, and the spec's input {own} has {len(spec_shape)}"
-        received: str = (f"the spatial size {'x'.join(map(str, sizes))} with the spec's {channels} channels, "
-                         f"or {_shape_text(sizes)}")  # fmt: skip
+        received: str = (
+            f"the spatial size {'x'.join(map(str, sizes))} with the spec's {channels} channels, or {_shape_text(sizes)}"
+        )
     else:
         message = f"--input {text} has {given}; the spec's input {own} has {len(spec_shape)} ({axes})"
         received = text
-    raise CnncalcError(message, received=received, expected=f"{len(spec_shape)} sizes, as in the spec's own {own}",
-                       hint=f"to change the dimensionality on purpose, write the order: chw:{body} or hwc:{body}")  # fmt: skip
+    raise CnncalcError(
+        message,
+        received=received,
+        expected=f"{len(spec_shape)} sizes, as in the spec's own {own}",
+        hint=f"to change the dimensionality on purpose, write the order: chw:{body} or hwc:{body}",
+    )
 
 
 def _shape_text(shape: Shape) -> str:
@@ -442,8 +454,11 @@ def network_graph(network: Graph | HasGraph) -> Graph:
     inner = getattr(network, "graph", None)
     if isinstance(inner, Graph):
         return inner
-    raise CnncalcError("cnncalc analyses a network", received=type(network).__name__,
-                       expected="a Graph (cnncalc.load(...)) or an imported model (cnncalc.from_torch(...))")  # fmt: skip
+    raise CnncalcError(
+        "cnncalc analyses a network",
+        received=type(network).__name__,
+        expected="a Graph (cnncalc.load(...)) or an imported model (cnncalc.from_torch(...))",
+    )
 
 
 def analyze(
@@ -509,8 +524,13 @@ def analyze(
         rows.append(row)
     for i in graph.unread():
         node = graph.nodes[i]
-        warnings.append(FitWarning(node.name, node.where, "nothing reads this layer's output: it runs, but is a dead "
-                                   "end (a 'from:' that skipped it?)"))  # fmt: skip
+        warnings.append(
+            FitWarning(
+                node.name,
+                node.where,
+                "nothing reads this layer's output: it runs, but is a dead end (a 'from:' that skipped it?)",
+            )
+        )
     if strict and warnings:
         raise StrictError(
             f"{len(warnings)} warning(s) (--strict): layers that leave input positions unread (the stride does not "
@@ -527,8 +547,18 @@ def analyze(
         NetworkOutput(key, report_rows[i].name, report_rows[i].output_shape)
         for key, i in zip(keys, graph.output_nodes())
     )
-    report = Report(graph.name, shape_in, report_rows, _totals(graph, report_rows, batch, dtype), tuple(warnings), batch, dtype,
-                  graph.containers, outputs=outputs, returns=returned.kind if returned is not None else OutputKind.TENSOR)  # fmt: skip
+    report = Report(
+        graph.name,
+        shape_in,
+        report_rows,
+        _totals(graph, report_rows, batch, dtype),
+        tuple(warnings),
+        batch,
+        dtype,
+        graph.containers,
+        outputs=outputs,
+        returns=returned.kind if returned is not None else OutputKind.TENSOR,
+    )
     return report if depth is None else collapse(report, depth)
 
 
@@ -539,8 +569,12 @@ def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
     _check_rank(written, ins[0])
     out = layer.output_shape(ins)
     if out and min(out) < 1:
-        raise LayerError("output size is zero or less", received=f"output {list(out)} from input {list(ins[0])}",
-                         expected="positive sizes on every axis", hint="check kernel, stride and padding")  # fmt: skip
+        raise LayerError(
+            "output size is zero or less",
+            received=f"output {list(out)} from input {list(ins[0])}",
+            expected="positive sizes on every axis",
+            hint="check kernel, stride and padding",
+        )
     weights, biases, buffers = layer.weights(ins), layer.biases(ins), layer.buffers(ins)
     macs = layer.macs(ins, out)
     folds = _folds(layer, ins, out, bool(weights + biases or buffers or macs))
@@ -638,8 +672,10 @@ def _layouts(
     sizes = [row.activations for row in rows]
     recorded = _recorded(graph, rows) if training else [False] * len(graph.nodes)
     by_shape: dict[Shape, Shape] = {}  # one tuple per distinct shape (a long chain repeats a few)
-    whole = [by_shape.get(row.output_shape) or by_shape.setdefault(row.output_shape, (batch, *row.output_shape))
-             for row in rows]  # fmt: skip
+    whole = [
+        by_shape.get(row.output_shape) or by_shape.setdefault(row.output_shape, (batch, *row.output_shape))
+        for row in rows
+    ]
     # (is it a view, its strides, elements allocated) by (id of the layer, recorded, output, inputs
     # with their strides): layers are frozen and a block's recur, as in analyze
     known: dict[tuple[object, ...], tuple[bool, Strides, int]] = {}
@@ -670,9 +706,16 @@ def _layouts(
     return storage, strides, sizes
 
 
-def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
-          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32,
-          held: Mapping[int, int] | None = None) -> int:  # fmt: skip
+def _peak(
+    graph: Graph,
+    rows: Sequence[Row],
+    storage: Sequence[int],
+    sizes: Sequence[int],
+    saving: Saving | None = None,
+    batch: int = 1,
+    dtype: DType = DType.FP32,
+    held: Mapping[int, int] | None = None,
+) -> int:
     """Most activation elements alive at once when the graph runs in order (inference); with the
     `saving` of a training step, most bytes alive at once in its forward pass, at `batch` and
     `dtype`, what the layers keep staying alive to its end (their own saved tensors from the layer
@@ -680,9 +723,17 @@ def _peak(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequ
     return max(_live(graph, rows, storage, sizes, saving, batch, dtype, held, per_node=False)[0])
 
 
-def _live(graph: Graph, rows: Sequence[Row], storage: Sequence[int], sizes: Sequence[int],
-          saving: Saving | None = None, batch: int = 1, dtype: DType = DType.FP32,
-          held: Mapping[int, int] | None = None, per_node: bool = True) -> tuple[list[int], list[tuple[int, int]]]:  # fmt: skip
+def _live(
+    graph: Graph,
+    rows: Sequence[Row],
+    storage: Sequence[int],
+    sizes: Sequence[int],
+    saving: Saving | None = None,
+    batch: int = 1,
+    dtype: DType = DType.FP32,
+    held: Mapping[int, int] | None = None,
+    per_node: bool = True,
+) -> tuple[list[int], list[tuple[int, int]]]:
     """What is alive while each node runs (as `_peak` counts it): elements (inference) or bytes
     (with `saving`), one number per node (two more, after the last, for the end of the pass); and
     the spans of what holds it, (node that made a tensor, last node it is alive at).
@@ -754,8 +805,9 @@ class Saving:
     own: Mapping[int, tuple[int, int, int]]
 
 
-def _saving(graph: Graph, rows: Sequence[Row], batch: int,
-            only: Callable[[int], bool] | None = None) -> tuple[Saving, MutableSequence[int], list[int]]:  # fmt: skip
+def _saving(
+    graph: Graph, rows: Sequence[Row], batch: int, only: Callable[[int], bool] | None = None
+) -> tuple[Saving, MutableSequence[int], list[int]]:
     """What a training step keeps for backward, and the storage of each output in training and its
     size (as `_layouts`): every tensor some layer keeps, once, plus the layers' own saved tensors.
     The input is left out (the caller holds it anyway). Layers autograd does not record keep
@@ -883,8 +935,10 @@ def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
     """`report`'s (`analyze(graph)`, not folded or collapsed) memory row by row."""
     rows = report.rows
     if len(rows) != len(graph.nodes):
-        raise CnncalcError("memory_timeline needs the report of the whole graph (not collapsed or folded)",
-                           received=f"{len(rows)} rows for {len(graph.nodes)} nodes")  # fmt: skip
+        raise CnncalcError(
+            "memory_timeline needs the report of the whole graph (not collapsed or folded)",
+            received=f"{len(rows)} rows for {len(graph.nodes)} nodes",
+        )
     from .budget import memory_budget  # the budget module builds on this one
 
     t = report.totals
@@ -906,8 +960,16 @@ def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
         at = max(range(n), key=lambda i: series[i])
         return tuple(rows[s].name for s, end in sorted(set(held)) if s <= at <= end)
 
-    return MemoryTimeline(tuple(r.name for r in rows), tuple(inference), tuple(training), backward,
-                          holders(inference, spans), holders(training, train_spans), fixed, fixed + t.params * 4)  # fmt: skip
+    return MemoryTimeline(
+        tuple(r.name for r in rows),
+        tuple(inference),
+        tuple(training),
+        backward,
+        holders(inference, spans),
+        holders(training, train_spans),
+        fixed,
+        fixed + t.params * 4,
+    )
 
 
 def collapse(report: Report, depth: int) -> Report:
@@ -926,12 +988,22 @@ def collapse(report: Report, depth: int) -> Report:
             rows.append(first)
             continue
         inner = [report.rows[i] for i in members]
-        rows.append(replace(
-            first, name=name, type=containers.get(name, "group"), leaves=len(inner), working=(),
-            output_shape=inner[-1].output_shape, field=inner[-1].field,
-            activations=sum(r.activations for r in inner), weights=sum(r.weights for r in inner),
-            biases=sum(r.biases for r in inner), buffers=sum(r.buffers for r in inner), macs=sum(r.macs for r in inner),
-        ))  # fmt: skip
+        rows.append(
+            replace(
+                first,
+                name=name,
+                type=containers.get(name, "group"),
+                leaves=len(inner),
+                working=(),
+                output_shape=inner[-1].output_shape,
+                field=inner[-1].field,
+                activations=sum(r.activations for r in inner),
+                weights=sum(r.weights for r in inner),
+                biases=sum(r.biases for r in inner),
+                buffers=sum(r.buffers for r in inner),
+                macs=sum(r.macs for r in inner),
+            )
+        )
     return replace(report, rows=tuple(rows))
 
 

@@ -86,21 +86,25 @@ def segments(graph: Graph, blocks: Sequence[str]) -> tuple[tuple[int, int], ...]
         if not members:
             prefixes = {".".join(name.split(".")[:k]) for name in names[1:] for k in range(1, name.count(".") + 2)}
             raise CnncalcError(
-                "--checkpoint names no block of the network", received=block,
+                "--checkpoint names no block of the network",
+                received=block,
                 expected="a row or block name as the table shows it (layer1, layer1.0, features)",
                 hint=did_you_mean(block, prefixes) or "cnncalc summary SPEC --depth 1 lists the top-level blocks",
-            )  # fmt: skip
+            )
         start, stop = members[0], members[-1] + 1
         if len(members) != stop - start:
             raise CnncalcError(
                 f"--checkpoint '{block}': its rows are not consecutive, so it is not one piece of the forward pass",
                 received=f"rows {members[0]}..{members[-1]} with others between them",
                 hint="name a block whose rows run one after the other",
-            )  # fmt: skip
+            )
         for other in found:
             if start < other[1] and other[0] < stop:
-                raise CnncalcError(f"--checkpoint '{block}' overlaps another block named", received=list(blocks),
-                                   hint="name each block once, and no block inside another")  # fmt: skip
+                raise CnncalcError(
+                    f"--checkpoint '{block}' overlaps another block named",
+                    received=list(blocks),
+                    hint="name each block once, and no block inside another",
+                )
         found.append((start, stop))
     return tuple(sorted(found))
 
@@ -127,8 +131,10 @@ def recompute(graph: Graph, report: Report, blocks: Sequence[str]) -> Recompute:
     held = None
     cast = _autocast(graph, rows)
     if dtype in (DType.FP16, DType.BF16):  # as in analyze: the cached weight copies, the kept input copies
-        held = {i: 2 * (w + b) + (0 if inside[i] else 2 * batch * rows[0].activations * reads)
-                for i, (w, b, reads) in cast.items()}  # fmt: skip
+        held = {
+            i: 2 * (w + b) + (0 if inside[i] else 2 * batch * rows[0].activations * reads)
+            for i, (w, b, reads) in cast.items()
+        }
     peak = _peak(graph, rows, storage, sizes, saving, batch, dtype, held)
     copies = sum(reads for i, (_, _, reads) in cast.items() if not inside[i])
     return Recompute(tuple(blocks), spans, _bytes(saving, sizes, batch, dtype), peak, again, copies)
@@ -136,8 +142,11 @@ def recompute(graph: Graph, report: Report, blocks: Sequence[str]) -> Recompute:
 
 def _bytes(saving: Saving, sizes: Sequence[int], batch: int, dtype: DType) -> int:
     elements = sum(e for e, _, _ in saving.own.values()) + sum(sizes[s] for s in saving.kept)
-    return (elements * batch * dtype.bytes + 8 * batch * sum(n for _, n, _ in saving.own.values())
-            + 4 * sum(n for _, _, n in saving.own.values()))  # fmt: skip
+    return (
+        elements * batch * dtype.bytes
+        + 8 * batch * sum(n for _, n, _ in saving.own.values())
+        + 4 * sum(n for _, _, n in saving.own.values())
+    )
 
 
 @record
@@ -162,12 +171,24 @@ class MemoryBudget:
 
     @property
     def total_bytes(self) -> int:
-        return (self.parameter_bytes + self.buffer_bytes + self.gradient_bytes + self.optimizer_bytes
-                + self.input_bytes + self.activation_bytes + self.reserve_bytes)  # fmt: skip
+        return (
+            self.parameter_bytes
+            + self.buffer_bytes
+            + self.gradient_bytes
+            + self.optimizer_bytes
+            + self.input_bytes
+            + self.activation_bytes
+            + self.reserve_bytes
+        )
 
 
-def memory_budget(report: Report, train: bool, optimizer: Optimizer = Optimizer.MOMENTUM, reserve_bytes: int = 0,
-                  checkpoint: Recompute | None = None) -> MemoryBudget:  # fmt: skip
+def memory_budget(
+    report: Report,
+    train: bool,
+    optimizer: Optimizer = Optimizer.MOMENTUM,
+    reserve_bytes: int = 0,
+    checkpoint: Recompute | None = None,
+) -> MemoryBudget:
     """The peak a run of `report`'s network should reach at its batch and dtype, by part: inference,
     or a training step with `optimizer` (and `checkpoint`'s blocks recomputed), plus `reserve_bytes`.
     fp16/bf16 are autocast: activations in 16 bits, parameters, gradients and states in fp32."""
@@ -202,6 +223,17 @@ def memory_budget(report: Report, train: bool, optimizer: Optimizer = Optimizer.
     else:
         phase, gradients, activations = Phase.BACKWARD, 4 * t.params, saved + again + copies
     return MemoryBudget(
-        train, optimizer, dtype, report.batch, phase, 4 * t.params, 4 * t.buffers, gradients, states, input_bytes,
-        activations, reserve_bytes, checkpoint,
-    )  # fmt: skip
+        train,
+        optimizer,
+        dtype,
+        report.batch,
+        phase,
+        4 * t.params,
+        4 * t.buffers,
+        gradients,
+        states,
+        input_bytes,
+        activations,
+        reserve_bytes,
+        checkpoint,
+    )

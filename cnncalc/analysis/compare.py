@@ -116,9 +116,12 @@ class RowDiff:
             return Status.ONLY_B
         if self.b is None:
             return Status.ONLY_A
-        same = (self.a.name == self.b.name and self.a.type == self.b.type
-                and self.a.output_shape == self.b.output_shape
-                and not any(c.changed for c in self.changes.values()))  # fmt: skip
+        same = (
+            self.a.name == self.b.name
+            and self.a.type == self.b.type
+            and self.a.output_shape == self.b.output_shape
+            and not any(c.changed for c in self.changes.values())
+        )
         return Status.SAME if same else Status.CHANGED
 
 
@@ -148,8 +151,11 @@ class Diff:
     @property
     def changed(self) -> bool:
         """Anything differs (for `--fail-on-change`): a row, a total or the input shape."""
-        return (self.input_a != self.input_b or any(r.status is not Status.SAME for r in self.rows)
-                or any(c.changed for c in self.totals.values()))  # fmt: skip
+        return (
+            self.input_a != self.input_b
+            or any(r.status is not Status.SAME for r in self.rows)
+            or any(c.changed for c in self.totals.values())
+        )
 
 
 def _value(row: Row | None, quantity: Quantity) -> int:

@@ -36,8 +36,9 @@ def expand(text: str, what: str = "a list") -> list[str]:
     pieces = _BRACES.split(text)  # literal, group, literal, group, ..., literal
     literals, groups = pieces[0::2], pieces[1::2]
     if any(c in literal for literal in literals for c in "{}"):
-        raise CnncalcError(f"unbalanced or nested braces in {what}", received=text,
-                           expected="groups such as {128,160,224}, not nested")  # fmt: skip
+        raise CnncalcError(
+            f"unbalanced or nested braces in {what}", received=text, expected="groups such as {128,160,224}, not nested"
+        )
     options: list[list[str]] = []
     for group in groups:
         items = [item.strip() for item in group.split(",")]
@@ -46,8 +47,11 @@ def expand(text: str, what: str = "a list") -> list[str]:
         options.append(items)
     count = math.prod(len(o) for o in options)
     if count > MAX_COMBINATIONS:
-        raise CnncalcError(f"{what} expands to {count:,} values, more than {MAX_COMBINATIONS:,}", received=text,
-                           hint="sweep fewer sizes at once")  # fmt: skip
+        raise CnncalcError(
+            f"{what} expands to {count:,} values, more than {MAX_COMBINATIONS:,}",
+            received=text,
+            hint="sweep fewer sizes at once",
+        )
     out = []
     for chosen in itertools.product(*options):
         out.append("".join(lit + val for lit, val in zip(literals, (*chosen, ""))))
@@ -80,8 +84,9 @@ def parse_shapes(text: str) -> list[Shape]:
                 raise CnncalcError("cannot read an input shape", received=item, expected="sizes such as 3x224x224")
             shape = tuple(int(s) for s in sizes)
             if not 1 <= len(shape) <= 4 or min(shape) < 1:
-                raise CnncalcError("malformed input shape", received=item,
-                                   expected="1 to 4 positive sizes, channels first: 3x227x227")  # fmt: skip
+                raise CnncalcError(
+                    "malformed input shape", received=item, expected="1 to 4 positive sizes, channels first: 3x227x227"
+                )
             shapes.append(shape)
     return _capped(shapes, text, "--input")
 
@@ -144,16 +149,21 @@ def _fit_rank(graph: Graph, shape: Shape) -> Shape:
     return shape
 
 
-def sweep(graph: Graph, inputs: Sequence[Shape], batches: Sequence[int], dtypes: Sequence[DType],
-          strict: bool = False) -> list[SweepRow]:  # fmt: skip
+def sweep(
+    graph: Graph, inputs: Sequence[Shape], batches: Sequence[int], dtypes: Sequence[DType], strict: bool = False
+) -> list[SweepRow]:
     """One row per (input, batch, dtype), in that nesting order. A shape with one spatial size
     for a network with more spatial axes is square (3x224 -> 3x224x224)."""
     check_combinations(len(inputs), batches, dtypes)
     return [row for shape in inputs for row in _rows(graph, _fit_rank(graph, tuple(shape)), batches, dtypes, strict)]
 
 
-def sweep_each(graphs: Sequence[tuple[Shape, Graph | CnncalcError]], batches: Sequence[int],
-               dtypes: Sequence[DType], strict: bool = False) -> list[SweepRow]:  # fmt: skip
+def sweep_each(
+    graphs: Sequence[tuple[Shape, Graph | CnncalcError]],
+    batches: Sequence[int],
+    dtypes: Sequence[DType],
+    strict: bool = False,
+) -> list[SweepRow]:
     """`sweep` over a network made again for each input shape (a PyTorch model, traced at each size):
     (shape, its graph or the error that stopped it) pairs, one row per (input, batch, dtype)."""
     check_combinations(len(graphs), batches, dtypes)
@@ -164,12 +174,15 @@ def check_combinations(inputs: int, batches: Sequence[int], dtypes: Sequence[DTy
     """Refuse a sweep of more than MAX_COMBINATIONS rows before anything runs."""
     count = inputs * len(batches) * len(dtypes)
     if count > MAX_COMBINATIONS:
-        raise CnncalcError(f"the sweep has {count:,} combinations, more than {MAX_COMBINATIONS:,}",
-                           hint="sweep fewer sizes, batches or dtypes at once")  # fmt: skip
+        raise CnncalcError(
+            f"the sweep has {count:,} combinations, more than {MAX_COMBINATIONS:,}",
+            hint="sweep fewer sizes, batches or dtypes at once",
+        )
 
 
-def _rows(graph: Graph | CnncalcError, shape: Shape, batches: Sequence[int], dtypes: Sequence[DType],
-          strict: bool) -> list[SweepRow]:  # fmt: skip
+def _rows(
+    graph: Graph | CnncalcError, shape: Shape, batches: Sequence[int], dtypes: Sequence[DType], strict: bool
+) -> list[SweepRow]:
     """The rows of one input shape: every (batch, dtype), or the reason the shape does not fit."""
     base: Report | None = None
     if isinstance(graph, CnncalcError):
@@ -188,24 +201,46 @@ def _rows(graph: Graph | CnncalcError, shape: Shape, batches: Sequence[int], dty
             # analysed at the batch and dtype: a training step's forward peak is in bytes at its own
             # batch and dtype, and a batch of one lays some tensors out otherwise
             report = analyze(graph, input_shape=shape, batch=batch, dtype=dtype, strict=strict)
-            rows.append(SweepRow(
-                shape, batch, dtype, params=report.totals.params, macs=report.totals.macs,
-                activation_bytes=report.bytes_of(report.totals.activations),
-                inference_bytes=predicted_memory(report, train=False),
-                training_bytes=predicted_memory(report, train=True),
-                output_shape=report.rows[-1].output_shape,
-            ))  # fmt: skip
+            rows.append(
+                SweepRow(
+                    shape,
+                    batch,
+                    dtype,
+                    params=report.totals.params,
+                    macs=report.totals.macs,
+                    activation_bytes=report.bytes_of(report.totals.activations),
+                    inference_bytes=predicted_memory(report, train=False),
+                    training_bytes=predicted_memory(report, train=True),
+                    output_shape=report.rows[-1].output_shape,
+                )
+            )
     return rows
 
 
 # --- memory budgets --------------------------------------------------------------------------
 
 _UNITS = {
-    "": 1, "b": 1,
-    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15, "eb": 10**18,
-    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "pib": 2**50, "eib": 2**60,
-    "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50, "e": 2**60,  # nvidia-smi's habit: G means GiB
-}  # fmt: skip
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "pb": 10**15,
+    "eb": 10**18,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "pib": 2**50,
+    "eib": 2**60,
+    "k": 2**10,
+    "m": 2**20,
+    "g": 2**30,
+    "t": 2**40,
+    "p": 2**50,
+    "e": 2**60,  # nvidia-smi's habit: G means GiB
+}
 _BUDGET = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*$")
 
 
@@ -221,8 +256,11 @@ def parse_bytes(text: str) -> int:
         )
     number, unit = match.groups()
     if unit.lower() not in _UNITS:
-        raise CnncalcError("unknown unit in a memory size", received=text,
-                           expected="B, KB, MB, GB, TB, PB, EB (powers of 10) or KiB, MiB, GiB, TiB, PiB, EiB (powers of 2)")  # fmt: skip
+        raise CnncalcError(
+            "unknown unit in a memory size",
+            received=text,
+            expected="B, KB, MB, GB, TB, PB, EB (powers of 10) or KiB, MiB, GiB, TiB, PiB, EiB (powers of 2)",
+        )
     value = int(Fraction(number) * _UNITS[unit.lower()])
     if value < 1:
         raise CnncalcError("a memory size must be at least one byte", received=text)
@@ -257,9 +295,16 @@ class Fit:
         return self.batch is not None
 
 
-def fit_batch(graph: Graph, budget_bytes: int, train: bool, dtype: DType = DType.FP32,
-              input_shape: Shape | None = None, optimizer: Optimizer = Optimizer.MOMENTUM,
-              reserve_bytes: int = 0, checkpoint: Sequence[str] = ()) -> Fit:  # fmt: skip
+def fit_batch(
+    graph: Graph,
+    budget_bytes: int,
+    train: bool,
+    dtype: DType = DType.FP32,
+    input_shape: Shape | None = None,
+    optimizer: Optimizer = Optimizer.MOMENTUM,
+    reserve_bytes: int = 0,
+    checkpoint: Sequence[str] = (),
+) -> Fit:
     """The largest batch whose predicted peak (`memory_budget`: a training step with `optimizer`
     and the `checkpoint` blocks recomputed, or inference, plus `reserve_bytes`) is at most
     `budget_bytes`, the network analysed at each batch tried.
@@ -300,5 +345,16 @@ def fit_batch(graph: Graph, budget_bytes: int, train: bool, dtype: DType = DType
         middle = (low + high) // 2
         low, high = (middle, high) if at(middle) <= budget_bytes else (low, middle)
     per_sample = at(low + 1) - at(low)
-    return Fit(budget_bytes, train, dtype, shapes[0], low, at(low), at(low + 1), at(low) - low * per_sample,
-               per_sample, *more, parts(low))  # fmt: skip
+    return Fit(
+        budget_bytes,
+        train,
+        dtype,
+        shapes[0],
+        low,
+        at(low),
+        at(low + 1),
+        at(low) - low * per_sample,
+        per_sample,
+        *more,
+        parts(low),
+    )

@@ -256,14 +256,31 @@ def load_graph(source: str, input: str | None = None, args: Optional[list[str]] 
     return spec.load(library.resolve(source), args=library.read_args(args) if args else None)
 
 
-def load_report(source: str, input: str | None = None, batch: int = 1, dtype: DType = DType.FP32,
-                strict: bool = False, depth: int | None = None, explain: bool = False, rf: bool = False,
-                quiet: bool = False, style: Style = Style.FULL, args: Optional[list[str]] = None) -> Report:  # fmt: skip
+def load_report(
+    source: str,
+    input: str | None = None,
+    batch: int = 1,
+    dtype: DType = DType.FP32,
+    strict: bool = False,
+    depth: int | None = None,
+    explain: bool = False,
+    rf: bool = False,
+    quiet: bool = False,
+    style: Style = Style.FULL,
+    args: Optional[list[str]] = None,
+) -> Report:
     """Load a spec (file or built-in), analyse it once, print its warnings (unless `quiet`), fold
     it to the lecture's rows (`style`), collapse to `depth`."""
     graph = load_graph(source, input, args)
-    report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=dtype, strict=strict,
-                     explain=explain, fields=rf)  # fmt: skip
+    report = analyze(
+        graph,
+        input_shape=parse_input(input, graph.input_shape),
+        batch=batch,
+        dtype=dtype,
+        strict=strict,
+        explain=explain,
+        fields=rf,
+    )
     print_warnings(report, quiet)
     if style is Style.LECTURE:
         report = lecture(report)

@@ -53,8 +53,10 @@ ChannelsOpt = Annotated[
 StepsOpt = Annotated[bool, typer.Option("--steps", help="Print every window: its numbers, products and result.")]
 BiasValueOpt = Annotated[str, typer.Option("--bias", help="A bias added to every output value.")]
 
-SHAPE_HELP = ("The layer's input: H x W x C as in the notes (227x227x3); 7x7 or 7 are spatial sizes with one channel "
-              "(or --channels); with --layout chw, C first (3x227x227).")  # fmt: skip
+SHAPE_HELP = (
+    "The layer's input: H x W x C as in the notes (227x227x3); 7x7 or 7 are spatial sizes with one channel "
+    "(or --channels); with --layout chw, C first (3x227x227)."
+)
 
 
 def _axes(text: str, name: str) -> tuple[int, ...]:
@@ -74,14 +76,25 @@ def _read_layer_input(text: str, layout: Layout, channels: int | None) -> tuple[
     shape = read_input(text, layout is Layout.HWC, channels)
     if layout is Layout.HWC and len(read_sizes(text, "--input")) == 1:
         n, c = shape[1], shape[0]
-        sys.stderr.write(f"{label('note:', 'cyan')} --input {text.strip()} is read as {n}x{n} (the notes write N "
-                         f"for an N x N input); a 1-D input of length {n} is --layout chw --input {c}x{n}\n")  # fmt: skip
+        sys.stderr.write(
+            f"{label('note:', 'cyan')} --input {text.strip()} is read as {n}x{n} (the notes write N "
+            f"for an N x N input); a 1-D input of length {n} is --layout chw --input {c}x{n}\n"
+        )
     return shape
 
 
 def _print_answer(command: str, a: LayerAnswer, layout: Layout, fmt: Format, strict: bool) -> None:
-    data = {"type": a.kind, "input": list(a.input_shape), "output": list(a.output_shape), "weights": a.weights,
-            "biases": a.biases, "params": a.params, "macs": a.macs, "working": list(a.working), "warnings": list(a.warnings)}  # fmt: skip
+    data = {
+        "type": a.kind,
+        "input": list(a.input_shape),
+        "output": list(a.output_shape),
+        "weights": a.weights,
+        "biases": a.biases,
+        "params": a.params,
+        "macs": a.macs,
+        "working": list(a.working),
+        "warnings": list(a.warnings),
+    }
     head = f"{a.kind}: {shape_text(a.input_shape, layout)} -> {shape_text(a.output_shape, layout)}  ({layout.value})"
     tail = f"params: {a.params:,} = weights {a.weights:,} + biases {a.biases:,}; MACs {a.macs:,} (per sample)"
     emit(Output(command, (Worked(head, tuple(a.working), tail),), data=data), fmt)
@@ -92,17 +105,43 @@ def _print_answer(command: str, a: LayerAnswer, layout: Layout, fmt: Format, str
 
 
 @app.command()
-def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, show_default=False)], kernel: KernelOpt,
-         out: Annotated[int, typer.Option("--out", "-o", min=1, help="Number of filters K (output channels).")] = DEFAULT_FILTERS,
-         stride: StrideOpt = "1",
-         padding: Annotated[str, typer.Option("--padding", "-p", help="Zero padding P per side: 1, 1x2, same, valid or tf_same (TensorFlow/Keras's 'same' at any stride).")] = "0",
-         dilation: DilationOpt = "1", groups: Annotated[int, typer.Option("--groups", "-g", min=1, help="Groups (depthwise: = channels).")] = 1,
-         bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Whether each filter has a bias.")] = True,
-         transposed: Annotated[bool, typer.Option("--transposed", "-t", help="A transposed convolution: (W-1)S - 2P + D(F-1) + output_padding + 1.")] = False,
-         output_padding: Annotated[str, typer.Option("--output-padding", help="Transposed only: extra size on one side.")] = "0",
-         separable: Annotated[bool, typer.Option("--separable", help="Side by side: this convolution and its depthwise-separable replacement (params, MACs, ratio).")] = False,
-         channels: ChannelsOpt = None, layout: LayoutOpt = Layout.HWC, format: FormatOpt = Format.TEXT,
-         strict: StrictOpt = False) -> None:  # fmt: skip
+def conv(
+    input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, show_default=False)],
+    kernel: KernelOpt,
+    out: Annotated[
+        int, typer.Option("--out", "-o", min=1, help="Number of filters K (output channels).")
+    ] = DEFAULT_FILTERS,
+    stride: StrideOpt = "1",
+    padding: Annotated[
+        str,
+        typer.Option(
+            "--padding",
+            "-p",
+            help="Zero padding P per side: 1, 1x2, same, valid or tf_same (TensorFlow/Keras's 'same' at any stride).",
+        ),
+    ] = "0",
+    dilation: DilationOpt = "1",
+    groups: Annotated[int, typer.Option("--groups", "-g", min=1, help="Groups (depthwise: = channels).")] = 1,
+    bias: Annotated[bool, typer.Option("--bias/--no-bias", help="Whether each filter has a bias.")] = True,
+    transposed: Annotated[
+        bool,
+        typer.Option("--transposed", "-t", help="A transposed convolution: (W-1)S - 2P + D(F-1) + output_padding + 1."),
+    ] = False,
+    output_padding: Annotated[
+        str, typer.Option("--output-padding", help="Transposed only: extra size on one side.")
+    ] = "0",
+    separable: Annotated[
+        bool,
+        typer.Option(
+            "--separable",
+            help="Side by side: this convolution and its depthwise-separable replacement (params, MACs, ratio).",
+        ),
+    ] = False,
+    channels: ChannelsOpt = None,
+    layout: LayoutOpt = Layout.HWC,
+    format: FormatOpt = Format.TEXT,
+    strict: StrictOpt = False,
+) -> None:
     """One convolution layer: output size, weights, biases and MACs, with the working.
 
     \b
@@ -111,8 +150,14 @@ def conv(input: Annotated[str, typer.Option("--input", "-i", help=SHAPE_HELP, sh
     """
     with reported_errors():
         shape = _read_layer_input(input, layout, channels)
-        args: dict[str, Any] = {"out": out, "kernel": _layer_arg(kernel, "kernel"), "stride": _layer_arg(stride, "stride"),
-                                "dilation": _layer_arg(dilation, "dilation"), "groups": groups, "bias": bias}  # fmt: skip
+        args: dict[str, Any] = {
+            "out": out,
+            "kernel": _layer_arg(kernel, "kernel"),
+            "stride": _layer_arg(stride, "stride"),
+            "dilation": _layer_arg(dilation, "dilation"),
+            "groups": groups,
+            "bias": bias,
+        }
         if separable:
             if transposed:
                 raise CnncalcError("--separable compares a convolution, not a transposed one", hint="drop --transposed")
@@ -136,29 +181,72 @@ def _print_separable(s: calculator.Separable, layout: Layout, fmt: Format) -> No
     """The standard convolution, its depthwise and pointwise halves and their total, then the ratios."""
     std, dw, pw = s.standard, s.depthwise, s.pointwise
     kernel = "x".join(map(str, s.kernel))
-    rows = (("standard", f"{kernel}, {std.output_shape[0]} filters", std.output_shape, std.weights, std.biases, std.params, std.macs),
-            ("depthwise", f"{kernel}, groups {dw.input_shape[0]}", dw.output_shape, dw.weights, dw.biases, dw.params, dw.macs),
-            ("pointwise", f"1x1, {pw.output_shape[0]} filters", pw.output_shape, pw.weights, pw.biases, pw.params, pw.macs))  # fmt: skip
-    total = ("separable", "depthwise + pointwise", pw.output_shape, dw.weights + pw.weights, dw.biases + pw.biases,
-             s.params, s.macs)  # fmt: skip
+    rows = (
+        (
+            "standard",
+            f"{kernel}, {std.output_shape[0]} filters",
+            std.output_shape,
+            std.weights,
+            std.biases,
+            std.params,
+            std.macs,
+        ),
+        (
+            "depthwise",
+            f"{kernel}, groups {dw.input_shape[0]}",
+            dw.output_shape,
+            dw.weights,
+            dw.biases,
+            dw.params,
+            dw.macs,
+        ),
+        ("pointwise", f"1x1, {pw.output_shape[0]} filters", pw.output_shape, pw.weights, pw.biases, pw.params, pw.macs),
+    )
+    total = (
+        "separable",
+        "depthwise + pointwise",
+        pw.output_shape,
+        dw.weights + pw.weights,
+        dw.biases + pw.biases,
+        s.params,
+        s.macs,
+    )
     macs, params = s.macs_ratio(), s.params_ratio()
     k2 = math.prod(s.kernel)
     paper = Fraction(1, std.output_shape[0]) + Fraction(1, k2)
     footer = (
         f"MACs: separable / standard = {s.macs:,} / {std.macs:,} = {float(macs):.4f} (1/{float(1 / macs):.2f})",
-        f"  = 1/K + 1/F^2 = 1/{std.output_shape[0]} + 1/{k2} (MobileNet's ratio: exact for MACs)" if macs == paper else
-        f"  1/K + 1/F^2 = 1/{std.output_shape[0]} + 1/{k2} = {float(paper):.4f} (MobileNet's ratio; here the shapes differ)",
+        f"  = 1/K + 1/F^2 = 1/{std.output_shape[0]} + 1/{k2} (MobileNet's ratio: exact for MACs)"
+        if macs == paper
+        else f"  1/K + 1/F^2 = 1/{std.output_shape[0]} + 1/{k2} = {float(paper):.4f} (MobileNet's ratio; here the shapes differ)",
         f"params: separable / standard = {s.params:,} / {std.params:,} = {float(params):.4f} (1/{float(1 / params):.2f})",
-    )  # fmt: skip
-    table = Table(("Conv", "Kernel", "Output", "Weights", "Biases", "Params", "MACs"), rows,
-                  (False, False, False, True, True, True, True), total=total,
-                  title=f"conv {shape_text(std.input_shape, layout)} -> {shape_text(std.output_shape, layout)}  ({layout.value})",
-                  footer=footer, layout=layout)  # fmt: skip
-    data = {"input": list(std.input_shape), "output": list(std.output_shape),
-            **{name: {"output": list(a.output_shape), "weights": a.weights, "biases": a.biases, "params": a.params,
-                      "macs": a.macs, "working": list(a.working)} for name, a in (("standard", std), ("depthwise", dw), ("pointwise", pw))},
-            "separable": {"params": s.params, "macs": s.macs},
-            "ratio": {"macs": float(macs), "params": float(params)}}  # fmt: skip
+    )
+    table = Table(
+        ("Conv", "Kernel", "Output", "Weights", "Biases", "Params", "MACs"),
+        rows,
+        (False, False, False, True, True, True, True),
+        total=total,
+        title=f"conv {shape_text(std.input_shape, layout)} -> {shape_text(std.output_shape, layout)}  ({layout.value})",
+        footer=footer,
+        layout=layout,
+    )
+    data = {
+        "input": list(std.input_shape),
+        "output": list(std.output_shape),
+        **{
+            name: {
+                "output": list(a.output_shape),
+                "weights": a.weights,
+                "biases": a.biases,
+                "params": a.params,
+                "macs": a.macs,
+                "working": list(a.working),
+            }
+            for name, a in (("standard", std), ("depthwise", dw), ("pointwise", pw))
+        },
+        "separable": {"params": s.params, "macs": s.macs},
+        "ratio": {"macs": float(macs), "params": float(params)},
+    }
     emit(Output("conv", (table,), data=data), fmt)
 
 
@@ -167,16 +255,48 @@ OptionalInt = Optional[int]
 
 
 @app.command()
-def solve(output: Annotated[OptionalInt, typer.Option("--output", "-O", help="The output size the layer must give (one spatial axis).", show_default=False)] = None,
-          input: Annotated[OptionalInt, typer.Option("--input", "-i", help="Input size W (one spatial axis); leave out to find it.", show_default=False)] = None,
-          kernel: Annotated[OptionalInt, typer.Option("--kernel", "-k", help="Kernel F; leave out to find it.", show_default=False)] = None,
-          stride: Annotated[OptionalInt, typer.Option("--stride", "-s", help="Stride S; leave out to find it.", show_default=False)] = None,
-          padding: Annotated[OptionalInt, typer.Option("--padding", "-p", help="Padding P per side; leave out to find it.", show_default=False)] = None,
-          dilation: Annotated[int, typer.Option("--dilation", help="Dilation D (given, not solved for).")] = 1,
-          field: Annotated[OptionalInt, typer.Option("--receptive-field", "-r", help="The receptive field of --layers equal layers (solves their kernel and stride).", show_default=False)] = None,
-          layers: Annotated[OptionalInt, typer.Option("--layers", "-n", help="How many equal layers, with --receptive-field.", show_default=False)] = None,
-          exact: Annotated[bool, typer.Option("--exact", help="Only solutions whose stride tiles the padded input (no floor).")] = False,
-          format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
+def solve(
+    output: Annotated[
+        OptionalInt,
+        typer.Option(
+            "--output", "-O", help="The output size the layer must give (one spatial axis).", show_default=False
+        ),
+    ] = None,
+    input: Annotated[
+        OptionalInt,
+        typer.Option(
+            "--input", "-i", help="Input size W (one spatial axis); leave out to find it.", show_default=False
+        ),
+    ] = None,
+    kernel: Annotated[
+        OptionalInt, typer.Option("--kernel", "-k", help="Kernel F; leave out to find it.", show_default=False)
+    ] = None,
+    stride: Annotated[
+        OptionalInt, typer.Option("--stride", "-s", help="Stride S; leave out to find it.", show_default=False)
+    ] = None,
+    padding: Annotated[
+        OptionalInt,
+        typer.Option("--padding", "-p", help="Padding P per side; leave out to find it.", show_default=False),
+    ] = None,
+    dilation: Annotated[int, typer.Option("--dilation", help="Dilation D (given, not solved for).")] = 1,
+    field: Annotated[
+        OptionalInt,
+        typer.Option(
+            "--receptive-field",
+            "-r",
+            help="The receptive field of --layers equal layers (solves their kernel and stride).",
+            show_default=False,
+        ),
+    ] = None,
+    layers: Annotated[
+        OptionalInt,
+        typer.Option("--layers", "-n", help="How many equal layers, with --receptive-field.", show_default=False),
+    ] = None,
+    exact: Annotated[
+        bool, typer.Option("--exact", help="Only solutions whose stride tiles the padded input (no floor).")
+    ] = False,
+    format: FormatOpt = Format.TEXT,
+) -> None:
     """Inverse questions: every integer kernel, stride, padding or input size that gives an output size, or
     every kernel and stride of N equal layers with a receptive field; each with its working.
 
@@ -190,11 +310,15 @@ def solve(output: Annotated[OptionalInt, typer.Option("--output", "-O", help="Th
     with reported_errors():
         if field is not None or layers is not None:
             if field is None or layers is None:
-                raise CnncalcError("a receptive-field question needs --receptive-field and --layers",
-                                   expected="cnncalc solve --receptive-field 15 --layers 3")  # fmt: skip
+                raise CnncalcError(
+                    "a receptive-field question needs --receptive-field and --layers",
+                    expected="cnncalc solve --receptive-field 15 --layers 3",
+                )
             if output is not None or input is not None or padding is not None or dilation != 1:
-                raise CnncalcError("a receptive-field question takes --kernel or --stride (the other is found)",
-                                   hint="drop --output, --input, --padding and --dilation")  # fmt: skip
+                raise CnncalcError(
+                    "a receptive-field question takes --kernel or --stride (the other is found)",
+                    hint="drop --output, --input, --padding and --dilation",
+                )
             solved = solver.solve_field(field, layers, kernel, stride)
             lines = [f"solve: {solved.question}", f"  searched {'; '.join(solved.bounds)}", ""]
             lines += [
@@ -206,30 +330,46 @@ def solve(output: Annotated[OptionalInt, typer.Option("--output", "-O", help="Th
                 "",
                 f"{count} solution{'s' if count != 1 else ''}" if count else "no integer solution in these bounds",
             ]
-            data = {"question": solved.question, "layers": layers, "receptive_field": field, "bounds": list(solved.bounds),
-                    "solutions": [{"kernel": x.kernel, "stride": x.stride, "working": x.working} for x in solved.solutions]}  # fmt: skip
+            data = {
+                "question": solved.question,
+                "layers": layers,
+                "receptive_field": field,
+                "bounds": list(solved.bounds),
+                "solutions": [{"kernel": x.kernel, "stride": x.stride, "working": x.working} for x in solved.solutions],
+            }
             emit(Output("solve", (Lines(tuple(lines)),), data=data), format)
             return
         if output is None:
-            raise CnncalcError("solve needs --output (the size to give), or --receptive-field with --layers",
-                               expected="cnncalc solve --input 227 --output 55 --kernel 11")  # fmt: skip
+            raise CnncalcError(
+                "solve needs --output (the size to give), or --receptive-field with --layers",
+                expected="cnncalc solve --input 227 --output 55 --kernel 11",
+            )
         window = solver.solve_window(output, input, kernel, stride, padding, dilation)
         found = [x for x in window.solutions if x.exact or not exact]
         unknown = ", ".join(_SYMBOL[u] for u in window.unknowns)
         lines = [f"solve: {window.question} for {unknown}", f"  searched {'; '.join(window.bounds)}", ""]
         for x in found:
-            values = ", ".join(f"{_SYMBOL[u]} {'>=' if u == 'stride' and x.larger_strides else '='} {v}"
-                               for u, v in x.values.items())  # fmt: skip
+            values = ", ".join(
+                f"{_SYMBOL[u]} {'>=' if u == 'stride' and x.larger_strides else '='} {v}" for u, v in x.values.items()
+            )
             lines.append(f"  {values}: {x.working}")
         tiles = sum(x.exact for x in found)
         if found:
-            lines += ["", f"{len(found)} solution{'s' if len(found) != 1 else ''}"
-                      + ("" if exact else f", {tiles} where the stride tiles the input (no floor; --exact lists only those)")]  # fmt: skip
+            lines += [
+                "",
+                f"{len(found)} solution{'s' if len(found) != 1 else ''}"
+                + ("" if exact else f", {tiles} where the stride tiles the input (no floor; --exact lists only those)"),
+            ]
         else:
             lines += ["no integer solution in these bounds" + (" that tiles the input" if exact else "")]
-        data = {"question": window.question, "unknowns": list(window.unknowns), "bounds": list(window.bounds),
-                "solutions": [{**x.values, "exact": x.exact, "larger_strides": x.larger_strides, "working": x.working}
-                              for x in found]}  # fmt: skip
+        data = {
+            "question": window.question,
+            "unknowns": list(window.unknowns),
+            "bounds": list(window.bounds),
+            "solutions": [
+                {**x.values, "exact": x.exact, "larger_strides": x.larger_strides, "working": x.working} for x in found
+            ],
+        }
         emit(Output("solve", (Lines(tuple(lines)),), data=data), format)
 
 
@@ -239,16 +379,37 @@ class PoolModeOpt(str, Enum):
 
 
 @app.command()
-def pool(kernel: KernelOpt,
-         input: Annotated[Optional[str], typer.Option("--input", "-i", help=SHAPE_HELP, show_default=False)] = None,
-         values: Annotated[Optional[str], typer.Option("--values", "-v", help="Pool these numbers instead: rows split by ';', channels by '|', or a file.", show_default=False)] = None,
-         stride: Annotated[Optional[str], typer.Option("--stride", "-s", help="Stride S (default: the kernel).", show_default=False)] = None,
-         padding: PaddingOpt = "0", dilation: DilationOpt = "1",
-         ceil_mode: Annotated[bool, typer.Option("--ceil-mode", help="Round the output size up, as PyTorch's ceil_mode.")] = False,
-         mode: Annotated[PoolModeOpt, typer.Option("--mode", "-m", help="max or avg.")] = PoolModeOpt.MAX,
-         exclude_pad: Annotated[bool, typer.Option("--exclude-pad", help="avg: divide by the cells inside the input only (count_include_pad=False).")] = False,
-         steps: StepsOpt = False, channels: ChannelsOpt = None, layout: LayoutOpt = Layout.HWC,
-         format: FormatOpt = Format.TEXT, strict: StrictOpt = False) -> None:  # fmt: skip
+def pool(
+    kernel: KernelOpt,
+    input: Annotated[Optional[str], typer.Option("--input", "-i", help=SHAPE_HELP, show_default=False)] = None,
+    values: Annotated[
+        Optional[str],
+        typer.Option(
+            "--values",
+            "-v",
+            help="Pool these numbers instead: rows split by ';', channels by '|', or a file.",
+            show_default=False,
+        ),
+    ] = None,
+    stride: Annotated[
+        Optional[str], typer.Option("--stride", "-s", help="Stride S (default: the kernel).", show_default=False)
+    ] = None,
+    padding: PaddingOpt = "0",
+    dilation: DilationOpt = "1",
+    ceil_mode: Annotated[
+        bool, typer.Option("--ceil-mode", help="Round the output size up, as PyTorch's ceil_mode.")
+    ] = False,
+    mode: Annotated[PoolModeOpt, typer.Option("--mode", "-m", help="max or avg.")] = PoolModeOpt.MAX,
+    exclude_pad: Annotated[
+        bool,
+        typer.Option("--exclude-pad", help="avg: divide by the cells inside the input only (count_include_pad=False)."),
+    ] = False,
+    steps: StepsOpt = False,
+    channels: ChannelsOpt = None,
+    layout: LayoutOpt = Layout.HWC,
+    format: FormatOpt = Format.TEXT,
+    strict: StrictOpt = False,
+) -> None:
     """One pooling layer: output size with the working (--input), or pool actual numbers (--values).
 
     \b
@@ -257,15 +418,24 @@ def pool(kernel: KernelOpt,
     """
     with reported_errors():
         if (input is None) == (values is None):
-            raise CnncalcError("pool needs either --input (a shape) or --values (numbers)",
-                               expected="--input 55x55x96, or --values \"1 3 2; 3 1 2; 3 3 3\"")  # fmt: skip
+            raise CnncalcError(
+                "pool needs either --input (a shape) or --values (numbers)",
+                expected='--input 55x55x96, or --values "1 3 2; 3 1 2; 3 3 3"',
+            )
         if values is not None:
             from ..learn import numeric
 
             x = numeric.read_values(values, "--values")
-            result = numeric.pool(x, _axes(kernel, "kernel"), mode=numeric.PoolMode(mode.value),
-                                  stride=_axes(stride, "stride") if stride else None, padding=_axes(padding, "padding"),
-                                  dilation=_axes(dilation, "dilation"), ceil_mode=ceil_mode, count_include_pad=not exclude_pad)  # fmt: skip
+            result = numeric.pool(
+                x,
+                _axes(kernel, "kernel"),
+                mode=numeric.PoolMode(mode.value),
+                stride=_axes(stride, "stride") if stride else None,
+                padding=_axes(padding, "padding"),
+                dilation=_axes(dilation, "dilation"),
+                ceil_mode=ceil_mode,
+                count_include_pad=not exclude_pad,
+            )
             _print_numeric("pool", result, x, steps, format)
             return
         assert input is not None
@@ -297,8 +467,12 @@ def _print_numeric(command: str, result: Any, x: Any, steps: bool, fmt: Format, 
     size = f"length-{x.width} vector" if x.rank == 1 else f"{x.height}x{x.width} input"
     head = f"{result.note} of a {size}" + (f" with {x.depth} channels" if x.depth > 1 else "")
     label = "in" if transposed else "out"  # transposed steps follow the input values
-    data = {"what": result.note, "output": numeric.as_lists(result.output), "output_size": [f for _, f in axes],
-            "steps": [{"position": list(s.position), "working": s.text} for s in result.steps] if steps else None}  # fmt: skip
+    data = {
+        "what": result.note,
+        "output": numeric.as_lists(result.output),
+        "output_size": [f for _, f in axes],
+        "steps": [{"position": list(s.position), "working": s.text} for s in result.steps] if steps else None,
+    }
     lines = [head, *(f"output size ({name}): {formula}" for name, formula in axes)]
     if steps:
         lines.append("")
@@ -339,10 +513,22 @@ def _bias(text: str) -> Fraction:
 
 
 @app.command()
-def convolve(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt = "1", padding: PaddingOpt = "0",
-             dilation: DilationOpt = "1", bias: BiasValueOpt = "0",
-             flip: Annotated[bool, typer.Option("--flip", help="Flip the kernel first: the mathematical convolution (PyTorch's conv does not flip).")] = False,
-             steps: StepsOpt = False, format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
+def convolve(
+    input: InputValuesOpt,
+    kernel: KernelValuesOpt,
+    stride: StrideOpt = "1",
+    padding: PaddingOpt = "0",
+    dilation: DilationOpt = "1",
+    bias: BiasValueOpt = "0",
+    flip: Annotated[
+        bool,
+        typer.Option(
+            "--flip", help="Flip the kernel first: the mathematical convolution (PyTorch's conv does not flip)."
+        ),
+    ] = False,
+    steps: StepsOpt = False,
+    format: FormatOpt = Format.TEXT,
+) -> None:
     """Convolve small matrices by hand: cross-correlation, as PyTorch's conv, or --flip.
 
     \b
@@ -352,16 +538,30 @@ def convolve(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt =
 
     with reported_errors():
         x, k = numeric.read_values(input, "--input"), numeric.read_values(kernel, "--kernel")
-        result = numeric.convolve(x, k, stride=_axes(stride, "stride"), padding=_axes(padding, "padding"),
-                                  dilation=_axes(dilation, "dilation"), bias=_bias(bias), flip=flip)  # fmt: skip
+        result = numeric.convolve(
+            x,
+            k,
+            stride=_axes(stride, "stride"),
+            padding=_axes(padding, "padding"),
+            dilation=_axes(dilation, "dilation"),
+            bias=_bias(bias),
+            flip=flip,
+        )
         _print_numeric("convolve", result, x, steps, format)
 
 
 @app.command("convolve-transpose")
-def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: StrideOpt = "1", padding: PaddingOpt = "0",
-                       output_padding: Annotated[str, typer.Option("--output-padding", help="Extra size on the bottom/right.")] = "0",
-                       dilation: DilationOpt = "1", bias: BiasValueOpt = "0", steps: StepsOpt = False,
-                       format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
+def convolve_transpose(
+    input: InputValuesOpt,
+    kernel: KernelValuesOpt,
+    stride: StrideOpt = "1",
+    padding: PaddingOpt = "0",
+    output_padding: Annotated[str, typer.Option("--output-padding", help="Extra size on the bottom/right.")] = "0",
+    dilation: DilationOpt = "1",
+    bias: BiasValueOpt = "0",
+    steps: StepsOpt = False,
+    format: FormatOpt = Format.TEXT,
+) -> None:
     """Transposed convolution of small matrices: each input value stamps a scaled kernel.
 
     \b
@@ -371,9 +571,15 @@ def convolve_transpose(input: InputValuesOpt, kernel: KernelValuesOpt, stride: S
 
     with reported_errors():
         x, k = numeric.read_values(input, "--input"), numeric.read_values(kernel, "--kernel")
-        result = numeric.convolve_transpose(x, k, stride=_axes(stride, "stride"), padding=_axes(padding, "padding"),
-                                            output_padding=_axes(output_padding, "output-padding"),
-                                            dilation=_axes(dilation, "dilation"), bias=_bias(bias))  # fmt: skip
+        result = numeric.convolve_transpose(
+            x,
+            k,
+            stride=_axes(stride, "stride"),
+            padding=_axes(padding, "padding"),
+            output_padding=_axes(output_padding, "output-padding"),
+            dilation=_axes(dilation, "dilation"),
+            bias=_bias(bias),
+        )
         # the input at the result's rank: a row with a matrix kernel is a 1xW matrix
         _print_numeric(
             "convolve-transpose", result, numeric.Values(x.channels, result.output.rank), steps, format, transposed=True
@@ -401,10 +607,20 @@ def _quiz_files(path: Path) -> list[Path]:
 
 
 def _question_data(g: Any, file: str | None) -> dict[str, Any]:
-    answers = [{"quantity": v.quantity.value, "expected": v.right, "received": v.given, "right": v.correct, "detail": v.detail}
-               for v in g.verdicts]  # fmt: skip
-    return {"file": file, "name": g.name, "text": g.text, "subject": g.subject, "line": g.where.line, "right": g.correct,
-            "answers": answers, "working": list(g.working)}  # fmt: skip
+    answers = [
+        {"quantity": v.quantity.value, "expected": v.right, "received": v.given, "right": v.correct, "detail": v.detail}
+        for v in g.verdicts
+    ]
+    return {
+        "file": file,
+        "name": g.name,
+        "text": g.text,
+        "subject": g.subject,
+        "line": g.where.line,
+        "right": g.correct,
+        "answers": answers,
+        "working": list(g.working),
+    }
 
 
 def _question_lines(g: Any, colour: bool = False) -> list[str]:
@@ -429,22 +645,85 @@ CheckFormatOpt = Annotated[
 
 
 @app.command()
-def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `questions:`), a directory of them, or a spec / built-in name.", show_default=False)],
-          layer: Annotated[Optional[str], typer.Option("--layer", "-l", help="The row to check (default: the whole network).", show_default=False)] = None,
-          shape: Annotated[Optional[str], typer.Option("--shape", help="Expected output shape: 27x27x96, (96, 27, 27) or 'does not fit'.", show_default=False)] = None,
-          params: Annotated[Optional[str], typer.Option("--params", help="Expected parameters: 34848, 34,848 or 35K.", show_default=False)] = None,
-          biases: Annotated[Optional[bool], typer.Option("--biases/--no-biases", help="Whether --params counts biases (default: either is accepted, and said).", show_default=False)] = None,
-          weights: Annotated[Optional[str], typer.Option("--weights", help="Expected weights (biases excluded).", show_default=False)] = None,
-          macs: Annotated[Optional[str], typer.Option("--macs", help="Expected multiply-accumulates (per sample).", show_default=False)] = None,
-          flops: Annotated[Optional[str], typer.Option("--flops", help="Expected FLOPs, 2 x MACs (per sample).", show_default=False)] = None,
-          memory: Annotated[Optional[str], typer.Option("--memory", help="Expected activations of the output, the notes' 'memory' (per sample).", show_default=False)] = None,
-          bytes_: Annotated[Optional[str], typer.Option("--bytes", help="Expected bytes of the output's activations at --batch and --dtype: 602112 or 588 KiB.", show_default=False)] = None,
-          rf: Annotated[Optional[str], typer.Option("--receptive-field", help="Expected receptive field of the row: 7 or 7x7 (input pixels).", show_default=False)] = None,
-          batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for --bytes.")] = 1,
-          dtype: Annotated[DType, typer.Option("--dtype", help="Element type for --bytes.")] = DType.FP32,
-          input: Annotated[Optional[str], typer.Option("--input", help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).", show_default=False)] = None,
-          style: Annotated[Style, typer.Option("--style", help="Which rows the network's --memory sums: full (every row's output, in-place activations and views included, the input not) or lecture (the lecture table's rows, the input included: VGG16's 15.2M).")] = Style.FULL,
-          format: CheckFormatOpt = Format.TEXT) -> None:  # fmt: skip
+def check(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="A quiz file (YAML with `questions:`), a directory of them, or a spec / built-in name.",
+            show_default=False,
+        ),
+    ],
+    layer: Annotated[
+        Optional[str],
+        typer.Option("--layer", "-l", help="The row to check (default: the whole network).", show_default=False),
+    ] = None,
+    shape: Annotated[
+        Optional[str],
+        typer.Option(
+            "--shape", help="Expected output shape: 27x27x96, (96, 27, 27) or 'does not fit'.", show_default=False
+        ),
+    ] = None,
+    params: Annotated[
+        Optional[str], typer.Option("--params", help="Expected parameters: 34848, 34,848 or 35K.", show_default=False)
+    ] = None,
+    biases: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--biases/--no-biases",
+            help="Whether --params counts biases (default: either is accepted, and said).",
+            show_default=False,
+        ),
+    ] = None,
+    weights: Annotated[
+        Optional[str], typer.Option("--weights", help="Expected weights (biases excluded).", show_default=False)
+    ] = None,
+    macs: Annotated[
+        Optional[str], typer.Option("--macs", help="Expected multiply-accumulates (per sample).", show_default=False)
+    ] = None,
+    flops: Annotated[
+        Optional[str], typer.Option("--flops", help="Expected FLOPs, 2 x MACs (per sample).", show_default=False)
+    ] = None,
+    memory: Annotated[
+        Optional[str],
+        typer.Option(
+            "--memory", help="Expected activations of the output, the notes' 'memory' (per sample).", show_default=False
+        ),
+    ] = None,
+    bytes_: Annotated[
+        Optional[str],
+        typer.Option(
+            "--bytes",
+            help="Expected bytes of the output's activations at --batch and --dtype: 602112 or 588 KiB.",
+            show_default=False,
+        ),
+    ] = None,
+    rf: Annotated[
+        Optional[str],
+        typer.Option(
+            "--receptive-field",
+            help="Expected receptive field of the row: 7 or 7x7 (input pixels).",
+            show_default=False,
+        ),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for --bytes.")] = 1,
+    dtype: Annotated[DType, typer.Option("--dtype", help="Element type for --bytes.")] = DType.FP32,
+    input: Annotated[
+        Optional[str],
+        typer.Option(
+            "--input",
+            help="Override the spec's input: 3x224x224 or 224x224x3, read as --input of the table commands (the end equal to the spec's channels is C).",
+            show_default=False,
+        ),
+    ] = None,
+    style: Annotated[
+        Style,
+        typer.Option(
+            "--style",
+            help="Which rows the network's --memory sums: full (every row's output, in-place activations and views included, the input not) or lecture (the lecture table's rows, the input included: VGG16's 15.2M).",
+        ),
+    ] = Style.FULL,
+    format: CheckFormatOpt = Format.TEXT,
+) -> None:
     """Check answers: a quiz file, a directory of them, or one layer's expected numbers. Exit code 4 when one is wrong.
 
     \b
@@ -457,8 +736,16 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
 
     with reported_errors():
         Q = quiz.Quantity
-        expected = {Q.SHAPE: shape, Q.PARAMS: params, Q.WEIGHTS: weights, Q.MACS: macs, Q.FLOPS: flops, Q.MEMORY: memory,
-                    Q.BYTES: bytes_, Q.RECEPTIVE_FIELD: rf}  # fmt: skip
+        expected = {
+            Q.SHAPE: shape,
+            Q.PARAMS: params,
+            Q.WEIGHTS: weights,
+            Q.MACS: macs,
+            Q.FLOPS: flops,
+            Q.MEMORY: memory,
+            Q.BYTES: bytes_,
+            Q.RECEPTIVE_FIELD: rf,
+        }
         given = {q: v for q, v in expected.items() if v is not None}
         path = Path(target)
         is_dir = _is_dir(path)
@@ -472,8 +759,12 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
             graded = [(file, g) for file, result in quizzes for g in result.questions]
         else:
             if not given:
-                raise CnncalcError("nothing to check", expected="--shape, --params, --weights, --macs, --flops, --memory, --bytes or --receptive-field "
-                                   "(with --layer), or a quiz file", hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0")  # fmt: skip
+                raise CnncalcError(
+                    "nothing to check",
+                    expected="--shape, --params, --weights, --macs, --flops, --memory, --bytes or --receptive-field "
+                    "(with --layer), or a quiz file",
+                    hint="cnncalc check alexnet --layer pool1 --shape 27x27x96 --params 0",
+                )
             truth = quiz.network_truth(
                 library.resolve(target),
                 layer,
@@ -494,8 +785,10 @@ def check(target: Annotated[str, typer.Argument(help="A quiz file (YAML with `qu
             out += _question_lines(graded[0][1], colour)
         if len(graded) > 1:
             out += ["", summary]
-        data = {"questions": [_question_data(g, file) for file, g in graded],
-                "summary": {"right": len(graded) - wrong, "wrong": wrong, "total": len(graded), "files": len(quizzes)}}  # fmt: skip
+        data = {
+            "questions": [_question_data(g, file) for file, g in graded],
+            "summary": {"right": len(graded) - wrong, "wrong": wrong, "total": len(graded), "files": len(quizzes)},
+        }
         emit(Output("check", (Lines(tuple(out)),), data=data, markdown=False), format)
     if wrong:
         raise typer.Exit(ExitCode.WRONG)

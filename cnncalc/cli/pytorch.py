@@ -47,23 +47,56 @@ class ProfileDType(str, Enum):
 
 
 @app.command()
-def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
-            batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")] = 1,
-            dtype: Annotated[ProfileDType, typer.Option("--dtype", help="fp32, or fp16/bf16 under autocast (weights stay fp32).")] = ProfileDType.FP32,
-            channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC memory format for model and input.")] = False,
-            compile: Annotated[bool, typer.Option("--compile", help="Time torch.compile(model) (compiles during warm-up).")] = False,
-            warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed iterations first.")] = 10,
-            iters: Annotated[int, typer.Option("--iters", min=0, help="Timed iterations (0: the checks alone, as --check-only).")] = 50,
-            check_only: Annotated[bool, typer.Option("--check-only", help="Only check every row against PyTorch: no timing.")] = False,
-            train: Annotated[bool, typer.Option("--train", help="Time a training step: forward, backward, SGD step.")] = False,
-            cudnn_benchmark: Annotated[bool, typer.Option("--cudnn-benchmark/--no-cudnn-benchmark", help="Let cuDNN pick the fastest kernels (on by default).")] = True,
-            peak_tflops: Annotated[Optional[float], typer.Option("--peak-tflops", help="The device's peak TFLOP/s, for the fraction achieved.", show_default=False)] = None,
-            check: Annotated[bool, typer.Option("--check/--no-check", help="Check every row against PyTorch first.")] = True,
-            per_layer: Annotated[bool, typer.Option("--per-layer", help="Also time each layer's forward, in a separate pass after the end-to-end timing.")] = False,
-            plot: Annotated[Optional[Path], typer.Option("--plot", help="With --per-layer (implied): also draw the per-layer bars with time and achieved TFLOP/s panels to this .png/.svg (the plot extra).", show_default=False)] = None,
-            input: InputOpt = None,
-            format: ProfileFormatOpt = Format.TEXT,
-            arg: ArgOpt = None) -> None:  # fmt: skip
+def profile(
+    spec_file: SpecArg,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
+    batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")] = 1,
+    dtype: Annotated[
+        ProfileDType, typer.Option("--dtype", help="fp32, or fp16/bf16 under autocast (weights stay fp32).")
+    ] = ProfileDType.FP32,
+    channels_last: Annotated[
+        bool, typer.Option("--channels-last", help="NHWC memory format for model and input.")
+    ] = False,
+    compile: Annotated[
+        bool, typer.Option("--compile", help="Time torch.compile(model) (compiles during warm-up).")
+    ] = False,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed iterations first.")] = 10,
+    iters: Annotated[
+        int, typer.Option("--iters", min=0, help="Timed iterations (0: the checks alone, as --check-only).")
+    ] = 50,
+    check_only: Annotated[
+        bool, typer.Option("--check-only", help="Only check every row against PyTorch: no timing.")
+    ] = False,
+    train: Annotated[bool, typer.Option("--train", help="Time a training step: forward, backward, SGD step.")] = False,
+    cudnn_benchmark: Annotated[
+        bool,
+        typer.Option(
+            "--cudnn-benchmark/--no-cudnn-benchmark", help="Let cuDNN pick the fastest kernels (on by default)."
+        ),
+    ] = True,
+    peak_tflops: Annotated[
+        Optional[float],
+        typer.Option("--peak-tflops", help="The device's peak TFLOP/s, for the fraction achieved.", show_default=False),
+    ] = None,
+    check: Annotated[bool, typer.Option("--check/--no-check", help="Check every row against PyTorch first.")] = True,
+    per_layer: Annotated[
+        bool,
+        typer.Option(
+            "--per-layer", help="Also time each layer's forward, in a separate pass after the end-to-end timing."
+        ),
+    ] = False,
+    plot: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plot",
+            help="With --per-layer (implied): also draw the per-layer bars with time and achieved TFLOP/s panels to this .png/.svg (the plot extra).",
+            show_default=False,
+        ),
+    ] = None,
+    input: InputOpt = None,
+    format: ProfileFormatOpt = Format.TEXT,
+    arg: ArgOpt = None,
+) -> None:
     """Check every row against PyTorch, then time the real model on CPU or CUDA.
 
     Exit code 6 when any row disagrees with PyTorch; 5 when PyTorch is not installed.
@@ -85,34 +118,61 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
 
         if check_only or iters == 0:
             if not check:
-                raise CnncalcError("--no-check with --check-only (or --iters 0) leaves nothing to do",
-                                   hint="drop --no-check, or give --iters 1 or more")  # fmt: skip
+                raise CnncalcError(
+                    "--no-check with --check-only (or --iters 0) leaves nothing to do",
+                    hint="drop --no-check, or give --iters 1 or more",
+                )
             with _spinner(f"checking {len(report.rows) - 1} rows against PyTorch"):
                 from ..torch_bridge.profile import verify
 
                 checks = verify(graph, report)
-            lines = [f"{graph.name}: every row checked against PyTorch, no timing (--check-only)", "",
-                     *_checks_text(checks)]  # fmt: skip
-            emit(Output("profile", (Lines(tuple(lines)),), data={"name": graph.name, "checks": _checks_json(checks)},
-                        markdown=False), format)  # fmt: skip
+            lines = [
+                f"{graph.name}: every row checked against PyTorch, no timing (--check-only)",
+                "",
+                *_checks_text(checks),
+            ]
+            emit(
+                Output(
+                    "profile",
+                    (Lines(tuple(lines)),),
+                    data={"name": graph.name, "checks": _checks_json(checks)},
+                    markdown=False,
+                ),
+                format,
+            )
             if any(not c.ok for c in checks):
                 raise typer.Exit(ExitCode.MISMATCH)
             return
         from ..torch_bridge.profile import TimingInterrupted
 
         try:
-            result = _with_progress(lambda progress: run_profile(
-                graph, report, device=device, channels_last=channels_last, compile=compile, warmup=warmup, iters=iters,
-                train=train, cudnn_benchmark=cudnn_benchmark, peak_tflops=peak_tflops, check=check,
-                per_layer=per_layer or plot is not None, progress=progress))  # fmt: skip
+            result = _with_progress(
+                lambda progress: run_profile(
+                    graph,
+                    report,
+                    device=device,
+                    channels_last=channels_last,
+                    compile=compile,
+                    warmup=warmup,
+                    iters=iters,
+                    train=train,
+                    cudnn_benchmark=cudnn_benchmark,
+                    peak_tflops=peak_tflops,
+                    check=check,
+                    per_layer=per_layer or plot is not None,
+                    progress=progress,
+                )
+            )
         except TimingInterrupted as err:  # Ctrl-C: the statistics so far, and the shell's code for SIGINT
             sys.stdout.write("\n".join(_interrupted_text(err)) + "\n")
             raise typer.Exit(130) from None
         emit(Output("profile", (Lines(tuple(_text(result))),), data=_json(result), markdown=False), format)
         if result.timing.noisy:
             t = result.timing
-            print_warning(f"timings are noisy: p90/p10 = {t.p90_ms:.3f}/{t.p10_ms:.3f} = {t.spread:.2f} (above {NOISY_SPREAD}); "
-                          f"another process may be using the {result.device}: close it, or raise --iters and --warmup")  # fmt: skip
+            print_warning(
+                f"timings are noisy: p90/p10 = {t.p90_ms:.3f}/{t.p10_ms:.3f} = {t.spread:.2f} (above {NOISY_SPREAD}); "
+                f"another process may be using the {result.device}: close it, or raise --iters and --warmup"
+            )
         if plot is not None:
             from .workflows import write_plot
 
@@ -122,10 +182,17 @@ def profile(spec_file: SpecArg, device: Annotated[str, typer.Option("--device", 
 
 
 @app.command()
-def export(spec_file: SpecArg,
-           to: Annotated[ExportTarget, typer.Option("--to", help="What to write: torch (a PyTorch nn.Module as Python source).")] = ExportTarget.TORCH,
-           output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of standard output.", show_default=False)] = None,
-           input: InputOpt = None) -> None:  # fmt: skip
+def export(
+    spec_file: SpecArg,
+    to: Annotated[
+        ExportTarget, typer.Option("--to", help="What to write: torch (a PyTorch nn.Module as Python source).")
+    ] = ExportTarget.TORCH,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Write to this file instead of standard output.", show_default=False),
+    ] = None,
+    input: InputOpt = None,
+) -> None:
     """Write the network as readable PyTorch source: one nn.Module class whose module names
     (and so state_dict keys) match the table's rows. Needs no PyTorch to write."""
     with reported_errors():
@@ -141,10 +208,33 @@ def export(spec_file: SpecArg,
 
 
 @app.command("import")
-def import_(target: Annotated[str, typer.Argument(help="torchvision:NAME, path/to/file.py:Class or pkg.module:factory (runs that code).", show_default=False)],
-            output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the spec here instead of printing it.", show_default=False)] = None,
-            input: Annotated[Optional[str], typer.Option("--input", help="The input, channels first: 3x224x224 (torchvision models know theirs).", show_default=False)] = None,
-            arg: Annotated[Optional[list[str]], typer.Option("--arg", help="name=value for the class or factory (or torchvision's builder), repeatable; values are YAML: 2, 0.5, true, text, [3, 1].", callback=check_arg_pairs, show_default=False)] = None) -> None:  # fmt: skip
+def import_(
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="torchvision:NAME, path/to/file.py:Class or pkg.module:factory (runs that code).", show_default=False
+        ),
+    ],
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="Write the spec here instead of printing it.", show_default=False),
+    ] = None,
+    input: Annotated[
+        Optional[str],
+        typer.Option(
+            "--input", help="The input, channels first: 3x224x224 (torchvision models know theirs).", show_default=False
+        ),
+    ] = None,
+    arg: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--arg",
+            help="name=value for the class or factory (or torchvision's builder), repeatable; values are YAML: 2, 0.5, true, text, [3, 1].",
+            callback=check_arg_pairs,
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
     """Write a spec for a PyTorch model, traced with torch.fx; every row is checked against the model.
 
     This runs the model's code: file.py:Class and pkg.module:callable are imported as Python
@@ -215,9 +305,18 @@ def _with_progress(run):
     console = Console(stderr=True)
     if not console.is_terminal:
         return run(None)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
-                  console=console, transient=True) as bar:  # fmt: skip
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
+        console=console,
+        transient=True,
+    ) as bar:
         tasks: dict[str, TaskID] = {}
 
         def progress(phase: str, done: int, total: int | None, note: str = "") -> None:
@@ -242,16 +341,20 @@ def _interrupted_text(err) -> list[str]:
     t = err.timing
     if t is None:
         return [f"interrupted before the first of {err.total} timed iterations finished: no statistics"]
-    return [f"interrupted after {t.iters} of {err.total} timed iterations ({t.warmup} warm-up before them):",
-            f"latency: median {t.median_ms:.3f} ms, p10 {t.p10_ms:.3f}, p90 {t.p90_ms:.3f} ({t.iters} timed iterations)"]  # fmt: skip
+    return [
+        f"interrupted after {t.iters} of {err.total} timed iterations ({t.warmup} warm-up before them):",
+        f"latency: median {t.median_ms:.3f} ms, p10 {t.p10_ms:.3f}, p90 {t.p90_ms:.3f} ({t.iters} timed iterations)",
+    ]
 
 
 def _checks_text(checks) -> list[str]:
     rows = len({c.row for c in checks})
     quantities = sorted({c.quantity for c in checks})
     bad = [c for c in checks if not c.ok]
-    lines = [f"checks against PyTorch (batch 1, CPU, fp32): {rows} rows x {len(quantities)} quantities "
-             f"({', '.join(quantities)}): " + ("all ✓" if not bad else f"{len(bad)} ✗")]  # fmt: skip
+    lines = [
+        f"checks against PyTorch (batch 1, CPU, fp32): {rows} rows x {len(quantities)} quantities "
+        f"({', '.join(quantities)}): " + ("all ✓" if not bad else f"{len(bad)} ✗")
+    ]
     return lines + [f"  ✗ {c.row}: {c.quantity}: cnncalc {c.ours}, PyTorch {c.theirs}" for c in bad]
 
 
@@ -259,8 +362,10 @@ def _checks_json(checks) -> list[dict]:
     def plain(value):
         return list(value) if isinstance(value, tuple) else value
 
-    return [{"row": c.row, "quantity": c.quantity, "cnncalc": plain(c.ours), "pytorch": plain(c.theirs), "ok": c.ok}
-            for c in checks]  # fmt: skip
+    return [
+        {"row": c.row, "quantity": c.quantity, "cnncalc": plain(c.ours), "pytorch": plain(c.theirs), "ok": c.ok}
+        for c in checks
+    ]
 
 
 def _text(p) -> list[str]:
@@ -290,8 +395,10 @@ def _text(p) -> list[str]:
             if p.device.startswith("cuda")
             else "CPU allocations recorded by torch.profiler"
         )
-        lines.append(f"memory: predicted {human_bytes(p.memory_predicted)}, measured peak {human_bytes(p.memory_measured)} "
-                     f"({how}; measured / predicted = {p.memory_measured / p.memory_predicted:.2f}; see docs/conventions.md)")  # fmt: skip
+        lines.append(
+            f"memory: predicted {human_bytes(p.memory_predicted)}, measured peak {human_bytes(p.memory_measured)} "
+            f"({how}; measured / predicted = {p.memory_measured / p.memory_predicted:.2f}; see docs/conventions.md)"
+        )
     if p.layers:
         lines += ["", *_layers_text(p)]
     return lines
@@ -304,9 +411,18 @@ def _layers_text(p) -> list[str]:
     """The per-layer table: each leaf's median forward time, its share, its achieved TFLOP/s and a
     bar, so that the slow layers stand out; then the slowest few and the overhead between layers."""
     widest = max(p.share(layer) for layer in p.layers) or 1.0
-    body = [[layer.row, layer.kind, f"{layer.median_ms:.3f}", f"{100 * p.share(layer):.1f}%",
-             human(layer.flops // 2) if layer.flops else "-", f"{layer.tflops:.3g}" if layer.tflops else "-",
-             "█" * round(20 * p.share(layer) / widest)] for layer in p.layers]  # fmt: skip
+    body = [
+        [
+            layer.row,
+            layer.kind,
+            f"{layer.median_ms:.3f}",
+            f"{100 * p.share(layer):.1f}%",
+            human(layer.flops // 2) if layer.flops else "-",
+            f"{layer.tflops:.3g}" if layer.tflops else "-",
+            "█" * round(20 * p.share(layer) / widest),
+        ]
+        for layer in p.layers
+    ]
     header = ["Layer", "Type", "ms", "Share", "MACs", "TFLOP/s", ""]
     total = ["sum", "", f"{p.layers_ms:.3f}", "100.0%", human(p.flops_per_step // 2 // (3 if p.train else 1)), "", ""]
     slowest = sorted(p.layers, key=lambda layer: -layer.median_ms)[:SLOWEST]
@@ -329,14 +445,36 @@ def _layers_text(p) -> list[str]:
 
 def _json(p) -> dict:
     return {
-        "name": p.name, "device": p.device, "device_name": p.device_name, "torch": p.torch_version, "batch": p.batch,
-        "dtype": p.dtype.value, "precision": p.precision, "channels_last": p.channels_last, "compile": p.compiled,
-        "train": p.train, "cudnn_benchmark": p.cudnn_benchmark,
+        "name": p.name,
+        "device": p.device,
+        "device_name": p.device_name,
+        "torch": p.torch_version,
+        "batch": p.batch,
+        "dtype": p.dtype.value,
+        "precision": p.precision,
+        "channels_last": p.channels_last,
+        "compile": p.compiled,
+        "train": p.train,
+        "cudnn_benchmark": p.cudnn_benchmark,
         "checks": _checks_json(p.checks),
         "latency_ms": {"median": p.timing.median_ms, "p10": p.timing.p10_ms, "p90": p.timing.p90_ms},
-        "warmup": p.timing.warmup, "iters": p.timing.iters, "samples_per_s": p.samples_per_s,
-        "flops_per_step": p.flops_per_step, "tflops": p.tflops, "peak_tflops": p.peak_tflops,
-        "memory_predicted_bytes": p.memory_predicted, "memory_measured_bytes": p.memory_measured,
-        "layers": [{"row": layer.row, "type": layer.kind, "median_ms": layer.median_ms, "share": p.share(layer),
-                    "flops": layer.flops, "tflops": layer.tflops} for layer in p.layers],
-    }  # fmt: skip
+        "warmup": p.timing.warmup,
+        "iters": p.timing.iters,
+        "samples_per_s": p.samples_per_s,
+        "flops_per_step": p.flops_per_step,
+        "tflops": p.tflops,
+        "peak_tflops": p.peak_tflops,
+        "memory_predicted_bytes": p.memory_predicted,
+        "memory_measured_bytes": p.memory_measured,
+        "layers": [
+            {
+                "row": layer.row,
+                "type": layer.kind,
+                "median_ms": layer.median_ms,
+                "share": p.share(layer),
+                "flops": layer.flops,
+                "tflops": layer.tflops,
+            }
+            for layer in p.layers
+        ],
+    }

@@ -53,15 +53,27 @@ from .common import (
 if TYPE_CHECKING:
     from ..render.graph_text import Drawing
 
-RF_NOTE = ("RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
-           "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md.")  # fmt: skip
-RF_VARIES_NOTE = ("RF a..b: the field varies by position (after a transposed convolution), from a to b input pixels; "
-                  "Jump is then the average distance.")  # fmt: skip
+RF_NOTE = (
+    "RF: input pixels one output position can see; Jump: input distance between neighbouring outputs; "
+    "Start: centre of the first output's field (0 = first pixel's centre). See docs/conventions.md."
+)
+RF_VARIES_NOTE = (
+    "RF a..b: the field varies by position (after a transposed convolution), from a to b input pixels; "
+    "Jump is then the average distance."
+)
 
 
-def report_output(command: str, report: Report, columns: Sequence[Columns | Column], layout: Layout,
-                  explain: bool = False, rf: bool = False, notes: Sequence[str] = (),
-                  graph: Drawing | None = None, fmt: Format | None = None) -> Output:  # fmt: skip
+def report_output(
+    command: str,
+    report: Report,
+    columns: Sequence[Columns | Column],
+    layout: Layout,
+    explain: bool = False,
+    rf: bool = False,
+    notes: Sequence[str] = (),
+    graph: Drawing | None = None,
+    fmt: Format | None = None,
+) -> Output:
     """A report as its table (totals and `notes` below it), its JSON contract and its layer graph;
     for `fmt` JSON only the contract, its rows made as they are written (a 100,000-row spec
     would otherwise build a table it does not print and hold every row's dict at once)."""
@@ -80,8 +92,9 @@ def report_output(command: str, report: Report, columns: Sequence[Columns | Colu
     return Output(command, (table,), data=json_data(report), graph=graph)
 
 
-def drawn(fmt: Format, source: str, input: str | None, strict: bool, depth: int | None,
-          args: list[str] | None = None) -> Drawing | None:  # fmt: skip
+def drawn(
+    fmt: Format, source: str, input: str | None, strict: bool, depth: int | None, args: list[str] | None = None
+) -> Drawing | None:
     """The layer graph for `--format dot|mermaid` (None for the other formats, which need none)."""
     if fmt not in (Format.DOT, Format.MERMAID):
         return None
@@ -92,23 +105,51 @@ def drawn(fmt: Format, source: str, input: str | None, strict: bool, depth: int 
 
 
 @app.command()
-def shapes(spec_file: SpecArg, format: GraphFormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False,
-           quiet: QuietOpt = False, style: StyleOpt = Style.FULL) -> None:  # fmt: skip
+def shapes(
+    spec_file: SpecArg,
+    format: GraphFormatOpt = Format.TEXT,
+    input: InputOpt = None,
+    layout: LayoutOpt = Layout.HWC,
+    depth: DepthOpt = None,
+    strict: StrictOpt = False,
+    explain: ExplainOpt = False,
+    rf: RfOpt = False,
+    quiet: QuietOpt = False,
+    style: StyleOpt = Style.FULL,
+) -> None:
     """Output shape of every layer: floor((W - F + 2P)/S) + 1 per axis."""
     with reported_errors():
         report = load_report(
             spec_file, input, strict=strict, depth=depth, explain=explain, rf=rf, quiet=quiet, style=style
         )
-        emit(report_output("shapes", report, [Columns.NAME, Columns.TYPE, Columns.SHAPE], layout, explain, rf,
-                           graph=drawn(format, spec_file, input, strict, depth), fmt=format), format)  # fmt: skip
+        emit(
+            report_output(
+                "shapes",
+                report,
+                [Columns.NAME, Columns.TYPE, Columns.SHAPE],
+                layout,
+                explain,
+                rf,
+                graph=drawn(format, spec_file, input, strict, depth),
+                fmt=format,
+            ),
+            format,
+        )
 
 
 @app.command()
-def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", help="Add biases (and weights + biases) to the columns.")] = False,
-           format: GraphFormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-           depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, quiet: QuietOpt = False,
-           style: StyleOpt = Style.FULL) -> None:  # fmt: skip
+def params(
+    spec_file: SpecArg,
+    biases: Annotated[bool, typer.Option("--biases", help="Add biases (and weights + biases) to the columns.")] = False,
+    format: GraphFormatOpt = Format.TEXT,
+    input: InputOpt = None,
+    layout: LayoutOpt = Layout.HWC,
+    depth: DepthOpt = None,
+    strict: StrictOpt = False,
+    explain: ExplainOpt = False,
+    quiet: QuietOpt = False,
+    style: StyleOpt = Style.FULL,
+) -> None:
     """Learned parameters per layer: weights only, like the lecture's VGG table, or with --biases."""
     with reported_errors():
         report = load_report(spec_file, input, strict=strict, depth=depth, explain=explain, quiet=quiet, style=style)
@@ -130,15 +171,54 @@ def params(spec_file: SpecArg, biases: Annotated[bool, typer.Option("--biases", 
 
 
 @app.command()
-def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: GraphFormatOpt = Format.TEXT,
-           input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
-           strict: StrictOpt = False, quiet: QuietOpt = False, style: StyleOpt = Style.FULL,
-           fit: Annotated[Optional[str], typer.Option("--fit", help="Instead: the largest batch whose predicted peak fits this memory (16GiB, 80GB, 512MiB).", show_default=False)] = None,
-           train: Annotated[bool, typer.Option("--train", help="Predict a training step, not inference: by part at --batch, or with --fit.")] = False,
-           optimizer: Annotated[Optional[Optimizer], typer.Option("--optimizer", help="With --train: the optimizer, whose state is kept per parameter (default: momentum).", show_default=False)] = None,
-           reserve: Annotated[Optional[str], typer.Option("--reserve", help="Memory the runtime holds besides the model (CUDA context, cuDNN workspace): 1GiB, 600MB.", show_default=False)] = None,
-           checkpoint: Annotated[Optional[List[str]], typer.Option("--checkpoint", help="With --train: blocks recomputed in backward (torch.utils.checkpoint), by name: layer1,layer2.", show_default=False)] = None,
-           arg: ArgOpt = None) -> None:  # fmt: skip
+def memory(
+    spec_file: SpecArg,
+    batch: BatchOpt = 1,
+    dtype: DTypeOpt = DType.FP32,
+    format: GraphFormatOpt = Format.TEXT,
+    input: InputOpt = None,
+    layout: LayoutOpt = Layout.HWC,
+    depth: DepthOpt = None,
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+    style: StyleOpt = Style.FULL,
+    fit: Annotated[
+        Optional[str],
+        typer.Option(
+            "--fit",
+            help="Instead: the largest batch whose predicted peak fits this memory (16GiB, 80GB, 512MiB).",
+            show_default=False,
+        ),
+    ] = None,
+    train: Annotated[
+        bool, typer.Option("--train", help="Predict a training step, not inference: by part at --batch, or with --fit.")
+    ] = False,
+    optimizer: Annotated[
+        Optional[Optimizer],
+        typer.Option(
+            "--optimizer",
+            help="With --train: the optimizer, whose state is kept per parameter (default: momentum).",
+            show_default=False,
+        ),
+    ] = None,
+    reserve: Annotated[
+        Optional[str],
+        typer.Option(
+            "--reserve",
+            help="Memory the runtime holds besides the model (CUDA context, cuDNN workspace): 1GiB, 600MB.",
+            show_default=False,
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Optional[List[str]],
+        typer.Option(
+            "--checkpoint",
+            help="With --train: blocks recomputed in backward (torch.utils.checkpoint), by name: layer1,layer2.",
+            show_default=False,
+        ),
+    ] = None,
+    arg: ArgOpt = None,
+) -> None:
     """Activations per layer (elements of its output) and their bytes at --batch and --dtype;
     with --train, a training step's predicted peak by part; with --fit, the largest batch that
     fits a memory budget. --dtype fp16/bf16 is autocast (fp32 master weights)."""
@@ -163,8 +243,18 @@ def memory(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32
             return
         report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style, args=arg)
         columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]
-        emit(report_output("memory", report, columns, layout, notes=[predicted_line(report)],
-                           graph=drawn(format, spec_file, input, strict, depth, arg), fmt=format), format)  # fmt: skip
+        emit(
+            report_output(
+                "memory",
+                report,
+                columns,
+                layout,
+                notes=[predicted_line(report)],
+                graph=drawn(format, spec_file, input, strict, depth, arg),
+                fmt=format,
+            ),
+            format,
+        )
 
 
 # Every convention of conventions.py, and "all" of them side by side.
@@ -173,10 +263,25 @@ ALL = "all"
 
 
 @app.command()
-def flops(spec_file: SpecArg, format: GraphFormatOpt = Format.TEXT, input: InputOpt = None, layout: LayoutOpt = Layout.HWC,
-          depth: DepthOpt = None, strict: StrictOpt = False, explain: ExplainOpt = False, quiet: QuietOpt = False,
-          style: StyleOpt = Style.FULL, convention: Annotated[ConventionOpt, typer.Option("--convention", help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.")] = ConventionOpt(Convention.CNNCALC.value),
-          arg: ArgOpt = None) -> None:  # fmt: skip
+def flops(
+    spec_file: SpecArg,
+    format: GraphFormatOpt = Format.TEXT,
+    input: InputOpt = None,
+    layout: LayoutOpt = Layout.HWC,
+    depth: DepthOpt = None,
+    strict: StrictOpt = False,
+    explain: ExplainOpt = False,
+    quiet: QuietOpt = False,
+    style: StyleOpt = Style.FULL,
+    convention: Annotated[
+        ConventionOpt,
+        typer.Option(
+            "--convention",
+            help="Also count as another tool does (fvcore, torchinfo, torch's flop counter, thop, ptflops), or all of them side by side.",
+        ),
+    ] = ConventionOpt(Convention.CNNCALC.value),
+    arg: ArgOpt = None,
+) -> None:
     """Multiply-accumulates (conv, transposed conv, linear) and FLOPs = 2 x MACs, per sample."""
     with reported_errors():
         if convention.value == Convention.CNNCALC.value:
@@ -197,14 +302,24 @@ def flops(spec_file: SpecArg, format: GraphFormatOpt = Format.TEXT, input: Input
                 format,
             )
         elif style is Style.LECTURE:
-            raise CnncalcError("--style lecture folds rows that other tools count (ptflops counts ReLU)",
-                               hint="drop --style with --convention, or --convention with --style")  # fmt: skip
+            raise CnncalcError(
+                "--style lecture folds rows that other tools count (ptflops counts ReLU)",
+                hint="drop --style with --convention, or --convention with --style",
+            )
         else:
             emit(_conventions_output(spec_file, input, strict, depth, convention, layout, quiet, arg), format)
 
 
-def _conventions_output(source: str, input: str | None, strict: bool, depth: int | None, convention: Any,
-                        layout: Layout, quiet: bool = False, args: list[str] | None = None) -> Output:  # fmt: skip
+def _conventions_output(
+    source: str,
+    input: str | None,
+    strict: bool,
+    depth: int | None,
+    convention: Any,
+    layout: Layout,
+    quiet: bool = False,
+    args: list[str] | None = None,
+) -> Output:
     """The per-row table with one column per convention, and a line per convention on what it counts."""
     graph = load_graph(source, input, args)
     report = analyze(graph, input_shape=parse_input(input, graph.input_shape), strict=strict)
@@ -224,10 +339,24 @@ def _conventions_output(source: str, input: str | None, strict: bool, depth: int
         columns.append(_given_column(header, values, position, c.total))
     notes = [f"{c.convention.value}: {c.total:,} ({human(c.total)}) - {c.convention.summary}" for c in counted]
     returned = outputs_line(report)
-    table = report_table(report, columns, layout,
-                         footer=[*notes, "(per sample; see docs/conventions.md)", *([returned] if returned else [])])  # fmt: skip
-    data = {"name": report.name, "input": list(report.input_shape),
-            "conventions": {c.convention.value: {"total": c.total, "counts": c.convention.summary, "rows": {row.name: v for row, v in zip(report.rows, per_row[c.convention])}} for c in counted}}  # fmt: skip
+    table = report_table(
+        report,
+        columns,
+        layout,
+        footer=[*notes, "(per sample; see docs/conventions.md)", *([returned] if returned else [])],
+    )
+    data = {
+        "name": report.name,
+        "input": list(report.input_shape),
+        "conventions": {
+            c.convention.value: {
+                "total": c.total,
+                "counts": c.convention.summary,
+                "rows": {row.name: v for row, v in zip(report.rows, per_row[c.convention])},
+            }
+            for c in counted
+        },
+    }
     return Output("flops", (table,), data=data)
 
 
@@ -237,10 +366,21 @@ def _given_column(header: str, values: Sequence[int | float], position: dict[int
 
 
 @app.command()
-def summary(spec_file: SpecArg, batch: BatchOpt = 1, dtype: DTypeOpt = DType.FP32, format: GraphFormatOpt = Format.TEXT,
-            input: InputOpt = None, layout: LayoutOpt = Layout.HWC, depth: DepthOpt = None,
-            strict: StrictOpt = False, explain: ExplainOpt = False, rf: RfOpt = False, quiet: QuietOpt = False,
-            style: StyleOpt = Style.FULL, arg: ArgOpt = None) -> None:  # fmt: skip
+def summary(
+    spec_file: SpecArg,
+    batch: BatchOpt = 1,
+    dtype: DTypeOpt = DType.FP32,
+    format: GraphFormatOpt = Format.TEXT,
+    input: InputOpt = None,
+    layout: LayoutOpt = Layout.HWC,
+    depth: DepthOpt = None,
+    strict: StrictOpt = False,
+    explain: ExplainOpt = False,
+    rf: RfOpt = False,
+    quiet: QuietOpt = False,
+    style: StyleOpt = Style.FULL,
+    arg: ArgOpt = None,
+) -> None:
     """The whole VGG-style table: shape, activations ("memory"), weights, biases and MACs."""
     with reported_errors():
         report = load_report(spec_file, input, batch, dtype, strict, depth, explain, rf, quiet, style, args=arg)
@@ -269,8 +409,17 @@ def list_architectures(format: FormatOpt = Format.TEXT) -> None:
         for name in library.builtin_names():
             graph = spec.load(library.builtin_path(name))
             t = analyze(graph).totals
-            rows.append({"name": name, "family": family_of.get(name, name), "title": graph.name, "input": list(graph.input_shape),
-                         "layers": len(graph.nodes) - 1, "params": t.params, "macs": t.macs})  # fmt: skip
+            rows.append(
+                {
+                    "name": name,
+                    "family": family_of.get(name, name),
+                    "title": graph.name,
+                    "input": list(graph.input_shape),
+                    "layers": len(graph.nodes) - 1,
+                    "params": t.params,
+                    "macs": t.macs,
+                }
+            )
         order = list(dict.fromkeys(r["family"] for r in rows))  # families in name order, each one's variants together
         rows.sort(key=lambda r: order.index(r["family"]))
         table = Table(
@@ -286,7 +435,7 @@ def list_architectures(format: FormatOpt = Format.TEXT) -> None:
                     Abbreviated(r["macs"]),
                 )
                 for r in rows
-            ),  # fmt: skip
+            ),
             numeric=(False, False, False, False, True, True, True),
             title="built-in architectures by family (input channels first)",
             footer=(
@@ -298,8 +447,13 @@ def list_architectures(format: FormatOpt = Format.TEXT) -> None:
 
 
 @app.command()
-def layers(kind: Annotated[Optional[str], typer.Argument(help="One layer type (or another spelling of it) to show in full.", show_default=False)] = None,
-           format: FormatOpt = Format.TEXT) -> None:  # fmt: skip
+def layers(
+    kind: Annotated[
+        Optional[str],
+        typer.Argument(help="One layer type (or another spelling of it) to show in full.", show_default=False),
+    ] = None,
+    format: FormatOpt = Format.TEXT,
+) -> None:
     """The layer types a spec can use: one line each, cut to the terminal's width; `cnncalc layers
     TYPE` shows one type in full (its other spellings and every argument)."""
     from dataclasses import MISSING, fields
@@ -312,19 +466,34 @@ def layers(kind: Annotated[Optional[str], typer.Argument(help="One layer type (o
 
     types: list[dict[str, Any]] = []
     for registered, cls in sorted(REGISTRY.items()):
-        arguments = [{"name": f.name, "required": f.default is MISSING} | ({} if f.default is MISSING else {"default": plain(f.default)})
-                     for f in fields(cls)]  # fmt: skip
-        types.append({"type": registered, "aliases": [a for a, k in sorted(ALIASES.items()) if k == registered],
-                      "arguments": arguments, "summary": cls.summary})  # fmt: skip
+        arguments = [
+            {"name": f.name, "required": f.default is MISSING}
+            | ({} if f.default is MISSING else {"default": plain(f.default)})
+            for f in fields(cls)
+        ]
+        types.append(
+            {
+                "type": registered,
+                "aliases": [a for a, k in sorted(ALIASES.items()) if k == registered],
+                "arguments": arguments,
+                "summary": cls.summary,
+            }
+        )
     required: dict[str, Any] = {"required": True}
     optional: dict[str, Any] = {"required": False}  # nothing when left out
     structures: list[tuple[str, dict[str, dict[str, Any]], str]] = [
         ("sequential", {"layers": required}, "a named group of layers"),
-        ("residual", {"body": required, "shortcut": optional, "after": optional},
-         "body + shortcut (identity if none), added; then `after`"),
-        ("parallel", {"branches": required, "merge": {"required": False, "default": "concat"}},
-         "branches from one input, concatenated on channels or added"),
-    ]  # fmt: skip
+        (
+            "residual",
+            {"body": required, "shortcut": optional, "after": optional},
+            "body + shortcut (identity if none), added; then `after`",
+        ),
+        (
+            "parallel",
+            {"branches": required, "merge": {"required": False, "default": "concat"}},
+            "branches from one input, concatenated on channels or added",
+        ),
+    ]
     for structure, given, summary in structures:
         arguments = [{"name": name, **how} for name, how in given.items()]
         types.append({"type": structure, "aliases": [], "arguments": arguments, "summary": summary})
@@ -341,15 +510,21 @@ def layers(kind: Annotated[Optional[str], typer.Argument(help="One layer type (o
             chosen = [t for t in types if t["type"] == wanted]
             if not chosen:
                 names = [t["type"] for t in types]
-                raise CnncalcError(f"no layer type '{kind}'", received=kind,
-                                   expected=f"one of the {len(names)} types `cnncalc layers` lists, or another spelling of one",
-                                   hint=did_you_mean(kind, [*names, *ALIASES]) or "run `cnncalc layers` for the list")  # fmt: skip
+                raise CnncalcError(
+                    f"no layer type '{kind}'",
+                    received=kind,
+                    expected=f"one of the {len(names)} types `cnncalc layers` lists, or another spelling of one",
+                    hint=did_you_mean(kind, [*names, *ALIASES]) or "run `cnncalc layers` for the list",
+                )
             (t,) = chosen
-            lines = [f"{t['type']}: {t['summary']}",
-                     f"also written: {', '.join(t['aliases']) or '-'}", "arguments (default):",
-                     *(f"  {argument_text(a)}" + (" (required)" if a.get("required") else "") for a in t["arguments"]),
-                     *(["  -"] if not t["arguments"] else []),
-                     "every item also takes name, repeat and from; see docs/spec.md"]  # fmt: skip
+            lines = [
+                f"{t['type']}: {t['summary']}",
+                f"also written: {', '.join(t['aliases']) or '-'}",
+                "arguments (default):",
+                *(f"  {argument_text(a)}" + (" (required)" if a.get("required") else "") for a in t["arguments"]),
+                *(["  -"] if not t["arguments"] else []),
+                "every item also takes name, repeat and from; see docs/spec.md",
+            ]
             emit(Output("layers", (Lines(tuple(lines)),), data={"layer_types": chosen}, markdown=False), format)
             return
         if format is Format.TEXT:  # one line per type, cut to the terminal; TYPE shows the rest
@@ -360,20 +535,34 @@ def layers(kind: Annotated[Optional[str], typer.Argument(help="One layer type (o
                 (t["type"], t["summary"] if len(t["summary"]) <= room else t["summary"][: room - 3] + "...")
                 for t in types
             )
-            table = Table(("type", "what it is"), rows, (False, False), title="layer types",
-                          footer=("`cnncalc layers TYPE`: one type in full",
-                                  "every item also takes name, repeat, from"))  # fmt: skip
+            table = Table(
+                ("type", "what it is"),
+                rows,
+                (False, False),
+                title="layer types",
+                footer=("`cnncalc layers TYPE`: one type in full", "every item also takes name, repeat, from"),
+            )
         else:
-            rows = tuple((t["type"], ", ".join(t["aliases"]), ", ".join(map(argument_text, t["arguments"])) or "-",
-                          t["summary"]) for t in types)  # fmt: skip
-            table = Table(("type", "also written", "arguments (default)", "what it is"), rows, (False,) * 4,
-                          title="layer types", footer=("every item also takes name, repeat and from; see docs/spec.md",))  # fmt: skip
+            rows = tuple(
+                (t["type"], ", ".join(t["aliases"]), ", ".join(map(argument_text, t["arguments"])) or "-", t["summary"])
+                for t in types
+            )
+            table = Table(
+                ("type", "also written", "arguments (default)", "what it is"),
+                rows,
+                (False,) * 4,
+                title="layer types",
+                footer=("every item also takes name, repeat and from; see docs/spec.md",),
+            )
         emit(Output("layers", (table,), data={"layer_types": types}), format)
 
 
 @app.command()
-def validate(spec_files: Annotated[List[str], typer.Argument(help="Spec files or built-in names.", show_default=False)],
-             strict: StrictOpt = False, quiet: QuietOpt = False) -> None:  # fmt: skip
+def validate(
+    spec_files: Annotated[List[str], typer.Argument(help="Spec files or built-in names.", show_default=False)],
+    strict: StrictOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
     """Check specs; print nothing but problems. Exit code 0 when every spec is valid."""
     worst = ExitCode.OK
     for source in spec_files:

@@ -62,21 +62,42 @@ from .common import (
 # ----- memory --fit ----------------------------------------------------------------------------
 
 
-def fit_output(source: str, budget: str, train: bool, dtype: DType, input: str | None,
-               args: list[str] | None = None, optimizer: Optimizer = Optimizer.MOMENTUM,
-               reserve: str | None = None, checkpoint: Sequence[str] = ()) -> Output:  # fmt: skip
+def fit_output(
+    source: str,
+    budget: str,
+    train: bool,
+    dtype: DType,
+    input: str | None,
+    args: list[str] | None = None,
+    optimizer: Optimizer = Optimizer.MOMENTUM,
+    reserve: str | None = None,
+    checkpoint: Sequence[str] = (),
+) -> Output:
     """`memory --fit`: the largest batch whose predicted peak fits `budget`, with the prediction at
     that batch and the next, and what the prediction holds by part."""
     graph = load_graph(source, input, args)
     reserve_bytes = parse_bytes(reserve) if reserve is not None else 0
-    fit = fit_batch(graph, parse_bytes(budget), train, dtype, parse_input(input, graph.input_shape), optimizer,
-                    reserve_bytes, checkpoint)  # fmt: skip
+    fit = fit_batch(
+        graph,
+        parse_bytes(budget),
+        train,
+        dtype,
+        parse_input(input, graph.input_shape),
+        optimizer,
+        reserve_bytes,
+        checkpoint,
+    )
     rows = [] if fit.batch is None else [(fit.batch, Bytes(fit.bytes_at_batch), fit.bytes_at_batch, "yes")]
     nxt = 1 if fit.batch is None else fit.batch + 1
-    rows.append((nxt, Bytes(fit.bytes_at_next if fit.batch is not None else fit.bytes_at_batch),
-                 fit.bytes_at_next if fit.batch is not None else fit.bytes_at_batch, "no"))  # fmt: skip
-    answer = (f"largest batch that fits: {fit.batch}" if fit.batch is not None
-              else "even batch 1 does not fit")  # fmt: skip
+    rows.append(
+        (
+            nxt,
+            Bytes(fit.bytes_at_next if fit.batch is not None else fit.bytes_at_batch),
+            fit.bytes_at_next if fit.batch is not None else fit.bytes_at_batch,
+            "no",
+        )
+    )
+    answer = f"largest batch that fits: {fit.batch}" if fit.batch is not None else "even batch 1 does not fit"
     assert fit.parts is not None
     table = Table(
         header=("Batch", "Predicted peak", "Bytes", "Fits"),
@@ -84,25 +105,47 @@ def fit_output(source: str, budget: str, train: bool, dtype: DType, input: str |
         numeric=(True, True, True, False),
         title=f"{graph.name}  (input {shape_text(fit.input_shape, Layout.CHW)}, {_mode(fit.parts)}, "
         f"budget {human_bytes(fit.budget_bytes)} = {fit.budget_bytes:,} bytes)",
-        footer=(answer, _fit_rule(fit), _parts_line(fit.parts), "not included: " + "; ".join(_left_out(fit.parts)),
-                "predicted as in docs/conventions.md; cnncalc profile measures it"),
+        footer=(
+            answer,
+            _fit_rule(fit),
+            _parts_line(fit.parts),
+            "not included: " + "; ".join(_left_out(fit.parts)),
+            "predicted as in docs/conventions.md; cnncalc profile measures it",
+        ),
         layout=Layout.CHW,
-    )  # fmt: skip
+    )
     data = {
-        "name": graph.name, "input": list(fit.input_shape), "dtype": dtype.value, "train": train,
-        "budget_bytes": fit.budget_bytes, "fits": fit.fits, "batch": fit.batch,
-        "bytes_at_batch": fit.bytes_at_batch if fit.fits else None, "next_batch": nxt,
+        "name": graph.name,
+        "input": list(fit.input_shape),
+        "dtype": dtype.value,
+        "train": train,
+        "budget_bytes": fit.budget_bytes,
+        "fits": fit.fits,
+        "batch": fit.batch,
+        "bytes_at_batch": fit.bytes_at_batch if fit.fits else None,
+        "next_batch": nxt,
         "bytes_at_next": fit.bytes_at_next if fit.fits else fit.bytes_at_batch,
-        "fixed_bytes": fit.fixed_bytes, "bytes_per_sample": fit.bytes_per_sample,
-        "optimizer": optimizer.value if train else None, "reserve_bytes": reserve_bytes,
-        "checkpoint": list(fit.checkpoint), "parts": _parts_data(fit.parts),
-    }  # fmt: skip
+        "fixed_bytes": fit.fixed_bytes,
+        "bytes_per_sample": fit.bytes_per_sample,
+        "optimizer": optimizer.value if train else None,
+        "reserve_bytes": reserve_bytes,
+        "checkpoint": list(fit.checkpoint),
+        "parts": _parts_data(fit.parts),
+    }
     return Output("memory", (table,), data=data)
 
 
-def budget_output(source: str, batch: int, train: bool, dtype: DType, input: str | None,
-                  args: list[str] | None = None, optimizer: Optimizer = Optimizer.MOMENTUM,
-                  reserve: str | None = None, checkpoint: Sequence[str] = ()) -> Output:  # fmt: skip
+def budget_output(
+    source: str,
+    batch: int,
+    train: bool,
+    dtype: DType,
+    input: str | None,
+    args: list[str] | None = None,
+    optimizer: Optimizer = Optimizer.MOMENTUM,
+    reserve: str | None = None,
+    checkpoint: Sequence[str] = (),
+) -> Output:
     """`memory --train` (or --reserve, --checkpoint) without --fit: the predicted peak at `batch`, by part."""
     graph = load_graph(source, input, args)
     shape = parse_input(input, graph.input_shape)
@@ -116,8 +159,11 @@ def budget_output(source: str, batch: int, train: bool, dtype: DType, input: str
 
 def _mode(parts: MemoryBudget) -> str:
     """What runs: inference or a training step with its optimizer, at what precision."""
-    precision = (f"{parts.dtype.value} autocast (fp32 master weights)" if parts.dtype in (DType.FP16, DType.BF16)
-                 else parts.dtype.value)  # fmt: skip
+    precision = (
+        f"{parts.dtype.value} autocast (fp32 master weights)"
+        if parts.dtype in (DType.FP16, DType.BF16)
+        else parts.dtype.value
+    )
     mode = f"training step ({parts.optimizer.text})" if parts.train else "inference"
     if parts.recompute is not None:
         mode += f", checkpointing {', '.join(parts.recompute.blocks)}"
@@ -130,24 +176,33 @@ def _parts(parts: MemoryBudget) -> list[tuple[str, int]]:
     state = f"{opt.text}: {opt.states} fp32 per parameter" + (
         ", a 4-byte step counter per tensor" if opt.counts_steps else ""
     )
-    where = {Phase.INFERENCE: "the most alive at once", Phase.FORWARD: "the most alive at once in the forward pass",
-             Phase.BACKWARD: "kept for backward"}[parts.phase]  # fmt: skip
+    where = {
+        Phase.INFERENCE: "the most alive at once",
+        Phase.FORWARD: "the most alive at once in the forward pass",
+        Phase.BACKWARD: "kept for backward",
+    }[parts.phase]
     if parts.recompute is not None and parts.phase is Phase.BACKWARD:
         where += f", and {human_bytes(parts.recompute.recompute_bytes)} kept again by the largest recomputed block"
     rows = [("parameters (fp32)", parts.parameter_bytes), ("buffers (fp32)", parts.buffer_bytes)]
     if parts.train:
-        rows += [("gradients (fp32)" + ("" if parts.gradient_bytes else ": none yet at this peak"), parts.gradient_bytes),
-                 (f"optimizer state ({state})", parts.optimizer_bytes)]  # fmt: skip
+        rows += [
+            ("gradients (fp32)" + ("" if parts.gradient_bytes else ": none yet at this peak"), parts.gradient_bytes),
+            (f"optimizer state ({state})", parts.optimizer_bytes),
+        ]
     autocast = parts.dtype in (DType.FP16, DType.BF16)
-    rows += [(f"input ({'fp32' if autocast else parts.dtype.value})", parts.input_bytes),
-             (f"activations ({where})", parts.activation_bytes), ("reserve (--reserve)", parts.reserve_bytes)]  # fmt: skip
+    rows += [
+        (f"input ({'fp32' if autocast else parts.dtype.value})", parts.input_bytes),
+        (f"activations ({where})", parts.activation_bytes),
+        ("reserve (--reserve)", parts.reserve_bytes),
+    ]
     return rows
 
 
 def _parts_line(parts: MemoryBudget) -> str:
     peak = {Phase.INFERENCE: "", Phase.FORWARD: ", in the forward pass", Phase.BACKWARD: ", in the backward pass"}
-    return (f"at batch {parts.batch}{peak[parts.phase]}: "
-            + ", ".join(f"{what} {human_bytes(n)}" for what, n in _parts(parts) if n))  # fmt: skip
+    return f"at batch {parts.batch}{peak[parts.phase]}: " + ", ".join(
+        f"{what} {human_bytes(n)}" for what, n in _parts(parts) if n
+    )
 
 
 def _left_out(parts: MemoryBudget) -> list[str]:
@@ -157,8 +212,10 @@ def _left_out(parts: MemoryBudget) -> list[str]:
         out.append("the CUDA context and cuDNN's workspace (give them with --reserve)")
     out.append("the allocator's cache and rounding, and the gradients of activations while backward runs")
     if parts.train and parts.optimizer.counts_steps:
-        out.append(f"CUDA's foreach {parts.optimizer.text} step: one more fp32 copy of the parameters "
-                   f"({human_bytes(parts.parameter_bytes)}; the CPU's step makes none)")  # fmt: skip
+        out.append(
+            f"CUDA's foreach {parts.optimizer.text} step: one more fp32 copy of the parameters "
+            f"({human_bytes(parts.parameter_bytes)}; the CPU's step makes none)"
+        )
     if parts.dtype in (DType.FP16, DType.BF16) and parts.phase is Phase.BACKWARD:
         out.append("autocast's 16-bit weight copies kept for backward (freed before the last gradients are made)")
     return out
@@ -179,41 +236,66 @@ def _parts_table(parts: MemoryBudget, title: str) -> Table:
 
 def _parts_data(parts: MemoryBudget) -> dict[str, Any]:
     return {
-        "train": parts.train, "optimizer": parts.optimizer.value if parts.train else None, "dtype": parts.dtype.value,
-        "phase": parts.phase.value, "parameter_bytes": parts.parameter_bytes, "buffer_bytes": parts.buffer_bytes,
-        "gradient_bytes": parts.gradient_bytes, "optimizer_bytes": parts.optimizer_bytes,
-        "input_bytes": parts.input_bytes, "activation_bytes": parts.activation_bytes,
-        "reserve_bytes": parts.reserve_bytes, "total_bytes": parts.total_bytes,
+        "train": parts.train,
+        "optimizer": parts.optimizer.value if parts.train else None,
+        "dtype": parts.dtype.value,
+        "phase": parts.phase.value,
+        "parameter_bytes": parts.parameter_bytes,
+        "buffer_bytes": parts.buffer_bytes,
+        "gradient_bytes": parts.gradient_bytes,
+        "optimizer_bytes": parts.optimizer_bytes,
+        "input_bytes": parts.input_bytes,
+        "activation_bytes": parts.activation_bytes,
+        "reserve_bytes": parts.reserve_bytes,
+        "total_bytes": parts.total_bytes,
         "checkpoint": list(parts.recompute.blocks) if parts.recompute else [],
         "recompute_bytes": parts.recompute.recompute_bytes if parts.recompute else 0,
         "not_included": _left_out(parts),
-    }  # fmt: skip
+    }
 
 
 def _fit_rule(fit: Fit) -> str:
     assert fit.parts is not None
     what = "parameters and buffers"
     if fit.train:
-        what = ("parameters, buffers, gradients and the optimizer's state" if fit.parts.phase is Phase.BACKWARD
-                else "parameters, buffers and the optimizer's state")  # fmt: skip
+        what = (
+            "parameters, buffers, gradients and the optimizer's state"
+            if fit.parts.phase is Phase.BACKWARD
+            else "parameters, buffers and the optimizer's state"
+        )
     if fit.train and fit.parts.phase is Phase.FORWARD and fit.dtype in (DType.FP16, DType.BF16):
         what += ", autocast's 16-bit weight copies"
     if fit.reserve_bytes:
         what += ", the reserve"
-    return (f"predicted peak = {human_bytes(fit.fixed_bytes)} ({what}) + batch x {human_bytes(fit.bytes_per_sample)} "
-            f"({fit.fixed_bytes:,} + batch x {fit.bytes_per_sample:,} bytes)")  # fmt: skip
+    return (
+        f"predicted peak = {human_bytes(fit.fixed_bytes)} ({what}) + batch x {human_bytes(fit.bytes_per_sample)} "
+        f"({fit.fixed_bytes:,} + batch x {fit.bytes_per_sample:,} bytes)"
+    )
 
 
 # ----- diff --------------------------------------------------------------------------------------
 
-QUANTITY_HEADERS = {Quantity.WEIGHTS: "Weights", Quantity.BIASES: "Biases", Quantity.PARAMS: "Params",
-                    Quantity.BUFFERS: "Buffers", Quantity.ACTIVATIONS: "Act.", Quantity.MACS: "MACs"}  # fmt: skip
+QUANTITY_HEADERS = {
+    Quantity.WEIGHTS: "Weights",
+    Quantity.BIASES: "Biases",
+    Quantity.PARAMS: "Params",
+    Quantity.BUFFERS: "Buffers",
+    Quantity.ACTIVATIONS: "Act.",
+    Quantity.MACS: "MACs",
+}
 TOTAL_TEXT = {
-    Total.WEIGHTS: "weights", Total.BIASES: "biases", Total.PARAMS: "params", Total.BUFFERS: "buffers",
-    Total.ACTIVATIONS: "activations", Total.MACS: "MACs", Total.FLOPS: "FLOPs",
-    Total.PEAK_ACTIVATIONS: "peak live activations", Total.SAVED_ACTIVATIONS: "activations saved for backward",
-    Total.INFERENCE_BYTES: "predicted peak, inference", Total.TRAINING_BYTES: "predicted peak, training step",
-}  # fmt: skip
+    Total.WEIGHTS: "weights",
+    Total.BIASES: "biases",
+    Total.PARAMS: "params",
+    Total.BUFFERS: "buffers",
+    Total.ACTIVATIONS: "activations",
+    Total.MACS: "MACs",
+    Total.FLOPS: "FLOPs",
+    Total.PEAK_ACTIVATIONS: "peak live activations",
+    Total.SAVED_ACTIVATIONS: "activations saved for backward",
+    Total.INFERENCE_BYTES: "predicted peak, inference",
+    Total.TRAINING_BYTES: "predicted peak, training step",
+}
 STATUS_TEXT = {Status.SAME: "same", Status.CHANGED: "changed", Status.ONLY_A: "only A", Status.ONLY_B: "only B"}
 
 
@@ -254,9 +336,11 @@ def diff_output(d: Diff, a: Report, b: Report, quantities: list[Quantity], layou
         c = d.totals[Total(q.value)]
         total += [c.a, c.b, Delta(c.delta), _ratio(c)]
     same = sum(r.status is Status.SAME for r in d.rows)
-    counts = (f"{len(d.matched)} rows matched ({same} the same, {len(d.matched) - same} changed), "
-              f"{len(d.only_a)} only in A, {len(d.only_b)} only in B"
-              + ("" if every_row else f"; {same} unchanged rows not shown (--all shows them)"))  # fmt: skip
+    counts = (
+        f"{len(d.matched)} rows matched ({same} the same, {len(d.matched) - same} changed), "
+        f"{len(d.only_a)} only in A, {len(d.only_b)} only in B"
+        + ("" if every_row else f"; {same} unchanged rows not shown (--all shows them)")
+    )
     footer = [
         f"A: {d.name_a}, input {shape_text(d.input_a, Layout.CHW)}; B: {d.name_b}, input {shape_text(d.input_b, Layout.CHW)}",
         counts,
@@ -267,8 +351,15 @@ def diff_output(d: Diff, a: Report, b: Report, quantities: list[Quantity], layou
         f"(per sample; predicted peaks at batch {b.batch}, {b.dtype.value}; x = B / A)",
     ]
     numeric = (False, False, False, False, *([True] * 4 * len(quantities)))
-    table = Table(tuple(header), tuple(rows), numeric, total=tuple(total), title=f"{d.name_a}  ->  {d.name_b}",
-                  footer=tuple(footer), layout=layout)  # fmt: skip
+    table = Table(
+        tuple(header),
+        tuple(rows),
+        numeric,
+        total=tuple(total),
+        title=f"{d.name_a}  ->  {d.name_b}",
+        footer=tuple(footer),
+        layout=layout,
+    )
     return Output("diff", (table,), data=_diff_json(d, a, b))
 
 
@@ -285,39 +376,66 @@ def _diff_json(d: Diff, a: Report, b: Report) -> dict[str, Any]:
             "dtype": report.dtype.value,
         }
 
-    rows = [{
-        "name": r.name, "status": r.status.value, "name_a": r.a.name if r.a else None, "name_b": r.b.name if r.b else None,
-        "type_a": r.a.type if r.a else None, "type_b": r.b.type if r.b else None,
-        "output_shape_a": list(r.shape_a) if r.shape_a else None, "output_shape_b": list(r.shape_b) if r.shape_b else None,
-        "changes": {q.value: _change_json(c) for q, c in r.changes.items()},
-    } for r in d.rows]  # fmt: skip
-    return {"a": side(a), "b": side(b), "changed": d.changed, "rows": rows,
-            "totals": {t.value: _change_json(c) for t, c in d.totals.items()}}  # fmt: skip
+    rows = [
+        {
+            "name": r.name,
+            "status": r.status.value,
+            "name_a": r.a.name if r.a else None,
+            "name_b": r.b.name if r.b else None,
+            "type_a": r.a.type if r.a else None,
+            "type_b": r.b.type if r.b else None,
+            "output_shape_a": list(r.shape_a) if r.shape_a else None,
+            "output_shape_b": list(r.shape_b) if r.shape_b else None,
+            "changes": {q.value: _change_json(c) for q, c in r.changes.items()},
+        }
+        for r in d.rows
+    ]
+    return {
+        "a": side(a),
+        "b": side(b),
+        "changed": d.changed,
+        "rows": rows,
+        "totals": {t.value: _change_json(c) for t, c in d.totals.items()},
+    }
 
 
 QuantityListOpt = Annotated[
     Optional[List[Quantity]],
-    typer.Option("--quantity", "-q", help="A quantity to compare per row (repeat the option); default params and macs.", show_default=False),
-]  # fmt: skip
+    typer.Option(
+        "--quantity",
+        "-q",
+        help="A quantity to compare per row (repeat the option); default params and macs.",
+        show_default=False,
+    ),
+]
 
 
 @app.command("diff")
 def diff_command(
     spec_a: Annotated[str, typer.Argument(help="Spec A: a file or a built-in name.", show_default=False)],
-    spec_b: Annotated[Optional[str], typer.Argument(help="Spec B (default: A again, to compare one spec at two inputs).", show_default=False)] = None,
+    spec_b: Annotated[
+        Optional[str],
+        typer.Argument(help="Spec B (default: A again, to compare one spec at two inputs).", show_default=False),
+    ] = None,
     input: InputOpt = None,
-    input_a: Annotated[Optional[str], typer.Option("--input-a", help="Input of A only (channels first).", show_default=False)] = None,
-    input_b: Annotated[Optional[str], typer.Option("--input-b", help="Input of B only (channels first).", show_default=False)] = None,
+    input_a: Annotated[
+        Optional[str], typer.Option("--input-a", help="Input of A only (channels first).", show_default=False)
+    ] = None,
+    input_b: Annotated[
+        Optional[str], typer.Option("--input-b", help="Input of B only (channels first).", show_default=False)
+    ] = None,
     quantity: QuantityListOpt = None,
     every_row: Annotated[bool, typer.Option("--all", help="Show the rows that are the same as well.")] = False,
-    fail_on_change: Annotated[bool, typer.Option("--fail-on-change", help="Exit 7 when anything differs (for CI).")] = False,
+    fail_on_change: Annotated[
+        bool, typer.Option("--fail-on-change", help="Exit 7 when anything differs (for CI).")
+    ] = False,
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for the predicted peaks.")] = 1,
     dtype: DTypeOpt = DType.FP32,
     format: FormatOpt = Format.TEXT,
     layout: LayoutOpt = Layout.HWC,
     depth: DepthOpt = None,
     strict: StrictOpt = False,
-) -> None:  # fmt: skip
+) -> None:
     """Two networks (or one at two inputs) side by side: rows matched by name, then by position
     where names differ; each quantity's change and ratio; rows only in one; totals with deltas."""
     with reported_errors():
@@ -348,9 +466,20 @@ def sweep_output(name: str, rows: list[SweepRow], layout: Layout) -> Output:
     body: list[tuple[Any, ...]] = []
     for r in rows:
         if r.ok:
-            body.append((r.input_shape, r.batch, r.dtype.value, Abbreviated(r.params or 0), Abbreviated(r.macs or 0),
-                         Bytes(r.activation_bytes or 0), Bytes(r.inference_bytes or 0), Bytes(r.training_bytes or 0),
-                         r.output_shape, ""))  # fmt: skip
+            body.append(
+                (
+                    r.input_shape,
+                    r.batch,
+                    r.dtype.value,
+                    Abbreviated(r.params or 0),
+                    Abbreviated(r.macs or 0),
+                    Bytes(r.activation_bytes or 0),
+                    Bytes(r.inference_bytes or 0),
+                    Bytes(r.training_bytes or 0),
+                    r.output_shape,
+                    "",
+                )
+            )
         else:
             body.append(
                 (
@@ -386,26 +515,48 @@ def sweep_output(name: str, rows: list[SweepRow], layout: Layout) -> Output:
         ),
         layout=layout,
     )
-    data = {"name": name, "rows": [{
-        "input": list(r.input_shape), "batch": r.batch, "dtype": r.dtype.value, "fits": r.ok, "params": r.params,
-        "macs": r.macs, "activation_bytes": r.activation_bytes, "inference_bytes": r.inference_bytes,
-        "training_bytes": r.training_bytes, "output_shape": list(r.output_shape) if r.output_shape else None,
-        "error": r.error,
-    } for r in rows]}  # fmt: skip
+    data = {
+        "name": name,
+        "rows": [
+            {
+                "input": list(r.input_shape),
+                "batch": r.batch,
+                "dtype": r.dtype.value,
+                "fits": r.ok,
+                "params": r.params,
+                "macs": r.macs,
+                "activation_bytes": r.activation_bytes,
+                "inference_bytes": r.inference_bytes,
+                "training_bytes": r.training_bytes,
+                "output_shape": list(r.output_shape) if r.output_shape else None,
+                "error": r.error,
+            }
+            for r in rows
+        ],
+    }
     return Output("sweep", (table,), data=data)
 
 
 @app.command("sweep")
 def sweep_command(
     spec_file: SpecArg,
-    input: Annotated[Optional[str], typer.Option("--input", help="Input shapes, channels first, with brace groups: 3x{128,160,224} or 3x224x224,3x256x256 (default: the spec's).", show_default=False)] = None,
+    input: Annotated[
+        Optional[str],
+        typer.Option(
+            "--input",
+            help="Input shapes, channels first, with brace groups: 3x{128,160,224} or 3x224x224,3x256x256 (default: the spec's).",
+            show_default=False,
+        ),
+    ] = None,
     batch: Annotated[str, typer.Option("--batch", "-b", help="Batch sizes: 1,8,64.")] = "1",
     dtype: Annotated[str, typer.Option("--dtype", help="Element types: fp32,bf16.")] = "fp32",
     format: FormatOpt = Format.TEXT,
-    layout: Annotated[Layout, typer.Option("--layout", help="How shapes print: chw (as --input is written) or hwc.")] = Layout.CHW,
+    layout: Annotated[
+        Layout, typer.Option("--layout", help="How shapes print: chw (as --input is written) or hwc.")
+    ] = Layout.CHW,
     strict: StrictOpt = False,
     arg: ArgOpt = None,
-) -> None:  # fmt: skip
+) -> None:
     """One row per input size, batch and dtype: params, MACs, activation bytes, predicted peaks
     (inference and training) and the output shape. Sizes that do not fit are rows with the reason.
 
@@ -438,8 +589,11 @@ BAR_WIDTH = 16
 def bars_output(report: Report, layout: Layout) -> Output:
     """Per-layer bars of MACs, parameters and activation bytes in the terminal (no extra needed)."""
     rows = report.rows[1:]
-    columns: list[list[int]] = [[Abbreviated(r.macs) for r in rows], [Abbreviated(r.params) for r in rows],
-                                [Bytes(report.bytes_of(r.activations)) for r in rows]]  # fmt: skip
+    columns: list[list[int]] = [
+        [Abbreviated(r.macs) for r in rows],
+        [Abbreviated(r.params) for r in rows],
+        [Bytes(report.bytes_of(r.activations)) for r in rows],
+    ]
     tops = [max(values, default=0) for values in columns]
     body = []
     for i, r in enumerate(rows):
@@ -448,21 +602,44 @@ def bars_output(report: Report, layout: Layout) -> Output:
             cells += [values[i], Bar(values[i], top, BAR_WIDTH)]
         body.append(tuple(cells))
     header = ("Layer", "Type", "Output", "MACs", "", "Params", "", "Act. bytes", "")
-    table = Table(header, tuple(body), (False, False, False, True, False, True, False, True, False),
-                  title=f"{report.name}  (input {shape_text(report.input_shape, layout)}, batch {report.batch}, "
-                        f"{report.dtype.value}; each bar against its column's largest row)",
-                  footer=("cnncalc plot SPEC -o net.png draws them as a picture (the plot extra: pip install 'cnncalc[plot]')",),
-                  layout=layout)  # fmt: skip
-    data = {"name": report.name, "input": list(report.input_shape), "batch": report.batch, "dtype": report.dtype.value,
-            "rows": [{"name": r.name, "type": r.type, "output_shape": list(r.output_shape), "macs": r.macs,
-                      "params": r.params, "activation_bytes": report.bytes_of(r.activations)} for r in rows]}  # fmt: skip
+    table = Table(
+        header,
+        tuple(body),
+        (False, False, False, True, False, True, False, True, False),
+        title=f"{report.name}  (input {shape_text(report.input_shape, layout)}, batch {report.batch}, "
+        f"{report.dtype.value}; each bar against its column's largest row)",
+        footer=("cnncalc plot SPEC -o net.png draws them as a picture (the plot extra: pip install 'cnncalc[plot]')",),
+        layout=layout,
+    )
+    data = {
+        "name": report.name,
+        "input": list(report.input_shape),
+        "batch": report.batch,
+        "dtype": report.dtype.value,
+        "rows": [
+            {
+                "name": r.name,
+                "type": r.type,
+                "output_shape": list(r.output_shape),
+                "macs": r.macs,
+                "params": r.params,
+                "activation_bytes": report.bytes_of(r.activations),
+            }
+            for r in rows
+        ],
+    }
     return Output("plot", (table,), data=data)
 
 
 @app.command("plot")
 def plot_command(
     spec_file: SpecArg,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write a picture: .png, .svg or .pdf (needs the plot extra).", show_default=False)] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output", "-o", help="Write a picture: .png, .svg or .pdf (needs the plot extra).", show_default=False
+        ),
+    ] = None,
     format: FormatOpt = Format.TEXT,
     input: InputOpt = None,
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for activation bytes.")] = 1,
@@ -470,7 +647,7 @@ def plot_command(
     layout: LayoutOpt = Layout.HWC,
     depth: DepthOpt = None,
     strict: StrictOpt = False,
-) -> None:  # fmt: skip
+) -> None:
     """Per-layer bars of MACs, parameters and activation memory: in the terminal, or with -o as a
     picture (one panel per quantity; past 80 rows blocks collapse, or choose --depth)."""
     with reported_errors():

@@ -27,13 +27,28 @@ class Activation(ElementWise):
         return TorchModule(self.torch_name, kwargs, defaults={f.name: f.default for f in fields(self)})
 
 
-def _activation(kind: str, torch_name: str, summary: str, *args: tuple[str, Any, ArgKind], fixed: Mapping[str, Any] | None = None,
-                keeps: str = "input", in_place: bool = True, layout: Layout = Layout.INPUT_ORDER,
-                **counts: Rule) -> type[Layer]:  # fmt: skip
+def _activation(
+    kind: str,
+    torch_name: str,
+    summary: str,
+    *args: tuple[str, Any, ArgKind],
+    fixed: Mapping[str, Any] | None = None,
+    keeps: str = "input",
+    in_place: bool = True,
+    layout: Layout = Layout.INPUT_ORDER,
+    **counts: Rule,
+) -> type[Layer]:
     """Make and register an activation type with the given (name, default, kind) arguments and
     counting rules by convention name (the others: `DEFAULT_RULES`)."""
-    namespace: dict[str, Any] = {"torch_name": torch_name, "summary": summary, "shorthand": args[0][0] if args else None,
-                                 "keeps": keeps, "in_place": in_place, "layout": layout, "counts": rules(**counts)}  # fmt: skip
+    namespace: dict[str, Any] = {
+        "torch_name": torch_name,
+        "summary": summary,
+        "shorthand": args[0][0] if args else None,
+        "keeps": keeps,
+        "in_place": in_place,
+        "layout": layout,
+        "counts": rules(**counts),
+    }
     if fixed:
         namespace["torch_module"] = lambda self, inputs: TorchModule(torch_name, dict(fixed))
     namespace["__annotations__"] = {name: Any for name, _, _ in args}
@@ -91,8 +106,10 @@ class Softmax(Activation):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         axis = axis_index(self.dim, inputs[0], self.kind)
-        return [f"output shape = input shape; each of the {math.prod(inputs[0]) // inputs[0][axis]} rows along "
-                f"axis {axis + 1} (size {inputs[0][axis]}) sums to 1; no parameters"]  # fmt: skip
+        return [
+            f"output shape = input shape; each of the {math.prod(inputs[0]) // inputs[0][axis]} rows along "
+            f"axis {axis + 1} (size {inputs[0][axis]}) sums to 1; no parameters"
+        ]
 
 
 # ----- group A (issue 10): the activations of MobileNet, EfficientNet and friends -----------
@@ -110,10 +127,23 @@ ReLU6 = _activation("relu6", "ReLU6", "min(max(0, x), 6)", ptflops=per_element(1
 Hardswish = _activation("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3)")
 Hardsigmoid = _activation("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3's squeeze-excitation gate)")
 Mish = _activation("mish", "Mish", "x * tanh(softplus(x))")
-Softplus = _activation("softplus", "Softplus", "log(1 + e^(beta x)) / beta, x above the threshold",
-                       ("beta", 1.0, ArgKind.NUMBER), ("threshold", 20.0, ArgKind.NUMBER))  # fmt: skip
-LogSoftmax = _activation("log_softmax", "LogSoftmax", "log of softmax over channels", fixed={"dim": 1}, keeps="output", in_place=False,
-                         layout=Layout.CONTIGUOUS, thop=_thop_log_softmax)  # fmt: skip
+Softplus = _activation(
+    "softplus",
+    "Softplus",
+    "log(1 + e^(beta x)) / beta, x above the threshold",
+    ("beta", 1.0, ArgKind.NUMBER),
+    ("threshold", 20.0, ArgKind.NUMBER),
+)
+LogSoftmax = _activation(
+    "log_softmax",
+    "LogSoftmax",
+    "log of softmax over channels",
+    fixed={"dim": 1},
+    keeps="output",
+    in_place=False,
+    layout=Layout.CONTIGUOUS,
+    thop=_thop_log_softmax,
+)
 
 
 @register("prelu")

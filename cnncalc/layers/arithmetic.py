@@ -25,8 +25,10 @@ SCALAR_OPS = {
 @register("scalar")
 @record
 class Scalar(ElementWise):
-    summary = ("arithmetic with a number: x + v, x - v, x * v, x / v, v - x or x ** v (op add, sub, mul, div, rsub, "
-               "pow; Inception-ResNet's x * 0.17, an RMS norm's x.pow(2)); no parameters, not counted")  # fmt: skip
+    summary = (
+        "arithmetic with a number: x + v, x - v, x * v, x / v, v - x or x ** v (op add, sub, mul, div, rsub, "
+        "pow; Inception-ResNet's x * 0.17, an RMS norm's x.pow(2)); no parameters, not counted"
+    )
     # every tool skips it: a module of our own, and `*` is not torch.mul for ptflops (as `mul`)
     counts = rules()
 
@@ -76,8 +78,10 @@ class Reduction(Layer):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         axes = [k + 1 for k in axis_list(self.dim, inputs[0], self.kind)]
-        return [f"{self.torch_name} over axes {axes} of [N, {', '.join(map(str, inputs[0]))}] -> "
-                f"[N, {', '.join(map(str, output))}]; no parameters, not counted"]  # fmt: skip
+        return [
+            f"{self.torch_name} over axes {axes} of [N, {', '.join(map(str, inputs[0]))}] -> "
+            f"[N, {', '.join(map(str, output))}]; no parameters, not counted"
+        ]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         dims = list(self.dim) if isinstance(self.dim, tuple) else self.dim
@@ -114,8 +118,10 @@ class Mean(Reduction):
 @register("var")
 @record
 class Var(Reduction):
-    summary = ("the variance over axes dim, as torch.var(x, dim, correction, keepdim) (a hand-written norm's "
-               "statistics); no parameters")  # fmt: skip
+    summary = (
+        "the variance over axes dim, as torch.var(x, dim, correction, keepdim) (a hand-written norm's "
+        "statistics); no parameters"
+    )
     shorthand = "dim"
     torch_name = "var"
     keeps = "input"  # var_backward reads x (and its mean, recomputed)
@@ -158,8 +164,10 @@ _READS_OUTPUT = ("rsqrt", "sqrt", "exp", "reciprocal")
 @register("unary")
 @record
 class Unary(ElementWise):
-    summary = ("an element-wise function of one input: torch.rsqrt, sqrt, exp, log, sin, cos, abs, neg, reciprocal "
-               "or square (a hand-written norm's rsqrt, a sine position encoding); no parameters, not counted")  # fmt: skip
+    summary = (
+        "an element-wise function of one input: torch.rsqrt, sqrt, exp, log, sin, cos, abs, neg, reciprocal "
+        "or square (a hand-written norm's rsqrt, a sine position encoding); no parameters, not counted"
+    )
     shorthand = "op"
     counts = rules()  # FlopCounterMode and fvcore count none of these aten ops; thop and ptflops see no module
 
@@ -187,9 +195,11 @@ PARAMETER_OPS = {"mul": "x * p", "div": "x / p", "rdiv": "p / x", "add": "x + p"
 @register("parameter", "param")
 @record
 class Parameter(Layer):
-    summary = ("arithmetic with a learned tensor of any shape that broadcasts: x * p, x + p, x - p, p - x, x / p, "
-               "p / x (timm's LearnableAffineBlock and StarReLU, a layer scale [C] on channels-last tokens); held, "
-               "as the model holds it, as a bare parameter of the enclosing module under the row's name")  # fmt: skip
+    summary = (
+        "arithmetic with a learned tensor of any shape that broadcasts: x * p, x + p, x - p, p - x, x / p, "
+        "p / x (timm's LearnableAffineBlock and StarReLU, a layer scale [C] on channels-last tokens); held, "
+        "as the model holds it, as a bare parameter of the enclosing module under the row's name"
+    )
     shorthand = "op"
     # a bare parameter: no module hook sees it, and FlopCounterMode and fvcore count no aten.mul/add
     counts = rules()
@@ -198,18 +208,28 @@ class Parameter(Layer):
         kind=ArgKind.CHOICE, choices=tuple(PARAMETER_OPS), doc="mul, div, rdiv (p / x), add, sub or rsub (p - x)"
     )
     shape: tuple[int, ...] = arg(kind=ArgKind.TENSOR_SHAPE, doc="the parameter's shape as the model holds it")
-    view: tuple[int, ...] | None = arg(None, kind=ArgKind.TENSOR_SHAPE, doc="the shape it is viewed as in the "
-                                       "operation, aligned with the input's last axes, as PyTorch broadcasts (default: shape)")  # fmt: skip
+    view: tuple[int, ...] | None = arg(
+        None,
+        kind=ArgKind.TENSOR_SHAPE,
+        doc="the shape it is viewed as in the "
+        "operation, aligned with the input's last axes, as PyTorch broadcasts (default: shape)",
+    )
     init: float = arg(1.0, kind=ArgKind.NUMBER, doc="the initial value of every element")
-    bias: bool = arg(False, kind=ArgKind.BOOL, doc="counted as biases (a parameter named `bias`, as PyTorch's tools "
-                     "count by name), else as weights")  # fmt: skip
+    bias: bool = arg(
+        False,
+        kind=ArgKind.BOOL,
+        doc="counted as biases (a parameter named `bias`, as PyTorch's tools count by name), else as weights",
+    )
 
     def used(self, inputs: Sequence[Shape]) -> tuple[int, ...]:
         """The parameter as used, aligned with one sample's axes (its batch axis of 1 dropped)."""
         view = self.view if self.view is not None else self.shape
         if prod(view) != prod(self.shape):
-            raise LayerError(f"parameter of shape {list(self.shape)} cannot be viewed as {list(view)}",
-                             received=list(view), expected=f"a shape of {prod(self.shape)} elements")  # fmt: skip
+            raise LayerError(
+                f"parameter of shape {list(self.shape)} cannot be viewed as {list(view)}",
+                received=list(view),
+                expected=f"a shape of {prod(self.shape)} elements",
+            )
         rank = len(inputs[0])
         if len(view) > rank + 1 or (len(view) == rank + 1 and view[0] != 1):
             raise LayerError(
@@ -226,8 +246,10 @@ class Parameter(Layer):
             if n != m and 1 not in (n, m):
                 raise LayerError(
                     f"parameter {list(self.view or self.shape)} does not broadcast with the input (axis {axis + 1}: "
-                    f"{n} vs {m})", received=f"input [N, {', '.join(map(str, inputs[0]))}]",
-                    expected="on every axis the same size, or 1 (PyTorch's broadcasting, last axes aligned)")  # fmt: skip
+                    f"{n} vs {m})",
+                    received=f"input [N, {', '.join(map(str, inputs[0]))}]",
+                    expected="on every axis the same size, or 1 (PyTorch's broadcasting, last axes aligned)",
+                )
             out.append(max(n, m))
         return tuple(out)
 
@@ -247,13 +269,17 @@ class Parameter(Layer):
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         what = "biases" if self.bias else "weights"
         shape = list(self.shape) if self.view is None else f"{list(self.shape)} viewed as {list(self.view)}"
-        return [f"output = {PARAMETER_OPS[self.op]} element by element, p of shape {shape}; "
-                f"{what}: {'*'.join(map(str, self.shape))} = {prod(self.shape)}"]  # fmt: skip
+        return [
+            f"output = {PARAMETER_OPS[self.op]} element by element, p of shape {shape}; "
+            f"{what}: {'*'.join(map(str, self.shape))} = {prod(self.shape)}"
+        ]
 
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         return self.shape, self.init
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         view = list(self.view) if self.view is not None else None
-        return TorchModule("ParameterOp", {"op": self.op, "shape": list(self.shape), "view": view, "init": self.init,
-                                           "bias": self.bias})  # fmt: skip
+        return TorchModule(
+            "ParameterOp",
+            {"op": self.op, "shape": list(self.shape), "view": view, "init": self.init, "bias": self.bias},
+        )

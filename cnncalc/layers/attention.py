@@ -18,9 +18,11 @@ from .layout import Layout, Strides, contiguous, view
 @register("attention", "scaled_dot_product_attention")
 @record
 class Attention(Layer):
-    summary = ("softmax(q @ k^T * scale) @ v of three inputs q [..., n, d], k [..., m, d], v [..., m, dv] (the "
-               "leading axes, heads, the same), as F.scaled_dot_product_attention (is_causal: the upper triangle "
-               "masked); no parameters")  # fmt: skip
+    summary = (
+        "softmax(q @ k^T * scale) @ v of three inputs q [..., n, d], k [..., m, d], v [..., m, dv] (the "
+        "leading axes, heads, the same), as F.scaled_dot_product_attention (is_causal: the upper triangle "
+        "masked); no parameters"
+    )
     layout = Layout.CONTIGUOUS
     min_inputs = 3
     max_inputs = 3
@@ -37,15 +39,24 @@ class Attention(Layer):
         written = f"q {list(q)}, k {list(k)}, v {list(v)}"
         if not 2 <= len(q) == len(k) == len(v):
             # whole tensors of different ranks: PyTorch would align the batch axis with another
-            raise LayerError("attention needs q, k and v of one rank, at least [positions, features]",
-                             received=written, expected="[..., n, d], [..., m, d], [..., m, dv]")  # fmt: skip
+            raise LayerError(
+                "attention needs q, k and v of one rank, at least [positions, features]",
+                received=written,
+                expected="[..., n, d], [..., m, d], [..., m, dv]",
+            )
         if q[:-2] != k[:-2] or k[:-2] != v[:-2]:
-            raise LayerError("attention needs the same leading axes (heads) on q, k and v (broadcasting them, "
-                             "grouped heads, is not followed)", received=written,
-                             expected=f"[{', '.join(map(str, q[:-2]))}, ...] on each")  # fmt: skip
+            raise LayerError(
+                "attention needs the same leading axes (heads) on q, k and v (broadcasting them, "
+                "grouped heads, is not followed)",
+                received=written,
+                expected=f"[{', '.join(map(str, q[:-2]))}, ...] on each",
+            )
         if q[-1] != k[-1] or k[-2] != v[-2]:
-            raise LayerError("attention needs q and k of one feature size and k and v of one length",
-                             received=written, expected=f"k [..., m, {q[-1]}] and v [..., m, dv]")  # fmt: skip
+            raise LayerError(
+                "attention needs q and k of one feature size and k and v of one length",
+                received=written,
+                expected=f"k [..., m, {q[-1]}] and v [..., m, dv]",
+            )
         # [..., n, dv] = softmax([..., n, d] @ [..., d, m]) @ [..., m, dv]
         return (*q[:-1], v[-1])
 
@@ -77,8 +88,11 @@ class Attention(Layer):
         return []  # every output reads every position of k and v
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        return TorchModule("ScaledDotProductAttention", {"scale": self.scale, "is_causal": self.is_causal},
-                           defaults={"scale": None, "is_causal": False})  # fmt: skip
+        return TorchModule(
+            "ScaledDotProductAttention",
+            {"scale": self.scale, "is_causal": self.is_causal},
+            defaults={"scale": None, "is_causal": False},
+        )
 
     def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
         extra = (f", scale={self.scale}" if self.scale is not None else "") + (

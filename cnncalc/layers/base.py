@@ -27,8 +27,14 @@ from .layout import Layout, Strides, kept_as_is
 Shape = tuple[int, ...]
 
 
-def arg(default: Any = MISSING, *, kind: ArgKind, aliases: tuple[str, ...] = (), doc: str = "",
-        choices: tuple[str, ...] = ()) -> Any:  # fmt: skip
+def arg(
+    default: Any = MISSING,
+    *,
+    kind: ArgKind,
+    aliases: tuple[str, ...] = (),
+    doc: str = "",
+    choices: tuple[str, ...] = (),
+) -> Any:
     """Declare a layer argument: its kind, the other spellings accepted (PyTorch's), a doc line,
     and for ArgKind.CHOICE the values accepted."""
     return field(default=default, metadata={"kind": kind, "aliases": aliases, "doc": doc, "choices": choices})
@@ -375,12 +381,18 @@ def axis_index(dim: int, shape: Shape, layer: str, new: int = 0) -> int:
     is one sample's."""
     ndim = len(shape) + 1 + new
     if not -ndim <= dim < ndim:
-        raise LayerError(f"{layer}'s dim {dim} is out of range for an input [N, {', '.join(map(str, shape))}]",
-                         received=dim, expected=f"-{ndim} to {ndim - 1} (PyTorch's numbering: 0 the batch, 1 the channels)")  # fmt: skip
+        raise LayerError(
+            f"{layer}'s dim {dim} is out of range for an input [N, {', '.join(map(str, shape))}]",
+            received=dim,
+            expected=f"-{ndim} to {ndim - 1} (PyTorch's numbering: 0 the batch, 1 the channels)",
+        )
     index = dim % ndim
     if index == 0:
-        raise LayerError(f"{layer} over the batch axis (dim {dim}) is not a per-sample layer", received=dim,
-                         expected="1 (the channels) or a later axis; axes are counted as PyTorch counts them, the batch axis 0")  # fmt: skip
+        raise LayerError(
+            f"{layer} over the batch axis (dim {dim}) is not a per-sample layer",
+            received=dim,
+            expected="1 (the channels) or a later axis; axes are counted as PyTorch counts them, the batch axis 0",
+        )
     return index - 1
 
 

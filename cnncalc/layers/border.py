@@ -64,8 +64,11 @@ class Padding(Layer):
         channels = self.pads_channels and self.mode == "constant"
         if len(flat) != 2 * rank and not (channels and len(flat) == 2 * rank + 2):
             also = f", or {2 * rank + 2} (the channels last)" if channels else ""
-            raise LayerError(f"'padding' has {len(flat)} values but the input has {rank} spatial axes",
-                             received=list(flat), expected=f"one value, or {2 * rank} (two per axis, last axis first){also}")  # fmt: skip
+            raise LayerError(
+                f"'padding' has {len(flat)} values but the input has {rank} spatial axes",
+                received=list(flat),
+                expected=f"one value, or {2 * rank} (two per axis, last axis first){also}",
+            )
         return tuple(flat)
 
     def amounts(self, shape: Shape) -> list[tuple[int, int]]:
@@ -94,16 +97,20 @@ class Padding(Layer):
                 )
         ahead, behind = self.channel_amounts(inputs[0])
         if self.mode != "constant" and min(ahead, behind, *(n for pad in pads for n in pad)) < 0:
-            raise LayerError(f"{self.mode} padding by a negative amount (PyTorch crops in constant mode only)",
-                             received=f"padding {list(self._flat(inputs[0]))}")  # fmt: skip
+            raise LayerError(
+                f"{self.mode} padding by a negative amount (PyTorch crops in constant mode only)",
+                received=f"padding {list(self._flat(inputs[0]))}",
+            )
         # [C, *spatial] -> [ahead + C + behind, before + W + after, ...] (a negative amount crops)
         out = (
             ahead + inputs[0][0] + behind,
             *(size + before + after for size, (before, after) in zip(inputs[0][1:], pads)),
         )
         if min(out) < 1:
-            raise LayerError(f"{self.kind} would leave nothing: its negative amounts crop the whole input",
-                             received=f"padding {list(self._flat(inputs[0]))} of [{', '.join(map(str, inputs[0]))}]")  # fmt: skip
+            raise LayerError(
+                f"{self.kind} would leave nothing: its negative amounts crop the whole input",
+                received=f"padding {list(self._flat(inputs[0]))} of [{', '.join(map(str, inputs[0]))}]",
+            )
         return out
 
     def torch_padding(self, shape: Shape) -> tuple[int, ...]:
@@ -152,8 +159,12 @@ class Pad(Padding):
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = len(inputs[0]) - 1
         if self.channel_amounts(inputs[0]) != (0, 0):  # no nn.ConstantPadNd pads the channels: F.pad does
-            return TorchModule("FunctionalPad", {"padding": self.torch_padding(inputs[0]), "value": self.value},
-                               defaults={"value": 0.0}, positional=1)  # fmt: skip
+            return TorchModule(
+                "FunctionalPad",
+                {"padding": self.torch_padding(inputs[0]), "value": self.value},
+                defaults={"value": 0.0},
+                positional=1,
+            )
         name = f"{_PAD_MODULES[self.mode]}{rank}d"
         if self.mode == "constant":
             return TorchModule(name, {"padding": self.torch_padding(inputs[0]), "value": self.value}, positional=2)
@@ -190,8 +201,11 @@ class Cropping(Layer):
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         target = self.target(inputs)
         if any(want > size for size, want in zip(inputs[0][1:], target)):
-            raise LayerError(f"{self.kind} cannot crop to a larger size", received=f"{list(inputs[0][1:])} to {list(target)}",
-                             hint="pad instead (pad or zero_pad)")  # fmt: skip
+            raise LayerError(
+                f"{self.kind} cannot crop to a larger size",
+                received=f"{list(inputs[0][1:])} to {list(target)}",
+                hint="pad instead (pad or zero_pad)",
+            )
         if min(target) < 1:
             raise LayerError(f"{self.kind} would leave nothing", received=f"{list(inputs[0][1:])} to {list(target)}")
         return (inputs[0][0], *target)
@@ -270,8 +284,11 @@ class Crop(Cropping):
         rank = spatial_rank(shape, self.kind)
         flat = (self.amounts,) * (2 * rank) if isinstance(self.amounts, int) else self.amounts
         if len(flat) != 2 * rank:
-            raise LayerError(f"'amounts' has {len(flat)} values but the input has {rank} spatial axes",
-                             received=list(flat), expected=f"one value, or {2 * rank} (two per axis, last axis first)")  # fmt: skip
+            raise LayerError(
+                f"'amounts' has {len(flat)} values but the input has {rank} spatial axes",
+                received=list(flat),
+                expected=f"one value, or {2 * rank} (two per axis, last axis first)",
+            )
         return [(flat[2 * (rank - 1 - i)], flat[2 * (rank - 1 - i) + 1]) for i in range(rank)]
 
     def target(self, inputs: Sequence[Shape]) -> tuple[int, ...]:

@@ -175,17 +175,20 @@ def _torchinfo_std_conv(layer: StdConv, inputs: Sequence[Shape], output: Shape) 
 @register("std_conv", "stdconv2d", "scaled_std_conv2d")
 @record
 class StdConv(Conv):
-    summary = ("2-D convolution with a standardised weight (timm's StdConv2d and ScaledStdConv2d, NFNet's weight "
-               "standardisation): each filter's weights to mean 0 and variance 1 in forward, then times its gain "
-               "and scale; the gain [K, 1, 1, 1] is one more weight per filter")  # fmt: skip
+    summary = (
+        "2-D convolution with a standardised weight (timm's StdConv2d and ScaledStdConv2d, NFNet's weight "
+        "standardisation): each filter's weights to mean 0 and variance 1 in forward, then times its gain "
+        "and scale; the gain [K, 1, 1, 1] is one more weight per filter"
+    )
 
     eps: float = arg(1e-6, kind=ArgKind.NUMBER, doc="added to each filter's variance")
     gain: bool = arg(False, kind=ArgKind.BOOL, doc="a learned gain per filter (ScaledStdConv2d)")
     # ptflops hooks modules by exact class: a Conv2d subclass is not one of them (nor its functional batch norm)
     counts = rules(fvcore=_fvcore_std_conv, torchinfo=_torchinfo_std_conv, ptflops=nothing)
 
-    scale: float | None = arg(None, kind=ArgKind.OPTIONAL_NUMBER, doc="a fixed factor (ScaledStdConv2d's "
-                              "gamma / sqrt(fan-in)); null: none")  # fmt: skip
+    scale: float | None = arg(
+        None, kind=ArgKind.OPTIONAL_NUMBER, doc="a fixed factor (ScaledStdConv2d's gamma / sqrt(fan-in)); null: none"
+    )
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         if len(inputs[0]) != 3:
@@ -195,8 +198,10 @@ class StdConv(Conv):
         shape = super().output_shape(inputs)
         if (inputs[0][0] // self.groups) * self.kernel_volume(inputs[0]) == 1:
             # PyTorch's batch norm over the filters refuses a single value per filter
-            raise LayerError("std_conv cannot standardise filters of one weight each (C/groups x kernel = 1)",
-                             received=f"{inputs[0][0]} channels, groups {self.groups}, kernel {self.kernel}")  # fmt: skip
+            raise LayerError(
+                "std_conv cannot standardise filters of one weight each (C/groups x kernel = 1)",
+                received=f"{inputs[0][0]} channels, groups {self.groups}, kernel {self.kernel}",
+            )
         return shape
 
     def weights(self, inputs: Sequence[Shape]) -> int:
@@ -308,9 +313,16 @@ class ConvTranspose(Layer):
         rank = len(shape) - 1
         k, s, p, d, op = (tuple(a) for a in zip(*self._axes(shape)))
         kwargs = dict(
-            in_channels=shape[0], out_channels=self.out, kernel_size=k, stride=s, padding=p,
-            output_padding=op, groups=self.groups, bias=self.bias, dilation=d,
-        )  # fmt: skip
+            in_channels=shape[0],
+            out_channels=self.out,
+            kernel_size=k,
+            stride=s,
+            padding=p,
+            output_padding=op,
+            groups=self.groups,
+            bias=self.bias,
+            dilation=d,
+        )
         return TorchModule(
             f"ConvTranspose{rank}d", kwargs, defaults={**CONV_DEFAULTS, "output_padding": 0}, positional=2
         )

@@ -231,8 +231,13 @@ def new_strides(
         return contiguous(shape)
     if layout is Layout.POOL_FORMAT and len(shape) == 5:  # avg_pool3d and the adaptive 3-D pools
         return contiguous(shape)
-    if layout in (Layout.INPUT_FORMAT, Layout.NORM_FORMAT, Layout.POOL_FORMAT, Layout.MAX_POOL_FORMAT,
-                  Layout.CONV_FORMAT):  # fmt: skip
+    if layout in (
+        Layout.INPUT_FORMAT,
+        Layout.NORM_FORMAT,
+        Layout.POOL_FORMAT,
+        Layout.MAX_POOL_FORMAT,
+        Layout.CONV_FORMAT,
+    ):
         return format_strides(shape, suggests_channels_last(*inputs[0]))
     if layout is Layout.INPUTS_FORMAT:
         return format_strides(shape, all(suggests_channels_last(*x) for x in inputs))

@@ -139,8 +139,10 @@ class _Binary(Layer):
 @register("sub", "subtract")
 @record
 class Sub(_Binary):
-    summary = ("element-wise difference of two inputs, first minus second, with PyTorch's broadcasting "
-               "(PoolFormer's pool(x) - x)")  # fmt: skip
+    summary = (
+        "element-wise difference of two inputs, first minus second, with PyTorch's broadcasting "
+        "(PoolFormer's pool(x) - x)"
+    )
     symbol = "-"
     what = "difference (first - second)"
 
@@ -160,8 +162,10 @@ class Div(_Binary):
 @register("matmul")
 @record
 class Matmul(Layer):
-    summary = ("matrix product of two inputs, as torch.matmul (a @ b): [..., n, k] @ [..., k, m] -> [..., n, m], "
-               "the leading axes the same on both (attention's q @ k^T and attn @ v); no parameters")  # fmt: skip
+    summary = (
+        "matrix product of two inputs, as torch.matmul (a @ b): [..., n, k] @ [..., k, m] -> [..., n, m], "
+        "the leading axes the same on both (attention's q @ k^T and attn @ v); no parameters"
+    )
     layout = Layout.CONTIGUOUS  # a new tensor from bmm
     min_inputs = 2
     max_inputs = 2
@@ -229,8 +233,10 @@ class Matmul(Layer):
 @register("concat", "cat")
 @record
 class Concat(Layer):
-    summary = ("concatenation of two or more inputs on the channel axis (Inception, DenseNet, U-Net), or on the "
-               "axis `dim` (MambaOut's channels-last torch.cat(..., dim=-1))")  # fmt: skip
+    summary = (
+        "concatenation of two or more inputs on the channel axis (Inception, DenseNet, U-Net), or on the "
+        "axis `dim` (MambaOut's channels-last torch.cat(..., dim=-1))"
+    )
     layout = Layout.INPUTS_FORMAT
     min_inputs = 2
     max_inputs = None
@@ -265,15 +271,19 @@ class Concat(Layer):
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         k = axis_index(self.dim, inputs[0], self.kind)
         what = "concatenated channels" if k == 0 else f"concatenated on axis {self.dim}"
-        return [f"{'C' if k == 0 else f'axis {self.dim}'}: {' + '.join(str(s[k]) for s in inputs)} = {output[k]} "
-                f"({what}); no parameters"]  # fmt: skip
+        return [
+            f"{'C' if k == 0 else f'axis {self.dim}'}: {' + '.join(str(s[k]) for s in inputs)} = {output[k]} "
+            f"({what}); no parameters"
+        ]
 
 
 @register("stack")
 @record
 class Stack(Layer):
-    summary = ("inputs of one shape stacked on a new axis, as torch.stack(xs, dim) (SKNet's torch.stack([a, b], dim=1)); "
-               "a new tensor")  # fmt: skip
+    summary = (
+        "inputs of one shape stacked on a new axis, as torch.stack(xs, dim) (SKNet's torch.stack([a, b], dim=1)); "
+        "a new tensor"
+    )
     shorthand = "dim"
     # torch.cat of the inputs unsqueezed: contiguous for contiguous inputs (of channels-last ones
     # PyTorch keeps an order of its own, which this does not follow)
@@ -286,8 +296,11 @@ class Stack(Layer):
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         if any(s != inputs[0] for s in inputs):
-            raise LayerError("stack needs inputs of one shape", received=" | ".join(str(list(s)) for s in inputs),
-                             expected="the same [C, ...] for every input")  # fmt: skip
+            raise LayerError(
+                "stack needs inputs of one shape",
+                received=" | ".join(str(list(s)) for s in inputs),
+                expected="the same [C, ...] for every input",
+            )
         k = axis_index(self.dim, inputs[0], self.kind, new=1)
         return (*inputs[0][:k], len(inputs), *inputs[0][k:])
 
@@ -301,5 +314,7 @@ class Stack(Layer):
         return []  # a new axis: the spatial axes are counted anew
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        return [f"{len(inputs)} inputs {list(inputs[0])} stacked on a new axis {self.dim}: [N, {', '.join(map(str, output))}]; "
-                "no parameters"]  # fmt: skip
+        return [
+            f"{len(inputs)} inputs {list(inputs[0])} stacked on a new axis {self.dim}: [N, {', '.join(map(str, output))}]; "
+            "no parameters"
+        ]

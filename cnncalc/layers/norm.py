@@ -25,8 +25,12 @@ class BatchNorm(ElementWise):
     summary = "batch normalisation: gamma (weight) and beta (bias) per channel; running mean/var as buffers"
     layout = Layout.NORM_FORMAT  # contiguous in, contiguous out; else as the input suggests
     # gamma and beta double what fvcore, thop and ptflops count per element
-    counts = rules(fvcore=_fvcore_batchnorm, torchinfo=parameters, thop=per_element(2, affine_times=2),
-                   ptflops=per_element(1, affine_times=2))  # fmt: skip
+    counts = rules(
+        fvcore=_fvcore_batchnorm,
+        torchinfo=parameters,
+        thop=per_element(2, affine_times=2),
+        ptflops=per_element(1, affine_times=2),
+    )
 
     eps: float = arg(1e-5, kind=ArgKind.NUMBER)
     momentum: float | None = arg(0.1, kind=ArgKind.OPTIONAL_NUMBER, doc="null: a cumulative average")
@@ -56,8 +60,13 @@ class BatchNorm(ElementWise):
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = max(1, len(inputs[0]) - 1)  # BatchNorm1d takes [N, C] and [N, C, L]
-        kwargs = dict(num_features=inputs[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine,
-                      track_running_stats=self.track_running_stats)  # fmt: skip
+        kwargs = dict(
+            num_features=inputs[0][0],
+            eps=self.eps,
+            momentum=self.momentum,
+            affine=self.affine,
+            track_running_stats=self.track_running_stats,
+        )
         defaults = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
         return TorchModule(f"BatchNorm{rank}d", kwargs, defaults=defaults, positional=1)
 

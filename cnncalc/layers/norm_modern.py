@@ -43,8 +43,10 @@ def _ptflops_layernorm(layer: LayerNorm, inputs: Sequence[Shape], output: Shape)
 @register("layernorm", "layer_norm", "layernorm2d")
 @record
 class LayerNorm(ElementWise):
-    summary = ("layer normalisation of each sample: over the channels at every position ('channels', ConvNeXt's "
-               "LayerNorm2d), or over the last N axes (nn.LayerNorm); gamma and beta over the normalised shape")  # fmt: skip
+    summary = (
+        "layer normalisation of each sample: over the channels at every position ('channels', ConvNeXt's "
+        "LayerNorm2d), or over the last N axes (nn.LayerNorm); gamma and beta over the normalised shape"
+    )
     shorthand = "over"
     counts = rules(
         fvcore=_fvcore_norm, torchinfo=parameters, thop=per_element(2, affine_times=2), ptflops=_ptflops_layernorm
@@ -83,8 +85,10 @@ class LayerNorm(ElementWise):
         axes = "axis" if self.over == 1 else f"{self.over} axes"
         over = "the channels at each position" if self.over == "channels" else f"the last {axes} {list(shape)}"
         groups = prod(inputs[0]) // prod(shape)
-        return [f"output = input, normalised over {over}: {groups:,} mean/variance pairs",
-                *_affine_lines(prod(shape), self.affine, self.bias, times(shape))]  # fmt: skip
+        return [
+            f"output = input, normalised over {over}: {groups:,} mean/variance pairs",
+            *_affine_lines(prod(shape), self.affine, self.bias, times(shape)),
+        ]
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         return _per_sample_stats(prod(inputs[0]) // prod(self.normalized(inputs[0])))
@@ -106,8 +110,12 @@ class GroupNorm(ElementWise):
     keeps_dense_input = True
     shorthand = "groups"
     # ptflops: its bn hook, 1 per element, 2 with affine
-    counts = rules(fvcore=_fvcore_norm, torchinfo=parameters, thop=per_element(2, affine_times=2),
-                   ptflops=per_element(1, affine_times=2))  # fmt: skip
+    counts = rules(
+        fvcore=_fvcore_norm,
+        torchinfo=parameters,
+        thop=per_element(2, affine_times=2),
+        ptflops=per_element(1, affine_times=2),
+    )
 
     groups: int = arg(kind=ArgKind.POSITIVE, aliases=("num_groups",), doc="number of channel groups")
     eps: float = arg(1e-5, kind=ArgKind.NUMBER)
@@ -138,15 +146,22 @@ class GroupNorm(ElementWise):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         c = inputs[0][0]
-        return [f"output = input, normalised in {self.groups} groups of {c // self.groups} channels",
-                *_affine_lines(c, self.affine, self.bias, str(c))]  # fmt: skip
+        return [
+            f"output = input, normalised in {self.groups} groups of {c // self.groups} channels",
+            *_affine_lines(c, self.affine, self.bias, str(c)),
+        ]
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         return _per_sample_stats(self.groups)
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        kwargs = {"num_groups": self.groups, "num_channels": inputs[0][0], "eps": self.eps, "affine": self.affine,
-                  "bias": self.bias}  # fmt: skip
+        kwargs = {
+            "num_groups": self.groups,
+            "num_channels": inputs[0][0],
+            "eps": self.eps,
+            "affine": self.affine,
+            "bias": self.bias,
+        }
         return TorchModule("GroupNorm", kwargs, defaults={"eps": 1e-5, "affine": True, "bias": True}, positional=2)
 
 
@@ -157,8 +172,12 @@ class InstanceNorm(ElementWise):
     layout = Layout.CONTIGUOUS  # computed on input.contiguous(), reshaped to one batch of N*C channels
     keeps_dense_input = True
     # thop: its norm base (_NormBase); ptflops: its bn hook; fvcore: aten::instance_norm
-    counts = rules(fvcore=_fvcore_norm, torchinfo=parameters, thop=per_element(2, affine_times=2),
-                   ptflops=per_element(1, affine_times=2))  # fmt: skip
+    counts = rules(
+        fvcore=_fvcore_norm,
+        torchinfo=parameters,
+        thop=per_element(2, affine_times=2),
+        ptflops=per_element(1, affine_times=2),
+    )
 
     eps: float = arg(1e-5, kind=ArgKind.NUMBER)
     momentum: float | None = arg(0.1, kind=ArgKind.OPTIONAL_NUMBER)
@@ -191,13 +210,17 @@ class InstanceNorm(ElementWise):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         c = inputs[0][0]
-        lines = [f"output = input, each of {c} channels normalised over its {prod(inputs[0][1:]):,} positions",
-                 *_affine_lines(c, self.affine, self.bias, str(c))]  # fmt: skip
+        lines = [
+            f"output = input, each of {c} channels normalised over its {prod(inputs[0][1:]):,} positions",
+            *_affine_lines(c, self.affine, self.bias, str(c)),
+        ]
         if self.track_running_stats:
             lines.append(f"buffers: running mean {c} + running var {c} + num_batches_tracked 1 = {2 * c + 1}")
             if prod(inputs[0][1:]) == 1:
-                lines.append("a single position: eval mode only (normalised by the running statistics); "
-                             "PyTorch refuses it in training")  # fmt: skip
+                lines.append(
+                    "a single position: eval mode only (normalised by the running statistics); "
+                    "PyTorch refuses it in training"
+                )
         return lines
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
@@ -209,7 +232,13 @@ class InstanceNorm(ElementWise):
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = spatial_rank(inputs[0], self.kind)
-        kwargs = {"num_features": inputs[0][0], "eps": self.eps, "momentum": self.momentum, "affine": self.affine,
-                  "track_running_stats": self.track_running_stats, "bias": self.bias}  # fmt: skip
+        kwargs = {
+            "num_features": inputs[0][0],
+            "eps": self.eps,
+            "momentum": self.momentum,
+            "affine": self.affine,
+            "track_running_stats": self.track_running_stats,
+            "bias": self.bias,
+        }
         defaults = {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False, "bias": True}
         return TorchModule(f"InstanceNorm{rank}d", kwargs, defaults=defaults, positional=1)

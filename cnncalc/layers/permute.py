@@ -52,8 +52,10 @@ class Permute(Layer):
 @register("unfold")
 @record
 class Unfold(Layer):
-    summary = ("sliding windows along one axis, as x.unfold(dim, size, step) (HaloNet's halo blocks): that axis "
-               "becomes the number of windows, a new last axis holds each window's `size` (a view)")  # fmt: skip
+    summary = (
+        "sliding windows along one axis, as x.unfold(dim, size, step) (HaloNet's halo blocks): that axis "
+        "becomes the number of windows, a new last axis holds each window's `size` (a view)"
+    )
     aliases_input = True
     counts = rules()
 
@@ -67,8 +69,11 @@ class Unfold(Layer):
         shape = inputs[0]
         axis = axis_index(self.dim, shape, self.kind)
         if self.size > shape[axis]:
-            raise LayerError(f"unfold's windows of {self.size} are longer than axis {self.dim} ({shape[axis]})",
-                             received=f"input [N, {', '.join(map(str, shape))}]", expected=f"size <= {shape[axis]}")  # fmt: skip
+            raise LayerError(
+                f"unfold's windows of {self.size} are longer than axis {self.dim} ({shape[axis]})",
+                received=f"input [N, {', '.join(map(str, shape))}]",
+                expected=f"size <= {shape[axis]}",
+            )
         # [..., L, ...] -> [..., (L - size) // step + 1, ..., size]
         windows = (shape[axis] - self.size) // self.step + 1
         return (*shape[:axis], windows, *shape[axis + 1 :], self.size)
@@ -83,8 +88,10 @@ class Unfold(Layer):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         axis = axis_index(self.dim, inputs[0], self.kind)
-        return [f"({inputs[0][axis]} - {self.size}) // {self.step} + 1 = {output[axis]} windows of {self.size} along axis "
-                f"{self.dim}: [N, {', '.join(map(str, output))}] (a view); no parameters"]  # fmt: skip
+        return [
+            f"({inputs[0][axis]} - {self.size}) // {self.step} + 1 = {output[axis]} windows of {self.size} along axis "
+            f"{self.dim}: [N, {', '.join(map(str, output))}] (a view); no parameters"
+        ]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("TensorUnfold", {"dim": self.dim, "size": self.size, "step": self.step})

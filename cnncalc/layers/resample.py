@@ -99,27 +99,39 @@ class Upsample(Layer):
         rank = spatial_rank(inputs[0], self.kind)
         needs, _ = MODES[self.mode]
         if needs is not None and needs != rank:
-            raise LayerError(f"upsample mode '{self.mode}' needs {needs} spatial axis(es)", received=f"input of shape {list(inputs[0])}",
-                             hint="nearest works on any rank; linear, bilinear and trilinear are 1-D, 2-D and 3-D")  # fmt: skip
+            raise LayerError(
+                f"upsample mode '{self.mode}' needs {needs} spatial axis(es)",
+                received=f"input of shape {list(inputs[0])}",
+                hint="nearest works on any rank; linear, bilinear and trilinear are 1-D, 2-D and 3-D",
+            )
         if self.align_corners is not None and needs is None:
-            raise LayerError("align_corners is only for the interpolating modes (linear, bilinear, bicubic, trilinear), as in PyTorch",
-                             received=f"mode {self.mode}, align_corners {str(self.align_corners).lower()}")  # fmt: skip
+            raise LayerError(
+                "align_corners is only for the interpolating modes (linear, bilinear, bicubic, trilinear), as in PyTorch",
+                received=f"mode {self.mode}, align_corners {str(self.align_corners).lower()}",
+            )
         if sum(value is not None for value in (self.size, self.scale_factor, self.like)) != 1:
-            raise LayerError("upsample needs exactly one of size, scale_factor and like",
-                             expected="size: [H, W], scale_factor: 2 or like: a_layer_name")  # fmt: skip
+            raise LayerError(
+                "upsample needs exactly one of size, scale_factor and like",
+                expected="size: [H, W], scale_factor: 2 or like: a_layer_name",
+            )
         if self.like is not None:
             other = inputs[-1]
             if len(other) != len(inputs[0]):
-                raise LayerError(f"upsample's 'like: {self.like}' has another number of axes",
-                                 received=f"{list(inputs[0])} like {list(other)}")  # fmt: skip
+                raise LayerError(
+                    f"upsample's 'like: {self.like}' has another number of axes",
+                    received=f"{list(inputs[0])} like {list(other)}",
+                )
             out = tuple(other[1:])
         elif self.size is not None:
             out = per_axis(self.size, rank, "size")
         else:
             scales = self.scale_factor if isinstance(self.scale_factor, tuple) else (self.scale_factor,) * rank
             if len(scales) != rank:
-                raise LayerError(f"'scale_factor' has {len(scales)} values but the input has {rank} spatial axes",
-                                 received=list(scales), expected=f"one value, or {rank} values")  # fmt: skip
+                raise LayerError(
+                    f"'scale_factor' has {len(scales)} values but the input has {rank} spatial axes",
+                    received=list(scales),
+                    expected=f"one value, or {rank} values",
+                )
             out = tuple(int(size * s) for size, s in zip(inputs[0][1:], scales))  # floor(in * scale), in double as ATen
         if min(out) < 1:
             raise LayerError(
@@ -130,8 +142,11 @@ class Upsample(Layer):
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         if self.like is not None:  # the size is read from the second input when it runs
-            return TorchModule("Interpolate", {"mode": self.mode, "align_corners": self.align_corners},
-                               defaults={"align_corners": None})  # fmt: skip
+            return TorchModule(
+                "Interpolate",
+                {"mode": self.mode, "align_corners": self.align_corners},
+                defaults={"align_corners": None},
+            )
         rank = len(inputs[0]) - 1
         size = None if self.size is None else per_axis(self.size, rank, "size")
         kwargs = {
@@ -174,8 +189,12 @@ class Upsample(Layer):
             )
             texts = [f"floor({size} * {s:g}) = {out}" for size, s, out in zip(inputs[0][1:], scales, output[1:])]
         _, taps = MODES[self.mode]
-        return [*group_axes(texts), f"C: {inputs[0][0]}", f"{self.mode}: each output reads {taps} input position(s) per axis; no parameters",
-                "receptive field: where an output reads moves with its position (shown: the first output, the mean stride)"]  # fmt: skip
+        return [
+            *group_axes(texts),
+            f"C: {inputs[0][0]}",
+            f"{self.mode}: each output reads {taps} input position(s) per axis; no parameters",
+            "receptive field: where an output reads moves with its position (shown: the first output, the mean stride)",
+        ]
 
 
 @record

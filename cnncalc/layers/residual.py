@@ -13,8 +13,10 @@ from .counting import nothing, rules
 @register("stochastic_depth", "drop_path")
 @record
 class StochasticDepth(ElementWise):
-    summary = ("drops a residual branch at random in training, per sample ('row') or for the whole batch; returns its "
-               "input at inference (torchvision.ops.StochasticDepth)")  # fmt: skip
+    summary = (
+        "drops a residual branch at random in training, per sample ('row') or for the whole batch; returns its "
+        "input at inference (torchvision.ops.StochasticDepth)"
+    )
     shorthand = "p"
     aliases_input = True
     counts = rules()  # the identity at inference: every tool counts nothing
@@ -46,8 +48,10 @@ class StochasticDepth(ElementWise):
 @register("layer_scale", "layerscale")
 @record
 class LayerScale(ElementWise):
-    summary = ("a learned scale per channel (ConvNeXt's gamma, [C, 1, 1]); held, as torchvision holds it, as a bare "
-               "parameter of the enclosing module under the row's name")  # fmt: skip
+    summary = (
+        "a learned scale per channel (ConvNeXt's gamma, [C, 1, 1]); held, as torchvision holds it, as a bare "
+        "parameter of the enclosing module under the row's name"
+    )
     shorthand = "init"
     keeps = "input"  # for the scale's gradient
     # torchvision's CNBlock multiplies by a bare parameter: no module, so no tool's hook sees it,

@@ -35,8 +35,10 @@ class Reshaping(Layer):
         return None if self.output_shape(inputs)[1:] == inputs[0][1:] else []
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        return [f"{_text(inputs[0])} -> {_text(output)}: {prod(output):,} elements, a view where the input's strides "
-                "allow one, else a copy; no parameters"]  # fmt: skip
+        return [
+            f"{_text(inputs[0])} -> {_text(output)}: {prod(output):,} elements, a view where the input's strides "
+            "allow one, else a copy; no parameters"
+        ]
 
 
 @register("flatten")
@@ -60,24 +62,31 @@ class Flatten(Reshaping):
         return (*shape[:start], prod(shape[start : end + 1]), *shape[end + 1 :])
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        return TorchModule("Flatten", {"start_dim": self.start_dim, "end_dim": self.end_dim},
-                           defaults={"start_dim": 1, "end_dim": -1}, positional=2)  # fmt: skip
+        return TorchModule(
+            "Flatten",
+            {"start_dim": self.start_dim, "end_dim": self.end_dim},
+            defaults={"start_dim": 1, "end_dim": -1},
+            positional=2,
+        )
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         return None if self.output_shape(inputs)[1:] == inputs[0][1:] else []  # positions end where axes merge
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         if len(output) == 1:
-            return [f"{times((*inputs[0][1:], inputs[0][0]))} = {output[0]:,} features (a view of its input); "
-                    "no parameters"]  # fmt: skip
+            return [
+                f"{times((*inputs[0][1:], inputs[0][0]))} = {output[0]:,} features (a view of its input); no parameters"
+            ]
         return super().working(inputs, output)
 
 
 @register("reshape", "view")
 @record
 class Reshape(Reshaping):
-    summary = ("a new shape (without the batch axis; one size may be -1), as x.view(N, ...) and x.reshape(N, ...): "
-               "a view where the strides allow one, else a copy (reshape's)")  # fmt: skip
+    summary = (
+        "a new shape (without the batch axis; one size may be -1), as x.view(N, ...) and x.reshape(N, ...): "
+        "a view where the strides allow one, else a copy (reshape's)"
+    )
     shorthand = "shape"
     counts = rules()
 
@@ -88,12 +97,18 @@ class Reshape(Reshaping):
         known = prod([n for n in self.shape if n != -1])
         if -1 in self.shape:
             if total % known:
-                raise LayerError(f"reshape cannot make {list(self.shape)} of {total:,} elements",
-                                 received=f"input {list(inputs[0])}", expected=f"sizes whose product divides {total:,}")  # fmt: skip
+                raise LayerError(
+                    f"reshape cannot make {list(self.shape)} of {total:,} elements",
+                    received=f"input {list(inputs[0])}",
+                    expected=f"sizes whose product divides {total:,}",
+                )
             return tuple(total // known if n == -1 else n for n in self.shape)
         if known != total:
-            raise LayerError(f"reshape to {list(self.shape)} ({known:,} elements) of {total:,} elements",
-                             received=f"input {list(inputs[0])}", expected=f"sizes whose product is {total:,}")  # fmt: skip
+            raise LayerError(
+                f"reshape to {list(self.shape)} ({known:,} elements) of {total:,} elements",
+                received=f"input {list(inputs[0])}",
+                expected=f"sizes whose product is {total:,}",
+            )
         return tuple(self.shape)
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
@@ -106,8 +121,10 @@ class Reshape(Reshaping):
 @register("unsqueeze")
 @record
 class Unsqueeze(Layer):
-    summary = ("inserts axes of size 1, as x.unsqueeze(dim) (a list: one call after the other; x[:, :, None, None] is "
-               "dim [2, 3]); a view")  # fmt: skip
+    summary = (
+        "inserts axes of size 1, as x.unsqueeze(dim) (a list: one call after the other; x[:, :, None, None] is "
+        "dim [2, 3]); a view"
+    )
     shorthand = "dim"
     aliases_input = True
     counts = rules()
@@ -156,8 +173,10 @@ class Unsqueeze(Layer):
 @register("squeeze")
 @record
 class Squeeze(Layer):
-    summary = ("removes axes of size 1, as x.squeeze(dim) (a list: several; null: every size-1 axis but the batch); "
-               "an axis that is not 1 stays, as in PyTorch; a view")  # fmt: skip
+    summary = (
+        "removes axes of size 1, as x.squeeze(dim) (a list: several; null: every size-1 axis but the batch); "
+        "an axis that is not 1 stays, as in PyTorch; a view"
+    )
     shorthand = "dim"
     aliases_input = True
     counts = rules()
@@ -197,8 +216,10 @@ class Squeeze(Layer):
 @register("contiguous")
 @record
 class Contiguous(Layer):
-    summary = ("x.contiguous(): the input itself where it is already contiguous, else a contiguous copy (new "
-               "memory, as counted)")  # fmt: skip
+    summary = (
+        "x.contiguous(): the input itself where it is already contiguous, else a contiguous copy (new "
+        "memory, as counted)"
+    )
     aliases_input = True
     counts = rules()
 

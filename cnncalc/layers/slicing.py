@@ -27,8 +27,10 @@ class Cut:
 @register("slice")
 @record
 class Slice(Layer):
-    summary = ("x[..., begin:end:step] on the axes `dim` (PyTorch's numbering: 1 the channels); out-of-range and "
-               "negative indices as PyTorch (and Python) clamp them; a view of its input")  # fmt: skip
+    summary = (
+        "x[..., begin:end:step] on the axes `dim` (PyTorch's numbering: 1 the channels); out-of-range and "
+        "negative indices as PyTorch (and Python) clamp them; a view of its input"
+    )
     aliases_input = True
     counts = rules()
 
@@ -52,8 +54,11 @@ class Slice(Layer):
             if not isinstance(value, tuple):
                 return (value,) * len(axes)
             if len(value) != len(axes):
-                raise LayerError(f"slice's '{name}' has {len(value)} values for {len(axes)} axes", received=list(value),
-                                 expected=f"one value, or one per axis in dim ({len(axes)})")  # fmt: skip
+                raise LayerError(
+                    f"slice's '{name}' has {len(value)} values for {len(axes)} axes",
+                    received=list(value),
+                    expected=f"one value, or one per axis in dim ({len(axes)})",
+                )
             return value
 
         cuts = []
@@ -66,8 +71,11 @@ class Slice(Layer):
             first, end, stride = slice(start, stop, step).indices(shape[axis])
             length = len(range(first, end, stride))
             if length == 0:
-                raise LayerError("slice would leave nothing", received=f"{start}:{stop}:{step} of {shape[axis]}",
-                                 expected="at least one index in range")  # fmt: skip
+                raise LayerError(
+                    "slice would leave nothing",
+                    received=f"{start}:{stop}:{step} of {shape[axis]}",
+                    expected="at least one index in range",
+                )
             cuts.append(Cut(axis, first, length, stride))
         return cuts
 
@@ -107,9 +115,10 @@ class Slice(Layer):
         by_axis = {cut.axis: cut for cut in self.cuts(shape)}
         return [
             (by_axis[k].start, by_axis[k].start + (by_axis[k].length - 1) * by_axis[k].step + 1, by_axis[k].step)
-            if k in by_axis else None
+            if k in by_axis
+            else None
             for k in range(max(by_axis) + 1)
-        ]  # fmt: skip
+        ]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Slice", {"index": self._index(inputs[0])})

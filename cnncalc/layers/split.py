@@ -60,8 +60,10 @@ class _Pieces(Layer):
         axis = axis_index(self.dim, inputs[0], self.kind)
         sizes = self.piece_sizes(inputs[0][axis])
         what = "channels" if axis == 0 else f"positions on axis {axis + 1}"
-        return [f"{inputs[0][axis]} {what} -> {' + '.join(map(str, sizes))}; piece {self.piece} has {output[axis]} (a view); "
-                "no parameters"]  # fmt: skip
+        return [
+            f"{inputs[0][axis]} {what} -> {' + '.join(map(str, sizes))}; piece {self.piece} has {output[axis]} (a view); "
+            "no parameters"
+        ]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         sizes = self.piece_sizes(inputs[0][axis_index(self.dim, inputs[0], self.kind)])
@@ -87,8 +89,11 @@ class Chunk(_Pieces):
         size = -(-length // self.chunks)  # torch.chunk: ceil(L / chunks) each, the last smaller
         sizes = [min(size, length - start) for start in range(0, length, size)]
         if len(sizes) != self.chunks:
-            raise LayerError(f"{length} channels do not make {self.chunks} chunks", received=f"torch.chunk gives {sizes}",
-                             expected=f"at least {self.chunks} channels, divisible into pieces of ceil(C / {self.chunks})")  # fmt: skip
+            raise LayerError(
+                f"{length} channels do not make {self.chunks} chunks",
+                received=f"torch.chunk gives {sizes}",
+                expected=f"at least {self.chunks} channels, divisible into pieces of ceil(C / {self.chunks})",
+            )
         return sizes
 
     def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
@@ -98,12 +103,17 @@ class Chunk(_Pieces):
 @register("split")
 @record
 class Split(_Pieces):
-    summary = ("pieces along an axis (the channels by default), as torch.split: an integer is the size of every piece "
-               "(the last smaller), a list the sizes (rows name.0, name.1, ...; views)")  # fmt: skip
+    summary = (
+        "pieces along an axis (the channels by default), as torch.split: an integer is the size of every piece "
+        "(the last smaller), a list the sizes (rows name.0, name.1, ...; views)"
+    )
     shorthand = "sizes"
 
-    sizes: int | tuple[int, ...] = arg(kind=ArgKind.SIZES, aliases=("split_size_or_sections", "split_size"),
-                                       doc="the size of every piece (the last smaller), or a list of sizes adding up to the axis")  # fmt: skip
+    sizes: int | tuple[int, ...] = arg(
+        kind=ArgKind.SIZES,
+        aliases=("split_size_or_sections", "split_size"),
+        doc="the size of every piece (the last smaller), or a list of sizes adding up to the axis",
+    )
     dim: int = arg(1, kind=ArgKind.AXIS, doc="the axis cut, PyTorch's numbering (1: the channels)")
     piece: int = arg(0, kind=ArgKind.NON_NEGATIVE, doc="which piece this row is (set by the expansion)")
 
@@ -115,8 +125,11 @@ class Split(_Pieces):
         if isinstance(self.sizes, int):  # torch.split(x, n): pieces of n, the last smaller
             return [min(self.sizes, length - start) for start in range(0, length, self.sizes)]
         if sum(self.sizes) != length:
-            raise LayerError("split sizes must add up to the input's channels (its length along dim)", received=f"{' + '.join(map(str, self.sizes))} "
-                             f"= {sum(self.sizes)}", expected=f"{length} (dim {self.dim})")  # fmt: skip
+            raise LayerError(
+                "split sizes must add up to the input's channels (its length along dim)",
+                received=f"{' + '.join(map(str, self.sizes))} = {sum(self.sizes)}",
+                expected=f"{length} (dim {self.dim})",
+            )
         return list(self.sizes)
 
     def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
@@ -127,8 +140,10 @@ class Split(_Pieces):
 @register("unbind")
 @record
 class Unbind(_Pieces):
-    summary = ("the slices of the input along an axis, that axis dropped, as torch.unbind (attention's `q, k, v = "
-               "qkv.unbind(0)`): rows name.0, name.1, ..., one per index; views")  # fmt: skip
+    summary = (
+        "the slices of the input along an axis, that axis dropped, as torch.unbind (attention's `q, k, v = "
+        "qkv.unbind(0)`): rows name.0, name.1, ..., one per index; views"
+    )
     shorthand = "dim"
 
     dim: int = arg(1, kind=ArgKind.AXIS, doc="the axis cut and dropped, PyTorch's numbering (1: the channels)")
@@ -142,8 +157,11 @@ class Unbind(_Pieces):
         if self.piece >= inputs[0][axis]:
             raise LayerError(f"unbind has no piece {self.piece}", received=f"{inputs[0][axis]} pieces")
         if len(inputs[0]) == 1:  # cnncalc's shapes keep at least one axis besides the batch
-            raise LayerError("unbind would leave no axis besides the batch", received=list(inputs[0]),
-                             expected="an input of at least 2 axes besides the batch")  # fmt: skip
+            raise LayerError(
+                "unbind would leave no axis besides the batch",
+                received=list(inputs[0]),
+                expected="an input of at least 2 axes besides the batch",
+            )
         # [..., L, ...] -> L pieces [..., ...]: slice k along dim, the axis dropped
         return (*inputs[0][:axis], *inputs[0][axis + 1 :])
 
@@ -156,8 +174,10 @@ class Unbind(_Pieces):
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         axis = axis_index(self.dim, inputs[0], self.kind)
-        return [f"{inputs[0][axis]} slices along axis {axis + 1}, that axis dropped; piece {self.piece} is "
-                f"{list(output)} (a view); no parameters"]  # fmt: skip
+        return [
+            f"{inputs[0][axis]} slices along axis {axis + 1}, that axis dropped; piece {self.piece} is "
+            f"{list(output)} (a view); no parameters"
+        ]
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule("Unbind", {"dim": self.dim, "index": self.piece})

@@ -79,9 +79,14 @@ class Traced(Layer):
         # a stand-in of the same shape and parameter counts: the op itself is the user's code
         return TorchModule(
             "Traced",
-            {"op": self.op, "shape": list(self.shape), "weights": self.weights_measured,
-             "biases": self.biases_measured, "buffers": self.buffers_measured},
-        )  # fmt: skip
+            {
+                "op": self.op,
+                "shape": list(self.shape),
+                "weights": self.weights_measured,
+                "biases": self.biases_measured,
+                "buffers": self.buffers_measured,
+            },
+        )
 
 
 def _text(shapes: Sequence[Sequence[int]]) -> str:

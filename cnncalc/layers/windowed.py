@@ -85,8 +85,10 @@ class Windowed(Layer):
         return warnings
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
-        return [FieldStep(Fraction(effective_kernel(w.kernel, w.dilation)), Fraction(w.stride), Fraction(w.pad_left))
-                for w in self.windows(inputs[0])]  # fmt: skip
+        return [
+            FieldStep(Fraction(effective_kernel(w.kernel, w.dilation)), Fraction(w.stride), Fraction(w.pad_left))
+            for w in self.windows(inputs[0])
+        ]
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         # pooling: the channels pass through, nothing is learned

@@ -61,9 +61,15 @@ def answer(kind: str, input_shape: Shape, args: Mapping[str, Any]) -> LayerAnswe
             "output size is zero or less", received=f"output {list(out)}", hint="check kernel, stride and padding"
         )
     return LayerAnswer(
-        cls.kind, tuple(input_shape), out, layer.weights(inputs), layer.biases(inputs), layer.macs(inputs, out),
-        tuple(layer.working(inputs, out)), tuple(layer.fit_warnings(inputs)),
-    )  # fmt: skip
+        cls.kind,
+        tuple(input_shape),
+        out,
+        layer.weights(inputs),
+        layer.biases(inputs),
+        layer.macs(inputs, out),
+        tuple(layer.working(inputs, out)),
+        tuple(layer.fit_warnings(inputs)),
+    )
 
 
 @record
@@ -100,8 +106,11 @@ def separable(input_shape: Shape, args: Mapping[str, Any]) -> Separable:
     layer = build_layer(Conv, with_default_filters("conv", args))  # aliases (filters, kernel_size) read once
     assert isinstance(layer, Conv)
     if layer.groups != 1:
-        raise CnncalcError("a separable comparison starts from a standard convolution", received=f"groups {layer.groups}",
-                           hint="leave out --groups: the depthwise half has one group per input channel")  # fmt: skip
+        raise CnncalcError(
+            "a separable comparison starts from a standard convolution",
+            received=f"groups {layer.groups}",
+            hint="leave out --groups: the depthwise half has one group per input channel",
+        )
     plain = {f: getattr(layer, f) for f in ("out", "kernel", "stride", "padding", "dilation", "bias")}
     plain = {f: list(v) if isinstance(v, tuple) else v for f, v in plain.items()}  # as written: lists
     standard = answer("conv", input_shape, plain)

@@ -193,8 +193,14 @@ def _check_work(out_cells: int, per_cell: int) -> None:
         )
 
 
-def _windows(x: Values, kernel: tuple[int, int], stride: Sequence[int], padding: Sequence[int],
-             dilation: Sequence[int], ceil_mode: bool = False) -> tuple[Window, Window]:  # fmt: skip
+def _windows(
+    x: Values,
+    kernel: tuple[int, int],
+    stride: Sequence[int],
+    padding: Sequence[int],
+    dilation: Sequence[int],
+    ceil_mode: bool = False,
+) -> tuple[Window, Window]:
     _check_options(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
     (sr, sc), (pr, pc), (dr, dc) = (
         _axes(x, stride, "stride"),
@@ -228,8 +234,16 @@ def _position(x: Values, i: int, j: int) -> tuple[int, ...]:
     return (j,) if x.rank == 1 else (i, j)
 
 
-def convolve(x: Values, kernel: Values, *, stride: Sequence[int] = (1,), padding: Sequence[int] = (0,),
-             dilation: Sequence[int] = (1,), bias: Fraction = Fraction(0), flip: bool = False) -> Result:  # fmt: skip
+def convolve(
+    x: Values,
+    kernel: Values,
+    *,
+    stride: Sequence[int] = (1,),
+    padding: Sequence[int] = (0,),
+    dilation: Sequence[int] = (1,),
+    bias: Fraction = Fraction(0),
+    flip: bool = False,
+) -> Result:
     """Cross-correlation of `x` with one filter (summed over channels, plus bias), as F.conv1d/2d.
 
     `flip` turns the kernel by 180 degrees first: the mathematical convolution.
@@ -271,9 +285,17 @@ def convolve(x: Values, kernel: Values, *, stride: Sequence[int] = (1,), padding
     return Result(Values((tuple(tuple(r) for r in out),), x.rank), tuple(steps), (rows.formula(), cols.formula()), what)
 
 
-def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, stride: Sequence[int] | None = None,
-         padding: Sequence[int] = (0,), dilation: Sequence[int] = (1,), ceil_mode: bool = False,
-         count_include_pad: bool = True) -> Result:  # fmt: skip
+def pool(
+    x: Values,
+    kernel: Sequence[int],
+    *,
+    mode: PoolMode = PoolMode.MAX,
+    stride: Sequence[int] | None = None,
+    padding: Sequence[int] = (0,),
+    dilation: Sequence[int] = (1,),
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> Result:
     """Max or average pooling of every channel, as F.max_pool / F.avg_pool.
 
     Max pooling never picks the padding; average pooling divides by the window size, padding
@@ -297,8 +319,13 @@ def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, str
             for j in range(out_w):
                 r0, c0 = i * rows.stride - rows.pad_left, j * cols.stride - cols.pad_left
                 if mode is PoolMode.MAX:
-                    cells = [grid[r][s] for r in range(r0, r0 + rows.dilation * rows.kernel, rows.dilation) if 0 <= r < x.height
-                             for s in range(c0, c0 + cols.dilation * cols.kernel, cols.dilation) if 0 <= s < x.width]  # fmt: skip
+                    cells = [
+                        grid[r][s]
+                        for r in range(r0, r0 + rows.dilation * rows.kernel, rows.dilation)
+                        if 0 <= r < x.height
+                        for s in range(c0, c0 + cols.dilation * cols.kernel, cols.dilation)
+                        if 0 <= s < x.width
+                    ]
                     value = max(cells)
                     text = f"max({', '.join(map(_show, cells))}) = {_show(value)}"
                 else:
@@ -327,9 +354,16 @@ def pool(x: Values, kernel: Sequence[int], *, mode: PoolMode = PoolMode.MAX, str
     return Result(Values(tuple(channels), x.rank), tuple(steps), (rows.formula(), cols.formula()), what)
 
 
-def convolve_transpose(x: Values, kernel: Values, *, stride: Sequence[int] = (1,), padding: Sequence[int] = (0,),
-                       output_padding: Sequence[int] = (0,), dilation: Sequence[int] = (1,),
-                       bias: Fraction = Fraction(0)) -> Result:  # fmt: skip
+def convolve_transpose(
+    x: Values,
+    kernel: Values,
+    *,
+    stride: Sequence[int] = (1,),
+    padding: Sequence[int] = (0,),
+    output_padding: Sequence[int] = (0,),
+    dilation: Sequence[int] = (1,),
+    bias: Fraction = Fraction(0),
+) -> Result:
     """Transposed convolution with one filter, as F.conv_transpose1d/2d: every input value scales
     the kernel, which is added into the output at (i*S, j*S); then P is cropped from each side.
     """

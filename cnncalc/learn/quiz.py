@@ -172,8 +172,14 @@ def judge_shape(given: object, truth: Shape, misfits: tuple[str, ...] = ()) -> V
     return Verdict(Quantity.SHAPE, str(given), False, right)
 
 
-def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None = None, batch: int = 1,
-          dtype: DType = DType.FP32) -> Verdict:  # fmt: skip
+def judge(
+    quantity: Quantity,
+    given: object,
+    truth: Truth,
+    biases: bool | None = None,
+    batch: int = 1,
+    dtype: DType = DType.FP32,
+) -> Verdict:
     """Is `given` the right `quantity` for `truth`? `biases`: whether params include them (None: either);
     `batch` and `dtype` for bytes."""
     if quantity is Quantity.SHAPE:
@@ -208,8 +214,12 @@ def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None =
         if ok_with and not ok_without:
             return Verdict(quantity, str(given), True, right, "matches weights + biases")
         return Verdict(quantity, str(given), ok_with, right, how or how_with)
-    value = {Quantity.WEIGHTS: truth.weights, Quantity.MACS: truth.macs, Quantity.MEMORY: truth.activations,
-             Quantity.FLOPS: 2 * truth.macs}[quantity]  # fmt: skip
+    value = {
+        Quantity.WEIGHTS: truth.weights,
+        Quantity.MACS: truth.macs,
+        Quantity.MEMORY: truth.activations,
+        Quantity.FLOPS: 2 * truth.macs,
+    }[quantity]
     ok, how = _count_matches(given, value)
     counts = f" ({truth.memory_counts})" if quantity is Quantity.MEMORY and truth.memory_counts else ""
     return Verdict(quantity, str(given), ok, f"{value:,}{counts}", how)
@@ -218,8 +228,13 @@ def judge(quantity: Quantity, given: object, truth: Truth, biases: bool | None =
 # ----- what a question is about ------------------------------------------------------------
 
 
-def network_truth(source: str | Path | library.Source | Mapping[str, Any], layer: str | None = None, input_shape: Shape | None = None,
-                  file: str | None = None, style: Style = Style.FULL) -> Truth:  # fmt: skip
+def network_truth(
+    source: str | Path | library.Source | Mapping[str, Any],
+    layer: str | None = None,
+    input_shape: Shape | None = None,
+    file: str | None = None,
+    style: Style = Style.FULL,
+) -> Truth:
     """The answers for one layer of a network (by its row name, or its lecture name: `conv5_3`),
     or for the whole network: its memory counted over the rows of `style` (see `_memory_counts`)."""
     if isinstance(source, Mapping):
@@ -232,13 +247,23 @@ def network_truth(source: str | Path | library.Source | Mapping[str, Any], layer
         misfits = tuple(w.message for w in report.warnings)
         shown = lecture(report) if style is Style.LECTURE else report
         activations, counts = _memory_counts(report, shown)
-        return Truth(graph.name, last.output_shape, t.weights, t.biases, t.macs, activations, field=last.field,
-                     misfits=misfits, memory_counts=counts)  # fmt: skip
+        return Truth(
+            graph.name,
+            last.output_shape,
+            t.weights,
+            t.biases,
+            t.macs,
+            activations,
+            field=last.field,
+            misfits=misfits,
+            memory_counts=counts,
+        )
     row, alias = find_row(report, layer, graph.name)
     misfits = tuple(w.message for w in report.warnings if w.layer == row.name)
     subject = f"{graph.name}: {layer}" + (f" ({row.name})" if alias else "")
-    return Truth(subject, row.output_shape, row.weights, row.biases, row.macs, row.activations, row.working,
-                 row.field, misfits)  # fmt: skip
+    return Truth(
+        subject, row.output_shape, row.weights, row.biases, row.macs, row.activations, row.working, row.field, misfits
+    )
 
 
 def _memory_counts(full: Report, shown: Report) -> tuple[int, str]:
@@ -247,8 +272,10 @@ def _memory_counts(full: Report, shown: Report) -> tuple[int, str]:
     every row's output, in-place activations and views included, the input not."""
     if shown.style is Style.LECTURE:
         value = shown.totals.activations_with_input
-        return value, (f"the lecture table's {len(shown.rows)} rows, the input included; "
-                       f"every row of the full table, the input not: {full.totals.activations:,}")  # fmt: skip
+        return value, (
+            f"the lecture table's {len(shown.rows)} rows, the input included; "
+            f"every row of the full table, the input not: {full.totals.activations:,}"
+        )
     return full.totals.activations, (
         f"the sum of every row's output, {len(full.rows) - 1} rows with in-place activations and views, the input not; "
         f"the lecture table's rows, the input included (--style lecture): {lecture(full).totals.activations_with_input:,}"
@@ -270,8 +297,16 @@ def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
     given = args.pop("input")
     shape = tuple(given) if isinstance(given, list) else read_input(str(given))
     a = answer(kind, shape, with_default_filters(kind, args))  # `out` as `cnncalc conv` defaults it
-    return Truth(f"{a.kind} on {shape_text(shape, Layout.HWC)}", a.output_shape, a.weights, a.biases, a.macs,
-                 math.prod(a.output_shape), a.working, misfits=a.warnings)  # fmt: skip
+    return Truth(
+        f"{a.kind} on {shape_text(shape, Layout.HWC)}",
+        a.output_shape,
+        a.weights,
+        a.biases,
+        a.macs,
+        math.prod(a.output_shape),
+        a.working,
+        misfits=a.warnings,
+    )
 
 
 def _separable_truth(args: dict[str, Any]) -> Truth:
@@ -282,12 +317,21 @@ def _separable_truth(args: dict[str, Any]) -> Truth:
     given = args.pop("input")
     shape = tuple(given) if isinstance(given, list) else read_input(str(given))
     s = separable(shape, args)
-    working = (*(f"depthwise: {w}" for w in s.depthwise.working), *(f"pointwise: {w}" for w in s.pointwise.working),
-               f"MACs: separable / standard = {s.macs:,} / {s.standard.macs:,} = {float(s.macs_ratio()):.4f}")  # fmt: skip
-    return Truth(f"separable conv on {shape_text(shape, Layout.HWC)}", s.pointwise.output_shape,
-                 s.depthwise.weights + s.pointwise.weights, s.depthwise.biases + s.pointwise.biases, s.macs,
-                 math.prod(s.depthwise.output_shape) + math.prod(s.pointwise.output_shape), working,
-                 misfits=s.depthwise.warnings)  # fmt: skip
+    working = (
+        *(f"depthwise: {w}" for w in s.depthwise.working),
+        *(f"pointwise: {w}" for w in s.pointwise.working),
+        f"MACs: separable / standard = {s.macs:,} / {s.standard.macs:,} = {float(s.macs_ratio()):.4f}",
+    )
+    return Truth(
+        f"separable conv on {shape_text(shape, Layout.HWC)}",
+        s.pointwise.output_shape,
+        s.depthwise.weights + s.pointwise.weights,
+        s.depthwise.biases + s.pointwise.biases,
+        s.macs,
+        math.prod(s.depthwise.output_shape) + math.prod(s.pointwise.output_shape),
+        working,
+        misfits=s.depthwise.warnings,
+    )
 
 
 def _grade_solve(item: LineDict, name: str, where: Where) -> Graded:
@@ -297,15 +341,26 @@ def _grade_solve(item: LineDict, name: str, where: Where) -> Graded:
 
     args = item["solve"]
     if not isinstance(args, dict):
-        raise SpecError("'solve' needs what is given", where=where, received=args,
-                        expected="{input: 227, output: 55, kernel: 11} or {receptive_field: 15, layers: 3}")  # fmt: skip
+        raise SpecError(
+            "'solve' needs what is given",
+            where=where,
+            received=args,
+            expected="{input: 227, output: 55, kernel: 11} or {receptive_field: 15, layers: 3}",
+        )
     for key in item:
         if key not in ("name", "text", "solve", "values"):
-            raise SpecError(f"'{key}' is not a key of a solve question", where=Where(where.file, item.line_of(key), where.path),
-                            expected="name, text, solve, values")  # fmt: skip
+            raise SpecError(
+                f"'{key}' is not a key of a solve question",
+                where=Where(where.file, item.line_of(key), where.path),
+                expected="name, text, solve, values",
+            )
     if "values" not in item or not isinstance(item["values"], dict) or not item["values"]:
-        raise SpecError("a solve question needs 'values', the unknowns' answer", where=where,
-                        received=item.get("values"), expected="values: {stride: 4, padding: 0}")  # fmt: skip
+        raise SpecError(
+            "a solve question needs 'values', the unknowns' answer",
+            where=where,
+            received=item.get("values"),
+            expected="values: {stride: 4, padding: 0}",
+        )
     given = {str(k): v for k, v in args.items()}
     field_keys, window_keys = (
         ("receptive_field", "layers", "kernel", "stride"),
@@ -314,21 +369,31 @@ def _grade_solve(item: LineDict, name: str, where: Where) -> Graded:
     if "receptive_field" in given:
         _known_keys(given, field_keys, where)
         if "layers" not in given:
-            raise SpecError("a receptive-field solve question needs 'layers'", where=where,
-                            expected="solve: {receptive_field: 15, layers: 3}")  # fmt: skip
+            raise SpecError(
+                "a receptive-field solve question needs 'layers'",
+                where=where,
+                expected="solve: {receptive_field: 15, layers: 3}",
+            )
         field = solver.solve_field(given["receptive_field"], given["layers"], given.get("kernel"), given.get("stride"))
         found = [
             ({"kernel": x.kernel, "stride": x.stride}, x.working, True) for x in field.solutions if x.stride is not None
         ]
-        found += [({"kernel": x.kernel, "stride": s}, x.working, True)  # any stride: the one answered is right
-                  for x in field.solutions if x.stride is None for s in [item["values"].get("stride")]
-                  if isinstance(item.get("values"), dict) and type(s) is int and s > 0]  # fmt: skip
+        found += [
+            ({"kernel": x.kernel, "stride": s}, x.working, True)  # any stride: the one answered is right
+            for x in field.solutions
+            if x.stride is None
+            for s in [item["values"].get("stride")]
+            if isinstance(item.get("values"), dict) and type(s) is int and s > 0
+        ]
         question, unknowns = field.question, [k for k in ("kernel", "stride") if k not in given]
     else:
         _known_keys(given, window_keys, where)
         if "output" not in given:
-            raise SpecError("a solve question needs 'output' (or receptive_field and layers)", where=where,
-                            expected="solve: {input: 227, output: 55, kernel: 11}")  # fmt: skip
+            raise SpecError(
+                "a solve question needs 'output' (or receptive_field and layers)",
+                where=where,
+                expected="solve: {input: 227, output: 55, kernel: 11}",
+            )
         window = solver.solve_window(
             given["output"],
             given.get("input"),
@@ -339,15 +404,24 @@ def _grade_solve(item: LineDict, name: str, where: Where) -> Graded:
         )
         found = [(dict(x.values), x.working, x.exact) for x in window.solutions]
         answered_stride = item["values"].get("stride") if isinstance(item.get("values"), dict) else None
-        found += [({**x.values, "stride": answered_stride}, x.working, False) for x in window.solutions  # any larger stride
-                  if x.larger_strides and type(answered_stride) is int and answered_stride > x.values["stride"]]  # fmt: skip
+        found += [
+            ({**x.values, "stride": answered_stride}, x.working, False)
+            for x in window.solutions  # any larger stride
+            if x.larger_strides and type(answered_stride) is int and answered_stride > x.values["stride"]
+        ]
         question, unknowns = window.question, list(window.unknowns)
     answered = {str(k): v for k, v in item["values"].items()}
     if set(answered) != set(unknowns):
-        raise SpecError("'values' must give each unknown", where=where, received=", ".join(answered),
-                        expected=", ".join(unknowns))  # fmt: skip
-    right = "; ".join(", ".join(f"{k} {v}" for k, v in values.items()) + ("" if exact else " (floored)")
-                      for values, _, exact in found) or "no integer solution"  # fmt: skip
+        raise SpecError(
+            "'values' must give each unknown", where=where, received=", ".join(answered), expected=", ".join(unknowns)
+        )
+    right = (
+        "; ".join(
+            ", ".join(f"{k} {v}" for k, v in values.items()) + ("" if exact else " (floored)")
+            for values, _, exact in found
+        )
+        or "no integer solution"
+    )
     match = next((f for f in found if f[0] == answered), None)
     shown = ", ".join(f"{k} {v}" for k, v in answered.items())
     detail = "" if match is None or match[2] else "the stride does not tile the input: floored"
@@ -360,8 +434,13 @@ def _grade_solve(item: LineDict, name: str, where: Where) -> Graded:
 def _known_keys(given: Mapping[str, Any], allowed: tuple[str, ...], where: Where) -> None:
     for key in given:
         if key not in allowed:
-            raise SpecError(f"unknown key '{key}' in solve", where=where, received=key, expected=", ".join(allowed),
-                            hint=did_you_mean(key, allowed))  # fmt: skip
+            raise SpecError(
+                f"unknown key '{key}' in solve",
+                where=where,
+                received=key,
+                expected=", ".join(allowed),
+                hint=did_you_mean(key, allowed),
+            )
 
 
 # ----- quiz files --------------------------------------------------------------------------
@@ -420,12 +499,20 @@ def grade_file(path: Path) -> Quiz:
     shown = str(path)
     data = load_file(path, shown)
     if not isinstance(data, LineDict) or not isinstance(data.get("questions"), LineList) or not data["questions"]:
-        raise SpecError("a quiz file needs a list of questions", where=Where(shown),
-                        expected="questions:\n  - layer: ...\n    shape: ...", hint="see docs/learn.md for the format")  # fmt: skip
+        raise SpecError(
+            "a quiz file needs a list of questions",
+            where=Where(shown),
+            expected="questions:\n  - layer: ...\n    shape: ...",
+            hint="see docs/learn.md for the format",
+        )
     for key in data:
         if key not in ("title", "questions"):
-            raise SpecError(f"unknown key '{key}' in the quiz file", where=Where(shown, data.line_of(key)),
-                            expected="title, questions", hint=did_you_mean(str(key), ["title", "questions"]))  # fmt: skip
+            raise SpecError(
+                f"unknown key '{key}' in the quiz file",
+                where=Where(shown, data.line_of(key)),
+                expected="title, questions",
+                hint=did_you_mean(str(key), ["title", "questions"]),
+            )
     graded = []
     for i, item in enumerate(data["questions"]):
         name = item.get("name") if isinstance(item, dict) else None
@@ -450,18 +537,28 @@ def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
     ]
     for key in item:
         if key not in _QUESTION_KEYS and key not in layer_kinds:
-            raise SpecError(f"unknown key '{key}' in a question", where=Where(where.file, item.line_of(key), where.path),
-                            expected=", ".join(_QUESTION_KEYS) + ", or a layer type such as conv",
-                            hint=did_you_mean(str(key), _QUESTION_KEYS))  # fmt: skip
+            raise SpecError(
+                f"unknown key '{key}' in a question",
+                where=Where(where.file, item.line_of(key), where.path),
+                expected=", ".join(_QUESTION_KEYS) + ", or a layer type such as conv",
+                hint=did_you_mean(str(key), _QUESTION_KEYS),
+            )
     if len(layer_kinds) + ("spec" in item) != 1:
-        raise SpecError("a question is about exactly one thing", where=where,
-                        received=", ".join(["spec"] * ("spec" in item) + layer_kinds) or "neither",
-                        expected="spec: NAME_OR_PATH (with layer:) or one layer such as conv: {input: ..., ...}")  # fmt: skip
+        raise SpecError(
+            "a question is about exactly one thing",
+            where=where,
+            received=", ".join(["spec"] * ("spec" in item) + layer_kinds) or "neither",
+            expected="spec: NAME_OR_PATH (with layer:) or one layer such as conv: {input: ..., ...}",
+        )
     if layer_kinds:
         args = item[layer_kinds[0]]
         if not isinstance(args, dict):
-            raise SpecError(f"'{layer_kinds[0]}' needs its arguments", where=where, received=args,
-                            expected="{input: 227x227x3, kernel: 11, out: 96, stride: 4}")  # fmt: skip
+            raise SpecError(
+                f"'{layer_kinds[0]}' needs its arguments",
+                where=where,
+                received=args,
+                expected="{input: 227x227x3, kernel: 11, out: 96, stride: 4}",
+            )
         truth = layer_truth(str(layer_kinds[0]), args)
     else:
         source = item["spec"]
@@ -485,22 +582,30 @@ def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
     if "choices" in item or "answer" in item or "ask" in item:
         verdicts.append(_multiple_choice(item, truth, biases, where, batch, dtype))
     if not verdicts:
-        raise SpecError("a question needs an answer to check", where=where,
-                        expected=f"one of {', '.join(_ANSWER_KEYS)}; or ask + choices + answer")  # fmt: skip
+        raise SpecError(
+            "a question needs an answer to check",
+            where=where,
+            expected=f"one of {', '.join(_ANSWER_KEYS)}; or ask + choices + answer",
+        )
     return Graded(name, str(item.get("text", "")), truth.subject, tuple(verdicts), truth.working, where)
 
 
-def _multiple_choice(item: LineDict, truth: Truth, biases: bool | None, where: Where, batch: int = 1,
-                     dtype: DType = DType.FP32) -> Verdict:  # fmt: skip
+def _multiple_choice(
+    item: LineDict, truth: Truth, biases: bool | None, where: Where, batch: int = 1, dtype: DType = DType.FP32
+) -> Verdict:
     for key in ("ask", "choices", "answer"):
         if key not in item:
-            raise SpecError(f"a multiple-choice question needs '{key}'", where=where,
-                            expected="ask: shape, choices: {A: ..., B: ...}, answer: A")  # fmt: skip
+            raise SpecError(
+                f"a multiple-choice question needs '{key}'",
+                where=where,
+                expected="ask: shape, choices: {A: ..., B: ...}, answer: A",
+            )
     try:
         quantity = Quantity(item["ask"])
     except ValueError:
-        raise SpecError("'ask' names what the choices are", where=where, received=item["ask"],
-                        expected=", ".join(_ANSWER_KEYS)) from None  # fmt: skip
+        raise SpecError(
+            "'ask' names what the choices are", where=where, received=item["ask"], expected=", ".join(_ANSWER_KEYS)
+        ) from None
     choices = item["choices"]
     if not isinstance(choices, dict) or len(choices) < 2:
         raise SpecError(
@@ -508,14 +613,23 @@ def _multiple_choice(item: LineDict, truth: Truth, biases: bool | None, where: W
         )
     marked = str(item["answer"])
     if marked not in {str(k) for k in choices}:
-        raise SpecError("'answer' must be one of the choices", where=where, received=marked,
-                        expected=", ".join(str(k) for k in choices))  # fmt: skip
+        raise SpecError(
+            "'answer' must be one of the choices",
+            where=where,
+            received=marked,
+            expected=", ".join(str(k) for k in choices),
+        )
     verdicts = {str(k): judge(quantity, v, truth, biases, batch, dtype) for k, v in choices.items()}
     right = [k for k, v in verdicts.items() if v.correct]
     right_text = verdicts[marked].right
     if not right:
-        return Verdict(quantity, f"({marked}) {choices_value(choices, marked)}", False, right_text,
-                       "none of the choices is right: the question needs fixing")  # fmt: skip
+        return Verdict(
+            quantity,
+            f"({marked}) {choices_value(choices, marked)}",
+            False,
+            right_text,
+            "none of the choices is right: the question needs fixing",
+        )
     detail = "" if len(right) == 1 else f"more than one choice is right: {', '.join(right)}"
     given = f"({marked}) {choices_value(choices, marked)}"
     if marked in right:

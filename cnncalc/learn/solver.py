@@ -47,8 +47,14 @@ class Solved:
     solutions: tuple[Solution, ...]
 
 
-def solve_window(output: int, input: int | None = None, kernel: int | None = None, stride: int | None = None,
-                 padding: int | None = None, dilation: int = 1) -> Solved:  # fmt: skip
+def solve_window(
+    output: int,
+    input: int | None = None,
+    kernel: int | None = None,
+    stride: int | None = None,
+    padding: int | None = None,
+    dilation: int = 1,
+) -> Solved:
     """Every (input, kernel, stride, padding) with the given ones fixed that gives `output` by
     floor((W + 2P - D(F-1) - 1)/S) + 1 = O, in the bounds it returns: F up to W, P below F (more
     padding than that reads padding only), S up to W + 2P, W up to O*S + D(F-1) + 1 (with F and S
@@ -56,19 +62,31 @@ def solve_window(output: int, input: int | None = None, kernel: int | None = Non
     given = {Unknown.INPUT: input, Unknown.KERNEL: kernel, Unknown.STRIDE: stride, Unknown.PADDING: padding}
     for name, value in (("output", output), *((u.value, v) for u, v in given.items()), ("dilation", dilation)):
         if value is not None and (type(value) is not int or value < (0 if name == "padding" else 1)):
-            raise CnncalcError(f"--{name} must be a {'non-negative' if name == 'padding' else 'positive'} integer",
-                               received=value)  # fmt: skip
+            raise CnncalcError(
+                f"--{name} must be a {'non-negative' if name == 'padding' else 'positive'} integer", received=value
+            )
     unknowns = tuple(u.value for u, v in given.items() if v is None)
     if not unknowns:
         raise CnncalcError("nothing to solve: every quantity is given", hint="leave out the one to find")
     if input is None and (kernel is None or stride is None):
-        raise CnncalcError("an unknown input size needs the kernel and the stride", received="--input missing",
-                           expected="--kernel and --stride given (the padding may be unknown)")  # fmt: skip
-    bounds = tuple(text for text, unknown in (
-        ("F from 1 to W (a kernel no larger than the input)", kernel is None),
-        ("P from 0 to F - 1 (more reads padding only)", padding is None),
-        ("S from 1 to W + 2P" + (" (an output of 1: any larger stride too)" if output == 1 else ""), stride is None),
-        ("W from 1 to O*S + D(F - 1) + 1", input is None)) if unknown)  # fmt: skip
+        raise CnncalcError(
+            "an unknown input size needs the kernel and the stride",
+            received="--input missing",
+            expected="--kernel and --stride given (the padding may be unknown)",
+        )
+    bounds = tuple(
+        text
+        for text, unknown in (
+            ("F from 1 to W (a kernel no larger than the input)", kernel is None),
+            ("P from 0 to F - 1 (more reads padding only)", padding is None),
+            (
+                "S from 1 to W + 2P" + (" (an output of 1: any larger stride too)" if output == 1 else ""),
+                stride is None,
+            ),
+            ("W from 1 to O*S + D(F - 1) + 1", input is None),
+        )
+        if unknown
+    )
     # how many candidates the search would try, at most: refused up front where too many
     f_top = kernel or (input or 1)
     p_top = f_top - 1 if padding is None else padding
@@ -81,9 +99,12 @@ def solve_window(output: int, input: int | None = None, kernel: int | None = Non
         * (1 if input else w_top)
     )
     if size > MAX_SEARCH:
-        raise CnncalcError("the search is too large", received=f"up to {size:,} candidates" if size < 10**15 else "more than 10^15 candidates",
-                           expected=f"at most {MAX_SEARCH:,}",
-                           hint="give more of the quantities, or ask of smaller sizes")  # fmt: skip
+        raise CnncalcError(
+            "the search is too large",
+            received=f"up to {size:,} candidates" if size < 10**15 else "more than 10^15 candidates",
+            expected=f"at most {MAX_SEARCH:,}",
+            hint="give more of the quantities, or ask of smaller sizes",
+        )
     solutions = []
     for f in range(1, input + 1) if kernel is None and input is not None else [kernel or 1]:
         span = effective_kernel(f, dilation)
@@ -97,11 +118,16 @@ def solve_window(output: int, input: int | None = None, kernel: int | None = Non
                     window = Window(w, f, s, p, p, dilation)
                     if window_output_size(window) != output:  # the tables' own rule decides
                         continue
-                    values = {Unknown.INPUT.value: w, Unknown.KERNEL.value: f, Unknown.STRIDE.value: s,
-                              Unknown.PADDING.value: p}  # fmt: skip
+                    values = {
+                        Unknown.INPUT.value: w,
+                        Unknown.KERNEL.value: f,
+                        Unknown.STRIDE.value: s,
+                        Unknown.PADDING.value: p,
+                    }
                     larger = stride is None and output == 1 and s == last
-                    solutions.append(Solution({u: values[u] for u in unknowns}, window.formula(), window.remainder == 0,
-                                              larger))  # fmt: skip
+                    solutions.append(
+                        Solution({u: values[u] for u in unknowns}, window.formula(), window.remainder == 0, larger)
+                    )
     question = _question(output, input, kernel, stride, padding, dilation)
     return Solved(question, unknowns, bounds, tuple(solutions))
 
@@ -113,8 +139,9 @@ def _stride_limit(size: int, padding: int, span: int, output: int) -> int:
     return reach // (output - 1) if output > 1 else reach + 1
 
 
-def _question(output: int, input: int | None, kernel: int | None, stride: int | None, padding: int | None,
-              dilation: int) -> str:  # fmt: skip
+def _question(
+    output: int, input: int | None, kernel: int | None, stride: int | None, padding: int | None, dilation: int
+) -> str:
     w = "W" if input is None else str(input)
     f = "F" if kernel is None else str(kernel)
     if dilation != 1:
@@ -150,8 +177,9 @@ def solve_field(field: int, layers: int, kernel: int | None = None, stride: int 
     1 + (F - 1)(1 + S + ... + S^(N-1)) = R. Bounds: F from 1 to R, S from 1 to R."""
     for name, value in (("field", field), ("layers", layers), ("kernel", kernel), ("stride", stride)):
         if value is not None and (type(value) is not int or value < 1):
-            raise CnncalcError(f"--{name if name != 'field' else 'receptive-field'} must be a positive integer",
-                               received=value)  # fmt: skip
+            raise CnncalcError(
+                f"--{name if name != 'field' else 'receptive-field'} must be a positive integer", received=value
+            )
     if layers > 64:
         raise CnncalcError("at most 64 layers", received=layers)
     if kernel is not None and stride is not None:

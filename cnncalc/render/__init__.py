@@ -12,6 +12,24 @@ from .document import Code, Lines, Output, Table, Worked
 from .writers import WRITERS, Format, aligned, formats_of, write
 
 __all__ = [
-    "WRITERS", "Abbreviated", "Bar", "Bytes", "Code", "Delta", "Ratio", "Format", "Layout", "Lines", "Output", "Table", "Worked", "aligned",
-    "field_text", "formats_of", "human", "human_bytes", "shape_text", "write",
-]  # fmt: skip
+    "WRITERS",
+    "Abbreviated",
+    "Bar",
+    "Bytes",
+    "Code",
+    "Delta",
+    "Ratio",
+    "Format",
+    "Layout",
+    "Lines",
+    "Output",
+    "Table",
+    "Worked",
+    "aligned",
+    "field_text",
+    "formats_of",
+    "human",
+    "human_bytes",
+    "shape_text",
+    "write",
+]

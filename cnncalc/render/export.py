@@ -221,11 +221,15 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         f"    model = {class_name}().eval()",
         "    with torch.no_grad():",
         f"        y = model(torch.randn(1, {', '.join(map(str, report.input_shape))}))",
-        *(['    print(f"output {list(y.shape)}, {sum(p.numel() for p in model.parameters()):,} parameters")']
-          if graph.outputs is None else
-          [f"    shapes = {shapes_of}",
-           '    print(f"outputs {shapes}, {sum(p.numel() for p in model.parameters()):,} parameters")']),
-    ]  # fmt: skip
+        *(
+            ['    print(f"output {list(y.shape)}, {sum(p.numel() for p in model.parameters()):,} parameters")']
+            if graph.outputs is None
+            else [
+                f"    shapes = {shapes_of}",
+                '    print(f"outputs {shapes}, {sum(p.numel() for p in model.parameters()):,} parameters")',
+            ]
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -268,8 +272,10 @@ def _block_uses(graph: Graph, users: list[set[int]], shapes: list[Shape]) -> lis
     last row's output leaves."""
     nodes = graph.nodes
     # a block's uses; not the structures, nor a multi-output layer's pieces (chunk, split: a layer type)
-    prefixes = sorted((p for p, what in graph.containers.items() if what not in STRUCTURES and layer_type(what) is None),
-                      key=lambda p: p.count("."))  # fmt: skip
+    prefixes = sorted(
+        (p for p, what in graph.containers.items() if what not in STRUCTURES and layer_type(what) is None),
+        key=lambda p: p.count("."),
+    )
     uses: list[_Use] = []
     claimed: set[int] = set()
     for prefix in prefixes:
@@ -365,8 +371,14 @@ def _missing(full: _Use, use: _Use) -> frozenset[str] | None:
         theirs = rows[k]
         if (theirs.rel, theirs.form, tuple(resolve(j) for j in theirs.inputs)) != (mine.rel, mine.form, mine.inputs):
             return None
-        if theirs.module and mine.module and (list(theirs.module.kwargs) != list(mine.module.kwargs)
-                                              or theirs.module.positional != mine.module.positional):  # fmt: skip
+        if (
+            theirs.module
+            and mine.module
+            and (
+                list(theirs.module.kwargs) != list(mine.module.kwargs)
+                or theirs.module.positional != mine.module.positional
+            )
+        ):
             return None
     return missing
 
@@ -553,8 +565,11 @@ def _constructor(spec: TorchModule, slots: dict[str, str] | None = None) -> str:
     defaults = {k: _compact(v) for k, v in spec.defaults.items()}
     items = list(kwargs.items())
     texts = [slots.get(k, repr(v)) for k, v in items[: spec.positional]]
-    texts += [f"{k}={slots.get(k, repr(v))}" for k, v in items[spec.positional :]
-              if k in slots or not (k in defaults and v == defaults[k] and type(v) is type(defaults[k]))]  # fmt: skip
+    texts += [
+        f"{k}={slots.get(k, repr(v))}"
+        for k, v in items[spec.positional :]
+        if k in slots or not (k in defaults and v == defaults[k] and type(v) is type(defaults[k]))
+    ]
     prefix = "" if spec.name in own_module_sources() else "nn."
     return f"{prefix}{spec.name}({', '.join(texts)})"
 

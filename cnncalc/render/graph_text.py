@@ -44,8 +44,10 @@ def drawing(graph: Graph, report: Report, depth: int | None = None) -> Drawing:
     for g, (_, members) in enumerate(parts):
         for i in members:
             owner[i] = g
-    nodes = tuple(DrawnNode(f"n{g}", row.name, row.type, tuple(row.output_shape), row.params, row.leaves)
-                  for g, row in enumerate(rows))  # fmt: skip
+    nodes = tuple(
+        DrawnNode(f"n{g}", row.name, row.type, tuple(row.output_shape), row.params, row.leaves)
+        for g, row in enumerate(rows)
+    )
     edges: dict[tuple[str, str], None] = {}
     for i, node in enumerate(graph.nodes):
         for j in node.inputs:
@@ -76,8 +78,11 @@ def to_dot(graph: Graph, report: Report, depth: int | None = None) -> str:
 
 def dot_text(d: Drawing) -> str:
     """`to_dot` of a drawing already made (the `--format dot` writer's input)."""
-    out = [f"digraph {_dot_quote_id(d.name)} {{", "  rankdir=TB;",
-           '  node [shape=box, style="rounded,filled", fillcolor="#f4f4f4", fontname="Helvetica", fontsize=10];']  # fmt: skip
+    out = [
+        f"digraph {_dot_quote_id(d.name)} {{",
+        "  rankdir=TB;",
+        '  node [shape=box, style="rounded,filled", fillcolor="#f4f4f4", fontname="Helvetica", fontsize=10];',
+    ]
     for node in d.nodes:
         label = "\\n".join(_dot_quote(line) for line in _label_lines(node))
         out.append(f'  {node.id} [label="{label}"];')

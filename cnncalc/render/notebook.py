@@ -18,13 +18,26 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = Output("summary").schema_version
 # the per-layer numbers of the JSON payload that make a DataFrame's columns
-FRAME_COLUMNS = ("type", "output_shape", "inputs", "activations", "activation_bytes", "weights", "biases", "params",
-                 "buffers", "macs", "flops")  # fmt: skip
+FRAME_COLUMNS = (
+    "type",
+    "output_shape",
+    "inputs",
+    "activations",
+    "activation_bytes",
+    "weights",
+    "biases",
+    "params",
+    "buffers",
+    "macs",
+    "flops",
+)
 
 
 # a Report has no graph (the memory timeline needs it): the line under its table says where the page is
-PAGE_NOTE = ("the interactive page (graph, memory over time): cnncalc.render.page.page(graph) in a notebook, "
-             "or cnncalc report NAME -o net.html")  # fmt: skip
+PAGE_NOTE = (
+    "the interactive page (graph, memory over time): cnncalc.render.page.page(graph) in a notebook, "
+    "or cnncalc report NAME -o net.html"
+)
 
 
 def to_dict(report: Report) -> dict[str, Any]:
@@ -47,15 +60,23 @@ def to_html(report: Report, layout: Layout = Layout.HWC) -> str:
     table = report_table(report, COLUMNS, layout)
 
     def row(cells: Any, tag: str) -> str:
-        return "<tr>" + "".join(f'<{tag} style="text-align:{"right" if n else "left"}">{html.escape(cell_text(c, layout))}</{tag}>'
-                                for c, n in zip(cells, table.numeric)) + "</tr>"  # fmt: skip
+        return (
+            "<tr>"
+            + "".join(
+                f'<{tag} style="text-align:{"right" if n else "left"}">{html.escape(cell_text(c, layout))}</{tag}>'
+                for c, n in zip(cells, table.numeric)
+            )
+            + "</tr>"
+        )
 
     head = row(table.header, "th")
     body = "".join(row(r, "td") for r in table.rows)
     total = row(table.total, "th") if table.total else ""
     footer = "".join(f"<li>{html.escape(line)}</li>" for line in (*table.footer, PAGE_NOTE))
-    return (f"<div><strong>{html.escape(table.title or '')}</strong><table><thead>{head}</thead><tbody>{body}</tbody>"
-            f"<tfoot>{total}</tfoot></table><ul>{footer}</ul></div>")  # fmt: skip
+    return (
+        f"<div><strong>{html.escape(table.title or '')}</strong><table><thead>{head}</thead><tbody>{body}</tbody>"
+        f"<tfoot>{total}</tfoot></table><ul>{footer}</ul></div>"
+    )
 
 
 def to_pandas(report: Report) -> Any:
@@ -63,8 +84,9 @@ def to_pandas(report: Report) -> Any:
     try:
         import pandas
     except ImportError:
-        raise MissingExtraError("Report.to_pandas needs pandas, which is not installed", expected="pandas",
-                                hint="pip install pandas") from None  # fmt: skip
+        raise MissingExtraError(
+            "Report.to_pandas needs pandas, which is not installed", expected="pandas", hint="pip install pandas"
+        ) from None
     rows = json_data(report)["layers"]
     frame = pandas.DataFrame(
         {key: [tuple(r[key]) if isinstance(r[key], list) else r[key] for r in rows] for key in FRAME_COLUMNS},

@@ -105,12 +105,20 @@ class Page:
         return Path(path)
 
     def _repr_html_(self) -> str:
-        return (f'<iframe title="{html.escape(self.name)}" srcdoc="{html.escape(self.html)}" sandbox="allow-scripts" '
-                'style="width:100%;height:760px;border:1px solid #8c959f"></iframe>')  # fmt: skip
+        return (
+            f'<iframe title="{html.escape(self.name)}" srcdoc="{html.escape(self.html)}" sandbox="allow-scripts" '
+            'style="width:100%;height:760px;border:1px solid #8c959f"></iframe>'
+        )
 
 
-def page(network: Graph | HasGraph, *, input_shape: tuple[int, ...] | None = None, batch: int = 1,
-         dtype: DType = DType.FP32, style: Style = Style.FULL) -> Page:  # fmt: skip
+def page(
+    network: Graph | HasGraph,
+    *,
+    input_shape: tuple[int, ...] | None = None,
+    batch: int = 1,
+    dtype: DType = DType.FP32,
+    style: Style = Style.FULL,
+) -> Page:
     """The page of `network` (what `cnncalc report` writes; the graph is needed, not only its Report,
     for the memory timeline): `cnncalc.render.page.page(cnncalc.load("vgg16"))` in a notebook."""
     graph = network_graph(network)

@@ -34,9 +34,12 @@ class Quantity(str, Enum):
     @property
     def heading(self) -> str:  # not `title`: that would shadow str.title
         return {
-            "macs": "MACs (per sample)", "params": "parameters", "activations": "activation memory (bytes)",
-            "time": "time (ms)", "tflops": "achieved TFLOP/s",
-        }[self.value]  # fmt: skip
+            "macs": "MACs (per sample)",
+            "params": "parameters",
+            "activations": "activation memory (bytes)",
+            "time": "time (ms)",
+            "tflops": "achieved TFLOP/s",
+        }[self.value]
 
     @property
     def needs_timings(self) -> bool:
@@ -85,8 +88,9 @@ def fitting_depth(report: Report, max_rows: int = MAX_ROWS) -> int | None:
     return 1
 
 
-def _values(report: Report, quantity: Quantity, timings: Mapping[str, float] | None, full: Report,
-            depth: int | None) -> tuple[float, ...]:  # fmt: skip
+def _values(
+    report: Report, quantity: Quantity, timings: Mapping[str, float] | None, full: Report, depth: int | None
+) -> tuple[float, ...]:
     rows = report.rows[1:]
     if quantity is Quantity.MACS:
         return tuple(float(r.macs) for r in rows)
@@ -110,9 +114,14 @@ def _grouped_times(full: Report, timings: Mapping[str, float], depth: int | None
     return {group: sum(float(timings.get(names[i], 0.0)) for i in members) for group, members in groups(names, depth)}
 
 
-def plot(report: Report, path: str | Path | None = None, quantities: Sequence[Quantity] | None = None,
-         timings: Mapping[str, float] | None = None, depth: int | None = None,
-         max_rows: int = MAX_ROWS) -> Plotted:  # fmt: skip
+def plot(
+    report: Report,
+    path: str | Path | None = None,
+    quantities: Sequence[Quantity] | None = None,
+    timings: Mapping[str, float] | None = None,
+    depth: int | None = None,
+    max_rows: int = MAX_ROWS,
+) -> Plotted:
     """Draw `report` (uncollapsed; `depth` collapses it, else it collapses itself past `max_rows`)
     and write it to `path` if given (PNG, SVG or PDF by suffix). The input row is left out.
 

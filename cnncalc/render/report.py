@@ -66,8 +66,11 @@ def _name_cell(row: Row, report: Report) -> str:
     a collapsed block, those of its layers)."""
     if report.returns is OutputKind.TENSOR:
         return row.name
-    keys = [o.key for o in report.outputs if (o.shown or o.layer) == row.name
-            or (row.leaves > 1 and (o.shown or o.layer).startswith(row.name + "."))]  # fmt: skip
+    keys = [
+        o.key
+        for o in report.outputs
+        if (o.shown or o.layer) == row.name or (row.leaves > 1 and (o.shown or o.layer).startswith(row.name + "."))
+    ]
     return f"{row.name} (output {', '.join(map(str, keys))})" if keys else row.name
 
 
@@ -105,9 +108,11 @@ def totals_lines(report: Report) -> list[str]:
 
 def predicted_line(report: Report) -> str:
     """The peak memory a run should reach at the report's batch and dtype (docs/conventions.md)."""
-    return (f"predicted peak at batch {report.batch}, {report.dtype.value}: inference {human_bytes(predicted_memory(report, train=False))}, "
-            f"training step (SGD with momentum) {human_bytes(predicted_memory(report, train=True))}; "
-            "cnncalc profile measures it")  # fmt: skip
+    return (
+        f"predicted peak at batch {report.batch}, {report.dtype.value}: inference {human_bytes(predicted_memory(report, train=False))}, "
+        f"training step (SGD with momentum) {human_bytes(predicted_memory(report, train=True))}; "
+        "cnncalc profile measures it"
+    )
 
 
 def title(report: Report, layout: Layout) -> str:
@@ -118,8 +123,13 @@ def _column(col: Columns | Column) -> Column:
     return col.value if isinstance(col, Columns) else col
 
 
-def report_table(report: Report, columns: Sequence[Columns | Column], layout: Layout, explain: bool = False,
-                 footer: Sequence[str] | None = None) -> Table:  # fmt: skip
+def report_table(
+    report: Report,
+    columns: Sequence[Columns | Column],
+    layout: Layout,
+    explain: bool = False,
+    footer: Sequence[str] | None = None,
+) -> Table:
     """The report as a table of `columns` with a totals row; `explain` adds each row's working.
     The footer is the totals lines unless the command gives its own."""
     cols = [_column(col) for col in columns]

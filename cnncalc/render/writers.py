@@ -111,8 +111,13 @@ def cell_text(value: Any, layout: Layout) -> str:
     return str(value)
 
 
-def aligned(header: Sequence[str], body: Sequence[Sequence[str]], numeric: Sequence[bool],
-            total: Sequence[str] | None = None, notes: Sequence[Sequence[str]] | None = None) -> list[str]:  # fmt: skip
+def aligned(
+    header: Sequence[str],
+    body: Sequence[Sequence[str]],
+    numeric: Sequence[bool],
+    total: Sequence[str] | None = None,
+    notes: Sequence[Sequence[str]] | None = None,
+) -> list[str]:
     """Lines of an aligned plain-text table: numbers right-aligned, text left; `notes` go under rows.
 
     Written by hand rather than with rich.Table: it is never cropped to the terminal, and it

@@ -44,23 +44,23 @@ ITEM_SCHEMAS: dict[str, dict[str, Any]] = {
     "inline": {
         "anyOf": [{"type": "boolean"}, EXPRESSION],
         "description": "a block use whose items join the enclosing list's numbering (no name level)",
-    },  # fmt: skip
+    },
     "start": {
         "anyOf": [{"type": "integer", "minimum": 0}, EXPRESSION],
         "description": "the number of the first copy of a repeat (torchvision numbers some from 1)",
-    },  # fmt: skip
+    },
     "name": {**NAME, "description": "the layer's name (default: its position in its list)"},
     "repeat": {
         "anyOf": [{"type": "integer", "minimum": 1, "maximum": 100_000}, EXPRESSION],
         "description": "how many copies, one after the other",
-    },  # fmt: skip
+    },
     "from": {
         "anyOf": [
             {"type": ["string", "integer"]},
             {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
         ],
         "description": "the earlier layer(s) this one reads (default: the previous one)",
-    },  # fmt: skip
+    },
     "when": {
         "anyOf": [{"type": "boolean"}, EXPRESSION],
         "description": "false leaves the item out (usually when: $arg in a block)",
@@ -108,15 +108,36 @@ def _structures(layers_def: str = "layers") -> dict[str, Any]:
     from ..spec import MERGES
 
     layers = {"$ref": f"#/$defs/{layers_def}"}
-    branch = {"anyOf": [layers, {"type": "object", "properties": {"name": NAME, "layers": layers},
-                                 "required": ["layers"], "additionalProperties": False}]}  # fmt: skip
-    body = {"body": layers, "shortcut": layers, "after": layers,
-            "add": {"anyOf": [{"type": "boolean"}, EXPRESSION], "description": "whether the shortcut is added (default true)"}}  # fmt: skip
+    branch = {
+        "anyOf": [
+            layers,
+            {
+                "type": "object",
+                "properties": {"name": NAME, "layers": layers},
+                "required": ["layers"],
+                "additionalProperties": False,
+            },
+        ]
+    }
+    body = {
+        "body": layers,
+        "shortcut": layers,
+        "after": layers,
+        "add": {
+            "anyOf": [{"type": "boolean"}, EXPRESSION],
+            "description": "whether the shortcut is added (default true)",
+        },
+    }
     parallel = {"branches": {"type": "array", "items": branch, "minItems": 2}, "merge": {"enum": list(MERGES)}}
 
     def structure(own: dict[str, Any], required: str, summary: str) -> dict[str, Any]:
-        return {"type": "object", "properties": {**own, **ITEM_SCHEMAS}, "required": [required],
-                "additionalProperties": False, "description": summary}  # fmt: skip
+        return {
+            "type": "object",
+            "properties": {**own, **ITEM_SCHEMAS},
+            "required": [required],
+            "additionalProperties": False,
+            "description": summary,
+        }
 
     return {
         "sequential": structure({"layers": layers}, "layers", "a named group of layers, one after the other"),
@@ -146,18 +167,37 @@ def spec_schema() -> dict[str, Any]:
     def item_schema(strict: bool) -> dict[str, Any]:
         """An item; `strict`: in a spec with no `blocks:` and no `include:`, where a key can only be a
         layer type, a structure or `call` (or `$arg`, a type chosen by an argument), so a typo fails."""
-        keys = {**types, **aliases, **_structures("strict_layers" if strict else "layers"),
-                spec.CALL: {"anyOf": [{"type": "string"}, {"type": "object", "required": ["layer"]}],
-                            "description": "runs an earlier parameter-free row's module again (a shared relu)"}}  # fmt: skip
-        mapping: dict[str, Any] = {"type": "object", "minProperties": 1, "maxProperties": 1,
-                                   "propertyNames": {"anyOf": [{"pattern": IDENTIFIER}, EXPRESSION]}, "properties": keys}  # fmt: skip
+        keys = {
+            **types,
+            **aliases,
+            **_structures("strict_layers" if strict else "layers"),
+            spec.CALL: {
+                "anyOf": [{"type": "string"}, {"type": "object", "required": ["layer"]}],
+                "description": "runs an earlier parameter-free row's module again (a shared relu)",
+            },
+        }
+        mapping: dict[str, Any] = {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "propertyNames": {"anyOf": [{"pattern": IDENTIFIER}, EXPRESSION]},
+            "properties": keys,
+        }
         if strict:
             mapping.update(patternProperties={"\\$": block_use}, additionalProperties=False)
         else:
             mapping["additionalProperties"] = block_use
         word = {"enum": names} if strict else {"anyOf": [{"enum": names}, {"pattern": IDENTIFIER}]}
-        return {"anyOf": [{"type": "string", **word, "description": "a layer type without arguments"
-                           + ("" if strict else ", or a block")}, mapping]}  # fmt: skip
+        return {
+            "anyOf": [
+                {
+                    "type": "string",
+                    **word,
+                    "description": "a layer type without arguments" + ("" if strict else ", or a block"),
+                },
+                mapping,
+            ]
+        }
 
     item = item_schema(strict=False)
     layers = {"$ref": "#/$defs/layers"}
@@ -166,15 +206,19 @@ def spec_schema() -> dict[str, Any]:
             "type": ["object", "null"],
             "propertyNames": {"pattern": IDENTIFIER, "not": {"enum": list(spec.ITEM_KEYS)}},
             "description": "argument names and their defaults (null: required)",
-        },  # fmt: skip
+        },
         "layers": layers,
         **_structures()["residual"]["properties"],
         **_structures()["parallel"]["properties"],
         "description": {"type": "string"},
     }
     block_keys = {key: block_keys.get(key, {}) for key in spec.BLOCK_KEYS}  # keys added to spec.py pass unchecked
-    block = {"type": "object", "properties": block_keys, "additionalProperties": False,
-             "oneOf": [{"required": [key]} for key in spec.BLOCK_BODIES]}  # fmt: skip
+    block = {
+        "type": "object",
+        "properties": block_keys,
+        "additionalProperties": False,
+        "oneOf": [{"required": [key]} for key in spec.BLOCK_BODIES],
+    }
     top: dict[str, Any] = {
         "name": NAME,
         "description": {"type": "string"},
@@ -184,30 +228,30 @@ def spec_schema() -> dict[str, Any]:
             "minItems": 1,
             "maxItems": 4,
             "description": "[C, ...spatial] for one sample, e.g. [3, 224, 224] (or [3, $size, $size] with a top-level arg)",
-        },  # fmt: skip
+        },
         "blocks": {
             "type": "object",
             "propertyNames": {"pattern": IDENTIFIER, "not": {"enum": names}},
             "additionalProperties": block,
-        },  # fmt: skip
+        },
         "layers": {**layers, "minItems": 1},
         "args": {
             "type": "object",
             "propertyNames": {"pattern": IDENTIFIER},
             "description": "the spec's own arguments and their defaults (null: required), usable as $name anywhere",
-        },  # fmt: skip
+        },
         "include": {
             "oneOf": [
                 {"type": "string", "minLength": 1},
                 {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
             ],
             "description": "spec files (relative to this one) whose blocks and args this spec uses",
-        },  # fmt: skip
+        },
         "variants": {
             "type": "object",
             "additionalProperties": {"type": ["object", "null"]},
             "description": "built-in names this file stands for, each with its argument values (docs/spec.md)",
-        },  # fmt: skip
+        },
         "outputs": {
             "oneOf": [
                 {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
@@ -222,7 +266,7 @@ def spec_schema() -> dict[str, Any]:
                 },
             ],
             "description": "the rows the network returns: a list (a tuple), {key: row} (a dict) or {list: [rows]} (docs/spec.md)",
-        },  # fmt: skip
+        },
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -244,7 +288,7 @@ def spec_schema() -> dict[str, Any]:
             "strict_item": item_schema(strict=True),
             "expression": EXPRESSION_DEF,
             **definitions,
-        },  # fmt: skip
+        },
     }
 
 

@@ -124,12 +124,19 @@ def load(source: str | Path | Source, args: Mapping[str, Any] | None = None) -> 
     shown = str(path)
     if path.resolve().is_relative_to(ARCHITECTURES.resolve()):
         shown = f"<built-in>/{path.resolve().relative_to(ARCHITECTURES.resolve()).as_posix()}"
-    return parse(load_file(path, shown), file=shown, default_name=variant or path.stem, variant=variant, args=args,
-                 folder=path.parent)  # fmt: skip
+    return parse(
+        load_file(path, shown),
+        file=shown,
+        default_name=variant or path.stem,
+        variant=variant,
+        args=args,
+        folder=path.parent,
+    )
 
 
-def parse_text(text: str, file: str | None = None, variant: str | None = None,
-               args: Mapping[str, Any] | None = None) -> Graph:  # fmt: skip
+def parse_text(
+    text: str, file: str | None = None, variant: str | None = None, args: Mapping[str, Any] | None = None
+) -> Graph:
     """Build a graph from YAML text (used by tests and by `python -c`)."""
     return parse(load_text(text, file), file=file, variant=variant, args=args)
 
@@ -158,24 +165,43 @@ def _plain(value: Any) -> Any:
     return [_plain(v) for v in value] if isinstance(value, list) else value
 
 
-def parse(data: object, file: str | None = None, default_name: str = "network", variant: str | None = None,
-          args: Mapping[str, Any] | None = None, folder: Path | None = None) -> Graph:  # fmt: skip
+def parse(
+    data: object,
+    file: str | None = None,
+    default_name: str = "network",
+    variant: str | None = None,
+    args: Mapping[str, Any] | None = None,
+    folder: Path | None = None,
+) -> Graph:
     """Build a graph from already-loaded YAML data (LineDict/LineList keep the lines), for one
     of its `variants` (None: none) with `args` overriding its top-level arguments; `include:`
     paths are read relative to `folder` (None: the working directory)."""
     where = Where(file=file, line=getattr(data, "line", None))
     if data is None:
-        raise SpecError("the spec is empty", where=where, expected="a mapping with 'input' and 'layers'",
-                        hint="see docs/spec.md, or start from a built-in: cnncalc list")  # fmt: skip
+        raise SpecError(
+            "the spec is empty",
+            where=where,
+            expected="a mapping with 'input' and 'layers'",
+            hint="see docs/spec.md, or start from a built-in: cnncalc list",
+        )
     if not isinstance(data, dict):
-        raise SpecError("a spec must be a mapping", where=where, received=f"{_yaml_kind(data)}: {excerpt(data)}",
-                        expected="keys: " + ", ".join(TOP_LEVEL_KEYS))  # fmt: skip
+        raise SpecError(
+            "a spec must be a mapping",
+            where=where,
+            received=f"{_yaml_kind(data)}: {excerpt(data)}",
+            expected="keys: " + ", ".join(TOP_LEVEL_KEYS),
+        )
     data = with_lines(data)  # a spec built in Python: the reader's types, without line numbers
     assert isinstance(data, LineDict)
     for key in data:
         if key not in TOP_LEVEL_KEYS and not str(key).startswith("x-"):  # x-...: free keys for YAML anchors
-            raise SpecError(f"unknown top-level key '{key}'", where=_at(data, key, file), received=key,
-                            expected="one of " + ", ".join(TOP_LEVEL_KEYS), hint=did_you_mean(str(key), TOP_LEVEL_KEYS))  # fmt: skip
+            raise SpecError(
+                f"unknown top-level key '{key}'",
+                where=_at(data, key, file),
+                received=key,
+                expected="one of " + ", ".join(TOP_LEVEL_KEYS),
+                hint=did_you_mean(str(key), TOP_LEVEL_KEYS),
+            )
     blocks, included_args = _read_includes(data, file, Path.cwd() if folder is None else folder)
     scope, variant_name = _read_args(data, file, variant, dict(args or {}), included_args)
     name = variant_name if variant_name is not None else data.get("name", default_name)
@@ -188,9 +214,12 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
         raise SpecError("'layers' must be a non-empty list", where=_at(data, "layers", file), received=layers)
     own = _read_blocks(data, file)
     for block_name in own.keys() & blocks.keys():
-        raise SpecError(f"block '{block_name}' is defined here and in an included file ({blocks[block_name].file})",
-                        where=_at(data["blocks"], block_name, file, f"blocks.{block_name}"),
-                        expected="one definition per block name", hint="use the included block, or give yours another name")  # fmt: skip
+        raise SpecError(
+            f"block '{block_name}' is defined here and in an included file ({blocks[block_name].file})",
+            where=_at(data["blocks"], block_name, file, f"blocks.{block_name}"),
+            expected="one definition per block name",
+            hint="use the included block, or give yours another name",
+        )
     expander = _Expander(file, {**blocks, **own}, scope)
     expander.input_shape = input_shape
     expander.drafts.append(
@@ -208,8 +237,10 @@ def parse(data: object, file: str | None = None, default_name: str = "network", 
     return Graph(str(name), input_shape, nodes, dict(expander.containers), file, outputs)
 
 
-_OUTPUTS_EXPECTED = ("a list of row names (a tuple: outputs: [layer2, layer3]), a mapping of keys to row names "
-                     "(a dict: outputs: {p3: layer2, p4: layer3}), or outputs: {list: [layer2, layer3]}")  # fmt: skip
+_OUTPUTS_EXPECTED = (
+    "a list of row names (a tuple: outputs: [layer2, layer3]), a mapping of keys to row names "
+    "(a dict: outputs: {p3: layer2, p4: layer3}), or outputs: {list: [layer2, layer3]}"
+)
 
 
 def _read_outputs(data: LineDict, file: str | None, expander: _Expander) -> Outputs:
@@ -233,8 +264,13 @@ def _read_outputs(data: LineDict, file: str | None, expander: _Expander) -> Outp
     else:
         raise SpecError("malformed 'outputs'", where=where, received=raw, expected=_OUTPUTS_EXPECTED)
     if not pairs:
-        raise SpecError("'outputs' is empty", where=where, received=raw, expected=_OUTPUTS_EXPECTED,
-                        hint="leave 'outputs' out: the last row is then the network's output")  # fmt: skip
+        raise SpecError(
+            "'outputs' is empty",
+            where=where,
+            received=raw,
+            expected=_OUTPUTS_EXPECTED,
+            hint="leave 'outputs' out: the last row is then the network's output",
+        )
     items = next(iter(raw.values())) if kind in (OutputKind.TUPLE, OutputKind.LIST) and isinstance(raw, dict) else raw
     nodes = []
     for index, (key, name) in enumerate(pairs):
@@ -249,12 +285,20 @@ def _read_outputs(data: LineDict, file: str | None, expander: _Expander) -> Outp
         if isinstance(key, bool) or not isinstance(key, (str, int)) or not str(key).strip():
             raise SpecError("an output's key must be text", where=at, received=key, expected=_OUTPUTS_EXPECTED)
         if not isinstance(name, (str, int)) or isinstance(name, bool) or str(name) == INPUT:
-            raise SpecError(f"output '{key}' must name a row", where=at, received=name,
-                            expected="the name of a layer or structure (not the input)")  # fmt: skip
+            raise SpecError(
+                f"output '{key}' must name a row",
+                where=at,
+                received=name,
+                expected="the name of a layer or structure (not the input)",
+            )
         if str(name) not in expander.names and str(name) not in expander.outputs:
-            raise SpecError(f"output '{key}' names no row '{name}'", where=at, received=name,
-                            expected="the full name of a layer or structure, as the summary table shows it",
-                            hint=did_you_mean(str(name), [*expander.names, *expander.outputs]))  # fmt: skip
+            raise SpecError(
+                f"output '{key}' names no row '{name}'",
+                where=at,
+                received=name,
+                expected="the full name of a layer or structure, as the summary table shows it",
+                hint=did_you_mean(str(name), [*expander.names, *expander.outputs]),
+            )
         nodes.append(expander.resolve(_Ref(str(name), "", at), len(expander.drafts)))
     return Outputs(kind, tuple(str(k) for k, _ in pairs), tuple(nodes))
 
@@ -288,8 +332,13 @@ def _check_name(name: object, where: Where) -> None:
         raise SpecError("'name' is empty", where=where, received=name, expected="a name such as conv1")
     bad = next((ch for ch in text if not ch.isprintable()), None)
     if bad is not None:
-        raise SpecError("'name' contains a control or non-printable character", where=where, received=name,
-                        expected="printable text such as conv1", hint=f"character {bad!r} (U+{ord(bad):04X})")  # fmt: skip
+        raise SpecError(
+            "'name' contains a control or non-printable character",
+            where=where,
+            received=name,
+            expected="printable text such as conv1",
+            hint=f"character {bad!r} (U+{ord(bad):04X})",
+        )
     if type(name) is str and len(_GOOD_NAMES) < 10_000 and len(name) <= 200:
         _GOOD_NAMES.add(name)
 
@@ -299,22 +348,35 @@ def _at(mapping: object, key: object, file: str | None, path: str | None = None)
     return Where(file=file, line=line, path=path)
 
 
-def _read_args(data: LineDict, file: str | None, variant: str | None, overrides: dict[str, Any],
-               included: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str | None]:  # fmt: skip
+def _read_args(
+    data: LineDict,
+    file: str | None,
+    variant: str | None,
+    overrides: dict[str, Any],
+    included: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], str | None]:
     """The top-level arguments' values (defaults, the included files' first, then the variant's,
     then `overrides`) and the variant's `name`, if it gives one."""
     defaults = {**(included or {}), **_arg_defaults(data, file)}
     variants = data.get("variants") or {}
     if not isinstance(variants, dict):
-        raise SpecError("'variants' must map variant names to argument values", where=_at(data, "variants", file),
-                        received=variants, expected="e.g. variants: {resnet18: {block: basic, layers: [2, 2, 2, 2]}}")  # fmt: skip
+        raise SpecError(
+            "'variants' must map variant names to argument values",
+            where=_at(data, "variants", file),
+            received=variants,
+            expected="e.g. variants: {resnet18: {block: basic, layers: [2, 2, 2, 2]}}",
+        )
     values: dict[str, Any] = {}
     variant_name = None
     if variant is not None:
         if variant not in variants:
-            raise SpecError(f"no variant '{variant}' in this spec", where=_at(data, "variants", file), received=variant,
-                            expected="one of " + (", ".join(map(str, variants)) or "(it has no variants)"),
-                            hint=did_you_mean(variant, list(map(str, variants))))  # fmt: skip
+            raise SpecError(
+                f"no variant '{variant}' in this spec",
+                where=_at(data, "variants", file),
+                received=variant,
+                expected="one of " + (", ".join(map(str, variants)) or "(it has no variants)"),
+                hint=did_you_mean(variant, list(map(str, variants))),
+            )
         chosen = variants[variant] or {}
         where = _at(variants, variant, file, f"variants.{variant}")
         if not isinstance(chosen, dict):
@@ -327,11 +389,15 @@ def _read_args(data: LineDict, file: str | None, variant: str | None, overrides:
     scope = {**defaults, **values, **overrides}
     missing = [k for k, v in scope.items() if v is REQUIRED]
     if missing:
-        raise SpecError(f"argument{'s' if len(missing) > 1 else ''} {', '.join(missing)} of this spec "
-                        f"need{'' if len(missing) > 1 else 's'} a value", where=where,
-                        expected=("a variant: " + ", ".join(map(str, variants))) if variants else f"--arg {missing[0]}=...",
-                        hint="a family file's variants are built-ins: cnncalc summary " + str(next(iter(variants)))
-                        if variants else None)  # fmt: skip
+        raise SpecError(
+            f"argument{'s' if len(missing) > 1 else ''} {', '.join(missing)} of this spec "
+            f"need{'' if len(missing) > 1 else 's'} a value",
+            where=where,
+            expected=("a variant: " + ", ".join(map(str, variants))) if variants else f"--arg {missing[0]}=...",
+            hint="a family file's variants are built-ins: cnncalc summary " + str(next(iter(variants)))
+            if variants
+            else None,
+        )
     return scope, variant_name
 
 
@@ -339,19 +405,30 @@ def _arg_defaults(data: LineDict, file: str | None) -> dict[str, Any]:
     """A spec's own top-level `args:`, `null` (required) as REQUIRED."""
     raw = data.get("args") or {}
     if not isinstance(raw, dict):
-        raise SpecError("'args' must be a mapping of argument names to defaults", where=_at(data, "args", file),
-                        received=raw, expected="e.g. args: {width: 64, layers: null}")  # fmt: skip
+        raise SpecError(
+            "'args' must be a mapping of argument names to defaults",
+            where=_at(data, "args", file),
+            received=raw,
+            expected="e.g. args: {width: 64, layers: null}",
+        )
     defaults = {str(k): (REQUIRED if v is None else _plain(v)) for k, v in raw.items()}
     for key in defaults:
         if not key.isidentifier() or key in ("name", "in"):
-            raise SpecError(f"'{key}' cannot be an argument name", where=_at(raw, key, file, "args"),
-                            expected="an identifier other than name and in")  # fmt: skip
+            raise SpecError(
+                f"'{key}' cannot be an argument name",
+                where=_at(raw, key, file, "args"),
+                expected="an identifier other than name and in",
+            )
     return defaults
 
 
-def _read_includes(data: LineDict, file: str | None, folder: Path, chain: tuple[Path, ...] = (),
-                   read: dict[Path, tuple[dict[str, _BlockDef], dict[str, Any]]] | None = None,
-                   ) -> tuple[dict[str, _BlockDef], dict[str, Any]]:  # fmt: skip
+def _read_includes(
+    data: LineDict,
+    file: str | None,
+    folder: Path,
+    chain: tuple[Path, ...] = (),
+    read: dict[Path, tuple[dict[str, _BlockDef], dict[str, Any]]] | None = None,
+) -> tuple[dict[str, _BlockDef], dict[str, Any]]:
     """The blocks and top-level argument defaults of the files `include:` names (and of the files
     they include), read relative to `folder`; their `input`, `layers` and `variants` are not used.
     Each file is read once (`read`, by resolved path), and at most MAX_INCLUDES files in all; a
@@ -364,41 +441,69 @@ def _read_includes(data: LineDict, file: str | None, folder: Path, chain: tuple[
     where = _at(data, "include", file, "include")
     paths = raw if isinstance(raw, list) else [raw]
     if not paths or any(not isinstance(p, str) or not p.strip() for p in paths):
-        raise SpecError("'include' names spec files whose blocks this spec uses", where=where, received=raw,
-                        expected="a relative path or a list of them, e.g. include: resnet.yaml")  # fmt: skip
+        raise SpecError(
+            "'include' names spec files whose blocks this spec uses",
+            where=where,
+            received=raw,
+            expected="a relative path or a list of them, e.g. include: resnet.yaml",
+        )
     blocks: dict[str, _BlockDef] = {}
     args: dict[str, Any] = {}
     for written in paths:
         if Path(written).is_absolute():
-            raise SpecError("an included file is named relative to the including one", where=where,
-                            received=written, expected="a relative path, e.g. include: resnet.yaml")  # fmt: skip
+            raise SpecError(
+                "an included file is named relative to the including one",
+                where=where,
+                received=written,
+                expected="a relative path, e.g. include: resnet.yaml",
+            )
         path = folder / written
         try:
             resolved = path.resolve()
         except (OSError, ValueError) as err:  # a NUL byte, a name the system refuses
-            raise SpecError(f"cannot include '{excerpt(written)}'", where=where, received=written,
-                            expected="a spec file, named relative to this one", hint=str(err)) from None  # fmt: skip
+            raise SpecError(
+                f"cannot include '{excerpt(written)}'",
+                where=where,
+                received=written,
+                expected="a spec file, named relative to this one",
+                hint=str(err),
+            ) from None
         if resolved in chain:
-            raise SpecError("a spec includes itself", where=where, received=" -> ".join([*(p.name for p in chain), written]),
-                            expected="includes that do not loop")  # fmt: skip
+            raise SpecError(
+                "a spec includes itself",
+                where=where,
+                received=" -> ".join([*(p.name for p in chain), written]),
+                expected="includes that do not loop",
+            )
         if resolved not in read:
             if len(read) + len(chain) >= MAX_INCLUDES:  # read, and being read
-                raise SpecError(f"more than {MAX_INCLUDES} included files", where=where, received=written,
-                                expected=f"at most {MAX_INCLUDES} files, those included by included files counted")  # fmt: skip
+                raise SpecError(
+                    f"more than {MAX_INCLUDES} included files",
+                    where=where,
+                    received=written,
+                    expected=f"at most {MAX_INCLUDES} files, those included by included files counted",
+                )
             read[resolved] = _read_included(path, written, where, (*chain, resolved), read)
         inner_blocks, inner_args = read[resolved]
         for name, block in inner_blocks.items():
             if name in blocks and blocks[name].file != block.file:
-                raise SpecError(f"block '{name}' is defined in two included files ({blocks[name].file}, {block.file})",
-                                where=where, expected="one definition per block name")  # fmt: skip
+                raise SpecError(
+                    f"block '{name}' is defined in two included files ({blocks[name].file}, {block.file})",
+                    where=where,
+                    expected="one definition per block name",
+                )
             blocks[name] = block
         args.update(inner_args)
     return blocks, args
 
 
-def _read_included(path: Path, written: str, where: Where, chain: tuple[Path, ...],
-                   read: dict[Path, tuple[dict[str, _BlockDef], dict[str, Any]]],
-                   ) -> tuple[dict[str, _BlockDef], dict[str, Any]]:  # fmt: skip
+def _read_included(
+    path: Path,
+    written: str,
+    where: Where,
+    chain: tuple[Path, ...],
+    read: dict[Path, tuple[dict[str, _BlockDef], dict[str, Any]]],
+) -> tuple[dict[str, _BlockDef], dict[str, Any]]:
     """One included file's blocks and argument defaults, those of the files it includes first."""
     resolved = chain[-1]
     shown = str(path)
@@ -409,15 +514,23 @@ def _read_included(path: Path, written: str, where: Where, chain: tuple[Path, ..
     except SpecError as err:
         if err.where.line is not None:  # a problem inside the included file: its own place
             raise
-        raise SpecError(f"cannot include '{written}': {err.message}", where=where, received=shown,
-                        expected="a spec file, named relative to this one", hint=err.hint) from None  # fmt: skip
+        raise SpecError(
+            f"cannot include '{written}': {err.message}",
+            where=where,
+            received=shown,
+            expected="a spec file, named relative to this one",
+            hint=err.hint,
+        ) from None
     if not isinstance(included, LineDict):
         raise SpecError(f"included file '{written}' is not a spec (a mapping)", where=where, received=written)
     blocks, args = _read_includes(included, shown, path.parent, chain, read)
     for name, block in _read_blocks(included, shown).items():
         if name in blocks:
-            raise SpecError(f"block '{name}' is defined in two included files ({blocks[name].file}, {block.file})",
-                            where=where, expected="one definition per block name")  # fmt: skip
+            raise SpecError(
+                f"block '{name}' is defined in two included files ({blocks[name].file}, {block.file})",
+                where=where,
+                expected="one definition per block name",
+            )
         blocks[name] = block
     return blocks, {**args, **_arg_defaults(included, shown)}
 
@@ -425,9 +538,13 @@ def _read_included(path: Path, written: str, where: Where, chain: tuple[Path, ..
 def _check_known(values: Mapping[str, Any], defaults: Mapping[str, Any], where: Where, what: str) -> None:
     for key in values:
         if key not in defaults:
-            raise SpecError(f"unknown argument '{key}' in {what}", where=where, received=key,
-                            expected="one of " + (", ".join(defaults) or "(the spec declares no args)"),
-                            hint=did_you_mean(key, defaults))  # fmt: skip
+            raise SpecError(
+                f"unknown argument '{key}' in {what}",
+                where=where,
+                received=key,
+                expected="one of " + (", ".join(defaults) or "(the spec declares no args)"),
+                hint=did_you_mean(key, defaults),
+            )
 
 
 def _read_input(data: LineDict, file: str | None, scope: Mapping[str, Any]) -> tuple[int, ...]:
@@ -468,15 +585,28 @@ def _read_blocks(data: LineDict, file: str | None) -> dict[str, _BlockDef]:
             )
         for key in body:
             if key not in BLOCK_KEYS:
-                raise SpecError(f"unknown key '{key}' in block '{name}'", where=_at(body, key, file, f"blocks.{name}"),
-                                received=key, expected="one of " + ", ".join(BLOCK_KEYS), hint=did_you_mean(str(key), BLOCK_KEYS))  # fmt: skip
+                raise SpecError(
+                    f"unknown key '{key}' in block '{name}'",
+                    where=_at(body, key, file, f"blocks.{name}"),
+                    received=key,
+                    expected="one of " + ", ".join(BLOCK_KEYS),
+                    hint=did_you_mean(str(key), BLOCK_KEYS),
+                )
         if sum(key in body for key in BLOCK_BODIES) != 1:
-            raise SpecError(f"block '{name}' needs exactly one of 'layers' (a chain), 'body' (a residual block) "
-                            "or 'branches' (parallel branches)", where=where, received="keys " + ", ".join(map(str, body)))  # fmt: skip
+            raise SpecError(
+                f"block '{name}' needs exactly one of 'layers' (a chain), 'body' (a residual block) "
+                "or 'branches' (parallel branches)",
+                where=where,
+                received="keys " + ", ".join(map(str, body)),
+            )
         args = body.get("args") or {}
         if not isinstance(args, dict):
-            raise SpecError(f"'args' of block '{name}' must be a mapping of argument names to defaults",
-                            where=_at(body, "args", file), received=args, expected="e.g. args: {out: null, stride: 1}")  # fmt: skip
+            raise SpecError(
+                f"'args' of block '{name}' must be a mapping of argument names to defaults",
+                where=_at(body, "args", file),
+                received=args,
+                expected="e.g. args: {out: null, stride: 1}",
+            )
         defaults = {str(k): (REQUIRED if v is None else v) for k, v in args.items()}
         for reserved in ITEM_KEYS:
             if reserved in defaults:
@@ -547,8 +677,9 @@ class _Expander:
             prev, position = self.item(raw, line, f"{ctx.path}[{index}]", ctx, prev, position, default_prefix)
         return prev
 
-    def item(self, raw: object, line: int | None, path: str, ctx: _Context, prev: _Input, position: int,
-             default_prefix: str) -> tuple[_Input, int]:  # fmt: skip
+    def item(
+        self, raw: object, line: int | None, path: str, ctx: _Context, prev: _Input, position: int, default_prefix: str
+    ) -> tuple[_Input, int]:
         written, args, args_line = self.split_item(raw, line, path, ctx)
         where = self.where(args_line or line, path, ctx)
         name = args.pop("name", None)
@@ -567,8 +698,12 @@ class _Expander:
         if type(repeat) is not int or repeat < 1:
             raise SpecError("'repeat' must be a positive integer", where=where, received=repeat)
         if repeat > MAX_NODES:
-            raise SpecError("repeat count is too large to be sensible", where=where, received=repeat,
-                            expected=f"at most {MAX_NODES:,} layers in the expanded graph")  # fmt: skip
+            raise SpecError(
+                "repeat count is too large to be sensible",
+                where=where,
+                received=repeat,
+                expected=f"at most {MAX_NODES:,} layers in the expanded graph",
+            )
         if written == CALL:
             if repeat != 1:
                 raise SpecError("'call' runs a module once more: it takes no 'repeat'", where=where, received=repeat)
@@ -585,8 +720,11 @@ class _Expander:
             )
         if inline:
             if name is not None or source is not None:
-                raise SpecError("an inline block use has no name or from of its own", where=where,
-                                hint="its items join the enclosing list; name them in the block")  # fmt: skip
+                raise SpecError(
+                    "an inline block use has no name or from of its own",
+                    where=where,
+                    hint="its items join the enclosing list; name them in the block",
+                )
             for _ in range(repeat):
                 prev, position = self.inline_block(
                     self.blocks[written], dict(args), prev, where, ctx, position, default_prefix
@@ -682,8 +820,11 @@ class _Expander:
         many = cls is not None and cls.min_inputs > 1
         if source is None:
             if many:
-                raise SpecError(f"{written} needs its inputs named with 'from'", where=where,
-                                expected=f"- {written}: {{from: [a, b]}} (with one name, the previous layer is the first input)")  # fmt: skip
+                raise SpecError(
+                    f"{written} needs its inputs named with 'from'",
+                    where=where,
+                    expected=f"- {written}: {{from: [a, b]}} (with one name, the previous layer is the first input)",
+                )
             return [prev]
         names = source if isinstance(source, list) else [source]
         if not names or any(not isinstance(n, (str, int)) or isinstance(n, bool) for n in names):
@@ -710,8 +851,16 @@ class _Expander:
             hint=did_you_mean(written, choices),
         )
 
-    def one(self, written: str, args: dict[str, Any], name: str, inputs: list[_Input], where: Where,
-            ctx: _Context, line: int | None) -> _Input:  # fmt: skip
+    def one(
+        self,
+        written: str,
+        args: dict[str, Any],
+        name: str,
+        inputs: list[_Input],
+        where: Where,
+        ctx: _Context,
+        line: int | None,
+    ) -> _Input:
         """Expand one item (after repeat) whose full name and inputs are known."""
         self.check_type(written, where)
         if written in STRUCTURES or written in self.blocks:
@@ -771,8 +920,12 @@ class _Expander:
         """A row that runs an earlier row's module again: named `<row>@2`, `<row>@3`, ... unless named."""
         for key in args:
             if key != "layer":
-                raise SpecError(f"unknown key '{key}' for call", where=where, received=key,
-                                expected="- call: relu, or - call: {layer: relu, name: ..., from: ...}")  # fmt: skip
+                raise SpecError(
+                    f"unknown key '{key}' for call",
+                    where=where,
+                    received=key,
+                    expected="- call: relu, or - call: {layer: relu, name: ..., from: ...}",
+                )
         target = args.get("layer")
         if not isinstance(target, str) or not target:
             raise SpecError("'call' names an earlier row", where=where, received=target, expected="- call: relu")
@@ -781,8 +934,13 @@ class _Expander:
             (c for c in (".".join(parts[:i] + [target]) for i in range(len(parts), -1, -1)) if c in self.names), None
         )
         if found is None or found == INPUT:
-            raise SpecError(f"'call: {target}' names no earlier row", where=where, received=target,
-                            expected="the name of an earlier layer (not a structure)", hint=did_you_mean(target, self.names))  # fmt: skip
+            raise SpecError(
+                f"'call: {target}' names no earlier row",
+                where=where,
+                received=target,
+                expected="the name of an earlier layer (not a structure)",
+                hint=did_you_mean(target, self.names),
+            )
         original = self.drafts[self.names[found]]
         if original.calls is not None:
             original = self.drafts[self.names[original.calls]]
@@ -791,28 +949,50 @@ class _Expander:
         inputs = self.sources(source, prev, ctx, where, original.written)
         return self.add(full, original.kind, original.written, original.layer, inputs, where, calls=original.name)
 
-    def add(self, name: str, kind: str, written: str, layer: Layer | None, inputs: list[_Input], where: Where,
-            calls: str | None = None) -> int:  # fmt: skip
+    def add(
+        self,
+        name: str,
+        kind: str,
+        written: str,
+        layer: Layer | None,
+        inputs: list[_Input],
+        where: Where,
+        calls: str | None = None,
+    ) -> int:
         where = Where(where.file, where.line, f"{where.path} {name}")
         if name in self.names:
             first = self.drafts[self.names[name]].where
-            raise SpecError(f"duplicate layer name '{name}'", where=where,
-                            received=f"'{name}' again (first at {first})", expected="a unique name per layer")  # fmt: skip
+            raise SpecError(
+                f"duplicate layer name '{name}'",
+                where=where,
+                received=f"'{name}' again (first at {first})",
+                expected="a unique name per layer",
+            )
         if len(self.drafts) >= MAX_NODES:
-            raise SpecError(f"the expanded graph has more than {MAX_NODES:,} layers", where=where,
-                            expected="a spec of sensible size", hint="check repeat counts and YAML aliases")  # fmt: skip
+            raise SpecError(
+                f"the expanded graph has more than {MAX_NODES:,} layers",
+                where=where,
+                expected="a spec of sensible size",
+                hint="check repeat counts and YAML aliases",
+            )
         self.names[name] = len(self.drafts)
         self.drafts.append(_Draft(name, kind, written, layer, inputs, where, calls))
         return len(self.drafts) - 1
 
     # -- structures -----------------------------------------------------------------------
 
-    def structure_args(self, args: dict[str, Any], allowed: tuple[str, ...], required: tuple[str, ...], what: str,
-                       where: Where) -> None:  # fmt: skip
+    def structure_args(
+        self, args: dict[str, Any], allowed: tuple[str, ...], required: tuple[str, ...], what: str, where: Where
+    ) -> None:
         for key in args:
             if key not in allowed:
-                raise SpecError(f"unknown key '{key}' for {what}", where=where, received=key,
-                                expected="one of " + ", ".join((*allowed, *ITEM_KEYS)), hint=did_you_mean(key, allowed))  # fmt: skip
+                raise SpecError(
+                    f"unknown key '{key}' for {what}",
+                    where=where,
+                    received=key,
+                    expected="one of " + ", ".join((*allowed, *ITEM_KEYS)),
+                    hint=did_you_mean(key, allowed),
+                )
         for key in required:
             if key not in args:
                 raise SpecError(f"{what} needs '{key}'", where=where, expected=f"{key}: a list of layers")
@@ -822,8 +1002,9 @@ class _Expander:
         self.containers[name] = "sequential"
         return self.chain(args["layers"], ctx.inner(name + ".", f"{where.path}.layers"), prev)
 
-    def residual(self, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context,
-                 kind: str = "residual") -> _Input:  # fmt: skip
+    def residual(
+        self, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context, kind: str = "residual"
+    ) -> _Input:
         self.structure_args(args, ("body", "shortcut", "after", "add"), ("body",), kind, where)
         self.containers[name] = kind
         add = args.get("add", True)  # `add: $stride == 1 and $in == $out`: an inverted residual's own rule
@@ -833,16 +1014,27 @@ class _Expander:
             except CnncalcError as err:
                 raise err.located(where) from None
         if type(add) is not bool:
-            raise SpecError("'add' of a residual is true or false (whether the shortcut is added)", where=where,
-                            received=add, expected="e.g. add: $stride == 1 and $in == $out")  # fmt: skip
+            raise SpecError(
+                "'add' of a residual is true or false (whether the shortcut is added)",
+                where=where,
+                received=add,
+                expected="e.g. add: $stride == 1 and $in == $out",
+            )
         if not add and args.get("shortcut"):
-            raise SpecError("a residual with 'add: false' is its body alone: it has no shortcut", where=where,
-                            hint="give the shortcut's items a 'when:' of the same condition")  # fmt: skip
+            raise SpecError(
+                "a residual with 'add: false' is its body alone: it has no shortcut",
+                where=where,
+                hint="give the shortcut's items a 'when:' of the same condition",
+            )
         inner = ctx.inner(name + ".", f"{where.path}.body")
         body = self.chain(args["body"], inner, prev)
         if not add:  # no shortcut and no `.add` row: the body, then `after`
-            return self.chain(args.get("after") or [], ctx.inner(name + ".", f"{where.path}.after", scope=inner.scope,
-                              blocks_in_use=inner.blocks_in_use), body, default_prefix="after.")  # fmt: skip
+            return self.chain(
+                args.get("after") or [],
+                ctx.inner(name + ".", f"{where.path}.after", scope=inner.scope, blocks_in_use=inner.blocks_in_use),
+                body,
+                default_prefix="after.",
+            )
         shortcut = prev
         if args.get("shortcut"):
             shortcut_ctx = ctx.inner(
@@ -857,8 +1049,9 @@ class _Expander:
             merged = self.chain(args["after"], after_ctx, merged, default_prefix="after.")
         return merged
 
-    def parallel(self, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context,
-                 kind: str = "parallel") -> _Input:  # fmt: skip
+    def parallel(
+        self, args: dict[str, Any], name: str, prev: _Input, where: Where, ctx: _Context, kind: str = "parallel"
+    ) -> _Input:
         self.structure_args(args, ("branches", "merge"), ("branches",), kind, where)
         merge = args.get("merge", "concat")
         if expr.is_expression(merge):  # a block's keys are read here, in the use's scope
@@ -867,12 +1060,20 @@ class _Expander:
             except CnncalcError as err:
                 raise err.located(where) from None
         if merge not in MERGES:
-            raise SpecError("'merge' of parallel must be " + ", ".join(MERGES[:-1]) + " or " + MERGES[-1],
-                            where=where, received=merge, hint=did_you_mean(str(merge), MERGES))  # fmt: skip
+            raise SpecError(
+                "'merge' of parallel must be " + ", ".join(MERGES[:-1]) + " or " + MERGES[-1],
+                where=where,
+                received=merge,
+                hint=did_you_mean(str(merge), MERGES),
+            )
         branches = args["branches"]
         if not isinstance(branches, list) or len(branches) < 2:
-            raise SpecError("parallel needs a list of at least two branches", where=where, received=branches,
-                            expected="branches: [[...layers...], [...layers...]]")  # fmt: skip
+            raise SpecError(
+                "parallel needs a list of at least two branches",
+                where=where,
+                received=branches,
+                expected="branches: [[...layers...], [...layers...]]",
+            )
         self.containers[name] = kind
         outputs: list[_Input] = []
         for i, branch in enumerate(branches):
@@ -901,27 +1102,46 @@ class _Expander:
         block_where = Where(block.file or self.file, block.line, f"{where.path} -> {path}")
         if "layers" in block.raw:
             self.containers[name] = block.name
-            return self.chain(block.raw["layers"], _Context(inner.prefix, inner.scope, f"{path}.layers",
-                                                            inner.blocks_in_use, inner.depth, inner.file), prev)  # fmt: skip
+            return self.chain(
+                block.raw["layers"],
+                _Context(inner.prefix, inner.scope, f"{path}.layers", inner.blocks_in_use, inner.depth, inner.file),
+                prev,
+            )
         structure = self.residual if "body" in block.raw else self.parallel
         keys = ("body", "shortcut", "after", "add") if "body" in block.raw else ("branches", "merge")
         return structure(
             {k: block.raw[k] for k in keys if k in block.raw}, name, prev, block_where, inner, kind=block.name
         )
 
-    def inline_block(self, block: _BlockDef, args: dict[str, Any], prev: _Input, where: Where, ctx: _Context,
-                     position: int, default_prefix: str) -> tuple[_Input, int]:  # fmt: skip
+    def inline_block(
+        self,
+        block: _BlockDef,
+        args: dict[str, Any],
+        prev: _Input,
+        where: Where,
+        ctx: _Context,
+        position: int,
+        default_prefix: str,
+    ) -> tuple[_Input, int]:
         """A block use with `inline: true`: its items join the enclosing list, numbered on from its
         positions (VGG-BN's features.0, .1, .2 from a conv-bn-relu block), no name level of its own."""
         if block.name in ctx.blocks_in_use:
             raise SpecError(f"block '{block.name}' uses itself", where=where, expected="blocks that do not recurse")
         if "layers" not in block.raw:
-            raise SpecError(f"'inline' needs a chain block ('layers:'); '{block.name}' is a residual or parallel block",
-                            where=where, hint="name the use instead")  # fmt: skip
+            raise SpecError(
+                f"'inline' needs a chain block ('layers:'); '{block.name}' is a residual or parallel block",
+                where=where,
+                hint="name the use instead",
+            )
         items = block.raw["layers"]
         path = f"blocks.{block.name}.layers"
-        inner = ctx.inner(ctx.prefix, path, scope=self.block_scope(block, args, where, prev),
-                          blocks_in_use=(*ctx.blocks_in_use, block.name), file=block.file)  # fmt: skip
+        inner = ctx.inner(
+            ctx.prefix,
+            path,
+            scope=self.block_scope(block, args, where, prev),
+            blocks_in_use=(*ctx.blocks_in_use, block.name),
+            file=block.file,
+        )
         if not isinstance(items, list):
             raise SpecError("expected a list of layers", where=where, received=items)
         for index, raw in enumerate(items):
@@ -937,15 +1157,22 @@ class _Expander:
             scope["in"] = self.shape_of(prev)[0]
         for key, value in args.items():
             if key not in block.args:
-                raise SpecError(f"unknown argument '{key}' for block '{block.name}'", where=where, received=key,
-                                expected="one of " + (", ".join(block.args) or "(no arguments)"),
-                                hint=did_you_mean(key, block.args))  # fmt: skip
+                raise SpecError(
+                    f"unknown argument '{key}' for block '{block.name}'",
+                    where=where,
+                    received=key,
+                    expected="one of " + (", ".join(block.args) or "(no arguments)"),
+                    hint=did_you_mean(key, block.args),
+                )
             scope[key] = value
         for key, default in block.args.items():
             if key not in args:  # a top-level arg of the same name does not stand in for the block's own
                 if default is REQUIRED:
-                    raise SpecError(f"block '{block.name}' needs argument '{key}'", where=where,
-                                    expected=f"- {block.name}: {{{key}: ...}}")  # fmt: skip
+                    raise SpecError(
+                        f"block '{block.name}' needs argument '{key}'",
+                        where=where,
+                        expected=f"- {block.name}: {{{key}: ...}}",
+                    )
                 scope[key] = default
         return scope
 
@@ -984,8 +1211,13 @@ class _Expander:
                         expected="a layer defined earlier in the spec",
                     )
                 return index
-        raise SpecError(f"unknown reference 'from: {ref.name}'", where=ref.where, received=ref.name,
-                        expected="the name of an earlier layer or structure", hint=did_you_mean(ref.name, [*self.names, *(o for o in self.outputs if not o.endswith("." + OWN_INPUT))]))  # fmt: skip
+        raise SpecError(
+            f"unknown reference 'from: {ref.name}'",
+            where=ref.where,
+            received=ref.name,
+            expected="the name of an earlier layer or structure",
+            hint=did_you_mean(ref.name, [*self.names, *(o for o in self.outputs if not o.endswith("." + OWN_INPUT))]),
+        )
 
     def finish(self) -> tuple[Node, ...]:
         nodes = []

@@ -148,12 +148,10 @@ def _branch(node: ast.AST, scope: Mapping[str, object], text: str) -> object:
     return _eval(node, scope, text)
 
 
-def _condition(node: ast.AST, scope: Mapping[str, object], text: str,
-               what: str = "'and', 'or' and 'not' take") -> bool:  # fmt: skip
+def _condition(node: ast.AST, scope: Mapping[str, object], text: str, what: str = "'and', 'or' and 'not' take") -> bool:
     value = _eval(node, scope, text) if not isinstance(node, ast.Name) else _lookup(node.id, scope, text)
     if type(value) is not bool:
-        raise SpecError(f"{what} conditions (true/false)", received=text,
-                        expected="e.g. `$stride > 1 or $down`")  # fmt: skip
+        raise SpecError(f"{what} conditions (true/false)", received=text, expected="e.g. `$stride > 1 or $down`")
     return value
 
 
@@ -169,8 +167,11 @@ def _compare(node: ast.Compare, scope: Mapping[str, object], text: str) -> bool:
             or type(left) is not type(right)
             or (type(left) is str and compare not in (operator.eq, operator.ne))
         ):
-            raise SpecError("a comparison takes two integers, or two texts with == or !=", received=text,
-                            expected="e.g. `$stride > 1`, `$block == 'bottleneck'`")  # fmt: skip
+            raise SpecError(
+                "a comparison takes two integers, or two texts with == or !=",
+                received=text,
+                expected="e.g. `$stride > 1`, `$block == 'bottleneck'`",
+            )
         if not compare(left, right):
             return False
     return True
@@ -221,8 +222,9 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int | flo
         if not isinstance(items, list):
             raise SpecError(f"argument '${shown}' is indexed but is not a list", received=items, expected="a list")
         if not -len(items) <= index < len(items):
-            raise SpecError(f"index {index} is out of range for '${shown}'", received=text,
-                            expected=f"an index below {len(items)}")  # fmt: skip
+            raise SpecError(
+                f"index {index} is out of range for '${shown}'", received=text, expected=f"an index below {len(items)}"
+            )
         if type(items[index]) is not int:
             raise SpecError(f"'${shown}[{index}]' is not an integer", received=items[index], expected="an integer")
         return items[index]

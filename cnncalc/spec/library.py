@@ -140,8 +140,14 @@ def is_model_target(source: str) -> bool:
     (never a spec path or built-in name, nor a spec file's variant `family.yaml:small`); `cnncalc
     import` and the table commands read those."""
     head, sep, attr = source.rpartition(":")
-    return bool(sep and head and attr.isidentifier() and not source.endswith((".yaml", ".yml"))
-                and not head.endswith((".yaml", ".yml")) and len(head) > 1)  # fmt: skip
+    return bool(
+        sep
+        and head
+        and attr.isidentifier()
+        and not source.endswith((".yaml", ".yml"))
+        and not head.endswith((".yaml", ".yml"))
+        and len(head) > 1
+    )
 
 
 _EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -163,18 +169,21 @@ def read_args(pairs: Sequence[str]) -> dict[str, Any]:
         try:
             value = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError:
-            raise CnncalcError(f"--arg {key}: the value is not a YAML value", received=text,
-                               expected=ARG_VALUES) from None  # fmt: skip
+            raise CnncalcError(
+                f"--arg {key}: the value is not a YAML value", received=text, expected=ARG_VALUES
+            ) from None
         except RecursionError:  # PyYAML's parser recurses once per level: `[[[...]]]` 500 deep
-            raise CnncalcError(f"--arg {key}: a mapping or a nested list is not an argument value",
-                               received=text, expected=ARG_VALUES) from None  # fmt: skip
+            raise CnncalcError(
+                f"--arg {key}: a mapping or a nested list is not an argument value", received=text, expected=ARG_VALUES
+            ) from None
         if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
             value = float(value)  # 1e-6, which YAML 1.1 reads as text
         scalars = (bool, int, float, str, type(None))
         listed = isinstance(value, list) and all(isinstance(v, scalars) for v in value)
         if not isinstance(value, scalars) and not listed:
-            raise CnncalcError(f"--arg {key}: a mapping or a nested list is not an argument value", received=text,
-                               expected=ARG_VALUES)  # fmt: skip
+            raise CnncalcError(
+                f"--arg {key}: a mapping or a nested list is not an argument value", received=text, expected=ARG_VALUES
+            )
         out[key] = value
     return out
 
@@ -220,8 +229,12 @@ def read_stdin() -> str:
 
     data = sys.stdin.buffer.read(MAX_SPEC_BYTES + 1)
     if len(data) > MAX_SPEC_BYTES:
-        raise SpecError("spec file is too large", where=Where(file="<stdin>"), received=f"more than {MAX_SPEC_BYTES:,} bytes",
-                        expected=f"at most {MAX_SPEC_BYTES:,} bytes")  # fmt: skip
+        raise SpecError(
+            "spec file is too large",
+            where=Where(file="<stdin>"),
+            received=f"more than {MAX_SPEC_BYTES:,} bytes",
+            expected=f"at most {MAX_SPEC_BYTES:,} bytes",
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -102,8 +102,9 @@ _LOADERS: tuple[Any, ...]
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser
 
-    class _FastLineLoader(_Bounded, yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor,
-                          yaml.resolver.Resolver):  # fmt: skip
+    class _FastLineLoader(
+        _Bounded, yaml.composer.Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+    ):
         """libyaml's scanner and parser (C) under PyYAML's own composer (Python, so that the depth
         bound above holds before anything recurses) and the same safe constructor: the same data
         and lines as `_LineLoader`, several times faster. A text it refuses is read again by
@@ -135,8 +136,11 @@ def check_expansion(root: yaml.Node) -> None:
         if key in size and not done:
             continue
         if key in open_nodes and not done:
-            raise SpecError("YAML structure error: a recursive alias (an alias that contains itself)",
-                            where=Where(line=node.start_mark.line + 1), expected="aliases to finished values")  # fmt: skip
+            raise SpecError(
+                "YAML structure error: a recursive alias (an alias that contains itself)",
+                where=Where(line=node.start_mark.line + 1),
+                expected="aliases to finished values",
+            )
         children = _children(node)
         if not done:
             open_nodes.add(key)
@@ -148,13 +152,19 @@ def check_expansion(root: yaml.Node) -> None:
         depth[key] = 1 + max((depth[id(c)] for c in children), default=0)
         line = node.start_mark.line + 1
         if depth[key] > MAX_YAML_DEPTH:
-            raise SpecError(f"YAML aliases nest the spec more than {MAX_YAML_DEPTH} levels deep", where=Where(line=line),
-                            expected=f"structures nested at most {MAX_STRUCTURE_NESTING} deep",
-                            hint="an alias inside an alias inside an alias ...")  # fmt: skip
+            raise SpecError(
+                f"YAML aliases nest the spec more than {MAX_YAML_DEPTH} levels deep",
+                where=Where(line=line),
+                expected=f"structures nested at most {MAX_STRUCTURE_NESTING} deep",
+                hint="an alias inside an alias inside an alias ...",
+            )
         if size[key] > MAX_EXPANDED_NODES:
-            raise SpecError(f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values", where=Where(line=line),
-                            expected="a spec of sensible size when every alias is written out",
-                            hint="an alias bomb? each level of aliases multiplies the size")  # fmt: skip
+            raise SpecError(
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} values",
+                where=Where(line=line),
+                expected="a spec of sensible size when every alias is written out",
+                hint="an alias bomb? each level of aliases multiplies the size",
+            )
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -299,13 +309,21 @@ def read_text(path: Path, shown: str | None = None) -> str:
     except OSError as err:
         raise SpecError(f"cannot read the file: {err.strerror}", where=where) from None
     if len(data) > MAX_SPEC_BYTES:
-        raise SpecError("spec file is too large", where=where, received=f"more than {MAX_SPEC_BYTES:,} bytes",
-                        expected=f"at most {MAX_SPEC_BYTES:,} bytes")  # fmt: skip
+        raise SpecError(
+            "spec file is too large",
+            where=where,
+            received=f"more than {MAX_SPEC_BYTES:,} bytes",
+            expected=f"at most {MAX_SPEC_BYTES:,} bytes",
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise SpecError("spec file is not UTF-8 text", where=where, received=f"byte {data[err.start]:#04x} at offset {err.start:,}",
-                        expected="a YAML text file") from None  # fmt: skip
+        raise SpecError(
+            "spec file is not UTF-8 text",
+            where=where,
+            received=f"byte {data[err.start]:#04x} at offset {err.start:,}",
+            expected="a YAML text file",
+        ) from None
 
 
 def with_lines(value: object) -> object:

@@ -149,8 +149,11 @@ class GraphModule(nn.Module):
             module = self._leaves[target]
             if any(True for _ in module.parameters()) or any(True for _ in module.buffers()):
                 node = graph.nodes[graph.index(name)]
-                raise CnncalcError(f"'{name}' calls '{target}', which has parameters or buffers", received=target,
-                                   expected="call: reuses parameter-free modules (relu, pooling) only").located(node.where)  # fmt: skip
+                raise CnncalcError(
+                    f"'{name}' calls '{target}', which has parameters or buffers",
+                    received=target,
+                    expected="call: reuses parameter-free modules (relu, pooling) only",
+                ).located(node.where)
             self._leaves[name] = module
 
     def _attach_parameter(self, name: str, module: nn.Module) -> None:

@@ -298,8 +298,9 @@ class ParameterOp(nn.Module):
     the parameter on the parent module under the row's name and keeps this module out of the tree,
     so state_dict keys match the model's."""
 
-    def __init__(self, op: str, shape: list[int], view: list[int] | None = None, init: float = 1.0,
-                 bias: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self, op: str, shape: list[int], view: list[int] | None = None, init: float = 1.0, bias: bool = False
+    ) -> None:
         super().__init__()
         self.op = op
         self.view = view
@@ -327,9 +328,20 @@ class StdConv2d(nn.Conv2d):
     (biased, plus `eps`), then times its `gain` and `scale` where given: timm's StdConv2d and
     ScaledStdConv2d, computed as they compute it (one batch norm over the filters)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, eps: float = 1e-6, gain: bool = False,
-                 scale: float | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        eps: float = 1e-6,
+        gain: bool = False,
+        scale: float | None = None,
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.eps = eps
         self.scale = scale
@@ -339,8 +351,15 @@ class StdConv2d(nn.Conv2d):
         factor = None
         if self.gain is not None:
             factor = (self.gain * self.scale if self.scale is not None else self.gain).view(-1)
-        weight = F.batch_norm(self.weight.reshape(1, self.out_channels, -1), None, None, weight=factor,
-                              training=True, momentum=0.0, eps=self.eps).reshape_as(self.weight)  # fmt: skip
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            weight=factor,
+            training=True,
+            momentum=0.0,
+            eps=self.eps,
+        ).reshape_as(self.weight)
         return self._conv_forward(x, weight, self.bias)
 
 
@@ -348,8 +367,18 @@ class PaddedConv1d(nn.Conv1d):
     """nn.Conv1d after an explicit zero padding that may differ at the two ends (F.pad's pairs):
     TensorFlow/Keras's padding='same' at a stride, which nn.Conv1d's `padding` cannot express."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        pad: tuple[int, ...] = (),
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.pad = tuple(pad)
 
@@ -365,8 +394,18 @@ class PaddedConv2d(nn.Conv2d):
     pairs: left, right, top, bottom): TensorFlow/Keras's padding='same' at a stride, as timm's
     Conv2dSame pads before its convolution."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        pad: tuple[int, ...] = (),
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.pad = tuple(pad)
 
@@ -381,8 +420,18 @@ class PaddedConv3d(nn.Conv3d):
     """nn.Conv3d after an explicit zero padding that may differ at the two ends of an axis (F.pad's
     pairs, last axis first): TensorFlow/Keras's padding='same' at a stride."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, bias: bool = True, pad: tuple[int, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        pad: tuple[int, ...] = (),
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.pad = tuple(pad)
 

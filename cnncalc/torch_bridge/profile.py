@@ -190,12 +190,27 @@ def _analysis(graph: Graph, report: Report | None, input_shape: Shape | None, **
     return report
 
 
-def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | None = None, device: str = "cpu",
-            batch: int | None = None, dtype: DType | None = None, channels_last: bool = False, compile: bool = False,
-            warmup: int = 10, iters: int = 50, train: bool = False, cudnn_benchmark: bool = True,
-            peak_tflops: float | None = None, check: bool = True, per_layer: bool = False,
-            progress: Progress | None = None, optimizer: Optimizer = Optimizer.MOMENTUM,
-            checkpoint: Sequence[str] = ()) -> Profile:  # fmt: skip
+def profile(
+    graph: Graph,
+    report: Report | None = None,
+    *,
+    input_shape: Shape | None = None,
+    device: str = "cpu",
+    batch: int | None = None,
+    dtype: DType | None = None,
+    channels_last: bool = False,
+    compile: bool = False,
+    warmup: int = 10,
+    iters: int = 50,
+    train: bool = False,
+    cudnn_benchmark: bool = True,
+    peak_tflops: float | None = None,
+    check: bool = True,
+    per_layer: bool = False,
+    progress: Progress | None = None,
+    optimizer: Optimizer = Optimizer.MOMENTUM,
+    checkpoint: Sequence[str] = (),
+) -> Profile:
     """Check `graph` against PyTorch and time it. `report` is its one analysis at the run's input,
     batch and dtype (the CLI passes the one it made); without it, the graph is analysed here from
     `input_shape`, `batch` (1) and `dtype` (fp32). The checks, the model and the prediction all
@@ -206,13 +221,16 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
     try:
         dev = torch.device(device)
     except RuntimeError:  # before the checks, which take seconds
-        raise CnncalcError("--device names no device PyTorch knows", received=device,
-                           expected="cpu, cuda or cuda:N") from None  # fmt: skip
+        raise CnncalcError(
+            "--device names no device PyTorch knows", received=device, expected="cpu, cuda or cuda:N"
+        ) from None
     cuda = dev.type == "cuda"
     if cuda and not torch.cuda.is_available():
-        raise CnncalcError("--device cuda, but PyTorch sees no CUDA GPU here",
-                           received=f"torch {torch.__version__} (cuda build: {torch.version.cuda or 'no'})",
-                           hint="use --device cpu, or install a CUDA build of torch on a machine with a GPU")  # fmt: skip
+        raise CnncalcError(
+            "--device cuda, but PyTorch sees no CUDA GPU here",
+            received=f"torch {torch.__version__} (cuda build: {torch.version.cuda or 'no'})",
+            hint="use --device cpu, or install a CUDA build of torch on a machine with a GPU",
+        )
     if dtype not in (DType.FP32, DType.FP16, DType.BF16):
         raise CnncalcError("profile runs fp32, fp16 or bf16", received=dtype.value)
     try:
@@ -225,8 +243,7 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
         if not out_of_memory(err):
             raise
         one = memory_budget(replace(report, batch=1, dtype=DType.FP32), train=False).total_bytes  # the checks' run
-        raise _ran_out("the CPU", 1, one, _cpu_total(),
-                       "checking every row (one sample, fp32, inference)") from None  # fmt: skip
+        raise _ran_out("the CPU", 1, one, _cpu_total(), "checking every row (one sample, fp32, inference)") from None
     if cuda:
         torch.backends.cudnn.benchmark = cudnn_benchmark
     recomputed = recompute(graph, report, checkpoint) if train and checkpoint else None
@@ -264,8 +281,9 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
     except (RuntimeError, ValueError, MemoryError) as err:
         if out_of_memory(err):
             total = torch.cuda.get_device_properties(dev).total_memory if cuda else _cpu_total()
-            raise _ran_out("CUDA" if cuda else "the CPU", batch, predicted, total,
-                           "a training step" if train else "inference") from None  # fmt: skip
+            raise _ran_out(
+                "CUDA" if cuda else "the CPU", batch, predicted, total, "a training step" if train else "inference"
+            ) from None
         raise CnncalcError(
             "PyTorch failed while running the model", received=str(err).splitlines()[0], hint=refusal_hint(err)
         ) from None
@@ -273,21 +291,40 @@ def profile(graph: Graph, report: Report | None = None, *, input_shape: Shape | 
     steps = 3 if train else 1  # a backward pass costs about twice the forward
     peak = peak_tflops if peak_tflops is not None else (_peak(name, dtype) if cuda else None)
     return Profile(
-        graph.name, str(dev), name, torch.__version__, batch, dtype,
+        graph.name,
+        str(dev),
+        name,
+        torch.__version__,
+        batch,
+        dtype,
         "fp32" if dtype is DType.FP32 else f"autocast to {dtype.value} (weights stay fp32)",
-        channels_last, compile, train, cudnn_benchmark if cuda else False, checks,
+        channels_last,
+        compile,
+        train,
+        cudnn_benchmark if cuda else False,
+        checks,
         _timing(times, warmup) or Timing(0.0, 0.0, 0.0, warmup, 0),  # iters >= 1: never the fallback
-        2 * report.totals.macs * batch * steps, peak, predicted, measured, layers,
-    )  # fmt: skip
+        2 * report.totals.macs * batch * steps,
+        peak,
+        predicted,
+        measured,
+        layers,
+    )
 
 
 def _ran_out(where: str, batch: int, predicted: int, total: int | None, run: str) -> CnncalcError:
     has = f"; {'the GPU' if where == 'CUDA' else 'this machine'} has {human_bytes(total)}" if total else ""
-    hint = ("lower --batch (memory grows about linearly with it), or use --dtype bf16" if batch > 1 else
-            "one sample does not fit: the static commands give every figure without running the network "
-            "(cnncalc summary, cnncalc memory)")  # fmt: skip
-    return CnncalcError(f"{where} ran out of memory at batch {batch} ({run})",
-                        received=f"cnncalc predicts {human_bytes(predicted)} for this run{has}", hint=hint)  # fmt: skip
+    hint = (
+        "lower --batch (memory grows about linearly with it), or use --dtype bf16"
+        if batch > 1
+        else "one sample does not fit: the static commands give every figure without running the network "
+        "(cnncalc summary, cnncalc memory)"
+    )
+    return CnncalcError(
+        f"{where} ran out of memory at batch {batch} ({run})",
+        received=f"cnncalc predicts {human_bytes(predicted)} for this run{has}",
+        hint=hint,
+    )
 
 
 def _cpu_total() -> int | None:
@@ -398,8 +435,9 @@ class _TrainingStep:
         self.optimizer.step()
 
 
-def _training_step(runner: Any, model: torch.nn.Module, x: torch.Tensor, autocast: Any,
-                   kind: Optimizer = Optimizer.MOMENTUM) -> _TrainingStep:  # fmt: skip
+def _training_step(
+    runner: Any, model: torch.nn.Module, x: torch.Tensor, autocast: Any, kind: Optimizer = Optimizer.MOMENTUM
+) -> _TrainingStep:
     return _TrainingStep(runner, model, x, autocast, kind)
 
 
@@ -443,8 +481,16 @@ def _timing(times: Sequence[float], warmup: int) -> Timing | None:
     return Timing(statistics.median(times), _percentile(times, 10), _percentile(times, 90), warmup, len(times))
 
 
-def time_layers(graph: Graph, report: Report, model: torch.nn.Module, step: Callable[[], None], iters: int,
-                 cuda: bool, dev: torch.device, progress: Progress | None) -> tuple[LayerTime, ...]:  # fmt: skip
+def time_layers(
+    graph: Graph,
+    report: Report,
+    model: torch.nn.Module,
+    step: Callable[[], None],
+    iters: int,
+    cuda: bool,
+    dev: torch.device,
+    progress: Progress | None,
+) -> tuple[LayerTime, ...]:
     """Each leaf layer's forward time: a pre-hook and a hook around every leaf record CUDA events
     (perf_counter on CPU) for `iters` steps of the eager model; the hooks are removed before return."""
     leaves = leaf_modules(model)  # type: ignore[arg-type]

@@ -26,8 +26,21 @@ SMALL_INPUT = {
 REGNET_SIZES = ("400mf", "800mf", "1_6gf", "3_2gf", "8gf", "16gf", "32gf")
 SMALL_INPUT |= {f"regnet_{xy}_{size}": [3, 64, 64] for xy in "xy" for size in REGNET_SIZES}
 # MNASNet and ShuffleNetV2 halve the size five times: 64x64 ends their last stage at 2x2
-SMALL_INPUT.update(dict.fromkeys(["mnasnet0_5", "mnasnet0_75", "mnasnet1_0", "mnasnet1_3", "shufflenet_v2_x0_5",
-                                  "shufflenet_v2_x1_0", "shufflenet_v2_x1_5", "shufflenet_v2_x2_0"], [3, 64, 64]))  # fmt: skip
+SMALL_INPUT.update(
+    dict.fromkeys(
+        [
+            "mnasnet0_5",
+            "mnasnet0_75",
+            "mnasnet1_0",
+            "mnasnet1_3",
+            "shufflenet_v2_x0_5",
+            "shufflenet_v2_x1_0",
+            "shufflenet_v2_x1_5",
+            "shufflenet_v2_x2_0",
+        ],
+        [3, 64, 64],
+    )
+)
 # the MobileNetV3 segmentation models at 64x64 (trunk 4x4 at output stride 16, ASPP's dilation 36 padded to fit)
 SMALL_INPUT |= {name: [3, 64, 64] for name in ("deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large")}
 # the EfficientNets at their own sizes (224 to 600) make the CPU tests slow; at 64x64 every layer
@@ -42,11 +55,25 @@ SMALL_INPUT |= {
 # and Inception's first layers need 96x96; the rest (GoogLeNet's fixed classifier, the U-Net, the
 # examples and LeNet-5) at their SMALL_INPUT or their own size.
 QUICK_INPUT = dict.fromkeys(
-    ["convnext_tiny", "densenet121", "efficientnet_b0", "mnasnet0_5", "mobilenet_v3_large", "regnet_x_400mf",
-     "resnet18", "fcn_resnet50", "shufflenet_v2_x0_5", "squeezenet1_0", "vgg11", "alexnet_torchvision",
-     "googlenet_torchvision", "mobilenet_v2", "zfnet"],
+    [
+        "convnext_tiny",
+        "densenet121",
+        "efficientnet_b0",
+        "mnasnet0_5",
+        "mobilenet_v3_large",
+        "regnet_x_400mf",
+        "resnet18",
+        "fcn_resnet50",
+        "shufflenet_v2_x0_5",
+        "squeezenet1_0",
+        "vgg11",
+        "alexnet_torchvision",
+        "googlenet_torchvision",
+        "mobilenet_v2",
+        "zfnet",
+    ],
     [3, 64, 64],
-) | dict.fromkeys(["alexnet", "alexnet_grouped", "inception_v3"], [3, 96, 96])  # fmt: skip
+) | dict.fromkeys(["alexnet", "alexnet_grouped", "inception_v3"], [3, 96, 96])
 
 
 def quick_names():

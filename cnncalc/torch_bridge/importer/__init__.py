@@ -44,5 +44,22 @@ from .targets import (
     resolve_target,
 )
 
-__all__ = ["FUNCTIONS", "METHODS", "MODULE_KINDS", "ImportedSpec", "Target", "TorchImportError", "from_torch", "module_kind",
-           "import_command", "is_target", "load_target", "load_target_at", "parse_args", "parse_shape", "resolve_target", "table_kinds", "to_yaml"]  # fmt: skip
+__all__ = [
+    "FUNCTIONS",
+    "METHODS",
+    "MODULE_KINDS",
+    "ImportedSpec",
+    "Target",
+    "TorchImportError",
+    "from_torch",
+    "module_kind",
+    "import_command",
+    "is_target",
+    "load_target",
+    "load_target_at",
+    "parse_args",
+    "parse_shape",
+    "resolve_target",
+    "table_kinds",
+    "to_yaml",
+]

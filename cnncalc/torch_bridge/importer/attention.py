@@ -67,9 +67,18 @@ class AttentionRules:
 
         def checked_row(self, node: fx.Node, kind: str, args: dict[str, Any], inputs: list[int], base: str) -> None: ...
 
-        def add_row(self, node: fx.Node | None, name: str, kind: str, args: dict[str, Any], inputs: list[int],
-                    shape: Shape, module: nn.Module | None = None, calls: int | None = None,
-                    counts: tuple[int, int, int] | None = None) -> int: ...  # fmt: skip
+        def add_row(
+            self,
+            node: fx.Node | None,
+            name: str,
+            kind: str,
+            args: dict[str, Any],
+            inputs: list[int],
+            shape: Shape,
+            module: nn.Module | None = None,
+            calls: int | None = None,
+            counts: tuple[int, int, int] | None = None,
+        ) -> int: ...
 
     def unbind_after_permute(self, node: fx.Node) -> bool:
         """`qkv.permute(2, 0, 3, 1, 4)` read only by `.unbind(0)` or `[k]`: rows `unbind` (along
@@ -158,8 +167,9 @@ class AttentionRules:
         rank = len(before) + 1
         dim = bound.get("dim", 0)
         if not isinstance(dim, int) or dim % rank == 0:
-            raise self.unmapped(node, f"cnncalc's unbind keeps the batch axis; this {what} cuts dim={dim}",
-                                received=f"dim={dim}")  # fmt: skip
+            raise self.unmapped(
+                node, f"cnncalc's unbind keeps the batch axis; this {what} cuts dim={dim}", received=f"dim={dim}"
+            )
         axis = dim % rank
         meta = node.meta.get("tensor_meta")
         if not isinstance(meta, (tuple, list)) or len(meta) != before[axis - 1]:
@@ -183,8 +193,9 @@ class AttentionRules:
         """F.scaled_dot_product_attention(q, k, v, scale=..., is_causal=...), no mask, no dropout."""
         for key, allowed in (("attn_mask", None), ("dropout_p", 0), ("enable_gqa", False)):
             if bound.get(key, allowed) != allowed:
-                raise self.unmapped(node, f"cnncalc follows {what} only with {key}={allowed!r}",
-                                    received=f"{key}={bound[key]!r}")  # fmt: skip
+                raise self.unmapped(
+                    node, f"cnncalc follows {what} only with {key}={allowed!r}", received=f"{key}={bound[key]!r}"
+                )
         inputs = [self.tensor_input(node, bound.get(key), what) for key in ("query", "key", "value")]
         args: dict[str, Any] = {}
         if bound.get("scale") is not None:
@@ -204,13 +215,41 @@ class AttentionRules:
 # PyTorch's axis 0 as a batch: the axes it names move by one (PyTorch's 0 is the row's 0 and 1).
 # Only such ops are followed (below); any other stays a traced row.
 
-_FOLDED_RULES = {"arith", "unary", "matmul", "attention", "unbind", "pieces", "permute", "transpose", "flatten",
-                 "reshape", "view_like", "sum", "unfold"}  # fmt: skip
+_FOLDED_RULES = {
+    "arith",
+    "unary",
+    "matmul",
+    "attention",
+    "unbind",
+    "pieces",
+    "permute",
+    "transpose",
+    "flatten",
+    "reshape",
+    "view_like",
+    "sum",
+    "unfold",
+}
 _AXIS_KEYS = ("dim", "dim0", "dim1", "start_dim", "end_dim", "dimension")
 # modules (and their functional forms) that compute each position on its own, or along an axis
 # they are given (softmax: its dim moved as any other)
-_PER_POSITION_MODULES = {"ReLU", "LeakyReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Identity",
-                         "ReLU6", "Hardswish", "Hardsigmoid", "Mish", "Softplus"}  # fmt: skip
+_PER_POSITION_MODULES = {
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "GELU",
+    "SiLU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "Dropout",
+    "Identity",
+    "ReLU6",
+    "Hardswish",
+    "Hardsigmoid",
+    "Mish",
+    "Softplus",
+}
 
 
 def _reshape_sizes(node: fx.Node) -> list[Any] | None:
@@ -283,12 +322,19 @@ class FoldedRules:
                 rule.rule in _FOLDED_RULES or (rule.rule == "functional" and rule.kinds[0] in ("linear", "layernorm"))
             )
         if not allowed:
-            raise self.unmapped(node, "cnncalc follows a tensor with windows or heads folded into the batch axis only "
-                                      "through ops that treat PyTorch's axis 0 as a batch")  # fmt: skip
+            raise self.unmapped(
+                node,
+                "cnncalc follows a tensor with windows or heads folded into the batch axis only "
+                "through ops that treat PyTorch's axis 0 as a batch",
+            )
         sizes = _reshape_sizes(node)
         if sizes is not None and (not sizes or not _scales_with_batch(sizes[0])):
-            raise self.unmapped(node, "a reshape of a tensor with windows or heads folded into the batch axis whose "
-                                      "first size does not grow with the batch", received=repr(sizes[:1]))  # fmt: skip
+            raise self.unmapped(
+                node,
+                "a reshape of a tensor with windows or heads folded into the batch axis whose "
+                "first size does not grow with the batch",
+                received=repr(sizes[:1]),
+            )
 
     def folded_axes(self, node: fx.Node, bound: dict[str, Any]) -> dict[str, Any]:
         """The axes a call names, PyTorch's numbering, as the folded row counts them (one more)."""

@@ -26,8 +26,19 @@ if TYPE_CHECKING:
 _VIEW_METHODS = {"view", "reshape", "unsqueeze", "squeeze", "flatten"}
 _VIEW_FUNCTIONS = {torch.reshape, torch.unsqueeze, torch.squeeze, torch.flatten}
 # the name of the call (operator.isub, Tensor.sub_, torch.div) -> the arithmetic it does
-_OPS = {"add": "add", "iadd": "add", "mul": "mul", "imul": "mul", "sub": "sub", "isub": "sub", "truediv": "div",
-        "itruediv": "div", "div": "div", "pow": "pow", "ipow": "pow"}  # fmt: skip
+_OPS = {
+    "add": "add",
+    "iadd": "add",
+    "mul": "mul",
+    "imul": "mul",
+    "sub": "sub",
+    "isub": "sub",
+    "truediv": "div",
+    "itruediv": "div",
+    "div": "div",
+    "pow": "pow",
+    "ipow": "pow",
+}
 # the op with the parameter on the left: p - x, p / x
 _SWAPPED = {"mul": "mul", "add": "add", "sub": "rsub", "div": "rdiv"}
 
@@ -95,11 +106,17 @@ def parameter_row(m: _Mapper, node: fx.Node, op: str, tensor: Any, value: Any, w
     try:
         param = m.gm.get_parameter(target)
     except AttributeError:
-        raise m.unmapped(node, f"{what} with the buffer or constant '{target}': cnncalc's parameter row holds a "
-                               "learned parameter only", received=target) from None  # fmt: skip
+        raise m.unmapped(
+            node,
+            f"{what} with the buffer or constant '{target}': cnncalc's parameter row holds a learned parameter only",
+            received=target,
+        ) from None
     if id(param) in m.counted or target in m.taken:
-        raise m.unmapped(node, f"{what} reads the parameter '{target}' a second time; cnncalc's parameter row "
-                               "holds it once", received=target)  # fmt: skip
+        raise m.unmapped(
+            node,
+            f"{what} reads the parameter '{target}' a second time; cnncalc's parameter row holds it once",
+            received=target,
+        )
     if param.dim() == 0:
         raise m.unmapped(node, f"{what} with the 0-dimensional parameter '{target}'", received="shape []")
     source = m.tensor_input(node, tensor, what)
@@ -120,8 +137,9 @@ def parameter_row(m: _Mapper, node: fx.Node, op: str, tensor: Any, value: Any, w
         shape = layer.output_shape(shapes)
         counts = (layer.weights(shapes), layer.biases(shapes), 0)
     except CnncalcError as err:
-        raise m.unmapped(node, f"cnncalc's parameter row cannot express this {what}: {err.message}",
-                         received=err.received) from None  # fmt: skip
+        raise m.unmapped(
+            node, f"cnncalc's parameter row cannot express this {what}: {err.message}", received=err.received
+        ) from None
     if shape != m.shape(node):
         raise m.unmapped(node, f"cnncalc's parameter row gives {list(shape)}, PyTorch {list(m.shape(node))}")
     m.taken.add(target)
@@ -130,11 +148,22 @@ def parameter_row(m: _Mapper, node: fx.Node, op: str, tensor: Any, value: Any, w
 
 
 # torch functions and methods of one tensor, as cnncalc's `unary` ops
-UNARY_FUNCTIONS: dict[Any, str] = {torch.rsqrt: "rsqrt", torch.sqrt: "sqrt", torch.exp: "exp", torch.log: "log", torch.sin: "sin",
-                   torch.cos: "cos", torch.abs: "abs", torch.neg: "neg", operator.neg: "neg",
-                   torch.reciprocal: "reciprocal", torch.square: "square"}  # fmt: skip
-UNARY_METHODS = {name: name for name in ("rsqrt", "sqrt", "exp", "log", "sin", "cos", "abs", "neg", "reciprocal",
-                                         "square")}  # fmt: skip
+UNARY_FUNCTIONS: dict[Any, str] = {
+    torch.rsqrt: "rsqrt",
+    torch.sqrt: "sqrt",
+    torch.exp: "exp",
+    torch.log: "log",
+    torch.sin: "sin",
+    torch.cos: "cos",
+    torch.abs: "abs",
+    torch.neg: "neg",
+    operator.neg: "neg",
+    torch.reciprocal: "reciprocal",
+    torch.square: "square",
+}
+UNARY_METHODS = {
+    name: name for name in ("rsqrt", "sqrt", "exp", "log", "sin", "cos", "abs", "neg", "reciprocal", "square")
+}
 
 
 def rule_unary(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str) -> None:
@@ -151,8 +180,10 @@ def rule_reduce(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str) -> 
     dim = bound.get("dim")
     if dim is None or bound.get("dtype") is not None:
         raise m.unmapped(node, f"cnncalc follows {what} over given axes only", received=repr(dim))
-    args: dict[str, Any] = {"dim": list(dim) if isinstance(dim, (tuple, list)) else dim,
-                            "keepdim": bool(bound.get("keepdim", False))}  # fmt: skip
+    args: dict[str, Any] = {
+        "dim": list(dim) if isinstance(dim, (tuple, list)) else dim,
+        "keepdim": bool(bound.get("keepdim", False)),
+    }
     if kind == "var":
         correction = bound.get("correction")
         if correction is None:

@@ -210,8 +210,10 @@ class _Mapper(AttentionRules, FoldedRules):
         if any(isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1) for out in outputs):
             if self.unbind_after_permute(node):  # attention's qkv.permute(2, 0, 3, 1, 4).unbind(0)
                 return
-            if not all(n in self.of_node or n in self.pieces or n.op == "get_attr" or "value" in n.meta
-                       for n in _nodes(node.args, node.kwargs)):  # fmt: skip
+            if not all(
+                n in self.of_node or n in self.pieces or n.op == "get_attr" or "value" in n.meta
+                for n in _nodes(node.args, node.kwargs)
+            ):
                 self.traced(node, "its output is not per sample (the batch axis changed)")
                 return
         rows, taken, counted, called = len(self.rows), set(self.taken), set(self.counted), dict(self.called)
@@ -273,8 +275,10 @@ class _Mapper(AttentionRules, FoldedRules):
             base = str(node.target) if node.op == "call_method" else _function_name(node.target).split(".")[-1]
             name = self.functional_name(node, re.sub(r"\W", "_", base.strip("_")) or "op")
         meta = node.meta.get("tensor_meta")
-        if any(isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1)
-               for out in ([meta] if isinstance(meta, TensorMetadata) else list(meta or ()))):  # fmt: skip
+        if any(
+            isinstance(out, TensorMetadata) and (not out.shape or out.shape[0] != 1)
+            for out in ([meta] if isinstance(meta, TensorMetadata) else list(meta or ()))
+        ):
             # not per sample (attention folds heads into the batch axis): no row of its own; its
             # inputs, parameters and MACs join the traced row that brings the batch axis back
             self.region[node] = (inputs, region_macs + int(node.meta.get("flops", 0)) // 2, (weights, biases, buffers))
@@ -304,8 +308,15 @@ class _Mapper(AttentionRules, FoldedRules):
             args = {key: value for key, value in args.items() if value != 0}
             row_name = name if isinstance(meta, TensorMetadata) else f"{name}.{k}"
             self.taken.add(row_name)
-            rows[k] = self.add_row(None, row_name, "traced", args, inputs, tuple(out.shape[1:]),
-                                   counts=(weights, biases, buffers) if k == used[0] else (0, 0, 0))  # fmt: skip
+            rows[k] = self.add_row(
+                None,
+                row_name,
+                "traced",
+                args,
+                inputs,
+                tuple(out.shape[1:]),
+                counts=(weights, biases, buffers) if k == used[0] else (0, 0, 0),
+            )
             self.rows[-1].module = module if k == used[0] else None
             self.rows[-1].reason = reason
         if isinstance(meta, TensorMetadata):
@@ -354,8 +365,12 @@ class _Mapper(AttentionRules, FoldedRules):
             self.returns = self.several(node, value)
             return
         if isinstance(value, fx.Node) and value in self.region:
-            raise self.fail(node, "the output changes the batch axis (traced at batch 1, it is not one sample's); "
-                                  "cnncalc's rows are per sample", received=value.name)  # fmt: skip
+            raise self.fail(
+                node,
+                "the output changes the batch axis (traced at batch 1, it is not one sample's); "
+                "cnncalc's rows are per sample",
+                received=value.name,
+            )
         if not isinstance(value, fx.Node) or value not in self.of_node:
             raise self.returned_error(value)
         if self.of_node[value] != len(self.rows) - 1:
@@ -381,8 +396,12 @@ class _Mapper(AttentionRules, FoldedRules):
             if piece is not None:
                 rows.append(piece)
             elif isinstance(item, fx.Node) and item in self.region:
-                raise self.fail(node, f"output {key!r} changes the batch axis (traced at batch 1, it is not one sample's); "
-                                      "cnncalc's rows are per sample", received=item.name)  # fmt: skip
+                raise self.fail(
+                    node,
+                    f"output {key!r} changes the batch axis (traced at batch 1, it is not one sample's); "
+                    "cnncalc's rows are per sample",
+                    received=item.name,
+                )
             elif isinstance(item, fx.Node) and item in self.of_node and self.of_node[item] != 0:
                 rows.append(self.of_node[item])
             else:
@@ -411,10 +430,14 @@ class _Mapper(AttentionRules, FoldedRules):
         if isinstance(value, fx.Node) and value in self.of_node:
             return self.of_node[value]
         if isinstance(value, fx.Node) and value.op == "get_attr":
-            raise self.unmapped(node, f"the forward pass reads the tensor '{value.target}' directly (a parameter or buffer "
-                                  "outside a layer); cnncalc has no layer type for that")  # fmt: skip
-        raise self.unmapped(node, f"{what} takes a value cnncalc cannot follow (a constant or a non-layer result)",
-                        received=repr(value))  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"the forward pass reads the tensor '{value.target}' directly (a parameter or buffer "
+                "outside a layer); cnncalc has no layer type for that",
+            )
+        raise self.unmapped(
+            node, f"{what} takes a value cnncalc cannot follow (a constant or a non-layer result)", received=repr(value)
+        )
 
     def shape(self, node: fx.Node) -> Shape:
         meta = node.meta.get("tensor_meta")
@@ -424,9 +447,18 @@ class _Mapper(AttentionRules, FoldedRules):
             )
         return tuple(meta.shape[1:]) if meta.shape[0] == 1 else tuple(meta.shape)  # folded: attention.py
 
-    def add_row(self, node: fx.Node | None, name: str, kind: str, args: dict[str, Any], inputs: list[int],
-                shape: Shape, module: nn.Module | None = None, calls: int | None = None,
-                counts: tuple[int, int, int] | None = None) -> int:  # fmt: skip
+    def add_row(
+        self,
+        node: fx.Node | None,
+        name: str,
+        kind: str,
+        args: dict[str, Any],
+        inputs: list[int],
+        shape: Shape,
+        module: nn.Module | None = None,
+        calls: int | None = None,
+        counts: tuple[int, int, int] | None = None,
+    ) -> int:
         self.rows.append(_Row(name, kind, args, inputs, shape, module, calls, counts))
         if module is not None:  # its tensors are this row's: a traced row that reads them again counts none
             self.counted.update(id(t) for t in (*module.parameters(recurse=False), *module.buffers(recurse=False)))
@@ -444,17 +476,26 @@ class _Mapper(AttentionRules, FoldedRules):
             return
         kind = module_kind(module)
         if kind is None:
-            raise self.unmapped(node, f"cnncalc has no layer type for the module {_class_name(module)} at '{path}'",
-                            expected="modules and functions listed in docs/import.md")  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"cnncalc has no layer type for the module {_class_name(module)} at '{path}'",
+                expected="modules and functions listed in docs/import.md",
+            )
         inputs = [self.tensor_input(node, a, path) for a in node.args]
         if node.kwargs:
-            raise self.unmapped(node, f"'{path}' is called with keyword arguments, which cnncalc cannot follow",
-                            received=", ".join(node.kwargs))  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"'{path}' is called with keyword arguments, which cnncalc cannot follow",
+                received=", ".join(node.kwargs),
+            )
         args = self.module_args(node, module, kind, inputs)
         if path in self.called:
             if any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(recurse=False)):
-                raise self.unmapped(node, f"'{path}' is called more than once and has parameters (shared weights); "
-                                      "cnncalc gives every layer its own")  # fmt: skip
+                raise self.unmapped(
+                    node,
+                    f"'{path}' is called more than once and has parameters (shared weights); "
+                    "cnncalc gives every layer its own",
+                )
             # the spec's `- call: relu` row, named as the spec names it: relu@2, relu@3, ...
             self.again[path] += 1
             name = self.fresh(f"{path}@{self.again[path] + 1}")
@@ -490,8 +531,11 @@ class _Mapper(AttentionRules, FoldedRules):
             with torch.device("meta"):  # compared attribute by attribute: no memory, no initialisation
                 rebuilt = factory(**spec.kwargs)
         except CnncalcError as err:
-            raise self.unmapped(node, f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
-                            received=err.received if err.received is not None else repr(module)) from err  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"cnncalc's {kind} cannot express this {_class_name(module)}: {err.message}",
+                received=err.received if err.received is not None else repr(module),
+            ) from err
         if (
             type(rebuilt) is not type(module)
             and type(module) not in SAME_AT_INFERENCE
@@ -509,8 +553,12 @@ class _Mapper(AttentionRules, FoldedRules):
                 continue
             mine, theirs = getattr(rebuilt, attr, None), getattr(module, attr)
             if not _same(mine, theirs, attr, rank):
-                raise self.unmapped(node, f"cnncalc's {kind} cannot express {_class_name(module)} with {attr}={theirs!r}",
-                                received=repr(module), expected=f"{attr}={mine!r}")  # fmt: skip
+                raise self.unmapped(
+                    node,
+                    f"cnncalc's {kind} cannot express {_class_name(module)} with {attr}={theirs!r}",
+                    received=repr(module),
+                    expected=f"{attr}={mine!r}",
+                )
         return args
 
     def call(self, node: fx.Node) -> None:
@@ -523,8 +571,11 @@ class _Mapper(AttentionRules, FoldedRules):
         ):
             rows, index = self.pieces[whole], node.args[1]  # x1, x2 = x.chunk(2, dim=1)
             if not isinstance(index, int) or not -len(rows) <= index < len(rows) or rows[index] is None:
-                raise self.fail(node, "a piece of a chunk or split is read with an index cnncalc cannot follow",
-                                received=repr(index))  # fmt: skip
+                raise self.fail(
+                    node,
+                    "a piece of a chunk or split is read with an index cnncalc cannot follow",
+                    received=repr(index),
+                )
             self.of_node[node] = rows[index]  # type: ignore[assignment]
             return
         if node.op == "call_function" and node.target is operator.getitem and isinstance(whole, fx.Node):
@@ -548,8 +599,11 @@ class _Mapper(AttentionRules, FoldedRules):
             return
         missing = [k for k in rule.kinds if not _registered(k)]
         if missing:
-            raise self.unmapped(node, f"cnncalc has no layer type for {what} (it would need '{missing[0]}')",
-                            expected="modules and functions listed in docs/import.md")  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"cnncalc has no layer type for {what} (it would need '{missing[0]}')",
+                expected="modules and functions listed in docs/import.md",
+            )
         getattr(self, f"rule_{rule.rule}")(node, bound, what)
 
     def bind(self, node: fx.Node, params: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -573,8 +627,11 @@ class _Mapper(AttentionRules, FoldedRules):
             if key not in _TENSOR_PARAMS:
                 bound[key] = value = _substitute(value, self.constants)
             if key not in _TENSOR_PARAMS and _has_node(value):
-                raise self.unmapped(node, f"the argument '{key}' of {what} is computed from a tensor; cnncalc needs a constant",
-                                received=repr(value))  # fmt: skip
+                raise self.unmapped(
+                    node,
+                    f"the argument '{key}' of {what} is computed from a tensor; cnncalc needs a constant",
+                    received=repr(value),
+                )
         return bound
 
     def equivalent(self, node: fx.Node, rule: Equivalent, bound: dict[str, Any], what: str) -> None:
@@ -617,15 +674,17 @@ class _Mapper(AttentionRules, FoldedRules):
         """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""
         name = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "")
         op = {"iadd": "add", "imul": "mul", "isub": "sub", "itruediv": "div", "truediv": "div", "ipow": "pow"}.get(
-            name.rstrip("_"), name.rstrip("_"))  # fmt: skip
+            name.rstrip("_"), name.rstrip("_")
+        )
         number = (int, float)
         if isinstance(a, fx.Node) and type(b) in number:
             tensor, value = a, b
         elif isinstance(b, fx.Node) and type(a) in number and op in ("add", "mul", "sub"):
             tensor, value, op = b, a, "rsub" if op == "sub" else op
         else:
-            raise self.unmapped(node, f"{what} of these operands: cnncalc has no layer type for it",
-                                received=f"{a!r}, {b!r}")  # fmt: skip
+            raise self.unmapped(
+                node, f"{what} of these operands: cnncalc has no layer type for it", received=f"{a!r}, {b!r}"
+            )
         source = self.tensor_input(node, tensor, what)
         self.checked_row(node, "scalar", {"op": op, "value": float(value)}, [source], "scalar")
 
@@ -654,8 +713,11 @@ class _Mapper(AttentionRules, FoldedRules):
     def rule_pad(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         """`F.pad(x, (l, r, t, b, ...), mode, value)`: amounts last axis first, as `pad` writes them."""
         source = self.tensor_input(node, bound.get("input"), what)
-        args = {"padding": list(bound.get("pad") or ()), "mode": bound.get("mode") or "constant",
-                "value": float(bound.get("value") or 0.0)}  # fmt: skip
+        args = {
+            "padding": list(bound.get("pad") or ()),
+            "mode": bound.get("mode") or "constant",
+            "value": float(bound.get("value") or 0.0),
+        }
         self.checked_row(node, "pad", args, [source], "pad")
 
     def rule_stack(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
@@ -685,8 +747,12 @@ class _Mapper(AttentionRules, FoldedRules):
         scale = (before[0], *(1,) * (len(before) - 1))
         if param is None or tuple(param.shape) != scale or self.shape(node) != before:
             got = list(param.shape) if param is not None else "a buffer or constant"
-            raise self.unmapped(node, f"{what} by the tensor '{attr.target}': cnncalc follows it only as a layer scale, "
-                                  f"a parameter of shape {list(scale)} for this input", received=got)  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"{what} by the tensor '{attr.target}': cnncalc follows it only as a layer scale, "
+                f"a parameter of shape {list(scale)} for this input",
+                received=got,
+            )
         init = 1e-6
         values = param.detach()
         if values.device.type != "meta" and values.numel() and bool((values == values.flatten()[0]).all()):
@@ -703,8 +769,11 @@ class _Mapper(AttentionRules, FoldedRules):
         dims = [dims] if isinstance(dims, int) else list(dims or ())
         dims = [d % rank if isinstance(d, int) else d for d in dims]
         if sorted(dims) != list(range(rank)) or dims[0] != 0:
-            raise self.unmapped(node, f"cnncalc follows {what} only when the batch axis stays first",
-                            received=f"dims={bound.get('dims')!r}")  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"cnncalc follows {what} only when the batch axis stays first",
+                received=f"dims={bound.get('dims')!r}",
+            )
         self.add_row(node, self.functional_name(node, "permute"), "permute", {"dims": dims}, [source], self.shape(node))
 
     def rule_pieces(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
@@ -715,8 +784,11 @@ class _Mapper(AttentionRules, FoldedRules):
         dim = bound.get("dim", 0)
         meta = node.meta.get("tensor_meta")
         if not isinstance(dim, int) or dim % rank == 0:
-            raise self.unmapped(node, f"cnncalc's chunk and split keep the batch axis; this {what} cuts dim={dim}",
-                            received=f"dim={dim}")  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"cnncalc's chunk and split keep the batch axis; this {what} cuts dim={dim}",
+                received=f"dim={dim}",
+            )
         shapes = (
             [tuple(m.shape[1:] if m.shape[0] == 1 else m.shape) for m in meta]
             if isinstance(meta, (tuple, list))
@@ -768,8 +840,14 @@ class _Mapper(AttentionRules, FoldedRules):
             if step == "view":
                 break
         self.absorbed.update(chain[:-1])
-        self.add_row(chain[-1], self.functional_name(node, "channel_shuffle"), "channel_shuffle",
-                     {"groups": split[0]}, [source], before)  # fmt: skip
+        self.add_row(
+            chain[-1],
+            self.functional_name(node, "channel_shuffle"),
+            "channel_shuffle",
+            {"groups": split[0]},
+            [source],
+            before,
+        )
         self.absorbed.add(chain[-1])
         return True
 
@@ -799,15 +877,22 @@ class _Mapper(AttentionRules, FoldedRules):
         if not ok:
             self.sliced(node, source, index)
             return
-        self.add_row(node, self.functional_name(node, "crop"), "crop", {"amounts": _yaml_value(sides)}, [source],
-                     self.shape(node))  # fmt: skip
+        self.add_row(
+            node,
+            self.functional_name(node, "crop"),
+            "crop",
+            {"amounts": _yaml_value(sides)},
+            [source],
+            self.shape(node),
+        )
 
     def sliced(self, node: fx.Node, source: int, index: tuple) -> None:
         """`x[:, :k]`, `x[:, :, ::2, ::2]`: a `slice` of the axes cut (the batch axis whole)."""
         full = slice(None)
         if None in index and all(cut is None or cut == full for cut in index):  # y[:, :, None, None]
-            self.checked_row(node, "unsqueeze", {"dim": [i for i, cut in enumerate(index) if cut is None]}, [source],
-                             "unsqueeze")  # fmt: skip
+            self.checked_row(
+                node, "unsqueeze", {"dim": [i for i, cut in enumerate(index) if cut is None]}, [source], "unsqueeze"
+            )
             return
         cuts = [(axis, cut) for axis, cut in enumerate(index) if cut != full]
         if (
@@ -815,10 +900,17 @@ class _Mapper(AttentionRules, FoldedRules):
             or cuts[0][0] == 0
             or not all(isinstance(cut, slice) and not _has_node([cut.start, cut.stop, cut.step]) for _, cut in cuts)
         ):
-            raise self.unmapped(node, "cnncalc follows indexing as a crop or a slice of whole axes (x[:, :k], x[:, :, ::2])",
-                                received=repr(node.args[1]))  # fmt: skip
-        args = {"dim": [a for a, _ in cuts], "begin": [c.start for _, c in cuts], "end": [c.stop for _, c in cuts],
-                "step": [c.step for _, c in cuts]}  # fmt: skip
+            raise self.unmapped(
+                node,
+                "cnncalc follows indexing as a crop or a slice of whole axes (x[:, :k], x[:, :, ::2])",
+                received=repr(node.args[1]),
+            )
+        args = {
+            "dim": [a for a, _ in cuts],
+            "begin": [c.start for _, c in cuts],
+            "end": [c.stop for _, c in cuts],
+            "step": [c.step for _, c in cuts],
+        }
         self.checked_row(node, "slice", args, [source], "slice")
 
     def rule_sum(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
@@ -870,8 +962,11 @@ class _Mapper(AttentionRules, FoldedRules):
             raise self.unmapped(node, f"{what} without a weight parameter")
         owners = {t.rpartition(".")[0] for t in targets.values()}
         if len(owners) != 1 or any(t.rpartition(".")[2] != key for key, t in targets.items()):
-            raise self.unmapped(node, f"{what} reads parameters that are not one module's weight, bias and running "
-                                      "statistics", received=", ".join(targets.values()))  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"{what} reads parameters that are not one module's weight, bias and running statistics",
+                received=", ".join(targets.values()),
+            )
         (path,) = owners
         owner = self.owner(path)
         tensor = {key: getattr(owner, t.rpartition(".")[2]) for key, t in targets.items()}
@@ -884,8 +979,12 @@ class _Mapper(AttentionRules, FoldedRules):
         shapes = [shape]
         counts = (layer.weights(shapes), layer.biases(shapes), layer.buffers(shapes))
         if not path or path in {r.name for r in self.rows} or parameter_counts(owner) != counts:
-            raise self.unmapped(node, f"{what}: its module '{path}' holds other tensors than cnncalc's {kind}",
-                                received=repr(parameter_counts(owner)), expected=repr(counts))  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"{what}: its module '{path}' holds other tensors than cnncalc's {kind}",
+                received=repr(parameter_counts(owner)),
+                expected=repr(counts),
+            )
         if layer.output_shape(shapes) != self.shape(node):
             raise self.unmapped(node, f"cnncalc's {kind} gives another shape than {what}")
         self.taken.add(path)
@@ -964,8 +1063,11 @@ class _Mapper(AttentionRules, FoldedRules):
             self.rule_sum(node, bound, what)  # over other axes: cnncalc's mean
             return
         if bound.get("dtype") is not None or sorted(d % rank for d in dims) != list(range(2, rank)):
-            raise self.unmapped(node, f"cnncalc follows {what} only over every spatial axis (global average pooling)",
-                            received=f"dim={bound.get('dim')!r} of [N, {', '.join(map(str, before))}]")  # fmt: skip
+            raise self.unmapped(
+                node,
+                f"cnncalc follows {what} only over every spatial axis (global average pooling)",
+                received=f"dim={bound.get('dim')!r} of [N, {', '.join(map(str, before))}]",
+            )
         name = self.functional_name(node, "mean")
         pooled = (before[0], *(1,) * (len(before) - 1))
         if bound.get("keepdim", False):
@@ -975,16 +1077,22 @@ class _Mapper(AttentionRules, FoldedRules):
             self.add_row(node, self.fresh(f"{name}_flatten"), "flatten", {}, [index], self.shape(node))
 
 
-def _equivalent_module(kind: str, bound: Mapping[str, Any], tensor: Mapping[str, Any], shape: Shape,
-                       rank: int) -> nn.Module | None:  # fmt: skip
+def _equivalent_module(
+    kind: str, bound: Mapping[str, Any], tensor: Mapping[str, Any], shape: Shape, rank: int
+) -> nn.Module | None:
     """The torch.nn module whose forward is this functional call, or None."""
     with torch.device("meta"):
         if kind == "batchnorm":
             if bound.get("training", False) or rank > 3:
                 return None
             norm: Any = {0: nn.BatchNorm1d, 1: nn.BatchNorm1d, 2: nn.BatchNorm2d, 3: nn.BatchNorm3d}[rank]
-            return norm(shape[0], eps=bound.get("eps", 1e-5), momentum=bound.get("momentum", 0.1),
-                       affine="weight" in tensor, track_running_stats="running_mean" in tensor)  # fmt: skip
+            return norm(
+                shape[0],
+                eps=bound.get("eps", 1e-5),
+                momentum=bound.get("momentum", 0.1),
+                affine="weight" in tensor,
+                track_running_stats="running_mean" in tensor,
+            )
         if kind == "linear":
             out, features = tensor["weight"].shape
             return nn.Linear(features, out, bias="bias" in tensor)
@@ -992,20 +1100,33 @@ def _equivalent_module(kind: str, bound: Mapping[str, Any], tensor: Mapping[str,
             normalized = bound.get("normalized_shape")
             if normalized is None or "bias" in tensor and "weight" not in tensor:
                 return None
-            return nn.LayerNorm(normalized, eps=bound.get("eps", 1e-5), elementwise_affine="weight" in tensor,
-                                bias="bias" in tensor)  # fmt: skip
+            return nn.LayerNorm(
+                normalized, eps=bound.get("eps", 1e-5), elementwise_affine="weight" in tensor, bias="bias" in tensor
+            )
         if kind == "groupnorm":
             if "bias" in tensor and "weight" not in tensor:
                 return None
-            return nn.GroupNorm(int(bound["num_groups"]), shape[0], eps=bound.get("eps", 1e-5),
-                                affine="weight" in tensor, bias="bias" in tensor)  # fmt: skip
+            return nn.GroupNorm(
+                int(bound["num_groups"]),
+                shape[0],
+                eps=bound.get("eps", 1e-5),
+                affine="weight" in tensor,
+                bias="bias" in tensor,
+            )
         if kind == "conv" and 1 <= rank <= 3:
             weight = tensor["weight"]
             groups = bound.get("groups", 1)
             conv: Any = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[rank]
-            return conv(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]), stride=bound.get("stride", 1),
-                       padding=bound.get("padding", 0), dilation=bound.get("dilation", 1), groups=groups,
-                       bias="bias" in tensor)  # fmt: skip
+            return conv(
+                weight.shape[1] * groups,
+                weight.shape[0],
+                tuple(weight.shape[2:]),
+                stride=bound.get("stride", 1),
+                padding=bound.get("padding", 0),
+                dilation=bound.get("dilation", 1),
+                groups=groups,
+                bias="bias" in tensor,
+            )
     return None
 
 
@@ -1062,8 +1183,20 @@ _TENSOR_PARAMS = (
     "value",
     "attn_mask",
 )  # the arguments that are tensors
-_SHAPE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul, operator.floordiv, operator.truediv,
-                     operator.neg, int, float, tuple, list, math.prod}  # fmt: skip
+_SHAPE_ARITHMETIC = {
+    operator.getitem,
+    operator.add,
+    operator.sub,
+    operator.mul,
+    operator.floordiv,
+    operator.truediv,
+    operator.neg,
+    int,
+    float,
+    tuple,
+    list,
+    math.prod,
+}
 
 
 def _substitute(value: Any, constants: Mapping[fx.Node, Any]) -> Any:

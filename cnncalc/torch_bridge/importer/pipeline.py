@@ -32,8 +32,11 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
     """
     shape = tuple(int(s) for s in input_shape)
     if not 1 <= len(shape) <= 4 or any(s < 1 for s in shape):
-        raise TorchImportError("the input shape must be 1 to 4 positive sizes, channels first, without the batch",
-                               received=list(input_shape), expected="e.g. (3, 224, 224)")  # fmt: skip
+        raise TorchImportError(
+            "the input shape must be 1 to 4 positive sizes, channels first, without the batch",
+            received=list(input_shape),
+            expected="e.g. (3, 224, 224)",
+        )
     if not isinstance(module, nn.Module):
         raise TorchImportError("from_torch needs a torch.nn.Module", received=type(module).__name__)
     title = name or type(module).__name__
@@ -51,9 +54,12 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
         gm = _trace(module, torch.zeros(1, *shape, device=device), title)
         for node in gm.graph.nodes:
             if node.op == "call_method" and str(node.target).endswith("_") and not node.users:
-                raise _Mapper(module, gm).fail(node, f"the in-place .{node.target}() changes a tensor that is read "
-                                                     "afterwards under its old name; cnncalc follows results, not mutations",
-                                               hint=f"write x = x.{node.target}() (or x = x.{str(node.target)[:-1]}())")  # fmt: skip
+                raise _Mapper(module, gm).fail(
+                    node,
+                    f"the in-place .{node.target}() changes a tensor that is read "
+                    "afterwards under its old name; cnncalc follows results, not mutations",
+                    hint=f"write x = x.{node.target}() (or x = x.{str(node.target)[:-1]}())",
+                )
         gm.graph.eliminate_dead_code()
         forced: set[str] = set()  # nodes whose mapping the written spec did not hold to: traced instead
         while True:
@@ -61,10 +67,12 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
             rows = mapper.run()
             held = mapper.counted
             unused = tuple(
-                path for path, m in module.named_modules()
-                if not list(m.children()) and any(True for _ in m.parameters(recurse=False))
+                path
+                for path, m in module.named_modules()
+                if not list(m.children())
+                and any(True for _ in m.parameters(recurse=False))
                 and not any(id(p) in held for p in m.parameters(recurse=False))
-            )  # fmt: skip
+            )
             failure: _Mismatch | None = None
             for nest, blocks in ((True, True), (True, False), (False, False)):
                 for _ in range(len(rows)):
@@ -117,9 +125,16 @@ class _Mismatch(TorchImportError):
         return bool(path) and (path == row or str(path).endswith(f" {row}"))
 
 
-def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: bool, use_blocks: bool,
-           unused: tuple[str, ...], returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None,
-           ) -> ImportedSpec:  # fmt: skip
+def _write(
+    module: nn.Module,
+    rows: list[_Row],
+    title: str,
+    shape: Shape,
+    nest: bool,
+    use_blocks: bool,
+    unused: tuple[str, ...],
+    returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None,
+) -> ImportedSpec:
     structurer = _Structurer(module, rows, nest)
     items, _ = structurer.items(list(range(1, len(rows))), "", 0)
     blocks = _Blocks()
@@ -135,16 +150,22 @@ def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: 
         data["outputs"] = (
             dict(zip(keys, names)) if kind is OutputKind.DICT else {"list": names} if kind is OutputKind.LIST else names
         )
-    header = [f"{title}: imported by cnncalc from PyTorch (torch {torch.__version__.split('+')[0]}) at input {list(shape)};",
-              "every row's output shape, weights, biases and buffers were checked against the traced model."]  # fmt: skip
+    header = [
+        f"{title}: imported by cnncalc from PyTorch (torch {torch.__version__.split('+')[0]}) at input {list(shape)};",
+        "every row's output shape, weights, biases and buffers were checked against the traced model.",
+    ]
     text = to_yaml(data, header)
     shown = f"<imported {title}>"
     try:
         graph = parse_text(text, file=shown)
         report = analyze(graph)
     except CnncalcError as err:
-        raise _Mismatch(f"the spec written for {title} does not read back: {err.message}", where=err.where,
-                        received=err.received, expected=err.expected) from None  # fmt: skip
+        raise _Mismatch(
+            f"the spec written for {title} does not read back: {err.message}",
+            where=err.where,
+            received=err.received,
+            expected=err.expected,
+        ) from None
     by_name = {r.name: r for r in report.rows}
     expected_names = [r.name for r in rows]
     if [r.name for r in report.rows] != expected_names:
@@ -157,17 +178,25 @@ def _write(module: nn.Module, rows: list[_Row], title: str, shape: Shape, nest: 
         else (OutputKind.TENSOR, [(None, rows[-1].name)])
     )
     if (report.returns, [(o.key, o.layer) for o in report.outputs]) != wanted:
-        raise _Mismatch(f"the spec written for {title} returns other rows than the model",
-                        received=[o.layer for o in report.outputs], expected=str([name for _, name in wanted[1]]))  # fmt: skip
+        raise _Mismatch(
+            f"the spec written for {title} returns other rows than the model",
+            received=[o.layer for o in report.outputs],
+            expected=str([name for _, name in wanted[1]]),
+        )
     for row in rows[1:]:
         got = by_name[row.name]
         if got.output_shape != row.shape:
-            raise _Mismatch(f"cnncalc computes {list(got.output_shape)} for '{row.name}' but PyTorch gives {list(row.shape)}",
-                            where=Where(path=row.name))  # fmt: skip
+            raise _Mismatch(
+                f"cnncalc computes {list(got.output_shape)} for '{row.name}' but PyTorch gives {list(row.shape)}",
+                where=Where(path=row.name),
+            )
         theirs = row.counts or (parameter_counts(row.module) if row.module is not None else (0, 0, 0))
         if (got.weights, got.biases, got.buffers) != theirs:
-            raise _Mismatch(f"cnncalc counts (weights, biases, buffers) = {(got.weights, got.biases, got.buffers)} for "
-                            f"'{row.name}' but PyTorch has {theirs}", where=Where(path=row.name))  # fmt: skip
+            raise _Mismatch(
+                f"cnncalc counts (weights, biases, buffers) = {(got.weights, got.biases, got.buffers)} for "
+                f"'{row.name}' but PyTorch has {theirs}",
+                where=Where(path=row.name),
+            )
     return ImportedSpec(data=_plain(data), yaml=text, graph=graph, unused=unused)
 
 

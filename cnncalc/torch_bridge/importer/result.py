@@ -29,8 +29,10 @@ class ImportedSpec:
     def __repr__(self) -> str:
         shape = "x".join(map(str, self.graph.input_shape))
         unused = f", {len(self.unused)} unused modules" if self.unused else ""
-        return (f"<ImportedSpec {self.graph.name}: input {shape}, {len(self.graph.nodes) - 1} layers{unused}; "
-                f".yaml ({self.yaml.count(chr(10))} lines), .data, .graph>")  # fmt: skip
+        return (
+            f"<ImportedSpec {self.graph.name}: input {shape}, {len(self.graph.nodes) - 1} layers{unused}; "
+            f".yaml ({self.yaml.count(chr(10))} lines), .data, .graph>"
+        )
 
     def __str__(self) -> str:
         """The spec's YAML: `print(cnncalc.from_torch(...))` shows what `cnncalc import` writes."""

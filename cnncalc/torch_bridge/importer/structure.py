@@ -157,8 +157,11 @@ class _Structurer:
         if (add.inputs[1] != run[at - 1]) if shortcut else (add.inputs[1] != entry or split != at):
             return None
         prefix = path + "."
-        sections = {"body": self.items(body, prefix, entry)[0], "shortcut": self.items(shortcut, prefix, entry)[0],
-                    "after": self.items(after, prefix, run[at])[0]}  # fmt: skip
+        sections = {
+            "body": self.items(body, prefix, entry)[0],
+            "shortcut": self.items(shortcut, prefix, entry)[0],
+            "after": self.items(after, prefix, run[at])[0],
+        }
         if any(it.frm is not None for items in sections.values() for it in items):
             return None
         return _Item(path, "residual", sections=sections)
@@ -449,8 +452,10 @@ def _render_item(item: _Item, blocks: Mapping[str, dict]) -> tuple[dict, dict]:
         if item.frm is not None:
             body["from"] = item.frm
         if item.written == "parallel":
-            body["branches"] = [{"name": _yaml_name(head), "layers": _render_items(items, blocks, positional=True)}
-                                for head, items in item.sections.items()]  # fmt: skip
+            body["branches"] = [
+                {"name": _yaml_name(head), "layers": _render_items(items, blocks, positional=True)}
+                for head, items in item.sections.items()
+            ]
             if item.args["merge"] != "concat":
                 body["merge"] = item.args["merge"]
         else:

@@ -21,29 +21,66 @@ from .elementwise import UNARY_FUNCTIONS, UNARY_METHODS
 
 # Module class -> cnncalc layer type (a REGISTRY name). tests/test_import.py checks every kind is registered.
 MODULE_KINDS: dict[type[nn.Module], str] = {
-    nn.Conv1d: "conv", nn.Conv2d: "conv", nn.Conv3d: "conv",
-    nn.ConvTranspose1d: "conv_transpose", nn.ConvTranspose2d: "conv_transpose", nn.ConvTranspose3d: "conv_transpose",
-    nn.MaxPool1d: "maxpool", nn.MaxPool2d: "maxpool", nn.MaxPool3d: "maxpool",
-    nn.AvgPool1d: "avgpool", nn.AvgPool2d: "avgpool", nn.AvgPool3d: "avgpool",
-    nn.AdaptiveAvgPool1d: "adaptive_avgpool", nn.AdaptiveAvgPool2d: "adaptive_avgpool", nn.AdaptiveAvgPool3d: "adaptive_avgpool",
-    nn.AdaptiveMaxPool1d: "adaptive_maxpool", nn.AdaptiveMaxPool2d: "adaptive_maxpool", nn.AdaptiveMaxPool3d: "adaptive_maxpool",
+    nn.Conv1d: "conv",
+    nn.Conv2d: "conv",
+    nn.Conv3d: "conv",
+    nn.ConvTranspose1d: "conv_transpose",
+    nn.ConvTranspose2d: "conv_transpose",
+    nn.ConvTranspose3d: "conv_transpose",
+    nn.MaxPool1d: "maxpool",
+    nn.MaxPool2d: "maxpool",
+    nn.MaxPool3d: "maxpool",
+    nn.AvgPool1d: "avgpool",
+    nn.AvgPool2d: "avgpool",
+    nn.AvgPool3d: "avgpool",
+    nn.AdaptiveAvgPool1d: "adaptive_avgpool",
+    nn.AdaptiveAvgPool2d: "adaptive_avgpool",
+    nn.AdaptiveAvgPool3d: "adaptive_avgpool",
+    nn.AdaptiveMaxPool1d: "adaptive_maxpool",
+    nn.AdaptiveMaxPool2d: "adaptive_maxpool",
+    nn.AdaptiveMaxPool3d: "adaptive_maxpool",
     nn.Linear: "linear",
-    nn.BatchNorm1d: "batchnorm", nn.BatchNorm2d: "batchnorm", nn.BatchNorm3d: "batchnorm",
+    nn.BatchNorm1d: "batchnorm",
+    nn.BatchNorm2d: "batchnorm",
+    nn.BatchNorm3d: "batchnorm",
     nn.LocalResponseNorm: "lrn",
-    nn.Dropout: "dropout", nn.Dropout1d: "dropout", nn.Dropout2d: "dropout", nn.Dropout3d: "dropout",
-    nn.Identity: "identity", nn.Flatten: "flatten",
-    nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.GELU: "gelu", nn.SiLU: "silu",
-    nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softmax: "softmax",
-    _OWN_MODULES["Add"]: "add", _OWN_MODULES["Concat"]: "concat", _OWN_MODULES["Mul"]: "mul",
+    nn.Dropout: "dropout",
+    nn.Dropout1d: "dropout",
+    nn.Dropout2d: "dropout",
+    nn.Dropout3d: "dropout",
+    nn.Identity: "identity",
+    nn.Flatten: "flatten",
+    nn.ReLU: "relu",
+    nn.LeakyReLU: "leaky_relu",
+    nn.ELU: "elu",
+    nn.GELU: "gelu",
+    nn.SiLU: "silu",
+    nn.Sigmoid: "sigmoid",
+    nn.Tanh: "tanh",
+    nn.Softmax: "softmax",
+    _OWN_MODULES["Add"]: "add",
+    _OWN_MODULES["Concat"]: "concat",
+    _OWN_MODULES["Mul"]: "mul",
     _OWN_MODULES["Matmul"]: "matmul",
-}  # fmt: skip
+}
 # Types issue 10 announces (by torch class name): used only once a layer type of that name is registered.
 OPTIONAL_MODULE_KINDS: dict[str, str] = {
-    "ReLU6": "relu6", "Hardswish": "hardswish", "Hardsigmoid": "hardsigmoid", "Mish": "mish", "Softplus": "softplus",
-    "LogSoftmax": "log_softmax", "PReLU": "prelu", "Upsample": "upsample", "PixelShuffle": "pixel_shuffle",
-    "PixelUnshuffle": "pixel_unshuffle", "ChannelShuffle": "channel_shuffle", "LayerNorm": "layernorm",
-    "GroupNorm": "groupnorm", "InstanceNorm2d": "instancenorm", "ZeroPad2d": "zero_pad",
-}  # fmt: skip
+    "ReLU6": "relu6",
+    "Hardswish": "hardswish",
+    "Hardsigmoid": "hardsigmoid",
+    "Mish": "mish",
+    "Softplus": "softplus",
+    "LogSoftmax": "log_softmax",
+    "PReLU": "prelu",
+    "Upsample": "upsample",
+    "PixelShuffle": "pixel_shuffle",
+    "PixelUnshuffle": "pixel_unshuffle",
+    "ChannelShuffle": "channel_shuffle",
+    "LayerNorm": "layernorm",
+    "GroupNorm": "groupnorm",
+    "InstanceNorm2d": "instancenorm",
+    "ZeroPad2d": "zero_pad",
+}
 # Classes outside torch.nn (by module and qualified name) that compute what a cnncalc type's own
 # module computes: torchvision's building blocks. Each is a leaf; its arguments are read from its
 # attributes and checked as any module's are.
@@ -97,9 +134,19 @@ def _pool_params(extra: tuple[str, ...]) -> tuple[str, ...]:
 _ACT = ("input", "inplace")
 FUNCTIONS: dict[Any, Equivalent | Special] = {
     # arithmetic of two tensors, a tensor and a parameter, or a tensor and a number (elementwise.py)
-    **{f: Special((kind, "scalar", "parameter"), "arith", ("input", "other")) for f, kind in (
-        (operator.add, "add"), (operator.iadd, "add"), (operator.mul, "mul"), (operator.imul, "mul"),
-        (operator.sub, "sub"), (operator.isub, "sub"), (operator.truediv, "div"), (operator.itruediv, "div"))},
+    **{
+        f: Special((kind, "scalar", "parameter"), "arith", ("input", "other"))
+        for f, kind in (
+            (operator.add, "add"),
+            (operator.iadd, "add"),
+            (operator.mul, "mul"),
+            (operator.imul, "mul"),
+            (operator.sub, "sub"),
+            (operator.isub, "sub"),
+            (operator.truediv, "div"),
+            (operator.itruediv, "div"),
+        )
+    },
     torch.add: Special(("add", "scalar", "parameter"), "arith", ("input", "other", "alpha")),
     torch.sub: Special(("sub", "scalar", "parameter"), "arith", ("input", "other", "alpha")),
     torch.mul: Special(("mul", "scalar", "parameter"), "arith", ("input", "other")),
@@ -117,13 +164,18 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     torch.matmul: Special(("matmul",), "matmul", ("input", "other")),
     torch.bmm: Special(("matmul",), "matmul", ("input", "mat2")),
     # a module's forward written with functions on its own parameters (timm's BatchNormAct2d, Linear)
-    F.batch_norm: Special(("batchnorm",), "functional", ("input", "running_mean", "running_var", "weight", "bias",
-                                                         "training", "momentum", "eps")),
+    F.batch_norm: Special(
+        ("batchnorm",),
+        "functional",
+        ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
+    ),
     F.linear: Special(("linear",), "functional", ("input", "weight", "bias")),
     F.layer_norm: Special(("layernorm",), "functional", ("input", "normalized_shape", "weight", "bias", "eps")),
     F.group_norm: Special(("groupnorm",), "functional", ("input", "num_groups", "weight", "bias", "eps")),
-    **{conv: Special(("conv",), "functional", ("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
-       for conv in (F.conv1d, F.conv2d, F.conv3d)},
+    **{
+        conv: Special(("conv",), "functional", ("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
+        for conv in (F.conv1d, F.conv2d, F.conv3d)
+    },
     torch.sum: Special(("sum",), "sum", ("input", "dim", "keepdim", "dtype")),
     torch.cat: Special(("concat",), "cat", ("tensors", "dim")),
     torch.concat: Special(("concat",), "cat", ("tensors", "dim")),
@@ -136,16 +188,23 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     torch.split: Special(("split",), "pieces", ("tensor", "split_size_or_sections", "dim")),
     # attention (importer/attention.py): q, k, v = qkv.unbind(0), the fused op
     torch.unbind: Special(("unbind",), "unbind", ("input", "dim")),
-    F.scaled_dot_product_attention: Special(("attention",), "attention", ("query", "key", "value", "attn_mask",
-                                                                          "dropout_p", "is_causal", "scale", "enable_gqa")),
-    F.relu: Equivalent(nn.ReLU, _ACT), F.relu_: Equivalent(nn.ReLU, ("input",)),
-    torch.relu: Equivalent(nn.ReLU, ("input",)), torch.relu_: Equivalent(nn.ReLU, ("input",)),
+    F.scaled_dot_product_attention: Special(
+        ("attention",),
+        "attention",
+        ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale", "enable_gqa"),
+    ),
+    F.relu: Equivalent(nn.ReLU, _ACT),
+    F.relu_: Equivalent(nn.ReLU, ("input",)),
+    torch.relu: Equivalent(nn.ReLU, ("input",)),
+    torch.relu_: Equivalent(nn.ReLU, ("input",)),
     F.leaky_relu: Equivalent(nn.LeakyReLU, ("input", "negative_slope", "inplace")),
     F.elu: Equivalent(nn.ELU, ("input", "alpha", "inplace")),
     F.gelu: Equivalent(nn.GELU, ("input", "approximate")),
     F.silu: Equivalent(nn.SiLU, _ACT),
-    torch.sigmoid: Equivalent(nn.Sigmoid, ("input",)), F.sigmoid: Equivalent(nn.Sigmoid, ("input",)),
-    torch.tanh: Equivalent(nn.Tanh, ("input",)), F.tanh: Equivalent(nn.Tanh, ("input",)),
+    torch.sigmoid: Equivalent(nn.Sigmoid, ("input",)),
+    F.sigmoid: Equivalent(nn.Sigmoid, ("input",)),
+    torch.tanh: Equivalent(nn.Tanh, ("input",)),
+    F.tanh: Equivalent(nn.Tanh, ("input",)),
     F.softmax: Equivalent(nn.Softmax, ("input", "dim", "_stacklevel", "dtype"), {"dtype": None}, ("_stacklevel",)),
     torch.softmax: Equivalent(nn.Softmax, ("input", "dim", "dtype"), {"dtype": None}),
     F.dropout: Equivalent(nn.Dropout, ("input", "p", "training", "inplace"), ignored=("training",)),
@@ -164,15 +223,22 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     F.relu6: Equivalent("ReLU6", _ACT),
     F.hardswish: Equivalent("Hardswish", _ACT),
     F.hardsigmoid: Equivalent("Hardsigmoid", _ACT),
-    F.interpolate: Equivalent("Upsample", ("input", "size", "scale_factor", "mode", "align_corners",
-                                           "recompute_scale_factor", "antialias"), {"antialias": False}),
-}  # fmt: skip
+    F.interpolate: Equivalent(
+        "Upsample",
+        ("input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias"),
+        {"antialias": False},
+    ),
+}
 _SELF = ("input",)
 METHODS: dict[str, Equivalent | Special] = {
-    **{name: Special((kind, "scalar", "parameter"), "arith", ("input", "other", "alpha")) for name, kind in (
-        ("add", "add"), ("add_", "add"), ("sub", "sub"), ("sub_", "sub"))},
-    **{name: Special((kind, "scalar", "parameter"), "arith", ("input", "other")) for name, kind in (
-        ("mul", "mul"), ("mul_", "mul"))},
+    **{
+        name: Special((kind, "scalar", "parameter"), "arith", ("input", "other", "alpha"))
+        for name, kind in (("add", "add"), ("add_", "add"), ("sub", "sub"), ("sub_", "sub"))
+    },
+    **{
+        name: Special((kind, "scalar", "parameter"), "arith", ("input", "other"))
+        for name, kind in (("mul", "mul"), ("mul_", "mul"))
+    },
     "div": Special(("div", "scalar", "parameter"), "arith", ("input", "other", "rounding_mode")),
     "div_": Special(("div", "scalar", "parameter"), "arith", ("input", "other", "rounding_mode")),
     "pow": Special(("scalar",), "arith", ("input", "exponent")),
@@ -195,11 +261,14 @@ METHODS: dict[str, Equivalent | Special] = {
     "unfold": Special(("unfold",), "unfold", ("input", "dimension", "size", "step")),
     "matmul": Special(("matmul",), "matmul", ("input", "other")),
     "bmm": Special(("matmul",), "matmul", ("input", "mat2")),
-    "relu": Equivalent(nn.ReLU, _SELF), "relu_": Equivalent(nn.ReLU, _SELF),
-    "sigmoid": Equivalent(nn.Sigmoid, _SELF), "sigmoid_": Equivalent(nn.Sigmoid, _SELF),
-    "tanh": Equivalent(nn.Tanh, _SELF), "tanh_": Equivalent(nn.Tanh, _SELF),
+    "relu": Equivalent(nn.ReLU, _SELF),
+    "relu_": Equivalent(nn.ReLU, _SELF),
+    "sigmoid": Equivalent(nn.Sigmoid, _SELF),
+    "sigmoid_": Equivalent(nn.Sigmoid, _SELF),
+    "tanh": Equivalent(nn.Tanh, _SELF),
+    "tanh_": Equivalent(nn.Tanh, _SELF),
     "softmax": Equivalent(nn.Softmax, ("input", "dim", "dtype"), {"dtype": None}),
-}  # fmt: skip
+}
 
 
 def _registered(kind: str) -> bool:

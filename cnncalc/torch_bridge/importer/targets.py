@@ -71,9 +71,12 @@ def resolve_target(target: str, args: Mapping[str, Any] | None = None, meta: boo
     is_file = source.endswith(".py") or os.sep in source or "/" in source
     colon_in_path = is_file and ":" in source[2:] and not Path(source).is_file()  # file.py::Net (C:\ is a drive)
     if not sep or not attr.isidentifier() or colon_in_path or not (is_file or _MODULE_NAME.fullmatch(source)):
-        raise CnncalcError("malformed model target", received=target,
-                           expected="torchvision:NAME, path/to/file.py:Class or package.module:factory",
-                           hint="one colon, then the name of a class or function defined in the file or module")  # fmt: skip
+        raise CnncalcError(
+            "malformed model target",
+            received=target,
+            expected="torchvision:NAME, path/to/file.py:Class or package.module:factory",
+            hint="one colon, then the name of a class or function defined in the file or module",
+        )
     if source == "torchvision":
         return _torchvision(attr, args, meta)
     if is_file:
@@ -96,36 +99,59 @@ def resolve_target(target: str, args: Mapping[str, Any] | None = None, meta: boo
         except ModuleNotFoundError as err:
             if err.name is None or not source.startswith(err.name):  # the module found, one of its imports not
                 raise _failed_import(target, source, err) from err
-            raise CnncalcError(f"cannot import the module '{source}'", received=str(err),
-                               expected="a module importable from here (on sys.path)") from None  # fmt: skip
+            raise CnncalcError(
+                f"cannot import the module '{source}'",
+                received=str(err),
+                expected="a module importable from here (on sys.path)",
+            ) from None
         except Exception as err:  # noqa: BLE001 - the user's module failed
             raise _failed_import(target, source, err) from err
     factory = getattr(loaded, attr, None)
     if factory is None:
         names = [n for n in dir(loaded) if not n.startswith("_")]
-        own = [n for n, v in vars(loaded).items() if not n.startswith("_") and getattr(v, "__module__", None) == loaded.__name__
-               and (inspect.isfunction(v) or (isinstance(v, type) and issubclass(v, nn.Module)))]  # fmt: skip
+        own = [
+            n
+            for n, v in vars(loaded).items()
+            if not n.startswith("_")
+            and getattr(v, "__module__", None) == loaded.__name__
+            and (inspect.isfunction(v) or (isinstance(v, type) and issubclass(v, nn.Module)))
+        ]
         hint = did_you_mean(attr, names) or (f"it defines {', '.join(own[:10])}" if own else None)
-        raise CnncalcError(f"'{source}' has no '{attr}'", received=attr, hint=hint,
-                           expected="a torch.nn.Module class, or a function that returns one, defined there")  # fmt: skip
+        raise CnncalcError(
+            f"'{source}' has no '{attr}'",
+            received=attr,
+            hint=hint,
+            expected="a torch.nn.Module class, or a function that returns one, defined there",
+        )
     if not callable(factory):
-        raise CnncalcError(f"'{attr}' in '{source}' is not a class or a function", received=type(factory).__name__,
-                           expected="a torch.nn.Module class, or a function that returns a torch.nn.Module")  # fmt: skip
+        raise CnncalcError(
+            f"'{attr}' in '{source}' is not a class or a function",
+            received=type(factory).__name__,
+            expected="a torch.nn.Module class, or a function that returns a torch.nn.Module",
+        )
     try:
         module = factory(**args)
     except TypeError as err:
         if _blame(err.__traceback__, _model_roots(target))[1] is not None:  # raised inside the model's code
             raise _unexpected(target, err) from err
-        raise CnncalcError(f"cannot build {attr}" + (f" with {args}" if args else " with no arguments"),
-                           where=_where_defined(factory), received=str(err), expected=_signature(attr, factory),
-                           hint="pass its arguments with --arg name=value") from err  # fmt: skip
+        raise CnncalcError(
+            f"cannot build {attr}" + (f" with {args}" if args else " with no arguments"),
+            where=_where_defined(factory),
+            received=str(err),
+            expected=_signature(attr, factory),
+            hint="pass its arguments with --arg name=value",
+        ) from err
     except Exception as err:  # noqa: BLE001 - the model's constructor failed
         raise _unexpected(target, err) from err
     if not isinstance(module, nn.Module):
         made = "returned nothing (None)" if module is None else f"returned a value of type {type(module).__name__}"
-        raise CnncalcError(f"{target} {made}, not a torch.nn.Module", where=_where_defined(factory),
-                           received=excerpt(module), expected="a torch.nn.Module (an instance of a class that subclasses it)",
-                           hint=f"make {attr} return the model (`return Net()`)" if inspect.isfunction(factory) else None)  # fmt: skip
+        raise CnncalcError(
+            f"{target} {made}, not a torch.nn.Module",
+            where=_where_defined(factory),
+            received=excerpt(module),
+            expected="a torch.nn.Module (an instance of a class that subclasses it)",
+            hint=f"make {attr} return the model (`return Net()`)" if inspect.isfunction(factory) else None,
+        )
     return Target(module, attr, None)
 
 
@@ -148,9 +174,12 @@ def _where_defined(obj: Any) -> Where:
 def _failed_import(target: str, source: str, err: BaseException) -> CnncalcError:
     """A model file or module that fails while Python imports it: where in it, and what."""
     if isinstance(err, SyntaxError):
-        return CnncalcError(f"{source} is not valid Python", where=Where(file=err.filename, line=err.lineno),
-                            received=f"{type(err).__name__}: {err.msg}" + (f" (in `{err.text.strip()}`)" if err.text else ""),
-                            hint="cnncalc imports the model's file as Python does: `python FILE` shows the same error")  # fmt: skip
+        return CnncalcError(
+            f"{source} is not valid Python",
+            where=Where(file=err.filename, line=err.lineno),
+            received=f"{type(err).__name__}: {err.msg}" + (f" (in `{err.text.strip()}`)" if err.text else ""),
+            hint="cnncalc imports the model's file as Python does: `python FILE` shows the same error",
+        )
     failure = _unexpected(target, err)
     failure.message = f"{source} fails on import (cnncalc runs the file to find {target.rpartition(':')[2]})"
     failure.hint = "cnncalc imports the model's file as Python does: `python FILE` shows the same error"
@@ -175,8 +204,11 @@ def _torchvision(name: str, args: dict[str, Any], meta: bool = False) -> Target:
     try:
         module = _build(lambda: torchvision.models.get_model(name, weights=None, **args), meta)
     except (TypeError, ValueError) as err:
-        raise CnncalcError(f"cannot build torchvision's {name}" + (f" with {args}" if args else ""),
-                           received=f"{type(err).__name__}: {err}", hint="check the --arg names and values") from None  # fmt: skip
+        raise CnncalcError(
+            f"cannot build torchvision's {name}" + (f" with {args}" if args else ""),
+            received=f"{type(err).__name__}: {err}",
+            hint="check the --arg names and values",
+        ) from None
     image_models = set(torchvision.models.list_models(module=torchvision.models)) | set(
         torchvision.models.list_models(module=torchvision.models.segmentation)
     )
@@ -211,8 +243,9 @@ def _torchvision_input(name: str) -> Shape:
     return (3, int(size), int(size))
 
 
-def load_target(target: str, input_shape: str | Sequence[int] | None = None,
-                args: Sequence[str] | Mapping[str, Any] = ()) -> ImportedSpec:  # fmt: skip
+def load_target(
+    target: str, input_shape: str | Sequence[int] | None = None, args: Sequence[str] | Mapping[str, Any] = ()
+) -> ImportedSpec:
     """A model target (`torchvision:resnet50`, `file.py:Net`, `pkg.module:factory`) imported: what
     `summary`, `flops`, `memory` and `profile` need to accept one in place of a spec (`.graph`)."""
     with guarded(target):
@@ -333,20 +366,27 @@ def _unexpected(target: str, err: BaseException) -> CnncalcError:
         if not where.file and source.endswith(".py"):
             where = Where(file=source)
     if owner == "model":
-        return CnncalcError(f"the model's code fails while cnncalc imports {target}",
-                            where=where, received=what + (f" (in `{code}`)" if code else ""),
-                            hint="the line named is in the model's own code: fix it there, or give the "
-                                 "arguments it needs with --arg name=value")  # fmt: skip
+        return CnncalcError(
+            f"the model's code fails while cnncalc imports {target}",
+            where=where,
+            received=what + (f" (in `{code}`)" if code else ""),
+            hint="the line named is in the model's own code: fix it there, or give the "
+            "arguments it needs with --arg name=value",
+        )
     inner = traceback.extract_tb(err.__traceback__)
     at = next((f for f in reversed(inner) if _owner(f.filename, roots) == "cnncalc"), None)
     place = f" (at {Path(at.filename).relative_to(_CNNCALC_DIR.parent)}:{at.lineno})" if at is not None else ""
-    return CnncalcError(f"cnncalc failed on {target}: an internal error, not the model's",
-                        where=where, received=what + place,
-                        hint="a bug in cnncalc: please report it with the model's code and this command")  # fmt: skip
+    return CnncalcError(
+        f"cnncalc failed on {target}: an internal error, not the model's",
+        where=where,
+        received=what + place,
+        hint="a bug in cnncalc: please report it with the model's code and this command",
+    )
 
 
-def load_target_at(target: str, input_shapes: Sequence[Shape],
-                   args: Sequence[str] | Mapping[str, Any] = ()) -> list[tuple[Shape, ImportedSpec | CnncalcError]]:  # fmt: skip
+def load_target_at(
+    target: str, input_shapes: Sequence[Shape], args: Sequence[str] | Mapping[str, Any] = ()
+) -> list[tuple[Shape, ImportedSpec | CnncalcError]]:
     """The target built once and imported at each input shape (what `cnncalc sweep` over sizes
     needs: a model's layers can depend on its input size): the spec, or why it does not import at
     that shape. An error of the target itself (no such file, no such class) is raised."""
@@ -365,8 +405,12 @@ def load_target_at(target: str, input_shapes: Sequence[Shape],
 is_target = is_model_target  # the syntax lives torch-free in the library, for the CLI
 
 
-def import_command(target: str, output: str | None, input_shape: str | Sequence[int] | None,
-                   args: Sequence[str] | Mapping[str, Any] = ()) -> str:  # fmt: skip
+def import_command(
+    target: str,
+    output: str | None,
+    input_shape: str | Sequence[int] | None,
+    args: Sequence[str] | Mapping[str, Any] = (),
+) -> str:
     """What `cnncalc import TARGET [-o FILE] [--input 3x224x224] [--arg k=v ...]` does: the YAML text
     (also written to `output` when given)."""
     model_file = target.rpartition(":")[0] if target.rpartition(":")[0].endswith(".py") else None

@@ -142,8 +142,16 @@ class _Tracer(fx.Tracer):
             return iter([obj[i] for i in range(len(value))])  # type: ignore[index]
         return super().iter(obj)
 
-    def create_proxy(self, kind: str, target: Any, args: Any, kwargs: Any, name: str | None = None,
-                     type_expr: Any = None, proxy_factory_fn: Any = None) -> fx.Proxy:  # fmt: skip
+    def create_proxy(
+        self,
+        kind: str,
+        target: Any,
+        args: Any,
+        kwargs: Any,
+        name: str | None = None,
+        type_expr: Any = None,
+        proxy_factory_fn: Any = None,
+    ) -> fx.Proxy:
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
         frame: Any = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename.startswith((_TORCH_DIR, _HERE)):
