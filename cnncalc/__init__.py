@@ -11,8 +11,7 @@ from typing import Any, Mapping
 from .analysis import DType, Report, analyze, collapse
 from .errors import CnncalcError, SpecError
 from .graph import Graph
-
-__version__ = "0.1.0"
+from .version import __version__
 
 
 def load(source: str | Path | Mapping[str, Any], args: Mapping[str, Any] | None = None) -> Graph:

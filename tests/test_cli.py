@@ -254,6 +254,17 @@ def test_python_dash_m():
     assert out.startswith("cnncalc ")
 
 
+def test_the_version_is_the_packages_own():
+    """cnncalc/version.py and pyproject.toml say the same version, and --version prints it."""
+    import re
+    from pathlib import Path
+
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()  # tomllib is 3.11+
+    (declared,) = re.findall(r'^version = "([^"]+)"$', pyproject, flags=re.M)
+    assert cnncalc.__version__ == declared
+    assert run("--version").stdout == f"cnncalc {declared}\n"
+
+
 def test_flops_conventions_follow_depth():
     """With --depth, each convention's block rows are the sums of that block's layer rows."""
     full = json.loads(run("flops", "resnet18", "--convention", "all", "-f", "json").stdout)["conventions"]

@@ -355,7 +355,7 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
       it is refused with both readings named, unless the text says its order: `chw:1x28x28`;
     - one size is a flat vector of features.
     """
-    from ..learn.calculator import read_sizes
+    from ..units import read_sizes
 
     order: InputOrder | None = None
     body = str(text).strip()

@@ -289,7 +289,7 @@ def load_report(
 
 def _version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from ..version import __version__
 
         sys.stdout.write(f"cnncalc {__version__}\n")
         raise typer.Exit()

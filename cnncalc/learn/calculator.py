@@ -6,7 +6,6 @@ working filled in.
 
 from __future__ import annotations
 
-import re
 from fractions import Fraction
 from typing import Any, Mapping
 
@@ -14,6 +13,7 @@ from ..errors import CnncalcError, LayerError
 from ..layers import Shape, argument_names, build_layer, layer_type
 from ..layers.base import per_axis
 from ..records import record
+from ..units import SIZE_SEPARATORS, read_sizes
 
 
 @record
@@ -121,24 +121,6 @@ def separable(input_shape: Shape, args: Mapping[str, Any]) -> Separable:
     return Separable(standard, depthwise, pointwise, kernel)
 
 
-_SEPARATORS = re.compile(r"\s*[x×*,]\s*|\s+")
-
-
-def read_sizes(text: str, what: str = "a shape") -> tuple[int, ...]:
-    """`12x12x10`, `12 × 12 × 10`, `(10, 12, 12)`, `[3, 227, 227]`, `12*12*10`: the numbers in order."""
-    inner = str(text).strip().strip("()[]").strip()
-    parts = [p for p in _SEPARATORS.split(inner) if p]
-    try:
-        sizes = tuple(int(p) for p in parts)
-    except ValueError:
-        raise CnncalcError(
-            f"cannot read {what}", received=text, expected="sizes such as 55x55x96 or (96, 55, 55)"
-        ) from None
-    if not sizes or any(s < 1 for s in sizes):
-        raise CnncalcError(f"cannot read {what}", received=text, expected="positive sizes such as 55x55x96")
-    return sizes
-
-
 def read_input(text: str, hwc: bool = True, channels: int | None = None) -> Shape:
     """A layer input written the notes' way, returned channels first.
 
@@ -170,7 +152,7 @@ def read_axes(text: str, name: str, allow_words: tuple[str, ...] = ()) -> int | 
     if value in allow_words:
         return value
     try:
-        sizes = tuple(int(p) for p in _SEPARATORS.split(value.strip("()[]")) if p)
+        sizes = tuple(int(p) for p in SIZE_SEPARATORS.split(value.strip("()[]")) if p)
     except ValueError:
         expected = "an integer or one per axis, such as 3 or 3x5" + (
             f", or {' / '.join(allow_words)}" if allow_words else ""

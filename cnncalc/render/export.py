@@ -30,13 +30,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import __version__
 from ..analysis import analyze
 from ..errors import CnncalcError
 from ..graph import Graph, OutputKind
 from ..layers import Shape, TorchModule, layer_type
 from ..module_names import check_module_name
 from ..records import record
+from ..version import __version__
 from . import human
 
 # what `Graph.containers` calls the structures of the spec language; any other name is a block's
