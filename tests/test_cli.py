@@ -311,7 +311,7 @@ def test_markdown_keeps_every_footer_line_of_the_text():
 
 
 def test_writers_print_one_table_in_each_format():
-    from cnncalc.render import Abbreviated, Format, Layout, Output, Table, write
+    from cnncalc.render import Abbreviated, Format, Output, ShapeOrder, Table, write
 
     table = Table(
         ("Layer", "Output", "MACs"),
@@ -321,7 +321,7 @@ def test_writers_print_one_table_in_each_format():
         notes=(("1*2",), ("3|4",)),
         title="net",
         footer=("note",),
-        layout=Layout.HWC,
+        layout=ShapeOrder.HWC,
     )
     out = Output("demo", (table,), data={"x": 1})
     assert write(out, Format.TEXT) == (

@@ -19,7 +19,7 @@ from .. import spec
 from ..analysis import DType, Report, Style, analyze, collapse, lecture, read_input_override
 from ..errors import CnncalcError, MissingExtraError, StrictError
 from ..graph import Graph
-from ..render import Format, Layout, Output
+from ..render import Format, Output, ShapeOrder
 from ..render.writers import write_to
 from ..spec import library
 
@@ -129,7 +129,7 @@ ArgOpt = Annotated[
 ]
 BatchOpt = Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for byte counts.")]
 LayoutOpt = Annotated[
-    Layout, typer.Option("--layout", help="How shapes print: hwc (224x224x64, the lecture tables) or chw.")
+    ShapeOrder, typer.Option("--layout", help="How shapes print: hwc (224x224x64, the lecture tables) or chw.")
 ]
 DepthOpt = Annotated[
     Optional[int],

@@ -18,7 +18,7 @@ from ..errors import CnncalcError, StrictError
 from ..layers.arguments import PADDING_WORDS
 from ..learn import calculator
 from ..learn.calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input, read_sizes
-from ..render import Code, Format, Layout, Lines, Output, Table, Worked, shape_text
+from ..render import Code, Format, Lines, Output, ShapeOrder, Table, Worked, shape_text
 from ..spec import library
 from .common import (
     ExitCode,
@@ -70,11 +70,11 @@ def _layer_arg(text: str, name: str, words: tuple[str, ...] = ()) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _read_layer_input(text: str, layout: Layout, channels: int | None) -> tuple[int, ...]:
+def _read_layer_input(text: str, layout: ShapeOrder, channels: int | None) -> tuple[int, ...]:
     """`read_input`, saying on stderr when one size was read as N x N (the notes' habit), and how
     a 1-D input is written instead: the reading never changes the dimensionality unannounced."""
-    shape = read_input(text, layout is Layout.HWC, channels)
-    if layout is Layout.HWC and len(read_sizes(text, "--input")) == 1:
+    shape = read_input(text, layout is ShapeOrder.HWC, channels)
+    if layout is ShapeOrder.HWC and len(read_sizes(text, "--input")) == 1:
         n, c = shape[1], shape[0]
         sys.stderr.write(
             f"{label('note:', 'cyan')} --input {text.strip()} is read as {n}x{n} (the notes write N "
@@ -83,7 +83,7 @@ def _read_layer_input(text: str, layout: Layout, channels: int | None) -> tuple[
     return shape
 
 
-def _print_answer(command: str, a: LayerAnswer, layout: Layout, fmt: Format, strict: bool) -> None:
+def _print_answer(command: str, a: LayerAnswer, layout: ShapeOrder, fmt: Format, strict: bool) -> None:
     data = {
         "type": a.kind,
         "input": list(a.input_shape),
@@ -138,7 +138,7 @@ def conv(
         ),
     ] = False,
     channels: ChannelsOpt = None,
-    layout: LayoutOpt = Layout.HWC,
+    layout: LayoutOpt = ShapeOrder.HWC,
     format: FormatOpt = Format.TEXT,
     strict: StrictOpt = False,
 ) -> None:
@@ -177,7 +177,7 @@ def conv(
         _print_answer("conv", result, layout, format, strict)
 
 
-def _print_separable(s: calculator.Separable, layout: Layout, fmt: Format) -> None:
+def _print_separable(s: calculator.Separable, layout: ShapeOrder, fmt: Format) -> None:
     """The standard convolution, its depthwise and pointwise halves and their total, then the ratios."""
     std, dw, pw = s.standard, s.depthwise, s.pointwise
     kernel = "x".join(map(str, s.kernel))
@@ -406,7 +406,7 @@ def pool(
     ] = False,
     steps: StepsOpt = False,
     channels: ChannelsOpt = None,
-    layout: LayoutOpt = Layout.HWC,
+    layout: LayoutOpt = ShapeOrder.HWC,
     format: FormatOpt = Format.TEXT,
     strict: StrictOpt = False,
 ) -> None:

@@ -13,7 +13,7 @@ from ..analysis import DType, Report, Style, analyze, collapse, groups
 from ..analysis.budget import Optimizer
 from ..analysis.conventions import Convention, count
 from ..errors import CnncalcError, did_you_mean
-from ..render import Abbreviated, Format, Layout, Lines, Output, Table, human
+from ..render import Abbreviated, Format, Lines, Output, ShapeOrder, Table, human
 from ..render.report import (
     SUMMARY_COLUMNS,
     Column,
@@ -67,7 +67,7 @@ def report_output(
     command: str,
     report: Report,
     columns: Sequence[Columns | Column],
-    layout: Layout,
+    layout: ShapeOrder,
     explain: bool = False,
     rf: bool = False,
     notes: Sequence[str] = (),
@@ -109,7 +109,7 @@ def shapes(
     spec_file: SpecArg,
     format: GraphFormatOpt = Format.TEXT,
     input: InputOpt = None,
-    layout: LayoutOpt = Layout.HWC,
+    layout: LayoutOpt = ShapeOrder.HWC,
     depth: DepthOpt = None,
     strict: StrictOpt = False,
     explain: ExplainOpt = False,
@@ -143,7 +143,7 @@ def params(
     biases: Annotated[bool, typer.Option("--biases", help="Add biases (and weights + biases) to the columns.")] = False,
     format: GraphFormatOpt = Format.TEXT,
     input: InputOpt = None,
-    layout: LayoutOpt = Layout.HWC,
+    layout: LayoutOpt = ShapeOrder.HWC,
     depth: DepthOpt = None,
     strict: StrictOpt = False,
     explain: ExplainOpt = False,
@@ -177,7 +177,7 @@ def memory(
     dtype: DTypeOpt = DType.FP32,
     format: GraphFormatOpt = Format.TEXT,
     input: InputOpt = None,
-    layout: LayoutOpt = Layout.HWC,
+    layout: LayoutOpt = ShapeOrder.HWC,
     depth: DepthOpt = None,
     strict: StrictOpt = False,
     quiet: QuietOpt = False,
@@ -267,7 +267,7 @@ def flops(
     spec_file: SpecArg,
     format: GraphFormatOpt = Format.TEXT,
     input: InputOpt = None,
-    layout: LayoutOpt = Layout.HWC,
+    layout: LayoutOpt = ShapeOrder.HWC,
     depth: DepthOpt = None,
     strict: StrictOpt = False,
     explain: ExplainOpt = False,
@@ -316,7 +316,7 @@ def _conventions_output(
     strict: bool,
     depth: int | None,
     convention: Any,
-    layout: Layout,
+    layout: ShapeOrder,
     quiet: bool = False,
     args: list[str] | None = None,
 ) -> Output:
@@ -372,7 +372,7 @@ def summary(
     dtype: DTypeOpt = DType.FP32,
     format: GraphFormatOpt = Format.TEXT,
     input: InputOpt = None,
-    layout: LayoutOpt = Layout.HWC,
+    layout: LayoutOpt = ShapeOrder.HWC,
     depth: DepthOpt = None,
     strict: StrictOpt = False,
     explain: ExplainOpt = False,
@@ -441,7 +441,7 @@ def list_architectures(format: FormatOpt = Format.TEXT) -> None:
             footer=(
                 "use any name with every command: cnncalc summary vgg16; a family is one spec file with its variants",
             ),
-            layout=Layout.CHW,
+            layout=ShapeOrder.CHW,
         )
         emit(Output("list", (table,), data={"architectures": rows}), format)
 

@@ -32,9 +32,9 @@ from ..render import (
     Bytes,
     Delta,
     Format,
-    Layout,
     Output,
     Ratio,
+    ShapeOrder,
     Table,
     human,
     human_bytes,
@@ -103,7 +103,7 @@ def fit_output(
         header=("Batch", "Predicted peak", "Bytes", "Fits"),
         rows=tuple(rows),
         numeric=(True, True, True, False),
-        title=f"{graph.name}  (input {shape_text(fit.input_shape, Layout.CHW)}, {_mode(fit.parts)}, "
+        title=f"{graph.name}  (input {shape_text(fit.input_shape, ShapeOrder.CHW)}, {_mode(fit.parts)}, "
         f"budget {human_bytes(fit.budget_bytes)} = {fit.budget_bytes:,} bytes)",
         footer=(
             answer,
@@ -112,7 +112,7 @@ def fit_output(
             "not included: " + "; ".join(_left_out(fit.parts)),
             "predicted as in docs/conventions.md; cnncalc profile measures it",
         ),
-        layout=Layout.CHW,
+        layout=ShapeOrder.CHW,
     )
     data = {
         "name": graph.name,
@@ -152,7 +152,7 @@ def budget_output(
     report = analyze(graph, input_shape=shape, batch=batch, dtype=dtype)
     recomputed = recompute(graph, report, checkpoint) if train and checkpoint else None
     parts = memory_budget(report, train, optimizer, parse_bytes(reserve) if reserve is not None else 0, recomputed)
-    title = f"{graph.name}  (input {shape_text(report.input_shape, Layout.CHW)}, batch {batch}, {_mode(parts)})"
+    title = f"{graph.name}  (input {shape_text(report.input_shape, ShapeOrder.CHW)}, batch {batch}, {_mode(parts)})"
     data = {"name": graph.name, "input": list(report.input_shape), "batch": batch, **_parts_data(parts)}
     return Output("memory", (_parts_table(parts, title),), data=data)
 
@@ -230,7 +230,7 @@ def _parts_table(parts: MemoryBudget, title: str) -> Table:
         total=("predicted peak", Bytes(parts.total_bytes), parts.total_bytes),
         title=title,
         footer=(f"the peak falls in {peak[parts.phase]}", "not included: " + "; ".join(_left_out(parts))),
-        layout=Layout.CHW,
+        layout=ShapeOrder.CHW,
     )
 
 
@@ -316,7 +316,9 @@ def _change_text(change: Change, size: bool = False) -> str:
     return f"{change.a:,} -> {change.b:,} ({show(change.a)} -> {show(change.b)}; {change.delta:+,}{ratio})"
 
 
-def diff_output(d: Diff, a: Report, b: Report, quantities: list[Quantity], layout: Layout, every_row: bool) -> Output:
+def diff_output(
+    d: Diff, a: Report, b: Report, quantities: list[Quantity], layout: ShapeOrder, every_row: bool
+) -> Output:
     """The rows that differ (every row with `every_row`), each chosen quantity as A, B, change and
     ratio; the totals (all of them) as footer lines and in JSON."""
     shown = [r for r in d.rows if every_row or r.status is not Status.SAME]
@@ -342,7 +344,7 @@ def diff_output(d: Diff, a: Report, b: Report, quantities: list[Quantity], layou
         + ("" if every_row else f"; {same} unchanged rows not shown (--all shows them)")
     )
     footer = [
-        f"A: {d.name_a}, input {shape_text(d.input_a, Layout.CHW)}; B: {d.name_b}, input {shape_text(d.input_b, Layout.CHW)}",
+        f"A: {d.name_a}, input {shape_text(d.input_a, ShapeOrder.CHW)}; B: {d.name_b}, input {shape_text(d.input_b, ShapeOrder.CHW)}",
         counts,
         *(
             f"{TOTAL_TEXT[t]}: {_change_text(d.totals[t], size=t in (Total.INFERENCE_BYTES, Total.TRAINING_BYTES))}"
@@ -432,7 +434,7 @@ def diff_command(
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for the predicted peaks.")] = 1,
     dtype: DTypeOpt = DType.FP32,
     format: FormatOpt = Format.TEXT,
-    layout: LayoutOpt = Layout.HWC,
+    layout: LayoutOpt = ShapeOrder.HWC,
     depth: DepthOpt = None,
     strict: StrictOpt = False,
 ) -> None:
@@ -450,7 +452,7 @@ def diff_command(
 # ----- sweep -----------------------------------------------------------------------------------
 
 
-def sweep_output(name: str, rows: list[SweepRow], layout: Layout) -> Output:
+def sweep_output(name: str, rows: list[SweepRow], layout: ShapeOrder) -> Output:
     header = (
         "Input",
         "Batch",
@@ -552,8 +554,8 @@ def sweep_command(
     dtype: Annotated[str, typer.Option("--dtype", help="Element types: fp32,bf16.")] = "fp32",
     format: FormatOpt = Format.TEXT,
     layout: Annotated[
-        Layout, typer.Option("--layout", help="How shapes print: chw (as --input is written) or hwc.")
-    ] = Layout.CHW,
+        ShapeOrder, typer.Option("--layout", help="How shapes print: chw (as --input is written) or hwc.")
+    ] = ShapeOrder.CHW,
     strict: StrictOpt = False,
     arg: ArgOpt = None,
 ) -> None:
@@ -586,7 +588,7 @@ def sweep_command(
 BAR_WIDTH = 16
 
 
-def bars_output(report: Report, layout: Layout) -> Output:
+def bars_output(report: Report, layout: ShapeOrder) -> Output:
     """Per-layer bars of MACs, parameters and activation bytes in the terminal (no extra needed)."""
     rows = report.rows[1:]
     columns: list[list[int]] = [
@@ -644,7 +646,7 @@ def plot_command(
     input: InputOpt = None,
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size for activation bytes.")] = 1,
     dtype: DTypeOpt = DType.FP32,
-    layout: LayoutOpt = Layout.HWC,
+    layout: LayoutOpt = ShapeOrder.HWC,
     depth: DepthOpt = None,
     strict: StrictOpt = False,
 ) -> None:

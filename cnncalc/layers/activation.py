@@ -10,7 +10,7 @@ from ..errors import LayerError
 from ..records import record
 from .base import ArgKind, ElementWise, FieldStep, Layer, Shape, TorchModule, arg, axis_index, register
 from .counting import Rule, parameters, per_element, rules
-from .layout import Layout
+from .layout import MemoryFormat
 
 
 @record
@@ -35,7 +35,7 @@ def _activation(
     fixed: Mapping[str, Any] | None = None,
     keeps: str = "input",
     in_place: bool = True,
-    layout: Layout = Layout.INPUT_ORDER,
+    layout: MemoryFormat = MemoryFormat.INPUT_ORDER,
     **counts: Rule,
 ) -> type[Layer]:
     """Make and register an activation type with the given (name, default, kind) arguments and
@@ -87,7 +87,7 @@ class Softmax(Activation):
     shorthand = "dim"
     keeps = "output"
     in_place = False
-    layout = Layout.CONTIGUOUS  # computed on a contiguous copy of its input, whatever the axis
+    layout = MemoryFormat.CONTIGUOUS  # computed on a contiguous copy of its input, whatever the axis
     # thop: count_softmax, 3n - 1 per row along dim; ptflops: its patched F.softmax, 1 per element
     counts = rules(thop=_thop_softmax, ptflops=per_element(1))
 
@@ -141,7 +141,7 @@ LogSoftmax = _activation(
     fixed={"dim": 1},
     keeps="output",
     in_place=False,
-    layout=Layout.CONTIGUOUS,
+    layout=MemoryFormat.CONTIGUOUS,
     thop=_thop_log_softmax,
 )
 

@@ -12,7 +12,7 @@ from ..errors import LayerError
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, prod, register
 from .counting import nothing, rules
-from .layout import Layout, Strides, contiguous, view
+from .layout import MemoryFormat, Strides, contiguous, view
 
 
 @register("attention", "scaled_dot_product_attention")
@@ -23,7 +23,7 @@ class Attention(Layer):
         "leading axes, heads, the same), as F.scaled_dot_product_attention (is_causal: the upper triangle "
         "masked); no parameters"
     )
-    layout = Layout.CONTIGUOUS
+    layout = MemoryFormat.CONTIGUOUS
     min_inputs = 3
     max_inputs = 3
     # FlopCounterMode's sdpa formula (and thop's F.scaled_dot_product_attention counter): the two

@@ -22,7 +22,7 @@ from ..errors import LayerError, did_you_mean
 from ..records import record
 from .arguments import ArgKind, Refused
 from .counting import Convention, Rule
-from .layout import Layout, Strides, kept_as_is
+from .layout import MemoryFormat, Strides, kept_as_is
 
 Shape = tuple[int, ...]
 
@@ -101,7 +101,7 @@ class Layer:
     copies_in_training: ClassVar[bool] = False  # an alias at inference that is a new tensor in training
     # How PyTorch lays out a new output (cnncalc/layers/layout.py): its strides decide where a later
     # flatten or norm copies, and so what a training step keeps.
-    layout: ClassVar[Layout] = Layout.CONTIGUOUS
+    layout: ClassVar[MemoryFormat] = MemoryFormat.CONTIGUOUS
     # Keeps for backward its input made contiguous in its own output's layout (group and instance
     # norm call .contiguous() first): where the input is not, the copy is new memory.
     keeps_dense_input: ClassVar[bool] = False
@@ -176,7 +176,7 @@ class Layer:
         beyond its inputs and its output (temporaries of composite operations)."""
         return 0
 
-    def layout_for(self, shape: Shape) -> Layout:
+    def layout_for(self, shape: Shape) -> MemoryFormat:
         """The layout of this layer's output for an input of `shape` (the whole tensor, batch axis
         first): its `layout`, unless the kernel PyTorch picks, and so the layout, depends on sizes."""
         return self.layout
@@ -220,7 +220,7 @@ class ElementWise(Layer):
     """A layer whose output has its input's shape, position for position: the receptive field
     passes through unchanged. Its working is this sentence unless the type says more."""
 
-    layout = Layout.INPUT_ORDER  # TensorIterator writes it in its input's axis order
+    layout = MemoryFormat.INPUT_ORDER  # TensorIterator writes it in its input's axis order
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         return inputs[0]

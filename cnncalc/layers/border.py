@@ -21,7 +21,7 @@ from .base import (
     spatial_rank,
 )
 from .counting import rules
-from .layout import Layout
+from .layout import MemoryFormat
 
 PAD_MODES = ("constant", "reflect", "replicate", "circular")
 _PAD_MODULES = {
@@ -46,12 +46,12 @@ class Padding(Layer):
         def mode(self) -> str: ...
 
     @property
-    def layout(self) -> Layout:  # type: ignore[override]
+    def layout(self) -> MemoryFormat:  # type: ignore[override]
         amounts = self.padding if isinstance(self.padding, (list, tuple)) else [self.padding]
         if self.mode == "constant" and not any(amounts):
-            return Layout.INPUT_ORDER  # nothing to pad: PyTorch returns a clone, in its input's order
+            return MemoryFormat.INPUT_ORDER  # nothing to pad: PyTorch returns a clone, in its input's order
         # circular padding is built from slices and torch.cat; the others follow the input's format
-        return Layout.CONTIGUOUS if self.mode == "circular" else Layout.INPUT_FORMAT
+        return MemoryFormat.CONTIGUOUS if self.mode == "circular" else MemoryFormat.INPUT_FORMAT
 
     # F.pad's meaning of one more pair after the spatial axes' (`pad` in constant mode only): the
     # channels (ResNet-20's option-A shortcut, F.pad(x, (0, 0, 0, 0, p, p)))

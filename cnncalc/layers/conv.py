@@ -24,7 +24,7 @@ from .base import (
     times,
 )
 from .counting import macs_and_bias, nothing, parameters_per_position, rules
-from .layout import Layout
+from .layout import MemoryFormat
 from .windowed import Windowed
 
 # PyTorch's defaults for the arguments conv passes (export leaves an argument equal to them out).
@@ -73,17 +73,17 @@ def _slow_3d(layer: Conv | ConvTranspose, shape: Shape) -> bool:
     return not (layer.groups > 1 or (kernel[-1] > 3 and kernel[-2] > 3) or n > 1 or n * c * d * h > 20480)
 
 
-def _conv_layout(layer: Conv | ConvTranspose, shape: Shape) -> Layout:
+def _conv_layout(layer: Conv | ConvTranspose, shape: Shape) -> MemoryFormat:
     """A convolution's output layout: a 3-D one keeps a channels-last input's format on oneDNN
     only, the slow kernel writing contiguous; 2-D ones keep it on every kernel."""
-    return Layout.CONTIGUOUS if _slow_3d(layer, shape) else layer.layout
+    return MemoryFormat.CONTIGUOUS if _slow_3d(layer, shape) else layer.layout
 
 
 @register("conv", "conv1d", "conv2d", "conv3d", "convolution")
 @record
 class Conv(Windowed):
     summary = "convolution (cross-correlation), any of 1 to 3 spatial axes"
-    layout = Layout.CONV_FORMAT  # a 1-D input is made contiguous, then runs as 2-D
+    layout = MemoryFormat.CONV_FORMAT  # a 1-D input is made contiguous, then runs as 2-D
     keeps = "input"  # for the weight gradient
     autocast = True
     shorthand = None
@@ -100,7 +100,7 @@ class Conv(Windowed):
     def window_args(self) -> tuple[Any, Any, Any, Any, bool]:
         return self.kernel, self.stride, self.padding, self.dilation, False
 
-    def layout_for(self, shape: Shape) -> Layout:
+    def layout_for(self, shape: Shape) -> MemoryFormat:
         return _conv_layout(self, shape)
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
@@ -239,7 +239,7 @@ class StdConv(Conv):
 @record
 class ConvTranspose(Layer):
     summary = "transposed convolution: (W - 1)S - 2P + D(F - 1) + output_padding + 1"
-    layout = Layout.CONV_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
+    layout = MemoryFormat.CONV_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
     keeps = "input"  # for the weight gradient
     autocast = True
     counts = rules(torchinfo=parameters_per_position, ptflops=macs_and_bias)
@@ -276,7 +276,7 @@ class ConvTranspose(Layer):
     def kernel_volume(self, shape: Shape) -> int:
         return prod([a[0] for a in self._axes(shape)])
 
-    def layout_for(self, shape: Shape) -> Layout:
+    def layout_for(self, shape: Shape) -> MemoryFormat:
         return _conv_layout(self, shape)
 
     def allocated(self, shape: Shape, output: Shape) -> int:

@@ -20,7 +20,7 @@ Shape = tuple[int, ...]
 Strides = tuple[int, ...]
 
 
-class Layout(Enum):
+class MemoryFormat(Enum):
     """How a layer type's new output tensor is laid out (a view keeps its input's storage instead)."""
 
     CONTIGUOUS = "contiguous"  # the standard row-major order, whatever the input
@@ -213,35 +213,35 @@ def _as_2d(shape: Shape, strides: Strides, out: Shape) -> Strides:
 
 @lru_cache(maxsize=4096)  # a network repeats its shapes: most answers are asked again
 def new_strides(
-    layout: Layout, shape: Shape, inputs: tuple[tuple[Shape, Strides], ...], recorded: bool = False
+    layout: MemoryFormat, shape: Shape, inputs: tuple[tuple[Shape, Strides], ...], recorded: bool = False
 ) -> Strides:
     """The strides of a new output of `shape` laid out as `layout`, from its inputs' shapes and
     strides (and, for a max pool, whether autograd records it: F.max_pool1d of an input that
     needs no gradient takes a path that writes contiguous, even in training)."""
-    if layout is Layout.CHANNELS_LAST:
+    if layout is MemoryFormat.CHANNELS_LAST:
         return channels_last(shape)
-    if layout in (Layout.POOL_FORMAT, Layout.MAX_POOL_FORMAT, Layout.CONV_FORMAT) and len(shape) == 3:
-        if layout is Layout.MAX_POOL_FORMAT and not recorded:
+    if layout in (MemoryFormat.POOL_FORMAT, MemoryFormat.MAX_POOL_FORMAT, MemoryFormat.CONV_FORMAT) and len(shape) == 3:
+        if layout is MemoryFormat.MAX_POOL_FORMAT and not recorded:
             return contiguous(shape)
         (x, steps) = inputs[0]
-        if layout is Layout.CONV_FORMAT and not is_contiguous(x, steps):
+        if layout is MemoryFormat.CONV_FORMAT and not is_contiguous(x, steps):
             steps = contiguous(x)
         return _as_2d(x, steps, shape)
-    if layout is Layout.NORM_FORMAT and is_contiguous(*inputs[0]):
+    if layout is MemoryFormat.NORM_FORMAT and is_contiguous(*inputs[0]):
         return contiguous(shape)
-    if layout is Layout.POOL_FORMAT and len(shape) == 5:  # avg_pool3d and the adaptive 3-D pools
+    if layout is MemoryFormat.POOL_FORMAT and len(shape) == 5:  # avg_pool3d and the adaptive 3-D pools
         return contiguous(shape)
     if layout in (
-        Layout.INPUT_FORMAT,
-        Layout.NORM_FORMAT,
-        Layout.POOL_FORMAT,
-        Layout.MAX_POOL_FORMAT,
-        Layout.CONV_FORMAT,
+        MemoryFormat.INPUT_FORMAT,
+        MemoryFormat.NORM_FORMAT,
+        MemoryFormat.POOL_FORMAT,
+        MemoryFormat.MAX_POOL_FORMAT,
+        MemoryFormat.CONV_FORMAT,
     ):
         return format_strides(shape, suggests_channels_last(*inputs[0]))
-    if layout is Layout.INPUTS_FORMAT:
+    if layout is MemoryFormat.INPUTS_FORMAT:
         return format_strides(shape, all(suggests_channels_last(*x) for x in inputs))
-    if layout is Layout.INPUT_ORDER:
+    if layout is MemoryFormat.INPUT_ORDER:
         out = inputs[0]
         for other in inputs[1:]:  # a + b + c runs as (a + b) + c
             joined = broadcast(out[0], other[0])
@@ -250,10 +250,10 @@ def new_strides(
     return contiguous(shape)
 
 
-def kept_as_is(layout: Layout, shape: Shape, strides: Strides) -> bool:
+def kept_as_is(layout: MemoryFormat, shape: Shape, strides: Strides) -> bool:
     """Whether `input.contiguous(memory_format)`, in the format a `layout` layer writes, returns
     the input itself (True) or a copy: group norm calls it in the input's suggested format,
     instance norm in the standard one."""
-    if layout is Layout.INPUT_FORMAT and suggests_channels_last(shape, strides):
+    if layout is MemoryFormat.INPUT_FORMAT and suggests_channels_last(shape, strides):
         return is_channels_last_contiguous(shape, strides)
     return is_contiguous(shape, strides)

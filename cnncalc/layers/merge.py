@@ -9,7 +9,7 @@ from ..errors import LayerError
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_index, prod, register
 from .counting import rules
-from .layout import Layout
+from .layout import MemoryFormat
 
 
 def broadcast(kind: str, inputs: Sequence[Shape]) -> Shape:
@@ -59,7 +59,7 @@ def broadcast_working(inputs: Sequence[Shape], output: Shape) -> str:
 @record
 class Add(Layer):
     summary = "element-wise sum of two or more inputs, with PyTorch's broadcasting (residual connections)"
-    layout = Layout.INPUT_ORDER
+    layout = MemoryFormat.INPUT_ORDER
     min_inputs = 2
     max_inputs = None
     counts = rules()
@@ -84,7 +84,7 @@ class Add(Layer):
 @record
 class Mul(Layer):
     summary = "element-wise product of two inputs, with PyTorch's broadcasting (squeeze-excitation's x * scale)"
-    layout = Layout.INPUT_ORDER
+    layout = MemoryFormat.INPUT_ORDER
     min_inputs = 2
     max_inputs = 2
     counts = rules()  # every tool skips it: our own module, and `*` is not torch.mul for ptflops
@@ -113,7 +113,7 @@ class Mul(Layer):
 class _Binary(Layer):
     """`a - b` or `a / b` of two inputs with PyTorch's broadcasting (the order matters)."""
 
-    layout = Layout.INPUT_ORDER
+    layout = MemoryFormat.INPUT_ORDER
     min_inputs = 2
     max_inputs = 2
     counts = rules()  # an aten.sub / aten.div: FlopCounterMode and fvcore count none; our own module for the hooks
@@ -166,7 +166,7 @@ class Matmul(Layer):
         "matrix product of two inputs, as torch.matmul (a @ b): [..., n, k] @ [..., k, m] -> [..., n, m], "
         "the leading axes the same on both (attention's q @ k^T and attn @ v); no parameters"
     )
-    layout = Layout.CONTIGUOUS  # a new tensor from bmm
+    layout = MemoryFormat.CONTIGUOUS  # a new tensor from bmm
     min_inputs = 2
     max_inputs = 2
     # the MACs for FlopCounterMode (aten.bmm), fvcore (aten::matmul: prod(a) * m), thop (its functional
@@ -237,7 +237,7 @@ class Concat(Layer):
         "concatenation of two or more inputs on the channel axis (Inception, DenseNet, U-Net), or on the "
         "axis `dim` (MambaOut's channels-last torch.cat(..., dim=-1))"
     )
-    layout = Layout.INPUTS_FORMAT
+    layout = MemoryFormat.INPUTS_FORMAT
     min_inputs = 2
     max_inputs = None
     counts = rules()
@@ -287,7 +287,7 @@ class Stack(Layer):
     shorthand = "dim"
     # torch.cat of the inputs unsqueezed: contiguous for contiguous inputs (of channels-last ones
     # PyTorch keeps an order of its own, which this does not follow)
-    layout = Layout.CONTIGUOUS
+    layout = MemoryFormat.CONTIGUOUS
     min_inputs = 2
     max_inputs = None
     counts = rules()

@@ -8,7 +8,7 @@ from typing import Sequence
 from ..records import record
 from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register, spatial_rank
 from .counting import parameters, per_element, rules
-from .layout import Layout
+from .layout import MemoryFormat
 
 
 def _fvcore_batchnorm(layer: BatchNorm, inputs: Sequence[Shape], output: Shape) -> int:
@@ -23,7 +23,7 @@ def _fvcore_batchnorm(layer: BatchNorm, inputs: Sequence[Shape], output: Shape) 
 @record
 class BatchNorm(ElementWise):
     summary = "batch normalisation: gamma (weight) and beta (bias) per channel; running mean/var as buffers"
-    layout = Layout.NORM_FORMAT  # contiguous in, contiguous out; else as the input suggests
+    layout = MemoryFormat.NORM_FORMAT  # contiguous in, contiguous out; else as the input suggests
     # gamma and beta double what fvcore, thop and ptflops count per element
     counts = rules(
         fvcore=_fvcore_batchnorm,

@@ -13,7 +13,7 @@ from ..errors import LayerError
 from ..records import record
 from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register, spatial_rank, times
 from .counting import parameters, per_element, rules
-from .layout import Layout
+from .layout import MemoryFormat
 
 
 def _affine_lines(size: int, affine: bool, bias: bool, what: str) -> list[str]:
@@ -67,9 +67,9 @@ class LayerNorm(ElementWise):
         return inputs[0]
 
     @property
-    def layout(self) -> Layout:  # type: ignore[override]
+    def layout(self) -> MemoryFormat:  # type: ignore[override]
         # over channels: computed on the input moved channels-last, and moved back (a view of that)
-        return Layout.CHANNELS_LAST if self.over == "channels" else Layout.CONTIGUOUS
+        return MemoryFormat.CHANNELS_LAST if self.over == "channels" else MemoryFormat.CONTIGUOUS
 
     def normalized(self, shape: Shape) -> Shape:
         return (shape[0],) if self.over == "channels" else shape[len(shape) - self.over :]
@@ -106,7 +106,7 @@ class LayerNorm(ElementWise):
 @record
 class GroupNorm(ElementWise):
     summary = "group normalisation: each sample's channels in groups, normalised per group; gamma and beta per channel"
-    layout = Layout.INPUT_FORMAT  # channels-last in, channels-last out
+    layout = MemoryFormat.INPUT_FORMAT  # channels-last in, channels-last out
     keeps_dense_input = True
     shorthand = "groups"
     # ptflops: its bn hook, 1 per element, 2 with affine
@@ -169,7 +169,7 @@ class GroupNorm(ElementWise):
 @record
 class InstanceNorm(ElementWise):
     summary = "instance normalisation: each channel of each sample over its positions; no parameters by default"
-    layout = Layout.CONTIGUOUS  # computed on input.contiguous(), reshaped to one batch of N*C channels
+    layout = MemoryFormat.CONTIGUOUS  # computed on input.contiguous(), reshaped to one batch of N*C channels
     keeps_dense_input = True
     # thop: its norm base (_NormBase); ptflops: its bn hook; fvcore: aten::instance_norm
     counts = rules(

@@ -25,7 +25,7 @@ from .base import (
     times,
 )
 from .counting import per_element, rules
-from .layout import Layout
+from .layout import MemoryFormat
 from .windowed import Windowed
 
 # ptflops counts every pooling twice per input element: its module hook and its patched functional call.
@@ -46,7 +46,7 @@ def check_pool_padding(windows: list[Window], limit: Callable[[Window], int], ru
 @record
 class MaxPool(Windowed):
     summary = "max pooling; stride defaults to the kernel"
-    layout = Layout.MAX_POOL_FORMAT
+    layout = MemoryFormat.MAX_POOL_FORMAT
     shorthand = "kernel"
     counts = rules(ptflops=_PTFLOPS_POOL)
 
@@ -123,7 +123,7 @@ class AvgPool(Windowed):
 class AdaptivePool(Layer):
     """Pooling to a fixed output size, whatever the input size."""
 
-    layout = Layout.POOL_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
+    layout = MemoryFormat.POOL_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
     reduce: ClassVar[str] = "Avg"
     output: Any = arg(1, kind=ArgKind.POSITIVE_AXES, aliases=("output_size", "size"))
 
@@ -197,7 +197,7 @@ class AdaptiveMaxPool(AdaptivePool):
 @record
 class GlobalAvgPool(Layer):
     summary = "global average pooling: every spatial axis to 1"
-    layout = Layout.POOL_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
+    layout = MemoryFormat.POOL_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
     counts = _ADAPTIVE_AVG_COUNTS
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:

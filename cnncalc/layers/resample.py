@@ -23,7 +23,7 @@ from .base import (
     spatial_rank,
 )
 from .counting import Rule, rules
-from .layout import Layout
+from .layout import MemoryFormat
 
 # The interpolation modes, the spatial rank each needs (None: any), and how many input positions
 # per axis one output reads.
@@ -78,7 +78,7 @@ class Upsample(Layer):
         "bilinear, bicubic (2-D), trilinear (3-D); out = floor(in * scale) per axis, or the size of the layer "
         "named by `like` (F.interpolate(x, size=other.shape[2:]), as segmentation heads end)"
     )
-    layout = Layout.INPUT_FORMAT  # channels-last in, channels-last out
+    layout = MemoryFormat.INPUT_FORMAT  # channels-last in, channels-last out
     shorthand = "scale_factor"
     max_inputs = 2  # the second is the layer `like` names, read for its size only
     counts = rules(
@@ -202,7 +202,7 @@ class PixelRearrange(Layer):
     """nn.PixelShuffle / nn.PixelUnshuffle: channels <-> an r x r block of positions (2-D inputs).
     Each subclass declares its `factor`."""
 
-    layout = Layout.INPUT_FORMAT  # channels-last in, channels-last out
+    layout = MemoryFormat.INPUT_FORMAT  # channels-last in, channels-last out
     if TYPE_CHECKING:  # for the checker only: as a dataclass field here it would change the subclasses' fields
 
         @property
@@ -284,7 +284,7 @@ class PixelUnshuffle(PixelRearrange):
 @record
 class ChannelShuffle(ElementWise):
     summary = "ShuffleNet's channel shuffle: [g, C/g] channels transposed to [C/g, g]; positions kept"
-    layout = Layout.INPUT_FORMAT  # channels-last in, channels-last out
+    layout = MemoryFormat.INPUT_FORMAT  # channels-last in, channels-last out
     shorthand = "groups"
     counts = rules()
 

@@ -17,7 +17,7 @@ from ..geometry import (
 )
 from ..records import record
 from .base import AXIS_NAMES, FieldStep, Layer, Shape, group_axes, per_axis, spatial_rank
-from .layout import Layout
+from .layout import MemoryFormat
 
 # What a lost position is called along each axis: `input rows 6 of 0..6 are never read`.
 AXIS_NOUNS = {"L": "positions", "D": "planes", "H": "rows", "W": "columns"}
@@ -27,7 +27,7 @@ AXIS_NOUNS = {"L": "positions", "D": "planes", "H": "rows", "W": "columns"}
 class Windowed(Layer):
     """Shared by convolution and pooling: sliding windows over every spatial axis."""
 
-    layout = Layout.POOL_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
+    layout = MemoryFormat.POOL_FORMAT  # channels-last in, channels-last out; 1-D as 2-D
 
     def window_args(self) -> tuple[Any, Any, Any, Any, bool]:
         """(kernel, stride, padding, dilation, ceil_mode) as written."""

@@ -23,7 +23,7 @@ from ..analysis.row_names import find_row
 from ..errors import CnncalcError, SpecError, Where, did_you_mean
 from ..layers import Shape, layer_type
 from ..records import record
-from ..render import Layout, shape_text
+from ..render import ShapeOrder, shape_text
 from ..spec import library
 from ..spec.yaml_lines import LineDict, LineList, load_file
 from .calculator import answer, read_input, read_sizes, separable, with_default_filters
@@ -147,7 +147,7 @@ def judge_field(given: object, field: Field | None) -> Verdict:
 
 def judge_shape(given: object, truth: Shape, misfits: tuple[str, ...] = ()) -> Verdict:
     right = (
-        f"{shape_text(truth, Layout.HWC)} (H x W x C) = {shape_text(truth, Layout.CHW)} (C x H x W)"
+        f"{shape_text(truth, ShapeOrder.HWC)} (H x W x C) = {shape_text(truth, ShapeOrder.CHW)} (C x H x W)"
         if len(truth) > 1
         else str(truth[0])
     )
@@ -298,7 +298,7 @@ def layer_truth(kind: str, args: Mapping[str, Any]) -> Truth:
     shape = tuple(given) if isinstance(given, list) else read_input(str(given))
     a = answer(kind, shape, with_default_filters(kind, args))  # `out` as `cnncalc conv` defaults it
     return Truth(
-        f"{a.kind} on {shape_text(shape, Layout.HWC)}",
+        f"{a.kind} on {shape_text(shape, ShapeOrder.HWC)}",
         a.output_shape,
         a.weights,
         a.biases,
@@ -323,7 +323,7 @@ def _separable_truth(args: dict[str, Any]) -> Truth:
         f"MACs: separable / standard = {s.macs:,} / {s.standard.macs:,} = {float(s.macs_ratio()):.4f}",
     )
     return Truth(
-        f"separable conv on {shape_text(shape, Layout.HWC)}",
+        f"separable conv on {shape_text(shape, ShapeOrder.HWC)}",
         s.pointwise.output_shape,
         s.depthwise.weights + s.pointwise.weights,
         s.depthwise.biases + s.pointwise.biases,

@@ -7,7 +7,7 @@ one writer per `Format` that prints them. Free of torch; nothing here prints or 
 - `report`: an analysis `Report` as a table, its totals lines and its JSON contract.
 """
 
-from .cells import Abbreviated, Bar, Bytes, Delta, Layout, Ratio, field_text, human, human_bytes, shape_text
+from .cells import Abbreviated, Bar, Bytes, Delta, Ratio, ShapeOrder, field_text, human, human_bytes, shape_text
 from .document import Code, Lines, Output, Table, Worked
 from .writers import WRITERS, Format, aligned, formats_of, write
 
@@ -20,7 +20,7 @@ __all__ = [
     "Delta",
     "Ratio",
     "Format",
-    "Layout",
+    "ShapeOrder",
     "Lines",
     "Output",
     "Table",

@@ -10,7 +10,7 @@ from ..analysis import Field
 from ..records import record
 
 
-class Layout(str, Enum):
+class ShapeOrder(str, Enum):
     """How shapes print: `224x224x64` (hwc, the lecture tables) or `64x224x224` (chw, PyTorch)."""
 
     HWC = "hwc"
@@ -47,11 +47,11 @@ class Bar:
         return self.value / self.maximum if self.maximum else 0.0
 
 
-def shape_text(shape: Sequence[int], layout: Layout) -> str:
+def shape_text(shape: Sequence[int], layout: ShapeOrder) -> str:
     """`224x224x64` for hwc, `64x224x224` for chw; a flat vector prints as its length."""
     if len(shape) == 1:
         return str(shape[0])
-    ordered = (*shape[1:], shape[0]) if layout is Layout.HWC else tuple(shape)
+    ordered = (*shape[1:], shape[0]) if layout is ShapeOrder.HWC else tuple(shape)
     return "x".join(str(s) for s in ordered)
 
 

@@ -7,7 +7,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence, Union
 
 from ..records import record
-from .cells import Layout
+from .cells import ShapeOrder
 
 if TYPE_CHECKING:
     from .graph_text import Drawing
@@ -28,7 +28,7 @@ class Table:
     notes: tuple[tuple[str, ...], ...] | None = None
     title: str | None = None
     footer: tuple[str, ...] = ()
-    layout: Layout = Layout.HWC
+    layout: ShapeOrder = ShapeOrder.HWC
 
 
 @record

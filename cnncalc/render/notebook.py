@@ -7,7 +7,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MissingExtraError
-from .cells import Layout
+from .cells import ShapeOrder
 from .document import Output
 from .report import SUMMARY_COLUMNS as COLUMNS
 from .report import json_data, report_table
@@ -45,17 +45,17 @@ def to_dict(report: Report) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, **json_data(report)}
 
 
-def to_text(report: Report, layout: Layout = Layout.HWC) -> str:
+def to_text(report: Report, layout: ShapeOrder = ShapeOrder.HWC) -> str:
     """The `cnncalc summary` table as text (what `str(report)` is)."""
     return write(Output("summary", (report_table(report, COLUMNS, layout),)), Format.TEXT)
 
 
-def to_markdown(report: Report, layout: Layout = Layout.HWC) -> str:
+def to_markdown(report: Report, layout: ShapeOrder = ShapeOrder.HWC) -> str:
     """The `cnncalc summary --format markdown` table."""
     return write(Output("summary", (report_table(report, COLUMNS, layout),)), Format.MARKDOWN)
 
 
-def to_html(report: Report, layout: Layout = Layout.HWC) -> str:
+def to_html(report: Report, layout: ShapeOrder = ShapeOrder.HWC) -> str:
     """The summary table as HTML (numbers right-aligned, the totals row in bold, the totals lines under it)."""
     table = report_table(report, COLUMNS, layout)
 

@@ -9,7 +9,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..analysis import Field, Report, Row, Style, Totals, predicted_memory
 from ..graph import OutputKind
 from ..records import record
-from .cells import Layout, field_text, human, human_bytes, shape_text
+from .cells import ShapeOrder, field_text, human, human_bytes, shape_text
 from .document import RowStream, Table
 
 
@@ -115,7 +115,7 @@ def predicted_line(report: Report) -> str:
     )
 
 
-def title(report: Report, layout: Layout) -> str:
+def title(report: Report, layout: ShapeOrder) -> str:
     return f"{report.name}  (input {shape_text(report.input_shape, layout)}, {layout.value})"
 
 
@@ -126,7 +126,7 @@ def _column(col: Columns | Column) -> Column:
 def report_table(
     report: Report,
     columns: Sequence[Columns | Column],
-    layout: Layout,
+    layout: ShapeOrder,
     explain: bool = False,
     footer: Sequence[str] | None = None,
 ) -> Table:

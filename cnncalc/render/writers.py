@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from ..errors import CnncalcError
 from ..records import record
 from .bars import bar
-from .cells import Abbreviated, Bar, Bytes, Delta, Layout, Ratio, human, human_bytes, shape_text
+from .cells import Abbreviated, Bar, Bytes, Delta, Ratio, ShapeOrder, human, human_bytes, shape_text
 from .document import Block, Code, Output, RowStream, Table, Worked
 
 
@@ -91,7 +91,7 @@ def _chosen(output: Output, fmt: Format) -> Writer:
     return chosen
 
 
-def cell_text(value: Any, layout: Layout) -> str:
+def cell_text(value: Any, layout: ShapeOrder) -> str:
     if isinstance(value, tuple):
         return shape_text(value, layout)
     if value is None:
@@ -201,7 +201,7 @@ def markdown(output: Output) -> str:
 # ----- CSV -------------------------------------------------------------------------------------
 
 
-def _plain(value: Any, layout: Layout) -> Any:
+def _plain(value: Any, layout: ShapeOrder) -> Any:
     """Plain integers (no separators) so spreadsheets read them as numbers."""
     if isinstance(value, tuple):
         return shape_text(value, layout)
