@@ -694,6 +694,9 @@ def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biase
         # torch.unbind of a [B, 4] tensor gives [B] pieces: no axis of a sample left (found by hypothesis:
         # a linear after it raised IndexError)
         ("- unbind\n- linear: {out: 1, channels_last: true}", [4], "unbind would leave no axis besides the batch"),
+        # F.pad narrows by the negative amounts before it pads: a length-1 axis cannot lose 2, even
+        # with 2 added at the other end (torch: "narrow(): length must be non-negative"; hypothesis)
+        ("- pad: {padding: [2, -2], value: 1.0}", [1, 1], "pad crops an axis by more than its size"),
     ],
 )
 def test_group_b_refusals(layers, shape_in, message):

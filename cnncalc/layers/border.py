@@ -101,6 +101,15 @@ class Padding(Layer):
                 f"{self.mode} padding by a negative amount (PyTorch crops in constant mode only)",
                 received=f"padding {list(self._flat(inputs[0]))}",
             )
+        # PyTorch crops first (a narrow by both negative amounts), then pads: an axis cropped by
+        # more than its size is refused even when the other end's padding would refill it
+        pairs = ((inputs[0][0], (ahead, behind)), *zip(inputs[0][1:], pads))
+        for size, (before, after) in pairs:
+            if size + min(before, 0) + min(after, 0) < 0:
+                raise LayerError(
+                    f"{self.kind} crops an axis by more than its size (PyTorch crops before it pads)",
+                    received=f"padding {list(self._flat(inputs[0]))} of [{', '.join(map(str, inputs[0]))}]",
+                )
         # [C, *spatial] -> [ahead + C + behind, before + W + after, ...] (a negative amount crops)
         out = (
             ahead + inputs[0][0] + behind,
