@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import cnncalc
+from cnncalc import to_torch
 from cnncalc.cli import ExitCode, app
 from cnncalc.spec import parse_text
 
@@ -76,7 +77,7 @@ def test_per_layer_times_every_row():
     a fact: benchmarks/bench_profile.py shows the heavy conv standing out."""
     graph = parse_text(HEAVY_AND_LIGHT)
     p = profile(graph, iters=5, warmup=1, check=False, per_layer=True)
-    model = graph.to_torch()
+    model = to_torch(graph)
     assert [layer.row for layer in p.layers] == [
         name for name, m in model.named_modules() if not list(m.children()) and name
     ]
@@ -113,7 +114,7 @@ def test_noisy_timings_warn(monkeypatch):
 def test_per_layer_pass_leaves_no_hooks():
     graph = cnncalc.load("resnet18")
     report = cnncalc.analyze(graph, input_shape=(3, 32, 32))
-    model = graph.to_torch((3, 32, 32)).eval()
+    model = to_torch(graph, (3, 32, 32)).eval()
     x = torch.randn(1, 3, 32, 32)
     layers = time_layers(graph, report, model, lambda: model(x), 2, False, torch.device("cpu"), None)
     assert len(layers) == len(report.rows) - 1
@@ -171,7 +172,7 @@ def test_a_row_pytorch_refuses_to_run_is_a_message(tmp_path):
     )
     graph = cnncalc.load(str(spec))
     with pytest.raises(cnncalc.CnncalcError, match="row 'norm'") as raised:
-        graph.to_torch()(torch.randn(2, 1, 4, 4, 4))
+        to_torch(graph)(torch.randn(2, 1, 4, 4, 4))
     assert isinstance(raised.value.__cause__, RuntimeError)  # PyTorch's own error stays attached
 
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cnncalc import to_torch
 from cnncalc.errors import CnncalcError
 from cnncalc.learn.calculator import answer
 
@@ -163,5 +164,5 @@ def test_training_memory_counts_the_padded_copy_as_autograd_does(stride, uneven)
     report = analyze(graph, batch=2)
     import torch
 
-    model = graph.to_torch().train()
+    model = to_torch(graph).train()
     assert report.saved_bytes == autograd_saved_bytes(model, torch.randn(2, 3, size, size))

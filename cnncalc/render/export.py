@@ -2,7 +2,7 @@
 
 Each row's module comes from the same place as the bridge's (`Layer.torch_module`, which also
 says which of its arguments are PyTorch's defaults and how many are positional), so the
-exported model and `Graph.to_torch()` are the same network: the same modules under the same
+exported model and `cnncalc.to_torch(graph)` are the same network: the same modules under the same
 dotted names, hence the same `state_dict` keys. A type with a `torch_expression` (residual
 adds, concatenations, products, crops) is written as that plain expression (`x + shortcut`, `torch.cat`,
 `x * scale`, `x[:, :, 4:68, 4:68]`). A row's output
@@ -193,7 +193,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         f"Input {list(report.input_shape)} (channels first, no batch axis), {returned}; "
         f"{report.totals.params:,} parameters, {human(report.totals.macs)} MACs per sample.",
         "Module names match the rows of `cnncalc summary`, so the state_dict keys match",
-        "`cnncalc.load(...).to_torch()`; weights are PyTorch's default initialisation.",
+        "`cnncalc.to_torch(cnncalc.load(...))`; weights are PyTorch's default initialisation.",
         '"""',
         "",
         *(["from typing import Any", ""] if any(re.search(r"\bAny\b", source) for source in own.values()) else []),
