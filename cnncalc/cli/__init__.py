@@ -23,7 +23,9 @@ from .common import ExitCode
 # the command groups, in the order of `cnncalc --help`, and the commands each registers
 GROUPS = {
     "tables": ("shapes", "params", "memory", "flops", "summary", "list", "layers", "validate"),
-    "learn": ("conv", "pool", "convolve", "convolve-transpose", "solve", "check"),
+    "learn": ("conv", "solve"),
+    "numeric": ("pool", "convolve", "convolve-transpose"),
+    "quiz": ("check",),
     "pytorch": ("profile", "export", "import"),
     "workflows": ("diff", "sweep", "plot"),
     "page": ("report",),
