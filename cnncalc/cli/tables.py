@@ -232,12 +232,12 @@ def memory(
                 raise CnncalcError(f"{option} {what}", received=f"{option} without --train", hint="add --train")
         optimizer = optimizer or Optimizer.MOMENTUM
         if fit is not None:
-            from .workflows import fit_output
+            from .budget import fit_output
 
             emit(fit_output(spec_file, fit, train, dtype, input, arg, optimizer, reserve, blocks), format)
             return
         if train or reserve is not None:
-            from .workflows import budget_output
+            from .budget import budget_output
 
             emit(budget_output(spec_file, batch, train, dtype, input, arg, optimizer, reserve, blocks), format)
             return
