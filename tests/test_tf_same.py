@@ -129,7 +129,7 @@ def test_even_padding_builds_a_plain_conv():
 
 
 def test_tf_same_in_a_quiz(tmp_path):
-    from cnncalc.learn import quiz
+    from cnncalc.learn import quiz_file
 
     path = tmp_path / "quiz.yaml"
     path.write_text(
@@ -140,7 +140,7 @@ def test_tf_same_in_a_quiz(tmp_path):
         "  - conv: {input: 224x224x3, kernel: 3, stride: 2, padding: tf_same, out: 32}\n"
         "    shape: 111x111x32\n"  # floor((224 - 3)/2) + 1 = 111, the answer without padding: wrong
     )
-    graded = quiz.grade_file(path).questions
+    graded = quiz_file.grade_file(path).questions
     assert [g.correct for g in graded] == [True, False]
     assert "112x112x32" in graded[1].verdicts[0].right
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..analysis import DType, Style
-from ..errors import CnncalcError
+from ..errors import CnncalcError, Where
 from ..render import Format, Lines, Output
 from ..spec import library
 from .common import (
@@ -33,10 +33,10 @@ def _mark(ok: bool, colour: bool = False) -> str:
 
 def _quiz_files(path: Path) -> list[Path]:
     """The quiz files in a directory (YAML with `questions:`), sorted, at any depth."""
-    from ..learn import quiz
+    from ..learn import quiz_file
 
     found = sorted(
-        p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and library.is_file(p) and quiz.is_quiz(p)
+        p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and library.is_file(p) and quiz_file.is_quiz(p)
     )
     if not found:
         raise CnncalcError(f"no quiz files in {path}", expected="YAML files with a `questions:` list")
@@ -169,7 +169,7 @@ def check(
     cnncalc check quizzes/ --format json
     """
     from .. import spec
-    from ..learn import quiz
+    from ..learn import quiz, quiz_file
 
     with reported_errors():
         Q = quiz.Quantity
@@ -186,13 +186,13 @@ def check(
         given = {q: v for q, v in expected.items() if v is not None}
         path = Path(target)
         is_dir = _is_dir(path)
-        graded: list[tuple[str | None, quiz.Graded]]
-        if is_dir or (library.is_file(path) and quiz.is_quiz(path)):
+        graded: list[tuple[str | None, quiz_file.Graded]]
+        if is_dir or (library.is_file(path) and quiz_file.is_quiz(path)):
             if given or layer or input:
                 raise CnncalcError(
                     "a quiz file carries its own answers", hint="drop --layer, --shape, --params, ... or pass a spec"
                 )
-            quizzes = [(str(p), quiz.grade_file(p)) for p in (_quiz_files(path) if is_dir else [path])]
+            quizzes = [(str(p), quiz_file.grade_file(p)) for p in (_quiz_files(path) if is_dir else [path])]
             graded = [(file, g) for file, result in quizzes for g in result.questions]
         else:
             if not given:
@@ -210,7 +210,7 @@ def check(
             )
             verdicts = tuple(quiz.judge(q, v, truth, biases, batch, dtype) for q, v in given.items())
             quizzes = []
-            graded = [(None, quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where()))]
+            graded = [(None, quiz_file.Graded(layer or "network", "", truth.subject, verdicts, truth.working, Where()))]
         wrong = sum(not g.correct for _, g in graded)
         summary = f"{len(graded) - wrong} of {len(graded)} right" + (f" in {len(quizzes)} quiz files" if is_dir else "")
         out: list[str] = []
