@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.cli import ExitCode, app
 from cnncalc.module_names import RESERVED
-from cnncalc.render.export import own_module_sources, to_torch_source
+from cnncalc.render.export import to_torch_source
+from cnncalc.render.export_spelling import own_module_sources
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
