@@ -22,7 +22,8 @@ from .common import ExitCode
 
 # the command groups, in the order of `cnncalc --help`, and the commands each registers
 GROUPS = {
-    "tables": ("shapes", "params", "memory", "flops", "summary", "list", "layers", "validate"),
+    "tables": ("shapes", "params", "memory", "flops", "summary"),
+    "catalog": ("list", "layers", "validate"),
     "learn": ("conv", "solve"),
     "numeric": ("pool", "convolve", "convolve-transpose"),
     "quiz": ("check",),
@@ -65,7 +66,7 @@ def main() -> None:
     gc.freeze()
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     group = next((g for g, names in GROUPS.items() if command in names), None)
-    if group == "tables":
+    if group in ("tables", "catalog"):
         # The static table commands make no cyclic garbage (a graph and its report are trees of
         # records, alive to the end): the collector would only walk them again and again, a fifth
         # of summary's CPU time on a 100,000-layer spec for no byte freed (benchmarks/bench_cli.py).
