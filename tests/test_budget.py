@@ -18,8 +18,9 @@ torch = pytest.importorskip("torch")
 from helpers.builtins import SMALL_INPUT  # noqa: E402
 
 from cnncalc import to_torch  # noqa: E402
-from cnncalc.torch_bridge.profile import make_optimizer, profile  # noqa: E402
-from cnncalc.torch_bridge.profile import optimizer_state_bytes as real_state_bytes  # noqa: E402
+from cnncalc.torch_bridge.measure import make_optimizer  # noqa: E402
+from cnncalc.torch_bridge.measure import optimizer_state_bytes as real_state_bytes  # noqa: E402
+from cnncalc.torch_bridge.profile import profile  # noqa: E402
 
 # LeNet-5: conv1 5x5x1x6 + 6, conv2 5x5x6x16 + 16, fc 400x120 + 120, 120x84 + 84, 84x10 + 10
 LENET5_PARAMS = (

@@ -17,7 +17,8 @@ runner = CliRunner()
 try:
     import torch
 
-    from cnncalc.torch_bridge.profile import Check, profile, time_layers, verify
+    from cnncalc.torch_bridge.measure import time_layers
+    from cnncalc.torch_bridge.profile import Check, profile, verify
 except ImportError:  # the tests that need it skip themselves, one by one (requires_torch)
     torch = None
 requires_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch (the torch extra)")
@@ -94,7 +95,7 @@ def test_per_layer_times_every_row():
 @requires_torch
 def test_noisy_timings_are_flagged():
     """p90/p10 above the threshold reads as noisy (the CLI warns), at or below it does not."""
-    from cnncalc.torch_bridge.profile import NOISY_SPREAD, Timing
+    from cnncalc.torch_bridge.measure import NOISY_SPREAD, Timing
 
     assert Timing(1.0, 1.0, NOISY_SPREAD + 0.01, 1, 10).noisy
     assert not Timing(1.0, 1.0, NOISY_SPREAD, 1, 10).noisy
@@ -103,7 +104,7 @@ def test_noisy_timings_are_flagged():
 
 @requires_torch
 def test_noisy_timings_warn(monkeypatch):
-    import cnncalc.torch_bridge.profile as bridge
+    import cnncalc.torch_bridge.measure as bridge
 
     monkeypatch.setattr(bridge, "NOISY_SPREAD", 0.5)  # p90/p10 is at least 1: always noisy
     result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--no-check")
@@ -315,7 +316,7 @@ def test_a_mismatch_fails_the_checks_alone(monkeypatch):
 
 @requires_torch
 def test_ctrl_c_while_timing_keeps_the_iterations_done():
-    from cnncalc.torch_bridge.profile import TimingInterrupted, _time
+    from cnncalc.torch_bridge.measure import TimingInterrupted, _time
 
     calls, seen = [], []
 
