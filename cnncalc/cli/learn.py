@@ -1,5 +1,7 @@
-"""Commands for students and teachers: one-layer calculators, numeric convolution and pooling
-on small matrices, and `check` for quiz answers. No torch.
+"""Commands for students and teachers: `conv` (one layer's output size, weights, biases and
+MACs, with the working) and `solve` (inverse questions: every kernel, stride, padding or input size
+that gives an output size), and the options they share with `pool` and `convolve` (numeric.py).
+`check` is in quiz.py. No torch.
 """
 
 from __future__ import annotations

@@ -13,13 +13,7 @@ import typer
 from ..errors import CnncalcError
 from ..learn.calculator import answer
 from ..render import Code, Format, Lines, Output, ShapeOrder
-from .common import (
-    LayoutOpt,
-    StrictOpt,
-    app,
-    emit,
-    reported_errors,
-)
+from .common import LayoutOpt, StrictOpt, app, emit, reported_errors
 from .learn import (
     SHAPE_HELP,
     ChannelsOpt,

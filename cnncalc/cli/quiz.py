@@ -12,16 +12,7 @@ from ..analysis import DType, Style
 from ..errors import CnncalcError, Where
 from ..render import Format, Lines, Output
 from ..spec import library
-from .common import (
-    ExitCode,
-    app,
-    colour_on,
-    emit,
-    format_option,
-    paint,
-    parse_input,
-    reported_errors,
-)
+from .common import ExitCode, app, colour_on, emit, format_option, paint, parse_input, reported_errors
 
 # ----- check -------------------------------------------------------------------------------
 

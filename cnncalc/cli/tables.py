@@ -1,4 +1,5 @@
-"""The table commands: shapes, params, memory, flops, summary, list, layers and validate."""
+"""The table commands: shapes, params, memory, flops and summary (list, layers and validate are
+in catalog.py; memory --train and --fit's output in budget.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The questions after the first table: `diff` (two networks side by side), `sweep` (sizes,
-batches and dtypes), `plot` (bars in the terminal, or a picture with the plot extra), and
-`memory --fit`'s output (the `memory` command itself is in `tables`)."""
+batches and dtypes) and `plot` (bars in the terminal, or a picture with the plot extra).
+`memory --fit`'s output is in budget.py."""
 
 from __future__ import annotations
 

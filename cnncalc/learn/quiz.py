@@ -2,10 +2,10 @@
 
 Answers are read the ways people write them: shapes as `12x12x10`, `12 × 12 × 10` or
 `(10, 12, 12)` (H x W x C or C x H x W, whichever matches), numbers as `34,848`, `34848`, `35K`
-or `3.2M` (a rounded answer is right when the true value rounds to it). A quiz file is a YAML
-list of such questions, each about a network (built-in, a path or an inline spec) or about one
-layer (`conv: {input: 227x227x3, kernel: 11, out: 96, stride: 4}`), with expected answers or
-multiple-choice options. The library returns verdicts; the CLI prints them.
+or `3.2M` (a rounded answer is right when the true value rounds to it). A question is about a
+network (built-in, a path or an inline spec) or about one layer (`conv: {input: 227x227x3,
+kernel: 11, out: 96, stride: 4}`); quiz_file.py reads a YAML list of them, with expected answers
+or multiple-choice options, and grades each. The library returns verdicts; the CLI prints them.
 """
 
 from __future__ import annotations
