@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cnncalc.analysis import DType
 from cnncalc.cli import ExitCode, app
-from cnncalc.learn import quiz
+from cnncalc.learn import quiz, quiz_file
 
 runner = CliRunner()
 ROOT = Path(__file__).parent.parent
@@ -243,6 +243,6 @@ def test_a_quiz_names_a_vgg_row_by_its_lecture_name(tmp_path):
         "  - {name: a, spec: vgg16, layer: pool5, shape: 7x7x512, params: 0}\n"
         "  - {name: b, spec: vgg16, layer: fc6, params: 102764544}\n"
     )
-    graded = quiz.grade_file(path).questions
+    graded = quiz_file.grade_file(path).questions
     assert [g.correct for g in graded] == [True, True]  # 7*7*512*4096 + 4096 = 102,764,544
     assert graded[1].subject == "VGG16: fc6 (classifier.0)"

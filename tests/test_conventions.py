@@ -20,6 +20,7 @@ from helpers.strategies import KINDS, _written, analysable, every_kind_chain, gr
 from helpers.tools import needs, optional  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS, one_layer  # noqa: E402
 
+from cnncalc import to_torch  # noqa: E402
 from cnncalc.torch_bridge import fvcore_counts  # noqa: E402
 
 torchinfo, thop, ptflops = optional("torchinfo"), optional("thop"), optional("ptflops")
@@ -49,13 +50,13 @@ def check(graph, input_shape=None, shapes_on="cpu"):
     functions) run only on real tensors; torchinfo and thop count from shapes, so `shapes_on="meta"`
     runs them on the meta device (no memory, no arithmetic: the full-size built-ins)."""
     report = analyze(graph, input_shape=input_shape)
-    model = graph.to_torch(input_shape).eval()
+    model = to_torch(graph, input_shape).eval()
     x = torch.randn(1, *report.input_shape)
     if shapes_on == "cpu":
         shapes_model, shapes_x = model, x
     else:
         with torch.device(shapes_on):
-            shapes_model = graph.to_torch(input_shape).eval()
+            shapes_model = to_torch(graph, input_shape).eval()
         shapes_x = torch.randn(1, *report.input_shape, device=shapes_on)
     by_module = fvcore_counts(model, x)
     ours = count(graph, report, Convention.FVCORE)

@@ -18,6 +18,7 @@ from helpers.strategies import KINDS, _layer, analysable, every_kind_chain, grou
 from test_layers import MEASURED as TRACED_KINDS  # noqa: E402
 from test_layers import MERGE_ROWS, ROWS  # noqa: E402
 
+from cnncalc import to_torch  # noqa: E402
 from cnncalc.torch_bridge.profile import profile  # noqa: E402
 
 
@@ -45,7 +46,7 @@ def autograd_saved_bytes(model, x):
 
 def check_saved(graph, input_shape=None, batch=2):
     report = analyze(graph, input_shape=input_shape, batch=batch)
-    model = graph.to_torch(input_shape).train()
+    model = to_torch(graph, input_shape).train()
     x = torch.randn(batch, *report.input_shape)
     assert report.saved_bytes == autograd_saved_bytes(model, x)
 
@@ -230,7 +231,7 @@ def allocated_output_elements(graph, input_shape):
     input's storage left out: every output is kept alive, so no storage is reused."""
     from cnncalc.torch_bridge import leaf_modules
 
-    model = graph.to_torch(input_shape).eval()
+    model = to_torch(graph, input_shape).eval()
     x = torch.randn(1, *(input_shape or graph.input_shape))
     outputs = []
     hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o)) for m in leaf_modules(model).values()]
@@ -331,7 +332,7 @@ def check_strides(graph, batch=2):
     for training in (False, True):
         report = analyze(graph, batch=batch)
         predicted = _layouts(graph, report.rows, training, batch)[1]
-        model = graph.to_torch().train(training)
+        model = to_torch(graph).train(training)
         with torch.set_grad_enabled(training):
             real = real_strides(model, torch.randn(batch, *report.input_shape))
         for i, row in enumerate(report.rows[1:], start=1):

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.analysis import analyze, memory_timeline, predicted_memory
 from cnncalc.cli import ExitCode, app
+from cnncalc.render import notebook
 from cnncalc.render.page import page_data, page_html
 
 runner = CliRunner()
@@ -354,4 +355,4 @@ def test_a_notebook_shows_the_page_and_a_report_says_where_it_is(tmp_path):
     )
     assert shown._repr_html_().startswith("<iframe") and "&lt;!DOCTYPE html&gt;" in shown._repr_html_()
     assert shown.save(tmp_path / "lenet5.html").read_text() == shown.html
-    assert "cnncalc report NAME -o net.html" in analyze(graph)._repr_html_()
+    assert "cnncalc report NAME -o net.html" in notebook.to_html(analyze(graph))

@@ -145,36 +145,10 @@ class Report:
     def buffer_bytes(self) -> int:
         return self.totals.buffers * self.dtype.bytes
 
-    # ----- for notebooks: the presentation layer, imported when asked (the core never imports it) -----
-
-    def to_dict(self) -> dict[str, object]:
-        """The JSON payload, as `cnncalc summary --format json` writes it (docs/json.md)."""
-        from ..render import notebook
-
-        return notebook.to_dict(self)
-
-    def to_markdown(self) -> str:
-        """The `cnncalc summary` table in Markdown, with its totals lines."""
-        from ..render import notebook
-
-        return notebook.to_markdown(self)
-
-    def to_pandas(self) -> object:  # a pandas.DataFrame
-        """A pandas DataFrame, one row per layer; MissingExtraError without pandas."""
-        from ..render import notebook
-
-        return notebook.to_pandas(self)
-
     def __str__(self) -> str:
-        """The `cnncalc summary` table as text, with its totals lines (`print(report)`)."""
-        from ..render import notebook
-
-        return notebook.to_text(self)
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def _repr_html_(self) -> str:
-        from ..render import notebook
-
-        return notebook.to_html(self)
+        """One line: the network, its rows and totals (the table is `cnncalc.render.notebook.to_text`)."""
+        t = self.totals
+        return (
+            f"{self.name}: {len(self.rows) - 1} rows, {t.params:,} parameters, {t.macs:,} MACs"
+            " (the table: cnncalc.render.notebook.to_text(report))"
+        )

@@ -113,7 +113,7 @@ def profile(
             check_plot_target(plot)  # before the timing, not after it
         with _spinner("loading PyTorch"):  # importing torch takes seconds: show that something happens
             # imports torch; raises MissingExtraError without it
-            from ..torch_bridge.profile import NOISY_SPREAD
+            from ..torch_bridge.measure import NOISY_SPREAD
             from ..torch_bridge.profile import profile as run_profile
 
         if check_only or iters == 0:
@@ -143,7 +143,7 @@ def profile(
             if any(not c.ok for c in checks):
                 raise typer.Exit(ExitCode.MISMATCH)
             return
-        from ..torch_bridge.profile import TimingInterrupted
+        from ..torch_bridge.measure import TimingInterrupted
 
         try:
             result = _with_progress(
