@@ -14,12 +14,13 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..analysis import DType, Style
-from ..errors import CnncalcError, StrictError
+from ..errors import CnncalcError, StrictError, Where
 from ..layers.arguments import PADDING_WORDS
 from ..learn import calculator
-from ..learn.calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input, read_sizes
+from ..learn.calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input
 from ..render import Code, Format, Lines, Output, ShapeOrder, Table, Worked, shape_text
 from ..spec import library
+from ..units import read_sizes
 from .common import (
     ExitCode,
     LayoutOpt,
@@ -773,7 +774,7 @@ def check(
             )
             verdicts = tuple(quiz.judge(q, v, truth, biases, batch, dtype) for q, v in given.items())
             quizzes = []
-            graded = [(None, quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, quiz.Where()))]
+            graded = [(None, quiz.Graded(layer or "network", "", truth.subject, verdicts, truth.working, Where()))]
         wrong = sum(not g.correct for _, g in graded)
         summary = f"{len(graded) - wrong} of {len(graded)} right" + (f" in {len(quizzes)} quiz files" if is_dir else "")
         out: list[str] = []

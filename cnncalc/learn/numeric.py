@@ -419,7 +419,7 @@ def matrix_text(values: Values) -> str:
     return "\n\n".join(blocks)
 
 
-def as_lists(values: Values) -> list:
+def as_lists(values: Values) -> list[list[float]] | list[list[list[float]]]:
     """Plain nested lists of floats ([C][H][W], or [C][L] for vectors) for JSON and tests."""
     if values.rank == 1:
         return [[float(v) for v in grid[0]] for grid in values.channels]

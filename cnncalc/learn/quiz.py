@@ -26,7 +26,8 @@ from ..records import record
 from ..render import ShapeOrder, shape_text
 from ..spec import library
 from ..spec.yaml_lines import LineDict, LineList, load_file
-from .calculator import answer, read_input, read_sizes, separable, with_default_filters
+from ..units import read_sizes
+from .calculator import answer, read_input, separable, with_default_filters
 
 
 class Quantity(str, Enum):
