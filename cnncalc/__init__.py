@@ -35,7 +35,7 @@ def load(source: str | Path | Mapping[str, Any], args: Mapping[str, Any] | None 
     return spec.load(library.resolve(text), args=args)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # `cnncalc.from_torch` imports torch, so only when it is asked for: `import cnncalc` stays torch-free.
     if name == "from_torch":
         from .torch_bridge.importer import from_torch

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import field
 from enum import Enum
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from .errors import Where
 from .layers import Layer, Shape
 from .records import record
+
+if TYPE_CHECKING:  # type-only: the bridge imports torch, and is imported lazily in `to_torch`
+    from .torch_bridge import GraphModule
 
 INPUT = "input"
 
@@ -80,7 +83,7 @@ class Graph:
                 return i
         raise KeyError(name)
 
-    def to_torch(self, input_shape: Shape | None = None):  # -> torch_bridge.GraphModule
+    def to_torch(self, input_shape: Shape | None = None) -> GraphModule:
         """This graph as a real `torch.nn.Module`; imports torch (the `torch` extra)."""
         from .torch_bridge import build
 

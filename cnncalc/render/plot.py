@@ -17,6 +17,7 @@ from ..records import record
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter
 
 MAX_ROWS = 80  # rows that stay legible at the label size used
 SUFFIXES = (".png", ".svg", ".pdf")
@@ -59,7 +60,7 @@ class Plotted:
     values: Mapping[Quantity, tuple[float, ...]]
 
 
-def _matplotlib():
+def _matplotlib() -> tuple[type[Figure], type[EngFormatter]]:
     try:
         import matplotlib
 
