@@ -18,6 +18,7 @@ from ..errors import CnncalcError, StrictError, Where
 from ..layers.arguments import PADDING_WORDS
 from ..learn import calculator
 from ..learn.calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input
+from ..quantities import Quantity
 from ..render import Code, Format, Lines, Output, ShapeOrder, Table, Worked, shape_text
 from ..spec import library
 from ..units import read_sizes
@@ -609,7 +610,7 @@ def _quiz_files(path: Path) -> list[Path]:
 
 def _question_data(g: Any, file: str | None) -> dict[str, Any]:
     answers = [
-        {"quantity": v.quantity.value, "expected": v.right, "received": v.given, "right": v.correct, "detail": v.detail}
+        {"quantity": v.key, "expected": v.right, "received": v.given, "right": v.correct, "detail": v.detail}
         for v in g.verdicts
     ]
     return {
@@ -630,9 +631,7 @@ def _question_lines(g: Any, colour: bool = False) -> list[str]:
     if g.text:
         out.append(f"    {g.text}")
     for v in g.verdicts:
-        out.append(
-            f"    {_mark(v.correct, colour)} {v.quantity.value} {v.given}" + (f"  ({v.detail})" if v.detail else "")
-        )
+        out.append(f"    {_mark(v.correct, colour)} {v.key} {v.given}" + (f"  ({v.detail})" if v.detail else ""))
         if not v.correct:
             out.append(f"        the right answer: {v.right}")
     if not g.correct:
@@ -736,15 +735,15 @@ def check(
     from ..learn import quiz
 
     with reported_errors():
-        Q = quiz.Quantity
+        Q = Quantity
         expected = {
             Q.SHAPE: shape,
             Q.PARAMS: params,
             Q.WEIGHTS: weights,
             Q.MACS: macs,
             Q.FLOPS: flops,
-            Q.MEMORY: memory,
-            Q.BYTES: bytes_,
+            Q.ACTIVATIONS: memory,
+            Q.ACTIVATION_BYTES: bytes_,
             Q.RECEPTIVE_FIELD: rf,
         }
         given = {q: v for q, v in expected.items() if v is not None}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
-from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,6 +21,7 @@ from ..analysis import DType, Field, Report, Style, analyze, lecture
 from ..analysis.row_names import find_row
 from ..errors import CnncalcError, SpecError, Where, did_you_mean
 from ..layers import Shape, layer_type
+from ..quantities import Quantity
 from ..records import record
 from ..render import ShapeOrder, shape_text
 from ..spec import library
@@ -29,19 +29,21 @@ from ..spec.yaml_lines import LineDict, LineList, load_file
 from ..units import read_sizes
 from .calculator import answer, read_input, separable, with_default_filters
 
-
-class Quantity(str, Enum):
-    """What a question asks for."""
-
-    SHAPE = "shape"
-    PARAMS = "params"  # weights, or weights + biases: see `biases`
-    WEIGHTS = "weights"
-    MACS = "macs"
-    MEMORY = "memory"  # activations: elements of the output, one sample (the notes' "memory")
-    FLOPS = "flops"  # 2 x MACs, one sample
-    BYTES = "bytes"  # the output's activations in bytes, at the question's batch and dtype
-    RECEPTIVE_FIELD = "receptive_field"  # input pixels one output position sees (spec questions)
-    VALUES = "values"  # the unknowns of a `solve:` question: {stride: 4, padding: 0}
+# What a question can ask for: the answer key a quiz file (and `check --KEY`) writes, and the
+# quantity it names. Two keys are the lecture notes' words: `memory` (activations: elements of the
+# output, one sample) and `bytes` (the same output in bytes at the question's batch and dtype).
+ANSWER_KEYS = {
+    "shape": Quantity.SHAPE,
+    "params": Quantity.PARAMS,  # weights, or weights + biases: see `biases`
+    "weights": Quantity.WEIGHTS,
+    "macs": Quantity.MACS,
+    "memory": Quantity.ACTIVATIONS,
+    "flops": Quantity.FLOPS,  # 2 x MACs, one sample
+    "bytes": Quantity.ACTIVATION_BYTES,
+    "receptive_field": Quantity.RECEPTIVE_FIELD,  # input pixels one output position sees (spec questions)
+    "values": Quantity.VALUES,  # the unknowns of a `solve:` question: {stride: 4, padding: 0}
+}
+_KEY_OF = {quantity: key for key, quantity in ANSWER_KEYS.items()}
 
 
 # how a student writes "the stride does not tile the input" as a shape answer
@@ -71,6 +73,11 @@ class Verdict:
     correct: bool
     right: str  # the right answer, written out
     detail: str = ""  # how the answer was read (order of the shape, rounding, biases)
+
+    @property
+    def key(self) -> str:
+        """The answer key that asked for it, as the quiz wrote it (`memory`, not `activations`)."""
+        return _KEY_OF[self.quantity]
 
 
 # ----- reading answers ---------------------------------------------------------------------
@@ -183,13 +190,15 @@ def judge(
 ) -> Verdict:
     """Is `given` the right `quantity` for `truth`? `biases`: whether params include them (None: either);
     `batch` and `dtype` for bytes."""
+    if quantity not in _KEY_OF:
+        raise CnncalcError(f"no question asks for {quantity.value}", expected=", ".join(ANSWER_KEYS))
     if quantity is Quantity.SHAPE:
         return judge_shape(given, truth.shape, truth.misfits)
     if quantity is Quantity.VALUES:
         raise CnncalcError("'values' answers a solve: question", expected="solve: {input: 227, output: 55, kernel: 11}")
     if quantity is Quantity.RECEPTIVE_FIELD:
         return judge_field(given, truth.field)
-    if quantity is Quantity.BYTES:
+    if quantity is Quantity.ACTIVATION_BYTES:
         value = truth.activations * batch * dtype.bytes
         ok, how = _bytes_match(given, value)
         return Verdict(
@@ -218,11 +227,11 @@ def judge(
     value = {
         Quantity.WEIGHTS: truth.weights,
         Quantity.MACS: truth.macs,
-        Quantity.MEMORY: truth.activations,
+        Quantity.ACTIVATIONS: truth.activations,
         Quantity.FLOPS: 2 * truth.macs,
     }[quantity]
     ok, how = _count_matches(given, value)
-    counts = f" ({truth.memory_counts})" if quantity is Quantity.MEMORY and truth.memory_counts else ""
+    counts = f" ({truth.memory_counts})" if quantity is Quantity.ACTIVATIONS and truth.memory_counts else ""
     return Verdict(quantity, str(given), ok, f"{value:,}{counts}", how)
 
 
@@ -469,7 +478,6 @@ class Quiz:
     questions: tuple[Graded, ...]
 
 
-_ANSWER_KEYS = tuple(q.value for q in Quantity)
 _QUESTION_KEYS = (
     "name",
     "text",
@@ -482,7 +490,7 @@ _QUESTION_KEYS = (
     "ask",
     "choices",
     "answer",
-    *_ANSWER_KEYS,
+    *ANSWER_KEYS,
 )
 
 
@@ -579,14 +587,16 @@ def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
         raise SpecError(
             "unknown 'dtype'", where=where, received=item["dtype"], expected=", ".join(d.value for d in DType)
         ) from None
-    verdicts = [judge(Quantity(key), item[key], truth, biases, batch, dtype) for key in _ANSWER_KEYS if key in item]
+    verdicts = [
+        judge(quantity, item[key], truth, biases, batch, dtype) for key, quantity in ANSWER_KEYS.items() if key in item
+    ]
     if "choices" in item or "answer" in item or "ask" in item:
         verdicts.append(_multiple_choice(item, truth, biases, where, batch, dtype))
     if not verdicts:
         raise SpecError(
             "a question needs an answer to check",
             where=where,
-            expected=f"one of {', '.join(_ANSWER_KEYS)}; or ask + choices + answer",
+            expected=f"one of {', '.join(ANSWER_KEYS)}; or ask + choices + answer",
         )
     return Graded(name, str(item.get("text", "")), truth.subject, tuple(verdicts), truth.working, where)
 
@@ -601,12 +611,11 @@ def _multiple_choice(
                 where=where,
                 expected="ask: shape, choices: {A: ..., B: ...}, answer: A",
             )
-    try:
-        quantity = Quantity(item["ask"])
-    except ValueError:
+    quantity = ANSWER_KEYS.get(item["ask"]) if isinstance(item["ask"], str) else None
+    if quantity is None:
         raise SpecError(
-            "'ask' names what the choices are", where=where, received=item["ask"], expected=", ".join(_ANSWER_KEYS)
-        ) from None
+            "'ask' names what the choices are", where=where, received=item["ask"], expected=", ".join(ANSWER_KEYS)
+        )
     choices = item["choices"]
     if not isinstance(choices, dict) or len(choices) < 2:
         raise SpecError(
