@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import sys
-from enum import Enum
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -16,7 +15,7 @@ import typer
 from ..analysis import DType, Style
 from ..errors import CnncalcError, StrictError, Where
 from ..layers.arguments import PADDING_WORDS
-from ..learn import calculator
+from ..learn import PoolMode, calculator
 from ..learn.calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input
 from ..quantities import Quantity
 from ..render import Code, Format, Lines, Output, ShapeOrder, Table, Worked, shape_text
@@ -375,11 +374,6 @@ def solve(
         emit(Output("solve", (Lines(tuple(lines)),), data=data), format)
 
 
-class PoolModeOpt(str, Enum):
-    MAX = "max"
-    AVG = "avg"
-
-
 @app.command()
 def pool(
     kernel: KernelOpt,
@@ -401,7 +395,7 @@ def pool(
     ceil_mode: Annotated[
         bool, typer.Option("--ceil-mode", help="Round the output size up, as PyTorch's ceil_mode.")
     ] = False,
-    mode: Annotated[PoolModeOpt, typer.Option("--mode", "-m", help="max or avg.")] = PoolModeOpt.MAX,
+    mode: Annotated[PoolMode, typer.Option("--mode", "-m", help="max or avg.")] = PoolMode.MAX,
     exclude_pad: Annotated[
         bool,
         typer.Option("--exclude-pad", help="avg: divide by the cells inside the input only (count_include_pad=False)."),
@@ -431,7 +425,7 @@ def pool(
             result = numeric.pool(
                 x,
                 _axes(kernel, "kernel"),
-                mode=numeric.PoolMode(mode.value),
+                mode=mode,
                 stride=_axes(stride, "stride") if stride else None,
                 padding=_axes(padding, "padding"),
                 dilation=_axes(dilation, "dilation"),
@@ -449,14 +443,14 @@ def pool(
         }
         if stride is not None:
             args["stride"] = _layer_arg(stride, "stride")
-        if mode is PoolModeOpt.MAX:
+        if mode is PoolMode.MAX:
             args["dilation"] = _layer_arg(dilation, "dilation")
         elif dilation != "1":
             raise CnncalcError("average pooling has no dilation (as in PyTorch)", received=dilation)
         else:
             args["count_include_pad"] = not exclude_pad
         _print_answer(
-            "pool", answer("maxpool" if mode is PoolModeOpt.MAX else "avgpool", shape, args), layout, format, strict
+            "pool", answer("maxpool" if mode is PoolMode.MAX else "avgpool", shape, args), layout, format, strict
         )
 
 
