@@ -11,7 +11,23 @@ from typing import Any, Mapping
 from .analysis import DType, Report, analyze, collapse
 from .errors import CnncalcError, SpecError
 from .graph import Graph
+from .quantities import Quantity
 from .version import __version__
+
+# the public names, which strict type checkers take as re-exported; `cnncalc.from_torch` is one too,
+# left out here as it imports torch (see __getattr__)
+__all__ = [
+    "CnncalcError",
+    "DType",
+    "Graph",
+    "Quantity",
+    "Report",
+    "SpecError",
+    "__version__",
+    "analyze",
+    "collapse",
+    "load",
+]
 
 
 def load(source: str | Path | Mapping[str, Any], args: Mapping[str, Any] | None = None) -> Graph:
