@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from .analysis import DType, Report, analyze, collapse
 from .errors import CnncalcError, SpecError
 from .graph import Graph
+from .quantities import Quantity
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def _show_reports_in_ipython() -> None:
 _show_reports_in_ipython()
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # `cnncalc.from_torch` imports torch, so only when it is asked for: `import cnncalc` stays torch-free.
     if name == "from_torch":
         from .torch_bridge.importer import from_torch
@@ -76,6 +77,7 @@ __all__ = [
     "CnncalcError",
     "DType",
     "Graph",
+    "Quantity",
     "Report",
     "SpecError",
     "__version__",

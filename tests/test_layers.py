@@ -556,6 +556,7 @@ def test_every_convention_declares_what_a_type_that_does_not_say_counts(monkeypa
     """DEFAULT_RULES is written out convention by convention: a new convention is refused (at the
     first type defined) until it says what it counts for the types that do not say."""
     assert set(DEFAULT_RULES) == set(Convention)
+    assert all(c.summary for c in Convention)  # what `flops --help` and the docs table say of it
     monkeypatch.setattr(counting, "DEFAULT_RULES", {c: r for c, r in DEFAULT_RULES.items() if c is not Convention.THOP})
     with pytest.raises(TypeError, match="no counting rule for thop"):
         counting.rules(fvcore=nothing)

@@ -64,7 +64,7 @@ def analyze(
     shapes: list[Shape] = []
     rows: list[Row] = []
     warnings: list[FitWarning] = []
-    known: dict[tuple[object, ...], tuple] = {}  # `_count` by (type as written, id of the layer, input shapes)
+    known: dict[tuple[object, ...], _Counted] = {}  # `_count` by (type as written, id of the layer, input shapes)
     for node in graph.nodes:
         if node.layer is None:
             shapes.append(shape_in)
@@ -140,7 +140,11 @@ def analyze(
     return report if depth is None else collapse(report, depth)
 
 
-def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
+# what `_count` returns: output shape, activations, weights, biases, buffers, MACs, folds, warnings
+_Counted = tuple[Shape, int, int, int, int, int, bool, tuple[str, ...]]
+
+
+def _count(written: str, layer: Layer, ins: list[Shape]) -> _Counted:
     """What a row of `layer` on inputs of shapes `ins` counts, checked: (output shape, activations,
     weights, biases, buffers, MACs, whether the lecture view folds it, its warnings' messages).
     Layers are frozen, so this depends on nothing else (`analyze` keeps it per layer and shapes)."""

@@ -8,25 +8,9 @@ from typing import Mapping
 from ..errors import Where
 from ..graph import OutputKind
 from ..layers import Shape
+from ..quantities import DType as DType  # re-exported: its home is the bottom of the package
 from ..records import record
 from .field import Field
-
-
-class DType(str, Enum):
-    """Element types for byte counts; the value is how users spell it."""
-
-    FP32 = "fp32"
-    FP16 = "fp16"
-    BF16 = "bf16"
-    FP64 = "fp64"
-    INT8 = "int8"
-
-    @property
-    def bytes(self) -> int:
-        return _DTYPE_BYTES[self]
-
-
-_DTYPE_BYTES = {DType.FP32: 4, DType.FP16: 2, DType.BF16: 2, DType.FP64: 8, DType.INT8: 1}  # once, not per row
 
 
 class Style(str, Enum):

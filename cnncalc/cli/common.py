@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from enum import IntEnum
-from typing import Annotated, Any, Iterator, Optional
+from enum import Enum, IntEnum
+from typing import Annotated, Any, Iterator, Optional, Sequence
 
 import typer
 
@@ -76,6 +76,28 @@ def format_option(help: str, formats: tuple[Format, ...]) -> Any:
     those it has."""
     metavar = "[" + "|".join(f.value for f in formats) + "]"
     return typer.Option("--format", "-f", parser=_format, metavar=metavar, help=help)
+
+
+def choice_option(*decls: str, help: str, members: Sequence[Enum]) -> Any:
+    """An option that takes some members of one vocabulary enum (`Quantity`, `DType`): typer would
+    offer every member of the enum it is given, so the choices are listed, completed and checked
+    here, with the message click gives for an enum (`'fp64' is not one of 'fp32', 'fp16', 'bf16'.`)."""
+    by_value = {m.value: m for m in members}
+
+    def parse(value: Any) -> Enum:
+        if isinstance(value, Enum):  # the default, already a member
+            return value
+        if value not in by_value:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(repr(v) for v in by_value)}.")
+        return by_value[value]
+
+    return typer.Option(
+        *decls,
+        parser=parse,
+        metavar="<" + "|".join(by_value) + ">",
+        autocompletion=lambda: list(by_value),
+        help=help,
+    )
 
 
 SpecArg = Annotated[

@@ -16,8 +16,9 @@ import typer
 from ..errors import CnncalcError, StrictError
 from ..layers.arguments import PADDING_WORDS
 from ..learn import calculator
-from ..learn.calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input, read_sizes
+from ..learn.calculator import DEFAULT_FILTERS, LayerAnswer, answer, read_axes, read_input
 from ..render import Format, Lines, Output, ShapeOrder, Table, Worked, shape_text
+from ..units import read_sizes
 from .common import (
     LayoutOpt,
     StrictOpt,

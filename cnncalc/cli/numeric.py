@@ -4,13 +4,13 @@ windows over small matrices, step by step. No torch.
 
 from __future__ import annotations
 
-from enum import Enum
 from fractions import Fraction
 from typing import Annotated, Any, Optional
 
 import typer
 
 from ..errors import CnncalcError
+from ..learn import PoolMode
 from ..learn.calculator import answer
 from ..render import Code, Format, Lines, Output, ShapeOrder
 from .common import LayoutOpt, StrictOpt, app, emit, reported_errors
@@ -30,11 +30,6 @@ from .learn import (
 
 StepsOpt = Annotated[bool, typer.Option("--steps", help="Print every window: its numbers, products and result.")]
 BiasValueOpt = Annotated[str, typer.Option("--bias", help="A bias added to every output value.")]
-
-
-class PoolModeOpt(str, Enum):
-    MAX = "max"
-    AVG = "avg"
 
 
 @app.command()
@@ -58,7 +53,7 @@ def pool(
     ceil_mode: Annotated[
         bool, typer.Option("--ceil-mode", help="Round the output size up, as PyTorch's ceil_mode.")
     ] = False,
-    mode: Annotated[PoolModeOpt, typer.Option("--mode", "-m", help="max or avg.")] = PoolModeOpt.MAX,
+    mode: Annotated[PoolMode, typer.Option("--mode", "-m", help="max or avg.")] = PoolMode.MAX,
     exclude_pad: Annotated[
         bool,
         typer.Option("--exclude-pad", help="avg: divide by the cells inside the input only (count_include_pad=False)."),
@@ -88,7 +83,7 @@ def pool(
             result = numeric.pool(
                 x,
                 _axes(kernel, "kernel"),
-                mode=numeric.PoolMode(mode.value),
+                mode=mode,
                 stride=_axes(stride, "stride") if stride else None,
                 padding=_axes(padding, "padding"),
                 dilation=_axes(dilation, "dilation"),
@@ -106,14 +101,14 @@ def pool(
         }
         if stride is not None:
             args["stride"] = _layer_arg(stride, "stride")
-        if mode is PoolModeOpt.MAX:
+        if mode is PoolMode.MAX:
             args["dilation"] = _layer_arg(dilation, "dilation")
         elif dilation != "1":
             raise CnncalcError("average pooling has no dilation (as in PyTorch)", received=dilation)
         else:
             args["count_include_pad"] = not exclude_pad
         _print_answer(
-            "pool", answer("maxpool" if mode is PoolModeOpt.MAX else "avgpool", shape, args), layout, format, strict
+            "pool", answer("maxpool" if mode is PoolMode.MAX else "avgpool", shape, args), layout, format, strict
         )
 
 

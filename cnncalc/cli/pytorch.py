@@ -25,6 +25,7 @@ from .common import (
     SpecArg,
     app,
     check_arg_pairs,
+    choice_option,
     emit,
     format_option,
     load_graph,
@@ -40,10 +41,7 @@ class ExportTarget(str, Enum):
     TORCH = "torch"
 
 
-class ProfileDType(str, Enum):
-    FP32 = "fp32"
-    FP16 = "fp16"
-    BF16 = "bf16"
+PROFILE_DTYPES = (DType.FP32, DType.FP16, DType.BF16)  # those PyTorch's autocast runs
 
 
 @app.command()
@@ -52,8 +50,9 @@ def profile(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")] = 1,
     dtype: Annotated[
-        ProfileDType, typer.Option("--dtype", help="fp32, or fp16/bf16 under autocast (weights stay fp32).")
-    ] = ProfileDType.FP32,
+        DType,
+        choice_option("--dtype", help="fp32, or fp16/bf16 under autocast (weights stay fp32).", members=PROFILE_DTYPES),
+    ] = DType.FP32,
     channels_last: Annotated[
         bool, typer.Option("--channels-last", help="NHWC memory format for model and input.")
     ] = False,
@@ -104,9 +103,7 @@ def profile(
     with reported_errors():
         graph = load_graph(spec_file, input, arg)
         # the one analysis of this run: the checks, the timing and the memory prediction all read it
-        report = analyze(
-            graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value)
-        )
+        report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=dtype)
         if plot is not None:
             from .workflows import check_plot_target
 

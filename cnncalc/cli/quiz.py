@@ -10,6 +10,7 @@ import typer
 
 from ..analysis import DType, Style
 from ..errors import CnncalcError, Where
+from ..quantities import Quantity
 from ..render import Format, Lines, Output
 from ..spec import library
 from .common import ExitCode, app, colour_on, emit, format_option, paint, parse_input, reported_errors
@@ -36,7 +37,7 @@ def _quiz_files(path: Path) -> list[Path]:
 
 def _question_data(g: Any, file: str | None) -> dict[str, Any]:
     answers = [
-        {"quantity": v.quantity.value, "expected": v.right, "received": v.given, "right": v.correct, "detail": v.detail}
+        {"quantity": v.key, "expected": v.right, "received": v.given, "right": v.correct, "detail": v.detail}
         for v in g.verdicts
     ]
     return {
@@ -57,9 +58,7 @@ def _question_lines(g: Any, colour: bool = False) -> list[str]:
     if g.text:
         out.append(f"    {g.text}")
     for v in g.verdicts:
-        out.append(
-            f"    {_mark(v.correct, colour)} {v.quantity.value} {v.given}" + (f"  ({v.detail})" if v.detail else "")
-        )
+        out.append(f"    {_mark(v.correct, colour)} {v.key} {v.given}" + (f"  ({v.detail})" if v.detail else ""))
         if not v.correct:
             out.append(f"        the right answer: {v.right}")
     if not g.correct:
@@ -163,15 +162,15 @@ def check(
     from ..learn import quiz, quiz_file
 
     with reported_errors():
-        Q = quiz.Quantity
+        Q = Quantity
         expected = {
             Q.SHAPE: shape,
             Q.PARAMS: params,
             Q.WEIGHTS: weights,
             Q.MACS: macs,
             Q.FLOPS: flops,
-            Q.MEMORY: memory,
-            Q.BYTES: bytes_,
+            Q.ACTIVATIONS: memory,
+            Q.ACTIVATION_BYTES: bytes_,
             Q.RECEPTIVE_FIELD: rf,
         }
         given = {q: v for q, v in expected.items() if v is not None}

@@ -238,7 +238,7 @@ def memory(
             emit(budget_output(spec_file, batch, train, dtype, input, arg, optimizer, reserve, blocks), format)
             return
         report = load_report(spec_file, input, batch, dtype, strict, depth, quiet=quiet, style=style, args=arg)
-        columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.BYTES]
+        columns = [Columns.NAME, Columns.TYPE, Columns.SHAPE, Columns.ACTIVATIONS, Columns.ACTIVATION_BYTES]
         emit(
             report_output(
                 "memory",

@@ -11,9 +11,10 @@ from typing import Annotated, Any, List, Optional
 import typer
 
 from ..analysis import DType, Report, collapse
-from ..analysis.compare import Change, Diff, Quantity, RowDiff, Status, Total, diff
+from ..analysis.compare import ROW_QUANTITIES, TOTAL_QUANTITIES, Change, Diff, RowDiff, Status, diff
 from ..analysis.sweep import SweepRow, check_combinations, parse_batches, parse_dtypes, parse_shapes, sweep, sweep_each
 from ..errors import CnncalcError
+from ..quantities import Quantity, Unit
 from ..render import (
     Abbreviated,
     Bar,
@@ -40,6 +41,7 @@ from .common import (
     SpecArg,
     StrictOpt,
     app,
+    choice_option,
     emit,
     load_graph,
     load_report,
@@ -57,17 +59,17 @@ QUANTITY_HEADERS = {
     Quantity.MACS: "MACs",
 }
 TOTAL_TEXT = {
-    Total.WEIGHTS: "weights",
-    Total.BIASES: "biases",
-    Total.PARAMS: "params",
-    Total.BUFFERS: "buffers",
-    Total.ACTIVATIONS: "activations",
-    Total.MACS: "MACs",
-    Total.FLOPS: "FLOPs",
-    Total.PEAK_ACTIVATIONS: "peak live activations",
-    Total.SAVED_ACTIVATIONS: "activations saved for backward",
-    Total.INFERENCE_BYTES: "predicted peak, inference",
-    Total.TRAINING_BYTES: "predicted peak, training step",
+    Quantity.WEIGHTS: "weights",
+    Quantity.BIASES: "biases",
+    Quantity.PARAMS: "params",
+    Quantity.BUFFERS: "buffers",
+    Quantity.ACTIVATIONS: "activations",
+    Quantity.MACS: "MACs",
+    Quantity.FLOPS: "FLOPs",
+    Quantity.PEAK_ACTIVATIONS: "peak live activations",
+    Quantity.SAVED_ACTIVATIONS: "activations saved for backward",
+    Quantity.INFERENCE_BYTES: "predicted peak, inference",
+    Quantity.TRAINING_BYTES: "predicted peak, training step",
 }
 STATUS_TEXT = {Status.SAME: "same", Status.CHANGED: "changed", Status.ONLY_A: "only A", Status.ONLY_B: "only B"}
 
@@ -108,7 +110,7 @@ def diff_output(
         rows.append(tuple(cells))
     total: list[Any] = ["total", "", "", ""]
     for q in quantities:
-        c = d.totals[Total(q.value)]
+        c = d.totals[q]
         total += [c.a, c.b, Delta(c.delta), _ratio(c)]
     same = sum(r.status is Status.SAME for r in d.rows)
     counts = (
@@ -119,10 +121,7 @@ def diff_output(
     footer = [
         f"A: {d.name_a}, input {shape_text(d.input_a, ShapeOrder.CHW)}; B: {d.name_b}, input {shape_text(d.input_b, ShapeOrder.CHW)}",
         counts,
-        *(
-            f"{TOTAL_TEXT[t]}: {_change_text(d.totals[t], size=t in (Total.INFERENCE_BYTES, Total.TRAINING_BYTES))}"
-            for t in Total
-        ),
+        *(f"{TOTAL_TEXT[t]}: {_change_text(d.totals[t], size=t.unit is Unit.BYTES)}" for t in TOTAL_QUANTITIES),
         f"(per sample; predicted peaks at batch {b.batch}, {b.dtype.value}; x = B / A)",
     ]
     numeric = (False, False, False, False, *([True] * 4 * len(quantities)))
@@ -176,11 +175,11 @@ def _diff_json(d: Diff, a: Report, b: Report) -> dict[str, Any]:
 
 QuantityListOpt = Annotated[
     Optional[List[Quantity]],
-    typer.Option(
+    choice_option(
         "--quantity",
         "-q",
         help="A quantity to compare per row (repeat the option); default params and macs.",
-        show_default=False,
+        members=ROW_QUANTITIES,
     ),
 ]
 

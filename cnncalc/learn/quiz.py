@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
-from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,24 +21,28 @@ from ..analysis import DType, Field, Report, Style, analyze, lecture
 from ..analysis.row_names import find_row
 from ..errors import CnncalcError
 from ..layers import Shape
+from ..quantities import Quantity
 from ..records import record
 from ..render import ShapeOrder, shape_text
 from ..spec import library
-from .calculator import answer, read_input, read_sizes, separable, with_default_filters
+from ..units import read_sizes
+from .calculator import answer, read_input, separable, with_default_filters
 
-
-class Quantity(str, Enum):
-    """What a question asks for."""
-
-    SHAPE = "shape"
-    PARAMS = "params"  # weights, or weights + biases: see `biases`
-    WEIGHTS = "weights"
-    MACS = "macs"
-    MEMORY = "memory"  # activations: elements of the output, one sample (the notes' "memory")
-    FLOPS = "flops"  # 2 x MACs, one sample
-    BYTES = "bytes"  # the output's activations in bytes, at the question's batch and dtype
-    RECEPTIVE_FIELD = "receptive_field"  # input pixels one output position sees (spec questions)
-    VALUES = "values"  # the unknowns of a `solve:` question: {stride: 4, padding: 0}
+# What a question can ask for: the answer key a quiz file (and `check --KEY`) writes, and the
+# quantity it names. Two keys are the lecture notes' words: `memory` (activations: elements of the
+# output, one sample) and `bytes` (the same output in bytes at the question's batch and dtype).
+ANSWER_KEYS = {
+    "shape": Quantity.SHAPE,
+    "params": Quantity.PARAMS,  # weights, or weights + biases: see `biases`
+    "weights": Quantity.WEIGHTS,
+    "macs": Quantity.MACS,
+    "memory": Quantity.ACTIVATIONS,
+    "flops": Quantity.FLOPS,  # 2 x MACs, one sample
+    "bytes": Quantity.ACTIVATION_BYTES,
+    "receptive_field": Quantity.RECEPTIVE_FIELD,  # input pixels one output position sees (spec questions)
+    "values": Quantity.VALUES,  # the unknowns of a `solve:` question: {stride: 4, padding: 0}
+}
+_KEY_OF = {quantity: key for key, quantity in ANSWER_KEYS.items()}
 
 
 # how a student writes "the stride does not tile the input" as a shape answer
@@ -69,6 +72,11 @@ class Verdict:
     correct: bool
     right: str  # the right answer, written out
     detail: str = ""  # how the answer was read (order of the shape, rounding, biases)
+
+    @property
+    def key(self) -> str:
+        """The answer key that asked for it, as the quiz wrote it (`memory`, not `activations`)."""
+        return _KEY_OF[self.quantity]
 
 
 # ----- reading answers ---------------------------------------------------------------------
@@ -181,13 +189,15 @@ def judge(
 ) -> Verdict:
     """Is `given` the right `quantity` for `truth`? `biases`: whether params include them (None: either);
     `batch` and `dtype` for bytes."""
+    if quantity not in _KEY_OF:
+        raise CnncalcError(f"no question asks for {quantity.value}", expected=", ".join(ANSWER_KEYS))
     if quantity is Quantity.SHAPE:
         return judge_shape(given, truth.shape, truth.misfits)
     if quantity is Quantity.VALUES:
         raise CnncalcError("'values' answers a solve: question", expected="solve: {input: 227, output: 55, kernel: 11}")
     if quantity is Quantity.RECEPTIVE_FIELD:
         return judge_field(given, truth.field)
-    if quantity is Quantity.BYTES:
+    if quantity is Quantity.ACTIVATION_BYTES:
         value = truth.activations * batch * dtype.bytes
         ok, how = _bytes_match(given, value)
         return Verdict(
@@ -216,11 +226,11 @@ def judge(
     value = {
         Quantity.WEIGHTS: truth.weights,
         Quantity.MACS: truth.macs,
-        Quantity.MEMORY: truth.activations,
+        Quantity.ACTIVATIONS: truth.activations,
         Quantity.FLOPS: 2 * truth.macs,
     }[quantity]
     ok, how = _count_matches(given, value)
-    counts = f" ({truth.memory_counts})" if quantity is Quantity.MEMORY and truth.memory_counts else ""
+    counts = f" ({truth.memory_counts})" if quantity is Quantity.ACTIVATIONS and truth.memory_counts else ""
     return Verdict(quantity, str(given), ok, f"{value:,}{counts}", how)
 
 

@@ -10,10 +10,11 @@ from typing import Any, Mapping
 from ..analysis import DType
 from ..errors import CnncalcError, SpecError, Where, did_you_mean
 from ..layers import layer_type
+from ..quantities import Quantity
 from ..records import record
 from ..spec.yaml_lines import LineDict, LineList, load_file
-from .calculator import read_sizes
-from .quiz import Quantity, Truth, Verdict, judge, layer_truth, network_truth
+from ..units import read_sizes
+from .quiz import ANSWER_KEYS, Truth, Verdict, judge, layer_truth, network_truth
 
 
 def _grade_solve(item: LineDict, name: str, where: Where) -> Graded:
@@ -150,7 +151,6 @@ class Quiz:
     questions: tuple[Graded, ...]
 
 
-_ANSWER_KEYS = tuple(q.value for q in Quantity)
 _QUESTION_KEYS = (
     "name",
     "text",
@@ -163,7 +163,7 @@ _QUESTION_KEYS = (
     "ask",
     "choices",
     "answer",
-    *_ANSWER_KEYS,
+    *ANSWER_KEYS,
 )
 
 
@@ -260,14 +260,16 @@ def _grade(item: object, index: int, where: Where, base: Path) -> Graded:
         raise SpecError(
             "unknown 'dtype'", where=where, received=item["dtype"], expected=", ".join(d.value for d in DType)
         ) from None
-    verdicts = [judge(Quantity(key), item[key], truth, biases, batch, dtype) for key in _ANSWER_KEYS if key in item]
+    verdicts = [
+        judge(quantity, item[key], truth, biases, batch, dtype) for key, quantity in ANSWER_KEYS.items() if key in item
+    ]
     if "choices" in item or "answer" in item or "ask" in item:
         verdicts.append(_multiple_choice(item, truth, biases, where, batch, dtype))
     if not verdicts:
         raise SpecError(
             "a question needs an answer to check",
             where=where,
-            expected=f"one of {', '.join(_ANSWER_KEYS)}; or ask + choices + answer",
+            expected=f"one of {', '.join(ANSWER_KEYS)}; or ask + choices + answer",
         )
     return Graded(name, str(item.get("text", "")), truth.subject, tuple(verdicts), truth.working, where)
 
@@ -282,12 +284,11 @@ def _multiple_choice(
                 where=where,
                 expected="ask: shape, choices: {A: ..., B: ...}, answer: A",
             )
-    try:
-        quantity = Quantity(item["ask"])
-    except ValueError:
+    quantity = ANSWER_KEYS.get(item["ask"]) if isinstance(item["ask"], str) else None
+    if quantity is None:
         raise SpecError(
-            "'ask' names what the choices are", where=where, received=item["ask"], expected=", ".join(_ANSWER_KEYS)
-        ) from None
+            "'ask' names what the choices are", where=where, received=item["ask"], expected=", ".join(ANSWER_KEYS)
+        )
     choices = item["choices"]
     if not isinstance(choices, dict) or len(choices) < 2:
         raise SpecError(

@@ -11,6 +11,7 @@ from typing import Any
 from ..graph import Graph
 from ..layers import Shape, TorchModule, layer_type
 from ..records import record
+from ..spec import STRUCTURES
 from .export_spelling import (
     _attribute_ok,
     _class_name,
@@ -24,8 +25,9 @@ from .export_spelling import (
     own_module_sources,
 )
 
-# what `Graph.containers` calls the structures of the spec language; any other name is a block's
-STRUCTURES = frozenset({"sequential", "residual", "parallel", "repeat", "branch", "group"})
+# the kinds `Graph.containers` records that are not a block's name: the spec language's structures,
+# a `repeat:`, a parallel's branch, and analysis's name for a collapsed row with no container
+CONTAINER_KINDS = frozenset({*STRUCTURES, "repeat", "branch", "group"})
 IN = -1  # a block row's reference to the block's one input
 
 
@@ -75,7 +77,7 @@ def _block_uses(graph: Graph, users: list[set[int]], shapes: list[Shape]) -> lis
     nodes = graph.nodes
     # a block's uses; not the structures, nor a multi-output layer's pieces (chunk, split: a layer type)
     prefixes = sorted(
-        (p for p, what in graph.containers.items() if what not in STRUCTURES and layer_type(what) is None),
+        (p for p, what in graph.containers.items() if what not in CONTAINER_KINDS and layer_type(what) is None),
         key=lambda p: p.count("."),
     )
     uses: list[_Use] = []
