@@ -327,7 +327,7 @@ def check_strides(graph, batch=2):
     """Inference and training: every output's predicted strides are the real tensor's, on every
     axis longer than 1 (the steps of a size-1 axis never move through memory, and PyTorch's ops
     set them in more ways than decide anything here)."""
-    from cnncalc.analysis import _layouts
+    from cnncalc.analysis.memory import _layouts
 
     for training in (False, True):
         report = analyze(graph, batch=batch)

@@ -16,7 +16,8 @@ from typing import Sequence
 from ..errors import CnncalcError, did_you_mean
 from ..graph import Graph
 from ..records import record
-from . import DType, Report, Saving, _autocast, _peak, _saving
+from .memory import Saving, _autocast, _peak, _saving
+from .report import DType, Report
 
 
 class Optimizer(str, Enum):

@@ -46,8 +46,8 @@ Weights and biases are separate: `params` counts weights only unless --biases, l
 VGG table; totals always show both. Batch norm: gamma is a weight, beta a bias, running mean/var
 (and PyTorch's num_batches_tracked) are buffers.
 Activations are the elements of each layer's output for one sample; bytes = activations x dtype
-size x batch. MACs count convolution, transposed convolution and linear layers (bias adds not
-included); FLOPs = 2 x MACs.
+size x batch. MACs count convolution, transposed convolution, linear, matmul and attention layers
+(bias adds not included), as torch.utils.flop_counter does; FLOPs = 2 x MACs.
 """
 
 app = typer.Typer(
