@@ -53,8 +53,8 @@ def _show_reports_in_ipython() -> None:
     # Inside IPython (Jupyter's kernel), a report shows itself as its table: the renderer registers
     # itself as IPython's display formatter for `Report`. Only there, so that elsewhere `import
     # cnncalc` loads no presentation code (the analysis never imports it: it sits above).
-    ipython_module = sys.modules.get("IPython")
-    shell = ipython_module.get_ipython() if ipython_module is not None else None
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    shell = get_ipython() if get_ipython is not None else None
     if shell is not None:
         from .render.notebook import show_reports_in
 

@@ -172,6 +172,20 @@ def test_import_in_ipython_registers_the_report_display():
     assert out.split() == ["True", "True", "True"]
 
 
+def test_load_ext_registers_the_report_display(report):
+    """`%load_ext cnncalc.render.notebook` calls load_ipython_extension with the shell."""
+    import types
+
+    class Formatter(dict):
+        def for_type(self, cls, function):
+            self[cls] = function
+
+    forms = {mime: Formatter() for mime in ("text/html", "text/markdown", "text/plain")}
+    notebook.load_ipython_extension(types.SimpleNamespace(display_formatter=types.SimpleNamespace(formatters=forms)))
+    assert forms["text/html"][cnncalc.Report](report) == notebook.to_html(report)
+    assert forms["text/markdown"][cnncalc.Report](report) == notebook.to_markdown(report)
+
+
 def test_jupyter_shows_a_report_as_its_table():
     """With IPython itself: the shell's display of a report is the table, as HTML, Markdown and text."""
     pytest.importorskip("IPython")
