@@ -97,6 +97,18 @@ class DType(str, Enum):
     def bytes(self) -> int:
         return _DTYPE_BYTES[self]
 
+    @property
+    def autocast(self) -> bool:
+        """fp16 and bf16 are PyTorch's autocast (mixed precision), not a cast of the model."""
+        return self in (DType.FP16, DType.BF16)
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of one parameter, buffer, gradient, optimizer state, norm statistic or input element
+        in a run at this dtype: fp32 under autocast (which keeps the master weights and hands the
+        network the loader's fp32 batch), else the dtype's own (a model cast to fp64)."""
+        return 4 if self.autocast else self.bytes
+
     def __str__(self) -> str:  # the value, as `Quantity`
         return self.value
 

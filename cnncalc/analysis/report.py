@@ -119,15 +119,19 @@ class Report:
     def saved_bytes(self) -> int:
         """Bytes a training step keeps for backward (the input left out), for the whole batch."""
         t = self.totals
-        return self.bytes_of(t.saved_activations) + 8 * self.batch * t.saved_int64 + 4 * t.saved_fp32_per_batch
+        return (
+            self.bytes_of(t.saved_activations)
+            + 8 * self.batch * t.saved_int64
+            + self.dtype.weight_bytes * t.saved_fp32_per_batch
+        )
 
     @property
     def param_bytes(self) -> int:
-        return self.totals.params * self.dtype.bytes
+        return self.totals.params * self.dtype.weight_bytes
 
     @property
     def buffer_bytes(self) -> int:
-        return self.totals.buffers * self.dtype.bytes
+        return self.totals.buffers * self.dtype.weight_bytes
 
     def __str__(self) -> str:
         """One line: the network, its rows and totals (the table is `cnncalc.render.notebook.to_text`)."""

@@ -41,7 +41,7 @@ class ExportTarget(str, Enum):
     TORCH = "torch"
 
 
-PROFILE_DTYPES = (DType.FP32, DType.FP16, DType.BF16)  # those PyTorch's autocast runs
+PROFILE_DTYPES = (DType.FP32, DType.FP64, DType.FP16, DType.BF16)  # a model PyTorch runs at that dtype
 
 
 @app.command()
@@ -51,7 +51,11 @@ def profile(
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")] = 1,
     dtype: Annotated[
         DType,
-        choice_option("--dtype", help="fp32, or fp16/bf16 under autocast (weights stay fp32).", members=PROFILE_DTYPES),
+        choice_option(
+            "--dtype",
+            help="fp32, fp64 (the model cast), or fp16/bf16 under autocast (weights stay fp32).",
+            members=PROFILE_DTYPES,
+        ),
     ] = DType.FP32,
     channels_last: Annotated[
         bool, typer.Option("--channels-last", help="NHWC memory format for model and input.")

@@ -190,8 +190,12 @@ def profile(
             received=f"torch {torch.__version__} (cuda build: {torch.version.cuda or 'no'})",
             hint="use --device cpu, or install a CUDA build of torch on a machine with a GPU",
         )
-    if dtype not in (DType.FP32, DType.FP16, DType.BF16):
-        raise CnncalcError("profile runs fp32, fp16 or bf16", received=dtype.value)
+    if dtype is DType.INT8:
+        raise CnncalcError(
+            "profile runs fp32, fp64, or fp16/bf16 under autocast",
+            received=dtype.value,
+            hint="int8 sizes bytes only: PyTorch's quantized models pack their weights their own way",
+        )
     try:
         if progress and check:
             progress("checking every row against PyTorch", 0, None)
@@ -210,6 +214,8 @@ def profile(
     try:
         model = build(graph, report=report).checkpoint(segments(graph, checkpoint) if train else ()).to(dev)
         x = torch.randn(batch, *report.input_shape, device=dev)
+        if dtype is DType.FP64:  # the model cast, not autocast: weights, buffers and input in fp64
+            model, x = model.double(), x.double()
         if channels_last and x.dim() == 4:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             x = x.contiguous(memory_format=torch.channels_last)
@@ -217,7 +223,7 @@ def profile(
         runner = torch.compile(model) if compile else model
         autocast = (
             torch.autocast(dev.type, dtype=getattr(torch, {"fp16": "float16", "bf16": "bfloat16"}[dtype.value]))
-            if dtype is not DType.FP32
+            if dtype.autocast
             else None
         )
         step = _training_step(runner, model, x, autocast, optimizer) if train else _inference_step(runner, x, autocast)
@@ -256,7 +262,7 @@ def profile(
         torch.__version__,
         batch,
         dtype,
-        "fp32" if dtype is DType.FP32 else f"autocast to {dtype.value} (weights stay fp32)",
+        f"autocast to {dtype.value} (weights stay fp32)" if dtype.autocast else f"{dtype.value} (the model cast)",
         channels_last,
         compile,
         train,
