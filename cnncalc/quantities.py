@@ -103,6 +103,11 @@ class DType(str, Enum):
         return self in (DType.FP16, DType.BF16)
 
     @property
+    def profiled(self) -> bool:
+        """Whether `cnncalc profile` runs it: a model PyTorch runs at this dtype (not int8, a size only)."""
+        return self is not DType.INT8
+
+    @property
     def weight_bytes(self) -> int:
         """Bytes of one parameter, buffer, gradient, optimizer state, norm statistic or input element
         in a run at this dtype: fp32 under autocast (which keeps the master weights and hands the

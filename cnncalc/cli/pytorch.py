@@ -41,7 +41,7 @@ class ExportTarget(str, Enum):
     TORCH = "torch"
 
 
-PROFILE_DTYPES = (DType.FP32, DType.FP64, DType.FP16, DType.BF16)  # a model PyTorch runs at that dtype
+PROFILE_DTYPES = tuple(d for d in DType if d.profiled)
 
 
 @app.command()

@@ -190,7 +190,7 @@ def profile(
             received=f"torch {torch.__version__} (cuda build: {torch.version.cuda or 'no'})",
             hint="use --device cpu, or install a CUDA build of torch on a machine with a GPU",
         )
-    if dtype is DType.INT8:
+    if not dtype.profiled:
         raise CnncalcError(
             "profile runs fp32, fp64, or fp16/bf16 under autocast",
             received=dtype.value,
