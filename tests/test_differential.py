@@ -203,6 +203,34 @@ def std_conv(draw, kind):
     )
 
 
+class _BlurPool2d(nn.Module):
+    """timm's BlurPool2d (timm/layers/blur_pool.py), written out: the binomial coefficients
+    C(F - 1, k) / 2^(F - 1) outer themselves, one filter per channel in a buffer, F.conv2d at a stride
+    with groups = channels (timm pads by reflection before it, a row of its own in cnncalc)."""
+
+    def __init__(self, channels, filt_size, stride, padding):
+        super().__init__()
+        coeffs = torch.tensor([math.comb(filt_size - 1, k) for k in range(filt_size)], dtype=torch.float32)
+        coeffs = coeffs / 2 ** (filt_size - 1)
+        filt = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1)
+        self.register_buffer("filt", filt, persistent=False)
+        self.channels, self.stride, self.padding = channels, stride, padding
+
+    def forward(self, x):
+        return F.conv2d(x, self.filt, stride=self.stride, padding=self.padding, groups=self.channels)
+
+
+@builder("blur_pool")
+@st.composite
+def blur_pool(draw, kind):
+    c, k = draw(st.integers(1, 4)), draw(st.integers(1, 5))  # a filter of 1 tap: refused by both
+    stride, s = per_axis(draw, 2, st.integers(1, 3))
+    padding, p = per_axis(draw, 2, st.integers(0, 2))
+    shape = (c, *spatial(draw, draw(st.sampled_from([2, 2, 2, 1]))))  # at times one spatial axis: refused
+    args = {"kernel": k, "stride": stride, "padding": padding, "persistent": draw(st.booleans())}
+    return Case(args, [shape], lambda: module(_BlurPool2d(c, k, s, p)))
+
+
 @builder("conv_transpose")
 @st.composite
 def conv_transpose(draw, kind):

@@ -385,3 +385,63 @@ def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, pa
     # and cnncalc's own module imports back row for row (a viewed parameter is read as the model reads it)
     again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
     assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]
+
+
+GAPS = IDIOMS / "gaps.py"
+
+
+@pytest.mark.parametrize(
+    "factory, kwargs, shape, counts",
+    [
+        # LiteAttention at 8x4x4: qkv 1x1 conv 8 -> 24 (no bias), proj 1x1 conv 8 -> 8 with bias; q, k, v
+        # [2 heads, 16 tokens, 4]; MACs: qkv (24*16)*8, k^T @ v [2, 4, 16] @ [2, 16, 5] (v padded by a
+        # column of ones), q @ kv [2, 16, 4] @ [2, 4, 5], proj (8*16)*8
+        (
+            "LiteAttention",
+            {},
+            (8, 4, 4),
+            (8 * 24 + (8 * 8 + 8), 0, (24 * 16) * 8 + 2 * 4 * 5 * 16 + 2 * 16 * 5 * 4 + (8 * 16) * 8),
+        ),
+        # AntiAliased at 3x16x16: conv 3x3 3 -> 8 (no bias) at 16x16; blur [8, 1, 3, 3] at stride 2 on the
+        # reflect-padded 18x18: 8x8 outputs of 3*3 taps each; the filter a buffer of 8*3*3
+        ("AntiAliased", {}, (3, 16, 16), (3 * 3 * 3 * 8, 8 * 3 * 3, 16 * 16 * 8 * (3 * 3 * 3) + 8 * 8 * 8 * (3 * 3))),
+        (
+            "AntiAliased",
+            {"persistent": True},
+            (3, 16, 16),
+            (3 * 3 * 3 * 8, 8 * 3 * 3, 16 * 16 * 8 * 27 + 8 * 8 * 8 * 9),
+        ),
+    ],
+)
+def test_casts_and_fixed_filters_import_exactly_with_no_traced_row(factory, kwargs, shape, counts):
+    import cnncalc
+
+    model = load_factory(GAPS, factory)(**kwargs).eval()
+    assert torch_figures(model, shape) == counts
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == counts
+    with torch.no_grad():
+        out = model(torch.zeros(1, *shape))
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_a_cast_to_the_same_dtype_is_the_very_tensor_and_to_another_a_traced_row():
+    import cnncalc
+
+    report = analyze(cnncalc.from_torch(load_factory(GAPS, "LiteAttention")(), (8, 4, 4)).graph)
+    casts = [r for r in report.rows if r.name.rsplit(".", 1)[-1].startswith(("float", "to"))]
+    assert len(casts) == 4 and {r.type for r in casts} == {"identity"}  # q, k, v .float() and .to(dtype)
+    from cnncalc.layers import REGISTRY
+
+    assert REGISTRY["identity"].aliases_input  # no new tensor: PyTorch returns its input
+    model = load_factory(GAPS, "ToDouble")()
+    report = analyze(cnncalc.from_torch(model, (3, 4, 4)).graph)
+    assert [r.type for r in report.rows[1:]] == ["conv", "traced", "traced"]  # fp32 -> fp64 -> fp32: new tensors
+    assert (report.totals.params, report.totals.macs) == (3 * 4 + 4, 4 * 4 * 4 * 3)

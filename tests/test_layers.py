@@ -71,6 +71,21 @@ LAYER_TABLE = {
             4 * 6 * 6 * 2 * (1 * 3 * 3 * 3),
         ),
     ],
+    # timm's BlurPool2d (TResNet's anti-aliasing): the binomial filter [1, 2, 1]/4 outer itself, one per
+    # channel, a buffer [C, 1, 3, 3]; (18 - 3)/2 + 1 = 8, each output 3*3 taps of its own channel
+    "blur_pool": [
+        ("blur_pool: {kernel: 3, stride: 2}", [8, 18, 18], [8, 8, 8], 0, 0, 8 * 3 * 3, 8 * 8 * 8 * (3 * 3)),
+        # (9 - 5 + 2*2)/2 + 1 = 5
+        (
+            "blur_pool: {kernel: 5, stride: 2, padding: 2, persistent: false}",
+            [4, 9, 9],
+            [4, 5, 5],
+            0,
+            0,
+            4 * 5 * 5,
+            5 * 5 * 4 * (5 * 5),
+        ),
+    ],
     # NFNet's ScaledStdConv2d: the filters standardised in forward, times a gain per filter
     "std_conv": [
         (

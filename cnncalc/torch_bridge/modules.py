@@ -363,6 +363,29 @@ class StdConv2d(nn.Conv2d):
         return self._conv_forward(x, weight, self.bias)
 
 
+class BlurPool2d(nn.Module):
+    """Blur pooling: each channel convolved with a fixed binomial filter at a stride, the filter a
+    buffer `filt` [C, 1, F, F] (timm's BlurPool2d, antialiased-cnns' Downsample; `persistent=False`
+    as timm registers it, out of the state_dict)."""
+
+    filt: torch.Tensor
+
+    def __init__(
+        self, channels: int, kernel_size: int = 3, stride: Any = 2, padding: Any = 0, persistent: bool = True
+    ) -> None:
+        super().__init__()
+        self.channels, self.kernel_size, self.stride, self.padding = channels, kernel_size, stride, padding
+        taps = [1.0]  # a row of Pascal's triangle: C(F - 1, k)
+        for _ in range(kernel_size - 1):
+            taps = [a + b for a, b in zip([0.0, *taps], [*taps, 0.0])]
+        row = torch.tensor(taps) / 2 ** (kernel_size - 1)
+        filt = (row[:, None] * row[None, :]).expand(channels, 1, -1, -1).contiguous()
+        self.register_buffer("filt", filt, persistent=persistent)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.filt, stride=self.stride, padding=self.padding, groups=self.channels)
+
+
 class PaddedConv1d(nn.Conv1d):
     """nn.Conv1d after an explicit zero padding that may differ at the two ends (F.pad's pairs):
     TensorFlow/Keras's padding='same' at a stride, which nn.Conv1d's `padding` cannot express."""

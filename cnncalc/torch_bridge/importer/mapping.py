@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import elementwise
+from . import casts, conv_calls, elementwise
 from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
@@ -669,6 +669,8 @@ class _Mapper(AttentionRules, FoldedRules):
     rule_arith = elementwise.rule_arith
     rule_unary = elementwise.rule_unary
     rule_reduce = elementwise.rule_reduce
+    rule_cast = casts.rule_cast
+    rule_conv_call = conv_calls.rule_conv_call
 
     def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""
@@ -713,11 +715,13 @@ class _Mapper(AttentionRules, FoldedRules):
     def rule_pad(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         """`F.pad(x, (l, r, t, b, ...), mode, value)`: amounts last axis first, as `pad` writes them."""
         source = self.tensor_input(node, bound.get("input"), what)
-        args = {
-            "padding": list(bound.get("pad") or ()),
-            "mode": bound.get("mode") or "constant",
-            "value": float(bound.get("value") or 0.0),
-        }
+        mode = bound.get("mode") or "constant"
+        padding = list(bound.get("pad") or ())
+        axes = len(self.rows[source].shape) - 1
+        if mode == "constant" and len(padding) % 2 == 0 and len(padding) < 2 * axes:
+            # F.pad(v, (0, 1)) pads the last axis only: the axes before it by 0 (EfficientViT's attention)
+            padding += [0] * (2 * axes - len(padding))
+        args = {"padding": padding, "mode": mode, "value": float(bound.get("value") or 0.0)}
         self.checked_row(node, "pad", args, [source], "pad")
 
     def rule_stack(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:

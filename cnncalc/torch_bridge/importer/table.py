@@ -15,6 +15,7 @@ from ...errors import CnncalcError
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...records import record
 from .. import _OWN_MODULES
+from .casts import CAST_METHODS, CAST_PARAMS
 from .elementwise import UNARY_FUNCTIONS, UNARY_METHODS
 
 # ----- the mapping table -------------------------------------------------------------------
@@ -174,8 +175,12 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     F.group_norm: Special(("groupnorm",), "functional", ("input", "num_groups", "weight", "bias", "eps")),
     **{
         conv: Special(("conv",), "functional", ("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
-        for conv in (F.conv1d, F.conv2d, F.conv3d)
+        for conv in (F.conv1d, F.conv3d)
     },
+    # its own weight (rule_functional), or a fixed filter in a buffer: blur pooling (conv_calls.py)
+    F.conv2d: Special(
+        ("conv", "blur_pool"), "conv_call", ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+    ),
     torch.sum: Special(("sum",), "sum", ("input", "dim", "keepdim", "dtype")),
     torch.cat: Special(("concat",), "cat", ("tensors", "dim")),
     torch.concat: Special(("concat",), "cat", ("tensors", "dim")),
@@ -268,6 +273,8 @@ METHODS: dict[str, Equivalent | Special] = {
     "tanh": Equivalent(nn.Tanh, _SELF),
     "tanh_": Equivalent(nn.Tanh, _SELF),
     "softmax": Equivalent(nn.Softmax, ("input", "dim", "dtype"), {"dtype": None}),
+    # a cast to the dtype the tensor has: the very tensor (casts.py)
+    **{name: Special(("identity",), "cast", CAST_PARAMS) for name in CAST_METHODS},
 }
 
 
