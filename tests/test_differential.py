@@ -231,6 +231,30 @@ def blur_pool(draw, kind):
     return Case(args, [shape], lambda: module(_BlurPool2d(c, k, s, p)))
 
 
+class _ClassToken(nn.Module):
+    """timm's VisionTransformer._pos_embed, its class token: a parameter [1, n, D] expanded over the
+    batch and put before the tokens."""
+
+    def __init__(self, tokens, width):
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.randn(1, tokens, width))
+
+    def forward(self, x):
+        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+@builder("class_token")
+@st.composite
+def class_token(draw, kind):
+    tokens, width = draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    shape = (
+        draw(st.integers(1, 9)),
+        width,
+        *spatial(draw, draw(st.sampled_from([0, 0, 0, 1]))),
+    )  # at times 3-D: refused
+    return Case({"tokens": tokens}, [shape], lambda: module(_ClassToken(tokens, width)))
+
+
 @builder("conv_transpose")
 @st.composite
 def conv_transpose(draw, kind):

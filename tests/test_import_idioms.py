@@ -411,9 +411,18 @@ GAPS = IDIOMS / "gaps.py"
             (3, 16, 16),
             (3 * 3 * 3 * 8, 8 * 3 * 3, 16 * 16 * 8 * 27 + 8 * 8 * 8 * 9),
         ),
+        # HybridViT at 3x8x8: stem 3x3/2 'same' 3 -> 8 (no bias; 8 + 1 padded to 9, so 4x4), group norm 8 + 8,
+        # class token 8, position embedding (1 + 16)*8, mlp 8 -> 8 and head 8 -> 5 with biases; MACs: the stem
+        # (4*4*8)*(3*3*3), the mlp on 17 tokens 17*8*8, the head 8*5 (the standardisation is no MAC)
+        (
+            "HybridViT",
+            {},
+            (3, 8, 8),
+            (3 * 3 * 3 * 8 + (8 + 8) + 8 + 17 * 8 + (8 * 8 + 8) + (8 * 5 + 5), 0, 4 * 4 * 8 * 27 + 17 * 8 * 8 + 8 * 5),
+        ),
     ],
 )
-def test_casts_and_fixed_filters_import_exactly_with_no_traced_row(factory, kwargs, shape, counts):
+def test_small_gaps_import_exactly_with_no_traced_row(factory, kwargs, shape, counts):
     import cnncalc
 
     model = load_factory(GAPS, factory)(**kwargs).eval()

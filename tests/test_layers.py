@@ -86,6 +86,11 @@ LAYER_TABLE = {
             5 * 5 * 4 * (5 * 5),
         ),
     ],
+    # ViT's class token: torch.cat([cls_token.expand(N, -1, -1), x], 1), the token [1, 1, D] a parameter
+    "class_token": [
+        ("class_token", [49, 192], [1 + 49, 192], 1 * 192, 0, 0, 0),  # ViT-Ti/16 at 112: 7*7 patches
+        ("class_token: {tokens: 2, init: 0.5}", [4, 8], [2 + 4, 8], 2 * 8, 0, 0, 0),  # a class and a register token
+    ],
     # NFNet's ScaledStdConv2d: the filters standardised in forward, times a gain per filter
     "std_conv": [
         (

@@ -61,6 +61,7 @@ from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split, Unbind
 from .attention import Attention  # issue 18
 from .blur import BlurPool  # issue 18
+from .tokens import ClassToken  # issue 18
 from .traced import Traced
 from .windowed import Windowed
 # isort: on
@@ -140,6 +141,7 @@ __all__ = [
     "Unfold",
     "Attention",
     "BlurPool",
+    "ClassToken",
     "Traced",
     "Contiguous",
     "Reshape",

@@ -67,5 +67,5 @@ class BlurPool(Windowed):
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         kwargs = {"channels": inputs[0][0], **self.torch_window_kwargs(inputs[0]), "persistent": self.persistent}
         kwargs["kernel_size"] = self.kernel
-        defaults = {"stride": [2, 2], "padding": [0, 0], "persistent": True}
+        defaults = {"stride": (2, 2), "padding": (0, 0), "persistent": True}
         return TorchModule("BlurPool2d", kwargs, defaults=defaults, positional=2)

@@ -323,6 +323,19 @@ class ParameterOp(nn.Module):
         return p - x
 
 
+class ClassToken(nn.Module):
+    """Learned tokens [1, n, D] put before the sequence [N, L, D]: ViT's class token. As for Scale,
+    the bridge registers the parameter on the parent module under the row's name (timm's
+    `cls_token`) and keeps this module out of the tree, so state_dict keys match the model's."""
+
+    def __init__(self, shape: list[int], init: float = 0.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(tuple(shape), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+
+
 class StdConv2d(nn.Conv2d):
     """A Conv2d whose weight is standardised in forward, each filter to mean 0 and variance 1
     (biased, plus `eps`), then times its `gain` and `scale` where given: timm's StdConv2d and
@@ -371,7 +384,12 @@ class BlurPool2d(nn.Module):
     filt: torch.Tensor
 
     def __init__(
-        self, channels: int, kernel_size: int = 3, stride: Any = 2, padding: Any = 0, persistent: bool = True
+        self,
+        channels: int,
+        kernel_size: int = 3,
+        stride: Any = (2, 2),
+        padding: Any = (0, 0),
+        persistent: bool = True,
     ) -> None:
         super().__init__()
         self.channels, self.kernel_size, self.stride, self.padding = channels, kernel_size, stride, padding

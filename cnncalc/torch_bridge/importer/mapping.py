@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import casts, conv_calls, elementwise
+from . import casts, conv_calls, elementwise, tokens
 from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
@@ -671,6 +671,8 @@ class _Mapper(AttentionRules, FoldedRules):
     rule_reduce = elementwise.rule_reduce
     rule_cast = casts.rule_cast
     rule_conv_call = conv_calls.rule_conv_call
+    rule_batch_norm_call = conv_calls.rule_batch_norm_call
+    rule_cat_tokens = tokens.rule_cat_tokens
 
     def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""
@@ -893,6 +895,8 @@ class _Mapper(AttentionRules, FoldedRules):
     def sliced(self, node: fx.Node, source: int, index: tuple) -> None:
         """`x[:, :k]`, `x[:, :, ::2, ::2]`: a `slice` of the axes cut (the batch axis whole)."""
         full = slice(None)
+        if tokens.select(self, node, source, index):  # x[:, 0]: ViT's class token read back
+            return
         if None in index and all(cut is None or cut == full for cut in index):  # y[:, :, None, None]
             self.checked_row(
                 node, "unsqueeze", {"dim": [i for i, cut in enumerate(index) if cut is None]}, [source], "unsqueeze"

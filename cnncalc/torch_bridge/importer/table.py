@@ -165,9 +165,10 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     torch.matmul: Special(("matmul",), "matmul", ("input", "other")),
     torch.bmm: Special(("matmul",), "matmul", ("input", "mat2")),
     # a module's forward written with functions on its own parameters (timm's BatchNormAct2d, Linear)
+    # a module's running statistics (rule_functional), or a weight standardised in forward (conv_calls.py)
     F.batch_norm: Special(
-        ("batchnorm",),
-        "functional",
+        ("batchnorm", "std_conv"),
+        "batch_norm_call",
         ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
     ),
     F.linear: Special(("linear",), "functional", ("input", "weight", "bias")),
@@ -182,8 +183,9 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
         ("conv", "blur_pool"), "conv_call", ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
     ),
     torch.sum: Special(("sum",), "sum", ("input", "dim", "keepdim", "dtype")),
-    torch.cat: Special(("concat",), "cat", ("tensors", "dim")),
-    torch.concat: Special(("concat",), "cat", ("tensors", "dim")),
+    # learned tokens first: class_token rows (tokens.py), else rule_cat
+    torch.cat: Special(("concat", "class_token"), "cat_tokens", ("tensors", "dim")),
+    torch.concat: Special(("concat", "class_token"), "cat_tokens", ("tensors", "dim")),
     torch.flatten: Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     torch.reshape: Special(("flatten",), "reshape", ("input", "shape")),
     torch.mean: Special(("global_avgpool", "flatten"), "mean", ("input", "dim", "keepdim", "dtype")),
