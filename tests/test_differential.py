@@ -255,6 +255,34 @@ def class_token(draw, kind):
     return Case({"tokens": tokens}, [shape], lambda: module(_ClassToken(tokens, width)))
 
 
+@builder("im2col")
+@st.composite
+def im2col(draw, kind):
+    kernel, k = per_axis(draw, 2, st.integers(1, 3))
+    stride, s = per_axis(draw, 2, st.integers(1, 3))
+    padding, p = per_axis(draw, 2, st.integers(0, 2))
+    dilation, d = per_axis(draw, 2, st.integers(1, 2))
+    shape = (draw(st.integers(1, 3)), *spatial(draw, draw(st.sampled_from([2, 2, 2, 1]))))  # at times 1-D: refused
+    args = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation}
+    return Case(args, [shape], lambda: module(nn.Unfold(k, d, p, s)))
+
+
+@builder("col2im")
+@st.composite
+def col2im(draw, kind):
+    kernel, k = per_axis(draw, 2, st.integers(1, 3))
+    stride, s = per_axis(draw, 2, st.integers(1, 3))
+    padding, p = per_axis(draw, 2, st.integers(0, 2))
+    dilation, d = per_axis(draw, 2, st.integers(1, 2))
+    size, out = per_axis(draw, 2, st.integers(1, 8))
+    windows = [(n + 2 * pp - dd * (kk - 1) - 1) // ss + 1 for n, kk, ss, pp, dd in zip(out, k, s, p, d)]
+    # the columns of that image's windows, at times one too many (refused by both)
+    columns = max(1, math.prod(windows)) + draw(st.sampled_from([0, 0, 0, 1]))
+    shape = (draw(st.integers(1, 3)) * k[0] * k[1], columns)
+    args = {"output_size": size, "kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation}
+    return Case(args, [shape], lambda: module(nn.Fold(out, k, d, p, s)))
+
+
 @builder("conv_transpose")
 @st.composite
 def conv_transpose(draw, kind):

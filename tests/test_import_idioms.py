@@ -420,6 +420,14 @@ GAPS = IDIOMS / "gaps.py"
             (3, 8, 8),
             (3 * 3 * 3 * 8 + (8 + 8) + 8 + 17 * 8 + (8 * 8 + 8) + (8 * 5 + 5), 0, 4 * 4 * 8 * 27 + 17 * 8 * 8 + 8 * 5),
         ),
+        # Outlook at [4, 4, 4] (H, W, C): v 4 -> 4 (no bias), attn 4 -> 3**4 and proj 4 -> 4 with biases; MACs on
+        # 16 positions: v 16*4*4, attn 16*4*81, each position's [9, 9] @ [9, 4] 16*(9*4*9), proj 16*4*4
+        (
+            "Outlook",
+            {},
+            (4, 4, 4),
+            (4 * 4 + (4 * 81 + 81) + (4 * 4 + 4), 0, 16 * 4 * 4 + 16 * 4 * 81 + 16 * (9 * 4 * 9) + 16 * 4 * 4),
+        ),
     ],
 )
 def test_small_gaps_import_exactly_with_no_traced_row(factory, kwargs, shape, counts):

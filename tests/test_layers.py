@@ -91,6 +91,18 @@ LAYER_TABLE = {
         ("class_token", [49, 192], [1 + 49, 192], 1 * 192, 0, 0, 0),  # ViT-Ti/16 at 112: 7*7 patches
         ("class_token: {tokens: 2, init: 0.5}", [4, 8], [2 + 4, 8], 2 * 8, 0, 0, 0),  # a class and a register token
     ],
+    # nn.Unfold: each window a column; VOLO-D1's outlook attention at 28x28: (28 - 3 + 2*1)//2 + 1 = 14
+    "im2col": [
+        ("im2col: {kernel: 3, padding: 1, stride: 2}", [192, 28, 28], [192 * 3 * 3, 14 * 14], 0, 0, 0, 0),
+        # dilated: H (7 - 2*(2-1) - 1)/1 + 1 = 5, W (8 - 2*(3-1) - 1)/1 + 1 = 4
+        ("im2col: {kernel: [2, 3], dilation: 2}", [2, 7, 8], [2 * 2 * 3, 5 * 4], 0, 0, 0, 0),
+    ],
+    # nn.Fold: the columns summed back; VOLO-D1's, 1728 = 192*3*3 rows, 196 = 14*14 windows of 28x28
+    "col2im": [
+        ("col2im: {output_size: 28, kernel: 3, padding: 1, stride: 2}", [1728, 196], [1728 // 9, 28, 28], 0, 0, 0, 0),
+        # 2x2 windows of 5x6: (5-2+1)*(6-2+1) = 20 columns of 2*2*2 rows
+        ("col2im: {output_size: [5, 6], kernel: 2}", [8, 20], [8 // 4, 5, 6], 0, 0, 0, 0),
+    ],
     # NFNet's ScaledStdConv2d: the filters standardised in forward, times a gain per filter
     "std_conv": [
         (

@@ -62,6 +62,7 @@ from .split import Chunk, Split, Unbind
 from .attention import Attention  # issue 18
 from .blur import BlurPool  # issue 18
 from .tokens import ClassToken  # issue 18
+from .im2col import Col2im, Im2col  # issue 18
 from .traced import Traced
 from .windowed import Windowed
 # isort: on
@@ -142,6 +143,8 @@ __all__ = [
     "Attention",
     "BlurPool",
     "ClassToken",
+    "Col2im",
+    "Im2col",
     "Traced",
     "Contiguous",
     "Reshape",

@@ -81,6 +81,8 @@ OPTIONAL_MODULE_KINDS: dict[str, str] = {
     "GroupNorm": "groupnorm",
     "InstanceNorm2d": "instancenorm",
     "ZeroPad2d": "zero_pad",
+    "Unfold": "im2col",  # issue 18: VOLO's outlook attention
+    "Fold": "col2im",
 }
 # Classes outside torch.nn (by module and qualified name) that compute what a cnncalc type's own
 # module computes: torchvision's building blocks. Each is a leaf; its arguments are read from its
@@ -227,6 +229,8 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     F.adaptive_max_pool1d: Equivalent(nn.AdaptiveMaxPool1d, ("input", "output_size", "return_indices")),
     F.adaptive_max_pool2d: Equivalent(nn.AdaptiveMaxPool2d, ("input", "output_size", "return_indices")),
     F.adaptive_max_pool3d: Equivalent(nn.AdaptiveMaxPool3d, ("input", "output_size", "return_indices")),
+    F.unfold: Equivalent("Unfold", ("input", "kernel_size", "dilation", "padding", "stride")),
+    F.fold: Equivalent("Fold", ("input", "output_size", "kernel_size", "dilation", "padding", "stride")),
     F.relu6: Equivalent("ReLU6", _ACT),
     F.hardswish: Equivalent("Hardswish", _ACT),
     F.hardsigmoid: Equivalent("Hardsigmoid", _ACT),
