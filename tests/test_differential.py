@@ -283,6 +283,14 @@ def col2im(draw, kind):
     return Case(args, [shape], lambda: module(nn.Fold(out, k, d, p, s)))
 
 
+@builder("max")
+@st.composite
+def max_values(draw, kind):
+    shape = (draw(st.integers(1, 4)), *spatial(draw, draw(st.integers(0, 2))))
+    dim, keepdim = draw(st.integers(-len(shape) - 1, len(shape))), draw(st.booleans())  # the batch axis: refused
+    return Case({"dim": dim, "keepdim": keepdim}, [shape], lambda: function(lambda x: x.max(dim, keepdim=keepdim)[0]))
+
+
 @builder("conv_transpose")
 @st.composite
 def conv_transpose(draw, kind):

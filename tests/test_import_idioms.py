@@ -428,6 +428,9 @@ GAPS = IDIOMS / "gaps.py"
             (4, 4, 4),
             (4 * 4 + (4 * 81 + 81) + (4 * 4 + 4), 0, 16 * 4 * 4 + 16 * 4 * 81 + 16 * (9 * 4 * 9) + 16 * 4 * 4),
         ),
+        # AuxHead at [5, 4] (5 tokens of 4): head and aux_head 4 -> 3 with biases; MACs: the class token's 4*3,
+        # the other 4 tokens' 4*(4*3)
+        ("AuxHead", {}, (5, 4), (2 * (4 * 3 + 3), 0, 4 * 3 + 4 * (4 * 3))),
     ],
 )
 def test_small_gaps_import_exactly_with_no_traced_row(factory, kwargs, shape, counts):
@@ -462,3 +465,10 @@ def test_a_cast_to_the_same_dtype_is_the_very_tensor_and_to_another_a_traced_row
     report = analyze(cnncalc.from_torch(model, (3, 4, 4)).graph)
     assert [r.type for r in report.rows[1:]] == ["conv", "traced", "traced"]  # fp32 -> fp64 -> fp32: new tensors
     assert (report.totals.params, report.totals.macs) == (3 * 4 + 4, 4 * 4 * 4 * 3)
+
+
+def test_max_read_for_its_indices_is_a_traced_row():
+    import cnncalc
+
+    report = analyze(cnncalc.from_torch(load_factory(GAPS, "ArgMax")(), (5, 4)).graph)
+    assert "max" not in {r.type for r in report.rows} and "traced" in {r.type for r in report.rows}

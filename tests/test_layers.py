@@ -103,6 +103,11 @@ LAYER_TABLE = {
         # 2x2 windows of 5x6: (5-2+1)*(6-2+1) = 20 columns of 2*2*2 rows
         ("col2im: {output_size: [5, 6], kernel: 2}", [8, 20], [8 // 4, 5, 6], 0, 0, 0, 0),
     ],
+    # x.max(dim)[0]: VOLO-D1's aux head, the largest of 14*14 tokens' 1000 logits
+    "max": [
+        ("max: 1", [14 * 14, 1000], [1000], 0, 0, 0, 0),
+        ("max: {dim: -1, keepdim: true}", [4, 5, 6], [4, 5, 1], 0, 0, 0, 0),
+    ],
     # NFNet's ScaledStdConv2d: the filters standardised in forward, times a gain per filter
     "std_conv": [
         (

@@ -63,6 +63,7 @@ from .attention import Attention  # issue 18
 from .blur import BlurPool  # issue 18
 from .tokens import ClassToken  # issue 18
 from .im2col import Col2im, Im2col  # issue 18
+from .maximum import Max  # issue 18
 from .traced import Traced
 from .windowed import Windowed
 # isort: on
@@ -145,6 +146,7 @@ __all__ = [
     "ClassToken",
     "Col2im",
     "Im2col",
+    "Max",
     "Traced",
     "Contiguous",
     "Reshape",

@@ -205,6 +205,18 @@ class Reduce(nn.Module):
         return getattr(x, self.op)(dim, keepdim=self.keepdim)
 
 
+class MaxValues(nn.Module):
+    """x.max(dim, keepdim)[0]: the largest values over one axis (the indices dropped)."""
+
+    def __init__(self, dim: int, keepdim: bool = False) -> None:
+        super().__init__()
+        self.dim = dim
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.max(self.dim, keepdim=self.keepdim)[0]
+
+
 class Stack(nn.Module):
     """torch.stack of the inputs on a new axis `dim`."""
 

@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import casts, conv_calls, elementwise, tokens
+from . import casts, conv_calls, elementwise, maxima, tokens
 from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
@@ -673,6 +673,7 @@ class _Mapper(AttentionRules, FoldedRules):
     rule_conv_call = conv_calls.rule_conv_call
     rule_batch_norm_call = conv_calls.rule_batch_norm_call
     rule_cat_tokens = tokens.rule_cat_tokens
+    rule_max = maxima.rule_max
 
     def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""

@@ -160,6 +160,7 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     **{f: Special(("unary",), "unary", ("input",)) for f in UNARY_FUNCTIONS},
     torch.var: Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     torch.amax: Special(("amax",), "reduce", ("input", "dim", "keepdim")),
+    torch.max: Special(("max",), "max", ("input", "dim", "keepdim")),  # values and indices (maxima.py)
     F.pad: Special(("pad",), "pad", ("input", "pad", "mode", "value")),
     torch.stack: Special(("stack",), "stack", ("tensors", "dim")),
     # attention's q @ k.transpose(-2, -1) and attn @ v
@@ -256,6 +257,7 @@ METHODS: dict[str, Equivalent | Special] = {
     **{name: Special(("unary",), "unary", ("input",)) for name in UNARY_METHODS},
     "var": Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     "amax": Special(("amax",), "reduce", ("input", "dim", "keepdim")),
+    "max": Special(("max",), "max", ("input", "dim", "keepdim")),
     "flatten": Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     "view": Special(("flatten",), "reshape", ("input",)),
     "reshape": Special(("flatten",), "reshape", ("input",)),
