@@ -431,6 +431,8 @@ GAPS = IDIOMS / "gaps.py"
         # AuxHead at [5, 4] (5 tokens of 4): head and aux_head 4 -> 3 with biases; MACs: the class token's 4*3,
         # the other 4 tokens' 4*(4*3)
         ("AuxHead", {}, (5, 4), (2 * (4 * 3 + 3), 0, 4 * 3 + 4 * (4 * 3))),
+        # Rescaled at 3x5x5: a 1x1 conv 3 -> 4 with bias at 5x5, then 10x10 and back (interpolation: no MACs)
+        ("Rescaled", {}, (3, 5, 5), (3 * 4 + 4, 0, 5 * 5 * 4 * 3)),
     ],
 )
 def test_small_gaps_import_exactly_with_no_traced_row(factory, kwargs, shape, counts):

@@ -1259,6 +1259,8 @@ def _yaml_value(value: Any) -> Any:
 def _same(mine: Any, theirs: Any, attr: str, rank: int) -> bool:
     if attr == "dim" and isinstance(mine, int) and isinstance(theirs, int) and rank:
         return mine % rank == theirs % rank
+    if attr == "recompute_scale_factor":  # F.interpolate reads False as None: the scale factor as given
+        return bool(mine) == bool(theirs)
     a, b = _yaml_value(mine), _yaml_value(theirs)
     if isinstance(a, float) or isinstance(b, float):
         return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-12)
