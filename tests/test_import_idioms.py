@@ -467,6 +467,8 @@ def test_a_cast_to_the_same_dtype_is_the_very_tensor_and_to_another_a_traced_row
     report = analyze(cnncalc.from_torch(model, (3, 4, 4)).graph)
     assert [r.type for r in report.rows[1:]] == ["conv", "traced", "traced"]  # fp32 -> fp64 -> fp32: new tensors
     assert (report.totals.params, report.totals.macs) == (3 * 4 + 4, 4 * 4 * 4 * 3)
+    report = analyze(cnncalc.from_torch(load_factory(GAPS, "Moves")(), (3, 4, 4)).graph)
+    assert [r.type for r in report.rows[1:]] == ["conv", "identity", "identity", "traced"]  # copy=True: a new tensor
 
 
 def test_max_read_for_its_indices_is_a_traced_row():

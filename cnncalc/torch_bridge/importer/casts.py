@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 # methods that return their tensor as it is when it already has the dtype (and device) asked for
 CAST_METHODS = ("float", "double", "half", "bfloat16", "to", "type")
 # their arguments, by name, as far as cnncalc reads them (the dtype is read from the traced output)
-CAST_PARAMS = ("input", "target", "dtype", "non_blocking", "copy", "memory_format")
+CAST_PARAMS = ("input", "target", "dtype", "non_blocking", "copy", "memory_format", "device")
 
 
 def rule_cast(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str) -> None:
