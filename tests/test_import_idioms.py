@@ -433,6 +433,8 @@ GAPS = IDIOMS / "gaps.py"
         ("AuxHead", {}, (5, 4), (2 * (4 * 3 + 3), 0, 4 * 3 + 4 * (4 * 3))),
         # Rescaled at 3x5x5: a 1x1 conv 3 -> 4 with bias at 5x5, then 10x10 and back (interpolation: no MACs)
         ("Rescaled", {}, (3, 5, 5), (3 * 4 + 4, 0, 5 * 5 * 4 * 3)),
+        # RegisterTokens at [5, 4]: class token 4, two registers 2*4, head 4 -> 3 with bias; MACs: the head's 4*3
+        ("RegisterTokens", {}, (5, 4), (4 + 2 * 4 + (4 * 3 + 3), 0, 4 * 3)),
     ],
 )
 def test_small_gaps_import_exactly_with_no_traced_row(factory, kwargs, shape, counts):

@@ -44,7 +44,6 @@ def rule_cat_tokens(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str)
             f"{what} of learned tokens: cnncalc's class_token puts them before a sequence [N, L, D] (dim=1)",
             received=f"dim={bound.get('dim', 0)} of [N, {', '.join(map(str, m.rows[source].shape))}]",
         )
-    rows = len(m.rows)
     for token in reversed(tokens):  # cat([cls, reg, x]): reg's row first, then cls's before it
         target = str(attribute_read(token).target)  # type: ignore[union-attr]
         try:
@@ -71,8 +70,7 @@ def rule_cat_tokens(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str)
         m.taken.add(target)
         source = m.add_row(None, target, "class_token", args, [source], shape, counts=(param.numel(), 0, 0))
         m.counted.add(id(param))
-    if m.rows[-1].shape != m.shape(node):
-        del m.rows[rows:]
+    if m.rows[-1].shape != m.shape(node):  # (map_or_trace takes the rows back)
         raise m.unmapped(node, f"cnncalc's class_token gives {list(m.rows[-1].shape)}, PyTorch {list(m.shape(node))}")
     m.of_node[node] = source
 
