@@ -567,6 +567,7 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
         "value": 0.5,
         "size": 2,
         "step": 2,
+        "output_size": 8,  # col2im
     }
     # a traced row holds at the input shapes it was traced at only
     by_kind = {

@@ -347,3 +347,19 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     write_text(target, "new\n")
     assert target.read_text() == "new\n" and target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["net.py"]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        *(
+            f"parameter: {{op: {op}, shape: [4, 1, 1], init: 0.5, name: p}}"
+            for op in ("add", "sub", "rsub", "div", "rdiv")
+        ),
+        "parameter: {op: add, shape: [4], view: [4, 1, 1], init: 0.5, name: p}",
+        "reshape: [4, -1]\n  - class_token: {tokens: 2, init: 0.5, name: cls_token}",
+    ],
+)
+def test_a_parents_parameter_exports_as_its_own_expression(row):
+    # a parameter row's op and a class token were once written as a product, as a layer scale is
+    same_network(parse_text(f"input: [3, 5, 5]\nlayers:\n  - conv: {{out: 4, kernel: 3}}\n  - {row}\n"))

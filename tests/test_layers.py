@@ -71,6 +71,43 @@ LAYER_TABLE = {
             4 * 6 * 6 * 2 * (1 * 3 * 3 * 3),
         ),
     ],
+    # timm's BlurPool2d (TResNet's anti-aliasing): the binomial filter [1, 2, 1]/4 outer itself, one per
+    # channel, a buffer [C, 1, 3, 3]; (18 - 3)/2 + 1 = 8, each output 3*3 taps of its own channel
+    "blur_pool": [
+        ("blur_pool: {kernel: 3, stride: 2}", [8, 18, 18], [8, 8, 8], 0, 0, 8 * 3 * 3, 8 * 8 * 8 * (3 * 3)),
+        # (9 - 5 + 2*2)/2 + 1 = 5
+        (
+            "blur_pool: {kernel: 5, stride: 2, padding: 2, persistent: false}",
+            [4, 9, 9],
+            [4, 5, 5],
+            0,
+            0,
+            4 * 5 * 5,
+            5 * 5 * 4 * (5 * 5),
+        ),
+    ],
+    # ViT's class token: torch.cat([cls_token.expand(N, -1, -1), x], 1), the token [1, 1, D] a parameter
+    "class_token": [
+        ("class_token", [49, 192], [1 + 49, 192], 1 * 192, 0, 0, 0),  # ViT-Ti/16 at 112: 7*7 patches
+        ("class_token: {tokens: 2, init: 0.5}", [4, 8], [2 + 4, 8], 2 * 8, 0, 0, 0),  # a class and a register token
+    ],
+    # nn.Unfold: each window a column; VOLO-D1's outlook attention at 28x28: (28 - 3 + 2*1)//2 + 1 = 14
+    "im2col": [
+        ("im2col: {kernel: 3, padding: 1, stride: 2}", [192, 28, 28], [192 * 3 * 3, 14 * 14], 0, 0, 0, 0),
+        # dilated: H (7 - 2*(2-1) - 1)/1 + 1 = 5, W (8 - 2*(3-1) - 1)/1 + 1 = 4
+        ("im2col: {kernel: [2, 3], dilation: 2}", [2, 7, 8], [2 * 2 * 3, 5 * 4], 0, 0, 0, 0),
+    ],
+    # nn.Fold: the columns summed back; VOLO-D1's, 1728 = 192*3*3 rows, 196 = 14*14 windows of 28x28
+    "col2im": [
+        ("col2im: {output_size: 28, kernel: 3, padding: 1, stride: 2}", [1728, 196], [1728 // 9, 28, 28], 0, 0, 0, 0),
+        # 2x2 windows of 5x6: (5-2+1)*(6-2+1) = 20 columns of 2*2*2 rows
+        ("col2im: {output_size: [5, 6], kernel: 2}", [8, 20], [8 // 4, 5, 6], 0, 0, 0, 0),
+    ],
+    # x.max(dim)[0]: VOLO-D1's aux head, the largest of 14*14 tokens' 1000 logits
+    "max": [
+        ("max: 1", [14 * 14, 1000], [1000], 0, 0, 0, 0),
+        ("max: {dim: -1, keepdim: true}", [4, 5, 6], [4, 5, 1], 0, 0, 0, 0),
+    ],
     # NFNet's ScaledStdConv2d: the filters standardised in forward, times a gain per filter
     "std_conv": [
         (

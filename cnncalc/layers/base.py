@@ -212,8 +212,14 @@ class Layer:
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         """For a row that PyTorch models hold as a bare parameter of the enclosing module, not as a
         module (ConvNeXt's layer scale): the parameter's shape and initial value. The bridge and
-        export register it on the parent under the row's last name and multiply the input by it."""
+        export register it on the parent under the row's last name; the bridge runs the row's
+        module on it, export writes `parent_expression`."""
         return None
+
+    def parent_expression(self, arg: str, parameter: str) -> str:
+        """For a row with a `parent_parameter`, for `cnncalc export`: the expression over the input
+        variable `arg` and the parameter (`parameter`, as the source reads it)."""
+        return f"{arg} * {parameter}"
 
 
 @record
