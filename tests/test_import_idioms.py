@@ -452,7 +452,7 @@ def test_small_gaps_import_exactly_with_no_traced_row(factory, kwargs, shape, co
     with torch.no_grad():
         out = model(torch.zeros(1, *shape))
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
