@@ -360,6 +360,33 @@ def check_strides(graph, batch=2):
             assert [predicted[i][k] for k in long] == [real[row.name][k] for k in long], (row.name, training)
 
 
+@pytest.mark.parametrize(
+    "op, shape",
+    [
+        ("mul", [1]),  # found by hypothesis: x * p after a channel layer norm, predicted contiguous
+        ("add", [4]),
+        ("sub", [2, 4, 4]),
+        ("rsub", [1]),
+        ("rdiv", [2, 1, 1]),
+        ("rsub", [2, 4, 4]),  # p - x, p with axes of its own: p orders them
+    ],
+)
+@pytest.mark.parametrize("batch", [1, 2])
+def test_a_parameter_row_lays_its_output_out_as_tensor_iterator_does(op, shape, batch):
+    text = (
+        "input: [1, 4, 4]\nlayers:\n  - conv: {out: 2, kernel: 1}\n"
+        "  - layernorm: {over: channels, affine: false, bias: false}\n"
+        f"  - parameter: {{op: {op}, shape: {shape}}}\n  - global_avgpool\n  - flatten\n  - linear: 1\n"
+    )
+    check_strides(parse_text(text), batch)
+    # a broadcast that grows the output: [2, 1, 1] + [3, 3] is [2, 3, 3]
+    grown = text.replace("  - global_avgpool\n", "").replace(
+        f"  - parameter: {{op: {op}, shape: {shape}}}\n",
+        f"  - global_avgpool\n  - parameter: {{op: {op}, shape: [3, 3]}}\n",
+    )
+    check_strides(parse_text(grown), batch)
+
+
 @pytest.mark.usefixtures("several_threads")
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(layout_chain(), st.integers(1, 3))

@@ -10,6 +10,7 @@ from ..errors import LayerError
 from ..records import record
 from .base import ArgKind, ElementWise, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_list, prod, register
 from .counting import rules
+from .layout import MemoryFormat
 
 # op -> the Python expression it stands for, over the input `x` and the number `v`
 SCALAR_OPS = {
@@ -255,6 +256,20 @@ class Parameter(Layer):
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
         return None  # position for position
+
+    def layout_for(self, shape: Shape) -> MemoryFormat:
+        # TensorIterator orders the output's axes by its operands' strides, the first operand first,
+        # passing to the next where one is 0 (broadcast): x decides for x * p, x + p, x - p, x / p,
+        # and for p - x and p / x where p broadcasts on all axes but one (no pair of p's own axes
+        # to order); a p of two axes or more orders them row-major itself, as does an output that
+        # the broadcast grew
+        sample = tuple(shape[1:])
+        used = self.used([sample])
+        if self.output_shape([sample]) != sample:
+            return MemoryFormat.CONTIGUOUS
+        if self.op in ("rsub", "rdiv") and sum(n > 1 for n in used) > 1:
+            return MemoryFormat.CONTIGUOUS
+        return MemoryFormat.INPUT_ORDER
 
     def weights(self, inputs: Sequence[Shape]) -> int:
         return 0 if self.bias else prod(self.shape)
