@@ -349,6 +349,63 @@ def test_the_bridge_counts_cpus_fused_attention_as_flopcountermode_counts_the_un
     assert fused.get_total_flops() == unfused.get_total_flops() == 2 * (2 * 3 * 10 * 7 * (8 + 8))
 
 
+SDPA = IDIOMS / "sdpa.py"
+
+
+@pytest.mark.parametrize(
+    "kind, attention_macs",
+    [
+        # 4 heads, 64 tokens (an 8x8 map) of 8 features: q @ k^T 4*64*64 outputs of 8 MACs, attn @ v
+        # 4*64*8 outputs of 64; the mask's add is not counted
+        ("masked", 4 * 64 * 64 * 8 + 4 * 64 * 8 * 64),
+        # k and v of one head from a stride-2 conv (4x4 = 16 positions), broadcast over q's 4 heads
+        ("multi_query", 4 * 64 * 16 * 8 + 4 * 64 * 8 * 16),
+        # k and v of 2 heads, each serving two of q's 4: counted over q's heads
+        ("grouped", 4 * 64 * 64 * 8 + 4 * 64 * 8 * 64),
+    ],
+)
+def test_sdpa_with_a_mask_one_kv_head_or_grouped_heads_imports_exactly(kind, attention_macs):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import cnncalc
+
+    model = load_factory(SDPA, "Net")(kind).eval()
+    shape = (3, 16, 16)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    (attention,) = [r for r in report.rows if r.type == "attention"]
+    assert attention.macs == attention_macs
+    assert len(attention.inputs) == (4 if kind == "masked" else 3)
+    # the unfused path's two bmm, as FlopCounterMode counts them (the fused CPU kernel counts 0)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(torch.zeros(1, *shape))
+    params = sum(p.numel() for p in model.parameters())
+    assert (report.totals.params, report.totals.macs) == (params, counter.get_total_flops() // 2)
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_the_masked_sdpa_model_by_hand():
+    """Every figure of the masked model worked out from its definition, not from a tool."""
+    import cnncalc
+
+    report = analyze(cnncalc.from_torch(load_factory(SDPA, "Net")("masked").eval(), (3, 16, 16)).graph)
+    stem = (3 * 3 * 3 * 32 + 32, 8 * 8 * 32 * (3 * 3 * 3))  # 3x3 conv, stride 2: 16x16 -> 8x8
+    qkv = (32 * 96 + 96, 64 * 32 * 96)  # Linear(32, 96) on 64 tokens
+    bias = (32 * 64 + 64, 64 * 32 * 64)  # Linear(32, 64): the mask [64, 64] of each sample
+    attention = (0, 4 * 64 * 64 * (8 + 8))
+    proj = (32 * 32 + 32, 64 * 32 * 32)
+    head = (32 * 10 + 10, 32 * 10)
+    parts = (stem, qkv, bias, attention, proj, head)
+    assert report.totals.params == sum(p for p, _ in parts)
+    assert report.totals.macs == sum(m for _, m in parts)
+
+
 ELEMENTWISE = IDIOMS / "elementwise.py"
 
 
