@@ -344,3 +344,20 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     write_text(target, "new\n")
     assert target.read_text() == "new\n" and target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["net.py"]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "parameter: {op: add, shape: [5], bias: true}",
+        "parameter: {op: rsub, shape: [5]}",
+        "parameter: {op: div, shape: [5], view: [5, 1, 1]}",
+        "parameter: {op: rdiv, shape: [1]}",
+        "parameter: {op: linear, shape: [3, 5]}",  # x @ p^T
+        "parameter: {op: matmul, shape: [5, 2]}",  # x @ p
+    ],
+)
+def test_a_parameter_row_exports_its_own_operation(item):
+    """A parameter row is written inline with the parent's parameter: each op as itself (every op
+    was written `x * p` before; the random chains draw the layer table's first row, a mul)."""
+    same_network(parse_text(f"input: [3, 4, 5]\nlayers:\n  - conv: {{out: 5, kernel: 1}}\n  - {item}\n"))

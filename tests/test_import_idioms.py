@@ -406,6 +406,45 @@ def test_the_masked_sdpa_model_by_hand():
     assert report.totals.macs == sum(m for _, m in parts)
 
 
+HALO = IDIOMS / "halo.py"
+
+
+def test_halo_attention_with_relative_logits_imports_exactly_by_hand():
+    """timm's HaloAttn (HaloNet), reduced: 2 heads of 8, blocks of 4x4 with a halo of 1 (windows of
+    6x6) on an 8x8 map. Every figure worked out from its definition, then against PyTorch: no
+    traced row, the same output, and what a training step keeps as autograd keeps it."""
+    from test_memory import check_saved
+
+    import cnncalc
+
+    model = load_factory(HALO, "Net")().eval()
+    imported = cnncalc.from_torch(model, (3, 8, 8))
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    stem = (3 * 3 * 3 * 16 + 16, 8 * 8 * 16 * (3 * 3 * 3))
+    q = (16 * 16, 8 * 8 * 16 * 16)  # 1x1 conv, no bias
+    kv = (16 * 32, 8 * 8 * 16 * 32)
+    # rel_k [2 * 6 - 1, 8] for each of width and height; q @ rel_k^T on 2 heads x 4 blocks x 4x4
+    # positions, 8 -> 11 each
+    rel = (2 * 11 * 8, 2 * (2 * 4 * 4 * 4) * 8 * 11)
+    # q @ k^T and attn @ v: 2 heads x 4 blocks x 16 positions x 36 window positions x 8
+    attention = (0, 2 * (2 * 4 * 16 * 36 * 8))
+    head = (16 * 10 + 10, 16 * 10)
+    parts = (stem, q, kv, rel, attention, head)
+    assert report.totals.params == sum(p for p, _ in parts) == sum(p.numel() for p in model.parameters())
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(torch.zeros(1, 3, 8, 8))
+    assert report.totals.macs == sum(m for _, m in parts) == counter.get_total_flops() // 2
+    assert [r.type for r in report.rows].count("expand") == 2  # the logits tiled over the block
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)  # pos_embed.width_rel, height_rel as the model's
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    check_saved(imported.graph, batch=2)
+
+
 ELEMENTWISE = IDIOMS / "elementwise.py"
 
 

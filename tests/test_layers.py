@@ -162,6 +162,11 @@ LAYER_TABLE = {
         ("unsqueeze: {dim: [2, 3]}", [64], [64, 1, 1], 0, 0, 0, 0),  # s[:, :, None, None]
         ("unsqueeze: 1", [3, 4], [1, 3, 4], 0, 0, 0, 0),
     ],
+    # issue 18: HaloNet's relative logits [H, 1, W, w] tiled over the block, x.expand(-1, -1, w, -1, -1)
+    "expand": [
+        ("expand: [-1, 7, -1, -1]", [8, 1, 8, 7], [8, 7, 8, 7], 0, 0, 0, 0),
+        ("expand: {sizes: [3, 4, -1]}", [1, 1, 5], [3, 4, 5], 0, 0, 0, 0),
+    ],
     "squeeze": [
         ("squeeze", [64, 1, 1], [64], 0, 0, 0, 0),  # every size-1 axis but the batch
         ("squeeze: -1", [64, 1, 1], [64, 1], 0, 0, 0, 0),  # ECA: y.squeeze(-1)
@@ -192,6 +197,9 @@ LAYER_TABLE = {
         ("parameter: {op: mul, shape: [32]}", [56, 56, 32], [56, 56, 32], 32, 0, 0, 0),
         ("parameter: {op: rsub, shape: [1, 8, 1, 1]}", [8, 3, 3], [8, 3, 3], 8, 0, 0, 0),  # p - x, batch axis 1
         ("parameter: {op: add, shape: [5, 6]}", [1, 6], [5, 6], 5 * 6, 0, 0, 0),  # broadcast: the output grows
+        # HaloNet's relative logits q @ rel_k^T: rel_k [2*8 - 1, 16] on q [8, 8, 16], 8*8 positions of 16*15
+        ("parameter: {op: linear, shape: [15, 16]}", [8, 8, 16], [8, 8, 15], 15 * 16, 0, 0, 8 * 8 * 16 * 15),
+        ("parameter: {op: matmul, shape: [16, 4]}", [5, 16], [5, 4], 16 * 4, 0, 0, 5 * 16 * 4),  # x @ W
     ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
@@ -650,7 +658,8 @@ def test_merge_row(kind, layers, shape_in, shape_out):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     rows = analyze(parse_text(text)).rows
     assert rows[-1].type == kind and list(rows[-1].output_shape) == shape_out
-    named = layers.rsplit("from: [", 1)[1].split("]")[0].split(", ")  # the last row's inputs, as written
+    last = layers.split("\n")[-1]  # its inputs as written: `from: [a, b, c, d]`, or `from: a, like: b`
+    named = last.split("from: [", 1)[1].split("]")[0].split(", ") if "from: [" in last else ["a", "b"]
     assert rows[-1].inputs == tuple(named) and len(named) >= 2
 
 

@@ -214,6 +214,11 @@ class Layer:
         export register it on the parent under the row's last name and multiply the input by it."""
         return None
 
+    def parameter_expression(self, x: str, p: str) -> str:
+        """For a row with a `parent_parameter`: the expression `cnncalc export` writes over the
+        input `x` and that parameter `p` (a layer scale multiplies)."""
+        return f"{x} * {p}"
+
 
 @record
 class ElementWise(Layer):

@@ -113,6 +113,17 @@ class Reshape(nn.Module):
         return x.reshape(x.shape[0], *self.shape)
 
 
+class Expand(nn.Module):
+    """x.expand(-1, *sizes): axes of size 1 repeated, the batch axis kept (a view)."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        super().__init__()
+        self.sizes = list(sizes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.expand(-1, *self.sizes)
+
+
 class Unsqueeze(nn.Module):
     """x.unsqueeze(d) for each d in `dims`, one call after the other (a view)."""
 
@@ -302,7 +313,7 @@ class UnaryOp(nn.Module):
 
 class ParameterOp(nn.Module):
     """Arithmetic with a learned tensor (`weight`, or `bias` where it is counted as one; of `shape`,
-    viewed as `view`): x * p, x / p, p / x, x + p, x - p or p - x. As for Scale, the bridge registers
+    viewed as `view`): x * p, x / p, p / x, x + p, x - p, p - x, x @ p or x @ p^T. As for Scale, the bridge registers
     the parameter on the parent module under the row's name and keeps this module out of the tree,
     so state_dict keys match the model's."""
 
@@ -328,6 +339,10 @@ class ParameterOp(nn.Module):
             return x + p
         if self.op == "sub":
             return x - p
+        if self.op == "matmul":
+            return torch.matmul(x, p)
+        if self.op == "linear":
+            return torch.matmul(x, p.transpose(-1, -2))
         return p - x
 
 
