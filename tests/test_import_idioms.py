@@ -406,6 +406,32 @@ def test_the_masked_sdpa_model_by_hand():
     assert report.totals.macs == sum(m for _, m in parts)
 
 
+@pytest.mark.parametrize(
+    "path, factory, kind",
+    [
+        (ATTENTION, "Hybrid", "fused"),  # q, k, v pieces of qkv.permute(2, 0, 3, 1, 4): the output like q
+        (ATTENTION, "Hybrid", "pvt"),  # q.reshape(B, N, h, d).permute(0, 2, 1, 3): [N, n, h, d] transposed
+        (ATTENTION, "Hybrid", "windows"),
+        # softmax(q @ k^T) @ v written out: matmul's reshape copies k^T and v (pieces of the permuted
+        # qkv), and bmm keeps the copies, not qkv's storage
+        (ATTENTION, "Hybrid", "by_hand"),
+        (ATTENTION, "Hybrid", "windows_by_hand"),
+        (SDPA, "Net", "masked"),  # a mask that needs a gradient: the unfused path
+        (SDPA, "Net", "multi_query"),  # k and v broadcast: the unfused path, v copied to q's heads
+        (SDPA, "Net", "grouped"),  # the fused kernel, k and v kept as given
+    ],
+)
+def test_what_a_training_step_keeps_of_imported_attention_is_what_autograd_keeps(path, factory, kind):
+    """The fused CPU kernel writes its output as empty_like(q) (q's axis order), so timm's
+    `o.transpose(1, 2).reshape(B, N, C)` after it is a view, not a copy; matmul keeps the copies its
+    reshape makes: saved bytes to the byte (each was 16,384 bytes over before)."""
+    from test_memory import check_saved
+
+    import cnncalc
+
+    check_saved(cnncalc.from_torch(load_factory(path, factory)(kind).eval(), (3, 16, 16)).graph, batch=2)
+
+
 HALO = IDIOMS / "halo.py"
 
 

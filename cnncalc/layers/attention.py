@@ -15,7 +15,7 @@ from ..errors import LayerError
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, prod, register
 from .counting import nothing, rules
-from .layout import MemoryFormat, Strides, contiguous, view
+from .layout import MemoryFormat, Strides, contiguous, elementwise, view
 
 
 def _dims(shape: Shape) -> str:
@@ -109,21 +109,41 @@ class Attention(Layer):
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         return self.saved_for(inputs, output, [contiguous((1, *s)) for s in inputs])
 
-    def fused(self, inputs: Sequence[Shape], strides: Sequence[Strides]) -> bool:
-        """Whether PyTorch runs CPU's fused kernel in a training step (its sdp_utils_cpp checks): 4-D
-        tensors, one feature size, the last axis contiguous, k and v with q's heads (or grouped),
-        and no mask (a mask that needs a gradient, as any row after a layer with parameters does,
-        sends it to the unfused path)."""
+    def fused(self, inputs: Sequence[Shape], strides: Sequence[Strides], mask_grad: bool) -> bool:
+        """Whether PyTorch runs CPU's fused kernel (its sdp_utils_cpp checks): 4-D tensors, one
+        feature size, the last axis contiguous, k and v with q's heads (or grouped), and no mask
+        that needs a gradient (one does where autograd records it: the unfused path then)."""
         q, k, v = inputs[:3]
         heads = q[:-3] == k[:-3] == v[:-3] and (q[-3] == k[-3] == v[-3] or self.enable_gqa)
-        return len(inputs) == 3 and len(q) == 3 and heads and q[-1] == v[-1] and all(s[-1] == 1 for s in strides)
+        masked = len(inputs) == 4 and mask_grad
+        return not masked and len(q) == 3 and heads and q[-1] == v[-1] and all(s[-1] == 1 for s in strides[:3])
 
-    def saved_for(self, inputs: Sequence[Shape], output: Shape, strides: Sequence[Strides], batch: int = 1) -> Saved:
+    def output_strides(
+        self, output: Shape, inputs: Sequence[tuple[Shape, Strides]], grads: Sequence[bool]
+    ) -> Strides | None:
+        shapes, strides = [s[1:] for s, _ in inputs], [t for _, t in inputs]
+        if not self.fused(shapes, strides, len(grads) == 4 and grads[3]):
+            return None  # bmm's [N * h, n, dv]: contiguous
+        # the fused kernel's output is empty_like(q): q's own strides where q is dense, else dense
+        # strides in q's axis order (ATen's infer_dense_strides, TensorIterator's order for one
+        # operand): [N, n, h, d] transposed for timm's `q.reshape(B, N, h, d).transpose(1, 2)` and
+        # for a piece of qkv.permute(2, 0, 3, 1, 4), so that `o.transpose(1, 2).reshape(B, N, C)`
+        # is a view
+        return elementwise(inputs[0][0], inputs[:1])
+
+    def saved_for(
+        self,
+        inputs: Sequence[Shape],
+        output: Shape,
+        strides: Sequence[Strides],
+        batch: int = 1,
+        grads: Sequence[bool] | None = None,
+    ) -> Saved:
         q, k, v = inputs[:3]
         lead, n, m, d = prod(q[:-2]), q[-2], k[-2], q[-1]
-        if self.fused(inputs, strides):
-            # CPU's fused kernel: it keeps q, k, v as given, its output and the log-sum-exp of the
-            # softmax [h, n] (fp32)
+        if self.fused(inputs, strides, grads is None or (len(grads) == 4 and grads[3])):
+            # CPU's fused kernel: it keeps q, k, v as given (a mask too), its output and the
+            # log-sum-exp of the softmax [h, n] (fp32)
             return Saved(input=True, output=True, elements=lead * n)
         # the unfused path (aten._scaled_dot_product_attention_math): q and k^T scaled (new
         # tensors, q's heads), the softmax [.., n, m], and v, as bmm reads it: a copy where it was
