@@ -425,6 +425,17 @@ def unsqueeze(draw, kind):
     return Case({"dim": dims if len(dims) > 1 or draw(st.booleans()) else dims[0]}, [shape], lambda: function(run))
 
 
+@builder("expand")
+@st.composite
+def expand_view(draw, kind):
+    shape = tuple(draw(st.sampled_from([1, n])) for n in any_shape(draw))
+    # each axis: kept (-1), its own size, or a new size (an axis of size 1 repeated; else refused)
+    sizes = [draw(st.sampled_from([-1, n, draw(st.integers(1, 6))])) for n in shape]
+    if draw(st.integers(0, 5)) == 0:  # at times a leading axis more (torch adds it; it would be the batch's)
+        sizes = [draw(st.integers(1, 3)), *sizes]
+    return Case({"sizes": sizes}, [shape], lambda: function(lambda x: x.expand(-1, *sizes)))
+
+
 @builder("squeeze")
 @st.composite
 def squeeze(draw, kind):
@@ -861,13 +872,25 @@ def attention(draw, kind):
         v = (h, m, draw(st.integers(1, 5)))
     elif wrong == 1:  # another length for v, another feature size for k, or another rank
         k, v = draw(st.sampled_from([(k, (h, m + 1, d)), ((h, m, d + 1), v), ((m, d), (m, d))]))
+    gqa = draw(st.booleans())
+    if draw(st.booleans()):  # k and v with fewer heads: one (multi-query, broadcast), or any (grouped)
+        g = draw(st.one_of(st.just(1), st.integers(1, 5)))
+        k, v = (g, *k[1:]), (g, *v[1:])
+        if draw(st.integers(0, 3)) == 0:  # at times, heads only on one of them
+            v = (h, *v[1:])
+    inputs = [q, k, v]
+    if draw(st.booleans()):  # an additive mask, broadcast to the scores [h, n, m] (at times, not)
+        inputs.append(tuple(draw(st.sampled_from([size, size, 1, size + 1])) for size in (h, n, m)))
+        if draw(st.integers(0, 4)) == 0:
+            inputs[-1] = inputs[-1][1:]  # of a lower rank: torch aligns its batch axis with the heads
     scale = draw(st.one_of(st.none(), NUMBER))
     causal = draw(st.booleans())
-    return Case(
-        {"scale": scale, "is_causal": causal},
-        [q, k, v],
-        lambda: function(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, scale=scale, is_causal=causal)),
-    )
+    args = {"scale": scale, "is_causal": causal, "enable_gqa": gqa}
+
+    def run(a, b, c, mask=None):
+        return F.scaled_dot_product_attention(a, b, c, attn_mask=mask, scale=scale, is_causal=causal, enable_gqa=gqa)
+
+    return Case(args, inputs, lambda: function(run))
 
 
 @builder("slice")
@@ -973,6 +996,8 @@ class _ParameterOp(nn.Module):
             "add": lambda: x + p,
             "sub": lambda: x - p,
             "rsub": lambda: p - x,
+            "matmul": lambda: x @ p,
+            "linear": lambda: x @ p.transpose(-1, -2),  # HaloNet's q @ rel_k.transpose(-1, -2)
         }[self.op]()
 
 
@@ -980,7 +1005,18 @@ class _ParameterOp(nn.Module):
 @st.composite
 def parameter(draw, kind):
     shape = any_shape(draw)
-    op = draw(st.sampled_from(["mul", "div", "rdiv", "add", "sub", "rsub"]))
+    op = draw(st.sampled_from(["mul", "div", "rdiv", "add", "sub", "rsub", "matmul", "linear"]))
+    if op in ("matmul", "linear"):  # a matrix on the last axis: its features, at times not
+        features, out = draw(st.sampled_from([shape[-1], shape[-1], shape[-1] + 1])), draw(st.integers(1, 6))
+        held = (features, out) if op == "matmul" else (out, features)
+        if draw(st.integers(0, 4)) == 0:
+            held = (*held, 2)  # three axes: torch broadcasts a batch of matrices, cnncalc refuses
+        bias = draw(st.booleans())
+        return Case(
+            {"op": op, "shape": list(held), "bias": bias},
+            [shape],
+            lambda: module(_ParameterOp(op, held, None, "bias" if bias else "weight")),
+        )
     full = (1, *shape)
     # the parameter's axes: the input's last ones, each its size or 1 (at times another size, or one axis too many)
     rank = draw(st.integers(1, len(full) + 1))

@@ -363,3 +363,20 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 def test_a_parents_parameter_exports_as_its_own_expression(row):
     # a parameter row's op and a class token were once written as a product, as a layer scale is
     same_network(parse_text(f"input: [3, 5, 5]\nlayers:\n  - conv: {{out: 4, kernel: 3}}\n  - {row}\n"))
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        "parameter: {op: add, shape: [5], bias: true}",
+        "parameter: {op: rsub, shape: [5]}",
+        "parameter: {op: div, shape: [5], view: [5, 1, 1]}",
+        "parameter: {op: rdiv, shape: [1]}",
+        "parameter: {op: linear, shape: [3, 5]}",  # x @ p^T
+        "parameter: {op: matmul, shape: [5, 2]}",  # x @ p
+    ],
+)
+def test_a_parameter_row_exports_its_own_operation(item):
+    """A parameter row is written inline with the parent's parameter: each op as itself (every op
+    was written `x * p` before; the random chains draw the layer table's first row, a mul)."""
+    same_network(parse_text(f"input: [3, 4, 5]\nlayers:\n  - conv: {{out: 5, kernel: 1}}\n  - {item}\n"))

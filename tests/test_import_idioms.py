@@ -352,6 +352,128 @@ def test_the_bridge_counts_cpus_fused_attention_as_flopcountermode_counts_the_un
     assert fused.get_total_flops() == unfused.get_total_flops() == 2 * (2 * 3 * 10 * 7 * (8 + 8))
 
 
+SDPA = IDIOMS / "sdpa.py"
+
+
+@pytest.mark.parametrize(
+    "kind, attention_macs",
+    [
+        # 4 heads, 64 tokens (an 8x8 map) of 8 features: q @ k^T 4*64*64 outputs of 8 MACs, attn @ v
+        # 4*64*8 outputs of 64; the mask's add is not counted
+        ("masked", 4 * 64 * 64 * 8 + 4 * 64 * 8 * 64),
+        # k and v of one head from a stride-2 conv (4x4 = 16 positions), broadcast over q's 4 heads
+        ("multi_query", 4 * 64 * 16 * 8 + 4 * 64 * 8 * 16),
+        # k and v of 2 heads, each serving two of q's 4: counted over q's heads
+        ("grouped", 4 * 64 * 64 * 8 + 4 * 64 * 8 * 64),
+    ],
+)
+def test_sdpa_with_a_mask_one_kv_head_or_grouped_heads_imports_exactly(kind, attention_macs):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import cnncalc
+
+    model = load_factory(SDPA, "Net")(kind).eval()
+    shape = (3, 16, 16)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    (attention,) = [r for r in report.rows if r.type == "attention"]
+    assert attention.macs == attention_macs
+    assert len(attention.inputs) == (4 if kind == "masked" else 3)
+    # the unfused path's two bmm, as FlopCounterMode counts them (the fused CPU kernel counts 0)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(torch.zeros(1, *shape))
+    params = sum(p.numel() for p in model.parameters())
+    assert (report.totals.params, report.totals.macs) == (params, counter.get_total_flops() // 2)
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = to_torch(imported.graph).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_the_masked_sdpa_model_by_hand():
+    """Every figure of the masked model worked out from its definition, not from a tool."""
+    import cnncalc
+
+    report = analyze(cnncalc.from_torch(load_factory(SDPA, "Net")("masked").eval(), (3, 16, 16)).graph)
+    stem = (3 * 3 * 3 * 32 + 32, 8 * 8 * 32 * (3 * 3 * 3))  # 3x3 conv, stride 2: 16x16 -> 8x8
+    qkv = (32 * 96 + 96, 64 * 32 * 96)  # Linear(32, 96) on 64 tokens
+    bias = (32 * 64 + 64, 64 * 32 * 64)  # Linear(32, 64): the mask [64, 64] of each sample
+    attention = (0, 4 * 64 * 64 * (8 + 8))
+    proj = (32 * 32 + 32, 64 * 32 * 32)
+    head = (32 * 10 + 10, 32 * 10)
+    parts = (stem, qkv, bias, attention, proj, head)
+    assert report.totals.params == sum(p for p, _ in parts)
+    assert report.totals.macs == sum(m for _, m in parts)
+
+
+@pytest.mark.parametrize(
+    "path, factory, kind",
+    [
+        (ATTENTION, "Hybrid", "fused"),  # q, k, v pieces of qkv.permute(2, 0, 3, 1, 4): the output like q
+        (ATTENTION, "Hybrid", "pvt"),  # q.reshape(B, N, h, d).permute(0, 2, 1, 3): [N, n, h, d] transposed
+        (ATTENTION, "Hybrid", "windows"),
+        # softmax(q @ k^T) @ v written out: matmul's reshape copies k^T and v (pieces of the permuted
+        # qkv), and bmm keeps the copies, not qkv's storage
+        (ATTENTION, "Hybrid", "by_hand"),
+        (ATTENTION, "Hybrid", "windows_by_hand"),
+        (SDPA, "Net", "masked"),  # a mask that needs a gradient: the unfused path
+        (SDPA, "Net", "multi_query"),  # k and v broadcast: the unfused path, v copied to q's heads
+        (SDPA, "Net", "grouped"),  # the fused kernel, k and v kept as given
+    ],
+)
+def test_what_a_training_step_keeps_of_imported_attention_is_what_autograd_keeps(path, factory, kind):
+    """The fused CPU kernel writes its output as empty_like(q) (q's axis order), so timm's
+    `o.transpose(1, 2).reshape(B, N, C)` after it is a view, not a copy; matmul keeps the copies its
+    reshape makes: saved bytes to the byte (each was 16,384 bytes over before)."""
+    from test_memory import check_saved
+
+    import cnncalc
+
+    check_saved(cnncalc.from_torch(load_factory(path, factory)(kind).eval(), (3, 16, 16)).graph, batch=2)
+
+
+HALO = IDIOMS / "halo.py"
+
+
+def test_halo_attention_with_relative_logits_imports_exactly_by_hand():
+    """timm's HaloAttn (HaloNet), reduced: 2 heads of 8, blocks of 4x4 with a halo of 1 (windows of
+    6x6) on an 8x8 map. Every figure worked out from its definition, then against PyTorch: no
+    traced row, the same output, and what a training step keeps as autograd keeps it."""
+    from test_memory import check_saved
+
+    import cnncalc
+
+    model = load_factory(HALO, "Net")().eval()
+    imported = cnncalc.from_torch(model, (3, 8, 8))
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    stem = (3 * 3 * 3 * 16 + 16, 8 * 8 * 16 * (3 * 3 * 3))
+    q = (16 * 16, 8 * 8 * 16 * 16)  # 1x1 conv, no bias
+    kv = (16 * 32, 8 * 8 * 16 * 32)
+    # rel_k [2 * 6 - 1, 8] for each of width and height; q @ rel_k^T on 2 heads x 4 blocks x 4x4
+    # positions, 8 -> 11 each
+    rel = (2 * 11 * 8, 2 * (2 * 4 * 4 * 4) * 8 * 11)
+    # q @ k^T and attn @ v: 2 heads x 4 blocks x 16 positions x 36 window positions x 8
+    attention = (0, 2 * (2 * 4 * 16 * 36 * 8))
+    head = (16 * 10 + 10, 16 * 10)
+    parts = (stem, q, kv, rel, attention, head)
+    assert report.totals.params == sum(p for p, _ in parts) == sum(p.numel() for p in model.parameters())
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(torch.zeros(1, 3, 8, 8))
+    assert report.totals.macs == sum(m for _, m in parts) == counter.get_total_flops() // 2
+    assert [r.type for r in report.rows].count("expand") == 2  # the logits tiled over the block
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = to_torch(imported.graph).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)  # pos_embed.width_rel, height_rel as the model's
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    check_saved(imported.graph, batch=2)
+
+
 ELEMENTWISE = IDIOMS / "elementwise.py"
 
 

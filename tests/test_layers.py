@@ -199,6 +199,11 @@ LAYER_TABLE = {
         ("unsqueeze: {dim: [2, 3]}", [64], [64, 1, 1], 0, 0, 0, 0),  # s[:, :, None, None]
         ("unsqueeze: 1", [3, 4], [1, 3, 4], 0, 0, 0, 0),
     ],
+    # issue 18: HaloNet's relative logits [H, 1, W, w] tiled over the block, x.expand(-1, -1, w, -1, -1)
+    "expand": [
+        ("expand: [-1, 7, -1, -1]", [8, 1, 8, 7], [8, 7, 8, 7], 0, 0, 0, 0),
+        ("expand: {sizes: [3, 4, -1]}", [1, 1, 5], [3, 4, 5], 0, 0, 0, 0),
+    ],
     "squeeze": [
         ("squeeze", [64, 1, 1], [64], 0, 0, 0, 0),  # every size-1 axis but the batch
         ("squeeze: -1", [64, 1, 1], [64, 1], 0, 0, 0, 0),  # ECA: y.squeeze(-1)
@@ -229,6 +234,9 @@ LAYER_TABLE = {
         ("parameter: {op: mul, shape: [32]}", [56, 56, 32], [56, 56, 32], 32, 0, 0, 0),
         ("parameter: {op: rsub, shape: [1, 8, 1, 1]}", [8, 3, 3], [8, 3, 3], 8, 0, 0, 0),  # p - x, batch axis 1
         ("parameter: {op: add, shape: [5, 6]}", [1, 6], [5, 6], 5 * 6, 0, 0, 0),  # broadcast: the output grows
+        # HaloNet's relative logits q @ rel_k^T: rel_k [2*8 - 1, 16] on q [8, 8, 16], 8*8 positions of 16*15
+        ("parameter: {op: linear, shape: [15, 16]}", [8, 8, 16], [8, 8, 15], 15 * 16, 0, 0, 8 * 8 * 16 * 15),
+        ("parameter: {op: matmul, shape: [16, 4]}", [5, 16], [5, 4], 16 * 4, 0, 0, 5 * 16 * 4),  # x @ W
     ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
@@ -546,6 +554,42 @@ MORE_MERGES += [
         [2, 4, 8],
     ),
 ]
+MORE_MERGES += [
+    # issue 18: an additive mask [1, 16, 16] (a relative position bias, one for both heads) added to
+    # the scores [2, 16, 16]: 2*16*16*(4 + 4) MACs, the mask's add not counted (FlopCounterMode's
+    # sdpa formula reads q, k and v only; the unfused path's add is no matmul)
+    (
+        "attention",
+        "- conv: {out: 24, kernel: 1}\n- reshape: [3, 2, 4, 16]\n- permute: [0, 1, 2, 4, 3]\n- contiguous\n"
+        "- unbind: {dim: 1, name: qkv}\n- identity: {from: qkv.0, name: a}\n- identity: {from: qkv.1, name: b}\n"
+        "- identity: {from: qkv.2, name: c}\n- conv: {out: 16, kernel: 1, from: input}\n"
+        "- reshape: {shape: [1, 16, 16], name: d}\n- attention: {from: [a, b, c, d], scale: 0.5}",
+        [3, 4, 4],
+        [2, 16, 4],
+    ),
+    # multi-query attention (MobileNetV5): q of 2 heads [2, 16, 4], k and v of one head [1, 4, 4] from a
+    # stride-2 conv, broadcast over q's heads: 2*16*4*(4 + 4) MACs
+    (
+        "attention",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 16]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: a}\n"
+        "- conv: {out: 4, kernel: 1, stride: 2, from: input}\n- reshape: [1, 4, 4]\n- permute: [0, 1, 3, 2]\n"
+        "- contiguous: {name: b}\n- conv: {out: 4, kernel: 1, stride: 2, from: input}\n- reshape: [1, 4, 4]\n"
+        "- permute: [0, 1, 3, 2]\n- contiguous: {name: c}\n- attention: {from: [a, b, c]}",
+        [3, 4, 4],
+        [2, 16, 4],
+    ),
+    # grouped heads (enable_gqa): q of 4 heads [4, 16, 2], k and v of 2 [2, 4, 2], each serving two of
+    # q's: 4*16*4*(2 + 2) MACs (q's heads, as FlopCounterMode's sdpa_flop_count)
+    (
+        "attention",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [4, 2, 16]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: a}\n"
+        "- conv: {out: 4, kernel: 1, stride: 2, from: input}\n- reshape: [2, 2, 4]\n- permute: [0, 1, 3, 2]\n"
+        "- contiguous: {name: b}\n- conv: {out: 4, kernel: 1, stride: 2, from: input}\n- reshape: [2, 2, 4]\n"
+        "- permute: [0, 1, 3, 2]\n- contiguous: {name: c}\n- attention: {from: [a, b, c], enable_gqa: true}",
+        [3, 4, 4],
+        [4, 16, 2],
+    ),
+]
 MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
 
 ROWS = [(kind, *row) for kind, rows in LAYER_TABLE.items() for row in rows]
@@ -652,7 +696,9 @@ def test_merge_row(kind, layers, shape_in, shape_out):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     rows = analyze(parse_text(text)).rows
     assert rows[-1].type == kind and list(rows[-1].output_shape) == shape_out
-    assert rows[-1].inputs == (("a", "b", "c") if kind == "attention" else ("a", "b"))
+    last = layers.split("\n")[-1]  # its inputs as written: `from: [a, b, c, d]`, or `from: a, like: b`
+    named = last.split("from: [", 1)[1].split("]")[0].split(", ") if "from: [" in last else ["a", "b"]
+    assert rows[-1].inputs == tuple(named) and len(named) >= 2
 
 
 # ----- against PyTorch ---------------------------------------------------------------------

@@ -50,7 +50,8 @@ def _layouts(
             strides.append(layout.contiguous(whole[i]))
             continue
         ins = tuple((whole[j], strides[j]) for j in node.inputs)
-        key = (id(layer), recorded[i], whole[i], ins)
+        grads = tuple(recorded[j] for j in node.inputs)
+        key = (id(layer), recorded[i], whole[i], ins, grads)
         found = known.get(key)
         if found is None:
             view = None
@@ -59,7 +60,9 @@ def _layouts(
             if view is not None:
                 found = (True, view, 0)
             else:
-                new = layout.new_strides(layer.layout_for(ins[0][0]), whole[i], ins, recorded[i])
+                new = layer.output_strides(whole[i], ins, grads) or layout.new_strides(
+                    layer.layout_for(ins[0][0]), whole[i], ins, recorded[i]
+                )
                 found = (False, new, layer.allocated(ins[0][0], rows[i].output_shape))
             known[key] = found
         is_view, out_strides, allocated = found
@@ -189,10 +192,11 @@ def _saving(
             continue
         ins = [rows[j].output_shape for j in node.inputs]
         steps = [strides[j] for j in node.inputs]
-        key = (id(node.layer), rows[i].output_shape, *ins, *steps)  # as in analyze: a block's layers recur
+        grads = [needs_grad[j] for j in node.inputs]
+        key = (id(node.layer), rows[i].output_shape, *ins, *steps, *grads)  # as in analyze: a block's layers recur
         saved = known.get(key)
         if saved is None:
-            saved = known[key] = node.layer.saved_for(ins, rows[i].output_shape, steps)
+            saved = known[key] = node.layer.saved_for(ins, rows[i].output_shape, steps, batch, grads)
         elements = saved.elements
         if saved.input:
             for n, j in enumerate(node.inputs):
@@ -205,7 +209,10 @@ def _saving(
         if saved.inputs_for_partners:
             for n, j in enumerate(node.inputs):
                 if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n):
-                    kept[storage[j]] = 1
+                    if node.layer.keeps_a_copy((batch, *rows[j].output_shape), strides[j]):
+                        elements += rows[j].activations  # what it keeps is a copy (matmul's reshape)
+                    else:
+                        kept[storage[j]] = 1
         if saved.output:
             kept[storage[i]] = 1
         if elements or saved.int64 or saved.fp32_per_batch:

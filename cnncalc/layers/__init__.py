@@ -38,6 +38,7 @@ from .passthrough import Dropout, Identity
 from .resample import ChannelShuffle, PixelShuffle, PixelUnshuffle, Upsample  # group B (issue 10)
 from .border import CenterCrop, Crop, Pad, ZeroPad  # group B (issue 10)
 from .slicing import Slice  # issue 18
+from .expand import Expand  # issue 18
 from .activation import (
     ELU,
     GELU,
@@ -153,6 +154,7 @@ __all__ = [
     "Squeeze",
     "Unsqueeze",
     "Slice",
+    "Expand",
     "Stack",
     "Scalar",
     "Sum",

@@ -161,6 +161,12 @@ def _shape(v: Any, choices: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(v)
 
 
+def _expand_sizes(v: Any, choices: tuple[str, ...]) -> tuple[int, ...]:
+    if not isinstance(v, list) or not 1 <= len(v) <= 8 or any(type(x) is not int or (x < 1 and x != -1) for x in v):
+        raise Refused
+    return tuple(v)
+
+
 def _choice(v: Any, choices: tuple[str, ...]) -> Any:
     if v not in choices:
         raise Refused
@@ -396,6 +402,16 @@ class ArgKind(Enum):
                 {"type": "integer", "minimum": 1},
                 {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1},
             ]
+        },
+    )
+    EXPAND_SIZES = (
+        "a list of sizes without the batch axis, -1 keeping an axis as it is (e.g. [-1, 7, -1])",
+        _expand_sizes,
+        {
+            "type": "array",
+            "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"const": -1}]},
+            "minItems": 1,
+            "maxItems": 8,
         },
     )
     SHAPE = (

@@ -10,7 +10,7 @@ from ..errors import LayerError
 from ..records import record
 from .base import ArgKind, ElementWise, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_list, prod, register
 from .counting import rules
-from .layout import MemoryFormat
+from .layout import MemoryFormat, Strides, view
 
 # op -> the Python expression it stands for, over the input `x` and the number `v`
 SCALAR_OPS = {
@@ -190,7 +190,29 @@ class Unary(ElementWise):
 
 
 # op -> the expression over the input `x` and the parameter `p`; `p` is a weight where it scales
-PARAMETER_OPS = {"mul": "x * p", "div": "x / p", "rdiv": "p / x", "add": "x + p", "sub": "x - p", "rsub": "p - x"}
+PARAMETER_OPS = {
+    "mul": "x * p",
+    "div": "x / p",
+    "rdiv": "p / x",
+    "add": "x + p",
+    "sub": "x - p",
+    "rsub": "p - x",
+    "matmul": "x @ p",
+    "linear": "x @ p^T",
+}
+# what `cnncalc export` writes for each (the bridge's ParameterOp computes the same)
+_PARAMETER_EXPRESSIONS = {
+    "mul": "{x} * {p}",
+    "div": "{x} / {p}",
+    "rdiv": "{p} / {x}",
+    "add": "{x} + {p}",
+    "sub": "{x} - {p}",
+    "rsub": "{p} - {x}",
+    "matmul": "torch.matmul({x}, {p})",
+    "linear": "torch.matmul({x}, {p}.transpose(-1, -2))",
+}
+# the matrix products: p of two axes, [in, out] for matmul, [out, in] (F.linear's weight) for linear
+MATRIX_OPS = ("matmul", "linear")
 
 
 @register("parameter", "param")
@@ -198,15 +220,21 @@ PARAMETER_OPS = {"mul": "x * p", "div": "x / p", "rdiv": "p / x", "add": "x + p"
 class Parameter(Layer):
     summary = (
         "arithmetic with a learned tensor of any shape that broadcasts: x * p, x + p, x - p, p - x, x / p, "
-        "p / x (timm's LearnableAffineBlock and StarReLU, a layer scale [C] on channels-last tokens); held, "
-        "as the model holds it, as a bare parameter of the enclosing module under the row's name"
+        "p / x (timm's LearnableAffineBlock and StarReLU, a layer scale [C] on channels-last tokens), or a "
+        "matrix product with a learned [in, out] or [out, in] matrix on the last axis, x @ p or x @ p^T "
+        "(HaloNet's relative logits `q @ rel_k.transpose(-1, -2)`); held, as the model holds it, as a bare "
+        "parameter of the enclosing module under the row's name"
     )
     shorthand = "op"
-    # a bare parameter: no module hook sees it, and FlopCounterMode and fvcore count no aten.mul/add
+    # a bare parameter: no module hook sees it, and FlopCounterMode and fvcore count no aten.mul/add;
+    # the matrix products are torch.matmul, which FlopCounterMode (mm), fvcore (aten::matmul), thop and
+    # ptflops (their patched torch.matmul) count: the MACs
     counts = rules()
 
     op: str = arg(
-        kind=ArgKind.CHOICE, choices=tuple(PARAMETER_OPS), doc="mul, div, rdiv (p / x), add, sub or rsub (p - x)"
+        kind=ArgKind.CHOICE,
+        choices=tuple(PARAMETER_OPS),
+        doc="mul, div, rdiv (p / x), add, sub, rsub (p - x), matmul (x @ p) or linear (x @ p^T)",
     )
     shape: tuple[int, ...] = arg(kind=ArgKind.TENSOR_SHAPE, doc="the parameter's shape as the model holds it")
     view: tuple[int, ...] | None = arg(
@@ -241,7 +269,28 @@ class Parameter(Layer):
         view = view[1:] if len(view) == rank + 1 else view
         return (1,) * (rank - len(view)) + tuple(view)
 
+    def matrix(self, inputs: Sequence[Shape]) -> tuple[int, int]:
+        """(in, out) of a matrix product: p's two axes as x @ p or x @ p^T reads them."""
+        x = inputs[0]
+        if self.view is not None or len(self.shape) != 2:
+            raise LayerError(
+                f"parameter {self.op} needs a matrix p of two axes, not viewed",
+                received=f"shape {list(self.shape)}" + (f", view {list(self.view)}" if self.view is not None else ""),
+                expected="shape [in, out] (matmul) or [out, in] (linear)",
+            )
+        features, out = self.shape if self.op == "matmul" else self.shape[::-1]
+        if x[-1] != features:
+            raise LayerError(
+                f"parameter {self.op} of shape {list(self.shape)} needs {features} features on the input's last axis",
+                received=f"input [N, {', '.join(map(str, x))}]",
+                expected=f"[N, ..., {features}]",
+            )
+        return features, out
+
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        if self.op in MATRIX_OPS:
+            # [..., out] = [..., in] @ [in, out]
+            return (*inputs[0][:-1], self.matrix(inputs)[1])
         used, out = self.used(inputs), []
         for axis, (n, m) in enumerate(zip(inputs[0], used)):
             if n != m and 1 not in (n, m):
@@ -255,7 +304,18 @@ class Parameter(Layer):
         return tuple(out)
 
     def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
-        return None  # position for position
+        return None  # position for position (a matrix product: on the last axis, at each position)
+
+    def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
+        if self.op not in MATRIX_OPS:
+            return 0
+        # every position of the leading axes: in x out multiply-adds
+        return prod(inputs[0][:-1]) * prod(self.shape)
+
+    def keeps_a_copy(self, shape: Shape, strides: Strides) -> bool:
+        # as F.linear: matmul folds an input of three or more axes to [-1, in] with reshape, a copy
+        # where no view exists, and the gradient of p (mm) keeps that
+        return self.op in MATRIX_OPS and len(shape) > 2 and view(shape, strides, (prod(shape[:-1]), shape[-1])) is None
 
     def layout_for(self, shape: Shape) -> MemoryFormat:
         # TensorIterator orders the output's axes by its operands' strides, the first operand first,
@@ -278,12 +338,19 @@ class Parameter(Layer):
         return prod(self.shape) if self.bias else 0
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        # the parameter's gradient of x * p (x / p, p / x) reads x; of a sum it reads nothing
-        return Saved(input=self.op in ("mul", "div", "rdiv"))
+        # the parameter's gradient of x * p (x / p, p / x, x @ p) reads x; of a sum it reads nothing
+        return Saved(input=self.op in ("mul", "div", "rdiv", *MATRIX_OPS))
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         what = "biases" if self.bias else "weights"
         shape = list(self.shape) if self.view is None else f"{list(self.shape)} viewed as {list(self.view)}"
+        if self.op in MATRIX_OPS:
+            features, out = self.matrix(inputs)
+            return [
+                f"output = {PARAMETER_OPS[self.op]}, p of shape {shape}: {features} -> {out} features at each of "
+                f"{prod(inputs[0][:-1]):,} positions; {what}: {features}*{out} = {prod(self.shape)}",
+                f"MACs: {prod(inputs[0][:-1]):,} x {features} x {out} = {self.macs(inputs, output):,}",
+            ]
         return [
             f"output = {PARAMETER_OPS[self.op]} element by element, p of shape {shape}; "
             f"{what}: {'*'.join(map(str, self.shape))} = {prod(self.shape)}"
@@ -293,8 +360,9 @@ class Parameter(Layer):
         return self.shape, self.init
 
     def parent_expression(self, arg: str, parameter: str) -> str:
-        p = parameter if self.view is None else f"{parameter}.view({', '.join(map(str, self.view))})"
-        return PARAMETER_OPS[self.op].replace("x", "\0").replace("p", p).replace("\0", arg)
+        # as the bridge's ParameterOp computes it, so that the exported file gives the same bits
+        p = parameter if self.view is None else f"{parameter}.view({list(self.view)})"
+        return _PARAMETER_EXPRESSIONS[self.op].format(x=arg, p=p)
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         view = list(self.view) if self.view is not None else None

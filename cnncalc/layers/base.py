@@ -167,10 +167,26 @@ class Layer:
         """What a training step keeps of this layer for backward: by default the tensor `keeps` names."""
         return Saved(input=self.keeps == "input", output=self.keeps == "output")
 
-    def saved_for(self, inputs: Sequence[Shape], output: Shape, strides: Sequence[Strides]) -> Saved:
-        """`saved` for inputs laid out with `strides` (whole tensors, batch axis first), for a type
-        whose kernel, and so what it keeps, PyTorch picks by layout (attention)."""
+    def saved_for(
+        self,
+        inputs: Sequence[Shape],
+        output: Shape,
+        strides: Sequence[Strides],
+        batch: int = 1,
+        grads: Sequence[bool] | None = None,
+    ) -> Saved:
+        """`saved` for inputs laid out with `strides` (whole tensors of `batch` samples, batch axis
+        first), each needing a gradient or not (`grads`; None: all do), for a type whose kernel, and
+        so what it keeps, PyTorch picks by layout (attention)."""
         return self.saved(inputs, output)
+
+    def output_strides(
+        self, output: Shape, inputs: Sequence[tuple[Shape, Strides]], grads: Sequence[bool]
+    ) -> Strides | None:
+        """The strides of a new output of `output` (the whole tensor, batch axis first) for inputs
+        of these shapes and strides, each needing a gradient or not, where the kernel PyTorch picks
+        lays it out otherwise than `layout` says (attention's fused CPU kernel: like q); else None."""
+        return None
 
     def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:
         """Activation elements per sample that PyTorch holds while running this layer at inference,

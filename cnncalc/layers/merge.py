@@ -9,7 +9,7 @@ from ..errors import LayerError
 from ..records import record
 from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_index, prod, register
 from .counting import rules
-from .layout import MemoryFormat
+from .layout import MemoryFormat, Strides, view
 
 
 def broadcast(kind: str, inputs: Sequence[Shape]) -> Shape:
@@ -218,8 +218,14 @@ class Matmul(Layer):
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         # d(a@b)/da = g @ b^T and d(a@b)/db = a^T @ g: each input is kept where its partner needs a
-        # gradient (the inputs of bmm, views of these: their leading axes fold into one without a copy)
+        # gradient, as bmm reads it (keeps_a_copy)
         return Saved(inputs_for_partners=True)
+
+    def keeps_a_copy(self, shape: Shape, strides: Strides) -> bool:
+        # torch.matmul folds the leading axes of a 4-D or larger tensor into one for bmm with
+        # reshape: a copy where no view exists (attention's k^T and v, pieces of a permuted qkv),
+        # and bmm keeps that copy; a 3-D tensor goes to bmm as it is
+        return len(shape) > 3 and view(shape, strides, (prod(shape[:-2]), shape[-2], shape[-1])) is None
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         a, b = inputs

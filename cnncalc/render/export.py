@@ -132,7 +132,8 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
             else:
                 init.append(f"{_path(parts[:-1])}.register_parameter({parts[-1]!r}, {parameter})")
                 reference = f"{_path(parts[:-1])}.get_parameter({parts[-1]!r})"
-            forward.append(f"{names[out]} = {node.layer.parent_expression(args[0], reference)}")  # type: ignore[union-attr]
+            assert node.layer is not None  # it holds the parameter
+            forward.append(f"{names[out]} = {node.layer.parent_expression(args[0], reference)}")
             continue
         if use is None:
             assert node.layer is not None

@@ -113,6 +113,17 @@ class Reshape(nn.Module):
         return x.reshape(x.shape[0], *self.shape)
 
 
+class Expand(nn.Module):
+    """x.expand(-1, *sizes): axes of size 1 repeated, the batch axis kept (a view)."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        super().__init__()
+        self.sizes = list(sizes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.expand(-1, *self.sizes)
+
+
 class Unsqueeze(nn.Module):
     """x.unsqueeze(d) for each d in `dims`, one call after the other (a view)."""
 
@@ -241,15 +252,23 @@ class Unbind(nn.Module):
 
 
 class ScaledDotProductAttention(nn.Module):
-    """F.scaled_dot_product_attention(q, k, v) with a fixed scale and causal flag, no mask, no dropout."""
+    """F.scaled_dot_product_attention(q, k, v, mask) with a fixed scale, causal flag and grouping,
+    no dropout; the mask, where given, is a fourth input (added to the scores)."""
 
-    def __init__(self, scale: float | None = None, is_causal: bool = False) -> None:
+    def __init__(self, scale: float | None = None, is_causal: bool = False, enable_gqa: bool = False) -> None:
         super().__init__()
         self.scale = scale
         self.is_causal = is_causal
+        self.enable_gqa = enable_gqa
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=self.is_causal, scale=self.scale)
+    def forward(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.enable_gqa:  # only where set: the keyword is new in torch 2.5
+            return F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=self.is_causal, scale=self.scale, enable_gqa=True
+            )
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.is_causal, scale=self.scale)
 
 
 class TensorUnfold(nn.Module):
@@ -306,7 +325,7 @@ class UnaryOp(nn.Module):
 
 class ParameterOp(nn.Module):
     """Arithmetic with a learned tensor (`weight`, or `bias` where it is counted as one; of `shape`,
-    viewed as `view`): x * p, x / p, p / x, x + p, x - p or p - x. As for Scale, the bridge registers
+    viewed as `view`): x * p, x / p, p / x, x + p, x - p, p - x, x @ p or x @ p^T. As for Scale, the bridge registers
     the parameter on the parent module under the row's name and keeps this module out of the tree,
     so state_dict keys match the model's."""
 
@@ -332,6 +351,10 @@ class ParameterOp(nn.Module):
             return x + p
         if self.op == "sub":
             return x - p
+        if self.op == "matmul":
+            return torch.matmul(x, p)
+        if self.op == "linear":
+            return torch.matmul(x, p.transpose(-1, -2))
         return p - x
 
 

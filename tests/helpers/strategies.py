@@ -149,6 +149,9 @@ def _layer(draw, kind, channels, rank=2):
     if kind == "scalar":
         op = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub"]))
         return f"scalar: {{op: {op}, value: {draw(st.sampled_from([0.17, 3, -2]))}}}", channels
+    if kind == "expand":  # one channel repeated (a stride-0 view), else every axis kept
+        out = draw(st.integers(1, 4)) if channels == 1 else -1
+        return f"expand: [{', '.join([str(out)] + ['-1'] * rank)}]", channels if out == -1 else out
     if kind in ("sum", "mean", "max"):  # over a spatial axis, kept as 1: the rank stays
         return f"{kind}: {{dim: {ints(2, rank + 1)}, keepdim: true}}", channels
     if kind == "class_token":  # on the positions as one axis: the channels are its tokens, one more

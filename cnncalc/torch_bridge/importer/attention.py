@@ -23,6 +23,9 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata
 
+from ...errors import CnncalcError
+from ...layers import REGISTRY, build_layer
+from . import elementwise
 from .table import Equivalent, Special
 
 if TYPE_CHECKING:
@@ -46,6 +49,29 @@ def _unbind_dim(node: fx.Node) -> Any:
     return node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
 
 
+def transposed_matrix(node: Any) -> fx.Node | None:
+    """The parameter read of `self.w.transpose(-1, -2)` / `self.w.t()` (a matrix read in forward,
+    transposed for `x @ w^T`: HaloNet's relative logits), else None."""
+    if not (isinstance(node, fx.Node) and node.op == "call_method" and node.target in ("transpose", "t")):
+        return None
+    held = node.args[0] if node.args else None
+    if not (isinstance(held, fx.Node) and held.op == "get_attr"):
+        return None
+    meta = held.meta.get("tensor_meta")
+    if meta is not None and len(getattr(meta, "shape", ())) != 2:
+        return None
+    dims = [d for d in node.args[1:] if isinstance(d, int)]
+    if node.target == "transpose" and (len(dims) != 2 or sorted(d % 2 for d in dims) != [0, 1]):
+        return None
+    return held
+
+
+def held_read(node: Any) -> fx.Node | None:
+    """The parameter or buffer that `node` reads: the tensor itself, a view of it, or a matrix
+    transposed (see transposed_matrix); else None."""
+    return elementwise.attribute_read(node) or transposed_matrix(node)
+
+
 class AttentionRules:
     """The rules above, as methods of the mapper (which defines what is declared here)."""
 
@@ -58,8 +84,12 @@ class AttentionRules:
         taken: set[str]
         forced: set[str] | frozenset[str]
         folded: set[int]
+        counted: set[int]
+        gm: fx.GraphModule
 
         def unmapped(self, node: fx.Node, message: str, **extra: Any) -> _Unmapped: ...
+
+        def shape(self, node: fx.Node) -> Shape: ...
 
         def functional_name(self, node: fx.Node, base: str) -> str: ...
 
@@ -189,19 +219,83 @@ class AttentionRules:
         args = {"dim": bound.get("dimension"), "size": bound.get("size"), "step": bound.get("step")}
         self.checked_row(node, "unfold", args, [source], "unfold")
 
+    def rule_expand(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+        """`x.expand(-1, -1, w, -1, -1)`: axes of size 1 repeated (HaloNet's relative logits),
+        the batch axis kept (-1, or a size that grows with the batch)."""
+        source = self.tensor_input(node, bound.get("input"), what)
+        given = list(node.args[1:])
+        if len(given) == 1 and isinstance(given[0], (tuple, list)):
+            given = list(given[0])
+        sizes = [self.constants.get(d, d) if isinstance(d, fx.Node) else d for d in given]
+        rank = len(self.rows[source].shape) + (0 if source in self.folded else 1)  # PyTorch's
+        if node.kwargs or len(sizes) != rank or not all(type(d) is int for d in sizes):
+            raise self.unmapped(
+                node,
+                f"cnncalc follows {what} with one size per axis, no new leading axis",
+                received=repr(given),
+            )
+        if not (sizes[0] == -1 or _scales_with_batch(given[0])):
+            raise self.unmapped(node, f"{what} of the batch axis", received=repr(given[0]))
+        # a folded row keeps its windows or heads as its first axis: -1 there
+        rest = [-1, *sizes[1:]] if source in self.folded else sizes[1:]
+        self.checked_row(node, "expand", {"sizes": rest}, [source], "expand")
+
+    def matrix_product(self, node: fx.Node, a: Any, b: Any, what: str) -> bool:
+        """`x @ self.w.transpose(-1, -2)` (`x @ w^T`, F.linear without a bias) or `x @ self.w`, w
+        a learned matrix read in forward: one `parameter` row named after it, so the bridge holds
+        it under the model's state_dict key. False where b is no such matrix."""
+        held, op = transposed_matrix(b), "linear"
+        if held is None and isinstance(b, fx.Node) and b.op == "get_attr":
+            held, op = b, "matmul"
+        if held is None:
+            return False
+        target = str(held.target)
+        try:
+            param = self.gm.get_parameter(target)
+        except AttributeError:
+            raise self.unmapped(
+                node, f"{what} with the buffer or constant '{target}': cnncalc's parameter row holds a parameter only"
+            ) from None
+        if id(param) in self.counted or target in self.taken:
+            raise self.unmapped(node, f"{what} reads the parameter '{target}' a second time", received=target)
+        source = self.tensor_input(node, a, what)
+        values = param.detach()
+        init = 1.0
+        if values.device.type != "meta" and values.numel() and bool((values == values.flatten()[0]).all()):
+            init = float(values.flatten()[0])  # the value it still holds (its initial value, untrained)
+        args: dict[str, Any] = {"op": op, "shape": list(param.shape), "init": init}
+        if target.rpartition(".")[2] == "bias":
+            args["bias"] = True
+        try:
+            layer = build_layer(REGISTRY["parameter"], args)
+            shapes = [self.rows[source].shape]
+            shape = layer.output_shape(shapes)
+            counts = (layer.weights(shapes), layer.biases(shapes), 0)
+        except CnncalcError as err:
+            raise self.unmapped(node, f"cnncalc's parameter row cannot express this {what}: {err.message}") from None
+        if shape != self.shape(node):
+            raise self.unmapped(node, f"cnncalc's parameter row gives {list(shape)}, PyTorch {list(self.shape(node))}")
+        self.taken.add(target)
+        self.add_row(node, target, "parameter", args, [source], shape, counts=counts)
+        self.counted.add(id(param))
+        return True
+
     def rule_attention(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
-        """F.scaled_dot_product_attention(q, k, v, scale=..., is_causal=...), no mask, no dropout."""
-        for key, allowed in (("attn_mask", None), ("dropout_p", 0), ("enable_gqa", False)):
-            if bound.get(key, allowed) != allowed:
-                raise self.unmapped(
-                    node, f"cnncalc follows {what} only with {key}={allowed!r}", received=f"{key}={bound[key]!r}"
-                )
-        inputs = [self.tensor_input(node, bound.get(key), what) for key in ("query", "key", "value")]
+        """F.scaled_dot_product_attention(q, k, v, attn_mask=..., scale=..., is_causal=...,
+        enable_gqa=...), no dropout: the mask, a tensor, is the row's fourth input."""
+        if bound.get("dropout_p", 0) != 0:
+            raise self.unmapped(
+                node, f"cnncalc follows {what} only with dropout_p=0", received=f"dropout_p={bound['dropout_p']!r}"
+            )
+        keys = ["query", "key", "value"] + (["attn_mask"] if bound.get("attn_mask") is not None else [])
+        inputs = [self.tensor_input(node, bound.get(key), what) for key in keys]
         args: dict[str, Any] = {}
         if bound.get("scale") is not None:
             args["scale"] = float(bound["scale"])
         if bound.get("is_causal", False):
             args["is_causal"] = True
+        if bound.get("enable_gqa", False):
+            args["enable_gqa"] = True
         self.checked_row(node, "attention", args, inputs, "attention")
 
 
@@ -229,6 +323,8 @@ _FOLDED_RULES = {
     "view_like",
     "sum",
     "unfold",
+    "pad",
+    "expand",
 }
 _AXIS_KEYS = ("dim", "dim0", "dim1", "start_dim", "end_dim", "dimension")
 # modules (and their functional forms) that compute each position on its own, or along an axis
@@ -294,6 +390,12 @@ class FoldedRules:
 
         def unmapped(self, node: fx.Node, message: str, **extra: Any) -> _Unmapped: ...
 
+    def shape_of(self, node: fx.Node) -> tuple[int, ...]:
+        """The traced shape of the node's first input (PyTorch's, batch axis included)."""
+        first = node.args[0] if node.args else None
+        meta = first.meta.get("tensor_meta") if isinstance(first, fx.Node) else None
+        return tuple(meta.shape) if isinstance(meta, TensorMetadata) else ()
+
     def outputs_folded(self, node: fx.Node) -> bool:
         meta = node.meta.get("tensor_meta")
         metas = [meta] if isinstance(meta, TensorMetadata) else list(meta) if isinstance(meta, (tuple, list)) else []
@@ -310,7 +412,11 @@ class FoldedRules:
         called, or None (indexing). A reshape must keep the batch leading (a size that grows with it)."""
         if not (self.reads_folded(node) or self.outputs_folded(node)):
             return
-        if isinstance(rule, nn.Module):
+        if rule == "indexing":  # x[:, :W, k:]: PyTorch's axis 0 (the batch with the windows) whole
+            index = node.args[1] if len(node.args) > 1 else None
+            index = index if isinstance(index, tuple) else (index,)
+            allowed = index[0] == slice(None) and not any(cut is None or cut is Ellipsis for cut in index)
+        elif isinstance(rule, nn.Module):
             name = type(rule).__name__
             allowed = type(rule) in (nn.Linear, nn.LayerNorm) or name in _PER_POSITION_MODULES
             if isinstance(rule, nn.Softmax):
@@ -321,6 +427,11 @@ class FoldedRules:
             allowed = isinstance(rule, Special) and (
                 rule.rule in _FOLDED_RULES or (rule.rule == "functional" and rule.kinds[0] in ("linear", "layernorm"))
             )
+        if allowed and isinstance(rule, Special) and rule.rule == "pad":
+            # constant padding of the last axes, not of PyTorch's axis 0 (other modes: by rank)
+            pad = node.args[1] if len(node.args) > 1 else node.kwargs.get("pad")
+            mode = node.args[2] if len(node.args) > 2 else node.kwargs.get("mode", "constant")
+            allowed = mode == "constant" and isinstance(pad, (tuple, list)) and len(pad) // 2 < len(self.shape_of(node))
         if not allowed:
             raise self.unmapped(
                 node,

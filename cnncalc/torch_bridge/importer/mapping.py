@@ -20,7 +20,7 @@ from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
 from . import casts, conv_calls, elementwise, maxima, tokens
-from .attention import AttentionRules, FoldedRules
+from .attention import AttentionRules, FoldedRules, held_read, transposed_matrix
 from .result import Shape, TorchImportError
 from .table import (
     FOREIGN_MODULE_KINDS,
@@ -193,8 +193,8 @@ class _Mapper(AttentionRules, FoldedRules):
                 continue  # a parameter read in forward: followed only as a layer scale (rule_merge)
             elif node in self.absorbed:
                 continue  # part of a pattern already written as one row (channel shuffle)
-            elif elementwise.is_attribute_view(node):
-                continue  # a parameter viewed (gamma.view(-1, 1, 1)): the row that uses it holds it
+            elif elementwise.is_attribute_view(node) or transposed_matrix(node) is not None:
+                continue  # a parameter viewed (gamma.view(-1, 1, 1)) or transposed: the row that uses it holds it
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
                 continue
@@ -211,7 +211,7 @@ class _Mapper(AttentionRules, FoldedRules):
             if self.unbind_after_permute(node):  # attention's qkv.permute(2, 0, 3, 1, 4).unbind(0)
                 return
             if not all(
-                n in self.of_node or n in self.pieces or n.op == "get_attr" or "value" in n.meta
+                n in self.of_node or n in self.pieces or held_read(n) is not None or "value" in n.meta
                 for n in _nodes(node.args, node.kwargs)
             ):
                 self.traced(node, "its output is not per sample (the batch axis changed)")
@@ -250,9 +250,9 @@ class _Mapper(AttentionRules, FoldedRules):
                 region_macs += macs_before
                 weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), held_before))
                 self.region[arg] = (before, 0, (0, 0, 0))  # its MACs and tensors are counted once
-            elif elementwise.attribute_read(arg) is not None:  # a parameter or buffer read in forward (or a view
-                # of one): its module's tensors are the row's
-                path, _, attr = str(elementwise.attribute_read(arg).target).rpartition(".")  # type: ignore[union-attr]
+            elif held_read(arg) is not None:  # a parameter or buffer read in forward (or a view of one, or a
+                # matrix transposed): its module's tensors are the row's
+                path, _, attr = str(held_read(arg).target).rpartition(".")  # type: ignore[union-attr]
                 owner = self.owner(path)
                 read = getattr(owner, attr, None)
                 held = [*owner.named_parameters(recurse=False), *owner.named_buffers(recurse=False)]
@@ -579,7 +579,7 @@ class _Mapper(AttentionRules, FoldedRules):
             self.of_node[node] = rows[index]  # type: ignore[assignment]
             return
         if node.op == "call_function" and node.target is operator.getitem and isinstance(whole, fx.Node):
-            self.check_folded(node, None)
+            self.check_folded(node, "indexing")
             self.slicing(node, whole)
             return
         rule = METHODS.get(str(node.target)) if node.op == "call_method" else FUNCTIONS.get(node.target)
@@ -607,8 +607,8 @@ class _Mapper(AttentionRules, FoldedRules):
         getattr(self, f"rule_{rule.rule}")(node, bound, what)
 
     def bind(self, node: fx.Node, params: tuple[str, ...], what: str) -> dict[str, Any]:
-        if node.op == "call_method" and str(node.target) in ("view", "reshape"):
-            return {"input": node.args[0]}
+        if node.op == "call_method" and str(node.target) in ("view", "reshape", "expand"):
+            return {"input": node.args[0]}  # the sizes are read by the rule
         if node.op == "call_method" and str(node.target) == "permute" and not node.kwargs:
             dims = node.args[1] if len(node.args) == 2 else tuple(node.args[1:])  # x.permute(0, 2, 3, 1)
             return {"input": node.args[0], "dims": _substitute(dims, self.constants)}
@@ -738,6 +738,8 @@ class _Mapper(AttentionRules, FoldedRules):
         """`q @ k.transpose(-2, -1)`, `torch.matmul(attn, v)`, `torch.bmm(a, b)`: a matmul of two
         rows, each per sample (a parameter or a tensor without the batch axis is not)."""
         a, b = bound.get("input"), bound.get("other", bound.get("mat2"))
+        if self.matrix_product(node, a, b, what):  # x @ self.w.T: a learned matrix (attention.py)
+            return
         inputs = [self.tensor_input(node, a, what), self.tensor_input(node, b, what)]
         self.checked_row(node, "matmul", {}, inputs, "matmul")
 
@@ -864,6 +866,8 @@ class _Mapper(AttentionRules, FoldedRules):
         before = self.rows[source].shape
         index = _substitute(node.args[1], self.constants)
         index = index if isinstance(index, tuple) else (index,)
+        if source in self.folded:  # PyTorch's axis 0 (checked whole) is the row's 0 and 1: attention.py
+            index = (slice(None), *index)
         if index.count(Ellipsis) == 1:  # o[..., :H, :W]: the axes the ellipsis stands for, whole
             at = index.index(Ellipsis)
             named = len(index) - 1 - sum(cut is None for cut in index)  # the axes the others index

@@ -272,6 +272,7 @@ METHODS: dict[str, Equivalent | Special] = {
     "split": Special(("split",), "pieces", ("input", "split_size", "dim")),
     "unbind": Special(("unbind",), "unbind", ("input", "dim")),
     "unfold": Special(("unfold",), "unfold", ("input", "dimension", "size", "step")),
+    "expand": Special(("expand",), "expand", ("input",)),
     "matmul": Special(("matmul",), "matmul", ("input", "other")),
     "bmm": Special(("matmul",), "matmul", ("input", "mat2")),
     "relu": Equivalent(nn.ReLU, _SELF),
