@@ -314,10 +314,13 @@ def layout_chain(draw):
 
 def trainable(graph, batch):
     """The drawn graph, or the draw discarded where PyTorch cannot train it at `batch`: a batch norm
-    of one value per channel (a batch of one pooled to one position)."""
+    of one value per channel (a batch of one pooled to one position), or an instance norm of one
+    spatial position (its statistics need more, at any batch: `_trains`)."""
     rows = analyze(graph).rows
     for node, row in zip(graph.nodes, rows):
         if node.layer is not None and node.layer.kind == "batchnorm" and batch * math.prod(row.output_shape[1:]) == 1:
+            assume(False)
+        if node.layer is not None and not _trains(node.layer.kind, rows[node.inputs[0]].output_shape):
             assume(False)
     return graph
 
