@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.cli import ExitCode, app
 from cnncalc.module_names import RESERVED
-from cnncalc.render.export import own_module_sources, to_torch_source
+from cnncalc.render.export import to_torch_source
+from cnncalc.render.export_spelling import own_module_sources
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
@@ -22,6 +23,8 @@ from helpers.builtins import builtin_cases  # noqa: E402
 from helpers.strategies import analysable, every_kind_chain, group_b_chain, small_graph  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
 from torch import nn  # noqa: E402
+
+from cnncalc import to_torch  # noqa: E402
 
 runner = CliRunner()
 
@@ -42,7 +45,7 @@ def exported(graph, input_shape=None):
 
 
 def same_network(graph, input_shape=None):
-    ours = graph.to_torch(input_shape).eval()
+    ours = to_torch(graph, input_shape).eval()
     theirs = exported(graph, input_shape).eval()
     # by class name: the file's copy of a bridge class is another class of the same name and source
     leaves = {n: type(m).__name__ for n, m in theirs.named_modules() if not list(m.children())}
@@ -216,7 +219,7 @@ def test_export_does_not_import_torch():
 def test_the_bridge_refuses_the_same_names_with_the_same_message():
     graph = parse_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, name: keys}\n", file="net.yaml")
     with pytest.raises(cnncalc.CnncalcError) as caught:
-        graph.to_torch()
+        to_torch(graph)
     assert "'keys' cannot be a PyTorch module name" in str(caught.value) and caught.value.where.line == 3
 
 

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from cnncalc.analysis import analyze
+from cnncalc.render import notebook
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from cnncalc import to_torch  # noqa: E402
 
 IDIOMS = Path(__file__).parent / "fixtures" / "idioms"
 CIFAR = IDIOMS / "cifar_resnet.py"
@@ -118,8 +121,8 @@ def test_analyze_and_the_notebook_take_an_imported_model():
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == (params, buffers, macs)
     assert cnncalc.analyze(imported, batch=8).batch == 8  # the options still apply
     # in a notebook: the analysed summary, as a Report shows itself
-    assert imported._repr_html_() == report._repr_html_()
-    assert imported._repr_markdown_() == report.to_markdown()
+    assert imported._repr_html_() == notebook.to_html(report)
+    assert imported._repr_markdown_() == notebook.to_markdown(report)
     assert f"{params:,}" in imported._repr_html_()
     # repr: one short line that says what it is and what it holds; str: the spec's YAML
     shown = repr(imported)
@@ -157,7 +160,7 @@ def test_idioms_import_exactly_with_no_traced_row(factory, kwargs, shape):
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
     # and the spec builds the same network: the model's weights load, the output is the same
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -212,7 +215,7 @@ def test_a_backbone_returning_several_feature_maps_imports_and_round_trips(retur
     assert "outputs: " in imported.yaml
     assert analyze(parse_text(imported.yaml)).outputs == report.outputs
     # to_torch returns the same structure; the model's weights load strictly; the same outputs
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -232,7 +235,7 @@ def test_a_tuple_that_one_op_returns_is_its_pieces():
         ("1", "split.1", (8, 8, 8)),
     ]
     assert report.totals.params == 16 * 3 * 9 + 16  # the conv
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
@@ -297,7 +300,7 @@ def test_attention_imports_exactly_with_no_traced_row(kind):
         out = model(torch.zeros(1, *shape))
     assert (report.totals.params, report.totals.macs) == (params, counter.get_total_flops() // 2)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -377,7 +380,7 @@ def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, pa
         out = model.eval()(torch.zeros(1, *shape))
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():

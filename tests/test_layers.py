@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnncalc import CnncalcError
+from cnncalc import CnncalcError, to_torch
 from cnncalc.analysis import analyze
 from cnncalc.layers import REGISTRY, Convention, ElementWise, Layer, counting, register, rules
 from cnncalc.layers.base import REQUIRED, missing_declarations
@@ -556,6 +556,7 @@ def test_every_convention_declares_what_a_type_that_does_not_say_counts(monkeypa
     """DEFAULT_RULES is written out convention by convention: a new convention is refused (at the
     first type defined) until it says what it counts for the types that do not say."""
     assert set(DEFAULT_RULES) == set(Convention)
+    assert all(c.summary for c in Convention)  # what `flops --help` and the docs table say of it
     monkeypatch.setattr(counting, "DEFAULT_RULES", {c: r for c, r in DEFAULT_RULES.items() if c is not Convention.THOP})
     with pytest.raises(TypeError, match="no counting rule for thop"):
         counting.rules(fvcore=nothing)
@@ -818,7 +819,7 @@ def _torchvision_cnblock(torch, dim):
 def test_convnext_block_state_dict_loads_into_torchvisions_form():
     torch = pytest.importorskip("torch")
     graph = parse_text(CNBLOCK)
-    ours = graph.to_torch().eval()
+    ours = to_torch(graph).eval()
     theirs = _torchvision_cnblock(torch, 16).eval()
     assert set(ours.state_dict()) == {f"features.{k}" for k in theirs.state_dict()}
     assert "features.1.0.layer_scale" in ours.state_dict()
@@ -856,9 +857,9 @@ def test_instancenorm_on_a_single_position_runs_only_with_running_statistics():
     assert "track_running_stats: true" in caught.value.hint
     torch = pytest.importorskip("torch")
     x = torch.randn(1, 4, 1, 1)
-    assert tracked.to_torch().eval()(x).shape == (1, 4, 1, 1)
+    assert to_torch(tracked).eval()(x).shape == (1, 4, 1, 1)
     with pytest.raises(CnncalcError, match="PyTorch cannot run row '0' .*Expected more than 1 spatial element"):
-        tracked.to_torch().train()(x)  # the bridge names the row PyTorch refuses
+        to_torch(tracked).train()(x)  # the bridge names the row PyTorch refuses
     with pytest.raises(ValueError, match="Expected more than 1 spatial element"):
         torch.nn.InstanceNorm2d(4).eval()(x)
 
@@ -891,5 +892,5 @@ def test_a_permute_of_six_axes_is_tresnets_space_to_depth():
     assert [r.output_shape for r in analyze(graph).rows[1:]] == [(3, 2, 4, 2, 4), (4, 4, 3, 2, 2), (48, 2, 2)]
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
-        out = graph.to_torch().eval()(x)
+        out = to_torch(graph).eval()(x)
     torch.testing.assert_close(out, x.view(2, 3, 2, 4, 2, 4).permute(0, 3, 5, 1, 2, 4).reshape(2, 48, 2, 2))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .counting import HasGraph, analyze, network_graph
 from .field import FIELD_WORK_LIMIT, PERIOD_LIMIT, AxisField, Field
-from .input_override import InputOrder, read_input_override
+from .input_override import read_input_override
 from .memory import Saving
 from .report import DType, FitWarning, NetworkOutput, Report, Row, Style, Totals
 from .timeline import MemoryTimeline, memory_timeline, predicted_memory
@@ -25,7 +25,6 @@ __all__ = [
     "Field",
     "FitWarning",
     "HasGraph",
-    "InputOrder",
     "MemoryTimeline",
     "NetworkOutput",
     "Report",

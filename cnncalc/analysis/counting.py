@@ -68,7 +68,7 @@ def analyze(
     # on the same input shapes (a spec builds a block's layers once, and uses the block many times)
     # is counted once. The graph keeps every layer alive and `shapes` every shape, and a shape is
     # keyed by identity, one object per value (`canonical`): a tuple's hash is not kept
-    known: dict[tuple[object, ...], tuple] = {}
+    known: dict[tuple[object, ...], _Counted] = {}
     canonical: dict[Shape, Shape] = {shape_in: shape_in}  # an output equal to an earlier one is that one
     nodes = graph.nodes
     for node in nodes:
@@ -158,7 +158,11 @@ def analyze(
     return report if depth is None else collapse(report, depth)
 
 
-def _count(written: str, layer: Layer, ins: list[Shape]) -> tuple:
+# what `_count` returns: output shape, activations, weights, biases, buffers, MACs, folds, warnings
+_Counted = tuple[Shape, int, int, int, int, int, bool, tuple[str, ...]]
+
+
+def _count(written: str, layer: Layer, ins: list[Shape]) -> _Counted:
     """What a row of `layer` on inputs of shapes `ins` counts, checked: (output shape, activations,
     weights, biases, buffers, MACs, whether the lecture view folds it, its warnings' messages).
     Layers are frozen, so this depends on nothing else (`analyze` keeps it per layer and shapes)."""

@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 from ..errors import CnncalcError
 from ..layers import Shape
-
-
-class InputOrder(str, Enum):
-    """How an `--input` override is read: channels first, channels last, or by the spec's channels."""
-
-    CHW = "chw"
-    HWC = "hwc"
 
 
 def read_input_override(spec_shape: Shape, text: str) -> Shape:
@@ -26,14 +17,14 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
       it is refused with both readings named, unless the text says its order: `chw:1x28x28`;
     - one size is a flat vector of features.
     """
-    from ..units import read_sizes
+    from ..units import ShapeOrder, read_sizes
 
-    order: InputOrder | None = None
+    order: ShapeOrder | None = None
     body = str(text).strip()
     prefix, colon, rest = body.partition(":")
     if colon:
         try:
-            order = InputOrder(prefix.strip().lower())
+            order = ShapeOrder(prefix.strip().lower())
         except ValueError:
             raise CnncalcError(
                 "malformed --input", received=text, expected="sizes such as 3x224x224, optionally after chw: or hwc:"
@@ -44,7 +35,7 @@ def read_input_override(spec_shape: Shape, text: str) -> Shape:
         raise CnncalcError("malformed --input", received=text, expected="1 to 4 positive sizes: 3x224x224 or 224x224x3")
     chw, hwc = sizes, (sizes[-1], *sizes[:-1])
     if order is not None:  # the order written out: taken as written, a new dimensionality too
-        return hwc if order is InputOrder.HWC else chw
+        return hwc if order is ShapeOrder.HWC else chw
     channels = spec_shape[0]
     if len(sizes) != len(spec_shape):
         return _other_rank(spec_shape, sizes, text, body.strip())

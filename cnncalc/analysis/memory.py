@@ -156,7 +156,7 @@ def _live(
         change[end + 1] -= held_bytes
     if saving is not None:
         for i, (elements, int64, fp32) in saving.own.items():
-            change[i] += elements * size + 8 * batch * int64 + 4 * fp32
+            change[i] += elements * size + 8 * batch * int64 + dtype.weight_bytes * fp32
             if per_node:
                 spans.append((i, n))  # a layer's own saved tensors stay to the end
     for i, extra in (held or {}).items():

@@ -8,25 +8,9 @@ from typing import Mapping
 from ..errors import Where
 from ..graph import OutputKind
 from ..layers import Shape
+from ..quantities import DType as DType  # re-exported: its home is the bottom of the package
 from ..records import record
 from .field import Field
-
-
-class DType(str, Enum):
-    """Element types for byte counts; the value is how users spell it."""
-
-    FP32 = "fp32"
-    FP16 = "fp16"
-    BF16 = "bf16"
-    FP64 = "fp64"
-    INT8 = "int8"
-
-    @property
-    def bytes(self) -> int:
-        return _DTYPE_BYTES[self]
-
-
-_DTYPE_BYTES = {DType.FP32: 4, DType.FP16: 2, DType.BF16: 2, DType.FP64: 8, DType.INT8: 1}  # once, not per row
 
 
 class Style(str, Enum):
@@ -135,46 +119,24 @@ class Report:
     def saved_bytes(self) -> int:
         """Bytes a training step keeps for backward (the input left out), for the whole batch."""
         t = self.totals
-        return self.bytes_of(t.saved_activations) + 8 * self.batch * t.saved_int64 + 4 * t.saved_fp32_per_batch
+        return (
+            self.bytes_of(t.saved_activations)
+            + 8 * self.batch * t.saved_int64
+            + self.dtype.weight_bytes * t.saved_fp32_per_batch
+        )
 
     @property
     def param_bytes(self) -> int:
-        return self.totals.params * self.dtype.bytes
+        return self.totals.params * self.dtype.weight_bytes
 
     @property
     def buffer_bytes(self) -> int:
-        return self.totals.buffers * self.dtype.bytes
-
-    # ----- for notebooks: the presentation layer, imported when asked (the core never imports it) -----
-
-    def to_dict(self) -> dict[str, object]:
-        """The JSON payload, as `cnncalc summary --format json` writes it (docs/json.md)."""
-        from ..render import notebook
-
-        return notebook.to_dict(self)
-
-    def to_markdown(self) -> str:
-        """The `cnncalc summary` table in Markdown, with its totals lines."""
-        from ..render import notebook
-
-        return notebook.to_markdown(self)
-
-    def to_pandas(self) -> object:  # a pandas.DataFrame
-        """A pandas DataFrame, one row per layer; MissingExtraError without pandas."""
-        from ..render import notebook
-
-        return notebook.to_pandas(self)
+        return self.totals.buffers * self.dtype.weight_bytes
 
     def __str__(self) -> str:
-        """The `cnncalc summary` table as text, with its totals lines (`print(report)`)."""
-        from ..render import notebook
-
-        return notebook.to_text(self)
-
-    def _repr_markdown_(self) -> str:
-        return self.to_markdown()
-
-    def _repr_html_(self) -> str:
-        from ..render import notebook
-
-        return notebook.to_html(self)
+        """One line: the network, its rows and totals (the table is `cnncalc.render.notebook.to_text`)."""
+        t = self.totals
+        return (
+            f"{self.name}: {len(self.rows) - 1} rows, {t.params:,} parameters, {t.macs:,} MACs"
+            " (the table: cnncalc.render.notebook.to_text(report))"
+        )

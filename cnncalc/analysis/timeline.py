@@ -46,7 +46,8 @@ def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
             received=f"{len(rows)} rows for {len(graph.nodes)} nodes",
         )
     t = report.totals
-    fixed = (t.params + t.buffers) * 4
+    w = report.dtype.weight_bytes  # parameters, buffers, gradients and momentum
+    fixed = (t.params + t.buffers) * w
     n = len(rows)
     # under autocast the input is fp32 (the peaks count it at the activation dtype), as memory_budget says
     extra = memory_budget(report, False).input_bytes - report.bytes_of(rows[0].activations)
@@ -56,9 +57,9 @@ def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
     saving, train_storage, train_sizes = _saving(graph, rows, report.batch)
     held = _autocast_held(graph, rows, report.batch, report.dtype)
     train_live, train_spans = _live(graph, rows, train_storage, train_sizes, saving, report.batch, report.dtype, held)
-    training = [fixed + t.params * 4 + b + extra for b in train_live[:n]]  # momentum; no gradients yet
+    training = [fixed + t.params * w + b + extra for b in train_live[:n]]  # momentum; no gradients yet
     copies = 2 * report.batch * rows[0].activations * t.autocast_input_copies if held is not None else 0
-    backward = fixed + 2 * t.params * 4 + report.bytes_of(rows[0].activations) + extra + report.saved_bytes + copies
+    backward = fixed + 2 * t.params * w + report.bytes_of(rows[0].activations) + extra + report.saved_bytes + copies
 
     def holders(series: Sequence[int], held: Sequence[tuple[int, int]]) -> tuple[str, ...]:
         at = max(range(n), key=lambda i: series[i])
@@ -72,5 +73,5 @@ def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
         holders(inference, spans),
         holders(training, train_spans),
         fixed,
-        fixed + t.params * 4,
+        fixed + t.params * w,
     )

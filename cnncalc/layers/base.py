@@ -20,7 +20,8 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError, did_you_mean
 from ..records import record
-from .arguments import ArgKind, Refused
+from .arguments import ArgKind as ArgKind  # re-exported: each layer module imports it from here
+from .arguments import Refused
 from .counting import Convention, Rule
 from .layout import MemoryFormat, Strides, kept_as_is
 
@@ -285,15 +286,15 @@ def argument_names(cls: type[Layer]) -> dict[str, str]:
     return dict(_arguments(cls)[1])
 
 
-_ARGUMENTS: dict[type, tuple[dict[str, Field], dict[str, str]]] = {}
+_ARGUMENTS: dict[type, tuple[dict[str, Field[Any]], dict[str, str]]] = {}
 
 
-def _arguments(cls: type[Layer]) -> tuple[dict[str, Field], dict[str, str]]:
+def _arguments(cls: type[Layer]) -> tuple[dict[str, Field[Any]], dict[str, str]]:
     """`cls`'s arguments by name, and every accepted key mapped to its canonical name: worked out
     once per type (a spec builds hundreds of layers, and `fields` is not cheap)."""
     if cls in _ARGUMENTS:
         return _ARGUMENTS[cls]
-    by_name: dict[str, Field] = {}
+    by_name: dict[str, Field[Any]] = {}
     names: dict[str, str] = {}
     for f in fields(cls):
         by_name[f.name] = f

@@ -2,7 +2,7 @@
 
 Each class is self-contained (it uses only `torch`, `nn` and `F`), because `cnncalc export` copies
 its source, read from this file as text without importing torch, into the exported model
-(`cnncalc.render.export.own_module_sources`). They follow torchvision's classes of the same purpose, so
+(`cnncalc.render.export_spelling.own_module_sources`). They follow torchvision's classes of the same purpose, so
 that the tools count them as they count torchvision's models and state_dict keys match.
 """
 
