@@ -17,7 +17,8 @@ PYTHONPATH (`python -c` would otherwise import the cnncalc of the current folder
 `--startup-only` also splits summary resnet152's CPU time into its phases; `--baseline DIR`
 (another checkout, e.g. `git archive COMMIT | tar -x -C DIR`) times its summary resnet152 too,
 interleaved run by run with this one's and the torch import, so that the two ratios are measured
-under the same load: on a shared machine, two runs minutes apart are not comparable.
+under the same load: on a shared machine, two runs minutes apart are not comparable. With
+`--goals-only`, `--baseline` measures every goal of both checkouts in the one run.
 """
 
 from __future__ import annotations
@@ -184,38 +185,55 @@ def measured(code: str, checkout: Path = CHECKOUT) -> tuple[float, int]:
     return float(cpu), int(kib) * 1024
 
 
-def best(code: str, repeat: int) -> tuple[float, int]:
+def best(code: str, repeat: int, checkout: Path = CHECKOUT) -> tuple[float, int]:
     """The least CPU time and the least peak memory of `repeat` runs (on a shared machine, the
     other jobs only ever add: the least is the closest to the command's own cost)."""
-    runs = [measured(code) for _ in range(repeat)]
+    runs = [measured(code, checkout) for _ in range(repeat)]
     return min(c for c, _ in runs), min(m for _, m in runs)
 
 
-def goals(repeat: int) -> None:
+def goals(repeat: int, baseline: Path | None = None) -> None:
     """Every ratio of the speed goals (issue 20, item 5) in one run, each a least CPU time of
     `repeat` fresh processes: summary -f json of a generated chain of 100,000 rows against
     `import torch, fvcore.nn` (goal under 1x), its memory per row (goal under 1 KiB) and CPU per
     row at three sizes (linear: the same figure), `--help` against summary resnet152 (goal under
-    1x), and summary resnet152 against the torch import (start-up, toward 0.06x)."""
+    1x), and summary resnet152 against the torch import (start-up, toward 0.06x). With a
+    `baseline` checkout, its figures too, measured one after the other with this one's, against
+    the same torch import (a shared machine's load changes by the minute)."""
+    checkouts = {"this": CHECKOUT} if baseline is None else {"baseline": baseline, "this": CHECKOUT}
+    for checkout in checkouts.values():
+        compiled(checkout)
     torch_cpu, _ = best(TORCH_IMPORT, repeat)
-    small_cpu, small_bytes = best(CNNCALC.format(arch="lenet5"), repeat)
-    resnet_cpu, _ = best(CNNCALC.format(arch="resnet152"), repeat)
-    help_cpu, _ = best(HELP, repeat)
     print(f"least CPU of {repeat} runs each; `import torch, fvcore.nn` {torch_cpu:.3f} s")
+    small: dict[str, tuple[float, int]] = {}
+    for what in ("lenet5", "resnet152", "help"):
+        code = HELP if what == "help" else CNNCALC.format(arch=what)
+        for name, checkout in checkouts.items():
+            small[f"{name} {what}"] = best(code, repeat, checkout)
     with tempfile.TemporaryDirectory() as tmp:
         for rows in SCALE_ROWS:
             spec = long_spec(rows, Path(tmp))
-            cpu, peak = best(CNNCALC.replace("'{arch}'", repr(str(spec))), repeat)
-            per_row = (peak - small_bytes) / rows
-            print(
-                f"  summary -f json, {rows:>6,} rows: {cpu:.3f} s = {cpu / torch_cpu:.2f}x the torch import "
-                f"(goal under 1x at 100,000); {(cpu - small_cpu) / rows * 1e6:.1f} us and "
-                f"{per_row:,.0f} bytes a row beyond summary lenet5 (goal under 1,024)"
-            )
-    print(
-        f"  --help {help_cpu:.3f} s / summary resnet152 {resnet_cpu:.3f} s = {help_cpu / resnet_cpu:.2f}x (goal under 1x)"
-    )
-    print(f"  start-up: summary resnet152 / the torch import = {resnet_cpu / torch_cpu:.3f}x (goal toward 0.06x)")
+            for name, checkout in checkouts.items():
+                cpu, peak = best(CNNCALC.replace("'{arch}'", repr(str(spec))), repeat, checkout)
+                small_cpu, small_bytes = small[f"{name} lenet5"]
+                per_row = (peak - small_bytes) / rows
+                print(
+                    f"  {name + ':':<9} summary -f json, {rows:>6,} rows: {cpu:.3f} s = {cpu / torch_cpu:.2f}x the "
+                    f"torch import (goal under 1x at 100,000); {(cpu - small_cpu) / rows * 1e6:.1f} us and "
+                    f"{per_row:,.0f} bytes a row beyond summary lenet5 (goal under 1,024)"
+                )
+    for name in checkouts:
+        help_cpu, resnet_cpu = small[f"{name} help"][0], small[f"{name} resnet152"][0]
+        print(
+            f"  {name + ':':<9} --help {help_cpu:.3f} s / summary resnet152 {resnet_cpu:.3f} s = "
+            f"{help_cpu / resnet_cpu:.2f}x (goal under 1x)"
+        )
+    for name in checkouts:
+        resnet_cpu = small[f"{name} resnet152"][0]
+        print(
+            f"  {name + ':':<9} start-up: summary resnet152 / the torch import = {resnet_cpu / torch_cpu:.3f}x "
+            "(goal toward 0.06x)"
+        )
 
 
 def long_spec(layers: int, folder: Path) -> Path:
@@ -238,7 +256,7 @@ def main() -> None:
     args = parser.parse_args()
     compiled(CHECKOUT)
     if find_spec("torch") and find_spec("fvcore"):
-        goals(args.repeat)
+        goals(args.repeat, args.baseline.resolve() if args.baseline else None)
     if args.goals_only:
         return
     tools = {"cnncalc": CNNCALC}

@@ -4,7 +4,6 @@ the result was read from, and atomically, so that a failure leaves the old file 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -35,6 +34,8 @@ def write_text(path: str | Path, text: str, inputs: Iterable[str | Path | None] 
     """Write `text` to `path`: refused when `path` is one of `inputs` (the files the text was made
     from), else through a temporary file in the same folder renamed over `path` (a rename within
     one folder is atomic), keeping an existing file's permissions."""
+    import tempfile  # here: it imports random and more, which `cnncalc --help` would pay for
+
     refuse_inputs(path, inputs)
     target = Path(path)
     final = target.resolve() if target.is_symlink() else target  # through a link, as open() writes

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import cnncalc
+from cnncalc.analysis import DType, analyze
 from cnncalc.cli import ExitCode, app
 
 runner = CliRunner()
@@ -434,6 +435,38 @@ def test_json_output_writes_a_row_per_line():
         "  ]",
         "}",
     ]
+
+
+@pytest.mark.parametrize("arch", ["lenet5", "resnet18", "inception_v3"])
+@pytest.mark.parametrize("options", [{}, {"explain": True}, {"fields": True}, {"batch": 3, "dtype": DType.BF16}])
+def test_a_streamed_json_row_is_json_dumps_of_its_row(arch, options):
+    """summary -f json writes a plain row as its JSON line made directly (issue 20, speed): each
+    line is json.dumps's own text for the row's dict, as the unstreamed contract makes it."""
+    from cnncalc.render.report import json_row_lines, json_rows
+
+    report = analyze(cnncalc.load(arch), **options)
+    lines = list(json_row_lines(report))
+    rows = list(json_rows(report))
+    assert len(lines) == len(rows) == len(report.rows)
+    for line, row in zip(lines, rows):
+        assert (line if isinstance(line, dict) else json.loads(line)) == row
+        if isinstance(line, str):
+            assert line == json.dumps(row)
+    if not options.get("explain") and not options.get("fields"):  # no working, no receptive field: every row
+        assert all(isinstance(line, str) for line in lines)
+
+
+def test_a_streamed_json_row_escapes_its_names_as_json_dumps_does():
+    from cnncalc.render.report import json_row_lines, json_rows
+    from cnncalc.spec import parse
+
+    odd = 'caf\u00e9 "q" \\ \u2603 \U0001f600'  # quotes, a backslash, text beyond ASCII and the BMP
+    layers = [{"conv": {"out": 4, "kernel": 3, "name": odd}}, {"relu": {"name": "\u00fcber", "from": odd}}]
+    report = analyze(parse({"input": [3, 8, 8], "layers": layers}))
+    lines = list(json_row_lines(report))
+    assert odd in json.loads(lines[2])["inputs"]
+    for line, row in zip(lines, json_rows(report)):
+        assert line == json.dumps(row)
 
 
 def test_registering_a_second_writer_for_a_format_raises():

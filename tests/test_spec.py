@@ -29,6 +29,30 @@ def test_named_repeat_gets_indices():
     ]
 
 
+@pytest.mark.parametrize("kernel", ["3", "[3, 3]"])  # hashable arguments, and a list (built per copy before)
+def test_a_repeat_makes_the_rows_its_copies_written_out_make(kernel):
+    """The copies of a repeated layer share its first copy's work (issue 20, speed): the graph is
+    the one the copies written out one by one make, but for the places (one item's, not three)."""
+    conv = f'conv: {{out: 4, kernel: {kernel}, padding: 1, name: "c{{i}}"'
+    repeated = parse_text(f"input: [4, 8, 8]\nlayers:\n  - {conv}, repeat: 3}}\n  - relu: {{name: act}}\n")
+    written = parse_text(
+        "input: [4, 8, 8]\nlayers:\n"
+        + "".join(f"  - {conv.replace('{i}', str(k))}}}\n" for k in range(3))
+        + "  - relu: {name: act}\n"
+    )
+    fields = ("name", "kind", "written", "layer", "inputs", "calls")
+    assert [[getattr(n, f) for f in fields] for n in repeated.nodes] == [
+        [getattr(n, f) for f in fields] for n in written.nodes
+    ]
+    assert [(n.where.line, n.where.path) for n in repeated.nodes[1:]] == [
+        (3, "layers[0] c0"),
+        (3, "layers[0] c1"),
+        (3, "layers[0] c2"),
+        (4, "layers[1] act"),
+    ]
+    assert analyze(repeated).rows == analyze(written).rows
+
+
 def test_resnet_names_follow_torchvision():
     graph = cnncalc.load("resnet18")
     found = {n.name for n in graph.nodes}
@@ -49,14 +73,14 @@ def test_block_arguments_and_arithmetic():
     text = """
 input: [16, 8, 8]
 blocks:
-  expand:
+  widen:
     args: {c: null, factor: 4}
     layers:
       - conv: {out: $c * $factor, kernel: 1, name: up}
       - conv: {out: $c, kernel: 1, name: down}
 layers:
-  - expand: {c: 8, name: e1}
-  - expand: {c: 4, factor: 2, name: e2}
+  - widen: {c: 8, name: e1}
+  - widen: {c: 4, factor: 2, name: e2}
 """
     rows = {r.name: r for r in analyze(parse_text(text)).rows}
     assert rows["e1.up"].output_shape == (32, 8, 8) and rows["e1.down"].output_shape == (8, 8, 8)

@@ -28,8 +28,12 @@ def _run(code: str, *args: str) -> tuple[int, str, str]:
         ("summary",),  # a missing argument: typer's usage message
         ("summary", "lenet5", "--no-such-option"),
         ("conv", "--input", "5x5x3", "--kernel", "3"),
+        ("--help",),  # no command: typer lists stand-ins of the commands (their names and help)
+        (),
+        ("--version",),
+        ("--no-such-option",),
     ],
-    ids=" ".join,
+    ids=lambda args: " ".join(args) or "(none)",
 )
 def test_main_prints_what_the_whole_app_prints(args):
     assert _run(RUN_MAIN, *args) == _run(RUN_APP, *args)
@@ -44,3 +48,12 @@ def test_main_leaves_every_command_registered():
     from cnncalc.cli import GROUPS
 
     assert _run(code)[1].strip() == str(sorted(GROUPS["tables"]))
+
+
+def test_main_puts_the_commands_back_after_listing_them():
+    code = (
+        "import sys, io, contextlib; from cnncalc.cli import main, common, tables; sys.argv = ['cnncalc', '--help']\n"
+        "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
+        "print(any(info.callback is tables.summary for info in common.app.registered_commands))"
+    )
+    assert _run(code)[1].strip() == "True"

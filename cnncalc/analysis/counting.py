@@ -64,23 +64,39 @@ def analyze(
     shapes: list[Shape] = []
     rows: list[Row] = []
     warnings: list[FitWarning] = []
-    known: dict[tuple[object, ...], _Counted] = {}  # `_count` by (type as written, id of the layer, input shapes)
-    for node in graph.nodes:
-        if node.layer is None:
+    # `_count` by (type as written, id of the layer, ids of the input shapes): the same layer object
+    # on the same input shapes (a spec builds a block's layers once, and uses the block many times)
+    # is counted once. The graph keeps every layer alive and `shapes` every shape, and a shape is
+    # keyed by identity, one object per value (`canonical`): a tuple's hash is not kept
+    known: dict[tuple[object, ...], _Counted] = {}
+    canonical: dict[Shape, Shape] = {shape_in: shape_in}  # an output equal to an earlier one is that one
+    nodes = graph.nodes
+    for node in nodes:
+        layer = node.layer
+        if layer is None:
             shapes.append(shape_in)
             field = Field.of_input(len(shape_in) - 1) if fields else None
             rows.append(Row(INPUT, INPUT, shape_in, math.prod(shape_in), 0, 0, 0, 0, field=field))
             continue
-        ins = [shapes[i] for i in node.inputs]
-        layer = node.layer
+        inputs = node.inputs
+        if len(inputs) == 1:  # most rows
+            j = inputs[0]
+            ins = [shapes[j]]
+            key: tuple[object, ...] = (node.written, id(layer), id(ins[0]))
+            names: tuple[str, ...] = (nodes[j].name,)
+        else:
+            ins = [shapes[i] for i in inputs]
+            key = (node.written, id(layer), *[id(shape) for shape in ins])
+            names = tuple([nodes[i].name for i in inputs])
         try:
-            # the same layer object on the same input shapes (a spec builds a block's layers once,
-            # and uses the block many times) is counted once; the graph keeps every layer alive
-            key = (node.written, id(layer), *ins)
             counted = known.get(key)
             if counted is None:
-                counted = known[key] = _count(node.written, layer, ins)
+                counted = _count(node.written, layer, ins)
+                out = canonical.setdefault(counted[0], counted[0])  # one object per shape: see `known`
+                counted = known[key] = (out, *counted[1:])
             out, activations, weights, biases, buffers, macs, folds, messages = counted
+            # positionally, in Row's field order (inputs, leaves, working, field, folds): a
+            # keyword costs its records' `__init__` a look-up per row
             row = Row(
                 node.name,
                 node.kind,
@@ -90,12 +106,14 @@ def analyze(
                 biases,
                 buffers,
                 macs,
-                tuple(graph.nodes[i].name for i in node.inputs),
-                working=tuple(layer.working(ins, out)) if explain else (),
-                field=_field(layer.field_window(ins), [rows[i].field for i in node.inputs]) if fields else None,
-                folds=folds,
+                names,
+                1,
+                tuple(layer.working(ins, out)) if explain else (),
+                _field(layer.field_window(ins), [rows[i].field for i in inputs]) if fields else None,
+                folds,
             )
-            warnings.extend(FitWarning(node.name, node.where, message) for message in messages)
+            if messages:
+                warnings.extend(FitWarning(node.name, node.where, message) for message in messages)
         except CnncalcError as err:
             raise err.located(node.where) from None
         shapes.append(out)
@@ -118,7 +136,7 @@ def analyze(
             hint="fix the padding or stride, or drop --strict to allow it",
         )
     report_rows = tuple(rows)
-    del rows, shapes, known  # (a large spec's memory peak is in _totals, below)
+    del rows, shapes, known, canonical  # (a large spec's memory peak is in _totals, below)
     returned = graph.outputs
     keys: tuple[str | None, ...] = returned.keys if returned is not None else (None,)
     outputs = tuple(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from array import array
-from itertools import compress
-from typing import Callable, Mapping, MutableSequence, Sequence
+from itertools import accumulate, compress
+from operator import add, attrgetter, eq
+from typing import Callable, Iterator, Mapping, MutableSequence, Sequence
 
 from ..graph import Graph
 from ..layers import Layer, Saved, Shape, layout
@@ -24,7 +25,7 @@ def _recorded(graph: Graph, rows: Sequence[Row]) -> list[bool]:
 
 
 def _layouts(
-    graph: Graph, rows: Sequence[Row], training: bool, batch: int
+    graph: Graph, rows: Sequence[Row], training: bool, batch: int, recorded: Sequence[bool] | None = None
 ) -> tuple[MutableSequence[int], list[Strides], list[int]]:
     """For each node: the node whose tensor holds its output (its own, or its input's for a view:
     flatten, permute, identity, crops, pieces, and dropout at inference); the output's strides
@@ -35,35 +36,53 @@ def _layouts(
     storage = array("l", range(len(graph.nodes)))  # node indices (MAX_NODES): no int object per node
     strides: list[Strides] = []
     sizes = [row.activations for row in rows]
-    recorded = _recorded(graph, rows) if training else [False] * len(graph.nodes)
+    if recorded is None:  # (`_saving` has it already)
+        recorded = _recorded(graph, rows) if training else [False] * len(graph.nodes)
     by_shape: dict[Shape, Shape] = {}  # one tuple per distinct shape (a long chain repeats a few)
     whole = [
         by_shape.get(row.output_shape) or by_shape.setdefault(row.output_shape, (batch, *row.output_shape))
         for row in rows
     ]
     # (is it a view, its strides, elements allocated) by (id of the layer, recorded, output, inputs
-    # with their strides): layers are frozen and a block's recur, as in analyze
+    # with their strides): layers are frozen and a block's recur, as in analyze. The shapes and
+    # strides are keyed by identity (each list holds them to the end): a chain's repeat the same
+    # few objects, and a tuple's hash is not kept, but worked out again on every look-up
     known: dict[tuple[object, ...], tuple[bool, Strides, int]] = {}
+    canonical: dict[Strides, Strides] = {}  # one object per value of strides, for `known`'s keys
     for i, node in enumerate(graph.nodes):
         layer = node.layer
         if layer is None:
-            strides.append(layout.contiguous(whole[i]))
+            contiguous = layout.contiguous(whole[i])
+            strides.append(canonical.setdefault(contiguous, contiguous))
             continue
-        ins = tuple((whole[j], strides[j]) for j in node.inputs)
-        grads = tuple(recorded[j] for j in node.inputs)
-        key = (id(layer), recorded[i], whole[i], ins, grads)
+        inputs = node.inputs
+        if len(inputs) == 1:
+            j = inputs[0]
+            key: tuple[object, ...] = (
+                id(layer),
+                recorded[i],
+                id(whole[i]),
+                id(whole[j]),
+                id(strides[j]),
+                recorded[j],
+            )
+        else:
+            key = (id(layer), recorded[i], id(whole[i]), *[id(x) for j in inputs for x in (whole[j], strides[j])])
+            key += tuple([recorded[j] for j in inputs])  # whether each input needs a gradient (attention)
         found = known.get(key)
         if found is None:
+            ins = tuple((whole[j], strides[j]) for j in inputs)
             view = None
             if layer.aliases_input and not (training and layer.copies_in_training):
                 view = layer.view_strides(*ins[0], whole[i])
             if view is not None:
-                found = (True, view, 0)
+                found = (True, canonical.setdefault(view, view), 0)
             else:
+                grads = tuple(recorded[j] for j in inputs)
                 new = layer.output_strides(whole[i], ins, grads) or layout.new_strides(
                     layer.layout_for(ins[0][0]), whole[i], ins, recorded[i]
                 )
-                found = (False, new, layer.allocated(ins[0][0], rows[i].output_shape))
+                found = (False, canonical.setdefault(new, new), layer.allocated(ins[0][0], rows[i].output_shape))
             known[key] = found
         is_view, out_strides, allocated = found
         strides.append(out_strides)
@@ -115,24 +134,37 @@ def _live(
     spec's summary would otherwise hold a span and a total per node at its memory peak).
     """
     n = len(graph.nodes)
+    size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     last_use = array("l", range(n))  # node indices (MAX_NODES): no int object per node
+    scratch: dict[int, int] = {}  # node -> its temporaries (elements, or bytes); most have none
+    known: dict[tuple[object, ...], int] = {}  # by (id of the layer, output and input shapes), as in analyze
+    no_scratch = Layer.scratch
+    for i, node in enumerate(graph.nodes):
+        # a storage's readers come in order (each reads earlier nodes): the last one written stays
+        for j in node.inputs:
+            last_use[storage[j]] = i
+        layer = node.layer
+        if layer is not None and type(layer).scratch is not no_scratch:
+            ins = [rows[j].output_shape for j in node.inputs]
+            key = (id(layer), rows[i].output_shape, *ins)
+            temporaries = known.get(key)
+            if temporaries is None:
+                temporaries = known[key] = layer.scratch(ins, rows[i].output_shape)
+            scratch[i] = temporaries * size
     last_use[0] = n
     for i in graph.output_nodes():
         last_use[storage[i]] = n
-    for i, node in enumerate(graph.nodes):
-        for j in node.inputs:
-            if last_use[storage[j]] < i:
-                last_use[storage[j]] = i
-    size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     change = [0] * (n + 2)
     spans: list[tuple[int, int]] = []
     # the storages: each node that holds its own output (a view's storage is an earlier node's)
-    for s in set(storage) if per_node else (s for s in range(n) if storage[s] == s):
-        end = n if saving is not None and s in saving.kept else last_use[s]
+    kept = saving.kept if saving is not None else frozenset()
+    for s in set(storage) if per_node else compress(range(n), map(eq, storage, range(n))):
+        end = n if s in kept else last_use[s]
         if per_node:
             spans.append((s, end))
-        change[s] += sizes[s] * size
-        change[end + 1] -= sizes[s] * size
+        held_bytes = sizes[s] * size
+        change[s] += held_bytes
+        change[end + 1] -= held_bytes
     if saving is not None:
         for i, (elements, int64, fp32) in saving.own.items():
             change[i] += elements * size + 8 * batch * int64 + dtype.weight_bytes * fp32
@@ -142,25 +174,14 @@ def _live(
         change[i] += extra
         if per_node:
             spans.append((i, n))
-    scratch = [0] * (n + 2)
-    known: dict[tuple[object, ...], int] = {}  # by (id of the layer, output and input shapes), as in analyze
-    for i, node in enumerate(graph.nodes):
-        if node.layer is not None and type(node.layer).scratch is not Layer.scratch:  # most have none
-            ins = [rows[j].output_shape for j in node.inputs]
-            key = (id(node.layer), rows[i].output_shape, *ins)
-            temporaries = known.get(key)
-            if temporaries is None:
-                temporaries = known[key] = node.layer.scratch(ins, rows[i].output_shape)
-            scratch[i] = temporaries * size
-    totals: list[int] = []
-    live = most = 0
-    for delta, extra in zip(change, scratch):
-        live += delta
-        if per_node:
-            totals.append(live + extra)
-        elif live + extra > most:
-            most = live + extra
-    return (totals, spans) if per_node else ([most], spans)
+    # what is alive after each change, running sums in C; a node's scratch lives while it runs
+    live: Iterator[int] = accumulate(change)
+    if scratch:
+        extras = [0] * (n + 2)
+        for i, temporaries in scratch.items():
+            extras[i] = temporaries
+        live = map(add, live, extras)
+    return (list(live), spans) if per_node else ([max(live)], spans)
 
 
 @record
@@ -180,36 +201,60 @@ def _saving(
     size (as `_layouts`): every tensor some layer keeps, once, plus the layers' own saved tensors.
     The input is left out (the caller holds it anyway). Layers autograd does not record keep
     nothing (`_recorded`), nor do the nodes `only` leaves out (activation checkpointing)."""
-    storage, strides, sizes = _layouts(graph, rows, training=True, batch=batch)
+    needs_grad = _recorded(graph, rows)
+    storage, strides, sizes = _layouts(graph, rows, training=True, batch=batch, recorded=needs_grad)
     # the storages kept: one flag per node, then their set (a set grown node by node, then its
     # frozen copy, was a large spec's memory peak)
     kept = bytearray(len(graph.nodes))
     own: dict[int, tuple[int, int, int]] = {}
-    needs_grad = _recorded(graph, rows)
-    known: dict[tuple[object, ...], Saved] = {}  # `saved` by (id of the layer, output and input shapes)
+    # `saved`, and for each input whether the layer keeps a copy of it, by (id of the layer, of
+    # the output and input shapes, of the inputs' strides): as in analyze, a block's layers recur,
+    # and as in `_layouts`, by identity (the rows and `strides` hold them)
+    known: dict[tuple[object, ...], tuple[Saved, tuple[bool, ...]]] = {}
     for i, node in enumerate(graph.nodes):
-        if node.layer is None or not needs_grad[i] or (only is not None and not only(i)):
+        layer = node.layer
+        if layer is None or not needs_grad[i] or (only is not None and not only(i)):
             continue
-        ins = [rows[j].output_shape for j in node.inputs]
-        steps = [strides[j] for j in node.inputs]
-        grads = [needs_grad[j] for j in node.inputs]
-        key = (id(node.layer), rows[i].output_shape, *ins, *steps, *grads)  # as in analyze: a block's layers recur
-        saved = known.get(key)
-        if saved is None:
-            saved = known[key] = node.layer.saved_for(ins, rows[i].output_shape, steps, batch, grads)
+        inputs = node.inputs
+        if len(inputs) == 1:  # most rows
+            j = inputs[0]
+            key: tuple[object, ...] = (
+                id(layer),
+                id(rows[i].output_shape),
+                id(rows[j].output_shape),
+                id(strides[j]),
+                needs_grad[j],
+            )
+        else:
+            key = (id(layer), id(rows[i].output_shape), *[id(rows[j].output_shape) for j in inputs])
+            key += tuple([id(strides[j]) for j in inputs])
+            key += tuple([needs_grad[j] for j in inputs])  # which inputs need a gradient (attention's mask)
+        found = known.get(key)
+        if found is None:
+            ins = [rows[j].output_shape for j in inputs]
+            steps = [strides[j] for j in inputs]
+            saved = layer.saved_for(ins, rows[i].output_shape, steps, batch, [needs_grad[j] for j in inputs])
+            copies = tuple(
+                saved.input
+                and (saved.kept_inputs is None or n in saved.kept_inputs)
+                and layer.keeps_a_copy((batch, *shape), step)
+                for n, (shape, step) in enumerate(zip(ins, steps))
+            )
+            found = known[key] = (saved, copies)
+        saved, copies = found
         elements = saved.elements
         if saved.input:
-            for n, j in enumerate(node.inputs):
+            for n, j in enumerate(inputs):
                 if saved.kept_inputs is not None and n not in saved.kept_inputs:
                     continue
-                if node.layer.keeps_a_copy((batch, *rows[j].output_shape), strides[j]):
+                if copies[n]:
                     elements += rows[j].activations  # its own contiguous copy
                 else:
                     kept[storage[j]] = 1
         if saved.inputs_for_partners:
             for n, j in enumerate(node.inputs):
                 if any(needs_grad[k] for m, k in enumerate(node.inputs) if m != n):
-                    if node.layer.keeps_a_copy((batch, *rows[j].output_shape), strides[j]):
+                    if layer.keeps_a_copy((batch, *rows[j].output_shape), strides[j]):
                         elements += rows[j].activations  # what it keeps is a copy (matmul's reshape)
                     else:
                         kept[storage[j]] = 1
@@ -222,36 +267,44 @@ def _saving(
 
 
 def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Totals:
-    layers = range(1, len(rows))  # every row but the input (indices: no copy of a large spec's rows)
-    weights = sum(rows[i].weights for i in layers)
-    biases = sum(rows[i].biases for i in layers)
-    macs = sum(rows[i].macs for i in layers)
-    activations = sum(rows[i].activations for i in layers)
+    # every row but the input (rows[0]), summed in C: no copy of a large spec's rows
+    weights = sum(map(attrgetter("weights"), rows)) - rows[0].weights
+    biases = sum(map(attrgetter("biases"), rows)) - rows[0].biases
+    macs = sum(map(attrgetter("macs"), rows)) - rows[0].macs
+    activations = sum(map(attrgetter("activations"), rows)) - rows[0].activations
     saving, training_storage, training_sizes = _saving(graph, rows, batch)
     saved = sum(e for e, _, _ in saving.own.values()) + sum(training_sizes[s] for s in saving.kept)
+    saved_int64 = sum(n for _, n, _ in saving.own.values())
+    saved_fp32_per_batch = sum(n for _, _, n in saving.own.values())
     held = _autocast_held(graph, rows, batch, dtype)
-    # the training lists dropped before the inference ones are made (a large spec's memory peak)
     training_peak = _peak(graph, rows, training_storage, training_sizes, saving, batch, dtype, held)
-    del training_storage, training_sizes
+    # what the training step keeps dropped before the inference lists are made (a large spec's
+    # memory peak): nothing of it is alive at once with them
+    del training_storage, training_sizes, saving, held
     storage, _, sizes = _layouts(graph, rows, training=False, batch=batch)
-    cast = _autocast(graph, rows)
+    # `_autocast`'s sums, without its one entry per conv or linear row
+    autocast_weights = autocast_input_copies = 0
+    for node, row in zip(graph.nodes, rows):
+        if node.layer is not None and node.layer.autocast and row.weights:
+            autocast_weights += row.weights + row.biases
+            autocast_input_copies += node.inputs.count(0)
     return Totals(
         weights=weights,
         biases=biases,
         params=weights + biases,
-        buffers=sum(rows[i].buffers for i in layers),
+        buffers=sum(map(attrgetter("buffers"), rows)) - rows[0].buffers,
         activations=activations,
         activations_with_input=activations + rows[0].activations,
         macs=macs,
         flops=2 * macs,
         peak_activations=_peak(graph, rows, storage, sizes),
         saved_activations=saved,
-        saved_int64=sum(n for _, n, _ in saving.own.values()),
-        saved_fp32_per_batch=sum(n for _, _, n in saving.own.values()),
+        saved_int64=saved_int64,
+        saved_fp32_per_batch=saved_fp32_per_batch,
         training_forward_peak_bytes=training_peak,
         stored_activations=sum(sizes[s] for s in range(1, len(storage)) if storage[s] == s),  # each storage once
-        autocast_weights=sum(w + b for w, b, _ in cast.values()),
-        autocast_input_copies=sum(reads_input for _, _, reads_input in cast.values()),
+        autocast_weights=autocast_weights,
+        autocast_input_copies=autocast_input_copies,
     )
 
 

@@ -13,6 +13,7 @@ the command it runs (all of them for help, completion or a name it does not know
 
 from __future__ import annotations
 
+import copy
 import gc
 import importlib
 import os
@@ -52,6 +53,24 @@ def _command_name(info: Any) -> str:
     return info.name or (info.callback.__name__.replace("_", "-") if info.callback else "")
 
 
+def _listed(info: Any) -> Any:
+    """A command as `cnncalc --help` lists it, without its parameters: its CommandInfo with a
+    callback that takes none, named and documented as the command's own (typer takes the
+    command's name and help from them)."""
+    callback = info.callback
+    if callback is None:
+        return info
+
+    def stand_in() -> None:  # never runs: no command is named
+        raise AssertionError(f"{callback.__name__} listed, not run")
+
+    stand_in.__name__, stand_in.__qualname__ = callback.__name__, callback.__qualname__
+    stand_in.__module__, stand_in.__doc__ = callback.__module__, callback.__doc__
+    listed = copy.copy(info)
+    listed.callback = stand_in
+    return listed
+
+
 def __getattr__(name: str) -> Any:
     if name == "app":  # `from cnncalc.cli import app`: every command registered
         _register()
@@ -74,8 +93,21 @@ def main() -> None:
         # of summary's CPU time on a 100,000-layer spec for no byte freed (benchmarks/bench_cli.py).
         # The torch commands keep it: hooks and autograd leave cycles that hold tensors.
         gc.disable()
-    if group is None or any(key.endswith("_COMPLETE") for key in os.environ):
+    completing = any(key.endswith("_COMPLETE") for key in os.environ)
+    if group is None or completing:
         _register()
+        if command is None and not completing:
+            # No command named (`cnncalc --help`, `--version`, no arguments): none can run, and
+            # `--help` lists their names and help only. typer would build every command first,
+            # reading each parameter's type hints (a third of `--help`): it gets stand-ins
+            # without parameters, the same text to list (benchmarks/bench_cli.py, `--help`).
+            registered = common.app.registered_commands
+            common.app.registered_commands = [_listed(info) for info in registered]
+            try:
+                common.app()
+            finally:
+                common.app.registered_commands = registered
+            return
     else:
         _register([group])
         if command not in _registered():  # a command that moved to another group: register them all

@@ -59,15 +59,16 @@ Block = Union[Table, Lines, Worked, Code]
 
 class RowStream:
     """A JSON list of `count` objects (a table's rows) made one at a time by `make` as the JSON
-    writer writes them, so that a 100,000-row output never holds every row's dict at once."""
+    writer writes them, so that a 100,000-row output never holds every row's dict at once. An
+    object may come as its line of JSON already (a str, as `json.dumps` writes the object)."""
 
-    def __init__(self, count: int, make: Callable[[], Iterator[dict[str, Any]]]) -> None:
+    def __init__(self, count: int, make: Callable[[], Iterator[dict[str, Any] | str]]) -> None:
         self.count, self.make = count, make
 
     def __len__(self) -> int:
         return self.count
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[dict[str, Any] | str]:
         return self.make()
 
 

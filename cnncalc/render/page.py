@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -60,6 +59,8 @@ def page_data(
 
 
 def _asset(name: str) -> str:
+    from importlib import resources  # here: importing it is a tenth of `cnncalc --help` (every command's module)
+
     return resources.files(__package__).joinpath("assets").joinpath(name).read_text(encoding="utf-8")
 
 

@@ -4,6 +4,7 @@ the JSON contract. Free of torch."""
 from __future__ import annotations
 
 from enum import Enum
+from json.encoder import encode_basestring_ascii
 from typing import Any, Callable, Iterator, Sequence
 
 from ..analysis import Field, Report, Row, Style, Totals, predicted_memory
@@ -152,7 +153,7 @@ def json_data(report: Report, streamed: bool = False) -> dict[str, Any]:
     `streamed`: the layers as a `RowStream`, each row's dict made as the JSON writer writes it
     (a 100,000-row spec would otherwise hold every row's dict and the whole text at once)."""
     rows: list[dict[str, Any]] | RowStream = (
-        RowStream(len(report.rows), lambda: json_rows(report)) if streamed else list(json_rows(report))
+        RowStream(len(report.rows), lambda: json_row_lines(report)) if streamed else list(json_rows(report))
     )
     t = report.totals
     totals = {
@@ -198,36 +199,65 @@ def json_data(report: Report, streamed: bool = False) -> dict[str, Any]:
     }
 
 
+def json_row_lines(report: Report) -> Iterator[dict[str, Any] | str]:
+    """`json_rows` for the JSON writer: a row of the plain keys (no working, no receptive field)
+    as its line of JSON already, as `json.dumps(row)` writes it (keys in `json_rows`' order, `, `
+    and `: ` between them, text escaped to ASCII): without a dict made and walked per row, a
+    100,000-layer summary writes its rows in half the time. Other rows as `json_rows` makes them."""
+    text = encode_basestring_ascii
+    per_element = report.batch * report.dtype.bytes  # report.bytes_of(1)
+    shapes: dict[tuple[int, ...], str] = {}  # a shape's list, once per shape
+    for r in report.rows:
+        if r.working or r.field is not None:
+            yield _json_row(r, report.bytes_of)
+            continue
+        shape = shapes.get(r.output_shape)
+        if shape is None:
+            shape = shapes[r.output_shape] = "[" + ", ".join(map(str, r.output_shape)) + "]"
+        yield (
+            f'{{"name": {text(r.name)}, "type": {text(r.type)}, "output_shape": {shape}, '
+            f'"inputs": [{", ".join(map(text, r.inputs))}], "activations": {r.activations}, '
+            f'"activation_bytes": {r.activations * per_element}, "weights": {r.weights}, "biases": {r.biases}, '
+            f'"params": {r.weights + r.biases}, "buffers": {r.buffers}, "macs": {r.macs}, "flops": {2 * r.macs}, '
+            f'"leaves": {r.leaves}}}'
+        )
+
+
 def json_rows(report: Report) -> Iterator[dict[str, Any]]:
     """Each row of the JSON contract's `layers`, one at a time."""
     bytes_of = report.bytes_of
     for r in report.rows:
-        row: dict[str, Any] = {
-            "name": r.name,
-            "type": r.type,
-            "output_shape": list(r.output_shape),
-            "inputs": list(r.inputs),
-            "activations": r.activations,
-            "activation_bytes": bytes_of(r.activations),
-            "weights": r.weights,
-            "biases": r.biases,
-            "params": r.params,
-            "buffers": r.buffers,
-            "macs": r.macs,
-            "flops": r.flops,
-            "leaves": r.leaves,
-        }
-        if r.working:
-            row["working"] = list(r.working)
-        if r.field is not None:
-            f = r.field
-            if f.whole or not f.known:
-                row["receptive_field"] = "all" if f.whole else "unknown"
-            else:
-                field: dict[str, list[float]] = {
-                    key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")
-                }
-                if f.varies:  # position-dependent: the smallest field too
-                    field["size_min"] = [float(v) for v in f.size_min]
-                row["receptive_field"] = field
-        yield row
+        yield _json_row(r, bytes_of)
+
+
+def _json_row(r: Row, bytes_of: Callable[[int], int]) -> dict[str, Any]:
+    """One row of the JSON contract's `layers`."""
+    row: dict[str, Any] = {
+        "name": r.name,
+        "type": r.type,
+        "output_shape": list(r.output_shape),
+        "inputs": list(r.inputs),
+        "activations": r.activations,
+        "activation_bytes": bytes_of(r.activations),
+        "weights": r.weights,
+        "biases": r.biases,
+        "params": r.params,
+        "buffers": r.buffers,
+        "macs": r.macs,
+        "flops": r.flops,
+        "leaves": r.leaves,
+    }
+    if r.working:
+        row["working"] = list(r.working)
+    if r.field is not None:
+        f = r.field
+        if f.whole or not f.known:
+            row["receptive_field"] = "all" if f.whole else "unknown"
+        else:
+            field: dict[str, list[float]] = {
+                key: [float(v) for v in getattr(f, key)] for key in ("size", "jump", "start")
+            }
+            if f.varies:  # position-dependent: the smallest field too
+                field["size_min"] = [float(v) for v in f.size_min]
+            row["receptive_field"] = field
+    return row

@@ -290,7 +290,7 @@ def _indented(value: Any, depth: int, out: list[str], sink: Sink) -> None:
         inner = "\n" + "  " * depth
         out.append("[")
         for i, row in enumerate(value):
-            out += ("," + inner if i else inner, _one_line(row))
+            out += ("," + inner if i else inner, row if type(row) is str else _one_line(row))  # str: its line already
             if i % FLUSH_ROWS == FLUSH_ROWS - 1:
                 sink("".join(out))
                 out.clear()

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any, Mapping
 
 from ..errors import CnncalcError, LayerError, SpecError, Where, did_you_mean
-from ..graph import INPUT, Node
+from ..graph import INPUT, Node, row_place
 from ..layers import ALIASES, REGISTRY, ArgKind, Layer, build_layer, layer_type
 from . import expr
 from .language import (
@@ -45,7 +45,7 @@ class _Expander(_Structures):
         self.file = file
         self.blocks = blocks
         self.top_scope = dict(top_scope or {})  # the spec's top-level args, visible in every block
-        self.drafts: list[_Draft] = []
+        self.drafts: list[Node | _Draft] = []  # a Node where its inputs are known
         self.names: dict[str, int] = {}
         self.containers: dict[str, str] = {}
         self.input_shape: tuple[int, ...] = ()
@@ -136,6 +136,7 @@ class _Expander(_Structures):
         group = name is not None and repeated and not template
         if group:
             self.containers[ctx.prefix + str(name)] = "repeat"
+        same: Node | _Draft | None = None  # the first copy's row, where the others are the same but for name and input
         for k in range(repeat):
             if name is None:
                 local = f"{default_prefix}{position}"
@@ -144,13 +145,33 @@ class _Expander(_Structures):
                 local = str(name).replace("{i}", str(start + k))
             else:
                 local = f"{name}.{k + start}" if group else str(name)
+            if same is not None:  # what `one` would do again for this copy, with the same arguments
+                prev = self.add(ctx.prefix + local, same.kind, written, same.layer, [prev], where)
+                continue
             inputs = self.sources(source, prev, ctx, where, written)
             prev = self.one(written, dict(args), ctx.prefix + local, inputs, where, ctx, line)
+            if repeat > 1 and source is None and self.repeats_as_is(written, prev):
+                same = self.drafts[prev]  # type: ignore[index]  # (an int: the row `add` made)
         if name is not None:
             position += 1
         if group:
             self.outputs[ctx.prefix + str(name)] = prev  # `from: stage` reads the last copy's output
         return prev, position
+
+    def repeats_as_is(self, written: str, made: _Input) -> bool:
+        """Whether the copies of a repeated item of type `written`, whose first copy made the row
+        `made`, are each one row of the same layer reading the row before: a layer type (not a
+        block, structure or call) of one input, naming no other layer and cut in no pieces. `one`
+        would build the same layer again for each copy (layers are frozen), so the copies share it."""
+        if written in self.blocks or written in STRUCTURES or type(made) is not int:
+            return False
+        cls = layer_type(written)
+        return (
+            cls is not None
+            and cls.min_inputs <= 1
+            and not _layer_name_args(cls)
+            and getattr(self.drafts[made].layer, "pieces", None) is None
+        )
 
     def split_item(
         self, raw: object, line: int | None, path: str, ctx: _Context
@@ -358,24 +379,26 @@ class _Expander(_Structures):
         where: Where,
         calls: str | None = None,
     ) -> int:
-        where = Where(where.file, where.line, f"{where.path} {name}")
         if name in self.names:
             first = self.drafts[self.names[name]].where
             raise SpecError(
                 f"duplicate layer name '{name}'",
-                where=where,
+                where=row_place(where, name),
                 received=f"'{name}' again (first at {first})",
                 expected="a unique name per layer",
             )
         if len(self.drafts) >= MAX_NODES:
             raise SpecError(
                 f"the expanded graph has more than {MAX_NODES:,} layers",
-                where=where,
+                where=row_place(where, name),
                 expected="a spec of sensible size",
                 hint="check repeat counts and YAML aliases",
             )
         self.names[name] = len(self.drafts)
-        self.drafts.append(_Draft(name, kind, written, layer, inputs, where, calls))
+        if _Ref in map(type, inputs):  # resolved by `finish`, once every name is known
+            self.drafts.append(_Draft(name, kind, written, layer, inputs, where, calls))
+        else:  # the node itself (most rows read the row before)
+            self.drafts.append(Node(name, kind, written, layer, tuple(inputs), where, calls))  # type: ignore[arg-type]
         return len(self.drafts) - 1
 
     def shape_of(self, at: _Input) -> tuple[int, ...]:
@@ -422,8 +445,9 @@ class _Expander(_Structures):
         )
 
     def finish(self) -> tuple[Node, ...]:
-        nodes = []
-        for i, d in enumerate(self.drafts):
-            inputs = tuple(self.resolve(x, i) if isinstance(x, _Ref) else x for x in d.inputs)
-            nodes.append(Node(d.name, d.kind, d.written, d.layer, inputs, d.where, d.calls))
-        return tuple(nodes)
+        nodes = self.drafts
+        for i, d in enumerate(nodes):
+            if type(d) is _Draft:
+                inputs = tuple(self.resolve(x, i) if isinstance(x, _Ref) else x for x in d.inputs)
+                nodes[i] = Node(d.name, d.kind, d.written, d.layer, inputs, d.site, d.calls)
+        return tuple(nodes)  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Union
 
 from ..errors import SpecError, Where
+from ..graph import row_place
 from ..layers import Layer
 from ..records import record
 from .yaml_lines import LineDict
@@ -38,13 +39,19 @@ _Input = Union[int, _Ref]
 
 @dataclass
 class _Draft:
+    """A row that reads a `from:` reference (a `Node` once the names are resolved)."""
+
     name: str
     kind: str
     written: str
     layer: Layer | None
     inputs: list[_Input]
-    where: Where
+    site: Where
     calls: str | None = None
+
+    @property
+    def where(self) -> Where:
+        return row_place(self.site, self.name) if self.layer is not None else self.site
 
 
 @record
