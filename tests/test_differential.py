@@ -912,6 +912,49 @@ def parameter(draw, kind):
     return Case(args, [shape], lambda: module(_ParameterOp(op, held, view, "bias" if bias else "weight")))
 
 
+@builder("normalize")
+@st.composite
+def normalize(draw, kind):
+    shape = any_shape(draw)
+    dim = draw(st.one_of(st.just(1), axis(len(shape))))  # the batch axis 0 at times: cnncalc refuses it
+    p, eps = draw(st.sampled_from([1.0, 2.0, 3.0, 0.5])), draw(st.sampled_from([1e-12, 1e-6, 0.5]))
+    return Case({"dim": dim, "p": p, "eps": eps}, [shape], lambda: function(lambda x: F.normalize(x, p, dim, eps)))
+
+
+@builder("vector_norm")
+@st.composite
+def vector_norm(draw, kind):
+    shape = any_shape(draw)
+    dims = draw(st.lists(axis(len(shape)), min_size=1, max_size=3))
+    keepdim, p = draw(st.booleans()), draw(st.sampled_from([1.0, 2.0, 3.0]))
+    dim = dims[0] if len(dims) == 1 and draw(st.booleans()) else dims
+
+    def run(x):
+        return x.norm(p=p, dim=dim if isinstance(dim, int) else tuple(dim), keepdim=keepdim)
+
+    return Case({"dim": dim, "p": p, "keepdim": keepdim}, [shape], lambda: function(run))
+
+
+class _MatrixProduct(nn.Module):
+    """SwiftFormer's `query @ self.w_g`: a bare learned matrix on the input's last axis."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.w_g = nn.Parameter(torch.randn(shape))
+
+    def forward(self, x):
+        return x @ self.w_g
+
+
+@builder("param_matmul")
+@st.composite
+def param_matmul(draw, kind):
+    shape = any_shape(draw)
+    k = shape[-1] if draw(st.integers(0, 5)) else shape[-1] + 1  # at times not the input's last axis
+    held = [k, draw(st.integers(1, 4))] if draw(st.integers(0, 7)) else [k]  # at times not a matrix
+    return Case({"shape": held}, [shape], lambda: module(_MatrixProduct(held)))
+
+
 @builder("sum", "mean")
 @st.composite
 def reduction(draw, kind):

@@ -344,3 +344,18 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     write_text(target, "new\n")
     assert target.read_text() == "new\n" and target.stat().st_mode & 0o777 == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["net.py"]
+
+
+def test_a_parameter_row_exports_the_op_it_does():
+    """A row held as its parent's parameter is written as what it computes: x / p viewed, p - x,
+    x @ p (not x * p, as a layer scale is)."""
+    graph = parse_text(
+        "input: [2, 3, 5]\nlayers:\n"
+        "  - conv: {out: 4, kernel: 1}\n"
+        "  - parameter: {op: div, shape: [4], view: [4, 1, 1], init: 2.0}\n"
+        "  - parameter: {op: rsub, shape: [5], bias: true}\n"
+        "  - param_matmul: {shape: [5, 2], init: 0.5}\n"
+    )
+    same_network(graph)
+    source = to_torch_source(graph)
+    assert "torch.matmul(" in source and ".view([4, 1, 1])" in source

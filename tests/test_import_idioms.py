@@ -385,3 +385,42 @@ def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, pa
     # and cnncalc's own module imports back row for row (a viewed parameter is read as the model reads it)
     again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
     assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]
+
+
+NORMS = IDIOMS / "norms.py"
+
+
+@pytest.mark.parametrize(
+    "factory, shape, params, macs",
+    [
+        # 20 tokens (4x5) of 8 channels: to_query, to_key 8 -> 6 with biases, w_g [6, 1], proj 6 -> 6, final 6 -> 8
+        (
+            "AdditiveAttention",
+            (8, 4, 5),
+            2 * (8 * 6 + 6) + 6 * 1 + (6 * 6 + 6) + (6 * 8 + 8),
+            20 * (8 * 6 + 8 * 6 + 6 * 1 + 6 * 6 + 6 * 8),
+        ),
+        # conv 3x3 3 -> 8 with bias on 6x6; the norms count nothing
+        ("ResponseNorm", (3, 6, 6), 3 * 3 * 3 * 8 + 8, 8 * 6 * 6 * (3 * 3 * 3)),
+    ],
+)
+def test_norm_and_matrix_idioms_import_exactly_with_no_traced_row(factory, shape, params, macs):
+    """F.normalize, x.norm / torch.norm and `x @ self.w_g` (issue 18): mapped, counted, round-tripped."""
+    import cnncalc
+
+    model = load_factory(NORMS, factory)()
+    assert torch_figures(model, shape) == (params, 0, macs)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == (params, 0, macs)
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(1, *shape))
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
+    assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]

@@ -193,6 +193,20 @@ LAYER_TABLE = {
         ("parameter: {op: rsub, shape: [1, 8, 1, 1]}", [8, 3, 3], [8, 3, 3], 8, 0, 0, 0),  # p - x, batch axis 1
         ("parameter: {op: add, shape: [5, 6]}", [1, 6], [5, 6], 5 * 6, 0, 0, 0),  # broadcast: the output grows
     ],
+    # vector norms written by hand: nothing any tool counts (linalg_vector_norm, clamp_min, div)
+    "normalize": [
+        ("normalize: -1", [3136, 48], [3136, 48], 0, 0, 0, 0),  # SwiftFormer: F.normalize(q, dim=-1)
+        ("normalize: {dim: 1, p: 1, eps: 1.0e-6}", [64, 7, 7], [64, 7, 7], 0, 0, 0, 0),
+    ],
+    "vector_norm": [
+        ("vector_norm: {dim: [2, 3], keepdim: true}", [64, 56, 56], [64, 1, 1], 0, 0, 0, 0),  # GRN's 2-norm
+        ("vector_norm: {dim: 1, p: 1}", [8, 4, 4], [4, 4], 0, 0, 0, 0),
+    ],
+    # x @ p with a learned [k, m] matrix: k*m weights, k MACs per output element
+    "param_matmul": [
+        ("param_matmul: {shape: [48, 1]}", [3136, 48], [3136, 1], 48 * 1, 0, 0, 3136 * 48 * 1),  # query @ w_g
+        ("param_matmul: {shape: [16, 5]}", [16], [5], 16 * 5, 0, 0, 16 * 5),
+    ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
         ("sum: {dim: [2, 3], keepdim: true}", [8, 4, 4], [8, 1, 1], 0, 0, 0, 0),

@@ -214,6 +214,11 @@ class Layer:
         export register it on the parent under the row's last name and multiply the input by it."""
         return None
 
+    def parameter_expression(self, x: str, p: str) -> str:
+        """For a `parent_parameter` row, in `cnncalc export`: what it computes of its input `x` and
+        the parameter `p` (both Python expressions)."""
+        return f"{x} * {p}"
+
 
 @record
 class ElementWise(Layer):

@@ -159,7 +159,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
             parts = use.prefix.split(".")
         _open_containers(parts, made, graph.containers, init)
         held = node.layer.parent_parameter([shapes[j] for j in node.inputs]) if use is None and node.layer else None
-        if held is not None:  # a bare parameter of the parent (layer scale), multiplied in
+        if held is not None:  # a bare parameter of the parent (layer scale, x @ p), used as the row says
             shape, value = held
             parameter = f"nn.Parameter(torch.full({shape!r}, {value!r}))"
             if _attribute_ok(parts[-1]):
@@ -168,7 +168,8 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
             else:
                 init.append(f"{_path(parts[:-1])}.register_parameter({parts[-1]!r}, {parameter})")
                 reference = f"{_path(parts[:-1])}.get_parameter({parts[-1]!r})"
-            forward.append(f"{names[out]} = {args[0]} * {reference}")
+            assert node.layer is not None
+            forward.append(f"{names[out]} = {node.layer.parameter_expression(args[0], reference)}")
             continue
         if use is None:
             assert node.layer is not None

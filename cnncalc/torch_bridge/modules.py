@@ -323,6 +323,42 @@ class ParameterOp(nn.Module):
         return p - x
 
 
+class ParameterMatmul(nn.Module):
+    """x @ p with a learned matrix p [k, m] (`weight`), as torch.matmul (which ptflops counts, `@` not).
+    As for ParameterOp, the bridge registers the parameter on the parent module under the row's
+    name and keeps this module out of the tree, so state_dict keys match the model's."""
+
+    def __init__(self, shape: list[int], init: float = 1.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, self.weight)
+
+
+class Normalize(nn.Module):
+    """F.normalize(x, p, dim, eps): each vector along `dim` divided by its p-norm (at least eps)."""
+
+    def __init__(self, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.p, self.dim, self.eps = p, dim, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, p=self.p, dim=self.dim, eps=self.eps)
+
+
+class VectorNorm(nn.Module):
+    """x.norm(p, dim, keepdim): the p-norm of the vectors along `dim`."""
+
+    def __init__(self, dim: int | list[int], p: float = 2.0, keepdim: bool = False) -> None:
+        super().__init__()
+        self.p, self.dim, self.keepdim = p, dim, keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = tuple(self.dim) if isinstance(self.dim, list) else self.dim
+        return x.norm(p=self.p, dim=dim, keepdim=self.keepdim)
+
+
 class StdConv2d(nn.Conv2d):
     """A Conv2d whose weight is standardised in forward, each filter to mean 0 and variance 1
     (biased, plus `eps`), then times its `gain` and `scale` where given: timm's StdConv2d and

@@ -151,6 +151,14 @@ def _layer(draw, kind, channels, rank=2):
         return f"scalar: {{op: {op}, value: {draw(st.sampled_from([0.17, 3, -2]))}}}", channels
     if kind in ("sum", "mean"):  # over a spatial axis, kept as 1: the rank stays
         return f"{kind}: {{dim: {ints(2, rank + 1)}, keepdim: true}}", channels
+    if kind == "normalize":
+        return f"normalize: {{dim: {ints(1, rank + 1)}, p: {draw(st.sampled_from([1, 2, 3]))}}}", channels
+    if kind == "vector_norm":  # over a spatial axis, kept as 1: the rank stays
+        return f"vector_norm: {{dim: {ints(2, rank + 1)}, p: {draw(st.sampled_from([1, 2]))}, keepdim: true}}", channels
+    if kind == "param_matmul":  # on the channels moved last (a channels-last linear), and moved back
+        out = ints(1, 4)
+        last, back = [0, *range(2, rank + 2), 1], [0, rank + 1, *range(1, rank + 1)]
+        return f"permute: {last}\n  - param_matmul: {{shape: [{channels}, {out}], init: 0.5}}\n  - permute: {back}", out
     return _written(kind), channels
 
 

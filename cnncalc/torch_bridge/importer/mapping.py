@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import elementwise
+from . import elementwise, norms
 from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
@@ -669,6 +669,8 @@ class _Mapper(AttentionRules, FoldedRules):
     rule_arith = elementwise.rule_arith
     rule_unary = elementwise.rule_unary
     rule_reduce = elementwise.rule_reduce
+    rule_normalize = norms.rule_normalize
+    rule_vector_norm = norms.rule_vector_norm
 
     def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""
@@ -731,6 +733,8 @@ class _Mapper(AttentionRules, FoldedRules):
         """`q @ k.transpose(-2, -1)`, `torch.matmul(attn, v)`, `torch.bmm(a, b)`: a matmul of two
         rows, each per sample (a parameter or a tensor without the batch axis is not)."""
         a, b = bound.get("input"), bound.get("other", bound.get("mat2"))
+        if norms.param_matmul(self, node, a, b, what):  # x @ self.w: a learned matrix (norms.py)
+            return
         inputs = [self.tensor_input(node, a, what), self.tensor_input(node, b, what)]
         self.checked_row(node, "matmul", {}, inputs, "matmul")
 

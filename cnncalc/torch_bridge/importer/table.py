@@ -157,6 +157,8 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     **{f: Special(("unary",), "unary", ("input",)) for f in UNARY_FUNCTIONS},
     torch.var: Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     torch.amax: Special(("amax",), "reduce", ("input", "dim", "keepdim")),
+    F.normalize: Special(("normalize",), "normalize", ("input", "p", "dim", "eps", "out")),
+    torch.norm: Special(("vector_norm",), "vector_norm", ("input", "p", "dim", "keepdim", "out", "dtype")),
     F.pad: Special(("pad",), "pad", ("input", "pad", "mode", "value")),
     torch.stack: Special(("stack",), "stack", ("tensors", "dim")),
     # attention's q @ k.transpose(-2, -1) and attn @ v
@@ -245,6 +247,7 @@ METHODS: dict[str, Equivalent | Special] = {
     **{name: Special(("unary",), "unary", ("input",)) for name in UNARY_METHODS},
     "var": Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     "amax": Special(("amax",), "reduce", ("input", "dim", "keepdim")),
+    "norm": Special(("vector_norm",), "vector_norm", ("input", "p", "dim", "keepdim", "dtype")),
     "flatten": Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     "view": Special(("flatten",), "reshape", ("input",)),
     "reshape": Special(("flatten",), "reshape", ("input",)),
