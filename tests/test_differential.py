@@ -955,6 +955,61 @@ def param_matmul(draw, kind):
     return Case({"shape": held}, [shape], lambda: module(_MatrixProduct(held)))
 
 
+class _ClassToken(nn.Module):
+    """ViT's and XCiT's class token: a bare [1, k, C] parameter before the tokens of every sample."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(shape))
+
+    def forward(self, x):
+        return torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+
+
+@builder("class_token")
+@st.composite
+def class_token(draw, kind):
+    shape = any_shape(draw) if not draw(st.integers(0, 3)) else (draw(st.integers(1, 6)), draw(st.integers(1, 6)))
+    c = shape[-1] if draw(st.integers(0, 5)) else shape[-1] + 1  # at times not the tokens' width
+    held = [1, draw(st.integers(1, 3)), c] if draw(st.integers(0, 7)) else [draw(st.integers(1, 2)), c]
+    return Case({"shape": held}, [shape], lambda: module(_ClassToken(held)))
+
+
+@builder("repeat")
+@st.composite
+def repeat(draw, kind):
+    shape = any_shape(draw)
+    rank = len(shape) if draw(st.integers(0, 7)) else len(shape) + 1  # at times one count too many
+    repeats = [draw(st.integers(1, 3)) for _ in range(rank)]
+    return Case({"repeats": repeats}, [shape], lambda: function(lambda x: x.repeat(1, *repeats)))
+
+
+def _edgenext_position(x, features, temperature):
+    """EdgeNeXt's PositionalEncodingFourier (timm), written out: the positions counted with cumsum over
+    a mask of ones, where XCiT and cnncalc's bridge use arange."""
+    b, _, h, w = x.shape
+    mask = ~torch.zeros(b, h, w).to(dtype=torch.bool)
+    y = mask.cumsum(1, dtype=torch.float32)
+    xs = mask.cumsum(2, dtype=torch.float32)
+    y = y / (y[:, -1:, :] + 1e-6) * (2 * math.pi)
+    xs = xs / (xs[:, :, -1:] + 1e-6) * (2 * math.pi)
+    dim_t = torch.arange(features, dtype=torch.int64).to(torch.float32)
+    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / features)
+    pos_x, pos_y = xs[:, :, :, None] / dim_t, y[:, :, :, None] / dim_t
+    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+
+
+@builder("sine_position")
+@st.composite
+def sine_position(draw, kind):
+    shape = any_shape(draw) if not draw(st.integers(0, 3)) else (draw(st.integers(1, 4)), *spatial(draw, 2))
+    features, temperature = draw(st.integers(1, 8)), draw(st.sampled_from([10000, 100, 20]))
+    args = {"features": features, "temperature": temperature}
+    return Case(args, [shape], lambda: function(lambda x: _edgenext_position(x, features, temperature)))
+
+
 @builder("sum", "mean")
 @st.composite
 def reduction(draw, kind):

@@ -385,6 +385,7 @@ def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, pa
     # and cnncalc's own module imports back row for row (a viewed parameter is read as the model reads it)
     again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
     assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]
+    return imported
 
 
 NORMS = IDIOMS / "norms.py"
@@ -406,9 +407,48 @@ NORMS = IDIOMS / "norms.py"
 )
 def test_norm_and_matrix_idioms_import_exactly_with_no_traced_row(factory, shape, params, macs):
     """F.normalize, x.norm / torch.norm and `x @ self.w_g` (issue 18): mapped, counted, round-tripped."""
+    check_idiom(load_factory(NORMS, factory)(), shape, params, macs)
+
+
+TOKENS = IDIOMS / "tokens.py"
+# both at 3x8x8: the stem, 3x3 stride 2 3 -> 8 with bias, gives 8x4x4; the encoding (4 features per
+# axis: 8 channels) projected by a 1x1 conv 8 -> 8 with bias at 4x4; a head 8 -> 5 with bias
+STEM = (3 * 3 * 3 * 8 + 8, 8 * 4 * 4 * (3 * 3 * 3))
+PROJECTION = (8 * 8 + 8, 8 * 4 * 4 * 8)
+HEAD = (8 * 5 + 5, 8 * 5)
+
+
+@pytest.mark.parametrize(
+    "factory, params, macs",
+    [
+        # and the class token [1, 1, 8]
+        ("XcitTokens", STEM[0] + PROJECTION[0] + 1 * 1 * 8 + HEAD[0], STEM[1] + PROJECTION[1] + HEAD[1]),
+        ("EdgeNextPosition", STEM[0] + PROJECTION[0] + HEAD[0], STEM[1] + PROJECTION[1] + HEAD[1]),
+    ],
+)
+def test_token_idioms_import_exactly_with_no_traced_row(factory, params, macs):
+    """A sine position encoding computed from sizes (a `sine_position` row), a class token, `x[:, 0]`,
+    `pos.repeat(B, 1, 1, 1)` (issue 18)."""
+    imported = check_idiom(load_factory(TOKENS, factory)(), (3, 8, 8), params, macs)
+    types = {r.type for r in analyze(imported.graph).rows}
+    assert "sine_position" in types
+    assert factory != "XcitTokens" or {"class_token", "repeat", "squeeze"} <= types
+    # the encoding follows the input's size: another input gives the model's own output there too
+    model = load_factory(TOKENS, factory)().eval()
     import cnncalc
 
-    model = load_factory(NORMS, factory)()
+    again = cnncalc.from_torch(model, (3, 12, 10))
+    rebuilt = again.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(3, 3, 12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def check_idiom(model, shape, params, macs):
+    """The model imports with no traced row, exactly (figures also counted by torch), and round-trips."""
+    import cnncalc
+
     assert torch_figures(model, shape) == (params, 0, macs)
     imported = cnncalc.from_torch(model, shape)
     report = analyze(imported.graph)
@@ -424,3 +464,4 @@ def test_norm_and_matrix_idioms_import_exactly_with_no_traced_row(factory, shape
         torch.testing.assert_close(rebuilt(x), model(x))
     again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
     assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]
+    return imported

@@ -207,6 +207,27 @@ LAYER_TABLE = {
         ("param_matmul: {shape: [48, 1]}", [3136, 48], [3136, 1], 48 * 1, 0, 0, 3136 * 48 * 1),  # query @ w_g
         ("param_matmul: {shape: [16, 5]}", [16], [5], 16 * 5, 0, 0, 16 * 5),
     ],
+    # tokens (XCiT): a class token [1, 1, 128] before 28*28 tokens; a tiling; a sine position encoding
+    "class_token": [
+        ("class_token: {shape: [1, 1, 128]}", [28 * 28, 128], [1 + 28 * 28, 128], 1 * 1 * 128, 0, 0, 0),
+        (
+            "class_token: {shape: [1, 2, 16], init: 0.5}",
+            [5, 16],
+            [2 + 5, 16],
+            2 * 16,
+            0,
+            0,
+            0,
+        ),  # and a distillation one
+    ],
+    "repeat": [
+        ("repeat: [1, 1, 1]", [128, 28, 28], [128, 28, 28], 0, 0, 0, 0),  # XCiT: pos.repeat(B, 1, 1, 1), a copy
+        ("repeat: [2, 1, 3]", [4, 5, 6], [2 * 4, 5, 3 * 6], 0, 0, 0, 0),
+    ],
+    "sine_position": [
+        ("sine_position: 32", [128, 28, 28], [2 * 32, 28, 28], 0, 0, 0, 0),  # XCiT's hidden_dim 32
+        ("sine_position: {features: 16, temperature: 100}", [3, 5, 7], [2 * 16, 5, 7], 0, 0, 0, 0),
+    ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
         ("sum: {dim: [2, 3], keepdim: true}", [8, 4, 4], [8, 1, 1], 0, 0, 0, 0),

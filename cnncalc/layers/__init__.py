@@ -59,6 +59,7 @@ from .merge import Add, Concat, Div, Matmul, Mul, Stack, Sub
 from .arithmetic import Amax, Mean, Parameter, Scalar, Sum, Unary, Var  # issue 18
 from .vector_norm import Normalize, VectorNorm  # issue 18
 from .products import ParamMatmul  # issue 18
+from .tokens import ClassToken, Repeat, SinePosition  # issue 18
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split, Unbind
 from .attention import Attention  # issue 18
@@ -159,5 +160,8 @@ __all__ = [
     "ParamMatmul",
     "Normalize",
     "VectorNorm",
+    "ClassToken",
+    "Repeat",
+    "SinePosition",
     "StdConv",
 ]

@@ -81,6 +81,17 @@ class _Class:
     flags: dict[str, str] = field(default_factory=dict)  # optional part -> its parameter's name
 
 
+def _standard_imports(sources: Any) -> list[str]:
+    """The standard library imports the bridge's own classes copied into the file need, then a blank line."""
+    text = "\n".join(sources)
+    lines = [
+        line
+        for line, used in (("import math", r"\bmath\."), ("from typing import Any", r"\bAny\b"))
+        if re.search(used, text)
+    ]
+    return [*lines, ""] if lines else []
+
+
 def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
     """Python source defining an `nn.Module` class for `graph` (and one per block definition),
     with a `__main__` smoke run."""
@@ -197,7 +208,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         "`cnncalc.load(...).to_torch()`; weights are PyTorch's default initialisation.",
         '"""',
         "",
-        *(["from typing import Any", ""] if any(re.search(r"\bAny\b", source) for source in own.values()) else []),
+        *_standard_imports(own.values()),
         "import torch",
         *(["import torch.nn.functional as F"] if any("F." in source for source in own.values()) else []),
         "from torch import nn",

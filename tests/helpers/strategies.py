@@ -159,6 +159,17 @@ def _layer(draw, kind, channels, rank=2):
         out = ints(1, 4)
         last, back = [0, *range(2, rank + 2), 1], [0, rank + 1, *range(1, rank + 1)]
         return f"permute: {last}\n  - param_matmul: {{shape: [{channels}, {out}], init: 0.5}}\n  - permute: {back}", out
+    if kind == "repeat":  # the channels tiled
+        times = ints(1, 2)
+        return f"repeat: {[times] + [1] * rank}", channels * times
+    if kind == "sine_position" and rank == 2:
+        features = 2 * ints(1, 3)
+        return (
+            f"sine_position: {{features: {features}, temperature: {draw(st.sampled_from([10000, 20]))}}}",
+            2 * features,
+        )
+    if kind == "class_token" and rank == 1:  # on the positions as tokens (channels last), and moved back
+        return f"permute: [0, 2, 1]\n  - class_token: {{shape: [1, 1, {channels}]}}\n  - permute: [0, 2, 1]", channels
     return _written(kind), channels
 
 

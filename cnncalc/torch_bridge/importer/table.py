@@ -248,6 +248,8 @@ METHODS: dict[str, Equivalent | Special] = {
     "var": Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     "amax": Special(("amax",), "reduce", ("input", "dim", "keepdim")),
     "norm": Special(("vector_norm",), "vector_norm", ("input", "p", "dim", "keepdim", "dtype")),
+    "repeat": Special(("repeat",), "repeat", ("input",)),
+    "expand": Special(("class_token",), "expand", ("input",)),
     "flatten": Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     "view": Special(("flatten",), "reshape", ("input",)),
     "reshape": Special(("flatten",), "reshape", ("input",)),
