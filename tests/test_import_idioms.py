@@ -403,6 +403,8 @@ NORMS = IDIOMS / "norms.py"
         ),
         # conv 3x3 3 -> 8 with bias on 6x6; the norms count nothing
         ("ResponseNorm", (3, 6, 6), 3 * 3 * 3 * 8 + 8, 8 * 6 * 6 * (3 * 3 * 3)),
+        # the same conv; GRN's weight and bias, 8 each (torch.addcmul: a parameter product and sum, not counted)
+        ("GlobalResponseNorm", (3, 6, 6), 3 * 3 * 3 * 8 + 8 + 8 + 8, 8 * 6 * 6 * (3 * 3 * 3)),
     ],
 )
 def test_norm_and_matrix_idioms_import_exactly_with_no_traced_row(factory, shape, params, macs):

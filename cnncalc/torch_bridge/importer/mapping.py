@@ -679,6 +679,7 @@ class _Mapper(AttentionRules, FoldedRules):
     rule_unary = elementwise.rule_unary
     rule_reduce = elementwise.rule_reduce
     rule_normalize = norms.rule_normalize
+    rule_addcmul = norms.rule_addcmul
     rule_repeat = tokens.rule_repeat
     rule_expand = tokens.rule_expand
     rule_vector_norm = norms.rule_vector_norm
@@ -1190,6 +1191,8 @@ _TENSOR_PARAMS = (
     "tensors",
     "tensor",
     "mat2",
+    "tensor1",
+    "tensor2",
     "shape",
     "weight",
     "bias",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import fx
 
+from . import elementwise
 from .elementwise import attribute_read
 
 if TYPE_CHECKING:
@@ -83,3 +84,18 @@ def param_matmul(m: _Mapper, node: fx.Node, a: Any, b: Any, what: str) -> bool:
     m.taken.add(target)
     m.counted.add(id(param))
     return True
+
+
+def rule_addcmul(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+    """`torch.addcmul(self.bias.view(s), self.weight.view(s), x)`: bias + weight * x (timm's
+    GlobalResponseNorm, ConvNeXt-V2's GRN) as the two `parameter` rows it is, `x * weight` then
+    `+ bias`, each named after its parameter."""
+    value = bound.get("value", 1)
+    if value != 1:
+        raise m.unmapped(node, f"cnncalc follows {what} with value=1 only", received=f"value={value!r}")
+    bias, a, b = bound.get("input"), bound.get("tensor1"), bound.get("tensor2")
+    weight, tensor = (a, b) if attribute_read(a) is not None else (b, a)
+    if attribute_read(bias) is None or attribute_read(weight) is None or attribute_read(tensor) is not None:
+        raise m.unmapped(node, f"cnncalc follows {what} as a learned scale and shift of a tensor (p + q * x) only")
+    elementwise.parameter_row(m, node, "mul", tensor, weight, what)
+    elementwise.parameter_row(m, node, "add", node, bias, what)

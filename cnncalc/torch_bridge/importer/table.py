@@ -157,6 +157,7 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     **{f: Special(("unary",), "unary", ("input",)) for f in UNARY_FUNCTIONS},
     torch.var: Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     torch.amax: Special(("amax",), "reduce", ("input", "dim", "keepdim")),
+    torch.addcmul: Special(("parameter",), "addcmul", ("input", "tensor1", "tensor2", "value")),
     F.normalize: Special(("normalize",), "normalize", ("input", "p", "dim", "eps", "out")),
     torch.norm: Special(("vector_norm",), "vector_norm", ("input", "p", "dim", "keepdim", "out", "dtype")),
     F.pad: Special(("pad",), "pad", ("input", "pad", "mode", "value")),
