@@ -938,12 +938,13 @@ def vector_norm(draw, kind):
 class _MatrixProduct(nn.Module):
     """SwiftFormer's `query @ self.w_g`: a bare learned matrix on the input's last axis."""
 
-    def __init__(self, shape):
+    def __init__(self, shape, transposed):
         super().__init__()
         self.w_g = nn.Parameter(torch.randn(shape))
+        self.transposed = transposed
 
     def forward(self, x):
-        return x @ self.w_g
+        return x @ self.w_g.T if self.transposed else x @ self.w_g
 
 
 @builder("param_matmul")
@@ -951,8 +952,10 @@ class _MatrixProduct(nn.Module):
 def param_matmul(draw, kind):
     shape = any_shape(draw)
     k = shape[-1] if draw(st.integers(0, 5)) else shape[-1] + 1  # at times not the input's last axis
+    transposed = draw(st.booleans())  # x @ w.T, w held [m, k] as a Linear's weight
     held = [k, draw(st.integers(1, 4))] if draw(st.integers(0, 7)) else [k]  # at times not a matrix
-    return Case({"shape": held}, [shape], lambda: module(_MatrixProduct(held)))
+    held = held[::-1] if transposed else held
+    return Case({"shape": held, "transposed": transposed}, [shape], lambda: module(_MatrixProduct(held, transposed)))
 
 
 class _ClassToken(nn.Module):

@@ -405,6 +405,13 @@ NORMS = IDIOMS / "norms.py"
         ("ResponseNorm", (3, 6, 6), 3 * 3 * 3 * 8 + 8, 8 * 6 * 6 * (3 * 3 * 3)),
         # the same conv; GRN's weight and bias, 8 each (torch.addcmul: a parameter product and sum, not counted)
         ("GlobalResponseNorm", (3, 6, 6), 3 * 3 * 3 * 8 + 8 + 8 + 8, 8 * 6 * 6 * (3 * 3 * 3)),
+        # conv 3x3 3 -> 4 with bias on 6x6 (4x4 out); weight [10, 64] and bias 10; proj [5, 10]
+        (
+            "FunctionalLinear",
+            (3, 6, 6),
+            (3 * 3 * 3 * 4 + 4) + 10 * 64 + 10 + 5 * 10,
+            4 * 4 * 4 * (3 * 3 * 3) + 64 * 10 + 10 * 5,
+        ),
     ],
 )
 def test_norm_and_matrix_idioms_import_exactly_with_no_traced_row(factory, shape, params, macs):

@@ -206,6 +206,7 @@ LAYER_TABLE = {
     "param_matmul": [
         ("param_matmul: {shape: [48, 1]}", [3136, 48], [3136, 1], 48 * 1, 0, 0, 3136 * 48 * 1),  # query @ w_g
         ("param_matmul: {shape: [16, 5]}", [16], [5], 16 * 5, 0, 0, 16 * 5),
+        ("param_matmul: {shape: [10, 64], transposed: true}", [64], [10], 10 * 64, 0, 0, 64 * 10),  # x @ w.T
     ],
     # tokens (XCiT): a class token [1, 1, 128] before 28*28 tokens; a tiling; a sine position encoding
     "class_token": [

@@ -16,7 +16,7 @@ from .layout import Strides, view
 @record
 class ParamMatmul(Layer):
     summary = (
-        "x @ p with a learned matrix p [k, m] on the last axis of x, at every position of the others "
+        "x @ p (or x @ p.T) with a learned matrix p on the last axis of x, at every position of the others "
         "(SwiftFormer's query @ self.w_g); held, as the model holds it, as a bare parameter of the enclosing "
         "module under the row's name (a Linear would hold it transposed, as `weight`)"
     )
@@ -26,8 +26,18 @@ class ParamMatmul(Layer):
     # sees no module with parameters (the parameter is its parent's)
     counts = rules()
 
-    shape: tuple[int, ...] = arg(kind=ArgKind.TENSOR_SHAPE, doc="the parameter's shape [k, m] as the model holds it")
+    shape: tuple[int, ...] = arg(
+        kind=ArgKind.TENSOR_SHAPE, doc="the parameter's shape as the model holds it: [k, m] ([m, k] transposed)"
+    )
     init: float = arg(1.0, kind=ArgKind.NUMBER, doc="the initial value of every element")
+    transposed: bool = arg(
+        False, kind=ArgKind.BOOL, doc="x @ p.T: p held [m, k], as a Linear's weight (a functional forward)"
+    )
+
+    def sizes(self) -> tuple[int, int]:
+        """(k, m): x [..., k] @ [k, m]."""
+        k, m = self.shape
+        return (m, k) if self.transposed else (k, m)
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         if len(self.shape) != 2:
@@ -36,11 +46,11 @@ class ParamMatmul(Layer):
                 received=list(self.shape),
                 expected="[k, m]: x [..., k] @ p [k, m] -> [..., m]",
             )
-        k, m = self.shape
+        k, m = self.sizes()
         if inputs[0][-1] != k:
             raise LayerError(
                 f"param_matmul needs the input's last axis to match the parameter's first ({inputs[0][-1]} vs {k})",
-                received=f"[N, {', '.join(map(str, inputs[0]))}] @ {list(self.shape)}",
+                received=f"[N, {', '.join(map(str, inputs[0]))}] @ {list(self.shape)}{'.T' if self.transposed else ''}",
                 expected=f"an input [..., {k}]",
                 hint="a permute before it moves the features last",
             )
@@ -51,7 +61,7 @@ class ParamMatmul(Layer):
 
     def macs(self, inputs: Sequence[Shape], output: Shape) -> int:
         # [..., m] = [..., k] @ [k, m]: k multiply-adds per output element
-        return prod(output) * self.shape[0]
+        return prod(output) * self.sizes()[0]
 
     def keeps_a_copy(self, shape: Shape, strides: Strides) -> bool:
         # matmul folds an input of three or more axes to [-1, k] with reshape (a copy where no view
@@ -67,9 +77,9 @@ class ParamMatmul(Layer):
         return []  # every output reads the whole input
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        k, m = self.shape
+        k, m = self.sizes()
         return [
-            f"output = x @ p, p of shape [{k}, {m}]: {m} features at each of {prod(inputs[0][:-1]):,} positions",
+            f"output = x @ p{'.T' if self.transposed else ''}, p of shape {list(self.shape)}: {m} features at each of {prod(inputs[0][:-1]):,} positions",
             f"weights: {k}*{m} = {prod(self.shape):,}; biases: 0",
             f"MACs: {times((*inputs[0][:-1], k, m))} = {self.macs(inputs, output):,}",
         ]
@@ -78,7 +88,10 @@ class ParamMatmul(Layer):
         return self.shape, self.init
 
     def parameter_expression(self, x: str, p: str) -> str:
-        return f"torch.matmul({x}, {p})"  # not `@`, which ptflops does not count (as the bridge)
+        # not `@`, which ptflops does not count (as the bridge)
+        return f"torch.matmul({x}, {p}.T)" if self.transposed else f"torch.matmul({x}, {p})"
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        return TorchModule("ParameterMatmul", {"shape": list(self.shape), "init": self.init})
+        return TorchModule(
+            "ParameterMatmul", {"shape": list(self.shape), "init": self.init, "transposed": self.transposed}
+        )

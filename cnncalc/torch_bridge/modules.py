@@ -325,16 +325,17 @@ class ParameterOp(nn.Module):
 
 
 class ParameterMatmul(nn.Module):
-    """x @ p with a learned matrix p [k, m] (`weight`), as torch.matmul (which ptflops counts, `@` not).
+    """x @ p (x @ p.T) with a learned matrix p (`weight`), as torch.matmul (which ptflops counts, `@` not).
     As for ParameterOp, the bridge registers the parameter on the parent module under the row's
     name and keeps this module out of the tree, so state_dict keys match the model's."""
 
-    def __init__(self, shape: list[int], init: float = 1.0) -> None:
+    def __init__(self, shape: list[int], init: float = 1.0, transposed: bool = False) -> None:
         super().__init__()
+        self.transposed = transposed
         self.weight = nn.Parameter(torch.full(shape, init))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(x, self.weight)
+        return torch.matmul(x, self.weight.T if self.transposed else self.weight)
 
 
 class Normalize(nn.Module):

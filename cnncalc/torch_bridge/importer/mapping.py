@@ -199,6 +199,8 @@ class _Mapper(AttentionRules, FoldedRules):
                 continue  # part of a pattern already written as one row (channel shuffle)
             elif elementwise.is_attribute_view(node):
                 continue  # a parameter viewed (gamma.view(-1, 1, 1)): the row that uses it holds it
+            elif norms.is_transposed_parameter(node):
+                continue  # x @ self.w.T: the param_matmul row holds w (norms.py)
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
                 continue

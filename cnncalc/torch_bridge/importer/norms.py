@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import fx
 
 from . import elementwise
@@ -13,6 +15,8 @@ from .elementwise import attribute_read
 
 if TYPE_CHECKING:
     from .mapping import _Mapper
+
+_MATMULS = (operator.matmul, torch.matmul)
 
 
 def _number(m: _Mapper, node: fx.Node, value: Any, what: str, name: str) -> float:
@@ -51,9 +55,43 @@ def rule_vector_norm(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str
     m.checked_row(node, "vector_norm", args, [source], "norm")
 
 
+def transposed_parameter(node: fx.Node) -> fx.Node | None:
+    """The get_attr node of `self.w.T`, `self.w.mT`, `self.w.t()`, `self.w.transpose(0, 1)`, else None."""
+    if node.op == "call_function" and node.target is getattr and len(node.args) == 2 and node.args[1] in ("T", "mT"):
+        held = node.args[0]
+    elif node.op == "call_method" and node.target == "t" and len(node.args) == 1 and not node.kwargs:
+        held = node.args[0]
+    elif node.op == "call_method" and node.target == "transpose" and not node.kwargs and len(node.args) == 3:
+        held = node.args[0] if sorted(d % 2 for d in node.args[1:] if isinstance(d, int)) == [0, 1] else None
+    else:
+        return None
+    if not isinstance(held, fx.Node) or held.op != "get_attr":
+        return None
+    meta = held.meta.get("tensor_meta")
+    return held if meta is None or len(meta.shape) == 2 else None
+
+
+def is_transposed_parameter(node: fx.Node) -> bool:
+    """`self.w.T` read only by matmuls: the param_matmul row that uses it holds it (not a row of its own)."""
+    return (
+        transposed_parameter(node) is not None
+        and bool(node.users)
+        and all(
+            (u.op == "call_function" and u.target in _MATMULS or u.op == "call_method" and u.target == "matmul")
+            and len(u.args) == 2
+            and u.args[1] is node
+            for u in node.users
+        )
+    )
+
+
 def param_matmul(m: _Mapper, node: fx.Node, a: Any, b: Any, what: str) -> bool:
-    """`x @ self.w` with a learned matrix `w` [k, m] read as the model holds it: one `param_matmul`
-    row named after the parameter (so its state_dict key loads). False where `b` is no such read."""
+    """`x @ self.w` with a learned matrix `w` [k, m] read as the model holds it (`x @ self.w.T` with
+    w [m, k], a functional linear without bias): one `param_matmul` row named after the parameter
+    (so its state_dict key loads). False where `b` is no such read."""
+    transposed = isinstance(b, fx.Node) and transposed_parameter(b) is not None
+    if transposed:
+        b = transposed_parameter(b)
     if not (isinstance(b, fx.Node) and b.op == "get_attr") or attribute_read(a) is not None:
         return False
     target = str(b.target)
@@ -74,7 +112,9 @@ def param_matmul(m: _Mapper, node: fx.Node, a: Any, b: Any, what: str) -> bool:
     init = 1.0
     if values.device.type != "meta" and bool((values == values.flatten()[0]).all()):
         init = float(values.flatten()[0])  # the value it still holds (its initial value, untrained)
-    args = {"shape": list(param.shape), "init": init}
+    args: dict[str, Any] = {"shape": list(param.shape), "init": init}
+    if transposed:
+        args["transposed"] = True
     m.checked_row(node, "param_matmul", args, [source], "param_matmul")
     # named after the parameter: the bridge holds it there, under the model's state_dict key
     row = m.rows[-1]
