@@ -77,6 +77,8 @@ def _value(gm: fx.GraphModule, node: fx.Node, cache: dict[fx.Node, Any]) -> Any:
         kwargs = fx.node.map_arg(node.kwargs, lambda a: _value(gm, a, cache))
         if node.op == "call_function":
             value = node.target(*args, **kwargs)  # type: ignore[operator]
+        elif str(node.target).endswith("_"):  # in place: it would change fx's stored constant
+            raise ValueError(f"the in-place .{node.target}() is not computed again")
         else:
             value = getattr(args[0], str(node.target))(*args[1:], **kwargs)
     cache[node] = value
@@ -99,7 +101,7 @@ def find_constants(m: _Mapper) -> None:
     node where it meets the model's tensors (m.sines); the nodes before it are left out (m.absorbed)."""
     gm = m.gm
     pure = _pure(m)
-    frontiers = [n for n in pure if _is_tensor(n) and any(u not in pure for u in n.users)]
+    frontiers = [n for n in gm.graph.nodes if n in pure and _is_tensor(n) and any(u not in pure for u in n.users)]
     cache: dict[fx.Node, Any] = {}
     for node in frontiers:
         try:
