@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.cli import ExitCode, app
 from cnncalc.module_names import RESERVED
-from cnncalc.render.export import own_module_sources, to_torch_source
+from cnncalc.render.export import to_torch_source
+from cnncalc.render.export_spelling import own_module_sources
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
@@ -22,6 +23,8 @@ from helpers.builtins import builtin_cases  # noqa: E402
 from helpers.strategies import analysable, every_kind_chain, group_b_chain, small_graph  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
 from torch import nn  # noqa: E402
+
+from cnncalc import to_torch  # noqa: E402
 
 runner = CliRunner()
 
@@ -42,7 +45,7 @@ def exported(graph, input_shape=None):
 
 
 def same_network(graph, input_shape=None):
-    ours = graph.to_torch(input_shape).eval()
+    ours = to_torch(graph, input_shape).eval()
     theirs = exported(graph, input_shape).eval()
     # by class name: the file's copy of a bridge class is another class of the same name and source
     leaves = {n: type(m).__name__ for n, m in theirs.named_modules() if not list(m.children())}
@@ -216,7 +219,7 @@ def test_export_does_not_import_torch():
 def test_the_bridge_refuses_the_same_names_with_the_same_message():
     graph = parse_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, name: keys}\n", file="net.yaml")
     with pytest.raises(cnncalc.CnncalcError) as caught:
-        graph.to_torch()
+        to_torch(graph)
     assert "'keys' cannot be a PyTorch module name" in str(caught.value) and caught.value.where.line == 3
 
 
@@ -346,16 +349,19 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["net.py"]
 
 
-def test_a_parameter_row_exports_the_op_it_does():
-    """A row held as its parent's parameter is written as what it computes: x / p viewed, p - x,
-    x @ p (not x * p, as a layer scale is)."""
-    graph = parse_text(
-        "input: [2, 3, 5]\nlayers:\n"
-        "  - conv: {out: 4, kernel: 1}\n"
-        "  - parameter: {op: div, shape: [4], view: [4, 1, 1], init: 2.0}\n"
-        "  - parameter: {op: rsub, shape: [5], bias: true}\n"
-        "  - param_matmul: {shape: [5, 2], init: 0.5}\n"
-    )
-    same_network(graph)
-    source = to_torch_source(graph)
-    assert "torch.matmul(" in source and ".view([4, 1, 1])" in source
+@pytest.mark.parametrize(
+    "row",
+    [
+        *(
+            f"parameter: {{op: {op}, shape: [4, 1, 1], init: 0.5, name: p}}"
+            for op in ("add", "sub", "rsub", "div", "rdiv")
+        ),
+        "parameter: {op: add, shape: [4], view: [4, 1, 1], init: 0.5, name: p}",
+        "reshape: [4, -1]\n  - class_token: {tokens: 2, init: 0.5, name: cls_token}",
+        "param_matmul: {shape: [3, 2], init: 0.5, name: p}",  # x @ p
+        "param_matmul: {shape: [2, 3], transposed: true, init: 0.5, name: p}",  # x @ p.T
+    ],
+)
+def test_a_parents_parameter_exports_as_its_own_expression(row):
+    # a parameter row's op, a class token and x @ p were once written as a product, as a layer scale is
+    same_network(parse_text(f"input: [3, 5, 5]\nlayers:\n  - conv: {{out: 4, kernel: 3}}\n  - {row}\n"))

@@ -59,10 +59,14 @@ from .merge import Add, Concat, Div, Matmul, Mul, Stack, Sub
 from .arithmetic import Amax, Mean, Parameter, Scalar, Sum, Unary, Var  # issue 18
 from .vector_norm import Normalize, VectorNorm  # issue 18
 from .products import ParamMatmul  # issue 18
-from .tokens import ClassToken, Repeat, SinePosition  # issue 18
+from .position import Repeat, SinePosition  # issue 18
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split, Unbind
 from .attention import Attention  # issue 18
+from .blur import BlurPool  # issue 18
+from .tokens import ClassToken  # issue 18
+from .im2col import Col2im, Im2col  # issue 18
+from .maximum import Max  # issue 18
 from .traced import Traced
 from .windowed import Windowed
 # isort: on
@@ -141,6 +145,11 @@ __all__ = [
     "Unbind",
     "Unfold",
     "Attention",
+    "BlurPool",
+    "ClassToken",
+    "Col2im",
+    "Im2col",
+    "Max",
     "Traced",
     "Contiguous",
     "Reshape",
@@ -160,7 +169,6 @@ __all__ = [
     "ParamMatmul",
     "Normalize",
     "VectorNorm",
-    "ClassToken",
     "Repeat",
     "SinePosition",
     "StdConv",

@@ -20,7 +20,8 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError, did_you_mean
 from ..records import record
-from .arguments import ArgKind, Refused
+from .arguments import ArgKind as ArgKind  # re-exported: each layer module imports it from here
+from .arguments import Refused
 from .counting import Convention, Rule
 from .layout import MemoryFormat, Strides, kept_as_is
 
@@ -211,13 +212,14 @@ class Layer:
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         """For a row that PyTorch models hold as a bare parameter of the enclosing module, not as a
         module (ConvNeXt's layer scale): the parameter's shape and initial value. The bridge and
-        export register it on the parent under the row's last name and multiply the input by it."""
+        export register it on the parent under the row's last name; the bridge runs the row's
+        module on it, export writes `parent_expression`."""
         return None
 
-    def parameter_expression(self, x: str, p: str) -> str:
-        """For a `parent_parameter` row, in `cnncalc export`: what it computes of its input `x` and
-        the parameter `p` (both Python expressions)."""
-        return f"{x} * {p}"
+    def parent_expression(self, arg: str, parameter: str) -> str:
+        """For a row with a `parent_parameter`, for `cnncalc export`: the expression over the input
+        variable `arg` and the parameter (`parameter`, as the source reads it)."""
+        return f"{arg} * {parameter}"
 
 
 @record
@@ -290,15 +292,15 @@ def argument_names(cls: type[Layer]) -> dict[str, str]:
     return dict(_arguments(cls)[1])
 
 
-_ARGUMENTS: dict[type, tuple[dict[str, Field], dict[str, str]]] = {}
+_ARGUMENTS: dict[type, tuple[dict[str, Field[Any]], dict[str, str]]] = {}
 
 
-def _arguments(cls: type[Layer]) -> tuple[dict[str, Field], dict[str, str]]:
+def _arguments(cls: type[Layer]) -> tuple[dict[str, Field[Any]], dict[str, str]]:
     """`cls`'s arguments by name, and every accepted key mapped to its canonical name: worked out
     once per type (a spec builds hundreds of layers, and `fields` is not cheap)."""
     if cls in _ARGUMENTS:
         return _ARGUMENTS[cls]
-    by_name: dict[str, Field] = {}
+    by_name: dict[str, Field[Any]] = {}
     names: dict[str, str] = {}
     for f in fields(cls):
         by_name[f.name] = f

@@ -87,7 +87,7 @@ class ParamMatmul(Layer):
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         return self.shape, self.init
 
-    def parameter_expression(self, x: str, p: str) -> str:
+    def parent_expression(self, x: str, p: str) -> str:
         # not `@`, which ptflops does not count (as the bridge)
         return f"torch.matmul({x}, {p}.T)" if self.transposed else f"torch.matmul({x}, {p})"
 

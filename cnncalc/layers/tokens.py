@@ -1,11 +1,4 @@
-"""What vision transformers with convolutions do to their tokens (issue 18): a learned class token put
-in front (XCiT's and ViT's `torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)`), a tensor tiled
-(`x.repeat(1, 2, 1)`), and the sine position encoding of a feature map, a constant computed from its
-size alone (XCiT's and EdgeNeXt's PositionalEncodingFourier, DETR's PositionEmbeddingSine).
-
-None of them is counted by any tool: cat, repeat, arange, sin and cos have no FLOP formula in
-FlopCounterMode or fvcore, and thop and ptflops hook none of them.
-"""
+"""Learned tokens put before a sequence: ViT's class token (issue 18)."""
 
 from __future__ import annotations
 
@@ -13,147 +6,54 @@ from typing import Sequence
 
 from ..errors import LayerError
 from ..records import record
-from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, prod, register
-from .counting import rules
-from .layout import MemoryFormat
+from .base import ArgKind, FieldStep, Layer, Shape, TorchModule, arg, register
+from .counting import nothing, rules
 
 
-@register("class_token")
+@register("class_token", "cls_token")
 @record
 class ClassToken(Layer):
     summary = (
-        "learned tokens put in front of the input's tokens [T, C] -> [k + T, C], as "
-        "torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1) (ViT's and XCiT's class token); held, as "
-        "the model holds it, as a bare [1, k, C] parameter of the enclosing module under the row's name"
+        "learned tokens put before the sequence, [L, D] -> [n + L, D] (ViT's class token: "
+        "torch.cat([cls_token.expand(N, -1, -1), x], dim=1)); held, as timm holds it, as a bare parameter "
+        "[1, n, D] of the enclosing module under the row's name"
     )
-    shorthand = "shape"
-    layout = MemoryFormat.CONTIGUOUS  # a new tensor from cat
-    counts = rules()  # cat: nothing any tool counts; no module of its own for torchinfo
+    shorthand = "tokens"
+    # a bare parameter: no module for torchinfo, thop or ptflops to hook; torch.cat is no arithmetic
+    counts = rules(torchinfo=nothing)
 
-    shape: tuple[int, ...] = arg(kind=ArgKind.TENSOR_SHAPE, doc="the parameter's shape [1, k, C] as the model holds it")
-    init: float = arg(0.0, kind=ArgKind.NUMBER, doc="the initial value of every element")
+    tokens: int = arg(1, kind=ArgKind.POSITIVE, doc="how many tokens (a class token: 1)")
+    init: float = arg(0.0, kind=ArgKind.NUMBER, doc="the initial value of every token")
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
-        if len(self.shape) != 3 or self.shape[0] != 1:
+        if len(inputs[0]) != 2:
             raise LayerError(
-                "class_token's parameter is [1, k, C]: k tokens of C features, one copy for the batch",
-                received=list(self.shape),
-                expected="[1, k, C]",
+                "class_token takes a sequence [L, D] (tokens, then features)",
+                received=f"input {list(inputs[0])}",
+                hint="flatten the feature map into tokens first: reshape, then permute",
             )
-        if len(inputs[0]) != 2 or inputs[0][1] != self.shape[2]:
-            raise LayerError(
-                f"class_token needs tokens [T, {self.shape[2]}] (channels last)",
-                received=f"input [N, {', '.join(map(str, inputs[0]))}]",
-                expected=f"[N, T, {self.shape[2]}]",
-                hint="a flatten and a permute (or transpose) before it make a feature map tokens",
-            )
-        return (self.shape[1] + inputs[0][0], inputs[0][1])
+        return (self.tokens + inputs[0][0], inputs[0][1])
 
     def weights(self, inputs: Sequence[Shape]) -> int:
-        return prod(self.shape)
-
-    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        return Saved()  # cat's backward only slices the gradient
-
-    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
-        return []  # a token is no position of the feature map
+        # the tokens [1, n, D]
+        return self.tokens * inputs[0][1]
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        k, c = self.shape[1], self.shape[2]
-        return [f"output = cat(p [{k}, {c}], x [{inputs[0][0]}, {c}]) on the tokens; weights: {k}*{c} = {k * c}"]
-
-    def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
-        return self.shape, self.init
-
-    def parameter_expression(self, x: str, p: str) -> str:
-        return f"torch.cat(({p}.expand({x}.shape[0], -1, -1), {x}), dim=1)"
-
-    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        return TorchModule("ClassToken", {"shape": list(self.shape), "init": self.init})
-
-
-@register("repeat")
-@record
-class Repeat(Layer):
-    summary = (
-        "the input tiled along each axis, as x.repeat(1, *repeats) (one count per axis after the batch; "
-        "XCiT's pos.repeat(B, 1, 1, 1) of a constant is repeats [1, 1, 1]); a copy, no parameters"
-    )
-    shorthand = "repeats"
-    layout = MemoryFormat.CONTIGUOUS
-    counts = rules()
-
-    repeats: tuple[int, ...] = arg(kind=ArgKind.TENSOR_SHAPE, doc="how many times each axis after the batch")
-
-    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
-        if len(self.repeats) != len(inputs[0]):
-            raise LayerError(
-                "repeat needs one count per axis of the input (after the batch)",
-                received=f"repeats {list(self.repeats)} for an input [N, {', '.join(map(str, inputs[0]))}]",
-                expected=f"{len(inputs[0])} counts",
-            )
-        return tuple(n * r for n, r in zip(inputs[0], self.repeats))
-
-    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        return Saved()  # repeat's backward sums the gradient's tiles: it reads no tensor
-
-    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
-        return None if all(r == 1 for r in self.repeats[1:]) else []
-
-    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        return [f"output = x tiled {list(self.repeats)} times: {list(inputs[0])} -> {list(output)} (a copy)"]
-
-    def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        return TorchModule("Repeat", {"repeats": list(self.repeats)})
-
-    def torch_expression(self, args: Sequence[str], inputs: Sequence[Shape]) -> str | None:
-        return f"{args[0]}.repeat(1, {', '.join(map(str, self.repeats))})"
-
-
-@register("sine_position")
-@record
-class SinePosition(Layer):
-    summary = (
-        "the sine position encoding of a [C, H, W] input's positions, [2 * features, H, W], the input read "
-        "for its size only: y then x, each scaled to (0, 2 pi], divided by temperature ** (2 * (i // 2) / "
-        "features), sin and cos interleaved (XCiT's and EdgeNeXt's PositionalEncodingFourier, before its "
-        "projection); a constant, no parameters"
-    )
-    shorthand = "features"
-    layout = MemoryFormat.CONTIGUOUS
-    counts = rules()  # arange, div, sin, cos: nothing any tool counts
-
-    features: int = arg(kind=ArgKind.POSITIVE, doc="features per axis (timm's hidden_dim)")
-    temperature: float = arg(10000.0, kind=ArgKind.NUMBER, doc="the base of the wavelengths")
-
-    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
-        if self.features % 2:
-            raise LayerError(
-                "sine_position's features are pairs of sin and cos: an even number (PyTorch's stack refuses "
-                "an odd one)",
-                received=self.features,
-                expected="an even number",
-            )
-        if len(inputs[0]) != 3:
-            raise LayerError(
-                "sine_position encodes the positions of a 2-D feature map",
-                received=f"input [N, {', '.join(map(str, inputs[0]))}]",
-                expected="[N, C, H, W]",
-            )
-        return (2 * self.features, *inputs[0][1:])
-
-    def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        return Saved()  # a constant: nothing flows back through it
-
-    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
-        return []  # reads no value of its input
-
-    def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        h, w = inputs[0][1:]
+        length, width = inputs[0]
         return [
-            f"output = sin/cos of the {h}x{w} positions, {self.features} features for y and {self.features} "
-            f"for x (temperature {self.temperature:g}): a constant of its input's size; no parameters"
+            f"L: {self.tokens} + {length} = {output[0]} (the tokens first); D: {width}",
+            f"weights: {self.tokens}*{width} = {self.weights(inputs):,} (the tokens); no arithmetic",
         ]
 
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return []  # the positions are counted anew
+
+    def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
+        return (1, self.tokens, inputs[0][1]), self.init
+
+    def parent_expression(self, arg: str, parameter: str) -> str:
+        return f"torch.cat([{parameter}.expand({arg}.shape[0], -1, -1), {arg}], dim=1)"
+
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
-        return TorchModule("SinePosition", {"features": self.features, "temperature": self.temperature})
+        shape, init = self.parent_parameter(inputs)  # type: ignore[misc]
+        return TorchModule("ClassToken", {"shape": shape, "init": init})

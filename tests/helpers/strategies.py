@@ -149,7 +149,7 @@ def _layer(draw, kind, channels, rank=2):
     if kind == "scalar":
         op = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub"]))
         return f"scalar: {{op: {op}, value: {draw(st.sampled_from([0.17, 3, -2]))}}}", channels
-    if kind in ("sum", "mean"):  # over a spatial axis, kept as 1: the rank stays
+    if kind in ("sum", "mean", "max"):  # over a spatial axis, kept as 1: the rank stays
         return f"{kind}: {{dim: {ints(2, rank + 1)}, keepdim: true}}", channels
     if kind == "normalize":
         return f"normalize: {{dim: {ints(1, rank + 1)}, p: {draw(st.sampled_from([1, 2, 3]))}}}", channels
@@ -168,8 +168,8 @@ def _layer(draw, kind, channels, rank=2):
             f"sine_position: {{features: {features}, temperature: {draw(st.sampled_from([10000, 20]))}}}",
             2 * features,
         )
-    if kind == "class_token" and rank == 1:  # on the positions as tokens (channels last), and moved back
-        return f"permute: [0, 2, 1]\n  - class_token: {{shape: [1, 1, {channels}]}}\n  - permute: [0, 2, 1]", channels
+    if kind == "class_token":  # on the positions as one axis: the channels are its tokens, one more
+        return f"reshape: [{channels}, -1]\n  - class_token: {{init: 0.5}}", channels + 1
     return _written(kind), channels
 
 

@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import elementwise, norms, tokens
+from . import casts, constants, conv_calls, elementwise, maxima, norms, tokens
 from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
@@ -107,7 +107,7 @@ class _Mapper(AttentionRules, FoldedRules):
         self.returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None  # several outputs
         self.folded: set[int] = set()  # rows with windows or heads folded into the batch axis (attention.py)
         # constants computed from shapes that a layer type rebuilds, by the node where they meet the
-        # model's tensors: (features, temperature, the tensors whose size they read) (tokens.py)
+        # model's tensors: (features, temperature, the tensors whose size they read) (constants.py)
         self.sines: dict[fx.Node, tuple[int, float, list[fx.Node]]] = {}
 
     # -- errors ---------------------------------------------------------------------------
@@ -185,7 +185,7 @@ class _Mapper(AttentionRules, FoldedRules):
                 "cnncalc imports models with one input tensor",
                 received=f"forward({', '.join(n.name for n in placeholders)})",
             )
-        tokens.find_constants(self)
+        constants.find_constants(self)
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
                 meta = node.meta["tensor_meta"]
@@ -568,8 +568,8 @@ class _Mapper(AttentionRules, FoldedRules):
         return args
 
     def call(self, node: fx.Node) -> None:
-        if node in self.sines:  # a constant computed from sizes: one row (tokens.py)
-            tokens.sine_row(self, node)
+        if node in self.sines:  # a constant computed from sizes: one row (constants.py)
+            constants.sine_row(self, node)
             return
         whole = node.args[0] if node.args else None
         if (
@@ -618,7 +618,7 @@ class _Mapper(AttentionRules, FoldedRules):
     def bind(self, node: fx.Node, params: tuple[str, ...], what: str) -> dict[str, Any]:
         if node.op == "call_method" and str(node.target) in ("view", "reshape"):
             return {"input": node.args[0]}
-        if node.op == "call_method" and str(node.target) in ("repeat", "expand") and not node.kwargs:
+        if node.op == "call_method" and str(node.target) == "repeat" and not node.kwargs:
             return {"input": node.args[0], "sizes": _substitute(tuple(node.args[1:]), self.constants)}
         if node.op == "call_method" and str(node.target) == "permute" and not node.kwargs:
             dims = node.args[1] if len(node.args) == 2 else tuple(node.args[1:])  # x.permute(0, 2, 3, 1)
@@ -680,10 +680,14 @@ class _Mapper(AttentionRules, FoldedRules):
     rule_arith = elementwise.rule_arith
     rule_unary = elementwise.rule_unary
     rule_reduce = elementwise.rule_reduce
+    rule_cast = casts.rule_cast
+    rule_conv_call = conv_calls.rule_conv_call
+    rule_batch_norm_call = conv_calls.rule_batch_norm_call
+    rule_cat_tokens = tokens.rule_cat_tokens
+    rule_max = maxima.rule_max
     rule_normalize = norms.rule_normalize
     rule_addcmul = norms.rule_addcmul
-    rule_repeat = tokens.rule_repeat
-    rule_expand = tokens.rule_expand
+    rule_repeat = constants.rule_repeat
     rule_vector_norm = norms.rule_vector_norm
 
     def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
@@ -729,11 +733,13 @@ class _Mapper(AttentionRules, FoldedRules):
     def rule_pad(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         """`F.pad(x, (l, r, t, b, ...), mode, value)`: amounts last axis first, as `pad` writes them."""
         source = self.tensor_input(node, bound.get("input"), what)
-        args = {
-            "padding": list(bound.get("pad") or ()),
-            "mode": bound.get("mode") or "constant",
-            "value": float(bound.get("value") or 0.0),
-        }
+        mode = bound.get("mode") or "constant"
+        padding = list(bound.get("pad") or ())
+        axes = len(self.rows[source].shape) - 1
+        if mode == "constant" and len(padding) % 2 == 0 and len(padding) < 2 * axes:
+            # F.pad(v, (0, 1)) pads the last axis only: the axes before it by 0 (EfficientViT's attention)
+            padding += [0] * (2 * axes - len(padding))
+        args = {"padding": padding, "mode": mode, "value": float(bound.get("value") or 0.0)}
         self.checked_row(node, "pad", args, [source], "pad")
 
     def rule_stack(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
@@ -907,7 +913,7 @@ class _Mapper(AttentionRules, FoldedRules):
     def sliced(self, node: fx.Node, source: int, index: tuple) -> None:
         """`x[:, :k]`, `x[:, :, ::2, ::2]`: a `slice` of the axes cut (the batch axis whole)."""
         full = slice(None)
-        if tokens.select(self, node, source, index):  # x[:, 0]: a slice and a squeeze
+        if tokens.select(self, node, source, index):  # x[:, 0]: ViT's class token read back
             return
         if None in index and all(cut is None or cut == full for cut in index):  # y[:, :, None, None]
             self.checked_row(
@@ -1272,6 +1278,8 @@ def _yaml_value(value: Any) -> Any:
 def _same(mine: Any, theirs: Any, attr: str, rank: int) -> bool:
     if attr == "dim" and isinstance(mine, int) and isinstance(theirs, int) and rank:
         return mine % rank == theirs % rank
+    if attr == "recompute_scale_factor":  # F.interpolate reads False as None: the scale factor as given
+        return bool(mine) == bool(theirs)
     a, b = _yaml_value(mine), _yaml_value(theirs)
     if isinstance(a, float) or isinstance(b, float):
         return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-12)

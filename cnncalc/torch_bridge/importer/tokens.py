@@ -1,292 +1,99 @@
-"""Mapping rules for what vision transformers with convolutions do to tokens: `x[:, 0]` (an integer
-index), `x.repeat(...)`, a class token (`torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)`),
-and constants computed from shapes alone (XCiT's and EdgeNeXt's sine position encoding).
+"""Mapping rules for token code (issue 18): ViT's class token and reading it back.
 
-A constant is a tensor whose every input is a number known at this input shape (sizes read with
-`x.shape`, `torch.arange`, `torch.zeros`, fx's own constant tensors): no input value and no parameter
-flows into it. Such a subgraph is one row where it meets the model's tensors, if its value is one that
-a cnncalc type rebuilds (compared element by element here): a `sine_position` row reading the tensor
-whose size it encodes, so that `to_torch()` computes the same value at any input size. Otherwise its
-ops stay traced rows, as before.
+- `torch.cat([self.cls_token.expand(N, -1, -1), x], dim=1)`: learned tokens put before the
+  sequence, a `class_token` row named after the parameter (so the bridge holds it there and the
+  model's state_dict loads); register tokens too (`cat([cls, reg, x])`: a row each, the last
+  token's first).
+- `x[:, 0]`: an index on one axis, as PyTorch's select (a view): a `slice` of that one position,
+  then a `squeeze` of its axis.
 """
 
 from __future__ import annotations
 
-import functools
-import numbers
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import fx
 from torch.fx.passes.shape_prop import TensorMetadata
 
-from .. import modules
+from ...errors import CnncalcError
+from ...layers import REGISTRY, build_layer
 from .elementwise import attribute_read
 
 if TYPE_CHECKING:
     from .mapping import _Mapper
 
 
-def _inputs(node: fx.Node) -> list[fx.Node]:
-    return list(node.all_input_nodes)
-
-
-def _is_tensor(node: fx.Node) -> bool:
-    return isinstance(node.meta.get("tensor_meta"), TensorMetadata)
-
-
-def _held(gm: fx.GraphModule, target: str, tensors: set[int]) -> bool:
-    """A parameter or buffer of the model (`tensors`: their ids), not a constant tensor fx made of a
-    value the code computed."""
-    try:
-        value = functools.reduce(getattr, target.split("."), gm)
-    except AttributeError:
-        return True
-    return id(value) in tensors
-
-
-def _pure(m: _Mapper) -> set[fx.Node]:
-    """Nodes whose value is known at this input shape: sizes and numbers the tracer ran, and tensors
-    made only from them (no input value, no parameter, no module call)."""
-    pure: set[fx.Node] = set()
-    tensors = {id(t) for t in (*m.root.parameters(), *m.root.buffers())}
-    for node in m.gm.graph.nodes:
-        if node.op in ("placeholder", "output", "call_module"):
-            continue
-        if node.op == "get_attr":
-            if not _held(m.gm, str(node.target), tensors):
-                pure.add(node)
-        elif not _is_tensor(node):
-            if "value" in node.meta:
-                pure.add(node)
-        elif all(a in pure for a in _inputs(node)):
-            pure.add(node)
-    return pure
-
-
-def _value(gm: fx.GraphModule, node: fx.Node, cache: dict[fx.Node, Any]) -> Any:
-    """The value of a pure node, computed again from its inputs (the tracer keeps only shapes)."""
-    if node in cache:
-        return cache[node]
-    if node.op == "get_attr":
-        value = functools.reduce(getattr, str(node.target).split("."), gm)
-    elif not _is_tensor(node):
-        value = node.meta["value"]
-    else:
-        args = fx.node.map_arg(node.args, lambda a: _value(gm, a, cache))
-        kwargs = fx.node.map_arg(node.kwargs, lambda a: _value(gm, a, cache))
-        if node.op == "call_function":
-            value = node.target(*args, **kwargs)  # type: ignore[operator]
-        elif str(node.target).endswith("_"):  # in place: it would change fx's stored constant
-            raise ValueError(f"the in-place .{node.target}() is not computed again")
-        else:
-            value = getattr(args[0], str(node.target))(*args[1:], **kwargs)
-    cache[node] = value
-    return value
-
-
-def _ancestors(node: fx.Node, within: set[fx.Node]) -> set[fx.Node]:
-    found: set[fx.Node] = set()
-    todo = [a for a in _inputs(node) if a in within]
-    while todo:
-        n = todo.pop()
-        if n not in found:
-            found.add(n)
-            todo.extend(a for a in _inputs(n) if a in within)
-    return found
-
-
-def find_constants(m: _Mapper) -> None:
-    """Before the walk: every constant subgraph that is a sine position encoding becomes one row at the
-    node where it meets the model's tensors (m.sines); the nodes before it are left out (m.absorbed)."""
-    gm = m.gm
-    pure = _pure(m)
-    frontiers = [n for n in gm.graph.nodes if n in pure and _is_tensor(n) and any(u not in pure for u in n.users)]
-    cache: dict[fx.Node, Any] = {}
-    for node in frontiers:
-        try:
-            value = _value(gm, node, cache)
-        except Exception:  # noqa: BLE001 - not computable again here (a meta model): its ops are traced
-            continue
-        found = _sine_arguments(m, node, value)
-        if found is None:
-            continue
-        # the tensors whose size the encoding was computed from: read with x.shape or x.size()
-        sized = [
-            a
-            for n in _ancestors(node, pure)
-            if not _is_tensor(n)
-            for a in _inputs(n)
-            if a not in pure and _is_tensor(a)
-        ]
-        m.sines[node] = (*found, sized)
-        inside = {n for n in _ancestors(node, pure) if _is_tensor(n) or n.op == "get_attr"}
-        changed = True
-        while changed:  # only what nothing else reads
-            changed = False
-            for n in list(inside):
-                if any(u not in inside and u is not node for u in n.users):
-                    inside.discard(n)
-                    changed = True
-        m.absorbed.update(inside)
-
-
-def _sine_arguments(m: _Mapper, node: fx.Node, value: Any) -> tuple[int, float] | None:
-    """(features, temperature) where `value` is the sine encoding SinePosition computes, else None."""
-    if not isinstance(value, torch.Tensor) or value.dim() != 4 or value.shape[0] != 1 or value.shape[1] % 2:
-        return None
-    if value.device.type == "meta" or not value.is_floating_point():
-        return None
-    temperature: Any = 10000.0
-    scope = m.scope(node)
-    try:
-        owner = m.root.get_submodule(scope) if scope else m.root
-        temperature = getattr(owner, "temperature", temperature)
-    except AttributeError:
-        pass
-    if not isinstance(temperature, numbers.Real) or isinstance(temperature, bool):
-        return None
-    features, (h, w) = int(value.shape[1]) // 2, value.shape[2:]
-    if features % 2:
-        return None  # not a sine and a cosine per pair: not this encoding
-    with torch.no_grad():
-        rebuilt = modules.SinePosition(features, float(temperature))(torch.zeros(1, 1, h, w, dtype=value.dtype))
-    if rebuilt.shape != value.shape or not torch.allclose(rebuilt, value, rtol=0, atol=1e-6):
-        return None
-    return features, float(temperature)
-
-
-def sine_row(m: _Mapper, node: fx.Node) -> None:
-    """The row of a constant found by find_constants: a `sine_position` reading the tensor it measured."""
-    features, temperature, sized = m.sines[node]
-    size = tuple(m.shape(node)[1:])
-    for tensor in reversed(sized):
-        if tensor in m.of_node and len(m.rows[m.of_node[tensor]].shape) == 3:
-            if tuple(m.rows[m.of_node[tensor]].shape[1:]) == size:
-                source = m.of_node[tensor]
-                break
-    else:
+def rule_cat_tokens(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str) -> None:
+    """`torch.cat([tokens..., x], dim=1)` with parameters of shape [1, n, D] first: `class_token` rows."""
+    tensors = bound.get("tensors")
+    if not isinstance(tensors, (list, tuple)):
+        m.rule_cat(node, bound, what)
+        return
+    held = [attribute_read(t) for t in tensors]
+    if not held or held[-1] is not None or not any(h is not None for h in held):
+        m.rule_cat(node, bound, what)
+        return
+    *tokens, x = tensors
+    if any(h is None for h in held[:-1]):
+        raise m.unmapped(node, f"{what} of learned tokens between tensors: cnncalc puts tokens first only")
+    source = m.tensor_input(node, x, what)
+    rank = len(m.rows[source].shape) + 1
+    if rank != 3 or bound.get("dim", 0) % rank != 1:
         raise m.unmapped(
             node,
-            "a sine position encoding computed from sizes that no 2-D feature map of the model has",
-            received=f"{list(size)}",
+            f"{what} of learned tokens: cnncalc's class_token puts them before a sequence [N, L, D] (dim=1)",
+            received=f"dim={bound.get('dim', 0)} of [N, {', '.join(map(str, m.rows[source].shape))}]",
         )
-    m.checked_row(node, "sine_position", {"features": features, "temperature": temperature}, [source], "sine_position")
+    for token in reversed(tokens):  # cat([cls, reg, x]): reg's row first, then cls's before it
+        target = str(attribute_read(token).target)  # type: ignore[union-attr]
+        try:
+            param = m.gm.get_parameter(target)
+        except AttributeError:
+            raise m.unmapped(
+                node, f"{what} with the buffer '{target}' as tokens: not learned", received=target
+            ) from None
+        if id(param) in m.counted or target in {r.name for r in m.rows}:
+            raise m.unmapped(node, f"{what} reads the tokens '{target}' a second time", received=target)
+        if param.dim() != 3 or param.shape[0] != 1 or param.shape[2] != m.rows[source].shape[1]:
+            raise m.unmapped(
+                node,
+                f"{what} with the tokens '{target}': cnncalc's class_token holds [1, n, D]",
+                received=str(list(param.shape)),
+                expected=f"[1, n, {m.rows[source].shape[1]}]",
+            )
+        values = param.detach()
+        init = 0.0
+        if values.device.type != "meta" and bool((values == values.flatten()[0]).all()):
+            init = float(values.flatten()[0])  # the value it still holds (its initial value, untrained)
+        args = {"tokens": int(param.shape[1]), "init": init}
+        shape = (int(param.shape[1]) + m.rows[source].shape[0], m.rows[source].shape[1])
+        m.taken.add(target)
+        source = m.add_row(None, target, "class_token", args, [source], shape, counts=(param.numel(), 0, 0))
+        m.counted.add(id(param))
+    if m.rows[-1].shape != m.shape(node):  # (map_or_trace takes the rows back)
+        raise m.unmapped(node, f"cnncalc's class_token gives {list(m.rows[-1].shape)}, PyTorch {list(m.shape(node))}")
+    m.of_node[node] = source
 
 
 def select(m: _Mapper, node: fx.Node, source: int, index: tuple) -> bool:
-    """`x[:, 0]`, `x[:, :, -1]`: an integer index on axes after the batch, as a `slice` of one element
-    and a `squeeze` of those axes (both views, as the index is). False for any other index."""
+    """`x[:, 0]`, `x[:, :, -1]`: whole axes but integer indices, each a `slice` of one position and
+    then a `squeeze` of those axes (PyTorch's select, a view). False where the index is another."""
     full = slice(None)
-    ints = [(axis, cut) for axis, cut in enumerate(index) if isinstance(cut, int) and not isinstance(cut, bool)]
-    if not ints or index[0] != full or any(not isinstance(cut, (int, slice)) for cut in index):
+    picked = [(axis, cut) for axis, cut in enumerate(index) if type(cut) is int]
+    if not picked or picked[0][0] == 0 or any(cut != full and type(cut) is not int for cut in index):
         return False
-    before = m.rows[source].shape
-    cuts = [(axis, cut) for axis, cut in enumerate(index) if cut != full]
-    if any(
-        isinstance(cut, slice) and any(isinstance(v, fx.Node) for v in (cut.start, cut.stop, cut.step))
-        for _, cut in cuts
-    ):
+    meta = node.meta.get("tensor_meta")
+    if not isinstance(meta, TensorMetadata):
         return False
-    args: dict[str, Any] = {"dim": [], "begin": [], "end": [], "step": []}
-    for axis, cut in cuts:
-        if axis > len(before):
-            return False
-        if isinstance(cut, slice):
-            begin, end, step = cut.start, cut.stop, cut.step
-        else:
-            size = before[axis - 1]
-            if not -size <= cut < size:
-                return False
-            begin, end, step = cut % size, cut % size + 1, None
-        args["dim"].append(axis)
-        args["begin"].append(begin)
-        args["end"].append(end)
-        args["step"].append(step)
-    name = m.functional_name(node, "slice")
+    args = {
+        "dim": [a for a, _ in picked],
+        "begin": [c for _, c in picked],
+        "end": [c + 1 if c != -1 else None for _, c in picked],
+    }
     try:
-        from ...layers import REGISTRY, build_layer
-
-        shape = build_layer(REGISTRY["slice"], args).output_shape([before])
-    except Exception:  # noqa: BLE001 - not a slice cnncalc's type takes: the caller says why
-        m.taken.discard(name)
-        return False
-    sliced = m.add_row(None, name, "slice", args, [source], shape)
-    dims = [axis for axis, _ in ints]
-    m.checked_row(node, "squeeze", {"dim": dims if len(dims) > 1 else dims[0]}, [sliced], "select")
+        shape = build_layer(REGISTRY["slice"], args).output_shape([m.rows[source].shape])
+    except CnncalcError as err:
+        raise m.unmapped(node, f"cnncalc's slice cannot express this index: {err.message}") from None
+    cut = m.add_row(None, m.functional_name(node, "select"), "slice", args, [source], shape)
+    m.checked_row(node, "squeeze", {"dim": [a for a, _ in picked]}, [cut], "select")
     return True
-
-
-def rule_repeat(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str) -> None:
-    """`x.repeat(1, 2, 1)`; `pos.repeat(B, 1, 1, 1)` of a constant (one copy per sample): a `repeat` row."""
-    sizes: tuple[Any, ...] = tuple(bound.get("sizes") or ())
-    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
-        sizes = tuple(sizes[0])
-    if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in sizes):
-        raise m.unmapped(node, f"cnncalc follows {what} with whole counts", received=repr(sizes))
-    value = bound.get("input")
-    source = m.tensor_input(node, value, what)
-    first = node.args[1] if len(node.args) > 1 else None
-    batch_free = isinstance(value, fx.Node) and _batch_free(value)
-    if sizes[0] != 1 or (isinstance(first, fx.Node) and not batch_free):
-        # the batch repeated: another batch than the input's, unless the tensor is the same for every sample
-        raise m.unmapped(node, f"{what} repeats the batch axis; cnncalc's rows are per sample", received=repr(sizes))
-    m.checked_row(node, "repeat", {"repeats": list(sizes[1:])}, [source], "repeat")
-
-
-def _batch_free(node: fx.Node) -> bool:
-    """A tensor that no input value flows into (computed from sizes and parameters): batch 1 at any batch."""
-    seen: set[fx.Node] = set()
-    todo = [node]
-    while todo:
-        n = todo.pop()
-        if n in seen:
-            continue
-        seen.add(n)
-        if n.op == "placeholder" and _is_tensor(n):
-            return False
-        if n.op != "placeholder":
-            todo.extend(a for a in _inputs(n) if _is_tensor(a) or a.op == "placeholder")
-    return True
-
-
-def rule_expand(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str) -> None:
-    """`torch.cat((self.cls_token.expand(B, -1, -1), x), dim=1)`: one `class_token` row, named after the
-    parameter, written at the cat (which it absorbs)."""
-    value = bound.get("input")
-    if not (isinstance(value, fx.Node) and value.op == "get_attr") or attribute_read(value) is None:
-        raise m.unmapped(node, f"cnncalc follows {what} of a class token only (a parameter put before the tokens)")
-    target = str(value.target)
-    users = list(node.users)
-    cat = users[0] if len(users) == 1 else None
-    if (
-        cat is None
-        or cat.op != "call_function"
-        or cat.target not in (torch.cat, torch.concat)
-        or not cat.args
-        or not isinstance(cat.args[0], (tuple, list))
-        or len(cat.args[0]) != 2
-        or cat.args[0][0] is not node
-        or (cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)) not in (1, -2)
-    ):
-        raise m.unmapped(node, f"{what} of '{target}' not put before the tokens by torch.cat(..., dim=1)")
-    try:
-        param = m.gm.get_parameter(target)
-    except AttributeError:
-        raise m.unmapped(node, f"{what} of the buffer or constant '{target}'", received=target) from None
-    if id(param) in m.counted or target in m.taken:
-        raise m.unmapped(node, f"{what} reads the parameter '{target}' a second time", received=target)
-    source = m.tensor_input(node, cat.args[0][1], "torch.cat")
-    values = param.detach()
-    init = 0.0
-    if values.device.type != "meta" and bool((values == values.flatten()[0]).all()):
-        init = float(values.flatten()[0])
-    args = {"shape": list(param.shape), "init": init}
-    m.checked_row(cat, "class_token", args, [source], "class_token")
-    row = m.rows[-1]
-    m.taken.discard(row.name)
-    row.name = target  # the bridge holds the parameter there, under the model's state_dict key
-    row.counts = (param.numel(), 0, 0)
-    m.taken.add(target)
-    m.counted.add(id(param))
-    m.absorbed.add(cat)
