@@ -607,6 +607,8 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
         "traced": {"shape": "[4, 8, 8]", "inputs": "[[4, 8, 8]]", "op": "torch.erf"},
         "parameter": {"shape": "[4, 1, 1]"},
         "unary": {"op": "exp"},
+        "repeat": {"repeats": "[1, 2, 1]"},
+        "sine_position": {"features": 2},
     }
     types = json.loads(run("layers", "-f", "json").stdout)["layer_types"]
 

@@ -1036,6 +1036,64 @@ def parameter(draw, kind):
     return Case(args, [shape], lambda: module(_ParameterOp(op, held, view, "bias" if bias else "weight")))
 
 
+@builder("normalize")
+@st.composite
+def normalize(draw, kind):
+    shape = any_shape(draw)
+    dim = draw(st.one_of(st.just(1), axis(len(shape))))  # the batch axis 0 at times: cnncalc refuses it
+    p, eps = draw(st.sampled_from([1.0, 2.0, 3.0, 0.5])), draw(st.sampled_from([1e-12, 1e-6, 0.5]))
+    return Case({"dim": dim, "p": p, "eps": eps}, [shape], lambda: function(lambda x: F.normalize(x, p, dim, eps)))
+
+
+@builder("vector_norm")
+@st.composite
+def vector_norm(draw, kind):
+    shape = any_shape(draw)
+    dims = draw(st.lists(axis(len(shape)), min_size=1, max_size=3))
+    keepdim, p = draw(st.booleans()), draw(st.sampled_from([1.0, 2.0, 3.0]))
+    dim = dims[0] if len(dims) == 1 and draw(st.booleans()) else dims
+
+    def run(x):
+        return x.norm(p=p, dim=dim if isinstance(dim, int) else tuple(dim), keepdim=keepdim)
+
+    return Case({"dim": dim, "p": p, "keepdim": keepdim}, [shape], lambda: function(run))
+
+
+@builder("repeat")
+@st.composite
+def repeat(draw, kind):
+    shape = any_shape(draw)
+    rank = len(shape) if draw(st.integers(0, 7)) else len(shape) + 1  # at times one count too many
+    repeats = [draw(st.integers(1, 3)) for _ in range(rank)]
+    return Case({"repeats": repeats}, [shape], lambda: function(lambda x: x.repeat(1, *repeats)))
+
+
+def _edgenext_position(x, features, temperature):
+    """EdgeNeXt's PositionalEncodingFourier (timm), written out: the positions counted with cumsum over
+    a mask of ones, where XCiT and cnncalc's bridge use arange."""
+    b, _, h, w = x.shape
+    mask = ~torch.zeros(b, h, w).to(dtype=torch.bool)
+    y = mask.cumsum(1, dtype=torch.float32)
+    xs = mask.cumsum(2, dtype=torch.float32)
+    y = y / (y[:, -1:, :] + 1e-6) * (2 * math.pi)
+    xs = xs / (xs[:, :, -1:] + 1e-6) * (2 * math.pi)
+    dim_t = torch.arange(features, dtype=torch.int64).to(torch.float32)
+    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / features)
+    pos_x, pos_y = xs[:, :, :, None] / dim_t, y[:, :, :, None] / dim_t
+    pos_x = torch.stack((pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    pos_y = torch.stack((pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    return torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+
+
+@builder("sine_position")
+@st.composite
+def sine_position(draw, kind):
+    shape = any_shape(draw) if not draw(st.integers(0, 3)) else (draw(st.integers(1, 4)), *spatial(draw, 2))
+    features, temperature = draw(st.integers(1, 8)), draw(st.sampled_from([10000, 100, 20]))
+    args = {"features": features, "temperature": temperature}
+    return Case(args, [shape], lambda: function(lambda x: _edgenext_position(x, features, temperature)))
+
+
 @builder("sum", "mean")
 @st.composite
 def reduction(draw, kind):

@@ -358,10 +358,12 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         ),
         "parameter: {op: add, shape: [4], view: [4, 1, 1], init: 0.5, name: p}",
         "reshape: [4, -1]\n  - class_token: {tokens: 2, init: 0.5, name: cls_token}",
+        "parameter: {op: matmul, shape: [3, 2], init: 0.5, name: p}",  # x @ p
+        "parameter: {op: linear, shape: [2, 3], init: 0.5, name: p}",  # x @ p.T
     ],
 )
 def test_a_parents_parameter_exports_as_its_own_expression(row):
-    # a parameter row's op and a class token were once written as a product, as a layer scale is
+    # a parameter row's op, a class token and x @ p were once written as a product, as a layer scale is
     same_network(parse_text(f"input: [3, 5, 5]\nlayers:\n  - conv: {{out: 4, kernel: 3}}\n  - {row}\n"))
 
 

@@ -603,3 +603,91 @@ def test_max_read_for_its_indices_is_a_traced_row():
 
     report = analyze(cnncalc.from_torch(load_factory(GAPS, "ArgMax")(), (5, 4)).graph)
     assert "max" not in {r.type for r in report.rows} and "traced" in {r.type for r in report.rows}
+
+
+NORMS = IDIOMS / "norms.py"
+
+
+@pytest.mark.parametrize(
+    "factory, shape, params, macs",
+    [
+        # 20 tokens (4x5) of 8 channels: to_query, to_key 8 -> 6 with biases, w_g [6, 1], proj 6 -> 6, final 6 -> 8
+        (
+            "AdditiveAttention",
+            (8, 4, 5),
+            2 * (8 * 6 + 6) + 6 * 1 + (6 * 6 + 6) + (6 * 8 + 8),
+            20 * (8 * 6 + 8 * 6 + 6 * 1 + 6 * 6 + 6 * 8),
+        ),
+        # conv 3x3 3 -> 8 with bias on 6x6; the norms count nothing
+        ("ResponseNorm", (3, 6, 6), 3 * 3 * 3 * 8 + 8, 8 * 6 * 6 * (3 * 3 * 3)),
+        # the same conv; GRN's weight and bias, 8 each (torch.addcmul: a parameter product and sum, not counted)
+        ("GlobalResponseNorm", (3, 6, 6), 3 * 3 * 3 * 8 + 8 + 8 + 8, 8 * 6 * 6 * (3 * 3 * 3)),
+        # conv 3x3 3 -> 4 with bias on 6x6 (4x4 out); weight [10, 64] and bias 10; proj [5, 10]
+        (
+            "FunctionalLinear",
+            (3, 6, 6),
+            (3 * 3 * 3 * 4 + 4) + 10 * 64 + 10 + 5 * 10,
+            4 * 4 * 4 * (3 * 3 * 3) + 64 * 10 + 10 * 5,
+        ),
+    ],
+)
+def test_norm_and_matrix_idioms_import_exactly_with_no_traced_row(factory, shape, params, macs):
+    """F.normalize, x.norm / torch.norm and `x @ self.w_g` (issue 18): mapped, counted, round-tripped."""
+    check_idiom(load_factory(NORMS, factory)(), shape, params, macs)
+
+
+TOKENS = IDIOMS / "tokens.py"
+# both at 3x8x8: the stem, 3x3 stride 2 3 -> 8 with bias, gives 8x4x4; the encoding (4 features per
+# axis: 8 channels) projected by a 1x1 conv 8 -> 8 with bias at 4x4; a head 8 -> 5 with bias
+STEM = (3 * 3 * 3 * 8 + 8, 8 * 4 * 4 * (3 * 3 * 3))
+PROJECTION = (8 * 8 + 8, 8 * 4 * 4 * 8)
+HEAD = (8 * 5 + 5, 8 * 5)
+
+
+@pytest.mark.parametrize(
+    "factory, params, macs",
+    [
+        # and the class token [1, 1, 8]
+        ("XcitTokens", STEM[0] + PROJECTION[0] + 1 * 1 * 8 + HEAD[0], STEM[1] + PROJECTION[1] + HEAD[1]),
+        ("EdgeNextPosition", STEM[0] + PROJECTION[0] + HEAD[0], STEM[1] + PROJECTION[1] + HEAD[1]),
+    ],
+)
+def test_token_idioms_import_exactly_with_no_traced_row(factory, params, macs):
+    """A sine position encoding computed from sizes (a `sine_position` row), a class token, `x[:, 0]`,
+    `pos.repeat(B, 1, 1, 1)` (issue 18)."""
+    imported = check_idiom(load_factory(TOKENS, factory)(), (3, 8, 8), params, macs)
+    types = {r.type for r in analyze(imported.graph).rows}
+    assert "sine_position" in types
+    assert factory != "XcitTokens" or {"class_token", "repeat", "squeeze"} <= types
+    # the encoding follows the input's size: another input gives the model's own output there too
+    model = load_factory(TOKENS, factory)().eval()
+    import cnncalc
+
+    again = cnncalc.from_torch(model, (3, 12, 10))
+    rebuilt = to_torch(again.graph).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(3, 3, 12, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def check_idiom(model, shape, params, macs):
+    """The model imports with no traced row, exactly (figures also counted by torch), and round-trips."""
+    import cnncalc
+
+    assert torch_figures(model, shape) == (params, 0, macs)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == (params, 0, macs)
+    with torch.no_grad():
+        out = model.eval()(torch.zeros(1, *shape))
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = to_torch(imported.graph).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
+    assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]
+    return imported

@@ -238,6 +238,24 @@ LAYER_TABLE = {
         ("parameter: {op: linear, shape: [15, 16]}", [8, 8, 16], [8, 8, 15], 15 * 16, 0, 0, 8 * 8 * 16 * 15),
         ("parameter: {op: matmul, shape: [16, 4]}", [5, 16], [5, 4], 16 * 4, 0, 0, 5 * 16 * 4),  # x @ W
     ],
+    # vector norms written by hand: nothing any tool counts (linalg_vector_norm, clamp_min, div)
+    "normalize": [
+        ("normalize: -1", [3136, 48], [3136, 48], 0, 0, 0, 0),  # SwiftFormer: F.normalize(q, dim=-1)
+        ("normalize: {dim: 1, p: 1, eps: 1.0e-6}", [64, 7, 7], [64, 7, 7], 0, 0, 0, 0),
+    ],
+    "vector_norm": [
+        ("vector_norm: {dim: [2, 3], keepdim: true}", [64, 56, 56], [64, 1, 1], 0, 0, 0, 0),  # GRN's 2-norm
+        ("vector_norm: {dim: 1, p: 1}", [8, 4, 4], [4, 4], 0, 0, 0, 0),
+    ],
+    # XCiT: a tiling; a sine position encoding
+    "repeat": [
+        ("repeat: [1, 1, 1]", [128, 28, 28], [128, 28, 28], 0, 0, 0, 0),  # XCiT: pos.repeat(B, 1, 1, 1), a copy
+        ("repeat: [2, 1, 3]", [4, 5, 6], [2 * 4, 5, 3 * 6], 0, 0, 0, 0),
+    ],
+    "sine_position": [
+        ("sine_position: 32", [128, 28, 28], [2 * 32, 28, 28], 0, 0, 0, 0),  # XCiT's hidden_dim 32
+        ("sine_position: {features: 16, temperature: 100}", [3, 5, 7], [2 * 16, 5, 7], 0, 0, 0, 0),
+    ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
         ("sum: {dim: [2, 3], keepdim: true}", [8, 4, 4], [8, 1, 1], 0, 0, 0, 0),

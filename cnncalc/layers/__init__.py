@@ -58,6 +58,8 @@ from .activation import (
 )
 from .merge import Add, Concat, Div, Matmul, Mul, Stack, Sub
 from .arithmetic import Amax, Mean, Parameter, Scalar, Sum, Unary, Var  # issue 18
+from .vector_norm import Normalize, VectorNorm  # issue 18
+from .position import Repeat, SinePosition  # issue 18
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split, Unbind
 from .attention import Attention  # issue 18
@@ -165,5 +167,9 @@ __all__ = [
     "Amax",
     "Unary",
     "Parameter",
+    "Normalize",
+    "VectorNorm",
+    "Repeat",
+    "SinePosition",
     "StdConv",
 ]

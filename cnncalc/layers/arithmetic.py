@@ -323,6 +323,8 @@ class Parameter(Layer):
         # and for p - x and p / x where p broadcasts on all axes but one (no pair of p's own axes
         # to order); a p of two axes or more orders them row-major itself, as does an output that
         # the broadcast grew
+        if self.op in MATRIX_OPS:
+            return MemoryFormat.CONTIGUOUS  # torch.matmul's product is a new row-major tensor
         sample = tuple(shape[1:])
         used = self.used([sample])
         if self.output_shape([sample]) != sample:

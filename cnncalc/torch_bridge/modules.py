@@ -8,6 +8,7 @@ that the tools count them as they count torchvision's models and state_dict keys
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -356,6 +357,80 @@ class ParameterOp(nn.Module):
         if self.op == "linear":
             return torch.matmul(x, p.transpose(-1, -2))
         return p - x
+
+
+class ParameterMatmul(nn.Module):
+    """x @ p (x @ p.T) with a learned matrix p (`weight`), as torch.matmul (which ptflops counts, `@` not).
+    As for ParameterOp, the bridge registers the parameter on the parent module under the row's
+    name and keeps this module out of the tree, so state_dict keys match the model's."""
+
+    def __init__(self, shape: list[int], init: float = 1.0, transposed: bool = False) -> None:
+        super().__init__()
+        self.transposed = transposed
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(x, self.weight.T if self.transposed else self.weight)
+
+
+class Normalize(nn.Module):
+    """F.normalize(x, p, dim, eps): each vector along `dim` divided by its p-norm (at least eps)."""
+
+    def __init__(self, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> None:
+        super().__init__()
+        self.p, self.dim, self.eps = p, dim, eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, p=self.p, dim=self.dim, eps=self.eps)
+
+
+class VectorNorm(nn.Module):
+    """x.norm(p, dim, keepdim): the p-norm of the vectors along `dim`."""
+
+    def __init__(self, dim: int | list[int], p: float = 2.0, keepdim: bool = False) -> None:
+        super().__init__()
+        self.p, self.dim, self.keepdim = p, dim, keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dim = tuple(self.dim) if isinstance(self.dim, list) else self.dim
+        return x.norm(p=self.p, dim=dim, keepdim=self.keepdim)
+
+
+class Repeat(nn.Module):
+    """x.repeat(1, *repeats): the input tiled along each axis after the batch."""
+
+    def __init__(self, repeats: list[int]) -> None:
+        super().__init__()
+        self.repeats = repeats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.repeat(1, *self.repeats)
+
+
+class SinePosition(nn.Module):
+    """The sine position encoding of the input's H x W positions, [N, 2 * features, H, W], computed
+    as timm's PositionalEncodingFourier computes it (XCiT, EdgeNeXt; DETR's normalised sine): the
+    input is read for its size only."""
+
+    def __init__(self, features: int, temperature: float = 10000.0) -> None:
+        super().__init__()
+        self.features, self.temperature = features, temperature
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        scale, eps = 2 * math.pi, 1e-6
+        y_embed = torch.arange(1, h + 1, device=x.device).to(torch.float32).unsqueeze(1).repeat(1, 1, w)
+        x_embed = torch.arange(1, w + 1, device=x.device).to(torch.float32).repeat(1, h, 1)
+        y_embed = y_embed / (y_embed[:, -1:, :] + eps) * scale
+        x_embed = x_embed / (x_embed[:, :, -1:] + eps) * scale
+        dim_t = torch.arange(self.features, device=x.device).to(torch.float32)
+        dim_t = self.temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / self.features)
+        pos_x = x_embed[:, :, :, None] / dim_t
+        pos_y = y_embed[:, :, :, None] / dim_t
+        pos_x = torch.stack([pos_x[:, :, :, 0::2].sin(), pos_x[:, :, :, 1::2].cos()], dim=4).flatten(3)
+        pos_y = torch.stack([pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()], dim=4).flatten(3)
+        pos = torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
+        return pos.to(x.dtype).repeat(n, 1, 1, 1)  # a contiguous copy per sample
 
 
 class ClassToken(nn.Module):

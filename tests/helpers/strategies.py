@@ -154,6 +154,19 @@ def _layer(draw, kind, channels, rank=2):
         return f"expand: [{', '.join([str(out)] + ['-1'] * rank)}]", channels if out == -1 else out
     if kind in ("sum", "mean", "max"):  # over a spatial axis, kept as 1: the rank stays
         return f"{kind}: {{dim: {ints(2, rank + 1)}, keepdim: true}}", channels
+    if kind == "normalize":
+        return f"normalize: {{dim: {ints(1, rank + 1)}, p: {draw(st.sampled_from([1, 2, 3]))}}}", channels
+    if kind == "vector_norm":  # over a spatial axis, kept as 1: the rank stays
+        return f"vector_norm: {{dim: {ints(2, rank + 1)}, p: {draw(st.sampled_from([1, 2]))}, keepdim: true}}", channels
+    if kind == "repeat":  # the channels tiled
+        times = ints(1, 2)
+        return f"repeat: {[times] + [1] * rank}", channels * times
+    if kind == "sine_position" and rank == 2:
+        features = 2 * ints(1, 3)
+        return (
+            f"sine_position: {{features: {features}, temperature: {draw(st.sampled_from([10000, 20]))}}}",
+            2 * features,
+        )
     if kind == "class_token":  # on the positions as one axis: the channels are its tokens, one more
         return f"reshape: [{channels}, -1]\n  - class_token: {{init: 0.5}}", channels + 1
     return _written(kind), channels

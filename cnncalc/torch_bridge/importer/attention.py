@@ -50,9 +50,19 @@ def _unbind_dim(node: fx.Node) -> Any:
 
 
 def transposed_matrix(node: Any) -> fx.Node | None:
-    """The parameter read of `self.w.transpose(-1, -2)` / `self.w.t()` (a matrix read in forward,
-    transposed for `x @ w^T`: HaloNet's relative logits), else None."""
-    if not (isinstance(node, fx.Node) and node.op == "call_method" and node.target in ("transpose", "t")):
+    """The parameter read of `self.w.transpose(-1, -2)` / `self.w.t()` / `self.w.T` / `self.w.mT`
+    (a matrix read in forward, transposed for `x @ w^T`: HaloNet's relative logits, a functional
+    linear), else None."""
+    attribute = (
+        isinstance(node, fx.Node)
+        and node.op == "call_function"
+        and node.target is getattr
+        and len(node.args) == 2
+        and node.args[1] in ("T", "mT")
+    )
+    if not attribute and not (
+        isinstance(node, fx.Node) and node.op == "call_method" and node.target in ("transpose", "t")
+    ):
         return None
     held = node.args[0] if node.args else None
     if not (isinstance(held, fx.Node) and held.op == "get_attr"):
@@ -61,7 +71,7 @@ def transposed_matrix(node: Any) -> fx.Node | None:
     if meta is not None and len(getattr(meta, "shape", ())) != 2:
         return None
     dims = [d for d in node.args[1:] if isinstance(d, int)]
-    if node.target == "transpose" and (len(dims) != 2 or sorted(d % 2 for d in dims) != [0, 1]):
+    if not attribute and node.target == "transpose" and (len(dims) != 2 or sorted(d % 2 for d in dims) != [0, 1]):
         return None
     return held
 

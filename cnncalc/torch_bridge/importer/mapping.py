@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import casts, conv_calls, elementwise, maxima, tokens
+from . import casts, constants, conv_calls, elementwise, maxima, norms, tokens
 from .attention import AttentionRules, FoldedRules, held_read, transposed_matrix
 from .result import Shape, TorchImportError
 from .table import (
@@ -106,6 +106,9 @@ class _Mapper(AttentionRules, FoldedRules):
         self.region: dict[fx.Node, tuple[list[int], int, tuple[int, int, int]]] = {}
         self.returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None  # several outputs
         self.folded: set[int] = set()  # rows with windows or heads folded into the batch axis (attention.py)
+        # constants computed from shapes that a layer type rebuilds, by the node where they meet the
+        # model's tensors: (features, temperature, the tensors whose size they read) (constants.py)
+        self.sines: dict[fx.Node, tuple[int, float, list[fx.Node]]] = {}
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -182,6 +185,7 @@ class _Mapper(AttentionRules, FoldedRules):
                 "cnncalc imports models with one input tensor",
                 received=f"forward({', '.join(n.name for n in placeholders)})",
             )
+        constants.find_constants(self)
         for node in self.gm.graph.nodes:
             if node.op == "placeholder":
                 meta = node.meta["tensor_meta"]
@@ -562,6 +566,9 @@ class _Mapper(AttentionRules, FoldedRules):
         return args
 
     def call(self, node: fx.Node) -> None:
+        if node in self.sines:  # a constant computed from sizes: one row (constants.py)
+            constants.sine_row(self, node)
+            return
         whole = node.args[0] if node.args else None
         if (
             node.op == "call_function"
@@ -609,6 +616,8 @@ class _Mapper(AttentionRules, FoldedRules):
     def bind(self, node: fx.Node, params: tuple[str, ...], what: str) -> dict[str, Any]:
         if node.op == "call_method" and str(node.target) in ("view", "reshape", "expand"):
             return {"input": node.args[0]}  # the sizes are read by the rule
+        if node.op == "call_method" and str(node.target) == "repeat" and not node.kwargs:
+            return {"input": node.args[0], "sizes": _substitute(tuple(node.args[1:]), self.constants)}
         if node.op == "call_method" and str(node.target) == "permute" and not node.kwargs:
             dims = node.args[1] if len(node.args) == 2 else tuple(node.args[1:])  # x.permute(0, 2, 3, 1)
             return {"input": node.args[0], "dims": _substitute(dims, self.constants)}
@@ -674,6 +683,10 @@ class _Mapper(AttentionRules, FoldedRules):
     rule_batch_norm_call = conv_calls.rule_batch_norm_call
     rule_cat_tokens = tokens.rule_cat_tokens
     rule_max = maxima.rule_max
+    rule_normalize = norms.rule_normalize
+    rule_addcmul = norms.rule_addcmul
+    rule_repeat = constants.rule_repeat
+    rule_vector_norm = norms.rule_vector_norm
 
     def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""
@@ -1186,6 +1199,8 @@ _TENSOR_PARAMS = (
     "tensors",
     "tensor",
     "mat2",
+    "tensor1",
+    "tensor2",
     "shape",
     "weight",
     "bias",

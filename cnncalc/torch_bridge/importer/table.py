@@ -161,6 +161,9 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     torch.var: Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     torch.amax: Special(("amax",), "reduce", ("input", "dim", "keepdim")),
     torch.max: Special(("max",), "max", ("input", "dim", "keepdim")),  # values and indices (maxima.py)
+    torch.addcmul: Special(("parameter",), "addcmul", ("input", "tensor1", "tensor2", "value")),
+    F.normalize: Special(("normalize",), "normalize", ("input", "p", "dim", "eps", "out")),
+    torch.norm: Special(("vector_norm",), "vector_norm", ("input", "p", "dim", "keepdim", "out", "dtype")),
     F.pad: Special(("pad",), "pad", ("input", "pad", "mode", "value")),
     torch.stack: Special(("stack",), "stack", ("tensors", "dim")),
     # attention's q @ k.transpose(-2, -1) and attn @ v
@@ -258,6 +261,8 @@ METHODS: dict[str, Equivalent | Special] = {
     "var": Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     "amax": Special(("amax",), "reduce", ("input", "dim", "keepdim")),
     "max": Special(("max",), "max", ("input", "dim", "keepdim")),
+    "norm": Special(("vector_norm",), "vector_norm", ("input", "p", "dim", "keepdim", "dtype")),
+    "repeat": Special(("repeat",), "repeat", ("input",)),
     "flatten": Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     "view": Special(("flatten",), "reshape", ("input",)),
     "reshape": Special(("flatten",), "reshape", ("input",)),
