@@ -912,6 +912,49 @@ def parameter(draw, kind):
     return Case(args, [shape], lambda: module(_ParameterOp(op, held, view, "bias" if bias else "weight")))
 
 
+class _GatheredBias(nn.Module):
+    """timm's LeViT attention bias (absolute offsets, queries strided) and Swin's RelPosBias (signed
+    offsets), each index built as timm builds it."""
+
+    def __init__(self, heads, grid, stride, signed):
+        super().__init__()
+        h, w = grid
+        keys = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")).flatten(1)  # [2, H*W]
+        if signed:
+            rel = (keys[:, :, None] - keys[:, None, :]).permute(1, 2, 0)  # [H*W, H*W, 2]
+            idx = (rel[..., 0] + h - 1) * (2 * w - 1) + rel[..., 1] + w - 1
+            self.table = nn.Parameter(torch.rand((2 * h - 1) * (2 * w - 1), heads))
+            self.register_buffer("relative_position_index", idx.flatten(), persistent=False)
+        else:
+            queries = torch.stack(
+                torch.meshgrid(torch.arange(0, h, stride), torch.arange(0, w, stride), indexing="ij")
+            ).flatten(1)
+            rel = (queries[..., :, None] - keys[..., None, :]).abs()
+            self.table = nn.Parameter(torch.rand(heads, h * w))
+            self.register_buffer("attention_bias_idxs", rel[0] * w + rel[1])
+        self.signed, self.n = signed, len(keys[0])
+
+    def forward(self, x):
+        if self.signed:
+            return x + self.table[self.relative_position_index].view(self.n, self.n, -1).permute(2, 0, 1)
+        return x + self.table[:, self.attention_bias_idxs]
+
+
+@builder("bias_table")
+@st.composite
+def bias_table(draw, kind):
+    heads, h, w = draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    signed = draw(st.booleans())
+    stride = 1 if signed else draw(st.integers(1, 3))
+    n = len(range(0, h, stride)) * len(range(0, w, stride))
+    # at times logits of another size: cnncalc must refuse what torch cannot add
+    shape = (heads, n, h * w) if draw(st.integers(0, 4)) else (heads, n + 1, h * w)
+    args: dict[str, Any] = {"heads": heads, "grid": [h, w], "stride": stride}
+    if signed:
+        args.update(offsets="signed", flat=True, index_name="relative_position_index")
+    return Case(args, [shape], lambda: module(_GatheredBias(heads, (h, w), stride, signed)))
+
+
 @builder("sum", "mean")
 @st.composite
 def reduction(draw, kind):

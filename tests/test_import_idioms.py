@@ -385,3 +385,50 @@ def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, pa
     # and cnncalc's own module imports back row for row (a viewed parameter is read as the model reads it)
     again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
     assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]
+
+
+BIAS_TABLE = IDIOMS / "bias_table.py"
+
+
+@pytest.mark.parametrize(
+    "kind, table, index",
+    [
+        # 2 heads over the 4x4 map's 16 positions; the index [16 queries, 16 keys]
+        ("levit", 2 * 16, 16 * 16),
+        # queries every 2nd position: ceil(4/2) * ceil(4/2) = 4 of them, each against the 16 keys
+        ("downsample", 2 * 16, 4 * 16),
+        ("persistent", 2 * 16, 16 * 16),  # EfficientFormer v1: the index in the state_dict
+        # signed offsets on a 4x4 window: (2*4-1) * (2*4-1) = 49 per head; index [16 * 16] flat
+        ("relpos", 49 * 2, 16 * 16),
+    ],
+)
+def test_gathered_attention_biases_import_exactly_and_round_trip(kind, table, index):
+    import cnncalc
+
+    model = load_factory(BIAS_TABLE, "Biased")(kind).eval()
+    shape = (3, 8, 8)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    (row,) = [r for r in report.rows if r.type == "bias_table"]
+    assert (row.weights, row.biases, row.buffers, row.macs) == (table, 0, index, 0)
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
+    # the model's own weights (a random table) load strictly, and the index rebuilt gives the same output
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_a_table_gathered_in_another_order_stays_a_traced_row():
+    """An index that no grid gives (the LeViT index reversed): measured, never a wrong bias_table."""
+    import cnncalc
+
+    model = load_factory(BIAS_TABLE, "Biased")("levit").eval()
+    idx = model.attn.attention_bias_idxs
+    idx.copy_(idx.flip(-1))
+    rows = analyze(cnncalc.from_torch(model, (3, 8, 8)).graph).rows
+    assert [r.type for r in rows].count("bias_table") == 0
+    (traced,) = [r for r in rows if r.type == "traced"]
+    assert (traced.weights, traced.buffers) == (2 * 16, 16 * 16)

@@ -193,6 +193,31 @@ LAYER_TABLE = {
         ("parameter: {op: rsub, shape: [1, 8, 1, 1]}", [8, 3, 3], [8, 3, 3], 8, 0, 0, 0),  # p - x, batch axis 1
         ("parameter: {op: add, shape: [5, 6]}", [1, 6], [5, 6], 5 * 6, 0, 0, 0),  # broadcast: the output grows
     ],
+    # attention logits + a table gathered by relative position: the table's weights, the index's buffers
+    "bias_table": [
+        # LeViT-128S's first stage: 4 heads on a 14x14 map, table [4, 14*14], index [196, 196]
+        ("bias_table: {heads: 4, grid: [14, 14]}", [4, 196, 196], [4, 196, 196], 4 * (14 * 14), 0, 196 * 196, 0),
+        # its downsampling attention: queries every 2nd position, ceil(14/2)^2 = 49 of them
+        (
+            "bias_table: {heads: 8, grid: [14, 14], stride: 2}",
+            [8, 49, 196],
+            [8, 49, 196],
+            8 * (14 * 14),
+            0,
+            49 * 196,
+            0,
+        ),
+        # GCViT's RelPosBias on a 7x7 window: table [(2*7-1)*(2*7-1), 3], index flat [49*49]
+        (
+            "bias_table: {heads: 3, grid: [7, 7], offsets: signed, flat: true, index_name: relative_position_index}",
+            [3, 49, 49],
+            [3, 49, 49],
+            (2 * 7 - 1) * (2 * 7 - 1) * 3,
+            0,
+            49 * 49,
+            0,
+        ),
+    ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
         ("sum: {dim: [2, 3], keepdim: true}", [8, 4, 4], [8, 1, 1], 0, 0, 0, 0),

@@ -60,6 +60,7 @@ from .arithmetic import Amax, Mean, Parameter, Scalar, Sum, Unary, Var  # issue 
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split, Unbind
 from .attention import Attention  # issue 18
+from .bias_table import BiasTable  # issue 18
 from .traced import Traced
 from .windowed import Windowed
 # isort: on
@@ -138,6 +139,7 @@ __all__ = [
     "Unbind",
     "Unfold",
     "Attention",
+    "BiasTable",
     "Traced",
     "Contiguous",
     "Reshape",

@@ -323,6 +323,43 @@ class ParameterOp(nn.Module):
         return p - x
 
 
+class BiasTable(nn.Module):
+    """Attention logits plus a learned table gathered by relative position (cnncalc/layers/bias_table.py):
+    `table[:, index]` for absolute offsets (LeViT's attention_biases [heads, H*W]), `table[index]`
+    viewed and permuted to [heads, n, m] for signed ones (timm's RelPosBias [(2H-1)*(2W-1), heads]).
+    As for ParameterOp, the bridge registers the table on the parent under the row's name and the
+    index buffer beside it under `index_name`, so state_dict keys match the model's."""
+
+    def __init__(
+        self,
+        heads: int,
+        grid: list[int],
+        stride: int = 1,
+        offsets: str = "absolute",
+        index_name: str = "attention_bias_idxs",
+        flat: bool = False,
+        persistent: bool = False,
+    ) -> None:
+        from ..layers.bias_table import BiasTable as Layer
+        from ..layers.bias_table import index
+
+        super().__init__()
+        layer = Layer(heads=heads, grid=tuple(grid), stride=stride, offsets=offsets)
+        self.offsets = offsets
+        self.index_name = index_name
+        self.shape = (heads, layer.queries(), grid[0] * grid[1])
+        self.weight = nn.Parameter(torch.zeros(layer.table()))
+        idx = torch.tensor(index(grid, stride, offsets), dtype=torch.long)
+        self.register_buffer(index_name, idx.flatten() if flat else idx, persistent=persistent)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idx = getattr(self, self.index_name)
+        if self.offsets == "absolute":
+            return x + self.weight[:, idx]  # [heads, n, m] = [heads, T][:, [n, m]]
+        # [n * m, heads] -> [heads, n, m]
+        return x + self.weight[idx.flatten()].view(self.shape[1], self.shape[2], -1).permute(2, 0, 1)
+
+
 class StdConv2d(nn.Conv2d):
     """A Conv2d whose weight is standardised in forward, each filter to mean 0 and variance 1
     (biased, plus `eps`), then times its `gain` and `scale` where given: timm's StdConv2d and

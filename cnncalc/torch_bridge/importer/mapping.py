@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import elementwise
+from . import bias, elementwise
 from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
@@ -195,6 +195,8 @@ class _Mapper(AttentionRules, FoldedRules):
                 continue  # part of a pattern already written as one row (channel shuffle)
             elif elementwise.is_attribute_view(node):
                 continue  # a parameter viewed (gamma.view(-1, 1, 1)): the row that uses it holds it
+            elif bias.is_gathered(node):
+                continue  # a table gathered by an index buffer (attention biases): the add that reads it holds it
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
                 continue
@@ -250,6 +252,10 @@ class _Mapper(AttentionRules, FoldedRules):
                 region_macs += macs_before
                 weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), held_before))
                 self.region[arg] = (before, 0, (0, 0, 0))  # its MACs and tensors are counted once
+            elif bias.reads(arg) is not None:  # a gathered attention bias: its table and index are the row's
+                weights, biases, buffers = (
+                    a + c for a, c in zip((weights, biases, buffers), self.claim(bias.tensors(self.gm, arg)))
+                )
             elif elementwise.attribute_read(arg) is not None:  # a parameter or buffer read in forward (or a view
                 # of one): its module's tensors are the row's
                 path, _, attr = str(elementwise.attribute_read(arg).target).rpartition(".")  # type: ignore[union-attr]

@@ -1,0 +1,193 @@
+"""Mapping of attention biases gathered from a table by an index buffer (a `bias_table` row, issue 18).
+
+LeViT, EfficientFormer, EfficientViT (MSRA) and TinyViT add `self.attention_biases[:, self.attention_bias_idxs]`
+to their attention logits; timm's RelPosBias (GCViT, MaxViT) adds `table[index].view(n, m, -1).permute(2, 0, 1)
+.unsqueeze(0)`. In the traced graph that is a chain of nodes that reads one parameter and one integer buffer
+and no tensor of the input. The mapper skips the chain (`is_gathered`) and the add that reads it becomes one
+`bias_table` row, named after the table. Which entry each bias element reads is found by running the chain on
+a table numbered 0, 1, 2, ... and must equal what cnncalc's own index formula gives for some grid, else the
+add stays a traced row: never a wrong number.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import fx
+
+from ...errors import CnncalcError
+from ...layers import REGISTRY, build_layer
+from ...layers.bias_table import OFFSETS, index
+
+if TYPE_CHECKING:
+    from .mapping import _Mapper
+
+
+def reads(value: Any) -> list[fx.Node] | None:
+    """The get_attr nodes a chain of constant ops reads (no input tensor), or None where `value` is no such
+    chain ending in a gather of one parameter by one integer buffer."""
+    if not isinstance(value, fx.Node) or value.op == "get_attr":
+        return None
+    seen: set[fx.Node] = set()
+    attrs: list[fx.Node] = []
+    todo = [value]
+    gathers = False
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.op == "get_attr":
+            attrs.append(node)
+            continue
+        if node.op not in ("call_function", "call_method"):
+            return None  # the input, a module: not a constant
+        if node.op == "call_function" and getattr(node.target, "__name__", "") == "getitem":
+            gathers = gathers or any(a.op == "get_attr" for a in _nodes(node.args[1:]))
+        todo.extend(_nodes((node.args, node.kwargs)))
+    return attrs if gathers and len(attrs) == 2 else None
+
+
+def tensors(gm: fx.GraphModule, value: fx.Node) -> list[tuple[str, torch.Tensor]]:
+    """The table and index a gathered chain reads, by name (for a traced row that holds them)."""
+    return [
+        (str(a.target), gm.get_parameter(str(a.target)) if is_parameter(gm, a) else gm.get_buffer(str(a.target)))
+        for a in reads(value) or ()
+    ]
+
+
+def is_gathered(node: fx.Node) -> bool:
+    """A node of a gathered-bias chain: written by the row that adds it."""
+    return reads(node) is not None
+
+
+def _nodes(value: Any) -> list[fx.Node]:
+    found: list[fx.Node] = []
+    fx.node.map_arg(value, lambda n: found.append(n) or n)  # type: ignore[func-returns-value]
+    return found
+
+
+def _evaluate(value: fx.Node, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The chain's result with the get_attr nodes read from `tensors` (by target)."""
+    done: dict[fx.Node, Any] = {}
+
+    def run(node: fx.Node) -> Any:
+        if node in done:
+            return done[node]
+        if node.op == "get_attr":
+            result = tensors[str(node.target)]
+        else:
+            args = fx.node.map_arg(node.args, run)
+            kwargs = fx.node.map_arg(node.kwargs, run)
+            if node.op == "call_method":
+                result = getattr(args[0], str(node.target))(*args[1:], **kwargs)
+            else:
+                result = node.target(*args, **kwargs)  # type: ignore[operator]
+        done[node] = result
+        return result
+
+    return run(value)
+
+
+def _layouts(table: tuple[int, ...], bias: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Every bias_table setting whose table and bias have these shapes (grid split, stride)."""
+    heads, queries, keys = bias
+    found: list[dict[str, Any]] = []
+    for height in (h for h in range(1, keys + 1) if keys % h == 0):
+        width = keys // height
+        if table == (heads, keys):
+            for stride in range(1, max(height, width) + 1):
+                if math.ceil(height / stride) * math.ceil(width / stride) == queries:
+                    found.append({"offsets": "absolute", "grid": [height, width], "stride": stride})
+        if table == ((2 * height - 1) * (2 * width - 1), heads) and queries == keys:
+            found.append({"offsets": "signed", "grid": [height, width], "stride": 1})
+    return found
+
+
+def _numbered(setting: dict[str, Any], heads: int) -> torch.Tensor:
+    """The flat table entry each bias element [heads, n, m] reads under `setting`."""
+    idx = torch.tensor(index(setting["grid"], setting["stride"], setting["offsets"]), dtype=torch.float64)
+    h = torch.arange(heads, dtype=torch.float64).view(-1, 1, 1)
+    if setting["offsets"] == "absolute":  # table [heads, T]: entry h * T + idx
+        return h * (setting["grid"][0] * setting["grid"][1]) + idx
+    return idx * heads + h  # table [T, heads]: entry idx * heads + h
+
+
+def rule_bias(m: _Mapper, node: fx.Node, tensor: Any, chain: fx.Node, what: str) -> None:
+    """`logits + table[:, idx]` (and RelPosBias's view, permute, unsqueeze of `table[idx]`): a bias_table row."""
+    attrs = reads(chain)
+    assert attrs is not None, "called for a gathered chain only"
+    params = [a for a in attrs if _parameter(m, a) is not None]
+    buffers = [a for a in attrs if a not in params]
+    if len(params) != 1 or len(buffers) != 1:
+        raise m.unmapped(node, f"{what} of a gathered tensor that is not one parameter indexed by one buffer")
+    table_at, index_at = str(params[0].target), str(buffers[0].target)
+    table = _parameter(m, params[0])
+    assert table is not None
+    idx = m.gm.get_buffer(index_at)
+    path, _, index_name = index_at.rpartition(".")
+    if path != table_at.rpartition(".")[0] or idx.dtype not in (torch.int64, torch.int32):
+        raise m.unmapped(node, f"{what} of a table indexed by a buffer of another module or type", received=index_at)
+    if id(table) in m.counted or id(idx) in m.counted or table_at in m.taken:
+        raise m.unmapped(node, f"{what} reads the table '{table_at}' a second time; a bias_table row holds it once")
+    if table.device.type == "meta" or idx.device.type == "meta":
+        raise m.unmapped(node, f"{what}: a table on the meta device has no index to check")
+    source = m.tensor_input(node, tensor, what)
+    numbered = torch.arange(table.numel(), dtype=torch.float64).view(table.shape)
+    try:
+        read = _evaluate(chain, {table_at: numbered, index_at: idx})
+    except Exception as err:  # noqa: BLE001 - a chain cnncalc cannot re-run: traced
+        raise m.unmapped(node, f"{what}: the gathered bias does not run again ({err})") from None
+    while read.dim() > 3 and read.shape[0] == 1:
+        read = read[0]
+    if read.dim() != 3:
+        raise m.unmapped(node, f"{what} of a gathered bias of shape {list(read.shape)}, not [heads, n, m]")
+    bias = tuple(read.shape)
+    for setting in _layouts(tuple(table.shape), bias):
+        if torch.equal(_numbered(setting, bias[0]), read):
+            break
+    else:
+        raise m.unmapped(
+            node,
+            f"{what} of a table gathered in an order cnncalc's bias_table does not know "
+            f"(offsets {', '.join(OFFSETS)} on a grid)",
+            received=f"table {list(table.shape)} -> bias {list(bias)}",
+        )
+    owner = m.owner(path)
+    args: dict[str, Any] = {"heads": bias[0], **setting}
+    if index_name != "attention_bias_idxs":
+        args["index_name"] = index_name
+    if idx.dim() == 1:
+        args["flat"] = True
+    if index_name not in owner._non_persistent_buffers_set:
+        args["persistent"] = True
+    args = {
+        k: v for k, v in args.items() if not (k == "stride" and v == 1) and not (k == "offsets" and v == OFFSETS[0])
+    }
+    try:
+        layer = build_layer(REGISTRY["bias_table"], args)
+        shapes = [m.rows[source].shape]
+        shape = layer.output_shape(shapes)
+        counts = (layer.weights(shapes), layer.biases(shapes), layer.buffers(shapes))
+    except CnncalcError as err:
+        raise m.unmapped(node, f"cnncalc's bias_table row cannot express this {what}: {err.message}") from None
+    if shape != m.shape(node) or counts != (table.numel(), 0, idx.numel()):
+        raise m.unmapped(node, f"cnncalc's bias_table row gives {list(shape)} and {counts}, PyTorch otherwise")
+    m.taken.add(table_at)
+    m.add_row(node, table_at, "bias_table", args, [source], shape, counts=counts)
+    m.counted.update((id(table), id(idx)))
+
+
+def _parameter(m: _Mapper, attr: fx.Node) -> torch.nn.Parameter | None:
+    return m.gm.get_parameter(str(attr.target)) if is_parameter(m.gm, attr) else None
+
+
+def is_parameter(gm: fx.GraphModule, attr: fx.Node) -> bool:
+    """Whether the get_attr node `attr` reads a parameter (else a buffer or a constant)."""
+    try:
+        gm.get_parameter(str(attr.target))
+    except AttributeError:
+        return False
+    return True
