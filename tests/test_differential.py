@@ -773,13 +773,25 @@ def attention(draw, kind):
         v = (h, m, draw(st.integers(1, 5)))
     elif wrong == 1:  # another length for v, another feature size for k, or another rank
         k, v = draw(st.sampled_from([(k, (h, m + 1, d)), ((h, m, d + 1), v), ((m, d), (m, d))]))
+    gqa = draw(st.booleans())
+    if draw(st.booleans()):  # k and v with fewer heads: one (multi-query, broadcast), or any (grouped)
+        g = draw(st.one_of(st.just(1), st.integers(1, 5)))
+        k, v = (g, *k[1:]), (g, *v[1:])
+        if draw(st.integers(0, 3)) == 0:  # at times, heads only on one of them
+            v = (h, *v[1:])
+    inputs = [q, k, v]
+    if draw(st.booleans()):  # an additive mask, broadcast to the scores [h, n, m] (at times, not)
+        inputs.append(tuple(draw(st.sampled_from([size, size, 1, size + 1])) for size in (h, n, m)))
+        if draw(st.integers(0, 4)) == 0:
+            inputs[-1] = inputs[-1][1:]  # of a lower rank: torch aligns its batch axis with the heads
     scale = draw(st.one_of(st.none(), NUMBER))
     causal = draw(st.booleans())
-    return Case(
-        {"scale": scale, "is_causal": causal},
-        [q, k, v],
-        lambda: function(lambda a, b, c: F.scaled_dot_product_attention(a, b, c, scale=scale, is_causal=causal)),
-    )
+    args = {"scale": scale, "is_causal": causal, "enable_gqa": gqa}
+
+    def run(a, b, c, mask=None):
+        return F.scaled_dot_product_attention(a, b, c, attn_mask=mask, scale=scale, is_causal=causal, enable_gqa=gqa)
+
+    return Case(args, inputs, lambda: function(run))
 
 
 @builder("slice")

@@ -534,6 +534,42 @@ MORE_MERGES += [
         [2, 4, 8],
     ),
 ]
+MORE_MERGES += [
+    # issue 18: an additive mask [1, 16, 16] (a relative position bias, one for both heads) added to
+    # the scores [2, 16, 16]: 2*16*16*(4 + 4) MACs, the mask's add not counted (FlopCounterMode's
+    # sdpa formula reads q, k and v only; the unfused path's add is no matmul)
+    (
+        "attention",
+        "- conv: {out: 24, kernel: 1}\n- reshape: [3, 2, 4, 16]\n- permute: [0, 1, 2, 4, 3]\n- contiguous\n"
+        "- unbind: {dim: 1, name: qkv}\n- identity: {from: qkv.0, name: a}\n- identity: {from: qkv.1, name: b}\n"
+        "- identity: {from: qkv.2, name: c}\n- conv: {out: 16, kernel: 1, from: input}\n"
+        "- reshape: {shape: [1, 16, 16], name: d}\n- attention: {from: [a, b, c, d], scale: 0.5}",
+        [3, 4, 4],
+        [2, 16, 4],
+    ),
+    # multi-query attention (MobileNetV5): q of 2 heads [2, 16, 4], k and v of one head [1, 4, 4] from a
+    # stride-2 conv, broadcast over q's heads: 2*16*4*(4 + 4) MACs
+    (
+        "attention",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [2, 4, 16]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: a}\n"
+        "- conv: {out: 4, kernel: 1, stride: 2, from: input}\n- reshape: [1, 4, 4]\n- permute: [0, 1, 3, 2]\n"
+        "- contiguous: {name: b}\n- conv: {out: 4, kernel: 1, stride: 2, from: input}\n- reshape: [1, 4, 4]\n"
+        "- permute: [0, 1, 3, 2]\n- contiguous: {name: c}\n- attention: {from: [a, b, c]}",
+        [3, 4, 4],
+        [2, 16, 4],
+    ),
+    # grouped heads (enable_gqa): q of 4 heads [4, 16, 2], k and v of 2 [2, 4, 2], each serving two of
+    # q's: 4*16*4*(2 + 2) MACs (q's heads, as FlopCounterMode's sdpa_flop_count)
+    (
+        "attention",
+        "- conv: {out: 8, kernel: 1}\n- reshape: [4, 2, 16]\n- permute: [0, 1, 3, 2]\n- contiguous: {name: a}\n"
+        "- conv: {out: 4, kernel: 1, stride: 2, from: input}\n- reshape: [2, 2, 4]\n- permute: [0, 1, 3, 2]\n"
+        "- contiguous: {name: b}\n- conv: {out: 4, kernel: 1, stride: 2, from: input}\n- reshape: [2, 2, 4]\n"
+        "- permute: [0, 1, 3, 2]\n- contiguous: {name: c}\n- attention: {from: [a, b, c], enable_gqa: true}",
+        [3, 4, 4],
+        [4, 16, 2],
+    ),
+]
 MERGE_ROWS = [(kind, *row) for kind, row in MERGE_TABLE.items()] + MORE_MERGES
 
 ROWS = [(kind, *row) for kind, rows in LAYER_TABLE.items() for row in rows]
@@ -639,7 +675,8 @@ def test_merge_row(kind, layers, shape_in, shape_out):
     text = f"input: {shape_in}\nlayers:\n" + "\n".join("  " + line for line in layers.split("\n"))
     rows = analyze(parse_text(text)).rows
     assert rows[-1].type == kind and list(rows[-1].output_shape) == shape_out
-    assert rows[-1].inputs == (("a", "b", "c") if kind == "attention" else ("a", "b"))
+    named = layers.rsplit("from: [", 1)[1].split("]")[0].split(", ")  # the last row's inputs, as written
+    assert rows[-1].inputs == tuple(named) and len(named) >= 2
 
 
 # ----- against PyTorch ---------------------------------------------------------------------

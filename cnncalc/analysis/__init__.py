@@ -827,7 +827,7 @@ def _saving(
         key = (id(node.layer), rows[i].output_shape, *ins, *steps)  # as in analyze: a block's layers recur
         saved = known.get(key)
         if saved is None:
-            saved = known[key] = node.layer.saved_for(ins, rows[i].output_shape, steps)
+            saved = known[key] = node.layer.saved_for(ins, rows[i].output_shape, steps, batch)
         elements = saved.elements
         if saved.input:
             for n, j in enumerate(node.inputs):

@@ -166,9 +166,9 @@ class Layer:
         """What a training step keeps of this layer for backward: by default the tensor `keeps` names."""
         return Saved(input=self.keeps == "input", output=self.keeps == "output")
 
-    def saved_for(self, inputs: Sequence[Shape], output: Shape, strides: Sequence[Strides]) -> Saved:
-        """`saved` for inputs laid out with `strides` (whole tensors, batch axis first), for a type
-        whose kernel, and so what it keeps, PyTorch picks by layout (attention)."""
+    def saved_for(self, inputs: Sequence[Shape], output: Shape, strides: Sequence[Strides], batch: int = 1) -> Saved:
+        """`saved` for inputs laid out with `strides` (whole tensors of `batch` samples, batch axis
+        first), for a type whose kernel, and so what it keeps, PyTorch picks by layout (attention)."""
         return self.saved(inputs, output)
 
     def scratch(self, inputs: Sequence[Shape], output: Shape) -> int:

@@ -229,15 +229,23 @@ class Unbind(nn.Module):
 
 
 class ScaledDotProductAttention(nn.Module):
-    """F.scaled_dot_product_attention(q, k, v) with a fixed scale and causal flag, no mask, no dropout."""
+    """F.scaled_dot_product_attention(q, k, v, mask) with a fixed scale, causal flag and grouping,
+    no dropout; the mask, where given, is a fourth input (added to the scores)."""
 
-    def __init__(self, scale: float | None = None, is_causal: bool = False) -> None:
+    def __init__(self, scale: float | None = None, is_causal: bool = False, enable_gqa: bool = False) -> None:
         super().__init__()
         self.scale = scale
         self.is_causal = is_causal
+        self.enable_gqa = enable_gqa
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=self.is_causal, scale=self.scale)
+    def forward(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.enable_gqa:  # only where set: the keyword is new in torch 2.5
+            return F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=self.is_causal, scale=self.scale, enable_gqa=True
+            )
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=self.is_causal, scale=self.scale)
 
 
 class TensorUnfold(nn.Module):

@@ -190,18 +190,21 @@ class AttentionRules:
         self.checked_row(node, "unfold", args, [source], "unfold")
 
     def rule_attention(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
-        """F.scaled_dot_product_attention(q, k, v, scale=..., is_causal=...), no mask, no dropout."""
-        for key, allowed in (("attn_mask", None), ("dropout_p", 0), ("enable_gqa", False)):
-            if bound.get(key, allowed) != allowed:
-                raise self.unmapped(
-                    node, f"cnncalc follows {what} only with {key}={allowed!r}", received=f"{key}={bound[key]!r}"
-                )
-        inputs = [self.tensor_input(node, bound.get(key), what) for key in ("query", "key", "value")]
+        """F.scaled_dot_product_attention(q, k, v, attn_mask=..., scale=..., is_causal=...,
+        enable_gqa=...), no dropout: the mask, a tensor, is the row's fourth input."""
+        if bound.get("dropout_p", 0) != 0:
+            raise self.unmapped(
+                node, f"cnncalc follows {what} only with dropout_p=0", received=f"dropout_p={bound['dropout_p']!r}"
+            )
+        keys = ["query", "key", "value"] + (["attn_mask"] if bound.get("attn_mask") is not None else [])
+        inputs = [self.tensor_input(node, bound.get(key), what) for key in keys]
         args: dict[str, Any] = {}
         if bound.get("scale") is not None:
             args["scale"] = float(bound["scale"])
         if bound.get("is_causal", False):
             args["is_causal"] = True
+        if bound.get("enable_gqa", False):
+            args["enable_gqa"] = True
         self.checked_row(node, "attention", args, inputs, "attention")
 
 
