@@ -928,8 +928,9 @@ class _GatheredBias(nn.Module):
     """timm's LeViT attention bias (absolute offsets, queries strided) and Swin's RelPosBias (signed
     offsets), each index built as timm builds it."""
 
-    def __init__(self, heads, grid, stride, signed):
+    def __init__(self, heads, grid, stride, signed, add):
         super().__init__()
+        self.add = add
         h, w = grid
         keys = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")).flatten(1)  # [2, H*W]
         if signed:
@@ -948,8 +949,10 @@ class _GatheredBias(nn.Module):
 
     def forward(self, x):
         if self.signed:
-            return x + self.table[self.relative_position_index].view(self.n, self.n, -1).permute(2, 0, 1)
-        return x + self.table[:, self.attention_bias_idxs]
+            bias = self.table[self.relative_position_index].view(self.n, self.n, -1).permute(2, 0, 1)
+        else:
+            bias = self.table[:, self.attention_bias_idxs]
+        return x + bias if self.add else bias.expand(x.shape[0], *bias.shape)  # alone: an attn_mask
 
 
 @builder("bias_table")
@@ -961,10 +964,13 @@ def bias_table(draw, kind):
     n = len(range(0, h, stride)) * len(range(0, w, stride))
     # at times logits of another size: cnncalc must refuse what torch cannot add
     shape = (heads, n, h * w) if draw(st.integers(0, 4)) else (heads, n + 1, h * w)
-    args: dict[str, Any] = {"heads": heads, "grid": [h, w], "stride": stride}
+    add = draw(st.booleans())
+    if not add:  # the bias alone, whatever its input
+        shape = draw(st.sampled_from([shape, (3, 2)]))
+    args: dict[str, Any] = {"heads": heads, "grid": [h, w], "stride": stride, "add": add}
     if signed:
         args.update(offsets="signed", flat=True, index_name="relative_position_index")
-    return Case(args, [shape], lambda: module(_GatheredBias(heads, (h, w), stride, signed)))
+    return Case(args, [shape], lambda: module(_GatheredBias(heads, (h, w), stride, signed, add)))
 
 
 @builder("sum", "mean")

@@ -217,6 +217,8 @@ LAYER_TABLE = {
             49 * 49,
             0,
         ),
+        # TinyViT's bias alone, SDPA's attn_mask: [5 heads, 7*7, 7*7] whatever the input (here q)
+        ("bias_table: {heads: 5, grid: [7, 7], add: false}", [5, 49, 32], [5, 49, 49], 5 * 49, 0, 49 * 49, 0),
     ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed

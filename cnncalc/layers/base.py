@@ -214,6 +214,16 @@ class Layer:
         export register it on the parent under the row's last name and multiply the input by it."""
         return None
 
+    def held_buffers(self, inputs: Sequence[Shape]) -> list[tuple[str, str, bool]]:
+        """For a row with a `parent_parameter`: the buffers the parent holds beside it, for `cnncalc export`:
+        (name, PyTorch source of its value, persistent)."""
+        return []
+
+    def held_expression(self, x: str, held: str, buffers: Sequence[str], inputs: Sequence[Shape]) -> str:
+        """For a row with a `parent_parameter`, for `cnncalc export`: its output over the input `x`, the
+        parameter `held` and the `held_buffers` (their references, in order)."""
+        return f"{x} * {held}"
+
 
 @record
 class ElementWise(Layer):

@@ -50,7 +50,7 @@ class BiasTable(Layer):
         "attention logits [heads, n, m] plus a learned table gathered by relative position: "
         "table[h, |dy|*W + |dx|] (offsets absolute: LeViT, EfficientFormer, EfficientViT, TinyViT's "
         "attention_biases [heads, H*W]) or table[(dy+H-1)*(2W-1) + dx+W-1, h] (offsets signed: Swin-style "
-        "RelPosBias [(2H-1)*(2W-1), heads]); the index is a buffer rebuilt from the grid"
+        "RelPosBias [(2H-1)*(2W-1), heads]); the index is a buffer rebuilt from the grid; add: false gives the bias alone (an attn_mask)"
     )
     # an add of a gathered parameter: FlopCounterMode and fvcore count no aten.add/index, thop and
     # ptflops see no module of theirs, torchinfo counts the table as parameters only
@@ -73,6 +73,12 @@ class BiasTable(Layer):
     )
     flat: bool = arg(False, kind=ArgKind.BOOL, doc="the index buffer held flat, [n*m] (RelPosBias), not [n, m]")
     persistent: bool = arg(False, kind=ArgKind.BOOL, doc="the index buffer is in the state_dict")
+    add: bool = arg(
+        True,
+        kind=ArgKind.BOOL,
+        doc="false: the bias [heads, n, m] alone, whatever the input (an attn_mask for attention; the input "
+        "only places the row)",
+    )
 
     def queries(self) -> int:
         return prod([_ceil_div(n, self.stride) for n in self.grid])
@@ -94,6 +100,8 @@ class BiasTable(Layer):
                 expected="stride 1",
             )
         bias = (self.heads, self.queries(), prod(self.grid))
+        if not self.add:
+            return bias
         if tuple(inputs[0][-3:]) != bias:
             raise LayerError(
                 "bias_table adds a bias [heads, n, m] to logits of that shape (the last three axes)",
@@ -101,9 +109,6 @@ class BiasTable(Layer):
                 expected=f"[N, ..., {', '.join(map(str, bias))}]",
             )
         return inputs[0]
-
-    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
-        return None  # position for position
 
     def weights(self, inputs: Sequence[Shape]) -> int:
         return prod(self.table())
@@ -114,10 +119,13 @@ class BiasTable(Layer):
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
         return Saved()  # the gradient of a sum reads neither operand (index_put's indices are the buffer)
 
+    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
+        return None if self.add else []  # the bias alone depends on no position of the input
+
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         t, (h, w) = self.table(), self.grid
         return [
-            f"output = logits + table[index] ({self.offsets} offsets on a {h}x{w} grid"
+            f"output = {'logits + ' if self.add else ''}table[index] ({self.offsets} offsets on a {h}x{w} grid"
             + (f", queries every {self.stride}" if self.stride != 1 else "")
             + f"); weights: table {t[0]}*{t[1]} = {prod(t)}; "
             f"buffers: index {self.queries()}*{h * w} = {self.buffers(inputs)}"
@@ -125,6 +133,36 @@ class BiasTable(Layer):
 
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         return self.table(), 0.0
+
+    def held_buffers(self, inputs: Sequence[Shape]) -> list[tuple[str, str, bool]]:
+        # the index in plain torch, as timm builds it: grid positions [2, n] of queries and keys
+        (h, w), s = self.grid, self.stride
+        keys = f'torch.stack(torch.meshgrid(torch.arange({h}), torch.arange({w}), indexing="ij")).flatten(1)'
+        if self.offsets == "absolute":  # |dy| * W + |dx|
+            queries = (
+                f"torch.stack(torch.meshgrid(torch.arange(0, {h}, {s}), torch.arange(0, {w}, {s}), "
+                'indexing="ij")).flatten(1)'
+            )
+            source = (
+                f"(lambda q, k: ((q[:, :, None] - k[:, None, :]).abs() * torch.tensor([{w}, 1])[:, None, None])"
+                f".sum(0))({queries}, {keys})"
+            )
+        else:  # (dy + H - 1) * (2W - 1) + dx + W - 1
+            source = (
+                f"(lambda k: ((k[:, :, None] - k[:, None, :] + torch.tensor([{h - 1}, {w - 1}])[:, None, None]) "
+                f"* torch.tensor([{2 * w - 1}, 1])[:, None, None]).sum(0))({keys})"
+            )
+        return [(self.index_name, source + (".flatten()" if self.flat else ""), self.persistent)]
+
+    def held_expression(self, x: str, held: str, buffers: Sequence[str], inputs: Sequence[Shape]) -> str:
+        (index,) = buffers
+        n, m = self.queries(), prod(self.grid)
+        bias = (
+            f"{held}[:, {index}]"
+            if self.offsets == "absolute"
+            else f"{held}[{index}.flatten()].view({n}, {m}, -1).permute(2, 0, 1)"
+        )
+        return f"({x} + {bias})" if self.add else f"{bias}.expand({x}.shape[0], {self.heads}, {n}, {m})"
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         return TorchModule(
@@ -137,5 +175,6 @@ class BiasTable(Layer):
                 "index_name": self.index_name,
                 "flat": self.flat,
                 "persistent": self.persistent,
+                "add": self.add,
             },
         )

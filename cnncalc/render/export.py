@@ -168,7 +168,13 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
             else:
                 init.append(f"{_path(parts[:-1])}.register_parameter({parts[-1]!r}, {parameter})")
                 reference = f"{_path(parts[:-1])}.get_parameter({parts[-1]!r})"
-            forward.append(f"{names[out]} = {args[0]} * {reference}")
+            ins = [shapes[j] for j in node.inputs]
+            buffers = []
+            for buffer, source, persistent in node.layer.held_buffers(ins):  # type: ignore[union-attr]
+                init.append(f"{_path(parts[:-1])}.register_buffer({buffer!r}, {source}, persistent={persistent})")
+                buffers.append(f"{_path(parts[:-1])}.get_buffer({buffer!r})")
+            expression = node.layer.held_expression(args[0], reference, buffers, ins)  # type: ignore[union-attr]
+            forward.append(f"{names[out]} = {expression}")
             continue
         if use is None:
             assert node.layer is not None

@@ -347,6 +347,7 @@ class BiasTable(nn.Module):
         index_name: str = "attention_bias_idxs",
         flat: bool = False,
         persistent: bool = False,
+        add: bool = True,
     ) -> None:
         from ..layers.bias_table import BiasTable as Layer
         from ..layers.bias_table import index
@@ -355,6 +356,7 @@ class BiasTable(nn.Module):
         layer = Layer(heads=heads, grid=tuple(grid), stride=stride, offsets=offsets)
         self.offsets = offsets
         self.index_name = index_name
+        self.add = add
         self.shape = (heads, layer.queries(), grid[0] * grid[1])
         self.weight = nn.Parameter(torch.zeros(layer.table()))
         idx = torch.tensor(index(grid, stride, offsets), dtype=torch.long)
@@ -363,9 +365,11 @@ class BiasTable(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         idx = getattr(self, self.index_name)
         if self.offsets == "absolute":
-            return x + self.weight[:, idx]  # [heads, n, m] = [heads, T][:, [n, m]]
-        # [n * m, heads] -> [heads, n, m]
-        return x + self.weight[idx.flatten()].view(self.shape[1], self.shape[2], -1).permute(2, 0, 1)
+            bias = self.weight[:, idx]  # [heads, n, m] = [heads, T][:, [n, m]]
+        else:  # [n * m, heads] -> [heads, n, m]
+            bias = self.weight[idx.flatten()].view(self.shape[1], self.shape[2], -1).permute(2, 0, 1)
+        # the bias alone: one [heads, n, m] for every sample (a view, as the model's broadcast mask)
+        return x + bias if self.add else bias.expand(x.shape[0], *bias.shape)
 
 
 class StdConv2d(nn.Conv2d):

@@ -117,6 +117,17 @@ def _numbered(setting: dict[str, Any], heads: int) -> torch.Tensor:
 
 def rule_bias(m: _Mapper, node: fx.Node, tensor: Any, chain: fx.Node, what: str) -> None:
     """`logits + table[:, idx]` (and RelPosBias's view, permute, unsqueeze of `table[idx]`): a bias_table row."""
+    source = m.tensor_input(node, tensor, what)
+    _row(m, node, chain, source, what, add=True)
+
+
+def mask_row(m: _Mapper, node: fx.Node, chain: fx.Node, anchor: int, what: str) -> int:
+    """The gathered bias alone, as a row (`add: false`, placed after the row `anchor`): the attn_mask of
+    F.scaled_dot_product_attention (TinyViT, MaxViT), read by the attention row as its fourth input."""
+    return _row(m, node, chain, anchor, what, add=False)
+
+
+def _row(m: _Mapper, node: fx.Node, chain: fx.Node, source: int, what: str, add: bool) -> int:
     attrs = reads(chain)
     assert attrs is not None, "called for a gathered chain only"
     params = [a for a in attrs if _parameter(m, a) is not None]
@@ -134,7 +145,6 @@ def rule_bias(m: _Mapper, node: fx.Node, tensor: Any, chain: fx.Node, what: str)
         raise m.unmapped(node, f"{what} reads the table '{table_at}' a second time; a bias_table row holds it once")
     if table.device.type == "meta" or idx.device.type == "meta":
         raise m.unmapped(node, f"{what}: a table on the meta device has no index to check")
-    source = m.tensor_input(node, tensor, what)
     numbered = torch.arange(table.numel(), dtype=torch.float64).view(table.shape)
     try:
         read = _evaluate(chain, {table_at: numbered, index_at: idx})
@@ -161,6 +171,8 @@ def rule_bias(m: _Mapper, node: fx.Node, tensor: Any, chain: fx.Node, what: str)
         args["index_name"] = index_name
     if idx.dim() == 1:
         args["flat"] = True
+    if not add:
+        args["add"] = False
     if index_name not in owner._non_persistent_buffers_set:
         args["persistent"] = True
     args = {
@@ -173,11 +185,12 @@ def rule_bias(m: _Mapper, node: fx.Node, tensor: Any, chain: fx.Node, what: str)
         counts = (layer.weights(shapes), layer.biases(shapes), layer.buffers(shapes))
     except CnncalcError as err:
         raise m.unmapped(node, f"cnncalc's bias_table row cannot express this {what}: {err.message}") from None
-    if shape != m.shape(node) or counts != (table.numel(), 0, idx.numel()):
+    if shape != (m.shape(node) if add else bias) or counts != (table.numel(), 0, idx.numel()):
         raise m.unmapped(node, f"cnncalc's bias_table row gives {list(shape)} and {counts}, PyTorch otherwise")
     m.taken.add(table_at)
-    m.add_row(node, table_at, "bias_table", args, [source], shape, counts=counts)
+    row = m.add_row(node if add else None, table_at, "bias_table", args, [source], shape, counts=counts)
     m.counted.update((id(table), id(idx)))
+    return row
 
 
 def _parameter(m: _Mapper, attr: fx.Node) -> torch.nn.Parameter | None:

@@ -435,6 +435,9 @@ class _Mapper(AttentionRules, FoldedRules):
     def tensor_input(self, node: fx.Node, value: Any, what: str) -> int:
         if isinstance(value, fx.Node) and value in self.of_node:
             return self.of_node[value]
+        if isinstance(value, fx.Node) and bias.is_gathered(value) and self.of_node:
+            # a gathered bias read whole (attention's attn_mask): a row of its own, after the latest row
+            return bias.mask_row(self, node, value, max(self.of_node.values()), what)
         if isinstance(value, fx.Node) and value.op == "get_attr":
             raise self.unmapped(
                 node,
