@@ -376,6 +376,11 @@ def batchnorm(draw, kind):
     eps, momentum = draw(EPS), draw(st.one_of(st.none(), st.floats(0.01, 0.9)))
     affine, track = draw(st.booleans()), draw(st.booleans())
     args = {"eps": eps, "momentum": momentum, "affine": affine, "track_running_stats": track}
+    if draw(st.booleans()):  # LeViT's bn(x.flatten(0, 1)).reshape_as(x): channels on the last axis
+        args["channels_last"] = True
+        norm = nn.BatchNorm1d(c, eps, momentum, affine, track)
+        shape = (*spatial(draw, max(rank, 1), high=5), c)
+        return Case(args, [shape], lambda: (lambda x: norm(x.flatten(0, -2)).reshape_as(x), norm))
     cls = getattr(nn, f"BatchNorm{max(rank, 1)}d")
     return Case(args, [(c, *spatial(draw, rank, high=5))], lambda: module(cls(c, eps, momentum, affine, track)))
 

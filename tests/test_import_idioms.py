@@ -403,6 +403,8 @@ BIAS_TABLE = IDIOMS / "bias_table.py"
         # the same two biases as F.scaled_dot_product_attention's attn_mask (TinyViT, MaxViT)
         ("levit_mask", 2 * 16, 16 * 16),
         ("relpos_mask", 49 * 2, 16 * 16),
+        # TinyViT: 2x2 windows folded into the batch, the mask [2 heads, 4, 4] for each: table [2, 2*2]
+        ("windows_mask", 2 * 4, 4 * 4),
     ],
 )
 def test_gathered_attention_biases_import_exactly_and_round_trip(kind, table, index):
@@ -420,6 +422,26 @@ def test_gathered_attention_biases_import_exactly_and_round_trip(kind, table, in
     with sdpa_kernel(SDPBackend.MATH):  # FlopCounterMode counts the unfused attention's two bmm
         assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     # the model's own weights (a random table) load strictly, and the index rebuilt gives the same output
+    rebuilt = imported.graph.to_torch().eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_levits_batch_norm_of_tokens_folded_into_the_batch_is_one_row():
+    """bn(x.flatten(0, 1)).reshape_as(x): a batchnorm over the channels of the 16 tokens, named after the module."""
+    import cnncalc
+
+    model = load_factory(BIAS_TABLE, "Biased")("linear_norm").eval()
+    shape = (3, 8, 8)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.type for r in report.rows if r.name.startswith("attn.")] == ["linear", "batchnorm"]
+    (norm,) = [r for r in report.rows if r.type == "batchnorm"]
+    # 24 channels: gamma and beta; running mean, running var and num_batches_tracked
+    assert (norm.name, norm.weights, norm.biases, norm.buffers) == ("attn.bn", 24, 24, 24 + 24 + 1)
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     rebuilt = imported.graph.to_torch().eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)

@@ -230,6 +230,8 @@ LAYER_TABLE = {
     ],
     "batchnorm": [
         ("batchnorm", [64, 56, 56], [64, 56, 56], 64, 64, 2 * 64 + 1, 0),  # gamma, beta; mean, var, num_batches_tracked
+        # LeViT-128S's LinearNorm: 196 tokens of 256 channels, the norm per channel on the last axis
+        ("batchnorm: {channels_last: true}", [196, 256], [196, 256], 256, 256, 2 * 256 + 1, 0),
         ("batchnorm: {affine: false, track_running_stats: false}", [10], [10], 0, 0, 0, 0),
         (
             "batchnorm: {track_running_stats: false}",

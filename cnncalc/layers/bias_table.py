@@ -76,8 +76,8 @@ class BiasTable(Layer):
     add: bool = arg(
         True,
         kind=ArgKind.BOOL,
-        doc="false: the bias [heads, n, m] alone, whatever the input (an attn_mask for attention; the input "
-        "only places the row)",
+        doc="false: the bias [heads, n, m] alone (an attn_mask for attention), with axes of 1 before it up to "
+        "the input's rank; the input only places the row",
     )
 
     def queries(self) -> int:
@@ -100,8 +100,8 @@ class BiasTable(Layer):
                 expected="stride 1",
             )
         bias = (self.heads, self.queries(), prod(self.grid))
-        if not self.add:
-            return bias
+        if not self.add:  # as a mask of the input's rank: axes of 1 before it (windows folded into the batch)
+            return (1,) * (len(inputs[0]) - 3) + bias
         if tuple(inputs[0][-3:]) != bias:
             raise LayerError(
                 "bias_table adds a bias [heads, n, m] to logits of that shape (the last three axes)",

@@ -369,7 +369,18 @@ class BiasTable(nn.Module):
         else:  # [n * m, heads] -> [heads, n, m]
             bias = self.weight[idx.flatten()].view(self.shape[1], self.shape[2], -1).permute(2, 0, 1)
         # the bias alone: one [heads, n, m] for every sample (a view, as the model's broadcast mask)
-        return x + bias if self.add else bias.expand(x.shape[0], *bias.shape)
+        if self.add:
+            return x + bias
+        bias = bias.view((1,) * (x.dim() - 4) + tuple(bias.shape))  # of the input's rank, as a mask
+        return bias.expand(x.shape[0], *bias.shape)
+
+
+class TokenBatchNorm(nn.BatchNorm1d):
+    """Batch norm of channels on the last axis, every other position a sample: LeViT's
+    `bn(x.flatten(0, 1)).reshape_as(x)` on tokens [N, n, C]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(0, -2)).reshape_as(x)
 
 
 class StdConv2d(nn.Conv2d):

@@ -185,7 +185,11 @@ def _row(m: _Mapper, node: fx.Node, chain: fx.Node, source: int, what: str, add:
         counts = (layer.weights(shapes), layer.biases(shapes), layer.buffers(shapes))
     except CnncalcError as err:
         raise m.unmapped(node, f"cnncalc's bias_table row cannot express this {what}: {err.message}") from None
-    if shape != (m.shape(node) if add else bias) or counts != (table.numel(), 0, idx.numel()):
+    if shape != (m.shape(node) if add else (1,) * (len(m.rows[source].shape) - 3) + bias) or counts != (
+        table.numel(),
+        0,
+        idx.numel(),
+    ):
         raise m.unmapped(node, f"cnncalc's bias_table row gives {list(shape)} and {counts}, PyTorch otherwise")
     m.taken.add(table_at)
     row = m.add_row(node if add else None, table_at, "bias_table", args, [source], shape, counts=counts)
