@@ -405,6 +405,11 @@ BIAS_TABLE = IDIOMS / "bias_table.py"
         ("relpos_mask", 49 * 2, 16 * 16),
         # TinyViT: 2x2 windows folded into the batch, the mask [2 heads, 4, 4] for each: table [2, 2*2]
         ("windows_mask", 2 * 4, 4 * 4),
+        # MaxViT: the same windows, RelPosBias's signed offsets on 2x2: (2*2-1)^2 = 9 per head; and
+        # x.reshape(x.shape[:-1] + (-1,)) after the attention
+        ("windows_relpos", 9 * 2, 4 * 4),
+        # EfficientViT: the bias of both heads one row, each head's slice added to its logits
+        ("cascaded", 2 * 16, 16 * 16),
     ],
 )
 def test_gathered_attention_biases_import_exactly_and_round_trip(kind, table, index):

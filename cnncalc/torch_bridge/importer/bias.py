@@ -118,7 +118,40 @@ def _numbered(setting: dict[str, Any], heads: int) -> torch.Tensor:
 def rule_bias(m: _Mapper, node: fx.Node, tensor: Any, chain: fx.Node, what: str) -> None:
     """`logits + table[:, idx]` (and RelPosBias's view, permute, unsqueeze of `table[idx]`): a bias_table row."""
     source = m.tensor_input(node, tensor, what)
+    inner, head = chain.args[:2] if _is_head(chain) else (None, None)
+    if isinstance(inner, fx.Node) and isinstance(head, int):
+        # EfficientViT's cascaded heads: logits [n, m] + attn_bias[head], attn_bias the gathered [heads, n, m]:
+        # the bias a row of its own (once), its head a slice and a squeeze of axis 1 (PyTorch's axis 0:
+        # the bias has no batch axis), then an add of the two
+        if inner not in m.of_node:
+            m.of_node[inner] = _row(m, node, inner, source, what, add=False)
+        heads = m.rows[m.of_node[inner]].shape[-3]
+        k = head % heads
+        cut = _plain_row(m, node, "slice", {"dim": [1], "begin": [k], "end": [k + 1]}, m.of_node[inner], "slice")
+        one = _plain_row(m, node, "squeeze", {"dim": 1}, cut, "squeeze")
+        m.checked_row(node, "add", {}, [source, one], "add")
+        return
     _row(m, node, chain, source, what, add=True)
+
+
+def _is_head(chain: fx.Node) -> bool:
+    """`attn_bias[k]`: one head of a gathered bias that is itself a row's (read by several heads)."""
+    return (
+        chain.op == "call_function"
+        and getattr(chain.target, "__name__", "") == "getitem"
+        and isinstance(chain.args[1], int)
+        and isinstance(chain.args[0], fx.Node)
+        and is_gathered(chain.args[0])
+    )
+
+
+def _plain_row(m: _Mapper, node: fx.Node, kind: str, args: dict[str, Any], source: int, base: str) -> int:
+    """A row of `kind` on row `source`, its shape cnncalc's (a step inside a mapping, not the node's output)."""
+    try:
+        shape = build_layer(REGISTRY[kind], args).output_shape([m.rows[source].shape])
+    except CnncalcError as err:
+        raise m.unmapped(node, f"cnncalc's {kind} cannot express this step: {err.message}") from None
+    return m.add_row(None, m.functional_name(node, base), kind, args, [source], shape)
 
 
 def mask_row(m: _Mapper, node: fx.Node, chain: fx.Node, anchor: int, what: str) -> int:
