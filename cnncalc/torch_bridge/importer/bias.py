@@ -12,6 +12,7 @@ add stays a traced row: never a wrong number.
 from __future__ import annotations
 
 import math
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,13 +29,13 @@ if TYPE_CHECKING:
 def reads(value: Any) -> list[fx.Node] | None:
     """The get_attr nodes a chain of constant ops reads (no input tensor), or None where `value` is no such
     chain ending in a gather of one parameter by one integer buffer."""
-    if not isinstance(value, fx.Node) or value.op == "get_attr":
+    if not isinstance(value, fx.Node) or value.op == "get_attr" or not _constant(value):
         return None
     seen: set[fx.Node] = set()
     attrs: list[fx.Node] = []
     todo = [value]
     gathers = False
-    while todo:
+    while todo:  # only constant nodes from here: a short chain back to its get_attr nodes
         node = todo.pop()
         if node in seen:
             continue
@@ -42,12 +43,28 @@ def reads(value: Any) -> list[fx.Node] | None:
         if node.op == "get_attr":
             attrs.append(node)
             continue
-        if node.op not in ("call_function", "call_method"):
-            return None  # the input, a module: not a constant
         if node.op == "call_function" and getattr(node.target, "__name__", "") == "getitem":
             gathers = gathers or any(a.op == "get_attr" for a in _nodes(node.args[1:]))
         todo.extend(_nodes((node.args, node.kwargs)))
     return attrs if gathers and len(attrs) == 2 else None
+
+
+_CONSTANT: weakref.WeakKeyDictionary[fx.Graph, set[fx.Node]] = weakref.WeakKeyDictionary()
+
+
+def _constant(node: fx.Node) -> bool:
+    """Whether `node` computes from parameters, buffers and constants only (no input tensor, no module
+    call): found for the whole graph in one pass, once (the walk asks of every node)."""
+    graph = node.graph
+    if graph not in _CONSTANT:
+        found: set[fx.Node] = set()
+        for n in graph.nodes:
+            if n.op == "get_attr" or (
+                n.op in ("call_function", "call_method") and all(a in found for a in _nodes((n.args, n.kwargs)))
+            ):
+                found.add(n)
+        _CONSTANT[graph] = found
+    return node in _CONSTANT[graph]
 
 
 def tensors(gm: fx.GraphModule, value: fx.Node) -> list[tuple[str, torch.Tensor]]:
