@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import bias, elementwise, tokens
+from . import bias, elementwise, token_norm
 from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
@@ -197,7 +197,7 @@ class _Mapper(AttentionRules, FoldedRules):
                 continue  # a parameter viewed (gamma.view(-1, 1, 1)): the row that uses it holds it
             elif bias.is_gathered(node):
                 continue  # a table gathered by an index buffer (attention biases): the add that reads it holds it
-            elif tokens.is_folded(node, self.gm):
+            elif token_norm.is_folded(node, self.gm):
                 continue  # bn(x.flatten(0, 1)) of LeViT's LinearNorm: its reshape_as(x) writes the row
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
@@ -254,8 +254,8 @@ class _Mapper(AttentionRules, FoldedRules):
                 region_macs += macs_before
                 weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), held_before))
                 self.region[arg] = (before, 0, (0, 0, 0))  # its MACs and tensors are counted once
-            elif tokens.is_folded(arg, self.gm) and arg.op == "call_module":  # bn(x.flatten(0, 1)): its module
-                source, held, macs = tokens.folded(self.gm, arg)
+            elif token_norm.is_folded(arg, self.gm) and arg.op == "call_module":  # bn(x.flatten(0, 1)): its module
+                source, held, macs = token_norm.folded(self.gm, arg)
                 if source in self.of_node and self.of_node[source] not in inputs:
                     inputs.append(self.of_node[source])
                 weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), self.claim(held)))
@@ -581,8 +581,8 @@ class _Mapper(AttentionRules, FoldedRules):
         return args
 
     def call(self, node: fx.Node) -> None:
-        if tokens.pattern(node, self.gm) is not None:
-            tokens.rule_token_norm(self, node)  # LeViT's bn(x.flatten(0, 1)).reshape_as(x)
+        if token_norm.pattern(node, self.gm) is not None:
+            token_norm.rule_token_norm(self, node)  # LeViT's bn(x.flatten(0, 1)).reshape_as(x)
             return
         whole = node.args[0] if node.args else None
         if (
