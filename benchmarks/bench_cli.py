@@ -41,7 +41,7 @@ ARCHS = ["resnet18", "resnet50", "resnet152", "vgg16"]
 CNNCALC = "from cnncalc.cli import main; import sys; sys.argv = ['cnncalc', 'summary', '{arch}', '-f', 'json']; main()"
 FVCORE = (
     "import torch, cnncalc; from fvcore.nn import FlopCountAnalysis, parameter_count; "
-    "m = cnncalc.load('{arch}').to_torch().eval(); x = torch.randn(1, *m.input_shape); "
+    "m = cnncalc.to_torch(cnncalc.load('{arch}')).eval(); x = torch.randn(1, *m.input_shape); "
     "f = FlopCountAnalysis(m, x); f.unsupported_ops_warnings(False); f.uncalled_modules_warnings(False); "
     "print(f.total(), parameter_count(m)[''])"
 )
@@ -77,7 +77,7 @@ print(json.dumps([[name, (t - before) * 1000] for (name, t), (_, before) in zip(
 """
 TORCHINFO = (
     "import torch, cnncalc; from torchinfo import summary; "
-    "m = cnncalc.load('{arch}').to_torch().eval(); print(summary(m, input_size=(1, *m.input_shape), verbose=0).total_params)"
+    "m = cnncalc.to_torch(cnncalc.load('{arch}')).eval(); print(summary(m, input_size=(1, *m.input_shape), verbose=0).total_params)"
 )
 
 

@@ -79,9 +79,3 @@ class Graph:
             if node.name == name:
                 return i
         raise KeyError(name)
-
-    def to_torch(self, input_shape: Shape | None = None):  # -> torch_bridge.GraphModule
-        """This graph as a real `torch.nn.Module`; imports torch (the `torch` extra)."""
-        from .torch_bridge import build
-
-        return build(self, input_shape)

@@ -192,7 +192,7 @@ def _repr(self: Any) -> str:
     return f"{cls.__qualname__}({', '.join(f'{name}={getattr(self, name)!r}' for name in plan.shown)})"
 
 
-def _eq(self: Any, other: object) -> bool:
+def _eq(self: Any, other: object) -> object:  # a bool, or NotImplemented (typed Any)
     cls = type(self)
     if other.__class__ is not cls:
         return NotImplemented

@@ -1,4 +1,5 @@
-"""Shape text as people type it: `12x12x10`, `(10, 12, 12)`, `[3, 227, 227]`, read in one place.
+"""Shape text as people type it: `12x12x10`, `(10, 12, 12)`, `[3, 227, 227]`, read in one place,
+and the order of its axes (`ShapeOrder`: hwc or chw), for reading and for printing.
 
 At the bottom of the package (it reads from nothing of cnncalc but its errors): the spec's
 `--input` override, the calculators and the quizzes all read sizes through it.
@@ -7,8 +8,19 @@ At the bottom of the package (it reads from nothing of cnncalc but its errors): 
 from __future__ import annotations
 
 import re
+from enum import Enum
 
 from .errors import CnncalcError
+
+
+class ShapeOrder(str, Enum):
+    """The order of a shape's axes as text: `224x224x64` (hwc, the lecture tables) or `64x224x224`
+    (chw, PyTorch). How shapes print (`--layout`), and how an `--input` override says its order
+    (`chw:1x28x28`)."""
+
+    HWC = "hwc"
+    CHW = "chw"
+
 
 SIZE_SEPARATORS = re.compile(r"\s*[x×*,]\s*|\s+")
 

@@ -42,7 +42,7 @@ cnncalc takes it; output shapes likewise), seeded with torch.manual_seed(0):
 - `cnncalc`: the same from `cnncalc.analyze(imported.graph).totals` and the last row, when
   `from_torch(model, input)` succeeds; `exact` says which equal the torch figures;
 - `traced_rows`: rows of the imported table whose type is "traced" (0 while the importer has none);
-- `roundtrip`: `imported.graph.to_torch()` builds (`builds`), takes the original state_dict with
+- `roundtrip`: `cnncalc.to_torch(imported.graph)` builds (`builds`), takes the original state_dict with
   strict=True (`loads`) and gives the same output on a random input (`same_output`: max |diff|
   <= 1e-4 * max(1, max |output|)), each with its error when it fails;
 - when refused: `error` (the message's first line), `where` (module path or class), `received`,
@@ -370,7 +370,7 @@ def measure(name: str) -> dict[str, Any]:
     start = time.perf_counter()
     trip: dict[str, Any] = {"builds": False, "loads": False, "same_output": False}
     try:
-        rebuilt = imported.graph.to_torch().eval()
+        rebuilt = cnncalc.to_torch(imported.graph).eval()
         trip["builds"] = True
         rebuilt.load_state_dict(model.state_dict(), strict=True)
         trip["loads"] = True

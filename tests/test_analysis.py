@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import cnncalc
-from cnncalc.analysis import Style, analyze, lecture, read_input_override
+from cnncalc.analysis import DType, Style, analyze, lecture, read_input_override
 from cnncalc.errors import CnncalcError
 from cnncalc.geometry import Window, lost_count, lost_positions, window_output_size
 from cnncalc.layers import REGISTRY
@@ -387,3 +387,20 @@ def test_analyze_takes_what_carries_a_graph_and_refuses_the_rest():
     with pytest.raises(CnncalcError, match="cnncalc analyses a network") as caught:
         analyze("lenet5")
     assert caught.value.received == "str"
+
+
+@pytest.mark.parametrize("dtype", list(DType))
+@pytest.mark.parametrize("name", ["alexnet", "resnet18"])
+def test_the_parameter_bytes_printed_are_those_the_predicted_peak_holds(name, dtype):
+    """`memory` prints the parameters' bytes and a predicted peak that holds them: the two agree at
+    every dtype. They did not: under fp16/bf16 autocast the line gave 2 bytes a parameter while the
+    peak held the fp32 master weights, and at fp64 the peak held them at 4 bytes, below the
+    parameters' own 8 (tests/test_memory.py and test_budget.py measure both peaks in PyTorch)."""
+    from cnncalc.analysis import predicted_memory
+    from cnncalc.analysis.budget import memory_budget
+
+    report = analyze(cnncalc.load(name), dtype=dtype)
+    for train in (False, True):
+        budget = memory_budget(report, train)
+        assert budget.parameter_bytes == report.param_bytes and budget.buffer_bytes == report.buffer_bytes
+        assert predicted_memory(report, train) >= report.param_bytes + report.buffer_bytes

@@ -17,8 +17,10 @@ torch = pytest.importorskip("torch")
 
 from helpers.builtins import SMALL_INPUT  # noqa: E402
 
-from cnncalc.torch_bridge.profile import make_optimizer, profile  # noqa: E402
-from cnncalc.torch_bridge.profile import optimizer_state_bytes as real_state_bytes  # noqa: E402
+from cnncalc import to_torch  # noqa: E402
+from cnncalc.torch_bridge.measure import make_optimizer  # noqa: E402
+from cnncalc.torch_bridge.measure import optimizer_state_bytes as real_state_bytes  # noqa: E402
+from cnncalc.torch_bridge.profile import profile  # noqa: E402
 
 # LeNet-5: conv1 5x5x1x6 + 6, conv2 5x5x6x16 + 16, fc 400x120 + 120, 120x84 + 84, 84x10 + 10
 LENET5_PARAMS = (
@@ -44,7 +46,7 @@ def test_optimizer_state_is_torch_optims_after_one_step(name):
     shape = SMALL_INPUT.get(name)
     graph = cnncalc.load(name)
     report = analyze(graph, input_shape=shape)
-    model = graph.to_torch(shape).train()
+    model = to_torch(graph, shape).train()
     model(torch.randn(2, *report.input_shape)).float().mean().backward()
     for optimizer in Optimizer:
         opt = make_optimizer(optimizer, model.parameters())
@@ -150,7 +152,7 @@ def test_what_a_checkpointed_forward_keeps_is_what_torch_keeps(blocks):
     beside the output and the CPU generator's state that preserve_rng_state keeps per block."""
     graph, shape = cnncalc.load("resnet18"), (3, 64, 64)
     report = analyze(graph, input_shape=shape, batch=2)
-    model = graph.to_torch(shape).train().checkpoint(segments(graph, blocks))
+    model = to_torch(graph, shape).train().checkpoint(segments(graph, blocks))
     x, out = torch.randn(2, *shape), []
     live = _live_after(lambda: out.append(model(x)))
     kept = recompute(graph, report, blocks).saved_bytes if blocks else report.saved_bytes

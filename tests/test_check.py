@@ -9,12 +9,13 @@ from typer.testing import CliRunner
 
 from cnncalc.analysis import DType
 from cnncalc.cli import ExitCode, app
-from cnncalc.learn import quiz
+from cnncalc.learn import quiz, quiz_file
+from cnncalc.quantities import Quantity
 
 runner = CliRunner()
 ROOT = Path(__file__).parent.parent
 QUIZZES = ROOT / "docs" / "examples" / "quizzes"
-Q = quiz.Quantity
+Q = Quantity
 
 
 def conv(stride, input="7x7x1"):
@@ -34,11 +35,13 @@ def test_flops_and_bytes():
     assert quiz.judge(Q.FLOPS, f"{2 * macs}", truth).correct
     assert not quiz.judge(Q.FLOPS, f"{macs}", truth).correct
     exact = 55 * 55 * 96 * 128 * 2  # activations x batch x fp16
-    assert quiz.judge(Q.BYTES, str(exact), truth, batch=128, dtype=DType.FP16).correct
-    assert quiz.judge(Q.BYTES, "70.9 MiB", truth, batch=128, dtype=DType.FP16).correct  # 74,342,400 / 2**20 = 70.90
-    assert quiz.judge(Q.BYTES, "74.3 MB", truth, batch=128, dtype=DType.FP16).correct
-    assert not quiz.judge(Q.BYTES, "70.9 MiB", truth, batch=128, dtype=DType.FP32).correct
-    assert quiz.judge(Q.BYTES, f"{55 * 55 * 96 * 4}", truth).correct  # batch 1, fp32
+    assert quiz.judge(Q.ACTIVATION_BYTES, str(exact), truth, batch=128, dtype=DType.FP16).correct
+    assert quiz.judge(
+        Q.ACTIVATION_BYTES, "70.9 MiB", truth, batch=128, dtype=DType.FP16
+    ).correct  # 74,342,400 / 2**20 = 70.90
+    assert quiz.judge(Q.ACTIVATION_BYTES, "74.3 MB", truth, batch=128, dtype=DType.FP16).correct
+    assert not quiz.judge(Q.ACTIVATION_BYTES, "70.9 MiB", truth, batch=128, dtype=DType.FP32).correct
+    assert quiz.judge(Q.ACTIVATION_BYTES, f"{55 * 55 * 96 * 4}", truth).correct  # batch 1, fp32
 
 
 def test_receptive_field():
@@ -243,6 +246,6 @@ def test_a_quiz_names_a_vgg_row_by_its_lecture_name(tmp_path):
         "  - {name: a, spec: vgg16, layer: pool5, shape: 7x7x512, params: 0}\n"
         "  - {name: b, spec: vgg16, layer: fc6, params: 102764544}\n"
     )
-    graded = quiz.grade_file(path).questions
+    graded = quiz_file.grade_file(path).questions
     assert [g.correct for g in graded] == [True, True]  # 7*7*512*4096 + 4096 = 102,764,544
     assert graded[1].subject == "VGG16: fc6 (classifier.0)"

@@ -100,6 +100,20 @@ def test_diff_quantities_choose_columns():
         header
         == "Layer,Change,Output A,Output B,Act. A,Act. B,Act. +/-,Act. x,Weights A,Weights B,Weights +/-,Weights x"
     )
+    # one Quantity for every command, but -q offers only the per-row ones: a whole-network
+    # quantity is refused as typer refuses any value not listed (usage error, exit 2)
+    refused = run("diff", "lenet5", "-q", "flops")
+    assert refused.exit_code == ExitCode.USAGE
+    assert "'flops' is not one of 'weights', 'biases', 'params', 'buffers', 'activations', 'macs'." in refused.stderr
+    assert "<weights|biases|params|buffers|activations|macs>" in run("diff", "--help").stdout
+
+
+def test_profile_dtype_offers_what_pytorch_runs():
+    # the one DType, of which profile takes all but int8, a size only (refused before torch is imported)
+    refused = run("profile", "lenet5", "--dtype", "int8")
+    assert refused.exit_code == ExitCode.USAGE
+    assert "'int8' is not one of 'fp32', 'fp16', 'bf16', 'fp64'." in refused.stderr
+    assert "--dtype <fp32|fp16|bf16|fp64>" in run("profile", "--help").stdout
 
 
 def test_diff_fail_on_change():
@@ -375,7 +389,7 @@ def test_profile_plot_adds_time_and_tflops_panels(tmp_path):
     result = run("profile", "lenet5", "--no-check", "--warmup", "0", "--iters", "2", "--plot", str(path))
     assert result.exit_code == 0, result.stderr
     assert "per layer" in result.stdout  # --plot implies --per-layer
-    assert "panels: macs, params, activations, time, tflops" in result.stderr and path.read_bytes().startswith(
+    assert "panels: macs, params, activation_bytes, time, tflops" in result.stderr and path.read_bytes().startswith(
         b"\x89PNG"
     )
 

@@ -1,6 +1,7 @@
 import cnncalc
 from cnncalc.analysis import analyze, predicted_memory
-from cnncalc.analysis.compare import Quantity, Status, Total, align, diff
+from cnncalc.analysis.compare import TOTAL_QUANTITIES, Status, align, diff
+from cnncalc.quantities import Quantity
 
 
 def test_resnet50_vs_resnet101():
@@ -15,12 +16,12 @@ def test_resnet50_vs_resnet101():
     assert len(d.matched) == len(a.rows)
     assert all(r.status is Status.SAME for r in d.matched)
     assert d.changed
-    for q in Total:
-        if q in (Total.INFERENCE_BYTES, Total.TRAINING_BYTES):
+    for q in TOTAL_QUANTITIES:
+        if q in (Quantity.INFERENCE_BYTES, Quantity.TRAINING_BYTES):
             continue
         assert d.totals[q].delta == getattr(b.totals, q.value) - getattr(a.totals, q.value)
-    assert d.totals[Total.TRAINING_BYTES].delta == predicted_memory(b, True) - predicted_memory(a, True)
-    assert d.totals[Total.PARAMS].ratio == b.totals.params / a.totals.params
+    assert d.totals[Quantity.TRAINING_BYTES].delta == predicted_memory(b, True) - predicted_memory(a, True)
+    assert d.totals[Quantity.PARAMS].ratio == b.totals.params / a.totals.params
     # the rows' deltas add up to the totals' (rows include the input row)
     assert sum(r.changes[Quantity.MACS].delta for r in d.rows) == b.totals.macs - a.totals.macs
     assert sum(r.changes[Quantity.PARAMS].delta for r in d.rows) == b.totals.params - a.totals.params
@@ -38,7 +39,7 @@ def test_same_spec_other_input():
     assert conv1.changes[Quantity.MACS].ratio == (56 * 56) / (112 * 112)
     fc = next(r for r in d.rows if r.name == "fc")
     assert fc.status is Status.SAME  # after the adaptive pool nothing depends on the input size
-    assert d.totals[Total.PARAMS].delta == 0
+    assert d.totals[Quantity.PARAMS].delta == 0
 
 
 def test_identical_specs_have_no_change():

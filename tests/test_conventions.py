@@ -3,12 +3,13 @@ itself on every built-in architecture and on random small networks."""
 
 import contextlib
 import io
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 
 import cnncalc
-from cnncalc.analysis import analyze
+from cnncalc.analysis import Report, analyze
 from cnncalc.analysis.conventions import Convention, count
 from cnncalc.layers import REGISTRY
 from cnncalc.spec import parse_text
@@ -19,7 +20,11 @@ from helpers.builtins import builtin_cases  # noqa: E402
 from helpers.strategies import KINDS, _written, analysable, every_kind_chain, group_b_chain, small_graph  # noqa: E402
 from helpers.tools import needs, optional  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS, one_layer  # noqa: E402
+from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from cnncalc import to_torch  # noqa: E402
+from cnncalc.records import record  # noqa: E402
 from cnncalc.torch_bridge import fvcore_counts  # noqa: E402
 
 torchinfo, thop, ptflops = optional("torchinfo"), optional("thop"), optional("ptflops")
@@ -44,37 +49,75 @@ def ptflops_total(model, input_shape):
     return total
 
 
+def flop_counter_total(model, x):
+    """torch.utils.flop_counter's FLOPs of one forward pass (it counts on the meta device too), with
+    attention unfused: FlopCounterMode has no formula for the CPU's fused kernel, and counts the
+    math path's two matrix products (as tests/test_differential.py runs it)."""
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(x)
+    return counter.get_total_flops()
+
+
+@record
+class Run:
+    """One network run by the tools: the model and input on the CPU, and where `check` says so
+    the same on the meta device for the tools that count from shapes alone."""
+
+    report: Report
+    model: Any
+    x: Any
+    shapes_model: Any
+    shapes_x: Any
+    by_module: dict  # fvcore's count per module name ("" the whole model)
+
+
+# Each convention's total as its own tool measures it. cnncalc's is the MACs, which are
+# FlopCounterMode's FLOPs halved (tests/test_differential.py checks that layer by layer), so both
+# read FlopCounterMode. A convention without an entry here fails
+# test_every_convention_is_checked_against_its_tool: no convention goes unchecked.
+TOOL_TOTALS = {
+    Convention.CNNCALC: lambda run: flop_counter_total(run.shapes_model, run.shapes_x) // 2,
+    Convention.FLOPCOUNTER: lambda run: flop_counter_total(run.shapes_model, run.shapes_x),
+    Convention.FVCORE: lambda run: run.by_module[""],
+    Convention.TORCHINFO: lambda run: (
+        torchinfo.summary(run.shapes_model, input_data=run.shapes_x, verbose=0).total_mult_adds
+    ),
+    Convention.THOP: lambda run: thop_total(run.shapes_model, run.shapes_x),
+    Convention.PTFLOPS: lambda run: ptflops_total(run.model, run.report.input_shape),
+}
+
+
+def test_every_convention_is_checked_against_its_tool():
+    """A new convention must say how its tool measures a network before `check` can pass: with
+    every layer type's test row run through `check`, no type's rule for it goes untested."""
+    assert set(TOOL_TOTALS) == set(Convention)
+
+
 def check(graph, input_shape=None, shapes_on="cpu"):
     """Every convention against its tool. fvcore (its jit trace) and ptflops (its patched
-    functions) run only on real tensors; torchinfo and thop count from shapes, so `shapes_on="meta"`
-    runs them on the meta device (no memory, no arithmetic: the full-size built-ins)."""
+    functions) run only on real tensors; torchinfo, thop and FlopCounterMode count from shapes, so
+    `shapes_on="meta"` runs them on the meta device (no memory, no arithmetic: the full-size
+    built-ins)."""
     report = analyze(graph, input_shape=input_shape)
-    model = graph.to_torch(input_shape).eval()
+    model = to_torch(graph, input_shape).eval()
     x = torch.randn(1, *report.input_shape)
     if shapes_on == "cpu":
         shapes_model, shapes_x = model, x
     else:
         with torch.device(shapes_on):
-            shapes_model = graph.to_torch(input_shape).eval()
+            shapes_model = to_torch(graph, input_shape).eval()
         shapes_x = torch.randn(1, *report.input_shape, device=shapes_on)
-    by_module = fvcore_counts(model, x)
+    run = Run(report, model, x, shapes_model, shapes_x, fvcore_counts(model, x))
     ours = count(graph, report, Convention.FVCORE)
-    assert ours.total == by_module[""]
     per_module: dict[str, int] = {}  # a `call:` row counts toward the module it runs again
     calls = {node.name: node.calls for node in graph.nodes if node.calls}
     for name, value in ours.rows.items():
         per_module[calls.get(name, name)] = per_module.get(calls.get(name, name), 0) + value
     modules = dict(model.named_modules())
     for name, value in per_module.items():  # a row held as a parameter (layer scale) is no module of fvcore's
-        assert value == (by_module[name] if name in modules else by_module.get(name, 0)), name
-    assert (
-        count(graph, report, Convention.TORCHINFO).total
-        == torchinfo.summary(shapes_model, input_data=shapes_x, verbose=0).total_mult_adds
-    )
-    assert count(graph, report, Convention.FLOPCOUNTER).total == 2 * report.totals.macs
-    assert count(graph, report, Convention.THOP).total == thop_total(shapes_model, shapes_x)
-    assert count(graph, report, Convention.PTFLOPS).total == ptflops_total(model, report.input_shape)
-    assert count(graph, report, Convention.CNNCALC).total == report.totals.macs
+        assert value == (run.by_module[name] if name in modules else run.by_module.get(name, 0)), name
+    for convention, measure in TOOL_TOTALS.items():
+        assert count(graph, report, convention).total == measure(run), convention.value
 
 
 @needs_the_tools

@@ -203,6 +203,94 @@ def std_conv(draw, kind):
     )
 
 
+class _BlurPool2d(nn.Module):
+    """timm's BlurPool2d (timm/layers/blur_pool.py), written out: the binomial coefficients
+    C(F - 1, k) / 2^(F - 1) outer themselves, one filter per channel in a buffer, F.conv2d at a stride
+    with groups = channels (timm pads by reflection before it, a row of its own in cnncalc)."""
+
+    def __init__(self, channels, filt_size, stride, padding):
+        super().__init__()
+        coeffs = torch.tensor([math.comb(filt_size - 1, k) for k in range(filt_size)], dtype=torch.float32)
+        coeffs = coeffs / 2 ** (filt_size - 1)
+        filt = (coeffs[:, None] * coeffs[None, :])[None, None].repeat(channels, 1, 1, 1)
+        self.register_buffer("filt", filt, persistent=False)
+        self.channels, self.stride, self.padding = channels, stride, padding
+
+    def forward(self, x):
+        return F.conv2d(x, self.filt, stride=self.stride, padding=self.padding, groups=self.channels)
+
+
+@builder("blur_pool")
+@st.composite
+def blur_pool(draw, kind):
+    c, k = draw(st.integers(1, 4)), draw(st.integers(1, 5))  # a filter of 1 tap: refused by both
+    stride, s = per_axis(draw, 2, st.integers(1, 3))
+    padding, p = per_axis(draw, 2, st.integers(0, 2))
+    shape = (c, *spatial(draw, draw(st.sampled_from([2, 2, 2, 1]))))  # at times one spatial axis: refused
+    args = {"kernel": k, "stride": stride, "padding": padding, "persistent": draw(st.booleans())}
+    return Case(args, [shape], lambda: module(_BlurPool2d(c, k, s, p)))
+
+
+class _ClassToken(nn.Module):
+    """timm's VisionTransformer._pos_embed, its class token: a parameter [1, n, D] expanded over the
+    batch and put before the tokens."""
+
+    def __init__(self, tokens, width):
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.randn(1, tokens, width))
+
+    def forward(self, x):
+        return torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+@builder("class_token")
+@st.composite
+def class_token(draw, kind):
+    tokens, width = draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    shape = (
+        draw(st.integers(1, 9)),
+        width,
+        *spatial(draw, draw(st.sampled_from([0, 0, 0, 1]))),
+    )  # at times 3-D: refused
+    return Case({"tokens": tokens}, [shape], lambda: module(_ClassToken(tokens, width)))
+
+
+@builder("im2col")
+@st.composite
+def im2col(draw, kind):
+    kernel, k = per_axis(draw, 2, st.integers(1, 3))
+    stride, s = per_axis(draw, 2, st.integers(1, 3))
+    padding, p = per_axis(draw, 2, st.integers(0, 2))
+    dilation, d = per_axis(draw, 2, st.integers(1, 2))
+    shape = (draw(st.integers(1, 3)), *spatial(draw, draw(st.sampled_from([2, 2, 2, 1]))))  # at times 1-D: refused
+    args = {"kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation}
+    return Case(args, [shape], lambda: module(nn.Unfold(k, d, p, s)))
+
+
+@builder("col2im")
+@st.composite
+def col2im(draw, kind):
+    kernel, k = per_axis(draw, 2, st.integers(1, 3))
+    stride, s = per_axis(draw, 2, st.integers(1, 3))
+    padding, p = per_axis(draw, 2, st.integers(0, 2))
+    dilation, d = per_axis(draw, 2, st.integers(1, 2))
+    size, out = per_axis(draw, 2, st.integers(1, 8))
+    windows = [(n + 2 * pp - dd * (kk - 1) - 1) // ss + 1 for n, kk, ss, pp, dd in zip(out, k, s, p, d)]
+    # the columns of that image's windows, at times one too many (refused by both)
+    columns = max(1, math.prod(windows)) + draw(st.sampled_from([0, 0, 0, 1]))
+    shape = (draw(st.integers(1, 3)) * k[0] * k[1], columns)
+    args = {"output_size": size, "kernel": kernel, "stride": stride, "padding": padding, "dilation": dilation}
+    return Case(args, [shape], lambda: module(nn.Fold(out, k, d, p, s)))
+
+
+@builder("max")
+@st.composite
+def max_values(draw, kind):
+    shape = (draw(st.integers(1, 4)), *spatial(draw, draw(st.integers(0, 2))))
+    dim, keepdim = draw(st.integers(-len(shape) - 1, len(shape))), draw(st.booleans())  # the batch axis: refused
+    return Case({"dim": dim, "keepdim": keepdim}, [shape], lambda: function(lambda x: x.max(dim, keepdim=keepdim)[0]))
+
+
 @builder("conv_transpose")
 @st.composite
 def conv_transpose(draw, kind):

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.cli import ExitCode, app
 from cnncalc.module_names import RESERVED
-from cnncalc.render.export import own_module_sources, to_torch_source
+from cnncalc.render.export import to_torch_source
+from cnncalc.render.export_spelling import own_module_sources
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
@@ -22,6 +23,8 @@ from helpers.builtins import builtin_cases  # noqa: E402
 from helpers.strategies import analysable, every_kind_chain, group_b_chain, small_graph  # noqa: E402
 from test_layers import MERGE_ROWS, MERGE_TABLE, ROWS  # noqa: E402
 from torch import nn  # noqa: E402
+
+from cnncalc import to_torch  # noqa: E402
 
 runner = CliRunner()
 
@@ -42,7 +45,7 @@ def exported(graph, input_shape=None):
 
 
 def same_network(graph, input_shape=None):
-    ours = graph.to_torch(input_shape).eval()
+    ours = to_torch(graph, input_shape).eval()
     theirs = exported(graph, input_shape).eval()
     # by class name: the file's copy of a bridge class is another class of the same name and source
     leaves = {n: type(m).__name__ for n, m in theirs.named_modules() if not list(m.children())}
@@ -216,7 +219,7 @@ def test_export_does_not_import_torch():
 def test_the_bridge_refuses_the_same_names_with_the_same_message():
     graph = parse_text("input: [3, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3, name: keys}\n", file="net.yaml")
     with pytest.raises(cnncalc.CnncalcError) as caught:
-        graph.to_torch()
+        to_torch(graph)
     assert "'keys' cannot be a PyTorch module name" in str(caught.value) and caught.value.where.line == 3
 
 
@@ -365,7 +368,7 @@ def test_parent_held_rows_export_their_own_arithmetic_and_index():
     product) and a bias_table's index rebuilt in plain torch: random weights give the same output, and
     every index (not in the state_dict where the model keeps it out) equals the bridge's."""
     graph = parse_text(BIASES)
-    ours = graph.to_torch().eval()
+    ours = to_torch(graph).eval()
     with torch.no_grad():
         for p in ours.parameters():
             p.copy_(torch.randn_like(p))
@@ -375,3 +378,19 @@ def test_parent_held_rows_export_their_own_arithmetic_and_index():
     x = torch.randn(2, 2, 16, 8)
     with torch.no_grad():
         torch.testing.assert_close(theirs(x), ours(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        *(
+            f"parameter: {{op: {op}, shape: [4, 1, 1], init: 0.5, name: p}}"
+            for op in ("add", "sub", "rsub", "div", "rdiv")
+        ),
+        "parameter: {op: add, shape: [4], view: [4, 1, 1], init: 0.5, name: p}",
+        "reshape: [4, -1]\n  - class_token: {tokens: 2, init: 0.5, name: cls_token}",
+    ],
+)
+def test_a_parents_parameter_exports_as_its_own_expression(row):
+    # a parameter row's op and a class token were once written as a product, as a layer scale is
+    same_network(parse_text(f"input: [3, 5, 5]\nlayers:\n  - conv: {{out: 4, kernel: 3}}\n  - {row}\n"))

@@ -21,6 +21,7 @@ from helpers.builtins import builtin_params  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from cnncalc import to_torch  # noqa: E402
 from cnncalc.torch_bridge.importer import (  # noqa: E402
     MODULE_KINDS,
     TorchImportError,
@@ -40,7 +41,7 @@ def table(report):
 def test_every_builtin_round_trips(name):
     graph = cnncalc.load(name)
     with torch.device("meta"):  # shapes only: no memory, no arithmetic
-        model = graph.to_torch()
+        model = to_torch(graph)
     imported = cnncalc.from_torch(model, graph.input_shape, name=graph.name)
     before, after = analyze(graph), analyze(imported.graph)
     assert table(after) == table(before)
@@ -51,7 +52,7 @@ def test_every_builtin_round_trips(name):
 def test_resnet50_reads_like_the_builtin():
     graph = cnncalc.load("resnet50")
     with torch.device("meta"):
-        model = graph.to_torch()
+        model = to_torch(graph)
     imported = cnncalc.from_torch(model, graph.input_shape)
     assert len(imported.yaml.splitlines()) < 60  # not 500 flat lines
     (block,) = imported.data["blocks"].values()
@@ -379,7 +380,7 @@ def test_repeated_blocks_become_one_block_definition():
         "\n  - sequential:\n      name: layer1\n      layers:\n        - block: {out: 8, repeat: 2}\n" in imported.yaml
     )
     # the names are named_modules(): a state_dict of the model loads into the spec's own model
-    rebuilt = imported.graph.to_torch()
+    rebuilt = to_torch(imported.graph)
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 3, 16, 16)
     torch.testing.assert_close(rebuilt.eval()(x), model.eval()(x))
@@ -477,7 +478,7 @@ def test_modern_blocks_import_exactly(make, shape, rows):
     model = make().eval()
     assert imported_rows(model, shape) == rows
     imported = cnncalc.from_torch(model, shape)
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -501,7 +502,7 @@ def test_slicing_is_a_crop():
     assert imported_rows(model, (3, 10, 10)) == [("conv", "conv"), ("crop", "crop"), ("concat", "concat")]
     imported = cnncalc.from_torch(model, (3, 10, 10))
     assert {"crop": {"amounts": 1, "from": "input", "name": "crop"}} in imported.data["layers"]
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 3, 10, 10)
     torch.testing.assert_close(rebuilt(x), model(x))
@@ -532,10 +533,10 @@ layers:
 
 def test_cnncalc_own_modules_round_trip():
     graph = parse_text(OWN_MODULES_SPEC)
-    model = graph.to_torch().eval()
+    model = to_torch(graph).eval()
     imported = cnncalc.from_torch(model, graph.input_shape, name="own")
     assert table(analyze(imported.graph)) == table(analyze(graph))
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *graph.input_shape)
     with torch.no_grad():
@@ -751,7 +752,7 @@ def test_attention_maps_to_matmul_and_softmax():
     positions, d = 4 * 6, 8 // 2
     matmuls = [r.macs for r in analyze(imported.graph).rows if r.type == "matmul"]
     assert matmuls == [2 * positions * positions * d, 2 * positions * d * positions]  # q k^T, then attn v
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -885,7 +886,7 @@ def test_a_row_a_nearer_name_shadows_is_renamed():
     # stem 4 * 3 + 4, two 1x1 convs 8 * 8 + 8 each; MACs 4 * 64 * 3 + 2 * (8 * 64 * 8)
     expected = (4 * 3 + 4 + 2 * (8 * 8 + 8), 0, 4 * 64 * 3 + 2 * 8 * 64 * 8, (16, 8, 8))
     assert imported_figures(imported) == reference(model, (3, 8, 8)) == expected
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
@@ -1116,7 +1117,7 @@ def test_torchvision_round_trip(name):
     imported = cnncalc.from_torch(original, target.input_shape, name=name)
     report = analyze(imported.graph)
     # the spec's own model has torchvision's names: its state_dict loads (strict) and it computes the same
-    model = imported.graph.to_torch().eval()
+    model = to_torch(imported.graph).eval()
     state = {
         k: v for k, v in original.state_dict().items() if not k.startswith(tuple(f"{u}." for u in imported.unused))
     }

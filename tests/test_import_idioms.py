@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from cnncalc.analysis import analyze
+from cnncalc.render import notebook
 from cnncalc.spec import parse_text
 
 torch = pytest.importorskip("torch")
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from cnncalc import to_torch  # noqa: E402
 
 IDIOMS = Path(__file__).parent / "fixtures" / "idioms"
 CIFAR = IDIOMS / "cifar_resnet.py"
@@ -118,8 +121,8 @@ def test_analyze_and_the_notebook_take_an_imported_model():
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == (params, buffers, macs)
     assert cnncalc.analyze(imported, batch=8).batch == 8  # the options still apply
     # in a notebook: the analysed summary, as a Report shows itself
-    assert imported._repr_html_() == report._repr_html_()
-    assert imported._repr_markdown_() == report.to_markdown()
+    assert imported._repr_html_() == notebook.to_html(report)
+    assert imported._repr_markdown_() == notebook.to_markdown(report)
     assert f"{params:,}" in imported._repr_html_()
     # repr: one short line that says what it is and what it holds; str: the spec's YAML
     shown = repr(imported)
@@ -157,7 +160,7 @@ def test_idioms_import_exactly_with_no_traced_row(factory, kwargs, shape):
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
     # and the spec builds the same network: the model's weights load, the output is the same
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -212,7 +215,7 @@ def test_a_backbone_returning_several_feature_maps_imports_and_round_trips(retur
     assert "outputs: " in imported.yaml
     assert analyze(parse_text(imported.yaml)).outputs == report.outputs
     # to_torch returns the same structure; the model's weights load strictly; the same outputs
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -232,7 +235,7 @@ def test_a_tuple_that_one_op_returns_is_its_pieces():
         ("1", "split.1", (8, 8, 8)),
     ]
     assert report.totals.params == 16 * 3 * 9 + 16  # the conv
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
@@ -297,7 +300,7 @@ def test_attention_imports_exactly_with_no_traced_row(kind):
         out = model(torch.zeros(1, *shape))
     assert (report.totals.params, report.totals.macs) == (params, counter.get_total_flops() // 2)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -377,7 +380,7 @@ def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, pa
         out = model.eval()(torch.zeros(1, *shape))
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -427,7 +430,76 @@ def test_gathered_attention_biases_import_exactly_and_round_trip(kind, table, in
     with sdpa_kernel(SDPBackend.MATH):  # FlopCounterMode counts the unfused attention's two bmm
         assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     # the model's own weights (a random table) load strictly, and the index rebuilt gives the same output
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+GAPS = IDIOMS / "gaps.py"
+
+
+@pytest.mark.parametrize(
+    "factory, kwargs, shape, counts",
+    [
+        # LiteAttention at 8x4x4: qkv 1x1 conv 8 -> 24 (no bias), proj 1x1 conv 8 -> 8 with bias; q, k, v
+        # [2 heads, 16 tokens, 4]; MACs: qkv (24*16)*8, k^T @ v [2, 4, 16] @ [2, 16, 5] (v padded by a
+        # column of ones), q @ kv [2, 16, 4] @ [2, 4, 5], proj (8*16)*8
+        (
+            "LiteAttention",
+            {},
+            (8, 4, 4),
+            (8 * 24 + (8 * 8 + 8), 0, (24 * 16) * 8 + 2 * 4 * 5 * 16 + 2 * 16 * 5 * 4 + (8 * 16) * 8),
+        ),
+        # AntiAliased at 3x16x16: conv 3x3 3 -> 8 (no bias) at 16x16; blur [8, 1, 3, 3] at stride 2 on the
+        # reflect-padded 18x18: 8x8 outputs of 3*3 taps each; the filter a buffer of 8*3*3
+        ("AntiAliased", {}, (3, 16, 16), (3 * 3 * 3 * 8, 8 * 3 * 3, 16 * 16 * 8 * (3 * 3 * 3) + 8 * 8 * 8 * (3 * 3))),
+        (
+            "AntiAliased",
+            {"persistent": True},
+            (3, 16, 16),
+            (3 * 3 * 3 * 8, 8 * 3 * 3, 16 * 16 * 8 * 27 + 8 * 8 * 8 * 9),
+        ),
+        # HybridViT at 3x8x8: stem 3x3/2 'same' 3 -> 8 (no bias; 8 + 1 padded to 9, so 4x4), group norm 8 + 8,
+        # class token 8, position embedding (1 + 16)*8, mlp 8 -> 8 and head 8 -> 5 with biases; MACs: the stem
+        # (4*4*8)*(3*3*3), the mlp on 17 tokens 17*8*8, the head 8*5 (the standardisation is no MAC)
+        (
+            "HybridViT",
+            {},
+            (3, 8, 8),
+            (3 * 3 * 3 * 8 + (8 + 8) + 8 + 17 * 8 + (8 * 8 + 8) + (8 * 5 + 5), 0, 4 * 4 * 8 * 27 + 17 * 8 * 8 + 8 * 5),
+        ),
+        # Outlook at [4, 4, 4] (H, W, C): v 4 -> 4 (no bias), attn 4 -> 3**4 and proj 4 -> 4 with biases; MACs on
+        # 16 positions: v 16*4*4, attn 16*4*81, each position's [9, 9] @ [9, 4] 16*(9*4*9), proj 16*4*4
+        (
+            "Outlook",
+            {},
+            (4, 4, 4),
+            (4 * 4 + (4 * 81 + 81) + (4 * 4 + 4), 0, 16 * 4 * 4 + 16 * 4 * 81 + 16 * (9 * 4 * 9) + 16 * 4 * 4),
+        ),
+        # AuxHead at [5, 4] (5 tokens of 4): head and aux_head 4 -> 3 with biases; MACs: the class token's 4*3,
+        # the other 4 tokens' 4*(4*3)
+        ("AuxHead", {}, (5, 4), (2 * (4 * 3 + 3), 0, 4 * 3 + 4 * (4 * 3))),
+        # Rescaled at 3x5x5: a 1x1 conv 3 -> 4 with bias at 5x5, then 10x10 and back (interpolation: no MACs)
+        ("Rescaled", {}, (3, 5, 5), (3 * 4 + 4, 0, 5 * 5 * 4 * 3)),
+        # RegisterTokens at [5, 4]: class token 4, two registers 2*4, head 4 -> 3 with bias; MACs: the head's 4*3
+        ("RegisterTokens", {}, (5, 4), (4 + 2 * 4 + (4 * 3 + 3), 0, 4 * 3)),
+    ],
+)
+def test_small_gaps_import_exactly_with_no_traced_row(factory, kwargs, shape, counts):
+    import cnncalc
+
+    model = load_factory(GAPS, factory)(**kwargs).eval()
+    assert torch_figures(model, shape) == counts
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == counts
+    with torch.no_grad():
+        out = model(torch.zeros(1, *shape))
+    assert report.rows[-1].output_shape == tuple(out.shape[1:])
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -447,7 +519,7 @@ def test_levits_batch_norm_of_tokens_folded_into_the_batch_is_one_row():
     # 24 channels: gamma and beta; running mean, running var and num_batches_tracked
     assert (norm.name, norm.weights, norm.biases, norm.buffers) == ("attn.bn", 24, 24, 24 + 24 + 1)
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
-    rebuilt = imported.graph.to_torch().eval()
+    rebuilt = to_torch(imported.graph).eval()
     rebuilt.load_state_dict(model.state_dict(), strict=True)
     x = torch.randn(2, *shape)
     with torch.no_grad():
@@ -465,3 +537,27 @@ def test_a_table_gathered_in_another_order_stays_a_traced_row():
     assert [r.type for r in rows].count("bias_table") == 0
     (traced,) = [r for r in rows if r.type == "traced"]
     assert (traced.weights, traced.buffers) == (2 * 16, 16 * 16)
+
+
+def test_a_cast_to_the_same_dtype_is_the_very_tensor_and_to_another_a_traced_row():
+    import cnncalc
+
+    report = analyze(cnncalc.from_torch(load_factory(GAPS, "LiteAttention")(), (8, 4, 4)).graph)
+    casts = [r for r in report.rows if r.name.rsplit(".", 1)[-1].startswith(("float", "to"))]
+    assert len(casts) == 4 and {r.type for r in casts} == {"identity"}  # q, k, v .float() and .to(dtype)
+    from cnncalc.layers import REGISTRY
+
+    assert REGISTRY["identity"].aliases_input  # no new tensor: PyTorch returns its input
+    model = load_factory(GAPS, "ToDouble")()
+    report = analyze(cnncalc.from_torch(model, (3, 4, 4)).graph)
+    assert [r.type for r in report.rows[1:]] == ["conv", "traced", "traced"]  # fp32 -> fp64 -> fp32: new tensors
+    assert (report.totals.params, report.totals.macs) == (3 * 4 + 4, 4 * 4 * 4 * 3)
+    report = analyze(cnncalc.from_torch(load_factory(GAPS, "Moves")(), (3, 4, 4)).graph)
+    assert [r.type for r in report.rows[1:]] == ["conv", "identity", "identity", "traced"]  # copy=True: a new tensor
+
+
+def test_max_read_for_its_indices_is_a_traced_row():
+    import cnncalc
+
+    report = analyze(cnncalc.from_torch(load_factory(GAPS, "ArgMax")(), (5, 4)).graph)
+    assert "max" not in {r.type for r in report.rows} and "traced" in {r.type for r in report.rows}

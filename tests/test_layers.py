@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cnncalc import CnncalcError
+from cnncalc import CnncalcError, to_torch
 from cnncalc.analysis import analyze
 from cnncalc.layers import REGISTRY, Convention, ElementWise, Layer, counting, register, rules
 from cnncalc.layers.base import REQUIRED, missing_declarations
@@ -70,6 +70,43 @@ LAYER_TABLE = {
             0,
             4 * 6 * 6 * 2 * (1 * 3 * 3 * 3),
         ),
+    ],
+    # timm's BlurPool2d (TResNet's anti-aliasing): the binomial filter [1, 2, 1]/4 outer itself, one per
+    # channel, a buffer [C, 1, 3, 3]; (18 - 3)/2 + 1 = 8, each output 3*3 taps of its own channel
+    "blur_pool": [
+        ("blur_pool: {kernel: 3, stride: 2}", [8, 18, 18], [8, 8, 8], 0, 0, 8 * 3 * 3, 8 * 8 * 8 * (3 * 3)),
+        # (9 - 5 + 2*2)/2 + 1 = 5
+        (
+            "blur_pool: {kernel: 5, stride: 2, padding: 2, persistent: false}",
+            [4, 9, 9],
+            [4, 5, 5],
+            0,
+            0,
+            4 * 5 * 5,
+            5 * 5 * 4 * (5 * 5),
+        ),
+    ],
+    # ViT's class token: torch.cat([cls_token.expand(N, -1, -1), x], 1), the token [1, 1, D] a parameter
+    "class_token": [
+        ("class_token", [49, 192], [1 + 49, 192], 1 * 192, 0, 0, 0),  # ViT-Ti/16 at 112: 7*7 patches
+        ("class_token: {tokens: 2, init: 0.5}", [4, 8], [2 + 4, 8], 2 * 8, 0, 0, 0),  # a class and a register token
+    ],
+    # nn.Unfold: each window a column; VOLO-D1's outlook attention at 28x28: (28 - 3 + 2*1)//2 + 1 = 14
+    "im2col": [
+        ("im2col: {kernel: 3, padding: 1, stride: 2}", [192, 28, 28], [192 * 3 * 3, 14 * 14], 0, 0, 0, 0),
+        # dilated: H (7 - 2*(2-1) - 1)/1 + 1 = 5, W (8 - 2*(3-1) - 1)/1 + 1 = 4
+        ("im2col: {kernel: [2, 3], dilation: 2}", [2, 7, 8], [2 * 2 * 3, 5 * 4], 0, 0, 0, 0),
+    ],
+    # nn.Fold: the columns summed back; VOLO-D1's, 1728 = 192*3*3 rows, 196 = 14*14 windows of 28x28
+    "col2im": [
+        ("col2im: {output_size: 28, kernel: 3, padding: 1, stride: 2}", [1728, 196], [1728 // 9, 28, 28], 0, 0, 0, 0),
+        # 2x2 windows of 5x6: (5-2+1)*(6-2+1) = 20 columns of 2*2*2 rows
+        ("col2im: {output_size: [5, 6], kernel: 2}", [8, 20], [8 // 4, 5, 6], 0, 0, 0, 0),
+    ],
+    # x.max(dim)[0]: VOLO-D1's aux head, the largest of 14*14 tokens' 1000 logits
+    "max": [
+        ("max: 1", [14 * 14, 1000], [1000], 0, 0, 0, 0),
+        ("max: {dim: -1, keepdim: true}", [4, 5, 6], [4, 5, 1], 0, 0, 0, 0),
     ],
     # NFNet's ScaledStdConv2d: the filters standardised in forward, times a gain per filter
     "std_conv": [
@@ -621,6 +658,7 @@ def test_every_convention_declares_what_a_type_that_does_not_say_counts(monkeypa
     """DEFAULT_RULES is written out convention by convention: a new convention is refused (at the
     first type defined) until it says what it counts for the types that do not say."""
     assert set(DEFAULT_RULES) == set(Convention)
+    assert all(c.summary for c in Convention)  # what `flops --help` and the docs table say of it
     monkeypatch.setattr(counting, "DEFAULT_RULES", {c: r for c, r in DEFAULT_RULES.items() if c is not Convention.THOP})
     with pytest.raises(TypeError, match="no counting rule for thop"):
         counting.rules(fvcore=nothing)
@@ -884,7 +922,7 @@ def _torchvision_cnblock(torch, dim):
 def test_convnext_block_state_dict_loads_into_torchvisions_form():
     torch = pytest.importorskip("torch")
     graph = parse_text(CNBLOCK)
-    ours = graph.to_torch().eval()
+    ours = to_torch(graph).eval()
     theirs = _torchvision_cnblock(torch, 16).eval()
     assert set(ours.state_dict()) == {f"features.{k}" for k in theirs.state_dict()}
     assert "features.1.0.layer_scale" in ours.state_dict()
@@ -922,9 +960,9 @@ def test_instancenorm_on_a_single_position_runs_only_with_running_statistics():
     assert "track_running_stats: true" in caught.value.hint
     torch = pytest.importorskip("torch")
     x = torch.randn(1, 4, 1, 1)
-    assert tracked.to_torch().eval()(x).shape == (1, 4, 1, 1)
+    assert to_torch(tracked).eval()(x).shape == (1, 4, 1, 1)
     with pytest.raises(CnncalcError, match="PyTorch cannot run row '0' .*Expected more than 1 spatial element"):
-        tracked.to_torch().train()(x)  # the bridge names the row PyTorch refuses
+        to_torch(tracked).train()(x)  # the bridge names the row PyTorch refuses
     with pytest.raises(ValueError, match="Expected more than 1 spatial element"):
         torch.nn.InstanceNorm2d(4).eval()(x)
 
@@ -957,5 +995,5 @@ def test_a_permute_of_six_axes_is_tresnets_space_to_depth():
     assert [r.output_shape for r in analyze(graph).rows[1:]] == [(3, 2, 4, 2, 4), (4, 4, 3, 2, 2), (48, 2, 2)]
     x = torch.randn(2, 3, 8, 8)
     with torch.no_grad():
-        out = graph.to_torch().eval()(x)
+        out = to_torch(graph).eval()(x)
     torch.testing.assert_close(out, x.view(2, 3, 2, 4, 2, 4).permute(0, 3, 5, 1, 2, 4).reshape(2, 48, 2, 2))

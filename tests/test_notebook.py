@@ -1,5 +1,6 @@
 """The Python API for notebooks: `cnncalc.load` of a path, a built-in, YAML text or a dict, and a
-Report as a dict (the JSON payload), Markdown, HTML (Jupyter) and a pandas DataFrame."""
+Report as a dict (the JSON payload), text, Markdown, HTML (what Jupyter shows) and a pandas
+DataFrame, through the functions of `cnncalc.render.notebook`."""
 
 import json
 import sys
@@ -10,6 +11,7 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.cli import app
 from cnncalc.errors import CnncalcError, MissingExtraError
+from cnncalc.render import notebook
 from cnncalc.spec.library import builtin_path
 
 runner = CliRunner()
@@ -46,26 +48,26 @@ def report():
 
 def test_to_dict_is_the_json_output(report):
     result = runner.invoke(app, ["summary", "lenet5", "--format", "json"])
-    assert report.to_dict() == json.loads(result.stdout)
-    assert report.to_dict()["schema_version"] == 1
+    assert notebook.to_dict(report) == json.loads(result.stdout)
+    assert notebook.to_dict(report)["schema_version"] == 1
 
 
 def test_markdown_is_the_summary_table(report):
     result = runner.invoke(app, ["summary", "lenet5", "--format", "markdown"])
-    assert report.to_markdown() == report._repr_markdown_() == result.stdout
+    assert notebook.to_markdown(report) == result.stdout
 
 
 def test_html_table(report):
-    text = report._repr_html_()
+    text = notebook.to_html(report)
     assert text.count("<tr>") == len(report.rows) + 2  # header, rows, totals
     assert f"{report.totals.weights:,}" in text and text.startswith("<div>")
     odd = cnncalc.analyze(cnncalc.load({"name": "a<b>&c", "input": [3, 8, 8], "layers": ["relu"]}))
-    assert "a&lt;b&gt;&amp;c" in odd._repr_html_() and "<b>" not in odd._repr_html_()
+    assert "a&lt;b&gt;&amp;c" in notebook.to_html(odd) and "<b>" not in notebook.to_html(odd)
 
 
 def test_pandas_frame(report):
     pytest.importorskip("pandas")
-    frame = report.to_pandas()
+    frame = notebook.to_pandas(report)
     assert list(frame.index) == [r.name for r in report.rows]
     assert frame["params"].sum() == report.totals.params
     assert frame["macs"].sum() == report.totals.macs
@@ -75,7 +77,7 @@ def test_pandas_frame(report):
 def test_pandas_missing_is_a_clean_error(report, monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)  # `import pandas` raises ImportError
     with pytest.raises(MissingExtraError, match="needs pandas"):
-        report.to_pandas()
+        notebook.to_pandas(report)
 
 
 def test_core_does_not_import_the_presentation_layer():
@@ -96,17 +98,18 @@ def test_readme_notebook_example_runs():
     (block,) = [b for b in re.findall(r"```python\n(.*?)```", text, re.DOTALL) if "to_pandas" in b]
     scope: dict = {}
     exec(block, scope)
-    claimed = re.search(r"^(report\.to_dict\(\).*?)\s+# (\d+):", block, re.MULTILINE)
+    claimed = re.search(r"^(notebook\.to_dict\(report\).*?)\s+# (\d+):", block, re.MULTILINE)
     assert eval(claimed.group(1), scope) == int(claimed.group(2))
 
 
-def test_str_of_a_report_is_the_summary_table_and_depth_collapses_like_the_option():
-    """Issue 19: `str(report)` was the dataclass's repr; `analyze(..., depth=N)` is `--depth N`,
-    in the text, the notebook's Markdown and HTML alike."""
+def test_the_text_of_a_report_is_the_summary_table_and_depth_collapses_like_the_option():
+    """Issue 19: `analyze(..., depth=N)` is `--depth N`, in the text, the notebook's Markdown and
+    HTML alike."""
     graph = cnncalc.load("resnet18")
     full, shallow = cnncalc.analyze(graph), cnncalc.analyze(graph, depth=1)
     cli = CliRunner().invoke(app, ["summary", "resnet18", "--depth", "1"], terminal_width=200).stdout
-    assert str(shallow) == cli and str(full) == CliRunner().invoke(app, ["summary", "resnet18"]).stdout
+    text = notebook.to_text
+    assert text(shallow) == cli and text(full) == CliRunner().invoke(app, ["summary", "resnet18"]).stdout
     assert shallow == cnncalc.collapse(full, 1)
     names = [row.name for row in shallow.rows]
     assert names == [
@@ -125,7 +128,78 @@ def test_str_of_a_report_is_the_summary_table_and_depth_collapses_like_the_optio
     ]
     layer1 = shallow.rows[names.index("layer1")]
     assert layer1.macs == 4 * (56 * 56 * 64) * (3 * 3 * 64)  # two BasicBlocks, two 3x3 64->64 convs each
-    assert shallow._repr_markdown_().count("\n| layer") == 4 and "layer1.0.conv1" not in shallow._repr_html_()
-    assert "layer1.0.conv1" in full._repr_html_()
+    assert notebook.to_markdown(shallow).count("\n| layer") == 4 and "layer1.0.conv1" not in notebook.to_html(shallow)
+    assert "layer1.0.conv1" in notebook.to_html(full)
     with pytest.raises(cnncalc.CnncalcError, match="depth must be a positive integer"):
         cnncalc.analyze(graph, depth=0)
+
+
+def test_str_of_a_report_is_one_line_that_says_where_the_table_is(report):
+    """The analysis does not import the renderers above it, so `str` is a line, not the table."""
+    assert str(report) == (
+        f"{report.name}: {len(report.rows) - 1} rows, {report.totals.params:,} parameters, {report.totals.macs:,} MACs"
+        " (the table: cnncalc.render.notebook.to_text(report))"
+    )
+
+
+# In IPython, `import cnncalc` registers the renderer as the display formatter for `Report`. The stand-in
+# below has the one method of IPython's formatters that cnncalc calls (`for_type(cls, function)`,
+# IPython.core.formatters.BaseFormatter); the test after it checks the same with IPython itself.
+STAND_IN = """
+import sys, types
+class Formatter(dict):
+    def for_type(self, cls, function): self[cls] = function
+class Shell: display_formatter = types.SimpleNamespace(formatters={m: Formatter() for m in ("text/html", "text/markdown", "text/plain")})
+shell = Shell()
+sys.modules["IPython"] = types.SimpleNamespace(get_ipython=lambda: shell)
+import cnncalc
+from cnncalc.render import notebook
+report = cnncalc.analyze(cnncalc.load("lenet5"))
+forms = shell.display_formatter.formatters
+class Printer:
+    def text(self, text): self.out = text
+printer = Printer(); forms["text/plain"][cnncalc.Report](report, printer, False)
+print(forms["text/html"][cnncalc.Report](report) == notebook.to_html(report),
+      forms["text/markdown"][cnncalc.Report](report) == notebook.to_markdown(report),
+      printer.out == notebook.to_text(report))
+"""
+
+
+def test_import_in_ipython_registers_the_report_display():
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", STAND_IN], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "True"]
+
+
+def test_load_ext_registers_the_report_display(report):
+    """`%load_ext cnncalc.render.notebook` calls load_ipython_extension with the shell."""
+    import types
+
+    class Formatter(dict):
+        def for_type(self, cls, function):
+            self[cls] = function
+
+    forms = {mime: Formatter() for mime in ("text/html", "text/markdown", "text/plain")}
+    notebook.load_ipython_extension(types.SimpleNamespace(display_formatter=types.SimpleNamespace(formatters=forms)))
+    assert forms["text/html"][cnncalc.Report](report) == notebook.to_html(report)
+    assert forms["text/markdown"][cnncalc.Report](report) == notebook.to_markdown(report)
+
+
+def test_jupyter_shows_a_report_as_its_table():
+    """With IPython itself: the shell's display of a report is the table, as HTML, Markdown and text."""
+    pytest.importorskip("IPython")
+    import subprocess
+
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "import cnncalc\n"
+        "from cnncalc.render import notebook\n"
+        "report = cnncalc.analyze(cnncalc.load('lenet5'))\n"
+        "data, _ = shell.display_formatter.format(report)\n"
+        "print(data['text/html'] == notebook.to_html(report), data['text/markdown'] == notebook.to_markdown(report),"
+        " data['text/plain'] == notebook.to_text(report))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "True"]

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import cnncalc
+from cnncalc import to_torch
 from cnncalc.analysis import analyze
 from cnncalc.cli import app
 from cnncalc.errors import SpecError
@@ -130,7 +131,7 @@ def test_to_torch_and_export_return_the_same_structure(written, kind):
     from test_export import exported
 
     graph = parse_text(BACKBONE + written)
-    model = graph.to_torch().eval()
+    model = to_torch(graph).eval()
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         got = model(x)

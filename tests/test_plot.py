@@ -6,7 +6,8 @@ import pytest
 import cnncalc
 from cnncalc.analysis import DType, analyze, collapse
 from cnncalc.errors import CnncalcError, MissingExtraError
-from cnncalc.render.plot import Quantity, fitting_depth, plot
+from cnncalc.quantities import Quantity
+from cnncalc.render.plot import fitting_depth, plot
 
 # per test, so the test of the missing extra still runs where matplotlib is absent
 needs_matplotlib = pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="the plot extra")
@@ -25,9 +26,7 @@ def test_png_one_panel_per_quantity_values_from_report(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert drawn.depth is None and len(drawn.names) == len(report.rows) - 1  # the input row is left out
     axes = drawn.figure.axes
-    assert [ax.get_title() for ax in axes] == [
-        q.heading for q in (Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES)
-    ]
+    assert [ax.get_title() for ax in axes] == ["MACs (per sample)", "parameters", "activation memory (bytes)"]
     rows = report.rows[1:]
     expected = [[r.macs for r in rows], [r.params for r in rows], [r.activations * 4 for r in rows]]
     for ax, values in zip(axes, expected):
@@ -85,6 +84,10 @@ def test_bad_requests(tmp_path, resnet50):
         plot(resnet50, tmp_path / "x.gif")
     with pytest.raises(CnncalcError, match="timings"):
         plot(resnet50, None, quantities=[Quantity.TIME_MS])
+    # a quantity with no panel is refused, not drawn as another (the panels it has are named)
+    with pytest.raises(CnncalcError, match="no panel for weights") as refused:
+        plot(resnet50, None, quantities=[Quantity.WEIGHTS])
+    assert refused.value.expected == "macs, params, activation_bytes, time, tflops"
 
 
 def test_missing_matplotlib_names_the_extra(monkeypatch, resnet50):

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 import cnncalc
+from cnncalc import to_torch
 from cnncalc.cli import ExitCode, app
 from cnncalc.spec import parse_text
 
@@ -16,7 +17,8 @@ runner = CliRunner()
 try:
     import torch
 
-    from cnncalc.torch_bridge.profile import Check, profile, time_layers, verify
+    from cnncalc.torch_bridge.measure import time_layers
+    from cnncalc.torch_bridge.profile import Check, profile, verify
 except ImportError:  # the tests that need it skip themselves, one by one (requires_torch)
     torch = None
 requires_torch = pytest.mark.skipif(torch is None, reason="needs PyTorch (the torch extra)")
@@ -76,7 +78,7 @@ def test_per_layer_times_every_row():
     a fact: benchmarks/bench_profile.py shows the heavy conv standing out."""
     graph = parse_text(HEAVY_AND_LIGHT)
     p = profile(graph, iters=5, warmup=1, check=False, per_layer=True)
-    model = graph.to_torch()
+    model = to_torch(graph)
     assert [layer.row for layer in p.layers] == [
         name for name, m in model.named_modules() if not list(m.children()) and name
     ]
@@ -93,7 +95,7 @@ def test_per_layer_times_every_row():
 @requires_torch
 def test_noisy_timings_are_flagged():
     """p90/p10 above the threshold reads as noisy (the CLI warns), at or below it does not."""
-    from cnncalc.torch_bridge.profile import NOISY_SPREAD, Timing
+    from cnncalc.torch_bridge.measure import NOISY_SPREAD, Timing
 
     assert Timing(1.0, 1.0, NOISY_SPREAD + 0.01, 1, 10).noisy
     assert not Timing(1.0, 1.0, NOISY_SPREAD, 1, 10).noisy
@@ -102,7 +104,7 @@ def test_noisy_timings_are_flagged():
 
 @requires_torch
 def test_noisy_timings_warn(monkeypatch):
-    import cnncalc.torch_bridge.profile as bridge
+    import cnncalc.torch_bridge.measure as bridge
 
     monkeypatch.setattr(bridge, "NOISY_SPREAD", 0.5)  # p90/p10 is at least 1: always noisy
     result = run("profile", "lenet5", "--iters", "3", "--warmup", "1", "--no-check")
@@ -113,7 +115,7 @@ def test_noisy_timings_warn(monkeypatch):
 def test_per_layer_pass_leaves_no_hooks():
     graph = cnncalc.load("resnet18")
     report = cnncalc.analyze(graph, input_shape=(3, 32, 32))
-    model = graph.to_torch((3, 32, 32)).eval()
+    model = to_torch(graph, (3, 32, 32)).eval()
     x = torch.randn(1, 3, 32, 32)
     layers = time_layers(graph, report, model, lambda: model(x), 2, False, torch.device("cpu"), None)
     assert len(layers) == len(report.rows) - 1
@@ -171,7 +173,7 @@ def test_a_row_pytorch_refuses_to_run_is_a_message(tmp_path):
     )
     graph = cnncalc.load(str(spec))
     with pytest.raises(cnncalc.CnncalcError, match="row 'norm'") as raised:
-        graph.to_torch()(torch.randn(2, 1, 4, 4, 4))
+        to_torch(graph)(torch.randn(2, 1, 4, 4, 4))
     assert isinstance(raised.value.__cause__, RuntimeError)  # PyTorch's own error stays attached
 
 
@@ -314,7 +316,7 @@ def test_a_mismatch_fails_the_checks_alone(monkeypatch):
 
 @requires_torch
 def test_ctrl_c_while_timing_keeps_the_iterations_done():
-    from cnncalc.torch_bridge.profile import TimingInterrupted, _time
+    from cnncalc.torch_bridge.measure import TimingInterrupted, _time
 
     calls, seen = [], []
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from cnncalc.cli import ExitCode, app
-from cnncalc.learn import quiz, solver
+from cnncalc.learn import quiz, quiz_file, solver
 from cnncalc.learn.calculator import separable
 
 runner = CliRunner()
@@ -177,7 +177,7 @@ questions:
 def test_quiz_new_kinds(tmp_path):
     path = tmp_path / "quiz.yaml"
     path.write_text(QUIZ)
-    graded = {g.name: g for g in quiz.grade_file(path).questions}
+    graded = {g.name: g for g in quiz_file.grade_file(path).questions}
     assert graded["keep the size"].correct
     assert not graded["alexnet conv1"].correct  # P = 2: (227 - 11 + 4)/4 + 1 = 56
     assert graded["alexnet conv1"].verdicts[0].right == "stride 4, padding 0; stride 4, padding 1 (floored)"

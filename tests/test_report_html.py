@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.analysis import analyze, memory_timeline, predicted_memory
 from cnncalc.cli import ExitCode, app
+from cnncalc.render import notebook
 from cnncalc.render.page import page_data, page_html
 
 runner = CliRunner()
@@ -262,7 +263,7 @@ def check_page(browser, tmp_path: Path, *args: str) -> None:
         block = opened_blocks[0]
         inside = f'#graph .node[data-name^="{block}."]'
         assert page.locator(inside).count() > 0
-        page.locator(f'#graph .cluster[data-name="{block}"] text').click()
+        page.locator(f'#graph .cluster-title[data-name="{block}"]').click()  # the block's title
         assert page.locator(inside).count() == 0
         assert page.locator(f'#graph .node.group[data-name="{block}"]').count() == 1
         page.locator(f'#graph .node.group[data-name="{block}"]').dblclick()  # and expanding shows them again
@@ -285,6 +286,27 @@ def test_the_page_of_the_largest_builtin_opens_collapsed(browser, tmp_path):
     opened = Opened(browser, _report(tmp_path, "efficientnet_b7"), scheme="dark")
     assert 0 < opened.page.locator("#graph .node").count() <= 60  # blocks past 60 nodes start collapsed
     assert opened.page.locator("#graph .node.group").count() > 0
+    assert opened.problems == [] and opened.requests == []
+
+
+def test_block_titles_sit_above_their_nodes_and_edges_run_beneath_them(browser, tmp_path):
+    # a block's title was drawn before the edges, and dagre gives it no room: the edge into the
+    # block's first node struck it through and its arrow sat under the text
+    opened = Opened(browser, _report(tmp_path, "resnet18"))
+    page = opened.page
+    page.click("#expand-all")
+    titles = page.locator("#graph .cluster-title")
+    assert titles.count() > 0
+    for title in titles.all():
+        block = title.get_attribute("data-name")
+        box = title.bounding_box()
+        tops = [n.bounding_box()["y"] for n in page.locator(f'#graph .node[data-name^="{block}."]').all()]
+        assert tops and box["y"] + box["height"] <= min(tops), block  # above every node inside
+    # and every title comes after every edge in the drawing order, so an edge runs beneath it
+    order = page.evaluate(
+        "() => [...document.querySelectorAll('#graph-svg .edge, #graph-svg .cluster-title')].map(e => e.classList[0])"
+    )
+    assert "edge" in order and order.index("cluster-title") > max(i for i, c in enumerate(order) if c == "edge")
     assert opened.problems == [] and opened.requests == []
 
 
@@ -333,4 +355,4 @@ def test_a_notebook_shows_the_page_and_a_report_says_where_it_is(tmp_path):
     )
     assert shown._repr_html_().startswith("<iframe") and "&lt;!DOCTYPE html&gt;" in shown._repr_html_()
     assert shown.save(tmp_path / "lenet5.html").read_text() == shown.html
-    assert "cnncalc report NAME -o net.html" in analyze(graph)._repr_html_()
+    assert "cnncalc report NAME -o net.html" in notebook.to_html(analyze(graph))

@@ -5,6 +5,7 @@ import re
 import pytest
 
 import cnncalc
+from cnncalc import to_torch
 from cnncalc.analysis import analyze, collapse
 from cnncalc.errors import CnncalcError, SpecError
 from cnncalc.spec import MAX_NESTING, parse_text
@@ -366,7 +367,7 @@ def test_from_a_block_use_builds_the_hand_written_unet():
             e1 = self.enc1(x)
             return self.head(self.dec1(torch.cat([e1, self.up1(self.enc2(self.pool1(e1)))], dim=1)))
 
-    ours, theirs = parse_text(UNET).to_torch(), UNet()
+    ours, theirs = to_torch(parse_text(UNET)), UNet()
     ours.load_state_dict(theirs.state_dict(), strict=True)
     x = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
@@ -423,7 +424,7 @@ def test_call_runs_the_same_module_in_torch():
     torch = pytest.importorskip("torch")
     from cnncalc.torch_bridge import leaf_modules, traced_shapes
 
-    model = parse_text(CALLS).to_torch()
+    model = to_torch(parse_text(CALLS))
     assert [n for n, m in model.named_modules() if not list(m.children())] == [
         "block.conv1",
         "block.relu",
@@ -443,7 +444,7 @@ def test_call_of_a_module_with_parameters_is_refused():
     pytest.importorskip("torch")
     graph = parse_text("input: [4]\nlayers:\n  - linear: {out: 4, name: fc}\n  - call: fc\n")
     with pytest.raises(cnncalc.CnncalcError, match="parameter-free modules"):
-        graph.to_torch()
+        to_torch(graph)
 
 
 # -- a layer whose output nothing reads (issue 9 item 3) -------------------------------------
@@ -513,7 +514,7 @@ def test_chunk_and_split_pieces_are_rows_read_by_name():
 
 def test_chunk_and_split_in_torch_are_torch_chunk_and_split():
     torch = pytest.importorskip("torch")
-    model = parse_text(SHUFFLE_UNIT).to_torch().eval()
+    model = to_torch(parse_text(SHUFFLE_UNIT)).eval()
     x = torch.randn(2, 116, 14, 14)
     with torch.no_grad():
         x1, x2 = x.chunk(2, dim=1)
@@ -551,7 +552,7 @@ def test_split_by_an_integer_makes_as_many_pieces_as_torch_split():
     assert [n for n in rows if n.startswith("spx.")] == [f"spx.{k}" for k in range(104 // 26)]
     assert rows["concat"].output_shape == (26 * 3, 8, 8)
     torch = pytest.importorskip("torch")
-    model = parse_text(RES2NET_SPLIT).to_torch().eval()
+    model = to_torch(parse_text(RES2NET_SPLIT)).eval()
     x = torch.randn(2, 104, 8, 8)
     with torch.no_grad():
         s = torch.split(x, 26, 1)

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cnncalc import to_torch
 from cnncalc.errors import CnncalcError
 from cnncalc.learn.calculator import answer
 
@@ -128,7 +129,7 @@ def test_even_padding_builds_a_plain_conv():
 
 
 def test_tf_same_in_a_quiz(tmp_path):
-    from cnncalc.learn import quiz
+    from cnncalc.learn import quiz_file
 
     path = tmp_path / "quiz.yaml"
     path.write_text(
@@ -139,7 +140,7 @@ def test_tf_same_in_a_quiz(tmp_path):
         "  - conv: {input: 224x224x3, kernel: 3, stride: 2, padding: tf_same, out: 32}\n"
         "    shape: 111x111x32\n"  # floor((224 - 3)/2) + 1 = 111, the answer without padding: wrong
     )
-    graded = quiz.grade_file(path).questions
+    graded = quiz_file.grade_file(path).questions
     assert [g.correct for g in graded] == [True, False]
     assert "112x112x32" in graded[1].verdicts[0].right
 
@@ -163,5 +164,5 @@ def test_training_memory_counts_the_padded_copy_as_autograd_does(stride, uneven)
     report = analyze(graph, batch=2)
     import torch
 
-    model = graph.to_torch().train()
+    model = to_torch(graph).train()
     assert report.saved_bytes == autograd_saved_bytes(model, torch.randn(2, 3, size, size))

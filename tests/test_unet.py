@@ -18,6 +18,8 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from cnncalc import to_torch  # noqa: E402
+
 WIDTHS = [64, 128, 256, 512, 1024]  # Fig. 1: the channels of each step of the contracting path
 
 
@@ -148,7 +150,7 @@ def test_unet_built_by_cnncalc_computes_what_torch_nn_computes():
     `to_torch()`, which then gives the same output on the same input."""
     for name, shape in (("unet", (1, 188, 188)), ("unet_padded", (1, 32, 48))):
         theirs = UNet(PADDING[name]).eval()
-        ours = cnncalc.load(name).to_torch(shape).eval()
+        ours = to_torch(cnncalc.load(name), shape).eval()
         ours.load_state_dict(theirs.state_dict(), strict=True)
         x = torch.randn(1, *shape)
         with torch.no_grad():

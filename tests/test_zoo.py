@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import cnncalc
+from cnncalc import to_torch
 from cnncalc.spec.library import builtin_names
 
 FIXTURE = Path(__file__).parent / "fixtures" / "torchvision"
@@ -228,7 +229,7 @@ def test_state_dict(model):
     """`to_torch()` has torchvision's state_dict keys and shapes, so its weights load with strict=True."""
     ref = analysed(model)[1]
     pytest.importorskip("torch")
-    net = cnncalc.load(builtin(model)).to_torch(tuple(ref["input_shape"][1:]))
+    net = to_torch(cnncalc.load(builtin(model)), tuple(ref["input_shape"][1:]))
     assert sorted([k, list(v.shape)] for k, v in net.state_dict().items()) == ref["state_dict"]
 
 
@@ -275,7 +276,7 @@ def test_fixture_matches_live_torchvision(model):
     if BUILTIN_NAME.get(model, model) not in builtin_names():  # the fixture check was all there is
         return
     tv = get_model(model, weights=None, **script().KWARGS.get(model, {})).eval()
-    net = cnncalc.load(builtin(model)).to_torch(tuple(ref["input_shape"][1:])).eval()
+    net = to_torch(cnncalc.load(builtin(model)), tuple(ref["input_shape"][1:])).eval()
     net.load_state_dict(tv.state_dict(), strict=True)
     x = torch.randn(*ref["input_shape"])
     with torch.no_grad():

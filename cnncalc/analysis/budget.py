@@ -4,7 +4,7 @@ activation checkpointing an engineer trains with (docs/conventions.md, "Memory b
 A training step peaks in one of two phases. Forward: the optimizer's states (made by the first
 step, alive ever after; no gradients yet, `zero_grad(set_to_none=True)`) and the most bytes alive
 at once while the layers run. Backward: gradients, states, the input and everything the layers
-keep for backward. Parameters and buffers (fp32, as autocast keeps them) are held throughout.
+keep for backward. Parameters and buffers (fp32 as autocast keeps them; fp64 in an fp64 model) are held throughout.
 Every figure is checked against PyTorch in tests/test_budget.py.
 """
 
@@ -16,7 +16,8 @@ from typing import Sequence
 from ..errors import CnncalcError, did_you_mean
 from ..graph import Graph
 from ..records import record
-from . import DType, Report, Saving, _autocast, _peak, _saving
+from .memory import Saving, _autocast, _peak, _saving
+from .report import DType, Report
 
 
 class Optimizer(str, Enum):
@@ -29,7 +30,7 @@ class Optimizer(str, Enum):
 
     @property
     def states(self) -> int:
-        """fp32 values kept per parameter after the first step."""
+        """Values kept per parameter after the first step (each as wide as the parameter)."""
         return {"sgd": 0, "momentum": 1, "adam": 2, "adamw": 2}[self.value]
 
     @property
@@ -56,11 +57,11 @@ def parameter_tensors(report: Report) -> int:
 
 
 def optimizer_state_bytes(report: Report, optimizer: Optimizer) -> int:
-    """Bytes of `optimizer.state` after one step: the fp32 states per parameter, and Adam's step
+    """Bytes of `optimizer.state` after one step: the states per parameter (fp32, or fp64 for an fp64 model), and Adam's step
     counters (one 0-d fp32 tensor per parameter tensor; on the host even where the model is on CUDA,
     unless capturable or fused)."""
-    steps = 4 * parameter_tensors(report) if optimizer.counts_steps else 0
-    return optimizer.states * 4 * report.totals.params + steps
+    steps = 4 * parameter_tensors(report) if optimizer.counts_steps else 0  # fp32 for an fp64 model too
+    return optimizer.states * report.dtype.weight_bytes * report.totals.params + steps
 
 
 @record
@@ -145,7 +146,7 @@ def _bytes(saving: Saving, sizes: Sequence[int], batch: int, dtype: DType) -> in
     return (
         elements * batch * dtype.bytes
         + 8 * batch * sum(n for _, n, _ in saving.own.values())
-        + 4 * sum(n for _, _, n in saving.own.values())
+        + dtype.weight_bytes * sum(n for _, _, n in saving.own.values())
     )
 
 
@@ -158,9 +159,9 @@ class MemoryBudget:
     dtype: DType
     batch: int
     phase: Phase
-    parameter_bytes: int  # fp32 master weights
+    parameter_bytes: int  # fp32 master weights (fp64 for an fp64 model: DType.weight_bytes)
     buffer_bytes: int
-    gradient_bytes: int  # fp32, one per parameter; 0 where the forward pass is the peak
+    gradient_bytes: int  # one per parameter, as wide as it; 0 where the forward pass is the peak
     optimizer_bytes: int  # optimizer.state after the first step
     input_bytes: int  # the batch as the data loader hands it (fp32 under autocast)
     # the layers' tensors alive at the peak: kept for backward, or still to be read; in the forward
@@ -191,13 +192,14 @@ def memory_budget(
 ) -> MemoryBudget:
     """The peak a run of `report`'s network should reach at its batch and dtype, by part: inference,
     or a training step with `optimizer` (and `checkpoint`'s blocks recomputed), plus `reserve_bytes`.
-    fp16/bf16 are autocast: activations in 16 bits, parameters, gradients and states in fp32."""
+    fp16/bf16 are autocast: activations in 16 bits, parameters, gradients and states in fp32; fp64 is
+    the model and its input cast to fp64."""
     if reserve_bytes < 0:
         raise CnncalcError("the reserve cannot be negative", received=reserve_bytes)
     t, dtype = report.totals, report.dtype
-    autocast = dtype in (DType.FP16, DType.BF16)
+    autocast, w = dtype.autocast, dtype.weight_bytes
     inputs = report.rows[0].activations * report.batch
-    input_bytes = inputs * (4 if autocast else dtype.bytes)
+    input_bytes = inputs * w
     extra_input = input_bytes - inputs * dtype.bytes  # the peaks counted the input at the activation dtype
     states = optimizer_state_bytes(report, optimizer) if train else 0
     saved, forward_peak, again, input_copies = (
@@ -210,7 +212,7 @@ def memory_budget(
         saved, forward_peak = checkpoint.saved_bytes, checkpoint.forward_peak_bytes
         again, input_copies = checkpoint.recompute_bytes, checkpoint.input_copies
     copies = 2 * inputs * input_copies if autocast else 0  # the kept 16-bit copies of the input
-    backward = 4 * t.params + states + input_bytes + saved + again + copies
+    backward = w * t.params + states + input_bytes + saved + again + copies
     forward = states + forward_peak + extra_input
     if not train:  # under inference_mode autocast caches no weight copy: one at a time, not counted
         phase, gradients, activations = (
@@ -221,15 +223,15 @@ def memory_budget(
     elif forward > backward:
         phase, gradients, activations = Phase.FORWARD, 0, forward_peak - inputs * dtype.bytes
     else:
-        phase, gradients, activations = Phase.BACKWARD, 4 * t.params, saved + again + copies
+        phase, gradients, activations = Phase.BACKWARD, w * t.params, saved + again + copies
     return MemoryBudget(
         train,
         optimizer,
         dtype,
         report.batch,
         phase,
-        4 * t.params,
-        4 * t.buffers,
+        w * t.params,
+        w * t.buffers,
         gradients,
         states,
         input_bytes,

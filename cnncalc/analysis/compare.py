@@ -22,35 +22,28 @@ from enum import Enum
 from typing import Mapping
 
 from ..layers import Shape
+from ..quantities import Quantity
 from ..records import record
 from . import Report, Row, predicted_memory
 
-
-class Quantity(str, Enum):
-    """A per-row number that `diff` compares; the value is the `Row` attribute it reads."""
-
-    WEIGHTS = "weights"
-    BIASES = "biases"
-    PARAMS = "params"
-    BUFFERS = "buffers"
-    ACTIVATIONS = "activations"
-    MACS = "macs"
-
-
-class Total(str, Enum):
-    """A whole-network number that `diff` compares."""
-
-    WEIGHTS = "weights"
-    BIASES = "biases"
-    PARAMS = "params"
-    BUFFERS = "buffers"
-    ACTIVATIONS = "activations"
-    MACS = "macs"
-    FLOPS = "flops"
-    PEAK_ACTIVATIONS = "peak_activations"
-    SAVED_ACTIVATIONS = "saved_activations"
-    INFERENCE_BYTES = "inference_bytes"  # predicted_memory(train=False)
-    TRAINING_BYTES = "training_bytes"  # predicted_memory(train=True)
+# the per-row numbers `diff` compares, each the `Row` attribute of its value
+ROW_QUANTITIES = (
+    Quantity.WEIGHTS,
+    Quantity.BIASES,
+    Quantity.PARAMS,
+    Quantity.BUFFERS,
+    Quantity.ACTIVATIONS,
+    Quantity.MACS,
+)
+# the whole-network numbers it compares: `Totals` attributes, then the predicted peaks in bytes
+TOTAL_QUANTITIES = (
+    *ROW_QUANTITIES,
+    Quantity.FLOPS,
+    Quantity.PEAK_ACTIVATIONS,
+    Quantity.SAVED_ACTIVATIONS,
+    Quantity.INFERENCE_BYTES,  # predicted_memory(train=False)
+    Quantity.TRAINING_BYTES,  # predicted_memory(train=True)
+)
 
 
 class Status(str, Enum):
@@ -89,7 +82,7 @@ class RowDiff:
 
     a: Row | None
     b: Row | None
-    changes: Mapping[Quantity, Change]
+    changes: Mapping[Quantity, Change]  # ROW_QUANTITIES
 
     @property
     def name(self) -> str:
@@ -134,7 +127,7 @@ class Diff:
     input_a: Shape
     input_b: Shape
     rows: tuple[RowDiff, ...]
-    totals: Mapping[Total, Change]
+    totals: Mapping[Quantity, Change]  # TOTAL_QUANTITIES
 
     @property
     def only_a(self) -> tuple[RowDiff, ...]:
@@ -163,14 +156,14 @@ def _value(row: Row | None, quantity: Quantity) -> int:
 
 
 def _row_diff(a: Row | None, b: Row | None) -> RowDiff:
-    return RowDiff(a, b, {q: Change(_value(a, q), _value(b, q)) for q in Quantity})
+    return RowDiff(a, b, {q: Change(_value(a, q), _value(b, q)) for q in ROW_QUANTITIES})
 
 
-def _totals(report: Report) -> dict[Total, int]:
+def _totals(report: Report) -> dict[Quantity, int]:
     t = report.totals
-    out = {q: int(getattr(t, q.value)) for q in Total if hasattr(t, q.value)}
-    out[Total.INFERENCE_BYTES] = predicted_memory(report, train=False)
-    out[Total.TRAINING_BYTES] = predicted_memory(report, train=True)
+    out = {q: int(getattr(t, q.value)) for q in TOTAL_QUANTITIES if hasattr(t, q.value)}
+    out[Quantity.INFERENCE_BYTES] = predicted_memory(report, train=False)
+    out[Quantity.TRAINING_BYTES] = predicted_memory(report, train=True)
     return out
 
 
@@ -214,4 +207,4 @@ def diff(a: Report, b: Report) -> Diff:
     )
     rows = tuple(_row_diff(None if i is None else a.rows[i], None if j is None else b.rows[j]) for i, j in pairs)
     ta, tb = _totals(a), _totals(b)
-    return Diff(a.name, b.name, a.input_shape, b.input_shape, rows, {q: Change(ta[q], tb[q]) for q in Total})
+    return Diff(a.name, b.name, a.input_shape, b.input_shape, rows, {q: Change(ta[q], tb[q]) for q in TOTAL_QUANTITIES})

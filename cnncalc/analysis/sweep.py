@@ -10,7 +10,7 @@ import itertools
 import math
 import re
 from fractions import Fraction
-from typing import Sequence
+from typing import Sequence, TypeVar
 
 from ..errors import CnncalcError
 from ..graph import Graph
@@ -18,6 +18,8 @@ from ..layers import Shape
 from ..records import record
 from . import DType, Report, analyze, predicted_memory
 from .budget import MemoryBudget, Optimizer, memory_budget, recompute
+
+_T = TypeVar("_T")
 
 MAX_COMBINATIONS = 10_000  # a sweep larger than this is refused, not run
 
@@ -114,7 +116,7 @@ def parse_dtypes(text: str) -> list[DType]:
     return _capped(dtypes, text, "--dtype")
 
 
-def _capped(values: list, text: str, what: str) -> list:
+def _capped(values: list[_T], text: str, what: str) -> list[_T]:
     if len(values) > MAX_COMBINATIONS:
         raise CnncalcError(f"{what} gives {len(values):,} values, more than {MAX_COMBINATIONS:,}", received=text)
     return values

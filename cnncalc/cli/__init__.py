@@ -2,11 +2,13 @@
 
 `common` holds the app, the shared options, exit codes and error handling; each group of
 commands is one module that registers on that app: `tables` (shapes, params, memory, flops,
-summary, list, layers, validate), `learn` (conv, pool, convolve, convolve-transpose, check),
-`pytorch` (profile, export, which import the torch bridge inside the command) `workflows`
-(diff, sweep, plot) and `starter` (new). Nothing imported here loads torch: the static commands must start instantly, so `main`
-imports only the group of the command it runs (all of them for help, completion or a name it
-does not know), and `app` (the whole app, for tests and tools) registers every group.
+summary), `catalog` (list, layers, validate), `learn` (conv, solve), `numeric` (pool, convolve,
+convolve-transpose), `quiz` (check), `pytorch` (profile, export, import: they import the torch
+bridge inside the command), `workflows` (diff, sweep, plot), `page` (report), `starter` (new)
+and `editors` (schema); `budget` writes `memory --train` and `--fit`'s output. Nothing imported
+here loads torch: the static commands must start instantly, so `main` imports only the group of
+the command it runs (all of them for help, completion or a name it does not know), and `app`
+(the whole app, for tests and tools) registers every group.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ from .common import ExitCode
 
 # the command groups, in the order of `cnncalc --help`, and the commands each registers
 GROUPS = {
-    "tables": ("shapes", "params", "memory", "flops", "summary", "list", "layers", "validate"),
-    "learn": ("conv", "pool", "convolve", "convolve-transpose", "solve", "check"),
+    "tables": ("shapes", "params", "memory", "flops", "summary"),
+    "catalog": ("list", "layers", "validate"),
+    "learn": ("conv", "solve"),
+    "numeric": ("pool", "convolve", "convolve-transpose"),
+    "quiz": ("check",),
     "pytorch": ("profile", "export", "import"),
     "workflows": ("diff", "sweep", "plot"),
     "page": ("report",),
@@ -63,7 +68,7 @@ def main() -> None:
     gc.freeze()
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     group = next((g for g, names in GROUPS.items() if command in names), None)
-    if group == "tables":
+    if group in ("tables", "catalog"):
         # The static table commands make no cyclic garbage (a graph and its report are trees of
         # records, alive to the end): the collector would only walk them again and again, a fifth
         # of summary's CPU time on a 100,000-layer spec for no byte freed (benchmarks/bench_cli.py).

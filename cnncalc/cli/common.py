@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import contextmanager
-from enum import IntEnum
-from typing import Annotated, Any, Iterator, Optional
+from enum import Enum, IntEnum
+from typing import Annotated, Any, Iterator, Optional, Sequence
 
 import typer
 
@@ -46,8 +46,8 @@ Weights and biases are separate: `params` counts weights only unless --biases, l
 VGG table; totals always show both. Batch norm: gamma is a weight, beta a bias, running mean/var
 (and PyTorch's num_batches_tracked) are buffers.
 Activations are the elements of each layer's output for one sample; bytes = activations x dtype
-size x batch. MACs count convolution, transposed convolution and linear layers (bias adds not
-included); FLOPs = 2 x MACs.
+size x batch. MACs count convolution, transposed convolution, linear, matmul and attention layers
+(bias adds not included), as torch.utils.flop_counter does; FLOPs = 2 x MACs.
 """
 
 app = typer.Typer(
@@ -76,6 +76,28 @@ def format_option(help: str, formats: tuple[Format, ...]) -> Any:
     those it has."""
     metavar = "[" + "|".join(f.value for f in formats) + "]"
     return typer.Option("--format", "-f", parser=_format, metavar=metavar, help=help)
+
+
+def choice_option(*decls: str, help: str, members: Sequence[Enum]) -> Any:
+    """An option that takes some members of one vocabulary enum (`Quantity`, `DType`): typer would
+    offer every member of the enum it is given, so the choices are listed, completed and checked
+    here, with the message click gives for an enum (`'fp64' is not one of 'fp32', 'fp16', 'bf16'.`)."""
+    by_value = {m.value: m for m in members}
+
+    def parse(value: Any) -> Enum:
+        if isinstance(value, Enum):  # the default, already a member
+            return value
+        if value not in by_value:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(repr(v) for v in by_value)}.")
+        return by_value[value]
+
+    return typer.Option(
+        *decls,
+        parser=parse,
+        metavar="<" + "|".join(by_value) + ">",
+        autocompletion=lambda: list(by_value),
+        help=help,
+    )
 
 
 SpecArg = Annotated[

@@ -25,6 +25,7 @@ from .common import (
     SpecArg,
     app,
     check_arg_pairs,
+    choice_option,
     emit,
     format_option,
     load_graph,
@@ -40,10 +41,7 @@ class ExportTarget(str, Enum):
     TORCH = "torch"
 
 
-class ProfileDType(str, Enum):
-    FP32 = "fp32"
-    FP16 = "fp16"
-    BF16 = "bf16"
+PROFILE_DTYPES = tuple(d for d in DType if d.profiled)
 
 
 @app.command()
@@ -52,8 +50,13 @@ def profile(
     device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
     batch: Annotated[int, typer.Option("--batch", "-b", min=1, help="Batch size.")] = 1,
     dtype: Annotated[
-        ProfileDType, typer.Option("--dtype", help="fp32, or fp16/bf16 under autocast (weights stay fp32).")
-    ] = ProfileDType.FP32,
+        DType,
+        choice_option(
+            "--dtype",
+            help="fp32, fp64 (the model cast), or fp16/bf16 under autocast (weights stay fp32).",
+            members=PROFILE_DTYPES,
+        ),
+    ] = DType.FP32,
     channels_last: Annotated[
         bool, typer.Option("--channels-last", help="NHWC memory format for model and input.")
     ] = False,
@@ -104,16 +107,14 @@ def profile(
     with reported_errors():
         graph = load_graph(spec_file, input, arg)
         # the one analysis of this run: the checks, the timing and the memory prediction all read it
-        report = analyze(
-            graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=DType(dtype.value)
-        )
+        report = analyze(graph, input_shape=parse_input(input, graph.input_shape), batch=batch, dtype=dtype)
         if plot is not None:
             from .workflows import check_plot_target
 
             check_plot_target(plot)  # before the timing, not after it
         with _spinner("loading PyTorch"):  # importing torch takes seconds: show that something happens
             # imports torch; raises MissingExtraError without it
-            from ..torch_bridge.profile import NOISY_SPREAD
+            from ..torch_bridge.measure import NOISY_SPREAD
             from ..torch_bridge.profile import profile as run_profile
 
         if check_only or iters == 0:
@@ -143,7 +144,7 @@ def profile(
             if any(not c.ok for c in checks):
                 raise typer.Exit(ExitCode.MISMATCH)
             return
-        from ..torch_bridge.profile import TimingInterrupted
+        from ..torch_bridge.measure import TimingInterrupted
 
         try:
             result = _with_progress(

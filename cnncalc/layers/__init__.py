@@ -61,6 +61,10 @@ from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split, Unbind
 from .attention import Attention  # issue 18
 from .bias_table import BiasTable  # issue 18
+from .blur import BlurPool  # issue 18
+from .tokens import ClassToken  # issue 18
+from .im2col import Col2im, Im2col  # issue 18
+from .maximum import Max  # issue 18
 from .traced import Traced
 from .windowed import Windowed
 # isort: on
@@ -140,6 +144,11 @@ __all__ = [
     "Unfold",
     "Attention",
     "BiasTable",
+    "BlurPool",
+    "ClassToken",
+    "Col2im",
+    "Im2col",
+    "Max",
     "Traced",
     "Contiguous",
     "Reshape",

@@ -97,7 +97,7 @@ def _padding(v: Any, choices: tuple[str, ...]) -> Any:
 
 def _norm_axes(v: Any, choices: tuple[str, ...]) -> int | str:
     if v == "channels":
-        return v
+        return "channels"
     if type(v) is not int or not 1 <= v <= 4:
         raise Refused
     return v

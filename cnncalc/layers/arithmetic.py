@@ -277,9 +277,9 @@ class Parameter(Layer):
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         return self.shape, self.init
 
-    def held_expression(self, x: str, held: str, buffers: Sequence[str], inputs: Sequence[Shape]) -> str:
-        p = held if self.view is None else f"{held}.view({list(self.view)})"  # as ParameterOp views it
-        return "(" + PARAMETER_OPS[self.op].replace("x", "{x}").replace("p", "{p}").format(x=x, p=p) + ")"
+    def parent_expression(self, arg: str, parameter: str, buffers: Sequence[str] = ()) -> str:
+        p = parameter if self.view is None else f"{parameter}.view({', '.join(map(str, self.view))})"
+        return PARAMETER_OPS[self.op].replace("x", "\0").replace("p", p).replace("\0", arg)
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         view = list(self.view) if self.view is not None else None

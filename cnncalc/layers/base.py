@@ -20,7 +20,8 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..errors import LayerError, did_you_mean
 from ..records import record
-from .arguments import ArgKind, Refused
+from .arguments import ArgKind as ArgKind  # re-exported: each layer module imports it from here
+from .arguments import Refused
 from .counting import Convention, Rule
 from .layout import MemoryFormat, Strides, kept_as_is
 
@@ -211,7 +212,8 @@ class Layer:
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         """For a row that PyTorch models hold as a bare parameter of the enclosing module, not as a
         module (ConvNeXt's layer scale): the parameter's shape and initial value. The bridge and
-        export register it on the parent under the row's last name and multiply the input by it."""
+        export register it on the parent under the row's last name; the bridge runs the row's
+        module on it, export writes `parent_expression`."""
         return None
 
     def held_buffers(self, inputs: Sequence[Shape]) -> list[tuple[str, str, bool]]:
@@ -219,10 +221,11 @@ class Layer:
         (name, PyTorch source of its value, persistent)."""
         return []
 
-    def held_expression(self, x: str, held: str, buffers: Sequence[str], inputs: Sequence[Shape]) -> str:
-        """For a row with a `parent_parameter`, for `cnncalc export`: its output over the input `x`, the
-        parameter `held` and the `held_buffers` (their references, in order)."""
-        return f"{x} * {held}"
+    def parent_expression(self, arg: str, parameter: str, buffers: Sequence[str] = ()) -> str:
+        """For a row with a `parent_parameter`, for `cnncalc export`: the expression over the input
+        variable `arg` and the parameter (`parameter`, as the source reads it), and the `held_buffers`
+        (`buffers`, their references in order)."""
+        return f"{arg} * {parameter}"
 
 
 @record
@@ -295,15 +298,15 @@ def argument_names(cls: type[Layer]) -> dict[str, str]:
     return dict(_arguments(cls)[1])
 
 
-_ARGUMENTS: dict[type, tuple[dict[str, Field], dict[str, str]]] = {}
+_ARGUMENTS: dict[type, tuple[dict[str, Field[Any]], dict[str, str]]] = {}
 
 
-def _arguments(cls: type[Layer]) -> tuple[dict[str, Field], dict[str, str]]:
+def _arguments(cls: type[Layer]) -> tuple[dict[str, Field[Any]], dict[str, str]]:
     """`cls`'s arguments by name, and every accepted key mapped to its canonical name: worked out
     once per type (a spec builds hundreds of layers, and `fields` is not cheap)."""
     if cls in _ARGUMENTS:
         return _ARGUMENTS[cls]
-    by_name: dict[str, Field] = {}
+    by_name: dict[str, Field[Any]] = {}
     names: dict[str, str] = {}
     for f in fields(cls):
         by_name[f.name] = f

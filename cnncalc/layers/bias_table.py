@@ -154,7 +154,8 @@ class BiasTable(Layer):
             )
         return [(self.index_name, source + (".flatten()" if self.flat else ""), self.persistent)]
 
-    def held_expression(self, x: str, held: str, buffers: Sequence[str], inputs: Sequence[Shape]) -> str:
+    def parent_expression(self, arg: str, parameter: str, buffers: Sequence[str] = ()) -> str:
+        x, held = arg, parameter
         (index,) = buffers
         n, m = self.queries(), prod(self.grid)
         bias = (

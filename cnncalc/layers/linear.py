@@ -29,7 +29,7 @@ class Linear(Layer):
     )
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
-        if len(inputs[0]) != 1 and not self.channels_last:
+        if len(inputs[0]) != 1 and not (self.channels_last and inputs[0]):  # a number per sample: no axis
             raise LayerError(
                 "linear needs a flat input",
                 received=f"input of shape {list(inputs[0])}",

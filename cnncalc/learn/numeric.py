@@ -10,7 +10,6 @@ pooling that divides by the window including padding unless told otherwise.
 from __future__ import annotations
 
 import re
-from enum import Enum
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -20,6 +19,7 @@ from ..geometry import Window, transposed_formula, transposed_output_size, windo
 from ..layers import check_pool_padding
 from ..records import record
 from ..spec.yaml_lines import read_text
+from . import PoolMode as PoolMode  # re-exported: `pool`'s argument
 
 Grid = tuple[tuple[Fraction, ...], ...]  # [row][column]
 
@@ -47,11 +47,6 @@ class Values:
     def shape(self) -> tuple[int, ...]:
         """[C, L] or [C, H, W], like the tensors PyTorch would take (without the batch axis)."""
         return (self.depth, self.width) if self.rank == 1 else (self.depth, self.height, self.width)
-
-
-class PoolMode(str, Enum):
-    MAX = "max"
-    AVG = "avg"
 
 
 MAX_VALUE = 10**12  # a typed value; sums of products of such stay exact and print as floats
@@ -419,7 +414,7 @@ def matrix_text(values: Values) -> str:
     return "\n\n".join(blocks)
 
 
-def as_lists(values: Values) -> list:
+def as_lists(values: Values) -> list[list[float]] | list[list[list[float]]]:
     """Plain nested lists of floats ([C][H][W], or [C][L] for vectors) for JSON and tests."""
     if values.rank == 1:
         return [[float(v) for v in grid[0]] for grid in values.channels]

@@ -169,7 +169,8 @@ class FieldSolved:
 
 def receptive_field(layers: int, kernel: int, stride: int) -> int:
     """The receptive field of `layers` equal layers: 1 + (F - 1)(1 + S + S^2 + ... + S^(N-1))."""
-    return 1 + (kernel - 1) * sum(stride**i for i in range(layers))
+    powers: int = sum(stride**i for i in range(layers))  # int ** int is typed Any (a negative power is a float)
+    return 1 + (kernel - 1) * powers
 
 
 def solve_field(field: int, layers: int, kernel: int | None = None, stride: int | None = None) -> FieldSolved:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from fractions import Fraction
 from typing import Sequence
 
 from ..analysis import Field
 from ..records import record
-
-
-class ShapeOrder(str, Enum):
-    """How shapes print: `224x224x64` (hwc, the lecture tables) or `64x224x224` (chw, PyTorch)."""
-
-    HWC = "hwc"
-    CHW = "chw"
+from ..units import ShapeOrder as ShapeOrder  # re-exported: shape text lives in units
 
 
 class Abbreviated(int):

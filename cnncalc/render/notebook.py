@@ -1,20 +1,24 @@
-"""A report in a notebook: its JSON payload as a dict, its table in Markdown and HTML (what
-Jupyter shows for a `Report`), and a pandas DataFrame. `Report`'s methods call these."""
+"""A report in a notebook: its JSON payload as a dict, its table as text, Markdown and HTML, and a
+pandas DataFrame; and what Jupyter shows for a `Report`.
+
+These are functions of a report rather than methods of `Report`, so that the analysis never
+imports the presentation layer above it. Jupyter shows a report as its table because `import
+cnncalc` inside IPython registers `to_html`, `to_markdown` and `to_text` as IPython's display
+formatters for `Report` (`show_reports_in`); `%load_ext cnncalc.render.notebook` does the same.
+"""
 
 from __future__ import annotations
 
 import html
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..analysis import Report
 from ..errors import MissingExtraError
 from .cells import ShapeOrder
 from .document import Output
 from .report import SUMMARY_COLUMNS as COLUMNS
 from .report import json_data, report_table
 from .writers import Format, cell_text, write
-
-if TYPE_CHECKING:
-    from ..analysis import Report
 
 SCHEMA_VERSION = Output("summary").schema_version
 # the per-layer numbers of the JSON payload that make a DataFrame's columns
@@ -46,7 +50,7 @@ def to_dict(report: Report) -> dict[str, Any]:
 
 
 def to_text(report: Report, layout: ShapeOrder = ShapeOrder.HWC) -> str:
-    """The `cnncalc summary` table as text (what `str(report)` is)."""
+    """The `cnncalc summary` table as text (what IPython shows for a report outside HTML)."""
     return write(Output("summary", (report_table(report, COLUMNS, layout),)), Format.TEXT)
 
 
@@ -85,7 +89,7 @@ def to_pandas(report: Report) -> Any:
         import pandas
     except ImportError:
         raise MissingExtraError(
-            "Report.to_pandas needs pandas, which is not installed", expected="pandas", hint="pip install pandas"
+            "to_pandas needs pandas, which is not installed", expected="pandas", hint="pip install pandas"
         ) from None
     rows = json_data(report)["layers"]
     frame = pandas.DataFrame(
@@ -93,3 +97,17 @@ def to_pandas(report: Report) -> Any:
         index=pandas.Index([r["name"] for r in rows], name="name"),
     )
     return frame
+
+
+def show_reports_in(ipython: Any) -> None:
+    """Have an IPython shell (Jupyter's kernel) show every `Report` as its summary table: HTML in
+    the notebook, Markdown where that is what the front end renders, the text table in a terminal."""
+    formatters = ipython.display_formatter.formatters
+    formatters["text/html"].for_type(Report, to_html)
+    formatters["text/markdown"].for_type(Report, to_markdown)
+    formatters["text/plain"].for_type(Report, lambda report, printer, cycle: printer.text(to_text(report)))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext cnncalc.render.notebook` (`import cnncalc` in IPython already does this)."""
+    show_reports_in(ipython)

@@ -7,45 +7,30 @@ network stays legible; if even depth 1 is too long, the figure grows instead.
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..analysis import Report, collapse, groups
 from ..errors import CnncalcError, MissingExtraError
+from ..quantities import Quantity
 from ..records import record
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter
 
 MAX_ROWS = 80  # rows that stay legible at the label size used
 SUFFIXES = (".png", ".svg", ".pdf")
 
 
-class Quantity(str, Enum):
-    """A panel of the plot; the value is how the CLI spells it."""
-
-    MACS = "macs"
-    PARAMS = "params"
-    ACTIVATION_BYTES = "activations"  # output bytes at the report's batch and dtype
-    TIME_MS = "time"  # from a profile: milliseconds per layer
-    TFLOPS = "tflops"  # achieved: 2 x MACs x batch / time
-
-    @property
-    def heading(self) -> str:  # not `title`: that would shadow str.title
-        return {
-            "macs": "MACs (per sample)",
-            "params": "parameters",
-            "activations": "activation memory (bytes)",
-            "time": "time (ms)",
-            "tflops": "achieved TFLOP/s",
-        }[self.value]
-
-    @property
-    def needs_timings(self) -> bool:
-        return self in (Quantity.TIME_MS, Quantity.TFLOPS)
-
-
+# the quantities a panel can show, with its heading; time and TFLOP/s need a profile's timings
+HEADINGS = {
+    Quantity.MACS: "MACs (per sample)",
+    Quantity.PARAMS: "parameters",
+    Quantity.ACTIVATION_BYTES: "activation memory (bytes)",  # at the report's batch and dtype
+    Quantity.TIME_MS: "time (ms)",
+    Quantity.TFLOPS: "achieved TFLOP/s",
+}
 DEFAULT = (Quantity.MACS, Quantity.PARAMS, Quantity.ACTIVATION_BYTES)
 
 
@@ -59,7 +44,7 @@ class Plotted:
     values: Mapping[Quantity, tuple[float, ...]]
 
 
-def _matplotlib():
+def _matplotlib() -> tuple[type[Figure], type[EngFormatter]]:
     try:
         import matplotlib
 
@@ -92,6 +77,10 @@ def _values(
     report: Report, quantity: Quantity, timings: Mapping[str, float] | None, full: Report, depth: int | None
 ) -> tuple[float, ...]:
     rows = report.rows[1:]
+    if quantity not in HEADINGS:
+        raise CnncalcError(
+            f"no panel for {quantity.value}", received=quantity.value, expected=", ".join(q.value for q in HEADINGS)
+        )
     if quantity is Quantity.MACS:
         return tuple(float(r.macs) for r in rows)
     if quantity is Quantity.PARAMS:
@@ -152,7 +141,7 @@ def plot(
     positions = list(range(n))
     for ax, q in zip(axes, quantities):
         ax.barh(positions, values[q], height=0.75, color="#4c72b0")
-        ax.set_title(q.heading, fontsize=9)
+        ax.set_title(HEADINGS[q], fontsize=9)
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))
         ax.tick_params(axis="x", labelsize=7)
         ax.grid(axis="x", color="#dddddd", linewidth=0.6)

@@ -28,7 +28,9 @@ class Columns(Enum):
     TYPE = Column("Type", lambda r, rep: r.type, numeric=False)
     SHAPE = Column("Output", lambda r, rep: r.output_shape, numeric=False)
     ACTIVATIONS = Column("Activations", lambda r, rep: r.activations, lambda t, rep: t.activations)
-    BYTES = Column("Act. bytes", lambda r, rep: rep.bytes_of(r.activations), lambda t, rep: rep.bytes_of(t.activations))
+    ACTIVATION_BYTES = Column(
+        "Act. bytes", lambda r, rep: rep.bytes_of(r.activations), lambda t, rep: rep.bytes_of(t.activations)
+    )
     WEIGHTS = Column("Weights", lambda r, rep: r.weights, lambda t, rep: t.weights)
     BIASES = Column("Biases", lambda r, rep: r.biases, lambda t, rep: t.biases)
     PARAMS = Column("Params", lambda r, rep: r.params, lambda t, rep: t.params)

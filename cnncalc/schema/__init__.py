@@ -299,4 +299,5 @@ def schema_text(schema: dict[str, Any]) -> str:
 
 def report_schema() -> dict[str, Any]:
     """The JSON Schema of every command's JSON output (docs/json.md)."""
-    return json.loads(REPORT_SCHEMA_PATH.read_text())
+    schema: dict[str, Any] = json.loads(REPORT_SCHEMA_PATH.read_text())
+    return schema

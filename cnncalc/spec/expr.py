@@ -19,7 +19,7 @@ import ast
 import math
 import operator
 import re
-from typing import Any, Mapping, Union
+from typing import Any, Callable, Mapping, Union
 
 from ..errors import SpecError, did_you_mean
 
@@ -188,6 +188,7 @@ def _operand(node: ast.AST, scope: Mapping[str, object], text: str) -> object:
 
 def _decimal(op: ast.operator, left: float, right: float, text: str) -> float:
     """`+ - * /` with a decimal argument on one side, as Python computes it (a rate, not a count)."""
+    compute: dict[type[ast.operator], Callable[[float, float], float]]
     compute = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
     if type(op) not in compute:
         raise SpecError("'//' and '%' take integers; a decimal argument goes with + - * / only", received=text)
@@ -227,7 +228,8 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int | flo
             )
         if type(items[index]) is not int:
             raise SpecError(f"'${shown}[{index}]' is not an integer", received=items[index], expected="an integer")
-        return items[index]
+        item: int = items[index]
+        return item
     if isinstance(node, ast.IfExp):  # `$out * (2 if $wide else 1)`: a choice inside arithmetic
         return _integer(node.body if _condition(node.test, scope, text, _CHOICE) else node.orelse, scope, text)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -247,7 +249,7 @@ def _integer(node: ast.AST, scope: Mapping[str, object], text: str) -> int | flo
             return left // right
         op = _BINARY.get(type(node.op))
         if op is not None:
-            result = op(left, right)
+            result: int = op(left, right)
             if len(str(abs(result))) > _MAX_DIGITS:
                 raise SpecError("expression value is too large", received=text)
             return result

@@ -17,7 +17,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 import yaml
 
@@ -30,7 +30,7 @@ MAX_YAML_DEPTH = 3 * MAX_STRUCTURE_NESTING + 8
 MAX_EXPANDED_NODES = 1_000_000  # YAML values with every alias written out
 
 
-class LineDict(dict):
+class LineDict(dict[Any, Any]):
     """A dict with `line` (where the mapping starts) and `key_lines` (where each key is)."""
 
     line: int = 0
@@ -43,7 +43,7 @@ class LineDict(dict):
         return self.key_lines.get(key, self.line)
 
 
-class LineList(list):
+class LineList(list[Any]):
     """A list with `line` (where the sequence starts) and `item_lines` (where each item is)."""
 
     line: int = 0
@@ -70,7 +70,7 @@ class _Bounded(_LoaderBase):
     _nodes = 0  # compose_node calls: nodes as written, each alias once
     _aliased = False
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         # PyYAML composes recursively: refuse depth here, before Python's recursion limit is reached
         self._depth += 1
         self._nodes += 1
@@ -78,12 +78,12 @@ class _Bounded(_LoaderBase):
             self._aliased = True
         try:
             if self._depth > MAX_YAML_DEPTH:
-                raise _too_deep(self.peek_event().start_mark.line + 1)
+                raise _too_deep(self.peek_event().start_mark.line + 1)  # type: ignore[no-untyped-call]  # untyped in the PyYAML stubs
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
 
-    def get_single_data(self):
+    def get_single_data(self) -> Any:
         node = self.get_single_node()
         if node is None:
             return None
@@ -175,7 +175,7 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode):
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[LineDict]:
     data = LineDict()
     data.line = node.start_mark.line + 1
     yield data
@@ -198,7 +198,7 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode):
         data.key_lines[key] = line
 
 
-def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode):
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[LineList]:
     data = LineList()
     data.line = node.start_mark.line + 1
     yield data

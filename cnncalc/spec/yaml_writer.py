@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Mapping, Sequence
 
-from . import STRUCTURES
+from .language import STRUCTURES
 
 SECTIONS = ("layers", "body", "shortcut", "after")  # the keys of a structure that hold lists of items
 

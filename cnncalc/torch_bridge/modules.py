@@ -2,7 +2,7 @@
 
 Each class is self-contained (it uses only `torch`, `nn` and `F`), because `cnncalc export` copies
 its source, read from this file as text without importing torch, into the exported model
-(`cnncalc.render.export.own_module_sources`). They follow torchvision's classes of the same purpose, so
+(`cnncalc.render.export_spelling.own_module_sources`). They follow torchvision's classes of the same purpose, so
 that the tools count them as they count torchvision's models and state_dict keys match.
 """
 
@@ -205,6 +205,18 @@ class Reduce(nn.Module):
         return getattr(x, self.op)(dim, keepdim=self.keepdim)
 
 
+class MaxValues(nn.Module):
+    """x.max(dim, keepdim)[0]: the largest values over one axis (the indices dropped)."""
+
+    def __init__(self, dim: int, keepdim: bool = False) -> None:
+        super().__init__()
+        self.dim = dim
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.max(self.dim, keepdim=self.keepdim)[0]
+
+
 class Stack(nn.Module):
     """torch.stack of the inputs on a new axis `dim`."""
 
@@ -383,6 +395,19 @@ class TokenBatchNorm(nn.BatchNorm1d):
         return super().forward(x.flatten(0, -2)).reshape_as(x)
 
 
+class ClassToken(nn.Module):
+    """Learned tokens [1, n, D] put before the sequence [N, L, D]: ViT's class token. As for Scale,
+    the bridge registers the parameter on the parent module under the row's name (timm's
+    `cls_token`) and keeps this module out of the tree, so state_dict keys match the model's."""
+
+    def __init__(self, shape: list[int], init: float = 0.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(tuple(shape), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.weight.expand(x.shape[0], -1, -1), x], dim=1)
+
+
 class StdConv2d(nn.Conv2d):
     """A Conv2d whose weight is standardised in forward, each filter to mean 0 and variance 1
     (biased, plus `eps`), then times its `gain` and `scale` where given: timm's StdConv2d and
@@ -421,6 +446,34 @@ class StdConv2d(nn.Conv2d):
             eps=self.eps,
         ).reshape_as(self.weight)
         return self._conv_forward(x, weight, self.bias)
+
+
+class BlurPool2d(nn.Module):
+    """Blur pooling: each channel convolved with a fixed binomial filter at a stride, the filter a
+    buffer `filt` [C, 1, F, F] (timm's BlurPool2d, antialiased-cnns' Downsample; `persistent=False`
+    as timm registers it, out of the state_dict)."""
+
+    filt: torch.Tensor
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int = 3,
+        stride: Any = (2, 2),
+        padding: Any = (0, 0),
+        persistent: bool = True,
+    ) -> None:
+        super().__init__()
+        self.channels, self.kernel_size, self.stride, self.padding = channels, kernel_size, stride, padding
+        taps = [1.0]  # a row of Pascal's triangle: C(F - 1, k)
+        for _ in range(kernel_size - 1):
+            taps = [a + b for a, b in zip([0.0, *taps], [*taps, 0.0])]
+        row = torch.tensor(taps) / 2 ** (kernel_size - 1)
+        filt = (row[:, None] * row[None, :]).expand(channels, 1, -1, -1).contiguous()
+        self.register_buffer("filt", filt, persistent=persistent)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.filt, stride=self.stride, padding=self.padding, groups=self.channels)
 
 
 class PaddedConv1d(nn.Conv1d):

@@ -149,8 +149,10 @@ def _layer(draw, kind, channels, rank=2):
     if kind == "scalar":
         op = draw(st.sampled_from(["add", "sub", "mul", "div", "rsub"]))
         return f"scalar: {{op: {op}, value: {draw(st.sampled_from([0.17, 3, -2]))}}}", channels
-    if kind in ("sum", "mean"):  # over a spatial axis, kept as 1: the rank stays
+    if kind in ("sum", "mean", "max"):  # over a spatial axis, kept as 1: the rank stays
         return f"{kind}: {{dim: {ints(2, rank + 1)}, keepdim: true}}", channels
+    if kind == "class_token":  # on the positions as one axis: the channels are its tokens, one more
+        return f"reshape: [{channels}, -1]\n  - class_token: {{init: 0.5}}", channels + 1
     return _written(kind), channels
 
 

@@ -121,7 +121,7 @@
       const ps = prefixes(name);
       if (ps.length) {  // inside every expanded block above it
         for (let i = 0; i < ps.length; i++) {
-          if (!clusters.has(ps[i])) { clusters.add(ps[i]); g.setNode(gid(ps[i]) + "#", { label: ps[i], paddingTop: 18 }); if (i) g.setParent(gid(ps[i]) + "#", gid(ps[i - 1]) + "#"); }
+          if (!clusters.has(ps[i])) { clusters.add(ps[i]); g.setNode(gid(ps[i]) + "#", { label: ps[i] }); if (i) g.setParent(gid(ps[i]) + "#", gid(ps[i - 1]) + "#"); }
         }
         g.setParent(u, gid(ps[ps.length - 1]) + "#");
       }
@@ -143,23 +143,28 @@
     marker.append(sv("path", { d: "M0,0 L8,4 L0,8 z" }));
     defs.append(marker); svg.append(defs);
     // blocks that are open: a box around their nodes, its label collapses it
-    const ids = g.nodes().filter((n) => n.endsWith("#")).sort((a, b) => a.length - b.length);
+    const ids = g.nodes().filter((n) => n.endsWith("#")).sort((a, b) => a.length - b.length), TITLE = 8;
+    const titles = sv("g", { class: "cluster-titles" });  // drawn after the edges, which would cross them
     for (const id of ids) {
       const n = g.node(id), prefix = id.slice(2, -1);
       const box = sv("g", { class: "cluster", "data-name": prefix });
-      box.append(sv("rect", { x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height, rx: 6 }));
-      const t = sv("text", { x: n.x - n.width / 2 + 6, y: n.y - n.height / 2 + 12, tabindex: 0, role: "button", "aria-label": "collapse " + prefix });
+      // dagre leaves no room for a title: the box grows TITLE px upwards (into the rank gap), so that
+      // an edge into the block's first node shows its arrow below the title rather than under it
+      const top = n.y - n.height / 2 - TITLE;
+      box.append(sv("rect", { x: n.x - n.width / 2, y: top, width: n.width, height: n.height + TITLE, rx: 6 }));
+      const t = sv("text", { class: "cluster-title", "data-name": prefix, x: n.x - n.width / 2 + 6, y: top + 12, tabindex: 0, role: "button", "aria-label": "collapse " + prefix });
       const type = D.containers[prefix];
       t.textContent = "\u2212 " + prefix + (type ? "  (" + type + ")" : "");
       t.addEventListener("click", (e) => { e.stopPropagation(); collapse(prefix); });
       t.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); collapse(prefix); } });
-      box.append(t); svg.append(box);
+      titles.append(t); svg.append(box);
     }
     for (const e of g.edges()) {
       const pts = g.edge(e).points;
       const d = "M" + pts.map((p) => p.x.toFixed(1) + "," + p.y.toFixed(1)).join(" L");
       svg.append(sv("path", { class: "edge", d: d, "marker-end": "url(#arrow)" }));
     }
+    svg.append(titles);
     const units = g.nodes().filter((n) => !n.endsWith("#"));
     const max = Math.max(1, ...units.map((u) => metricOf(unitRow(u))));
     for (const u of units) {

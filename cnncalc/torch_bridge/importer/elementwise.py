@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .mapping import _Mapper
 
 # methods and functions that only view a tensor: a parameter read through them is still that parameter
-_VIEW_METHODS = {"view", "reshape", "unsqueeze", "squeeze", "flatten"}
+_VIEW_METHODS = {"view", "reshape", "unsqueeze", "squeeze", "flatten", "expand"}  # expand: ViT's cls_token
 _VIEW_FUNCTIONS = {torch.reshape, torch.unsqueeze, torch.squeeze, torch.flatten}
 # the name of the call (operator.isub, Tensor.sub_, torch.div) -> the arithmetic it does
 _OPS = {

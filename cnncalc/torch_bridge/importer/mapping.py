@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import bias, elementwise, token_norm
+from . import bias, casts, conv_calls, elementwise, maxima, token_norm, tokens
 from .attention import AttentionRules, FoldedRules
 from .result import Shape, TorchImportError
 from .table import (
@@ -691,6 +691,11 @@ class _Mapper(AttentionRules, FoldedRules):
     rule_arith = elementwise.rule_arith
     rule_unary = elementwise.rule_unary
     rule_reduce = elementwise.rule_reduce
+    rule_cast = casts.rule_cast
+    rule_conv_call = conv_calls.rule_conv_call
+    rule_batch_norm_call = conv_calls.rule_batch_norm_call
+    rule_cat_tokens = tokens.rule_cat_tokens
+    rule_max = maxima.rule_max
 
     def scalar(self, node: fx.Node, a: Any, b: Any, what: str) -> None:
         """`x * 0.2`, `x + 3`, `1 - x`, `x / 2`: a tensor and a Python number (Inception-ResNet's scale)."""
@@ -735,11 +740,13 @@ class _Mapper(AttentionRules, FoldedRules):
     def rule_pad(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
         """`F.pad(x, (l, r, t, b, ...), mode, value)`: amounts last axis first, as `pad` writes them."""
         source = self.tensor_input(node, bound.get("input"), what)
-        args = {
-            "padding": list(bound.get("pad") or ()),
-            "mode": bound.get("mode") or "constant",
-            "value": float(bound.get("value") or 0.0),
-        }
+        mode = bound.get("mode") or "constant"
+        padding = list(bound.get("pad") or ())
+        axes = len(self.rows[source].shape) - 1
+        if mode == "constant" and len(padding) % 2 == 0 and len(padding) < 2 * axes:
+            # F.pad(v, (0, 1)) pads the last axis only: the axes before it by 0 (EfficientViT's attention)
+            padding += [0] * (2 * axes - len(padding))
+        args = {"padding": padding, "mode": mode, "value": float(bound.get("value") or 0.0)}
         self.checked_row(node, "pad", args, [source], "pad")
 
     def rule_stack(self, node: fx.Node, bound: dict[str, Any], what: str) -> None:
@@ -911,6 +918,8 @@ class _Mapper(AttentionRules, FoldedRules):
     def sliced(self, node: fx.Node, source: int, index: tuple) -> None:
         """`x[:, :k]`, `x[:, :, ::2, ::2]`: a `slice` of the axes cut (the batch axis whole)."""
         full = slice(None)
+        if tokens.select(self, node, source, index):  # x[:, 0]: ViT's class token read back
+            return
         if None in index and all(cut is None or cut == full for cut in index):  # y[:, :, None, None]
             self.checked_row(
                 node, "unsqueeze", {"dim": [i for i, cut in enumerate(index) if cut is None]}, [source], "unsqueeze"
@@ -1272,6 +1281,8 @@ def _yaml_value(value: Any) -> Any:
 def _same(mine: Any, theirs: Any, attr: str, rank: int) -> bool:
     if attr == "dim" and isinstance(mine, int) and isinstance(theirs, int) and rank:
         return mine % rank == theirs % rank
+    if attr == "recompute_scale_factor":  # F.interpolate reads False as None: the scale factor as given
+        return bool(mine) == bool(theirs)
     a, b = _yaml_value(mine), _yaml_value(theirs)
     if isinstance(a, float) or isinstance(b, float):
         return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-12)

@@ -6,6 +6,7 @@ from ...analysis import Report, analyze
 from ...errors import CnncalcError
 from ...graph import Graph
 from ...records import record
+from ...render import notebook
 
 Shape = tuple[int, ...]
 
@@ -43,7 +44,7 @@ class ImportedSpec:
         return analyze(self.graph)
 
     def _repr_markdown_(self) -> str:
-        return self.report().to_markdown()
+        return notebook.to_markdown(self.report())
 
     def _repr_html_(self) -> str:
-        return self.report()._repr_html_()
+        return notebook.to_html(self.report())

@@ -15,6 +15,7 @@ from ...errors import CnncalcError
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...records import record
 from .. import _OWN_MODULES
+from .casts import CAST_METHODS, CAST_PARAMS
 from .elementwise import UNARY_FUNCTIONS, UNARY_METHODS
 
 # ----- the mapping table -------------------------------------------------------------------
@@ -80,6 +81,8 @@ OPTIONAL_MODULE_KINDS: dict[str, str] = {
     "GroupNorm": "groupnorm",
     "InstanceNorm2d": "instancenorm",
     "ZeroPad2d": "zero_pad",
+    "Unfold": "im2col",  # issue 18: VOLO's outlook attention
+    "Fold": "col2im",
 }
 # Classes outside torch.nn (by module and qualified name) that compute what a cnncalc type's own
 # module computes: torchvision's building blocks. Each is a leaf; its arguments are read from its
@@ -157,6 +160,7 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     **{f: Special(("unary",), "unary", ("input",)) for f in UNARY_FUNCTIONS},
     torch.var: Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     torch.amax: Special(("amax",), "reduce", ("input", "dim", "keepdim")),
+    torch.max: Special(("max",), "max", ("input", "dim", "keepdim")),  # values and indices (maxima.py)
     F.pad: Special(("pad",), "pad", ("input", "pad", "mode", "value")),
     torch.stack: Special(("stack",), "stack", ("tensors", "dim")),
     # attention's q @ k.transpose(-2, -1) and attn @ v
@@ -164,9 +168,10 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     torch.matmul: Special(("matmul",), "matmul", ("input", "other")),
     torch.bmm: Special(("matmul",), "matmul", ("input", "mat2")),
     # a module's forward written with functions on its own parameters (timm's BatchNormAct2d, Linear)
+    # a module's running statistics (rule_functional), or a weight standardised in forward (conv_calls.py)
     F.batch_norm: Special(
-        ("batchnorm",),
-        "functional",
+        ("batchnorm", "std_conv"),
+        "batch_norm_call",
         ("input", "running_mean", "running_var", "weight", "bias", "training", "momentum", "eps"),
     ),
     F.linear: Special(("linear",), "functional", ("input", "weight", "bias")),
@@ -174,11 +179,16 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     F.group_norm: Special(("groupnorm",), "functional", ("input", "num_groups", "weight", "bias", "eps")),
     **{
         conv: Special(("conv",), "functional", ("input", "weight", "bias", "stride", "padding", "dilation", "groups"))
-        for conv in (F.conv1d, F.conv2d, F.conv3d)
+        for conv in (F.conv1d, F.conv3d)
     },
+    # its own weight (rule_functional), or a fixed filter in a buffer: blur pooling (conv_calls.py)
+    F.conv2d: Special(
+        ("conv", "blur_pool"), "conv_call", ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+    ),
     torch.sum: Special(("sum",), "sum", ("input", "dim", "keepdim", "dtype")),
-    torch.cat: Special(("concat",), "cat", ("tensors", "dim")),
-    torch.concat: Special(("concat",), "cat", ("tensors", "dim")),
+    # learned tokens first: class_token rows (tokens.py), else rule_cat
+    torch.cat: Special(("concat", "class_token"), "cat_tokens", ("tensors", "dim")),
+    torch.concat: Special(("concat", "class_token"), "cat_tokens", ("tensors", "dim")),
     torch.flatten: Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     torch.reshape: Special(("flatten",), "reshape", ("input", "shape")),
     torch.mean: Special(("global_avgpool", "flatten"), "mean", ("input", "dim", "keepdim", "dtype")),
@@ -220,6 +230,8 @@ FUNCTIONS: dict[Any, Equivalent | Special] = {
     F.adaptive_max_pool1d: Equivalent(nn.AdaptiveMaxPool1d, ("input", "output_size", "return_indices")),
     F.adaptive_max_pool2d: Equivalent(nn.AdaptiveMaxPool2d, ("input", "output_size", "return_indices")),
     F.adaptive_max_pool3d: Equivalent(nn.AdaptiveMaxPool3d, ("input", "output_size", "return_indices")),
+    F.unfold: Equivalent("Unfold", ("input", "kernel_size", "dilation", "padding", "stride")),
+    F.fold: Equivalent("Fold", ("input", "output_size", "kernel_size", "dilation", "padding", "stride")),
     F.relu6: Equivalent("ReLU6", _ACT),
     F.hardswish: Equivalent("Hardswish", _ACT),
     F.hardsigmoid: Equivalent("Hardsigmoid", _ACT),
@@ -245,6 +257,7 @@ METHODS: dict[str, Equivalent | Special] = {
     **{name: Special(("unary",), "unary", ("input",)) for name in UNARY_METHODS},
     "var": Special(("var",), "reduce", ("input", "dim", "unbiased", "keepdim", "correction")),
     "amax": Special(("amax",), "reduce", ("input", "dim", "keepdim")),
+    "max": Special(("max",), "max", ("input", "dim", "keepdim")),
     "flatten": Special(("flatten",), "flatten", ("input", "start_dim", "end_dim")),
     "view": Special(("flatten",), "reshape", ("input",)),
     "reshape": Special(("flatten",), "reshape", ("input",)),
@@ -268,6 +281,8 @@ METHODS: dict[str, Equivalent | Special] = {
     "tanh": Equivalent(nn.Tanh, _SELF),
     "tanh_": Equivalent(nn.Tanh, _SELF),
     "softmax": Equivalent(nn.Softmax, ("input", "dim", "dtype"), {"dtype": None}),
+    # a cast to the dtype the tensor has: the very tensor (casts.py)
+    **{name: Special(("identity",), "cast", CAST_PARAMS) for name in CAST_METHODS},
 }
 
 
