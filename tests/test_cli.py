@@ -609,6 +609,7 @@ def test_layers_json_says_which_arguments_a_spec_must_give():
         "unary": {"op": "exp"},
         "repeat": {"repeats": "[1, 2, 1]"},
         "sine_position": {"features": 2},
+        "bias_table": {"heads": 4, "grid": "[2, 4]"},  # logits [4 heads, 8 queries, 8 keys] of a 2x4 grid
     }
     types = json.loads(run("layers", "-f", "json").stdout)["layer_types"]
 

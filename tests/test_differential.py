@@ -475,6 +475,11 @@ def batchnorm(draw, kind):
     eps, momentum = draw(EPS), draw(st.one_of(st.none(), st.floats(0.01, 0.9)))
     affine, track = draw(st.booleans()), draw(st.booleans())
     args = {"eps": eps, "momentum": momentum, "affine": affine, "track_running_stats": track}
+    if draw(st.booleans()):  # LeViT's bn(x.flatten(0, 1)).reshape_as(x): channels on the last axis
+        args["channels_last"] = True
+        norm = nn.BatchNorm1d(c, eps, momentum, affine, track)
+        shape = (*spatial(draw, max(rank, 1), high=5), c)
+        return Case(args, [shape], lambda: (lambda x: norm(x.flatten(0, -2)).reshape_as(x), norm))
     cls = getattr(nn, f"BatchNorm{max(rank, 1)}d")
     return Case(args, [(c, *spatial(draw, rank, high=5))], lambda: module(cls(c, eps, momentum, affine, track)))
 
@@ -1092,6 +1097,55 @@ def sine_position(draw, kind):
     features, temperature = draw(st.integers(1, 8)), draw(st.sampled_from([10000, 100, 20]))
     args = {"features": features, "temperature": temperature}
     return Case(args, [shape], lambda: function(lambda x: _edgenext_position(x, features, temperature)))
+
+
+class _GatheredBias(nn.Module):
+    """timm's LeViT attention bias (absolute offsets, queries strided) and Swin's RelPosBias (signed
+    offsets), each index built as timm builds it."""
+
+    def __init__(self, heads, grid, stride, signed, add):
+        super().__init__()
+        self.add = add
+        h, w = grid
+        keys = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")).flatten(1)  # [2, H*W]
+        if signed:
+            rel = (keys[:, :, None] - keys[:, None, :]).permute(1, 2, 0)  # [H*W, H*W, 2]
+            idx = (rel[..., 0] + h - 1) * (2 * w - 1) + rel[..., 1] + w - 1
+            self.table = nn.Parameter(torch.rand((2 * h - 1) * (2 * w - 1), heads))
+            self.register_buffer("relative_position_index", idx.flatten(), persistent=False)
+        else:
+            queries = torch.stack(
+                torch.meshgrid(torch.arange(0, h, stride), torch.arange(0, w, stride), indexing="ij")
+            ).flatten(1)
+            rel = (queries[..., :, None] - keys[..., None, :]).abs()
+            self.table = nn.Parameter(torch.rand(heads, h * w))
+            self.register_buffer("attention_bias_idxs", rel[0] * w + rel[1])
+        self.signed, self.n = signed, len(keys[0])
+
+    def forward(self, x):
+        if self.signed:
+            bias = self.table[self.relative_position_index].view(self.n, self.n, -1).permute(2, 0, 1)
+        else:
+            bias = self.table[:, self.attention_bias_idxs]
+        return x + bias if self.add else bias.expand(x.shape[0], *bias.shape)  # alone: an attn_mask
+
+
+@builder("bias_table")
+@st.composite
+def bias_table(draw, kind):
+    heads, h, w = draw(st.integers(1, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    signed = draw(st.booleans())
+    stride = 1 if signed else draw(st.integers(1, 3))
+    n = len(range(0, h, stride)) * len(range(0, w, stride))
+    # at times logits of another size: cnncalc must refuse what torch cannot add
+    shape = (heads, n, h * w) if draw(st.integers(0, 4)) else (heads, n + 1, h * w)
+    add = draw(st.booleans())
+    if not add:  # the bias alone, whatever its input
+        shape = draw(st.sampled_from([shape, (3, 2)]))
+    args: dict[str, Any] = {"heads": heads, "grid": [h, w], "stride": stride, "add": add}
+    if signed:
+        args.update(offsets="signed", flat=True, index_name="relative_position_index")
+    return Case(args, [shape], lambda: module(_GatheredBias(heads, (h, w), stride, signed, add)))
 
 
 @builder("sum", "mean")

@@ -349,6 +349,37 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["net.py"]
 
 
+BIASES = """name: biases
+input: [2, 16, 8]
+layers:
+  - bias_table: {heads: 2, grid: [4, 4], add: false, name: a.attention_biases}
+  - bias_table: {heads: 2, grid: [4, 4], offsets: signed, flat: true, index_name: relative_position_index, name: r.table}
+  - bias_table: {heads: 2, grid: [4, 4], persistent: true, name: b.attention_biases}
+  - parameter: {op: sub, shape: [8, 2], view: [16, 1], name: p}
+  - reshape: {shape: [8, 4, 16], from: b.attention_biases}
+  - bias_table: {heads: 8, grid: [4, 4], stride: 2, name: c.attention_biases}
+  - reshape: {shape: [2, 16, 16], name: back}
+  - add: {from: [p, back]}
+"""
+
+
+def test_parent_held_rows_export_their_own_arithmetic_and_index():
+    """A parent's parameter is written with its own operation (a `parameter` row's sub and view, not a
+    product) and a bias_table's index rebuilt in plain torch: random weights give the same output, and
+    every index (not in the state_dict where the model keeps it out) equals the bridge's."""
+    graph = parse_text(BIASES)
+    ours = to_torch(graph).eval()
+    with torch.no_grad():
+        for p in ours.parameters():
+            p.copy_(torch.randn_like(p))
+    theirs = exported(graph).eval()
+    theirs.load_state_dict(ours.state_dict(), strict=True)
+    assert {n: b.tolist() for n, b in theirs.named_buffers()} == {n: b.tolist() for n, b in ours.named_buffers()}
+    x = torch.randn(2, 2, 16, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(theirs(x), ours(x), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize(
     "row",
     [

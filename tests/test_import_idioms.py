@@ -512,6 +512,53 @@ def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, pa
     assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]
 
 
+BIAS_TABLE = IDIOMS / "bias_table.py"
+
+
+@pytest.mark.parametrize(
+    "kind, table, index",
+    [
+        # 2 heads over the 4x4 map's 16 positions; the index [16 queries, 16 keys]
+        ("levit", 2 * 16, 16 * 16),
+        # queries every 2nd position: ceil(4/2) * ceil(4/2) = 4 of them, each against the 16 keys
+        ("downsample", 2 * 16, 4 * 16),
+        ("persistent", 2 * 16, 16 * 16),  # EfficientFormer v1: the index in the state_dict
+        # signed offsets on a 4x4 window: (2*4-1) * (2*4-1) = 49 per head; index [16 * 16] flat
+        ("relpos", 49 * 2, 16 * 16),
+        # the same two biases as F.scaled_dot_product_attention's attn_mask (TinyViT, MaxViT)
+        ("levit_mask", 2 * 16, 16 * 16),
+        ("relpos_mask", 49 * 2, 16 * 16),
+        # TinyViT: 2x2 windows folded into the batch, the mask [2 heads, 4, 4] for each: table [2, 2*2]
+        ("windows_mask", 2 * 4, 4 * 4),
+        # MaxViT: the same windows, RelPosBias's signed offsets on 2x2: (2*2-1)^2 = 9 per head; and
+        # x.reshape(x.shape[:-1] + (-1,)) after the attention
+        ("windows_relpos", 9 * 2, 4 * 4),
+        # EfficientViT: the bias of both heads one row, each head's slice added to its logits
+        ("cascaded", 2 * 16, 16 * 16),
+    ],
+)
+def test_gathered_attention_biases_import_exactly_and_round_trip(kind, table, index):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    import cnncalc
+
+    model = load_factory(BIAS_TABLE, "Biased")(kind).eval()
+    shape = (3, 8, 8)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    (row,) = [r for r in report.rows if r.type == "bias_table"]
+    assert (row.weights, row.biases, row.buffers, row.macs) == (table, 0, index, 0)
+    with sdpa_kernel(SDPBackend.MATH):  # FlopCounterMode counts the unfused attention's two bmm
+        assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
+    # the model's own weights (a random table) load strictly, and the index rebuilt gives the same output
+    rebuilt = to_torch(imported.graph).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
 GAPS = IDIOMS / "gaps.py"
 
 
@@ -579,6 +626,39 @@ def test_small_gaps_import_exactly_with_no_traced_row(factory, kwargs, shape, co
     x = torch.randn(2, *shape)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_levits_batch_norm_of_tokens_folded_into_the_batch_is_one_row():
+    """bn(x.flatten(0, 1)).reshape_as(x): a batchnorm over the channels of the 16 tokens, named after the module."""
+    import cnncalc
+
+    model = load_factory(BIAS_TABLE, "Biased")("linear_norm").eval()
+    shape = (3, 8, 8)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.type for r in report.rows if r.name.startswith("attn.")] == ["linear", "batchnorm"]
+    (norm,) = [r for r in report.rows if r.type == "batchnorm"]
+    # 24 channels: gamma and beta; running mean, running var and num_batches_tracked
+    assert (norm.name, norm.weights, norm.biases, norm.buffers) == ("attn.bn", 24, 24, 24 + 24 + 1)
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
+    rebuilt = to_torch(imported.graph).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+def test_a_table_gathered_in_another_order_stays_a_traced_row():
+    """An index that no grid gives (the LeViT index reversed): measured, never a wrong bias_table."""
+    import cnncalc
+
+    model = load_factory(BIAS_TABLE, "Biased")("levit").eval()
+    idx = model.attn.attention_bias_idxs
+    idx.copy_(idx.flip(-1))
+    rows = analyze(cnncalc.from_torch(model, (3, 8, 8)).graph).rows
+    assert [r.type for r in rows].count("bias_table") == 0
+    (traced,) = [r for r in rows if r.type == "traced"]
+    assert (traced.weights, traced.buffers) == (2 * 16, 16 * 16)
 
 
 def test_a_cast_to_the_same_dtype_is_the_very_tensor_and_to_another_a_traced_row():

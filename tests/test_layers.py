@@ -256,6 +256,33 @@ LAYER_TABLE = {
         ("sine_position: 32", [128, 28, 28], [2 * 32, 28, 28], 0, 0, 0, 0),  # XCiT's hidden_dim 32
         ("sine_position: {features: 16, temperature: 100}", [3, 5, 7], [2 * 16, 5, 7], 0, 0, 0, 0),
     ],
+    # attention logits + a table gathered by relative position: the table's weights, the index's buffers
+    "bias_table": [
+        # LeViT-128S's first stage: 4 heads on a 14x14 map, table [4, 14*14], index [196, 196]
+        ("bias_table: {heads: 4, grid: [14, 14]}", [4, 196, 196], [4, 196, 196], 4 * (14 * 14), 0, 196 * 196, 0),
+        # its downsampling attention: queries every 2nd position, ceil(14/2)^2 = 49 of them
+        (
+            "bias_table: {heads: 8, grid: [14, 14], stride: 2}",
+            [8, 49, 196],
+            [8, 49, 196],
+            8 * (14 * 14),
+            0,
+            49 * 196,
+            0,
+        ),
+        # GCViT's RelPosBias on a 7x7 window: table [(2*7-1)*(2*7-1), 3], index flat [49*49]
+        (
+            "bias_table: {heads: 3, grid: [7, 7], offsets: signed, flat: true, index_name: relative_position_index}",
+            [3, 49, 49],
+            [3, 49, 49],
+            (2 * 7 - 1) * (2 * 7 - 1) * 3,
+            0,
+            49 * 49,
+            0,
+        ),
+        # TinyViT's bias alone, SDPA's attn_mask: [5 heads, 7*7, 7*7] whatever the input (here q)
+        ("bias_table: {heads: 5, grid: [7, 7], add: false}", [5, 49, 32], [5, 49, 49], 5 * 49, 0, 49 * 49, 0),
+    ],
     "sum": [
         ("sum: {dim: 1}", [2, 32, 7, 7], [32, 7, 7], 0, 0, 0, 0),  # ResNeSt: the radix axis summed
         ("sum: {dim: [2, 3], keepdim: true}", [8, 4, 4], [8, 1, 1], 0, 0, 0, 0),
@@ -266,6 +293,8 @@ LAYER_TABLE = {
     ],
     "batchnorm": [
         ("batchnorm", [64, 56, 56], [64, 56, 56], 64, 64, 2 * 64 + 1, 0),  # gamma, beta; mean, var, num_batches_tracked
+        # LeViT-128S's LinearNorm: 196 tokens of 256 channels, the norm per channel on the last axis
+        ("batchnorm: {channels_last: true}", [196, 256], [196, 256], 256, 256, 2 * 256 + 1, 0),
         ("batchnorm: {affine: false, track_running_stats: false}", [10], [10], 0, 0, 0, 0),
         (
             "batchnorm: {track_running_stats: false}",

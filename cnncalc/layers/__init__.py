@@ -63,6 +63,7 @@ from .position import Repeat, SinePosition  # issue 18
 from .residual import LayerScale, StochasticDepth
 from .split import Chunk, Split, Unbind
 from .attention import Attention  # issue 18
+from .bias_table import BiasTable  # issue 18
 from .blur import BlurPool  # issue 18
 from .tokens import ClassToken  # issue 18
 from .im2col import Col2im, Im2col  # issue 18
@@ -145,6 +146,7 @@ __all__ = [
     "Unbind",
     "Unfold",
     "Attention",
+    "BiasTable",
     "BlurPool",
     "ClassToken",
     "Col2im",

@@ -361,7 +361,7 @@ class Parameter(Layer):
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         return self.shape, self.init
 
-    def parent_expression(self, arg: str, parameter: str) -> str:
+    def parent_expression(self, arg: str, parameter: str, buffers: Sequence[str] = ()) -> str:
         # as the bridge's ParameterOp computes it, so that the exported file gives the same bits
         p = parameter if self.view is None else f"{parameter}.view({list(self.view)})"
         return _PARAMETER_EXPRESSIONS[self.op].format(x=arg, p=p)

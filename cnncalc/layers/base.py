@@ -232,9 +232,15 @@ class Layer:
         module on it, export writes `parent_expression`."""
         return None
 
-    def parent_expression(self, arg: str, parameter: str) -> str:
+    def held_buffers(self, inputs: Sequence[Shape]) -> list[tuple[str, str, bool]]:
+        """For a row with a `parent_parameter`: the buffers the parent holds beside it, for `cnncalc export`:
+        (name, PyTorch source of its value, persistent)."""
+        return []
+
+    def parent_expression(self, arg: str, parameter: str, buffers: Sequence[str] = ()) -> str:
         """For a row with a `parent_parameter`, for `cnncalc export`: the expression over the input
-        variable `arg` and the parameter (`parameter`, as the source reads it)."""
+        variable `arg` and the parameter (`parameter`, as the source reads it), and the `held_buffers`
+        (`buffers`, their references in order)."""
         return f"{arg} * {parameter}"
 
 

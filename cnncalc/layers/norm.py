@@ -6,8 +6,8 @@ import math
 from typing import Sequence
 
 from ..records import record
-from .base import ArgKind, ElementWise, Saved, Shape, TorchModule, arg, prod, register, spatial_rank
-from .counting import parameters, per_element, rules
+from .base import ArgKind, ElementWise, Layer, Saved, Shape, TorchModule, arg, prod, register, spatial_rank
+from .counting import Rule, parameters, per_element, rules
 from .layout import MemoryFormat
 
 
@@ -17,6 +17,16 @@ def _fvcore_batchnorm(layer: BatchNorm, inputs: Sequence[Shape], output: Shape) 
     if not layer.track_running_stats:
         return math.prod(inputs[0]) * (5 if layer.affine else 4)
     return math.prod(inputs[0]) * (2 if layer.affine else 1)
+
+
+def _by_exact_class(rule: Rule) -> Rule:
+    """ptflops hooks modules by exact class: channels_last builds TokenBatchNorm (a BatchNorm1d subclass,
+    as PaddedConv2d is a Conv2d one), which it does not count (thop's hooks take subclasses)."""
+
+    def counted(layer: Layer, inputs: Sequence[Shape], output: Shape) -> int | float:
+        return 0 if getattr(layer, "channels_last", False) else rule(layer, inputs, output)
+
+    return counted
 
 
 @register("batchnorm", "batch_norm", "bn", "batchnorm1d", "batchnorm2d", "batchnorm3d")
@@ -29,26 +39,34 @@ class BatchNorm(ElementWise):
         fvcore=_fvcore_batchnorm,
         torchinfo=parameters,
         thop=per_element(2, affine_times=2),
-        ptflops=per_element(1, affine_times=2),
+        ptflops=_by_exact_class(per_element(1, affine_times=2)),
     )
 
     eps: float = arg(1e-5, kind=ArgKind.NUMBER)
     momentum: float | None = arg(0.1, kind=ArgKind.OPTIONAL_NUMBER, doc="null: a cumulative average")
     affine: bool = arg(True, kind=ArgKind.BOOL)
     track_running_stats: bool = arg(True, kind=ArgKind.BOOL)
+    channels_last: bool = arg(
+        False,
+        kind=ArgKind.BOOL,
+        doc="the channels on the last axis, every other position a sample (LeViT's bn(x.flatten(0, 1)).reshape_as(x))",
+    )
+
+    def channels(self, inputs: Sequence[Shape]) -> int:
+        return inputs[0][-1] if self.channels_last else inputs[0][0]
 
     def weights(self, inputs: Sequence[Shape]) -> int:
-        return inputs[0][0] if self.affine else 0
+        return self.channels(inputs) if self.affine else 0
 
     def biases(self, inputs: Sequence[Shape]) -> int:
-        return inputs[0][0] if self.affine else 0
+        return self.channels(inputs) if self.affine else 0
 
     def buffers(self, inputs: Sequence[Shape]) -> int:
         # running_mean [C], running_var [C], num_batches_tracked [] (one int64)
-        return 2 * inputs[0][0] + 1 if self.track_running_stats else 0
+        return 2 * self.channels(inputs) + 1 if self.track_running_stats else 0
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
-        c = inputs[0][0]
+        c = self.channels(inputs)
         lines = ["output = input, normalised per channel"]
         lines.append(f"weights (gamma): {c}; biases (beta): {c}" if self.affine else "no weights (affine: false)")
         if self.track_running_stats:
@@ -56,18 +74,20 @@ class BatchNorm(ElementWise):
         return lines
 
     def saved(self, inputs: Sequence[Shape], output: Shape) -> Saved:
-        return Saved(input=True, fp32_per_batch=2 * inputs[0][0])  # and save_mean, save_invstd
+        return Saved(input=True, fp32_per_batch=2 * self.channels(inputs))  # and save_mean, save_invstd
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:
         rank = max(1, len(inputs[0]) - 1)  # BatchNorm1d takes [N, C] and [N, C, L]
         kwargs = dict(
-            num_features=inputs[0][0],
+            num_features=self.channels(inputs),
             eps=self.eps,
             momentum=self.momentum,
             affine=self.affine,
             track_running_stats=self.track_running_stats,
         )
         defaults = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
+        if self.channels_last:  # a BatchNorm1d over [N * positions, C]: its state_dict keys
+            return TorchModule("TokenBatchNorm", kwargs, defaults=defaults, positional=1)
         return TorchModule(f"BatchNorm{rank}d", kwargs, defaults=defaults, positional=1)
 
 

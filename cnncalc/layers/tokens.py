@@ -51,7 +51,7 @@ class ClassToken(Layer):
     def parent_parameter(self, inputs: Sequence[Shape]) -> tuple[tuple[int, ...], float] | None:
         return (1, self.tokens, inputs[0][1]), self.init
 
-    def parent_expression(self, arg: str, parameter: str) -> str:
+    def parent_expression(self, arg: str, parameter: str, buffers: Sequence[str] = ()) -> str:
         return f"torch.cat([{parameter}.expand({arg}.shape[0], -1, -1), {arg}], dim=1)"
 
     def torch_module(self, inputs: Sequence[Shape]) -> TorchModule:

@@ -132,8 +132,13 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
             else:
                 init.append(f"{_path(parts[:-1])}.register_parameter({parts[-1]!r}, {parameter})")
                 reference = f"{_path(parts[:-1])}.get_parameter({parts[-1]!r})"
-            assert node.layer is not None  # it holds the parameter
-            forward.append(f"{names[out]} = {node.layer.parent_expression(args[0], reference)}")
+            ins = [shapes[j] for j in node.inputs]
+            buffers = []
+            for buffer, source, persistent in node.layer.held_buffers(ins):  # type: ignore[union-attr]
+                init.append(f"{_path(parts[:-1])}.register_buffer({buffer!r}, {source}, persistent={persistent})")
+                buffers.append(f"{_path(parts[:-1])}.get_buffer({buffer!r})")
+            expression = node.layer.parent_expression(args[0], reference, buffers)  # type: ignore[union-attr]
+            forward.append(f"{names[out]} = {expression}")
             continue
         if use is None:
             assert node.layer is not None
@@ -162,6 +167,7 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         '"""',
         "",
         *(["from typing import Any", ""] if any(re.search(r"\bAny\b", source) for source in own.values()) else []),
+        *(["import math", ""] if any(re.search(r"\bmath\.", source) for source in own.values()) else []),
         "import torch",
         *(["import torch.nn.functional as F"] if any("F." in source for source in own.values()) else []),
         "from torch import nn",

@@ -174,6 +174,8 @@ class GraphModule(nn.Module):
             raise CnncalcError(
                 f"layer name '{name}' cannot be a PyTorch parameter name", received=leaf, hint=str(err)
             ) from None
+        for buffer, value in module.named_buffers(recurse=False):  # bias_table's index, beside its table
+            owner.register_buffer(buffer, value, persistent=buffer not in module._non_persistent_buffers_set)
         self._detached[name] = module
 
     def _attach(self, name: str, module: nn.Module) -> None:

@@ -359,20 +359,6 @@ class ParameterOp(nn.Module):
         return p - x
 
 
-class ParameterMatmul(nn.Module):
-    """x @ p (x @ p.T) with a learned matrix p (`weight`), as torch.matmul (which ptflops counts, `@` not).
-    As for ParameterOp, the bridge registers the parameter on the parent module under the row's
-    name and keeps this module out of the tree, so state_dict keys match the model's."""
-
-    def __init__(self, shape: list[int], init: float = 1.0, transposed: bool = False) -> None:
-        super().__init__()
-        self.transposed = transposed
-        self.weight = nn.Parameter(torch.full(shape, init))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.matmul(x, self.weight.T if self.transposed else self.weight)
-
-
 class Normalize(nn.Module):
     """F.normalize(x, p, dim, eps): each vector along `dim` divided by its p-norm (at least eps)."""
 
@@ -431,6 +417,58 @@ class SinePosition(nn.Module):
         pos_y = torch.stack([pos_y[:, :, :, 0::2].sin(), pos_y[:, :, :, 1::2].cos()], dim=4).flatten(3)
         pos = torch.cat((pos_y, pos_x), dim=3).permute(0, 3, 1, 2)
         return pos.to(x.dtype).repeat(n, 1, 1, 1)  # a contiguous copy per sample
+
+
+class BiasTable(nn.Module):
+    """Attention logits plus a learned table gathered by relative position (cnncalc/layers/bias_table.py):
+    `table[:, index]` for absolute offsets (LeViT's attention_biases [heads, H*W]), `table[index]`
+    viewed and permuted to [heads, n, m] for signed ones (timm's RelPosBias [(2H-1)*(2W-1), heads]).
+    As for ParameterOp, the bridge registers the table on the parent under the row's name and the
+    index buffer beside it under `index_name`, so state_dict keys match the model's."""
+
+    def __init__(
+        self,
+        heads: int,
+        grid: list[int],
+        stride: int = 1,
+        offsets: str = "absolute",
+        index_name: str = "attention_bias_idxs",
+        flat: bool = False,
+        persistent: bool = False,
+        add: bool = True,
+    ) -> None:
+        from ..layers.bias_table import BiasTable as Layer
+        from ..layers.bias_table import index
+
+        super().__init__()
+        layer = Layer(heads=heads, grid=tuple(grid), stride=stride, offsets=offsets)
+        self.offsets = offsets
+        self.index_name = index_name
+        self.add = add
+        self.shape = (heads, layer.queries(), grid[0] * grid[1])
+        self.weight = nn.Parameter(torch.zeros(layer.table()))
+        idx = torch.tensor(index(grid, stride, offsets), dtype=torch.long)
+        self.register_buffer(index_name, idx.flatten() if flat else idx, persistent=persistent)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        idx = getattr(self, self.index_name)
+        if self.offsets == "absolute":
+            bias = self.weight[:, idx]  # [heads, n, m] = [heads, T][:, [n, m]]
+        else:  # [n * m, heads] -> [heads, n, m]
+            bias = self.weight[idx.flatten()].view(self.shape[1], self.shape[2], -1).permute(2, 0, 1)
+        # the bias alone: one [heads, n, m] for every sample (a view, as the model's broadcast mask)
+        if self.add:
+            return x + bias
+        bias = bias.view((1,) * (x.dim() - 4) + tuple(bias.shape))  # of the input's rank, as a mask
+        return bias.expand(x.shape[0], *bias.shape)
+
+
+class TokenBatchNorm(nn.BatchNorm1d):
+    """Batch norm of channels on the last axis, every other position a sample: LeViT's
+    `bn(x.flatten(0, 1)).reshape_as(x)` on tokens [N, n, C]."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(0, -2)).reshape_as(x)
 
 
 class ClassToken(nn.Module):

@@ -371,6 +371,14 @@ def _reshape_sizes(node: fx.Node) -> list[Any] | None:
     return list(sizes)
 
 
+def _is_shape(whole: Any) -> bool:
+    """`x.shape` or `x.size()`."""
+    return isinstance(whole, fx.Node) and (
+        (whole.op == "call_function" and whole.target is getattr and whole.args[1] == "shape")
+        or (whole.op == "call_method" and whole.target == "size" and len(whole.args) == 1)
+    )
+
+
 def _scales_with_batch(value: Any) -> bool:
     """Whether a size given to a reshape grows with the batch: -1 (the rest being constants), or
     shape arithmetic on a tensor's axis 0 (`B * nW`, `x.shape[0]`, `x.size(0) // 4`)."""
@@ -379,10 +387,17 @@ def _scales_with_batch(value: Any) -> bool:
     if value.op == "call_method" and value.target == "size" and len(value.args) > 1:
         return bool(value.args[1] == 0)
     if value.op == "call_function" and value.target is operator.getitem and value.args[1] == 0:
-        whole = value.args[0]
-        return isinstance(whole, fx.Node) and (
-            (whole.op == "call_function" and whole.target is getattr and whole.args[1] == "shape")
-            or (whole.op == "call_method" and whole.target == "size" and len(whole.args) == 1)
+        return _is_shape(value.args[0])
+    if value.op == "call_function" and value.target is operator.add and isinstance(value.args[1], tuple):
+        # MaxViT's x.reshape(shape[:-1] + (-1,)): sizes that start with the tensor's own axis 0
+        head = value.args[0]
+        return (
+            isinstance(head, fx.Node)
+            and head.op == "call_function"
+            and head.target is operator.getitem
+            and isinstance(head.args[1], slice)
+            and head.args[1].start in (None, 0)
+            and _is_shape(head.args[0])
         )
     if value.op == "call_function" and value.target in (operator.mul, operator.floordiv):
         operands = value.args if value.target is operator.mul else value.args[:1]

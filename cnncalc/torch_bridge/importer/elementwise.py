@@ -18,6 +18,7 @@ from torch.fx.passes.shape_prop import TensorMetadata
 
 from ...errors import CnncalcError
 from ...layers import REGISTRY, build_layer
+from . import bias
 
 if TYPE_CHECKING:
     from .mapping import _Mapper
@@ -76,6 +77,10 @@ def rule_arith(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str) -> N
         extra = "alpha" if bound.get("alpha", 1) != 1 else "rounding_mode"
         raise m.unmapped(node, f"cnncalc follows {what} only without {extra}", received=f"{extra}={bound[extra]!r}")
     a, b = bound.get("input"), bound.get("other", bound.get("exponent"))
+    for tensor, gathered in ((a, b), (b, a)):
+        if op == "add" and isinstance(gathered, fx.Node) and bias.is_gathered(gathered):
+            bias.rule_bias(m, node, tensor, gathered, what)  # attention logits + table[:, idx]
+            return
     held = [attribute_read(v) for v in (a, b)]
     if op != "pow" and any(h is not None for h in held):
         if all(h is not None for h in held):

@@ -19,7 +19,7 @@ from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
 from .. import _OWN_MODULES, Piece, modules, parameter_counts
-from . import casts, constants, conv_calls, elementwise, maxima, norms, tokens
+from . import bias, casts, constants, conv_calls, elementwise, maxima, norms, token_norm, tokens
 from .attention import AttentionRules, FoldedRules, held_read, transposed_matrix
 from .result import Shape, TorchImportError
 from .table import (
@@ -199,6 +199,10 @@ class _Mapper(AttentionRules, FoldedRules):
                 continue  # part of a pattern already written as one row (channel shuffle)
             elif elementwise.is_attribute_view(node) or transposed_matrix(node) is not None:
                 continue  # a parameter viewed (gamma.view(-1, 1, 1)) or transposed: the row that uses it holds it
+            elif bias.is_gathered(node):
+                continue  # a table gathered by an index buffer (attention biases): the add that reads it holds it
+            elif token_norm.is_folded(node, self.gm):
+                continue  # bn(x.flatten(0, 1)) of LeViT's LinearNorm: its reshape_as(x) writes the row
             elif not isinstance(node.meta.get("tensor_meta"), (TensorMetadata, tuple, list)):
                 self.shape_value(node)  # shape arithmetic (x.size(0), x.shape[-2:]): a constant at this input
                 continue
@@ -215,7 +219,11 @@ class _Mapper(AttentionRules, FoldedRules):
             if self.unbind_after_permute(node):  # attention's qkv.permute(2, 0, 3, 1, 4).unbind(0)
                 return
             if not all(
-                n in self.of_node or n in self.pieces or held_read(n) is not None or "value" in n.meta
+                n in self.of_node
+                or n in self.pieces
+                or held_read(n) is not None
+                or "value" in n.meta
+                or bias.is_gathered(n)
                 for n in _nodes(node.args, node.kwargs)
             ):
                 self.traced(node, "its output is not per sample (the batch axis changed)")
@@ -254,6 +262,16 @@ class _Mapper(AttentionRules, FoldedRules):
                 region_macs += macs_before
                 weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), held_before))
                 self.region[arg] = (before, 0, (0, 0, 0))  # its MACs and tensors are counted once
+            elif token_norm.is_folded(arg, self.gm) and arg.op == "call_module":  # bn(x.flatten(0, 1)): its module
+                source, held, macs = token_norm.folded(self.gm, arg)
+                if source in self.of_node and self.of_node[source] not in inputs:
+                    inputs.append(self.of_node[source])
+                weights, biases, buffers = (a + c for a, c in zip((weights, biases, buffers), self.claim(held)))
+                region_macs += macs
+            elif bias.reads(arg) is not None:  # a gathered attention bias: its table and index are the row's
+                weights, biases, buffers = (
+                    a + c for a, c in zip((weights, biases, buffers), self.claim(bias.tensors(self.gm, arg)))
+                )
             elif held_read(arg) is not None:  # a parameter or buffer read in forward (or a view of one, or a
                 # matrix transposed): its module's tensors are the row's
                 path, _, attr = str(held_read(arg).target).rpartition(".")  # type: ignore[union-attr]
@@ -433,6 +451,11 @@ class _Mapper(AttentionRules, FoldedRules):
     def tensor_input(self, node: fx.Node, value: Any, what: str) -> int:
         if isinstance(value, fx.Node) and value in self.of_node:
             return self.of_node[value]
+        if isinstance(value, fx.Node) and bias.is_gathered(value) and self.of_node:
+            # a gathered bias read whole (attention's attn_mask): a row of its own, after the latest row
+            first = node.args[0] if node.args else None  # attention's q: the row before the mask
+            anchor = self.of_node[first] if isinstance(first, fx.Node) and first in self.of_node else None
+            return bias.mask_row(self, node, value, max(self.of_node.values()) if anchor is None else anchor, what)
         if isinstance(value, fx.Node) and value.op == "get_attr":
             raise self.unmapped(
                 node,
@@ -568,6 +591,9 @@ class _Mapper(AttentionRules, FoldedRules):
     def call(self, node: fx.Node) -> None:
         if node in self.sines:  # a constant computed from sizes: one row (constants.py)
             constants.sine_row(self, node)
+            return
+        if token_norm.pattern(node, self.gm) is not None:
+            token_norm.rule_token_norm(self, node)  # LeViT's bn(x.flatten(0, 1)).reshape_as(x)
             return
         whole = node.args[0] if node.args else None
         if (
