@@ -4,6 +4,7 @@ which rows they are; the memory model keeps each alive to the end; to_torch and 
 same structure. The expected numbers are worked out by hand next to each test."""
 
 import json
+from importlib import util as importlib_util
 
 import pytest
 from typer.testing import CliRunner
@@ -247,3 +248,113 @@ def test_the_lecture_view_marks_the_row_an_output_folds_into(tmp_path):
     assert result.exit_code == 0, result.output
     assert "s1.0 (output p1)" in result.output and "s2.0 (output p2)" in result.output
     assert "s1.1" not in result.output.split("outputs (dict")[0]  # the folded rows are not shown
+
+
+# ----- sweep and diff: every returned tensor, not the last row ------------------------------------
+
+
+def _backbone_file(tmp_path, outputs):
+    path = tmp_path / "net.yaml"
+    path.write_text(BACKBONE + outputs + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "written, cell_32, cell_64",
+    [
+        # stride 2 twice: side 32 -> 16 -> 8, side 64 -> 32 -> 16; chw as --input is written
+        ("outputs: {p1: s1, p2: s2}", "{p1: 16x16x16, p2: 32x8x8}", "{p1: 16x32x32, p2: 32x16x16}"),
+        ("outputs: [s1, s2]", "(16x16x16, 32x8x8)", "(16x32x32, 32x16x16)"),
+        ("outputs: {list: [s2, s1]}", "[32x8x8, 16x16x16]", "[32x16x16, 16x32x32]"),
+    ],
+)
+def test_sweep_shows_every_output_in_its_structure(written, cell_32, cell_64, tmp_path):
+    path = _backbone_file(tmp_path, written)
+    result = runner.invoke(app, ["sweep", str(path), "--input", "3x{32,64}"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[4].startswith("3x32x32") and lines[4].rstrip().endswith(cell_32)
+    assert lines[5].startswith("3x64x64") and lines[5].rstrip().endswith(cell_64)
+    assert "Output: the 2 tensors the network returns" in result.output
+    data = json.loads(runner.invoke(app, ["sweep", str(path), "--input", "3x{32,64}", "-f", "json"]).stdout)
+    kind = parse_text(BACKBONE + written).outputs.kind
+    for row, side in zip(data["rows"], (32, 64)):
+        by_layer = {"s1.1": [16, side // 2, side // 2], "s2.1": [32, side // 4, side // 4]}
+        assert row["returns"] == kind.value and row["output_shape"] is None
+        assert [o["output_shape"] for o in row["outputs"]] == [by_layer[o["layer"]] for o in row["outputs"]]
+
+
+def test_sweep_of_one_tensor_is_as_before(tmp_path):
+    path = _backbone_file(tmp_path, "")
+    data = json.loads(runner.invoke(app, ["sweep", str(path), "--input", "3x32x32", "-f", "json"]).stdout)
+    (row,) = data["rows"]
+    assert row["output_shape"] == list(S2) and "outputs" not in row and "returns" not in row
+
+
+def test_sweep_of_a_model_target_shows_what_pytorch_returns():
+    torch = pytest.importorskip("torch")
+    from pathlib import Path
+
+    from cnncalc.analysis.sweep import sweep_each
+    from cnncalc.torch_bridge.importer import load_target_at
+
+    fixture = Path(__file__).parent / "fixtures" / "idioms" / "backbone.py"
+    spec = importlib_util.spec_from_file_location("backbone_for_sweep", fixture)
+    module = importlib_util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sizes = [(3, 64, 64), (3, 96, 128)]
+    imported = load_target_at(f"{fixture}:Backbone", sizes, ["returns=dict"])
+    rows = sweep_each([(s, i.graph) for s, i in imported], [1], [cnncalc.DType.FP32])
+    model = module.Backbone(returns="dict").eval()
+    for row, size in zip(rows, sizes):
+        with torch.no_grad():
+            theirs = model(torch.zeros(1, *size))
+        assert row.returns is OutputKind.DICT and row.output_shape is None
+        assert [(o.key, o.output_shape) for o in row.outputs] == [(k, tuple(v.shape[1:])) for k, v in theirs.items()]
+
+
+def test_diff_names_the_outputs_and_their_shapes_at_both_inputs(tmp_path):
+    path = _backbone_file(tmp_path, "outputs: {p1: s1, p2: s2}")
+    result = runner.invoke(
+        app, ["diff", str(path), "--input-a", "3x32x32", "--input-b", "3x64x64", "--layout", "chw"], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    # side 32: s1 16x16, s2 8x8; side 64: s1 32x32, s2 16x16
+    assert (
+        "outputs (dict of 2): p1 = s1.1 [16, 16, 16] -> [16, 32, 32], p2 = s2.1 [32, 8, 8] -> [32, 16, 16]"
+        in result.output
+    )
+    assert "s1.1 (output p1)" in result.output and "s2.1 (output p2)" in result.output
+
+
+def test_diff_of_other_outputs_is_a_change(tmp_path):
+    a = _backbone_file(tmp_path, "outputs: {p1: s1, p2: s2}")
+    b = tmp_path / "b.yaml"
+    b.write_text(BACKBONE + "outputs: [s2]\n")  # a tuple of one: s2 under key 0, s1 no longer returned
+    result = runner.invoke(app, ["diff", str(a), str(b), "--fail-on-change"], terminal_width=200)
+    assert result.exit_code == 7, result.output
+    assert "s1.1 (output: A p1, B none)" in result.output and "s2.1 (output: A p2, B 0)" in result.output
+    assert (
+        "outputs of A (dict of 2: p1 = s1.1 [16, 16, 16], p2 = s2.1 [32, 8, 8]); of B (tuple of 1: 0 = s2.1 [32, 8, 8])"
+        in result.output
+    )
+    data = json.loads(runner.invoke(app, ["diff", str(a), str(b), "-f", "json"]).stdout)
+    assert data["changed"] is True
+    assert (data["a"]["returns"], data["b"]["returns"]) == ("dict", "tuple")
+    rows = {r["name"]: r for r in data["rows"]}
+    assert (rows["s1.1"]["outputs_a"], rows["s1.1"]["outputs_b"]) == (["p1"], [])
+    assert (rows["s1.1"]["status"], rows["s1.0"]["status"]) == ("changed", "same")
+    same = runner.invoke(app, ["diff", str(a), str(a), "--fail-on-change"], terminal_width=200)
+    assert same.exit_code == 0, same.output
+
+
+def test_diff_of_one_tensor_against_outputs(tmp_path):
+    a = _backbone_file(tmp_path, "")
+    b = tmp_path / "b.yaml"
+    b.write_text(BACKBONE + "outputs: [s1, s2]\n")
+    result = runner.invoke(app, ["diff", str(a), str(b), "--fail-on-change"], terminal_width=200)
+    assert result.exit_code == 7, result.output
+    assert (
+        "outputs of A (one tensor, s2.1 [32, 8, 8]); of B (tuple of 2: 0 = s1.1 [16, 16, 16], 1 = s2.1 [32, 8, 8])"
+        in result.output
+    )
