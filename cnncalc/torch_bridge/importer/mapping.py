@@ -14,7 +14,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata
 
-from ...errors import CnncalcError, Where
+from ...errors import NOTHING, CnncalcError, Where
 from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
@@ -371,8 +371,8 @@ class _Mapper(AttentionRules, FoldedRules):
                 "cnncalc's rows are per sample",
                 received=value.name,
             )
-        if not isinstance(value, fx.Node) or value not in self.of_node:
-            raise self.returned_error(value)
+        if not isinstance(value, fx.Node) or value not in self.of_node or self.of_node[value] == 0:
+            raise self.returned_error(value)  # not a tensor, or the input itself (as `several` refuses it)
         if self.of_node[value] != len(self.rows) - 1:
             # rows computed after the output (the other pieces of a split, a branch that goes
             # nowhere): an identity row at the end reads the output, as the spec's last row must
@@ -422,7 +422,7 @@ class _Mapper(AttentionRules, FoldedRules):
             f"forward returns {_described_value(value)}; cnncalc imports models that "
             "return a tensor, or a tuple, list or dict of tensors computed from the input",
             where=Where(file=file, line=line, path=f"{type(self.root).__name__}.forward"),
-            received=repr(value) if value is None or isinstance(value, (bool, int, float, str)) else None,
+            received=repr(value) if value is None or isinstance(value, (bool, int, float, str)) else NOTHING,
             expected="return x, return (c3, c4, c5), return [c3, c4, c5] or return {'p3': c3, 'p4': c4}",
         )
 
