@@ -38,6 +38,7 @@ S1, S2 = (16, 16, 16), (32, 8, 8)  # stride 2 each: 32 -> 16 -> 8
         ("outputs: {tuple: [s1, s2]}", OutputKind.TUPLE, ("0", "1")),
         ("outputs: {p1: s1, p2: s2}", OutputKind.DICT, ("p1", "p2")),
         ("outputs: {p1: s1.1, p2: s2.1}", OutputKind.DICT, ("p1", "p2")),  # the rows themselves
+        ("outputs: {namedtuple: Features, fields: {p1: s1, p2: s2}}", OutputKind.NAMEDTUPLE, ("p1", "p2")),
     ],
 )
 def test_outputs_name_rows_as_a_tuple_a_list_or_a_dict(written, kind, keys):
@@ -64,6 +65,11 @@ def test_without_outputs_the_last_row_is_the_one_output():
         ("outputs: s1", "malformed 'outputs'", 7, None),
         ("outputs: [input]", "output '0' must name a row", 7, None),
         ("outputs: {p1: [s1]}", "output 'p1' must name a row", 7, None),
+        ("outputs: {namedtuple: 2x, fields: {p1: s1}}", "the namedtuple of 'outputs' needs a Python name", 7, None),
+        ("outputs: {namedtuple: F, fields: {_p: s1}}", "a field of 'outputs' needs a Python name", 7, None),
+        ("outputs: {namedtuple: F, fields: {class: s1}}", "a field of 'outputs' needs a Python name", 7, None),
+        ("outputs: {namedtuple: F, fields: {p1: s9}}", "output 'p1' names no row 's9'", 7, None),
+        ("outputs: {namedtuple: F, fields: {}}", "'outputs' is empty", 7, None),
     ],
 )
 def test_a_wrong_output_is_one_message_at_its_line(written, message, line, hint):
@@ -150,6 +156,27 @@ def test_to_torch_and_export_return_the_same_structure(written, kind):
         written_out = theirs(x)
     assert type(written_out) is kind
     torch.testing.assert_close(written_out, got, rtol=0, atol=0)
+
+
+def test_to_torch_and_export_return_a_namedtuple_of_the_specs_name_and_fields():
+    torch = pytest.importorskip("torch")
+    from test_export import exported
+
+    graph = parse_text(BACKBONE + "outputs: {namedtuple: Features, fields: {p1: s1, p2: s2}}\n")
+    model = graph.to_torch().eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        got = model(x)
+        first = model.get_submodule("s1.1")(model.get_submodule("s1.0")(model.get_submodule("0")(x)))
+        second = model.get_submodule("s2.1")(model.get_submodule("s2.0")(first))
+    assert isinstance(got, tuple) and type(got).__name__ == "Features" and got._fields == ("p1", "p2")
+    assert torch.equal(got.p1, first) and torch.equal(got.p2, second) and torch.equal(got[1], second)
+    theirs = exported(graph).eval()
+    theirs.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        written_out = theirs(x)
+    assert type(written_out).__name__ == "Features" and written_out._fields == ("p1", "p2")
+    torch.testing.assert_close(tuple(written_out), tuple(got), rtol=0, atol=0)
 
 
 def test_export_refuses_an_output_inside_a_block_use():
@@ -266,6 +293,11 @@ def _backbone_file(tmp_path, outputs):
         ("outputs: {p1: s1, p2: s2}", "{p1: 16x16x16, p2: 32x8x8}", "{p1: 16x32x32, p2: 32x16x16}"),
         ("outputs: [s1, s2]", "(16x16x16, 32x8x8)", "(16x32x32, 32x16x16)"),
         ("outputs: {list: [s2, s1]}", "[32x8x8, 16x16x16]", "[32x16x16, 16x32x32]"),
+        (
+            "outputs: {namedtuple: F, fields: {p1: s1, p2: s2}}",
+            "(p1=16x16x16, p2=32x8x8)",
+            "(p1=16x32x32, p2=32x16x16)",
+        ),
     ],
 )
 def test_sweep_shows_every_output_in_its_structure(written, cell_32, cell_64, tmp_path):

@@ -568,7 +568,7 @@ def sweep_output(name: str, rows: list[SweepRow], layout: ShapeOrder) -> Output:
                 [
                     f"Output: the {len(several.outputs)} tensors the network returns (its outputs:, a "
                     f"{several.returns.value}), bracketed as Python prints them: (a, b) a tuple, [a, b] a list, "
-                    "{key: a} a dict"
+                    "{key: a} a dict, (field=a) a namedtuple"
                 ]
                 if several is not None
                 else []
@@ -610,10 +610,13 @@ def sweep_output(name: str, rows: list[SweepRow], layout: ShapeOrder) -> Output:
 
 def _returned_cell(row: SweepRow, layout: ShapeOrder) -> str:
     """Several returned tensors in one cell, bracketed as Python prints the structure:
-    `(16x16x16, 32x8x8)`, `[16x16x16, 32x8x8]`, `{p1: 16x16x16, p2: 32x8x8}`."""
+    `(16x16x16, 32x8x8)`, `[16x16x16, 32x8x8]`, `{p1: 16x16x16, p2: 32x8x8}`, a namedtuple's
+    `(p1=16x16x16, p2=32x8x8)`."""
     shapes = [shape_text(o.output_shape, layout) for o in row.outputs]
     if row.returns is OutputKind.DICT:
         return "{" + ", ".join(f"{o.key}: {shape}" for o, shape in zip(row.outputs, shapes)) + "}"
+    if row.returns is OutputKind.NAMEDTUPLE:
+        return "(" + ", ".join(f"{o.key}={shape}" for o, shape in zip(row.outputs, shapes)) + ")"
     inner = ", ".join(shapes)
     return f"[{inner}]" if row.returns is OutputKind.LIST else f"({inner})"
 

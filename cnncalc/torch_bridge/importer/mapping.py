@@ -62,6 +62,12 @@ class _Piece:
     index: int
 
 
+def _makes_namedtuple(value: Any) -> bool:
+    """An fx node that calls a NamedTuple class (what a model's `return Features(c3, p4)` traces to)."""
+    target = value.target if isinstance(value, fx.Node) and value.op == "call_function" else None
+    return isinstance(target, type) and issubclass(target, tuple) and hasattr(target, "_fields")
+
+
 def _described_value(value: Any) -> str:
     """What a model returns, in words: `a tuple of (a tensor, the input, a number)`."""
     if isinstance(value, _Piece):
@@ -105,6 +111,7 @@ class _Mapper(AttentionRules, FoldedRules):
         # nodes whose tensors are not per sample (batch axis changed): (row inputs, MACs, counts) so far
         self.region: dict[fx.Node, tuple[list[int], int, tuple[int, int, int]]] = {}
         self.returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None  # several outputs
+        self.typename: str | None = None  # a NamedTuple's class name, where the model returns one
         self.folded: set[int] = set()  # rows with windows or heads folded into the batch axis (attention.py)
 
     # -- errors ---------------------------------------------------------------------------
@@ -355,10 +362,12 @@ class _Mapper(AttentionRules, FoldedRules):
     def output(self, node: fx.Node) -> None:
         value: Any
         (value,) = node.args
+        if _makes_namedtuple(value):  # `return Features(c3, p4)`: fx records the class's call as a node
+            value = value.target(*value.args, **value.kwargs)
         if isinstance(value, dict) and len(value) == 1:  # {"out": x}, as torchvision's segmentation models
             (value,) = value.values()
-        if isinstance(value, (tuple, list)) and len(value) == 1:
-            (value,) = value
+        if isinstance(value, (tuple, list)) and len(value) == 1 and not hasattr(type(value), "_fields"):
+            (value,) = value  # `return (x,)`: one tensor (a NamedTuple of one field stays one)
         if isinstance(value, fx.Node) and value in self.pieces:  # `return torch.split(x, 2)`: its pieces
             value = tuple(_Piece(value, k) for k in range(len(self.pieces[value])))
         if isinstance(value, (tuple, list, dict)):  # several tensors: the spec's `outputs:`
@@ -387,8 +396,14 @@ class _Mapper(AttentionRules, FoldedRules):
             if isinstance(value, dict)
             else OutputKind.LIST
             if isinstance(value, list)
+            else OutputKind.NAMEDTUPLE
+            if isinstance(getattr(type(value), "_fields", None), tuple)
             else OutputKind.TUPLE
         )
+        returned = value
+        if kind is OutputKind.NAMEDTUPLE:  # its name and fields; the class itself stays the model's
+            self.typename = type(value).__name__
+            value = dict(zip(type(value)._fields, value))  # type: ignore[union-attr]
         pairs = list(value.items()) if isinstance(value, dict) else [(str(k), v) for k, v in enumerate(value)]
         rows: list[int] = []
         for key, item in pairs:

@@ -77,7 +77,7 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
             for nest, blocks in ((True, True), (True, False), (False, False)):
                 for _ in range(len(rows)):
                     try:
-                        return _write(module, rows, title, shape, nest, blocks, unused, mapper.returns)
+                        return _write(module, rows, title, shape, nest, blocks, unused, mapper.returns, mapper.typename)
                     except _Shadowed as err:  # renamed where its name is cnncalc's own, then written again
                         if not _rename(module, rows, err.target):
                             failure = failure or _Mismatch(err.message)
@@ -134,6 +134,7 @@ def _write(
     use_blocks: bool,
     unused: tuple[str, ...],
     returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None,
+    typename: str | None = None,
 ) -> ImportedSpec:
     structurer = _Structurer(module, rows, nest)
     items, _ = structurer.items(list(range(1, len(rows))), "", 0)
@@ -148,7 +149,13 @@ def _write(
         kind, keys, returned = returns
         names = [rows[i].name for i in returned]
         data["outputs"] = (
-            dict(zip(keys, names)) if kind is OutputKind.DICT else {"list": names} if kind is OutputKind.LIST else names
+            dict(zip(keys, names))
+            if kind is OutputKind.DICT
+            else {"list": names}
+            if kind is OutputKind.LIST
+            else {"namedtuple": typename, "fields": dict(zip(keys, names))}
+            if kind is OutputKind.NAMEDTUPLE
+            else names
         )
     header = [
         f"{title}: imported by cnncalc from PyTorch (torch {torch.__version__.split('+')[0]}) at input {list(shape)};",
