@@ -420,9 +420,9 @@ class _Mapper(AttentionRules, FoldedRules):
             elif isinstance(item, fx.Node) and item in self.of_node and self.of_node[item] != 0:
                 rows.append(self.of_node[item])
             else:
-                raise self.returned_error(value)
-        if kind is OutputKind.DICT and not all(isinstance(k, str) and k for k in value):
-            raise self.returned_error(value)
+                raise self.returned_error(returned)
+        if kind in (OutputKind.DICT, OutputKind.NAMEDTUPLE) and not all(isinstance(k, str) and k for k in value):
+            raise self.returned_error(returned)
         return kind, tuple(str(k) for k, _ in pairs), tuple(rows)
 
     def returned_error(self, value: Any) -> TorchImportError:
