@@ -543,8 +543,7 @@ class _Mapper(AttentionRules, FoldedRules):
                 layer.output_shape(shapes)
             spec = layer.torch_module(shapes)
             factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
-            with torch.device("meta"):  # compared attribute by attribute: no memory, no initialisation
-                rebuilt = factory(**spec.kwargs)
+            rebuilt = _rebuilt(factory, spec.kwargs)
         except CnncalcError as err:
             raise self.unmapped(
                 node,
@@ -1248,6 +1247,39 @@ def _function_name(target: Any) -> str:
     if module in ("torch", "") or module.startswith(("torch.", "torch._")):
         return f"torch.{name}"
     return f"{module}.{name}"
+
+
+_REBUILT: dict[tuple, nn.Module] = {}  # (factory, its arguments) -> the module they build, on meta
+
+
+def _rebuilt(factory: Any, kwargs: Mapping[str, Any]) -> nn.Module:
+    """The module cnncalc's row builds, to compare with the model's attribute by attribute: on the
+    meta device (no memory), and built once per set of arguments (a network repeats its layers, and
+    initialising a convolution's weight, even on meta, is most of the mapping's time)."""
+    try:
+        key = (factory, _frozen(kwargs))
+    except TypeError:  # an argument that is not plain data: built each time
+        key = None
+    found = _REBUILT.get(key) if key is not None else None
+    if found is None:
+        with torch.device("meta"):
+            found = factory(**kwargs)
+        if key is not None:
+            if len(_REBUILT) > 4096:
+                _REBUILT.clear()
+            _REBUILT[key] = found
+    return found
+
+
+def _frozen(value: Any) -> Any:
+    """Plain data as a hashable key that tells 1, 1.0 and True apart; TypeError for anything else."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return (type(value).__name__, value)
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _frozen(v)) for k, v in value.items()))
+    raise TypeError(type(value).__name__)
 
 
 def _yaml_value(value: Any) -> Any:

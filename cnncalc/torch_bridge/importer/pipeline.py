@@ -52,6 +52,7 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
         # a module built on the meta device (no memory, no arithmetic) is traced with a meta input
         device = next((p.device for p in module.parameters()), torch.device("cpu"))
         gm = _trace(module, torch.zeros(1, *shape, device=device), title)
+        unread = False
         for node in gm.graph.nodes:
             if node.op == "call_method" and str(node.target).endswith("_") and not node.users:
                 raise _Mapper(module, gm).fail(
@@ -60,7 +61,9 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
                     "afterwards under its old name; cnncalc follows results, not mutations",
                     hint=f"write x = x.{node.target}() (or x = x.{str(node.target)[:-1]}())",
                 )
-        gm.graph.eliminate_dead_code()
+            unread = unread or (not node.users and node.op != "output")
+        if unread:  # only a node nothing reads can be dead (fx's pass looks at every node: a tenth of a trace)
+            gm.graph.eliminate_dead_code()
         forced: set[str] = set()  # nodes whose mapping the written spec did not hold to: traced instead
         while True:
             mapper = _Mapper(module, gm, forced)
