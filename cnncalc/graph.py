@@ -52,16 +52,19 @@ class OutputKind(str, Enum):
     TUPLE = "tuple"
     LIST = "list"
     DICT = "dict"
+    NAMEDTUPLE = "namedtuple"  # a tuple whose fields are also attributes (typing.NamedTuple)
 
 
 @record
 class Outputs:
     """A spec's `outputs:`: the rows the network returns, in order, and how (a tuple, a list, a
-    dict under `keys`; for a tuple or list the keys are the positions, "0", "1", ...)."""
+    dict under `keys`; for a tuple or list the keys are the positions, "0", "1", ...; a namedtuple
+    called `typename` with the keys as its fields)."""
 
     kind: OutputKind
     keys: tuple[str, ...]
     nodes: tuple[int, ...]
+    typename: str | None = None  # NAMEDTUPLE: the class's name
 
 
 @record

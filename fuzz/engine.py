@@ -719,6 +719,10 @@ def run_one(case: Case, runner: object, app: object, workdir: Path) -> tuple[str
             return _hang_kind(result.exc_info[2] if result.exc_info else None, model), "", len(stderr)
         detail = "".join(traceback.format_exception(result.exception))[-3000:]
         return "traceback", detail, len(stderr)
+    if model is not None and result.exit_code == 0 and not result.stdout.strip():
+        # every model command prints its spec or table: exit 0 with nothing is an exit swallowed
+        # (a model's sys.exit(0) in forward once ended `cnncalc import` so, with no spec)
+        return "silent exit", stderr[:500], len(stderr)
     if args[0] == "export" and result.exit_code == 0:
         try:
             ast.parse(result.stdout)

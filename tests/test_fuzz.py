@@ -4,6 +4,7 @@ traceback or a hang (a model's own code that never finishes is the model's: coun
 The engine is fuzz/engine.py (fuzz/run.py runs thousands of inputs); CI runs a bounded, seeded budget.
 """
 
+import signal
 import sys
 from pathlib import Path
 
@@ -107,3 +108,69 @@ def test_arg_values_are_among_the_inputs_and_end_in_a_message():
         kind, detail, length = run_one(case, CliRunner(), app, Path("."))
         assert kind is None, f"{case.args[:4]}: {kind}: {detail[-500:]}"
         assert length <= 2000
+
+
+def test_every_broken_model_file_ends_in_a_message_under_every_model_command(tmp_path):
+    """The import targets the fuzzer draws from (tests/bad_models: a module file that raises, exits,
+    loops, returns nothing, returns a non-tensor or its input), each run as the fuzzer runs them
+    under `import` and under `sweep` (which imports through its own door, once per size; summary
+    and flops share import's, and tests/test_import_errors.py reads their messages): no traceback,
+    no hang of cnncalc's own, no silent exit. The fuzzer draws these at random; this runs each."""
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+    from fuzz.engine import MODEL_COMMANDS, MODEL_FILES, _alarm, _target_name, run_one
+
+    broken = [p for p in MODEL_FILES if p.parent.name == "bad_models"]
+    stems = {p.stem for p in broken}
+    # the kinds issue 18 names, each among them
+    assert {"raises_on_import", "raises_in_forward", "loops_at_import", "loops_in_forward"} <= stems
+    assert {"factory_returns_nothing", "forward_returns_none", "forward_returns_a_number"} <= stems
+    assert {"exits_on_import", "exits_in_forward", "forward_returns_its_input"} <= stems
+    seen = {}
+    for path in broken:
+        text = path.read_text()
+        for command in ("import", "sweep"):
+            case = Case((command, "{model}:" + _target_name(text), "--input", "3x8x8"), text=text, note="model")
+            if path.stem.startswith("loops_"):
+                if command != "import":
+                    continue
+                # the fuzzer's CPU-time alarm, here a plain one: the loop must be found in the model's code
+                signal.signal(signal.SIGALRM, _alarm)
+                signal.setitimer(signal.ITIMER_REAL, 3)
+                try:
+                    kind = run_one(case, CliRunner(), app, tmp_path)[0]
+                finally:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+                assert kind == "model hang", (path.stem, command, kind)
+                continue
+            kind, detail, length = run_one(case, CliRunner(), app, tmp_path)
+            seen[path.stem, command] = kind
+            assert kind is None, f"{path.stem} under {command}: {kind}: {detail[-800:]}"
+            assert length <= 2000
+            if command == "import":  # sweep writes a model that fails at a size as a row with the reason
+                assert length > 0, path.stem
+    assert len(seen) == (len(broken) - 2) * 2 and {c[0] for c in MODEL_COMMANDS} == {
+        "import",
+        "summary",
+        "flops",
+        "sweep",
+    }
+
+
+def test_the_engine_sees_a_silent_exit(monkeypatch, tmp_path):
+    # a test that cannot fail is a defect: `import` ending with exit 0 and nothing printed is a finding
+    pytest.importorskip("torch")
+    from typer.testing import CliRunner
+
+    from cnncalc.cli import app
+    from cnncalc.torch_bridge.importer import targets
+    from fuzz.engine import run_one
+
+    def exits(*args, **kwargs):
+        raise SystemExit(0)
+
+    monkeypatch.setattr(targets, "load_target", exits)
+    case = Case(("import", "{model}:Net", "--input", "3x8x8"), text="import torch.nn as nn\nNet = nn.ReLU\n")
+    assert run_one(case, CliRunner(), app, tmp_path)[0] == "silent exit"

@@ -1226,3 +1226,19 @@ def test_optional_rows_follow_the_registry(monkeypatch):
         ("mul", "mul"),
         ("relu6", "relu6"),
     ]
+
+
+def test_the_module_a_row_builds_is_built_once_per_set_of_arguments():
+    """The mapping compares each module with the one cnncalc's row builds (on meta); a network
+    repeats its layers, so that one is built once per set of arguments. The key keeps apart what
+    a module's constructor may tell apart (1, 1.0 and True; a tuple and a list) and takes no
+    argument that is not plain data."""
+    from cnncalc.torch_bridge.importer.mapping import _frozen, _rebuilt
+
+    conv = _rebuilt(nn.Conv2d, {"in_channels": 3, "out_channels": 8, "kernel_size": 3, "bias": False})
+    assert conv.weight.device.type == "meta" and conv.bias is None and conv.kernel_size == (3, 3)
+    assert _rebuilt(nn.Conv2d, {"in_channels": 3, "out_channels": 8, "kernel_size": 3, "bias": False}) is conv
+    assert _rebuilt(nn.Conv2d, {"in_channels": 3, "out_channels": 8, "kernel_size": 3, "bias": True}) is not conv
+    assert len({_frozen(v) for v in (1, 1.0, True, (1,), [1], "1", None)}) == 7
+    with pytest.raises(TypeError):
+        _frozen({"module": nn.ReLU()})

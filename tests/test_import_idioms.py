@@ -224,6 +224,42 @@ def test_a_backbone_returning_several_feature_maps_imports_and_round_trips(retur
     torch.testing.assert_close(got, expected)
 
 
+def test_a_backbone_returning_a_namedtuple_comes_back_as_a_namedtuple_of_its_name_and_fields():
+    """A NamedTuple's class is the model's code: the spec keeps its name and fields
+    (outputs: {namedtuple: Features, fields: {...}}), and to_torch returns a collections.namedtuple
+    of that name and those fields, equal to the model's output field by field; not the model's own
+    class (a spec never imports the model's code), so isinstance against it is False."""
+    import cnncalc
+
+    model = load_factory(BACKBONE, "NamedBackbone")()
+    shape = (3, 64, 64)
+    imported = cnncalc.from_torch(model, shape)
+    report = analyze(imported.graph)
+    assert [r.name for r in report.rows if r.type == "traced"] == []
+    assert (report.totals.params, report.totals.buffers, report.totals.macs) == (
+        BACKBONE_PARAMS,
+        BACKBONE_BUFFERS,
+        BACKBONE_MACS,
+    )
+    assert report.returns.value == "namedtuple"
+    assert [(o.key, o.layer, o.output_shape) for o in report.outputs] == list(
+        zip(["c3", "p4", "p5"], ["stage1.2", "add", "lat5"], BACKBONE_OUTPUTS)
+    )
+    assert "outputs: {namedtuple: Features, fields: {c3: stage1.2, p4: add, p5: lat5}}" in imported.yaml
+    assert analyze(parse_text(imported.yaml)).outputs == report.outputs
+    rebuilt = to_torch(imported.graph).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        got, expected = rebuilt(x), model.eval()(x)
+    assert type(got).__name__ == type(expected).__name__ == "Features"
+    assert got._fields == expected._fields == ("c3", "p4", "p5")
+    assert isinstance(got, tuple) and not isinstance(got, type(expected))  # the same structure, not the class
+    for field in got._fields:
+        torch.testing.assert_close(getattr(got, field), getattr(expected, field))
+    torch.testing.assert_close(tuple(got), tuple(expected))
+
+
 def test_a_tuple_that_one_op_returns_is_its_pieces():
     import cnncalc
 

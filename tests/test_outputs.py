@@ -4,6 +4,7 @@ which rows they are; the memory model keeps each alive to the end; to_torch and 
 same structure. The expected numbers are worked out by hand next to each test."""
 
 import json
+from importlib import util as importlib_util
 
 import pytest
 from typer.testing import CliRunner
@@ -38,6 +39,7 @@ S1, S2 = (16, 16, 16), (32, 8, 8)  # stride 2 each: 32 -> 16 -> 8
         ("outputs: {tuple: [s1, s2]}", OutputKind.TUPLE, ("0", "1")),
         ("outputs: {p1: s1, p2: s2}", OutputKind.DICT, ("p1", "p2")),
         ("outputs: {p1: s1.1, p2: s2.1}", OutputKind.DICT, ("p1", "p2")),  # the rows themselves
+        ("outputs: {namedtuple: Features, fields: {p1: s1, p2: s2}}", OutputKind.NAMEDTUPLE, ("p1", "p2")),
     ],
 )
 def test_outputs_name_rows_as_a_tuple_a_list_or_a_dict(written, kind, keys):
@@ -64,6 +66,11 @@ def test_without_outputs_the_last_row_is_the_one_output():
         ("outputs: s1", "malformed 'outputs'", 7, None),
         ("outputs: [input]", "output '0' must name a row", 7, None),
         ("outputs: {p1: [s1]}", "output 'p1' must name a row", 7, None),
+        ("outputs: {namedtuple: 2x, fields: {p1: s1}}", "the namedtuple of 'outputs' needs a Python name", 7, None),
+        ("outputs: {namedtuple: F, fields: {_p: s1}}", "a field of 'outputs' needs a Python name", 7, None),
+        ("outputs: {namedtuple: F, fields: {class: s1}}", "a field of 'outputs' needs a Python name", 7, None),
+        ("outputs: {namedtuple: F, fields: {p1: s9}}", "output 'p1' names no row 's9'", 7, None),
+        ("outputs: {namedtuple: F, fields: {}}", "'outputs' is empty", 7, None),
     ],
 )
 def test_a_wrong_output_is_one_message_at_its_line(written, message, line, hint):
@@ -150,6 +157,27 @@ def test_to_torch_and_export_return_the_same_structure(written, kind):
         written_out = theirs(x)
     assert type(written_out) is kind
     torch.testing.assert_close(written_out, got, rtol=0, atol=0)
+
+
+def test_to_torch_and_export_return_a_namedtuple_of_the_specs_name_and_fields():
+    torch = pytest.importorskip("torch")
+    from test_export import exported
+
+    graph = parse_text(BACKBONE + "outputs: {namedtuple: Features, fields: {p1: s1, p2: s2}}\n")
+    model = to_torch(graph).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        got = model(x)
+        first = model.get_submodule("s1.1")(model.get_submodule("s1.0")(model.get_submodule("0")(x)))
+        second = model.get_submodule("s2.1")(model.get_submodule("s2.0")(first))
+    assert isinstance(got, tuple) and type(got).__name__ == "Features" and got._fields == ("p1", "p2")
+    assert torch.equal(got.p1, first) and torch.equal(got.p2, second) and torch.equal(got[1], second)
+    theirs = exported(graph).eval()
+    theirs.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        written_out = theirs(x)
+    assert type(written_out).__name__ == "Features" and written_out._fields == ("p1", "p2")
+    torch.testing.assert_close(tuple(written_out), tuple(got), rtol=0, atol=0)
 
 
 def test_export_refuses_an_output_inside_a_block_use():
@@ -248,3 +276,118 @@ def test_the_lecture_view_marks_the_row_an_output_folds_into(tmp_path):
     assert result.exit_code == 0, result.output
     assert "s1.0 (output p1)" in result.output and "s2.0 (output p2)" in result.output
     assert "s1.1" not in result.output.split("outputs (dict")[0]  # the folded rows are not shown
+
+
+# ----- sweep and diff: every returned tensor, not the last row ------------------------------------
+
+
+def _backbone_file(tmp_path, outputs):
+    path = tmp_path / "net.yaml"
+    path.write_text(BACKBONE + outputs + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "written, cell_32, cell_64",
+    [
+        # stride 2 twice: side 32 -> 16 -> 8, side 64 -> 32 -> 16; chw as --input is written
+        ("outputs: {p1: s1, p2: s2}", "{p1: 16x16x16, p2: 32x8x8}", "{p1: 16x32x32, p2: 32x16x16}"),
+        ("outputs: [s1, s2]", "(16x16x16, 32x8x8)", "(16x32x32, 32x16x16)"),
+        ("outputs: {list: [s2, s1]}", "[32x8x8, 16x16x16]", "[32x16x16, 16x32x32]"),
+        (
+            "outputs: {namedtuple: F, fields: {p1: s1, p2: s2}}",
+            "(p1=16x16x16, p2=32x8x8)",
+            "(p1=16x32x32, p2=32x16x16)",
+        ),
+    ],
+)
+def test_sweep_shows_every_output_in_its_structure(written, cell_32, cell_64, tmp_path):
+    path = _backbone_file(tmp_path, written)
+    result = runner.invoke(app, ["sweep", str(path), "--input", "3x{32,64}"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[4].startswith("3x32x32") and lines[4].rstrip().endswith(cell_32)
+    assert lines[5].startswith("3x64x64") and lines[5].rstrip().endswith(cell_64)
+    assert "Output: the 2 tensors the network returns" in result.output
+    data = json.loads(runner.invoke(app, ["sweep", str(path), "--input", "3x{32,64}", "-f", "json"]).stdout)
+    kind = parse_text(BACKBONE + written).outputs.kind
+    for row, side in zip(data["rows"], (32, 64)):
+        by_layer = {"s1.1": [16, side // 2, side // 2], "s2.1": [32, side // 4, side // 4]}
+        assert row["returns"] == kind.value and row["output_shape"] is None
+        assert [o["output_shape"] for o in row["outputs"]] == [by_layer[o["layer"]] for o in row["outputs"]]
+
+
+def test_sweep_of_one_tensor_is_as_before(tmp_path):
+    path = _backbone_file(tmp_path, "")
+    data = json.loads(runner.invoke(app, ["sweep", str(path), "--input", "3x32x32", "-f", "json"]).stdout)
+    (row,) = data["rows"]
+    assert row["output_shape"] == list(S2) and "outputs" not in row and "returns" not in row
+
+
+def test_sweep_of_a_model_target_shows_what_pytorch_returns():
+    torch = pytest.importorskip("torch")
+    from pathlib import Path
+
+    from cnncalc.analysis.sweep import sweep_each
+    from cnncalc.torch_bridge.importer import load_target_at
+
+    fixture = Path(__file__).parent / "fixtures" / "idioms" / "backbone.py"
+    spec = importlib_util.spec_from_file_location("backbone_for_sweep", fixture)
+    module = importlib_util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sizes = [(3, 64, 64), (3, 96, 128)]
+    imported = load_target_at(f"{fixture}:Backbone", sizes, ["returns=dict"])
+    rows = sweep_each([(s, i.graph) for s, i in imported], [1], [cnncalc.DType.FP32])
+    model = module.Backbone(returns="dict").eval()
+    for row, size in zip(rows, sizes):
+        with torch.no_grad():
+            theirs = model(torch.zeros(1, *size))
+        assert row.returns is OutputKind.DICT and row.output_shape is None
+        assert [(o.key, o.output_shape) for o in row.outputs] == [(k, tuple(v.shape[1:])) for k, v in theirs.items()]
+
+
+def test_diff_names_the_outputs_and_their_shapes_at_both_inputs(tmp_path):
+    path = _backbone_file(tmp_path, "outputs: {p1: s1, p2: s2}")
+    result = runner.invoke(
+        app, ["diff", str(path), "--input-a", "3x32x32", "--input-b", "3x64x64", "--layout", "chw"], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    # side 32: s1 16x16, s2 8x8; side 64: s1 32x32, s2 16x16
+    assert (
+        "outputs (dict of 2): p1 = s1.1 [16, 16, 16] -> [16, 32, 32], p2 = s2.1 [32, 8, 8] -> [32, 16, 16]"
+        in result.output
+    )
+    assert "s1.1 (output p1)" in result.output and "s2.1 (output p2)" in result.output
+
+
+def test_diff_of_other_outputs_is_a_change(tmp_path):
+    a = _backbone_file(tmp_path, "outputs: {p1: s1, p2: s2}")
+    b = tmp_path / "b.yaml"
+    b.write_text(BACKBONE + "outputs: [s2]\n")  # a tuple of one: s2 under key 0, s1 no longer returned
+    result = runner.invoke(app, ["diff", str(a), str(b), "--fail-on-change"], terminal_width=200)
+    assert result.exit_code == 7, result.output
+    assert "s1.1 (output: A p1, B none)" in result.output and "s2.1 (output: A p2, B 0)" in result.output
+    assert (
+        "outputs of A (dict of 2: p1 = s1.1 [16, 16, 16], p2 = s2.1 [32, 8, 8]); of B (tuple of 1: 0 = s2.1 [32, 8, 8])"
+        in result.output
+    )
+    data = json.loads(runner.invoke(app, ["diff", str(a), str(b), "-f", "json"]).stdout)
+    assert data["changed"] is True
+    assert (data["a"]["returns"], data["b"]["returns"]) == ("dict", "tuple")
+    rows = {r["name"]: r for r in data["rows"]}
+    assert (rows["s1.1"]["outputs_a"], rows["s1.1"]["outputs_b"]) == (["p1"], [])
+    assert (rows["s1.1"]["status"], rows["s1.0"]["status"]) == ("changed", "same")
+    same = runner.invoke(app, ["diff", str(a), str(a), "--fail-on-change"], terminal_width=200)
+    assert same.exit_code == 0, same.output
+
+
+def test_diff_of_one_tensor_against_outputs(tmp_path):
+    a = _backbone_file(tmp_path, "")
+    b = tmp_path / "b.yaml"
+    b.write_text(BACKBONE + "outputs: [s1, s2]\n")
+    result = runner.invoke(app, ["diff", str(a), str(b), "--fail-on-change"], terminal_width=200)
+    assert result.exit_code == 7, result.output
+    assert (
+        "outputs of A (one tensor, s2.1 [32, 8, 8]); of B (tuple of 2: 0 = s1.1 [16, 16, 16], 1 = s2.1 [32, 8, 8])"
+        in result.output
+    )

@@ -213,7 +213,9 @@ COMMANDS = [
     ("check", "check alexnet --layer conv1 --shape 55x55x96 --flops 211M"),
     ("diff", "diff vgg11 vgg13"),
     ("diff", "diff resnet18 resnet34 --depth 2"),
+    ("diff", "diff docs/examples/backbone.yaml --input-b 3x128x128"),  # several outputs
     ("sweep", "sweep lenet5 --batch 1,64"),
+    ("sweep", "sweep docs/examples/backbone.yaml --input 3x{64,128}"),  # several outputs
     ("fit", "memory lenet5 --fit 1GB"),
     ("fit", "memory resnet50 --fit 8GB --train"),
     ("plot", "plot lenet5 --batch 8"),

@@ -11,6 +11,10 @@ Matching rule (`diff`):
    same type is matched, while an inserted layer is not.
 3. Everything else is only in A or only in B.
 
+A network with `outputs:` returns several rows: a row that is an output on one side and not the
+other (or under another key) has changed, and so has the diff where the two return other rows,
+keys or structures.
+
 Quantities are per sample (as in `Report.rows` and `Report.totals`); predicted memory is in bytes
 at each report's own batch and dtype.
 """
@@ -21,10 +25,11 @@ import difflib
 from enum import Enum
 from typing import Mapping
 
+from ..graph import OutputKind
 from ..layers import Shape
 from ..quantities import Quantity
 from ..records import record
-from . import Report, Row, predicted_memory
+from . import NetworkOutput, Report, Row, predicted_memory
 
 # the per-row numbers `diff` compares, each the `Row` attribute of its value
 ROW_QUANTITIES = (
@@ -83,6 +88,8 @@ class RowDiff:
     a: Row | None
     b: Row | None
     changes: Mapping[Quantity, Change]  # ROW_QUANTITIES
+    outputs_a: tuple[str, ...] = ()  # the keys of A's `outputs:` this row makes (Report.output_keys)
+    outputs_b: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -113,6 +120,7 @@ class RowDiff:
             self.a.name == self.b.name
             and self.a.type == self.b.type
             and self.a.output_shape == self.b.output_shape
+            and self.outputs_a == self.outputs_b
             and not any(c.changed for c in self.changes.values())
         )
         return Status.SAME if same else Status.CHANGED
@@ -128,6 +136,19 @@ class Diff:
     input_b: Shape
     rows: tuple[RowDiff, ...]
     totals: Mapping[Quantity, Change]  # TOTAL_QUANTITIES
+    # what each network returns: its last row (TENSOR), or its `outputs:` as a tuple, list or dict
+    returns_a: OutputKind = OutputKind.TENSOR
+    returns_b: OutputKind = OutputKind.TENSOR
+    outputs_a: tuple[NetworkOutput, ...] = ()
+    outputs_b: tuple[NetworkOutput, ...] = ()
+
+    @property
+    def outputs_changed(self) -> bool:
+        """The networks return other rows, under other keys or in another structure."""
+        return (self.returns_a, [(o.key, o.layer) for o in self.outputs_a]) != (
+            self.returns_b,
+            [(o.key, o.layer) for o in self.outputs_b],
+        )
 
     @property
     def only_a(self) -> tuple[RowDiff, ...]:
@@ -146,6 +167,7 @@ class Diff:
         """Anything differs (for `--fail-on-change`): a row, a total or the input shape."""
         return (
             self.input_a != self.input_b
+            or self.outputs_changed
             or any(r.status is not Status.SAME for r in self.rows)
             or any(c.changed for c in self.totals.values())
         )
@@ -155,8 +177,14 @@ def _value(row: Row | None, quantity: Quantity) -> int:
     return 0 if row is None else int(getattr(row, quantity.value))
 
 
-def _row_diff(a: Row | None, b: Row | None) -> RowDiff:
-    return RowDiff(a, b, {q: Change(_value(a, q), _value(b, q)) for q in ROW_QUANTITIES})
+def _row_diff(a: Row | None, b: Row | None, report_a: Report, report_b: Report) -> RowDiff:
+    return RowDiff(
+        a,
+        b,
+        {q: Change(_value(a, q), _value(b, q)) for q in ROW_QUANTITIES},
+        report_a.output_keys(a) if a is not None else (),
+        report_b.output_keys(b) if b is not None else (),
+    )
 
 
 def _totals(report: Report) -> dict[Quantity, int]:
@@ -205,6 +233,17 @@ def diff(a: Report, b: Report) -> Diff:
     pairs = align(
         [r.name for r in a.rows], [r.type for r in a.rows], [r.name for r in b.rows], [r.type for r in b.rows]
     )
-    rows = tuple(_row_diff(None if i is None else a.rows[i], None if j is None else b.rows[j]) for i, j in pairs)
+    rows = tuple(_row_diff(None if i is None else a.rows[i], None if j is None else b.rows[j], a, b) for i, j in pairs)
     ta, tb = _totals(a), _totals(b)
-    return Diff(a.name, b.name, a.input_shape, b.input_shape, rows, {q: Change(ta[q], tb[q]) for q in TOTAL_QUANTITIES})
+    return Diff(
+        a.name,
+        b.name,
+        a.input_shape,
+        b.input_shape,
+        rows,
+        {q: Change(ta[q], tb[q]) for q in TOTAL_QUANTITIES},
+        a.returns,
+        b.returns,
+        a.outputs,
+        b.outputs,
+    )

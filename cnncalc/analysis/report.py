@@ -111,6 +111,17 @@ class Report:
     outputs: tuple[NetworkOutput, ...] = ()  # what the network returns (the spec's `outputs:`, else its last row)
     returns: OutputKind = OutputKind.TENSOR  # how: one tensor, a tuple, a list or a dict of `outputs`
 
+    def output_keys(self, row: Row) -> tuple[str, ...]:
+        """The keys of the outputs `row` makes, in order (a collapsed block: those of its layers; the
+        lecture view: those folded into it); () where it makes none or the network returns one tensor."""
+        if self.returns is OutputKind.TENSOR:
+            return ()
+        return tuple(
+            str(o.key)
+            for o in self.outputs
+            if (o.shown or o.layer) == row.name or (row.leaves > 1 and (o.shown or o.layer).startswith(row.name + "."))
+        )
+
     def bytes_of(self, activations: int) -> int:
         """Bytes of that many activations for the whole batch."""
         return activations * self.batch * self.dtype.bytes

@@ -13,10 +13,10 @@ from fractions import Fraction
 from typing import Sequence, TypeVar
 
 from ..errors import CnncalcError
-from ..graph import Graph
+from ..graph import Graph, OutputKind
 from ..layers import Shape
 from ..records import record
-from . import DType, Report, analyze, predicted_memory
+from . import DType, NetworkOutput, Report, analyze, predicted_memory
 from .budget import MemoryBudget, Optimizer, memory_budget, recompute
 
 _T = TypeVar("_T")
@@ -135,8 +135,10 @@ class SweepRow:
     activation_bytes: int | None = None  # every layer's output, the input excluded, for the batch
     inference_bytes: int | None = None  # predicted_memory(train=False)
     training_bytes: int | None = None  # predicted_memory(train=True)
-    output_shape: Shape | None = None
+    output_shape: Shape | None = None  # the one tensor the network returns (None where it returns several)
     error: str | None = None
+    returns: OutputKind = OutputKind.TENSOR  # a spec with `outputs:`: a tuple, list or dict of `outputs`
+    outputs: tuple[NetworkOutput, ...] = ()  # with `outputs:`, each returned tensor (key, row, shape)
 
     @property
     def ok(self) -> bool:
@@ -203,6 +205,7 @@ def _rows(
             # analysed at the batch and dtype: a training step's forward peak is in bytes at its own
             # batch and dtype, and a batch of one lays some tensors out otherwise
             report = analyze(graph, input_shape=shape, batch=batch, dtype=dtype, strict=strict)
+            several = report.outputs if report.returns is not OutputKind.TENSOR else None
             rows.append(
                 SweepRow(
                     shape,
@@ -213,7 +216,9 @@ def _rows(
                     activation_bytes=report.bytes_of(report.totals.activations),
                     inference_bytes=predicted_memory(report, train=False),
                     training_bytes=predicted_memory(report, train=True),
-                    output_shape=report.rows[-1].output_shape,
+                    output_shape=report.outputs[0].output_shape if several is None else None,
+                    returns=report.returns,
+                    outputs=several or (),
                 )
             )
     return rows

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, List, Optional
+from typing import Annotated, Any, List, Optional, Sequence
 
 import typer
 
-from ..analysis import DType, Report, collapse
+from ..analysis import DType, NetworkOutput, Report, collapse
 from ..analysis.compare import ROW_QUANTITIES, TOTAL_QUANTITIES, Change, Diff, RowDiff, Status, diff
 from ..analysis.sweep import SweepRow, check_combinations, parse_batches, parse_dtypes, parse_shapes, sweep, sweep_each
 from ..errors import CnncalcError
+from ..graph import OutputKind
 from ..quantities import Quantity, Unit
 from ..render import (
     Abbreviated,
@@ -103,7 +104,7 @@ def diff_output(
         header += [f"{h} A", f"{h} B", f"{h} +/-", f"{h} x"]
     rows = []
     for r in shown:
-        cells: list[Any] = [r.name, _status(r), r.shape_a, r.shape_b]
+        cells: list[Any] = [r.name + _outputs_note(r), _status(r), r.shape_a, r.shape_b]
         for q in quantities:
             c = r.changes[q]
             cells += [c.a if r.a is not None else None, c.b if r.b is not None else None, Delta(c.delta), _ratio(c)]
@@ -120,6 +121,7 @@ def diff_output(
     )
     footer = [
         f"A: {d.name_a}, input {shape_text(d.input_a, ShapeOrder.CHW)}; B: {d.name_b}, input {shape_text(d.input_b, ShapeOrder.CHW)}",
+        *_outputs_lines(d),
         counts,
         *(f"{TOTAL_TEXT[t]}: {_change_text(d.totals[t], size=t.unit is Unit.BYTES)}" for t in TOTAL_QUANTITIES),
         f"(per sample; predicted peaks at batch {b.batch}, {b.dtype.value}; x = B / A)",
@@ -137,6 +139,40 @@ def diff_output(
     return Output("diff", (table,), data=_diff_json(d, a, b))
 
 
+def _outputs_note(row: RowDiff) -> str:
+    """Which outputs the row makes: ` (output p4)`, or where A and B differ ` (output: A p4, B none)`."""
+    if row.outputs_a == row.outputs_b:
+        return f" (output {', '.join(row.outputs_a)})" if row.outputs_a else ""
+    return f" (output: A {', '.join(row.outputs_a) or 'none'}, B {', '.join(row.outputs_b) or 'none'})"
+
+
+def _returned_text(returns: OutputKind, outputs: Sequence[NetworkOutput]) -> str:
+    if returns is OutputKind.TENSOR:
+        (one,) = outputs
+        return f"one tensor, {one.layer} {list(one.output_shape)}"
+    return f"{returns.value} of {len(outputs)}: " + ", ".join(
+        f"{o.key} = {o.layer} {list(o.output_shape)}" for o in outputs
+    )
+
+
+def _outputs_lines(d: Diff) -> list[str]:
+    """What the two return, where either has `outputs:`: one line when they return the same rows
+    under the same keys (each shape A -> B), else one line each."""
+    if d.returns_a is OutputKind.TENSOR and d.returns_b is OutputKind.TENSOR:
+        return []
+    if not d.outputs_changed:
+        pairs = zip(d.outputs_a, d.outputs_b)
+        shown = ", ".join(
+            f"{a.key} = {a.layer} {list(a.output_shape)}"
+            + (f" -> {list(b.output_shape)}" if a.output_shape != b.output_shape else "")
+            for a, b in pairs
+        )
+        return [f"outputs ({d.returns_a.value} of {len(d.outputs_a)}): {shown}"]
+    return [
+        f"outputs of A ({_returned_text(d.returns_a, d.outputs_a)}); of B ({_returned_text(d.returns_b, d.outputs_b)})"
+    ]
+
+
 def _change_json(c: Change) -> dict[str, Any]:
     return {"a": c.a, "b": c.b, "delta": c.delta, "ratio": c.ratio}
 
@@ -148,7 +184,19 @@ def _diff_json(d: Diff, a: Report, b: Report) -> dict[str, Any]:
             "input": list(report.input_shape),
             "batch": report.batch,
             "dtype": report.dtype.value,
+            **(
+                {
+                    "returns": report.returns.value,
+                    "outputs": [
+                        {"key": o.key, "layer": o.layer, "output_shape": list(o.output_shape)} for o in report.outputs
+                    ],
+                }
+                if report.returns is not OutputKind.TENSOR
+                else {}
+            ),
         }
+
+    several = a.returns is not OutputKind.TENSOR or b.returns is not OutputKind.TENSOR
 
     rows = [
         {
@@ -161,6 +209,7 @@ def _diff_json(d: Diff, a: Report, b: Report) -> dict[str, Any]:
             "output_shape_a": list(r.shape_a) if r.shape_a else None,
             "output_shape_b": list(r.shape_b) if r.shape_b else None,
             "changes": {q.value: _change_json(c) for q, c in r.changes.items()},
+            **({"outputs_a": list(r.outputs_a), "outputs_b": list(r.outputs_b)} if several else {}),
         }
         for r in d.rows
     ]
@@ -250,7 +299,7 @@ def sweep_output(name: str, rows: list[SweepRow], layout: ShapeOrder) -> Output:
                     Bytes(r.activation_bytes or 0),
                     Bytes(r.inference_bytes or 0),
                     Bytes(r.training_bytes or 0),
-                    r.output_shape,
+                    _returned_cell(r, layout) if r.outputs else r.output_shape,
                     "",
                 )
             )
@@ -270,6 +319,7 @@ def sweep_output(name: str, rows: list[SweepRow], layout: ShapeOrder) -> Output:
                 )
             )
     failed = sum(not r.ok for r in rows)
+    several = next((r for r in rows if r.outputs), None)
     table = Table(
         header=header,
         rows=tuple(body),
@@ -284,6 +334,15 @@ def sweep_output(name: str, rows: list[SweepRow], layout: ShapeOrder) -> Output:
                     f"{failed} of {len(rows)} combinations do not fit the network (Note says why; JSON has the whole message)"
                 ]
                 if failed
+                else []
+            ),
+            *(
+                [
+                    f"Output: the {len(several.outputs)} tensors the network returns (its outputs:, a "
+                    f"{several.returns.value}), bracketed as Python prints them: (a, b) a tuple, [a, b] a list, "
+                    "{key: a} a dict, (field=a) a namedtuple"
+                ]
+                if several is not None
                 else []
             ),
         ),
@@ -304,11 +363,34 @@ def sweep_output(name: str, rows: list[SweepRow], layout: ShapeOrder) -> Output:
                 "training_bytes": r.training_bytes,
                 "output_shape": list(r.output_shape) if r.output_shape else None,
                 "error": r.error,
+                **(
+                    {
+                        "returns": r.returns.value,
+                        "outputs": [
+                            {"key": o.key, "layer": o.layer, "output_shape": list(o.output_shape)} for o in r.outputs
+                        ],
+                    }
+                    if r.outputs
+                    else {}
+                ),
             }
             for r in rows
         ],
     }
     return Output("sweep", (table,), data=data)
+
+
+def _returned_cell(row: SweepRow, layout: ShapeOrder) -> str:
+    """Several returned tensors in one cell, bracketed as Python prints the structure:
+    `(16x16x16, 32x8x8)`, `[16x16x16, 32x8x8]`, `{p1: 16x16x16, p2: 32x8x8}`, a namedtuple's
+    `(p1=16x16x16, p2=32x8x8)`."""
+    shapes = [shape_text(o.output_shape, layout) for o in row.outputs]
+    if row.returns is OutputKind.DICT:
+        return "{" + ", ".join(f"{o.key}: {shape}" for o, shape in zip(row.outputs, shapes)) + "}"
+    if row.returns is OutputKind.NAMEDTUPLE:
+        return "(" + ", ".join(f"{o.key}={shape}" for o, shape in zip(row.outputs, shapes)) + ")"
+    inner = ", ".join(shapes)
+    return f"[{inner}]" if row.returns is OutputKind.LIST else f"({inner})"
 
 
 @app.command("sweep")

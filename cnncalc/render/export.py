@@ -157,6 +157,11 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         else f"outputs ({report.returns.value}) "
         + ", ".join(f"{o.key}: {list(o.output_shape)}" for o in report.outputs)
     )
+    named = graph.outputs if graph.outputs is not None and graph.outputs.kind is OutputKind.NAMEDTUPLE else None
+    typing = [
+        *(["Any"] if any(re.search(r"\bAny\b", source) for source in own.values()) else []),
+        *(["NamedTuple"] if named is not None else []),
+    ]
     lines = [
         f'"""{graph.name} as PyTorch modules, written by cnncalc {__version__} (cnncalc export --to torch).',
         "",
@@ -166,13 +171,23 @@ def to_torch_source(graph: Graph, input_shape: Shape | None = None) -> str:
         "`cnncalc.to_torch(cnncalc.load(...))`; weights are PyTorch's default initialisation.",
         '"""',
         "",
-        *(["from typing import Any", ""] if any(re.search(r"\bAny\b", source) for source in own.values()) else []),
+        *([f"from typing import {', '.join(typing)}", ""] if typing else []),
         *(["import math", ""] if any(re.search(r"\bmath\.", source) for source in own.values()) else []),
         "import torch",
         *(["import torch.nn.functional as F"] if any("F." in source for source in own.values()) else []),
         "from torch import nn",
         "",
         "",
+        *(
+            [
+                f"class {named.typename}(NamedTuple):",
+                *(f"    {key}: torch.Tensor" for key in named.keys),
+                "",
+                "",
+            ]
+            if named is not None
+            else []
+        ),
         *[line for source in own.values() for line in (*source.split("\n"), "", "")],
     ]
     for written in _unique(classes.values()):
@@ -215,6 +230,13 @@ def _returned(graph: Graph, names: dict[int, str]) -> tuple[str, str, str]:
         return "dict[str, torch.Tensor]", f"{{{pairs}}}", "{k: list(v.shape) for k, v in y.items()}"
     if outputs.kind is OutputKind.LIST:
         return "list[torch.Tensor]", f"[{', '.join(variables)}]", "[list(v.shape) for v in y]"
+    if outputs.kind is OutputKind.NAMEDTUPLE:
+        pairs = ", ".join(f"{key}={v}" for key, v in zip(outputs.keys, variables))
+        return (
+            str(outputs.typename),
+            f"{outputs.typename}({pairs})",
+            "{k: list(v.shape) for k, v in y._asdict().items()}",
+        )
     return (
         "tuple[torch.Tensor, ...]",
         f"({', '.join(variables)},)" if len(variables) == 1 else f"({', '.join(variables)})",

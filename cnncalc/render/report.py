@@ -67,14 +67,8 @@ def _field_cell(field: Field | None, part: str) -> str:
 def _name_cell(row: Row, report: Report) -> str:
     """The row's name, and where the network has `outputs:`, which of them it is (`layer3 (output p4)`;
     a collapsed block, those of its layers)."""
-    if report.returns is OutputKind.TENSOR:
-        return row.name
-    keys = [
-        o.key
-        for o in report.outputs
-        if (o.shown or o.layer) == row.name or (row.leaves > 1 and (o.shown or o.layer).startswith(row.name + "."))
-    ]
-    return f"{row.name} (output {', '.join(map(str, keys))})" if keys else row.name
+    keys = report.output_keys(row)
+    return f"{row.name} (output {', '.join(keys)})" if keys else row.name
 
 
 def outputs_line(report: Report) -> str | None:

@@ -260,12 +260,18 @@ def spec_schema() -> dict[str, Any]:
                     "properties": {
                         "list": {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
                         "tuple": {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 1},
+                        "namedtuple": {"type": ["string", "integer"]},
+                        "fields": {
+                            "type": "object",
+                            "minProperties": 1,
+                            "additionalProperties": {"type": ["string", "integer"]},
+                        },
                     },
                     "minProperties": 1,
                     "additionalProperties": {"type": ["string", "integer"]},
                 },
             ],
-            "description": "the rows the network returns: a list (a tuple), {key: row} (a dict) or {list: [rows]} (docs/spec.md)",
+            "description": "the rows the network returns: a list (a tuple), {key: row} (a dict), {list: [rows]} or {namedtuple: Name, fields: {field: row}} (docs/spec.md)",
         },
     }
     return {

@@ -148,8 +148,17 @@ def parse(
 
 _OUTPUTS_EXPECTED = (
     "a list of row names (a tuple: outputs: [layer2, layer3]), a mapping of keys to row names "
-    "(a dict: outputs: {p3: layer2, p4: layer3}), or outputs: {list: [layer2, layer3]}"
+    "(a dict: outputs: {p3: layer2, p4: layer3}), outputs: {list: [layer2, layer3]} or "
+    "outputs: {namedtuple: Features, fields: {p3: layer2, p4: layer3}}"
 )
+
+
+def _python_name(text: object) -> bool:
+    """A name collections.namedtuple takes for a class or a field: an identifier, no keyword, no
+    leading underscore."""
+    import keyword
+
+    return isinstance(text, str) and text.isidentifier() and not keyword.iskeyword(text) and not text.startswith("_")
 
 
 def _read_outputs(data: LineDict, file: str | None, expander: _Expander) -> Outputs:
@@ -157,8 +166,19 @@ def _read_outputs(data: LineDict, file: str | None, expander: _Expander) -> Outp
     structure's name is its last row), and how PyTorch returns them: a tuple, a list or a dict."""
     raw = data["outputs"]
     where = _at(data, "outputs", file, "outputs")
-    kind = OutputKind.DICT
-    if isinstance(raw, list):
+    kind, typename = OutputKind.DICT, None
+    if isinstance(raw, dict) and set(raw) == {"namedtuple", "fields"} and isinstance(raw["fields"], dict):
+        typename = raw["namedtuple"]
+        bad = next((k for k in [typename, *raw["fields"]] if not _python_name(k)), None)
+        if bad is not None:
+            raise SpecError(
+                f"{'the namedtuple' if bad is typename else 'a field'} of 'outputs' needs a Python name",
+                where=where,
+                received=bad,
+                expected="an identifier that is not a keyword and does not start with _, as collections.namedtuple takes",
+            )
+        kind, pairs = OutputKind.NAMEDTUPLE, list(raw["fields"].items())
+    elif isinstance(raw, list):
         kind, pairs = OutputKind.TUPLE, [(str(k), v) for k, v in enumerate(raw)]
     elif (
         isinstance(raw, dict)
@@ -180,7 +200,13 @@ def _read_outputs(data: LineDict, file: str | None, expander: _Expander) -> Outp
             expected=_OUTPUTS_EXPECTED,
             hint="leave 'outputs' out: the last row is then the network's output",
         )
-    items = next(iter(raw.values())) if kind in (OutputKind.TUPLE, OutputKind.LIST) and isinstance(raw, dict) else raw
+    items = (
+        raw["fields"]
+        if kind is OutputKind.NAMEDTUPLE
+        else next(iter(raw.values()))
+        if kind in (OutputKind.TUPLE, OutputKind.LIST) and isinstance(raw, dict)
+        else raw
+    )
     nodes = []
     for index, (key, name) in enumerate(pairs):
         line = (
@@ -209,7 +235,7 @@ def _read_outputs(data: LineDict, file: str | None, expander: _Expander) -> Outp
                 hint=did_you_mean(str(name), [*expander.names, *expander.outputs]),
             )
         nodes.append(expander.resolve(_Ref(str(name), "", at), len(expander.drafts)))
-    return Outputs(kind, tuple(str(k) for k, _ in pairs), tuple(nodes))
+    return Outputs(kind, tuple(str(k) for k, _ in pairs), tuple(nodes), typename)
 
 
 def _yaml_kind(data: object) -> str:

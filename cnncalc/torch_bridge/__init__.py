@@ -8,6 +8,7 @@ this file stays generic: it places each module under its dotted row name (so tha
 
 from __future__ import annotations
 
+import collections
 from typing import Any, Sequence
 
 try:
@@ -143,6 +144,13 @@ class GraphModule(nn.Module):
         last_read |= {j: i for i, (_, inputs) in enumerate(self._plan, start=1) for j in inputs}
         last_read |= {j: len(self._plan) + 1 for j in graph.output_nodes()}  # returned: kept to the end
         self._returns = graph.outputs
+        # a namedtuple of the spec's name and fields (collections.namedtuple: the model's own class
+        # would mean importing its code, which a spec never does)
+        self._namedtuple = (
+            collections.namedtuple(graph.outputs.typename or "Outputs", graph.outputs.keys)
+            if graph.outputs is not None and graph.outputs.kind is OutputKind.NAMEDTUPLE
+            else None
+        )
         self._free_after = [[j for j, last in last_read.items() if last == i] for i in range(len(self._plan) + 1)]
         self._leaves = {**dict(self.named_modules()), **self._detached}
         for name, target in calls.items():
@@ -241,6 +249,8 @@ class GraphModule(nn.Module):
         returned = [outputs[i] for i in self._returns.nodes]
         if self._returns.kind is OutputKind.DICT:
             return dict(zip(self._returns.keys, returned))  # type: ignore[return-value]
+        if self._namedtuple is not None:
+            return self._namedtuple(*returned)  # type: ignore[return-value, arg-type]
         return tuple(returned) if self._returns.kind is OutputKind.TUPLE else returned  # type: ignore[return-value]
 
     def _run_span(self, start: int, stop: int, outputs: list[torch.Tensor | None]) -> None:

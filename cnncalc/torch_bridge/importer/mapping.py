@@ -14,7 +14,7 @@ import torch
 from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata
 
-from ...errors import CnncalcError, Where
+from ...errors import NOTHING, CnncalcError, Where
 from ...graph import INPUT, OutputKind
 from ...layers import ALIASES, REGISTRY, build_layer
 from ...module_names import RESERVED
@@ -62,6 +62,12 @@ class _Piece:
     index: int
 
 
+def _makes_namedtuple(value: Any) -> bool:
+    """An fx node that calls a NamedTuple class (what a model's `return Features(c3, p4)` traces to)."""
+    target = value.target if isinstance(value, fx.Node) and value.op == "call_function" else None
+    return isinstance(target, type) and issubclass(target, tuple) and hasattr(target, "_fields")
+
+
 def _described_value(value: Any) -> str:
     """What a model returns, in words: `a tuple of (a tensor, the input, a number)`."""
     if isinstance(value, _Piece):
@@ -105,6 +111,7 @@ class _Mapper(AttentionRules, FoldedRules):
         # nodes whose tensors are not per sample (batch axis changed): (row inputs, MACs, counts) so far
         self.region: dict[fx.Node, tuple[list[int], int, tuple[int, int, int]]] = {}
         self.returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None  # several outputs
+        self.typename: str | None = None  # a NamedTuple's class name, where the model returns one
         self.folded: set[int] = set()  # rows with windows or heads folded into the batch axis (attention.py)
         # constants computed from shapes that a layer type rebuilds, by the node where they meet the
         # model's tensors: (features, temperature, the tensors whose size they read) (constants.py)
@@ -377,10 +384,12 @@ class _Mapper(AttentionRules, FoldedRules):
     def output(self, node: fx.Node) -> None:
         value: Any
         (value,) = node.args
+        if _makes_namedtuple(value):  # `return Features(c3, p4)`: fx records the class's call as a node
+            value = value.target(*value.args, **value.kwargs)
         if isinstance(value, dict) and len(value) == 1:  # {"out": x}, as torchvision's segmentation models
             (value,) = value.values()
-        if isinstance(value, (tuple, list)) and len(value) == 1:
-            (value,) = value
+        if isinstance(value, (tuple, list)) and len(value) == 1 and not hasattr(type(value), "_fields"):
+            (value,) = value  # `return (x,)`: one tensor (a NamedTuple of one field stays one)
         if isinstance(value, fx.Node) and value in self.pieces:  # `return torch.split(x, 2)`: its pieces
             value = tuple(_Piece(value, k) for k in range(len(self.pieces[value])))
         if isinstance(value, (tuple, list, dict)):  # several tensors: the spec's `outputs:`
@@ -393,8 +402,8 @@ class _Mapper(AttentionRules, FoldedRules):
                 "cnncalc's rows are per sample",
                 received=value.name,
             )
-        if not isinstance(value, fx.Node) or value not in self.of_node:
-            raise self.returned_error(value)
+        if not isinstance(value, fx.Node) or value not in self.of_node or self.of_node[value] == 0:
+            raise self.returned_error(value)  # not a tensor, or the input itself (as `several` refuses it)
         if self.of_node[value] != len(self.rows) - 1:
             # rows computed after the output (the other pieces of a split, a branch that goes
             # nowhere): an identity row at the end reads the output, as the spec's last row must
@@ -409,8 +418,14 @@ class _Mapper(AttentionRules, FoldedRules):
             if isinstance(value, dict)
             else OutputKind.LIST
             if isinstance(value, list)
+            else OutputKind.NAMEDTUPLE
+            if isinstance(getattr(type(value), "_fields", None), tuple)
             else OutputKind.TUPLE
         )
+        returned = value
+        if kind is OutputKind.NAMEDTUPLE:  # its name and fields; the class itself stays the model's
+            self.typename = type(value).__name__
+            value = dict(zip(type(value)._fields, value))  # type: ignore[union-attr]
         pairs = list(value.items()) if isinstance(value, dict) else [(str(k), v) for k, v in enumerate(value)]
         rows: list[int] = []
         for key, item in pairs:
@@ -427,9 +442,9 @@ class _Mapper(AttentionRules, FoldedRules):
             elif isinstance(item, fx.Node) and item in self.of_node and self.of_node[item] != 0:
                 rows.append(self.of_node[item])
             else:
-                raise self.returned_error(value)
-        if kind is OutputKind.DICT and not all(isinstance(k, str) and k for k in value):
-            raise self.returned_error(value)
+                raise self.returned_error(returned)
+        if kind in (OutputKind.DICT, OutputKind.NAMEDTUPLE) and not all(isinstance(k, str) and k for k in value):
+            raise self.returned_error(returned)
         return kind, tuple(str(k) for k, _ in pairs), tuple(rows)
 
     def returned_error(self, value: Any) -> TorchImportError:
@@ -444,7 +459,7 @@ class _Mapper(AttentionRules, FoldedRules):
             f"forward returns {_described_value(value)}; cnncalc imports models that "
             "return a tensor, or a tuple, list or dict of tensors computed from the input",
             where=Where(file=file, line=line, path=f"{type(self.root).__name__}.forward"),
-            received=repr(value) if value is None or isinstance(value, (bool, int, float, str)) else None,
+            received=repr(value) if value is None or isinstance(value, (bool, int, float, str)) else NOTHING,
             expected="return x, return (c3, c4, c5), return [c3, c4, c5] or return {'p3': c3, 'p4': c4}",
         )
 
@@ -555,8 +570,7 @@ class _Mapper(AttentionRules, FoldedRules):
                 layer.output_shape(shapes)
             spec = layer.torch_module(shapes)
             factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
-            with torch.device("meta"):  # compared attribute by attribute: no memory, no initialisation
-                rebuilt = factory(**spec.kwargs)
+            rebuilt = _rebuilt(factory, spec.kwargs)
         except CnncalcError as err:
             raise self.unmapped(
                 node,
@@ -1287,6 +1301,39 @@ def _function_name(target: Any) -> str:
     if module in ("torch", "") or module.startswith(("torch.", "torch._")):
         return f"torch.{name}"
     return f"{module}.{name}"
+
+
+_REBUILT: dict[tuple, nn.Module] = {}  # (factory, its arguments) -> the module they build, on meta
+
+
+def _rebuilt(factory: Any, kwargs: Mapping[str, Any]) -> nn.Module:
+    """The module cnncalc's row builds, to compare with the model's attribute by attribute: on the
+    meta device (no memory), and built once per set of arguments (a network repeats its layers, and
+    initialising a convolution's weight, even on meta, is most of the mapping's time)."""
+    try:
+        key = (factory, _frozen(kwargs))
+    except TypeError:  # an argument that is not plain data: built each time
+        key = None
+    found = _REBUILT.get(key) if key is not None else None
+    if found is None:
+        with torch.device("meta"):
+            found = factory(**kwargs)
+        if key is not None:
+            if len(_REBUILT) > 4096:
+                _REBUILT.clear()
+            _REBUILT[key] = found
+    return found
+
+
+def _frozen(value: Any) -> Any:
+    """Plain data as a hashable key that tells 1, 1.0 and True apart; TypeError for anything else."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return (type(value).__name__, value)
+    if isinstance(value, (tuple, list)):
+        return (type(value).__name__, tuple(_frozen(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _frozen(v)) for k, v in value.items()))
+    raise TypeError(type(value).__name__)
 
 
 def _yaml_value(value: Any) -> Any:

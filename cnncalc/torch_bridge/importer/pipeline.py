@@ -52,6 +52,7 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
         # a module built on the meta device (no memory, no arithmetic) is traced with a meta input
         device = next((p.device for p in module.parameters()), torch.device("cpu"))
         gm = _trace(module, torch.zeros(1, *shape, device=device), title)
+        unread = False
         for node in gm.graph.nodes:
             if node.op == "call_method" and str(node.target).endswith("_") and not node.users:
                 raise _Mapper(module, gm).fail(
@@ -60,7 +61,9 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
                     "afterwards under its old name; cnncalc follows results, not mutations",
                     hint=f"write x = x.{node.target}() (or x = x.{str(node.target)[:-1]}())",
                 )
-        gm.graph.eliminate_dead_code()
+            unread = unread or (not node.users and node.op != "output")
+        if unread:  # only a node nothing reads can be dead (fx's pass looks at every node: a tenth of a trace)
+            gm.graph.eliminate_dead_code()
         forced: set[str] = set()  # nodes whose mapping the written spec did not hold to: traced instead
         while True:
             mapper = _Mapper(module, gm, forced)
@@ -77,7 +80,7 @@ def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None =
             for nest, blocks in ((True, True), (True, False), (False, False)):
                 for _ in range(len(rows)):
                     try:
-                        return _write(module, rows, title, shape, nest, blocks, unused, mapper.returns)
+                        return _write(module, rows, title, shape, nest, blocks, unused, mapper.returns, mapper.typename)
                     except _Shadowed as err:  # renamed where its name is cnncalc's own, then written again
                         if not _rename(module, rows, err.target):
                             failure = failure or _Mismatch(err.message)
@@ -134,6 +137,7 @@ def _write(
     use_blocks: bool,
     unused: tuple[str, ...],
     returns: tuple[OutputKind, tuple[str, ...], tuple[int, ...]] | None = None,
+    typename: str | None = None,
 ) -> ImportedSpec:
     structurer = _Structurer(module, rows, nest)
     items, _ = structurer.items(list(range(1, len(rows))), "", 0)
@@ -148,7 +152,13 @@ def _write(
         kind, keys, returned = returns
         names = [rows[i].name for i in returned]
         data["outputs"] = (
-            dict(zip(keys, names)) if kind is OutputKind.DICT else {"list": names} if kind is OutputKind.LIST else names
+            dict(zip(keys, names))
+            if kind is OutputKind.DICT
+            else {"list": names}
+            if kind is OutputKind.LIST
+            else {"namedtuple": typename, "fields": dict(zip(keys, names))}
+            if kind is OutputKind.NAMEDTUPLE
+            else names
         )
     header = [
         f"{title}: imported by cnncalc from PyTorch (torch {torch.__version__.split('+')[0]}) at input {list(shape)};",

@@ -342,6 +342,15 @@ def guarded(target: str) -> Iterator[None]:
         raise
     except Exception as err:  # noqa: BLE001 - the point: whatever escapes becomes one message
         raise _unexpected(target, err) from err
+    except SystemExit as err:  # sys.exit() or exit() in the model's file (a script's "no GPU" check)
+        failure = _unexpected(target, err)
+        if failure.message.startswith("the model's code"):
+            failure.message = f"the model's code exits while cnncalc imports {target}"
+            failure.hint = (
+                "cnncalc imports the model's file and runs its forward as Python does: code that exits "
+                "(sys.exit, exit(), argparse reading sys.argv) belongs under `if __name__ == '__main__':`"
+            )
+        raise failure from err
     except KeyboardInterrupt as err:  # Ctrl-C: where the model's code was, if it was on the stack
         # (cnncalc's tracer runs each op as the model's forward calls it: the model's frame is
         # below cnncalc's then, not the innermost)
