@@ -1233,7 +1233,7 @@ def test_the_module_a_row_builds_is_built_once_per_set_of_arguments():
     repeats its layers, so that one is built once per set of arguments. The key keeps apart what
     a module's constructor may tell apart (1, 1.0 and True; a tuple and a list) and takes no
     argument that is not plain data."""
-    from cnncalc.torch_bridge.importer.mapping import _frozen, _rebuilt
+    from cnncalc.torch_bridge.importer.nodes import _frozen, _rebuilt
 
     conv = _rebuilt(nn.Conv2d, {"in_channels": 3, "out_channels": 8, "kernel_size": 3, "bias": False})
     assert conv.weight.device.type == "meta" and conv.bias is None and conv.kernel_size == (3, 3)

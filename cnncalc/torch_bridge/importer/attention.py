@@ -29,7 +29,7 @@ from . import elementwise
 from .table import Equivalent, Special
 
 if TYPE_CHECKING:
-    from .mapping import _Row, _Unmapped
+    from .nodes import _Row, _Unmapped
     from .result import Shape
 
 

@@ -91,7 +91,7 @@ def blur_pool(m: _Mapper, node: fx.Node, bound: dict[str, Any], what: str) -> No
     padding = bound.get("padding", 0)
     if isinstance(padding, str):
         raise m.unmapped(node, f"{what}: blur pooling with padding {padding!r}", received=repr(padding))
-    from .mapping import _yaml_value
+    from .nodes import _yaml_value
 
     args = {
         "kernel": size,
@@ -146,7 +146,7 @@ def standardised_weight(m: _Mapper, node: fx.Node, bound: dict[str, Any]) -> boo
     x = conv.args[0] if conv.args else None
     if not isinstance(x, fx.Node) or x not in m.of_node or path in {r.name for r in m.rows} or not path:
         return False
-    from .mapping import _equivalent_module
+    from .nodes import _equivalent_module
 
     rule = FUNCTIONS[F.conv2d]
     try:

@@ -14,7 +14,8 @@ from ...graph import OutputKind
 from ...spec import parse_text
 from ...spec.yaml_writer import to_yaml
 from .. import parameter_counts
-from .mapping import _Mapper, _Row
+from .mapping import _Mapper
+from .nodes import _Row
 from .result import ImportedSpec, Shape, TorchImportError
 from .structure import _Blocks, _render_items, _Shadowed, _Structurer
 from .table import module_kind

@@ -11,7 +11,7 @@ from torch import nn
 
 from ...layers import ALIASES, REGISTRY
 from ...spec import BLOCK_KEYS, ITEM_KEYS, STRUCTURES
-from .mapping import _Row, _yaml_value
+from .nodes import _Row, _yaml_value
 from .result import TorchImportError
 from .table import GENERIC_CONTAINERS, _registered
 
