@@ -107,9 +107,9 @@ def test_defaults_left_out_are_pytorchs_defaults(kind, item, shape_in):
         1
     ].layer.parent_parameter([tuple(shape_in)]):
         return  # written as an expression or a parameter, not a module
-    from cnncalc.torch_bridge import modules
+    from cnncalc.torch_bridge import module_class
 
-    params = inspect.signature(getattr(modules, spec.name, None) or getattr(nn, spec.name)).parameters
+    params = inspect.signature(module_class(spec.name)).parameters
     for arg, default in spec.defaults.items():
         assert arg in spec.kwargs, (spec.name, arg)
         if arg == "stride" and params[arg].default is None:

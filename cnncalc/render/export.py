@@ -9,7 +9,7 @@ adds, concatenations, products, crops) is written as that plain expression (`x +
 that only the next row reads stays in `x`; any other gets a variable named after its row. A row
 with a `parent_parameter` (ConvNeXt's layer scale) is a bare `nn.Parameter` of its parent,
 multiplied in; a module `torch.nn` lacks is defined in the file, copied from the bridge's
-cnncalc/torch_bridge/modules.py.
+cnncalc/torch_bridge/modules.py and held_modules.py.
 
 Every use of a spec's block definition becomes an instance of one class per definition, as
 torchvision's source writes `Bottleneck` once: the arguments that differ between the uses

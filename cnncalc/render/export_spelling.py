@@ -89,15 +89,16 @@ def _constructor(spec: TorchModule, slots: dict[str, str] | None = None) -> str:
 
 @cache
 def own_module_sources() -> dict[str, str]:
-    """The source of each class in cnncalc/torch_bridge/modules.py (the modules `torch.nn` lacks),
-    read as text, so that exporting stays torch-free; the exported file defines those it uses."""
-    path = Path(__file__).parents[1] / "torch_bridge" / "modules.py"
-    text = path.read_text()
-    return {
-        node.name: ast.get_source_segment(text, node) or ""
-        for node in ast.parse(text).body
-        if isinstance(node, ast.ClassDef)
-    }
+    """The source of each class in cnncalc/torch_bridge/modules.py and held_modules.py (the modules
+    `torch.nn` lacks), read as text, so that exporting stays torch-free; the exported file defines
+    those it uses."""
+    sources = {}
+    for name in ("modules.py", "held_modules.py"):
+        text = (Path(__file__).parents[1] / "torch_bridge" / name).read_text()
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.ClassDef):
+                sources[node.name] = ast.get_source_segment(text, node) or ""
+    return sources
 
 
 def _compact(value: Any) -> Any:

@@ -28,7 +28,7 @@ from ..errors import CnncalcError
 from ..graph import Graph, OutputKind
 from ..layers import Shape
 from ..module_names import check_module_name
-from . import modules
+from . import held_modules, modules
 
 
 class Add(nn.Module):
@@ -93,6 +93,14 @@ class Piece(nn.Module):
 _OWN_MODULES = {"Add": Add, "Concat": Concat, "Mul": Mul, "Matmul": Matmul, "Crop": Crop, "Piece": Piece}
 
 
+def module_class(name: str) -> Any:
+    """The module class a layer type's `TorchModule` names: the bridge's own (here, modules.py,
+    held_modules.py), else torch.nn's."""
+    return (
+        _OWN_MODULES.get(name) or getattr(modules, name, None) or getattr(held_modules, name, None) or getattr(nn, name)
+    )
+
+
 def out_of_memory(err: BaseException) -> bool:
     """Whether `err` is running out of memory: CUDA's OutOfMemoryError, the CPU allocator's refusal
     (a plain RuntimeError from c10's DefaultCPUAllocator), or Python's MemoryError."""
@@ -131,7 +139,7 @@ class GraphModule(nn.Module):
                 continue
             check_module_name(node.name, node.where)
             spec = node.layer.torch_module([shapes[i] for i in node.inputs])
-            factory = _OWN_MODULES.get(spec.name) or getattr(modules, spec.name, None) or getattr(nn, spec.name)
+            factory = module_class(spec.name)
             module = factory(**spec.kwargs)
             if node.layer.parent_parameter([shapes[i] for i in node.inputs]) is not None:
                 self._attach_parameter(node.name, module)

@@ -19,7 +19,7 @@ import torch
 from torch import fx
 from torch.fx.passes.shape_prop import TensorMetadata
 
-from .. import modules
+from .. import held_modules
 
 if TYPE_CHECKING:
     from .mapping import _Mapper
@@ -148,7 +148,7 @@ def _sine_arguments(m: _Mapper, node: fx.Node, value: Any) -> tuple[int, float] 
     if features % 2:
         return None  # not a sine and a cosine per pair: not this encoding
     with torch.no_grad():
-        rebuilt = modules.SinePosition(features, float(temperature))(torch.zeros(1, 1, h, w, dtype=value.dtype))
+        rebuilt = held_modules.SinePosition(features, float(temperature))(torch.zeros(1, 1, h, w, dtype=value.dtype))
     if rebuilt.shape != value.shape or not torch.allclose(rebuilt, value, rtol=0, atol=1e-6):
         return None
     return features, float(temperature)

@@ -94,7 +94,7 @@ FOREIGN_MODULE_KINDS: dict[str, str] = {
     # weight standardisation (NFNet, BiT): the weight computed from the parameters in forward
     "timm.layers.std_conv.StdConv2d": "std_conv",
     "timm.layers.std_conv.ScaledStdConv2d": "std_conv",
-    "cnncalc.torch_bridge.modules.StdConv2d": "std_conv",
+    "cnncalc.torch_bridge.held_modules.StdConv2d": "std_conv",
     # cnncalc's own (a built-in's to_torch() imported back)
     "cnncalc.torch_bridge.modules.StochasticDepth": "stochastic_depth",
     "cnncalc.torch_bridge.modules.Permute": "permute",
