@@ -1,8 +1,19 @@
-"""methods_out.py SRC.py CLASS NEW.py "docstring" METHOD...: move methods of CLASS out of SRC into NEW as
-module-level functions, verbatim but dedented, `self` annotated as CLASS (imported from SRC for type checking
-only); CLASS binds each back under its name (`name = new.name`), as the mapper binds norms.py's rules. NEW gets
-SRC's imports (ruff drops the unused)."""
-import ast, re, subprocess, sys, textwrap
+"""Move methods of a class out into module-level functions of a new module, verbatim.
+
+    python scripts/methods_out.py SRC.py CLASS NEW.py "docstring" METHOD [METHOD ...]
+
+Each method is cut from CLASS in SRC and written to NEW as a module-level function, dedented,
+`self` annotated as CLASS (imported from SRC for type checking only); CLASS binds each back under
+its name (`name = new.name`), as the importer's mapper binds norms.py's rules. NEW gets SRC's
+imports (ruff drops the unused ones). Used for issue 20's split of importer/mapping.py, kept so
+that the move can be redone on a tree that changed since (as scripts/split_module.py).
+"""
+
+import ast
+import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 src, cls, new, doc, *methods = sys.argv[1:]
@@ -38,7 +49,7 @@ header = f'"""{doc}"""\n\n{import_text}\nif TYPE_CHECKING:\n    from .{Path(src)
 Path(new).write_text(header + "\n\n".join(bodies))
 # in SRC: each method replaced by its binding, at the first method's place
 first = spans[0][0]
-for s, e, name in reversed(spans):
+for s, e, _ in reversed(spans):
     del lines[s - 1 : e]
 bind = "".join(f"    {name} = {mod}.{name}\n" for _, _, name in spans)
 lines.insert(first - 1, bind + "\n")
