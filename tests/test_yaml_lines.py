@@ -131,3 +131,20 @@ def test_a_large_text_without_aliases_is_still_measured(monkeypatch, loader):
     yaml_lines.load_text("input: [3]\nlayers: [" + "1, " * 40 + "1]\n", loader=loader)  # 45 nodes
     with pytest.raises(SpecError, match="more than 50 values"):
         yaml_lines.load_text("input: [3]\nlayers: [" + "1, " * 60 + "1]\n", loader=loader)
+
+
+@pytest.mark.parametrize("loader", yaml_lines._LOADERS)
+def test_a_number_with_an_exponent_and_no_dot_is_a_number(loader):
+    # PyYAML (YAML 1.1) reads 1e-6 as text, so `batchnorm: {eps: 1e-6}` was refused as "not a number";
+    # YAML 1.2 and Python read it as float("1e-6"); quoted, it stays text
+    data = yaml_lines.load_text('a: 1e-6\nb: -2E+3\nc: 1e5\nd: "1e-6"\ne: 1.5\nf: 10\n', loader=loader)
+    assert data == {"a": 1e-6, "b": -2000.0, "c": 100000.0, "d": "1e-6", "e": 1.5, "f": 10}
+    assert type(data["c"]) is float and type(data["f"]) is int
+
+
+def test_a_norms_eps_written_as_pytorch_prints_it():
+    from cnncalc.analysis import analyze
+    from cnncalc.spec import parse_text
+
+    report = analyze(parse_text("input: [4, 8, 8]\nlayers:\n  - batchnorm: {eps: 1e-5}\n  - layernorm: {eps: 1e-6}\n"))
+    assert [r.type for r in report.rows[1:]] == ["batchnorm", "layernorm"]

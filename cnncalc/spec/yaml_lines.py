@@ -98,6 +98,10 @@ class _LineLoader(_Bounded, yaml.SafeLoader):
     """The pure-Python SafeLoader: the reference, whose error messages every spec test reads."""
 
 
+# YAML 1.1 (PyYAML) reads a float only with a dot: `eps: 1e-6` would be the text "1e-6", and the
+# number PyTorch's own defaults write (`1e-05`) refused. YAML 1.2 and Python read it as a number.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$")
+
 _LOADERS: tuple[Any, ...]
 if yaml.__with_libyaml__:
     from yaml._yaml import CParser
@@ -119,6 +123,8 @@ if yaml.__with_libyaml__:
     _LOADERS = (_FastLineLoader, _LineLoader)
 else:  # pragma: no cover - PyYAML built without libyaml
     _LOADERS = (_LineLoader,)
+for _loader in _LOADERS:
+    _loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789"))
 
 
 def check_expansion(root: yaml.Node) -> None:
