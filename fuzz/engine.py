@@ -798,10 +798,13 @@ def fuzz(
     """Run `count` seeded inputs; each bounded by `seconds` and a worker limited to `memory_mb`;
     model targets among them with `models` (default: where torch is installed)."""
     models = torch_installed() if models is None else models
-    context = mp.get_context("fork")
+    # Workers fork from a server process that loaded cnncalc (and torch) but never ran an op: a
+    # worker forked from this process, once torch's OpenMP threads have run here (any test before
+    # this one in a pytest worker), waits for those threads forever in its first parallel op (a
+    # convolution of a model target: "no answer"), as OpenMP is not fork-safe.
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(["cnncalc.cli", *(["cnncalc.torch_bridge.importer"] if models else [])])
     figures = Figures()
-    if models:  # loaded once here, so that each forked worker has it (and its memory) already
-        import cnncalc.torch_bridge.importer  # noqa: F401
     worker = conn = None
     for n, case in enumerate(iter_cases(seed, count, models)):
         if worker is None:
