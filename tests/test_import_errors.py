@@ -146,19 +146,38 @@ def test_a_model_that_never_finishes_says_where_it_was_when_interrupted(path, tm
     ready = tmp_path / "ready"  # the fixture touches it once its loop is about to start
     env = {**os.environ, "CNNCALC_TEST_READY": str(ready), "PYTHONPATH": str(Path(cnncalc.__file__).parent.parent)}
     command = [sys.executable, "-m", "cnncalc", "import", f"{path}:{target}", "--input", "3x8x8"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 120  # starting Python and torch on a busy machine
-        while not ready.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the model's loop never started"
-            time.sleep(0.05)
-        time.sleep(0.2)  # into the loop
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=60)
-    finally:
-        process.kill()
-        process.wait()
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+
+    def as_from_a_shell():
+        # Ctrl-C reaches a command a shell starts: SIGINT neither ignored nor blocked, whatever this
+        # test process inherited from the test runner (both pass on through fork and exec)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+    # files, not pipes: the end of the command is its exit, not the end of pipes that any other
+    # process forked meanwhile from this one would hold open too
+    with out.open("w") as stdout_file, err.open("w") as stderr_file:
+        process = subprocess.Popen(
+            command, env=env, stdout=stdout_file, stderr=stderr_file, text=True, preexec_fn=as_from_a_shell
+        )
+        try:
+            deadline = time.monotonic() + 120  # starting Python and torch on a busy machine
+            while not ready.exists():
+                assert process.poll() is None, err.read_text()
+                assert time.monotonic() < deadline, "the model's loop never started"
+                time.sleep(0.05)
+            time.sleep(0.2)  # into the loop
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                status = Path(f"/proc/{process.pid}/status")
+                masks = [line for line in status.read_text().splitlines() if line.startswith("Sig")]
+                raise AssertionError(f"still running 60 s after SIGINT: {masks}\n{err.read_text()[-2000:]}") from None
+        finally:
+            process.kill()
+            process.wait()
+    stdout, stderr = out.read_text(), err.read_text()
     assert process.returncode == ExitCode.INVALID, stderr
     assert stdout == "" and stderr.startswith("error: ") and stderr.count("error:") == 1, stderr
     assert "Traceback" not in stderr
