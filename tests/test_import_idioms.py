@@ -23,6 +23,17 @@ IDIOMS = Path(__file__).parent / "fixtures" / "idioms"
 CIFAR = IDIOMS / "cifar_resnet.py"
 
 
+def assert_round_trips(imported, model, shape):
+    """The spec built back as PyTorch takes the model's state_dict strictly and gives its output on
+    a batch of 2; returns that rebuilt module."""
+    rebuilt = to_torch(imported.graph).eval()
+    rebuilt.load_state_dict(model.state_dict(), strict=True)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+    return rebuilt
+
+
 def cli(*args):
     typer_testing = pytest.importorskip("typer.testing")
     from cnncalc.cli import app
@@ -160,11 +171,7 @@ def test_idioms_import_exactly_with_no_traced_row(factory, kwargs, shape):
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
     # and the spec builds the same network: the model's weights load, the output is the same
-    rebuilt = to_torch(imported.graph).eval()
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
+    assert_round_trips(imported, model, shape)
 
 
 BACKBONE = IDIOMS / "backbone.py"
@@ -336,11 +343,7 @@ def test_attention_imports_exactly_with_no_traced_row(kind):
         out = model(torch.zeros(1, *shape))
     assert (report.totals.params, report.totals.macs) == (params, counter.get_total_flops() // 2)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = to_torch(imported.graph).eval()
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
+    assert_round_trips(imported, model, shape)
 
 
 def test_attention_macs_are_the_two_products():
@@ -422,11 +425,7 @@ def test_sdpa_with_a_mask_one_kv_head_or_grouped_heads_imports_exactly(kind, att
     params = sum(p.numel() for p in model.parameters())
     assert (report.totals.params, report.totals.macs) == (params, counter.get_total_flops() // 2)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = to_torch(imported.graph).eval()
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
+    assert_round_trips(imported, model, shape)
 
 
 def test_the_masked_sdpa_model_by_hand():
@@ -538,11 +537,7 @@ def test_elementwise_idioms_import_exactly_with_no_traced_row(factory, shape, pa
         out = model.eval()(torch.zeros(1, *shape))
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = to_torch(imported.graph).eval()
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
+    rebuilt = assert_round_trips(imported, model, shape)
     # and cnncalc's own module imports back row for row (a viewed parameter is read as the model reads it)
     again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
     assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]
@@ -588,11 +583,7 @@ def test_gathered_attention_biases_import_exactly_and_round_trip(kind, table, in
     with sdpa_kernel(SDPBackend.MATH):  # FlopCounterMode counts the unfused attention's two bmm
         assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
     # the model's own weights (a random table) load strictly, and the index rebuilt gives the same output
-    rebuilt = to_torch(imported.graph).eval()
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
+    assert_round_trips(imported, model, shape)
 
 
 GAPS = IDIOMS / "gaps.py"
@@ -657,11 +648,7 @@ def test_small_gaps_import_exactly_with_no_traced_row(factory, kwargs, shape, co
     with torch.no_grad():
         out = model(torch.zeros(1, *shape))
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = to_torch(imported.graph).eval()
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
+    assert_round_trips(imported, model, shape)
 
 
 def test_levits_batch_norm_of_tokens_folded_into_the_batch_is_one_row():
@@ -677,11 +664,7 @@ def test_levits_batch_norm_of_tokens_folded_into_the_batch_is_one_row():
     # 24 channels: gamma and beta; running mean, running var and num_batches_tracked
     assert (norm.name, norm.weights, norm.biases, norm.buffers) == ("attn.bn", 24, 24, 24 + 24 + 1)
     assert (report.totals.params, report.totals.buffers, report.totals.macs) == torch_figures(model, shape)
-    rebuilt = to_torch(imported.graph).eval()
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
+    assert_round_trips(imported, model, shape)
 
 
 def test_a_table_gathered_in_another_order_stays_a_traced_row():
@@ -799,11 +782,7 @@ def check_idiom(model, shape, params, macs):
     with torch.no_grad():
         out = model.eval()(torch.zeros(1, *shape))
     assert report.rows[-1].output_shape == tuple(out.shape[1:])
-    rebuilt = to_torch(imported.graph).eval()
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    x = torch.randn(2, *shape)
-    with torch.no_grad():
-        torch.testing.assert_close(rebuilt(x), model(x))
+    rebuilt = assert_round_trips(imported, model, shape)
     again = analyze(cnncalc.from_torch(rebuilt, shape).graph)
     assert [(r.name, r.type) for r in again.rows] == [(r.name, r.type) for r in report.rows]
     return imported
