@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 from ..errors import LayerError
 from ..records import record
+from .arithmetic import Reduction
 from .base import ArgKind, FieldStep, Layer, Saved, Shape, TorchModule, arg, axis_index, axis_list, prod, register
 from .counting import rules
 from .layout import MemoryFormat
@@ -74,7 +75,7 @@ class Normalize(Layer):
 
 @register("vector_norm")
 @record
-class VectorNorm(Layer):
+class VectorNorm(Reduction):  # its axes, shapes and receptive field as sum's
     summary = (
         "the p-norm of the vectors along axes dim, as x.norm(p, dim, keepdim) (ConvNeXt-V2's global response "
         "norm: the 2-norm over the spatial axes); no parameters, not counted"
@@ -90,14 +91,7 @@ class VectorNorm(Layer):
 
     def output_shape(self, inputs: Sequence[Shape]) -> Shape:
         _check_p(self.p, self.kind)
-        axes = axis_list(self.dim, inputs[0], self.kind)
-        if self.keepdim:
-            return tuple(1 if k in axes else n for k, n in enumerate(inputs[0]))
-        return tuple(n for k, n in enumerate(inputs[0]) if k not in axes)
-
-    def field_window(self, inputs: Sequence[Shape]) -> list[FieldStep] | None:
-        axes = axis_list(self.dim, inputs[0], self.kind)
-        return None if axes == [0] else []
+        return super().output_shape(inputs)
 
     def working(self, inputs: Sequence[Shape], output: Shape) -> list[str]:
         axes = [k + 1 for k in axis_list(self.dim, inputs[0], self.kind)]
