@@ -59,7 +59,8 @@ import cnncalc.cli, cnncalc.cli.tables
 marks.append(("import cnncalc (cli, tables)", clock()))
 import gc
 gc.freeze()  # as cnncalc.cli.main does before it runs a command
-from cnncalc import library, spec
+from cnncalc import spec
+from cnncalc.spec import library
 from cnncalc.analysis import analyze
 from cnncalc.cli.tables import summary
 from cnncalc.render import Format, write
