@@ -78,9 +78,20 @@ SWEEP_AFTER_TESTS = 100  # where the resident size cannot be read
 _last_sweep = {"bytes": None, "tests": 0}
 
 
+def _pool_the_initialisers():
+    """Once torch is loaded, its random initialisers draw from pools (tests/helpers/fast_init.py:
+    building a model at full size cost more in drawing its weights than everything its test did
+    with it)."""
+    if "torch" in sys.modules:
+        from helpers import fast_init
+
+        fast_init.install()
+
+
 def pytest_collection_finish(session):
     """Freeze what start-up and collection made (torch, the test modules, the items): the
     collections after each test then skip it."""
+    _pool_the_initialisers()
     gc.collect()
     gc.freeze()
     _last_sweep["bytes"] = _resident_bytes()
@@ -98,6 +109,7 @@ def _release_torch_memory():
     when resident memory has grown by SWEEP_AFTER_BYTES since the last (and then memory is given
     back to the system); every test still starts with no cycles left by the one before it, as the
     memory measurements need (a cycle freed inside a profiled step would read as a free)."""
+    _pool_the_initialisers()  # where the test before this one was the first to load torch
     yield
     if "torch" not in sys.modules:
         return

@@ -69,6 +69,7 @@ class Run:
     shapes_model: Any
     shapes_x: Any
     by_module: dict  # fvcore's count per module name ("" the whole model)
+    flop_counter: int  # FlopCounterMode's FLOPs of the shapes model, read by two conventions
 
 
 # Each convention's total as its own tool measures it. cnncalc's is the MACs, which are
@@ -76,8 +77,8 @@ class Run:
 # read FlopCounterMode. A convention without an entry here fails
 # test_every_convention_is_checked_against_its_tool: no convention goes unchecked.
 TOOL_TOTALS = {
-    Convention.CNNCALC: lambda run: flop_counter_total(run.shapes_model, run.shapes_x) // 2,
-    Convention.FLOPCOUNTER: lambda run: flop_counter_total(run.shapes_model, run.shapes_x),
+    Convention.CNNCALC: lambda run: run.flop_counter // 2,
+    Convention.FLOPCOUNTER: lambda run: run.flop_counter,
     Convention.FVCORE: lambda run: run.by_module[""],
     Convention.TORCHINFO: lambda run: (
         torchinfo.summary(run.shapes_model, input_data=run.shapes_x, verbose=0).total_mult_adds
@@ -107,7 +108,8 @@ def check(graph, input_shape=None, shapes_on="cpu"):
         with torch.device(shapes_on):
             shapes_model = to_torch(graph, input_shape).eval()
         shapes_x = torch.randn(1, *report.input_shape, device=shapes_on)
-    run = Run(report, model, x, shapes_model, shapes_x, fvcore_counts(model, x))
+    flops = flop_counter_total(shapes_model, shapes_x)
+    run = Run(report, model, x, shapes_model, shapes_x, fvcore_counts(model, x), flops)
     ours = count(graph, report, Convention.FVCORE)
     per_module: dict[str, int] = {}  # a `call:` row counts toward the module it runs again
     calls = {node.name: node.calls for node in graph.nodes if node.calls}

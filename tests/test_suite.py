@@ -49,3 +49,33 @@ def test_no_module_is_skipped_whole_for_an_optional_tool():
     outcome = json.loads(result.stdout.splitlines()[-1])
     assert outcome["exit"] == 0, result.stdout[-3000:]
     assert outcome["skipped"] == {}  # module -> reason: skip in the tests that use the tool instead
+
+
+def test_the_pooled_initialisers_draw_as_pytorch_bounds_them_and_differ_from_layer_to_layer():
+    """tests/helpers/fast_init.py, which every torch test runs under: PyTorch's own bounds and
+    scales (a Linear's weight within its kaiming bound, its bias within 1/sqrt(fan_in)), values that
+    differ between two layers of one shape and between the rows of a weight larger than a pool (a
+    pool's length is a prime, so no row length lines the repeats up), and a caller's own
+    generator still drawing from it."""
+    torch = pytest.importorskip("torch")
+    from helpers import fast_init
+
+    fast_init.install()
+    assert getattr(torch.nn.init.kaiming_uniform_, "pooled", False)
+    a, b = torch.nn.Linear(64, 32), torch.nn.Linear(64, 32)
+    bound = 1 / 64**0.5  # kaiming_uniform_ with a=sqrt(5): gain sqrt(1/3), so sqrt(3) * gain / sqrt(fan_in)
+    for layer in (a, b):
+        assert layer.weight.abs().max() <= bound and layer.bias.abs().max() <= bound
+        assert layer.weight.std() > bound / 3  # spread over the range, not a constant
+    assert not torch.equal(a.weight, b.weight) and not torch.equal(a.bias, b.bias)
+    long = torch.empty(3 * fast_init.POOL + 7)
+    torch.nn.init.normal_(long, mean=1.0, std=2.0)
+    assert abs(long.mean().item() - 1.0) < 0.05 and abs(long.std().item() - 2.0) < 0.05
+    wide = torch.empty(2100, 1000)  # 2.1 pools
+    torch.nn.init.kaiming_uniform_(wide)
+    assert torch.unique(wide, dim=0).shape[0] == 2100
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    x, y = torch.empty(100), torch.empty(100)
+    torch.nn.init.uniform_(x, generator=g1)
+    torch.nn.init.uniform_(y, generator=g2)
+    assert torch.equal(x, y) and torch.equal(x, torch.empty(100).uniform_(generator=torch.Generator().manual_seed(3)))
