@@ -13,12 +13,27 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
+# In CI each test process (and what it starts) may hold at most MEMORY_LIMIT of private memory
+# (RLIMIT_DATA: heap and private mappings, torch's tensors among them). A test that runs away
+# then fails with its own traceback (torch's "can't allocate memory" names the size) instead of
+# the kernel's OOM killer ending the worker, and the test beside it, with no trace of why: that
+# happened once, in a worker past 23 GB during a training-step test whose usual peak is 2.6 GB.
+MEMORY_LIMIT = 8 * 2**30
+
 # In CI (.ci/run exports CI=true) the property tests draw the same examples on every run, so that a
 # change lands or not on its own merits, never on a new random draw; a run anywhere else draws new
 # examples each time and keeps exploring (fuzz/run.py and a local `pytest` find what is new).
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        if soft == resource.RLIM_INFINITY or soft > MEMORY_LIMIT:
+            resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_LIMIT, hard))
+    except (ImportError, ValueError, OSError):  # not POSIX, or a hard limit below ours
+        pass
 
 
 def pytest_addoption(parser):
