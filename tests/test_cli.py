@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import cnncalc
 from cnncalc.analysis import DType, analyze
 from cnncalc.cli import ExitCode, app
+from cnncalc.spec import library
 
 runner = CliRunner()
 COMMANDS = ["shapes", "params", "memory", "flops", "summary"]
@@ -233,6 +234,32 @@ def test_list_shows_every_builtin():
     assert data["schema_version"] == 1
     by_name = {r["name"]: r for r in data["architectures"]}
     assert by_name["vgg16"]["params"] == 138_357_544 and "examples/mnist_cnn" in by_name
+
+
+def test_the_list_catalog_is_what_the_specs_give(regen_golden):
+    """`list` reads cnncalc/architectures/catalog.json (every built-in loaded and analysed took 2 s
+    at each call); it must hold what the specs give now (`pytest --regen-golden` rewrites it)."""
+    from cnncalc.cli.catalog import CATALOG, catalog_text
+
+    if regen_golden:
+        CATALOG.write_text(catalog_text(), encoding="utf-8")
+    assert CATALOG.read_text(encoding="utf-8") == catalog_text()
+
+
+@pytest.mark.parametrize("catalog", ["missing", "not json", "other specs"])
+def test_list_computes_its_rows_where_the_catalog_does_not_fit(catalog, tmp_path, monkeypatch):
+    from cnncalc.cli import catalog as module
+
+    path = tmp_path / "catalog.json"
+    wrong = [{"name": "vgg16", "family": "vgg", "title": "x", "input": [3], "layers": 1, "params": 1, "macs": 1}]
+    if catalog == "not json":
+        path.write_text("{")
+    elif catalog == "other specs":
+        path.write_text(json.dumps({"specs": "0" * 64, "architectures": wrong}))
+    monkeypatch.setattr(module, "CATALOG", path)
+    data = json.loads(run("list", "-f", "json").stdout)
+    by_name = {r["name"]: r for r in data["architectures"]}
+    assert by_name["vgg16"]["params"] == 138_357_544 and len(by_name) == len(library.builtin_names())
 
 
 @pytest.mark.parametrize("command", [*COMMANDS, "list", "validate", "layers"])

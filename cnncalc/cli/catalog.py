@@ -4,6 +4,8 @@ types a spec can use) and `validate` (specs checked, only problems printed).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from typing import Annotated, Any, List, Optional
 
@@ -16,29 +18,63 @@ from ..render import Abbreviated, Format, Lines, Output, ShapeOrder, Table
 from ..spec import library
 from .common import ExitCode, FormatOpt, QuietOpt, StrictOpt, app, emit, load_report, reported_errors
 
+CATALOG = library.ARCHITECTURES / "catalog.json"
+
+
+def catalog_rows() -> list[dict[str, Any]]:
+    """`list`'s rows computed from the specs: every built-in loaded and analysed (about 2 s)."""
+    family_of = {name: family for family, names in library.families().items() for name in names}
+    rows: list[dict[str, Any]] = []
+    for name in library.builtin_names():
+        graph = spec.load(library.builtin_path(name))
+        t = analyze(graph).totals
+        rows.append(
+            {
+                "name": name,
+                "family": family_of.get(name, name),
+                "title": graph.name,
+                "input": list(graph.input_shape),
+                "layers": len(graph.nodes) - 1,
+                "params": t.params,
+                "macs": t.macs,
+            }
+        )
+    order = list(dict.fromkeys(r["family"] for r in rows))  # families in name order, each one's variants together
+    rows.sort(key=lambda r: order.index(r["family"]))
+    return rows
+
+
+def specs_digest() -> str:
+    """A digest of every built-in spec file's text: the catalog is read only for the specs it was made from."""
+    digest = hashlib.sha256()
+    for path in sorted(library.ARCHITECTURES.rglob("*.yaml")):
+        digest.update(path.relative_to(library.ARCHITECTURES).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def catalog_text() -> str:
+    """catalog.json as `catalog_rows` and `specs_digest` make it (tests/test_cli.py compares; --regen-golden writes)."""
+    rows = ",\n".join(f"  {json.dumps(row)}" for row in catalog_rows())
+    return f'{{\n "specs": "{specs_digest()}",\n "architectures": [\n{rows}\n ]\n}}\n'  # a row a line
+
+
+def _catalog() -> list[dict[str, Any]]:
+    """`list`'s rows from catalog.json, made when the package was (a test keeps it equal to what the
+    specs give), or computed where it is missing or was made from other spec files."""
+    try:
+        data = json.loads(CATALOG.read_text(encoding="utf-8"))
+        if data["specs"] == specs_digest():
+            return list(data["architectures"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return catalog_rows()
+
 
 @app.command("list")
 def list_architectures(format: FormatOpt = Format.TEXT) -> None:
     """The built-in architectures with their input, parameters and MACs."""
     with reported_errors():
-        family_of = {name: family for family, names in library.families().items() for name in names}
-        rows: list[dict[str, Any]] = []
-        for name in library.builtin_names():
-            graph = spec.load(library.builtin_path(name))
-            t = analyze(graph).totals
-            rows.append(
-                {
-                    "name": name,
-                    "family": family_of.get(name, name),
-                    "title": graph.name,
-                    "input": list(graph.input_shape),
-                    "layers": len(graph.nodes) - 1,
-                    "params": t.params,
-                    "macs": t.macs,
-                }
-            )
-        order = list(dict.fromkeys(r["family"] for r in rows))  # families in name order, each one's variants together
-        rows.sort(key=lambda r: order.index(r["family"]))
+        rows = _catalog()
         table = Table(
             header=("family", "name", "network", "input", "layers", "params", "MACs"),
             rows=tuple(
