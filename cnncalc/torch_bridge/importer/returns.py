@@ -4,15 +4,15 @@ namedtuple of rows; and the one message for a return cnncalc cannot write. Funct
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 from torch import fx
 
-from ...errors import NOTHING, Where
+from ...errors import NOTHING
 from ...graph import OutputKind
 from .nodes import _described_value, _makes_namedtuple, _Piece
 from .result import TorchImportError
+from .trace import RETURNS, forward_where
 
 if TYPE_CHECKING:
     from .mapping import _Mapper
@@ -90,16 +90,10 @@ def several(
 
 def returned_error(self: _Mapper, value: Any) -> TorchImportError:
     """What the model returns is not a tensor or a flat tuple, list or dict (with text keys) of them."""
-    forward = type(self.root).forward
-    try:
-        file: str | None = inspect.getsourcefile(forward)
-        line: int | None = inspect.getsourcelines(forward)[1]
-    except (TypeError, OSError):
-        file, line = None, None
     return TorchImportError(
         f"forward returns {_described_value(value)}; cnncalc imports models that "
         "return a tensor, or a tuple, list or dict of tensors computed from the input",
-        where=Where(file=file, line=line, path=f"{type(self.root).__name__}.forward"),
+        where=forward_where(self.root),
         received=repr(value) if value is None or isinstance(value, (bool, int, float, str)) else NOTHING,
-        expected="return x, return (c3, c4, c5), return [c3, c4, c5] or return {'p3': c3, 'p4': c4}",
+        expected=RETURNS,
     )

@@ -293,9 +293,47 @@ def _root_cause(err: BaseException) -> BaseException:
     return err
 
 
+RETURNS = "return x, return (c3, c4, c5), return [c3, c4, c5] or return {'p3': c3, 'p4': c4}"
+
+
+def forward_where(module: nn.Module) -> Where:
+    """Where the model's class defines forward (file and line where Python knows them)."""
+    forward = type(module).forward
+    try:
+        file: str | None = inspect.getsourcefile(forward)
+        line: int | None = inspect.getsourcelines(forward)[1]
+    except (TypeError, OSError):
+        file, line = None, None
+    return Where(file=file, line=line, path=f"{type(module).__name__}.forward")
+
+
+def _refuse_a_forward_that_does_not_return(module: nn.Module) -> None:
+    """A forward with `yield` or `async def` runs none of its body when called: it hands back a
+    generator or a coroutine, which tracing would then report as a model that does not run."""
+    forward = type(module).forward
+    kind = (
+        "an async generator"
+        if inspect.isasyncgenfunction(forward)
+        else "a coroutine (async def)"
+        if inspect.iscoroutinefunction(forward)
+        else "a generator (it yields)"
+        if inspect.isgeneratorfunction(forward)
+        else None
+    )
+    if kind is not None:
+        raise TorchImportError(
+            f"forward is {kind}: calling it runs none of its layers; cnncalc imports models whose "
+            "forward returns a tensor, or a tuple, list or dict of tensors",
+            where=forward_where(module),
+            received=f"forward defined as {kind.split(' (')[0]}",
+            expected=RETURNS,
+        )
+
+
 def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModule:
     """The model's fx graph, each node run on `example` as it is recorded (its meta: `tensor_meta`,
     `flops`); shape-dependent Python runs as Python, control flow on tensor values is refused."""
+    _refuse_a_forward_that_does_not_return(module)
     tracer = _Tracer(example)
     defaults = _defaults(module, title)
     try:
