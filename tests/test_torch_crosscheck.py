@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from helpers.builtins import builtin_meta_cases  # noqa: E402
 from helpers.strategies import small_graph  # noqa: E402
 
-from cnncalc.torch_bridge import build, flop_counts, leaf_modules, parameter_counts, traced_shapes  # noqa: E402
+from cnncalc.torch_bridge import build, leaf_modules, parameter_counts, shapes_and_flops  # noqa: E402
 
 
 def check_against_torch(graph, input_shape=None, device="cpu"):
@@ -24,8 +24,7 @@ def check_against_torch(graph, input_shape=None, device="cpu"):
     with torch.device(device):
         model = build(graph, input_shape).eval()
     x = torch.randn(1, *report.input_shape, device=device)
-    shapes = traced_shapes(model, x)
-    flops = flop_counts(model, x)
+    shapes, flops = shapes_and_flops(model, x)
     leaves = leaf_modules(model)
     assert [n for n in leaves] == [r.name for r in report.rows[1:]]  # named_modules() match the rows
     for row in report.rows[1:]:

@@ -9,6 +9,7 @@ this file stays generic: it places each module under its dotted row name (so tha
 from __future__ import annotations
 
 import collections
+import contextlib
 from typing import Any, Sequence
 
 try:
@@ -316,8 +317,9 @@ def leaf_modules(model: GraphModule) -> dict[str, nn.Module]:
     return {name: model._leaves[name] for name, _ in model._plan}
 
 
-def traced_shapes(model: GraphModule, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
-    """Each row's real output shape (without the batch axis), from forward hooks on one pass.
+def traced_shapes(model: GraphModule, x: torch.Tensor, counter: Any = None) -> dict[str, tuple[int, ...]]:
+    """Each row's real output shape (without the batch axis), from forward hooks on one pass;
+    under `counter` (a FlopCounterMode) where given, so that the same pass counts the FLOPs.
 
     The hooks are removed before returning.
     """
@@ -335,12 +337,20 @@ def traced_shapes(model: GraphModule, x: torch.Tensor) -> dict[str, tuple[int, .
 
         handles.append(module.register_forward_hook(hook))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), counter if counter is not None else contextlib.nullcontext():
             model.eval()(x)
     finally:
         for handle in handles:
             handle.remove()
     return {name: shape for key, names in rows_of.items() for name, shape in zip(names, seen[key])}
+
+
+def shapes_and_flops(model: GraphModule, x: torch.Tensor) -> tuple[dict[str, tuple[int, ...]], dict[str, int]]:
+    """`traced_shapes` and `flop_counts` of one pass (each a whole forward: on the meta device,
+    where every op runs as Python, the pass is most of a check's time)."""
+    counter = flop_counter()
+    shapes = traced_shapes(model, x, counter)
+    return shapes, _flops_by_row(counter)
 
 
 def flop_counter() -> Any:
@@ -363,6 +373,10 @@ def flop_counts(model: GraphModule, x: torch.Tensor) -> dict[str, int]:
     counter = flop_counter()
     with torch.no_grad(), counter:
         model(x)
+    return _flops_by_row(counter)
+
+
+def _flops_by_row(counter: Any) -> dict[str, int]:
     return {name.removeprefix("GraphModule."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
 
 

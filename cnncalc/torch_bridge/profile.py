@@ -23,13 +23,12 @@ from ..records import record
 from ..render.cells import human_bytes
 from . import (
     build,
-    flop_counts,
     fvcore_counts,
     leaf_modules,
     out_of_memory,
     parameter_counts,
     refusal_hint,
-    traced_shapes,
+    shapes_and_flops,
 )
 from .measure import (
     LayerTime,
@@ -120,8 +119,7 @@ def verify(graph: Graph, report: Report | None = None, input_shape: Shape | None
     report = _analysis(graph, report, input_shape)
     model = build(graph, report=report).eval()
     x = torch.randn(1, *report.input_shape)
-    shapes = traced_shapes(model, x)
-    flops = flop_counts(model, x)
+    shapes, flops = shapes_and_flops(model, x)
     fvcore = fvcore_counts(model, x)
     ours_fvcore = count(graph, report, Convention.FVCORE).rows
     leaves = leaf_modules(model)
