@@ -169,6 +169,36 @@ def test_every_broken_model_file_ends_in_a_message_under_every_model_command(tmp
     }
 
 
+def test_a_model_loop_stopped_inside_the_bridge_is_the_models_hang(tmp_path):
+    """Where the alarm lands while a model's endless loop runs under the importer: in the model's
+    own line, in the tracer, or in a bridge helper the tracer calls per op (`flop_counter()`), the
+    loop is the model's. The last was once cnncalc's "hang" (CI failed on it: sweep of
+    loops_in_forward); a cnncalc frame outside the bridge, or no model frame, stays cnncalc's."""
+    from fuzz.engine import CNNCALC_DIR, Hang, _hang_kind
+
+    model = tmp_path / "model_1.py"
+
+    def stopped_in(inner_file, outer_files):
+        """The traceback of a Hang raised in `inner_file`, called through `outer_files` (outermost first)."""
+        namespace = {"Hang": Hang}
+        exec(compile("def f0():\n    raise Hang()\n", inner_file, "exec"), namespace)
+        for k, outer in enumerate(reversed(outer_files), start=1):
+            exec(compile(f"def f{k}():\n    f{k - 1}()\n", outer, "exec"), namespace)
+        try:
+            namespace[f"f{len(outer_files)}"]()
+        except Hang as hang:
+            return hang.__traceback__
+
+    bridge = CNNCALC_DIR + "torch_bridge/__init__.py"
+    tracer = CNNCALC_DIR + "torch_bridge/importer/trace.py"
+    cli = CNNCALC_DIR + "cli/workflows.py"
+    assert _hang_kind(stopped_in(str(model), [cli, tracer]), model) == "model hang"
+    assert _hang_kind(stopped_in(tracer, [cli, tracer, str(model)]), model) == "model hang"
+    assert _hang_kind(stopped_in(bridge, [cli, tracer, str(model), tracer]), model) == "model hang"
+    assert _hang_kind(stopped_in(CNNCALC_DIR + "analysis/counting.py", [cli, str(model)]), model) == "hang"
+    assert _hang_kind(stopped_in(bridge, [cli, tracer]), model) == "hang"
+
+
 def test_the_engine_sees_a_silent_exit(monkeypatch, tmp_path):
     # a test that cannot fail is a defect: `import` ending with exit 0 and nothing printed is a finding
     pytest.importorskip("torch")
