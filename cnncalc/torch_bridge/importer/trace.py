@@ -405,19 +405,11 @@ def _defaults(module: nn.Module, title: str) -> dict[str, Any]:
         return {}
     needed = [p.name for p in named[1:] if p.default is inspect.Parameter.empty]
     if needed:
-        file, line = _source_of(type(module).forward)
         raise TorchImportError(
             f"{title} takes {len(needed) + 1} input tensors; cnncalc imports models with one input tensor",
-            where=Where(file=file, line=line, path=f"{type(module).__name__}.forward"),
+            where=forward_where(module),
             received=f"forward({', '.join(p.name for p in named)})",
             expected="forward(x), its other arguments with defaults",
             hint="wrap the model in a module whose forward(x) makes the other inputs",
         )
     return {p.name: p.default for p in named[1:]}
-
-
-def _source_of(function: Any) -> tuple[str | None, int | None]:
-    try:
-        return inspect.getsourcefile(function), inspect.getsourcelines(function)[1]
-    except (TypeError, OSError):
-        return None, None
