@@ -804,7 +804,12 @@ def fuzz(
     # this one in a pytest worker), waits for those threads forever in its first parallel op (a
     # convolution of a model target: "no answer"), as OpenMP is not fork-safe.
     context = mp.get_context("forkserver")
-    context.set_forkserver_preload(["cnncalc.cli", *(["cnncalc.torch_bridge.importer"] if models else [])])
+    # The preload holds what a process loads once, whatever it runs: torch's symbolic shapes (and
+    # sympy, 0.4 to 0.8 s of CPU) load on the first op the importer's tracer meets, and counted against
+    # the first model case's CPU bound they were most of it (torch._dynamo, 1.6 s more, loaded there
+    # too until the bridge stopped needing it: that is how a CI run once called it a hang)
+    torch_preload = ["cnncalc.torch_bridge.importer", "torch.fx.experimental.symbolic_shapes"]
+    context.set_forkserver_preload(["cnncalc.cli", *(torch_preload if models else [])])
     figures = Figures()
     worker = conn = None
     for n, case in enumerate(iter_cases(seed, count, models)):

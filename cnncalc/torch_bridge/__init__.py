@@ -365,7 +365,23 @@ def flop_counter() -> Any:
         return int(fc.sdpa_flop_count(query, key, value))  # the shapes (FlopCounterMode passes shapes)
 
     mapping = {fused_cpu: fused} if fused_cpu is not None and hasattr(fc, "sdpa_flop_count") else {}
+    _skip_dynamo_import(getattr(fc, "_FlopCounterMode", None))
     return fc.FlopCounterMode(display=False, custom_mapping=mapping)
+
+
+def _skip_dynamo_import(mode: Any) -> None:
+    """Spare the first counted op its import of torch._dynamo (1.6 to 1.9 s of CPU, as long as
+    torch's own import): torch wraps a dispatch mode's `__torch_dispatch__` so that torch.compile
+    never traces into it, and the wrapper imports torch._dynamo on its first call to build that
+    guard. cnncalc never compiles under a counter (profile's --compile times its model outside
+    one), so the wrapper is given the plain function as its cached guard, through the attribute the
+    wrapper itself caches it in. Where torch._dynamo is loaded already the guard costs nothing and
+    is left alone; where torch's wrapper differs, nothing changes (the import is only slower)."""
+    import sys
+
+    plain = getattr(getattr(mode, "__torch_dispatch__", None), "__wrapped__", None)
+    if "torch._dynamo" not in sys.modules and callable(plain) and not hasattr(plain, "__dynamo_disable"):
+        setattr(plain, "__dynamo_disable", plain)
 
 
 def flop_counts(model: GraphModule, x: torch.Tensor) -> dict[str, int]:
