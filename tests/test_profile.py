@@ -224,9 +224,12 @@ def test_cuda_out_of_memory_is_a_message():
     assert result.exit_code == ExitCode.INVALID and "ran out of memory" in result.stderr and "predicts" in result.stderr
 
 
-# an upsampling to 2**28 x 2**28 positions: 2**58 bytes a sample, more than a 64-bit process can
-# map, so the CPU allocator refuses it at once on any machine
-HUGE = "input: [1, 4, 4]\nlayers:\n  - upsample: {scale: 67108864}\n  - global_avgpool\n  - flatten\n  - linear: 2\n"
+# an upsampling of 2**16 channels to 2**16 x 2**16 positions: 2**50 bytes a sample, more than any
+# machine holds, so the CPU allocator refuses it at once (peak 0.3 GB). Not one channel to 2**28 x
+# 2**28 positions: that ran to a 6.5 GB peak before the refusal (work per output row and column,
+# 2**28 of each), and a pytest worker that ran it held 4.8 GB to its end (in CI the next test there
+# passed the 8 GiB data limit, and the worker's report of it failed: the run's one failure)
+HUGE = "input: [65536, 4, 4]\nlayers:\n  - upsample: {scale: 16384}\n  - global_avgpool\n  - flatten\n  - linear: 2\n"
 
 
 @requires_torch
