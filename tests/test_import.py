@@ -806,8 +806,21 @@ def test_data_dependent_control_flow_says_so():
 
 
 def test_a_wrong_input_shape_is_a_clear_error():
-    with pytest.raises(TorchImportError, match=r"Conv2d does not run on an input of shape \[4, 8, 8\]"):
+    with pytest.raises(TorchImportError) as caught:
         cnncalc.from_torch(nn.Conv2d(3, 4, 3), (4, 8, 8))
+    err = caught.value
+    assert err.message == "Conv2d does not run on an input of shape [4, 8, 8] (batch axis added: [1, 4, 8, 8])"
+    assert "expected input[1, 4, 8, 8] to have 3 channels" in err.received  # PyTorch's words, batch included
+    assert err.hint == "give the input shape the model expects (--input 3x224x224)"
+
+
+def test_an_input_shape_given_with_its_batch_axis_is_told_which_to_give():
+    """`--input 1x3x28x28` is a sample of shape [1, 3, 28, 28]: PyTorch's conv2d refuses the 5-D batch."""
+    with pytest.raises(TorchImportError) as caught:
+        cnncalc.from_torch(nn.Conv2d(3, 4, 3), (1, 3, 28, 28))
+    assert (
+        caught.value.hint == "--input is one sample's shape, without the batch axis (cnncalc adds it): --input 3x28x28?"
+    )
 
 
 class WithDefaults(nn.Module):

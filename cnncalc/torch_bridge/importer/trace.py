@@ -274,11 +274,16 @@ def _described(err: BaseException) -> str:
 
 
 def _does_not_run(title: str, example: torch.Tensor, where: Where, received: str) -> TorchImportError:
+    sample = list(example.shape[1:])
+    hint = "give the input shape the model expects (--input 3x224x224)"
+    if len(sample) >= 3 and sample[0] == 1:  # `--input 1x3x28x28`: a batch axis given, and a second one added
+        without = "x".join(map(str, sample[1:]))
+        hint = f"--input is one sample's shape, without the batch axis (cnncalc adds it): --input {without}?"
     return TorchImportError(
-        f"{title} does not run on an input of shape {list(example.shape[1:])}",
+        f"{title} does not run on an input of shape {sample} (batch axis added: {list(example.shape)})",
         where=where,
         received=received,
-        hint="give the input shape the model expects (--input 3x224x224)",
+        hint=hint,
     )
 
 
