@@ -1255,3 +1255,37 @@ def test_the_module_a_row_builds_is_built_once_per_set_of_arguments():
     assert len({_frozen(v) for v in (1, 1.0, True, (1,), [1], "1", None)}) == 7
     with pytest.raises(TypeError):
         _frozen({"module": nn.ReLU()})
+
+
+@pytest.mark.parametrize("where", ["__enter__", "__exit__"])
+def test_an_import_interrupted_inside_a_counter_leaves_torch_as_it_was(monkeypatch, where):
+    """Ctrl-C (or the fuzzer's alarm) landing inside a per-op counter's own `__enter__` or `__exit__`
+    gets no `__exit__` from Python: its dispatch mode stayed on torch's stack and its module hooks
+    stayed global, and every later op of the process ran under a FlopCounterMode. A CI run caught
+    it: the fuzz test's in-process alarm left one, and a layout test in the same worker read
+    max_pool1d's strides off the mode's path ([16, 1, 4] where PyTorch lays out [16, 4, 1])."""
+    from torch.nn.modules import module as nn_module
+    from torch.utils import flop_counter as fc
+    from torch.utils._python_dispatch import _get_current_dispatch_mode_stack
+
+    real = getattr(fc.FlopCounterMode, where)
+    calls = [0]
+
+    def interrupted(self, *args):
+        result = real(self, *args)
+        calls[0] += 1
+        if calls[0] == 3:  # the third op's counter: its mode pushed (or, on the way out, still not popped)
+            raise KeyboardInterrupt
+        return result
+
+    hooks = (dict(nn_module._global_forward_pre_hooks), dict(nn_module._global_forward_hooks))
+    monkeypatch.setattr(fc.FlopCounterMode, where, interrupted)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.Flatten(), nn.Linear(64, 2))
+    with pytest.raises(KeyboardInterrupt):
+        cnncalc.from_torch(model, (3, 8, 8))
+    assert calls[0] == 3
+    assert _get_current_dispatch_mode_stack() == []
+    assert (dict(nn_module._global_forward_pre_hooks), dict(nn_module._global_forward_hooks)) == hooks
+    assert torch.is_grad_enabled()
+    x = torch.randn(2, 5, 4).permute(0, 2, 1)
+    assert torch.nn.functional.max_pool1d(x, 2, 1).stride() == (16, 4, 1)  # no mode: PyTorch's own layout

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 try:
     import torch
@@ -367,6 +367,36 @@ def flop_counter() -> Any:
     mapping = {fused_cpu: fused} if fused_cpu is not None and hasattr(fc, "sdpa_flop_count") else {}
     _skip_dynamo_import(getattr(fc, "_FlopCounterMode", None))
     return fc.FlopCounterMode(display=False, custom_mapping=mapping)
+
+
+@contextlib.contextmanager
+def torch_state_kept() -> Iterator[None]:
+    """Whatever way it is left, leaves torch's process-wide state as it found it: the dispatch-mode
+    stack, the global module hooks and grad mode. A counter entered per op (the importer's tracer
+    enters thousands) and interrupted inside its own `__enter__` or `__exit__` (Ctrl-C, the fuzzer's
+    alarm) gets no `__exit__` from Python: its mode stayed on the stack and its hooks stayed global,
+    so every later op of the process ran under a FlopCounterMode (in a notebook, the kernel's; in a
+    test worker, the tests after it, where PyTorch's kernels lay some outputs out otherwise)."""
+    from torch.nn.modules import module as nn_module
+    from torch.utils import _python_dispatch as dispatch
+
+    depth = len(dispatch._get_current_dispatch_mode_stack())
+    hooks: list[dict[Any, Any]] = [
+        getattr(nn_module, name, {}) for name in ("_global_forward_pre_hooks", "_global_forward_hooks")
+    ]
+    before = [set(table) for table in hooks]
+    grad = torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        while len(dispatch._get_current_dispatch_mode_stack()) > depth:
+            dispatch._pop_mode()
+        for table, kept in zip(hooks, before):
+            for key in [k for k in table if k not in kept]:
+                for extra in ("_global_forward_hooks_with_kwargs", "_global_forward_hooks_always_called"):
+                    getattr(nn_module, extra, {}).pop(key, None)
+                table.pop(key)
+        torch.set_grad_enabled(grad)
 
 
 def _skip_dynamo_import(mode: Any) -> None:

@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ...errors import Where
 from ...layers import ALIASES, REGISTRY, ElementWise
-from .. import Piece, flop_counter
+from .. import Piece, flop_counter, torch_state_kept
 from .result import TorchImportError
 from .table import module_kind
 
@@ -342,7 +342,7 @@ def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModu
     tracer = _Tracer(example)
     defaults = _defaults(module, title)
     try:
-        with contextlib.redirect_stderr(io.StringIO()):  # the library never prints
+        with contextlib.redirect_stderr(io.StringIO()), torch_state_kept():  # the library never prints
             graph = tracer.trace(module, concrete_args=defaults or None)
     except Exception as raised:  # noqa: BLE001 - the model's own error, or fx's refusal
         err = _root_cause(raised)
