@@ -240,15 +240,57 @@ HUGE = "input: [65536, 4, 4]\nlayers:\n  - upsample: {scale: 16384}\n  - global_
         (["--no-check", "--batch", "2", "--train"], "at batch 2 (a training step)", "lower --batch"),
     ],
 )
-def test_cpu_out_of_memory_is_a_message(tmp_path, options, run_name, hint):
+def test_cpu_out_of_memory_is_a_message(tmp_path, monkeypatch, options, run_name, hint):
     """The CPU allocator's refusal (a RuntimeError, not CUDA's OutOfMemoryError) is running out of
-    memory, with the prediction beside it, not 'PyTorch cannot run row ... as built'."""
+    memory, with the prediction beside it, not 'PyTorch cannot run row ... as built'. (A machine
+    said to hold 4 EiB: on this one cnncalc refuses the run before it starts, the test below.)"""
+    import cnncalc.torch_bridge.profile as bridge
+
+    monkeypatch.setattr(bridge, "_cpu_total", lambda: 2**62)
     spec = tmp_path / "huge.yaml"
     spec.write_text(HUGE)
     result = run("profile", str(spec), "--iters", "1", "--warmup", "0", *options)
     assert result.exit_code == ExitCode.INVALID and "Traceback" not in result.stderr
     assert "the CPU ran out of memory" in result.stderr and run_name in result.stderr
     assert "cnncalc predicts" in result.stderr and hint in result.stderr and "as built" not in result.stderr
+
+
+@requires_torch
+@pytest.mark.parametrize(
+    "spec, machine, options, title, hint",
+    [
+        (HUGE, None, [], "checking every row (one sample, fp32, inference)", "one sample does not fit"),
+        (
+            HUGE,
+            None,
+            ["--no-check", "--batch", "2", "--train"],
+            "a training step at batch 2",
+            "one sample does not fit",
+        ),
+        ("lenet5", 500_000, ["--no-check", "--batch", "2", "--train"], "a training step at batch 2", "lower --batch"),
+        ("lenet5", 400_000, ["--batch", "4"], "inference at batch 4", "lower --batch"),
+    ],
+)
+def test_a_run_predicted_past_the_machines_memory_is_not_started(
+    tmp_path, monkeypatch, spec, machine, options, title, hint
+):
+    """Each allocation of such a run is small enough to be granted: the machine swaps until the
+    kernel ends the process. cnncalc refuses it before building the model, from its prediction.
+    lenet5 on machines said to hold 500 and 400 KB: its checks' one sample needs 289 KB, its
+    training step at batch 2 839 KB (419 KB a sample), inference at batch 4 414 KB (`cnncalc memory`)."""
+    import cnncalc.torch_bridge.profile as bridge
+
+    if machine is not None:
+        monkeypatch.setattr(bridge, "_cpu_total", lambda: machine)
+    monkeypatch.setattr(bridge, "build", lambda *a, **k: pytest.fail("the model was built"))
+    monkeypatch.setattr(bridge, "verify", lambda *a, **k: pytest.fail("the checks ran"))
+    if spec == HUGE:
+        (tmp_path / "huge.yaml").write_text(HUGE)
+        spec = str(tmp_path / "huge.yaml")
+    result = run("profile", spec, "--iters", "1", "--warmup", "0", *options)
+    assert result.exit_code == ExitCode.INVALID and "Traceback" not in result.stderr
+    assert f"not started: {title} needs more memory than this machine has" in result.stderr
+    assert "cnncalc predicts" in result.stderr and hint in result.stderr
 
 
 @requires_torch

@@ -194,6 +194,17 @@ def profile(
             received=dtype.value,
             hint="int8 sizes bytes only: PyTorch's quantized models pack their weights their own way",
         )
+    recomputed = recompute(graph, report, checkpoint) if train and checkpoint else None
+    predicted = memory_budget(report, train, optimizer, checkpoint=recomputed).total_bytes
+    # on the CPU, a run cnncalc predicts past the machine's memory is refused before it starts: its
+    # allocations, each one small enough, would push the machine into swap until the kernel ends
+    # the process (the allocator refuses only a single allocation too large to map)
+    machine = None if cuda else _cpu_total()
+    if machine and check and (one := _checks_bytes(report)) > machine:
+        raise _ran_out("the CPU", 1, one, machine, "checking every row (one sample, fp32, inference)", ran=False)
+    if machine and predicted > machine:
+        run = f"{'a training step' if train else 'inference'} at batch {batch}"
+        raise _ran_out("the CPU", batch, predicted, machine, run, ran=False)
     try:
         if progress and check:
             progress("checking every row against PyTorch", 0, None)
@@ -203,12 +214,10 @@ def profile(
     except (RuntimeError, MemoryError) as err:
         if not out_of_memory(err):
             raise
-        one = memory_budget(replace(report, batch=1, dtype=DType.FP32), train=False).total_bytes  # the checks' run
+        one = _checks_bytes(report)
         raise _ran_out("the CPU", 1, one, _cpu_total(), "checking every row (one sample, fp32, inference)") from None
     if cuda:
         torch.backends.cudnn.benchmark = cudnn_benchmark
-    recomputed = recompute(graph, report, checkpoint) if train and checkpoint else None
-    predicted = memory_budget(report, train, optimizer, checkpoint=recomputed).total_bytes
     try:
         model = build(graph, report=report).checkpoint(segments(graph, checkpoint) if train else ()).to(dev)
         x = torch.randn(batch, *report.input_shape, device=dev)
@@ -275,16 +284,25 @@ def profile(
     )
 
 
-def _ran_out(where: str, batch: int, predicted: int, total: int | None, run: str) -> CnncalcError:
+def _checks_bytes(report: Report) -> int:
+    """What the checks' run needs: one sample, fp32, inference."""
+    return memory_budget(replace(report, batch=1, dtype=DType.FP32), train=False).total_bytes
+
+
+def _ran_out(where: str, batch: int, predicted: int, total: int | None, run: str, ran: bool = True) -> CnncalcError:
+    """The message for a run that ran out of memory, or (`ran=False`) that cnncalc refused before
+    it started, its prediction being more than the machine has."""
     has = f"; {'the GPU' if where == 'CUDA' else 'this machine'} has {human_bytes(total)}" if total else ""
     hint = (
         "lower --batch (memory grows about linearly with it), or use --dtype bf16"
-        if batch > 1
+        if batch > 1 and (not total or predicted // batch < total)
         else "one sample does not fit: the static commands give every figure without running the network "
         "(cnncalc summary, cnncalc memory)"
     )
     return CnncalcError(
-        f"{where} ran out of memory at batch {batch} ({run})",
+        f"{where} ran out of memory at batch {batch} ({run})"
+        if ran
+        else f"not started: {run} needs more memory than this machine has",
         received=f"cnncalc predicts {human_bytes(predicted)} for this run{has}",
         hint=hint,
     )
