@@ -25,6 +25,7 @@ import multiprocessing as mp
 import random
 import resource
 import signal
+import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, field
@@ -789,8 +790,29 @@ def _worker(conn: object, seconds: int, memory_mb: int) -> None:
                 outcome = ("traceback", "MemoryError outside the runner", 0)
             finally:
                 signal.setitimer(signal.ITIMER_PROF, 0)
+            left = torch_state_left()
+            if left and outcome[0] in (None, "model hang"):
+                outcome = ("torch state left", left, outcome[2])
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             conn.send((*outcome, rss_mb))  # type: ignore[attr-defined]
+
+
+def torch_state_left() -> str:
+    """What a case left in torch's process-wide state, taken back so that the next case starts clean:
+    a dispatch mode still on the stack, or grad mode off (an import interrupted inside a per-op
+    counter once left its FlopCounterMode to every later op). Empty where torch is not loaded."""
+    dispatch = sys.modules.get("torch.utils._python_dispatch")
+    if dispatch is None:
+        return ""
+    import torch
+
+    left = [type(mode).__name__ for mode in dispatch._get_current_dispatch_mode_stack()]
+    for _ in left:
+        dispatch._pop_mode()
+    if not torch.is_grad_enabled():
+        torch.set_grad_enabled(True)
+        left.append("grad mode off")
+    return ", ".join(left)
 
 
 def fuzz(

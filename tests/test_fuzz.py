@@ -214,3 +214,24 @@ def test_the_engine_sees_a_silent_exit(monkeypatch, tmp_path):
     monkeypatch.setattr(targets, "load_target", exits)
     case = Case(("import", "{model}:Net", "--input", "3x8x8"), text="import torch.nn as nn\nNet = nn.ReLU\n")
     assert run_one(case, CliRunner(), app, tmp_path)[0] == "silent exit"
+
+
+def test_a_case_that_leaves_torch_state_behind_is_found_and_cleaned():
+    """Each case in a fuzz worker runs in one process after the others: a dispatch mode a case left on
+    torch's stack (an import interrupted inside a per-op counter once left one) or grad mode left
+    off is a finding of its own, and is taken back so that the cases after it run clean."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode, _get_current_dispatch_mode_stack
+
+    from fuzz.engine import torch_state_left
+
+    class Left(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    assert torch_state_left() == ""
+    Left().__enter__()  # entered, never left
+    torch.set_grad_enabled(False)
+    assert torch_state_left() == "Left, grad mode off"
+    assert _get_current_dispatch_mode_stack() == [] and torch.is_grad_enabled()
+    assert torch_state_left() == ""
