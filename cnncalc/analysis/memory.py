@@ -49,6 +49,8 @@ def _layouts(
     # few objects, and a tuple's hash is not kept, but worked out again on every look-up
     known: dict[tuple[object, ...], tuple[bool, Strides, int]] = {}
     canonical: dict[Strides, Strides] = {}  # one object per value of strides, for `known`'s keys
+    # by layer: the objects it last ran on, and what it gave
+    seen: dict[int, tuple[Shape, Shape, Strides, bool, bool, tuple[bool, Strides, int]]] = {}
     for i, node in enumerate(graph.nodes):
         layer = node.layer
         if layer is None:
@@ -56,20 +58,36 @@ def _layouts(
             strides.append(canonical.setdefault(contiguous, contiguous))
             continue
         inputs = node.inputs
+        found: tuple[bool, Strides, int] | None = None
         if len(inputs) == 1:
             j = inputs[0]
-            key: tuple[object, ...] = (
-                id(layer),
-                recorded[i],
-                id(whole[i]),
-                id(whole[j]),
-                id(strides[j]),
-                recorded[j],
-            )
+            # first, what this layer gave the last time it ran, where it runs on the same objects
+            # again (a chain's repeat): no key to build, nor a tuple to hash
+            last = seen.get(id(layer))
+            if (
+                last is not None
+                and last[0] is whole[i]
+                and last[1] is whole[j]
+                and last[2] is strides[j]
+                and last[3] is recorded[i]
+                and last[4] is recorded[j]
+            ):
+                found = last[5]
+            else:
+                last = None
+                key: tuple[object, ...] = (
+                    id(layer),
+                    recorded[i],
+                    id(whole[i]),
+                    id(whole[j]),
+                    id(strides[j]),
+                    recorded[j],
+                )
+                found = known.get(key)
         else:
             key = (id(layer), recorded[i], id(whole[i]), *[id(x) for j in inputs for x in (whole[j], strides[j])])
             key += tuple([recorded[j] for j in inputs])  # whether each input needs a gradient (attention)
-        found = known.get(key)
+            found = known.get(key)
         if found is None:
             ins = tuple((whole[j], strides[j]) for j in inputs)
             view = None
@@ -84,6 +102,9 @@ def _layouts(
                 )
                 found = (False, canonical.setdefault(new, new), layer.allocated(ins[0][0], rows[i].output_shape))
             known[key] = found
+        if len(inputs) == 1 and last is None:  # (not found the first way)
+            j = inputs[0]
+            seen[id(layer)] = (whole[i], whole[j], strides[j], recorded[i], recorded[j], found)
         is_view, out_strides, allocated = found
         strides.append(out_strides)
         if is_view:
@@ -136,21 +157,34 @@ def _live(
     n = len(graph.nodes)
     size = 1 if saving is None else batch * dtype.bytes  # elements, or bytes
     last_use = array("l", range(n))  # node indices (MAX_NODES): no int object per node
-    scratch: dict[int, int] = {}  # node -> its temporaries (elements, or bytes); most have none
-    known: dict[tuple[object, ...], int] = {}  # by (id of the layer, output and input shapes), as in analyze
+    extras: list[int] | None = None  # by node, its temporaries (elements, or bytes), where any has some
+    # by layer, the shapes it last ran on (the objects, which the rows hold) and its temporaries
+    # there: a block's layers recur on the same shapes, and a look-up by a tuple of the shapes (whose
+    # hash is worked out again each time) was most of this pass for a chain of 100,000 convolutions
+    seen: dict[int, tuple[Shape, Shape, int]] = {}
     no_scratch = Layer.scratch
     for i, node in enumerate(graph.nodes):
         # a storage's readers come in order (each reads earlier nodes): the last one written stays
-        for j in node.inputs:
+        inputs = node.inputs
+        for j in inputs:
             last_use[storage[j]] = i
         layer = node.layer
         if layer is not None and type(layer).scratch is not no_scratch:
-            ins = [rows[j].output_shape for j in node.inputs]
-            key = (id(layer), rows[i].output_shape, *ins)
-            temporaries = known.get(key)
-            if temporaries is None:
-                temporaries = known[key] = layer.scratch(ins, rows[i].output_shape)
-            scratch[i] = temporaries * size
+            out = rows[i].output_shape
+            if len(inputs) == 1:
+                only = rows[inputs[0]].output_shape
+                last = seen.get(id(layer))
+                if last is not None and last[0] is out and last[1] is only:
+                    temporaries = last[2]
+                else:
+                    temporaries = layer.scratch([only], out)
+                    seen[id(layer)] = (out, only, temporaries)
+            else:  # worked out each time: few layers of several inputs have temporaries
+                temporaries = layer.scratch([rows[j].output_shape for j in inputs], out)
+            if temporaries:
+                if extras is None:
+                    extras = [0] * (n + 2)
+                extras[i] = temporaries * size
     last_use[0] = n
     for i in graph.output_nodes():
         last_use[storage[i]] = n
@@ -176,10 +210,7 @@ def _live(
             spans.append((i, n))
     # what is alive after each change, running sums in C; a node's scratch lives while it runs
     live: Iterator[int] = accumulate(change)
-    if scratch:
-        extras = [0] * (n + 2)
-        for i, temporaries in scratch.items():
-            extras[i] = temporaries
+    if extras is not None:
         live = map(add, live, extras)
     return (list(live), spans) if per_node else ([max(live)], spans)
 
@@ -211,25 +242,31 @@ def _saving(
     # the output and input shapes, of the inputs' strides): as in analyze, a block's layers recur,
     # and as in `_layouts`, by identity (the rows and `strides` hold them)
     known: dict[tuple[object, ...], tuple[Saved, tuple[bool, ...]]] = {}
+    # by layer: the objects it last ran on, and what it gave
+    seen: dict[int, tuple[Shape, Shape, Strides, bool, tuple[Saved, tuple[bool, ...]]]] = {}
     for i, node in enumerate(graph.nodes):
         layer = node.layer
         if layer is None or not needs_grad[i] or (only is not None and not only(i)):
             continue
         inputs = node.inputs
+        found: tuple[Saved, tuple[bool, ...]] | None = None
+        last = None
         if len(inputs) == 1:  # most rows
             j = inputs[0]
-            key: tuple[object, ...] = (
-                id(layer),
-                id(rows[i].output_shape),
-                id(rows[j].output_shape),
-                id(strides[j]),
-                needs_grad[j],
-            )
+            out, shape, step, grad = rows[i].output_shape, rows[j].output_shape, strides[j], needs_grad[j]
+            # what this layer gave the last time it ran on the same objects (as in `_layouts`)
+            last = seen.get(id(layer))
+            if last is not None and last[0] is out and last[1] is shape and last[2] is step and last[3] is grad:
+                found = last[4]
+            else:
+                last = None
+                key: tuple[object, ...] = (id(layer), id(out), id(shape), id(step), grad)
+                found = known.get(key)
         else:
             key = (id(layer), id(rows[i].output_shape), *[id(rows[j].output_shape) for j in inputs])
             key += tuple([id(strides[j]) for j in inputs])
             key += tuple([needs_grad[j] for j in inputs])  # which inputs need a gradient (attention's mask)
-        found = known.get(key)
+            found = known.get(key)
         if found is None:
             ins = [rows[j].output_shape for j in inputs]
             steps = [strides[j] for j in inputs]
@@ -241,6 +278,8 @@ def _saving(
                 for n, (shape, step) in enumerate(zip(ins, steps))
             )
             found = known[key] = (saved, copies)
+        if len(inputs) == 1 and last is None:  # (not found the first way)
+            seen[id(layer)] = (out, shape, step, grad, found)
         saved, copies = found
         elements = saved.elements
         if saved.input:
