@@ -61,7 +61,7 @@ def test_main_puts_the_commands_back_after_listing_them():
 
 def test_counting_flops_leaves_torch_dynamo_unloaded_and_counts_the_same():
     # the first op under a stock FlopCounterMode imports torch._dynamo (as long as torch's own import):
-    # `cnncalc import` of any model paid it. The count must be what the stock mode counts
+    # `cnncalc import` of any model paid it. The count must still be the convolution's
     pytest.importorskip("torch")
     code = (
         "import sys, torch\n"
@@ -70,16 +70,8 @@ def test_counting_flops_leaves_torch_dynamo_unloaded_and_counts_the_same():
         "counter = flop_counter()\n"
         "with torch.no_grad(), counter: conv(x)\n"
         "print('torch._dynamo' in sys.modules, counter.get_total_flops())\n"
-        "import torch._dynamo\n"  # the stock path, in full: its wrapper builds its own guard
-        "from torch.utils import flop_counter as fc\n"
-        "fc._FlopCounterMode.__torch_dispatch__.__wrapped__.__dict__.pop('__dynamo_disable')\n"
-        "stock = fc.FlopCounterMode(display=False)\n"
-        "with torch.no_grad(), stock: conv(x)\n"
-        "print(stock.get_total_flops())"
     )
     code_, out, err = _run(code)
     assert code_ == 0, err
-    first, second = out.splitlines()
     # conv: 2 FLOPs a MAC, 8 x 8 x 8 outputs a sample, 3 x 3 x 3 MACs each, batch 2
-    assert first == f"False {2 * 2 * 8 * 8 * 8 * 27}"
-    assert second == str(2 * 2 * 8 * 8 * 8 * 27)
+    assert out.strip() == f"False {2 * 2 * 8 * 8 * 8 * 27}"
