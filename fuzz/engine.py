@@ -801,18 +801,11 @@ def torch_state_left() -> str:
     """What a case left in torch's process-wide state, taken back so that the next case starts clean:
     a dispatch mode still on the stack, or grad mode off (an import interrupted inside a per-op
     counter once left its FlopCounterMode to every later op). Empty where torch is not loaded."""
-    dispatch = sys.modules.get("torch.utils._python_dispatch")
-    if dispatch is None:
+    if "torch" not in sys.modules:
         return ""
-    import torch
+    from cnncalc.torch_bridge import restore_torch_state
 
-    left = [type(mode).__name__ for mode in dispatch._get_current_dispatch_mode_stack()]
-    for _ in left:
-        dispatch._pop_mode()
-    if not torch.is_grad_enabled():
-        torch.set_grad_enabled(True)
-        left.append("grad mode off")
-    return ", ".join(left)
+    return ", ".join(restore_torch_state())
 
 
 def fuzz(

@@ -381,22 +381,41 @@ def torch_state_kept() -> Iterator[None]:
     from torch.utils import _python_dispatch as dispatch
 
     depth = len(dispatch._get_current_dispatch_mode_stack())
-    hooks: list[dict[Any, Any]] = [
-        getattr(nn_module, name, {}) for name in ("_global_forward_pre_hooks", "_global_forward_hooks")
-    ]
-    before = [set(table) for table in hooks]
+    hooks = {name: set(getattr(nn_module, name, {})) for name in _GLOBAL_HOOKS}
     grad = torch.is_grad_enabled()
     try:
         yield
     finally:
-        while len(dispatch._get_current_dispatch_mode_stack()) > depth:
-            dispatch._pop_mode()
-        for table, kept in zip(hooks, before):
-            for key in [k for k in table if k not in kept]:
-                for extra in ("_global_forward_hooks_with_kwargs", "_global_forward_hooks_always_called"):
-                    getattr(nn_module, extra, {}).pop(key, None)
-                table.pop(key)
+        restore_torch_state(depth, hooks, grad)
+
+
+_GLOBAL_HOOKS = ("_global_forward_pre_hooks", "_global_forward_hooks")
+
+
+def restore_torch_state(depth: int = 0, hooks: dict[str, set[Any]] | None = None, grad: bool = True) -> list[str]:
+    """Takes back what was added to torch's process-wide state since it stood at `depth` dispatch
+    modes, the global module hooks `hooks` (by table; None: not looked at) and grad mode `grad`;
+    says what it took back (the modes' class names, "N global module hooks", "grad mode off")."""
+    from torch.nn.modules import module as nn_module
+    from torch.utils import _python_dispatch as dispatch
+
+    left = [type(mode).__name__ for mode in dispatch._get_current_dispatch_mode_stack()[depth:]]
+    for _ in left:
+        dispatch._pop_mode()
+    added = 0
+    for name, kept in (hooks or {}).items():
+        table = getattr(nn_module, name, {})
+        for key in [k for k in table if k not in kept]:
+            for extra in ("_global_forward_hooks_with_kwargs", "_global_forward_hooks_always_called"):
+                getattr(nn_module, extra, {}).pop(key, None)
+            table.pop(key)
+            added += 1
+    if added:
+        left.append(f"{added} global module hooks")
+    if torch.is_grad_enabled() != grad:
         torch.set_grad_enabled(grad)
+        left.append("grad mode off" if grad else "grad mode on")
+    return left
 
 
 def _skip_dynamo_import(mode: Any) -> None:

@@ -201,7 +201,7 @@ def profile(
     # the process (the allocator refuses only a single allocation too large to map)
     machine = None if cuda else _cpu_total()
     if machine and check and (one := _checks_bytes(report)) > machine:
-        raise _ran_out("the CPU", 1, one, machine, "checking every row (one sample, fp32, inference)", ran=False)
+        raise _ran_out("the CPU", 1, one, machine, _CHECKS_RUN, ran=False)
     if machine and predicted > machine:
         run = f"{'a training step' if train else 'inference'} at batch {batch}"
         raise _ran_out("the CPU", batch, predicted, machine, run, ran=False)
@@ -215,7 +215,7 @@ def profile(
         if not out_of_memory(err):
             raise
         one = _checks_bytes(report)
-        raise _ran_out("the CPU", 1, one, _cpu_total(), "checking every row (one sample, fp32, inference)") from None
+        raise _ran_out("the CPU", 1, one, _cpu_total(), _CHECKS_RUN) from None
     if cuda:
         torch.backends.cudnn.benchmark = cudnn_benchmark
     try:
@@ -282,6 +282,9 @@ def profile(
         measured,
         layers,
     )
+
+
+_CHECKS_RUN = "checking every row (one sample, fp32, inference)"
 
 
 def _checks_bytes(report: Report) -> int:
