@@ -6,9 +6,10 @@ Each tool runs in a fresh process (imports included: that is what a user waits f
 architecture: fvcore's FlopCountAnalysis and torchinfo's summary get the PyTorch model that
 cnncalc builds from the same spec. Tools that are not installed are skipped. Also times a
 generated spec of 10,000 layers (and 2,500 / 5,000 to show that time grows linearly).
-Prints medians; nothing here is asserted. First, every ratio of the speed goals in one run (least
-CPU time of the runs: summary of 100,000 rows against the torch import, bytes and microseconds a
-row at three sizes, --help against summary resnet152, start-up); `--goals-only` stops there.
+Prints medians; nothing here is asserted. First, every ratio of the speed goals in one run (CPU
+time, each ratio taken within rounds that run every program once: summary of 100,000 rows against
+the torch import, bytes and microseconds a row at three sizes, --help against summary resnet152,
+start-up); `--goals-only` stops there.
 
 cnncalc's modules are byte-compiled first (as `pip install` does): a source tree run with
 PYTHONDONTWRITEBYTECODE would otherwise compile every module on every start (~90 ms), which no
@@ -186,54 +187,61 @@ def measured(code: str, checkout: Path = CHECKOUT) -> tuple[float, int]:
     return float(cpu), int(kib) * 1024
 
 
-def best(code: str, repeat: int, checkout: Path = CHECKOUT) -> tuple[float, int]:
-    """The least CPU time and the least peak memory of `repeat` runs (on a shared machine, the
-    other jobs only ever add: the least is the closest to the command's own cost)."""
-    runs = [measured(code, checkout) for _ in range(repeat)]
-    return min(c for c, _ in runs), min(m for _, m in runs)
-
-
 def goals(repeat: int, baseline: Path | None = None) -> None:
-    """Every ratio of the speed goals (issue 20, item 5) in one run, each a least CPU time of
-    `repeat` fresh processes: summary -f json of a generated chain of 100,000 rows against
-    `import torch, fvcore.nn` (goal under 1x), its memory per row (goal under 1 KiB) and CPU per
-    row at three sizes (linear: the same figure), `--help` against summary resnet152 (goal under
-    1x), and summary resnet152 against the torch import (start-up, toward 0.06x). With a
-    `baseline` checkout, its figures too, measured one after the other with this one's, against
-    the same torch import (a shared machine's load changes by the minute)."""
+    """Every ratio of the speed goals (issue 20, item 5) in one run: summary -f json of a generated
+    chain of 100,000 rows against `import torch, fvcore.nn` (goal under 1x), its memory per row
+    (goal under 1 KiB) and CPU per row at three sizes (linear: the same figure), `--help` against
+    summary resnet152 (goal under 1x), and summary resnet152 against the torch import (start-up,
+    toward 0.06x). With a `baseline` checkout, its figures too.
+
+    `repeat` rounds, each of which runs every program once, one after the other: a ratio is worked
+    out within each round (its two programs seconds apart, under the same load: this machine's
+    speed moves by up to 2x from one minute to the next) and given as the median of the rounds with
+    their range; a time alone is the least of the rounds (the other jobs only ever add)."""
     checkouts = {"this": CHECKOUT} if baseline is None else {"baseline": baseline, "this": CHECKOUT}
     for checkout in checkouts.values():
         compiled(checkout)
-    torch_cpu, _ = best(TORCH_IMPORT, repeat)
-    print(f"least CPU of {repeat} runs each; `import torch, fvcore.nn` {torch_cpu:.3f} s")
-    small: dict[str, tuple[float, int]] = {}
-    for what in ("lenet5", "resnet152", "help"):
-        code = HELP if what == "help" else CNNCALC.format(arch=what)
-        for name, checkout in checkouts.items():
-            small[f"{name} {what}"] = best(code, repeat, checkout)
     with tempfile.TemporaryDirectory() as tmp:
-        for rows in SCALE_ROWS:
-            spec = long_spec(rows, Path(tmp))
+        programs = {
+            "lenet5": CNNCALC.format(arch="lenet5"),
+            "resnet152": CNNCALC.format(arch="resnet152"),
+            "help": HELP,
+            **{rows: CNNCALC.replace("'{arch}'", repr(str(long_spec(rows, Path(tmp))))) for rows in SCALE_ROWS},
+        }
+        rounds: list[dict[object, tuple[float, int]]] = []
+        for _ in range(repeat):
+            measures: dict[object, tuple[float, int]] = {"torch": measured(TORCH_IMPORT)}
             for name, checkout in checkouts.items():
-                cpu, peak = best(CNNCALC.replace("'{arch}'", repr(str(spec))), repeat, checkout)
-                small_cpu, small_bytes = small[f"{name} lenet5"]
-                per_row = (peak - small_bytes) / rows
-                print(
-                    f"  {name + ':':<9} summary -f json, {rows:>6,} rows: {cpu:.3f} s = {cpu / torch_cpu:.2f}x the "
-                    f"torch import (goal under 1x at 100,000); {(cpu - small_cpu) / rows * 1e6:.1f} us and "
-                    f"{per_row:,.0f} bytes a row beyond summary lenet5 (goal under 1,024)"
-                )
+                for what, code in programs.items():
+                    measures[(name, what)] = measured(code, checkout)
+            rounds.append(measures)
+
+    def least(key: object) -> tuple[float, int]:
+        return min(r[key][0] for r in rounds), min(r[key][1] for r in rounds)
+
+    def ratio(top: object, bottom: object) -> str:
+        each = sorted(r[top][0] / r[bottom][0] for r in rounds)
+        return f"{statistics.median(each):.2f}x (rounds {each[0]:.2f} to {each[-1]:.2f})"
+
+    print(f"{repeat} rounds; `import torch, fvcore.nn` {least('torch')[0]:.3f} s CPU at least")
+    for rows in SCALE_ROWS:
+        for name in checkouts:
+            cpu, peak = least((name, rows))
+            small_cpu, small_bytes = least((name, "lenet5"))
+            print(
+                f"  {name + ':':<9} summary -f json, {rows:>6,} rows: {cpu:.3f} s; against the torch import "
+                f"{ratio((name, rows), 'torch')} (goal under 1x at 100,000); {(cpu - small_cpu) / rows * 1e6:.1f} us "
+                f"and {(peak - small_bytes) / rows:,.0f} bytes a row beyond summary lenet5 (goal under 1,024)"
+            )
     for name in checkouts:
-        help_cpu, resnet_cpu = small[f"{name} help"][0], small[f"{name} resnet152"][0]
         print(
-            f"  {name + ':':<9} --help {help_cpu:.3f} s / summary resnet152 {resnet_cpu:.3f} s = "
-            f"{help_cpu / resnet_cpu:.2f}x (goal under 1x)"
+            f"  {name + ':':<9} --help {least((name, 'help'))[0]:.3f} s / summary resnet152 "
+            f"{least((name, 'resnet152'))[0]:.3f} s: {ratio((name, 'help'), (name, 'resnet152'))} (goal under 1x)"
         )
     for name in checkouts:
-        resnet_cpu = small[f"{name} resnet152"][0]
         print(
-            f"  {name + ':':<9} start-up: summary resnet152 / the torch import = {resnet_cpu / torch_cpu:.3f}x "
-            "(goal toward 0.06x)"
+            f"  {name + ':':<9} start-up: summary resnet152 / the torch import: "
+            f"{ratio((name, 'resnet152'), 'torch')} (goal toward 0.06x)"
         )
 
 
