@@ -350,11 +350,11 @@ def check_strides(graph, batch=2):
     """Inference and training: every output's predicted strides are the real tensor's, on every
     axis longer than 1 (the steps of a size-1 axis never move through memory, and PyTorch's ops
     set them in more ways than decide anything here)."""
-    from cnncalc.analysis.memory import _layouts
+    from cnncalc.analysis.memory import _walk
 
     for training in (False, True):
         report = analyze(graph, batch=batch)
-        predicted = _layouts(graph, report.rows, training, batch)[1]
+        predicted = _walk(graph, report.rows, batch, training).strides
         model = to_torch(graph).train(training)
         with torch.set_grad_enabled(training):
             real = real_strides(model, torch.randn(batch, *report.input_shape))

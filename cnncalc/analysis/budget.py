@@ -16,7 +16,7 @@ from typing import Sequence
 from ..errors import CnncalcError, did_you_mean
 from ..graph import Graph
 from ..records import record
-from .memory import Saving, _autocast, _peak, _saving
+from .memory import Saving, _autocast, _peak, _walk
 from .report import DType, Report
 
 
@@ -119,7 +119,9 @@ def recompute(graph: Graph, report: Report, blocks: Sequence[str]) -> Recompute:
         for i in range(start, stop):
             inside[i] = True
     rows, batch, dtype = report.rows, report.batch, report.dtype
-    outside, storage, sizes = _saving(graph, rows, batch, only=lambda i: not inside[i])
+    walk = _walk(graph, rows, batch, training=True, only=lambda i: not inside[i])
+    outside, storage, sizes = walk.saving, walk.storage, walk.sizes
+    assert outside is not None  # (a training walk's)
     kept = set(outside.kept)
     for start, stop in spans:  # the checkpoint holds each block's inputs for its recomputation
         kept.update(storage[j] for i in range(start, stop) for j in graph.nodes[i].inputs if j < start)
@@ -127,7 +129,8 @@ def recompute(graph: Graph, report: Report, blocks: Sequence[str]) -> Recompute:
     saving = Saving(frozenset(kept), outside.own)
     again = 0
     for start, stop in spans:
-        block, _, _ = _saving(graph, rows, batch, only=range(start, stop).__contains__)
+        block = _walk(graph, rows, batch, training=True, only=range(start, stop).__contains__).saving
+        assert block is not None
         again = max(again, _bytes(Saving(block.kept - kept, block.own), sizes, batch, dtype))
     held = None
     cast = _autocast(graph, rows)
@@ -136,7 +139,7 @@ def recompute(graph: Graph, report: Report, blocks: Sequence[str]) -> Recompute:
             i: 2 * (w + b) + (0 if inside[i] else 2 * batch * rows[0].activations * reads)
             for i, (w, b, reads) in cast.items()
         }
-    peak = _peak(graph, rows, storage, sizes, saving, batch, dtype, held)
+    peak = _peak(graph, walk, saving, batch, dtype, held)
     copies = sum(reads for i, (_, _, reads) in cast.items() if not inside[i])
     return Recompute(tuple(blocks), spans, _bytes(saving, sizes, batch, dtype), peak, again, copies)
 

@@ -8,7 +8,7 @@ from ..errors import CnncalcError
 from ..graph import Graph
 from ..records import record
 from .budget import memory_budget
-from .memory import _autocast_held, _layouts, _live, _saving
+from .memory import _autocast_held, _live, _walk
 from .report import Report
 
 
@@ -51,12 +51,11 @@ def memory_timeline(graph: Graph, report: Report) -> MemoryTimeline:
     n = len(rows)
     # under autocast the input is fp32 (the peaks count it at the activation dtype), as memory_budget says
     extra = memory_budget(report, False).input_bytes - report.bytes_of(rows[0].activations)
-    storage, _, sizes = _layouts(graph, rows, training=False, batch=report.batch)
-    live, spans = _live(graph, rows, storage, sizes)
+    live, spans = _live(graph, _walk(graph, rows, report.batch, training=False))
     inference = [fixed + report.bytes_of(e) + extra for e in live[:n]]
-    saving, train_storage, train_sizes = _saving(graph, rows, report.batch)
+    walk = _walk(graph, rows, report.batch, training=True)
     held = _autocast_held(graph, rows, report.batch, report.dtype)
-    train_live, train_spans = _live(graph, rows, train_storage, train_sizes, saving, report.batch, report.dtype, held)
+    train_live, train_spans = _live(graph, walk, walk.saving, report.batch, report.dtype, held)
     training = [fixed + t.params * w + b + extra for b in train_live[:n]]  # momentum; no gradients yet
     copies = 2 * report.batch * rows[0].activations * t.autocast_input_copies if held is not None else 0
     backward = fixed + 2 * t.params * w + report.bytes_of(rows[0].activations) + extra + report.saved_bytes + copies
