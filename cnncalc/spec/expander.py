@@ -136,22 +136,24 @@ class _Expander(_Structures):
         group = name is not None and repeated and not template
         if group:
             self.containers[ctx.prefix + str(name)] = "repeat"
-        same: Node | _Draft | None = None  # the first copy's row, where the others are the same but for name and input
+        names: list[str] = []  # each copy's name in its list
         for k in range(repeat):
             if name is None:
-                local = f"{default_prefix}{position}"
+                names.append(f"{default_prefix}{position}")
                 position += 1
             elif template:
-                local = str(name).replace("{i}", str(start + k))
+                names.append(str(name).replace("{i}", str(start + k)))
             else:
-                local = f"{name}.{k + start}" if group else str(name)
-            if same is not None:  # what `one` would do again for this copy, with the same arguments
-                prev = self.add(ctx.prefix + local, same.kind, written, same.layer, [prev], where)
-                continue
+                names.append(f"{name}.{k + start}" if group else str(name))
+        for k, local in enumerate(names):
             inputs = self.sources(source, prev, ctx, where, written)
             prev = self.one(written, dict(args), ctx.prefix + local, inputs, where, ctx, line)
-            if repeat > 1 and source is None and self.repeats_as_is(written, prev):
-                same = self.drafts[prev]  # type: ignore[index]  # (an int: the row `add` made)
+            if k == 0 and repeat > 1 and source is None and self.repeats_as_is(written, prev):
+                # the other copies are the first's row but for name and input: what `one` would
+                # do again for each, with the same arguments, done for all at once
+                first = self.drafts[prev]  # type: ignore[index]  # (an int: the row `add` made)
+                prev = self.copies(first.kind, written, first.layer, [ctx.prefix + n for n in names[1:]], where)
+                break
         if name is not None:
             position += 1
         if group:
@@ -368,6 +370,19 @@ class _Expander(_Structures):
         full = ctx.prefix + str(name) if name is not None else f"{original.name}@{self.calls[original.name]}"
         inputs = self.sources(source, prev, ctx, where, original.written)
         return self.add(full, original.kind, original.written, original.layer, inputs, where, calls=original.name)
+
+    def copies(self, kind: str, written: str, layer: Layer | None, names: list[str], where: Where) -> int:
+        """Rows `names` of `layer`, each reading the row before it, the first the last row made;
+        returns the last one's index. What `add` does for each, in one go (a long repeat's rows)."""
+        start = len(self.drafts)
+        if start + len(names) > MAX_NODES or not self.names.keys().isdisjoint(names) or len(set(names)) < len(names):
+            prev = start - 1
+            for name in names:  # one at a time: `add` refuses the copy that breaks its rules
+                prev = self.add(name, kind, written, layer, [prev], where)
+            return prev
+        self.names.update(zip(names, range(start, start + len(names))))
+        self.drafts += [Node(name, kind, written, layer, (i,), where) for i, name in enumerate(names, start - 1)]
+        return len(self.drafts) - 1
 
     def add(
         self,
