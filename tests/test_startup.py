@@ -59,6 +59,17 @@ def test_main_puts_the_commands_back_after_listing_them():
     assert _run(code)[1].strip() == "True"
 
 
+def test_help_loads_no_module_only_a_command_needs():
+    """`cnncalc --help` imports every command group, but not what only runs a command: the HTML
+    page's renderer, OpenSSL's hashlib (`list`'s digest), torch."""
+    code = (
+        "import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', '--help']\n"
+        "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
+        "print(sorted({'cnncalc.render.page', 'hashlib', 'torch'} & set(sys.modules)))"
+    )
+    assert _run(code)[1].strip() == "[]"
+
+
 def test_counting_flops_leaves_torch_dynamo_unloaded_and_counts_the_same():
     # the first op under a stock FlopCounterMode imports torch._dynamo (as long as torch's own import):
     # `cnncalc import` of any model paid it. The count must still be the convolution's

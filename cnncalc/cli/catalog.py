@@ -4,7 +4,6 @@ types a spec can use) and `validate` (specs checked, only problems printed).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from typing import Annotated, Any, List, Optional
@@ -46,6 +45,8 @@ def catalog_rows() -> list[dict[str, Any]]:
 
 def specs_digest() -> str:
     """A digest of every built-in spec file's text: the catalog is read only for the specs it was made from."""
+    import hashlib  # (here: OpenSSL's start-up, a few ms of every `cnncalc --help`, for `list` only)
+
     digest = hashlib.sha256()
     for path in sorted(library.ARCHITECTURES.rglob("*.yaml")):
         digest.update(path.relative_to(library.ARCHITECTURES).as_posix().encode() + b"\0" + path.read_bytes())

@@ -11,7 +11,6 @@ import typer
 from ..analysis import DType, Style, analyze
 from ..analysis.conventions import Convention, count
 from ..errors import CnncalcError
-from ..render.page import page_data, page_html
 from .common import (
     ArgOpt,
     BatchOpt,
@@ -74,6 +73,8 @@ def report_command(
         print_warnings(report, quiet)
         chosen = list(Convention)[1:] if convention.value == ALL else [Convention(convention.value)]
         counted = [count(graph, report, c) for c in dict.fromkeys([Convention.CNNCALC, *chosen])]
+        from ..render.page import page_data, page_html  # (here: its html tables are no part of `cnncalc --help`)
+
         text = page_html(page_data(graph, report, style, counted))
         if output is None:
             sys.stdout.write(text)
