@@ -197,7 +197,8 @@ def goals(repeat: int, baseline: Path | None = None) -> None:
     `repeat` rounds, each of which runs every program once, one after the other: a ratio is worked
     out within each round (its two programs seconds apart, under the same load: this machine's
     speed moves by up to 2x from one minute to the next) and given as the median of the rounds with
-    their range; a time alone is the least of the rounds (the other jobs only ever add)."""
+    their range; a time alone is the least of the rounds (the other jobs only ever add), and each
+    ratio also as the least of one over the least of the other: each program's own cost."""
     checkouts = {"this": CHECKOUT} if baseline is None else {"baseline": baseline, "this": CHECKOUT}
     for checkout in checkouts.values():
         compiled(checkout)
@@ -221,7 +222,8 @@ def goals(repeat: int, baseline: Path | None = None) -> None:
 
     def ratio(top: object, bottom: object) -> str:
         each = sorted(r[top][0] / r[bottom][0] for r in rounds)
-        return f"{statistics.median(each):.2f}x (rounds {each[0]:.2f} to {each[-1]:.2f})"
+        least_of_each = least(top)[0] / least(bottom)[0]
+        return f"{statistics.median(each):.2f}x (rounds {each[0]:.2f} to {each[-1]:.2f}; least over least {least_of_each:.2f}x)"
 
     print(f"{repeat} rounds; `import torch, fvcore.nn` {least('torch')[0]:.3f} s CPU at least")
     for rows in SCALE_ROWS:
