@@ -89,6 +89,34 @@ def test_the_models_own_error_names_its_line(tmp_path):
     assert cli("import", f"{path}:Net", "--input", "3x8x8", "--arg", "width=2").exit_code == 0
 
 
+LOOPS = """
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def forward(self, x):
+        while True:
+            try:
+                x = x + 1
+            except Exception:  # cannot catch the tracer's limit: it would loop on
+                pass
+"""
+
+
+def test_a_forward_that_never_ends_is_stopped_at_the_operation_limit(tmp_path, monkeypatch):
+    """A forward that loops forever ends in one message at the line it loops on, once the trace
+    passes its limit (100,000 operations; here 300), instead of growing until memory runs out."""
+    from cnncalc.torch_bridge.importer import trace
+
+    monkeypatch.setattr(trace, "MAX_OPERATIONS", 300)
+    path = tmp_path / "loops.py"
+    path.write_text(LOOPS)
+    text = one_message(cli("import", f"{path}:Net", "--input", "3x8x8"))
+    line = LOOPS.splitlines().index("                x = x + 1") + 1
+    assert text.startswith(f"error: {path}:{line}: Net.forward: Net runs more than 300 operations on one input: "), text
+    assert "a loop in forward that never ends?" in text
+
+
 def test_a_model_in_a_package_is_blamed_on_its_own_file(tmp_path, monkeypatch):
     pkg = tmp_path / "zoo_pkg"
     pkg.mkdir()

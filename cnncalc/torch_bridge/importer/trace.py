@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ...errors import Where
 from ...layers import ALIASES, REGISTRY, ElementWise
+from ...spec.language import MAX_NODES
 from .. import Piece, flop_counter, torch_state_kept
 from .result import TorchImportError
 from .table import module_kind
@@ -85,6 +86,16 @@ class _ShapeProxy(fx.Proxy):
         if isinstance(value, (tuple, list, torch.Size, torch.Tensor)):
             return len(value)  # a shape's length, or a tensor's first axis: sizes, not data
         return super().__len__()
+
+
+# the most operations a trace records: a graph holds at most MAX_NODES layers, and a forward that
+# loops forever would otherwise grow the trace (each value kept) until the machine's memory ran out
+MAX_OPERATIONS = MAX_NODES
+
+
+class _TooLong(BaseException):
+    """Raised by the tracer past MAX_OPERATIONS. A BaseException, as Ctrl-C's KeyboardInterrupt:
+    an `except Exception` in the model's forward cannot catch it and loop on."""
 
 
 class _Tracer(fx.Tracer):
@@ -152,6 +163,8 @@ class _Tracer(fx.Tracer):
         type_expr: Any = None,
         proxy_factory_fn: Any = None,
     ) -> fx.Proxy:
+        if len(self.values) >= MAX_OPERATIONS:
+            raise _TooLong
         proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
         frame: Any = sys._getframe(1)
         while frame is not None and frame.f_code.co_filename.startswith((_TORCH_DIR, _HERE)):
@@ -344,7 +357,7 @@ def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModu
     try:
         with contextlib.redirect_stderr(io.StringIO()), torch_state_kept():  # the library never prints
             graph = tracer.trace(module, concrete_args=defaults or None)
-    except Exception as raised:  # noqa: BLE001 - the model's own error, or fx's refusal
+    except (Exception, _TooLong) as raised:  # noqa: BLE001 - the model's own error, or fx's refusal
         err = _root_cause(raised)
         file, line, cls_name, function = None, None, type(module).__name__, "forward"
         for frame, lineno in traceback.walk_tb(err.__traceback__):
@@ -354,6 +367,13 @@ def _trace(module: nn.Module, example: torch.Tensor, title: str) -> fx.GraphModu
                 owner = frame.f_locals.get("self")
                 if isinstance(owner, nn.Module):
                     cls_name = type(owner).__name__
+        if isinstance(err, _TooLong):
+            raise TorchImportError(
+                f"{title} runs more than {MAX_OPERATIONS:,} operations on one input: a loop in forward that never ends?",
+                where=Where(file=file, line=line, path=f"{cls_name}.{function}"),
+                received=f"{MAX_OPERATIONS:,} operations traced, the last at this line",
+                expected=f"a forward of at most {MAX_OPERATIONS:,} operations (a graph holds {MAX_NODES:,} layers)",
+            ) from None
         received = _described(err)
         if isinstance(err, fx.proxy.TraceError) or "Proxy" in str(err):
             raise TorchImportError(
