@@ -689,8 +689,22 @@ class Hang(BaseException):
     """Raised by the CPU-time alarm; a BaseException so that no `except Exception` in cnncalc swallows it."""
 
 
+REFIRE_SECONDS = 1.0
+
+
 def _alarm(signum: int, frame: object) -> None:
+    # armed again before it raises: a Hang raised while Python runs a finalizer or a weakref
+    # callback is lost ("Exception ignored in ..."), and the loop it was to stop runs on, growing
+    # (a CI worker's traced loop reached its 8 GiB limit so). Whoever catches it disarms (`_disarm`).
+    which = signal.ITIMER_PROF if signum == signal.SIGPROF else signal.ITIMER_REAL
+    signal.setitimer(which, REFIRE_SECONDS)
     raise Hang()
+
+
+def _disarm() -> None:
+    """No alarm left to fire: after a Hang is caught (the alarm armed itself again)."""
+    signal.setitimer(signal.ITIMER_PROF, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def run_one(case: Case, runner: object, app: object, workdir: Path) -> tuple[str | None, str, int]:
@@ -712,10 +726,12 @@ def run_one(case: Case, runner: object, app: object, workdir: Path) -> tuple[str
     try:
         result = runner.invoke(app, args)  # type: ignore[attr-defined]
     except Hang as hang:
+        _disarm()
         return _hang_kind(hang.__traceback__, model), "", 0
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         if isinstance(result.exception, Hang):
+            _disarm()
             return _hang_kind(result.exc_info[2] if result.exc_info else None, model), "", len(stderr)
         detail = "".join(traceback.format_exception(result.exception))[-3000:]
         return "traceback", detail, len(stderr)
@@ -785,6 +801,7 @@ def _worker(conn: object, seconds: int, memory_mb: int) -> None:
             try:
                 outcome = run_one(case, runner, app, Path(tmp))
             except Hang:
+                _disarm()
                 outcome = ("hang", "", 0)
             except MemoryError:
                 outcome = ("traceback", "MemoryError outside the runner", 0)

@@ -97,6 +97,35 @@ def test_a_hang_is_the_models_in_its_own_code_and_cnncalcs_elsewhere(monkeypatch
     assert run_one(case, CliRunner(), app, tmp_path)[0] == "hang"
 
 
+class _SwallowsOnce:
+    """An object whose finalizer gets the alarm: Python prints what a finalizer raises ("Exception
+    ignored in") and goes on, so the Hang raised there is lost."""
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGALRM)
+
+
+def test_an_alarm_lost_in_a_finalizer_fires_again_and_stops_the_loop(monkeypatch):
+    """A worker once looped on past its alarm until it hit its memory limit: the one Hang was
+    raised where Python swallows exceptions. The alarm arms itself again before it raises."""
+    from fuzz.engine import Hang, _alarm, _disarm
+
+    monkeypatch.setattr("fuzz.engine.REFIRE_SECONDS", 0.05)
+    monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: None)  # (pytest would warn of it)
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    turns = 0
+    try:
+        with pytest.raises(Hang):
+            _SwallowsOnce()  # collected at once: its finalizer raises the first Hang, which is lost
+            while turns < 10**9:  # the loop the lost alarm was to stop
+                turns += 1
+        _disarm()
+        assert turns > 0 and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_arg_values_are_among_the_inputs_and_end_in_a_message():
     """Issue 19: an `--arg` value nested 500 levels deep was a RecursionError traceback of 207 KB;
     spec files were fuzzed, `--arg` was not. Now one input in about eight sets a built-in's
