@@ -33,6 +33,16 @@ def _recorded(graph: Graph, rows: Sequence[Row]) -> list[bool]:
 
 
 @record
+class Saving:
+    """What a training step keeps for backward: the storages some layer keeps (by the node that
+    holds each), and by node, the tensors a layer saves of its own (activation elements,
+    int64 elements, fp32 elements per batch)."""
+
+    kept: frozenset[int]
+    own: Mapping[int, tuple[int, int, int]]
+
+
+@record
 class Walk:
     """One pass over the graph in one mode (training or inference), for each node (the input's
     entries are its own): `storage`, the node whose tensor holds its output (its own, or its
@@ -89,10 +99,10 @@ def _walk(
     scratch: list[int] | None = None
     recorded = _recorded(graph, rows) if training else [False] * n
     kept = bytearray(n)  # the storages kept: one flag per node (a set grown node by node was a large spec's peak)
-    own: dict[int, tuple[int, int, int]] = {}
+    saved_own: dict[int, tuple[int, int, int]] = {}  # `Saving.own`
     outs = list(map(attrgetter("output_shape"), rows))
-    # `_Facts` by (id of the layer, of the output, of the inputs and their strides, whether each
-    # needs a gradient): layers are frozen and a block's recur, as in analyze. The shapes (one
+    # `_Facts` by (id of the layer, whether it is recorded, id of the output, of the inputs and
+    # their strides, whether each input needs a gradient): layers are frozen and a block's recur, as in analyze. The shapes (one
     # object per value, as analyze makes them) and strides are keyed by identity (the rows and
     # `strides` hold them to the end): a chain's repeat the same few objects, and a tuple's hash
     # is not kept, but worked out again on every look-up
@@ -107,7 +117,7 @@ def _walk(
             strides.append(canonical.setdefault(contiguous, contiguous))
             continue
         inputs = node.inputs
-        facts: _Facts | None = None
+        facts: _Facts | None
         if len(inputs) == 1:  # most rows
             j = inputs[0]
             last_use[storage[j]] = i  # a storage's readers come in order: the last one written stays
@@ -142,27 +152,27 @@ def _walk(
             facts = known.get(key)
             if facts is None:
                 facts = known[key] = _facts(layer, rows, i, inputs, strides, recorded, batch, training, canonical)
-        view, out_strides, allocated, temporaries, saves, keeps_inputs, keeps_output, saved = facts
+        view, out_strides, allocated, scratch_elements, saves, keeps_inputs, keeps_output, own = facts
         strides.append(out_strides)
         if view:
             storage[i] = storage[inputs[0]]
         else:
             sizes[i] = allocated
-        if temporaries:
+        if scratch_elements:
             if scratch is None:
                 scratch = [0] * (n + 2)
-            scratch[i] = temporaries
+            scratch[i] = scratch_elements
         if saves and (only is None or only(i)):
             for m in keeps_inputs:
                 kept[storage[inputs[m]]] = 1
             if keeps_output:
                 kept[storage[i]] = 1
-            if saved is not None:
-                own[i] = saved
+            if own is not None:
+                saved_own[i] = own
     saving = None
     if training:
         kept[0] = 0  # the input: the caller holds it anyway
-        saving = Saving(frozenset(compress(range(n), kept)), own)
+        saving = Saving(frozenset(compress(range(n), kept)), saved_own)
     return Walk(storage, strides, sizes, last_use, scratch, saving)
 
 
@@ -251,6 +261,8 @@ def _live(
     live to the end (autocast's cached weight copies, cnncalc/analysis/budget.py).
     `per_node=False` (for `_peak`): no spans, and the one number that is the most (a 100,000-layer
     spec's summary would otherwise hold a span and a total per node at its memory peak).
+    `saving` is the caller's to give (a training walk's, or one checkpointing changed): the walk's
+    own is not read, and without one the count is of elements, as at inference.
     """
     storage, sizes = walk.storage, walk.sizes
     n = len(storage)
@@ -286,16 +298,6 @@ def _live(
     return (list(live), spans) if per_node else ([max(live)], spans)
 
 
-@record
-class Saving:
-    """What a training step keeps for backward: the storages some layer keeps (by the node that
-    holds each), and by node, the tensors a layer saves of its own (activation elements,
-    int64 elements, fp32 elements per batch)."""
-
-    kept: frozenset[int]
-    own: Mapping[int, tuple[int, int, int]]
-
-
 def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Totals:
     # every row but the input (rows[0]), summed in C: no copy of a large spec's rows
     weights = sum(map(attrgetter("weights"), rows)) - rows[0].weights
@@ -316,7 +318,8 @@ def _totals(graph: Graph, rows: Sequence[Row], batch: int, dtype: DType) -> Tota
     inference = _walk(graph, rows, batch, training=False)
     storage, sizes = inference.storage, inference.sizes
     # `_autocast`'s sums, without its one entry per conv or linear row: summed in C
-    cast = [False, *map(attrgetter("layer.autocast"), graph.nodes[1:])]  # (the input has no layer)
+    # (the input, the one node without a layer, is not cast)
+    cast = [False, *map(bool, map(attrgetter("layer.autocast"), graph.nodes[1:]))]
     cast = list(map(and_, cast, map(bool, map(attrgetter("weights"), rows))))
     autocast_weights = sum(compress(map(add, map(attrgetter("weights"), rows), map(attrgetter("biases"), rows)), cast))
     autocast_input_copies = sum(map(methodcaller("count", 0), compress(map(attrgetter("inputs"), graph.nodes), cast)))

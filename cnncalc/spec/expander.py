@@ -152,7 +152,7 @@ class _Expander(_Structures):
                 # the other copies are the first's row but for name and input: what `one` would
                 # do again for each, with the same arguments, done for all at once
                 first = self.drafts[prev]  # type: ignore[index]  # (an int: the row `add` made)
-                prev = self.copies(first.kind, written, first.layer, [ctx.prefix + n for n in names[1:]], where)
+                prev = self.copies(prev, first.kind, written, first.layer, [ctx.prefix + n for n in names[1:]], where)  # type: ignore[arg-type]
                 break
         if name is not None:
             position += 1
@@ -371,17 +371,17 @@ class _Expander(_Structures):
         inputs = self.sources(source, prev, ctx, where, original.written)
         return self.add(full, original.kind, original.written, original.layer, inputs, where, calls=original.name)
 
-    def copies(self, kind: str, written: str, layer: Layer | None, names: list[str], where: Where) -> int:
-        """Rows `names` of `layer`, each reading the row before it, the first the last row made;
-        returns the last one's index. What `add` does for each, in one go (a long repeat's rows)."""
+    def copies(self, prev: int, kind: str, written: str, layer: Layer, names: list[str], where: Where) -> int:
+        """Rows `names` of `layer` after the row `prev` (the last made), each reading the row before
+        it; returns the last one's index. What `add` does for each, in one go (a long repeat's
+        rows; a repeat's names differ from one another)."""
         start = len(self.drafts)
-        if start + len(names) > MAX_NODES or not self.names.keys().isdisjoint(names) or len(set(names)) < len(names):
-            prev = start - 1
+        if prev != start - 1 or start + len(names) > MAX_NODES or not self.names.keys().isdisjoint(names):
             for name in names:  # one at a time: `add` refuses the copy that breaks its rules
                 prev = self.add(name, kind, written, layer, [prev], where)
             return prev
         self.names.update(zip(names, range(start, start + len(names))))
-        self.drafts += [Node(name, kind, written, layer, (i,), where) for i, name in enumerate(names, start - 1)]
+        self.drafts += [Node(name, kind, written, layer, (i,), where) for i, name in enumerate(names, prev)]
         return len(self.drafts) - 1
 
     def add(
