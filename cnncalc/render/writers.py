@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from enum import Enum
+from itertools import islice
 from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any, Callable, Sequence
 
@@ -288,12 +289,18 @@ def _indented(value: Any, depth: int, out: list[str], sink: Sink) -> None:
             out.append("[]")
             return
         inner = "\n" + "  " * depth
-        out.append("[")
-        for i, row in enumerate(value):
-            out += ("," + inner if i else inner, row if type(row) is str else _one_line(row))  # str: its line already
-            if i % FLUSH_ROWS == FLUSH_ROWS - 1:
+        between = "," + inner
+        out.append("[" + inner)
+        rows = iter(value)
+        # FLUSH_ROWS lines at a time, joined in C (a str row is its line already)
+        while lines := [row if type(row) is str else _one_line(row) for row in islice(rows, FLUSH_ROWS)]:
+            out.append(between.join(lines))
+            if len(lines) == FLUSH_ROWS:  # (the last piece goes with what follows)
                 sink("".join(out))
                 out.clear()
+                out.append(between)
+        if out and out[-1] is between:
+            out.pop()
         out += (inner[:-2], "]")
         return
     if isinstance(value, dict):
