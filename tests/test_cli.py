@@ -496,6 +496,25 @@ def test_a_streamed_json_row_escapes_its_names_as_json_dumps_does():
         assert line == json.dumps(row)
 
 
+@pytest.mark.parametrize("count", [0, 1, 1023, 1024, 1025, 2048, 2049])
+def test_a_row_stream_is_written_as_its_list_in_pieces_of_flush_rows(count):
+    """The JSON writer sends a RowStream's lines FLUSH_ROWS at a time: the text is the list's,
+    rows made as dicts or as their lines alike, whatever the count against FLUSH_ROWS."""
+    from cnncalc.render.document import RowStream
+    from cnncalc.render.writers import FLUSH_ROWS, indented_json, write_json
+
+    assert FLUSH_ROWS == 1024  # (the counts above sit at its edges)
+    rows = [{"i": i, "name": f"r{i}"} for i in range(count)]
+
+    def made():  # every third row as its line already, as json_row_lines makes it
+        return (json.dumps(row) if row["i"] % 3 == 0 else row for row in rows)
+
+    pieces: list[str] = []
+    write_json({"layers": RowStream(count, made), "after": [1, 2]}, pieces.append)
+    assert "".join(pieces) == indented_json({"layers": rows, "after": [1, 2]})
+    assert len(pieces) == count // FLUSH_ROWS + 1  # one piece each full FLUSH_ROWS, then the rest
+
+
 def test_registering_a_second_writer_for_a_format_raises():
     from cnncalc.render import Format
     from cnncalc.render.writers import writer
