@@ -53,6 +53,26 @@ def test_a_repeat_makes_the_rows_its_copies_written_out_make(kernel):
     assert analyze(repeated).rows == analyze(written).rows
 
 
+@pytest.mark.parametrize(
+    "items, message",
+    [
+        # a copy's name taken by an earlier row: refused at that copy, as if written out
+        ("  - relu: {name: r.2}\n  - relu: {name: r, repeat: 4}\n", "layers[1] r.2: duplicate layer name 'r.2'"),
+        # copies past the node limit: refused at the first one past it
+        (
+            "  - relu: {repeat: 99998}\n  - relu: {repeat: 5}\n",
+            "layers[1] 99999: the expanded graph has more than 100,000",
+        ),
+    ],
+    ids=["name taken", "node limit"],
+)
+def test_a_repeats_copies_are_refused_at_the_copy_that_breaks_a_rule(items, message):
+    """A repeat's copies are added in one go (Expander.copies) unless one would break a rule:
+    then one at a time, so that the message names the copy, as for copies written out."""
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_text("input: [3, 8, 8]\nlayers:\n" + items)
+
+
 def test_resnet_names_follow_torchvision():
     graph = cnncalc.load("resnet18")
     found = {n.name for n in graph.nodes}
