@@ -776,6 +776,43 @@ def test_layer_row_against_torch(kind, item, shape_in, shape_out, weights, biase
     assert counter.get_total_flops() == 2 * 2 * macs  # batch 2, FLOPs = 2 x MACs
 
 
+# an unfold adds an axis: a rank the spec's `input:` cannot give (per sample: C and 4 more axes)
+RANKS_PAST_INPUT = [
+    ([3, 4, 4], "unfold: {dim: 2, size: 2, step: 2}"),
+    ([3, 4, 4, 4], "unfold: {dim: 2, size: 2, step: 2}"),
+    ([6, 4, 4, 4], "unfold: {dim: 1, size: 2, step: 2}"),
+]
+
+
+@pytest.mark.parametrize("kind", sorted({r[0] for r in ROWS} - MEASURED))
+def test_every_rank_a_type_accepts_builds_a_module_pytorch_runs(kind):
+    """Every table row's layer after an unfold (one axis more than any `input:`): where cnncalc
+    accepts the rank, the bridge builds a module and PyTorch runs it or refuses it in one message.
+    batchnorm on 4 spatial axes was accepted, then built as nn.BatchNorm4d (found by hypothesis):
+    `profile` ended in a traceback and `export` wrote code that does not run."""
+    torch = pytest.importorskip("torch")
+
+    for item in {r[1] for r in ROWS if r[0] == kind}:
+        for shape_in, unfold in RANKS_PAST_INPUT:
+            try:
+                graph = parse_text(f"input: {shape_in}\nlayers:\n  - {unfold}\n  - {item}\n")
+                analyze(graph)
+            except CnncalcError:
+                continue  # refused in one message: what cnncalc does not accept
+            try:
+                with torch.no_grad():
+                    to_torch(graph).eval()(torch.randn(2, *shape_in))
+            except CnncalcError:
+                pass  # PyTorch's refusal of the layout, as one message (lrn's view of an unfold)
+
+
+def test_batchnorm_refuses_four_spatial_axes_and_normalises_their_last_with_channels_last():
+    unfolded = "input: [3, 4, 4, 4]\nlayers:\n  - unfold: {dim: 2, size: 2, step: 2}\n"
+    with pytest.raises(CnncalcError, match=r"batchnorm supports 0 to 3 spatial axes \(BatchNorm1d, 2d, 3d\)"):
+        analyze(parse_text(unfolded + "  - batchnorm\n"))
+    assert analyze(parse_text(unfolded + "  - batchnorm: {channels_last: true}\n")).rows[-1].weights == 2
+
+
 # ----- group B (issue 10): what is refused, with what message ------------------------------
 
 

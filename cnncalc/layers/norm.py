@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from ..errors import LayerError
 from ..records import record
 from .base import ArgKind, ElementWise, Layer, Saved, Shape, TorchModule, arg, prod, register, spatial_rank
 from .counting import Rule, parameters, per_element, rules
@@ -54,6 +55,16 @@ class BatchNorm(ElementWise):
 
     def channels(self, inputs: Sequence[Shape]) -> int:
         return inputs[0][-1] if self.channels_last else inputs[0][0]
+
+    def output_shape(self, inputs: Sequence[Shape]) -> Shape:
+        if not self.channels_last and len(inputs[0]) > 4:  # BatchNorm1d to 3d: [N, C] to [N, C, D, H, W]
+            raise LayerError(
+                f"{self.kind} supports 0 to 3 spatial axes (BatchNorm1d, 2d, 3d)",
+                received=f"input of shape {list(inputs[0])}",
+                expected="[C], [C, L], [C, H, W] or [C, D, H, W]",
+                hint="reshape the input first, or normalise its last axis with channels_last: true",
+            )
+        return inputs[0]
 
     def weights(self, inputs: Sequence[Shape]) -> int:
         return self.channels(inputs) if self.affine else 0
