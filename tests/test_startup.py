@@ -39,35 +39,32 @@ def test_main_prints_what_the_whole_app_prints(args):
     assert _run(RUN_MAIN, *args) == _run(RUN_APP, *args)
 
 
-def test_main_leaves_every_command_registered():
+def _after_main(imports: str, args: list[str], expression: str) -> str:
+    """What `expression` prints in a fresh process once `main` has run `cnncalc *args` (exit 0)."""
     code = (
-        "import sys, io, contextlib; from cnncalc.cli import main, _registered; sys.argv = ['cnncalc', 'params', 'lenet5']\n"
+        f"import sys, io, contextlib; from cnncalc.cli import main{imports}; sys.argv = ['cnncalc', *{args!r}]\n"
         "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
-        "print(sorted(_registered()))"
+        f"print({expression})"
     )
+    return _run(code)[1].strip()
+
+
+def test_main_leaves_every_command_registered():
     from cnncalc.cli import GROUPS
 
-    assert _run(code)[1].strip() == str(sorted(GROUPS["tables"]))
+    assert _after_main(", _registered", ["params", "lenet5"], "sorted(_registered())") == str(sorted(GROUPS["tables"]))
 
 
 def test_main_puts_the_commands_back_after_listing_them():
-    code = (
-        "import sys, io, contextlib; from cnncalc.cli import main, common, tables; sys.argv = ['cnncalc', '--help']\n"
-        "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
-        "print(any(info.callback is tables.summary for info in common.app.registered_commands))"
-    )
-    assert _run(code)[1].strip() == "True"
+    listed = "any(info.callback is tables.summary for info in common.app.registered_commands)"
+    assert _after_main(", common, tables", ["--help"], listed) == "True"
 
 
 def test_help_loads_no_module_only_a_command_needs():
     """`cnncalc --help` imports every command group, but not what only runs a command: the HTML
     page's renderer, OpenSSL's hashlib (`list`'s digest), torch."""
-    code = (
-        "import sys, io, contextlib; from cnncalc.cli import main; sys.argv = ['cnncalc', '--help']\n"
-        "try:\n    with contextlib.redirect_stdout(io.StringIO()): main()\nexcept SystemExit as exit: assert not exit.code\n"
-        "print(sorted({'cnncalc.render.page', 'hashlib', 'torch'} & set(sys.modules)))"
-    )
-    assert _run(code)[1].strip() == "[]"
+    loaded = "sorted({'cnncalc.render.page', 'hashlib', 'torch'} & set(sys.modules))"
+    assert _after_main("", ["--help"], loaded) == "[]"
 
 
 def test_counting_flops_leaves_torch_dynamo_unloaded_and_counts_the_same():
