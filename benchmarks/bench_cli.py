@@ -99,9 +99,14 @@ def timed(code: str, repeat: int, checkout: Path = CHECKOUT) -> tuple[float, flo
     return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
 
 
+def _env(checkout: Path) -> dict[str, str]:
+    """This process's environment with `checkout` first on PYTHONPATH."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
+
+
 def once(code: str, checkout: Path = CHECKOUT) -> tuple[float, float]:
     """Wall and CPU seconds of one `python -c code`, importing cnncalc from `checkout`."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
+    env = _env(checkout)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
@@ -173,7 +178,7 @@ SCALE_ROWS = (25_000, 50_000, 99_999)  # rows besides the input: the graph's lim
 
 def measured(code: str, checkout: Path = CHECKOUT) -> tuple[float, int]:
     """CPU seconds and peak resident bytes of `python -c code`, as the child itself reads them."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
+    env = _env(checkout)
     done = subprocess.run(
         [sys.executable, "-c", MEASURED + code],
         stdout=subprocess.DEVNULL,

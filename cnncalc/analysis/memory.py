@@ -102,10 +102,10 @@ def _walk(
     saved_own: dict[int, tuple[int, int, int]] = {}  # `Saving.own`
     outs = list(map(attrgetter("output_shape"), rows))
     # `_Facts` by (id of the layer, whether it is recorded, id of the output, of the inputs and
-    # their strides, whether each input needs a gradient): layers are frozen and a block's recur, as in analyze. The shapes (one
-    # object per value, as analyze makes them) and strides are keyed by identity (the rows and
-    # `strides` hold them to the end): a chain's repeat the same few objects, and a tuple's hash
-    # is not kept, but worked out again on every look-up
+    # their strides, whether each input needs a gradient): layers are frozen and a block's recur,
+    # as in analyze. The shapes (one object per value, as analyze makes them) and strides are
+    # keyed by identity (the rows and `strides` hold them to the end): a chain's repeat the same
+    # few objects, and a tuple's hash is not kept, but worked out again on every look-up
     known: dict[tuple[object, ...], _Facts] = {}
     canonical: dict[Strides, Strides] = {}  # one object per value of strides, for `known`'s keys
     # by layer: the objects it last ran on, and what it gave (a chain's repeat: no key to build)
@@ -211,17 +211,14 @@ def _facts(
     keeps: list[int] = []
     elements = saved.elements
     for m, (shape, step) in enumerate(ins):
-        j = inputs[m]
-        if saved.input and (saved.kept_inputs is None or m in saved.kept_inputs):
-            if layer.keeps_a_copy(shape, step):
-                elements += rows[j].activations  # its own contiguous copy
+        # kept as the input itself, and for a partner's gradient (a product: d(ab)/da = b)
+        kept = int(saved.input and (saved.kept_inputs is None or m in saved.kept_inputs))
+        kept += int(saved.inputs_for_partners and any(g for k, g in enumerate(grads) if k != m))
+        if kept:
+            if layer.keeps_a_copy(shape, step):  # its own contiguous copy (matmul's reshape), each time
+                elements += kept * rows[inputs[m]].activations
             else:
-                keeps.append(m)
-        if saved.inputs_for_partners and any(g for k, g in enumerate(grads) if k != m):
-            if layer.keeps_a_copy(shape, step):
-                elements += rows[j].activations  # what it keeps is a copy (matmul's reshape)
-            else:
-                keeps.append(m)
+                keeps += [m] * kept
     own = (elements, saved.int64, saved.fp32_per_batch) if elements or saved.int64 or saved.fp32_per_batch else None
     return _Facts(view is not None, out, allocated, temporaries, True, tuple(keeps), saved.output, own)
 
